@@ -1,0 +1,28 @@
+/**
+ * The one error base class of Keyward.
+ *
+ * `KeywardError` is a domain failure with an UPPER_SNAKE `code` that the server maps to HTTP in one
+ * table (server/errors.ts) and the CLI prints on stderr. A plain `TypeError`/`RangeError` means a
+ * programmer passed bad arguments. Messages say what was expected and what arrived, and never carry
+ * secrets (keys, shares, tokens, passphrases, plaintexts).
+ *
+ * It lives in ceremony/ because ceremony/ is the bottom layer: engine, server and cli import it.
+ * @module
+ */
+export class KeywardError<C extends string = string> extends Error {
+  readonly code: C;
+  /** Extra, non-secret, machine-readable details (e.g. `{ holder: 'alice', index: 2 }`). */
+  readonly details: Readonly<Record<string, unknown>> | undefined;
+
+  constructor(code: C, message: string, options?: { cause?: unknown; details?: Record<string, unknown> }) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'KeywardError';
+    this.code = code;
+    this.details = options?.details ? Object.freeze({ ...options.details }) : undefined;
+  }
+}
+
+/** True for a KeywardError, optionally with the given code. */
+export function isKeywardError<C extends string>(err: unknown, code?: C): err is KeywardError<C> {
+  return err instanceof KeywardError && (code === undefined || err.code === code);
+}

@@ -1,0 +1,34 @@
+#!/usr/bin/env node
+// Runs every test/**/*.test.ts with node:test through tsx (Node 20's --test takes no globs).
+// Extra arguments are passed to node --test (e.g. --test-name-pattern=unseal); a path argument
+// narrows the run to the files under it.
+import { readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { spawnSync } from 'node:child_process';
+
+const args = process.argv.slice(2);
+const paths = args.filter((a) => !a.startsWith('-'));
+const flags = args.filter((a) => a.startsWith('-'));
+
+function walk(dir) {
+  const out = [];
+  for (const name of readdirSync(dir).sort()) {
+    const p = join(dir, name);
+    if (statSync(p).isDirectory()) out.push(...walk(p));
+    else if (name.endsWith('.test.ts')) out.push(p);
+  }
+  return out;
+}
+
+const roots = paths.length ? paths : ['test'];
+const files = roots.flatMap((r) => (statSync(r).isDirectory() ? walk(r) : [r]));
+if (files.length === 0) {
+  console.error('no test files found under ' + roots.join(', '));
+  process.exit(1);
+}
+const res = spawnSync(
+  process.execPath,
+  ['--import', 'tsx', '--test', '--test-concurrency=2', ...flags, ...files],
+  { stdio: 'inherit' },
+);
+process.exit(res.status ?? 1);
