@@ -1,0 +1,17 @@
+import { Command } from 'clipanion';
+import { BaseCommand } from '../../base.js';
+
+export default class CeremonyResetCommand extends BaseCommand {
+  static override paths = [['ceremony', 'reset']];
+  static override usage = Command.Usage({
+    category: 'Ceremony',
+    description: 'discard the unseal progress so far (holders submit again)',
+    examples: [['Start the unseal over', 'keyward ceremony reset']],
+  });
+
+  async run(): Promise<number> {
+    const res = await this.client().post<{ threshold: number }>('/v1/sys/unseal/reset');
+    this.print(res, `Unseal progress reset: 0 of ${res.threshold}.`);
+    return 0;
+  }
+}

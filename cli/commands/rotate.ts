@@ -1,0 +1,16 @@
+import { Command } from 'clipanion';
+import { BaseCommand } from '../base.js';
+
+export default class RotateCommand extends BaseCommand {
+  static override paths = [['rotate']];
+  static override usage = Command.Usage({
+    description: 'rotate the barrier key: a new keyring term encrypts new data, old data stays readable (authenticated)',
+    examples: [['Rotate', 'keyward rotate']],
+  });
+
+  async run(): Promise<number> {
+    const r = await this.client().post<{ term: number; terms: number[] }>('/v1/sys/rotate');
+    this.print(r, `Rotated: keyring term ${r.term} is active (${r.terms.length} terms kept).`);
+    return 0;
+  }
+}

@@ -1,0 +1,16 @@
+import { Command } from 'clipanion';
+import { BaseCommand } from '../base.js';
+
+export default class SealCommand extends BaseCommand {
+  static override paths = [['seal']];
+  static override usage = Command.Usage({
+    description: 'seal the server: zeroize its keys until a quorum unseals it again (authenticated)',
+    examples: [['Seal', 'KEYWARD_TOKEN=kwt_... keyward seal']],
+  });
+
+  async run(): Promise<number> {
+    const s = await this.client().post('/v1/sys/seal');
+    this.print(s, 'Sealed.');
+    return 0;
+  }
+}

@@ -1,0 +1,76 @@
+import { Command, Option, UsageError } from 'clipanion';
+import type { Level } from '../../server/log.js';
+import { BaseCommand } from '../base.js';
+
+const DEFAULT_LISTEN = '127.0.0.1:8420';
+
+export const DEFAULT_DATA_DIR = '.keyward-data';
+
+export default class ServerCommand extends BaseCommand {
+  static override paths = [['server']];
+  static override usage = Command.Usage({
+    description: 'run the Keyward server (starts sealed; --dev for an unsealed in-memory dev server)',
+    details: `
+      Storage is embedded PGlite in --data-dir (default ${DEFAULT_DATA_DIR}) or PostgreSQL with --database-url (several nodes may share one database). The server starts sealed; a quorum of holders unseals it.
+
+      --dev runs on in-memory PGlite with a 1-of-1 ceremony done automatically and the server unsealed; the root token and the unseal share are printed once. Everything is lost on exit: never use it for real keys.
+    `,
+    examples: [
+      ['Dev server', 'keyward server --dev'],
+      ['Embedded storage', 'keyward server --data-dir /var/lib/keyward'],
+      ['PostgreSQL', 'keyward server --database-url postgres://keyward@db/keyward --listen 0.0.0.0:8420'],
+    ],
+  });
+
+  dev = Option.Boolean('--dev', false, { description: 'In-memory, auto-initialized and unsealed dev server' });
+  devRootToken = Option.String('--dev-root-token', { description: 'Fix the dev root token (kwt_ + 43 base64url characters)' });
+  dataDir = Option.String('--data-dir', { description: `PGlite data directory (default ${DEFAULT_DATA_DIR})` });
+  databaseUrl = Option.String('--database-url', { description: 'PostgreSQL URL (env KEYWARD_DATABASE_URL)', env: 'KEYWARD_DATABASE_URL' });
+  listenAt = Option.String('--listen', DEFAULT_LISTEN, { description: `HOST:PORT to listen on (default ${DEFAULT_LISTEN})` });
+  logLevel = Option.String('--log-level', 'info', { description: 'debug, info, warn or error' });
+
+  async run(): Promise<number> {
+    if (this.dataDir && this.databaseUrl) throw new UsageError('give --data-dir or --database-url, not both');
+    if (this.devRootToken && !this.dev) throw new UsageError('--dev-root-token needs --dev');
+    if (!['debug', 'info', 'warn', 'error'].includes(this.logLevel)) throw new UsageError(`--log-level expects debug, info, warn or error, got "${this.logLevel}"`);
+    // Loaded here, not at the top: every other command starts faster without the server stack.
+    const [{ devBootstrap }, { Hsm }, { openStore }, { createLogger }, { listen }] = await Promise.all([
+      import('../../engine/dev.js'),
+      import('../../engine/hsm.js'),
+      import('../../engine/store/index.js'),
+      import('../../server/log.js'),
+      import('../../server/main.js'),
+    ]);
+    const log = createLogger({ level: this.logLevel as Level });
+    const store = await openStore(
+      this.dev && !this.dataDir && !this.databaseUrl ? { memory: true } : this.databaseUrl ? { databaseUrl: this.databaseUrl } : { dataDir: this.dataDir ?? DEFAULT_DATA_DIR },
+    );
+    const hsm = await Hsm.open({ store });
+    const dev = this.dev ? await devBootstrap(hsm, this.devRootToken ? { rootToken: this.devRootToken } : {}) : undefined;
+    const server = await listen({ hsm, log, listen: this.listenAt });
+    const where = this.dev ? 'in-memory PGlite (everything is lost on exit)' : store.driver === 'postgres' ? 'PostgreSQL' : `PGlite in ${this.dataDir ?? DEFAULT_DATA_DIR}`;
+    const s = hsm.health();
+    if (dev) {
+      this.print({ addr: server.url, dev: true, rootToken: dev.rootToken, unsealShare: dev.unsealShare }, [
+        `Keyward dev server listening on ${server.url}, storage: ${where}.`,
+        'WARNING: dev mode is unsealed with a 1-of-1 ceremony and keeps nothing; never use it for real keys.',
+        '',
+        `Unseal share (base64): ${dev.unsealShare}`,
+        `Root token:            ${dev.rootToken}`,
+        '',
+        `  export KEYWARD_ADDR=${server.url} KEYWARD_TOKEN=${dev.rootToken}`,
+      ].join('\n'));
+    } else {
+      this.print({ addr: server.url, initialized: s.initialized, sealed: s.sealed }, `Keyward listening on ${server.url}, storage: ${where}; ${!s.initialized ? 'not initialized: run `keyward ceremony init`' : 'sealed: holders run `keyward ceremony unseal`'}.`);
+    }
+    await new Promise<void>((resolve) => {
+      const stop = () => resolve();
+      process.once('SIGINT', stop);
+      process.once('SIGTERM', stop);
+    });
+    log.info('shutting down');
+    await server.close();
+    await hsm.close();
+    return 0;
+  }
+}

@@ -1,0 +1,39 @@
+import { Command } from 'clipanion';
+import { BaseCommand } from '../base.js';
+
+interface Status {
+  initialized: boolean;
+  sealed: boolean;
+  threshold: number;
+  shares: number;
+  progress: number;
+  ceremonyId: string | null;
+  generation: number;
+  version: string;
+  holders: Array<{ name: string; index: number; fingerprint: string }>;
+}
+
+export default class StatusCommand extends BaseCommand {
+  static override paths = [['status']];
+  static override usage = Command.Usage({
+    description: 'show whether the server is initialized and sealed, and the unseal progress',
+    details: 'Exits 0 when unsealed, 2 when sealed or not initialized (like `vault status`), 1 on error.',
+    examples: [['Seal status as JSON', 'keyward status --json']],
+  });
+
+  async run(): Promise<number> {
+    const s = await this.client().get<Status>('/v1/sys/seal-status');
+    this.print(s, () =>
+      [
+        `Initialized   ${s.initialized}`,
+        `Sealed        ${s.sealed}`,
+        `Threshold     ${s.threshold} of ${s.shares}`,
+        `Progress      ${s.progress} of ${s.threshold}`,
+        `Ceremony      ${s.ceremonyId ?? '-'} (generation ${s.generation})`,
+        `Holders       ${s.holders.map((h) => `${h.name}#${h.index}`).join(', ') || '-'}`,
+        `Version       ${s.version}`,
+      ].join('\n'),
+    );
+    return s.initialized && !s.sealed ? 0 : 2;
+  }
+}

@@ -1,0 +1,45 @@
+/**
+ * The one registration list of `keyward` commands.
+ * @module
+ */
+import { Builtins, Cli } from 'clipanion';
+import { VERSION } from '../engine/version.js';
+import CeremonyHolderKeygenCommand from './commands/ceremony/holder-keygen.js';
+import CeremonyInitCommand from './commands/ceremony/init.js';
+import CeremonyRekeyCancelCommand from './commands/ceremony/rekey/cancel.js';
+import CeremonyRekeyInitCommand from './commands/ceremony/rekey/init.js';
+import CeremonyRekeyStatusCommand from './commands/ceremony/rekey/status.js';
+import CeremonyRekeySubmitCommand from './commands/ceremony/rekey/submit.js';
+import CeremonyResetCommand from './commands/ceremony/reset.js';
+import CeremonyUnsealCommand from './commands/ceremony/unseal.js';
+import CeremonyVerifyShardCommand from './commands/ceremony/verify-shard.js';
+import RotateCommand from './commands/rotate.js';
+import SealCommand from './commands/seal.js';
+import ServerCommand from './commands/server.js';
+import StatusCommand from './commands/status.js';
+import TokenWhoamiCommand from './commands/token/whoami.js';
+
+export const COMMANDS = [
+  ServerCommand,
+  StatusCommand,
+  SealCommand,
+  RotateCommand,
+  CeremonyHolderKeygenCommand,
+  CeremonyInitCommand,
+  CeremonyUnsealCommand,
+  CeremonyResetCommand,
+  CeremonyVerifyShardCommand,
+  CeremonyRekeyInitCommand,
+  CeremonyRekeySubmitCommand,
+  CeremonyRekeyStatusCommand,
+  CeremonyRekeyCancelCommand,
+  TokenWhoamiCommand,
+];
+
+export function buildCli(): Cli {
+  const cli = new Cli({ binaryLabel: 'Keyward', binaryName: 'keyward', binaryVersion: VERSION });
+  cli.register(Builtins.HelpCommand);
+  cli.register(Builtins.VersionCommand);
+  for (const c of COMMANDS) cli.register(c);
+  return cli;
+}

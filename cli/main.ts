@@ -1,0 +1,6 @@
+#!/usr/bin/env node
+import { Cli } from 'clipanion';
+import { buildCli } from './index.js';
+
+const cli = buildCli();
+cli.runExit(process.argv.slice(2), Cli.defaultContext);

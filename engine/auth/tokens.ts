@@ -1,0 +1,71 @@
+/**
+ * Bearer tokens: 256 random bits, shown once, stored only as a domain-separated SHA-256 hash (an
+ * unkeyed hash is fine for a full-entropy secret; it would not be for a low-entropy one).
+ *
+ *   token = "kwt_" ‖ base64url(32 random bytes)          (47 characters)
+ *   id    = "tok_" ‖ hex(8 random bytes)                  (public handle for revoke and audit)
+ *   hash  = SHA-256("keyward/token/v1" ‖ 0x00 ‖ token)
+ * @module
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { KeywardError } from '../../ceremony/errors.js';
+import type { Db } from '../store/index.js';
+import { findTokenByHash, insertToken, revokeToken as revokeTokenRow } from '../store/index.js';
+
+export const TOKEN_PREFIX = 'kwt_';
+const TOKEN_RE = /^kwt_[A-Za-z0-9_-]{43}$/;
+export const ROLES = ['admin', 'operator', 'app', 'auditor'] as const;
+export type Role = (typeof ROLES)[number];
+/** The longest a token may live: one year. */
+export const MAX_TOKEN_TTL_SECONDS = 365 * 24 * 3600;
+
+export interface Principal {
+  tokenId: string;
+  principal: string;
+  roles: string[];
+  expiresAt: Date | null;
+}
+
+export interface IssuedToken extends Principal {
+  /** The bearer secret: returned once, never stored. */
+  token: string;
+}
+
+export function hashToken(token: string): Uint8Array {
+  return new Uint8Array(createHash('sha256').update('keyward/token/v1\0').update(token).digest());
+}
+
+/** Issues a token for `principal` with `roles`; `ttlSeconds` undefined means no expiry (root token). */
+export async function issueToken(
+  db: Db,
+  opts: { principal: string; roles: string[]; ttlSeconds?: number; createdBy?: string; now: Date; token?: string },
+): Promise<IssuedToken> {
+  const token = opts.token ?? TOKEN_PREFIX + randomBytes(32).toString('base64url');
+  if (!TOKEN_RE.test(token)) throw new KeywardError('TOKEN_INVALID', 'expected a token of the form kwt_ followed by 43 base64url characters');
+  const id = 'tok_' + randomBytes(8).toString('hex');
+  const expiresAt = opts.ttlSeconds === undefined ? null : new Date(opts.now.getTime() + opts.ttlSeconds * 1000);
+  await insertToken(db, {
+    id,
+    tokenHash: hashToken(token),
+    principal: opts.principal,
+    roles: opts.roles,
+    createdAt: opts.now,
+    expiresAt,
+    createdBy: opts.createdBy ?? null,
+  });
+  return { tokenId: id, token, principal: opts.principal, roles: [...opts.roles], expiresAt };
+}
+
+/** Resolves a bearer token to its principal, or throws UNAUTHENTICATED (never echoing the token). */
+export async function authenticateToken(db: Db, bearer: string | undefined, now: Date): Promise<Principal> {
+  if (!bearer) throw new KeywardError('UNAUTHENTICATED', 'missing token: send Authorization: Bearer <token>');
+  if (!TOKEN_RE.test(bearer)) throw new KeywardError('UNAUTHENTICATED', 'malformed token: expected kwt_ followed by 43 base64url characters');
+  const row = await findTokenByHash(db, hashToken(bearer));
+  if (!row || row.revokedAt) throw new KeywardError('UNAUTHENTICATED', 'unknown or revoked token');
+  if (row.expiresAt && row.expiresAt.getTime() <= now.getTime()) throw new KeywardError('UNAUTHENTICATED', 'token expired');
+  return { tokenId: row.id, principal: row.principal, roles: row.roles as string[], expiresAt: row.expiresAt };
+}
+
+export async function revokeToken(db: Db, id: string, now: Date): Promise<void> {
+  if (!(await revokeTokenRow(db, id, now))) throw new KeywardError('TOKEN_NOT_FOUND', `no token with id ${id}`);
+}

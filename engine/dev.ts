@@ -1,0 +1,37 @@
+/**
+ * Dev mode (`keyward server --dev`): a 1-of-1 ceremony done in-process and unsealed at once, the
+ * analogue of `vault server -dev`. The holder key lives only in memory; the share and root token are
+ * handed back once for the operator to print. Never for production: everything is in memory.
+ * @module
+ */
+import { generateHolderKey, holderFingerprint, openShard, sealSubmission, toBase64, fromBase64 } from '../ceremony/index.js';
+import type { Hsm } from './hsm.js';
+
+export interface DevCredentials {
+  rootToken: string;
+  /** The single unseal share, base64. */
+  unsealShare: string;
+}
+
+export async function devBootstrap(hsm: Hsm, opts: { rootToken?: string } = {}): Promise<DevCredentials> {
+  const { seed, publicKey } = await generateHolderKey('dev');
+  const holder = { name: 'dev', publicKey, fingerprint: holderFingerprint(publicKey) };
+  const init = await hsm.init([holder], 1, opts.rootToken ? { rootToken: opts.rootToken } : {});
+  const shardFile = init.shardFiles[0]!;
+  const share = await openShard(shardFile, { ...holder, seed });
+  const status = hsm.seal.status();
+  const submission = await sealSubmission({
+    purpose: 'unseal',
+    sessionPublicKey: fromBase64(status.sessionPublicKey!, 'sessionPublicKey'),
+    nonce: status.nonce!,
+    ceremonyId: init.ceremonyId,
+    index: 0,
+    holder: 'dev',
+    share,
+  });
+  await hsm.submitUnseal(submission);
+  const unsealShare = toBase64(share);
+  share.fill(0);
+  seed.fill(0);
+  return { rootToken: init.rootToken.token, unsealShare };
+}

@@ -1,0 +1,105 @@
+/**
+ * The one request pipeline (DESIGN.md §2), used by the server and in-process callers alike:
+ *
+ *   sealed? → authenticate → decide (policies) → [approval gate] → operation → [audit] → respond
+ *
+ * The sealed state is checked first, as Vault's barrier does. Authorization goes through the policy
+ * decision point (`decide`); until the WebAssembly engine lands it is the built-in role matrix.
+ * The approval gate and the audit append are added by their own modules.
+ * @module
+ */
+import { KeywardError } from '../ceremony/errors.js';
+import type { HolderPublicKey, Submission } from '../ceremony/index.js';
+import { authenticateToken, issueToken } from './auth/tokens.js';
+import type { IssuedToken, Principal } from './auth/tokens.js';
+import { decideBuiltinRbac } from './policy/builtin-rbac.js';
+import { SealManager, SecretStore } from './seal/index.js';
+import type { CeremonyResult, SealStatus } from './seal/index.js';
+import type { Store } from './store/index.js';
+
+export { VERSION } from './version.js';
+import { VERSION } from './version.js';
+
+export interface HsmOptions {
+  store: Store;
+  /** The clock; injectable for tests. */
+  now?: () => Date;
+}
+
+export interface RequestContext {
+  /** The bearer token as sent (undefined when missing). */
+  bearer: string | undefined;
+  /** The operation name policies see, e.g. `sys.seal`, `encrypt`. */
+  operation: string;
+  /** The target key's name, for keyed operations. */
+  key?: string;
+}
+
+export interface Health {
+  initialized: boolean;
+  sealed: boolean;
+  threshold: number;
+  shares: number;
+  progress: number;
+  version: string;
+}
+
+export class Hsm {
+  readonly store: Store;
+  readonly seal: SealManager;
+  readonly secrets: SecretStore;
+  readonly now: () => Date;
+
+  private constructor(store: Store, seal: SealManager, now: () => Date) {
+    this.store = store;
+    this.seal = seal;
+    this.secrets = new SecretStore(store.db, seal.barrier);
+    this.now = now;
+  }
+
+  /** Opens the HSM over a store. It starts sealed (or uninitialized). */
+  static async open(opts: HsmOptions): Promise<Hsm> {
+    return new Hsm(opts.store, await SealManager.open(opts.store.db), opts.now ?? (() => new Date()));
+  }
+
+  health(): Health {
+    const s = this.seal.status();
+    return { initialized: s.initialized, sealed: s.sealed, threshold: s.threshold, shares: s.shares, progress: s.progress, version: VERSION };
+  }
+
+  sealStatus(): SealStatus & { version: string } {
+    return { ...this.seal.status(), version: VERSION };
+  }
+
+  /**
+   * Initializes the HSM: the ceremony (shards sealed to holders) and the initial root token, an
+   * `admin` principal named `root`. The HSM stays sealed until a quorum unseals it.
+   */
+  async init(holders: readonly HolderPublicKey[], threshold: number, opts: { rootToken?: string } = {}): Promise<CeremonyResult & { rootToken: IssuedToken }> {
+    const result = await this.seal.init(holders, threshold);
+    const rootToken = await issueToken(this.store.db, { principal: 'root', roles: ['admin'], now: this.now(), createdBy: 'init', ...(opts.rootToken ? { token: opts.rootToken } : {}) });
+    return { ...result, rootToken };
+  }
+
+  submitUnseal(submission: Submission) {
+    return this.seal.submitUnseal(submission);
+  }
+
+  /**
+   * Runs `fn` for an authenticated, authorized request. Sealed ⇒ SEALED; no or bad token ⇒
+   * UNAUTHENTICATED; a deny ⇒ POLICY_DENIED with the policy's reason.
+   */
+  async request<T>(ctx: RequestContext, fn: (principal: Principal) => Promise<T>): Promise<T> {
+    if (!this.seal.initialized) throw new KeywardError('NOT_INITIALIZED', 'keyward is not initialized: run `keyward ceremony init` first');
+    if (this.seal.sealed) throw new KeywardError('SEALED', 'keyward is sealed: unseal it with a quorum of shards first');
+    const principal = await authenticateToken(this.store.db, ctx.bearer, this.now());
+    const d = decideBuiltinRbac(principal.roles, ctx.operation);
+    if (d.decision !== 'allow') throw new KeywardError('POLICY_DENIED', `denied ${ctx.operation}: ${d.reason}`);
+    return fn(principal);
+  }
+
+  async close(): Promise<void> {
+    this.seal.close();
+    await this.store.close();
+  }
+}

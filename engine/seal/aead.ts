@@ -1,0 +1,67 @@
+/**
+ * AES-256-GCM (NIST SP 800-38D) through node:crypto, the one AEAD the sealed core uses for its own
+ * blobs (root key, keyring, barrier entries). 96-bit random nonces: each key here encrypts far fewer
+ * than 2^32 messages (the barrier rotates terms), so random nonces stay within SP 800-38D §8.3.
+ *
+ *   sealed = nonce (12) ‖ ciphertext ‖ tag (16)
+ * @module
+ */
+import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+
+export const KEY_LEN = 32;
+export const NONCE_LEN = 12;
+export const TAG_LEN = 16;
+export const AEAD_OVERHEAD = NONCE_LEN + TAG_LEN;
+
+function assertKey(key: Uint8Array, what: string): void {
+  if (!(key instanceof Uint8Array)) throw new TypeError(`"${what}" expected Uint8Array`);
+  if (key.length !== KEY_LEN) throw new RangeError(`"${what}" expected Uint8Array of length ${KEY_LEN}, got length=${key.length}`);
+}
+
+/** Encrypts `plaintext` under `key`, binding `aad`. Returns nonce ‖ ciphertext ‖ tag. */
+export function aeadSeal(key: Uint8Array, plaintext: Uint8Array, aad: Uint8Array): Uint8Array {
+  assertKey(key, 'key');
+  const nonce = randomBytes(NONCE_LEN);
+  const cipher = createCipheriv('aes-256-gcm', key, nonce, { authTagLength: TAG_LEN });
+  cipher.setAAD(aad);
+  const body = cipher.update(plaintext);
+  const final = cipher.final();
+  const out = new Uint8Array(NONCE_LEN + body.length + final.length + TAG_LEN);
+  out.set(nonce, 0);
+  out.set(body, NONCE_LEN);
+  out.set(final, NONCE_LEN + body.length);
+  out.set(cipher.getAuthTag(), NONCE_LEN + body.length + final.length);
+  return out;
+}
+
+/**
+ * Decrypts nonce ‖ ciphertext ‖ tag. Returns undefined when authentication fails (wrong key, wrong
+ * aad, any flipped bit, truncation): callers turn that into their own error without an oracle.
+ */
+export function aeadOpen(key: Uint8Array, sealed: Uint8Array, aad: Uint8Array): Uint8Array | undefined {
+  assertKey(key, 'key');
+  if (sealed.length < AEAD_OVERHEAD) return undefined;
+  const nonce = sealed.subarray(0, NONCE_LEN);
+  const tag = sealed.subarray(sealed.length - TAG_LEN);
+  const body = sealed.subarray(NONCE_LEN, sealed.length - TAG_LEN);
+  try {
+    const decipher = createDecipheriv('aes-256-gcm', key, nonce, { authTagLength: TAG_LEN });
+    decipher.setAAD(aad);
+    decipher.setAuthTag(tag);
+    const a = decipher.update(body);
+    const b = decipher.final();
+    if (b.length === 0) return new Uint8Array(a.buffer, a.byteOffset, a.length);
+    const out = new Uint8Array(a.length + b.length);
+    out.set(a, 0);
+    out.set(b, a.length);
+    a.fill(0);
+    return out;
+  } catch {
+    return undefined;
+  }
+}
+
+/** A domain-separation label as bytes: "keyward/<what>/v1\0" ‖ parts joined by \0. */
+export function label(...parts: string[]): Uint8Array {
+  return new TextEncoder().encode(parts.join('\0'));
+}

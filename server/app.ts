@@ -1,0 +1,68 @@
+/**
+ * Builds the Koa app without listening, so tests drive it over real HTTP on an ephemeral port and
+ * the server binary only adds `listen`.
+ * @module
+ */
+import { randomBytes } from 'node:crypto';
+import Koa from 'koa';
+import type { Context, Next } from 'koa';
+import type { Hsm } from '../engine/hsm.js';
+import { DEFAULT_BODY_LIMIT } from './body.js';
+import type { AppDeps } from './deps.js';
+import { errorMiddleware, sendError } from './errors.js';
+import { createLogger } from './log.js';
+import type { Logger } from './log.js';
+import { DEFAULT_CEREMONY_RATE } from './rate-limit.js';
+import type { RateLimitOptions } from './rate-limit.js';
+import { authRoutes } from './routes/auth.js';
+import { sysRoutes } from './routes/sys.js';
+
+export interface AppOptions {
+  hsm: Hsm;
+  log?: Logger;
+  bodyLimit?: number;
+  ceremonyRate?: RateLimitOptions;
+}
+
+function requestLog(log: Logger) {
+  return async function logRequest(ctx: Context, next: Next): Promise<void> {
+    const start = process.hrtime.bigint();
+    ctx.state.reqId = randomBytes(8).toString('hex');
+    ctx.set('X-Request-Id', ctx.state.reqId);
+    ctx.set('Cache-Control', 'no-store');
+    try {
+      await next();
+    } finally {
+      log.info('request', {
+        reqId: ctx.state.reqId,
+        method: ctx.method,
+        path: ctx.path,
+        status: ctx.status,
+        code: ctx.state.errorCode,
+        ms: Number(process.hrtime.bigint() - start) / 1e6,
+      });
+    }
+  };
+}
+
+export function createApp(opts: AppOptions): Koa {
+  const deps: AppDeps = {
+    hsm: opts.hsm,
+    log: opts.log ?? createLogger(),
+    bodyLimit: opts.bodyLimit ?? DEFAULT_BODY_LIMIT,
+    ceremonyRate: opts.ceremonyRate ?? DEFAULT_CEREMONY_RATE,
+  };
+  const app = new Koa({ proxy: false });
+  app.silent = true;
+  app.use(requestLog(deps.log));
+  app.use(errorMiddleware(deps.log));
+  app.use(async function methodNotAllowed(ctx, next) {
+    await next();
+    if (ctx.status === 405) sendError(ctx, 405, 'METHOD_NOT_ALLOWED', `${ctx.method} is not allowed on ${ctx.path}; allowed: ${ctx.response.get('Allow')}`);
+  });
+  for (const router of [sysRoutes(deps), authRoutes(deps)]) {
+    app.use(router.routes());
+    app.use(router.allowedMethods({ throw: false }));
+  }
+  return app;
+}

@@ -1,0 +1,87 @@
+/**
+ * The one error → HTTP table. Every KeywardError code a client can cause is listed with its status;
+ * anything else is a 500 "internal error" whose details go to the log only (Koa's expose rule).
+ * Body: {"error":{"code":"UPPER_SNAKE","message":"..."}}.
+ * @module
+ */
+import type { Context, Next } from 'koa';
+import { KeywardError } from '../ceremony/errors.js';
+import type { Logger } from './log.js';
+
+export const ERROR_STATUS: Readonly<Record<string, number>> = Object.freeze({
+  // request shape
+  INVALID_JSON: 400,
+  VALIDATION_FAILED: 400,
+  BODY_TOO_LARGE: 413,
+  UNSUPPORTED_MEDIA_TYPE: 415,
+  ROUTE_NOT_FOUND: 404,
+  METHOD_NOT_ALLOWED: 405,
+  RATE_LIMITED: 429,
+  // auth and policy
+  UNAUTHENTICATED: 401,
+  POLICY_DENIED: 403,
+  TOKEN_INVALID: 400,
+  TOKEN_NOT_FOUND: 404,
+  // seal state
+  NOT_INITIALIZED: 503,
+  SEALED: 503,
+  ALREADY_INITIALIZED: 409,
+  ALREADY_UNSEALED: 409,
+  REKEY_IN_PROGRESS: 409,
+  REKEY_NOT_STARTED: 409,
+  // ceremony input
+  CEREMONY_PARAMS_INVALID: 400,
+  HOLDER_KEY_INVALID: 400,
+  HOLDER_NAME_INVALID: 400,
+  SUBMISSION_INVALID: 400,
+  UNSEAL_NONCE_MISMATCH: 409,
+  SHARD_FOREIGN: 400,
+  SHARD_FORGED: 400,
+  SHARD_DUPLICATE: 409,
+  SHARD_MALFORMED: 400,
+  SHARES_INVALID: 400,
+  UNSEAL_FAILED: 400,
+  REKEY_FAILED: 400,
+  // storage
+  STORAGE_UNAVAILABLE: 503,
+});
+
+export function statusFor(code: string): number | undefined {
+  return ERROR_STATUS[code];
+}
+
+export function sendError(ctx: Context, status: number, code: string, message: string): void {
+  ctx.status = status;
+  ctx.type = 'application/json';
+  ctx.body = { error: { code, message } };
+}
+
+/** First middleware: turns every thrown error into the JSON error body; logs unexpected ones. */
+export function errorMiddleware(log: Logger) {
+  return async function handleErrors(ctx: Context, next: Next): Promise<void> {
+    try {
+      await next();
+      if (ctx.status === 404 && ctx.body === undefined) {
+        sendError(ctx, 404, 'ROUTE_NOT_FOUND', `no route for ${ctx.method} ${ctx.path}`);
+      }
+    } catch (err) {
+      const status = err instanceof KeywardError ? statusFor(err.code) : undefined;
+      if (err instanceof KeywardError && status !== undefined) {
+        if (status === 429 && typeof err.details?.retryAfter === 'number') ctx.set('Retry-After', String(err.details.retryAfter));
+        if (status === 503) ctx.set('Retry-After', '1');
+        sendError(ctx, status, err.code, err.message);
+        ctx.state.errorCode = err.code;
+        return;
+      }
+      // Unexpected: the client learns nothing; the log gets the error (never request bodies).
+      log.error('unhandled error', {
+        reqId: ctx.state.reqId,
+        code: err instanceof KeywardError ? err.code : undefined,
+        error: err instanceof Error ? `${err.name}: ${err.message}` : String(err),
+        stack: err instanceof Error ? err.stack : undefined,
+      });
+      sendError(ctx, 500, 'INTERNAL', 'internal error');
+      ctx.state.errorCode = 'INTERNAL';
+    }
+  };
+}

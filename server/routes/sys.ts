@@ -1,0 +1,118 @@
+/**
+ * /v1/sys: health, seal status, init, unseal, seal, root rotation, rekey (DESIGN.md §3, §8).
+ * Health, seal status, init, unseal and rekey submissions are unauthenticated (a quorum of shards is
+ * their authority) and rate-limited per client; seal, rotate and rekey init/cancel go through the
+ * pipeline like every other request.
+ * @module
+ */
+import Router from '@koa/router';
+import type { Context } from 'koa';
+import { KeywardError } from '../../ceremony/errors.js';
+import { parseHolderPublicKey } from '../../ceremony/index.js';
+import type { HolderPublicKey } from '../../ceremony/index.js';
+import type { AppDeps } from '../deps.js';
+import { parseBody } from '../body.js';
+import { rateLimit } from '../rate-limit.js';
+import { CeremonyBody, EmptyBody, SubmissionBody } from '../schemas.js';
+import { bearer } from '../auth.js';
+
+function holdersFrom(files: unknown[]): HolderPublicKey[] {
+  return files.map((f, i) => {
+    try {
+      return parseHolderPublicKey(f as object);
+    } catch (err) {
+      if (err instanceof KeywardError) throw new KeywardError(err.code, `holders[${i}]: ${err.message}`, { cause: err });
+      throw err;
+    }
+  });
+}
+
+export function sysRoutes(deps: AppDeps): Router {
+  const { hsm, bodyLimit } = deps;
+  const r = new Router({ prefix: '/v1/sys' });
+  const limited = rateLimit(deps.ceremonyRate);
+
+  r.get('/health', (ctx: Context) => {
+    const h = hsm.health();
+    ctx.status = !h.initialized ? 501 : h.sealed ? 503 : 200;
+    ctx.body = h;
+  });
+
+  r.get('/seal-status', (ctx: Context) => {
+    ctx.body = hsm.sealStatus();
+  });
+
+  r.post('/init', limited, async (ctx: Context) => {
+    const body = await parseBody(ctx, CeremonyBody, bodyLimit);
+    const res = await hsm.init(holdersFrom(body.holders), body.threshold);
+    deps.log.info('initialized', { reqId: ctx.state.reqId, ceremonyId: res.ceremonyId, shares: res.shares, threshold: res.threshold });
+    ctx.body = {
+      ceremonyId: res.ceremonyId,
+      generation: res.generation,
+      threshold: res.threshold,
+      shares: res.shares,
+      shards: res.shardFiles,
+      rootToken: res.rootToken.token,
+      rootTokenId: res.rootToken.tokenId,
+    };
+  });
+
+  r.post('/unseal', limited, async (ctx: Context) => {
+    const body = await parseBody(ctx, SubmissionBody, bodyLimit);
+    const res = await hsm.submitUnseal(body);
+    deps.log.info(res.sealed ? 'unseal progress' : 'unsealed', { reqId: ctx.state.reqId, holder: res.holder, index: res.index, progress: res.progress, threshold: res.threshold });
+    ctx.body = { ...hsm.sealStatus(), holder: res.holder, index: res.index, progress: res.sealed ? res.progress : 0 };
+  });
+
+  r.post('/unseal/reset', limited, async (ctx: Context) => {
+    await parseBody(ctx, EmptyBody, bodyLimit);
+    ctx.body = { ...(await hsm.seal.resetUnseal()), version: hsm.health().version };
+  });
+
+  r.post('/seal', async (ctx: Context) => {
+    await parseBody(ctx, EmptyBody, bodyLimit);
+    await hsm.request({ bearer: bearer(ctx), operation: 'sys.seal' }, async (p) => {
+      await hsm.seal.seal();
+      deps.log.info('sealed', { reqId: ctx.state.reqId, principal: p.principal, tokenId: p.tokenId });
+    });
+    ctx.body = hsm.sealStatus();
+  });
+
+  r.post('/rotate', async (ctx: Context) => {
+    await parseBody(ctx, EmptyBody, bodyLimit);
+    ctx.body = await hsm.request({ bearer: bearer(ctx), operation: 'sys.rotate' }, async (p) => {
+      const res = await hsm.seal.rotate();
+      deps.log.info('root rotated', { reqId: ctx.state.reqId, principal: p.principal, term: res.term });
+      return res;
+    });
+  });
+
+  r.get('/rekey', (ctx: Context) => {
+    ctx.body = hsm.seal.rekeyStatus();
+  });
+
+  r.post('/rekey/init', async (ctx: Context) => {
+    const body = await parseBody(ctx, CeremonyBody, bodyLimit);
+    ctx.body = await hsm.request({ bearer: bearer(ctx), operation: 'sys.rekey.init' }, () =>
+      hsm.seal.startRekey(holdersFrom(body.holders), body.threshold),
+    );
+  });
+
+  r.post('/rekey/update', limited, async (ctx: Context) => {
+    const body = await parseBody(ctx, SubmissionBody, bodyLimit);
+    const res = await hsm.seal.submitRekey(body);
+    if (!res.complete) {
+      ctx.body = res;
+      return;
+    }
+    deps.log.info('rekeyed', { reqId: ctx.state.reqId, ceremonyId: res.ceremonyId, generation: res.generation, shares: res.shares, threshold: res.threshold });
+    ctx.body = { complete: true, ceremonyId: res.ceremonyId, generation: res.generation, threshold: res.threshold, shares: res.shares, shards: res.shardFiles };
+  });
+
+  r.post('/rekey/cancel', async (ctx: Context) => {
+    await parseBody(ctx, EmptyBody, bodyLimit);
+    ctx.body = await hsm.request({ bearer: bearer(ctx), operation: 'sys.rekey.cancel' }, () => hsm.seal.cancelRekey());
+  });
+
+  return r;
+}

@@ -1,0 +1,32 @@
+/**
+ * Request schemas: the single source for validating bodies (and, later, for the OpenAPI document).
+ * @module
+ */
+import { z } from 'zod';
+
+/** Standard base64 with padding, bounded. The decoder re-checks canonical form and length. */
+export const base64 = (maxChars: number) =>
+  z.string().max(maxChars, `expected at most ${maxChars} base64 characters`).regex(/^[A-Za-z0-9+/]*={0,2}$/, 'expected base64 (A-Z a-z 0-9 + / =)');
+
+/** A holder's public key file as written by `keyward ceremony holder-keygen` (FILE.pub). */
+export const HolderPublicKeyFile = z.object({
+  format: z.literal('keyward.holder-public-key/v1'),
+  name: z.string().min(1).max(64),
+  kem: z.literal('X-Wing'),
+  publicKey: base64(2048),
+  fingerprint: z.string().regex(/^[0-9a-f]{32}$/, 'expected 32 lowercase hex characters'),
+});
+
+export const CeremonyBody = z.strictObject({
+  holders: z.array(HolderPublicKeyFile).min(1, 'expected at least 1 holder').max(255, 'expected at most 255 holders'),
+  threshold: z.number().int('expected an integer').min(1).max(255),
+});
+
+/** A holder's shard re-encrypted to the session key (see ceremony/submission.ts). */
+export const SubmissionBody = z.strictObject({
+  nonce: z.string().regex(/^[0-9a-f]{32}$/, 'expected the 32-hex-character session nonce from seal status'),
+  enc: base64(4096),
+  ciphertext: base64(4096),
+});
+
+export const EmptyBody = z.strictObject({});

@@ -1,0 +1,70 @@
+/**
+ * A real Keyward server on an ephemeral loopback port over a test store, with its log captured.
+ * `restart()` drops the process state (seal keys, sessions) and keeps the store, as a real restart.
+ */
+import { Hsm } from '../../engine/hsm.js';
+import { createLogger } from '../../server/log.js';
+import { listen } from '../../server/main.js';
+import type { RunningServer } from '../../server/main.js';
+import type { RateLimitOptions } from '../../server/rate-limit.js';
+import { openTestStore } from './store.js';
+
+export interface TestServer {
+  url: string;
+  hsm: Hsm;
+  logs: string[];
+  restart(): Promise<void>;
+  close(): Promise<void>;
+  /** fetch + JSON, returning status, headers and parsed body. */
+  call(method: string, path: string, opts?: { body?: unknown; raw?: string | Buffer; token?: string; headers?: Record<string, string> }): Promise<{ status: number; headers: Headers; body: any }>;
+}
+
+export async function startTestServer(opts: { ceremonyRate?: RateLimitOptions; bodyLimit?: number } = {}): Promise<TestServer> {
+  const store = await openTestStore();
+  const logs: string[] = [];
+  const log = createLogger({ write: (l) => logs.push(l), level: 'debug' });
+  let hsm = await Hsm.open({ store });
+  const rate = opts.ceremonyRate ?? { burst: 10_000, perMinute: 60_000 };
+  let running: RunningServer = await listen({ hsm, log, listen: '127.0.0.1:0', ceremonyRate: rate, ...(opts.bodyLimit ? { bodyLimit: opts.bodyLimit } : {}) });
+  const ts: TestServer = {
+    get url() {
+      return running.url;
+    },
+    get hsm() {
+      return hsm;
+    },
+    logs,
+    async restart() {
+      await running.close();
+      hsm.seal.close();
+      hsm = await Hsm.open({ store });
+      running = await listen({ hsm, log, listen: running.url.replace('http://', ''), ceremonyRate: rate });
+    },
+    async close() {
+      await running.close();
+      await hsm.close();
+    },
+    async call(method, path, o = {}) {
+      const headers: Record<string, string> = { ...o.headers };
+      let body: string | Buffer | undefined;
+      if (o.raw !== undefined) body = o.raw;
+      else if (o.body !== undefined) {
+        body = JSON.stringify(o.body);
+        headers['content-type'] ??= 'application/json';
+      }
+      if (o.token) headers.authorization = `Bearer ${o.token}`;
+      const init = { method, headers, ...(body !== undefined ? { body } : {}) };
+      // After restart() the pooled keep-alive socket points at the closed server: retry once.
+      const res = await fetch(running.url + path, init).catch(() => fetch(running.url + path, init));
+      const text = await res.text();
+      let parsed: unknown = text;
+      try {
+        parsed = text ? JSON.parse(text) : undefined;
+      } catch {
+        /* leave as text */
+      }
+      return { status: res.status, headers: res.headers, body: parsed };
+    },
+  };
+  return ts;
+}
