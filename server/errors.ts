@@ -77,8 +77,8 @@ export function errorMiddleware(log: Logger) {
       log.error('unhandled error', {
         reqId: ctx.state.reqId,
         code: err instanceof KeywardError ? err.code : undefined,
-        error: err instanceof Error ? `${err.name}: ${err.message}` : String(err),
-        stack: err instanceof Error ? err.stack : undefined,
+        // Driver errors quote the failed query's parameters (ciphertexts, hashes): keep the first line.
+        error: err instanceof Error ? `${err.name}: ${err.message.split('\n')[0]!.slice(0, 300)}` : String(err).slice(0, 300),
       });
       sendError(ctx, 500, 'INTERNAL', 'internal error');
       ctx.state.errorCode = 'INTERNAL';

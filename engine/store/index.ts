@@ -1,0 +1,55 @@
+/**
+ * engine/store: the drizzle schema, its generated migrations, the PGlite and PostgreSQL drivers, and
+ * the repositories over the tables (DESIGN.md §7).
+ * @module
+ */
+export {
+  CONNECT_TIMEOUT_S,
+  DATA_DIR_LOCK_FILE,
+  MIGRATION_LOCK_KEY,
+  MIGRATIONS_SCHEMA,
+  MIGRATIONS_TABLE,
+  POOL_MAX,
+  dumpStoreImage,
+  migrationsFolder,
+  openStore,
+  redactDatabaseUrl,
+} from './driver.js';
+export type { Db, Store, StoreDriver, StoreOptions } from './driver.js';
+export {
+  deleteEntry,
+  escapeLike,
+  findTokenByHash,
+  getCommitments,
+  getEntry,
+  getKeyring,
+  getSealConfig,
+  getToken,
+  initCeremony,
+  insertToken,
+  listEntries,
+  listTokens,
+  putEntry,
+  putKeyring,
+  putSealConfig,
+  queryRows,
+  replaceCeremony,
+  revokeToken,
+  withTransaction,
+} from './repos.js';
+export type { CeremonyWrite } from './repos.js';
+export { MAX_SHARES, SINGLETON_ID, barrierEntries, keyring, sealConfig, shardCommitments, tokens } from './schema.js';
+export type {
+  BarrierEntryRow,
+  KeyringRow,
+  NewBarrierEntryRow,
+  NewKeyringRow,
+  NewSealConfigRow,
+  NewShardCommitmentRow,
+  NewTokenRow,
+  SealConfigRow,
+  SealHolder,
+  ShardCommitmentRow,
+  TokenRow,
+} from './schema.js';
+export { bytea, toPlainBytes } from './columns.js';

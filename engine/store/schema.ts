@@ -1,0 +1,119 @@
+/**
+ * The database schema of Keyward: every table, in one file (DESIGN.md §7). drizzle-kit generates the
+ * SQL migrations in ./migrations from this file (`npm run db:generate -- --name <what>`); they are
+ * committed and never edited by hand.
+ *
+ * The store is untrusted: it holds only ciphertexts (root key, keyring, barrier entries), public
+ * commitments, and hashes of tokens. Encryption is engine/seal's job; the store sees bytes.
+ * @module
+ */
+import { sql } from 'drizzle-orm';
+import { check, integer, jsonb, pgTable, primaryKey, text } from 'drizzle-orm/pg-core';
+import { bytea, createdAt, timestamps, timestamptz, updatedAt } from './columns.js';
+
+/** The row id of the single-row tables (seal_config, keyring). */
+export const SINGLETON_ID = 1;
+/** Largest number of shares a ceremony can split into (GF(256) Shamir). */
+export const MAX_SHARES = 255;
+
+/** One shard holder of the current ceremony, as recorded in seal_config.holders. */
+export interface SealHolder {
+  /** The holder's name from their public key file. */
+  name: string;
+  /** Fingerprint of the holder's public key. */
+  fingerprint: string;
+  /** The Shamir share index handed to this holder. */
+  index: number;
+}
+
+/**
+ * The seal configuration: one row (id = 1), replaced at init and at every rekey. `root_key_blob` is
+ * the root key encrypted under the unseal key.
+ */
+export const sealConfig = pgTable(
+  'seal_config',
+  {
+    id: integer('id').primaryKey().default(SINGLETON_ID),
+    ceremonyId: text('ceremony_id').notNull(),
+    /** 1 at init, +1 at every rekey. */
+    generation: integer('generation').notNull(),
+    threshold: integer('threshold').notNull(),
+    shares: integer('shares').notNull(),
+    holders: jsonb('holders').$type<SealHolder[]>().notNull(),
+    rootKeyBlob: bytea('root_key_blob').notNull(),
+    ...timestamps,
+  },
+  (t) => [
+    check('seal_config_singleton', sql`${t.id} = 1`),
+    check('seal_config_generation_positive', sql`${t.generation} >= 1`),
+    check(
+      'seal_config_quorum',
+      sql`${t.threshold} >= 1 AND ${t.threshold} <= ${t.shares} AND ${t.shares} <= ${sql.raw(String(MAX_SHARES))}`,
+    ),
+  ],
+);
+
+/**
+ * A commitment per shard of a ceremony (a hash binding ceremony id, index and share), so a wrong,
+ * forged, foreign or duplicated shard is rejected before combining. Only the current ceremony's
+ * rows are kept.
+ */
+export const shardCommitments = pgTable(
+  'shard_commitments',
+  {
+    ceremonyId: text('ceremony_id').notNull(),
+    idx: integer('idx').notNull(),
+    holder: text('holder').notNull(),
+    fingerprint: text('fingerprint').notNull(),
+    commitment: bytea('commitment').notNull(),
+  },
+  (t) => [
+    primaryKey({ columns: [t.ceremonyId, t.idx] }),
+    check('shard_commitments_idx_range', sql`${t.idx} >= 0 AND ${t.idx} <= ${sql.raw(String(MAX_SHARES))}`),
+  ],
+);
+
+/** The keyring (barrier keys with terms), encrypted under the root key: one row (id = 1). */
+export const keyring = pgTable(
+  'keyring',
+  {
+    id: integer('id').primaryKey().default(SINGLETON_ID),
+    blob: bytea('blob').notNull(),
+    activeTerm: integer('active_term').notNull(),
+    ...updatedAt,
+  },
+  (t) => [
+    check('keyring_singleton', sql`${t.id} = 1`),
+    check('keyring_active_term_positive', sql`${t.activeTerm} >= 1`),
+  ],
+);
+
+/** Every secret at rest, encrypted by the barrier; the AAD binds each blob to its path. */
+export const barrierEntries = pgTable('barrier_entries', {
+  path: text('path').primaryKey(),
+  blob: bytea('blob').notNull(),
+  ...updatedAt,
+});
+
+/** API tokens. Only a hash of the token is stored; `id` is the public handle (accessor). */
+export const tokens = pgTable('tokens', {
+  id: text('id').primaryKey(),
+  tokenHash: bytea('token_hash').notNull().unique('tokens_token_hash_unique'),
+  principal: text('principal').notNull(),
+  roles: jsonb('roles').$type<string[]>().notNull(),
+  ...createdAt,
+  expiresAt: timestamptz('expires_at'),
+  revokedAt: timestamptz('revoked_at'),
+  createdBy: text('created_by'),
+});
+
+export type SealConfigRow = typeof sealConfig.$inferSelect;
+export type NewSealConfigRow = typeof sealConfig.$inferInsert;
+export type ShardCommitmentRow = typeof shardCommitments.$inferSelect;
+export type NewShardCommitmentRow = typeof shardCommitments.$inferInsert;
+export type KeyringRow = typeof keyring.$inferSelect;
+export type NewKeyringRow = typeof keyring.$inferInsert;
+export type BarrierEntryRow = typeof barrierEntries.$inferSelect;
+export type NewBarrierEntryRow = typeof barrierEntries.$inferInsert;
+export type TokenRow = typeof tokens.$inferSelect;
+export type NewTokenRow = typeof tokens.$inferInsert;

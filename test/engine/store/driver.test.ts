@@ -1,0 +1,229 @@
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { pathToFileURL } from 'node:url';
+import { inspect } from 'node:util';
+import { sql } from 'drizzle-orm';
+import { isKeywardError } from '../../../ceremony/errors.js';
+import {
+  DATA_DIR_LOCK_FILE,
+  MIGRATIONS_SCHEMA,
+  MIGRATIONS_TABLE,
+  getEntry,
+  migrationsFolder,
+  openStore,
+  putEntry,
+  queryRows,
+  redactDatabaseUrl,
+} from '../../../engine/store/index.js';
+import type { Db, Store, StoreDriver } from '../../../engine/store/index.js';
+import { adminDatabaseUrl, availableDrivers, createTestDatabaseUrl, openTestStore } from '../../helpers/store.js';
+
+const TABLES = ['barrier_entries', 'keyring', 'seal_config', 'shard_commitments', 'tokens'];
+
+async function journalEntries(): Promise<number> {
+  const journal = JSON.parse(await readFile(join(migrationsFolder(), 'meta', '_journal.json'), 'utf8')) as {
+    entries: unknown[];
+  };
+  return journal.entries.length;
+}
+
+async function appliedMigrations(db: Db): Promise<number> {
+  const rows = await queryRows<{ n: number }>(
+    db,
+    sql`select count(*)::int as n from ${sql.identifier(MIGRATIONS_SCHEMA)}.${sql.identifier(MIGRATIONS_TABLE)}`,
+  );
+  return Number(rows[0]?.n);
+}
+
+async function tableNames(db: Db): Promise<string[]> {
+  const rows = await queryRows<{ name: string }>(
+    db,
+    sql`select table_name::text as name from information_schema.tables where table_schema = 'public'`,
+  );
+  return rows.map((r) => r.name).sort();
+}
+
+/** Opens "the same database" more than once: a PGlite data directory, or one PostgreSQL database. */
+async function sharedDatabase(driver: StoreDriver): Promise<{ open(): Promise<Store>; cleanup(): Promise<void> }> {
+  if (driver === 'pglite') {
+    const dir = await mkdtemp(join(tmpdir(), 'keyward-store-'));
+    return { open: () => openStore({ dataDir: dir }), cleanup: () => rm(dir, { recursive: true, force: true }) };
+  }
+  const db = await createTestDatabaseUrl();
+  return { open: () => openStore({ databaseUrl: db.url }), cleanup: () => db.drop() };
+}
+
+async function assertUnavailable(p: Promise<unknown>, secret?: string): Promise<Error> {
+  const err = await p.then(
+    () => assert.fail('expected STORAGE_UNAVAILABLE'),
+    (e: unknown) => e,
+  );
+  assert.ok(isKeywardError(err, 'STORAGE_UNAVAILABLE'), `expected STORAGE_UNAVAILABLE, got ${inspect(err)}`);
+  if (secret !== undefined) {
+    assert.ok(!err.message.includes(secret), `message leaks the password: ${err.message}`);
+    assert.ok(!inspect(err, { depth: 8 }).includes(secret), 'the error or its cause leaks the password');
+  }
+  return err;
+}
+
+for (const driver of availableDrivers()) {
+  describe(`store driver (${driver})`, () => {
+    it('applies the migrations at open', async () => {
+      const store = await openTestStore(driver);
+      try {
+        assert.equal(store.driver, driver);
+        assert.deepEqual(await tableNames(store.db), TABLES);
+        assert.equal(await appliedMigrations(store.db), await journalEntries());
+      } finally {
+        await store.close();
+      }
+    });
+
+    it('re-applying the migrations on a second open is a no-op', async () => {
+      const shared = await sharedDatabase(driver);
+      try {
+        const first = await shared.open();
+        await putEntry(first.db, 'kept', new Uint8Array([1, 2, 3]));
+        await first.close();
+        const second = await shared.open();
+        try {
+          assert.equal(await appliedMigrations(second.db), await journalEntries());
+          assert.deepEqual(await getEntry(second.db, 'kept'), new Uint8Array([1, 2, 3]));
+        } finally {
+          await second.close();
+        }
+      } finally {
+        await shared.cleanup();
+      }
+    });
+
+    it('close() is idempotent', async () => {
+      const store = await openTestStore(driver);
+      await store.close();
+      await store.close();
+    });
+  });
+}
+
+if (availableDrivers().includes('postgres')) {
+  describe('store driver (postgres, several nodes)', () => {
+    it('two nodes opening one new database at once migrate it exactly once', async () => {
+      const db = await createTestDatabaseUrl();
+      const stores: Store[] = [];
+      try {
+        const opened = await Promise.allSettled([1, 2, 3].map(() => openStore({ databaseUrl: db.url })));
+        for (const r of opened) if (r.status === 'fulfilled') stores.push(r.value);
+        for (const r of opened) if (r.status === 'rejected') throw r.reason;
+        assert.equal(await appliedMigrations(stores[0]!.db), await journalEntries());
+        assert.deepEqual(await tableNames(stores[1]!.db), TABLES);
+      } finally {
+        await Promise.all(stores.map((s) => s.close()));
+        await db.drop();
+      }
+    });
+
+    it('a database that does not exist is STORAGE_UNAVAILABLE', async () => {
+      const u = new URL(adminDatabaseUrl()!);
+      u.pathname = '/keyward_no_such_database';
+      u.password = 'pw-no-such-db-9f2c';
+      const err = await assertUnavailable(openStore({ databaseUrl: u.toString() }), 'pw-no-such-db-9f2c');
+      assert.match(err.message, /^postgres: /);
+      assert.match(err.message, /keyward_no_such_database/);
+    });
+  });
+}
+
+describe('store driver (pglite data directory)', () => {
+  let dir: string;
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'keyward-store-'));
+  });
+  after(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('persists across close and reopen', async () => {
+    const data = join(dir, 'persist');
+    const a = await openStore({ dataDir: data });
+    await putEntry(a.db, 'secret/one', new Uint8Array([0, 0xff, 0]));
+    await a.close();
+    const b = await openStore({ dataDir: data });
+    try {
+      assert.deepEqual(await getEntry(b.db, 'secret/one'), new Uint8Array([0, 0xff, 0]));
+    } finally {
+      await b.close();
+    }
+  });
+
+  it('refuses a data directory another store holds, and frees it on close', async () => {
+    const data = join(dir, 'locked');
+    const a = await openStore({ dataDir: data });
+    try {
+      const err = await assertUnavailable(openStore({ dataDir: data }));
+      assert.match(err.message, /^pglite: /);
+      assert.match(err.message, /in use/);
+    } finally {
+      await a.close();
+    }
+    const b = await openStore({ dataDir: data });
+    await b.close();
+  });
+
+  it('takes over a lock left by a process that has exited', async () => {
+    const data = join(dir, 'stale');
+    const a = await openStore({ dataDir: data });
+    await a.close();
+    const dead = spawnSync(process.execPath, ['-e', '']).pid;
+    await writeFile(join(data, DATA_DIR_LOCK_FILE), `${dead}\n`);
+    const b = await openStore({ dataDir: data });
+    await b.close();
+  });
+
+  it('a data directory that is a file is STORAGE_UNAVAILABLE', async () => {
+    const file = join(dir, 'not-a-dir');
+    await writeFile(file, 'x');
+    await assertUnavailable(openStore({ dataDir: file }));
+  });
+});
+
+describe('store driver (errors and names)', () => {
+  it('an unreachable PostgreSQL is STORAGE_UNAVAILABLE without the password', async () => {
+    // Port 1 on loopback: nothing listens, the connection is refused at once.
+    const err = await assertUnavailable(
+      openStore({ databaseUrl: 'postgres://keyward:hunter2-Secret%40x@127.0.0.1:1/keyward' }),
+      'hunter2-Secret',
+    );
+    assert.match(err.message, /^postgres: cannot open PostgreSQL at postgres:\/\/keyward:\*\*\*@127\.0\.0\.1:1\/keyward: /);
+    assert.match(err.message, /ECONNREFUSED/);
+  });
+
+  it('a malformed database URL is STORAGE_UNAVAILABLE without the password', async () => {
+    for (const url of ['postgres://u:pw-Malformed-77@[::1/db', 'postgres://u:pw-Malformed-77@host:notaport/db']) {
+      await assertUnavailable(openStore({ databaseUrl: url }), 'pw-Malformed-77');
+    }
+  });
+
+  it('rejects options that name no store with a TypeError', async () => {
+    for (const bad of [{ databaseUrl: '' }, { dataDir: '' }, { memory: false }, {}, null]) {
+      await assert.rejects(openStore(bad as never), TypeError, inspect(bad));
+    }
+  });
+
+  it('redacts passwords in database URLs', () => {
+    assert.equal(redactDatabaseUrl('postgres://u:p@h:5432/d'), 'postgres://u:***@h:5432/d');
+    assert.equal(redactDatabaseUrl('postgres://h/d?password=p&x=1'), 'postgres://h/d?password=***&x=1');
+    assert.equal(redactDatabaseUrl('postgres://u@h/d'), 'postgres://u@h/d');
+    assert.equal(redactDatabaseUrl('postgres://u:p@[bad/d'), 'postgres://u:***@[bad/d');
+  });
+
+  it('finds the migrations from the source tree and from the build', () => {
+    const root = dirname(dirname(dirname(migrationsFolder())));
+    const expected = join(root, 'engine', 'store', 'migrations');
+    assert.equal(migrationsFolder(pathToFileURL(join(root, 'engine', 'store', 'driver.ts')).href), expected);
+    assert.equal(migrationsFolder(pathToFileURL(join(root, 'dist', 'engine', 'store', 'driver.js')).href), expected);
+  });
+});
