@@ -1,0 +1,69 @@
+/**
+ * The built-in default policy: role-based access control.
+ *
+ * - any authenticated principal may ask who it is (`auth.whoami`);
+ * - `admin` may do everything (token creation and revocation are admin-only);
+ * - `operator` runs the HSM: seal, root rotation, rekey, key and policy administration, but no
+ *   data-plane operation (it never sees plaintext or signs);
+ * - `app` performs cryptographic operations on keys (and may list and read key metadata);
+ * - `auditor` reads and exports the audit log (`audit.*`).
+ *
+ * Everything else is denied, naming the roles that were tried. Its SHA-256 is reported like any
+ * other policy's; replace it by activating another global policy set.
+ */
+import { Request, Decision } from "keyward";
+
+function isOperatorOperation(req: Request): bool {
+  return (
+    req.operationIs("sys.seal") ||
+    req.operationIs("sys.rotate") ||
+    req.operationIs("sys.rekey.init") ||
+    req.operationIs("sys.rekey.cancel") ||
+    req.operationIs("key.create") ||
+    req.operationIs("key.list") ||
+    req.operationIs("key.read") ||
+    req.operationIs("key.rotate") ||
+    req.operationIs("key.config") ||
+    req.operationIs("key.delete") ||
+    req.operationIs("policy.push") ||
+    req.operationIs("policy.list") ||
+    req.operationIs("policy.activate")
+  );
+}
+
+function isAppOperation(req: Request): bool {
+  return (
+    req.operationIs("encrypt") ||
+    req.operationIs("decrypt") ||
+    req.operationIs("rewrap") ||
+    req.operationIs("datakey") ||
+    req.operationIs("sign") ||
+    req.operationIs("verify") ||
+    req.operationIs("hmac") ||
+    req.operationIs("encapsulate") ||
+    req.operationIs("decapsulate") ||
+    req.operationIs("key.public") ||
+    req.operationIs("random") ||
+    req.operationIs("key.list") ||
+    req.operationIs("key.read")
+  );
+}
+
+/** "[app, auditor]": the principal's roles, for the deny reason. */
+function roleList(req: Request): string {
+  let out = "[";
+  for (let i = 0; i < req.roleCount; i++) {
+    if (i > 0) out += ", ";
+    out += req.role(i);
+  }
+  return out + "]";
+}
+
+export function decide(req: Request): Decision {
+  if (req.operationIs("auth.whoami")) return Decision.allow("any authenticated principal");
+  if (req.hasRole("admin")) return Decision.allow("role admin");
+  if (req.hasRole("operator") && isOperatorOperation(req)) return Decision.allow("role operator");
+  if (req.hasRole("app") && isAppOperation(req)) return Decision.allow("role app");
+  if (req.hasRole("auditor") && req.operationStartsWith("audit.")) return Decision.allow("role auditor");
+  return Decision.deny("no role of " + roleList(req) + " permits " + req.operation);
+}

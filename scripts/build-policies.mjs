@@ -1,0 +1,49 @@
+#!/usr/bin/env node
+// Compiles the bundled policies listed in asconfig.json (the default RBAC policy and the examples)
+// into build/policies/*.wasm with engine/policy/compile and prints each module's SHA-256, its
+// identity.
+// Builds are reproducible: the same sources give the same bytes on every machine.
+import { existsSync, readFileSync } from 'node:fs';
+import { register } from 'node:module';
+import { fileURLToPath } from 'node:url';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+const config = JSON.parse(readFileSync(new URL('../asconfig.json', import.meta.url), 'utf8'));
+
+// The TypeScript source when it is here and tsx is installed (a stale dist/ must not build stale
+// policies), else the compiled dist/.
+let compilePolicy;
+const source = new URL('../engine/policy/compile.ts', import.meta.url);
+let tsx;
+try {
+  tsx = existsSync(source) ? await import('tsx/esm/api') : undefined;
+} catch {
+  tsx = undefined;
+}
+if (tsx) {
+  // tsx, plus a hook registered after it that serves binaryen and asc untouched (tsx would rewrite
+  // their dynamic imports, ~8 s for binaryen's 13 MB).
+  tsx.register();
+  const hook = `import { readFile } from 'node:fs/promises';
+    const BIG = ['/node_modules/binaryen/index.js', '/node_modules/assemblyscript/dist/asc.js', '/node_modules/assemblyscript/dist/assemblyscript.js'];
+    export async function load(url, context, next) {
+      if (url.startsWith('file:') && BIG.some((s) => url.endsWith(s))) return { format: 'module', source: await readFile(new URL(url)), shortCircuit: true };
+      return next(url, context);
+    }`;
+  register('data:text/javascript,' + encodeURIComponent(hook));
+  ({ compilePolicy } = await import(source.href));
+} else {
+  ({ compilePolicy } = await import(new URL('../dist/engine/policy/compile.js', import.meta.url).href));
+}
+
+let failed = 0;
+for (const [name, target] of Object.entries(config.targets)) {
+  try {
+    const { sha256, wasm } = await compilePolicy(root + target.entry, { outFile: root + target.outFile });
+    console.log(`${name.padEnd(20)} ${target.outFile.padEnd(40)} ${String(wasm.length).padStart(7)} B  sha256 ${sha256}`);
+  } catch (err) {
+    failed++;
+    console.error(`${name}: ${err.code ?? 'ERROR'}: ${err.message}`);
+  }
+}
+process.exit(failed ? 1 : 0);
