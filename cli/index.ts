@@ -13,6 +13,14 @@ import CeremonyRekeySubmitCommand from './commands/ceremony/rekey/submit.js';
 import CeremonyResetCommand from './commands/ceremony/reset.js';
 import CeremonyUnsealCommand from './commands/ceremony/unseal.js';
 import CeremonyVerifyShardCommand from './commands/ceremony/verify-shard.js';
+import PolicyActivateCommand from './commands/policy/activate.js';
+import PolicyBuildCommand from './commands/policy/build.js';
+import PolicyDeactivateCommand from './commands/policy/deactivate.js';
+import PolicyEvalCommand from './commands/policy/eval.js';
+import PolicyListCommand from './commands/policy/list.js';
+import PolicyNewCommand from './commands/policy/new.js';
+import PolicyPushCommand from './commands/policy/push.js';
+import PolicyTestCommand from './commands/policy/test.js';
 import RotateCommand from './commands/rotate.js';
 import SealCommand from './commands/seal.js';
 import ServerCommand from './commands/server.js';
@@ -33,6 +41,14 @@ export const COMMANDS = [
   CeremonyRekeySubmitCommand,
   CeremonyRekeyStatusCommand,
   CeremonyRekeyCancelCommand,
+  PolicyNewCommand,
+  PolicyBuildCommand,
+  PolicyEvalCommand,
+  PolicyTestCommand,
+  PolicyPushCommand,
+  PolicyActivateCommand,
+  PolicyDeactivateCommand,
+  PolicyListCommand,
   TokenWhoamiCommand,
 ];
 

@@ -3,8 +3,9 @@
  *
  *   sealed? → authenticate → decide (policies) → [approval gate] → operation → [audit] → respond
  *
- * The sealed state is checked first, as Vault's barrier does. Authorization goes through the policy
- * decision point (`decide`); until the WebAssembly engine lands it is the built-in role matrix.
+ * The sealed state is checked first, as Vault's barrier does. Authorization is the composed decision
+ * of every applicable WebAssembly policy (the active global ones and the target key's): RBAC is the
+ * built-in default policy, installed and activated at init, not special code here.
  * The approval gate and the audit append are added by their own modules.
  * @module
  */
@@ -12,7 +13,8 @@ import { KeywardError } from '../ceremony/errors.js';
 import type { HolderPublicKey, Submission } from '../ceremony/index.js';
 import { authenticateToken, issueToken } from './auth/tokens.js';
 import type { IssuedToken, Principal } from './auth/tokens.js';
-import { decideBuiltinRbac } from './policy/builtin-rbac.js';
+import type { ComposedDecision, PolicyInput, PolicyKey } from './policy/index.js';
+import { PolicyService } from './policy/service.js';
 import { SealManager, SecretStore } from './seal/index.js';
 import type { CeremonyResult, SealStatus } from './seal/index.js';
 import type { Store } from './store/index.js';
@@ -31,8 +33,19 @@ export interface RequestContext {
   bearer: string | undefined;
   /** The operation name policies see, e.g. `sys.seal`, `encrypt`. */
   operation: string;
-  /** The target key's name, for keyed operations. */
-  key?: string;
+  /** The target key, for keyed operations (its bound policies apply too). */
+  key?: PolicyKey;
+  /** Request attributes policies may read (encryption context, scope, ...). Never secrets. */
+  attributes?: Record<string, string>;
+  /** Size of the request's payload in bytes. */
+  payloadBytes?: number;
+}
+
+/** What `request` hands the operation: who asked, and the decision that let it run. */
+export interface Authorized {
+  principal: Principal;
+  decision: ComposedDecision;
+  input: PolicyInput;
 }
 
 export interface Health {
@@ -48,12 +61,14 @@ export class Hsm {
   readonly store: Store;
   readonly seal: SealManager;
   readonly secrets: SecretStore;
+  readonly policies: PolicyService;
   readonly now: () => Date;
 
   private constructor(store: Store, seal: SealManager, now: () => Date) {
     this.store = store;
     this.seal = seal;
     this.secrets = new SecretStore(store.db, seal.barrier);
+    this.policies = new PolicyService(store.db, { now: () => now().getTime() });
     this.now = now;
   }
 
@@ -77,6 +92,7 @@ export class Hsm {
    */
   async init(holders: readonly HolderPublicKey[], threshold: number, opts: { rootToken?: string } = {}): Promise<CeremonyResult & { rootToken: IssuedToken }> {
     const result = await this.seal.init(holders, threshold);
+    await this.policies.installDefault('init');
     const rootToken = await issueToken(this.store.db, { principal: 'root', roles: ['admin'], now: this.now(), createdBy: 'init', ...(opts.rootToken ? { token: opts.rootToken } : {}) });
     return { ...result, rootToken };
   }
@@ -89,13 +105,30 @@ export class Hsm {
    * Runs `fn` for an authenticated, authorized request. Sealed ⇒ SEALED; no or bad token ⇒
    * UNAUTHENTICATED; a deny ⇒ POLICY_DENIED with the policy's reason.
    */
-  async request<T>(ctx: RequestContext, fn: (principal: Principal) => Promise<T>): Promise<T> {
+  async request<T>(ctx: RequestContext, fn: (principal: Principal, authorized: Authorized) => Promise<T>): Promise<T> {
     if (!this.seal.initialized) throw new KeywardError('NOT_INITIALIZED', 'keyward is not initialized: run `keyward ceremony init` first');
     if (this.seal.sealed) throw new KeywardError('SEALED', 'keyward is sealed: unseal it with a quorum of shards first');
-    const principal = await authenticateToken(this.store.db, ctx.bearer, this.now());
-    const d = decideBuiltinRbac(principal.roles, ctx.operation);
-    if (d.decision !== 'allow') throw new KeywardError('POLICY_DENIED', `denied ${ctx.operation}: ${d.reason}`);
-    return fn(principal);
+    const now = this.now();
+    const principal = await authenticateToken(this.store.db, ctx.bearer, now);
+    const input: PolicyInput = {
+      operation: ctx.operation,
+      principal: principal.principal,
+      roles: principal.roles,
+      key: ctx.key ?? null,
+      attributes: ctx.attributes ?? {},
+      payloadBytes: ctx.payloadBytes ?? 0,
+      time: now.getTime(),
+      approvals: 0,
+    };
+    const decision = await this.policies.decide(input);
+    if (decision.decision === 'deny') {
+      throw new KeywardError('POLICY_DENIED', `denied ${ctx.operation}: ${decision.reason || 'no policy allows it'}`, { details: { policies: decision.policies } });
+    }
+    if (decision.decision === 'require_approval') {
+      // The approval workflow (pending approvals, 202) is its own module; until it exists, fail closed.
+      throw new KeywardError('APPROVAL_REQUIRED', `${ctx.operation} needs ${decision.approvals} approvals from ${decision.group}: ${decision.reason}`, { details: { policies: decision.policies } });
+    }
+    return fn(principal, { principal, decision, input });
   }
 
   async close(): Promise<void> {

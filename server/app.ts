@@ -15,6 +15,7 @@ import type { Logger } from './log.js';
 import { DEFAULT_CEREMONY_RATE } from './rate-limit.js';
 import type { RateLimitOptions } from './rate-limit.js';
 import { authRoutes } from './routes/auth.js';
+import { policyRoutes } from './routes/policies.js';
 import { sysRoutes } from './routes/sys.js';
 
 export interface AppOptions {
@@ -60,7 +61,7 @@ export function createApp(opts: AppOptions): Koa {
     await next();
     if (ctx.status === 405) sendError(ctx, 405, 'METHOD_NOT_ALLOWED', `${ctx.method} is not allowed on ${ctx.path}; allowed: ${ctx.response.get('Allow')}`);
   });
-  for (const router of [sysRoutes(deps), authRoutes(deps)]) {
+  for (const router of [sysRoutes(deps), authRoutes(deps), policyRoutes(deps)]) {
     app.use(router.routes());
     app.use(router.allowedMethods({ throw: false }));
   }

@@ -20,6 +20,11 @@ export const ERROR_STATUS: Readonly<Record<string, number>> = Object.freeze({
   // auth and policy
   UNAUTHENTICATED: 401,
   POLICY_DENIED: 403,
+  APPROVAL_REQUIRED: 403,
+  POLICY_INVALID: 400,
+  POLICY_NOT_FOUND: 404,
+  POLICY_LOCKOUT: 409,
+  POLICY_INPUT_INVALID: 400,
   TOKEN_INVALID: 400,
   TOKEN_NOT_FOUND: 404,
   // seal state

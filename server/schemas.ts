@@ -30,3 +30,20 @@ export const SubmissionBody = z.strictObject({
 });
 
 export const EmptyBody = z.strictObject({});
+
+/** A policy upload: the compiled .wasm as base64 (at most 1 MiB of module). */
+export const PolicyPushBody = z.strictObject({
+  name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, 'expected 1-64 characters [A-Za-z0-9._-]'),
+  wasm: base64(Math.ceil((1024 * 1024) / 3) * 4),
+});
+
+export const PolicyBindingBody = z.discriminatedUnion('scope', [
+  z.strictObject({ scope: z.literal('global') }),
+  z.strictObject({ scope: z.literal('key'), key: z.string().min(1).max(128) }),
+]);
+
+/** Evaluate a stored policy (by hash) or the active set (no hash) on a PolicyInput, without running anything. */
+export const PolicyEvaluateBody = z.strictObject({
+  hash: z.string().regex(/^[0-9a-f]{64}$/, 'expected 64 lowercase hex characters').optional(),
+  input: z.unknown(),
+});

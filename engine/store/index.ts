@@ -38,7 +38,9 @@ export {
   withTransaction,
 } from './repos.js';
 export type { CeremonyWrite } from './repos.js';
-export { MAX_SHARES, SINGLETON_ID, barrierEntries, keyring, sealConfig, shardCommitments, tokens } from './schema.js';
+export { bindPolicy, getPolicy, insertPolicy, listBindings, listPolicies, unbindPolicy } from './policy-repos.js';
+export type { PolicyMeta } from './policy-repos.js';
+export { MAX_SHARES, SINGLETON_ID, barrierEntries, keyring, policies, policyBindings, sealConfig, shardCommitments, tokens } from './schema.js';
 export type {
   BarrierEntryRow,
   KeyringRow,
@@ -47,6 +49,8 @@ export type {
   NewSealConfigRow,
   NewShardCommitmentRow,
   NewTokenRow,
+  PolicyBindingRow,
+  PolicyRow,
   SealConfigRow,
   SealHolder,
   ShardCommitmentRow,

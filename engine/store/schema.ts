@@ -107,6 +107,43 @@ export const tokens = pgTable('tokens', {
   createdBy: text('created_by'),
 });
 
+/**
+ * Policies by identity: the SHA-256 (hex) of the exact .wasm bytes, validated before insert. Rows
+ * are immutable; the same bytes pushed twice are one row.
+ */
+export const policies = pgTable(
+  'policies',
+  {
+    sha256: text('sha256').primaryKey(),
+    name: text('name').notNull(),
+    wasm: bytea('wasm').notNull(),
+    ...createdAt,
+    createdBy: text('created_by'),
+  },
+  (t) => [check('policies_sha256_hex', sql`${t.sha256} ~ '^[0-9a-f]{64}$'`)],
+);
+
+/**
+ * Active policy bindings: `scope` 'global' (target '') or 'key' (target = key name). Every global
+ * binding and every binding of a request's key is evaluated; any deny wins (DESIGN.md §2).
+ */
+export const policyBindings = pgTable(
+  'policy_bindings',
+  {
+    sha256: text('sha256')
+      .notNull()
+      .references(() => policies.sha256),
+    scope: text('scope').$type<'global' | 'key'>().notNull(),
+    target: text('target').notNull(),
+    activatedAt: timestamptz('activated_at').defaultNow().notNull(),
+    activatedBy: text('activated_by'),
+  },
+  (t) => [
+    primaryKey({ columns: [t.sha256, t.scope, t.target] }),
+    check('policy_bindings_scope', sql`(${t.scope} = 'global' AND ${t.target} = '') OR (${t.scope} = 'key' AND ${t.target} <> '')`),
+  ],
+);
+
 export type SealConfigRow = typeof sealConfig.$inferSelect;
 export type NewSealConfigRow = typeof sealConfig.$inferInsert;
 export type ShardCommitmentRow = typeof shardCommitments.$inferSelect;
@@ -117,3 +154,6 @@ export type BarrierEntryRow = typeof barrierEntries.$inferSelect;
 export type NewBarrierEntryRow = typeof barrierEntries.$inferInsert;
 export type TokenRow = typeof tokens.$inferSelect;
 export type NewTokenRow = typeof tokens.$inferInsert;
+export type PolicyRow = typeof policies.$inferSelect;
+export type NewPolicyRow = typeof policies.$inferInsert;
+export type PolicyBindingRow = typeof policyBindings.$inferSelect;

@@ -1,0 +1,22 @@
+import { Command, Option } from 'clipanion';
+import { BaseCommand } from '../../base.js';
+import { bindingBody } from './activate.js';
+
+export default class PolicyDeactivateCommand extends BaseCommand {
+  static override paths = [['policy', 'deactivate']];
+  static override usage = Command.Usage({
+    category: 'Policies',
+    description: 'remove a policy binding (the last global policy cannot be removed)',
+    examples: [['Globally', 'keyward policy deactivate 3f2a…c9 --global']],
+  });
+
+  hash = Option.String({ required: true });
+  global = Option.Boolean('--global', false, { description: 'The global binding' });
+  key = Option.String('--key', { description: 'The binding on this key' });
+
+  async run(): Promise<number> {
+    const res = await this.client().post<{ sha256: string; scope: string; key: string | null }>(`/v1/policies/${encodeURIComponent(this.hash)}/deactivate`, bindingBody(this.global, this.key));
+    this.print(res, `Policy ${res.sha256} is no longer active ${res.scope === 'global' ? 'globally' : `on key ${res.key}`}.`);
+    return 0;
+  }
+}

@@ -1,0 +1,27 @@
+import { Command } from 'clipanion';
+import { BaseCommand } from '../../base.js';
+
+interface Listed {
+  sha256: string;
+  name: string;
+  size: number;
+  createdAt: string;
+  bindings: Array<{ scope: string; key: string | null }>;
+}
+
+export default class PolicyListCommand extends BaseCommand {
+  static override paths = [['policy', 'list']];
+  static override usage = Command.Usage({ category: 'Policies', description: 'list stored policies and where each is active', examples: [['List', 'keyward policy list']] });
+
+  async run(): Promise<number> {
+    const { policies } = await this.client().get<{ policies: Listed[] }>('/v1/policies');
+    this.print(policies, () =>
+      policies.length === 0
+        ? 'No policies.'
+        : policies
+            .map((p) => `${p.sha256}  ${p.name}  ${p.size} B  ${p.bindings.length ? p.bindings.map((b) => (b.scope === 'global' ? 'global' : `key:${b.key}`)).join(', ') : 'inactive'}`)
+            .join('\n'),
+    );
+    return 0;
+  }
+}
