@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { before, describe, it } from 'node:test';
 import { compileFixture, ROOT } from './helpers.js';
-import { decideBuiltinRbac } from '../../../engine/policy/builtin-rbac.js';
+import { decideBuiltinRbac } from './rbac-oracle.js';
 import { parseCases, runCases } from '../../../engine/policy/cases.js';
 import { loadDefaultPolicy } from '../../../engine/policy/default.js';
 import { loadPolicy } from '../../../engine/policy/host.js';
