@@ -74,7 +74,12 @@ export class Hsm {
 
   /** Opens the HSM over a store. It starts sealed (or uninitialized). */
   static async open(opts: HsmOptions): Promise<Hsm> {
-    return new Hsm(opts.store, await SealManager.open(opts.store.db), opts.now ?? (() => new Date()));
+    const hsm = new Hsm(opts.store, await SealManager.open(opts.store.db), opts.now ?? (() => new Date()));
+    // Init stores the ceremony, then installs the default policy. A crash between the two would leave
+    // no global policy and so deny everything forever (the API refuses to remove the last one):
+    // finish the job here. Idempotent, and safe with several nodes starting at once.
+    if (hsm.seal.initialized && !(await hsm.policies.hasGlobal())) await hsm.policies.installDefault('recovery');
+    return hsm;
   }
 
   health(): Health {

@@ -1,17 +1,9 @@
 import { Command } from 'clipanion';
+import type { SealStatus } from '../../engine/seal/index.js';
 import { BaseCommand } from '../base.js';
 
-interface Status {
-  initialized: boolean;
-  sealed: boolean;
-  threshold: number;
-  shares: number;
-  progress: number;
-  ceremonyId: string | null;
-  generation: number;
-  version: string;
-  holders: Array<{ name: string; index: number; fingerprint: string }>;
-}
+/** The body of GET /v1/sys/seal-status. */
+type Status = SealStatus & { version: string };
 
 export default class StatusCommand extends BaseCommand {
   static override paths = [['status']];

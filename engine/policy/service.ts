@@ -104,6 +104,11 @@ export class PolicyService {
     return sha256;
   }
 
+  /** Whether any policy is active globally (read from storage, not the cache). */
+  async hasGlobal(): Promise<boolean> {
+    return (await listBindings(this.#db)).some((b) => b.scope === 'global');
+  }
+
   async #currentBindings(): Promise<PolicyBindingRow[]> {
     const now = this.#now();
     if (!this.#bindings || now - this.#bindings.at > BINDINGS_TTL_MS) this.#bindings = { at: now, rows: await listBindings(this.#db) };

@@ -173,3 +173,21 @@ export function decide(req: Request): Decision { return Date.now() > 0 ? Decisio
     assert.deepEqual(built, await defaultPolicyWasm());
   });
 });
+
+describe('default policy recovery', () => {
+  it('an initialized store with no global policy gets the default back at open', async () => {
+    const s = await startTestServer();
+    try {
+      const root = (await devBootstrap(s.hsm)).rootToken;
+      const { policyBindings } = await import('../../engine/store/index.js');
+      await s.hsm.store.db.delete(policyBindings); // what a crash between init's two steps leaves
+      await s.restart();
+      assert.equal(await s.hsm.policies.hasGlobal(), true);
+      const list = (await s.hsm.policies.list()).find((p) => p.name === DEFAULT_POLICY_NAME);
+      assert.deepEqual(list?.bindings.map((b) => b.scope), ['global']);
+      assert.ok(root);
+    } finally {
+      await s.close();
+    }
+  });
+});
