@@ -25,6 +25,8 @@ import RotateCommand from './commands/rotate.js';
 import SealCommand from './commands/seal.js';
 import ServerCommand from './commands/server.js';
 import StatusCommand from './commands/status.js';
+import TokenCreateCommand from './commands/token/create.js';
+import TokenRevokeCommand from './commands/token/revoke.js';
 import TokenWhoamiCommand from './commands/token/whoami.js';
 
 export const COMMANDS = [
@@ -49,6 +51,8 @@ export const COMMANDS = [
   PolicyActivateCommand,
   PolicyDeactivateCommand,
   PolicyListCommand,
+  TokenCreateCommand,
+  TokenRevokeCommand,
   TokenWhoamiCommand,
 ];
 

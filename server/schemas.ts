@@ -47,3 +47,15 @@ export const PolicyEvaluateBody = z.strictObject({
   hash: z.string().regex(/^[0-9a-f]{64}$/, 'expected 64 lowercase hex characters').optional(),
   input: z.unknown(),
 });
+
+/** A duration: seconds as a number, or "90s", "15m", "24h", "7d". */
+export const Ttl = z.union([
+  z.number().int('expected whole seconds').positive(),
+  z.string().regex(/^\d{1,9}[smhd]$/, 'expected a duration like 90s, 15m, 24h or 7d'),
+]);
+
+export const TokenCreateBody = z.strictObject({
+  principal: z.string().regex(/^[A-Za-z0-9._@:-]{1,128}$/, 'expected 1-128 characters [A-Za-z0-9._@:-]'),
+  roles: z.array(z.string().regex(/^[a-z][a-z0-9_-]{0,31}$/, 'expected a role of 1-32 characters [a-z0-9_-]')).min(1).max(16),
+  ttl: Ttl,
+});

@@ -31,6 +31,17 @@ export interface IssuedToken extends Principal {
   token: string;
 }
 
+const UNIT_SECONDS = { s: 1, m: 60, h: 3600, d: 86400 } as const;
+
+/** Seconds from a TTL given as whole seconds or "90s" / "15m" / "24h" / "7d"; at most a year. */
+export function ttlSeconds(ttl: number | string): number {
+  const secs = typeof ttl === 'number' ? ttl : Number(ttl.slice(0, -1)) * UNIT_SECONDS[ttl.slice(-1) as keyof typeof UNIT_SECONDS];
+  if (!Number.isSafeInteger(secs) || secs < 1 || secs > MAX_TOKEN_TTL_SECONDS) {
+    throw new KeywardError('VALIDATION_FAILED', `ttl: expected 1 second to ${MAX_TOKEN_TTL_SECONDS / 86400} days, got ${ttl}`);
+  }
+  return secs;
+}
+
 export function hashToken(token: string): Uint8Array {
   return new Uint8Array(createHash('sha256').update('keyward/token/v1\0').update(token).digest());
 }
