@@ -4,12 +4,14 @@
  * @module
  */
 import { randomBytes } from 'node:crypto';
+import Router from '@koa/router';
 import Koa from 'koa';
 import type { Context, Next } from 'koa';
 import type { Hsm } from '../engine/hsm.js';
 import { DEFAULT_BODY_LIMIT } from './body.js';
 import type { AppDeps } from './deps.js';
 import { errorMiddleware, sendError } from './errors.js';
+import { openApiDocument } from './openapi.js';
 import { createLogger } from './log.js';
 import type { Logger } from './log.js';
 import { DEFAULT_CEREMONY_RATE } from './rate-limit.js';
@@ -46,6 +48,15 @@ function requestLog(log: Logger) {
   };
 }
 
+/** Every router of the API, in one list (the OpenAPI coverage test walks it too). */
+export function appRouters(deps: AppDeps): Router[] {
+  const meta = new Router();
+  meta.get('/openapi.json', (ctx) => {
+    ctx.body = openApiDocument();
+  });
+  return [sysRoutes(deps), authRoutes(deps), policyRoutes(deps), meta];
+}
+
 export function createApp(opts: AppOptions): Koa {
   const deps: AppDeps = {
     hsm: opts.hsm,
@@ -61,7 +72,7 @@ export function createApp(opts: AppOptions): Koa {
     await next();
     if (ctx.status === 405) sendError(ctx, 405, 'METHOD_NOT_ALLOWED', `${ctx.method} is not allowed on ${ctx.path}; allowed: ${ctx.response.get('Allow')}`);
   });
-  for (const router of [sysRoutes(deps), authRoutes(deps), policyRoutes(deps)]) {
+  for (const router of appRouters(deps)) {
     app.use(router.routes());
     app.use(router.allowedMethods({ throw: false }));
   }

@@ -1,0 +1,94 @@
+/**
+ * GET /openapi.json: an OpenAPI 3.1 document built from the zod schemas that validate the request
+ * bodies (one source of truth: the schema objects here are the ones routes parse with). A test
+ * checks that every route the routers register is described here, and nothing else.
+ * @module
+ */
+import { z } from 'zod';
+import { VERSION } from '../engine/version.js';
+import { CeremonyBody, EmptyBody, PolicyBindingBody, PolicyEvaluateBody, PolicyPushBody, SubmissionBody, TokenCreateBody } from './schemas.js';
+
+export interface RouteDoc {
+  method: 'get' | 'post' | 'delete';
+  /** Koa style: /v1/policies/:hash/activate */
+  path: string;
+  summary: string;
+  /** Needs a bearer token (and the policies' allow). */
+  auth: boolean;
+  body?: z.ZodType;
+  /** Success status (default 200). */
+  status?: number;
+}
+
+export const ROUTES: readonly RouteDoc[] = [
+  { method: 'get', path: '/v1/sys/health', summary: 'Health: 200 unsealed, 503 sealed, 501 not initialized', auth: false },
+  { method: 'get', path: '/v1/sys/seal-status', summary: 'Seal status with the unseal session nonce and public key, and shard commitments', auth: false },
+  { method: 'post', path: '/v1/sys/init', summary: 'Initialize: split the unseal key to holders (sealed shards) and return the root token once', auth: false, body: CeremonyBody },
+  { method: 'post', path: '/v1/sys/unseal', summary: "Submit a holder's share, sealed to the unseal session key", auth: false, body: SubmissionBody },
+  { method: 'post', path: '/v1/sys/unseal/reset', summary: 'Discard unseal progress and start a new session', auth: false, body: EmptyBody },
+  { method: 'post', path: '/v1/sys/seal', summary: 'Seal: zeroize keys', auth: true, body: EmptyBody },
+  { method: 'post', path: '/v1/sys/rotate', summary: 'Root rotation: a new keyring term', auth: true, body: EmptyBody },
+  { method: 'get', path: '/v1/sys/rekey', summary: 'Rekey status with its session nonce and public key', auth: false },
+  { method: 'post', path: '/v1/sys/rekey/init', summary: 'Start a rekey to new holders and threshold', auth: true, body: CeremonyBody },
+  { method: 'post', path: '/v1/sys/rekey/update', summary: 'Submit a current share to the rekey; the last one receives the new shards', auth: false, body: SubmissionBody },
+  { method: 'post', path: '/v1/sys/rekey/cancel', summary: 'Cancel the rekey in progress', auth: true, body: EmptyBody },
+  { method: 'get', path: '/v1/auth/whoami', summary: 'The principal and roles of the bearer token', auth: true },
+  { method: 'post', path: '/v1/auth/tokens', summary: 'Create a token (shown once, stored as a hash)', auth: true, body: TokenCreateBody, status: 201 },
+  { method: 'delete', path: '/v1/auth/tokens/:id', summary: 'Revoke a token by id', auth: true },
+  { method: 'post', path: '/v1/policies', summary: 'Push a compiled policy (validated, stored by SHA-256)', auth: true, body: PolicyPushBody, status: 201 },
+  { method: 'get', path: '/v1/policies', summary: 'List policies and their bindings', auth: true },
+  { method: 'post', path: '/v1/policies/:hash/activate', summary: 'Activate a policy globally or on a key', auth: true, body: PolicyBindingBody },
+  { method: 'post', path: '/v1/policies/:hash/deactivate', summary: 'Remove a policy binding (never the last global one)', auth: true, body: PolicyBindingBody },
+  { method: 'post', path: '/v1/policies/evaluate', summary: 'Dry-run a stored policy or the active set on a PolicyInput', auth: true, body: PolicyEvaluateBody },
+  { method: 'get', path: '/openapi.json', summary: 'This document', auth: false },
+];
+
+const ErrorBody = {
+  type: 'object',
+  required: ['error'],
+  properties: {
+    error: {
+      type: 'object',
+      required: ['code', 'message'],
+      properties: { code: { type: 'string', pattern: '^[A-Z][A-Z0-9_]*$' }, message: { type: 'string' } },
+    },
+  },
+};
+
+function jsonSchema(schema: z.ZodType): Record<string, unknown> {
+  const { $schema: _drop, ...rest } = z.toJSONSchema(schema, { target: 'draft-2020-12', io: 'input', unrepresentable: 'any' }) as Record<string, unknown>;
+  return rest;
+}
+
+let cached: object | undefined;
+
+export function openApiDocument(): object {
+  if (cached) return cached;
+  const paths: Record<string, Record<string, unknown>> = {};
+  for (const r of ROUTES) {
+    const oaPath = r.path.replace(/:([A-Za-z]+)/g, '{$1}');
+    const params = [...r.path.matchAll(/:([A-Za-z]+)/g)].map((m) => ({ name: m[1], in: 'path', required: true, schema: { type: 'string' } }));
+    paths[oaPath] ??= {};
+    paths[oaPath]![r.method] = {
+      summary: r.summary,
+      ...(params.length ? { parameters: params } : {}),
+      ...(r.auth ? { security: [{ bearer: [] }] } : { security: [] }),
+      ...(r.body ? { requestBody: { required: true, content: { 'application/json': { schema: jsonSchema(r.body) } } } } : {}),
+      responses: {
+        [String(r.status ?? 200)]: { description: 'success', content: { 'application/json': { schema: { type: 'object' } } } },
+        default: { description: 'error', content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } } },
+      },
+    };
+  }
+  cached = {
+    openapi: '3.1.0',
+    info: { title: 'Keyward', version: VERSION, description: 'Software HSM: sealed by a Shamir quorum, every request decided by WebAssembly policies.' },
+    paths,
+    components: {
+      schemas: { Error: ErrorBody },
+      securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'kwt_ token' } },
+    },
+    security: [{ bearer: [] }],
+  };
+  return cached;
+}
