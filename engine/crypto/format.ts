@@ -1,0 +1,50 @@
+/**
+ * The text form of every ciphertext and signature Keyward hands out:
+ *
+ *   kw:v<version>:<base64(body)>
+ *
+ * `version` is the key version, a decimal integer 1 ≤ v ≤ 2^32−1 without leading zeros; `body` is
+ * standard padded base64 (RFC 4648 §4, canonical). One byte string has exactly one text, so a text
+ * can be compared, logged by hash, or deduplicated. The version is readable without the key, which
+ * lets callers look up the right key version (and enforce a minimum decryption version) first.
+ * @module
+ */
+import { toBase64, fromBase64 } from '../../ceremony/bytes.js';
+import { KeywardError } from '../../ceremony/errors.js';
+
+export const VERSIONED_PREFIX = 'kw:v';
+/** Largest key version (u32, it is bound as 4 bytes into AEAD associated data). */
+export const MAX_KEY_VERSION = 0xffff_ffff;
+
+const VERSIONED_RE = /^kw:v([1-9][0-9]{0,9}):([A-Za-z0-9+/=]*)$/;
+
+/** Throws RangeError unless `version` is an integer in 1..2^32−1. */
+export function assertKeyVersion(version: number, what = 'version'): void {
+  if (!Number.isSafeInteger(version) || version < 1 || version > MAX_KEY_VERSION) {
+    throw new RangeError(`"${what}" expected an integer in 1..${MAX_KEY_VERSION}, got ${String(version)}`);
+  }
+}
+
+/** `kw:v<version>:<base64(body)>`. */
+export function formatVersioned(version: number, body: Uint8Array): string {
+  assertKeyVersion(version);
+  if (!(body instanceof Uint8Array)) throw new TypeError('"body" expected Uint8Array');
+  return `${VERSIONED_PREFIX}${version}:${toBase64(body)}`;
+}
+
+/**
+ * Parses `kw:v<version>:<base64>` strictly. `what` names the value in errors ("ciphertext",
+ * "signature"); failures throw `KeywardError(code)` naming what is wrong with the syntax, never the
+ * content. The text is attacker input.
+ */
+export function parseVersioned<C extends string>(text: unknown, what: string, code: C): { version: number; body: Uint8Array } {
+  if (typeof text !== 'string') throw new KeywardError(code, `${what}: expected a string kw:v<version>:<base64>, got ${typeof text}`);
+  const m = VERSIONED_RE.exec(text);
+  if (!m || m[1] === undefined || m[2] === undefined) {
+    throw new KeywardError(code, `${what}: expected kw:v<version>:<base64>, got ${text.length} characters that are not`);
+  }
+  const version = Number(m[1]);
+  if (version > MAX_KEY_VERSION) throw new KeywardError(code, `${what}: expected a version ≤ ${MAX_KEY_VERSION}, got a larger one`);
+  const body = fromBase64(m[2], what, undefined, code);
+  return { version, body };
+}

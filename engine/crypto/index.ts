@@ -1,0 +1,58 @@
+/**
+ * The crypto core: key types and operations, bytes in, bytes out; no I/O, no clock.
+ * @module
+ */
+export {
+  KEY_TYPES,
+  KEY_TYPE_INFO,
+  OPERATIONS,
+  assertKeyType,
+  assertSupports,
+  isKeyType,
+  isSlow,
+  keyTypeInfo,
+  supports,
+  type KeyFamily,
+  type KeyType,
+  type KeyTypeInfo,
+  type Operation,
+  type SlowCall,
+} from './types.js';
+export { MAX_KEY_VERSION, formatVersioned, parseVersioned } from './format.js';
+export {
+  exportPublicKey,
+  generateKey,
+  importPrivateKey,
+  importPublicKey,
+  publicKeyOf,
+  type ExportedPublicKey,
+  type KeyPair,
+  type PublicKeyFormat,
+} from './material.js';
+export {
+  AEAD_FORMAT_V1,
+  DATAKEY_DEFAULT_BYTES,
+  DATAKEY_MAX_BYTES,
+  datakey,
+  decrypt,
+  encrypt,
+  parseCiphertext,
+  rewrap,
+  type DatakeyInput,
+  type DecryptInput,
+  type EncryptInput,
+  type RewrapInput,
+} from './aead.js';
+export {
+  MAX_CONTEXT_LEN,
+  formatSignature,
+  parseSignature,
+  sign,
+  verify,
+  type SignOptions,
+  type SignatureEncoding,
+  type VerifyOptions,
+} from './sign.js';
+export { decapsulate, encapsulate, kemCiphertextLength, type Encapsulation } from './kem.js';
+export { HMAC_SHA256_LEN, hmac, verifyHmac } from './hmac.js';
+export { CryptoPool, type CryptoPoolOptions } from './pool.js';

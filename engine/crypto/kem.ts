@@ -1,0 +1,78 @@
+/**
+ * Key encapsulation: ML-KEM-512/768/1024 (FIPS 203) and X-Wing (ML-KEM-768 + X25519,
+ * draft-connolly-cfrg-xwing-kem; @noble/post-quantum's `ml_kem768_x25519` reproduces the draft's
+ * test vectors, checked in test/engine/crypto/kem.test.ts).
+ *
+ * Private keys are seeds (64-byte d‖z for ML-KEM, 32 bytes for X-Wing) and are expanded per call.
+ *
+ * Implicit rejection (FIPS 203 §6.3, Algorithm 18): decapsulating a well-sized but modified or
+ * foreign ciphertext does NOT fail; it returns a pseudorandom secret (derived from z and the
+ * ciphertext) that differs from the sender's. So `decapsulate` never reports tampering: a protocol
+ * built on it must authenticate with the secret (e.g. use it as an AEAD key) to notice. Only a
+ * ciphertext of the wrong length is rejected, as `CIPHERTEXT_INVALID`. X-Wing inherits this.
+ * @module
+ */
+import { KeywardError } from '../../ceremony/errors.js';
+import { wipe } from '../../ceremony/bytes.js';
+import { ML_KEM, ML_KEM_SEED_LEN, X_WING, X_WING_SEED_LEN, abytes, isMlKem } from './algs.js';
+import { assertSupports, type KeyType } from './types.js';
+
+export interface Encapsulation {
+  readonly ciphertext: Uint8Array;
+  /** 32 bytes. Secret: wipe when done. */
+  readonly sharedSecret: Uint8Array;
+}
+
+function kemOf(type: KeyType) {
+  if (isMlKem(type)) return { alg: ML_KEM[type], seedLen: ML_KEM_SEED_LEN };
+  if (type === 'x-wing') return { alg: X_WING, seedLen: X_WING_SEED_LEN };
+  throw new RangeError(`unhandled key type ${type}`);
+}
+
+/** Length of a ciphertext of `type`. */
+export function kemCiphertextLength(type: KeyType): number {
+  assertSupports(type, 'encapsulate');
+  const n = kemOf(type).alg.lengths.cipherText;
+  if (n === undefined) throw new RangeError(`no ciphertext length for ${type}`);
+  return n;
+}
+
+/**
+ * A fresh shared secret and its encapsulation to the canonical public key `pub`.
+ * Throws `PUBLIC_KEY_INVALID` if `pub` fails the FIPS 203 §7.2 modulus check.
+ */
+export function encapsulate(type: KeyType, pub: Uint8Array): Encapsulation {
+  assertSupports(type, 'encapsulate');
+  const { alg } = kemOf(type);
+  abytes(pub, 'publicKey', alg.lengths.publicKey);
+  let r: { cipherText: Uint8Array; sharedSecret: Uint8Array };
+  try {
+    r = alg.encapsulate(pub);
+  } catch (e) {
+    throw new KeywardError('PUBLIC_KEY_INVALID', `${type} public key: failed the FIPS 203 encapsulation key check`, { cause: e });
+  }
+  return { ciphertext: r.cipherText, sharedSecret: r.sharedSecret };
+}
+
+/**
+ * The shared secret encapsulated in `ciphertext` for the canonical private key `priv` (a seed).
+ * A modified ciphertext of the right length yields a different secret, never an error (see the
+ * module header). Throws `CIPHERTEXT_INVALID` only for a ciphertext of the wrong length.
+ */
+export function decapsulate(type: KeyType, priv: Uint8Array, ciphertext: Uint8Array): Uint8Array {
+  assertSupports(type, 'decapsulate');
+  const { alg, seedLen } = kemOf(type);
+  abytes(priv, 'privateKey', seedLen);
+  const want = alg.lengths.cipherText;
+  if (!(ciphertext instanceof Uint8Array) || ciphertext.length !== want) {
+    const got = ciphertext instanceof Uint8Array ? `${ciphertext.length} bytes` : typeof ciphertext;
+    throw new KeywardError('CIPHERTEXT_INVALID', `${type} ciphertext: expected ${want ?? '?'} bytes, got ${got}`);
+  }
+  if (type === 'x-wing') return alg.decapsulate(ciphertext, priv);
+  const { secretKey } = alg.keygen(priv);
+  try {
+    return alg.decapsulate(ciphertext, secretKey);
+  } finally {
+    wipe(secretKey);
+  }
+}

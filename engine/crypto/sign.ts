@@ -1,0 +1,297 @@
+/**
+ * Signatures: Ed25519 (RFC 8032), ECDSA P-256/SHA-256 and P-384/SHA-384 (FIPS 186-5), RSASSA-PSS
+ * with SHA-256, MGF1-SHA-256 and a 32-byte salt (RFC 8017 §8.1), ML-DSA (FIPS 204, pure mode, with
+ * context strings), SLH-DSA (FIPS 205, pure mode, with context strings), and the composite
+ * ML-DSA-65 + Ed25519 of draft-ietf-lamps-pq-composite-sigs-13.
+ *
+ * `verify` never throws on a bad signature: malformed, truncated, over-long, wrong key, non-canonical
+ * or high-S all return false. It throws only for programmer errors (a public key that is not ours)
+ * and for request options the key type cannot honour (`OPTION_UNSUPPORTED` / `OPTION_INVALID`).
+ *
+ * ECDSA and high S. ECDSA signatures are malleable: (r, s) and (r, n−s) both verify under FIPS
+ * 186-5. node:crypto (OpenSSL) signs with either and verifies both; @noble/curves signs low-S and by
+ * default (`lowS: true`) rejects high-S on verify. Keyward's rule: `sign` always returns low-S
+ * (s ≤ n/2, normalized after OpenSSL signs), and `verify` rejects high-S unless the caller passes
+ * `allowHighS: true` (for verify-only keys whose signatures come from other signers, and the ACVP
+ * vectors). DER must be strict DER (re-encoding must give the same bytes: no long-form lengths,
+ * padding zeros or trailing data); P1363 must be exactly 2 × field length; r, s ∈ [1, n−1].
+ *
+ * Ed25519: verification is OpenSSL's (cofactorless, S < L enforced), and additionally the public
+ * key must be a canonical encoding of a point that is not of small order (checked at import and in
+ * verify), so a small-order key cannot "verify" forged signatures. Ed25519ctx/ph are not exposed.
+ *
+ * Composite ML-DSA-65 + Ed25519 (draft-ietf-lamps-pq-composite-sigs-13 §2.2 and §4, "id-MLDSA65-
+ * Ed25519-SHA512"):
+ *
+ *   M'        = Prefix ‖ Label ‖ len(ctx) (1 byte) ‖ ctx ‖ SHA-512(M)
+ *   Prefix    = "CompositeAlgorithmSignatures2025" (ASCII, 32 bytes)
+ *   Label     = "COMPSIG-MLDSA65-Ed25519-SHA512" (ASCII)
+ *   mldsaSig  = ML-DSA-65.Sign(mldsaSK, M', ctx = Label)        (hedged)
+ *   edSig     = Ed25519.Sign(edSK, M')
+ *   signature = mldsaSig (3309) ‖ edSig (64)                     = 3373 bytes
+ *   publicKey = mldsaPK (1952) ‖ edPK (32);  privateKey = mldsaSeed (32) ‖ edSeed (32)
+ *
+ * Verification accepts only if BOTH components verify. `context` is the composite ctx (≤ 255 bytes).
+ * @module
+ */
+import { constants, createPrivateKey, createPublicKey, sign as nodeSign, verify as nodeVerify, type KeyObject } from 'node:crypto';
+import { sha512 } from '@noble/hashes/sha2.js';
+import { ed25519 } from '@noble/curves/ed25519.js';
+import { p256, p384 } from '@noble/curves/nist.js';
+import { concatBytes, wipe } from '../../ceremony/bytes.js';
+import { KeywardError } from '../../ceremony/errors.js';
+import {
+  COMPOSITE_MLDSA_SIG_LEN,
+  COMPOSITE_PRIVATE_LEN,
+  COMPOSITE_PUBLIC_LEN,
+  COMPOSITE_SIG_LEN,
+  ECDSA,
+  ED25519_PUBLIC_LEN,
+  ML_DSA,
+  ML_DSA_SEED_LEN,
+  RSA,
+  SLH_DSA,
+  abytes,
+  isEcdsa,
+  isMlDsa,
+  isRsa,
+  isSlhDsa,
+  type EcdsaType,
+} from './algs.js';
+import { formatVersioned, parseVersioned } from './format.js';
+import { buf } from './material.js';
+import { assertSupports, type KeyType } from './types.js';
+
+export type SignatureEncoding = 'der' | 'p1363';
+
+export interface SignOptions {
+  /** ECDSA only: ASN.1 DER (default) or IEEE P1363 r‖s. */
+  readonly encoding?: SignatureEncoding | undefined;
+  /** FIPS 204/205 context string (ML-DSA, SLH-DSA) or the composite ctx; at most 255 bytes. */
+  readonly context?: Uint8Array | undefined;
+  /** ECDSA only: `message` is already the SHA-256 (P-256) / SHA-384 (P-384) digest. */
+  readonly prehashed?: boolean | undefined;
+}
+
+export interface VerifyOptions extends SignOptions {
+  /** ECDSA only: accept high-S signatures (see module header). Default false. */
+  readonly allowHighS?: boolean | undefined;
+}
+
+export const MAX_CONTEXT_LEN = 255;
+const RSA_PSS_SALT_LEN = 32;
+const ED25519_SIG_LEN = 64;
+const COMPOSITE_PREFIX = new TextEncoder().encode('CompositeAlgorithmSignatures2025');
+const COMPOSITE_LABEL = new TextEncoder().encode('COMPSIG-MLDSA65-Ed25519-SHA512');
+
+const CURVE = { 'ecdsa-p256': p256, 'ecdsa-p384': p384 } as const;
+const DIGEST_LEN = { 'ecdsa-p256': 32, 'ecdsa-p384': 48 } as const;
+
+function unsupported(type: KeyType, what: string): KeywardError<'OPTION_UNSUPPORTED'> {
+  return new KeywardError('OPTION_UNSUPPORTED', `${type} does not support ${what}`);
+}
+
+/** Validates options against the key type; throws OPTION_UNSUPPORTED / OPTION_INVALID. */
+function checkOptions(type: KeyType, message: Uint8Array, opts: VerifyOptions): void {
+  if (opts.encoding !== undefined) {
+    if (opts.encoding !== 'der' && opts.encoding !== 'p1363') {
+      throw new KeywardError('OPTION_INVALID', `encoding: expected "der" or "p1363", got ${JSON.stringify(String(opts.encoding)).slice(0, 40)}`);
+    }
+    if (!isEcdsa(type)) throw unsupported(type, 'a signature encoding (ECDSA only)');
+  }
+  if (opts.context !== undefined) {
+    abytes(opts.context, 'context');
+    if (!isMlDsa(type) && !isSlhDsa(type) && type !== 'ml-dsa-65-ed25519') throw unsupported(type, 'a context string (ML-DSA, SLH-DSA and composite only)');
+    if (opts.context.length > MAX_CONTEXT_LEN) throw new KeywardError('OPTION_INVALID', `context: expected at most ${MAX_CONTEXT_LEN} bytes, got ${opts.context.length}`);
+  }
+  if (opts.prehashed) {
+    if (!isEcdsa(type)) throw unsupported(type, 'prehashed messages (ECDSA only; ML-DSA/SLH-DSA sign in pure mode)');
+    const want = DIGEST_LEN[type];
+    if (message.length !== want) throw new KeywardError('OPTION_INVALID', `prehashed: expected a ${want}-byte ${ECDSA[type].hash.toUpperCase()} digest, got ${message.length} bytes`);
+  }
+}
+
+function privateKeyObject(priv: Uint8Array): KeyObject {
+  return createPrivateKey({ key: buf(priv), format: 'der', type: 'pkcs8' });
+}
+
+function publicKeyObject(pub: Uint8Array): KeyObject {
+  return createPublicKey({ key: buf(pub), format: 'der', type: 'spki' });
+}
+
+/** The composite message representative M' (module header). */
+export function compositeMessage(message: Uint8Array, ctx: Uint8Array): Uint8Array {
+  return concatBytes(COMPOSITE_PREFIX, COMPOSITE_LABEL, new Uint8Array([ctx.length]), ctx, sha512(message));
+}
+
+/**
+ * Signs `message` with the canonical private key `priv`. Returns the raw signature bytes
+ * (use {@link formatSignature} for the `kw:v<N>:` text).
+ */
+export function sign(type: KeyType, priv: Uint8Array, message: Uint8Array, opts: SignOptions = {}): Uint8Array {
+  assertSupports(type, 'sign');
+  abytes(priv, 'privateKey');
+  abytes(message, 'message');
+  checkOptions(type, message, opts);
+  const context = opts.context ?? new Uint8Array(0);
+  if (type === 'ed25519') return u8(nodeSign(null, message, privateKeyObject(priv)));
+  if (isEcdsa(type)) return signEcdsa(type, priv, message, opts);
+  if (isRsa(type)) {
+    return u8(nodeSign('sha256', message, { key: privateKeyObject(priv), padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: RSA_PSS_SALT_LEN }));
+  }
+  if (isMlDsa(type)) {
+    abytes(priv, 'privateKey', ML_DSA_SEED_LEN);
+    const { secretKey } = ML_DSA[type].keygen(priv);
+    try {
+      return ML_DSA[type].sign(message, secretKey, { context });
+    } finally {
+      wipe(secretKey);
+    }
+  }
+  if (isSlhDsa(type)) {
+    abytes(priv, 'privateKey', SLH_DSA[type].lengths.secretKey);
+    return SLH_DSA[type].sign(message, priv, { context });
+  }
+  if (type === 'ml-dsa-65-ed25519') {
+    abytes(priv, 'privateKey', COMPOSITE_PRIVATE_LEN);
+    const m = compositeMessage(message, context);
+    const { secretKey } = ML_DSA['ml-dsa-65'].keygen(priv.subarray(0, ML_DSA_SEED_LEN));
+    try {
+      const mldsaSig = ML_DSA['ml-dsa-65'].sign(m, secretKey, { context: COMPOSITE_LABEL });
+      const edSig = ed25519.sign(m, priv.subarray(ML_DSA_SEED_LEN));
+      return concatBytes(mldsaSig, edSig);
+    } finally {
+      wipe(secretKey);
+    }
+  }
+  throw new RangeError(`unhandled key type ${type}`);
+}
+
+function u8(b: Buffer): Uint8Array {
+  return new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
+}
+
+function signEcdsa(type: EcdsaType, priv: Uint8Array, message: Uint8Array, opts: SignOptions): Uint8Array {
+  const curve = CURVE[type];
+  let compact: Uint8Array;
+  const key = privateKeyObject(priv);
+  if (opts.prehashed) {
+    // node:crypto cannot sign a digest; noble signs it (RFC 6979 nonces, low-S).
+    const d = Buffer.from(key.export({ format: 'jwk' }).d ?? '', 'base64url');
+    try {
+      compact = curve.sign(message, d, { prehash: false, lowS: true, format: 'compact' });
+    } finally {
+      d.fill(0);
+    }
+  } else {
+    compact = u8(nodeSign(ECDSA[type].hash, message, { key, dsaEncoding: 'ieee-p1363' }));
+  }
+  let sig = curve.Signature.fromBytes(compact, 'compact');
+  // OpenSSL may return high S; Keyward always emits s ≤ n/2 (module header).
+  if (sig.hasHighS()) sig = new curve.Signature(sig.r, curve.Point.Fn.ORDER - sig.s);
+  return sig.toBytes(opts.encoding === 'p1363' ? 'compact' : 'der');
+}
+
+/**
+ * Verifies `signature` over `message` with the canonical public key `pub`. Returns false for every
+ * bad signature; never throws on signature content.
+ */
+export function verify(type: KeyType, pub: Uint8Array, message: Uint8Array, signature: Uint8Array, opts: VerifyOptions = {}): boolean {
+  assertSupports(type, 'verify');
+  abytes(pub, 'publicKey');
+  abytes(message, 'message');
+  checkOptions(type, message, opts);
+  if (!(signature instanceof Uint8Array)) return false;
+  const context = opts.context ?? new Uint8Array(0);
+  try {
+    if (type === 'ed25519') {
+      if (signature.length !== ED25519_SIG_LEN) return false;
+      if (!ed25519PointOk(pub.subarray(pub.length - ED25519_PUBLIC_LEN))) return false;
+      return nodeVerify(null, message, publicKeyObject(pub), signature);
+    }
+    if (isEcdsa(type)) return verifyEcdsa(type, pub, message, signature, opts);
+    if (isRsa(type)) {
+      if (signature.length !== RSA[type].bits / 8) return false;
+      return nodeVerify('sha256', message, { key: publicKeyObject(pub), padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: RSA_PSS_SALT_LEN }, signature);
+    }
+    if (isMlDsa(type)) {
+      const alg = ML_DSA[type];
+      abytes(pub, 'publicKey', alg.lengths.publicKey);
+      if (signature.length !== alg.lengths.signature) return false;
+      return alg.verify(signature, message, pub, { context });
+    }
+    if (isSlhDsa(type)) {
+      const alg = SLH_DSA[type];
+      abytes(pub, 'publicKey', alg.lengths.publicKey);
+      if (signature.length !== alg.lengths.signature) return false;
+      return alg.verify(signature, message, pub, { context });
+    }
+    if (type === 'ml-dsa-65-ed25519') {
+      abytes(pub, 'publicKey', COMPOSITE_PUBLIC_LEN);
+      if (signature.length !== COMPOSITE_SIG_LEN) return false;
+      const edPub = pub.subarray(COMPOSITE_PUBLIC_LEN - ED25519_PUBLIC_LEN);
+      if (!ed25519PointOk(edPub)) return false;
+      const m = compositeMessage(message, context);
+      const mlOk = ML_DSA['ml-dsa-65'].verify(signature.subarray(0, COMPOSITE_MLDSA_SIG_LEN), m, pub.subarray(0, COMPOSITE_PUBLIC_LEN - ED25519_PUBLIC_LEN), {
+        context: COMPOSITE_LABEL,
+      });
+      const edOk = ed25519.verify(signature.subarray(COMPOSITE_MLDSA_SIG_LEN), m, edPub, { zip215: false });
+      return mlOk && edOk;
+    }
+  } catch (e) {
+    if (e instanceof TypeError || e instanceof RangeError) {
+      // Our own argument checks (a public key of the wrong size) are programmer errors.
+      if (/^"publicKey"/.test(e.message)) throw e;
+    }
+    return false;
+  }
+  throw new RangeError(`unhandled key type ${type}`);
+}
+
+function ed25519PointOk(raw: Uint8Array): boolean {
+  try {
+    return !ed25519.Point.fromBytes(raw, false).isSmallOrder();
+  } catch {
+    return false;
+  }
+}
+
+function verifyEcdsa(type: EcdsaType, pub: Uint8Array, message: Uint8Array, signature: Uint8Array, opts: VerifyOptions): boolean {
+  const curve = CURVE[type];
+  const fieldLen = ECDSA[type].fieldLen;
+  let sig;
+  if (opts.encoding === 'p1363') {
+    if (signature.length !== 2 * fieldLen) return false;
+    sig = curve.Signature.fromBytes(signature, 'compact');
+  } else {
+    // Strict DER: parse, then demand that re-encoding gives back exactly the input.
+    if (signature.length < 8 || signature.length > 2 * fieldLen + 9) return false;
+    sig = curve.Signature.fromBytes(signature, 'der');
+    const again = sig.toBytes('der');
+    if (again.length !== signature.length || !again.every((b, i) => b === signature[i])) return false;
+  }
+  if (sig.r <= 0n || sig.s <= 0n) return false;
+  if (!opts.allowHighS && sig.hasHighS()) return false;
+  const compact = sig.toBytes('compact');
+  const key = publicKeyObject(pub);
+  if (opts.prehashed) {
+    const jwk = key.export({ format: 'jwk' });
+    const point = concatBytes(new Uint8Array([4]), Buffer.from(jwk.x ?? '', 'base64url'), Buffer.from(jwk.y ?? '', 'base64url'));
+    return curve.verify(compact, message, point, { prehash: false, lowS: false, format: 'compact' });
+  }
+  return nodeVerify(ECDSA[type].hash, message, { key, dsaEncoding: 'ieee-p1363' }, compact);
+}
+
+/** `kw:v<version>:<base64(signature)>`. */
+export function formatSignature(version: number, signature: Uint8Array): string {
+  return formatVersioned(version, signature);
+}
+
+/**
+ * Parses `kw:v<version>:<base64>`; throws `SIGNATURE_INVALID` for bad syntax. A verify endpoint
+ * should answer `{valid: false}` for that error rather than failing the request.
+ */
+export function parseSignature(text: string): { version: number; signature: Uint8Array } {
+  const { version, body } = parseVersioned(text, 'signature', 'SIGNATURE_INVALID');
+  return { version, signature: body };
+}

@@ -1,0 +1,34 @@
+/**
+ * Worker entry of the crypto pool: receives `{id, name, args}`, runs the pure function of the same
+ * name (calls.ts) and answers `{id, ok, result}` or `{id, ok: false, error}`, transferring result
+ * buffers. Private key copies it received are wiped after the call (best effort).
+ * @module
+ */
+import { parentPort } from 'node:worker_threads';
+import { KeywardError } from '../../ceremony/errors.js';
+import { runCall, transferablesOf, type CallName } from './calls.js';
+
+interface Request {
+  readonly id: number;
+  readonly name: CallName;
+  readonly args: unknown[];
+}
+
+const port = parentPort;
+if (port === null) throw new Error('engine/crypto/worker.ts must run in a worker thread');
+
+port.on('message', (req: Request) => {
+  try {
+    const result = runCall(req.name, req.args as never);
+    port.postMessage({ id: req.id, ok: true, result }, transferablesOf(result));
+  } catch (e) {
+    const error =
+      e instanceof KeywardError
+        ? { kind: 'KeywardError', code: e.code, message: e.message }
+        : { kind: e instanceof TypeError ? 'TypeError' : e instanceof RangeError ? 'RangeError' : 'Error', message: e instanceof Error ? e.message : String(e) };
+    port.postMessage({ id: req.id, ok: false, error });
+  } finally {
+    // args[1] is the private key for sign/decapsulate: this copy was transferred to us.
+    if ((req.name === 'sign' || req.name === 'decapsulate') && req.args[1] instanceof Uint8Array) req.args[1].fill(0);
+  }
+});
