@@ -15,6 +15,8 @@ import { authenticateToken, issueToken } from './auth/tokens.js';
 import type { IssuedToken, Principal } from './auth/tokens.js';
 import type { ComposedDecision, PolicyInput, PolicyKey } from './policy/index.js';
 import { PolicyService } from './policy/service.js';
+import type { CryptoPool } from './crypto/index.js';
+import { KeyService } from './keys/service.js';
 import { SealManager, SecretStore } from './seal/index.js';
 import type { CeremonyResult, SealStatus } from './seal/index.js';
 import type { Store } from './store/index.js';
@@ -24,6 +26,8 @@ import { VERSION } from './version.js';
 
 export interface HsmOptions {
   store: Store;
+  /** Worker pool for slow asymmetric operations (none: they run in-thread). */
+  pool?: CryptoPool;
   /** The clock; injectable for tests. */
   now?: () => Date;
 }
@@ -33,8 +37,11 @@ export interface RequestContext {
   bearer: string | undefined;
   /** The operation name policies see, e.g. `sys.seal`, `encrypt`. */
   operation: string;
-  /** The target key, for keyed operations (its bound policies apply too). */
-  key?: PolicyKey;
+  /**
+   * The target key, for keyed operations (its bound policies apply too). A function is called only
+   * after authentication, so unauthenticated callers can't probe which keys exist.
+   */
+  key?: PolicyKey | (() => Promise<PolicyKey>);
   /** Request attributes policies may read (encryption context, scope, ...). Never secrets. */
   attributes?: Record<string, string>;
   /** Size of the request's payload in bytes. */
@@ -62,19 +69,21 @@ export class Hsm {
   readonly seal: SealManager;
   readonly secrets: SecretStore;
   readonly policies: PolicyService;
+  readonly keys: KeyService;
   readonly now: () => Date;
 
-  private constructor(store: Store, seal: SealManager, now: () => Date) {
+  private constructor(store: Store, seal: SealManager, now: () => Date, pool: CryptoPool | undefined) {
     this.store = store;
     this.seal = seal;
     this.secrets = new SecretStore(store.db, seal.barrier);
     this.policies = new PolicyService(store.db, { now: () => now().getTime() });
+    this.keys = new KeyService(store.db, seal, { now, ...(pool ? { pool } : {}) });
     this.now = now;
   }
 
   /** Opens the HSM over a store. It starts sealed (or uninitialized). */
   static async open(opts: HsmOptions): Promise<Hsm> {
-    const hsm = new Hsm(opts.store, await SealManager.open(opts.store.db), opts.now ?? (() => new Date()));
+    const hsm = new Hsm(opts.store, await SealManager.open(opts.store.db), opts.now ?? (() => new Date()), opts.pool);
     // Init stores the ceremony, then installs the default policy. A crash between the two would leave
     // no global policy and so deny everything forever (the API refuses to remove the last one):
     // finish the job here. Idempotent, and safe with several nodes starting at once.
@@ -119,7 +128,7 @@ export class Hsm {
       operation: ctx.operation,
       principal: principal.principal,
       roles: principal.roles,
-      key: ctx.key ?? null,
+      key: typeof ctx.key === 'function' ? await ctx.key() : (ctx.key ?? null),
       attributes: ctx.attributes ?? {},
       payloadBytes: ctx.payloadBytes ?? 0,
       time: now.getTime(),

@@ -17,6 +17,7 @@ import type { Logger } from './log.js';
 import { DEFAULT_CEREMONY_RATE } from './rate-limit.js';
 import type { RateLimitOptions } from './rate-limit.js';
 import { authRoutes } from './routes/auth.js';
+import { keyRoutes } from './routes/keys.js';
 import { policyRoutes } from './routes/policies.js';
 import { sysRoutes } from './routes/sys.js';
 
@@ -54,7 +55,7 @@ export function appRouters(deps: AppDeps): Router[] {
   meta.get('/openapi.json', (ctx) => {
     ctx.body = openApiDocument();
   });
-  return [sysRoutes(deps), authRoutes(deps), policyRoutes(deps), meta];
+  return [sysRoutes(deps), authRoutes(deps), policyRoutes(deps), keyRoutes(deps), meta];
 }
 
 export function createApp(opts: AppOptions): Koa {

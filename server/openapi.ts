@@ -6,7 +6,26 @@
  */
 import { z } from 'zod';
 import { VERSION } from '../engine/version.js';
-import { CeremonyBody, EmptyBody, PolicyBindingBody, PolicyEvaluateBody, PolicyPushBody, SubmissionBody, TokenCreateBody } from './schemas.js';
+import {
+  CeremonyBody,
+  DatakeyBody,
+  DecapsulateBody,
+  DecryptItem,
+  EmptyBody,
+  EncryptItem,
+  HmacItem,
+  KeyConfigBody,
+  KeyCreateBody,
+  PolicyBindingBody,
+  PolicyEvaluateBody,
+  PolicyPushBody,
+  RandomBody,
+  SignItem,
+  SubmissionBody,
+  TokenCreateBody,
+  VerifyItem,
+  batchOf,
+} from './schemas.js';
 
 export interface RouteDoc {
   method: 'get' | 'post' | 'delete';
@@ -40,6 +59,23 @@ export const ROUTES: readonly RouteDoc[] = [
   { method: 'post', path: '/v1/policies/:hash/activate', summary: 'Activate a policy globally or on a key', auth: true, body: PolicyBindingBody },
   { method: 'post', path: '/v1/policies/:hash/deactivate', summary: 'Remove a policy binding (never the last global one)', auth: true, body: PolicyBindingBody },
   { method: 'post', path: '/v1/policies/evaluate', summary: 'Dry-run a stored policy or the active set on a PolicyInput', auth: true, body: PolicyEvaluateBody },
+  { method: 'post', path: '/v1/keys', summary: 'Create a key (generated, or verify/encapsulate-only from a public key)', auth: true, body: KeyCreateBody, status: 201 },
+  { method: 'get', path: '/v1/keys', summary: 'List keys by name (?limit, ?after)', auth: true },
+  { method: 'get', path: '/v1/keys/:name', summary: 'Key metadata, versions and public keys', auth: true },
+  { method: 'post', path: '/v1/keys/:name/rotate', summary: 'Add a key version', auth: true, body: EmptyBody },
+  { method: 'post', path: '/v1/keys/:name/config', summary: 'Set minDecryptionVersion / deletionAllowed', auth: true, body: KeyConfigBody },
+  { method: 'delete', path: '/v1/keys/:name', summary: 'Schedule deletion after the retention window', auth: true },
+  { method: 'post', path: '/v1/keys/:name/encrypt', summary: 'Encrypt (one item or a batch)', auth: true, body: batchOf(EncryptItem) },
+  { method: 'post', path: '/v1/keys/:name/decrypt', summary: 'Decrypt (one item or a batch); every failure is DECRYPTION_FAILED', auth: true, body: batchOf(DecryptItem) },
+  { method: 'post', path: '/v1/keys/:name/rewrap', summary: 'Re-encrypt under the latest version', auth: true, body: DecryptItem },
+  { method: 'post', path: '/v1/keys/:name/datakey', summary: 'A random data key and its ciphertext', auth: true, body: DatakeyBody },
+  { method: 'post', path: '/v1/keys/:name/sign', summary: 'Sign (one item or a batch)', auth: true, body: batchOf(SignItem) },
+  { method: 'post', path: '/v1/keys/:name/verify', summary: 'Verify (one item or a batch); a bad signature is {valid:false}', auth: true, body: batchOf(VerifyItem) },
+  { method: 'post', path: '/v1/keys/:name/hmac', summary: 'HMAC (one item or a batch)', auth: true, body: batchOf(HmacItem) },
+  { method: 'post', path: '/v1/keys/:name/encapsulate', summary: 'KEM encapsulation to the key', auth: true, body: EmptyBody },
+  { method: 'post', path: '/v1/keys/:name/decapsulate', summary: 'KEM decapsulation', auth: true, body: DecapsulateBody },
+  { method: 'get', path: '/v1/keys/:name/public', summary: 'Public key (?format=pem|jwk|raw)', auth: true },
+  { method: 'post', path: '/v1/random', summary: 'Random bytes', auth: true, body: RandomBody },
   { method: 'get', path: '/openapi.json', summary: 'This document', auth: false },
 ];
 

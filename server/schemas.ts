@@ -59,3 +59,39 @@ export const TokenCreateBody = z.strictObject({
   roles: z.array(z.string().regex(/^[a-z][a-z0-9_-]{0,31}$/, 'expected a role of 1-32 characters [a-z0-9_-]')).min(1).max(16),
   ttl: Ttl,
 });
+
+// ---------------------------------------------------------------------------------------------
+// Keys and operations. Byte fields are standard base64; bounds keep one request under the body limit.
+
+const MAX_ITEM_B64 = 700_000;
+const ENCODING = z.enum(['der', 'p1363']);
+
+export const KeyCreateBody = z.strictObject({
+  name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/, 'expected 1-128 characters [A-Za-z0-9._-]'),
+  type: z.string().max(64),
+  exportable: z.boolean().optional(),
+  labels: z.record(z.string().regex(/^[a-z0-9][a-z0-9._-]{0,63}$/), z.string().max(256)).refine((l) => Object.keys(l).length <= 32, 'expected at most 32 labels').optional(),
+  publicKey: z.string().max(16_384).optional(),
+});
+
+export const KeyConfigBody = z
+  .strictObject({ minDecryptionVersion: z.number().int().min(1).optional(), deletionAllowed: z.boolean().optional() })
+  .refine((b) => b.minDecryptionVersion !== undefined || b.deletionAllowed !== undefined, 'expected minDecryptionVersion or deletionAllowed');
+
+export const EncryptItem = z.strictObject({ plaintext: base64(MAX_ITEM_B64), aad: base64(8192).optional() });
+export const DecryptItem = z.strictObject({ ciphertext: z.string().max(MAX_ITEM_B64 + 64), aad: base64(8192).optional() });
+export const DatakeyBody = z.strictObject({ bytes: z.number().int().min(1).max(1024).optional(), aad: base64(8192).optional() });
+export const SignItem = z.strictObject({ message: base64(MAX_ITEM_B64), prehashed: z.boolean().optional(), encoding: ENCODING.optional(), context: base64(344).optional() });
+export const VerifyItem = z.strictObject({
+  message: base64(MAX_ITEM_B64),
+  signature: z.string().max(80_000),
+  prehashed: z.boolean().optional(),
+  encoding: ENCODING.optional(),
+  context: base64(344).optional(),
+});
+export const HmacItem = z.strictObject({ message: base64(MAX_ITEM_B64) });
+export const DecapsulateBody = z.strictObject({ ciphertext: base64(4096), keyVersion: z.number().int().min(1).optional() });
+export const RandomBody = z.strictObject({ bytes: z.number().int().min(1).max(1024) });
+
+/** An operation body: one item, or `{batch: [item, ...]}` (1..1000 items, order preserved). */
+export const batchOf = <T extends z.ZodType>(item: T) => z.union([item, z.strictObject({ batch: z.array(item).min(1).max(1000) })]);

@@ -413,7 +413,15 @@ export class SealManager implements KeyringSource {
     });
   }
 
+  readonly #sealListeners = new Set<() => void>();
+
+  /** Registers `fn` to run when the keys are zeroized (seal, close): caches of key material drop theirs. */
+  onSeal(fn: () => void): void {
+    this.#sealListeners.add(fn);
+  }
+
   #zeroize(): void {
+    for (const fn of this.#sealListeners) fn();
     if (this.#unsealed) {
       wipe(this.#unsealed.rootKey);
       this.#unsealed.keyring.zeroize();

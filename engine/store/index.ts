@@ -40,10 +40,13 @@ export {
 export type { CeremonyWrite } from './repos.js';
 export { bindPolicy, getPolicy, insertPolicy, listBindings, listPolicies, unbindPolicy } from './policy-repos.js';
 export type { PolicyMeta } from './policy-repos.js';
-export { MAX_SHARES, SINGLETON_ID, barrierEntries, keyring, policies, policyBindings, sealConfig, shardCommitments, tokens } from './schema.js';
+export { MAX_SHARES, SINGLETON_ID, barrierEntries, keyVersions, keyring, keys, policies, policyBindings, sealConfig, shardCommitments, tokens } from './schema.js';
 export type {
   BarrierEntryRow,
+  KeyRow,
+  KeyVersionRow,
   KeyringRow,
+  NewKeyRow,
   NewBarrierEntryRow,
   NewKeyringRow,
   NewSealConfigRow,

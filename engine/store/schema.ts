@@ -8,7 +8,7 @@
  * @module
  */
 import { sql } from 'drizzle-orm';
-import { check, integer, jsonb, pgTable, primaryKey, text } from 'drizzle-orm/pg-core';
+import { boolean, check, integer, jsonb, pgTable, primaryKey, text } from 'drizzle-orm/pg-core';
 import { bytea, createdAt, timestamps, timestamptz, updatedAt } from './columns.js';
 
 /** The row id of the single-row tables (seal_config, keyring). */
@@ -144,6 +144,48 @@ export const policyBindings = pgTable(
   ],
 );
 
+/**
+ * Named keys (metadata only). Private material of each version lives in barrier_entries at
+ * `keys/<id>/v<version>`, encrypted under the barrier; `id` is random and bound into every
+ * ciphertext, so a deleted and re-created name can't decrypt the old one's data.
+ */
+export const keys = pgTable(
+  'keys',
+  {
+    name: text('name').primaryKey(),
+    id: text('id').notNull().unique('keys_id_unique'),
+    type: text('type').notNull(),
+    exportable: boolean('exportable').notNull().default(false),
+    /** Created from a public key: verify/encapsulate only. */
+    verifyOnly: boolean('verify_only').notNull().default(false),
+    labels: jsonb('labels').$type<Record<string, string>>().notNull(),
+    latestVersion: integer('latest_version').notNull(),
+    minDecryptionVersion: integer('min_decryption_version').notNull().default(1),
+    deletionAllowed: boolean('deletion_allowed').notNull().default(false),
+    /** Set when deletion is scheduled: the key refuses every operation from then on. */
+    deleteAfter: timestamptz('delete_after'),
+    createdBy: text('created_by'),
+    ...timestamps,
+  },
+  (t) => [
+    check('keys_versions', sql`${t.latestVersion} >= 1 AND ${t.minDecryptionVersion} >= 1 AND ${t.minDecryptionVersion} <= ${t.latestVersion}`),
+  ],
+);
+
+/** One row per key version: its public key (asymmetric types) and when it was made. */
+export const keyVersions = pgTable(
+  'key_versions',
+  {
+    keyName: text('key_name')
+      .notNull()
+      .references(() => keys.name, { onDelete: 'cascade' }),
+    version: integer('version').notNull(),
+    publicKey: bytea('public_key'),
+    ...createdAt,
+  },
+  (t) => [primaryKey({ columns: [t.keyName, t.version] })],
+);
+
 export type SealConfigRow = typeof sealConfig.$inferSelect;
 export type NewSealConfigRow = typeof sealConfig.$inferInsert;
 export type ShardCommitmentRow = typeof shardCommitments.$inferSelect;
@@ -157,3 +199,6 @@ export type NewTokenRow = typeof tokens.$inferInsert;
 export type PolicyRow = typeof policies.$inferSelect;
 export type NewPolicyRow = typeof policies.$inferInsert;
 export type PolicyBindingRow = typeof policyBindings.$inferSelect;
+export type KeyRow = typeof keys.$inferSelect;
+export type NewKeyRow = typeof keys.$inferInsert;
+export type KeyVersionRow = typeof keyVersions.$inferSelect;

@@ -22,7 +22,7 @@ import {
 import type { Db, Store, StoreDriver } from '../../../engine/store/index.js';
 import { adminDatabaseUrl, availableDrivers, createTestDatabaseUrl, openTestStore } from '../../helpers/store.js';
 
-const TABLES = ['barrier_entries', 'keyring', 'policies', 'policy_bindings', 'seal_config', 'shard_commitments', 'tokens'];
+const TABLES = ['barrier_entries', 'key_versions', 'keyring', 'keys', 'policies', 'policy_bindings', 'seal_config', 'shard_commitments', 'tokens'];
 
 async function journalEntries(): Promise<number> {
   const journal = JSON.parse(await readFile(join(migrationsFolder(), 'meta', '_journal.json'), 'utf8')) as {

@@ -1,0 +1,199 @@
+/**
+ * /v1/keys and /v1/random: key management and the data-plane operations. Routes parse and shape;
+ * the key service and crypto core do the work; every request goes through the policies with the
+ * target key (name, type, version, labels) in its input.
+ * @module
+ */
+import Router from '@koa/router';
+import type { Context } from 'koa';
+import type { z } from 'zod';
+import { randomBytes } from 'node:crypto';
+import { KeywardError } from '../../ceremony/errors.js';
+import { fromBase64 } from '../../ceremony/index.js';
+import { KeyService } from '../../engine/keys/service.js';
+import { MAX_LIST_LIMIT } from '../../engine/keys/service.js';
+import type { KeyRow } from '../../engine/store/index.js';
+import type { AppDeps } from '../deps.js';
+import { bearer } from '../auth.js';
+import { parseBody } from '../body.js';
+import { statusFor } from '../errors.js';
+import {
+  DatakeyBody,
+  DecapsulateBody,
+  DecryptItem,
+  EmptyBody,
+  EncryptItem,
+  HmacItem,
+  KeyConfigBody,
+  KeyCreateBody,
+  RandomBody,
+  SignItem,
+  VerifyItem,
+  batchOf,
+} from '../schemas.js';
+
+const OP_BODY_LIMIT = 8 * 1024 * 1024;
+const b64 = (u: Uint8Array) => Buffer.from(u).toString('base64');
+const bytes = (text: string, field: string) => fromBase64(text, field, undefined, 'VALIDATION_FAILED');
+const optBytes = (text: string | undefined, field: string) => (text === undefined ? undefined : bytes(text, field));
+
+/** A batch item's error, shaped like the top-level one; unexpected errors stay generic. */
+function itemError(err: unknown): { error: { code: string; message: string } } {
+  if (err instanceof KeywardError && statusFor(err.code) !== undefined) return { error: { code: err.code, message: err.message } };
+  return { error: { code: 'INTERNAL', message: 'internal error' } };
+}
+
+export function keyRoutes(deps: AppDeps): Router {
+  const { hsm } = deps;
+  const svc = hsm.keys;
+  const r = new Router();
+
+  /**
+   * Runs a keyed request: authenticate, then load the key (so strangers can't probe names), decide
+   * with the key in the policy input, then `fn`.
+   */
+  async function keyed<T>(
+    ctx: Context,
+    operation: string,
+    opts: { usable?: boolean; payloadBytes?: number; attributes?: Record<string, string>; version?: (row: KeyRow) => number | undefined },
+    fn: (row: KeyRow) => Promise<T>,
+  ): Promise<T> {
+    const name = ctx.params.name as string;
+    let row: KeyRow | undefined;
+    return hsm.request(
+      {
+        bearer: bearer(ctx),
+        operation,
+        ...(opts.payloadBytes !== undefined ? { payloadBytes: opts.payloadBytes } : {}),
+        ...(opts.attributes ? { attributes: opts.attributes } : {}),
+        key: async () => {
+          row = opts.usable === false ? await svc.row(name) : await svc.usable(name);
+          return { name: row.name, type: row.type, version: opts.version?.(row) ?? row.latestVersion, labels: row.labels };
+        },
+      },
+      () => fn(row!),
+    );
+  }
+
+  /** A one-or-batch data operation: one policy decision for the request, per-item results. */
+  function operation<S extends z.ZodType>(op: string, item: S, payload: (i: z.output<S>) => number, run: (row: KeyRow, i: z.output<S>) => Promise<unknown>, version?: (i: z.output<S>) => number | undefined) {
+    return async (ctx: Context) => {
+      const body = (await parseBody(ctx, batchOf(item), OP_BODY_LIMIT)) as z.output<S> | { batch: z.output<S>[] };
+      const items = 'batch' in (body as object) ? (body as { batch: z.output<S>[] }).batch : undefined;
+      const total = (items ?? [body as z.output<S>]).reduce((n, i) => n + payload(i), 0);
+      ctx.body = await keyed(
+        ctx,
+        op,
+        { payloadBytes: total, attributes: items ? { batch: String(items.length) } : {}, version: () => (items ? undefined : version?.(body as z.output<S>)) },
+        async (row) => {
+          if (!items) return run(row, body as z.output<S>);
+          const out: unknown[] = [];
+          for (const i of items) out.push(await run(row, i).catch(itemError));
+          return { batch: out };
+        },
+      );
+    };
+  }
+
+  r.post('/v1/keys', async (ctx: Context) => {
+    const body = await parseBody(ctx, KeyCreateBody, deps.bodyLimit);
+    ctx.body = await hsm.request(
+      { bearer: bearer(ctx), operation: 'key.create', key: { name: body.name, type: body.type, version: 1, labels: body.labels ?? {} }, attributes: { verifyOnly: String(body.publicKey !== undefined) } },
+      (p) => svc.create({ ...body, by: p.principal }),
+    );
+    ctx.status = 201;
+  });
+
+  r.get('/v1/keys', async (ctx: Context) => {
+    const limitText = typeof ctx.query.limit === 'string' ? ctx.query.limit : '100';
+    const limit = Number(limitText);
+    if (!/^\d{1,4}$/.test(limitText) || limit < 1 || limit > MAX_LIST_LIMIT) throw new KeywardError('VALIDATION_FAILED', `limit: expected 1 to ${MAX_LIST_LIMIT}, got "${limitText.slice(0, 20)}"`);
+    const after = typeof ctx.query.after === 'string' ? ctx.query.after : undefined;
+    ctx.body = await hsm.request({ bearer: bearer(ctx), operation: 'key.list' }, () => svc.list({ limit, after }));
+  });
+
+  r.get('/v1/keys/:name', async (ctx: Context) => {
+    ctx.body = await keyed(ctx, 'key.read', { usable: false }, (row) => svc.info(row.name));
+  });
+
+  r.post('/v1/keys/:name/rotate', async (ctx: Context) => {
+    await parseBody(ctx, EmptyBody, deps.bodyLimit);
+    ctx.body = await keyed(ctx, 'key.rotate', {}, (row) => svc.rotate(row.name));
+  });
+
+  r.post('/v1/keys/:name/config', async (ctx: Context) => {
+    const body = await parseBody(ctx, KeyConfigBody, deps.bodyLimit);
+    ctx.body = await keyed(ctx, 'key.config', { usable: false, attributes: Object.fromEntries(Object.entries(body).map(([k, v]) => [k, String(v)])) }, (row) => svc.configure(row.name, body));
+  });
+
+  r.delete('/v1/keys/:name', async (ctx: Context) => {
+    ctx.body = await keyed(ctx, 'key.delete', { usable: false }, (row) => svc.scheduleDeletion(row.name));
+  });
+
+  r.post(
+    '/v1/keys/:name/encrypt',
+    operation('encrypt', EncryptItem, (i) => Math.floor((i.plaintext.length * 3) / 4), async (row, i) => svc.encrypt(row, bytes(i.plaintext, 'plaintext'), optBytes(i.aad, 'aad'))),
+  );
+  r.post(
+    '/v1/keys/:name/decrypt',
+    operation(
+      'decrypt',
+      DecryptItem,
+      (i) => i.ciphertext.length,
+      async (row, i) => ({ plaintext: b64(await svc.decrypt(row, i.ciphertext, optBytes(i.aad, 'aad'))) }),
+      (i) => KeyService.versionOf(i.ciphertext),
+    ),
+  );
+  r.post('/v1/keys/:name/rewrap', async (ctx: Context) => {
+    const body = await parseBody(ctx, DecryptItem, OP_BODY_LIMIT);
+    ctx.body = await keyed(ctx, 'rewrap', { payloadBytes: body.ciphertext.length, version: () => KeyService.versionOf(body.ciphertext) }, (row) => svc.rewrap(row, body.ciphertext, optBytes(body.aad, 'aad')));
+  });
+  r.post('/v1/keys/:name/datakey', async (ctx: Context) => {
+    const body = await parseBody(ctx, DatakeyBody, deps.bodyLimit);
+    ctx.body = await keyed(ctx, 'datakey', { payloadBytes: body.bytes ?? 32 }, async (row) => {
+      const d = await svc.datakey(row, body.bytes, optBytes(body.aad, 'aad'));
+      const out = { plaintext: b64(d.plaintext), ciphertext: d.ciphertext, keyVersion: d.keyVersion };
+      d.plaintext.fill(0);
+      return out;
+    });
+  });
+  r.post(
+    '/v1/keys/:name/sign',
+    operation('sign', SignItem, (i) => Math.floor((i.message.length * 3) / 4), (row, i) => svc.sign(row, bytes(i.message, 'message'), { encoding: i.encoding, prehashed: i.prehashed, context: optBytes(i.context, 'context') })),
+  );
+  r.post(
+    '/v1/keys/:name/verify',
+    operation(
+      'verify',
+      VerifyItem,
+      (i) => Math.floor((i.message.length * 3) / 4),
+      async (row, i) => ({ valid: await svc.verify(row, bytes(i.message, 'message'), i.signature, { encoding: i.encoding, prehashed: i.prehashed, context: optBytes(i.context, 'context') }) }),
+    ),
+  );
+  r.post('/v1/keys/:name/hmac', operation('hmac', HmacItem, (i) => Math.floor((i.message.length * 3) / 4), (row, i) => svc.hmac(row, bytes(i.message, 'message'))));
+  r.post('/v1/keys/:name/encapsulate', async (ctx: Context) => {
+    await parseBody(ctx, EmptyBody, deps.bodyLimit);
+    ctx.body = await keyed(ctx, 'encapsulate', {}, async (row) => {
+      const e = await svc.encapsulate(row);
+      return { ciphertext: b64(e.ciphertext), sharedSecret: b64(e.sharedSecret), keyVersion: e.keyVersion };
+    });
+  });
+  r.post('/v1/keys/:name/decapsulate', async (ctx: Context) => {
+    const body = await parseBody(ctx, DecapsulateBody, deps.bodyLimit);
+    ctx.body = await keyed(ctx, 'decapsulate', { version: (row) => body.keyVersion ?? row.latestVersion }, async (row) => ({
+      sharedSecret: b64(await svc.decapsulate(row, bytes(body.ciphertext, 'ciphertext'), body.keyVersion ?? row.latestVersion)),
+    }));
+  });
+  r.get('/v1/keys/:name/public', async (ctx: Context) => {
+    const format = typeof ctx.query.format === 'string' ? ctx.query.format : 'pem';
+    if (format !== 'pem' && format !== 'jwk' && format !== 'raw') throw new KeywardError('VALIDATION_FAILED', `format: expected pem, jwk or raw, got "${format.slice(0, 20)}"`);
+    ctx.body = await keyed(ctx, 'key.public', {}, (row) => svc.publicKey(row, format));
+  });
+
+  r.post('/v1/random', async (ctx: Context) => {
+    const body = await parseBody(ctx, RandomBody, deps.bodyLimit);
+    ctx.body = await hsm.request({ bearer: bearer(ctx), operation: 'random', payloadBytes: body.bytes }, async () => ({ bytes: b64(randomBytes(body.bytes)) }));
+  });
+
+  return r;
+}
