@@ -13,6 +13,13 @@ import CeremonyRekeySubmitCommand from './commands/ceremony/rekey/submit.js';
 import CeremonyResetCommand from './commands/ceremony/reset.js';
 import CeremonyUnsealCommand from './commands/ceremony/unseal.js';
 import CeremonyVerifyShardCommand from './commands/ceremony/verify-shard.js';
+import KeyConfigCommand from './commands/key/config.js';
+import KeyCreateCommand from './commands/key/create.js';
+import KeyDeleteCommand from './commands/key/delete.js';
+import KeyListCommand from './commands/key/list.js';
+import KeyRotateCommand from './commands/key/rotate.js';
+import KeyShowCommand from './commands/key/show.js';
+import { OP_COMMANDS } from './commands/ops.js';
 import PolicyActivateCommand from './commands/policy/activate.js';
 import PolicyBuildCommand from './commands/policy/build.js';
 import PolicyDeactivateCommand from './commands/policy/deactivate.js';
@@ -51,6 +58,13 @@ export const COMMANDS = [
   PolicyActivateCommand,
   PolicyDeactivateCommand,
   PolicyListCommand,
+  KeyCreateCommand,
+  KeyListCommand,
+  KeyShowCommand,
+  KeyRotateCommand,
+  KeyConfigCommand,
+  KeyDeleteCommand,
+  ...OP_COMMANDS,
   TokenCreateCommand,
   TokenRevokeCommand,
   TokenWhoamiCommand,

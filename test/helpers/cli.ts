@@ -17,7 +17,7 @@ export interface CliResult {
   json(): any;
 }
 
-export function runCli(args: string[], env: Record<string, string | undefined> = {}, opts: { cwd?: string } = {}): Promise<CliResult> {
+export function runCli(args: string[], env: Record<string, string | undefined> = {}, opts: { cwd?: string; stdin?: string | Uint8Array } = {}): Promise<CliResult> {
   return new Promise((resolve) => {
     execFile(
       process.execPath,
@@ -27,6 +27,6 @@ export function runCli(args: string[], env: Record<string, string | undefined> =
         const code = err ? (typeof err.code === 'number' ? err.code : 1) : 0;
         resolve({ code, stdout, stderr, json: () => JSON.parse(stdout) });
       },
-    ).stdin?.end();
+    ).stdin?.end(opts.stdin);
   });
 }

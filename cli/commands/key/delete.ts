@@ -1,0 +1,15 @@
+import { Command, Option } from 'clipanion';
+import { BaseCommand } from '../../base.js';
+
+export default class KeyDeleteCommand extends BaseCommand {
+  static override paths = [['key', 'delete']];
+  static override usage = Command.Usage({ category: 'Keys', description: 'schedule deletion (the key refuses operations at once; needs deletion allowed)', examples: [['Delete', 'keyward key delete orders']] });
+
+  name = Option.String({ required: true });
+
+  async run(): Promise<number> {
+    const k = await this.client().request<{ name: string; deleteAfter: string }>('DELETE', `/v1/keys/${encodeURIComponent(this.name)}`);
+    this.print(k, `${k.name} will be deleted after ${k.deleteAfter}; it refuses operations from now on.`);
+    return 0;
+  }
+}
