@@ -1,12 +1,13 @@
 /**
- * AES-256-GCM (NIST SP 800-38D) through node:crypto, the one AEAD the sealed core uses for its own
+ * AES-256-GCM (NIST SP 800-38D, via the crypto core's node:crypto wrapper), the one AEAD the sealed core uses for its own
  * blobs (root key, keyring, barrier entries). 96-bit random nonces: each key here encrypts far fewer
  * than 2^32 messages (the barrier rotates terms), so random nonces stay within SP 800-38D §8.3.
  *
  *   sealed = nonce (12) ‖ ciphertext ‖ tag (16)
  * @module
  */
-import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
+import { openRaw, sealRaw } from '../crypto/aead.js';
 
 export const KEY_LEN = 32;
 export const NONCE_LEN = 12;
@@ -21,16 +22,11 @@ function assertKey(key: Uint8Array, what: string): void {
 /** Encrypts `plaintext` under `key`, binding `aad`. Returns nonce ‖ ciphertext ‖ tag. */
 export function aeadSeal(key: Uint8Array, plaintext: Uint8Array, aad: Uint8Array): Uint8Array {
   assertKey(key, 'key');
-  const nonce = randomBytes(NONCE_LEN);
-  const cipher = createCipheriv('aes-256-gcm', key, nonce, { authTagLength: TAG_LEN });
-  cipher.setAAD(aad);
-  const body = cipher.update(plaintext);
-  const final = cipher.final();
-  const out = new Uint8Array(NONCE_LEN + body.length + final.length + TAG_LEN);
+  const nonce = new Uint8Array(randomBytes(NONCE_LEN));
+  const sealed = sealRaw('aes256-gcm', key, nonce, plaintext, aad);
+  const out = new Uint8Array(NONCE_LEN + sealed.length);
   out.set(nonce, 0);
-  out.set(body, NONCE_LEN);
-  out.set(final, NONCE_LEN + body.length);
-  out.set(cipher.getAuthTag(), NONCE_LEN + body.length + final.length);
+  out.set(sealed, NONCE_LEN);
   return out;
 }
 
@@ -41,24 +37,7 @@ export function aeadSeal(key: Uint8Array, plaintext: Uint8Array, aad: Uint8Array
 export function aeadOpen(key: Uint8Array, sealed: Uint8Array, aad: Uint8Array): Uint8Array | undefined {
   assertKey(key, 'key');
   if (sealed.length < AEAD_OVERHEAD) return undefined;
-  const nonce = sealed.subarray(0, NONCE_LEN);
-  const tag = sealed.subarray(sealed.length - TAG_LEN);
-  const body = sealed.subarray(NONCE_LEN, sealed.length - TAG_LEN);
-  try {
-    const decipher = createDecipheriv('aes-256-gcm', key, nonce, { authTagLength: TAG_LEN });
-    decipher.setAAD(aad);
-    decipher.setAuthTag(tag);
-    const a = decipher.update(body);
-    const b = decipher.final();
-    if (b.length === 0) return new Uint8Array(a.buffer, a.byteOffset, a.length);
-    const out = new Uint8Array(a.length + b.length);
-    out.set(a, 0);
-    out.set(b, a.length);
-    a.fill(0);
-    return out;
-  } catch {
-    return undefined;
-  }
+  return openRaw('aes256-gcm', key, sealed.subarray(0, NONCE_LEN), sealed.subarray(NONCE_LEN), aad);
 }
 
 /** A domain-separation label as bytes: "keyward/<what>/v1\0" ‖ parts joined by \0. */
