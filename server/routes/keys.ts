@@ -68,7 +68,9 @@ export function keyRoutes(deps: AppDeps): Router {
         ...(opts.attributes ? { attributes: opts.attributes } : {}),
         key: async () => {
           row = opts.usable === false ? await svc.row(name) : await svc.usable(name);
-          return { name: row.name, type: row.type, version: opts.version?.(row) ?? row.latestVersion, labels: row.labels };
+          // A version read from attacker input only counts if the key has it; else policies see the latest.
+          const v = opts.version?.(row);
+          return { name: row.name, type: row.type, version: v !== undefined && v >= 1 && v <= row.latestVersion ? v : row.latestVersion, labels: row.labels };
         },
       },
       () => fn(row!),

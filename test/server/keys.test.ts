@@ -195,3 +195,18 @@ describe('/v1/keys', { timeout: 300_000 }, () => {
     assert.equal(Buffer.from(r.body.bytes, 'base64').length, 48);
   });
 });
+
+describe('/v1/keys with attacker-chosen versions', () => {
+  it('a ciphertext naming a huge or unknown version is the generic DECRYPTION_FAILED', async () => {
+    const s = await startTestServer();
+    try {
+      const root = (await devBootstrap(s.hsm)).rootToken;
+      await s.call('POST', '/v1/keys', { token: root, body: { name: 'v', type: 'aes256-gcm' } });
+      for (const ct of ['kw:v4294967295:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA', 'kw:v7:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA', 'kw:v0:AAAA']) {
+        assertError(await s.call('POST', '/v1/keys/v/decrypt', { token: root, body: { ciphertext: ct } }), 400, 'DECRYPTION_FAILED');
+      }
+    } finally {
+      await s.close();
+    }
+  });
+});
