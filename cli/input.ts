@@ -31,4 +31,3 @@ export async function readInput(opts: { in?: string | undefined; text?: string |
   }
 }
 
-export const b64 = (u: Uint8Array) => Buffer.from(u).toString('base64');

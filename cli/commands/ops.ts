@@ -6,7 +6,8 @@
  */
 import { Command, Option, UsageError } from 'clipanion';
 import { BaseCommand } from '../base.js';
-import { b64, readInput } from '../input.js';
+import { toBase64 as b64 } from '../../ceremony/index.js';
+import { readInput } from '../input.js';
 
 abstract class KeyOpCommand extends BaseCommand {
   key = Option.String('--key', { required: true, description: 'Key name' });

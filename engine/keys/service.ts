@@ -13,6 +13,7 @@
 import { randomBytes } from 'node:crypto';
 import { and, asc, eq, gt } from 'drizzle-orm';
 import { KeywardError } from '../../ceremony/errors.js';
+import { toBase64 as b64 } from '../../ceremony/index.js';
 import * as crypto from '../crypto/index.js';
 import type { CryptoPool, KeyType, PublicKeyFormat, SignOptions } from '../crypto/index.js';
 import type { SealManager } from '../seal/index.js';
@@ -39,7 +40,6 @@ export interface KeyInfo {
 }
 
 const materialPath = (id: string, version: number) => `keys/${id}/v${version}`;
-const b64 = (u: Uint8Array) => Buffer.from(u).toString('base64');
 
 export class KeyService {
   readonly #db: Db;

@@ -9,7 +9,7 @@ import type { Context } from 'koa';
 import type { z } from 'zod';
 import { randomBytes } from 'node:crypto';
 import { KeywardError } from '../../ceremony/errors.js';
-import { fromBase64 } from '../../ceremony/index.js';
+import { fromBase64, toBase64 as b64 } from '../../ceremony/index.js';
 import { KeyService } from '../../engine/keys/service.js';
 import { MAX_LIST_LIMIT } from '../../engine/keys/service.js';
 import type { KeyRow } from '../../engine/store/index.js';
@@ -33,7 +33,6 @@ import {
 } from '../schemas.js';
 
 const OP_BODY_LIMIT = 8 * 1024 * 1024;
-const b64 = (u: Uint8Array) => Buffer.from(u).toString('base64');
 const bytes = (text: string, field: string) => fromBase64(text, field, undefined, 'VALIDATION_FAILED');
 const optBytes = (text: string | undefined, field: string) => (text === undefined ? undefined : bytes(text, field));
 
