@@ -39,6 +39,10 @@ export interface KeyInfo {
   versions: Array<{ version: number; createdAt: string; publicKey: string | null }>;
 }
 
+export function assertKeyName(name: string): void {
+  if (!KEY_NAME_RE.test(name)) throw new KeywardError('VALIDATION_FAILED', `expected a key name of 1-128 characters [A-Za-z0-9._-], got "${name.slice(0, 80)}"`);
+}
+
 const materialPath = (id: string, version: number) => `keys/${id}/v${version}`;
 
 export class KeyService {
@@ -66,7 +70,7 @@ export class KeyService {
 
   /** The key row, or KEY_NOT_FOUND. */
   async row(name: string): Promise<KeyRow> {
-    if (!KEY_NAME_RE.test(name)) throw new KeywardError('VALIDATION_FAILED', `expected a key name of 1-128 characters [A-Za-z0-9._-], got "${name.slice(0, 80)}"`);
+    assertKeyName(name);
     const [row] = await this.#db.select().from(keys).where(eq(keys.name, name));
     if (!row) throw new KeywardError('KEY_NOT_FOUND', `no key named "${name}"`);
     return row;
@@ -117,7 +121,7 @@ export class KeyService {
   async create(opts: { name: string; type: string; exportable?: boolean; labels?: Record<string, string>; publicKey?: string; by: string }): Promise<KeyInfo> {
     crypto.assertKeyType(opts.type);
     const type = opts.type;
-    if (!KEY_NAME_RE.test(opts.name)) throw new KeywardError('VALIDATION_FAILED', `expected a key name of 1-128 characters [A-Za-z0-9._-], got "${opts.name.slice(0, 80)}"`);
+    assertKeyName(opts.name);
     const id = 'key_' + randomBytes(12).toString('hex');
     let pair: crypto.KeyPair | undefined;
     let publicKey: Uint8Array | null;
