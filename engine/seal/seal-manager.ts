@@ -228,17 +228,6 @@ export class SealManager implements KeyringSource {
     return fresh;
   }
 
-  /**
-   * Key derivation for other parts of the sealed core (e.g. the audit HMAC key): HKDF-SHA256 from
-   * the root key with a purpose label. Never stored; gone when sealed.
-   */
-  async deriveKey(purpose: string, length = 32): Promise<Uint8Array> {
-    const { hkdf } = await import('node:crypto');
-    const root = this.#unsealed?.rootKey;
-    if (!root) throw new KeywardError('SEALED', 'keyward is sealed: unseal it with a quorum of shards first');
-    return new Uint8Array(await new Promise<ArrayBuffer>((res, rej) => hkdf('sha256', root, new Uint8Array(0), purpose, length, (e, k) => (e ? rej(e) : res(k)))));
-  }
-
   #requireConfig(): LoadedConfig {
     if (!this.#config) throw new KeywardError('NOT_INITIALIZED', 'keyward is not initialized: run `keyward ceremony init` first');
     return this.#config;
