@@ -60,3 +60,22 @@ export type {
   TokenRow,
 } from './schema.js';
 export { bytea, toPlainBytes } from './columns.js';
+export {
+  AUDIT_CHAIN_SEED,
+  advanceAuditTree,
+  appendAuditLeaves,
+  auditChainAt,
+  auditCheckpointAt,
+  auditHeadSize,
+  ensureAuditRows,
+  getAuditInputs,
+  getAuditNodes,
+  getAuditTree,
+  latestAuditCheckpoint,
+  putAuditCheckpoint,
+  readAuditRecords,
+  tryIntegratorLock,
+} from './audit-repos.js';
+export type { AuditRecordRow, AuditTreeState, StoredInput, TreeAdvance } from './audit-repos.js';
+export { auditCheckpoints, auditHead, auditInputs, auditNodes, auditRecords, auditTree } from './schema.js';
+export type { AuditCheckpointRow } from './schema.js';

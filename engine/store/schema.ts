@@ -8,7 +8,7 @@
  * @module
  */
 import { sql } from 'drizzle-orm';
-import { boolean, check, integer, jsonb, pgTable, primaryKey, text } from 'drizzle-orm/pg-core';
+import { bigint, boolean, check, integer, jsonb, pgTable, primaryKey, text } from 'drizzle-orm/pg-core';
 import { bytea, createdAt, timestamps, timestamptz, updatedAt } from './columns.js';
 
 /** The row id of the single-row tables (seal_config, keyring). */
@@ -186,6 +186,77 @@ export const keyVersions = pgTable(
   (t) => [primaryKey({ columns: [t.keyName, t.version] })],
 );
 
+/**
+ * The audit log's append head (DESIGN.md §6): one row. Every append statement takes its contiguous
+ * index range from `size` under this row's lock, so commit order is index order and the committed
+ * records are always a gap-free prefix, with several nodes on one database and no SEQUENCE.
+ * `chain` is the chain value of the newest record; `prev_chain` the one before the last append.
+ */
+export const auditHead = pgTable(
+  'audit_head',
+  {
+    id: integer('id').primaryKey().default(SINGLETON_ID),
+    size: bigint('size', { mode: 'number' }).notNull(),
+    chain: bytea('chain').notNull(),
+    prevChain: bytea('prev_chain').notNull(),
+  },
+  (t) => [check('audit_head_singleton', sql`${t.id} = 1`), check('audit_head_size', sql`${t.size} >= 0`)],
+);
+
+/**
+ * Audit records: `leaf` is the exact RFC 8785 bytes, never re-serialized; its position is `idx`.
+ * `chain` = SHA-256(chain of idx-1 ‖ leaf hash), computed in SQL by the append statement: it lets
+ * verification name the first edited row. The Merkle tree and its signed checkpoints are what make
+ * the log tamper-evident.
+ */
+export const auditRecords = pgTable('audit_records', {
+  idx: bigint('idx', { mode: 'number' }).primaryKey(),
+  leaf: bytea('leaf').notNull(),
+  chain: bytea('chain').notNull(),
+});
+
+/**
+ * The integrated tree: one row, advanced only by compare-and-set on `size`, so a stale integrator
+ * cannot fork it. `frontier` is the concatenated hashes of the perfect subtrees on the right edge.
+ */
+export const auditTree = pgTable(
+  'audit_tree',
+  {
+    id: integer('id').primaryKey().default(SINGLETON_ID),
+    size: bigint('size', { mode: 'number' }).notNull(),
+    root: bytea('root').notNull(),
+    frontier: bytea('frontier').notNull(),
+    ...updatedAt,
+  },
+  (t) => [check('audit_tree_singleton', sql`${t.id} = 1`)],
+);
+
+/** Hashes of the tree's perfect subtrees: node (level, idx) covers leaves [idx·2^level, (idx+1)·2^level). */
+export const auditNodes = pgTable(
+  'audit_nodes',
+  {
+    level: integer('level').notNull(),
+    idx: bigint('idx', { mode: 'number' }).notNull(),
+    hash: bytea('hash').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.level, t.idx] })],
+);
+
+/** Signed checkpoints (C2SP signed notes), one per integrated size. */
+export const auditCheckpoints = pgTable('audit_checkpoints', {
+  size: bigint('size', { mode: 'number' }).primaryKey(),
+  root: bytea('root').notNull(),
+  note: text('note').notNull(),
+  ...createdAt,
+});
+
+/** Policy inputs by their SHA-256 (hex), encrypted under the barrier, for replay and export. */
+export const auditInputs = pgTable('audit_inputs', {
+  digest: text('digest').primaryKey(),
+  blob: bytea('blob').notNull(),
+  ...createdAt,
+});
+
 export type SealConfigRow = typeof sealConfig.$inferSelect;
 export type NewSealConfigRow = typeof sealConfig.$inferInsert;
 export type ShardCommitmentRow = typeof shardCommitments.$inferSelect;
@@ -202,3 +273,4 @@ export type PolicyBindingRow = typeof policyBindings.$inferSelect;
 export type KeyRow = typeof keys.$inferSelect;
 export type NewKeyRow = typeof keys.$inferInsert;
 export type KeyVersionRow = typeof keyVersions.$inferSelect;
+export type AuditCheckpointRow = typeof auditCheckpoints.$inferSelect;

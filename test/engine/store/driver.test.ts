@@ -22,7 +22,23 @@ import {
 import type { Db, Store, StoreDriver } from '../../../engine/store/index.js';
 import { adminDatabaseUrl, availableDrivers, createTestDatabaseUrl, openTestStore } from '../../helpers/store.js';
 
-const TABLES = ['barrier_entries', 'key_versions', 'keyring', 'keys', 'policies', 'policy_bindings', 'seal_config', 'shard_commitments', 'tokens'];
+const TABLES = [
+  'audit_checkpoints',
+  'audit_head',
+  'audit_inputs',
+  'audit_nodes',
+  'audit_records',
+  'audit_tree',
+  'barrier_entries',
+  'key_versions',
+  'keyring',
+  'keys',
+  'policies',
+  'policy_bindings',
+  'seal_config',
+  'shard_commitments',
+  'tokens',
+];
 
 async function journalEntries(): Promise<number> {
   const journal = JSON.parse(await readFile(join(migrationsFolder(), 'meta', '_journal.json'), 'utf8')) as {
