@@ -52,6 +52,8 @@ const CIPHER: Record<AeadType, CipherGCMTypes | 'chacha20-poly1305'> = {
 
 function assertAeadType(type: KeyType, op: 'encrypt' | 'decrypt' | 'datakey' | 'rewrap'): asserts type is AeadType {
   assertSupports(type, op);
+  // RSA keys support `decrypt` too, but with OAEP (oaep.ts), never through this module.
+  if (keyTypeInfo(type).family !== 'aead') throw new KeywardError('OPERATION_UNSUPPORTED', `key type ${type} does not support AEAD ${op} (aes256-gcm and chacha20-poly1305 only)`);
 }
 
 function cipherName(type: AeadType): CipherGCMTypes {

@@ -5,6 +5,7 @@
  */
 import { decapsulate, encapsulate, type Encapsulation } from './kem.js';
 import { generateKey, type KeyPair } from './material.js';
+import { oaepDecrypt } from './oaep.js';
 import { sign, verify, type SignOptions, type VerifyOptions } from './sign.js';
 import type { KeyType } from './types.js';
 
@@ -14,10 +15,12 @@ export interface CallMap {
   verify: { args: [type: KeyType, pub: Uint8Array, message: Uint8Array, signature: Uint8Array, opts?: VerifyOptions]; result: boolean };
   encapsulate: { args: [type: KeyType, pub: Uint8Array]; result: Encapsulation };
   decapsulate: { args: [type: KeyType, priv: Uint8Array, ciphertext: Uint8Array]; result: Uint8Array };
+  /** RSA-OAEP decryption (oaep.ts); AEAD decryption never goes to the pool. */
+  decrypt: { args: [type: KeyType, priv: Uint8Array, ciphertext: Uint8Array, label?: Uint8Array]; result: Uint8Array };
 }
 export type CallName = keyof CallMap;
 
-export const CALL_NAMES: readonly CallName[] = ['generateKey', 'sign', 'verify', 'encapsulate', 'decapsulate'];
+export const CALL_NAMES: readonly CallName[] = ['generateKey', 'sign', 'verify', 'encapsulate', 'decapsulate', 'decrypt'];
 
 /** Runs `name(...args)` in this thread. */
 export function runCall<N extends CallName>(name: N, args: CallMap[N]['args']): CallMap[N]['result'] {
@@ -32,6 +35,8 @@ export function runCall<N extends CallName>(name: N, args: CallMap[N]['args']): 
       return encapsulate(...(args as CallMap['encapsulate']['args'])) as CallMap[N]['result'];
     case 'decapsulate':
       return decapsulate(...(args as CallMap['decapsulate']['args'])) as CallMap[N]['result'];
+    case 'decrypt':
+      return oaepDecrypt(...(args as CallMap['decrypt']['args'])) as CallMap[N]['result'];
     default:
       throw new RangeError(`unknown crypto call ${String(name)}`);
   }

@@ -55,4 +55,17 @@ export {
 } from './sign.js';
 export { decapsulate, encapsulate, kemCiphertextLength, type Encapsulation } from './kem.js';
 export { HMAC_SHA256_LEN, hmac, verifyHmac } from './hmac.js';
+export { MAX_OAEP_LABEL_LEN, OAEP_HASH, oaepCiphertextLength, oaepDecrypt, oaepEncrypt, oaepMaxPlaintextLength } from './oaep.js';
+export {
+  ML_KEM_BYOK_INFO,
+  WRAPPING_ALGORITHMS,
+  exportWrappingKey,
+  generateWrappingKey,
+  importWrappingKey,
+  isWrappingAlgorithm,
+  unwrapKeyMaterial,
+  wrapKeyMaterial,
+  wrappingKeyType,
+  type WrappingAlgorithm,
+} from './byok.js';
 export { CryptoPool, type CryptoPoolOptions } from './pool.js';

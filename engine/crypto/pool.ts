@@ -129,6 +129,11 @@ export class CryptoPool {
     return this.#call('decapsulate', [type, copyArg(priv), copyArg(ciphertext)]);
   }
 
+  /** RSA-OAEP decryption (oaep.ts); fails with the same generic `DECRYPTION_FAILED` as in-thread. */
+  decrypt(type: KeyType, priv: Uint8Array, ciphertext: Uint8Array, label?: Uint8Array): Promise<Uint8Array> {
+    return this.#call('decrypt', [type, copyArg(priv), copyArg(ciphertext), copyArg(label)]);
+  }
+
   /** Refuses waiting calls with `CRYPTO_POOL_CLOSED`, fails running ones, terminates the workers. */
   async close(): Promise<void> {
     if (this.#closed) return;

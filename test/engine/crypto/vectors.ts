@@ -25,6 +25,11 @@ export function xwing(): Array<Record<'seed' | 'eseed' | 'ss' | 'sk' | 'pk' | 'c
   return JSON.parse(readFileSync(new URL('x-wing/test-vectors.json', ROOT), 'utf8')) as Array<Record<'seed' | 'eseed' | 'ss' | 'sk' | 'pk' | 'ct', string>>;
 }
 
+/** A Wycheproof subset under test/vectors/wycheproof/ (provenance inside each file and in the README). */
+export function wycheproof<T = Record<string, unknown>>(name: 'aes_kwp_256' | 'rsa_oaep_3072_sha256'): T {
+  return JSON.parse(readFileSync(new URL(`wycheproof/${name}.json`, ROOT), 'utf8')) as T;
+}
+
 export function hex(s: unknown): Uint8Array {
   if (typeof s !== 'string') throw new TypeError('expected hex string');
   return new Uint8Array(Buffer.from(s, 'hex'));
