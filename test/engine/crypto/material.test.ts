@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { generateKeyPairSync } from 'node:crypto';
+import { createPrivateKey, generateKeyPairSync } from 'node:crypto';
 import { isKeywardError } from '../../../ceremony/errors.js';
 import { KEY_TYPES, KEY_TYPE_INFO, assertKeyType, isSlow, supports, type KeyType } from '../../../engine/crypto/types.js';
 import { exportPublicKey, generateKey, importPrivateKey, importPublicKey, publicKeyOf } from '../../../engine/crypto/material.js';
@@ -85,5 +85,16 @@ describe('material', () => {
     assert.throws(() => importPrivateKey('ecdsa-p384', ec.private), code('PRIVATE_KEY_INVALID'));
     assert.throws(() => importPrivateKey('ed25519', ec.private), code('PRIVATE_KEY_INVALID'));
     assert.throws(() => importPrivateKey('ed25519', new Uint8Array(10)), code('PRIVATE_KEY_INVALID'));
+  });
+
+  it('private key import runs a pairwise consistency test: a PKCS#8 carrying another key\'s public point is refused', () => {
+    // OpenSSL trusts the public key embedded in an ECPrivateKey; without the test this key would be
+    // stored with a public key its signatures never verify under.
+    const a = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
+    const b = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
+    const { x, y } = b.publicKey.export({ format: 'jwk' });
+    const mixed = createPrivateKey({ key: { ...a.privateKey.export({ format: 'jwk' }), x, y }, format: 'jwk' }).export({ format: 'der', type: 'pkcs8' });
+    assert.throws(() => importPrivateKey('ecdsa-p256', new Uint8Array(mixed)), (e: unknown) => isKeywardError(e, 'PRIVATE_KEY_INVALID') && /pairwise consistency/.test((e as Error).message));
+    assert.ok(importPrivateKey('ecdsa-p256', new Uint8Array(a.privateKey.export({ format: 'der', type: 'pkcs8' }))));
   });
 });
