@@ -3,8 +3,9 @@
  *
  * - any authenticated principal may ask who it is (`auth.whoami`);
  * - `admin` may do everything (token creation and revocation are admin-only);
- * - `operator` runs the HSM: seal, root rotation, rekey, key and policy administration, but no
- *   data-plane operation (it never sees plaintext or signs);
+ * - `operator` runs the HSM: seal, root rotation, rekey, key and policy administration (BYOK import
+ *   and reading the wrapping key included), but no data-plane operation (it never sees plaintext or
+ *   signs);
  * - `app` performs cryptographic operations on keys (and may list and read key metadata);
  * - `auditor` reads and exports the audit log (`audit.*`).
  *
@@ -25,6 +26,8 @@ function isOperatorOperation(req: Request): bool {
     req.operationIs("key.rotate") ||
     req.operationIs("key.config") ||
     req.operationIs("key.delete") ||
+    req.operationIs("key.import") ||
+    req.operationIs("key.wrapping-key") ||
     req.operationIs("policy.push") ||
     req.operationIs("policy.list") ||
     req.operationIs("policy.activate")

@@ -10,7 +10,7 @@ export interface Decision {
 /** Operations an operator may perform: seal, rotation, rekey, key and policy administration. */
 const OPERATOR_OPS = new Set([
   'sys.seal', 'sys.rotate', 'sys.rekey.init', 'sys.rekey.cancel',
-  'key.create', 'key.list', 'key.read', 'key.rotate', 'key.config', 'key.delete',
+  'key.create', 'key.list', 'key.read', 'key.rotate', 'key.config', 'key.delete', 'key.import', 'key.wrapping-key',
   'policy.push', 'policy.list', 'policy.activate',
 ]);
 /** Data-plane operations an application may perform on keys. */
