@@ -456,6 +456,8 @@ export function verifyConsistency(size1: number, size2: number, proof: readonly 
   if (size1 === size2) {
     if (proof.length !== 0) invalid(`${ctx}: expected no hashes for equal sizes, got ${proof.length}`);
     if (!equalBytes(root1, root2)) invalid(`${ctx}: the sizes are equal (${size1}) but the roots differ`);
+    // The empty tree has one possible root, so at size 0 anything else is a wrong root.
+    if (size1 === 0 && !equalBytes(root1, EMPTY)) invalid(`${ctx}: the root of the empty tree must be SHA-256(""), got ${toHex(root1)}`);
     return;
   }
   if (size1 === 0) invalid(`${ctx}: a proof from the empty tree is meaningless`);
