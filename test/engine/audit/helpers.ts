@@ -93,7 +93,7 @@ export function fakeEvaluate(wasm: Uint8Array, input: Uint8Array): { decision: P
 }
 
 export function policyInputOf(i: number): Uint8Array {
-  return enc(`KWPI input #${i} principal=alice operation=encrypt`);
+  return enc(`KWPI input principal=alice operation=encrypt #${i}`);
 }
 
 /** A valid record for request `i`, deciding with both policies on input `policyInputOf(i)`. */
