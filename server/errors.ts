@@ -66,6 +66,7 @@ export const ERROR_STATUS: Readonly<Record<string, number>> = Object.freeze({
   OPTION_INVALID: 400,
   OPTION_UNSUPPORTED: 400,
   PRIVATE_KEY_INVALID: 400,
+  WRAPPED_KEY_INVALID: 400,
   CRYPTO_BUSY: 503,
   CRYPTO_POOL_CLOSED: 503,
   // storage

@@ -3,6 +3,7 @@
  * @module
  */
 import { z } from 'zod';
+import { WRAPPING_ALGORITHMS } from '../engine/crypto/byok.js';
 
 /** Standard base64 with padding, bounded. The decoder re-checks canonical form and length. */
 export const base64 = (maxChars: number) =>
@@ -79,7 +80,13 @@ export const KeyConfigBody = z
   .refine((b) => b.minDecryptionVersion !== undefined || b.deletionAllowed !== undefined, 'expected minDecryptionVersion or deletionAllowed');
 
 export const EncryptItem = z.strictObject({ plaintext: base64(MAX_ITEM_B64), aad: base64(8192).optional() });
-export const DecryptItem = z.strictObject({ ciphertext: z.string().max(MAX_ITEM_B64 + 64), aad: base64(8192).optional() });
+/**
+ * AEAD keys: `ciphertext` is `kw:v<N>:…` and `aad` the associated data. RSA keys: `ciphertext` is the
+ * raw base64 RSA-OAEP ciphertext (or `kw:v<N>:<base64>`), `keyVersion` picks the key version for the
+ * raw form (default: latest), `aad` is the OAEP label.
+ */
+export const DecryptItem = z.strictObject({ ciphertext: z.string().max(MAX_ITEM_B64 + 64), aad: base64(8192).optional(), keyVersion: z.number().int().min(1).optional() });
+export const RewrapBody = z.strictObject({ ciphertext: z.string().max(MAX_ITEM_B64 + 64), aad: base64(8192).optional() });
 export const DatakeyBody = z.strictObject({ bytes: z.number().int().min(1).max(1024).optional(), aad: base64(8192).optional() });
 export const SignItem = z.strictObject({ message: base64(MAX_ITEM_B64), prehashed: z.boolean().optional(), encoding: ENCODING.optional(), context: base64(344).optional() });
 export const VerifyItem = z.strictObject({
@@ -92,6 +99,21 @@ export const VerifyItem = z.strictObject({
 export const HmacItem = z.strictObject({ message: base64(MAX_ITEM_B64) });
 export const DecapsulateBody = z.strictObject({ ciphertext: base64(4096), keyVersion: z.number().int().min(1).optional() });
 export const RandomBody = z.strictObject({ bytes: z.number().int().min(1).max(1024) });
+
+/** The BYOK wrapping algorithms (engine/crypto/byok.ts). */
+export const WrappingAlgorithmSchema = z.enum(WRAPPING_ALGORITHMS);
+
+/**
+ * BYOK import: the key's private material wrapped under the server's `algorithm` wrapping key
+ * (GET /v1/sys/wrapping-key), base64. Never the material in the clear.
+ */
+export const KeyImportBody = z.strictObject({
+  type: z.string().max(64),
+  algorithm: WrappingAlgorithmSchema,
+  wrappedKey: base64(8192),
+  exportable: z.boolean().optional(),
+  labels: KeyCreateBody.shape.labels,
+});
 
 /** An operation body: one item, or `{batch: [item, ...]}` (1..1000 items, order preserved). */
 export const batchOf = <T extends z.ZodType>(item: T) => z.union([item, z.strictObject({ batch: z.array(item).min(1).max(1000) })]);

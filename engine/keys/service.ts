@@ -6,20 +6,24 @@
  * Rotation adds a version; encryption and signing use the latest; decryption and verification accept
  * versions from `minDecryptionVersion` to the latest. Ciphertexts and signatures name their version
  * (`kw:v<N>:`) and bind the key's random id, version and algorithm into the AEAD's associated data.
- * Slow asymmetric work (keygen, ML-DSA/SLH-DSA/RSA signing, KEM) runs on the worker pool when one is
- * given, so the event loop keeps answering.
+ * Slow asymmetric work (keygen, ML-DSA/SLH-DSA/RSA signing, RSA-OAEP decryption, KEM) runs on the
+ * worker pool when one is given, so the event loop keeps answering.
+ *
+ * BYOK import (`import`) brings private material in wrapped under a server wrapping key
+ * (wrapping.ts, engine/crypto/byok.ts) and creates a new key from it, as `create` does.
  * @module
  */
 import { randomBytes } from 'node:crypto';
 import { and, asc, eq, gt } from 'drizzle-orm';
 import { KeywardError } from '../../ceremony/errors.js';
-import { toBase64 as b64 } from '../../ceremony/index.js';
+import { fromBase64, toBase64 as b64 } from '../../ceremony/index.js';
 import * as crypto from '../crypto/index.js';
-import type { CryptoPool, KeyType, PublicKeyFormat, SignOptions } from '../crypto/index.js';
+import type { CryptoPool, KeyType, PublicKeyFormat, SignOptions, WrappingAlgorithm } from '../crypto/index.js';
 import type { SealManager } from '../seal/index.js';
 import type { Db } from '../store/index.js';
 import { getEntry, keyVersions, keys, putEntry } from '../store/index.js';
 import type { KeyRow } from '../store/index.js';
+import { WrappingKeys, type PublishedWrappingKey } from './wrapping.js';
 
 export const KEY_NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 export const DELETION_RETENTION_DAYS = 7;
@@ -51,12 +55,14 @@ export class KeyService {
   readonly #pool: CryptoPool | undefined;
   readonly #now: () => Date;
   readonly #cache = new Map<string, Uint8Array>();
+  readonly #wrapping: WrappingKeys;
 
   constructor(db: Db, seal: SealManager, opts: { pool?: CryptoPool; now?: () => Date } = {}) {
     this.#db = db;
     this.#seal = seal;
     this.#pool = opts.pool;
     this.#now = opts.now ?? (() => new Date());
+    this.#wrapping = new WrappingKeys(db, seal, { pool: opts.pool });
     seal.onSeal(() => this.#wipeCache());
   }
 
@@ -134,18 +140,61 @@ export class KeyService {
       publicKey = pair.public;
     }
     try {
-      await this.#db.transaction(async (tx) => {
-        const inserted = await tx
-          .insert(keys)
-          .values({ name: opts.name, id, type, exportable: opts.exportable ?? false, verifyOnly: pair === undefined, labels: opts.labels ?? {}, latestVersion: 1, createdBy: opts.by })
-          .onConflictDoNothing()
-          .returning({ name: keys.name });
-        if (inserted.length === 0) throw new KeywardError('KEY_EXISTS', `a key named "${opts.name}" already exists`);
-        await tx.insert(keyVersions).values({ keyName: opts.name, version: 1, publicKey });
-        if (pair) await putEntry(tx, materialPath(id, 1), this.#seal.barrier.encrypt(materialPath(id, 1), pair.private));
-      });
+      await this.#insert({ name: opts.name, type, id, exportable: opts.exportable, labels: opts.labels, by: opts.by, publicKey, privateKey: pair?.private });
     } finally {
       pair?.private.fill(0);
+    }
+    return this.info(opts.name);
+  }
+
+  /** Inserts a new key with version 1 (and its material under the barrier); KEY_EXISTS if the name is taken. */
+  async #insert(k: { name: string; id: string; type: KeyType; exportable?: boolean | undefined; labels?: Record<string, string> | undefined; by: string; publicKey: Uint8Array | null; privateKey: Uint8Array | undefined }): Promise<void> {
+    await this.#db.transaction(async (tx) => {
+      const inserted = await tx
+        .insert(keys)
+        .values({ name: k.name, id: k.id, type: k.type, exportable: k.exportable ?? false, verifyOnly: k.privateKey === undefined, labels: k.labels ?? {}, latestVersion: 1, createdBy: k.by })
+        .onConflictDoNothing()
+        .returning({ name: keys.name });
+      if (inserted.length === 0) throw new KeywardError('KEY_EXISTS', `a key named "${k.name}" already exists`);
+      await tx.insert(keyVersions).values({ keyName: k.name, version: 1, publicKey: k.publicKey });
+      if (k.privateKey) await putEntry(tx, materialPath(k.id, 1), this.#seal.barrier.encrypt(materialPath(k.id, 1), k.privateKey));
+    });
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // BYOK import
+
+  /** The published wrapping key of `algorithm` (generated and stored under the barrier on first use). */
+  wrappingKey(algorithm: WrappingAlgorithm): Promise<PublishedWrappingKey> {
+    return this.#wrapping.publicKey(algorithm);
+  }
+
+  /**
+   * Creates key `name` (version 1) from private material wrapped under the `algorithm` wrapping key
+   * (engine/crypto/byok.ts gives the constructions and each type's material format). The material
+   * is unwrapped, validated for `type` (PRIVATE_KEY_INVALID; node:crypto types pass a pairwise
+   * consistency test), stored under the barrier and wiped. Fails with KEY_EXISTS if the name is
+   * taken, WRAPPED_KEY_INVALID if the blob does not unwrap. Never logs or returns the material.
+   */
+  async import(opts: { name: string; type: string; algorithm: WrappingAlgorithm; wrappedKey: Uint8Array; exportable?: boolean | undefined; labels?: Record<string, string> | undefined; by: string }): Promise<KeyInfo> {
+    crypto.assertKeyType(opts.type);
+    const type = opts.type;
+    assertKeyName(opts.name);
+    this.#seal.keyring(); // SEALED before doing any work
+    // Fail early (before any private-key operation) when the name is taken; the insert re-checks.
+    const [taken] = await this.#db.select({ name: keys.name }).from(keys).where(eq(keys.name, opts.name));
+    if (taken) throw new KeywardError('KEY_EXISTS', `a key named "${opts.name}" already exists`);
+    const material = await this.#wrapping.unwrap(opts.algorithm, opts.wrappedKey);
+    let pair: crypto.KeyPair;
+    try {
+      pair = crypto.importPrivateKey(type, material);
+    } finally {
+      material.fill(0);
+    }
+    try {
+      await this.#insert({ name: opts.name, type, id: 'key_' + randomBytes(12).toString('hex'), exportable: opts.exportable, labels: opts.labels, by: opts.by, publicKey: pair.public, privateKey: pair.private });
+    } finally {
+      pair.private.fill(0);
     }
     return this.info(opts.name);
   }
@@ -241,8 +290,18 @@ export class KeyService {
     }
   }
 
-  async decrypt(row: KeyRow, ciphertext: string, aad?: Uint8Array): Promise<Uint8Array> {
-    crypto.assertSupports(row.type as KeyType, 'decrypt');
+  /**
+   * Decrypts. AEAD keys: a `kw:v<N>:` ciphertext (it names its version; `keyVersion` is refused).
+   * RSA keys: RSA-OAEP-SHA-256 (engine/crypto/oaep.ts), the ciphertext as raw base64 of the modulus-
+   * sized value (what a client's publicEncrypt gives) for version `keyVersion` (default: the latest),
+   * or the same bytes as `kw:v<N>:<base64>`; `aad` is the OAEP label. Every decryption failure is the
+   * one generic DECRYPTION_FAILED.
+   */
+  async decrypt(row: KeyRow, ciphertext: string, aad?: Uint8Array, keyVersion?: number): Promise<Uint8Array> {
+    const type = row.type as KeyType;
+    crypto.assertSupports(type, 'decrypt');
+    if (crypto.keyTypeInfo(type).family !== 'aead') return this.#decryptOaep(row, ciphertext, aad, keyVersion);
+    if (keyVersion !== undefined) throw new KeywardError('OPTION_UNSUPPORTED', `keyVersion: ${type} ciphertexts name their version (kw:v<N>:); omit keyVersion`);
     const version = KeyService.versionOf(ciphertext);
     if (version === undefined || version < 1 || version > row.latestVersion) throw new KeywardError('DECRYPTION_FAILED', 'decryption failed');
     this.#readable(row, version);
@@ -250,7 +309,37 @@ export class KeyService {
     return crypto.decrypt({ type: row.type as KeyType, key, keyId: row.id, ciphertext, aad });
   }
 
+  async #decryptOaep(row: KeyRow, ciphertext: string, label: Uint8Array | undefined, keyVersion: number | undefined): Promise<Uint8Array> {
+    const type = row.type as KeyType;
+    const failed = () => new KeywardError('DECRYPTION_FAILED', 'decryption failed');
+    let version = keyVersion ?? row.latestVersion;
+    let body: Uint8Array;
+    if (ciphertext.startsWith('kw:')) {
+      let parsed: { version: number; body: Uint8Array };
+      try {
+        parsed = crypto.parseVersioned(ciphertext, 'ciphertext', 'CIPHERTEXT_INVALID');
+      } catch {
+        throw failed();
+      }
+      if (keyVersion !== undefined && keyVersion !== parsed.version) {
+        throw new KeywardError('OPTION_INVALID', `keyVersion: the ciphertext names version ${parsed.version}, the request ${keyVersion}; give one or make them agree`);
+      }
+      if (parsed.version > row.latestVersion) throw failed();
+      ({ version, body } = parsed);
+    } else {
+      try {
+        body = fromBase64(ciphertext, 'ciphertext', crypto.oaepCiphertextLength(type), 'DECRYPTION_FAILED');
+      } catch {
+        throw failed();
+      }
+    }
+    this.#readable(row, version);
+    const priv = await this.#private(row, version);
+    return this.#pool && crypto.isSlow(type, 'decrypt') ? this.#pool.decrypt(type, priv.slice(), body, label?.slice()) : crypto.oaepDecrypt(type, priv, body, label);
+  }
+
   async rewrap(row: KeyRow, ciphertext: string, aad?: Uint8Array): Promise<{ ciphertext: string; keyVersion: number }> {
+    crypto.assertSupports(row.type as KeyType, 'rewrap');
     const plaintext = await this.decrypt(row, ciphertext, aad);
     try {
       return await this.encrypt(row, plaintext, aad);

@@ -11,7 +11,7 @@ import { randomBytes } from 'node:crypto';
 import { KeywardError } from '../../ceremony/errors.js';
 import { fromBase64, toBase64 as b64 } from '../../ceremony/index.js';
 import { KeyService } from '../../engine/keys/service.js';
-import { MAX_LIST_LIMIT } from '../../engine/keys/service.js';
+import { MAX_LIST_LIMIT, assertKeyName } from '../../engine/keys/service.js';
 import type { KeyRow } from '../../engine/store/index.js';
 import type { AppDeps } from '../deps.js';
 import { bearer } from '../auth.js';
@@ -26,9 +26,12 @@ import {
   HmacItem,
   KeyConfigBody,
   KeyCreateBody,
+  KeyImportBody,
   RandomBody,
+  RewrapBody,
   SignItem,
   VerifyItem,
+  WrappingAlgorithmSchema,
   batchOf,
 } from '../schemas.js';
 
@@ -141,12 +144,12 @@ export function keyRoutes(deps: AppDeps): Router {
       'decrypt',
       DecryptItem,
       (i) => i.ciphertext.length,
-      async (row, i) => ({ plaintext: b64(await svc.decrypt(row, i.ciphertext, optBytes(i.aad, 'aad'))) }),
-      (i) => KeyService.versionOf(i.ciphertext),
+      async (row, i) => ({ plaintext: b64(await svc.decrypt(row, i.ciphertext, optBytes(i.aad, 'aad'), i.keyVersion)) }),
+      (i) => i.keyVersion ?? KeyService.versionOf(i.ciphertext),
     ),
   );
   r.post('/v1/keys/:name/rewrap', async (ctx: Context) => {
-    const body = await parseBody(ctx, DecryptItem, OP_BODY_LIMIT);
+    const body = await parseBody(ctx, RewrapBody, OP_BODY_LIMIT);
     ctx.body = await keyed(ctx, 'rewrap', { payloadBytes: body.ciphertext.length, version: () => KeyService.versionOf(body.ciphertext) }, (row) => svc.rewrap(row, body.ciphertext, optBytes(body.aad, 'aad')));
   });
   r.post('/v1/keys/:name/datakey', async (ctx: Context) => {
@@ -189,6 +192,33 @@ export function keyRoutes(deps: AppDeps): Router {
     const format = typeof ctx.query.format === 'string' ? ctx.query.format : 'pem';
     if (format !== 'pem' && format !== 'jwk' && format !== 'raw') throw new KeywardError('VALIDATION_FAILED', `format: expected pem, jwk or raw, got "${format.slice(0, 20)}"`);
     ctx.body = await keyed(ctx, 'key.public', {}, (row) => svc.publicKey(row, format));
+  });
+
+  // BYOK. The wrapping key is server-wide, like Vault transit's `wrapping_key` (not per key as in AWS
+  // KMS GetParametersForImport): import creates the key, so there is no key yet to hang one on.
+  r.get('/v1/sys/wrapping-key', async (ctx: Context) => {
+    const q = WrappingAlgorithmSchema.safeParse(ctx.query.algorithm ?? 'rsa-oaep-3072-aes-kwp');
+    if (!q.success) throw new KeywardError('VALIDATION_FAILED', `algorithm: expected ${WrappingAlgorithmSchema.options.join(' or ')}`);
+    ctx.body = await hsm.request({ bearer: bearer(ctx), operation: 'key.wrapping-key', attributes: { algorithm: q.data } }, () => svc.wrappingKey(q.data));
+  });
+
+  r.post('/v1/keys/:name/import', async (ctx: Context) => {
+    const body = await parseBody(ctx, KeyImportBody, deps.bodyLimit);
+    const name = ctx.params.name as string;
+    assertKeyName(name);
+    // The wrapped blob is attacker input and secret-bearing: only its decoded size reaches policies and logs.
+    const wrappedKey = bytes(body.wrappedKey, 'wrappedKey');
+    ctx.body = await hsm.request(
+      { bearer: bearer(ctx), operation: 'key.import', key: { name, type: body.type, version: 1, labels: body.labels ?? {} }, attributes: { algorithm: body.algorithm }, payloadBytes: wrappedKey.length },
+      async (p) => {
+        try {
+          return await svc.import({ name, type: body.type, algorithm: body.algorithm, wrappedKey, exportable: body.exportable, labels: body.labels, by: p.principal });
+        } finally {
+          wrappedKey.fill(0);
+        }
+      },
+    );
+    ctx.status = 201;
   });
 
   r.post('/v1/random', async (ctx: Context) => {
