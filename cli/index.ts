@@ -16,9 +16,11 @@ import CeremonyVerifyShardCommand from './commands/ceremony/verify-shard.js';
 import KeyConfigCommand from './commands/key/config.js';
 import KeyCreateCommand from './commands/key/create.js';
 import KeyDeleteCommand from './commands/key/delete.js';
+import KeyImportCommand from './commands/key/import.js';
 import KeyListCommand from './commands/key/list.js';
 import KeyRotateCommand from './commands/key/rotate.js';
 import KeyShowCommand from './commands/key/show.js';
+import KeyWrappingKeyCommand from './commands/key/wrapping-key.js';
 import { OP_COMMANDS } from './commands/ops.js';
 import PolicyActivateCommand from './commands/policy/activate.js';
 import PolicyBuildCommand from './commands/policy/build.js';
@@ -64,6 +66,8 @@ export const COMMANDS = [
   KeyRotateCommand,
   KeyConfigCommand,
   KeyDeleteCommand,
+  KeyImportCommand,
+  KeyWrappingKeyCommand,
   ...OP_COMMANDS,
   TokenCreateCommand,
   TokenRevokeCommand,
