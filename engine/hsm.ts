@@ -1,25 +1,39 @@
 /**
  * The one request pipeline (DESIGN.md §2), used by the server and in-process callers alike:
  *
- *   sealed? → authenticate → decide (policies) → [approval gate] → operation → [audit] → respond
+ *   sealed? → authenticate → decide (policies) → [approval gate] → operation → audit → respond
  *
  * The sealed state is checked first, as Vault's barrier does. Authorization is the composed decision
  * of every applicable WebAssembly policy (the active global ones and the target key's): RBAC is the
  * built-in default policy, installed and activated at init, not special code here.
- * The approval gate and the audit append are added by their own modules.
+ *
+ * Every request that gets past the seal check — allowed, denied, failed, unauthenticated — and every
+ * ceremony event is an audit record (DESIGN.md §6), and nothing (output or error) is returned before
+ * that record is durable: when it can't be committed the caller gets AUDIT_UNAVAILABLE instead.
  * @module
  */
-import { KeywardError } from '../ceremony/errors.js';
+import { createHash, randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
+import { KeywardError, isKeywardError } from '../ceremony/errors.js';
 import type { HolderPublicKey, Submission } from '../ceremony/index.js';
-import { authenticateToken, issueToken } from './auth/tokens.js';
+import { TokenAuthenticator, issueToken } from './auth/tokens.js';
 import type { IssuedToken, Principal } from './auth/tokens.js';
+import { encodePolicyInput } from './policy/index.js';
 import type { ComposedDecision, PolicyInput, PolicyKey } from './policy/index.js';
+import { AuditLog } from './audit/log.js';
+import type { AuditLogOptions } from './audit/log.js';
+import { AuditIntegrator } from './audit/integrator.js';
+import type { Checkpoint } from './audit/integrator.js';
+import { hmacField } from './audit/record.js';
+import { loadAuditSigner } from './audit/signing.js';
+import type { AuditSigner } from './audit/signing.js';
+import type { AuditRecord } from './audit/record.js';
 import { PolicyService } from './policy/service.js';
 import type { CryptoPool } from './crypto/index.js';
 import { KeyService } from './keys/service.js';
 import { SealManager, SecretStore } from './seal/index.js';
 import type { CeremonyResult, SealStatus } from './seal/index.js';
-import type { Store } from './store/index.js';
+import type { Store, StoredInput } from './store/index.js';
 
 export { VERSION } from './version.js';
 import { VERSION } from './version.js';
@@ -30,7 +44,18 @@ export interface HsmOptions {
   pool?: CryptoPool;
   /** The clock; injectable for tests. */
   now?: () => Date;
+  /** This node's name in audit records (default `<hostname>:<pid>`). */
+  node?: string;
+  /** HTTP-like status of an error code, for audit records (the server passes its error table). */
+  statusOf?: (code: string) => number | undefined;
+  /** Audit queue settings; `false` turns auditing off — only the audit benchmark's baseline does that. */
+  audit?: (AuditLogOptions & { integrateIntervalMs?: number }) | false;
+  /** Errors of the background audit integrator (a corrupt log, a database failure). */
+  onAuditError?: (err: unknown) => void;
 }
+
+/** The epoch of the audit HMAC key (DESIGN.md §6); a new epoch would come with root-key rotation. */
+export const AUDIT_HMAC_EPOCH = 1;
 
 export interface RequestContext {
   /** The bearer token as sent (undefined when missing). */
@@ -46,6 +71,8 @@ export interface RequestContext {
   attributes?: Record<string, string>;
   /** Size of the request's payload in bytes. */
   payloadBytes?: number;
+  /** The request id (the server's X-Request-Id); one is made up when missing. */
+  requestId?: string;
 }
 
 /** What `request` hands the operation: who asked, and the decision that let it run. */
@@ -71,19 +98,76 @@ export class Hsm {
   readonly policies: PolicyService;
   readonly keys: KeyService;
   readonly now: () => Date;
+  /** The audit log's write side; undefined only when auditing was turned off (a benchmark baseline). */
+  readonly audit: AuditLog | undefined;
+  readonly node: string;
+  /** Extends the Merkle tree and signs checkpoints; undefined when auditing is off. */
+  readonly integrator: AuditIntegrator | undefined;
+  readonly tokens: TokenAuthenticator;
+  readonly #statusOf: (code: string) => number | undefined;
+  #hmacKey: Uint8Array | undefined;
+  #signer: Promise<AuditSigner> | undefined;
 
-  private constructor(store: Store, seal: SealManager, now: () => Date, pool: CryptoPool | undefined) {
+  private constructor(store: Store, seal: SealManager, audit: AuditLog | undefined, opts: HsmOptions) {
+    const now = opts.now ?? (() => new Date());
     this.store = store;
     this.seal = seal;
     this.secrets = new SecretStore(store.db, seal.barrier);
     this.policies = new PolicyService(store.db, { now: () => now().getTime() });
-    this.keys = new KeyService(store.db, seal, { now, ...(pool ? { pool } : {}) });
+    this.keys = new KeyService(store.db, seal, { now, ...(opts.pool ? { pool: opts.pool } : {}) });
     this.now = now;
+    this.tokens = new TokenAuthenticator(store.db);
+    this.audit = audit;
+    this.node = opts.node ?? `${hostname()}:${process.pid}`;
+    this.#statusOf = opts.statusOf ?? (() => undefined);
+    this.onAuditError = opts.onAuditError;
+    this.integrator = audit
+      ? new AuditIntegrator(store.db, {
+          signer: () => this.#auditSigner(),
+          now,
+          ...(opts.audit && opts.audit.integrateIntervalMs ? { intervalMs: opts.audit.integrateIntervalMs } : {}),
+          ...(opts.onAuditError ? { onError: opts.onAuditError } : {}),
+        })
+      : undefined;
+    seal.onSeal(() => {
+      this.tokens.clear();
+      this.#hmacKey?.fill(0);
+      this.#hmacKey = undefined;
+      const signer = this.#signer;
+      this.#signer = undefined;
+      signer?.then((s) => s.destroy(), () => undefined);
+    });
+  }
+
+  /** The audit signing keys while unsealed (loaded, or made on first use, once per unseal). */
+  async #auditSigner(): Promise<AuditSigner | undefined> {
+    if (this.seal.sealed) return undefined;
+    const p = (this.#signer ??= loadAuditSigner(this.store.db, this.seal.barrier));
+    try {
+      return await p;
+    } catch (err) {
+      if (this.#signer === p) this.#signer = undefined;
+      throw err;
+    }
+  }
+
+  /** The audit log's verification keys (made on first use; needs the HSM unsealed). */
+  async auditKeys(): Promise<AuditSigner['keys']> {
+    const signer = await this.#auditSigner();
+    if (!signer) throw new KeywardError('SEALED', 'keyward is sealed: unseal it with a quorum of shards first');
+    return signer.keys;
+  }
+
+  /** The newest checkpoint this node knows of (for the response header). */
+  latestCheckpoint(): Checkpoint | undefined {
+    return this.integrator?.latest;
   }
 
   /** Opens the HSM over a store. It starts sealed (or uninitialized). */
   static async open(opts: HsmOptions): Promise<Hsm> {
-    const hsm = new Hsm(opts.store, await SealManager.open(opts.store.db), opts.now ?? (() => new Date()), opts.pool);
+    const audit = opts.audit === false ? undefined : await AuditLog.open(opts.store.db, opts.audit ?? {});
+    const hsm = new Hsm(opts.store, await SealManager.open(opts.store.db), audit, opts);
+    hsm.integrator?.start();
     // Init stores the ceremony, then installs the default policy. A crash between the two would leave
     // no global policy and so deny everything forever (the API refuses to remove the last one):
     // finish the job here. Idempotent, and safe with several nodes starting at once.
@@ -105,14 +189,95 @@ export class Hsm {
    * `admin` principal named `root`. The HSM stays sealed until a quorum unseals it.
    */
   async init(holders: readonly HolderPublicKey[], threshold: number, opts: { rootToken?: string } = {}): Promise<CeremonyResult & { rootToken: IssuedToken }> {
-    const result = await this.seal.init(holders, threshold);
-    await this.policies.installDefault('init');
-    const rootToken = await issueToken(this.store.db, { principal: 'root', roles: ['admin'], now: this.now(), createdBy: 'init', ...(opts.rootToken ? { token: opts.rootToken } : {}) });
-    return { ...result, rootToken };
+    return this.#event('sys.init', async () => {
+      const result = await this.seal.init(holders, threshold);
+      await this.policies.installDefault('init');
+      const rootToken = await issueToken(this.store.db, { principal: 'root', roles: ['admin'], now: this.now(), createdBy: 'init', ...(opts.rootToken ? { token: opts.rootToken } : {}) });
+      return { value: { ...result, rootToken }, details: { ceremonyId: result.ceremonyId, threshold, shares: holders.length, rootTokenId: rootToken.tokenId } };
+    });
   }
 
+  /** One unseal submission; each is an audit record naming the holder and the progress. */
   submitUnseal(submission: Submission) {
-    return this.seal.submitUnseal(submission);
+    return this.#event('sys.unseal', async () => {
+      const res = await this.seal.submitUnseal(submission);
+      // Unsealed: integrate what was appended meanwhile (this checks the tail's chain) and sign.
+      if (!res.sealed) this.integrator?.integrate().catch((err) => this.#onAuditError(err));
+      return { value: res, details: { holder: res.holder, index: res.index, progress: res.progress, threshold: res.threshold, unsealed: !res.sealed } };
+    });
+  }
+
+  /** Discards the unseal progress (an audit record too). */
+  resetUnseal() {
+    return this.#event('sys.unseal.reset', async () => ({ value: await this.seal.resetUnseal(), details: null }));
+  }
+
+  /** One rekey submission (an audit record naming the holder, or the new ceremony when complete). */
+  submitRekey(submission: Submission) {
+    return this.#event('sys.rekey.submit', async () => {
+      const res = await this.seal.submitRekey(submission);
+      const details: AuditRecord['details'] = res.complete
+        ? { complete: true, ceremonyId: res.ceremonyId, generation: res.generation, threshold: res.threshold, shares: res.shares }
+        : { complete: false, holder: res.holder, index: res.index, progress: res.progress, required: res.required };
+      return { value: res, details };
+    });
+  }
+
+  /**
+   * Runs an unauthenticated ceremony step and records it (with its error code when it fails). The
+   * record is durable before the result or the error is returned.
+   */
+  async #event<T>(operation: string, fn: () => Promise<{ value: T; details: AuditRecord['details'] }>): Promise<T> {
+    const rec = this.#baseRecord(operation, this.now(), undefined, 0);
+    let out: { value: T; details: AuditRecord['details'] };
+    try {
+      out = await fn();
+    } catch (err) {
+      this.#fail(rec, err);
+      await this.#commit(rec);
+      throw err;
+    }
+    rec.details = out.details;
+    await this.#commit(rec);
+    return out.value;
+  }
+
+  #baseRecord(operation: string, now: Date, requestId: string | undefined, payloadBytes: number): AuditRecord {
+    return {
+      v: 1,
+      time: now.toISOString(),
+      node: this.node,
+      requestId: requestId ?? randomUUID(),
+      principal: null,
+      operation,
+      key: null,
+      keyVersion: null,
+      policies: [],
+      decision: 'none',
+      reason: null,
+      approvalId: null,
+      inputDigest: null,
+      status: 200,
+      code: null,
+      sizes: { in: payloadBytes, out: 0 },
+      details: null,
+    };
+  }
+
+  #fail(rec: AuditRecord, err: unknown): void {
+    const code = isKeywardError(err) ? err.code : 'INTERNAL';
+    rec.code = code;
+    rec.status = this.#statusOf(code) ?? 500;
+  }
+
+  async #commit(rec: AuditRecord, input?: StoredInput): Promise<void> {
+    if (this.audit) await this.audit.append(rec, input);
+  }
+
+  /** `hmac-sha256:<epoch>:<b64url>` of a sensitive value under this epoch's audit HMAC key (unsealed only). */
+  auditHash(value: string): string {
+    this.#hmacKey ??= this.seal.auditHmacKey(AUDIT_HMAC_EPOCH);
+    return hmacField(this.#hmacKey, AUDIT_HMAC_EPOCH, value);
   }
 
   /**
@@ -123,29 +288,71 @@ export class Hsm {
     if (!this.seal.initialized) throw new KeywardError('NOT_INITIALIZED', 'keyward is not initialized: run `keyward ceremony init` first');
     if (this.seal.sealed) throw new KeywardError('SEALED', 'keyward is sealed: unseal it with a quorum of shards first');
     const now = this.now();
-    const principal = await authenticateToken(this.store.db, ctx.bearer, now);
-    const input: PolicyInput = {
-      operation: ctx.operation,
-      principal: principal.principal,
-      roles: principal.roles,
-      key: typeof ctx.key === 'function' ? await ctx.key() : (ctx.key ?? null),
-      attributes: ctx.attributes ?? {},
-      payloadBytes: ctx.payloadBytes ?? 0,
-      time: now.getTime(),
-      approvals: 0,
-    };
-    const decision = await this.policies.decide(input);
-    if (decision.decision === 'deny') {
-      throw new KeywardError('POLICY_DENIED', `denied ${ctx.operation}: ${decision.reason || 'no policy allows it'}`, { details: { policies: decision.policies } });
+    const rec = this.#baseRecord(ctx.operation, now, ctx.requestId, ctx.payloadBytes ?? 0);
+    let stored: StoredInput | undefined;
+    let result: T;
+    try {
+      let principal: Principal;
+      try {
+        principal = await this.tokens.authenticate(ctx.bearer, now);
+      } catch (err) {
+        // Correlatable (the same bad token gives the same HMAC) without storing the token.
+        if (ctx.bearer) rec.details = { token: this.auditHash(ctx.bearer) };
+        throw err;
+      }
+      rec.principal = principal.principal;
+      const key = typeof ctx.key === 'function' ? await ctx.key() : (ctx.key ?? null);
+      rec.key = key?.name ?? null;
+      rec.keyVersion = key?.version ?? null;
+      const input: PolicyInput = {
+        operation: ctx.operation,
+        principal: principal.principal,
+        roles: principal.roles,
+        key,
+        attributes: ctx.attributes ?? {},
+        payloadBytes: ctx.payloadBytes ?? 0,
+        time: now.getTime(),
+        approvals: 0,
+      };
+      stored = this.#storedInput(input);
+      rec.inputDigest = stored.digest;
+      const decision = await this.policies.decide(input);
+      rec.policies = decision.policies.map((p) => ({ sha256: p.sha256, decision: p.fault ? 'fault' : p.decision, gas: p.gas }));
+      rec.decision = decision.decision;
+      rec.reason = decision.reason || null;
+      if (decision.decision === 'deny') {
+        throw new KeywardError('POLICY_DENIED', `denied ${ctx.operation}: ${decision.reason || 'no policy allows it'}`, { details: { policies: decision.policies } });
+      }
+      if (decision.decision === 'require_approval') {
+        // The approval workflow (pending approvals, 202) is its own module; until it exists, fail closed.
+        throw new KeywardError('APPROVAL_REQUIRED', `${ctx.operation} needs ${decision.approvals} approvals from ${decision.group}: ${decision.reason}`, { details: { policies: decision.policies } });
+      }
+      result = await fn(principal, { principal, decision, input });
+    } catch (err) {
+      this.#fail(rec, err);
+      await this.#commit(rec, stored);
+      throw err;
     }
-    if (decision.decision === 'require_approval') {
-      // The approval workflow (pending approvals, 202) is its own module; until it exists, fail closed.
-      throw new KeywardError('APPROVAL_REQUIRED', `${ctx.operation} needs ${decision.approvals} approvals from ${decision.group}: ${decision.reason}`, { details: { policies: decision.policies } });
-    }
-    return fn(principal, { principal, decision, input });
+    await this.#commit(rec, stored);
+    return result;
   }
 
+  /** The policy input's canonical bytes, encrypted under the barrier, keyed by their SHA-256 (for replay). */
+  #storedInput(input: PolicyInput): StoredInput {
+    const bytes = encodePolicyInput(input);
+    const digest = createHash('sha256').update(bytes).digest('hex');
+    return { digest, blob: this.seal.barrier.encrypt(`audit/input/${digest}`, bytes) };
+  }
+
+  #onAuditError(err: unknown): void {
+    this.onAuditError?.(err);
+  }
+
+  readonly onAuditError: ((err: unknown) => void) | undefined;
+
   async close(): Promise<void> {
+    await this.integrator?.stop();
+    await this.audit?.close();
     this.seal.close();
     await this.store.close();
   }

@@ -16,6 +16,7 @@ import { createLogger } from './log.js';
 import type { Logger } from './log.js';
 import { DEFAULT_CEREMONY_RATE } from './rate-limit.js';
 import type { RateLimitOptions } from './rate-limit.js';
+import { auditRoutes } from './routes/audit.js';
 import { authRoutes } from './routes/auth.js';
 import { keyRoutes } from './routes/keys.js';
 import { policyRoutes } from './routes/policies.js';
@@ -28,7 +29,7 @@ export interface AppOptions {
   ceremonyRate?: RateLimitOptions;
 }
 
-function requestLog(log: Logger) {
+function requestLog(log: Logger, hsm: Hsm) {
   return async function logRequest(ctx: Context, next: Next): Promise<void> {
     const start = process.hrtime.bigint();
     ctx.state.reqId = randomBytes(8).toString('hex');
@@ -37,6 +38,10 @@ function requestLog(log: Logger) {
     try {
       await next();
     } finally {
+      // Every response names the newest signed checkpoint this node knows: clients that keep it can
+      // later catch a rolled-back or forked log (DESIGN.md §6).
+      const cp = hsm.latestCheckpoint();
+      if (cp) ctx.set('Keyward-Checkpoint', `${cp.size} ${Buffer.from(cp.root).toString('base64')}`);
       log.info('request', {
         reqId: ctx.state.reqId,
         method: ctx.method,
@@ -55,7 +60,7 @@ export function appRouters(deps: AppDeps): Router[] {
   meta.get('/openapi.json', (ctx) => {
     ctx.body = openApiDocument();
   });
-  return [sysRoutes(deps), authRoutes(deps), policyRoutes(deps), keyRoutes(deps), meta];
+  return [sysRoutes(deps), authRoutes(deps), policyRoutes(deps), keyRoutes(deps), auditRoutes(deps), meta];
 }
 
 export function createApp(opts: AppOptions): Koa {
@@ -67,7 +72,7 @@ export function createApp(opts: AppOptions): Koa {
   };
   const app = new Koa({ proxy: false });
   app.silent = true;
-  app.use(requestLog(deps.log));
+  app.use(requestLog(deps.log, deps.hsm));
   app.use(errorMiddleware(deps.log));
   app.use(async function methodNotAllowed(ctx, next) {
     await next();

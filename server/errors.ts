@@ -71,6 +71,12 @@ export const ERROR_STATUS: Readonly<Record<string, number>> = Object.freeze({
   CRYPTO_POOL_CLOSED: 503,
   // storage
   STORAGE_UNAVAILABLE: 503,
+  // audit log (fail closed: nothing is released without a durable record)
+  AUDIT_UNAVAILABLE: 503,
+  AUDIT_QUEUE_FULL: 503,
+  AUDIT_RANGE_INVALID: 400,
+  AUDIT_NOT_READY: 503,
+  AUDIT_LOG_CORRUPT: 500,
 });
 
 export function statusFor(code: string): number | undefined {

@@ -7,6 +7,8 @@
 import { z } from 'zod';
 import { VERSION } from '../engine/version.js';
 import {
+  AuditExportBody,
+  AuditHashBody,
   CeremonyBody,
   DatakeyBody,
   DecapsulateBody,
@@ -86,6 +88,13 @@ export const ROUTES: readonly RouteDoc[] = [
   { method: 'get', path: '/v1/sys/wrapping-key', summary: 'The server-wide BYOK wrapping public key (?algorithm=rsa-oaep-3072-aes-kwp|ml-kem-768), generated on first use', auth: true },
   { method: 'post', path: '/v1/keys/:name/import', summary: 'BYOK: create a key from private material wrapped under the wrapping key (never in the clear)', auth: true, body: KeyImportBody, status: 201 },
   { method: 'post', path: '/v1/random', summary: 'Random bytes', auth: true, body: RandomBody },
+  { method: 'get', path: '/v1/audit/keys', summary: "The audit log's origin and C2SP verifier keys (Ed25519, ML-DSA-44)", auth: true },
+  { method: 'get', path: '/v1/audit/checkpoint', summary: 'The latest signed checkpoint (C2SP signed note)', auth: true },
+  { method: 'get', path: '/v1/audit/records', summary: 'Audit records (exact leaves) in [from, to), paginated (?from&to&limit)', auth: true },
+  { method: 'get', path: '/v1/audit/proofs/inclusion', summary: 'RFC 9162 inclusion proof (?index&size; size of a signed checkpoint)', auth: true },
+  { method: 'get', path: '/v1/audit/proofs/consistency', summary: 'RFC 9162 consistency proof (?from&to; sizes of signed checkpoints)', auth: true },
+  { method: 'post', path: '/v1/audit/hash', summary: 'The audit HMAC of a known value, to find it in records', auth: true, body: AuditHashBody },
+  { method: 'post', path: '/v1/audit/export', summary: 'An attestation bundle over a fresh checkpoint (docs/audit-bundle.md)', auth: true, body: AuditExportBody },
   { method: 'get', path: '/openapi.json', summary: 'This document', auth: false },
 ];
 

@@ -117,3 +117,14 @@ export const KeyImportBody = z.strictObject({
 
 /** An operation body: one item, or `{batch: [item, ...]}` (1..1000 items, order preserved). */
 export const batchOf = <T extends z.ZodType>(item: T) => z.union([item, z.strictObject({ batch: z.array(item).min(1).max(1000) })]);
+
+/** POST /v1/audit/hash: a known value whose audit HMAC the caller wants to look up. */
+export const AuditHashBody = z.strictObject({ value: z.string().min(1).max(4096) });
+
+/** POST /v1/audit/export: a half-open range [from, to) of records (default: everything signed). */
+export const AuditExportBody = z.strictObject({
+  from: z.number().int().min(0).optional(),
+  to: z.number().int().min(0).optional(),
+  includeInputs: z.boolean().optional(),
+  includeWasm: z.boolean().optional(),
+});

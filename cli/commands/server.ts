@@ -34,13 +34,14 @@ export default class ServerCommand extends BaseCommand {
     if (this.devRootToken && !this.dev) throw new UsageError('--dev-root-token needs --dev');
     if (!['debug', 'info', 'warn', 'error'].includes(this.logLevel)) throw new UsageError(`--log-level expects debug, info, warn or error, got "${this.logLevel}"`);
     // Loaded here, not at the top: every other command starts faster without the server stack.
-    const [{ devBootstrap }, { Hsm }, { CryptoPool }, { openStore }, { createLogger }, { listen }] = await Promise.all([
+    const [{ devBootstrap }, { Hsm }, { CryptoPool }, { openStore }, { createLogger }, { listen }, { statusFor }] = await Promise.all([
       import('../../engine/dev.js'),
       import('../../engine/hsm.js'),
       import('../../engine/crypto/index.js'),
       import('../../engine/store/index.js'),
       import('../../server/log.js'),
       import('../../server/main.js'),
+      import('../../server/errors.js'),
     ]);
     const log = createLogger({ level: this.logLevel as Level });
     const store = await openStore(
@@ -48,7 +49,7 @@ export default class ServerCommand extends BaseCommand {
     );
     // Slow asymmetric work (ML-DSA/SLH-DSA signing, RSA keygen, KEM) runs here, off the event loop.
     const pool = new CryptoPool();
-    const hsm = await Hsm.open({ store, pool });
+    const hsm = await Hsm.open({ store, pool, statusOf: statusFor });
     const dev = this.dev ? await devBootstrap(hsm, this.devRootToken ? { rootToken: this.devRootToken } : {}) : undefined;
     const server = await listen({ hsm, log, listen: this.listenAt });
     const where = this.dev ? 'in-memory PGlite (everything is lost on exit)' : store.driver === 'postgres' ? 'PostgreSQL' : `PGlite in ${this.dataDir ?? DEFAULT_DATA_DIR}`;

@@ -14,7 +14,7 @@
  * All state changes go through one async lock: concurrent submissions can't interleave a combine.
  * @module
  */
-import { randomBytes, randomUUID } from 'node:crypto';
+import { hkdfSync, randomBytes, randomUUID } from 'node:crypto';
 import { eq } from 'drizzle-orm';
 import {
   KeywardError,
@@ -390,6 +390,18 @@ export class SealManager implements KeyringSource {
       this.#session = await UnsealSession.start('unseal');
       return this.status();
     });
+  }
+
+  /**
+   * The audit log's HMAC key for an epoch: HKDF-SHA-256(root key, salt "", info
+   * "keyward/audit-hmac/v1/epoch-<N>") (DESIGN.md §6). Derived in the sealed core and never stored;
+   * the caller owns (and wipes) the copy.
+   */
+  auditHmacKey(epoch: number): Uint8Array {
+    if (!Number.isSafeInteger(epoch) || epoch < 1) throw new TypeError(`"epoch" expected a positive integer, got ${String(epoch)}`);
+    const u = this.#unsealed;
+    if (!u) throw new KeywardError('SEALED', 'keyward is sealed: unseal it with a quorum of shards first');
+    return new Uint8Array(hkdfSync('sha256', u.rootKey, new Uint8Array(0), `keyward/audit-hmac/v1/epoch-${epoch}`, 32));
   }
 
   /** Seals: zeroizes the root key and keyring (best effort in JS), ends any rekey. */

@@ -6,9 +6,9 @@
 import Router from '@koa/router';
 import type { Context } from 'koa';
 import { KeywardError } from '../../ceremony/errors.js';
-import { issueToken, revokeToken, ttlSeconds } from '../../engine/auth/tokens.js';
+import { issueToken, ttlSeconds } from '../../engine/auth/tokens.js';
 import type { AppDeps } from '../deps.js';
-import { bearer } from '../auth.js';
+import { caller } from '../auth.js';
 import { parseBody } from '../body.js';
 import { TokenCreateBody } from '../schemas.js';
 
@@ -19,7 +19,7 @@ export function authRoutes(deps: AppDeps): Router {
   const r = new Router({ prefix: '/v1/auth' });
 
   r.get('/whoami', async (ctx: Context) => {
-    ctx.body = await hsm.request({ bearer: bearer(ctx), operation: 'auth.whoami' }, async (p) => ({
+    ctx.body = await hsm.request({ ...caller(ctx), operation: 'auth.whoami' }, async (p) => ({
       tokenId: p.tokenId,
       principal: p.principal,
       roles: p.roles,
@@ -32,7 +32,7 @@ export function authRoutes(deps: AppDeps): Router {
     const ttl = ttlSeconds(body.ttl);
     const roles = [...new Set(body.roles)];
     const attributes = { principal: body.principal, roles: roles.join(','), ttlSeconds: String(ttl) };
-    ctx.body = await hsm.request({ bearer: bearer(ctx), operation: 'auth.token.create', attributes }, async (p) => {
+    ctx.body = await hsm.request({ ...caller(ctx), operation: 'auth.token.create', attributes }, async (p) => {
       const t = await issueToken(hsm.store.db, { principal: body.principal, roles, ttlSeconds: ttl, createdBy: p.principal, now: hsm.now() });
       deps.log.info('token created', { reqId: ctx.state.reqId, tokenId: t.tokenId, principal: t.principal, roles, by: p.principal });
       return { token: t.token, tokenId: t.tokenId, principal: t.principal, roles: t.roles, expiresAt: t.expiresAt?.toISOString() ?? null };
@@ -45,8 +45,8 @@ export function authRoutes(deps: AppDeps): Router {
     if (!TOKEN_ID_RE.test(id)) {
       throw new KeywardError('VALIDATION_FAILED', `expected a token id like tok_ followed by 16 hex characters, got "${id.slice(0, 40)}"`);
     }
-    ctx.body = await hsm.request({ bearer: bearer(ctx), operation: 'auth.token.revoke', attributes: { tokenId: id } }, async (p) => {
-      await revokeToken(hsm.store.db, id, hsm.now());
+    ctx.body = await hsm.request({ ...caller(ctx), operation: 'auth.token.revoke', attributes: { tokenId: id } }, async (p) => {
+      await hsm.tokens.revoke(id, hsm.now());
       deps.log.info('token revoked', { reqId: ctx.state.reqId, tokenId: id, by: p.principal });
       return { tokenId: id, revoked: true };
     });

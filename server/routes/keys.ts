@@ -14,7 +14,7 @@ import { KeyService } from '../../engine/keys/service.js';
 import { MAX_LIST_LIMIT, assertKeyName } from '../../engine/keys/service.js';
 import type { KeyRow } from '../../engine/store/index.js';
 import type { AppDeps } from '../deps.js';
-import { bearer } from '../auth.js';
+import { caller } from '../auth.js';
 import { parseBody } from '../body.js';
 import { statusFor } from '../errors.js';
 import {
@@ -64,7 +64,7 @@ export function keyRoutes(deps: AppDeps): Router {
     let row: KeyRow | undefined;
     return hsm.request(
       {
-        bearer: bearer(ctx),
+        ...caller(ctx),
         operation,
         ...(opts.payloadBytes !== undefined ? { payloadBytes: opts.payloadBytes } : {}),
         ...(opts.attributes ? { attributes: opts.attributes } : {}),
@@ -102,7 +102,7 @@ export function keyRoutes(deps: AppDeps): Router {
   r.post('/v1/keys', async (ctx: Context) => {
     const body = await parseBody(ctx, KeyCreateBody, deps.bodyLimit);
     ctx.body = await hsm.request(
-      { bearer: bearer(ctx), operation: 'key.create', key: { name: body.name, type: body.type, version: 1, labels: body.labels ?? {} }, attributes: { verifyOnly: String(body.publicKey !== undefined) } },
+      { ...caller(ctx), operation: 'key.create', key: { name: body.name, type: body.type, version: 1, labels: body.labels ?? {} }, attributes: { verifyOnly: String(body.publicKey !== undefined) } },
       (p) => svc.create({ ...body, by: p.principal }),
     );
     ctx.status = 201;
@@ -113,7 +113,7 @@ export function keyRoutes(deps: AppDeps): Router {
     const limit = Number(limitText);
     if (!/^\d{1,4}$/.test(limitText) || limit < 1 || limit > MAX_LIST_LIMIT) throw new KeywardError('VALIDATION_FAILED', `limit: expected 1 to ${MAX_LIST_LIMIT}, got "${limitText.slice(0, 20)}"`);
     const after = typeof ctx.query.after === 'string' ? ctx.query.after : undefined;
-    ctx.body = await hsm.request({ bearer: bearer(ctx), operation: 'key.list' }, () => svc.list({ limit, after }));
+    ctx.body = await hsm.request({ ...caller(ctx), operation: 'key.list' }, () => svc.list({ limit, after }));
   });
 
   r.get('/v1/keys/:name', async (ctx: Context) => {
@@ -199,7 +199,7 @@ export function keyRoutes(deps: AppDeps): Router {
   r.get('/v1/sys/wrapping-key', async (ctx: Context) => {
     const q = WrappingAlgorithmSchema.safeParse(ctx.query.algorithm ?? 'rsa-oaep-3072-aes-kwp');
     if (!q.success) throw new KeywardError('VALIDATION_FAILED', `algorithm: expected ${WrappingAlgorithmSchema.options.join(' or ')}`);
-    ctx.body = await hsm.request({ bearer: bearer(ctx), operation: 'key.wrapping-key', attributes: { algorithm: q.data } }, () => svc.wrappingKey(q.data));
+    ctx.body = await hsm.request({ ...caller(ctx), operation: 'key.wrapping-key', attributes: { algorithm: q.data } }, () => svc.wrappingKey(q.data));
   });
 
   r.post('/v1/keys/:name/import', async (ctx: Context) => {
@@ -209,7 +209,7 @@ export function keyRoutes(deps: AppDeps): Router {
     // The wrapped blob is attacker input and secret-bearing: only its decoded size reaches policies and logs.
     const wrappedKey = bytes(body.wrappedKey, 'wrappedKey');
     ctx.body = await hsm.request(
-      { bearer: bearer(ctx), operation: 'key.import', key: { name, type: body.type, version: 1, labels: body.labels ?? {} }, attributes: { algorithm: body.algorithm }, payloadBytes: wrappedKey.length },
+      { ...caller(ctx), operation: 'key.import', key: { name, type: body.type, version: 1, labels: body.labels ?? {} }, attributes: { algorithm: body.algorithm }, payloadBytes: wrappedKey.length },
       async (p) => {
         try {
           return await svc.import({ name, type: body.type, algorithm: body.algorithm, wrappedKey, exportable: body.exportable, labels: body.labels, by: p.principal });
@@ -223,7 +223,7 @@ export function keyRoutes(deps: AppDeps): Router {
 
   r.post('/v1/random', async (ctx: Context) => {
     const body = await parseBody(ctx, RandomBody, deps.bodyLimit);
-    ctx.body = await hsm.request({ bearer: bearer(ctx), operation: 'random', payloadBytes: body.bytes }, async () => ({ bytes: b64(randomBytes(body.bytes)) }));
+    ctx.body = await hsm.request({ ...caller(ctx), operation: 'random', payloadBytes: body.bytes }, async () => ({ bytes: b64(randomBytes(body.bytes)) }));
   });
 
   return r;

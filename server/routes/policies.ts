@@ -9,7 +9,7 @@ import { fromBase64 } from '../../ceremony/index.js';
 import { parsePolicyInput } from '../../engine/policy/index.js';
 import { assertPolicyHash } from '../../engine/policy/service.js';
 import type { AppDeps } from '../deps.js';
-import { bearer } from '../auth.js';
+import { caller } from '../auth.js';
 import { parseBody } from '../body.js';
 import { PolicyBindingBody, PolicyEvaluateBody, PolicyPushBody } from '../schemas.js';
 
@@ -23,7 +23,7 @@ export function policyRoutes(deps: AppDeps): Router {
   r.post('/', async (ctx: Context) => {
     const body = await parseBody(ctx, PolicyPushBody, Math.max(deps.bodyLimit, POLICY_BODY_LIMIT));
     const wasm = fromBase64(body.wasm, 'wasm', undefined, 'VALIDATION_FAILED');
-    ctx.body = await hsm.request({ bearer: bearer(ctx), operation: 'policy.push', payloadBytes: wasm.length, attributes: { name: body.name } }, async (p) => {
+    ctx.body = await hsm.request({ ...caller(ctx), operation: 'policy.push', payloadBytes: wasm.length, attributes: { name: body.name } }, async (p) => {
       const res = await hsm.policies.push(wasm, body.name, p.principal);
       deps.log.info('policy pushed', { reqId: ctx.state.reqId, sha256: res.sha256, name: res.name, principal: p.principal });
       return res;
@@ -32,7 +32,7 @@ export function policyRoutes(deps: AppDeps): Router {
   });
 
   r.get('/', async (ctx: Context) => {
-    ctx.body = await hsm.request({ bearer: bearer(ctx), operation: 'policy.list' }, async () => ({ policies: await hsm.policies.list() }));
+    ctx.body = await hsm.request({ ...caller(ctx), operation: 'policy.list' }, async () => ({ policies: await hsm.policies.list() }));
   });
 
   const binding = (action: 'activate' | 'deactivate') => async (ctx: Context) => {
@@ -41,7 +41,7 @@ export function policyRoutes(deps: AppDeps): Router {
     const body = await parseBody(ctx, PolicyBindingBody, deps.bodyLimit);
     const key = body.scope === 'key' ? body.key : undefined;
     ctx.body = await hsm.request(
-      { bearer: bearer(ctx), operation: 'policy.activate', attributes: { action, policy: hash, scope: body.scope, ...(key ? { target: key } : {}) } },
+      { ...caller(ctx), operation: 'policy.activate', attributes: { action, policy: hash, scope: body.scope, ...(key ? { target: key } : {}) } },
       async (p) => {
         if (action === 'activate') {
           const res = await hsm.policies.activate(hash, body.scope, key, p.principal);
@@ -60,7 +60,7 @@ export function policyRoutes(deps: AppDeps): Router {
   r.post('/evaluate', async (ctx: Context) => {
     const body = await parseBody(ctx, PolicyEvaluateBody, deps.bodyLimit);
     const input = parsePolicyInput(body.input);
-    ctx.body = await hsm.request({ bearer: bearer(ctx), operation: 'policy.list', attributes: { action: 'evaluate' } }, async () => {
+    ctx.body = await hsm.request({ ...caller(ctx), operation: 'policy.list', attributes: { action: 'evaluate' } }, async () => {
       if (body.hash) {
         const res = await hsm.policies.evaluateOne(body.hash, input);
         return { decision: res.decision, approvals: res.approvals, group: res.group, reason: res.reason, gas: res.gas, hash: res.hash, fault: res.fault };

@@ -14,7 +14,7 @@ import type { AppDeps } from '../deps.js';
 import { parseBody } from '../body.js';
 import { rateLimit } from '../rate-limit.js';
 import { CeremonyBody, EmptyBody, SubmissionBody } from '../schemas.js';
-import { bearer } from '../auth.js';
+import { caller } from '../auth.js';
 
 function holdersFrom(files: unknown[]): HolderPublicKey[] {
   return files.map((f, i) => {
@@ -66,12 +66,12 @@ export function sysRoutes(deps: AppDeps): Router {
 
   r.post('/unseal/reset', limited, async (ctx: Context) => {
     await parseBody(ctx, EmptyBody, bodyLimit);
-    ctx.body = { ...(await hsm.seal.resetUnseal()), version: hsm.health().version };
+    ctx.body = { ...(await hsm.resetUnseal()), version: hsm.health().version };
   });
 
   r.post('/seal', async (ctx: Context) => {
     await parseBody(ctx, EmptyBody, bodyLimit);
-    await hsm.request({ bearer: bearer(ctx), operation: 'sys.seal' }, async (p) => {
+    await hsm.request({ ...caller(ctx), operation: 'sys.seal' }, async (p) => {
       await hsm.seal.seal();
       deps.log.info('sealed', { reqId: ctx.state.reqId, principal: p.principal, tokenId: p.tokenId });
     });
@@ -80,7 +80,7 @@ export function sysRoutes(deps: AppDeps): Router {
 
   r.post('/rotate', async (ctx: Context) => {
     await parseBody(ctx, EmptyBody, bodyLimit);
-    ctx.body = await hsm.request({ bearer: bearer(ctx), operation: 'sys.rotate' }, async (p) => {
+    ctx.body = await hsm.request({ ...caller(ctx), operation: 'sys.rotate' }, async (p) => {
       const res = await hsm.seal.rotate();
       deps.log.info('root rotated', { reqId: ctx.state.reqId, principal: p.principal, term: res.term });
       return res;
@@ -93,14 +93,14 @@ export function sysRoutes(deps: AppDeps): Router {
 
   r.post('/rekey/init', async (ctx: Context) => {
     const body = await parseBody(ctx, CeremonyBody, bodyLimit);
-    ctx.body = await hsm.request({ bearer: bearer(ctx), operation: 'sys.rekey.init' }, () =>
+    ctx.body = await hsm.request({ ...caller(ctx), operation: 'sys.rekey.init' }, () =>
       hsm.seal.startRekey(holdersFrom(body.holders), body.threshold),
     );
   });
 
   r.post('/rekey/update', limited, async (ctx: Context) => {
     const body = await parseBody(ctx, SubmissionBody, bodyLimit);
-    const res = await hsm.seal.submitRekey(body);
+    const res = await hsm.submitRekey(body);
     if (!res.complete) {
       ctx.body = res;
       return;
@@ -111,7 +111,7 @@ export function sysRoutes(deps: AppDeps): Router {
 
   r.post('/rekey/cancel', async (ctx: Context) => {
     await parseBody(ctx, EmptyBody, bodyLimit);
-    ctx.body = await hsm.request({ bearer: bearer(ctx), operation: 'sys.rekey.cancel' }, () => hsm.seal.cancelRekey());
+    ctx.body = await hsm.request({ ...caller(ctx), operation: 'sys.rekey.cancel' }, () => hsm.seal.cancelRekey());
   });
 
   return r;

@@ -3,6 +3,7 @@
  * `restart()` drops the process state (seal keys, sessions) and keeps the store, as a real restart.
  */
 import { Hsm } from '../../engine/hsm.js';
+import { statusFor } from '../../server/errors.js';
 import { createLogger } from '../../server/log.js';
 import { listen } from '../../server/main.js';
 import type { RunningServer } from '../../server/main.js';
@@ -23,7 +24,7 @@ export async function startTestServer(opts: { ceremonyRate?: RateLimitOptions; b
   const store = await openTestStore();
   const logs: string[] = [];
   const log = createLogger({ write: (l) => logs.push(l), level: 'debug' });
-  let hsm = await Hsm.open({ store });
+  let hsm = await Hsm.open({ store, statusOf: statusFor });
   const rate = opts.ceremonyRate ?? { burst: 10_000, perMinute: 60_000 };
   let running: RunningServer = await listen({ hsm, log, listen: '127.0.0.1:0', ceremonyRate: rate, ...(opts.bodyLimit ? { bodyLimit: opts.bodyLimit } : {}) });
   const ts: TestServer = {
@@ -36,8 +37,9 @@ export async function startTestServer(opts: { ceremonyRate?: RateLimitOptions; b
     logs,
     async restart() {
       await running.close();
+      await hsm.audit?.close();
       hsm.seal.close();
-      hsm = await Hsm.open({ store });
+      hsm = await Hsm.open({ store, statusOf: statusFor });
       running = await listen({ hsm, log, listen: running.url.replace('http://', ''), ceremonyRate: rate });
     },
     async close() {
