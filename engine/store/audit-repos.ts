@@ -37,41 +37,18 @@ export interface StoredInput {
  * committed records are a gap-free prefix with any number of nodes), computes each record's chain
  * value in SQL from the head's chain, inserts the records and their policy inputs. Works inside a
  * caller's transaction, so a state change and its record commit together.
+ *
+ * (A correlated subquery in the head's UPDATE ... SET, the first form of this statement, was not
+ * re-evaluated against the row version the UPDATE re-reads after waiting for a concurrent append
+ * — EvalPlanQual — and broke the chain under load; the multi-node test caught it.)
  */
 export async function appendAuditLeaves(db: Db, leaves: readonly string[], inputs: readonly StoredInput[] = []): Promise<{ first: number }> {
   if (leaves.length === 0) throw new TypeError('"leaves" expected at least one leaf');
   const leafJson = JSON.stringify(leaves);
   const inputJson = JSON.stringify(inputs.map((i) => [i.digest, Buffer.from(i.blob).toString('base64')]));
-  // The chain is computed twice over the batch (≤ 256 SHA-256 pairs in C): once for the head's new
-  // value inside the UPDATE (keyward_audit_chain, migration 0004), from the row as locked — re-read
-  // after any concurrent append committed — and once for the rows from the previous value the UPDATE
-  // saved in prev_chain. Reading the previous record's chain from audit_records instead would use
-  // the statement's snapshot, which may predate the append that committed while this one waited.
-  const rows = await queryRows<{ first: number | string | null }>(
-    db,
-    sql`
-      WITH RECURSIVE
-        b(ord, leaf) AS (SELECT t.ord, convert_to(t.v, 'UTF8') FROM jsonb_array_elements_text(${leafJson}::jsonb) WITH ORDINALITY AS t(v, ord)),
-        n AS (SELECT count(*)::bigint AS n FROM b),
-        h AS (
-          UPDATE audit_head SET size = size + (SELECT n FROM n), prev_chain = chain,
-            chain = keyward_audit_chain(chain, ${leafJson}::jsonb)
-          WHERE id = 1
-          RETURNING size - (SELECT n FROM n) AS start, prev_chain),
-        c(i, x) AS (
-          SELECT 0::bigint, prev_chain FROM h
-          UNION ALL SELECT c.i + 1, sha256(c.x || sha256('\\x00'::bytea || b.leaf)) FROM c JOIN b ON b.ord = c.i + 1),
-        ins AS (
-          INSERT INTO audit_records (idx, leaf, chain)
-          SELECT h.start + b.ord - 1, b.leaf, c.x FROM b JOIN c ON c.i = b.ord CROSS JOIN h
-          RETURNING idx),
-        inp AS (
-          INSERT INTO audit_inputs (digest, blob)
-          SELECT e->>0, decode(e->>1, 'base64') FROM jsonb_array_elements(${inputJson}::jsonb) AS e
-          ON CONFLICT (digest) DO NOTHING
-          RETURNING digest)
-      SELECT (SELECT min(idx) FROM ins) AS first, (SELECT count(*) FROM inp) AS inputs`,
-  );
+  // One call of keyward_audit_append (migration 0005): it locks the head row, takes the index
+  // range, computes the chain in SQL and inserts the records and inputs.
+  const rows = await queryRows<{ first: number | string | null }>(db, sql`select keyward_audit_append(${leafJson}::jsonb, ${inputJson}::jsonb) as first`);
   const first = rows[0]?.first;
   if (first === null || first === undefined) throw new Error('audit append inserted no records (is the audit_head row missing?)');
   return { first: Number(first) };
