@@ -24,6 +24,7 @@ import { AuditLog } from './audit/log.js';
 import type { AuditLogOptions } from './audit/log.js';
 import { AuditIntegrator } from './audit/integrator.js';
 import type { Checkpoint } from './audit/integrator.js';
+import { parseVerifierKey, verifyNote } from './audit/note.js';
 import { hmacField } from './audit/record.js';
 import { loadAuditSigner } from './audit/signing.js';
 import type { AuditSigner } from './audit/signing.js';
@@ -202,7 +203,7 @@ export class Hsm {
     return this.#event('sys.unseal', async () => {
       const res = await this.seal.submitUnseal(submission);
       // Unsealed: integrate what was appended meanwhile (this checks the tail's chain) and sign.
-      if (!res.sealed) this.integrator?.integrate().catch((err) => this.#onAuditError(err));
+      if (!res.sealed) this.#afterUnseal();
       return { value: res, details: { holder: res.holder, index: res.index, progress: res.progress, threshold: res.threshold, unsealed: !res.sealed } };
     });
   }
@@ -342,6 +343,18 @@ export class Hsm {
     const bytes = encodePolicyInput(input);
     const digest = createHash('sha256').update(bytes).digest('hex');
     return { digest, blob: this.seal.barrier.encrypt(`audit/input/${digest}`, bytes) };
+  }
+
+  /** Checks the log's tail against the newest checkpoint, then integrates what came meanwhile. */
+  #afterUnseal(): void {
+    const integrator = this.integrator;
+    if (!integrator) return;
+    (async () => {
+      const keys = await this.auditKeys();
+      const trusted = [parseVerifierKey(keys.ed25519), parseVerifierKey(keys.mlDsa44)];
+      await integrator.verifyTail((note) => verifyNote(note, trusted));
+      await integrator.integrate();
+    })().catch((err) => this.#onAuditError(err));
   }
 
   #onAuditError(err: unknown): void {

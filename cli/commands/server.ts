@@ -49,7 +49,13 @@ export default class ServerCommand extends BaseCommand {
     );
     // Slow asymmetric work (ML-DSA/SLH-DSA signing, RSA keygen, KEM) runs here, off the event loop.
     const pool = new CryptoPool();
-    const hsm = await Hsm.open({ store, pool, statusOf: statusFor });
+    const hsm = await Hsm.open({
+      store,
+      pool,
+      statusOf: statusFor,
+      // The integrator stops signing over a log that fails its integrity checks; say so loudly.
+      onAuditError: (err) => log.error('audit integrator', { code: (err as { code?: string }).code, error: err instanceof Error ? err.message.slice(0, 500) : String(err) }),
+    });
     const dev = this.dev ? await devBootstrap(hsm, this.devRootToken ? { rootToken: this.devRootToken } : {}) : undefined;
     const server = await listen({ hsm, log, listen: this.listenAt });
     const where = this.dev ? 'in-memory PGlite (everything is lost on exit)' : store.driver === 'postgres' ? 'PostgreSQL' : `PGlite in ${this.dataDir ?? DEFAULT_DATA_DIR}`;

@@ -27,7 +27,7 @@ import {
   tryIntegratorLock,
   withTransaction,
 } from '../store/index.js';
-import { appendLeaves, leafHash } from './merkle.js';
+import { appendLeaves, leafHash, rootFromFrontier } from './merkle.js';
 
 /** The advisory lock key of the integrator ("KWIN"). */
 export const INTEGRATOR_LOCK_KEY = 0x4b57494e;
@@ -64,6 +64,8 @@ export class AuditIntegrator {
   #timer: NodeJS.Timeout | undefined;
   #latest: Checkpoint | undefined;
   #running: Promise<Checkpoint | undefined> | undefined;
+  /** Set when an integrity check failed: nothing is signed over a corrupt log again (until restart). */
+  #halted: KeywardError | undefined;
 
   constructor(db: Db, opts: IntegratorOptions) {
     this.#db = db;
@@ -79,6 +81,7 @@ export class AuditIntegrator {
   start(): void {
     if (this.#timer) return;
     this.#timer = setInterval(() => {
+      if (this.#halted) return; // reported once, when found
       this.integrate().catch((err) => this.#opts.onError?.(err));
     }, this.#opts.intervalMs ?? INTEGRATE_INTERVAL_MS);
     this.#timer.unref();
@@ -102,13 +105,66 @@ export class AuditIntegrator {
     return run;
   }
 
+  /**
+   * Checks the stored tree against the newest signed checkpoint before signing anything more (run at
+   * unseal): the checkpoint must carry this log's valid signatures, and the tree row must be at its
+   * size with its root, folded from the stored frontier. A database edited or rolled back behind the
+   * log's back fails here with AUDIT_LOG_CORRUPT. (A rollback of the whole database, checkpoints
+   * included, is only caught by checkpoints held elsewhere: see docs/audit-bundle.md §8.)
+   */
+  async verifyTail(verify: (note: string) => { size: number; root: Uint8Array }): Promise<void> {
+    try {
+      await this.#verifyTail(verify);
+    } catch (err) {
+      if (err instanceof KeywardError && err.code === 'AUDIT_LOG_CORRUPT') this.#halted = err;
+      throw err;
+    }
+  }
+
+  /** The integrity failure that stopped signing, if any. */
+  get halted(): KeywardError | undefined {
+    return this.#halted;
+  }
+
+  async #verifyTail(verify: (note: string) => { size: number; root: Uint8Array }): Promise<void> {
+    const cp = await latestAuditCheckpoint(this.#db);
+    const tree = await getAuditTree(this.#db);
+    if (!cp) {
+      if (tree.size !== 0) throw corrupt(`the tree holds ${tree.size} records but no checkpoint was ever signed`);
+      return;
+    }
+    let signed: { size: number; root: Uint8Array };
+    try {
+      signed = verify(cp.note);
+    } catch (err) {
+      throw corrupt(`the newest checkpoint (size ${cp.size}) does not verify under this log's keys: ${(err as Error).message}`);
+    }
+    if (signed.size !== cp.size || !Buffer.from(signed.root).equals(Buffer.from(cp.root))) throw corrupt(`the checkpoint row at size ${cp.size} does not match its signed note`);
+    if (tree.size !== cp.size) throw corrupt(`the tree is at size ${tree.size} but the newest checkpoint at ${cp.size}`);
+    let folded: Buffer;
+    try {
+      folded = Buffer.from(rootFromFrontier(tree.frontier, tree.size));
+    } catch (err) {
+      throw corrupt(`the stored tree frontier is malformed: ${(err as Error).message}`);
+    }
+    if (!folded.equals(Buffer.from(cp.root)) || !folded.equals(Buffer.from(tree.root))) throw corrupt(`the stored tree does not hash to the signed root at size ${cp.size}`);
+    const head = await auditHeadSize(this.#db);
+    if (head < tree.size) throw corrupt(`the log head (${head} records) is behind the signed tree (${tree.size}): records were deleted or the database was rolled back`);
+  }
+
   async #integrateAll(fresh: boolean): Promise<Checkpoint | undefined> {
     // The signer is loaded outside the transaction: it reads the store, and PGlite's one connection
     // would wait for the open transaction forever.
+    if (this.#halted) throw this.#halted;
     const signer = await this.#opts.signer();
-    for (let round = 0; signer; round++) {
-      const r = await withTransaction(this.#db, (tx) => this.#round(tx, signer, fresh && round === 0));
-      if (r === 'busy' || r === 'done') break;
+    try {
+      for (let round = 0; signer; round++) {
+        const r = await withTransaction(this.#db, (tx) => this.#round(tx, signer, fresh && round === 0));
+        if (r === 'busy' || r === 'done') break;
+      }
+    } catch (err) {
+      if (err instanceof KeywardError && err.code === 'AUDIT_LOG_CORRUPT') this.#halted = err;
+      throw err;
     }
     const cp = await latestAuditCheckpoint(this.#db);
     if (cp && (!this.#latest || cp.size >= this.#latest.size)) this.#latest = { size: cp.size, root: cp.root, note: cp.note };

@@ -170,3 +170,49 @@ describe('/v1/audit', { timeout: 120_000 }, () => {
     assert.ok(before.body.size < size);
   });
 });
+
+describe('audit log tail check at unseal', { timeout: 120_000 }, () => {
+  it('refuses to sign on when the stored tree no longer matches the newest signed checkpoint', async () => {
+    const s = await startTestServer();
+    try {
+      await devBootstrap(s.hsm);
+      const cp = await s.hsm.integrator!.integrate({ fresh: true });
+      assert.ok(cp && cp.size > 0);
+      const keys = await s.hsm.auditKeys();
+      const trusted = [parseVerifierKey(keys.ed25519), parseVerifierKey(keys.mlDsa44)];
+      await s.hsm.integrator!.verifyTail((note) => verifyNote(note, trusted)); // clean: passes
+      await s.hsm.integrator!.stop();
+
+      // A checkpoint note signed by another key is refused...
+      const db = s.hsm.store.db;
+      const forged = cp!.note.replace(/— (\S+) (\S+)\n/, '— $1 ' + Buffer.alloc(68, 7).toString('base64') + '\n');
+      await db.execute(sql`UPDATE audit_checkpoints SET note = ${forged} WHERE size = ${cp!.size}`);
+      await assert.rejects(
+        s.hsm.integrator!.verifyTail((note) => verifyNote(note, trusted)),
+        (err: any) => err.code === 'AUDIT_LOG_CORRUPT' && /does not verify/.test(err.message),
+      );
+      // ...and once a check failed, nothing is signed again.
+      await assert.rejects(s.hsm.integrator!.integrate(), (err: any) => err.code === 'AUDIT_LOG_CORRUPT');
+    } finally {
+      await s.close();
+    }
+  });
+
+  it('names a rolled-back tree', async () => {
+    const s = await startTestServer();
+    try {
+      await devBootstrap(s.hsm);
+      await s.hsm.integrator!.integrate({ fresh: true });
+      await s.hsm.integrator!.stop();
+      const keys = await s.hsm.auditKeys();
+      const trusted = [parseVerifierKey(keys.ed25519), parseVerifierKey(keys.mlDsa44)];
+      await s.hsm.store.db.execute(sql.raw(`UPDATE audit_tree SET root = sha256('x'::bytea)`));
+      await assert.rejects(
+        s.hsm.integrator!.verifyTail((note) => verifyNote(note, trusted)),
+        (err: any) => err.code === 'AUDIT_LOG_CORRUPT' && /does not hash to the signed root/.test(err.message),
+      );
+    } finally {
+      await s.close();
+    }
+  });
+});
