@@ -1,0 +1,676 @@
+/**
+ * bench/audit: what the audit log costs, in one run on PostgreSQL (DESIGN.md §6, issue 5).
+ *
+ * 1. Durable appends/s. (a) Group commit: `concurrency` appenders (64) calling AuditLog.append with
+ *    realistic records (an encrypt request's record, one in 20 a policy denial, each with its own
+ *    encrypted policy input), which the log flushes as one statement per batch. (b) One statement per
+ *    record: the same appenders calling appendAuditLeaves with one leaf each, every call its own
+ *    autocommit transaction. Both encode the record the same way (encodeRecord). Measured in three
+ *    alternating slices each; the ratio (a)/(b) is the figure. Then (a) again with two AuditLog
+ *    instances on two stores ("nodes", each with its own connection pool) on the same database,
+ *    half the appenders on each, after which the log is checked gap-free (rows = head size, indexes
+ *    0..n-1, every index handed out once).
+ * 2. End-to-end 1 KiB encrypt (aes256-gcm) over real HTTP on loopback with audit on vs off: two
+ *    servers in their own processes (bench/helpers/audit-server.ts; the off one is
+ *    `Hsm.open({audit: false})`), each on its own database; an app-role token; 16 requests in
+ *    flight on a keep-alive agent; a warm-up, then slices alternating on/off (on, off, off, on, on,
+ *    off) so machine noise falls on both. The ratio on/off is the figure.
+ * 3. `audit verify` records/s over the log that part 1 (and a top-up to ≥ 50,000 records) wrote,
+ *    after integrating it (AuditIntegrator, with Ed25519 + ML-DSA-44 checkpoint signing): decode
+ *    each leaf with decodeRecord (strict RFC 8785 + record validation), hash it, recompute the chain,
+ *    fold the leaf hashes into the Merkle frontier with appendLeaves, and compare the root with the
+ *    tree row and the signed checkpoint (whose signatures are checked). Measured in-process over rows
+ *    already fetched (the pure verification work; also as CPU µs/record, which a busy machine
+ *    distorts less), and end to end (fetching pages of 10,000 rows from the database while
+ *    verifying the previous page). There is no engine function for live verification to call:
+ *    `keyward audit verify` (cli/commands/audit/verify.ts) runs its loop inline over HTTP pages, so
+ *    the loop is implemented here with that command's primitives (node:crypto for the leaf and chain
+ *    hashes). Each stage is also timed alone, to say where the time goes.
+ *
+ * Database: KEYWARD_BENCH_DATABASE_URL (a superuser URL; the bench creates and drops its own
+ * databases), else a throwaway cluster from the local PostgreSQL binaries with fsync and
+ * synchronous_commit on (bench/helpers/pg.ts), else PGlite in memory (loudly: no durability, no
+ * second node). The server's fsync/synchronous_commit settings are reported with the figures: with
+ * fsync off nothing is durable and the per-record baseline looks far better than it is.
+ *
+ * Targets (issue 5), reported as met/missed without failing the run: group commit ≥ 10× one
+ * statement per record; encrypt with audit on ≥ 70% of off; verification ≥ 100,000 records/s.
+ *
+ * Options: --json, --concurrency=N (appenders, default 64), --append-slice=SECONDS (each of the 3
+ * slices per append mode, default 1), --http-concurrency=N (default 16), --slice=SECONDS (each of
+ * the 3 slices per side, default 3), --warmup=SECONDS (default 1), --min-records=N (default 50000).
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { availableParallelism, loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { sql } from 'drizzle-orm';
+import { AuditIntegrator } from '../engine/audit/integrator.js';
+import type { CheckpointSigner } from '../engine/audit/integrator.js';
+import { AuditLog } from '../engine/audit/log.js';
+import { appendLeaves, leafHash, rootFromFrontier } from '../engine/audit/merkle.js';
+import { checkpointBody, ed25519Signer, mlDsa44CosignerSigner, parseVerifierKey, signNote, verifyNote } from '../engine/audit/note.js';
+import { decodeRecord, encodeRecord } from '../engine/audit/record.js';
+import type { AuditRecord } from '../engine/audit/record.js';
+import { appendAuditLeaves, auditHeadSize, getAuditTree, latestAuditCheckpoint, openStore, queryRows, readAuditRecords } from '../engine/store/index.js';
+import type { AuditRecordRow, Db, Store, StoredInput } from '../engine/store/index.js';
+import { Client, http200, load, round, startChild, summarize } from './helpers/http.js';
+import type { Child, LoadResult, Slice } from './helpers/http.js';
+import { benchPostgres } from './helpers/pg.js';
+import type { BenchPostgres } from './helpers/pg.js';
+import { table } from './util.js';
+
+const TARGETS = { groupOverSingle: 10, auditOnOverOff: 0.7, verifyRecordsPerSec: 100_000 } as const;
+const PAGE = 10_000;
+const decoder = new TextDecoder();
+
+function option(args: string[], name: string, dflt: number): number {
+  const a = args.find((x) => x.startsWith(`--${name}=`));
+  if (!a) return dflt;
+  const v = Number(a.slice(name.length + 3));
+  if (!Number.isFinite(v) || v <= 0) throw new RangeError(`--${name}: expected a positive number, got "${a}"`);
+  return v;
+}
+
+const status = (met: boolean) => (met ? 'met' : 'missed');
+
+// ---------------------------------------------------------------------------------------------
+// Realistic records: what the pipeline writes for an encrypt request (Hsm.request; the leaf of a
+// real one is ~500 bytes), one in 20 a policy denial, each with its barrier-encrypted policy input
+// (~160 bytes in the real server) under a unique digest.
+
+const POLICY_SHA256 = createHash('sha256').update('keyward/bench/default-policy').digest('hex');
+
+function recordFactory(node: string): () => { record: AuditRecord; input: StoredInput } {
+  let i = 0;
+  const prefix = randomBytes(4).toString('hex');
+  return () => {
+    i++;
+    const denied = i % 20 === 0;
+    const blob = randomBytes(160);
+    const digest = createHash('sha256').update(blob).digest('hex');
+    const record: AuditRecord = {
+      v: 1,
+      time: new Date().toISOString(),
+      node,
+      requestId: prefix + i.toString(16).padStart(8, '0'),
+      principal: 'bench-app',
+      operation: 'encrypt',
+      key: 'bench-aes',
+      keyVersion: 1,
+      policies: [{ sha256: POLICY_SHA256, decision: denied ? 'deny' : 'allow', gas: 1380 + (i % 97) }],
+      decision: denied ? 'deny' : 'allow',
+      reason: denied ? 'payload larger than the key policy allows' : 'role app',
+      approvalId: null,
+      inputDigest: digest,
+      status: denied ? 403 : 200,
+      code: denied ? 'POLICY_DENIED' : null,
+      sizes: { in: 1026, out: 0 },
+      details: null,
+    };
+    return { record, input: { digest, blob } };
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Part 1: appends
+
+interface AppendFigures {
+  groupCommit: LoadResult & { recordsPerStatement: number };
+  oneStatementPerRecord: LoadResult;
+  groupOverSingle: number;
+  twoNodes: LoadResult & {
+    perNode: [number, number];
+    recordsPerStatement: number;
+    gapFree: boolean;
+    check: { rows: number; head: number; minIdx: number; maxIdx: number; indexesHandedOut: number; duplicates: number; outOfRange: number };
+  };
+}
+
+async function appends(
+  storeA: Store,
+  openSecond: (() => Promise<Store>) | undefined,
+  o: { concurrency: number; sliceMs: number; warmupMs: number },
+  log: (s: string) => void,
+): Promise<{ figures: AppendFigures; logA: AuditLog; storeB?: Store }> {
+  const db = storeA.db;
+  const logA = await AuditLog.open(db);
+  const genA = recordFactory('bench-node-a');
+  const group = () => {
+    const { record, input } = genA();
+    return logA.append(record, input);
+  };
+  const single = async () => {
+    const { record, input } = genA();
+    return (await appendAuditLeaves(db, [decoder.decode(encodeRecord(record))], [input])).first;
+  };
+  log(`appends: ${o.concurrency} in flight, group commit vs one statement per record, 3 alternating slices of ${o.sliceMs / 1000} s each...`);
+  const g: Slice[] = [];
+  const s: Slice[] = [];
+  let stmts = 0;
+  let committed = 0;
+  for (let r = 0; r < 3; r++) {
+    const warm = r === 0 ? Math.min(o.warmupMs, 500) : 100;
+    const st0 = logA.statements;
+    const c0 = logA.committed;
+    g.push(await load(group, { concurrency: o.concurrency, warmupMs: warm, durationMs: o.sliceMs }));
+    stmts += logA.statements - st0;
+    committed += logA.committed - c0;
+    s.push(await load(single, { concurrency: o.concurrency, warmupMs: warm, durationMs: o.sliceMs }));
+  }
+  const groupCommit = { ...summarize(g), recordsPerStatement: round(committed / Math.max(1, stmts), 1) };
+  const oneStatementPerRecord = summarize(s);
+
+  // Two nodes: two stores (two pools) on one database, an AuditLog on each.
+  let twoNodes: AppendFigures['twoNodes'] | undefined;
+  let storeB: Store | undefined;
+  if (openSecond) {
+    log(`appends: two nodes on one database, ${o.concurrency / 2} in flight on each, ${(o.sliceMs * 3) / 1000} s...`);
+    storeB = await openSecond();
+    const logB = await AuditLog.open(storeB.db);
+    const genB = recordFactory('bench-node-b');
+    const before = await auditHeadSize(db);
+    const got: number[] = [];
+    // Collects the index beside the caller's await, adding no step to its path: an appender that
+    // came back later than the flush's next kick would split the batches.
+    const track = (p: Promise<number>) => {
+      p.then(
+        (i) => void got.push(i),
+        () => {},
+      );
+      return p;
+    };
+    const onA = (async () => {
+      const st0 = logA.statements;
+      const c0 = logA.committed;
+      const slice = await load(
+        () => {
+          const { record, input } = genA();
+          return track(logA.append(record, input));
+        },
+        { concurrency: Math.ceil(o.concurrency / 2), warmupMs: 200, durationMs: o.sliceMs * 3 },
+      );
+      return { slice, statements: logA.statements - st0, committed: logA.committed - c0 };
+    })();
+    const onB = (async () => {
+      const slice = await load(
+        () => {
+          const { record, input } = genB();
+          return track(logB.append(record, input));
+        },
+        { concurrency: Math.floor(o.concurrency / 2), warmupMs: 200, durationMs: o.sliceMs * 3 },
+      );
+      return { slice, statements: logB.statements, committed: logB.committed };
+    })();
+    const [a, b] = await Promise.all([onA, onB]);
+    await logB.close();
+    const after = await auditHeadSize(db);
+    const [row] = await queryRows<{ n: string | number; lo: string | number | null; hi: string | number | null }>(
+      db,
+      sql`select count(*)::bigint as n, min(idx) as lo, max(idx) as hi from audit_records`,
+    );
+    const rows = Number(row!.n);
+    const minIdx = row!.lo === null ? -1 : Number(row!.lo);
+    const maxIdx = row!.hi === null ? -1 : Number(row!.hi);
+    const seen = new Set<number>();
+    let duplicates = 0;
+    let outOfRange = 0;
+    for (const i of got) {
+      if (seen.has(i)) duplicates++;
+      seen.add(i);
+      if (i < before || i >= after) outOfRange++;
+    }
+    // Reported even when every append failed (the cause is in firstError), so the run still ends with figures.
+    const both: LoadResult =
+      a.slice.completed + b.slice.completed > 0
+        ? summarize([a.slice, b.slice])
+        : { rps: 0, completed: 0, errors: a.slice.errors + b.slice.errors, firstError: a.slice.firstError ?? b.slice.firstError ?? 'none completed', n: 0, p50Ms: NaN, p99Ms: NaN, maxMs: NaN };
+    // Every index handed out in the window is unique and inside it; with no failed appends, the
+    // window's indexes are exactly [before, after).
+    const exact = a.slice.errors + b.slice.errors > 0 || seen.size === after - before;
+    const gapFree = rows === after && minIdx === 0 && maxIdx === after - 1 && duplicates === 0 && outOfRange === 0 && exact;
+    twoNodes = {
+      ...both,
+      perNode: [round(a.slice.completed / ((o.sliceMs * 3) / 1000), 1), round(b.slice.completed / ((o.sliceMs * 3) / 1000), 1)],
+      recordsPerStatement: round((a.committed + b.committed) / Math.max(1, a.statements + b.statements), 1),
+      gapFree,
+      check: { rows, head: after, minIdx, maxIdx, indexesHandedOut: got.length, duplicates, outOfRange },
+    };
+  }
+  return {
+    figures: {
+      groupCommit,
+      oneStatementPerRecord,
+      groupOverSingle: round(groupCommit.rps / oneStatementPerRecord.rps, 2),
+      ...(twoNodes ? { twoNodes } : {}),
+    } as AppendFigures,
+    logA,
+    ...(storeB ? { storeB } : {}),
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Part 2: encrypt over HTTP, audit on vs off
+
+interface EncryptFigures {
+  on: LoadResult;
+  off: LoadResult;
+  onOverOff: number;
+  sliceOrder: string;
+  /** Records in the audit-on server's log after the run (≥ its successful requests). */
+  recordsCommittedOn?: number;
+  /** Every successful audit-on request in the windows has its record (records ≥ successes). */
+  recordsCoverRequests?: boolean;
+  serverLeafBytesMean?: number;
+}
+
+async function encryptOnOff(
+  pg: BenchPostgres | undefined,
+  o: { concurrency: number; sliceMs: number; warmupMs: number },
+  logDir: string,
+  started: Child[],
+  clients: Client[],
+  log: (s: string) => void,
+): Promise<EncryptFigures> {
+  const dbs = pg ? await Promise.all([pg.createDatabase('on'), pg.createDatabase('off')]) : undefined;
+  const entry = ['--import', 'tsx', '--import', './scripts/register-binaryen-hook.mjs', 'bench/helpers/audit-server.ts'];
+  const where = (i: number) => (dbs ? ['--database-url', dbs[i]!.url] : ['--memory']);
+  log('encrypt: starting the audit-on and audit-off servers...');
+  const both = await Promise.allSettled([
+    startChild('audit-on', [...entry, ...where(0), '--audit', 'on'], logDir),
+    startChild('audit-off', [...entry, ...where(1), '--audit', 'off'], logDir),
+  ]);
+  for (const r of both) if (r.status === 'fulfilled') started.push(r.value);
+  for (const r of both) if (r.status === 'rejected') throw r.reason;
+  const [on, off] = both.map((r) => (r as PromiseFulfilledResult<Child>).value) as [Child, Child];
+
+  const plaintext = randomBytes(1024).toString('base64');
+  const body = Buffer.from(JSON.stringify({ plaintext }));
+  const setup = async (c: Child) => {
+    const admin = new Client(c.addr, 2, c.hello.rootToken as string);
+    clients.push(admin);
+    const { token } = await admin.json('POST', '/v1/auth/tokens', { principal: 'bench-app', roles: ['app'], ttl: '1h' });
+    await admin.json('POST', '/v1/keys', { name: 'bench-aes', type: 'aes256-gcm' });
+    const app = new Client(c.addr, o.concurrency, token as string);
+    clients.push(app);
+    const r = await app.send('POST', '/v1/keys/bench-aes/encrypt', body);
+    const v = JSON.parse(r.body.toString('utf8'));
+    if (r.status !== 200 || typeof v.ciphertext !== 'string') throw new Error(`encrypt on ${c.addr} → ${r.status}: ${r.body.toString('utf8').slice(0, 300)}`);
+    return () => app.send('POST', '/v1/keys/bench-aes/encrypt', body);
+  };
+  const callOn = await setup(on);
+  const callOff = await setup(off);
+  const opts = (warmupMs: number) => ({ concurrency: o.concurrency, warmupMs, durationMs: o.sliceMs, ok: http200 });
+  log(`encrypt: ${o.concurrency} in flight, warm-up ${o.warmupMs / 1000} s each, then 3 slices of ${o.sliceMs / 1000} s per side (on, off, off, on, on, off)...`);
+  await load(callOn, { ...opts(o.warmupMs), durationMs: 1 });
+  await load(callOff, { ...opts(o.warmupMs), durationMs: 1 });
+  const sOn: Slice[] = [];
+  const sOff: Slice[] = [];
+  const order = ['on', 'off', 'off', 'on', 'on', 'off'] as const;
+  for (const side of order) {
+    if (side === 'on') sOn.push(await load(callOn, opts(150)));
+    else sOff.push(await load(callOff, opts(150)));
+  }
+  const onR = summarize(sOn);
+  const offR = summarize(sOff);
+  const figures: EncryptFigures = { on: onR, off: offR, onOverOff: round(onR.rps / offR.rps, 3), sliceOrder: order.join(',') };
+  if (dbs) {
+    const s = await openStore({ databaseUrl: dbs[0]!.url });
+    try {
+      figures.recordsCommittedOn = await auditHeadSize(s.db);
+      figures.recordsCoverRequests = figures.recordsCommittedOn >= onR.completed;
+      const [row] = await queryRows<{ b: string | number | null }>(s.db, sql`select avg(octet_length(leaf))::float8 as b from audit_records where leaf like '%"operation":"encrypt"%'`);
+      if (row?.b !== null && row?.b !== undefined) figures.serverLeafBytesMean = round(Number(row.b), 0);
+    } finally {
+      await s.close();
+    }
+  }
+  return figures;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Part 3: verification
+
+/** The checkpoint signer the integrator uses here: the same note format as loadAuditSigner's, fresh keys. */
+function benchSigner(): CheckpointSigner & { trusted: string[] } {
+  const origin = `keyward/bench/${randomBytes(4).toString('hex')}`;
+  const signers = [ed25519Signer(origin, new Uint8Array(randomBytes(32))), mlDsa44CosignerSigner(`${origin}/ml-dsa-44`, new Uint8Array(randomBytes(32)))];
+  return {
+    origin,
+    trusted: signers.map((s) => s.verifierKey),
+    sign: (size, root, now) => signNote(checkpointBody({ origin, size, root }), signers, { time: Math.floor(now.getTime() / 1000) }),
+  };
+}
+
+interface VerifyState {
+  next: number;
+  prevChain: Uint8Array;
+  frontier: Uint8Array[];
+}
+
+const newState = (): VerifyState => ({ next: 0, prevChain: new Uint8Array(32), frontier: [] });
+const LEAF_PREFIX = Buffer.of(0x00);
+/** RFC 9162 leaf hash with node:crypto, as `keyward audit verify` computes it (merkle's leafHash is @noble's). */
+const leafHashNode = (leaf: Uint8Array) => createHash('sha256').update(LEAF_PREFIX).update(leaf).digest();
+
+/** Verifies one page of consecutive rows onto the running state; throws naming the first bad record. */
+function verifyPage(rows: readonly AuditRecordRow[], st: VerifyState): void {
+  const hashes: Uint8Array[] = new Array(rows.length);
+  for (let i = 0; i < rows.length; i++) {
+    const r = rows[i]!;
+    if (r.idx !== st.next) throw new Error(`record ${st.next} is missing (found ${r.idx} in its place)`);
+    decodeRecord(r.leaf);
+    const lh = leafHashNode(r.leaf);
+    const chain = createHash('sha256').update(st.prevChain).update(lh).digest();
+    if (!chain.equals(r.chain)) throw new Error(`record ${r.idx}: its chain value does not follow from record ${r.idx - 1} and its leaf`);
+    hashes[i] = lh;
+    st.prevChain = r.chain;
+    st.next++;
+  }
+  st.frontier = appendLeaves(st.frontier, st.next - rows.length, hashes).frontier;
+}
+
+interface VerifyFigures {
+  records: number;
+  leafBytesMean: number;
+  integrate: { seconds: number; recordsPerSec: number };
+  inProcess: { recordsPerSec: number; seconds: number; runs: number; cpuUsPerRecord: number };
+  endToEnd: { recordsPerSec: number; seconds: number; pageRows: number; fetchOnlyRecordsPerSec: number };
+  /** Each stage alone over the same rows, records/s (what the in-process figure is made of). */
+  stages: { decodeRecord: number; leafHashNodeCrypto: number; leafHashNoble: number; chain: number; appendLeaves: number };
+  implementation: string;
+  rootMatchesTree: boolean;
+  checkpointVerified: boolean;
+}
+
+async function verification(db: Db, o: { minRecords: number }, log: (s: string) => void): Promise<VerifyFigures> {
+  let head = await auditHeadSize(db);
+  if (head < o.minRecords) {
+    // Not measured: the same append function and leaf encoding, in batches of 256 (4 in flight).
+    log(`verify: topping the log up from ${head} to ${o.minRecords} records...`);
+    const gen = recordFactory('bench-node-a');
+    let left = o.minRecords - head;
+    await Promise.all(
+      Array.from({ length: 4 }, async () => {
+        while (left > 0) {
+          const n = Math.min(256, left);
+          left -= n;
+          const batch = Array.from({ length: n }, gen);
+          await appendAuditLeaves(
+            db,
+            batch.map((b) => decoder.decode(encodeRecord(b.record))),
+            batch.map((b) => b.input),
+          );
+        }
+      }),
+    );
+    head = await auditHeadSize(db);
+  }
+  log(`verify: integrating ${head} records (AuditIntegrator, Ed25519 + ML-DSA-44 checkpoints)...`);
+  const signer = benchSigner();
+  const integrator = new AuditIntegrator(db, { signer: async () => signer });
+  let t = performance.now();
+  await integrator.integrate();
+  const integrateS = (performance.now() - t) / 1000;
+  const tree = await getAuditTree(db);
+  const cp = await latestAuditCheckpoint(db);
+  if (!cp || tree.size !== head) throw new Error(`integration stopped at ${tree.size} of ${head} records`);
+  const trusted = signer.trusted.map(parseVerifierKey);
+
+  const finish = (st: VerifyState) => {
+    const root = rootFromFrontier(st.frontier, st.next);
+    const checked = verifyNote(cp.note, trusted);
+    return {
+      rootMatchesTree: st.next === tree.size && Buffer.from(root).equals(tree.root),
+      checkpointVerified: checked.size === st.next && Buffer.from(checked.root).equals(root) && Buffer.from(cp.root).equals(root),
+    };
+  };
+
+  // End to end: fetch pages of PAGE rows, verifying one page while the next is fetched.
+  log(`verify: fetch + verify ${tree.size} records end to end...`);
+  const pages: AuditRecordRow[][] = [];
+  let st = newState();
+  t = performance.now();
+  let pending = readAuditRecords(db, 0, Math.min(PAGE, tree.size));
+  for (let from = 0; from < tree.size; from += PAGE) {
+    const rows = await pending;
+    const nextFrom = from + PAGE;
+    if (nextFrom < tree.size) pending = readAuditRecords(db, nextFrom, Math.min(nextFrom + PAGE, tree.size));
+    verifyPage(rows, st);
+    pages.push(rows);
+  }
+  let ok = finish(st);
+  const e2eS = (performance.now() - t) / 1000;
+  if (!ok.rootMatchesTree || !ok.checkpointVerified) throw new Error(`verification failed: ${JSON.stringify(ok)}`);
+
+  // Fetch alone, for the split.
+  t = performance.now();
+  for (let from = 0; from < tree.size; from += PAGE) await readAuditRecords(db, from, Math.min(from + PAGE, tree.size));
+  const fetchS = (performance.now() - t) / 1000;
+
+  // In-process: the same rows, already fetched. Median of 3 runs (2 when one takes over 2 s).
+  log('verify: in-process verification of the fetched rows, then each stage alone...');
+  const runs: number[] = [];
+  const cpu0 = process.cpuUsage();
+  for (let r = 0; r < 3 && !(r === 2 && runs[0]! > 2); r++) {
+    st = newState();
+    t = performance.now();
+    for (const rows of pages) verifyPage(rows, st);
+    ok = finish(st);
+    runs.push((performance.now() - t) / 1000);
+    if (!ok.rootMatchesTree || !ok.checkpointVerified) throw new Error(`verification failed: ${JSON.stringify(ok)}`);
+  }
+  const cpu = process.cpuUsage(cpu0);
+  runs.sort((a, b) => a - b);
+  const inS = runs[Math.floor((runs.length - 1) / 2)]!;
+
+  // Stages alone, over the same rows.
+  const all = pages.flat();
+  const stage = (fn: () => void) => {
+    const s = performance.now();
+    fn();
+    return round(all.length / ((performance.now() - s) / 1000), 0);
+  };
+  const decodeRate = stage(() => {
+    for (const r of all) decodeRecord(r.leaf);
+  });
+  const hashes: Uint8Array[] = new Array(all.length);
+  const leafNodeRate = stage(() => {
+    for (let i = 0; i < all.length; i++) hashes[i] = leafHashNode(all[i]!.leaf);
+  });
+  const leafNobleRate = stage(() => {
+    for (let i = 0; i < all.length; i++) leafHash(all[i]!.leaf);
+  });
+  const chainRate = stage(() => {
+    let prev: Uint8Array = new Uint8Array(32);
+    for (let i = 0; i < all.length; i++) {
+      const c = createHash('sha256').update(prev).update(hashes[i]!).digest();
+      if (!c.equals(all[i]!.chain)) throw new Error(`chain ${i}`);
+      prev = all[i]!.chain;
+    }
+  });
+  const foldRate = stage(() => {
+    let f: Uint8Array[] = [];
+    for (let i = 0; i < all.length; i += PAGE) f = appendLeaves(f, i, hashes.slice(i, i + PAGE)).frontier;
+  });
+  const leafBytes = all.reduce((n, r) => n + r.leaf.length, 0) / all.length;
+
+  return {
+    records: tree.size,
+    leafBytesMean: round(leafBytes, 0),
+    integrate: { seconds: round(integrateS, 2), recordsPerSec: round(tree.size / integrateS, 0) },
+    inProcess: {
+      recordsPerSec: round(tree.size / inS, 0),
+      seconds: round(inS, 3),
+      runs: runs.length,
+      cpuUsPerRecord: round((cpu.user + cpu.system) / (runs.length * tree.size), 2),
+    },
+    endToEnd: { recordsPerSec: round(tree.size / e2eS, 0), seconds: round(e2eS, 3), pageRows: PAGE, fetchOnlyRecordsPerSec: round(tree.size / fetchS, 0) },
+    stages: { decodeRecord: decodeRate, leafHashNodeCrypto: leafNodeRate, leafHashNoble: leafNobleRate, chain: chainRate, appendLeaves: foldRate },
+    implementation:
+      'loop in the bench (no reusable engine function: cli/commands/audit/verify.ts runs it inline over HTTP pages); the same primitives as that command: decodeRecord, node:crypto leaf hash and chain, appendLeaves per page; root vs the tree row and the verified checkpoint',
+    ...ok,
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+
+export async function main({ json, args }: { json: boolean; args: string[] }): Promise<void> {
+  const concurrency = Math.floor(option(args, 'concurrency', 64));
+  const appendSliceMs = option(args, 'append-slice', 1) * 1000;
+  const httpConcurrency = Math.floor(option(args, 'http-concurrency', 16));
+  const sliceMs = option(args, 'slice', 3) * 1000;
+  const warmupMs = option(args, 'warmup', 1) * 1000;
+  const minRecords = Math.floor(option(args, 'min-records', 50_000));
+  const log = (s: string) => {
+    if (!json) console.error(s);
+  };
+  const began = performance.now();
+  const loadBefore = round(loadavg()[0]!, 2);
+  const logDir = mkdtempSync(join(tmpdir(), 'keyward-bench-audit-'));
+  const started: Child[] = [];
+  const clients: Client[] = [];
+  const stores: Store[] = [];
+  let pg: BenchPostgres | undefined;
+  try {
+    pg = await benchPostgres(log);
+    if (!pg) {
+      console.error(
+        '\n!!! bench/audit: no PostgreSQL (KEYWARD_BENCH_DATABASE_URL unset and no server binaries found).\n' +
+          '!!! Falling back to in-memory PGlite: nothing is durable, there is no second node, and the\n' +
+          '!!! figures say nothing about PostgreSQL. Set KEYWARD_BENCH_DATABASE_URL for real figures.\n',
+      );
+    } else {
+      log(`PostgreSQL ${pg.settings.version}: ${pg.where}; fsync=${pg.settings.fsync}, synchronous_commit=${pg.settings.synchronousCommit}, wal_sync_method=${pg.settings.walSyncMethod}`);
+      if (pg.settings.fsync !== 'on' || pg.settings.synchronousCommit !== 'on') {
+        console.error(`!!! this server has fsync=${pg.settings.fsync}, synchronous_commit=${pg.settings.synchronousCommit}: commits are not durable, so the figures flatter the one-statement-per-record baseline and audit-on latency.`);
+      }
+    }
+    const logDb = pg ? await pg.createDatabase('log') : undefined;
+    const open = () => openStore(logDb ? { databaseUrl: logDb.url } : { memory: true });
+    const storeA = await open();
+    stores.push(storeA);
+
+    const part1 = await appends(
+      storeA,
+      logDb
+        ? async () => {
+            const s = await open();
+            stores.push(s);
+            return s;
+          }
+        : undefined,
+      { concurrency, sliceMs: appendSliceMs, warmupMs },
+      log,
+    );
+    const part2 = await encryptOnOff(pg, { concurrency: httpConcurrency, sliceMs, warmupMs }, logDir, started, clients, log);
+    for (const c of started) await c.stop();
+    await part1.logA.close();
+    const part3 = await verification(storeA.db, { minRecords }, log);
+
+    const a = part1.figures;
+    const figures = {
+      database: pg ? { driver: 'postgres', source: pg.source, ...pg.settings } : { driver: 'pglite', source: 'memory', note: 'no PostgreSQL: not durable, one node only' },
+      cores: availableParallelism(),
+      appends: { concurrency, sliceMs: appendSliceMs, slices: 3, ...a },
+      encrypt1k: { concurrency: httpConcurrency, sliceMs, slicesPerSide: 3, warmupMs, ...part2 },
+      verify: part3,
+      targets: {
+        groupCommitOverOneStatementPerRecord: { value: a.groupOverSingle, target: `>= ${TARGETS.groupOverSingle}`, status: status(a.groupOverSingle >= TARGETS.groupOverSingle) },
+        encryptAuditOnOverOff: { value: part2.onOverOff, target: `>= ${TARGETS.auditOnOverOff}`, status: status(part2.onOverOff >= TARGETS.auditOnOverOff) },
+        verifyRecordsPerSecInProcess: {
+          value: part3.inProcess.recordsPerSec,
+          target: `>= ${TARGETS.verifyRecordsPerSec}`,
+          status: status(part3.inProcess.recordsPerSec >= TARGETS.verifyRecordsPerSec),
+        },
+        verifyRecordsPerSecEndToEnd: {
+          value: part3.endToEnd.recordsPerSec,
+          target: `>= ${TARGETS.verifyRecordsPerSec}`,
+          status: status(part3.endToEnd.recordsPerSec >= TARGETS.verifyRecordsPerSec),
+        },
+        ...(a.twoNodes ? { twoNodesGapFree: { value: a.twoNodes.gapFree, target: 'true', status: status(a.twoNodes.gapFree) } } : {}),
+      },
+      loadAverage1m: { before: loadBefore, after: round(loadavg()[0]!, 2) },
+      elapsedS: round((performance.now() - began) / 1000, 1),
+    };
+
+    if (json) {
+      console.log(JSON.stringify(figures));
+      return;
+    }
+    const db = figures.database as Record<string, unknown>;
+    console.log(
+      `\nKeyward audit log on ${db.driver === 'postgres' ? `PostgreSQL ${db.version} (${pg!.source === 'url' ? 'KEYWARD_BENCH_DATABASE_URL' : 'throwaway cluster'}; fsync=${db.fsync}, synchronous_commit=${db.synchronousCommit})` : 'in-memory PGlite (NOT PostgreSQL)'}; ${figures.cores} cores.\n`,
+    );
+    const row = (what: string, r: LoadResult, extra: Record<string, string | number> = {}) => ({
+      what,
+      'records/s': r.rps,
+      'p50 ms': r.p50Ms,
+      'p99 ms': r.p99Ms,
+      errors: String(r.errors),
+      ...extra,
+    });
+    const appendRows = [
+      row(`group commit (AuditLog.append, ${concurrency} in flight)`, a.groupCommit, { 'records/stmt': a.groupCommit.recordsPerStatement }),
+      row(`one statement per record (${concurrency} in flight)`, a.oneStatementPerRecord, { 'records/stmt': 1 }),
+    ];
+    if (a.twoNodes) appendRows.push(row(`group commit, 2 nodes (${Math.ceil(concurrency / 2)} + ${Math.floor(concurrency / 2)} in flight)`, a.twoNodes, { 'records/stmt': a.twoNodes.recordsPerStatement }));
+    console.log('Durable appends (3 alternating slices each):');
+    console.log(table(appendRows));
+    for (const [what, r] of [['group commit', a.groupCommit], ['one statement per record', a.oneStatementPerRecord], ['2 nodes', a.twoNodes]] as const) {
+      if (r?.firstError) console.log(`first error (${what}, ${r.errors} in all): ${r.firstError}`);
+    }
+    console.log(`group commit / one statement per record: ${a.groupOverSingle}×`);
+    if (a.twoNodes) {
+      const c = a.twoNodes.check;
+      console.log(
+        `two nodes: ${a.twoNodes.perNode[0]} + ${a.twoNodes.perNode[1]} records/s; log ${a.twoNodes.gapFree ? 'gap-free' : 'NOT GAP-FREE'}: ${c.rows} rows, head ${c.head}, indexes ${c.minIdx}..${c.maxIdx}, ${c.indexesHandedOut} handed out in the window, ${c.duplicates} duplicates, ${c.outOfRange} out of range`,
+      );
+    }
+    console.log(`\n1 KiB encrypt over HTTP, ${httpConcurrency} in flight (slices ${part2.sliceOrder}, ${sliceMs / 1000} s each):`);
+    console.log(
+      table([
+        { audit: 'on', 'req/s': part2.on.rps, 'p50 ms': part2.on.p50Ms, 'p99 ms': part2.on.p99Ms, errors: String(part2.on.errors) },
+        { audit: 'off (Hsm.open({audit: false}))', 'req/s': part2.off.rps, 'p50 ms': part2.off.p50Ms, 'p99 ms': part2.off.p99Ms, errors: String(part2.off.errors) },
+      ]),
+    );
+    for (const [what, r] of [['on', part2.on], ['off', part2.off]] as const) if (r.firstError) console.log(`first error (audit ${what}, ${r.errors} in all): ${r.firstError}`);
+    console.log(
+      `on / off: ${part2.onOverOff}` +
+        (part2.recordsCommittedOn !== undefined ? `  (audit-on log: ${part2.recordsCommittedOn} records, encrypt leaves ${part2.serverLeafBytesMean ?? '?'} bytes on average)` : ''),
+    );
+    const v = part3;
+    console.log(`\naudit verify over ${v.records} records (leaves ${v.leafBytesMean} bytes on average).\nImplementation: ${v.implementation}.`);
+    console.log(
+      table([
+        { what: `in-process, rows already fetched (median of ${v.inProcess.runs}; ${v.inProcess.cpuUsPerRecord} µs CPU/record)`, 'records/s': v.inProcess.recordsPerSec, seconds: v.inProcess.seconds },
+        { what: `end to end: fetch pages of ${v.endToEnd.pageRows} + verify`, 'records/s': v.endToEnd.recordsPerSec, seconds: v.endToEnd.seconds },
+        { what: 'fetch only (readAuditRecords)', 'records/s': v.endToEnd.fetchOnlyRecordsPerSec, seconds: round(v.records / v.endToEnd.fetchOnlyRecordsPerSec, 3) },
+        { what: 'stage: decodeRecord', 'records/s': v.stages.decodeRecord, seconds: round(v.records / v.stages.decodeRecord, 3) },
+        { what: 'stage: leaf hash (node:crypto, as the CLI)', 'records/s': v.stages.leafHashNodeCrypto, seconds: round(v.records / v.stages.leafHashNodeCrypto, 3) },
+        { what: "stage: leaf hash (merkle's leafHash, @noble)", 'records/s': v.stages.leafHashNoble, seconds: round(v.records / v.stages.leafHashNoble, 3) },
+        { what: 'stage: chain (node:crypto)', 'records/s': v.stages.chain, seconds: round(v.records / v.stages.chain, 3) },
+        { what: 'stage: appendLeaves (Merkle fold)', 'records/s': v.stages.appendLeaves, seconds: round(v.records / v.stages.appendLeaves, 3) },
+        { what: 'integration (AuditIntegrator, for reference)', 'records/s': v.integrate.recordsPerSec, seconds: v.integrate.seconds },
+      ]),
+    );
+    console.log(`root = tree row: ${v.rootMatchesTree}; checkpoint signatures and root verified: ${v.checkpointVerified}`);
+    console.log('\ntargets (issue 5):');
+    const t = figures.targets;
+    console.log(`  group commit / one statement per record   ${a.groupOverSingle}×  (target ≥ ${TARGETS.groupOverSingle}×)  ${t.groupCommitOverOneStatementPerRecord.status}`);
+    console.log(`  encrypt, audit on / off                   ${part2.onOverOff.toFixed(3)}  (target ≥ ${TARGETS.auditOnOverOff})  ${t.encryptAuditOnOverOff.status}`);
+    console.log(`  verify records/s, in-process              ${v.inProcess.recordsPerSec}  (target ≥ ${TARGETS.verifyRecordsPerSec})  ${t.verifyRecordsPerSecInProcess.status}`);
+    console.log(`  verify records/s, fetch + verify          ${v.endToEnd.recordsPerSec}  (target ≥ ${TARGETS.verifyRecordsPerSec})  ${t.verifyRecordsPerSecEndToEnd.status}`);
+    if (a.twoNodes) console.log(`  two nodes, one gap-free log               ${a.twoNodes.gapFree}  ${t.twoNodesGapFree!.status}`);
+    const busy = Math.max(figures.loadAverage1m.before, figures.loadAverage1m.after) > figures.cores;
+    console.log(
+      `\n(${figures.elapsedS} s; 1-minute load average ${figures.loadAverage1m.before} before, ${figures.loadAverage1m.after} after${busy ? ` — more than ${figures.cores} cores: other work shared the machine, figures are noisy` : ''})`,
+    );
+  } finally {
+    for (const c of clients) c.close();
+    await Promise.all(started.map((c) => c.stop()));
+    for (const s of stores) await s.close().catch(() => {});
+    await pg?.close();
+    rmSync(logDir, { recursive: true, force: true });
+  }
+}
