@@ -4,6 +4,11 @@
  */
 import { Builtins, Cli } from 'clipanion';
 import { VERSION } from '../engine/version.js';
+import AuditExportCommand from './commands/audit/export.js';
+import AuditKeysCommand from './commands/audit/keys.js';
+import AuditReplayCommand from './commands/audit/replay.js';
+import AuditVerifyBundleCommand from './commands/audit/verify-bundle.js';
+import AuditVerifyCommand from './commands/audit/verify.js';
 import CeremonyHolderKeygenCommand from './commands/ceremony/holder-keygen.js';
 import CeremonyInitCommand from './commands/ceremony/init.js';
 import CeremonyRekeyCancelCommand from './commands/ceremony/rekey/cancel.js';
@@ -72,6 +77,11 @@ export const COMMANDS = [
   TokenCreateCommand,
   TokenRevokeCommand,
   TokenWhoamiCommand,
+  AuditKeysCommand,
+  AuditExportCommand,
+  AuditVerifyBundleCommand,
+  AuditVerifyCommand,
+  AuditReplayCommand,
 ];
 
 export function buildCli(): Cli {

@@ -1,0 +1,281 @@
+import { createHash } from 'node:crypto';
+import { Command, Option } from 'clipanion';
+import { KeywardError, isKeywardError } from '../../../ceremony/errors.js';
+import { fromBase64 } from '../../../ceremony/bytes.js';
+import { appendLeaves, decodeRecord, rootFromFrontier, rootOf, SignatureType, verifyInclusion, verifyNote } from '../../../engine/audit/index.js';
+import type { VerifiedCheckpoint } from '../../../engine/audit/index.js';
+import { BaseCommand } from '../../base.js';
+import type { KeywardClient } from '../../http.js';
+import { checkRange, indexOption, liveTrustedKeys, num, prefixed, Progress, readTrustedCheckpoint } from './shared.js';
+import type { CheckpointBody } from './shared.js';
+
+/** Records per GET /v1/audit/records (the server's maximum). */
+const PAGE = 1000;
+const CHAIN_SEED = Buffer.alloc(32);
+const LEAF_PREFIX = Buffer.of(0x00);
+const encoder = new TextEncoder();
+
+interface RecordsPage {
+  size: number;
+  records: { index: number; leaf: string; chain: string }[];
+  next: number | null;
+}
+
+function corrupt(message: string, details?: Record<string, unknown>): KeywardError {
+  return new KeywardError('AUDIT_LOG_CORRUPT', message, details ? { details } : undefined);
+}
+
+/** Leaf hashes, 32 bytes each, in growable 2 MiB chunks (no object per leaf). */
+class LeafHashes {
+  static readonly #PER_CHUNK = 65_536;
+  readonly #chunks: Buffer[] = [];
+  length = 0;
+
+  push(h: Uint8Array): void {
+    const c = Math.floor(this.length / LeafHashes.#PER_CHUNK);
+    if (c === this.#chunks.length) this.#chunks.push(Buffer.allocUnsafe(32 * LeafHashes.#PER_CHUNK));
+    this.#chunks[c]!.set(h, (this.length % LeafHashes.#PER_CHUNK) * 32);
+    this.length++;
+  }
+
+  get(i: number): Uint8Array {
+    const off = (i % LeafHashes.#PER_CHUNK) * 32;
+    return this.#chunks[Math.floor(i / LeafHashes.#PER_CHUNK)]!.subarray(off, off + 32);
+  }
+
+  slice(begin: number, end: number): Uint8Array[] {
+    const out: Uint8Array[] = [];
+    for (let i = begin; i < end; i++) out.push(this.get(i));
+    return out;
+  }
+}
+
+/** RFC 9162 §2.1.3.1 PATH(m, D[start : start+n]) as the leaf ranges of its elements, leaf to root. */
+function pathRanges(m: number, start: number, n: number, out: Array<[number, number]> = []): Array<[number, number]> {
+  if (n <= 1) return out;
+  let k = 1;
+  while (k * 2 < n) k *= 2;
+  if (m < k) {
+    pathRanges(m, start, k, out);
+    out.push([start + k, start + n]);
+  } else {
+    pathRanges(m - k, start + k, n - k, out);
+    out.push([start, start + k]);
+  }
+  return out;
+}
+
+export default class AuditVerifyCommand extends BaseCommand {
+  static override paths = [['audit', 'verify']];
+  static override usage = Command.Usage({
+    category: 'Audit',
+    description: "verify the live audit log: every record's canonical form, chain and index, and the tree against the signed checkpoint",
+    details: `
+      Fetches the latest checkpoint and checks its signatures (against the --trusted-key file; without one, against the keys the server publishes, which only proves the server signed its own log), then reads every record from index 0 to the head and checks, for each: that it is canonical JSON and a valid record, that indexes are contiguous, and that its chain value follows from the previous one (the first mismatch names the edited, reordered or deleted row). The leaf hashes are folded into the RFC 9162 tree, whose root at the checkpoint's size must be the signed root; when it is not (rows edited and their chain values recomputed), inclusion proofs name the first record that differs from the signed tree.
+
+      --from/--to only narrow which records are reported: the chain and the tree start at record 0, so every record from 0 to the end of the range and to the checkpoint's size is still fetched and checked, and a failure anywhere fails the run.
+
+      --previous-checkpoint FILE (a checkpoint you kept: the signed note, the JSON of GET /v1/audit/checkpoint, or a bundle) also requires the log to still hash to that checkpoint's root at its size: a log rolled back or rewritten since fails.
+
+      Shows a progress bar on a terminal, and the records/s figure at the end. Exits 1 at the first failure with its code (AUDIT_LOG_CORRUPT, or the specific one, e.g. AUDIT_LEAF_NOT_CANONICAL). Needs a token allowed \`audit.read\` (auditor or admin under the default policy).
+    `,
+    examples: [
+      ['Verify the whole log against pinned keys', 'keyward audit verify --trusted-key trusted.txt'],
+      ['Report records 1000..1999 (still checked from 0)', 'keyward audit verify --from 1000 --to 2000 --trusted-key trusted.txt'],
+    ],
+  });
+
+  from = Option.String('--from', { description: 'First record index to report (checking still starts at 0)' });
+  to = Option.String('--to', { description: 'One past the last record index to report (default: the head)' });
+  trustedKey = Option.String('--trusted-key', { description: "File of pinned verifier keys (default: the server's own, with a warning)" });
+  previous = Option.String('--previous-checkpoint', { description: 'A checkpoint you kept; the log must still hash to it' });
+
+  async run(): Promise<number> {
+    const from = indexOption(this.from, '--from') ?? 0;
+    const to = indexOption(this.to, '--to');
+    checkRange(from, to);
+    const client = this.client();
+    const { keys, pinned } = await liveTrustedKeys(client, this.trustedKey, (t) => this.note(t));
+    const prev = this.previous === undefined ? undefined : await readTrustedCheckpoint(this.previous, keys);
+    const started = performance.now();
+
+    // 1. The latest checkpoint (the server integrates first), verified against the keys.
+    let cp: VerifiedCheckpoint | undefined;
+    let refused: KeywardError | undefined;
+    try {
+      const body = await client.get<CheckpointBody>('/v1/audit/checkpoint');
+      try {
+        cp = verifyNote(body.note, keys);
+      } catch (err) {
+        throw prefixed("the server's checkpoint: ", err);
+      }
+      if (cp.size !== body.size || Buffer.from(cp.root).toString('base64') !== body.root) {
+        throw new KeywardError('AUDIT_CHECKPOINT_INVALID', `the server's checkpoint says size ${body.size} root ${body.root}, its signed note size ${cp.size}: they disagree`);
+      }
+      if (prev && prev.origin !== cp.origin) throw new KeywardError('AUDIT_CHECKPOINT_INVALID', `--previous-checkpoint is of log "${prev.origin}", this server's is "${cp.origin}"`);
+    } catch (err) {
+      // The integrator refuses to sign over a log it finds corrupt: still walk the records to name the row.
+      if (!isKeywardError(err, 'AUDIT_LOG_CORRUPT')) throw err;
+      refused = err;
+      this.note(`warning: the server refuses to sign a checkpoint (${err.message}); checking the records anyway`);
+    }
+    if (prev && cp && prev.size > cp.size) {
+      throw corrupt(`the checkpoint you hold covers ${num(prev.size)} records, the server signs only ${num(cp.size)}: the log was rolled back`);
+    }
+
+    // 2. Walk the records from 0, one page ahead.
+    const page = (f: number, t?: number): Promise<RecordsPage> =>
+      client.get<RecordsPage>(`/v1/audit/records?from=${f}&limit=${PAGE}${t !== undefined ? `&to=${Math.min(t, f + PAGE)}` : ''}`);
+    let current = await page(0);
+    const head = current.size;
+    if (to !== undefined && to > head) throw new KeywardError('AUDIT_RANGE_INVALID', `--to ${to} is beyond the log's head (${num(head)} committed records)`);
+    if (from >= (to ?? head)) throw new KeywardError('AUDIT_RANGE_INVALID', `--from ${from} is not below the log's head (${num(head)} committed records)`);
+    const treeEnd = Math.max(cp?.size ?? 0, prev?.size ?? 0);
+    const end = Math.max(to ?? head, treeEnd);
+    const reportTo = to ?? head;
+    const progress = new Progress(this.context.stderr, { enabled: !this.json, label: 'verifying' });
+
+    const hashes = new LeafHashes();
+    let frontier: Uint8Array[] = [];
+    let chain: Buffer = CHAIN_SEED;
+    let expected = 0;
+    let pending: Uint8Array[] = [];
+    const rootChecks: Array<{ size: number; root: Uint8Array; what: string }> = [];
+    if (cp) rootChecks.push({ size: cp.size, root: cp.root, what: `the root signed at size ${num(cp.size)}` });
+    if (prev) rootChecks.push({ size: prev.size, root: prev.root, what: `the root of the checkpoint you hold (size ${num(prev.size)})` });
+    rootChecks.sort((a, b) => a.size - b.size);
+
+    const flush = (): void => {
+      if (pending.length === 0) return;
+      frontier = appendLeaves(frontier, hashes.length - pending.length, pending).frontier;
+      pending = [];
+    };
+    const checkRootsAt = async (size: number): Promise<void> => {
+      flush();
+      for (const c of rootChecks) {
+        if (c.size !== size) continue;
+        const root = rootFromFrontier(frontier, size);
+        if (Buffer.from(root).equals(Buffer.from(c.root))) continue;
+        const first = await this.#locate(client, hashes, c.size, c.root).catch(() => undefined);
+        throw corrupt(
+          `records [0, ${c.size}) do not hash to ${c.what}` +
+            (first !== undefined ? `: record ${first} is the first that differs from the signed tree (edited, with the chain values recomputed to hide it)` : ' (rows edited with their chain values recomputed, or the log rewritten)'),
+          { index: first ?? null, size: c.size },
+        );
+      }
+    };
+    if (rootChecks.some((c) => c.size === 0)) await checkRootsAt(0);
+
+    try {
+      while (expected < end) {
+        const rows = current.records;
+        const last = rows.length > 0 ? rows[rows.length - 1]!.index : -1;
+        // Fetch the next page while this one is checked.
+        const nextFrom = last + 1;
+        const ahead = rows.length > 0 && nextFrom < end ? page(nextFrom, end) : undefined;
+        ahead?.catch(() => undefined);
+        if (rows.length === 0) {
+          throw corrupt(
+            `records [${expected}, ${end}) are missing: the stored log ends at ${expected}` +
+              (cp && cp.size > expected ? `, but its signed checkpoint covers ${num(cp.size)} records` : head > expected ? `, but its head says ${num(head)} records were committed` : '') +
+              ' (deleted rows or a rolled-back database)',
+            { index: expected },
+          );
+        }
+        for (const r of rows) {
+          if (expected >= end) break;
+          if (r.index !== expected) {
+            throw corrupt(
+              r.index > expected
+                ? `record ${expected}: missing, the next stored record is ${r.index} (deleted row${r.index - expected > 1 ? 's' : ''})`
+                : `record ${r.index}: served out of order after record ${expected - 1}`,
+              { index: expected },
+            );
+          }
+          const leaf = encoder.encode(r.leaf);
+          try {
+            decodeRecord(leaf);
+          } catch (err) {
+            throw prefixed(`record ${r.index}: `, err);
+          }
+          const lh = createHash('sha256').update(LEAF_PREFIX).update(leaf).digest();
+          chain = createHash('sha256').update(chain).update(lh).digest();
+          if (chain.toString('hex') !== r.chain) throw corrupt(`record ${r.index}: chain mismatch (edited, reordered or deleted row)`, { index: r.index });
+          expected++;
+          if (expected <= treeEnd) {
+            hashes.push(lh);
+            pending.push(lh);
+            if (rootChecks.some((c) => c.size === expected)) await checkRootsAt(expected);
+          }
+        }
+        flush();
+        progress.update(expected, end, expected >= end);
+        if (expected >= end) break;
+        current = ahead ? await ahead : { size: head, records: [], next: null };
+      }
+    } finally {
+      progress.done();
+    }
+    if (refused) throw prefixed('the records check out, but the server refuses to sign a checkpoint: ', refused);
+    const seconds = (performance.now() - started) / 1000;
+    const rate = expected / Math.max(seconds, 1e-9);
+    const newer = cp ? Math.max(0, expected - cp.size) : expected;
+    const summary = {
+      ok: true,
+      origin: cp!.origin,
+      from,
+      to: reportTo,
+      records: Math.max(0, reportTo - from),
+      checked: expected,
+      head,
+      checkpoint: { size: cp!.size, root: Buffer.from(cp!.root).toString('base64') },
+      signatures: cp!.signatures.map((s) => ({ key: s.key, type: s.type === SignatureType.ed25519 ? 'ed25519' : 'ml-dsa-44', timestamp: s.timestamp })),
+      pinned,
+      previous: prev ? { size: prev.size } : null,
+      chainOnly: newer,
+      seconds,
+      recordsPerSecond: Math.round(rate),
+    };
+    this.print(summary, () =>
+      [
+        `OK: records [${from}, ${reportTo}) of ${summary.origin} verified (${num(summary.records)} records)`,
+        `Chain intact and indexes contiguous over [0, ${expected}); every record canonical and valid`,
+        `Records [0, ${cp!.size}) hash to the root signed at size ${num(cp!.size)} by ${summary.signatures.map((s) => s.key).join(', ')}${pinned ? ' (pinned keys)' : " (the server's own keys: not pinned)"}`,
+        ...(prev ? [`The log still hashes to your checkpoint at size ${num(prev.size)}`] : []),
+        ...(newer > 0 ? [`Records [${cp!.size}, ${expected}) are newer than the checkpoint: checked by the chain only`] : []),
+        `${num(expected)} records in ${seconds.toFixed(2)} s: ${num(rate)} records/s`,
+      ].join('\n'),
+    );
+    return 0;
+  }
+
+  /**
+   * Finds the first leaf that differs from the signed tree of `size` with `root`, by inclusion
+   * proofs: a proof that verifies with our hash of leaf i authenticates its sibling subtrees, so the
+   * leftmost sibling whose hash differs from ours holds the first bad leaf; descend into it. About
+   * log2(size) requests. Assumes the server's stored tree nodes are honest (an edited node makes the
+   * proofs fail, and the leaf they were fetched for is named).
+   */
+  async #locate(client: KeywardClient, hashes: LeafHashes, size: number, root: Uint8Array): Promise<number | undefined> {
+    let lo = 0;
+    let hi = size;
+    for (let step = 0; step < 64; step++) {
+      const res = await client.get<{ proof: string[] }>(`/v1/audit/proofs/inclusion?index=${lo}&size=${size}`);
+      const proof = res.proof.map((h, i) => fromBase64(h, `inclusion proof hash ${i}`, 32, 'BAD_RESPONSE'));
+      try {
+        verifyInclusion(hashes.get(lo), lo, size, proof, root);
+      } catch {
+        return lo;
+      }
+      const ranges = pathRanges(lo, 0, size);
+      let next: [number, number] | undefined;
+      ranges.forEach(([b, e], k) => {
+        if (b < lo || e > hi || (next && next[0] < b)) return;
+        if (!Buffer.from(rootOf(hashes.slice(b, e))).equals(Buffer.from(proof[k]!))) next = [b, e];
+      });
+      if (!next) return undefined;
+      [lo, hi] = next;
+    }
+    return undefined;
+  }
+}
