@@ -35,6 +35,9 @@ import { KeyService } from './keys/service.js';
 import { SealManager, SecretStore } from './seal/index.js';
 import type { CeremonyResult, SealStatus } from './seal/index.js';
 import type { Store, StoredInput } from './store/index.js';
+import type { ApprovalRow } from './store/schema.js';
+import { ApprovalService, canonicalBody } from './approvals/index.js';
+import type { ExecutionGate, RequestOrigin } from './approvals/index.js';
 
 export { VERSION } from './version.js';
 import { VERSION } from './version.js';
@@ -53,6 +56,8 @@ export interface HsmOptions {
   audit?: (AuditLogOptions & { integrateIntervalMs?: number }) | false;
   /** Errors of the background audit integrator (a corrupt log, a database failure). */
   onAuditError?: (err: unknown) => void;
+  /** How long a parked request waits for approvals and execution (default 24 h). */
+  approvalTtlMs?: number;
 }
 
 /** The epoch of the audit HMAC key (DESIGN.md §6); a new epoch would come with root-key rotation. */
@@ -74,6 +79,16 @@ export interface RequestContext {
   payloadBytes?: number;
   /** The request id (the server's X-Request-Id); one is made up when missing. */
   requestId?: string;
+  /**
+   * The HTTP request behind this one (method, path, parsed body), so a `require_approval` decision
+   * can park it (202) to be executed later; without it such a decision is APPROVAL_REQUIRED.
+   */
+  origin?: () => RequestOrigin;
+  /**
+   * The approval this request acts on, named in its audit record; with `execute`, the request is
+   * that approval's one execution (its policies see the approvals gathered).
+   */
+  approval?: { id: string; execute: boolean };
 }
 
 /** What `request` hands the operation: who asked, and the decision that let it run. */
@@ -105,6 +120,8 @@ export class Hsm {
   /** Extends the Merkle tree and signs checkpoints; undefined when auditing is off. */
   readonly integrator: AuditIntegrator | undefined;
   readonly tokens: TokenAuthenticator;
+  /** Dual control: parked requests, their approvals and their one execution. */
+  readonly approvals: ApprovalService;
   readonly #statusOf: (code: string) => number | undefined;
   #hmacKey: Uint8Array | undefined;
   #signer: Promise<AuditSigner> | undefined;
@@ -118,6 +135,13 @@ export class Hsm {
     this.keys = new KeyService(store.db, seal, { now, ...(opts.pool ? { pool: opts.pool } : {}) });
     this.now = now;
     this.tokens = new TokenAuthenticator(store.db);
+    this.approvals = new ApprovalService(store.db, {
+      now,
+      ...(opts.approvalTtlMs !== undefined ? { ttlMs: opts.approvalTtlMs } : {}),
+      // Keyed, like every sensitive audit field: a body may hold a low-entropy secret.
+      digest: (canonical) => this.auditHash(canonical),
+      onExpired: (row) => this.#recordExpiry(row),
+    });
     this.audit = audit;
     this.node = opts.node ?? `${hostname()}:${process.pid}`;
     this.#statusOf = opts.statusOf ?? (() => undefined);
@@ -315,6 +339,15 @@ export class Hsm {
         time: now.getTime(),
         approvals: 0,
       };
+      // Dual control: acting on an approval names it in the record; executing one re-runs the
+      // policies with the distinct approvals it gathered.
+      rec.approvalId = ctx.approval?.id ?? null;
+      let gate: ExecutionGate | undefined;
+      if (ctx.approval?.execute) {
+        const origin = this.#origin(ctx);
+        gate = await this.approvals.openExecution(ctx.approval.id, { principal: principal.principal, operation: ctx.operation, key: key?.name ?? null, ...origin });
+        input.approvals = gate.approvals;
+      }
       stored = this.#storedInput(input);
       rec.inputDigest = stored.digest;
       const decision = await this.policies.decide(input);
@@ -325,10 +358,26 @@ export class Hsm {
         throw new KeywardError('POLICY_DENIED', `denied ${ctx.operation}: ${decision.reason || 'no policy allows it'}`, { details: { policies: decision.policies } });
       }
       if (decision.decision === 'require_approval') {
-        // The approval workflow (pending approvals, 202) is its own module; until it exists, fail closed.
-        throw new KeywardError('APPROVAL_REQUIRED', `${ctx.operation} needs ${decision.approvals} approvals from ${decision.group}: ${decision.reason}`, { details: { policies: decision.policies } });
+        if (gate) throw new KeywardError('APPROVAL_INSUFFICIENT', `${ctx.operation} still needs ${decision.approvals} approvals from ${decision.group} (${gate.approvals} gathered): ${decision.reason}`);
+        // In-process callers without an HTTP request can't come back to execute: fail closed.
+        if (!ctx.origin) throw new KeywardError('APPROVAL_REQUIRED', `${ctx.operation} needs ${decision.approvals} approvals from ${decision.group}: ${decision.reason}`, { details: { policies: decision.policies } });
+        const pending = await this.approvals.create({
+          requester: principal.principal,
+          operation: ctx.operation,
+          key: key?.name ?? null,
+          ...this.#origin(ctx),
+          policies: decision.policies.map((p) => p.sha256),
+          required: decision.approvals,
+          group: decision.group,
+          reason: decision.reason,
+        });
+        rec.approvalId = pending.approvalId;
+        throw new KeywardError('APPROVAL_PENDING', `${ctx.operation} needs ${pending.required} approvals from ${pending.group}: approval ${pending.approvalId}`, { details: { ...pending } });
       }
-      result = await fn(principal, { principal, decision, input });
+      if (gate) {
+        await this.approvals.claim(gate.id);
+        result = await this.#executeOnce(gate.id, () => fn(principal, { principal, decision, input }));
+      } else result = await fn(principal, { principal, decision, input });
     } catch (err) {
       this.#fail(rec, err);
       await this.#commit(rec, stored);
@@ -336,6 +385,38 @@ export class Hsm {
     }
     await this.#commit(rec, stored);
     return result;
+  }
+
+  #origin(ctx: RequestContext): { origin: RequestOrigin; canonical: string } {
+    if (!ctx.origin) throw new TypeError('"ctx.origin" expected for an approval execution, got undefined');
+    const origin = ctx.origin();
+    return { origin, canonical: canonicalBody(origin.body) };
+  }
+
+  /** Runs a claimed approval's operation and records how it ended on the approval. */
+  async #executeOnce<T>(id: string, fn: () => Promise<T>): Promise<T> {
+    // A failure to record the outcome leaves the row 'executing', which refuses another execution
+    // just the same; the audit record still has the outcome.
+    const settle = (status: number, code: string | null) => this.approvals.settle(id, { status, code }).catch(() => undefined);
+    let result: T;
+    try {
+      result = await fn();
+    } catch (err) {
+      const code = isKeywardError(err) ? err.code : 'INTERNAL';
+      await settle(this.#statusOf(code) ?? 500, code);
+      throw err;
+    }
+    await settle(200, null);
+    return result;
+  }
+
+  /** The audit record of an approval that expired unused (written once, by the node that noticed). */
+  async #recordExpiry(row: ApprovalRow): Promise<void> {
+    const rec = this.#baseRecord('approval.expire', this.now(), undefined, 0);
+    rec.key = row.key;
+    rec.approvalId = row.id;
+    rec.details = { operation: row.operation, expiresAt: row.expiresAt.toISOString() };
+    await this.#commit(rec);
   }
 
   /** The policy input's canonical bytes, encrypted under the barrier, keyed by their SHA-256 (for replay). */

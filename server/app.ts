@@ -16,6 +16,7 @@ import { createLogger } from './log.js';
 import type { Logger } from './log.js';
 import { DEFAULT_CEREMONY_RATE } from './rate-limit.js';
 import type { RateLimitOptions } from './rate-limit.js';
+import { approvalRoutes } from './routes/approvals.js';
 import { auditRoutes } from './routes/audit.js';
 import { authRoutes } from './routes/auth.js';
 import { keyRoutes } from './routes/keys.js';
@@ -65,7 +66,9 @@ export function appRouters(deps: AppDeps): Router[] {
   meta.get('/openapi.json', (ctx) => {
     ctx.body = openApiDocument();
   });
-  return [sysRoutes(deps), authRoutes(deps), policyRoutes(deps), keyRoutes(deps), auditRoutes(deps), meta];
+  const routers = [sysRoutes(deps), authRoutes(deps), policyRoutes(deps), keyRoutes(deps), auditRoutes(deps), meta];
+  // Approvals execute parked requests through the routers that parked them.
+  return [...routers, approvalRoutes(deps, routers)];
 }
 
 export function createApp(opts: AppOptions): Koa {

@@ -3,6 +3,7 @@
  * @module
  */
 import type { Context } from 'koa';
+import type { RequestOrigin } from '../engine/approvals/index.js';
 
 export function bearer(ctx: Context): string | undefined {
   const h = ctx.get('authorization');
@@ -11,7 +12,16 @@ export function bearer(ctx: Context): string | undefined {
   return m ? m[1] : '';
 }
 
-/** What every pipeline call takes from the HTTP request: the bearer token and the request id (for the audit record). */
-export function caller(ctx: Context): { bearer: string | undefined; requestId: string | undefined } {
-  return { bearer: bearer(ctx), requestId: typeof ctx.state.reqId === 'string' ? ctx.state.reqId : undefined };
+/**
+ * What every pipeline call takes from the HTTP request: the bearer token, the request id (for the
+ * audit record), the request itself (method, path, parsed body: a request the policies park for
+ * approval is executed later by repeating it), and the approval being executed, if any.
+ */
+export function caller(ctx: Context): { bearer: string | undefined; requestId: string | undefined; origin: () => RequestOrigin; approval?: { id: string; execute: boolean } } {
+  return {
+    bearer: bearer(ctx),
+    requestId: typeof ctx.state.reqId === 'string' ? ctx.state.reqId : undefined,
+    origin: () => ({ method: ctx.method, path: ctx.url, body: ctx.state.json ?? {} }),
+    ...(ctx.state.approval ? { approval: ctx.state.approval as { id: string; execute: boolean } } : {}),
+  };
 }

@@ -46,8 +46,13 @@ export function describeIssues(issues: readonly z.core.$ZodIssue[]): string {
     .join('; ');
 }
 
+/**
+ * Reads and validates the body. The parsed JSON is kept in `ctx.state.json` (an approval's execute
+ * route reads it first, to check it against the parked request, and leaves it there).
+ */
 export async function parseBody<S extends z.ZodType>(ctx: Context, schema: S, limit: number): Promise<z.output<S>> {
-  const raw = await readJson(ctx, limit);
+  const raw = ctx.state.json !== undefined ? ctx.state.json : await readJson(ctx, limit);
+  ctx.state.json = raw;
   const r = schema.safeParse(raw);
   if (!r.success) throw new KeywardError('VALIDATION_FAILED', describeIssues(r.error.issues));
   return r.data;

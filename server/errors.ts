@@ -21,6 +21,18 @@ export const ERROR_STATUS: Readonly<Record<string, number>> = Object.freeze({
   UNAUTHENTICATED: 401,
   POLICY_DENIED: 403,
   APPROVAL_REQUIRED: 403,
+  // dual control (engine/approvals); APPROVAL_PENDING is not a failure: the request was parked
+  APPROVAL_PENDING: 202,
+  APPROVAL_NOT_FOUND: 404,
+  APPROVAL_SELF: 403,
+  APPROVAL_GROUP: 403,
+  APPROVAL_NOT_REQUESTER: 403,
+  APPROVAL_DUPLICATE: 409,
+  APPROVAL_NOT_PENDING: 409,
+  APPROVAL_EXPIRED: 410,
+  APPROVAL_MISMATCH: 409,
+  APPROVAL_DIGEST_MISMATCH: 409,
+  APPROVAL_INSUFFICIENT: 409,
   POLICY_INVALID: 400,
   POLICY_NOT_FOUND: 404,
   POLICY_LOCKOUT: 409,
@@ -102,6 +114,14 @@ export function errorMiddleware(log: Logger) {
       if (err instanceof KeywardError && status !== undefined) {
         if (status === 429 && typeof err.details?.retryAfter === 'number') ctx.set('Retry-After', String(err.details.retryAfter));
         if (status === 503) ctx.set('Retry-After', '1');
+        if (err.code === 'APPROVAL_PENDING' && err.details) {
+          // Parked for approval (engine/approvals): 202 with the approval, not an error body.
+          ctx.status = 202;
+          ctx.body = err.details;
+          ctx.set('Location', `/v1/approvals/${String(err.details.approvalId)}`);
+          ctx.state.errorCode = err.code;
+          return;
+        }
         sendError(ctx, status, err.code, err.message);
         ctx.state.errorCode = err.code;
         return;

@@ -7,6 +7,7 @@
 import { z } from 'zod';
 import { VERSION } from '../engine/version.js';
 import {
+  ApprovalDenyBody,
   AuditExportBody,
   AuditHashBody,
   CeremonyBody,
@@ -95,6 +96,16 @@ export const ROUTES: readonly RouteDoc[] = [
   { method: 'get', path: '/v1/audit/proofs/consistency', summary: 'RFC 9162 consistency proof (?from&to; sizes of signed checkpoints)', auth: true },
   { method: 'post', path: '/v1/audit/hash', summary: 'The audit HMAC of a known value, to find it in records', auth: true, body: AuditHashBody },
   { method: 'post', path: '/v1/audit/export', summary: 'An attestation bundle over a fresh checkpoint (docs/audit-bundle.md)', auth: true, body: AuditExportBody },
+  { method: 'get', path: '/v1/approvals', summary: 'Approvals the caller requested or may approve (?state&limit&after)', auth: true },
+  { method: 'get', path: '/v1/approvals/:id', summary: 'One approval: request, requirement, approvers, state', auth: true },
+  { method: 'post', path: '/v1/approvals/:id/approve', summary: 'Approve (not the requester; must hold the named role; counts once)', auth: true, body: EmptyBody },
+  { method: 'post', path: '/v1/approvals/:id/deny', summary: "Deny: any approver's denial ends the request", auth: true, body: ApprovalDenyBody },
+  {
+    method: 'post',
+    path: '/v1/approvals/:id/execute',
+    summary: "The requester runs the approved request once, sending its original body (the response is the operation's)",
+    auth: true,
+  },
   { method: 'get', path: '/openapi.json', summary: 'This document', auth: false },
 ];
 

@@ -118,6 +118,9 @@ export const KeyImportBody = z.strictObject({
 /** An operation body: one item, or `{batch: [item, ...]}` (1..1000 items, order preserved). */
 export const batchOf = <T extends z.ZodType>(item: T) => z.union([item, z.strictObject({ batch: z.array(item).min(1).max(1000) })]);
 
+/** POST /v1/approvals/:id/deny: an optional reason, kept with the approval. */
+export const ApprovalDenyBody = z.strictObject({ reason: z.string().max(256).optional() });
+
 /** POST /v1/audit/hash: a known value whose audit HMAC the caller wants to look up. */
 export const AuditHashBody = z.strictObject({ value: z.string().min(1).max(4096) });
 

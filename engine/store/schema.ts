@@ -8,7 +8,7 @@
  * @module
  */
 import { sql } from 'drizzle-orm';
-import { bigint, boolean, check, integer, jsonb, pgTable, primaryKey, text } from 'drizzle-orm/pg-core';
+import { bigint, boolean, check, index, integer, jsonb, pgTable, primaryKey, text } from 'drizzle-orm/pg-core';
 import { bytea, createdAt, timestamps, timestamptz, updatedAt } from './columns.js';
 
 /** The row id of the single-row tables (seal_config, keyring). */
@@ -257,6 +257,66 @@ export const auditInputs = pgTable('audit_inputs', {
   ...createdAt,
 });
 
+/** The states of an approval (docs/approvals.md): pending until denied, expired or executed once. */
+export const APPROVAL_STATES = ['pending', 'denied', 'expired', 'executing', 'executed', 'failed'] as const;
+export type ApprovalState = (typeof APPROVAL_STATES)[number];
+
+/**
+ * Requests parked by a `require_approval` decision (dual control). The request itself is not kept:
+ * `request_digest` is the audit HMAC of its canonical JSON body (bodies may hold low-entropy
+ * secrets, and the store is untrusted), and the requester sends the body again to execute.
+ * `state` leaves 'pending' only by a conditional UPDATE, so two nodes never both deny, expire or
+ * execute the same approval.
+ */
+export const approvals = pgTable(
+  'approvals',
+  {
+    id: text('id').primaryKey(),
+    requester: text('requester').notNull(),
+    operation: text('operation').notNull(),
+    key: text('key'),
+    method: text('method').notNull(),
+    /** Path with query string, as requested. */
+    path: text('path').notNull(),
+    requestDigest: text('request_digest').notNull(),
+    /** SHA-256 of every policy that decided the request, in evaluation order. */
+    policies: jsonb('policies').$type<string[]>().notNull(),
+    required: integer('required').notNull(),
+    /** The role approvers must hold. */
+    approverGroup: text('approver_group').notNull(),
+    reason: text('reason').notNull(),
+    state: text('state').$type<ApprovalState>().notNull().default('pending'),
+    expiresAt: timestamptz('expires_at').notNull(),
+    ...createdAt,
+    /** When it left 'pending' for good (denied, expired, executed or failed). */
+    finishedAt: timestamptz('finished_at'),
+    deniedBy: text('denied_by'),
+    denyReason: text('deny_reason'),
+    /** The executed operation's status and error code. */
+    resultStatus: integer('result_status'),
+    resultCode: text('result_code'),
+  },
+  (t) => [
+    check('approvals_state', sql`${t.state} IN ('pending', 'denied', 'expired', 'executing', 'executed', 'failed')`),
+    check('approvals_required', sql`${t.required} >= 1`),
+    index('approvals_pending_expiry').on(t.expiresAt).where(sql`${t.state} = 'pending'`),
+    index('approvals_state_id').on(t.state, t.id),
+  ],
+);
+
+/** One row per principal who approved: the primary key makes each principal count once. */
+export const approvalGrants = pgTable(
+  'approval_grants',
+  {
+    approvalId: text('approval_id')
+      .notNull()
+      .references(() => approvals.id, { onDelete: 'cascade' }),
+    principal: text('principal').notNull(),
+    ...createdAt,
+  },
+  (t) => [primaryKey({ columns: [t.approvalId, t.principal] })],
+);
+
 export type SealConfigRow = typeof sealConfig.$inferSelect;
 export type NewSealConfigRow = typeof sealConfig.$inferInsert;
 export type ShardCommitmentRow = typeof shardCommitments.$inferSelect;
@@ -274,3 +334,5 @@ export type KeyRow = typeof keys.$inferSelect;
 export type NewKeyRow = typeof keys.$inferInsert;
 export type KeyVersionRow = typeof keyVersions.$inferSelect;
 export type AuditCheckpointRow = typeof auditCheckpoints.$inferSelect;
+export type ApprovalRow = typeof approvals.$inferSelect;
+export type ApprovalGrantRow = typeof approvalGrants.$inferSelect;

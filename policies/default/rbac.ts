@@ -7,12 +7,26 @@
  *   and reading the wrapping key included), but no data-plane operation (it never sees plaintext or
  *   signs);
  * - `app` performs cryptographic operations on keys (and may list and read key metadata);
- * - `auditor` reads and exports the audit log (`audit.*`).
+ * - `auditor` reads and exports the audit log (`audit.*`);
+ * - dual control: key export, key deletion and policy activation (and deactivation, the same
+ *   operation) need two approvals from `operator`, whoever asks — `admin` included: four eyes that an
+ *   admin could skip would not be four eyes. Only `admin` and `operator` may ask;
+ * - any authenticated principal may use the approval endpoints (`approval.*`): the server enforces
+ *   who may approve (the named role, never the requester) and who may execute (the requester).
  *
  * Everything else is denied, naming the roles that were tried. Its SHA-256 is reported like any
  * other policy's; replace it by activating another global policy set.
  */
 import { Request, Decision } from "keyward";
+
+/** Approvals from `APPROVER_GROUP` that dual-controlled operations need. */
+const DUAL_CONTROL_APPROVALS: i32 = 2;
+const APPROVER_GROUP = "operator";
+
+/** Operations under dual control (`key.export` has no route yet; it is governed once it has). */
+function isDualControl(req: Request): bool {
+  return req.operationIs("key.export") || req.operationIs("key.delete") || req.operationIs("policy.activate");
+}
 
 function isOperatorOperation(req: Request): bool {
   return (
@@ -64,6 +78,11 @@ function roleList(req: Request): string {
 
 export function decide(req: Request): Decision {
   if (req.operationIs("auth.whoami")) return Decision.allow("any authenticated principal");
+  if (req.operationStartsWith("approval.")) return Decision.allow("any authenticated principal; the server enforces separation of duties");
+  if (isDualControl(req) && (req.hasRole("admin") || req.hasRole("operator"))) {
+    if (req.approvals >= DUAL_CONTROL_APPROVALS) return Decision.allow("dual control: two operators approved");
+    return Decision.requireApproval(DUAL_CONTROL_APPROVALS, APPROVER_GROUP, "dual control: " + req.operation + " needs two operators' approval");
+  }
   if (req.hasRole("admin")) return Decision.allow("role admin");
   if (req.hasRole("operator") && isOperatorOperation(req)) return Decision.allow("role operator");
   if (req.hasRole("app") && isAppOperation(req)) return Decision.allow("role app");

@@ -10,6 +10,7 @@ import { issueToken } from '../../engine/auth/tokens.js';
 import { KEY_TYPES, keyTypeInfo } from '../../engine/crypto/index.js';
 import type { KeyType } from '../../engine/crypto/index.js';
 import { devBootstrap } from '../../engine/dev.js';
+import { completeApproval } from '../helpers/approvals.js';
 import { startTestServer } from '../helpers/server.js';
 import type { TestServer } from '../helpers/server.js';
 
@@ -139,9 +140,10 @@ describe('/v1/keys', { timeout: 300_000 }, () => {
 
   it('deletion is scheduled only when allowed; a scheduled key refuses operations', async () => {
     await s.call('POST', '/v1/keys', { token: root, body: { name: 'gone', type: 'hmac-sha256' } });
-    assertError(await s.call('DELETE', '/v1/keys/gone', { token: root }), 409, 'KEY_DELETION_NOT_ALLOWED');
+    // Deletion is under dual control: two operators approve, then the requester executes it once.
+    assertError(await completeApproval(s, await s.call('DELETE', '/v1/keys/gone', { token: root }), root), 409, 'KEY_DELETION_NOT_ALLOWED');
     await s.call('POST', '/v1/keys/gone/config', { token: root, body: { deletionAllowed: true } });
-    const del = await s.call('DELETE', '/v1/keys/gone', { token: root });
+    const del = await completeApproval(s, await s.call('DELETE', '/v1/keys/gone', { token: root }), root);
     assert.equal(del.status, 200);
     assert.ok(Date.parse(del.body.deleteAfter) > Date.now() + 6 * 86_400_000);
     assertError(await s.call('POST', '/v1/keys/gone/hmac', { token: app, body: { message: b64('m') } }), 409, 'KEY_PENDING_DELETION');

@@ -12,6 +12,7 @@ import { issueToken } from '../../engine/auth/tokens.js';
 import { devBootstrap } from '../../engine/dev.js';
 import { compilePolicy, defaultPolicyWasm } from '../../engine/policy/index.js';
 import { DEFAULT_POLICY_NAME } from '../../engine/policy/service.js';
+import { completeApproval } from '../helpers/approvals.js';
 import { startTestServer } from '../helpers/server.js';
 import type { TestServer } from '../helpers/server.js';
 import { createHash } from 'node:crypto';
@@ -114,8 +115,13 @@ export function decide(req: Request): Decision { return Date.now() > 0 ? Decisio
     assertError(r, 400, 'POLICY_INVALID', /import/i);
   });
 
+  /** Activation and deactivation are under dual control (two operators approve; docs/approvals.md). */
+  const approved = async (action: 'activate' | 'deactivate', sha256: string, body: unknown) =>
+    completeApproval(s, await s.call('POST', `/v1/policies/${sha256}/${action}`, { token: root, body }), root, body);
+
   it('activate rejects unknown and malformed hashes and bad scopes', async () => {
-    assertError(await s.call('POST', `/v1/policies/${'a'.repeat(64)}/activate`, { token: root, body: { scope: 'global' } }), 404, 'POLICY_NOT_FOUND');
+    // The policies decide (and park the request) before the operation looks for the policy.
+    assertError(await approved('activate', 'a'.repeat(64), { scope: 'global' }), 404, 'POLICY_NOT_FOUND');
     assertError(await s.call('POST', '/v1/policies/xyz/activate', { token: root, body: { scope: 'global' } }), 400, 'VALIDATION_FAILED');
     assertError(await s.call('POST', `/v1/policies/${denyRotate.sha256}/activate`, { token: root, body: { scope: 'key' } }), 400, 'VALIDATION_FAILED');
     assertError(await s.call('POST', `/v1/policies/${denyRotate.sha256}/activate`, { token: root, body: { scope: 'everywhere' } }), 400, 'VALIDATION_FAILED');
@@ -124,14 +130,14 @@ export function decide(req: Request): Decision { return Date.now() > 0 ? Decisio
 
   it('an activated global policy composes with RBAC: its deny wins even for admin', async () => {
     assert.equal((await s.call('POST', '/v1/sys/rotate', { token: root })).status, 200);
-    const act = await s.call('POST', `/v1/policies/${denyRotate.sha256}/activate`, { token: root, body: { scope: 'global' } });
+    const act = await approved('activate', denyRotate.sha256, { scope: 'global' });
     assert.equal(act.status, 200, JSON.stringify(act.body));
     assertError(await s.call('POST', '/v1/sys/rotate', { token: root }), 403, 'POLICY_DENIED', /rotation is frozen this week/);
     // other operations are still allowed by both
     assert.equal((await s.call('GET', '/v1/auth/whoami', { token: root })).status, 200);
     // and the RBAC deny still applies to the app role
     assertError(await s.call('GET', '/v1/policies', { token: tokens.app! }), 403, 'POLICY_DENIED');
-    const off = await s.call('POST', `/v1/policies/${denyRotate.sha256}/deactivate`, { token: root, body: { scope: 'global' } });
+    const off = await approved('deactivate', denyRotate.sha256, { scope: 'global' });
     assert.equal(off.status, 200, JSON.stringify(off.body));
     assert.equal((await s.call('POST', '/v1/sys/rotate', { token: root })).status, 200);
   });
@@ -139,8 +145,8 @@ export function decide(req: Request): Decision { return Date.now() > 0 ? Decisio
   it('refuses to deactivate the last global policy (lockout guard)', async () => {
     const list = (await s.call('GET', '/v1/policies', { token: root })).body.policies;
     const def = list.find((p: any) => p.name === DEFAULT_POLICY_NAME);
-    assertError(await s.call('POST', `/v1/policies/${def.sha256}/deactivate`, { token: root, body: { scope: 'global' } }), 409, 'POLICY_LOCKOUT');
-    assertError(await s.call('POST', `/v1/policies/${denyRotate.sha256}/deactivate`, { token: root, body: { scope: 'global' } }), 404, 'POLICY_NOT_FOUND');
+    assertError(await approved('deactivate', def.sha256, { scope: 'global' }), 409, 'POLICY_LOCKOUT');
+    assertError(await approved('deactivate', denyRotate.sha256, { scope: 'global' }), 404, 'POLICY_NOT_FOUND');
   });
 
   it('evaluate runs a stored policy or the active set on an input, without side effects', async () => {

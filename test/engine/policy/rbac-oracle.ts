@@ -3,8 +3,11 @@
  * auditor): the oracle that rbac.test.ts checks policies/default/rbac.ts against, role set by role set.
  */
 export interface Decision {
-  decision: 'allow' | 'deny';
+  decision: 'allow' | 'deny' | 'require_approval';
   reason: string;
+  /** For require_approval: how many, from which role. */
+  approvals?: number;
+  group?: string;
 }
 
 /** Operations an operator may perform: seal, rotation, rekey, key and policy administration. */
@@ -19,9 +22,16 @@ const APP_OPS = new Set([
   'encapsulate', 'decapsulate', 'key.public', 'random',
 ]);
 const ANY_AUTHENTICATED = new Set(['auth.whoami']);
+/** Dual control: two operators approve these, whoever (admin or operator) asks. */
+const DUAL_CONTROL_OPS = new Set(['key.export', 'key.delete', 'policy.activate']);
 
-export function decideBuiltinRbac(roles: readonly string[], operation: string): Decision {
+export function decideBuiltinRbac(roles: readonly string[], operation: string, approvals = 0): Decision {
   if (ANY_AUTHENTICATED.has(operation)) return { decision: 'allow', reason: 'any authenticated principal' };
+  if (operation.startsWith('approval.')) return { decision: 'allow', reason: 'any authenticated principal; the server enforces separation of duties' };
+  if (DUAL_CONTROL_OPS.has(operation) && (roles.includes('admin') || roles.includes('operator'))) {
+    if (approvals >= 2) return { decision: 'allow', reason: 'dual control: two operators approved' };
+    return { decision: 'require_approval', approvals: 2, group: 'operator', reason: `dual control: ${operation} needs two operators' approval` };
+  }
   if (roles.includes('admin')) return { decision: 'allow', reason: 'role admin' };
   if (roles.includes('operator') && OPERATOR_OPS.has(operation)) return { decision: 'allow', reason: 'role operator' };
   if (roles.includes('app') && APP_OPS.has(operation)) return { decision: 'allow', reason: 'role app' };

@@ -23,6 +23,8 @@ import type { Db, Store, StoreDriver } from '../../../engine/store/index.js';
 import { adminDatabaseUrl, availableDrivers, createTestDatabaseUrl, openTestStore } from '../../helpers/store.js';
 
 const TABLES = [
+  'approval_grants',
+  'approvals',
   'audit_checkpoints',
   'audit_head',
   'audit_inputs',

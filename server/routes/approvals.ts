@@ -1,0 +1,114 @@
+/**
+ * /v1/approvals: dual control (docs/approvals.md). A request the policies answer with
+ * `require_approval` is parked (202 from its own route); here it is listed, shown, approved, denied,
+ * and executed once by its requester.
+ *
+ * Execute re-runs the parked request through the route that parked it: the stored method and path
+ * are dispatched to the other routers with the execute request's body, and the pipeline
+ * (engine/hsm.ts) checks the approval (requester, method, path, body digest, still pending),
+ * re-evaluates the policies with the approvals gathered, and claims the one execution before running
+ * the operation. The response is the operation's own.
+ * @module
+ */
+import Router from '@koa/router';
+import type { Context, Middleware } from 'koa';
+import { KeywardError } from '../../ceremony/errors.js';
+import { APPROVAL_PAGE_MAX, APPROVAL_STATES, assertApprovalId } from '../../engine/approvals/index.js';
+import type { ApprovalState } from '../../engine/approvals/index.js';
+import type { AppDeps } from '../deps.js';
+import { caller } from '../auth.js';
+import { parseBody, readJson } from '../body.js';
+import { ApprovalDenyBody, EmptyBody } from '../schemas.js';
+
+/** The largest body any route takes (key operations allow 8 MiB); the target route re-checks its own. */
+const EXECUTE_BODY_LIMIT = 8 * 1024 * 1024;
+
+function listQuery(ctx: Context): { state?: ApprovalState; limit: number; after?: string } {
+  const { state, limit: limitRaw = '50', after } = ctx.query;
+  if (state !== undefined && (typeof state !== 'string' || !(APPROVAL_STATES as readonly string[]).includes(state))) {
+    throw new KeywardError('VALIDATION_FAILED', `state: expected one of ${APPROVAL_STATES.join(', ')}, got "${String(state).slice(0, 20)}"`);
+  }
+  if (typeof limitRaw !== 'string' || !/^\d{1,3}$/.test(limitRaw) || Number(limitRaw) < 1 || Number(limitRaw) > APPROVAL_PAGE_MAX) {
+    throw new KeywardError('VALIDATION_FAILED', `limit: expected 1 to ${APPROVAL_PAGE_MAX}, got "${String(limitRaw).slice(0, 20)}"`);
+  }
+  if (after !== undefined) {
+    if (typeof after !== 'string') throw new KeywardError('VALIDATION_FAILED', 'after: expected one approval id');
+    assertApprovalId(after);
+  }
+  return { ...(state ? { state: state as ApprovalState } : {}), limit: Number(limitRaw), ...(after ? { after } : {}) };
+}
+
+/**
+ * @param targets the routers whose requests can be parked and executed (every other router of the
+ *   app; never this one, so an execute can't execute an execute).
+ */
+export function approvalRoutes(deps: AppDeps, targets: readonly Router[]): Router {
+  const { hsm } = deps;
+  const svc = hsm.approvals;
+  const r = new Router({ prefix: '/v1/approvals' });
+  const chain = targets.map((t) => t.routes() as unknown as Middleware);
+  /** Runs the routers in order, as the app does; `last` runs when none matched. */
+  const dispatch = (ctx: Context, last: () => Promise<void>) => {
+    const step = (i: number): Promise<void> => (i < chain.length ? Promise.resolve(chain[i]!(ctx, () => step(i + 1))) : last());
+    return step(0);
+  };
+
+  r.get('/', async (ctx: Context) => {
+    const q = listQuery(ctx);
+    ctx.body = await hsm.request({ ...caller(ctx), operation: 'approval.list', attributes: q.state ? { state: q.state } : {} }, (p) => svc.list(p, q));
+  });
+
+  r.get('/:id', async (ctx: Context) => {
+    const id = ctx.params.id as string;
+    assertApprovalId(id);
+    ctx.body = await hsm.request({ ...caller(ctx), operation: 'approval.read', approval: { id, execute: false } }, (p) => svc.get(id, p));
+  });
+
+  r.post('/:id/approve', async (ctx: Context) => {
+    const id = ctx.params.id as string;
+    assertApprovalId(id);
+    await parseBody(ctx, EmptyBody, deps.bodyLimit);
+    ctx.body = await hsm.request({ ...caller(ctx), operation: 'approval.approve', approval: { id, execute: false }, attributes: { approval: id } }, (p) => svc.approve(id, p));
+  });
+
+  r.post('/:id/deny', async (ctx: Context) => {
+    const id = ctx.params.id as string;
+    assertApprovalId(id);
+    const body = await parseBody(ctx, ApprovalDenyBody, deps.bodyLimit);
+    ctx.body = await hsm.request({ ...caller(ctx), operation: 'approval.deny', approval: { id, execute: false }, attributes: { approval: id } }, (p) => svc.deny(id, p, body.reason));
+  });
+
+  r.post('/:id/execute', async (ctx: Context) => {
+    const id = ctx.params.id as string;
+    assertApprovalId(id);
+    const body = await readJson(ctx, Math.max(deps.bodyLimit, EXECUTE_BODY_LIMIT));
+    // The stored method and path are not secret to the requester, but only the pipeline (after
+    // authentication) says who that is: strangers learn nothing beyond "not found".
+    const target = await svc.target(id);
+    if (!target) {
+      await hsm.request({ ...caller(ctx), operation: 'approval.execute', approval: { id, execute: false } }, async () => {
+        throw new KeywardError('APPROVAL_NOT_FOUND', `no approval ${id}`);
+      });
+      return;
+    }
+    const saved = { method: ctx.method, url: ctx.url, params: ctx.params, matched: (ctx as { matched?: unknown }).matched };
+    ctx.state.json = body;
+    ctx.state.approval = { id, execute: true };
+    ctx.method = target.method;
+    ctx.url = target.path;
+    ctx.params = {};
+    try {
+      await dispatch(ctx, async () => {
+        throw new KeywardError('APPROVAL_MISMATCH', `approval ${id} is for ${target.method} ${target.path}, which this server no longer serves`);
+      });
+    } finally {
+      ctx.method = saved.method;
+      ctx.url = saved.url;
+      ctx.params = saved.params;
+      (ctx as { matched?: unknown }).matched = saved.matched;
+      ctx.state.approval = undefined;
+    }
+  });
+
+  return r;
+}

@@ -1,0 +1,36 @@
+/**
+ * Dual control in tests: operations the default policy puts under two operators' approval
+ * (key deletion, policy activation) answer 202; `completeApproval` gets them approved by two fresh
+ * operators and executed by the requester, as a real deployment would.
+ */
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { issueToken } from '../../engine/auth/tokens.js';
+import type { Db } from '../../engine/store/index.js';
+
+export interface Caller {
+  call(method: string, path: string, opts?: { body?: unknown; token?: string }): Promise<{ status: number; body: any }>;
+}
+
+/** Two tokens of fresh `operator` principals (never the requester). */
+export async function approverTokens(db: Db, n = 2): Promise<string[]> {
+  const out: string[] = [];
+  for (let i = 0; i < n; i++) {
+    out.push((await issueToken(db, { principal: `approver-${randomBytes(4).toString('hex')}`, roles: ['operator'], now: new Date() })).token);
+  }
+  return out;
+}
+
+/**
+ * Takes a parked request's 202 answer, has two operators approve, and executes it as `token` with
+ * the original `body`; returns the operation's own answer.
+ */
+export async function completeApproval(s: Caller & { hsm: { store: { db: Db } } }, parked: { status: number; body: any }, token: string, body?: unknown): Promise<{ status: number; body: any }> {
+  assert.equal(parked.status, 202, `expected 202 (parked for approval), got ${parked.status} ${JSON.stringify(parked.body)}`);
+  const id = parked.body.approvalId as string;
+  for (const approver of await approverTokens(s.hsm.store.db)) {
+    const r = await s.call('POST', `/v1/approvals/${id}/approve`, { token: approver, body: {} });
+    assert.equal(r.status, 200, JSON.stringify(r.body));
+  }
+  return s.call('POST', `/v1/approvals/${id}/execute`, { token, ...(body !== undefined ? { body } : {}) });
+}
