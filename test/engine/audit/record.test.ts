@@ -186,3 +186,47 @@ describe('hmacField', () => {
     assert.equal(sha256Hex(enc('abc')), 'ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad');
   });
 });
+
+describe('fast canonical serializer', () => {
+  it('gives exactly the bytes of the reference RFC 8785 implementation for any valid record', async () => {
+    const { default: fc } = await import('fast-check');
+    const { default: canonicalize } = await import('canonicalize');
+    const { encodeRecord, decodeRecord } = await import('../../../engine/audit/record.js');
+    const text = fc.string({ unit: 'binary', maxLength: 40 }).filter((s) => s.length > 0 && s.isWellFormed());
+    const hex64 = fc.string({ unit: fc.constantFrom(...'0123456789abcdef'), minLength: 64, maxLength: 64 });
+    const record = fc.record({
+      v: fc.constant(1 as const),
+      time: fc.date({ min: new Date('2000-01-01T00:00:00Z'), max: new Date('2099-12-31T23:59:59Z'), noInvalidDate: true }).map((d) => d.toISOString()),
+      node: text,
+      requestId: text,
+      principal: fc.option(text, { nil: null }),
+      operation: text,
+      key: fc.option(text, { nil: null }),
+      keyVersion: fc.option(fc.integer({ min: 0, max: 1000 }), { nil: null }),
+      policies: fc.array(fc.record({ sha256: hex64, decision: fc.constantFrom('allow' as const, 'deny' as const, 'require_approval' as const, 'fault' as const), gas: fc.integer({ min: 0, max: 2 ** 40 }) }), { maxLength: 3 }),
+      decision: fc.constantFrom('allow' as const, 'deny' as const, 'require_approval' as const, 'none' as const),
+      reason: fc.option(fc.string({ unit: 'binary', maxLength: 40 }).filter((s) => s.isWellFormed()), { nil: null }),
+      approvalId: fc.option(text, { nil: null }),
+      inputDigest: fc.option(hex64, { nil: null }),
+      status: fc.integer({ min: 100, max: 599 }),
+      code: fc.option(fc.constantFrom('POLICY_DENIED', 'KEY_NOT_FOUND', 'A1_B'), { nil: null }),
+      sizes: fc.record({ in: fc.nat(), out: fc.nat() }),
+      details: fc.option(
+        fc.dictionary(
+          fc.stringMatching(/^[A-Za-z][A-Za-z0-9_.-]{0,8}$/),
+          fc.oneof(text, fc.integer(), fc.boolean(), fc.constant(null)),
+          { maxKeys: 6 },
+        ),
+        { nil: null },
+      ),
+    });
+    fc.assert(
+      fc.property(record, (r) => {
+        const leaf = encodeRecord(r);
+        assert.equal(new TextDecoder().decode(leaf), canonicalize(r));
+        assert.equal(canonicalize(decodeRecord(leaf)), canonicalize(r));
+      }),
+      { numRuns: 500 },
+    );
+  });
+});
