@@ -190,7 +190,8 @@ export class Hsm {
 
   /** Opens the HSM over a store. It starts sealed (or uninitialized). */
   static async open(opts: HsmOptions): Promise<Hsm> {
-    const audit = opts.audit === false ? undefined : await AuditLog.open(opts.store.db, opts.audit ?? {});
+    const audit =
+      opts.audit === false ? undefined : await AuditLog.open(opts.store.db, { flushesInFlight: opts.store.driver === 'postgres' ? 2 : 1, ...(opts.audit ?? {}) });
     const hsm = new Hsm(opts.store, await SealManager.open(opts.store.db), audit, opts);
     hsm.integrator?.start();
     // Init stores the ceremony, then installs the default policy. A crash between the two would leave

@@ -5,8 +5,8 @@
 -- chain is computed here, in SQL, from the locked head's chain:
 --   chain_i = SHA-256(chain_{i-1} || SHA-256(0x00 || leaf_i)).
 -- leaves: JSON array of the leaf texts (UTF-8); inputs: JSON array of [digest hex, base64 blob].
-DROP FUNCTION IF EXISTS keyward_audit_chain(bytea, jsonb);
---> statement-breakpoint
+-- keyward_audit_chain (0004) is kept: a node still running the previous release appends with it
+-- until it is upgraded, and keeps producing a correct chain.
 CREATE FUNCTION keyward_audit_append(leaves jsonb, inputs jsonb) RETURNS bigint
 LANGUAGE plpgsql AS $$
 DECLARE

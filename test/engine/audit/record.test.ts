@@ -192,7 +192,7 @@ describe('fast canonical serializer', () => {
     const { default: fc } = await import('fast-check');
     const { default: canonicalize } = await import('canonicalize');
     const { encodeRecord, decodeRecord } = await import('../../../engine/audit/record.js');
-    const text = fc.string({ unit: 'binary', maxLength: 40 }).filter((s) => s.length > 0 && s.isWellFormed());
+    const text = fc.string({ unit: 'binary', maxLength: 40 }).filter((s) => s.length > 0 && (s as unknown as { isWellFormed(): boolean }).isWellFormed());
     const hex64 = fc.string({ unit: fc.constantFrom(...'0123456789abcdef'), minLength: 64, maxLength: 64 });
     const record = fc.record({
       v: fc.constant(1 as const),
@@ -205,7 +205,7 @@ describe('fast canonical serializer', () => {
       keyVersion: fc.option(fc.integer({ min: 0, max: 1000 }), { nil: null }),
       policies: fc.array(fc.record({ sha256: hex64, decision: fc.constantFrom('allow' as const, 'deny' as const, 'require_approval' as const, 'fault' as const), gas: fc.integer({ min: 0, max: 2 ** 40 }) }), { maxLength: 3 }),
       decision: fc.constantFrom('allow' as const, 'deny' as const, 'require_approval' as const, 'none' as const),
-      reason: fc.option(fc.string({ unit: 'binary', maxLength: 40 }).filter((s) => s.isWellFormed()), { nil: null }),
+      reason: fc.option(fc.string({ unit: 'binary', maxLength: 40 }).filter((s) => (s as unknown as { isWellFormed(): boolean }).isWellFormed()), { nil: null }),
       approvalId: fc.option(text, { nil: null }),
       inputDigest: fc.option(hex64, { nil: null }),
       status: fc.integer({ min: 100, max: 599 }),
