@@ -40,6 +40,16 @@ export class KeywardClient {
     } catch {
       throw new KeywardError('BAD_RESPONSE', `server answered ${res.status} with a body that is not JSON`);
     }
+    // Parked for approval (docs/approvals.md): the operation did not run, so this is not a result.
+    const parked = json as { approvalId?: string; required?: number; group?: string; expiresAt?: string } | undefined;
+    if (res.status === 202 && typeof parked?.approvalId === 'string') {
+      throw new KeywardError(
+        'APPROVAL_PENDING',
+        `parked for approval ${parked.approvalId}: needs ${parked.required} approvals from "${parked.group}" before ${parked.expiresAt}; ` +
+          `then run \`keyward approval execute ${parked.approvalId}\` with the same request body`,
+        { details: { ...parked } },
+      );
+    }
     if (res.ok || opts.okStatuses?.includes(res.status)) return json as T;
     const e = (json as { error?: { code?: string; message?: string } } | undefined)?.error;
     throw new KeywardError(e?.code ?? `HTTP_${res.status}`, e?.message ?? `server answered ${res.status}`);

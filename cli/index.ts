@@ -4,6 +4,11 @@
  */
 import { Builtins, Cli } from 'clipanion';
 import { VERSION } from '../engine/version.js';
+import ApprovalApproveCommand from './commands/approval/approve.js';
+import ApprovalDenyCommand from './commands/approval/deny.js';
+import ApprovalExecuteCommand from './commands/approval/execute.js';
+import ApprovalListCommand from './commands/approval/list.js';
+import ApprovalShowCommand from './commands/approval/show.js';
 import AuditExportCommand from './commands/audit/export.js';
 import AuditKeysCommand from './commands/audit/keys.js';
 import AuditReplayCommand from './commands/audit/replay.js';
@@ -77,6 +82,11 @@ export const COMMANDS = [
   TokenCreateCommand,
   TokenRevokeCommand,
   TokenWhoamiCommand,
+  ApprovalListCommand,
+  ApprovalShowCommand,
+  ApprovalApproveCommand,
+  ApprovalDenyCommand,
+  ApprovalExecuteCommand,
   AuditKeysCommand,
   AuditExportCommand,
   AuditVerifyBundleCommand,

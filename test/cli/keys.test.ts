@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { devBootstrap } from '../../engine/dev.js';
+import { approveTwice, parkedId } from '../helpers/approvals.js';
 import { runCli } from '../helpers/cli.js';
 import type { CliResult } from '../helpers/cli.js';
 import { startTestServer } from '../helpers/server.js';
@@ -73,9 +74,14 @@ describe('keyward key / encrypt / sign / encapsulate (CLI)', { timeout: 180_000 
   });
 
   it('deletes only when allowed; reports usage and server errors clearly', async () => {
-    assert.match((await runCli(['key', 'delete', 'tags'], env)).stderr, /KEY_DELETION_NOT_ALLOWED/);
+    // Deletion is under dual control: parked, approved by two operators, executed by the requester.
+    const refused = parkedId((await runCli(['key', 'delete', 'tags'], env)).stderr);
+    await approveTwice(s.url, s.hsm.store.db, refused);
+    assert.match((await runCli(['approval', 'execute', refused], env)).stderr, /KEY_DELETION_NOT_ALLOWED/);
     ok(await runCli(['key', 'config', 'tags', '--deletion-allowed', 'true'], env));
-    ok(await runCli(['key', 'delete', 'tags'], env));
+    const id = parkedId((await runCli(['key', 'delete', 'tags'], env)).stderr);
+    await approveTwice(s.url, s.hsm.store.db, id);
+    ok(await runCli(['approval', 'execute', id], env));
     assert.match((await runCli(['hmac', '--key', 'tags', '--text', 'x'], env)).stderr, /KEY_PENDING_DELETION/);
     const usage = await runCli(['encrypt', '--key', 'orders'], env);
     assert.equal(usage.code, 1);

@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { devBootstrap } from '../../engine/dev.js';
+import { approveTwice, parkedId } from '../helpers/approvals.js';
 import { runCli } from '../helpers/cli.js';
 import type { CliResult } from '../helpers/cli.js';
 import { startTestServer } from '../helpers/server.js';
@@ -84,7 +85,10 @@ describe('keyward policy (CLI)', { timeout: 180_000 }, () => {
   it('pushes, activates on a key, lists', async () => {
     const pushed = ok(await runCli(['policy', 'push', 'limit.wasm', '--json'], env, { cwd: dir })).json();
     assert.equal(pushed.name, 'limit');
-    ok(await runCli(['policy', 'activate', pushed.sha256, '--key', 'payments'], env));
+    // Activation is under dual control: parked, approved by two operators, executed by the requester.
+    const id = parkedId((await runCli(['policy', 'activate', pushed.sha256, '--key', 'payments'], env)).stderr);
+    await approveTwice(s.url, s.hsm.store.db, id);
+    ok(await runCli(['approval', 'execute', id, '--body-json', JSON.stringify({ scope: 'key', key: 'payments' })], env));
     const usage = await runCli(['policy', 'activate', pushed.sha256], env);
     assert.equal(usage.code, 1);
     assert.match(usage.stdout + usage.stderr, /exactly one of --global or --key/);

@@ -34,3 +34,17 @@ export async function completeApproval(s: Caller & { hsm: { store: { db: Db } } 
   }
   return s.call('POST', `/v1/approvals/${id}/execute`, { token, ...(body !== undefined ? { body } : {}) });
 }
+
+/** The approval id in a CLI's APPROVAL_PENDING error (stderr). */
+export function parkedId(stderr: string): string {
+  assert.match(stderr, /APPROVAL_PENDING/, `expected the request to be parked for approval, got: ${stderr}`);
+  return /apr_[0-9a-f]{32}/.exec(stderr)![0];
+}
+
+/** Two fresh operators approve `id` over HTTP (for CLI tests, whose requester then executes). */
+export async function approveTwice(url: string, db: Db, id: string): Promise<void> {
+  for (const approver of await approverTokens(db)) {
+    const res = await fetch(`${url}/v1/approvals/${id}/approve`, { method: 'POST', headers: { authorization: `Bearer ${approver}`, 'content-type': 'application/json' }, body: '{}' });
+    assert.equal(res.status, 200, await res.text());
+  }
+}

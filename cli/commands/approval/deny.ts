@@ -1,0 +1,22 @@
+import { Command, Option } from 'clipanion';
+import { BaseCommand } from '../../base.js';
+import { approvalPath } from './shared.js';
+import type { ApprovalView } from './shared.js';
+
+export default class ApprovalDenyCommand extends BaseCommand {
+  static override paths = [['approval', 'deny']];
+  static override usage = Command.Usage({
+    category: 'Approvals',
+    description: 'deny a request: one approver’s denial ends it',
+    examples: [['Deny with a reason', 'keyward approval deny apr_… --reason "change freeze"']],
+  });
+
+  id = Option.String({ required: true });
+  reason = Option.String('--reason', { description: 'Why (kept with the approval, at most 256 characters)' });
+
+  async run(): Promise<number> {
+    const a = await this.client().post<ApprovalView>(approvalPath(this.id, 'deny'), this.reason !== undefined ? { reason: this.reason } : {});
+    this.print(a, `Denied ${a.id}.`);
+    return 0;
+  }
+}
