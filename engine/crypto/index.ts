@@ -45,6 +45,7 @@ export {
 } from './aead.js';
 export {
   MAX_CONTEXT_LEN,
+  assertSignOptions,
   formatSignature,
   parseSignature,
   sign,
@@ -54,6 +55,7 @@ export {
   type VerifyOptions,
 } from './sign.js';
 export { decapsulate, encapsulate, kemCiphertextLength, type Encapsulation } from './kem.js';
+export { expandPrivateKey, isExpandable, isExpandedKey, wipeExpandedKey, type ExpandedKey } from './expanded.js';
 export { HMAC_SHA256_LEN, hmac, verifyHmac } from './hmac.js';
 export { MAX_OAEP_LABEL_LEN, OAEP_HASH, oaepCiphertextLength, oaepDecrypt, oaepEncrypt, oaepMaxPlaintextLength } from './oaep.js';
 export {

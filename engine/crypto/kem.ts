@@ -9,12 +9,14 @@
  * foreign ciphertext does NOT fail; it returns a pseudorandom secret (derived from z and the
  * ciphertext) that differs from the sender's. So `decapsulate` never reports tampering: a protocol
  * built on it must authenticate with the secret (e.g. use it as an AEAD key) to notice. Only a
- * ciphertext of the wrong length is rejected, as `CIPHERTEXT_INVALID`. X-Wing inherits this.
+ * ciphertext of the wrong length is rejected, as `CIPHERTEXT_INVALID`. X-Wing inherits this, and also
+ * rejects a ciphertext whose X25519 part is a low-order point (the exchange gives all zeros).
  * @module
  */
 import { KeywardError } from '../../ceremony/errors.js';
 import { wipe } from '../../ceremony/bytes.js';
 import { ML_KEM, ML_KEM_SEED_LEN, X_WING, X_WING_SEED_LEN, abytes, isMlKem } from './algs.js';
+import { expandedParts, xWingDecapsulate, type ExpandedKey } from './expanded.js';
 import { assertSupports, type KeyType } from './types.js';
 
 export interface Encapsulation {
@@ -27,6 +29,15 @@ function kemOf(type: KeyType) {
   if (isMlKem(type)) return { alg: ML_KEM[type], seedLen: ML_KEM_SEED_LEN };
   if (type === 'x-wing') return { alg: X_WING, seedLen: X_WING_SEED_LEN };
   throw new RangeError(`unhandled key type ${type}`);
+}
+
+/**
+ * noble refuses an X25519 exchange whose result is all zeros, which happens exactly when the
+ * ciphertext's X25519 part (its last 32 bytes, attacker input) is a low-order point: a property of
+ * the ciphertext alone, so naming it leaks nothing about the key.
+ */
+function xWingLowOrder(cause: unknown): KeywardError<'CIPHERTEXT_INVALID'> {
+  return new KeywardError('CIPHERTEXT_INVALID', 'x-wing ciphertext: the X25519 part is a low-order point', { cause });
 }
 
 /** Length of a ciphertext of `type`. */
@@ -55,20 +66,38 @@ export function encapsulate(type: KeyType, pub: Uint8Array): Encapsulation {
 }
 
 /**
- * The shared secret encapsulated in `ciphertext` for the canonical private key `priv` (a seed).
- * A modified ciphertext of the right length yields a different secret, never an error (see the
- * module header). Throws `CIPHERTEXT_INVALID` only for a ciphertext of the wrong length.
+ * The shared secret encapsulated in `ciphertext` for the canonical private key `priv` (a seed), or
+ * its expanded form (expanded.ts: the same secret, without re-deriving the key). A modified
+ * ciphertext of the right length yields a different secret, never an error (see the module header).
+ * Throws `CIPHERTEXT_INVALID` only for a ciphertext of the wrong length (or, X-Wing, a low-order
+ * X25519 part).
  */
-export function decapsulate(type: KeyType, priv: Uint8Array, ciphertext: Uint8Array): Uint8Array {
+export function decapsulate(type: KeyType, priv: Uint8Array | ExpandedKey, ciphertext: Uint8Array): Uint8Array {
   assertSupports(type, 'decapsulate');
   const { alg, seedLen } = kemOf(type);
-  abytes(priv, 'privateKey', seedLen);
+  const parts = expandedParts(type, priv);
+  if (!parts) abytes(priv, 'privateKey', seedLen);
   const want = alg.lengths.cipherText;
   if (!(ciphertext instanceof Uint8Array) || ciphertext.length !== want) {
     const got = ciphertext instanceof Uint8Array ? `${ciphertext.length} bytes` : typeof ciphertext;
     throw new KeywardError('CIPHERTEXT_INVALID', `${type} ciphertext: expected ${want ?? '?'} bytes, got ${got}`);
   }
-  if (type === 'x-wing') return alg.decapsulate(ciphertext, priv);
+  if (parts) {
+    if (type !== 'x-wing') return alg.decapsulate(ciphertext, parts[0]!);
+    try {
+      return xWingDecapsulate(parts, ciphertext);
+    } catch (e) {
+      throw xWingLowOrder(e);
+    }
+  }
+  priv = priv as Uint8Array;
+  if (type === 'x-wing') {
+    try {
+      return alg.decapsulate(ciphertext, priv);
+    } catch (e) {
+      throw xWingLowOrder(e);
+    }
+  }
   const { secretKey } = alg.keygen(priv);
   try {
     return alg.decapsulate(ciphertext, secretKey);

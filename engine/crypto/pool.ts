@@ -21,7 +21,8 @@
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { KeywardError } from '../../ceremony/errors.js';
-import { transferablesOf, type CallMap, type CallName } from './calls.js';
+import { copyKey, transferablesOf, type CallMap, type CallName } from './calls.js';
+import type { ExpandedKey } from './expanded.js';
 import type { Encapsulation } from './kem.js';
 import type { KeyPair } from './material.js';
 import type { SignOptions, VerifyOptions } from './sign.js';
@@ -113,8 +114,9 @@ export class CryptoPool {
     return this.#call('generateKey', [type]);
   }
 
-  sign(type: KeyType, priv: Uint8Array, message: Uint8Array, opts?: SignOptions): Promise<Uint8Array> {
-    return this.#call('sign', [type, copyArg(priv), copyArg(message), copyOpts(opts)]);
+  /** `priv`: the seed or, for ML-DSA and the composite, its expanded form (expanded.ts). */
+  sign(type: KeyType, priv: Uint8Array | ExpandedKey, message: Uint8Array, opts?: SignOptions): Promise<Uint8Array> {
+    return this.#call('sign', [type, copyKey(priv), copyArg(message), copyOpts(opts)]);
   }
 
   verify(type: KeyType, pub: Uint8Array, message: Uint8Array, signature: Uint8Array, opts?: VerifyOptions): Promise<boolean> {
@@ -125,8 +127,14 @@ export class CryptoPool {
     return this.#call('encapsulate', [type, copyArg(pub)]);
   }
 
-  decapsulate(type: KeyType, priv: Uint8Array, ciphertext: Uint8Array): Promise<Uint8Array> {
-    return this.#call('decapsulate', [type, copyArg(priv), copyArg(ciphertext)]);
+  /** `priv`: the seed or its expanded form (expanded.ts). */
+  decapsulate(type: KeyType, priv: Uint8Array | ExpandedKey, ciphertext: Uint8Array): Promise<Uint8Array> {
+    return this.#call('decapsulate', [type, copyKey(priv), copyArg(ciphertext)]);
+  }
+
+  /** The expanded form of the seed `priv` (expanded.ts), derived off the event loop. */
+  expand(type: KeyType, priv: Uint8Array): Promise<ExpandedKey> {
+    return this.#call('expand', [type, copyArg(priv)]);
   }
 
   /** RSA-OAEP decryption (oaep.ts); fails with the same generic `DECRYPTION_FAILED` as in-thread. */

@@ -58,6 +58,7 @@ import {
   isSlhDsa,
   type EcdsaType,
 } from './algs.js';
+import { expandedParts, type ExpandedKey } from './expanded.js';
 import { formatVersioned, parseVersioned } from './format.js';
 import { buf } from './material.js';
 import { assertSupports, type KeyType } from './types.js';
@@ -91,7 +92,16 @@ function unsupported(type: KeyType, what: string): KeywardError<'OPTION_UNSUPPOR
   return new KeywardError('OPTION_UNSUPPORTED', `${type} does not support ${what}`);
 }
 
-/** Validates options against the key type; throws OPTION_UNSUPPORTED / OPTION_INVALID. */
+/**
+ * Validates sign/verify options against the key type and message; throws OPTION_UNSUPPORTED /
+ * OPTION_INVALID. `sign` and `verify` run it themselves; a caller that may answer "invalid" before
+ * reaching `verify` (an unparsable signature) runs it first, so a bad option is always reported.
+ */
+export function assertSignOptions(type: KeyType, message: Uint8Array, opts: VerifyOptions): void {
+  assertSupports(type, 'verify');
+  checkOptions(type, message, opts);
+}
+
 function checkOptions(type: KeyType, message: Uint8Array, opts: VerifyOptions): void {
   if (opts.encoding !== undefined) {
     if (opts.encoding !== 'der' && opts.encoding !== 'p1363') {
@@ -125,15 +135,23 @@ export function compositeMessage(message: Uint8Array, ctx: Uint8Array): Uint8Arr
 }
 
 /**
- * Signs `message` with the canonical private key `priv`. Returns the raw signature bytes
- * (use {@link formatSignature} for the `kw:v<N>:` text).
+ * Signs `message` with the canonical private key `priv`, or for ML-DSA and the composite with its
+ * expanded form (expanded.ts: same signatures, without re-deriving the key). Returns the raw
+ * signature bytes (use {@link formatSignature} for the `kw:v<N>:` text).
  */
-export function sign(type: KeyType, priv: Uint8Array, message: Uint8Array, opts: SignOptions = {}): Uint8Array {
+export function sign(type: KeyType, priv: Uint8Array | ExpandedKey, message: Uint8Array, opts: SignOptions = {}): Uint8Array {
   assertSupports(type, 'sign');
-  abytes(priv, 'privateKey');
+  const parts = expandedParts(type, priv);
   abytes(message, 'message');
   checkOptions(type, message, opts);
   const context = opts.context ?? new Uint8Array(0);
+  if (parts) {
+    if (isMlDsa(type)) return ML_DSA[type].sign(message, parts[0]!, { context });
+    // expandedParts accepts only expandable types: here, the composite.
+    const m = compositeMessage(message, context);
+    return concatBytes(ML_DSA['ml-dsa-65'].sign(m, parts[0]!, { context: COMPOSITE_LABEL }), ed25519.sign(m, parts[1]!));
+  }
+  abytes(priv, 'privateKey');
   if (type === 'ed25519') return u8(nodeSign(null, message, privateKeyObject(priv)));
   if (isEcdsa(type)) return signEcdsa(type, priv, message, opts);
   if (isRsa(type)) {

@@ -6,7 +6,7 @@
  */
 import { parentPort } from 'node:worker_threads';
 import { KeywardError } from '../../ceremony/errors.js';
-import { runCall, transferablesOf, type CallName } from './calls.js';
+import { PRIVATE_KEY_CALLS, runCall, transferablesOf, wipeKey, type CallName } from './calls.js';
 
 interface Request {
   readonly id: number;
@@ -28,7 +28,7 @@ port.on('message', (req: Request) => {
         : { kind: e instanceof TypeError ? 'TypeError' : e instanceof RangeError ? 'RangeError' : 'Error', message: e instanceof Error ? e.message : String(e) };
     port.postMessage({ id: req.id, ok: false, error });
   } finally {
-    // args[1] is the private key for sign/decapsulate/decrypt: this copy was transferred to us.
-    if ((req.name === 'sign' || req.name === 'decapsulate' || req.name === 'decrypt') && req.args[1] instanceof Uint8Array) req.args[1].fill(0);
+    // args[1] is the private key (seed or expanded) of these calls: this copy was transferred to us.
+    if (PRIVATE_KEY_CALLS.has(req.name)) wipeKey(req.args[1]);
   }
 });
