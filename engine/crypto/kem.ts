@@ -3,7 +3,8 @@
  * draft-connolly-cfrg-xwing-kem; @noble/post-quantum's `ml_kem768_x25519` reproduces the draft's
  * test vectors, checked in test/engine/crypto/kem.test.ts).
  *
- * Private keys are seeds (64-byte d‖z for ML-KEM, 32 bytes for X-Wing) and are expanded per call.
+ * Private keys are seeds (64-byte d‖z for ML-KEM, 32 bytes for X-Wing), expanded per call unless the
+ * caller passes the expanded form (expanded.ts).
  *
  * Implicit rejection (FIPS 203 §6.3, Algorithm 18): decapsulating a well-sized but modified or
  * foreign ciphertext does NOT fail; it returns a pseudorandom secret (derived from z and the

@@ -11,18 +11,28 @@
  *
  * BYOK import (`import`) brings private material in wrapped under a server wrapping key
  * (wrapping.ts, engine/crypto/byok.ts) and creates a new key from it, as `create` does.
+ *
+ * Caches (secret-cache.ts), all per node, all wiped on seal: decrypted material by barrier path
+ * (MATERIAL_CACHE_MAX entries), the expanded secret keys of seed-stored post-quantum keys
+ * (EXPANDED_CACHE_MAX; engine/crypto/expanded.ts: an ML-DSA-65 signature no longer re-derives its
+ * ~3 ms key schedule each time), and key rows for a second (KEY_ROW_CACHE_TTL_MS).
+ *
+ * Deletion: `scheduleDeletion` sets `deleteAfter` (the key refuses operations from then on);
+ * `purgeExpired` removes keys whose window has passed — row, versions and barrier-stored material —
+ * and `startPurger` runs it every PURGE_INTERVAL_MS. Purged keys answer KEY_NOT_FOUND.
  * @module
  */
 import { randomBytes } from 'node:crypto';
-import { and, asc, eq, gt } from 'drizzle-orm';
+import { and, asc, eq, gt, inArray, isNull, lte } from 'drizzle-orm';
 import { KeywardError } from '../../ceremony/errors.js';
 import { fromBase64, toBase64 as b64 } from '../../ceremony/index.js';
 import * as crypto from '../crypto/index.js';
-import type { CryptoPool, KeyType, PublicKeyFormat, SignOptions, WrappingAlgorithm } from '../crypto/index.js';
+import type { CryptoPool, ExpandedKey, KeyType, PublicKeyFormat, SignOptions, WrappingAlgorithm } from '../crypto/index.js';
 import type { SealManager } from '../seal/index.js';
 import type { Db } from '../store/index.js';
-import { getEntry, keyVersions, keys, putEntry } from '../store/index.js';
+import { deleteEntry, getEntry, keyVersions, keys, listEntries, putEntry } from '../store/index.js';
 import type { KeyRow } from '../store/index.js';
+import { SecretCache } from './secret-cache.js';
 import { WrappingKeys, type PublishedWrappingKey } from './wrapping.js';
 
 export const KEY_NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
@@ -31,6 +41,14 @@ export const MAX_LIST_LIMIT = 1000;
 /** How long a node uses a key row it read for operations. */
 export const KEY_ROW_CACHE_TTL_MS = 1000;
 export const KEY_ROW_CACHE_MAX = 10_000;
+/** Decrypted key versions kept per node (each at most a few KiB: an RSA-4096 PKCS#8 is ~2.4 KiB). */
+export const MATERIAL_CACHE_MAX = 4096;
+/** Expanded post-quantum secret keys kept per node (at most 4.9 KiB each, ML-DSA-87). */
+export const EXPANDED_CACHE_MAX = 1024;
+/** How often `startPurger` sweeps for keys whose deletion window has passed. */
+export const PURGE_INTERVAL_MS = 60_000;
+/** Keys purged per sweep at most; the next sweep takes the rest. */
+export const PURGE_BATCH = 100;
 
 export interface KeyInfo {
   name: string;
@@ -51,13 +69,20 @@ export function assertKeyName(name: string): void {
 }
 
 const materialPath = (id: string, version: number) => `keys/${id}/v${version}`;
+const materialPrefix = (id: string) => `keys/${id}/`;
+/** The key id in a material path (`keys/<id>/v<N>`). */
+const idOfPath = (path: string) => path.slice(5, path.indexOf('/', 5));
 
 export class KeyService {
   readonly #db: Db;
   readonly #seal: SealManager;
   readonly #pool: CryptoPool | undefined;
   readonly #now: () => Date;
-  readonly #cache = new Map<string, Uint8Array>();
+  readonly #cache = new SecretCache<Uint8Array>(MATERIAL_CACHE_MAX, (v) => v.fill(0));
+  readonly #expanded = new SecretCache<ExpandedKey>(EXPANDED_CACHE_MAX, crypto.wipeExpandedKey);
+  /** Expansions under way, by path, so concurrent first uses share one. */
+  readonly #expanding = new Map<string, Promise<ExpandedKey>>();
+  #purger: { timer: NodeJS.Timeout; running: Promise<unknown> | undefined } | undefined;
   /** Key rows for operations, by name, with when they were read (see `usable`). */
   readonly #rows = new Map<string, { row: KeyRow; fetched: number }>();
   readonly #wrapping: WrappingKeys;
@@ -72,9 +97,17 @@ export class KeyService {
   }
 
   #wipeCache(): void {
-    for (const v of this.#cache.values()) v.fill(0);
     this.#cache.clear();
+    this.#expanded.clear();
+    this.#expanding.clear();
     this.#rows.clear();
+  }
+
+  /** Drops (and wipes) this node's cached material of key `id`. */
+  #dropMaterial(id: string): void {
+    const prefix = materialPrefix(id);
+    this.#cache.dropWhere((p) => p.startsWith(prefix));
+    this.#expanded.dropWhere((p) => p.startsWith(prefix));
   }
 
   /** Drops a key's cached row after this node changed it. */
@@ -269,7 +302,88 @@ export class KeyService {
       await this.#db.update(keys).set({ deleteAfter: at, updatedAt: this.#now() }).where(and(eq(keys.name, name)));
     }
     this.#forget(name);
+    this.#dropMaterial(row.id); // it refuses operations now: its secrets need not stay in memory
     return this.info(name);
+  }
+
+  /**
+   * Purges every key whose deletion window has passed (`deleteAfter` ≤ `now`), at most PURGE_BATCH
+   * per call: its row, its versions (cascade) and its material under the barrier, one transaction
+   * per key, then this node's caches of it. Several nodes may sweep at once: the delete re-checks
+   * the window and the key's random id, so each key is purged once and a key re-created under the
+   * same name is never touched. Returns the names purged. SEALED while sealed.
+   */
+  async purgeExpired(now: Date = this.#now()): Promise<string[]> {
+    this.#seal.keyring(); // SEALED first, as every keyed operation
+    const due = await this.#db
+      .select({ name: keys.name, id: keys.id })
+      .from(keys)
+      .where(lte(keys.deleteAfter, now))
+      .orderBy(asc(keys.deleteAfter))
+      .limit(PURGE_BATCH);
+    const purged: string[] = [];
+    for (const k of due) {
+      const gone = await this.#db.transaction(async (tx) => {
+        const [row] = await tx
+          .delete(keys)
+          .where(and(eq(keys.name, k.name), eq(keys.id, k.id), lte(keys.deleteAfter, now)))
+          .returning({ id: keys.id });
+        if (!row) return false; // another node purged it, or it was re-created meanwhile
+        for (const path of await listEntries(tx, materialPrefix(k.id))) await deleteEntry(tx, path);
+        return true;
+      });
+      this.#forget(k.name);
+      this.#dropMaterial(k.id);
+      if (gone) purged.push(k.name);
+    }
+    await this.#dropStale();
+    return purged;
+  }
+
+  /**
+   * Drops cached material of keys that are no longer usable here: purged by another node, or
+   * scheduled for deletion there. One query over the ids in the caches.
+   */
+  async #dropStale(): Promise<void> {
+    const ids = [...new Set([...this.#cache.paths(), ...this.#expanded.paths()].map(idOfPath))];
+    if (ids.length === 0) return;
+    const live = await this.#db
+      .select({ id: keys.id })
+      .from(keys)
+      .where(and(inArray(keys.id, ids), isNull(keys.deleteAfter)));
+    const keep = new Set(live.map((r) => r.id));
+    for (const id of ids) if (!keep.has(id)) this.#dropMaterial(id);
+  }
+
+  /**
+   * Runs `purgeExpired` every `intervalMs` (default PURGE_INTERVAL_MS) while unsealed, one sweep at
+   * a time, on a timer that does not keep the process alive. Errors go to `onError` (the sweep is
+   * retried at the next tick). Idempotent.
+   */
+  startPurger(opts: { intervalMs?: number | undefined; onError?: ((err: unknown) => void) | undefined } = {}): void {
+    if (this.#purger) return;
+    const intervalMs = opts.intervalMs ?? PURGE_INTERVAL_MS;
+    if (!Number.isSafeInteger(intervalMs) || intervalMs < 1) throw new RangeError(`"intervalMs" expected a positive integer, got ${String(intervalMs)}`);
+    const purger: { timer: NodeJS.Timeout; running: Promise<unknown> | undefined } = {
+      timer: setInterval(() => {
+        if (purger.running || this.#seal.sealed || !this.#seal.initialized) return;
+        purger.running = this.purgeExpired()
+          .catch((err) => opts.onError?.(err))
+          .finally(() => (purger.running = undefined));
+      }, intervalMs),
+      running: undefined,
+    };
+    purger.timer.unref();
+    this.#purger = purger;
+  }
+
+  /** Stops the purger and waits for a sweep in progress (call before closing the store). */
+  async stopPurger(): Promise<void> {
+    const purger = this.#purger;
+    this.#purger = undefined;
+    if (!purger) return;
+    clearInterval(purger.timer);
+    await purger.running;
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -284,8 +398,46 @@ export class KeyService {
     const blob = await getEntry(this.#db, path);
     if (!blob) throw new KeywardError('KEY_VERSION_NOT_FOUND', `key "${row.name}" has no version ${version}`);
     const material = await this.#seal.barrier.decrypt(path, blob);
+    // A concurrent miss may have cached it meanwhile: keep one copy.
+    const raced = this.#cache.get(path);
+    if (raced) {
+      material.fill(0);
+      return raced;
+    }
     if (!this.#seal.sealed) this.#cache.set(path, material);
     return material;
+  }
+
+  /**
+   * The private key to operate with: for seed-stored post-quantum types the cached expanded form
+   * (derived once, on the pool when there is one), else the material itself. Use it synchronously
+   * or hand it to the pool (which copies): cached values are wiped when evicted (secret-cache.ts).
+   */
+  async #workingKey(row: KeyRow, version: number): Promise<Uint8Array | ExpandedKey> {
+    const type = row.type as KeyType;
+    if (!crypto.isExpandable(type)) return this.#private(row, version);
+    const path = materialPath(row.id, version);
+    const hit = this.#expanded.get(path);
+    if (hit) return hit;
+    let pending = this.#expanding.get(path);
+    if (!pending) {
+      pending = this.#private(row, version)
+        .then((seed) => (this.#pool ? this.#pool.expand(type, seed) : crypto.expandPrivateKey(type, seed)))
+        .finally(() => this.#expanding.delete(path));
+      this.#expanding.set(path, pending);
+    }
+    const k = await pending;
+    const cached = this.#expanded.get(path);
+    if (cached) {
+      if (cached !== k) crypto.wipeExpandedKey(k);
+      return cached;
+    }
+    if (this.#seal.sealed) {
+      crypto.wipeExpandedKey(k);
+      this.#seal.keyring(); // sealed while expanding: SEALED
+    }
+    this.#expanded.set(path, k);
+    return k;
   }
 
   async #public(row: KeyRow, version: number): Promise<Uint8Array> {
@@ -364,7 +516,7 @@ export class KeyService {
     }
     this.#readable(row, version);
     const priv = await this.#private(row, version);
-    return this.#pool && crypto.isSlow(type, 'decrypt') ? this.#pool.decrypt(type, priv.slice(), body, label?.slice()) : crypto.oaepDecrypt(type, priv, body, label);
+    return this.#pool && crypto.isSlow(type, 'decrypt') ? this.#pool.decrypt(type, priv, body, label) : crypto.oaepDecrypt(type, priv, body, label);
   }
 
   async rewrap(row: KeyRow, ciphertext: string, aad?: Uint8Array): Promise<{ ciphertext: string; keyVersion: number }> {
@@ -386,16 +538,17 @@ export class KeyService {
   async sign(row: KeyRow, message: Uint8Array, opts: SignOptions): Promise<{ signature: string; keyVersion: number }> {
     const type = row.type as KeyType;
     crypto.assertSupports(type, 'sign');
-    const priv = await this.#private(row, row.latestVersion);
-    // The pool transfers its arguments' buffers: hand it copies, never the cached key.
-    const sig = this.#pool && crypto.isSlow(type, 'sign') ? await this.#pool.sign(type, priv.slice(), message.slice(), opts) : crypto.sign(type, priv, message, opts);
+    const priv = await this.#workingKey(row, row.latestVersion);
+    // The pool copies its arguments and transfers the copies (the worker wipes its key copy).
+    const sig = this.#pool && crypto.isSlow(type, 'sign') ? await this.#pool.sign(type, priv, message, opts) : crypto.sign(type, priv, message, opts);
     return { signature: crypto.formatSignature(row.latestVersion, sig), keyVersion: row.latestVersion };
   }
 
   /** False for any bad signature (malformed, truncated, wrong key, disabled version); never throws for one. */
   async verify(row: KeyRow, message: Uint8Array, signature: string, opts: SignOptions): Promise<boolean> {
     const type = row.type as KeyType;
-    crypto.assertSupports(type, 'verify');
+    // Options first: a wrong option is the request's error whatever the signature looks like.
+    crypto.assertSignOptions(type, message, opts);
     let parsed: { version: number; signature: Uint8Array };
     try {
       parsed = crypto.parseSignature(signature);
@@ -425,8 +578,8 @@ export class KeyService {
     const type = row.type as KeyType;
     crypto.assertSupports(type, 'decapsulate');
     this.#readable(row, version);
-    const priv = await this.#private(row, version);
-    return this.#pool && crypto.isSlow(type, 'decapsulate') ? this.#pool.decapsulate(type, priv.slice(), ciphertext.slice()) : crypto.decapsulate(type, priv, ciphertext);
+    const priv = await this.#workingKey(row, version);
+    return this.#pool && crypto.isSlow(type, 'decapsulate') ? this.#pool.decapsulate(type, priv, ciphertext) : crypto.decapsulate(type, priv, ciphertext);
   }
 
   async publicKey(row: KeyRow, format: PublicKeyFormat, version = row.latestVersion) {
