@@ -6,26 +6,67 @@
  * @module
  */
 import type { Context } from 'koa';
-import type { z } from 'zod';
+import { z } from 'zod';
 import { KeywardError } from '../ceremony/errors.js';
 
 export const DEFAULT_BODY_LIMIT = 1024 * 1024;
 
+/**
+ * Buffers the request body up to `limit` bytes. Past the limit (a chunked body declares no length)
+ * it stops reading and fails with BODY_TOO_LARGE, leaving the request paused and the connection
+ * marked to close: the client still gets its 413, which destroying the request here would lose.
+ */
+function readUpTo(ctx: Context, limit: number): Promise<{ chunks: Buffer[]; size: number }> {
+  const req = ctx.req;
+  if (req.readableEnded) return Promise.resolve({ chunks: [], size: 0 });
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const done = () => {
+      req.off('data', onData);
+      req.off('end', onEnd);
+      req.off('error', onError);
+      req.off('close', onClose);
+    };
+    const onData = (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > limit) {
+        done();
+        req.pause();
+        ctx.set('Connection', 'close');
+        reject(new KeywardError('BODY_TOO_LARGE', `request body exceeds the limit of ${limit} bytes`));
+        return;
+      }
+      chunks.push(chunk);
+    };
+    const onEnd = () => {
+      done();
+      resolve({ chunks, size });
+    };
+    const onError = (err: Error) => {
+      done();
+      reject(err);
+    };
+    // A client that goes away mid-body: nobody is left to answer, but the request must not hang.
+    const onClose = () => {
+      done();
+      reject(new Error('request closed before its body was complete'));
+    };
+    req.on('data', onData);
+    req.on('end', onEnd);
+    req.on('error', onError);
+    req.on('close', onClose);
+  });
+}
+
 export async function readJson(ctx: Context, limit: number): Promise<unknown> {
   const declared = ctx.get('content-length');
   if (declared && Number(declared) > limit) {
+    // The rest of the body is not wanted: the connection closes once the 413 is sent.
+    ctx.set('Connection', 'close');
     throw new KeywardError('BODY_TOO_LARGE', `request body is ${declared} bytes; the limit is ${limit}`);
   }
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of ctx.req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > limit) {
-      ctx.req.destroy();
-      throw new KeywardError('BODY_TOO_LARGE', `request body exceeds the limit of ${limit} bytes`);
-    }
-    chunks.push(chunk);
-  }
+  const { chunks, size } = await readUpTo(ctx, limit);
   if (size === 0) return {};
   const type = ctx.get('content-type');
   if (type && !/^application\/([a-z.+-]*\+)?json\b/i.test(type)) {
@@ -38,12 +79,65 @@ export async function readJson(ctx: Context, limit: number): Promise<unknown> {
   }
 }
 
-/** Formats zod issues as `field: message; ...` (never echoing values, which may be secret). */
-export function describeIssues(issues: readonly z.core.$ZodIssue[]): string {
-  return issues
+/**
+ * Formats zod issues as `field: message; ...` (never echoing values, which may be secret). With the
+ * `schema` that produced them, an unknown field names the fields that are allowed there.
+ *
+ * A union that failed (the one-item-or-`{batch}` operation bodies) is reported through the branch
+ * that came closest, the one with the fewest issues (ties: the first), instead of zod's bare
+ * "Invalid input": `{"plaintext": 5}` reads `plaintext: expected string`, and
+ * `{"batch": [{"plaintext": 5}]}` reads `batch.0.plaintext: expected string`.
+ */
+export function describeIssues(issues: readonly z.core.$ZodIssue[], schema?: z.ZodType): string {
+  return flattenIssues(issues, schema, [])
     .slice(0, 10)
     .map((i) => `${i.path.length ? i.path.join('.') : '(body)'}: ${i.message}`)
     .join('; ');
+}
+
+function flattenIssues(issues: readonly z.core.$ZodIssue[], schema: z.ZodType | undefined, base: readonly PropertyKey[]): Array<{ path: PropertyKey[]; message: string }> {
+  const out: Array<{ path: PropertyKey[]; message: string }> = [];
+  for (const issue of issues) {
+    const path = [...base, ...issue.path];
+    if (issue.code === 'invalid_union' && issue.errors.length > 0) {
+      let best = 0;
+      issue.errors.forEach((branch, k) => {
+        if (branch.length < issue.errors[best]!.length) best = k;
+      });
+      const union = schemaAt(schema, issue.path);
+      const branch = union instanceof z.ZodUnion ? (union.options[best] as z.ZodType | undefined) : undefined;
+      out.push(...flattenIssues(issue.errors[best]!, branch, path));
+    } else if (issue.code === 'unrecognized_keys') {
+      // Attacker-chosen names: quoted, cut short, at most five.
+      const names = issue.keys.slice(0, 5).map((k) => JSON.stringify(k.slice(0, 40)));
+      const allowed = fieldsOf(schemaAt(schema, issue.path));
+      const expected = allowed === undefined ? '' : allowed.length ? `; expected only ${allowed.join(', ')}` : '; expected no fields';
+      out.push({ path, message: `unknown field${issue.keys.length === 1 ? '' : 's'} ${names.join(', ')}${expected}` });
+    } else {
+      out.push({ path, message: issue.message });
+    }
+  }
+  return out;
+}
+
+/** The schema at `path` below `schema` (through objects, arrays and optionals), if it can be told. */
+function schemaAt(schema: z.ZodType | undefined, path: readonly PropertyKey[]): z.ZodType | undefined {
+  let s = unwrap(schema);
+  for (const seg of path) {
+    if (s instanceof z.ZodObject && typeof seg === 'string') s = unwrap(s.shape[seg] as z.ZodType | undefined);
+    else if (s instanceof z.ZodArray) s = unwrap(s.element as z.ZodType);
+    else return undefined;
+  }
+  return s;
+}
+
+function unwrap(s: z.ZodType | undefined): z.ZodType | undefined {
+  while (s instanceof z.ZodOptional || s instanceof z.ZodNullable || s instanceof z.ZodDefault) s = s.unwrap() as z.ZodType;
+  return s;
+}
+
+function fieldsOf(s: z.ZodType | undefined): string[] | undefined {
+  return s instanceof z.ZodObject ? Object.keys(s.shape) : undefined;
 }
 
 /**
@@ -54,6 +148,6 @@ export async function parseBody<S extends z.ZodType>(ctx: Context, schema: S, li
   const raw = ctx.state.json !== undefined ? ctx.state.json : await readJson(ctx, limit);
   ctx.state.json = raw;
   const r = schema.safeParse(raw);
-  if (!r.success) throw new KeywardError('VALIDATION_FAILED', describeIssues(r.error.issues));
+  if (!r.success) throw new KeywardError('VALIDATION_FAILED', describeIssues(r.error.issues, schema));
   return r.data;
 }

@@ -115,8 +115,12 @@ export const KeyImportBody = z.strictObject({
   labels: KeyCreateBody.shape.labels,
 });
 
-/** An operation body: one item, or `{batch: [item, ...]}` (1..1000 items, order preserved). */
-export const batchOf = <T extends z.ZodType>(item: T) => z.union([item, z.strictObject({ batch: z.array(item).min(1).max(1000) })]);
+/** Most items one batch may carry. */
+export const MAX_BATCH_ITEMS = 1000;
+/** The batch form of an operation body: `{batch: [item, ...]}`, 1..MAX_BATCH_ITEMS items, order preserved. */
+export const batchBody = <T extends z.ZodType>(item: T) => z.strictObject({ batch: z.array(item).min(1).max(MAX_BATCH_ITEMS) });
+/** An operation body: one item, or its batch form (the routes pick the form by the `batch` field). */
+export const batchOf = <T extends z.ZodType>(item: T) => z.union([item, batchBody(item)]);
 
 /** POST /v1/approvals/:id/deny: an optional reason, kept with the approval. */
 export const ApprovalDenyBody = z.strictObject({ reason: z.string().max(256).optional() });

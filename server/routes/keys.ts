@@ -6,7 +6,7 @@
  */
 import Router from '@koa/router';
 import type { Context } from 'koa';
-import type { z } from 'zod';
+import { z } from 'zod';
 import { randomBytes } from 'node:crypto';
 import { KeywardError } from '../../ceremony/errors.js';
 import { fromBase64, toBase64 as b64 } from '../../ceremony/index.js';
@@ -15,7 +15,7 @@ import { MAX_LIST_LIMIT, assertKeyName } from '../../engine/keys/service.js';
 import type { KeyRow } from '../../engine/store/index.js';
 import type { AppDeps } from '../deps.js';
 import { caller } from '../auth.js';
-import { parseBody } from '../body.js';
+import { describeIssues, parseBody } from '../body.js';
 import { statusFor } from '../errors.js';
 import {
   DatakeyBody,
@@ -32,12 +32,26 @@ import {
   SignItem,
   VerifyItem,
   WrappingAlgorithmSchema,
-  batchOf,
+  batchBody,
 } from '../schemas.js';
 
 const OP_BODY_LIMIT = 8 * 1024 * 1024;
 const bytes = (text: string, field: string) => fromBase64(text, field, undefined, 'VALIDATION_FAILED');
 const optBytes = (text: string | undefined, field: string) => (text === undefined ? undefined : bytes(text, field));
+
+/**
+ * One item or `{batch: [...]}` (server/schemas.ts batchOf), told apart by the `batch` field before
+ * validating, so a wrong field is reported against the form the caller meant rather than as zod's
+ * "invalid input" for the union.
+ */
+async function parseOneOrBatch<S extends z.ZodType>(ctx: Context, item: S): Promise<{ items: z.output<S>[]; batch: boolean }> {
+  const raw = await parseBody(ctx, z.unknown(), OP_BODY_LIMIT);
+  const isBatch = typeof raw === 'object' && raw !== null && !Array.isArray(raw) && Object.hasOwn(raw, 'batch');
+  const schema = isBatch ? batchBody(item) : item;
+  const r = schema.safeParse(raw);
+  if (!r.success) throw new KeywardError('VALIDATION_FAILED', describeIssues(r.error.issues, schema));
+  return { items: isBatch ? (r.data as { batch: z.output<S>[] }).batch : [r.data as z.output<S>], batch: isBatch };
+}
 
 /** A batch item's error, shaped like the top-level one; unexpected errors stay generic. */
 function itemError(err: unknown): { error: { code: string; message: string } } {
@@ -82,17 +96,23 @@ export function keyRoutes(deps: AppDeps): Router {
   /** A one-or-batch data operation: one policy decision for the request, per-item results. */
   function operation<S extends z.ZodType>(op: string, item: S, payload: (i: z.output<S>) => number, run: (row: KeyRow, i: z.output<S>) => Promise<unknown>, version?: (i: z.output<S>) => number | undefined) {
     return async (ctx: Context) => {
-      const body = (await parseBody(ctx, batchOf(item), OP_BODY_LIMIT)) as z.output<S> | { batch: z.output<S>[] };
-      const items = 'batch' in (body as object) ? (body as { batch: z.output<S>[] }).batch : undefined;
-      const total = (items ?? [body as z.output<S>]).reduce((n, i) => n + payload(i), 0);
+      const { items, batch } = await parseOneOrBatch(ctx, item);
+      const total = items.reduce((n: number, i) => n + payload(i), 0);
       ctx.body = await keyed(
         ctx,
         op,
-        { payloadBytes: total, attributes: items ? { batch: String(items.length) } : {}, version: () => (items ? undefined : version?.(body as z.output<S>)) },
+        { payloadBytes: total, attributes: batch ? { batch: String(items.length) } : {}, version: () => (batch ? undefined : version?.(items[0]!)) },
         async (row) => {
-          if (!items) return run(row, body as z.output<S>);
+          if (!batch) return run(row, items[0]!);
           const out: unknown[] = [];
-          for (const i of items) out.push(await run(row, i).catch(itemError));
+          for (const i of items) {
+            // try/await, not .catch(): `run` may throw before returning a promise (a bad base64 field).
+            try {
+              out.push(await run(row, i));
+            } catch (err) {
+              out.push(itemError(err));
+            }
+          }
           return { batch: out };
         },
       );
@@ -109,7 +129,7 @@ export function keyRoutes(deps: AppDeps): Router {
   });
 
   r.get('/v1/keys', async (ctx: Context) => {
-    const limitText = typeof ctx.query.limit === 'string' ? ctx.query.limit : '100';
+    const limitText = ctx.query.limit === undefined ? '100' : String(ctx.query.limit);
     const limit = Number(limitText);
     if (!/^\d{1,4}$/.test(limitText) || limit < 1 || limit > MAX_LIST_LIMIT) throw new KeywardError('VALIDATION_FAILED', `limit: expected 1 to ${MAX_LIST_LIMIT}, got "${limitText.slice(0, 20)}"`);
     const after = typeof ctx.query.after === 'string' ? ctx.query.after : undefined;
@@ -189,8 +209,11 @@ export function keyRoutes(deps: AppDeps): Router {
     }));
   });
   r.get('/v1/keys/:name/public', async (ctx: Context) => {
-    const format = typeof ctx.query.format === 'string' ? ctx.query.format : 'pem';
-    if (format !== 'pem' && format !== 'jwk' && format !== 'raw') throw new KeywardError('VALIDATION_FAILED', `format: expected pem, jwk or raw, got "${format.slice(0, 20)}"`);
+    // `?format=a&format=b` arrives as an array: refused, not silently read as the default.
+    const format = ctx.query.format === undefined ? 'pem' : ctx.query.format;
+    if (format !== 'pem' && format !== 'jwk' && format !== 'raw') {
+      throw new KeywardError('VALIDATION_FAILED', `format: expected one of pem, jwk or raw, got ${typeof format === 'string' ? `"${format.slice(0, 20)}"` : `${format.length} values`}`);
+    }
     ctx.body = await keyed(ctx, 'key.public', {}, (row) => svc.publicKey(row, format));
   });
 
