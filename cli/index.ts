@@ -23,6 +23,12 @@ import CeremonyRekeySubmitCommand from './commands/ceremony/rekey/submit.js';
 import CeremonyResetCommand from './commands/ceremony/reset.js';
 import CeremonyUnsealCommand from './commands/ceremony/unseal.js';
 import CeremonyVerifyShardCommand from './commands/ceremony/verify-shard.js';
+import DatakeyCommand from './commands/datakey.js';
+import DecapsulateCommand from './commands/decapsulate.js';
+import DecryptCommand from './commands/decrypt.js';
+import EncapsulateCommand from './commands/encapsulate.js';
+import EncryptCommand from './commands/encrypt.js';
+import HmacCommand from './commands/hmac.js';
 import KeyConfigCommand from './commands/key/config.js';
 import KeyCreateCommand from './commands/key/create.js';
 import KeyDeleteCommand from './commands/key/delete.js';
@@ -31,7 +37,6 @@ import KeyListCommand from './commands/key/list.js';
 import KeyRotateCommand from './commands/key/rotate.js';
 import KeyShowCommand from './commands/key/show.js';
 import KeyWrappingKeyCommand from './commands/key/wrapping-key.js';
-import { OP_COMMANDS } from './commands/ops.js';
 import PolicyActivateCommand from './commands/policy/activate.js';
 import PolicyBuildCommand from './commands/policy/build.js';
 import PolicyDeactivateCommand from './commands/policy/deactivate.js';
@@ -40,13 +45,16 @@ import PolicyListCommand from './commands/policy/list.js';
 import PolicyNewCommand from './commands/policy/new.js';
 import PolicyPushCommand from './commands/policy/push.js';
 import PolicyTestCommand from './commands/policy/test.js';
+import RewrapCommand from './commands/rewrap.js';
 import RotateCommand from './commands/rotate.js';
 import SealCommand from './commands/seal.js';
 import ServerCommand from './commands/server.js';
+import SignCommand from './commands/sign.js';
 import StatusCommand from './commands/status.js';
 import TokenCreateCommand from './commands/token/create.js';
 import TokenRevokeCommand from './commands/token/revoke.js';
 import TokenWhoamiCommand from './commands/token/whoami.js';
+import VerifyCommand from './commands/verify.js';
 
 export const COMMANDS = [
   ServerCommand,
@@ -78,7 +86,15 @@ export const COMMANDS = [
   KeyDeleteCommand,
   KeyImportCommand,
   KeyWrappingKeyCommand,
-  ...OP_COMMANDS,
+  EncryptCommand,
+  DecryptCommand,
+  RewrapCommand,
+  DatakeyCommand,
+  SignCommand,
+  VerifyCommand,
+  HmacCommand,
+  EncapsulateCommand,
+  DecapsulateCommand,
   TokenCreateCommand,
   TokenRevokeCommand,
   TokenWhoamiCommand,

@@ -1,0 +1,16 @@
+import { Command, Option, UsageError } from 'clipanion';
+import { KeyOpCommand } from '../key-op.js';
+
+export default class DatakeyCommand extends KeyOpCommand {
+  static override paths = [['datakey']];
+  static override usage = Command.Usage({ category: 'Data', description: 'a random data key (base64) and its ciphertext under the key', examples: [['A 32-byte data key', 'keyward datakey --key orders --json']] });
+
+  bytes = Option.String('--bytes', '32', { description: 'Length, 1..1024' });
+
+  async run(): Promise<number> {
+    if (!/^\d+$/.test(this.bytes)) throw new UsageError(`--bytes expects a whole number, got "${this.bytes}"`);
+    const r = await this.call<{ plaintext: string; ciphertext: string }>('datakey', { bytes: Number(this.bytes) });
+    this.print(r, `plaintext  ${r.plaintext}\nciphertext ${r.ciphertext}`);
+    return 0;
+  }
+}

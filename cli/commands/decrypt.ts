@@ -1,0 +1,26 @@
+import { Command, Option, UsageError } from 'clipanion';
+import { InputOpCommand, aadField, aadOption } from '../key-op.js';
+
+export default class DecryptCommand extends InputOpCommand {
+  static override paths = [['decrypt']];
+  static override usage = Command.Usage({
+    category: 'Data',
+    description: 'decrypt a kw:v<N>:… ciphertext (or a base64 RSA-OAEP one for RSA keys); writes the plaintext bytes',
+    examples: [
+      ['Decrypt', 'keyward decrypt --key orders --text kw:v1:…'],
+      ['RSA-OAEP-SHA-256 made with the exported public key', 'openssl pkeyutl -encrypt -pubin -inkey pub.pem -pkeyopt rsa_padding_mode:oaep -pkeyopt rsa_oaep_md:sha256 -pkeyopt rsa_mgf1_md:sha256 -in m.txt | base64 -w0 | keyward decrypt --key rsa --in -'],
+    ],
+  });
+
+  aadText = aadOption();
+  keyVersion = Option.String('--key-version', { description: 'RSA keys: the key version a raw ciphertext was made for (default: the latest)' });
+
+  async run(): Promise<number> {
+    if (this.keyVersion !== undefined && !/^[1-9]\d{0,9}$/.test(this.keyVersion)) throw new UsageError(`--key-version expects a positive whole number, got "${this.keyVersion}"`);
+    const version = this.keyVersion === undefined ? {} : { keyVersion: Number(this.keyVersion) };
+    const r = await this.call<{ plaintext: string }>('decrypt', { ciphertext: await this.inputText('ciphertext'), ...aadField(this.aadText), ...version });
+    if (this.json) this.print(r, '');
+    else this.context.stdout.write(Buffer.from(r.plaintext, 'base64'));
+    return 0;
+  }
+}

@@ -1,0 +1,13 @@
+import { Command } from 'clipanion';
+import { KeyOpCommand } from '../key-op.js';
+
+export default class EncapsulateCommand extends KeyOpCommand {
+  static override paths = [['encapsulate']];
+  static override usage = Command.Usage({ category: 'Data', description: 'KEM encapsulation to a key: a ciphertext and a shared secret (base64)', examples: [['Encapsulate', 'keyward encapsulate --key kem --json']] });
+
+  async run(): Promise<number> {
+    const r = await this.call<{ ciphertext: string; sharedSecret: string }>('encapsulate', {});
+    this.print(r, `ciphertext    ${r.ciphertext}\nsharedSecret  ${r.sharedSecret}`);
+    return 0;
+  }
+}

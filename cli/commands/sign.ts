@@ -1,0 +1,17 @@
+import { Command } from 'clipanion';
+import { toBase64 as b64 } from '../../ceremony/index.js';
+import { InputOpCommand, contextOption, encodingOption, signFields } from '../key-op.js';
+
+export default class SignCommand extends InputOpCommand {
+  static override paths = [['sign']];
+  static override usage = Command.Usage({ category: 'Data', description: 'sign a message; prints kw:v<N>:…', examples: [['Sign a file', 'keyward sign --key release --in artifact.tar']] });
+
+  encoding = encodingOption();
+  contextText = contextOption();
+
+  async run(): Promise<number> {
+    const r = await this.call<{ signature: string }>('sign', { message: b64(await this.input('message')), ...signFields(this.encoding, this.contextText) });
+    this.print(r, r.signature);
+    return 0;
+  }
+}

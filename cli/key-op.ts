@@ -1,0 +1,49 @@
+/**
+ * What the data-plane commands (`keyward encrypt|decrypt|rewrap|datakey|sign|verify|hmac|
+ * encapsulate|decapsulate --key NAME`, one per file under cli/commands/) share: the `--key` option
+ * and the POST to /v1/keys/:name/<op>, input from `--in FILE` (`-` for stdin) or `--text`, and the
+ * option builders for AAD, ECDSA encoding and FIPS 204/205 context strings.
+ * @module
+ */
+import { Option } from 'clipanion';
+import { toBase64 as b64 } from '../ceremony/index.js';
+import { BaseCommand } from './base.js';
+import { readInput } from './input.js';
+
+/** A command on one key: `--key NAME`, and `call(op, body)` posts to /v1/keys/NAME/op. */
+export abstract class KeyOpCommand extends BaseCommand {
+  key = Option.String('--key', { required: true, description: 'Key name' });
+
+  call<T>(op: string, body: unknown): Promise<T> {
+    return this.client().post<T>(`/v1/keys/${encodeURIComponent(this.key)}/${op}`, body);
+  }
+}
+
+/** A key command with one input: exactly one of `--in FILE` (`-` for stdin) or `--text STRING`. */
+export abstract class InputOpCommand extends KeyOpCommand {
+  in = Option.String('--in', { description: 'Read the input from FILE (- for stdin)' });
+  text = Option.String('--text', { description: 'The input as a string' });
+
+  input(what: string): Promise<Uint8Array> {
+    return readInput({ in: this.in, text: this.text, what, stdin: this.context.stdin });
+  }
+
+  /** The input as trimmed text (ciphertexts and signatures pasted or piped with a newline). */
+  async inputText(what: string): Promise<string> {
+    return new TextDecoder().decode(await this.input(what)).trim();
+  }
+}
+
+export const aadOption = () => Option.String('--aad-text', { description: 'Associated data / encryption context (bound, not stored)' });
+
+/** The request's `aad` field from `--aad-text`, if given. */
+export const aadField = (text: string | undefined) => (text === undefined ? {} : { aad: b64(new TextEncoder().encode(text)) });
+
+export const encodingOption = () => Option.String('--encoding', { description: 'ECDSA signature encoding: der (default) or p1363' });
+export const contextOption = () => Option.String('--context-text', { description: 'FIPS 204/205 context string (ML-DSA, SLH-DSA)' });
+
+/** The request's `encoding` and `context` fields for sign and verify. */
+export const signFields = (encoding: string | undefined, context: string | undefined) => ({
+  ...(encoding ? { encoding } : {}),
+  ...(context !== undefined ? { context: b64(new TextEncoder().encode(context)) } : {}),
+});
