@@ -194,6 +194,8 @@ export class Hsm {
       opts.audit === false ? undefined : await AuditLog.open(opts.store.db, { flushesInFlight: opts.store.driver === 'postgres' ? 2 : 1, ...(opts.audit ?? {}) });
     const hsm = new Hsm(opts.store, await SealManager.open(opts.store.db), audit, opts);
     hsm.integrator?.start();
+    // Keys past their deletion window are purged every minute while unsealed (any node may sweep).
+    hsm.keys.startPurger(opts.onAuditError ? { onError: opts.onAuditError } : {});
     // Init stores the ceremony, then installs the default policy. A crash between the two would leave
     // no global policy and so deny everything forever (the API refuses to remove the last one):
     // finish the job here. Idempotent, and safe with several nodes starting at once.
@@ -446,6 +448,7 @@ export class Hsm {
   readonly onAuditError: ((err: unknown) => void) | undefined;
 
   async close(): Promise<void> {
+    await this.keys.stopPurger();
     await this.integrator?.stop();
     await this.audit?.close();
     this.seal.close();
