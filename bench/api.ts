@@ -28,127 +28,17 @@
  * Options: --json, --duration=SECONDS (measured window per case, default 3), --warmup=SECONDS
  * (default 1), --concurrency=N (default 16), --slow-signs=N (default: cores), --dist | --tsx.
  */
-import { spawn } from 'node:child_process';
-import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
-import { Agent, request as httpRequest } from 'node:http';
+import { existsSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import * as kw from '../engine/crypto/index.js';
 import type { KeyType } from '../engine/crypto/index.js';
+import { Client, ROOT, http200, latency, load, round, startChild, summarize } from './helpers/http.js';
+import type { Child, Latency, LoadResult, Res, Slice } from './helpers/http.js';
 import { table } from './util.js';
 
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const TARGETS = { encryptVsBare: 0.5, mlDsa65VsInProcess: 0.8, healthP99UnderSlowSignMs: 50 } as const;
-
-// ---------------------------------------------------------------------------------------------
-// Statistics
-
-interface Latency {
-  n: number;
-  p50Ms: number;
-  p99Ms: number;
-  maxMs: number;
-}
-
-function latency(samples: number[]): Latency {
-  const s = [...samples].sort((a, b) => a - b);
-  const q = (p: number) => s[Math.min(s.length - 1, Math.floor(p * s.length))] ?? NaN;
-  return { n: s.length, p50Ms: round(q(0.5), 3), p99Ms: round(q(0.99), 3), maxMs: round(s[s.length - 1] ?? NaN, 3) };
-}
-
-const round = (x: number, digits: number) => Math.round(x * 10 ** digits) / 10 ** digits;
-
-// ---------------------------------------------------------------------------------------------
-// Child processes: always killed on exit, error or signal.
-
-const children = new Set<ChildProcess>();
-let cleanupInstalled = false;
-
-function installCleanup(): void {
-  if (cleanupInstalled) return;
-  cleanupInstalled = true;
-  process.on('exit', () => {
-    for (const c of children) c.kill('SIGKILL');
-  });
-  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
-    process.once(sig, () => {
-      for (const c of children) c.kill('SIGKILL');
-      process.exit(130);
-    });
-  }
-}
-
-interface Child {
-  proc: ChildProcess;
-  addr: URL;
-  /** What it printed on stdout at start (parsed JSON). */
-  hello: Record<string, unknown>;
-  logPath: string;
-  stop(): Promise<void>;
-}
-
-/** Spawns `node ...args` in the repo root and waits for one JSON object with `addr` on its stdout. */
-async function startChild(name: string, args: string[], logDir: string, timeoutMs = 90_000): Promise<Child> {
-  installCleanup();
-  const logPath = join(logDir, `${name}.log`);
-  const logFd = openSync(logPath, 'w');
-  const proc = spawn(process.execPath, args, { cwd: ROOT, stdio: ['ignore', 'pipe', logFd] });
-  closeSync(logFd);
-  children.add(proc);
-  const tail = () => {
-    try {
-      return readFileSync(logPath, 'utf8').slice(-2000);
-    } catch {
-      return '';
-    }
-  };
-  const stop = async () => {
-    if (proc.exitCode !== null || proc.signalCode !== null) return void children.delete(proc);
-    const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
-    proc.kill('SIGTERM');
-    const timer = setTimeout(() => proc.kill('SIGKILL'), 1500);
-    await exited;
-    clearTimeout(timer);
-    children.delete(proc);
-  };
-  try {
-    const hello = await new Promise<Record<string, unknown>>((resolve, reject) => {
-      let out = '';
-      const timer = setTimeout(() => reject(new Error(`${name} did not start within ${timeoutMs / 1000} s\n${tail()}`)), timeoutMs);
-      proc.stdout!.setEncoding('utf8');
-      proc.stdout!.on('data', (chunk: string) => {
-        out += chunk;
-        // The CLI pretty-prints one JSON object; the bare server prints one line.
-        const start = out.indexOf('{');
-        if (start < 0) return;
-        try {
-          const v = JSON.parse(out.slice(start)) as Record<string, unknown>;
-          clearTimeout(timer);
-          resolve(v);
-        } catch {
-          /* incomplete */
-        }
-      });
-      proc.once('exit', (code, signal) => {
-        clearTimeout(timer);
-        reject(new Error(`${name} exited (${code ?? signal}) before listening\n${tail()}`));
-      });
-      proc.once('error', (err) => {
-        clearTimeout(timer);
-        reject(err);
-      });
-    });
-    proc.stdout!.resume();
-    if (typeof hello.addr !== 'string') throw new Error(`${name} printed no addr: ${JSON.stringify(hello)}`);
-    return { proc, addr: new URL(hello.addr), hello, logPath, stop };
-  } catch (err) {
-    await stop();
-    throw err;
-  }
-}
 
 /** Newest mtime of the .ts sources the server is built from. */
 function newestSource(): number {
@@ -177,116 +67,6 @@ function serverArgs(mode: 'dist' | 'tsx' | undefined): { mode: 'dist' | 'tsx'; a
 
 // ---------------------------------------------------------------------------------------------
 // HTTP
-
-interface Res {
-  status: number;
-  body: Buffer;
-}
-
-class Client {
-  readonly agent: Agent;
-  constructor(
-    readonly base: URL,
-    sockets: number,
-    readonly token?: string,
-  ) {
-    this.agent = new Agent({ keepAlive: true, maxSockets: sockets, maxFreeSockets: sockets });
-  }
-
-  send(method: string, path: string, body?: Buffer, token = this.token, timeoutMs = 60_000): Promise<Res> {
-    return new Promise((resolve, reject) => {
-      const headers: Record<string, string | number> = {};
-      if (body) {
-        headers['content-type'] = 'application/json';
-        headers['content-length'] = body.length;
-      }
-      if (token) headers.authorization = `Bearer ${token}`;
-      const req = httpRequest({ agent: this.agent, host: this.base.hostname, port: this.base.port, method, path, headers }, (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks) }));
-        res.on('error', reject);
-      });
-      req.setTimeout(timeoutMs, () => req.destroy(new Error(`${method} ${path}: no answer within ${timeoutMs} ms`)));
-      req.on('error', reject);
-      req.end(body);
-    });
-  }
-
-  /** One JSON call; throws on a non-2xx answer. */
-  async json(method: string, path: string, body?: unknown, token = this.token): Promise<any> {
-    const res = await this.send(method, path, body === undefined ? undefined : Buffer.from(JSON.stringify(body)), token);
-    const text = res.body.toString('utf8');
-    if (res.status < 200 || res.status >= 300) throw new Error(`${method} ${path} → ${res.status}: ${text.slice(0, 300)}`);
-    return text ? JSON.parse(text) : undefined;
-  }
-
-  close(): void {
-    this.agent.destroy();
-  }
-}
-
-interface LoadResult extends Latency {
-  rps: number;
-  completed: number;
-  errors: number;
-  firstError?: string;
-}
-
-/** One slice of load: raw samples, merged across rounds by {@link summarize}. */
-interface Slice {
-  samples: number[];
-  completed: number;
-  errors: number;
-  firstError?: string;
-  durationMs: number;
-}
-
-/**
- * `concurrency` loops sending `call()` back to back: `warmupMs`, then a `durationMs` window.
- * Throughput counts 200s completed in the window; latency, requests started and finished in it.
- */
-async function load(call: () => Promise<Res>, opts: { concurrency: number; warmupMs: number; durationMs: number }): Promise<Slice> {
-  const samples: number[] = [];
-  let completed = 0;
-  let errors = 0;
-  let firstError: string | undefined;
-  const from = performance.now() + opts.warmupMs;
-  const end = from + opts.durationMs;
-  const loop = async () => {
-    for (;;) {
-      const s = performance.now();
-      if (s >= end) return;
-      let res: Res;
-      try {
-        res = await call();
-      } catch (err) {
-        errors++;
-        firstError ??= (err as Error).message;
-        continue;
-      }
-      const e = performance.now();
-      if (res.status !== 200) {
-        errors++;
-        firstError ??= `${res.status} ${res.body.toString('utf8').slice(0, 200)}`;
-        continue;
-      }
-      if (e >= from && e <= end) completed++;
-      if (s >= from && e <= end) samples.push(e - s);
-    }
-  };
-  await Promise.all(Array.from({ length: opts.concurrency }, loop));
-  return { samples, completed, errors, ...(firstError ? { firstError } : {}), durationMs: opts.durationMs };
-}
-
-function summarize(slices: Slice[]): LoadResult {
-  const completed = slices.reduce((n, s) => n + s.completed, 0);
-  const errors = slices.reduce((n, s) => n + s.errors, 0);
-  const firstError = slices.find((s) => s.firstError)?.firstError;
-  if (completed === 0) throw new Error(`no request succeeded: ${firstError ?? 'none completed in the window'}`);
-  const ms = slices.reduce((n, s) => n + s.durationMs, 0);
-  return { rps: round(completed / (ms / 1000), 1), completed, errors, ...(firstError ? { firstError } : {}), ...latency(slices.flatMap((s) => s.samples)) };
-}
 
 /** One request at a time, started every `intervalMs` (or at once when the last took longer). */
 async function paced(call: () => Promise<Res>, intervalMs: number, durationMs: number): Promise<Latency & { errors: number }> {
@@ -355,8 +135,8 @@ async function interleaved(
   const p: Array<{ samples: number[]; elapsedMs: number }> = [];
   for (let r = 0; r < o.rounds; r++) {
     const warm = r === 0 ? o.warmupMs : 100;
-    h.push(await load(call, { concurrency: o.concurrency, warmupMs: warm, durationMs: o.durationMs / o.rounds }));
-    if (other) b.push(await load(other, { concurrency: o.concurrency, warmupMs: warm, durationMs: o.durationMs / o.rounds }));
+    h.push(await load(call, { concurrency: o.concurrency, warmupMs: warm, durationMs: o.durationMs / o.rounds, ok: http200 }));
+    if (other) b.push(await load(other, { concurrency: o.concurrency, warmupMs: warm, durationMs: o.durationMs / o.rounds, ok: http200 }));
     p.push(inProcess(fn, r === 0 ? Math.min(o.warmupMs, 500) : 20, o.inProcessMs / o.rounds));
   }
   return { http: summarize(h), inProcess: summarizeInProcess(p), ...(other ? { other: summarize(b) } : {}) };
