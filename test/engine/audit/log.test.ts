@@ -29,10 +29,10 @@ describe('AuditLog', () => {
 
   it('answers AUDIT_UNAVAILABLE at the deadline and AUDIT_QUEUE_FULL at once, and recovers', async () => {
     const store = await openTestStore();
+    let release: () => void = () => {};
     try {
       const log = await AuditLog.open(store.db, { deadlineMs: 300, maxQueue: 3 });
       await log.append(sampleRecord(1, { requestId: 'before' }));
-      let release!: () => void;
       const gate = new Promise<void>((r) => (release = r));
       let locked!: () => void;
       const isLocked = new Promise<void>((r) => (locked = r));
@@ -44,8 +44,12 @@ describe('AuditLog', () => {
       });
       await isLocked;
       const t0 = performance.now();
-      const waiting = Array.from({ length: 4 }, (_, i) => log.append(sampleRecord(i, { requestId: `w${i}` })).then(() => 'ok', (e) => e.code as string));
-      // The first is flushing (stuck on the lock); three queue; the next is refused at once.
+      const settle = (p: Promise<number>) => p.then(() => 'ok', (e) => e.code as string);
+      // The first starts flushing on the next turn (and sticks on the lock); three more queue.
+      const waiting = [settle(log.append(sampleRecord(0, { requestId: 'w0' })))];
+      await new Promise((r) => setImmediate(r));
+      for (let i = 1; i < 4; i++) waiting.push(settle(log.append(sampleRecord(i, { requestId: `w${i}` }))));
+      // The queue is full: the next is refused at once.
       const full = await log.append(sampleRecord(9, { requestId: 'full' })).then(() => 'ok', (e) => e.code as string);
       assert.equal(full, 'AUDIT_QUEUE_FULL');
       assert.ok(performance.now() - t0 < 250, 'a full queue answers at once');
@@ -58,6 +62,7 @@ describe('AuditLog', () => {
       assert.ok(size <= 2, `expected at most the earlier record and the one that was flushing, got ${size}`);
       assert.equal(await log.append(sampleRecord(10, { requestId: 'after' })), size);
     } finally {
+      release(); // never leave the holding transaction open: closing the store would wait for it
       await store.close();
     }
   });
