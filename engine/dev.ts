@@ -19,19 +19,27 @@ export async function devBootstrap(hsm: Hsm, opts: { rootToken?: string } = {}):
   const init = await hsm.init([holder], 1, opts.rootToken ? { rootToken: opts.rootToken } : {});
   const shardFile = init.shardFiles[0]!;
   const share = await openShard(shardFile, { ...holder, seed });
+  await devUnseal(hsm, share);
+  const unsealShare = toBase64(share);
+  share.fill(0);
+  seed.fill(0);
+  return { rootToken: init.rootToken.token, unsealShare };
+}
+
+/**
+ * Submits the dev ceremony's single share to `hsm`'s unseal session: how devBootstrap unseals, and
+ * how another node on the same database (or a restarted one) is unsealed with the printed share.
+ */
+export async function devUnseal(hsm: Hsm, share: Uint8Array): Promise<void> {
   const status = hsm.seal.status();
   const submission = await sealSubmission({
     purpose: 'unseal',
     sessionPublicKey: fromBase64(status.sessionPublicKey!, 'sessionPublicKey'),
     nonce: status.nonce!,
-    ceremonyId: init.ceremonyId,
+    ceremonyId: status.ceremonyId!,
     index: 0,
     holder: 'dev',
     share,
   });
   await hsm.submitUnseal(submission);
-  const unsealShare = toBase64(share);
-  share.fill(0);
-  seed.fill(0);
-  return { rootToken: init.rootToken.token, unsealShare };
 }

@@ -5,10 +5,10 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { fromBase64, sealSubmission } from '../../ceremony/index.js';
+import { fromBase64 } from '../../ceremony/index.js';
 import { decodeRecord } from '../../engine/audit/record.js';
 import { issueToken } from '../../engine/auth/tokens.js';
-import { devBootstrap } from '../../engine/dev.js';
+import { devBootstrap, devUnseal } from '../../engine/dev.js';
 import { Hsm } from '../../engine/hsm.js';
 import { compilePolicy } from '../../engine/policy/compile.js';
 import { openStore, readAuditRecords } from '../../engine/store/index.js';
@@ -53,18 +53,7 @@ describe('approvals with two nodes on one PostgreSQL', { skip: !availableDrivers
     const { sha256 } = await hsms[0]!.policies.push(policy.wasm, 'critical-decrypt', 'test');
     await hsms[0]!.policies.activate(sha256, 'global', undefined, 'test');
     await openNode(1);
-    const status = hsms[1]!.seal.status();
-    await hsms[1]!.submitUnseal(
-      await sealSubmission({
-        purpose: 'unseal',
-        sessionPublicKey: fromBase64(status.sessionPublicKey!, 'sessionPublicKey'),
-        nonce: status.nonce!,
-        ceremonyId: status.ceremonyId!,
-        index: 0,
-        holder: 'dev',
-        share: fromBase64(dev.unsealShare, 'share'),
-      }),
-    );
+    await devUnseal(hsms[1]!, fromBase64(dev.unsealShare, 'share'));
     for (const [principal, role] of [['svc', 'app'], ['op-a', 'operator'], ['op-b', 'operator']] as const) {
       tokens[principal] = (await issueToken(stores[0]!.db, { principal, roles: [role], now: new Date() })).token;
     }

@@ -6,12 +6,12 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
-import { fromBase64, sealSubmission } from '../../ceremony/index.js';
+import { fromBase64 } from '../../ceremony/index.js';
 import { appendLeaves, EMPTY_ROOT, leafHash } from '../../engine/audit/merkle.js';
 import { parseVerifierKey, verifyNote } from '../../engine/audit/note.js';
 import { decodeRecord } from '../../engine/audit/record.js';
 import { issueToken } from '../../engine/auth/tokens.js';
-import { devBootstrap } from '../../engine/dev.js';
+import { devBootstrap, devUnseal } from '../../engine/dev.js';
 import { Hsm } from '../../engine/hsm.js';
 import { openStore, readAuditRecords } from '../../engine/store/index.js';
 import type { Store } from '../../engine/store/index.js';
@@ -43,19 +43,7 @@ describe('audit log with two nodes on one PostgreSQL', { skip: !availableDrivers
     root = dev.rootToken;
     await openNode(1);
     // The second node unseals with the same share, through its own unseal session.
-    const status = hsms[1]!.seal.status();
-    const share = fromBase64(dev.unsealShare, 'share');
-    await hsms[1]!.submitUnseal(
-      await sealSubmission({
-        purpose: 'unseal',
-        sessionPublicKey: fromBase64(status.sessionPublicKey!, 'sessionPublicKey'),
-        nonce: status.nonce!,
-        ceremonyId: status.ceremonyId!,
-        index: 0,
-        holder: 'dev',
-        share,
-      }),
-    );
+    await devUnseal(hsms[1]!, fromBase64(dev.unsealShare, 'share'));
     assert.equal(hsms[1]!.seal.sealed, false);
     app = (await issueToken(stores[0]!.db, { principal: 'svc', roles: ['app'], now: new Date() })).token;
     const log = createLogger({ write: () => {} });
