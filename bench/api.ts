@@ -29,38 +29,23 @@
  * (default 1), --concurrency=N (default 16), --slow-signs=N (default: cores), --dist | --tsx.
  */
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as kw from '../engine/crypto/index.js';
 import type { KeyType } from '../engine/crypto/index.js';
-import { Client, ROOT, http200, latency, load, round, startChild, summarize } from './helpers/http.js';
+import { Client, http200, latency, load, round, startChild, summarize } from './helpers/http.js';
 import type { Child, Latency, LoadResult, Res, Slice } from './helpers/http.js';
 import { table } from './util.js';
+import { DIST_MAIN, distIsFresh } from '../scripts/dist-fresh.mjs';
 
 const TARGETS = { encryptVsBare: 0.5, mlDsa65VsInProcess: 0.8, healthP99UnderSlowSignMs: 50 } as const;
 
-/** Newest mtime of the .ts sources the server is built from. */
-function newestSource(): number {
-  let newest = 0;
-  const walk = (dir: string) => {
-    for (const e of readdirSync(dir, { withFileTypes: true })) {
-      const p = join(dir, e.name);
-      if (e.isDirectory()) walk(p);
-      else if (e.name.endsWith('.ts')) newest = Math.max(newest, statSync(p).mtimeMs);
-    }
-  };
-  for (const d of ['cli', 'engine', 'server', 'ceremony']) walk(join(ROOT, d));
-  return newest;
-}
-
 function serverArgs(mode: 'dist' | 'tsx' | undefined): { mode: 'dist' | 'tsx'; args: string[] } {
-  const dist = join(ROOT, 'dist/cli/main.js');
-  const fresh = existsSync(dist) && statSync(dist).mtimeMs >= newestSource();
-  const use = mode ?? (fresh ? 'dist' : 'tsx');
+  const use = mode ?? (distIsFresh() ? 'dist' : 'tsx');
   if (use === 'dist') {
-    if (!existsSync(dist)) throw new Error('--dist: dist/cli/main.js is missing; run npm run build');
-    return { mode: 'dist', args: [dist] };
+    if (!existsSync(DIST_MAIN)) throw new Error('--dist: dist/cli/main.js is missing; run npm run build');
+    return { mode: 'dist', args: [DIST_MAIN] };
   }
   return { mode: 'tsx', args: ['--import', 'tsx', '--import', './scripts/register-binaryen-hook.mjs', 'cli/main.ts'] };
 }
