@@ -351,9 +351,10 @@ export class Hsm {
         gate = await this.approvals.openExecution(ctx.approval.id, { principal: principal.principal, operation: ctx.operation, key: key?.name ?? null, ...origin });
         input.approvals = gate.approvals;
       }
-      stored = this.#storedInput(input);
+      const encoded = encodePolicyInput(input);
+      stored = this.#storedInput(encoded);
       rec.inputDigest = stored.digest;
-      const decision = await this.policies.decide(input);
+      const decision = await this.policies.decide(input, undefined, encoded);
       rec.policies = decision.policies.map((p) => ({ sha256: p.sha256, decision: p.fault ? 'fault' : p.decision, gas: p.gas }));
       rec.decision = decision.decision;
       rec.reason = decision.reason || null;
@@ -422,9 +423,8 @@ export class Hsm {
     await this.#commit(rec);
   }
 
-  /** The policy input's canonical bytes, encrypted under the barrier, keyed by their SHA-256 (for replay). */
-  #storedInput(input: PolicyInput): StoredInput {
-    const bytes = encodePolicyInput(input);
+  /** The policy input's canonical bytes (encodePolicyInput), encrypted under the barrier, keyed by their SHA-256 (for replay). */
+  #storedInput(bytes: Uint8Array): StoredInput {
     const digest = createHash('sha256').update(bytes).digest('hex');
     return { digest, blob: this.seal.barrier.encrypt(`audit/input/${digest}`, bytes) };
   }

@@ -132,11 +132,12 @@ export class PolicyService {
 
   /**
    * Evaluates every applicable policy and composes: any deny or fault denies; no allow denies; the
-   * strongest approval requirement wins over allow. No policy at all ⇒ deny.
+   * strongest approval requirement wins over allow. No policy at all ⇒ deny. `encoded` is
+   * `encodePolicyInput(input)` when the caller already has it (the pipeline keeps it for the audit log).
    */
-  async decide(input: PolicyInput, policies?: readonly LoadedPolicy[]): Promise<ComposedDecision> {
+  async decide(input: PolicyInput, policies?: readonly LoadedPolicy[], encoded?: Uint8Array): Promise<ComposedDecision> {
     const set = policies ?? (await this.applicable(input.key?.name));
-    const bytes = encodePolicyInput(input); // once, not once per policy
+    const bytes = encoded ?? encodePolicyInput(input); // once, not once per policy
     return composeDecisions(set.map((p) => p.evaluate(bytes)));
   }
 
