@@ -10,13 +10,18 @@
  * Every request that gets past the seal check — allowed, denied, failed, unauthenticated — and every
  * ceremony event is an audit record (DESIGN.md §6), and nothing (output or error) is returned before
  * that record is durable: when it can't be committed the caller gets AUDIT_UNAVAILABLE instead.
+ *
+ * A request that changes state writes its record in the same transaction as the change: the
+ * operation runs in a CommitScope (engine/store/commit-scope.ts) and the services' write
+ * transactions append the record as their last statement. Requests that change nothing (crypto
+ * operations, reads, denials) go through the group-commit queue instead.
  * @module
  */
 import { createHash, randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import { KeywardError, isKeywardError } from '../ceremony/errors.js';
 import type { HolderPublicKey, Submission } from '../ceremony/index.js';
-import { TokenAuthenticator, issueToken } from './auth/tokens.js';
+import { TokenAuthenticator, issueToken, newTokenId } from './auth/tokens.js';
 import type { IssuedToken, Principal } from './auth/tokens.js';
 import { encodePolicyInput } from './policy/index.js';
 import type { ComposedDecision, PolicyInput, PolicyKey } from './policy/index.js';
@@ -34,7 +39,8 @@ import type { CryptoPool } from './crypto/index.js';
 import { KeyService } from './keys/service.js';
 import { SealManager, SecretStore } from './seal/index.js';
 import type { CeremonyResult, SealStatus } from './seal/index.js';
-import type { Store, StoredInput } from './store/index.js';
+import { CommitScope } from './store/index.js';
+import type { CommitNote, Db, Store, StoredInput } from './store/index.js';
 import type { ApprovalRow } from './store/schema.js';
 import { ApprovalService, canonicalBody } from './approvals/index.js';
 import type { ExecutionGate, RequestOrigin } from './approvals/index.js';
@@ -96,6 +102,11 @@ export interface Authorized {
   principal: Principal;
   decision: ComposedDecision;
   input: PolicyInput;
+  /**
+   * The request's commit scope: pass it to the service that writes the state change, whose
+   * transaction then commits this request's audit record too (undefined when auditing is off).
+   */
+  commit: CommitScope | undefined;
 }
 
 export interface Health {
@@ -105,6 +116,11 @@ export interface Health {
   shares: number;
   progress: number;
   version: string;
+}
+
+/** A record with a state change's note merged into its details. */
+function withNote(rec: AuditRecord, note: CommitNote): AuditRecord {
+  return Object.keys(note).length === 0 ? rec : { ...rec, details: { ...(rec.details ?? {}), ...note } };
 }
 
 export class Hsm {
@@ -132,7 +148,11 @@ export class Hsm {
     this.seal = seal;
     this.secrets = new SecretStore(store.db, seal.barrier);
     this.policies = new PolicyService(store.db, { now: () => now().getTime() });
-    this.keys = new KeyService(store.db, seal, { now, ...(opts.pool ? { pool: opts.pool } : {}) });
+    this.keys = new KeyService(store.db, seal, {
+      now,
+      ...(opts.pool ? { pool: opts.pool } : {}),
+      ...(audit ? { recordPurge: (tx: Db, key: { name: string; id: string }) => this.#recordPurge(tx, key) } : {}),
+    });
     this.now = now;
     this.tokens = new TokenAuthenticator(store.db);
     this.approvals = new ApprovalService(store.db, {
@@ -140,7 +160,7 @@ export class Hsm {
       ...(opts.approvalTtlMs !== undefined ? { ttlMs: opts.approvalTtlMs } : {}),
       // Keyed, like every sensitive audit field: a body may hold a low-entropy secret.
       digest: (canonical) => this.auditHash(canonical),
-      onExpired: (row) => this.#recordExpiry(row),
+      onExpired: (tx, row) => this.#recordExpiry(tx, row),
     });
     this.audit = audit;
     this.node = opts.node ?? `${hostname()}:${process.pid}`;
@@ -217,12 +237,19 @@ export class Hsm {
    * `admin` principal named `root`. The HSM stays sealed until a quorum unseals it.
    */
   async init(holders: readonly HolderPublicKey[], threshold: number, opts: { rootToken?: string } = {}): Promise<CeremonyResult & { rootToken: IssuedToken }> {
-    return this.#event('sys.init', async () => {
-      const result = await this.seal.init(holders, threshold);
-      await this.policies.installDefault('init');
-      const rootToken = await issueToken(this.store.db, { principal: 'root', roles: ['admin'], now: this.now(), createdBy: 'init', ...(opts.rootToken ? { token: opts.rootToken } : {}) });
-      return { value: { ...result, rootToken }, details: { ceremonyId: result.ceremonyId, threshold, shares: holders.length, rootTokenId: rootToken.tokenId } };
-    });
+    // The record commits with the ceremony's rows (ceremonyId, generation, threshold, shares); the
+    // root token's id is chosen first so the record can name it.
+    const rootTokenId = newTokenId();
+    return this.#event(
+      'sys.init',
+      async (commit) => {
+        const result = await this.seal.init(holders, threshold, commit);
+        await this.policies.installDefault('init');
+        const rootToken = await issueToken(this.store.db, { id: rootTokenId, principal: 'root', roles: ['admin'], now: this.now(), createdBy: 'init', ...(opts.rootToken ? { token: opts.rootToken } : {}) });
+        return { value: { ...result, rootToken }, details: { ceremonyId: result.ceremonyId, threshold, shares: holders.length, rootTokenId } };
+      },
+      { rootTokenId },
+    );
   }
 
   /** One unseal submission; each is an audit record naming the holder and the progress. */
@@ -242,8 +269,8 @@ export class Hsm {
 
   /** One rekey submission (an audit record naming the holder, or the new ceremony when complete). */
   submitRekey(submission: Submission) {
-    return this.#event('sys.rekey.submit', async () => {
-      const res = await this.seal.submitRekey(submission);
+    return this.#event('sys.rekey.submit', async (commit) => {
+      const res = await this.seal.submitRekey(submission, commit);
       const details: AuditRecord['details'] = res.complete
         ? { complete: true, ceremonyId: res.ceremonyId, generation: res.generation, threshold: res.threshold, shares: res.shares }
         : { complete: false, holder: res.holder, index: res.index, progress: res.progress, required: res.required };
@@ -253,21 +280,54 @@ export class Hsm {
 
   /**
    * Runs an unauthenticated ceremony step and records it (with its error code when it fails). The
-   * record is durable before the result or the error is returned.
+   * record is durable before the result or the error is returned; a step that writes the ceremony
+   * (init, the last rekey submission) commits it with the record, which then carries `details` and
+   * the write's note.
    */
-  async #event<T>(operation: string, fn: () => Promise<{ value: T; details: AuditRecord['details'] }>): Promise<T> {
+  async #event<T>(operation: string, fn: (commit: CommitScope | undefined) => Promise<{ value: T; details: AuditRecord['details'] }>, details: CommitNote = {}): Promise<T> {
     const rec = this.#baseRecord(operation, this.now(), undefined, 0);
+    const scope = this.#scope(rec, undefined, (r, note) => ({ ...r, details: { ...details, ...note } }));
     let out: { value: T; details: AuditRecord['details'] };
     try {
-      out = await fn();
+      out = await fn(scope);
     } catch (err) {
+      scope?.close();
+      if (scope?.committed) throw err;
       this.#fail(rec, err);
       await this.#commit(rec);
       throw err;
     }
+    scope?.close();
+    if (scope?.committed) return out.value;
     rec.details = out.details;
     await this.#commit(rec);
     return out.value;
+  }
+
+  /**
+   * The commit scope of a request whose record is `rec` (undefined when auditing is off): a state
+   * change's write transaction appends `shape(rec, note)` as its last statement.
+   */
+  #scope(rec: AuditRecord, stored: StoredInput | undefined, shape: (rec: AuditRecord, note: CommitNote) => AuditRecord = withNote): CommitScope | undefined {
+    const audit = this.audit;
+    if (!audit) return undefined;
+    return new CommitScope(async (tx, note) => {
+      try {
+        await audit.appendInTransaction(tx, [shape(rec, note ?? {})], stored ? [stored] : []);
+      } catch (err) {
+        // The change rolls back with its record.
+        const cause = err instanceof Error ? err : new Error(String(err));
+        throw new KeywardError('AUDIT_UNAVAILABLE', 'the audit record could not be committed, so the change was not made; retry shortly', { cause, details: { retryAfter: 1 } });
+      }
+    });
+  }
+
+  /** The audit record of a key purge, committed in the purge's transaction. */
+  async #recordPurge(tx: Db, key: { name: string; id: string }): Promise<void> {
+    const rec = this.#baseRecord('key.purge', this.now(), undefined, 0);
+    rec.key = key.name;
+    rec.details = { keyId: key.id };
+    await this.audit?.appendInTransaction(tx, [rec]);
   }
 
   #baseRecord(operation: string, now: Date, requestId: string | undefined, payloadBytes: number): AuditRecord {
@@ -318,6 +378,7 @@ export class Hsm {
     const now = this.now();
     const rec = this.#baseRecord(ctx.operation, now, ctx.requestId, ctx.payloadBytes ?? 0);
     let stored: StoredInput | undefined;
+    let scope: CommitScope | undefined;
     let result: T;
     try {
       let principal: Principal;
@@ -365,29 +426,43 @@ export class Hsm {
         if (gate) throw new KeywardError('APPROVAL_INSUFFICIENT', `${ctx.operation} still needs ${decision.approvals} approvals from ${decision.group} (${gate.approvals} gathered): ${decision.reason}`);
         // In-process callers without an HTTP request can't come back to execute: fail closed.
         if (!ctx.origin) throw new KeywardError('APPROVAL_REQUIRED', `${ctx.operation} needs ${decision.approvals} approvals from ${decision.group}: ${decision.reason}`, { details: { policies: decision.policies } });
-        const pending = await this.approvals.create({
-          requester: principal.principal,
-          operation: ctx.operation,
-          key: key?.name ?? null,
-          ...this.#origin(ctx),
-          policies: decision.policies.map((p) => p.sha256),
-          required: decision.approvals,
-          group: decision.group,
-          reason: decision.reason,
-        });
+        // The parked request's record (202 APPROVAL_PENDING, naming the approval) commits with it.
+        const parked = this.#statusOf('APPROVAL_PENDING') ?? 500; // as #fail would give
+        scope = this.#scope(rec, stored, (r, { approvalId, ...note }) => ({ ...withNote(r, note), approvalId: String(approvalId), status: parked, code: 'APPROVAL_PENDING' }));
+        const pending = await this.approvals.create(
+          {
+            requester: principal.principal,
+            operation: ctx.operation,
+            key: key?.name ?? null,
+            ...this.#origin(ctx),
+            policies: decision.policies.map((p) => p.sha256),
+            required: decision.approvals,
+            group: decision.group,
+            reason: decision.reason,
+          },
+          scope,
+        );
         rec.approvalId = pending.approvalId;
         throw new KeywardError('APPROVAL_PENDING', `${ctx.operation} needs ${pending.required} approvals from ${pending.group}: approval ${pending.approvalId}`, { details: { ...pending } });
       }
+      // A state change commits this record in its own transaction (see #scope).
+      const commit = (scope = this.#scope(rec, stored));
+      const op = () => fn(principal, { principal, decision, input, commit });
       if (gate) {
         await this.approvals.claim(gate.id);
-        result = await this.#executeOnce(gate.id, () => fn(principal, { principal, decision, input }));
-      } else result = await fn(principal, { principal, decision, input });
+        result = await this.#executeOnce(gate.id, op);
+      } else result = await op();
     } catch (err) {
+      scope?.close();
+      // Committed with a state change that a later step then failed: the change happened and its
+      // record says so; the error still reaches the caller.
+      if (scope?.committed) throw err;
       this.#fail(rec, err);
       await this.#commit(rec, stored);
       throw err;
     }
-    await this.#commit(rec, stored);
+    scope?.close();
+    if (!scope?.committed) await this.#commit(rec, stored);
     return result;
   }
 
@@ -415,12 +490,12 @@ export class Hsm {
   }
 
   /** The audit record of an approval that expired unused (written once, by the node that noticed). */
-  async #recordExpiry(row: ApprovalRow): Promise<void> {
+  async #recordExpiry(tx: Db, row: ApprovalRow): Promise<void> {
     const rec = this.#baseRecord('approval.expire', this.now(), undefined, 0);
     rec.key = row.key;
     rec.approvalId = row.id;
     rec.details = { operation: row.operation, expiresAt: row.expiresAt.toISOString() };
-    await this.#commit(rec);
+    await this.audit?.appendInTransaction(tx, [rec]);
   }
 
   /** The policy input's canonical bytes (encodePolicyInput), encrypted under the barrier, keyed by their SHA-256 (for replay). */

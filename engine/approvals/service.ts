@@ -20,6 +20,8 @@ import canonicalize from 'canonicalize';
 import { and, asc, count, eq, gt, inArray, lte, or, sql } from 'drizzle-orm';
 import { KeywardError } from '../../ceremony/errors.js';
 import type { Db } from '../store/index.js';
+import { writeTransaction } from '../store/index.js';
+import type { CommitScope } from '../store/index.js';
 import { approvalGrants, approvals } from '../store/schema.js';
 import type { ApprovalRow, ApprovalState } from '../store/schema.js';
 import { APPROVAL_STATES } from '../store/schema.js';
@@ -96,8 +98,8 @@ export interface ApprovalServiceOptions {
   ttlMs?: number;
   /** The keyed digest of a canonical request body (the audit HMAC; needs the HSM unsealed). */
   digest: (canonicalBody: string) => string;
-  /** Called once per approval that expired (for its audit record). */
-  onExpired?: (row: ApprovalRow) => Promise<void>;
+  /** Called once per approval that expired, inside the expiry's transaction (for its audit record). */
+  onExpired?: (tx: Db, row: ApprovalRow) => Promise<void>;
 }
 
 export function assertApprovalId(id: string): void {
@@ -129,12 +131,20 @@ function notPending(row: ApprovalRow): KeywardError {
   return new KeywardError('APPROVAL_NOT_PENDING', `approval ${row.id} ${what[row.state]}; it can't be used again`, { details: { state: row.state } });
 }
 
+/** Thrown inside a write transaction that changed nothing, to roll it back (and its audit record). */
+const NOT_APPLIED = Symbol('not applied');
+/** The empty result of a write that changed nothing; other errors pass through. */
+function notApplied(err: unknown): never[] {
+  if (err === NOT_APPLIED) return [];
+  throw err;
+}
+
 export class ApprovalService {
   readonly #db: Db;
   readonly #now: () => Date;
   readonly #ttlMs: number;
   readonly #digest: (canonicalBody: string) => string;
-  readonly #onExpired: ((row: ApprovalRow) => Promise<void>) | undefined;
+  readonly #onExpired: ((tx: Db, row: ApprovalRow) => Promise<void>) | undefined;
 
   constructor(db: Db, opts: ApprovalServiceOptions) {
     if (opts.ttlMs !== undefined && (!Number.isSafeInteger(opts.ttlMs) || opts.ttlMs < 1)) throw new RangeError(`"ttlMs" expected a positive integer, got ${opts.ttlMs}`);
@@ -161,7 +171,7 @@ export class ApprovalService {
     required: number;
     group: string;
     reason: string;
-  }): Promise<PendingApproval> {
+  }, commit?: CommitScope): Promise<PendingApproval> {
     if (!Number.isSafeInteger(p.required) || p.required < 1) throw new RangeError(`"required" expected a positive integer, got ${p.required}`);
     const now = this.#now();
     const row = {
@@ -180,20 +190,24 @@ export class ApprovalService {
       expiresAt: new Date(now.getTime() + this.#ttlMs),
       createdAt: now,
     };
-    await this.#db.insert(approvals).values(row);
+    // In the pipeline's commit scope, the parked request's record (naming the approval) commits with it.
+    await writeTransaction(this.#db, commit, (tx) => tx.insert(approvals).values(row), { approvalId: row.id, required: row.required, group: row.approverGroup, expiresAt: row.expiresAt.toISOString() });
     return { approvalId: row.id, required: row.required, group: row.approverGroup, reason: row.reason, expiresAt: row.expiresAt.toISOString() };
   }
 
   /** Moves every overdue pending approval to 'expired', reporting each once. */
   async expireDue(): Promise<number> {
     const now = this.#now();
-    const rows = await this.#db
-      .update(approvals)
-      .set({ state: 'expired', finishedAt: now })
-      .where(and(eq(approvals.state, 'pending'), lte(approvals.expiresAt, now)))
-      .returning();
-    for (const r of rows) await this.#onExpired?.(r);
-    return rows.length;
+    // Each expiry's audit record commits with it.
+    return writeTransaction(this.#db, undefined, async (tx) => {
+      const rows = await tx
+        .update(approvals)
+        .set({ state: 'expired', finishedAt: now })
+        .where(and(eq(approvals.state, 'pending'), lte(approvals.expiresAt, now)))
+        .returning();
+      for (const r of rows) await this.#onExpired?.(tx, r);
+      return rows.length;
+    });
   }
 
   async #row(id: string): Promise<ApprovalRow> {
@@ -292,21 +306,26 @@ export class ApprovalService {
   }
 
   /** Adds `actor`'s approval (once). */
-  async approve(id: string, actor: Actor): Promise<ApprovalView> {
+  async approve(id: string, actor: Actor, commit?: CommitScope): Promise<ApprovalView> {
     const row = await this.#row(id);
     this.#assertApprover(row, actor, 'approve');
     const now = this.#now();
     // Only while still pending and unexpired (a deny or an execution may have just won).
-    const inserted = await this.#db
-      .insert(approvalGrants)
-      .select(
-        this.#db
-          .select({ approvalId: approvals.id, principal: sql<string>`${actor.principal}::text`.as('principal'), createdAt: sql<Date>`${now.toISOString()}::timestamptz`.as('created_at') })
-          .from(approvals)
-          .where(and(eq(approvals.id, id), eq(approvals.state, 'pending'), gt(approvals.expiresAt, now))),
-      )
-      .onConflictDoNothing()
-      .returning({ principal: approvalGrants.principal });
+    // Nothing inserted rolls the transaction back (NOT_APPLIED), so no success record commits.
+    const inserted = await writeTransaction(this.#db, commit, async (tx) => {
+      const rows = await tx
+        .insert(approvalGrants)
+        .select(
+          tx
+            .select({ approvalId: approvals.id, principal: sql<string>`${actor.principal}::text`.as('principal'), createdAt: sql<Date>`${now.toISOString()}::timestamptz`.as('created_at') })
+            .from(approvals)
+            .where(and(eq(approvals.id, id), eq(approvals.state, 'pending'), gt(approvals.expiresAt, now))),
+        )
+        .onConflictDoNothing()
+        .returning({ principal: approvalGrants.principal });
+      if (rows.length === 0) throw NOT_APPLIED;
+      return rows;
+    }).catch(notApplied);
     const grants = (await this.#grants([id])).get(id)!;
     if (inserted.length === 0) {
       if (grants.includes(actor.principal)) throw new KeywardError('APPROVAL_DUPLICATE', `${actor.principal} already approved ${id}; each principal counts once`);
@@ -316,15 +335,19 @@ export class ApprovalService {
   }
 
   /** Ends the request: any one approver's denial is final. */
-  async deny(id: string, actor: Actor, reason: string | undefined): Promise<ApprovalView> {
+  async deny(id: string, actor: Actor, reason: string | undefined, commit?: CommitScope): Promise<ApprovalView> {
     const row = await this.#row(id);
     this.#assertApprover(row, actor, 'deny');
     const now = this.#now();
-    const [done] = await this.#db
-      .update(approvals)
-      .set({ state: 'denied', finishedAt: now, deniedBy: actor.principal, denyReason: reason?.slice(0, MAX_DENY_REASON) ?? null })
-      .where(and(eq(approvals.id, id), eq(approvals.state, 'pending'), gt(approvals.expiresAt, now)))
-      .returning();
+    const [done] = await writeTransaction(this.#db, commit, async (tx) => {
+      const rows = await tx
+        .update(approvals)
+        .set({ state: 'denied', finishedAt: now, deniedBy: actor.principal, denyReason: reason?.slice(0, MAX_DENY_REASON) ?? null })
+        .where(and(eq(approvals.id, id), eq(approvals.state, 'pending'), gt(approvals.expiresAt, now)))
+        .returning();
+      if (rows.length === 0) throw NOT_APPLIED;
+      return rows;
+    }).catch(notApplied);
     if (!done) throw notPending(await this.#row(id));
     return this.#view(done, (await this.#grants([id])).get(id)!);
   }

@@ -9,8 +9,8 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { KeywardError } from '../../ceremony/errors.js';
-import type { Db } from '../store/index.js';
-import { findTokenByHash, insertToken, revokeToken as revokeTokenRow } from '../store/index.js';
+import type { CommitScope, Db } from '../store/index.js';
+import { findTokenByHash, insertToken, revokeToken as revokeTokenRow, writeTransaction } from '../store/index.js';
 
 export const TOKEN_PREFIX = 'kwt_';
 const TOKEN_RE = /^kwt_[A-Za-z0-9_-]{43}$/;
@@ -46,24 +46,35 @@ export function hashToken(token: string): Uint8Array {
   return new Uint8Array(createHash('sha256').update('keyward/token/v1\0').update(token).digest());
 }
 
+/** A fresh token id (`tok_` and 16 hex digits): public, it names the token in lists and audit records. */
+export function newTokenId(): string {
+  return 'tok_' + randomBytes(8).toString('hex');
+}
+
 /** Issues a token for `principal` with `roles`; `ttlSeconds` undefined means no expiry (root token). */
 export async function issueToken(
   db: Db,
-  opts: { principal: string; roles: string[]; ttlSeconds?: number; createdBy?: string; now: Date; token?: string },
+  opts: { principal: string; roles: string[]; ttlSeconds?: number; createdBy?: string; now: Date; token?: string; id?: string; commit?: CommitScope | undefined },
 ): Promise<IssuedToken> {
   const token = opts.token ?? TOKEN_PREFIX + randomBytes(32).toString('base64url');
   if (!TOKEN_RE.test(token)) throw new KeywardError('TOKEN_INVALID', 'expected a token of the form kwt_ followed by 43 base64url characters');
-  const id = 'tok_' + randomBytes(8).toString('hex');
+  const id = opts.id ?? newTokenId();
   const expiresAt = opts.ttlSeconds === undefined ? null : new Date(opts.now.getTime() + opts.ttlSeconds * 1000);
-  await insertToken(db, {
-    id,
-    tokenHash: hashToken(token),
-    principal: opts.principal,
-    roles: opts.roles,
-    createdAt: opts.now,
-    expiresAt,
-    createdBy: opts.createdBy ?? null,
-  });
+  await writeTransaction(
+    db,
+    opts.commit,
+    (tx) =>
+      insertToken(tx, {
+        id,
+        tokenHash: hashToken(token),
+        principal: opts.principal,
+        roles: opts.roles,
+        createdAt: opts.now,
+        expiresAt,
+        createdBy: opts.createdBy ?? null,
+      }),
+    { tokenId: id, tokenPrincipal: opts.principal, roles: opts.roles.join(','), expiresAt: expiresAt?.toISOString() ?? null },
+  );
   return { tokenId: id, token, principal: opts.principal, roles: [...opts.roles], expiresAt };
 }
 
@@ -77,8 +88,16 @@ export async function authenticateToken(db: Db, bearer: string | undefined, now:
   return { tokenId: row.id, principal: row.principal, roles: row.roles as string[], expiresAt: row.expiresAt };
 }
 
-export async function revokeToken(db: Db, id: string, now: Date): Promise<void> {
-  if (!(await revokeTokenRow(db, id, now))) throw new KeywardError('TOKEN_NOT_FOUND', `no token with id ${id}`);
+export async function revokeToken(db: Db, id: string, now: Date, commit?: CommitScope): Promise<void> {
+  // Thrown inside the transaction, so a revocation that changed nothing leaves no success record.
+  await writeTransaction(
+    db,
+    commit,
+    async (tx) => {
+      if (!(await revokeTokenRow(tx, id, now))) throw new KeywardError('TOKEN_NOT_FOUND', `no token with id ${id}`);
+    },
+    { tokenId: id },
+  );
 }
 
 /** How long a node trusts a token row it read: a revocation on another node takes effect within this. */
@@ -120,8 +139,8 @@ export class TokenAuthenticator {
   }
 
   /** Revokes a token and drops it from this node's cache at once. */
-  async revoke(id: string, now: Date): Promise<void> {
-    await revokeToken(this.#db, id, now);
+  async revoke(id: string, now: Date, commit?: CommitScope): Promise<void> {
+    await revokeToken(this.#db, id, now, commit);
     for (const [k, v] of this.#cache) if (v.principal.tokenId === id) this.#cache.delete(k);
   }
 

@@ -30,8 +30,8 @@ import * as crypto from '../crypto/index.js';
 import type { CryptoPool, ExpandedKey, KeyType, PublicKeyFormat, SignOptions, WrappingAlgorithm } from '../crypto/index.js';
 import type { SealManager } from '../seal/index.js';
 import type { Db } from '../store/index.js';
-import { deleteEntry, getEntry, keyVersions, keys, listEntries, putEntry } from '../store/index.js';
-import type { KeyRow } from '../store/index.js';
+import { deleteEntry, getEntry, keyVersions, keys, listEntries, putEntry, writeTransaction } from '../store/index.js';
+import type { CommitScope, KeyRow } from '../store/index.js';
 import { SecretCache } from './secret-cache.js';
 import { WrappingKeys, type PublishedWrappingKey } from './wrapping.js';
 
@@ -73,6 +73,9 @@ const materialPrefix = (id: string) => `keys/${id}/`;
 /** The key id in a material path (`keys/<id>/v<N>`). */
 const idOfPath = (path: string) => path.slice(5, path.indexOf('/', 5));
 
+/** Appends the audit record of a purge inside the purge's transaction. */
+export type PurgeRecorder = (tx: Db, key: { name: string; id: string }) => Promise<void>;
+
 export class KeyService {
   readonly #db: Db;
   readonly #seal: SealManager;
@@ -86,9 +89,11 @@ export class KeyService {
   /** Key rows for operations, by name, with when they were read (see `usable`). */
   readonly #rows = new Map<string, { row: KeyRow; fetched: number }>();
   readonly #wrapping: WrappingKeys;
+  readonly #recordPurge: PurgeRecorder | undefined;
 
-  constructor(db: Db, seal: SealManager, opts: { pool?: CryptoPool; now?: () => Date } = {}) {
+  constructor(db: Db, seal: SealManager, opts: { pool?: CryptoPool; now?: () => Date; recordPurge?: PurgeRecorder } = {}) {
     this.#db = db;
+    this.#recordPurge = opts.recordPurge;
     this.#seal = seal;
     this.#pool = opts.pool;
     this.#now = opts.now ?? (() => new Date());
@@ -181,7 +186,7 @@ export class KeyService {
   }
 
   /** Creates a key with version 1: generated, or verify/encapsulate-only from a public key. */
-  async create(opts: { name: string; type: string; exportable?: boolean; labels?: Record<string, string>; publicKey?: string; by: string }): Promise<KeyInfo> {
+  async create(opts: { name: string; type: string; exportable?: boolean; labels?: Record<string, string>; publicKey?: string; by: string; commit?: CommitScope | undefined }): Promise<KeyInfo> {
     crypto.assertKeyType(opts.type);
     const type = opts.type;
     assertKeyName(opts.name);
@@ -197,7 +202,7 @@ export class KeyService {
       publicKey = pair.public;
     }
     try {
-      await this.#insert({ name: opts.name, type, id, exportable: opts.exportable, labels: opts.labels, by: opts.by, publicKey, privateKey: pair?.private });
+      await this.#insert({ name: opts.name, type, id, exportable: opts.exportable, labels: opts.labels, by: opts.by, publicKey, privateKey: pair?.private, commit: opts.commit });
     } finally {
       pair?.private.fill(0);
     }
@@ -206,8 +211,8 @@ export class KeyService {
   }
 
   /** Inserts a new key with version 1 (and its material under the barrier); KEY_EXISTS if the name is taken. */
-  async #insert(k: { name: string; id: string; type: KeyType; exportable?: boolean | undefined; labels?: Record<string, string> | undefined; by: string; publicKey: Uint8Array | null; privateKey: Uint8Array | undefined }): Promise<void> {
-    await this.#db.transaction(async (tx) => {
+  async #insert(k: { name: string; id: string; type: KeyType; exportable?: boolean | undefined; labels?: Record<string, string> | undefined; by: string; publicKey: Uint8Array | null; privateKey: Uint8Array | undefined; commit: CommitScope | undefined }): Promise<void> {
+    await writeTransaction(this.#db, k.commit, async (tx) => {
       const inserted = await tx
         .insert(keys)
         .values({ name: k.name, id: k.id, type: k.type, exportable: k.exportable ?? false, verifyOnly: k.privateKey === undefined, labels: k.labels ?? {}, latestVersion: 1, createdBy: k.by })
@@ -216,7 +221,7 @@ export class KeyService {
       if (inserted.length === 0) throw new KeywardError('KEY_EXISTS', `a key named "${k.name}" already exists`);
       await tx.insert(keyVersions).values({ keyName: k.name, version: 1, publicKey: k.publicKey });
       if (k.privateKey) await putEntry(tx, materialPath(k.id, 1), this.#seal.barrier.encrypt(materialPath(k.id, 1), k.privateKey));
-    });
+    }, { type: k.type, version: 1, verifyOnly: k.privateKey === undefined });
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -234,7 +239,7 @@ export class KeyService {
    * consistency test), stored under the barrier and wiped. Fails with KEY_EXISTS if the name is
    * taken, WRAPPED_KEY_INVALID if the blob does not unwrap. Never logs or returns the material.
    */
-  async import(opts: { name: string; type: string; algorithm: WrappingAlgorithm; wrappedKey: Uint8Array; exportable?: boolean | undefined; labels?: Record<string, string> | undefined; by: string }): Promise<KeyInfo> {
+  async import(opts: { name: string; type: string; algorithm: WrappingAlgorithm; wrappedKey: Uint8Array; exportable?: boolean | undefined; labels?: Record<string, string> | undefined; by: string; commit?: CommitScope | undefined }): Promise<KeyInfo> {
     crypto.assertKeyType(opts.type);
     const type = opts.type;
     assertKeyName(opts.name);
@@ -250,7 +255,7 @@ export class KeyService {
       material.fill(0);
     }
     try {
-      await this.#insert({ name: opts.name, type, id: 'key_' + randomBytes(12).toString('hex'), exportable: opts.exportable, labels: opts.labels, by: opts.by, publicKey: pair.public, privateKey: pair.private });
+      await this.#insert({ name: opts.name, type, id: 'key_' + randomBytes(12).toString('hex'), exportable: opts.exportable, labels: opts.labels, by: opts.by, publicKey: pair.public, privateKey: pair.private, commit: opts.commit });
     } finally {
       pair.private.fill(0);
     }
@@ -259,20 +264,26 @@ export class KeyService {
   }
 
   /** Adds a version and makes it the latest. */
-  async rotate(name: string): Promise<KeyInfo> {
+  async rotate(name: string, commit?: CommitScope): Promise<KeyInfo> {
     const row = await this.usable(name);
     if (row.verifyOnly) throw new KeywardError('KEY_VERIFY_ONLY', `key "${name}" holds only a public key and cannot be rotated`);
     this.#seal.keyring();
     const pair = await this.#generate(row.type as KeyType);
     try {
-      await this.#db.transaction(async (tx) => {
-        const [locked] = await tx.select().from(keys).where(eq(keys.name, name)).for('update');
-        if (!locked) throw new KeywardError('KEY_NOT_FOUND', `no key named "${name}"`);
-        const version = locked.latestVersion + 1;
-        await putEntry(tx, materialPath(locked.id, version), this.#seal.barrier.encrypt(materialPath(locked.id, version), pair.private));
-        await tx.insert(keyVersions).values({ keyName: name, version, publicKey: pair.public });
-        await tx.update(keys).set({ latestVersion: version, updatedAt: this.#now() }).where(eq(keys.name, name));
-      });
+      await writeTransaction(
+        this.#db,
+        commit,
+        async (tx) => {
+          const [locked] = await tx.select().from(keys).where(eq(keys.name, name)).for('update');
+          if (!locked) throw new KeywardError('KEY_NOT_FOUND', `no key named "${name}"`);
+          const version = locked.latestVersion + 1;
+          await putEntry(tx, materialPath(locked.id, version), this.#seal.barrier.encrypt(materialPath(locked.id, version), pair.private));
+          await tx.insert(keyVersions).values({ keyName: name, version, publicKey: pair.public });
+          await tx.update(keys).set({ latestVersion: version, updatedAt: this.#now() }).where(eq(keys.name, name));
+          return version;
+        },
+        (version) => ({ version }),
+      );
     } finally {
       pair.private.fill(0);
     }
@@ -280,26 +291,24 @@ export class KeyService {
     return this.info(name);
   }
 
-  async configure(name: string, cfg: { minDecryptionVersion?: number | undefined; deletionAllowed?: boolean | undefined }): Promise<KeyInfo> {
+  async configure(name: string, cfg: { minDecryptionVersion?: number | undefined; deletionAllowed?: boolean | undefined }, commit?: CommitScope): Promise<KeyInfo> {
     const row = await this.row(name);
     if (cfg.minDecryptionVersion !== undefined && (cfg.minDecryptionVersion < 1 || cfg.minDecryptionVersion > row.latestVersion)) {
       throw new KeywardError('VALIDATION_FAILED', `minDecryptionVersion: expected 1 to ${row.latestVersion} (the latest version), got ${cfg.minDecryptionVersion}`);
     }
-    await this.#db
-      .update(keys)
-      .set({ ...(cfg.minDecryptionVersion !== undefined ? { minDecryptionVersion: cfg.minDecryptionVersion } : {}), ...(cfg.deletionAllowed !== undefined ? { deletionAllowed: cfg.deletionAllowed } : {}), updatedAt: this.#now() })
-      .where(eq(keys.name, name));
+    const set = { ...(cfg.minDecryptionVersion !== undefined ? { minDecryptionVersion: cfg.minDecryptionVersion } : {}), ...(cfg.deletionAllowed !== undefined ? { deletionAllowed: cfg.deletionAllowed } : {}) };
+    await writeTransaction(this.#db, commit, (tx) => tx.update(keys).set({ ...set, updatedAt: this.#now() }).where(eq(keys.name, name)), set);
     this.#forget(name);
     return this.info(name);
   }
 
   /** Schedules deletion after a retention window; the key refuses operations from now on. */
-  async scheduleDeletion(name: string): Promise<KeyInfo> {
+  async scheduleDeletion(name: string, commit?: CommitScope): Promise<KeyInfo> {
     const row = await this.row(name);
     if (!row.deletionAllowed) throw new KeywardError('KEY_DELETION_NOT_ALLOWED', `key "${name}" does not allow deletion; set deletionAllowed with POST /v1/keys/${name}/config first`);
     if (!row.deleteAfter) {
       const at = new Date(this.#now().getTime() + DELETION_RETENTION_DAYS * 86_400_000);
-      await this.#db.update(keys).set({ deleteAfter: at, updatedAt: this.#now() }).where(and(eq(keys.name, name)));
+      await writeTransaction(this.#db, commit, (tx) => tx.update(keys).set({ deleteAfter: at, updatedAt: this.#now() }).where(eq(keys.name, name)), { deleteAfter: at.toISOString() });
     }
     this.#forget(name);
     this.#dropMaterial(row.id); // it refuses operations now: its secrets need not stay in memory
@@ -330,6 +339,8 @@ export class KeyService {
           .returning({ id: keys.id });
         if (!row) return false; // another node purged it, or it was re-created meanwhile
         for (const path of await listEntries(tx, materialPrefix(k.id))) await deleteEntry(tx, path);
+        // The purge and its audit record commit together.
+        await this.#recordPurge?.(tx, { name: k.name, id: k.id });
         return true;
       });
       this.#forget(k.name);

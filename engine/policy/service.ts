@@ -11,8 +11,8 @@
  * @module
  */
 import { KeywardError } from '../../ceremony/errors.js';
-import type { Db } from '../store/index.js';
-import { bindPolicy, getPolicy, insertPolicy, listBindings, listPolicies, unbindPolicy } from '../store/index.js';
+import type { CommitScope, Db } from '../store/index.js';
+import { bindPolicy, getPolicy, insertPolicy, listBindings, listPolicies, unbindPolicy, writeTransaction } from '../store/index.js';
 import type { PolicyBindingRow, PolicyMeta } from '../store/index.js';
 import { encodePolicyInput } from './abi.js';
 import { composeDecisions } from './compose.js';
@@ -50,10 +50,10 @@ export class PolicyService {
   }
 
   /** Validates (POLICY_INVALID names what offends) and stores a policy; idempotent by hash. */
-  async push(wasm: Uint8Array, name: string, by: string | null): Promise<{ sha256: string; name: string; size: number; created: boolean }> {
+  async push(wasm: Uint8Array, name: string, by: string | null, commit?: CommitScope): Promise<{ sha256: string; name: string; size: number; created: boolean }> {
     if (!NAME_RE.test(name)) throw new KeywardError('VALIDATION_FAILED', `expected a policy name of 1-64 characters [A-Za-z0-9._-], got "${name.slice(0, 80)}"`);
     const { sha256 } = await this.registry.load(wasm);
-    const created = await insertPolicy(this.#db, { sha256, name, wasm, createdBy: by });
+    const created = await writeTransaction(this.#db, commit, (tx) => insertPolicy(tx, { sha256, name, wasm, createdBy: by }), (c) => ({ sha256, name, created: c }));
     return { sha256, name, size: wasm.length, created };
   }
 
@@ -64,16 +64,17 @@ export class PolicyService {
     }
   }
 
-  async activate(sha256: string, scope: BindingScope, key: string | undefined, by: string | null): Promise<{ created: boolean }> {
+  async activate(sha256: string, scope: BindingScope, key: string | undefined, by: string | null, commit?: CommitScope): Promise<{ created: boolean }> {
     await this.#requirePolicy(sha256);
-    const created = await bindPolicy(this.#db, { sha256, scope, target: scope === 'global' ? '' : key!, activatedBy: by });
+    const target = scope === 'global' ? '' : key!;
+    const created = await writeTransaction(this.#db, commit, (tx) => bindPolicy(tx, { sha256, scope, target, activatedBy: by }), (c) => ({ sha256, scope, created: c }));
     this.#bindings = undefined;
     return { created };
   }
 
-  async deactivate(sha256: string, scope: BindingScope, key: string | undefined): Promise<void> {
+  async deactivate(sha256: string, scope: BindingScope, key: string | undefined, commit?: CommitScope): Promise<void> {
     assertPolicyHash(sha256);
-    return this.#db.transaction(async (tx) => {
+    await writeTransaction(this.#db, commit, async (tx) => {
       if (scope === 'global') {
         const globals = (await listBindings(tx)).filter((b) => b.scope === 'global');
         if (globals.length === 1 && globals[0]!.sha256 === sha256) {
@@ -83,8 +84,9 @@ export class PolicyService {
       if (!(await unbindPolicy(tx, { sha256, scope, target: scope === 'global' ? '' : key! }))) {
         throw new KeywardError('POLICY_NOT_FOUND', `policy ${sha256} is not active ${scope === 'global' ? 'globally' : `on key "${key}"`}`);
       }
-      this.#bindings = undefined;
-    });
+    }, { sha256, scope });
+    // After the commit: a reload during the transaction would have cached the old bindings.
+    this.#bindings = undefined;
   }
 
   async list(): Promise<PolicySummary[]> {

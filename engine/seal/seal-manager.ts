@@ -29,8 +29,8 @@ import {
   wipe,
 } from '../../ceremony/index.js';
 import type { HolderPublicKey, ShardFile, Submission, SubmissionPurpose } from '../../ceremony/index.js';
-import type { Db } from '../store/index.js';
-import { getCommitments, getKeyring, getSealConfig, initCeremony, replaceCeremony } from '../store/index.js';
+import type { CommitScope, Db } from '../store/index.js';
+import { getCommitments, getKeyring, getSealConfig, initCeremony, replaceCeremony, writeTransaction } from '../store/index.js';
 import { keyring as keyringTable } from '../store/schema.js';
 import { Barrier } from './barrier.js';
 import type { KeyringSource } from './barrier.js';
@@ -259,7 +259,7 @@ export class SealManager implements KeyringSource {
    * Initializes: new unseal key, root key and keyring; shards sealed to the holders. The server stays
    * sealed (as Vault's does) and the caller never sees a plaintext shard.
    */
-  init(holders: readonly HolderPublicKey[], threshold: number): Promise<CeremonyResult> {
+  init(holders: readonly HolderPublicKey[], threshold: number, commit?: CommitScope): Promise<CeremonyResult> {
     return this.#locked(async () => {
       assertCeremonyParams(holders, threshold);
       if (await this.#reloadConfig()) throw new KeywardError('ALREADY_INITIALIZED', 'keyward is already initialized; use rekey to change holders or threshold');
@@ -268,7 +268,9 @@ export class SealManager implements KeyringSource {
       const keyring = Keyring.create();
       try {
         const c = await this.#makeCeremony(unsealKey, holders, threshold, 1);
-        await initCeremony(this.#db, {
+        await initCeremony(
+          this.#db,
+          {
           config: {
             id: 1,
             ceremonyId: c.ceremonyId,
@@ -280,7 +282,9 @@ export class SealManager implements KeyringSource {
           },
           commitments: c.commitments,
           keyring: { blob: keyring.seal(rootKey), activeTerm: keyring.activeTerm },
-        });
+          },
+          commit,
+        );
         await this.#reloadConfig();
         this.#session?.close();
         this.#session = await UnsealSession.start('unseal');
@@ -443,18 +447,18 @@ export class SealManager implements KeyringSource {
    * Root rotation: a new keyring term becomes active; old terms stay readable. The keyring row is
    * locked for the read-modify-write so two nodes rotating at once can't lose a term.
    */
-  rotate(): Promise<{ term: number; terms: number[] }> {
+  rotate(commit?: CommitScope): Promise<{ term: number; terms: number[] }> {
     return this.#locked(async () => {
       const u = this.#unsealed;
       if (!u) throw new KeywardError('SEALED', 'keyward is sealed: unseal it with a quorum of shards first');
-      const fresh = await this.#db.transaction(async (tx) => {
+      const fresh = await writeTransaction(this.#db, commit, async (tx) => {
         const [row] = await tx.select().from(keyringTable).where(eq(keyringTable.id, 1)).for('update');
         if (!row) throw new KeywardError('STORAGE_CORRUPT', 'the keyring row is missing');
         const k = Keyring.open(u.rootKey, row.blob);
         k.rotate();
         await tx.update(keyringTable).set({ blob: k.seal(u.rootKey), activeTerm: k.activeTerm, updatedAt: new Date() }).where(eq(keyringTable.id, 1));
         return k;
-      });
+      }, (k) => ({ term: k.activeTerm }));
       u.keyring.zeroize();
       u.keyring = fresh;
       return { term: fresh.activeTerm, terms: fresh.terms };
@@ -502,7 +506,7 @@ export class SealManager implements KeyringSource {
    * the root key re-encrypted under it, and the old commitments replaced: old shards stop working.
    * Data is not re-encrypted (the root key does not change).
    */
-  submitRekey(submission: Submission): Promise<RekeyResult> {
+  submitRekey(submission: Submission, commit?: CommitScope): Promise<RekeyResult> {
     return this.#locked(async () => {
       const config = this.#requireConfig();
       const r = this.#rekey;
@@ -524,7 +528,9 @@ export class SealManager implements KeyringSource {
       try {
         const generation = config.generation + 1;
         const c = await this.#makeCeremony(unsealKey, r.holders, r.threshold, generation);
-        await replaceCeremony(this.#db, {
+        await replaceCeremony(
+          this.#db,
+          {
           config: {
             id: 1,
             ceremonyId: c.ceremonyId,
@@ -535,7 +541,9 @@ export class SealManager implements KeyringSource {
             rootKeyBlob: sealRootKey(unsealKey, rootKey, c.ceremonyId),
           },
           commitments: c.commitments,
-        });
+          },
+          commit,
+        );
         await this.#reloadConfig();
         return { complete: true, ceremonyId: c.ceremonyId, generation, threshold: r.threshold, shares: r.holders.length, shardFiles: c.shardFiles };
       } finally {

@@ -79,3 +79,5 @@ export {
 export type { AuditRecordRow, AuditTreeState, StoredInput, TreeAdvance } from './audit-repos.js';
 export { auditCheckpoints, auditHead, auditInputs, auditNodes, auditRecords, auditTree } from './schema.js';
 export type { AuditCheckpointRow } from './schema.js';
+export { CommitScope, writeTransaction } from './commit-scope.js';
+export type { CommitNote, CommitWriter } from './commit-scope.js';

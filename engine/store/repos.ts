@@ -10,6 +10,8 @@ import { asc, eq, sql } from 'drizzle-orm';
 import type { SQL } from 'drizzle-orm';
 import type { PgTransactionConfig } from 'drizzle-orm/pg-core';
 import { KeywardError } from '../../ceremony/errors.js';
+import { writeTransaction } from './commit-scope.js';
+import type { CommitNote, CommitScope } from './commit-scope.js';
 import type { Db } from './driver.js';
 import { barrierEntries, keyring, sealConfig, shardCommitments, SINGLETON_ID, tokens } from './schema.js';
 import type {
@@ -78,13 +80,24 @@ export async function getCommitments(db: Db, ceremonyId: string): Promise<ShardC
  * the only ones stored (those of other ceremonies are deleted, as are any of the same ceremony id),
  * and writes the keyring if given. Either all of it is stored or none.
  */
-export async function replaceCeremony(db: Db, write: CeremonyWrite): Promise<void> {
+export async function replaceCeremony(db: Db, write: CeremonyWrite, commit?: CommitScope): Promise<void> {
   assertCommitmentsMatch(write);
-  await withTransaction(db, async (tx) => {
-    await putSealConfig(tx, write.config);
-    await writeCommitments(tx, write);
-    if (write.keyring) await putKeyring(tx, write.keyring);
-  });
+  await writeTransaction(
+    db,
+    commit,
+    async (tx) => {
+      await putSealConfig(tx, write.config);
+      await writeCommitments(tx, write);
+      if (write.keyring) await putKeyring(tx, write.keyring);
+    },
+    ceremonyNote(write),
+  );
+}
+
+/** What a ceremony's audit record says of it (DESIGN.md §6): no secret, no shard. */
+function ceremonyNote(write: CeremonyWrite): CommitNote {
+  const c = write.config;
+  return { ceremonyId: c.ceremonyId, generation: c.generation, threshold: c.threshold, shares: c.shares };
 }
 
 /**
@@ -93,9 +106,9 @@ export async function replaceCeremony(db: Db, write: CeremonyWrite): Promise<voi
  * PostgreSQL database) exactly one inserts; the other waits for it to commit, sees no row inserted
  * and rolls back.
  */
-export async function initCeremony(db: Db, write: Required<CeremonyWrite>): Promise<void> {
+export async function initCeremony(db: Db, write: Required<CeremonyWrite>, commit?: CommitScope): Promise<void> {
   assertCommitmentsMatch(write);
-  await withTransaction(db, async (tx) => {
+  await writeTransaction(db, commit, async (tx) => {
     const inserted = await tx
       .insert(sealConfig)
       .values({ ...write.config, id: SINGLETON_ID })
@@ -106,7 +119,7 @@ export async function initCeremony(db: Db, write: Required<CeremonyWrite>): Prom
     }
     await writeCommitments(tx, write);
     await putKeyring(tx, write.keyring);
-  });
+  }, ceremonyNote(write));
 }
 
 /** Every commitment must belong to the ceremony being written: a mismatch is a caller bug. */

@@ -68,14 +68,14 @@ export function approvalRoutes(deps: AppDeps, targets: readonly Router[]): Route
     const id = ctx.params.id as string;
     assertApprovalId(id);
     await parseBody(ctx, EmptyBody, deps.bodyLimit);
-    ctx.body = await hsm.request({ ...caller(ctx), operation: 'approval.approve', approval: { id, execute: false }, attributes: { approval: id } }, (p) => svc.approve(id, p));
+    ctx.body = await hsm.request({ ...caller(ctx), operation: 'approval.approve', approval: { id, execute: false }, attributes: { approval: id } }, (p, a) => svc.approve(id, p, a.commit));
   });
 
   r.post('/:id/deny', async (ctx: Context) => {
     const id = ctx.params.id as string;
     assertApprovalId(id);
     const body = await parseBody(ctx, ApprovalDenyBody, deps.bodyLimit);
-    ctx.body = await hsm.request({ ...caller(ctx), operation: 'approval.deny', approval: { id, execute: false }, attributes: { approval: id } }, (p) => svc.deny(id, p, body.reason));
+    ctx.body = await hsm.request({ ...caller(ctx), operation: 'approval.deny', approval: { id, execute: false }, attributes: { approval: id } }, (p, a) => svc.deny(id, p, body.reason, a.commit));
   });
 
   r.post('/:id/execute', async (ctx: Context) => {

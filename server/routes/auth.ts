@@ -32,8 +32,8 @@ export function authRoutes(deps: AppDeps): Router {
     const ttl = ttlSeconds(body.ttl);
     const roles = [...new Set(body.roles)];
     const attributes = { principal: body.principal, roles: roles.join(','), ttlSeconds: String(ttl) };
-    ctx.body = await hsm.request({ ...caller(ctx), operation: 'auth.token.create', attributes }, async (p) => {
-      const t = await issueToken(hsm.store.db, { principal: body.principal, roles, ttlSeconds: ttl, createdBy: p.principal, now: hsm.now() });
+    ctx.body = await hsm.request({ ...caller(ctx), operation: 'auth.token.create', attributes }, async (p, a) => {
+      const t = await issueToken(hsm.store.db, { principal: body.principal, roles, ttlSeconds: ttl, createdBy: p.principal, now: hsm.now(), commit: a.commit });
       deps.log.info('token created', { reqId: ctx.state.reqId, tokenId: t.tokenId, principal: t.principal, roles, by: p.principal });
       return { token: t.token, tokenId: t.tokenId, principal: t.principal, roles: t.roles, expiresAt: t.expiresAt?.toISOString() ?? null };
     });
@@ -45,8 +45,8 @@ export function authRoutes(deps: AppDeps): Router {
     if (!TOKEN_ID_RE.test(id)) {
       throw new KeywardError('VALIDATION_FAILED', `expected a token id like tok_ followed by 16 hex characters, got "${id.slice(0, 40)}"`);
     }
-    ctx.body = await hsm.request({ ...caller(ctx), operation: 'auth.token.revoke', attributes: { tokenId: id } }, async (p) => {
-      await hsm.tokens.revoke(id, hsm.now());
+    ctx.body = await hsm.request({ ...caller(ctx), operation: 'auth.token.revoke', attributes: { tokenId: id } }, async (p, a) => {
+      await hsm.tokens.revoke(id, hsm.now(), a.commit);
       deps.log.info('token revoked', { reqId: ctx.state.reqId, tokenId: id, by: p.principal });
       return { tokenId: id, revoked: true };
     });

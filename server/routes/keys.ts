@@ -12,7 +12,7 @@ import { KeywardError } from '../../ceremony/errors.js';
 import { fromBase64, toBase64 as b64 } from '../../ceremony/index.js';
 import { KeyService } from '../../engine/keys/service.js';
 import { MAX_LIST_LIMIT, assertKeyName } from '../../engine/keys/service.js';
-import type { KeyRow } from '../../engine/store/index.js';
+import type { CommitScope, KeyRow } from '../../engine/store/index.js';
 import type { AppDeps } from '../deps.js';
 import { caller } from '../auth.js';
 import { describeIssues, parseBody } from '../body.js';
@@ -72,7 +72,7 @@ export function keyRoutes(deps: AppDeps): Router {
     ctx: Context,
     operation: string,
     opts: { usable?: boolean; payloadBytes?: number; attributes?: Record<string, string>; version?: (row: KeyRow) => number | undefined },
-    fn: (row: KeyRow) => Promise<T>,
+    fn: (row: KeyRow, commit: CommitScope | undefined) => Promise<T>,
   ): Promise<T> {
     const name = ctx.params.name as string;
     let row: KeyRow | undefined;
@@ -89,7 +89,7 @@ export function keyRoutes(deps: AppDeps): Router {
           return { name: row.name, type: row.type, version: v !== undefined && v >= 1 && v <= row.latestVersion ? v : row.latestVersion, labels: row.labels };
         },
       },
-      () => fn(row!),
+      (_p, a) => fn(row!, a.commit),
     );
   }
 
@@ -123,7 +123,7 @@ export function keyRoutes(deps: AppDeps): Router {
     const body = await parseBody(ctx, KeyCreateBody, deps.bodyLimit);
     ctx.body = await hsm.request(
       { ...caller(ctx), operation: 'key.create', key: { name: body.name, type: body.type, version: 1, labels: body.labels ?? {} }, attributes: { verifyOnly: String(body.publicKey !== undefined) } },
-      (p) => svc.create({ ...body, by: p.principal }),
+      (p, a) => svc.create({ ...body, by: p.principal, commit: a.commit }),
     );
     ctx.status = 201;
   });
@@ -142,16 +142,16 @@ export function keyRoutes(deps: AppDeps): Router {
 
   r.post('/v1/keys/:name/rotate', async (ctx: Context) => {
     await parseBody(ctx, EmptyBody, deps.bodyLimit);
-    ctx.body = await keyed(ctx, 'key.rotate', {}, (row) => svc.rotate(row.name));
+    ctx.body = await keyed(ctx, 'key.rotate', {}, (row, commit) => svc.rotate(row.name, commit));
   });
 
   r.post('/v1/keys/:name/config', async (ctx: Context) => {
     const body = await parseBody(ctx, KeyConfigBody, deps.bodyLimit);
-    ctx.body = await keyed(ctx, 'key.config', { usable: false, attributes: Object.fromEntries(Object.entries(body).map(([k, v]) => [k, String(v)])) }, (row) => svc.configure(row.name, body));
+    ctx.body = await keyed(ctx, 'key.config', { usable: false, attributes: Object.fromEntries(Object.entries(body).map(([k, v]) => [k, String(v)])) }, (row, commit) => svc.configure(row.name, body, commit));
   });
 
   r.delete('/v1/keys/:name', async (ctx: Context) => {
-    ctx.body = await keyed(ctx, 'key.delete', { usable: false }, (row) => svc.scheduleDeletion(row.name));
+    ctx.body = await keyed(ctx, 'key.delete', { usable: false }, (row, commit) => svc.scheduleDeletion(row.name, commit));
   });
 
   r.post(
@@ -233,9 +233,9 @@ export function keyRoutes(deps: AppDeps): Router {
     const wrappedKey = bytes(body.wrappedKey, 'wrappedKey');
     ctx.body = await hsm.request(
       { ...caller(ctx), operation: 'key.import', key: { name, type: body.type, version: 1, labels: body.labels ?? {} }, attributes: { algorithm: body.algorithm }, payloadBytes: wrappedKey.length },
-      async (p) => {
+      async (p, a) => {
         try {
-          return await svc.import({ name, type: body.type, algorithm: body.algorithm, wrappedKey, exportable: body.exportable, labels: body.labels, by: p.principal });
+          return await svc.import({ name, type: body.type, algorithm: body.algorithm, wrappedKey, exportable: body.exportable, labels: body.labels, by: p.principal, commit: a.commit });
         } finally {
           wrappedKey.fill(0);
         }

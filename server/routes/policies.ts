@@ -23,8 +23,8 @@ export function policyRoutes(deps: AppDeps): Router {
   r.post('/', async (ctx: Context) => {
     const body = await parseBody(ctx, PolicyPushBody, Math.max(deps.bodyLimit, POLICY_BODY_LIMIT));
     const wasm = fromBase64(body.wasm, 'wasm', undefined, 'VALIDATION_FAILED');
-    ctx.body = await hsm.request({ ...caller(ctx), operation: 'policy.push', payloadBytes: wasm.length, attributes: { name: body.name } }, async (p) => {
-      const res = await hsm.policies.push(wasm, body.name, p.principal);
+    ctx.body = await hsm.request({ ...caller(ctx), operation: 'policy.push', payloadBytes: wasm.length, attributes: { name: body.name } }, async (p, a) => {
+      const res = await hsm.policies.push(wasm, body.name, p.principal, a.commit);
       deps.log.info('policy pushed', { reqId: ctx.state.reqId, sha256: res.sha256, name: res.name, principal: p.principal });
       return res;
     });
@@ -42,13 +42,13 @@ export function policyRoutes(deps: AppDeps): Router {
     const key = body.scope === 'key' ? body.key : undefined;
     ctx.body = await hsm.request(
       { ...caller(ctx), operation: 'policy.activate', attributes: { action, policy: hash, scope: body.scope, ...(key ? { target: key } : {}) } },
-      async (p) => {
+      async (p, a) => {
         if (action === 'activate') {
-          const res = await hsm.policies.activate(hash, body.scope, key, p.principal);
+          const res = await hsm.policies.activate(hash, body.scope, key, p.principal, a.commit);
           deps.log.info('policy activated', { reqId: ctx.state.reqId, sha256: hash, scope: body.scope, key, principal: p.principal });
           return { sha256: hash, scope: body.scope, key: key ?? null, active: true, created: res.created };
         }
-        await hsm.policies.deactivate(hash, body.scope, key);
+        await hsm.policies.deactivate(hash, body.scope, key, a.commit);
         deps.log.info('policy deactivated', { reqId: ctx.state.reqId, sha256: hash, scope: body.scope, key, principal: p.principal });
         return { sha256: hash, scope: body.scope, key: key ?? null, active: false };
       },

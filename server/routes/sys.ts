@@ -80,8 +80,8 @@ export function sysRoutes(deps: AppDeps): Router {
 
   r.post('/rotate', async (ctx: Context) => {
     await parseBody(ctx, EmptyBody, bodyLimit);
-    ctx.body = await hsm.request({ ...caller(ctx), operation: 'sys.rotate' }, async (p) => {
-      const res = await hsm.seal.rotate();
+    ctx.body = await hsm.request({ ...caller(ctx), operation: 'sys.rotate' }, async (p, a) => {
+      const res = await hsm.seal.rotate(a.commit);
       deps.log.info('root rotated', { reqId: ctx.state.reqId, principal: p.principal, term: res.term });
       return res;
     });
