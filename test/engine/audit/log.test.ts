@@ -31,8 +31,9 @@ describe('AuditLog', () => {
     const store = await openTestStore();
     let release: () => void = () => {};
     try {
+      // The first append warms the fresh database up; under load that alone can take over 300 ms.
+      await (await AuditLog.open(store.db)).append(sampleRecord(1, { requestId: 'before' }));
       const log = await AuditLog.open(store.db, { deadlineMs: 300, maxQueue: 3 });
-      await log.append(sampleRecord(1, { requestId: 'before' }));
       const gate = new Promise<void>((r) => (release = r));
       let locked!: () => void;
       const isLocked = new Promise<void>((r) => (locked = r));
