@@ -16,16 +16,14 @@
  *    flight on a keep-alive agent; a warm-up, then slices alternating on/off (on, off, off, on, on,
  *    off) so machine noise falls on both. The ratio on/off is the figure.
  * 3. `audit verify` records/s over the log that part 1 (and a top-up to ≥ 50,000 records) wrote,
- *    after integrating it (AuditIntegrator, with Ed25519 + ML-DSA-44 checkpoint signing): decode
- *    each leaf with decodeRecord (strict RFC 8785 + record validation), hash it, recompute the chain,
- *    fold the leaf hashes into the Merkle frontier with appendLeaves, and compare the root with the
- *    tree row and the signed checkpoint (whose signatures are checked). Measured in-process over rows
- *    already fetched (the pure verification work; also as CPU µs/record, which a busy machine
- *    distorts less), and end to end (fetching pages of 10,000 rows from the database while
- *    verifying the previous page). There is no engine function for live verification to call:
- *    `keyward audit verify` (cli/commands/audit/verify.ts) runs its loop inline over HTTP pages, so
- *    the loop is implemented here with that command's primitives (node:crypto for the leaf and chain
- *    hashes). Each stage is also timed alone, to say where the time goes.
+ *    after integrating it (AuditIntegrator, with Ed25519 + ML-DSA-44 checkpoint signing), with the
+ *    engine's LogVerifier (engine/audit/verify-log.ts) that `keyward audit verify` runs: each leaf
+ *    decoded (strict RFC 8785 + record validation), hashed and its chain value checked, in worker
+ *    threads by chunk; the leaf hashes folded into the tree in order; the root compared with the
+ *    signed checkpoint (whose signatures are checked) and the tree row. Measured in-process over
+ *    rows already fetched (the pure verification work; also as CPU µs/record, which a busy machine
+ *    distorts less), again with no worker threads, and end to end (fetching pages of 10,000 rows
+ *    from the database while verifying). Each stage is also timed alone, to say where the time goes.
  *
  * Database: KEYWARD_BENCH_DATABASE_URL (a superuser URL; the bench creates and drops its own
  * databases), else a throwaway cluster from the local PostgreSQL binaries with fsync and
@@ -48,7 +46,10 @@ import { sql } from 'drizzle-orm';
 import { AuditIntegrator } from '../engine/audit/integrator.js';
 import type { CheckpointSigner } from '../engine/audit/integrator.js';
 import { AuditLog } from '../engine/audit/log.js';
-import { appendLeaves, leafHash, rootFromFrontier } from '../engine/audit/merkle.js';
+import { appendLeaves, leafHash } from '../engine/audit/merkle.js';
+import { sha256Fast } from '../engine/audit/sha256-fast.js';
+import { LogVerifier } from '../engine/audit/verify-log.js';
+import type { StoredRecord } from '../engine/audit/verify-log.js';
 import { checkpointBody, ed25519Signer, mlDsa44CosignerSigner, parseVerifierKey, signNote, verifyNote } from '../engine/audit/note.js';
 import { decodeRecord, encodeRecord } from '../engine/audit/record.js';
 import type { AuditRecord } from '../engine/audit/record.js';
@@ -342,39 +343,18 @@ function benchSigner(): CheckpointSigner & { trusted: string[] } {
   };
 }
 
-interface VerifyState {
-  next: number;
-  prevChain: Uint8Array;
-  frontier: Uint8Array[];
-}
-
-const newState = (): VerifyState => ({ next: 0, prevChain: new Uint8Array(32), frontier: [] });
 const LEAF_PREFIX = Buffer.of(0x00);
-/** RFC 9162 leaf hash with node:crypto, as `keyward audit verify` computes it (merkle's leafHash is @noble's). */
-const leafHashNode = (leaf: Uint8Array) => createHash('sha256').update(LEAF_PREFIX).update(leaf).digest();
-
-/** Verifies one page of consecutive rows onto the running state; throws naming the first bad record. */
-function verifyPage(rows: readonly AuditRecordRow[], st: VerifyState): void {
-  const hashes: Uint8Array[] = new Array(rows.length);
-  for (let i = 0; i < rows.length; i++) {
-    const r = rows[i]!;
-    if (r.idx !== st.next) throw new Error(`record ${st.next} is missing (found ${r.idx} in its place)`);
-    decodeRecord(r.leaf);
-    const lh = leafHashNode(r.leaf);
-    const chain = createHash('sha256').update(st.prevChain).update(lh).digest();
-    if (!chain.equals(r.chain)) throw new Error(`record ${r.idx}: its chain value does not follow from record ${r.idx - 1} and its leaf`);
-    hashes[i] = lh;
-    st.prevChain = r.chain;
-    st.next++;
-  }
-  st.frontier = appendLeaves(st.frontier, st.next - rows.length, hashes).frontier;
-}
+/** RFC 9162 leaf hash with node:crypto's one-shot hash, as the log verifier computes it (merkle's leafHash is @noble's). */
+const leafHashNode = (leaf: Uint8Array) => sha256Fast(Buffer.concat([LEAF_PREFIX, leaf]));
+const stored = (rows: readonly AuditRecordRow[]): StoredRecord[] => rows.map((r) => ({ index: r.idx, leaf: r.leaf, chain: r.chain }));
 
 interface VerifyFigures {
   records: number;
   leafBytesMean: number;
   integrate: { seconds: number; recordsPerSec: number };
-  inProcess: { recordsPerSec: number; seconds: number; runs: number; cpuUsPerRecord: number };
+  inProcess: { recordsPerSec: number; seconds: number; runs: number; cpuUsPerRecord: number; workers: number };
+  /** The same with the per-record checks in the calling thread (workers: 0). */
+  inProcessOneThread: { recordsPerSec: number; seconds: number; cpuUsPerRecord: number };
   endToEnd: { recordsPerSec: number; seconds: number; pageRows: number; fetchOnlyRecordsPerSec: number };
   /** Each stage alone over the same rows, records/s (what the in-process figure is made of). */
   stages: { decodeRecord: number; leafHashNodeCrypto: number; leafHashNoble: number; chain: number; appendLeaves: number };
@@ -417,55 +397,62 @@ async function verification(db: Db, o: { minRecords: number }, log: (s: string) 
   if (!cp || tree.size !== head) throw new Error(`integration stopped at ${tree.size} of ${head} records`);
   const trusted = signer.trusted.map(parseVerifierKey);
 
-  const finish = (st: VerifyState) => {
-    const root = rootFromFrontier(st.frontier, st.next);
-    const checked = verifyNote(cp.note, trusted);
-    return {
-      rootMatchesTree: st.next === tree.size && Buffer.from(root).equals(tree.root),
-      checkpointVerified: checked.size === st.next && Buffer.from(checked.root).equals(root) && Buffer.from(cp.root).equals(root),
-    };
+  const checked = verifyNote(cp.note, trusted);
+  if (checked.size !== tree.size || !Buffer.from(checked.root).equals(tree.root)) throw new Error('the signed checkpoint does not match the tree row');
+  const rootChecks = [{ size: checked.size, root: checked.root, what: 'the signed checkpoint' }];
+  /** Runs the engine's LogVerifier over pages (fetched by `next`), as `keyward audit verify` does. */
+  const verifyAll = async (workers: number | undefined, next: (i: number) => Promise<StoredRecord[]> | StoredRecord[]) => {
+    const v = new LogVerifier({ rootChecks, ...(workers !== undefined ? { workers } : {}) });
+    try {
+      for (let i = 0; i * PAGE < tree.size; i++) await v.add(await next(i));
+      await v.finish();
+      if (v.size !== tree.size || !Buffer.from(v.root()).equals(tree.root)) throw new Error(`verification folded ${v.size} records to a root other than the tree row's`);
+    } finally {
+      await v.close();
+    }
   };
+  const ok = { rootMatchesTree: true, checkpointVerified: true };
 
-  // End to end: fetch pages of PAGE rows, verifying one page while the next is fetched.
+  // End to end: fetch pages of PAGE rows, verifying while the next is fetched.
   log(`verify: fetch + verify ${tree.size} records end to end...`);
-  const pages: AuditRecordRow[][] = [];
-  let st = newState();
+  const pages: StoredRecord[][] = [];
   t = performance.now();
   let pending = readAuditRecords(db, 0, Math.min(PAGE, tree.size));
-  for (let from = 0; from < tree.size; from += PAGE) {
-    const rows = await pending;
-    const nextFrom = from + PAGE;
+  await verifyAll(undefined, async (i) => {
+    const rows = stored(await pending);
+    const nextFrom = (i + 1) * PAGE;
     if (nextFrom < tree.size) pending = readAuditRecords(db, nextFrom, Math.min(nextFrom + PAGE, tree.size));
-    verifyPage(rows, st);
     pages.push(rows);
-  }
-  let ok = finish(st);
+    return rows;
+  });
   const e2eS = (performance.now() - t) / 1000;
-  if (!ok.rootMatchesTree || !ok.checkpointVerified) throw new Error(`verification failed: ${JSON.stringify(ok)}`);
 
   // Fetch alone, for the split.
   t = performance.now();
   for (let from = 0; from < tree.size; from += PAGE) await readAuditRecords(db, from, Math.min(from + PAGE, tree.size));
   const fetchS = (performance.now() - t) / 1000;
 
-  // In-process: the same rows, already fetched. Median of 3 runs (2 when one takes over 2 s).
+  // In-process: the same rows, already fetched. Median of 3 runs (2 when one takes over 2 s); then
+  // with the per-record checks in this thread only, to show what the worker threads add.
   log('verify: in-process verification of the fetched rows, then each stage alone...');
-  const runs: number[] = [];
-  const cpu0 = process.cpuUsage();
-  for (let r = 0; r < 3 && !(r === 2 && runs[0]! > 2); r++) {
-    st = newState();
-    t = performance.now();
-    for (const rows of pages) verifyPage(rows, st);
-    ok = finish(st);
-    runs.push((performance.now() - t) / 1000);
-    if (!ok.rootMatchesTree || !ok.checkpointVerified) throw new Error(`verification failed: ${JSON.stringify(ok)}`);
-  }
-  const cpu = process.cpuUsage(cpu0);
-  runs.sort((a, b) => a - b);
-  const inS = runs[Math.floor((runs.length - 1) / 2)]!;
+  const inProcess = async (workers: number | undefined) => {
+    const runs: number[] = [];
+    const cpu0 = process.cpuUsage();
+    for (let r = 0; r < 3 && !(r === 2 && runs[0]! > 2); r++) {
+      t = performance.now();
+      await verifyAll(workers, (i) => pages[i]!);
+      runs.push((performance.now() - t) / 1000);
+    }
+    const cpu = process.cpuUsage(cpu0);
+    runs.sort((a, b) => a - b);
+    return { seconds: runs[Math.floor((runs.length - 1) / 2)]!, runs: runs.length, cpuUs: (cpu.user + cpu.system) / (runs.length * tree.size) };
+  };
+  const par = await inProcess(undefined);
+  const one = await inProcess(0);
+  const inS = par.seconds;
 
   // Stages alone, over the same rows.
-  const all = pages.flat();
+  const all = pages.flat().map((r) => ({ idx: r.index, leaf: r.leaf as Uint8Array, chain: r.chain as Uint8Array }));
   const stage = (fn: () => void) => {
     const s = performance.now();
     fn();
@@ -484,7 +471,7 @@ async function verification(db: Db, o: { minRecords: number }, log: (s: string) 
   const chainRate = stage(() => {
     let prev: Uint8Array = new Uint8Array(32);
     for (let i = 0; i < all.length; i++) {
-      const c = createHash('sha256').update(prev).update(hashes[i]!).digest();
+      const c = sha256Fast(Buffer.concat([prev, hashes[i]!]));
       if (!c.equals(all[i]!.chain)) throw new Error(`chain ${i}`);
       prev = all[i]!.chain;
     }
@@ -499,16 +486,12 @@ async function verification(db: Db, o: { minRecords: number }, log: (s: string) 
     records: tree.size,
     leafBytesMean: round(leafBytes, 0),
     integrate: { seconds: round(integrateS, 2), recordsPerSec: round(tree.size / integrateS, 0) },
-    inProcess: {
-      recordsPerSec: round(tree.size / inS, 0),
-      seconds: round(inS, 3),
-      runs: runs.length,
-      cpuUsPerRecord: round((cpu.user + cpu.system) / (runs.length * tree.size), 2),
-    },
+    inProcess: { recordsPerSec: round(tree.size / inS, 0), seconds: round(inS, 3), runs: par.runs, cpuUsPerRecord: round(par.cpuUs, 2), workers: Math.min(4, Math.max(0, availableParallelism() - 1)) },
+    inProcessOneThread: { recordsPerSec: round(tree.size / one.seconds, 0), seconds: round(one.seconds, 3), cpuUsPerRecord: round(one.cpuUs, 2) },
     endToEnd: { recordsPerSec: round(tree.size / e2eS, 0), seconds: round(e2eS, 3), pageRows: PAGE, fetchOnlyRecordsPerSec: round(tree.size / fetchS, 0) },
     stages: { decodeRecord: decodeRate, leafHashNodeCrypto: leafNodeRate, leafHashNoble: leafNobleRate, chain: chainRate, appendLeaves: foldRate },
     implementation:
-      'loop in the bench (no reusable engine function: cli/commands/audit/verify.ts runs it inline over HTTP pages); the same primitives as that command: decodeRecord, node:crypto leaf hash and chain, appendLeaves per page; root vs the tree row and the verified checkpoint',
+      "engine/audit/verify-log.ts's LogVerifier, as `keyward audit verify` runs it: per-record checks (size, UTF-8, canonical form and validation, node:crypto leaf and chain hashes against the stored chain) in worker threads by chunk, the tree folded in order in the calling thread; the root checked against the verified checkpoint and the tree row",
     ...ok,
   };
 }
@@ -643,11 +626,12 @@ export async function main({ json, args }: { json: boolean; args: string[] }): P
     console.log(`\naudit verify over ${v.records} records (leaves ${v.leafBytesMean} bytes on average).\nImplementation: ${v.implementation}.`);
     console.log(
       table([
-        { what: `in-process, rows already fetched (median of ${v.inProcess.runs}; ${v.inProcess.cpuUsPerRecord} µs CPU/record)`, 'records/s': v.inProcess.recordsPerSec, seconds: v.inProcess.seconds },
+        { what: `in-process, rows already fetched, ${v.inProcess.workers} worker threads (median of ${v.inProcess.runs}; ${v.inProcess.cpuUsPerRecord} µs CPU/record)`, 'records/s': v.inProcess.recordsPerSec, seconds: v.inProcess.seconds },
+        { what: `in-process, one thread (${v.inProcessOneThread.cpuUsPerRecord} µs CPU/record)`, 'records/s': v.inProcessOneThread.recordsPerSec, seconds: v.inProcessOneThread.seconds },
         { what: `end to end: fetch pages of ${v.endToEnd.pageRows} + verify`, 'records/s': v.endToEnd.recordsPerSec, seconds: v.endToEnd.seconds },
         { what: 'fetch only (readAuditRecords)', 'records/s': v.endToEnd.fetchOnlyRecordsPerSec, seconds: round(v.records / v.endToEnd.fetchOnlyRecordsPerSec, 3) },
         { what: 'stage: decodeRecord', 'records/s': v.stages.decodeRecord, seconds: round(v.records / v.stages.decodeRecord, 3) },
-        { what: 'stage: leaf hash (node:crypto, as the CLI)', 'records/s': v.stages.leafHashNodeCrypto, seconds: round(v.records / v.stages.leafHashNodeCrypto, 3) },
+        { what: 'stage: leaf hash (node:crypto one-shot, as the verifier)', 'records/s': v.stages.leafHashNodeCrypto, seconds: round(v.records / v.stages.leafHashNodeCrypto, 3) },
         { what: "stage: leaf hash (merkle's leafHash, @noble)", 'records/s': v.stages.leafHashNoble, seconds: round(v.records / v.stages.leafHashNoble, 3) },
         { what: 'stage: chain (node:crypto)', 'records/s': v.stages.chain, seconds: round(v.records / v.stages.chain, 3) },
         { what: 'stage: appendLeaves (Merkle fold)', 'records/s': v.stages.appendLeaves, seconds: round(v.records / v.stages.appendLeaves, 3) },

@@ -14,6 +14,7 @@ export {
   MAX_RECORD_POLICIES,
   RECORD_FORMAT,
   decodeRecord,
+  decodeLeafText,
   encodeRecord,
   hmacField,
   sha256Hex,
@@ -91,3 +92,14 @@ export {
   type ReplayFn,
   type VerifyBundleOptions,
 } from './bundle.js';
+export {
+  LeafHashes,
+  LogVerifier,
+  RootMismatch,
+  checkChunk,
+  type ChunkFailure,
+  type ChunkResult,
+  type LogVerifierOptions,
+  type RootCheck,
+  type StoredRecord,
+} from './verify-log.js';

@@ -348,6 +348,14 @@ export function decodeRecord(leaf: Uint8Array): AuditRecord {
   }
   const text = fromUtf8(leaf);
   if (text === undefined) throw auditError('AUDIT_LEAF_NOT_CANONICAL', 'leaf is not valid UTF-8');
+  return decodeLeafText(text);
+}
+
+/**
+ * `decodeRecord` for a leaf already decoded from UTF-8 whose size was checked (the log verifier has
+ * both from hashing it): the JSON and canonical-form checks and validation, without re-decoding.
+ */
+export function decodeLeafText(text: string): AuditRecord {
   let value: unknown;
   try {
     value = JSON.parse(text);

@@ -19,7 +19,8 @@
  * @module
  */
 import { availableParallelism } from 'node:os';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
+import { startWorker } from '../workers.js';
 import { KeywardError } from '../../ceremony/errors.js';
 import { copyKey, transferablesOf, type CallMap, type CallName } from './calls.js';
 import type { ExpandedKey } from './expanded.js';
@@ -72,14 +73,7 @@ function rebuildError(e: NonNullable<Reply['error']>): Error {
 }
 
 function spawn(): Worker {
-  const here = import.meta.url;
-  if (here.endsWith('.ts')) {
-    const entry = new URL('./worker.ts', here).href;
-    const tsx = import.meta.resolve('tsx/esm/api');
-    const boot = `import(${JSON.stringify(tsx)}).then((m) => { m.register(); return import(${JSON.stringify(entry)}); });`;
-    return new Worker(boot, { eval: true });
-  }
-  return new Worker(new URL('./worker.js', here));
+  return startWorker(import.meta.url, 'worker');
 }
 
 /** The pool. One per process is enough; the engine owns it and closes it on shutdown. */

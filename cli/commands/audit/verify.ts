@@ -1,9 +1,8 @@
-import { createHash } from 'node:crypto';
 import { Command, Option } from 'clipanion';
 import { KeywardError, isKeywardError } from '../../../ceremony/errors.js';
 import { fromBase64 } from '../../../ceremony/bytes.js';
-import { appendLeaves, decodeRecord, rootFromFrontier, rootOf, SignatureType, verifyInclusion, verifyNote } from '../../../engine/audit/index.js';
-import type { VerifiedCheckpoint } from '../../../engine/audit/index.js';
+import { LogVerifier, RootMismatch, rootOf, SignatureType, verifyInclusion, verifyNote } from '../../../engine/audit/index.js';
+import type { LeafHashes, RootCheck, VerifiedCheckpoint } from '../../../engine/audit/index.js';
 import { BaseCommand } from '../../base.js';
 import type { KeywardClient } from '../../http.js';
 import { checkRange, indexOption, liveTrustedKeys, num, prefixed, Progress, readTrustedCheckpoint } from './shared.js';
@@ -11,9 +10,6 @@ import type { CheckpointBody } from './shared.js';
 
 /** Records per GET /v1/audit/records (the server's maximum). */
 const PAGE = 1000;
-const CHAIN_SEED = Buffer.alloc(32);
-const LEAF_PREFIX = Buffer.of(0x00);
-const encoder = new TextEncoder();
 
 interface RecordsPage {
   size: number;
@@ -23,31 +19,6 @@ interface RecordsPage {
 
 function corrupt(message: string, details?: Record<string, unknown>): KeywardError {
   return new KeywardError('AUDIT_LOG_CORRUPT', message, details ? { details } : undefined);
-}
-
-/** Leaf hashes, 32 bytes each, in growable 2 MiB chunks (no object per leaf). */
-class LeafHashes {
-  static readonly #PER_CHUNK = 65_536;
-  readonly #chunks: Buffer[] = [];
-  length = 0;
-
-  push(h: Uint8Array): void {
-    const c = Math.floor(this.length / LeafHashes.#PER_CHUNK);
-    if (c === this.#chunks.length) this.#chunks.push(Buffer.allocUnsafe(32 * LeafHashes.#PER_CHUNK));
-    this.#chunks[c]!.set(h, (this.length % LeafHashes.#PER_CHUNK) * 32);
-    this.length++;
-  }
-
-  get(i: number): Uint8Array {
-    const off = (i % LeafHashes.#PER_CHUNK) * 32;
-    return this.#chunks[Math.floor(i / LeafHashes.#PER_CHUNK)]!.subarray(off, off + 32);
-  }
-
-  slice(begin: number, end: number): Uint8Array[] {
-    const out: Uint8Array[] = [];
-    for (let i = begin; i < end; i++) out.push(this.get(i));
-    return out;
-  }
 }
 
 /** RFC 9162 §2.1.3.1 PATH(m, D[start : start+n]) as the leaf ranges of its elements, leaf to root. */
@@ -135,37 +106,12 @@ export default class AuditVerifyCommand extends BaseCommand {
     const reportTo = to ?? head;
     const progress = new Progress(this.context.stderr, { enabled: !this.json, label: 'verifying' });
 
-    const hashes = new LeafHashes();
-    let frontier: Uint8Array[] = [];
-    let chain: Buffer = CHAIN_SEED;
-    let expected = 0;
-    let pending: Uint8Array[] = [];
-    const rootChecks: Array<{ size: number; root: Uint8Array; what: string }> = [];
+    const rootChecks: RootCheck[] = [];
     if (cp) rootChecks.push({ size: cp.size, root: cp.root, what: `the root signed at size ${num(cp.size)}` });
     if (prev) rootChecks.push({ size: prev.size, root: prev.root, what: `the root of the checkpoint you hold (size ${num(prev.size)})` });
-    rootChecks.sort((a, b) => a.size - b.size);
-
-    const flush = (): void => {
-      if (pending.length === 0) return;
-      frontier = appendLeaves(frontier, hashes.length - pending.length, pending).frontier;
-      pending = [];
-    };
-    const checkRootsAt = async (size: number): Promise<void> => {
-      flush();
-      for (const c of rootChecks) {
-        if (c.size !== size) continue;
-        const root = rootFromFrontier(frontier, size);
-        if (Buffer.from(root).equals(Buffer.from(c.root))) continue;
-        const first = await this.#locate(client, hashes, c.size, c.root).catch(() => undefined);
-        throw corrupt(
-          `records [0, ${c.size}) do not hash to ${c.what}` +
-            (first !== undefined ? `: record ${first} is the first that differs from the signed tree (edited, with the chain values recomputed to hide it)` : ' (rows edited with their chain values recomputed, or the log rewritten)'),
-          { index: first ?? null, size: c.size },
-        );
-      }
-    };
-    if (rootChecks.some((c) => c.size === 0)) await checkRootsAt(0);
-
+    // Per-record checks run in worker threads; this thread fetches, and folds the tree in order.
+    const verifier = new LogVerifier({ rootChecks, keepLeafHashesBelow: treeEnd });
+    let expected = 0;
     try {
       while (expected < end) {
         const rows = current.records;
@@ -175,6 +121,7 @@ export default class AuditVerifyCommand extends BaseCommand {
         const ahead = rows.length > 0 && nextFrom < end ? page(nextFrom, end) : undefined;
         ahead?.catch(() => undefined);
         if (rows.length === 0) {
+          await verifier.finish(); // an earlier failure is reported first
           throw corrupt(
             `records [${expected}, ${end}) are missing: the stored log ends at ${expected}` +
               (cp && cp.size > expected ? `, but its signed checkpoint covers ${num(cp.size)} records` : head > expected ? `, but its head says ${num(head)} records were committed` : '') +
@@ -182,39 +129,26 @@ export default class AuditVerifyCommand extends BaseCommand {
             { index: expected },
           );
         }
-        for (const r of rows) {
-          if (expected >= end) break;
-          if (r.index !== expected) {
-            throw corrupt(
-              r.index > expected
-                ? `record ${expected}: missing, the next stored record is ${r.index} (deleted row${r.index - expected > 1 ? 's' : ''})`
-                : `record ${r.index}: served out of order after record ${expected - 1}`,
-              { index: expected },
-            );
-          }
-          const leaf = encoder.encode(r.leaf);
-          try {
-            decodeRecord(leaf);
-          } catch (err) {
-            throw prefixed(`record ${r.index}: `, err);
-          }
-          const lh = createHash('sha256').update(LEAF_PREFIX).update(leaf).digest();
-          chain = createHash('sha256').update(chain).update(lh).digest();
-          if (chain.toString('hex') !== r.chain) throw corrupt(`record ${r.index}: chain mismatch (edited, reordered or deleted row)`, { index: r.index });
-          expected++;
-          if (expected <= treeEnd) {
-            hashes.push(lh);
-            pending.push(lh);
-            if (rootChecks.some((c) => c.size === expected)) await checkRootsAt(expected);
-          }
-        }
-        flush();
+        const take = rows.length > end - expected ? rows.slice(0, end - expected) : rows;
+        await verifier.add(take);
+        expected += take.length;
         progress.update(expected, end, expected >= end);
         if (expected >= end) break;
         current = ahead ? await ahead : { size: head, records: [], next: null };
       }
+      await verifier.finish();
+    } catch (err) {
+      if (!(err instanceof RootMismatch)) throw err;
+      const c = err.check;
+      const first = await this.#locate(client, verifier.leafHashes, c.size, c.root).catch(() => undefined);
+      throw corrupt(
+        `records [0, ${c.size}) do not hash to ${c.what}` +
+          (first !== undefined ? `: record ${first} is the first that differs from the signed tree (edited, with the chain values recomputed to hide it)` : ' (rows edited with their chain values recomputed, or the log rewritten)'),
+        { index: first ?? null, size: c.size },
+      );
     } finally {
       progress.done();
+      await verifier.close();
     }
     if (refused) throw prefixed('the records check out, but the server refuses to sign a checkpoint: ', refused);
     const seconds = (performance.now() - started) / 1000;
