@@ -48,7 +48,7 @@ import type { CheckpointSigner } from '../engine/audit/integrator.js';
 import { AuditLog } from '../engine/audit/log.js';
 import { appendLeaves, leafHash } from '../engine/audit/merkle.js';
 import { sha256Fast } from '../engine/audit/sha256-fast.js';
-import { LogVerifier } from '../engine/audit/verify-log.js';
+import { LogVerifier, VerifyPool } from '../engine/audit/verify-log.js';
 import type { StoredRecord } from '../engine/audit/verify-log.js';
 import { checkpointBody, ed25519Signer, mlDsa44CosignerSigner, parseVerifierKey, signNote, verifyNote } from '../engine/audit/note.js';
 import { decodeRecord, encodeRecord } from '../engine/audit/record.js';
@@ -267,7 +267,7 @@ interface EncryptFigures {
 
 async function encryptOnOff(
   pg: BenchPostgres | undefined,
-  o: { concurrency: number; sliceMs: number; warmupMs: number },
+  o: { concurrency: number; sliceMs: number; warmupMs: number; flushes: number | undefined },
   logDir: string,
   started: Child[],
   clients: Client[],
@@ -278,7 +278,7 @@ async function encryptOnOff(
   const where = (i: number) => (dbs ? ['--database-url', dbs[i]!.url] : ['--memory']);
   log('encrypt: starting the audit-on and audit-off servers...');
   const both = await Promise.allSettled([
-    startChild('audit-on', [...entry, ...where(0), '--audit', 'on'], logDir),
+    startChild('audit-on', [...entry, ...where(0), '--audit', 'on', ...(o.flushes ? ['--flushes', String(o.flushes)] : [])], logDir),
     startChild('audit-off', [...entry, ...where(1), '--audit', 'off'], logDir),
   ]);
   for (const r of both) if (r.status === 'fulfilled') started.push(r.value);
@@ -401,8 +401,11 @@ async function verification(db: Db, o: { minRecords: number }, log: (s: string) 
   if (checked.size !== tree.size || !Buffer.from(checked.root).equals(tree.root)) throw new Error('the signed checkpoint does not match the tree row');
   const rootChecks = [{ size: checked.size, root: checked.root, what: 'the signed checkpoint' }];
   /** Runs the engine's LogVerifier over pages (fetched by `next`), as `keyward audit verify` does. */
+  // One pool for every run with workers, so runs after the first find them started and warm (a
+  // CLI run starts its own: about 0.3 s of thread start-up and JIT warm-up before it is at speed).
+  const pool = new VerifyPool();
   const verifyAll = async (workers: number | undefined, next: (i: number) => Promise<StoredRecord[]> | StoredRecord[]) => {
-    const v = new LogVerifier({ rootChecks, ...(workers !== undefined ? { workers } : {}) });
+    const v = new LogVerifier({ rootChecks, ...(workers === 0 ? { workers } : { pool }) });
     try {
       for (let i = 0; i * PAGE < tree.size; i++) await v.add(await next(i));
       await v.finish();
@@ -449,6 +452,7 @@ async function verification(db: Db, o: { minRecords: number }, log: (s: string) 
   };
   const par = await inProcess(undefined);
   const one = await inProcess(0);
+  await pool.close();
   const inS = par.seconds;
 
   // Stages alone, over the same rows.
@@ -486,7 +490,7 @@ async function verification(db: Db, o: { minRecords: number }, log: (s: string) 
     records: tree.size,
     leafBytesMean: round(leafBytes, 0),
     integrate: { seconds: round(integrateS, 2), recordsPerSec: round(tree.size / integrateS, 0) },
-    inProcess: { recordsPerSec: round(tree.size / inS, 0), seconds: round(inS, 3), runs: par.runs, cpuUsPerRecord: round(par.cpuUs, 2), workers: Math.min(4, Math.max(0, availableParallelism() - 1)) },
+    inProcess: { recordsPerSec: round(tree.size / inS, 0), seconds: round(inS, 3), runs: par.runs, cpuUsPerRecord: round(par.cpuUs, 2), workers: pool.size },
     inProcessOneThread: { recordsPerSec: round(tree.size / one.seconds, 0), seconds: round(one.seconds, 3), cpuUsPerRecord: round(one.cpuUs, 2) },
     endToEnd: { recordsPerSec: round(tree.size / e2eS, 0), seconds: round(e2eS, 3), pageRows: PAGE, fetchOnlyRecordsPerSec: round(tree.size / fetchS, 0) },
     stages: { decodeRecord: decodeRate, leafHashNodeCrypto: leafNodeRate, leafHashNoble: leafNobleRate, chain: chainRate, appendLeaves: foldRate },
@@ -505,6 +509,8 @@ export async function main({ json, args }: { json: boolean; args: string[] }): P
   const sliceMs = option(args, 'slice', 3) * 1000;
   const warmupMs = option(args, 'warmup', 1) * 1000;
   const minRecords = Math.floor(option(args, 'min-records', 50_000));
+  // The audit-on server's append statements in flight (default: the engine's choice for PostgreSQL).
+  const flushes = option(args, 'flushes', 0) || undefined;
   const log = (s: string) => {
     if (!json) console.error(s);
   };
@@ -546,7 +552,7 @@ export async function main({ json, args }: { json: boolean; args: string[] }): P
       { concurrency, sliceMs: appendSliceMs, warmupMs },
       log,
     );
-    const part2 = await encryptOnOff(pg, { concurrency: httpConcurrency, sliceMs, warmupMs }, logDir, started, clients, log);
+    const part2 = await encryptOnOff(pg, { concurrency: httpConcurrency, sliceMs, warmupMs, flushes }, logDir, started, clients, log);
     for (const c of started) await c.stop();
     await part1.logA.close();
     const part3 = await verification(storeA.db, { minRecords }, log);

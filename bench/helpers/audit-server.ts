@@ -5,6 +5,7 @@
  *
  *   node --import tsx bench/helpers/audit-server.ts (--database-url URL | --memory) --audit on|off
  *     [--integrate-ms N]   (the integrator's interval, default 1000; for diagnosis)
+ *     [--flushes N]        (audit append statements in flight, default 2 on PostgreSQL; for diagnosis)
  *
  * Prints `{"addr": "http://127.0.0.1:PORT", "rootToken": "...", "audit": true|false}` on stdout
  * when ready; logs requests (as `keyward server` does, at info) on stderr. Stops on SIGTERM/SIGINT.
@@ -26,6 +27,7 @@ const opt = (name: string) => {
 const databaseUrl = opt('database-url');
 const audit = opt('audit') ?? 'on';
 const integrateMs = opt('integrate-ms') === undefined ? undefined : Number(opt('integrate-ms'));
+const flushes = opt('flushes') === undefined ? undefined : Number(opt('flushes'));
 if (!['on', 'off'].includes(audit) || (!databaseUrl && !args.includes('--memory'))) {
   console.error('usage: audit-server.ts (--database-url URL | --memory) --audit on|off');
   process.exit(2);
@@ -38,7 +40,9 @@ const hsm = await Hsm.open({
   pool,
   statusOf: statusFor,
   node: `bench-audit-${audit}`,
-  ...(audit === 'off' ? { audit: false as const } : integrateMs ? { audit: { integrateIntervalMs: integrateMs } } : {}),
+  ...(audit === 'off'
+    ? { audit: false as const }
+    : { audit: { ...(integrateMs ? { integrateIntervalMs: integrateMs } : {}), ...(flushes ? { flushesInFlight: flushes } : {}) } }),
   onAuditError: (err) => console.error(JSON.stringify({ level: 'error', msg: 'audit integrator', error: String(err) })),
 });
 const { rootToken } = await devBootstrap(hsm);

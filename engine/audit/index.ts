@@ -96,6 +96,7 @@ export {
   LeafHashes,
   LogVerifier,
   RootMismatch,
+  VerifyPool,
   checkChunk,
   type ChunkFailure,
   type ChunkResult,

@@ -42,6 +42,8 @@ export interface ChunkResult {
 }
 
 const CHAIN_SEED = new Uint8Array(32);
+/** Most records per chunk sent to a worker. */
+const CHUNK_MAX = 1024;
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 const encoder = new TextEncoder();
 
@@ -151,7 +153,7 @@ interface Pending {
 }
 
 export interface LogVerifierOptions {
-  /** Worker threads for the per-record checks (default: cores − 1, at most 4; 0 checks in this thread). */
+  /** Worker threads for the per-record checks (default: one per core, at most 4; 0 checks in this thread). */
   workers?: number;
   /** Roots to check when the tree reaches their sizes. */
   rootChecks?: readonly RootCheck[];
@@ -159,6 +161,8 @@ export interface LogVerifierOptions {
   keepLeafHashesBelow?: number;
   /** Chunks in flight per worker. */
   depth?: number;
+  /** Worker threads to use (kept open by the caller, e.g. warm across runs); overrides `workers`. */
+  pool?: VerifyPool;
 }
 
 /**
@@ -171,6 +175,7 @@ export class LogVerifier {
   readonly #keepBelow: number;
   readonly #checks: RootCheck[];
   readonly #pool: VerifyPool | undefined;
+  readonly #ownPool: boolean;
   readonly #depth: number;
   #pending: Pending[] = [];
   /** Next index expected from `add`. */
@@ -183,8 +188,10 @@ export class LogVerifier {
   readonly #node = Buffer.allocUnsafe(1 + 2 * HASH_LEN);
 
   constructor(opts: LogVerifierOptions = {}) {
-    const workers = opts.workers ?? Math.min(4, Math.max(0, availableParallelism() - 1));
-    this.#pool = workers > 0 ? new VerifyPool(workers) : undefined;
+    // The calling thread only folds (about one node hash per record): a worker per core.
+    const workers = opts.pool?.size ?? opts.workers ?? Math.min(4, availableParallelism());
+    this.#ownPool = opts.pool === undefined && workers > 0;
+    this.#pool = opts.pool ?? (workers > 0 ? new VerifyPool(workers) : undefined);
     this.#depth = Math.max(1, opts.depth ?? 3) * Math.max(1, workers);
     this.#keepBelow = opts.keepLeafHashesBelow ?? 0;
     this.#checks = [...(opts.rootChecks ?? [])].sort((a, b) => a.size - b.size);
@@ -221,17 +228,21 @@ export class LogVerifier {
         );
       }
     }
-    const leaves = rows.map((r) => r.leaf);
-    const chains = rows.map((r) => r.chain);
-    const first = this.#next;
-    const prev = this.#prevChain;
-    const result = this.#pool ? this.#pool.check(leaves, chains, first, prev) : Promise.resolve(checkChunk(leaves, chains, first, prev));
-    result.catch(() => undefined); // chunks after a failure are never awaited; closing rejects them
-    this.#pending.push({ first, count: rows.length, result });
-    this.#next += rows.length;
-    // Where the next chunk's chain check starts (a malformed value fails that record's check here).
-    this.#prevChain = chainBytes(chains[chains.length - 1]!) ?? new Uint8Array(HASH_LEN);
-    while (this.#pending.length > this.#depth) await this.#settleOldest();
+    // Chunks small enough to spread a large page over the workers.
+    for (let c = 0; c < rows.length; c += CHUNK_MAX) {
+      const part = rows.length <= CHUNK_MAX ? rows : rows.slice(c, c + CHUNK_MAX);
+      const leaves = part.map((r) => r.leaf);
+      const chains = part.map((r) => r.chain);
+      const first = this.#next;
+      const prev = this.#prevChain;
+      const result = this.#pool ? this.#pool.check(leaves, chains, first, prev) : Promise.resolve(checkChunk(leaves, chains, first, prev));
+      result.catch(() => undefined); // chunks after a failure are never awaited; closing rejects them
+      this.#pending.push({ first, count: part.length, result });
+      this.#next += part.length;
+      // Where the next chunk's chain check starts (a malformed value fails that record's check there).
+      this.#prevChain = chainBytes(chains[chains.length - 1]!) ?? new Uint8Array(HASH_LEN);
+      while (this.#pending.length > this.#depth) await this.#settleOldest();
+    }
   }
 
   /** Waits for every chunk in flight; throws the first failure. */
@@ -239,10 +250,10 @@ export class LogVerifier {
     while (this.#pending.length > 0) await this.#settleOldest();
   }
 
-  /** Stops the workers (call when done, also after a failure). */
+  /** Stops the workers it started (call when done, also after a failure). */
   async close(): Promise<void> {
     this.#pending = [];
-    await this.#pool?.close();
+    if (this.#ownPool) await this.#pool?.close();
   }
 
   async #settleOldest(): Promise<void> {
@@ -278,23 +289,60 @@ export class LogVerifier {
   }
 }
 
+/** Values as sent to a worker: byte strings packed into one buffer with offsets, or as they are. */
+export type Packed = { packed: true; bytes: Uint8Array; offsets: Uint32Array } | { packed: false; items: ReadonlyArray<string | Uint8Array> };
+
+function pack(items: ReadonlyArray<string | Uint8Array>): Packed {
+  let total = 0;
+  for (const it of items) {
+    if (typeof it === 'string') return { packed: false, items };
+    total += it.length;
+  }
+  const bytes = new Uint8Array(total);
+  const offsets = new Uint32Array(items.length + 1);
+  let off = 0;
+  items.forEach((it, i) => {
+    bytes.set(it as Uint8Array, off);
+    off += (it as Uint8Array).length;
+    offsets[i + 1] = off;
+  });
+  return { packed: true, bytes, offsets };
+}
+
+/** The values `pack` packed (views into its buffer). */
+export function unpack(p: Packed): ReadonlyArray<string | Uint8Array> {
+  if (!p.packed) return p.items;
+  const out: Uint8Array[] = new Array(p.offsets.length - 1);
+  for (let i = 0; i < out.length; i++) out[i] = p.bytes.subarray(p.offsets[i]!, p.offsets[i + 1]!);
+  return out;
+}
+
 interface Job {
   resolve: (r: ChunkResult) => void;
   reject: (e: unknown) => void;
 }
 
-/** Worker threads running `checkChunk`, round-robin; replies come back in order per worker. */
-class VerifyPool {
+/**
+ * Worker threads running `checkChunk`, round-robin; replies come back in order per worker. Several
+ * verifiers may share one in turn (a verifier that failed leaves late replies its own promises
+ * ignore). Idle workers don't keep the process alive; `close` ends them.
+ */
+export class VerifyPool {
   readonly #workers: Array<{ worker: Worker; jobs: Job[] }> = [];
   #turn = 0;
+  #closing = false;
+  readonly size: number;
 
-  constructor(n: number) {
+  constructor(n: number = Math.min(4, availableParallelism())) {
+    if (!Number.isSafeInteger(n) || n < 1 || n > 64) throw new RangeError(`"n" expected 1 to 64 worker threads, got ${String(n)}`);
+    this.size = n;
     for (let i = 0; i < n; i++) {
       const worker = startWorker(import.meta.url, 'verify-worker');
       const slot = { worker, jobs: [] as Job[] };
       worker.on('message', (m: { hashes: Uint8Array; failure: ChunkFailure | undefined } | { error: string }) => {
         const job = slot.jobs.shift();
-        if (slot.jobs.length === 0) worker.unref(); // idle workers don't keep the process alive
+        // Idle workers don't keep the process alive (but a closing one must, until it has exited).
+        if (slot.jobs.length === 0 && !this.#closing) worker.unref();
         if (!job) return;
         if ('error' in m) job.reject(new Error(`audit verify worker: ${m.error}`));
         else job.resolve({ hashes: m.hashes, failure: m.failure });
@@ -311,14 +359,19 @@ class VerifyPool {
 
   check(leaves: ReadonlyArray<string | Uint8Array>, chains: ReadonlyArray<string | Uint8Array>, first: number, prev: Uint8Array): Promise<ChunkResult> {
     const slot = this.#workers[this.#turn++ % this.#workers.length]!;
+    // Byte leaves and chains travel packed into one transferred buffer each: cloning thousands of
+    // small Uint8Arrays one by one cost as much as checking them.
+    const msg = { first, prev, leaves: pack(leaves), chains: pack(chains) };
+    const transfer = [msg.leaves, msg.chains].flatMap((p) => (p.packed ? [p.bytes.buffer as ArrayBuffer, p.offsets.buffer as ArrayBuffer] : []));
     return new Promise<ChunkResult>((resolve, reject) => {
       if (slot.jobs.push({ resolve, reject }) === 1) slot.worker.ref();
-      slot.worker.postMessage({ leaves, chains, first, prev });
+      slot.worker.postMessage(msg, transfer);
     });
   }
 
   async close(): Promise<void> {
     // Referenced while terminating: an unreferenced worker's exit doesn't keep the event loop alive.
+    this.#closing = true;
     await Promise.all(this.#workers.map((w) => (w.worker.ref(), w.worker.terminate())));
   }
 }
