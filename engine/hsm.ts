@@ -269,13 +269,18 @@ export class Hsm {
 
   /** One rekey submission (an audit record naming the holder, or the new ceremony when complete). */
   submitRekey(submission: Submission) {
-    return this.#event('sys.rekey.submit', async (commit) => {
-      const res = await this.seal.submitRekey(submission, commit);
-      const details: AuditRecord['details'] = res.complete
-        ? { complete: true, ceremonyId: res.ceremonyId, generation: res.generation, threshold: res.threshold, shares: res.shares }
-        : { complete: false, holder: res.holder, index: res.index, progress: res.progress, required: res.required };
-      return { value: res, details };
-    });
+    // Only the submission that completes the rekey writes (the new ceremony, with this record).
+    return this.#event(
+      'sys.rekey.submit',
+      async (commit) => {
+        const res = await this.seal.submitRekey(submission, commit);
+        const details: AuditRecord['details'] = res.complete
+          ? { complete: true, ceremonyId: res.ceremonyId, generation: res.generation, threshold: res.threshold, shares: res.shares }
+          : { complete: false, holder: res.holder, index: res.index, progress: res.progress, required: res.required };
+        return { value: res, details };
+      },
+      { complete: true },
+    );
   }
 
   /**

@@ -10,6 +10,7 @@ import { openShard, toPublicKeyFile } from '../../ceremony/index.js';
 import type { ShardFile } from '../../ceremony/index.js';
 import { makeHolders, submissionFor } from '../helpers/ceremony.js';
 import { startTestServer } from '../helpers/server.js';
+import { readAuditRecords } from '../../engine/store/index.js';
 
 const forms = (b: Uint8Array) => [Buffer.from(b).toString('base64'), Buffer.from(b).toString('base64url'), Buffer.from(b).toString('hex')];
 
@@ -51,13 +52,21 @@ describe('secrets in logs', () => {
       secrets.push(...forms(await openShard(done.body.shards[0], fresh[0]!)));
       await call('POST', '/v1/sys/seal', { token });
       await call('POST', '/v1/sys/unseal', { body: await submissionFor(holders[0]!, shards[0]!, await status()) });
+      // The audit log holds no secret either; the ceremony changes committed with their records.
+      const leaves = (await readAuditRecords(s.hsm.store.db, 0, 1_000_000)).map((r) => Buffer.from(r.leaf).toString('utf8'));
+      const records = leaves.map((l) => JSON.parse(l));
+      const rekeyed = records.filter((r) => r.operation === 'sys.rekey.submit' && r.status === 200);
+      assert.deepEqual(rekeyed.map((r) => r.details.complete), [false, true]);
+      assert.equal(rekeyed[1].details.generation, 2);
+      assert.equal(rekeyed[1].details.ceremonyId, done.body.ceremonyId);
+      assert.deepEqual(records.find((r) => r.operation === 'sys.rotate').details, { term: 2 });
       await s.close();
 
       const log = s.logs.join('');
       assert.ok(s.logs.length > 10, 'the log captured the requests');
       assert.match(log, /"msg":"unsealed"/);
       assert.match(log, /"code":"SHARD_DUPLICATE"/);
-      const everything = log + bodies.join('\n');
+      const everything = log + bodies.join('\n') + leaves.join('\n');
       for (const secret of secrets) {
         assert.equal(everything.includes(secret), false, `a secret (${secret.slice(0, 6)}…) leaked into the log or an error body`);
       }
