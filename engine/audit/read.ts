@@ -7,7 +7,7 @@
 import { KeywardError } from '../../ceremony/errors.js';
 import { toBase64 } from '../../ceremony/bytes.js';
 import type { Db } from '../store/index.js';
-import { auditCheckpointAt, auditHeadSize, getAuditInputs, getAuditNodes, getAuditTree, getPolicy, readAuditRecords, toPlainBytes } from '../store/index.js';
+import { auditCheckpointAt, auditHeadSize, getAuditInputs, getAuditNodes, getAuditTree, getPolicy, readAuditRecords, readAuditRecordsText, toPlainBytes } from '../store/index.js';
 import { buildBundle } from './bundle.js';
 import type { AttestationBundle } from './bundle.js';
 import { parseCheckpoint, parseNote } from './note.js';
@@ -17,8 +17,6 @@ import type { GetNode, NodeId } from './merkle.js';
 
 /** Most records per page of GET /v1/audit/records. */
 export const AUDIT_PAGE_MAX = 1000;
-
-const decoder = new TextDecoder();
 
 export interface RecordsPage {
   /** Committed records (the head), which may be ahead of the signed tree. */
@@ -30,11 +28,11 @@ export interface RecordsPage {
 
 export async function auditRecordsPage(db: Db, from: number, to: number): Promise<RecordsPage> {
   const size = await auditHeadSize(db);
-  const rows = await readAuditRecords(db, from, Math.min(to, size));
+  const rows = await readAuditRecordsText(db, from, Math.min(to, size));
   const end = from + rows.length;
   return {
     size,
-    records: rows.map((r) => ({ index: r.idx, leaf: decoder.decode(r.leaf), chain: Buffer.from(r.chain).toString('hex') })),
+    records: rows.map((r) => ({ index: r.idx, leaf: r.leaf, chain: r.chain })),
     next: end < size && rows.length > 0 ? end : null,
   };
 }

@@ -77,6 +77,36 @@ export async function readAuditRecords(db: Db, from: number, to: number): Promis
   return rows.map((r) => ({ idx: Number(r.idx), leaf: toPlainBytes(r.leaf), chain: toPlainBytes(r.chain) }));
 }
 
+export interface AuditRecordText {
+  idx: number;
+  /** The leaf decoded from UTF-8 (U+FFFD for invalid bytes, as TextDecoder does). */
+  leaf: string;
+  /** The chain value, lowercase hex. */
+  chain: string;
+}
+
+const decoder = new TextDecoder();
+
+/**
+ * Records with from ≤ idx < to, in order, as served by GET /v1/audit/records: the database converts
+ * the leaves to text and the chains to hex, about twice as fast as fetching bytea (hex on the wire)
+ * and converting here. A leaf that is not valid UTF-8 (a damaged or tampered row) makes the
+ * conversion fail; then the page is read as bytes and decoded here instead.
+ */
+export async function readAuditRecordsText(db: Db, from: number, to: number): Promise<AuditRecordText[]> {
+  if (to <= from) return [];
+  try {
+    const rows = await queryRows<{ idx: number | string; leaf: string; chain: string }>(
+      db,
+      sql`select idx, convert_from(leaf, 'UTF8') as leaf, encode(chain, 'hex') as chain from audit_records where idx >= ${from} and idx < ${to} order by idx`,
+    );
+    return rows.map((r) => ({ idx: Number(r.idx), leaf: r.leaf, chain: r.chain }));
+  } catch {
+    const rows = await readAuditRecords(db, from, to);
+    return rows.map((r) => ({ idx: r.idx, leaf: decoder.decode(r.leaf), chain: Buffer.from(r.chain).toString('hex') }));
+  }
+}
+
 /** The chain value of record idx (the seed for idx = -1), or undefined when the row is missing. */
 export async function auditChainAt(db: Db, idx: number): Promise<Uint8Array | undefined> {
   if (idx < 0) return AUDIT_CHAIN_SEED;

@@ -74,9 +74,10 @@ export {
   latestAuditCheckpoint,
   putAuditCheckpoint,
   readAuditRecords,
+  readAuditRecordsText,
   tryIntegratorLock,
 } from './audit-repos.js';
-export type { AuditRecordRow, AuditTreeState, StoredInput, TreeAdvance } from './audit-repos.js';
+export type { AuditRecordRow, AuditRecordText, AuditTreeState, StoredInput, TreeAdvance } from './audit-repos.js';
 export { auditCheckpoints, auditHead, auditInputs, auditNodes, auditRecords, auditTree } from './schema.js';
 export type { AuditCheckpointRow } from './schema.js';
 export { CommitScope, writeTransaction } from './commit-scope.js';

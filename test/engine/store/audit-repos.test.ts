@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { describe, it } from 'node:test';
+import { sql } from 'drizzle-orm';
 import {
   AUDIT_CHAIN_SEED,
   appendAuditLeaves,
@@ -9,6 +10,7 @@ import {
   getAuditInputs,
   openStore,
   readAuditRecords,
+  readAuditRecordsText,
   withTransaction,
 } from '../../../engine/store/index.js';
 import type { Store } from '../../../engine/store/index.js';
@@ -47,6 +49,27 @@ for (const driver of availableDrivers()) {
           rows.map((r) => Buffer.from(r.chain).toString('hex')),
           expectedChains(leaves).map((c) => Buffer.from(c).toString('hex')),
         );
+      } finally {
+        await store.close();
+      }
+    });
+
+    it('reads pages as text and hex, also when a damaged leaf is not UTF-8', async () => {
+      const store = await openTestStore(driver);
+      try {
+        await ensureAuditRows(store.db);
+        const leaves = ['{"a":1}', '{"b":"é ☃ 😀"}', '{"c":3}'];
+        await appendAuditLeaves(store.db, leaves);
+        const asText = async () => (await readAuditRecordsText(store.db, 0, 10)).map((r) => [r.idx, r.leaf, r.chain]);
+        const fromBytes = async () => (await readAuditRecords(store.db, 0, 10)).map((r) => [r.idx, new TextDecoder().decode(r.leaf), Buffer.from(r.chain).toString('hex')]);
+        assert.deepEqual(await asText(), await fromBytes());
+        assert.deepEqual((await asText()).map((r) => r[1]), leaves);
+        assert.deepEqual(await readAuditRecordsText(store.db, 5, 2), []);
+        // The database can't convert a leaf that isn't UTF-8: the page is decoded here instead (U+FFFD).
+        await store.db.execute(sql.raw(`UPDATE audit_records SET leaf = '\\x7bff7d'::bytea WHERE idx = 1`));
+        const damaged = await asText();
+        assert.deepEqual(damaged, await fromBytes());
+        assert.equal(damaged[1]![1], '{\ufffd}');
       } finally {
         await store.close();
       }
