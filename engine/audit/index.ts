@@ -35,6 +35,7 @@ export {
   frontierToBytes,
   inclusionProof,
   inclusionProofNodes,
+  inclusionProofRanges,
   leafHash,
   nodeHash,
   rangeNodes,

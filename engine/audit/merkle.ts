@@ -303,12 +303,21 @@ function subproofRanges(m: number, start: number, n: number, b: boolean, out: Ar
  * edge cuts short). Lets a store fetch everything in one query; {@link inclusionProof} uses it.
  */
 export function inclusionProofNodes(index: number, size: number): NodeId[][] {
+  return inclusionProofRanges(index, size).map(([b, e]) => subtreeNodes(b, e));
+}
+
+/**
+ * The leaf ranges [begin, end) of the subtrees whose hashes are the inclusion proof of leaf `index`
+ * in a tree of `size` leaves (RFC 9162 §2.1.3.1 PATH), leaf to root: proof element k is the MTH of
+ * range k. A verifier holding the leaf hashes can so tell which subtree a mismatching element covers.
+ */
+export function inclusionProofRanges(index: number, size: number): Array<[number, number]> {
   aindex(index, 'index');
   aindex(size, 'size');
   if (index >= size) throw new RangeError(`"index" expected below size=${size}, got ${index}`);
   const ranges: Array<[number, number]> = [];
   pathRanges(index, 0, size, ranges);
-  return ranges.map(([b, e]) => subtreeNodes(b, e));
+  return ranges;
 }
 
 /**

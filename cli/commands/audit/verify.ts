@@ -1,7 +1,7 @@
 import { Command, Option } from 'clipanion';
 import { KeywardError, isKeywardError } from '../../../ceremony/errors.js';
 import { fromBase64 } from '../../../ceremony/bytes.js';
-import { LogVerifier, RootMismatch, rootOf, SignatureType, verifyInclusion, verifyNote } from '../../../engine/audit/index.js';
+import { inclusionProofRanges, LogVerifier, RootMismatch, rootOf, SignatureType, verifyInclusion, verifyNote } from '../../../engine/audit/index.js';
 import type { LeafHashes, RootCheck, VerifiedCheckpoint } from '../../../engine/audit/index.js';
 import { BaseCommand } from '../../base.js';
 import type { KeywardClient } from '../../http.js';
@@ -19,21 +19,6 @@ interface RecordsPage {
 
 function corrupt(message: string, details?: Record<string, unknown>): KeywardError {
   return new KeywardError('AUDIT_LOG_CORRUPT', message, details ? { details } : undefined);
-}
-
-/** RFC 9162 §2.1.3.1 PATH(m, D[start : start+n]) as the leaf ranges of its elements, leaf to root. */
-function pathRanges(m: number, start: number, n: number, out: Array<[number, number]> = []): Array<[number, number]> {
-  if (n <= 1) return out;
-  let k = 1;
-  while (k * 2 < n) k *= 2;
-  if (m < k) {
-    pathRanges(m, start, k, out);
-    out.push([start + k, start + n]);
-  } else {
-    pathRanges(m - k, start + k, n - k, out);
-    out.push([start, start + k]);
-  }
-  return out;
 }
 
 export default class AuditVerifyCommand extends BaseCommand {
@@ -201,7 +186,7 @@ export default class AuditVerifyCommand extends BaseCommand {
       } catch {
         return lo;
       }
-      const ranges = pathRanges(lo, 0, size);
+      const ranges = inclusionProofRanges(lo, size);
       let next: [number, number] | undefined;
       ranges.forEach(([b, e], k) => {
         if (b < lo || e > hi || (next && next[0] < b)) return;

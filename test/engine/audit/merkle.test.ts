@@ -16,6 +16,7 @@ import {
   frontierToBytes,
   inclusionProof,
   inclusionProofNodes,
+  inclusionProofRanges,
   leafHash,
   nodeHash,
   rangeNodes,
@@ -204,6 +205,20 @@ describe('proofs from perfect-node storage', () => {
       }
     }
     t.diagnostic(`${checked} inclusion proofs verified by both verifiers`);
+  });
+
+  it('inclusionProofRanges names the leaf range each proof element is the MTH of', async () => {
+    for (let n = 1; n <= 40; n++) {
+      const log = bytesLog(n);
+      const hashes = log.leaves.map((l) => leafHash(l));
+      for (let i = 0; i < n; i++) {
+        const proof = await inclusionProof(i, n, log.getNode);
+        const ranges = inclusionProofRanges(i, n);
+        assert.equal(ranges.length, proof.length);
+        ranges.forEach(([b, e], k) => assert.deepEqual(mth(hashes.slice(b, e)), proof[k], `n=${n} i=${i} element ${k}`));
+      }
+    }
+    assert.throws(() => inclusionProofRanges(3, 3), RangeError);
   });
 
   it('sigstore rejects what we reject: a flipped proof bit, a wrong index', async () => {
