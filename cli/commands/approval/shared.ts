@@ -2,26 +2,9 @@
  * What the approval commands print: one approval as a few human lines.
  * @module
  */
-export interface ApprovalView {
-  id: string;
-  state: string;
-  requester: string;
-  operation: string;
-  key: string | null;
-  method: string;
-  path: string;
-  requestDigest: string;
-  required: number;
-  group: string;
-  reason: string;
-  approvedBy: string[];
-  approvals: number;
-  expiresAt: string;
-  deniedBy: string | null;
-  denyReason: string | null;
-  resultStatus: number | null;
-  resultCode: string | null;
-}
+// The wire shape of an approval is the engine's view (a type only: nothing of the engine loads).
+import type { ApprovalView } from '../../../engine/approvals/index.js';
+export type { ApprovalView };
 
 export function approvalPath(id: string, action?: string): string {
   return `/v1/approvals/${encodeURIComponent(id)}${action ? `/${action}` : ''}`;
