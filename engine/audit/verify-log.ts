@@ -146,12 +146,6 @@ export class RootMismatch extends KeywardError {
   }
 }
 
-interface Pending {
-  first: number;
-  count: number;
-  result: Promise<ChunkResult>;
-}
-
 export interface LogVerifierOptions {
   /** Worker threads for the per-record checks (default: one per core, at most 4; 0 checks in this thread). */
   workers?: number;
@@ -177,7 +171,8 @@ export class LogVerifier {
   readonly #pool: VerifyPool | undefined;
   readonly #ownPool: boolean;
   readonly #depth: number;
-  #pending: Pending[] = [];
+  /** Chunks dispatched and not yet folded, in index order. */
+  #pending: Array<Promise<ChunkResult>> = [];
   /** Next index expected from `add`. */
   #next = 0;
   /** The stored chain value of record #next − 1. */
@@ -237,7 +232,7 @@ export class LogVerifier {
       const prev = this.#prevChain;
       const result = this.#pool ? this.#pool.check(leaves, chains, first, prev) : Promise.resolve(checkChunk(leaves, chains, first, prev));
       result.catch(() => undefined); // chunks after a failure are never awaited; closing rejects them
-      this.#pending.push({ first, count: part.length, result });
+      this.#pending.push(result);
       this.#next += part.length;
       // Where the next chunk's chain check starts (a malformed value fails that record's check there).
       this.#prevChain = chainBytes(chains[chains.length - 1]!) ?? new Uint8Array(HASH_LEN);
@@ -257,8 +252,7 @@ export class LogVerifier {
   }
 
   async #settleOldest(): Promise<void> {
-    const p = this.#pending.shift()!;
-    const { hashes, failure } = await p.result;
+    const { hashes, failure } = await this.#pending.shift()!;
     const n = hashes.length / HASH_LEN;
     for (let k = 0; k < n; k++) this.#fold(hashes.subarray(k * HASH_LEN, (k + 1) * HASH_LEN));
     if (failure) {
