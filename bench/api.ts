@@ -36,7 +36,7 @@ import * as kw from '../engine/crypto/index.js';
 import type { KeyType } from '../engine/crypto/index.js';
 import { Client, http200, latency, load, round, startChild, summarize } from './helpers/http.js';
 import type { Child, Latency, LoadResult, Res, Slice } from './helpers/http.js';
-import { table } from './util.js';
+import { option, table } from './util.js';
 import { DIST_MAIN, distIsFresh } from '../scripts/dist-fresh.mjs';
 
 const TARGETS = { encryptVsBare: 0.5, mlDsa65VsInProcess: 0.8, healthP99UnderSlowSignMs: 50 } as const;
@@ -138,14 +138,6 @@ interface Case {
   inProcess: InProcess;
   /** HTTP requests/s × items ÷ in-process operations/s (per item for the batch). */
   httpOverInProcess: number;
-}
-
-function option(args: string[], name: string, dflt: number): number {
-  const a = args.find((x) => x.startsWith(`--${name}=`));
-  if (!a) return dflt;
-  const v = Number(a.slice(name.length + 3));
-  if (!Number.isFinite(v) || v <= 0) throw new RangeError(`--${name}: expected a positive number, got "${a}"`);
-  return v;
 }
 
 export async function main({ json, args }: { json: boolean; args: string[] }): Promise<void> {

@@ -59,19 +59,11 @@ import { Client, http200, load, round, startChild, summarize } from './helpers/h
 import type { Child, LoadResult, Slice } from './helpers/http.js';
 import { benchPostgres } from './helpers/pg.js';
 import type { BenchPostgres } from './helpers/pg.js';
-import { table } from './util.js';
+import { option, table } from './util.js';
 
 const TARGETS = { groupOverSingle: 10, auditOnOverOff: 0.7, verifyRecordsPerSec: 100_000 } as const;
 const PAGE = 10_000;
 const decoder = new TextDecoder();
-
-function option(args: string[], name: string, dflt: number): number {
-  const a = args.find((x) => x.startsWith(`--${name}=`));
-  if (!a) return dflt;
-  const v = Number(a.slice(name.length + 3));
-  if (!Number.isFinite(v) || v <= 0) throw new RangeError(`--${name}: expected a positive number, got "${a}"`);
-  return v;
-}
 
 const status = (met: boolean) => (met ? 'met' : 'missed');
 

@@ -29,3 +29,12 @@ export function table(rows: Array<Record<string, string | number>>): string {
   const line = (vals: string[]) => vals.map((v, i) => v.padEnd(w[i]!)).join('  ');
   return [line(cols), line(w.map((n) => '-'.repeat(n))), ...cells.map(line)].join('\n');
 }
+
+/** A positive number given as `--name=value` in a bench's arguments, else `dflt`. */
+export function option(args: string[], name: string, dflt: number): number {
+  const a = args.find((x) => x.startsWith(`--${name}=`));
+  if (!a) return dflt;
+  const v = Number(a.slice(name.length + 3));
+  if (!Number.isFinite(v) || v <= 0) throw new RangeError(`--${name}: expected a positive number, got "${a}"`);
+  return v;
+}
