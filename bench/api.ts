@@ -47,7 +47,7 @@ function serverArgs(mode: 'dist' | 'tsx' | undefined): { mode: 'dist' | 'tsx'; a
     if (!existsSync(DIST_MAIN)) throw new Error('--dist: dist/cli/main.js is missing; run npm run build');
     return { mode: 'dist', args: [DIST_MAIN] };
   }
-  return { mode: 'tsx', args: ['--import', 'tsx', '--import', './scripts/register-binaryen-hook.mjs', 'cli/main.ts'] };
+  return { mode: 'tsx', args: ['--conditions=keyward-source', '--import', 'tsx', '--import', './scripts/register-binaryen-hook.mjs', 'cli/main.ts'] };
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 export const ROOT = fileURLToPath(new URL('..', import.meta.url));
 export const DIST_MAIN = join(ROOT, 'dist', 'cli', 'main.js');
 
-/** Newest mtime of the .ts sources the CLI and server are built from. */
+/** Newest mtime of the .ts sources the CLI and server are built from (@keyward/client's included). */
 function newestSource() {
   let newest = 0;
   const walk = (dir) => {
@@ -20,7 +20,7 @@ function newestSource() {
       else if (e.name.endsWith('.ts')) newest = Math.max(newest, statSync(p).mtimeMs);
     }
   };
-  for (const d of ['cli', 'engine', 'server', 'ceremony']) walk(join(ROOT, d));
+  for (const d of ['cli', 'engine', 'server', 'ceremony', join('client', 'src')]) walk(join(ROOT, d));
   return newest;
 }
 

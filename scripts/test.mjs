@@ -29,7 +29,8 @@ if (files.length === 0) {
 const res = spawnSync(
   process.execPath,
   // The binaryen hook after tsx: tsx's rewrite of binaryen's 13 MB module costs ~8 s per process.
-  ['--import', 'tsx', '--import', './scripts/register-binaryen-hook.mjs', '--test', '--test-concurrency=2', ...flags, ...files],
+  // keyward-source: @keyward/client from its sources (client/src), not its last build.
+  ['--conditions=keyward-source', '--import', 'tsx', '--import', './scripts/register-binaryen-hook.mjs', '--test', '--test-concurrency=2', ...flags, ...files],
   { stdio: 'inherit' },
 );
 process.exit(res.status ?? 1);

@@ -15,7 +15,7 @@ const BINARYEN_HOOK = new URL('../../scripts/register-binaryen-hook.mjs', import
 
 /** Node arguments that start the CLI: the build if fresh, decided once per test process. */
 const ENTRY: readonly string[] =
-  distIsFresh() ? ['--import', BINARYEN_HOOK, DIST_MAIN] : ['--import', TSX, '--import', BINARYEN_HOOK, MAIN];
+  distIsFresh() ? ['--import', BINARYEN_HOOK, DIST_MAIN] : ['--conditions=keyward-source', '--import', TSX, '--import', BINARYEN_HOOK, MAIN];
 
 export interface CliResult {
   code: number;
