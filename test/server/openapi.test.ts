@@ -1,10 +1,19 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { KEY_TYPES } from '../../engine/crypto/index.js';
 import { appRouters } from '../../server/app.js';
-import { ROUTES } from '../../server/openapi.js';
+import { ROUTES, findRoute, openApiDocument, routeStatuses } from '../../server/openapi.js';
 import { silentLogger } from '../../server/log.js';
+import { formatProblems, lintOpenApi } from '../helpers/openapi.js';
 import { startTestServer } from '../helpers/server.js';
 import type { TestServer } from '../helpers/server.js';
+
+type Json = any;
+const doc = openApiDocument() as Json;
+/** Follows a local `$ref` (components only). */
+const deref = (o: Json): Json => (o && typeof o.$ref === 'string' ? deref(o.$ref.slice(2).split('/').reduce((n: Json, k: string) => n[k], doc)) : o);
+const operations = (): Array<{ path: string; method: string; op: Json }> =>
+  Object.entries(doc.paths as Record<string, Record<string, Json>>).flatMap(([path, item]) => Object.entries(item).map(([method, op]) => ({ path, method, op })));
 
 describe('GET /openapi.json', () => {
   let s: TestServer;
@@ -25,16 +34,132 @@ describe('GET /openapi.json', () => {
     assert.deepEqual([...registered].sort(), [...documented].sort());
   });
 
-  it('is OpenAPI 3.1 with request schemas from the validators', async () => {
+  it('is served, OpenAPI 3.1, with request schemas from the validators', async () => {
     const r = await s.call('GET', '/openapi.json');
     assert.equal(r.status, 200);
+    assert.deepEqual(r.body, JSON.parse(JSON.stringify(doc)));
     assert.equal(r.body.openapi, '3.1.0');
-    const init = r.body.paths['/v1/sys/init'].post;
-    const schema = init.requestBody.content['application/json'].schema;
+    const schema = deref(doc.paths['/v1/sys/init'].post.requestBody.content['application/json'].schema);
     assert.deepEqual(schema.required.sort(), ['holders', 'threshold']);
     assert.equal(schema.additionalProperties, false);
-    assert.deepEqual(r.body.paths['/v1/policies/{hash}/activate'].post.parameters.map((p: any) => p.name), ['hash']);
-    assert.deepEqual(r.body.paths['/v1/auth/tokens'].post.security, [{ bearer: [] }]);
-    assert.deepEqual(r.body.paths['/v1/sys/health'].get.security, []);
+    assert.deepEqual(doc.paths['/v1/policies/{hash}/activate'].post.parameters.map((p: Json) => p.name), ['hash']);
+    assert.deepEqual(doc.paths['/v1/auth/tokens'].post.security, [{ bearer: [] }]);
+    assert.deepEqual(doc.paths['/v1/sys/health'].get.security, []);
+    assert.ok(doc.servers.length >= 1);
+  });
+
+  it('names every operation (stable camelCase, unique) and tags it', () => {
+    const ids = operations().map(({ op }) => op.operationId);
+    assert.equal(new Set(ids).size, ids.length);
+    const tags = new Set(doc.tags.map((t: Json) => t.name));
+    for (const { path, method, op } of operations()) {
+      assert.match(op.operationId, /^[a-z][A-Za-z0-9]*$/, `${method} ${path}`);
+      assert.equal(op.tags.length, 1);
+      assert.ok(tags.has(op.tags[0]), `${method} ${path}: tag ${op.tags[0]}`);
+    }
+    // The SDK calls these by name: renaming one is a breaking change.
+    const some = Object.fromEntries(ROUTES.map((r) => [`${r.method} ${r.path}`, r.operationId]));
+    assert.equal(some['post /v1/keys/:name/encrypt'], 'keysEncrypt');
+    assert.equal(some['post /v1/approvals/:id/execute'], 'approvalsExecute');
+    assert.equal(some['get /v1/sys/health'], 'sysHealth');
+  });
+
+  it('documents a named, typed success body for every operation (never a bare object)', () => {
+    for (const { path, method, op } of operations()) {
+      const ok = Object.keys(op.responses).filter((s) => /^2/.test(s) && s !== '202');
+      assert.ok(ok.length >= 1, `${method} ${path}`);
+      for (const status of ok) {
+        const ref = op.responses[status].content['application/json'].schema.$ref;
+        assert.match(ref, /^#\/components\/schemas\/[A-Z][A-Za-z0-9]*$/, `${method} ${path} ${status}`);
+        const schema = deref({ $ref: ref });
+        assert.ok(schema.properties || schema.anyOf || schema.oneOf || schema.additionalProperties, `${method} ${path} ${status}: ${JSON.stringify(schema)}`);
+      }
+    }
+    const enc = deref(doc.paths['/v1/keys/{name}/encrypt'].post.responses['200'].content['application/json'].schema);
+    assert.deepEqual(enc.anyOf.map((b: Json) => b.$ref ?? 'batch'), ['#/components/schemas/EncryptResult', 'batch']);
+    assert.deepEqual(deref({ $ref: '#/components/schemas/EncryptResult' }).required, ['ciphertext', 'keyVersion']);
+  });
+
+  it('documents the errors each operation can give with the shared error schema, and 202 where a policy can park it', () => {
+    const error = doc.components.schemas.Error;
+    assert.deepEqual(error.required, ['error']);
+    assert.deepEqual(error.properties.error.required, ['code', 'message']);
+    for (const r of ROUTES) {
+      const op = doc.paths[r.path.replace(/:([A-Za-z]+)/g, '{$1}')][r.method];
+      const takesInput = r.body !== undefined || r.query !== undefined || r.path.includes(':') || r.auth;
+      const fourxx = Object.keys(op.responses).filter((s) => /^4/.test(s));
+      if (takesInput) assert.ok(fourxx.includes('400') || fourxx.includes('401'), `${r.operationId}: ${fourxx}`);
+      for (const s of fourxx) assert.equal(deref(op.responses[s]).content['application/json'].schema.$ref, '#/components/schemas/Error', `${r.operationId} ${s}`);
+      if (r.auth) {
+        for (const s of ['202', '401', '403', '503']) assert.ok(op.responses[s], `${r.operationId} ${s}`);
+        assert.equal(deref(op.responses['202']).content['application/json'].schema.$ref, '#/components/schemas/ApprovalPending');
+      } else assert.equal(op.responses['202'], undefined, r.operationId);
+      if (r.body) for (const s of ['400', '413', '415']) assert.ok(op.responses[s], `${r.operationId} ${s}`);
+      assert.ok(op.responses.default, r.operationId);
+    }
+    const health = doc.paths['/v1/sys/health'].get.responses;
+    for (const s of ['200', '501', '503']) assert.equal(health[s].content['application/json'].schema.$ref, '#/components/schemas/Health');
+    assert.ok(doc.paths['/v1/sys/init'].post.responses['429']);
+  });
+
+  it('documents query and path parameters the routes read', () => {
+    const params = (path: string, method = 'get') => Object.fromEntries((doc.paths[path][method].parameters ?? []).map((p: Json) => [`${p.in}:${p.name}`, p]));
+    const keys = params('/v1/keys');
+    assert.deepEqual(Object.keys(keys).sort(), ['query:after', 'query:limit']);
+    assert.equal(keys['query:limit'].schema.type, 'integer');
+    assert.equal(keys['query:limit'].schema.maximum, 1000);
+    assert.equal(keys['query:limit'].required, false);
+    assert.deepEqual(Object.keys(params('/v1/sys/wrapping-key')), ['query:algorithm']);
+    assert.deepEqual(params('/v1/sys/wrapping-key')['query:algorithm'].schema.enum, ['rsa-oaep-3072-aes-kwp', 'ml-kem-768']);
+    assert.deepEqual(Object.keys(params('/v1/audit/records')).sort(), ['query:from', 'query:limit', 'query:to']);
+    assert.deepEqual(Object.keys(params('/v1/keys/{name}/public')).sort(), ['path:name', 'query:format']);
+    assert.deepEqual(params('/v1/keys/{name}/public')['query:format'].schema.enum, ['pem', 'jwk', 'raw']);
+    const incl = params('/v1/audit/proofs/inclusion');
+    assert.equal(incl['query:index'].required, true);
+    assert.equal(incl['query:size'].required, true);
+    assert.deepEqual(Object.keys(params('/v1/approvals')).sort(), ['query:after', 'query:limit', 'query:state']);
+    assert.equal(params('/v1/approvals/{id}')['path:id'].schema.pattern, '^apr_[0-9a-f]{32}$');
+    assert.equal(params('/v1/auth/tokens/{id}', 'delete')['path:id'].schema.pattern, '^tok_[0-9a-f]{16}$');
+    // Every path parameter is in the path, required.
+    for (const { path, method, op } of operations()) {
+      const names = [...path.matchAll(/\{(\w+)\}/g)].map((m) => m[1]);
+      assert.deepEqual((op.parameters ?? []).filter((p: Json) => p.in === 'path').map((p: Json) => p.name), names, `${method} ${path}`);
+    }
+  });
+
+  it('types key types as the enum of the engine, in requests and responses', () => {
+    assert.deepEqual(doc.components.schemas.KeyType.enum, [...KEY_TYPES]);
+    for (const name of ['KeysCreateRequest', 'KeysImportRequest']) assert.deepEqual(doc.components.schemas[name].properties.type, { $ref: '#/components/schemas/KeyType' }, name);
+    assert.deepEqual(doc.components.schemas.KeyInfo.properties.type, { $ref: '#/components/schemas/KeyType' });
+  });
+
+  it('documents the execute body (the parked request body, an object)', () => {
+    const body = doc.paths['/v1/approvals/{id}/execute'].post.requestBody;
+    assert.equal(deref(body.content['application/json'].schema).type, 'object');
+  });
+
+  it('finds the route of a request path (the response check in test/helpers/server.ts relies on it)', () => {
+    assert.equal(findRoute('POST', '/v1/keys/k1/encrypt')?.operationId, 'keysEncrypt');
+    assert.equal(findRoute('GET', '/v1/keys?limit=5')?.operationId, 'keysList');
+    assert.equal(findRoute('GET', '/v1/keys/a/b/c'), undefined);
+    assert.equal(findRoute('PUT', '/v1/keys'), undefined);
+    const st = routeStatuses(findRoute('POST', '/v1/keys')!);
+    assert.deepEqual([...st.success.keys()].sort(), [201, 202]);
+    assert.ok(st.errors.includes(409));
+  });
+
+  it('lints clean with Redocly (recommended ruleset, redocly.yaml), offline', async () => {
+    const report = await lintOpenApi();
+    assert.deepEqual(report.totals, { errors: 0, warnings: 0, ignored: 0 }, formatProblems(report));
+  });
+
+  it('the lint can fail: a document without servers or operationIds has problems', async () => {
+    const broken = JSON.parse(JSON.stringify(doc));
+    delete broken.servers;
+    delete broken.paths['/v1/keys'].get.operationId;
+    const report = await lintOpenApi(broken);
+    const rules = new Set(report.problems.map((p) => p.ruleId));
+    assert.ok(rules.has('no-empty-servers'), formatProblems(report));
+    assert.ok(rules.has('operation-operationId'), formatProblems(report));
   });
 });
