@@ -14,35 +14,7 @@ export interface paths {
             cookie?: never;
         };
         /** Health: 200 unsealed, 503 sealed, 501 not initialized */
-        get: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description success */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": Record<string, never>;
-                    };
-                };
-                /** @description error */
-                default: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-            };
-        };
+        get: operations["sysHealth"];
         put?: never;
         post?: never;
         delete?: never;
@@ -59,35 +31,7 @@ export interface paths {
             cookie?: never;
         };
         /** Seal status with the unseal session nonce and public key, and shard commitments */
-        get: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description success */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": Record<string, never>;
-                    };
-                };
-                /** @description error */
-                default: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-            };
-        };
+        get: operations["sysSealStatus"];
         put?: never;
         post?: never;
         delete?: never;
@@ -106,50 +50,7 @@ export interface paths {
         get?: never;
         put?: never;
         /** Initialize: split the unseal key to holders (sealed shards) and return the root token once */
-        post: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody: {
-                content: {
-                    "application/json": {
-                        holders: {
-                            /** @constant */
-                            format: "keyward.holder-public-key/v1";
-                            name: string;
-                            /** @constant */
-                            kem: "X-Wing";
-                            publicKey: string;
-                            fingerprint: string;
-                        }[];
-                        threshold: number;
-                    };
-                };
-            };
-            responses: {
-                /** @description success */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": Record<string, never>;
-                    };
-                };
-                /** @description error */
-                default: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-            };
-        };
+        post: operations["sysInit"];
         delete?: never;
         options?: never;
         head?: never;
@@ -166,43 +67,7 @@ export interface paths {
         get?: never;
         put?: never;
         /** Submit a holder's share, sealed to the unseal session key */
-        post: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody: {
-                content: {
-                    "application/json": {
-                        nonce: string;
-                        enc: string;
-                        ciphertext: string;
-                    };
-                };
-            };
-            responses: {
-                /** @description success */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": Record<string, never>;
-                    };
-                };
-                /** @description error */
-                default: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-            };
-        };
+        post: operations["sysUnseal"];
         delete?: never;
         options?: never;
         head?: never;
@@ -219,39 +84,7 @@ export interface paths {
         get?: never;
         put?: never;
         /** Discard unseal progress and start a new session */
-        post: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody: {
-                content: {
-                    "application/json": Record<string, never>;
-                };
-            };
-            responses: {
-                /** @description success */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": Record<string, never>;
-                    };
-                };
-                /** @description error */
-                default: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-            };
-        };
+        post: operations["sysUnsealReset"];
         delete?: never;
         options?: never;
         head?: never;
@@ -268,39 +101,7 @@ export interface paths {
         get?: never;
         put?: never;
         /** Seal: zeroize keys */
-        post: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody: {
-                content: {
-                    "application/json": Record<string, never>;
-                };
-            };
-            responses: {
-                /** @description success */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": Record<string, never>;
-                    };
-                };
-                /** @description error */
-                default: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-            };
-        };
+        post: operations["sysSeal"];
         delete?: never;
         options?: never;
         head?: never;
@@ -317,39 +118,7 @@ export interface paths {
         get?: never;
         put?: never;
         /** Root rotation: a new keyring term */
-        post: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody: {
-                content: {
-                    "application/json": Record<string, never>;
-                };
-            };
-            responses: {
-                /** @description success */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": Record<string, never>;
-                    };
-                };
-                /** @description error */
-                default: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-            };
-        };
+        post: operations["sysRotate"];
         delete?: never;
         options?: never;
         head?: never;
@@ -364,35 +133,7 @@ export interface paths {
             cookie?: never;
         };
         /** Rekey status with its session nonce and public key */
-        get: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description success */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": Record<string, never>;
-                    };
-                };
-                /** @description error */
-                default: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-            };
-        };
+        get: operations["sysRekeyStatus"];
         put?: never;
         post?: never;
         delete?: never;
@@ -411,50 +152,7 @@ export interface paths {
         get?: never;
         put?: never;
         /** Start a rekey to new holders and threshold */
-        post: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody: {
-                content: {
-                    "application/json": {
-                        holders: {
-                            /** @constant */
-                            format: "keyward.holder-public-key/v1";
-                            name: string;
-                            /** @constant */
-                            kem: "X-Wing";
-                            publicKey: string;
-                            fingerprint: string;
-                        }[];
-                        threshold: number;
-                    };
-                };
-            };
-            responses: {
-                /** @description success */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": Record<string, never>;
-                    };
-                };
-                /** @description error */
-                default: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-            };
-        };
+        post: operations["sysRekeyInit"];
         delete?: never;
         options?: never;
         head?: never;
@@ -471,43 +169,7 @@ export interface paths {
         get?: never;
         put?: never;
         /** Submit a current share to the rekey; the last one receives the new shards */
-        post: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody: {
-                content: {
-                    "application/json": {
-                        nonce: string;
-                        enc: string;
-                        ciphertext: string;
-                    };
-                };
-            };
-            responses: {
-                /** @description success */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": Record<string, never>;
-                    };
-                };
-                /** @description error */
-                default: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-            };
-        };
+        post: operations["sysRekeyUpdate"];
         delete?: never;
         options?: never;
         head?: never;
@@ -524,39 +186,7 @@ export interface paths {
         get?: never;
         put?: never;
         /** Cancel the rekey in progress */
-        post: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody: {
-                content: {
-                    "application/json": Record<string, never>;
-                };
-            };
-            responses: {
-                /** @description success */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": Record<string, never>;
-                    };
-                };
-                /** @description error */
-                default: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-            };
-        };
+        post: operations["sysRekeyCancel"];
         delete?: never;
         options?: never;
         head?: never;
@@ -571,35 +201,7 @@ export interface paths {
             cookie?: never;
         };
         /** The principal and roles of the bearer token */
-        get: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description success */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": Record<string, never>;
-                    };
-                };
-                /** @description error */
-                default: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-            };
-        };
+        get: operations["authWhoami"];
         put?: never;
         post?: never;
         delete?: never;
@@ -618,43 +220,7 @@ export interface paths {
         get?: never;
         put?: never;
         /** Create a token (shown once, stored as a hash) */
-        post: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody: {
-                content: {
-                    "application/json": {
-                        principal: string;
-                        roles: string[];
-                        ttl: number | string;
-                    };
-                };
-            };
-            responses: {
-                /** @description success */
-                201: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": Record<string, never>;
-                    };
-                };
-                /** @description error */
-                default: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-            };
-        };
+        post: operations["authTokenCreate"];
         delete?: never;
         options?: never;
         head?: never;
@@ -672,37 +238,7 @@ export interface paths {
         put?: never;
         post?: never;
         /** Revoke a token by id */
-        delete: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path: {
-                    id: string;
-                };
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description success */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": Record<string, never>;
-                    };
-                };
-                /** @description error */
-                default: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-            };
-        };
+        delete: operations["authTokenRevoke"];
         options?: never;
         head?: never;
         patch?: never;
@@ -716,73 +252,10 @@ export interface paths {
             cookie?: never;
         };
         /** List policies and their bindings */
-        get: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description success */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": Record<string, never>;
-                    };
-                };
-                /** @description error */
-                default: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-            };
-        };
+        get: operations["policiesList"];
         put?: never;
         /** Push a compiled policy (validated, stored by SHA-256) */
-        post: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody: {
-                content: {
-                    "application/json": {
-                        name: string;
-                        wasm: string;
-                    };
-                };
-            };
-            responses: {
-                /** @description success */
-                201: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": Record<string, never>;
-                    };
-                };
-                /** @description error */
-                default: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-            };
-        };
+        post: operations["policiesPush"];
         delete?: never;
         options?: never;
         head?: never;
@@ -799,48 +272,7 @@ export interface paths {
         get?: never;
         put?: never;
         /** Activate a policy globally or on a key */
-        post: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path: {
-                    hash: string;
-                };
-                cookie?: never;
-            };
-            requestBody: {
-                content: {
-                    "application/json": {
-                        /** @constant */
-                        scope: "global";
-                    } | {
-                        /** @constant */
-                        scope: "key";
-                        key: string;
-                    };
-                };
-            };
-            responses: {
-                /** @description success */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": Record<string, never>;
-                    };
-                };
-                /** @description error */
-                default: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-            };
-        };
+        post: operations["policiesActivate"];
         delete?: never;
         options?: never;
         head?: never;
@@ -857,48 +289,7 @@ export interface paths {
         get?: never;
         put?: never;
         /** Remove a policy binding (never the last global one) */
-        post: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path: {
-                    hash: string;
-                };
-                cookie?: never;
-            };
-            requestBody: {
-                content: {
-                    "application/json": {
-                        /** @constant */
-                        scope: "global";
-                    } | {
-                        /** @constant */
-                        scope: "key";
-                        key: string;
-                    };
-                };
-            };
-            responses: {
-                /** @description success */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": Record<string, never>;
-                    };
-                };
-                /** @description error */
-                default: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-            };
-        };
+        post: operations["policiesDeactivate"];
         delete?: never;
         options?: never;
         head?: never;
@@ -914,43 +305,8 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Dry-run a stored policy or the active set on a PolicyInput */
-        post: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody: {
-                content: {
-                    "application/json": {
-                        hash?: string;
-                        input: unknown;
-                    };
-                };
-            };
-            responses: {
-                /** @description success */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": Record<string, never>;
-                    };
-                };
-                /** @description error */
-                default: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-            };
-        };
+        /** Dry-run a stored policy (hash) or the active set (no hash) on a PolicyInput */
+        post: operations["policiesEvaluate"];
         delete?: never;
         options?: never;
         head?: never;
@@ -964,79 +320,11 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** List keys by name (?limit, ?after) */
-        get: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description success */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": Record<string, never>;
-                    };
-                };
-                /** @description error */
-                default: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-            };
-        };
+        /** List keys by name, a page at a time */
+        get: operations["keysList"];
         put?: never;
         /** Create a key (generated, or verify/encapsulate-only from a public key) */
-        post: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody: {
-                content: {
-                    "application/json": {
-                        name: string;
-                        type: string;
-                        exportable?: boolean;
-                        labels?: {
-                            [key: string]: string;
-                        };
-                        publicKey?: string;
-                    };
-                };
-            };
-            responses: {
-                /** @description success */
-                201: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": Record<string, never>;
-                    };
-                };
-                /** @description error */
-                default: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-            };
-        };
+        post: operations["keysCreate"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1051,71 +339,11 @@ export interface paths {
             cookie?: never;
         };
         /** Key metadata, versions and public keys */
-        get: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path: {
-                    name: string;
-                };
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description success */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": Record<string, never>;
-                    };
-                };
-                /** @description error */
-                default: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-            };
-        };
+        get: operations["keysGet"];
         put?: never;
         post?: never;
         /** Schedule deletion after the retention window */
-        delete: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path: {
-                    name: string;
-                };
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description success */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": Record<string, never>;
-                    };
-                };
-                /** @description error */
-                default: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-            };
-        };
+        delete: operations["keysDelete"];
         options?: never;
         head?: never;
         patch?: never;
@@ -1131,41 +359,7 @@ export interface paths {
         get?: never;
         put?: never;
         /** Add a key version */
-        post: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path: {
-                    name: string;
-                };
-                cookie?: never;
-            };
-            requestBody: {
-                content: {
-                    "application/json": Record<string, never>;
-                };
-            };
-            responses: {
-                /** @description success */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": Record<string, never>;
-                    };
-                };
-                /** @description error */
-                default: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-            };
-        };
+        post: operations["keysRotate"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1182,44 +376,7 @@ export interface paths {
         get?: never;
         put?: never;
         /** Set minDecryptionVersion / deletionAllowed */
-        post: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path: {
-                    name: string;
-                };
-                cookie?: never;
-            };
-            requestBody: {
-                content: {
-                    "application/json": {
-                        minDecryptionVersion?: number;
-                        deletionAllowed?: boolean;
-                    };
-                };
-            };
-            responses: {
-                /** @description success */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": Record<string, never>;
-                    };
-                };
-                /** @description error */
-                default: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-            };
-        };
+        post: operations["keysConfig"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1236,49 +393,7 @@ export interface paths {
         get?: never;
         put?: never;
         /** Encrypt (one item or a batch) */
-        post: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path: {
-                    name: string;
-                };
-                cookie?: never;
-            };
-            requestBody: {
-                content: {
-                    "application/json": {
-                        plaintext: string;
-                        aad?: string;
-                    } | {
-                        batch: {
-                            plaintext: string;
-                            aad?: string;
-                        }[];
-                    };
-                };
-            };
-            responses: {
-                /** @description success */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": Record<string, never>;
-                    };
-                };
-                /** @description error */
-                default: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-            };
-        };
+        post: operations["keysEncrypt"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1295,51 +410,7 @@ export interface paths {
         get?: never;
         put?: never;
         /** Decrypt (one item or a batch): kw:v<N>: AEAD ciphertexts, or raw base64 RSA-OAEP-SHA-256 ciphertexts for RSA keys (keyVersion, aad = OAEP label); every failure is DECRYPTION_FAILED */
-        post: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path: {
-                    name: string;
-                };
-                cookie?: never;
-            };
-            requestBody: {
-                content: {
-                    "application/json": {
-                        ciphertext: string;
-                        aad?: string;
-                        keyVersion?: number;
-                    } | {
-                        batch: {
-                            ciphertext: string;
-                            aad?: string;
-                            keyVersion?: number;
-                        }[];
-                    };
-                };
-            };
-            responses: {
-                /** @description success */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": Record<string, never>;
-                    };
-                };
-                /** @description error */
-                default: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-            };
-        };
+        post: operations["keysDecrypt"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1356,44 +427,7 @@ export interface paths {
         get?: never;
         put?: never;
         /** Re-encrypt under the latest version */
-        post: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path: {
-                    name: string;
-                };
-                cookie?: never;
-            };
-            requestBody: {
-                content: {
-                    "application/json": {
-                        ciphertext: string;
-                        aad?: string;
-                    };
-                };
-            };
-            responses: {
-                /** @description success */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": Record<string, never>;
-                    };
-                };
-                /** @description error */
-                default: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-            };
-        };
+        post: operations["keysRewrap"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1410,44 +444,7 @@ export interface paths {
         get?: never;
         put?: never;
         /** A random data key and its ciphertext */
-        post: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path: {
-                    name: string;
-                };
-                cookie?: never;
-            };
-            requestBody: {
-                content: {
-                    "application/json": {
-                        bytes?: number;
-                        aad?: string;
-                    };
-                };
-            };
-            responses: {
-                /** @description success */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": Record<string, never>;
-                    };
-                };
-                /** @description error */
-                default: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-            };
-        };
+        post: operations["keysDatakey"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1464,55 +461,7 @@ export interface paths {
         get?: never;
         put?: never;
         /** Sign (one item or a batch) */
-        post: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path: {
-                    name: string;
-                };
-                cookie?: never;
-            };
-            requestBody: {
-                content: {
-                    "application/json": {
-                        message: string;
-                        prehashed?: boolean;
-                        /** @enum {string} */
-                        encoding?: "der" | "p1363";
-                        context?: string;
-                    } | {
-                        batch: {
-                            message: string;
-                            prehashed?: boolean;
-                            /** @enum {string} */
-                            encoding?: "der" | "p1363";
-                            context?: string;
-                        }[];
-                    };
-                };
-            };
-            responses: {
-                /** @description success */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": Record<string, never>;
-                    };
-                };
-                /** @description error */
-                default: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-            };
-        };
+        post: operations["keysSign"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1529,57 +478,7 @@ export interface paths {
         get?: never;
         put?: never;
         /** Verify (one item or a batch); a bad signature is {valid:false} */
-        post: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path: {
-                    name: string;
-                };
-                cookie?: never;
-            };
-            requestBody: {
-                content: {
-                    "application/json": {
-                        message: string;
-                        signature: string;
-                        prehashed?: boolean;
-                        /** @enum {string} */
-                        encoding?: "der" | "p1363";
-                        context?: string;
-                    } | {
-                        batch: {
-                            message: string;
-                            signature: string;
-                            prehashed?: boolean;
-                            /** @enum {string} */
-                            encoding?: "der" | "p1363";
-                            context?: string;
-                        }[];
-                    };
-                };
-            };
-            responses: {
-                /** @description success */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": Record<string, never>;
-                    };
-                };
-                /** @description error */
-                default: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-            };
-        };
+        post: operations["keysVerify"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1596,47 +495,7 @@ export interface paths {
         get?: never;
         put?: never;
         /** HMAC (one item or a batch) */
-        post: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path: {
-                    name: string;
-                };
-                cookie?: never;
-            };
-            requestBody: {
-                content: {
-                    "application/json": {
-                        message: string;
-                    } | {
-                        batch: {
-                            message: string;
-                        }[];
-                    };
-                };
-            };
-            responses: {
-                /** @description success */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": Record<string, never>;
-                    };
-                };
-                /** @description error */
-                default: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-            };
-        };
+        post: operations["keysHmac"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1653,41 +512,7 @@ export interface paths {
         get?: never;
         put?: never;
         /** KEM encapsulation to the key */
-        post: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path: {
-                    name: string;
-                };
-                cookie?: never;
-            };
-            requestBody: {
-                content: {
-                    "application/json": Record<string, never>;
-                };
-            };
-            responses: {
-                /** @description success */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": Record<string, never>;
-                    };
-                };
-                /** @description error */
-                default: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-            };
-        };
+        post: operations["keysEncapsulate"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1704,44 +529,7 @@ export interface paths {
         get?: never;
         put?: never;
         /** KEM decapsulation */
-        post: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path: {
-                    name: string;
-                };
-                cookie?: never;
-            };
-            requestBody: {
-                content: {
-                    "application/json": {
-                        ciphertext: string;
-                        keyVersion?: number;
-                    };
-                };
-            };
-            responses: {
-                /** @description success */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": Record<string, never>;
-                    };
-                };
-                /** @description error */
-                default: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-            };
-        };
+        post: operations["keysDecapsulate"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1755,38 +543,8 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Public key (?format=pem|jwk|raw) */
-        get: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path: {
-                    name: string;
-                };
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description success */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": Record<string, never>;
-                    };
-                };
-                /** @description error */
-                default: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-            };
-        };
+        /** Public key of the latest version */
+        get: operations["keysPublicKey"];
         put?: never;
         post?: never;
         delete?: never;
@@ -1802,36 +560,8 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** The server-wide BYOK wrapping public key (?algorithm=rsa-oaep-3072-aes-kwp|ml-kem-768), generated on first use */
-        get: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description success */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": Record<string, never>;
-                    };
-                };
-                /** @description error */
-                default: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-            };
-        };
+        /** The server-wide BYOK wrapping public key, generated on first use */
+        get: operations["keysWrappingKey"];
         put?: never;
         post?: never;
         delete?: never;
@@ -1850,50 +580,7 @@ export interface paths {
         get?: never;
         put?: never;
         /** BYOK: create a key from private material wrapped under the wrapping key (never in the clear) */
-        post: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path: {
-                    name: string;
-                };
-                cookie?: never;
-            };
-            requestBody: {
-                content: {
-                    "application/json": {
-                        type: string;
-                        /** @enum {string} */
-                        algorithm: "rsa-oaep-3072-aes-kwp" | "ml-kem-768";
-                        wrappedKey: string;
-                        exportable?: boolean;
-                        labels?: {
-                            [key: string]: string;
-                        };
-                    };
-                };
-            };
-            responses: {
-                /** @description success */
-                201: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": Record<string, never>;
-                    };
-                };
-                /** @description error */
-                default: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-            };
-        };
+        post: operations["keysImport"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1910,41 +597,7 @@ export interface paths {
         get?: never;
         put?: never;
         /** Random bytes */
-        post: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody: {
-                content: {
-                    "application/json": {
-                        bytes: number;
-                    };
-                };
-            };
-            responses: {
-                /** @description success */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": Record<string, never>;
-                    };
-                };
-                /** @description error */
-                default: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-            };
-        };
+        post: operations["random"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1959,35 +612,7 @@ export interface paths {
             cookie?: never;
         };
         /** The audit log's origin and C2SP verifier keys (Ed25519, ML-DSA-44) */
-        get: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description success */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": Record<string, never>;
-                    };
-                };
-                /** @description error */
-                default: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-            };
-        };
+        get: operations["auditKeys"];
         put?: never;
         post?: never;
         delete?: never;
@@ -2004,35 +629,7 @@ export interface paths {
             cookie?: never;
         };
         /** The latest signed checkpoint (C2SP signed note) */
-        get: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description success */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": Record<string, never>;
-                    };
-                };
-                /** @description error */
-                default: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-            };
-        };
+        get: operations["auditCheckpoint"];
         put?: never;
         post?: never;
         delete?: never;
@@ -2048,36 +645,8 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Audit records (exact leaves) in [from, to), paginated (?from&to&limit) */
-        get: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description success */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": Record<string, never>;
-                    };
-                };
-                /** @description error */
-                default: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-            };
-        };
+        /** Audit records (exact leaves) in [from, to), a page at a time */
+        get: operations["auditRecords"];
         put?: never;
         post?: never;
         delete?: never;
@@ -2093,36 +662,8 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** RFC 9162 inclusion proof (?index&size; size of a signed checkpoint) */
-        get: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description success */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": Record<string, never>;
-                    };
-                };
-                /** @description error */
-                default: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-            };
-        };
+        /** RFC 9162 inclusion proof against a signed checkpoint */
+        get: operations["auditInclusionProof"];
         put?: never;
         post?: never;
         delete?: never;
@@ -2138,36 +679,8 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** RFC 9162 consistency proof (?from&to; sizes of signed checkpoints) */
-        get: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description success */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": Record<string, never>;
-                    };
-                };
-                /** @description error */
-                default: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-            };
-        };
+        /** RFC 9162 consistency proof between two signed checkpoints */
+        get: operations["auditConsistencyProof"];
         put?: never;
         post?: never;
         delete?: never;
@@ -2186,41 +699,7 @@ export interface paths {
         get?: never;
         put?: never;
         /** The audit HMAC of a known value, to find it in records */
-        post: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody: {
-                content: {
-                    "application/json": {
-                        value: string;
-                    };
-                };
-            };
-            responses: {
-                /** @description success */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": Record<string, never>;
-                    };
-                };
-                /** @description error */
-                default: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-            };
-        };
+        post: operations["auditHash"];
         delete?: never;
         options?: never;
         head?: never;
@@ -2237,44 +716,7 @@ export interface paths {
         get?: never;
         put?: never;
         /** An attestation bundle over a fresh checkpoint (docs/audit-bundle.md) */
-        post: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody: {
-                content: {
-                    "application/json": {
-                        from?: number;
-                        to?: number;
-                        includeInputs?: boolean;
-                        includeWasm?: boolean;
-                    };
-                };
-            };
-            responses: {
-                /** @description success */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": Record<string, never>;
-                    };
-                };
-                /** @description error */
-                default: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-            };
-        };
+        post: operations["auditExport"];
         delete?: never;
         options?: never;
         head?: never;
@@ -2288,36 +730,8 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Approvals the caller requested or may approve (?state&limit&after) */
-        get: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description success */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": Record<string, never>;
-                    };
-                };
-                /** @description error */
-                default: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-            };
-        };
+        /** Approvals the caller requested or may approve */
+        get: operations["approvalsList"];
         put?: never;
         post?: never;
         delete?: never;
@@ -2334,37 +748,7 @@ export interface paths {
             cookie?: never;
         };
         /** One approval: request, requirement, approvers, state */
-        get: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path: {
-                    id: string;
-                };
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description success */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": Record<string, never>;
-                    };
-                };
-                /** @description error */
-                default: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-            };
-        };
+        get: operations["approvalsGet"];
         put?: never;
         post?: never;
         delete?: never;
@@ -2383,41 +767,7 @@ export interface paths {
         get?: never;
         put?: never;
         /** Approve (not the requester; must hold the named role; counts once) */
-        post: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path: {
-                    id: string;
-                };
-                cookie?: never;
-            };
-            requestBody: {
-                content: {
-                    "application/json": Record<string, never>;
-                };
-            };
-            responses: {
-                /** @description success */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": Record<string, never>;
-                    };
-                };
-                /** @description error */
-                default: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-            };
-        };
+        post: operations["approvalsApprove"];
         delete?: never;
         options?: never;
         head?: never;
@@ -2434,43 +784,7 @@ export interface paths {
         get?: never;
         put?: never;
         /** Deny: any approver's denial ends the request */
-        post: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path: {
-                    id: string;
-                };
-                cookie?: never;
-            };
-            requestBody: {
-                content: {
-                    "application/json": {
-                        reason?: string;
-                    };
-                };
-            };
-            responses: {
-                /** @description success */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": Record<string, never>;
-                    };
-                };
-                /** @description error */
-                default: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-            };
-        };
+        post: operations["approvalsDeny"];
         delete?: never;
         options?: never;
         head?: never;
@@ -2486,38 +800,8 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** The requester runs the approved request once, sending its original body (the response is the operation's) */
-        post: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path: {
-                    id: string;
-                };
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description success */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": Record<string, never>;
-                    };
-                };
-                /** @description error */
-                default: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-            };
-        };
+        /** The requester runs the approved request once, sending its original body; the answer (status and body) is the parked operation's */
+        post: operations["approvalsExecute"];
         delete?: never;
         options?: never;
         head?: never;
@@ -2532,35 +816,7 @@ export interface paths {
             cookie?: never;
         };
         /** This document */
-        get: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description success */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": Record<string, never>;
-                    };
-                };
-                /** @description error */
-                default: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-            };
-        };
+        get: operations["openapiDocument"];
         put?: never;
         post?: never;
         delete?: never;
@@ -2579,12 +835,2355 @@ export interface components {
                 message: string;
             };
         };
+        ApprovalPending: {
+            approvalId: string;
+            required: number;
+            group: string;
+            reason: string;
+            /** Format: date-time */
+            expiresAt: string;
+        };
+        /** @enum {string} */
+        KeyType: "aes256-gcm" | "chacha20-poly1305" | "hmac-sha256" | "ed25519" | "ecdsa-p256" | "ecdsa-p384" | "rsa-3072" | "rsa-4096" | "ml-dsa-44" | "ml-dsa-65" | "ml-dsa-87" | "slh-dsa-sha2-128s" | "slh-dsa-sha2-128f" | "slh-dsa-sha2-256s" | "ml-kem-512" | "ml-kem-768" | "ml-kem-1024" | "x-wing" | "ml-dsa-65-ed25519";
+        Health: {
+            initialized: boolean;
+            sealed: boolean;
+            threshold: number;
+            shares: number;
+            progress: number;
+            version: string;
+        };
+        SealStatus: {
+            initialized: boolean;
+            sealed: boolean;
+            threshold: number;
+            shares: number;
+            progress: number;
+            ceremonyId: string | null;
+            generation: number;
+            nonce: string | null;
+            sessionPublicKey: string | null;
+            holders: {
+                name: string;
+                fingerprint: string;
+                index: number;
+                commitment: string;
+            }[];
+            version: string;
+        };
+        UnsealProgress: {
+            initialized: boolean;
+            sealed: boolean;
+            threshold: number;
+            shares: number;
+            progress: number;
+            ceremonyId: string | null;
+            generation: number;
+            nonce: string | null;
+            sessionPublicKey: string | null;
+            holders: {
+                name: string;
+                fingerprint: string;
+                index: number;
+                commitment: string;
+            }[];
+            version: string;
+            holder: string;
+            index: number;
+        };
+        ShardFile: {
+            /** @constant */
+            format: "keyward.shard/v1";
+            ceremonyId: string;
+            holder: string;
+            holderFingerprint: string;
+            index: number;
+            threshold: number;
+            shares: number;
+            /** @constant */
+            suite: "HPKE-X-Wing-HKDF-SHA256-AES-256-GCM";
+            enc: string;
+            ciphertext: string;
+        };
+        InitResult: {
+            ceremonyId: string;
+            generation: number;
+            threshold: number;
+            shares: number;
+            shards: components["schemas"]["ShardFile"][];
+            rootToken: string;
+            rootTokenId: string;
+        };
+        RootRotation: {
+            term: number;
+            terms: number[];
+        };
+        RekeyStatus: {
+            started: boolean;
+            nonce: string | null;
+            sessionPublicKey: string | null;
+            progress: number;
+            required: number;
+            newShares: number;
+            newThreshold: number;
+            newHolders: string[];
+        };
+        RekeyUpdate: {
+            /** @constant */
+            complete: false;
+            progress: number;
+            required: number;
+            holder: string;
+            index: number;
+        } | {
+            /** @constant */
+            complete: true;
+            ceremonyId: string;
+            generation: number;
+            threshold: number;
+            shares: number;
+            shards: components["schemas"]["ShardFile"][];
+        };
+        Whoami: {
+            tokenId: string;
+            principal: string;
+            roles: string[];
+            expiresAt: string | null;
+        };
+        TokenCreated: {
+            token: string;
+            tokenId: string;
+            principal: string;
+            roles: string[];
+            expiresAt: string | null;
+        };
+        TokenRevoked: {
+            tokenId: string;
+            /** @constant */
+            revoked: true;
+        };
+        PolicyPushed: {
+            sha256: string;
+            name: string;
+            size: number;
+            created: boolean;
+        };
+        PolicySummary: {
+            sha256: string;
+            name: string;
+            size: number;
+            /** Format: date-time */
+            createdAt: string;
+            createdBy: string | null;
+            bindings: {
+                /** @enum {string} */
+                scope: "global" | "key";
+                key: string | null;
+                /** Format: date-time */
+                activatedAt: string;
+                activatedBy: string | null;
+            }[];
+        };
+        PolicyList: {
+            policies: components["schemas"]["PolicySummary"][];
+        };
+        PolicyActivated: {
+            sha256: string;
+            /** @enum {string} */
+            scope: "global" | "key";
+            key: string | null;
+            /** @constant */
+            active: true;
+            created: boolean;
+        };
+        PolicyDeactivated: {
+            sha256: string;
+            /** @enum {string} */
+            scope: "global" | "key";
+            key: string | null;
+            /** @constant */
+            active: false;
+        };
+        PolicyEvaluation: {
+            /** @enum {string} */
+            decision: "allow" | "deny" | "require_approval";
+            approvals: number;
+            group: string;
+            reason: string;
+            gas: number;
+            hash: string;
+            fault: ("out_of_gas" | "trap" | "abort" | "stack_overflow" | "bad_output" | "input_rejected" | "input_invalid" | "host_error") | null;
+        };
+        ComposedDecision: {
+            /** @enum {string} */
+            decision: "allow" | "deny" | "require_approval";
+            approvals: number;
+            group: string;
+            reason: string;
+            decidedBy: string | null;
+            policies: {
+                sha256: string;
+                /** @enum {string} */
+                decision: "allow" | "deny" | "require_approval";
+                gas: number;
+                reason: string;
+                fault: ("out_of_gas" | "trap" | "abort" | "stack_overflow" | "bad_output" | "input_rejected" | "input_invalid" | "host_error") | null;
+            }[];
+            requirements: {
+                sha256: string;
+                approvals: number;
+                group: string;
+                reason: string;
+            }[];
+        };
+        KeyInfo: {
+            name: string;
+            type: components["schemas"]["KeyType"];
+            exportable: boolean;
+            verifyOnly: boolean;
+            labels: {
+                [key: string]: string;
+            };
+            latestVersion: number;
+            minDecryptionVersion: number;
+            deletionAllowed: boolean;
+            deleteAfter: string | null;
+            /** Format: date-time */
+            createdAt: string;
+            versions: {
+                version: number;
+                /** Format: date-time */
+                createdAt: string;
+                publicKey: string | null;
+            }[];
+        };
+        KeyList: {
+            keys: {
+                name: string;
+                type: components["schemas"]["KeyType"];
+                latestVersion: number;
+                labels: {
+                    [key: string]: string;
+                };
+            }[];
+            next: string | null;
+        };
+        EncryptResult: {
+            ciphertext: string;
+            keyVersion: number;
+        };
+        DecryptResult: {
+            plaintext: string;
+        };
+        DatakeyResult: {
+            plaintext: string;
+            ciphertext: string;
+            keyVersion: number;
+        };
+        SignResult: {
+            signature: string;
+            keyVersion: number;
+        };
+        VerifyResult: {
+            valid: boolean;
+        };
+        HmacResult: {
+            hmac: string;
+            keyVersion: number;
+        };
+        EncapsulateResult: {
+            ciphertext: string;
+            sharedSecret: string;
+            keyVersion: number;
+        };
+        DecapsulateResult: {
+            sharedSecret: string;
+        };
+        Jwk: {
+            kty: string;
+            alg?: string;
+            use?: string;
+        } & {
+            [key: string]: unknown;
+        };
+        PublicKey: {
+            /** @constant */
+            format: "pem";
+            publicKey: string;
+            keyVersion: number;
+        } | {
+            /** @constant */
+            format: "raw";
+            publicKey: string;
+            keyVersion: number;
+        } | {
+            /** @constant */
+            format: "jwk";
+            publicKey: components["schemas"]["Jwk"];
+            keyVersion: number;
+        };
+        WrappingKey: {
+            /** @enum {string} */
+            algorithm: "rsa-oaep-3072-aes-kwp" | "ml-kem-768";
+            /** @enum {string} */
+            format: "pem" | "raw";
+            publicKey: string;
+            fingerprint: string;
+        };
+        RandomResult: {
+            bytes: string;
+        };
+        AuditKeys: {
+            origin: string;
+            ed25519: string;
+            mlDsa44: string;
+            keys: string[];
+        };
+        AuditCheckpoint: {
+            size: number;
+            root: string;
+            note: string;
+        };
+        AuditRecords: {
+            size: number;
+            records: {
+                index: number;
+                leaf: string;
+                chain: string;
+            }[];
+            next: number | null;
+        };
+        InclusionProof: {
+            index: number;
+            size: number;
+            leafHash: string;
+            proof: string[];
+        };
+        ConsistencyProof: {
+            from: number;
+            to: number;
+            proof: string[];
+        };
+        AuditHash: {
+            hash: string;
+        };
+        AttestationBundle: {
+            /** @constant */
+            format: "keyward.audit.attestation/v1";
+            origin: string;
+            range: {
+                from: number;
+                to: number;
+            };
+            treeSize: number;
+            records: string[];
+            checkpoint: string;
+            rangeProof: {
+                left: string[];
+                right: string[];
+            };
+            consistency?: {
+                fromSize: number;
+                fromRoot: string;
+                proof: string[];
+            };
+            policies: {
+                [key: string]: {
+                    name: string;
+                    version?: string;
+                    wasm?: string;
+                };
+            };
+            inputs?: {
+                [key: string]: string;
+            };
+            keys?: string[];
+        };
+        Approval: {
+            id: string;
+            /** @enum {string} */
+            state: "pending" | "denied" | "expired" | "executing" | "executed" | "failed";
+            requester: string;
+            operation: string;
+            key: string | null;
+            method: string;
+            path: string;
+            requestDigest: string;
+            policies: string[];
+            required: number;
+            group: string;
+            reason: string;
+            approvedBy: string[];
+            approvals: number;
+            /** Format: date-time */
+            createdAt: string;
+            /** Format: date-time */
+            expiresAt: string;
+            finishedAt: string | null;
+            deniedBy: string | null;
+            denyReason: string | null;
+            resultStatus: number | null;
+            resultCode: string | null;
+        };
+        ApprovalList: {
+            approvals: components["schemas"]["Approval"][];
+            next: string | null;
+        };
+        OpenApiDocument: {
+            /** @constant */
+            openapi: "3.1.0";
+            info: {
+                title: string;
+                version: string;
+            } & {
+                [key: string]: unknown;
+            };
+            paths: {
+                [key: string]: unknown;
+            };
+        } & {
+            [key: string]: unknown;
+        };
+        PoliciesEvaluateResponse: components["schemas"]["PolicyEvaluation"] | components["schemas"]["ComposedDecision"];
+        KeysEncryptResponse: components["schemas"]["EncryptResult"] | {
+            batch: (components["schemas"]["EncryptResult"] | components["schemas"]["Error"])[];
+        };
+        KeysDecryptResponse: components["schemas"]["DecryptResult"] | {
+            batch: (components["schemas"]["DecryptResult"] | components["schemas"]["Error"])[];
+        };
+        KeysSignResponse: components["schemas"]["SignResult"] | {
+            batch: (components["schemas"]["SignResult"] | components["schemas"]["Error"])[];
+        };
+        KeysVerifyResponse: components["schemas"]["VerifyResult"] | {
+            batch: (components["schemas"]["VerifyResult"] | components["schemas"]["Error"])[];
+        };
+        KeysHmacResponse: components["schemas"]["HmacResult"] | {
+            batch: (components["schemas"]["HmacResult"] | components["schemas"]["Error"])[];
+        };
+        ApprovalsExecuteResponse: {
+            [key: string]: unknown;
+        };
+        Empty: Record<string, never>;
+        HolderPublicKeyFile: {
+            /** @constant */
+            format: "keyward.holder-public-key/v1";
+            name: string;
+            /** @constant */
+            kem: "X-Wing";
+            publicKey: string;
+            fingerprint: string;
+        };
+        CeremonyRequest: {
+            holders: components["schemas"]["HolderPublicKeyFile"][];
+            threshold: number;
+        };
+        Submission: {
+            nonce: string;
+            enc: string;
+            ciphertext: string;
+        };
+        PolicyBinding: {
+            /** @constant */
+            scope: "global";
+        } | {
+            /** @constant */
+            scope: "key";
+            key: string;
+        };
+        EncryptItem: {
+            plaintext: string;
+            aad?: string;
+        };
+        DecryptItem: {
+            ciphertext: string;
+            aad?: string;
+            keyVersion?: number;
+        };
+        SignItem: {
+            message: string;
+            prehashed?: boolean;
+            /** @enum {string} */
+            encoding?: "der" | "p1363";
+            context?: string;
+        };
+        VerifyItem: {
+            message: string;
+            signature: string;
+            prehashed?: boolean;
+            /** @enum {string} */
+            encoding?: "der" | "p1363";
+            context?: string;
+        };
+        HmacItem: {
+            message: string;
+        };
+        /** @enum {string} */
+        WrappingAlgorithm: "rsa-oaep-3072-aes-kwp" | "ml-kem-768";
+        AuthTokenCreateRequest: {
+            principal: string;
+            roles: string[];
+            ttl: number | string;
+        };
+        PoliciesPushRequest: {
+            name: string;
+            wasm: string;
+        };
+        PoliciesEvaluateRequest: {
+            hash?: string;
+            input: unknown;
+        };
+        KeysCreateRequest: {
+            name: string;
+            type: components["schemas"]["KeyType"];
+            exportable?: boolean;
+            labels?: {
+                [key: string]: string;
+            };
+            publicKey?: string;
+        };
+        KeysConfigRequest: {
+            minDecryptionVersion?: number;
+            deletionAllowed?: boolean;
+        };
+        KeysEncryptRequest: components["schemas"]["EncryptItem"] | {
+            batch: components["schemas"]["EncryptItem"][];
+        };
+        KeysDecryptRequest: components["schemas"]["DecryptItem"] | {
+            batch: components["schemas"]["DecryptItem"][];
+        };
+        KeysRewrapRequest: {
+            ciphertext: string;
+            aad?: string;
+        };
+        KeysDatakeyRequest: {
+            bytes?: number;
+            aad?: string;
+        };
+        KeysSignRequest: components["schemas"]["SignItem"] | {
+            batch: components["schemas"]["SignItem"][];
+        };
+        KeysVerifyRequest: components["schemas"]["VerifyItem"] | {
+            batch: components["schemas"]["VerifyItem"][];
+        };
+        KeysHmacRequest: components["schemas"]["HmacItem"] | {
+            batch: components["schemas"]["HmacItem"][];
+        };
+        KeysDecapsulateRequest: {
+            ciphertext: string;
+            keyVersion?: number;
+        };
+        KeysImportRequest: {
+            type: components["schemas"]["KeyType"];
+            algorithm: components["schemas"]["WrappingAlgorithm"];
+            wrappedKey: string;
+            exportable?: boolean;
+            labels?: {
+                [key: string]: string;
+            };
+        };
+        RandomRequest: {
+            bytes: number;
+        };
+        AuditHashRequest: {
+            value: string;
+        };
+        AuditExportRequest: {
+            from?: number;
+            to?: number;
+            includeInputs?: boolean;
+            includeWasm?: boolean;
+        };
+        ApprovalsDenyRequest: {
+            reason?: string;
+        };
+        ApprovalsExecuteRequest: {
+            [key: string]: unknown;
+        };
     };
-    responses: never;
+    responses: {
+        /** @description Parked: a policy requires approval. Approvers approve it; then the requester executes it with POST /v1/approvals/{approvalId}/execute and the same body */
+        ApprovalPending: {
+            headers: {
+                /** @description The approval: /v1/approvals/{approvalId} */
+                Location?: string;
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["ApprovalPending"];
+            };
+        };
+        /** @description Unexpected error (INTERNAL); details go to the server log only */
+        InternalError: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["Error"];
+            };
+        };
+        /** @description Malformed request: VALIDATION_FAILED or INVALID_JSON naming the field and what was expected, or an operation-specific code */
+        BadRequest: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["Error"];
+            };
+        };
+        /** @description No valid bearer token (UNAUTHENTICATED) */
+        Unauthenticated: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["Error"];
+            };
+        };
+        /** @description The policies denied the request (POLICY_DENIED), or an approval rule refused the caller (APPROVAL_*) */
+        Forbidden: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["Error"];
+            };
+        };
+        /** @description The named key, token, policy or approval does not exist */
+        NotFound: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["Error"];
+            };
+        };
+        /** @description The request conflicts with the current state (exists already, pending deletion, wrong ceremony state, approval not pending) */
+        Conflict: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["Error"];
+            };
+        };
+        /** @description The approval expired (APPROVAL_EXPIRED) */
+        Gone: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["Error"];
+            };
+        };
+        /** @description The body exceeds the route limit (BODY_TOO_LARGE) */
+        PayloadTooLarge: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["Error"];
+            };
+        };
+        /** @description The body is not application/json (UNSUPPORTED_MEDIA_TYPE) */
+        UnsupportedMediaType: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["Error"];
+            };
+        };
+        /** @description Rate limited (RATE_LIMITED); retry after Retry-After seconds */
+        TooManyRequests: {
+            headers: {
+                /** @description Seconds to wait before retrying */
+                "Retry-After"?: number;
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["Error"];
+            };
+        };
+        /** @description Sealed or not initialized (SEALED, NOT_INITIALIZED), or storage, audit log or crypto workers unavailable; retry after Retry-After seconds */
+        Unavailable: {
+            headers: {
+                /** @description Seconds to wait before retrying */
+                "Retry-After"?: number;
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["Error"];
+            };
+        };
+    };
     parameters: never;
     requestBodies: never;
     headers: never;
     pathItems: never;
 }
 export type $defs = Record<string, never>;
-export type operations = Record<string, never>;
+export interface operations {
+    sysHealth: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Health"];
+                };
+            };
+            /** @description 501: see the summary */
+            501: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Health"];
+                };
+            };
+            /** @description 503: see the summary */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Health"];
+                };
+            };
+            default: components["responses"]["InternalError"];
+        };
+    };
+    sysSealStatus: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SealStatus"];
+                };
+            };
+            default: components["responses"]["InternalError"];
+        };
+    };
+    sysInit: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CeremonyRequest"];
+            };
+        };
+        responses: {
+            /** @description Success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["InitResult"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyRequests"];
+            default: components["responses"]["InternalError"];
+        };
+    };
+    sysUnseal: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["Submission"];
+            };
+        };
+        responses: {
+            /** @description Success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UnsealProgress"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyRequests"];
+            503: components["responses"]["Unavailable"];
+            default: components["responses"]["InternalError"];
+        };
+    };
+    sysUnsealReset: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["Empty"];
+            };
+        };
+        responses: {
+            /** @description Success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SealStatus"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyRequests"];
+            503: components["responses"]["Unavailable"];
+            default: components["responses"]["InternalError"];
+        };
+    };
+    sysSeal: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["Empty"];
+            };
+        };
+        responses: {
+            /** @description Success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SealStatus"];
+                };
+            };
+            202: components["responses"]["ApprovalPending"];
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            503: components["responses"]["Unavailable"];
+            default: components["responses"]["InternalError"];
+        };
+    };
+    sysRotate: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["Empty"];
+            };
+        };
+        responses: {
+            /** @description Success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RootRotation"];
+                };
+            };
+            202: components["responses"]["ApprovalPending"];
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            503: components["responses"]["Unavailable"];
+            default: components["responses"]["InternalError"];
+        };
+    };
+    sysRekeyStatus: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RekeyStatus"];
+                };
+            };
+            default: components["responses"]["InternalError"];
+        };
+    };
+    sysRekeyInit: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CeremonyRequest"];
+            };
+        };
+        responses: {
+            /** @description Success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RekeyStatus"];
+                };
+            };
+            202: components["responses"]["ApprovalPending"];
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            503: components["responses"]["Unavailable"];
+            default: components["responses"]["InternalError"];
+        };
+    };
+    sysRekeyUpdate: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["Submission"];
+            };
+        };
+        responses: {
+            /** @description Success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RekeyUpdate"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyRequests"];
+            503: components["responses"]["Unavailable"];
+            default: components["responses"]["InternalError"];
+        };
+    };
+    sysRekeyCancel: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["Empty"];
+            };
+        };
+        responses: {
+            /** @description Success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RekeyStatus"];
+                };
+            };
+            202: components["responses"]["ApprovalPending"];
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            503: components["responses"]["Unavailable"];
+            default: components["responses"]["InternalError"];
+        };
+    };
+    authWhoami: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Whoami"];
+                };
+            };
+            202: components["responses"]["ApprovalPending"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            503: components["responses"]["Unavailable"];
+            default: components["responses"]["InternalError"];
+        };
+    };
+    authTokenCreate: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["AuthTokenCreateRequest"];
+            };
+        };
+        responses: {
+            /** @description Success */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TokenCreated"];
+                };
+            };
+            202: components["responses"]["ApprovalPending"];
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            503: components["responses"]["Unavailable"];
+            default: components["responses"]["InternalError"];
+        };
+    };
+    authTokenRevoke: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description token id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TokenRevoked"];
+                };
+            };
+            202: components["responses"]["ApprovalPending"];
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            503: components["responses"]["Unavailable"];
+            default: components["responses"]["InternalError"];
+        };
+    };
+    policiesList: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PolicyList"];
+                };
+            };
+            202: components["responses"]["ApprovalPending"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            503: components["responses"]["Unavailable"];
+            default: components["responses"]["InternalError"];
+        };
+    };
+    policiesPush: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PoliciesPushRequest"];
+            };
+        };
+        responses: {
+            /** @description Success */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PolicyPushed"];
+                };
+            };
+            202: components["responses"]["ApprovalPending"];
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            503: components["responses"]["Unavailable"];
+            default: components["responses"]["InternalError"];
+        };
+    };
+    policiesActivate: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description SHA-256 of the policy module, hex */
+                hash: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PolicyBinding"];
+            };
+        };
+        responses: {
+            /** @description Success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PolicyActivated"];
+                };
+            };
+            202: components["responses"]["ApprovalPending"];
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            503: components["responses"]["Unavailable"];
+            default: components["responses"]["InternalError"];
+        };
+    };
+    policiesDeactivate: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description SHA-256 of the policy module, hex */
+                hash: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PolicyBinding"];
+            };
+        };
+        responses: {
+            /** @description Success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PolicyDeactivated"];
+                };
+            };
+            202: components["responses"]["ApprovalPending"];
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            503: components["responses"]["Unavailable"];
+            default: components["responses"]["InternalError"];
+        };
+    };
+    policiesEvaluate: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PoliciesEvaluateRequest"];
+            };
+        };
+        responses: {
+            /** @description Success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PoliciesEvaluateResponse"];
+                };
+            };
+            202: components["responses"]["ApprovalPending"];
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            503: components["responses"]["Unavailable"];
+            default: components["responses"]["InternalError"];
+        };
+    };
+    keysList: {
+        parameters: {
+            query?: {
+                /** @description keys per page */
+                limit?: number;
+                /** @description the previous page's `next`: list keys whose names sort after it */
+                after?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["KeyList"];
+                };
+            };
+            202: components["responses"]["ApprovalPending"];
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            503: components["responses"]["Unavailable"];
+            default: components["responses"]["InternalError"];
+        };
+    };
+    keysCreate: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["KeysCreateRequest"];
+            };
+        };
+        responses: {
+            /** @description Success */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["KeyInfo"];
+                };
+            };
+            202: components["responses"]["ApprovalPending"];
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            503: components["responses"]["Unavailable"];
+            default: components["responses"]["InternalError"];
+        };
+    };
+    keysGet: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description key name */
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["KeyInfo"];
+                };
+            };
+            202: components["responses"]["ApprovalPending"];
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            503: components["responses"]["Unavailable"];
+            default: components["responses"]["InternalError"];
+        };
+    };
+    keysDelete: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description key name */
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["KeyInfo"];
+                };
+            };
+            202: components["responses"]["ApprovalPending"];
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            503: components["responses"]["Unavailable"];
+            default: components["responses"]["InternalError"];
+        };
+    };
+    keysRotate: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description key name */
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["Empty"];
+            };
+        };
+        responses: {
+            /** @description Success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["KeyInfo"];
+                };
+            };
+            202: components["responses"]["ApprovalPending"];
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            503: components["responses"]["Unavailable"];
+            default: components["responses"]["InternalError"];
+        };
+    };
+    keysConfig: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description key name */
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["KeysConfigRequest"];
+            };
+        };
+        responses: {
+            /** @description Success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["KeyInfo"];
+                };
+            };
+            202: components["responses"]["ApprovalPending"];
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            503: components["responses"]["Unavailable"];
+            default: components["responses"]["InternalError"];
+        };
+    };
+    keysEncrypt: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description key name */
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["KeysEncryptRequest"];
+            };
+        };
+        responses: {
+            /** @description Success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["KeysEncryptResponse"];
+                };
+            };
+            202: components["responses"]["ApprovalPending"];
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            503: components["responses"]["Unavailable"];
+            default: components["responses"]["InternalError"];
+        };
+    };
+    keysDecrypt: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description key name */
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["KeysDecryptRequest"];
+            };
+        };
+        responses: {
+            /** @description Success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["KeysDecryptResponse"];
+                };
+            };
+            202: components["responses"]["ApprovalPending"];
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            503: components["responses"]["Unavailable"];
+            default: components["responses"]["InternalError"];
+        };
+    };
+    keysRewrap: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description key name */
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["KeysRewrapRequest"];
+            };
+        };
+        responses: {
+            /** @description Success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EncryptResult"];
+                };
+            };
+            202: components["responses"]["ApprovalPending"];
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            503: components["responses"]["Unavailable"];
+            default: components["responses"]["InternalError"];
+        };
+    };
+    keysDatakey: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description key name */
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["KeysDatakeyRequest"];
+            };
+        };
+        responses: {
+            /** @description Success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DatakeyResult"];
+                };
+            };
+            202: components["responses"]["ApprovalPending"];
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            503: components["responses"]["Unavailable"];
+            default: components["responses"]["InternalError"];
+        };
+    };
+    keysSign: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description key name */
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["KeysSignRequest"];
+            };
+        };
+        responses: {
+            /** @description Success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["KeysSignResponse"];
+                };
+            };
+            202: components["responses"]["ApprovalPending"];
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            503: components["responses"]["Unavailable"];
+            default: components["responses"]["InternalError"];
+        };
+    };
+    keysVerify: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description key name */
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["KeysVerifyRequest"];
+            };
+        };
+        responses: {
+            /** @description Success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["KeysVerifyResponse"];
+                };
+            };
+            202: components["responses"]["ApprovalPending"];
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            503: components["responses"]["Unavailable"];
+            default: components["responses"]["InternalError"];
+        };
+    };
+    keysHmac: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description key name */
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["KeysHmacRequest"];
+            };
+        };
+        responses: {
+            /** @description Success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["KeysHmacResponse"];
+                };
+            };
+            202: components["responses"]["ApprovalPending"];
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            503: components["responses"]["Unavailable"];
+            default: components["responses"]["InternalError"];
+        };
+    };
+    keysEncapsulate: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description key name */
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["Empty"];
+            };
+        };
+        responses: {
+            /** @description Success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EncapsulateResult"];
+                };
+            };
+            202: components["responses"]["ApprovalPending"];
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            503: components["responses"]["Unavailable"];
+            default: components["responses"]["InternalError"];
+        };
+    };
+    keysDecapsulate: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description key name */
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["KeysDecapsulateRequest"];
+            };
+        };
+        responses: {
+            /** @description Success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DecapsulateResult"];
+                };
+            };
+            202: components["responses"]["ApprovalPending"];
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            503: components["responses"]["Unavailable"];
+            default: components["responses"]["InternalError"];
+        };
+    };
+    keysPublicKey: {
+        parameters: {
+            query?: {
+                /** @description SPKI PEM, JWK, or base64 of the raw public key */
+                format?: "pem" | "jwk" | "raw";
+            };
+            header?: never;
+            path: {
+                /** @description key name */
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PublicKey"];
+                };
+            };
+            202: components["responses"]["ApprovalPending"];
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            503: components["responses"]["Unavailable"];
+            default: components["responses"]["InternalError"];
+        };
+    };
+    keysWrappingKey: {
+        parameters: {
+            query?: {
+                /** @description the wrapping scheme the import will use */
+                algorithm?: "rsa-oaep-3072-aes-kwp" | "ml-kem-768";
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WrappingKey"];
+                };
+            };
+            202: components["responses"]["ApprovalPending"];
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            503: components["responses"]["Unavailable"];
+            default: components["responses"]["InternalError"];
+        };
+    };
+    keysImport: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description key name */
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["KeysImportRequest"];
+            };
+        };
+        responses: {
+            /** @description Success */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["KeyInfo"];
+                };
+            };
+            202: components["responses"]["ApprovalPending"];
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            503: components["responses"]["Unavailable"];
+            default: components["responses"]["InternalError"];
+        };
+    };
+    random: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RandomRequest"];
+            };
+        };
+        responses: {
+            /** @description Success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RandomResult"];
+                };
+            };
+            202: components["responses"]["ApprovalPending"];
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            503: components["responses"]["Unavailable"];
+            default: components["responses"]["InternalError"];
+        };
+    };
+    auditKeys: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AuditKeys"];
+                };
+            };
+            202: components["responses"]["ApprovalPending"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            503: components["responses"]["Unavailable"];
+            default: components["responses"]["InternalError"];
+        };
+    };
+    auditCheckpoint: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AuditCheckpoint"];
+                };
+            };
+            202: components["responses"]["ApprovalPending"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            503: components["responses"]["Unavailable"];
+            default: components["responses"]["InternalError"];
+        };
+    };
+    auditRecords: {
+        parameters: {
+            query?: {
+                /** @description first record index */
+                from?: number;
+                /** @description one past the last record index (default from + limit) */
+                to?: number;
+                /** @description records per page (at most 1000) */
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AuditRecords"];
+                };
+            };
+            202: components["responses"]["ApprovalPending"];
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            503: components["responses"]["Unavailable"];
+            default: components["responses"]["InternalError"];
+        };
+    };
+    auditInclusionProof: {
+        parameters: {
+            query: {
+                /** @description leaf index */
+                index: number;
+                /** @description tree size of a signed checkpoint */
+                size: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["InclusionProof"];
+                };
+            };
+            202: components["responses"]["ApprovalPending"];
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            503: components["responses"]["Unavailable"];
+            default: components["responses"]["InternalError"];
+        };
+    };
+    auditConsistencyProof: {
+        parameters: {
+            query: {
+                /** @description older tree size (a signed checkpoint) */
+                from: number;
+                /** @description newer tree size (a signed checkpoint) */
+                to: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ConsistencyProof"];
+                };
+            };
+            202: components["responses"]["ApprovalPending"];
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            503: components["responses"]["Unavailable"];
+            default: components["responses"]["InternalError"];
+        };
+    };
+    auditHash: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["AuditHashRequest"];
+            };
+        };
+        responses: {
+            /** @description Success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AuditHash"];
+                };
+            };
+            202: components["responses"]["ApprovalPending"];
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            503: components["responses"]["Unavailable"];
+            default: components["responses"]["InternalError"];
+        };
+    };
+    auditExport: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["AuditExportRequest"];
+            };
+        };
+        responses: {
+            /** @description Success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AttestationBundle"];
+                };
+            };
+            202: components["responses"]["ApprovalPending"];
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            503: components["responses"]["Unavailable"];
+            default: components["responses"]["InternalError"];
+        };
+    };
+    approvalsList: {
+        parameters: {
+            query?: {
+                /** @description only approvals in this state */
+                state?: "pending" | "denied" | "expired" | "executing" | "executed" | "failed";
+                /** @description approvals per page */
+                limit?: number;
+                /** @description the previous page's `next` */
+                after?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApprovalList"];
+                };
+            };
+            202: components["responses"]["ApprovalPending"];
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            503: components["responses"]["Unavailable"];
+            default: components["responses"]["InternalError"];
+        };
+    };
+    approvalsGet: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description approval id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Approval"];
+                };
+            };
+            202: components["responses"]["ApprovalPending"];
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            503: components["responses"]["Unavailable"];
+            default: components["responses"]["InternalError"];
+        };
+    };
+    approvalsApprove: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description approval id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["Empty"];
+            };
+        };
+        responses: {
+            /** @description Success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Approval"];
+                };
+            };
+            202: components["responses"]["ApprovalPending"];
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            410: components["responses"]["Gone"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            503: components["responses"]["Unavailable"];
+            default: components["responses"]["InternalError"];
+        };
+    };
+    approvalsDeny: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description approval id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ApprovalsDenyRequest"];
+            };
+        };
+        responses: {
+            /** @description Success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Approval"];
+                };
+            };
+            202: components["responses"]["ApprovalPending"];
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            410: components["responses"]["Gone"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            503: components["responses"]["Unavailable"];
+            default: components["responses"]["InternalError"];
+        };
+    };
+    approvalsExecute: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description approval id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["ApprovalsExecuteRequest"];
+            };
+        };
+        responses: {
+            /** @description Success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApprovalsExecuteResponse"];
+                };
+            };
+            /** @description 201: see the summary */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApprovalsExecuteResponse"];
+                };
+            };
+            202: components["responses"]["ApprovalPending"];
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            410: components["responses"]["Gone"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            503: components["responses"]["Unavailable"];
+            default: components["responses"]["InternalError"];
+        };
+    };
+    openapiDocument: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpenApiDocument"];
+                };
+            };
+            default: components["responses"]["InternalError"];
+        };
+    };
+}
