@@ -1,65 +1,52 @@
 /**
- * The CLI's HTTP client: JSON in, JSON out; error bodies become KeywardErrors with the server's code.
+ * The CLI's side of @keyward/client, the one HTTP client: the client for `--addr`/`--token`, a
+ * parked request turned into the CLI's APPROVAL_PENDING error, and the client's errors turned into
+ * KeywardErrors with the server's code (base.ts prints them).
  * @module
  */
+import { KeywardApiError, KeywardClient, isParked } from '@keyward/client';
+import type { Parked } from '@keyward/client';
 import { KeywardError } from '../ceremony/errors.js';
 
 export const DEFAULT_ADDR = 'http://127.0.0.1:8420';
+/** How long the CLI waits for one answer by default: an export of a large audit log takes a while. */
+export const CLI_TIMEOUT_S_DEFAULT = 300;
 
-export class KeywardClient {
-  readonly addr: string;
-  readonly #token: string | undefined;
-
-  constructor(addr: string, token?: string) {
-    let u: URL;
-    try {
-      u = new URL(addr);
-    } catch {
-      throw new KeywardError('ADDR_INVALID', `expected --addr as a URL like ${DEFAULT_ADDR}, got "${addr}"`);
-    }
-    if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new KeywardError('ADDR_INVALID', `expected an http(s) URL for --addr, got "${addr}"`);
-    this.addr = u.origin + u.pathname.replace(/\/+$/, '');
-    this.#token = token || undefined;
+/** The client for `--addr` and `--token`; ADDR_INVALID names the flag when the URL isn't one. */
+export function cliClient(addr: string, token: string | undefined, timeoutSeconds = CLI_TIMEOUT_S_DEFAULT): KeywardClient {
+  let u: URL;
+  try {
+    u = new URL(addr);
+  } catch {
+    throw new KeywardError('ADDR_INVALID', `expected --addr as a URL like ${DEFAULT_ADDR}, got "${addr}"`);
   }
+  if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new KeywardError('ADDR_INVALID', `expected an http(s) URL for --addr, got "${addr}"`);
+  return new KeywardClient({ baseUrl: addr, ...(token ? { token } : {}), timeoutMs: timeoutSeconds * 1000 });
+}
 
-  async request<T = unknown>(method: string, path: string, body?: unknown, opts: { okStatuses?: number[] } = {}): Promise<T> {
-    const headers: Record<string, string> = { accept: 'application/json' };
-    if (body !== undefined) headers['content-type'] = 'application/json';
-    if (this.#token) headers.authorization = `Bearer ${this.#token}`;
-    let res: Response;
-    try {
-      res = await fetch(this.addr + path, { method, headers, body: body === undefined ? null : JSON.stringify(body) });
-    } catch (err) {
-      const cause = (err as { cause?: { code?: string } }).cause?.code ?? (err as Error).message;
-      throw new KeywardError('SERVER_UNREACHABLE', `cannot reach keyward at ${this.addr} (${cause}); is the server running? set --addr or KEYWARD_ADDR`, { cause: err });
-    }
-    const text = await res.text();
-    let json: unknown;
-    try {
-      json = text ? JSON.parse(text) : undefined;
-    } catch {
-      throw new KeywardError('BAD_RESPONSE', `server answered ${res.status} with a body that is not JSON`);
-    }
-    // Parked for approval (docs/approvals.md): the operation did not run, so this is not a result.
-    const parked = json as { approvalId?: string; required?: number; group?: string; expiresAt?: string } | undefined;
-    if (res.status === 202 && typeof parked?.approvalId === 'string') {
-      throw new KeywardError(
-        'APPROVAL_PENDING',
-        `parked for approval ${parked.approvalId}: needs ${parked.required} approvals from "${parked.group}" before ${parked.expiresAt}; ` +
-          `then run \`keyward approval execute ${parked.approvalId}\` with the same request body`,
-        { details: { ...parked } },
-      );
-    }
-    if (res.ok || opts.okStatuses?.includes(res.status)) return json as T;
-    const e = (json as { error?: { code?: string; message?: string } } | undefined)?.error;
-    throw new KeywardError(e?.code ?? `HTTP_${res.status}`, e?.message ?? `server answered ${res.status}`);
-  }
+/**
+ * The result of a call, or, for a request the policies parked (docs/approvals.md), the CLI's
+ * APPROVAL_PENDING error: the operation did not run, so there is no result to print.
+ */
+export function done<T>(r: T | Parked): T {
+  if (!isParked(r)) return r;
+  const parked = r.parked;
+  throw new KeywardError(
+    'APPROVAL_PENDING',
+    `parked for approval ${parked.approvalId}: needs ${parked.required} approvals from "${parked.group}" before ${parked.expiresAt}; ` +
+      `then run \`keyward approval execute ${parked.approvalId}\` with the same request body`,
+    { details: { approvalId: parked.approvalId, required: parked.required, group: parked.group, reason: parked.reason, expiresAt: parked.expiresAt } },
+  );
+}
 
-  get<T = unknown>(path: string, opts?: { okStatuses?: number[] }): Promise<T> {
-    return this.request<T>('GET', path, undefined, opts);
-  }
+/** A one-or-batch operation's single answer (the CLI never sends a batch). */
+export function single<T extends object>(r: T): Exclude<T, { batch: unknown }> {
+  if ('batch' in r) throw new KeywardError('BAD_RESPONSE', 'expected one result from the server, got a batch');
+  return r as Exclude<T, { batch: unknown }>;
+}
 
-  post<T = unknown>(path: string, body: unknown = {}): Promise<T> {
-    return this.request<T>('POST', path, body);
-  }
+/** The client's error as the CLI's: the server's code and message; a hint when there is no server. */
+export function toCliError(err: KeywardApiError): KeywardError {
+  const hint = err.code === 'SERVER_UNREACHABLE' ? '; is the server running? set --addr or KEYWARD_ADDR' : '';
+  return new KeywardError(err.code, err.message + hint, { cause: err });
 }

@@ -1,21 +1,22 @@
 /**
  * What the data-plane commands (`keyward encrypt|decrypt|rewrap|datakey|sign|verify|hmac|
  * encapsulate|decapsulate --key NAME`, one per file under cli/commands/) share: the `--key` option
- * and the POST to /v1/keys/:name/<op>, input from `--in FILE` (`-` for stdin) or `--text`, and the
+ * and its path parameter for the POST to /v1/keys/{name}/<op>, input from `--in FILE` (`-` for stdin) or `--text`, and the
  * option builders for AAD, ECDSA encoding and FIPS 204/205 context strings.
  * @module
  */
-import { Option } from 'clipanion';
+import { Option, UsageError } from 'clipanion';
 import { toBase64 as b64 } from '../ceremony/index.js';
 import { BaseCommand } from './base.js';
 import { readInput } from './input.js';
 
-/** A command on one key: `--key NAME`, and `call(op, body)` posts to /v1/keys/NAME/op. */
+/** A command on one key: `--key NAME`; `onKey` is the path parameter of /v1/keys/{name}/<op>. */
 export abstract class KeyOpCommand extends BaseCommand {
   key = Option.String('--key', { required: true, description: 'Key name' });
 
-  call<T>(op: string, body: unknown): Promise<T> {
-    return this.client().post<T>(`/v1/keys/${encodeURIComponent(this.key)}/${op}`, body);
+  /** `{params: {path: {name}}}` for the client's POST /v1/keys/{name}/<op>. */
+  get onKey() {
+    return { params: { path: { name: this.key } } };
   }
 }
 
@@ -42,8 +43,13 @@ export const aadField = (text: string | undefined) => (text === undefined ? {} :
 export const encodingOption = () => Option.String('--encoding', { description: 'ECDSA signature encoding: der (default) or p1363' });
 export const contextOption = () => Option.String('--context-text', { description: 'FIPS 204/205 context string (ML-DSA, SLH-DSA)' });
 
+const ENCODINGS = ['der', 'p1363'] as const;
+
 /** The request's `encoding` and `context` fields for sign and verify. */
-export const signFields = (encoding: string | undefined, context: string | undefined) => ({
-  ...(encoding ? { encoding } : {}),
-  ...(context !== undefined ? { context: b64(new TextEncoder().encode(context)) } : {}),
-});
+export function signFields(encoding: string | undefined, context: string | undefined) {
+  if (encoding && !(ENCODINGS as readonly string[]).includes(encoding)) throw new UsageError(`--encoding expects ${ENCODINGS.join(' or ')}, got "${encoding}"`);
+  return {
+    ...(encoding ? { encoding: encoding as (typeof ENCODINGS)[number] } : {}),
+    ...(context !== undefined ? { context: b64(new TextEncoder().encode(context)) } : {}),
+  };
+}

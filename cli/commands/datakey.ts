@@ -1,4 +1,5 @@
 import { Command, Option, UsageError } from 'clipanion';
+import { done, single } from '../http.js';
 import { KeyOpCommand } from '../key-op.js';
 
 export default class DatakeyCommand extends KeyOpCommand {
@@ -9,7 +10,7 @@ export default class DatakeyCommand extends KeyOpCommand {
 
   async run(): Promise<number> {
     if (!/^\d+$/.test(this.bytes)) throw new UsageError(`--bytes expects a whole number, got "${this.bytes}"`);
-    const r = await this.call<{ plaintext: string; ciphertext: string }>('datakey', { bytes: Number(this.bytes) });
+    const r = single(done(await this.client().post('/v1/keys/{name}/datakey', { ...this.onKey, body: { bytes: Number(this.bytes) } })));
     this.print(r, `plaintext  ${r.plaintext}\nciphertext ${r.ciphertext}`);
     return 0;
   }

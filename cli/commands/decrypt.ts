@@ -1,4 +1,5 @@
 import { Command, Option, UsageError } from 'clipanion';
+import { done, single } from '../http.js';
 import { InputOpCommand, aadField, aadOption } from '../key-op.js';
 
 export default class DecryptCommand extends InputOpCommand {
@@ -18,7 +19,7 @@ export default class DecryptCommand extends InputOpCommand {
   async run(): Promise<number> {
     if (this.keyVersion !== undefined && !/^[1-9]\d{0,9}$/.test(this.keyVersion)) throw new UsageError(`--key-version expects a positive whole number, got "${this.keyVersion}"`);
     const version = this.keyVersion === undefined ? {} : { keyVersion: Number(this.keyVersion) };
-    const r = await this.call<{ plaintext: string }>('decrypt', { ciphertext: await this.inputText('ciphertext'), ...aadField(this.aadText), ...version });
+    const r = single(done(await this.client().post('/v1/keys/{name}/decrypt', { ...this.onKey, body: { ciphertext: await this.inputText('ciphertext'), ...aadField(this.aadText), ...version } })));
     if (this.json) this.print(r, '');
     else this.context.stdout.write(Buffer.from(r.plaintext, 'base64'));
     return 0;

@@ -1,5 +1,6 @@
 import { Command } from 'clipanion';
 import { toBase64 as b64 } from '../../ceremony/index.js';
+import { done, single } from '../http.js';
 import { InputOpCommand, aadField, aadOption } from '../key-op.js';
 
 export default class EncryptCommand extends InputOpCommand {
@@ -9,7 +10,7 @@ export default class EncryptCommand extends InputOpCommand {
   aadText = aadOption();
 
   async run(): Promise<number> {
-    const r = await this.call<{ ciphertext: string; keyVersion: number }>('encrypt', { plaintext: b64(await this.input('plaintext')), ...aadField(this.aadText) });
+    const r = single(done(await this.client().post('/v1/keys/{name}/encrypt', { ...this.onKey, body: { plaintext: b64(await this.input('plaintext')), ...aadField(this.aadText) } })));
     this.print(r, r.ciphertext);
     return 0;
   }

@@ -1,4 +1,5 @@
 import { Command } from 'clipanion';
+import { done, single } from '../http.js';
 import { InputOpCommand, aadField, aadOption } from '../key-op.js';
 
 export default class RewrapCommand extends InputOpCommand {
@@ -8,7 +9,7 @@ export default class RewrapCommand extends InputOpCommand {
   aadText = aadOption();
 
   async run(): Promise<number> {
-    const r = await this.call<{ ciphertext: string; keyVersion: number }>('rewrap', { ciphertext: await this.inputText('ciphertext'), ...aadField(this.aadText) });
+    const r = single(done(await this.client().post('/v1/keys/{name}/rewrap', { ...this.onKey, body: { ciphertext: await this.inputText('ciphertext'), ...aadField(this.aadText) } })));
     this.print(r, r.ciphertext);
     return 0;
   }

@@ -1,5 +1,6 @@
 import { Command } from 'clipanion';
 import { BaseCommand } from '../base.js';
+import { done } from '../http.js';
 
 export default class RotateCommand extends BaseCommand {
   static override paths = [['rotate']];
@@ -9,7 +10,7 @@ export default class RotateCommand extends BaseCommand {
   });
 
   async run(): Promise<number> {
-    const r = await this.client().post<{ term: number; terms: number[] }>('/v1/sys/rotate');
+    const r = done(await this.client().post('/v1/sys/rotate', { body: {} }));
     this.print(r, `Rotated: keyring term ${r.term} is active (${r.terms.length} terms kept).`);
     return 0;
   }

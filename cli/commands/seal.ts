@@ -1,5 +1,6 @@
 import { Command } from 'clipanion';
 import { BaseCommand } from '../base.js';
+import { done } from '../http.js';
 
 export default class SealCommand extends BaseCommand {
   static override paths = [['seal']];
@@ -9,7 +10,7 @@ export default class SealCommand extends BaseCommand {
   });
 
   async run(): Promise<number> {
-    const s = await this.client().post('/v1/sys/seal');
+    const s = done(await this.client().post('/v1/sys/seal', { body: {} }));
     this.print(s, 'Sealed.');
     return 0;
   }

@@ -1,5 +1,6 @@
 import { Command } from 'clipanion';
 import { toBase64 as b64 } from '../../ceremony/index.js';
+import { done, single } from '../http.js';
 import { InputOpCommand, contextOption, encodingOption, signFields } from '../key-op.js';
 
 export default class SignCommand extends InputOpCommand {
@@ -10,7 +11,7 @@ export default class SignCommand extends InputOpCommand {
   contextText = contextOption();
 
   async run(): Promise<number> {
-    const r = await this.call<{ signature: string }>('sign', { message: b64(await this.input('message')), ...signFields(this.encoding, this.contextText) });
+    const r = single(done(await this.client().post('/v1/keys/{name}/sign', { ...this.onKey, body: { message: b64(await this.input('message')), ...signFields(this.encoding, this.contextText) } })));
     this.print(r, r.signature);
     return 0;
   }

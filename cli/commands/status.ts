@@ -1,9 +1,5 @@
 import { Command } from 'clipanion';
-import type { SealStatus } from '../../engine/seal/index.js';
 import { BaseCommand } from '../base.js';
-
-/** The body of GET /v1/sys/seal-status. */
-type Status = SealStatus & { version: string };
 
 export default class StatusCommand extends BaseCommand {
   static override paths = [['status']];
@@ -14,7 +10,7 @@ export default class StatusCommand extends BaseCommand {
   });
 
   async run(): Promise<number> {
-    const s = await this.client().get<Status>('/v1/sys/seal-status');
+    const s = await this.client().get('/v1/sys/seal-status');
     this.print(s, () =>
       [
         `Initialized   ${s.initialized}`,

@@ -1,5 +1,6 @@
 import { Command, Option } from 'clipanion';
 import { toBase64 as b64 } from '../../ceremony/index.js';
+import { done, single } from '../http.js';
 import { InputOpCommand, contextOption, encodingOption, signFields } from '../key-op.js';
 
 export default class VerifyCommand extends InputOpCommand {
@@ -11,7 +12,7 @@ export default class VerifyCommand extends InputOpCommand {
   contextText = contextOption();
 
   async run(): Promise<number> {
-    const r = await this.call<{ valid: boolean }>('verify', { message: b64(await this.input('message')), signature: this.signature, ...signFields(this.encoding, this.contextText) });
+    const r = single(done(await this.client().post('/v1/keys/{name}/verify', { ...this.onKey, body: { message: b64(await this.input('message')), signature: this.signature, ...signFields(this.encoding, this.contextText) } })));
     this.print(r, r.valid ? 'valid' : 'invalid');
     return r.valid ? 0 : 1;
   }

@@ -250,7 +250,9 @@ export class KeywardClient {
     } catch (err) {
       if (timeout?.aborted) throw new KeywardApiError(0, 'TIMEOUT', `${method.toUpperCase()} ${path}: no answer from ${this.baseUrl} within ${this.timeoutMs} ms`, { cause: err });
       if (init?.signal?.aborted) throw err; // the caller's own abort: theirs to handle
-      const cause = (err as { cause?: { code?: string } }).cause?.code ?? (err as Error).message;
+      // undici's "fetch failed" names nothing; its cause says ECONNREFUSED, ENOTFOUND, "bad port"…
+      const inner = (err as { cause?: { code?: string; message?: string } }).cause;
+      const cause = inner?.code ?? inner?.message ?? (err as Error).message;
       throw new KeywardApiError(0, 'SERVER_UNREACHABLE', `cannot reach keyward at ${this.baseUrl} (${cause})`, { cause: err });
     }
     const { response } = settled;

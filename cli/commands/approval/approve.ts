@@ -1,7 +1,6 @@
 import { Command, Option } from 'clipanion';
 import { BaseCommand } from '../../base.js';
-import { approvalPath } from './shared.js';
-import type { ApprovalView } from './shared.js';
+import { done } from '../../http.js';
 
 export default class ApprovalApproveCommand extends BaseCommand {
   static override paths = [['approval', 'approve']];
@@ -14,7 +13,7 @@ export default class ApprovalApproveCommand extends BaseCommand {
   id = Option.String({ required: true });
 
   async run(): Promise<number> {
-    const a = await this.client().post<ApprovalView>(approvalPath(this.id, 'approve'), {});
+    const a = done(await this.client().post('/v1/approvals/{id}/approve', { params: { path: { id: this.id } }, body: {} }));
     this.print(a, `Approved ${a.id}: ${a.approvals} of ${a.required} from "${a.group}".`);
     return 0;
   }

@@ -1,7 +1,6 @@
 import { Command, Option } from 'clipanion';
 import { BaseCommand } from '../../base.js';
-import { approvalPath } from './shared.js';
-import type { ApprovalView } from './shared.js';
+import { done } from '../../http.js';
 
 export default class ApprovalDenyCommand extends BaseCommand {
   static override paths = [['approval', 'deny']];
@@ -15,7 +14,7 @@ export default class ApprovalDenyCommand extends BaseCommand {
   reason = Option.String('--reason', { description: 'Why (kept with the approval, at most 256 characters)' });
 
   async run(): Promise<number> {
-    const a = await this.client().post<ApprovalView>(approvalPath(this.id, 'deny'), this.reason !== undefined ? { reason: this.reason } : {});
+    const a = done(await this.client().post('/v1/approvals/{id}/deny', { params: { path: { id: this.id } }, body: this.reason !== undefined ? { reason: this.reason } : {} }));
     this.print(a, `Denied ${a.id}.`);
     return 0;
   }

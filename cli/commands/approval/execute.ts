@@ -2,7 +2,7 @@ import { Command, Option, UsageError } from 'clipanion';
 import { KeywardError } from '../../../ceremony/errors.js';
 import { readJsonFile } from '../../files.js';
 import { BaseCommand } from '../../base.js';
-import { approvalPath } from './shared.js';
+import { done } from '../../http.js';
 
 export default class ApprovalExecuteCommand extends BaseCommand {
   static override paths = [['approval', 'execute']];
@@ -36,7 +36,8 @@ export default class ApprovalExecuteCommand extends BaseCommand {
         throw new KeywardError('VALIDATION_FAILED', '--body-json is not valid JSON');
       }
     }
-    const out = await this.client().post(approvalPath(this.id, 'execute'), body);
+    if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new KeywardError('VALIDATION_FAILED', 'the request body must be a JSON object');
+    const out = done(await this.client().post('/v1/approvals/{id}/execute', { params: { path: { id: this.id } }, body: body as Record<string, unknown> }));
     this.print(out, JSON.stringify(out, null, 2));
     return 0;
   }

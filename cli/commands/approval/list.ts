@@ -1,9 +1,12 @@
+import type { components } from '@keyward/client';
 import { Command, Option, UsageError } from 'clipanion';
 import { BaseCommand } from '../../base.js';
+import { done } from '../../http.js';
 import { approvalLine } from './shared.js';
 import type { ApprovalView } from './shared.js';
 
 const STATES = ['pending', 'denied', 'expired', 'executing', 'executed', 'failed'] as const;
+type State = (typeof STATES)[number];
 
 export default class ApprovalListCommand extends BaseCommand {
   static override paths = [['approval', 'list']];
@@ -23,8 +26,8 @@ export default class ApprovalListCommand extends BaseCommand {
     const all: ApprovalView[] = [];
     let after: string | null = null;
     do {
-      const q = new URLSearchParams({ limit: '100', ...(this.state ? { state: this.state } : {}), ...(after ? { after } : {}) });
-      const page: { approvals: ApprovalView[]; next: string | null } = await this.client().get(`/v1/approvals?${q}`);
+      const query = { limit: 100, ...(this.state ? { state: this.state as State } : {}), ...(after ? { after } : {}) };
+      const page: components['schemas']['ApprovalList'] = done(await this.client().get('/v1/approvals', { params: { query } }));
       all.push(...page.approvals);
       after = page.next;
     } while (after);

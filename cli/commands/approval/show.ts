@@ -1,7 +1,7 @@
 import { Command, Option } from 'clipanion';
 import { BaseCommand } from '../../base.js';
-import { approvalPath, approvalText } from './shared.js';
-import type { ApprovalView } from './shared.js';
+import { done } from '../../http.js';
+import { approvalText } from './shared.js';
 
 export default class ApprovalShowCommand extends BaseCommand {
   static override paths = [['approval', 'show']];
@@ -10,7 +10,7 @@ export default class ApprovalShowCommand extends BaseCommand {
   id = Option.String({ required: true });
 
   async run(): Promise<number> {
-    const a = await this.client().get<ApprovalView>(approvalPath(this.id));
+    const a = done(await this.client().get('/v1/approvals/{id}', { params: { path: { id: this.id } } }));
     this.print(a, approvalText(a));
     return 0;
   }

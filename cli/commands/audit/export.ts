@@ -6,6 +6,7 @@ import { parseCheckpoint, parseNote, verifyConsistency } from '../../../engine/a
 import type { AttestationBundle } from '../../../engine/audit/index.js';
 import { BaseCommand } from '../../base.js';
 import { writeFileSafe } from '../../files.js';
+import { done } from '../../http.js';
 import { checkRange, indexOption, num, prefixed, readCheckpointUnverified } from './shared.js';
 
 export default class AuditExportCommand extends BaseCommand {
@@ -45,12 +46,11 @@ export default class AuditExportCommand extends BaseCommand {
     // Fail on an existing file before the server does any work.
     if (!this.force && existsSync(this.out)) throw new KeywardError('FILE_EXISTS', `${this.out} already exists; refusing to overwrite it (use --force)`);
     const client = this.client();
-    let bundle = await client.post<AttestationBundle>('/v1/audit/export', {
-      ...(from !== undefined ? { from } : {}),
-      ...(to !== undefined ? { to } : {}),
-      includeInputs: this.includeInputs,
-      includeWasm,
-    });
+    let bundle: AttestationBundle = done(
+      await client.post('/v1/audit/export', {
+        body: { ...(from !== undefined ? { from } : {}), ...(to !== undefined ? { to } : {}), includeInputs: this.includeInputs, includeWasm },
+      }),
+    );
     if (prev) bundle = await this.#withConsistency(bundle, prev);
     const text = JSON.stringify(bundle, null, 2) + '\n';
     await writeFileSafe(this.out, text, { overwrite: this.force, ...(this.includeInputs ? { mode: 0o600 } : {}) });
@@ -89,7 +89,7 @@ export default class AuditExportCommand extends BaseCommand {
       if (!Buffer.from(prev.root).equals(Buffer.from(cp.root))) throw new KeywardError('AUDIT_LOG_CORRUPT', `the checkpoint you hold and the server's have the same size ${cp.size} but different roots: the log forked`);
       return bundle; // Same tree: nothing to prove (verify-bundle accepts an equal checkpoint).
     }
-    const res = await this.client().get<{ proof: string[] }>(`/v1/audit/proofs/consistency?from=${prev.size}&to=${cp.size}`);
+    const res = done(await this.client().get('/v1/audit/proofs/consistency', { params: { query: { from: prev.size, to: cp.size } } }));
     const proof = res.proof.map((h, i) => fromBase64(h, `consistency proof hash ${i}`, 32, 'BAD_RESPONSE'));
     try {
       verifyConsistency(prev.size, cp.size, proof, prev.root, cp.root);

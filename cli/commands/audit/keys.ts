@@ -2,8 +2,8 @@ import { Command, Option } from 'clipanion';
 import { parseTrustedKeysFile } from '../../../engine/audit/index.js';
 import { BaseCommand } from '../../base.js';
 import { writeFileSafe } from '../../files.js';
+import { done } from '../../http.js';
 import { prefixed } from './shared.js';
-import type { AuditKeys } from './shared.js';
 
 export default class AuditKeysCommand extends BaseCommand {
   static override paths = [['audit', 'keys']];
@@ -25,7 +25,7 @@ export default class AuditKeysCommand extends BaseCommand {
   force = Option.Boolean('--force', false, { description: 'Overwrite --out if it exists' });
 
   async run(): Promise<number> {
-    const k = await this.client().get<AuditKeys>('/v1/audit/keys');
+    const k = done(await this.client().get('/v1/audit/keys'));
     // Refuse to write keys that would not parse back (a confused server or proxy).
     try {
       parseTrustedKeysFile([k.ed25519, k.mlDsa44].join('\n'));
@@ -33,7 +33,7 @@ export default class AuditKeysCommand extends BaseCommand {
       throw prefixed('GET /v1/audit/keys: ', err);
     }
     const text = [
-      `# ${k.origin}: audit checkpoint verifier keys, fetched from ${this.client().addr} at ${new Date().toISOString()}`,
+      `# ${k.origin}: audit checkpoint verifier keys, fetched from ${this.client().baseUrl} at ${new Date().toISOString()}`,
       '# Check these key IDs against a copy obtained out of band before trusting them.',
       k.ed25519,
       k.mlDsa44,

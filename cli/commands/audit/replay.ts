@@ -1,10 +1,9 @@
 import { Command, Option } from 'clipanion';
 import { KeywardError } from '../../../ceremony/errors.js';
 import { verifyBundle } from '../../../engine/audit/index.js';
-import type { AttestationBundle } from '../../../engine/audit/index.js';
 import { BaseCommand } from '../../base.js';
+import { done } from '../../http.js';
 import { checkRange, indexOption, liveTrustedKeys, num, policyReplayer, prefixed, Progress } from './shared.js';
-import type { CheckpointBody } from './shared.js';
 
 /** Records per export while replaying (bounded memory; the server allows up to 100,000). */
 const CHUNK = 25_000;
@@ -45,7 +44,7 @@ export default class AuditReplayCommand extends BaseCommand {
     checkRange(from, toOpt);
     const client = this.client();
     const { keys } = await liveTrustedKeys(client, this.trustedKey, (t) => this.note(t));
-    const to = toOpt ?? (await client.get<CheckpointBody>('/v1/audit/checkpoint')).size;
+    const to = toOpt ?? done(await client.get('/v1/audit/checkpoint')).size;
     if (!(from < to)) throw new KeywardError('AUDIT_RANGE_INVALID', `nothing to replay: --from ${from} is not below the signed tree size ${to}`);
     const replayer = await policyReplayer();
     const progress = new Progress(this.context.stderr, { enabled: !this.json, label: 'replaying' });
@@ -60,7 +59,7 @@ export default class AuditReplayCommand extends BaseCommand {
     try {
       for (let a = from; a < to; a += CHUNK) {
         const b = Math.min(to, a + CHUNK);
-        const bundle = await client.post<AttestationBundle>('/v1/audit/export', { from: a, to: b, includeInputs: true, includeWasm: true });
+        const bundle = done(await client.post('/v1/audit/export', { body: { from: a, to: b, includeInputs: true, includeWasm: true } }));
         let v: Awaited<ReturnType<typeof verifyBundle>>;
         try {
           v = await verifyBundle(bundle, keys);

@@ -7,29 +7,15 @@ import { readFile } from 'node:fs/promises';
 import { KeywardError, isKeywardError } from '../../../ceremony/errors.js';
 import { parseCheckpoint, parseNote, parseTrustedKeysFile, sha256Hex, verifyNote } from '../../../engine/audit/index.js';
 import type { ReplayFn, VerifiedCheckpoint, VerifierKey } from '../../../engine/audit/index.js';
-import type { KeywardClient } from '../../http.js';
+import type { KeywardClient } from '@keyward/client';
 import { readText } from '../../files.js';
+import { done } from '../../http.js';
 
 /** Largest bundle file read (a V8 string holds at most ~512 M characters). */
 export const MAX_BUNDLE_FILE = 512 * 1024 * 1024;
 
 /** Most records one POST /v1/audit/export carries (server limit); larger ranges go in chunks. */
 export const EXPORT_MAX_RECORDS = 100_000;
-
-/** The body of GET /v1/audit/keys. */
-export interface AuditKeys {
-  origin: string;
-  ed25519: string;
-  mlDsa44: string;
-  keys: string[];
-}
-
-/** The body of GET /v1/audit/checkpoint. */
-export interface CheckpointBody {
-  size: number;
-  root: string;
-  note: string;
-}
 
 /** Prefixes a KeywardError's message (keeping its code and details); other errors pass through. */
 export function prefixed(prefix: string, err: unknown): unknown {
@@ -107,7 +93,7 @@ export async function readCheckpointUnverified(path: string): Promise<{ origin: 
  */
 export async function liveTrustedKeys(client: KeywardClient, trustedKeyFile: string | undefined, warn: (text: string) => void): Promise<{ keys: VerifierKey[]; pinned: boolean }> {
   if (trustedKeyFile !== undefined) return { keys: await readTrustedKeys(trustedKeyFile), pinned: true };
-  const res = await client.get<AuditKeys>('/v1/audit/keys');
+  const res = done(await client.get('/v1/audit/keys'));
   warn('warning: checking signatures against the keys this server publishes; pin them instead (keyward audit keys --out trusted.txt, checked out of band, then --trusted-key trusted.txt)');
   try {
     return { keys: parseTrustedKeysFile([res.ed25519, res.mlDsa44].join('\n')), pinned: false };

@@ -1,21 +1,18 @@
+import { KeywardApiError } from '@keyward/client';
+import type { KeywardClient, components } from '@keyward/client';
 import { Command, Option } from 'clipanion';
 import { KeywardError, isKeywardError } from '../../../ceremony/errors.js';
 import { fromBase64 } from '../../../ceremony/bytes.js';
 import { inclusionProofRanges, LogVerifier, RootMismatch, rootOf, SignatureType, verifyInclusion, verifyNote } from '../../../engine/audit/index.js';
 import type { LeafHashes, RootCheck, VerifiedCheckpoint } from '../../../engine/audit/index.js';
 import { BaseCommand } from '../../base.js';
-import type { KeywardClient } from '../../http.js';
+import { done, toCliError } from '../../http.js';
 import { checkRange, indexOption, liveTrustedKeys, num, prefixed, Progress, readTrustedCheckpoint } from './shared.js';
-import type { CheckpointBody } from './shared.js';
 
 /** Records per GET /v1/audit/records (the server's maximum). */
 const PAGE = 1000;
 
-interface RecordsPage {
-  size: number;
-  records: { index: number; leaf: string; chain: string }[];
-  next: number | null;
-}
+type RecordsPage = components['schemas']['AuditRecords'];
 
 function corrupt(message: string, details?: Record<string, unknown>): KeywardError {
   return new KeywardError('AUDIT_LOG_CORRUPT', message, details ? { details } : undefined);
@@ -59,7 +56,7 @@ export default class AuditVerifyCommand extends BaseCommand {
     let cp: VerifiedCheckpoint | undefined;
     let refused: KeywardError | undefined;
     try {
-      const body = await client.get<CheckpointBody>('/v1/audit/checkpoint');
+      const body = done(await client.get('/v1/audit/checkpoint'));
       try {
         cp = verifyNote(body.note, keys);
       } catch (err) {
@@ -71,17 +68,18 @@ export default class AuditVerifyCommand extends BaseCommand {
       if (prev && prev.origin !== cp.origin) throw new KeywardError('AUDIT_CHECKPOINT_INVALID', `--previous-checkpoint is of log "${prev.origin}", this server's is "${cp.origin}"`);
     } catch (err) {
       // The integrator refuses to sign over a log it finds corrupt: still walk the records to name the row.
-      if (!isKeywardError(err, 'AUDIT_LOG_CORRUPT')) throw err;
-      refused = err;
-      this.note(`warning: the server refuses to sign a checkpoint (${err.message}); checking the records anyway`);
+      const e = err instanceof KeywardApiError ? toCliError(err) : err;
+      if (!isKeywardError(e, 'AUDIT_LOG_CORRUPT')) throw e;
+      refused = e;
+      this.note(`warning: the server refuses to sign a checkpoint (${e.message}); checking the records anyway`);
     }
     if (prev && cp && prev.size > cp.size) {
       throw corrupt(`the checkpoint you hold covers ${num(prev.size)} records, the server signs only ${num(cp.size)}: the log was rolled back`);
     }
 
     // 2. Walk the records from 0, one page ahead.
-    const page = (f: number, t?: number): Promise<RecordsPage> =>
-      client.get<RecordsPage>(`/v1/audit/records?from=${f}&limit=${PAGE}${t !== undefined ? `&to=${Math.min(t, f + PAGE)}` : ''}`);
+    const page = async (f: number, t?: number): Promise<RecordsPage> =>
+      done(await client.get('/v1/audit/records', { params: { query: { from: f, limit: PAGE, ...(t !== undefined ? { to: Math.min(t, f + PAGE) } : {}) } } }));
     let current = await page(0);
     const head = current.size;
     if (to !== undefined && to > head) throw new KeywardError('AUDIT_RANGE_INVALID', `--to ${to} is beyond the log's head (${num(head)} committed records)`);
@@ -179,7 +177,7 @@ export default class AuditVerifyCommand extends BaseCommand {
     let lo = 0;
     let hi = size;
     for (let step = 0; step < 64; step++) {
-      const res = await client.get<{ proof: string[] }>(`/v1/audit/proofs/inclusion?index=${lo}&size=${size}`);
+      const res = done(await client.get('/v1/audit/proofs/inclusion', { params: { query: { index: lo, size } } }));
       const proof = res.proof.map((h, i) => fromBase64(h, `inclusion proof hash ${i}`, 32, 'BAD_RESPONSE'));
       try {
         verifyInclusion(hashes.get(lo), lo, size, proof, root);

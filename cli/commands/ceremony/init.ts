@@ -1,18 +1,7 @@
 import { Command, Option, UsageError } from 'clipanion';
-import type { ShardFile } from '../../../ceremony/index.js';
 import { BaseCommand } from '../../base.js';
 import { writeFileSafe } from '../../files.js';
 import { loadHolderPublicKeys, writeShards } from './shared.js';
-
-interface InitResponse {
-  ceremonyId: string;
-  generation: number;
-  threshold: number;
-  shares: number;
-  shards: ShardFile[];
-  rootToken: string;
-  rootTokenId: string;
-}
 
 export default class CeremonyInitCommand extends BaseCommand {
   static override paths = [['ceremony', 'init']];
@@ -35,7 +24,7 @@ export default class CeremonyInitCommand extends BaseCommand {
     const threshold = Number(this.threshold);
     if (!Number.isInteger(threshold)) throw new UsageError(`--threshold expects a whole number from 1 to the number of holders, got "${this.threshold}"`);
     const holders = await loadHolderPublicKeys(this.holders);
-    const res = await this.client().post<InitResponse>('/v1/sys/init', { holders, threshold });
+    const res = await this.client().post('/v1/sys/init', { body: { holders, threshold } });
     const files = await writeShards(this.outDir, res.shards, this.force);
     if (this.rootTokenOut) await writeFileSafe(this.rootTokenOut, res.rootToken + '\n', { mode: 0o600, overwrite: this.force });
     const shown = this.rootTokenOut ? undefined : res.rootToken;

@@ -10,7 +10,7 @@ export default class CeremonyResetCommand extends BaseCommand {
   });
 
   async run(): Promise<number> {
-    const res = await this.client().post<{ threshold: number }>('/v1/sys/unseal/reset');
+    const res = await this.client().post('/v1/sys/unseal/reset', { body: {} });
     this.print(res, `Unseal progress reset: 0 of ${res.threshold}.`);
     return 0;
   }

@@ -6,15 +6,15 @@
 import { join } from 'node:path';
 import { KeywardError } from '../../../ceremony/errors.js';
 import { decryptHolderKey, fromBase64, openShard, parseHolderPublicKey, parseShardFile, sealSubmission } from '../../../ceremony/index.js';
-import type { ShardFile, Submission, SubmissionPurpose } from '../../../ceremony/index.js';
+import type { HolderPublicKeyFile, ShardFile, Submission, SubmissionPurpose } from '../../../ceremony/index.js';
 import { readJsonFile, readText, writeFileSafe } from '../../files.js';
 import { readPassphrase } from '../../passphrase.js';
 
 /** Reads comma-separated .pub files into the JSON objects the server expects (validated locally first). */
-export async function loadHolderPublicKeys(list: string): Promise<object[]> {
+export async function loadHolderPublicKeys(list: string): Promise<HolderPublicKeyFile[]> {
   const paths = list.split(',').map((s) => s.trim()).filter(Boolean);
   if (paths.length === 0) throw new KeywardError('CEREMONY_PARAMS_INVALID', 'expected --holders as a comma-separated list of .pub files');
-  const files: object[] = [];
+  const files: HolderPublicKeyFile[] = [];
   for (const p of paths) {
     const json = await readJsonFile(p, 'holder public key');
     try {
@@ -23,7 +23,7 @@ export async function loadHolderPublicKeys(list: string): Promise<object[]> {
       if (err instanceof KeywardError) throw new KeywardError(err.code, `${p}: ${err.message}`);
       throw err;
     }
-    files.push(json as object);
+    files.push(json as HolderPublicKeyFile); // parseHolderPublicKey accepted it
   }
   return files;
 }

@@ -1,17 +1,8 @@
 import { Command, Option } from 'clipanion';
-import { isKeywardError } from '../../../ceremony/errors.js';
+import { KeywardApiError } from '@keyward/client';
 import { wipe } from '../../../ceremony/index.js';
 import { BaseCommand } from '../../base.js';
 import { openShardLocally, toSubmission } from './shared.js';
-
-interface SealStatusBody {
-  initialized: boolean;
-  sealed: boolean;
-  threshold: number;
-  progress: number;
-  nonce: string | null;
-  sessionPublicKey: string | null;
-}
 
 export default class CeremonyUnsealCommand extends BaseCommand {
   static override paths = [['ceremony', 'unseal']];
@@ -35,19 +26,19 @@ export default class CeremonyUnsealCommand extends BaseCommand {
     const client = this.client();
     const opened = await openShardLocally({ keyFile: this.key, shardFile: this.shard, passphraseFile: this.passphraseFile, stdin: this.context.stdin, stderr: this.context.stderr });
     try {
-      let res: SealStatusBody & { holder: string; index: number };
+      let res;
       for (let attempt = 0; ; attempt++) {
-        const status = await client.get<SealStatusBody>('/v1/sys/seal-status');
+        const status = await client.get('/v1/sys/seal-status');
         if (status.initialized && !status.sealed) {
           this.print({ sealed: false, alreadyUnsealed: true }, 'The server is already unsealed.');
           return 0;
         }
         try {
-          res = await client.post('/v1/sys/unseal', await toSubmission('unseal', opened, status));
+          res = await client.post('/v1/sys/unseal', { body: await toSubmission('unseal', opened, status) });
           break;
         } catch (err) {
           // The session changed between reading status and submitting (a reset or another unseal): retry once.
-          if (attempt === 0 && isKeywardError(err, 'UNSEAL_NONCE_MISMATCH')) continue;
+          if (attempt === 0 && err instanceof KeywardApiError && err.code === 'UNSEAL_NONCE_MISMATCH') continue;
           throw err;
         }
       }

@@ -4,15 +4,6 @@ import { verifyShardCommitment, wipe } from '../../../ceremony/index.js';
 import { BaseCommand } from '../../base.js';
 import { openShardLocally } from './shared.js';
 
-interface StatusBody {
-  initialized: boolean;
-  ceremonyId: string | null;
-  generation: number;
-  threshold: number;
-  shares: number;
-  holders: Array<{ name: string; index: number; commitment: string }>;
-}
-
 export default class CeremonyVerifyShardCommand extends BaseCommand {
   static override paths = [['ceremony', 'verify-shard']];
   static override usage = Command.Usage({
@@ -38,7 +29,7 @@ export default class CeremonyVerifyShardCommand extends BaseCommand {
         this.print(base, `Shard of ${shard.holder} decrypts (index ${shard.index}, ${shard.threshold} of ${shard.shares}, ceremony ${shard.ceremonyId}).`);
         return 0;
       }
-      const status = await this.client().get<StatusBody>('/v1/sys/seal-status');
+      const status = await this.client().get('/v1/sys/seal-status');
       if (!status.initialized) throw new KeywardError('NOT_INITIALIZED', 'the server is not initialized');
       if (status.ceremonyId !== shard.ceremonyId) {
         throw new KeywardError('SHARD_FOREIGN', `shard belongs to ceremony ${shard.ceremonyId}, but the server's ceremony is ${status.ceremonyId} (generation ${status.generation}); it will not unseal this server`);

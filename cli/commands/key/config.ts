@@ -1,5 +1,6 @@
 import { Command, Option, UsageError } from 'clipanion';
 import { BaseCommand } from '../../base.js';
+import { done } from '../../http.js';
 
 export default class KeyConfigCommand extends BaseCommand {
   static override paths = [['key', 'config']];
@@ -14,7 +15,7 @@ export default class KeyConfigCommand extends BaseCommand {
   deletionAllowed = Option.String('--deletion-allowed', { description: 'true or false' });
 
   async run(): Promise<number> {
-    const body: Record<string, unknown> = {};
+    const body: { minDecryptionVersion?: number; deletionAllowed?: boolean } = {};
     if (this.minDecryptionVersion !== undefined) {
       if (!/^\d+$/.test(this.minDecryptionVersion)) throw new UsageError(`--min-decryption-version expects a whole number, got "${this.minDecryptionVersion}"`);
       body.minDecryptionVersion = Number(this.minDecryptionVersion);
@@ -24,7 +25,7 @@ export default class KeyConfigCommand extends BaseCommand {
       body.deletionAllowed = this.deletionAllowed === 'true';
     }
     if (Object.keys(body).length === 0) throw new UsageError('give --min-decryption-version and/or --deletion-allowed');
-    const k = await this.client().post<{ name: string; minDecryptionVersion: number; latestVersion: number; deletionAllowed: boolean }>(`/v1/keys/${encodeURIComponent(this.name)}/config`, body);
+    const k = done(await this.client().post('/v1/keys/{name}/config', { params: { path: { name: this.name } }, body }));
     this.print(k, `${k.name}: versions ${k.minDecryptionVersion}..${k.latestVersion}, deletion ${k.deletionAllowed ? 'allowed' : 'not allowed'}.`);
     return 0;
   }

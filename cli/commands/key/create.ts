@@ -1,5 +1,7 @@
 import { Command, Option, UsageError } from 'clipanion';
 import { BaseCommand } from '../../base.js';
+import { assertKeyType } from '../../../engine/crypto/index.js';
+import { done } from '../../http.js';
 import { readText } from '../../files.js';
 
 export default class KeyCreateCommand extends BaseCommand {
@@ -27,7 +29,9 @@ export default class KeyCreateCommand extends BaseCommand {
       labels[l.slice(0, i)] = l.slice(i + 1);
     }
     const publicKey = this.publicKey ? (await readText(this.publicKey, 'public key')).trim() : undefined;
-    const k = await this.client().post<{ name: string; type: string; latestVersion: number }>('/v1/keys', { name: this.name, type: this.type, labels, exportable: this.exportable, ...(publicKey ? { publicKey } : {}) });
+    const type = this.type;
+    assertKeyType(type); // as the server would: KEY_TYPE_INVALID, listing the types
+    const k = done(await this.client().post('/v1/keys', { body: { name: this.name, type, labels, exportable: this.exportable, ...(publicKey ? { publicKey } : {}) } }));
     this.print(k, `Created ${k.type} key ${k.name} (version ${k.latestVersion}).`);
     return 0;
   }

@@ -1,5 +1,6 @@
 import { Command, Option } from 'clipanion';
 import { BaseCommand } from '../../base.js';
+import { done } from '../../http.js';
 
 export default class KeyDeleteCommand extends BaseCommand {
   static override paths = [['key', 'delete']];
@@ -8,7 +9,7 @@ export default class KeyDeleteCommand extends BaseCommand {
   name = Option.String({ required: true });
 
   async run(): Promise<number> {
-    const k = await this.client().request<{ name: string; deleteAfter: string }>('DELETE', `/v1/keys/${encodeURIComponent(this.name)}`);
+    const k = done(await this.client().delete('/v1/keys/{name}', { params: { path: { name: this.name } } }));
     this.print(k, `${k.name} will be deleted after ${k.deleteAfter}; it refuses operations from now on.`);
     return 0;
   }

@@ -4,14 +4,8 @@ import { KeywardError } from '../../../ceremony/errors.js';
 import { toBase64 } from '../../../ceremony/index.js';
 import { WRAPPING_ALGORITHMS, importWrappingKey, isWrappingAlgorithm, wrapKeyMaterial } from '../../../engine/crypto/index.js';
 import { BaseCommand } from '../../base.js';
+import { done } from '../../http.js';
 import { readKeyMaterial } from '../../key-material.js';
-
-interface ImportedKey {
-  name: string;
-  type: string;
-  latestVersion: number;
-  versions: Array<{ version: number; publicKey: string | null }>;
-}
 
 export default class KeyImportCommand extends BaseCommand {
   static override paths = [['key', 'import']];
@@ -52,14 +46,14 @@ export default class KeyImportCommand extends BaseCommand {
     const pair = await readKeyMaterial(this.material, this.type, this.format);
     try {
       const client = this.client();
-      const published = await client.get<{ publicKey: string }>(`/v1/sys/wrapping-key?algorithm=${alg}`);
+      const published = done(await client.get('/v1/sys/wrapping-key', { params: { query: { algorithm: alg } } }));
       const wrappingKey = importWrappingKey(alg, published.publicKey);
       const fingerprint = createHash('sha256').update(wrappingKey).digest('hex');
       if (this.fingerprint !== undefined && this.fingerprint.toLowerCase().replace(/^sha256:/, '') !== fingerprint) {
         throw new KeywardError('WRAPPING_KEY_MISMATCH', `the server's ${alg} wrapping key has fingerprint ${fingerprint}, not the expected ${this.fingerprint}`);
       }
       const wrappedKey = toBase64(wrapKeyMaterial(alg, wrappingKey, pair.private));
-      const k = await client.post<ImportedKey>(`/v1/keys/${encodeURIComponent(this.key)}/import`, { type: pair.type, algorithm: alg, wrappedKey, labels, exportable: this.exportable });
+      const k = done(await client.post('/v1/keys/{name}/import', { params: { path: { name: this.key } }, body: { type: pair.type, algorithm: alg, wrappedKey, labels, exportable: this.exportable } }));
       const derived = k.versions.find((v) => v.version === 1)?.publicKey ?? null;
       const expected = pair.public ? toBase64(pair.public) : null;
       if (derived !== expected) throw new KeywardError('PUBLIC_KEY_MISMATCH', `the server derived a different public key for ${k.name} than the material's own; do not use it`);

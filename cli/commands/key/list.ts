@@ -1,5 +1,6 @@
-import { Command, Option } from 'clipanion';
+import { Command, Option, UsageError } from 'clipanion';
 import { BaseCommand } from '../../base.js';
+import { done } from '../../http.js';
 
 export default class KeyListCommand extends BaseCommand {
   static override paths = [['key', 'list']];
@@ -9,8 +10,9 @@ export default class KeyListCommand extends BaseCommand {
   after = Option.String('--after', { description: 'Start after this name (the previous page\'s "next")' });
 
   async run(): Promise<number> {
-    const q = new URLSearchParams({ limit: this.limit, ...(this.after ? { after: this.after } : {}) });
-    const r = await this.client().get<{ keys: Array<{ name: string; type: string; latestVersion: number }>; next: string | null }>(`/v1/keys?${q}`);
+    if (!/^\d{1,4}$/.test(this.limit)) throw new UsageError(`--limit expects a whole number from 1 to 1000, got "${this.limit}"`);
+    const query = { limit: Number(this.limit), ...(this.after ? { after: this.after } : {}) };
+    const r = done(await this.client().get('/v1/keys', { params: { query } }));
     this.print(r, () => [...r.keys.map((k) => `${k.name}  ${k.type}  v${k.latestVersion}`), ...(r.next ? [`(more: --after ${r.next})`] : [])].join('\n') || 'No keys.');
     return 0;
   }

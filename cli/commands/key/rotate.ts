@@ -1,5 +1,6 @@
 import { Command, Option } from 'clipanion';
 import { BaseCommand } from '../../base.js';
+import { done } from '../../http.js';
 
 export default class KeyRotateCommand extends BaseCommand {
   static override paths = [['key', 'rotate']];
@@ -8,7 +9,7 @@ export default class KeyRotateCommand extends BaseCommand {
   name = Option.String({ required: true });
 
   async run(): Promise<number> {
-    const k = await this.client().post<{ name: string; latestVersion: number }>(`/v1/keys/${encodeURIComponent(this.name)}/rotate`);
+    const k = done(await this.client().post('/v1/keys/{name}/rotate', { params: { path: { name: this.name } }, body: {} }));
     this.print(k, `${k.name} is at version ${k.latestVersion}.`);
     return 0;
   }

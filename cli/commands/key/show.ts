@@ -1,5 +1,6 @@
 import { Command, Option } from 'clipanion';
 import { BaseCommand } from '../../base.js';
+import { done } from '../../http.js';
 
 export default class KeyShowCommand extends BaseCommand {
   static override paths = [['key', 'show']];
@@ -8,7 +9,7 @@ export default class KeyShowCommand extends BaseCommand {
   name = Option.String({ required: true });
 
   async run(): Promise<number> {
-    const k = await this.client().get<{ name: string; type: string; latestVersion: number; minDecryptionVersion: number; labels: Record<string, string>; deleteAfter: string | null }>(`/v1/keys/${encodeURIComponent(this.name)}`);
+    const k = done(await this.client().get('/v1/keys/{name}', { params: { path: { name: this.name } } }));
     this.print(k, `${k.name}  ${k.type}  versions ${k.minDecryptionVersion}..${k.latestVersion}  labels ${JSON.stringify(k.labels)}${k.deleteAfter ? `  deletion scheduled ${k.deleteAfter}` : ''}`);
     return 0;
   }

@@ -1,6 +1,7 @@
 import { Command, Option, UsageError } from 'clipanion';
 import { WRAPPING_ALGORITHMS, isWrappingAlgorithm } from '../../../engine/crypto/index.js';
 import { BaseCommand } from '../../base.js';
+import { done } from '../../http.js';
 import { writeFileSafe } from '../../files.js';
 
 export default class KeyWrappingKeyCommand extends BaseCommand {
@@ -22,8 +23,9 @@ export default class KeyWrappingKeyCommand extends BaseCommand {
   force = Option.Boolean('--force', false, { description: 'Overwrite --out' });
 
   async run(): Promise<number> {
-    if (!isWrappingAlgorithm(this.algorithm)) throw new UsageError(`--algorithm expects ${WRAPPING_ALGORITHMS.join(' or ')}, got "${this.algorithm}"`);
-    const k = await this.client().get<{ algorithm: string; format: string; publicKey: string; fingerprint: string }>(`/v1/sys/wrapping-key?algorithm=${this.algorithm}`);
+    const algorithm = this.algorithm;
+    if (!isWrappingAlgorithm(algorithm)) throw new UsageError(`--algorithm expects ${WRAPPING_ALGORITHMS.join(' or ')}, got "${algorithm}"`);
+    const k = done(await this.client().get('/v1/sys/wrapping-key', { params: { query: { algorithm } } }));
     if (this.out) await writeFileSafe(this.out, k.publicKey.replace(/\n?$/, '\n'), { overwrite: this.force });
     this.print(k, `${k.publicKey.trimEnd()}\n${k.algorithm} fingerprint sha256:${k.fingerprint}`);
     return 0;

@@ -1,5 +1,6 @@
 import { Command, Option, UsageError } from 'clipanion';
 import { BaseCommand } from '../../base.js';
+import { done } from '../../http.js';
 
 export function bindingBody(global: boolean, key: string | undefined): { scope: 'global' } | { scope: 'key'; key: string } {
   if (global === (key !== undefined)) throw new UsageError('give exactly one of --global or --key KEYNAME');
@@ -23,7 +24,7 @@ export default class PolicyActivateCommand extends BaseCommand {
   key = Option.String('--key', { description: 'Bind to requests on this key' });
 
   async run(): Promise<number> {
-    const res = await this.client().post<{ sha256: string; scope: string; key: string | null }>(`/v1/policies/${encodeURIComponent(this.hash)}/activate`, bindingBody(this.global, this.key));
+    const res = done(await this.client().post('/v1/policies/{hash}/activate', { params: { path: { hash: this.hash } }, body: bindingBody(this.global, this.key) }));
     this.print(res, `Policy ${res.sha256} is active ${res.scope === 'global' ? 'globally' : `on key ${res.key}`}.`);
     return 0;
   }

@@ -1,5 +1,6 @@
 import { Command, Option } from 'clipanion';
 import { BaseCommand } from '../../base.js';
+import { done } from '../../http.js';
 import { bindingBody } from './activate.js';
 
 export default class PolicyDeactivateCommand extends BaseCommand {
@@ -15,7 +16,7 @@ export default class PolicyDeactivateCommand extends BaseCommand {
   key = Option.String('--key', { description: 'The binding on this key' });
 
   async run(): Promise<number> {
-    const res = await this.client().post<{ sha256: string; scope: string; key: string | null }>(`/v1/policies/${encodeURIComponent(this.hash)}/deactivate`, bindingBody(this.global, this.key));
+    const res = done(await this.client().post('/v1/policies/{hash}/deactivate', { params: { path: { hash: this.hash } }, body: bindingBody(this.global, this.key) }));
     this.print(res, `Policy ${res.sha256} is no longer active ${res.scope === 'global' ? 'globally' : `on key ${res.key}`}.`);
     return 0;
   }

@@ -1,20 +1,13 @@
 import { Command } from 'clipanion';
 import { BaseCommand } from '../../base.js';
-
-interface Listed {
-  sha256: string;
-  name: string;
-  size: number;
-  createdAt: string;
-  bindings: Array<{ scope: string; key: string | null }>;
-}
+import { done } from '../../http.js';
 
 export default class PolicyListCommand extends BaseCommand {
   static override paths = [['policy', 'list']];
   static override usage = Command.Usage({ category: 'Policies', description: 'list stored policies and where each is active', examples: [['List', 'keyward policy list']] });
 
   async run(): Promise<number> {
-    const { policies } = await this.client().get<{ policies: Listed[] }>('/v1/policies');
+    const { policies } = done(await this.client().get('/v1/policies'));
     this.print(policies, () =>
       policies.length === 0
         ? 'No policies.'

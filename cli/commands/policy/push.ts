@@ -2,6 +2,7 @@ import { basename } from 'node:path';
 import { Command, Option } from 'clipanion';
 import { toBase64 } from '../../../ceremony/index.js';
 import { BaseCommand } from '../../base.js';
+import { done } from '../../http.js';
 import { readWasm } from './eval.js';
 
 export default class PolicyPushCommand extends BaseCommand {
@@ -18,7 +19,7 @@ export default class PolicyPushCommand extends BaseCommand {
   async run(): Promise<number> {
     const wasm = await readWasm(this.file);
     const name = this.name ?? basename(this.file).replace(/\.wasm$/, '');
-    const res = await this.client().post<{ sha256: string; name: string; size: number; created: boolean }>('/v1/policies', { name, wasm: toBase64(wasm) });
+    const res = done(await this.client().post('/v1/policies', { body: { name, wasm: toBase64(wasm) } }));
     this.print(res, `${res.created ? 'Stored' : 'Already stored'} policy ${res.name} (${res.size} bytes)\nsha256 ${res.sha256}\nActivate it: keyward policy activate ${res.sha256} --global`);
     return 0;
   }

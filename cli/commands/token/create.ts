@@ -1,5 +1,6 @@
 import { Command, Option } from 'clipanion';
 import { BaseCommand } from '../../base.js';
+import { done } from '../../http.js';
 
 export default class TokenCreateCommand extends BaseCommand {
   static override paths = [['token', 'create']];
@@ -16,7 +17,7 @@ export default class TokenCreateCommand extends BaseCommand {
 
   async run(): Promise<number> {
     const ttl = /^\d+$/.test(this.ttl) ? Number(this.ttl) : this.ttl;
-    const t = await this.client().post<{ token: string; tokenId: string; principal: string; roles: string[]; expiresAt: string | null }>('/v1/auth/tokens', { principal: this.principal, roles: this.roles, ttl });
+    const t = done(await this.client().post('/v1/auth/tokens', { body: { principal: this.principal, roles: this.roles, ttl } }));
     this.print(t, `Token (shown once): ${t.token}\nid ${t.tokenId}, principal ${t.principal} (${t.roles.join(', ')}), expires ${t.expiresAt ?? 'never'}`);
     return 0;
   }

@@ -1,5 +1,6 @@
 import { Command, Option } from 'clipanion';
 import { BaseCommand } from '../../base.js';
+import { done } from '../../http.js';
 
 export default class TokenRevokeCommand extends BaseCommand {
   static override paths = [['token', 'revoke']];
@@ -8,7 +9,7 @@ export default class TokenRevokeCommand extends BaseCommand {
   id = Option.String({ required: true });
 
   async run(): Promise<number> {
-    const r = await this.client().request<{ tokenId: string }>('DELETE', `/v1/auth/tokens/${encodeURIComponent(this.id)}`);
+    const r = done(await this.client().delete('/v1/auth/tokens/{id}', { params: { path: { id: this.id } } }));
     this.print(r, `Revoked ${r.tokenId}.`);
     return 0;
   }

@@ -1,12 +1,13 @@
 import { Command } from 'clipanion';
 import { BaseCommand } from '../../base.js';
+import { done } from '../../http.js';
 
 export default class TokenWhoamiCommand extends BaseCommand {
   static override paths = [['token', 'whoami']];
   static override usage = Command.Usage({ category: 'Tokens', description: 'show the principal and roles of the current token', examples: [['Who am I', 'keyward token whoami']] });
 
   async run(): Promise<number> {
-    const w = await this.client().get<{ principal: string; roles: string[]; tokenId: string; expiresAt: string | null }>('/v1/auth/whoami');
+    const w = done(await this.client().get('/v1/auth/whoami'));
     this.print(w, `${w.principal} (${w.roles.join(', ')}), token ${w.tokenId}, expires ${w.expiresAt ?? 'never'}`);
     return 0;
   }

@@ -1,5 +1,6 @@
 import { Command, Option, UsageError } from 'clipanion';
 import { BaseCommand } from '../../../base.js';
+import { done } from '../../../http.js';
 import { loadHolderPublicKeys } from '../shared.js';
 
 export default class CeremonyRekeyInitCommand extends BaseCommand {
@@ -19,7 +20,7 @@ export default class CeremonyRekeyInitCommand extends BaseCommand {
   async run(): Promise<number> {
     const threshold = Number(this.threshold);
     if (!Number.isInteger(threshold)) throw new UsageError(`--threshold expects a whole number, got "${this.threshold}"`);
-    const res = await this.client().post<{ required: number; newShares: number; newThreshold: number }>('/v1/sys/rekey/init', { holders: await loadHolderPublicKeys(this.holders), threshold });
+    const res = done(await this.client().post('/v1/sys/rekey/init', { body: { holders: await loadHolderPublicKeys(this.holders), threshold } }));
     this.print(res, `Rekey started: ${res.required} current shards needed; new set ${res.newThreshold} of ${res.newShares}. Holders run \`keyward ceremony rekey submit\`.`);
     return 0;
   }

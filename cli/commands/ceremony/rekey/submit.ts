@@ -1,12 +1,7 @@
 import { Command, Option } from 'clipanion';
 import { wipe } from '../../../../ceremony/index.js';
-import type { ShardFile } from '../../../../ceremony/index.js';
 import { BaseCommand } from '../../../base.js';
 import { openShardLocally, toSubmission, writeShards } from '../shared.js';
-
-type UpdateResponse =
-  | { complete: false; progress: number; required: number; holder: string }
-  | { complete: true; ceremonyId: string; generation: number; threshold: number; shares: number; shards: ShardFile[] };
 
 export default class CeremonyRekeySubmitCommand extends BaseCommand {
   static override paths = [['ceremony', 'rekey', 'submit']];
@@ -29,8 +24,8 @@ export default class CeremonyRekeySubmitCommand extends BaseCommand {
     const client = this.client();
     const opened = await openShardLocally({ keyFile: this.key, shardFile: this.shard, passphraseFile: this.passphraseFile, stdin: this.context.stdin, stderr: this.context.stderr });
     try {
-      const status = await client.get<{ nonce: string | null; sessionPublicKey: string | null }>('/v1/sys/rekey');
-      const res = await client.post<UpdateResponse>('/v1/sys/rekey/update', await toSubmission('rekey', opened, status));
+      const status = await client.get('/v1/sys/rekey');
+      const res = await client.post('/v1/sys/rekey/update', { body: await toSubmission('rekey', opened, status) });
       if (!res.complete) {
         this.print(res, `Accepted shard of ${res.holder}: rekey progress ${res.progress} of ${res.required}.`);
         return 0;
