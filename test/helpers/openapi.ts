@@ -33,11 +33,12 @@ export function checkResponse(method: string, path: string, status: number, body
   const route = findRoute(method, path);
   if (!route) return;
   const { success, errors } = routeStatuses(route);
-  let schema = success.get(status) ?? (errors.includes(status) || status === 500 ? ErrorBody : undefined);
+  const errorBody = route.errorBody ?? ErrorBody;
+  let schema = success.get(status) ?? (errors.includes(status) || status === 500 ? errorBody : undefined);
   let where = `${method} ${path.slice(0, 120)} → ${status} (${route.operationId})`;
   if (!schema) throw new Error(`OpenAPI: ${where} is not a documented status (documented: ${[...success.keys(), ...errors].join(', ')})`);
   const target = route.operationId === 'approvalsExecute' ? parkedRoutes.get(path.split('/')[3] ?? '') : undefined;
-  if (target && schema !== ErrorBody && status !== 202) {
+  if (target && schema !== errorBody && status !== 202) {
     // The executed operation's own answer: it must be one its route documents.
     schema = routeStatuses(target).success.get(status);
     where += ` executing ${target.operationId}`;
