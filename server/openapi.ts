@@ -77,6 +77,16 @@ export interface RouteDoc {
   summary: string;
   /** Needs a bearer token (and the policies' allow; a policy may park it for approval: 202). */
   auth: boolean;
+  /**
+   * Whether a policy's require_approval parks it with 202 ApprovalPending (default: `auth`). Set false
+   * for routes whose clients can't follow a 202 (Vault-compatible ones answer an error instead).
+   */
+  parkable?: boolean;
+  /**
+   * The error body when not the shared `Error` (e.g. Vault's `{"errors": [...]}`); name it in
+   * server/responses.ts RESPONSE_COMPONENTS so its routes share one component.
+   */
+  errorBody?: z.ZodType;
   body?: z.ZodType;
   /** Query parameters (each field one parameter). */
   query?: z.ZodObject;
@@ -215,7 +225,7 @@ const ERROR_RESPONSES: Readonly<Record<number, { name: string; description: stri
 export function routeStatuses(r: RouteDoc): { success: Map<number, z.ZodType>; errors: number[] } {
   const success = new Map<number, z.ZodType>([[r.status ?? 200, r.response]]);
   for (const [s, schema] of Object.entries(r.also ?? {})) success.set(Number(s), schema);
-  if (r.auth) success.set(202, res.ApprovalPending);
+  if (r.parkable ?? r.auth) success.set(202, res.ApprovalPending);
   const errors = new Set<number>(r.errors ?? []);
   if (r.body) [400, 413, 415].forEach((s) => errors.add(s));
   if (r.query || r.path.includes(':')) errors.add(400);
@@ -276,8 +286,13 @@ function parameters(where: 'query' | 'path', fields: Record<string, z.ZodType>):
 
 let cached: object | undefined;
 
+/** The document of {@link ROUTES} (built once). */
 export function openApiDocument(): object {
-  if (cached) return cached;
+  return (cached ??= buildDocument(ROUTES));
+}
+
+/** The document of `routes` (tests build variants). */
+export function buildDocument(routes: readonly RouteDoc[]): object {
   // Named schemas, then each route's unnamed body and response under its operationId.
   const requests = z.registry<{ id: string }>();
   const responses = z.registry<{ id: string }>();
@@ -291,7 +306,7 @@ export function openApiDocument(): object {
   };
   const ops = new Set<string>();
   const paths: Record<string, Record<string, unknown>> = {};
-  for (const r of ROUTES) {
+  for (const r of routes) {
     if (ops.has(r.operationId)) throw new Error(`operationId ${r.operationId} is used twice`);
     ops.add(r.operationId);
     const oaPath = r.path.replace(/:([A-Za-z]+)/g, '{$1}');
@@ -307,8 +322,14 @@ export function openApiDocument(): object {
       const name = nameOf(responses, schema, `${pascal(r.operationId)}Response`);
       responsesDoc[status] = { description: status === (r.status ?? 200) ? 'Success' : `${status}: see the summary`, content: { 'application/json': { schema: { $ref: REF(name) } } } };
     }
-    for (const status of errors) responsesDoc[status] = { $ref: `#/components/responses/${ERROR_RESPONSES[status]!.name}` };
-    responsesDoc.default = { $ref: '#/components/responses/InternalError' };
+    if (r.errorBody) {
+      const content = { 'application/json': { schema: { $ref: REF(nameOf(responses, r.errorBody, `${pascal(r.operationId)}Error`)) } } };
+      for (const status of errors) responsesDoc[status] = { description: ERROR_RESPONSES[status]?.description ?? 'Error', content };
+      responsesDoc.default = { description: 'Unexpected error', content };
+    } else {
+      for (const status of errors) responsesDoc[status] = { $ref: `#/components/responses/${ERROR_RESPONSES[status]!.name}` };
+      responsesDoc.default = { $ref: '#/components/responses/InternalError' };
+    }
     paths[oaPath] ??= {};
     paths[oaPath]![r.method] = {
       operationId: r.operationId,
@@ -336,7 +357,7 @@ export function openApiDocument(): object {
     InternalError: { description: 'Unexpected error (INTERNAL); details go to the server log only', content: errorContent },
   };
   for (const e of Object.values(ERROR_RESPONSES)) responseComponents[e.name] = { description: e.description, ...(e.retryAfter ? { headers: retryAfter } : {}), content: errorContent };
-  cached = {
+  return {
     openapi: '3.1.0',
     info: {
       title: 'Keyward',
@@ -354,5 +375,4 @@ export function openApiDocument(): object {
       securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'A kwt_ token (POST /v1/auth/tokens; the root token from init)' } },
     },
   };
-  return cached;
 }

@@ -23,10 +23,13 @@ import { WrappingAlgorithmSchema } from './schemas.js';
 const int = z.number().int().min(0);
 const positive = z.number().int().min(1);
 /** Standard padded base64 (RFC 4648 §4). */
-const b64 = z.string().regex(/^[A-Za-z0-9+/]*={0,2}$/);
+const b64 = z.string().regex(/^[A-Za-z0-9+/]*={0,2}$/).describe('standard padded base64');
 /** `kw:v<version>:<base64>` (engine/crypto/format.ts): ciphertexts, signatures, HMACs. */
-const versioned = z.string().regex(/^kw:v[1-9][0-9]{0,9}:[A-Za-z0-9+/]*={0,2}$/);
-const hex64 = z.string().regex(/^[0-9a-f]{64}$/);
+const versioned = z
+  .string()
+  .regex(/^kw:v[1-9][0-9]{0,9}:[A-Za-z0-9+/]*={0,2}$/)
+  .describe('kw:v<key version>:<base64>');
+const hex64 = z.string().regex(/^[0-9a-f]{64}$/).describe('SHA-256, 64 lowercase hex digits');
 const timestamp = z.iso.datetime();
 
 /** Every key type (engine/crypto/types.ts KEY_TYPES). */
@@ -34,7 +37,10 @@ export const KeyType = z.enum(KEY_TYPES);
 
 /** The shared error body of every 4xx/5xx: `{"error": {"code", "message"}}` (server/errors.ts). */
 export const ErrorBody = z.strictObject({
-  error: z.strictObject({ code: z.string().regex(/^[A-Z][A-Z0-9_]*$/), message: z.string() }),
+  error: z.strictObject({
+    code: z.string().regex(/^[A-Z][A-Z0-9_]*$/).describe('stable UPPER_SNAKE code (server/errors.ts)'),
+    message: z.string().describe('what was expected; never echoes secrets'),
+  }),
 });
 
 /**
@@ -42,11 +48,11 @@ export const ErrorBody = z.strictObject({
  * it with POST /v1/approvals/{approvalId}/execute and the same body once enough approvers agreed.
  */
 export const ApprovalPending = z.strictObject({
-  approvalId: z.string().regex(/^apr_[0-9a-f]{32}$/),
-  required: positive,
-  group: z.string(),
-  reason: z.string(),
-  expiresAt: timestamp,
+  approvalId: z.string().regex(/^apr_[0-9a-f]{32}$/).describe('GET /v1/approvals/{approvalId}; execute with POST /v1/approvals/{approvalId}/execute'),
+  required: positive.describe('approvals needed'),
+  group: z.string().describe('the role whose holders may approve'),
+  reason: z.string().describe("the policy's reason"),
+  expiresAt: timestamp.describe('the request must be approved and executed before then'),
 });
 
 // ---------------------------------------------------------------------------------------------

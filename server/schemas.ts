@@ -154,35 +154,53 @@ export const AuditExportBody = z.strictObject({
 });
 
 // ---------------------------------------------------------------------------------------------
-// Query and path parameters, as the routes read them (documented in GET /openapi.json; the routes
-// check the same bounds, and answer 400 VALIDATION_FAILED outside them).
+// Query parameters: routes read them with parseQuery (server/body.ts), which turns a number field's
+// decimal text into a number first; GET /openapi.json documents them from the same objects.
+
+/** What a query parameter was, for messages: quoted and cut short, or how many values it had. */
+const got = (input: unknown) => (Array.isArray(input) ? `${input.length} values` : input === undefined ? 'nothing' : `"${String(input).slice(0, 20)}"`);
+/** An integer query parameter in [min, max] whose every failure reads `expected <expected>, got ...`. */
+function queryInt(min: number, max: number | undefined, expected: string) {
+  const error = (iss: { input?: unknown }) => `expected ${expected}, got ${got(iss.input)}`;
+  const n = z.number({ error }).int({ error }).min(min, { error });
+  return max === undefined ? n : n.max(max, { error });
+}
+function queryEnum<const T extends readonly [string, ...string[]]>(values: T, expected: string) {
+  return z.enum(values, { error: (iss) => `expected ${expected}, got ${got(iss.input)}` });
+}
 
 /** GET /v1/keys */
 export const KeyListQuery = z.strictObject({
-  limit: z.number().int().min(1).max(MAX_LIST_LIMIT).default(100).describe('keys per page'),
-  after: z.string().max(128).optional().describe("the previous page's `next`: list keys whose names sort after it"),
+  limit: queryInt(1, MAX_LIST_LIMIT, `1 to ${MAX_LIST_LIMIT}`).default(100).describe('keys per page'),
+  after: z.string({ error: (iss) => `expected one key name, got ${got(iss.input)}` }).optional().describe("the previous page's `next`: list keys whose names sort after it"),
 });
 /** GET /v1/keys/{name}/public */
-export const PublicKeyQuery = z.strictObject({ format: z.enum(['pem', 'jwk', 'raw']).default('pem').describe('SPKI PEM, JWK, or base64 of the raw public key') });
+export const PublicKeyQuery = z.strictObject({ format: queryEnum(['pem', 'jwk', 'raw'], 'one of pem, jwk or raw').default('pem').describe('SPKI PEM, JWK, or base64 of the raw public key') });
 /** GET /v1/sys/wrapping-key */
-export const WrappingKeyQuery = z.strictObject({ algorithm: z.enum(WRAPPING_ALGORITHMS).default('rsa-oaep-3072-aes-kwp').describe('the wrapping scheme the import will use') });
+export const WrappingKeyQuery = z.strictObject({
+  algorithm: queryEnum(WRAPPING_ALGORITHMS, WRAPPING_ALGORITHMS.join(' or ')).default('rsa-oaep-3072-aes-kwp').describe('the wrapping scheme the import will use'),
+});
 
-const index = z.number().int().min(0);
-/** GET /v1/audit/records: records [from, to), at most `limit` of them. */
+const index = () => queryInt(0, Number.MAX_SAFE_INTEGER, 'a non-negative integer');
+/** GET /v1/audit/records: records [from, to), at most `limit` (capped at AUDIT_PAGE_MAX) of them. */
 export const AuditRecordsQuery = z.strictObject({
-  from: index.default(0).describe('first record index'),
-  to: index.optional().describe('one past the last record index (default from + limit)'),
-  limit: z.number().int().min(0).default(AUDIT_PAGE_MAX).describe(`records per page (at most ${AUDIT_PAGE_MAX})`),
+  from: index().default(0).describe('first record index'),
+  to: index().optional().describe('one past the last record index (default from + limit)'),
+  limit: index().default(AUDIT_PAGE_MAX).describe(`records per page (at most ${AUDIT_PAGE_MAX} are returned)`),
 });
 /** GET /v1/audit/proofs/inclusion */
-export const InclusionProofQuery = z.strictObject({ index: index.describe('leaf index'), size: index.describe('tree size of a signed checkpoint') });
+export const InclusionProofQuery = z.strictObject({ index: index().describe('leaf index'), size: index().describe('tree size of a signed checkpoint') });
 /** GET /v1/audit/proofs/consistency */
-export const ConsistencyProofQuery = z.strictObject({ from: index.describe('older tree size (a signed checkpoint)'), to: index.describe('newer tree size (a signed checkpoint)') });
+export const ConsistencyProofQuery = z.strictObject({ from: index().describe('older tree size (a signed checkpoint)'), to: index().describe('newer tree size (a signed checkpoint)') });
 /** GET /v1/approvals */
 export const ApprovalListQuery = z.strictObject({
-  state: z.enum(APPROVAL_STATES).optional().describe('only approvals in this state'),
-  limit: z.number().int().min(1).max(APPROVAL_PAGE_MAX).default(50).describe('approvals per page'),
-  after: z.string().regex(/^apr_[0-9a-f]{32}$/).optional().describe("the previous page's `next`"),
+  state: queryEnum(APPROVAL_STATES, `one of ${APPROVAL_STATES.join(', ')}`).optional().describe('only approvals in this state'),
+  limit: queryInt(1, APPROVAL_PAGE_MAX, `1 to ${APPROVAL_PAGE_MAX}`).default(50).describe('approvals per page'),
+  after: z
+    .string({ error: (iss) => `expected one approval id, got ${got(iss.input)}` })
+    .regex(/^apr_[0-9a-f]{32}$/, { error: (iss) => `expected an approval id like apr_<32 hex>, got ${got(iss.input)}` })
+    .optional()
+    .describe("the previous page's `next`"),
 });
 
 /** Path parameters, by name (an `id` differs per route: see the route docs). */

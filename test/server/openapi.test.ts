@@ -2,7 +2,9 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { KEY_TYPES } from '../../engine/crypto/index.js';
 import { appRouters } from '../../server/app.js';
-import { ROUTES, findRoute, openApiDocument, routeStatuses } from '../../server/openapi.js';
+import { z } from 'zod';
+import { ROUTES, buildDocument, findRoute, openApiDocument, routeStatuses } from '../../server/openapi.js';
+import type { RouteDoc } from '../../server/openapi.js';
 import { silentLogger } from '../../server/log.js';
 import { formatProblems, lintOpenApi } from '../helpers/openapi.js';
 import { startTestServer } from '../helpers/server.js';
@@ -89,11 +91,12 @@ describe('GET /openapi.json', () => {
       const takesInput = r.body !== undefined || r.query !== undefined || r.path.includes(':') || r.auth;
       const fourxx = Object.keys(op.responses).filter((s) => /^4/.test(s));
       if (takesInput) assert.ok(fourxx.includes('400') || fourxx.includes('401'), `${r.operationId}: ${fourxx}`);
-      for (const s of fourxx) assert.equal(deref(op.responses[s]).content['application/json'].schema.$ref, '#/components/schemas/Error', `${r.operationId} ${s}`);
-      if (r.auth) {
-        for (const s of ['202', '401', '403', '503']) assert.ok(op.responses[s], `${r.operationId} ${s}`);
+      const errorRef = r.errorBody ? deref(op.responses.default).content['application/json'].schema.$ref : '#/components/schemas/Error';
+      for (const s of fourxx) assert.equal(deref(op.responses[s]).content['application/json'].schema.$ref, errorRef, `${r.operationId} ${s}`);
+      if (r.parkable ?? r.auth) {
         assert.equal(deref(op.responses['202']).content['application/json'].schema.$ref, '#/components/schemas/ApprovalPending');
       } else assert.equal(op.responses['202'], undefined, r.operationId);
+      if (r.auth) for (const s of ['401', '403', '503']) assert.ok(op.responses[s], `${r.operationId} ${s}`);
       if (r.body) for (const s of ['400', '413', '415']) assert.ok(op.responses[s], `${r.operationId} ${s}`);
       assert.ok(op.responses.default, r.operationId);
     }
@@ -161,5 +164,73 @@ describe('GET /openapi.json', () => {
     const rules = new Set(report.problems.map((p) => p.ruleId));
     assert.ok(rules.has('no-empty-servers'), formatProblems(report));
     assert.ok(rules.has('operation-operationId'), formatProblems(report));
+  });
+
+  it('documents a new route from one entry, including one that is not parkable and has its own error body', async () => {
+    const VaultErrors = z.strictObject({ errors: z.array(z.string()) });
+    const extra: RouteDoc[] = [
+      {
+        method: 'post',
+        path: '/v1/transit/encrypt/:name',
+        operationId: 'transitEncrypt',
+        tag: 'keys',
+        summary: 'A Vault-compatible route (example)',
+        auth: true,
+        parkable: false,
+        errorBody: VaultErrors,
+        params: { name: z.string() },
+        body: z.strictObject({ plaintext: z.string() }),
+        response: z.strictObject({ data: z.strictObject({ ciphertext: z.string() }) }),
+      },
+    ];
+    const d = buildDocument([...ROUTES, ...extra]) as Json;
+    const op = d.paths['/v1/transit/encrypt/{name}'].post;
+    assert.equal(op.operationId, 'transitEncrypt');
+    assert.equal(op.responses['202'], undefined);
+    assert.equal(op.responses['403'].content['application/json'].schema.$ref, '#/components/schemas/TransitEncryptError');
+    assert.deepEqual(d.components.schemas.TransitEncryptError.required, ['errors']);
+    assert.equal(op.requestBody.content['application/json'].schema.$ref, '#/components/schemas/TransitEncryptRequest');
+    const report = await lintOpenApi(d);
+    assert.deepEqual(report.totals, { errors: 0, warnings: 0, ignored: 0 }, formatProblems(report));
+    assert.throws(() => buildDocument([...ROUTES, ...extra, { ...extra[0]!, path: '/v1/other' }]), /operationId transitEncrypt is used twice/);
+  });
+
+  it('routes refuse query values outside the documented bounds (400 naming the parameter) and accept those inside', async () => {
+    // The server here is not initialized: a query that parses goes on to 503 NOT_INITIALIZED.
+    for (const r of ROUTES.filter((x) => x.query)) {
+      const path = r.path.replace(':name', 'k');
+      const params = doc.paths[r.path.replace(/:([A-Za-z]+)/g, '{$1}')][r.method].parameters.filter((p: Json) => p.in === 'query');
+      const valid: Record<string, string> = {};
+      // A value each parameter accepts (an optional one with a pattern is left out).
+      for (const p of params) {
+        const sample = p.schema.default ?? p.schema.enum?.[0] ?? p.schema.minimum ?? (p.schema.pattern ? undefined : 'x');
+        if (sample !== undefined) valid[p.name] = String(sample);
+      }
+      const url = (over: Record<string, string | string[]>) => {
+        const q = new URLSearchParams();
+        for (const [k, v] of Object.entries({ ...valid, ...over })) for (const one of [v].flat()) q.append(k, one);
+        return `${path}?${q}`;
+      };
+      const passed = await s.call('GET', url({}));
+      assert.equal(passed.body.error.code, 'NOT_INITIALIZED', `${r.operationId} ${url({})}: ${JSON.stringify(passed.body)}`);
+      for (const p of params) {
+        const bad: string[] = ['twice'];
+        if (p.schema.enum) bad.push('zzz');
+        if (p.schema.type === 'integer') bad.push('1.5', 'abc', String(p.schema.minimum - 1));
+        if (p.schema.type === 'integer' && p.schema.maximum !== undefined && p.schema.maximum < Number.MAX_SAFE_INTEGER) bad.push(String(p.schema.maximum + 1));
+        if (p.schema.pattern) bad.push('no match');
+        for (const value of bad) {
+          const target = url({ [p.name]: value === 'twice' ? [valid[p.name] ?? 'x', valid[p.name] ?? 'x'] : value });
+          const res = await s.call('GET', target);
+          assert.equal(res.status, 400, `${r.operationId} ${target}: ${JSON.stringify(res.body)}`);
+          assert.equal(res.body.error.code, 'VALIDATION_FAILED');
+          assert.match(res.body.error.message, new RegExp(`^${p.name}: expected `), target);
+        }
+      }
+    }
+    const missing = await s.call('GET', '/v1/audit/proofs/inclusion?index=0');
+    assert.equal(missing.body.error.message, 'size: expected a non-negative integer, got nothing');
+    const twice = await s.call('GET', '/v1/keys?limit=1&limit=2');
+    assert.equal(twice.body.error.message, 'limit: expected 1 to 1000, got 2 values');
   });
 });
