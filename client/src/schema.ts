@@ -831,16 +831,25 @@ export interface components {
     schemas: {
         Error: {
             error: {
+                /** @description stable UPPER_SNAKE code (server/errors.ts) */
                 code: string;
+                /** @description what was expected; never echoes secrets */
                 message: string;
             };
         };
         ApprovalPending: {
+            /** @description GET /v1/approvals/{approvalId}; execute with POST /v1/approvals/{approvalId}/execute */
             approvalId: string;
+            /** @description approvals needed */
             required: number;
+            /** @description the role whose holders may approve */
             group: string;
+            /** @description the policy's reason */
             reason: string;
-            /** Format: date-time */
+            /**
+             * Format: date-time
+             * @description the request must be approved and executed before then
+             */
             expiresAt: string;
         };
         /** @enum {string} */
@@ -902,7 +911,9 @@ export interface components {
             shares: number;
             /** @constant */
             suite: "HPKE-X-Wing-HKDF-SHA256-AES-256-GCM";
+            /** @description standard padded base64 */
             enc: string;
+            /** @description standard padded base64 */
             ciphertext: string;
         };
         InitResult: {
@@ -963,12 +974,14 @@ export interface components {
             revoked: true;
         };
         PolicyPushed: {
+            /** @description SHA-256, 64 lowercase hex digits */
             sha256: string;
             name: string;
             size: number;
             created: boolean;
         };
         PolicySummary: {
+            /** @description SHA-256, 64 lowercase hex digits */
             sha256: string;
             name: string;
             size: number;
@@ -988,6 +1001,7 @@ export interface components {
             policies: components["schemas"]["PolicySummary"][];
         };
         PolicyActivated: {
+            /** @description SHA-256, 64 lowercase hex digits */
             sha256: string;
             /** @enum {string} */
             scope: "global" | "key";
@@ -997,6 +1011,7 @@ export interface components {
             created: boolean;
         };
         PolicyDeactivated: {
+            /** @description SHA-256, 64 lowercase hex digits */
             sha256: string;
             /** @enum {string} */
             scope: "global" | "key";
@@ -1011,6 +1026,7 @@ export interface components {
             group: string;
             reason: string;
             gas: number;
+            /** @description SHA-256, 64 lowercase hex digits */
             hash: string;
             fault: ("out_of_gas" | "trap" | "abort" | "stack_overflow" | "bad_output" | "input_rejected" | "input_invalid" | "host_error") | null;
         };
@@ -1022,6 +1038,7 @@ export interface components {
             reason: string;
             decidedBy: string | null;
             policies: {
+                /** @description SHA-256, 64 lowercase hex digits */
                 sha256: string;
                 /** @enum {string} */
                 decision: "allow" | "deny" | "require_approval";
@@ -1030,6 +1047,7 @@ export interface components {
                 fault: ("out_of_gas" | "trap" | "abort" | "stack_overflow" | "bad_output" | "input_rejected" | "input_invalid" | "host_error") | null;
             }[];
             requirements: {
+                /** @description SHA-256, 64 lowercase hex digits */
                 sha256: string;
                 approvals: number;
                 group: string;
@@ -1069,18 +1087,23 @@ export interface components {
             next: string | null;
         };
         EncryptResult: {
+            /** @description kw:v<key version>:<base64> */
             ciphertext: string;
             keyVersion: number;
         };
         DecryptResult: {
+            /** @description standard padded base64 */
             plaintext: string;
         };
         DatakeyResult: {
+            /** @description standard padded base64 */
             plaintext: string;
+            /** @description kw:v<key version>:<base64> */
             ciphertext: string;
             keyVersion: number;
         };
         SignResult: {
+            /** @description kw:v<key version>:<base64> */
             signature: string;
             keyVersion: number;
         };
@@ -1088,15 +1111,19 @@ export interface components {
             valid: boolean;
         };
         HmacResult: {
+            /** @description kw:v<key version>:<base64> */
             hmac: string;
             keyVersion: number;
         };
         EncapsulateResult: {
+            /** @description standard padded base64 */
             ciphertext: string;
+            /** @description standard padded base64 */
             sharedSecret: string;
             keyVersion: number;
         };
         DecapsulateResult: {
+            /** @description standard padded base64 */
             sharedSecret: string;
         };
         Jwk: {
@@ -1114,6 +1141,7 @@ export interface components {
         } | {
             /** @constant */
             format: "raw";
+            /** @description standard padded base64 */
             publicKey: string;
             keyVersion: number;
         } | {
@@ -1128,9 +1156,11 @@ export interface components {
             /** @enum {string} */
             format: "pem" | "raw";
             publicKey: string;
+            /** @description SHA-256, 64 lowercase hex digits */
             fingerprint: string;
         };
         RandomResult: {
+            /** @description standard padded base64 */
             bytes: string;
         };
         AuditKeys: {
@@ -1141,6 +1171,7 @@ export interface components {
         };
         AuditCheckpoint: {
             size: number;
+            /** @description standard padded base64 */
             root: string;
             note: string;
         };
@@ -1156,6 +1187,7 @@ export interface components {
         InclusionProof: {
             index: number;
             size: number;
+            /** @description standard padded base64 */
             leafHash: string;
             proof: string[];
         };
@@ -2827,7 +2859,7 @@ export interface operations {
                 from?: number;
                 /** @description one past the last record index (default from + limit) */
                 to?: number;
-                /** @description records per page (at most 1000) */
+                /** @description records per page (at most 1000 are returned) */
                 limit?: number;
             };
             header?: never;
