@@ -164,6 +164,22 @@ describe('@keyward/client', { timeout: 120_000 }, () => {
       }
     });
 
+    it('health() answers for an unsealed and an uninitialized server alike (200, 501), where get() throws on 501', async () => {
+      const up = await root.health();
+      assert.equal(up.status, 200);
+      assert.equal(up.sealed, false);
+      const fresh = await startTestServer();
+      try {
+        const kw = new KeywardClient({ baseUrl: fresh.url });
+        const h = await kw.health();
+        assert.equal(h.status, 501);
+        assert.equal(h.initialized, false);
+        await rejectsWith(kw.get('/v1/sys/health'), 501, 'HTTP_501');
+      } finally {
+        await fresh.close();
+      }
+    });
+
     it('rejects a base URL that is not http(s) and a negative timeout as programmer errors', () => {
       assert.throws(() => new KeywardClient({ baseUrl: 'not a url' }), TypeError);
       assert.throws(() => new KeywardClient({ baseUrl: 'ftp://example.com' }), TypeError);
