@@ -115,6 +115,17 @@ export const KeyImportBody = z.strictObject({
   labels: KeyCreateBody.shape.labels,
 });
 
+/**
+ * Key export: one version (default: the latest) of an `exportable` key's private material, wrapped
+ * to the caller's public `wrappingKey` of `algorithm` (PEM/base64 SPKI RSA-3072, or base64 raw
+ * ML-KEM-768 / X-Wing): the blob `POST /v1/keys/:name/import` takes.
+ */
+export const KeyExportBody = z.strictObject({
+  algorithm: WrappingAlgorithmSchema,
+  wrappingKey: z.string().min(1).max(16_384),
+  keyVersion: z.number().int().min(1).optional(),
+});
+
 /** Most items one batch may carry. */
 export const MAX_BATCH_ITEMS = 1000;
 /** The batch form of an operation body: `{batch: [item, ...]}`, 1..MAX_BATCH_ITEMS items, order preserved. */

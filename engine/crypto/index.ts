@@ -61,12 +61,15 @@ export { MAX_OAEP_LABEL_LEN, OAEP_HASH, oaepCiphertextLength, oaepDecrypt, oaepE
 export {
   ML_KEM_BYOK_INFO,
   WRAPPING_ALGORITHMS,
+  X_WING_BYOK_INFO,
   exportWrappingKey,
   generateWrappingKey,
   importWrappingKey,
   isWrappingAlgorithm,
+  parseWrappingKey,
   unwrapKeyMaterial,
   wrapKeyMaterial,
+  wrappingKeyFingerprint,
   wrappingKeyType,
   type WrappingAlgorithm,
 } from './byok.js';

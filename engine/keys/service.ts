@@ -10,7 +10,10 @@
  * worker pool when one is given, so the event loop keeps answering.
  *
  * BYOK import (`import`) brings private material in wrapped under a server wrapping key
- * (wrapping.ts, engine/crypto/byok.ts) and creates a new key from it, as `create` does.
+ * (wrapping.ts, engine/crypto/byok.ts) and creates a new key from it, as `create` does. Export
+ * (`export`) is its mirror: one version of an `exportable` key's material, wrapped to a caller's
+ * public key with the same constructions, never in the clear (`assertExportable` says beforehand
+ * whether an export can run, so the pipeline refuses before asking approvers).
  *
  * Caches (secret-cache.ts), all per node, all wiped on seal: decrypted material by barrier path
  * (MATERIAL_CACHE_MAX entries), the expanded secret keys of seed-stored post-quantum keys
@@ -261,6 +264,43 @@ export class KeyService {
     }
     this.#forget(opts.name);
     return this.info(opts.name);
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Key export (dual control is the policies' business; the checks here hold whatever they say)
+
+  /**
+   * Refuses an export that cannot run, without touching secrets: KEY_NOT_EXPORTABLE (the key was
+   * not created `exportable`; that never changes), KEY_VERIFY_ONLY (no private material),
+   * KEY_VERSION_NOT_FOUND (no such version), KEY_VERSION_DISABLED (below `minDecryptionVersion`).
+   * Returns the version to export (default: the latest).
+   */
+  assertExportable(row: KeyRow, version: number = row.latestVersion): number {
+    if (!row.exportable) throw new KeywardError('KEY_NOT_EXPORTABLE', `key "${row.name}" was not created exportable and can never be exported`);
+    if (row.verifyOnly) throw new KeywardError('KEY_VERIFY_ONLY', `key "${row.name}" holds only a public key: there is no private material to export`);
+    if (!Number.isSafeInteger(version) || version < 1 || version > row.latestVersion) {
+      throw new KeywardError('KEY_VERSION_NOT_FOUND', `key "${row.name}" has versions 1 to ${row.latestVersion}; this names version ${version}`);
+    }
+    this.#readable(row, version);
+    return version;
+  }
+
+  /**
+   * One version's private material wrapped to `wrappingPublicKey` (a parsed public key of
+   * `algorithm`'s wrapping key type: engine/crypto/byok.ts importWrappingKey) — the exact blob
+   * `POST /v1/keys/:name/import` takes. Re-checks `assertExportable` (the decision may be a day old).
+   * Returns, besides the blob, what the receiver checks what it unwrapped against: the type, the
+   * version, the key id (bound into the key's `kw:` AEAD ciphertexts, aead.ts) and the public key
+   * (canonical bytes, as in `info().versions`; null for symmetric types). Never logs the material.
+   */
+  async export(row: KeyRow, opts: { algorithm: WrappingAlgorithm; wrappingPublicKey: Uint8Array; version?: number | undefined }): Promise<{ wrappedKey: Uint8Array; type: KeyType; keyVersion: number; keyId: string; publicKey: Uint8Array | null; wrappingKeyFingerprint: string }> {
+    const version = this.assertExportable(row, opts.version);
+    const type = row.type as KeyType;
+    // The cached material is shared: wrapKeyMaterial reads it and leaves it alone.
+    const material = await this.#private(row, version);
+    const wrappedKey = crypto.wrapKeyMaterial(opts.algorithm, opts.wrappingPublicKey, material);
+    const publicKey = crypto.keyTypeInfo(type).asymmetric ? await this.#public(row, version) : null;
+    return { wrappedKey, type, keyVersion: version, keyId: row.id, publicKey, wrappingKeyFingerprint: crypto.wrappingKeyFingerprint(opts.wrappingPublicKey) };
   }
 
   /** Adds a version and makes it the latest. */

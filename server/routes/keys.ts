@@ -10,6 +10,7 @@ import { z } from 'zod';
 import { randomBytes } from 'node:crypto';
 import { KeywardError } from '../../ceremony/errors.js';
 import { fromBase64, toBase64 as b64 } from '../../ceremony/index.js';
+import { parseWrappingKey, wrappingKeyFingerprint } from '../../engine/crypto/index.js';
 import { KeyService } from '../../engine/keys/service.js';
 import { MAX_LIST_LIMIT, assertKeyName } from '../../engine/keys/service.js';
 import type { CommitScope, KeyRow } from '../../engine/store/index.js';
@@ -26,6 +27,7 @@ import {
   HmacItem,
   KeyConfigBody,
   KeyCreateBody,
+  KeyExportBody,
   KeyImportBody,
   RandomBody,
   RewrapBody,
@@ -71,7 +73,15 @@ export function keyRoutes(deps: AppDeps): Router {
   async function keyed<T>(
     ctx: Context,
     operation: string,
-    opts: { usable?: boolean; payloadBytes?: number; attributes?: Record<string, string>; version?: (row: KeyRow) => number | undefined },
+    opts: {
+      usable?: boolean;
+      payloadBytes?: number;
+      attributes?: Record<string, string>;
+      version?: (row: KeyRow) => number | undefined;
+      /** Refuses what could not run, before the request is parked (RequestContext.precheck). */
+      precheck?: (row: KeyRow) => void;
+      auditDetails?: Record<string, string | number | boolean>;
+    },
     fn: (row: KeyRow, commit: CommitScope | undefined) => Promise<T>,
   ): Promise<T> {
     const name = ctx.params.name as string;
@@ -82,6 +92,8 @@ export function keyRoutes(deps: AppDeps): Router {
         operation,
         ...(opts.payloadBytes !== undefined ? { payloadBytes: opts.payloadBytes } : {}),
         ...(opts.attributes ? { attributes: opts.attributes } : {}),
+        ...(opts.precheck ? { precheck: () => opts.precheck!(row!) } : {}),
+        ...(opts.auditDetails ? { auditDetails: opts.auditDetails } : {}),
         key: async () => {
           row = opts.usable === false ? await svc.row(name) : await svc.usable(name);
           // A version read from attacker input only counts if the key has it; else policies see the latest.
@@ -242,6 +254,39 @@ export function keyRoutes(deps: AppDeps): Router {
       },
     );
     ctx.status = 201;
+  });
+
+  // Key export under dual control (the default policy asks two operators for `key.export`). One
+  // version per request, as import takes one: the wrapping key is parsed before anything else, and
+  // what no approval could fix (not exportable, verify-only, no such version) is refused before the
+  // request is parked. Only the algorithm and the wrapping key's fingerprint reach the audit record.
+  r.post('/v1/keys/:name/export', async (ctx: Context) => {
+    const body = await parseBody(ctx, KeyExportBody, deps.bodyLimit);
+    const wrappingPublicKey = parseWrappingKey(body.algorithm, body.wrappingKey);
+    const fingerprint = wrappingKeyFingerprint(wrappingPublicKey);
+    ctx.body = await keyed(
+      ctx,
+      'key.export',
+      {
+        attributes: { algorithm: body.algorithm, wrappingKey: fingerprint },
+        auditDetails: { algorithm: body.algorithm, wrappingKeyFingerprint: fingerprint },
+        version: () => body.keyVersion,
+        precheck: (row) => void svc.assertExportable(row, body.keyVersion),
+      },
+      async (row) => {
+        const e = await svc.export(row, { algorithm: body.algorithm, wrappingPublicKey, version: body.keyVersion });
+        return {
+          name: row.name,
+          type: e.type,
+          keyVersion: e.keyVersion,
+          keyId: e.keyId,
+          algorithm: body.algorithm,
+          wrappedKey: b64(e.wrappedKey),
+          wrappingKeyFingerprint: e.wrappingKeyFingerprint,
+          publicKey: e.publicKey ? b64(e.publicKey) : null,
+        };
+      },
+    );
   });
 
   r.post('/v1/random', async (ctx: Context) => {
