@@ -107,13 +107,18 @@ export const WrappingAlgorithmSchema = z.enum(WRAPPING_ALGORITHMS);
  * BYOK import: the key's private material wrapped under the server's `algorithm` wrapping key
  * (GET /v1/sys/wrapping-key), base64. Never the material in the clear.
  */
-export const KeyImportBody = z.strictObject({
-  type: z.string().max(64),
-  algorithm: WrappingAlgorithmSchema,
-  wrappedKey: base64(8192),
-  exportable: z.boolean().optional(),
-  labels: KeyCreateBody.shape.labels,
-});
+export const KeyImportBody = z
+  .strictObject({
+    type: z.string().max(64),
+    algorithm: WrappingAlgorithmSchema,
+    wrappedKey: base64(8192),
+    exportable: z.boolean().optional(),
+    labels: KeyCreateBody.shape.labels,
+    /** Keep the identity of a key another Keyward exported (its `keyId` and `keyVersion`), so its `kw:` ciphertexts decrypt here. */
+    keyId: z.string().regex(/^key_[0-9a-f]{24}$/, 'expected key_ and 24 lowercase hex characters (the keyId of a key export)').optional(),
+    keyVersion: z.number().int().min(1).max(2_147_483_647).optional(),
+  })
+  .refine((b) => (b.keyId === undefined) === (b.keyVersion === undefined), 'expected keyId and keyVersion together (both from a key export) or neither');
 
 /**
  * Key export: one version (default: the latest) of an `exportable` key's private material, wrapped
@@ -123,7 +128,7 @@ export const KeyImportBody = z.strictObject({
 export const KeyExportBody = z.strictObject({
   algorithm: WrappingAlgorithmSchema,
   wrappingKey: z.string().min(1).max(16_384),
-  keyVersion: z.number().int().min(1).optional(),
+  keyVersion: z.number().int().min(1).max(2_147_483_647).optional(),
 });
 
 /** Most items one batch may carry. */

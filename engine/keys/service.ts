@@ -71,6 +71,10 @@ export function assertKeyName(name: string): void {
   if (!KEY_NAME_RE.test(name)) throw new KeywardError('VALIDATION_FAILED', `expected a key name of 1-128 characters [A-Za-z0-9._-], got "${name.slice(0, 80)}"`);
 }
 
+/** A key's random id (bound into its AEAD ciphertexts): `key_` and 24 hex characters. */
+export const KEY_ID_RE = /^key_[0-9a-f]{24}$/;
+const newKeyId = () => 'key_' + randomBytes(12).toString('hex');
+
 const materialPath = (id: string, version: number) => `keys/${id}/v${version}`;
 const materialPrefix = (id: string) => `keys/${id}/`;
 /** The key id in a material path (`keys/<id>/v<N>`). */
@@ -193,7 +197,7 @@ export class KeyService {
     crypto.assertKeyType(opts.type);
     const type = opts.type;
     assertKeyName(opts.name);
-    const id = 'key_' + randomBytes(12).toString('hex');
+    const id = newKeyId();
     let pair: crypto.KeyPair | undefined;
     let publicKey: Uint8Array | null;
     if (opts.publicKey !== undefined) {
@@ -213,18 +217,24 @@ export class KeyService {
     return this.info(opts.name);
   }
 
-  /** Inserts a new key with version 1 (and its material under the barrier); KEY_EXISTS if the name is taken. */
-  async #insert(k: { name: string; id: string; type: KeyType; exportable?: boolean | undefined; labels?: Record<string, string> | undefined; by: string; publicKey: Uint8Array | null; privateKey: Uint8Array | undefined; commit: CommitScope | undefined }): Promise<void> {
+  /**
+   * Inserts a new key whose first (and only) version is `version` (default 1; an import that keeps
+   * its source's identity starts at the source's version, which is then also the minimum decryption
+   * version), with its material under the barrier. KEY_EXISTS if the name (or the id) is taken.
+   */
+  async #insert(k: { name: string; id: string; type: KeyType; exportable?: boolean | undefined; labels?: Record<string, string> | undefined; by: string; publicKey: Uint8Array | null; privateKey: Uint8Array | undefined; commit: CommitScope | undefined; version?: number | undefined }): Promise<void> {
+    const version = k.version ?? 1;
     await writeTransaction(this.#db, k.commit, async (tx) => {
+      // No conflict target: a taken name and a taken id (an import keeping its id) both land here.
       const inserted = await tx
         .insert(keys)
-        .values({ name: k.name, id: k.id, type: k.type, exportable: k.exportable ?? false, verifyOnly: k.privateKey === undefined, labels: k.labels ?? {}, latestVersion: 1, createdBy: k.by })
+        .values({ name: k.name, id: k.id, type: k.type, exportable: k.exportable ?? false, verifyOnly: k.privateKey === undefined, labels: k.labels ?? {}, latestVersion: version, minDecryptionVersion: version, createdBy: k.by })
         .onConflictDoNothing()
         .returning({ name: keys.name });
-      if (inserted.length === 0) throw new KeywardError('KEY_EXISTS', `a key named "${k.name}" already exists`);
-      await tx.insert(keyVersions).values({ keyName: k.name, version: 1, publicKey: k.publicKey });
-      if (k.privateKey) await putEntry(tx, materialPath(k.id, 1), this.#seal.barrier.encrypt(materialPath(k.id, 1), k.privateKey));
-    }, { type: k.type, version: 1, verifyOnly: k.privateKey === undefined });
+      if (inserted.length === 0) throw new KeywardError('KEY_EXISTS', `a key named "${k.name}" already exists${k.version !== undefined ? ` (or one with id ${k.id})` : ''}`);
+      await tx.insert(keyVersions).values({ keyName: k.name, version, publicKey: k.publicKey });
+      if (k.privateKey) await putEntry(tx, materialPath(k.id, version), this.#seal.barrier.encrypt(materialPath(k.id, version), k.privateKey));
+    }, { type: k.type, version, verifyOnly: k.privateKey === undefined });
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -241,15 +251,26 @@ export class KeyService {
    * is unwrapped, validated for `type` (PRIVATE_KEY_INVALID; node:crypto types pass a pairwise
    * consistency test), stored under the barrier and wiped. Fails with KEY_EXISTS if the name is
    * taken, WRAPPED_KEY_INVALID if the blob does not unwrap. Never logs or returns the material.
+   *
+   * `source` keeps the identity of a key exported by another Keyward (`export`): the key gets the
+   * source's id and the material becomes version `source.version` (also the minimum decryption
+   * version; no older version exists here), so the source's `kw:v<N>:` ciphertexts — which bind the
+   * key id and version (aead.ts) — and signatures decrypt and verify here. KEY_EXISTS if a key here
+   * already has that id (the same export imported twice).
    */
-  async import(opts: { name: string; type: string; algorithm: WrappingAlgorithm; wrappedKey: Uint8Array; exportable?: boolean | undefined; labels?: Record<string, string> | undefined; by: string; commit?: CommitScope | undefined }): Promise<KeyInfo> {
+  async import(opts: { name: string; type: string; algorithm: WrappingAlgorithm; wrappedKey: Uint8Array; exportable?: boolean | undefined; labels?: Record<string, string> | undefined; by: string; commit?: CommitScope | undefined; source?: { keyId: string; version: number } | undefined }): Promise<KeyInfo> {
     crypto.assertKeyType(opts.type);
     const type = opts.type;
     assertKeyName(opts.name);
+    if (opts.source && !KEY_ID_RE.test(opts.source.keyId)) throw new KeywardError('VALIDATION_FAILED', `keyId: expected key_ and 24 lowercase hex characters, got "${opts.source.keyId.slice(0, 40)}"`);
     this.#seal.keyring(); // SEALED before doing any work
-    // Fail early (before any private-key operation) when the name is taken; the insert re-checks.
+    // Fail early (before any private-key operation) when the name or id is taken; the insert re-checks.
     const [taken] = await this.#db.select({ name: keys.name }).from(keys).where(eq(keys.name, opts.name));
     if (taken) throw new KeywardError('KEY_EXISTS', `a key named "${opts.name}" already exists`);
+    if (opts.source) {
+      const [same] = await this.#db.select({ name: keys.name }).from(keys).where(eq(keys.id, opts.source.keyId));
+      if (same) throw new KeywardError('KEY_EXISTS', `key "${same.name}" already has id ${opts.source.keyId} (was this export imported before?)`);
+    }
     const material = await this.#wrapping.unwrap(opts.algorithm, opts.wrappedKey);
     let pair: crypto.KeyPair;
     try {
@@ -258,7 +279,7 @@ export class KeyService {
       material.fill(0);
     }
     try {
-      await this.#insert({ name: opts.name, type, id: 'key_' + randomBytes(12).toString('hex'), exportable: opts.exportable, labels: opts.labels, by: opts.by, publicKey: pair.public, privateKey: pair.private, commit: opts.commit });
+      await this.#insert({ name: opts.name, type, id: opts.source?.keyId ?? newKeyId(), version: opts.source?.version, exportable: opts.exportable, labels: opts.labels, by: opts.by, publicKey: pair.public, privateKey: pair.private, commit: opts.commit });
     } finally {
       pair.private.fill(0);
     }

@@ -244,10 +244,11 @@ export function keyRoutes(deps: AppDeps): Router {
     // The wrapped blob is attacker input and secret-bearing: only its decoded size reaches policies and logs.
     const wrappedKey = bytes(body.wrappedKey, 'wrappedKey');
     ctx.body = await hsm.request(
-      { ...caller(ctx), operation: 'key.import', key: { name, type: body.type, version: 1, labels: body.labels ?? {} }, attributes: { algorithm: body.algorithm }, payloadBytes: wrappedKey.length },
+      { ...caller(ctx), operation: 'key.import', key: { name, type: body.type, version: body.keyVersion ?? 1, labels: body.labels ?? {} }, attributes: { algorithm: body.algorithm, ...(body.keyId ? { keyId: body.keyId } : {}) }, payloadBytes: wrappedKey.length },
       async (p, a) => {
         try {
-          return await svc.import({ name, type: body.type, algorithm: body.algorithm, wrappedKey, exportable: body.exportable, labels: body.labels, by: p.principal, commit: a.commit });
+          const source = body.keyId !== undefined && body.keyVersion !== undefined ? { keyId: body.keyId, version: body.keyVersion } : undefined;
+          return await svc.import({ name, type: body.type, algorithm: body.algorithm, wrappedKey, exportable: body.exportable, labels: body.labels, by: p.principal, commit: a.commit, source });
         } finally {
           wrappedKey.fill(0);
         }

@@ -44,23 +44,24 @@ describe('keyward key export (CLI)', { timeout: 240_000 }, () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  it("exports an Ed25519 key to B's X-Wing wrapping key under dual control; B imports it, and B's signatures verify on A", async () => {
-    ok(await runCli(['key', 'create', 'orders', '--type', 'ed25519', '--exportable'], envA));
+  it("exports an AES key (version 2) to B's X-Wing wrapping key under dual control; B imports it with its identity and decrypts A's ciphertexts", async () => {
+    ok(await runCli(['key', 'create', 'orders', '--type', 'aes256-gcm', '--exportable'], envA));
+    ok(await runCli(['key', 'rotate', 'orders'], envA));
+    const ct = ok(await runCli(['encrypt', '--key', 'orders', '--text', 'card 4111'], envA)).stdout.trim();
+    assert.match(ct, /^kw:v2:/);
     ok(await runCli(['key', 'wrapping-key', '--algorithm', 'x-wing', '--out', join(dir, 'b.pub')], envB));
-    const args = ['key', 'export', '--key', 'orders', '--wrapping-key', join(dir, 'b.pub'), '--algorithm', 'x-wing'];
-    const parked = await runCli(args, envA);
+    const parked = await runCli(['key', 'export', '--key', 'orders', '--wrapping-key', join(dir, 'b.pub'), '--algorithm', 'x-wing'], envA);
     const id = parkedId(parked.stderr);
     await approveTwice(a.url, a.hsm.store.db, id);
     const body = { algorithm: 'x-wing', wrappingKey: (await readFile(join(dir, 'b.pub'), 'utf8')).trim() };
     await writeFile(join(dir, 'body.json'), JSON.stringify(body));
     const exported = ok(await runCli(['approval', 'execute', id, '--body', join(dir, 'body.json'), '--json'], envA)).json();
-    assert.deepEqual([exported.name, exported.type, exported.keyVersion, exported.algorithm], ['orders', 'ed25519', 1, 'x-wing']);
+    assert.deepEqual([exported.name, exported.type, exported.keyVersion, exported.algorithm, exported.publicKey], ['orders', 'aes256-gcm', 2, 'x-wing', null]);
     await writeFile(join(dir, 'orders.export.json'), JSON.stringify(exported));
 
     const imp = ok(await runCli(['key', 'import', '--key', 'orders', '--wrapped', join(dir, 'orders.export.json')], envB)).stdout;
-    assert.match(imp, /Imported ed25519 key orders \(version 1\) from orders version 1, wrapped with x-wing; its public key matches the export/);
-    const sig = ok(await runCli(['sign', '--key', 'orders', '--text', 'from B'], envB)).stdout.trim();
-    assert.equal(ok(await runCli(['verify', '--key', 'orders', '--text', 'from B', '--signature', sig, '--json'], envA)).json().valid, true);
+    assert.match(imp, /Imported aes256-gcm key orders \(version 2\) from orders version 2, wrapped with x-wing/);
+    assert.equal(ok(await runCli(['decrypt', '--key', 'orders', '--text', ct], envB)).stdout, 'card 4111');
   });
 
   it('wrong inputs fail with a clear error, and nothing is parked', async () => {

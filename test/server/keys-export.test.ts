@@ -145,18 +145,46 @@ describe('key export under dual control', { timeout: 300_000 }, () => {
 
   describe('(1) into another Keyward', () => {
     /** Exports A's `name` wrapped to B's published wrapping key of `alg` and imports it on B as `name`. */
-    async function migrate(name: string, alg: WrappingAlgorithm, type: string, over: object = {}) {
+    async function migrate(name: string, alg: WrappingAlgorithm, type: string, over: object = {}, importOver: (res: any) => object = () => ({})) {
       const wk = await b.call('GET', `/v1/sys/wrapping-key?algorithm=${alg}`, { token: rootB });
       assert.equal(wk.status, 200, JSON.stringify(wk.body));
       const { res } = await exportApproved(name, { algorithm: alg, wrappingKey: wk.body.publicKey, ...over });
       assert.equal(res.wrappingKeyFingerprint, wk.body.fingerprint, "the fingerprint names B's wrapping key");
       assert.deepEqual([res.name, res.type, res.algorithm], [name, type, alg]);
-      const imp = await b.call('POST', `/v1/keys/${name}/import`, { token: rootB, body: { type: res.type, algorithm: alg, wrappedKey: res.wrappedKey } });
+      const imp = await b.call('POST', `/v1/keys/${name}/import`, { token: rootB, body: { type: res.type, algorithm: alg, wrappedKey: res.wrappedKey, ...importOver(res) } });
       assert.equal(imp.status, 201, JSON.stringify(imp.body));
       // The receiver's check: the key it unwrapped has the public key the export announced.
       assert.equal(imp.body.versions[0].publicKey, res.publicKey);
       return res;
     }
+
+    it("aes256-gcm over ML-KEM-768, keeping its id and version: A's kw:v2 ciphertexts decrypt on B, B's on A", async () => {
+      await create('mig-aes', { type: 'aes256-gcm', exportable: true });
+      const old = (await a.call('POST', '/v1/keys/mig-aes/encrypt', { token: appA, body: { plaintext: b64('v1 data') } })).body.ciphertext;
+      await a.call('POST', '/v1/keys/mig-aes/rotate', { token: rootA });
+      const ctA = await a.call('POST', '/v1/keys/mig-aes/encrypt', { token: appA, body: { plaintext: b64(MSG), aad: b64('order-7') } });
+      assert.match(ctA.body.ciphertext, /^kw:v2:/);
+      const res = await migrate('mig-aes', 'ml-kem-768', 'aes256-gcm', {}, (r) => ({ keyId: r.keyId, keyVersion: r.keyVersion }));
+      assert.equal(res.keyVersion, 2);
+      const info = await b.call('GET', '/v1/keys/mig-aes', { token: rootB });
+      assert.deepEqual([info.body.latestVersion, info.body.minDecryptionVersion, info.body.versions.length], [2, 2, 1]);
+      const d = await b.call('POST', '/v1/keys/mig-aes/decrypt', { token: appB, body: { ciphertext: ctA.body.ciphertext, aad: b64('order-7') } });
+      assert.equal(d.body.plaintext, b64(MSG), JSON.stringify(d.body));
+      const ctB = (await b.call('POST', '/v1/keys/mig-aes/encrypt', { token: appB, body: { plaintext: b64('from B') } })).body.ciphertext;
+      assert.equal((await a.call('POST', '/v1/keys/mig-aes/decrypt', { token: appA, body: { ciphertext: ctB } })).body.plaintext, b64('from B'));
+      // Version 1 never left A; B rotates on from the version it has.
+      assertError(await b.call('POST', '/v1/keys/mig-aes/decrypt', { token: appB, body: { ciphertext: old } }), 400, 'KEY_VERSION_DISABLED');
+      assert.equal((await b.call('POST', '/v1/keys/mig-aes/rotate', { token: rootB })).body.latestVersion, 3);
+      assert.equal((await b.call('POST', '/v1/keys/mig-aes/decrypt', { token: appB, body: { ciphertext: ctA.body.ciphertext, aad: b64('order-7') } })).body.plaintext, b64(MSG));
+      // The same export again: the id is taken. Without the identity, a new key that A's ciphertexts don't open.
+      const again = await b.call('POST', '/v1/keys/mig-aes-2/import', { token: rootB, body: { type: 'aes256-gcm', algorithm: 'ml-kem-768', wrappedKey: res.wrappedKey, keyId: res.keyId, keyVersion: 2 } });
+      assertError(again, 409, 'KEY_EXISTS');
+      const fresh = await b.call('POST', '/v1/keys/mig-aes-3/import', { token: rootB, body: { type: 'aes256-gcm', algorithm: 'ml-kem-768', wrappedKey: res.wrappedKey } });
+      assert.equal(fresh.status, 201, JSON.stringify(fresh.body));
+      assertError(await b.call('POST', '/v1/keys/mig-aes-3/decrypt', { token: appB, body: { ciphertext: ctA.body.ciphertext, aad: b64('order-7') } }), 400, 'DECRYPTION_FAILED');
+      assertError(await b.call('POST', '/v1/keys/mig-aes-4/import', { token: rootB, body: { type: 'aes256-gcm', algorithm: 'ml-kem-768', wrappedKey: res.wrappedKey, keyId: res.keyId } }), 400, 'VALIDATION_FAILED');
+      assertError(await b.call('POST', '/v1/keys/mig-aes-4/import', { token: rootB, body: { type: 'aes256-gcm', algorithm: 'ml-kem-768', wrappedKey: res.wrappedKey, keyId: 'key_../../x', keyVersion: 1 } }), 400, 'VALIDATION_FAILED');
+    });
 
     it('rsa-3072 over RSA-OAEP+KWP: OAEP ciphertexts made with A\'s public key decrypt on B; B\'s PSS signatures verify on A', async () => {
       await create('mig-rsa', { type: 'rsa-3072', exportable: true });

@@ -23,7 +23,7 @@ export default class KeyImportCommand extends BaseCommand {
     details: `
       Fetches the server's wrapping key, checks the material locally, wraps it here (RSA-OAEP-3072 + AES-KWP, or ML-KEM-768 or X-Wing + HKDF-SHA-256 + AES-KWP) and sends only the wrapped form. The new key must not exist yet. After the import the public key the server derived is compared with the material's own.
 
-      With --wrapped instead of --material, sends a key another Keyward exported (\`keyward key export --out FILE\`, wrapped to this server's \`keyward key wrapping-key\`) as it is, and compares the public key derived here with the one the export announced.
+      With --wrapped instead of --material, sends a key another Keyward exported (\`keyward key export --out FILE\`, wrapped to this server's \`keyward key wrapping-key\`) as it is, with the source key's id and version, so its kw: ciphertexts and signatures work here; the public key derived here is compared with the one the export announced.
 
       Material: PKCS#8 (PEM or DER) for ed25519, ecdsa-p256/p384 and rsa-3072/4096; raw bytes for the rest (32 bytes for aes256-gcm, chacha20-poly1305 and hmac-sha256, the 32-byte ML-DSA seed, the 64-byte ML-KEM seed d‖z, the 32-byte X-Wing seed, the SLH-DSA secret key, ML-DSA-65 seed ‖ Ed25519 seed for ml-dsa-65-ed25519).
     `,
@@ -86,8 +86,10 @@ export default class KeyImportCommand extends BaseCommand {
       throw new KeywardError('FILE_INVALID', `${file}: expected the JSON of \`keyward key export\` (type, algorithm, wrappedKey), got something else`);
     }
     if (this.type !== undefined && this.type !== e.type) throw new UsageError(`--type ${this.type} differs from the export's type ${e.type}`);
-    const k = await this.client().post<ImportedKey>(`/v1/keys/${encodeURIComponent(this.key)}/import`, { type: e.type, algorithm: e.algorithm, wrappedKey: e.wrappedKey, labels, exportable: this.exportable });
-    const derived = k.versions.find((v) => v.version === 1)?.publicKey ?? null;
+    // The source's key id and version come along, so its kw: ciphertexts and signatures work here.
+    const identity = typeof e.keyId === 'string' && typeof e.keyVersion === 'number' ? { keyId: e.keyId, keyVersion: e.keyVersion } : {};
+    const k = await this.client().post<ImportedKey>(`/v1/keys/${encodeURIComponent(this.key)}/import`, { type: e.type, algorithm: e.algorithm, wrappedKey: e.wrappedKey, labels, exportable: this.exportable, ...identity });
+    const derived = k.versions.find((v) => v.version === k.latestVersion)?.publicKey ?? null;
     if (derived !== (e.publicKey ?? null)) throw new KeywardError('PUBLIC_KEY_MISMATCH', `the server derived a different public key for ${k.name} than the export announced; do not use it`);
     this.print(k, `Imported ${k.type} key ${k.name} (version ${k.latestVersion}) from ${e.name ?? 'an export'} version ${e.keyVersion ?? '?'}, wrapped with ${e.algorithm}${derived ? '; its public key matches the export' : ''}.`);
     return 0;
