@@ -23,7 +23,7 @@ import { Request, Decision } from "keyward";
 const DUAL_CONTROL_APPROVALS: i32 = 2;
 const APPROVER_GROUP = "operator";
 
-/** Operations under dual control (`key.export` has no route yet; it is governed once it has). */
+/** Operations under dual control (the export route refuses what could not run before asking). */
 function isDualControl(req: Request): bool {
   return req.operationIs("key.export") || req.operationIs("key.delete") || req.operationIs("policy.activate");
 }
