@@ -375,6 +375,9 @@ describe('key export under dual control', { timeout: 300_000 }, () => {
       }
       const parked = exports.filter((r) => r.code === 'APPROVAL_PENDING');
       assert.ok(parked.length >= 10 && parked.every((r) => r.details.algorithm && r.details.wrappingKeyFingerprint), 'the parked request names the wrapping key too');
+      const refused = exports.filter((r) => r.code === 'KEY_NOT_EXPORTABLE');
+      assert.ok(refused.length >= 2 && refused.every((r) => r.status === 400), 'a refusal before parking is recorded as such');
+      assert.ok(refused.some((r) => r.approvalId === null && r.decision === 'require_approval'), 'recorded with the decision, and no approval');
       const leaves = page.records.map((r) => r.leaf).join('\n');
       assert.ok(secrets.length >= 15);
       for (const s of secrets) assert.equal(leaves.includes(s), false, 'a secret reached the audit log');
