@@ -57,7 +57,7 @@ export const ROUTES: readonly RouteDoc[] = [
   { method: 'post', path: '/v1/sys/rekey/update', summary: 'Submit a current share to the rekey; the last one receives the new shards', auth: false, body: SubmissionBody },
   { method: 'post', path: '/v1/sys/rekey/cancel', summary: 'Cancel the rekey in progress', auth: true, body: EmptyBody },
   { method: 'get', path: '/v1/auth/whoami', summary: 'The principal and roles of the bearer token', auth: true },
-  { method: 'post', path: '/v1/auth/tokens', summary: 'Create a token (shown once, stored as a hash)', auth: true, body: TokenCreateBody, status: 201 },
+  { method: 'post', path: '/v1/auth/tokens', summary: 'Create a token (shown once, stored as a hash); ttl defaults to 24h', auth: true, body: TokenCreateBody, status: 201 },
   { method: 'delete', path: '/v1/auth/tokens/:id', summary: 'Revoke a token by id', auth: true },
   { method: 'post', path: '/v1/policies', summary: 'Push a compiled policy (validated, stored by SHA-256)', auth: true, body: PolicyPushBody, status: 201 },
   { method: 'get', path: '/v1/policies', summary: 'List policies and their bindings', auth: true },

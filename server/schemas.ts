@@ -55,10 +55,11 @@ export const Ttl = z.union([
   z.string().regex(/^\d{1,9}[smhd]$/, 'expected a duration like 90s, 15m, 24h or 7d'),
 ]);
 
+/** `ttl` is optional: without it a token lives DEFAULT_TOKEN_TTL_SECONDS (24h, engine/auth/tokens.ts). */
 export const TokenCreateBody = z.strictObject({
   principal: z.string().regex(/^[A-Za-z0-9._@:-]{1,128}$/, 'expected 1-128 characters [A-Za-z0-9._@:-]'),
   roles: z.array(z.string().regex(/^[a-z][a-z0-9_-]{0,31}$/, 'expected a role of 1-32 characters [a-z0-9_-]')).min(1).max(16),
-  ttl: Ttl,
+  ttl: Ttl.optional(),
 });
 
 // ---------------------------------------------------------------------------------------------
