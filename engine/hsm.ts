@@ -257,7 +257,7 @@ export class Hsm {
       async (commit) => {
         const result = await this.seal.init(holders, threshold, commit);
         await this.policies.installDefault('init');
-        const rootToken = await issueToken(this.store.db, { id: rootTokenId, principal: 'root', roles: ['admin'], now: this.now(), createdBy: 'init', ...(opts.rootToken ? { token: opts.rootToken } : {}) });
+        const rootToken = await issueToken(this.store.db, { id: rootTokenId, principal: 'root', roles: ['admin'], now: this.now(), createdBy: 'init', ...(opts.rootToken !== undefined ? { token: opts.rootToken } : {}) });
         return { value: { ...result, rootToken }, details: { ceremonyId: result.ceremonyId, threshold, shares: holders.length, rootTokenId } };
       },
       { rootTokenId },

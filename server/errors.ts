@@ -76,6 +76,9 @@ export const ERROR_STATUS: Readonly<Record<string, number>> = Object.freeze({
   FORMAT_UNSUPPORTED: 400,
   CIPHERTEXT_INVALID: 400,
   SIGNATURE_INVALID: 400,
+  // a decrypt/rewrap/verify value that is neither kw:v<N>:<base64> nor standard base64 (syntax only)
+  CIPHERTEXT_FORMAT: 400,
+  SIGNATURE_FORMAT: 400,
   DECRYPTION_FAILED: 400,
   OPTION_INVALID: 400,
   OPTION_UNSUPPORTED: 400,

@@ -18,7 +18,7 @@ export {
   type Operation,
   type SlowCall,
 } from './types.js';
-export { MAX_KEY_VERSION, formatVersioned, parseVersioned } from './format.js';
+export { MAX_KEY_VERSION, formatVersioned, parseVersioned, parseVersionedOrRaw } from './format.js';
 export {
   exportPublicKey,
   generateKey,
@@ -35,10 +35,12 @@ export {
   DATAKEY_MAX_BYTES,
   datakey,
   decrypt,
+  decryptBody,
   encrypt,
   parseCiphertext,
   rewrap,
   type DatakeyInput,
+  type DecryptBodyInput,
   type DecryptInput,
   type EncryptInput,
   type RewrapInput,

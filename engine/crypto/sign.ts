@@ -5,16 +5,18 @@
  * ML-DSA-65 + Ed25519 of draft-ietf-lamps-pq-composite-sigs-13.
  *
  * `verify` never throws on a bad signature: malformed, truncated, over-long, wrong key, non-canonical
- * or high-S all return false. It throws only for programmer errors (a public key that is not ours)
+ * (and high-S when low S is required) all return false. It throws only for programmer errors (a public key that is not ours)
  * and for request options the key type cannot honour (`OPTION_UNSUPPORTED` / `OPTION_INVALID`).
  *
  * ECDSA and high S. ECDSA signatures are malleable: (r, s) and (r, n−s) both verify under FIPS
- * 186-5. node:crypto (OpenSSL) signs with either and verifies both; @noble/curves signs low-S and by
- * default (`lowS: true`) rejects high-S on verify. Keyward's rule: `sign` always returns low-S
- * (s ≤ n/2, normalized after OpenSSL signs), and `verify` rejects high-S unless the caller passes
- * `allowHighS: true` (for verify-only keys whose signatures come from other signers, and the ACVP
- * vectors). DER must be strict DER (re-encoding must give the same bytes: no long-form lengths,
- * padding zeros or trailing data); P1363 must be exactly 2 × field length; r, s ∈ [1, n−1].
+ * 186-5 §6.4.2, and OpenSSL (hence every `openssl dgst -sign`, node:crypto, most HSMs) signs with
+ * either. Keyward's rule: `sign` always returns low-S (s ≤ n/2, normalized after OpenSSL signs),
+ * and `verify` accepts both, as FIPS 186-5, AWS KMS and Vault do, unless the caller passes
+ * `requireLowS: true` (profiles that demand canonical signatures, such as Bitcoin's BIP 62/146;
+ * a key option, engine/keys/service.ts). @noble/curves' own default (`lowS: true`) would reject
+ * about half of OpenSSL's signatures, so it is never relied on here. DER must be strict DER
+ * (re-encoding must give the same bytes: no long-form lengths, padding zeros or trailing data);
+ * P1363 must be exactly 2 × field length; r, s ∈ [1, n−1].
  *
  * Ed25519: verification is OpenSSL's (cofactorless, S < L enforced), and additionally the public
  * key must be a canonical encoding of a point that is not of small order (checked at import and in
@@ -75,8 +77,8 @@ export interface SignOptions {
 }
 
 export interface VerifyOptions extends SignOptions {
-  /** ECDSA only: accept high-S signatures (see module header). Default false. */
-  readonly allowHighS?: boolean | undefined;
+  /** ECDSA only: reject high-S signatures, s > n/2 (see module header). Default false: both verify. */
+  readonly requireLowS?: boolean | undefined;
 }
 
 export const MAX_CONTEXT_LEN = 255;
@@ -114,6 +116,7 @@ function checkOptions(type: KeyType, message: Uint8Array, opts: VerifyOptions): 
     if (!isMlDsa(type) && !isSlhDsa(type) && type !== 'ml-dsa-65-ed25519') throw unsupported(type, 'a context string (ML-DSA, SLH-DSA and composite only)');
     if (opts.context.length > MAX_CONTEXT_LEN) throw new KeywardError('OPTION_INVALID', `context: expected at most ${MAX_CONTEXT_LEN} bytes, got ${opts.context.length}`);
   }
+  if (opts.requireLowS && !isEcdsa(type)) throw unsupported(type, 'requireLowS (ECDSA only)');
   if (opts.prehashed) {
     if (!isEcdsa(type)) throw unsupported(type, 'prehashed messages (ECDSA only; ML-DSA/SLH-DSA sign in pure mode)');
     const want = DIGEST_LEN[type];
@@ -289,7 +292,7 @@ function verifyEcdsa(type: EcdsaType, pub: Uint8Array, message: Uint8Array, sign
     if (again.length !== signature.length || !again.every((b, i) => b === signature[i])) return false;
   }
   if (sig.r <= 0n || sig.s <= 0n) return false;
-  if (!opts.allowHighS && sig.hasHighS()) return false;
+  if (opts.requireLowS && sig.hasHighS()) return false;
   const compact = sig.toBytes('compact');
   const key = publicKeyObject(pub);
   if (opts.prehashed) {
@@ -306,8 +309,9 @@ export function formatSignature(version: number, signature: Uint8Array): string 
 }
 
 /**
- * Parses `kw:v<version>:<base64>`; throws `SIGNATURE_INVALID` for bad syntax. A verify endpoint
- * should answer `{valid: false}` for that error rather than failing the request.
+ * Parses `kw:v<version>:<base64>`; throws `SIGNATURE_INVALID` for bad syntax. (The key service
+ * takes raw signatures too, through format.ts `parseVersionedOrRaw`, and answers a value in neither
+ * form with SIGNATURE_FORMAT: a malformed signature is the request's error, not `{valid: false}`.)
  */
 export function parseSignature(text: string): { version: number; signature: Uint8Array } {
   const { version, body } = parseVersioned(text, 'signature', 'SIGNATURE_INVALID');

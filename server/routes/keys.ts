@@ -182,7 +182,9 @@ export function keyRoutes(deps: AppDeps): Router {
   );
   r.post('/v1/keys/:name/rewrap', async (ctx: Context) => {
     const body = await parseBody(ctx, RewrapBody, OP_BODY_LIMIT);
-    ctx.body = await keyed(ctx, 'rewrap', { payloadBytes: body.ciphertext.length, version: () => KeyService.versionOf(body.ciphertext) }, (row) => svc.rewrap(row, body.ciphertext, optBytes(body.aad, 'aad')));
+    ctx.body = await keyed(ctx, 'rewrap', { payloadBytes: body.ciphertext.length, version: () => body.keyVersion ?? KeyService.versionOf(body.ciphertext) }, (row) =>
+      svc.rewrap(row, body.ciphertext, optBytes(body.aad, 'aad'), body.keyVersion),
+    );
   });
   r.post('/v1/keys/:name/datakey', async (ctx: Context) => {
     const body = await parseBody(ctx, DatakeyBody, deps.bodyLimit);
@@ -203,7 +205,8 @@ export function keyRoutes(deps: AppDeps): Router {
       'verify',
       VerifyItem,
       (i) => Math.floor((i.message.length * 3) / 4),
-      async (row, i) => ({ valid: await svc.verify(row, bytes(i.message, 'message'), i.signature, { encoding: i.encoding, prehashed: i.prehashed, context: optBytes(i.context, 'context') }) }),
+      async (row, i) => ({ valid: await svc.verify(row, bytes(i.message, 'message'), i.signature, { encoding: i.encoding, prehashed: i.prehashed, context: optBytes(i.context, 'context'), keyVersion: i.keyVersion }) }),
+      (i) => i.keyVersion ?? KeyService.versionOf(i.signature),
     ),
   );
   r.post('/v1/keys/:name/hmac', operation('hmac', HmacItem, (i) => Math.floor((i.message.length * 3) / 4), (row, i) => svc.hmac(row, bytes(i.message, 'message'))));
@@ -248,7 +251,7 @@ export function keyRoutes(deps: AppDeps): Router {
       async (p, a) => {
         try {
           const source = body.keyId !== undefined && body.keyVersion !== undefined ? { keyId: body.keyId, version: body.keyVersion } : undefined;
-          return await svc.import({ name, type: body.type, algorithm: body.algorithm, wrappedKey, exportable: body.exportable, labels: body.labels, by: p.principal, commit: a.commit, source });
+          return await svc.import({ name, type: body.type, algorithm: body.algorithm, wrappedKey, exportable: body.exportable, labels: body.labels, requireLowS: body.requireLowS, by: p.principal, commit: a.commit, source });
         } finally {
           wrappedKey.fill(0);
         }
