@@ -22,6 +22,7 @@ import { authRoutes } from './routes/auth.js';
 import { keyRoutes } from './routes/keys.js';
 import { policyRoutes } from './routes/policies.js';
 import { sysRoutes } from './routes/sys.js';
+import { transitRoutes } from './routes/transit.js';
 
 export interface AppOptions {
   hsm: Hsm;
@@ -66,7 +67,7 @@ export function appRouters(deps: AppDeps): Router[] {
   meta.get('/openapi.json', (ctx) => {
     ctx.body = openApiDocument();
   });
-  const routers = [sysRoutes(deps), authRoutes(deps), policyRoutes(deps), keyRoutes(deps), auditRoutes(deps), meta];
+  const routers = [sysRoutes(deps), authRoutes(deps), policyRoutes(deps), keyRoutes(deps), auditRoutes(deps), transitRoutes(deps), meta];
   // Approvals execute parked requests through the routers that parked them.
   return [...routers, approvalRoutes(deps, routers)];
 }
