@@ -6,6 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { constants, createHash, createPrivateKey, createPublicKey, sign as nodeSign, verify as nodeVerify } from 'node:crypto';
+import { connect } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { issueToken } from '../../engine/auth/tokens.js';
 import { devBootstrap } from '../../engine/dev.js';
@@ -83,6 +84,24 @@ describe('/v1/transit', { timeout: 300_000 }, () => {
       assert.deepEqual(Object.keys(form.body).sort(), ['auth', 'data', 'lease_duration', 'lease_id', 'renewable', 'request_id', 'warnings', 'wrap_info']);
       assert.equal(form.body.request_id, form.headers.get('x-request-id'));
     });
+  });
+
+  it('the LIST verb (rejected by the HTTP parser) is a 405 that says what to send; other parse errors keep Node\'s answers', async () => {
+    const raw = (request: string) =>
+      new Promise<string>((resolve, reject) => {
+        const url = new URL(s.url);
+        const sock = connect(Number(url.port), url.hostname, () => sock.end(request));
+        let out = '';
+        sock.on('data', (d) => (out += d.toString('latin1')));
+        sock.on('close', () => resolve(out));
+        sock.on('error', reject);
+      });
+    const list = await raw(`LIST /v1/transit/keys HTTP/1.1\r\nHost: x\r\nX-Vault-Token: ${app}\r\n\r\n`);
+    assert.match(list, /^HTTP\/1\.1 405 /);
+    assert.deepEqual(Object.keys(JSON.parse(list.slice(list.indexOf('\r\n\r\n') + 4))), ['errors']);
+    assert.match(list, /send GET with \?list=true/);
+    assert.match(await raw('BREW /pot HTTP/1.1\r\nHost: x\r\n\r\n'), /^HTTP\/1\.1 400 Bad Request/);
+    assert.match(await raw(`GET / HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`), /^HTTP\/1\.1 431 /);
   });
 
   describe('signatures verify with node:crypto', () => {
