@@ -17,7 +17,6 @@ import Router from '@koa/router';
 import type { Context } from 'koa';
 import { z } from 'zod';
 import { KeywardError } from '../../ceremony/errors.js';
-import { KeyService } from '../../engine/keys/service.js';
 import { MAX_LIST_LIMIT } from '../../engine/keys/service.js';
 import { keyTypeInfo } from '../../engine/crypto/index.js';
 import type { KeyType, SignOptions } from '../../engine/crypto/index.js';
@@ -88,7 +87,7 @@ const EncryptItem = z.object({ plaintext: vB64(MAX_ITEM_B64).optional(), context
 const DecryptItem = z.object({ ciphertext: z.string().max(MAX_ITEM_B64 + 64).optional(), context: z.string().max(4096).optional(), associated_data: vB64(8192).optional(), nonce: z.string().max(64).optional(), key_version: vInt.optional(), reference: z.string().max(256).optional() });
 const BatchFields = { batch_input: z.array(z.unknown()).max(MAX_BATCH, `expected at most ${MAX_BATCH} items`).optional(), partial_failure_response_code: vInt.optional() };
 const EncryptBody = EncryptItem.extend({ ...BatchFields, type: z.string().max(64).optional(), convergent_encryption: vBool.optional() });
-const DecryptBody = DecryptItem.extend(BatchFields);
+const DecryptBody = DecryptItem.extend({ ...BatchFields, padding_scheme: z.string().max(20).optional() });
 const RewrapBody = DecryptItem.extend({ ...BatchFields, decrypt_padding_scheme: z.string().optional(), encrypt_padding_scheme: z.string().optional() });
 const SignItem = z.object({ input: vB64(MAX_ITEM_B64).optional(), context: z.string().max(4096).optional(), reference: z.string().max(256).optional() });
 const VerifyItem = SignItem.extend({ signature: z.string().max(80_000).optional(), hmac: z.string().max(1024).optional(), cmac: z.string().max(1024).optional() });
@@ -130,6 +129,18 @@ const KeyConfigBody = z.object({
 const DatakeyBody = z.object({ context: z.string().max(4096).optional(), nonce: z.string().max(64).optional(), bits: vInt.optional(), associated_data: vB64(8192).optional(), padding_scheme: z.string().optional() });
 const RandomBody = z.object({ bytes: vInt.optional(), format: z.enum(['base64', 'hex']).optional(), source: z.string().max(20).optional() });
 const HashBody = z.object({ input: vB64(MAX_ITEM_B64), algorithm: z.string().max(20).optional(), format: z.enum(['hex', 'base64']).optional() });
+
+/** RSA padding: Keyward decrypts with OAEP (SHA-256) only; PKCS#1 v1.5 encryption is refused. */
+function oaepOnly(value: string | undefined, field: string): void {
+  if (value !== undefined && value !== '' && value !== 'oaep') throw unsupported(`${field}: Keyward's RSA keys decrypt with OAEP (SHA-256) only; got "${value.slice(0, 20)}"`);
+}
+
+/** The version a ciphertext names (syntax only), for the policy input; undefined when it names none. */
+function policyVersion(text: unknown): number | undefined {
+  if (typeof text !== 'string') return undefined;
+  const m = /^(?:vault|kw):v([1-9][0-9]{0,9}):/.exec(text);
+  return m ? Number(m[1]) : undefined;
+}
 
 /** Decoded size of a base64 field, for the policy input's payloadBytes. */
 const b64Size = (s: string | undefined) => (s ? Math.floor((s.length * 3) / 4) : 0);
@@ -435,6 +446,7 @@ export function transitRoutes(deps: AppDeps): Router {
     const raw = await rawBody(ctx);
     const body = parse(raw, DecryptBody, warnings);
     const { items, batch } = itemsOf(raw, body.batch_input);
+    oaepOnly(body.padding_scheme, 'padding_scheme');
     const first = batch ? undefined : (items[0] as { ciphertext?: unknown }).ciphertext;
     const out = await keyed(
       ctx,
@@ -442,7 +454,7 @@ export function transitRoutes(deps: AppDeps): Router {
       {
         payloadBytes: items.reduce((n: number, i) => n + String((i as { ciphertext?: string })?.ciphertext ?? '').length, 0),
         attributes: batch ? { batch: String(items.length) } : {},
-        version: () => (typeof first === 'string' && /^(vault|kw):v/.test(first) ? KeyService.versionOf('kw:' + first.slice(first.indexOf(':') + 1)) : undefined),
+        version: () => policyVersion(first),
       },
       (row) =>
         runItems(items, batch, async (item) => {
@@ -465,12 +477,17 @@ export function transitRoutes(deps: AppDeps): Router {
     const warnings: string[] = [];
     const raw = await rawBody(ctx);
     const body = parse(raw, RewrapBody, warnings);
-    refuseSet(body.decrypt_padding_scheme && body.decrypt_padding_scheme !== 'oaep' ? body.decrypt_padding_scheme : undefined, 'decrypt_padding_scheme', 'only oaep');
+    oaepOnly(body.decrypt_padding_scheme, 'decrypt_padding_scheme');
+    oaepOnly(body.encrypt_padding_scheme, 'encrypt_padding_scheme');
     const { items, batch } = itemsOf(raw, body.batch_input);
     const out = await keyed(
       ctx,
       'rewrap',
-      { payloadBytes: items.reduce((n: number, i) => n + String((i as { ciphertext?: string })?.ciphertext ?? '').length, 0), attributes: batch ? { batch: String(items.length) } : {} },
+      {
+        payloadBytes: items.reduce((n: number, i) => n + String((i as { ciphertext?: string })?.ciphertext ?? '').length, 0),
+        attributes: batch ? { batch: String(items.length) } : {},
+        version: () => (batch ? undefined : policyVersion((items[0] as { ciphertext?: unknown }).ciphertext)),
+      },
       (row) =>
         runItems(items, batch, async (item) => {
           const i = parse(item as Record<string, unknown>, DecryptItem);
@@ -492,6 +509,7 @@ export function transitRoutes(deps: AppDeps): Router {
     const body = parse(await rawBody(ctx), DatakeyBody, warnings);
     refuseSet(body.context, 'context', NO_DERIVATION);
     refuseSet(body.nonce, 'nonce', NO_CONVERGENT);
+    oaepOnly(body.padding_scheme, 'padding_scheme');
     const bits = body.bits ?? 256;
     if (bits !== 128 && bits !== 256 && bits !== 512) throw bad(`bits: expected 128, 256 or 512, got ${bits}`);
     const data = await keyed(ctx, 'datakey', { payloadBytes: bits / 8, attributes: { datakey: kind } }, async (row) => {

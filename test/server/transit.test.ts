@@ -5,7 +5,7 @@
  * /v1/approvals.
  */
 import assert from 'node:assert/strict';
-import { constants, createHash, createPrivateKey, createPublicKey, sign as nodeSign, verify as nodeVerify } from 'node:crypto';
+import { constants, createHash, createPrivateKey, createPublicKey, publicEncrypt, sign as nodeSign, verify as nodeVerify } from 'node:crypto';
 import { connect } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { issueToken } from '../../engine/auth/tokens.js';
@@ -174,6 +174,11 @@ describe('/v1/transit', { timeout: 300_000 }, () => {
         assert.equal((await v('POST', '/verify/rsa', { input: b64(MSG), signature: sig, ...extra })).body.data.valid, true, JSON.stringify(extra));
       }
       assert.equal((await v('POST', '/verify/rsa', { input: b64(MSG), signature: v15 })).body.data.valid, false);
+      // Clients encrypt to the public key (RSA-OAEP-SHA-256, as Vault); transit decrypts.
+      const oaep = publicEncrypt({ key: pub, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256' }, Buffer.from(MSG));
+      const opened = await v('POST', '/decrypt/rsa', { ciphertext: `vault:v1:${b64(oaep)}` });
+      assert.equal(Buffer.from(opened.body.data.plaintext, 'base64').toString(), MSG);
+      assertVaultError(await v('POST', '/decrypt/rsa', { ciphertext: `vault:v1:${b64(oaep)}`, padding_scheme: 'pkcs1v15' }), 400, /OAEP/);
       assertVaultError(await v('POST', '/sign/rsa', { input: b64(MSG), hash_algorithm: 'sha1' }), 400, /sha1 is not supported/);
       assertVaultError(await v('POST', '/sign/rsa', { input: b64(MSG), salt_length: 9999 }), 400, /pssSaltLength/);
     });
