@@ -269,6 +269,7 @@ export function transitRoutes(deps: AppDeps): Router {
     refuseSet(body.allow_plaintext_backup, 'allow_plaintext_backup', 'Keyward has no plaintext key backup');
     refuseSet(body.auto_rotate_period, 'auto_rotate_period', 'automatic rotation is not supported; rotate with POST /v1/transit/keys/:name/rotate');
     refuseSet(body.managed_key_name || body.managed_key_id, 'managed_key_name', 'Keyward has no managed keys');
+    refuseSet(body.context, 'context', NO_DERIVATION);
     const typeName = body.type ?? 'aes256-gcm96';
     if (body.key_size !== undefined && body.key_size !== 0 && !(keywardType(typeName) === 'hmac-sha256' && body.key_size === 32)) {
       throw unsupported(`key_size: Keyward keys have a fixed size (hmac keys: 32 bytes); got ${body.key_size}`);
