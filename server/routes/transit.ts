@@ -691,7 +691,7 @@ export function transitRoutes(deps: AppDeps): Router {
   // Anything else under /v1/transit: Vault's 405 for a known path, 404 otherwise, in Vault's format.
 
   const fallback = async (ctx: Context) => {
-    const layers = r.match(ctx.path, ctx.method).path.filter((l) => l.methods.length > 0 && !l.path.toString().includes('*'));
+    const layers = r.match(ctx.path, ctx.method).path.filter((l) => l.methods.length > 0 && l.path !== TRANSIT_PREFIX && !String(l.path).includes('*'));
     if (layers.length > 0) return sendErrors(ctx, 405, ['1 error occurred:\n\t* unsupported operation\n\n'], 'METHOD_NOT_ALLOWED');
     sendErrors(ctx, 404, [`no handler for route "${ctx.path.slice(4, 200)}". route entry not found.`], 'ROUTE_NOT_FOUND');
   };

@@ -70,6 +70,7 @@ describe('/v1/transit', { timeout: 300_000 }, () => {
       assertVaultError(await v('POST', '/encrypt/e1', { plaintext: b64('x'), context: b64('tenant') }), 400, /context: key derivation/);
       assertVaultError(await v('POST', '/encrypt/e1', { plaintext: b64('x'), key_version: 7 }), 400, /key_version/);
       assertVaultError(await v('POST', '/nowhere'), 404, /no handler for route "transit\/nowhere"/);
+      assertVaultError(await s.call('GET', '/v1/transit', { token: app }), 404, /no handler/);
       assertVaultError(await v('GET', '/encrypt/e1'), 405, /unsupported operation/);
       assertVaultError(await v('GET', '/keys', undefined, root), 405, /list=true/);
     });
