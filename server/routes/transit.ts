@@ -278,6 +278,30 @@ export function transitRoutes(deps: AppDeps): Router {
     sendData(ctx, readKeyData(info), warnings);
   });
 
+  // Vault's import takes either wrapped private material (its BYOK format, made for its own 4096-bit
+  // wrapping key) or a public key. Public keys become verify-only keys, as POST /v1/keys with
+  // publicKey; wrapped material goes through Keyward's BYOK (POST /v1/keys/:name/import).
+  route('post', '/keys/:name/import', 'key.create', async (ctx) => {
+    const warnings: string[] = [];
+    const body = parse(
+      await rawBody(ctx),
+      z.object({ type: z.string().max(64), public_key: z.string().max(16_384).optional(), ciphertext: z.string().optional(), hash_function: z.string().optional(), exportable: vBool.optional(), derived: vBool.optional(), allow_rotation: vBool.optional() }),
+      warnings,
+    );
+    if (body.ciphertext !== undefined) throw unsupported("ciphertext: Vault's BYOK format is not accepted here; import wrapped material with POST /v1/keys/:name/import (GET /v1/sys/wrapping-key gives the wrapping key)");
+    if (body.public_key === undefined) throw bad('missing public_key (or ciphertext)');
+    refuseSet(body.derived, 'derived', NO_DERIVATION);
+    refuseSet(body.allow_rotation, 'allow_rotation', 'a verify-only key holds no private half to rotate');
+    const name = ctx.params.name as string;
+    const type = keywardType(body.type);
+    const publicKey = body.public_key;
+    const info = await hsm.request(
+      { ...who(ctx), operation: 'key.create', key: { name, type, version: 1, labels: {} }, attributes: { ...ATTR, verifyOnly: 'true' } },
+      (p, a) => svc.create({ name, type, publicKey, by: p.principal, commit: a.commit }),
+    );
+    sendData(ctx, readKeyData(info), warnings);
+  });
+
   route('get', '/keys/:name', 'key.read', async (ctx) => {
     const info = await keyed(ctx, 'key.read', { usable: false }, (row) => svc.info(row.name));
     sendData(ctx, readKeyData(info));

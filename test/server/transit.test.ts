@@ -149,6 +149,20 @@ describe('/v1/transit', { timeout: 300_000 }, () => {
       assert.equal((await v('POST', '/verify/ed', { input: b64(MSG), signature: `vault:v1:${b64(other)}` })).body.data.valid, false);
     });
 
+    it('a public key imported as a verify-only key verifies node:crypto\'s Ed25519 signatures', async () => {
+      const { generateKeyPairSync } = await import('node:crypto');
+      const ed = generateKeyPairSync('ed25519');
+      const imported = await v('POST', '/keys/ed-ext/import', { type: 'ed25519', public_key: ed.publicKey.export({ format: 'pem', type: 'spki' }) }, root);
+      assert.equal(imported.status, 200, JSON.stringify(imported.body));
+      assert.equal(imported.body.data.imported_key, true);
+      assert.equal(imported.body.data.supports_signing, false);
+      const sig = nodeSign(null, Buffer.from(MSG), ed.privateKey);
+      assert.equal((await v('POST', '/verify/ed-ext', { input: b64(MSG), signature: `vault:v1:${b64(sig)}` })).body.data.valid, true);
+      assert.equal((await v('POST', '/verify/ed-ext', { input: b64('other'), signature: `vault:v1:${b64(sig)}` })).body.data.valid, false);
+      assertVaultError(await v('POST', '/sign/ed-ext', { input: b64(MSG) }), 400, /only a public key/);
+      assertVaultError(await v('POST', '/keys/x2/import', { type: 'aes256-gcm96', ciphertext: 'AAAA' }, root), 400, /POST \/v1\/keys\/:name\/import/);
+    });
+
     it('RSA-3072: PSS with Vault\'s salt lengths (auto = largest, hash, n) and PKCS#1 v1.5', async () => {
       const key = await mk('rsa', 'rsa-3072', { exportable: true });
       const pub = createPublicKey(key.keys['1'].public_key);
@@ -237,6 +251,12 @@ describe('/v1/transit', { timeout: 300_000 }, () => {
       }
       const ops = records.filter((x) => x.key === 'aud' || x.operation === 'hash').map((x) => `${x.operation}:${x.status}`);
       assert.deepEqual(ops, ['key.create:200', 'encrypt:200', 'decrypt:200', 'hash:200']);
+      // Neither the plaintext, the ciphertext nor the token reaches the server log or the audit log.
+      const leaves = JSON.stringify(records);
+      for (const secret of [b64('audited'), ct.slice(9), app]) {
+        assert.ok(!s.logs.some((l) => l.includes(secret)), 'server log');
+        assert.ok(!leaves.includes(secret), 'audit log');
+      }
     });
 
     it('a parked delete is executed through /v1/approvals with the transit answer (204)', async () => {
