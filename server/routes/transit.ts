@@ -24,7 +24,7 @@ import type { CommitScope, KeyRow } from '../../engine/store/index.js';
 import type { AppDeps } from '../deps.js';
 import { caller } from '../auth.js';
 import { describeIssues, readJson } from '../body.js';
-import { sendData, sendErrors, sendNoContent, sendThrown } from '../transit/envelope.js';
+import { sendData, sendErrors, sendNoContent, sendThrown, vaultStatus } from '../transit/envelope.js';
 import { keywardType, readKeyData, vaultPublicKey, vaultTypeName } from '../transit/types.js';
 import { decodeB64, fromJws, fromVault, parseVault, toJws, toVault, vB64, vBool, vInt, vaultHash, VAULT_HASHES } from '../transit/values.js';
 
@@ -145,9 +145,9 @@ function policyVersion(text: unknown): number | undefined {
 /** Decoded size of a base64 field, for the policy input's payloadBytes. */
 const b64Size = (s: string | undefined) => (s ? Math.floor((s.length * 3) / 4) : 0);
 
-/** One batch result's error, Vault style: the message of a known error, else "internal error". */
+/** One batch result's error, Vault style: the message of an error the table knows, else "internal error". */
 function itemError(err: unknown): { error: string } {
-  if (err instanceof KeywardError) return { error: err.message };
+  if (err instanceof KeywardError && vaultStatus(err.code) !== undefined) return { error: err.message };
   return { error: 'internal error' };
 }
 
@@ -223,6 +223,7 @@ export function transitRoutes(deps: AppDeps): Router {
         results.push({ ...(await run(item)), ...(reference !== undefined ? { reference } : {}) });
       } catch (err) {
         failed++;
+        if (!(err instanceof KeywardError && vaultStatus(err.code) !== undefined)) log.error('unhandled error in a batch item', { error: err instanceof Error ? `${err.name}: ${err.message.split('\n')[0]!.slice(0, 300)}` : 'non-error thrown' });
         results.push({ ...itemError(err), ...(reference !== undefined ? { reference } : {}) });
       }
     }
