@@ -47,6 +47,7 @@ export {
 } from './aead.js';
 export {
   MAX_CONTEXT_LEN,
+  SIGNATURE_HASHES,
   assertSignOptions,
   formatSignature,
   parseSignature,
@@ -54,6 +55,7 @@ export {
   verify,
   type SignOptions,
   type SignatureEncoding,
+  type SignatureHash,
   type VerifyOptions,
 } from './sign.js';
 export { decapsulate, encapsulate, kemCiphertextLength, type Encapsulation } from './kem.js';

@@ -648,10 +648,23 @@ export class KeyService {
     return this.#pool && crypto.isSlow(type, 'verify') ? this.#pool.verify(type, pub.slice(), message.slice(), body, verifyOpts) : crypto.verify(type, pub, message, body, verifyOpts);
   }
 
-  async hmac(row: KeyRow, message: Uint8Array): Promise<{ hmac: string; keyVersion: number }> {
+  /** HMAC under the latest version, or under `version` (within the key's window) to verify an older one. */
+  async hmac(row: KeyRow, message: Uint8Array, version = row.latestVersion): Promise<{ hmac: string; keyVersion: number }> {
     crypto.assertSupports(row.type as KeyType, 'hmac');
-    const key = await this.#private(row, row.latestVersion);
-    return { hmac: crypto.formatVersioned(row.latestVersion, crypto.hmac(key, message)), keyVersion: row.latestVersion };
+    if (version !== row.latestVersion) this.#readable(row, version);
+    const key = await this.#private(row, version);
+    return { hmac: crypto.formatVersioned(version, crypto.hmac(key, message)), keyVersion: version };
+  }
+
+  /**
+   * A copy of version `version`'s private material, for an `exportable` key only (the caller wipes
+   * it). Formats are the canonical ones of engine/crypto/algs.ts. Whether it may leave, and how, is
+   * the route's and the policies' business (`key.export`, dual control by default).
+   */
+  async exportMaterial(row: KeyRow, version: number): Promise<Uint8Array> {
+    if (!row.exportable) throw new KeywardError('OPERATION_UNSUPPORTED', `key "${row.name}" was not created exportable; its material never leaves`);
+    this.#readable(row, version);
+    return (await this.#private(row, version)).slice();
   }
 
   async encapsulate(row: KeyRow): Promise<{ ciphertext: Uint8Array; sharedSecret: Uint8Array; keyVersion: number }> {

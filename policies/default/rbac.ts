@@ -6,7 +6,8 @@
  * - `operator` runs the HSM: seal, root rotation, rekey, key and policy administration (BYOK import
  *   and reading the wrapping key included), but no data-plane operation (it never sees plaintext or
  *   signs);
- * - `app` performs cryptographic operations on keys (and may list and read key metadata);
+ * - `app` performs cryptographic operations on keys (and may list and read key metadata), draws
+ *   random bytes and hashes data (`random`, `hash`: no key, but still decided and audited);
  * - `auditor` reads and exports the audit log (`audit.*`);
  * - dual control: key export, key deletion and policy activation (and deactivation, the same
  *   operation) need two approvals from `operator`, whoever asks — `admin` included: four eyes that an
@@ -61,6 +62,7 @@ function isAppOperation(req: Request): bool {
     req.operationIs("decapsulate") ||
     req.operationIs("key.public") ||
     req.operationIs("random") ||
+    req.operationIs("hash") ||
     req.operationIs("key.list") ||
     req.operationIs("key.read")
   );
