@@ -12,11 +12,11 @@ import { KeywardError } from '../../ceremony/errors.js';
 import { fromBase64, toBase64 as b64 } from '../../ceremony/index.js';
 import { parseWrappingKey, wrappingKeyFingerprint } from '../../engine/crypto/index.js';
 import { KeyService } from '../../engine/keys/service.js';
-import { MAX_LIST_LIMIT, assertKeyName } from '../../engine/keys/service.js';
+import { assertKeyName } from '../../engine/keys/service.js';
 import type { CommitScope, KeyRow } from '../../engine/store/index.js';
 import type { AppDeps } from '../deps.js';
 import { caller } from '../auth.js';
-import { describeIssues, parseBody } from '../body.js';
+import { describeIssues, parseBody, parseQuery } from '../body.js';
 import { statusFor } from '../errors.js';
 import {
   DatakeyBody,
@@ -29,11 +29,13 @@ import {
   KeyCreateBody,
   KeyExportBody,
   KeyImportBody,
+  KeyListQuery,
+  PublicKeyQuery,
   RandomBody,
   RewrapBody,
   SignItem,
   VerifyItem,
-  WrappingAlgorithmSchema,
+  WrappingKeyQuery,
   batchBody,
 } from '../schemas.js';
 
@@ -141,10 +143,7 @@ export function keyRoutes(deps: AppDeps): Router {
   });
 
   r.get('/v1/keys', async (ctx: Context) => {
-    const limitText = ctx.query.limit === undefined ? '100' : String(ctx.query.limit);
-    const limit = Number(limitText);
-    if (!/^\d{1,4}$/.test(limitText) || limit < 1 || limit > MAX_LIST_LIMIT) throw new KeywardError('VALIDATION_FAILED', `limit: expected 1 to ${MAX_LIST_LIMIT}, got "${limitText.slice(0, 20)}"`);
-    const after = typeof ctx.query.after === 'string' ? ctx.query.after : undefined;
+    const { limit, after } = parseQuery(ctx, KeyListQuery);
     ctx.body = await hsm.request({ ...caller(ctx), operation: 'key.list' }, () => svc.list({ limit, after }));
   });
 
@@ -225,19 +224,15 @@ export function keyRoutes(deps: AppDeps): Router {
   });
   r.get('/v1/keys/:name/public', async (ctx: Context) => {
     // `?format=a&format=b` arrives as an array: refused, not silently read as the default.
-    const format = ctx.query.format === undefined ? 'pem' : ctx.query.format;
-    if (format !== 'pem' && format !== 'jwk' && format !== 'raw') {
-      throw new KeywardError('VALIDATION_FAILED', `format: expected one of pem, jwk or raw, got ${typeof format === 'string' ? `"${format.slice(0, 20)}"` : `${format.length} values`}`);
-    }
+    const { format } = parseQuery(ctx, PublicKeyQuery);
     ctx.body = await keyed(ctx, 'key.public', {}, (row) => svc.publicKey(row, format));
   });
 
   // BYOK. The wrapping key is server-wide, like Vault transit's `wrapping_key` (not per key as in AWS
   // KMS GetParametersForImport): import creates the key, so there is no key yet to hang one on.
   r.get('/v1/sys/wrapping-key', async (ctx: Context) => {
-    const q = WrappingAlgorithmSchema.safeParse(ctx.query.algorithm ?? 'rsa-oaep-3072-aes-kwp');
-    if (!q.success) throw new KeywardError('VALIDATION_FAILED', `algorithm: expected ${WrappingAlgorithmSchema.options.join(' or ')}`);
-    ctx.body = await hsm.request({ ...caller(ctx), operation: 'key.wrapping-key', attributes: { algorithm: q.data } }, () => svc.wrappingKey(q.data));
+    const { algorithm } = parseQuery(ctx, WrappingKeyQuery);
+    ctx.body = await hsm.request({ ...caller(ctx), operation: 'key.wrapping-key', attributes: { algorithm } }, () => svc.wrappingKey(algorithm));
   });
 
   r.post('/v1/keys/:name/import', async (ctx: Context) => {
