@@ -175,6 +175,8 @@ export const KeyInfo = z.strictObject({
   latestVersion: positive,
   minDecryptionVersion: positive,
   deletionAllowed: z.boolean(),
+  /** ECDSA verify refuses high-S signatures (a profile such as Bitcoin's); false: any valid signature (FIPS 186-5). */
+  requireLowS: z.boolean(),
   deleteAfter: timestamp.nullable(),
   createdAt: timestamp,
   versions: z.array(z.strictObject({ version: positive, createdAt: timestamp, publicKey: b64.nullable() })),
@@ -184,6 +186,19 @@ export const KeyList = z.strictObject({
   keys: z.array(z.strictObject({ name: z.string(), type: KeyType, latestVersion: positive, labels: Labels })),
   /** Pass as `after` for the next page; null on the last page. */
   next: z.string().nullable(),
+});
+
+/** POST /v1/keys/:name/export: one version's private material wrapped to the caller's key, as import takes it. */
+export const KeyExport = z.strictObject({
+  name: z.string(),
+  type: KeyType,
+  keyVersion: positive,
+  keyId: z.string().regex(/^key_[0-9a-f]{24}$/),
+  algorithm: WrappingAlgorithmSchema,
+  wrappedKey: b64,
+  wrappingKeyFingerprint: hex64,
+  /** The version's public key (base64 raw/SPKI as in key info), null for symmetric keys. */
+  publicKey: b64.nullable(),
 });
 
 export const EncryptResult = z.strictObject({ ciphertext: versioned, keyVersion: positive });

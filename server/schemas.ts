@@ -59,10 +59,11 @@ export const Ttl = z.union([
   z.string().regex(/^\d{1,9}[smhd]$/, 'expected a duration like 90s, 15m, 24h or 7d'),
 ]);
 
+/** `ttl` is optional: without it a token lives DEFAULT_TOKEN_TTL_SECONDS (24h, engine/auth/tokens.ts). */
 export const TokenCreateBody = z.strictObject({
   principal: z.string().regex(/^[A-Za-z0-9._@:-]{1,128}$/, 'expected 1-128 characters [A-Za-z0-9._@:-]'),
   roles: z.array(z.string().regex(/^[a-z][a-z0-9_-]{0,31}$/, 'expected a role of 1-32 characters [a-z0-9_-]')).min(1).max(16),
-  ttl: Ttl,
+  ttl: Ttl.optional(),
 });
 
 // ---------------------------------------------------------------------------------------------
@@ -84,25 +85,30 @@ export const KeyCreateBody = z.strictObject({
   exportable: z.boolean().optional(),
   labels: z.record(z.string().regex(/^[a-z0-9][a-z0-9._-]{0,63}$/), z.string().max(256)).refine((l) => Object.keys(l).length <= 32, 'expected at most 32 labels').optional(),
   publicKey: z.string().max(16_384).optional(),
+  /** ECDSA only: verification rejects high-S signatures (default false: both S forms verify, FIPS 186-5). */
+  requireLowS: z.boolean().optional(),
 });
 
 export const KeyConfigBody = z
-  .strictObject({ minDecryptionVersion: z.number().int().min(1).optional(), deletionAllowed: z.boolean().optional() })
-  .refine((b) => b.minDecryptionVersion !== undefined || b.deletionAllowed !== undefined, 'expected minDecryptionVersion or deletionAllowed');
+  .strictObject({ minDecryptionVersion: z.number().int().min(1).optional(), deletionAllowed: z.boolean().optional(), requireLowS: z.boolean().optional() })
+  .refine((b) => b.minDecryptionVersion !== undefined || b.deletionAllowed !== undefined || b.requireLowS !== undefined, 'expected minDecryptionVersion, deletionAllowed or requireLowS');
 
 export const EncryptItem = z.strictObject({ plaintext: base64(MAX_ITEM_B64), aad: base64(8192).optional() });
 /**
- * AEAD keys: `ciphertext` is `kw:v<N>:…` and `aad` the associated data. RSA keys: `ciphertext` is the
- * raw base64 RSA-OAEP ciphertext (or `kw:v<N>:<base64>`), `keyVersion` picks the key version for the
- * raw form (default: latest), `aad` is the OAEP label.
+ * `ciphertext` (and verify's `signature`) is `kw:v<N>:<base64>`, which names its key version, or the
+ * raw value as standard base64, for `keyVersion` (default: the latest); a `keyVersion` beside a
+ * `kw:` value must agree with it. Anything else is a 400 CIPHERTEXT_FORMAT / SIGNATURE_FORMAT
+ * (checked by the key service, engine/crypto/format.ts parseVersionedOrRaw). AEAD keys: `aad` is the
+ * associated data; RSA keys: the ciphertext is RSA-OAEP-SHA-256 and `aad` the OAEP label.
  */
 export const DecryptItem = z.strictObject({ ciphertext: z.string().max(MAX_ITEM_B64 + 64), aad: base64(8192).optional(), keyVersion: z.number().int().min(1).optional() });
-export const RewrapBody = z.strictObject({ ciphertext: z.string().max(MAX_ITEM_B64 + 64), aad: base64(8192).optional() });
+export const RewrapBody = z.strictObject({ ciphertext: z.string().max(MAX_ITEM_B64 + 64), aad: base64(8192).optional(), keyVersion: z.number().int().min(1).optional() });
 export const DatakeyBody = z.strictObject({ bytes: z.number().int().min(1).max(1024).optional(), aad: base64(8192).optional() });
 export const SignItem = z.strictObject({ message: base64(MAX_ITEM_B64), prehashed: z.boolean().optional(), encoding: ENCODING.optional(), context: base64(344).optional() });
 export const VerifyItem = z.strictObject({
   message: base64(MAX_ITEM_B64),
   signature: z.string().max(80_000),
+  keyVersion: z.number().int().min(1).optional(),
   prehashed: z.boolean().optional(),
   encoding: ENCODING.optional(),
   context: base64(344).optional(),
@@ -118,12 +124,29 @@ export const WrappingAlgorithmSchema = z.enum(WRAPPING_ALGORITHMS);
  * BYOK import: the key's private material wrapped under the server's `algorithm` wrapping key
  * (GET /v1/sys/wrapping-key), base64. Never the material in the clear.
  */
-export const KeyImportBody = z.strictObject({
-  type: KeyTypeName,
+export const KeyImportBody = z
+  .strictObject({
+    type: KeyTypeName,
+    algorithm: WrappingAlgorithmSchema,
+    wrappedKey: base64(8192),
+    exportable: z.boolean().optional(),
+    labels: KeyCreateBody.shape.labels,
+    requireLowS: KeyCreateBody.shape.requireLowS,
+    /** Keep the identity of a key another Keyward exported (its `keyId` and `keyVersion`), so its `kw:` ciphertexts decrypt here. */
+    keyId: z.string().regex(/^key_[0-9a-f]{24}$/, 'expected key_ and 24 lowercase hex characters (the keyId of a key export)').optional(),
+    keyVersion: z.number().int().min(1).max(2_147_483_647).optional(),
+  })
+  .refine((b) => (b.keyId === undefined) === (b.keyVersion === undefined), 'expected keyId and keyVersion together (both from a key export) or neither');
+
+/**
+ * Key export: one version (default: the latest) of an `exportable` key's private material, wrapped
+ * to the caller's public `wrappingKey` of `algorithm` (PEM/base64 SPKI RSA-3072, or base64 raw
+ * ML-KEM-768 / X-Wing): the blob `POST /v1/keys/:name/import` takes.
+ */
+export const KeyExportBody = z.strictObject({
   algorithm: WrappingAlgorithmSchema,
-  wrappedKey: base64(8192),
-  exportable: z.boolean().optional(),
-  labels: KeyCreateBody.shape.labels,
+  wrappingKey: z.string().min(1).max(16_384),
+  keyVersion: z.number().int().min(1).max(2_147_483_647).optional(),
 });
 
 /** Most items one batch may carry. */

@@ -219,7 +219,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Create a token (shown once, stored as a hash) */
+        /** Create a token (shown once, stored as a hash); ttl defaults to 24h */
         post: operations["authTokenCreate"];
         delete?: never;
         options?: never;
@@ -375,7 +375,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Set minDecryptionVersion / deletionAllowed */
+        /** Set minDecryptionVersion / deletionAllowed / requireLowS (ECDSA) */
         post: operations["keysConfig"];
         delete?: never;
         options?: never;
@@ -409,7 +409,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Decrypt (one item or a batch): kw:v<N>: AEAD ciphertexts, or raw base64 RSA-OAEP-SHA-256 ciphertexts for RSA keys (keyVersion, aad = OAEP label); every failure is DECRYPTION_FAILED */
+        /** Decrypt (one item or a batch): a kw:v<N>: ciphertext, or its raw base64 body for keyVersion (default latest); RSA keys take RSA-OAEP-SHA-256 ciphertexts (aad = OAEP label); a value in neither form is CIPHERTEXT_FORMAT, every decryption failure DECRYPTION_FAILED */
         post: operations["keysDecrypt"];
         delete?: never;
         options?: never;
@@ -426,7 +426,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Re-encrypt under the latest version */
+        /** Re-encrypt under the latest version: a kw:v<N>: ciphertext, or its raw base64 body for keyVersion (default latest) */
         post: operations["keysRewrap"];
         delete?: never;
         options?: never;
@@ -477,7 +477,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Verify (one item or a batch); a bad signature is {valid:false} */
+        /** Verify (one item or a batch): a kw:v<N>: signature, or the raw base64 signature for keyVersion (default latest); a bad signature is {valid:false}, a value in neither form SIGNATURE_FORMAT; ECDSA accepts high and low S unless the key has requireLowS */
         post: operations["keysVerify"];
         delete?: never;
         options?: never;
@@ -581,6 +581,23 @@ export interface paths {
         put?: never;
         /** BYOK: create a key from private material wrapped under the wrapping key (never in the clear) */
         post: operations["keysImport"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/keys/{name}/export": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Export one version (keyVersion, default the latest) of an exportable key, wrapped to the caller's public wrappingKey exactly as import takes it (never in the clear); dual control: parked (202) for two operators' approval by the default policy, refused at once (4xx) when it could not run (not exportable, verify-only, bad wrapping key, no such version) */
+        post: operations["keysExport"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1065,6 +1082,7 @@ export interface components {
             latestVersion: number;
             minDecryptionVersion: number;
             deletionAllowed: boolean;
+            requireLowS: boolean;
             deleteAfter: string | null;
             /** Format: date-time */
             createdAt: string;
@@ -1152,7 +1170,7 @@ export interface components {
         };
         WrappingKey: {
             /** @enum {string} */
-            algorithm: "rsa-oaep-3072-aes-kwp" | "ml-kem-768";
+            algorithm: "rsa-oaep-3072-aes-kwp" | "ml-kem-768" | "x-wing";
             /** @enum {string} */
             format: "pem" | "raw";
             publicKey: string;
@@ -1292,6 +1310,19 @@ export interface components {
         KeysHmacResponse: components["schemas"]["HmacResult"] | {
             batch: (components["schemas"]["HmacResult"] | components["schemas"]["Error"])[];
         };
+        KeysExportResponse: {
+            name: string;
+            type: components["schemas"]["KeyType"];
+            keyVersion: number;
+            keyId: string;
+            /** @enum {string} */
+            algorithm: "rsa-oaep-3072-aes-kwp" | "ml-kem-768" | "x-wing";
+            /** @description standard padded base64 */
+            wrappedKey: string;
+            /** @description SHA-256, 64 lowercase hex digits */
+            wrappingKeyFingerprint: string;
+            publicKey: string | null;
+        };
         ApprovalsExecuteResponse: {
             [key: string]: unknown;
         };
@@ -1341,6 +1372,7 @@ export interface components {
         VerifyItem: {
             message: string;
             signature: string;
+            keyVersion?: number;
             prehashed?: boolean;
             /** @enum {string} */
             encoding?: "der" | "p1363";
@@ -1350,11 +1382,11 @@ export interface components {
             message: string;
         };
         /** @enum {string} */
-        WrappingAlgorithm: "rsa-oaep-3072-aes-kwp" | "ml-kem-768";
+        WrappingAlgorithm: "rsa-oaep-3072-aes-kwp" | "ml-kem-768" | "x-wing";
         AuthTokenCreateRequest: {
             principal: string;
             roles: string[];
-            ttl: number | string;
+            ttl?: number | string;
         };
         PoliciesPushRequest: {
             name: string;
@@ -1372,10 +1404,12 @@ export interface components {
                 [key: string]: string;
             };
             publicKey?: string;
+            requireLowS?: boolean;
         };
         KeysConfigRequest: {
             minDecryptionVersion?: number;
             deletionAllowed?: boolean;
+            requireLowS?: boolean;
         };
         KeysEncryptRequest: components["schemas"]["EncryptItem"] | {
             batch: components["schemas"]["EncryptItem"][];
@@ -1386,6 +1420,7 @@ export interface components {
         KeysRewrapRequest: {
             ciphertext: string;
             aad?: string;
+            keyVersion?: number;
         };
         KeysDatakeyRequest: {
             bytes?: number;
@@ -1412,6 +1447,14 @@ export interface components {
             labels?: {
                 [key: string]: string;
             };
+            requireLowS?: boolean;
+            keyId?: string;
+            keyVersion?: number;
+        };
+        KeysExportRequest: {
+            algorithm: components["schemas"]["WrappingAlgorithm"];
+            wrappingKey: string;
+            keyVersion?: number;
         };
         RandomRequest: {
             bytes: number;
@@ -2710,7 +2753,7 @@ export interface operations {
         parameters: {
             query?: {
                 /** @description the wrapping scheme the import will use */
-                algorithm?: "rsa-oaep-3072-aes-kwp" | "ml-kem-768";
+                algorithm?: "rsa-oaep-3072-aes-kwp" | "ml-kem-768" | "x-wing";
             };
             header?: never;
             path?: never;
@@ -2764,6 +2807,43 @@ export interface operations {
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthenticated"];
             403: components["responses"]["Forbidden"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            503: components["responses"]["Unavailable"];
+            default: components["responses"]["InternalError"];
+        };
+    };
+    keysExport: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description key name */
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["KeysExportRequest"];
+            };
+        };
+        responses: {
+            /** @description Success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["KeysExportResponse"];
+                };
+            };
+            202: components["responses"]["ApprovalPending"];
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
             409: components["responses"]["Conflict"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];

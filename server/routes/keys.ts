@@ -10,6 +10,7 @@ import { z } from 'zod';
 import { randomBytes } from 'node:crypto';
 import { KeywardError } from '../../ceremony/errors.js';
 import { fromBase64, toBase64 as b64 } from '../../ceremony/index.js';
+import { parseWrappingKey, wrappingKeyFingerprint } from '../../engine/crypto/index.js';
 import { KeyService } from '../../engine/keys/service.js';
 import { assertKeyName } from '../../engine/keys/service.js';
 import type { CommitScope, KeyRow } from '../../engine/store/index.js';
@@ -26,6 +27,7 @@ import {
   HmacItem,
   KeyConfigBody,
   KeyCreateBody,
+  KeyExportBody,
   KeyImportBody,
   KeyListQuery,
   PublicKeyQuery,
@@ -73,7 +75,15 @@ export function keyRoutes(deps: AppDeps): Router {
   async function keyed<T>(
     ctx: Context,
     operation: string,
-    opts: { usable?: boolean; payloadBytes?: number; attributes?: Record<string, string>; version?: (row: KeyRow) => number | undefined },
+    opts: {
+      usable?: boolean;
+      payloadBytes?: number;
+      attributes?: Record<string, string>;
+      version?: (row: KeyRow) => number | undefined;
+      /** Refuses what could not run, before the request is parked (RequestContext.precheck). */
+      precheck?: (row: KeyRow) => void;
+      auditDetails?: Record<string, string | number | boolean>;
+    },
     fn: (row: KeyRow, commit: CommitScope | undefined) => Promise<T>,
   ): Promise<T> {
     const name = ctx.params.name as string;
@@ -84,6 +94,8 @@ export function keyRoutes(deps: AppDeps): Router {
         operation,
         ...(opts.payloadBytes !== undefined ? { payloadBytes: opts.payloadBytes } : {}),
         ...(opts.attributes ? { attributes: opts.attributes } : {}),
+        ...(opts.precheck ? { precheck: () => opts.precheck!(row!) } : {}),
+        ...(opts.auditDetails ? { auditDetails: opts.auditDetails } : {}),
         key: async () => {
           row = opts.usable === false ? await svc.row(name) : await svc.usable(name);
           // A version read from attacker input only counts if the key has it; else policies see the latest.
@@ -169,7 +181,9 @@ export function keyRoutes(deps: AppDeps): Router {
   );
   r.post('/v1/keys/:name/rewrap', async (ctx: Context) => {
     const body = await parseBody(ctx, RewrapBody, OP_BODY_LIMIT);
-    ctx.body = await keyed(ctx, 'rewrap', { payloadBytes: body.ciphertext.length, version: () => KeyService.versionOf(body.ciphertext) }, (row) => svc.rewrap(row, body.ciphertext, optBytes(body.aad, 'aad')));
+    ctx.body = await keyed(ctx, 'rewrap', { payloadBytes: body.ciphertext.length, version: () => body.keyVersion ?? KeyService.versionOf(body.ciphertext) }, (row) =>
+      svc.rewrap(row, body.ciphertext, optBytes(body.aad, 'aad'), body.keyVersion),
+    );
   });
   r.post('/v1/keys/:name/datakey', async (ctx: Context) => {
     const body = await parseBody(ctx, DatakeyBody, deps.bodyLimit);
@@ -190,7 +204,8 @@ export function keyRoutes(deps: AppDeps): Router {
       'verify',
       VerifyItem,
       (i) => Math.floor((i.message.length * 3) / 4),
-      async (row, i) => ({ valid: await svc.verify(row, bytes(i.message, 'message'), i.signature, { encoding: i.encoding, prehashed: i.prehashed, context: optBytes(i.context, 'context') }) }),
+      async (row, i) => ({ valid: await svc.verify(row, bytes(i.message, 'message'), i.signature, { encoding: i.encoding, prehashed: i.prehashed, context: optBytes(i.context, 'context'), keyVersion: i.keyVersion }) }),
+      (i) => i.keyVersion ?? KeyService.versionOf(i.signature),
     ),
   );
   r.post('/v1/keys/:name/hmac', operation('hmac', HmacItem, (i) => Math.floor((i.message.length * 3) / 4), (row, i) => svc.hmac(row, bytes(i.message, 'message'))));
@@ -227,16 +242,50 @@ export function keyRoutes(deps: AppDeps): Router {
     // The wrapped blob is attacker input and secret-bearing: only its decoded size reaches policies and logs.
     const wrappedKey = bytes(body.wrappedKey, 'wrappedKey');
     ctx.body = await hsm.request(
-      { ...caller(ctx), operation: 'key.import', key: { name, type: body.type, version: 1, labels: body.labels ?? {} }, attributes: { algorithm: body.algorithm }, payloadBytes: wrappedKey.length },
+      { ...caller(ctx), operation: 'key.import', key: { name, type: body.type, version: body.keyVersion ?? 1, labels: body.labels ?? {} }, attributes: { algorithm: body.algorithm, ...(body.keyId ? { keyId: body.keyId } : {}) }, payloadBytes: wrappedKey.length },
       async (p, a) => {
         try {
-          return await svc.import({ name, type: body.type, algorithm: body.algorithm, wrappedKey, exportable: body.exportable, labels: body.labels, by: p.principal, commit: a.commit });
+          const source = body.keyId !== undefined && body.keyVersion !== undefined ? { keyId: body.keyId, version: body.keyVersion } : undefined;
+          return await svc.import({ name, type: body.type, algorithm: body.algorithm, wrappedKey, exportable: body.exportable, labels: body.labels, requireLowS: body.requireLowS, by: p.principal, commit: a.commit, source });
         } finally {
           wrappedKey.fill(0);
         }
       },
     );
     ctx.status = 201;
+  });
+
+  // Key export under dual control (the default policy asks two operators for `key.export`). One
+  // version per request, as import takes one: the wrapping key is parsed before anything else, and
+  // what no approval could fix (not exportable, verify-only, no such version) is refused before the
+  // request is parked. Only the algorithm and the wrapping key's fingerprint reach the audit record.
+  r.post('/v1/keys/:name/export', async (ctx: Context) => {
+    const body = await parseBody(ctx, KeyExportBody, deps.bodyLimit);
+    const wrappingPublicKey = parseWrappingKey(body.algorithm, body.wrappingKey);
+    const fingerprint = wrappingKeyFingerprint(wrappingPublicKey);
+    ctx.body = await keyed(
+      ctx,
+      'key.export',
+      {
+        attributes: { algorithm: body.algorithm, wrappingKey: fingerprint },
+        auditDetails: { algorithm: body.algorithm, wrappingKeyFingerprint: fingerprint },
+        version: () => body.keyVersion,
+        precheck: (row) => void svc.assertExportable(row, body.keyVersion),
+      },
+      async (row) => {
+        const e = await svc.export(row, { algorithm: body.algorithm, wrappingPublicKey, version: body.keyVersion });
+        return {
+          name: row.name,
+          type: e.type,
+          keyVersion: e.keyVersion,
+          keyId: e.keyId,
+          algorithm: body.algorithm,
+          wrappedKey: b64(e.wrappedKey),
+          wrappingKeyFingerprint: e.wrappingKeyFingerprint,
+          publicKey: e.publicKey ? b64(e.publicKey) : null,
+        };
+      },
+    );
   });
 
   r.post('/v1/random', async (ctx: Context) => {

@@ -5,6 +5,7 @@ import { appRouters } from '../../server/app.js';
 import { z } from 'zod';
 import { ROUTES, buildDocument, findRoute, openApiDocument, routeStatuses } from '../../server/openapi.js';
 import type { RouteDoc } from '../../server/openapi.js';
+import { TRANSIT_PREFIX } from '../../server/routes/transit.js';
 import { silentLogger } from '../../server/log.js';
 import { formatProblems, lintOpenApi } from '../helpers/openapi.js';
 import { startTestServer } from '../helpers/server.js';
@@ -29,6 +30,10 @@ describe('GET /openapi.json', () => {
     const registered = new Set<string>();
     for (const r of appRouters(deps)) {
       for (const layer of r.stack) {
+        // The Vault-transit-compatible routes are Vault's API (HashiCorp documents them; Vault clients
+        // call them), with Vault's envelope, errors and token header: they are left out of Keyward's
+        // document on purpose (docs/vault-transit.md), so generated clients carry one API.
+        if (String(layer.path).startsWith(TRANSIT_PREFIX)) continue;
         for (const m of layer.methods) if (m !== 'HEAD') registered.add(`${m.toLowerCase()} ${layer.path}`);
       }
     }
