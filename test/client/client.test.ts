@@ -14,7 +14,8 @@ import { KeywardApiError, KeywardClient, fromBase64, isParked, toBase64 } from '
 import type { Parked } from '@keyward/client';
 import { issueToken } from '../../engine/auth/tokens.js';
 import { devBootstrap } from '../../engine/dev.js';
-import { approverTokens } from '../helpers/approvals.js';
+import { compilePolicy } from '../../engine/policy/compile.js';
+import { approverTokens, completeApproval } from '../helpers/approvals.js';
 import { startTestServer } from '../helpers/server.js';
 import type { TestServer } from '../helpers/server.js';
 
@@ -54,6 +55,8 @@ describe('@keyward/client', { timeout: 120_000 }, () => {
   let root: KeywardClient;
   let app: KeywardClient;
   let operator: KeywardClient;
+  const tokens = new Map<KeywardClient, string>();
+  const tokenOf = (c: KeywardClient) => tokens.get(c)!;
 
   before(async () => {
     s = await startTestServer();
@@ -61,7 +64,9 @@ describe('@keyward/client', { timeout: 120_000 }, () => {
     const now = new Date();
     root = new KeywardClient({ baseUrl: s.url, token: rootToken });
     app = new KeywardClient({ baseUrl: s.url, token: (await issueToken(s.hsm.store.db, { principal: 'svc', roles: ['app'], now })).token });
-    operator = new KeywardClient({ baseUrl: s.url, token: (await issueToken(s.hsm.store.db, { principal: 'op-1', roles: ['operator'], now })).token });
+    const opToken = (await issueToken(s.hsm.store.db, { principal: 'op-1', roles: ['operator'], now })).token;
+    operator = new KeywardClient({ baseUrl: s.url, token: opToken });
+    tokens.set(operator, opToken);
   });
   after(() => s.close());
 
@@ -280,6 +285,46 @@ describe('@keyward/client', { timeout: 120_000 }, () => {
 
     it('a principal the policies keep out of the audit log gets POLICY_DENIED from the iterator', async () => {
       await rejectsWith(app.auditRecords().next(), 403, 'POLICY_DENIED');
+    });
+  });
+
+  describe('every helper when a policy parks everything a principal asks (test/fixtures/policies/park-principal.ts)', () => {
+    let parker: KeywardClient;
+
+    before(async () => {
+      const policy = await compilePolicy(new URL('../fixtures/policies/park-principal.ts', import.meta.url).pathname);
+      const pushed = notParked(await root.post('/v1/policies', { body: { name: 'park-principal', wasm: toBase64(policy.wasm) } }));
+      const activation = await s.call('POST', `/v1/policies/${pushed.sha256}/activate`, { token: tokenOf(operator), body: { scope: 'global' } });
+      assert.equal((await completeApproval(s, activation, tokenOf(operator), { scope: 'global' })).status, 200);
+      notParked(await root.createKey('parked-aes', 'aes256-gcm'));
+      notParked(await root.createKey('parked-ed', 'ed25519'));
+      parker = new KeywardClient({ baseUrl: s.url, token: (await issueToken(s.hsm.store.db, { principal: 'parker', roles: ['admin'], now: new Date() })).token });
+    });
+
+    it('byte helpers resolve to {parked}; executing the parked encrypt gives its ciphertext, which decrypts', async () => {
+      const enc = await parker.encrypt('parked-aes', new TextEncoder().encode('hello'), { aad: new Uint8Array([1]) });
+      assertParked(enc);
+      assert.equal(enc.parked.required, 1);
+      assert.deepEqual(enc.parked.body, { plaintext: toBase64(new TextEncoder().encode('hello')), aad: 'AQ==' });
+      assertParked(await parker.decrypt('parked-aes', 'kw:v1:AAAA'));
+      assertParked(await parker.sign('parked-ed', new Uint8Array(1)));
+      assertParked(await parker.verify('parked-ed', new Uint8Array(1), 'kw:v1:AAAA'));
+      assertParked(await parker.createKey('parked-new', 'aes256-gcm'));
+
+      const [approver] = await approverTokens(s.hsm.store.db, 1);
+      await new KeywardClient({ baseUrl: s.url, token: approver }).post('/v1/approvals/{id}/approve', { params: { path: { id: enc.parked.approvalId } }, body: {} });
+      // The policy parks parker's reads of the approval too; an operator may read it.
+      assert.equal((await operator.waitForApproval(enc.parked.approvalId, { interval: 20, timeout: 5000 })).approvals, 1);
+      const out = await parker.executeApproval(enc);
+      assert.match(String(out.ciphertext), /^kw:v1:/);
+      const back = notParked(await root.decrypt('parked-aes', String(out.ciphertext), { aad: new Uint8Array([1]) }));
+      assert.equal(new TextDecoder().decode(back.plaintext), 'hello');
+    });
+
+    it('the audit helpers, which cannot return a page that did not run, throw APPROVAL_PENDING (202)', async () => {
+      const err = await rejectsWith(parker.auditRecords().next(), 202, 'APPROVAL_PENDING');
+      assert.match(err.message, /apr_[0-9a-f]{32}/);
+      await rejectsWith(parker.exportAudit({ from: 0, to: 1 }), 202, 'APPROVAL_PENDING');
     });
   });
 });
