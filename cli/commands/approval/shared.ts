@@ -6,10 +6,6 @@
 import type { ApprovalView } from '../../../engine/approvals/index.js';
 export type { ApprovalView };
 
-export function approvalPath(id: string, action?: string): string {
-  return `/v1/approvals/${encodeURIComponent(id)}${action ? `/${action}` : ''}`;
-}
-
 /** One line: id, state, progress, what and who. */
 export function approvalLine(a: ApprovalView): string {
   return `${a.id}  ${a.state.padEnd(9)}  ${a.approvals}/${a.required} ${a.group}  ${a.operation}${a.key ? ` ${a.key}` : ''}  by ${a.requester}`;
