@@ -4,7 +4,8 @@
  * changes and the client's types don't.
  */
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { describe, it } from 'node:test';
 import { SCHEMA_FILE, clientSchemaSource } from '../../scripts/gen-client.mjs';
 
@@ -24,5 +25,15 @@ describe('@keyward/client types', () => {
     const { ROUTES } = await import('../../server/openapi.js');
     const committed = readFileSync(SCHEMA_FILE, 'utf8');
     for (const r of ROUTES) assert.ok(committed.includes(`"${r.path.replace(/:([A-Za-z]+)/g, '{$1}')}": {`), `${r.method} ${r.path} is missing`);
+  });
+
+  it('imports nothing of the server, engine, ceremony or CLI: only its own modules and openapi-fetch (DESIGN.md §1)', () => {
+    const dir = dirname(SCHEMA_FILE);
+    for (const f of readdirSync(dir).filter((n) => n.endsWith('.ts'))) {
+      const text = readFileSync(join(dir, f), 'utf8');
+      for (const [, spec] of text.matchAll(/^(?:import|export)\b[^'"]*?from '([^']+)'/gm)) {
+        assert.ok(spec!.startsWith('./') || spec === 'openapi-fetch', `client/src/${f} imports ${spec}`);
+      }
+    }
   });
 });
