@@ -80,7 +80,9 @@ describe('responses match the OpenAPI document', { timeout: 240_000 }, () => {
     const kem = await ok('POST', '/v1/keys/kem/encapsulate', {});
     await ok('POST', '/v1/keys/kem/decapsulate', { ciphertext: kem.ciphertext });
     for (const [key, format] of [['ed', 'pem'], ['ec', 'jwk'], ['ed', 'raw'], ['pq', 'jwk'], ['kem', 'raw']]) await ok('GET', `/v1/keys/${key}/public?format=${format}`);
-    await ok('GET', '/v1/sys/wrapping-key?algorithm=ml-kem-768');
+    const wk = await ok('GET', '/v1/sys/wrapping-key?algorithm=ml-kem-768');
+    await ok('POST', '/v1/keys', { name: 'exp', type: 'aes256-gcm', exportable: true }, 201);
+    await approved('POST', '/v1/keys/exp/export', { algorithm: 'ml-kem-768', wrappingKey: wk.publicKey });
     await ok('POST', '/v1/random', { bytes: 16 });
 
     // Policies: push, list, evaluate (one and the set), activate and deactivate (dual control).
@@ -137,6 +139,8 @@ describe('responses match the OpenAPI document', { timeout: 240_000 }, () => {
       const pushed = await call('POST', '/v1/policies', { name: 'park-principal', wasm });
       assert.equal((await completeApproval(p, await call('POST', `/v1/policies/${pushed.body.sha256}/activate`, { scope: 'global' }), admin, { scope: 'global' })).status, 200);
       for (const [name, type] of [['aes', 'aes256-gcm'], ['ed', 'ed25519'], ['mac', 'hmac-sha256'], ['kem', 'ml-kem-768']]) assert.equal((await call('POST', '/v1/keys', { name, type })).status, 201);
+      assert.equal((await call('POST', '/v1/keys', { name: 'exp', type: 'aes256-gcm', exportable: true })).status, 201);
+      const wrappingKey = (await call('GET', '/v1/sys/wrapping-key?algorithm=ml-kem-768')).body.publicKey;
       const enc = (await call('POST', '/v1/keys/aes/encrypt', { plaintext: b64('x') })).body.ciphertext;
       const sig = (await call('POST', '/v1/keys/ed/sign', { message: b64('m') })).body.signature;
       const kem = (await call('POST', '/v1/keys/kem/encapsulate', {})).body.ciphertext;
@@ -175,6 +179,7 @@ describe('responses match the OpenAPI document', { timeout: 240_000 }, () => {
         keysDecapsulate: ['POST', '/v1/keys/kem/decapsulate', { ciphertext: kem }],
         keysPublicKey: ['GET', '/v1/keys/ed/public?format=jwk'],
         keysWrappingKey: ['GET', '/v1/sys/wrapping-key'],
+        keysExport: ['POST', '/v1/keys/exp/export', { algorithm: 'ml-kem-768', wrappingKey }],
         keysImport: ['POST', '/v1/keys/imported/import', { type: 'aes256-gcm', algorithm: 'rsa-oaep-3072-aes-kwp', wrappedKey: 'AAAA' }],
         random: ['POST', '/v1/random', { bytes: 8 }],
         auditKeys: ['GET', '/v1/audit/keys'],
@@ -211,7 +216,7 @@ describe('responses match the OpenAPI document', { timeout: 240_000 }, () => {
   });
 
   it('the check fails on an undocumented status, a missing or extra field, or an execute answering off its route', () => {
-    const key = { name: 'k', type: 'aes256-gcm', exportable: false, verifyOnly: false, labels: {}, latestVersion: 1, minDecryptionVersion: 1, deletionAllowed: false, deleteAfter: null, createdAt: '2026-01-01T00:00:00.000Z', versions: [] };
+    const key = { name: 'k', type: 'aes256-gcm', exportable: false, verifyOnly: false, labels: {}, latestVersion: 1, minDecryptionVersion: 1, deletionAllowed: false, requireLowS: false, deleteAfter: null, createdAt: '2026-01-01T00:00:00.000Z', versions: [] };
     checkResponse('GET', '/v1/keys/k', 200, key);
     checkResponse('GET', '/v1/keys/k', 500, { error: { code: 'INTERNAL', message: 'internal error' } });
     assert.throws(() => checkResponse('GET', '/v1/keys/k', 418, { error: { code: 'TEAPOT', message: '' } }), /not a documented status/);

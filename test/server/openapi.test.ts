@@ -118,7 +118,7 @@ describe('GET /openapi.json', () => {
     assert.equal(keys['query:limit'].schema.maximum, 1000);
     assert.equal(keys['query:limit'].required, false);
     assert.deepEqual(Object.keys(params('/v1/sys/wrapping-key')), ['query:algorithm']);
-    assert.deepEqual(params('/v1/sys/wrapping-key')['query:algorithm'].schema.enum, ['rsa-oaep-3072-aes-kwp', 'ml-kem-768']);
+    assert.deepEqual(params('/v1/sys/wrapping-key')['query:algorithm'].schema.enum, ['rsa-oaep-3072-aes-kwp', 'ml-kem-768', 'x-wing']);
     assert.deepEqual(Object.keys(params('/v1/audit/records')).sort(), ['query:from', 'query:limit', 'query:to']);
     assert.deepEqual(Object.keys(params('/v1/keys/{name}/public')).sort(), ['path:name', 'query:format']);
     assert.deepEqual(params('/v1/keys/{name}/public')['query:format'].schema.enum, ['pem', 'jwk', 'raw']);
