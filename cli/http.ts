@@ -40,13 +40,14 @@ export class KeywardClient {
     } catch {
       throw new KeywardError('BAD_RESPONSE', `server answered ${res.status} with a body that is not JSON`);
     }
-    // Parked for approval (docs/approvals.md): the operation did not run, so this is not a result.
+    // Parked for approval (docs/approvals.md): the operation did not run, so this is not a result;
+    // BaseCommand reports it as parked (exit 3), not as an error.
     const parked = json as { approvalId?: string; required?: number; group?: string; expiresAt?: string } | undefined;
     if (res.status === 202 && typeof parked?.approvalId === 'string') {
       throw new KeywardError(
         'APPROVAL_PENDING',
         `parked for approval ${parked.approvalId}: needs ${parked.required} approvals from "${parked.group}" before ${parked.expiresAt}; ` +
-          `then run \`keyward approval execute ${parked.approvalId}\` with the same request body`,
+          `then run \`keyward approval execute ${parked.approvalId}\` (it runs with the parked body)`,
         { details: { ...parked } },
       );
     }

@@ -95,6 +95,15 @@ export interface RequestContext {
    * that approval's one execution (its policies see the approvals gathered).
    */
   approval?: { id: string; execute: boolean };
+  /**
+   * The operation's own preconditions, checked before a request is parked for approval, so approvers
+   * are never asked for something that cannot run (a key that doesn't allow deletion, a key that
+   * isn't exportable). It runs after authentication and the policies' decision — only when they
+   * answer `require_approval`, so a caller the policies deny learns nothing from it — and its error
+   * is the request's answer (and audit record). Allowed requests don't call it: the operation checks
+   * the same things itself, as it does again when an approval is executed.
+   */
+  precheck?: () => void | Promise<void>;
 }
 
 /** What `request` hands the operation: who asked, and the decision that let it run. */
@@ -161,6 +170,9 @@ export class Hsm {
       // Keyed, like every sensitive audit field: a body may hold a low-entropy secret.
       digest: (canonical) => this.auditHash(canonical),
       onExpired: (tx, row) => this.#recordExpiry(tx, row),
+      // The parked body, kept under the barrier like every secret at rest, so execute can default to it.
+      sealBody: (path, canonical) => seal.barrier.encrypt(path, canonical),
+      openBody: (path, blob) => seal.barrier.decrypt(path, blob),
     });
     this.audit = audit;
     this.node = opts.node ?? `${hostname()}:${process.pid}`;
@@ -428,9 +440,18 @@ export class Hsm {
         throw new KeywardError('POLICY_DENIED', `denied ${ctx.operation}: ${decision.reason || 'no policy allows it'}`, { details: { policies: decision.policies } });
       }
       if (decision.decision === 'require_approval') {
-        if (gate) throw new KeywardError('APPROVAL_INSUFFICIENT', `${ctx.operation} still needs ${decision.approvals} approvals from ${decision.group} (${gate.approvals} gathered): ${decision.reason}`);
+        if (gate) {
+          const more = Math.max(decision.approvals - gate.approvals, 1);
+          throw new KeywardError(
+            'APPROVAL_INSUFFICIENT',
+            `${ctx.operation} needs ${decision.approvals} approvals from "${decision.group}": ${gate.approvals} of ${decision.approvals} gathered, ${more} more needed: ${decision.reason}`,
+            { details: { required: decision.approvals, gathered: gate.approvals, group: decision.group } },
+          );
+        }
         // In-process callers without an HTTP request can't come back to execute: fail closed.
         if (!ctx.origin) throw new KeywardError('APPROVAL_REQUIRED', `${ctx.operation} needs ${decision.approvals} approvals from ${decision.group}: ${decision.reason}`, { details: { policies: decision.policies } });
+        // What can be refused now is refused now, not parked for approvers (see RequestContext.precheck).
+        await ctx.precheck?.();
         // The parked request's record (202 APPROVAL_PENDING, naming the approval) commits with it.
         const parked = this.#statusOf('APPROVAL_PENDING') ?? 500; // as #fail would give
         scope = this.#scope(rec, stored, (r, { approvalId, ...note }) => ({ ...withNote(r, note), approvalId: String(approvalId), status: parked, code: 'APPROVAL_PENDING' }));

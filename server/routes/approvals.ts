@@ -8,6 +8,9 @@
  * (engine/hsm.ts) checks the approval (requester, method, path, body digest, still pending),
  * re-evaluates the policies with the approvals gathered, and claims the one execution before running
  * the operation. The response is the operation's own.
+ *
+ * An execute without a body (or with `{}`) from the requester runs with the body the request was
+ * parked with (kept under the barrier by engine/approvals): nobody has to repeat it by hand.
  * @module
  */
 import Router from '@koa/router';
@@ -16,7 +19,7 @@ import { KeywardError } from '../../ceremony/errors.js';
 import { APPROVAL_PAGE_MAX, APPROVAL_STATES, assertApprovalId } from '../../engine/approvals/index.js';
 import type { ApprovalState } from '../../engine/approvals/index.js';
 import type { AppDeps } from '../deps.js';
-import { caller } from '../auth.js';
+import { bearer, caller } from '../auth.js';
 import { parseBody, readJson } from '../body.js';
 import { ApprovalDenyBody, EmptyBody } from '../schemas.js';
 
@@ -36,6 +39,10 @@ function listQuery(ctx: Context): { state?: ApprovalState; limit: number; after?
     assertApprovalId(after);
   }
   return { ...(state ? { state: state as ApprovalState } : {}), limit: Number(limitRaw), ...(after ? { after } : {}) };
+}
+
+function isEmptyObject(v: unknown): boolean {
+  return typeof v === 'object' && v !== null && !Array.isArray(v) && Object.keys(v).length === 0;
 }
 
 /**
@@ -78,10 +85,22 @@ export function approvalRoutes(deps: AppDeps, targets: readonly Router[]): Route
     ctx.body = await hsm.request({ ...caller(ctx), operation: 'approval.deny', approval: { id, execute: false }, attributes: { approval: id } }, (p, a) => svc.deny(id, p, body.reason, a.commit));
   });
 
+  /**
+   * The parked body, when the caller is the approval's requester (authenticated here without a
+   * record: the dispatched request is authenticated and recorded again by the pipeline). Anyone
+   * else gets undefined and the request proceeds with `{}`, refused by the pipeline as before.
+   */
+  async function parkedBody(ctx: Context, id: string): Promise<unknown> {
+    if (!hsm.seal.initialized || hsm.seal.sealed) return undefined;
+    const p = await hsm.tokens.authenticate(bearer(ctx), hsm.now()).catch(() => undefined);
+    return p ? svc.storedBody(id, p.principal) : undefined;
+  }
+
   r.post('/:id/execute', async (ctx: Context) => {
     const id = ctx.params.id as string;
     assertApprovalId(id);
-    const body = await readJson(ctx, Math.max(deps.bodyLimit, EXECUTE_BODY_LIMIT));
+    let body = await readJson(ctx, Math.max(deps.bodyLimit, EXECUTE_BODY_LIMIT));
+    if (isEmptyObject(body)) body = (await parkedBody(ctx, id)) ?? body;
     // The stored method and path are not secret to the requester, but only the pipeline (after
     // authentication) says who that is: strangers learn nothing beyond "not found".
     const target = await svc.target(id);

@@ -71,7 +71,14 @@ export function keyRoutes(deps: AppDeps): Router {
   async function keyed<T>(
     ctx: Context,
     operation: string,
-    opts: { usable?: boolean; payloadBytes?: number; attributes?: Record<string, string>; version?: (row: KeyRow) => number | undefined },
+    opts: {
+      usable?: boolean;
+      payloadBytes?: number;
+      attributes?: Record<string, string>;
+      version?: (row: KeyRow) => number | undefined;
+      /** The operation's preconditions on the key, checked before a request is parked (RequestContext.precheck). */
+      precheck?: (row: KeyRow) => void;
+    },
     fn: (row: KeyRow, commit: CommitScope | undefined) => Promise<T>,
   ): Promise<T> {
     const name = ctx.params.name as string;
@@ -88,6 +95,7 @@ export function keyRoutes(deps: AppDeps): Router {
           const v = opts.version?.(row);
           return { name: row.name, type: row.type, version: v !== undefined && v >= 1 && v <= row.latestVersion ? v : row.latestVersion, labels: row.labels };
         },
+        ...(opts.precheck ? { precheck: () => opts.precheck!(row!) } : {}),
       },
       (_p, a) => fn(row!, a.commit),
     );
@@ -151,7 +159,9 @@ export function keyRoutes(deps: AppDeps): Router {
   });
 
   r.delete('/v1/keys/:name', async (ctx: Context) => {
-    ctx.body = await keyed(ctx, 'key.delete', { usable: false }, (row, commit) => svc.scheduleDeletion(row.name, commit));
+    // A key that doesn't allow deletion is refused at once, not parked for approvers.
+    const precheck = (row: KeyRow) => KeyService.assertDeletionAllowed(row);
+    ctx.body = await keyed(ctx, 'key.delete', { usable: false, precheck }, (row, commit) => svc.scheduleDeletion(row.name, commit));
   });
 
   r.post(
