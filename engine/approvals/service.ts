@@ -400,6 +400,17 @@ export class ApprovalService {
     return { id, approvals: Number(c?.n ?? 0) };
   }
 
+  /**
+   * Why `actor` can't execute `id` now, as openExecution would say it (not found for strangers, not
+   * the requester, no longer pending); returns when they could.
+   */
+  async assertExecutable(id: string, actor: Actor): Promise<void> {
+    const row = await this.#row(id);
+    if (!this.#visible(row, actor)) throw new KeywardError('APPROVAL_NOT_FOUND', `no approval ${id}`);
+    if (row.requester !== actor.principal) throw new KeywardError('APPROVAL_NOT_REQUESTER', `only ${row.requester}, who requested ${id}, may execute it`);
+    if (row.state !== 'pending') throw notPending(row);
+  }
+
   /** Claims the one execution (`pending → executing`); the loser of a race gets APPROVAL_NOT_PENDING. */
   async claim(id: string): Promise<void> {
     const now = this.#now();

@@ -100,7 +100,13 @@ export function approvalRoutes(deps: AppDeps, targets: readonly Router[]): Route
     const id = ctx.params.id as string;
     assertApprovalId(id);
     let body = await readJson(ctx, Math.max(deps.bodyLimit, EXECUTE_BODY_LIMIT));
-    if (isEmptyObject(body)) body = (await parkedBody(ctx, id)) ?? body;
+    if (isEmptyObject(body)) {
+      const parked = await parkedBody(ctx, id);
+      if (parked !== undefined) body = parked;
+      // No parked body for this caller: say why (a stranger, not the requester, no longer pending)
+      // rather than let the target route reject an empty body. Recorded like any refused execute.
+      else await hsm.request({ ...caller(ctx), operation: 'approval.execute', approval: { id, execute: false } }, (p) => svc.assertExecutable(id, p));
+    }
     // The stored method and path are not secret to the requester, but only the pipeline (after
     // authentication) says who that is: strangers learn nothing beyond "not found".
     const target = await svc.target(id);

@@ -74,12 +74,13 @@ describe('keyward key / encrypt / sign / encapsulate (CLI)', { timeout: 180_000 
   });
 
   it('deletes only when allowed; reports usage and server errors clearly', async () => {
-    // Deletion is under dual control: parked, approved by two operators, executed by the requester.
-    const refused = parkedId((await runCli(['key', 'delete', 'tags'], env)).stderr);
-    await approveTwice(s.url, s.hsm.store.db, refused);
-    assert.match((await runCli(['approval', 'execute', refused], env)).stderr, /KEY_DELETION_NOT_ALLOWED/);
+    // A key that doesn't allow deletion is refused at once, not parked for approvers.
+    const refused = await runCli(['key', 'delete', 'tags'], env);
+    assert.equal(refused.code, 1);
+    assert.match(refused.stderr, /KEY_DELETION_NOT_ALLOWED/);
     ok(await runCli(['key', 'config', 'tags', '--deletion-allowed', 'true'], env));
-    const id = parkedId((await runCli(['key', 'delete', 'tags'], env)).stderr);
+    // Deletion is under dual control: parked, approved by two operators, executed by the requester.
+    const id = parkedId(await runCli(['key', 'delete', 'tags'], env));
     await approveTwice(s.url, s.hsm.store.db, id);
     ok(await runCli(['approval', 'execute', id], env));
     assert.match((await runCli(['hmac', '--key', 'tags', '--text', 'x'], env)).stderr, /KEY_PENDING_DELETION/);
