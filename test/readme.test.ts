@@ -138,7 +138,9 @@ describe('README.md shell blocks', { timeout: 180_000 }, () => {
       assert.equal(r.code, 0, `README.md:${b.line}: the block exited ${r.code}:\n${r.out}`);
       // What the README's comments promise, where a block's exit code alone would not show it.
       if (b.body.includes('keyward decrypt')) assert.match(r.out, /^card 4111$/m, 'the CLI block decrypts what it encrypted');
-      if (b.body.includes('v1/sys/health')) assert.match(r.out, /"initialized":true,"sealed":false/);
+      if (b.body.includes('/v1/keys/orders/encrypt')) assert.match(r.out, /"initialized":true,"sealed":false/);
+      if (b.body.includes('/v1/keys/orders/encrypt')) assert.match(r.out, /\{"ciphertext":"kw:v1:[^"]+","keyVersion":1\}/, 'the curl block encrypts');
+      if (b.body.includes('ceremony rekey submit')) assert.match(r.out, /new-shards\/dave\.shard/, 'the rekey wrote the new holders\' shards');
       ran++;
     }
     assert.equal(ran, EXPECTED_RUN);
