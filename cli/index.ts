@@ -32,6 +32,7 @@ import HmacCommand from './commands/hmac.js';
 import KeyConfigCommand from './commands/key/config.js';
 import KeyCreateCommand from './commands/key/create.js';
 import KeyDeleteCommand from './commands/key/delete.js';
+import KeyExportCommand from './commands/key/export.js';
 import KeyImportCommand from './commands/key/import.js';
 import KeyListCommand from './commands/key/list.js';
 import KeyRotateCommand from './commands/key/rotate.js';
@@ -84,6 +85,7 @@ export const COMMANDS = [
   KeyRotateCommand,
   KeyConfigCommand,
   KeyDeleteCommand,
+  KeyExportCommand,
   KeyImportCommand,
   KeyWrappingKeyCommand,
   EncryptCommand,

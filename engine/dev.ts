@@ -5,6 +5,7 @@
  * @module
  */
 import { generateHolderKey, holderFingerprint, openShard, sealSubmission, toBase64, fromBase64 } from '../ceremony/index.js';
+import { assertBearerToken } from './auth/tokens.js';
 import type { Hsm } from './hsm.js';
 
 export interface DevCredentials {
@@ -13,10 +14,16 @@ export interface DevCredentials {
   unsealShare: string;
 }
 
+/**
+ * Initializes and unseals `hsm` with a 1-of-1 ceremony. `rootToken` fixes the root token: any
+ * bearer-safe string (engine/auth/tokens.ts), e.g. "root" as with Vault's -dev-root-token-id;
+ * TOKEN_INVALID, before anything is done, for one no Authorization header could carry.
+ */
 export async function devBootstrap(hsm: Hsm, opts: { rootToken?: string } = {}): Promise<DevCredentials> {
+  if (opts.rootToken !== undefined) assertBearerToken(opts.rootToken);
   const { seed, publicKey } = await generateHolderKey('dev');
   const holder = { name: 'dev', publicKey, fingerprint: holderFingerprint(publicKey) };
-  const init = await hsm.init([holder], 1, opts.rootToken ? { rootToken: opts.rootToken } : {});
+  const init = await hsm.init([holder], 1, opts.rootToken !== undefined ? { rootToken: opts.rootToken } : {});
   const shardFile = init.shardFiles[0]!;
   const share = await openShard(shardFile, { ...holder, seed });
   await devUnseal(hsm, share);

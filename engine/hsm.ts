@@ -1,7 +1,7 @@
 /**
  * The one request pipeline (DESIGN.md §2), used by the server and in-process callers alike:
  *
- *   sealed? → authenticate → decide (policies) → [approval gate] → operation → audit → respond
+ *   sealed? → authenticate → decide (policies) → precheck → [approval gate] → operation → audit → respond
  *
  * The sealed state is checked first, as Vault's barrier does. Authorization is the composed decision
  * of every applicable WebAssembly policy (the active global ones and the target key's): RBAC is the
@@ -96,14 +96,17 @@ export interface RequestContext {
    */
   approval?: { id: string; execute: boolean };
   /**
-   * The operation's own preconditions, checked before a request is parked for approval, so approvers
-   * are never asked for something that cannot run (a key that doesn't allow deletion, a key that
-   * isn't exportable). It runs after authentication and the policies' decision — only when they
-   * answer `require_approval`, so a caller the policies deny learns nothing from it — and its error
-   * is the request's answer (and audit record). Allowed requests don't call it: the operation checks
-   * the same things itself, as it does again when an approval is executed.
+   * Refuses, once the policies have not denied, a request that could not run whatever approvals it
+   * gathered (a key that is not exportable, a version it lacks): so approvers are never asked for
+   * it. Runs after the key is loaded and before the request is parked, and again before an
+   * approved request executes. Must not touch secrets or change anything.
    */
   precheck?: () => void | Promise<void>;
+  /**
+   * Non-secret details the audit record carries whatever the outcome (denied, parked, run): e.g. an
+   * export's wrapping algorithm and wrapping key fingerprint. The caller vouches that none is secret.
+   */
+  auditDetails?: Record<string, string | number | boolean>;
 }
 
 /** What `request` hands the operation: who asked, and the decision that let it run. */
@@ -257,7 +260,7 @@ export class Hsm {
       async (commit) => {
         const result = await this.seal.init(holders, threshold, commit);
         await this.policies.installDefault('init');
-        const rootToken = await issueToken(this.store.db, { id: rootTokenId, principal: 'root', roles: ['admin'], now: this.now(), createdBy: 'init', ...(opts.rootToken ? { token: opts.rootToken } : {}) });
+        const rootToken = await issueToken(this.store.db, { id: rootTokenId, principal: 'root', roles: ['admin'], now: this.now(), createdBy: 'init', ...(opts.rootToken !== undefined ? { token: opts.rootToken } : {}) });
         return { value: { ...result, rootToken }, details: { ceremonyId: result.ceremonyId, threshold, shares: holders.length, rootTokenId } };
       },
       { rootTokenId },
@@ -394,6 +397,7 @@ export class Hsm {
     if (this.seal.sealed) throw new KeywardError('SEALED', 'keyward is sealed: unseal it with a quorum of shards first');
     const now = this.now();
     const rec = this.#baseRecord(ctx.operation, now, ctx.requestId, ctx.payloadBytes ?? 0);
+    if (ctx.auditDetails) rec.details = { ...ctx.auditDetails };
     let stored: StoredInput | undefined;
     let scope: CommitScope | undefined;
     let result: T;
@@ -403,7 +407,7 @@ export class Hsm {
         principal = await this.tokens.authenticate(ctx.bearer, now);
       } catch (err) {
         // Correlatable (the same bad token gives the same HMAC) without storing the token.
-        if (ctx.bearer) rec.details = { token: this.auditHash(ctx.bearer) };
+        if (ctx.bearer) rec.details = { ...rec.details, token: this.auditHash(ctx.bearer) };
         throw err;
       }
       rec.principal = principal.principal;
@@ -439,6 +443,8 @@ export class Hsm {
       if (decision.decision === 'deny') {
         throw new KeywardError('POLICY_DENIED', `denied ${ctx.operation}: ${decision.reason || 'no policy allows it'}`, { details: { policies: decision.policies } });
       }
+      // What can be checked before parking is checked before parking (and again at execution).
+      await ctx.precheck?.();
       if (decision.decision === 'require_approval') {
         if (gate) {
           const more = Math.max(decision.approvals - gate.approvals, 1);
@@ -450,8 +456,6 @@ export class Hsm {
         }
         // In-process callers without an HTTP request can't come back to execute: fail closed.
         if (!ctx.origin) throw new KeywardError('APPROVAL_REQUIRED', `${ctx.operation} needs ${decision.approvals} approvals from ${decision.group}: ${decision.reason}`, { details: { policies: decision.policies } });
-        // What can be refused now is refused now, not parked for approvers (see RequestContext.precheck).
-        await ctx.precheck?.();
         // The parked request's record (202 APPROVAL_PENDING, naming the approval) commits with it.
         const parked = this.#statusOf('APPROVAL_PENDING') ?? 500; // as #fail would give
         scope = this.#scope(rec, stored, (r, { approvalId, ...note }) => ({ ...withNote(r, note), approvalId: String(approvalId), status: parked, code: 'APPROVAL_PENDING' }));

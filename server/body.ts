@@ -2,7 +2,8 @@
  * Reads a JSON request body within a byte limit and validates it against a zod schema. The body is
  * attacker-controlled: a declared or actual size over the limit is 413 without reading the rest;
  * a non-JSON content type 415; unparsable JSON 400 INVALID_JSON; a shape mismatch 400
- * VALIDATION_FAILED listing every offending field with what was expected.
+ * VALIDATION_FAILED listing every offending field with what was expected. Query parameters are
+ * validated the same way (parseQuery).
  * @module
  */
 import type { Context } from 'koa';
@@ -147,6 +148,23 @@ function fieldsOf(s: z.ZodType | undefined): string[] | undefined {
 export async function parseBody<S extends z.ZodType>(ctx: Context, schema: S, limit: number): Promise<z.output<S>> {
   const raw = ctx.state.json !== undefined ? ctx.state.json : await readJson(ctx, limit);
   ctx.state.json = raw;
+  const r = schema.safeParse(raw);
+  if (!r.success) throw new KeywardError('VALIDATION_FAILED', describeIssues(r.error.issues, schema));
+  return r.data;
+}
+
+/**
+ * Reads the query parameters `schema` names (others are ignored) and validates them; failures are
+ * 400 VALIDATION_FAILED naming the parameter. A number field's decimal text becomes a number first;
+ * a parameter given twice arrives as an array, which no field accepts.
+ */
+export function parseQuery<S extends z.ZodObject>(ctx: Context, schema: S): z.output<S> {
+  const raw: Record<string, unknown> = {};
+  for (const [name, field] of Object.entries(schema.shape as Record<string, z.ZodType>)) {
+    const value = ctx.query[name];
+    if (value === undefined) continue;
+    raw[name] = typeof value === 'string' && unwrap(field) instanceof z.ZodNumber && /^[0-9]{1,16}$/.test(value) ? Number(value) : value;
+  }
   const r = schema.safeParse(raw);
   if (!r.success) throw new KeywardError('VALIDATION_FAILED', describeIssues(r.error.issues, schema));
   return r.data;

@@ -1,9 +1,13 @@
 /**
- * Request schemas: the single source for validating bodies (and, later, for the OpenAPI document).
+ * Request schemas: the single source for validating bodies and for the OpenAPI document
+ * (server/openapi.ts), with the query and path parameters the routes read.
  * @module
  */
 import { z } from 'zod';
+import { APPROVAL_PAGE_MAX, APPROVAL_STATES } from '../engine/approvals/index.js';
+import { AUDIT_PAGE_MAX } from '../engine/audit/read.js';
 import { WRAPPING_ALGORITHMS } from '../engine/crypto/byok.js';
+import { KEY_NAME_RE, MAX_LIST_LIMIT } from '../engine/keys/service.js';
 
 /** Standard base64 with padding, bounded. The decoder re-checks canonical form and length. */
 export const base64 = (maxChars: number) =>
@@ -55,10 +59,11 @@ export const Ttl = z.union([
   z.string().regex(/^\d{1,9}[smhd]$/, 'expected a duration like 90s, 15m, 24h or 7d'),
 ]);
 
+/** `ttl` is optional: without it a token lives DEFAULT_TOKEN_TTL_SECONDS (24h, engine/auth/tokens.ts). */
 export const TokenCreateBody = z.strictObject({
   principal: z.string().regex(/^[A-Za-z0-9._@:-]{1,128}$/, 'expected 1-128 characters [A-Za-z0-9._@:-]'),
   roles: z.array(z.string().regex(/^[a-z][a-z0-9_-]{0,31}$/, 'expected a role of 1-32 characters [a-z0-9_-]')).min(1).max(16),
-  ttl: Ttl,
+  ttl: Ttl.optional(),
 });
 
 // ---------------------------------------------------------------------------------------------
@@ -67,31 +72,43 @@ export const TokenCreateBody = z.strictObject({
 const MAX_ITEM_B64 = 700_000;
 const ENCODING = z.enum(['der', 'p1363']);
 
+/**
+ * A key type. Parsed as a bounded string so that an unknown type is answered by the engine's
+ * KEY_TYPE_INVALID listing the valid types (engine/crypto/types.ts); the OpenAPI document shows it
+ * as the KeyType enum of KEY_TYPES (server/openapi.ts).
+ */
+export const KeyTypeName = z.string().max(64);
+
 export const KeyCreateBody = z.strictObject({
   name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/, 'expected 1-128 characters [A-Za-z0-9._-]'),
-  type: z.string().max(64),
+  type: KeyTypeName,
   exportable: z.boolean().optional(),
   labels: z.record(z.string().regex(/^[a-z0-9][a-z0-9._-]{0,63}$/), z.string().max(256)).refine((l) => Object.keys(l).length <= 32, 'expected at most 32 labels').optional(),
   publicKey: z.string().max(16_384).optional(),
+  /** ECDSA only: verification rejects high-S signatures (default false: both S forms verify, FIPS 186-5). */
+  requireLowS: z.boolean().optional(),
 });
 
 export const KeyConfigBody = z
-  .strictObject({ minDecryptionVersion: z.number().int().min(1).optional(), deletionAllowed: z.boolean().optional() })
-  .refine((b) => b.minDecryptionVersion !== undefined || b.deletionAllowed !== undefined, 'expected minDecryptionVersion or deletionAllowed');
+  .strictObject({ minDecryptionVersion: z.number().int().min(1).optional(), deletionAllowed: z.boolean().optional(), requireLowS: z.boolean().optional() })
+  .refine((b) => b.minDecryptionVersion !== undefined || b.deletionAllowed !== undefined || b.requireLowS !== undefined, 'expected minDecryptionVersion, deletionAllowed or requireLowS');
 
 export const EncryptItem = z.strictObject({ plaintext: base64(MAX_ITEM_B64), aad: base64(8192).optional() });
 /**
- * AEAD keys: `ciphertext` is `kw:v<N>:…` and `aad` the associated data. RSA keys: `ciphertext` is the
- * raw base64 RSA-OAEP ciphertext (or `kw:v<N>:<base64>`), `keyVersion` picks the key version for the
- * raw form (default: latest), `aad` is the OAEP label.
+ * `ciphertext` (and verify's `signature`) is `kw:v<N>:<base64>`, which names its key version, or the
+ * raw value as standard base64, for `keyVersion` (default: the latest); a `keyVersion` beside a
+ * `kw:` value must agree with it. Anything else is a 400 CIPHERTEXT_FORMAT / SIGNATURE_FORMAT
+ * (checked by the key service, engine/crypto/format.ts parseVersionedOrRaw). AEAD keys: `aad` is the
+ * associated data; RSA keys: the ciphertext is RSA-OAEP-SHA-256 and `aad` the OAEP label.
  */
 export const DecryptItem = z.strictObject({ ciphertext: z.string().max(MAX_ITEM_B64 + 64), aad: base64(8192).optional(), keyVersion: z.number().int().min(1).optional() });
-export const RewrapBody = z.strictObject({ ciphertext: z.string().max(MAX_ITEM_B64 + 64), aad: base64(8192).optional() });
+export const RewrapBody = z.strictObject({ ciphertext: z.string().max(MAX_ITEM_B64 + 64), aad: base64(8192).optional(), keyVersion: z.number().int().min(1).optional() });
 export const DatakeyBody = z.strictObject({ bytes: z.number().int().min(1).max(1024).optional(), aad: base64(8192).optional() });
 export const SignItem = z.strictObject({ message: base64(MAX_ITEM_B64), prehashed: z.boolean().optional(), encoding: ENCODING.optional(), context: base64(344).optional() });
 export const VerifyItem = z.strictObject({
   message: base64(MAX_ITEM_B64),
   signature: z.string().max(80_000),
+  keyVersion: z.number().int().min(1).optional(),
   prehashed: z.boolean().optional(),
   encoding: ENCODING.optional(),
   context: base64(344).optional(),
@@ -107,12 +124,29 @@ export const WrappingAlgorithmSchema = z.enum(WRAPPING_ALGORITHMS);
  * BYOK import: the key's private material wrapped under the server's `algorithm` wrapping key
  * (GET /v1/sys/wrapping-key), base64. Never the material in the clear.
  */
-export const KeyImportBody = z.strictObject({
-  type: z.string().max(64),
+export const KeyImportBody = z
+  .strictObject({
+    type: KeyTypeName,
+    algorithm: WrappingAlgorithmSchema,
+    wrappedKey: base64(8192),
+    exportable: z.boolean().optional(),
+    labels: KeyCreateBody.shape.labels,
+    requireLowS: KeyCreateBody.shape.requireLowS,
+    /** Keep the identity of a key another Keyward exported (its `keyId` and `keyVersion`), so its `kw:` ciphertexts decrypt here. */
+    keyId: z.string().regex(/^key_[0-9a-f]{24}$/, 'expected key_ and 24 lowercase hex characters (the keyId of a key export)').optional(),
+    keyVersion: z.number().int().min(1).max(2_147_483_647).optional(),
+  })
+  .refine((b) => (b.keyId === undefined) === (b.keyVersion === undefined), 'expected keyId and keyVersion together (both from a key export) or neither');
+
+/**
+ * Key export: one version (default: the latest) of an `exportable` key's private material, wrapped
+ * to the caller's public `wrappingKey` of `algorithm` (PEM/base64 SPKI RSA-3072, or base64 raw
+ * ML-KEM-768 / X-Wing): the blob `POST /v1/keys/:name/import` takes.
+ */
+export const KeyExportBody = z.strictObject({
   algorithm: WrappingAlgorithmSchema,
-  wrappedKey: base64(8192),
-  exportable: z.boolean().optional(),
-  labels: KeyCreateBody.shape.labels,
+  wrappingKey: z.string().min(1).max(16_384),
+  keyVersion: z.number().int().min(1).max(2_147_483_647).optional(),
 });
 
 /** Most items one batch may carry. */
@@ -125,6 +159,12 @@ export const batchOf = <T extends z.ZodType>(item: T) => z.union([item, batchBod
 /** POST /v1/approvals/:id/deny: an optional reason, kept with the approval. */
 export const ApprovalDenyBody = z.strictObject({ reason: z.string().max(256).optional() });
 
+/**
+ * POST /v1/approvals/:id/execute: the parked request's own body, verbatim (`{}` when it had none);
+ * the target route validates it again, and the pipeline checks its digest against the parked one.
+ */
+export const ExecuteBody = z.record(z.string(), z.unknown());
+
 /** POST /v1/audit/hash: a known value whose audit HMAC the caller wants to look up. */
 export const AuditHashBody = z.strictObject({ value: z.string().min(1).max(4096) });
 
@@ -135,3 +175,59 @@ export const AuditExportBody = z.strictObject({
   includeInputs: z.boolean().optional(),
   includeWasm: z.boolean().optional(),
 });
+
+// ---------------------------------------------------------------------------------------------
+// Query parameters: routes read them with parseQuery (server/body.ts), which turns a number field's
+// decimal text into a number first; GET /openapi.json documents them from the same objects.
+
+/** What a query parameter was, for messages: quoted and cut short, or how many values it had. */
+const got = (input: unknown) => (Array.isArray(input) ? `${input.length} values` : input === undefined ? 'nothing' : `"${String(input).slice(0, 20)}"`);
+/** An integer query parameter in [min, max] whose every failure reads `expected <expected>, got ...`. */
+function queryInt(min: number, max: number | undefined, expected: string) {
+  const error = (iss: { input?: unknown }) => `expected ${expected}, got ${got(iss.input)}`;
+  const n = z.number({ error }).int({ error }).min(min, { error });
+  return max === undefined ? n : n.max(max, { error });
+}
+function queryEnum<const T extends readonly [string, ...string[]]>(values: T, expected: string) {
+  return z.enum(values, { error: (iss) => `expected ${expected}, got ${got(iss.input)}` });
+}
+
+/** GET /v1/keys */
+export const KeyListQuery = z.strictObject({
+  limit: queryInt(1, MAX_LIST_LIMIT, `1 to ${MAX_LIST_LIMIT}`).default(100).describe('keys per page'),
+  after: z.string({ error: (iss) => `expected one key name, got ${got(iss.input)}` }).optional().describe("the previous page's `next`: list keys whose names sort after it"),
+});
+/** GET /v1/keys/{name}/public */
+export const PublicKeyQuery = z.strictObject({ format: queryEnum(['pem', 'jwk', 'raw'], 'one of pem, jwk or raw').default('pem').describe('SPKI PEM, JWK, or base64 of the raw public key') });
+/** GET /v1/sys/wrapping-key */
+export const WrappingKeyQuery = z.strictObject({
+  algorithm: queryEnum(WRAPPING_ALGORITHMS, WRAPPING_ALGORITHMS.join(' or ')).default('rsa-oaep-3072-aes-kwp').describe('the wrapping scheme the import will use'),
+});
+
+const index = () => queryInt(0, Number.MAX_SAFE_INTEGER, 'a non-negative integer');
+/** GET /v1/audit/records: records [from, to), at most `limit` (capped at AUDIT_PAGE_MAX) of them. */
+export const AuditRecordsQuery = z.strictObject({
+  from: index().default(0).describe('first record index'),
+  to: index().optional().describe('one past the last record index (default from + limit)'),
+  limit: index().default(AUDIT_PAGE_MAX).describe(`records per page (at most ${AUDIT_PAGE_MAX} are returned)`),
+});
+/** GET /v1/audit/proofs/inclusion */
+export const InclusionProofQuery = z.strictObject({ index: index().describe('leaf index'), size: index().describe('tree size of a signed checkpoint') });
+/** GET /v1/audit/proofs/consistency */
+export const ConsistencyProofQuery = z.strictObject({ from: index().describe('older tree size (a signed checkpoint)'), to: index().describe('newer tree size (a signed checkpoint)') });
+/** GET /v1/approvals */
+export const ApprovalListQuery = z.strictObject({
+  state: queryEnum(APPROVAL_STATES, `one of ${APPROVAL_STATES.join(', ')}`).optional().describe('only approvals in this state'),
+  limit: queryInt(1, APPROVAL_PAGE_MAX, `1 to ${APPROVAL_PAGE_MAX}`).default(50).describe('approvals per page'),
+  after: z
+    .string({ error: (iss) => `expected one approval id, got ${got(iss.input)}` })
+    .regex(/^apr_[0-9a-f]{32}$/, { error: (iss) => `expected an approval id like apr_<32 hex>, got ${got(iss.input)}` })
+    .optional()
+    .describe("the previous page's `next`"),
+});
+
+/** Path parameters, by name (an `id` differs per route: see the route docs). */
+export const KeyNameParam = z.string().regex(KEY_NAME_RE).describe('key name');
+export const PolicyHashParam = z.string().regex(/^[0-9a-f]{64}$/).describe('SHA-256 of the policy module, hex');
+export const TokenIdParam = z.string().regex(/^tok_[0-9a-f]{16}$/).describe('token id');
+export const ApprovalIdParam = z.string().regex(/^apr_[0-9a-f]{32}$/).describe('approval id');

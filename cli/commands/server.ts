@@ -14,16 +14,19 @@ export default class ServerCommand extends BaseCommand {
       Storage is embedded PGlite in --data-dir (default ${DEFAULT_DATA_DIR}) or PostgreSQL with --database-url (several nodes may share one database). The server starts sealed; a quorum of holders unseals it.
 
       --dev runs on in-memory PGlite with a 1-of-1 ceremony done automatically and the server unsealed; the root token and the unseal share are printed once. Everything is lost on exit: never use it for real keys.
+
+      --dev-root-token fixes the dev root token to any string that can be sent as a bearer token (visible ASCII, no spaces), like Vault's -dev-root-token-id; one that is not Keyward's own form (kwt_ + 43 base64url characters) gets a warning, since it is only as secret as it is hard to guess.
     `,
     examples: [
       ['Dev server', 'keyward server --dev'],
+      ['Dev server with a fixed root token', 'keyward server --dev --dev-root-token root'],
       ['Embedded storage', 'keyward server --data-dir /var/lib/keyward'],
       ['PostgreSQL', 'keyward server --database-url postgres://keyward@db/keyward --listen 0.0.0.0:8420'],
     ],
   });
 
   dev = Option.Boolean('--dev', false, { description: 'In-memory, auto-initialized and unsealed dev server' });
-  devRootToken = Option.String('--dev-root-token', { description: 'Fix the dev root token (kwt_ + 43 base64url characters)' });
+  devRootToken = Option.String('--dev-root-token', { description: 'Fix the dev root token: any visible ASCII string without spaces, e.g. root' });
   dataDir = Option.String('--data-dir', { description: `PGlite data directory (default ${DEFAULT_DATA_DIR})` });
   databaseUrl = Option.String('--database-url', { description: 'PostgreSQL URL (env KEYWARD_DATABASE_URL)', env: 'KEYWARD_DATABASE_URL' });
   listenAt = Option.String('--listen', DEFAULT_LISTEN, { description: `HOST:PORT to listen on (default ${DEFAULT_LISTEN})` });
@@ -31,10 +34,10 @@ export default class ServerCommand extends BaseCommand {
 
   async run(): Promise<number> {
     if (this.dataDir && this.databaseUrl) throw new UsageError('give --data-dir or --database-url, not both');
-    if (this.devRootToken && !this.dev) throw new UsageError('--dev-root-token needs --dev');
+    if (this.devRootToken !== undefined && !this.dev) throw new UsageError('--dev-root-token needs --dev');
     if (!['debug', 'info', 'warn', 'error'].includes(this.logLevel)) throw new UsageError(`--log-level expects debug, info, warn or error, got "${this.logLevel}"`);
     // Loaded here, not at the top: every other command starts faster without the server stack.
-    const [{ devBootstrap }, { Hsm }, { CryptoPool }, { openStore }, { createLogger }, { listen }, { statusFor }] = await Promise.all([
+    const [{ devBootstrap }, { Hsm }, { CryptoPool }, { openStore }, { createLogger }, { listen }, { statusFor }, tokens] = await Promise.all([
       import('../../engine/dev.js'),
       import('../../engine/hsm.js'),
       import('../../engine/crypto/index.js'),
@@ -42,7 +45,19 @@ export default class ServerCommand extends BaseCommand {
       import('../../server/log.js'),
       import('../../server/main.js'),
       import('../../server/errors.js'),
+      import('../../engine/auth/tokens.js'),
     ]);
+    if (this.devRootToken !== undefined) {
+      try {
+        tokens.assertBearerToken(this.devRootToken);
+      } catch {
+        throw new UsageError(`--dev-root-token expects ${tokens.BEARER_TOKEN_FORM}, got ${this.devRootToken.length} characters that are not`);
+      }
+      // On stderr even with --json: stdout stays one JSON value, and the warning must not be lost.
+      if (!tokens.isKeywardToken(this.devRootToken)) {
+        this.context.stderr.write('warning: --dev-root-token is not a Keyward token (kwt_ + 43 base64url characters); it is accepted for dev mode, and anyone who guesses it is root.\n');
+      }
+    }
     const log = createLogger({ level: this.logLevel as Level });
     const store = await openStore(
       this.dev && !this.dataDir && !this.databaseUrl ? { memory: true } : this.databaseUrl ? { databaseUrl: this.databaseUrl } : { dataDir: this.dataDir ?? DEFAULT_DATA_DIR },
@@ -56,7 +71,7 @@ export default class ServerCommand extends BaseCommand {
       // The integrator stops signing over a log that fails its integrity checks; say so loudly.
       onAuditError: (err) => log.error('audit integrator', { code: (err as { code?: string }).code, error: err instanceof Error ? err.message.slice(0, 500) : String(err) }),
     });
-    const dev = this.dev ? await devBootstrap(hsm, this.devRootToken ? { rootToken: this.devRootToken } : {}) : undefined;
+    const dev = this.dev ? await devBootstrap(hsm, this.devRootToken !== undefined ? { rootToken: this.devRootToken } : {}) : undefined;
     const server = await listen({ hsm, log, listen: this.listenAt });
     const where = this.dev ? 'in-memory PGlite (everything is lost on exit)' : store.driver === 'postgres' ? 'PostgreSQL' : `PGlite in ${this.dataDir ?? DEFAULT_DATA_DIR}`;
     const s = hsm.health();

@@ -78,7 +78,8 @@ const hash64 = z.string().length(44, { error: 'expected the base64 of a 32-byte 
 const hex64 = z.string().regex(HEX64_RE, { error: 'expected a SHA-256 as 64 lowercase hex digits' });
 const count = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
 
-const bundleSchema = z.strictObject({
+/** The bundle's shape (also the documented response of POST /v1/audit/export, server/responses.ts). */
+export const AttestationBundleSchema = z.strictObject({
   format: z.literal(BUNDLE_FORMAT),
   origin: z.string().min(1).max(255),
   range: z.strictObject({ from: count, to: count }),
@@ -131,7 +132,7 @@ function parseStructure(input: unknown): AttestationBundle {
       throw auditError('AUDIT_BUNDLE_INVALID', `bundle: is not JSON (${(cause as Error).message})`, { cause });
     }
   }
-  const res = bundleSchema.safeParse(value);
+  const res = AttestationBundleSchema.safeParse(value);
   if (!res.success) {
     const issues = res.error.issues.map((i) => ({ path: i.path.map(String).join('.') || '(root)', message: i.message }));
     const first = issues[0]!;

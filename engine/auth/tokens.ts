@@ -5,6 +5,15 @@
  *   token = "kwt_" ‖ base64url(32 random bytes)          (47 characters)
  *   id    = "tok_" ‖ hex(8 random bytes)                  (public handle for revoke and audit)
  *   hash  = SHA-256("keyward/token/v1" ‖ 0x00 ‖ token)
+ *
+ * Bearer tokens are looked up by that hash whatever their form, so a dev root token chosen by the
+ * user (`keyward server --dev --dev-root-token root`, as `vault server -dev -dev-root-token-id=root`)
+ * authenticates like any other: any 1-1024 visible ASCII characters, what an `Authorization: Bearer`
+ * header can carry. Only dev mode sets such a token; its hash is as guessable as the token itself,
+ * which is why the CLI warns when it is not Keyward's own form. Issued tokens are always `kwt_`.
+ *
+ * Token lifetime: `ttlSeconds`, default DEFAULT_TOKEN_TTL_SECONDS (24 h) when a caller of
+ * `POST /v1/auth/tokens` gives none, at most MAX_TOKEN_TTL_SECONDS; only the root token never expires.
  * @module
  */
 import { createHash, randomBytes } from 'node:crypto';
@@ -14,10 +23,20 @@ import { findTokenByHash, insertToken, revokeToken as revokeTokenRow, writeTrans
 
 export const TOKEN_PREFIX = 'kwt_';
 const TOKEN_RE = /^kwt_[A-Za-z0-9_-]{43}$/;
+/** What a bearer token may be: visible ASCII (no spaces or controls), as an HTTP header carries it. */
+const BEARER_RE = /^[\x21-\x7e]{1,1024}$/;
+export const BEARER_TOKEN_FORM = '1-1024 visible ASCII characters without spaces (it travels as Authorization: Bearer <token>)';
 export const ROLES = ['admin', 'operator', 'app', 'auditor'] as const;
 export type Role = (typeof ROLES)[number];
 /** The longest a token may live: one year. */
 export const MAX_TOKEN_TTL_SECONDS = 365 * 24 * 3600;
+/**
+ * How long a token lives when `POST /v1/auth/tokens` names no `ttl`: 24 hours. Shorter than Vault's
+ * 768 h system default on purpose: a bearer secret that was forgotten (in a shell history, a CI
+ * log) stops working within a day, and it is the default `keyward token create --ttl` always had.
+ * Callers that want longer say so (`"ttl": "768h"`, up to a year).
+ */
+export const DEFAULT_TOKEN_TTL_SECONDS = 24 * 3600;
 
 export interface Principal {
   tokenId: string;
@@ -42,6 +61,16 @@ export function ttlSeconds(ttl: number | string): number {
   return secs;
 }
 
+/** True for Keyward's own token form (`kwt_` + 43 base64url characters). */
+export function isKeywardToken(token: string): boolean {
+  return TOKEN_RE.test(token);
+}
+
+/** Throws TOKEN_INVALID unless `token` can be a bearer token (BEARER_TOKEN_FORM). */
+export function assertBearerToken(token: string): void {
+  if (typeof token !== 'string' || !BEARER_RE.test(token)) throw new KeywardError('TOKEN_INVALID', `expected a token of ${BEARER_TOKEN_FORM}`);
+}
+
 export function hashToken(token: string): Uint8Array {
   return new Uint8Array(createHash('sha256').update('keyward/token/v1\0').update(token).digest());
 }
@@ -51,13 +80,16 @@ export function newTokenId(): string {
   return 'tok_' + randomBytes(8).toString('hex');
 }
 
-/** Issues a token for `principal` with `roles`; `ttlSeconds` undefined means no expiry (root token). */
+/**
+ * Issues a token for `principal` with `roles`; `ttlSeconds` undefined means no expiry (root token).
+ * `token` fixes the secret (dev mode's chosen root token): any bearer-safe string (assertBearerToken).
+ */
 export async function issueToken(
   db: Db,
   opts: { principal: string; roles: string[]; ttlSeconds?: number; createdBy?: string; now: Date; token?: string; id?: string; commit?: CommitScope | undefined },
 ): Promise<IssuedToken> {
   const token = opts.token ?? TOKEN_PREFIX + randomBytes(32).toString('base64url');
-  if (!TOKEN_RE.test(token)) throw new KeywardError('TOKEN_INVALID', 'expected a token of the form kwt_ followed by 43 base64url characters');
+  assertBearerToken(token);
   const id = opts.id ?? newTokenId();
   const expiresAt = opts.ttlSeconds === undefined ? null : new Date(opts.now.getTime() + opts.ttlSeconds * 1000);
   await writeTransaction(
@@ -81,7 +113,8 @@ export async function issueToken(
 /** Resolves a bearer token to its principal, or throws UNAUTHENTICATED (never echoing the token). */
 export async function authenticateToken(db: Db, bearer: string | undefined, now: Date): Promise<Principal> {
   if (!bearer) throw new KeywardError('UNAUTHENTICATED', 'missing token: send Authorization: Bearer <token>');
-  if (!TOKEN_RE.test(bearer)) throw new KeywardError('UNAUTHENTICATED', 'malformed token: expected kwt_ followed by 43 base64url characters');
+  // Looked up by hash whatever its form (a dev root token may be any string); only what no header could carry is refused unread.
+  if (!BEARER_RE.test(bearer)) throw new KeywardError('UNAUTHENTICATED', `malformed token: expected ${BEARER_TOKEN_FORM}`);
   const row = await findTokenByHash(db, hashToken(bearer));
   if (!row || row.revokedAt) throw new KeywardError('UNAUTHENTICATED', 'unknown or revoked token');
   if (row.expiresAt && row.expiresAt.getTime() <= now.getTime()) throw new KeywardError('UNAUTHENTICATED', 'token expired');
@@ -124,7 +157,7 @@ export class TokenAuthenticator {
   }
 
   async authenticate(bearer: string | undefined, now: Date): Promise<Principal> {
-    if (!bearer || !TOKEN_RE.test(bearer) || this.#ttlMs <= 0) return authenticateToken(this.#db, bearer, now);
+    if (!bearer || !BEARER_RE.test(bearer) || this.#ttlMs <= 0) return authenticateToken(this.#db, bearer, now);
     const key = Buffer.from(hashToken(bearer)).toString('base64');
     const hit = this.#cache.get(key);
     if (hit && performance.now() - hit.fetched < this.#ttlMs) {

@@ -202,9 +202,38 @@ export function decrypt(input: DecryptInput): Uint8Array {
     throw failed();
   }
   const { version, body } = parsed;
+  // The header is checked before the key is looked up (decryptBody checks it again).
+  if (body.length < AEAD_MIN_BODY_LEN || body[0] !== AEAD_FORMAT_V1 || body[1] !== keyTypeInfo(type).algId) throw failed();
+  const key = input.key ?? input.keyForVersion?.(version);
+  if (!(key instanceof Uint8Array)) throw failed();
+  return decryptBody({ type, key, keyId, version, body, aad });
+}
+
+export interface DecryptBodyInput {
+  readonly type: KeyType;
+  readonly key: Uint8Array;
+  readonly keyId: string;
+  /** The key version the body was sealed under (bound into the AD: a wrong one fails the tag). */
+  readonly version: number;
+  /** The body as in the module header, without the text prefix (a raw ciphertext). */
+  readonly body: Uint8Array;
+  readonly aad?: Uint8Array | undefined;
+}
+
+/**
+ * Decrypts a body whose text form the caller already parsed, or a raw body sent without its
+ * `kw:v<N>:` prefix, under version `version`. Every failure is the same `DECRYPTION_FAILED`.
+ */
+export function decryptBody(input: DecryptBodyInput): Uint8Array {
+  const { type, key, keyId, version, body } = input;
+  assertAeadType(type, 'decrypt');
+  if (typeof keyId !== 'string') throw new TypeError('"keyId" expected string');
+  assertKeyVersion(version);
+  abytes(body, 'body');
+  const aad = input.aad ?? new Uint8Array(0);
+  abytes(aad, 'aad');
   const algId = keyTypeInfo(type).algId;
   if (body.length < AEAD_MIN_BODY_LEN || body[0] !== AEAD_FORMAT_V1 || body[1] !== algId) throw failed();
-  const key = input.key ?? input.keyForVersion?.(version);
   if (!(key instanceof Uint8Array) || key.length !== SYMMETRIC_KEY_LEN) throw failed();
   const nonce = body.subarray(AEAD_HEADER_LEN, AEAD_HEADER_LEN + NONCE_LEN);
   const sealed = body.subarray(AEAD_HEADER_LEN + NONCE_LEN);

@@ -17,9 +17,20 @@
  *                           info = "keyward/byok/v1 ml-kem-768 aes-256-kwp", L = 32)
  *   wrapped  = ct ‖ AES-256-KWP(kek, material)
  *
- * The info string binds the KEK to this construction (no other Keyward use of an ML-KEM secret can
+ * `x-wing` — the hybrid variant, the same shape over X-Wing (ML-KEM-768 + X25519,
+ * draft-connolly-cfrg-xwing-kem), so a break of either ML-KEM or X25519 alone does not expose the key:
+ *
+ *   (ct, ss) = X-Wing.Encaps(wrappingPub)                                         ct: 1120 bytes
+ *   kek      = HKDF-SHA-256(IKM = ss, salt = "", info = "keyward/byok/v1 x-wing aes-256-kwp", L = 32)
+ *   wrapped  = ct ‖ AES-256-KWP(kek, material)
+ *
+ * The info strings bind the KEK to its construction (no other Keyward use of a KEM secret can
  * produce the same KEK). A modified ct does not fail decapsulation (implicit rejection, kem.ts): it
  * yields an unrelated secret, and the KWP integrity check then fails.
+ *
+ * The same constructions carry keys out (key export, `POST /v1/keys/:name/export`): Keyward wraps to
+ * a caller's public key of the algorithm's wrapping key type, and the blob imports into another
+ * Keyward (or unwraps with openssl / node:crypto / @noble) exactly as an import blob does.
  *
  * `material` is the key type's canonical private form (algs.ts): 32 raw bytes for aes256-gcm,
  * chacha20-poly1305 and hmac-sha256; PKCS#8 DER for ed25519, ecdsa-p256/p384 and rsa-3072/4096;
@@ -35,21 +46,25 @@
 import { createHash, hkdfSync, randomBytes } from 'node:crypto';
 import { KeywardError } from '../../ceremony/errors.js';
 import { wipe } from '../../ceremony/bytes.js';
-import { ML_KEM, abytes } from './algs.js';
-import { decapsulate, encapsulate } from './kem.js';
+import { abytes } from './algs.js';
+import { decapsulate, encapsulate, kemCiphertextLength } from './kem.js';
 import { KWP_MAX_PLAINTEXT_LEN, kwpUnwrap, kwpWrap, kwpWrappedLength } from './kwp.js';
 import { exportPublicKey, generateKey, importPublicKey, type KeyPair } from './material.js';
 import { oaepCiphertextLength, oaepDecrypt, oaepEncrypt } from './oaep.js';
 import type { KeyType } from './types.js';
 
-export const WRAPPING_ALGORITHMS = ['rsa-oaep-3072-aes-kwp', 'ml-kem-768'] as const;
+export const WRAPPING_ALGORITHMS = ['rsa-oaep-3072-aes-kwp', 'ml-kem-768', 'x-wing'] as const;
 export type WrappingAlgorithm = (typeof WRAPPING_ALGORITHMS)[number];
 
 /** The key type each wrapping key is (its pair is generated and stored in that type's canonical form). */
-const WRAPPING_KEY_TYPE = { 'rsa-oaep-3072-aes-kwp': 'rsa-3072', 'ml-kem-768': 'ml-kem-768' } as const satisfies Record<WrappingAlgorithm, KeyType>;
+const WRAPPING_KEY_TYPE = { 'rsa-oaep-3072-aes-kwp': 'rsa-3072', 'ml-kem-768': 'ml-kem-768', 'x-wing': 'x-wing' } as const satisfies Record<WrappingAlgorithm, KeyType>;
 
 /** HKDF info of the ML-KEM-768 construction (module header). */
 export const ML_KEM_BYOK_INFO = 'keyward/byok/v1 ml-kem-768 aes-256-kwp';
+/** HKDF info of the X-Wing construction (module header). */
+export const X_WING_BYOK_INFO = 'keyward/byok/v1 x-wing aes-256-kwp';
+/** The HKDF info of each KEM-based construction. */
+const KEM_INFO: Partial<Record<WrappingAlgorithm, string>> = { 'ml-kem-768': ML_KEM_BYOK_INFO, 'x-wing': X_WING_BYOK_INFO };
 const KEK_LEN = 32;
 
 /** True when `x` names a wrapping algorithm. */
@@ -61,7 +76,7 @@ function assertAlg(alg: unknown): asserts alg is WrappingAlgorithm {
   if (!isWrappingAlgorithm(alg)) throw new RangeError(`"algorithm" expected ${WRAPPING_ALGORITHMS.join(' or ')}, got ${JSON.stringify(String(alg)).slice(0, 40)}`);
 }
 
-/** The key type of `alg`'s wrapping key (`rsa-3072` or `ml-kem-768`). */
+/** The key type of `alg`'s wrapping key (`rsa-3072`, `ml-kem-768` or `x-wing`). */
 export function wrappingKeyType(alg: WrappingAlgorithm): KeyType {
   assertAlg(alg);
   return WRAPPING_KEY_TYPE[alg];
@@ -69,38 +84,64 @@ export function wrappingKeyType(alg: WrappingAlgorithm): KeyType {
 
 /** Length of the asymmetric part that precedes the KWP blob. */
 function headLength(alg: WrappingAlgorithm): number {
-  return alg === 'ml-kem-768' ? (ML_KEM['ml-kem-768'].lengths.cipherText ?? 1088) : oaepCiphertextLength('rsa-3072');
+  return KEM_INFO[alg] !== undefined ? kemCiphertextLength(wrappingKeyType(alg)) : oaepCiphertextLength('rsa-3072');
 }
+
+/** What the head of `alg`'s blob is, for messages. */
+const HEAD_NAME: Record<WrappingAlgorithm, string> = { 'rsa-oaep-3072-aes-kwp': 'RSA-OAEP ciphertext', 'ml-kem-768': 'ML-KEM-768 ciphertext', 'x-wing': 'X-Wing ciphertext' };
 
 /** A fresh wrapping key pair (RSA-3072 generation takes up to a second). */
 export function generateWrappingKey(alg: WrappingAlgorithm): KeyPair {
   return generateKey(wrappingKeyType(alg));
 }
 
+/** Hex SHA-256 of a wrapping public key's bytes (SPKI DER or raw): what is compared out of band and audited. */
+export function wrappingKeyFingerprint(pub: Uint8Array): string {
+  abytes(pub, 'publicKey');
+  return createHash('sha256').update(pub).digest('hex');
+}
+
 /**
- * How the wrapping public key is published: SPKI PEM for RSA, base64 of the raw FIPS 203
- * encapsulation key for ML-KEM-768; `fingerprint` is the hex SHA-256 of the public key bytes (SPKI
- * DER or raw), for checking it out of band.
+ * How the wrapping public key is published: SPKI PEM for RSA, base64 of the raw encapsulation key
+ * for ML-KEM-768 (FIPS 203) and X-Wing; `fingerprint` is {@link wrappingKeyFingerprint}, for
+ * checking it out of band.
  */
 export function exportWrappingKey(alg: WrappingAlgorithm, pub: Uint8Array): { algorithm: WrappingAlgorithm; format: 'pem' | 'raw'; publicKey: string; fingerprint: string } {
   const type = wrappingKeyType(alg);
   abytes(pub, 'publicKey');
-  const exported = exportPublicKey(type, pub, alg === 'ml-kem-768' ? 'raw' : 'pem');
-  return { algorithm: alg, format: exported.format as 'pem' | 'raw', publicKey: exported.publicKey as string, fingerprint: createHash('sha256').update(pub).digest('hex') };
+  const exported = exportPublicKey(type, pub, KEM_INFO[alg] !== undefined ? 'raw' : 'pem');
+  return { algorithm: alg, format: exported.format as 'pem' | 'raw', publicKey: exported.publicKey as string, fingerprint: wrappingKeyFingerprint(pub) };
 }
 
-/** Parses a published wrapping key (PEM, or base64 raw for ML-KEM-768); throws `PUBLIC_KEY_INVALID`. */
+/** Parses a published wrapping key (PEM or base64 SPKI for RSA, base64 raw for the KEMs); throws `PUBLIC_KEY_INVALID`. */
 export function importWrappingKey(alg: WrappingAlgorithm, text: string): Uint8Array {
   return importPublicKey(wrappingKeyType(alg), text);
 }
 
-function mlKemKek(sharedSecret: Uint8Array): Uint8Array {
-  return new Uint8Array(hkdfSync('sha256', sharedSecret, new Uint8Array(0), ML_KEM_BYOK_INFO, KEK_LEN));
+/**
+ * Parses a caller-supplied wrapping public key (key export: the receiver's key). The same forms as
+ * {@link importWrappingKey}, but a failure is `WRAPPING_KEY_INVALID` naming the algorithm and what
+ * it expects, since here the key is the request's input, not the server's.
+ */
+export function parseWrappingKey(alg: WrappingAlgorithm, text: string): Uint8Array {
+  const type = wrappingKeyType(alg);
+  const expected = KEM_INFO[alg] !== undefined ? `base64 of a raw ${type} public key` : 'an RSA-3072 public key as PEM "PUBLIC KEY" or base64 SPKI DER';
+  try {
+    return importPublicKey(type, text);
+  } catch (e) {
+    if (!(e instanceof KeywardError)) throw e;
+    throw new KeywardError('WRAPPING_KEY_INVALID', `wrappingKey: ${alg} expects ${expected} (${e.message})`, { cause: e });
+  }
+}
+
+function kemKek(alg: WrappingAlgorithm, sharedSecret: Uint8Array): Uint8Array {
+  return new Uint8Array(hkdfSync('sha256', sharedSecret, new Uint8Array(0), KEM_INFO[alg]!, KEK_LEN));
 }
 
 /**
- * Wraps canonical key `material` for import under the wrapping public key `wrappingPub` (what the
- * CLI does on the user's machine). Returns `head ‖ AES-256-KWP(kek, material)` (module header).
+ * Wraps canonical key `material` under the wrapping public key `wrappingPub`: for import (what the
+ * CLI does on the user's machine) and for export (what the server does for a caller's public key).
+ * Returns `head ‖ AES-256-KWP(kek, material)` (module header).
  */
 export function wrapKeyMaterial(alg: WrappingAlgorithm, wrappingPub: Uint8Array, material: Uint8Array): Uint8Array {
   const type = wrappingKeyType(alg);
@@ -108,10 +149,10 @@ export function wrapKeyMaterial(alg: WrappingAlgorithm, wrappingPub: Uint8Array,
   abytes(material, 'material');
   let head: Uint8Array;
   let kek: Uint8Array;
-  if (alg === 'ml-kem-768') {
+  if (KEM_INFO[alg] !== undefined) {
     const enc = encapsulate(type, wrappingPub);
     head = enc.ciphertext;
-    kek = mlKemKek(enc.sharedSecret);
+    kek = kemKek(alg, enc.sharedSecret);
     wipe(enc.sharedSecret);
   } else {
     kek = new Uint8Array(randomBytes(KEK_LEN));
@@ -146,12 +187,18 @@ export function unwrapKeyMaterial(alg: WrappingAlgorithm, wrappingPriv: Uint8Arr
   const min = head + kwpWrappedLength(1);
   const max = head + kwpWrappedLength(KWP_MAX_PLAINTEXT_LEN);
   if (wrapped.length < min || wrapped.length > max || (wrapped.length - head) % 8 !== 0) {
-    throw new KeywardError('WRAPPED_KEY_INVALID', `wrappedKey: expected ${head} bytes of ${alg === 'ml-kem-768' ? 'ML-KEM-768 ciphertext' : 'RSA-OAEP ciphertext'} then an AES-KWP blob (a multiple of 8, at least 16 bytes), got ${wrapped.length} bytes in all`);
+    throw new KeywardError('WRAPPED_KEY_INVALID', `wrappedKey: expected ${head} bytes of ${HEAD_NAME[alg]} then an AES-KWP blob (a multiple of 8, at least 16 bytes), got ${wrapped.length} bytes in all`);
   }
   let kek: Uint8Array;
-  if (alg === 'ml-kem-768') {
-    const ss = decapsulate(type, wrappingPriv, wrapped.subarray(0, head));
-    kek = mlKemKek(ss);
+  if (KEM_INFO[alg] !== undefined) {
+    let ss: Uint8Array;
+    try {
+      ss = decapsulate(type, wrappingPriv, wrapped.subarray(0, head));
+    } catch {
+      // X-Wing refuses a low-order X25519 part: one failure for everything, as below.
+      throw invalid();
+    }
+    kek = kemKek(alg, ss);
     wipe(ss);
   } else {
     try {

@@ -7,6 +7,11 @@
  * standard padded base64 (RFC 4648 §4, canonical). One byte string has exactly one text, so a text
  * can be compared, logged by hash, or deduplicated. The version is readable without the key, which
  * lets callers look up the right key version (and enforce a minimum decryption version) first.
+ *
+ * Operations that take such a value back (decrypt, rewrap, verify) also take the bare body, as
+ * standard base64 — what every other signer or encrypter produces — for a version the caller names
+ * or, by default, the latest ({@link parseVersionedOrRaw}). The two forms cannot be confused: `:`
+ * is not a base64 character.
  * @module
  */
 import { toBase64, fromBase64 } from '../../ceremony/bytes.js';
@@ -37,6 +42,33 @@ export function formatVersioned(version: number, body: Uint8Array): string {
  * "signature"); failures throw `KeywardError(code)` naming what is wrong with the syntax, never the
  * content. The text is attacker input.
  */
+/** What a value must look like, for errors (a line break is the usual way a pasted value goes wrong). */
+const OPERAND_FORM = 'kw:v<version>:<base64> or standard base64 (A-Z a-z 0-9 + /, = padded, canonical, no line breaks)';
+
+/**
+ * Parses a value that is either `kw:v<version>:<base64>` (it names its version) or the bare body as
+ * standard padded canonical base64 (`version` undefined: the caller decides). Anything else — a
+ * `kw:` value that is not well-formed, base64url, unpadded or non-canonical base64, whitespace, an
+ * empty string — throws `KeywardError(code)` whose message names the field (`what`) and the
+ * expected forms. Syntax only: the text is attacker input, and passing says nothing about
+ * authenticity.
+ */
+export function parseVersionedOrRaw<C extends string>(text: string, what: string, code: C): { version: number | undefined; body: Uint8Array } {
+  if (text.startsWith('kw:')) {
+    try {
+      return parseVersioned(text, what, code);
+    } catch {
+      throw new KeywardError(code, `${what}: expected ${OPERAND_FORM}; got a kw: value that is not well-formed`, { details: { field: what } });
+    }
+  }
+  if (text.length === 0) throw new KeywardError(code, `${what}: expected ${OPERAND_FORM}; got an empty string`, { details: { field: what } });
+  try {
+    return { version: undefined, body: fromBase64(text, what, undefined, code) };
+  } catch {
+    throw new KeywardError(code, `${what}: expected ${OPERAND_FORM}; got ${text.length} characters that are neither`, { details: { field: what } });
+  }
+}
+
 export function parseVersioned<C extends string>(text: unknown, what: string, code: C): { version: number; body: Uint8Array } {
   if (typeof text !== 'string') throw new KeywardError(code, `${what}: expected a string kw:v<version>:<base64>, got ${typeof text}`);
   const m = VERSIONED_RE.exec(text);

@@ -18,7 +18,7 @@ export {
   type Operation,
   type SlowCall,
 } from './types.js';
-export { MAX_KEY_VERSION, formatVersioned, parseVersioned } from './format.js';
+export { MAX_KEY_VERSION, formatVersioned, parseVersioned, parseVersionedOrRaw } from './format.js';
 export {
   exportPublicKey,
   generateKey,
@@ -35,16 +35,19 @@ export {
   DATAKEY_MAX_BYTES,
   datakey,
   decrypt,
+  decryptBody,
   encrypt,
   parseCiphertext,
   rewrap,
   type DatakeyInput,
+  type DecryptBodyInput,
   type DecryptInput,
   type EncryptInput,
   type RewrapInput,
 } from './aead.js';
 export {
   MAX_CONTEXT_LEN,
+  SIGNATURE_HASHES,
   assertSignOptions,
   formatSignature,
   parseSignature,
@@ -52,6 +55,7 @@ export {
   verify,
   type SignOptions,
   type SignatureEncoding,
+  type SignatureHash,
   type VerifyOptions,
 } from './sign.js';
 export { decapsulate, encapsulate, kemCiphertextLength, type Encapsulation } from './kem.js';
@@ -61,12 +65,15 @@ export { MAX_OAEP_LABEL_LEN, OAEP_HASH, oaepCiphertextLength, oaepDecrypt, oaepE
 export {
   ML_KEM_BYOK_INFO,
   WRAPPING_ALGORITHMS,
+  X_WING_BYOK_INFO,
   exportWrappingKey,
   generateWrappingKey,
   importWrappingKey,
   isWrappingAlgorithm,
+  parseWrappingKey,
   unwrapKeyMaterial,
   wrapKeyMaterial,
+  wrappingKeyFingerprint,
   wrappingKeyType,
   type WrappingAlgorithm,
 } from './byok.js';

@@ -1,20 +1,23 @@
 /**
  * Signatures: Ed25519 (RFC 8032), ECDSA P-256/SHA-256 and P-384/SHA-384 (FIPS 186-5), RSASSA-PSS
- * with SHA-256, MGF1-SHA-256 and a 32-byte salt (RFC 8017 §8.1), ML-DSA (FIPS 204, pure mode, with
+ * with SHA-256, MGF1-SHA-256 and a 32-byte salt (RFC 8017 §8.1; options choose the digest, the salt
+ * length or RSASSA-PKCS1-v1_5 §8.2, as Vault transit clients ask), ML-DSA (FIPS 204, pure mode, with
  * context strings), SLH-DSA (FIPS 205, pure mode, with context strings), and the composite
  * ML-DSA-65 + Ed25519 of draft-ietf-lamps-pq-composite-sigs-13.
  *
  * `verify` never throws on a bad signature: malformed, truncated, over-long, wrong key, non-canonical
- * or high-S all return false. It throws only for programmer errors (a public key that is not ours)
+ * (and high-S when low S is required) all return false. It throws only for programmer errors (a public key that is not ours)
  * and for request options the key type cannot honour (`OPTION_UNSUPPORTED` / `OPTION_INVALID`).
  *
  * ECDSA and high S. ECDSA signatures are malleable: (r, s) and (r, n−s) both verify under FIPS
- * 186-5. node:crypto (OpenSSL) signs with either and verifies both; @noble/curves signs low-S and by
- * default (`lowS: true`) rejects high-S on verify. Keyward's rule: `sign` always returns low-S
- * (s ≤ n/2, normalized after OpenSSL signs), and `verify` rejects high-S unless the caller passes
- * `allowHighS: true` (for verify-only keys whose signatures come from other signers, and the ACVP
- * vectors). DER must be strict DER (re-encoding must give the same bytes: no long-form lengths,
- * padding zeros or trailing data); P1363 must be exactly 2 × field length; r, s ∈ [1, n−1].
+ * 186-5 §6.4.2, and OpenSSL (hence every `openssl dgst -sign`, node:crypto, most HSMs) signs with
+ * either. Keyward's rule: `sign` always returns low-S (s ≤ n/2, normalized after OpenSSL signs),
+ * and `verify` accepts both, as FIPS 186-5, AWS KMS and Vault do, unless the caller passes
+ * `requireLowS: true` (profiles that demand canonical signatures, such as Bitcoin's BIP 62/146;
+ * a key option, engine/keys/service.ts). @noble/curves' own default (`lowS: true`) would reject
+ * about half of OpenSSL's signatures, so it is never relied on here. DER must be strict DER
+ * (re-encoding must give the same bytes: no long-form lengths, padding zeros or trailing data);
+ * P1363 must be exactly 2 × field length; r, s ∈ [1, n−1].
  *
  * Ed25519: verification is OpenSSL's (cofactorless, S < L enforced), and additionally the public
  * key must be a canonical encoding of a point that is not of small order (checked at import and in
@@ -65,18 +68,45 @@ import { assertSupports, type KeyType } from './types.js';
 
 export type SignatureEncoding = 'der' | 'p1363';
 
+/**
+ * Digests ECDSA and RSA may sign over (node:crypto / OpenSSL names). The default is each type's own:
+ * SHA-256 for P-256 and RSA, SHA-384 for P-384. SHA-1 is not offered (SHAttered, 2017).
+ */
+export const SIGNATURE_HASHES = ['sha224', 'sha256', 'sha384', 'sha512', 'sha3-224', 'sha3-256', 'sha3-384', 'sha3-512'] as const;
+export type SignatureHash = (typeof SIGNATURE_HASHES)[number];
+const HASH_LEN: Readonly<Record<SignatureHash, number>> = {
+  sha224: 28,
+  sha256: 32,
+  sha384: 48,
+  sha512: 64,
+  'sha3-224': 28,
+  'sha3-256': 32,
+  'sha3-384': 48,
+  'sha3-512': 64,
+};
+
 export interface SignOptions {
   /** ECDSA only: ASN.1 DER (default) or IEEE P1363 r‖s. */
   readonly encoding?: SignatureEncoding | undefined;
   /** FIPS 204/205 context string (ML-DSA, SLH-DSA) or the composite ctx; at most 255 bytes. */
   readonly context?: Uint8Array | undefined;
-  /** ECDSA only: `message` is already the SHA-256 (P-256) / SHA-384 (P-384) digest. */
+  /** ECDSA only: `message` is already the digest (of `hash`: by default SHA-256 for P-256, SHA-384 for P-384). */
   readonly prehashed?: boolean | undefined;
+  /** ECDSA and RSA only: the digest to sign over (default: the type's own, see {@link SignatureHash}). */
+  readonly hash?: SignatureHash | undefined;
+  /** RSA only: RSASSA-PSS (default) or RSASSA-PKCS1-v1_5 (RFC 8017 §8.2). */
+  readonly rsaPadding?: 'pss' | 'pkcs1v15' | undefined;
+  /**
+   * RSA-PSS only: the salt length in bytes (default 32), `'hash'` (the digest's length) or `'auto'`
+   * (Go's PSSSaltLengthAuto, Vault transit's default: the largest salt when signing, any salt when
+   * verifying).
+   */
+  readonly pssSaltLength?: number | 'hash' | 'auto' | undefined;
 }
 
 export interface VerifyOptions extends SignOptions {
-  /** ECDSA only: accept high-S signatures (see module header). Default false. */
-  readonly allowHighS?: boolean | undefined;
+  /** ECDSA only: reject high-S signatures, s > n/2 (see module header). Default false: both verify. */
+  readonly requireLowS?: boolean | undefined;
 }
 
 export const MAX_CONTEXT_LEN = 255;
@@ -86,7 +116,6 @@ const COMPOSITE_PREFIX = new TextEncoder().encode('CompositeAlgorithmSignatures2
 const COMPOSITE_LABEL = new TextEncoder().encode('COMPSIG-MLDSA65-Ed25519-SHA512');
 
 const CURVE = { 'ecdsa-p256': p256, 'ecdsa-p384': p384 } as const;
-const DIGEST_LEN = { 'ecdsa-p256': 32, 'ecdsa-p384': 48 } as const;
 
 function unsupported(type: KeyType, what: string): KeywardError<'OPTION_UNSUPPORTED'> {
   return new KeywardError('OPTION_UNSUPPORTED', `${type} does not support ${what}`);
@@ -114,11 +143,41 @@ function checkOptions(type: KeyType, message: Uint8Array, opts: VerifyOptions): 
     if (!isMlDsa(type) && !isSlhDsa(type) && type !== 'ml-dsa-65-ed25519') throw unsupported(type, 'a context string (ML-DSA, SLH-DSA and composite only)');
     if (opts.context.length > MAX_CONTEXT_LEN) throw new KeywardError('OPTION_INVALID', `context: expected at most ${MAX_CONTEXT_LEN} bytes, got ${opts.context.length}`);
   }
+  if (opts.requireLowS && !isEcdsa(type)) throw unsupported(type, 'requireLowS (ECDSA only)');
+  if (opts.hash !== undefined) {
+    if (!(SIGNATURE_HASHES as readonly string[]).includes(opts.hash)) {
+      throw new KeywardError('OPTION_INVALID', `hash: expected one of ${SIGNATURE_HASHES.join(', ')}, got ${JSON.stringify(String(opts.hash)).slice(0, 40)}`);
+    }
+    if (!isEcdsa(type) && !isRsa(type)) throw unsupported(type, 'a choice of digest (ECDSA and RSA only)');
+  }
+  if (opts.rsaPadding !== undefined) {
+    if (opts.rsaPadding !== 'pss' && opts.rsaPadding !== 'pkcs1v15') throw new KeywardError('OPTION_INVALID', `rsaPadding: expected "pss" or "pkcs1v15", got ${JSON.stringify(String(opts.rsaPadding)).slice(0, 40)}`);
+    if (!isRsa(type)) throw unsupported(type, 'an RSA signature padding (RSA only)');
+  }
+  if (opts.pssSaltLength !== undefined) {
+    if (!isRsa(type) || opts.rsaPadding === 'pkcs1v15') throw unsupported(type, opts.rsaPadding === 'pkcs1v15' ? 'a salt length with PKCS#1 v1.5 padding (PSS only)' : 'a PSS salt length (RSA only)');
+    const s = opts.pssSaltLength;
+    // RFC 8017 §9.1.1: emLen ≥ hLen + sLen + 2.
+    const max = RSA[type].bits / 8 - HASH_LEN[opts.hash ?? 'sha256'] - 2;
+    if (s !== 'hash' && s !== 'auto' && !(Number.isSafeInteger(s) && s >= 0 && s <= max)) {
+      throw new KeywardError('OPTION_INVALID', `pssSaltLength: expected "auto", "hash" or an integer 0 to ${max}, got ${JSON.stringify(String(s)).slice(0, 40)}`);
+    }
+  }
   if (opts.prehashed) {
     if (!isEcdsa(type)) throw unsupported(type, 'prehashed messages (ECDSA only; ML-DSA/SLH-DSA sign in pure mode)');
-    const want = DIGEST_LEN[type];
-    if (message.length !== want) throw new KeywardError('OPTION_INVALID', `prehashed: expected a ${want}-byte ${ECDSA[type].hash.toUpperCase()} digest, got ${message.length} bytes`);
+    const hash = opts.hash ?? ECDSA[type].hash;
+    const want = HASH_LEN[hash];
+    if (message.length !== want) throw new KeywardError('OPTION_INVALID', `prehashed: expected a ${want}-byte ${hash.toUpperCase()} digest, got ${message.length} bytes`);
   }
+}
+
+/** node:crypto's RSA options for `opts` (PSS with a 32-byte salt and SHA-256 unless told otherwise). */
+function rsaParams(opts: SignOptions, verifying: boolean): { hash: SignatureHash; padding: number; saltLength?: number } {
+  const hash = opts.hash ?? 'sha256';
+  if (opts.rsaPadding === 'pkcs1v15') return { hash, padding: constants.RSA_PKCS1_PADDING };
+  const s = opts.pssSaltLength ?? RSA_PSS_SALT_LEN;
+  const saltLength = s === 'hash' ? constants.RSA_PSS_SALTLEN_DIGEST : s === 'auto' ? (verifying ? constants.RSA_PSS_SALTLEN_AUTO : constants.RSA_PSS_SALTLEN_MAX_SIGN) : s;
+  return { hash, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength };
 }
 
 function privateKeyObject(priv: Uint8Array): KeyObject {
@@ -155,7 +214,8 @@ export function sign(type: KeyType, priv: Uint8Array | ExpandedKey, message: Uin
   if (type === 'ed25519') return u8(nodeSign(null, message, privateKeyObject(priv)));
   if (isEcdsa(type)) return signEcdsa(type, priv, message, opts);
   if (isRsa(type)) {
-    return u8(nodeSign('sha256', message, { key: privateKeyObject(priv), padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: RSA_PSS_SALT_LEN }));
+    const { hash, ...padding } = rsaParams(opts, false);
+    return u8(nodeSign(hash, message, { key: privateKeyObject(priv), ...padding }));
   }
   if (isMlDsa(type)) {
     abytes(priv, 'privateKey', ML_DSA_SEED_LEN);
@@ -202,7 +262,7 @@ function signEcdsa(type: EcdsaType, priv: Uint8Array, message: Uint8Array, opts:
       d.fill(0);
     }
   } else {
-    compact = u8(nodeSign(ECDSA[type].hash, message, { key, dsaEncoding: 'ieee-p1363' }));
+    compact = u8(nodeSign(opts.hash ?? ECDSA[type].hash, message, { key, dsaEncoding: 'ieee-p1363' }));
   }
   let sig = curve.Signature.fromBytes(compact, 'compact');
   // OpenSSL may return high S; Keyward always emits s ≤ n/2 (module header).
@@ -230,7 +290,8 @@ export function verify(type: KeyType, pub: Uint8Array, message: Uint8Array, sign
     if (isEcdsa(type)) return verifyEcdsa(type, pub, message, signature, opts);
     if (isRsa(type)) {
       if (signature.length !== RSA[type].bits / 8) return false;
-      return nodeVerify('sha256', message, { key: publicKeyObject(pub), padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: RSA_PSS_SALT_LEN }, signature);
+      const { hash, ...padding } = rsaParams(opts, true);
+      return nodeVerify(hash, message, { key: publicKeyObject(pub), ...padding }, signature);
     }
     if (isMlDsa(type)) {
       const alg = ML_DSA[type];
@@ -289,7 +350,7 @@ function verifyEcdsa(type: EcdsaType, pub: Uint8Array, message: Uint8Array, sign
     if (again.length !== signature.length || !again.every((b, i) => b === signature[i])) return false;
   }
   if (sig.r <= 0n || sig.s <= 0n) return false;
-  if (!opts.allowHighS && sig.hasHighS()) return false;
+  if (opts.requireLowS && sig.hasHighS()) return false;
   const compact = sig.toBytes('compact');
   const key = publicKeyObject(pub);
   if (opts.prehashed) {
@@ -297,7 +358,7 @@ function verifyEcdsa(type: EcdsaType, pub: Uint8Array, message: Uint8Array, sign
     const point = concatBytes(new Uint8Array([4]), Buffer.from(jwk.x ?? '', 'base64url'), Buffer.from(jwk.y ?? '', 'base64url'));
     return curve.verify(compact, message, point, { prehash: false, lowS: false, format: 'compact' });
   }
-  return nodeVerify(ECDSA[type].hash, message, { key, dsaEncoding: 'ieee-p1363' }, compact);
+  return nodeVerify(opts.hash ?? ECDSA[type].hash, message, { key, dsaEncoding: 'ieee-p1363' }, compact);
 }
 
 /** `kw:v<version>:<base64(signature)>`. */
@@ -306,8 +367,9 @@ export function formatSignature(version: number, signature: Uint8Array): string 
 }
 
 /**
- * Parses `kw:v<version>:<base64>`; throws `SIGNATURE_INVALID` for bad syntax. A verify endpoint
- * should answer `{valid: false}` for that error rather than failing the request.
+ * Parses `kw:v<version>:<base64>`; throws `SIGNATURE_INVALID` for bad syntax. (The key service
+ * takes raw signatures too, through format.ts `parseVersionedOrRaw`, and answers a value in neither
+ * form with SIGNATURE_FORMAT: a malformed signature is the request's error, not `{valid: false}`.)
  */
 export function parseSignature(text: string): { version: number; signature: Uint8Array } {
   const { version, body } = parseVersioned(text, 'signature', 'SIGNATURE_INVALID');

@@ -6,11 +6,20 @@
  * Rotation adds a version; encryption and signing use the latest; decryption and verification accept
  * versions from `minDecryptionVersion` to the latest. Ciphertexts and signatures name their version
  * (`kw:v<N>:`) and bind the key's random id, version and algorithm into the AEAD's associated data.
+ * Decrypt, rewrap and verify take either that text or the raw body as standard base64 (what other
+ * signers and encrypters produce) for `keyVersion`, by default the latest; anything else is a
+ * CIPHERTEXT_FORMAT / SIGNATURE_FORMAT request error, never a silent failure (`#operand`).
+ *
+ * ECDSA verification accepts both (r, s) and (r, n−s), as FIPS 186-5 does; a key created, imported
+ * or configured with `requireLowS` rejects high-S signatures (engine/crypto/sign.ts).
  * Slow asymmetric work (keygen, ML-DSA/SLH-DSA/RSA signing, RSA-OAEP decryption, KEM) runs on the
  * worker pool when one is given, so the event loop keeps answering.
  *
  * BYOK import (`import`) brings private material in wrapped under a server wrapping key
- * (wrapping.ts, engine/crypto/byok.ts) and creates a new key from it, as `create` does.
+ * (wrapping.ts, engine/crypto/byok.ts) and creates a new key from it, as `create` does. Export
+ * (`export`) is its mirror: one version of an `exportable` key's material, wrapped to a caller's
+ * public key with the same constructions, never in the clear (`assertExportable` says beforehand
+ * whether an export can run, so the pipeline refuses before asking approvers).
  *
  * Caches (secret-cache.ts), all per node, all wiped on seal: decrypted material by barrier path
  * (MATERIAL_CACHE_MAX entries), the expanded secret keys of seed-stored post-quantum keys
@@ -25,7 +34,7 @@
 import { randomBytes } from 'node:crypto';
 import { and, asc, eq, gt, inArray, isNull, lte } from 'drizzle-orm';
 import { KeywardError } from '../../ceremony/errors.js';
-import { fromBase64, toBase64 as b64 } from '../../ceremony/index.js';
+import { toBase64 as b64 } from '../../ceremony/index.js';
 import * as crypto from '../crypto/index.js';
 import type { CryptoPool, ExpandedKey, KeyType, PublicKeyFormat, SignOptions, WrappingAlgorithm } from '../crypto/index.js';
 import type { SealManager } from '../seal/index.js';
@@ -59,14 +68,25 @@ export interface KeyInfo {
   latestVersion: number;
   minDecryptionVersion: number;
   deletionAllowed: boolean;
+  /** ECDSA: verification rejects high-S signatures (always false for other types). */
+  requireLowS: boolean;
   deleteAfter: string | null;
   createdAt: string;
   versions: Array<{ version: number; createdAt: string; publicKey: string | null }>;
 }
 
+/** `requireLowS` is an ECDSA verification rule: refused (when true) for every other type. */
+function assertRequireLowS(type: KeyType, requireLowS: boolean | undefined): void {
+  if (requireLowS && type !== 'ecdsa-p256' && type !== 'ecdsa-p384') throw new KeywardError('OPTION_UNSUPPORTED', `requireLowS: ${type} keys do not support it (ecdsa-p256 and ecdsa-p384 only)`);
+}
+
 export function assertKeyName(name: string): void {
   if (!KEY_NAME_RE.test(name)) throw new KeywardError('VALIDATION_FAILED', `expected a key name of 1-128 characters [A-Za-z0-9._-], got "${name.slice(0, 80)}"`);
 }
+
+/** A key's random id (bound into its AEAD ciphertexts): `key_` and 24 hex characters. */
+export const KEY_ID_RE = /^key_[0-9a-f]{24}$/;
+const newKeyId = () => 'key_' + randomBytes(12).toString('hex');
 
 const materialPath = (id: string, version: number) => `keys/${id}/v${version}`;
 const materialPrefix = (id: string) => `keys/${id}/`;
@@ -163,6 +183,7 @@ export class KeyService {
       latestVersion: row.latestVersion,
       minDecryptionVersion: row.minDecryptionVersion,
       deletionAllowed: row.deletionAllowed,
+      requireLowS: row.requireLowS,
       deleteAfter: row.deleteAfter?.toISOString() ?? null,
       createdAt: row.createdAt.toISOString(),
       versions: versions.map((v) => ({ version: v.version, createdAt: v.createdAt.toISOString(), publicKey: v.publicKey ? b64(v.publicKey) : null })),
@@ -187,11 +208,12 @@ export class KeyService {
   }
 
   /** Creates a key with version 1: generated, or verify/encapsulate-only from a public key. */
-  async create(opts: { name: string; type: string; exportable?: boolean; labels?: Record<string, string>; publicKey?: string; by: string; commit?: CommitScope | undefined }): Promise<KeyInfo> {
+  async create(opts: { name: string; type: string; exportable?: boolean; labels?: Record<string, string>; publicKey?: string; requireLowS?: boolean | undefined; by: string; commit?: CommitScope | undefined }): Promise<KeyInfo> {
     crypto.assertKeyType(opts.type);
     const type = opts.type;
     assertKeyName(opts.name);
-    const id = 'key_' + randomBytes(12).toString('hex');
+    assertRequireLowS(type, opts.requireLowS);
+    const id = newKeyId();
     let pair: crypto.KeyPair | undefined;
     let publicKey: Uint8Array | null;
     if (opts.publicKey !== undefined) {
@@ -203,7 +225,7 @@ export class KeyService {
       publicKey = pair.public;
     }
     try {
-      await this.#insert({ name: opts.name, type, id, exportable: opts.exportable, labels: opts.labels, by: opts.by, publicKey, privateKey: pair?.private, commit: opts.commit });
+      await this.#insert({ name: opts.name, type, id, exportable: opts.exportable, labels: opts.labels, requireLowS: opts.requireLowS, by: opts.by, publicKey, privateKey: pair?.private, commit: opts.commit });
     } finally {
       pair?.private.fill(0);
     }
@@ -211,18 +233,24 @@ export class KeyService {
     return this.info(opts.name);
   }
 
-  /** Inserts a new key with version 1 (and its material under the barrier); KEY_EXISTS if the name is taken. */
-  async #insert(k: { name: string; id: string; type: KeyType; exportable?: boolean | undefined; labels?: Record<string, string> | undefined; by: string; publicKey: Uint8Array | null; privateKey: Uint8Array | undefined; commit: CommitScope | undefined }): Promise<void> {
+  /**
+   * Inserts a new key whose first (and only) version is `version` (default 1; an import that keeps
+   * its source's identity starts at the source's version, which is then also the minimum decryption
+   * version), with its material under the barrier. KEY_EXISTS if the name (or the id) is taken.
+   */
+  async #insert(k: { name: string; id: string; type: KeyType; exportable?: boolean | undefined; labels?: Record<string, string> | undefined; requireLowS?: boolean | undefined; by: string; publicKey: Uint8Array | null; privateKey: Uint8Array | undefined; commit: CommitScope | undefined; version?: number | undefined }): Promise<void> {
+    const version = k.version ?? 1;
     await writeTransaction(this.#db, k.commit, async (tx) => {
+      // No conflict target: a taken name and a taken id (an import keeping its id) both land here.
       const inserted = await tx
         .insert(keys)
-        .values({ name: k.name, id: k.id, type: k.type, exportable: k.exportable ?? false, verifyOnly: k.privateKey === undefined, labels: k.labels ?? {}, latestVersion: 1, createdBy: k.by })
+        .values({ name: k.name, id: k.id, type: k.type, exportable: k.exportable ?? false, verifyOnly: k.privateKey === undefined, labels: k.labels ?? {}, requireLowS: k.requireLowS ?? false, latestVersion: version, minDecryptionVersion: version, createdBy: k.by })
         .onConflictDoNothing()
         .returning({ name: keys.name });
-      if (inserted.length === 0) throw new KeywardError('KEY_EXISTS', `a key named "${k.name}" already exists`);
-      await tx.insert(keyVersions).values({ keyName: k.name, version: 1, publicKey: k.publicKey });
-      if (k.privateKey) await putEntry(tx, materialPath(k.id, 1), this.#seal.barrier.encrypt(materialPath(k.id, 1), k.privateKey));
-    }, { type: k.type, version: 1, verifyOnly: k.privateKey === undefined });
+      if (inserted.length === 0) throw new KeywardError('KEY_EXISTS', `a key named "${k.name}" already exists${k.version !== undefined ? ` (or one with id ${k.id})` : ''}`);
+      await tx.insert(keyVersions).values({ keyName: k.name, version, publicKey: k.publicKey });
+      if (k.privateKey) await putEntry(tx, materialPath(k.id, version), this.#seal.barrier.encrypt(materialPath(k.id, version), k.privateKey));
+    }, { type: k.type, version, verifyOnly: k.privateKey === undefined });
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -239,15 +267,27 @@ export class KeyService {
    * is unwrapped, validated for `type` (PRIVATE_KEY_INVALID; node:crypto types pass a pairwise
    * consistency test), stored under the barrier and wiped. Fails with KEY_EXISTS if the name is
    * taken, WRAPPED_KEY_INVALID if the blob does not unwrap. Never logs or returns the material.
+   *
+   * `source` keeps the identity of a key exported by another Keyward (`export`): the key gets the
+   * source's id and the material becomes version `source.version` (also the minimum decryption
+   * version; no older version exists here), so the source's `kw:v<N>:` ciphertexts — which bind the
+   * key id and version (aead.ts) — and signatures decrypt and verify here. KEY_EXISTS if a key here
+   * already has that id (the same export imported twice).
    */
-  async import(opts: { name: string; type: string; algorithm: WrappingAlgorithm; wrappedKey: Uint8Array; exportable?: boolean | undefined; labels?: Record<string, string> | undefined; by: string; commit?: CommitScope | undefined }): Promise<KeyInfo> {
+  async import(opts: { name: string; type: string; algorithm: WrappingAlgorithm; wrappedKey: Uint8Array; exportable?: boolean | undefined; labels?: Record<string, string> | undefined; requireLowS?: boolean | undefined; by: string; commit?: CommitScope | undefined; source?: { keyId: string; version: number } | undefined }): Promise<KeyInfo> {
     crypto.assertKeyType(opts.type);
     const type = opts.type;
     assertKeyName(opts.name);
+    if (opts.source && !KEY_ID_RE.test(opts.source.keyId)) throw new KeywardError('VALIDATION_FAILED', `keyId: expected key_ and 24 lowercase hex characters, got "${opts.source.keyId.slice(0, 40)}"`);
+    assertRequireLowS(type, opts.requireLowS);
     this.#seal.keyring(); // SEALED before doing any work
-    // Fail early (before any private-key operation) when the name is taken; the insert re-checks.
+    // Fail early (before any private-key operation) when the name or id is taken; the insert re-checks.
     const [taken] = await this.#db.select({ name: keys.name }).from(keys).where(eq(keys.name, opts.name));
     if (taken) throw new KeywardError('KEY_EXISTS', `a key named "${opts.name}" already exists`);
+    if (opts.source) {
+      const [same] = await this.#db.select({ name: keys.name }).from(keys).where(eq(keys.id, opts.source.keyId));
+      if (same) throw new KeywardError('KEY_EXISTS', `key "${same.name}" already has id ${opts.source.keyId} (was this export imported before?)`);
+    }
     const material = await this.#wrapping.unwrap(opts.algorithm, opts.wrappedKey);
     let pair: crypto.KeyPair;
     try {
@@ -256,12 +296,49 @@ export class KeyService {
       material.fill(0);
     }
     try {
-      await this.#insert({ name: opts.name, type, id: 'key_' + randomBytes(12).toString('hex'), exportable: opts.exportable, labels: opts.labels, by: opts.by, publicKey: pair.public, privateKey: pair.private, commit: opts.commit });
+      await this.#insert({ name: opts.name, type, id: opts.source?.keyId ?? newKeyId(), version: opts.source?.version, exportable: opts.exportable, labels: opts.labels, requireLowS: opts.requireLowS, by: opts.by, publicKey: pair.public, privateKey: pair.private, commit: opts.commit });
     } finally {
       pair.private.fill(0);
     }
     this.#forget(opts.name);
     return this.info(opts.name);
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Key export (dual control is the policies' business; the checks here hold whatever they say)
+
+  /**
+   * Refuses an export that cannot run, without touching secrets: KEY_NOT_EXPORTABLE (the key was
+   * not created `exportable`; that never changes), KEY_VERIFY_ONLY (no private material),
+   * KEY_VERSION_NOT_FOUND (no such version), KEY_VERSION_DISABLED (below `minDecryptionVersion`).
+   * Returns the version to export (default: the latest).
+   */
+  assertExportable(row: KeyRow, version: number = row.latestVersion): number {
+    if (!row.exportable) throw new KeywardError('KEY_NOT_EXPORTABLE', `key "${row.name}" was not created exportable and can never be exported`);
+    if (row.verifyOnly) throw new KeywardError('KEY_VERIFY_ONLY', `key "${row.name}" holds only a public key: there is no private material to export`);
+    if (!Number.isSafeInteger(version) || version < 1 || version > row.latestVersion) {
+      throw new KeywardError('KEY_VERSION_NOT_FOUND', `key "${row.name}" has versions 1 to ${row.latestVersion}; this names version ${version}`);
+    }
+    this.#readable(row, version);
+    return version;
+  }
+
+  /**
+   * One version's private material wrapped to `wrappingPublicKey` (a parsed public key of
+   * `algorithm`'s wrapping key type: engine/crypto/byok.ts importWrappingKey) — the exact blob
+   * `POST /v1/keys/:name/import` takes. Re-checks `assertExportable` (the decision may be a day old).
+   * Returns, besides the blob, what the receiver checks what it unwrapped against: the type, the
+   * version, the key id (bound into the key's `kw:` AEAD ciphertexts, aead.ts) and the public key
+   * (canonical bytes, as in `info().versions`; null for symmetric types). Never logs the material.
+   */
+  async export(row: KeyRow, opts: { algorithm: WrappingAlgorithm; wrappingPublicKey: Uint8Array; version?: number | undefined }): Promise<{ wrappedKey: Uint8Array; type: KeyType; keyVersion: number; keyId: string; publicKey: Uint8Array | null; wrappingKeyFingerprint: string }> {
+    const version = this.assertExportable(row, opts.version);
+    const type = row.type as KeyType;
+    // The cached material is shared: wrapKeyMaterial reads it and leaves it alone.
+    const material = await this.#private(row, version);
+    const wrappedKey = crypto.wrapKeyMaterial(opts.algorithm, opts.wrappingPublicKey, material);
+    const publicKey = crypto.keyTypeInfo(type).asymmetric ? await this.#public(row, version) : null;
+    return { wrappedKey, type, keyVersion: version, keyId: row.id, publicKey, wrappingKeyFingerprint: crypto.wrappingKeyFingerprint(opts.wrappingPublicKey) };
   }
 
   /** Adds a version and makes it the latest. */
@@ -292,12 +369,17 @@ export class KeyService {
     return this.info(name);
   }
 
-  async configure(name: string, cfg: { minDecryptionVersion?: number | undefined; deletionAllowed?: boolean | undefined }, commit?: CommitScope): Promise<KeyInfo> {
+  async configure(name: string, cfg: { minDecryptionVersion?: number | undefined; deletionAllowed?: boolean | undefined; requireLowS?: boolean | undefined }, commit?: CommitScope): Promise<KeyInfo> {
     const row = await this.row(name);
+    assertRequireLowS(row.type as KeyType, cfg.requireLowS);
     if (cfg.minDecryptionVersion !== undefined && (cfg.minDecryptionVersion < 1 || cfg.minDecryptionVersion > row.latestVersion)) {
       throw new KeywardError('VALIDATION_FAILED', `minDecryptionVersion: expected 1 to ${row.latestVersion} (the latest version), got ${cfg.minDecryptionVersion}`);
     }
-    const set = { ...(cfg.minDecryptionVersion !== undefined ? { minDecryptionVersion: cfg.minDecryptionVersion } : {}), ...(cfg.deletionAllowed !== undefined ? { deletionAllowed: cfg.deletionAllowed } : {}) };
+    const set = {
+      ...(cfg.minDecryptionVersion !== undefined ? { minDecryptionVersion: cfg.minDecryptionVersion } : {}),
+      ...(cfg.deletionAllowed !== undefined ? { deletionAllowed: cfg.deletionAllowed } : {}),
+      ...(cfg.requireLowS !== undefined ? { requireLowS: cfg.requireLowS } : {}),
+    };
     await writeTransaction(this.#db, commit, (tx) => tx.update(keys).set({ ...set, updatedAt: this.#now() }).where(eq(keys.name, name)), set);
     this.#forget(name);
     return this.info(name);
@@ -481,7 +563,7 @@ export class KeyService {
     return { ciphertext: crypto.encrypt({ type: row.type as KeyType, key, keyId: row.id, version: row.latestVersion, plaintext, aad }), keyVersion: row.latestVersion };
   }
 
-  /** Ciphertext version for policy input (syntax only); decryption failures stay generic. */
+  /** The version a ciphertext or signature names, for policy input (syntax only; undefined for a raw value). */
   static versionOf(text: string): number | undefined {
     try {
       return crypto.parseVersioned(text, 'ciphertext', 'CIPHERTEXT_INVALID').version;
@@ -491,56 +573,49 @@ export class KeyService {
   }
 
   /**
-   * Decrypts. AEAD keys: a `kw:v<N>:` ciphertext (it names its version; `keyVersion` is refused).
-   * RSA keys: RSA-OAEP-SHA-256 (engine/crypto/oaep.ts), the ciphertext as raw base64 of the modulus-
-   * sized value (what a client's publicEncrypt gives) for version `keyVersion` (default: the latest),
-   * or the same bytes as `kw:v<N>:<base64>`; `aad` is the OAEP label. Every decryption failure is the
-   * one generic DECRYPTION_FAILED.
+   * Resolves the value a decrypt, rewrap or verify takes: `kw:v<N>:<base64>` names version N (a
+   * `keyVersion` given beside it must agree: OPTION_INVALID); raw standard base64 is for
+   * `keyVersion`, by default the latest. Anything else is `code` (CIPHERTEXT_FORMAT /
+   * SIGNATURE_FORMAT, 400) naming `what` and the expected forms: a syntax error says nothing about
+   * the key, so it is reported as such rather than folded into DECRYPTION_FAILED or `{valid: false}`.
+   * A version the caller named with `keyVersion` must be in the key's window (KEY_VERSION_DISABLED);
+   * one named by the value itself is checked by the operation (attacker input: a generic failure).
+   */
+  #operand(row: KeyRow, text: string, what: 'ciphertext' | 'signature', keyVersion: number | undefined): { version: number; body: Uint8Array; named: boolean } {
+    const parsed = crypto.parseVersionedOrRaw(text, what, what === 'ciphertext' ? 'CIPHERTEXT_FORMAT' : 'SIGNATURE_FORMAT');
+    if (parsed.version !== undefined && keyVersion !== undefined && parsed.version !== keyVersion) {
+      throw new KeywardError('OPTION_INVALID', `keyVersion: the ${what} names version ${parsed.version}, the request ${keyVersion}; give one or make them agree`);
+    }
+    if (keyVersion !== undefined) this.#readable(row, keyVersion);
+    return { version: parsed.version ?? keyVersion ?? row.latestVersion, body: parsed.body, named: parsed.version !== undefined };
+  }
+
+  /**
+   * Decrypts `ciphertext`: `kw:v<N>:<base64>`, or the raw body as base64 for version `keyVersion`
+   * (default: the latest; see `#operand`). AEAD keys: the body of engine/crypto/aead.ts, `aad` the
+   * associated data. RSA keys: RSA-OAEP-SHA-256 (engine/crypto/oaep.ts) of the modulus-sized value
+   * (what a client's publicEncrypt gives), `aad` the OAEP label. Every decryption failure, a
+   * version the key never had included, is the one generic DECRYPTION_FAILED.
    */
   async decrypt(row: KeyRow, ciphertext: string, aad?: Uint8Array, keyVersion?: number): Promise<Uint8Array> {
     const type = row.type as KeyType;
     crypto.assertSupports(type, 'decrypt');
-    if (crypto.keyTypeInfo(type).family !== 'aead') return this.#decryptOaep(row, ciphertext, aad, keyVersion);
-    if (keyVersion !== undefined) throw new KeywardError('OPTION_UNSUPPORTED', `keyVersion: ${type} ciphertexts name their version (kw:v<N>:); omit keyVersion`);
-    const version = KeyService.versionOf(ciphertext);
-    if (version === undefined || version < 1 || version > row.latestVersion) throw new KeywardError('DECRYPTION_FAILED', 'decryption failed');
-    this.#readable(row, version);
-    const key = await this.#private(row, version);
-    return crypto.decrypt({ type: row.type as KeyType, key, keyId: row.id, ciphertext, aad });
-  }
-
-  async #decryptOaep(row: KeyRow, ciphertext: string, label: Uint8Array | undefined, keyVersion: number | undefined): Promise<Uint8Array> {
-    const type = row.type as KeyType;
     const failed = () => new KeywardError('DECRYPTION_FAILED', 'decryption failed');
-    let version = keyVersion ?? row.latestVersion;
-    let body: Uint8Array;
-    if (ciphertext.startsWith('kw:')) {
-      let parsed: { version: number; body: Uint8Array };
-      try {
-        parsed = crypto.parseVersioned(ciphertext, 'ciphertext', 'CIPHERTEXT_INVALID');
-      } catch {
-        throw failed();
-      }
-      if (keyVersion !== undefined && keyVersion !== parsed.version) {
-        throw new KeywardError('OPTION_INVALID', `keyVersion: the ciphertext names version ${parsed.version}, the request ${keyVersion}; give one or make them agree`);
-      }
-      if (parsed.version > row.latestVersion) throw failed();
-      ({ version, body } = parsed);
-    } else {
-      try {
-        body = fromBase64(ciphertext, 'ciphertext', crypto.oaepCiphertextLength(type), 'DECRYPTION_FAILED');
-      } catch {
-        throw failed();
-      }
-    }
+    const { version, body } = this.#operand(row, ciphertext, 'ciphertext', keyVersion);
+    if (version > row.latestVersion) throw failed();
     this.#readable(row, version);
-    const priv = await this.#private(row, version);
-    return this.#pool && crypto.isSlow(type, 'decrypt') ? this.#pool.decrypt(type, priv, body, label) : crypto.oaepDecrypt(type, priv, body, label);
+    if (crypto.keyTypeInfo(type).family !== 'aead') {
+      if (body.length !== crypto.oaepCiphertextLength(type)) throw failed();
+      const priv = await this.#private(row, version);
+      return this.#pool && crypto.isSlow(type, 'decrypt') ? this.#pool.decrypt(type, priv, body, aad) : crypto.oaepDecrypt(type, priv, body, aad);
+    }
+    const key = await this.#private(row, version);
+    return crypto.decryptBody({ type, key, keyId: row.id, version, body, aad });
   }
 
-  async rewrap(row: KeyRow, ciphertext: string, aad?: Uint8Array): Promise<{ ciphertext: string; keyVersion: number }> {
+  async rewrap(row: KeyRow, ciphertext: string, aad?: Uint8Array, keyVersion?: number): Promise<{ ciphertext: string; keyVersion: number }> {
     crypto.assertSupports(row.type as KeyType, 'rewrap');
-    const plaintext = await this.decrypt(row, ciphertext, aad);
+    const plaintext = await this.decrypt(row, ciphertext, aad, keyVersion);
     try {
       return await this.encrypt(row, plaintext, aad);
     } finally {
@@ -563,26 +638,41 @@ export class KeyService {
     return { signature: crypto.formatSignature(row.latestVersion, sig), keyVersion: row.latestVersion };
   }
 
-  /** False for any bad signature (malformed, truncated, wrong key, disabled version); never throws for one. */
-  async verify(row: KeyRow, message: Uint8Array, signature: string, opts: SignOptions): Promise<boolean> {
+  /**
+   * Verifies `signature`: `kw:v<N>:<base64>`, or the raw signature as base64 for `keyVersion`
+   * (default: the latest; see `#operand`). False for any bad signature (truncated, modified, wrong
+   * key, a version the value names outside the key's window); SIGNATURE_FORMAT when the text is
+   * neither form. ECDSA: high S verifies unless the key requires low S.
+   */
+  async verify(row: KeyRow, message: Uint8Array, signature: string, opts: SignOptions & { keyVersion?: number | undefined }): Promise<boolean> {
     const type = row.type as KeyType;
+    const { keyVersion, ...signOpts } = opts;
+    const verifyOpts: crypto.VerifyOptions = row.requireLowS ? { ...signOpts, requireLowS: true } : signOpts;
     // Options first: a wrong option is the request's error whatever the signature looks like.
-    crypto.assertSignOptions(type, message, opts);
-    let parsed: { version: number; signature: Uint8Array };
-    try {
-      parsed = crypto.parseSignature(signature);
-    } catch {
-      return false;
-    }
-    if (parsed.version < row.minDecryptionVersion || parsed.version > row.latestVersion) return false;
-    const pub = await this.#public(row, parsed.version);
-    return this.#pool && crypto.isSlow(type, 'verify') ? this.#pool.verify(type, pub.slice(), message.slice(), parsed.signature, opts) : crypto.verify(type, pub, message, parsed.signature, opts);
+    crypto.assertSignOptions(type, message, verifyOpts);
+    const { version, body } = this.#operand(row, signature, 'signature', keyVersion);
+    if (version < row.minDecryptionVersion || version > row.latestVersion) return false;
+    const pub = await this.#public(row, version);
+    return this.#pool && crypto.isSlow(type, 'verify') ? this.#pool.verify(type, pub.slice(), message.slice(), body, verifyOpts) : crypto.verify(type, pub, message, body, verifyOpts);
   }
 
-  async hmac(row: KeyRow, message: Uint8Array): Promise<{ hmac: string; keyVersion: number }> {
+  /** HMAC under the latest version, or under `version` (within the key's window) to verify an older one. */
+  async hmac(row: KeyRow, message: Uint8Array, version = row.latestVersion): Promise<{ hmac: string; keyVersion: number }> {
     crypto.assertSupports(row.type as KeyType, 'hmac');
-    const key = await this.#private(row, row.latestVersion);
-    return { hmac: crypto.formatVersioned(row.latestVersion, crypto.hmac(key, message)), keyVersion: row.latestVersion };
+    if (version !== row.latestVersion) this.#readable(row, version);
+    const key = await this.#private(row, version);
+    return { hmac: crypto.formatVersioned(version, crypto.hmac(key, message)), keyVersion: version };
+  }
+
+  /**
+   * A copy of version `version`'s private material, for an `exportable` key only (the caller wipes
+   * it). Formats are the canonical ones of engine/crypto/algs.ts. Whether it may leave, and how, is
+   * the route's and the policies' business (`key.export`, dual control by default).
+   */
+  async exportMaterial(row: KeyRow, version: number): Promise<Uint8Array> {
+    if (!row.exportable) throw new KeywardError('OPERATION_UNSUPPORTED', `key "${row.name}" was not created exportable; its material never leaves`);
+    this.#readable(row, version);
+    return (await this.#private(row, version)).slice();
   }
 
   async encapsulate(row: KeyRow): Promise<{ ciphertext: Uint8Array; sharedSecret: Uint8Array; keyVersion: number }> {

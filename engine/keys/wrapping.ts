@@ -21,7 +21,7 @@ export const wrappingKeyPath = (alg: WrappingAlgorithm) => `sys/wrapping-keys/${
 
 export interface PublishedWrappingKey {
   algorithm: WrappingAlgorithm;
-  /** `pem` (SPKI) for RSA, `raw` (base64 of the FIPS 203 encapsulation key) for ML-KEM-768. */
+  /** `pem` (SPKI) for RSA, `raw` (base64 of the encapsulation key) for ML-KEM-768 and X-Wing. */
   format: 'pem' | 'raw';
   publicKey: string;
   /** Hex SHA-256 of the public key bytes (SPKI DER or raw), to compare out of band. */

@@ -162,6 +162,11 @@ export const keys = pgTable(
     latestVersion: integer('latest_version').notNull(),
     minDecryptionVersion: integer('min_decryption_version').notNull().default(1),
     deletionAllowed: boolean('deletion_allowed').notNull().default(false),
+    /**
+     * ECDSA only: verification rejects high-S signatures (s > n/2). Default false: both (r, s) and
+     * (r, n−s) verify, as FIPS 186-5 says (engine/crypto/sign.ts).
+     */
+    requireLowS: boolean('require_low_s').notNull().default(false),
     /** Set when deletion is scheduled: the key refuses every operation from then on. */
     deleteAfter: timestamptz('delete_after'),
     createdBy: text('created_by'),

@@ -6,7 +6,8 @@
  * - `operator` runs the HSM: seal, root rotation, rekey, key and policy administration (BYOK import
  *   and reading the wrapping key included), but no data-plane operation (it never sees plaintext or
  *   signs);
- * - `app` performs cryptographic operations on keys (and may list and read key metadata);
+ * - `app` performs cryptographic operations on keys (and may list and read key metadata), draws
+ *   random bytes and hashes data (`random`, `hash`: no key, but still decided and audited);
  * - `auditor` reads and exports the audit log (`audit.*`);
  * - dual control: key export, key deletion and policy activation (and deactivation, the same
  *   operation) need two approvals from `operator`, whoever asks — `admin` included: four eyes that an
@@ -23,7 +24,7 @@ import { Request, Decision } from "keyward";
 const DUAL_CONTROL_APPROVALS: i32 = 2;
 const APPROVER_GROUP = "operator";
 
-/** Operations under dual control (`key.export` has no route yet; it is governed once it has). */
+/** Operations under dual control (the export route refuses what could not run before asking). */
 function isDualControl(req: Request): bool {
   return req.operationIs("key.export") || req.operationIs("key.delete") || req.operationIs("policy.activate");
 }
@@ -61,6 +62,7 @@ function isAppOperation(req: Request): bool {
     req.operationIs("decapsulate") ||
     req.operationIs("key.public") ||
     req.operationIs("random") ||
+    req.operationIs("hash") ||
     req.operationIs("key.list") ||
     req.operationIs("key.read")
   );

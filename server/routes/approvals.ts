@@ -16,30 +16,14 @@
 import Router from '@koa/router';
 import type { Context, Middleware } from 'koa';
 import { KeywardError } from '../../ceremony/errors.js';
-import { APPROVAL_PAGE_MAX, APPROVAL_STATES, assertApprovalId } from '../../engine/approvals/index.js';
-import type { ApprovalState } from '../../engine/approvals/index.js';
+import { assertApprovalId } from '../../engine/approvals/index.js';
 import type { AppDeps } from '../deps.js';
 import { bearer, caller } from '../auth.js';
-import { parseBody, readJson } from '../body.js';
-import { ApprovalDenyBody, EmptyBody } from '../schemas.js';
+import { parseBody, parseQuery, readJson } from '../body.js';
+import { ApprovalDenyBody, ApprovalListQuery, EmptyBody } from '../schemas.js';
 
 /** The largest body any route takes (key operations allow 8 MiB); the target route re-checks its own. */
 const EXECUTE_BODY_LIMIT = 8 * 1024 * 1024;
-
-function listQuery(ctx: Context): { state?: ApprovalState; limit: number; after?: string } {
-  const { state, limit: limitRaw = '50', after } = ctx.query;
-  if (state !== undefined && (typeof state !== 'string' || !(APPROVAL_STATES as readonly string[]).includes(state))) {
-    throw new KeywardError('VALIDATION_FAILED', `state: expected one of ${APPROVAL_STATES.join(', ')}, got "${String(state).slice(0, 20)}"`);
-  }
-  if (typeof limitRaw !== 'string' || !/^\d{1,3}$/.test(limitRaw) || Number(limitRaw) < 1 || Number(limitRaw) > APPROVAL_PAGE_MAX) {
-    throw new KeywardError('VALIDATION_FAILED', `limit: expected 1 to ${APPROVAL_PAGE_MAX}, got "${String(limitRaw).slice(0, 20)}"`);
-  }
-  if (after !== undefined) {
-    if (typeof after !== 'string') throw new KeywardError('VALIDATION_FAILED', 'after: expected one approval id');
-    assertApprovalId(after);
-  }
-  return { ...(state ? { state: state as ApprovalState } : {}), limit: Number(limitRaw), ...(after ? { after } : {}) };
-}
 
 function isEmptyObject(v: unknown): boolean {
   return typeof v === 'object' && v !== null && !Array.isArray(v) && Object.keys(v).length === 0;
@@ -61,7 +45,7 @@ export function approvalRoutes(deps: AppDeps, targets: readonly Router[]): Route
   };
 
   r.get('/', async (ctx: Context) => {
-    const q = listQuery(ctx);
+    const q = parseQuery(ctx, ApprovalListQuery);
     ctx.body = await hsm.request({ ...caller(ctx), operation: 'approval.list', attributes: q.state ? { state: q.state } : {} }, (p) => svc.list(p, q));
   });
 

@@ -10,22 +10,9 @@ import { KeywardError } from '../../ceremony/errors.js';
 import { toBase64 } from '../../ceremony/bytes.js';
 import type { AppDeps } from '../deps.js';
 import { caller } from '../auth.js';
-import { parseBody } from '../body.js';
-import { AuditExportBody, AuditHashBody } from '../schemas.js';
+import { parseBody, parseQuery } from '../body.js';
+import { AuditExportBody, AuditHashBody, AuditRecordsQuery, ConsistencyProofQuery, InclusionProofQuery } from '../schemas.js';
 import { AUDIT_PAGE_MAX, auditConsistencyProof, auditInclusionProof, auditRecordsPage, exportBundle } from '../../engine/audit/read.js';
-
-/** A non-negative integer query parameter, or `fallback` when absent. */
-function intParam(ctx: Context, name: string, fallback?: number): number {
-  const raw = ctx.query[name];
-  if (raw === undefined) {
-    if (fallback !== undefined) return fallback;
-    throw new KeywardError('VALIDATION_FAILED', `query parameter "${name}" is required: a non-negative integer`);
-  }
-  if (typeof raw !== 'string' || !/^(0|[1-9][0-9]{0,15})$/.test(raw) || !Number.isSafeInteger(Number(raw))) {
-    throw new KeywardError('VALIDATION_FAILED', `query parameter "${name}" expected a non-negative integer, got "${String(raw).slice(0, 40)}"`);
-  }
-  return Number(raw);
-}
 
 export function auditRoutes(deps: AppDeps): Router {
   const { hsm } = deps;
@@ -47,22 +34,21 @@ export function auditRoutes(deps: AppDeps): Router {
   });
 
   r.get('/records', async (ctx: Context) => {
-    const from = intParam(ctx, 'from', 0);
-    const limit = Math.min(intParam(ctx, 'limit', AUDIT_PAGE_MAX), AUDIT_PAGE_MAX);
-    const to = intParam(ctx, 'to', from + limit);
+    const q = parseQuery(ctx, AuditRecordsQuery);
+    const from = q.from;
+    const limit = Math.min(q.limit, AUDIT_PAGE_MAX);
+    const to = q.to ?? from + limit;
     if (to < from) throw new KeywardError('AUDIT_RANGE_INVALID', `expected from ≤ to, got from=${from} to=${to}`);
     ctx.body = await hsm.request({ ...caller(ctx), operation: 'audit.read' }, () => auditRecordsPage(hsm.store.db, from, Math.min(to, from + limit)));
   });
 
   r.get('/proofs/inclusion', async (ctx: Context) => {
-    const index = intParam(ctx, 'index');
-    const size = intParam(ctx, 'size');
+    const { index, size } = parseQuery(ctx, InclusionProofQuery);
     ctx.body = await hsm.request({ ...caller(ctx), operation: 'audit.read' }, () => auditInclusionProof(hsm.store.db, index, size));
   });
 
   r.get('/proofs/consistency', async (ctx: Context) => {
-    const from = intParam(ctx, 'from');
-    const to = intParam(ctx, 'to');
+    const { from, to } = parseQuery(ctx, ConsistencyProofQuery);
     ctx.body = await hsm.request({ ...caller(ctx), operation: 'audit.read' }, () => auditConsistencyProof(hsm.store.db, from, to));
   });
 

@@ -6,7 +6,7 @@
 import Router from '@koa/router';
 import type { Context } from 'koa';
 import { KeywardError } from '../../ceremony/errors.js';
-import { issueToken, ttlSeconds } from '../../engine/auth/tokens.js';
+import { DEFAULT_TOKEN_TTL_SECONDS, issueToken, ttlSeconds } from '../../engine/auth/tokens.js';
 import type { AppDeps } from '../deps.js';
 import { caller } from '../auth.js';
 import { parseBody } from '../body.js';
@@ -29,7 +29,7 @@ export function authRoutes(deps: AppDeps): Router {
 
   r.post('/tokens', async (ctx: Context) => {
     const body = await parseBody(ctx, TokenCreateBody, deps.bodyLimit);
-    const ttl = ttlSeconds(body.ttl);
+    const ttl = body.ttl === undefined ? DEFAULT_TOKEN_TTL_SECONDS : ttlSeconds(body.ttl);
     const roles = [...new Set(body.roles)];
     const attributes = { principal: body.principal, roles: roles.join(','), ttlSeconds: String(ttl) };
     ctx.body = await hsm.request({ ...caller(ctx), operation: 'auth.token.create', attributes }, async (p, a) => {

@@ -10,12 +10,13 @@ import { z } from 'zod';
 import { randomBytes } from 'node:crypto';
 import { KeywardError } from '../../ceremony/errors.js';
 import { fromBase64, toBase64 as b64 } from '../../ceremony/index.js';
+import { parseWrappingKey, wrappingKeyFingerprint } from '../../engine/crypto/index.js';
 import { KeyService } from '../../engine/keys/service.js';
-import { MAX_LIST_LIMIT, assertKeyName } from '../../engine/keys/service.js';
+import { assertKeyName } from '../../engine/keys/service.js';
 import type { CommitScope, KeyRow } from '../../engine/store/index.js';
 import type { AppDeps } from '../deps.js';
 import { caller } from '../auth.js';
-import { describeIssues, parseBody } from '../body.js';
+import { describeIssues, parseBody, parseQuery } from '../body.js';
 import { statusFor } from '../errors.js';
 import {
   DatakeyBody,
@@ -26,12 +27,15 @@ import {
   HmacItem,
   KeyConfigBody,
   KeyCreateBody,
+  KeyExportBody,
   KeyImportBody,
+  KeyListQuery,
+  PublicKeyQuery,
   RandomBody,
   RewrapBody,
   SignItem,
   VerifyItem,
-  WrappingAlgorithmSchema,
+  WrappingKeyQuery,
   batchBody,
 } from '../schemas.js';
 
@@ -76,8 +80,9 @@ export function keyRoutes(deps: AppDeps): Router {
       payloadBytes?: number;
       attributes?: Record<string, string>;
       version?: (row: KeyRow) => number | undefined;
-      /** The operation's preconditions on the key, checked before a request is parked (RequestContext.precheck). */
+      /** Refuses what could not run, before the request is parked (RequestContext.precheck). */
       precheck?: (row: KeyRow) => void;
+      auditDetails?: Record<string, string | number | boolean>;
     },
     fn: (row: KeyRow, commit: CommitScope | undefined) => Promise<T>,
   ): Promise<T> {
@@ -89,13 +94,14 @@ export function keyRoutes(deps: AppDeps): Router {
         operation,
         ...(opts.payloadBytes !== undefined ? { payloadBytes: opts.payloadBytes } : {}),
         ...(opts.attributes ? { attributes: opts.attributes } : {}),
+        ...(opts.precheck ? { precheck: () => opts.precheck!(row!) } : {}),
+        ...(opts.auditDetails ? { auditDetails: opts.auditDetails } : {}),
         key: async () => {
           row = opts.usable === false ? await svc.row(name) : await svc.usable(name);
           // A version read from attacker input only counts if the key has it; else policies see the latest.
           const v = opts.version?.(row);
           return { name: row.name, type: row.type, version: v !== undefined && v >= 1 && v <= row.latestVersion ? v : row.latestVersion, labels: row.labels };
         },
-        ...(opts.precheck ? { precheck: () => opts.precheck!(row!) } : {}),
       },
       (_p, a) => fn(row!, a.commit),
     );
@@ -137,10 +143,7 @@ export function keyRoutes(deps: AppDeps): Router {
   });
 
   r.get('/v1/keys', async (ctx: Context) => {
-    const limitText = ctx.query.limit === undefined ? '100' : String(ctx.query.limit);
-    const limit = Number(limitText);
-    if (!/^\d{1,4}$/.test(limitText) || limit < 1 || limit > MAX_LIST_LIMIT) throw new KeywardError('VALIDATION_FAILED', `limit: expected 1 to ${MAX_LIST_LIMIT}, got "${limitText.slice(0, 20)}"`);
-    const after = typeof ctx.query.after === 'string' ? ctx.query.after : undefined;
+    const { limit, after } = parseQuery(ctx, KeyListQuery);
     ctx.body = await hsm.request({ ...caller(ctx), operation: 'key.list' }, () => svc.list({ limit, after }));
   });
 
@@ -180,7 +183,9 @@ export function keyRoutes(deps: AppDeps): Router {
   );
   r.post('/v1/keys/:name/rewrap', async (ctx: Context) => {
     const body = await parseBody(ctx, RewrapBody, OP_BODY_LIMIT);
-    ctx.body = await keyed(ctx, 'rewrap', { payloadBytes: body.ciphertext.length, version: () => KeyService.versionOf(body.ciphertext) }, (row) => svc.rewrap(row, body.ciphertext, optBytes(body.aad, 'aad')));
+    ctx.body = await keyed(ctx, 'rewrap', { payloadBytes: body.ciphertext.length, version: () => body.keyVersion ?? KeyService.versionOf(body.ciphertext) }, (row) =>
+      svc.rewrap(row, body.ciphertext, optBytes(body.aad, 'aad'), body.keyVersion),
+    );
   });
   r.post('/v1/keys/:name/datakey', async (ctx: Context) => {
     const body = await parseBody(ctx, DatakeyBody, deps.bodyLimit);
@@ -201,7 +206,8 @@ export function keyRoutes(deps: AppDeps): Router {
       'verify',
       VerifyItem,
       (i) => Math.floor((i.message.length * 3) / 4),
-      async (row, i) => ({ valid: await svc.verify(row, bytes(i.message, 'message'), i.signature, { encoding: i.encoding, prehashed: i.prehashed, context: optBytes(i.context, 'context') }) }),
+      async (row, i) => ({ valid: await svc.verify(row, bytes(i.message, 'message'), i.signature, { encoding: i.encoding, prehashed: i.prehashed, context: optBytes(i.context, 'context'), keyVersion: i.keyVersion }) }),
+      (i) => i.keyVersion ?? KeyService.versionOf(i.signature),
     ),
   );
   r.post('/v1/keys/:name/hmac', operation('hmac', HmacItem, (i) => Math.floor((i.message.length * 3) / 4), (row, i) => svc.hmac(row, bytes(i.message, 'message'))));
@@ -220,19 +226,15 @@ export function keyRoutes(deps: AppDeps): Router {
   });
   r.get('/v1/keys/:name/public', async (ctx: Context) => {
     // `?format=a&format=b` arrives as an array: refused, not silently read as the default.
-    const format = ctx.query.format === undefined ? 'pem' : ctx.query.format;
-    if (format !== 'pem' && format !== 'jwk' && format !== 'raw') {
-      throw new KeywardError('VALIDATION_FAILED', `format: expected one of pem, jwk or raw, got ${typeof format === 'string' ? `"${format.slice(0, 20)}"` : `${format.length} values`}`);
-    }
+    const { format } = parseQuery(ctx, PublicKeyQuery);
     ctx.body = await keyed(ctx, 'key.public', {}, (row) => svc.publicKey(row, format));
   });
 
   // BYOK. The wrapping key is server-wide, like Vault transit's `wrapping_key` (not per key as in AWS
   // KMS GetParametersForImport): import creates the key, so there is no key yet to hang one on.
   r.get('/v1/sys/wrapping-key', async (ctx: Context) => {
-    const q = WrappingAlgorithmSchema.safeParse(ctx.query.algorithm ?? 'rsa-oaep-3072-aes-kwp');
-    if (!q.success) throw new KeywardError('VALIDATION_FAILED', `algorithm: expected ${WrappingAlgorithmSchema.options.join(' or ')}`);
-    ctx.body = await hsm.request({ ...caller(ctx), operation: 'key.wrapping-key', attributes: { algorithm: q.data } }, () => svc.wrappingKey(q.data));
+    const { algorithm } = parseQuery(ctx, WrappingKeyQuery);
+    ctx.body = await hsm.request({ ...caller(ctx), operation: 'key.wrapping-key', attributes: { algorithm } }, () => svc.wrappingKey(algorithm));
   });
 
   r.post('/v1/keys/:name/import', async (ctx: Context) => {
@@ -242,16 +244,50 @@ export function keyRoutes(deps: AppDeps): Router {
     // The wrapped blob is attacker input and secret-bearing: only its decoded size reaches policies and logs.
     const wrappedKey = bytes(body.wrappedKey, 'wrappedKey');
     ctx.body = await hsm.request(
-      { ...caller(ctx), operation: 'key.import', key: { name, type: body.type, version: 1, labels: body.labels ?? {} }, attributes: { algorithm: body.algorithm }, payloadBytes: wrappedKey.length },
+      { ...caller(ctx), operation: 'key.import', key: { name, type: body.type, version: body.keyVersion ?? 1, labels: body.labels ?? {} }, attributes: { algorithm: body.algorithm, ...(body.keyId ? { keyId: body.keyId } : {}) }, payloadBytes: wrappedKey.length },
       async (p, a) => {
         try {
-          return await svc.import({ name, type: body.type, algorithm: body.algorithm, wrappedKey, exportable: body.exportable, labels: body.labels, by: p.principal, commit: a.commit });
+          const source = body.keyId !== undefined && body.keyVersion !== undefined ? { keyId: body.keyId, version: body.keyVersion } : undefined;
+          return await svc.import({ name, type: body.type, algorithm: body.algorithm, wrappedKey, exportable: body.exportable, labels: body.labels, requireLowS: body.requireLowS, by: p.principal, commit: a.commit, source });
         } finally {
           wrappedKey.fill(0);
         }
       },
     );
     ctx.status = 201;
+  });
+
+  // Key export under dual control (the default policy asks two operators for `key.export`). One
+  // version per request, as import takes one: the wrapping key is parsed before anything else, and
+  // what no approval could fix (not exportable, verify-only, no such version) is refused before the
+  // request is parked. Only the algorithm and the wrapping key's fingerprint reach the audit record.
+  r.post('/v1/keys/:name/export', async (ctx: Context) => {
+    const body = await parseBody(ctx, KeyExportBody, deps.bodyLimit);
+    const wrappingPublicKey = parseWrappingKey(body.algorithm, body.wrappingKey);
+    const fingerprint = wrappingKeyFingerprint(wrappingPublicKey);
+    ctx.body = await keyed(
+      ctx,
+      'key.export',
+      {
+        attributes: { algorithm: body.algorithm, wrappingKey: fingerprint },
+        auditDetails: { algorithm: body.algorithm, wrappingKeyFingerprint: fingerprint },
+        version: () => body.keyVersion,
+        precheck: (row) => void svc.assertExportable(row, body.keyVersion),
+      },
+      async (row) => {
+        const e = await svc.export(row, { algorithm: body.algorithm, wrappingPublicKey, version: body.keyVersion });
+        return {
+          name: row.name,
+          type: e.type,
+          keyVersion: e.keyVersion,
+          keyId: e.keyId,
+          algorithm: body.algorithm,
+          wrappedKey: b64(e.wrappedKey),
+          wrappingKeyFingerprint: e.wrappingKeyFingerprint,
+          publicKey: e.publicKey ? b64(e.publicKey) : null,
+        };
+      },
+    );
   });
 
   r.post('/v1/random', async (ctx: Context) => {

@@ -14,7 +14,7 @@ const TSX = import.meta.resolve('tsx');
 const BINARYEN_HOOK = new URL('../../scripts/register-binaryen-hook.mjs', import.meta.url).href;
 
 /** Node arguments that start the CLI: the build if fresh, decided once per test process. */
-const ENTRY: readonly string[] =
+export const CLI_ENTRY: readonly string[] =
   distIsFresh() ? ['--import', BINARYEN_HOOK, DIST_MAIN] : ['--import', TSX, '--import', BINARYEN_HOOK, MAIN];
 
 export interface CliResult {
@@ -28,7 +28,7 @@ export function runCli(args: string[], env: Record<string, string | undefined> =
   return new Promise((resolve) => {
     execFile(
       process.execPath,
-      [...ENTRY, ...args],
+      [...CLI_ENTRY, ...args],
       { env: { ...process.env, KEYWARD_ADDR: undefined, KEYWARD_TOKEN: undefined, KEYWARD_PASSPHRASE_FILE: undefined, ...env }, timeout: 60_000, maxBuffer: 16 * 1024 * 1024, ...(opts.cwd ? { cwd: opts.cwd } : {}) },
       (err, stdout, stderr) => {
         const code = err ? (typeof err.code === 'number' ? err.code : 1) : 0;

@@ -8,6 +8,7 @@ import { createLogger } from '../../server/log.js';
 import { listen } from '../../server/main.js';
 import type { RunningServer } from '../../server/main.js';
 import type { RateLimitOptions } from '../../server/rate-limit.js';
+import { checkResponse } from './openapi.js';
 import { openTestStore } from './store.js';
 
 export interface TestServer {
@@ -16,7 +17,11 @@ export interface TestServer {
   logs: string[];
   restart(): Promise<void>;
   close(): Promise<void>;
-  /** fetch + JSON, returning status, headers and parsed body. */
+  /**
+   * fetch + JSON, returning status, headers and parsed body. Every response is checked against the
+   * OpenAPI document (its route's documented statuses and schemas; test/helpers/openapi.ts): a
+   * mismatch throws, so the document stays true to what the server sends.
+   */
   call(method: string, path: string, opts?: { body?: unknown; raw?: string | Buffer; token?: string; headers?: Record<string, string> }): Promise<{ status: number; headers: Headers; body: any }>;
 }
 
@@ -65,6 +70,7 @@ export async function startTestServer(opts: { ceremonyRate?: RateLimitOptions; b
       } catch {
         /* leave as text */
       }
+      checkResponse(method, path, res.status, parsed);
       return { status: res.status, headers: res.headers, body: parsed };
     },
   };

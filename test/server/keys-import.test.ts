@@ -20,7 +20,7 @@ import type { TestServer } from '../helpers/server.js';
 import { hex, wycheproof } from '../engine/crypto/vectors.js';
 
 const b64 = (s: string | Uint8Array) => Buffer.from(s).toString('base64');
-const ALGS: WrappingAlgorithm[] = ['rsa-oaep-3072-aes-kwp', 'ml-kem-768'];
+const ALGS: WrappingAlgorithm[] = ['rsa-oaep-3072-aes-kwp', 'ml-kem-768', 'x-wing'];
 const MSG = new TextEncoder().encode('imported and working');
 const GENERIC_DECRYPT = { error: { code: 'DECRYPTION_FAILED', message: 'decryption failed' } };
 
@@ -163,7 +163,7 @@ describe('BYOK import and RSA-OAEP decrypt', { timeout: 300_000 }, () => {
   after(() => s.close());
 
   describe('GET /v1/sys/wrapping-key', () => {
-    it('publishes one stable key per algorithm: RSA-3072 as PEM, ML-KEM-768 as base64 raw', async () => {
+    it('publishes one stable key per algorithm: RSA-3072 as PEM, ML-KEM-768 and X-Wing as base64 raw', async () => {
       const [r1, r2] = await Promise.all([0, 1].map(() => s.call('GET', '/v1/sys/wrapping-key?algorithm=rsa-oaep-3072-aes-kwp', { token: operator })));
       assert.equal(r1!.status, 200, JSON.stringify(r1!.body));
       assert.deepEqual(r1!.body, r2!.body, 'concurrent first requests publish the same key');
@@ -178,6 +178,8 @@ describe('BYOK import and RSA-OAEP decrypt', { timeout: 300_000 }, () => {
       assert.equal(kem.body.format, 'raw');
       assert.equal(Buffer.from(kem.body.publicKey, 'base64').length, 1184);
       assert.equal((await s.call('GET', '/v1/sys/wrapping-key?algorithm=ml-kem-768', { token: root })).body.fingerprint, kem.body.fingerprint);
+      const xw = await s.call('GET', '/v1/sys/wrapping-key?algorithm=x-wing', { token: operator });
+      assert.deepEqual([xw.body.algorithm, xw.body.format, Buffer.from(xw.body.publicKey, 'base64').length], ['x-wing', 'raw', 1216]);
     });
 
     it('is stored encrypted under the barrier, never in the clear', async () => {
@@ -193,7 +195,7 @@ describe('BYOK import and RSA-OAEP decrypt', { timeout: 300_000 }, () => {
   for (const f of families()) {
     for (const alg of ALGS) {
       it(`imports ${f.type} wrapped with ${alg}; the key works and matches the original`, async () => {
-        const name = `imp-${f.type}-${alg === 'ml-kem-768' ? 'kem' : 'rsa'}`;
+        const name = `imp-${f.type}-${{ 'rsa-oaep-3072-aes-kwp': 'rsa', 'ml-kem-768': 'kem', 'x-wing': 'xw' }[alg]}`;
         const wrappedKey = await wrap(alg, f.material);
         secrets.push(b64(f.material), Buffer.from(f.material).toString('hex'), wrappedKey);
         const r = await s.call('POST', `/v1/keys/${name}/import`, { token: operator, body: { type: f.type, algorithm: alg, wrappedKey, labels: { origin: 'byok' } } });
@@ -253,15 +255,18 @@ describe('BYOK import and RSA-OAEP decrypt', { timeout: 300_000 }, () => {
       assert.deepEqual(aeadFailure, GENERIC_DECRYPT);
       const ct = enc('m');
       const bad = [Buffer.from(ct, 'base64').subarray(1), Buffer.alloc(384), Buffer.alloc(384, 0xff), Buffer.from('nope')].map((b) => b64(b));
-      for (const c of [...bad, '***', 'kw:v1:***', '', 'kw:vx:AAAA']) assert.deepEqual((await decrypt({ ciphertext: c })).body, aeadFailure, c.slice(0, 12));
+      for (const c of [...bad, 'kw:v2:']) assert.deepEqual((await decrypt({ ciphertext: c })).body, aeadFailure, c.slice(0, 12));
+      // Text that is neither kw:v<N>:<base64> nor base64 is a syntax error, told apart (it says nothing about the key).
+      for (const c of ['***', 'kw:v1:***', '', 'kw:vx:AAAA']) assertError(await decrypt({ ciphertext: c }), 400, 'CIPHERTEXT_FORMAT');
       assert.deepEqual((await decrypt({ ciphertext: ct }, 'oaep-other')).body, aeadFailure);
       assert.equal((await s.call('GET', '/v1/sys/health')).status, 200);
     });
 
-    it('RSA keys do not encrypt or rewrap server-side; keyVersion is refused for AEAD keys', async () => {
+    it('RSA keys do not encrypt or rewrap server-side; a keyVersion must agree with a kw: ciphertext', async () => {
       assertError(await s.call('POST', '/v1/keys/oaep/encrypt', { token: app, body: { plaintext: b64('m') } }), 400, 'OPERATION_UNSUPPORTED');
       assertError(await s.call('POST', '/v1/keys/oaep/rewrap', { token: app, body: { ciphertext: enc('m') } }), 400, 'OPERATION_UNSUPPORTED');
-      assertError(await s.call('POST', '/v1/keys/aes/decrypt', { token: app, body: { ciphertext: 'kw:v1:AAAA', keyVersion: 1 } }), 400, 'OPTION_UNSUPPORTED');
+      assertError(await s.call('POST', '/v1/keys/aes/decrypt', { token: app, body: { ciphertext: 'kw:v1:AAAA', keyVersion: 2 } }), 400, 'OPTION_INVALID');
+      assertError(await s.call('POST', '/v1/keys/oaep/decrypt', { token: app, body: { ciphertext: 'kw:v1:' + enc('m'), keyVersion: 2 } }), 400, 'OPTION_INVALID');
       assertError(await s.call('POST', '/v1/keys/imp-ed25519-rsa/decrypt', { token: app, body: { ciphertext: 'AAAA' } }), 400, 'OPERATION_UNSUPPORTED');
     });
 
@@ -315,6 +320,8 @@ describe('BYOK import and RSA-OAEP decrypt', { timeout: 300_000 }, () => {
       ['flipped bit in the RSA-OAEP part', 'w1', () => body({ wrappedKey: flip(good, 10) }), 400, 'WRAPPED_KEY_INVALID'],
       ['flipped bit in the KWP part', 'w1', () => body({ wrappedKey: flip(good, -1) }), 400, 'WRAPPED_KEY_INVALID'],
       ['wrapped with the other algorithm', 'w1', async () => body({ wrappedKey: await wrap('ml-kem-768', generateKey('ed25519').private) }), 400, 'WRAPPED_KEY_INVALID'],
+      ['an X-Wing blob whose X25519 part is a low-order point', 'w1', async () => body({ algorithm: 'x-wing', wrappedKey: b64(Buffer.from(await wrap('x-wing', generateKey('ed25519').private), 'base64').fill(0, 1088, 1120)) }), 400, 'WRAPPED_KEY_INVALID'],
+      ['an X-Wing blob with a flipped bit in its KWP part', 'w1', async () => body({ algorithm: 'x-wing', wrappedKey: flip(await wrap('x-wing', generateKey('ed25519').private), -1) }), 400, 'WRAPPED_KEY_INVALID'],
       ["wrapped to another server's key", 'w1', () => body({ algorithm: 'ml-kem-768', type: 'aes256-gcm', wrappedKey: foreign }), 400, 'WRAPPED_KEY_INVALID'],
       ['Ed25519 material for an ecdsa-p256 key', 'w1', () => body({ type: 'ecdsa-p256' }), 400, 'PRIVATE_KEY_INVALID'],
       ['31-byte AES key', 'w1', async () => body({ type: 'aes256-gcm', wrappedKey: await wrap('rsa-oaep-3072-aes-kwp', new Uint8Array(31)) }), 400, 'PRIVATE_KEY_INVALID'],

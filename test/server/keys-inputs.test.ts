@@ -3,7 +3,8 @@
  * unknown fields, bodies over the limit, truncated JSON, non-JSON content types, bad base64, unknown
  * keys, invalid key names, the wrong key type for the operation, batch edge cases, bad signatures
  * and tampered ciphertexts. Each gets the right 4xx with an UPPER_SNAKE code and a message saying
- * what was expected (or a 200 `{valid: false}` for a bad signature), and the server stays healthy.
+ * what was expected (or a 200 `{valid: false}` for a bad signature that is well-formed), and the
+ * server stays healthy.
  */
 import assert from 'node:assert/strict';
 import { request } from 'node:http';
@@ -138,7 +139,9 @@ const SPECIFIC: Case[] = [
   post('prehashed digest of the wrong size', '/v1/keys/ec/sign', { message: MSG, prehashed: true }, 400, 'OPTION_INVALID', /expected a 32-byte SHA256 digest, got 5 bytes/),
   post('context on Ed25519', '/v1/keys/ed/sign', { message: MSG, context: MSG }, 400, 'OPTION_UNSUPPORTED', /context string/),
   post('ML-DSA context over 255 bytes', '/v1/keys/mldsa/sign', { message: MSG, context: b64(new Uint8Array(256)) }, 400, 'OPTION_INVALID', /context: expected at most 255 bytes, got 256/),
-  post('keyVersion on an AEAD decrypt', '/v1/keys/aes/decrypt', { ciphertext: 'kw:v1:AAAA', keyVersion: 1 }, 400, 'OPTION_UNSUPPORTED', /omit keyVersion/),
+  post('keyVersion disagreeing with the kw: version', '/v1/keys/aes/decrypt', { ciphertext: 'kw:v1:AAAA', keyVersion: 2 }, 400, 'OPTION_INVALID', /keyVersion: the ciphertext names version 1, the request 2/),
+  post('keyVersion disagreeing with the signature', '/v1/keys/ed/verify', { message: MSG, signature: 'kw:v1:AAAA', keyVersion: 2 }, 400, 'OPTION_INVALID', /keyVersion: the signature names version 1, the request 2/),
+  post('requireLowS on an Ed25519 key', '/v1/keys/ed/config', { requireLowS: true }, 400, 'OPTION_UNSUPPORTED', /requireLowS: ed25519 keys do not support it/, true),
   post('keyVersion zero', '/v1/keys/rsa/decrypt', { ciphertext: 'AAAA', keyVersion: 0 }, 400, 'VALIDATION_FAILED', /^keyVersion: .*expected number to be >=1/),
   post('keyVersion fractional', '/v1/keys/kem/decapsulate', { ciphertext: 'AAAA', keyVersion: 1.5 }, 400, 'VALIDATION_FAILED', /^keyVersion: .*expected int/),
   // KEM ciphertexts
@@ -152,7 +155,7 @@ const SPECIFIC: Case[] = [
   post('random over 1024 bytes', '/v1/random', { bytes: 1_000_000 }, 400, 'VALIDATION_FAILED', /^bytes: .*<=1024/),
   post('random fractional', '/v1/random', { bytes: 1.5 }, 400, 'VALIDATION_FAILED', /^bytes: .*expected int/),
   // configuration
-  post('config with nothing to change', '/v1/keys/aes/config', {}, 400, 'VALIDATION_FAILED', /expected minDecryptionVersion or deletionAllowed/, true),
+  post('config with nothing to change', '/v1/keys/aes/config', {}, 400, 'VALIDATION_FAILED', /expected minDecryptionVersion, deletionAllowed or requireLowS/, true),
   post('minDecryptionVersion zero', '/v1/keys/aes/config', { minDecryptionVersion: 0 }, 400, 'VALIDATION_FAILED', /^minDecryptionVersion: .*>=1/, true),
   post('minDecryptionVersion past the latest', '/v1/keys/aes/config', { minDecryptionVersion: 5 }, 400, 'VALIDATION_FAILED', /minDecryptionVersion: expected 1 to 1 \(the latest version\), got 5/, true),
   post('minDecryptionVersion as a string', '/v1/keys/aes/config', { minDecryptionVersion: '1' }, 400, 'VALIDATION_FAILED', /^minDecryptionVersion: .*expected number, received string/, true),
@@ -198,6 +201,7 @@ describe('wrong inputs on every key route', { timeout: 600_000 }, () => {
       ['ed', 'ed25519'],
       ['other-ed', 'ed25519'],
       ['ec', 'ecdsa-p256'],
+      ['ec-lows', 'ecdsa-p256'],
       ['rsa', 'rsa-3072'],
       ['mldsa', 'ml-dsa-44'],
       ['kem', 'ml-kem-768'],
@@ -212,6 +216,7 @@ describe('wrong inputs on every key route', { timeout: 600_000 }, () => {
     assert.equal((await s.call('POST', '/v1/keys', { token: root, body: { name: 'vo', type: 'ed25519', publicKey: edPem } })).status, 201);
     const kemRaw = (await s.call('GET', '/v1/keys/kem/public?format=raw', { token: app })).body.publicKey;
     assert.equal((await s.call('POST', '/v1/keys', { token: root, body: { name: 'kem-vo', type: 'ml-kem-768', publicKey: kemRaw } })).status, 201);
+    assert.equal((await s.call('POST', '/v1/keys/ec-lows/config', { token: root, body: { requireLowS: true } })).status, 200);
     // Scheduled through the service: over REST, deletion is parked for dual-control approval.
     await s.hsm.keys.configure('pending', { deletionAllowed: true });
     await s.hsm.keys.scheduleDeletion('pending');
@@ -267,7 +272,7 @@ describe('wrong inputs on every key route', { timeout: 600_000 }, () => {
     await assertHealthy();
   });
 
-  it('verify answers 200 {valid: false} for malformed, truncated, modified, high-S and wrong-key signatures', async () => {
+  it('verify answers 200 {valid: false} for well-formed but truncated, modified, wrong-key (and, where low S is required, high-S) signatures; 400 SIGNATURE_FORMAT for malformed ones', async () => {
     const sign = async (key: string, extra: object = {}) => {
       const r = await s.call('POST', `/v1/keys/${key}/sign`, { token: app, body: { message: MSG, ...extra } });
       assert.equal(r.status, 200, JSON.stringify(r.body));
@@ -279,21 +284,26 @@ describe('wrong inputs on every key route', { timeout: 600_000 }, () => {
       return sig.slice(0, 6) + raw.toString('base64');
     };
     const ecSig = await sign('ec');
-    const der = Buffer.from(ecSig.slice(6), 'base64');
+    const der = Buffer.from((await sign('ec-lows')).slice(6), 'base64');
     const parsed = p256.Signature.fromBytes(der, 'der');
     const highS = 'kw:v1:' + b64(new p256.Signature(parsed.r, p256.Point.Fn.ORDER - parsed.s).toBytes('der'));
     const table: Array<[string, string, string, object?]> = [];
+    const malformed: Array<[string, string, string]> = [];
     for (const key of ['ed', 'ec', 'mldsa', 'rsa']) {
       const good = await sign(key);
-      table.push(
+      malformed.push(
         [key, 'nonsense', 'not a signature'],
-        [key, 'empty body', 'kw:v1:'],
         [key, 'bad base64', 'kw:v1:!!!!'],
         [key, 'no version', 'kw::' + good.slice(6)],
         [key, 'version 0', 'kw:v0:' + good.slice(6)],
-        [key, 'version the key lacks', 'kw:v2:' + good.slice(6)],
         [key, 'huge version', 'kw:v99999999999:' + good.slice(6)],
+        [key, 'raw with a line break', good.slice(6, 10) + '\n' + good.slice(10)],
+      );
+      table.push(
+        [key, 'empty body', 'kw:v1:'],
+        [key, 'version the key lacks', 'kw:v2:' + good.slice(6)],
         [key, 'truncated', good.slice(0, -8)],
+        [key, 'raw, truncated', good.slice(6, -8)],
         [key, 'one byte short', 'kw:v1:' + b64(Buffer.from(good.slice(6), 'base64').subarray(1))],
         [key, 'one byte more', 'kw:v1:' + b64(Buffer.concat([Buffer.from(good.slice(6), 'base64'), Buffer.of(0)]))],
         [key, 'first byte flipped', flip(good, 0)],
@@ -303,7 +313,7 @@ describe('wrong inputs on every key route', { timeout: 600_000 }, () => {
     }
     table.push(
       ['other-ed', 'another key’s signature', await sign('ed')],
-      ['ec', 'high S', highS],
+      ['ec-lows', 'high S on a requireLowS key', highS],
       ['ec', 'DER given as p1363', ecSig, { encoding: 'p1363' }],
       ['ec', 'p1363 given as DER', await sign('ec', { encoding: 'p1363' })],
       ['mldsa', 'another context', await sign('mldsa', { context: b64('ctx-a') }), { context: b64('ctx-b') }],
@@ -311,6 +321,12 @@ describe('wrong inputs on every key route', { timeout: 600_000 }, () => {
     for (const [key, what, signature, extra] of table) {
       const r = await s.call('POST', `/v1/keys/${key}/verify`, { token: app, body: { message: MSG, signature, ...extra } });
       assert.deepEqual([r.status, r.body], [200, { valid: false }], `${key}: ${what}: ${JSON.stringify(r.body).slice(0, 200)}`);
+    }
+    // Neither kw:v<N>:<base64> nor standard base64: the request's error, never a silent false.
+    for (const [key, what, signature] of malformed) {
+      const r = await s.call('POST', `/v1/keys/${key}/verify`, { token: app, body: { message: MSG, signature } });
+      assert.deepEqual([r.status, r.body?.error?.code], [400, 'SIGNATURE_FORMAT'], `${key}: ${what}: ${JSON.stringify(r.body).slice(0, 200)}`);
+      assert.match(r.body.error.message, /^signature: expected kw:v<version>:<base64> or standard base64/);
     }
     // The same signatures in one batch: one {valid: false} each, in order.
     const batch = table.filter(([key, , , extra]) => key === 'ed' && !extra).map(([, , signature]) => ({ message: MSG, signature }));
@@ -320,7 +336,7 @@ describe('wrong inputs on every key route', { timeout: 600_000 }, () => {
     await assertHealthy();
   });
 
-  it('decrypt: every tampering is the one generic 400 DECRYPTION_FAILED', async () => {
+  it('decrypt: every tampering is the one generic 400 DECRYPTION_FAILED; malformed text is CIPHERTEXT_FORMAT', async () => {
     const enc = await s.call('POST', '/v1/keys/aes/encrypt', { token: app, body: { plaintext: MSG, aad: b64('ctx') } });
     const ct: string = enc.body.ciphertext;
     const raw = Buffer.from(ct.slice(6), 'base64');
@@ -343,11 +359,20 @@ describe('wrong inputs on every key route', { timeout: 600_000 }, () => {
       ['aad added', { ciphertext: noAad, aad: b64('ctx') }],
       ['another key’s ciphertext', { ciphertext: foreign, aad: b64('ctx') }],
       ['version rewritten', { ciphertext: ct.replace('kw:v1:', 'kw:v2:'), aad: b64('ctx') }],
-      ['version 0', { ciphertext: ct.replace('kw:v1:', 'kw:v0:'), aad: b64('ctx') }],
-      ['no prefix', { ciphertext: ct.slice(6), aad: b64('ctx') }],
-      ['bad base64 body', { ciphertext: 'kw:v1:***', aad: b64('ctx') }],
-      ['not a ciphertext', { ciphertext: 'hello', aad: b64('ctx') }],
+      ['raw body, wrong aad', { ciphertext: ct.slice(6), aad: b64('cty') }],
+      ['raw body, tag flipped', { ciphertext: at(-1).slice(6), aad: b64('ctx') }],
     ];
+    // Syntax errors are told apart: they are independent of the key, so no oracle.
+    for (const [what, ciphertext] of [
+      ['version 0', ct.replace('kw:v1:', 'kw:v0:')],
+      ['bad base64 body', 'kw:v1:***'],
+      ['not a ciphertext', 'hello'],
+    ]) {
+      const r = await s.call('POST', '/v1/keys/aes/decrypt', { token: app, body: { ciphertext, aad: b64('ctx') } });
+      assert.deepEqual([r.status, r.body?.error?.code], [400, 'CIPHERTEXT_FORMAT'], `${what}: ${JSON.stringify(r.body)}`);
+    }
+    // The raw body (no prefix) is the latest version's ciphertext: it decrypts.
+    assert.deepEqual((await s.call('POST', '/v1/keys/aes/decrypt', { token: app, body: { ciphertext: ct.slice(6), aad: b64('ctx') } })).body, { plaintext: MSG });
     const messages = new Set<string>();
     for (const [what, body] of variants) {
       const r = await s.call('POST', '/v1/keys/aes/decrypt', { token: app, body });
@@ -379,7 +404,7 @@ describe('wrong inputs on every key route', { timeout: 600_000 }, () => {
     assert.equal(dec.status, 200);
     assert.deepEqual(
       dec.body.batch.map((i: any) => i.plaintext ?? i.error.code),
-      [b64('b'), 'DECRYPTION_FAILED', 'DECRYPTION_FAILED', b64('a'), 'OPTION_UNSUPPORTED'],
+      [b64('b'), 'DECRYPTION_FAILED', 'DECRYPTION_FAILED', b64('a'), b64('a')],
     );
 
     const sig = await s.call('POST', '/v1/keys/ec/sign', { token: app, body: { batch: [{ message: MSG }, { message: MSG, prehashed: true }, { message: MSG, encoding: 'p1363' }, { message: MSG, context: MSG }, { message: 'AAB=' }] } });

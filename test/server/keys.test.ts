@@ -182,7 +182,8 @@ describe('/v1/keys', { timeout: 300_000 }, () => {
     ['empty batch', 'POST', '/v1/keys/rot/encrypt', { batch: [] }, 400, 'VALIDATION_FAILED'],
     ['wrong key type for sign', 'POST', '/v1/keys/rot/sign', { message: 'AAAA' }, 400, 'OPERATION_UNSUPPORTED'],
     ['wrong key type for encapsulate', 'POST', '/v1/keys/rot/encapsulate', {}, 400, 'OPERATION_UNSUPPORTED'],
-    ['garbage ciphertext', 'POST', '/v1/keys/rot/decrypt', { ciphertext: 'hello' }, 400, 'DECRYPTION_FAILED'],
+    ['garbage ciphertext', 'POST', '/v1/keys/rot/decrypt', { ciphertext: 'hello' }, 400, 'CIPHERTEXT_FORMAT'],
+    ['a base64 value that is no ciphertext', 'POST', '/v1/keys/rot/decrypt', { ciphertext: 'aGVsbG8=' }, 400, 'DECRYPTION_FAILED'],
     ['datakey too long', 'POST', '/v1/keys/rot/datakey', { bytes: 5000 }, 400, 'VALIDATION_FAILED'],
     ['random too many', 'POST', '/v1/random', { bytes: 1_000_000 }, 400, 'VALIDATION_FAILED'],
   ];
@@ -200,14 +201,15 @@ describe('/v1/keys', { timeout: 300_000 }, () => {
 });
 
 describe('/v1/keys with attacker-chosen versions', () => {
-  it('a ciphertext naming a huge or unknown version is the generic DECRYPTION_FAILED', async () => {
+  it('a ciphertext naming a huge or unknown version is the generic DECRYPTION_FAILED; version 0 is not a kw: value', async () => {
     const s = await startTestServer();
     try {
       const root = (await devBootstrap(s.hsm)).rootToken;
       await s.call('POST', '/v1/keys', { token: root, body: { name: 'v', type: 'aes256-gcm' } });
-      for (const ct of ['kw:v4294967295:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA', 'kw:v7:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA', 'kw:v0:AAAA']) {
+      for (const ct of ['kw:v4294967295:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA', 'kw:v7:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA']) {
         assertError(await s.call('POST', '/v1/keys/v/decrypt', { token: root, body: { ciphertext: ct } }), 400, 'DECRYPTION_FAILED');
       }
+      assertError(await s.call('POST', '/v1/keys/v/decrypt', { token: root, body: { ciphertext: 'kw:v0:AAAA' } }), 400, 'CIPHERTEXT_FORMAT');
     } finally {
       await s.close();
     }

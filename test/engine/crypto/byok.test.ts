@@ -1,21 +1,24 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { createDecipheriv, privateDecrypt, constants, createPrivateKey } from 'node:crypto';
+import { createDecipheriv, privateDecrypt, constants, createPrivateKey, generateKeyPairSync } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { ml_kem768 } from '@noble/post-quantum/ml-kem.js';
+import { ml_kem768_x25519 } from '@noble/post-quantum/hybrid.js';
 import { hkdf } from '@noble/hashes/hkdf.js';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { isKeywardError } from '../../../ceremony/errors.js';
 import {
   ML_KEM_BYOK_INFO,
   WRAPPING_ALGORITHMS,
+  X_WING_BYOK_INFO,
   exportWrappingKey,
   generateWrappingKey,
   importWrappingKey,
+  parseWrappingKey,
   unwrapKeyMaterial,
   wrapKeyMaterial,
   wrappingKeyType,
@@ -29,6 +32,8 @@ interface KwpVectors {
   tests: Array<{ tcId: number; comment: string; key: string; msg: string; ct: string; result: 'valid' | 'invalid' }>;
 }
 
+/** Length of each construction's asymmetric head (RSA-OAEP-3072, ML-KEM-768 and X-Wing ciphertexts). */
+const HEAD = { 'rsa-oaep-3072-aes-kwp': 384, 'ml-kem-768': 1088, 'x-wing': 1120 } as const;
 const GENERIC = 'the wrapped key does not unwrap with the wrapping key (wrong wrapping key or algorithm, or modified)';
 const isGeneric = (e: unknown) => isKeywardError(e) && e.code === 'WRAPPED_KEY_INVALID' && e.message === GENERIC;
 const isLength = (e: unknown) => isKeywardError(e) && e.code === 'WRAPPED_KEY_INVALID' && /expected \d+ bytes of/.test(e.message);
@@ -71,9 +76,13 @@ describe('kwp: AES-256-KWP (RFC 5649) against Wycheproof', () => {
 describe('byok: wrapping constructions', () => {
   const keys = Object.fromEntries(WRAPPING_ALGORITHMS.map((a) => [a, generateWrappingKey(a)]));
 
-  it('wrapping keys are an rsa-3072 and an ml-kem-768 key, published as PEM and base64 raw', () => {
+  it('wrapping keys are an rsa-3072, an ml-kem-768 and an x-wing key, published as PEM and base64 raw', () => {
     assert.equal(wrappingKeyType('rsa-oaep-3072-aes-kwp'), 'rsa-3072');
     assert.equal(wrappingKeyType('ml-kem-768'), 'ml-kem-768');
+    assert.equal(wrappingKeyType('x-wing'), 'x-wing');
+    const xw = exportWrappingKey('x-wing', keys['x-wing']!.public!);
+    assert.deepEqual([xw.format, Buffer.from(xw.publicKey, 'base64').length], ['raw', 1216]);
+    assert.deepEqual(importWrappingKey('x-wing', xw.publicKey), keys['x-wing']!.public);
     const rsa = exportWrappingKey('rsa-oaep-3072-aes-kwp', keys['rsa-oaep-3072-aes-kwp']!.public!);
     assert.match(rsa.publicKey, /^-----BEGIN PUBLIC KEY-----/);
     assert.equal(rsa.format, 'pem');
@@ -99,7 +108,7 @@ describe('byok: wrapping constructions', () => {
     it(`${alg}: wrong wrapping key, modified head or body, wrong algorithm → one generic error; bad lengths say so`, () => {
       const { public: pub, private: priv } = keys[alg]!;
       const w = wrapKeyMaterial(alg, pub!, new Uint8Array(32).fill(7));
-      const head = alg === 'ml-kem-768' ? 1088 : 384;
+      const head = HEAD[alg];
       const otherKey = generateWrappingKey(alg).private;
       assert.throws(() => unwrapKeyMaterial(alg, otherKey, w), isGeneric);
       for (const at of [0, head - 1, head, w.length - 1]) {
@@ -107,8 +116,9 @@ describe('byok: wrapping constructions', () => {
         bad[at]! ^= 0x80;
         assert.throws(() => unwrapKeyMaterial(alg, priv, bad), isGeneric, `flip at ${at}`);
       }
-      const otherAlg = alg === 'ml-kem-768' ? 'rsa-oaep-3072-aes-kwp' : 'ml-kem-768';
-      assert.throws(() => unwrapKeyMaterial(otherAlg, keys[otherAlg]!.private, w), (e: unknown) => isGeneric(e) || isLength(e));
+      for (const otherAlg of WRAPPING_ALGORITHMS.filter((a) => a !== alg)) {
+        assert.throws(() => unwrapKeyMaterial(otherAlg, keys[otherAlg]!.private, w), (e: unknown) => isGeneric(e) || isLength(e), otherAlg);
+      }
       for (const cut of [new Uint8Array(0), w.subarray(0, head), w.subarray(0, head + 8), w.subarray(0, w.length - 1), new Uint8Array([...w, 0])]) {
         assert.throws(() => unwrapKeyMaterial(alg, priv, cut), isLength, `length ${cut.length}`);
       }
@@ -136,6 +146,35 @@ describe('byok: wrapping constructions', () => {
     const kek = hkdf(sha256, ss, new Uint8Array(0), new TextEncoder().encode(ML_KEM_BYOK_INFO), 32);
     const d = createDecipheriv('id-aes256-wrap-pad', kek, Buffer.from('a65959a6', 'hex'));
     assert.deepEqual(new Uint8Array(Buffer.concat([d.update(w.subarray(1088)), d.final()])), m);
+  });
+
+  it('x-wing is exactly ct ‖ AES-256-KWP(HKDF-SHA-256(ss, "", info), material): unwrapped here with noble and node:crypto', () => {
+    assert.equal(X_WING_BYOK_INFO, 'keyward/byok/v1 x-wing aes-256-kwp');
+    const { public: pub, private: seed } = keys['x-wing']!;
+    const m = generateKey('ed25519').private;
+    const w = wrapKeyMaterial('x-wing', pub!, m);
+    assert.equal(w.length, 1120 + 8 + 8 * Math.ceil(m.length / 8));
+    const ss = ml_kem768_x25519.decapsulate(w.subarray(0, 1120), ml_kem768_x25519.keygen(seed).secretKey);
+    const kek = hkdf(sha256, ss, new Uint8Array(0), new TextEncoder().encode(X_WING_BYOK_INFO), 32);
+    const d = createDecipheriv('id-aes256-wrap-pad', kek, Buffer.from('a65959a6', 'hex'));
+    assert.deepEqual(new Uint8Array(Buffer.concat([d.update(w.subarray(1120)), d.final()])), m);
+    // A low-order X25519 part is refused by X-Wing; here it is the same generic failure as any other.
+    const low = w.slice().fill(0, 1088, 1120);
+    assert.throws(() => unwrapKeyMaterial('x-wing', seed, low), isGeneric);
+  });
+
+  it('parseWrappingKey (export: the receiver\'s key) takes each algorithm\'s form and names what it expects otherwise', () => {
+    for (const alg of WRAPPING_ALGORITHMS) {
+      const pub = keys[alg]!.public!;
+      assert.deepEqual(parseWrappingKey(alg, exportWrappingKey(alg, pub).publicKey), pub);
+    }
+    const bad = (e: unknown, re: RegExp) => isKeywardError(e) && e.code === 'WRAPPING_KEY_INVALID' && re.test(e.message);
+    const rsaPem = exportWrappingKey('rsa-oaep-3072-aes-kwp', keys['rsa-oaep-3072-aes-kwp']!.public!).publicKey;
+    assert.throws(() => parseWrappingKey('ml-kem-768', rsaPem), (e) => bad(e, /ml-kem-768 expects base64 of a raw ml-kem-768 public key/));
+    assert.throws(() => parseWrappingKey('x-wing', exportWrappingKey('ml-kem-768', keys['ml-kem-768']!.public!).publicKey), (e) => bad(e, /x-wing expects/));
+    assert.throws(() => parseWrappingKey('rsa-oaep-3072-aes-kwp', 'not a key'), (e) => bad(e, /RSA-3072 public key as PEM/));
+    const rsa2048 = generateKeyPairSync('rsa', { modulusLength: 2048 }).publicKey.export({ format: 'der', type: 'spki' }).toString('base64');
+    assert.throws(() => parseWrappingKey('rsa-oaep-3072-aes-kwp', rsa2048), (e) => bad(e, /rsa-oaep-3072-aes-kwp expects/));
   });
 
   it('a blob made with the Vault / AWS KMS openssl recipe (pkeyutl OAEP-SHA-256 + enc -id-aes256-wrap-pad) unwraps', (t) => {

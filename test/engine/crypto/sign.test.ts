@@ -67,13 +67,13 @@ describe('sign: published vectors', () => {
         const m = hex(t.message);
         let ok: boolean;
         if (type === 'ecdsa-p256' && g.hashAlg === 'SHA2-256') {
-          ok = verify(type, spki, m, sig, { encoding: 'p1363', allowHighS: true });
+          ok = verify(type, spki, m, sig, { encoding: 'p1363' });
         } else {
           // FIPS 186-5 §6.4.2: e = leftmost min(N, hashlen) bits of H(M). A longer digest is cut to
           // N bits, a shorter one left-padded with zeros: both give the same integer e.
           const h = g.hashAlg === 'SHA2-256' ? sha256(m) : sha512(m);
           const digest = h.length >= n ? h.subarray(0, n) : new Uint8Array([...new Uint8Array(n - h.length), ...h]);
-          ok = verify(type, spki, digest, sig, { encoding: 'p1363', allowHighS: true, prehashed: true });
+          ok = verify(type, spki, digest, sig, { encoding: 'p1363', prehashed: true });
         }
         assert.equal(ok, t.testPassed, `tcId ${String(t.tcId)} ${String(t.reason)}`);
         ran++;
@@ -193,7 +193,7 @@ describe('sign/verify round trips and negatives', () => {
     assert.equal(verify('ml-dsa-65-ed25519', k.public, msg, new Uint8Array([...lone, ...new Uint8Array(64)])), false);
   });
 
-  it('ECDSA: low-S always emitted; high-S rejected unless allowHighS; strict DER; P1363 length', () => {
+  it('ECDSA: low-S always emitted; high-S accepted (FIPS 186-5) unless requireLowS; strict DER; P1363 length', () => {
     for (const type of ['ecdsa-p256', 'ecdsa-p384'] as const) {
       const k = keyOf(type);
       const curve = type === 'ecdsa-p256' ? p256 : (null as never);
@@ -212,10 +212,13 @@ describe('sign/verify round trips and negatives', () => {
     const sig = p256.Signature.fromBytes(sign('ecdsa-p256', k.private, msg, { encoding: 'p1363' }), 'compact');
     const high = new p256.Signature(sig.r, p256.Point.Fn.ORDER - sig.s);
     assert.equal(high.hasHighS(), true);
-    assert.equal(verify('ecdsa-p256', k.public, msg, high.toBytes('compact'), { encoding: 'p1363' }), false);
-    assert.equal(verify('ecdsa-p256', k.public, msg, high.toBytes('der')), false);
-    assert.equal(verify('ecdsa-p256', k.public, msg, high.toBytes('der'), { allowHighS: true }), true);
-    // node:crypto (OpenSSL) itself accepts the high-S twin: the rule is Keyward's.
+    assert.equal(verify('ecdsa-p256', k.public, msg, high.toBytes('compact'), { encoding: 'p1363' }), true);
+    assert.equal(verify('ecdsa-p256', k.public, msg, high.toBytes('der')), true);
+    assert.equal(verify('ecdsa-p256', k.public, msg, high.toBytes('der'), { requireLowS: true }), false);
+    assert.equal(verify('ecdsa-p256', k.public, msg, high.toBytes('compact'), { encoding: 'p1363', requireLowS: true }), false);
+    assert.equal(verify('ecdsa-p256', k.public, msg, sig.toBytes('der'), { requireLowS: true }), true);
+    assert.throws(() => verify('ed25519', keyOf('ed25519').public, msg, new Uint8Array(64), { requireLowS: true }), /OPTION_UNSUPPORTED|requireLowS/);
+    // node:crypto (OpenSSL) itself accepts the high-S twin: FIPS 186-5 verification does.
     assert.equal(nodeVerify('sha256', msg, { key: createPublicKey({ key: Buffer.from(k.public), format: 'der', type: 'spki' }), dsaEncoding: 'ieee-p1363' }, high.toBytes('compact')), true);
     // Non-canonical DER: long-form length, extra leading zero in r, trailing garbage, BER indefinite.
     const der = sig.toBytes('der');

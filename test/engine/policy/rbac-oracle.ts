@@ -19,7 +19,7 @@ const OPERATOR_OPS = new Set([
 /** Data-plane operations an application may perform on keys. */
 const APP_OPS = new Set([
   'key.list', 'key.read', 'encrypt', 'decrypt', 'rewrap', 'datakey', 'sign', 'verify', 'hmac',
-  'encapsulate', 'decapsulate', 'key.public', 'random',
+  'encapsulate', 'decapsulate', 'key.public', 'random', 'hash',
 ]);
 const ANY_AUTHENTICATED = new Set(['auth.whoami']);
 /** Dual control: two operators approve these, whoever (admin or operator) asks. */

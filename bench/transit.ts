@@ -1,0 +1,99 @@
+/**
+ * bench/transit: what the Vault-transit translation costs. The same operations through
+ * `/v1/transit/...` and through the native `/v1/keys/...` routes of one dev server (its own process,
+ * keep-alive HTTP, an app-role token), in alternating slices so load from elsewhere falls on both
+ * sides of each ratio alike. The native route is the baseline: ratio = transit requests/s ÷ native.
+ *
+ * Cases: 1 KiB encrypt (aes256-gcm), decrypt of that ciphertext, ECDSA-P256 sign, and a batch of 100
+ * 1 KiB encrypts.
+ *
+ * Options: --json, --duration=SECONDS (measured window per side and case, split in 3 slices,
+ * default 3), --warmup=SECONDS (default 1), --concurrency=N (default 16).
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Client, http200, load, round, startChild, summarize } from './helpers/http.js';
+import type { Child, LoadResult, Slice } from './helpers/http.js';
+import { option, table } from './util.js';
+
+const SLICES = 3;
+
+export async function main({ json, args }: { json: boolean; args: string[] }): Promise<void> {
+  const durationMs = option(args, 'duration', 3) * 1000;
+  const warmupMs = option(args, 'warmup', 1) * 1000;
+  const concurrency = Math.floor(option(args, 'concurrency', 16));
+  const log = (s: string) => {
+    if (!json) console.error(s);
+  };
+  const loadBefore = round(loadavg()[0]!, 2);
+  const logDir = mkdtempSync(join(tmpdir(), 'keyward-bench-transit-'));
+  const rootToken = 'kwt_' + randomBytes(32).toString('base64url');
+  let server: Child | undefined;
+  const clients: Client[] = [];
+  try {
+    log('starting the dev server...');
+    server = await startChild('keyward', ['--import', 'tsx', '--import', './scripts/register-binaryen-hook.mjs', 'cli/main.ts', 'server', '--dev', '--dev-root-token', rootToken, '--listen', '127.0.0.1:0', '--json'], logDir);
+    const admin = new Client(server.addr, 2, rootToken);
+    clients.push(admin);
+    const { token } = await admin.json('POST', '/v1/auth/tokens', { principal: 'bench-app', roles: ['app'], ttl: '1h' });
+    await admin.json('POST', '/v1/keys', { name: 'aes', type: 'aes256-gcm' });
+    await admin.json('POST', '/v1/keys', { name: 'p256', type: 'ecdsa-p256' });
+    const c = new Client(server.addr, concurrency, token);
+    clients.push(c);
+
+    const kib = randomBytes(1024).toString('base64');
+    const native = await c.json('POST', '/v1/keys/aes/encrypt', { plaintext: kib });
+    const body = (x: unknown) => Buffer.from(JSON.stringify(x));
+    const cases = [
+      { id: 'encrypt', label: 'encrypt 1 KiB', native: ['/v1/keys/aes/encrypt', body({ plaintext: kib })], transit: ['/v1/transit/encrypt/aes', body({ plaintext: kib })] },
+      { id: 'decrypt', label: 'decrypt 1 KiB', native: ['/v1/keys/aes/decrypt', body({ ciphertext: native.ciphertext })], transit: ['/v1/transit/decrypt/aes', body({ ciphertext: 'vault:' + String(native.ciphertext).slice(3) })] },
+      { id: 'sign', label: 'ECDSA-P256 sign', native: ['/v1/keys/p256/sign', body({ message: kib })], transit: ['/v1/transit/sign/p256', body({ input: kib })] },
+      {
+        id: 'batch',
+        label: 'encrypt batch of 100',
+        native: ['/v1/keys/aes/encrypt', body({ batch: Array.from({ length: 100 }, () => ({ plaintext: kib })) })],
+        transit: ['/v1/transit/encrypt/aes', body({ batch_input: Array.from({ length: 100 }, () => ({ plaintext: kib })) })],
+      },
+    ] as const;
+
+    const results: Array<{ id: string; label: string; native: LoadResult; transit: LoadResult; ratio: number }> = [];
+    for (const k of cases) {
+      log(`${k.label}...`);
+      const slices: Record<'native' | 'transit', Slice[]> = { native: [], transit: [] };
+      for (let i = 0; i < SLICES; i++) {
+        for (const side of i % 2 === 0 ? (['native', 'transit'] as const) : (['transit', 'native'] as const)) {
+          const [path, payload] = k[side];
+          slices[side].push(await load(() => c.send('POST', path, payload), { concurrency, warmupMs: i === 0 ? warmupMs : 0, durationMs: durationMs / SLICES, ok: http200 }));
+        }
+      }
+      const n = summarize(slices.native);
+      const t = summarize(slices.transit);
+      results.push({ id: k.id, label: k.label, native: n, transit: t, ratio: round(t.rps / n.rps, 3) });
+    }
+
+    const out = { concurrency, durationMs, loadavgBefore: loadBefore, loadavgAfter: round(loadavg()[0]!, 2), cases: results };
+    if (json) {
+      console.log(JSON.stringify(out));
+      return;
+    }
+    console.log(
+      table(
+        results.map((r) => ({
+          case: r.label,
+          'native req/s': r.native.rps,
+          'transit req/s': r.transit.rps,
+          'transit/native': r.ratio,
+          'native p50 ms': r.native.p50Ms,
+          'transit p50 ms': r.transit.p50Ms,
+        })),
+      ),
+    );
+    console.log(`load average ${out.loadavgBefore} → ${out.loadavgAfter} (shared machine: read the ratios, not the rates)`);
+  } finally {
+    for (const cl of clients) cl.close();
+    await server?.stop();
+    rmSync(logDir, { recursive: true, force: true });
+  }
+}

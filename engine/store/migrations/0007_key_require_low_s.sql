@@ -1,0 +1,1 @@
+ALTER TABLE "keys" ADD COLUMN "require_low_s" boolean DEFAULT false NOT NULL;

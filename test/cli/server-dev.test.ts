@@ -1,0 +1,74 @@
+/**
+ * `keyward server --dev --dev-root-token root` (issue 11, defect 3): the real CLI in a child
+ * process takes the token a user types, as `vault server -dev -dev-root-token-id=root` does, warns
+ * on stderr that it is not Keyward's own format, and the server authenticates `Bearer root`.
+ */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { describe, it } from 'node:test';
+import { CLI_ENTRY, runCli } from '../helpers/cli.js';
+
+/** Starts `keyward server --json ...args`, resolves with the printed JSON once it listens. */
+function startServer(args: string[]): Promise<{ info: any; stderr: () => string; stop: () => Promise<void> }> {
+  const child = spawn(process.execPath, [...CLI_ENTRY, 'server', '--json', '--listen', '127.0.0.1:0', '--log-level', 'warn', ...args], {
+    env: { ...process.env, KEYWARD_ADDR: undefined, KEYWARD_TOKEN: undefined, KEYWARD_DATABASE_URL: undefined },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  let err = '';
+  child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const stop = async () => {
+    if (child.exitCode === null) child.kill('SIGTERM');
+    await exited;
+  };
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => void stop().then(() => reject(new Error(`server did not start: ${err.slice(0, 500)}`))), 60_000);
+    child.stdout.on('data', (d: Buffer) => {
+      out += d.toString();
+      try {
+        const info = JSON.parse(out);
+        clearTimeout(timer);
+        resolve({ info, stderr: () => err, stop });
+      } catch {
+        /* not the whole JSON value yet */
+      }
+    });
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`server exited with ${code}: ${err.slice(0, 500)}`));
+    });
+  });
+}
+
+describe('keyward server --dev --dev-root-token', { timeout: 120_000 }, () => {
+  it('accepts "root", warns on stderr, and Bearer root authenticates', async () => {
+    const srv = await startServer(['--dev', '--dev-root-token', 'root']);
+    try {
+      assert.equal(srv.info.rootToken, 'root');
+      assert.match(srv.stderr(), /warning: .*--dev-root-token.*not a Keyward token/i);
+      const who = await fetch(srv.info.addr + '/v1/auth/whoami', { headers: { authorization: 'Bearer root' } });
+      assert.equal(who.status, 200);
+      assert.equal(((await who.json()) as any).principal, 'root');
+      // The CLI's own calls use it too, through KEYWARD_TOKEN.
+      const cli = await runCli(['key', 'create', 'k1', '--type', 'aes256-gcm', '--json'], { KEYWARD_ADDR: srv.info.addr, KEYWARD_TOKEN: 'root' });
+      assert.equal(cli.code, 0, cli.stderr);
+    } finally {
+      await srv.stop();
+    }
+  });
+
+  it('a Keyward-format token gets no warning; one that cannot be sent as a bearer token is a usage error', async () => {
+    const token = 'kwt_' + 'A'.repeat(43);
+    const srv = await startServer(['--dev', '--dev-root-token', token]);
+    try {
+      assert.equal(srv.info.rootToken, token);
+      assert.doesNotMatch(srv.stderr(), /warning/i);
+    } finally {
+      await srv.stop();
+    }
+    const bad = await runCli(['server', '--dev', '--dev-root-token', 'two words', '--listen', '127.0.0.1:0']);
+    assert.notEqual(bad.code, 0);
+    assert.match(bad.stdout + bad.stderr, /--dev-root-token/);
+  });
+});
