@@ -1,6 +1,10 @@
 /**
  * The options every command shares (--addr, --token, --json, --timeout) and the one place that prints
  * results and errors: JSON on stdout with --json, error code and message on stderr, exit 1.
+ *
+ * A request parked for approval (202, docs/approvals.md) is neither a result nor an error: it is
+ * printed on stdout (the approval, who must approve, the command that executes it) and the exit
+ * code is EXIT_PARKED (3), so a script can tell "done" (0) from "waiting for approvers" (3).
  * @module
  */
 import { KeywardApiError } from '@keyward/client';
@@ -8,6 +12,24 @@ import type { KeywardClient } from '@keyward/client';
 import { Command, Option, UsageError } from 'clipanion';
 import { KeywardError } from '../ceremony/errors.js';
 import { CLI_TIMEOUT_S_DEFAULT, DEFAULT_ADDR, cliClient, toCliError } from './http.js';
+
+/** The exit code of a request parked for approval: not done, not failed. */
+export const EXIT_PARKED = 3;
+
+/** What the server answered for a parked request (202), as cli/http.ts passes it on. */
+interface Parked {
+  approvalId: string;
+  required: number;
+  group: string;
+  reason?: string;
+  expiresAt: string;
+}
+
+function parkedOf(err: unknown): Parked | undefined {
+  if (!(err instanceof KeywardError) || err.code !== 'APPROVAL_PENDING') return undefined;
+  const d = err.details as Partial<Parked> | undefined;
+  return typeof d?.approvalId === 'string' ? (d as Parked) : undefined;
+}
 
 export abstract class BaseCommand extends Command {
   addr = Option.String('--addr', DEFAULT_ADDR, { description: 'Server URL (env KEYWARD_ADDR)', env: 'KEYWARD_ADDR' });
@@ -36,12 +58,28 @@ export abstract class BaseCommand extends Command {
     if (!this.json) this.context.stderr.write(text.replace(/\n?$/, '\n'));
   }
 
+  /** Reports a parked request: what it waits for and the exact command that runs it once approved. */
+  #parked(p: Parked): number {
+    const execute = `keyward approval execute ${p.approvalId}`;
+    this.print({ parked: true, ...p, execute }, () =>
+      [
+        `Parked for approval ${p.approvalId}: nothing was done yet.`,
+        `  needs     ${p.required} approvals from "${p.group}" (not you)${p.reason ? `: ${p.reason}` : ''}`,
+        `  approve   keyward approval approve ${p.approvalId}     (each approver, with their own token)`,
+        `  then run  ${execute}     (you, once approved, before ${p.expiresAt}; it runs with this request's body)`,
+      ].join('\n'),
+    );
+    return EXIT_PARKED;
+  }
+
   async execute(): Promise<number> {
     try {
       return (await this.run()) ?? 0;
     } catch (err) {
       if (err instanceof UsageError) throw err;
       if (err instanceof KeywardApiError) err = toCliError(err);
+      const parked = parkedOf(err);
+      if (parked) return this.#parked(parked);
       const code = err instanceof KeywardError ? err.code : 'INTERNAL';
       const message = err instanceof KeywardError ? err.message : err instanceof Error ? err.message : String(err);
       if (this.json) this.context.stderr.write(JSON.stringify({ error: { code, message } }) + '\n');

@@ -13,7 +13,7 @@ export async function readPassphrase(opts: { file?: string | undefined; prompt: 
     return text;
   }
   const stdin = opts.stdin as NodeJS.ReadStream;
-  if (!stdin.isTTY) throw new KeywardError('PASSPHRASE_REQUIRED', 'no terminal to prompt for the passphrase: pass --passphrase-file FILE');
+  if (!stdin.isTTY) throw new KeywardError('PASSPHRASE_REQUIRED', 'no terminal to prompt for the passphrase: pass --passphrase-file FILE (or set KEYWARD_PASSPHRASE_FILE)');
   const first = await promptHidden(stdin, opts.stderr, opts.prompt);
   if (!first) throw new KeywardError('PASSPHRASE_EMPTY', 'the passphrase must not be empty');
   if (opts.confirm) {

@@ -173,6 +173,9 @@ export class Hsm {
       // Keyed, like every sensitive audit field: a body may hold a low-entropy secret.
       digest: (canonical) => this.auditHash(canonical),
       onExpired: (tx, row) => this.#recordExpiry(tx, row),
+      // The parked body, kept under the barrier like every secret at rest, so execute can default to it.
+      sealBody: (path, canonical) => seal.barrier.encrypt(path, canonical),
+      openBody: (path, blob) => seal.barrier.decrypt(path, blob),
     });
     this.audit = audit;
     this.node = opts.node ?? `${hostname()}:${process.pid}`;
@@ -443,7 +446,14 @@ export class Hsm {
       // What can be checked before parking is checked before parking (and again at execution).
       await ctx.precheck?.();
       if (decision.decision === 'require_approval') {
-        if (gate) throw new KeywardError('APPROVAL_INSUFFICIENT', `${ctx.operation} still needs ${decision.approvals} approvals from ${decision.group} (${gate.approvals} gathered): ${decision.reason}`);
+        if (gate) {
+          const more = Math.max(decision.approvals - gate.approvals, 1);
+          throw new KeywardError(
+            'APPROVAL_INSUFFICIENT',
+            `${ctx.operation} needs ${decision.approvals} approvals from "${decision.group}": ${gate.approvals} of ${decision.approvals} gathered, ${more} more needed: ${decision.reason}`,
+            { details: { required: decision.approvals, gathered: gate.approvals, group: decision.group } },
+          );
+        }
         // In-process callers without an HTTP request can't come back to execute: fail closed.
         if (!ctx.origin) throw new KeywardError('APPROVAL_REQUIRED', `${ctx.operation} needs ${decision.approvals} approvals from ${decision.group}: ${decision.reason}`, { details: { policies: decision.policies } });
         // The parked request's record (202 APPROVAL_PENDING, naming the approval) commits with it.

@@ -183,7 +183,16 @@ export const KeyInfo = z.strictObject({
 });
 
 export const KeyList = z.strictObject({
-  keys: z.array(z.strictObject({ name: z.string(), type: KeyType, latestVersion: positive, labels: Labels })),
+  keys: z.array(
+    z.strictObject({
+      name: z.string(),
+      type: KeyType,
+      latestVersion: positive,
+      labels: Labels,
+      /** Set while the key is scheduled for deletion: when it will be purged (it refuses operations meanwhile). */
+      deleteAfter: timestamp.nullable(),
+    }),
+  ),
   /** Pass as `after` for the next page; null on the last page. */
   next: z.string().nullable(),
 });

@@ -1101,6 +1101,7 @@ export interface components {
                 labels: {
                     [key: string]: string;
                 };
+                deleteAfter: string | null;
             }[];
             next: string | null;
         };

@@ -3,5 +3,5 @@
  * approvals and denials, and their one execution (docs/approvals.md).
  * @module
  */
-export { APPROVAL_PAGE_MAX, APPROVAL_STATES, APPROVAL_TTL_MS_DEFAULT, ApprovalService, MAX_DENY_REASON, assertApprovalId, canonicalBody } from './service.js';
+export { APPROVAL_PAGE_MAX, APPROVAL_STATES, APPROVAL_TTL_MS_DEFAULT, ApprovalService, MAX_DENY_REASON, approvalBodyPath, assertApprovalId, canonicalBody } from './service.js';
 export type { Actor, ApprovalServiceOptions, ApprovalState, ApprovalView, ExecutionGate, PendingApproval, RequestOrigin } from './service.js';

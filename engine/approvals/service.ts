@@ -10,6 +10,10 @@
  * - execution needs the requester, the same method, path and body (by digest), and happens at most
  *   once: `pending → executing` is a conditional UPDATE, so of two nodes racing one wins.
  *
+ * The parked body itself is kept too, encrypted under the barrier (a barrier entry at
+ * `approvals/<id>/body`, written in the parking transaction, removed when the approval ends), so the
+ * requester may execute without sending it again: `storedBody` hands it to the requester only.
+ *
  * Everything lives in the database (no per-node state): approvals survive restarts and work across
  * nodes. Expiry is noticed lazily: every read or action first moves overdue pending approvals to
  * 'expired' (one conditional UPDATE, so each expiry is reported exactly once, by one node).
@@ -20,7 +24,7 @@ import canonicalize from 'canonicalize';
 import { and, asc, count, eq, gt, inArray, lte, or, sql } from 'drizzle-orm';
 import { KeywardError } from '../../ceremony/errors.js';
 import type { Db } from '../store/index.js';
-import { writeTransaction } from '../store/index.js';
+import { deleteEntry, getEntry, putEntry, writeTransaction } from '../store/index.js';
 import type { CommitScope } from '../store/index.js';
 import { approvalGrants, approvals } from '../store/schema.js';
 import type { ApprovalRow, ApprovalState } from '../store/schema.js';
@@ -100,6 +104,17 @@ export interface ApprovalServiceOptions {
   digest: (canonicalBody: string) => string;
   /** Called once per approval that expired, inside the expiry's transaction (for its audit record). */
   onExpired?: (tx: Db, row: ApprovalRow) => Promise<void>;
+  /**
+   * Encrypts / decrypts a parked body for storage at a path (the barrier; needs the HSM unsealed).
+   * Without them no body is kept and execute always needs the original body.
+   */
+  sealBody?: (path: string, canonical: Uint8Array) => Uint8Array;
+  openBody?: (path: string, blob: Uint8Array) => Promise<Uint8Array>;
+}
+
+/** Where a parked request's body is kept (a barrier entry). */
+export function approvalBodyPath(id: string): string {
+  return `approvals/${id}/body`;
 }
 
 export function assertApprovalId(id: string): void {
@@ -145,6 +160,8 @@ export class ApprovalService {
   readonly #ttlMs: number;
   readonly #digest: (canonicalBody: string) => string;
   readonly #onExpired: ((tx: Db, row: ApprovalRow) => Promise<void>) | undefined;
+  readonly #sealBody: ApprovalServiceOptions['sealBody'];
+  readonly #openBody: ApprovalServiceOptions['openBody'];
 
   constructor(db: Db, opts: ApprovalServiceOptions) {
     if (opts.ttlMs !== undefined && (!Number.isSafeInteger(opts.ttlMs) || opts.ttlMs < 1)) throw new RangeError(`"ttlMs" expected a positive integer, got ${opts.ttlMs}`);
@@ -153,6 +170,8 @@ export class ApprovalService {
     this.#ttlMs = opts.ttlMs ?? APPROVAL_TTL_MS_DEFAULT;
     this.#digest = opts.digest;
     this.#onExpired = opts.onExpired;
+    this.#sealBody = opts.sealBody;
+    this.#openBody = opts.openBody;
   }
 
   /** The keyed digest of a request body. */
@@ -191,7 +210,12 @@ export class ApprovalService {
       createdAt: now,
     };
     // In the pipeline's commit scope, the parked request's record (naming the approval) commits with it.
-    await writeTransaction(this.#db, commit, (tx) => tx.insert(approvals).values(row), { approvalId: row.id, required: row.required, group: row.approverGroup, expiresAt: row.expiresAt.toISOString() });
+    const path = approvalBodyPath(row.id);
+    const blob = this.#sealBody?.(path, new TextEncoder().encode(p.canonical));
+    await writeTransaction(this.#db, commit, async (tx) => {
+      await tx.insert(approvals).values(row);
+      if (blob) await putEntry(tx, path, blob);
+    }, { approvalId: row.id, required: row.required, group: row.approverGroup, expiresAt: row.expiresAt.toISOString() });
     return { approvalId: row.id, required: row.required, group: row.approverGroup, reason: row.reason, expiresAt: row.expiresAt.toISOString() };
   }
 
@@ -205,7 +229,10 @@ export class ApprovalService {
         .set({ state: 'expired', finishedAt: now })
         .where(and(eq(approvals.state, 'pending'), lte(approvals.expiresAt, now)))
         .returning();
-      for (const r of rows) await this.#onExpired?.(tx, r);
+      for (const r of rows) {
+        await deleteEntry(tx, approvalBodyPath(r.id));
+        await this.#onExpired?.(tx, r);
+      }
       return rows.length;
     });
   }
@@ -346,6 +373,7 @@ export class ApprovalService {
         .where(and(eq(approvals.id, id), eq(approvals.state, 'pending'), gt(approvals.expiresAt, now)))
         .returning();
       if (rows.length === 0) throw NOT_APPLIED;
+      await deleteEntry(tx, approvalBodyPath(id));
       return rows;
     }).catch(notApplied);
     if (!done) throw notPending(await this.#row(id));
@@ -372,6 +400,17 @@ export class ApprovalService {
     return { id, approvals: Number(c?.n ?? 0) };
   }
 
+  /**
+   * Why `actor` can't execute `id` now, as openExecution would say it (not found for strangers, not
+   * the requester, no longer pending); returns when they could.
+   */
+  async assertExecutable(id: string, actor: Actor): Promise<void> {
+    const row = await this.#row(id);
+    if (!this.#visible(row, actor)) throw new KeywardError('APPROVAL_NOT_FOUND', `no approval ${id}`);
+    if (row.requester !== actor.principal) throw new KeywardError('APPROVAL_NOT_REQUESTER', `only ${row.requester}, who requested ${id}, may execute it`);
+    if (row.state !== 'pending') throw notPending(row);
+  }
+
   /** Claims the one execution (`pending → executing`); the loser of a race gets APPROVAL_NOT_PENDING. */
   async claim(id: string): Promise<void> {
     const now = this.#now();
@@ -385,9 +424,27 @@ export class ApprovalService {
 
   /** Records how the one execution ended ('executed', or 'failed' with its error code). */
   async settle(id: string, result: { status: number; code: string | null }): Promise<void> {
-    await this.#db
-      .update(approvals)
-      .set({ state: result.code ? 'failed' : 'executed', finishedAt: this.#now(), resultStatus: result.status, resultCode: result.code })
-      .where(and(eq(approvals.id, id), eq(approvals.state, 'executing')));
+    await this.#db.transaction(async (tx) => {
+      await tx
+        .update(approvals)
+        .set({ state: result.code ? 'failed' : 'executed', finishedAt: this.#now(), resultStatus: result.status, resultCode: result.code })
+        .where(and(eq(approvals.id, id), eq(approvals.state, 'executing')));
+      await deleteEntry(tx, approvalBodyPath(id));
+    });
+  }
+
+  /**
+   * The body a pending approval was parked with, for its requester's execution to default to; for
+   * anyone else, or an approval no longer pending, or one parked without a kept body: undefined.
+   */
+  async storedBody(id: string, principal: string): Promise<unknown> {
+    if (!this.#openBody) return undefined;
+    assertApprovalId(id);
+    const [row] = await this.#db.select({ requester: approvals.requester, state: approvals.state, expiresAt: approvals.expiresAt }).from(approvals).where(eq(approvals.id, id));
+    if (!row || row.requester !== principal || row.state !== 'pending' || row.expiresAt <= this.#now()) return undefined;
+    const path = approvalBodyPath(id);
+    const blob = await getEntry(this.#db, path);
+    if (!blob) return undefined;
+    return JSON.parse(new TextDecoder().decode(await this.#openBody(path, blob)));
   }
 }

@@ -191,15 +191,16 @@ export class KeyService {
   }
 
   /** Keys by name, `limit` at a time after `after` (keyset pagination). */
-  async list(opts: { limit: number; after?: string | undefined }): Promise<{ keys: Array<{ name: string; type: string; latestVersion: number; labels: Record<string, string> }>; next: string | null }> {
+  async list(opts: { limit: number; after?: string | undefined }): Promise<{ keys: Array<{ name: string; type: string; latestVersion: number; labels: Record<string, string>; deleteAfter: string | null }>; next: string | null }> {
     const rows = await this.#db
-      .select({ name: keys.name, type: keys.type, latestVersion: keys.latestVersion, labels: keys.labels })
+      .select({ name: keys.name, type: keys.type, latestVersion: keys.latestVersion, labels: keys.labels, deleteAfter: keys.deleteAfter })
       .from(keys)
       .where(opts.after ? gt(keys.name, opts.after) : undefined)
       .orderBy(asc(keys.name))
       .limit(opts.limit + 1);
     const page = rows.slice(0, opts.limit);
-    return { keys: page, next: rows.length > opts.limit ? page[page.length - 1]!.name : null };
+    // deleteAfter: when a key scheduled for deletion is purged (null when it isn't scheduled).
+    return { keys: page.map((k) => ({ ...k, deleteAfter: k.deleteAfter?.toISOString() ?? null })), next: rows.length > opts.limit ? page[page.length - 1]!.name : null };
   }
 
   async #generate(type: KeyType): Promise<crypto.KeyPair> {
@@ -385,9 +386,16 @@ export class KeyService {
   }
 
   /** Schedules deletion after a retention window; the key refuses operations from now on. */
+  /** KEY_DELETION_NOT_ALLOWED unless the key allows deletion (also the route's check before parking). */
+  static assertDeletionAllowed(row: Pick<KeyRow, 'name' | 'deletionAllowed'>): void {
+    if (!row.deletionAllowed) {
+      throw new KeywardError('KEY_DELETION_NOT_ALLOWED', `key "${row.name}" does not allow deletion; set deletionAllowed with POST /v1/keys/${row.name}/config first`);
+    }
+  }
+
   async scheduleDeletion(name: string, commit?: CommitScope): Promise<KeyInfo> {
     const row = await this.row(name);
-    if (!row.deletionAllowed) throw new KeywardError('KEY_DELETION_NOT_ALLOWED', `key "${name}" does not allow deletion; set deletionAllowed with POST /v1/keys/${name}/config first`);
+    KeyService.assertDeletionAllowed(row);
     if (!row.deleteAfter) {
       const at = new Date(this.#now().getTime() + DELETION_RETENTION_DAYS * 86_400_000);
       await writeTransaction(this.#db, commit, (tx) => tx.update(keys).set({ deleteAfter: at, updatedAt: this.#now() }).where(eq(keys.name, name)), { deleteAfter: at.toISOString() });

@@ -8,6 +8,9 @@
  * (engine/hsm.ts) checks the approval (requester, method, path, body digest, still pending),
  * re-evaluates the policies with the approvals gathered, and claims the one execution before running
  * the operation. The response is the operation's own.
+ *
+ * An execute without a body (or with `{}`) from the requester runs with the body the request was
+ * parked with (kept under the barrier by engine/approvals): nobody has to repeat it by hand.
  * @module
  */
 import Router from '@koa/router';
@@ -15,12 +18,16 @@ import type { Context, Middleware } from 'koa';
 import { KeywardError } from '../../ceremony/errors.js';
 import { assertApprovalId } from '../../engine/approvals/index.js';
 import type { AppDeps } from '../deps.js';
-import { caller } from '../auth.js';
+import { bearer, caller } from '../auth.js';
 import { parseBody, parseQuery, readJson } from '../body.js';
 import { ApprovalDenyBody, ApprovalListQuery, EmptyBody } from '../schemas.js';
 
 /** The largest body any route takes (key operations allow 8 MiB); the target route re-checks its own. */
 const EXECUTE_BODY_LIMIT = 8 * 1024 * 1024;
+
+function isEmptyObject(v: unknown): boolean {
+  return typeof v === 'object' && v !== null && !Array.isArray(v) && Object.keys(v).length === 0;
+}
 
 /**
  * @param targets the routers whose requests can be parked and executed (every other router of the
@@ -62,10 +69,28 @@ export function approvalRoutes(deps: AppDeps, targets: readonly Router[]): Route
     ctx.body = await hsm.request({ ...caller(ctx), operation: 'approval.deny', approval: { id, execute: false }, attributes: { approval: id } }, (p, a) => svc.deny(id, p, body.reason, a.commit));
   });
 
+  /**
+   * The parked body, when the caller is the approval's requester (authenticated here without a
+   * record: the dispatched request is authenticated and recorded again by the pipeline). Anyone
+   * else gets undefined and the request proceeds with `{}`, refused by the pipeline as before.
+   */
+  async function parkedBody(ctx: Context, id: string): Promise<unknown> {
+    if (!hsm.seal.initialized || hsm.seal.sealed) return undefined;
+    const p = await hsm.tokens.authenticate(bearer(ctx), hsm.now()).catch(() => undefined);
+    return p ? svc.storedBody(id, p.principal) : undefined;
+  }
+
   r.post('/:id/execute', async (ctx: Context) => {
     const id = ctx.params.id as string;
     assertApprovalId(id);
-    const body = await readJson(ctx, Math.max(deps.bodyLimit, EXECUTE_BODY_LIMIT));
+    let body = await readJson(ctx, Math.max(deps.bodyLimit, EXECUTE_BODY_LIMIT));
+    if (isEmptyObject(body)) {
+      const parked = await parkedBody(ctx, id);
+      if (parked !== undefined) body = parked;
+      // No parked body for this caller: say why (a stranger, not the requester, no longer pending)
+      // rather than let the target route reject an empty body. Recorded like any refused execute.
+      else await hsm.request({ ...caller(ctx), operation: 'approval.execute', approval: { id, execute: false } }, (p) => svc.assertExecutable(id, p));
+    }
     // The stored method and path are not secret to the requester, but only the pipeline (after
     // authentication) says who that is: strangers learn nothing beyond "not found".
     const target = await svc.target(id);

@@ -162,7 +162,9 @@ export function keyRoutes(deps: AppDeps): Router {
   });
 
   r.delete('/v1/keys/:name', async (ctx: Context) => {
-    ctx.body = await keyed(ctx, 'key.delete', { usable: false }, (row, commit) => svc.scheduleDeletion(row.name, commit));
+    // A key that doesn't allow deletion is refused at once, not parked for approvers.
+    const precheck = (row: KeyRow) => KeyService.assertDeletionAllowed(row);
+    ctx.body = await keyed(ctx, 'key.delete', { usable: false, precheck }, (row, commit) => svc.scheduleDeletion(row.name, commit));
   });
 
   r.post(

@@ -36,19 +36,28 @@ describe('keyward approval (CLI)', { timeout: 180_000 }, () => {
   });
   after(() => s.close());
 
-  /** Parks `keyward key delete NAME` as op-1 and returns the approval id from its error. */
+  /** Parks `keyward key delete NAME` as op-1 and returns the approval id from its --json answer. */
   async function parkDelete(name: string): Promise<string> {
-    const r = fails(await runCli(['key', 'delete', name, '--json'], as['op-1']), 'APPROVAL_PENDING');
-    const err = JSON.parse(r.stderr).error;
-    assert.equal(err.code, 'APPROVAL_PENDING');
-    assert.equal(r.stdout, '', '--json stdout stays empty on failure');
-    return /apr_[0-9a-f]{32}/.exec(err.message)![0];
+    const r = await runCli(['key', 'delete', name, '--json'], as['op-1']);
+    assert.equal(r.code, 3, `parked is exit 3, not an error: ${r.stdout} ${r.stderr}`);
+    assert.equal(r.stderr, '', 'a parked request is not an error');
+    const parked = r.json();
+    assert.equal(parked.parked, true);
+    assert.equal(parked.required, 2);
+    assert.equal(parked.group, 'operator');
+    assert.equal(parked.execute, `keyward approval execute ${parked.approvalId}`);
+    return parked.approvalId;
   }
 
   it('lists, shows, refuses self-approval, approves, and executes once', async () => {
     const id = await parkDelete('tags');
-    const human = fails(await runCli(['key', 'delete', 'logs'], as['op-1']), 'APPROVAL_PENDING');
-    assert.match(human.stderr, /needs 2 approvals from "operator".*keyward approval execute apr_/);
+    const human = await runCli(['key', 'delete', 'logs'], as['op-1']);
+    assert.equal(human.code, 3);
+    assert.doesNotMatch(human.stderr, /error/);
+    assert.match(human.stdout, /^Parked for approval apr_[0-9a-f]{32}: nothing was done yet\.$/m);
+    assert.match(human.stdout, /needs\s+2 approvals from "operator" \(not you\)/);
+    assert.match(human.stdout, /approve\s+keyward approval approve apr_/);
+    assert.match(human.stdout, /then run\s+keyward approval execute apr_/);
 
     const list = ok(await runCli(['approval', 'list', '--state', 'pending', '--json'], as['op-2'])).json();
     assert.deepEqual(list.map((a: any) => a.operation), ['key.delete', 'key.delete']);
@@ -63,7 +72,8 @@ describe('keyward approval (CLI)', { timeout: 180_000 }, () => {
     fails(await runCli(['approval', 'approve', id], as.root), 'APPROVAL_GROUP');
     assert.match(ok(await runCli(['approval', 'approve', id], as['op-2'])).stdout, /Approved apr_.*: 1 of 2 from "operator"/);
     fails(await runCli(['approval', 'approve', id], as['op-2']), 'APPROVAL_DUPLICATE');
-    fails(await runCli(['approval', 'execute', id], as['op-1']), 'APPROVAL_INSUFFICIENT');
+    const short = fails(await runCli(['approval', 'execute', id], as['op-1']), 'APPROVAL_INSUFFICIENT');
+    assert.match(short.stderr, /1 of 2 gathered, 1 more needed/);
     assert.equal(ok(await runCli(['approval', 'approve', id, '--json'], as['op-3'])).json().approvals, 2);
 
     fails(await runCli(['approval', 'execute', id, '--body-json', '{"x":1}'], as['op-1']), 'APPROVAL_DIGEST_MISMATCH');

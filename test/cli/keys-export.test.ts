@@ -51,7 +51,7 @@ describe('keyward key export (CLI)', { timeout: 240_000 }, () => {
     assert.match(ct, /^kw:v2:/);
     ok(await runCli(['key', 'wrapping-key', '--algorithm', 'x-wing', '--out', join(dir, 'b.pub')], envB));
     const parked = await runCli(['key', 'export', '--key', 'orders', '--wrapping-key', join(dir, 'b.pub'), '--algorithm', 'x-wing'], envA);
-    const id = parkedId(parked.stderr);
+    const id = parkedId(parked);
     await approveTwice(a.url, a.hsm.store.db, id);
     const body = { algorithm: 'x-wing', wrappingKey: (await readFile(join(dir, 'b.pub'), 'utf8')).trim() };
     await writeFile(join(dir, 'body.json'), JSON.stringify(body));

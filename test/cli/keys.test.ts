@@ -74,12 +74,13 @@ describe('keyward key / encrypt / sign / encapsulate (CLI)', { timeout: 180_000 
   });
 
   it('deletes only when allowed; reports usage and server errors clearly', async () => {
-    // Deletion is under dual control: parked, approved by two operators, executed by the requester.
-    const refused = parkedId((await runCli(['key', 'delete', 'tags'], env)).stderr);
-    await approveTwice(s.url, s.hsm.store.db, refused);
-    assert.match((await runCli(['approval', 'execute', refused], env)).stderr, /KEY_DELETION_NOT_ALLOWED/);
+    // A key that doesn't allow deletion is refused at once, not parked for approvers.
+    const refused = await runCli(['key', 'delete', 'tags'], env);
+    assert.equal(refused.code, 1);
+    assert.match(refused.stderr, /KEY_DELETION_NOT_ALLOWED/);
     ok(await runCli(['key', 'config', 'tags', '--deletion-allowed', 'true'], env));
-    const id = parkedId((await runCli(['key', 'delete', 'tags'], env)).stderr);
+    // Deletion is under dual control: parked, approved by two operators, executed by the requester.
+    const id = parkedId(await runCli(['key', 'delete', 'tags'], env));
     await approveTwice(s.url, s.hsm.store.db, id);
     ok(await runCli(['approval', 'execute', id], env));
     assert.match((await runCli(['hmac', '--key', 'tags', '--text', 'x'], env)).stderr, /KEY_PENDING_DELETION/);
@@ -88,5 +89,22 @@ describe('keyward key / encrypt / sign / encapsulate (CLI)', { timeout: 180_000 
     assert.match(usage.stdout + usage.stderr, /exactly one of --in FILE/);
     assert.match((await runCli(['encrypt', '--key', 'nope', '--text', 'x'], env)).stderr, /KEY_NOT_FOUND/);
     assert.match((await runCli(['key', 'create', 'x', '--type', 'des'], env)).stderr, /KEY_TYPE_INVALID/);
+  });
+
+  it('key show prints each version\'s public key; key list marks keys scheduled for deletion', async () => {
+    ok(await runCli(['key', 'rotate', 'release'], env));
+    const info = ok(await runCli(['key', 'show', 'release', '--json'], env)).json();
+    assert.equal(info.versions.length, 2);
+    const text = ok(await runCli(['key', 'show', 'release'], env)).stdout;
+    for (const v of info.versions) {
+      assert.ok(v.publicKey, 'ml-dsa-44 versions have public keys');
+      assert.ok(text.includes(`v${v.version}  created ${v.createdAt}  public key (base64): ${v.publicKey}\n`), `v${v.version}'s public key in:\n${text}`);
+    }
+    assert.match(text, /^release  ml-dsa-44$/m);
+    assert.doesNotMatch(text, /DELETION SCHEDULED/);
+    assert.match(ok(await runCli(['key', 'show', 'tags'], env)).stdout, /DELETION SCHEDULED: refuses operations; purged after \d{4}-/);
+    const list = ok(await runCli(['key', 'list'], env)).stdout;
+    assert.match(list, /^tags  hmac-sha256  v1  DELETION SCHEDULED \(purged after \d{4}-\S+\)$/m);
+    assert.match(list, /^release  ml-dsa-44  v2$/m);
   });
 });

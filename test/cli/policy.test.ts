@@ -86,7 +86,7 @@ describe('keyward policy (CLI)', { timeout: 180_000 }, () => {
     const pushed = ok(await runCli(['policy', 'push', 'limit.wasm', '--json'], env, { cwd: dir })).json();
     assert.equal(pushed.name, 'limit');
     // Activation is under dual control: parked, approved by two operators, executed by the requester.
-    const id = parkedId((await runCli(['policy', 'activate', pushed.sha256, '--key', 'payments'], env)).stderr);
+    const id = parkedId(await runCli(['policy', 'activate', pushed.sha256, '--key', 'payments'], env));
     await approveTwice(s.url, s.hsm.store.db, id);
     ok(await runCli(['approval', 'execute', id, '--body-json', JSON.stringify({ scope: 'key', key: 'payments' })], env));
     const usage = await runCli(['policy', 'activate', pushed.sha256], env);

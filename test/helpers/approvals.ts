@@ -35,10 +35,13 @@ export async function completeApproval(s: Caller & { hsm: { store: { db: Db } } 
   return s.call('POST', `/v1/approvals/${id}/execute`, { token, ...(body !== undefined ? { body } : {}) });
 }
 
-/** The approval id in a CLI's APPROVAL_PENDING error (stderr). */
-export function parkedId(stderr: string): string {
-  assert.match(stderr, /APPROVAL_PENDING/, `expected the request to be parked for approval, got: ${stderr}`);
-  return /apr_[0-9a-f]{32}/.exec(stderr)![0];
+/** The approval id of a CLI request that was parked: exit 3, the approval and its execute command on stdout. */
+export function parkedId(r: { code: number; stdout: string; stderr: string }): string {
+  assert.equal(r.code, 3, `expected the request to be parked for approval (exit 3), got exit ${r.code}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`);
+  const id = /apr_[0-9a-f]{32}/.exec(r.stdout)?.[0];
+  assert.ok(id, `no approval id on stdout: ${r.stdout}`);
+  assert.ok(r.stdout.includes(`keyward approval execute ${id}`), `stdout names the execute command: ${r.stdout}`);
+  return id;
 }
 
 /** Two fresh operators approve `id` over HTTP (for CLI tests, whose requester then executes). */

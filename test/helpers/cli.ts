@@ -29,7 +29,7 @@ export function runCli(args: string[], env: Record<string, string | undefined> =
     execFile(
       process.execPath,
       [...CLI_ENTRY, ...args],
-      { env: { ...process.env, KEYWARD_ADDR: undefined, KEYWARD_TOKEN: undefined, ...env }, timeout: 60_000, maxBuffer: 16 * 1024 * 1024, ...(opts.cwd ? { cwd: opts.cwd } : {}) },
+      { env: { ...process.env, KEYWARD_ADDR: undefined, KEYWARD_TOKEN: undefined, KEYWARD_PASSPHRASE_FILE: undefined, ...env }, timeout: 60_000, maxBuffer: 16 * 1024 * 1024, ...(opts.cwd ? { cwd: opts.cwd } : {}) },
       (err, stdout, stderr) => {
         const code = err ? (typeof err.code === 'number' ? err.code : 1) : 0;
         resolve({ code, stdout, stderr, json: () => JSON.parse(stdout) });

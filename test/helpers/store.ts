@@ -11,6 +11,7 @@
  * `openTestStore()` follows KEYWARD_TEST_DRIVER (default pglite), so whole suites switch drivers.
  * Always close what you open: an open PGlite keeps the test process alive.
  */
+import { describe, it } from 'node:test';
 import { createHash, randomBytes } from 'node:crypto';
 import { readFileSync, readdirSync } from 'node:fs';
 import { readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
@@ -32,6 +33,15 @@ export function adminDatabaseUrl(): string | undefined {
 }
 
 /** The drivers this run can test: pglite always, postgres when KEYWARD_TEST_DATABASE_URL is set. */
+/**
+ * `describe` for a suite that needs PostgreSQL: without KEYWARD_TEST_DATABASE_URL it is one skipped
+ * test (so `npm test`'s summary counts it under "# skipped"; a skipped describe is not counted).
+ */
+export function describePostgres(name: string, opts: { timeout?: number }, fn: () => void): void {
+  if (availableDrivers().includes('postgres')) describe(name, opts, fn);
+  else describe(name, () => it('runs only on PostgreSQL', { skip: 'needs KEYWARD_TEST_DATABASE_URL' }, () => undefined));
+}
+
 export function availableDrivers(): StoreDriver[] {
   return adminDatabaseUrl() === undefined ? ['pglite'] : ['pglite', 'postgres'];
 }

@@ -4,7 +4,7 @@
  * both nodes at once gets exactly one execution. (PostgreSQL only: PGlite is one process.)
  */
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { after, before, it } from 'node:test';
 import { fromBase64 } from '../../ceremony/index.js';
 import { decodeRecord } from '../../engine/audit/record.js';
 import { issueToken } from '../../engine/auth/tokens.js';
@@ -17,11 +17,11 @@ import { statusFor } from '../../server/errors.js';
 import { createLogger } from '../../server/log.js';
 import { listen } from '../../server/main.js';
 import type { RunningServer } from '../../server/main.js';
-import { availableDrivers, createTestDatabaseUrl } from '../helpers/store.js';
+import { createTestDatabaseUrl, describePostgres } from '../helpers/store.js';
 
 const b64 = (s: string) => Buffer.from(s).toString('base64');
 
-describe('approvals with two nodes on one PostgreSQL', { skip: !availableDrivers().includes('postgres') && 'needs KEYWARD_TEST_DATABASE_URL', timeout: 180_000 }, () => {
+describePostgres('approvals with two nodes on one PostgreSQL', { timeout: 180_000 }, () => {
   let db: { url: string; drop(): Promise<void> };
   const stores: Store[] = [];
   const hsms: Hsm[] = [];

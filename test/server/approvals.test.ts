@@ -79,6 +79,7 @@ describe('/v1/approvals', { timeout: 240_000 }, () => {
 
   it('parks a dual-controlled request: 202 with the approval, nothing done, the request audited with its id', async () => {
     assert.equal((await s.call('POST', '/v1/keys', { token: root, body: { name: 'parked', type: 'aes256-gcm' } })).status, 201);
+    assert.equal((await s.call('POST', '/v1/keys/parked/config', { token: root, body: { deletionAllowed: true } })).status, 200);
     const res = await s.call('DELETE', '/v1/keys/parked', { token: root });
     assert.equal(res.status, 202, JSON.stringify(res.body));
     assert.deepEqual(Object.keys(res.body).sort(), ['approvalId', 'expiresAt', 'group', 'reason', 'required']);
@@ -152,9 +153,10 @@ describe('/v1/approvals', { timeout: 240_000 }, () => {
         ['key.delete', 202, 'APPROVAL_PENDING'],
         ['approval.approve', 200, null],
         ['approval.approve', 200, null],
-        ['key.delete', 403, 'APPROVAL_NOT_REQUESTER'],
+        // An execute without a body that can't use the parked one is refused before dispatch.
+        ['approval.execute', 403, 'APPROVAL_NOT_REQUESTER'],
         ['key.delete', 200, null],
-        ['key.delete', 409, 'APPROVAL_NOT_PENDING'],
+        ['approval.execute', 409, 'APPROVAL_NOT_PENDING'],
         ['approval.read', 200, null],
         ['approval.approve', 409, 'APPROVAL_NOT_PENDING'],
       ],
@@ -176,7 +178,7 @@ describe('/v1/approvals', { timeout: 240_000 }, () => {
     assertError(await s.call('POST', `/v1/approvals/${id}/execute`, { token: op1, body: { scope: 'key', key: 'other' } }), 409, 'APPROVAL_DIGEST_MISMATCH');
     assertError(await s.call('POST', `/v1/approvals/${id}/execute`, { token: op1, body: { scope: 'global' } }), 409, 'APPROVAL_DIGEST_MISMATCH');
     // The target route validates the body first, as it did the original.
-    assertError(await s.call('POST', `/v1/approvals/${id}/execute`, { token: op1 }), 400, 'VALIDATION_FAILED');
+    assertError(await s.call('POST', `/v1/approvals/${id}/execute`, { token: op1, body: { scope: 'nowhere' } }), 400, 'VALIDATION_FAILED');
     assert.equal((await s.call('GET', `/v1/approvals/${id}`, { token: op1 })).body.state, 'pending', 'a refused execute uses nothing up');
     const done = await s.call('POST', `/v1/approvals/${id}/execute`, { token: op1, body: { key: 'vault', scope: 'key' } });
     assert.equal(done.status, 200, JSON.stringify(done.body));

@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { after, before, describe, it } from 'node:test';
+import { after, before, it } from 'node:test';
 import { fromBase64 } from '../../ceremony/index.js';
 import { appendLeaves, EMPTY_ROOT, leafHash } from '../../engine/audit/merkle.js';
 import { parseVerifierKey, verifyNote } from '../../engine/audit/note.js';
@@ -19,11 +19,11 @@ import { statusFor } from '../../server/errors.js';
 import { createLogger } from '../../server/log.js';
 import { listen } from '../../server/main.js';
 import type { RunningServer } from '../../server/main.js';
-import { availableDrivers, createTestDatabaseUrl } from '../helpers/store.js';
+import { createTestDatabaseUrl, describePostgres } from '../helpers/store.js';
 
 const b64 = (s: string) => Buffer.from(s).toString('base64');
 
-describe('audit log with two nodes on one PostgreSQL', { skip: !availableDrivers().includes('postgres') && 'needs KEYWARD_TEST_DATABASE_URL', timeout: 180_000 }, () => {
+describePostgres('audit log with two nodes on one PostgreSQL', { timeout: 180_000 }, () => {
   let db: { url: string; drop(): Promise<void> };
   const stores: Store[] = [];
   const hsms: Hsm[] = [];

@@ -140,8 +140,9 @@ describe('/v1/keys', { timeout: 300_000 }, () => {
 
   it('deletion is scheduled only when allowed; a scheduled key refuses operations', async () => {
     await s.call('POST', '/v1/keys', { token: root, body: { name: 'gone', type: 'hmac-sha256' } });
+    // Not allowed: refused at once, never parked for approvers.
+    assertError(await s.call('DELETE', '/v1/keys/gone', { token: root }), 409, 'KEY_DELETION_NOT_ALLOWED');
     // Deletion is under dual control: two operators approve, then the requester executes it once.
-    assertError(await completeApproval(s, await s.call('DELETE', '/v1/keys/gone', { token: root }), root), 409, 'KEY_DELETION_NOT_ALLOWED');
     await s.call('POST', '/v1/keys/gone/config', { token: root, body: { deletionAllowed: true } });
     const del = await completeApproval(s, await s.call('DELETE', '/v1/keys/gone', { token: root }), root);
     assert.equal(del.status, 200);

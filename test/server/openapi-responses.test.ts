@@ -140,6 +140,8 @@ describe('responses match the OpenAPI document', { timeout: 240_000 }, () => {
       assert.equal((await completeApproval(p, await call('POST', `/v1/policies/${pushed.body.sha256}/activate`, { scope: 'global' }), admin, { scope: 'global' })).status, 200);
       for (const [name, type] of [['aes', 'aes256-gcm'], ['ed', 'ed25519'], ['mac', 'hmac-sha256'], ['kem', 'ml-kem-768']]) assert.equal((await call('POST', '/v1/keys', { name, type })).status, 201);
       assert.equal((await call('POST', '/v1/keys', { name: 'exp', type: 'aes256-gcm', exportable: true })).status, 201);
+      // A deletion that could not run is refused before parking (RequestContext.precheck): allow it.
+      assert.equal((await call('POST', '/v1/keys/aes/config', { deletionAllowed: true })).status, 200);
       const wrappingKey = (await call('GET', '/v1/sys/wrapping-key?algorithm=ml-kem-768')).body.publicKey;
       const enc = (await call('POST', '/v1/keys/aes/encrypt', { plaintext: b64('x') })).body.ciphertext;
       const sig = (await call('POST', '/v1/keys/ed/sign', { message: b64('m') })).body.signature;

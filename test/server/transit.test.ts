@@ -268,7 +268,7 @@ describe('/v1/transit', { timeout: 300_000 }, () => {
       const id = parked.body.approval.approvalId;
       // Executing too early is refused in Vault's form, and leaves the approval usable.
       const early = await s.call('POST', `/v1/approvals/${id}/execute`, { token: root, body: {} });
-      assertVaultError(early, 400, /still needs 2 approvals/);
+      assertVaultError(early, 400, /0 of 2 gathered, 2 more needed/);
       for (const t of await approverTokens(s.hsm.store.db)) assert.equal((await s.call('POST', `/v1/approvals/${id}/approve`, { token: t, body: {} })).status, 200);
       const done = await s.call('POST', `/v1/approvals/${id}/execute`, { token: root, body: {} });
       assert.equal(done.status, 204, JSON.stringify(done.body));

@@ -10,20 +10,21 @@ export default class ApprovalExecuteCommand extends BaseCommand {
     category: 'Approvals',
     description: 'run your approved request, once, with its original body',
     details: `
-      The server checks the body against the one the request was parked with (by digest), asks the
-      policies again with the approvals gathered, and runs the operation exactly once; its answer is
-      printed. Requests without a body (key deletion) need neither option.
+      Without --body or --body-json the server runs the request with the body it was parked with
+      (it keeps it, encrypted, until the approval ends). With one, the server checks it against the
+      parked body (by digest). Either way it asks the policies again with the approvals gathered and
+      runs the operation exactly once; its answer is printed.
     `,
     examples: [
-      ['Execute a key deletion', 'keyward approval execute apr_…'],
-      ['Execute a policy activation', 'keyward approval execute apr_… --body-json \'{"scope":"global"}\''],
-      ['Execute a decrypt', 'keyward approval execute apr_… --body request.json --json'],
+      ['Execute a parked request with its original body', 'keyward approval execute apr_…'],
+      ['Execute a decrypt and print its JSON answer', 'keyward approval execute apr_… --json'],
+      ['Execute, sending the body again (checked against the parked one)', 'keyward approval execute apr_… --body request.json'],
     ],
   });
 
   id = Option.String({ required: true });
-  body = Option.String('--body', { description: 'A file with the original JSON request body' });
-  bodyJson = Option.String('--body-json', { description: 'The original JSON request body, inline' });
+  body = Option.String('--body', { description: 'A file with the original JSON request body (default: the parked body)' });
+  bodyJson = Option.String('--body-json', { description: 'The original JSON request body, inline (default: the parked body)' });
 
   async run(): Promise<number> {
     if (this.body !== undefined && this.bodyJson !== undefined) throw new UsageError('give the body with --body FILE or --body-json JSON, not both');

@@ -20,7 +20,7 @@ export default class CeremonyHolderKeygenCommand extends BaseCommand {
 
   name = Option.String('--name', { required: true, description: 'Holder name (letters, digits, . _ -)' });
   out = Option.String('--out', { required: true, description: 'Private key file to write (FILE.pub is written beside it)' });
-  passphraseFile = Option.String('--passphrase-file', { description: 'Read the passphrase from this file' });
+  passphraseFile = Option.String('--passphrase-file', { description: 'Read the passphrase from this file (env KEYWARD_PASSPHRASE_FILE)', env: 'KEYWARD_PASSPHRASE_FILE' });
   force = Option.Boolean('--force', false, { description: 'Overwrite existing files' });
 
   async run(): Promise<number> {

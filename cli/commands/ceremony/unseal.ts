@@ -20,7 +20,7 @@ export default class CeremonyUnsealCommand extends BaseCommand {
 
   key = Option.String('--key', { required: true, description: 'Your holder private key file' });
   shard = Option.String('--shard', { required: true, description: 'Your shard file' });
-  passphraseFile = Option.String('--passphrase-file', { description: 'Read the passphrase from this file' });
+  passphraseFile = Option.String('--passphrase-file', { description: 'Read the passphrase from this file (env KEYWARD_PASSPHRASE_FILE)', env: 'KEYWARD_PASSPHRASE_FILE' });
 
   async run(): Promise<number> {
     const client = this.client();

@@ -17,7 +17,7 @@ export default class CeremonyVerifyShardCommand extends BaseCommand {
 
   key = Option.String('--key', { required: true, description: 'Your holder private key file' });
   shard = Option.String('--shard', { required: true, description: 'Your shard file' });
-  passphraseFile = Option.String('--passphrase-file', { description: 'Read the passphrase from this file' });
+  passphraseFile = Option.String('--passphrase-file', { description: 'Read the passphrase from this file (env KEYWARD_PASSPHRASE_FILE)', env: 'KEYWARD_PASSPHRASE_FILE' });
   offline = Option.Boolean('--offline', false, { description: 'Only check that the shard decrypts; do not contact the server' });
 
   async run(): Promise<number> {

@@ -17,7 +17,7 @@ export default class CeremonyRekeySubmitCommand extends BaseCommand {
   key = Option.String('--key', { required: true, description: 'Your holder private key file' });
   shard = Option.String('--shard', { required: true, description: 'Your current shard file' });
   outDir = Option.String('--out-dir', { required: true, description: 'Where to write the new shard files if this submission completes the rekey' });
-  passphraseFile = Option.String('--passphrase-file', { description: 'Read the passphrase from this file' });
+  passphraseFile = Option.String('--passphrase-file', { description: 'Read the passphrase from this file (env KEYWARD_PASSPHRASE_FILE)', env: 'KEYWARD_PASSPHRASE_FILE' });
   force = Option.Boolean('--force', false, { description: 'Overwrite existing shard files' });
 
   async run(): Promise<number> {

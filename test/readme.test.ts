@@ -1,0 +1,148 @@
+/**
+ * README.md's shell examples, run as a new user would paste them (issue 11): every ```sh block is
+ * extracted and run in order with bash (`set -eo pipefail`), `keyward` on PATH through a shim, in a
+ * scratch directory, against a fresh dev server; the ceremony block starts its own server, which is
+ * stopped with the block's process group. Blocks that can't run here say so: ```sh no-run (the
+ * installation, `npm start`, placeholders). The number of blocks run is asserted, so a README whose
+ * blocks were all marked no-run, or renamed, fails here instead of passing silently.
+ *
+ * The README's fixed places are mapped onto this test's: /tmp/keyward-demo is a fresh temporary
+ * directory and the ceremony server's 127.0.0.1:8421 a free port. The dev server's address and
+ * token come in as KEYWARD_ADDR / KEYWARD_TOKEN, as the README tells the reader to export them, and
+ * the passphrase prompts read KEYWARD_PASSPHRASE_FILE, which the README documents.
+ */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { after, before, describe, it } from 'node:test';
+import { devBootstrap } from '../engine/dev.js';
+import { DIST_MAIN, distIsFresh } from '../scripts/dist-fresh.mjs';
+import { startTestServer } from './helpers/server.js';
+import type { TestServer } from './helpers/server.js';
+
+const README = fileURLToPath(new URL('../README.md', import.meta.url));
+/** How many ```sh blocks README.md runs; change it with the README. */
+const EXPECTED_RUN = 5;
+
+export interface ShellBlock {
+  /** 1-based line of the opening fence. */
+  line: number;
+  info: string;
+  body: string;
+}
+
+/** The fenced code blocks of a Markdown text whose info string starts with `sh`. */
+export function shellBlocks(markdown: string): ShellBlock[] {
+  const out: ShellBlock[] = [];
+  const lines = markdown.split('\n');
+  for (let i = 0; i < lines.length; i++) {
+    const open = /^```(\S*)(.*)$/.exec(lines[i]!);
+    if (!open) continue;
+    const start = i;
+    const body: string[] = [];
+    for (i++; i < lines.length && !/^```\s*$/.test(lines[i]!); i++) body.push(lines[i]!);
+    assert.ok(i < lines.length, `README.md:${start + 1}: unclosed code block`);
+    if (open[1] === 'sh') out.push({ line: start + 1, info: (open[1] + open[2]).trim(), body: body.join('\n') });
+  }
+  return out;
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const port = (srv.address() as { port: number }).port;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+/** Runs `script` with bash in its own process group; the group is killed afterwards (background servers too). */
+function runBash(script: string, cwd: string, env: NodeJS.ProcessEnv, timeoutMs: number): Promise<{ code: number | null; out: string }> {
+  return new Promise((resolve) => {
+    const child = spawn('bash', ['-c', `set -eo pipefail\n${script}`], { cwd, env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+    const killGroup = () => {
+      try {
+        process.kill(-child.pid!, 'SIGKILL');
+      } catch {
+        // nothing left in the group
+      }
+    };
+    const timer = setTimeout(() => {
+      out += `\n[timed out after ${timeoutMs} ms]`;
+      killGroup();
+    }, timeoutMs);
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      killGroup();
+      child.stdout.destroy();
+      child.stderr.destroy();
+      resolve({ code, out });
+    });
+  });
+}
+
+describe('README.md shell blocks', { timeout: 180_000 }, () => {
+  let s: TestServer;
+  let root: string;
+  let dir: string;
+
+  before(async () => {
+    s = await startTestServer();
+    root = (await devBootstrap(s.hsm)).rootToken;
+    dir = mkdtempSync(join(tmpdir(), 'keyward-readme-'));
+  });
+  after(async () => {
+    await s.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('marks every block it does not run, and runs the expected number', () => {
+    const blocks = shellBlocks(readFileSync(README, 'utf8'));
+    for (const b of blocks) assert.match(b.info, /^sh( no-run)?$/, `README.md:${b.line}: a shell block is "sh" (run in CI) or "sh no-run", got "${b.info}"`);
+    assert.equal(blocks.filter((b) => b.info === 'sh').length, EXPECTED_RUN, 'README.md runs a different number of shell blocks: update EXPECTED_RUN with it');
+    assert.equal(shellBlocks('```sh\na\n```\n```sh no-run\nb\n```\n```ts\nc\n```\n').map((b) => b.info).join('|'), 'sh|sh no-run', 'the parser');
+  });
+
+  it('runs every ```sh block in order against a fresh server, each exiting 0', { skip: !distIsFresh() && 'needs a fresh build (npm run build): the shim runs dist/cli/main.js' }, async () => {
+    const bin = join(dir, '.bin');
+    const demo = join(dir, 'keyward-demo');
+    for (const d of [bin, demo]) rmSync(d, { recursive: true, force: true });
+    mkdirSync(bin);
+    writeFileSync(join(dir, 'passphrase'), 'correct horse battery staple, readme\n', { mode: 0o600 });
+    // `keyward` as `npm link` would give it (the README says to get it on PATH), from the build.
+    const hook = new URL('../scripts/register-binaryen-hook.mjs', import.meta.url).href;
+    writeFileSync(join(bin, 'keyward'), `#!/bin/sh\nexec "${process.execPath}" --import "${hook}" "${DIST_MAIN}" "$@"\n`, { flag: 'w', mode: 0o755 });
+    chmodSync(join(bin, 'keyward'), 0o755);
+    const ceremonyPort = await freePort();
+    const env: NodeJS.ProcessEnv = {
+      ...process.env,
+      PATH: `${bin}:${process.env.PATH}`,
+      KEYWARD_ADDR: s.url,
+      KEYWARD_TOKEN: root,
+      KEYWARD_PASSPHRASE_FILE: join(dir, 'passphrase'),
+    };
+    const blocks = shellBlocks(readFileSync(README, 'utf8')).filter((b) => b.info === 'sh');
+    let ran = 0;
+    for (const b of blocks) {
+      const script = b.body.replaceAll('/tmp/keyward-demo', demo).replaceAll('127.0.0.1:8421', `127.0.0.1:${ceremonyPort}`);
+      const r = await runBash(script, dir, env, 90_000);
+      assert.equal(r.code, 0, `README.md:${b.line}: the block exited ${r.code}:\n${r.out}`);
+      // What the README's comments promise, where a block's exit code alone would not show it.
+      if (b.body.includes('keyward decrypt')) assert.match(r.out, /^card 4111$/m, 'the CLI block decrypts what it encrypted');
+      if (b.body.includes('/v1/keys/orders/encrypt')) assert.match(r.out, /"initialized":true,"sealed":false/);
+      if (b.body.includes('/v1/keys/orders/encrypt')) assert.match(r.out, /\{"ciphertext":"kw:v1:[^"]+","keyVersion":1\}/, 'the curl block encrypts');
+      if (b.body.includes('ceremony rekey submit')) assert.match(r.out, /new-shards\/dave\.shard/, 'the rekey wrote the new holders\' shards');
+      ran++;
+    }
+    assert.equal(ran, EXPECTED_RUN);
+  });
+});
