@@ -27,6 +27,9 @@ import type { TestServer } from './helpers/server.js';
 const README = fileURLToPath(new URL('../README.md', import.meta.url));
 /** How many ```sh blocks README.md runs; change it with the README. */
 const EXPECTED_RUN = 5;
+/** How many ```js blocks (the SDK and node-vault examples) README.md runs, as ES modules from the checkout. */
+const EXPECTED_JS = 2;
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
 export interface ShellBlock {
   /** 1-based line of the opening fence. */
@@ -35,8 +38,8 @@ export interface ShellBlock {
   body: string;
 }
 
-/** The fenced code blocks of a Markdown text whose info string starts with `sh`. */
-export function shellBlocks(markdown: string): ShellBlock[] {
+/** The fenced code blocks of a Markdown text whose info string starts with `lang` (`sh` by default). */
+export function shellBlocks(markdown: string, lang = 'sh'): ShellBlock[] {
   const out: ShellBlock[] = [];
   const lines = markdown.split('\n');
   for (let i = 0; i < lines.length; i++) {
@@ -46,7 +49,7 @@ export function shellBlocks(markdown: string): ShellBlock[] {
     const body: string[] = [];
     for (i++; i < lines.length && !/^```\s*$/.test(lines[i]!); i++) body.push(lines[i]!);
     assert.ok(i < lines.length, `README.md:${start + 1}: unclosed code block`);
-    if (open[1] === 'sh') out.push({ line: start + 1, info: (open[1] + open[2]).trim(), body: body.join('\n') });
+    if (open[1] === lang) out.push({ line: start + 1, info: (open[1] + open[2]).trim(), body: body.join('\n') });
   }
   return out;
 }
@@ -144,5 +147,20 @@ describe('README.md shell blocks', { timeout: 180_000 }, () => {
       ran++;
     }
     assert.equal(ran, EXPECTED_RUN);
+  });
+
+  it('runs every ```js block (SDK, node-vault) as an ES module from the checkout, each exiting 0', { skip: !distIsFresh() && 'needs a fresh build (npm run build): @keyward/client loads client/dist' }, async () => {
+    const blocks = shellBlocks(readFileSync(README, 'utf8'), 'js');
+    assert.equal(blocks.length, EXPECTED_JS, 'README.md has a different number of js blocks: update EXPECTED_JS with it');
+    const env: NodeJS.ProcessEnv = { ...process.env, KEYWARD_ADDR: s.url, KEYWARD_TOKEN: root };
+    for (const b of blocks) {
+      assert.equal(b.info, 'js', `README.md:${b.line}: a js block runs in CI ("js"), got "${b.info}"`);
+      // Bare specifiers resolve from the working directory for --input-type=module: the checkout's node_modules.
+      const script = `exec "${process.execPath}" --input-type=module -e "$KW_SNIPPET"`;
+      const r = await runBash(script, ROOT, { ...env, KW_SNIPPET: b.body }, 60_000);
+      assert.equal(r.code, 0, `README.md:${b.line}: the block exited ${r.code}:\n${r.out}`);
+      if (b.body.includes('@keyward/client')) assert.match(r.out, /^kw:v1:\S+ invoice 42$/m, 'the SDK block decrypts what it encrypted');
+      if (b.body.includes('node-vault')) assert.match(r.out, /^vault:v1:\S+ 4111$/m, 'the node-vault block decrypts what it encrypted');
+    }
   });
 });

@@ -94,7 +94,7 @@ export function parkedMessage(operation: string, details: Record<string, unknown
     `permission denied: ${operation} needs ${String(details.required)} approvals from "${String(details.group)}"; ` +
     `the request was parked as approval ${id} (expires ${String(details.expiresAt)}). ` +
     `Once approved (POST /v1/approvals/${id}/approve by each approver), the requester runs it once with ` +
-    `POST /v1/approvals/${id}/execute, Authorization: Bearer <token>, and the same JSON body as this request`
+    `POST /v1/approvals/${id}/execute, Authorization: Bearer <token> (or keyward approval execute ${id}); it runs with this request's body, kept encrypted`
   );
 }
 
