@@ -17,17 +17,12 @@ import { issueToken } from '../../engine/auth/tokens.js';
 import { SignatureType, verifierKeyString } from '../../engine/audit/index.js';
 import { devBootstrap } from '../../engine/dev.js';
 import { readAuditRecords } from '../../engine/store/index.js';
-import { runCli } from '../helpers/cli.js';
+import { ok, runCli } from '../helpers/cli.js';
 import type { CliResult } from '../helpers/cli.js';
 import { startTestServer } from '../helpers/server.js';
 import type { TestServer } from '../helpers/server.js';
 
 const b64 = (s: string) => Buffer.from(s).toString('base64');
-
-function ok(r: CliResult): CliResult {
-  assert.equal(r.code, 0, `exit ${r.code}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`);
-  return r;
-}
 
 /** Asserts exit 1 with `error CODE: ...` on stderr matching `message`. */
 function fails(r: CliResult, code: string, message?: RegExp): CliResult {

@@ -10,15 +10,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { TEST_PASSPHRASE, makeHolders, writeHolderFiles } from '../helpers/ceremony.js';
-import { runCli } from '../helpers/cli.js';
+import { ok, runCli } from '../helpers/cli.js';
 import type { CliResult } from '../helpers/cli.js';
 import { startTestServer } from '../helpers/server.js';
 import type { TestServer } from '../helpers/server.js';
 
-function ok(r: CliResult): CliResult {
-  assert.equal(r.code, 0, `exit ${r.code}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`);
-  return r;
-}
 function failsWith(r: CliResult, code: string): void {
   assert.equal(r.code, 1, `expected failure ${code}; stdout: ${r.stdout} stderr: ${r.stderr}`);
   if (r.stderr.startsWith('{')) assert.equal(JSON.parse(r.stderr).error.code, code, r.stderr);

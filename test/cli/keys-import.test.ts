@@ -6,20 +6,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { devBootstrap } from '../../engine/dev.js';
-import { runCli } from '../helpers/cli.js';
+import { fails, ok, runCli } from '../helpers/cli.js';
 import type { CliResult } from '../helpers/cli.js';
 import { startTestServer } from '../helpers/server.js';
 import type { TestServer } from '../helpers/server.js';
-
-function ok(r: CliResult): CliResult {
-  assert.equal(r.code, 0, `exit ${r.code}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`);
-  return r;
-}
-
-function fails(r: CliResult, code: string): void {
-  assert.equal(r.code, 1, `expected exit 1\nstdout: ${r.stdout}\nstderr: ${r.stderr}`);
-  assert.match(r.stdout + r.stderr, new RegExp(code));
-}
 
 describe('keyward key import / wrapping-key (CLI)', { timeout: 240_000 }, () => {
   let s: TestServer;

@@ -6,15 +6,10 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { devBootstrap } from '../../engine/dev.js';
 import { approveTwice, parkedId } from '../helpers/approvals.js';
-import { runCli } from '../helpers/cli.js';
+import { ok, runCli } from '../helpers/cli.js';
 import type { CliResult } from '../helpers/cli.js';
 import { startTestServer } from '../helpers/server.js';
 import type { TestServer } from '../helpers/server.js';
-
-function ok(r: CliResult): CliResult {
-  assert.equal(r.code, 0, `exit ${r.code}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`);
-  return r;
-}
 
 describe('keyward key / encrypt / sign / encapsulate (CLI)', { timeout: 180_000 }, () => {
   let s: TestServer;

@@ -4,6 +4,7 @@
  * file, as after `npm ci` or `npm run build` (about half the start-up time of compiling through
  * tsx, and the CLI tests make hundreds of calls); else from source through tsx.
  */
+import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { DIST_MAIN, distIsFresh } from '../../scripts/dist-fresh.mjs';
@@ -36,4 +37,16 @@ export function runCli(args: string[], env: Record<string, string | undefined> =
       },
     ).stdin?.end(opts.stdin);
   });
+}
+
+/** Asserts the CLI exited 0 (printing its output otherwise) and hands the result on. */
+export function ok(r: CliResult): CliResult {
+  assert.equal(r.code, 0, `exit ${r.code}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`);
+  return r;
+}
+
+/** Asserts the CLI exited 1 and named `code` (a pattern) in its output. */
+export function fails(r: CliResult, code: string): void {
+  assert.equal(r.code, 1, `expected exit 1\nstdout: ${r.stdout}\nstderr: ${r.stderr}`);
+  assert.match(r.stdout + r.stderr, new RegExp(code));
 }
