@@ -197,10 +197,11 @@ export function transitRoutes(deps: AppDeps): Router {
         operation,
         attributes: { ...ATTR, ...(opts.attributes ?? {}) },
         ...(opts.payloadBytes !== undefined ? { payloadBytes: opts.payloadBytes } : {}),
+        // What can't run whatever approvals it gathers is refused once the policies have not denied,
+        // before parking (RequestContext.precheck): approvers are never asked, strangers learn nothing.
+        ...(opts.check ? { precheck: () => opts.check!(row!) } : {}),
         key: async () => {
           row = opts.usable === false ? await svc.row(name) : await svc.usable(name);
-          // What can be refused without the policies is refused before them (nothing parks that can't run).
-          opts.check?.(row);
           const v = opts.version?.(row);
           return { name: row.name, type: row.type, version: v !== undefined && v >= 1 && v <= row.latestVersion ? v : row.latestVersion, labels: row.labels };
         },
@@ -406,11 +407,9 @@ export function transitRoutes(deps: AppDeps): Router {
       ctx,
       'key.export',
       {
-        usable: false,
         attributes: { export: kind, wrapped: 'false' },
         check: (row) => {
-          if (!row.exportable) throw new KeywardError('OPERATION_UNSUPPORTED', `key "${row.name}" is not exportable`);
-          if (row.verifyOnly) throw new KeywardError('KEY_VERIFY_ONLY', `key "${row.name}" holds only a public key`);
+          svc.assertExportable(row);
           if (!fits(row.type as KeyType)) throw new KeywardError('OPERATION_UNSUPPORTED', `a ${vaultTypeName(row.type as KeyType)} key has no ${kind}`);
           versionsOf(row);
         },

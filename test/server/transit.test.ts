@@ -214,7 +214,9 @@ describe('/v1/transit', { timeout: 300_000 }, () => {
   describe('export', () => {
     it('refuses at once what could never run (not exportable, wrong kind); public keys need no approval', async () => {
       await mk('locked', 'aes256-gcm96');
-      assertVaultError(await v('GET', '/export/encryption-key/locked', undefined, root), 400, /not exportable/);
+      assertVaultError(await v('GET', '/export/encryption-key/locked', undefined, root), 400, /not created exportable/);
+      // A principal the policies deny learns only that: the export checks run after the decision.
+      assertVaultError(await v('GET', '/export/encryption-key/locked'), 403, /^permission denied/);
       await mk('ex-ec', 'ecdsa-p256', { exportable: true });
       assertVaultError(await v('GET', '/export/encryption-key/ex-ec', undefined, root), 400, /has no encryption-key/);
       const pub = await v('GET', '/export/public-key/ex-ec/latest');
