@@ -53,6 +53,11 @@ export default class ServerCommand extends BaseCommand {
       } catch {
         throw new UsageError(`--dev-root-token expects ${tokens.BEARER_TOKEN_FORM}, got ${this.devRootToken.length} characters that are not`);
       }
+      // A token of the user's choosing is stored as an unkeyed hash that never expires: only in a store
+      // that dies with the process, never one a later (non-dev) server would open and still accept it from.
+      if (!tokens.isKeywardToken(this.devRootToken) && (this.dataDir || this.databaseUrl)) {
+        throw new UsageError('--dev-root-token takes a free-form token only with in-memory dev storage; with --data-dir or --database-url give a Keyward token (kwt_ + 43 base64url characters) or leave it out');
+      }
       // On stderr even with --json: stdout stays one JSON value, and the warning must not be lost.
       if (!tokens.isKeywardToken(this.devRootToken)) {
         this.context.stderr.write('warning: --dev-root-token is not a Keyward token (kwt_ + 43 base64url characters); it is accepted for dev mode, and anyone who guesses it is root.\n');

@@ -5,6 +5,9 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { CLI_ENTRY, runCli } from '../helpers/cli.js';
 
@@ -70,5 +73,16 @@ describe('keyward server --dev --dev-root-token', { timeout: 120_000 }, () => {
     const bad = await runCli(['server', '--dev', '--dev-root-token', 'two words', '--listen', '127.0.0.1:0']);
     assert.notEqual(bad.code, 0);
     assert.match(bad.stdout + bad.stderr, /--dev-root-token/);
+  });
+
+  it('refuses a free-form token with persistent storage (a later non-dev server would still accept it)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'keyward-devtoken-'));
+    try {
+      const r = await runCli(['server', '--dev', '--dev-root-token', 'root', '--data-dir', dir, '--listen', '127.0.0.1:0']);
+      assert.equal(r.code, 1, r.stdout + r.stderr);
+      assert.match(r.stdout + r.stderr, /--dev-root-token takes a free-form token only with in-memory dev storage/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
