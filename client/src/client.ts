@@ -38,8 +38,6 @@ export interface ParkedRequest {
   reason: string;
   /** ISO 8601; after it the approval can't be approved or executed. */
   expiresAt: string;
-  /** The body this client sent (`{}` when none): execution must send the same one. */
-  body: unknown;
 }
 
 /** A request parked for approval, as a value: `if (isParked(r)) …`. */
@@ -216,13 +214,14 @@ export class KeywardClient {
   }
 
   /**
-   * Runs an approved request once (only its requester may): with a {@link Parked} value, the body
-   * this client sent when it was parked; with an id, `body` (default `{}`). Resolves with the
-   * operation's own answer.
+   * Runs an approved request once (only its requester may). With no `body` the server runs the body
+   * it kept, encrypted, when it parked the request (the parked value does not hold a copy: it would
+   * keep plaintexts in a value applications log); a `body` given must be the parked one (its digest
+   * is checked). Resolves with the operation's own answer.
    */
   async executeApproval(approval: Parked | string, body?: Record<string, unknown>, options: CallOptions = {}) {
     const id = typeof approval === 'string' ? approval : approval.parked.approvalId;
-    const sent = body ?? (typeof approval === 'string' ? {} : (approval.parked.body as Record<string, unknown>));
+    const sent = body ?? {};
     return unparked(await this.post('/v1/approvals/{id}/execute', { params: { path: { id } }, body: sent, ...signalOf(options.signal) }), 'approval execute');
   }
 
@@ -280,7 +279,6 @@ export class KeywardClient {
         group: String(body.group),
         reason: String(body.reason ?? ''),
         expiresAt: String(body.expiresAt),
-        body: init?.body ?? {},
       };
       return { parked } satisfies Parked;
     }

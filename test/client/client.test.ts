@@ -214,7 +214,7 @@ describe('@keyward/client', { timeout: 120_000 }, () => {
       assert.equal(r.parked.required, 2);
       assert.equal(r.parked.group, 'operator');
       assert.ok(Date.parse(r.parked.expiresAt) > Date.now());
-      assert.deepEqual(r.parked.body, {});
+      assert.equal('body' in r.parked, false, 'the parked value holds no copy of the request');
 
       // Nobody approved yet: the wait gives up with its own code.
       await rejectsWith(operator.waitForApproval(r.parked.approvalId, { interval: 20, timeout: 100 }), 0, 'APPROVAL_WAIT_TIMEOUT');
@@ -235,13 +235,12 @@ describe('@keyward/client', { timeout: 120_000 }, () => {
       assert.equal(final.state, 'executed');
     });
 
-    it('the parked value carries the body sent, so execution repeats it (policy activation)', async () => {
+    it('execution runs the body the server kept; another body is refused (policy activation)', async () => {
       const { policies } = notParked(await root.get('/v1/policies'));
       const hash = policies[0]!.sha256;
       notParked(await root.createKey('bound', 'aes256-gcm'));
       const r = await operator.post('/v1/policies/{hash}/activate', { params: { path: { hash } }, body: { scope: 'key', key: 'bound' } });
       assertParked(r);
-      assert.deepEqual(r.parked.body, { scope: 'key', key: 'bound' });
       // Executing with another body is refused, and doesn't use the approval up.
       for (const token of await approverTokens(s.hsm.store.db)) {
         await new KeywardClient({ baseUrl: s.url, token }).post('/v1/approvals/{id}/approve', { params: { path: { id: r.parked.approvalId } }, body: {} });
@@ -305,7 +304,7 @@ describe('@keyward/client', { timeout: 120_000 }, () => {
       const enc = await parker.encrypt('parked-aes', new TextEncoder().encode('hello'), { aad: new Uint8Array([1]) });
       assertParked(enc);
       assert.equal(enc.parked.required, 1);
-      assert.deepEqual(enc.parked.body, { plaintext: toBase64(new TextEncoder().encode('hello')), aad: 'AQ==' });
+      assert.equal(JSON.stringify(enc).includes(toBase64(new TextEncoder().encode('hello'))), false, 'no plaintext in the parked value');
       assertParked(await parker.decrypt('parked-aes', 'kw:v1:AAAA'));
       assertParked(await parker.sign('parked-ed', new Uint8Array(1)));
       assertParked(await parker.verify('parked-ed', new Uint8Array(1), 'kw:v1:AAAA'));

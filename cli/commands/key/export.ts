@@ -19,7 +19,7 @@ export default class KeyExportCommand extends BaseCommand {
 
       The wrapping key file holds a PEM "PUBLIC KEY" (or base64 SPKI) of an RSA-3072 key for rsa-oaep-3072-aes-kwp, or the base64 raw public key for ml-kem-768 and x-wing; it is checked here before anything is sent.
 
-      Export is under dual control: the default policy parks the request (APPROVAL_PENDING, with the approval id) until two operators approve; then \`keyward approval execute apr_… --body-json '{"algorithm":…,"wrappingKey":…}'\` (the same body) runs it once and prints the answer. Keys that are not exportable, verify-only keys and unknown versions are refused at once.
+      Export is under dual control: the default policy parks the request (exit 3, printing the approval id and the command that runs it) until two operators approve; then \`keyward approval execute apr_…\` runs it once with the body the server kept and prints the answer (check its wrappingKeyFingerprint against your key's yourself: this command's own check and --out apply when the export runs at once). Keys that are not exportable, verify-only keys and unknown versions are refused at once.
     `,
     examples: [
       ["To another Keyward's wrapping key", 'keyward --addr https://b:8420 key wrapping-key --algorithm x-wing --out b.pub && keyward key export --key orders --wrapping-key b.pub --algorithm x-wing --out orders.export.json'],
