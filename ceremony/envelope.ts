@@ -14,14 +14,15 @@
  *
  * An X-Wing private key is its 32-byte seed; the expanded ML-KEM and X25519 keys and the public key
  * are derived from it (X-Wing's GenerateKeyPairDerand). Both holder keys and the server's ephemeral
- * unseal-session keys are X-Wing key pairs made here.
+ * unseal-session keys are X-Wing key pairs made here. The KEM is xwing-kem.ts (@noble/post-quantum under
+ * @hpke/core's KEM interface).
  * @module
  */
 import { webcrypto } from 'node:crypto';
 import { Aes256Gcm, CipherSuite, HkdfSha256 } from '@hpke/core';
-import { XWing } from '@hpke/hybridkem-x-wing';
 import { describe } from './bytes.js';
 import { KeywardError } from './errors.js';
+import { XWingKem, wipeXWingKey, xWingPublicKey } from './xwing-kem.js';
 
 /** The HPKE suite of every ceremony envelope, as RFC 9180 identifiers. */
 export const EnvelopeSuiteId = {
@@ -55,13 +56,13 @@ export interface XWingKeyPair {
   publicKey: Uint8Array;
 }
 
-let kemInstance: XWing | undefined;
+let kemInstance: XWingKem | undefined;
 let suiteInstance: CipherSuite | undefined;
 
 // One KEM and one suite for the process: both are stateless between calls (contexts are per call),
-// and building them loads WebCrypto each time.
-function kem(): XWing {
-  return (kemInstance ??= new XWing());
+// and building a suite loads WebCrypto each time.
+function kem(): XWingKem {
+  return (kemInstance ??= new XWingKem());
 }
 
 function suite(): CipherSuite {
@@ -81,14 +82,7 @@ function assertBytes(fn: string, name: string, v: unknown, len?: number): assert
  */
 export async function deriveXWingPublicKey(seed: Uint8Array): Promise<Uint8Array> {
   assertBytes('deriveXWingPublicKey', 'seed', seed, XWING_SEED_LEN);
-  // The library reads `sk.buffer` whole, so hand it a copy that owns its buffer exactly.
-  const sk = seed.slice();
-  try {
-    const pair = await kem().generateKeyPairDerand(sk);
-    return new Uint8Array(await kem().serializePublicKey(pair.publicKey));
-  } finally {
-    sk.fill(0);
-  }
+  return xWingPublicKey(seed);
 }
 
 /** A fresh X-Wing key pair from 32 random bytes. */
@@ -157,8 +151,12 @@ export async function openEnvelope(recipientSeed: Uint8Array, envelope: Envelope
       throw new RangeError(`expected enc of ${XWING_ENC_LEN} bytes and ciphertext of at least ${ENVELOPE_TAG_LEN}`);
     }
     const sk = await kem().deserializePrivateKey(recipientSeed);
-    const pt = await suite().open({ recipientKey: sk, enc: envelope.enc, info }, envelope.ciphertext, aad);
-    return new Uint8Array(pt);
+    try {
+      const pt = await suite().open({ recipientKey: sk, enc: envelope.enc, info }, envelope.ciphertext, aad);
+      return new Uint8Array(pt);
+    } finally {
+      wipeXWingKey(sk);
+    }
   } catch (err) {
     throw new KeywardError('ENVELOPE_OPEN_FAILED', 'cannot open the envelope: wrong key, wrong context or modified data', { cause: err });
   }

@@ -75,3 +75,36 @@ describe('ceremony fixtures (format v1)', () => {
     assert.deepEqual(content, { ceremonyId: v.shard.ceremonyId, index: v.shard.index, holder: 'alice', share: b64(v.shard.share) });
   });
 });
+
+interface BobVectors {
+  passphrase: string;
+  holder: { name: string; fingerprint: string; seed: string };
+  shard: { ceremonyId: string; index: number; threshold: number; shares: number; share: string };
+}
+
+// bob.* were made on 2026-12-04 by the code of that day, whose KEM was @hpke/hybridkem-x-wing
+// (test/fixtures/ceremony/gen-2026-12-04.ts in git history); they must open with today's KEM.
+describe('ceremony fixtures made with @hpke/hybridkem-x-wing (before the @noble KEM adapter)', () => {
+  const bob = JSON.parse(read('bob.json')) as BobVectors;
+
+  test('bob.key.pub parses with its fingerprint, and the seed still derives its public key', async () => {
+    const pub = parseHolderPublicKey(read('bob.key.pub'));
+    assert.equal(pub.name, 'bob');
+    assert.equal(pub.fingerprint, bob.holder.fingerprint);
+    assert.deepEqual(await deriveXWingPublicKey(b64(bob.holder.seed)), pub.publicKey);
+  });
+
+  test('bob.key decrypts, and bob.shard opens with it to the recorded share', async () => {
+    const key = await decryptHolderKey(read('bob.key'), bob.passphrase);
+    assert.deepEqual(key.seed, b64(bob.holder.seed));
+    const text = read('bob.shard');
+    const file = parseShardFile(text);
+    assert.deepEqual(
+      { ceremonyId: file.ceremonyId, index: file.index, threshold: file.threshold, shares: file.shares, holder: file.holder },
+      { ceremonyId: bob.shard.ceremonyId, index: bob.shard.index, threshold: bob.shard.threshold, shares: bob.shard.shares, holder: 'bob' },
+    );
+    assert.deepEqual(await openShard(text, key), b64(bob.shard.share));
+    // alice's key must not open bob's shard: the check above is not vacuous.
+    await assert.rejects(openShard(text, await decryptHolderKey(read('alice.key'), v.passphrase)));
+  });
+});
