@@ -375,6 +375,8 @@ export function decodeLeafText(text: string): AuditRecord {
     return clean;
   }
   // Invalid records take the general path, so a non-canonical leaf is still reported as such first.
+  // canonicalize ≥ 5 serializes with an explicit stack: a leaf nested thousands deep (JSON.parse
+  // takes it) gets its real answer instead of a RangeError (test/engine/audit/canonical.test.ts).
   let canonical: string | undefined;
   try {
     canonical = canonicalize(value);
