@@ -17,7 +17,7 @@
  */
 import { Buffer } from 'node:buffer';
 import { timingSafeEqual } from 'node:crypto';
-import { KeywardError } from './errors.js';
+import { KeywardError, type KeywardCode } from './errors.js';
 
 /** Largest length lp() can encode (u16). */
 export const LP_MAX_LEN = 0xffff;
@@ -42,7 +42,7 @@ export type LengthSpec = number | { min?: number; max?: number };
  * request), else `RangeError` (`TypeError` for a non-string). Returns a fresh Uint8Array (never a
  * pooled Buffer).
  */
-export function fromBase64<C extends string>(text: string, what: string, expectedLen?: LengthSpec, code?: C): Uint8Array {
+export function fromBase64<C extends KeywardCode>(text: string, what: string, expectedLen?: LengthSpec, code?: C): Uint8Array {
   if (typeof text !== 'string' && code === undefined) throw new TypeError(`${what}: expected base64 string, got ${describe(text)}`);
   const r = decodeBase64(text, expectedLen);
   if (typeof r === 'string') {
@@ -157,7 +157,7 @@ export function u32be(n: number): Uint8Array {
  * input throws `KeywardError(code)` with `what` in the message, because these bytes come from
  * outside (they decrypted fine, but the sender may still be hostile).
  */
-export class ByteReader<C extends string> {
+export class ByteReader<C extends KeywardCode> {
   #off = 0;
   readonly #bytes: Uint8Array;
   readonly #code: C;
@@ -218,7 +218,7 @@ export const MAX_DOCUMENT_CHARS = 64 * 1024;
  * placeholder, so that {@link FieldReader.done} can report all problems at once; callers must not
  * use the values before `done()` returned.
  */
-export class FieldReader<C extends string> {
+export class FieldReader<C extends KeywardCode> {
   readonly #obj: Record<string, unknown>;
   readonly #code: C;
   readonly #what: string;
@@ -240,7 +240,7 @@ export class FieldReader<C extends string> {
    * Starts reading `input`: JSON text (parsed here) or an already-parsed value. Throws
    * `KeywardError(code)` at once if it is not a JSON object.
    */
-  static open<C extends string>(input: unknown, code: C, what: string): FieldReader<C> {
+  static open<C extends KeywardCode>(input: unknown, code: C, what: string): FieldReader<C> {
     let value = input;
     if (typeof input === 'string') {
       if (input.length > MAX_DOCUMENT_CHARS) {

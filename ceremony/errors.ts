@@ -9,7 +9,20 @@
  * It lives in ceremony/ because ceremony/ is the bottom layer: engine, server and cli import it.
  * @module
  */
-export class KeywardError<C extends string = string> extends Error {
+import type { CeremonyCode } from './codes.js';
+
+/**
+ * Every error code, as keys (the values mean nothing). Each layer lists its codes `as const` and
+ * adds them here by declaration merging (engine/codes.ts, server/codes.ts, cli/codes.ts:
+ * `declare module '…/ceremony/errors.js' { interface KeywardErrorCodes extends Record<EngineCode, true> {} }`),
+ * so this bottom layer names no code of a layer above it, and a code in no list is a compile error.
+ */
+export interface KeywardErrorCodes extends Record<CeremonyCode, true> {}
+
+/** An error code of any layer: the union of ceremony/, engine/, server/ and cli/ codes.ts lists. */
+export type KeywardCode = keyof KeywardErrorCodes;
+
+export class KeywardError<C extends KeywardCode = KeywardCode> extends Error {
   readonly code: C;
   /** Extra, non-secret, machine-readable details (e.g. `{ holder: 'alice', index: 2 }`). */
   readonly details: Readonly<Record<string, unknown>> | undefined;
@@ -23,6 +36,6 @@ export class KeywardError<C extends string = string> extends Error {
 }
 
 /** True for a KeywardError, optionally with the given code. */
-export function isKeywardError<C extends string>(err: unknown, code?: C): err is KeywardError<C> {
+export function isKeywardError<C extends KeywardCode>(err: unknown, code?: C): err is KeywardError<C> {
   return err instanceof KeywardError && (code === undefined || err.code === code);
 }

@@ -6,7 +6,7 @@
  */
 import { KeywardApiError, KeywardClient, isParked } from '@keyward/client';
 import type { Parked } from '@keyward/client';
-import { KeywardError } from '../ceremony/errors.js';
+import { KeywardError, type KeywardCode } from '../ceremony/errors.js';
 
 export const DEFAULT_ADDR = 'http://127.0.0.1:8420';
 /** How long the CLI waits for one answer by default: an export of a large audit log takes a while. */
@@ -48,5 +48,5 @@ export function single<T extends object>(r: T): Exclude<T, { batch: unknown }> {
 /** The client's error as the CLI's: the server's code and message; a hint when there is no server. */
 export function toCliError(err: KeywardApiError): KeywardError {
   const hint = err.code === 'SERVER_UNREACHABLE' ? '; is the server running? set --addr or KEYWARD_ADDR' : '';
-  return new KeywardError(err.code, err.message + hint, { cause: err });
+  return new KeywardError(err.code as KeywardCode, err.message + hint, { cause: err }); // a wire string: the server's code or the client's own
 }

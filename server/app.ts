@@ -86,7 +86,7 @@ export function createApp(opts: AppOptions): Koa {
   app.use(async function methodNotAllowed(ctx, next) {
     await next();
     // A route that answered its own 405 (the Vault-transit routes, in Vault's error form) keeps it.
-    if (ctx.status === 405 && ctx.body == null) sendError(ctx, 405, 'METHOD_NOT_ALLOWED', `${ctx.method} is not allowed on ${ctx.path}; allowed: ${ctx.response.get('Allow')}`);
+    if (ctx.status === 405 && ctx.body == null) sendError(ctx, 'METHOD_NOT_ALLOWED', `${ctx.method} is not allowed on ${ctx.path}; allowed: ${ctx.response.get('Allow')}`);
   });
   for (const router of appRouters(deps)) {
     app.use(router.routes());

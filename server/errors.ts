@@ -1,14 +1,59 @@
 /**
- * The one error → HTTP table. Every KeywardError code a client can cause is listed with its status;
- * anything else is a 500 "internal error" whose details go to the log only (Koa's expose rule).
- * Body: {"error":{"code":"UPPER_SNAKE","message":"..."}}.
+ * The one error → HTTP table. Every code of ceremony/codes.ts, engine/codes.ts and server/codes.ts
+ * is either in {@link ERROR_STATUS} with its status or in {@link INTERNAL_CODES} with the reason it
+ * is a 500 "internal error" whose details go to the log only (Koa's expose rule): the `satisfies`
+ * clauses make a code in neither (or in both) a compile error, and test/server/errors.test.ts
+ * checks every code the sources throw, literal or passed along. The CLI's own codes (cli/codes.ts)
+ * never reach the server. The transit API (server/transit/envelope.ts) derives Vault's status from
+ * this table. Body: {"error":{"code":"UPPER_SNAKE","message":"..."}}.
  * @module
  */
 import type { Context, Next } from 'koa';
+import type { CeremonyCode } from '../ceremony/codes.js';
 import { KeywardError } from '../ceremony/errors.js';
+import type { EngineCode } from '../engine/codes.js';
+import type { ServerCode } from './codes.js';
 import type { Logger } from './log.js';
 
-export const ERROR_STATUS: Readonly<Record<string, number>> = Object.freeze({
+/** Every code the server can meet: its own, the engine's and the ceremony's. */
+export type ServerSideCode = CeremonyCode | EngineCode | ServerCode;
+
+/**
+ * Codes that are a 500 on purpose, each with why: the client learns only "internal error", the log
+ * gets the code and message. Either the server's own data or code is wrong (nothing the client can
+ * fix, and the message may describe storage), or the code belongs to an offline tool and a server
+ * path never throws it (if one ever did, that would be a bug).
+ */
+export const INTERNAL_CODES = Object.freeze({
+  STORAGE_CORRUPT: 'stored data (barrier entry, keyring, root key blob, active policy row) fails its own checks: an operator problem',
+  KEYRING_FULL: 'the 32-bit keyring term counter is exhausted: not reachable in practice',
+  CRYPTO_WORKER_FAILED: 'a crypto worker thread died: the log has the cause',
+  CRYPTO_FAILED: "a worker's KeywardError arrived without a code: engine/crypto/worker.ts always sends one",
+  POLICY_METERING_FAILED: 'the gas-metering pass broke a module that had validated: a bug in Keyward',
+  ENVELOPE_SEAL_FAILED: 'ceremony callers turn it into HOLDER_KEY_INVALID; elsewhere the server rejected its own key',
+  ENVELOPE_OPEN_FAILED: 'ceremony callers turn it into SUBMISSION_INVALID / SHARD_CORRUPTED; elsewhere a bug',
+  AUDIT_RECORD_INVALID: 'the server encodes its own audit records: a record it cannot encode is a bug',
+  AUDIT_LEAF_NOT_CANONICAL: "the verifier's code (keyward audit verify); the server's stored log reports AUDIT_LOG_CORRUPT",
+  AUDIT_PROOF_INVALID: "the verifier's code; a proof the server built that does not verify is a bug",
+  AUDIT_CHECKPOINT_INVALID: "the verifier's code; a checkpoint the server signed that does not parse is a bug",
+  AUDIT_BUNDLE_INVALID: "the offline bundle verifier's code (keyward audit verify-bundle)",
+  AUDIT_REPLAY_MISMATCH: "the offline bundle verifier's code (--replay)",
+  PASSPHRASE_EMPTY: "holder side only (a holder key's passphrase, in the CLI); in dev mode's own ceremony a bug",
+  PASSPHRASE_WRONG: 'holder side only (opening a holder key file, in the CLI)',
+  SHARD_NOT_FOR_HOLDER: "holder side only (opening a shard, in the CLI); in dev mode's own ceremony a bug",
+  SHARD_CORRUPTED: "holder side only (opening a shard, in the CLI); in dev mode's own ceremony a bug",
+  POLICY_SOURCE_NOT_FOUND: 'offline policy toolchain (keyward policy build): the server takes compiled modules',
+  POLICY_COMPILE_FAILED: 'offline policy toolchain (keyward policy build)',
+  POLICY_NAME_INVALID: 'offline policy toolchain (keyward policy new)',
+  POLICY_CASES_INVALID: 'offline policy toolchain (keyward policy test)',
+} as const satisfies Partial<Record<ServerSideCode, string>>);
+
+export type InternalCode = keyof typeof INTERNAL_CODES;
+
+/** The codes a client can be told: every server-side code that is not internal. */
+export type ServerVisibleCode = Exclude<ServerSideCode, InternalCode>;
+
+export const ERROR_STATUS = Object.freeze({
   // request shape
   INVALID_JSON: 400,
   VALIDATION_FAILED: 400,
@@ -93,14 +138,23 @@ export const ERROR_STATUS: Readonly<Record<string, number>> = Object.freeze({
   AUDIT_QUEUE_FULL: 503,
   AUDIT_RANGE_INVALID: 400,
   AUDIT_NOT_READY: 503,
+  // exposed on purpose: the operator must learn the log does not verify
   AUDIT_LOG_CORRUPT: 500,
-});
+} as const satisfies Record<ServerVisibleCode, number>);
 
+/** The status of a code a client can be told; undefined for an internal code or any other string. */
+export function statusFor(code: ServerVisibleCode): number;
+export function statusFor(code: string): number | undefined;
 export function statusFor(code: string): number | undefined {
-  return ERROR_STATUS[code];
+  return Object.hasOwn(ERROR_STATUS, code) ? ERROR_STATUS[code as ServerVisibleCode] : undefined;
 }
 
-export function sendError(ctx: Context, status: number, code: string, message: string): void {
+/** The error body for `code`, with the table's status. */
+export function sendError(ctx: Context, code: ServerVisibleCode, message: string): void {
+  writeError(ctx, statusFor(code), code, message);
+}
+
+function writeError(ctx: Context, status: number, code: string, message: string): void {
   ctx.status = status;
   ctx.type = 'application/json';
   ctx.body = { error: { code, message } };
@@ -112,7 +166,7 @@ export function errorMiddleware(log: Logger) {
     try {
       await next();
       if (ctx.status === 404 && ctx.body === undefined) {
-        sendError(ctx, 404, 'ROUTE_NOT_FOUND', `no route for ${ctx.method} ${ctx.path}`);
+        sendError(ctx, 'ROUTE_NOT_FOUND', `no route for ${ctx.method} ${ctx.path}`);
       }
     } catch (err) {
       const status = err instanceof KeywardError ? statusFor(err.code) : undefined;
@@ -127,7 +181,7 @@ export function errorMiddleware(log: Logger) {
           ctx.state.errorCode = err.code;
           return;
         }
-        sendError(ctx, status, err.code, err.message);
+        writeError(ctx, status, err.code, err.message);
         ctx.state.errorCode = err.code;
         return;
       }
@@ -138,7 +192,7 @@ export function errorMiddleware(log: Logger) {
         // Driver errors quote the failed query's parameters (ciphertexts, hashes): keep the first line.
         error: err instanceof Error ? `${err.name}: ${err.message.split('\n')[0]!.slice(0, 300)}` : String(err).slice(0, 300),
       });
-      sendError(ctx, 500, 'INTERNAL', 'internal error');
+      writeError(ctx, 500, 'INTERNAL', 'internal error');
       ctx.state.errorCode = 'INTERNAL';
     }
   };

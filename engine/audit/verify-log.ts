@@ -15,7 +15,7 @@
  */
 import { availableParallelism } from 'node:os';
 import type { Worker } from 'node:worker_threads';
-import { KeywardError, isKeywardError } from '../../ceremony/errors.js';
+import { KeywardError, isKeywardError, type KeywardCode } from '../../ceremony/errors.js';
 import { startWorker } from '../workers.js';
 import { EMPTY_ROOT, HASH_LEN, rootFromFrontier } from './merkle.js';
 import { MAX_LEAF_BYTES, decodeLeafText } from './record.js';
@@ -31,7 +31,7 @@ export interface StoredRecord {
 /** Why a chunk failed: the first bad record in it. */
 export interface ChunkFailure {
   index: number;
-  code: string;
+  code: KeywardCode;
   message: string;
 }
 
@@ -65,7 +65,7 @@ export function checkChunk(leaves: ReadonlyArray<string | Uint8Array>, chains: R
   let prev = prevChain;
   for (let k = 0; k < n; k++) {
     const index = firstIndex + k;
-    const fail = (code: string, message: string): ChunkResult => ({ hashes: hashes.subarray(0, k * HASH_LEN), failure: { index, code, message: `record ${index}: ${message}` } });
+    const fail = (code: KeywardCode, message: string): ChunkResult => ({ hashes: hashes.subarray(0, k * HASH_LEN), failure: { index, code, message: `record ${index}: ${message}` } });
     const leaf = leaves[k]!;
     let text: string;
     let len: number;

@@ -15,7 +15,7 @@
  * @module
  */
 import { toBase64, fromBase64 } from '../../ceremony/bytes.js';
-import { KeywardError } from '../../ceremony/errors.js';
+import { KeywardError, type KeywardCode } from '../../ceremony/errors.js';
 
 export const VERSIONED_PREFIX = 'kw:v';
 /** Largest key version (u32, it is bound as 4 bytes into AEAD associated data). */
@@ -53,7 +53,7 @@ const OPERAND_FORM = 'kw:v<version>:<base64> or standard base64 (A-Z a-z 0-9 + /
  * expected forms. Syntax only: the text is attacker input, and passing says nothing about
  * authenticity.
  */
-export function parseVersionedOrRaw<C extends string>(text: string, what: string, code: C): { version: number | undefined; body: Uint8Array } {
+export function parseVersionedOrRaw<C extends KeywardCode>(text: string, what: string, code: C): { version: number | undefined; body: Uint8Array } {
   if (text.startsWith('kw:')) {
     try {
       return parseVersioned(text, what, code);
@@ -69,7 +69,7 @@ export function parseVersionedOrRaw<C extends string>(text: string, what: string
   }
 }
 
-export function parseVersioned<C extends string>(text: unknown, what: string, code: C): { version: number; body: Uint8Array } {
+export function parseVersioned<C extends KeywardCode>(text: unknown, what: string, code: C): { version: number; body: Uint8Array } {
   if (typeof text !== 'string') throw new KeywardError(code, `${what}: expected a string kw:v<version>:<base64>, got ${typeof text}`);
   const m = VERSIONED_RE.exec(text);
   if (!m || m[1] === undefined || m[2] === undefined) {

@@ -21,7 +21,7 @@
 import { availableParallelism } from 'node:os';
 import type { Worker } from 'node:worker_threads';
 import { startWorker } from '../workers.js';
-import { KeywardError } from '../../ceremony/errors.js';
+import { KeywardError, type KeywardCode } from '../../ceremony/errors.js';
 import { copyKey, transferablesOf, type CallMap, type CallName } from './calls.js';
 import type { ExpandedKey } from './expanded.js';
 import type { Encapsulation } from './kem.js';
@@ -53,7 +53,8 @@ interface Reply {
   readonly id: number;
   readonly ok: boolean;
   readonly result?: unknown;
-  readonly error?: { kind: string; code?: string; message: string };
+  /** `code` is a KeywardError's own (engine/crypto/worker.ts sends it as caught). */
+  readonly error?: { kind: string; code?: KeywardCode; message: string };
 }
 
 function copyArg(v: unknown): unknown {

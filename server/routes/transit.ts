@@ -716,8 +716,8 @@ export function transitRoutes(deps: AppDeps): Router {
 
   const fallback = async (ctx: Context) => {
     const layers = r.match(ctx.path, ctx.method).path.filter((l) => l.methods.length > 0 && l.path !== TRANSIT_PREFIX && !String(l.path).includes('*'));
-    if (layers.length > 0) return sendErrors(ctx, 405, ['1 error occurred:\n\t* unsupported operation\n\n'], 'METHOD_NOT_ALLOWED');
-    sendErrors(ctx, 404, [`no handler for route "${ctx.path.slice(4, 200)}". route entry not found.`], 'ROUTE_NOT_FOUND');
+    if (layers.length > 0) return sendErrors(ctx, vaultStatus('METHOD_NOT_ALLOWED'), ['1 error occurred:\n\t* unsupported operation\n\n'], 'METHOD_NOT_ALLOWED');
+    sendErrors(ctx, vaultStatus('ROUTE_NOT_FOUND'), [`no handler for route "${ctx.path.slice(4, 200)}". route entry not found.`], 'ROUTE_NOT_FOUND');
   };
   r.all(TRANSIT_PREFIX, fallback);
   r.all(`${TRANSIT_PREFIX}/*rest`, fallback);

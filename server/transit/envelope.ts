@@ -19,7 +19,7 @@
  */
 import type { Context } from 'koa';
 import { KeywardError } from '../../ceremony/errors.js';
-import { statusFor } from '../errors.js';
+import { statusFor, type ServerVisibleCode } from '../errors.js';
 import type { Logger } from '../log.js';
 
 export interface VaultEnvelope {
@@ -67,23 +67,30 @@ export function sendErrors(ctx: Context, status: number, errors: readonly string
 }
 
 /**
- * Vault's status for a Keyward error code: permission problems are 403 (Vault answers a missing or
- * bad token with 403 "permission denied" too), conflicts that Vault reports as bad requests are
- * 400, the rest keeps the native table's status.
+ * Where Vault's status differs from the native table's: permission problems are 403 (Vault answers
+ * a missing or bad token with 403 "permission denied" too), a parked request is a 403 (see the
+ * module comment), an unknown key version is a bad request.
  */
+export const VAULT_STATUS_OVERRIDES = Object.freeze({
+  UNAUTHENTICATED: 403,
+  POLICY_DENIED: 403,
+  APPROVAL_REQUIRED: 403,
+  APPROVAL_PENDING: 403,
+  KEY_VERSION_NOT_FOUND: 400,
+} as const satisfies Partial<Record<ServerVisibleCode, number>>);
+
+/**
+ * Vault's status for a Keyward error code: the native table's (server/errors.ts, the one list of
+ * which codes a client may see), with {@link VAULT_STATUS_OVERRIDES}, and 409/410 as 400 (Vault has
+ * no 409/410: a key that exists, a deletion not allowed, an approval already used are 400s).
+ * Undefined exactly where the native table has no status (an internal code: a 500).
+ */
+export function vaultStatus(code: ServerVisibleCode): number;
+export function vaultStatus(code: string): number | undefined;
 export function vaultStatus(code: string): number | undefined {
-  switch (code) {
-    case 'UNAUTHENTICATED':
-    case 'POLICY_DENIED':
-    case 'APPROVAL_REQUIRED':
-    case 'APPROVAL_PENDING':
-      return 403;
-    case 'KEY_VERSION_NOT_FOUND':
-      return 400;
-  }
   const status = statusFor(code);
   if (status === undefined) return undefined;
-  // Vault has no 409/410: a key that exists, a deletion not allowed, an approval already used are 400s.
+  if (Object.hasOwn(VAULT_STATUS_OVERRIDES, code)) return VAULT_STATUS_OVERRIDES[code as keyof typeof VAULT_STATUS_OVERRIDES];
   return status === 409 || status === 410 ? 400 : status;
 }
 

@@ -45,21 +45,21 @@ describe('base64', () => {
   for (const [what, text] of bad) {
     test(`rejects ${what} with RangeError, or the caller's code`, async () => {
       assert.throws(() => fromBase64(text, 'field'), RangeError);
-      await rejectsWithCode(() => fromBase64(text, 'field', undefined, 'SOME_CODE'), 'SOME_CODE', /^field: expected/);
+      await rejectsWithCode(() => fromBase64(text, 'field', undefined, 'SHARD_MALFORMED'), 'SHARD_MALFORMED', /^field: expected/);
     });
   }
 
   test('checks the decoded length, exact or as a range', async () => {
     assert.throws(() => fromBase64(toBase64(new Uint8Array(3)), 'k', 4), /k: expected 4 bytes, got 3/);
-    await rejectsWithCode(() => fromBase64(toBase64(new Uint8Array(3)), 'k', { min: 4, max: 8 }, 'C'), 'C', /expected 4 to 8 bytes, got 3/);
-    await rejectsWithCode(() => fromBase64(toBase64(new Uint8Array(9)), 'k', { max: 8 }, 'C'), 'C', /expected 0 to 8 bytes, got 9/);
-    await rejectsWithCode(() => fromBase64(toBase64(new Uint8Array(3)), 'k', { min: 4 }, 'C'), 'C', /expected at least 4 bytes, got 3/);
+    await rejectsWithCode(() => fromBase64(toBase64(new Uint8Array(3)), 'k', { min: 4, max: 8 }, 'SHARES_INVALID'), 'SHARES_INVALID', /expected 4 to 8 bytes, got 3/);
+    await rejectsWithCode(() => fromBase64(toBase64(new Uint8Array(9)), 'k', { max: 8 }, 'SHARES_INVALID'), 'SHARES_INVALID', /expected 0 to 8 bytes, got 9/);
+    await rejectsWithCode(() => fromBase64(toBase64(new Uint8Array(3)), 'k', { min: 4 }, 'SHARES_INVALID'), 'SHARES_INVALID', /expected at least 4 bytes, got 3/);
     assert.equal(fromBase64(toBase64(new Uint8Array(9)), 'k', { min: 4 }).length, 9);
   });
 
   test('rejects a non-string with TypeError, or the code', async () => {
     assert.throws(() => fromBase64(42 as unknown as string, 'x'), TypeError);
-    await rejectsWithCode(() => fromBase64(42 as unknown as string, 'x', undefined, 'C'), 'C', /expected base64 string, got number 42/);
+    await rejectsWithCode(() => fromBase64(42 as unknown as string, 'x', undefined, 'SHARES_INVALID'), 'SHARES_INVALID', /expected base64 string, got number 42/);
   });
 });
 
@@ -115,27 +115,27 @@ describe('constantTimeEqual and wipe', () => {
 
 describe('ByteReader', () => {
   test('reads u8, lp and rest, and refuses to read past the end', async () => {
-    const r = new ByteReader(concatBytes(u8(1), lp(utf8('hi')), Uint8Array.of(9, 9)), 'BAD', 'thing');
+    const r = new ByteReader(concatBytes(u8(1), lp(utf8('hi')), Uint8Array.of(9, 9)), 'SUBMISSION_INVALID', 'thing');
     assert.equal(r.u8('version'), 1);
     assert.equal(fromUtf8(r.lp('name')), 'hi');
     assert.deepEqual(r.rest(), Uint8Array.of(9, 9));
     assert.equal(r.remaining, 0);
-    await rejectsWithCode(() => r.u8('more'), 'BAD', /thing: expected 1 more bytes for more, got 0/);
-    const short = new ByteReader(Uint8Array.of(0, 5, 1, 2), 'BAD', 'thing');
-    await rejectsWithCode(() => short.lp('name'), 'BAD', /expected 5 more bytes for name, got 2/);
+    await rejectsWithCode(() => r.u8('more'), 'SUBMISSION_INVALID', /thing: expected 1 more bytes for more, got 0/);
+    const short = new ByteReader(Uint8Array.of(0, 5, 1, 2), 'SUBMISSION_INVALID', 'thing');
+    await rejectsWithCode(() => short.lp('name'), 'SUBMISSION_INVALID', /expected 5 more bytes for name, got 2/);
   });
 });
 
 describe('FieldReader', () => {
   test('reports every offending field at once, with its name', async () => {
     const err = await rejectsWithCode(() => {
-      const f = FieldReader.open({ a: 'x', b: 7, c: 'AAE', extra: true }, 'BAD', 'doc');
+      const f = FieldReader.open({ a: 'x', b: 7, c: 'AAE', extra: true }, 'SUBMISSION_INVALID', 'doc');
       f.literal('a', 'y');
       f.int('b', 0, 5);
       f.base64('c', 2);
       f.string('d', /^z$/, 'z');
       f.done();
-    }, 'BAD');
+    }, 'SUBMISSION_INVALID');
     assert.deepEqual(err.details?.['fields'], ['a', 'b', 'c', 'd', 'extra']);
     assert.match(err.message, /field "a" expected "y", got string "x"/);
     assert.match(err.message, /field "b" expected an integer from 0 to 5, got number 7/);
@@ -145,16 +145,16 @@ describe('FieldReader', () => {
 
   test('rejects non-objects and non-JSON text', async () => {
     for (const input of ['{', '[]', 'null', '"text"', '12', [], null, 12, 'x'.repeat(70_000)]) {
-      await rejectsWithCode(() => FieldReader.open(input, 'BAD', 'doc'), 'BAD', /^doc: expected/);
+      await rejectsWithCode(() => FieldReader.open(input, 'SUBMISSION_INVALID', 'doc'), 'SUBMISSION_INVALID', /^doc: expected/);
     }
   });
 
   test('does not take inherited properties as fields', async () => {
     const obj = Object.create({ a: 'y' }) as Record<string, unknown>;
     await rejectsWithCode(() => {
-      const f = FieldReader.open(obj, 'BAD', 'doc');
+      const f = FieldReader.open(obj, 'SUBMISSION_INVALID', 'doc');
       f.literal('a', 'y');
       f.done();
-    }, 'BAD', /field "a" is missing/);
+    }, 'SUBMISSION_INVALID', /field "a" is missing/);
   });
 });

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { isKeywardError } from '../../../ceremony/errors.js';
+import { isKeywardError, type KeywardCode } from '../../../ceremony/errors.js';
 import { buildBundle, verifyBundle } from '../../../engine/audit/bundle.js';
 import type { AttestationBundle, ReplayFn } from '../../../engine/audit/bundle.js';
 import { consistencyProof, rangeProof } from '../../../engine/audit/merkle.js';
@@ -10,7 +10,7 @@ import { MemoryLog, ORIGIN, POLICY_HASH, POLICY_WASM, enc, fakeEvaluate, logSign
 
 const fakeReplay: ReplayFn = async (wasm, input) => fakeEvaluate(wasm, input);
 const clone = (b: AttestationBundle): AttestationBundle => JSON.parse(JSON.stringify(b)) as AttestationBundle;
-const code = (c: string, re?: RegExp) => (err: unknown) => isKeywardError(err, c) && (re === undefined || re.test(err.message));
+const code = (c: KeywardCode, re?: RegExp) => (err: unknown) => isKeywardError(err, c) && (re === undefined || re.test(err.message));
 
 describe('attestation bundle', () => {
   it('a built bundle verifies from the object, its JSON text and its UTF-8 bytes, and replays', async () => {

@@ -1,11 +1,11 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createPrivateKey, generateKeyPairSync } from 'node:crypto';
-import { isKeywardError } from '../../../ceremony/errors.js';
+import { isKeywardError, type KeywardCode } from '../../../ceremony/errors.js';
 import { KEY_TYPES, KEY_TYPE_INFO, assertKeyType, isSlow, supports, type KeyType } from '../../../engine/crypto/types.js';
 import { exportPublicKey, generateKey, importPrivateKey, importPublicKey, publicKeyOf } from '../../../engine/crypto/material.js';
 
-const code = (c: string) => (e: unknown) => isKeywardError(e, c);
+const code = (c: KeywardCode) => (e: unknown) => isKeywardError(e, c);
 // RSA-4096 and SLH-DSA-*s keygen take seconds: covered by the pool test / one RSA-3072 here.
 const QUICK: KeyType[] = KEY_TYPES.filter((t) => t !== 'rsa-4096' && t !== 'slh-dsa-sha2-128s' && t !== 'slh-dsa-sha2-256s');
 
