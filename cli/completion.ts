@@ -44,11 +44,12 @@ export function bashCompletion(entries: CompletionEntry[], binaryName: string): 
 ${fn}() {
   local cur=\${COMP_WORDS[COMP_CWORD]} path='' i w opts='' line rest
   local commands=${q(entries.map((e) => e.path.join(' ')).join('\n'))}
-  # The command path: the leading words before the cursor that are not options.
+  # The command path: the leading words before the cursor that extend a known command path (so a
+  # positional argument such as a key name is not taken for part of it).
   for ((i = 1; i < COMP_CWORD; i++)); do
-    w=\${COMP_WORDS[i]}
-    [[ $w == -* ]] && break
-    path=\${path:+$path }$w
+    w=\${path:+$path }\${COMP_WORDS[i]}
+    [[ $'\\n'$commands$'\\n' == *$'\\n'"$w"[$' \\n']* ]] || break
+    path=$w
   done
   case "$path" in
 ${cases}
@@ -74,10 +75,11 @@ ${cases}
   if ((\${#next[@]} > 0)) && [[ -z $opts ]]; then
     COMPREPLY=($(compgen -W "\${next[*]}" -- "$cur"))
   else
+    compopt -o filenames 2>/dev/null
     COMPREPLY=($(compgen -f -- "$cur"))
   fi
 }
-complete -o filenames -F ${fn} ${binaryName}
+complete -F ${fn} ${binaryName}
 `;
 }
 
