@@ -1,6 +1,11 @@
 /**
- * The options every command shares (--addr, --token, --json, --timeout) and the one place that prints
- * results and errors: JSON on stdout with --json, error code and message on stderr, exit 1.
+ * The two bases of every `keyward` command and the one place that prints results and errors: JSON
+ * on stdout with --json, error code and message on stderr, exit 1.
+ *
+ * OfflineCommand (--json only) is for commands that never talk to a server (`server`, `policy
+ * build|new|test|eval`, `audit verify-bundle`, `ceremony holder-keygen`): they do not accept
+ * --addr/--token/--timeout at all, so a stray `--addr` is a usage error rather than silently
+ * ignored. RemoteCommand adds those options and the command's @keyward/client.
  *
  * A request parked for approval (202, docs/approvals.md) is neither a result nor an error: it is
  * printed on stdout (the approval, who must approve, the command that executes it) and the exit
@@ -10,8 +15,18 @@
 import { KeywardApiError } from '@keyward/client';
 import type { KeywardClient } from '@keyward/client';
 import { Command, Option, UsageError } from 'clipanion';
+import * as t from 'typanion';
 import { KeywardError } from '../ceremony/errors.js';
 import { CLI_TIMEOUT_S_DEFAULT, DEFAULT_ADDR, cliClient, toCliError } from './http.js';
+
+/**
+ * A whole-number option in [min, max], parsed by clipanion (typanion): anything else, "1.5", "1e3",
+ * "01" or out of range, is a usage error that names the flag ("Invalid value for --limit").
+ */
+export const wholeNumber = (min: number, max: number = Number.MAX_SAFE_INTEGER) => t.cascade(t.isNumber(), [t.isInteger(), t.isInInclusiveRange(min, max)]);
+
+/** A `true`/`false` option value (`--deletion-allowed false`), a boolean once parsed. */
+export const trueOrFalse = () => t.isBoolean();
 
 /** The exit code of a request parked for approval: not done, not failed. */
 export const EXIT_PARKED = 3;
@@ -31,21 +46,11 @@ function parkedOf(err: unknown): Parked | undefined {
   return typeof d?.approvalId === 'string' ? (d as Parked) : undefined;
 }
 
-export abstract class BaseCommand extends Command {
-  addr = Option.String('--addr', DEFAULT_ADDR, { description: 'Server URL (env KEYWARD_ADDR)', env: 'KEYWARD_ADDR' });
-  token = Option.String('--token', { description: 'Bearer token (env KEYWARD_TOKEN)', env: 'KEYWARD_TOKEN' });
+/** A command that never talks to a server: --json and the printing of results and errors. */
+export abstract class OfflineCommand extends Command {
   json = Option.Boolean('--json', false, { description: 'Print one JSON value on stdout and nothing else' });
-  timeout = Option.String('--timeout', { description: `Seconds to wait for each server answer (default ${CLI_TIMEOUT_S_DEFAULT}; env KEYWARD_TIMEOUT)`, env: 'KEYWARD_TIMEOUT' });
-
-  #client: KeywardClient | undefined;
 
   abstract run(): Promise<number | void>;
-
-  /** The command's one @keyward/client, for --addr, --token and --timeout. */
-  client(): KeywardClient {
-    if (this.timeout !== undefined && !/^[1-9]\d{0,5}$/.test(this.timeout)) throw new UsageError(`--timeout expects a whole number of seconds, got "${this.timeout}"`);
-    return (this.#client ??= cliClient(this.addr, this.token, this.timeout === undefined ? undefined : Number(this.timeout)));
-  }
 
   /** Prints `value` as JSON with --json, else the human text. */
   print(value: unknown, human: string | (() => string)): void {
@@ -86,5 +91,23 @@ export abstract class BaseCommand extends Command {
       else this.context.stderr.write(`error ${code}: ${message}\n`);
       return 1;
     }
+  }
+}
+
+/** A command that talks to a Keyward server: --addr, --token, --timeout and its one client. */
+export abstract class RemoteCommand extends OfflineCommand {
+  addr = Option.String('--addr', DEFAULT_ADDR, { description: 'Server URL (env KEYWARD_ADDR)', env: 'KEYWARD_ADDR' });
+  token = Option.String('--token', { description: 'Bearer token (env KEYWARD_TOKEN)', env: 'KEYWARD_TOKEN' });
+  timeout = Option.String('--timeout', {
+    description: `Seconds to wait for each server answer (default ${CLI_TIMEOUT_S_DEFAULT}; env KEYWARD_TIMEOUT)`,
+    env: 'KEYWARD_TIMEOUT',
+    validator: wholeNumber(1, 999_999),
+  });
+
+  #client: KeywardClient | undefined;
+
+  /** The command's one @keyward/client, for --addr, --token and --timeout. */
+  client(): KeywardClient {
+    return (this.#client ??= cliClient(this.addr, this.token, this.timeout));
   }
 }

@@ -1,9 +1,17 @@
 /**
- * The one registration list of `keyward` commands.
+ * The one registration list of `keyward` commands, and the `Cli` that runs them.
+ *
+ * `keyward --help` lists each command as its path, positional arguments and required options
+ * only: clipanion's own list inlines every option of every command, which repeated `[--addr #0]
+ * [--token #0] [--json]` on each line; the shared options are said once at the end, and each
+ * command's `--help` still lists all of its options. Colours only on a terminal and never with
+ * NO_COLOR (https://no-color.org).
  * @module
  */
-import { Builtins, Cli } from 'clipanion';
+import { Builtins, Cli, Command } from 'clipanion';
+import type { CommandClass } from 'clipanion';
 import { VERSION } from '../engine/version.js';
+import CompletionCommand from './commands/completion.js';
 import ApprovalApproveCommand from './commands/approval/approve.js';
 import ApprovalDenyCommand from './commands/approval/deny.js';
 import ApprovalExecuteCommand from './commands/approval/execute.js';
@@ -48,6 +56,7 @@ import PolicyPushCommand from './commands/policy/push.js';
 import PolicyTestCommand from './commands/policy/test.js';
 import RewrapCommand from './commands/rewrap.js';
 import RotateCommand from './commands/rotate.js';
+import SysRotateCommand from './commands/sys/rotate.js';
 import SealCommand from './commands/seal.js';
 import ServerCommand from './commands/server.js';
 import SignCommand from './commands/sign.js';
@@ -61,6 +70,7 @@ export const COMMANDS = [
   ServerCommand,
   StatusCommand,
   SealCommand,
+  SysRotateCommand,
   RotateCommand,
   CeremonyHolderKeygenCommand,
   CeremonyInitCommand,
@@ -110,10 +120,43 @@ export const COMMANDS = [
   AuditVerifyBundleCommand,
   AuditVerifyCommand,
   AuditReplayCommand,
+  CompletionCommand,
 ];
 
-export function buildCli(): Cli {
-  const cli = new Cli({ binaryLabel: 'Keyward', binaryName: 'keyward', binaryVersion: VERSION });
+/** Whether to colour output written to `stream`: a terminal, and NO_COLOR unset or empty. */
+export function colorsFor(stream: { isTTY?: boolean }, env: NodeJS.ProcessEnv): boolean {
+  return stream.isTTY === true && !env.NO_COLOR;
+}
+
+const GLOBAL_OPTIONS = [
+  'Commands that talk to a server also take --addr URL, --token TOKEN and',
+  '--timeout SECONDS (env KEYWARD_ADDR, KEYWARD_TOKEN, KEYWARD_TIMEOUT); most take',
+  "--json. `keyward <command> --help` lists all of a command's options.",
+].join('\n');
+
+export class KeywardCli extends Cli {
+  override usage(command: CommandClass | Command | null = null, opts: { colored?: boolean; detailed?: boolean; prefix?: string } = {}): string {
+    if (command !== null) return super.usage(command, opts);
+    const f = this.format(opts.colored);
+    const byCategory = new Map<string, string[]>();
+    for (const d of this.definitions({ colored: opts.colored })) {
+      // The path and positionals (d.usage), then the options the command cannot run without.
+      const required = d.options.filter((o) => o.required).map((o) => `<${o.definition}>`);
+      const line = `  ${f.bold([d.usage, ...required].join(' '))}\n    ${(d.description ?? '').trim()}`;
+      const category = d.category?.trim() ?? 'General commands';
+      byCategory.set(category, [...(byCategory.get(category) ?? []), line]);
+    }
+    const categories = [...byCategory.keys()].sort((a, b) => (a === 'General commands' ? -1 : b === 'General commands' ? 1 : a.localeCompare(b)));
+    let out = `${f.header(`${this.binaryLabel} - ${this.binaryVersion}`)}\n\n  ${f.bold(opts.prefix ?? '$ ')}${this.binaryName} <command>\n`;
+    for (const c of categories) out += `\n${f.header(c)}\n\n${byCategory.get(c)!.sort().join('\n\n')}\n`;
+    return `${out}\n${GLOBAL_OPTIONS}\n`;
+  }
+}
+
+/** The `keyward` CLI; colours follow stdout (a terminal, no NO_COLOR) unless `enableColors` is given. */
+export function buildCli(opts: { enableColors?: boolean } = {}): Cli {
+  const enableColors = opts.enableColors ?? colorsFor(process.stdout, process.env);
+  const cli = new KeywardCli({ binaryLabel: 'Keyward', binaryName: 'keyward', binaryVersion: VERSION, enableColors });
   cli.register(Builtins.HelpCommand);
   cli.register(Builtins.VersionCommand);
   for (const c of COMMANDS) cli.register(c);

@@ -7,11 +7,11 @@
  */
 import { Option, UsageError } from 'clipanion';
 import { toBase64 as b64 } from '../ceremony/index.js';
-import { BaseCommand } from './base.js';
+import { RemoteCommand } from './base.js';
 import { readInput } from './input.js';
 
 /** A command on one key: `--key NAME`; `onKey` is the path parameter of /v1/keys/{name}/<op>. */
-export abstract class KeyOpCommand extends BaseCommand {
+export abstract class KeyOpCommand extends RemoteCommand {
   key = Option.String('--key', { required: true, description: 'Key name' });
 
   /** `{params: {path: {name}}}` for the client's POST /v1/keys/{name}/<op>. */

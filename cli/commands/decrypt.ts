@@ -1,4 +1,5 @@
-import { Command, Option, UsageError } from 'clipanion';
+import { Command, Option } from 'clipanion';
+import { wholeNumber } from '../base.js';
 import { done, single } from '../http.js';
 import { InputOpCommand, aadField, aadOption } from '../key-op.js';
 
@@ -14,11 +15,10 @@ export default class DecryptCommand extends InputOpCommand {
   });
 
   aadText = aadOption();
-  keyVersion = Option.String('--key-version', { description: 'RSA keys: the key version a raw ciphertext was made for (default: the latest)' });
+  keyVersion = Option.String('--key-version', { description: 'RSA keys: the key version a raw ciphertext was made for (default: the latest)', validator: wholeNumber(1, 9_999_999_999) });
 
   async run(): Promise<number> {
-    if (this.keyVersion !== undefined && !/^[1-9]\d{0,9}$/.test(this.keyVersion)) throw new UsageError(`--key-version expects a positive whole number, got "${this.keyVersion}"`);
-    const version = this.keyVersion === undefined ? {} : { keyVersion: Number(this.keyVersion) };
+    const version = this.keyVersion === undefined ? {} : { keyVersion: this.keyVersion };
     const r = single(done(await this.client().post('/v1/keys/{name}/decrypt', { ...this.onKey, body: { ciphertext: await this.inputText('ciphertext'), ...aadField(this.aadText), ...version } })));
     if (this.json) this.print(r, '');
     else this.context.stdout.write(Buffer.from(r.plaintext, 'base64'));

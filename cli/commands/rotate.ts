@@ -1,17 +1,17 @@
-import { Command } from 'clipanion';
-import { BaseCommand } from '../base.js';
-import { done } from '../http.js';
+/**
+ * `keyward rotate`, the old name of `keyward sys rotate`: kept, hidden from `keyward --help` (no
+ * usage), so that scripts keep working; it says on stderr that the name is deprecated, which keeps
+ * stdout (and --json) the same as `sys rotate`'s.
+ * @module
+ */
+import SysRotateCommand from './sys/rotate.js';
 
-export default class RotateCommand extends BaseCommand {
+export default class RotateCommand extends SysRotateCommand {
   static override paths = [['rotate']];
-  static override usage = Command.Usage({
-    description: 'rotate the barrier key: a new keyring term encrypts new data, old data stays readable (authenticated)',
-    examples: [['Rotate', 'keyward rotate']],
-  });
+  static override usage = undefined;
 
-  async run(): Promise<number> {
-    const r = done(await this.client().post('/v1/sys/rotate', { body: {} }));
-    this.print(r, `Rotated: keyring term ${r.term} is active (${r.terms.length} terms kept).`);
-    return 0;
+  override async run(): Promise<number> {
+    this.context.stderr.write('warning: `keyward rotate` is deprecated; use `keyward sys rotate`\n');
+    return super.run();
   }
 }

@@ -1,8 +1,8 @@
 import { Command } from 'clipanion';
-import { BaseCommand } from '../base.js';
+import { RemoteCommand } from '../base.js';
 import { done } from '../http.js';
 
-export default class SealCommand extends BaseCommand {
+export default class SealCommand extends RemoteCommand {
   static override paths = [['seal']];
   static override usage = Command.Usage({
     description: 'seal the server: zeroize its keys until a quorum unseals it again (authenticated)',

@@ -1,12 +1,12 @@
 import { Command, Option, UsageError } from 'clipanion';
 import type { Level } from '../../server/log.js';
-import { BaseCommand } from '../base.js';
+import { OfflineCommand } from '../base.js';
 
 const DEFAULT_LISTEN = '127.0.0.1:8420';
 
 export const DEFAULT_DATA_DIR = '.keyward-data';
 
-export default class ServerCommand extends BaseCommand {
+export default class ServerCommand extends OfflineCommand {
   static override paths = [['server']];
   static override usage = Command.Usage({
     description: 'run the Keyward server (starts sealed; --dev for an unsealed in-memory dev server)',

@@ -1,7 +1,7 @@
 import { Command } from 'clipanion';
-import { BaseCommand } from '../base.js';
+import { RemoteCommand } from '../base.js';
 
-export default class StatusCommand extends BaseCommand {
+export default class StatusCommand extends RemoteCommand {
   static override paths = [['status']];
   static override usage = Command.Usage({
     description: 'show whether the server is initialized and sealed, and the unseal progress',

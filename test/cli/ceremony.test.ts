@@ -46,7 +46,7 @@ describe('keyward ceremony (CLI, end to end)', { timeout: 240_000 }, () => {
 
   it('--help lists every command', async () => {
     const r = ok(await runCli(['--help']));
-    for (const c of ['server', 'status', 'seal', 'rotate', 'ceremony holder-keygen', 'ceremony init', 'ceremony unseal', 'ceremony verify-shard', 'ceremony rekey init', 'ceremony rekey submit']) {
+    for (const c of ['server', 'status', 'seal', 'sys rotate', 'ceremony holder-keygen', 'ceremony init', 'ceremony unseal', 'ceremony verify-shard', 'ceremony rekey init', 'ceremony rekey submit']) {
       assert.ok(r.stdout.includes(`keyward ${c}`), `--help lacks ${c}:\n${r.stdout}`);
     }
   });
@@ -76,7 +76,7 @@ describe('keyward ceremony (CLI, end to end)', { timeout: 240_000 }, () => {
   it('inits 2-of-3; the operator gets sealed shard files and the root token', async () => {
     const usage = await runCli(['ceremony', 'init', '--holders', `${k('alice')}.pub`, '--threshold', 'two', '--out-dir', join(dir, 'shards')], env);
     assert.equal(usage.code, 1);
-    assert.match(usage.stdout + usage.stderr, /--threshold expects a whole number/);
+    assert.match(usage.stdout + usage.stderr, /Invalid value for --threshold/);
     failsWith(await runCli(['ceremony', 'init', '--holders', join(dir, 'missing.pub'), '--threshold', '1', '--out-dir', join(dir, 'shards')], env), 'FILE_UNREADABLE');
     const r = ok(await runCli(['ceremony', 'init', '--holders', ['alice', 'bob', 'carol'].map((n) => `${k(n)}.pub`).join(','), '--threshold', '2', '--out-dir', join(dir, 'shards'), '--root-token-out', join(dir, 'root-token'), '--json'], env));
     assert.equal(r.json().shardFiles.length, 3);
@@ -120,8 +120,13 @@ describe('keyward ceremony (CLI, end to end)', { timeout: 240_000 }, () => {
 
   it('root rotation keeps data written before it readable', async () => {
     await s.hsm.secrets.put('test/pre-rotation', new TextEncoder().encode('older data'));
-    const r = ok(await runCli(['rotate', '--json'], { ...env, KEYWARD_TOKEN: rootToken }));
+    const r = ok(await runCli(['sys', 'rotate', '--json'], { ...env, KEYWARD_TOKEN: rootToken }));
     assert.equal(r.json().term, 2);
+    assert.equal(r.stderr, '');
+    // The old name still works for scripts, with a deprecation line on stderr and the same stdout.
+    const old = ok(await runCli(['rotate', '--json'], { ...env, KEYWARD_TOKEN: rootToken }));
+    assert.equal(old.json().term, 3);
+    assert.match(old.stderr, /`keyward rotate` is deprecated; use `keyward sys rotate`/);
     await s.hsm.secrets.put('test/post-rotation', new TextEncoder().encode('newer data'));
     ok(await runCli(['seal'], { ...env, KEYWARD_TOKEN: rootToken }));
     await s.restart();

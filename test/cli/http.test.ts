@@ -33,6 +33,6 @@ describe('keyward --timeout (CLI)', { timeout: 60_000 }, () => {
   it('refuses a --timeout that is not a whole number of seconds', async () => {
     const r = await runCli(['status', '--addr', addr, '--timeout', '0.5']);
     assert.equal(r.code, 1);
-    assert.match(r.stdout + r.stderr, /--timeout expects a whole number of seconds, got "0.5"/);
+    assert.match(r.stdout + r.stderr, /Invalid value for --timeout: expected to be an integer \(got 0.5\)/);
   });
 });

@@ -1,8 +1,8 @@
 import { Command, Option } from 'clipanion';
-import { BaseCommand } from '../../base.js';
+import { RemoteCommand } from '../../base.js';
 import { done } from '../../http.js';
 
-export default class ApprovalApproveCommand extends BaseCommand {
+export default class ApprovalApproveCommand extends RemoteCommand {
   static override paths = [['approval', 'approve']];
   static override usage = Command.Usage({
     category: 'Approvals',

@@ -1,8 +1,8 @@
 import { Command, Option } from 'clipanion';
-import { BaseCommand } from '../../base.js';
+import { RemoteCommand } from '../../base.js';
 import { done } from '../../http.js';
 
-export default class ApprovalDenyCommand extends BaseCommand {
+export default class ApprovalDenyCommand extends RemoteCommand {
   static override paths = [['approval', 'deny']];
   static override usage = Command.Usage({
     category: 'Approvals',

@@ -1,10 +1,10 @@
 import { Command, Option, UsageError } from 'clipanion';
 import { KeywardError } from '../../../ceremony/errors.js';
 import { readJsonFile } from '../../files.js';
-import { BaseCommand } from '../../base.js';
+import { RemoteCommand } from '../../base.js';
 import { done } from '../../http.js';
 
-export default class ApprovalExecuteCommand extends BaseCommand {
+export default class ApprovalExecuteCommand extends RemoteCommand {
   static override paths = [['approval', 'execute']];
   static override usage = Command.Usage({
     category: 'Approvals',

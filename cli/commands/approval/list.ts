@@ -1,6 +1,6 @@
 import type { components } from '@keyward/client';
 import { Command, Option, UsageError } from 'clipanion';
-import { BaseCommand } from '../../base.js';
+import { RemoteCommand } from '../../base.js';
 import { done } from '../../http.js';
 import { approvalLine } from './shared.js';
 import type { ApprovalView } from './shared.js';
@@ -8,7 +8,7 @@ import type { ApprovalView } from './shared.js';
 const STATES = ['pending', 'denied', 'expired', 'executing', 'executed', 'failed'] as const;
 type State = (typeof STATES)[number];
 
-export default class ApprovalListCommand extends BaseCommand {
+export default class ApprovalListCommand extends RemoteCommand {
   static override paths = [['approval', 'list']];
   static override usage = Command.Usage({
     category: 'Approvals',

@@ -1,9 +1,9 @@
 import { Command, Option } from 'clipanion';
-import { BaseCommand } from '../../base.js';
+import { RemoteCommand } from '../../base.js';
 import { done } from '../../http.js';
 import { approvalText } from './shared.js';
 
-export default class ApprovalShowCommand extends BaseCommand {
+export default class ApprovalShowCommand extends RemoteCommand {
   static override paths = [['approval', 'show']];
   static override usage = Command.Usage({ category: 'Approvals', description: 'show an approval: the request, what it needs, who approved', examples: [['Show', 'keyward approval show apr_…']] });
 

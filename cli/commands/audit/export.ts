@@ -4,12 +4,12 @@ import { fromBase64 } from '../../../ceremony/bytes.js';
 import { existsSync } from 'node:fs';
 import { parseCheckpoint, parseNote, verifyConsistency } from '../../../engine/audit/index.js';
 import type { AttestationBundle } from '../../../engine/audit/index.js';
-import { BaseCommand } from '../../base.js';
+import { RemoteCommand, wholeNumber } from '../../base.js';
 import { writeFileSafe } from '../../files.js';
 import { done } from '../../http.js';
-import { checkRange, indexOption, num, prefixed, readCheckpointUnverified } from './shared.js';
+import { checkRange, num, prefixed, readCheckpointUnverified } from './shared.js';
 
-export default class AuditExportCommand extends BaseCommand {
+export default class AuditExportCommand extends RemoteCommand {
   static override paths = [['audit', 'export']];
   static override usage = Command.Usage({
     category: 'Audit',
@@ -29,8 +29,8 @@ export default class AuditExportCommand extends BaseCommand {
     ],
   });
 
-  from = Option.String('--from', { description: 'First record index (default 0)' });
-  to = Option.String('--to', { description: 'One past the last record index (default: the signed tree size)' });
+  from = Option.String('--from', { description: 'First record index (default 0)', validator: wholeNumber(0) });
+  to = Option.String('--to', { description: 'One past the last record index (default: the signed tree size)', validator: wholeNumber(0) });
   includeInputs = Option.Boolean('--include-inputs', false, { description: 'Include the recorded policy inputs (for replay; implies --include-wasm)' });
   includeWasm = Option.Boolean('--include-wasm', false, { description: "Include the policies' WebAssembly modules" });
   previous = Option.String('--previous-checkpoint', { description: 'Add a consistency proof from this earlier checkpoint' });
@@ -38,8 +38,8 @@ export default class AuditExportCommand extends BaseCommand {
   force = Option.Boolean('--force', false, { description: 'Overwrite --out if it exists' });
 
   async run(): Promise<number> {
-    const from = indexOption(this.from, '--from');
-    const to = indexOption(this.to, '--to');
+    const from = this.from;
+    const to = this.to;
     checkRange(from, to);
     const includeWasm = this.includeWasm || this.includeInputs;
     const prev = this.previous === undefined ? undefined : await readCheckpointUnverified(this.previous);

@@ -1,11 +1,11 @@
 import { Command, Option } from 'clipanion';
 import { parseTrustedKeysFile } from '../../../engine/audit/index.js';
-import { BaseCommand } from '../../base.js';
+import { RemoteCommand } from '../../base.js';
 import { writeFileSafe } from '../../files.js';
 import { done } from '../../http.js';
 import { prefixed } from './shared.js';
 
-export default class AuditKeysCommand extends BaseCommand {
+export default class AuditKeysCommand extends RemoteCommand {
   static override paths = [['audit', 'keys']];
   static override usage = Command.Usage({
     category: 'Audit',

@@ -1,9 +1,9 @@
 import { Command, Option } from 'clipanion';
 import { KeywardError } from '../../../ceremony/errors.js';
 import { verifyBundle } from '../../../engine/audit/index.js';
-import { BaseCommand } from '../../base.js';
+import { RemoteCommand, wholeNumber } from '../../base.js';
 import { done } from '../../http.js';
-import { checkRange, indexOption, liveTrustedKeys, num, policyReplayer, prefixed, Progress } from './shared.js';
+import { checkRange, liveTrustedKeys, num, policyReplayer, prefixed, Progress } from './shared.js';
 
 /** Records per export while replaying (bounded memory; the server allows up to 100,000). */
 const CHUNK = 25_000;
@@ -16,7 +16,7 @@ interface Mismatch {
   replayed: { decision: string; gas: number };
 }
 
-export default class AuditReplayCommand extends BaseCommand {
+export default class AuditReplayCommand extends RemoteCommand {
   static override paths = [['audit', 'replay']];
   static override usage = Command.Usage({
     category: 'Audit',
@@ -34,13 +34,13 @@ export default class AuditReplayCommand extends BaseCommand {
     ],
   });
 
-  from = Option.String('--from', { description: 'First record index (default 0)' });
-  to = Option.String('--to', { description: 'One past the last record index (default: the signed tree size)' });
+  from = Option.String('--from', { description: 'First record index (default 0)', validator: wholeNumber(0) });
+  to = Option.String('--to', { description: 'One past the last record index (default: the signed tree size)', validator: wholeNumber(0) });
   trustedKey = Option.String('--trusted-key', { description: "File of pinned verifier keys (default: the server's own, with a warning)" });
 
   async run(): Promise<number> {
-    const from = indexOption(this.from, '--from') ?? 0;
-    const toOpt = indexOption(this.to, '--to');
+    const from = this.from ?? 0;
+    const toOpt = this.to;
     checkRange(from, toOpt);
     const client = this.client();
     const { keys } = await liveTrustedKeys(client, this.trustedKey, (t) => this.note(t));

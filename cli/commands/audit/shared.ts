@@ -188,15 +188,6 @@ export class Progress {
   }
 }
 
-/** Parses a non-negative integer option (a leaf index), or undefined when absent. */
-export function indexOption(value: string | undefined, flag: string): number | undefined {
-  if (value === undefined) return undefined;
-  if (!/^(0|[1-9][0-9]{0,15})$/.test(value) || !Number.isSafeInteger(Number(value))) {
-    throw new KeywardError('USAGE', `${flag} expected a record index (a non-negative integer), got "${value.slice(0, 40)}"`);
-  }
-  return Number(value);
-}
-
 /** Checks --from < --to when both are given. */
 export function checkRange(from: number | undefined, to: number | undefined): void {
   if (from !== undefined && to !== undefined && !(from < to)) throw new KeywardError('USAGE', `expected --from < --to, got --from ${from} --to ${to}`);

@@ -2,16 +2,16 @@ import { Command, Option } from 'clipanion';
 import { KeywardError } from '../../../ceremony/errors.js';
 import { SignatureType, verifyBundle } from '../../../engine/audit/index.js';
 import type { VerifyBundleOptions } from '../../../engine/audit/index.js';
-import { BaseCommand } from '../../base.js';
+import { OfflineCommand } from '../../base.js';
 import { num, policyReplayer, prefixed, readBundleFile, readTrustedCheckpoint, readTrustedKeys } from './shared.js';
 
-export default class AuditVerifyBundleCommand extends BaseCommand {
+export default class AuditVerifyBundleCommand extends OfflineCommand {
   static override paths = [['audit', 'verify-bundle']];
   static override usage = Command.Usage({
     category: 'Audit',
     description: 'verify an attestation bundle offline against pinned verifier keys',
     details: `
-      Checks, with no server (--addr and --token are not used), that the bundle's records are exactly leaves [from, to) of the log whose checkpoint it carries, signed by every key in the --trusted-key file (one C2SP verifier key per line, as written by \`keyward audit keys\`): structure, checkpoint signatures, canonical records, the range proof, the consistency proof if any, and the policy and input hashes. The keys inside the bundle are never trusted. Prints OK with counts, or exits 1 with the error code and the first thing that failed.
+      Checks, with no server, that the bundle's records are exactly leaves [from, to) of the log whose checkpoint it carries, signed by every key in the --trusted-key file (one C2SP verifier key per line, as written by \`keyward audit keys\`): structure, checkpoint signatures, canonical records, the range proof, the consistency proof if any, and the policy and input hashes. The keys inside the bundle are never trusted. Prints OK with counts, or exits 1 with the error code and the first thing that failed.
 
       \`--replay\` re-runs every recorded policy decision on the recorded input with the policy engine and requires the same decision and gas; the bundle must carry inputs and wasm (\`keyward audit export --include-inputs\`).
 

@@ -5,9 +5,9 @@ import { KeywardError, isKeywardError } from '../../../ceremony/errors.js';
 import { fromBase64 } from '../../../ceremony/bytes.js';
 import { inclusionProofRanges, LogVerifier, RootMismatch, rootOf, SignatureType, verifyInclusion, verifyNote } from '../../../engine/audit/index.js';
 import type { LeafHashes, RootCheck, VerifiedCheckpoint } from '../../../engine/audit/index.js';
-import { BaseCommand } from '../../base.js';
+import { RemoteCommand, wholeNumber } from '../../base.js';
 import { done, toCliError } from '../../http.js';
-import { checkRange, indexOption, liveTrustedKeys, num, prefixed, Progress, readTrustedCheckpoint } from './shared.js';
+import { checkRange, liveTrustedKeys, num, prefixed, Progress, readTrustedCheckpoint } from './shared.js';
 
 /** Records per GET /v1/audit/records (the server's maximum). */
 const PAGE = 1000;
@@ -18,7 +18,7 @@ function corrupt(message: string, details?: Record<string, unknown>): KeywardErr
   return new KeywardError('AUDIT_LOG_CORRUPT', message, details ? { details } : undefined);
 }
 
-export default class AuditVerifyCommand extends BaseCommand {
+export default class AuditVerifyCommand extends RemoteCommand {
   static override paths = [['audit', 'verify']];
   static override usage = Command.Usage({
     category: 'Audit',
@@ -38,14 +38,14 @@ export default class AuditVerifyCommand extends BaseCommand {
     ],
   });
 
-  from = Option.String('--from', { description: 'First record index to report (checking still starts at 0)' });
-  to = Option.String('--to', { description: 'One past the last record index to report (default: the head)' });
+  from = Option.String('--from', { description: 'First record index to report (checking still starts at 0)', validator: wholeNumber(0) });
+  to = Option.String('--to', { description: 'One past the last record index to report (default: the head)', validator: wholeNumber(0) });
   trustedKey = Option.String('--trusted-key', { description: "File of pinned verifier keys (default: the server's own, with a warning)" });
   previous = Option.String('--previous-checkpoint', { description: 'A checkpoint you kept; the log must still hash to it' });
 
   async run(): Promise<number> {
-    const from = indexOption(this.from, '--from') ?? 0;
-    const to = indexOption(this.to, '--to');
+    const from = this.from ?? 0;
+    const to = this.to;
     checkRange(from, to);
     const client = this.client();
     const { keys, pinned } = await liveTrustedKeys(client, this.trustedKey, (t) => this.note(t));

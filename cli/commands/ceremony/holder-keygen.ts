@@ -1,10 +1,10 @@
 import { Command, Option } from 'clipanion';
 import { encryptHolderKey, generateHolderKey, holderFingerprint, toPublicKeyFile } from '../../../ceremony/index.js';
-import { BaseCommand } from '../../base.js';
+import { OfflineCommand } from '../../base.js';
 import { writeFileSafe } from '../../files.js';
 import { readPassphrase } from '../../passphrase.js';
 
-export default class CeremonyHolderKeygenCommand extends BaseCommand {
+export default class CeremonyHolderKeygenCommand extends OfflineCommand {
   static override paths = [['ceremony', 'holder-keygen']];
   static override usage = Command.Usage({
     category: 'Ceremony',

@@ -1,9 +1,9 @@
-import { Command, Option, UsageError } from 'clipanion';
-import { BaseCommand } from '../../base.js';
+import { Command, Option } from 'clipanion';
+import { RemoteCommand, wholeNumber } from '../../base.js';
 import { writeFileSafe } from '../../files.js';
 import { loadHolderPublicKeys, writeShards } from './shared.js';
 
-export default class CeremonyInitCommand extends BaseCommand {
+export default class CeremonyInitCommand extends RemoteCommand {
   static override paths = [['ceremony', 'init']];
   static override usage = Command.Usage({
     category: 'Ceremony',
@@ -15,14 +15,13 @@ export default class CeremonyInitCommand extends BaseCommand {
   });
 
   holders = Option.String('--holders', { required: true, description: 'Comma-separated holder public key files (.pub)' });
-  threshold = Option.String('--threshold', { required: true, description: 'Shards needed to unseal (1..N)' });
+  threshold = Option.String('--threshold', { required: true, description: 'Shards needed to unseal (1..N)', validator: wholeNumber(1) });
   outDir = Option.String('--out-dir', { required: true, description: 'Directory for the NAME.shard files' });
   rootTokenOut = Option.String('--root-token-out', { description: 'Write the root token to this file (mode 0600) instead of printing it' });
   force = Option.Boolean('--force', false, { description: 'Overwrite existing shard files' });
 
   async run(): Promise<number> {
-    const threshold = Number(this.threshold);
-    if (!Number.isInteger(threshold)) throw new UsageError(`--threshold expects a whole number from 1 to the number of holders, got "${this.threshold}"`);
+    const threshold = this.threshold;
     const holders = await loadHolderPublicKeys(this.holders);
     const res = await this.client().post('/v1/sys/init', { body: { holders, threshold } });
     const files = await writeShards(this.outDir, res.shards, this.force);

@@ -1,7 +1,7 @@
 import { Command } from 'clipanion';
-import { BaseCommand } from '../../base.js';
+import { RemoteCommand } from '../../base.js';
 
-export default class CeremonyResetCommand extends BaseCommand {
+export default class CeremonyResetCommand extends RemoteCommand {
   static override paths = [['ceremony', 'reset']];
   static override usage = Command.Usage({
     category: 'Ceremony',

@@ -1,10 +1,10 @@
 import { Command, Option } from 'clipanion';
 import { KeywardApiError } from '@keyward/client';
 import { wipe } from '../../../ceremony/index.js';
-import { BaseCommand } from '../../base.js';
+import { RemoteCommand } from '../../base.js';
 import { openShardLocally, toSubmission } from './shared.js';
 
-export default class CeremonyUnsealCommand extends BaseCommand {
+export default class CeremonyUnsealCommand extends RemoteCommand {
   static override paths = [['ceremony', 'unseal']];
   static override usage = Command.Usage({
     category: 'Ceremony',

@@ -1,10 +1,10 @@
 import { Command, Option } from 'clipanion';
 import { KeywardError } from '../../../ceremony/errors.js';
 import { verifyShardCommitment, wipe } from '../../../ceremony/index.js';
-import { BaseCommand } from '../../base.js';
+import { RemoteCommand } from '../../base.js';
 import { openShardLocally } from './shared.js';
 
-export default class CeremonyVerifyShardCommand extends BaseCommand {
+export default class CeremonyVerifyShardCommand extends RemoteCommand {
   static override paths = [['ceremony', 'verify-shard']];
   static override usage = Command.Usage({
     category: 'Ceremony',

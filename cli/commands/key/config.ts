@@ -1,8 +1,8 @@
 import { Command, Option, UsageError } from 'clipanion';
-import { BaseCommand } from '../../base.js';
+import { RemoteCommand, trueOrFalse, wholeNumber } from '../../base.js';
 import { done } from '../../http.js';
 
-export default class KeyConfigCommand extends BaseCommand {
+export default class KeyConfigCommand extends RemoteCommand {
   static override paths = [['key', 'config']];
   static override usage = Command.Usage({
     category: 'Keys',
@@ -11,18 +11,16 @@ export default class KeyConfigCommand extends BaseCommand {
   });
 
   name = Option.String({ required: true });
-  minDecryptionVersion = Option.String('--min-decryption-version', { description: 'Oldest version that still decrypts/verifies' });
-  deletionAllowed = Option.String('--deletion-allowed', { description: 'true or false' });
+  minDecryptionVersion = Option.String('--min-decryption-version', { description: 'Oldest version that still decrypts/verifies', validator: wholeNumber(0) });
+  deletionAllowed = Option.String('--deletion-allowed', { description: 'true or false', validator: trueOrFalse() });
 
   async run(): Promise<number> {
     const body: { minDecryptionVersion?: number; deletionAllowed?: boolean } = {};
     if (this.minDecryptionVersion !== undefined) {
-      if (!/^\d+$/.test(this.minDecryptionVersion)) throw new UsageError(`--min-decryption-version expects a whole number, got "${this.minDecryptionVersion}"`);
-      body.minDecryptionVersion = Number(this.minDecryptionVersion);
+      body.minDecryptionVersion = this.minDecryptionVersion;
     }
     if (this.deletionAllowed !== undefined) {
-      if (!['true', 'false'].includes(this.deletionAllowed)) throw new UsageError(`--deletion-allowed expects true or false, got "${this.deletionAllowed}"`);
-      body.deletionAllowed = this.deletionAllowed === 'true';
+      body.deletionAllowed = this.deletionAllowed;
     }
     if (Object.keys(body).length === 0) throw new UsageError('give --min-decryption-version and/or --deletion-allowed');
     const k = done(await this.client().post('/v1/keys/{name}/config', { params: { path: { name: this.name } }, body }));

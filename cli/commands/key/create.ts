@@ -1,10 +1,10 @@
 import { Command, Option, UsageError } from 'clipanion';
-import { BaseCommand } from '../../base.js';
+import { RemoteCommand } from '../../base.js';
 import { assertKeyType } from '../../../engine/crypto/index.js';
 import { done } from '../../http.js';
 import { readText } from '../../files.js';
 
-export default class KeyCreateCommand extends BaseCommand {
+export default class KeyCreateCommand extends RemoteCommand {
   static override paths = [['key', 'create']];
   static override usage = Command.Usage({
     category: 'Keys',

@@ -1,8 +1,8 @@
 import { Command, Option } from 'clipanion';
-import { BaseCommand } from '../../base.js';
+import { RemoteCommand } from '../../base.js';
 import { done } from '../../http.js';
 
-export default class KeyDeleteCommand extends BaseCommand {
+export default class KeyDeleteCommand extends RemoteCommand {
   static override paths = [['key', 'delete']];
   static override usage = Command.Usage({ category: 'Keys', description: 'schedule deletion (the key refuses operations at once; needs deletion allowed)', examples: [['Delete', 'keyward key delete orders']] });
 

@@ -2,14 +2,14 @@ import type { components } from '@keyward/client';
 import { Command, Option, UsageError } from 'clipanion';
 import { KeywardError } from '../../../ceremony/errors.js';
 import { WRAPPING_ALGORITHMS, isWrappingAlgorithm, parseWrappingKey, wrappingKeyFingerprint } from '../../../engine/crypto/index.js';
-import { BaseCommand } from '../../base.js';
+import { RemoteCommand, wholeNumber } from '../../base.js';
 import { readText, writeFileSafe } from '../../files.js';
 import { done } from '../../http.js';
 
 /** The answer of POST /v1/keys/{name}/export, as the OpenAPI document types it. */
 export type ExportedKey = components['schemas']['KeysExportResponse'];
 
-export default class KeyExportCommand extends BaseCommand {
+export default class KeyExportCommand extends RemoteCommand {
   static override paths = [['key', 'export']];
   static override usage = Command.Usage({
     category: 'Keys',
@@ -30,18 +30,17 @@ export default class KeyExportCommand extends BaseCommand {
   key = Option.String('--key', { required: true, description: 'Name of the key to export' });
   wrappingKey = Option.String('--wrapping-key', { required: true, description: 'File with the public key to wrap to' });
   algorithm = Option.String('--algorithm', { required: true, description: `Wrapping algorithm: ${WRAPPING_ALGORITHMS.join(', ')}` });
-  version = Option.String('--version', { description: 'Key version to export (default: the latest)' });
+  version = Option.String('--version', { description: 'Key version to export (default: the latest)', validator: wholeNumber(1, 999_999_999) });
   out = Option.String('--out', { description: 'Write the export (JSON, the wrapped key with its type, version and public key) to FILE' });
   force = Option.Boolean('--force', false, { description: 'Overwrite --out' });
 
   async run(): Promise<number> {
     const alg = this.algorithm;
     if (!isWrappingAlgorithm(alg)) throw new UsageError(`--algorithm expects ${WRAPPING_ALGORITHMS.join(', ')}, got "${alg}"`);
-    if (this.version !== undefined && !/^[1-9]\d{0,8}$/.test(this.version)) throw new UsageError(`--version expects a positive integer, got "${this.version}"`);
     const text = (await readText(this.wrappingKey, 'wrapping key')).trim();
     // Checked here, so a wrong file is named before the request reaches (and is parked by) the server.
     const fingerprint = wrappingKeyFingerprint(parseWrappingKey(alg, text));
-    const body = { algorithm: alg, wrappingKey: text, ...(this.version !== undefined ? { keyVersion: Number(this.version) } : {}) };
+    const body = { algorithm: alg, wrappingKey: text, ...(this.version !== undefined ? { keyVersion: this.version } : {}) };
     const k = done(await this.client().post('/v1/keys/{name}/export', { params: { path: { name: this.key } }, body }));
     if (k.wrappingKeyFingerprint !== fingerprint) {
       throw new KeywardError('WRAPPING_KEY_MISMATCH', `the server wrapped to a key with fingerprint ${k.wrappingKeyFingerprint}, not ${fingerprint} from ${this.wrappingKey}; discard the result`);

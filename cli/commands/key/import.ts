@@ -3,13 +3,13 @@ import { Command, Option, UsageError } from 'clipanion';
 import { KeywardError } from '../../../ceremony/errors.js';
 import { toBase64 } from '../../../ceremony/index.js';
 import { WRAPPING_ALGORITHMS, importWrappingKey, isWrappingAlgorithm, wrapKeyMaterial } from '../../../engine/crypto/index.js';
-import { BaseCommand } from '../../base.js';
+import { RemoteCommand } from '../../base.js';
 import { readJsonFile } from '../../files.js';
 import { done } from '../../http.js';
 import { readKeyMaterial } from '../../key-material.js';
 import type { ExportedKey } from './export.js';
 
-export default class KeyImportCommand extends BaseCommand {
+export default class KeyImportCommand extends RemoteCommand {
   static override paths = [['key', 'import']];
   static override usage = Command.Usage({
     category: 'Keys',

@@ -1,8 +1,8 @@
 import { Command, Option } from 'clipanion';
-import { BaseCommand } from '../../base.js';
+import { RemoteCommand } from '../../base.js';
 import { done } from '../../http.js';
 
-export default class KeyRotateCommand extends BaseCommand {
+export default class KeyRotateCommand extends RemoteCommand {
   static override paths = [['key', 'rotate']];
   static override usage = Command.Usage({ category: 'Keys', description: 'add a key version; new operations use it', examples: [['Rotate', 'keyward key rotate orders']] });
 

@@ -1,6 +1,6 @@
 import { Command, Option } from 'clipanion';
 import type { components } from '@keyward/client';
-import { BaseCommand } from '../../base.js';
+import { RemoteCommand } from '../../base.js';
 import { done } from '../../http.js';
 
 /** The human form of `GET /v1/keys/:name`: the key, then one line per version with its public key. */
@@ -20,7 +20,7 @@ export function keyText(k: components['schemas']['KeyInfo']): string {
   return lines.join('\n');
 }
 
-export default class KeyShowCommand extends BaseCommand {
+export default class KeyShowCommand extends RemoteCommand {
   static override paths = [['key', 'show']];
   static override usage = Command.Usage({
     category: 'Keys',

@@ -1,10 +1,10 @@
 import { Command, Option, UsageError } from 'clipanion';
 import { WRAPPING_ALGORITHMS, isWrappingAlgorithm } from '../../../engine/crypto/index.js';
-import { BaseCommand } from '../../base.js';
+import { RemoteCommand } from '../../base.js';
 import { done } from '../../http.js';
 import { writeFileSafe } from '../../files.js';
 
-export default class KeyWrappingKeyCommand extends BaseCommand {
+export default class KeyWrappingKeyCommand extends RemoteCommand {
   static override paths = [['key', 'wrapping-key']];
   static override usage = Command.Usage({
     category: 'Keys',

@@ -1,5 +1,5 @@
 import { Command, Option, UsageError } from 'clipanion';
-import { BaseCommand } from '../../base.js';
+import { RemoteCommand } from '../../base.js';
 import { done } from '../../http.js';
 
 export function bindingBody(global: boolean, key: string | undefined): { scope: 'global' } | { scope: 'key'; key: string } {
@@ -7,7 +7,7 @@ export function bindingBody(global: boolean, key: string | undefined): { scope: 
   return global ? { scope: 'global' } : { scope: 'key', key: key! };
 }
 
-export default class PolicyActivateCommand extends BaseCommand {
+export default class PolicyActivateCommand extends RemoteCommand {
   static override paths = [['policy', 'activate']];
   static override usage = Command.Usage({
     category: 'Policies',

@@ -1,7 +1,7 @@
 import { Command, Option } from 'clipanion';
-import { BaseCommand } from '../../base.js';
+import { OfflineCommand } from '../../base.js';
 
-export default class PolicyBuildCommand extends BaseCommand {
+export default class PolicyBuildCommand extends OfflineCommand {
   static override paths = [['policy', 'build']];
   static override usage = Command.Usage({
     category: 'Policies',

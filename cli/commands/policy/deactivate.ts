@@ -1,9 +1,9 @@
 import { Command, Option } from 'clipanion';
-import { BaseCommand } from '../../base.js';
+import { RemoteCommand } from '../../base.js';
 import { done } from '../../http.js';
 import { bindingBody } from './activate.js';
 
-export default class PolicyDeactivateCommand extends BaseCommand {
+export default class PolicyDeactivateCommand extends RemoteCommand {
   static override paths = [['policy', 'deactivate']];
   static override usage = Command.Usage({
     category: 'Policies',

@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { Command, Option } from 'clipanion';
 import { KeywardError } from '../../../ceremony/errors.js';
-import { BaseCommand } from '../../base.js';
+import { OfflineCommand } from '../../base.js';
 import { readJsonFile } from '../../files.js';
 
 export async function readWasm(path: string): Promise<Uint8Array> {
@@ -12,7 +12,7 @@ export async function readWasm(path: string): Promise<Uint8Array> {
   }
 }
 
-export default class PolicyEvalCommand extends BaseCommand {
+export default class PolicyEvalCommand extends OfflineCommand {
   static override paths = [['policy', 'eval']];
   static override usage = Command.Usage({
     category: 'Policies',

@@ -1,8 +1,8 @@
 import { Command } from 'clipanion';
-import { BaseCommand } from '../../base.js';
+import { RemoteCommand } from '../../base.js';
 import { done } from '../../http.js';
 
-export default class PolicyListCommand extends BaseCommand {
+export default class PolicyListCommand extends RemoteCommand {
   static override paths = [['policy', 'list']];
   static override usage = Command.Usage({ category: 'Policies', description: 'list stored policies and where each is active', examples: [['List', 'keyward policy list']] });
 

@@ -1,9 +1,9 @@
 import { join, resolve } from 'node:path';
 import { Command, Option } from 'clipanion';
-import { BaseCommand } from '../../base.js';
+import { OfflineCommand } from '../../base.js';
 import { writeFileSafe } from '../../files.js';
 
-export default class PolicyNewCommand extends BaseCommand {
+export default class PolicyNewCommand extends OfflineCommand {
   static override paths = [['policy', 'new']];
   static override usage = Command.Usage({
     category: 'Policies',

@@ -1,11 +1,11 @@
 import { basename } from 'node:path';
 import { Command, Option } from 'clipanion';
 import { toBase64 } from '../../../ceremony/index.js';
-import { BaseCommand } from '../../base.js';
+import { RemoteCommand } from '../../base.js';
 import { done } from '../../http.js';
 import { readWasm } from './eval.js';
 
-export default class PolicyPushCommand extends BaseCommand {
+export default class PolicyPushCommand extends RemoteCommand {
   static override paths = [['policy', 'push']];
   static override usage = Command.Usage({
     category: 'Policies',

@@ -1,9 +1,9 @@
 import { Command, Option } from 'clipanion';
-import { BaseCommand } from '../../base.js';
+import { OfflineCommand } from '../../base.js';
 import { readJsonFile } from '../../files.js';
 import { readWasm } from './eval.js';
 
-export default class PolicyTestCommand extends BaseCommand {
+export default class PolicyTestCommand extends OfflineCommand {
   static override paths = [['policy', 'test']];
   static override usage = Command.Usage({
     category: 'Policies',

@@ -1,8 +1,8 @@
 import { Command, Option } from 'clipanion';
-import { BaseCommand } from '../../base.js';
+import { RemoteCommand } from '../../base.js';
 import { done } from '../../http.js';
 
-export default class TokenCreateCommand extends BaseCommand {
+export default class TokenCreateCommand extends RemoteCommand {
   static override paths = [['token', 'create']];
   static override usage = Command.Usage({
     category: 'Tokens',

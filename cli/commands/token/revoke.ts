@@ -1,8 +1,8 @@
 import { Command, Option } from 'clipanion';
-import { BaseCommand } from '../../base.js';
+import { RemoteCommand } from '../../base.js';
 import { done } from '../../http.js';
 
-export default class TokenRevokeCommand extends BaseCommand {
+export default class TokenRevokeCommand extends RemoteCommand {
   static override paths = [['token', 'revoke']];
   static override usage = Command.Usage({ category: 'Tokens', description: 'revoke a token by its id (tok_…)', examples: [['Revoke', 'keyward token revoke tok_0123456789abcdef']] });
 

@@ -1,8 +1,8 @@
 import { Command } from 'clipanion';
-import { BaseCommand } from '../../base.js';
+import { RemoteCommand } from '../../base.js';
 import { done } from '../../http.js';
 
-export default class TokenWhoamiCommand extends BaseCommand {
+export default class TokenWhoamiCommand extends RemoteCommand {
   static override paths = [['token', 'whoami']];
   static override usage = Command.Usage({ category: 'Tokens', description: 'show the principal and roles of the current token', examples: [['Who am I', 'keyward token whoami']] });
 

@@ -1,8 +1,8 @@
 import { Command } from 'clipanion';
-import { BaseCommand } from '../../../base.js';
+import { RemoteCommand } from '../../../base.js';
 import { done } from '../../../http.js';
 
-export default class CeremonyRekeyCancelCommand extends BaseCommand {
+export default class CeremonyRekeyCancelCommand extends RemoteCommand {
   static override paths = [['ceremony', 'rekey', 'cancel']];
   static override usage = Command.Usage({ category: 'Ceremony', description: 'cancel the rekey in progress (authenticated)', examples: [['Cancel', 'keyward ceremony rekey cancel']] });
 

@@ -1,9 +1,9 @@
-import { Command, Option, UsageError } from 'clipanion';
-import { BaseCommand } from '../../../base.js';
+import { Command, Option } from 'clipanion';
+import { RemoteCommand, wholeNumber } from '../../../base.js';
 import { done } from '../../../http.js';
 import { loadHolderPublicKeys } from '../shared.js';
 
-export default class CeremonyRekeyInitCommand extends BaseCommand {
+export default class CeremonyRekeyInitCommand extends RemoteCommand {
   static override paths = [['ceremony', 'rekey', 'init']];
   static override usage = Command.Usage({
     category: 'Ceremony',
@@ -15,11 +15,10 @@ export default class CeremonyRekeyInitCommand extends BaseCommand {
   });
 
   holders = Option.String('--holders', { required: true, description: 'Comma-separated public key files of the new holders' });
-  threshold = Option.String('--threshold', { required: true, description: 'New threshold (1..N)' });
+  threshold = Option.String('--threshold', { required: true, description: 'New threshold (1..N)', validator: wholeNumber(1) });
 
   async run(): Promise<number> {
-    const threshold = Number(this.threshold);
-    if (!Number.isInteger(threshold)) throw new UsageError(`--threshold expects a whole number, got "${this.threshold}"`);
+    const threshold = this.threshold;
     const res = done(await this.client().post('/v1/sys/rekey/init', { body: { holders: await loadHolderPublicKeys(this.holders), threshold } }));
     this.print(res, `Rekey started: ${res.required} current shards needed; new set ${res.newThreshold} of ${res.newShares}. Holders run \`keyward ceremony rekey submit\`.`);
     return 0;

@@ -1,7 +1,7 @@
 import { Command } from 'clipanion';
-import { BaseCommand } from '../../../base.js';
+import { RemoteCommand } from '../../../base.js';
 
-export default class CeremonyRekeyStatusCommand extends BaseCommand {
+export default class CeremonyRekeyStatusCommand extends RemoteCommand {
   static override paths = [['ceremony', 'rekey', 'status']];
   static override usage = Command.Usage({ category: 'Ceremony', description: 'show the rekey in progress, if any', examples: [['Show rekey progress', 'keyward ceremony rekey status']] });
 

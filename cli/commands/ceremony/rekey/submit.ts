@@ -1,9 +1,9 @@
 import { Command, Option } from 'clipanion';
 import { wipe } from '../../../../ceremony/index.js';
-import { BaseCommand } from '../../../base.js';
+import { RemoteCommand } from '../../../base.js';
 import { openShardLocally, toSubmission, writeShards } from '../shared.js';
 
-export default class CeremonyRekeySubmitCommand extends BaseCommand {
+export default class CeremonyRekeySubmitCommand extends RemoteCommand {
   static override paths = [['ceremony', 'rekey', 'submit']];
   static override usage = Command.Usage({
     category: 'Ceremony',
