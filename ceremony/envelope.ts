@@ -20,8 +20,8 @@
  */
 import { webcrypto } from 'node:crypto';
 import { Aes256Gcm, CipherSuite, HkdfSha256 } from '@hpke/core';
-import { describe } from './bytes.js';
-import { KeywardError } from './errors.js';
+import { describe } from '../lib/bytes.js';
+import { KeywardError } from '../lib/errors.js';
 import { XWingKem, wipeXWingKey, xWingPublicKey } from './xwing-kem.js';
 
 /** The HPKE suite of every ceremony envelope, as RFC 9180 identifiers. */

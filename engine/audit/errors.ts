@@ -7,7 +7,7 @@
  * @module
  */
 import { bytesToHex } from '@noble/hashes/utils.js';
-import { KeywardError } from '../../ceremony/errors.js';
+import { KeywardError } from '../../lib/errors.js';
 
 /** Every code the audit math throws. */
 export type AuditErrorCode =

@@ -46,7 +46,7 @@
 import { ed25519 } from '@noble/curves/ed25519.js';
 import { ml_dsa44 } from '@noble/post-quantum/ml-dsa.js';
 import { sha256 } from '@noble/hashes/sha2.js';
-import { concatBytes, fromBase64, toBase64, utf8 } from '../../ceremony/bytes.js';
+import { concatBytes, fromBase64, toBase64, utf8 } from '../../lib/bytes.js';
 import { abytes, auditError, toHex } from './errors.js';
 import { HASH_LEN } from './merkle.js';
 

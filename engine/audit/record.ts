@@ -25,7 +25,7 @@ import { Buffer } from 'node:buffer';
 import canonicalize from 'canonicalize';
 import { hmac } from '@noble/hashes/hmac.js';
 import { sha256 } from '@noble/hashes/sha2.js';
-import { fromUtf8, utf8 } from '../../ceremony/bytes.js';
+import { fromUtf8, utf8 } from '../../lib/bytes.js';
 import { abytes, auditError, toHex } from './errors.js';
 
 /** The record format version, the value of field `v`. */

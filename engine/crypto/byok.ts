@@ -44,8 +44,8 @@
  * @module
  */
 import { createHash, hkdfSync, randomBytes } from 'node:crypto';
-import { KeywardError } from '../../ceremony/errors.js';
-import { wipe } from '../../ceremony/bytes.js';
+import { KeywardError } from '../../lib/errors.js';
+import { wipe } from '../../lib/bytes.js';
 import { abytes } from './algs.js';
 import { decapsulate, encapsulate, kemCiphertextLength } from './kem.js';
 import { KWP_MAX_PLAINTEXT_LEN, kwpUnwrap, kwpWrap, kwpWrappedLength } from './kwp.js';

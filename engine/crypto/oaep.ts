@@ -18,7 +18,7 @@
  * @module
  */
 import { constants, createPrivateKey, createPublicKey, privateDecrypt, publicEncrypt } from 'node:crypto';
-import { KeywardError } from '../../ceremony/errors.js';
+import { KeywardError } from '../../lib/errors.js';
 import { RSA, abytes, isRsa, type RsaType } from './algs.js';
 import { buf } from './material.js';
 import type { KeyType } from './types.js';
