@@ -15,8 +15,8 @@
  * @module
  */
 import { KeywardError } from '../../lib/errors.js';
-import { wipe } from '../../lib/bytes.js';
-import { ML_KEM, ML_KEM_SEED_LEN, X_WING, X_WING_SEED_LEN, abytes, isMlKem } from './algs.js';
+import { abytes, wipe } from '../../lib/bytes.js';
+import { ML_KEM, ML_KEM_SEED_LEN, X_WING, X_WING_SEED_LEN, isMlKem } from './algs.js';
 import { expandedParts, xWingDecapsulate, type ExpandedKey } from './expanded.js';
 import { assertSupports, type KeyType } from './types.js';
 
