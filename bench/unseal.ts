@@ -9,17 +9,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { combine } from 'shamir-secret-sharing';
-import {
-  combineShares,
-  generateHolderKey,
-  generateSessionKey,
-  openSubmission,
-  sealShard,
-  sealSubmission,
-  shardCommitment,
-  splitSecret,
-  verifyShardCommitment,
-} from '../ceremony/index.js';
+import { combineShares, generateHolderKey, generateSessionKey, openSubmission, sealShard, sealSubmission, shardCommitment, splitSecret, verifyShardCommitment } from '../ceremony/index.js';
 import type { HolderKey } from '../ceremony/index.js';
 import { openRootKey, sealRootKey } from '../engine/seal/root-key.js';
 import { table, time } from './util.js';

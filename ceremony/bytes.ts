@@ -1,131 +1,21 @@
 /**
- * Byte helpers for the ceremony formats: strict base64 (RFC 4648 §4, padded, canonical), UTF-8,
- * concatenation, length-prefixed fields, constant-time comparison and best-effort wiping, plus a
- * strict reader for the JSON documents the ceremony exchanges (holder key files, shard files,
- * submissions), which are attacker input.
+ * Byte layouts of the ceremony formats: length-prefixed fields and their reader, plus a strict
+ * reader for the JSON documents the ceremony exchanges (holder key files, shard files,
+ * submissions), which are attacker input. The generic helpers (base64, UTF-8, concatenation,
+ * equality, wiping) are in lib/bytes.ts.
  *
  * Length-prefixed field, used to build every HPKE `info`, AAD and binary plaintext of ceremony/:
  *
  *   lp(x) = u16be(len(x)) ‖ x            (0 ≤ len(x) ≤ 65535)
  *
  * so that a concatenation of lp() fields parses one way only (no "ab"‖"c" = "a"‖"bc" ambiguity).
- *
- * Zeroization in JavaScript is best effort: `wipe()` overwrites the bytes it is given, but the
- * engine may have copied them (garbage collector moves, string conversions, library internals),
- * and nothing can wipe those copies.
  * @module
  */
-import { Buffer } from 'node:buffer';
-import { timingSafeEqual } from 'node:crypto';
-import { KeywardError, type KeywardCode } from './errors.js';
+import { KeywardError, type KeywardCode } from '../lib/errors.js';
+import { decodeBase64, describe, isObjectRecord, type LengthSpec } from '../lib/bytes.js';
 
 /** Largest length lp() can encode (u16). */
 export const LP_MAX_LEN = 0xffff;
-
-// Padded standard alphabet only: no URL-safe characters, no whitespace, no missing padding.
-const BASE64_RE = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
-
-/** Standard padded base64 (RFC 4648 §4) of `bytes`. */
-export function toBase64(bytes: Uint8Array): string {
-  if (!(bytes instanceof Uint8Array)) throw new TypeError(`"toBase64" expected Uint8Array, got ${describe(bytes)}`);
-  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64');
-}
-
-/** Expected decoded length for {@link fromBase64}: exact, or a range (inclusive). */
-export type LengthSpec = number | { min?: number; max?: number };
-
-/**
- * Decodes strict, canonical base64 (RFC 4648 §4 with padding, no whitespace, unused bits zero), so
- * that every byte string has exactly one accepted text. `what` names the value in the error.
- *
- * Failures throw `KeywardError(code)` when a `code` is given (the text came from a file or a
- * request), else `RangeError` (`TypeError` for a non-string). Returns a fresh Uint8Array (never a
- * pooled Buffer).
- */
-export function fromBase64<C extends KeywardCode>(text: string, what: string, expectedLen?: LengthSpec, code?: C): Uint8Array {
-  if (typeof text !== 'string' && code === undefined) throw new TypeError(`${what}: expected base64 string, got ${describe(text)}`);
-  const r = decodeBase64(text, expectedLen);
-  if (typeof r === 'string') {
-    throw code === undefined ? new RangeError(`${what}: ${r}`) : new KeywardError(code, `${what}: ${r}`, { details: { field: what } });
-  }
-  return r;
-}
-
-/** The decoded bytes, or what is wrong with `text` ("expected ..., got ..."). */
-function decodeBase64(text: unknown, expectedLen?: LengthSpec): Uint8Array | string {
-  if (typeof text !== 'string') return `expected base64 string, got ${describe(text)}`;
-  if (!BASE64_RE.test(text)) return `expected standard padded base64, got ${text.length} characters that are not`;
-  const buf = Buffer.from(text, 'base64');
-  // Non-zero unused bits in the last group decode fine but would give two texts for one value.
-  if (buf.toString('base64') !== text) return 'expected canonical base64 (unused bits zero), got a non-canonical encoding';
-  const len = buf.length;
-  if (expectedLen !== undefined) {
-    const { min, max } = typeof expectedLen === 'number' ? { min: expectedLen, max: expectedLen } : expectedLen;
-    if ((min !== undefined && len < min) || (max !== undefined && len > max)) {
-      buf.fill(0);
-      const want = min === max ? `${min}` : max === undefined ? `at least ${min ?? 0}` : `${min ?? 0} to ${max}`;
-      return `expected ${want} bytes, got ${len}`;
-    }
-  }
-  const out = new Uint8Array(len);
-  out.set(buf);
-  buf.fill(0);
-  return out;
-}
-
-/**
- * Compares two byte strings in time that depends only on their lengths (lengths are not secret).
- */
-export function constantTimeEqual(a: Uint8Array, b: Uint8Array): boolean {
-  if (!(a instanceof Uint8Array) || !(b instanceof Uint8Array)) {
-    throw new TypeError(`"constantTimeEqual" expected two Uint8Arrays, got ${describe(a)} and ${describe(b)}`);
-  }
-  if (a.byteLength !== b.byteLength) return false;
-  return timingSafeEqual(a, b);
-}
-
-/**
- * Overwrites each array with zeros. Best effort only: JavaScript gives no guarantee that no other
- * copy of the bytes exists (see the module comment). `undefined`/`null` entries are skipped so
- * `finally` blocks can wipe values that may not have been assigned.
- */
-export function wipe(...arrays: Array<Uint8Array | null | undefined>): void {
-  for (const a of arrays) a?.fill(0);
-}
-
-const ENCODER = new TextEncoder();
-const STRICT_DECODER = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
-
-/** UTF-8 bytes of `text`. */
-export function utf8(text: string): Uint8Array {
-  if (typeof text !== 'string') throw new TypeError(`"utf8" expected string, got ${describe(text)}`);
-  return ENCODER.encode(text);
-}
-
-/** Decodes strict UTF-8 (no replacement characters); `undefined` when `bytes` is not valid UTF-8. */
-export function fromUtf8(bytes: Uint8Array): string | undefined {
-  try {
-    return STRICT_DECODER.decode(bytes);
-  } catch {
-    return undefined;
-  }
-}
-
-/** Concatenation of `arrays` into a new Uint8Array. */
-export function concatBytes(...arrays: Uint8Array[]): Uint8Array {
-  let len = 0;
-  for (const a of arrays) {
-    if (!(a instanceof Uint8Array)) throw new TypeError(`"concatBytes" expected Uint8Arrays, got ${describe(a)}`);
-    len += a.byteLength;
-  }
-  const out = new Uint8Array(len);
-  let off = 0;
-  for (const a of arrays) {
-    out.set(a, off);
-    off += a.byteLength;
-  }
-  return out;
-}
 
 /** Length-prefixed field: u16be(len) ‖ bytes (see the module comment). */
 export function lp(bytes: Uint8Array): Uint8Array {
@@ -252,7 +142,7 @@ export class FieldReader<C extends KeywardCode> {
         throw new KeywardError(code, `${what}: expected a JSON object, got text that is not JSON`, { cause: err });
       }
     }
-    if (!isPlainObject(value)) throw new KeywardError(code, `${what}: expected a JSON object, got ${describe(value)}`);
+    if (!isObjectRecord(value)) throw new KeywardError(code, `${what}: expected a JSON object, got ${describe(value)}`);
     return new FieldReader(value, code, what, '', [], []);
   }
 
@@ -305,7 +195,7 @@ export class FieldReader<C extends KeywardCode> {
     return v;
   }
 
-  /** A strict base64 field (see {@link fromBase64}) of the given decoded length. */
+  /** A strict base64 field (see lib/bytes.ts fromBase64) of the given decoded length. */
   base64(field: string, len?: LengthSpec): Uint8Array {
     const v = this.#get(field);
     if (v === undefined) return new Uint8Array(0);
@@ -320,8 +210,8 @@ export class FieldReader<C extends KeywardCode> {
   /** A nested object field; its problems are reported with `field.` in front. */
   object(field: string): FieldReader<C> {
     const v = this.#get(field);
-    if (v !== undefined && !isPlainObject(v)) this.problem(field, `expected a JSON object, got ${describe(v)}`);
-    const obj = isPlainObject(v) ? v : {};
+    if (v !== undefined && !isObjectRecord(v)) this.problem(field, `expected a JSON object, got ${describe(v)}`);
+    const obj = isObjectRecord(v) ? v : {};
     return new FieldReader(obj, this.#code, this.#what, `${this.#prefix}${field}.`, this.#problems, this.#fields);
   }
 
@@ -341,29 +231,5 @@ export class FieldReader<C extends KeywardCode> {
         details: { fields: [...new Set(this.#fields)] },
       });
     }
-  }
-}
-
-function isPlainObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v) && !(v instanceof Uint8Array);
-}
-
-/**
- * Short, safe description of a value for error messages: its type, and for short strings and
- * numbers the value itself. Only call it on non-secret values.
- */
-export function describe(v: unknown): string {
-  if (v === null) return 'null';
-  if (Array.isArray(v)) return `array of length ${v.length}`;
-  if (v instanceof Uint8Array) return `Uint8Array of length ${v.byteLength}`;
-  switch (typeof v) {
-    case 'string':
-      return v.length <= 64 ? `string ${JSON.stringify(v)}` : `string of ${v.length} characters`;
-    case 'number':
-      return `number ${v}`;
-    case 'object':
-      return 'object';
-    default:
-      return typeof v;
   }
 }

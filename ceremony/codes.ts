@@ -1,6 +1,6 @@
 /**
  * The error codes the custody protocol throws (holder keys, shard files, submissions, Shamir
- * parameters, the X-Wing envelope). ceremony/errors.ts builds {@link KeywardCode} from this list;
+ * parameters, the X-Wing envelope). lib/errors.ts builds {@link KeywardCode} from this list (by the declaration below);
  * engine/codes.ts, server/codes.ts and cli/codes.ts add the codes of the layers above, and
  * server/errors.ts gives each code a status or lists it as internal (a test checks every throw).
  * @module
@@ -26,3 +26,7 @@ export const CEREMONY_CODES = [
 ] as const;
 
 export type CeremonyCode = (typeof CEREMONY_CODES)[number];
+
+declare module '../lib/errors.js' {
+  interface KeywardErrorCodes extends Record<CeremonyCode, true> {}
+}

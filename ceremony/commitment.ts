@@ -16,7 +16,8 @@
  * @module
  */
 import { sha256 } from '@noble/hashes/sha2.js';
-import { concatBytes, constantTimeEqual, describe, lp, u8, utf8 } from './bytes.js';
+import { concatBytes, constantTimeEqual, describe, utf8 } from '../lib/bytes.js';
+import { lp, u8 } from './bytes.js';
 
 /** Ceremony ids: 1–128 of `A-Z a-z 0-9 . _ : -`, starting with a letter or digit. */
 export const CEREMONY_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/;

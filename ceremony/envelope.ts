@@ -20,8 +20,8 @@
  */
 import { webcrypto } from 'node:crypto';
 import { Aes256Gcm, CipherSuite, HkdfSha256 } from '@hpke/core';
-import { describe } from './bytes.js';
-import { KeywardError } from './errors.js';
+import { abytes, describe } from '../lib/bytes.js';
+import { KeywardError } from '../lib/errors.js';
 import { XWingKem, wipeXWingKey, xWingPublicKey } from './xwing-kem.js';
 
 /** The HPKE suite of every ceremony envelope, as RFC 9180 identifiers. */
@@ -69,19 +69,12 @@ function suite(): CipherSuite {
   return (suiteInstance ??= new CipherSuite({ kem: kem(), kdf: new HkdfSha256(), aead: new Aes256Gcm() }));
 }
 
-function assertBytes(fn: string, name: string, v: unknown, len?: number): asserts v is Uint8Array {
-  if (!(v instanceof Uint8Array)) throw new TypeError(`"${fn}" expected ${name} to be a Uint8Array, got ${describe(v)}`);
-  if (len !== undefined && v.byteLength !== len) {
-    throw new RangeError(`"${fn}" expected ${name} of length ${len}, got length=${v.byteLength}`);
-  }
-}
-
 /**
  * The X-Wing public key of `seed` (GenerateKeyPairDerand). Deterministic: the same seed always
  * gives the same public key, which is how a decrypted holder key is checked against its file.
  */
 export async function deriveXWingPublicKey(seed: Uint8Array): Promise<Uint8Array> {
-  assertBytes('deriveXWingPublicKey', 'seed', seed, XWING_SEED_LEN);
+  abytes(seed, 'deriveXWingPublicKey: seed', XWING_SEED_LEN);
   return xWingPublicKey(seed);
 }
 
@@ -117,10 +110,10 @@ export async function sealEnvelope(
   info: Uint8Array,
   aad: Uint8Array,
 ): Promise<Envelope> {
-  assertBytes('sealEnvelope', 'recipientPublicKey', recipientPublicKey, XWING_PUBLIC_KEY_LEN);
-  assertBytes('sealEnvelope', 'plaintext', plaintext);
-  assertBytes('sealEnvelope', 'info', info);
-  assertBytes('sealEnvelope', 'aad', aad);
+  abytes(recipientPublicKey, 'sealEnvelope: recipientPublicKey', XWING_PUBLIC_KEY_LEN);
+  abytes(plaintext, 'sealEnvelope: plaintext');
+  abytes(info, 'sealEnvelope: info');
+  abytes(aad, 'sealEnvelope: aad');
   try {
     // deserializePublicKey copies the bytes into a key object that owns its buffer.
     const pk = await kem().deserializePublicKey(recipientPublicKey);
@@ -140,12 +133,12 @@ export async function sealEnvelope(
  * library's error is kept as `cause` for debugging.
  */
 export async function openEnvelope(recipientSeed: Uint8Array, envelope: Envelope, info: Uint8Array, aad: Uint8Array): Promise<Uint8Array> {
-  assertBytes('openEnvelope', 'recipientSeed', recipientSeed, XWING_SEED_LEN);
+  abytes(recipientSeed, 'openEnvelope: recipientSeed', XWING_SEED_LEN);
   if (typeof envelope !== 'object' || envelope === null) throw new TypeError(`"openEnvelope" expected envelope object, got ${describe(envelope)}`);
-  assertBytes('openEnvelope', 'envelope.enc', envelope.enc);
-  assertBytes('openEnvelope', 'envelope.ciphertext', envelope.ciphertext);
-  assertBytes('openEnvelope', 'info', info);
-  assertBytes('openEnvelope', 'aad', aad);
+  abytes(envelope.enc, 'openEnvelope: envelope.enc');
+  abytes(envelope.ciphertext, 'openEnvelope: envelope.ciphertext');
+  abytes(info, 'openEnvelope: info');
+  abytes(aad, 'openEnvelope: aad');
   try {
     if (envelope.enc.byteLength !== XWING_ENC_LEN || envelope.ciphertext.byteLength < ENVELOPE_TAG_LEN) {
       throw new RangeError(`expected enc of ${XWING_ENC_LEN} bytes and ciphertext of at least ${ENVELOPE_TAG_LEN}`);

@@ -30,9 +30,10 @@
 import { createCipheriv, createDecipheriv, scrypt, webcrypto } from 'node:crypto';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { bytesToHex } from '@noble/hashes/utils.js';
-import { FieldReader, concatBytes, constantTimeEqual, describe, lp, toBase64, u32be, utf8, wipe } from './bytes.js';
+import { concatBytes, constantTimeEqual, describe, toBase64, utf8, wipe } from '../lib/bytes.js';
+import { FieldReader, lp, u32be } from './bytes.js';
 import { XWING_PUBLIC_KEY_LEN, XWING_SEED_LEN, deriveXWingPublicKey, generateXWingKeyPair } from './envelope.js';
-import { KeywardError } from './errors.js';
+import { KeywardError } from '../lib/errors.js';
 
 export const HOLDER_PUBLIC_KEY_FORMAT = 'keyward.holder-public-key/v1';
 export const HOLDER_PRIVATE_KEY_FORMAT = 'keyward.holder-private-key/v1';

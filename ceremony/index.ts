@@ -4,21 +4,9 @@
  * This list is the whole public surface; files not named here are internal.
  * @module
  */
-export { KeywardError, isKeywardError } from './errors.js';
-
-export {
-  concatBytes,
-  constantTimeEqual,
-  fromBase64,
-  fromUtf8,
-  lp,
-  toBase64,
-  u32be,
-  u8,
-  utf8,
-  wipe,
-} from './bytes.js';
-export type { LengthSpec } from './bytes.js';
+// Errors and generic byte helpers are in lib/ (lib/errors.ts, lib/bytes.ts), the layer below;
+// the length-prefixed layout of the ceremony's binary fields stays here.
+export { lp, u32be, u8 } from './bytes.js';
 
 export {
   ENVELOPE_SUITE,

@@ -22,8 +22,9 @@
  * @module
  */
 import { combine, split } from 'shamir-secret-sharing';
-import { concatBytes, describe, u8 } from './bytes.js';
-import { KeywardError } from './errors.js';
+import { concatBytes, describe } from '../lib/bytes.js';
+import { u8 } from './bytes.js';
+import { KeywardError } from '../lib/errors.js';
 
 /** At most 255 shares: x-coordinates are the nonzero elements of GF(2^8). */
 export const MAX_SHARES = 255;

@@ -21,10 +21,11 @@
  * crypto, and any change to the header or ciphertext makes the tag fail (`SHARD_CORRUPTED`).
  * @module
  */
-import { FieldReader, concatBytes, describe, lp, toBase64, u8, utf8, wipe } from './bytes.js';
+import { concatBytes, describe, toBase64, utf8, wipe } from '../lib/bytes.js';
+import { FieldReader, lp, u8 } from './bytes.js';
 import { CEREMONY_ID_PATTERN } from './commitment.js';
 import { ENVELOPE_SUITE, ENVELOPE_TAG_LEN, XWING_ENC_LEN, openEnvelope, sealEnvelope } from './envelope.js';
-import { KeywardError } from './errors.js';
+import { KeywardError } from '../lib/errors.js';
 import { HOLDER_NAME_PATTERN, holderFingerprint } from './holder-key.js';
 import type { HolderPublicKey } from './holder-key.js';
 import { MAX_SHARES, SHARE_OVERHEAD, assertSplitParams } from './shamir.js';

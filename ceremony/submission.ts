@@ -22,10 +22,11 @@
  * commitment for its claimed ceremony and index (commitment.ts) before it counts.
  * @module
  */
-import { ByteReader, FieldReader, concatBytes, describe, fromUtf8, lp, toBase64, u8, utf8, wipe } from './bytes.js';
+import { concatBytes, describe, fromUtf8, toBase64, utf8, wipe } from '../lib/bytes.js';
+import { ByteReader, FieldReader, lp, u8 } from './bytes.js';
 import { CEREMONY_ID_PATTERN } from './commitment.js';
 import { ENVELOPE_TAG_LEN, XWING_ENC_LEN, XWING_PUBLIC_KEY_LEN, XWING_SEED_LEN, openEnvelope, sealEnvelope } from './envelope.js';
-import { KeywardError } from './errors.js';
+import { KeywardError } from '../lib/errors.js';
 import { HOLDER_NAME_PATTERN } from './holder-key.js';
 import { MAX_SHARES, SHARE_OVERHEAD } from './shamir.js';
 import { MAX_SHARE_LEN } from './shard-file.js';

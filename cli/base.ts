@@ -16,7 +16,7 @@ import { KeywardApiError } from '@keyward/client';
 import type { KeywardClient } from '@keyward/client';
 import { Command, Option, UsageError } from 'clipanion';
 import * as t from 'typanion';
-import { KeywardError } from '../ceremony/errors.js';
+import { KeywardError } from '../lib/errors.js';
 import { CLI_TIMEOUT_S_DEFAULT, DEFAULT_ADDR, cliClient, toCliError } from './http.js';
 
 /**

@@ -22,6 +22,6 @@ export const CLI_CODES = [
 
 export type CliCode = (typeof CLI_CODES)[number];
 
-declare module '../ceremony/errors.js' {
+declare module '../lib/errors.js' {
   interface KeywardErrorCodes extends Record<CliCode, true> {}
 }

@@ -5,7 +5,7 @@
 import { existsSync } from 'node:fs';
 import { readFile, writeFile, mkdir, chmod } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { KeywardError } from '../ceremony/errors.js';
+import { KeywardError } from '../lib/errors.js';
 
 export const MAX_INPUT_FILE = 16 * 1024 * 1024;
 

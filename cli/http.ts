@@ -6,7 +6,7 @@
  */
 import { KeywardApiError, KeywardClient, isParked } from '@keyward/client';
 import type { Parked } from '@keyward/client';
-import { KeywardError, type KeywardCode } from '../ceremony/errors.js';
+import { KeywardError, type KeywardCode } from '../lib/errors.js';
 
 export const DEFAULT_ADDR = 'http://127.0.0.1:8420';
 /** How long the CLI waits for one answer by default: an export of a large audit log takes a while. */

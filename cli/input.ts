@@ -4,7 +4,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { UsageError } from 'clipanion';
-import { KeywardError } from '../ceremony/errors.js';
+import { KeywardError } from '../lib/errors.js';
 import { MAX_INPUT_FILE } from './files.js';
 
 export async function readStdin(stdin: NodeJS.ReadableStream): Promise<Uint8Array> {

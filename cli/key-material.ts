@@ -13,7 +13,7 @@
 import { createPrivateKey } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { UsageError } from 'clipanion';
-import { KeywardError } from '../ceremony/errors.js';
+import { KeywardError } from '../lib/errors.js';
 import { importPrivateKey, isKeyType } from '../engine/crypto/index.js';
 import type { KeyPair, KeyType } from '../engine/crypto/index.js';
 import { MAX_INPUT_FILE } from './files.js';

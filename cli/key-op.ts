@@ -6,7 +6,7 @@
  * @module
  */
 import { Option, UsageError } from 'clipanion';
-import { toBase64 as b64 } from '../ceremony/index.js';
+import { toBase64 as b64 } from '../lib/bytes.js';
 import { RemoteCommand } from './base.js';
 import { readInput } from './input.js';
 

@@ -3,7 +3,7 @@
  * (it would land in shell history and `ps`). No TTY and no file ⇒ a clear error, never a hang.
  * @module
  */
-import { KeywardError } from '../ceremony/errors.js';
+import { KeywardError } from '../lib/errors.js';
 import { readText } from './files.js';
 
 export async function readPassphrase(opts: { file?: string | undefined; prompt: string; confirm?: boolean; stdin: NodeJS.ReadableStream; stderr: NodeJS.WritableStream }): Promise<string> {

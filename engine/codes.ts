@@ -95,6 +95,6 @@ export const ENGINE_CODES = [
 
 export type EngineCode = (typeof ENGINE_CODES)[number];
 
-declare module '../ceremony/errors.js' {
+declare module '../lib/errors.js' {
   interface KeywardErrorCodes extends Record<EngineCode, true> {}
 }

@@ -4,7 +4,8 @@
  * handed back once for the operator to print. Never for production: everything is in memory.
  * @module
  */
-import { generateHolderKey, holderFingerprint, openShard, sealSubmission, toBase64, fromBase64 } from '../ceremony/index.js';
+import { toBase64, fromBase64 } from '../lib/bytes.js';
+import { generateHolderKey, holderFingerprint, openShard, sealSubmission } from '../ceremony/index.js';
 import { assertBearerToken } from './auth/tokens.js';
 import type { Hsm } from './hsm.js';
 

@@ -19,7 +19,7 @@
  */
 import { createHash, randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
-import { KeywardError, isKeywardError } from '../ceremony/errors.js';
+import { KeywardError, isKeywardError } from '../lib/errors.js';
 import type { HolderPublicKey, Submission } from '../ceremony/index.js';
 import { TokenAuthenticator, issueToken, newTokenId } from './auth/tokens.js';
 import type { IssuedToken, Principal } from './auth/tokens.js';

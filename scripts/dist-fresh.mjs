@@ -20,7 +20,7 @@ function newestSource() {
       else if (e.name.endsWith('.ts')) newest = Math.max(newest, statSync(p).mtimeMs);
     }
   };
-  for (const d of ['cli', 'engine', 'server', 'ceremony', join('client', 'src')]) walk(join(ROOT, d));
+  for (const d of ['lib', 'cli', 'engine', 'server', 'ceremony', join('client', 'src')]) walk(join(ROOT, d));
   return newest;
 }
 

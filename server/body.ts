@@ -8,7 +8,7 @@
  */
 import type { Context } from 'koa';
 import { z } from 'zod';
-import { KeywardError } from '../ceremony/errors.js';
+import { KeywardError } from '../lib/errors.js';
 
 export const DEFAULT_BODY_LIMIT = 1024 * 1024;
 

@@ -16,6 +16,6 @@ export const SERVER_CODES = [
 
 export type ServerCode = (typeof SERVER_CODES)[number];
 
-declare module '../ceremony/errors.js' {
+declare module '../lib/errors.js' {
   interface KeywardErrorCodes extends Record<ServerCode, true> {}
 }

@@ -10,7 +10,7 @@
  */
 import type { Context, Next } from 'koa';
 import type { CeremonyCode } from '../ceremony/codes.js';
-import { KeywardError } from '../ceremony/errors.js';
+import { KeywardError } from '../lib/errors.js';
 import type { EngineCode } from '../engine/codes.js';
 import type { ServerCode } from './codes.js';
 import type { Logger } from './log.js';

@@ -5,7 +5,7 @@
  * @module
  */
 import type { Context, Next } from 'koa';
-import { KeywardError } from '../ceremony/errors.js';
+import { KeywardError } from '../lib/errors.js';
 
 export interface RateLimitOptions {
   /** Burst size: requests a client may make at once. */

@@ -13,8 +13,12 @@ import { KEY_NAME_RE, MAX_LIST_LIMIT } from '../engine/keys/service.js';
 export const base64 = (maxChars: number) =>
   z.string().max(maxChars, `expected at most ${maxChars} base64 characters`).regex(/^[A-Za-z0-9+/]*={0,2}$/, 'expected base64 (A-Z a-z 0-9 + / =)');
 
-/** A holder's public key file as written by `keyward ceremony holder-keygen` (FILE.pub). */
-export const HolderPublicKeyFile = z.object({
+/**
+ * A holder's public key file as written by `keyward ceremony holder-keygen` (FILE.pub). Strict like
+ * the ceremony's own reader (ceremony/holder-key.ts): a field the format lacks is a 400 naming it,
+ * not silently dropped, so the server accepts exactly the .pub files the CLI accepts.
+ */
+export const HolderPublicKeyFile = z.strictObject({
   format: z.literal('keyward.holder-public-key/v1'),
   name: z.string().min(1).max(64),
   kem: z.literal('X-Wing'),

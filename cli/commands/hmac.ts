@@ -1,5 +1,5 @@
 import { Command } from 'clipanion';
-import { toBase64 as b64 } from '../../ceremony/index.js';
+import { toBase64 as b64 } from '../../lib/bytes.js';
 import { done, single } from '../http.js';
 import { InputOpCommand } from '../key-op.js';
 

@@ -22,7 +22,7 @@
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import canonicalize from 'canonicalize';
 import { and, asc, count, eq, gt, inArray, lte, or, sql } from 'drizzle-orm';
-import { KeywardError } from '../../ceremony/errors.js';
+import { KeywardError } from '../../lib/errors.js';
 import type { Db } from '../store/index.js';
 import { deleteEntry, getEntry, putEntry, writeTransaction } from '../store/index.js';
 import type { CommitScope } from '../store/index.js';

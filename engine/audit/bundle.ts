@@ -25,10 +25,10 @@
  * @module
  */
 import { z } from 'zod';
-import { fromBase64, fromUtf8, toBase64, utf8 } from '../../ceremony/bytes.js';
-import type { KeywardError } from '../../ceremony/errors.js';
-import { isKeywardError } from '../../ceremony/errors.js';
-import { auditError, toHex } from './errors.js';
+import { fromBase64, fromUtf8, toBase64, toHex, utf8 } from '../../lib/bytes.js';
+import type { KeywardError } from '../../lib/errors.js';
+import { isKeywardError } from '../../lib/errors.js';
+import { auditError } from './errors.js';
 import type { AuditErrorCode } from './errors.js';
 import { HASH_LEN, leafHash, rootFromRange, verifyConsistency } from './merkle.js';
 import type { RangeProof } from './merkle.js';

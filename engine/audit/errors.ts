@@ -1,13 +1,13 @@
 /**
- * The error codes of the audit math, and the argument asserts its modules share.
+ * The error codes of the audit math, and the argument asserts its modules share (byte asserts and
+ * hex are lib/bytes.ts's `abytes` and `toHex`).
  *
  * A `KeywardError` with one of {@link AuditErrorCode} means the *data* is wrong (a record, a leaf,
  * a proof, a checkpoint, a bundle: usually attacker input). A `TypeError`/`RangeError` means the
  * caller passed arguments of the wrong type or range (a programming error).
  * @module
  */
-import { bytesToHex } from '@noble/hashes/utils.js';
-import { KeywardError } from '../../ceremony/errors.js';
+import { KeywardError } from '../../lib/errors.js';
 
 /** Every code the audit math throws. */
 export type AuditErrorCode =
@@ -29,18 +29,9 @@ export function auditError(code: AuditErrorCode, message: string, options?: { ca
   return new KeywardError(code, message, options);
 }
 
-/** Asserts a Uint8Array (of length `len` if given); `what` names the parameter. */
-export function abytes(b: unknown, what: string, len?: number): asserts b is Uint8Array {
-  if (!(b instanceof Uint8Array)) throw new TypeError(`"${what}" expected Uint8Array, got ${b === null ? 'null' : Array.isArray(b) ? 'array' : typeof b}`);
-  if (len !== undefined && b.length !== len) throw new RangeError(`"${what}" expected Uint8Array of length ${len}, got length=${b.length}`);
-}
-
 /** Asserts a non-negative safe integer (a tree size, index or level); `what` names the parameter. */
 export function aindex(n: unknown, what: string): asserts n is number {
   if (typeof n !== 'number' || !Number.isSafeInteger(n) || n < 0) {
     throw new RangeError(`"${what}" expected a non-negative safe integer, got ${typeof n === 'number' ? n : typeof n}`);
   }
 }
-
-/** Lowercase hex of `bytes` (for messages and map keys; never use on secrets). */
-export const toHex: (bytes: Uint8Array) => string = bytesToHex;

@@ -8,7 +8,7 @@
  * AUDIT_QUEUE_FULL at once when the queue is full: callers answer 503 and release nothing.
  * @module
  */
-import { KeywardError } from '../../ceremony/errors.js';
+import { KeywardError } from '../../lib/errors.js';
 import type { Db, StoredInput } from '../store/index.js';
 import { appendAuditLeaves, ensureAuditRows } from '../store/index.js';
 import { encodeRecord } from './record.js';

@@ -32,7 +32,8 @@
  * @module
  */
 import { sha256 } from '@noble/hashes/sha2.js';
-import { abytes, aindex, auditError, toHex } from './errors.js';
+import { abytes, equalBytes, toHex } from '../../lib/bytes.js';
+import { aindex, auditError } from './errors.js';
 
 /** Length of every hash in the tree (SHA-256). */
 export const HASH_LEN = 32;
@@ -383,13 +384,6 @@ function checkHashes(proof: unknown, context: string): asserts proof is Uint8Arr
       invalid(`${context}: hash ${i} expected ${HASH_LEN} bytes, got ${h instanceof Uint8Array ? h.length : typeof h}`);
     }
   });
-}
-
-function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  let diff = 0;
-  for (let i = 0; i < a.length; i++) diff |= a[i]! ^ b[i]!;
-  return diff === 0;
 }
 
 function checkRoot(computed: Uint8Array, expected: Uint8Array, context: string): void {

@@ -46,8 +46,8 @@
 import { ed25519 } from '@noble/curves/ed25519.js';
 import { ml_dsa44 } from '@noble/post-quantum/ml-dsa.js';
 import { sha256 } from '@noble/hashes/sha2.js';
-import { concatBytes, fromBase64, toBase64, utf8 } from '../../ceremony/bytes.js';
-import { abytes, auditError, toHex } from './errors.js';
+import { abytes, concatBytes, equalBytes, fromBase64, toBase64, toHex, utf8 } from '../../lib/bytes.js';
+import { auditError } from './errors.js';
 import { HASH_LEN } from './merkle.js';
 
 /** Note signature type bytes (signed-note §"Signature types", tlog-cosignature). */
@@ -414,10 +414,6 @@ export interface VerifiedSignature {
   timestamp: number | null;
 }
 
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  return a.length === b.length && a.every((x, i) => x === b[i]);
-}
-
 /**
  * Verifies a signed note against pinned keys and returns its text: every key in `trustedKeys` must
  * have exactly one signature line (same name and key ID) and it must verify. Lines of other keys
@@ -436,7 +432,7 @@ export function openNote(note: string, trustedKeys: readonly VerifierKey[]): { t
     }
     const id = `${key.name}+${toHex(key.keyId)}`;
     const fail = (why: string): never => checkpointInvalid(`checkpoint: ${why}`, { key: id });
-    const lines = signatures.filter((s) => s.name === key.name && sameBytes(s.keyId, key.keyId));
+    const lines = signatures.filter((s) => s.name === key.name && equalBytes(s.keyId, key.keyId));
     if (lines.length === 0) fail(`no signature line from trusted key ${id}`);
     if (lines.length > 1) fail(`${lines.length} signature lines from trusted key ${id}, expected one`);
     const sig = lines[0]!.signature;

@@ -4,8 +4,8 @@
  * sizes that have a signed checkpoint, so a client can always check them against a signature.
  * @module
  */
-import { KeywardError } from '../../ceremony/errors.js';
-import { toBase64 } from '../../ceremony/bytes.js';
+import { KeywardError } from '../../lib/errors.js';
+import { toBase64 } from '../../lib/bytes.js';
 import type { Db } from '../store/index.js';
 import { auditCheckpointAt, auditHeadSize, getAuditInputs, getAuditNodes, getAuditTree, getPolicy, readAuditRecords, readAuditRecordsText, toPlainBytes } from '../store/index.js';
 import { buildBundle } from './bundle.js';

@@ -25,8 +25,8 @@ import { Buffer } from 'node:buffer';
 import canonicalize from 'canonicalize';
 import { hmac } from '@noble/hashes/hmac.js';
 import { sha256 } from '@noble/hashes/sha2.js';
-import { fromUtf8, utf8 } from '../../ceremony/bytes.js';
-import { abytes, auditError, toHex } from './errors.js';
+import { abytes, fromUtf8, isPlainObject, toHex, utf8 } from '../../lib/bytes.js';
+import { auditError } from './errors.js';
 
 /** The record format version, the value of field `v`. */
 export const RECORD_FORMAT = 1;
@@ -146,12 +146,6 @@ function got(v: unknown): string {
   if (typeof v === 'string') return `string of ${v.length} characters`;
   if (typeof v === 'number') return Number.isNaN(v) ? 'NaN' : Object.is(v, -0) ? '-0' : `number ${v}`;
   return typeof v;
-}
-
-function isPlainObject(v: unknown): v is Record<string, unknown> {
-  if (typeof v !== 'object' || v === null || Array.isArray(v)) return false;
-  const proto = Object.getPrototypeOf(v) as unknown;
-  return proto === Object.prototype || proto === null;
 }
 
 /** UTF-8 length of a well-formed string, or -1 for a lone surrogate (not encodable by RFC 8785). */

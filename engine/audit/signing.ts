@@ -7,8 +7,8 @@
  * @module
  */
 import { randomBytes } from 'node:crypto';
-import { KeywardError } from '../../ceremony/errors.js';
-import { fromBase64, toBase64, wipe } from '../../ceremony/bytes.js';
+import { KeywardError } from '../../lib/errors.js';
+import { fromBase64, toBase64, wipe } from '../../lib/bytes.js';
 import type { Barrier } from '../seal/barrier.js';
 import type { Db } from '../store/index.js';
 import { barrierEntries, getEntry } from '../store/index.js';

@@ -15,7 +15,7 @@
  */
 import { availableParallelism } from 'node:os';
 import type { Worker } from 'node:worker_threads';
-import { KeywardError, isKeywardError, type KeywardCode } from '../../ceremony/errors.js';
+import { KeywardError, isKeywardError, type KeywardCode } from '../../lib/errors.js';
 import { startWorker } from '../workers.js';
 import { EMPTY_ROOT, HASH_LEN, rootFromFrontier } from './merkle.js';
 import { MAX_LEAF_BYTES, decodeLeafText } from './record.js';

@@ -17,7 +17,7 @@
  * @module
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { KeywardError } from '../../ceremony/errors.js';
+import { KeywardError } from '../../lib/errors.js';
 import type { CommitScope, Db } from '../store/index.js';
 import { findTokenByHash, insertToken, revokeToken as revokeTokenRow, writeTransaction } from '../store/index.js';
 

@@ -26,9 +26,9 @@
  * @module
  */
 import { createCipheriv, createDecipheriv, randomBytes, randomFillSync, type CipherGCMTypes } from 'node:crypto';
-import { KeywardError } from '../../ceremony/errors.js';
-import { wipe } from '../../ceremony/bytes.js';
-import { SYMMETRIC_KEY_LEN, abytes } from './algs.js';
+import { abytes, wipe } from '../../lib/bytes.js';
+import { KeywardError } from '../../lib/errors.js';
+import { SYMMETRIC_KEY_LEN } from './algs.js';
 import { assertKeyVersion, formatVersioned, parseVersioned } from './format.js';
 import { assertSupports, keyTypeInfo, type KeyType } from './types.js';
 

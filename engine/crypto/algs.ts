@@ -83,8 +83,3 @@ export function isSymmetric(t: KeyType): t is SymmetricType {
   return t === 'aes256-gcm' || t === 'chacha20-poly1305' || t === 'hmac-sha256';
 }
 
-/** Throws TypeError/RangeError naming `what` unless `b` is a Uint8Array (of length `len`). */
-export function abytes(b: unknown, what: string, len?: number): asserts b is Uint8Array {
-  if (!(b instanceof Uint8Array)) throw new TypeError(`"${what}" expected Uint8Array, got ${b === null ? 'null' : typeof b}`);
-  if (len !== undefined && b.length !== len) throw new RangeError(`"${what}" expected Uint8Array of length ${len}, got length=${b.length}`);
-}

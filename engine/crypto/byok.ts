@@ -44,9 +44,8 @@
  * @module
  */
 import { createHash, hkdfSync, randomBytes } from 'node:crypto';
-import { KeywardError } from '../../ceremony/errors.js';
-import { wipe } from '../../ceremony/bytes.js';
-import { abytes } from './algs.js';
+import { abytes, wipe } from '../../lib/bytes.js';
+import { KeywardError } from '../../lib/errors.js';
 import { decapsulate, encapsulate, kemCiphertextLength } from './kem.js';
 import { KWP_MAX_PLAINTEXT_LEN, kwpUnwrap, kwpWrap, kwpWrappedLength } from './kwp.js';
 import { exportPublicKey, generateKey, importPublicKey, type KeyPair } from './material.js';

@@ -29,8 +29,8 @@ import { x25519 } from '@noble/curves/ed25519.js';
 import { sha3_256, shake256 } from '@noble/hashes/sha3.js';
 import { _ecdhKem, expandSeedXof } from '@noble/post-quantum/hybrid.js';
 import { ml_kem768 } from '@noble/post-quantum/ml-kem.js';
-import { concatBytes, wipe } from '../../ceremony/bytes.js';
-import { COMPOSITE_PRIVATE_LEN, ED25519_SEED_LEN, ML_DSA, ML_DSA_SEED_LEN, ML_KEM, ML_KEM_SEED_LEN, X_WING_SEED_LEN, abytes, isMlDsa, isMlKem } from './algs.js';
+import { abytes, concatBytes, wipe } from '../../lib/bytes.js';
+import { COMPOSITE_PRIVATE_LEN, ED25519_SEED_LEN, ML_DSA, ML_DSA_SEED_LEN, ML_KEM, ML_KEM_SEED_LEN, X_WING_SEED_LEN, isMlDsa, isMlKem } from './algs.js';
 import { assertKeyType, type KeyType } from './types.js';
 
 export interface ExpandedKey {

@@ -14,8 +14,8 @@
  * is not a base64 character.
  * @module
  */
-import { toBase64, fromBase64 } from '../../ceremony/bytes.js';
-import { KeywardError, type KeywardCode } from '../../ceremony/errors.js';
+import { toBase64, fromBase64 } from '../../lib/bytes.js';
+import { KeywardError, type KeywardCode } from '../../lib/errors.js';
 
 export const VERSIONED_PREFIX = 'kw:v';
 /** Largest key version (u32, it is bound as 4 bytes into AEAD associated data). */

@@ -4,7 +4,8 @@
  * @module
  */
 import { createHmac, timingSafeEqual } from 'node:crypto';
-import { SYMMETRIC_KEY_LEN, abytes } from './algs.js';
+import { abytes } from '../../lib/bytes.js';
+import { SYMMETRIC_KEY_LEN } from './algs.js';
 
 export const HMAC_SHA256_LEN = 32;
 

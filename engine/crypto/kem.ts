@@ -14,9 +14,9 @@
  * rejects a ciphertext whose X25519 part is a low-order point (the exchange gives all zeros).
  * @module
  */
-import { KeywardError } from '../../ceremony/errors.js';
-import { wipe } from '../../ceremony/bytes.js';
-import { ML_KEM, ML_KEM_SEED_LEN, X_WING, X_WING_SEED_LEN, abytes, isMlKem } from './algs.js';
+import { KeywardError } from '../../lib/errors.js';
+import { abytes, wipe } from '../../lib/bytes.js';
+import { ML_KEM, ML_KEM_SEED_LEN, X_WING, X_WING_SEED_LEN, isMlKem } from './algs.js';
 import { expandedParts, xWingDecapsulate, type ExpandedKey } from './expanded.js';
 import { assertSupports, type KeyType } from './types.js';
 

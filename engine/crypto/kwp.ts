@@ -11,7 +11,8 @@
  * @module
  */
 import { createCipheriv, createDecipheriv } from 'node:crypto';
-import { SYMMETRIC_KEY_LEN, abytes } from './algs.js';
+import { abytes } from '../../lib/bytes.js';
+import { SYMMETRIC_KEY_LEN } from './algs.js';
 
 /** RFC 5649 §3: the alternative initial value (AIV) prefix. */
 const KWP_AIV = new Uint8Array([0xa6, 0x59, 0x59, 0xa6]);

@@ -15,8 +15,8 @@ import { Buffer } from 'node:buffer';
 import { constants, createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes, sign as nodeSign, verify as nodeVerify, type JsonWebKey, type KeyObject } from 'node:crypto';
 import { ed25519 } from '@noble/curves/ed25519.js';
 import { p256, p384 } from '@noble/curves/nist.js';
-import { concatBytes, fromBase64, toBase64 } from '../../ceremony/bytes.js';
-import { KeywardError } from '../../ceremony/errors.js';
+import { abytes, concatBytes, fromBase64, toBase64 } from '../../lib/bytes.js';
+import { KeywardError } from '../../lib/errors.js';
 import {
   COMPOSITE_PRIVATE_LEN,
   COMPOSITE_PUBLIC_LEN,
@@ -32,7 +32,6 @@ import {
   SYMMETRIC_KEY_LEN,
   X_WING,
   X_WING_SEED_LEN,
-  abytes,
   isEcdsa,
   isMlDsa,
   isMlKem,

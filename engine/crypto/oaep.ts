@@ -18,8 +18,9 @@
  * @module
  */
 import { constants, createPrivateKey, createPublicKey, privateDecrypt, publicEncrypt } from 'node:crypto';
-import { KeywardError } from '../../ceremony/errors.js';
-import { RSA, abytes, isRsa, type RsaType } from './algs.js';
+import { abytes } from '../../lib/bytes.js';
+import { KeywardError } from '../../lib/errors.js';
+import { RSA, isRsa, type RsaType } from './algs.js';
 import { buf } from './material.js';
 import type { KeyType } from './types.js';
 

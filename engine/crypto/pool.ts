@@ -21,7 +21,7 @@
 import { availableParallelism } from 'node:os';
 import type { Worker } from 'node:worker_threads';
 import { startWorker } from '../workers.js';
-import { KeywardError, type KeywardCode } from '../../ceremony/errors.js';
+import { KeywardError, type KeywardCode } from '../../lib/errors.js';
 import { copyKey, transferablesOf, type CallMap, type CallName } from './calls.js';
 import type { ExpandedKey } from './expanded.js';
 import type { Encapsulation } from './kem.js';

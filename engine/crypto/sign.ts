@@ -41,8 +41,8 @@ import { constants, createPrivateKey, createPublicKey, sign as nodeSign, verify 
 import { sha512 } from '@noble/hashes/sha2.js';
 import { ed25519 } from '@noble/curves/ed25519.js';
 import { p256, p384 } from '@noble/curves/nist.js';
-import { concatBytes, wipe } from '../../ceremony/bytes.js';
-import { KeywardError } from '../../ceremony/errors.js';
+import { abytes, concatBytes, wipe } from '../../lib/bytes.js';
+import { KeywardError } from '../../lib/errors.js';
 import {
   COMPOSITE_MLDSA_SIG_LEN,
   COMPOSITE_PRIVATE_LEN,
@@ -54,7 +54,6 @@ import {
   ML_DSA_SEED_LEN,
   RSA,
   SLH_DSA,
-  abytes,
   isEcdsa,
   isMlDsa,
   isRsa,

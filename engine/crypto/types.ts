@@ -7,7 +7,7 @@
  * associated data (aead.ts): they are part of the stored format, never renumber them.
  * @module
  */
-import { KeywardError } from '../../ceremony/errors.js';
+import { KeywardError } from '../../lib/errors.js';
 
 /** Every key type Keyward knows, in a stable order. */
 export const KEY_TYPES = [

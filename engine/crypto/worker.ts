@@ -5,7 +5,7 @@
  * @module
  */
 import { parentPort } from 'node:worker_threads';
-import { KeywardError } from '../../ceremony/errors.js';
+import { KeywardError } from '../../lib/errors.js';
 import { PRIVATE_KEY_CALLS, runCall, transferablesOf, wipeKey, type CallName } from './calls.js';
 
 interface Request {

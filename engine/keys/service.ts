@@ -33,8 +33,8 @@
  */
 import { randomBytes } from 'node:crypto';
 import { and, asc, eq, gt, inArray, isNull, lte } from 'drizzle-orm';
-import { KeywardError } from '../../ceremony/errors.js';
-import { toBase64 as b64 } from '../../ceremony/index.js';
+import { KeywardError } from '../../lib/errors.js';
+import { toBase64 as b64 } from '../../lib/bytes.js';
 import * as crypto from '../crypto/index.js';
 import type { CryptoPool, ExpandedKey, KeyType, PublicKeyFormat, SignOptions, WrappingAlgorithm } from '../crypto/index.js';
 import type { SealManager } from '../seal/index.js';

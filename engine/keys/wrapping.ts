@@ -9,7 +9,7 @@
  * Private keys are cached in memory while unsealed and wiped on seal (best effort in JS).
  * @module
  */
-import { wipe } from '../../ceremony/bytes.js';
+import { wipe } from '../../lib/bytes.js';
 import * as crypto from '../crypto/index.js';
 import type { CryptoPool, KeyPair, WrappingAlgorithm } from '../crypto/index.js';
 import type { SealManager } from '../seal/index.js';

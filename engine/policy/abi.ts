@@ -42,7 +42,7 @@
  * string with one memory.copy instead of transcoding.
  * @module
  */
-import { KeywardError } from '../../ceremony/errors.js';
+import { KeywardError } from '../../lib/errors.js';
 import type { PolicyInput } from './input.js';
 import { INPUT_FORMAT_VERSION, INPUT_HEADER_BYTES, INPUT_MAGIC, MAX_I64_FIELD, MAX_INPUT_BYTES, POLICY_INPUT_FIELDS } from './schema.js';
 import type { Field } from './schema.js';

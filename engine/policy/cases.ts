@@ -11,7 +11,7 @@
  * @module
  */
 import { z } from 'zod';
-import { KeywardError } from '../../ceremony/errors.js';
+import { KeywardError } from '../../lib/errors.js';
 import { GAS_BUDGET_MAX } from './gas.js';
 import type { EvaluationResult, LoadedPolicy } from './host.js';
 import { parsePolicyInput } from './input.js';

@@ -15,7 +15,7 @@
  * fresh instance per call costs tens of microseconds (bench/policy measures both).
  * @module
  */
-import { KeywardError } from '../../ceremony/errors.js';
+import { KeywardError } from '../../lib/errors.js';
 import {
   DecisionCode,
   EvaluateError,

@@ -14,7 +14,7 @@
  * @module
  */
 import { z } from 'zod';
-import { KeywardError } from '../../ceremony/errors.js';
+import { KeywardError } from '../../lib/errors.js';
 import { MAX_I64_FIELD, POLICY_INPUT_FIELDS } from './schema.js';
 import type { Field } from './schema.js';
 import { utf8Length } from './utf8.js';

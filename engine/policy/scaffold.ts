@@ -3,7 +3,7 @@
  * showing the SDK's main calls (roles, labels, attributes, payload size, approvals).
  * @module
  */
-import { KeywardError } from '../../ceremony/errors.js';
+import { KeywardError } from '../../lib/errors.js';
 
 /** Policy names: a letter, then letters, digits, '-' or '_' (they become file names). */
 export const POLICY_NAME_PATTERN = /^[A-Za-z][A-Za-z0-9_-]{0,63}$/;

@@ -10,7 +10,7 @@
  * allows, and nothing could re-activate one.
  * @module
  */
-import { KeywardError } from '../../ceremony/errors.js';
+import { KeywardError } from '../../lib/errors.js';
 import type { CommitScope, Db } from '../store/index.js';
 import { bindPolicy, getPolicy, insertPolicy, listBindings, listPolicies, unbindPolicy, writeTransaction } from '../store/index.js';
 import type { PolicyBindingRow, PolicyMeta } from '../store/index.js';

@@ -26,7 +26,7 @@
  * @module
  */
 import { createHash } from 'node:crypto';
-import { KeywardError } from '../../ceremony/errors.js';
+import { KeywardError } from '../../lib/errors.js';
 import { ABI_VERSION, AbiExport, OUTPUT_HEADER_BYTES } from './abi.js';
 import { accessors, childrenOf, loadBinaryen, readModule } from './binaryen.js';
 import type { Binaryen, BinaryenAccessors, Module } from './binaryen.js';

@@ -7,6 +7,7 @@
  * @module
  */
 import { randomBytes } from 'node:crypto';
+import { abytes } from '../../lib/bytes.js';
 import { openRaw, sealRaw } from '../crypto/aead.js';
 
 export const KEY_LEN = 32;
@@ -14,14 +15,9 @@ export const NONCE_LEN = 12;
 export const TAG_LEN = 16;
 export const AEAD_OVERHEAD = NONCE_LEN + TAG_LEN;
 
-function assertKey(key: Uint8Array, what: string): void {
-  if (!(key instanceof Uint8Array)) throw new TypeError(`"${what}" expected Uint8Array`);
-  if (key.length !== KEY_LEN) throw new RangeError(`"${what}" expected Uint8Array of length ${KEY_LEN}, got length=${key.length}`);
-}
-
 /** Encrypts `plaintext` under `key`, binding `aad`. Returns nonce ‖ ciphertext ‖ tag. */
 export function aeadSeal(key: Uint8Array, plaintext: Uint8Array, aad: Uint8Array): Uint8Array {
-  assertKey(key, 'key');
+  abytes(key, 'key', KEY_LEN);
   const nonce = new Uint8Array(randomBytes(NONCE_LEN));
   const sealed = sealRaw('aes256-gcm', key, nonce, plaintext, aad);
   const out = new Uint8Array(NONCE_LEN + sealed.length);
@@ -35,7 +31,7 @@ export function aeadSeal(key: Uint8Array, plaintext: Uint8Array, aad: Uint8Array
  * aad, any flipped bit, truncation): callers turn that into their own error without an oracle.
  */
 export function aeadOpen(key: Uint8Array, sealed: Uint8Array, aad: Uint8Array): Uint8Array | undefined {
-  assertKey(key, 'key');
+  abytes(key, 'key', KEY_LEN);
   if (sealed.length < AEAD_OVERHEAD) return undefined;
   return openRaw('aes256-gcm', key, sealed.subarray(0, NONCE_LEN), sealed.subarray(NONCE_LEN), aad);
 }

@@ -11,7 +11,7 @@
  * Every operation checks the sealed state first (SEALED), like Vault's barrier.
  * @module
  */
-import { KeywardError } from '../../ceremony/errors.js';
+import { KeywardError } from '../../lib/errors.js';
 import { aeadOpen, aeadSeal, label } from './aead.js';
 import type { Keyring } from './keyring.js';
 

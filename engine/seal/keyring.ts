@@ -11,7 +11,7 @@
  * @module
  */
 import { randomBytes } from 'node:crypto';
-import { KeywardError } from '../../ceremony/errors.js';
+import { KeywardError } from '../../lib/errors.js';
 import { KEY_LEN, aeadOpen, aeadSeal, label } from './aead.js';
 
 const KEYRING_VERSION = 1;

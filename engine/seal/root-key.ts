@@ -8,7 +8,7 @@
  * open, even under the right unseal key.
  * @module
  */
-import { KeywardError } from '../../ceremony/errors.js';
+import { KeywardError } from '../../lib/errors.js';
 import { KEY_LEN, aeadOpen, aeadSeal, label } from './aead.js';
 
 const ROOT_KEY_BLOB_VERSION = 1;

@@ -16,18 +16,9 @@
  */
 import { hkdfSync, randomBytes, randomUUID } from 'node:crypto';
 import { eq } from 'drizzle-orm';
-import {
-  KeywardError,
-  MAX_SHARES,
-  combineShares,
-  openSubmission,
-  sealShard,
-  shardCommitment,
-  splitSecret,
-  toBase64,
-  verifyShardCommitment,
-  wipe,
-} from '../../ceremony/index.js';
+import { KeywardError } from '../../lib/errors.js';
+import { toBase64, wipe } from '../../lib/bytes.js';
+import { MAX_SHARES, combineShares, openSubmission, sealShard, shardCommitment, splitSecret, verifyShardCommitment } from '../../ceremony/index.js';
 import type { HolderPublicKey, ShardFile, Submission, SubmissionPurpose } from '../../ceremony/index.js';
 import type { CommitScope, Db } from '../store/index.js';
 import { getCommitments, getKeyring, getSealConfig, initCeremony, replaceCeremony, writeTransaction } from '../store/index.js';

@@ -9,7 +9,8 @@
  * @module
  */
 import { randomBytes } from 'node:crypto';
-import { generateSessionKey, wipe } from '../../ceremony/index.js';
+import { wipe } from '../../lib/bytes.js';
+import { generateSessionKey } from '../../ceremony/index.js';
 import type { SubmissionPurpose } from '../../ceremony/index.js';
 
 export interface SessionPart {

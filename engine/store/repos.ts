@@ -9,7 +9,7 @@
 import { asc, eq, sql } from 'drizzle-orm';
 import type { SQL } from 'drizzle-orm';
 import type { PgTransactionConfig } from 'drizzle-orm/pg-core';
-import { KeywardError } from '../../ceremony/errors.js';
+import { KeywardError } from '../../lib/errors.js';
 import { writeTransaction } from './commit-scope.js';
 import type { CommitNote, CommitScope } from './commit-scope.js';
 import type { Db } from './driver.js';

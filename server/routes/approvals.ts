@@ -15,7 +15,7 @@
  */
 import Router from '@koa/router';
 import type { Context, Middleware } from 'koa';
-import { KeywardError } from '../../ceremony/errors.js';
+import { KeywardError } from '../../lib/errors.js';
 import { assertApprovalId } from '../../engine/approvals/index.js';
 import type { AppDeps } from '../deps.js';
 import { bearer, caller } from '../auth.js';

@@ -6,8 +6,8 @@
  */
 import Router from '@koa/router';
 import type { Context } from 'koa';
-import { KeywardError } from '../../ceremony/errors.js';
-import { toBase64 } from '../../ceremony/bytes.js';
+import { KeywardError } from '../../lib/errors.js';
+import { toBase64 } from '../../lib/bytes.js';
 import type { AppDeps } from '../deps.js';
 import { caller } from '../auth.js';
 import { parseBody, parseQuery } from '../body.js';

@@ -5,7 +5,7 @@
  */
 import Router from '@koa/router';
 import type { Context } from 'koa';
-import { KeywardError } from '../../ceremony/errors.js';
+import { KeywardError } from '../../lib/errors.js';
 import { DEFAULT_TOKEN_TTL_SECONDS, issueToken, ttlSeconds } from '../../engine/auth/tokens.js';
 import type { AppDeps } from '../deps.js';
 import { caller } from '../auth.js';

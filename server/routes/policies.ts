@@ -5,7 +5,7 @@
  */
 import Router from '@koa/router';
 import type { Context } from 'koa';
-import { fromBase64 } from '../../ceremony/index.js';
+import { fromBase64 } from '../../lib/bytes.js';
 import { parsePolicyInput } from '../../engine/policy/index.js';
 import { assertPolicyHash } from '../../engine/policy/service.js';
 import type { AppDeps } from '../deps.js';

@@ -7,7 +7,7 @@
  */
 import Router from '@koa/router';
 import type { Context } from 'koa';
-import { KeywardError } from '../../ceremony/errors.js';
+import { KeywardError } from '../../lib/errors.js';
 import { parseHolderPublicKey } from '../../ceremony/index.js';
 import type { HolderPublicKey } from '../../ceremony/index.js';
 import type { AppDeps } from '../deps.js';

@@ -16,7 +16,7 @@ import { createHash, randomBytes, timingSafeEqual, createPrivateKey } from 'node
 import Router from '@koa/router';
 import type { Context } from 'koa';
 import { z } from 'zod';
-import { KeywardError } from '../../ceremony/errors.js';
+import { KeywardError } from '../../lib/errors.js';
 import { MAX_LIST_LIMIT } from '../../engine/keys/service.js';
 import { keyTypeInfo } from '../../engine/crypto/index.js';
 import type { KeyType, SignOptions } from '../../engine/crypto/index.js';

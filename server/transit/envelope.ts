@@ -18,7 +18,7 @@
  * @module
  */
 import type { Context } from 'koa';
-import { KeywardError } from '../../ceremony/errors.js';
+import { KeywardError } from '../../lib/errors.js';
 import { statusFor, type ServerVisibleCode } from '../errors.js';
 import type { Logger } from '../log.js';
 

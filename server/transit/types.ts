@@ -6,7 +6,7 @@
  * does not have is a 400 that says why (docs/vault-transit.md).
  * @module
  */
-import { KeywardError } from '../../ceremony/errors.js';
+import { KeywardError } from '../../lib/errors.js';
 import { KEY_TYPES, exportPublicKey, isKeyType, keyTypeInfo } from '../../engine/crypto/index.js';
 import type { KeyType } from '../../engine/crypto/index.js';
 import type { KeyInfo } from '../../engine/keys/service.js';

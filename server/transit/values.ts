@@ -12,7 +12,7 @@
  * @module
  */
 import { z } from 'zod';
-import { KeywardError } from '../../ceremony/errors.js';
+import { KeywardError } from '../../lib/errors.js';
 import type { SignatureHash } from '../../engine/crypto/index.js';
 
 /** A Vault integer field: a number or its decimal string. */

@@ -1,18 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { ByteReader, FieldReader } from '../../ceremony/bytes.js';
-import {
-  concatBytes,
-  constantTimeEqual,
-  fromBase64,
-  fromUtf8,
-  lp,
-  toBase64,
-  u32be,
-  u8,
-  utf8,
-  wipe,
-} from '../../ceremony/index.js';
+import { concatBytes, constantTimeEqual, fromBase64, fromUtf8, toBase64, utf8, wipe } from '../../lib/bytes.js';
+import { lp, u32be, u8 } from '../../ceremony/index.js';
 import { rejectsWithCode } from './helpers.js';
 
 describe('base64', () => {

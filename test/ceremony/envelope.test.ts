@@ -1,16 +1,7 @@
 import assert from 'node:assert/strict';
 import { before, describe, test } from 'node:test';
-import {
-  ENVELOPE_SUITE,
-  EnvelopeSuiteId,
-  XWING_ENC_LEN,
-  XWING_PUBLIC_KEY_LEN,
-  deriveXWingPublicKey,
-  generateSessionKey,
-  openEnvelope,
-  sealEnvelope,
-  utf8,
-} from '../../ceremony/index.js';
+import { utf8 } from '../../lib/bytes.js';
+import { ENVELOPE_SUITE, EnvelopeSuiteId, XWING_ENC_LEN, XWING_PUBLIC_KEY_LEN, deriveXWingPublicKey, generateSessionKey, openEnvelope, sealEnvelope } from '../../ceremony/index.js';
 import type { Envelope, XWingKeyPair } from '../../ceremony/index.js';
 import { counting, flipByte, rejectsWithCode } from './helpers.js';
 

@@ -7,17 +7,8 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, test } from 'node:test';
-import {
-  decryptHolderKey,
-  deriveXWingPublicKey,
-  fromBase64,
-  openShard,
-  openSubmission,
-  parseHolderPublicKey,
-  parseShardFile,
-  shardCommitment,
-  verifyShardCommitment,
-} from '../../ceremony/index.js';
+import { fromBase64 } from '../../lib/bytes.js';
+import { decryptHolderKey, deriveXWingPublicKey, openShard, openSubmission, parseHolderPublicKey, parseShardFile, shardCommitment, verifyShardCommitment } from '../../ceremony/index.js';
 import type { SubmissionPurpose } from '../../ceremony/index.js';
 import { rejectsWithCode } from './helpers.js';
 

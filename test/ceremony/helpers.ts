@@ -3,7 +3,7 @@
  * @module
  */
 import assert from 'node:assert/strict';
-import { KeywardError } from '../../ceremony/index.js';
+import { KeywardError } from '../../lib/errors.js';
 
 /** Asserts that `action` rejects (or throws) a KeywardError with `code`; returns the error. */
 export async function rejectsWithCode(action: Promise<unknown> | (() => unknown), code: string, message?: RegExp): Promise<KeywardError> {

@@ -1,22 +1,8 @@
 import assert from 'node:assert/strict';
 import { createCipheriv, createHash, scryptSync } from 'node:crypto';
 import { before, describe, test } from 'node:test';
-import {
-  HOLDER_PRIVATE_KEY_FORMAT,
-  XWING_PUBLIC_KEY_LEN,
-  XWING_SEED_LEN,
-  concatBytes,
-  decryptHolderKey,
-  encryptHolderKey,
-  generateHolderKey,
-  holderFingerprint,
-  lp,
-  parseHolderPublicKey,
-  toBase64,
-  toPublicKeyFile,
-  u32be,
-  utf8,
-} from '../../ceremony/index.js';
+import { concatBytes, toBase64, utf8 } from '../../lib/bytes.js';
+import { HOLDER_PRIVATE_KEY_FORMAT, XWING_PUBLIC_KEY_LEN, XWING_SEED_LEN, decryptHolderKey, encryptHolderKey, generateHolderKey, holderFingerprint, lp, parseHolderPublicKey, toPublicKeyFile, u32be } from '../../ceremony/index.js';
 import type { HolderKey, HolderPrivateKeyFile } from '../../ceremony/index.js';
 import { flipBase64, rejectsWithCode } from './helpers.js';
 

@@ -1,23 +1,8 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { before, describe, test } from 'node:test';
-import {
-  concatBytes,
-  fromBase64,
-  generateHolderKey,
-  holderFingerprint,
-  lp,
-  openEnvelope,
-  openShard,
-  parseShardFile,
-  sealShard,
-  shardCommitment,
-  splitSecret,
-  toBase64,
-  u8,
-  utf8,
-  verifyShardCommitment,
-} from '../../ceremony/index.js';
+import { concatBytes, fromBase64, toBase64, utf8 } from '../../lib/bytes.js';
+import { generateHolderKey, holderFingerprint, lp, openEnvelope, openShard, parseShardFile, sealShard, shardCommitment, splitSecret, u8, verifyShardCommitment } from '../../ceremony/index.js';
 import type { HolderKey, ShardFile } from '../../ceremony/index.js';
 import { counting, flipBase64, flipByte, rejectsWithCode } from './helpers.js';
 

@@ -1,16 +1,7 @@
 import assert from 'node:assert/strict';
 import { before, describe, test } from 'node:test';
-import {
-  concatBytes,
-  generateSessionKey,
-  lp,
-  openSubmission,
-  sealEnvelope,
-  sealSubmission,
-  toBase64,
-  u8,
-  utf8,
-} from '../../ceremony/index.js';
+import { concatBytes, toBase64, utf8 } from '../../lib/bytes.js';
+import { generateSessionKey, lp, openSubmission, sealEnvelope, sealSubmission, u8 } from '../../ceremony/index.js';
 import type { Submission, SubmissionPurpose, XWingKeyPair } from '../../ceremony/index.js';
 import { counting, flipBase64, rejectsWithCode } from './helpers.js';
 

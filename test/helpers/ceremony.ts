@@ -4,14 +4,8 @@
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import {
-  encryptHolderKey,
-  fromBase64,
-  generateHolderKey,
-  openShard,
-  sealSubmission,
-  toPublicKeyFile,
-} from '../../ceremony/index.js';
+import { fromBase64 } from '../../lib/bytes.js';
+import { encryptHolderKey, generateHolderKey, openShard, sealSubmission, toPublicKeyFile } from '../../ceremony/index.js';
 import type { HolderKey, ShardFile, Submission, SubmissionPurpose } from '../../ceremony/index.js';
 
 export const TEST_PASSPHRASE = 'correct horse battery staple';

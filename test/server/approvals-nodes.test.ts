@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, it } from 'node:test';
-import { fromBase64 } from '../../ceremony/index.js';
+import { fromBase64 } from '../../lib/bytes.js';
 import { decodeRecord } from '../../engine/audit/record.js';
 import { issueToken } from '../../engine/auth/tokens.js';
 import { devBootstrap, devUnseal } from '../../engine/dev.js';

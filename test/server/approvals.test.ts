@@ -7,7 +7,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { sql } from 'drizzle-orm';
-import { fromBase64, sealSubmission } from '../../ceremony/index.js';
+import { fromBase64 } from '../../lib/bytes.js';
+import { sealSubmission } from '../../ceremony/index.js';
 import { decodeRecord } from '../../engine/audit/record.js';
 import type { AuditRecord } from '../../engine/audit/record.js';
 import { issueToken } from '../../engine/auth/tokens.js';

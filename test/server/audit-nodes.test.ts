@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { after, before, it } from 'node:test';
-import { fromBase64 } from '../../ceremony/index.js';
+import { fromBase64 } from '../../lib/bytes.js';
 import { appendLeaves, EMPTY_ROOT, leafHash } from '../../engine/audit/merkle.js';
 import { parseVerifierKey, verifyNote } from '../../engine/audit/note.js';
 import { decodeRecord } from '../../engine/audit/record.js';

@@ -16,7 +16,7 @@ import type { AddressInfo } from 'node:net';
 import Koa from 'koa';
 import ts from 'typescript';
 import { CEREMONY_CODES } from '../../ceremony/codes.js';
-import { KeywardError, type KeywardCode } from '../../ceremony/errors.js';
+import { KeywardError, type KeywardCode } from '../../lib/errors.js';
 import { CLI_CODES } from '../../cli/codes.js';
 import { ENGINE_CODES } from '../../engine/codes.js';
 import { SERVER_CODES } from '../../server/codes.js';

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { inArray } from 'drizzle-orm';
-import { isKeywardError } from '../../ceremony/errors.js';
+import { isKeywardError } from '../../lib/errors.js';
 import { issueToken } from '../../engine/auth/tokens.js';
 import { devBootstrap } from '../../engine/dev.js';
 import { DELETION_RETENTION_DAYS, KeyService } from '../../engine/keys/service.js';

@@ -72,6 +72,16 @@ describe('/v1/sys over HTTP', () => {
     assertError(await s.call('POST', '/v1/sys/init', { body: { holders: [pubs[0], pubs[0]], threshold: 1 } }), 400, 'CEREMONY_PARAMS_INVALID');
   });
 
+  it('init rejects a holder file with a field the format lacks, naming it (as the CLI does)', async () => {
+    // A .pub file is read strictly by the ceremony (unknown fields are not part of the format); the
+    // server must not drop the field first and accept a file the CLI rejects.
+    const extra = { ...pubs[1], comment: 'hello' };
+    const r = await s.call('POST', '/v1/sys/init', { body: { holders: [pubs[0], extra], threshold: 1 } });
+    assertError(r, 400, 'VALIDATION_FAILED');
+    assert.match(r.body.error.message, /holders\.1: unknown field "comment"/);
+    assert.equal((await s.call('GET', '/v1/sys/seal-status')).body.initialized, false);
+  });
+
   it('refuses an oversized body with 413 and stays healthy', async () => {
     const big = JSON.stringify({ holders: [], threshold: 1, pad: 'x'.repeat(2 * 1024 * 1024) });
     assertError(await s.call('POST', '/v1/sys/init', { raw: big, headers: { 'content-type': 'application/json' } }), 413, 'BODY_TOO_LARGE');

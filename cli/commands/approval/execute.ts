@@ -1,5 +1,5 @@
 import { Command, Option, UsageError } from 'clipanion';
-import { KeywardError } from '../../../ceremony/errors.js';
+import { KeywardError } from '../../../lib/errors.js';
 import { readJsonFile } from '../../files.js';
 import { RemoteCommand } from '../../base.js';
 import { done } from '../../http.js';

@@ -1,6 +1,6 @@
 import { Command, Option } from 'clipanion';
-import { KeywardError } from '../../../ceremony/errors.js';
-import { fromBase64 } from '../../../ceremony/bytes.js';
+import { KeywardError } from '../../../lib/errors.js';
+import { fromBase64 } from '../../../lib/bytes.js';
 import { existsSync } from 'node:fs';
 import { parseCheckpoint, parseNote, verifyConsistency } from '../../../engine/audit/index.js';
 import type { AttestationBundle } from '../../../engine/audit/index.js';

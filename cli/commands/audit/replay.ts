@@ -1,5 +1,5 @@
 import { Command, Option } from 'clipanion';
-import { KeywardError } from '../../../ceremony/errors.js';
+import { KeywardError } from '../../../lib/errors.js';
 import { verifyBundle } from '../../../engine/audit/index.js';
 import { RemoteCommand, wholeNumber } from '../../base.js';
 import { done } from '../../http.js';

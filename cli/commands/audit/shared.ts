@@ -4,7 +4,7 @@
  * @module
  */
 import { readFile } from 'node:fs/promises';
-import { KeywardError, isKeywardError } from '../../../ceremony/errors.js';
+import { KeywardError, isKeywardError } from '../../../lib/errors.js';
 import { parseCheckpoint, parseNote, parseTrustedKeysFile, sha256Hex, verifyNote } from '../../../engine/audit/index.js';
 import type { ReplayFn, VerifiedCheckpoint, VerifierKey } from '../../../engine/audit/index.js';
 import type { KeywardClient } from '@keyward/client';

@@ -1,5 +1,5 @@
 import { Command, Option } from 'clipanion';
-import { KeywardError } from '../../../ceremony/errors.js';
+import { KeywardError } from '../../../lib/errors.js';
 import { SignatureType, verifyBundle } from '../../../engine/audit/index.js';
 import type { VerifyBundleOptions } from '../../../engine/audit/index.js';
 import { OfflineCommand } from '../../base.js';

@@ -1,8 +1,8 @@
 import { KeywardApiError } from '@keyward/client';
 import type { KeywardClient, components } from '@keyward/client';
 import { Command, Option } from 'clipanion';
-import { KeywardError, isKeywardError } from '../../../ceremony/errors.js';
-import { fromBase64 } from '../../../ceremony/bytes.js';
+import { KeywardError, isKeywardError } from '../../../lib/errors.js';
+import { fromBase64 } from '../../../lib/bytes.js';
 import { inclusionProofRanges, LogVerifier, RootMismatch, rootOf, SignatureType, verifyInclusion, verifyNote } from '../../../engine/audit/index.js';
 import type { LeafHashes, RootCheck, VerifiedCheckpoint } from '../../../engine/audit/index.js';
 import { RemoteCommand, wholeNumber } from '../../base.js';

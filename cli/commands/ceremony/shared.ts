@@ -4,8 +4,9 @@
  * @module
  */
 import { join } from 'node:path';
-import { KeywardError } from '../../../ceremony/errors.js';
-import { decryptHolderKey, fromBase64, openShard, parseHolderPublicKey, parseShardFile, sealSubmission } from '../../../ceremony/index.js';
+import { KeywardError } from '../../../lib/errors.js';
+import { fromBase64 } from '../../../lib/bytes.js';
+import { decryptHolderKey, openShard, parseHolderPublicKey, parseShardFile, sealSubmission } from '../../../ceremony/index.js';
 import type { HolderPublicKeyFile, ShardFile, Submission, SubmissionPurpose } from '../../../ceremony/index.js';
 import { readJsonFile, readText, writeFileSafe } from '../../files.js';
 import { readPassphrase } from '../../passphrase.js';

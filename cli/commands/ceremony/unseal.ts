@@ -1,6 +1,6 @@
 import { Command, Option } from 'clipanion';
 import { KeywardApiError } from '@keyward/client';
-import { wipe } from '../../../ceremony/index.js';
+import { wipe } from '../../../lib/bytes.js';
 import { RemoteCommand } from '../../base.js';
 import { openShardLocally, toSubmission } from './shared.js';
 

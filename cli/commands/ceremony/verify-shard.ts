@@ -1,6 +1,7 @@
 import { Command, Option } from 'clipanion';
-import { KeywardError } from '../../../ceremony/errors.js';
-import { verifyShardCommitment, wipe } from '../../../ceremony/index.js';
+import { KeywardError } from '../../../lib/errors.js';
+import { wipe } from '../../../lib/bytes.js';
+import { verifyShardCommitment } from '../../../ceremony/index.js';
 import { RemoteCommand } from '../../base.js';
 import { openShardLocally } from './shared.js';
 

@@ -1,6 +1,6 @@
 import type { components } from '@keyward/client';
 import { Command, Option, UsageError } from 'clipanion';
-import { KeywardError } from '../../../ceremony/errors.js';
+import { KeywardError } from '../../../lib/errors.js';
 import { WRAPPING_ALGORITHMS, isWrappingAlgorithm, parseWrappingKey, wrappingKeyFingerprint } from '../../../engine/crypto/index.js';
 import { RemoteCommand, wholeNumber } from '../../base.js';
 import { readText, writeFileSafe } from '../../files.js';

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { Command, Option, UsageError } from 'clipanion';
-import { KeywardError } from '../../../ceremony/errors.js';
-import { toBase64 } from '../../../ceremony/index.js';
+import { KeywardError } from '../../../lib/errors.js';
+import { toBase64 } from '../../../lib/bytes.js';
 import { WRAPPING_ALGORITHMS, importWrappingKey, isWrappingAlgorithm, wrapKeyMaterial } from '../../../engine/crypto/index.js';
 import { RemoteCommand } from '../../base.js';
 import { readJsonFile } from '../../files.js';

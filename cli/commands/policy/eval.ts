@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { Command, Option } from 'clipanion';
-import { KeywardError } from '../../../ceremony/errors.js';
+import { KeywardError } from '../../../lib/errors.js';
 import { OfflineCommand } from '../../base.js';
 import { readJsonFile } from '../../files.js';
 

@@ -1,6 +1,6 @@
 import { basename } from 'node:path';
 import { Command, Option } from 'clipanion';
-import { toBase64 } from '../../../ceremony/index.js';
+import { toBase64 } from '../../../lib/bytes.js';
 import { RemoteCommand } from '../../base.js';
 import { done } from '../../http.js';
 import { readWasm } from './eval.js';

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { isKeywardError, type KeywardCode } from '../../../ceremony/errors.js';
+import { isKeywardError, type KeywardCode } from '../../../lib/errors.js';
 import { buildBundle, verifyBundle } from '../../../engine/audit/bundle.js';
 import type { AttestationBundle, ReplayFn } from '../../../engine/audit/bundle.js';
 import { consistencyProof, rangeProof } from '../../../engine/audit/merkle.js';

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import canonicalize from 'canonicalize';
-import { isKeywardError } from '../../../ceremony/errors.js';
+import { isKeywardError } from '../../../lib/errors.js';
 import { decodeRecord, encodeRecord } from '../../../engine/audit/record.js';
 import type { AuditRecord } from '../../../engine/audit/record.js';
 import { enc } from './helpers.js';

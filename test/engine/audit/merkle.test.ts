@@ -4,7 +4,7 @@ import fc from 'fast-check';
 // The oracle: sigstore-js's own RFC 6962 inclusion verifier (CommonJS, not exported by the package
 // index, so its dist file is imported directly; tests only).
 import { verifyMerkleInclusion } from '@sigstore/verify/dist/tlog/merkle.js';
-import { isKeywardError } from '../../../ceremony/errors.js';
+import { isKeywardError } from '../../../lib/errors.js';
 import {
   EMPTY_ROOT,
   HASH_LEN,

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 // The oracle: sigstore-js's checkpoint verifier (Ed25519 signed notes), imported from its dist file.
 import { verifyCheckpoint } from '@sigstore/verify/dist/tlog/checkpoint.js';
-import { isKeywardError } from '../../../ceremony/errors.js';
+import { isKeywardError } from '../../../lib/errors.js';
 import {
   MAX_NOTE_SIGNATURES,
   SignatureType,

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import { isKeywardError } from '../../../ceremony/errors.js';
+import { isKeywardError } from '../../../lib/errors.js';
 import { HMAC_FIELD_RE, MAX_LEAF_BYTES, decodeRecord, encodeRecord, hmacField, sha256Hex, validateRecord } from '../../../engine/audit/record.js';
 import type { AuditRecord } from '../../../engine/audit/record.js';
 import { enc, sampleRecord } from './helpers.js';

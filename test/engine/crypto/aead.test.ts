@@ -2,7 +2,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createCipheriv, createDecipheriv } from 'node:crypto';
 import fc from 'fast-check';
-import { isKeywardError } from '../../../ceremony/errors.js';
+import { isKeywardError } from '../../../lib/errors.js';
 import { datakey, decrypt, encrypt, openRaw, parseCiphertext, rewrap, sealRaw, type AeadType } from '../../../engine/crypto/aead.js';
 import { generateKey } from '../../../engine/crypto/material.js';
 import { acvp, hex, report, toHex } from './vectors.js';

@@ -7,7 +7,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { ml_kem768_x25519 } from '@noble/post-quantum/hybrid.js';
-import { isKeywardError } from '../../../ceremony/errors.js';
+import { isKeywardError } from '../../../lib/errors.js';
 import { expandPrivateKey, isExpandable, isExpandedKey, wipeExpandedKey, type ExpandedKey } from '../../../engine/crypto/expanded.js';
 import { decapsulate, encapsulate } from '../../../engine/crypto/kem.js';
 import { generateKey } from '../../../engine/crypto/material.js';

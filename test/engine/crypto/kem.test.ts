@@ -2,7 +2,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { ml_kem512, ml_kem768, ml_kem1024 } from '@noble/post-quantum/ml-kem.js';
 import { ml_kem768_x25519 } from '@noble/post-quantum/hybrid.js';
-import { isKeywardError } from '../../../ceremony/errors.js';
+import { isKeywardError } from '../../../lib/errors.js';
 import { decapsulate, encapsulate, kemCiphertextLength } from '../../../engine/crypto/kem.js';
 import { generateKey, importPublicKey, publicKeyOf } from '../../../engine/crypto/material.js';
 import { acvp, hex, report, toHex, xwing } from './vectors.js';

@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createPrivateKey, generateKeyPairSync } from 'node:crypto';
-import { isKeywardError, type KeywardCode } from '../../../ceremony/errors.js';
+import { isKeywardError, type KeywardCode } from '../../../lib/errors.js';
 import { KEY_TYPES, KEY_TYPE_INFO, assertKeyType, isSlow, supports, type KeyType } from '../../../engine/crypto/types.js';
 import { exportPublicKey, generateKey, importPrivateKey, importPublicKey, publicKeyOf } from '../../../engine/crypto/material.js';
 

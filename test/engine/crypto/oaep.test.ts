@@ -2,7 +2,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { constants, createPublicKey, publicEncrypt } from 'node:crypto';
 import fc from 'fast-check';
-import { isKeywardError } from '../../../ceremony/errors.js';
+import { isKeywardError } from '../../../lib/errors.js';
 import { decrypt as aeadDecrypt } from '../../../engine/crypto/aead.js';
 import { generateKey } from '../../../engine/crypto/material.js';
 import { oaepCiphertextLength, oaepDecrypt, oaepEncrypt, oaepMaxPlaintextLength } from '../../../engine/crypto/oaep.js';

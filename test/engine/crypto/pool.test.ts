@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { isKeywardError } from '../../../ceremony/errors.js';
+import { isKeywardError } from '../../../lib/errors.js';
 import { CryptoPool } from '../../../engine/crypto/pool.js';
 import { decapsulate } from '../../../engine/crypto/kem.js';
 import { generateKey } from '../../../engine/crypto/material.js';

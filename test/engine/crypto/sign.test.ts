@@ -6,7 +6,7 @@ import { p256 } from '@noble/curves/nist.js';
 import { ED25519_TORSION_SUBGROUP } from '@noble/curves/ed25519.js';
 import { ml_dsa44, ml_dsa65, ml_dsa87 } from '@noble/post-quantum/ml-dsa.js';
 import { slh_dsa_sha2_128f } from '@noble/post-quantum/slh-dsa.js';
-import { isKeywardError } from '../../../ceremony/errors.js';
+import { isKeywardError } from '../../../lib/errors.js';
 import { compositeMessage, formatSignature, parseSignature, sign, verify } from '../../../engine/crypto/sign.js';
 import { exportPublicKey, generateKey, importPublicKey, publicKeyOf } from '../../../engine/crypto/material.js';
 import type { KeyType } from '../../../engine/crypto/types.js';

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { openShard, sealSubmission, fromBase64 } from '../../../ceremony/index.js';
+import { fromBase64 } from '../../../lib/bytes.js';
+import { openShard, sealSubmission } from '../../../ceremony/index.js';
 import type { HolderKey, ShardFile } from '../../../ceremony/index.js';
 import { Barrier, SealManager, SecretStore } from '../../../engine/seal/index.js';
 import { makeHolders, submissionFor } from '../../helpers/ceremony.js';

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { afterEach, beforeEach, describe, it } from 'node:test';
-import { isKeywardError } from '../../../ceremony/errors.js';
+import { isKeywardError } from '../../../lib/errors.js';
 import {
   deleteEntry,
   escapeLike,

@@ -1,5 +1,5 @@
 import { Command, Option } from 'clipanion';
-import { wipe } from '../../../../ceremony/index.js';
+import { wipe } from '../../../../lib/bytes.js';
 import { RemoteCommand } from '../../../base.js';
 import { openShardLocally, toSubmission, writeShards } from '../shared.js';
 

@@ -6,18 +6,20 @@
  * programmer passed bad arguments. Messages say what was expected and what arrived, and never carry
  * secrets (keys, shares, tokens, passphrases, plaintexts).
  *
- * It lives in ceremony/ because ceremony/ is the bottom layer: engine, server and cli import it.
+ * It lives in lib/ because lib/ is the bottom layer (DESIGN.md §1): it imports nothing of ours, and
+ * ceremony, engine, server and cli import it.
  * @module
  */
-import type { CeremonyCode } from './codes.js';
 
 /**
- * Every error code, as keys (the values mean nothing). Each layer lists its codes `as const` and
- * adds them here by declaration merging (engine/codes.ts, server/codes.ts, cli/codes.ts:
- * `declare module '…/ceremony/errors.js' { interface KeywardErrorCodes extends Record<EngineCode, true> {} }`),
+ * Every error code, as keys (the values mean nothing). This interface is empty here: each layer
+ * lists its codes `as const` and adds them by declaration merging (ceremony/codes.ts,
+ * engine/codes.ts, server/codes.ts, cli/codes.ts:
+ * `declare module '…/lib/errors.js' { interface KeywardErrorCodes extends Record<EngineCode, true> {} }`),
  * so this bottom layer names no code of a layer above it, and a code in no list is a compile error.
  */
-export interface KeywardErrorCodes extends Record<CeremonyCode, true> {}
+// eslint-disable-next-line @typescript-eslint/no-empty-interface
+export interface KeywardErrorCodes {}
 
 /** An error code of any layer: the union of ceremony/, engine/, server/ and cli/ codes.ts lists. */
 export type KeywardCode = keyof KeywardErrorCodes;
