@@ -13,7 +13,7 @@
  * @module
  */
 import { KeywardApiError } from '@keyward/client';
-import type { KeywardClient } from '@keyward/client';
+import type { KeywardClient, ParkedRequest } from '@keyward/client';
 import { Command, Option, UsageError } from 'clipanion';
 import * as t from 'typanion';
 import { KeywardError } from '../lib/errors.js';
@@ -31,19 +31,11 @@ export const trueOrFalse = () => t.isBoolean();
 /** The exit code of a request parked for approval: not done, not failed. */
 export const EXIT_PARKED = 3;
 
-/** What the server answered for a parked request (202), as cli/http.ts passes it on. */
-interface Parked {
-  approvalId: string;
-  required: number;
-  group: string;
-  reason?: string;
-  expiresAt: string;
-}
-
-function parkedOf(err: unknown): Parked | undefined {
+/** The parked request (202) that cli/http.ts `done()` carries in its APPROVAL_PENDING error's details. */
+function parkedOf(err: unknown): ParkedRequest | undefined {
   if (!(err instanceof KeywardError) || err.code !== 'APPROVAL_PENDING') return undefined;
-  const d = err.details as Partial<Parked> | undefined;
-  return typeof d?.approvalId === 'string' ? (d as Parked) : undefined;
+  const d = err.details as Partial<ParkedRequest> | undefined;
+  return typeof d?.approvalId === 'string' ? (d as ParkedRequest) : undefined;
 }
 
 /** A command that never talks to a server: --json and the printing of results and errors. */
@@ -64,7 +56,7 @@ export abstract class OfflineCommand extends Command {
   }
 
   /** Reports a parked request: what it waits for and the exact command that runs it once approved. */
-  #parked(p: Parked): number {
+  #parked(p: ParkedRequest): number {
     const execute = `keyward approval execute ${p.approvalId}`;
     this.print({ parked: true, ...p, execute }, () =>
       [

@@ -35,7 +35,7 @@ export function done<T>(r: T | Parked): T {
     'APPROVAL_PENDING',
     `parked for approval ${parked.approvalId}: needs ${parked.required} approvals from "${parked.group}" before ${parked.expiresAt}; ` +
       `then run \`keyward approval execute ${parked.approvalId}\` (it runs with the parked body)`,
-    { details: { approvalId: parked.approvalId, required: parked.required, group: parked.group, reason: parked.reason, expiresAt: parked.expiresAt } },
+    { details: { ...parked } },
   );
 }
 
