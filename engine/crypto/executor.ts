@@ -31,28 +31,28 @@ export class CryptoExecutor {
   /** Runs `call(...args)` where `offloads` says; a throw inline becomes a rejection, as on the pool. */
   async run<N extends CallName>(call: N, ...args: CallMap[N]['args']): Promise<CallMap[N]['result']> {
     if (!this.offloads(call, args[0])) return runCall(call, args);
-    return this.#onPool(this.pool!, call, args);
+    return onPool(this.pool!, call, args) as Promise<CallMap[N]['result']>;
   }
+}
 
-  #onPool<N extends CallName>(pool: CryptoPool, call: N, args: CallMap[N]['args']): Promise<CallMap[N]['result']> {
-    const a = args as never as CallMap[typeof call]['args'];
-    switch (call as CallName) {
-      case 'generateKey':
-        return pool.generateKey(...(a as CallMap['generateKey']['args'])) as Promise<CallMap[N]['result']>;
-      case 'sign':
-        return pool.sign(...(a as CallMap['sign']['args'])) as Promise<CallMap[N]['result']>;
-      case 'verify':
-        return pool.verify(...(a as CallMap['verify']['args'])) as Promise<CallMap[N]['result']>;
-      case 'encapsulate':
-        return pool.encapsulate(...(a as CallMap['encapsulate']['args'])) as Promise<CallMap[N]['result']>;
-      case 'decapsulate':
-        return pool.decapsulate(...(a as CallMap['decapsulate']['args'])) as Promise<CallMap[N]['result']>;
-      case 'decrypt':
-        return pool.decrypt(...(a as CallMap['decrypt']['args'])) as Promise<CallMap[N]['result']>;
-      case 'expand':
-        return pool.expand(...(a as CallMap['expand']['args'])) as Promise<CallMap[N]['result']>;
-      default:
-        throw new RangeError(`unknown crypto call ${String(call)}`);
-    }
+/** The pool's method for `call` (each copies its arguments before transferring them). */
+function onPool(pool: CryptoPool, call: CallName, args: CallMap[CallName]['args']): Promise<unknown> {
+  switch (call) {
+    case 'generateKey':
+      return pool.generateKey(...(args as CallMap['generateKey']['args']));
+    case 'sign':
+      return pool.sign(...(args as CallMap['sign']['args']));
+    case 'verify':
+      return pool.verify(...(args as CallMap['verify']['args']));
+    case 'encapsulate':
+      return pool.encapsulate(...(args as CallMap['encapsulate']['args']));
+    case 'decapsulate':
+      return pool.decapsulate(...(args as CallMap['decapsulate']['args']));
+    case 'decrypt':
+      return pool.decrypt(...(args as CallMap['decrypt']['args']));
+    case 'expand':
+      return pool.expand(...(args as CallMap['expand']['args']));
+    default:
+      throw new RangeError(`unknown crypto call ${String(call)}`);
   }
 }
