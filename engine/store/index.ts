@@ -40,6 +40,7 @@ export {
 export type { CeremonyWrite } from './repos.js';
 export { bindPolicy, getPolicy, insertPolicy, listBindings, listPolicies, unbindPolicy } from './policy-repos.js';
 export type { PolicyMeta } from './policy-repos.js';
+export * from './key-repos.js';
 export { MAX_SHARES, SINGLETON_ID, barrierEntries, keyVersions, keyring, keys, policies, policyBindings, sealConfig, shardCommitments, tokens } from './schema.js';
 export type {
   BarrierEntryRow,
