@@ -291,7 +291,7 @@ describe('ApprovalService: expiry', () => {
     [a, b, executing].forEach((id) => mine.add(id));
     clock.tick(TTL - 3); // a's expiry is 1 ms away
     await s.expireDue();
-    assert.deepEqual(seen, []);
+    assert.equal(seen.length, 0);
     clock.tick(1);
     await s.expireDue();
     assert.deepEqual(seen, [{ id: a, state: 'expired', body: false }]);
