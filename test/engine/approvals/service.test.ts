@@ -1,7 +1,8 @@
 /**
- * ApprovalService (docs/approvals.md) against a real store and barrier: parking, the state machine
- * (pending → executing → executed|failed; denied; expired), the separation-of-duties rules,
- * visibility, paging, the kept body, and the pipeline's CommitScope. Races are in concurrency.test.ts.
+ * ApprovalService (docs/approvals.md; its place in docs/architecture.md) against a real store and
+ * barrier: parking, the state machine (pending → executing → executed|failed; denied; expired), the
+ * separation-of-duties rules, visibility, paging, the kept body, and the pipeline's CommitScope.
+ * Races are in concurrency.test.ts.
  *
  * There is no 'approved' state: approvals accumulate on a pending request, and whether they are
  * enough is the policies' decision at execution (openExecution reports the count).
