@@ -90,9 +90,18 @@ export default defineConfig(
     plugins: {
       keyward: {
         rules: Object.fromEntries(
-          ['lib', 'ceremony', 'ceremony-internals', 'engine', 'sandbox', 'audit-pure', 'server', 'client', 'cli', 'tooling'].map(
-            (n) => [`layer-${n}`, layering],
-          ),
+          [
+            'lib',
+            'ceremony',
+            'ceremony-internals',
+            'engine',
+            'sandbox',
+            'audit-pure',
+            'server',
+            'client',
+            'cli',
+            'tooling',
+          ].map((n) => [`layer-${n}`, layering]),
         ),
       },
     },
@@ -157,7 +166,11 @@ export default defineConfig(
           // node:test's test()/describe()/it() return promises the runner itself awaits. (t.test(),
           // a subtest, is not listed: one not awaited is cancelled when its parent ends.)
           allowForKnownSafeCalls: [
-            { from: 'package', package: 'node:test', name: ['test', 'describe', 'it', 'suite', 'before', 'after', 'beforeEach', 'afterEach'] },
+            {
+              from: 'package',
+              package: 'node:test',
+              name: ['test', 'describe', 'it', 'suite', 'before', 'after', 'beforeEach', 'afterEach'],
+            },
           ],
         },
       ],
@@ -178,7 +191,8 @@ export default defineConfig(
   layer('lib', ['lib/**'], {
     only: ['lib'],
     modules: ['node:*'],
-    message: 'lib/ is the bottom layer: it imports nothing of ours and no node: module (the audit bundle verifier runs in browsers on it)',
+    message:
+      'lib/ is the bottom layer: it imports nothing of ours and no node: module (the audit bundle verifier runs in browsers on it)',
   }),
   // ceremony/: the custody protocol, pure, run on holders' machines.
   layer('ceremony', ['ceremony/**'], {
@@ -224,5 +238,8 @@ export default defineConfig(
     message: '@keyward/client imports nothing of ours outside client/',
   }),
   layer('cli', ['cli/**'], { forbid: ['test', 'bench'], message: 'nothing imports test/ or bench/' }),
-  layer('tooling', ['scripts/**', 'drizzle.config.ts'], { forbid: ['test', 'bench'], message: 'nothing imports test/ or bench/' }),
+  layer('tooling', ['scripts/**', 'drizzle.config.ts'], {
+    forbid: ['test', 'bench'],
+    message: 'nothing imports test/ or bench/',
+  }),
 );

@@ -84,13 +84,15 @@ export const layering = {
       }
       if (target !== undefined) {
         const bad =
-          (opts.only && !opts.only.some((e) => under(target, e))) || (opts.forbid && opts.forbid.some((e) => under(target, e)));
+          (opts.only && !opts.only.some((e) => under(target, e))) ||
+          (opts.forbid && opts.forbid.some((e) => under(target, e)));
         if (bad) context.report({ node, messageId: 'path', data: { spec, target, file, why } });
         return;
       }
       if (typeOnly || !opts.modules) return;
       const mod = normalizeModule(spec);
-      if (opts.modules.some((name) => moduleMatches(mod, name))) context.report({ node, messageId: 'module', data: { spec, file, why } });
+      if (opts.modules.some((name) => moduleMatches(mod, name)))
+        context.report({ node, messageId: 'module', data: { spec, file, why } });
     }
 
     const declaration = (node) => {
@@ -98,7 +100,8 @@ export const layering = {
       const typeOnly =
         node.importKind === 'type' ||
         node.exportKind === 'type' ||
-        (node.specifiers?.length > 0 && node.specifiers.every((s) => s.importKind === 'type' || s.exportKind === 'type'));
+        (node.specifiers?.length > 0 &&
+          node.specifiers.every((s) => s.importKind === 'type' || s.exportKind === 'type'));
       check(node.source, node.source.value, typeOnly);
     };
     return {

@@ -14,9 +14,17 @@ import { ROOT } from '../../scripts/dist-fresh.mjs';
 let eslint: ESLint;
 
 before(async () => {
-  const config = ((await import(pathToFileURL(join(ROOT, 'eslint.config.js')).href)) as { default: Linter.Config[] }).default;
-  assert.ok(config.some((c) => c.name === 'keyward/correctness-typed'), 'the typed block this test drops is still named so');
-  eslint = new ESLint({ cwd: ROOT, overrideConfigFile: true, overrideConfig: config.filter((c) => c.name !== 'keyward/correctness-typed') });
+  const config = ((await import(pathToFileURL(join(ROOT, 'eslint.config.js')).href)) as { default: Linter.Config[] })
+    .default;
+  assert.ok(
+    config.some((c) => c.name === 'keyward/correctness-typed'),
+    'the typed block this test drops is still named so',
+  );
+  eslint = new ESLint({
+    cwd: ROOT,
+    overrideConfigFile: true,
+    overrideConfig: config.filter((c) => c.name !== 'keyward/correctness-typed'),
+  });
 });
 
 /** The layer rules (keyward/layer-*) that fire on `code` placed at `file`, with their messages. */
@@ -26,7 +34,10 @@ async function layerErrors(file: string, code: string): Promise<{ rules: string[
   const fatal = result.messages.filter((m) => m.fatal || !m.ruleId);
   assert.deepEqual(fatal, [], `${file} parsed and was not ignored`);
   const layer = result.messages.filter((m) => m.ruleId?.startsWith('keyward/layer-'));
-  return { rules: [...new Set(layer.map((m) => m.ruleId!.slice('keyward/layer-'.length)))].sort(), messages: layer.map((m) => m.message) };
+  return {
+    rules: [...new Set(layer.map((m) => m.ruleId!.slice('keyward/layer-'.length)))].sort(),
+    messages: layer.map((m) => m.message),
+  };
 }
 
 /** [file, code, the layer rules expected to fire (none: allowed)] */
@@ -66,7 +77,11 @@ describe('lint: the layers', () => {
     ['engine/foo.ts', "import type { Ctx } from '../server/app.js';", ['engine']],
     ['engine/foo.ts', "import { createClient } from '@keyward/client';", ['engine']],
     ['engine/foo.ts', "import { x } from '../test/helpers/server.js';", ['engine']],
-    ['engine/keys/foo.ts', "import { KeywardError } from '../../lib/errors.js'; import { Barrier } from '../seal/barrier.js';", []],
+    [
+      'engine/keys/foo.ts',
+      "import { KeywardError } from '../../lib/errors.js'; import { Barrier } from '../seal/barrier.js';",
+      [],
+    ],
     // server/ never imports cli/ (nor client/)
     ['server/x.ts', "import { Hsm } from '../engine/hsm.js';", []],
     ['server/routes/x.ts', "import { BaseCommand } from '../../cli/base.js';", ['server']],
@@ -77,7 +92,11 @@ describe('lint: the layers', () => {
     ['client/src/x.ts', "import { Hsm } from '../../engine/hsm.js';", ['client']],
     ['client/src/x.ts', "import createFetch from 'openapi-fetch';", []],
     // the CLI may import everything but tests and benchmarks
-    ['cli/commands/x.ts', "import { openHolderKey } from '../../ceremony/index.js'; import { createClient } from '@keyward/client';", []],
+    [
+      'cli/commands/x.ts',
+      "import { openHolderKey } from '../../ceremony/index.js'; import { createClient } from '@keyward/client';",
+      [],
+    ],
     ['cli/commands/x.ts', "import { startTestServer } from '../../test/helpers/server.js';", ['cli']],
   ]);
 });
@@ -107,7 +126,13 @@ describe('lint: the policy sandbox does no I/O', () => {
     "import { PGlite } from '@electric-sql/pglite';",
   ];
   // the future folder, and today's files wherever they move under engine/policy/
-  for (const file of ['engine/policy/sandbox/x.ts', 'engine/policy/sandbox/deep/x.ts', 'engine/policy/host.ts', 'engine/policy/sandbox/gas.ts', 'engine/policy/abi.ts']) {
+  for (const file of [
+    'engine/policy/sandbox/x.ts',
+    'engine/policy/sandbox/deep/x.ts',
+    'engine/policy/host.ts',
+    'engine/policy/sandbox/gas.ts',
+    'engine/policy/abi.ts',
+  ]) {
     check(io.map((code): Case => [file, code, ['sandbox']]));
   }
   check([
@@ -131,9 +156,17 @@ describe('lint: the audit bundle verifier imports no node: module', () => {
     ['engine/audit/pure/merkle.ts', "import { Buffer } from 'buffer';", ['audit-pure']],
     ['engine/audit/math/note.ts', "import { readFile } from 'node:fs/promises';", ['audit-pure']],
     ['engine/audit/pure/other.ts', "import { getAuditNodes } from '../../store/index.js';", ['audit-pure']],
-    ['engine/audit/merkle.ts', "import { sha256 } from '@noble/hashes/sha2.js'; import { toHex } from '../../lib/bytes.js';", []],
+    [
+      'engine/audit/merkle.ts',
+      "import { sha256 } from '@noble/hashes/sha2.js'; import { toHex } from '../../lib/bytes.js';",
+      [],
+    ],
     // the parts of the log that are meant for Node
-    ['engine/audit/log.ts', "import { createHash } from 'node:crypto'; import { appendAuditLeaves } from '../store/index.js';", []],
+    [
+      'engine/audit/log.ts',
+      "import { createHash } from 'node:crypto'; import { appendAuditLeaves } from '../store/index.js';",
+      [],
+    ],
     ['engine/audit/verify-log.ts', "import { availableParallelism } from 'node:os';", []],
   ]);
 });
@@ -142,8 +175,14 @@ describe('lint: messages', () => {
   it('say what was imported, from where, and why not', async () => {
     const { messages } = await layerErrors('engine/policy/sandbox/x.ts', "import { readFileSync } from 'node:fs';");
     assert.equal(messages.length, 1);
-    assert.match(messages[0]!, /'node:fs' may not be imported by engine\/policy\/sandbox\/x\.ts: the policy sandbox does no I\/O/);
+    assert.match(
+      messages[0]!,
+      /'node:fs' may not be imported by engine\/policy\/sandbox\/x\.ts: the policy sandbox does no I\/O/,
+    );
     const path = await layerErrors('engine/keys/foo.ts', "import x from '../../server/app.js';");
-    assert.match(path.messages[0]!, /'\.\.\/\.\.\/server\/app\.js' \(server\/app\) is outside what engine\/keys\/foo\.ts may import: engine\/ never imports server\//);
+    assert.match(
+      path.messages[0]!,
+      /'\.\.\/\.\.\/server\/app\.js' \(server\/app\) is outside what engine\/keys\/foo\.ts may import: engine\/ never imports server\//,
+    );
   });
 });
