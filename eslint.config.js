@@ -7,6 +7,7 @@ import tseslint from 'typescript-eslint';
 import { layering } from './scripts/eslint-layering.mjs';
 
 // ---------------------------------------------------------------------------------------------------
+const DATABASE_MODULES = ['postgres', 'pg', '@electric-sql/pglite', 'drizzle-orm', 'drizzle-kit'];
 // Modules that do I/O: the policy sandbox and the ceremony must not import them (their results may
 // only depend on their inputs). `node:fs` covers `fs`, `fs/promises` and `node:fs/promises`.
 const IO_MODULES = [
@@ -24,35 +25,59 @@ const IO_MODULES = [
   'node:readline',
   'node:repl',
   'node:inspector',
-  // databases
-  'postgres',
-  'pg',
-  '@electric-sql/pglite',
-  'drizzle-orm',
-  'drizzle-kit',
+  ...DATABASE_MODULES,
 ];
-// The engine's own I/O: the database and the worker-thread launcher.
-const ENGINE_IO = ['engine/store', 'engine/workers'];
+// The engine's pure folders and the offline ones, as the layout of issue 12 item 3 names them:
+// engine/policy/{sandbox,bindings,toolchain}/ and engine/audit/{math,log,verifier}/. Until that move
+// is merged the same files sit directly in engine/policy/ and engine/audit/: each set below also
+// lists them by their current name, so the rules hold before and after (drop those lines afterwards).
+const at = (dir, names) => names.map((n) => `${dir}/${n}`);
 
-// The policy sandbox: what a module may contain, metering, load/evaluate, composition, and the ABI
-// (schema, canonical encoding, JSON input). Matched by file name anywhere under engine/policy/, so
-// the rule follows these files into engine/policy/sandbox/ (or any other subfolder) when they move,
-// and by folder for whatever else lands in engine/policy/sandbox/. Not covered: the bindings service
-// (service.ts, default.ts, database and files), the authoring toolchain (compile, cases, scaffold,
-// abi-gen, paths: the CLI and the build, reading files).
-const SANDBOX_NAMES = 'validate,gas,host,compose,wasm,binaryen,registry,utf8,schema,abi,input';
-const SANDBOX = [`engine/policy/**/{${SANDBOX_NAMES}}.ts`, 'engine/policy/sandbox/**/*.ts'];
+// The policy sandbox (engine/policy/sandbox/): what a module may contain, metering, load/evaluate,
+// composition, and the ABI (schema, canonical encoding, JSON input). It does no I/O, and of ours it
+// imports only itself and lib/, so no I/O can reach it through another of our files either.
+const SANDBOX_NOW = at('engine/policy', [
+  'validate',
+  'gas',
+  'host',
+  'compose',
+  'wasm',
+  'binaryen',
+  'registry',
+  'utf8',
+  'schema',
+  'abi',
+  'input',
+]);
+const SANDBOX = ['engine/policy/sandbox/**', ...SANDBOX_NOW.map((f) => `${f}.ts`)];
 
-// The audit bundle verifier (docs/audit-bundle.md), meant to run in a browser too: records, Merkle
-// tree and proofs, checkpoints (notes), bundles, and their error codes. Matched by file name anywhere
-// under engine/audit/ (so also once moved into a folder of their own), and by folder for the names
-// that folder may get. Not covered: the log and its queue (log.ts, integrator.ts), reading
-// (read.ts), signing keys (signing.ts), and the Node-only log verifier (verify-log.ts,
-// verify-worker.ts, sha256-fast.ts: worker threads and node:crypto, for speed).
-const AUDIT_PURE_NAMES = 'record,merkle,note,bundle,errors';
-const AUDIT_PURE = [
-  `engine/audit/**/{${AUDIT_PURE_NAMES}}.ts`,
-  'engine/audit/{pure,math,core,format,verify,bundle,verifier}/**/*.ts',
+// The audit math (engine/audit/math/): records, the Merkle tree and proofs, checkpoint notes, bundles
+// and their error codes: the bundle verifier (docs/audit-bundle.md), meant to run in a browser. No
+// node: module, and of ours only itself and lib/. Not covered: the log side (engine/audit/log/: queue,
+// integrator, reads, signing keys) and the Node-only whole-log verifier (engine/audit/verifier/:
+// worker threads, node:crypto for speed).
+const AUDIT_MATH_NOW = at('engine/audit', ['record', 'merkle', 'note', 'bundle', 'errors']);
+const AUDIT_MATH = ['engine/audit/math/**', ...AUDIT_MATH_NOW.map((f) => `${f}.ts`)];
+
+// The offline parts, run by the CLI and the build with no server: the policy toolchain
+// (engine/policy/toolchain/: compile, cases, scaffold, abi-gen, paths) and the whole-log verifier
+// (engine/audit/verifier/). Files, yes; the database and the server's services, never.
+const OFFLINE_NOW = [
+  ...at('engine/policy', ['compile', 'cases', 'scaffold', 'abi-gen', 'paths']),
+  ...at('engine/audit', ['verify-log', 'verify-worker', 'sha256-fast']),
+];
+const OFFLINE = ['engine/policy/toolchain/**', 'engine/audit/verifier/**', ...OFFLINE_NOW.map((f) => `${f}.ts`)];
+const ONLINE = [
+  'engine/store',
+  'engine/policy/bindings',
+  'engine/audit/log',
+  ...at('engine/policy', ['service', 'default']),
+  ...at('engine/audit', ['integrator', 'read', 'signing']),
+  'engine/seal',
+  'engine/keys',
+  'engine/auth',
+  'engine/approvals',
+  'engine/hsm',
 ];
 
 const TS = ['**/*.ts', '**/*.mts'];
@@ -96,7 +121,8 @@ export default defineConfig(
             'ceremony-internals',
             'engine',
             'sandbox',
-            'audit-pure',
+            'audit-math',
+            'offline',
             'server',
             'client',
             'cli',
@@ -218,15 +244,23 @@ export default defineConfig(
   }),
   // The policy sandbox: no I/O, no database, no worker threads (see SANDBOX above).
   layer('sandbox', SANDBOX, {
-    forbid: ENGINE_IO,
+    only: ['engine/policy/sandbox', ...SANDBOX_NOW, 'lib'],
     modules: IO_MODULES,
-    message: 'the policy sandbox does no I/O: no files, network, processes, worker threads or database',
+    message:
+      'the policy sandbox does no I/O (no files, network, processes, worker threads or database) and imports only itself and lib/',
   }),
-  // The audit bundle verifier: no node: module at all, no database (see AUDIT_PURE above).
-  layer('audit-pure', AUDIT_PURE, {
-    forbid: ENGINE_IO,
+  // The audit math, the bundle verifier: no node: module at all, no database (see AUDIT_MATH above).
+  layer('audit-math', AUDIT_MATH, {
+    only: ['engine/audit/math', ...AUDIT_MATH_NOW, 'lib'],
     modules: ['node:*', ...IO_MODULES],
-    message: 'the audit bundle verifier runs in browsers: no node: modules, no database',
+    message:
+      'the audit math (the bundle verifier) runs in browsers: no node: modules, and of ours only itself and lib/',
+  }),
+  // The offline parts: no database, none of the server's services (see OFFLINE above).
+  layer('offline', OFFLINE, {
+    forbid: ONLINE,
+    modules: DATABASE_MODULES,
+    message: 'the policy toolchain and the log verifier run offline: no database, no server-side service',
   }),
   layer('server', ['server/**'], {
     forbid: ['cli', 'client', 'test', 'bench'],

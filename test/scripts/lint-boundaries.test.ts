@@ -70,7 +70,7 @@ describe('lint: the layers', () => {
     // engine/ never imports server/, cli/ or client/, however deep the file
     ['engine/foo.ts', "import x from '../server/app.js';", ['engine']],
     ['engine/keys/foo.ts', "import x from '../../server/app.js';", ['engine']],
-    ['engine/policy/sandbox/foo.ts', "import x from '../../../cli/base.js';", ['engine']],
+    ['engine/policy/sandbox/foo.ts', "import x from '../../../cli/base.js';", ['engine', 'sandbox']],
     ['engine/foo.ts', "export * from '../server/errors.js';", ['engine']],
     ['engine/foo.ts', "export { app } from '../server/app.js';", ['engine']],
     ['engine/foo.ts', "const m = await import('../cli/index.js');", ['engine']],
@@ -141,6 +141,21 @@ describe('lint: the policy sandbox does no I/O', () => {
     ['engine/policy/sandbox/x.ts', "import { createHash } from 'node:crypto';", []],
     ['engine/policy/sandbox/x.ts', "import type { Worker } from 'node:worker_threads';", []],
     ['engine/policy/sandbox/x.ts', "import binaryen from 'binaryen'; import { z } from 'zod';", []],
+    // of ours, only itself and lib/: I/O can't come in through another of our files
+    [
+      'engine/policy/sandbox/host.ts',
+      "import { Gas } from './gas.js'; import { KeywardError } from '../../../lib/errors.js';",
+      [],
+    ],
+    [
+      'engine/policy/host.ts',
+      "import { Gas } from './gas.js'; import { KeywardError } from '../../lib/errors.js';",
+      [],
+    ],
+    ['engine/policy/sandbox/x.ts', "import { sdkDir } from '../toolchain/paths.js';", ['sandbox']],
+    ['engine/policy/sandbox/x.ts', "import { PolicyService } from '../bindings/service.js';", ['sandbox']],
+    ['engine/policy/host.ts', "import { sdkDir } from './paths.js';", ['sandbox']],
+    ['engine/policy/sandbox/x.ts', "import { sha256 } from '../../crypto/hash.js';", ['sandbox']],
     // the same imports are fine where I/O belongs
     ['engine/store/x.ts', "import { readFileSync } from 'node:fs';", []],
     ['engine/store/x.ts', "import postgres from 'postgres'; import { eq } from 'drizzle-orm';", []],
@@ -151,11 +166,14 @@ describe('lint: the policy sandbox does no I/O', () => {
 
 describe('lint: the audit bundle verifier imports no node: module', () => {
   check([
-    ['engine/audit/bundle.ts', "import { createHash } from 'node:crypto';", ['audit-pure']],
-    ['engine/audit/record.ts', "import { Buffer } from 'node:buffer';", ['audit-pure']],
-    ['engine/audit/pure/merkle.ts', "import { Buffer } from 'buffer';", ['audit-pure']],
-    ['engine/audit/math/note.ts', "import { readFile } from 'node:fs/promises';", ['audit-pure']],
-    ['engine/audit/pure/other.ts', "import { getAuditNodes } from '../../store/index.js';", ['audit-pure']],
+    ['engine/audit/bundle.ts', "import { createHash } from 'node:crypto';", ['audit-math']],
+    ['engine/audit/record.ts', "import { Buffer } from 'node:buffer';", ['audit-math']],
+    ['engine/audit/math/merkle.ts', "import { Buffer } from 'buffer';", ['audit-math']],
+    ['engine/audit/math/note.ts', "import { readFile } from 'node:fs/promises';", ['audit-math']],
+    ['engine/audit/math/other.ts', "import { getAuditNodes } from '../../store/index.js';", ['audit-math']],
+    ['engine/audit/math/other.ts', "import { sha256Fast } from '../verifier/sha256-fast.js';", ['audit-math']],
+    ['engine/audit/bundle.ts', "import { sha256Fast } from './sha256-fast.js';", ['audit-math']],
+    ['engine/audit/math/bundle.ts', "import { z } from 'zod'; import { encodeRecord } from './record.js';", []],
     [
       'engine/audit/merkle.ts',
       "import { sha256 } from '@noble/hashes/sha2.js'; import { toHex } from '../../lib/bytes.js';",
@@ -168,6 +186,28 @@ describe('lint: the audit bundle verifier imports no node: module', () => {
       [],
     ],
     ['engine/audit/verify-log.ts', "import { availableParallelism } from 'node:os';", []],
+  ]);
+});
+
+describe('lint: the offline parts (policy toolchain, log verifier) never reach the database', () => {
+  check([
+    [
+      'engine/policy/toolchain/compile.ts',
+      "import { readFileSync } from 'node:fs'; import { encodePolicyInput } from '../sandbox/abi.js';",
+      [],
+    ],
+    [
+      'engine/audit/verifier/verify-log.ts',
+      "import { Worker } from 'node:worker_threads'; import { startWorker } from '../../workers.js';",
+      [],
+    ],
+    ['engine/policy/toolchain/cases.ts', "import { PolicyService } from '../bindings/service.js';", ['offline']],
+    ['engine/policy/cases.ts', "import { PolicyService } from './service.js';", ['offline']],
+    ['engine/audit/verifier/verify-log.ts', "import { AuditLog } from '../log/log.js';", ['offline']],
+    ['engine/audit/verify-log.ts', "import { AuditLog } from './log.js';", ['offline']],
+    ['engine/audit/verifier/x.ts', "import { getAuditNodes } from '../../store/index.js';", ['offline']],
+    ['engine/policy/toolchain/x.ts', "import { eq } from 'drizzle-orm';", ['offline']],
+    ['engine/policy/toolchain/x.ts', "import { Hsm } from '../../hsm.js';", ['offline']],
   ]);
 });
 
