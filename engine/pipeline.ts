@@ -180,8 +180,6 @@ export class Pipeline {
   #begin(ctx: RequestContext, now: Date): Flight {
     const rec = this.baseRecord(ctx.operation, now, ctx.requestId, ctx.payloadBytes ?? 0);
     if (ctx.auditDetails) rec.details = { ...ctx.auditDetails };
-    // Dual control: acting on an approval names it in the record.
-    rec.approvalId = ctx.approval?.id ?? null;
     return { rec, stored: undefined, scope: undefined };
   }
 
@@ -229,8 +227,10 @@ export class Pipeline {
     };
   }
 
-  /** An approval's execution: check it (requester, request, still approved) and count its approvals. */
+  /** The approval acted on; for its execution, check it (requester, request, still approved) and count its approvals. */
   async #openExecution(f: Flight, ctx: RequestContext, principal: Principal, input: PolicyInput): Promise<ExecutionGate | undefined> {
+    // Dual control: acting on an approval names it in the record (once the caller is known and the key found).
+    f.rec.approvalId = ctx.approval?.id ?? null;
     if (!ctx.approval?.execute) return undefined;
     const gate = await this.#d.approvals.openExecution(ctx.approval.id, { principal: principal.principal, operation: ctx.operation, key: f.rec.key, ...originOf(ctx) });
     input.approvals = gate.approvals;
