@@ -7,7 +7,6 @@
  * HTTP request and shape the answer; they never reach the services or the database.
  * @module
  */
-import { KeywardError } from '../lib/errors.js';
 import { issueToken } from './auth/tokens.js';
 import type { TokenAuthenticator } from './auth/tokens.js';
 import type { PolicyInput } from './policy/index.js';
@@ -184,11 +183,9 @@ export class Actions<K extends KeyRow | undefined = KeyRow | undefined> {
   auditKeys() {
     return this.#s.auditKeys();
   }
-  /** A checkpoint signed now (with `fresh`) or the newest; AUDIT_NOT_READY when none can be. */
-  async checkpoint(opts: { fresh?: boolean } = {}) {
-    const cp = await this.#s.integrator?.integrate(opts.fresh ? { fresh: true } : undefined);
-    if (!cp) throw new KeywardError('AUDIT_NOT_READY', opts.fresh ? 'no checkpoint could be signed; is the server unsealed?' : 'no checkpoint has been signed yet; retry shortly');
-    return cp;
+  /** A checkpoint signed now (with `fresh`) or the newest; undefined when none can be (sealed, auditing off). */
+  checkpoint(opts: { fresh?: boolean } = {}) {
+    return this.#s.integrator?.integrate(opts.fresh ? { fresh: true } : undefined);
   }
   auditPage(from: number, to: number) {
     return auditRecordsPage(this.#s.db, from, to);
@@ -202,12 +199,11 @@ export class Actions<K extends KeyRow | undefined = KeyRow | undefined> {
   auditHash(value: string) {
     return this.#s.auditHash(value);
   }
-  /** The attestation bundle of [from, to) (defaults: everything signed), against a checkpoint signed now. */
-  async exportAudit(opts: { from?: number | undefined; to?: number | undefined; includeInputs: boolean; includeWasm: boolean }) {
-    const cp = await this.checkpoint({ fresh: true });
-    return exportBundle({ store: { db: this.#s.db }, seal: this.#s.seal }, cp, {
+  /** The attestation bundle of [from, to) (defaults: everything signed) against `checkpoint`. */
+  async exportAudit(checkpoint: { size: number; note: string }, opts: { from?: number | undefined; to?: number | undefined; includeInputs: boolean; includeWasm: boolean }) {
+    return exportBundle({ store: { db: this.#s.db }, seal: this.#s.seal }, checkpoint, {
       from: opts.from ?? 0,
-      to: opts.to ?? cp.size,
+      to: opts.to ?? checkpoint.size,
       includeInputs: opts.includeInputs,
       includeWasm: opts.includeWasm,
       keys: await this.#s.auditKeys(),

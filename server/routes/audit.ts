@@ -25,7 +25,11 @@ export function auditRoutes(deps: AppDeps): Router {
   });
 
   r.get('/checkpoint', async (ctx: Context) => {
-    const out = await hsm.request({ ...caller(ctx), operation: 'audit.read' }, (a) => a.checkpoint());
+    const out = await hsm.request({ ...caller(ctx), operation: 'audit.read' }, async (a) => {
+      const cp = await a.checkpoint();
+      if (!cp) throw new KeywardError('AUDIT_NOT_READY', 'no checkpoint has been signed yet; retry shortly');
+      return cp;
+    });
     respond(ctx, out, 200, (cp) => ({ size: cp.size, root: toBase64(cp.root), note: cp.note }));
   });
 
@@ -58,7 +62,12 @@ export function auditRoutes(deps: AppDeps): Router {
     const includeInputs = body.includeInputs ?? false;
     const includeWasm = body.includeWasm ?? false;
     const attributes = { includeInputs: String(includeInputs), includeWasm: String(includeWasm) };
-    respond(ctx, await hsm.request({ ...caller(ctx), operation: 'audit.export', attributes }, (a) => a.exportAudit({ from: body.from, to: body.to, includeInputs, includeWasm })));
+    const out = await hsm.request({ ...caller(ctx), operation: 'audit.export', attributes }, async (a) => {
+      const cp = await a.checkpoint({ fresh: true });
+      if (!cp) throw new KeywardError('AUDIT_NOT_READY', 'no checkpoint could be signed; is the server unsealed?');
+      return a.exportAudit(cp, { from: body.from, to: body.to, includeInputs, includeWasm });
+    });
+    respond(ctx, out);
   });
 
   return r;
