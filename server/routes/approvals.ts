@@ -79,16 +79,20 @@ export function approvalRoutes(deps: AppDeps, targets: readonly Router[]): Route
       if (parked !== undefined) body = parked;
       // No parked body for this caller: say why (a stranger, not the requester, no longer pending)
       // rather than let the target route reject an empty body. Recorded like any refused execute.
-      else await hsm.request({ ...caller(ctx), operation: 'approval.execute', approval: { id, execute: false } }, (a) => a.assertExecutable(id));
+      else {
+        const checked = await hsm.request({ ...caller(ctx), operation: 'approval.execute', approval: { id, execute: false } }, (a) => a.assertExecutable(id));
+        if (checked.kind === 'parked') return respond(ctx, checked);
+      }
     }
     // The stored method and path are not secret to the requester, but only the pipeline (after
     // authentication) says who that is: strangers learn nothing beyond "not found".
     const target = await hsm.approvalTarget(id);
     if (!target) {
-      await hsm.request({ ...caller(ctx), operation: 'approval.execute', approval: { id, execute: false } }, async () => {
+      // Recorded and decided like any request; a policy may even park it (then that is the answer).
+      const refused = await hsm.request({ ...caller(ctx), operation: 'approval.execute', approval: { id, execute: false } }, async () => {
         throw new KeywardError('APPROVAL_NOT_FOUND', `no approval ${id}`);
       });
-      return;
+      return respond(ctx, refused);
     }
     const saved = { method: ctx.method, url: ctx.url, params: ctx.params, matched: (ctx as { matched?: unknown }).matched };
     ctx.state.json = body;
