@@ -5,7 +5,7 @@
  *
  * Execute re-runs the parked request through the route that parked it: the stored method and path
  * are dispatched to the other routers with the execute request's body, and the pipeline
- * (engine/hsm.ts) checks the approval (requester, method, path, body digest, still pending),
+ * (engine/pipeline.ts) checks the approval (requester, method, path, body digest, still pending),
  * re-evaluates the policies with the approvals gathered, and claims the one execution before running
  * the operation. The response is the operation's own.
  *

@@ -6,7 +6,7 @@
  * is the catalog's; the default policy's cases cover every operation.
  */
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { readFileSync, readdirSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { ml_kem768 } from '@noble/post-quantum/ml-kem.js';
 import { toPublicKeyFile } from '../../ceremony/index.js';
@@ -163,6 +163,19 @@ describe('the operations catalog (engine/operations.ts)', () => {
       }
     }
     assert.deepEqual(missing, []);
+  });
+
+  it('routes reach the engine only through the pipeline: no service, store or free operation string in server/routes or server/transit', () => {
+    const files = ['server/routes', 'server/transit'].flatMap((d) => readdirSync(new URL(d, ROOT)).filter((f) => f.endsWith('.ts')).map((f) => `${d}/${f}`));
+    const problems: string[] = [];
+    for (const file of files) {
+      readFileSync(new URL(file, ROOT), 'utf8').split('\n').forEach((line, i) => {
+        if (/\bhsm\.(store|keys|approvals|seal|tokens|policies|integrator|audit|secrets)\b/.test(line)) problems.push(`${file}:${i + 1}: reaches a service: ${line.trim()}`);
+        // Operation names are typed by the catalog; a string that is not one would be a free string.
+        for (const m of line.matchAll(/operation: '([^']+)'/g)) if (!OPERATION_NAMES.includes(m[1] as Operation)) problems.push(`${file}:${i + 1}: "${m[1]}" is not in the catalog`);
+      });
+    }
+    assert.deepEqual(problems, []);
   });
 
   it('docs/architecture.md has the generated table (node --import tsx scripts/gen-operations-table.mjs)', () => {
