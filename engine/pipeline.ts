@@ -150,6 +150,7 @@ export class Pipeline {
     this.assertUnsealed();
     const now = this.#d.now();
     const f = this.#begin(ctx, now);
+    let out: Outcome<T>;
     try {
       const principal = await this.#authenticate(f, ctx, now);
       const key = await this.#loadKey(f, ctx);
@@ -159,15 +160,17 @@ export class Pipeline {
       await ctx.precheck?.(key);
       if (decision.decision === 'require_approval') {
         if (gate) throw insufficient(ctx.operation, decision, gate);
-        return await this.#park(f, ctx, principal, decision);
+        out = await this.#park(f, ctx, principal, decision);
+      } else {
+        out = { kind: 'done', value: await this.#operate(f, gate, () => fn({ principal, decision, input, key: key as never, commit: f.scope })) };
       }
-      const value = await this.#operate(f, gate, () => fn({ principal, decision, input, key: key as never, commit: f.scope }));
-      await this.#settleRecord(f);
-      return { kind: 'done', value };
     } catch (err) {
       await this.#failed(f, err);
       throw err;
     }
+    // Outside the try: a record that could not be committed is not recorded again as a failure.
+    await this.#settleRecord(f);
+    return out;
   }
 
   /** Sealed? Not initialized is NOT_INITIALIZED, sealed is SEALED; nothing is recorded. */
@@ -272,7 +275,6 @@ export class Pipeline {
       f.scope,
     );
     f.rec = parked(f.rec, approval.approvalId);
-    await this.#settleRecord(f);
     return { kind: 'parked', approval };
   }
 
