@@ -1,30 +1,17 @@
 /**
- * The one request pipeline (DESIGN.md §2), used by the server and in-process callers alike:
- *
- *   sealed? → authenticate → decide (policies) → precheck → [approval gate] → operation → audit → respond
- *
- * The sealed state is checked first, as Vault's barrier does. Authorization is the composed decision
- * of every applicable WebAssembly policy (the active global ones and the target key's): RBAC is the
- * built-in default policy, installed and activated at init, not special code here.
- *
- * Every request that gets past the seal check — allowed, denied, failed, unauthenticated — and every
- * ceremony event is an audit record (DESIGN.md §6), and nothing (output or error) is returned before
- * that record is durable: when it can't be committed the caller gets AUDIT_UNAVAILABLE instead.
- *
- * A request that changes state writes its record in the same transaction as the change: the
- * operation runs in a CommitScope (engine/store/commit-scope.ts) and the services' write
- * transactions append the record as their last statement. Requests that change nothing (crypto
- * operations, reads, denials) go through the group-commit queue instead.
+ * The HSM's wiring (docs/architecture.md, "The parts"): `Hsm.open` builds the services over a store,
+ * starts the audit integrator and the key purger, and hands every request to the one pipeline
+ * (engine/pipeline.ts), whose operation gets the engine's named operations bound to what was
+ * authorized (engine/actions.ts). Also here: the unauthenticated ceremony events (init, unseal
+ * submissions and reset, rekey submissions), recorded by the pipeline's `event`, and the records of
+ * the server's own sweeps (key purges, approval expiries), which commit in their own transactions.
  * @module
  */
-import { createHash, randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
-import { KeywardError, isKeywardError } from '../lib/errors.js';
+import { KeywardError } from '../lib/errors.js';
 import type { HolderPublicKey, Submission } from '../ceremony/index.js';
 import { TokenAuthenticator, issueToken, newTokenId } from './auth/tokens.js';
-import type { IssuedToken, Principal } from './auth/tokens.js';
-import { encodePolicyInput } from './policy/index.js';
-import type { ComposedDecision, PolicyInput, PolicyKey } from './policy/index.js';
+import type { IssuedToken } from './auth/tokens.js';
 import { AuditLog } from './audit/log.js';
 import type { AuditLogOptions } from './audit/log.js';
 import { AuditIntegrator } from './audit/integrator.js';
@@ -39,12 +26,16 @@ import type { CryptoPool } from './crypto/index.js';
 import { KeyService } from './keys/service.js';
 import { SealManager, SecretStore } from './seal/index.js';
 import type { CeremonyResult, SealStatus } from './seal/index.js';
-import { CommitScope } from './store/index.js';
-import type { CommitNote, Db, Store, StoredInput } from './store/index.js';
+import type { Db, KeyRow, Store } from './store/index.js';
 import type { ApprovalRow } from './store/schema.js';
-import { ApprovalService, canonicalBody } from './approvals/index.js';
-import type { ExecutionGate, RequestOrigin } from './approvals/index.js';
+import { ApprovalService } from './approvals/index.js';
+import { Pipeline } from './pipeline.js';
+import type { Authorized, KeyTarget, Outcome, RequestContext } from './pipeline.js';
+import { Actions } from './actions.js';
+import type { ActionServices } from './actions.js';
 
+export type { Authorized, KeyTarget, Outcome, RequestContext } from './pipeline.js';
+export type { Actions } from './actions.js';
 export { VERSION } from './version.js';
 import { VERSION } from './version.js';
 
@@ -69,58 +60,6 @@ export interface HsmOptions {
 /** The epoch of the audit HMAC key (DESIGN.md §6); a new epoch would come with root-key rotation. */
 export const AUDIT_HMAC_EPOCH = 1;
 
-export interface RequestContext {
-  /** The bearer token as sent (undefined when missing). */
-  bearer: string | undefined;
-  /** The operation name policies see, e.g. `sys.seal`, `encrypt`. */
-  operation: string;
-  /**
-   * The target key, for keyed operations (its bound policies apply too). A function is called only
-   * after authentication, so unauthenticated callers can't probe which keys exist.
-   */
-  key?: PolicyKey | (() => Promise<PolicyKey>);
-  /** Request attributes policies may read (encryption context, scope, ...). Never secrets. */
-  attributes?: Record<string, string>;
-  /** Size of the request's payload in bytes. */
-  payloadBytes?: number;
-  /** The request id (the server's X-Request-Id); one is made up when missing. */
-  requestId?: string;
-  /**
-   * The HTTP request behind this one (method, path, parsed body), so a `require_approval` decision
-   * can park it (202) to be executed later; without it such a decision is APPROVAL_REQUIRED.
-   */
-  origin?: () => RequestOrigin;
-  /**
-   * The approval this request acts on, named in its audit record; with `execute`, the request is
-   * that approval's one execution (its policies see the approvals gathered).
-   */
-  approval?: { id: string; execute: boolean };
-  /**
-   * Refuses, once the policies have not denied, a request that could not run whatever approvals it
-   * gathered (a key that is not exportable, a version it lacks): so approvers are never asked for
-   * it. Runs after the key is loaded and before the request is parked, and again before an
-   * approved request executes. Must not touch secrets or change anything.
-   */
-  precheck?: () => void | Promise<void>;
-  /**
-   * Non-secret details the audit record carries whatever the outcome (denied, parked, run): e.g. an
-   * export's wrapping algorithm and wrapping key fingerprint. The caller vouches that none is secret.
-   */
-  auditDetails?: Record<string, string | number | boolean>;
-}
-
-/** What `request` hands the operation: who asked, and the decision that let it run. */
-export interface Authorized {
-  principal: Principal;
-  decision: ComposedDecision;
-  input: PolicyInput;
-  /**
-   * The request's commit scope: pass it to the service that writes the state change, whose
-   * transaction then commits this request's audit record too (undefined when auditing is off).
-   */
-  commit: CommitScope | undefined;
-}
-
 export interface Health {
   initialized: boolean;
   sealed: boolean;
@@ -128,11 +67,6 @@ export interface Health {
   shares: number;
   progress: number;
   version: string;
-}
-
-/** A record with a state change's note merged into its details. */
-function withNote(rec: AuditRecord, note: CommitNote): AuditRecord {
-  return Object.keys(note).length === 0 ? rec : { ...rec, details: { ...(rec.details ?? {}), ...note } };
 }
 
 export class Hsm {
@@ -150,7 +84,8 @@ export class Hsm {
   readonly tokens: TokenAuthenticator;
   /** Dual control: parked requests, their approvals and their one execution. */
   readonly approvals: ApprovalService;
-  readonly #statusOf: (code: string) => number | undefined;
+  readonly #pipeline: Pipeline;
+  readonly #services: ActionServices;
   #hmacKey: Uint8Array | undefined;
   #signer: Promise<AuditSigner> | undefined;
 
@@ -179,7 +114,6 @@ export class Hsm {
     });
     this.audit = audit;
     this.node = opts.node ?? `${hostname()}:${process.pid}`;
-    this.#statusOf = opts.statusOf ?? (() => undefined);
     this.onAuditError = opts.onAuditError;
     this.integrator = audit
       ? new AuditIntegrator(store.db, {
@@ -189,6 +123,30 @@ export class Hsm {
           ...(opts.onAuditError ? { onError: opts.onAuditError } : {}),
         })
       : undefined;
+    this.#pipeline = new Pipeline({
+      seal,
+      tokens: this.tokens,
+      keys: this.keys,
+      policies: this.policies,
+      approvals: this.approvals,
+      audit,
+      now,
+      node: this.node,
+      statusOf: opts.statusOf ?? (() => undefined),
+      auditHash: (value) => this.auditHash(value),
+    });
+    this.#services = {
+      db: store.db,
+      seal,
+      keys: this.keys,
+      policies: this.policies,
+      approvals: this.approvals,
+      tokens: this.tokens,
+      integrator: this.integrator,
+      now,
+      auditHash: (value) => this.auditHash(value),
+      auditKeys: () => this.auditKeys(),
+    };
     seal.onSeal(() => {
       this.tokens.clear();
       this.#hmacKey?.fill(0);
@@ -247,6 +205,35 @@ export class Hsm {
     return { ...this.seal.status(), version: VERSION };
   }
 
+  /** The rekey's progress (unauthenticated, like seal status: holders need it). */
+  rekeyStatus() {
+    return this.seal.rekeyStatus();
+  }
+
+  /**
+   * The method and path an approval was parked for (undefined when there is no such approval). Not
+   * recorded and not decided: a caller only learns it by executing, whose dispatched request is.
+   */
+  approvalTarget(id: string): Promise<{ method: string; path: string } | undefined> {
+    return this.approvals.target(id);
+  }
+
+  /**
+   * The body an approval was parked with, when `bearer` authenticates its requester; undefined for
+   * anyone else, or when sealed. Authenticated here without a record: the execution it feeds is
+   * authenticated and recorded again by the pipeline.
+   */
+  async parkedBody(bearer: string | undefined, id: string): Promise<unknown> {
+    if (!this.seal.initialized || this.seal.sealed) return undefined;
+    const p = await this.tokens.authenticate(bearer, this.now()).catch(() => undefined);
+    return p ? this.approvals.storedBody(id, p.principal) : undefined;
+  }
+
+  /** A precheck: refuses an export no approval could make possible (not exportable, no such version). */
+  assertExportable(row: KeyRow, version?: number): void {
+    this.keys.assertExportable(row, version);
+  }
+
   /**
    * Initializes the HSM: the ceremony (shards sealed to holders) and the initial root token, an
    * `admin` principal named `root`. The HSM stays sealed until a quorum unseals it.
@@ -255,7 +242,7 @@ export class Hsm {
     // The record commits with the ceremony's rows (ceremonyId, generation, threshold, shares); the
     // root token's id is chosen first so the record can name it.
     const rootTokenId = newTokenId();
-    return this.#event(
+    return this.#pipeline.event(
       'sys.init',
       async (commit) => {
         const result = await this.seal.init(holders, threshold, commit);
@@ -269,7 +256,7 @@ export class Hsm {
 
   /** One unseal submission; each is an audit record naming the holder and the progress. */
   submitUnseal(submission: Submission) {
-    return this.#event('sys.unseal', async () => {
+    return this.#pipeline.event('sys.unseal', async () => {
       const res = await this.seal.submitUnseal(submission);
       // Unsealed: integrate what was appended meanwhile (this checks the tail's chain) and sign.
       if (!res.sealed) this.#afterUnseal();
@@ -279,13 +266,13 @@ export class Hsm {
 
   /** Discards the unseal progress (an audit record too). */
   resetUnseal() {
-    return this.#event('sys.unseal.reset', async () => ({ value: await this.seal.resetUnseal(), details: null }));
+    return this.#pipeline.event('sys.unseal.reset', async () => ({ value: await this.seal.resetUnseal(), details: null }));
   }
 
   /** One rekey submission (an audit record naming the holder, or the new ceremony when complete). */
   submitRekey(submission: Submission) {
     // Only the submission that completes the rekey writes (the new ceremony, with this record).
-    return this.#event(
+    return this.#pipeline.event(
       'sys.rekey.submit',
       async (commit) => {
         const res = await this.seal.submitRekey(submission, commit);
@@ -298,88 +285,12 @@ export class Hsm {
     );
   }
 
-  /**
-   * Runs an unauthenticated ceremony step and records it (with its error code when it fails). The
-   * record is durable before the result or the error is returned; a step that writes the ceremony
-   * (init, the last rekey submission) commits it with the record, which then carries `details` and
-   * the write's note.
-   */
-  async #event<T>(operation: string, fn: (commit: CommitScope | undefined) => Promise<{ value: T; details: AuditRecord['details'] }>, details: CommitNote = {}): Promise<T> {
-    const rec = this.#baseRecord(operation, this.now(), undefined, 0);
-    const scope = this.#scope(rec, undefined, (r, note) => ({ ...r, details: { ...details, ...note } }));
-    let out: { value: T; details: AuditRecord['details'] };
-    try {
-      out = await fn(scope);
-    } catch (err) {
-      scope?.close();
-      if (scope?.committed) throw err;
-      this.#fail(rec, err);
-      await this.#commit(rec);
-      throw err;
-    }
-    scope?.close();
-    if (scope?.committed) return out.value;
-    rec.details = out.details;
-    await this.#commit(rec);
-    return out.value;
-  }
-
-  /**
-   * The commit scope of a request whose record is `rec` (undefined when auditing is off): a state
-   * change's write transaction appends `shape(rec, note)` as its last statement.
-   */
-  #scope(rec: AuditRecord, stored: StoredInput | undefined, shape: (rec: AuditRecord, note: CommitNote) => AuditRecord = withNote): CommitScope | undefined {
-    const audit = this.audit;
-    if (!audit) return undefined;
-    return new CommitScope(async (tx, note) => {
-      try {
-        await audit.appendInTransaction(tx, [shape(rec, note ?? {})], stored ? [stored] : []);
-      } catch (err) {
-        // The change rolls back with its record.
-        const cause = err instanceof Error ? err : new Error(String(err));
-        throw new KeywardError('AUDIT_UNAVAILABLE', 'the audit record could not be committed, so the change was not made; retry shortly', { cause, details: { retryAfter: 1 } });
-      }
-    });
-  }
-
   /** The audit record of a key purge, committed in the purge's transaction. */
   async #recordPurge(tx: Db, key: { name: string; id: string }): Promise<void> {
-    const rec = this.#baseRecord('key.purge', this.now(), undefined, 0);
+    const rec = this.#pipeline.baseRecord('key.purge', this.now(), undefined, 0);
     rec.key = key.name;
     rec.details = { keyId: key.id };
     await this.audit?.appendInTransaction(tx, [rec]);
-  }
-
-  #baseRecord(operation: string, now: Date, requestId: string | undefined, payloadBytes: number): AuditRecord {
-    return {
-      v: 1,
-      time: now.toISOString(),
-      node: this.node,
-      requestId: requestId ?? randomUUID(),
-      principal: null,
-      operation,
-      key: null,
-      keyVersion: null,
-      policies: [],
-      decision: 'none',
-      reason: null,
-      approvalId: null,
-      inputDigest: null,
-      status: 200,
-      code: null,
-      sizes: { in: payloadBytes, out: 0 },
-      details: null,
-    };
-  }
-
-  #fail(rec: AuditRecord, err: unknown): void {
-    const code = isKeywardError(err) ? err.code : 'INTERNAL';
-    rec.code = code;
-    rec.status = this.#statusOf(code) ?? 500;
-  }
-
-  async #commit(rec: AuditRecord, input?: StoredInput): Promise<void> {
-    if (this.audit) await this.audit.append(rec, input);
   }
 
   /** `hmac-sha256:<epoch>:<b64url>` of a sensitive value under this epoch's audit HMAC key (unsealed only). */
@@ -389,149 +300,25 @@ export class Hsm {
   }
 
   /**
-   * Runs `fn` for an authenticated, authorized request. Sealed ⇒ SEALED; no or bad token ⇒
-   * UNAUTHENTICATED; a deny ⇒ POLICY_DENIED with the policy's reason.
+   * Runs `fn` for an authenticated, authorized request through the pipeline (engine/pipeline.ts):
+   * `fn` gets the engine's named operations bound to what was authorized (the key loaded, the
+   * principal, the commit scope). Returns `{kind: 'done', value}` or, when the policies ask for
+   * approvals, `{kind: 'parked', approval}`; failures (SEALED, UNAUTHENTICATED, POLICY_DENIED, ...)
+   * are thrown, each recorded first.
    */
-  async request<T>(ctx: RequestContext, fn: (principal: Principal, authorized: Authorized) => Promise<T>): Promise<T> {
-    if (!this.seal.initialized) throw new KeywardError('NOT_INITIALIZED', 'keyward is not initialized: run `keyward ceremony init` first');
-    if (this.seal.sealed) throw new KeywardError('SEALED', 'keyward is sealed: unseal it with a quorum of shards first');
-    const now = this.now();
-    const rec = this.#baseRecord(ctx.operation, now, ctx.requestId, ctx.payloadBytes ?? 0);
-    if (ctx.auditDetails) rec.details = { ...ctx.auditDetails };
-    let stored: StoredInput | undefined;
-    let scope: CommitScope | undefined;
-    let result: T;
-    try {
-      let principal: Principal;
-      try {
-        principal = await this.tokens.authenticate(ctx.bearer, now);
-      } catch (err) {
-        // Correlatable (the same bad token gives the same HMAC) without storing the token.
-        if (ctx.bearer) rec.details = { ...rec.details, token: this.auditHash(ctx.bearer) };
-        throw err;
-      }
-      rec.principal = principal.principal;
-      const key = typeof ctx.key === 'function' ? await ctx.key() : (ctx.key ?? null);
-      rec.key = key?.name ?? null;
-      rec.keyVersion = key?.version ?? null;
-      const input: PolicyInput = {
-        operation: ctx.operation,
-        principal: principal.principal,
-        roles: principal.roles,
-        key,
-        attributes: ctx.attributes ?? {},
-        payloadBytes: ctx.payloadBytes ?? 0,
-        time: now.getTime(),
-        approvals: 0,
-      };
-      // Dual control: acting on an approval names it in the record; executing one re-runs the
-      // policies with the distinct approvals it gathered.
-      rec.approvalId = ctx.approval?.id ?? null;
-      let gate: ExecutionGate | undefined;
-      if (ctx.approval?.execute) {
-        const origin = this.#origin(ctx);
-        gate = await this.approvals.openExecution(ctx.approval.id, { principal: principal.principal, operation: ctx.operation, key: key?.name ?? null, ...origin });
-        input.approvals = gate.approvals;
-      }
-      const encoded = encodePolicyInput(input);
-      stored = this.#storedInput(encoded);
-      rec.inputDigest = stored.digest;
-      const decision = await this.policies.decide(input, undefined, encoded);
-      rec.policies = decision.policies.map((p) => ({ sha256: p.sha256, decision: p.fault ? 'fault' : p.decision, gas: p.gas }));
-      rec.decision = decision.decision;
-      rec.reason = decision.reason || null;
-      if (decision.decision === 'deny') {
-        throw new KeywardError('POLICY_DENIED', `denied ${ctx.operation}: ${decision.reason || 'no policy allows it'}`, { details: { policies: decision.policies } });
-      }
-      // What can be checked before parking is checked before parking (and again at execution).
-      await ctx.precheck?.();
-      if (decision.decision === 'require_approval') {
-        if (gate) {
-          const more = Math.max(decision.approvals - gate.approvals, 1);
-          throw new KeywardError(
-            'APPROVAL_INSUFFICIENT',
-            `${ctx.operation} needs ${decision.approvals} approvals from "${decision.group}": ${gate.approvals} of ${decision.approvals} gathered, ${more} more needed: ${decision.reason}`,
-            { details: { required: decision.approvals, gathered: gate.approvals, group: decision.group } },
-          );
-        }
-        // In-process callers without an HTTP request can't come back to execute: fail closed.
-        if (!ctx.origin) throw new KeywardError('APPROVAL_REQUIRED', `${ctx.operation} needs ${decision.approvals} approvals from ${decision.group}: ${decision.reason}`, { details: { policies: decision.policies } });
-        // The parked request's record (202 APPROVAL_PENDING, naming the approval) commits with it.
-        const parked = this.#statusOf('APPROVAL_PENDING') ?? 500; // as #fail would give
-        scope = this.#scope(rec, stored, (r, { approvalId, ...note }) => ({ ...withNote(r, note), approvalId: String(approvalId), status: parked, code: 'APPROVAL_PENDING' }));
-        const pending = await this.approvals.create(
-          {
-            requester: principal.principal,
-            operation: ctx.operation,
-            key: key?.name ?? null,
-            ...this.#origin(ctx),
-            policies: decision.policies.map((p) => p.sha256),
-            required: decision.approvals,
-            group: decision.group,
-            reason: decision.reason,
-          },
-          scope,
-        );
-        rec.approvalId = pending.approvalId;
-        throw new KeywardError('APPROVAL_PENDING', `${ctx.operation} needs ${pending.required} approvals from ${pending.group}: approval ${pending.approvalId}`, { details: { ...pending } });
-      }
-      // A state change commits this record in its own transaction (see #scope).
-      const commit = (scope = this.#scope(rec, stored));
-      const op = () => fn(principal, { principal, decision, input, commit });
-      if (gate) {
-        await this.approvals.claim(gate.id);
-        result = await this.#executeOnce(gate.id, op);
-      } else result = await op();
-    } catch (err) {
-      scope?.close();
-      // Committed with a state change that a later step then failed: the change happened and its
-      // record says so; the error still reaches the caller.
-      if (scope?.committed) throw err;
-      this.#fail(rec, err);
-      await this.#commit(rec, stored);
-      throw err;
-    }
-    scope?.close();
-    if (!scope?.committed) await this.#commit(rec, stored);
-    return result;
-  }
-
-  #origin(ctx: RequestContext): { origin: RequestOrigin; canonical: string } {
-    if (!ctx.origin) throw new TypeError('"ctx.origin" expected for an approval execution, got undefined');
-    const origin = ctx.origin();
-    return { origin, canonical: canonicalBody(origin.body) };
-  }
-
-  /** Runs a claimed approval's operation and records how it ended on the approval. */
-  async #executeOnce<T>(id: string, fn: () => Promise<T>): Promise<T> {
-    // A failure to record the outcome leaves the row 'executing', which refuses another execution
-    // just the same; the audit record still has the outcome.
-    const settle = (status: number, code: string | null) => this.approvals.settle(id, { status, code }).catch(() => undefined);
-    let result: T;
-    try {
-      result = await fn();
-    } catch (err) {
-      const code = isKeywardError(err) ? err.code : 'INTERNAL';
-      await settle(this.#statusOf(code) ?? 500, code);
-      throw err;
-    }
-    await settle(200, null);
-    return result;
+  request<T>(ctx: RequestContext & { key: KeyTarget }, fn: (a: Actions<KeyRow>) => Promise<T>): Promise<Outcome<T>>;
+  request<T>(ctx: RequestContext, fn: (a: Actions) => Promise<T>): Promise<Outcome<T>>;
+  request<T>(ctx: RequestContext, fn: (a: Actions<never>) => Promise<T>): Promise<Outcome<T>> {
+    return this.#pipeline.request(ctx, (a: Authorized) => fn(new Actions(this.#services, a) as Actions<never>));
   }
 
   /** The audit record of an approval that expired unused (written once, by the node that noticed). */
   async #recordExpiry(tx: Db, row: ApprovalRow): Promise<void> {
-    const rec = this.#baseRecord('approval.expire', this.now(), undefined, 0);
+    const rec = this.#pipeline.baseRecord('approval.expire', this.now(), undefined, 0);
     rec.key = row.key;
     rec.approvalId = row.id;
     rec.details = { operation: row.operation, expiresAt: row.expiresAt.toISOString() };
     await this.audit?.appendInTransaction(tx, [rec]);
-  }
-
-  /** The policy input's canonical bytes (encodePolicyInput), encrypted under the barrier, keyed by their SHA-256 (for replay). */
-  #storedInput(bytes: Uint8Array): StoredInput {
-    const digest = createHash('sha256').update(bytes).digest('hex');
-    return { digest, blob: this.seal.barrier.encrypt(`audit/input/${digest}`, bytes) };
   }
 
   /** Checks the log's tail against the newest checkpoint, then integrates what came meanwhile. */

@@ -66,7 +66,9 @@ export const ERROR_STATUS = Object.freeze({
   UNAUTHENTICATED: 401,
   POLICY_DENIED: 403,
   APPROVAL_REQUIRED: 403,
-  // dual control (engine/approvals); APPROVAL_PENDING is not a failure: the request was parked
+  // dual control (engine/approvals). APPROVAL_PENDING is not an error and is never thrown: a parked
+  // request is a value (engine/pipeline.ts Outcome, answered by server/routes/respond.ts); the code
+  // and its 202 are what the parked request's audit record carries.
   APPROVAL_PENDING: 202,
   APPROVAL_NOT_FOUND: 404,
   APPROVAL_SELF: 403,
@@ -173,14 +175,6 @@ export function errorMiddleware(log: Logger) {
       if (err instanceof KeywardError && status !== undefined) {
         if (status === 429 && typeof err.details?.retryAfter === 'number') ctx.set('Retry-After', String(err.details.retryAfter));
         if (status === 503) ctx.set('Retry-After', '1');
-        if (err.code === 'APPROVAL_PENDING' && err.details) {
-          // Parked for approval (engine/approvals): 202 with the approval, not an error body.
-          ctx.status = 202;
-          ctx.body = err.details;
-          ctx.set('Location', `/v1/approvals/${String(err.details.approvalId)}`);
-          ctx.state.errorCode = err.code;
-          return;
-        }
         writeError(ctx, status, err.code, err.message);
         ctx.state.errorCode = err.code;
         return;

@@ -14,3 +14,5 @@ export type { AuditRecordsOptions, CallOptions, HttpMethod, KeywardClientOptions
 export { CLIENT_ERROR_CODES, KeywardApiError } from './errors.js';
 export type { ClientErrorCode } from './errors.js';
 export type { components, operations, paths } from './schema.js';
+export { AUDIT_EVENTS, OPERATIONS } from './operations.js';
+export type { PolicyOperation } from './operations.js';

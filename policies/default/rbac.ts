@@ -9,8 +9,8 @@
  * - `app` performs cryptographic operations on keys (and may list and read key metadata), draws
  *   random bytes and hashes data (`random`, `hash`: no key, but still decided and audited);
  * - `auditor` reads and exports the audit log (`audit.*`);
- * - dual control: key export, key deletion and policy activation (and deactivation, the same
- *   operation) need two approvals from `operator`, whoever asks — `admin` included: four eyes that an
+ * - dual control: key export, key deletion, policy activation and policy deactivation need two
+ *   approvals from `operator`, whoever asks — `admin` included: four eyes that an
  *   admin could skip would not be four eyes. Only `admin` and `operator` may ask;
  * - any authenticated principal may use the approval endpoints (`approval.*`): the server enforces
  *   who may approve (the named role, never the requester) and who may execute (the requester).
@@ -26,7 +26,12 @@ const APPROVER_GROUP = "operator";
 
 /** Operations under dual control (the export route refuses what could not run before asking). */
 function isDualControl(req: Request): bool {
-  return req.operationIs("key.export") || req.operationIs("key.delete") || req.operationIs("policy.activate");
+  return (
+    req.operationIs("key.export") ||
+    req.operationIs("key.delete") ||
+    req.operationIs("policy.activate") ||
+    req.operationIs("policy.deactivate")
+  );
 }
 
 function isOperatorOperation(req: Request): bool {
@@ -45,7 +50,9 @@ function isOperatorOperation(req: Request): bool {
     req.operationIs("key.wrapping-key") ||
     req.operationIs("policy.push") ||
     req.operationIs("policy.list") ||
-    req.operationIs("policy.activate")
+    req.operationIs("policy.evaluate") ||
+    req.operationIs("policy.activate") ||
+    req.operationIs("policy.deactivate")
   );
 }
 

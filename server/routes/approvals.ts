@@ -5,7 +5,7 @@
  *
  * Execute re-runs the parked request through the route that parked it: the stored method and path
  * are dispatched to the other routers with the execute request's body, and the pipeline
- * (engine/hsm.ts) checks the approval (requester, method, path, body digest, still pending),
+ * (engine/pipeline.ts) checks the approval (requester, method, path, body digest, still pending),
  * re-evaluates the policies with the approvals gathered, and claims the one execution before running
  * the operation. The response is the operation's own.
  *
@@ -19,6 +19,7 @@ import { KeywardError } from '../../lib/errors.js';
 import { assertApprovalId } from '../../engine/approvals/index.js';
 import type { AppDeps } from '../deps.js';
 import { bearer, caller } from '../auth.js';
+import { respond } from './respond.js';
 import { parseBody, parseQuery, readJson } from '../body.js';
 import { ApprovalDenyBody, ApprovalListQuery, EmptyBody } from '../schemas.js';
 
@@ -35,7 +36,6 @@ function isEmptyObject(v: unknown): boolean {
  */
 export function approvalRoutes(deps: AppDeps, targets: readonly Router[]): Router {
   const { hsm } = deps;
-  const svc = hsm.approvals;
   const r = new Router({ prefix: '/v1/approvals' });
   const chain = targets.map((t) => t.routes() as unknown as Middleware);
   /** Runs the routers in order, as the app does; `last` runs when none matched. */
@@ -46,59 +46,53 @@ export function approvalRoutes(deps: AppDeps, targets: readonly Router[]): Route
 
   r.get('/', async (ctx: Context) => {
     const q = parseQuery(ctx, ApprovalListQuery);
-    ctx.body = await hsm.request({ ...caller(ctx), operation: 'approval.list', attributes: q.state ? { state: q.state } : {} }, (p) => svc.list(p, q));
+    respond(ctx, await hsm.request({ ...caller(ctx), operation: 'approval.list', attributes: q.state ? { state: q.state } : {} }, (a) => a.listApprovals(q)));
   });
 
   r.get('/:id', async (ctx: Context) => {
     const id = ctx.params.id as string;
     assertApprovalId(id);
-    ctx.body = await hsm.request({ ...caller(ctx), operation: 'approval.read', approval: { id, execute: false } }, (p) => svc.get(id, p));
+    respond(ctx, await hsm.request({ ...caller(ctx), operation: 'approval.read', approval: { id, execute: false } }, (a) => a.approval(id)));
   });
 
   r.post('/:id/approve', async (ctx: Context) => {
     const id = ctx.params.id as string;
     assertApprovalId(id);
     await parseBody(ctx, EmptyBody, deps.bodyLimit);
-    ctx.body = await hsm.request({ ...caller(ctx), operation: 'approval.approve', approval: { id, execute: false }, attributes: { approval: id } }, (p, a) => svc.approve(id, p, a.commit));
+    respond(ctx, await hsm.request({ ...caller(ctx), operation: 'approval.approve', approval: { id, execute: false }, attributes: { approval: id } }, (a) => a.approve(id)));
   });
 
   r.post('/:id/deny', async (ctx: Context) => {
     const id = ctx.params.id as string;
     assertApprovalId(id);
     const body = await parseBody(ctx, ApprovalDenyBody, deps.bodyLimit);
-    ctx.body = await hsm.request({ ...caller(ctx), operation: 'approval.deny', approval: { id, execute: false }, attributes: { approval: id } }, (p, a) => svc.deny(id, p, body.reason, a.commit));
+    respond(ctx, await hsm.request({ ...caller(ctx), operation: 'approval.deny', approval: { id, execute: false }, attributes: { approval: id } }, (a) => a.deny(id, body.reason)));
   });
-
-  /**
-   * The parked body, when the caller is the approval's requester (authenticated here without a
-   * record: the dispatched request is authenticated and recorded again by the pipeline). Anyone
-   * else gets undefined and the request proceeds with `{}`, refused by the pipeline as before.
-   */
-  async function parkedBody(ctx: Context, id: string): Promise<unknown> {
-    if (!hsm.seal.initialized || hsm.seal.sealed) return undefined;
-    const p = await hsm.tokens.authenticate(bearer(ctx), hsm.now()).catch(() => undefined);
-    return p ? svc.storedBody(id, p.principal) : undefined;
-  }
 
   r.post('/:id/execute', async (ctx: Context) => {
     const id = ctx.params.id as string;
     assertApprovalId(id);
     let body = await readJson(ctx, Math.max(deps.bodyLimit, EXECUTE_BODY_LIMIT));
     if (isEmptyObject(body)) {
-      const parked = await parkedBody(ctx, id);
+      // The parked body, when the caller is the approval's requester (engine/hsm.ts parkedBody).
+      const parked = await hsm.parkedBody(bearer(ctx), id);
       if (parked !== undefined) body = parked;
       // No parked body for this caller: say why (a stranger, not the requester, no longer pending)
       // rather than let the target route reject an empty body. Recorded like any refused execute.
-      else await hsm.request({ ...caller(ctx), operation: 'approval.execute', approval: { id, execute: false } }, (p) => svc.assertExecutable(id, p));
+      else {
+        const checked = await hsm.request({ ...caller(ctx), operation: 'approval.execute', approval: { id, execute: false } }, (a) => a.assertExecutable(id));
+        if (checked.kind === 'parked') return respond(ctx, checked);
+      }
     }
     // The stored method and path are not secret to the requester, but only the pipeline (after
     // authentication) says who that is: strangers learn nothing beyond "not found".
-    const target = await svc.target(id);
+    const target = await hsm.approvalTarget(id);
     if (!target) {
-      await hsm.request({ ...caller(ctx), operation: 'approval.execute', approval: { id, execute: false } }, async () => {
+      // Recorded and decided like any request; a policy may even park it (then that is the answer).
+      const refused = await hsm.request({ ...caller(ctx), operation: 'approval.execute', approval: { id, execute: false } }, async () => {
         throw new KeywardError('APPROVAL_NOT_FOUND', `no approval ${id}`);
       });
-      return;
+      return respond(ctx, refused);
     }
     const saved = { method: ctx.method, url: ctx.url, params: ctx.params, matched: (ctx as { matched?: unknown }).matched };
     ctx.state.json = body;

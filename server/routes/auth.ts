@@ -6,11 +6,12 @@
 import Router from '@koa/router';
 import type { Context } from 'koa';
 import { KeywardError } from '../../lib/errors.js';
-import { DEFAULT_TOKEN_TTL_SECONDS, issueToken, ttlSeconds } from '../../engine/auth/tokens.js';
+import { DEFAULT_TOKEN_TTL_SECONDS, ttlSeconds } from '../../engine/auth/tokens.js';
 import type { AppDeps } from '../deps.js';
 import { caller } from '../auth.js';
 import { parseBody } from '../body.js';
 import { TokenCreateBody } from '../schemas.js';
+import { respond } from './respond.js';
 
 const TOKEN_ID_RE = /^tok_[0-9a-f]{16}$/;
 
@@ -19,12 +20,13 @@ export function authRoutes(deps: AppDeps): Router {
   const r = new Router({ prefix: '/v1/auth' });
 
   r.get('/whoami', async (ctx: Context) => {
-    ctx.body = await hsm.request({ ...caller(ctx), operation: 'auth.whoami' }, async (p) => ({
+    const out = await hsm.request({ ...caller(ctx), operation: 'auth.whoami' }, async ({ principal: p }) => ({
       tokenId: p.tokenId,
       principal: p.principal,
       roles: p.roles,
       expiresAt: p.expiresAt?.toISOString() ?? null,
     }));
+    respond(ctx, out);
   });
 
   r.post('/tokens', async (ctx: Context) => {
@@ -32,12 +34,12 @@ export function authRoutes(deps: AppDeps): Router {
     const ttl = body.ttl === undefined ? DEFAULT_TOKEN_TTL_SECONDS : ttlSeconds(body.ttl);
     const roles = [...new Set(body.roles)];
     const attributes = { principal: body.principal, roles: roles.join(','), ttlSeconds: String(ttl) };
-    ctx.body = await hsm.request({ ...caller(ctx), operation: 'auth.token.create', attributes }, async (p, a) => {
-      const t = await issueToken(hsm.store.db, { principal: body.principal, roles, ttlSeconds: ttl, createdBy: p.principal, now: hsm.now(), commit: a.commit });
-      deps.log.info('token created', { reqId: ctx.state.reqId, tokenId: t.tokenId, principal: t.principal, roles, by: p.principal });
+    const out = await hsm.request({ ...caller(ctx), operation: 'auth.token.create', attributes }, async (a) => {
+      const t = await a.issueToken({ principal: body.principal, roles, ttlSeconds: ttl });
+      deps.log.info('token created', { reqId: ctx.state.reqId, tokenId: t.tokenId, principal: t.principal, roles, by: a.principal.principal });
       return { token: t.token, tokenId: t.tokenId, principal: t.principal, roles: t.roles, expiresAt: t.expiresAt?.toISOString() ?? null };
     });
-    ctx.status = 201;
+    respond(ctx, out, 201);
   });
 
   r.delete('/tokens/:id', async (ctx: Context) => {
@@ -45,11 +47,12 @@ export function authRoutes(deps: AppDeps): Router {
     if (!TOKEN_ID_RE.test(id)) {
       throw new KeywardError('VALIDATION_FAILED', `expected a token id like tok_ followed by 16 hex characters, got "${id.slice(0, 40)}"`);
     }
-    ctx.body = await hsm.request({ ...caller(ctx), operation: 'auth.token.revoke', attributes: { tokenId: id } }, async (p, a) => {
-      await hsm.tokens.revoke(id, hsm.now(), a.commit);
-      deps.log.info('token revoked', { reqId: ctx.state.reqId, tokenId: id, by: p.principal });
+    const out = await hsm.request({ ...caller(ctx), operation: 'auth.token.revoke', attributes: { tokenId: id } }, async (a) => {
+      await a.revokeToken(id);
+      deps.log.info('token revoked', { reqId: ctx.state.reqId, tokenId: id, by: a.principal.principal });
       return { tokenId: id, revoked: true };
     });
+    respond(ctx, out);
   });
 
   return r;

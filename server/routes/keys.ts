@@ -1,7 +1,7 @@
 /**
  * /v1/keys and /v1/random: key management and the data-plane operations. Routes parse and shape;
- * the key service and crypto core do the work; every request goes through the policies with the
- * target key (name, type, version, labels) in its input.
+ * the pipeline (engine/pipeline.ts) loads the named key after authentication, decides with it in
+ * the policy input, and hands the operation the engine's actions bound to that key.
  * @module
  */
 import Router from '@koa/router';
@@ -11,13 +11,15 @@ import { randomBytes } from 'node:crypto';
 import { KeywardError } from '../../lib/errors.js';
 import { fromBase64, toBase64 as b64 } from '../../lib/bytes.js';
 import { parseWrappingKey, wrappingKeyFingerprint } from '../../engine/crypto/index.js';
-import { KeyService } from '../../engine/keys/service.js';
-import { assertKeyName } from '../../engine/keys/service.js';
-import type { CommitScope, KeyRow } from '../../engine/store/index.js';
+import { KeyService, assertKeyName } from '../../engine/keys/service.js';
+import type { KeyRow } from '../../engine/store/index.js';
+import type { Actions, KeyTarget, RequestContext } from '../../engine/hsm.js';
+import type { KeyedOperation } from '../../engine/operations.js';
 import type { AppDeps } from '../deps.js';
 import { caller } from '../auth.js';
 import { describeIssues, parseBody, parseQuery } from '../body.js';
 import { statusFor } from '../errors.js';
+import { respond } from './respond.js';
 import {
   DatakeyBody,
   DecapsulateBody,
@@ -65,111 +67,78 @@ function itemError(err: unknown): { error: { code: string; message: string } } {
 
 export function keyRoutes(deps: AppDeps): Router {
   const { hsm } = deps;
-  const svc = hsm.keys;
   const r = new Router();
 
-  /**
-   * Runs a keyed request: authenticate, then load the key (so strangers can't probe names), decide
-   * with the key in the policy input, then `fn`.
-   */
-  async function keyed<T>(
+  /** The pipeline context of a request on the key named in the path (loaded by the pipeline). */
+  function keyed(
     ctx: Context,
-    operation: string,
-    opts: {
-      usable?: boolean;
-      payloadBytes?: number;
-      attributes?: Record<string, string>;
-      version?: (row: KeyRow) => number | undefined;
-      /** Refuses what could not run, before the request is parked (RequestContext.precheck). */
-      precheck?: (row: KeyRow) => void;
-      auditDetails?: Record<string, string | number | boolean>;
-    },
-    fn: (row: KeyRow, commit: CommitScope | undefined) => Promise<T>,
-  ): Promise<T> {
-    const name = ctx.params.name as string;
-    let row: KeyRow | undefined;
-    return hsm.request(
-      {
-        ...caller(ctx),
-        operation,
-        ...(opts.payloadBytes !== undefined ? { payloadBytes: opts.payloadBytes } : {}),
-        ...(opts.attributes ? { attributes: opts.attributes } : {}),
-        ...(opts.precheck ? { precheck: () => opts.precheck!(row!) } : {}),
-        ...(opts.auditDetails ? { auditDetails: opts.auditDetails } : {}),
-        key: async () => {
-          row = opts.usable === false ? await svc.row(name) : await svc.usable(name);
-          // A version read from attacker input only counts if the key has it; else policies see the latest.
-          const v = opts.version?.(row);
-          return { name: row.name, type: row.type, version: v !== undefined && v >= 1 && v <= row.latestVersion ? v : row.latestVersion, labels: row.labels };
-        },
-      },
-      (_p, a) => fn(row!, a.commit),
-    );
+    operation: KeyedOperation,
+    opts: Omit<KeyTarget, 'name'> & Pick<RequestContext, 'payloadBytes' | 'attributes' | 'precheck' | 'auditDetails'> = {},
+  ): RequestContext & { key: KeyTarget } {
+    const { anyState, version, ...rest } = opts;
+    return { ...caller(ctx), operation, ...rest, key: { name: ctx.params.name as string, ...(anyState ? { anyState } : {}), ...(version ? { version } : {}) } };
   }
 
   /** A one-or-batch data operation: one policy decision for the request, per-item results. */
-  function operation<S extends z.ZodType>(op: string, item: S, payload: (i: z.output<S>) => number, run: (row: KeyRow, i: z.output<S>) => Promise<unknown>, version?: (i: z.output<S>) => number | undefined) {
+  function operation<S extends z.ZodType>(op: KeyedOperation, item: S, payload: (i: z.output<S>) => number, run: (a: Actions<KeyRow>, i: z.output<S>) => Promise<unknown>, version?: (i: z.output<S>) => number | undefined) {
     return async (ctx: Context) => {
       const { items, batch } = await parseOneOrBatch(ctx, item);
       const total = items.reduce((n: number, i) => n + payload(i), 0);
-      ctx.body = await keyed(
-        ctx,
-        op,
-        { payloadBytes: total, attributes: batch ? { batch: String(items.length) } : {}, version: () => (batch ? undefined : version?.(items[0]!)) },
-        async (row) => {
-          if (!batch) return run(row, items[0]!);
-          const out: unknown[] = [];
-          for (const i of items) {
-            // try/await, not .catch(): `run` may throw before returning a promise (a bad base64 field).
-            try {
-              out.push(await run(row, i));
-            } catch (err) {
-              out.push(itemError(err));
-            }
+      const out = await hsm.request(keyed(ctx, op, { payloadBytes: total, attributes: batch ? { batch: String(items.length) } : {}, version: () => (batch ? undefined : version?.(items[0]!)) }), async (a) => {
+        if (!batch) return run(a, items[0]!);
+        const results: unknown[] = [];
+        for (const i of items) {
+          // try/await, not .catch(): `run` may throw before returning a promise (a bad base64 field).
+          try {
+            results.push(await run(a, i));
+          } catch (err) {
+            results.push(itemError(err));
           }
-          return { batch: out };
-        },
-      );
+        }
+        return { batch: results };
+      });
+      respond(ctx, out);
     };
   }
 
   r.post('/v1/keys', async (ctx: Context) => {
     const body = await parseBody(ctx, KeyCreateBody, deps.bodyLimit);
-    ctx.body = await hsm.request(
-      { ...caller(ctx), operation: 'key.create', key: { name: body.name, type: body.type, version: 1, labels: body.labels ?? {} }, attributes: { verifyOnly: String(body.publicKey !== undefined) } },
-      (p, a) => svc.create({ ...body, by: p.principal, commit: a.commit }),
+    const out = await hsm.request(
+      { ...caller(ctx), operation: 'key.create', newKey: { name: body.name, type: body.type, version: 1, labels: body.labels ?? {} }, attributes: { verifyOnly: String(body.publicKey !== undefined) } },
+      (a) => a.createKey(body),
     );
-    ctx.status = 201;
+    respond(ctx, out, 201);
   });
 
   r.get('/v1/keys', async (ctx: Context) => {
     const { limit, after } = parseQuery(ctx, KeyListQuery);
-    ctx.body = await hsm.request({ ...caller(ctx), operation: 'key.list' }, () => svc.list({ limit, after }));
+    respond(ctx, await hsm.request({ ...caller(ctx), operation: 'key.list' }, (a) => a.listKeys({ limit, after })));
   });
 
   r.get('/v1/keys/:name', async (ctx: Context) => {
-    ctx.body = await keyed(ctx, 'key.read', { usable: false }, (row) => svc.info(row.name));
+    respond(ctx, await hsm.request(keyed(ctx, 'key.read', { anyState: true }), (a) => a.keyInfo()));
   });
 
   r.post('/v1/keys/:name/rotate', async (ctx: Context) => {
     await parseBody(ctx, EmptyBody, deps.bodyLimit);
-    ctx.body = await keyed(ctx, 'key.rotate', {}, (row, commit) => svc.rotate(row.name, commit));
+    respond(ctx, await hsm.request(keyed(ctx, 'key.rotate'), (a) => a.rotateKey()));
   });
 
   r.post('/v1/keys/:name/config', async (ctx: Context) => {
     const body = await parseBody(ctx, KeyConfigBody, deps.bodyLimit);
-    ctx.body = await keyed(ctx, 'key.config', { usable: false, attributes: Object.fromEntries(Object.entries(body).map(([k, v]) => [k, String(v)])) }, (row, commit) => svc.configure(row.name, body, commit));
+    const attributes = Object.fromEntries(Object.entries(body).map(([k, v]) => [k, String(v)]));
+    respond(ctx, await hsm.request(keyed(ctx, 'key.config', { anyState: true, attributes }), (a) => a.configureKey(body)));
   });
 
   r.delete('/v1/keys/:name', async (ctx: Context) => {
     // A key that doesn't allow deletion is refused at once, not parked for approvers.
-    const precheck = (row: KeyRow) => KeyService.assertDeletionAllowed(row);
-    ctx.body = await keyed(ctx, 'key.delete', { usable: false, precheck }, (row, commit) => svc.scheduleDeletion(row.name, commit));
+    const precheck = (row: KeyRow | undefined) => KeyService.assertDeletionAllowed(row!);
+    respond(ctx, await hsm.request(keyed(ctx, 'key.delete', { anyState: true, precheck }), (a) => a.scheduleDeletion()));
   });
 
   r.post(
     '/v1/keys/:name/encrypt',
-    operation('encrypt', EncryptItem, (i) => Math.floor((i.plaintext.length * 3) / 4), async (row, i) => svc.encrypt(row, bytes(i.plaintext, 'plaintext'), optBytes(i.aad, 'aad'))),
+    operation('encrypt', EncryptItem, (i) => Math.floor((i.plaintext.length * 3) / 4), (a, i) => a.encrypt(bytes(i.plaintext, 'plaintext'), optBytes(i.aad, 'aad'))),
   );
   r.post(
     '/v1/keys/:name/decrypt',
@@ -177,28 +146,28 @@ export function keyRoutes(deps: AppDeps): Router {
       'decrypt',
       DecryptItem,
       (i) => i.ciphertext.length,
-      async (row, i) => ({ plaintext: b64(await svc.decrypt(row, i.ciphertext, optBytes(i.aad, 'aad'), i.keyVersion)) }),
+      async (a, i) => ({ plaintext: b64(await a.decrypt(i.ciphertext, optBytes(i.aad, 'aad'), i.keyVersion)) }),
       (i) => i.keyVersion ?? KeyService.versionOf(i.ciphertext),
     ),
   );
   r.post('/v1/keys/:name/rewrap', async (ctx: Context) => {
     const body = await parseBody(ctx, RewrapBody, OP_BODY_LIMIT);
-    ctx.body = await keyed(ctx, 'rewrap', { payloadBytes: body.ciphertext.length, version: () => body.keyVersion ?? KeyService.versionOf(body.ciphertext) }, (row) =>
-      svc.rewrap(row, body.ciphertext, optBytes(body.aad, 'aad'), body.keyVersion),
-    );
+    const version = () => body.keyVersion ?? KeyService.versionOf(body.ciphertext);
+    respond(ctx, await hsm.request(keyed(ctx, 'rewrap', { payloadBytes: body.ciphertext.length, version }), (a) => a.rewrap(body.ciphertext, optBytes(body.aad, 'aad'), body.keyVersion)));
   });
   r.post('/v1/keys/:name/datakey', async (ctx: Context) => {
     const body = await parseBody(ctx, DatakeyBody, deps.bodyLimit);
-    ctx.body = await keyed(ctx, 'datakey', { payloadBytes: body.bytes ?? 32 }, async (row) => {
-      const d = await svc.datakey(row, body.bytes, optBytes(body.aad, 'aad'));
-      const out = { plaintext: b64(d.plaintext), ciphertext: d.ciphertext, keyVersion: d.keyVersion };
+    const out = await hsm.request(keyed(ctx, 'datakey', { payloadBytes: body.bytes ?? 32 }), async (a) => {
+      const d = await a.datakey(body.bytes, optBytes(body.aad, 'aad'));
+      const res = { plaintext: b64(d.plaintext), ciphertext: d.ciphertext, keyVersion: d.keyVersion };
       d.plaintext.fill(0);
-      return out;
+      return res;
     });
+    respond(ctx, out);
   });
   r.post(
     '/v1/keys/:name/sign',
-    operation('sign', SignItem, (i) => Math.floor((i.message.length * 3) / 4), (row, i) => svc.sign(row, bytes(i.message, 'message'), { encoding: i.encoding, prehashed: i.prehashed, context: optBytes(i.context, 'context') })),
+    operation('sign', SignItem, (i) => Math.floor((i.message.length * 3) / 4), (a, i) => a.sign(bytes(i.message, 'message'), { encoding: i.encoding, prehashed: i.prehashed, context: optBytes(i.context, 'context') })),
   );
   r.post(
     '/v1/keys/:name/verify',
@@ -206,35 +175,37 @@ export function keyRoutes(deps: AppDeps): Router {
       'verify',
       VerifyItem,
       (i) => Math.floor((i.message.length * 3) / 4),
-      async (row, i) => ({ valid: await svc.verify(row, bytes(i.message, 'message'), i.signature, { encoding: i.encoding, prehashed: i.prehashed, context: optBytes(i.context, 'context'), keyVersion: i.keyVersion }) }),
+      async (a, i) => ({ valid: await a.verify(bytes(i.message, 'message'), i.signature, { encoding: i.encoding, prehashed: i.prehashed, context: optBytes(i.context, 'context'), keyVersion: i.keyVersion }) }),
       (i) => i.keyVersion ?? KeyService.versionOf(i.signature),
     ),
   );
-  r.post('/v1/keys/:name/hmac', operation('hmac', HmacItem, (i) => Math.floor((i.message.length * 3) / 4), (row, i) => svc.hmac(row, bytes(i.message, 'message'))));
+  r.post('/v1/keys/:name/hmac', operation('hmac', HmacItem, (i) => Math.floor((i.message.length * 3) / 4), (a, i) => a.hmac(bytes(i.message, 'message'))));
   r.post('/v1/keys/:name/encapsulate', async (ctx: Context) => {
     await parseBody(ctx, EmptyBody, deps.bodyLimit);
-    ctx.body = await keyed(ctx, 'encapsulate', {}, async (row) => {
-      const e = await svc.encapsulate(row);
+    const out = await hsm.request(keyed(ctx, 'encapsulate'), async (a) => {
+      const e = await a.encapsulate();
       return { ciphertext: b64(e.ciphertext), sharedSecret: b64(e.sharedSecret), keyVersion: e.keyVersion };
     });
+    respond(ctx, out);
   });
   r.post('/v1/keys/:name/decapsulate', async (ctx: Context) => {
     const body = await parseBody(ctx, DecapsulateBody, deps.bodyLimit);
-    ctx.body = await keyed(ctx, 'decapsulate', { version: (row) => body.keyVersion ?? row.latestVersion }, async (row) => ({
-      sharedSecret: b64(await svc.decapsulate(row, bytes(body.ciphertext, 'ciphertext'), body.keyVersion ?? row.latestVersion)),
+    const out = await hsm.request(keyed(ctx, 'decapsulate', { version: (row) => body.keyVersion ?? row.latestVersion }), async (a) => ({
+      sharedSecret: b64(await a.decapsulate(bytes(body.ciphertext, 'ciphertext'), body.keyVersion ?? a.key.latestVersion)),
     }));
+    respond(ctx, out);
   });
   r.get('/v1/keys/:name/public', async (ctx: Context) => {
     // `?format=a&format=b` arrives as an array: refused, not silently read as the default.
     const { format } = parseQuery(ctx, PublicKeyQuery);
-    ctx.body = await keyed(ctx, 'key.public', {}, (row) => svc.publicKey(row, format));
+    respond(ctx, await hsm.request(keyed(ctx, 'key.public'), (a) => a.publicKey(format)));
   });
 
   // BYOK. The wrapping key is server-wide, like Vault transit's `wrapping_key` (not per key as in AWS
   // KMS GetParametersForImport): import creates the key, so there is no key yet to hang one on.
   r.get('/v1/sys/wrapping-key', async (ctx: Context) => {
     const { algorithm } = parseQuery(ctx, WrappingKeyQuery);
-    ctx.body = await hsm.request({ ...caller(ctx), operation: 'key.wrapping-key', attributes: { algorithm } }, () => svc.wrappingKey(algorithm));
+    respond(ctx, await hsm.request({ ...caller(ctx), operation: 'key.wrapping-key', attributes: { algorithm } }, (a) => a.wrappingKey(algorithm)));
   });
 
   r.post('/v1/keys/:name/import', async (ctx: Context) => {
@@ -243,18 +214,18 @@ export function keyRoutes(deps: AppDeps): Router {
     assertKeyName(name);
     // The wrapped blob is attacker input and secret-bearing: only its decoded size reaches policies and logs.
     const wrappedKey = bytes(body.wrappedKey, 'wrappedKey');
-    ctx.body = await hsm.request(
-      { ...caller(ctx), operation: 'key.import', key: { name, type: body.type, version: body.keyVersion ?? 1, labels: body.labels ?? {} }, attributes: { algorithm: body.algorithm, ...(body.keyId ? { keyId: body.keyId } : {}) }, payloadBytes: wrappedKey.length },
-      async (p, a) => {
+    const out = await hsm.request(
+      { ...caller(ctx), operation: 'key.import', newKey: { name, type: body.type, version: body.keyVersion ?? 1, labels: body.labels ?? {} }, attributes: { algorithm: body.algorithm, ...(body.keyId ? { keyId: body.keyId } : {}) }, payloadBytes: wrappedKey.length },
+      async (a) => {
         try {
           const source = body.keyId !== undefined && body.keyVersion !== undefined ? { keyId: body.keyId, version: body.keyVersion } : undefined;
-          return await svc.import({ name, type: body.type, algorithm: body.algorithm, wrappedKey, exportable: body.exportable, labels: body.labels, requireLowS: body.requireLowS, by: p.principal, commit: a.commit, source });
+          return await a.importKey({ name, type: body.type, algorithm: body.algorithm, wrappedKey, exportable: body.exportable, labels: body.labels, requireLowS: body.requireLowS, source });
         } finally {
           wrappedKey.fill(0);
         }
       },
     );
-    ctx.status = 201;
+    respond(ctx, out, 201);
   });
 
   // Key export under dual control (the default policy asks two operators for `key.export`). One
@@ -265,34 +236,31 @@ export function keyRoutes(deps: AppDeps): Router {
     const body = await parseBody(ctx, KeyExportBody, deps.bodyLimit);
     const wrappingPublicKey = parseWrappingKey(body.algorithm, body.wrappingKey);
     const fingerprint = wrappingKeyFingerprint(wrappingPublicKey);
-    ctx.body = await keyed(
-      ctx,
-      'key.export',
-      {
-        attributes: { algorithm: body.algorithm, wrappingKey: fingerprint },
-        auditDetails: { algorithm: body.algorithm, wrappingKeyFingerprint: fingerprint },
-        version: () => body.keyVersion,
-        precheck: (row) => void svc.assertExportable(row, body.keyVersion),
-      },
-      async (row) => {
-        const e = await svc.export(row, { algorithm: body.algorithm, wrappingPublicKey, version: body.keyVersion });
-        return {
-          name: row.name,
-          type: e.type,
-          keyVersion: e.keyVersion,
-          keyId: e.keyId,
-          algorithm: body.algorithm,
-          wrappedKey: b64(e.wrappedKey),
-          wrappingKeyFingerprint: e.wrappingKeyFingerprint,
-          publicKey: e.publicKey ? b64(e.publicKey) : null,
-        };
-      },
-    );
+    const request = keyed(ctx, 'key.export', {
+      attributes: { algorithm: body.algorithm, wrappingKey: fingerprint },
+      auditDetails: { algorithm: body.algorithm, wrappingKeyFingerprint: fingerprint },
+      version: () => body.keyVersion,
+      precheck: (row) => hsm.assertExportable(row!, body.keyVersion),
+    });
+    const out = await hsm.request(request, async (a) => {
+      const e = await a.exportKey({ algorithm: body.algorithm, wrappingPublicKey, version: body.keyVersion });
+      return {
+        name: a.key.name,
+        type: e.type,
+        keyVersion: e.keyVersion,
+        keyId: e.keyId,
+        algorithm: body.algorithm,
+        wrappedKey: b64(e.wrappedKey),
+        wrappingKeyFingerprint: e.wrappingKeyFingerprint,
+        publicKey: e.publicKey ? b64(e.publicKey) : null,
+      };
+    });
+    respond(ctx, out);
   });
 
   r.post('/v1/random', async (ctx: Context) => {
     const body = await parseBody(ctx, RandomBody, deps.bodyLimit);
-    ctx.body = await hsm.request({ ...caller(ctx), operation: 'random', payloadBytes: body.bytes }, async () => ({ bytes: b64(randomBytes(body.bytes)) }));
+    respond(ctx, await hsm.request({ ...caller(ctx), operation: 'random', payloadBytes: body.bytes }, async () => ({ bytes: b64(randomBytes(body.bytes)) })));
   });
 
   return r;

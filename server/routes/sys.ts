@@ -15,6 +15,7 @@ import { parseBody } from '../body.js';
 import { rateLimit } from '../rate-limit.js';
 import { CeremonyBody, EmptyBody, SubmissionBody } from '../schemas.js';
 import { caller } from '../auth.js';
+import { respond } from './respond.js';
 
 function holdersFrom(files: unknown[]): HolderPublicKey[] {
   return files.map((f, i) => {
@@ -71,31 +72,30 @@ export function sysRoutes(deps: AppDeps): Router {
 
   r.post('/seal', async (ctx: Context) => {
     await parseBody(ctx, EmptyBody, bodyLimit);
-    await hsm.request({ ...caller(ctx), operation: 'sys.seal' }, async (p) => {
-      await hsm.seal.seal();
-      deps.log.info('sealed', { reqId: ctx.state.reqId, principal: p.principal, tokenId: p.tokenId });
+    const out = await hsm.request({ ...caller(ctx), operation: 'sys.seal' }, async (a) => {
+      await a.seal();
+      deps.log.info('sealed', { reqId: ctx.state.reqId, principal: a.principal.principal, tokenId: a.principal.tokenId });
     });
-    ctx.body = hsm.sealStatus();
+    respond(ctx, out, 200, () => hsm.sealStatus());
   });
 
   r.post('/rotate', async (ctx: Context) => {
     await parseBody(ctx, EmptyBody, bodyLimit);
-    ctx.body = await hsm.request({ ...caller(ctx), operation: 'sys.rotate' }, async (p, a) => {
-      const res = await hsm.seal.rotate(a.commit);
-      deps.log.info('root rotated', { reqId: ctx.state.reqId, principal: p.principal, term: res.term });
+    const out = await hsm.request({ ...caller(ctx), operation: 'sys.rotate' }, async (a) => {
+      const res = await a.rotateRoot();
+      deps.log.info('root rotated', { reqId: ctx.state.reqId, principal: a.principal.principal, term: res.term });
       return res;
     });
+    respond(ctx, out);
   });
 
   r.get('/rekey', (ctx: Context) => {
-    ctx.body = hsm.seal.rekeyStatus();
+    ctx.body = hsm.rekeyStatus();
   });
 
   r.post('/rekey/init', async (ctx: Context) => {
     const body = await parseBody(ctx, CeremonyBody, bodyLimit);
-    ctx.body = await hsm.request({ ...caller(ctx), operation: 'sys.rekey.init' }, () =>
-      hsm.seal.startRekey(holdersFrom(body.holders), body.threshold),
-    );
+    respond(ctx, await hsm.request({ ...caller(ctx), operation: 'sys.rekey.init' }, (a) => a.startRekey(holdersFrom(body.holders), body.threshold)));
   });
 
   r.post('/rekey/update', limited, async (ctx: Context) => {
@@ -111,7 +111,7 @@ export function sysRoutes(deps: AppDeps): Router {
 
   r.post('/rekey/cancel', async (ctx: Context) => {
     await parseBody(ctx, EmptyBody, bodyLimit);
-    ctx.body = await hsm.request({ ...caller(ctx), operation: 'sys.rekey.cancel' }, () => hsm.seal.cancelRekey());
+    respond(ctx, await hsm.request({ ...caller(ctx), operation: 'sys.rekey.cancel' }, (a) => a.cancelRekey()));
   });
 
   return r;

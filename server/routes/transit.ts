@@ -20,11 +20,13 @@ import { KeywardError } from '../../lib/errors.js';
 import { MAX_LIST_LIMIT } from '../../engine/keys/service.js';
 import { keyTypeInfo } from '../../engine/crypto/index.js';
 import type { KeyType, SignOptions } from '../../engine/crypto/index.js';
-import type { CommitScope, KeyRow } from '../../engine/store/index.js';
+import type { KeyRow } from '../../engine/store/index.js';
+import type { Actions, KeyTarget, Outcome, RequestContext } from '../../engine/hsm.js';
+import type { KeyedOperation, Operation } from '../../engine/operations.js';
 import type { AppDeps } from '../deps.js';
 import { caller } from '../auth.js';
 import { describeIssues, readJson } from '../body.js';
-import { sendData, sendErrors, sendNoContent, sendThrown, vaultStatus } from '../transit/envelope.js';
+import { sendData, sendErrors, sendNoContent, sendParked, sendThrown, vaultStatus } from '../transit/envelope.js';
 import { keywardType, readKeyData, vaultPublicKey, vaultTypeName } from '../transit/types.js';
 import { decodeB64, fromJws, fromVault, parseVault, toJws, toVault, vB64, vBool, vInt, vaultHash, VAULT_HASHES } from '../transit/values.js';
 
@@ -166,48 +168,43 @@ function latestOnly(row: KeyRow, v: number | undefined, what: string): void {
   throw unsupported(`key_version: Keyward ${what} with the latest version (${row.latestVersion}) only; got ${v}`);
 }
 
+/** Answers a request that ran with `send`, and a parked one with Vault's 403 naming the approval. */
+type Done = <T>(out: Outcome<T>, send: (value: T) => void) => void;
+
 export function transitRoutes(deps: AppDeps): Router {
   const { hsm, log } = deps;
-  const svc = hsm.keys;
   const r = new Router();
 
   /** Registers a handler whose every failure is answered in Vault's error format. */
-  function route(method: 'get' | 'post' | 'delete', path: string, operation: string, fn: (ctx: Context) => Promise<void>): void {
+  function route(method: 'get' | 'post' | 'delete', path: string, operation: Operation, fn: (ctx: Context, done: Done) => Promise<void>): void {
     r[method](TRANSIT_PREFIX + path, async (ctx: Context) => {
+      const done: Done = (out, send) => (out.kind === 'parked' ? sendParked(ctx, operation, out.approval) : send(out.value));
       try {
-        await fn(ctx);
+        await fn(ctx, done);
       } catch (err) {
-        sendThrown(ctx, err, log, operation);
+        sendThrown(ctx, err, log);
       }
     });
   }
 
-  /** A keyed request through the pipeline: authenticate, load the key, decide with it, then `fn`. */
-  async function keyed<T>(
+  /**
+   * The pipeline context of a request on the key named in the path: the pipeline loads it after
+   * authentication and decides with it. What can't run whatever approvals it gathers is refused by
+   * `precheck` once the policies have not denied, before parking: approvers are never asked.
+   */
+  function keyed(
     ctx: Context,
-    operation: string,
-    opts: { usable?: boolean; payloadBytes?: number; attributes?: Record<string, string>; version?: (row: KeyRow) => number | undefined; check?: (row: KeyRow) => void },
-    fn: (row: KeyRow, commit: CommitScope | undefined) => Promise<T>,
-  ): Promise<T> {
-    const name = ctx.params.name as string;
-    let row: KeyRow | undefined;
-    return hsm.request(
-      {
-        ...who(ctx),
-        operation,
-        attributes: { ...ATTR, ...(opts.attributes ?? {}) },
-        ...(opts.payloadBytes !== undefined ? { payloadBytes: opts.payloadBytes } : {}),
-        // What can't run whatever approvals it gathers is refused once the policies have not denied,
-        // before parking (RequestContext.precheck): approvers are never asked, strangers learn nothing.
-        ...(opts.check ? { precheck: () => opts.check!(row!) } : {}),
-        key: async () => {
-          row = opts.usable === false ? await svc.row(name) : await svc.usable(name);
-          const v = opts.version?.(row);
-          return { name: row.name, type: row.type, version: v !== undefined && v >= 1 && v <= row.latestVersion ? v : row.latestVersion, labels: row.labels };
-        },
-      },
-      (_p, a) => fn(row!, a.commit),
-    );
+    operation: KeyedOperation,
+    opts: Omit<KeyTarget, 'name'> & Pick<RequestContext, 'payloadBytes' | 'attributes' | 'precheck'> = {},
+  ): RequestContext & { key: KeyTarget } {
+    const { anyState, version, attributes, ...rest } = opts;
+    return {
+      ...who(ctx),
+      operation,
+      attributes: { ...ATTR, ...(attributes ?? {}) },
+      ...rest,
+      key: { name: ctx.params.name as string, ...(anyState ? { anyState } : {}), ...(version ? { version } : {}) },
+    };
   }
 
   /**
@@ -246,13 +243,13 @@ export function transitRoutes(deps: AppDeps): Router {
   async function createKey(ctx: Context, name: string, typeName: string, exportable: boolean | undefined) {
     const type = keywardType(typeName);
     return hsm.request(
-      { ...who(ctx), operation: 'key.create', key: { name, type, version: 1, labels: {} }, attributes: { ...ATTR, verifyOnly: 'false' } },
-      async (p, a) => {
+      { ...who(ctx), operation: 'key.create', newKey: { name, type, version: 1, labels: {} }, attributes: { ...ATTR, verifyOnly: 'false' } },
+      async (a) => {
         try {
-          return await svc.create({ name, type, ...(exportable !== undefined ? { exportable } : {}), by: p.principal, commit: a.commit });
+          return await a.createKey({ name, type, ...(exportable !== undefined ? { exportable } : {}) });
         } catch (err) {
           if (!(err instanceof KeywardError && err.code === 'KEY_EXISTS')) throw err;
-          const info = await svc.info(name);
+          const info = await a.keyInfo(name);
           if (info.type !== type) throw new KeywardError('KEY_EXISTS', `a key named "${name}" already exists with type ${vaultTypeName(info.type)}, not ${typeName}`);
           return info;
         }
@@ -263,7 +260,7 @@ export function transitRoutes(deps: AppDeps): Router {
   // ---------------------------------------------------------------------------------------------
   // Keys
 
-  route('post', '/keys/:name', 'key.create', async (ctx) => {
+  route('post', '/keys/:name', 'key.create', async (ctx, done) => {
     const warnings: string[] = [];
     const body = parse(await rawBody(ctx), KeyCreateBody, warnings);
     refuseSet(body.derived, 'derived', NO_DERIVATION);
@@ -276,14 +273,13 @@ export function transitRoutes(deps: AppDeps): Router {
     if (body.key_size !== undefined && body.key_size !== 0 && !(keywardType(typeName) === 'hmac-sha256' && body.key_size === 32)) {
       throw unsupported(`key_size: Keyward keys have a fixed size (hmac keys: 32 bytes); got ${body.key_size}`);
     }
-    const info = await createKey(ctx, ctx.params.name as string, typeName, body.exportable);
-    sendData(ctx, readKeyData(info), warnings);
+    done(await createKey(ctx, ctx.params.name as string, typeName, body.exportable), (info) => sendData(ctx, readKeyData(info), warnings));
   });
 
   // Vault's import takes either wrapped private material (its BYOK format, made for its own 4096-bit
   // wrapping key) or a public key. Public keys become verify-only keys, as POST /v1/keys with
   // publicKey; wrapped material goes through Keyward's BYOK (POST /v1/keys/:name/import).
-  route('post', '/keys/:name/import', 'key.create', async (ctx) => {
+  route('post', '/keys/:name/import', 'key.create', async (ctx, done) => {
     const warnings: string[] = [];
     const body = parse(
       await rawBody(ctx),
@@ -297,27 +293,26 @@ export function transitRoutes(deps: AppDeps): Router {
     const name = ctx.params.name as string;
     const type = keywardType(body.type);
     const publicKey = body.public_key;
-    const info = await hsm.request(
-      { ...who(ctx), operation: 'key.create', key: { name, type, version: 1, labels: {} }, attributes: { ...ATTR, verifyOnly: 'true' } },
-      (p, a) => svc.create({ name, type, publicKey, by: p.principal, commit: a.commit }),
+    const out = await hsm.request(
+      { ...who(ctx), operation: 'key.create', newKey: { name, type, version: 1, labels: {} }, attributes: { ...ATTR, verifyOnly: 'true' } },
+      (a) => a.createKey({ name, type, publicKey }),
     );
-    sendData(ctx, readKeyData(info), warnings);
+    done(out, (info) => sendData(ctx, readKeyData(info), warnings));
   });
 
-  route('get', '/keys/:name', 'key.read', async (ctx) => {
-    const info = await keyed(ctx, 'key.read', { usable: false }, (row) => svc.info(row.name));
-    sendData(ctx, readKeyData(info));
+  route('get', '/keys/:name', 'key.read', async (ctx, done) => {
+    done(await hsm.request(keyed(ctx, 'key.read', { anyState: true }), (a) => a.keyInfo()), (info) => sendData(ctx, readKeyData(info)));
   });
 
-  route('get', '/keys', 'key.list', async (ctx) => {
+  route('get', '/keys', 'key.list', async (ctx, done) => {
     const list = ctx.query.list;
     if (list !== 'true' && list !== '1') throw new KeywardError('METHOD_NOT_ALLOWED', 'unsupported operation: list keys with LIST, or GET with ?list=true');
-    const names = await hsm.request({ ...who(ctx), operation: 'key.list', attributes: { ...ATTR } }, async () => {
+    const out = await hsm.request({ ...who(ctx), operation: 'key.list', attributes: { ...ATTR } }, async (a) => {
       const out: string[] = [];
       let after: string | undefined;
       // A Vault list is one answer: gather the pages (bounded: 100 pages of MAX_LIST_LIMIT).
       for (let page = 0; page < 100; page++) {
-        const res = await svc.list({ limit: MAX_LIST_LIMIT, after });
+        const res = await a.listKeys({ limit: MAX_LIST_LIMIT, after });
         out.push(...res.keys.map((k) => k.name));
         if (!res.next) break;
         after = res.next;
@@ -325,21 +320,17 @@ export function transitRoutes(deps: AppDeps): Router {
       return out;
     });
     // Vault answers an empty list with 404 and no errors; its clients read that as "no keys".
-    if (names.length === 0) return sendErrors(ctx, 404, []);
-    sendData(ctx, { keys: names });
+    done(out, (names) => (names.length === 0 ? sendErrors(ctx, 404, []) : sendData(ctx, { keys: names })));
   });
 
-  route('delete', '/keys/:name', 'key.delete', async (ctx) => {
-    await keyed(ctx, 'key.delete', {
-      usable: false,
-      check: (row) => {
-        if (!row.deletionAllowed) throw new KeywardError('KEY_DELETION_NOT_ALLOWED', `deletion is not allowed for key "${row.name}"; set deletion_allowed with POST /v1/transit/keys/${row.name}/config first`);
-      },
-    }, (row, commit) => svc.scheduleDeletion(row.name, commit));
-    sendNoContent(ctx);
+  route('delete', '/keys/:name', 'key.delete', async (ctx, done) => {
+    const precheck = (row: KeyRow | undefined) => {
+      if (!row!.deletionAllowed) throw new KeywardError('KEY_DELETION_NOT_ALLOWED', `deletion is not allowed for key "${row!.name}"; set deletion_allowed with POST /v1/transit/keys/${row!.name}/config first`);
+    };
+    done(await hsm.request(keyed(ctx, 'key.delete', { anyState: true, precheck }), (a) => a.scheduleDeletion()), () => sendNoContent(ctx));
   });
 
-  route('post', '/keys/:name/config', 'key.config', async (ctx) => {
+  route('post', '/keys/:name/config', 'key.config', async (ctx, done) => {
     const warnings: string[] = [];
     const body = parse(await rawBody(ctx), KeyConfigBody, warnings);
     refuseSet(body.min_encryption_version, 'min_encryption_version', 'Keyward always encrypts and signs with the latest version');
@@ -352,17 +343,15 @@ export function transitRoutes(deps: AppDeps): Router {
       ...(body.min_decryption_version ? { minDecryptionVersion: body.min_decryption_version } : {}),
       ...(body.deletion_allowed !== undefined ? { deletionAllowed: body.deletion_allowed } : {}),
     };
-    const info = await keyed(ctx, 'key.config', { usable: false, attributes: Object.fromEntries(Object.entries(cfg).map(([k, v]) => [k, String(v)])) }, (row, commit) =>
-      Object.keys(cfg).length ? svc.configure(row.name, cfg, commit) : svc.info(row.name),
-    );
-    sendData(ctx, readKeyData(info), warnings);
+    const attributes = Object.fromEntries(Object.entries(cfg).map(([k, v]) => [k, String(v)]));
+    const out = await hsm.request(keyed(ctx, 'key.config', { anyState: true, attributes }), (a) => (Object.keys(cfg).length ? a.configureKey(cfg) : a.keyInfo()));
+    done(out, (info) => sendData(ctx, readKeyData(info), warnings));
   });
 
-  route('post', '/keys/:name/rotate', 'key.rotate', async (ctx) => {
+  route('post', '/keys/:name/rotate', 'key.rotate', async (ctx, done) => {
     const warnings: string[] = [];
     parse(await rawBody(ctx), z.object({}), warnings);
-    const info = await keyed(ctx, 'key.rotate', {}, (row, commit) => svc.rotate(row.name, commit));
-    sendData(ctx, readKeyData(info), warnings);
+    done(await hsm.request(keyed(ctx, 'key.rotate'), (a) => a.rotateKey()), (info) => sendData(ctx, readKeyData(info), warnings));
   });
 
   // ---------------------------------------------------------------------------------------------
@@ -375,7 +364,7 @@ export function transitRoutes(deps: AppDeps): Router {
     'hmac-key': (t) => keyTypeInfo(t).family === 'mac',
   };
 
-  const exportHandler = async (ctx: Context) => {
+  const exportHandler = async (ctx: Context, done: Done) => {
     const kind = ctx.params.key_type as string;
     const versionText = ctx.params.version as string | undefined;
     if (kind !== 'public-key' && !EXPORT_KINDS[kind]) {
@@ -392,32 +381,30 @@ export function transitRoutes(deps: AppDeps): Router {
       return [v];
     };
     if (kind === 'public-key') {
-      const keys = await keyed(ctx, 'key.public', { attributes: { export: kind } }, async (row) => {
+      const keys = await hsm.request(keyed(ctx, 'key.public', { attributes: { export: kind } }), async (a) => {
+        const row = a.key;
         const type = row.type as KeyType;
         if (!keyTypeInfo(type).asymmetric) throw new KeywardError('KEY_TYPE_MISMATCH', `a ${vaultTypeName(type)} key has no public key`);
-        const info = await svc.info(row.name);
+        const info = await a.keyInfo();
         const out: Record<string, string> = {};
         for (const v of versionsOf(row)) out[String(v)] = vaultPublicKey(type, publicB64(info, v));
         return { name: row.name, type: vaultTypeName(type), keys: out };
       });
-      return sendData(ctx, keys);
+      return done(keys, (data) => sendData(ctx, data));
     }
     const fits = EXPORT_KINDS[kind]!;
-    const data = await keyed(
-      ctx,
-      'key.export',
-      {
-        attributes: { export: kind, wrapped: 'false' },
-        check: (row) => {
-          svc.assertExportable(row);
-          if (!fits(row.type as KeyType)) throw new KeywardError('OPERATION_UNSUPPORTED', `a ${vaultTypeName(row.type as KeyType)} key has no ${kind}`);
-          versionsOf(row);
-        },
-      },
-      async (row) => {
+    const precheck = (row: KeyRow | undefined) => {
+      hsm.assertExportable(row!);
+      if (!fits(row!.type as KeyType)) throw new KeywardError('OPERATION_UNSUPPORTED', `a ${vaultTypeName(row!.type as KeyType)} key has no ${kind}`);
+      versionsOf(row!);
+    };
+    const data = await hsm.request(
+      keyed(ctx, 'key.export', { attributes: { export: kind, wrapped: 'false' }, precheck }),
+      async (a) => {
+        const row = a.key;
         const out: Record<string, string> = {};
         for (const v of versionsOf(row)) {
-          const material = await svc.exportMaterial(row, v);
+          const material = await a.exportMaterial(v);
           try {
             out[String(v)] = vaultPrivateKey(row.type as KeyType, material);
           } finally {
@@ -427,7 +414,7 @@ export function transitRoutes(deps: AppDeps): Router {
         return { name: row.name, type: vaultTypeName(row.type as KeyType), keys: out };
       },
     );
-    sendData(ctx, data);
+    done(data, (d) => sendData(ctx, d));
   };
   route('get', '/export/:key_type/:name', 'key.export', exportHandler);
   route('get', '/export/:key_type/:name/:version', 'key.export', exportHandler);
@@ -435,7 +422,7 @@ export function transitRoutes(deps: AppDeps): Router {
   // ---------------------------------------------------------------------------------------------
   // Encrypt, decrypt, rewrap, datakey
 
-  route('post', '/encrypt/:name', 'encrypt', async (ctx) => {
+  route('post', '/encrypt/:name', 'encrypt', async (ctx, done) => {
     const warnings: string[] = [];
     const raw = await rawBody(ctx);
     const body = parse(raw, EncryptBody, warnings);
@@ -443,14 +430,14 @@ export function transitRoutes(deps: AppDeps): Router {
     const { items, batch } = itemsOf(raw, body.batch_input);
     const payload = items.reduce((n: number, i) => n + b64Size((i as { plaintext?: string })?.plaintext), 0);
     const run = () =>
-      keyed(ctx, 'encrypt', { payloadBytes: payload, attributes: batch ? { batch: String(items.length) } : {} }, (row) =>
+      hsm.request(keyed(ctx, 'encrypt', { payloadBytes: payload, attributes: batch ? { batch: String(items.length) } : {} }), (a) =>
         runItems(items, batch, async (item) => {
           const i = parse(item as Record<string, unknown>, EncryptItem);
           if (i.plaintext === undefined) throw bad('missing plaintext to encrypt');
           refuseSet(i.context, 'context', NO_DERIVATION);
           refuseSet(i.nonce, 'nonce', NO_CONVERGENT);
-          latestOnly(row, i.key_version, 'encrypts');
-          const res = await svc.encrypt(row, decodeB64(i.plaintext, 'plaintext'), i.associated_data ? decodeB64(i.associated_data, 'associated_data') : undefined);
+          latestOnly(a.key, i.key_version, 'encrypts');
+          const res = await a.encrypt(decodeB64(i.plaintext, 'plaintext'), i.associated_data ? decodeB64(i.associated_data, 'associated_data') : undefined);
           return { ciphertext: toVault(res.ciphertext), key_version: res.keyVersion };
         }),
       );
@@ -460,34 +447,33 @@ export function transitRoutes(deps: AppDeps): Router {
     } catch (err) {
       // Vault's upsert: encrypting to a missing key creates it (if the policies allow key.create).
       if (!(err instanceof KeywardError && err.code === 'KEY_NOT_FOUND') || ctx.state.approval) throw err;
-      await createKey(ctx, ctx.params.name as string, body.type ?? 'aes256-gcm96', undefined);
+      const created = await createKey(ctx, ctx.params.name as string, body.type ?? 'aes256-gcm96', undefined);
+      if (created.kind === 'parked') return done(created, () => undefined);
       out = await run();
     }
-    sendResults(ctx, out, batch, warnings, body.partial_failure_response_code);
+    done(out, (res) => sendResults(ctx, res, batch, warnings, body.partial_failure_response_code));
   });
 
-  route('post', '/decrypt/:name', 'decrypt', async (ctx) => {
+  route('post', '/decrypt/:name', 'decrypt', async (ctx, done) => {
     const warnings: string[] = [];
     const raw = await rawBody(ctx);
     const body = parse(raw, DecryptBody, warnings);
     const { items, batch } = itemsOf(raw, body.batch_input);
     oaepOnly(body.padding_scheme, 'padding_scheme');
     const first = batch ? undefined : (items[0] as { ciphertext?: unknown }).ciphertext;
-    const out = await keyed(
-      ctx,
-      'decrypt',
-      {
+    const out = await hsm.request(
+      keyed(ctx, 'decrypt', {
         payloadBytes: items.reduce((n: number, i) => n + String((i as { ciphertext?: string })?.ciphertext ?? '').length, 0),
         attributes: batch ? { batch: String(items.length) } : {},
         version: () => policyVersion(first),
-      },
-      (row) =>
+      }),
+      (a) =>
         runItems(items, batch, async (item) => {
           const i = parse(item as Record<string, unknown>, DecryptItem);
           if (i.ciphertext === undefined) throw bad('missing ciphertext to decrypt');
           refuseSet(i.context, 'context', NO_DERIVATION);
           refuseSet(i.nonce, 'nonce', NO_CONVERGENT);
-          const plaintext = await svc.decrypt(row, fromVault(i.ciphertext, 'ciphertext'), i.associated_data ? decodeB64(i.associated_data, 'associated_data') : undefined);
+          const plaintext = await a.decrypt(fromVault(i.ciphertext, 'ciphertext'), i.associated_data ? decodeB64(i.associated_data, 'associated_data') : undefined);
           try {
             return { plaintext: Buffer.from(plaintext).toString('base64') };
           } finally {
@@ -495,39 +481,37 @@ export function transitRoutes(deps: AppDeps): Router {
           }
         }),
     );
-    sendResults(ctx, out, batch, warnings, body.partial_failure_response_code);
+    done(out, (res) => sendResults(ctx, res, batch, warnings, body.partial_failure_response_code));
   });
 
-  route('post', '/rewrap/:name', 'rewrap', async (ctx) => {
+  route('post', '/rewrap/:name', 'rewrap', async (ctx, done) => {
     const warnings: string[] = [];
     const raw = await rawBody(ctx);
     const body = parse(raw, RewrapBody, warnings);
     oaepOnly(body.decrypt_padding_scheme, 'decrypt_padding_scheme');
     oaepOnly(body.encrypt_padding_scheme, 'encrypt_padding_scheme');
     const { items, batch } = itemsOf(raw, body.batch_input);
-    const out = await keyed(
-      ctx,
-      'rewrap',
-      {
+    const out = await hsm.request(
+      keyed(ctx, 'rewrap', {
         payloadBytes: items.reduce((n: number, i) => n + String((i as { ciphertext?: string })?.ciphertext ?? '').length, 0),
         attributes: batch ? { batch: String(items.length) } : {},
         version: () => (batch ? undefined : policyVersion((items[0] as { ciphertext?: unknown }).ciphertext)),
-      },
-      (row) =>
+      }),
+      (a) =>
         runItems(items, batch, async (item) => {
           const i = parse(item as Record<string, unknown>, DecryptItem);
           if (i.ciphertext === undefined) throw bad('missing ciphertext to rewrap');
           refuseSet(i.context, 'context', NO_DERIVATION);
           refuseSet(i.nonce, 'nonce', NO_CONVERGENT);
-          latestOnly(row, i.key_version, 'rewraps');
-          const res = await svc.rewrap(row, fromVault(i.ciphertext, 'ciphertext'), i.associated_data ? decodeB64(i.associated_data, 'associated_data') : undefined);
+          latestOnly(a.key, i.key_version, 'rewraps');
+          const res = await a.rewrap(fromVault(i.ciphertext, 'ciphertext'), i.associated_data ? decodeB64(i.associated_data, 'associated_data') : undefined);
           return { ciphertext: toVault(res.ciphertext), key_version: res.keyVersion };
         }),
     );
-    sendResults(ctx, out, batch, warnings, body.partial_failure_response_code);
+    done(out, (res) => sendResults(ctx, res, batch, warnings, body.partial_failure_response_code));
   });
 
-  route('post', '/datakey/:plaintext/:name', 'datakey', async (ctx) => {
+  route('post', '/datakey/:plaintext/:name', 'datakey', async (ctx, done) => {
     const kind = ctx.params.plaintext as string;
     if (kind !== 'plaintext' && kind !== 'wrapped') throw bad(`type: expected plaintext or wrapped, got "${kind.slice(0, 20)}"`);
     const warnings: string[] = [];
@@ -537,15 +521,15 @@ export function transitRoutes(deps: AppDeps): Router {
     oaepOnly(body.padding_scheme, 'padding_scheme');
     const bits = body.bits ?? 256;
     if (bits !== 128 && bits !== 256 && bits !== 512) throw bad(`bits: expected 128, 256 or 512, got ${bits}`);
-    const data = await keyed(ctx, 'datakey', { payloadBytes: bits / 8, attributes: { datakey: kind } }, async (row) => {
-      const d = await svc.datakey(row, bits / 8, body.associated_data ? decodeB64(body.associated_data, 'associated_data') : undefined);
+    const data = await hsm.request(keyed(ctx, 'datakey', { payloadBytes: bits / 8, attributes: { datakey: kind } }), async (a) => {
+      const d = await a.datakey(bits / 8, body.associated_data ? decodeB64(body.associated_data, 'associated_data') : undefined);
       try {
         return { ciphertext: toVault(d.ciphertext), key_version: d.keyVersion, ...(kind === 'plaintext' ? { plaintext: Buffer.from(d.plaintext).toString('base64') } : {}) };
       } finally {
         d.plaintext.fill(0);
       }
     });
-    sendData(ctx, data, warnings);
+    done(data, (d) => sendData(ctx, d, warnings));
   });
 
   // ---------------------------------------------------------------------------------------------
@@ -574,35 +558,34 @@ export function transitRoutes(deps: AppDeps): Router {
     return { opts, jws: ecdsa && jws };
   }
 
-  route('post', '/sign/:name', 'sign', (ctx) => signHandler(ctx));
-  route('post', '/sign/:name/:hash_algorithm', 'sign', (ctx) => signHandler(ctx));
-  async function signHandler(ctx: Context): Promise<void> {
+  route('post', '/sign/:name', 'sign', signHandler);
+  route('post', '/sign/:name/:hash_algorithm', 'sign', signHandler);
+  async function signHandler(ctx: Context, done: Done): Promise<void> {
     const warnings: string[] = [];
     const raw = await rawBody(ctx);
     const body = parse(raw, SignBody, warnings);
     const { items, batch } = itemsOf(raw, body.batch_input);
-    const out = await keyed(
-      ctx,
-      'sign',
-      { payloadBytes: items.reduce((n: number, i) => n + b64Size((i as { input?: string })?.input), 0), attributes: batch ? { batch: String(items.length) } : {} },
-      async (row) => {
+    const out = await hsm.request(
+      keyed(ctx, 'sign', { payloadBytes: items.reduce((n: number, i) => n + b64Size((i as { input?: string })?.input), 0), attributes: batch ? { batch: String(items.length) } : {} }),
+      async (a) => {
+        const row = a.key;
         latestOnly(row, body.key_version, 'signs');
         const { opts, jws } = signOptions(row.type as KeyType, body, ctx.params.hash_algorithm as string | undefined);
         return runItems(items, batch, async (item) => {
           const i = parse(item as Record<string, unknown>, SignItem);
           if (i.input === undefined) throw bad('missing input');
           refuseSet(i.context, 'context', NO_DERIVATION);
-          const res = await svc.sign(row, decodeB64(i.input, 'input'), opts);
+          const res = await a.sign(decodeB64(i.input, 'input'), opts);
           return { signature: jws ? toJws(res.signature) : toVault(res.signature), key_version: res.keyVersion };
         });
       },
     );
-    sendResults(ctx, out, batch, warnings, body.partial_failure_response_code);
+    done(out, (res) => sendResults(ctx, res, batch, warnings, body.partial_failure_response_code));
   }
 
-  route('post', '/verify/:name', 'verify', (ctx) => verifyHandler(ctx));
-  route('post', '/verify/:name/:hash_algorithm', 'verify', (ctx) => verifyHandler(ctx));
-  async function verifyHandler(ctx: Context): Promise<void> {
+  route('post', '/verify/:name', 'verify', verifyHandler);
+  route('post', '/verify/:name/:hash_algorithm', 'verify', verifyHandler);
+  async function verifyHandler(ctx: Context, done: Done): Promise<void> {
     const warnings: string[] = [];
     const raw = await rawBody(ctx);
     const body = parse(raw, VerifyBody, warnings);
@@ -611,11 +594,10 @@ export function transitRoutes(deps: AppDeps): Router {
     if (kinds.has('cmac')) throw unsupported('cmac: CMAC is not implemented');
     if (kinds.size > 1) throw bad('batch_input: every item must carry a signature, or every item an hmac');
     const isHmac = kinds.has('hmac');
-    const out = await keyed(
-      ctx,
-      'verify',
-      { payloadBytes: items.reduce((n: number, i) => n + b64Size((i as { input?: string })?.input), 0), attributes: { ...(batch ? { batch: String(items.length) } : {}), ...(isHmac ? { mac: 'hmac' } : {}) } },
-      async (row) => {
+    const out = await hsm.request(
+      keyed(ctx, 'verify', { payloadBytes: items.reduce((n: number, i) => n + b64Size((i as { input?: string })?.input), 0), attributes: { ...(batch ? { batch: String(items.length) } : {}), ...(isHmac ? { mac: 'hmac' } : {}) } }),
+      async (a) => {
+        const row = a.key;
         if (isHmac) {
           const algorithm = ctx.params.hash_algorithm ?? body.hash_algorithm ?? body.algorithm ?? 'sha2-256';
           if (algorithm !== 'sha2-256') throw unsupported(`algorithm: Keyward hmac keys are HMAC-SHA-256; got ${String(algorithm).slice(0, 20)}`);
@@ -626,7 +608,7 @@ export function transitRoutes(deps: AppDeps): Router {
             const { version, body: macB64 } = parseVault(i.hmac!, 'hmac');
             const mac = decodeB64(macB64, 'hmac');
             if (version < row.minDecryptionVersion || version > row.latestVersion) return { valid: false };
-            const expected = Buffer.from(parseVault((await svc.hmac(row, decodeB64(i.input, 'input'), version)).hmac, 'hmac').body, 'base64');
+            const expected = Buffer.from(parseVault((await a.hmac(decodeB64(i.input, 'input'), version)).hmac, 'hmac').body, 'base64');
             return { valid: expected.length === mac.length && timingSafeEqual(expected, mac) };
           });
         }
@@ -637,16 +619,16 @@ export function transitRoutes(deps: AppDeps): Router {
           if (i.signature === undefined) throw bad('missing signature (or hmac) to verify');
           refuseSet(i.context, 'context', NO_DERIVATION);
           const sig = jws ? fromJws(i.signature, 'signature') : fromVault(i.signature, 'signature');
-          return { valid: await svc.verify(row, decodeB64(i.input, 'input'), sig, opts) };
+          return { valid: await a.verify(decodeB64(i.input, 'input'), sig, opts) };
         });
       },
     );
-    sendResults(ctx, out, batch, warnings, body.partial_failure_response_code);
+    done(out, (res) => sendResults(ctx, res, batch, warnings, body.partial_failure_response_code));
   }
 
-  route('post', '/hmac/:name', 'hmac', (ctx) => hmacHandler(ctx));
-  route('post', '/hmac/:name/:algorithm', 'hmac', (ctx) => hmacHandler(ctx));
-  async function hmacHandler(ctx: Context): Promise<void> {
+  route('post', '/hmac/:name', 'hmac', hmacHandler);
+  route('post', '/hmac/:name/:algorithm', 'hmac', hmacHandler);
+  async function hmacHandler(ctx: Context, done: Done): Promise<void> {
     const warnings: string[] = [];
     const raw = await rawBody(ctx);
     const body = parse(raw, HmacBody, warnings);
@@ -656,25 +638,23 @@ export function transitRoutes(deps: AppDeps): Router {
       throw unsupported(`algorithm: Keyward hmac keys are HMAC-SHA-256; got ${algorithm}`);
     }
     const { items, batch } = itemsOf(raw, body.batch_input);
-    const out = await keyed(
-      ctx,
-      'hmac',
-      { payloadBytes: items.reduce((n: number, i) => n + b64Size((i as { input?: string })?.input), 0), attributes: batch ? { batch: String(items.length) } : {}, version: () => body.key_version || undefined },
-      (row) =>
+    const out = await hsm.request(
+      keyed(ctx, 'hmac', { payloadBytes: items.reduce((n: number, i) => n + b64Size((i as { input?: string })?.input), 0), attributes: batch ? { batch: String(items.length) } : {}, version: () => body.key_version || undefined }),
+      (a) =>
         runItems(items, batch, async (item) => {
           const i = parse(item as Record<string, unknown>, HmacItem);
           if (i.input === undefined) throw bad('missing input for HMAC');
-          const res = await svc.hmac(row, decodeB64(i.input, 'input'), body.key_version || row.latestVersion);
+          const res = await a.hmac(decodeB64(i.input, 'input'), body.key_version || a.key.latestVersion);
           return { hmac: toVault(res.hmac), key_version: res.keyVersion };
         }),
     );
-    sendResults(ctx, out, batch, warnings, body.partial_failure_response_code);
+    done(out, (res) => sendResults(ctx, res, batch, warnings, body.partial_failure_response_code));
   }
 
   // ---------------------------------------------------------------------------------------------
   // Random and hash (no key)
 
-  const randomHandler = async (ctx: Context) => {
+  const randomHandler = async (ctx: Context, done: Done) => {
     const warnings: string[] = [];
     const body = parse(await rawBody(ctx), RandomBody, warnings);
     let source = body.source ?? 'platform';
@@ -692,13 +672,13 @@ export function transitRoutes(deps: AppDeps): Router {
       const b = randomBytes(bytes);
       return { random_bytes: b.toString(body.format === 'hex' ? 'hex' : 'base64') };
     });
-    sendData(ctx, data, warnings);
+    done(data, (d) => sendData(ctx, d, warnings));
   };
   route('post', '/random', 'random', randomHandler);
   route('post', '/random/:a', 'random', randomHandler);
   route('post', '/random/:source/:bytes', 'random', randomHandler);
 
-  const hashHandler = async (ctx: Context) => {
+  const hashHandler = async (ctx: Context, done: Done) => {
     const warnings: string[] = [];
     const body = parse(await rawBody(ctx), HashBody, warnings);
     const algorithm = vaultHash((ctx.params.algorithm as string | undefined) ?? body.algorithm ?? 'sha2-256', 'algorithm');
@@ -706,7 +686,7 @@ export function transitRoutes(deps: AppDeps): Router {
     const data = await hsm.request({ ...who(ctx), operation: 'hash', payloadBytes: input.length, attributes: { ...ATTR, algorithm } }, async () => ({
       sum: createHash(algorithm).update(input).digest(body.format === 'base64' ? 'base64' : 'hex'),
     }));
-    sendData(ctx, data, warnings);
+    done(data, (d) => sendData(ctx, d, warnings));
   };
   route('post', '/hash', 'hash', hashHandler);
   route('post', '/hash/:algorithm', 'hash', hashHandler);

@@ -21,6 +21,7 @@ import type { Context } from 'koa';
 import { KeywardError } from '../../lib/errors.js';
 import { statusFor, type ServerVisibleCode } from '../errors.js';
 import type { Logger } from '../log.js';
+import type { PendingApproval } from '../../engine/approvals/index.js';
 
 export interface VaultEnvelope {
   request_id: string;
@@ -106,20 +107,23 @@ export function parkedMessage(operation: string, details: Record<string, unknown
 }
 
 /**
+ * A parked request (engine/pipeline.ts `Outcome`): Vault has no 202, so it is a 403 whose message
+ * names the approval and how to execute it, with the approval itself in `approval` and a `Location`.
+ */
+export function sendParked(ctx: Context, operation: string, approval: PendingApproval): void {
+  ctx.set('Location', `/v1/approvals/${approval.approvalId}`);
+  sendErrors(ctx, 403, [parkedMessage(operation, { ...approval })], 'APPROVAL_PENDING', { approval: { ...approval } });
+}
+
+/**
  * Turns a thrown error into Vault's error body. Known KeywardErrors keep their message (they never
  * carry secrets); anything else is a 500 "internal error" whose details go to the log only.
  */
-export function sendThrown(ctx: Context, err: unknown, log: Logger, operation?: string): void {
+export function sendThrown(ctx: Context, err: unknown, log: Logger): void {
   const status = err instanceof KeywardError ? vaultStatus(err.code) : undefined;
   if (err instanceof KeywardError && status !== undefined) {
     if (status === 503) ctx.set('Retry-After', '1');
     if (status === 429 && typeof err.details?.retryAfter === 'number') ctx.set('Retry-After', String(err.details.retryAfter));
-    if (err.code === 'APPROVAL_PENDING' && err.details) {
-      const id = String(err.details.approvalId);
-      ctx.set('Location', `/v1/approvals/${id}`);
-      sendErrors(ctx, 403, [parkedMessage(operation ?? 'this request', err.details)], err.code, { approval: { ...err.details } });
-      return;
-    }
     const prefix = status === 403 ? 'permission denied: ' : '';
     sendErrors(ctx, status, [prefix + err.message], err.code);
     return;

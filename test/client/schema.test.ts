@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { describe, it } from 'node:test';
-import { SCHEMA_FILE, clientSchemaSource } from '../../scripts/gen-client.mjs';
+import { OPERATIONS_FILE, SCHEMA_FILE, clientOperationsSource, clientSchemaSource } from '../../scripts/gen-client.mjs';
 
 describe('@keyward/client types', () => {
   it('client/src/schema.ts is regenerated from the current OpenAPI document (npm run gen:client)', async () => {
@@ -19,6 +19,13 @@ describe('@keyward/client types', () => {
       const line = a.findIndex((l, i) => l !== b[i]);
       assert.fail(`client/src/schema.ts is stale: run npm run gen:client and commit it (first difference at line ${line + 1}: ${JSON.stringify(a[line])} vs ${JSON.stringify(b[line])})`);
     }
+  });
+
+  it('client/src/operations.ts is regenerated from the operations catalog (npm run gen:client)', async () => {
+    assert.equal(readFileSync(OPERATIONS_FILE, 'utf8'), await clientOperationsSource(), 'client/src/operations.ts is stale: run npm run gen:client and commit it');
+    const { OPERATIONS } = await import('../../client/src/index.js');
+    const { OPERATION_NAMES } = await import('../../engine/operations.js');
+    assert.deepEqual(Object.keys(OPERATIONS), OPERATION_NAMES);
   });
 
   it('types every path the server documents', async () => {

@@ -159,7 +159,7 @@ async function throwing(path: 'native' | 'transit', code: string): Promise<{ sta
   app.use(async (ctx) => {
     const err = new KeywardError(code as KeywardCode, `thrown with ${code}`);
     if (path === 'native') throw err;
-    sendThrown(ctx, err, silentLogger, 'key.encrypt');
+    sendThrown(ctx, err, silentLogger);
   });
   const server = app.listen(0, '127.0.0.1');
   await new Promise((resolve) => server.once('listening', resolve));

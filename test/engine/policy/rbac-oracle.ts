@@ -14,7 +14,7 @@ export interface Decision {
 const OPERATOR_OPS = new Set([
   'sys.seal', 'sys.rotate', 'sys.rekey.init', 'sys.rekey.cancel',
   'key.create', 'key.list', 'key.read', 'key.rotate', 'key.config', 'key.delete', 'key.import', 'key.wrapping-key',
-  'policy.push', 'policy.list', 'policy.activate',
+  'policy.push', 'policy.list', 'policy.evaluate', 'policy.activate', 'policy.deactivate',
 ]);
 /** Data-plane operations an application may perform on keys. */
 const APP_OPS = new Set([
@@ -23,7 +23,7 @@ const APP_OPS = new Set([
 ]);
 const ANY_AUTHENTICATED = new Set(['auth.whoami']);
 /** Dual control: two operators approve these, whoever (admin or operator) asks. */
-const DUAL_CONTROL_OPS = new Set(['key.export', 'key.delete', 'policy.activate']);
+const DUAL_CONTROL_OPS = new Set(['key.export', 'key.delete', 'policy.activate', 'policy.deactivate']);
 
 export function decideBuiltinRbac(roles: readonly string[], operation: string, approvals = 0): Decision {
   if (ANY_AUTHENTICATED.has(operation)) return { decision: 'allow', reason: 'any authenticated principal' };

@@ -1,0 +1,421 @@
+/**
+ * The one request pipeline (docs/architecture.md, "A request, step by step"), one small function
+ * per step:
+ *
+ *   sealed? → authenticate → load key → decide → precheck → approval gate → operation → audit → respond
+ *
+ * The sealed state is checked first, as Vault's barrier does; nothing else runs and nothing is
+ * recorded. From then on every outcome — allowed, denied, failed, unauthenticated, parked — is an
+ * audit record, and nothing (value or error) is returned before that record is durable: when it
+ * can't be committed the caller gets AUDIT_UNAVAILABLE instead (fail closed).
+ *
+ * The key of a keyed operation is loaded here, after authentication (so an unauthenticated caller
+ * can't probe which keys exist), put in the policy input so its bound policies apply, and handed to
+ * the operation in {@link Authorized}. Authorization is the composed decision of every applicable
+ * WebAssembly policy: RBAC is the default policy, not code here.
+ *
+ * A state change writes its record in the same transaction as the change: the operation gets a
+ * CommitScope (engine/store/commit-scope.ts) and the services' write transactions append the record
+ * as their last statement. Requests that change nothing go through the group-commit queue.
+ *
+ * A request the policies answer with `require_approval` is parked, and that is a value
+ * (`{kind: 'parked'}`), not an error: the approval row and the request's record commit together.
+ * @module
+ */
+import { createHash, randomUUID } from 'node:crypto';
+import { KeywardError, isKeywardError } from '../lib/errors.js';
+import type { Principal, TokenAuthenticator } from './auth/tokens.js';
+import { encodePolicyInput } from './policy/index.js';
+import type { ComposedDecision, PolicyInput, PolicyKey } from './policy/index.js';
+import type { PolicyService } from './policy/service.js';
+import type { AuditLog } from './audit/log.js';
+import type { AuditRecord } from './audit/record.js';
+import type { KeyService } from './keys/service.js';
+import type { SealManager } from './seal/index.js';
+import { CommitScope } from './store/index.js';
+import type { CommitNote, KeyRow, StoredInput } from './store/index.js';
+import { canonicalBody } from './approvals/index.js';
+import type { ApprovalService, ExecutionGate, PendingApproval, RequestOrigin } from './approvals/index.js';
+import type { AuditEvent, Operation } from './operations.js';
+
+/** The key a keyed operation acts on: loaded by the pipeline after authentication. */
+export interface KeyTarget {
+  name: string;
+  /** Load the key whatever its state (a key pending deletion can still be read, configured, deleted). */
+  anyState?: boolean;
+  /**
+   * The version the policies see, read from the request (a ciphertext's prefix): it only counts if
+   * the key has it, else the policies see the latest.
+   */
+  version?: (row: KeyRow) => number | undefined;
+}
+
+export interface RequestContext {
+  /** The bearer token as sent (undefined when missing). */
+  bearer: string | undefined;
+  /** The operation name policies see (engine/operations.ts). */
+  operation: Operation;
+  /** The existing key the operation acts on (its bound policies apply too). */
+  key?: KeyTarget;
+  /** A key that does not exist yet (`key.create`, `key.import`): what the policies see of it. */
+  newKey?: PolicyKey;
+  /** Request attributes policies may read (encryption context, scope, ...). Never secrets. */
+  attributes?: Record<string, string>;
+  /** Size of the request's payload in bytes. */
+  payloadBytes?: number;
+  /** The request id (the server's X-Request-Id); one is made up when missing. */
+  requestId?: string;
+  /**
+   * The HTTP request behind this one (method, path, parsed body), so a `require_approval` decision
+   * can park it to be executed later; without it such a decision is APPROVAL_REQUIRED.
+   */
+  origin?: () => RequestOrigin;
+  /**
+   * The approval this request acts on, named in its audit record; with `execute`, the request is
+   * that approval's one execution (its policies see the approvals gathered).
+   */
+  approval?: { id: string; execute: boolean };
+  /**
+   * Refuses, once the policies have not denied, a request that could not run whatever approvals it
+   * gathered (a key that is not exportable, a version it lacks): so approvers are never asked for
+   * it. Runs after the key is loaded and before the request is parked, and again before an
+   * approved request executes. Must not touch secrets or change anything.
+   */
+  precheck?: (key: KeyRow | undefined) => void | Promise<void>;
+  /**
+   * Non-secret details the audit record carries whatever the outcome (denied, parked, run): e.g. an
+   * export's wrapping algorithm and wrapping key fingerprint. The caller vouches that none is secret.
+   */
+  auditDetails?: Record<string, string | number | boolean>;
+}
+
+/** What the pipeline hands the operation: who asked, the decision that let it run, and the key. */
+export interface Authorized<K extends KeyRow | undefined = KeyRow | undefined> {
+  principal: Principal;
+  decision: ComposedDecision;
+  input: PolicyInput;
+  /** The key row of a keyed operation, loaded after authentication. */
+  key: K;
+  /**
+   * The request's commit scope: pass it to the service that writes the state change, whose
+   * transaction then commits this request's audit record too (undefined when auditing is off).
+   */
+  commit: CommitScope | undefined;
+}
+
+/** How a request ended when it did not fail: it ran, or it was parked for approvals. */
+export type Outcome<T> = { kind: 'done'; value: T } | { kind: 'parked'; approval: PendingApproval };
+
+/** What the pipeline needs from the HSM it serves. */
+export interface PipelineDeps {
+  seal: SealManager;
+  tokens: TokenAuthenticator;
+  keys: KeyService;
+  policies: PolicyService;
+  approvals: ApprovalService;
+  /** Undefined only when auditing is off (a benchmark baseline). */
+  audit: AuditLog | undefined;
+  now: () => Date;
+  node: string;
+  statusOf: (code: string) => number | undefined;
+  auditHash: (value: string) => string;
+}
+
+/** One request in flight: its record, its stored policy input, its commit scope. */
+interface Flight {
+  rec: AuditRecord;
+  stored: StoredInput | undefined;
+  scope: CommitScope | undefined;
+}
+
+/** A record with a state change's note merged into its details. */
+function withNote(rec: AuditRecord, note: CommitNote): AuditRecord {
+  return Object.keys(note).length === 0 ? rec : { ...rec, details: { ...(rec.details ?? {}), ...note } };
+}
+
+export class Pipeline {
+  readonly #d: PipelineDeps;
+
+  constructor(deps: PipelineDeps) {
+    this.#d = deps;
+  }
+
+  /**
+   * Runs `fn` for an authenticated, authorized request. Sealed ⇒ SEALED; no or bad token ⇒
+   * UNAUTHENTICATED; a deny ⇒ POLICY_DENIED with the policy's reason; `require_approval` ⇒ parked.
+   */
+  async request<T>(ctx: RequestContext & { key: KeyTarget }, fn: (a: Authorized<KeyRow>) => Promise<T>): Promise<Outcome<T>>;
+  async request<T>(ctx: RequestContext, fn: (a: Authorized) => Promise<T>): Promise<Outcome<T>>;
+  async request<T>(ctx: RequestContext, fn: (a: Authorized<never>) => Promise<T>): Promise<Outcome<T>> {
+    this.assertUnsealed();
+    const now = this.#d.now();
+    const f = this.#begin(ctx, now);
+    let out: Outcome<T>;
+    try {
+      const principal = await this.#authenticate(f, ctx, now);
+      const key = await this.#loadKey(f, ctx);
+      const input = this.#input(ctx, principal, key, now);
+      const gate = await this.#openExecution(f, ctx, principal, input);
+      const decision = await this.#decide(f, ctx, input);
+      await ctx.precheck?.(key);
+      if (decision.decision === 'require_approval') {
+        if (gate) throw insufficient(ctx.operation, decision, gate);
+        out = await this.#park(f, ctx, principal, decision);
+      } else {
+        out = { kind: 'done', value: await this.#operate(f, gate, () => fn({ principal, decision, input, key: key as never, commit: f.scope })) };
+      }
+    } catch (err) {
+      await this.#failed(f, err);
+      throw err;
+    }
+    // Outside the try: a record that could not be committed is not recorded again as a failure.
+    await this.#settleRecord(f);
+    return out;
+  }
+
+  /** Sealed? Not initialized is NOT_INITIALIZED, sealed is SEALED; nothing is recorded. */
+  assertUnsealed(): void {
+    if (!this.#d.seal.initialized) throw new KeywardError('NOT_INITIALIZED', 'keyward is not initialized: run `keyward ceremony init` first');
+    if (this.#d.seal.sealed) throw new KeywardError('SEALED', 'keyward is sealed: unseal it with a quorum of shards first');
+  }
+
+  /** The record is started: from here on, every outcome is recorded. */
+  #begin(ctx: RequestContext, now: Date): Flight {
+    const rec = this.baseRecord(ctx.operation, now, ctx.requestId, ctx.payloadBytes ?? 0);
+    if (ctx.auditDetails) rec.details = { ...ctx.auditDetails };
+    return { rec, stored: undefined, scope: undefined };
+  }
+
+  /** Authenticate the bearer token; a failure records an HMAC of the token, never the token. */
+  async #authenticate(f: Flight, ctx: RequestContext, now: Date): Promise<Principal> {
+    try {
+      const principal = await this.#d.tokens.authenticate(ctx.bearer, now);
+      f.rec.principal = principal.principal;
+      return principal;
+    } catch (err) {
+      // Correlatable (the same bad token gives the same HMAC) without storing the token.
+      if (ctx.bearer) f.rec.details = { ...f.rec.details, token: this.#d.auditHash(ctx.bearer) };
+      throw err;
+    }
+  }
+
+  /** Load the target key, only now that the caller is authenticated. */
+  async #loadKey(f: Flight, ctx: RequestContext): Promise<KeyRow | undefined> {
+    if (ctx.newKey) {
+      f.rec.key = ctx.newKey.name;
+      f.rec.keyVersion = ctx.newKey.version;
+    }
+    if (!ctx.key) return undefined;
+    const t = ctx.key;
+    const row = t.anyState ? await this.#d.keys.row(t.name) : await this.#d.keys.usable(t.name);
+    f.rec.key = row.name;
+    f.rec.keyVersion = policyVersion(row, t.version?.(row));
+    return row;
+  }
+
+  /** The policy input: operation, principal, roles, key, attributes, payload size, time, approvals. */
+  #input(ctx: RequestContext, principal: Principal, row: KeyRow | undefined, now: Date): PolicyInput {
+    const key: PolicyKey | null = row
+      ? { name: row.name, type: row.type, version: policyVersion(row, ctx.key?.version?.(row)), labels: row.labels }
+      : (ctx.newKey ?? null);
+    return {
+      operation: ctx.operation,
+      principal: principal.principal,
+      roles: principal.roles,
+      key,
+      attributes: ctx.attributes ?? {},
+      payloadBytes: ctx.payloadBytes ?? 0,
+      time: now.getTime(),
+      approvals: 0,
+    };
+  }
+
+  /** The approval acted on; for its execution, check it (requester, request, still approved) and count its approvals. */
+  async #openExecution(f: Flight, ctx: RequestContext, principal: Principal, input: PolicyInput): Promise<ExecutionGate | undefined> {
+    // Dual control: acting on an approval names it in the record (once the caller is known and the key found).
+    f.rec.approvalId = ctx.approval?.id ?? null;
+    if (!ctx.approval?.execute) return undefined;
+    const gate = await this.#d.approvals.openExecution(ctx.approval.id, { principal: principal.principal, operation: ctx.operation, key: f.rec.key, ...originOf(ctx) });
+    input.approvals = gate.approvals;
+    return gate;
+  }
+
+  /** Decide: every applicable policy, composed; the input is kept (encrypted) for replay. */
+  async #decide(f: Flight, ctx: RequestContext, input: PolicyInput): Promise<ComposedDecision> {
+    const encoded = encodePolicyInput(input);
+    f.stored = this.#storedInput(encoded);
+    f.rec.inputDigest = f.stored.digest;
+    const decision = await this.#d.policies.decide(input, undefined, encoded);
+    f.rec.policies = decision.policies.map((p) => ({ sha256: p.sha256, decision: p.fault ? 'fault' : p.decision, gas: p.gas }));
+    f.rec.decision = decision.decision;
+    f.rec.reason = decision.reason || null;
+    if (decision.decision === 'deny') {
+      throw new KeywardError('POLICY_DENIED', `denied ${ctx.operation}: ${decision.reason || 'no policy allows it'}`, { details: { policies: decision.policies } });
+    }
+    return decision;
+  }
+
+  /** Approval gate: park the request; its record (202 APPROVAL_PENDING, naming the approval) commits with the approval row. */
+  async #park(f: Flight, ctx: RequestContext, principal: Principal, decision: ComposedDecision): Promise<Outcome<never>> {
+    // In-process callers without an HTTP request can't come back to execute: fail closed.
+    if (!ctx.origin) throw new KeywardError('APPROVAL_REQUIRED', `${ctx.operation} needs ${decision.approvals} approvals from ${decision.group}: ${decision.reason}`, { details: { policies: decision.policies } });
+    const parked = (r: AuditRecord, approvalId: string): AuditRecord => ({ ...r, approvalId, status: this.#d.statusOf('APPROVAL_PENDING') ?? 500, code: 'APPROVAL_PENDING' });
+    f.scope = this.#scope(f.rec, f.stored, (r, { approvalId, ...note }) => parked(withNote(r, note), String(approvalId)));
+    const approval = await this.#d.approvals.create(
+      {
+        requester: principal.principal,
+        operation: ctx.operation,
+        key: f.rec.key,
+        ...originOf(ctx),
+        policies: decision.policies.map((p) => p.sha256),
+        required: decision.approvals,
+        group: decision.group,
+        reason: decision.reason,
+      },
+      f.scope,
+    );
+    f.rec = parked(f.rec, approval.approvalId);
+    return { kind: 'parked', approval };
+  }
+
+  /** Operation: runs with a commit scope; an approved request's execution is claimed first and settled after (once only). */
+  async #operate<T>(f: Flight, gate: ExecutionGate | undefined, op: () => Promise<T>): Promise<T> {
+    f.scope = this.#scope(f.rec, f.stored);
+    if (!gate) return op();
+    const approvals = this.#d.approvals;
+    await approvals.claim(gate.id);
+    // A failure to record the outcome leaves the row 'executing', which refuses another execution
+    // just the same; the audit record still has the outcome.
+    const settle = (status: number, code: string | null) => approvals.settle(gate.id, { status, code }).catch(() => undefined);
+    let value: T;
+    try {
+      value = await op();
+    } catch (err) {
+      const code = isKeywardError(err) ? err.code : 'INTERNAL';
+      await settle(this.#d.statusOf(code) ?? 500, code);
+      throw err;
+    }
+    await settle(200, null);
+    return value;
+  }
+
+  /** Audit: a state change committed the record with it; otherwise append it now and wait until durable. */
+  async #settleRecord(f: Flight): Promise<void> {
+    f.scope?.close();
+    if (!f.scope?.committed) await this.commit(f.rec, f.stored);
+  }
+
+  /**
+   * A failure is recorded with its code and status. One that a state change already committed (a
+   * later step then failed) is not recorded twice: the change happened and its record says so.
+   */
+  async #failed(f: Flight, err: unknown): Promise<void> {
+    f.scope?.close();
+    if (f.scope?.committed) return;
+    this.fail(f.rec, err);
+    await this.commit(f.rec, f.stored);
+  }
+
+  /**
+   * Runs an unauthenticated ceremony step and records it (with its error code when it fails). The
+   * record is durable before the result or the error is returned; a step that writes the ceremony
+   * (init, the last rekey submission) commits it with the record, which then carries `details` and
+   * the write's note.
+   */
+  async event<T>(operation: AuditEvent, fn: (commit: CommitScope | undefined) => Promise<{ value: T; details: AuditRecord['details'] }>, details: CommitNote = {}): Promise<T> {
+    const rec = this.baseRecord(operation, this.#d.now(), undefined, 0);
+    const scope = this.#scope(rec, undefined, (r, note) => ({ ...r, details: { ...details, ...note } }));
+    let out: { value: T; details: AuditRecord['details'] };
+    try {
+      out = await fn(scope);
+    } catch (err) {
+      scope?.close();
+      if (scope?.committed) throw err;
+      this.fail(rec, err);
+      await this.commit(rec);
+      throw err;
+    }
+    scope?.close();
+    if (scope?.committed) return out.value;
+    rec.details = out.details;
+    await this.commit(rec);
+    return out.value;
+  }
+
+  /**
+   * The commit scope of a request whose record is `rec` (undefined when auditing is off): a state
+   * change's write transaction appends `shape(rec, note)` as its last statement.
+   */
+  #scope(rec: AuditRecord, stored: StoredInput | undefined, shape: (rec: AuditRecord, note: CommitNote) => AuditRecord = withNote): CommitScope | undefined {
+    const audit = this.#d.audit;
+    if (!audit) return undefined;
+    return new CommitScope(async (tx, note) => {
+      try {
+        await audit.appendInTransaction(tx, [shape(rec, note ?? {})], stored ? [stored] : []);
+      } catch (err) {
+        // The change rolls back with its record.
+        const cause = err instanceof Error ? err : new Error(String(err));
+        throw new KeywardError('AUDIT_UNAVAILABLE', 'the audit record could not be committed, so the change was not made; retry shortly', { cause, details: { retryAfter: 1 } });
+      }
+    });
+  }
+
+  baseRecord(operation: Operation | AuditEvent, now: Date, requestId: string | undefined, payloadBytes: number): AuditRecord {
+    return {
+      v: 1,
+      time: now.toISOString(),
+      node: this.#d.node,
+      requestId: requestId ?? randomUUID(),
+      principal: null,
+      operation,
+      key: null,
+      keyVersion: null,
+      policies: [],
+      decision: 'none',
+      reason: null,
+      approvalId: null,
+      inputDigest: null,
+      status: 200,
+      code: null,
+      sizes: { in: payloadBytes, out: 0 },
+      details: null,
+    };
+  }
+
+  fail(rec: AuditRecord, err: unknown): void {
+    const code = isKeywardError(err) ? err.code : 'INTERNAL';
+    rec.code = code;
+    rec.status = this.#d.statusOf(code) ?? 500;
+  }
+
+  async commit(rec: AuditRecord, input?: StoredInput): Promise<void> {
+    if (this.#d.audit) await this.#d.audit.append(rec, input);
+  }
+
+  /** The policy input's canonical bytes, encrypted under the barrier, keyed by their SHA-256 (for replay). */
+  #storedInput(bytes: Uint8Array): StoredInput {
+    const digest = createHash('sha256').update(bytes).digest('hex');
+    return { digest, blob: this.#d.seal.barrier.encrypt(`audit/input/${digest}`, bytes) };
+  }
+}
+
+/** A version read from attacker input only counts if the key has it; else policies see the latest. */
+function policyVersion(row: KeyRow, v: number | undefined): number {
+  return v !== undefined && v >= 1 && v <= row.latestVersion ? v : row.latestVersion;
+}
+
+function originOf(ctx: RequestContext): { origin: RequestOrigin; canonical: string } {
+  if (!ctx.origin) throw new TypeError('"ctx.origin" expected for an approval execution, got undefined');
+  const origin = ctx.origin();
+  return { origin, canonical: canonicalBody(origin.body) };
+}
+
+/** An execution that still lacks approvals. */
+function insufficient(operation: string, decision: ComposedDecision, gate: ExecutionGate): KeywardError {
+  const more = Math.max(decision.approvals - gate.approvals, 1);
+  return new KeywardError(
+    'APPROVAL_INSUFFICIENT',
+    `${operation} needs ${decision.approvals} approvals from "${decision.group}": ${gate.approvals} of ${decision.approvals} gathered, ${more} more needed: ${decision.reason}`,
+    { details: { required: decision.approvals, gathered: gate.approvals, group: decision.group } },
+  );
+}
