@@ -383,7 +383,7 @@ export function transitRoutes(deps: AppDeps): Router {
     if (kind === 'public-key') {
       const keys = await hsm.request(keyed(ctx, 'key.public', { attributes: { export: kind } }), async (a) => {
         const row = a.key;
-        const type = row.type as KeyType;
+        const type = row.type;
         if (!keyTypeInfo(type).asymmetric) throw new KeywardError('KEY_TYPE_MISMATCH', `a ${vaultTypeName(type)} key has no public key`);
         const info = await a.keyInfo();
         const out: Record<string, string> = {};
@@ -395,7 +395,7 @@ export function transitRoutes(deps: AppDeps): Router {
     const fits = EXPORT_KINDS[kind]!;
     const precheck = (row: KeyRow | undefined) => {
       hsm.assertExportable(row!);
-      if (!fits(row!.type as KeyType)) throw new KeywardError('OPERATION_UNSUPPORTED', `a ${vaultTypeName(row!.type as KeyType)} key has no ${kind}`);
+      if (!fits(row!.type)) throw new KeywardError('OPERATION_UNSUPPORTED', `a ${vaultTypeName(row!.type)} key has no ${kind}`);
       versionsOf(row!);
     };
     const data = await hsm.request(
@@ -406,12 +406,12 @@ export function transitRoutes(deps: AppDeps): Router {
         for (const v of versionsOf(row)) {
           const material = await a.exportMaterial(v);
           try {
-            out[String(v)] = vaultPrivateKey(row.type as KeyType, material);
+            out[String(v)] = vaultPrivateKey(row.type, material);
           } finally {
             material.fill(0);
           }
         }
-        return { name: row.name, type: vaultTypeName(row.type as KeyType), keys: out };
+        return { name: row.name, type: vaultTypeName(row.type), keys: out };
       },
     );
     done(data, (d) => sendData(ctx, d));
@@ -570,7 +570,7 @@ export function transitRoutes(deps: AppDeps): Router {
       async (a) => {
         const row = a.key;
         latestOnly(row, body.key_version, 'signs');
-        const { opts, jws } = signOptions(row.type as KeyType, body, ctx.params.hash_algorithm as string | undefined);
+        const { opts, jws } = signOptions(row.type, body, ctx.params.hash_algorithm as string | undefined);
         return runItems(items, batch, async (item) => {
           const i = parse(item as Record<string, unknown>, SignItem);
           if (i.input === undefined) throw bad('missing input');
@@ -612,7 +612,7 @@ export function transitRoutes(deps: AppDeps): Router {
             return { valid: expected.length === mac.length && timingSafeEqual(expected, mac) };
           });
         }
-        const { opts, jws } = signOptions(row.type as KeyType, body, ctx.params.hash_algorithm as string | undefined);
+        const { opts, jws } = signOptions(row.type, body, ctx.params.hash_algorithm as string | undefined);
         return runItems(items, batch, async (item) => {
           const i = parse(item as Record<string, unknown>, VerifyItem);
           if (i.input === undefined) throw bad('missing input');
