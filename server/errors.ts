@@ -12,6 +12,7 @@ import type { Context, Next } from 'koa';
 import type { CeremonyCode } from '../ceremony/codes.js';
 import { KeywardError } from '../lib/errors.js';
 import type { EngineCode } from '../engine/codes.js';
+import { classifyStorageError } from '../engine/store/storage-errors.js';
 import type { ServerCode } from './codes.js';
 import type { Logger } from './log.js';
 
@@ -170,7 +171,9 @@ export function errorMiddleware(log: Logger) {
       if (ctx.status === 404 && ctx.body === undefined) {
         sendError(ctx, 'ROUTE_NOT_FOUND', `no route for ${ctx.method} ${ctx.path}`);
       }
-    } catch (err) {
+    } catch (thrown) {
+      // A database failure that reached here unclassified is still 503 STORAGE_UNAVAILABLE, never 500.
+      const err = classifyStorageError(thrown);
       const status = err instanceof KeywardError ? statusFor(err.code) : undefined;
       if (err instanceof KeywardError && status !== undefined) {
         if (status === 429 && typeof err.details?.retryAfter === 'number') ctx.set('Retry-After', String(err.details.retryAfter));

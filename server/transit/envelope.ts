@@ -22,6 +22,7 @@ import { KeywardError } from '../../lib/errors.js';
 import { statusFor, type ServerVisibleCode } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { PendingApproval } from '../../engine/approvals/index.js';
+import { classifyStorageError } from '../../engine/store/storage-errors.js';
 
 export interface VaultEnvelope {
   request_id: string;
@@ -119,7 +120,8 @@ export function sendParked(ctx: Context, operation: string, approval: PendingApp
  * Turns a thrown error into Vault's error body. Known KeywardErrors keep their message (they never
  * carry secrets); anything else is a 500 "internal error" whose details go to the log only.
  */
-export function sendThrown(ctx: Context, err: unknown, log: Logger): void {
+export function sendThrown(ctx: Context, thrown: unknown, log: Logger): void {
+  const err = classifyStorageError(thrown);
   const status = err instanceof KeywardError ? vaultStatus(err.code) : undefined;
   if (err instanceof KeywardError && status !== undefined) {
     if (status === 503) ctx.set('Retry-After', '1');
