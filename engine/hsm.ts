@@ -55,6 +55,8 @@ export interface HsmOptions {
   onAuditError?: (err: unknown) => void;
   /** How long a parked request waits for approvals and execution (default 24 h). */
   approvalTtlMs?: number;
+  /** The budget of each storage call on the request path, in ms (default 2000: engine/store/deadline.ts). */
+  storageDeadlineMs?: number;
 }
 
 /** The epoch of the audit HMAC key (DESIGN.md §6); a new epoch would come with root-key rotation. */
@@ -134,6 +136,7 @@ export class Hsm {
       node: this.node,
       statusOf: opts.statusOf ?? (() => undefined),
       auditHash: (value) => this.auditHash(value),
+      ...(opts.storageDeadlineMs !== undefined ? { storageDeadlineMs: opts.storageDeadlineMs } : {}),
     });
     this.#services = {
       db: store.db,

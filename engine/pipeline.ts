@@ -33,6 +33,8 @@ import type { AuditRecord } from './audit/record.js';
 import type { KeyService } from './keys/service.js';
 import type { SealManager } from './seal/index.js';
 import { CommitScope } from './store/index.js';
+import { STORAGE_DEADLINE_MS_DEFAULT, withDeadline } from './store/deadline.js';
+import { classifyStorageError } from './store/storage-errors.js';
 import type { CommitNote, KeyRow, StoredInput } from './store/index.js';
 import { canonicalBody } from './approvals/index.js';
 import type { ApprovalService, ExecutionGate, PendingApproval, RequestOrigin } from './approvals/index.js';
@@ -119,6 +121,8 @@ export interface PipelineDeps {
   node: string;
   statusOf: (code: string) => number | undefined;
   auditHash: (value: string) => string;
+  /** The budget of each storage call on the request path, in ms (default 2000, as the audit append's). */
+  storageDeadlineMs?: number;
 }
 
 /** One request in flight: its record, its stored policy input, its commit scope. */
@@ -136,8 +140,11 @@ function withNote(rec: AuditRecord, note: CommitNote): AuditRecord {
 export class Pipeline {
   readonly #d: PipelineDeps;
 
+  readonly #deadlineMs: number;
+
   constructor(deps: PipelineDeps) {
     this.#d = deps;
+    this.#deadlineMs = deps.storageDeadlineMs ?? STORAGE_DEADLINE_MS_DEFAULT;
   }
 
   /**
@@ -164,7 +171,9 @@ export class Pipeline {
       } else {
         out = { kind: 'done', value: await this.#operate(f, gate, () => fn({ principal, decision, input, key: key as never, commit: f.scope })) };
       }
-    } catch (err) {
+    } catch (thrown) {
+      // A database failure is STORAGE_UNAVAILABLE (503, Retry-After) in the record and the answer alike.
+      const err = classifyStorageError(thrown);
       await this.#failed(f, err);
       throw err;
     }
@@ -189,7 +198,7 @@ export class Pipeline {
   /** Authenticate the bearer token; a failure records an HMAC of the token, never the token. */
   async #authenticate(f: Flight, ctx: RequestContext, now: Date): Promise<Principal> {
     try {
-      const principal = await this.#d.tokens.authenticate(ctx.bearer, now);
+      const principal = await withDeadline(this.#d.tokens.authenticate(ctx.bearer, now), this.#deadlineMs, 'the token lookup');
       f.rec.principal = principal.principal;
       return principal;
     } catch (err) {
@@ -207,7 +216,7 @@ export class Pipeline {
     }
     if (!ctx.key) return undefined;
     const t = ctx.key;
-    const row = t.anyState ? await this.#d.keys.row(t.name) : await this.#d.keys.usable(t.name);
+    const row = await withDeadline(t.anyState ? this.#d.keys.row(t.name) : this.#d.keys.usable(t.name), this.#deadlineMs, 'the key lookup');
     f.rec.key = row.name;
     f.rec.keyVersion = policyVersion(row, t.version?.(row));
     return row;
@@ -235,7 +244,11 @@ export class Pipeline {
     // Dual control: acting on an approval names it in the record (once the caller is known and the key found).
     f.rec.approvalId = ctx.approval?.id ?? null;
     if (!ctx.approval?.execute) return undefined;
-    const gate = await this.#d.approvals.openExecution(ctx.approval.id, { principal: principal.principal, operation: ctx.operation, key: f.rec.key, ...originOf(ctx) });
+    const gate = await withDeadline(
+      this.#d.approvals.openExecution(ctx.approval.id, { principal: principal.principal, operation: ctx.operation, key: f.rec.key, ...originOf(ctx) }),
+      this.#deadlineMs,
+      'the approval lookup',
+    );
     input.approvals = gate.approvals;
     return gate;
   }
@@ -324,11 +337,13 @@ export class Pipeline {
    */
   async event<T>(operation: AuditEvent, fn: (commit: CommitScope | undefined) => Promise<{ value: T; details: AuditRecord['details'] }>, details: CommitNote = {}): Promise<T> {
     const rec = this.baseRecord(operation, this.#d.now(), undefined, 0);
-    const scope = this.#scope(rec, undefined, (r, note) => ({ ...r, details: { ...details, ...note } }));
+    // Ceremony steps are not on the request path's budget: init writes the whole ceremony at once.
+    const scope = this.#scope(rec, undefined, (r, note) => ({ ...r, details: { ...details, ...note } }), 0);
     let out: { value: T; details: AuditRecord['details'] };
     try {
       out = await fn(scope);
-    } catch (err) {
+    } catch (thrown) {
+      const err = classifyStorageError(thrown);
       scope?.close();
       if (scope?.committed) throw err;
       this.fail(rec, err);
@@ -346,7 +361,7 @@ export class Pipeline {
    * The commit scope of a request whose record is `rec` (undefined when auditing is off): a state
    * change's write transaction appends `shape(rec, note)` as its last statement.
    */
-  #scope(rec: AuditRecord, stored: StoredInput | undefined, shape: (rec: AuditRecord, note: CommitNote) => AuditRecord = withNote): CommitScope | undefined {
+  #scope(rec: AuditRecord, stored: StoredInput | undefined, shape: (rec: AuditRecord, note: CommitNote) => AuditRecord = withNote, deadlineMs = this.#deadlineMs): CommitScope | undefined {
     const audit = this.#d.audit;
     if (!audit) return undefined;
     return new CommitScope(async (tx, note) => {
@@ -357,7 +372,7 @@ export class Pipeline {
         const cause = err instanceof Error ? err : new Error(String(err));
         throw new KeywardError('AUDIT_UNAVAILABLE', 'the audit record could not be committed, so the change was not made; retry shortly', { cause, details: { retryAfter: 1 } });
       }
-    });
+    }, deadlineMs);
   }
 
   baseRecord(operation: Operation | AuditEvent, now: Date, requestId: string | undefined, payloadBytes: number): AuditRecord {

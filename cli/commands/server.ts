@@ -31,10 +31,15 @@ export default class ServerCommand extends OfflineCommand {
   databaseUrl = Option.String('--database-url', { description: 'PostgreSQL URL (env KEYWARD_DATABASE_URL)', env: 'KEYWARD_DATABASE_URL' });
   listenAt = Option.String('--listen', DEFAULT_LISTEN, { description: `HOST:PORT to listen on (default ${DEFAULT_LISTEN})` });
   logLevel = Option.String('--log-level', 'info', { description: 'debug, info, warn or error' });
+  storageDeadline = Option.String('--storage-deadline-ms', { description: 'Budget of each storage call on the request path and of the audit append, in ms; past it the request is 503 (default 2000, env KEYWARD_STORAGE_DEADLINE_MS)', env: 'KEYWARD_STORAGE_DEADLINE_MS' });
 
   async run(): Promise<number> {
     if (this.dataDir && this.databaseUrl) throw new UsageError('give --data-dir or --database-url, not both');
     if (this.devRootToken !== undefined && !this.dev) throw new UsageError('--dev-root-token needs --dev');
+    const deadlineMs = this.storageDeadline === undefined ? undefined : Number(this.storageDeadline);
+    if (deadlineMs !== undefined && !(Number.isSafeInteger(deadlineMs) && deadlineMs >= 100 && deadlineMs <= 60_000)) {
+      throw new UsageError(`--storage-deadline-ms expects an integer from 100 to 60000, got "${this.storageDeadline}"`);
+    }
     if (!['debug', 'info', 'warn', 'error'].includes(this.logLevel)) throw new UsageError(`--log-level expects debug, info, warn or error, got "${this.logLevel}"`);
     // Loaded here, not at the top: every other command starts faster without the server stack.
     const [{ devBootstrap }, { Hsm }, { CryptoPool }, { openStore }, { createLogger }, { listen }, { statusFor }, tokens] = await Promise.all([
@@ -73,6 +78,7 @@ export default class ServerCommand extends OfflineCommand {
       store,
       pool,
       statusOf: statusFor,
+      ...(deadlineMs !== undefined ? { storageDeadlineMs: deadlineMs, audit: { deadlineMs } } : {}),
       // The integrator stops signing over a log that fails its integrity checks; say so loudly.
       onAuditError: (err) => log.error('audit integrator', { code: (err as { code?: string }).code, error: err instanceof Error ? err.message.slice(0, 500) : String(err) }),
     });

@@ -19,9 +19,15 @@
  * record is already durable and names the request). A write transaction nested in another
  * transaction never takes the record: the outer one could still roll back after the record's
  * savepoint was released, so the pipeline appends the record itself after the outer commit.
+ *
+ * A scope may carry the request's storage deadline (deadline.ts): a write transaction still running
+ * when it expires answers STORAGE_UNAVAILABLE at once and rolls back at its next step (before the
+ * record, or after it, before COMMIT), so a change the client was told failed never commits unless
+ * its COMMIT was already sent — and then with its record (audited, not acknowledged: the safe side).
  * @module
  */
 import { PgTransaction } from 'drizzle-orm/pg-core';
+import { deadlineExceeded, withDeadline } from './deadline.js';
 import type { Db } from './driver.js';
 
 /** Details of a state change, merged into the record's `details` (never secrets). */
@@ -33,9 +39,12 @@ export type CommitWriter = (tx: Db, note: CommitNote | undefined) => Promise<voi
 export class CommitScope {
   readonly #writer: CommitWriter;
   #state: 'open' | 'claimed' | 'committed' | 'closed' = 'open';
+  /** The budget of each write transaction in this scope, in ms (0: none). */
+  readonly deadlineMs: number;
 
-  constructor(writer: CommitWriter) {
+  constructor(writer: CommitWriter, deadlineMs = 0) {
     this.#writer = writer;
+    this.deadlineMs = deadlineMs;
   }
 
   /** Whether a write transaction committed this scope's record. */
@@ -77,13 +86,23 @@ export async function writeTransaction<T>(
   fn: (tx: Db) => Promise<T>,
   note?: CommitNote | ((result: T) => CommitNote),
 ): Promise<T> {
-  const claimed = scope !== undefined && !(db instanceof PgTransaction) && scope.claim();
+  const nested = db instanceof PgTransaction;
+  const claimed = scope !== undefined && !nested && scope.claim();
+  const ms = nested ? 0 : (scope?.deadlineMs ?? 0);
+  let expired = false;
+  // After expiry the caller has its 503: roll back rather than commit a change nobody will be told of.
+  const live = () => {
+    if (expired) throw deadlineExceeded('the write transaction', ms);
+  };
   try {
-    const out = await db.transaction(async (tx) => {
+    const run = db.transaction(async (tx) => {
       const result = await fn(tx);
+      live();
       if (claimed) await scope.write(tx, typeof note === 'function' ? note(result) : note);
+      live();
       return result;
     });
+    const out = await withDeadline(run, ms, 'the write transaction', () => (expired = true));
     if (claimed) scope.settle(true);
     return out;
   } catch (err) {
