@@ -40,7 +40,21 @@ export const MIGRATION_LOCK_KEY = 0x4b574d47;
 /** Connections per PostgreSQL pool. */
 export const POOL_MAX = 10;
 /** Seconds to wait for a PostgreSQL connection before giving up. */
-export const CONNECT_TIMEOUT_S = 10;
+export const CONNECT_TIMEOUT_S = 2;
+/**
+ * The request pool's settings (issue 13; measured in notes/pgresearch): fail fast and recover fast.
+ * Idle connections close after 30 s and TCP keep-alive probes idle peers, so a dead connection is
+ * not kept; reconnects back off 50 ms, 100 ms, … at most 0.5 s (the driver's default climbs to
+ * 20 s, which queued requests for up to 22 s after an outage); every statement is bounded by the
+ * server too (`statement_timeout`, the storage budget) and a transaction left idle is ended.
+ * The migration client has none of these: `pg_advisory_lock` waits as long as another node migrates.
+ */
+export const POOL_OPTIONS = {
+  idle_timeout: 30,
+  keep_alive: 30,
+  backoff: (attempt: number) => Math.min(0.05 * 2 ** attempt, 0.5),
+  connection: { application_name: 'keyward', statement_timeout: 2000, idle_in_transaction_session_timeout: 5000 },
+} as const;
 /** The lock file PGlite data directories hold while open. */
 export const DATA_DIR_LOCK_FILE = 'keyward.lock';
 
@@ -131,20 +145,21 @@ async function openPostgres(url: string): Promise<Store> {
   let client: postgres.Sql | undefined;
   let lock: postgres.Sql | undefined;
   try {
-    client = postgres(url, { ...options, max: POOL_MAX });
-    const db = drizzlePostgres(client, { schema });
-    // A session-level advisory lock belongs to one connection: hold it on a connection of its own
-    // while the migrator works through the pool, then close that connection, which releases the lock
-    // whatever happened. Every node takes the lock before reading which migrations are applied.
+    // A session-level advisory lock belongs to one connection: take it on a connection of its own,
+    // migrate on that same connection (no statement_timeout: a migration may take long), then close
+    // it, which releases the lock whatever happened. Every node takes the lock before reading which
+    // migrations are applied.
     lock = postgres(url, { ...options, max: 1 });
     try {
       await lock`select pg_advisory_lock(${MIGRATION_LOCK_KEY})`;
-      await migratePostgres(db, MIGRATION_CONFIG());
+      await migratePostgres(drizzlePostgres(lock, { schema }), MIGRATION_CONFIG());
     } finally {
       const held = lock;
       lock = undefined;
       await held.end({ timeout: 5 });
     }
+    client = postgres(url, { ...options, ...POOL_OPTIONS, connection: { ...POOL_OPTIONS.connection }, max: POOL_MAX });
+    const db = drizzlePostgres(client, { schema });
     const pool = client;
     let closed = false;
     return {
