@@ -113,7 +113,7 @@ const APPROVAL = [404, 409, 410] as const; // not found, not pending / duplicate
 
 export const ROUTES: readonly RouteDoc[] = [
   // sys
-  { method: 'get', path: '/v1/sys/health', operationId: 'sysHealth', tag: 'sys', summary: 'Health: 200 unsealed, 503 sealed, 501 not initialized', auth: false, response: res.Health, also: { 501: res.Health, 503: res.Health } },
+  { method: 'get', path: '/v1/sys/health', operationId: 'sysHealth', tag: 'sys', summary: 'Health: 200 unsealed and storage answering, 503 sealed or storage unavailable, 501 not initialized', auth: false, response: res.Health, also: { 501: res.Health, 503: res.Health } },
   { method: 'get', path: '/v1/sys/seal-status', operationId: 'sysSealStatus', tag: 'sys', summary: 'Seal status with the unseal session nonce and public key, and shard commitments', auth: false, response: res.SealStatus },
   { method: 'post', path: '/v1/sys/init', operationId: 'sysInit', tag: 'sys', summary: 'Initialize: split the unseal key to holders (sealed shards) and return the root token once', auth: false, body: CeremonyBody, response: res.InitResult, errors: [...CEREMONY, 503] },
   { method: 'post', path: '/v1/sys/unseal', operationId: 'sysUnseal', tag: 'sys', summary: "Submit a holder's share, sealed to the unseal session key", auth: false, body: SubmissionBody, response: res.UnsealProgress, errors: [...CEREMONY, 503] },

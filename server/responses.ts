@@ -58,7 +58,16 @@ export const ApprovalPending = z.strictObject({
 // ---------------------------------------------------------------------------------------------
 // /v1/sys
 
-export const Health = z.strictObject({ initialized: z.boolean(), sealed: z.boolean(), threshold: int, shares: int, progress: int, version: z.string() });
+export const Health = z.strictObject({
+  initialized: z.boolean(),
+  sealed: z.boolean(),
+  threshold: int,
+  shares: int,
+  progress: int,
+  version: z.string(),
+  /** Whether the database answers now; `reason` (a code such as ECONNREFUSED or DEADLINE) when it does not. */
+  storage: z.strictObject({ driver: z.enum(['pglite', 'postgres']), ok: z.boolean(), reason: z.string().optional() }),
+});
 
 const HolderInfo = z.strictObject({ name: z.string(), fingerprint: z.string().regex(/^[0-9a-f]{32}$/), index: int, commitment: z.string() });
 

@@ -13,7 +13,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Health: 200 unsealed, 503 sealed, 501 not initialized */
+        /** Health: 200 unsealed and storage answering, 503 sealed or storage unavailable, 501 not initialized */
         get: operations["sysHealth"];
         put?: never;
         post?: never;
@@ -878,6 +878,12 @@ export interface components {
             shares: number;
             progress: number;
             version: string;
+            storage: {
+                /** @enum {string} */
+                driver: "pglite" | "postgres";
+                ok: boolean;
+                reason?: string;
+            };
         };
         SealStatus: {
             initialized: boolean;

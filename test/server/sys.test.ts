@@ -30,7 +30,8 @@ describe('/v1/sys over HTTP', () => {
   it('health is 501 before init; seal status says so', async () => {
     const h = await s.call('GET', '/v1/sys/health');
     assert.equal(h.status, 501);
-    assert.deepEqual(Object.keys(h.body).sort(), ['initialized', 'progress', 'sealed', 'shares', 'threshold', 'version']);
+    assert.deepEqual(Object.keys(h.body).sort(), ['initialized', 'progress', 'sealed', 'shares', 'storage', 'threshold', 'version']);
+    assert.deepEqual(h.body.storage, { driver: s.hsm.store.driver, ok: true });
     assert.equal(h.body.initialized, false);
     const st = await s.call('GET', '/v1/sys/seal-status');
     assert.equal(st.status, 200);
