@@ -45,10 +45,17 @@ export class StorageProbe {
     const driver = this.#store.driver;
     let health: StorageHealth;
     try {
-      await withDeadline(Promise.resolve().then(() => this.#store.db.execute(sql`select 1`)), this.#deadlineMs, 'the health probe');
+      await withDeadline(
+        Promise.resolve().then(() => this.#store.db.execute(sql`select 1`)),
+        this.#deadlineMs,
+        'the health probe',
+      );
       health = { driver, ok: true };
     } catch (err) {
-      const reason = isKeywardError(err, 'STORAGE_UNAVAILABLE') && typeof err.details?.reason === 'string' ? err.details.reason : (storageFailureReason(err) ?? 'ERROR');
+      const reason =
+        isKeywardError(err, 'STORAGE_UNAVAILABLE') && typeof err.details?.reason === 'string'
+          ? err.details.reason
+          : (storageFailureReason(err) ?? 'ERROR');
       health = { driver, ok: false, reason };
     }
     this.#last = { at: performance.now(), health };

@@ -36,11 +36,36 @@ const DRIVER_CODES: ReadonlySet<string> = new Set([
   'CANCEL_UNANSWERED',
 ]);
 
-const ERRNO_CODES: ReadonlySet<string> = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'ECONNABORTED', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN']);
+const ERRNO_CODES: ReadonlySet<string> = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'EPIPE',
+  'ETIMEDOUT',
+  'ECONNABORTED',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+]);
 
-const SQLSTATES: ReadonlySet<string> = new Set(['57P01', '57P02', '57P03', '57P04', '57P05', '57014', '55P03', '25P03', '58000', '58030']);
+const SQLSTATES: ReadonlySet<string> = new Set([
+  '57P01',
+  '57P02',
+  '57P03',
+  '57P04',
+  '57P05',
+  '57014',
+  '55P03',
+  '25P03',
+  '58000',
+  '58030',
+]);
 
-const PGLITE_MESSAGES: readonly RegExp[] = [/^PGlite is clos(ed|ing)\b/, /^PGlite failed to initialize/, /^timeout while waiting for mutex/];
+const PGLITE_MESSAGES: readonly RegExp[] = [
+  /^PGlite is clos(ed|ing)\b/,
+  /^PGlite failed to initialize/,
+  /^timeout while waiting for mutex/,
+];
 
 /** How far down a chain of causes to look (a cycle or a pathological chain stops here). */
 const MAX_DEPTH = 8;

@@ -17,7 +17,8 @@ export function findPgBin(): string | undefined {
   if (env) return has(env) ? env : undefined;
   const dirs = ['/usr/lib/postgresql/15/bin', '/usr/pgsql-15/bin'];
   for (const root of ['/usr/lib/postgresql']) {
-    if (existsSync(root)) for (const v of readdirSync(root).sort((a, b) => Number(b) - Number(a))) dirs.push(join(root, v, 'bin'));
+    if (existsSync(root))
+      for (const v of readdirSync(root).sort((a, b) => Number(b) - Number(a))) dirs.push(join(root, v, 'bin'));
   }
   return dirs.find(has);
 }
@@ -53,7 +54,12 @@ export class PgCluster {
       execFileSync('useradd', ['--system', '--no-create-home', '--shell', '/bin/sh', 'postgres']);
     }
     const dir = mkdtempSync('/tmp/keyward-fault-pg.');
-    if (root) chownSync(dir, Number(execFileSync('id', ['-u', 'postgres']).toString().trim()), Number(execFileSync('id', ['-g', 'postgres']).toString().trim()));
+    if (root)
+      chownSync(
+        dir,
+        Number(execFileSync('id', ['-u', 'postgres']).toString().trim()),
+        Number(execFileSync('id', ['-g', 'postgres']).toString().trim()),
+      );
     const c = new PgCluster(bin, dir, await freePort(), root);
     c.#run('initdb', ['-D', c.#data, '-A', 'trust', '-U', 'postgres', '-E', 'UTF8', '--locale=C', '--no-sync']);
     c.start();
@@ -74,7 +80,18 @@ export class PgCluster {
 
   /** Starts the server and waits until it accepts connections. */
   start(): void {
-    this.#run('pg_ctl', ['-D', this.#data, '-l', join(this.dir, 'postgres.log'), '-w', '-t', '60', '-o', `-c listen_addresses=127.0.0.1 -p ${this.port} -k ${this.dir} -c max_connections=200`, 'start']);
+    this.#run('pg_ctl', [
+      '-D',
+      this.#data,
+      '-l',
+      join(this.dir, 'postgres.log'),
+      '-w',
+      '-t',
+      '60',
+      '-o',
+      `-c listen_addresses=127.0.0.1 -p ${this.port} -k ${this.dir} -c max_connections=200`,
+      'start',
+    ]);
   }
 
   /** Stops the server: `immediate` is a crash as far as PostgreSQL knows (recovery at the next start). */

@@ -73,7 +73,9 @@ describe('a database failure that reaches the server is 503, not 500', () => {
       const { rootToken } = await devBootstrap(hsm);
       const err = await driverFailure();
       await assert.rejects(
-        hsm.request({ bearer: rootToken, operation: 'key.list', requestId: 'req-db-down' }, async () => Promise.reject(err)),
+        hsm.request({ bearer: rootToken, operation: 'key.list', requestId: 'req-db-down' }, async () =>
+          Promise.reject(err),
+        ),
         (e: unknown) => e instanceof KeywardError && e.code === 'STORAGE_UNAVAILABLE',
       );
       const recs = (await readAuditRecords(hsm.store.db, 0, 1_000_000)).map((r) => decodeRecord(r.leaf));
@@ -99,10 +101,12 @@ describe('a database failure that reaches the server is 503, not 500', () => {
       });
       await isLocked;
       const t0 = performance.now();
-      const err = await hsm.request({ bearer: unknownToken(), operation: 'key.list', requestId: 'req-slow' }, async () => []).then(
-        () => assert.fail('answered'),
-        (e: unknown) => e,
-      );
+      const err = await hsm
+        .request({ bearer: unknownToken(), operation: 'key.list', requestId: 'req-slow' }, async () => [])
+        .then(
+          () => assert.fail('answered'),
+          (e: unknown) => e,
+        );
       const ms = performance.now() - t0;
       await holder;
       assert.ok(err instanceof KeywardError && err.code === 'STORAGE_UNAVAILABLE', String(err));
@@ -141,7 +145,10 @@ describe('storage unavailable', () => {
         assert.ok(UNAVAILABLE.has(r.body.error.code), r.body.error.code);
         assert.equal(r.headers.get('retry-after'), '1');
       }
-      const transit = await s.call('POST', '/v1/transit/encrypt/k1', { token: unknownToken(), body: { plaintext: 'eA==' } });
+      const transit = await s.call('POST', '/v1/transit/encrypt/k1', {
+        token: unknownToken(),
+        body: { plaintext: 'eA==' },
+      });
       assert.equal(transit.status, 503, JSON.stringify(transit.body));
       assert.equal(transit.headers.get('retry-after'), '1');
       assert.ok(Array.isArray(transit.body.errors));
@@ -158,29 +165,41 @@ describe('storage unavailable', () => {
     }
   });
 
-  it('PostgreSQL: after every pooled connection is killed, 30 concurrent database-bound requests succeed', { skip: defaultTestDriver() === 'postgres' ? false : 'needs KEYWARD_TEST_DRIVER=postgres' }, async () => {
-    const s = await startTestServer();
-    const url = (s.hsm.store as TestStore).url!;
-    const admin = postgres(url, { max: 1, onnotice: () => {} });
-    try {
-      await devBootstrap(s.hsm);
-      const round = () => Promise.all(Array.from({ length: 30 }, () => s.call('GET', '/v1/keys', { token: unknownToken() })));
-      assert.deepEqual(new Set((await round()).map((r) => r.status)), new Set([401]));
-      const db = new URL(url).pathname.slice(1);
-      const killed = await admin`select pg_terminate_backend(pid) as ok from pg_stat_activity where datname = ${db} and application_name = 'keyward' and pid <> pg_backend_pid()`;
-      assert.ok(killed.length > 0, 'the pool had connections to kill');
-      const t0 = performance.now();
-      let statuses: number[] = [];
-      while (performance.now() - t0 < 5000) {
-        statuses = (await round()).map((r) => r.status);
-        if (statuses.every((st) => st === 401)) break;
-        assert.ok(statuses.every((st) => st === 401 || st === 503), `only 401 or 503: ${statuses.join(',')}`);
+  it(
+    'PostgreSQL: after every pooled connection is killed, 30 concurrent database-bound requests succeed',
+    { skip: defaultTestDriver() === 'postgres' ? false : 'needs KEYWARD_TEST_DRIVER=postgres' },
+    async () => {
+      const s = await startTestServer();
+      const url = (s.hsm.store as TestStore).url!;
+      const admin = postgres(url, { max: 1, onnotice: () => {} });
+      try {
+        await devBootstrap(s.hsm);
+        const round = () =>
+          Promise.all(Array.from({ length: 30 }, () => s.call('GET', '/v1/keys', { token: unknownToken() })));
+        assert.deepEqual(new Set((await round()).map((r) => r.status)), new Set([401]));
+        const db = new URL(url).pathname.slice(1);
+        const killed =
+          await admin`select pg_terminate_backend(pid) as ok from pg_stat_activity where datname = ${db} and application_name = 'keyward' and pid <> pg_backend_pid()`;
+        assert.ok(killed.length > 0, 'the pool had connections to kill');
+        const t0 = performance.now();
+        let statuses: number[] = [];
+        while (performance.now() - t0 < 5000) {
+          statuses = (await round()).map((r) => r.status);
+          if (statuses.every((st) => st === 401)) break;
+          assert.ok(
+            statuses.every((st) => st === 401 || st === 503),
+            `only 401 or 503: ${statuses.join(',')}`,
+          );
+        }
+        assert.ok(
+          statuses.every((st) => st === 401),
+          `recovered within 5 s: ${statuses.join(',')}`,
+        );
+        assert.ok(!s.logs.some((l) => l.includes('unhandled error')));
+      } finally {
+        await admin.end({ timeout: 1 });
+        await s.close();
       }
-      assert.ok(statuses.every((st) => st === 401), `recovered within 5 s: ${statuses.join(',')}`);
-      assert.ok(!s.logs.some((l) => l.includes('unhandled error')));
-    } finally {
-      await admin.end({ timeout: 1 });
-      await s.close();
-    }
-  });
+    },
+  );
 });

@@ -39,7 +39,9 @@ await sql.end({ timeout: 1 });
 await admin.end({ timeout: 1 });
 `;
 
-function runChild(url: string): Promise<{ status: number | null; signal: string | null; stdout: string; stderr: string }> {
+function runChild(
+  url: string,
+): Promise<{ status: number | null; signal: string | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, ['--input-type=module', '-e', CHILD], {
       cwd: process.cwd(),
@@ -60,26 +62,45 @@ function runChild(url: string): Promise<{ status: number | null; signal: string 
 }
 
 const url = adminDatabaseUrl();
-const skip = defaultTestDriver() !== 'postgres' || url === undefined ? 'needs KEYWARD_TEST_DRIVER=postgres and KEYWARD_TEST_DATABASE_URL' : false;
+const skip =
+  defaultTestDriver() !== 'postgres' || url === undefined
+    ? 'needs KEYWARD_TEST_DRIVER=postgres and KEYWARD_TEST_DATABASE_URL'
+    : false;
 
 describe('postgres driver: a transaction whose connection is terminated', () => {
   it('the installed driver is the pinned 3.4.10, patched', () => {
     const dir = join(process.cwd(), 'node_modules', 'postgres');
     const pkg = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { version: string };
-    assert.equal(pkg.version, '3.4.10', 'patches/postgres+3.4.10.patch is for 3.4.10 only: update the patch with the version');
+    assert.equal(
+      pkg.version,
+      '3.4.10',
+      'patches/postgres+3.4.10.patch is for 3.4.10 only: update the patch with the version',
+    );
     for (const f of ['src/connection.js', 'cjs/src/connection.js']) {
-      assert.match(readFileSync(join(dir, f), 'utf8'), /never write to null/, `${f} is not patched: run npm ci (postinstall applies patches/)`);
+      assert.match(
+        readFileSync(join(dir, f), 'utf8'),
+        /never write to null/,
+        `${f} is not patched: run npm ci (postinstall applies patches/)`,
+      );
     }
   });
 
   it('rejects the transaction and its next query, and the process survives', { skip, timeout: 30_000 }, async () => {
     const r = await runChild(url!);
-    assert.doesNotMatch(r.stderr, /TypeError|Cannot read properties of null/, `the driver crashed the process:\n${r.stderr}`);
+    assert.doesNotMatch(
+      r.stderr,
+      /TypeError|Cannot read properties of null/,
+      `the driver crashed the process:\n${r.stderr}`,
+    );
     assert.equal(r.signal, null, `child killed by ${r.signal}: ${r.stderr}`);
     assert.equal(r.status, 0, `child exited ${r.status}:\n${r.stderr}`);
     const out = JSON.parse(r.stdout.trim().split('\n').at(-1)!) as { begin: string; second: string; after: unknown };
     assert.match(out.begin, /^rejected /, 'the transaction whose connection died must reject');
-    assert.match(out.second, /^rejected CONNECTION_CLOSED$/, 'a query after the close must reject at once, never run outside the transaction');
+    assert.match(
+      out.second,
+      /^rejected CONNECTION_CLOSED$/,
+      'a query after the close must reject at once, never run outside the transaction',
+    );
     assert.equal(out.after, 2, 'the pool serves the next query');
   });
 });

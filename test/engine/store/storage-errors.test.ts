@@ -44,7 +44,11 @@ describe('storage failures are classified through the cause chain', () => {
   });
 
   it('PostgreSQL refusing connections, through drizzle: ECONNREFUSED', async () => {
-    const client = postgres(`postgres://postgres@127.0.0.1:${await closedPort()}/postgres`, { max: 1, connect_timeout: 2, onnotice: () => {} });
+    const client = postgres(`postgres://postgres@127.0.0.1:${await closedPort()}/postgres`, {
+      max: 1,
+      connect_timeout: 2,
+      onnotice: () => {},
+    });
     try {
       const err = await failureOf(drizzle(client).execute(sql`select 1`));
       assert.equal(storageFailureReason(err), 'ECONNREFUSED');
@@ -63,23 +67,29 @@ describe('storage failures are classified through the cause chain', () => {
     assert.equal(storageFailureReason(cyclic), undefined);
   });
 
-  it('on PostgreSQL: statement_timeout is 57014 (unavailable); NUL and unique violations are not', { skip: adminDatabaseUrl() === undefined ? 'needs KEYWARD_TEST_DATABASE_URL' : false }, async () => {
-    const store = await openTestStore('postgres');
-    try {
-      const slow = await failureOf(store.db.transaction(async (tx) => {
-        await tx.execute(sql`set local statement_timeout = 100`);
-        await tx.execute(sql`select pg_sleep(2)`);
-      }));
-      assert.equal(storageFailureReason(slow), '57014');
-      const nul = await failureOf(store.db.execute(sql`select ${'a\u0000b'}::text`));
-      assert.equal(storageFailureReason(nul), undefined, String(nul));
-      await store.db.execute(sql`create temporary table t (id int primary key)`);
-      const dup = await failureOf(store.db.execute(sql`insert into t values (1), (1)`));
-      assert.equal(storageFailureReason(dup), undefined);
-    } finally {
-      await store.close();
-    }
-  });
+  it(
+    'on PostgreSQL: statement_timeout is 57014 (unavailable); NUL and unique violations are not',
+    { skip: adminDatabaseUrl() === undefined ? 'needs KEYWARD_TEST_DATABASE_URL' : false },
+    async () => {
+      const store = await openTestStore('postgres');
+      try {
+        const slow = await failureOf(
+          store.db.transaction(async (tx) => {
+            await tx.execute(sql`set local statement_timeout = 100`);
+            await tx.execute(sql`select pg_sleep(2)`);
+          }),
+        );
+        assert.equal(storageFailureReason(slow), '57014');
+        const nul = await failureOf(store.db.execute(sql`select ${'a\u0000b'}::text`));
+        assert.equal(storageFailureReason(nul), undefined, String(nul));
+        await store.db.execute(sql`create temporary table t (id int primary key)`);
+        const dup = await failureOf(store.db.execute(sql`insert into t values (1), (1)`));
+        assert.equal(storageFailureReason(dup), undefined);
+      } finally {
+        await store.close();
+      }
+    },
+  );
 });
 
 describe('deadlines', () => {
@@ -103,7 +113,9 @@ describe('deadlines', () => {
   });
 
   it('a failure before the deadline is classified', async () => {
-    const err = await failureOf(withDeadline(Promise.reject(Object.assign(new Error('gone'), { code: 'CONNECTION_CLOSED' })), 1000, 'x'));
+    const err = await failureOf(
+      withDeadline(Promise.reject(Object.assign(new Error('gone'), { code: 'CONNECTION_CLOSED' })), 1000, 'x'),
+    );
     assert.ok(isKeywardError(err, 'STORAGE_UNAVAILABLE'));
   });
 
