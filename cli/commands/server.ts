@@ -42,7 +42,7 @@ export default class ServerCommand extends OfflineCommand {
     }
     if (!['debug', 'info', 'warn', 'error'].includes(this.logLevel)) throw new UsageError(`--log-level expects debug, info, warn or error, got "${this.logLevel}"`);
     // Loaded here, not at the top: every other command starts faster without the server stack.
-    const [{ devBootstrap }, { Hsm }, { CryptoPool }, { openStore }, { createLogger }, { listen }, { statusFor }, tokens] = await Promise.all([
+    const [{ devBootstrap }, { Hsm }, { CryptoPool }, { openStore }, { createLogger }, { listen }, { statusFor }, tokens, { guardStorageRejections }] = await Promise.all([
       import('../../engine/dev.js'),
       import('../../engine/hsm.js'),
       import('../../engine/crypto/index.js'),
@@ -51,6 +51,7 @@ export default class ServerCommand extends OfflineCommand {
       import('../../server/main.js'),
       import('../../server/errors.js'),
       import('../../engine/auth/tokens.js'),
+      import('../../server/process-guard.js'),
     ]);
     if (this.devRootToken !== undefined) {
       try {
@@ -69,6 +70,7 @@ export default class ServerCommand extends OfflineCommand {
       }
     }
     const log = createLogger({ level: this.logLevel as Level });
+    guardStorageRejections(log);
     const store = await openStore(
       this.dev && !this.dataDir && !this.databaseUrl ? { memory: true } : this.databaseUrl ? { databaseUrl: this.databaseUrl } : { dataDir: this.dataDir ?? DEFAULT_DATA_DIR },
     );
