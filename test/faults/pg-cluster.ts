@@ -23,6 +23,10 @@ export function findPgBin(): string | undefined {
   return dirs.find(has);
 }
 
+function hasRunuser(): boolean {
+  return spawnSync('runuser', ['--help']).status === 0;
+}
+
 export async function freePort(): Promise<number> {
   const srv = createServer();
   await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
@@ -72,7 +76,13 @@ export class PgCluster {
 
   #run(tool: string, args: string[]): string {
     const cmd = join(this.#bin, tool);
-    const [file, argv] = this.#asPostgres ? ['runuser', ['-u', 'postgres', '--', cmd, ...args]] : [cmd, args];
+    // As root: runuser, or su where there is none (as .ci/run does).
+    const quoted = [cmd, ...args].map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ');
+    const [file, argv] = !this.#asPostgres
+      ? [cmd, args]
+      : hasRunuser()
+        ? ['runuser', ['-u', 'postgres', '--', cmd, ...args]]
+        : ['su', ['postgres', '-s', '/bin/sh', '-c', quoted]];
     const r = spawnSync(file, argv, { cwd: this.dir, encoding: 'utf8', timeout: 60_000 });
     if (r.status !== 0) throw new Error(`${tool} ${args.join(' ')} failed (${r.status}): ${r.stderr || r.stdout}`);
     return r.stdout;
