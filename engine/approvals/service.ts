@@ -21,14 +21,28 @@
  */
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import canonicalize from 'canonicalize';
-import { and, asc, count, eq, gt, inArray, lte, or, sql } from 'drizzle-orm';
 import { KeywardError } from '../../lib/errors.js';
 import type { Db } from '../store/index.js';
-import { deleteEntry, getEntry, putEntry, writeTransaction } from '../store/index.js';
-import type { CommitScope } from '../store/index.js';
-import { approvalGrants, approvals } from '../store/schema.js';
-import type { ApprovalRow, ApprovalState } from '../store/schema.js';
-import { APPROVAL_STATES } from '../store/schema.js';
+import {
+  APPROVAL_STATES,
+  addApprovalGrant,
+  claimApproval,
+  countApprovalGrants,
+  deleteEntry,
+  denyApproval,
+  expireApprovals,
+  getApproval,
+  getApprovalTarget,
+  getEntry,
+  insertApproval,
+  listApprovalGrants,
+  listApprovals,
+  putEntry,
+  settleApproval,
+  withTransaction,
+  writeTransaction,
+} from '../store/index.js';
+import type { ApprovalRow, ApprovalState, CommitScope } from '../store/index.js';
 
 /** How long an approval waits for its approvers and execution, by default. */
 export const APPROVAL_TTL_MS_DEFAULT = 24 * 60 * 60 * 1000;
@@ -213,7 +227,7 @@ export class ApprovalService {
     const path = approvalBodyPath(row.id);
     const blob = this.#sealBody?.(path, new TextEncoder().encode(p.canonical));
     await writeTransaction(this.#db, commit, async (tx) => {
-      await tx.insert(approvals).values(row);
+      await insertApproval(tx, row);
       if (blob) await putEntry(tx, path, blob);
     }, { approvalId: row.id, required: row.required, group: row.approverGroup, expiresAt: row.expiresAt.toISOString() });
     return { approvalId: row.id, required: row.required, group: row.approverGroup, reason: row.reason, expiresAt: row.expiresAt.toISOString() };
@@ -224,11 +238,7 @@ export class ApprovalService {
     const now = this.#now();
     // Each expiry's audit record commits with it.
     return writeTransaction(this.#db, undefined, async (tx) => {
-      const rows = await tx
-        .update(approvals)
-        .set({ state: 'expired', finishedAt: now })
-        .where(and(eq(approvals.state, 'pending'), lte(approvals.expiresAt, now)))
-        .returning();
+      const rows = await expireApprovals(tx, now);
       for (const r of rows) {
         await deleteEntry(tx, approvalBodyPath(r.id));
         await this.#onExpired?.(tx, r);
@@ -240,20 +250,14 @@ export class ApprovalService {
   async #row(id: string): Promise<ApprovalRow> {
     assertApprovalId(id);
     await this.expireDue();
-    const [row] = await this.#db.select().from(approvals).where(eq(approvals.id, id));
+    const row = await getApproval(this.#db, id);
     if (!row) throw new KeywardError('APPROVAL_NOT_FOUND', `no approval ${id}`);
     return row;
   }
 
   async #grants(ids: string[]): Promise<Map<string, string[]>> {
     const out = new Map<string, string[]>(ids.map((id) => [id, []]));
-    if (ids.length === 0) return out;
-    const rows = await this.#db
-      .select({ approvalId: approvalGrants.approvalId, principal: approvalGrants.principal })
-      .from(approvalGrants)
-      .where(inArray(approvalGrants.approvalId, ids))
-      .orderBy(asc(approvalGrants.createdAt), asc(approvalGrants.principal));
-    for (const r of rows) out.get(r.approvalId)!.push(r.principal);
+    for (const r of await listApprovalGrants(this.#db, ids)) out.get(r.approvalId)!.push(r.principal);
     return out;
   }
 
@@ -294,8 +298,7 @@ export class ApprovalService {
   /** Where an approval's request goes (for the execute route's dispatch), or undefined. */
   async target(id: string): Promise<{ method: string; path: string } | undefined> {
     assertApprovalId(id);
-    const [row] = await this.#db.select({ method: approvals.method, path: approvals.path }).from(approvals).where(eq(approvals.id, id));
-    return row;
+    return getApprovalTarget(this.#db, id);
   }
 
   async get(id: string, actor: Actor): Promise<ApprovalView> {
@@ -309,15 +312,9 @@ export class ApprovalService {
     if (!Number.isSafeInteger(opts.limit) || opts.limit < 1 || opts.limit > APPROVAL_PAGE_MAX) throw new RangeError(`"limit" expected 1 to ${APPROVAL_PAGE_MAX}, got ${opts.limit}`);
     if (opts.after !== undefined) assertApprovalId(opts.after);
     await this.expireDue();
-    const visible = actor.roles.includes('admin')
-      ? undefined
-      : or(eq(approvals.requester, actor.principal), actor.roles.length ? inArray(approvals.approverGroup, [...actor.roles]) : undefined);
-    const rows = await this.#db
-      .select()
-      .from(approvals)
-      .where(and(opts.state ? eq(approvals.state, opts.state) : undefined, opts.after ? gt(approvals.id, opts.after) : undefined, visible))
-      .orderBy(sql`${approvals.id} COLLATE "C"`)
-      .limit(opts.limit + 1);
+    // The same rule as #visible, in the query.
+    const visibleTo = actor.roles.includes('admin') ? undefined : actor;
+    const rows = await listApprovals(this.#db, { state: opts.state, after: opts.after, limit: opts.limit + 1, visibleTo });
     const page = rows.slice(0, opts.limit);
     const grants = await this.#grants(page.map((r) => r.id));
     return { approvals: page.map((r) => this.#view(r, grants.get(r.id)!)), next: rows.length > opts.limit ? page[page.length - 1]!.id : null };
@@ -340,18 +337,8 @@ export class ApprovalService {
     // Only while still pending and unexpired (a deny or an execution may have just won).
     // Nothing inserted rolls the transaction back (NOT_APPLIED), so no success record commits.
     const inserted = await writeTransaction(this.#db, commit, async (tx) => {
-      const rows = await tx
-        .insert(approvalGrants)
-        .select(
-          tx
-            .select({ approvalId: approvals.id, principal: sql<string>`${actor.principal}::text`.as('principal'), createdAt: sql<Date>`${now.toISOString()}::timestamptz`.as('created_at') })
-            .from(approvals)
-            .where(and(eq(approvals.id, id), eq(approvals.state, 'pending'), gt(approvals.expiresAt, now))),
-        )
-        .onConflictDoNothing()
-        .returning({ principal: approvalGrants.principal });
-      if (rows.length === 0) throw NOT_APPLIED;
-      return rows;
+      if (!(await addApprovalGrant(tx, id, actor.principal, now))) throw NOT_APPLIED;
+      return [actor.principal];
     }).catch(notApplied);
     const grants = (await this.#grants([id])).get(id)!;
     if (inserted.length === 0) {
@@ -367,14 +354,10 @@ export class ApprovalService {
     this.#assertApprover(row, actor, 'deny');
     const now = this.#now();
     const [done] = await writeTransaction(this.#db, commit, async (tx) => {
-      const rows = await tx
-        .update(approvals)
-        .set({ state: 'denied', finishedAt: now, deniedBy: actor.principal, denyReason: reason?.slice(0, MAX_DENY_REASON) ?? null })
-        .where(and(eq(approvals.id, id), eq(approvals.state, 'pending'), gt(approvals.expiresAt, now)))
-        .returning();
-      if (rows.length === 0) throw NOT_APPLIED;
+      const denied = await denyApproval(tx, id, { by: actor.principal, reason: reason?.slice(0, MAX_DENY_REASON) ?? null, now });
+      if (!denied) throw NOT_APPLIED;
       await deleteEntry(tx, approvalBodyPath(id));
-      return rows;
+      return [denied];
     }).catch(notApplied);
     if (!done) throw notPending(await this.#row(id));
     return this.#view(done, (await this.#grants([id])).get(id)!);
@@ -396,8 +379,7 @@ export class ApprovalService {
     if (expected.length !== got.length || !timingSafeEqual(expected, got)) {
       throw new KeywardError('APPROVAL_DIGEST_MISMATCH', `the body differs from the one approval ${id} was requested with; send the original body`);
     }
-    const [c] = await this.#db.select({ n: count() }).from(approvalGrants).where(eq(approvalGrants.approvalId, id));
-    return { id, approvals: Number(c?.n ?? 0) };
+    return { id, approvals: await countApprovalGrants(this.#db, id) };
   }
 
   /**
@@ -414,21 +396,13 @@ export class ApprovalService {
   /** Claims the one execution (`pending → executing`); the loser of a race gets APPROVAL_NOT_PENDING. */
   async claim(id: string): Promise<void> {
     const now = this.#now();
-    const [won] = await this.#db
-      .update(approvals)
-      .set({ state: 'executing' })
-      .where(and(eq(approvals.id, id), eq(approvals.state, 'pending'), gt(approvals.expiresAt, now)))
-      .returning({ id: approvals.id });
-    if (!won) throw notPending(await this.#row(id));
+    if (!(await claimApproval(this.#db, id, now))) throw notPending(await this.#row(id));
   }
 
   /** Records how the one execution ended ('executed', or 'failed' with its error code). */
   async settle(id: string, result: { status: number; code: string | null }): Promise<void> {
-    await this.#db.transaction(async (tx) => {
-      await tx
-        .update(approvals)
-        .set({ state: result.code ? 'failed' : 'executed', finishedAt: this.#now(), resultStatus: result.status, resultCode: result.code })
-        .where(and(eq(approvals.id, id), eq(approvals.state, 'executing')));
+    await withTransaction(this.#db, async (tx) => {
+      await settleApproval(tx, id, { ...result, now: this.#now() });
       await deleteEntry(tx, approvalBodyPath(id));
     });
   }
@@ -440,7 +414,7 @@ export class ApprovalService {
   async storedBody(id: string, principal: string): Promise<unknown> {
     if (!this.#openBody) return undefined;
     assertApprovalId(id);
-    const [row] = await this.#db.select({ requester: approvals.requester, state: approvals.state, expiresAt: approvals.expiresAt }).from(approvals).where(eq(approvals.id, id));
+    const row = await getApproval(this.#db, id);
     if (!row || row.requester !== principal || row.state !== 'pending' || row.expiresAt <= this.#now()) return undefined;
     const path = approvalBodyPath(id);
     const blob = await getEntry(this.#db, path);

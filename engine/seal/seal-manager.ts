@@ -15,14 +15,12 @@
  * @module
  */
 import { hkdfSync, randomBytes, randomUUID } from 'node:crypto';
-import { eq } from 'drizzle-orm';
 import { KeywardError } from '../../lib/errors.js';
 import { toBase64, wipe } from '../../lib/bytes.js';
 import { MAX_SHARES, combineShares, openSubmission, sealShard, shardCommitment, splitSecret, verifyShardCommitment } from '../../ceremony/index.js';
 import type { HolderPublicKey, ShardFile, Submission, SubmissionPurpose } from '../../ceremony/index.js';
 import type { CommitScope, Db } from '../store/index.js';
-import { getCommitments, getKeyring, getSealConfig, initCeremony, replaceCeremony, writeTransaction } from '../store/index.js';
-import { keyring as keyringTable } from '../store/schema.js';
+import { getCommitments, getKeyring, getSealConfig, initCeremony, lockKeyring, putKeyring, replaceCeremony, writeTransaction } from '../store/index.js';
 import { Barrier } from './barrier.js';
 import type { KeyringSource } from './barrier.js';
 import { Keyring } from './keyring.js';
@@ -443,11 +441,11 @@ export class SealManager implements KeyringSource {
       const u = this.#unsealed;
       if (!u) throw new KeywardError('SEALED', 'keyward is sealed: unseal it with a quorum of shards first');
       const fresh = await writeTransaction(this.#db, commit, async (tx) => {
-        const [row] = await tx.select().from(keyringTable).where(eq(keyringTable.id, 1)).for('update');
+        const row = await lockKeyring(tx);
         if (!row) throw new KeywardError('STORAGE_CORRUPT', 'the keyring row is missing');
         const k = Keyring.open(u.rootKey, row.blob);
         k.rotate();
-        await tx.update(keyringTable).set({ blob: k.seal(u.rootKey), activeTerm: k.activeTerm, updatedAt: new Date() }).where(eq(keyringTable.id, 1));
+        await putKeyring(tx, { blob: k.seal(u.rootKey), activeTerm: k.activeTerm });
         return k;
       }, (k) => ({ term: k.activeTerm }));
       u.keyring.zeroize();
