@@ -1,8 +1,8 @@
 /**
- * Byte layouts of the ceremony formats: length-prefixed fields and their reader, plus a strict
- * reader for the JSON documents the ceremony exchanges (holder key files, shard files,
- * submissions), which are attacker input. The generic helpers (base64, UTF-8, concatenation,
- * equality, wiping) are in lib/bytes.ts.
+ * Byte layouts of the ceremony formats: length-prefixed fields and their reader. The generic
+ * helpers (base64, UTF-8, concatenation, equality, wiping) are in lib/bytes.ts; the JSON documents
+ * the ceremony exchanges (holder key files, shard files, submissions) are read by strict zod
+ * schemas through lib/json.ts, the validator the server uses too.
  *
  * Length-prefixed field, used to build every HPKE `info`, AAD and binary plaintext of ceremony/:
  *
@@ -90,146 +90,6 @@ export class ByteReader<C extends KeywardCode> {
   #need(n: number, field: string): void {
     if (this.remaining < n) {
       throw new KeywardError(this.#code, `${this.#what}: expected ${n} more bytes for ${field}, got ${this.remaining}`);
-    }
-  }
-}
-
-// ---------------------------------------------------------------------------------------------
-// Strict reading of JSON documents. Every ceremony file is attacker input: the reader checks the
-// exact set of fields, each field's type, pattern and range, and reports every offending field in
-// one error (like sigstore's assertBundle), never an uncaught SyntaxError or TypeError.
-// ---------------------------------------------------------------------------------------------
-
-/** Largest JSON document (characters) the ceremony parsers read; real files are under 8 KiB. */
-export const MAX_DOCUMENT_CHARS = 64 * 1024;
-
-/**
- * Reads the fields of one JSON object. Getters record problems instead of throwing and return a
- * placeholder, so that {@link FieldReader.done} can report all problems at once; callers must not
- * use the values before `done()` returned.
- */
-export class FieldReader<C extends KeywardCode> {
-  readonly #obj: Record<string, unknown>;
-  readonly #code: C;
-  readonly #what: string;
-  readonly #prefix: string;
-  readonly #problems: string[];
-  readonly #fields: string[];
-  readonly #seen = new Set<string>();
-
-  private constructor(obj: Record<string, unknown>, code: C, what: string, prefix: string, problems: string[], fields: string[]) {
-    this.#obj = obj;
-    this.#code = code;
-    this.#what = what;
-    this.#prefix = prefix;
-    this.#problems = problems;
-    this.#fields = fields;
-  }
-
-  /**
-   * Starts reading `input`: JSON text (parsed here) or an already-parsed value. Throws
-   * `KeywardError(code)` at once if it is not a JSON object.
-   */
-  static open<C extends KeywardCode>(input: unknown, code: C, what: string): FieldReader<C> {
-    let value = input;
-    if (typeof input === 'string') {
-      if (input.length > MAX_DOCUMENT_CHARS) {
-        throw new KeywardError(code, `${what}: expected at most ${MAX_DOCUMENT_CHARS} characters, got ${input.length}`);
-      }
-      try {
-        value = JSON.parse(input);
-      } catch (err) {
-        throw new KeywardError(code, `${what}: expected a JSON object, got text that is not JSON`, { cause: err });
-      }
-    }
-    if (!isObjectRecord(value)) throw new KeywardError(code, `${what}: expected a JSON object, got ${describe(value)}`);
-    return new FieldReader(value, code, what, '', [], []);
-  }
-
-  /** Records a problem with `field` (for checks across fields). */
-  problem(field: string, message: string): void {
-    this.#fields.push(this.#prefix + field);
-    this.#problems.push(`field "${this.#prefix + field}" ${message}`);
-  }
-
-  /** True if no problem has been recorded so far (on this object or any nested one). */
-  get ok(): boolean {
-    return this.#problems.length === 0;
-  }
-
-  #get(field: string): unknown {
-    this.#seen.add(field);
-    if (!Object.hasOwn(this.#obj, field)) {
-      this.problem(field, 'is missing');
-      return undefined;
-    }
-    return this.#obj[field];
-  }
-
-  /** A string field equal to `expected`. */
-  literal<T extends string>(field: string, expected: T): T {
-    const v = this.#get(field);
-    if (v !== undefined && v !== expected) this.problem(field, `expected ${JSON.stringify(expected)}, got ${describe(v)}`);
-    return expected;
-  }
-
-  /** A string field matching `pattern`; `description` says what is allowed. */
-  string(field: string, pattern: RegExp, description: string): string {
-    const v = this.#get(field);
-    if (v === undefined) return '';
-    if (typeof v !== 'string' || !pattern.test(v)) {
-      this.problem(field, `expected ${description}, got ${describe(v)}`);
-      return '';
-    }
-    return v;
-  }
-
-  /** An integer field in [min, max]. */
-  int(field: string, min: number, max: number): number {
-    const v = this.#get(field);
-    if (v === undefined) return min;
-    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min || v > max) {
-      this.problem(field, `expected an integer from ${min} to ${max}, got ${describe(v)}`);
-      return min;
-    }
-    return v;
-  }
-
-  /** A strict base64 field (see lib/bytes.ts fromBase64) of the given decoded length. */
-  base64(field: string, len?: LengthSpec): Uint8Array {
-    const v = this.#get(field);
-    if (v === undefined) return new Uint8Array(0);
-    const r = decodeBase64(v, len);
-    if (typeof r === 'string') {
-      this.problem(field, r);
-      return new Uint8Array(0);
-    }
-    return r;
-  }
-
-  /** A nested object field; its problems are reported with `field.` in front. */
-  object(field: string): FieldReader<C> {
-    const v = this.#get(field);
-    if (v !== undefined && !isObjectRecord(v)) this.problem(field, `expected a JSON object, got ${describe(v)}`);
-    const obj = isObjectRecord(v) ? v : {};
-    return new FieldReader(obj, this.#code, this.#what, `${this.#prefix}${field}.`, this.#problems, this.#fields);
-  }
-
-  /** Records every field that was not read as unknown (call on nested readers before `done`). */
-  rejectUnknown(): this {
-    for (const k of Object.keys(this.#obj)) {
-      if (!this.#seen.has(k)) this.problem(k, 'is not part of the format');
-    }
-    return this;
-  }
-
-  /** Rejects unknown fields, then throws one `KeywardError(code)` listing every problem, if any. */
-  done(): void {
-    this.rejectUnknown();
-    if (this.#problems.length > 0) {
-      throw new KeywardError(this.#code, `${this.#what}: ${this.#problems.join('; ')}`, {
-        details: { fields: [...new Set(this.#fields)] },
-      });
     }
   }
 }

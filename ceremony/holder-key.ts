@@ -30,8 +30,10 @@
 import { createCipheriv, createDecipheriv, scrypt, webcrypto } from 'node:crypto';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { bytesToHex } from '@noble/hashes/utils.js';
-import { concatBytes, constantTimeEqual, describe, toBase64, utf8, wipe } from '../lib/bytes.js';
-import { FieldReader, lp, u32be } from './bytes.js';
+import { z } from 'zod';
+import { concatBytes, constantTimeEqual, describe, fromBase64, toBase64, utf8, wipe } from '../lib/bytes.js';
+import { base64Of, strictObject, intIn, literal, matching, parseDocument } from '../lib/json.js';
+import { lp, u32be } from './bytes.js';
 import { XWING_PUBLIC_KEY_LEN, XWING_SEED_LEN, deriveXWingPublicKey, generateXWingKeyPair } from './envelope.js';
 import { KeywardError } from '../lib/errors.js';
 
@@ -77,38 +79,67 @@ export interface HolderKey extends HolderPublicKey {
   seed: Uint8Array;
 }
 
-/** The `.pub` file. */
-export interface HolderPublicKeyFile {
-  format: typeof HOLDER_PUBLIC_KEY_FORMAT;
-  name: string;
-  kem: typeof HOLDER_KEM;
-  /** base64, 1216 bytes */
-  publicKey: string;
-  fingerprint: string;
-}
+const NAME_FIELD = matching(HOLDER_NAME_PATTERN, '1 to 64 characters of A-Z a-z 0-9 . _ -');
+const FINGERPRINT_FIELD = matching(FINGERPRINT_PATTERN, '32 lowercase hex characters');
 
-export interface ScryptParams {
-  name: 'scrypt';
-  N: number;
-  r: number;
-  p: number;
-  /** base64, 16 bytes */
-  salt: string;
-}
+/** The fields both key files start with; the fingerprint must be the public key's (checked after). */
+const keyHeaderShape = {
+  name: NAME_FIELD,
+  kem: literal(HOLDER_KEM),
+  /** base64, 1216 bytes */
+  publicKey: base64Of(XWING_PUBLIC_KEY_LEN),
+  fingerprint: FINGERPRINT_FIELD,
+};
+
+/**
+ * The `.pub` file, strictly: a field the format lacks is a problem. The one schema of this file:
+ * `ceremony init` reads it with {@link parseHolderPublicKey}, and the server's init and rekey bodies
+ * (server/schemas.ts) embed it, so the API rejects exactly the files the CLI rejects.
+ */
+export const HolderPublicKeyFileSchema = strictObject({ format: literal(HOLDER_PUBLIC_KEY_FORMAT), ...keyHeaderShape })
+  .check(fingerprintMatches);
+
+/** The `.pub` file. */
+export type HolderPublicKeyFile = z.output<typeof HolderPublicKeyFileSchema>;
+
+const ScryptParamsSchema = strictObject({
+    name: literal('scrypt'),
+    N: intIn(SCRYPT_N_MIN, SCRYPT_N_MAX),
+    r: intIn(1, SCRYPT_R_MAX),
+    p: intIn(1, SCRYPT_P_MAX),
+    /** base64, 16 bytes */
+    salt: base64Of(SCRYPT_SALT_LEN),
+  })
+  .check((ctx) => {
+    const { N, r } = ctx.value;
+    if (!isPowerOfTwo(N)) ctx.issues.push({ code: 'custom', path: ['N'], message: `expected a power of two, got ${N}`, input: N });
+    else if (128 * N * r > SCRYPT_MEM_MAX) ctx.issues.push({ code: 'custom', path: ['r'], message: `expected 128·N·r at most 1 GiB, got N=${N} r=${r}`, input: r });
+  });
+
+export type ScryptParams = z.output<typeof ScryptParamsSchema>;
+
+/** The private key file (strict, like the `.pub` file). */
+const HolderPrivateKeyFileSchema = strictObject({
+    format: literal(HOLDER_PRIVATE_KEY_FORMAT),
+    ...keyHeaderShape,
+    kdf: ScryptParamsSchema,
+    cipher: literal(HOLDER_KEY_CIPHER),
+    /** base64, 12 bytes */
+    nonce: base64Of(GCM_NONCE_LEN),
+    /** base64, 48 bytes: the encrypted seed and its tag */
+    ciphertext: base64Of(SEALED_SEED_LEN),
+  })
+  .check(fingerprintMatches);
 
 /** The private key file. */
-export interface HolderPrivateKeyFile {
-  format: typeof HOLDER_PRIVATE_KEY_FORMAT;
-  name: string;
-  kem: typeof HOLDER_KEM;
-  publicKey: string;
-  fingerprint: string;
-  kdf: ScryptParams;
-  cipher: typeof HOLDER_KEY_CIPHER;
-  /** base64, 12 bytes */
-  nonce: string;
-  /** base64, 48 bytes: the encrypted seed and its tag */
-  ciphertext: string;
+export type HolderPrivateKeyFile = z.output<typeof HolderPrivateKeyFileSchema>;
+
+/** Cross-field check of both files: the fingerprint is the one of the public key. */
+function fingerprintMatches(ctx: { value: { publicKey: string; fingerprint: string }; issues: z.core.$ZodRawIssue[] }): void {
+  const actual = holderFingerprint(fromBase64(ctx.value.publicKey, 'publicKey'));
+  if (actual !== ctx.value.fingerprint) {
+    ctx.issues.push({ code: 'custom', path: ['fingerprint'], message: `expected ${actual} (the fingerprint of publicKey), got ${ctx.value.fingerprint}`, input: ctx.value.fingerprint });
+  }
 }
 
 export interface EncryptHolderKeyOptions {
@@ -157,11 +188,8 @@ export function toPublicKeyFile(key: { name: string; publicKey: Uint8Array }): H
  * must be the one of the public key; any problem throws `HOLDER_KEY_INVALID` naming the fields.
  */
 export function parseHolderPublicKey(input: unknown): HolderPublicKey {
-  const f = FieldReader.open(input, 'HOLDER_KEY_INVALID', 'holder public key file');
-  f.literal('format', HOLDER_PUBLIC_KEY_FORMAT);
-  const header = readKeyHeader(f);
-  f.done();
-  return header;
+  const file = parseDocument(HolderPublicKeyFileSchema, input, 'HOLDER_KEY_INVALID', 'holder public key file');
+  return { name: file.name, publicKey: fromBase64(file.publicKey, 'publicKey'), fingerprint: file.fingerprint };
 }
 
 /**
@@ -263,36 +291,16 @@ interface ParsedPrivateKeyFile extends HolderPublicKey {
 }
 
 function readPrivateKeyFile(input: unknown): ParsedPrivateKeyFile {
-  const f = FieldReader.open(input, 'HOLDER_KEY_INVALID', 'holder private key file');
-  f.literal('format', HOLDER_PRIVATE_KEY_FORMAT);
-  const header = readKeyHeader(f);
-  const k = f.object('kdf');
-  k.literal('name', 'scrypt');
-  const N = k.int('N', SCRYPT_N_MIN, SCRYPT_N_MAX);
-  const r = k.int('r', 1, SCRYPT_R_MAX);
-  const p = k.int('p', 1, SCRYPT_P_MAX);
-  const salt = k.base64('salt', SCRYPT_SALT_LEN);
-  if (k.ok && !isPowerOfTwo(N)) k.problem('N', `expected a power of two, got ${N}`);
-  if (k.ok && 128 * N * r > SCRYPT_MEM_MAX) k.problem('r', `expected 128·N·r at most 1 GiB, got N=${N} r=${r}`);
-  k.rejectUnknown();
-  f.literal('cipher', HOLDER_KEY_CIPHER);
-  const nonce = f.base64('nonce', GCM_NONCE_LEN);
-  const ciphertext = f.base64('ciphertext', SEALED_SEED_LEN);
-  f.done();
-  return { ...header, kdf: { name: 'scrypt', N, r, p, salt }, nonce, ciphertext };
-}
-
-/** name, kem, publicKey and fingerprint, shared by both files; the fingerprint must match the key. */
-function readKeyHeader(f: FieldReader<'HOLDER_KEY_INVALID'>): HolderPublicKey {
-  const name = f.string('name', HOLDER_NAME_PATTERN, '1 to 64 characters of A-Z a-z 0-9 . _ -');
-  f.literal('kem', HOLDER_KEM);
-  const publicKey = f.base64('publicKey', XWING_PUBLIC_KEY_LEN);
-  const fingerprint = f.string('fingerprint', FINGERPRINT_PATTERN, '32 lowercase hex characters');
-  if (f.ok) {
-    const actual = holderFingerprint(publicKey);
-    if (actual !== fingerprint) f.problem('fingerprint', `expected ${actual} (the fingerprint of publicKey), got ${fingerprint}`);
-  }
-  return { name, publicKey, fingerprint };
+  const file = parseDocument(HolderPrivateKeyFileSchema, input, 'HOLDER_KEY_INVALID', 'holder private key file');
+  const { N, r, p } = file.kdf;
+  return {
+    name: file.name,
+    publicKey: fromBase64(file.publicKey, 'publicKey'),
+    fingerprint: file.fingerprint,
+    kdf: { name: 'scrypt', N, r, p, salt: fromBase64(file.kdf.salt, 'kdf.salt') },
+    nonce: fromBase64(file.nonce, 'nonce'),
+    ciphertext: fromBase64(file.ciphertext, 'ciphertext'),
+  };
 }
 
 function headerAad(h: HolderPublicKey, kdf: { name: 'scrypt'; N: number; r: number; p: number; salt: Uint8Array }): Uint8Array {

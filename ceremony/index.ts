@@ -37,6 +37,7 @@ export {
   decryptHolderKey,
   encryptHolderKey,
   generateHolderKey,
+  HolderPublicKeyFileSchema,
   holderFingerprint,
   parseHolderPublicKey,
   toPublicKeyFile,
@@ -57,5 +58,5 @@ export { CEREMONY_ID_PATTERN, COMMITMENT_LEN, isCeremonyId, shardCommitment, ver
 export { MAX_SHARE_LEN, SHARD_FORMAT, openShard, parseShardFile, sealShard } from './shard-file.js';
 export type { ShardFile, ShardOpener } from './shard-file.js';
 
-export { SESSION_NONCE_PATTERN, SUBMISSION_PURPOSES, SUBMISSION_VERSION, openSubmission, sealSubmission } from './submission.js';
+export { SESSION_NONCE_PATTERN, SUBMISSION_PURPOSES, SubmissionSchema, SUBMISSION_VERSION, openSubmission, sealSubmission } from './submission.js';
 export type { Submission, SubmissionContent, SubmissionPurpose } from './submission.js';

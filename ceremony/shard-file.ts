@@ -21,8 +21,10 @@
  * crypto, and any change to the header or ciphertext makes the tag fail (`SHARD_CORRUPTED`).
  * @module
  */
-import { concatBytes, describe, toBase64, utf8, wipe } from '../lib/bytes.js';
-import { FieldReader, lp, u8 } from './bytes.js';
+import { z } from 'zod';
+import { concatBytes, describe, fromBase64, toBase64, utf8, wipe } from '../lib/bytes.js';
+import { base64Of, strictObject, intIn, literal, matching, parseDocument } from '../lib/json.js';
+import { lp, u8 } from './bytes.js';
 import { CEREMONY_ID_PATTERN } from './commitment.js';
 import { ENVELOPE_SUITE, ENVELOPE_TAG_LEN, XWING_ENC_LEN, openEnvelope, sealEnvelope } from './envelope.js';
 import { KeywardError } from '../lib/errors.js';
@@ -37,21 +39,29 @@ export const MAX_SHARE_LEN = 1024;
 const SHARD_INFO_LABEL = utf8('keyward/shard/v1\0');
 const FINGERPRINT_PATTERN = /^[0-9a-f]{32}$/;
 
+/** A shard file as stored (JSON), strictly: a field the format lacks is a problem. */
+const ShardFileSchema = strictObject({
+    format: literal(SHARD_FORMAT),
+    ceremonyId: matching(CEREMONY_ID_PATTERN, '1 to 128 characters of A-Z a-z 0-9 . _ : -'),
+    holder: matching(HOLDER_NAME_PATTERN, '1 to 64 characters of A-Z a-z 0-9 . _ -'),
+    holderFingerprint: matching(FINGERPRINT_PATTERN, '32 lowercase hex characters'),
+    index: intIn(0, MAX_SHARES - 1),
+    threshold: intIn(1, MAX_SHARES),
+    shares: intIn(1, MAX_SHARES),
+    suite: literal(ENVELOPE_SUITE),
+    /** base64, 1120 bytes */
+    enc: base64Of(XWING_ENC_LEN),
+    /** base64, share length + 16 bytes */
+    ciphertext: base64Of({ min: 1 + SHARE_OVERHEAD + ENVELOPE_TAG_LEN, max: MAX_SHARE_LEN + ENVELOPE_TAG_LEN }),
+  })
+  .check((ctx) => {
+    const { index, threshold, shares } = ctx.value;
+    if (index >= shares) ctx.issues.push({ code: 'custom', path: ['index'], message: `expected less than shares (${shares}), got ${index}`, input: index });
+    if (threshold > shares) ctx.issues.push({ code: 'custom', path: ['threshold'], message: `expected at most shares (${shares}), got ${threshold}`, input: threshold });
+  });
+
 /** A shard file as stored (JSON). */
-export interface ShardFile {
-  format: typeof SHARD_FORMAT;
-  ceremonyId: string;
-  holder: string;
-  holderFingerprint: string;
-  index: number;
-  threshold: number;
-  shares: number;
-  suite: typeof ENVELOPE_SUITE;
-  /** base64, 1120 bytes */
-  enc: string;
-  /** base64, share length + 16 bytes */
-  ciphertext: string;
-}
+export type ShardFile = z.output<typeof ShardFileSchema>;
 
 /** What a holder needs to open a shard: its decrypted key (holder-key.ts decryptHolderKey). */
 export interface ShardOpener {
@@ -173,33 +183,8 @@ export async function openShard(input: unknown, holder: ShardOpener): Promise<Ui
 }
 
 function readShardFile(input: unknown): { file: ShardFile; enc: Uint8Array; ciphertext: Uint8Array } {
-  const f = FieldReader.open(input, 'SHARD_MALFORMED', 'shard file');
-  const format = f.literal('format', SHARD_FORMAT);
-  const ceremonyId = f.string('ceremonyId', CEREMONY_ID_PATTERN, '1 to 128 characters of A-Z a-z 0-9 . _ : -');
-  const holder = f.string('holder', HOLDER_NAME_PATTERN, '1 to 64 characters of A-Z a-z 0-9 . _ -');
-  const holderFingerprintField = f.string('holderFingerprint', FINGERPRINT_PATTERN, '32 lowercase hex characters');
-  const index = f.int('index', 0, MAX_SHARES - 1);
-  const threshold = f.int('threshold', 1, MAX_SHARES);
-  const shares = f.int('shares', 1, MAX_SHARES);
-  const suite = f.literal('suite', ENVELOPE_SUITE);
-  const enc = f.base64('enc', XWING_ENC_LEN);
-  const ciphertext = f.base64('ciphertext', { min: 1 + SHARE_OVERHEAD + ENVELOPE_TAG_LEN, max: MAX_SHARE_LEN + ENVELOPE_TAG_LEN });
-  if (f.ok && index >= shares) f.problem('index', `expected less than shares (${shares}), got ${index}`);
-  if (f.ok && threshold > shares) f.problem('threshold', `expected at most shares (${shares}), got ${threshold}`);
-  f.done();
-  const file: ShardFile = {
-    format,
-    ceremonyId,
-    holder,
-    holderFingerprint: holderFingerprintField,
-    index,
-    threshold,
-    shares,
-    suite,
-    enc: toBase64(enc),
-    ciphertext: toBase64(ciphertext),
-  };
-  return { file, enc, ciphertext };
+  const file = parseDocument(ShardFileSchema, input, 'SHARD_MALFORMED', 'shard file');
+  return { file, enc: fromBase64(file.enc, 'enc'), ciphertext: fromBase64(file.ciphertext, 'ciphertext') };
 }
 
 function shardInfo(ceremonyId: string, index: number): Uint8Array {

@@ -22,8 +22,10 @@
  * commitment for its claimed ceremony and index (commitment.ts) before it counts.
  * @module
  */
-import { concatBytes, describe, fromUtf8, toBase64, utf8, wipe } from '../lib/bytes.js';
-import { ByteReader, FieldReader, lp, u8 } from './bytes.js';
+import { z } from 'zod';
+import { concatBytes, describe, fromBase64, fromUtf8, toBase64, utf8, wipe } from '../lib/bytes.js';
+import { base64Of, strictObject, matching, parseDocument } from '../lib/json.js';
+import { ByteReader, lp, u8 } from './bytes.js';
 import { CEREMONY_ID_PATTERN } from './commitment.js';
 import { ENVELOPE_TAG_LEN, XWING_ENC_LEN, XWING_PUBLIC_KEY_LEN, XWING_SEED_LEN, openEnvelope, sealEnvelope } from './envelope.js';
 import { KeywardError } from '../lib/errors.js';
@@ -45,13 +47,19 @@ const EMPTY = new Uint8Array(0);
 const MAX_PLAINTEXT_LEN = 1 + 2 + 128 + 1 + 2 + 64 + MAX_SHARE_LEN;
 
 /** What the CLI posts to `POST /v1/sys/unseal` (and the rekey route). */
-export interface Submission {
-  nonce: string;
+/**
+ * A submission as sent (JSON), strictly. The server's unseal and rekey bodies (server/schemas.ts)
+ * are this schema with the session nonce's exact form.
+ */
+export const SubmissionSchema = strictObject({
+  nonce: matching(SESSION_NONCE_PATTERN, '1 to 128 printable ASCII characters'),
   /** base64, 1120 bytes */
-  enc: string;
+  enc: base64Of(XWING_ENC_LEN),
   /** base64 */
-  ciphertext: string;
-}
+  ciphertext: base64Of({ min: ENVELOPE_TAG_LEN, max: MAX_PLAINTEXT_LEN + ENVELOPE_TAG_LEN }),
+});
+
+export type Submission = z.output<typeof SubmissionSchema>;
 
 /** An opened submission. `share` is the holder's share: wipe it when done. */
 export interface SubmissionContent {
@@ -122,11 +130,10 @@ export async function openSubmission(
     throw new RangeError(`"openSubmission" expected a session nonce (${SESSION_NONCE_PATTERN}), got ${describe(expectedNonce)}`);
   }
 
-  const f = FieldReader.open(submission, 'SUBMISSION_INVALID', 'submission');
-  const nonce = f.string('nonce', SESSION_NONCE_PATTERN, '1 to 128 printable ASCII characters');
-  const enc = f.base64('enc', XWING_ENC_LEN);
-  const ciphertext = f.base64('ciphertext', { min: ENVELOPE_TAG_LEN, max: MAX_PLAINTEXT_LEN + ENVELOPE_TAG_LEN });
-  f.done();
+  const doc = parseDocument(SubmissionSchema, submission, 'SUBMISSION_INVALID', 'submission');
+  const { nonce } = doc;
+  const enc = fromBase64(doc.enc, 'enc');
+  const ciphertext = fromBase64(doc.ciphertext, 'ciphertext');
 
   // The nonce is public (seal status shows it), so a plain comparison is fine.
   if (nonce !== expectedNonce) {

@@ -3,4 +3,4 @@ import { Cli } from 'clipanion';
 import { buildCli } from './index.js';
 
 const cli = buildCli();
-cli.runExit(process.argv.slice(2), Cli.defaultContext);
+await cli.runExit(process.argv.slice(2), Cli.defaultContext);

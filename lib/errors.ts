@@ -18,7 +18,6 @@
  * `declare module '…/lib/errors.js' { interface KeywardErrorCodes extends Record<EngineCode, true> {} }`),
  * so this bottom layer names no code of a layer above it, and a code in no list is a compile error.
  */
-// eslint-disable-next-line @typescript-eslint/no-empty-interface
 export interface KeywardErrorCodes {}
 
 /** An error code of any layer: the union of ceremony/, engine/, server/ and cli/ codes.ts lists. */

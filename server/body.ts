@@ -9,6 +9,7 @@
 import type { Context } from 'koa';
 import { z } from 'zod';
 import { KeywardError } from '../lib/errors.js';
+import { describeIssues as describeIssuesIn, unwrap } from '../lib/json.js';
 
 export const DEFAULT_BODY_LIMIT = 1024 * 1024;
 
@@ -81,64 +82,11 @@ export async function readJson(ctx: Context, limit: number): Promise<unknown> {
 }
 
 /**
- * Formats zod issues as `field: message; ...` (never echoing values, which may be secret). With the
- * `schema` that produced them, an unknown field names the fields that are allowed there.
- *
- * A union that failed (the one-item-or-`{batch}` operation bodies) is reported through the branch
- * that came closest, the one with the fewest issues (ties: the first), instead of zod's bare
- * "Invalid input": `{"plaintext": 5}` reads `plaintext: expected string`, and
- * `{"batch": [{"plaintext": 5}]}` reads `batch.0.plaintext: expected string`.
+ * Formats zod issues as `field: message; ...` (lib/json.ts), never echoing values, which may be
+ * secret. With the `schema` that produced them, an unknown field names the fields allowed there.
  */
 export function describeIssues(issues: readonly z.core.$ZodIssue[], schema?: z.ZodType): string {
-  return flattenIssues(issues, schema, [])
-    .slice(0, 10)
-    .map((i) => `${i.path.length ? i.path.join('.') : '(body)'}: ${i.message}`)
-    .join('; ');
-}
-
-function flattenIssues(issues: readonly z.core.$ZodIssue[], schema: z.ZodType | undefined, base: readonly PropertyKey[]): Array<{ path: PropertyKey[]; message: string }> {
-  const out: Array<{ path: PropertyKey[]; message: string }> = [];
-  for (const issue of issues) {
-    const path = [...base, ...issue.path];
-    if (issue.code === 'invalid_union' && issue.errors.length > 0) {
-      let best = 0;
-      issue.errors.forEach((branch, k) => {
-        if (branch.length < issue.errors[best]!.length) best = k;
-      });
-      const union = schemaAt(schema, issue.path);
-      const branch = union instanceof z.ZodUnion ? (union.options[best] as z.ZodType | undefined) : undefined;
-      out.push(...flattenIssues(issue.errors[best]!, branch, path));
-    } else if (issue.code === 'unrecognized_keys') {
-      // Attacker-chosen names: quoted, cut short, at most five.
-      const names = issue.keys.slice(0, 5).map((k) => JSON.stringify(k.slice(0, 40)));
-      const allowed = fieldsOf(schemaAt(schema, issue.path));
-      const expected = allowed === undefined ? '' : allowed.length ? `; expected only ${allowed.join(', ')}` : '; expected no fields';
-      out.push({ path, message: `unknown field${issue.keys.length === 1 ? '' : 's'} ${names.join(', ')}${expected}` });
-    } else {
-      out.push({ path, message: issue.message });
-    }
-  }
-  return out;
-}
-
-/** The schema at `path` below `schema` (through objects, arrays and optionals), if it can be told. */
-function schemaAt(schema: z.ZodType | undefined, path: readonly PropertyKey[]): z.ZodType | undefined {
-  let s = unwrap(schema);
-  for (const seg of path) {
-    if (s instanceof z.ZodObject && typeof seg === 'string') s = unwrap(s.shape[seg] as z.ZodType | undefined);
-    else if (s instanceof z.ZodArray) s = unwrap(s.element as z.ZodType);
-    else return undefined;
-  }
-  return s;
-}
-
-function unwrap(s: z.ZodType | undefined): z.ZodType | undefined {
-  while (s instanceof z.ZodOptional || s instanceof z.ZodNullable || s instanceof z.ZodDefault) s = s.unwrap() as z.ZodType;
-  return s;
-}
-
-function fieldsOf(s: z.ZodType | undefined): string[] | undefined {
-  return s instanceof z.ZodObject ? Object.keys(s.shape) : undefined;
+  return describeIssuesIn(issues, { schema, root: '(body)' });
 }
 
 /**

@@ -4,6 +4,7 @@
  * @module
  */
 import { z } from 'zod';
+import { HolderPublicKeyFileSchema, SubmissionSchema } from '../ceremony/index.js';
 import { APPROVAL_PAGE_MAX, APPROVAL_STATES } from '../engine/approvals/index.js';
 import { AUDIT_PAGE_MAX } from '../engine/audit/log/read.js';
 import { WRAPPING_ALGORITHMS } from '../engine/crypto/byok.js';
@@ -14,28 +15,19 @@ export const base64 = (maxChars: number) =>
   z.string().max(maxChars, `expected at most ${maxChars} base64 characters`).regex(/^[A-Za-z0-9+/]*={0,2}$/, 'expected base64 (A-Z a-z 0-9 + / =)');
 
 /**
- * A holder's public key file as written by `keyward ceremony holder-keygen` (FILE.pub). Strict like
- * the ceremony's own reader (ceremony/holder-key.ts): a field the format lacks is a 400 naming it,
- * not silently dropped, so the server accepts exactly the .pub files the CLI accepts.
+ * A holder's public key file as written by `keyward ceremony holder-keygen` (FILE.pub): the
+ * ceremony's own strict schema, so the server accepts exactly the .pub files the CLI accepts.
  */
-export const HolderPublicKeyFile = z.strictObject({
-  format: z.literal('keyward.holder-public-key/v1'),
-  name: z.string().min(1).max(64),
-  kem: z.literal('X-Wing'),
-  publicKey: base64(2048),
-  fingerprint: z.string().regex(/^[0-9a-f]{32}$/, 'expected 32 lowercase hex characters'),
-});
+export const HolderPublicKeyFile = HolderPublicKeyFileSchema;
 
 export const CeremonyBody = z.strictObject({
   holders: z.array(HolderPublicKeyFile).min(1, 'expected at least 1 holder').max(255, 'expected at most 255 holders'),
   threshold: z.number().int('expected an integer').min(1).max(255),
 });
 
-/** A holder's shard re-encrypted to the session key (see ceremony/submission.ts). */
-export const SubmissionBody = z.strictObject({
+/** A holder's shard re-encrypted to the session key: the ceremony's schema, with the nonce's exact form. */
+export const SubmissionBody = SubmissionSchema.extend({
   nonce: z.string().regex(/^[0-9a-f]{32}$/, 'expected the 32-hex-character session nonce from seal status'),
-  enc: base64(4096),
-  ciphertext: base64(4096),
 });
 
 export const EmptyBody = z.strictObject({});

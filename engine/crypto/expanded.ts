@@ -1,6 +1,6 @@
 /**
  * Expanded private keys: the working form of a seed-stored post-quantum key, for callers that use
- * one key many times (engine/keys/service.ts caches them while unsealed, beside the material).
+ * one key many times (engine/keys/material.ts caches them while unsealed, beside the material).
  *
  * Keyward stores ML-DSA, ML-KEM, X-Wing and composite keys as seeds (algs.ts), as FIPS 203/204 and
  * the LAMPS drafts recommend; signing and decapsulation need the expanded secret key, which costs a

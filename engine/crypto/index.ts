@@ -78,3 +78,4 @@ export {
   type WrappingAlgorithm,
 } from './byok.js';
 export { CryptoPool, type CryptoPoolOptions } from './pool.js';
+export { CryptoExecutor } from './executor.js';

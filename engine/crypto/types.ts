@@ -2,8 +2,8 @@
  * Key types of the crypto core and what each one can do.
  *
  * The capability table is the single source for "which operation does this key type support",
- * "does it have a public half" and "is it slow enough to leave the event loop" (the worker pool in
- * pool.ts routes on {@link isSlow}). Algorithm ids are one byte each and are bound into AEAD
+ * "does it have a public half" and "is it slow enough to leave the event loop" (executor.ts sends
+ * a call to the worker pool on {@link isSlow}). Algorithm ids are one byte each and are bound into AEAD
  * associated data (aead.ts): they are part of the stored format, never renumber them.
  * @module
  */

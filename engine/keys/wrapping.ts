@@ -11,10 +11,10 @@
  */
 import { wipe } from '../../lib/bytes.js';
 import * as crypto from '../crypto/index.js';
-import type { CryptoPool, KeyPair, WrappingAlgorithm } from '../crypto/index.js';
+import type { CryptoExecutor, KeyPair, WrappingAlgorithm } from '../crypto/index.js';
 import type { SealManager } from '../seal/index.js';
 import type { Db } from '../store/index.js';
-import { barrierEntries, getEntry } from '../store/index.js';
+import { getEntry, insertEntryIfAbsent } from '../store/index.js';
 
 /** Where the wrapping key of `alg` lives under the barrier. */
 export const wrappingKeyPath = (alg: WrappingAlgorithm) => `sys/wrapping-keys/${alg}`;
@@ -31,14 +31,14 @@ export interface PublishedWrappingKey {
 export class WrappingKeys {
   readonly #db: Db;
   readonly #seal: SealManager;
-  readonly #pool: CryptoPool | undefined;
+  readonly #exec: CryptoExecutor;
   readonly #cache = new Map<WrappingAlgorithm, KeyPair>();
   readonly #loading = new Map<WrappingAlgorithm, Promise<KeyPair>>();
 
-  constructor(db: Db, seal: SealManager, opts: { pool?: CryptoPool | undefined } = {}) {
+  constructor(db: Db, seal: SealManager, opts: { exec: CryptoExecutor }) {
     this.#db = db;
     this.#seal = seal;
-    this.#pool = opts.pool;
+    this.#exec = opts.exec;
     seal.onSeal(() => {
       for (const p of this.#cache.values()) wipe(p.private);
       this.#cache.clear();
@@ -77,10 +77,10 @@ export class WrappingKeys {
     const path = wrappingKeyPath(alg);
     let blob = await getEntry(this.#db, path);
     if (!blob) {
-      const type = crypto.wrappingKeyType(alg);
-      const fresh = this.#pool && crypto.isSlow(type, 'generateKey') ? await this.#pool.generateKey(type) : crypto.generateWrappingKey(alg);
+      // crypto.generateWrappingKey(alg), through the executor (RSA keygen takes up to seconds).
+      const fresh = await this.#exec.run('generateKey', crypto.wrappingKeyType(alg));
       try {
-        await this.#db.insert(barrierEntries).values({ path, blob: this.#seal.barrier.encrypt(path, fresh.private) }).onConflictDoNothing();
+        await insertEntryIfAbsent(this.#db, path, this.#seal.barrier.encrypt(path, fresh.private));
       } finally {
         wipe(fresh.private);
       }

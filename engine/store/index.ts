@@ -58,6 +58,7 @@ export {
 } from './approval-repos.js';
 export { APPROVAL_STATES } from './schema.js';
 export type { ApprovalRow, ApprovalState, NewApprovalRow } from './schema.js';
+export * from './key-repos.js';
 export { MAX_SHARES, SINGLETON_ID, barrierEntries, keyVersions, keyring, keys, policies, policyBindings, sealConfig, shardCommitments, tokens } from './schema.js';
 export type {
   BarrierEntryRow,

@@ -10,6 +10,7 @@
 import { sql } from 'drizzle-orm';
 import { bigint, boolean, check, index, integer, jsonb, pgTable, primaryKey, text } from 'drizzle-orm/pg-core';
 import { bytea, createdAt, timestamps, timestamptz, updatedAt } from './columns.js';
+import type { KeyType } from '../crypto/types.js';
 
 /** The row id of the single-row tables (seal_config, keyring). */
 export const SINGLETON_ID = 1;
@@ -154,7 +155,8 @@ export const keys = pgTable(
   {
     name: text('name').primaryKey(),
     id: text('id').notNull().unique('keys_id_unique'),
-    type: text('type').notNull(),
+    /** One of engine/crypto/types.ts's KEY_TYPES (typed in TypeScript only: no CHECK, no migration). */
+    type: text('type').$type<KeyType>().notNull(),
     exportable: boolean('exportable').notNull().default(false),
     /** Created from a public key: verify/encapsulate only. */
     verifyOnly: boolean('verify_only').notNull().default(false),

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { ByteReader, FieldReader } from '../../ceremony/bytes.js';
+import { ByteReader } from '../../ceremony/bytes.js';
 import { concatBytes, constantTimeEqual, fromBase64, fromUtf8, toBase64, utf8, wipe } from '../../lib/bytes.js';
 import { lp, u32be, u8 } from '../../ceremony/index.js';
 import { rejectsWithCode } from './helpers.js';
@@ -113,38 +113,5 @@ describe('ByteReader', () => {
     await rejectsWithCode(() => r.u8('more'), 'SUBMISSION_INVALID', /thing: expected 1 more bytes for more, got 0/);
     const short = new ByteReader(Uint8Array.of(0, 5, 1, 2), 'SUBMISSION_INVALID', 'thing');
     await rejectsWithCode(() => short.lp('name'), 'SUBMISSION_INVALID', /expected 5 more bytes for name, got 2/);
-  });
-});
-
-describe('FieldReader', () => {
-  test('reports every offending field at once, with its name', async () => {
-    const err = await rejectsWithCode(() => {
-      const f = FieldReader.open({ a: 'x', b: 7, c: 'AAE', extra: true }, 'SUBMISSION_INVALID', 'doc');
-      f.literal('a', 'y');
-      f.int('b', 0, 5);
-      f.base64('c', 2);
-      f.string('d', /^z$/, 'z');
-      f.done();
-    }, 'SUBMISSION_INVALID');
-    assert.deepEqual(err.details?.['fields'], ['a', 'b', 'c', 'd', 'extra']);
-    assert.match(err.message, /field "a" expected "y", got string "x"/);
-    assert.match(err.message, /field "b" expected an integer from 0 to 5, got number 7/);
-    assert.match(err.message, /field "d" is missing/);
-    assert.match(err.message, /field "extra" is not part of the format/);
-  });
-
-  test('rejects non-objects and non-JSON text', async () => {
-    for (const input of ['{', '[]', 'null', '"text"', '12', [], null, 12, 'x'.repeat(70_000)]) {
-      await rejectsWithCode(() => FieldReader.open(input, 'SUBMISSION_INVALID', 'doc'), 'SUBMISSION_INVALID', /^doc: expected/);
-    }
-  });
-
-  test('does not take inherited properties as fields', async () => {
-    const obj = Object.create({ a: 'y' }) as Record<string, unknown>;
-    await rejectsWithCode(() => {
-      const f = FieldReader.open(obj, 'SUBMISSION_INVALID', 'doc');
-      f.literal('a', 'y');
-      f.done();
-    }, 'SUBMISSION_INVALID', /field "a" is missing/);
   });
 });

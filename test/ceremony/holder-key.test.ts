@@ -65,25 +65,25 @@ describe('public key file', () => {
 
   test('a fingerprint that is not the key\'s is refused, naming both', async () => {
     const pub = { ...toPublicKeyFile(alice), fingerprint: bob.fingerprint };
-    await rejectsWithCode(() => parseHolderPublicKey(pub), 'HOLDER_KEY_INVALID', new RegExp(`field "fingerprint" expected ${alice.fingerprint} .*got ${bob.fingerprint}`));
+    await rejectsWithCode(() => parseHolderPublicKey(pub), 'HOLDER_KEY_INVALID', new RegExp(`fingerprint: expected ${alice.fingerprint} .*got ${bob.fingerprint}`));
     // Swapping in another key but keeping the fingerprint fails the same way.
     const swapped = { ...toPublicKeyFile(alice), publicKey: toBase64(bob.publicKey) };
-    await rejectsWithCode(() => parseHolderPublicKey(swapped), 'HOLDER_KEY_INVALID', /field "fingerprint"/);
+    await rejectsWithCode(() => parseHolderPublicKey(swapped), 'HOLDER_KEY_INVALID', /fingerprint:/);
   });
 
   const good = () => toPublicKeyFile(alice) as unknown as Record<string, unknown>;
   const cases: Array<[string, () => unknown, RegExp]> = [
     ['not JSON', () => '{"format":', /expected a JSON object, got text that is not JSON/],
     ['an array', () => '[]', /expected a JSON object, got array/],
-    ['wrong format', () => ({ ...good(), format: 'keyward.holder-public-key/v2' }), /field "format" expected "keyward.holder-public-key\/v1"/],
-    ['the private key format', () => ({ ...good(), format: HOLDER_PRIVATE_KEY_FORMAT }), /field "format"/],
-    ['wrong kem', () => ({ ...good(), kem: 'ML-KEM-768' }), /field "kem" expected "X-Wing", got string "ML-KEM-768"/],
-    ['short key', () => ({ ...good(), publicKey: toBase64(alice.publicKey.subarray(0, 1184)) }), /field "publicKey" expected 1216 bytes, got 1184/],
-    ['truncated base64', () => ({ ...good(), publicKey: toBase64(alice.publicKey).slice(0, -3) }), /field "publicKey" expected standard padded base64/],
-    ['missing name', () => ({ ...good(), name: undefined }), /field "name" is missing/],
-    ['numeric name', () => ({ ...good(), name: 7 }), /field "name" expected 1 to 64 characters .*got number 7/],
-    ['uppercase fingerprint', () => ({ ...good(), fingerprint: alice.fingerprint.toUpperCase() }), /field "fingerprint" expected 32 lowercase hex/],
-    ['extra field', () => ({ ...good(), comment: 'hi' }), /field "comment" is not part of the format/],
+    ['wrong format', () => ({ ...good(), format: 'keyward.holder-public-key/v2' }), /format: expected "keyward.holder-public-key\/v1"/],
+    ['the private key format', () => ({ ...good(), format: HOLDER_PRIVATE_KEY_FORMAT }), /format:/],
+    ['wrong kem', () => ({ ...good(), kem: 'ML-KEM-768' }), /kem: expected "X-Wing", got string "ML-KEM-768"/],
+    ['short key', () => ({ ...good(), publicKey: toBase64(alice.publicKey.subarray(0, 1184)) }), /publicKey: expected 1216 bytes, got 1184/],
+    ['truncated base64', () => ({ ...good(), publicKey: toBase64(alice.publicKey).slice(0, -3) }), /publicKey: expected standard padded base64/],
+    ['missing name', () => ({ ...good(), name: undefined }), /name: is missing/],
+    ['numeric name', () => ({ ...good(), name: 7 }), /name: expected 1 to 64 characters .*got number 7/],
+    ['uppercase fingerprint', () => ({ ...good(), fingerprint: alice.fingerprint.toUpperCase() }), /fingerprint: expected 32 lowercase hex/],
+    ['extra field', () => ({ ...good(), comment: 'hi' }), /unknown field "comment"/],
   ];
   for (const [what, make, message] of cases) {
     test(`refuses ${what}`, async () => {
@@ -169,25 +169,25 @@ describe('private key file', () => {
 
   const malformed: Array<[string, (f: HolderPrivateKeyFile) => unknown, RegExp]> = [
     ['garbage', () => 'garbage', /not JSON/],
-    ['empty object', () => ({}), /field "format" is missing.*field "ciphertext" is missing/],
+    ['empty object', () => ({}), /format: is missing.*ciphertext: is missing/],
     ['null', () => null, /expected a JSON object, got null/],
-    ['missing kdf', (f) => ({ ...f, kdf: undefined }), /field "kdf" is missing/],
-    ['kdf as a string', (f) => ({ ...f, kdf: 'scrypt' }), /field "kdf" expected a JSON object/],
-    ['missing kdf.salt', (f) => ({ ...f, kdf: { ...f.kdf, salt: undefined } }), /field "kdf.salt" is missing/],
-    ['extra kdf field', (f) => ({ ...f, kdf: { ...f.kdf, maxmem: 1 } }), /field "kdf.maxmem" is not part of the format/],
-    ['N as a string', (f) => ({ ...f, kdf: { ...f.kdf, N: '4096' } }), /field "kdf.N" expected an integer/],
-    ['N below 2^12', (f) => ({ ...f, kdf: { ...f.kdf, N: 2 ** 11 } }), /field "kdf.N" expected an integer from 4096 to 1048576, got number 2048/],
-    ['N above 2^20', (f) => ({ ...f, kdf: { ...f.kdf, N: 2 ** 21 } }), /field "kdf.N"/],
-    ['N not a power of two', (f) => ({ ...f, kdf: { ...f.kdf, N: 5000 } }), /field "kdf.N" expected a power of two, got 5000/],
-    ['r = 0', (f) => ({ ...f, kdf: { ...f.kdf, r: 0 } }), /field "kdf.r"/],
-    ['memory above 1 GiB', (f) => ({ ...f, kdf: { ...f.kdf, N: 2 ** 20, r: 16 } }), /field "kdf.r" expected 128·N·r at most 1 GiB/],
-    ['p fractional', (f) => ({ ...f, kdf: { ...f.kdf, p: 1.5 } }), /field "kdf.p"/],
-    ['short salt', (f) => ({ ...f, kdf: { ...f.kdf, salt: toBase64(new Uint8Array(8)) } }), /field "kdf.salt" expected 16 bytes, got 8/],
-    ['short nonce', (f) => ({ ...f, nonce: toBase64(new Uint8Array(8)) }), /field "nonce" expected 12 bytes, got 8/],
-    ['truncated ciphertext', (f) => ({ ...f, ciphertext: f.ciphertext.slice(0, -4) }), /field "ciphertext"/],
-    ['ciphertext without its tag', (f) => ({ ...f, ciphertext: toBase64(new Uint8Array(32)) }), /field "ciphertext" expected 48 bytes, got 32/],
-    ['public key format', () => toPublicKeyFile(alice), /field "format" expected "keyward.holder-private-key\/v1".*field "kdf" is missing/],
-    ['extra top-level field', (f) => ({ ...f, seed: 'AAAA' }), /field "seed" is not part of the format/],
+    ['missing kdf', (f) => ({ ...f, kdf: undefined }), /kdf: is missing/],
+    ['kdf as a string', (f) => ({ ...f, kdf: 'scrypt' }), /kdf: expected a JSON object/],
+    ['missing kdf.salt', (f) => ({ ...f, kdf: { ...f.kdf, salt: undefined } }), /kdf.salt: is missing/],
+    ['extra kdf field', (f) => ({ ...f, kdf: { ...f.kdf, maxmem: 1 } }), /kdf: unknown field "maxmem"; expected only name, N, r, p, salt/],
+    ['N as a string', (f) => ({ ...f, kdf: { ...f.kdf, N: '4096' } }), /kdf.N: expected an integer/],
+    ['N below 2^12', (f) => ({ ...f, kdf: { ...f.kdf, N: 2 ** 11 } }), /kdf.N: expected an integer from 4096 to 1048576, got number 2048/],
+    ['N above 2^20', (f) => ({ ...f, kdf: { ...f.kdf, N: 2 ** 21 } }), /kdf.N:/],
+    ['N not a power of two', (f) => ({ ...f, kdf: { ...f.kdf, N: 5000 } }), /kdf.N: expected a power of two, got 5000/],
+    ['r = 0', (f) => ({ ...f, kdf: { ...f.kdf, r: 0 } }), /kdf.r:/],
+    ['memory above 1 GiB', (f) => ({ ...f, kdf: { ...f.kdf, N: 2 ** 20, r: 16 } }), /kdf.r: expected 128·N·r at most 1 GiB/],
+    ['p fractional', (f) => ({ ...f, kdf: { ...f.kdf, p: 1.5 } }), /kdf.p:/],
+    ['short salt', (f) => ({ ...f, kdf: { ...f.kdf, salt: toBase64(new Uint8Array(8)) } }), /kdf.salt: expected 16 bytes, got 8/],
+    ['short nonce', (f) => ({ ...f, nonce: toBase64(new Uint8Array(8)) }), /nonce: expected 12 bytes, got 8/],
+    ['truncated ciphertext', (f) => ({ ...f, ciphertext: f.ciphertext.slice(0, -4) }), /ciphertext:/],
+    ['ciphertext without its tag', (f) => ({ ...f, ciphertext: toBase64(new Uint8Array(32)) }), /ciphertext: expected 48 bytes, got 32/],
+    ['public key format', () => toPublicKeyFile(alice), /format: expected "keyward.holder-private-key\/v1".*kdf: is missing/],
+    ['extra top-level field', (f) => ({ ...f, seed: 'AAAA' }), /unknown field "seed"/],
   ];
   for (const [what, make, message] of malformed) {
     test(`refuses a file with ${what} as HOLDER_KEY_INVALID`, async () => {

@@ -1,7 +1,7 @@
 /**
  * The error table (server/errors.ts) against the sources: every code that ceremony/, engine/ and
  * server/ throw — a `new KeywardError('X'` literal, or a code handed to a helper that throws it
- * later (`FieldReader.open(x, 'SHARD_MALFORMED')`, `parseVersioned(…, 'SIGNATURE_INVALID')`, a
+ * later (`parseDocument(schema, x, 'SHARD_MALFORMED', …)`, `parseVersioned(…, 'SIGNATURE_INVALID')`, a
  * ternary, a worker's fallback) — has a status in ERROR_STATUS or is listed in INTERNAL_CODES, so
  * none becomes a 500 by omission. The sources are parsed with the TypeScript parser (no type
  * check: string literals exactly, comments skipped). The Koa middleware and the transit envelope
@@ -92,7 +92,7 @@ describe('error codes: the table covers every code the server side throws', () =
     const thrown = new Set(uses.filter((u) => u.thrown).map((u) => u.code));
     const passed = new Set(uses.filter((u) => !u.thrown).map((u) => u.code));
     assert.ok(thrown.size > 60, `expected > 60 distinct codes in new KeywardError(…) literals, found ${thrown.size}`);
-    // Codes that reach KeywardError only through a variable: FieldReader, parseVersioned(OrRaw), ternaries.
+    // Codes that reach KeywardError only through a variable: parseDocument, parseVersioned(OrRaw), ternaries.
     for (const c of ['SHARD_MALFORMED', 'SIGNATURE_INVALID', 'CIPHERTEXT_FORMAT', 'SIGNATURE_FORMAT', 'CRYPTO_FAILED']) {
       assert.ok(passed.has(c), `expected ${c} among the codes passed along`);
     }

@@ -63,11 +63,14 @@ describe('/v1/sys over HTTP', () => {
     const garbage = { ...pubs[0], publicKey: '!!!not base64!!!' };
     assertError(await s.call('POST', '/v1/sys/init', { body: { holders: [garbage], threshold: 1 } }), 400, 'VALIDATION_FAILED');
     const short = { ...pubs[0], publicKey: Buffer.alloc(10).toString('base64') };
+    // The ceremony's own schema reads each .pub file (lib/json.ts), so the API names the field the CLI names.
     const r = await s.call('POST', '/v1/sys/init', { body: { holders: [short], threshold: 1 } });
-    assertError(r, 400, 'HOLDER_KEY_INVALID');
-    assert.match(r.body.error.message, /holders\[0\]/);
+    assertError(r, 400, 'VALIDATION_FAILED');
+    assert.match(r.body.error.message, /^holders\.0\.publicKey: expected 1216 bytes, got 10$/);
     const wrongPrint = { ...pubs[1], fingerprint: '0'.repeat(32) };
-    assertError(await s.call('POST', '/v1/sys/init', { body: { holders: [pubs[0], wrongPrint], threshold: 1 } }), 400, 'HOLDER_KEY_INVALID');
+    const w = await s.call('POST', '/v1/sys/init', { body: { holders: [pubs[0], wrongPrint], threshold: 1 } });
+    assertError(w, 400, 'VALIDATION_FAILED');
+    assert.match(w.body.error.message, /^holders\.1\.fingerprint: expected [0-9a-f]{32} \(the fingerprint of publicKey\), got 0{32}$/);
     assertError(await s.call('POST', '/v1/sys/init', { body: { holders: pubs, threshold: 4 } }), 400, 'CEREMONY_PARAMS_INVALID');
     assertError(await s.call('POST', '/v1/sys/init', { body: { holders: [pubs[0], pubs[0]], threshold: 1 } }), 400, 'CEREMONY_PARAMS_INVALID');
   });
@@ -122,7 +125,9 @@ describe('/v1/sys over HTTP', () => {
 
   it('unseal rejects garbage under the real nonce', async () => {
     const nonce = (await s.call('GET', '/v1/sys/seal-status')).body.nonce;
-    assertError(await s.call('POST', '/v1/sys/unseal', { body: { nonce, enc: 'AAAA', ciphertext: 'AAAA' } }), 400, 'SUBMISSION_INVALID');
+    const short = await s.call('POST', '/v1/sys/unseal', { body: { nonce, enc: 'AAAA', ciphertext: 'AAAA' } });
+    assertError(short, 400, 'VALIDATION_FAILED');
+    assert.match(short.body.error.message, /^enc: expected 1120 bytes, got 3; ciphertext: expected 16 to \d+ bytes, got 3$/);
     const enc = Buffer.alloc(1120, 7).toString('base64');
     assertError(await s.call('POST', '/v1/sys/unseal', { body: { nonce, enc, ciphertext: Buffer.alloc(80).toString('base64') } }), 400, 'SUBMISSION_INVALID');
   });

@@ -1,0 +1,58 @@
+/**
+ * The one place that decides whether a crypto call runs on the event loop or on the worker pool
+ * (pool.ts), so no caller writes "pool if slow, else inline" itself (docs/architecture.md, the
+ * crypto core). The rule is the capability table's measured `slow` lists (types.ts: calls that take
+ * ≳1 ms in pure JS, e.g. ML-DSA-65 sign ≈ 11 ms, RSA-4096 keygen up to seconds) plus `expand`, the
+ * post-quantum key schedule (≈ 3 ms for ML-DSA-65, expanded.ts), which always leaves the loop when
+ * there is a pool. Without a pool everything runs inline. Both paths run the same functions
+ * (calls.ts), so the answer does not depend on where a call ran.
+ *
+ * The pool copies its arguments before transferring them; inline calls read the caller's buffers
+ * and leave them alone, so a cached key may be passed either way.
+ * @module
+ */
+import { runCall, type CallMap, type CallName } from './calls.js';
+import type { CryptoPool } from './pool.js';
+import { isSlow } from './types.js';
+
+export class CryptoExecutor {
+  readonly pool: CryptoPool | undefined;
+
+  constructor(pool?: CryptoPool) {
+    this.pool = pool;
+  }
+
+  /** True when `call` on a key of `type` goes to the pool (there is one, and the call is slow). */
+  offloads(call: CallName, type: CallMap[CallName]['args'][0]): boolean {
+    if (this.pool === undefined) return false;
+    return call === 'expand' || isSlow(type, call);
+  }
+
+  /** Runs `call(...args)` where `offloads` says; a throw inline becomes a rejection, as on the pool. */
+  async run<N extends CallName>(call: N, ...args: CallMap[N]['args']): Promise<CallMap[N]['result']> {
+    if (!this.offloads(call, args[0])) return runCall(call, args);
+    return onPool(this.pool!, call, args) as Promise<CallMap[N]['result']>;
+  }
+}
+
+/** The pool's method for `call` (each copies its arguments before transferring them). */
+function onPool(pool: CryptoPool, call: CallName, args: CallMap[CallName]['args']): Promise<unknown> {
+  switch (call) {
+    case 'generateKey':
+      return pool.generateKey(...(args as CallMap['generateKey']['args']));
+    case 'sign':
+      return pool.sign(...(args as CallMap['sign']['args']));
+    case 'verify':
+      return pool.verify(...(args as CallMap['verify']['args']));
+    case 'encapsulate':
+      return pool.encapsulate(...(args as CallMap['encapsulate']['args']));
+    case 'decapsulate':
+      return pool.decapsulate(...(args as CallMap['decapsulate']['args']));
+    case 'decrypt':
+      return pool.decrypt(...(args as CallMap['decrypt']['args']));
+    case 'expand':
+      return pool.expand(...(args as CallMap['expand']['args']));
+    default:
+      throw new RangeError(`unknown crypto call ${String(call)}`);
+  }
+}

@@ -1,0 +1,159 @@
+/**
+ * Keyed operations (docs/architecture.md, engine/keys): bytes in, bytes out; routes do base64.
+ * Encryption and signing use the latest version; decryption and verification accept versions from
+ * `minDecryptionVersion` to the latest. Ciphertexts and signatures name their version (`kw:v<N>:`)
+ * and bind the key's random id, version and algorithm into the AEAD's associated data. Decrypt,
+ * rewrap and verify take either that text or the raw body as standard base64 (what other signers
+ * and encrypters produce) for `keyVersion`, by default the latest; anything else is a
+ * CIPHERTEXT_FORMAT / SIGNATURE_FORMAT request error, never a silent failure (`operand`).
+ *
+ * ECDSA verification accepts both (r, s) and (r, n−s), as FIPS 186-5 does; a key created, imported
+ * or configured with `requireLowS` rejects high-S signatures (engine/crypto/sign.ts). Slow
+ * asymmetric work goes through the executor (engine/crypto/executor.ts), which puts it on the worker
+ * pool when there is one, so the event loop keeps answering.
+ * @module
+ */
+import { KeywardError } from '../../lib/errors.js';
+import * as crypto from '../crypto/index.js';
+import type { PublicKeyFormat, SignOptions } from '../crypto/index.js';
+import type { KeyRow } from '../store/index.js';
+import type { KeyMaterial } from './material.js';
+import { assertReadable, type KeyDeps } from './rules.js';
+
+/** The version a ciphertext or signature names, for policy input (syntax only; undefined for a raw value). */
+export function versionOf(text: string): number | undefined {
+  try {
+    return crypto.parseVersioned(text, 'ciphertext', 'CIPHERTEXT_INVALID').version;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Resolves the value a decrypt, rewrap or verify takes: `kw:v<N>:<base64>` names version N (a
+ * `keyVersion` given beside it must agree: OPTION_INVALID); raw standard base64 is for
+ * `keyVersion`, by default the latest. Anything else is `code` (CIPHERTEXT_FORMAT /
+ * SIGNATURE_FORMAT, 400) naming `what` and the expected forms: a syntax error says nothing about
+ * the key, so it is reported as such rather than folded into DECRYPTION_FAILED or `{valid: false}`.
+ * A version the caller named with `keyVersion` must be in the key's window (KEY_VERSION_DISABLED);
+ * one named by the value itself is checked by the operation (attacker input: a generic failure).
+ */
+function operand(row: KeyRow, text: string, what: 'ciphertext' | 'signature', keyVersion: number | undefined): { version: number; body: Uint8Array; named: boolean } {
+  const parsed = crypto.parseVersionedOrRaw(text, what, what === 'ciphertext' ? 'CIPHERTEXT_FORMAT' : 'SIGNATURE_FORMAT');
+  if (parsed.version !== undefined && keyVersion !== undefined && parsed.version !== keyVersion) {
+    throw new KeywardError('OPTION_INVALID', `keyVersion: the ${what} names version ${parsed.version}, the request ${keyVersion}; give one or make them agree`);
+  }
+  if (keyVersion !== undefined) assertReadable(row, keyVersion);
+  return { version: parsed.version ?? keyVersion ?? row.latestVersion, body: parsed.body, named: parsed.version !== undefined };
+}
+
+export class KeyOperations {
+  readonly #d: KeyDeps;
+  readonly #m: KeyMaterial;
+
+  constructor(deps: KeyDeps, material: KeyMaterial) {
+    this.#d = deps;
+    this.#m = material;
+  }
+
+  async encrypt(row: KeyRow, plaintext: Uint8Array, aad?: Uint8Array): Promise<{ ciphertext: string; keyVersion: number }> {
+    crypto.assertSupports(row.type, 'encrypt');
+    const key = await this.#m.private(row, row.latestVersion);
+    return { ciphertext: crypto.encrypt({ type: row.type, key, keyId: row.id, version: row.latestVersion, plaintext, aad }), keyVersion: row.latestVersion };
+  }
+
+  /**
+   * Decrypts `ciphertext`: `kw:v<N>:<base64>`, or the raw body as base64 for version `keyVersion`
+   * (default: the latest; see `operand`). AEAD keys: the body of engine/crypto/aead.ts, `aad` the
+   * associated data. RSA keys: RSA-OAEP-SHA-256 (engine/crypto/oaep.ts) of the modulus-sized value
+   * (what a client's publicEncrypt gives), `aad` the OAEP label. Every decryption failure, a
+   * version the key never had included, is the one generic DECRYPTION_FAILED.
+   */
+  async decrypt(row: KeyRow, ciphertext: string, aad?: Uint8Array, keyVersion?: number): Promise<Uint8Array> {
+    const type = row.type;
+    crypto.assertSupports(type, 'decrypt');
+    const failed = () => new KeywardError('DECRYPTION_FAILED', 'decryption failed');
+    const { version, body } = operand(row, ciphertext, 'ciphertext', keyVersion);
+    if (version > row.latestVersion) throw failed();
+    assertReadable(row, version);
+    if (crypto.keyTypeInfo(type).family !== 'aead') {
+      if (body.length !== crypto.oaepCiphertextLength(type)) throw failed();
+      const priv = await this.#m.private(row, version);
+      return this.#d.exec.run('decrypt', type, priv, body, aad);
+    }
+    const key = await this.#m.private(row, version);
+    return crypto.decryptBody({ type, key, keyId: row.id, version, body, aad });
+  }
+
+  async rewrap(row: KeyRow, ciphertext: string, aad?: Uint8Array, keyVersion?: number): Promise<{ ciphertext: string; keyVersion: number }> {
+    crypto.assertSupports(row.type, 'rewrap');
+    const plaintext = await this.decrypt(row, ciphertext, aad, keyVersion);
+    try {
+      return await this.encrypt(row, plaintext, aad);
+    } finally {
+      plaintext.fill(0);
+    }
+  }
+
+  async datakey(row: KeyRow, bytes: number | undefined, aad?: Uint8Array): Promise<{ plaintext: Uint8Array; ciphertext: string; keyVersion: number }> {
+    crypto.assertSupports(row.type, 'datakey');
+    const key = await this.#m.private(row, row.latestVersion);
+    return { ...crypto.datakey({ type: row.type, key, keyId: row.id, version: row.latestVersion, bytes, aad }), keyVersion: row.latestVersion };
+  }
+
+  async sign(row: KeyRow, message: Uint8Array, opts: SignOptions): Promise<{ signature: string; keyVersion: number }> {
+    const type = row.type;
+    crypto.assertSupports(type, 'sign');
+    const priv = await this.#m.working(row, row.latestVersion);
+    // The pool copies its arguments and transfers the copies (the worker wipes its key copy).
+    const sig = await this.#d.exec.run('sign', type, priv, message, opts);
+    return { signature: crypto.formatSignature(row.latestVersion, sig), keyVersion: row.latestVersion };
+  }
+
+  /**
+   * Verifies `signature`: `kw:v<N>:<base64>`, or the raw signature as base64 for `keyVersion`
+   * (default: the latest; see `operand`). False for any bad signature (truncated, modified, wrong
+   * key, a version the value names outside the key's window); SIGNATURE_FORMAT when the text is
+   * neither form. ECDSA: high S verifies unless the key requires low S.
+   */
+  async verify(row: KeyRow, message: Uint8Array, signature: string, opts: SignOptions & { keyVersion?: number | undefined }): Promise<boolean> {
+    const type = row.type;
+    const { keyVersion, ...signOpts } = opts;
+    const verifyOpts: crypto.VerifyOptions = row.requireLowS ? { ...signOpts, requireLowS: true } : signOpts;
+    // Options first: a wrong option is the request's error whatever the signature looks like.
+    crypto.assertSignOptions(type, message, verifyOpts);
+    const { version, body } = operand(row, signature, 'signature', keyVersion);
+    if (version < row.minDecryptionVersion || version > row.latestVersion) return false;
+    const pub = await this.#m.public(row, version);
+    return this.#d.exec.run('verify', type, pub, message, body, verifyOpts);
+  }
+
+  /** HMAC under the latest version, or under `version` (within the key's window) to verify an older one. */
+  async hmac(row: KeyRow, message: Uint8Array, version = row.latestVersion): Promise<{ hmac: string; keyVersion: number }> {
+    crypto.assertSupports(row.type, 'hmac');
+    if (version !== row.latestVersion) assertReadable(row, version);
+    const key = await this.#m.private(row, version);
+    return { hmac: crypto.formatVersioned(version, crypto.hmac(key, message)), keyVersion: version };
+  }
+
+  async encapsulate(row: KeyRow): Promise<{ ciphertext: Uint8Array; sharedSecret: Uint8Array; keyVersion: number }> {
+    const type = row.type;
+    crypto.assertSupports(type, 'encapsulate');
+    const pub = await this.#m.public(row, row.latestVersion);
+    const enc = await this.#d.exec.run('encapsulate', type, pub);
+    return { ...enc, keyVersion: row.latestVersion };
+  }
+
+  async decapsulate(row: KeyRow, ciphertext: Uint8Array, version = row.latestVersion): Promise<Uint8Array> {
+    const type = row.type;
+    crypto.assertSupports(type, 'decapsulate');
+    assertReadable(row, version);
+    const priv = await this.#m.working(row, version);
+    return this.#d.exec.run('decapsulate', type, priv, ciphertext);
+  }
+
+  async publicKey(row: KeyRow, format: PublicKeyFormat, version = row.latestVersion) {
+    if (!crypto.keyTypeInfo(row.type).asymmetric) throw new KeywardError('KEY_TYPE_MISMATCH', `a ${row.type} key has no public key`);
+    return { ...crypto.exportPublicKey(row.type, await this.#m.public(row, version), format), keyVersion: version };
+  }
+}

@@ -1,0 +1,206 @@
+/**
+ * Strict reading of JSON documents with zod: the one validator of Keyward. The server's request
+ * bodies (server/body.ts) and the ceremony's files (holder keys, shard files, submissions) are read
+ * by strict zod schemas and their failures worded here, so a field the ceremony rejects is rejected
+ * by the API too (one schema, used by both).
+ *
+ * Every document is attacker input: a failure lists every offending field with what was expected
+ * (like sigstore's assertBundle), never an uncaught SyntaxError or TypeError, and never a field's
+ * value unless the caller says the document holds no secret in a short string.
+ *
+ * Field schemas for the common shapes (an integer in a range, strict base64 of a given length, a
+ * string matching a pattern) carry "expected …" messages, so errors read the same everywhere.
+ * @module
+ */
+import { z } from 'zod';
+import { KeywardError, type KeywardCode } from './errors.js';
+import { decodeBase64, describe, isObjectRecord, wipe, type LengthSpec } from './bytes.js';
+
+/** Largest JSON document (characters) `parseDocument` reads as text; ceremony files are under 8 KiB. */
+export const MAX_DOCUMENT_CHARS = 64 * 1024;
+
+/** How `describeIssues` words a failure. */
+export interface DescribeOptions {
+  /** The schema that produced the issues: an unknown field then names the fields allowed there. */
+  schema?: z.ZodType | undefined;
+  /** The name of the document itself in a path (default `(root)`). */
+  root?: string;
+  /**
+   * Append `got <value>` (lib/bytes `describe`: short strings verbatim, long ones by length) to a
+   * mismatch. Needs issues parsed with `reportInput: true`. Only for documents with no secret in a
+   * short string field.
+   */
+  showInput?: boolean;
+  /** At most this many problems are worded (default 10); the rest are counted. */
+  max?: number;
+}
+
+/** One worded problem: the dotted path of the field and what is wrong with it. */
+export interface Problem {
+  path: string;
+  message: string;
+  /** The dotted paths of the fields at fault: `path`, or the unknown fields it names. */
+  fields: string[];
+}
+
+/**
+ * Words zod issues as `field: message; …`. A missing field reads `is missing`; unknown fields read
+ * `unknown field "x"; expected only a, b` (names quoted and cut short: they are attacker-chosen).
+ *
+ * A union that failed (the one-item-or-`{batch}` operation bodies) is reported through the branch
+ * that came closest, the one with the fewest issues (ties: the first), instead of zod's bare
+ * "Invalid input": `{"plaintext": 5}` reads `plaintext: expected string`, and
+ * `{"batch": [{"plaintext": 5}]}` reads `batch.0.plaintext: expected string`.
+ */
+export function describeIssues(issues: readonly z.core.$ZodIssue[], opts: DescribeOptions = {}): string {
+  const max = opts.max ?? 10;
+  const problems = problemsOf(issues, opts);
+  const shown = problems.slice(0, max).map((p) => `${p.path}: ${p.message}`);
+  if (problems.length > max) shown.push(`and ${problems.length - max} more`);
+  return shown.join('; ');
+}
+
+/** The problems `describeIssues` words, one per issue (unions flattened to their closest branch). */
+export function problemsOf(issues: readonly z.core.$ZodIssue[], opts: DescribeOptions = {}): Problem[] {
+  const root = opts.root ?? '(root)';
+  const dotted = (path: readonly PropertyKey[]) => (path.length ? path.map(String).join('.') : root);
+  return flattenIssues(issues, opts.schema, [], opts.showInput ?? false).map((i) => ({
+    path: dotted(i.path),
+    message: i.message,
+    fields: i.unknown ? i.unknown.map((k) => dotted([...i.path, k])) : [dotted(i.path)],
+  }));
+}
+
+function flattenIssues(
+  issues: readonly z.core.$ZodIssue[],
+  schema: z.ZodType | undefined,
+  base: readonly PropertyKey[],
+  showInput: boolean,
+): Array<{ path: PropertyKey[]; message: string; unknown?: string[] }> {
+  const out: Array<{ path: PropertyKey[]; message: string; unknown?: string[] }> = [];
+  for (const issue of issues) {
+    const path = [...base, ...issue.path];
+    if (issue.code === 'invalid_union' && issue.errors.length > 0) {
+      let best = 0;
+      issue.errors.forEach((branch, k) => {
+        if (branch.length < issue.errors[best]!.length) best = k;
+      });
+      const union = schemaAt(schema, issue.path);
+      const branch = union instanceof z.ZodUnion ? (union.options[best] as z.ZodType | undefined) : undefined;
+      out.push(...flattenIssues(issue.errors[best]!, branch, path, showInput));
+    } else if (issue.code === 'unrecognized_keys') {
+      const names = issue.keys.slice(0, 5).map((k) => JSON.stringify(k.slice(0, 40)));
+      const allowed = fieldsOf(schemaAt(schema, issue.path));
+      const expected = allowed === undefined ? '' : allowed.length ? `; expected only ${allowed.join(', ')}` : '; expected no fields';
+      out.push({ path, message: `unknown field${issue.keys.length === 1 ? '' : 's'} ${names.join(', ')}${expected}`, unknown: issue.keys.slice(0, 5).map((k) => k.slice(0, 40)) });
+    } else if ((issue.code === 'invalid_type' || issue.code === 'invalid_value') && isMissing(issue)) {
+      out.push({ path, message: 'is missing' });
+    } else {
+      const got = showInput && 'input' in issue && !/\bgot\b/.test(issue.message) ? `, got ${describe(issue.input)}` : '';
+      out.push({ path, message: issue.message + got });
+    }
+  }
+  return out;
+}
+
+/** A required field that is absent (zod reports it as a mismatch against undefined). */
+function isMissing(issue: z.core.$ZodIssue): boolean {
+  return 'input' in issue ? issue.input === undefined : /received undefined$/.test(issue.message);
+}
+
+/** The schema at `path` below `schema` (through objects, arrays and optionals), if it can be told. */
+export function schemaAt(schema: z.ZodType | undefined, path: readonly PropertyKey[]): z.ZodType | undefined {
+  let s = unwrap(schema);
+  for (const seg of path) {
+    if (s instanceof z.ZodObject && typeof seg === 'string') s = unwrap(s.shape[seg] as z.ZodType | undefined);
+    else if (s instanceof z.ZodArray) s = unwrap(s.element as z.ZodType);
+    else return undefined;
+  }
+  return s;
+}
+
+/** `s` without its optional/nullable/default wrappers. */
+export function unwrap(s: z.ZodType | undefined): z.ZodType | undefined {
+  while (s instanceof z.ZodOptional || s instanceof z.ZodNullable || s instanceof z.ZodDefault) s = s.unwrap() as z.ZodType;
+  return s;
+}
+
+function fieldsOf(s: z.ZodType | undefined): string[] | undefined {
+  return s instanceof z.ZodObject ? Object.keys(s.shape) : undefined;
+}
+
+/**
+ * Reads one JSON document — JSON text (at most `MAX_DOCUMENT_CHARS`, parsed here) or an already
+ * parsed value — against a strict zod schema. Any failure is one `KeywardError(code)` whose message
+ * starts with `what:` and lists every problem (with the offending values described, so only for
+ * documents with no secret in a short string), and whose `details.fields` names the fields.
+ */
+export function parseDocument<S extends z.ZodType, C extends KeywardCode>(schema: S, input: unknown, code: C, what: string): z.output<S> {
+  if (!isObjectRecord(input) && typeof input !== 'string') throw new KeywardError(code, `${what}: expected a JSON object, got ${describe(input)}`);
+  // A parsed value is read as the JSON it stands for: own enumerable properties only, no prototype.
+  let text: string;
+  try {
+    text = typeof input === 'string' ? input : JSON.stringify(input);
+  } catch (err) {
+    throw new KeywardError(code, `${what}: expected a JSON object, got an object JSON cannot hold`, { cause: err });
+  }
+  if (text.length > MAX_DOCUMENT_CHARS) {
+    throw new KeywardError(code, `${what}: expected at most ${MAX_DOCUMENT_CHARS} characters, got ${text.length}`);
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (err) {
+    throw new KeywardError(code, `${what}: expected a JSON object, got text that is not JSON`, { cause: err });
+  }
+  if (!isObjectRecord(value)) throw new KeywardError(code, `${what}: expected a JSON object, got ${describe(value)}`);
+  const r = schema.safeParse(value, { reportInput: true });
+  if (!r.success) {
+    const problems = problemsOf(r.error.issues, { schema, showInput: true });
+    throw new KeywardError(code, `${what}: ${describeIssues(r.error.issues, { schema, showInput: true, max: 32 })}`, {
+      details: { fields: [...new Set(problems.flatMap((p) => p.fields))] },
+    });
+  }
+  return r.data;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Field schemas with "expected …" messages.
+// ---------------------------------------------------------------------------------------------
+
+/** A JSON object with exactly the fields of `shape` (each problem reported, unknown fields too). */
+export function strictObject<T extends z.core.$ZodLooseShape>(shape: T) {
+  return z.strictObject(shape, { error: 'expected a JSON object' });
+}
+
+/** A string equal to `value`. */
+export function literal<T extends string>(value: T) {
+  return z.literal(value, { error: `expected ${JSON.stringify(value)}` });
+}
+
+/** A string matching `pattern`; `description` says what is allowed. */
+export function matching(pattern: RegExp, description: string) {
+  const error = `expected ${description}`;
+  return z.string({ error }).regex(pattern, { error });
+}
+
+/** An integer in [min, max]. */
+export function intIn(min: number, max: number) {
+  const error = `expected an integer from ${min} to ${max}`;
+  return z.number({ error }).int({ error }).min(min, { error }).max(max, { error });
+}
+
+/**
+ * Strict, canonical, padded standard base64 (lib/bytes `decodeBase64`) whose decoded length is
+ * `len`. The value stays text: decode it with `fromBase64` after the document parsed.
+ */
+export function base64Of(len?: LengthSpec) {
+  const max = len === undefined ? undefined : typeof len === 'number' ? len : len.max;
+  const text = z.string({ error: 'expected base64 string' });
+  // The bound on characters documents the field (OpenAPI) and refuses a huge value before decoding.
+  return (max === undefined ? text : text.max(4 * Math.ceil(max / 3), { error: `expected at most ${max} bytes of base64` })).check((ctx) => {
+    const r = decodeBase64(ctx.value, len);
+    if (typeof r === 'string') ctx.issues.push({ code: 'custom', message: r, input: ctx.value });
+    else wipe(r);
+  });
+}
