@@ -18,7 +18,6 @@ export {
 } from './driver.js';
 export type { Db, Store, StoreDriver, StoreOptions } from './driver.js';
 export {
-  addEntry,
   deleteEntry,
   escapeLike,
   findTokenByHash,
@@ -28,6 +27,7 @@ export {
   getSealConfig,
   getToken,
   initCeremony,
+  insertEntryIfAbsent,
   insertToken,
   listEntries,
   listTokens,

@@ -187,7 +187,7 @@ export async function putEntry(db: Db, path: string, blob: Uint8Array): Promise<
  * Inserts the blob at `path` unless an entry is there already (first writer wins: two nodes creating
  * the same key at once keep one). Returns whether this call inserted it.
  */
-export async function addEntry(db: Db, path: string, blob: Uint8Array): Promise<boolean> {
+export async function insertEntryIfAbsent(db: Db, path: string, blob: Uint8Array): Promise<boolean> {
   const inserted = await db.insert(barrierEntries).values({ path, blob }).onConflictDoNothing().returning({ path: barrierEntries.path });
   return inserted.length > 0;
 }

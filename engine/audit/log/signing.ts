@@ -11,7 +11,7 @@ import { KeywardError } from '../../../lib/errors.js';
 import { fromBase64, toBase64, wipe } from '../../../lib/bytes.js';
 import type { Barrier } from '../../seal/barrier.js';
 import type { Db } from '../../store/index.js';
-import { addEntry, getEntry } from '../../store/index.js';
+import { getEntry, insertEntryIfAbsent } from '../../store/index.js';
 import type { CheckpointSigner } from './integrator.js';
 import { checkpointBody, ed25519Signer, mlDsa44CosignerSigner, signNote } from '../math/note.js';
 import type { NoteSigner } from '../math/note.js';
@@ -48,7 +48,7 @@ export async function loadAuditSigner(db: Db, barrier: Barrier): Promise<AuditSi
     };
     const plain = new TextEncoder().encode(JSON.stringify(fresh));
     // Two nodes starting at once: the first insert wins, and both read back the one that did.
-    await addEntry(db, AUDIT_KEYS_PATH, barrier.encrypt(AUDIT_KEYS_PATH, plain));
+    await insertEntryIfAbsent(db, AUDIT_KEYS_PATH, barrier.encrypt(AUDIT_KEYS_PATH, plain));
     wipe(plain);
     blob = await getEntry(db, AUDIT_KEYS_PATH);
     if (!blob) throw new KeywardError('STORAGE_UNAVAILABLE', 'the audit signing keys could not be stored');

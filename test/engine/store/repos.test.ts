@@ -3,7 +3,6 @@ import { randomBytes } from 'node:crypto';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import { isKeywardError } from '../../../lib/errors.js';
 import {
-  addEntry,
   deleteEntry,
   escapeLike,
   findTokenByHash,
@@ -13,6 +12,7 @@ import {
   getSealConfig,
   getToken,
   initCeremony,
+  insertEntryIfAbsent,
   insertToken,
   listEntries,
   listTokens,
@@ -114,11 +114,11 @@ for (const driver of availableDrivers()) {
       assert.equal(kr?.activeTerm, 3);
     });
 
-    it('addEntry keeps the first blob at a path', async () => {
-      assert.equal(await addEntry(store.db, 'a/1', new Uint8Array([1])), true);
-      assert.equal(await addEntry(store.db, 'a/1', new Uint8Array([2])), false);
+    it('insertEntryIfAbsent keeps the first blob at a path', async () => {
+      assert.equal(await insertEntryIfAbsent(store.db, 'a/1', new Uint8Array([1])), true);
+      assert.equal(await insertEntryIfAbsent(store.db, 'a/1', new Uint8Array([2])), false);
       assertPlainBytes(await getEntry(store.db, 'a/1'), new Uint8Array([1]), 'first writer');
-      const wins = await Promise.all([2, 3, 4].map((b) => addEntry(store.db, 'a/2', new Uint8Array([b]))));
+      const wins = await Promise.all([2, 3, 4].map((b) => insertEntryIfAbsent(store.db, 'a/2', new Uint8Array([b]))));
       assert.equal(wins.filter(Boolean).length, 1);
       const kept = await getEntry(store.db, 'a/2');
       assert.equal(kept?.[0], [2, 3, 4][wins.indexOf(true)]);
