@@ -343,3 +343,4 @@ export type KeyVersionRow = typeof keyVersions.$inferSelect;
 export type AuditCheckpointRow = typeof auditCheckpoints.$inferSelect;
 export type ApprovalRow = typeof approvals.$inferSelect;
 export type ApprovalGrantRow = typeof approvalGrants.$inferSelect;
+export type NewApprovalRow = typeof approvals.$inferInsert;

@@ -14,7 +14,7 @@ import { after, before, describe, it } from 'node:test';
 import { ed25519 } from '@noble/curves/ed25519.js';
 import { sql } from 'drizzle-orm';
 import { issueToken } from '../../engine/auth/tokens.js';
-import { SignatureType, verifierKeyString } from '../../engine/audit/index.js';
+import { SignatureType, verifierKeyString } from '../../engine/audit/math/index.js';
 import { devBootstrap } from '../../engine/dev.js';
 import { readAuditRecords } from '../../engine/store/index.js';
 import { ok, runCli } from '../helpers/cli.js';

@@ -8,11 +8,11 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { sql } from 'drizzle-orm';
-import { decodeRecord } from '../../engine/audit/record.js';
+import { decodeRecord } from '../../engine/audit/math/record.js';
 import { issueToken } from '../../engine/auth/tokens.js';
 import { devBootstrap } from '../../engine/dev.js';
 import { approvalBodyPath } from '../../engine/approvals/index.js';
-import { compilePolicy } from '../../engine/policy/compile.js';
+import { compilePolicy } from '../../engine/policy/toolchain/compile.js';
 import { getEntry, readAuditRecords } from '../../engine/store/index.js';
 import { startTestServer } from '../helpers/server.js';
 import type { TestServer } from '../helpers/server.js';

@@ -6,11 +6,11 @@
 import assert from 'node:assert/strict';
 import { after, before, it } from 'node:test';
 import { fromBase64 } from '../../lib/bytes.js';
-import { decodeRecord } from '../../engine/audit/record.js';
+import { decodeRecord } from '../../engine/audit/math/record.js';
 import { issueToken } from '../../engine/auth/tokens.js';
 import { devBootstrap, devUnseal } from '../../engine/dev.js';
 import { Hsm } from '../../engine/hsm.js';
-import { compilePolicy } from '../../engine/policy/compile.js';
+import { compilePolicy } from '../../engine/policy/toolchain/compile.js';
 import { openStore, readAuditRecords } from '../../engine/store/index.js';
 import type { Store } from '../../engine/store/index.js';
 import { statusFor } from '../../server/errors.js';

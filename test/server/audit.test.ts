@@ -8,9 +8,9 @@ import { after, before, describe, it } from 'node:test';
 import { sql } from 'drizzle-orm';
 import { issueToken } from '../../engine/auth/tokens.js';
 import { devBootstrap } from '../../engine/dev.js';
-import { decodeRecord } from '../../engine/audit/record.js';
-import { leafHash, verifyConsistency, verifyInclusion } from '../../engine/audit/merkle.js';
-import { parseVerifierKey, verifyNote } from '../../engine/audit/note.js';
+import { decodeRecord } from '../../engine/audit/math/record.js';
+import { leafHash, verifyConsistency, verifyInclusion } from '../../engine/audit/math/merkle.js';
+import { parseVerifierKey, verifyNote } from '../../engine/audit/math/note.js';
 import { startTestServer } from '../helpers/server.js';
 import type { TestServer } from '../helpers/server.js';
 

@@ -18,7 +18,7 @@ import { after, before, describe, it } from 'node:test';
 import { ml_dsa65 } from '@noble/post-quantum/ml-dsa.js';
 import { ml_kem512, ml_kem768 } from '@noble/post-quantum/ml-kem.js';
 import { ml_kem768_x25519 } from '@noble/post-quantum/hybrid.js';
-import { auditRecordsPage } from '../../engine/audit/read.js';
+import { auditRecordsPage } from '../../engine/audit/log/read.js';
 import { issueToken } from '../../engine/auth/tokens.js';
 import { ML_KEM_BYOK_INFO, X_WING_BYOK_INFO } from '../../engine/crypto/index.js';
 import type { WrappingAlgorithm } from '../../engine/crypto/index.js';

@@ -10,7 +10,7 @@ import { after, before, describe, it } from 'node:test';
 import { toPublicKeyFile } from '../../ceremony/index.js';
 import { issueToken } from '../../engine/auth/tokens.js';
 import { devBootstrap } from '../../engine/dev.js';
-import { compilePolicy } from '../../engine/policy/compile.js';
+import { compilePolicy } from '../../engine/policy/toolchain/compile.js';
 import { ROUTES } from '../../server/openapi.js';
 import { completeApproval } from '../helpers/approvals.js';
 import { makeHolders } from '../helpers/ceremony.js';

@@ -3,11 +3,11 @@ import { readFileSync } from 'node:fs';
 import { before, describe, it } from 'node:test';
 import { compileFixture, ROOT } from './helpers.js';
 import { decideBuiltinRbac } from './rbac-oracle.js';
-import { parseCases, runCases } from '../../../engine/policy/cases.js';
-import { loadDefaultPolicy } from '../../../engine/policy/default.js';
-import { loadPolicy } from '../../../engine/policy/host.js';
-import type { LoadedPolicy } from '../../../engine/policy/host.js';
-import { defaultPolicyPath } from '../../../engine/policy/paths.js';
+import { parseCases, runCases } from '../../../engine/policy/toolchain/cases.js';
+import { loadDefaultPolicy } from '../../../engine/policy/bindings/default.js';
+import { loadPolicy } from '../../../engine/policy/sandbox/host.js';
+import type { LoadedPolicy } from '../../../engine/policy/sandbox/host.js';
+import { defaultPolicyPath } from '../../../engine/policy/toolchain/paths.js';
 
 const json = (path: string): unknown => JSON.parse(readFileSync(ROOT + path, 'utf8'));
 
