@@ -36,6 +36,7 @@ import { MAX_NOTE_CHARS, parseCheckpoint, parseNote, parseVerifierKey, verifyNot
 import type { VerifiedSignature, VerifierKey } from './note.js';
 import { decodeRecord, sha256Hex } from './record.js';
 import type { AuditRecord, PolicyVerdict } from './record.js';
+import { describeIssues, problemsOf } from '../../../lib/json.js';
 
 /** The value of the bundle's `format` field. */
 export const BUNDLE_FORMAT = 'keyward.audit.attestation/v1';
@@ -134,15 +135,10 @@ function parseStructure(input: unknown): AttestationBundle {
   }
   const res = AttestationBundleSchema.safeParse(value);
   if (!res.success) {
-    const issues = res.error.issues.map((i) => ({ path: i.path.map(String).join('.') || '(root)', message: i.message }));
-    const first = issues[0]!;
-    bundleInvalid(`bundle: field "${first.path}": ${lower(first.message)}${issues.length > 1 ? ` (and ${issues.length - 1} more problems)` : ''}`, { issues });
+    const opts = { schema: AttestationBundleSchema, max: 3 };
+    bundleInvalid(`bundle: ${describeIssues(res.error.issues, opts)}`, { issues: problemsOf(res.error.issues, opts) });
   }
   return res.data as AttestationBundle;
-}
-
-function lower(s: string): string {
-  return s.length > 0 ? s[0]!.toLowerCase() + s.slice(1) : s;
 }
 
 const LONE_SURROGATE_RE = /\p{Cs}/u;

@@ -18,6 +18,7 @@ import { KeywardError } from '../../../lib/errors.js';
 import { MAX_I64_FIELD, POLICY_INPUT_FIELDS } from './schema.js';
 import type { Field } from './schema.js';
 import { utf8Length } from './utf8.js';
+import { describeIssues, problemsOf } from '../../../lib/json.js';
 
 /** The key a request targets. */
 export interface PolicyKey {
@@ -96,14 +97,10 @@ export function parsePolicyInput(json: unknown): PolicyInput {
   }
   const res = policyInputSchema.safeParse(value);
   if (!res.success) {
-    const issues = res.error.issues.map((i) => ({ path: i.path.map(String).join('.') || '(root)', message: i.message }));
-    throw new KeywardError('POLICY_INPUT_INVALID', `invalid policy input: ${issues.map((i) => `"${i.path}" ${lower(i.message)}`).join('; ')}`, {
-      details: { issues },
+    const opts = { schema: policyInputSchema };
+    throw new KeywardError('POLICY_INPUT_INVALID', `invalid policy input: ${describeIssues(res.error.issues, opts)}`, {
+      details: { issues: problemsOf(res.error.issues, opts) },
     });
   }
   return res.data as unknown as PolicyInput;
-}
-
-function lower(s: string): string {
-  return s.length > 0 ? s[0]!.toLowerCase() + s.slice(1) : s;
 }

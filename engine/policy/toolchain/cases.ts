@@ -16,6 +16,7 @@ import { GAS_BUDGET_MAX } from '../sandbox/gas.js';
 import type { EvaluationResult, LoadedPolicy } from '../sandbox/host.js';
 import { parsePolicyInput } from '../sandbox/input.js';
 import type { PolicyInput } from '../sandbox/input.js';
+import { describeIssues, problemsOf } from '../../../lib/json.js';
 
 const expectSchema = z.strictObject({
   decision: z.enum(['allow', 'deny', 'require_approval']),
@@ -70,8 +71,10 @@ export function parseCases(json: unknown): PolicyCase[] {
     const res = caseSchema.safeParse(raw);
     const label = typeof (raw as { name?: unknown })?.name === 'string' ? `case ${i} "${(raw as { name: string }).name}"` : `case ${i}`;
     if (!res.success) {
-      const issues = res.error.issues.map((x) => `"${x.path.join('.') || '(root)'}" ${x.message}`);
-      throw new KeywardError('POLICY_CASES_INVALID', `${label}: ${issues.join('; ')}`, { details: { case: i, issues } });
+      const opts = { schema: caseSchema };
+      throw new KeywardError('POLICY_CASES_INVALID', `${label}: ${describeIssues(res.error.issues, opts)}`, {
+        details: { case: i, issues: problemsOf(res.error.issues, opts) },
+      });
     }
     let input: PolicyInput;
     try {

@@ -84,6 +84,6 @@ describe('runCases', () => {
   it('refuses malformed cases files, naming the case', () => {
     assert.throws(() => parseCases('{}'), { code: 'POLICY_CASES_INVALID', message: /expected a JSON array/ } as object);
     assert.throws(() => parseCases([{ name: 'x', input: { operation: 'o', principal: 'p' }, expect: { decision: 'maybe' } }]), { code: 'POLICY_CASES_INVALID', message: /case 0 "x"/ } as object);
-    assert.throws(() => parseCases([{ name: 'y', input: { operation: 'o' }, expect: { decision: 'allow' } }]), { code: 'POLICY_CASES_INVALID', message: /case 0 "y".*"principal"/ } as object);
+    assert.throws(() => parseCases([{ name: 'y', input: { operation: 'o' }, expect: { decision: 'allow' } }]), { code: 'POLICY_CASES_INVALID', message: /case 0 "y": .*principal: is missing/ } as object);
   });
 });

@@ -144,10 +144,10 @@ describe('attestation bundle', () => {
     await assert.rejects(verifyBundle(size, trusted), code('AUDIT_BUNDLE_INVALID', /treeSize 21 is not the checkpoint size 20/));
 
     const unknownField = { ...clone(bundle), extra: 1 };
-    await assert.rejects(verifyBundle(unknownField, trusted), code('AUDIT_BUNDLE_INVALID', /field "\(root\)": unrecognized key: "extra"/));
+    await assert.rejects(verifyBundle(unknownField, trusted), code('AUDIT_BUNDLE_INVALID', /^bundle: \(root\): unknown field "extra"; expected only /));
 
     const badFormat = { ...clone(bundle), format: 'keyward.audit.attestation/v2' };
-    await assert.rejects(verifyBundle(badFormat, trusted), code('AUDIT_BUNDLE_INVALID', /field "format"/));
+    await assert.rejects(verifyBundle(badFormat, trusted), code('AUDIT_BUNDLE_INVALID', /^bundle: format: /));
 
     await assert.rejects(verifyBundle('{', trusted), code('AUDIT_BUNDLE_INVALID', /not JSON/));
     await assert.rejects(verifyBundle(Uint8Array.of(0xc3), trusted), code('AUDIT_BUNDLE_INVALID', /not valid UTF-8/));

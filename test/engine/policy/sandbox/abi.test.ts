@@ -108,7 +108,8 @@ describe('parsePolicyInput', () => {
         const paths = err.details!.issues.map((i) => i.path).sort();
         assert.equal(err.code, 'POLICY_INPUT_INVALID');
         assert.deepEqual(paths, ['(root)', 'key.labels.a', 'operation', 'principal', 'roles.1']);
-        assert.match(err.message, /"operation" expected at most 128 UTF-8 bytes, got 200/);
+        assert.match(err.message, /operation: expected at most 128 UTF-8 bytes, got 200/);
+        assert.match(err.message, /principal: is missing/);
         return true;
       },
     );
