@@ -42,7 +42,7 @@ export interface CliResult {
 
 type CliEnv = Record<string, string | undefined>;
 interface CliOptions {
-  /** Working directory: runs the binary (a process has one working directory, shared by the tests). */
+  /** Working directory, for relative paths (in-process: the process's, changed for the run). */
   cwd?: string;
   stdin?: string | Uint8Array;
 }
@@ -78,9 +78,27 @@ globalThis.fetch = ((input: Parameters<typeof fetch>[0], init?: RequestInit) => 
   return nodeFetch(input, dispatcher ? ({ ...init, dispatcher } as RequestInit) : init);
 }) as typeof fetch;
 
-/** `keyward args...` in this process (see the module comment); with `cwd`, the binary. */
-export async function runCli(args: string[], env: CliEnv = {}, opts: CliOptions = {}): Promise<CliResult> {
-  if (opts.cwd !== undefined) return runBinary(args, env, opts);
+/** Runs with `cwd` one at a time: a process has one working directory. */
+let inCwd: Promise<unknown> = Promise.resolve();
+
+/** `keyward args...` in this process (see the module comment), in `opts.cwd` when given. */
+export function runCli(args: string[], env: CliEnv = {}, opts: CliOptions = {}): Promise<CliResult> {
+  if (opts.cwd === undefined) return runInProcess(args, env, opts);
+  const cwd = opts.cwd;
+  const run = inCwd.then(async () => {
+    const was = process.cwd();
+    process.chdir(cwd);
+    try {
+      return await runInProcess(args, env, opts);
+    } finally {
+      process.chdir(was);
+    }
+  });
+  inCwd = run.catch(() => undefined);
+  return run;
+}
+
+async function runInProcess(args: string[], env: CliEnv, opts: CliOptions): Promise<CliResult> {
   const stdout = capture();
   const stderr = capture();
   const context = {
