@@ -22,17 +22,22 @@ function walk(dir) {
 
 const TEST = /(?<![\w.$])(?:t\.)?(?:test|it)(?:\.(?:skip|todo|only))?\s*\(/g;
 const ASSERT = /(?<![\w$])assert(?:\.\w+)*\s*\(/g;
+// Calls of the suite's assertion helpers (an error answer, a CLI exit), definitions excluded.
+const HELPER = /(?<![\w$.]|function )(?:assertError|ok|fails|failsWith)\s*\(/g;
 let tests = 0;
 let asserts = 0;
+let helpers = 0;
 let files = 0;
 for (const f of (roots.length ? roots : ['test']).flatMap((r) => (statSync(r).isDirectory() ? walk(r) : [r]))) {
   // Comments out, so a commented-out test is not counted.
   const src = readFileSync(f, 'utf8').replace(/\/\*[\s\S]*?\*\//g, '').replace(/^\s*\/\/.*$/gm, '');
   const nt = (src.match(TEST) ?? []).length;
   const na = (src.match(ASSERT) ?? []).length;
+  const nh = (src.match(HELPER) ?? []).length;
   if (f.endsWith('.test.ts')) files++;
   tests += nt;
   asserts += na;
-  if (perFile && (nt || na)) console.log(`${String(nt).padStart(4)} ${String(na).padStart(5)}  ${f}`);
+  helpers += nh;
+  if (perFile && (nt || na || nh)) console.log(`${String(nt).padStart(4)} ${String(na).padStart(5)} ${String(nh).padStart(5)}  ${f}`);
 }
-console.log(`${files} test files, ${tests} test() calls, ${asserts} assert calls (helpers included)`);
+console.log(`${files} test files, ${tests} test()/it() calls, ${asserts} assert.* calls, ${helpers} assertion-helper calls (assertError/ok/fails)`);
