@@ -17,20 +17,10 @@ import { issueToken } from '../../engine/auth/tokens.js';
 import { SignatureType, verifierKeyString } from '../../engine/audit/math/index.js';
 import { devBootstrap } from '../../engine/dev.js';
 import { readAuditRecords } from '../../engine/store/index.js';
-import { ok, runCli } from '../helpers/cli.js';
-import type { CliResult } from '../helpers/cli.js';
+import { fails, ok, runCli } from '../helpers/cli.js';
 import { startTestServer } from '../helpers/server.js';
 import type { TestServer } from '../helpers/server.js';
-
-const b64 = (s: string) => Buffer.from(s).toString('base64');
-
-/** Asserts exit 1 with `error CODE: ...` on stderr matching `message`. */
-function fails(r: CliResult, code: string, message?: RegExp): CliResult {
-  assert.equal(r.code, 1, `expected exit 1 (${code}), got ${r.code}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`);
-  assert.match(r.stderr, new RegExp(`error ${code}: `), r.stderr);
-  if (message) assert.match(r.stderr, message);
-  return r;
-}
+import { b64 } from '../helpers/wire.js';
 
 describe('keyward audit (CLI)', { timeout: 600_000 }, () => {
   let s: TestServer;

@@ -16,11 +16,7 @@ import { compilePolicy } from '../../engine/policy/toolchain/compile.js';
 import { getEntry, readAuditRecords } from '../../engine/store/index.js';
 import { startTestServer } from '../helpers/server.js';
 import type { TestServer } from '../helpers/server.js';
-
-function assertError(res: { status: number; body: any }, status: number, code: string) {
-  assert.equal(res.status, status, `expected ${status} ${code}, got ${res.status} ${JSON.stringify(res.body)}`);
-  assert.equal(res.body?.error?.code, code);
-}
+import { assertError } from '../helpers/wire.js';
 
 describe('approval execute defaults and pre-parking checks', { timeout: 240_000 }, () => {
   let s: TestServer;

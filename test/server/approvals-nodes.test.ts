@@ -18,8 +18,7 @@ import { createLogger } from '../../server/log.js';
 import { listen } from '../../server/main.js';
 import type { RunningServer } from '../../server/main.js';
 import { createTestDatabaseUrl, describePostgres } from '../helpers/store.js';
-
-const b64 = (s: string) => Buffer.from(s).toString('base64');
+import { b64 } from '../helpers/wire.js';
 
 describePostgres('approvals with two nodes on one PostgreSQL', { timeout: 180_000 }, () => {
   let db: { url: string; drop(): Promise<void> };

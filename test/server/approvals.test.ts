@@ -19,13 +19,7 @@ import { readAuditRecords } from '../../engine/store/index.js';
 import { approverTokens, completeApproval } from '../helpers/approvals.js';
 import { startTestServer } from '../helpers/server.js';
 import type { TestServer } from '../helpers/server.js';
-
-const b64 = (s: string) => Buffer.from(s).toString('base64');
-
-function assertError(res: { status: number; body: any }, status: number, code: string) {
-  assert.equal(res.status, status, `expected ${status} ${code}, got ${res.status} ${JSON.stringify(res.body)}`);
-  assert.equal(res.body?.error?.code, code);
-}
+import { assertError, b64 } from '../helpers/wire.js';
 
 async function records(hsm: Hsm): Promise<AuditRecord[]> {
   return (await readAuditRecords(hsm.store.db, 0, 1_000_000)).map((r) => decodeRecord(r.leaf));

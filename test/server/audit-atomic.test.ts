@@ -15,13 +15,9 @@ import { DELETION_RETENTION_DAYS } from '../../engine/keys/service.js';
 import { auditHeadSize, queryRows, readAuditRecords } from '../../engine/store/index.js';
 import { startTestServer } from '../helpers/server.js';
 import type { TestServer } from '../helpers/server.js';
+import { assertError } from '../helpers/wire.js';
 
 const DAY = 86_400_000;
-
-function assertError(res: { status: number; body: any }, status: number, code: string) {
-  assert.equal(res.status, status, `expected ${status} ${code}, got ${res.status} ${JSON.stringify(res.body)}`);
-  assert.equal(res.body?.error?.code, code);
-}
 
 describe('state changes and their audit records commit together', { timeout: 180_000 }, () => {
   let s: TestServer;

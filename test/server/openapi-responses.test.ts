@@ -17,8 +17,7 @@ import { makeHolders } from '../helpers/ceremony.js';
 import { checkResponse } from '../helpers/openapi.js';
 import { startTestServer } from '../helpers/server.js';
 import type { TestServer } from '../helpers/server.js';
-
-const b64 = (s: string) => Buffer.from(s).toString('base64');
+import { b64 } from '../helpers/wire.js';
 
 describe('responses match the OpenAPI document', { timeout: 240_000 }, () => {
   let s: TestServer;

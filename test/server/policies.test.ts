@@ -17,12 +17,7 @@ import { completeApproval } from '../helpers/approvals.js';
 import { startTestServer } from '../helpers/server.js';
 import type { TestServer } from '../helpers/server.js';
 import { createHash } from 'node:crypto';
-
-function assertError(res: { status: number; body: any }, status: number, code: string, message?: RegExp) {
-  assert.equal(res.status, status, `expected ${status} ${code}, got ${res.status} ${JSON.stringify(res.body)}`);
-  assert.equal(res.body?.error?.code, code);
-  if (message) assert.match(res.body.error.message, message);
-}
+import { assertError } from '../helpers/wire.js';
 
 const DENY_ROTATE = `import { Request, Decision } from "keyward";
 export function decide(req: Request): Decision {
