@@ -1,5 +1,5 @@
 /**
- * bench/audit: what the audit log costs, in one run on PostgreSQL (DESIGN.md §6, issue 5).
+ * bench/audit: what the audit log costs, in one run on PostgreSQL (docs/architecture.md, "The audit log"; issue 5).
  *
  * 1. Durable appends/s. (a) Group commit: `concurrency` appenders (64) calling AuditLog.append with
  *    realistic records (an encrypt request's record, one in 20 a policy denial, each with its own

@@ -57,7 +57,7 @@ export interface HsmOptions {
   approvalTtlMs?: number;
 }
 
-/** The epoch of the audit HMAC key (DESIGN.md §6); a new epoch would come with root-key rotation. */
+/** The epoch of the audit HMAC key (docs/architecture.md, "The audit log"); a new epoch would come with root-key rotation. */
 export const AUDIT_HMAC_EPOCH = 1;
 
 export interface Health {

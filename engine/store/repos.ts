@@ -94,7 +94,7 @@ export async function replaceCeremony(db: Db, write: CeremonyWrite, commit?: Com
   );
 }
 
-/** What a ceremony's audit record says of it (DESIGN.md §6): no secret, no shard. */
+/** What a ceremony's audit record says of it (docs/architecture.md, "The audit log"): no secret, no shard. */
 function ceremonyNote(write: CeremonyWrite): CommitNote {
   const c = write.config;
   return { ceremonyId: c.ceremonyId, generation: c.generation, threshold: c.threshold, shares: c.shares };

@@ -1,5 +1,5 @@
 /**
- * A state change and its audit record commit in one transaction (DESIGN.md §6): when the database
+ * A state change and its audit record commit in one transaction (docs/architecture.md, "The audit log"): when the database
  * refuses the record, the change is not made either, and when it accepts it, the change's record is
  * written once, carrying what changed. Covers every state-changing route, the approval steps, and
  * the key purge.
