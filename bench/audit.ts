@@ -1,5 +1,5 @@
 /**
- * bench/audit: what the audit log costs, in one run on PostgreSQL (DESIGN.md §6, issue 5).
+ * bench/audit: what the audit log costs, in one run on PostgreSQL (docs/architecture.md, "The audit log"; issue 5).
  *
  * 1. Durable appends/s. (a) Group commit: `concurrency` appenders (64) calling AuditLog.append with
  *    realistic records (an encrypt request's record, one in 20 a policy denial, each with its own
@@ -17,7 +17,7 @@
  *    off) so machine noise falls on both. The ratio on/off is the figure.
  * 3. `audit verify` records/s over the log that part 1 (and a top-up to ≥ 50,000 records) wrote,
  *    after integrating it (AuditIntegrator, with Ed25519 + ML-DSA-44 checkpoint signing), with the
- *    engine's LogVerifier (engine/audit/verify-log.ts) that `keyward audit verify` runs: each leaf
+ *    engine's LogVerifier (engine/audit/verifier/verify-log.ts) that `keyward audit verify` runs: each leaf
  *    decoded (strict RFC 8785 + record validation), hashed and its chain value checked, in worker
  *    threads by chunk; the leaf hashes folded into the tree in order; the root compared with the
  *    signed checkpoint (whose signatures are checked) and the tree row. Measured in-process over
@@ -43,16 +43,16 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { sql } from 'drizzle-orm';
-import { AuditIntegrator } from '../engine/audit/integrator.js';
-import type { CheckpointSigner } from '../engine/audit/integrator.js';
-import { AuditLog } from '../engine/audit/log.js';
-import { appendLeaves, leafHash } from '../engine/audit/merkle.js';
-import { sha256Fast } from '../engine/audit/sha256-fast.js';
-import { LogVerifier, VerifyPool } from '../engine/audit/verify-log.js';
-import type { StoredRecord } from '../engine/audit/verify-log.js';
-import { checkpointBody, ed25519Signer, mlDsa44CosignerSigner, parseVerifierKey, signNote, verifyNote } from '../engine/audit/note.js';
-import { decodeRecord, encodeRecord } from '../engine/audit/record.js';
-import type { AuditRecord } from '../engine/audit/record.js';
+import { AuditIntegrator } from '../engine/audit/log/integrator.js';
+import type { CheckpointSigner } from '../engine/audit/log/integrator.js';
+import { AuditLog } from '../engine/audit/log/log.js';
+import { appendLeaves, leafHash } from '../engine/audit/math/merkle.js';
+import { sha256Fast } from '../engine/audit/verifier/sha256-fast.js';
+import { LogVerifier, VerifyPool } from '../engine/audit/verifier/verify-log.js';
+import type { StoredRecord } from '../engine/audit/verifier/verify-log.js';
+import { checkpointBody, ed25519Signer, mlDsa44CosignerSigner, parseVerifierKey, signNote, verifyNote } from '../engine/audit/math/note.js';
+import { decodeRecord, encodeRecord } from '../engine/audit/math/record.js';
+import type { AuditRecord } from '../engine/audit/math/record.js';
 import { appendAuditLeaves, auditHeadSize, getAuditTree, latestAuditCheckpoint, openStore, queryRows, readAuditRecords } from '../engine/store/index.js';
 import type { AuditRecordRow, Db, Store, StoredInput } from '../engine/store/index.js';
 import { Client, http200, load, round, startChild, summarize } from './helpers/http.js';
@@ -487,7 +487,7 @@ async function verification(db: Db, o: { minRecords: number }, log: (s: string) 
     endToEnd: { recordsPerSec: round(tree.size / e2eS, 0), seconds: round(e2eS, 3), pageRows: PAGE, fetchOnlyRecordsPerSec: round(tree.size / fetchS, 0) },
     stages: { decodeRecord: decodeRate, leafHashNodeCrypto: leafNodeRate, leafHashNoble: leafNobleRate, chain: chainRate, appendLeaves: foldRate },
     implementation:
-      "engine/audit/verify-log.ts's LogVerifier, as `keyward audit verify` runs it: per-record checks (size, UTF-8, canonical form and validation, node:crypto leaf and chain hashes against the stored chain) in worker threads by chunk, the tree folded in order in the calling thread; the root checked against the verified checkpoint and the tree row",
+      "engine/audit/verifier/verify-log.ts's LogVerifier, as `keyward audit verify` runs it: per-record checks (size, UTF-8, canonical form and validation, node:crypto leaf and chain hashes against the stored chain) in worker threads by chunk, the tree folded in order in the calling thread; the root checked against the verified checkpoint and the tree row",
     ...ok,
   };
 }

@@ -19,16 +19,16 @@ import { join } from 'node:path';
 import * as cedar from '@cedar-policy/cedar-wasm/nodejs';
 import { table, time } from './util.js';
 import type { Stats } from './util.js';
-import { AbiExport, encodePolicyInput } from '../engine/policy/abi.js';
-import { loadBinaryen, readModule } from '../engine/policy/binaryen.js';
-import { compilePolicy } from '../engine/policy/compile.js';
-import { GAS_BUDGET_DEFAULT, GAS_BUDGET_START, MeterExport, meterModule } from '../engine/policy/gas.js';
-import { loadPolicy } from '../engine/policy/host.js';
-import type { PolicyInput } from '../engine/policy/input.js';
-import { defaultPolicySourcePath } from '../engine/policy/paths.js';
-import { preflight, validateModule, validatePolicy } from '../engine/policy/validate.js';
-import { Wasm } from '../engine/policy/wasm.js';
-import type { WasmGlobal, WasmMemory } from '../engine/policy/wasm.js';
+import { AbiExport, encodePolicyInput } from '../engine/policy/sandbox/abi.js';
+import { loadBinaryen, readModule } from '../engine/policy/sandbox/binaryen.js';
+import { compilePolicy } from '../engine/policy/toolchain/compile.js';
+import { GAS_BUDGET_DEFAULT, GAS_BUDGET_START, MeterExport, meterModule } from '../engine/policy/sandbox/gas.js';
+import { loadPolicy } from '../engine/policy/sandbox/host.js';
+import type { PolicyInput } from '../engine/policy/sandbox/input.js';
+import { defaultPolicySourcePath } from '../engine/policy/toolchain/paths.js';
+import { preflight, validateModule, validatePolicy } from '../engine/policy/sandbox/validate.js';
+import { Wasm } from '../engine/policy/sandbox/wasm.js';
+import type { WasmGlobal, WasmMemory } from '../engine/policy/sandbox/wasm.js';
 
 // Under tsx, binaryen's 13 MB module would be re-parsed to rewrite its dynamic imports (~8 s):
 // serve it (and asc) untouched. Registered after tsx, so it runs first.

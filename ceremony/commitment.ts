@@ -1,5 +1,5 @@
 /**
- * Shard commitments (DESIGN.md §3): at init the server stores, for every shard, a hash binding the
+ * Shard commitments (docs/architecture.md, "Keys at rest"): at init the server stores, for every shard, a hash binding the
  * ceremony id, the shard index and the share. A submitted share is checked against the commitment
  * of the index it claims *before* it is kept, so a wrong, forged, foreign (another ceremony) or
  * duplicated shard is rejected with a reason instead of silently producing a wrong secret at

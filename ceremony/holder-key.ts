@@ -1,5 +1,5 @@
 /**
- * Holder keys (DESIGN.md §3): each shard holder has an X-Wing key pair (ML-KEM-768 + X25519,
+ * Holder keys (docs/architecture.md, "Keys at rest"): each shard holder has an X-Wing key pair (ML-KEM-768 + X25519,
  * draft-connolly-cfrg-xwing-kem); shards are HPKE-sealed to its public key. The private key is the
  * 32-byte X-Wing seed, stored encrypted under a passphrase: scrypt (RFC 7914) derives an
  * AES-256-GCM key (NIST SP 800-38D) that encrypts the seed.

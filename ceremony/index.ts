@@ -1,5 +1,5 @@
 /**
- * The key-custody protocol (DESIGN.md §1, §3): holder keys, shard files, Shamir split/combine,
+ * The key-custody protocol (docs/architecture.md, "The parts" and "Keys at rest"): holder keys, shard files, Shamir split/combine,
  * shard commitments and unseal/rekey submissions. Pure: bytes and plain values in and out, no I/O.
  * This list is the whole public surface; files not named here are internal.
  * @module

@@ -1,5 +1,5 @@
 /**
- * Shard files (DESIGN.md §3): the file `keyward ceremony init` writes for each holder,
+ * Shard files (docs/architecture.md, "Keys at rest"): the file `keyward ceremony init` writes for each holder,
  * `DIR/NAME.shard`. The holder's share is sealed to the holder's X-Wing public key with HPKE
  * (RFC 9180 base mode, suite in envelope.ts); the header is plaintext, authenticated as AAD.
  *

@@ -1,5 +1,5 @@
 /**
- * Submissions (DESIGN.md §3): how a holder hands a share to the server to unseal it or to approve a
+ * Submissions (docs/architecture.md, "Keys at rest"): how a holder hands a share to the server to unseal it or to approve a
  * rekey. The holder decrypts its shard locally (shard-file.ts), then re-seals the share with HPKE
  * (RFC 9180 base mode, suite in envelope.ts) to the ephemeral public key of the server's current
  * session, which seal status publishes together with the session nonce. The share never crosses the

@@ -9,14 +9,14 @@
  */
 import { issueToken } from './auth/tokens.js';
 import type { TokenAuthenticator } from './auth/tokens.js';
-import type { PolicyInput } from './policy/index.js';
-import type { BindingScope, PolicyService } from './policy/service.js';
+import type { PolicyInput } from './policy/sandbox/index.js';
+import type { BindingScope, PolicyService } from './policy/bindings/service.js';
 import type { KeyService } from './keys/service.js';
 import type { SealManager } from './seal/index.js';
 import type { HolderPublicKey } from '../ceremony/index.js';
-import type { AuditIntegrator } from './audit/integrator.js';
-import type { AuditSigner } from './audit/signing.js';
-import { auditConsistencyProof, auditInclusionProof, auditRecordsPage, exportBundle } from './audit/read.js';
+import type { AuditIntegrator } from './audit/log/integrator.js';
+import type { AuditSigner } from './audit/log/signing.js';
+import { auditConsistencyProof, auditInclusionProof, auditRecordsPage, exportBundle } from './audit/log/read.js';
 import type { ApprovalService, ApprovalState } from './approvals/index.js';
 import type { Db, KeyRow } from './store/index.js';
 import type { Authorized } from './pipeline.js';

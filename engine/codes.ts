@@ -84,7 +84,7 @@ export const ENGINE_CODES = [
   'AUDIT_QUEUE_FULL',
   'AUDIT_RANGE_INVALID',
   'AUDIT_LOG_CORRUPT',
-  // the audit math (engine/audit/errors.ts AuditErrorCode: the data is wrong)
+  // the audit math (engine/audit/math/errors.ts AuditErrorCode: the data is wrong)
   'AUDIT_RECORD_INVALID',
   'AUDIT_LEAF_NOT_CANONICAL',
   'AUDIT_PROOF_INVALID',

@@ -12,16 +12,16 @@ import { KeywardError } from '../lib/errors.js';
 import type { HolderPublicKey, Submission } from '../ceremony/index.js';
 import { TokenAuthenticator, issueToken, newTokenId } from './auth/tokens.js';
 import type { IssuedToken } from './auth/tokens.js';
-import { AuditLog } from './audit/log.js';
-import type { AuditLogOptions } from './audit/log.js';
-import { AuditIntegrator } from './audit/integrator.js';
-import type { Checkpoint } from './audit/integrator.js';
-import { parseVerifierKey, verifyNote } from './audit/note.js';
-import { hmacField } from './audit/record.js';
-import { loadAuditSigner } from './audit/signing.js';
-import type { AuditSigner } from './audit/signing.js';
-import type { AuditRecord } from './audit/record.js';
-import { PolicyService } from './policy/service.js';
+import { AuditLog } from './audit/log/log.js';
+import type { AuditLogOptions } from './audit/log/log.js';
+import { AuditIntegrator } from './audit/log/integrator.js';
+import type { Checkpoint } from './audit/log/integrator.js';
+import { parseVerifierKey, verifyNote } from './audit/math/note.js';
+import { hmacField } from './audit/math/record.js';
+import { loadAuditSigner } from './audit/log/signing.js';
+import type { AuditSigner } from './audit/log/signing.js';
+import type { AuditRecord } from './audit/math/record.js';
+import { PolicyService } from './policy/bindings/service.js';
 import type { CryptoPool } from './crypto/index.js';
 import { KeyService } from './keys/service.js';
 import { SealManager, SecretStore } from './seal/index.js';
@@ -59,7 +59,7 @@ export interface HsmOptions {
   storageDeadlineMs?: number;
 }
 
-/** The epoch of the audit HMAC key (DESIGN.md §6); a new epoch would come with root-key rotation. */
+/** The epoch of the audit HMAC key (docs/architecture.md, "The audit log"); a new epoch would come with root-key rotation. */
 export const AUDIT_HMAC_EPOCH = 1;
 
 export interface Health {

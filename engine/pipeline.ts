@@ -25,11 +25,11 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { KeywardError, isKeywardError } from '../lib/errors.js';
 import type { Principal, TokenAuthenticator } from './auth/tokens.js';
-import { encodePolicyInput } from './policy/index.js';
-import type { ComposedDecision, PolicyInput, PolicyKey } from './policy/index.js';
-import type { PolicyService } from './policy/service.js';
-import type { AuditLog } from './audit/log.js';
-import type { AuditRecord } from './audit/record.js';
+import { encodePolicyInput } from './policy/sandbox/index.js';
+import type { ComposedDecision, PolicyInput, PolicyKey } from './policy/sandbox/index.js';
+import type { PolicyService } from './policy/bindings/service.js';
+import type { AuditLog } from './audit/log/log.js';
+import type { AuditRecord } from './audit/math/record.js';
 import type { KeyService } from './keys/service.js';
 import type { SealManager } from './seal/index.js';
 import { CommitScope } from './store/index.js';

@@ -4,7 +4,7 @@
  * asserts and best-effort wiping, plus the value checks strict parsers share ({@link isPlainObject},
  * {@link describe}).
  *
- * Bottom layer (DESIGN.md §1): imports nothing of ours but lib/errors.ts, and nothing Node-only
+ * Bottom layer (docs/architecture.md, "Dependency direction"): imports nothing of ours but lib/errors.ts, and nothing Node-only
  * (no node:buffer, no node:crypto), so a browser can load it: base64 goes through the global
  * `btoa`/`atob` (Node ≥ 16 and browsers) with strictness checked here.
  *

@@ -6,7 +6,7 @@
  * programmer passed bad arguments. Messages say what was expected and what arrived, and never carry
  * secrets (keys, shares, tokens, passphrases, plaintexts).
  *
- * It lives in lib/ because lib/ is the bottom layer (DESIGN.md §1): it imports nothing of ours, and
+ * It lives in lib/ because lib/ is the bottom layer (docs/architecture.md, "Dependency direction"): it imports nothing of ours, and
  * ceremony, engine, server and cli import it.
  * @module
  */

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // Compiles the bundled policies listed in asconfig.json (the default RBAC policy and the examples)
-// into build/policies/*.wasm with engine/policy/compile and prints each module's SHA-256, its
+// into build/policies/*.wasm with engine/policy/toolchain/compile.ts and prints each module's SHA-256, its
 // identity.
 // Builds are reproducible: the same sources give the same bytes on every machine.
 import { existsSync, readFileSync } from 'node:fs';
@@ -13,7 +13,7 @@ const config = JSON.parse(readFileSync(new URL('../asconfig.json', import.meta.u
 // The TypeScript source when it is here and tsx is installed (a stale dist/ must not build stale
 // policies), else the compiled dist/.
 let compilePolicy;
-const source = new URL('../engine/policy/compile.ts', import.meta.url);
+const source = new URL('../engine/policy/toolchain/compile.ts', import.meta.url);
 let tsx;
 try {
   tsx = existsSync(source) ? await import('tsx/esm/api') : undefined;
@@ -33,7 +33,7 @@ if (tsx) {
   register('data:text/javascript,' + encodeURIComponent(hook));
   ({ compilePolicy } = await import(source.href));
 } else {
-  ({ compilePolicy } = await import(new URL('../dist/engine/policy/compile.js', import.meta.url).href));
+  ({ compilePolicy } = await import(new URL('../dist/engine/policy/toolchain/compile.js', import.meta.url).href));
 }
 
 let failed = 0;

@@ -46,7 +46,7 @@ function requestLog(log: Logger, hsm: Hsm) {
       await next();
     } finally {
       // Every response names the newest signed checkpoint this node knows: clients that keep it can
-      // later catch a rolled-back or forked log (DESIGN.md §6).
+      // later catch a rolled-back or forked log (docs/architecture.md, "The audit log").
       const cp = hsm.latestCheckpoint();
       if (cp) ctx.set('Keyward-Checkpoint', `${cp.size} ${Buffer.from(cp.root).toString('base64')}`);
       log.info('request', {

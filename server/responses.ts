@@ -13,7 +13,7 @@ import { z } from 'zod';
 import { SHARD_FORMAT } from '../ceremony/index.js';
 import { ENVELOPE_SUITE } from '../ceremony/envelope.js';
 import { APPROVAL_STATES } from '../engine/approvals/index.js';
-import { AttestationBundleSchema } from '../engine/audit/bundle.js';
+import { AttestationBundleSchema } from '../engine/audit/math/bundle.js';
 import { KEY_TYPES } from '../engine/crypto/index.js';
 import { WrappingAlgorithmSchema } from './schemas.js';
 

@@ -6,7 +6,7 @@
 import { z } from 'zod';
 import { HolderPublicKeyFileSchema, SubmissionSchema } from '../ceremony/index.js';
 import { APPROVAL_PAGE_MAX, APPROVAL_STATES } from '../engine/approvals/index.js';
-import { AUDIT_PAGE_MAX } from '../engine/audit/read.js';
+import { AUDIT_PAGE_MAX } from '../engine/audit/log/read.js';
 import { WRAPPING_ALGORITHMS } from '../engine/crypto/byok.js';
 import { KEY_NAME_RE, MAX_LIST_LIMIT } from '../engine/keys/service.js';
 

@@ -1,5 +1,5 @@
 /**
- * The keyring: the barrier keys, one per term, encrypted under the root key (DESIGN.md §3).
+ * The keyring: the barrier keys, one per term, encrypted under the root key (docs/architecture.md, "Keys at rest").
  * Root rotation adds a term and makes it active; old terms stay so data written under them still
  * reads, as in Vault's keyring.
  *

@@ -1,5 +1,5 @@
 /**
- * The root key, stored encrypted under the unseal key (DESIGN.md §3).
+ * The root key, stored encrypted under the unseal key (docs/architecture.md, "Keys at rest").
  *
  *   root_key_blob = version (1) = 0x01 ‖ AES-256-GCM(unseal key, root key (32), aad)
  *   aad           = "keyward/root-key/v1" ‖ 0x00 ‖ ceremony id

@@ -1,5 +1,5 @@
 /**
- * An unseal (or rekey) session: in memory only, never stored (DESIGN.md §3, Vault's unlockInformation).
+ * An unseal (or rekey) session: in memory only, never stored (docs/architecture.md, "Keys at rest"; Vault's unlockInformation).
  *
  * The session has a random nonce and an ephemeral X-Wing key pair whose public half is published in
  * seal status. Holders re-encrypt their share to that key, bound to the nonce, so a share never

@@ -1,5 +1,5 @@
 /**
- * Audit-log storage (DESIGN.md §6): the one-statement group append against the one-row head, the
+ * Audit-log storage (docs/architecture.md, "The audit log"): the one-statement group append against the one-row head, the
  * integrated tree's compare-and-set, perfect-subtree nodes, checkpoints and encrypted policy inputs.
  * What the bytes mean (leaves, hashes, notes) is engine/audit's business; these functions move rows.
  * @module

@@ -1,5 +1,5 @@
 /**
- * Writing a state change and its audit record in one transaction (DESIGN.md §6).
+ * Writing a state change and its audit record in one transaction (docs/architecture.md, "The audit log").
  *
  * The request pipeline hands each operation a `CommitScope` that knows how to append the request's
  * audit record; services pass it to `writeTransaction` for their state changes. The first such

@@ -1,6 +1,7 @@
 /**
  * engine/store: the drizzle schema, its generated migrations, the PGlite and PostgreSQL drivers, and
- * the repositories over the tables (DESIGN.md §7).
+ * the repositories over the tables (docs/architecture.md, "The parts"). Every SQL statement of the
+ * engine lives in this folder; services call the repository functions.
  * @module
  */
 export {
@@ -26,9 +27,11 @@ export {
   getSealConfig,
   getToken,
   initCeremony,
+  insertEntryIfAbsent,
   insertToken,
   listEntries,
   listTokens,
+  lockKeyring,
   putEntry,
   putKeyring,
   putSealConfig,
@@ -40,6 +43,21 @@ export {
 export type { CeremonyWrite } from './repos.js';
 export { bindPolicy, getPolicy, insertPolicy, listBindings, listPolicies, unbindPolicy } from './policy-repos.js';
 export type { PolicyMeta } from './policy-repos.js';
+export {
+  addApprovalGrant,
+  claimApproval,
+  countApprovalGrants,
+  denyApproval,
+  expireApprovals,
+  getApproval,
+  getApprovalTarget,
+  insertApproval,
+  listApprovalGrants,
+  listApprovals,
+  settleApproval,
+} from './approval-repos.js';
+export { APPROVAL_STATES } from './schema.js';
+export type { ApprovalRow, ApprovalState, NewApprovalRow } from './schema.js';
 export * from './key-repos.js';
 export { MAX_SHARES, SINGLETON_ID, barrierEntries, keyVersions, keyring, keys, policies, policyBindings, sealConfig, shardCommitments, tokens } from './schema.js';
 export type {

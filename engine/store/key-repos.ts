@@ -9,7 +9,7 @@
 import { and, asc, eq, gt, inArray, isNull, lte } from 'drizzle-orm';
 import type { Db } from './driver.js';
 import { deleteEntry, listEntries } from './repos.js';
-import { barrierEntries, keyVersions, keys } from './schema.js';
+import { keyVersions, keys } from './schema.js';
 import type { KeyRow, KeyVersionRow, NewKeyRow } from './schema.js';
 
 export type KeyListItem = Pick<KeyRow, 'name' | 'type' | 'latestVersion' | 'labels' | 'deleteAfter'>;
@@ -96,9 +96,4 @@ export async function liveKeyIds(db: Db, ids: readonly string[]): Promise<string
     .from(keys)
     .where(and(inArray(keys.id, [...ids]), isNull(keys.deleteAfter)));
   return rows.map((r) => r.id);
-}
-
-/** Stores barrier entry `path` unless one exists (the first of several nodes wins). */
-export async function insertEntryIfAbsent(db: Db, path: string, blob: Uint8Array): Promise<void> {
-  await db.insert(barrierEntries).values({ path, blob }).onConflictDoNothing();
 }

@@ -94,7 +94,7 @@ export async function replaceCeremony(db: Db, write: CeremonyWrite, commit?: Com
   );
 }
 
-/** What a ceremony's audit record says of it (DESIGN.md §6): no secret, no shard. */
+/** What a ceremony's audit record says of it (docs/architecture.md, "The audit log"): no secret, no shard. */
 function ceremonyNote(write: CeremonyWrite): CommitNote {
   const c = write.config;
   return { ceremonyId: c.ceremonyId, generation: c.generation, threshold: c.threshold, shares: c.shares };
@@ -147,6 +147,15 @@ export async function getKeyring(db: Db): Promise<KeyringRow | undefined> {
   return row;
 }
 
+/**
+ * The keyring row, locked (SELECT … FOR UPDATE) until `tx` ends: a read-modify-write of the keyring
+ * (root rotation) on two nodes at once can't lose a term.
+ */
+export async function lockKeyring(tx: Db): Promise<KeyringRow | undefined> {
+  const [row] = await tx.select().from(keyring).where(eq(keyring.id, SINGLETON_ID)).for('update');
+  return row;
+}
+
 /** Inserts or replaces the keyring row. */
 export async function putKeyring(db: Db, value: { blob: Uint8Array; activeTerm: number }): Promise<void> {
   await db
@@ -172,6 +181,15 @@ export async function putEntry(db: Db, path: string, blob: Uint8Array): Promise<
     .insert(barrierEntries)
     .values({ path, blob })
     .onConflictDoUpdate({ target: barrierEntries.path, set: { blob, updatedAt: sql`now()` } });
+}
+
+/**
+ * Inserts the blob at `path` unless an entry is there already (first writer wins: two nodes creating
+ * the same key at once keep one). Returns whether this call inserted it.
+ */
+export async function insertEntryIfAbsent(db: Db, path: string, blob: Uint8Array): Promise<boolean> {
+  const inserted = await db.insert(barrierEntries).values({ path, blob }).onConflictDoNothing().returning({ path: barrierEntries.path });
+  return inserted.length > 0;
 }
 
 /** Deletes the entry at `path`. Returns whether there was one. */

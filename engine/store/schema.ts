@@ -1,5 +1,5 @@
 /**
- * The database schema of Keyward: every table, in one file (DESIGN.md §7). drizzle-kit generates the
+ * The database schema of Keyward: every table, in one file (docs/architecture.md, "The parts" (engine/store)). drizzle-kit generates the
  * SQL migrations in ./migrations from this file (`npm run db:generate -- --name <what>`); they are
  * committed and never edited by hand.
  *
@@ -126,7 +126,7 @@ export const policies = pgTable(
 
 /**
  * Active policy bindings: `scope` 'global' (target '') or 'key' (target = key name). Every global
- * binding and every binding of a request's key is evaluated; any deny wins (DESIGN.md §2).
+ * binding and every binding of a request's key is evaluated; any deny wins (docs/architecture.md, "A request, step by step").
  */
 export const policyBindings = pgTable(
   'policy_bindings',
@@ -194,7 +194,7 @@ export const keyVersions = pgTable(
 );
 
 /**
- * The audit log's append head (DESIGN.md §6): one row. Every append statement takes its contiguous
+ * The audit log's append head (docs/architecture.md, "The audit log"): one row. Every append statement takes its contiguous
  * index range from `size` under this row's lock, so commit order is index order and the committed
  * records are always a gap-free prefix, with several nodes on one database and no SEQUENCE.
  * `chain` is the chain value of the newest record; `prev_chain` the one before the last append.
@@ -343,3 +343,4 @@ export type KeyVersionRow = typeof keyVersions.$inferSelect;
 export type AuditCheckpointRow = typeof auditCheckpoints.$inferSelect;
 export type ApprovalRow = typeof approvals.$inferSelect;
 export type ApprovalGrantRow = typeof approvalGrants.$inferSelect;
+export type NewApprovalRow = typeof approvals.$inferInsert;

@@ -11,7 +11,7 @@
  * ```
  *
  * `keyward policy build` compiles that file with a generated entry that implements ABI v1 around
- * `decide` (engine/policy/abi.ts documents the layout); authors never touch the ABI.
+ * `decide` (engine/policy/sandbox/abi.ts documents the layout); authors never touch the ABI.
  *
  * The request is a view over the input region: the decoder (./abi, generated from the schema)
  * records where each field is, accessors compare bytes in place (`hasRole`, `operationIs`,

@@ -12,7 +12,7 @@ import type { AppDeps } from '../deps.js';
 import { caller } from '../auth.js';
 import { parseBody, parseQuery } from '../body.js';
 import { AuditExportBody, AuditHashBody, AuditRecordsQuery, ConsistencyProofQuery, InclusionProofQuery } from '../schemas.js';
-import { AUDIT_PAGE_MAX } from '../../engine/audit/read.js';
+import { AUDIT_PAGE_MAX } from '../../engine/audit/log/read.js';
 import { respond } from './respond.js';
 
 export function auditRoutes(deps: AppDeps): Router {

@@ -8,8 +8,8 @@
 import Router from '@koa/router';
 import type { Context } from 'koa';
 import { fromBase64 } from '../../lib/bytes.js';
-import { parsePolicyInput } from '../../engine/policy/index.js';
-import { assertPolicyHash } from '../../engine/policy/service.js';
+import { parsePolicyInput } from '../../engine/policy/sandbox/index.js';
+import { assertPolicyHash } from '../../engine/policy/bindings/service.js';
 import type { AppDeps } from '../deps.js';
 import { caller } from '../auth.js';
 import { parseBody } from '../body.js';

@@ -1,5 +1,5 @@
 /**
- * /v1/sys: health, seal status, init, unseal, seal, root rotation, rekey (DESIGN.md §3, §8).
+ * /v1/sys: health, seal status, init, unseal, seal, root rotation, rekey (docs/architecture.md, "Keys at rest"; docs/openapi.md).
  * Health, seal status, init, unseal and rekey submissions are unauthenticated (a quorum of shards is
  * their authority) and rate-limited per client; seal, rotate and rekey init/cancel go through the
  * pipeline like every other request.

@@ -3,16 +3,9 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { issueToken } from '../../engine/auth/tokens.js';
 import { devBootstrap } from '../../engine/dev.js';
-import { ok, runCli } from '../helpers/cli.js';
-import type { CliResult } from '../helpers/cli.js';
+import { fails, ok, runCli } from '../helpers/cli.js';
 import { startTestServer } from '../helpers/server.js';
 import type { TestServer } from '../helpers/server.js';
-
-function fails(r: CliResult, code: string): CliResult {
-  assert.equal(r.code, 1, `expected exit 1, got ${r.code}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`);
-  assert.match(r.stderr, new RegExp(code));
-  return r;
-}
 
 describe('keyward approval (CLI)', { timeout: 180_000 }, () => {
   let s: TestServer;

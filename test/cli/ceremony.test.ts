@@ -10,16 +10,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { TEST_PASSPHRASE, makeHolders, writeHolderFiles } from '../helpers/ceremony.js';
-import { ok, runCli } from '../helpers/cli.js';
-import type { CliResult } from '../helpers/cli.js';
+import { fails, ok, runCli } from '../helpers/cli.js';
 import { startTestServer } from '../helpers/server.js';
 import type { TestServer } from '../helpers/server.js';
-
-function failsWith(r: CliResult, code: string): void {
-  assert.equal(r.code, 1, `expected failure ${code}; stdout: ${r.stdout} stderr: ${r.stderr}`);
-  if (r.stderr.startsWith('{')) assert.equal(JSON.parse(r.stderr).error.code, code, r.stderr);
-  else assert.match(r.stderr, new RegExp(`error ${code}: `));
-}
 
 describe('keyward ceremony (CLI, end to end)', { timeout: 240_000 }, () => {
   let s: TestServer;
@@ -62,9 +55,9 @@ describe('keyward ceremony (CLI, end to end)', { timeout: 240_000 }, () => {
     assert.equal(files.key('bob'), k('bob'));
     const priv = JSON.parse(await readFile(k('alice'), 'utf8'));
     assert.equal(priv.format, 'keyward.holder-private-key/v1');
-    failsWith(await runCli(['ceremony', 'holder-keygen', '--name', 'alice', '--out', k('alice'), ...pass()]), 'FILE_EXISTS');
-    failsWith(await runCli(['ceremony', 'holder-keygen', '--name', 'bad name!', '--out', join(dir, 'x.key'), ...pass()]), 'HOLDER_NAME_INVALID');
-    failsWith(await runCli(['ceremony', 'holder-keygen', '--name', 'z', '--out', join(dir, 'z.key')]), 'PASSPHRASE_REQUIRED');
+    fails(await runCli(['ceremony', 'holder-keygen', '--name', 'alice', '--out', k('alice'), ...pass()]), 'FILE_EXISTS');
+    fails(await runCli(['ceremony', 'holder-keygen', '--name', 'bad name!', '--out', join(dir, 'x.key'), ...pass()]), 'HOLDER_NAME_INVALID');
+    fails(await runCli(['ceremony', 'holder-keygen', '--name', 'z', '--out', join(dir, 'z.key')]), 'PASSPHRASE_REQUIRED');
   });
 
   it('status before init exits 2', async () => {
@@ -77,7 +70,7 @@ describe('keyward ceremony (CLI, end to end)', { timeout: 240_000 }, () => {
     const usage = await runCli(['ceremony', 'init', '--holders', `${k('alice')}.pub`, '--threshold', 'two', '--out-dir', join(dir, 'shards')], env);
     assert.equal(usage.code, 1);
     assert.match(usage.stdout + usage.stderr, /Invalid value for --threshold/);
-    failsWith(await runCli(['ceremony', 'init', '--holders', join(dir, 'missing.pub'), '--threshold', '1', '--out-dir', join(dir, 'shards')], env), 'FILE_UNREADABLE');
+    fails(await runCli(['ceremony', 'init', '--holders', join(dir, 'missing.pub'), '--threshold', '1', '--out-dir', join(dir, 'shards')], env), 'FILE_UNREADABLE');
     const r = ok(await runCli(['ceremony', 'init', '--holders', ['alice', 'bob', 'carol'].map((n) => `${k(n)}.pub`).join(','), '--threshold', '2', '--out-dir', join(dir, 'shards'), '--root-token-out', join(dir, 'root-token'), '--json'], env));
     assert.equal(r.json().shardFiles.length, 3);
     assert.equal(r.json().rootToken, undefined, 'token went to the file, not stdout');
@@ -90,9 +83,10 @@ describe('keyward ceremony (CLI, end to end)', { timeout: 240_000 }, () => {
 
   it('a restart is sealed; a wrong passphrase is a clear error; 2 of 3 unseal', async () => {
     await s.restart();
-    assert.equal((await runCli(['status'], env)).code, 2);
-    failsWith(await runCli(['ceremony', 'unseal', '--key', k('alice'), '--shard', shard('alice'), '--passphrase-file', join(dir, 'wrong')], env), 'PASSPHRASE_WRONG');
-    failsWith(await runCli(['ceremony', 'unseal', '--key', k('bob'), '--shard', shard('alice'), ...pass()], env), 'SHARD_NOT_FOR_HOLDER');
+    const st = await runCli(['status'], env);
+    assert.equal(st.code, 2, st.stdout + st.stderr);
+    fails(await runCli(['ceremony', 'unseal', '--key', k('alice'), '--shard', shard('alice'), '--passphrase-file', join(dir, 'wrong')], env), 'PASSPHRASE_WRONG');
+    fails(await runCli(['ceremony', 'unseal', '--key', k('bob'), '--shard', shard('alice'), ...pass()], env), 'SHARD_NOT_FOR_HOLDER');
     const a = ok(await unseal('alice'));
     assert.equal(a.json().progress, 1);
     assert.equal(a.json().sealed, true);
@@ -111,7 +105,7 @@ describe('keyward ceremony (CLI, end to end)', { timeout: 240_000 }, () => {
   });
 
   it('seal needs the token; then any 2 of 3 unseal again', async () => {
-    failsWith(await runCli(['seal'], env), 'UNAUTHENTICATED');
+    fails(await runCli(['seal'], env), 'UNAUTHENTICATED');
     ok(await runCli(['seal', '--token', rootToken], env));
     assert.equal((await runCli(['status'], env)).code, 2);
     ok(await unseal('bob'));
@@ -147,16 +141,16 @@ describe('keyward ceremony (CLI, end to end)', { timeout: 240_000 }, () => {
     assert.equal(done.json().generation, 2);
     ok(await runCli(['seal'], tok));
     const old = await unseal('bob');
-    failsWith(old, 'SHARD_FOREIGN');
+    fails(old, 'SHARD_FOREIGN');
     const vs = await runCli(['ceremony', 'verify-shard', '--key', k('bob'), '--shard', shard('bob'), ...pass()], env);
-    failsWith(vs, 'SHARD_FOREIGN');
+    fails(vs, 'SHARD_FOREIGN');
     ok(await unseal('dave', 'new'));
     assert.equal(ok(await unseal('erin', 'new')).json().sealed, false);
     assert.equal(new TextDecoder().decode(await s.hsm.secrets.get('test/pre-rotation')), 'older data');
   });
 
   it('reports an unreachable server and a bad --addr clearly', async () => {
-    failsWith(await runCli(['status'], { KEYWARD_ADDR: 'http://127.0.0.1:1' }), 'SERVER_UNREACHABLE');
-    failsWith(await runCli(['status', '--addr', 'not a url']), 'ADDR_INVALID');
+    fails(await runCli(['status'], { KEYWARD_ADDR: 'http://127.0.0.1:1' }), 'SERVER_UNREACHABLE');
+    fails(await runCli(['status', '--addr', 'not a url']), 'ADDR_INVALID');
   });
 });

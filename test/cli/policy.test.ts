@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { devBootstrap } from '../../engine/dev.js';
 import { approveTwice, parkedId } from '../helpers/approvals.js';
-import { ok, runCli } from '../helpers/cli.js';
+import { ok, runBinary, runCli } from '../helpers/cli.js';
 import type { CliResult } from '../helpers/cli.js';
 import { startTestServer } from '../helpers/server.js';
 import type { TestServer } from '../helpers/server.js';
@@ -30,9 +30,10 @@ describe('keyward policy (CLI)', { timeout: 180_000 }, () => {
   });
 
   it('scaffolds a policy that builds and passes its own cases, from any directory', async () => {
-    ok(await runCli(['policy', 'new', 'limit'], {}, { cwd: dir }));
+    // The real binary started outside the project for new and the first build; the rest in-process.
+    ok(await runBinary(['policy', 'new', 'limit'], {}, { cwd: dir }));
     assert.equal((await runCli(['policy', 'new', 'limit'], {}, { cwd: dir })).code, 1, 'refuses to overwrite');
-    const b1 = ok(await runCli(['policy', 'build', 'limit.ts', '--json'], {}, { cwd: dir })).json();
+    const b1 = ok(await runBinary(['policy', 'build', 'limit.ts', '--json'], {}, { cwd: dir })).json();
     const first = await readFile(join(dir, 'limit.wasm'));
     const b2 = ok(await runCli(['policy', 'build', 'limit.ts', '--out', 'again.wasm', '--json'], {}, { cwd: dir })).json();
     assert.equal(b1.sha256, b2.sha256);

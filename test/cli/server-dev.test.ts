@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { CLI_ENTRY, runCli } from '../helpers/cli.js';
+import { CLI_ENTRY, runBinary, runCli } from '../helpers/cli.js';
 
 /** Starts `keyward server --json ...args`, resolves with the printed JSON once it listens. */
 function startServer(args: string[]): Promise<{ info: any; stderr: () => string; stop: () => Promise<void> }> {
@@ -70,7 +70,7 @@ describe('keyward server --dev --dev-root-token', { timeout: 120_000 }, () => {
     } finally {
       await srv.stop();
     }
-    const bad = await runCli(['server', '--dev', '--dev-root-token', 'two words', '--listen', '127.0.0.1:0']);
+    const bad = await runBinary(['server', '--dev', '--dev-root-token', 'two words', '--listen', '127.0.0.1:0']);
     assert.notEqual(bad.code, 0);
     assert.match(bad.stdout + bad.stderr, /--dev-root-token/);
   });
@@ -78,7 +78,7 @@ describe('keyward server --dev --dev-root-token', { timeout: 120_000 }, () => {
   it('refuses a free-form token with persistent storage (a later non-dev server would still accept it)', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'keyward-devtoken-'));
     try {
-      const r = await runCli(['server', '--dev', '--dev-root-token', 'root', '--data-dir', dir, '--listen', '127.0.0.1:0']);
+      const r = await runBinary(['server', '--dev', '--dev-root-token', 'root', '--data-dir', dir, '--listen', '127.0.0.1:0']);
       assert.equal(r.code, 1, r.stdout + r.stderr);
       assert.match(r.stdout + r.stderr, /--dev-root-token takes a free-form token only with in-memory dev storage/);
     } finally {

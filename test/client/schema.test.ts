@@ -34,7 +34,7 @@ describe('@keyward/client types', () => {
     for (const r of ROUTES) assert.ok(committed.includes(`"${r.path.replace(/:([A-Za-z]+)/g, '{$1}')}": {`), `${r.method} ${r.path} is missing`);
   });
 
-  it('imports nothing of the server, engine, ceremony or CLI: only its own modules and openapi-fetch (DESIGN.md §1)', () => {
+  it('imports nothing of the server, engine, ceremony or CLI: only its own modules and openapi-fetch (docs/architecture.md, "Dependency direction")', () => {
     const dir = dirname(SCHEMA_FILE);
     for (const f of readdirSync(dir).filter((n) => n.endsWith('.ts'))) {
       const text = readFileSync(join(dir, f), 'utf8');

@@ -8,8 +8,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { KeywardError } from '../../lib/errors.js';
-import { decodeRecord } from '../../engine/audit/record.js';
-import type { AuditRecord } from '../../engine/audit/record.js';
+import { decodeRecord } from '../../engine/audit/math/record.js';
+import type { AuditRecord } from '../../engine/audit/math/record.js';
 import { issueToken } from '../../engine/auth/tokens.js';
 import { devBootstrap } from '../../engine/dev.js';
 import { Hsm } from '../../engine/hsm.js';

@@ -125,13 +125,13 @@ describe('lint: the policy sandbox does no I/O', () => {
     "import { eq } from 'drizzle-orm';",
     "import { PGlite } from '@electric-sql/pglite';",
   ];
-  // the future folder, and today's files wherever they move under engine/policy/
+  // the folder, at any depth
   for (const file of [
     'engine/policy/sandbox/x.ts',
     'engine/policy/sandbox/deep/x.ts',
-    'engine/policy/host.ts',
+    'engine/policy/sandbox/host.ts',
     'engine/policy/sandbox/gas.ts',
-    'engine/policy/abi.ts',
+    'engine/policy/sandbox/abi.ts',
   ]) {
     check(io.map((code): Case => [file, code, ['sandbox']]));
   }
@@ -148,44 +148,44 @@ describe('lint: the policy sandbox does no I/O', () => {
       [],
     ],
     [
-      'engine/policy/host.ts',
-      "import { Gas } from './gas.js'; import { KeywardError } from '../../lib/errors.js';",
+      'engine/policy/sandbox/deep/x.ts',
+      "import { Gas } from '../gas.js'; import { KeywardError } from '../../../../lib/errors.js';",
       [],
     ],
     ['engine/policy/sandbox/x.ts', "import { sdkDir } from '../toolchain/paths.js';", ['sandbox']],
     ['engine/policy/sandbox/x.ts', "import { PolicyService } from '../bindings/service.js';", ['sandbox']],
-    ['engine/policy/host.ts', "import { sdkDir } from './paths.js';", ['sandbox']],
+    ['engine/policy/sandbox/host.ts', "import { compilePolicy } from '../toolchain/compile.js';", ['sandbox']],
     ['engine/policy/sandbox/x.ts', "import { sha256 } from '../../crypto/hash.js';", ['sandbox']],
     // the same imports are fine where I/O belongs
     ['engine/store/x.ts', "import { readFileSync } from 'node:fs';", []],
     ['engine/store/x.ts', "import postgres from 'postgres'; import { eq } from 'drizzle-orm';", []],
-    ['engine/policy/compile.ts', "import { readFileSync } from 'node:fs';", []],
-    ['engine/policy/service.ts', "import { getPolicy } from '../store/index.js';", []],
+    ['engine/policy/toolchain/compile.ts', "import { readFileSync } from 'node:fs';", []],
+    ['engine/policy/bindings/service.ts', "import { getPolicy } from '../../store/index.js';", []],
   ]);
 });
 
 describe('lint: the audit bundle verifier imports no node: module', () => {
   check([
-    ['engine/audit/bundle.ts', "import { createHash } from 'node:crypto';", ['audit-math']],
-    ['engine/audit/record.ts', "import { Buffer } from 'node:buffer';", ['audit-math']],
+    ['engine/audit/math/bundle.ts', "import { createHash } from 'node:crypto';", ['audit-math']],
+    ['engine/audit/math/record.ts', "import { Buffer } from 'node:buffer';", ['audit-math']],
     ['engine/audit/math/merkle.ts', "import { Buffer } from 'buffer';", ['audit-math']],
     ['engine/audit/math/note.ts', "import { readFile } from 'node:fs/promises';", ['audit-math']],
     ['engine/audit/math/other.ts', "import { getAuditNodes } from '../../store/index.js';", ['audit-math']],
     ['engine/audit/math/other.ts', "import { sha256Fast } from '../verifier/sha256-fast.js';", ['audit-math']],
-    ['engine/audit/bundle.ts', "import { sha256Fast } from './sha256-fast.js';", ['audit-math']],
+    ['engine/audit/math/bundle.ts', "import { verifyLog } from '../verifier/verify-log.js';", ['audit-math']],
     ['engine/audit/math/bundle.ts', "import { z } from 'zod'; import { encodeRecord } from './record.js';", []],
     [
-      'engine/audit/merkle.ts',
-      "import { sha256 } from '@noble/hashes/sha2.js'; import { toHex } from '../../lib/bytes.js';",
+      'engine/audit/math/merkle.ts',
+      "import { sha256 } from '@noble/hashes/sha2.js'; import { toHex } from '../../../lib/bytes.js';",
       [],
     ],
     // the parts of the log that are meant for Node
     [
-      'engine/audit/log.ts',
-      "import { createHash } from 'node:crypto'; import { appendAuditLeaves } from '../store/index.js';",
+      'engine/audit/log/log.ts',
+      "import { createHash } from 'node:crypto'; import { appendAuditLeaves } from '../../store/index.js';",
       [],
     ],
-    ['engine/audit/verify-log.ts', "import { availableParallelism } from 'node:os';", []],
+    ['engine/audit/verifier/verify-log.ts', "import { availableParallelism } from 'node:os';", []],
   ]);
 });
 
@@ -202,9 +202,9 @@ describe('lint: the offline parts (policy toolchain, log verifier) never reach t
       [],
     ],
     ['engine/policy/toolchain/cases.ts', "import { PolicyService } from '../bindings/service.js';", ['offline']],
-    ['engine/policy/cases.ts', "import { PolicyService } from './service.js';", ['offline']],
+    ['engine/policy/toolchain/cases.ts', "import { decide } from '../bindings/index.js';", ['offline']],
     ['engine/audit/verifier/verify-log.ts', "import { AuditLog } from '../log/log.js';", ['offline']],
-    ['engine/audit/verify-log.ts', "import { AuditLog } from './log.js';", ['offline']],
+    ['engine/audit/verifier/verify-worker.ts', "import { readAuditPage } from '../log/read.js';", ['offline']],
     ['engine/audit/verifier/x.ts', "import { getAuditNodes } from '../../store/index.js';", ['offline']],
     ['engine/policy/toolchain/x.ts', "import { eq } from 'drizzle-orm';", ['offline']],
     ['engine/policy/toolchain/x.ts', "import { Hsm } from '../../hsm.js';", ['offline']],

@@ -6,11 +6,11 @@
 import assert from 'node:assert/strict';
 import { after, before, it } from 'node:test';
 import { fromBase64 } from '../../lib/bytes.js';
-import { decodeRecord } from '../../engine/audit/record.js';
+import { decodeRecord } from '../../engine/audit/math/record.js';
 import { issueToken } from '../../engine/auth/tokens.js';
 import { devBootstrap, devUnseal } from '../../engine/dev.js';
 import { Hsm } from '../../engine/hsm.js';
-import { compilePolicy } from '../../engine/policy/compile.js';
+import { compilePolicy } from '../../engine/policy/toolchain/compile.js';
 import { openStore, readAuditRecords } from '../../engine/store/index.js';
 import type { Store } from '../../engine/store/index.js';
 import { statusFor } from '../../server/errors.js';
@@ -18,8 +18,7 @@ import { createLogger } from '../../server/log.js';
 import { listen } from '../../server/main.js';
 import type { RunningServer } from '../../server/main.js';
 import { createTestDatabaseUrl, describePostgres } from '../helpers/store.js';
-
-const b64 = (s: string) => Buffer.from(s).toString('base64');
+import { b64 } from '../helpers/wire.js';
 
 describePostgres('approvals with two nodes on one PostgreSQL', { timeout: 180_000 }, () => {
   let db: { url: string; drop(): Promise<void> };

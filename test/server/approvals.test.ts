@@ -9,23 +9,17 @@ import { after, before, describe, it } from 'node:test';
 import { sql } from 'drizzle-orm';
 import { fromBase64 } from '../../lib/bytes.js';
 import { sealSubmission } from '../../ceremony/index.js';
-import { decodeRecord } from '../../engine/audit/record.js';
-import type { AuditRecord } from '../../engine/audit/record.js';
+import { decodeRecord } from '../../engine/audit/math/record.js';
+import type { AuditRecord } from '../../engine/audit/math/record.js';
 import { issueToken } from '../../engine/auth/tokens.js';
 import { devBootstrap } from '../../engine/dev.js';
 import type { Hsm } from '../../engine/hsm.js';
-import { compilePolicy } from '../../engine/policy/compile.js';
+import { compilePolicy } from '../../engine/policy/toolchain/compile.js';
 import { readAuditRecords } from '../../engine/store/index.js';
 import { approverTokens, completeApproval } from '../helpers/approvals.js';
 import { startTestServer } from '../helpers/server.js';
 import type { TestServer } from '../helpers/server.js';
-
-const b64 = (s: string) => Buffer.from(s).toString('base64');
-
-function assertError(res: { status: number; body: any }, status: number, code: string) {
-  assert.equal(res.status, status, `expected ${status} ${code}, got ${res.status} ${JSON.stringify(res.body)}`);
-  assert.equal(res.body?.error?.code, code);
-}
+import { assertError, b64 } from '../helpers/wire.js';
 
 async function records(hsm: Hsm): Promise<AuditRecord[]> {
   return (await readAuditRecords(hsm.store.db, 0, 1_000_000)).map((r) => decodeRecord(r.leaf));

@@ -1,5 +1,5 @@
 /**
- * A state change and its audit record commit in one transaction (DESIGN.md §6): when the database
+ * A state change and its audit record commit in one transaction (docs/architecture.md, "The audit log"): when the database
  * refuses the record, the change is not made either, and when it accepts it, the change's record is
  * written once, carrying what changed. Covers every state-changing route, the approval steps, and
  * the key purge.
@@ -8,20 +8,16 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { sql } from 'drizzle-orm';
 import { issueToken } from '../../engine/auth/tokens.js';
-import { decodeRecord } from '../../engine/audit/record.js';
-import type { AuditRecord } from '../../engine/audit/record.js';
+import { decodeRecord } from '../../engine/audit/math/record.js';
+import type { AuditRecord } from '../../engine/audit/math/record.js';
 import { devBootstrap } from '../../engine/dev.js';
 import { DELETION_RETENTION_DAYS } from '../../engine/keys/service.js';
 import { auditHeadSize, queryRows, readAuditRecords } from '../../engine/store/index.js';
 import { startTestServer } from '../helpers/server.js';
 import type { TestServer } from '../helpers/server.js';
+import { assertError } from '../helpers/wire.js';
 
 const DAY = 86_400_000;
-
-function assertError(res: { status: number; body: any }, status: number, code: string) {
-  assert.equal(res.status, status, `expected ${status} ${code}, got ${res.status} ${JSON.stringify(res.body)}`);
-  assert.equal(res.body?.error?.code, code);
-}
 
 describe('state changes and their audit records commit together', { timeout: 180_000 }, () => {
   let s: TestServer;

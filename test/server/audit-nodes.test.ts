@@ -7,9 +7,9 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { after, before, it } from 'node:test';
 import { fromBase64 } from '../../lib/bytes.js';
-import { appendLeaves, EMPTY_ROOT, leafHash } from '../../engine/audit/merkle.js';
-import { parseVerifierKey, verifyNote } from '../../engine/audit/note.js';
-import { decodeRecord } from '../../engine/audit/record.js';
+import { appendLeaves, EMPTY_ROOT, leafHash } from '../../engine/audit/math/merkle.js';
+import { parseVerifierKey, verifyNote } from '../../engine/audit/math/note.js';
+import { decodeRecord } from '../../engine/audit/math/record.js';
 import { issueToken } from '../../engine/auth/tokens.js';
 import { devBootstrap, devUnseal } from '../../engine/dev.js';
 import { Hsm } from '../../engine/hsm.js';
@@ -20,8 +20,7 @@ import { createLogger } from '../../server/log.js';
 import { listen } from '../../server/main.js';
 import type { RunningServer } from '../../server/main.js';
 import { createTestDatabaseUrl, describePostgres } from '../helpers/store.js';
-
-const b64 = (s: string) => Buffer.from(s).toString('base64');
+import { b64 } from '../helpers/wire.js';
 
 describePostgres('audit log with two nodes on one PostgreSQL', { timeout: 180_000 }, () => {
   let db: { url: string; drop(): Promise<void> };

@@ -8,19 +8,14 @@ import { after, before, describe, it } from 'node:test';
 import { sql } from 'drizzle-orm';
 import { issueToken } from '../../engine/auth/tokens.js';
 import { devBootstrap } from '../../engine/dev.js';
-import { decodeRecord } from '../../engine/audit/record.js';
-import { leafHash, verifyConsistency, verifyInclusion } from '../../engine/audit/merkle.js';
-import { parseVerifierKey, verifyNote } from '../../engine/audit/note.js';
+import { decodeRecord } from '../../engine/audit/math/record.js';
+import { leafHash, verifyConsistency, verifyInclusion } from '../../engine/audit/math/merkle.js';
+import { parseVerifierKey, verifyNote } from '../../engine/audit/math/note.js';
 import { startTestServer } from '../helpers/server.js';
 import type { TestServer } from '../helpers/server.js';
+import { assertError, b64 } from '../helpers/wire.js';
 
-const b64 = (s: string | Uint8Array) => Buffer.from(s).toString('base64');
 const fromB64 = (s: string) => new Uint8Array(Buffer.from(s, 'base64'));
-
-function assertError(res: { status: number; body: any }, status: number, code: string) {
-  assert.equal(res.status, status, `expected ${status} ${code}, got ${res.status} ${JSON.stringify(res.body)}`);
-  assert.equal(res.body?.error?.code, code);
-}
 
 describe('/v1/audit', { timeout: 120_000 }, () => {
   let s: TestServer;

@@ -17,6 +17,7 @@ import { issueToken } from '../../engine/auth/tokens.js';
 import { devBootstrap } from '../../engine/dev.js';
 import { startTestServer } from '../helpers/server.js';
 import type { TestServer } from '../helpers/server.js';
+import { b64 } from '../helpers/wire.js';
 
 const ORDER = {
   p256: 0xffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551n,
@@ -56,8 +57,6 @@ const twin = (der: Buffer, n: bigint) => {
   const { r, s } = parseDer(der);
   return toDer(r, n - s);
 };
-
-const b64 = (b: Uint8Array | string) => Buffer.from(b).toString('base64');
 
 describe('ECDSA signatures from other signers verify (FIPS 186-5: high and low S)', { timeout: 300_000 }, () => {
   let s: TestServer;

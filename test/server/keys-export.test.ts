@@ -18,7 +18,7 @@ import { after, before, describe, it } from 'node:test';
 import { ml_dsa65 } from '@noble/post-quantum/ml-dsa.js';
 import { ml_kem512, ml_kem768 } from '@noble/post-quantum/ml-kem.js';
 import { ml_kem768_x25519 } from '@noble/post-quantum/hybrid.js';
-import { auditRecordsPage } from '../../engine/audit/read.js';
+import { auditRecordsPage } from '../../engine/audit/log/read.js';
 import { issueToken } from '../../engine/auth/tokens.js';
 import { ML_KEM_BYOK_INFO, X_WING_BYOK_INFO } from '../../engine/crypto/index.js';
 import type { WrappingAlgorithm } from '../../engine/crypto/index.js';
@@ -26,14 +26,9 @@ import { devBootstrap } from '../../engine/dev.js';
 import { completeApproval } from '../helpers/approvals.js';
 import { startTestServer } from '../helpers/server.js';
 import type { TestServer } from '../helpers/server.js';
+import { assertError, b64 } from '../helpers/wire.js';
 
-const b64 = (s: string | Uint8Array) => Buffer.from(s).toString('base64');
 const MSG = new TextEncoder().encode('exported under dual control');
-
-function assertError(res: { status: number; body: any }, status: number, code: string) {
-  assert.equal(res.status, status, `expected ${status} ${code}, got ${res.status} ${JSON.stringify(res.body)}`);
-  assert.equal(res.body?.error?.code, code);
-}
 
 // ---------------------------------------------------------------------------------------------
 // The receiver's side, written from the construction (engine/crypto/byok.ts header) with outside

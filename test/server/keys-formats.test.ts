@@ -13,8 +13,8 @@ import { devBootstrap } from '../../engine/dev.js';
 import { ERROR_STATUS } from '../../server/errors.js';
 import { startTestServer } from '../helpers/server.js';
 import type { TestServer } from '../helpers/server.js';
+import { b64 } from '../helpers/wire.js';
 
-const b64 = (b: Uint8Array | string) => Buffer.from(b).toString('base64');
 const MSG = b64('raw or kw');
 
 /** Values that are neither a well-formed kw: value nor standard base64. */

@@ -18,16 +18,11 @@ import { getEntry } from '../../engine/store/index.js';
 import { startTestServer } from '../helpers/server.js';
 import type { TestServer } from '../helpers/server.js';
 import { hex, wycheproof } from '../engine/crypto/vectors.js';
+import { assertError, b64 } from '../helpers/wire.js';
 
-const b64 = (s: string | Uint8Array) => Buffer.from(s).toString('base64');
 const ALGS: WrappingAlgorithm[] = ['rsa-oaep-3072-aes-kwp', 'ml-kem-768', 'x-wing'];
 const MSG = new TextEncoder().encode('imported and working');
 const GENERIC_DECRYPT = { error: { code: 'DECRYPTION_FAILED', message: 'decryption failed' } };
-
-function assertError(res: { status: number; body: any }, status: number, code: string) {
-  assert.equal(res.status, status, `expected ${status} ${code}, got ${res.status} ${JSON.stringify(res.body)}`);
-  assert.equal(res.body?.error?.code, code);
-}
 
 /** Material in each family's import format, and a check that the imported key is that key. */
 interface Family {

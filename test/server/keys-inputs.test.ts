@@ -14,8 +14,8 @@ import { issueToken } from '../../engine/auth/tokens.js';
 import { devBootstrap } from '../../engine/dev.js';
 import { startTestServer } from '../helpers/server.js';
 import type { TestServer } from '../helpers/server.js';
+import { b64 } from '../helpers/wire.js';
 
-const b64 = (s: string | Uint8Array) => Buffer.from(s).toString('base64');
 const OP_LIMIT = 8 * 1024 * 1024; // server/routes/keys.ts: operations that take payloads
 const BODY_LIMIT = 1024 * 1024; // server/body.ts DEFAULT_BODY_LIMIT: everything else
 const MSG = b64('hello');

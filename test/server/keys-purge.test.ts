@@ -13,9 +13,9 @@ import { DELETION_RETENTION_DAYS, KeyService } from '../../engine/keys/service.j
 import { keyVersions, listEntries } from '../../engine/store/index.js';
 import { startTestServer } from '../helpers/server.js';
 import type { TestServer } from '../helpers/server.js';
+import { b64 } from '../helpers/wire.js';
 
 const DAY = 86_400_000;
-const b64 = (s: string) => Buffer.from(s).toString('base64');
 
 describe('purging keys after their deletion window', { timeout: 120_000 }, () => {
   let s: TestServer;

@@ -13,15 +13,10 @@ import { devBootstrap } from '../../engine/dev.js';
 import { completeApproval } from '../helpers/approvals.js';
 import { startTestServer } from '../helpers/server.js';
 import type { TestServer } from '../helpers/server.js';
+import { assertError, b64 } from '../helpers/wire.js';
 
 const SLOW_SIGN = new Set<KeyType>(['slh-dsa-sha2-128s', 'slh-dsa-sha2-256s']);
 const slow = process.env.KEYWARD_SLOW_TESTS === '1';
-const b64 = (s: string | Uint8Array) => Buffer.from(s).toString('base64');
-
-function assertError(res: { status: number; body: any }, status: number, code: string) {
-  assert.equal(res.status, status, `expected ${status} ${code}, got ${res.status} ${JSON.stringify(res.body)}`);
-  assert.equal(res.body?.error?.code, code);
-}
 
 describe('/v1/keys', { timeout: 300_000 }, () => {
   let s: TestServer;

@@ -10,15 +10,14 @@ import { after, before, describe, it } from 'node:test';
 import { toPublicKeyFile } from '../../ceremony/index.js';
 import { issueToken } from '../../engine/auth/tokens.js';
 import { devBootstrap } from '../../engine/dev.js';
-import { compilePolicy } from '../../engine/policy/compile.js';
+import { compilePolicy } from '../../engine/policy/toolchain/compile.js';
 import { ROUTES } from '../../server/openapi.js';
 import { completeApproval } from '../helpers/approvals.js';
 import { makeHolders } from '../helpers/ceremony.js';
 import { checkResponse } from '../helpers/openapi.js';
 import { startTestServer } from '../helpers/server.js';
 import type { TestServer } from '../helpers/server.js';
-
-const b64 = (s: string) => Buffer.from(s).toString('base64');
+import { b64 } from '../helpers/wire.js';
 
 describe('responses match the OpenAPI document', { timeout: 240_000 }, () => {
   let s: TestServer;

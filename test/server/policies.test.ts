@@ -10,18 +10,14 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { issueToken } from '../../engine/auth/tokens.js';
 import { devBootstrap } from '../../engine/dev.js';
-import { compilePolicy, defaultPolicyWasm } from '../../engine/policy/index.js';
-import { DEFAULT_POLICY_NAME } from '../../engine/policy/service.js';
+import { defaultPolicyWasm } from '../../engine/policy/bindings/index.js';
+import { compilePolicy } from '../../engine/policy/toolchain/index.js';
+import { DEFAULT_POLICY_NAME } from '../../engine/policy/bindings/service.js';
 import { completeApproval } from '../helpers/approvals.js';
 import { startTestServer } from '../helpers/server.js';
 import type { TestServer } from '../helpers/server.js';
 import { createHash } from 'node:crypto';
-
-function assertError(res: { status: number; body: any }, status: number, code: string, message?: RegExp) {
-  assert.equal(res.status, status, `expected ${status} ${code}, got ${res.status} ${JSON.stringify(res.body)}`);
-  assert.equal(res.body?.error?.code, code);
-  if (message) assert.match(res.body.error.message, message);
-}
+import { assertError } from '../helpers/wire.js';
 
 const DENY_ROTATE = `import { Request, Decision } from "keyward";
 export function decide(req: Request): Decision {
@@ -164,7 +160,7 @@ export function decide(req: Request): Decision { return Date.now() > 0 ? Decisio
   });
 
   it('a per-key binding applies only to requests on that key', async () => {
-    const { PolicyService } = await import('../../engine/policy/service.js');
+    const { PolicyService } = await import('../../engine/policy/bindings/service.js');
     const svc: InstanceType<typeof PolicyService> = s.hsm.policies;
     await svc.activate(denyRotate.sha256, 'key', 'payments', 'test');
     const base = { operation: 'sys.rotate', principal: 'root', roles: ['admin'], attributes: {}, payloadBytes: 0, time: 0, approvals: 0 };

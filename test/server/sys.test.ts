@@ -5,13 +5,7 @@ import type { HolderKey, ShardFile } from '../../ceremony/index.js';
 import { makeHolders, submissionFor } from '../helpers/ceremony.js';
 import { startTestServer } from '../helpers/server.js';
 import type { TestServer } from '../helpers/server.js';
-
-function assertError(res: { status: number; body: any }, status: number, code: string) {
-  assert.equal(res.status, status, `expected ${status} ${code}, got ${res.status} ${JSON.stringify(res.body)}`);
-  assert.equal(res.body?.error?.code, code);
-  assert.equal(typeof res.body.error.message, 'string');
-  assert.ok(res.body.error.message.length > 0);
-}
+import { assertError } from '../helpers/wire.js';
 
 describe('/v1/sys over HTTP', () => {
   let s: TestServer;

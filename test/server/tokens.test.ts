@@ -6,11 +6,7 @@ import { getToken } from '../../engine/store/index.js';
 import { runCli } from '../helpers/cli.js';
 import { startTestServer } from '../helpers/server.js';
 import type { TestServer } from '../helpers/server.js';
-
-function assertError(res: { status: number; body: any }, status: number, code: string) {
-  assert.equal(res.status, status, `expected ${status} ${code}, got ${res.status} ${JSON.stringify(res.body)}`);
-  assert.equal(res.body?.error?.code, code);
-}
+import { assertError } from '../helpers/wire.js';
 
 describe('/v1/auth/tokens', () => {
   let s: TestServer;

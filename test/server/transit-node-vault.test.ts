@@ -10,8 +10,7 @@ import { issueToken } from '../../engine/auth/tokens.js';
 import { devBootstrap } from '../../engine/dev.js';
 import { startTestServer } from '../helpers/server.js';
 import type { TestServer } from '../helpers/server.js';
-
-const b64 = (s: string) => Buffer.from(s).toString('base64');
+import { b64 } from '../helpers/wire.js';
 
 describe('Vault transit through node-vault', { timeout: 120_000 }, () => {
   let s: TestServer;

@@ -13,8 +13,8 @@ import { devBootstrap } from '../../engine/dev.js';
 import { approverTokens } from '../helpers/approvals.js';
 import { startTestServer } from '../helpers/server.js';
 import type { TestServer } from '../helpers/server.js';
+import { b64 } from '../helpers/wire.js';
 
-const b64 = (s: string | Uint8Array) => Buffer.from(s).toString('base64');
 const MSG = 'the quick brown fox';
 const body = (sig: string) => Buffer.from(sig.replace(/^vault:v\d+:/, ''), 'base64');
 

@@ -1,5 +1,5 @@
 import { Command, Option } from 'clipanion';
-import { parseTrustedKeysFile } from '../../../engine/audit/index.js';
+import { parseTrustedKeysFile } from '../../../engine/audit/math/index.js';
 import { RemoteCommand } from '../../base.js';
 import { writeFileSafe } from '../../files.js';
 import { done } from '../../http.js';

@@ -1,6 +1,6 @@
 import { Command, Option } from 'clipanion';
 import { KeywardError } from '../../../lib/errors.js';
-import { verifyBundle } from '../../../engine/audit/index.js';
+import { verifyBundle } from '../../../engine/audit/math/index.js';
 import { RemoteCommand, wholeNumber } from '../../base.js';
 import { done } from '../../http.js';
 import { checkRange, liveTrustedKeys, num, policyReplayer, prefixed, Progress } from './shared.js';

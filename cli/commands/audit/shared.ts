@@ -5,8 +5,8 @@
  */
 import { readFile } from 'node:fs/promises';
 import { KeywardError, isKeywardError } from '../../../lib/errors.js';
-import { parseCheckpoint, parseNote, parseTrustedKeysFile, sha256Hex, verifyNote } from '../../../engine/audit/index.js';
-import type { ReplayFn, VerifiedCheckpoint, VerifierKey } from '../../../engine/audit/index.js';
+import { parseCheckpoint, parseNote, parseTrustedKeysFile, sha256Hex, verifyNote } from '../../../engine/audit/math/index.js';
+import type { ReplayFn, VerifiedCheckpoint, VerifierKey } from '../../../engine/audit/math/index.js';
 import type { KeywardClient } from '@keyward/client';
 import { readText } from '../../files.js';
 import { done } from '../../http.js';
@@ -115,7 +115,7 @@ export interface Replayer {
  * (trap, out of gas, bad output…) is the 'fault' verdict, as in the records (engine/hsm.ts).
  */
 export async function policyReplayer(): Promise<Replayer> {
-  const { loadPolicy } = await import('../../../engine/policy/index.js');
+  const { loadPolicy } = await import('../../../engine/policy/sandbox/index.js');
   type Loaded = Awaited<ReturnType<typeof loadPolicy>>;
   const byBytes = new WeakMap<Uint8Array, Promise<Loaded>>();
   const byHash = new Map<string, Promise<Loaded>>();

@@ -1,7 +1,7 @@
 import { Command, Option } from 'clipanion';
 import { KeywardError } from '../../../lib/errors.js';
-import { SignatureType, verifyBundle } from '../../../engine/audit/index.js';
-import type { VerifyBundleOptions } from '../../../engine/audit/index.js';
+import { SignatureType, verifyBundle } from '../../../engine/audit/math/index.js';
+import type { VerifyBundleOptions } from '../../../engine/audit/math/index.js';
 import { OfflineCommand } from '../../base.js';
 import { num, policyReplayer, prefixed, readBundleFile, readTrustedCheckpoint, readTrustedKeys } from './shared.js';
 

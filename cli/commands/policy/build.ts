@@ -14,7 +14,7 @@ export default class PolicyBuildCommand extends OfflineCommand {
   out = Option.String('--out', { description: 'Output .wasm (default: FILE with .wasm)' });
 
   async run(): Promise<number> {
-    const { compilePolicy } = await import('../../../engine/policy/index.js');
+    const { compilePolicy } = await import('../../../engine/policy/toolchain/index.js');
     const outFile = this.out ?? this.file.replace(/\.ts$/, '') + '.wasm';
     const res = await compilePolicy(this.file, { outFile });
     this.print({ file: outFile, sha256: res.sha256, bytes: res.wasm.length }, `Built ${outFile} (${res.wasm.length} bytes)\nsha256 ${res.sha256}`);

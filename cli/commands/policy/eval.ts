@@ -24,7 +24,7 @@ export default class PolicyEvalCommand extends OfflineCommand {
   input = Option.String('--input', { required: true, description: 'PolicyInput JSON file' });
 
   async run(): Promise<number> {
-    const { loadPolicy, parsePolicyInput } = await import('../../../engine/policy/index.js');
+    const { loadPolicy, parsePolicyInput } = await import('../../../engine/policy/sandbox/index.js');
     const policy = await loadPolicy(await readWasm(this.file));
     const r = policy.evaluate(parsePolicyInput(await readJsonFile(this.input, 'policy input')));
     const out = { decision: r.decision, approvals: r.approvals, group: r.group, reason: r.reason, gas: r.gas, hash: r.hash };

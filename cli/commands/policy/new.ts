@@ -19,7 +19,7 @@ export default class PolicyNewCommand extends OfflineCommand {
   force = Option.Boolean('--force', false, { description: 'Overwrite existing files' });
 
   async run(): Promise<number> {
-    const { scaffoldPolicy } = await import('../../../engine/policy/index.js');
+    const { scaffoldPolicy } = await import('../../../engine/policy/toolchain/index.js');
     const { source, cases } = scaffoldPolicy(this.name);
     const src = join(resolve(this.dir), `${this.name}.ts`);
     const cs = join(resolve(this.dir), `${this.name}.cases.json`);

@@ -16,7 +16,8 @@ export default class PolicyTestCommand extends OfflineCommand {
   cases = Option.String('--cases', { required: true, description: 'Cases JSON file' });
 
   async run(): Promise<number> {
-    const { loadPolicy, runCases } = await import('../../../engine/policy/index.js');
+    const { loadPolicy } = await import('../../../engine/policy/sandbox/index.js');
+    const { runCases } = await import('../../../engine/policy/toolchain/index.js');
     const policy = await loadPolicy(await readWasm(this.file));
     const results = runCases(policy, await readJsonFile(this.cases, 'cases'));
     const failed = results.filter((r) => !r.pass);

@@ -1,5 +1,5 @@
 /**
- * `keyward sys rotate`: barrier key rotation (POST /v1/sys/rotate, DESIGN.md §2), under `sys` beside
+ * `keyward sys rotate`: barrier key rotation (POST /v1/sys/rotate, docs/architecture.md, "A request, step by step"), under `sys` beside
  * the other server-wide operations so that it is not confused with `keyward key rotate` (one key).
  * @module
  */

@@ -2,12 +2,12 @@
 // document still shows exactly this; `npx tsx test/engine/audit/example.ts` prints the sections to
 // paste when the format changes. The keys come from fixed, published seeds: never use them.
 import { fileURLToPath } from 'node:url';
-import { buildBundle } from '../../../engine/audit/bundle.js';
-import type { AttestationBundle } from '../../../engine/audit/bundle.js';
-import { consistencyProof, frontierNodes, leafHash, nodeHash, rangeNodes, rangeProof } from '../../../engine/audit/merkle.js';
-import { checkpointBody, cosignedMessage, ed25519Signer, mlDsa44CosignerSigner, signNote } from '../../../engine/audit/note.js';
-import { encodeRecord, sha256Hex } from '../../../engine/audit/record.js';
-import type { AuditRecord } from '../../../engine/audit/record.js';
+import { buildBundle } from '../../../engine/audit/math/bundle.js';
+import type { AttestationBundle } from '../../../engine/audit/math/bundle.js';
+import { consistencyProof, frontierNodes, leafHash, nodeHash, rangeNodes, rangeProof } from '../../../engine/audit/math/merkle.js';
+import { checkpointBody, cosignedMessage, ed25519Signer, mlDsa44CosignerSigner, signNote } from '../../../engine/audit/math/note.js';
+import { encodeRecord, sha256Hex } from '../../../engine/audit/math/record.js';
+import type { AuditRecord } from '../../../engine/audit/math/record.js';
 import { MemoryLog } from './helpers.js';
 
 export const EXAMPLE_ORIGIN = 'audit.keyward.example';

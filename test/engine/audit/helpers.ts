@@ -3,14 +3,14 @@
 import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { EMPTY_ROOT, appendLeaves, consistencyProof, leafHash, rangeProof } from '../../../engine/audit/merkle.js';
-import type { GetNode } from '../../../engine/audit/merkle.js';
-import { encodeRecord, sha256Hex } from '../../../engine/audit/record.js';
-import type { AuditRecord, PolicyVerdict } from '../../../engine/audit/record.js';
-import { checkpointBody, ed25519Signer, mlDsa44CosignerSigner, parseVerifierKey, signNote } from '../../../engine/audit/note.js';
-import type { NoteSigner, VerifierKey } from '../../../engine/audit/note.js';
-import { buildBundle } from '../../../engine/audit/bundle.js';
-import type { AttestationBundle } from '../../../engine/audit/bundle.js';
+import { EMPTY_ROOT, appendLeaves, consistencyProof, leafHash, rangeProof } from '../../../engine/audit/math/merkle.js';
+import type { GetNode } from '../../../engine/audit/math/merkle.js';
+import { encodeRecord, sha256Hex } from '../../../engine/audit/math/record.js';
+import type { AuditRecord, PolicyVerdict } from '../../../engine/audit/math/record.js';
+import { checkpointBody, ed25519Signer, mlDsa44CosignerSigner, parseVerifierKey, signNote } from '../../../engine/audit/math/note.js';
+import type { NoteSigner, VerifierKey } from '../../../engine/audit/math/note.js';
+import { buildBundle } from '../../../engine/audit/math/bundle.js';
+import type { AttestationBundle } from '../../../engine/audit/math/bundle.js';
 
 export const VECTORS = fileURLToPath(new URL('./vectors/', import.meta.url));
 

@@ -5,9 +5,9 @@
 import { fileURLToPath } from 'node:url';
 // Serve binaryen/asc without tsx's rewrite (see binaryen-hook.mjs): ~8 s → ~0.5 s per test file.
 import '../../../scripts/register-binaryen-hook.mjs';
-import { loadBinaryen } from '../../../engine/policy/binaryen.js';
-import { compilePolicy } from '../../../engine/policy/compile.js';
-import type { PolicyInput } from '../../../engine/policy/input.js';
+import { loadBinaryen } from '../../../engine/policy/sandbox/binaryen.js';
+import { compilePolicy } from '../../../engine/policy/toolchain/compile.js';
+import type { PolicyInput } from '../../../engine/policy/sandbox/input.js';
 
 export const FIXTURES = fileURLToPath(new URL('../../fixtures/policies/', import.meta.url));
 export const ROOT = fileURLToPath(new URL('../../../', import.meta.url));

@@ -3,11 +3,11 @@ import { readFileSync } from 'node:fs';
 import { before, describe, it } from 'node:test';
 import { compileFixture, ROOT } from './helpers.js';
 import { decideBuiltinRbac } from './rbac-oracle.js';
-import { parseCases, runCases } from '../../../engine/policy/cases.js';
-import { loadDefaultPolicy } from '../../../engine/policy/default.js';
-import { loadPolicy } from '../../../engine/policy/host.js';
-import type { LoadedPolicy } from '../../../engine/policy/host.js';
-import { defaultPolicyPath } from '../../../engine/policy/paths.js';
+import { parseCases, runCases } from '../../../engine/policy/toolchain/cases.js';
+import { loadDefaultPolicy } from '../../../engine/policy/bindings/default.js';
+import { loadPolicy } from '../../../engine/policy/sandbox/host.js';
+import type { LoadedPolicy } from '../../../engine/policy/sandbox/host.js';
+import { defaultPolicyPath } from '../../../engine/policy/toolchain/paths.js';
 
 const json = (path: string): unknown => JSON.parse(readFileSync(ROOT + path, 'utf8'));
 
@@ -84,6 +84,6 @@ describe('runCases', () => {
   it('refuses malformed cases files, naming the case', () => {
     assert.throws(() => parseCases('{}'), { code: 'POLICY_CASES_INVALID', message: /expected a JSON array/ } as object);
     assert.throws(() => parseCases([{ name: 'x', input: { operation: 'o', principal: 'p' }, expect: { decision: 'maybe' } }]), { code: 'POLICY_CASES_INVALID', message: /case 0 "x"/ } as object);
-    assert.throws(() => parseCases([{ name: 'y', input: { operation: 'o' }, expect: { decision: 'allow' } }]), { code: 'POLICY_CASES_INVALID', message: /case 0 "y".*"principal"/ } as object);
+    assert.throws(() => parseCases([{ name: 'y', input: { operation: 'o' }, expect: { decision: 'allow' } }]), { code: 'POLICY_CASES_INVALID', message: /case 0 "y": .*principal: is missing/ } as object);
   });
 });

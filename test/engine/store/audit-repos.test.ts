@@ -22,7 +22,7 @@ const sha256 = (...parts: Uint8Array[]) => {
   return new Uint8Array(h.digest());
 };
 
-/** The chain as DESIGN.md §6 defines it, computed here in Node to check the SQL. */
+/** The chain as docs/architecture.md, "The audit log" defines it, computed here in Node to check the SQL. */
 function expectedChains(leaves: readonly string[]): Uint8Array[] {
   let prev = AUDIT_CHAIN_SEED;
   return leaves.map((leaf) => {

@@ -12,9 +12,11 @@ import {
   getSealConfig,
   getToken,
   initCeremony,
+  insertEntryIfAbsent,
   insertToken,
   listEntries,
   listTokens,
+  lockKeyring,
   openStore,
   putEntry,
   putKeyring,
@@ -110,6 +112,16 @@ for (const driver of availableDrivers()) {
       const kr = await getKeyring(store.db);
       assertPlainBytes(kr?.blob, SAMPLES['every byte value']!, 'keyring');
       assert.equal(kr?.activeTerm, 3);
+    });
+
+    it('insertEntryIfAbsent keeps the first blob at a path', async () => {
+      assert.equal(await insertEntryIfAbsent(store.db, 'a/1', new Uint8Array([1])), true);
+      assert.equal(await insertEntryIfAbsent(store.db, 'a/1', new Uint8Array([2])), false);
+      assertPlainBytes(await getEntry(store.db, 'a/1'), new Uint8Array([1]), 'first writer');
+      const wins = await Promise.all([2, 3, 4].map((b) => insertEntryIfAbsent(store.db, 'a/2', new Uint8Array([b]))));
+      assert.equal(wins.filter(Boolean).length, 1);
+      const kept = await getEntry(store.db, 'a/2');
+      assert.equal(kept?.[0], [2, 3, 4][wins.indexOf(true)]);
     });
 
     it('overwrites, deletes and misses entries', async () => {
@@ -310,6 +322,38 @@ for (const driver of availableDrivers()) {
         (await listTokens(store.db)).map((t) => t.id),
         ['tok_0', 'tok_1'],
       );
+    });
+  });
+
+  describe(`store repositories, keyring lock (${driver})`, () => {
+    it('two read-modify-writes under lockKeyring lose no update', async () => {
+      // On PostgreSQL two stores (two nodes) on one database, so the row lock is what orders them.
+      let stores: Store[] = [];
+      let cleanup = async () => {};
+      if (driver === 'postgres') {
+        const db = await createTestDatabaseUrl();
+        cleanup = () => db.drop();
+        stores = await Promise.all([openStore({ databaseUrl: db.url }), openStore({ databaseUrl: db.url })]);
+      } else {
+        stores = [await openTestStore('pglite')];
+      }
+      try {
+        await putKeyring(stores[0]!.db, { blob: new Uint8Array([0]), activeTerm: 1 });
+        const bump = (s: Store) =>
+          withTransaction(s.db, async (tx) => {
+            const row = await lockKeyring(tx);
+            assert.ok(row);
+            await new Promise((r) => setTimeout(r, 50)); // both would read term 1 without the lock
+            await putKeyring(tx, { blob: new Uint8Array([row.activeTerm + 1]), activeTerm: row.activeTerm + 1 });
+          });
+        await Promise.all([bump(stores[0]!), bump(stores[stores.length - 1]!), bump(stores[0]!)]);
+        const row = await getKeyring(stores[0]!.db);
+        assert.equal(row?.activeTerm, 4);
+        assertPlainBytes(row?.blob, new Uint8Array([4]), 'keyring blob');
+      } finally {
+        await Promise.all(stores.map((s) => s.close()));
+        await cleanup();
+      }
     });
   });
 

@@ -1,0 +1,210 @@
+/**
+ * The integrator (docs/architecture.md): extends the Merkle tree over newly committed records and signs a
+ * checkpoint, at least every second while there are new records, and on demand before an export.
+ *
+ * Every node runs one; a transaction-scoped advisory lock lets exactly one integrate at a time, and
+ * the tree row advances only by compare-and-set on its size, so a stale integrator (one that read
+ * the tree before another moved it) writes nothing and cannot fork the log. Before extending the tree
+ * the integrator re-hashes the new leaves and checks their chain values and contiguity: an edited or
+ * missing row stops integration with AUDIT_LOG_CORRUPT instead of being signed over.
+ *
+ * (The first design named a session advisory lock held by one elected node. A transaction-scoped lock per
+ * round gives the same one-writer guarantee without a connection pinned per node, and a node that
+ * dies mid-round releases it with its transaction.)
+ * @module
+ */
+import { createHash } from 'node:crypto';
+import { KeywardError } from '../../../lib/errors.js';
+import type { Db } from '../../store/index.js';
+import {
+  advanceAuditTree,
+  auditChainAt,
+  auditHeadSize,
+  getAuditTree,
+  latestAuditCheckpoint,
+  putAuditCheckpoint,
+  readAuditRecords,
+  tryIntegratorLock,
+  withTransaction,
+} from '../../store/index.js';
+import { appendLeaves, leafHash, rootFromFrontier } from '../math/merkle.js';
+
+/** The advisory lock key of the integrator ("KWIN"). */
+export const INTEGRATOR_LOCK_KEY = 0x4b57494e;
+/** Most records integrated per transaction. */
+export const INTEGRATE_MAX = 4096;
+export const INTEGRATE_INTERVAL_MS = 1000;
+
+/** Signs checkpoints: what the audit signing keys provide while unsealed. */
+export interface CheckpointSigner {
+  readonly origin: string;
+  /** The full signed note (C2SP tlog-checkpoint) for a tree of `size` leaves with `root`. */
+  sign(size: number, root: Uint8Array, now: Date): string;
+}
+
+export interface Checkpoint {
+  size: number;
+  root: Uint8Array;
+  note: string;
+}
+
+export interface IntegratorOptions {
+  /** The signer, or undefined while sealed (then nothing is signed; appends go on). */
+  signer: () => Promise<CheckpointSigner | undefined>;
+  now?: () => Date;
+  intervalMs?: number;
+  /** Called with errors of background rounds (a corrupt log, a database failure). */
+  onError?: (err: unknown) => void;
+}
+
+export class AuditIntegrator {
+  readonly #db: Db;
+  readonly #opts: IntegratorOptions;
+  readonly #now: () => Date;
+  #timer: NodeJS.Timeout | undefined;
+  #latest: Checkpoint | undefined;
+  #running: Promise<Checkpoint | undefined> | undefined;
+  /** Set when an integrity check failed: nothing is signed over a corrupt log again (until restart). */
+  #halted: KeywardError | undefined;
+
+  constructor(db: Db, opts: IntegratorOptions) {
+    this.#db = db;
+    this.#opts = opts;
+    this.#now = opts.now ?? (() => new Date());
+  }
+
+  /** The newest checkpoint this node has seen (signed here or by another node). */
+  get latest(): Checkpoint | undefined {
+    return this.#latest;
+  }
+
+  start(): void {
+    if (this.#timer) return;
+    this.#timer = setInterval(() => {
+      if (this.#halted) return; // reported once, when found
+      this.integrate().catch((err) => this.#opts.onError?.(err));
+    }, this.#opts.intervalMs ?? INTEGRATE_INTERVAL_MS);
+    this.#timer.unref();
+  }
+
+  async stop(): Promise<void> {
+    if (this.#timer) clearInterval(this.#timer);
+    this.#timer = undefined;
+    await this.#running?.catch(() => undefined);
+  }
+
+  /**
+   * Integrates every committed record (in rounds of ≤ INTEGRATE_MAX) and returns the newest
+   * checkpoint. With `fresh`, also signs a new checkpoint when nothing is new (exports want one
+   * signed now). Rounds on one node don't overlap; another node integrating makes this one wait for
+   * the next round, then read what that node signed.
+   */
+  integrate(opts: { fresh?: boolean } = {}): Promise<Checkpoint | undefined> {
+    const run = (this.#running ?? Promise.resolve(undefined)).catch(() => undefined).then(() => this.#integrateAll(opts.fresh === true));
+    this.#running = run;
+    return run;
+  }
+
+  /**
+   * Checks the stored tree against the newest signed checkpoint before signing anything more (run at
+   * unseal): the checkpoint must carry this log's valid signatures, and the tree row must be at its
+   * size with its root, folded from the stored frontier. A database edited or rolled back behind the
+   * log's back fails here with AUDIT_LOG_CORRUPT. (A rollback of the whole database, checkpoints
+   * included, is only caught by checkpoints held elsewhere: see docs/audit-bundle.md §8.)
+   */
+  async verifyTail(verify: (note: string) => { size: number; root: Uint8Array }): Promise<void> {
+    try {
+      await this.#verifyTail(verify);
+    } catch (err) {
+      if (err instanceof KeywardError && err.code === 'AUDIT_LOG_CORRUPT') this.#halted = err;
+      throw err;
+    }
+  }
+
+  /** The integrity failure that stopped signing, if any. */
+  get halted(): KeywardError | undefined {
+    return this.#halted;
+  }
+
+  async #verifyTail(verify: (note: string) => { size: number; root: Uint8Array }): Promise<void> {
+    const cp = await latestAuditCheckpoint(this.#db);
+    const tree = await getAuditTree(this.#db);
+    if (!cp) {
+      if (tree.size !== 0) throw corrupt(`the tree holds ${tree.size} records but no checkpoint was ever signed`);
+      return;
+    }
+    let signed: { size: number; root: Uint8Array };
+    try {
+      signed = verify(cp.note);
+    } catch (err) {
+      throw corrupt(`the newest checkpoint (size ${cp.size}) does not verify under this log's keys: ${(err as Error).message}`);
+    }
+    if (signed.size !== cp.size || !Buffer.from(signed.root).equals(Buffer.from(cp.root))) throw corrupt(`the checkpoint row at size ${cp.size} does not match its signed note`);
+    if (tree.size !== cp.size) throw corrupt(`the tree is at size ${tree.size} but the newest checkpoint at ${cp.size}`);
+    let folded: Buffer;
+    try {
+      folded = Buffer.from(rootFromFrontier(tree.frontier, tree.size));
+    } catch (err) {
+      throw corrupt(`the stored tree frontier is malformed: ${(err as Error).message}`);
+    }
+    if (!folded.equals(Buffer.from(cp.root)) || !folded.equals(Buffer.from(tree.root))) throw corrupt(`the stored tree does not hash to the signed root at size ${cp.size}`);
+    const head = await auditHeadSize(this.#db);
+    if (head < tree.size) throw corrupt(`the log head (${head} records) is behind the signed tree (${tree.size}): records were deleted or the database was rolled back`);
+  }
+
+  async #integrateAll(fresh: boolean): Promise<Checkpoint | undefined> {
+    // The signer is loaded outside the transaction: it reads the store, and PGlite's one connection
+    // would wait for the open transaction forever.
+    if (this.#halted) throw this.#halted;
+    const signer = await this.#opts.signer();
+    try {
+      for (let round = 0; signer; round++) {
+        const r = await withTransaction(this.#db, (tx) => this.#round(tx, signer, fresh && round === 0));
+        if (r === 'busy' || r === 'done') break;
+      }
+    } catch (err) {
+      if (err instanceof KeywardError && err.code === 'AUDIT_LOG_CORRUPT') this.#halted = err;
+      throw err;
+    }
+    const cp = await latestAuditCheckpoint(this.#db);
+    if (cp && (!this.#latest || cp.size >= this.#latest.size)) this.#latest = { size: cp.size, root: cp.root, note: cp.note };
+    return this.#latest;
+  }
+
+  async #round(tx: Db, signer: CheckpointSigner, fresh: boolean): Promise<'busy' | 'done' | 'more'> {
+    if (!(await tryIntegratorLock(tx, INTEGRATOR_LOCK_KEY))) return 'busy';
+    const tree = await getAuditTree(tx);
+    const head = await auditHeadSize(tx);
+    if (head < tree.size) throw corrupt(`the log head (${head} records) is behind the signed tree (${tree.size}): records were deleted or the database was rolled back`);
+    if (head === tree.size && !fresh) return 'done';
+    if (head === tree.size) {
+      await putAuditCheckpoint(tx, tree.size, tree.root, signer.sign(tree.size, tree.root, this.#now()));
+      return 'done';
+    }
+    const to = Math.min(head, tree.size + INTEGRATE_MAX);
+    const rows = await readAuditRecords(tx, tree.size, to);
+    let prev = await auditChainAt(tx, tree.size - 1);
+    if (!prev) throw corrupt(`record ${tree.size - 1} is missing`);
+    const hashes: Uint8Array[] = [];
+    for (let i = 0; i < to - tree.size; i++) {
+      const row = rows[i];
+      const idx = tree.size + i;
+      if (!row || row.idx !== idx) throw corrupt(`record ${idx} is missing`);
+      const lh = leafHash(row.leaf);
+      const chain: Buffer = createHash('sha256').update(prev).update(lh).digest();
+      if (!chain.equals(row.chain)) throw corrupt(`record ${idx}: its chain value does not follow from record ${idx - 1} and its leaf (edited or reordered)`);
+      hashes.push(lh);
+      prev = row.chain;
+    }
+    const next = appendLeaves(tree.frontier, tree.size, hashes);
+    const note = signer.sign(next.size, next.root, this.#now());
+    const moved = await advanceAuditTree(tx, { fromSize: tree.size, size: next.size, root: next.root, frontier: next.frontier, nodes: next.newNodes, note });
+    // Another integrator moved the tree since we read it (only possible without the lock): nothing written.
+    if (!moved) return 'busy';
+    return next.size < head ? 'more' : 'done';
+  }
+}
+
+function corrupt(message: string): KeywardError {
+  return new KeywardError('AUDIT_LOG_CORRUPT', `the audit log failed its integrity check: ${message}`);
+}

@@ -1,0 +1,151 @@
+/**
+ * The policy decision point of the pipeline: stored policies (by SHA-256 of their wasm), their
+ * global and per-key bindings, and the evaluation of every applicable policy for a request.
+ *
+ * Bindings are cached per node for at most `BINDINGS_TTL_MS` (another node's activation is seen
+ * within that time; this node's own changes at once). Loaded modules are cached by hash in the
+ * registry, so a request costs one evaluation per applicable policy and no I/O.
+ *
+ * Lockout guard: removing the last global binding is refused — with no global policy nothing
+ * allows, and nothing could re-activate one.
+ * @module
+ */
+import { KeywardError } from '../../../lib/errors.js';
+import type { CommitScope, Db } from '../../store/index.js';
+import { bindPolicy, getPolicy, insertPolicy, listBindings, listPolicies, unbindPolicy, writeTransaction } from '../../store/index.js';
+import type { PolicyBindingRow, PolicyMeta } from '../../store/index.js';
+import { encodePolicyInput } from '../sandbox/abi.js';
+import { composeDecisions } from '../sandbox/compose.js';
+import type { ComposedDecision } from '../sandbox/compose.js';
+import { defaultPolicyWasm } from './default.js';
+import type { LoadedPolicy } from '../sandbox/host.js';
+import type { PolicyInput } from '../sandbox/input.js';
+import { PolicyRegistry } from '../sandbox/registry.js';
+
+export const BINDINGS_TTL_MS = 1000;
+export const DEFAULT_POLICY_NAME = 'keyward-default-rbac';
+const HASH_RE = /^[0-9a-f]{64}$/;
+const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+
+export type BindingScope = 'global' | 'key';
+
+export interface PolicySummary extends PolicyMeta {
+  bindings: Array<{ scope: BindingScope; key: string | null; activatedAt: Date; activatedBy: string | null }>;
+}
+
+export function assertPolicyHash(hash: string): void {
+  if (!HASH_RE.test(hash)) throw new KeywardError('VALIDATION_FAILED', `expected a policy hash of 64 lowercase hex characters, got "${hash.slice(0, 80)}"`);
+}
+
+export class PolicyService {
+  readonly #db: Db;
+  readonly registry: PolicyRegistry;
+  readonly #now: () => number;
+  #bindings: { at: number; rows: PolicyBindingRow[] } | undefined;
+
+  constructor(db: Db, opts: { registry?: PolicyRegistry; now?: () => number } = {}) {
+    this.#db = db;
+    this.registry = opts.registry ?? new PolicyRegistry();
+    this.#now = opts.now ?? Date.now;
+  }
+
+  /** Validates (POLICY_INVALID names what offends) and stores a policy; idempotent by hash. */
+  async push(wasm: Uint8Array, name: string, by: string | null, commit?: CommitScope): Promise<{ sha256: string; name: string; size: number; created: boolean }> {
+    if (!NAME_RE.test(name)) throw new KeywardError('VALIDATION_FAILED', `expected a policy name of 1-64 characters [A-Za-z0-9._-], got "${name.slice(0, 80)}"`);
+    const { sha256 } = await this.registry.load(wasm);
+    const created = await writeTransaction(this.#db, commit, (tx) => insertPolicy(tx, { sha256, name, wasm, createdBy: by }), (c) => ({ sha256, name, created: c }));
+    return { sha256, name, size: wasm.length, created };
+  }
+
+  async #requirePolicy(sha256: string): Promise<void> {
+    assertPolicyHash(sha256);
+    if (!this.registry.has(sha256) && !(await getPolicy(this.#db, sha256))) {
+      throw new KeywardError('POLICY_NOT_FOUND', `no policy with hash ${sha256}; push it first`);
+    }
+  }
+
+  async activate(sha256: string, scope: BindingScope, key: string | undefined, by: string | null, commit?: CommitScope): Promise<{ created: boolean }> {
+    await this.#requirePolicy(sha256);
+    const target = scope === 'global' ? '' : key!;
+    const created = await writeTransaction(this.#db, commit, (tx) => bindPolicy(tx, { sha256, scope, target, activatedBy: by }), (c) => ({ sha256, scope, created: c }));
+    this.#bindings = undefined;
+    return { created };
+  }
+
+  async deactivate(sha256: string, scope: BindingScope, key: string | undefined, commit?: CommitScope): Promise<void> {
+    assertPolicyHash(sha256);
+    await writeTransaction(this.#db, commit, async (tx) => {
+      if (scope === 'global') {
+        const globals = (await listBindings(tx)).filter((b) => b.scope === 'global');
+        if (globals.length === 1 && globals[0]!.sha256 === sha256) {
+          throw new KeywardError('POLICY_LOCKOUT', 'refusing to deactivate the last global policy: with none active every request would be denied; activate another first');
+        }
+      }
+      if (!(await unbindPolicy(tx, { sha256, scope, target: scope === 'global' ? '' : key! }))) {
+        throw new KeywardError('POLICY_NOT_FOUND', `policy ${sha256} is not active ${scope === 'global' ? 'globally' : `on key "${key}"`}`);
+      }
+    }, { sha256, scope });
+    // After the commit: a reload during the transaction would have cached the old bindings.
+    this.#bindings = undefined;
+  }
+
+  async list(): Promise<PolicySummary[]> {
+    const [metas, bindings] = await Promise.all([listPolicies(this.#db), listBindings(this.#db)]);
+    return metas.map((m) => ({
+      ...m,
+      bindings: bindings
+        .filter((b) => b.sha256 === m.sha256)
+        .map((b) => ({ scope: b.scope, key: b.scope === 'key' ? b.target : null, activatedAt: b.activatedAt, activatedBy: b.activatedBy })),
+    }));
+  }
+
+  /** Stores the built-in RBAC policy and binds it globally (at init, and for dev mode). */
+  async installDefault(by: string): Promise<string> {
+    const { sha256 } = await this.push(await defaultPolicyWasm(), DEFAULT_POLICY_NAME, by);
+    await this.activate(sha256, 'global', undefined, by);
+    return sha256;
+  }
+
+  /** Whether any policy is active globally (read from storage, not the cache). */
+  async hasGlobal(): Promise<boolean> {
+    return (await listBindings(this.#db)).some((b) => b.scope === 'global');
+  }
+
+  async #currentBindings(): Promise<PolicyBindingRow[]> {
+    const now = this.#now();
+    if (!this.#bindings || now - this.#bindings.at > BINDINGS_TTL_MS) this.#bindings = { at: now, rows: await listBindings(this.#db) };
+    return this.#bindings.rows;
+  }
+
+  async #loaded(sha256: string): Promise<LoadedPolicy> {
+    const cached = this.registry.get(sha256);
+    if (cached) return cached;
+    const row = await getPolicy(this.#db, sha256);
+    if (!row) throw new KeywardError('STORAGE_CORRUPT', `active policy ${sha256} is missing from the policies table`);
+    return (await this.registry.load(row.wasm)).policy;
+  }
+
+  /** The policies that decide a request on `keyName` (or a keyless request): global ones, then the key's. */
+  async applicable(keyName: string | undefined): Promise<LoadedPolicy[]> {
+    const rows = (await this.#currentBindings()).filter((b) => b.scope === 'global' || (keyName !== undefined && b.target === keyName));
+    const hashes = [...new Set(rows.map((b) => b.sha256))];
+    return Promise.all(hashes.map((h) => this.#loaded(h)));
+  }
+
+  /**
+   * Evaluates every applicable policy and composes: any deny or fault denies; no allow denies; the
+   * strongest approval requirement wins over allow. No policy at all ⇒ deny. `encoded` is
+   * `encodePolicyInput(input)` when the caller already has it (the pipeline keeps it for the audit log).
+   */
+  async decide(input: PolicyInput, policies?: readonly LoadedPolicy[], encoded?: Uint8Array): Promise<ComposedDecision> {
+    const set = policies ?? (await this.applicable(input.key?.name));
+    const bytes = encoded ?? encodePolicyInput(input); // once, not once per policy
+    return composeDecisions(set.map((p) => p.evaluate(bytes)));
+  }
+
+  /** Evaluates one stored (or any pushed) policy on an input, for `POST /v1/policies/evaluate`. */
+  async evaluateOne(sha256: string, input: PolicyInput) {
+    await this.#requirePolicy(sha256);
+    return (await this.#loaded(sha256)).evaluate(input);
+  }
+}

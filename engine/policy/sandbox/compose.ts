@@ -1,0 +1,72 @@
+/**
+ * Composition of the decisions of every applicable policy (the active global set plus the policies
+ * bound to the target key, docs/architecture.md step 9):
+ *
+ * 1. any deny — including a fault, which is always a deny — denies;
+ * 2. otherwise, if some policy requires approval, the strongest requirement (highest count; the
+ *    first such policy on a tie) wins over any allow;
+ * 3. otherwise, if at least one policy allowed, allow;
+ * 4. no policy at all ⇒ deny.
+ *
+ * A require-approval is a conditional allow ("allow once N have approved"), so a set of policies
+ * that only require approval yields require_approval, not deny; every requirement is listed, in case
+ * the approval gate wants to satisfy all of them rather than the strongest.
+ *
+ * `policies` is what the audit record keeps: one entry per evaluated policy, in order.
+ * @module
+ */
+import type { DecisionName } from './abi.js';
+import type { EvaluationResult, PolicyFault } from './host.js';
+
+/** The per-policy line of an audit record. */
+export interface PolicyDecisionRecord {
+  sha256: string;
+  decision: DecisionName;
+  gas: number;
+  reason: string;
+  fault: PolicyFault | null;
+}
+
+export interface ApprovalRequirement {
+  sha256: string;
+  approvals: number;
+  group: string;
+  reason: string;
+}
+
+export interface ComposedDecision {
+  decision: DecisionName;
+  /** Approvals required (require_approval), else 0. */
+  approvals: number;
+  /** Approving group (require_approval), else "". */
+  group: string;
+  reason: string;
+  /** Hash of the policy that decided (the first deny, the strongest requirement, or the first allow), or null. */
+  decidedBy: string | null;
+  policies: PolicyDecisionRecord[];
+  requirements: ApprovalRequirement[];
+}
+
+/** Composes per-policy results (each carries its policy's hash) into the request's decision. */
+export function composeDecisions(results: readonly EvaluationResult[]): ComposedDecision {
+  if (!Array.isArray(results)) throw new TypeError(`"results" expected an array of evaluation results, got ${typeof results}`);
+  const policies = results.map((r) => ({ sha256: r.hash, decision: r.decision, gas: r.gas, reason: r.reason, fault: r.fault }));
+  const requirements = results
+    .filter((r) => r.decision === 'require_approval')
+    .map((r) => ({ sha256: r.hash, approvals: r.approvals, group: r.group, reason: r.reason }));
+  const base = { policies, requirements };
+
+  const deny = results.find((r) => r.decision === 'deny');
+  if (deny) return { ...base, decision: 'deny', approvals: 0, group: '', reason: deny.reason, decidedBy: deny.hash };
+
+  let strongest: ApprovalRequirement | undefined;
+  for (const r of requirements) if (!strongest || r.approvals > strongest.approvals) strongest = r;
+  if (strongest) {
+    return { ...base, decision: 'require_approval', approvals: strongest.approvals, group: strongest.group, reason: strongest.reason, decidedBy: strongest.sha256 };
+  }
+
+  const allow = results.find((r) => r.decision === 'allow');
+  if (allow) return { ...base, decision: 'allow', approvals: 0, group: '', reason: allow.reason, decidedBy: allow.hash };
+
+  return { ...base, decision: 'deny', approvals: 0, group: '', reason: 'no policy applies to the request', decidedBy: null };
+}

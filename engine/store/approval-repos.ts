@@ -1,0 +1,114 @@
+/**
+ * Approvals storage (docs/approvals.md): parked requests and their grants. Every change out of
+ * 'pending' is one conditional UPDATE (or INSERT … SELECT), so of two nodes racing, one wins and
+ * the other sees no row: these functions report that, and engine/approvals says why.
+ * @module
+ */
+import { and, asc, count, eq, gt, inArray, lte, or, sql } from 'drizzle-orm';
+import type { Db } from './driver.js';
+import { approvalGrants, approvals } from './schema.js';
+import type { ApprovalRow, ApprovalState, NewApprovalRow } from './schema.js';
+
+export async function insertApproval(db: Db, row: NewApprovalRow): Promise<void> {
+  await db.insert(approvals).values(row);
+}
+
+export async function getApproval(db: Db, id: string): Promise<ApprovalRow | undefined> {
+  const [row] = await db.select().from(approvals).where(eq(approvals.id, id));
+  return row;
+}
+
+/** Where an approval's request goes, without the rest of the row. */
+export async function getApprovalTarget(db: Db, id: string): Promise<{ method: string; path: string } | undefined> {
+  const [row] = await db.select({ method: approvals.method, path: approvals.path }).from(approvals).where(eq(approvals.id, id));
+  return row;
+}
+
+/** Moves every pending approval whose expiry is at or before `now` to 'expired'; returns those rows. */
+export async function expireApprovals(db: Db, now: Date): Promise<ApprovalRow[]> {
+  return db
+    .update(approvals)
+    .set({ state: 'expired', finishedAt: now })
+    .where(and(eq(approvals.state, 'pending'), lte(approvals.expiresAt, now)))
+    .returning();
+}
+
+/**
+ * A page of approvals in id order (COLLATE "C": byte order on both drivers), `limit` rows after the
+ * id `after`, in `state` if given; `visibleTo` keeps those it requested or whose approver group is one
+ * of its roles (undefined: all, as an admin sees them).
+ */
+export async function listApprovals(
+  db: Db,
+  q: { state?: ApprovalState | undefined; after?: string | undefined; limit: number; visibleTo?: { principal: string; roles: readonly string[] } | undefined },
+): Promise<ApprovalRow[]> {
+  const v = q.visibleTo;
+  const visible = v ? or(eq(approvals.requester, v.principal), v.roles.length ? inArray(approvals.approverGroup, [...v.roles]) : undefined) : undefined;
+  return db
+    .select()
+    .from(approvals)
+    .where(and(q.state ? eq(approvals.state, q.state) : undefined, q.after ? gt(approvals.id, q.after) : undefined, visible))
+    .orderBy(sql`${approvals.id} COLLATE "C"`)
+    .limit(q.limit);
+}
+
+/** The principals who approved each of `ids`, in the order they approved. */
+export async function listApprovalGrants(db: Db, ids: readonly string[]): Promise<Array<{ approvalId: string; principal: string }>> {
+  if (ids.length === 0) return [];
+  return db
+    .select({ approvalId: approvalGrants.approvalId, principal: approvalGrants.principal })
+    .from(approvalGrants)
+    .where(inArray(approvalGrants.approvalId, [...ids]))
+    .orderBy(asc(approvalGrants.createdAt), asc(approvalGrants.principal));
+}
+
+export async function countApprovalGrants(db: Db, id: string): Promise<number> {
+  const [c] = await db.select({ n: count() }).from(approvalGrants).where(eq(approvalGrants.approvalId, id));
+  return Number(c?.n ?? 0);
+}
+
+/**
+ * Adds `principal`'s grant, only while the approval is pending and unexpired at `now` and only once
+ * per principal. Returns whether a grant was added.
+ */
+export async function addApprovalGrant(db: Db, id: string, principal: string, now: Date): Promise<boolean> {
+  const rows = await db
+    .insert(approvalGrants)
+    .select(
+      db
+        .select({ approvalId: approvals.id, principal: sql<string>`${principal}::text`.as('principal'), createdAt: sql<Date>`${now.toISOString()}::timestamptz`.as('created_at') })
+        .from(approvals)
+        .where(and(eq(approvals.id, id), eq(approvals.state, 'pending'), gt(approvals.expiresAt, now))),
+    )
+    .onConflictDoNothing()
+    .returning({ principal: approvalGrants.principal });
+  return rows.length > 0;
+}
+
+/** Denies a pending, unexpired approval; returns the updated row, or undefined if it was not pending. */
+export async function denyApproval(db: Db, id: string, d: { by: string; reason: string | null; now: Date }): Promise<ApprovalRow | undefined> {
+  const [row] = await db
+    .update(approvals)
+    .set({ state: 'denied', finishedAt: d.now, deniedBy: d.by, denyReason: d.reason })
+    .where(and(eq(approvals.id, id), eq(approvals.state, 'pending'), gt(approvals.expiresAt, d.now)))
+    .returning();
+  return row;
+}
+
+/** `pending → executing` if still pending and unexpired at `now`; returns whether this call won. */
+export async function claimApproval(db: Db, id: string, now: Date): Promise<boolean> {
+  const won = await db
+    .update(approvals)
+    .set({ state: 'executing' })
+    .where(and(eq(approvals.id, id), eq(approvals.state, 'pending'), gt(approvals.expiresAt, now)))
+    .returning({ id: approvals.id });
+  return won.length > 0;
+}
+
+/** `executing → executed | failed`, with the result's status and error code. */
+export async function settleApproval(db: Db, id: string, r: { status: number; code: string | null; now: Date }): Promise<void> {
+  await db
+    .update(approvals)
+    .set({ state: r.code ? 'failed' : 'executed', finishedAt: r.now, resultStatus: r.status, resultCode: r.code })
+    .where(and(eq(approvals.id, id), eq(approvals.state, 'executing')));
+}
