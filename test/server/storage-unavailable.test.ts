@@ -12,7 +12,7 @@ import Koa from 'koa';
 import { sql } from 'drizzle-orm';
 import postgres from 'postgres';
 import { KeywardError } from '../../lib/errors.js';
-import { decodeRecord } from '../../engine/audit/record.js';
+import { decodeRecord } from '../../engine/audit/math/record.js';
 import { devBootstrap } from '../../engine/dev.js';
 import { Hsm } from '../../engine/hsm.js';
 import { readAuditRecords } from '../../engine/store/index.js';
