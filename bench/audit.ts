@@ -50,10 +50,25 @@ import { appendLeaves, leafHash } from '../engine/audit/math/merkle.js';
 import { sha256Fast } from '../engine/audit/verifier/sha256-fast.js';
 import { LogVerifier, VerifyPool } from '../engine/audit/verifier/verify-log.js';
 import type { StoredRecord } from '../engine/audit/verifier/verify-log.js';
-import { checkpointBody, ed25519Signer, mlDsa44CosignerSigner, parseVerifierKey, signNote, verifyNote } from '../engine/audit/math/note.js';
+import {
+  checkpointBody,
+  ed25519Signer,
+  mlDsa44CosignerSigner,
+  parseVerifierKey,
+  signNote,
+  verifyNote,
+} from '../engine/audit/math/note.js';
 import { decodeRecord, encodeRecord } from '../engine/audit/math/record.js';
 import type { AuditRecord } from '../engine/audit/math/record.js';
-import { appendAuditLeaves, auditHeadSize, getAuditTree, latestAuditCheckpoint, openStore, queryRows, readAuditRecords } from '../engine/store/index.js';
+import {
+  appendAuditLeaves,
+  auditHeadSize,
+  getAuditTree,
+  latestAuditCheckpoint,
+  openStore,
+  queryRows,
+  readAuditRecords,
+} from '../engine/store/index.js';
 import type { AuditRecordRow, Db, Store, StoredInput } from '../engine/store/index.js';
 import { Client, http200, load, round, startChild, summarize } from './helpers/http.js';
 import type { Child, LoadResult, Slice } from './helpers/http.js';
@@ -116,7 +131,15 @@ interface AppendFigures {
     perNode: [number, number];
     recordsPerStatement: number;
     gapFree: boolean;
-    check: { rows: number; head: number; minIdx: number; maxIdx: number; indexesHandedOut: number; duplicates: number; outOfRange: number };
+    check: {
+      rows: number;
+      head: number;
+      minIdx: number;
+      maxIdx: number;
+      indexesHandedOut: number;
+      duplicates: number;
+      outOfRange: number;
+    };
   };
 }
 
@@ -137,7 +160,9 @@ async function appends(
     const { record, input } = genA();
     return (await appendAuditLeaves(db, [decoder.decode(encodeRecord(record))], [input])).first;
   };
-  log(`appends: ${o.concurrency} in flight, group commit vs one statement per record, 3 alternating slices of ${o.sliceMs / 1000} s each...`);
+  log(
+    `appends: ${o.concurrency} in flight, group commit vs one statement per record, 3 alternating slices of ${o.sliceMs / 1000} s each...`,
+  );
   const g: Slice[] = [];
   const s: Slice[] = [];
   let stmts = 0;
@@ -217,14 +242,27 @@ async function appends(
     const both: LoadResult =
       a.slice.completed + b.slice.completed > 0
         ? summarize([a.slice, b.slice])
-        : { rps: 0, completed: 0, errors: a.slice.errors + b.slice.errors, firstError: a.slice.firstError ?? b.slice.firstError ?? 'none completed', n: 0, p50Ms: NaN, p99Ms: NaN, maxMs: NaN };
+        : {
+            rps: 0,
+            completed: 0,
+            errors: a.slice.errors + b.slice.errors,
+            firstError: a.slice.firstError ?? b.slice.firstError ?? 'none completed',
+            n: 0,
+            p50Ms: NaN,
+            p99Ms: NaN,
+            maxMs: NaN,
+          };
     // Every index handed out in the window is unique and inside it; with no failed appends, the
     // window's indexes are exactly [before, after).
     const exact = a.slice.errors + b.slice.errors > 0 || seen.size === after - before;
-    const gapFree = rows === after && minIdx === 0 && maxIdx === after - 1 && duplicates === 0 && outOfRange === 0 && exact;
+    const gapFree =
+      rows === after && minIdx === 0 && maxIdx === after - 1 && duplicates === 0 && outOfRange === 0 && exact;
     twoNodes = {
       ...both,
-      perNode: [round(a.slice.completed / ((o.sliceMs * 3) / 1000), 1), round(b.slice.completed / ((o.sliceMs * 3) / 1000), 1)],
+      perNode: [
+        round(a.slice.completed / ((o.sliceMs * 3) / 1000), 1),
+        round(b.slice.completed / ((o.sliceMs * 3) / 1000), 1),
+      ],
       recordsPerStatement: round((a.committed + b.committed) / Math.max(1, a.statements + b.statements), 1),
       gapFree,
       check: { rows, head: after, minIdx, maxIdx, indexesHandedOut: got.length, duplicates, outOfRange },
@@ -266,11 +304,21 @@ async function encryptOnOff(
   log: (s: string) => void,
 ): Promise<EncryptFigures> {
   const dbs = pg ? await Promise.all([pg.createDatabase('on'), pg.createDatabase('off')]) : undefined;
-  const entry = ['--import', 'tsx', '--import', './scripts/register-binaryen-hook.mjs', 'bench/helpers/audit-server.ts'];
+  const entry = [
+    '--import',
+    'tsx',
+    '--import',
+    './scripts/register-binaryen-hook.mjs',
+    'bench/helpers/audit-server.ts',
+  ];
   const where = (i: number) => (dbs ? ['--database-url', dbs[i]!.url] : ['--memory']);
   log('encrypt: starting the audit-on and audit-off servers...');
   const both = await Promise.allSettled([
-    startChild('audit-on', [...entry, ...where(0), '--audit', 'on', ...(o.flushes ? ['--flushes', String(o.flushes)] : [])], logDir),
+    startChild(
+      'audit-on',
+      [...entry, ...where(0), '--audit', 'on', ...(o.flushes ? ['--flushes', String(o.flushes)] : [])],
+      logDir,
+    ),
     startChild('audit-off', [...entry, ...where(1), '--audit', 'off'], logDir),
   ]);
   for (const r of both) if (r.status === 'fulfilled') started.push(r.value);
@@ -282,19 +330,26 @@ async function encryptOnOff(
   const setup = async (c: Child) => {
     const admin = new Client(c.addr, 2, c.hello.rootToken as string);
     clients.push(admin);
-    const { token } = await admin.json('POST', '/v1/auth/tokens', { principal: 'bench-app', roles: ['app'], ttl: '1h' });
+    const { token } = await admin.json('POST', '/v1/auth/tokens', {
+      principal: 'bench-app',
+      roles: ['app'],
+      ttl: '1h',
+    });
     await admin.json('POST', '/v1/keys', { name: 'bench-aes', type: 'aes256-gcm' });
     const app = new Client(c.addr, o.concurrency, token as string);
     clients.push(app);
     const r = await app.send('POST', '/v1/keys/bench-aes/encrypt', body);
     const v = JSON.parse(r.body.toString('utf8'));
-    if (r.status !== 200 || typeof v.ciphertext !== 'string') throw new Error(`encrypt on ${c.addr} → ${r.status}: ${r.body.toString('utf8').slice(0, 300)}`);
+    if (r.status !== 200 || typeof v.ciphertext !== 'string')
+      throw new Error(`encrypt on ${c.addr} → ${r.status}: ${r.body.toString('utf8').slice(0, 300)}`);
     return () => app.send('POST', '/v1/keys/bench-aes/encrypt', body);
   };
   const callOn = await setup(on);
   const callOff = await setup(off);
   const opts = (warmupMs: number) => ({ concurrency: o.concurrency, warmupMs, durationMs: o.sliceMs, ok: http200 });
-  log(`encrypt: ${o.concurrency} in flight, warm-up ${o.warmupMs / 1000} s each, then 3 slices of ${o.sliceMs / 1000} s per side (on, off, off, on, on, off)...`);
+  log(
+    `encrypt: ${o.concurrency} in flight, warm-up ${o.warmupMs / 1000} s each, then 3 slices of ${o.sliceMs / 1000} s per side (on, off, off, on, on, off)...`,
+  );
   await load(callOn, { ...opts(o.warmupMs), durationMs: 1 });
   await load(callOff, { ...opts(o.warmupMs), durationMs: 1 });
   const sOn: Slice[] = [];
@@ -306,13 +361,21 @@ async function encryptOnOff(
   }
   const onR = summarize(sOn);
   const offR = summarize(sOff);
-  const figures: EncryptFigures = { on: onR, off: offR, onOverOff: round(onR.rps / offR.rps, 3), sliceOrder: order.join(',') };
+  const figures: EncryptFigures = {
+    on: onR,
+    off: offR,
+    onOverOff: round(onR.rps / offR.rps, 3),
+    sliceOrder: order.join(','),
+  };
   if (dbs) {
     const s = await openStore({ databaseUrl: dbs[0]!.url });
     try {
       figures.recordsCommittedOn = await auditHeadSize(s.db);
       figures.recordsCoverRequests = figures.recordsCommittedOn >= onR.completed;
-      const [row] = await queryRows<{ b: string | number | null }>(s.db, sql`select avg(octet_length(leaf))::float8 as b from audit_records where leaf like '%"operation":"encrypt"%'`);
+      const [row] = await queryRows<{ b: string | number | null }>(
+        s.db,
+        sql`select avg(octet_length(leaf))::float8 as b from audit_records where leaf like '%"operation":"encrypt"%'`,
+      );
       if (row?.b !== null && row?.b !== undefined) figures.serverLeafBytesMean = round(Number(row.b), 0);
     } finally {
       await s.close();
@@ -327,18 +390,23 @@ async function encryptOnOff(
 /** The checkpoint signer the integrator uses here: the same note format as loadAuditSigner's, fresh keys. */
 function benchSigner(): CheckpointSigner & { trusted: string[] } {
   const origin = `keyward/bench/${randomBytes(4).toString('hex')}`;
-  const signers = [ed25519Signer(origin, new Uint8Array(randomBytes(32))), mlDsa44CosignerSigner(`${origin}/ml-dsa-44`, new Uint8Array(randomBytes(32)))];
+  const signers = [
+    ed25519Signer(origin, new Uint8Array(randomBytes(32))),
+    mlDsa44CosignerSigner(`${origin}/ml-dsa-44`, new Uint8Array(randomBytes(32))),
+  ];
   return {
     origin,
     trusted: signers.map((s) => s.verifierKey),
-    sign: (size, root, now) => signNote(checkpointBody({ origin, size, root }), signers, { time: Math.floor(now.getTime() / 1000) }),
+    sign: (size, root, now) =>
+      signNote(checkpointBody({ origin, size, root }), signers, { time: Math.floor(now.getTime() / 1000) }),
   };
 }
 
 const LEAF_PREFIX = Buffer.of(0x00);
 /** RFC 9162 leaf hash with node:crypto's one-shot hash, as the log verifier computes it (merkle's leafHash is @noble's). */
 const leafHashNode = (leaf: Uint8Array) => sha256Fast(Buffer.concat([LEAF_PREFIX, leaf]));
-const stored = (rows: readonly AuditRecordRow[]): StoredRecord[] => rows.map((r) => ({ index: r.idx, leaf: r.leaf, chain: r.chain }));
+const stored = (rows: readonly AuditRecordRow[]): StoredRecord[] =>
+  rows.map((r) => ({ index: r.idx, leaf: r.leaf, chain: r.chain }));
 
 interface VerifyFigures {
   records: number;
@@ -349,7 +417,13 @@ interface VerifyFigures {
   inProcessOneThread: { recordsPerSec: number; seconds: number; cpuUsPerRecord: number };
   endToEnd: { recordsPerSec: number; seconds: number; pageRows: number; fetchOnlyRecordsPerSec: number };
   /** Each stage alone over the same rows, records/s (what the in-process figure is made of). */
-  stages: { decodeRecord: number; leafHashNodeCrypto: number; leafHashNoble: number; chain: number; appendLeaves: number };
+  stages: {
+    decodeRecord: number;
+    leafHashNodeCrypto: number;
+    leafHashNoble: number;
+    chain: number;
+    appendLeaves: number;
+  };
   implementation: string;
   rootMatchesTree: boolean;
   checkpointVerified: boolean;
@@ -390,18 +464,23 @@ async function verification(db: Db, o: { minRecords: number }, log: (s: string) 
   const trusted = signer.trusted.map(parseVerifierKey);
 
   const checked = verifyNote(cp.note, trusted);
-  if (checked.size !== tree.size || !Buffer.from(checked.root).equals(tree.root)) throw new Error('the signed checkpoint does not match the tree row');
+  if (checked.size !== tree.size || !Buffer.from(checked.root).equals(tree.root))
+    throw new Error('the signed checkpoint does not match the tree row');
   const rootChecks = [{ size: checked.size, root: checked.root, what: 'the signed checkpoint' }];
   /** Runs the engine's LogVerifier over pages (fetched by `next`), as `keyward audit verify` does. */
   // One pool for every run with workers, so runs after the first find them started and warm (a
   // CLI run starts its own: about 0.3 s of thread start-up and JIT warm-up before it is at speed).
   const pool = new VerifyPool();
-  const verifyAll = async (workers: number | undefined, next: (i: number) => Promise<StoredRecord[]> | StoredRecord[]) => {
+  const verifyAll = async (
+    workers: number | undefined,
+    next: (i: number) => Promise<StoredRecord[]> | StoredRecord[],
+  ) => {
     const v = new LogVerifier({ rootChecks, ...(workers === 0 ? { workers } : { pool }) });
     try {
       for (let i = 0; i * PAGE < tree.size; i++) await v.add(await next(i));
       await v.finish();
-      if (v.size !== tree.size || !Buffer.from(v.root()).equals(tree.root)) throw new Error(`verification folded ${v.size} records to a root other than the tree row's`);
+      if (v.size !== tree.size || !Buffer.from(v.root()).equals(tree.root))
+        throw new Error(`verification folded ${v.size} records to a root other than the tree row's`);
     } finally {
       await v.close();
     }
@@ -440,7 +519,11 @@ async function verification(db: Db, o: { minRecords: number }, log: (s: string) 
     }
     const cpu = process.cpuUsage(cpu0);
     runs.sort((a, b) => a - b);
-    return { seconds: runs[Math.floor((runs.length - 1) / 2)]!, runs: runs.length, cpuUs: (cpu.user + cpu.system) / (runs.length * tree.size) };
+    return {
+      seconds: runs[Math.floor((runs.length - 1) / 2)]!,
+      runs: runs.length,
+      cpuUs: (cpu.user + cpu.system) / (runs.length * tree.size),
+    };
   };
   const par = await inProcess(undefined);
   const one = await inProcess(0);
@@ -482,10 +565,31 @@ async function verification(db: Db, o: { minRecords: number }, log: (s: string) 
     records: tree.size,
     leafBytesMean: round(leafBytes, 0),
     integrate: { seconds: round(integrateS, 2), recordsPerSec: round(tree.size / integrateS, 0) },
-    inProcess: { recordsPerSec: round(tree.size / inS, 0), seconds: round(inS, 3), runs: par.runs, cpuUsPerRecord: round(par.cpuUs, 2), workers: pool.size },
-    inProcessOneThread: { recordsPerSec: round(tree.size / one.seconds, 0), seconds: round(one.seconds, 3), cpuUsPerRecord: round(one.cpuUs, 2) },
-    endToEnd: { recordsPerSec: round(tree.size / e2eS, 0), seconds: round(e2eS, 3), pageRows: PAGE, fetchOnlyRecordsPerSec: round(tree.size / fetchS, 0) },
-    stages: { decodeRecord: decodeRate, leafHashNodeCrypto: leafNodeRate, leafHashNoble: leafNobleRate, chain: chainRate, appendLeaves: foldRate },
+    inProcess: {
+      recordsPerSec: round(tree.size / inS, 0),
+      seconds: round(inS, 3),
+      runs: par.runs,
+      cpuUsPerRecord: round(par.cpuUs, 2),
+      workers: pool.size,
+    },
+    inProcessOneThread: {
+      recordsPerSec: round(tree.size / one.seconds, 0),
+      seconds: round(one.seconds, 3),
+      cpuUsPerRecord: round(one.cpuUs, 2),
+    },
+    endToEnd: {
+      recordsPerSec: round(tree.size / e2eS, 0),
+      seconds: round(e2eS, 3),
+      pageRows: PAGE,
+      fetchOnlyRecordsPerSec: round(tree.size / fetchS, 0),
+    },
+    stages: {
+      decodeRecord: decodeRate,
+      leafHashNodeCrypto: leafNodeRate,
+      leafHashNoble: leafNobleRate,
+      chain: chainRate,
+      appendLeaves: foldRate,
+    },
     implementation:
       "engine/audit/verifier/verify-log.ts's LogVerifier, as `keyward audit verify` runs it: per-record checks (size, UTF-8, canonical form and validation, node:crypto leaf and chain hashes against the stored chain) in worker threads by chunk, the tree folded in order in the calling thread; the root checked against the verified checkpoint and the tree row",
     ...ok,
@@ -522,9 +626,13 @@ export async function main({ json, args }: { json: boolean; args: string[] }): P
           '!!! figures say nothing about PostgreSQL. Set KEYWARD_BENCH_DATABASE_URL for real figures.\n',
       );
     } else {
-      log(`PostgreSQL ${pg.settings.version}: ${pg.where}; fsync=${pg.settings.fsync}, synchronous_commit=${pg.settings.synchronousCommit}, wal_sync_method=${pg.settings.walSyncMethod}`);
+      log(
+        `PostgreSQL ${pg.settings.version}: ${pg.where}; fsync=${pg.settings.fsync}, synchronous_commit=${pg.settings.synchronousCommit}, wal_sync_method=${pg.settings.walSyncMethod}`,
+      );
       if (pg.settings.fsync !== 'on' || pg.settings.synchronousCommit !== 'on') {
-        console.error(`!!! this server has fsync=${pg.settings.fsync}, synchronous_commit=${pg.settings.synchronousCommit}: commits are not durable, so the figures flatter the one-statement-per-record baseline and audit-on latency.`);
+        console.error(
+          `!!! this server has fsync=${pg.settings.fsync}, synchronous_commit=${pg.settings.synchronousCommit}: commits are not durable, so the figures flatter the one-statement-per-record baseline and audit-on latency.`,
+        );
       }
     }
     const logDb = pg ? await pg.createDatabase('log') : undefined;
@@ -544,21 +652,38 @@ export async function main({ json, args }: { json: boolean; args: string[] }): P
       { concurrency, sliceMs: appendSliceMs, warmupMs },
       log,
     );
-    const part2 = await encryptOnOff(pg, { concurrency: httpConcurrency, sliceMs, warmupMs, flushes }, logDir, started, clients, log);
+    const part2 = await encryptOnOff(
+      pg,
+      { concurrency: httpConcurrency, sliceMs, warmupMs, flushes },
+      logDir,
+      started,
+      clients,
+      log,
+    );
     for (const c of started) await c.stop();
     await part1.logA.close();
     const part3 = await verification(storeA.db, { minRecords }, log);
 
     const a = part1.figures;
     const figures = {
-      database: pg ? { driver: 'postgres', source: pg.source, ...pg.settings } : { driver: 'pglite', source: 'memory', note: 'no PostgreSQL: not durable, one node only' },
+      database: pg
+        ? { driver: 'postgres', source: pg.source, ...pg.settings }
+        : { driver: 'pglite', source: 'memory', note: 'no PostgreSQL: not durable, one node only' },
       cores: availableParallelism(),
       appends: { concurrency, sliceMs: appendSliceMs, slices: 3, ...a },
       encrypt1k: { concurrency: httpConcurrency, sliceMs, slicesPerSide: 3, warmupMs, ...part2 },
       verify: part3,
       targets: {
-        groupCommitOverOneStatementPerRecord: { value: a.groupOverSingle, target: `>= ${TARGETS.groupOverSingle}`, status: status(a.groupOverSingle >= TARGETS.groupOverSingle) },
-        encryptAuditOnOverOff: { value: part2.onOverOff, target: `>= ${TARGETS.auditOnOverOff}`, status: status(part2.onOverOff >= TARGETS.auditOnOverOff) },
+        groupCommitOverOneStatementPerRecord: {
+          value: a.groupOverSingle,
+          target: `>= ${TARGETS.groupOverSingle}`,
+          status: status(a.groupOverSingle >= TARGETS.groupOverSingle),
+        },
+        encryptAuditOnOverOff: {
+          value: part2.onOverOff,
+          target: `>= ${TARGETS.auditOnOverOff}`,
+          status: status(part2.onOverOff >= TARGETS.auditOnOverOff),
+        },
         verifyRecordsPerSecInProcess: {
           value: part3.inProcess.recordsPerSec,
           target: `>= ${TARGETS.verifyRecordsPerSec}`,
@@ -569,7 +694,9 @@ export async function main({ json, args }: { json: boolean; args: string[] }): P
           target: `>= ${TARGETS.verifyRecordsPerSec}`,
           status: status(part3.endToEnd.recordsPerSec >= TARGETS.verifyRecordsPerSec),
         },
-        ...(a.twoNodes ? { twoNodesGapFree: { value: a.twoNodes.gapFree, target: 'true', status: status(a.twoNodes.gapFree) } } : {}),
+        ...(a.twoNodes
+          ? { twoNodesGapFree: { value: a.twoNodes.gapFree, target: 'true', status: status(a.twoNodes.gapFree) } }
+          : {}),
       },
       loadAverage1m: { before: loadBefore, after: round(loadavg()[0]!, 2) },
       elapsedS: round((performance.now() - began) / 1000, 1),
@@ -592,13 +719,26 @@ export async function main({ json, args }: { json: boolean; args: string[] }): P
       ...extra,
     });
     const appendRows = [
-      row(`group commit (AuditLog.append, ${concurrency} in flight)`, a.groupCommit, { 'records/stmt': a.groupCommit.recordsPerStatement }),
+      row(`group commit (AuditLog.append, ${concurrency} in flight)`, a.groupCommit, {
+        'records/stmt': a.groupCommit.recordsPerStatement,
+      }),
       row(`one statement per record (${concurrency} in flight)`, a.oneStatementPerRecord, { 'records/stmt': 1 }),
     ];
-    if (a.twoNodes) appendRows.push(row(`group commit, 2 nodes (${Math.ceil(concurrency / 2)} + ${Math.floor(concurrency / 2)} in flight)`, a.twoNodes, { 'records/stmt': a.twoNodes.recordsPerStatement }));
+    if (a.twoNodes)
+      appendRows.push(
+        row(
+          `group commit, 2 nodes (${Math.ceil(concurrency / 2)} + ${Math.floor(concurrency / 2)} in flight)`,
+          a.twoNodes,
+          { 'records/stmt': a.twoNodes.recordsPerStatement },
+        ),
+      );
     console.log('Durable appends (3 alternating slices each):');
     console.log(table(appendRows));
-    for (const [what, r] of [['group commit', a.groupCommit], ['one statement per record', a.oneStatementPerRecord], ['2 nodes', a.twoNodes]] as const) {
+    for (const [what, r] of [
+      ['group commit', a.groupCommit],
+      ['one statement per record', a.oneStatementPerRecord],
+      ['2 nodes', a.twoNodes],
+    ] as const) {
       if (r?.firstError) console.log(`first error (${what}, ${r.errors} in all): ${r.firstError}`);
     }
     console.log(`group commit / one statement per record: ${a.groupOverSingle}×`);
@@ -608,42 +748,115 @@ export async function main({ json, args }: { json: boolean; args: string[] }): P
         `two nodes: ${a.twoNodes.perNode[0]} + ${a.twoNodes.perNode[1]} records/s; log ${a.twoNodes.gapFree ? 'gap-free' : 'NOT GAP-FREE'}: ${c.rows} rows, head ${c.head}, indexes ${c.minIdx}..${c.maxIdx}, ${c.indexesHandedOut} handed out in the window, ${c.duplicates} duplicates, ${c.outOfRange} out of range`,
       );
     }
-    console.log(`\n1 KiB encrypt over HTTP, ${httpConcurrency} in flight (slices ${part2.sliceOrder}, ${sliceMs / 1000} s each):`);
+    console.log(
+      `\n1 KiB encrypt over HTTP, ${httpConcurrency} in flight (slices ${part2.sliceOrder}, ${sliceMs / 1000} s each):`,
+    );
     console.log(
       table([
-        { audit: 'on', 'req/s': part2.on.rps, 'p50 ms': part2.on.p50Ms, 'p99 ms': part2.on.p99Ms, errors: String(part2.on.errors) },
-        { audit: 'off (Hsm.open({audit: false}))', 'req/s': part2.off.rps, 'p50 ms': part2.off.p50Ms, 'p99 ms': part2.off.p99Ms, errors: String(part2.off.errors) },
+        {
+          audit: 'on',
+          'req/s': part2.on.rps,
+          'p50 ms': part2.on.p50Ms,
+          'p99 ms': part2.on.p99Ms,
+          errors: String(part2.on.errors),
+        },
+        {
+          audit: 'off (Hsm.open({audit: false}))',
+          'req/s': part2.off.rps,
+          'p50 ms': part2.off.p50Ms,
+          'p99 ms': part2.off.p99Ms,
+          errors: String(part2.off.errors),
+        },
       ]),
     );
-    for (const [what, r] of [['on', part2.on], ['off', part2.off]] as const) if (r.firstError) console.log(`first error (audit ${what}, ${r.errors} in all): ${r.firstError}`);
+    for (const [what, r] of [
+      ['on', part2.on],
+      ['off', part2.off],
+    ] as const)
+      if (r.firstError) console.log(`first error (audit ${what}, ${r.errors} in all): ${r.firstError}`);
     console.log(
       `on / off: ${part2.onOverOff}` +
-        (part2.recordsCommittedOn !== undefined ? `  (audit-on log: ${part2.recordsCommittedOn} records, encrypt leaves ${part2.serverLeafBytesMean ?? '?'} bytes on average)` : ''),
+        (part2.recordsCommittedOn !== undefined
+          ? `  (audit-on log: ${part2.recordsCommittedOn} records, encrypt leaves ${part2.serverLeafBytesMean ?? '?'} bytes on average)`
+          : ''),
     );
     const v = part3;
-    console.log(`\naudit verify over ${v.records} records (leaves ${v.leafBytesMean} bytes on average).\nImplementation: ${v.implementation}.`);
+    console.log(
+      `\naudit verify over ${v.records} records (leaves ${v.leafBytesMean} bytes on average).\nImplementation: ${v.implementation}.`,
+    );
     console.log(
       table([
-        { what: `in-process, rows already fetched, ${v.inProcess.workers} worker threads (median of ${v.inProcess.runs}; ${v.inProcess.cpuUsPerRecord} µs CPU/record)`, 'records/s': v.inProcess.recordsPerSec, seconds: v.inProcess.seconds },
-        { what: `in-process, one thread (${v.inProcessOneThread.cpuUsPerRecord} µs CPU/record)`, 'records/s': v.inProcessOneThread.recordsPerSec, seconds: v.inProcessOneThread.seconds },
-        { what: `end to end: fetch pages of ${v.endToEnd.pageRows} + verify`, 'records/s': v.endToEnd.recordsPerSec, seconds: v.endToEnd.seconds },
-        { what: 'fetch only (readAuditRecords)', 'records/s': v.endToEnd.fetchOnlyRecordsPerSec, seconds: round(v.records / v.endToEnd.fetchOnlyRecordsPerSec, 3) },
-        { what: 'stage: decodeRecord', 'records/s': v.stages.decodeRecord, seconds: round(v.records / v.stages.decodeRecord, 3) },
-        { what: 'stage: leaf hash (node:crypto one-shot, as the verifier)', 'records/s': v.stages.leafHashNodeCrypto, seconds: round(v.records / v.stages.leafHashNodeCrypto, 3) },
-        { what: "stage: leaf hash (merkle's leafHash, @noble)", 'records/s': v.stages.leafHashNoble, seconds: round(v.records / v.stages.leafHashNoble, 3) },
-        { what: 'stage: chain (node:crypto)', 'records/s': v.stages.chain, seconds: round(v.records / v.stages.chain, 3) },
-        { what: 'stage: appendLeaves (Merkle fold)', 'records/s': v.stages.appendLeaves, seconds: round(v.records / v.stages.appendLeaves, 3) },
-        { what: 'integration (AuditIntegrator, for reference)', 'records/s': v.integrate.recordsPerSec, seconds: v.integrate.seconds },
+        {
+          what: `in-process, rows already fetched, ${v.inProcess.workers} worker threads (median of ${v.inProcess.runs}; ${v.inProcess.cpuUsPerRecord} µs CPU/record)`,
+          'records/s': v.inProcess.recordsPerSec,
+          seconds: v.inProcess.seconds,
+        },
+        {
+          what: `in-process, one thread (${v.inProcessOneThread.cpuUsPerRecord} µs CPU/record)`,
+          'records/s': v.inProcessOneThread.recordsPerSec,
+          seconds: v.inProcessOneThread.seconds,
+        },
+        {
+          what: `end to end: fetch pages of ${v.endToEnd.pageRows} + verify`,
+          'records/s': v.endToEnd.recordsPerSec,
+          seconds: v.endToEnd.seconds,
+        },
+        {
+          what: 'fetch only (readAuditRecords)',
+          'records/s': v.endToEnd.fetchOnlyRecordsPerSec,
+          seconds: round(v.records / v.endToEnd.fetchOnlyRecordsPerSec, 3),
+        },
+        {
+          what: 'stage: decodeRecord',
+          'records/s': v.stages.decodeRecord,
+          seconds: round(v.records / v.stages.decodeRecord, 3),
+        },
+        {
+          what: 'stage: leaf hash (node:crypto one-shot, as the verifier)',
+          'records/s': v.stages.leafHashNodeCrypto,
+          seconds: round(v.records / v.stages.leafHashNodeCrypto, 3),
+        },
+        {
+          what: "stage: leaf hash (merkle's leafHash, @noble)",
+          'records/s': v.stages.leafHashNoble,
+          seconds: round(v.records / v.stages.leafHashNoble, 3),
+        },
+        {
+          what: 'stage: chain (node:crypto)',
+          'records/s': v.stages.chain,
+          seconds: round(v.records / v.stages.chain, 3),
+        },
+        {
+          what: 'stage: appendLeaves (Merkle fold)',
+          'records/s': v.stages.appendLeaves,
+          seconds: round(v.records / v.stages.appendLeaves, 3),
+        },
+        {
+          what: 'integration (AuditIntegrator, for reference)',
+          'records/s': v.integrate.recordsPerSec,
+          seconds: v.integrate.seconds,
+        },
       ]),
     );
-    console.log(`root = tree row: ${v.rootMatchesTree}; checkpoint signatures and root verified: ${v.checkpointVerified}`);
+    console.log(
+      `root = tree row: ${v.rootMatchesTree}; checkpoint signatures and root verified: ${v.checkpointVerified}`,
+    );
     console.log('\ntargets (issue 5):');
     const t = figures.targets;
-    console.log(`  group commit / one statement per record   ${a.groupOverSingle}×  (target ≥ ${TARGETS.groupOverSingle}×)  ${t.groupCommitOverOneStatementPerRecord.status}`);
-    console.log(`  encrypt, audit on / off                   ${part2.onOverOff.toFixed(3)}  (target ≥ ${TARGETS.auditOnOverOff})  ${t.encryptAuditOnOverOff.status}`);
-    console.log(`  verify records/s, in-process              ${v.inProcess.recordsPerSec}  (target ≥ ${TARGETS.verifyRecordsPerSec})  ${t.verifyRecordsPerSecInProcess.status}`);
-    console.log(`  verify records/s, fetch + verify          ${v.endToEnd.recordsPerSec}  (target ≥ ${TARGETS.verifyRecordsPerSec})  ${t.verifyRecordsPerSecEndToEnd.status}`);
-    if (a.twoNodes) console.log(`  two nodes, one gap-free log               ${a.twoNodes.gapFree}  ${t.twoNodesGapFree!.status}`);
+    console.log(
+      `  group commit / one statement per record   ${a.groupOverSingle}×  (target ≥ ${TARGETS.groupOverSingle}×)  ${t.groupCommitOverOneStatementPerRecord.status}`,
+    );
+    console.log(
+      `  encrypt, audit on / off                   ${part2.onOverOff.toFixed(3)}  (target ≥ ${TARGETS.auditOnOverOff})  ${t.encryptAuditOnOverOff.status}`,
+    );
+    console.log(
+      `  verify records/s, in-process              ${v.inProcess.recordsPerSec}  (target ≥ ${TARGETS.verifyRecordsPerSec})  ${t.verifyRecordsPerSecInProcess.status}`,
+    );
+    console.log(
+      `  verify records/s, fetch + verify          ${v.endToEnd.recordsPerSec}  (target ≥ ${TARGETS.verifyRecordsPerSec})  ${t.verifyRecordsPerSecEndToEnd.status}`,
+    );
+    if (a.twoNodes)
+      console.log(`  two nodes, one gap-free log               ${a.twoNodes.gapFree}  ${t.twoNodesGapFree!.status}`);
     const busy = Math.max(figures.loadAverage1m.before, figures.loadAverage1m.after) > figures.cores;
     console.log(
       `\n(${figures.elapsedS} s; 1-minute load average ${figures.loadAverage1m.before} before, ${figures.loadAverage1m.after} after${busy ? ` — more than ${figures.cores} cores: other work shared the machine, figures are noisy` : ''})`,

@@ -39,8 +39,36 @@ export async function load(url, context, next) {
   return next(url, context);
 }`;
 
-const OPERATOR_OPS = ['sys.seal', 'sys.rotate', 'sys.rekey.init', 'sys.rekey.cancel', 'key.create', 'key.list', 'key.read', 'key.rotate', 'key.config', 'key.delete', 'policy.push', 'policy.list', 'policy.activate'];
-const APP_OPS = ['encrypt', 'decrypt', 'rewrap', 'datakey', 'sign', 'verify', 'hmac', 'encapsulate', 'decapsulate', 'key.public', 'random', 'key.list', 'key.read'];
+const OPERATOR_OPS = [
+  'sys.seal',
+  'sys.rotate',
+  'sys.rekey.init',
+  'sys.rekey.cancel',
+  'key.create',
+  'key.list',
+  'key.read',
+  'key.rotate',
+  'key.config',
+  'key.delete',
+  'policy.push',
+  'policy.list',
+  'policy.activate',
+];
+const APP_OPS = [
+  'encrypt',
+  'decrypt',
+  'rewrap',
+  'datakey',
+  'sign',
+  'verify',
+  'hmac',
+  'encapsulate',
+  'decapsulate',
+  'key.public',
+  'random',
+  'key.list',
+  'key.read',
+];
 const AUDIT_OPS = ['audit.read', 'audit.export', 'audit.verify', 'audit.hash'];
 const OTHER_OPS = ['auth.whoami', 'auth.token.create', 'auth.token.revoke', 'frobnicate', 'audit', 'auditing.read'];
 const OPS = [...new Set([...OPERATOR_OPS, ...APP_OPS, ...AUDIT_OPS, ...OTHER_OPS])];
@@ -54,7 +82,11 @@ permit(principal in Role::"operator", action in [${OPERATOR_OPS.map((o) => `Acti
 permit(principal in Role::"app", action in [${APP_OPS.map((o) => `Action::"${o}"`).join(', ')}], resource);
 permit(principal in Role::"auditor", action in Action::"group:audit", resource);
 `;
-const CEDAR_ACTIONS = AUDIT_OPS.map((id) => ({ uid: { type: 'Action', id }, attrs: {}, parents: [{ type: 'Action', id: 'group:audit' }] }));
+const CEDAR_ACTIONS = AUDIT_OPS.map((id) => ({
+  uid: { type: 'Action', id },
+  attrs: {},
+  parents: [{ type: 'Action', id: 'group:audit' }],
+}));
 
 /** Deterministic requests: every operation under rotating role sets, principals and keys. */
 function requests(n: number): PolicyInput[] {
@@ -69,7 +101,15 @@ function requests(n: number): PolicyInput[] {
       operation,
       principal: `user-${next() % 97}`,
       roles,
-      key: operation.startsWith('key.') || APP_OPS.includes(operation) ? { name: `key-${next() % 13}`, type: 'aes256-gcm', version: 1 + (next() % 5), labels: { team: `t${next() % 7}`, env: next() % 2 ? 'prod' : 'dev' } } : null,
+      key:
+        operation.startsWith('key.') || APP_OPS.includes(operation)
+          ? {
+              name: `key-${next() % 13}`,
+              type: 'aes256-gcm',
+              version: 1 + (next() % 5),
+              labels: { team: `t${next() % 7}`, env: next() % 2 ? 'prod' : 'dev' },
+            }
+          : null,
       attributes: next() % 2 ? { 'context.tenant': `tenant-${next() % 11}` } : {},
       payloadBytes: next() % 65536,
       time: 1767225600000 + i,
@@ -86,7 +126,14 @@ function cedarDecision(input: PolicyInput): 'allow' | 'deny' {
     resource: { type: 'Key', id: input.key?.name ?? '-' },
     context: {},
     preparsedPolicySetId: 'keyward-rbac',
-    entities: [{ uid: { type: 'User', id: input.principal }, attrs: {}, parents: input.roles.map((id) => ({ type: 'Role', id })) }, ...CEDAR_ACTIONS],
+    entities: [
+      {
+        uid: { type: 'User', id: input.principal },
+        attrs: {},
+        parents: input.roles.map((id) => ({ type: 'Role', id })),
+      },
+      ...CEDAR_ACTIONS,
+    ],
   });
   if (r.type !== 'success') throw new Error(`cedar: ${JSON.stringify(r.errors)}`);
   return r.response.decision === 'allow' ? 'allow' : 'deny';
@@ -114,7 +161,9 @@ function bigPolicySource(rules: number): string {
   const lines = ['import { Request, Decision } from "keyward";', ''];
   for (let i = 0; i < rules; i++) {
     lines.push(`function rule${i}(req: Request): bool {`);
-    lines.push(`  return req.operationIs("operation.number.${i}") && (req.hasRole("role-${i}") || req.labelIs("label-${i}", "value-${i}")) && req.payloadBytes < ${1000 + i};`);
+    lines.push(
+      `  return req.operationIs("operation.number.${i}") && (req.hasRole("role-${i}") || req.labelIs("label-${i}", "value-${i}")) && req.payloadBytes < ${1000 + i};`,
+    );
     lines.push('}');
   }
   lines.push('export function decide(req: Request): Decision {');
@@ -198,8 +247,16 @@ export async function main({ json }: { json: boolean; args: string[] }): Promise
   log('timing...');
   const stats: Record<string, Stats> = {};
   stats.cedar = await time(cycling(reqs, cedarDecision), N, 2000);
-  stats.keyward = await time(cycling(reqs, (r) => policy.evaluate(r)), N * 5, 5000);
-  stats.keywardBytes = await time(cycling(encoded, (e) => policy.evaluate(e)), N * 5, 5000);
+  stats.keyward = await time(
+    cycling(reqs, (r) => policy.evaluate(r)),
+    N * 5,
+    5000,
+  );
+  stats.keywardBytes = await time(
+    cycling(encoded, (e) => policy.evaluate(e)),
+    N * 5,
+    5000,
+  );
   stats.encode = await time(cycling(reqs, encodePolicyInput), N * 5, 5000);
   stats.raw = await time(cycling(encoded, raw), N * 5, 5000);
   stats.freshInstance = await time(cycling(encoded, fresh), N, 1000);
@@ -215,7 +272,12 @@ export async function main({ json }: { json: boolean; args: string[] }): Promise
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
-  const bigInput: PolicyInput = { ...reqs[0]!, operation: 'operation.number.229', roles: ['role-229'], payloadBytes: 10 };
+  const bigInput: PolicyInput = {
+    ...reqs[0]!,
+    operation: 'operation.number.229',
+    roles: ['role-229'],
+    payloadBytes: 10,
+  };
   const load = await time(() => loadPolicy(big), 25, 3);
   const validateOnly = await time(() => validatePolicy(big), 25, 3);
   const firstEval = await time(async () => (await loadPolicy(big)).evaluate(bigInput), 25, 3);
@@ -230,8 +292,22 @@ export async function main({ json }: { json: boolean; args: string[] }): Promise
     allow: tally.allow,
     deny: tally.deny,
     disagreements,
-    p50Us: { keyward: us(stats.keyward.p50), keywardPreEncoded: us(stats.keywardBytes.p50), encodeOnly: us(stats.encode.p50), noGasNoIsolation: us(stats.raw.p50), freshInstancePerCall: us(stats.freshInstance.p50), cedar: us(stats.cedar.p50) },
-    p99Us: { keyward: us(stats.keyward.p99), keywardPreEncoded: us(stats.keywardBytes.p99), encodeOnly: us(stats.encode.p99), noGasNoIsolation: us(stats.raw.p99), freshInstancePerCall: us(stats.freshInstance.p99), cedar: us(stats.cedar.p99) },
+    p50Us: {
+      keyward: us(stats.keyward.p50),
+      keywardPreEncoded: us(stats.keywardBytes.p50),
+      encodeOnly: us(stats.encode.p50),
+      noGasNoIsolation: us(stats.raw.p50),
+      freshInstancePerCall: us(stats.freshInstance.p50),
+      cedar: us(stats.cedar.p50),
+    },
+    p99Us: {
+      keyward: us(stats.keyward.p99),
+      keywardPreEncoded: us(stats.keywardBytes.p99),
+      encodeOnly: us(stats.encode.p99),
+      noGasNoIsolation: us(stats.raw.p99),
+      freshInstancePerCall: us(stats.freshInstance.p99),
+      cedar: us(stats.cedar.p99),
+    },
     cedarOverKeywardP50: Math.round((stats.cedar.p50 / stats.keyward.p50) * 10) / 10,
     cedarOverKeywardP99: Math.round((stats.cedar.p99 / stats.keyward.p99) * 10) / 10,
     gasAndIsolationOverRawP50: Math.round((stats.keywardBytes.p50 / stats.raw.p50) * 100) / 100,
@@ -249,8 +325,16 @@ export async function main({ json }: { json: boolean; args: string[] }): Promise
     console.log(JSON.stringify(figures));
     return;
   }
-  const row = (name: string, s: Stats) => ({ engine: name, 'p50 µs': us(s.p50), 'p99 µs': us(s.p99), 'mean µs': us(s.mean), n: s.n });
-  console.log(`RBAC decision over ${reqs.length} requests (${tally.allow} allow, ${tally.deny} deny); the engines agree on all of them.\n`);
+  const row = (name: string, s: Stats) => ({
+    engine: name,
+    'p50 µs': us(s.p50),
+    'p99 µs': us(s.p99),
+    'mean µs': us(s.mean),
+    n: s.n,
+  });
+  console.log(
+    `RBAC decision over ${reqs.length} requests (${tally.allow} allow, ${tally.deny} deny); the engines agree on all of them.\n`,
+  );
   console.log(
     table([
       row('keyward (encode + gas + isolation)', stats.keyward),
@@ -262,13 +346,29 @@ export async function main({ json }: { json: boolean; args: string[] }): Promise
     ]),
   );
   console.log(`\ncedar / keyward: ${figures.cedarOverKeywardP50}× at p50, ${figures.cedarOverKeywardP99}× at p99`);
-  console.log(`gas + isolation over the bare module: ${figures.gasAndIsolationOverRawP50}× at p50; a fresh instance per call would be ${figures.freshInstanceOverSnapshotP50}× the snapshot restore`);
-  console.log(`gas used per decision: min ${figures.gas.min}, p50 ${figures.gas.p50}, max ${figures.gas.max} (budget ${GAS_BUDGET_DEFAULT})\n`);
+  console.log(
+    `gas + isolation over the bare module: ${figures.gasAndIsolationOverRawP50}× at p50; a fresh instance per call would be ${figures.freshInstanceOverSnapshotP50}× the snapshot restore`,
+  );
+  console.log(
+    `gas used per decision: min ${figures.gas.min}, p50 ${figures.gas.p50}, max ${figures.gas.max} (budget ${GAS_BUDGET_DEFAULT})\n`,
+  );
   console.log(
     table([
-      { step: `load ${big.length}-byte module (validate + meter + compile + instantiate)`, 'p50 ms': figures.bigModule.loadMsP50, 'p99 ms': Math.round(load.p99 * 100) / 100 },
-      { step: '  validate only', 'p50 ms': figures.bigModule.validateMsP50, 'p99 ms': Math.round(validateOnly.p99 * 100) / 100 },
-      { step: '  load + first evaluation', 'p50 ms': figures.bigModule.loadAndFirstEvalMsP50, 'p99 ms': Math.round(firstEval.p99 * 100) / 100 },
+      {
+        step: `load ${big.length}-byte module (validate + meter + compile + instantiate)`,
+        'p50 ms': figures.bigModule.loadMsP50,
+        'p99 ms': Math.round(load.p99 * 100) / 100,
+      },
+      {
+        step: '  validate only',
+        'p50 ms': figures.bigModule.validateMsP50,
+        'p99 ms': Math.round(validateOnly.p99 * 100) / 100,
+      },
+      {
+        step: '  load + first evaluation',
+        'p50 ms': figures.bigModule.loadAndFirstEvalMsP50,
+        'p99 ms': Math.round(firstEval.p99 * 100) / 100,
+      },
     ]),
   );
   console.log(`\nthe ${big.length}-byte policy evaluates in ${figures.bigModule.evalUsP50} µs at p50`);

@@ -34,10 +34,31 @@ export async function main({ json, args }: { json: boolean; args: string[] }): P
   const clients: Client[] = [];
   try {
     log('starting the dev server...');
-    server = await startChild('keyward', ['--import', 'tsx', '--import', './scripts/register-binaryen-hook.mjs', 'cli/main.ts', 'server', '--dev', '--dev-root-token', rootToken, '--listen', '127.0.0.1:0', '--json'], logDir);
+    server = await startChild(
+      'keyward',
+      [
+        '--import',
+        'tsx',
+        '--import',
+        './scripts/register-binaryen-hook.mjs',
+        'cli/main.ts',
+        'server',
+        '--dev',
+        '--dev-root-token',
+        rootToken,
+        '--listen',
+        '127.0.0.1:0',
+        '--json',
+      ],
+      logDir,
+    );
     const admin = new Client(server.addr, 2, rootToken);
     clients.push(admin);
-    const { token } = await admin.json('POST', '/v1/auth/tokens', { principal: 'bench-app', roles: ['app'], ttl: '1h' });
+    const { token } = await admin.json('POST', '/v1/auth/tokens', {
+      principal: 'bench-app',
+      roles: ['app'],
+      ttl: '1h',
+    });
     await admin.json('POST', '/v1/keys', { name: 'aes', type: 'aes256-gcm' });
     await admin.json('POST', '/v1/keys', { name: 'p256', type: 'ecdsa-p256' });
     const c = new Client(server.addr, concurrency, token);
@@ -47,14 +68,32 @@ export async function main({ json, args }: { json: boolean; args: string[] }): P
     const native = await c.json('POST', '/v1/keys/aes/encrypt', { plaintext: kib });
     const body = (x: unknown) => Buffer.from(JSON.stringify(x));
     const cases = [
-      { id: 'encrypt', label: 'encrypt 1 KiB', native: ['/v1/keys/aes/encrypt', body({ plaintext: kib })], transit: ['/v1/transit/encrypt/aes', body({ plaintext: kib })] },
-      { id: 'decrypt', label: 'decrypt 1 KiB', native: ['/v1/keys/aes/decrypt', body({ ciphertext: native.ciphertext })], transit: ['/v1/transit/decrypt/aes', body({ ciphertext: 'vault:' + String(native.ciphertext).slice(3) })] },
-      { id: 'sign', label: 'ECDSA-P256 sign', native: ['/v1/keys/p256/sign', body({ message: kib })], transit: ['/v1/transit/sign/p256', body({ input: kib })] },
+      {
+        id: 'encrypt',
+        label: 'encrypt 1 KiB',
+        native: ['/v1/keys/aes/encrypt', body({ plaintext: kib })],
+        transit: ['/v1/transit/encrypt/aes', body({ plaintext: kib })],
+      },
+      {
+        id: 'decrypt',
+        label: 'decrypt 1 KiB',
+        native: ['/v1/keys/aes/decrypt', body({ ciphertext: native.ciphertext })],
+        transit: ['/v1/transit/decrypt/aes', body({ ciphertext: 'vault:' + String(native.ciphertext).slice(3) })],
+      },
+      {
+        id: 'sign',
+        label: 'ECDSA-P256 sign',
+        native: ['/v1/keys/p256/sign', body({ message: kib })],
+        transit: ['/v1/transit/sign/p256', body({ input: kib })],
+      },
       {
         id: 'batch',
         label: 'encrypt batch of 100',
         native: ['/v1/keys/aes/encrypt', body({ batch: Array.from({ length: 100 }, () => ({ plaintext: kib })) })],
-        transit: ['/v1/transit/encrypt/aes', body({ batch_input: Array.from({ length: 100 }, () => ({ plaintext: kib })) })],
+        transit: [
+          '/v1/transit/encrypt/aes',
+          body({ batch_input: Array.from({ length: 100 }, () => ({ plaintext: kib })) }),
+        ],
       },
     ] as const;
 
@@ -65,7 +104,14 @@ export async function main({ json, args }: { json: boolean; args: string[] }): P
       for (let i = 0; i < SLICES; i++) {
         for (const side of i % 2 === 0 ? (['native', 'transit'] as const) : (['transit', 'native'] as const)) {
           const [path, payload] = k[side];
-          slices[side].push(await load(() => c.send('POST', path, payload), { concurrency, warmupMs: i === 0 ? warmupMs : 0, durationMs: durationMs / SLICES, ok: http200 }));
+          slices[side].push(
+            await load(() => c.send('POST', path, payload), {
+              concurrency,
+              warmupMs: i === 0 ? warmupMs : 0,
+              durationMs: durationMs / SLICES,
+              ok: http200,
+            }),
+          );
         }
       }
       const n = summarize(slices.native);
@@ -73,7 +119,13 @@ export async function main({ json, args }: { json: boolean; args: string[] }): P
       results.push({ id: k.id, label: k.label, native: n, transit: t, ratio: round(t.rps / n.rps, 3) });
     }
 
-    const out = { concurrency, durationMs, loadavgBefore: loadBefore, loadavgAfter: round(loadavg()[0]!, 2), cases: results };
+    const out = {
+      concurrency,
+      durationMs,
+      loadavgBefore: loadBefore,
+      loadavgAfter: round(loadavg()[0]!, 2),
+      cases: results,
+    };
     if (json) {
       console.log(JSON.stringify(out));
       return;
@@ -90,7 +142,9 @@ export async function main({ json, args }: { json: boolean; args: string[] }): P
         })),
       ),
     );
-    console.log(`load average ${out.loadavgBefore} → ${out.loadavgAfter} (shared machine: read the ratios, not the rates)`);
+    console.log(
+      `load average ${out.loadavgBefore} → ${out.loadavgAfter} (shared machine: read the ratios, not the rates)`,
+    );
   } finally {
     for (const cl of clients) cl.close();
     await server?.stop();

@@ -9,7 +9,17 @@
  */
 import { randomBytes } from 'node:crypto';
 import { combine } from 'shamir-secret-sharing';
-import { combineShares, generateHolderKey, generateSessionKey, openSubmission, sealShard, sealSubmission, shardCommitment, splitSecret, verifyShardCommitment } from '../ceremony/index.js';
+import {
+  combineShares,
+  generateHolderKey,
+  generateSessionKey,
+  openSubmission,
+  sealShard,
+  sealSubmission,
+  shardCommitment,
+  splitSecret,
+  verifyShardCommitment,
+} from '../ceremony/index.js';
 import type { HolderKey } from '../ceremony/index.js';
 import { openRootKey, sealRootKey } from '../engine/seal/root-key.js';
 import { table, time } from './util.js';
@@ -17,11 +27,19 @@ import { table, time } from './util.js';
 async function initCost(holders: HolderKey[], threshold: number) {
   const unsealKey = new Uint8Array(randomBytes(32));
   const ceremonyId = 'bench-ceremony';
-  return time(async () => {
-    const shares = await splitSecret(unsealKey, holders.length, threshold);
-    shares.forEach((s, i) => shardCommitment(ceremonyId, i, s));
-    await Promise.all(holders.map((holder, i) => sealShard({ ceremonyId, holder, index: i, threshold, shares: holders.length, share: shares[i]! })));
-  }, holders.length > 100 ? 3 : 20, 1);
+  return time(
+    async () => {
+      const shares = await splitSecret(unsealKey, holders.length, threshold);
+      shares.forEach((s, i) => shardCommitment(ceremonyId, i, s));
+      await Promise.all(
+        holders.map((holder, i) =>
+          sealShard({ ceremonyId, holder, index: i, threshold, shares: holders.length, share: shares[i]! }),
+        ),
+      );
+    },
+    holders.length > 100 ? 3 : 20,
+    1,
+  );
 }
 
 async function unsealCost(n: number, t: number) {
@@ -34,7 +52,17 @@ async function unsealCost(n: number, t: number) {
   const session = await generateSessionKey();
   const nonce = randomBytes(16).toString('hex');
   const submissions = await Promise.all(
-    shares.map((share, i) => sealSubmission({ purpose: 'unseal', sessionPublicKey: session.publicKey, nonce, ceremonyId, index: i, holder: `h${i}`, share })),
+    shares.map((share, i) =>
+      sealSubmission({
+        purpose: 'unseal',
+        sessionPublicKey: session.publicKey,
+        nonce,
+        ceremonyId,
+        index: i,
+        holder: `h${i}`,
+        share,
+      }),
+    ),
   );
   const iterations = t > 50 ? 5 : 50;
   const ours = await time(async () => {
@@ -67,7 +95,10 @@ export async function main({ json }: { json: boolean }): Promise<void> {
     combineVerifyMs: { n5t3: u5.combineOnly.p50, n255t128: u255.combineOnly.p50 },
     bareCombineMs: { n5t3: u5.bare.p50, n255t128: u255.bare.p50 },
     ratioUnsealToBareCombine: { n5t3: u5.ours.p50 / u5.bare.p50, n255t128: u255.ours.p50 / u255.bare.p50 },
-    ratioCombineVerifyToBareCombine: { n5t3: u5.combineOnly.p50 / u5.bare.p50, n255t128: u255.combineOnly.p50 / u255.bare.p50 },
+    ratioCombineVerifyToBareCombine: {
+      n5t3: u5.combineOnly.p50 / u5.bare.p50,
+      n255t128: u255.combineOnly.p50 / u255.bare.p50,
+    },
   };
   if (json) {
     console.log(JSON.stringify(figures, null, 2));
@@ -76,11 +107,27 @@ export async function main({ json }: { json: boolean }): Promise<void> {
   console.log(
     table([
       { step: 'init: split + seal to holders', 'N=5,T=3 p50 ms': init5.p50, 'N=255,T=128 p50 ms': init255.p50 },
-      { step: 'unseal: T × (HPKE open + commitment) + combine + root key', 'N=5,T=3 p50 ms': u5.ours.p50, 'N=255,T=128 p50 ms': u255.ours.p50 },
-      { step: 'combine + root key open (verify)', 'N=5,T=3 p50 ms': u5.combineOnly.p50, 'N=255,T=128 p50 ms': u255.combineOnly.p50 },
-      { step: 'bare shamir-secret-sharing combine', 'N=5,T=3 p50 ms': u5.bare.p50, 'N=255,T=128 p50 ms': u255.bare.p50 },
+      {
+        step: 'unseal: T × (HPKE open + commitment) + combine + root key',
+        'N=5,T=3 p50 ms': u5.ours.p50,
+        'N=255,T=128 p50 ms': u255.ours.p50,
+      },
+      {
+        step: 'combine + root key open (verify)',
+        'N=5,T=3 p50 ms': u5.combineOnly.p50,
+        'N=255,T=128 p50 ms': u255.combineOnly.p50,
+      },
+      {
+        step: 'bare shamir-secret-sharing combine',
+        'N=5,T=3 p50 ms': u5.bare.p50,
+        'N=255,T=128 p50 ms': u255.bare.p50,
+      },
     ]),
   );
-  console.log(`\nunseal / bare combine: ${figures.ratioUnsealToBareCombine.n5t3.toFixed(1)}× (N=5), ${figures.ratioUnsealToBareCombine.n255t128.toFixed(1)}× (N=255)`);
-  console.log(`combine+verify / bare combine: ${figures.ratioCombineVerifyToBareCombine.n5t3.toFixed(2)}× (N=5), ${figures.ratioCombineVerifyToBareCombine.n255t128.toFixed(2)}× (N=255)`);
+  console.log(
+    `\nunseal / bare combine: ${figures.ratioUnsealToBareCombine.n5t3.toFixed(1)}× (N=5), ${figures.ratioUnsealToBareCombine.n255t128.toFixed(1)}× (N=255)`,
+  );
+  console.log(
+    `combine+verify / bare combine: ${figures.ratioCombineVerifyToBareCombine.n5t3.toFixed(2)}× (N=5), ${figures.ratioCombineVerifyToBareCombine.n255t128.toFixed(2)}× (N=255)`,
+  );
 }

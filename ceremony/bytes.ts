@@ -20,7 +20,8 @@ export const LP_MAX_LEN = 0xffff;
 /** Length-prefixed field: u16be(len) ‖ bytes (see the module comment). */
 export function lp(bytes: Uint8Array): Uint8Array {
   if (!(bytes instanceof Uint8Array)) throw new TypeError(`"lp" expected Uint8Array, got ${describe(bytes)}`);
-  if (bytes.byteLength > LP_MAX_LEN) throw new RangeError(`"lp" expected at most ${LP_MAX_LEN} bytes, got ${bytes.byteLength}`);
+  if (bytes.byteLength > LP_MAX_LEN)
+    throw new RangeError(`"lp" expected at most ${LP_MAX_LEN} bytes, got ${bytes.byteLength}`);
   const out = new Uint8Array(2 + bytes.byteLength);
   out[0] = bytes.byteLength >>> 8;
   out[1] = bytes.byteLength & 0xff;
@@ -36,7 +37,8 @@ export function u8(n: number): Uint8Array {
 
 /** Four bytes holding `n` big-endian (0 ≤ n < 2^32). */
 export function u32be(n: number): Uint8Array {
-  if (!Number.isInteger(n) || n < 0 || n > 0xffffffff) throw new RangeError(`"u32be" expected an integer 0..2^32-1, got ${n}`);
+  if (!Number.isInteger(n) || n < 0 || n > 0xffffffff)
+    throw new RangeError(`"u32be" expected an integer 0..2^32-1, got ${n}`);
   const out = new Uint8Array(4);
   new DataView(out.buffer).setUint32(0, n, false);
   return out;

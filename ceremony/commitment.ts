@@ -41,7 +41,12 @@ export function shardCommitment(ceremonyId: string, index: number, share: Uint8A
  * True if `share` is share `index` of `ceremonyId` according to the stored `commitment`, compared
  * in constant time.
  */
-export function verifyShardCommitment(ceremonyId: string, index: number, share: Uint8Array, commitment: Uint8Array): boolean {
+export function verifyShardCommitment(
+  ceremonyId: string,
+  index: number,
+  share: Uint8Array,
+  commitment: Uint8Array,
+): boolean {
   assertArgs('verifyShardCommitment', ceremonyId, index, share);
   if (!(commitment instanceof Uint8Array)) {
     throw new TypeError(`"verifyShardCommitment" expected commitment to be a Uint8Array, got ${describe(commitment)}`);
@@ -50,7 +55,10 @@ export function verifyShardCommitment(ceremonyId: string, index: number, share: 
 }
 
 function assertArgs(fn: string, ceremonyId: string, index: number, share: Uint8Array): void {
-  if (!isCeremonyId(ceremonyId)) throw new RangeError(`"${fn}" expected a ceremony id (${CEREMONY_ID_PATTERN}), got ${describe(ceremonyId)}`);
-  if (!Number.isInteger(index) || index < 0 || index > 0xff) throw new RangeError(`"${fn}" expected index 0..255, got ${describe(index)}`);
-  if (!(share instanceof Uint8Array)) throw new TypeError(`"${fn}" expected share to be a Uint8Array, got ${describe(share)}`);
+  if (!isCeremonyId(ceremonyId))
+    throw new RangeError(`"${fn}" expected a ceremony id (${CEREMONY_ID_PATTERN}), got ${describe(ceremonyId)}`);
+  if (!Number.isInteger(index) || index < 0 || index > 0xff)
+    throw new RangeError(`"${fn}" expected index 0..255, got ${describe(index)}`);
+  if (!(share instanceof Uint8Array))
+    throw new TypeError(`"${fn}" expected share to be a Uint8Array, got ${describe(share)}`);
 }

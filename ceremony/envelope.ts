@@ -120,7 +120,9 @@ export async function sealEnvelope(
     const { enc, ct } = await suite().seal({ recipientPublicKey: pk, info }, plaintext, aad);
     return { enc: new Uint8Array(enc), ciphertext: new Uint8Array(ct) };
   } catch (err) {
-    throw new KeywardError('ENVELOPE_SEAL_FAILED', 'cannot seal to this public key: the X-Wing KEM rejected it', { cause: err });
+    throw new KeywardError('ENVELOPE_SEAL_FAILED', 'cannot seal to this public key: the X-Wing KEM rejected it', {
+      cause: err,
+    });
   }
 }
 
@@ -132,9 +134,15 @@ export async function sealEnvelope(
  * generic `ENVELOPE_OPEN_FAILED`: the reason is not told apart, so there is no oracle. The
  * library's error is kept as `cause` for debugging.
  */
-export async function openEnvelope(recipientSeed: Uint8Array, envelope: Envelope, info: Uint8Array, aad: Uint8Array): Promise<Uint8Array> {
+export async function openEnvelope(
+  recipientSeed: Uint8Array,
+  envelope: Envelope,
+  info: Uint8Array,
+  aad: Uint8Array,
+): Promise<Uint8Array> {
   abytes(recipientSeed, 'openEnvelope: recipientSeed', XWING_SEED_LEN);
-  if (typeof envelope !== 'object' || envelope === null) throw new TypeError(`"openEnvelope" expected envelope object, got ${describe(envelope)}`);
+  if (typeof envelope !== 'object' || envelope === null)
+    throw new TypeError(`"openEnvelope" expected envelope object, got ${describe(envelope)}`);
   abytes(envelope.enc, 'openEnvelope: envelope.enc');
   abytes(envelope.ciphertext, 'openEnvelope: envelope.ciphertext');
   abytes(info, 'openEnvelope: info');
@@ -151,6 +159,10 @@ export async function openEnvelope(recipientSeed: Uint8Array, envelope: Envelope
       wipeXWingKey(sk);
     }
   } catch (err) {
-    throw new KeywardError('ENVELOPE_OPEN_FAILED', 'cannot open the envelope: wrong key, wrong context or modified data', { cause: err });
+    throw new KeywardError(
+      'ENVELOPE_OPEN_FAILED',
+      'cannot open the envelope: wrong key, wrong context or modified data',
+      { cause: err },
+    );
   }
 }

@@ -96,49 +96,64 @@ const keyHeaderShape = {
  * `ceremony init` reads it with {@link parseHolderPublicKey}, and the server's init and rekey bodies
  * (server/schemas.ts) embed it, so the API rejects exactly the files the CLI rejects.
  */
-export const HolderPublicKeyFileSchema = strictObject({ format: literal(HOLDER_PUBLIC_KEY_FORMAT), ...keyHeaderShape })
-  .check(fingerprintMatches);
+export const HolderPublicKeyFileSchema = strictObject({
+  format: literal(HOLDER_PUBLIC_KEY_FORMAT),
+  ...keyHeaderShape,
+}).check(fingerprintMatches);
 
 /** The `.pub` file. */
 export type HolderPublicKeyFile = z.output<typeof HolderPublicKeyFileSchema>;
 
 const ScryptParamsSchema = strictObject({
-    name: literal('scrypt'),
-    N: intIn(SCRYPT_N_MIN, SCRYPT_N_MAX),
-    r: intIn(1, SCRYPT_R_MAX),
-    p: intIn(1, SCRYPT_P_MAX),
-    /** base64, 16 bytes */
-    salt: base64Of(SCRYPT_SALT_LEN),
-  })
-  .check((ctx) => {
-    const { N, r } = ctx.value;
-    if (!isPowerOfTwo(N)) ctx.issues.push({ code: 'custom', path: ['N'], message: `expected a power of two, got ${N}`, input: N });
-    else if (128 * N * r > SCRYPT_MEM_MAX) ctx.issues.push({ code: 'custom', path: ['r'], message: `expected 128·N·r at most 1 GiB, got N=${N} r=${r}`, input: r });
-  });
+  name: literal('scrypt'),
+  N: intIn(SCRYPT_N_MIN, SCRYPT_N_MAX),
+  r: intIn(1, SCRYPT_R_MAX),
+  p: intIn(1, SCRYPT_P_MAX),
+  /** base64, 16 bytes */
+  salt: base64Of(SCRYPT_SALT_LEN),
+}).check((ctx) => {
+  const { N, r } = ctx.value;
+  if (!isPowerOfTwo(N))
+    ctx.issues.push({ code: 'custom', path: ['N'], message: `expected a power of two, got ${N}`, input: N });
+  else if (128 * N * r > SCRYPT_MEM_MAX)
+    ctx.issues.push({
+      code: 'custom',
+      path: ['r'],
+      message: `expected 128·N·r at most 1 GiB, got N=${N} r=${r}`,
+      input: r,
+    });
+});
 
 export type ScryptParams = z.output<typeof ScryptParamsSchema>;
 
 /** The private key file (strict, like the `.pub` file). */
 const HolderPrivateKeyFileSchema = strictObject({
-    format: literal(HOLDER_PRIVATE_KEY_FORMAT),
-    ...keyHeaderShape,
-    kdf: ScryptParamsSchema,
-    cipher: literal(HOLDER_KEY_CIPHER),
-    /** base64, 12 bytes */
-    nonce: base64Of(GCM_NONCE_LEN),
-    /** base64, 48 bytes: the encrypted seed and its tag */
-    ciphertext: base64Of(SEALED_SEED_LEN),
-  })
-  .check(fingerprintMatches);
+  format: literal(HOLDER_PRIVATE_KEY_FORMAT),
+  ...keyHeaderShape,
+  kdf: ScryptParamsSchema,
+  cipher: literal(HOLDER_KEY_CIPHER),
+  /** base64, 12 bytes */
+  nonce: base64Of(GCM_NONCE_LEN),
+  /** base64, 48 bytes: the encrypted seed and its tag */
+  ciphertext: base64Of(SEALED_SEED_LEN),
+}).check(fingerprintMatches);
 
 /** The private key file. */
 export type HolderPrivateKeyFile = z.output<typeof HolderPrivateKeyFileSchema>;
 
 /** Cross-field check of both files: the fingerprint is the one of the public key. */
-function fingerprintMatches(ctx: { value: { publicKey: string; fingerprint: string }; issues: z.core.$ZodRawIssue[] }): void {
+function fingerprintMatches(ctx: {
+  value: { publicKey: string; fingerprint: string };
+  issues: z.core.$ZodRawIssue[];
+}): void {
   const actual = holderFingerprint(fromBase64(ctx.value.publicKey, 'publicKey'));
   if (actual !== ctx.value.fingerprint) {
-    ctx.issues.push({ code: 'custom', path: ['fingerprint'], message: `expected ${actual} (the fingerprint of publicKey), got ${ctx.value.fingerprint}`, input: ctx.value.fingerprint });
+    ctx.issues.push({
+      code: 'custom',
+      path: ['fingerprint'],
+      message: `expected ${actual} (the fingerprint of publicKey), got ${ctx.value.fingerprint}`,
+      input: ctx.value.fingerprint,
+    });
   }
 }
 
@@ -150,7 +165,10 @@ export interface EncryptHolderKeyOptions {
 /** Throws `HOLDER_NAME_INVALID` unless `name` is a valid holder name. */
 export function assertHolderName(name: string): void {
   if (typeof name !== 'string' || !HOLDER_NAME_PATTERN.test(name)) {
-    throw new KeywardError('HOLDER_NAME_INVALID', `holder name: expected 1 to 64 characters of A-Z a-z 0-9 . _ -, got ${describe(name)}`);
+    throw new KeywardError(
+      'HOLDER_NAME_INVALID',
+      `holder name: expected 1 to 64 characters of A-Z a-z 0-9 . _ -, got ${describe(name)}`,
+    );
   }
 }
 
@@ -213,7 +231,10 @@ export async function encryptHolderKey(
   }
   const derived = await deriveXWingPublicKey(key.seed);
   if (!constantTimeEqual(derived, key.publicKey)) {
-    throw new KeywardError('HOLDER_KEY_INVALID', `holder key "${key.name}": the seed does not derive the given public key`);
+    throw new KeywardError(
+      'HOLDER_KEY_INVALID',
+      `holder key "${key.name}": the seed does not derive the given public key`,
+    );
   }
 
   const salt = randomBytes(SCRYPT_SALT_LEN);
@@ -278,7 +299,10 @@ export async function decryptHolderKey(input: unknown, passphrase: string): Prom
   const derived = await deriveXWingPublicKey(seed);
   if (!constantTimeEqual(derived, file.publicKey)) {
     wipe(seed);
-    throw new KeywardError('HOLDER_KEY_INVALID', `holder private key file of "${file.name}": the decrypted seed does not derive the file's public key`);
+    throw new KeywardError(
+      'HOLDER_KEY_INVALID',
+      `holder private key file of "${file.name}": the decrypted seed does not derive the file's public key`,
+    );
   }
   return { name: file.name, seed, publicKey: file.publicKey, fingerprint: file.fingerprint };
 }
@@ -303,7 +327,10 @@ function readPrivateKeyFile(input: unknown): ParsedPrivateKeyFile {
   };
 }
 
-function headerAad(h: HolderPublicKey, kdf: { name: 'scrypt'; N: number; r: number; p: number; salt: Uint8Array }): Uint8Array {
+function headerAad(
+  h: HolderPublicKey,
+  kdf: { name: 'scrypt'; N: number; r: number; p: number; salt: Uint8Array },
+): Uint8Array {
   return concatBytes(
     lp(utf8(HOLDER_PRIVATE_KEY_FORMAT)),
     lp(utf8(h.name)),
@@ -323,7 +350,10 @@ function headerAad(h: HolderPublicKey, kdf: { name: 'scrypt'; N: number; r: numb
  * scrypt(passphrase, salt, N, r, p) → 32-byte AES key, off the main thread (libuv pool). The
  * passphrase is NFC-normalized so the same words typed on different systems give the same key.
  */
-function scryptKey(passphrase: string, kdf: { N: number; r: number; p: number; salt: Uint8Array }): Promise<Uint8Array> {
+function scryptKey(
+  passphrase: string,
+  kdf: { N: number; r: number; p: number; salt: Uint8Array },
+): Promise<Uint8Array> {
   const pw = utf8(passphrase.normalize('NFC'));
   // Node refuses scrypt above `maxmem` (32 MiB by default); allow what these parameters need.
   const maxmem = 128 * kdf.N * kdf.r + 128 * kdf.r * kdf.p + 1024 * 1024;
@@ -342,8 +372,10 @@ function scryptKey(passphrase: string, kdf: { N: number; r: number; p: number; s
 }
 
 function assertPassphrase(passphrase: string): void {
-  if (typeof passphrase !== 'string') throw new TypeError(`passphrase: expected string, got ${passphrase === null ? 'null' : typeof passphrase}`);
-  if (passphrase.length === 0) throw new KeywardError('PASSPHRASE_EMPTY', 'passphrase: expected a non-empty passphrase, got an empty one');
+  if (typeof passphrase !== 'string')
+    throw new TypeError(`passphrase: expected string, got ${passphrase === null ? 'null' : typeof passphrase}`);
+  if (passphrase.length === 0)
+    throw new KeywardError('PASSPHRASE_EMPTY', 'passphrase: expected a non-empty passphrase, got an empty one');
 }
 
 function assertPublicKeyBytes(fn: string, publicKey: Uint8Array): void {

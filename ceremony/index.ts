@@ -53,10 +53,23 @@ export type {
 
 export { MAX_SHARES, SHARE_OVERHEAD, assertSplitParams, combineShares, shareX, splitSecret } from './shamir.js';
 
-export { CEREMONY_ID_PATTERN, COMMITMENT_LEN, isCeremonyId, shardCommitment, verifyShardCommitment } from './commitment.js';
+export {
+  CEREMONY_ID_PATTERN,
+  COMMITMENT_LEN,
+  isCeremonyId,
+  shardCommitment,
+  verifyShardCommitment,
+} from './commitment.js';
 
 export { MAX_SHARE_LEN, SHARD_FORMAT, openShard, parseShardFile, sealShard } from './shard-file.js';
 export type { ShardFile, ShardOpener } from './shard-file.js';
 
-export { SESSION_NONCE_PATTERN, SUBMISSION_PURPOSES, SubmissionSchema, SUBMISSION_VERSION, openSubmission, sealSubmission } from './submission.js';
+export {
+  SESSION_NONCE_PATTERN,
+  SUBMISSION_PURPOSES,
+  SubmissionSchema,
+  SUBMISSION_VERSION,
+  openSubmission,
+  sealSubmission,
+} from './submission.js';
 export type { Submission, SubmissionContent, SubmissionPurpose } from './submission.js';

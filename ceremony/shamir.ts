@@ -36,10 +36,13 @@ export const SHARE_OVERHEAD = 1;
  * shares ≤ 255. Bad counts throw `CEREMONY_PARAMS_INVALID` naming the constraint.
  */
 export async function splitSecret(secret: Uint8Array, shares: number, threshold: number): Promise<Uint8Array[]> {
-  if (!(secret instanceof Uint8Array)) throw new TypeError(`"splitSecret" expected secret to be a Uint8Array, got ${describe(secret)}`);
+  if (!(secret instanceof Uint8Array))
+    throw new TypeError(`"splitSecret" expected secret to be a Uint8Array, got ${describe(secret)}`);
   if (secret.byteLength === 0) throw new RangeError('"splitSecret" expected a non-empty secret, got length=0');
   if (typeof shares !== 'number' || typeof threshold !== 'number') {
-    throw new TypeError(`"splitSecret" expected numbers for shares and threshold, got ${describe(shares)} and ${describe(threshold)}`);
+    throw new TypeError(
+      `"splitSecret" expected numbers for shares and threshold, got ${describe(shares)} and ${describe(threshold)}`,
+    );
   }
   assertSplitParams(shares, threshold);
   if (threshold === 1) {
@@ -58,19 +61,31 @@ export async function splitSecret(secret: Uint8Array, shares: number, threshold:
 /** Throws `CEREMONY_PARAMS_INVALID` unless 1 ≤ threshold ≤ shares ≤ 255 (all integers). */
 export function assertSplitParams(shares: number, threshold: number): void {
   if (!Number.isInteger(shares) || shares < 1 || shares > MAX_SHARES) {
-    throw new KeywardError('CEREMONY_PARAMS_INVALID', `shares: expected an integer from 1 to ${MAX_SHARES}, got ${shares}`, {
-      details: { shares, threshold },
-    });
+    throw new KeywardError(
+      'CEREMONY_PARAMS_INVALID',
+      `shares: expected an integer from 1 to ${MAX_SHARES}, got ${shares}`,
+      {
+        details: { shares, threshold },
+      },
+    );
   }
   if (!Number.isInteger(threshold) || threshold < 1) {
-    throw new KeywardError('CEREMONY_PARAMS_INVALID', `threshold: expected an integer of at least 1, got ${threshold}`, {
-      details: { shares, threshold },
-    });
+    throw new KeywardError(
+      'CEREMONY_PARAMS_INVALID',
+      `threshold: expected an integer of at least 1, got ${threshold}`,
+      {
+        details: { shares, threshold },
+      },
+    );
   }
   if (threshold > shares) {
-    throw new KeywardError('CEREMONY_PARAMS_INVALID', `threshold: expected at most the number of shares (${shares}), got ${threshold}`, {
-      details: { shares, threshold },
-    });
+    throw new KeywardError(
+      'CEREMONY_PARAMS_INVALID',
+      `threshold: expected at most the number of shares (${shares}), got ${threshold}`,
+      {
+        details: { shares, threshold },
+      },
+    );
   }
 }
 
@@ -81,9 +96,11 @@ export function assertSplitParams(shares: number, threshold: number): void {
  * secret, which would let one forged share choose the result.
  */
 export async function combineShares(shares: readonly Uint8Array[]): Promise<Uint8Array> {
-  if (!Array.isArray(shares)) throw new TypeError(`"combineShares" expected an array of Uint8Array, got ${describe(shares)}`);
+  if (!Array.isArray(shares))
+    throw new TypeError(`"combineShares" expected an array of Uint8Array, got ${describe(shares)}`);
   for (const s of shares) {
-    if (!(s instanceof Uint8Array)) throw new TypeError(`"combineShares" expected every share to be a Uint8Array, got ${describe(s)}`);
+    if (!(s instanceof Uint8Array))
+      throw new TypeError(`"combineShares" expected every share to be a Uint8Array, got ${describe(s)}`);
   }
   if (shares.length < 1 || shares.length > MAX_SHARES) {
     throw new KeywardError('SHARES_INVALID', `expected 1 to ${MAX_SHARES} shares to combine, got ${shares.length}`);
@@ -92,11 +109,15 @@ export async function combineShares(shares: readonly Uint8Array[]): Promise<Uint
   const seen = new Set<number>();
   for (const [i, s] of shares.entries()) {
     if (s.byteLength < 1 + SHARE_OVERHEAD || s.byteLength !== len) {
-      throw new KeywardError('SHARES_INVALID', `share ${i}: expected ${Math.max(len, 1 + SHARE_OVERHEAD)} bytes like the first share, got ${s.byteLength}`);
+      throw new KeywardError(
+        'SHARES_INVALID',
+        `share ${i}: expected ${Math.max(len, 1 + SHARE_OVERHEAD)} bytes like the first share, got ${s.byteLength}`,
+      );
     }
     const x = s[s.byteLength - 1]!;
     if (x === 0) throw new KeywardError('SHARES_INVALID', `share ${i}: expected a nonzero x-coordinate, got 0`);
-    if (seen.has(x)) throw new KeywardError('SHARES_INVALID', `share ${i}: expected distinct x-coordinates, got ${x} twice`);
+    if (seen.has(x))
+      throw new KeywardError('SHARES_INVALID', `share ${i}: expected distinct x-coordinates, got ${x} twice`);
     seen.add(x);
   }
   if (shares.length === 1) return shares[0]!.slice(0, len - SHARE_OVERHEAD);

@@ -41,24 +41,35 @@ const FINGERPRINT_PATTERN = /^[0-9a-f]{32}$/;
 
 /** A shard file as stored (JSON), strictly: a field the format lacks is a problem. */
 const ShardFileSchema = strictObject({
-    format: literal(SHARD_FORMAT),
-    ceremonyId: matching(CEREMONY_ID_PATTERN, '1 to 128 characters of A-Z a-z 0-9 . _ : -'),
-    holder: matching(HOLDER_NAME_PATTERN, '1 to 64 characters of A-Z a-z 0-9 . _ -'),
-    holderFingerprint: matching(FINGERPRINT_PATTERN, '32 lowercase hex characters'),
-    index: intIn(0, MAX_SHARES - 1),
-    threshold: intIn(1, MAX_SHARES),
-    shares: intIn(1, MAX_SHARES),
-    suite: literal(ENVELOPE_SUITE),
-    /** base64, 1120 bytes */
-    enc: base64Of(XWING_ENC_LEN),
-    /** base64, share length + 16 bytes */
-    ciphertext: base64Of({ min: 1 + SHARE_OVERHEAD + ENVELOPE_TAG_LEN, max: MAX_SHARE_LEN + ENVELOPE_TAG_LEN }),
-  })
-  .check((ctx) => {
-    const { index, threshold, shares } = ctx.value;
-    if (index >= shares) ctx.issues.push({ code: 'custom', path: ['index'], message: `expected less than shares (${shares}), got ${index}`, input: index });
-    if (threshold > shares) ctx.issues.push({ code: 'custom', path: ['threshold'], message: `expected at most shares (${shares}), got ${threshold}`, input: threshold });
-  });
+  format: literal(SHARD_FORMAT),
+  ceremonyId: matching(CEREMONY_ID_PATTERN, '1 to 128 characters of A-Z a-z 0-9 . _ : -'),
+  holder: matching(HOLDER_NAME_PATTERN, '1 to 64 characters of A-Z a-z 0-9 . _ -'),
+  holderFingerprint: matching(FINGERPRINT_PATTERN, '32 lowercase hex characters'),
+  index: intIn(0, MAX_SHARES - 1),
+  threshold: intIn(1, MAX_SHARES),
+  shares: intIn(1, MAX_SHARES),
+  suite: literal(ENVELOPE_SUITE),
+  /** base64, 1120 bytes */
+  enc: base64Of(XWING_ENC_LEN),
+  /** base64, share length + 16 bytes */
+  ciphertext: base64Of({ min: 1 + SHARE_OVERHEAD + ENVELOPE_TAG_LEN, max: MAX_SHARE_LEN + ENVELOPE_TAG_LEN }),
+}).check((ctx) => {
+  const { index, threshold, shares } = ctx.value;
+  if (index >= shares)
+    ctx.issues.push({
+      code: 'custom',
+      path: ['index'],
+      message: `expected less than shares (${shares}), got ${index}`,
+      input: index,
+    });
+  if (threshold > shares)
+    ctx.issues.push({
+      code: 'custom',
+      path: ['threshold'],
+      message: `expected at most shares (${shares}), got ${threshold}`,
+      input: threshold,
+    });
+});
 
 /** A shard file as stored (JSON). */
 export type ShardFile = z.output<typeof ShardFileSchema>;
@@ -96,16 +107,26 @@ export async function sealShard(params: {
     throw new TypeError(`"sealShard" expected holder { name, publicKey, fingerprint }, got ${describe(holder)}`);
   }
   if (typeof holder.name !== 'string' || !HOLDER_NAME_PATTERN.test(holder.name)) {
-    throw new KeywardError('HOLDER_NAME_INVALID', `holder name: expected 1 to 64 characters of A-Z a-z 0-9 . _ -, got ${describe(holder.name)}`);
+    throw new KeywardError(
+      'HOLDER_NAME_INVALID',
+      `holder name: expected 1 to 64 characters of A-Z a-z 0-9 . _ -, got ${describe(holder.name)}`,
+    );
   }
   let fingerprint: string;
   try {
     fingerprint = holderFingerprint(holder.publicKey);
   } catch (err) {
-    throw new KeywardError('HOLDER_KEY_INVALID', `holder "${holder.name}": expected an X-Wing public key of 1216 bytes, got ${holder.publicKey.byteLength}`, { cause: err });
+    throw new KeywardError(
+      'HOLDER_KEY_INVALID',
+      `holder "${holder.name}": expected an X-Wing public key of 1216 bytes, got ${holder.publicKey.byteLength}`,
+      { cause: err },
+    );
   }
   if (holder.fingerprint !== fingerprint) {
-    throw new KeywardError('HOLDER_KEY_INVALID', `holder "${holder.name}": fingerprint ${describe(holder.fingerprint)} is not the one of its public key (${fingerprint})`);
+    throw new KeywardError(
+      'HOLDER_KEY_INVALID',
+      `holder "${holder.name}": fingerprint ${describe(holder.fingerprint)} is not the one of its public key (${fingerprint})`,
+    );
   }
 
   const header = {
@@ -123,9 +144,13 @@ export async function sealShard(params: {
     sealed = await sealEnvelope(holder.publicKey, share, shardInfo(ceremonyId, index), shardAad(header));
   } catch (err) {
     if (err instanceof KeywardError && err.code === 'ENVELOPE_SEAL_FAILED') {
-      throw new KeywardError('HOLDER_KEY_INVALID', `holder "${holder.name}" (fingerprint ${fingerprint}): the public key is not a valid X-Wing key`, {
-        cause: err,
-      });
+      throw new KeywardError(
+        'HOLDER_KEY_INVALID',
+        `holder "${holder.name}" (fingerprint ${fingerprint}): the public key is not a valid X-Wing key`,
+        {
+          cause: err,
+        },
+      );
     }
     throw err;
   }
@@ -148,25 +173,44 @@ export function parseShardFile(input: unknown): ShardFile {
  * or ciphertext).
  */
 export async function openShard(input: unknown, holder: ShardOpener): Promise<Uint8Array> {
-  if (typeof holder !== 'object' || holder === null || !(holder.seed instanceof Uint8Array) || !(holder.publicKey instanceof Uint8Array)) {
+  if (
+    typeof holder !== 'object' ||
+    holder === null ||
+    !(holder.seed instanceof Uint8Array) ||
+    !(holder.publicKey instanceof Uint8Array)
+  ) {
     throw new TypeError(`"openShard" expected holder { name, seed, publicKey }, got ${describe(holder)}`);
   }
   const { file, enc, ciphertext } = readShardFile(input);
   // Identity is the public key: recompute its fingerprint rather than trust a passed-in string.
   const mine = holderFingerprint(holder.publicKey);
   if (holder.fingerprint !== undefined && holder.fingerprint !== mine) {
-    throw new RangeError(`"openShard" expected holder.fingerprint to be the one of holder.publicKey (${mine}), got ${describe(holder.fingerprint)}`);
+    throw new RangeError(
+      `"openShard" expected holder.fingerprint to be the one of holder.publicKey (${mine}), got ${describe(holder.fingerprint)}`,
+    );
   }
   if (file.holderFingerprint !== mine) {
     throw new KeywardError(
       'SHARD_NOT_FOR_HOLDER',
       `shard is sealed to holder "${file.holder}" (fingerprint ${file.holderFingerprint}), not to the key of "${holder.name}" (fingerprint ${mine})`,
-      { details: { shardHolder: file.holder, shardFingerprint: file.holderFingerprint, keyHolder: holder.name, keyFingerprint: mine } },
+      {
+        details: {
+          shardHolder: file.holder,
+          shardFingerprint: file.holderFingerprint,
+          keyHolder: holder.name,
+          keyFingerprint: mine,
+        },
+      },
     );
   }
   let share: Uint8Array;
   try {
-    share = await openEnvelope(holder.seed, { enc, ciphertext }, shardInfo(file.ceremonyId, file.index), shardAad(file));
+    share = await openEnvelope(
+      holder.seed,
+      { enc, ciphertext },
+      shardInfo(file.ceremonyId, file.index),
+      shardAad(file),
+    );
   } catch (err) {
     throw new KeywardError(
       'SHARD_CORRUPTED',
@@ -177,7 +221,10 @@ export async function openShard(input: unknown, holder: ShardOpener): Promise<Ui
   // Only a buggy sealer could get here (the tag verified), but a share must carry a nonzero x.
   if (share.byteLength < 1 + SHARE_OVERHEAD || share[share.byteLength - 1] === 0) {
     wipe(share);
-    throw new KeywardError('SHARD_CORRUPTED', `shard ${file.index} of ceremony ${file.ceremonyId} decrypted to bytes that are not a share`);
+    throw new KeywardError(
+      'SHARD_CORRUPTED',
+      `shard ${file.index} of ceremony ${file.ceremonyId} decrypted to bytes that are not a share`,
+    );
   }
   return share;
 }

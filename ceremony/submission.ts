@@ -27,7 +27,14 @@ import { concatBytes, describe, fromBase64, fromUtf8, toBase64, utf8, wipe } fro
 import { base64Of, strictObject, matching, parseDocument } from '../lib/json.js';
 import { ByteReader, lp, u8 } from './bytes.js';
 import { CEREMONY_ID_PATTERN } from './commitment.js';
-import { ENVELOPE_TAG_LEN, XWING_ENC_LEN, XWING_PUBLIC_KEY_LEN, XWING_SEED_LEN, openEnvelope, sealEnvelope } from './envelope.js';
+import {
+  ENVELOPE_TAG_LEN,
+  XWING_ENC_LEN,
+  XWING_PUBLIC_KEY_LEN,
+  XWING_SEED_LEN,
+  openEnvelope,
+  sealEnvelope,
+} from './envelope.js';
 import { KeywardError } from '../lib/errors.js';
 import { HOLDER_NAME_PATTERN } from './holder-key.js';
 import { MAX_SHARES, SHARE_OVERHEAD } from './shamir.js';
@@ -82,13 +89,19 @@ export async function sealSubmission(params: {
   const { purpose, sessionPublicKey, nonce, ceremonyId, index, holder, share } = params;
   assertPurpose('sealSubmission', purpose);
   if (!(sessionPublicKey instanceof Uint8Array) || sessionPublicKey.byteLength !== XWING_PUBLIC_KEY_LEN) {
-    throw new RangeError(`"sealSubmission" expected sessionPublicKey of length ${XWING_PUBLIC_KEY_LEN}, got ${describe(sessionPublicKey)}`);
+    throw new RangeError(
+      `"sealSubmission" expected sessionPublicKey of length ${XWING_PUBLIC_KEY_LEN}, got ${describe(sessionPublicKey)}`,
+    );
   }
   if (typeof nonce !== 'string' || !SESSION_NONCE_PATTERN.test(nonce)) {
-    throw new RangeError(`"sealSubmission" expected a session nonce (${SESSION_NONCE_PATTERN}), got ${describe(nonce)}`);
+    throw new RangeError(
+      `"sealSubmission" expected a session nonce (${SESSION_NONCE_PATTERN}), got ${describe(nonce)}`,
+    );
   }
   if (typeof ceremonyId !== 'string' || !CEREMONY_ID_PATTERN.test(ceremonyId)) {
-    throw new RangeError(`"sealSubmission" expected a ceremony id (${CEREMONY_ID_PATTERN}), got ${describe(ceremonyId)}`);
+    throw new RangeError(
+      `"sealSubmission" expected a ceremony id (${CEREMONY_ID_PATTERN}), got ${describe(ceremonyId)}`,
+    );
   }
   if (!Number.isInteger(index) || index < 0 || index >= MAX_SHARES) {
     throw new RangeError(`"sealSubmission" expected index from 0 to ${MAX_SHARES - 1}, got ${describe(index)}`);
@@ -124,10 +137,14 @@ export async function openSubmission(
   const { purpose, sessionSeed, expectedNonce } = session;
   assertPurpose('openSubmission', purpose);
   if (!(sessionSeed instanceof Uint8Array) || sessionSeed.byteLength !== XWING_SEED_LEN) {
-    throw new RangeError(`"openSubmission" expected sessionSeed of length ${XWING_SEED_LEN}, got ${describe(sessionSeed)}`);
+    throw new RangeError(
+      `"openSubmission" expected sessionSeed of length ${XWING_SEED_LEN}, got ${describe(sessionSeed)}`,
+    );
   }
   if (typeof expectedNonce !== 'string' || !SESSION_NONCE_PATTERN.test(expectedNonce)) {
-    throw new RangeError(`"openSubmission" expected a session nonce (${SESSION_NONCE_PATTERN}), got ${describe(expectedNonce)}`);
+    throw new RangeError(
+      `"openSubmission" expected a session nonce (${SESSION_NONCE_PATTERN}), got ${describe(expectedNonce)}`,
+    );
   }
 
   const doc = parseDocument(SubmissionSchema, submission, 'SUBMISSION_INVALID', 'submission');
@@ -150,7 +167,11 @@ export async function openSubmission(
     plaintext = await openEnvelope(sessionSeed, { enc, ciphertext }, submissionInfo(purpose, expectedNonce), EMPTY);
   } catch (err) {
     // One message for every reason (wrong session key, wrong purpose, modified bytes): no oracle.
-    throw new KeywardError('SUBMISSION_INVALID', `submission does not open with the key of the current ${purpose} session`, { cause: err });
+    throw new KeywardError(
+      'SUBMISSION_INVALID',
+      `submission does not open with the key of the current ${purpose} session`,
+      { cause: err },
+    );
   }
   try {
     return readPlaintext(plaintext);
@@ -165,11 +186,13 @@ function readPlaintext(plaintext: Uint8Array): SubmissionContent {
   const version = r.u8('version');
   if (version !== SUBMISSION_VERSION) return invalid(`version: expected ${SUBMISSION_VERSION}, got ${version}`);
   const ceremonyId = fromUtf8(r.lp('ceremonyId'));
-  if (ceremonyId === undefined || !CEREMONY_ID_PATTERN.test(ceremonyId)) return invalid('ceremonyId: expected 1 to 128 characters of A-Z a-z 0-9 . _ : -');
+  if (ceremonyId === undefined || !CEREMONY_ID_PATTERN.test(ceremonyId))
+    return invalid('ceremonyId: expected 1 to 128 characters of A-Z a-z 0-9 . _ : -');
   const index = r.u8('index');
   if (index >= MAX_SHARES) return invalid(`index: expected 0 to ${MAX_SHARES - 1}, got ${index}`);
   const holder = fromUtf8(r.lp('holder'));
-  if (holder === undefined || !HOLDER_NAME_PATTERN.test(holder)) return invalid('holder: expected 1 to 64 characters of A-Z a-z 0-9 . _ -');
+  if (holder === undefined || !HOLDER_NAME_PATTERN.test(holder))
+    return invalid('holder: expected 1 to 64 characters of A-Z a-z 0-9 . _ -');
   const share = r.rest();
   if (share.byteLength < 1 + SHARE_OVERHEAD || share.byteLength > MAX_SHARE_LEN) {
     return invalid(`share: expected 2 to ${MAX_SHARE_LEN} bytes, got ${share.byteLength}`);

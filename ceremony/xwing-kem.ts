@@ -81,7 +81,8 @@ function ownBuffer(b: Uint8Array): ArrayBuffer {
 
 function bytesOf(v: ArrayBufferLike | ArrayBufferView): Uint8Array {
   if (ArrayBuffer.isView(v)) return new Uint8Array(v.buffer, v.byteOffset, v.byteLength);
-  if (v instanceof ArrayBuffer || (typeof SharedArrayBuffer !== 'undefined' && v instanceof SharedArrayBuffer)) return new Uint8Array(v);
+  if (v instanceof ArrayBuffer || (typeof SharedArrayBuffer !== 'undefined' && v instanceof SharedArrayBuffer))
+    return new Uint8Array(v);
   throw new TypeError('expected an ArrayBuffer or a view of one');
 }
 
@@ -143,8 +144,10 @@ export class XWingKem implements KemInterface {
   }
 
   async importKey(format: 'raw' | 'jwk', key: ArrayBuffer | JsonWebKey, isPublic = true): Promise<CryptoKey> {
-    if (format !== 'raw') throw new DeserializeError(new NotSupportedError(`${ALG_NAME}: only the raw key format is supported`));
-    if (!(key instanceof ArrayBuffer) && !ArrayBuffer.isView(key)) throw new DeserializeError(new TypeError('expected raw key bytes'));
+    if (format !== 'raw')
+      throw new DeserializeError(new NotSupportedError(`${ALG_NAME}: only the raw key format is supported`));
+    if (!(key instanceof ArrayBuffer) && !ArrayBuffer.isView(key))
+      throw new DeserializeError(new TypeError('expected raw key bytes'));
     return isPublic ? this.deserializePublicKey(key) : this.deserializePrivateKey(key);
   }
 
@@ -187,7 +190,8 @@ export class XWingKem implements KemInterface {
         throw new InvalidParamError(`${ALG_NAME}: ekm must be the ${ESEED_LEN}-byte eseed`);
       }
       eseed = bytesOf(params.ekm);
-      if (eseed.byteLength !== ESEED_LEN) throw new InvalidParamError(`${ALG_NAME}: ekm must be ${ESEED_LEN} bytes in length`);
+      if (eseed.byteLength !== ESEED_LEN)
+        throw new InvalidParamError(`${ALG_NAME}: ekm must be ${ESEED_LEN} bytes in length`);
     }
     let sharedSecret: Uint8Array | undefined;
     try {

@@ -23,7 +23,8 @@ import { CLI_TIMEOUT_S_DEFAULT, DEFAULT_ADDR, cliClient, toCliError } from './ht
  * A whole-number option in [min, max], parsed by clipanion (typanion): anything else, "1.5", "1e3",
  * "01" or out of range, is a usage error that names the flag ("Invalid value for --limit").
  */
-export const wholeNumber = (min: number, max: number = Number.MAX_SAFE_INTEGER) => t.cascade(t.isNumber(), [t.isInteger(), t.isInInclusiveRange(min, max)]);
+export const wholeNumber = (min: number, max: number = Number.MAX_SAFE_INTEGER) =>
+  t.cascade(t.isNumber(), [t.isInteger(), t.isInInclusiveRange(min, max)]);
 
 /** A `true`/`false` option value (`--deletion-allowed false`), a boolean once parsed. */
 export const trueOrFalse = () => t.isBoolean();

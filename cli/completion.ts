@@ -25,7 +25,8 @@ export function completionEntries(definitions: Definition[], binaryName: string)
       const path = d.path.split(' ').filter((w) => w !== '');
       if (path[0] === binaryName) path.shift();
       // Options with a description are listed apart; any without one is inlined in the usage line.
-      const names = [...d.options.map((o) => o.definition), d.usage].join(' ').match(/(?<![\w-])--?[A-Za-z0-9][\w-]*/g) ?? [];
+      const names =
+        [...d.options.map((o) => o.definition), d.usage].join(' ').match(/(?<![\w-])--?[A-Za-z0-9][\w-]*/g) ?? [];
       return { path, options: [...new Set([...names, '--help'])].sort() };
     })
     .filter((e) => e.path.length > 0 && e.path.every((w) => /^[a-z][a-z0-9-]*$/.test(w)))

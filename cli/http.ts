@@ -13,14 +13,19 @@ export const DEFAULT_ADDR = 'http://127.0.0.1:8420';
 export const CLI_TIMEOUT_S_DEFAULT = 300;
 
 /** The client for `--addr` and `--token`; ADDR_INVALID names the flag when the URL isn't one. */
-export function cliClient(addr: string, token: string | undefined, timeoutSeconds = CLI_TIMEOUT_S_DEFAULT): KeywardClient {
+export function cliClient(
+  addr: string,
+  token: string | undefined,
+  timeoutSeconds = CLI_TIMEOUT_S_DEFAULT,
+): KeywardClient {
   let u: URL;
   try {
     u = new URL(addr);
   } catch {
     throw new KeywardError('ADDR_INVALID', `expected --addr as a URL like ${DEFAULT_ADDR}, got "${addr}"`);
   }
-  if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new KeywardError('ADDR_INVALID', `expected an http(s) URL for --addr, got "${addr}"`);
+  if (u.protocol !== 'http:' && u.protocol !== 'https:')
+    throw new KeywardError('ADDR_INVALID', `expected an http(s) URL for --addr, got "${addr}"`);
   return new KeywardClient({ baseUrl: addr, ...(token ? { token } : {}), timeoutMs: timeoutSeconds * 1000 });
 }
 

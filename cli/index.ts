@@ -135,7 +135,10 @@ const GLOBAL_OPTIONS = [
 ].join('\n');
 
 export class KeywardCli extends Cli {
-  override usage(command: CommandClass | Command | null = null, opts: { colored?: boolean; detailed?: boolean; prefix?: string } = {}): string {
+  override usage(
+    command: CommandClass | Command | null = null,
+    opts: { colored?: boolean; detailed?: boolean; prefix?: string } = {},
+  ): string {
     if (command !== null) return super.usage(command, opts);
     const f = this.format(opts.colored);
     const byCategory = new Map<string, string[]>();
@@ -146,7 +149,9 @@ export class KeywardCli extends Cli {
       const category = d.category?.trim() ?? 'General commands';
       byCategory.set(category, [...(byCategory.get(category) ?? []), line]);
     }
-    const categories = [...byCategory.keys()].sort((a, b) => (a === 'General commands' ? -1 : b === 'General commands' ? 1 : a.localeCompare(b)));
+    const categories = [...byCategory.keys()].sort((a, b) =>
+      a === 'General commands' ? -1 : b === 'General commands' ? 1 : a.localeCompare(b),
+    );
     let out = `${f.header(`${this.binaryLabel} - ${this.binaryVersion}`)}\n\n  ${f.bold(opts.prefix ?? '$ ')}${this.binaryName} <command>\n`;
     for (const c of categories) out += `\n${f.header(c)}\n\n${byCategory.get(c)!.sort().join('\n\n')}\n`;
     return `${out}\n${GLOBAL_OPTIONS}\n`;

@@ -20,14 +20,22 @@ export async function readStdin(stdin: NodeJS.ReadableStream): Promise<Uint8Arra
 }
 
 /** Exactly one of `--in` or `--text`; returns the bytes. */
-export async function readInput(opts: { in?: string | undefined; text?: string | undefined; what: string; stdin: NodeJS.ReadableStream }): Promise<Uint8Array> {
-  if ((opts.in === undefined) === (opts.text === undefined)) throw new UsageError(`give the ${opts.what} with exactly one of --in FILE (- for stdin) or --text STRING`);
+export async function readInput(opts: {
+  in?: string | undefined;
+  text?: string | undefined;
+  what: string;
+  stdin: NodeJS.ReadableStream;
+}): Promise<Uint8Array> {
+  if ((opts.in === undefined) === (opts.text === undefined))
+    throw new UsageError(`give the ${opts.what} with exactly one of --in FILE (- for stdin) or --text STRING`);
   if (opts.text !== undefined) return new TextEncoder().encode(opts.text);
   if (opts.in === '-') return readStdin(opts.stdin);
   try {
     return new Uint8Array(await readFile(opts.in!));
   } catch (err) {
-    throw new KeywardError('FILE_UNREADABLE', `cannot read ${opts.what} ${opts.in}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    throw new KeywardError(
+      'FILE_UNREADABLE',
+      `cannot read ${opts.what} ${opts.in}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+    );
   }
 }
-

@@ -31,27 +31,40 @@ export function materialFormatOf(type: KeyType): MaterialFormat {
  * Reads `path` as key material for `type` and validates it locally (`PRIVATE_KEY_INVALID` says what
  * is wrong). Returns the canonical pair; the caller wipes `private` when done.
  */
-export async function readKeyMaterial(path: string, type: string, format: string | undefined): Promise<KeyPair & { type: KeyType }> {
+export async function readKeyMaterial(
+  path: string,
+  type: string,
+  format: string | undefined,
+): Promise<KeyPair & { type: KeyType }> {
   if (!isKeyType(type)) throw new UsageError(`--type expects a key type, got "${type}"`);
   const want = materialFormatOf(type);
-  if (format !== undefined && format !== 'pkcs8' && format !== 'raw') throw new UsageError(`--format expects pkcs8 or raw, got "${format}"`);
+  if (format !== undefined && format !== 'pkcs8' && format !== 'raw')
+    throw new UsageError(`--format expects pkcs8 or raw, got "${format}"`);
   if (format !== undefined && format !== want) {
-    throw new UsageError(`${type} material is ${want === 'pkcs8' ? 'PKCS#8 (PEM or DER)' : 'raw bytes'}: use --format ${want}`);
+    throw new UsageError(
+      `${type} material is ${want === 'pkcs8' ? 'PKCS#8 (PEM or DER)' : 'raw bytes'}: use --format ${want}`,
+    );
   }
   let file: Buffer;
   try {
     file = await readFile(path);
   } catch (err) {
-    throw new KeywardError('FILE_UNREADABLE', `cannot read key material ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    throw new KeywardError(
+      'FILE_UNREADABLE',
+      `cannot read key material ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+    );
   }
-  if (file.length > MAX_INPUT_FILE) throw new KeywardError('FILE_TOO_LARGE', `key material ${path} is ${file.length} bytes`);
+  if (file.length > MAX_INPUT_FILE)
+    throw new KeywardError('FILE_TOO_LARGE', `key material ${path} is ${file.length} bytes`);
   let material: Uint8Array;
   try {
     if (want === 'pkcs8') {
       const text = file.subarray(0, 64).toString('latin1');
       let key;
       try {
-        key = text.includes('-----BEGIN') ? createPrivateKey({ key: file, format: 'pem' }) : createPrivateKey({ key: file, format: 'der', type: 'pkcs8' });
+        key = text.includes('-----BEGIN')
+          ? createPrivateKey({ key: file, format: 'pem' })
+          : createPrivateKey({ key: file, format: 'der', type: 'pkcs8' });
       } catch {
         throw new KeywardError('PRIVATE_KEY_INVALID', `${path}: expected a PEM private key or PKCS#8 DER for ${type}`);
       }
@@ -71,4 +84,3 @@ export async function readKeyMaterial(path: string, type: string, format: string
     material.fill(0);
   }
 }
-

@@ -35,19 +35,24 @@ export abstract class InputOpCommand extends KeyOpCommand {
   }
 }
 
-export const aadOption = () => Option.String('--aad-text', { description: 'Associated data / encryption context (bound, not stored)' });
+export const aadOption = () =>
+  Option.String('--aad-text', { description: 'Associated data / encryption context (bound, not stored)' });
 
 /** The request's `aad` field from `--aad-text`, if given. */
-export const aadField = (text: string | undefined) => (text === undefined ? {} : { aad: b64(new TextEncoder().encode(text)) });
+export const aadField = (text: string | undefined) =>
+  text === undefined ? {} : { aad: b64(new TextEncoder().encode(text)) };
 
-export const encodingOption = () => Option.String('--encoding', { description: 'ECDSA signature encoding: der (default) or p1363' });
-export const contextOption = () => Option.String('--context-text', { description: 'FIPS 204/205 context string (ML-DSA, SLH-DSA)' });
+export const encodingOption = () =>
+  Option.String('--encoding', { description: 'ECDSA signature encoding: der (default) or p1363' });
+export const contextOption = () =>
+  Option.String('--context-text', { description: 'FIPS 204/205 context string (ML-DSA, SLH-DSA)' });
 
 const ENCODINGS = ['der', 'p1363'] as const;
 
 /** The request's `encoding` and `context` fields for sign and verify. */
 export function signFields(encoding: string | undefined, context: string | undefined) {
-  if (encoding && !(ENCODINGS as readonly string[]).includes(encoding)) throw new UsageError(`--encoding expects ${ENCODINGS.join(' or ')}, got "${encoding}"`);
+  if (encoding && !(ENCODINGS as readonly string[]).includes(encoding))
+    throw new UsageError(`--encoding expects ${ENCODINGS.join(' or ')}, got "${encoding}"`);
   return {
     ...(encoding ? { encoding: encoding as (typeof ENCODINGS)[number] } : {}),
     ...(context !== undefined ? { context: b64(new TextEncoder().encode(context)) } : {}),

@@ -6,14 +6,24 @@
 import { KeywardError } from '../lib/errors.js';
 import { readText } from './files.js';
 
-export async function readPassphrase(opts: { file?: string | undefined; prompt: string; confirm?: boolean; stdin: NodeJS.ReadableStream; stderr: NodeJS.WritableStream }): Promise<string> {
+export async function readPassphrase(opts: {
+  file?: string | undefined;
+  prompt: string;
+  confirm?: boolean;
+  stdin: NodeJS.ReadableStream;
+  stderr: NodeJS.WritableStream;
+}): Promise<string> {
   if (opts.file) {
     const text = (await readText(opts.file, 'passphrase file')).replace(/\r?\n$/, '');
     if (!text) throw new KeywardError('PASSPHRASE_EMPTY', `passphrase file ${opts.file} is empty`);
     return text;
   }
   const stdin = opts.stdin as NodeJS.ReadStream;
-  if (!stdin.isTTY) throw new KeywardError('PASSPHRASE_REQUIRED', 'no terminal to prompt for the passphrase: pass --passphrase-file FILE (or set KEYWARD_PASSPHRASE_FILE)');
+  if (!stdin.isTTY)
+    throw new KeywardError(
+      'PASSPHRASE_REQUIRED',
+      'no terminal to prompt for the passphrase: pass --passphrase-file FILE (or set KEYWARD_PASSPHRASE_FILE)',
+    );
   const first = await promptHidden(stdin, opts.stderr, opts.prompt);
   if (!first) throw new KeywardError('PASSPHRASE_EMPTY', 'the passphrase must not be empty');
   if (opts.confirm) {

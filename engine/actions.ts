@@ -63,7 +63,14 @@ export class Actions<K extends KeyRow | undefined = KeyRow | undefined> {
 
   // Keys: administration
 
-  createKey(opts: { name: string; type: string; exportable?: boolean; labels?: Record<string, string>; publicKey?: string; requireLowS?: boolean | undefined }) {
+  createKey(opts: {
+    name: string;
+    type: string;
+    exportable?: boolean;
+    labels?: Record<string, string>;
+    publicKey?: string;
+    requireLowS?: boolean | undefined;
+  }) {
     return this.#s.keys.create({ ...opts, by: this.principal.principal, commit: this.#commit });
   }
   importKey(opts: Omit<Parameters<KeyService['import']>[0], 'by' | 'commit'>) {
@@ -154,7 +161,12 @@ export class Actions<K extends KeyRow | undefined = KeyRow | undefined> {
   // Tokens
 
   issueToken(opts: { principal: string; roles: string[]; ttlSeconds: number }) {
-    return issueToken(this.#s.db, { ...opts, createdBy: this.principal.principal, now: this.#s.now(), commit: this.#commit });
+    return issueToken(this.#s.db, {
+      ...opts,
+      createdBy: this.principal.principal,
+      now: this.#s.now(),
+      commit: this.#commit,
+    });
   }
   revokeToken(id: string) {
     return this.#s.tokens.revoke(id, this.#s.now(), this.#commit);
@@ -200,7 +212,10 @@ export class Actions<K extends KeyRow | undefined = KeyRow | undefined> {
     return this.#s.auditHash(value);
   }
   /** The attestation bundle of [from, to) (defaults: everything signed) against `checkpoint`. */
-  async exportAudit(checkpoint: { size: number; note: string }, opts: { from?: number | undefined; to?: number | undefined; includeInputs: boolean; includeWasm: boolean }) {
+  async exportAudit(
+    checkpoint: { size: number; note: string },
+    opts: { from?: number | undefined; to?: number | undefined; includeInputs: boolean; includeWasm: boolean },
+  ) {
     return exportBundle({ store: { db: this.#s.db }, seal: this.#s.seal }, checkpoint, {
       from: opts.from ?? 0,
       to: opts.to ?? checkpoint.size,

@@ -153,7 +153,10 @@ export class Hsm {
       this.#hmacKey = undefined;
       const signer = this.#signer;
       this.#signer = undefined;
-      signer?.then((s) => s.destroy(), () => undefined);
+      signer?.then(
+        (s) => s.destroy(),
+        () => undefined,
+      );
     });
   }
 
@@ -184,7 +187,12 @@ export class Hsm {
   /** Opens the HSM over a store. It starts sealed (or uninitialized). */
   static async open(opts: HsmOptions): Promise<Hsm> {
     const audit =
-      opts.audit === false ? undefined : await AuditLog.open(opts.store.db, { flushesInFlight: opts.store.driver === 'postgres' ? 2 : 1, ...(opts.audit ?? {}) });
+      opts.audit === false
+        ? undefined
+        : await AuditLog.open(opts.store.db, {
+            flushesInFlight: opts.store.driver === 'postgres' ? 2 : 1,
+            ...(opts.audit ?? {}),
+          });
     const hsm = new Hsm(opts.store, await SealManager.open(opts.store.db), audit, opts);
     hsm.integrator?.start();
     // Keys past their deletion window are purged every minute while unsealed (any node may sweep).
@@ -198,7 +206,14 @@ export class Hsm {
 
   health(): Health {
     const s = this.seal.status();
-    return { initialized: s.initialized, sealed: s.sealed, threshold: s.threshold, shares: s.shares, progress: s.progress, version: VERSION };
+    return {
+      initialized: s.initialized,
+      sealed: s.sealed,
+      threshold: s.threshold,
+      shares: s.shares,
+      progress: s.progress,
+      version: VERSION,
+    };
   }
 
   sealStatus(): SealStatus & { version: string } {
@@ -238,7 +253,11 @@ export class Hsm {
    * Initializes the HSM: the ceremony (shards sealed to holders) and the initial root token, an
    * `admin` principal named `root`. The HSM stays sealed until a quorum unseals it.
    */
-  async init(holders: readonly HolderPublicKey[], threshold: number, opts: { rootToken?: string } = {}): Promise<CeremonyResult & { rootToken: IssuedToken }> {
+  async init(
+    holders: readonly HolderPublicKey[],
+    threshold: number,
+    opts: { rootToken?: string } = {},
+  ): Promise<CeremonyResult & { rootToken: IssuedToken }> {
     // The record commits with the ceremony's rows (ceremonyId, generation, threshold, shares); the
     // root token's id is chosen first so the record can name it.
     const rootTokenId = newTokenId();
@@ -247,8 +266,18 @@ export class Hsm {
       async (commit) => {
         const result = await this.seal.init(holders, threshold, commit);
         await this.policies.installDefault('init');
-        const rootToken = await issueToken(this.store.db, { id: rootTokenId, principal: 'root', roles: ['admin'], now: this.now(), createdBy: 'init', ...(opts.rootToken !== undefined ? { token: opts.rootToken } : {}) });
-        return { value: { ...result, rootToken }, details: { ceremonyId: result.ceremonyId, threshold, shares: holders.length, rootTokenId } };
+        const rootToken = await issueToken(this.store.db, {
+          id: rootTokenId,
+          principal: 'root',
+          roles: ['admin'],
+          now: this.now(),
+          createdBy: 'init',
+          ...(opts.rootToken !== undefined ? { token: opts.rootToken } : {}),
+        });
+        return {
+          value: { ...result, rootToken },
+          details: { ceremonyId: result.ceremonyId, threshold, shares: holders.length, rootTokenId },
+        };
       },
       { rootTokenId },
     );
@@ -260,13 +289,25 @@ export class Hsm {
       const res = await this.seal.submitUnseal(submission);
       // Unsealed: integrate what was appended meanwhile (this checks the tail's chain) and sign.
       if (!res.sealed) this.#afterUnseal();
-      return { value: res, details: { holder: res.holder, index: res.index, progress: res.progress, threshold: res.threshold, unsealed: !res.sealed } };
+      return {
+        value: res,
+        details: {
+          holder: res.holder,
+          index: res.index,
+          progress: res.progress,
+          threshold: res.threshold,
+          unsealed: !res.sealed,
+        },
+      };
     });
   }
 
   /** Discards the unseal progress (an audit record too). */
   resetUnseal() {
-    return this.#pipeline.event('sys.unseal.reset', async () => ({ value: await this.seal.resetUnseal(), details: null }));
+    return this.#pipeline.event('sys.unseal.reset', async () => ({
+      value: await this.seal.resetUnseal(),
+      details: null,
+    }));
   }
 
   /** One rekey submission (an audit record naming the holder, or the new ceremony when complete). */
@@ -277,7 +318,13 @@ export class Hsm {
       async (commit) => {
         const res = await this.seal.submitRekey(submission, commit);
         const details: AuditRecord['details'] = res.complete
-          ? { complete: true, ceremonyId: res.ceremonyId, generation: res.generation, threshold: res.threshold, shares: res.shares }
+          ? {
+              complete: true,
+              ceremonyId: res.ceremonyId,
+              generation: res.generation,
+              threshold: res.threshold,
+              shares: res.shares,
+            }
           : { complete: false, holder: res.holder, index: res.index, progress: res.progress, required: res.required };
         return { value: res, details };
       },

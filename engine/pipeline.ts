@@ -144,7 +144,10 @@ export class Pipeline {
    * Runs `fn` for an authenticated, authorized request. Sealed ⇒ SEALED; no or bad token ⇒
    * UNAUTHENTICATED; a deny ⇒ POLICY_DENIED with the policy's reason; `require_approval` ⇒ parked.
    */
-  async request<T>(ctx: RequestContext & { key: KeyTarget }, fn: (a: Authorized<KeyRow>) => Promise<T>): Promise<Outcome<T>>;
+  async request<T>(
+    ctx: RequestContext & { key: KeyTarget },
+    fn: (a: Authorized<KeyRow>) => Promise<T>,
+  ): Promise<Outcome<T>>;
   async request<T>(ctx: RequestContext, fn: (a: Authorized) => Promise<T>): Promise<Outcome<T>>;
   async request<T>(ctx: RequestContext, fn: (a: Authorized<never>) => Promise<T>): Promise<Outcome<T>> {
     this.assertUnsealed();
@@ -162,7 +165,12 @@ export class Pipeline {
         if (gate) throw insufficient(ctx.operation, decision, gate);
         out = await this.#park(f, ctx, principal, decision);
       } else {
-        out = { kind: 'done', value: await this.#operate(f, gate, () => fn({ principal, decision, input, key: key as never, commit: f.scope })) };
+        out = {
+          kind: 'done',
+          value: await this.#operate(f, gate, () =>
+            fn({ principal, decision, input, key: key as never, commit: f.scope }),
+          ),
+        };
       }
     } catch (err) {
       await this.#failed(f, err);
@@ -175,8 +183,10 @@ export class Pipeline {
 
   /** Sealed? Not initialized is NOT_INITIALIZED, sealed is SEALED; nothing is recorded. */
   assertUnsealed(): void {
-    if (!this.#d.seal.initialized) throw new KeywardError('NOT_INITIALIZED', 'keyward is not initialized: run `keyward ceremony init` first');
-    if (this.#d.seal.sealed) throw new KeywardError('SEALED', 'keyward is sealed: unseal it with a quorum of shards first');
+    if (!this.#d.seal.initialized)
+      throw new KeywardError('NOT_INITIALIZED', 'keyward is not initialized: run `keyward ceremony init` first');
+    if (this.#d.seal.sealed)
+      throw new KeywardError('SEALED', 'keyward is sealed: unseal it with a quorum of shards first');
   }
 
   /** The record is started: from here on, every outcome is recorded. */
@@ -231,11 +241,21 @@ export class Pipeline {
   }
 
   /** The approval acted on; for its execution, check it (requester, request, still approved) and count its approvals. */
-  async #openExecution(f: Flight, ctx: RequestContext, principal: Principal, input: PolicyInput): Promise<ExecutionGate | undefined> {
+  async #openExecution(
+    f: Flight,
+    ctx: RequestContext,
+    principal: Principal,
+    input: PolicyInput,
+  ): Promise<ExecutionGate | undefined> {
     // Dual control: acting on an approval names it in the record (once the caller is known and the key found).
     f.rec.approvalId = ctx.approval?.id ?? null;
     if (!ctx.approval?.execute) return undefined;
-    const gate = await this.#d.approvals.openExecution(ctx.approval.id, { principal: principal.principal, operation: ctx.operation, key: f.rec.key, ...originOf(ctx) });
+    const gate = await this.#d.approvals.openExecution(ctx.approval.id, {
+      principal: principal.principal,
+      operation: ctx.operation,
+      key: f.rec.key,
+      ...originOf(ctx),
+    });
     input.approvals = gate.approvals;
     return gate;
   }
@@ -246,21 +266,44 @@ export class Pipeline {
     f.stored = this.#storedInput(encoded);
     f.rec.inputDigest = f.stored.digest;
     const decision = await this.#d.policies.decide(input, undefined, encoded);
-    f.rec.policies = decision.policies.map((p) => ({ sha256: p.sha256, decision: p.fault ? 'fault' : p.decision, gas: p.gas }));
+    f.rec.policies = decision.policies.map((p) => ({
+      sha256: p.sha256,
+      decision: p.fault ? 'fault' : p.decision,
+      gas: p.gas,
+    }));
     f.rec.decision = decision.decision;
     f.rec.reason = decision.reason || null;
     if (decision.decision === 'deny') {
-      throw new KeywardError('POLICY_DENIED', `denied ${ctx.operation}: ${decision.reason || 'no policy allows it'}`, { details: { policies: decision.policies } });
+      throw new KeywardError('POLICY_DENIED', `denied ${ctx.operation}: ${decision.reason || 'no policy allows it'}`, {
+        details: { policies: decision.policies },
+      });
     }
     return decision;
   }
 
   /** Approval gate: park the request; its record (202 APPROVAL_PENDING, naming the approval) commits with the approval row. */
-  async #park(f: Flight, ctx: RequestContext, principal: Principal, decision: ComposedDecision): Promise<Outcome<never>> {
+  async #park(
+    f: Flight,
+    ctx: RequestContext,
+    principal: Principal,
+    decision: ComposedDecision,
+  ): Promise<Outcome<never>> {
     // In-process callers without an HTTP request can't come back to execute: fail closed.
-    if (!ctx.origin) throw new KeywardError('APPROVAL_REQUIRED', `${ctx.operation} needs ${decision.approvals} approvals from ${decision.group}: ${decision.reason}`, { details: { policies: decision.policies } });
-    const parked = (r: AuditRecord, approvalId: string): AuditRecord => ({ ...r, approvalId, status: this.#d.statusOf('APPROVAL_PENDING') ?? 500, code: 'APPROVAL_PENDING' });
-    f.scope = this.#scope(f.rec, f.stored, (r, { approvalId, ...note }) => parked(withNote(r, note), String(approvalId)));
+    if (!ctx.origin)
+      throw new KeywardError(
+        'APPROVAL_REQUIRED',
+        `${ctx.operation} needs ${decision.approvals} approvals from ${decision.group}: ${decision.reason}`,
+        { details: { policies: decision.policies } },
+      );
+    const parked = (r: AuditRecord, approvalId: string): AuditRecord => ({
+      ...r,
+      approvalId,
+      status: this.#d.statusOf('APPROVAL_PENDING') ?? 500,
+      code: 'APPROVAL_PENDING',
+    });
+    f.scope = this.#scope(f.rec, f.stored, (r, { approvalId, ...note }) =>
+      parked(withNote(r, note), String(approvalId)),
+    );
     const approval = await this.#d.approvals.create(
       {
         requester: principal.principal,
@@ -286,7 +329,8 @@ export class Pipeline {
     await approvals.claim(gate.id);
     // A failure to record the outcome leaves the row 'executing', which refuses another execution
     // just the same; the audit record still has the outcome.
-    const settle = (status: number, code: string | null) => approvals.settle(gate.id, { status, code }).catch(() => undefined);
+    const settle = (status: number, code: string | null) =>
+      approvals.settle(gate.id, { status, code }).catch(() => undefined);
     let value: T;
     try {
       value = await op();
@@ -322,7 +366,11 @@ export class Pipeline {
    * (init, the last rekey submission) commits it with the record, which then carries `details` and
    * the write's note.
    */
-  async event<T>(operation: AuditEvent, fn: (commit: CommitScope | undefined) => Promise<{ value: T; details: AuditRecord['details'] }>, details: CommitNote = {}): Promise<T> {
+  async event<T>(
+    operation: AuditEvent,
+    fn: (commit: CommitScope | undefined) => Promise<{ value: T; details: AuditRecord['details'] }>,
+    details: CommitNote = {},
+  ): Promise<T> {
     const rec = this.baseRecord(operation, this.#d.now(), undefined, 0);
     const scope = this.#scope(rec, undefined, (r, note) => ({ ...r, details: { ...details, ...note } }));
     let out: { value: T; details: AuditRecord['details'] };
@@ -346,7 +394,11 @@ export class Pipeline {
    * The commit scope of a request whose record is `rec` (undefined when auditing is off): a state
    * change's write transaction appends `shape(rec, note)` as its last statement.
    */
-  #scope(rec: AuditRecord, stored: StoredInput | undefined, shape: (rec: AuditRecord, note: CommitNote) => AuditRecord = withNote): CommitScope | undefined {
+  #scope(
+    rec: AuditRecord,
+    stored: StoredInput | undefined,
+    shape: (rec: AuditRecord, note: CommitNote) => AuditRecord = withNote,
+  ): CommitScope | undefined {
     const audit = this.#d.audit;
     if (!audit) return undefined;
     return new CommitScope(async (tx, note) => {
@@ -355,12 +407,21 @@ export class Pipeline {
       } catch (err) {
         // The change rolls back with its record.
         const cause = err instanceof Error ? err : new Error(String(err));
-        throw new KeywardError('AUDIT_UNAVAILABLE', 'the audit record could not be committed, so the change was not made; retry shortly', { cause, details: { retryAfter: 1 } });
+        throw new KeywardError(
+          'AUDIT_UNAVAILABLE',
+          'the audit record could not be committed, so the change was not made; retry shortly',
+          { cause, details: { retryAfter: 1 } },
+        );
       }
     });
   }
 
-  baseRecord(operation: Operation | AuditEvent, now: Date, requestId: string | undefined, payloadBytes: number): AuditRecord {
+  baseRecord(
+    operation: Operation | AuditEvent,
+    now: Date,
+    requestId: string | undefined,
+    payloadBytes: number,
+  ): AuditRecord {
     return {
       v: 1,
       time: now.toISOString(),

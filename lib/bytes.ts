@@ -20,8 +20,12 @@ import { KeywardError, type KeywardCode } from './errors.js';
  * (not bytes) or `RangeError` (wrong length): a programming error, not bad input.
  */
 export function abytes(b: unknown, what: string, len?: number): asserts b is Uint8Array {
-  if (!(b instanceof Uint8Array)) throw new TypeError(`"${what}" expected Uint8Array, got ${b === null ? 'null' : Array.isArray(b) ? 'array' : typeof b}`);
-  if (len !== undefined && b.length !== len) throw new RangeError(`"${what}" expected Uint8Array of length ${len}, got length=${b.length}`);
+  if (!(b instanceof Uint8Array))
+    throw new TypeError(
+      `"${what}" expected Uint8Array, got ${b === null ? 'null' : Array.isArray(b) ? 'array' : typeof b}`,
+    );
+  if (len !== undefined && b.length !== len)
+    throw new RangeError(`"${what}" expected Uint8Array of length ${len}, got length=${b.length}`);
 }
 
 // Padded standard alphabet only: no URL-safe characters, no whitespace, no missing padding.
@@ -36,7 +40,13 @@ const BASE64URL_RE = /^(?:[A-Za-z0-9_-]{4})*(?:[A-Za-z0-9_-]{2,3})?$/;
  * btoa/atob; strictness is checked here either way.
  */
 type NodeBuffer = Uint8Array & { toString(encoding: 'base64'): string };
-const NodeBuffer = (globalThis as { Buffer?: { from(data: ArrayBufferLike | string, offsetOrEncoding?: number | 'base64', length?: number): NodeBuffer } }).Buffer;
+const NodeBuffer = (
+  globalThis as {
+    Buffer?: {
+      from(data: ArrayBufferLike | string, offsetOrEncoding?: number | 'base64', length?: number): NodeBuffer;
+    };
+  }
+).Buffer;
 
 // btoa/atob speak "binary strings" (one char per byte); chunked so large inputs don't overflow the
 // argument list of String.fromCharCode.
@@ -69,11 +79,19 @@ export type LengthSpec = number | { min?: number; max?: number };
  * Failures throw `KeywardError(code)` when a `code` is given (the text came from a file or a
  * request), else `RangeError` (`TypeError` for a non-string). Returns a fresh Uint8Array.
  */
-export function fromBase64<C extends KeywardCode>(text: string, what: string, expectedLen?: LengthSpec, code?: C): Uint8Array {
-  if (typeof text !== 'string' && code === undefined) throw new TypeError(`${what}: expected base64 string, got ${describe(text)}`);
+export function fromBase64<C extends KeywardCode>(
+  text: string,
+  what: string,
+  expectedLen?: LengthSpec,
+  code?: C,
+): Uint8Array {
+  if (typeof text !== 'string' && code === undefined)
+    throw new TypeError(`${what}: expected base64 string, got ${describe(text)}`);
   const r = decodeBase64(text, expectedLen);
   if (typeof r === 'string') {
-    throw code === undefined ? new RangeError(`${what}: ${r}`) : new KeywardError(code, `${what}: ${r}`, { details: { field: what } });
+    throw code === undefined
+      ? new RangeError(`${what}: ${r}`)
+      : new KeywardError(code, `${what}: ${r}`, { details: { field: what } });
   }
   return r;
 }
@@ -118,7 +136,8 @@ export function toBase64Url(bytes: Uint8Array): string {
 /** Decodes strict, canonical, unpadded base64url; `RangeError` naming `what` otherwise. */
 export function fromBase64Url(text: string, what: string): Uint8Array {
   if (typeof text !== 'string') throw new TypeError(`${what}: expected base64url string, got ${describe(text)}`);
-  if (!BASE64URL_RE.test(text)) throw new RangeError(`${what}: expected unpadded base64url, got ${text.length} characters that are not`);
+  if (!BASE64URL_RE.test(text))
+    throw new RangeError(`${what}: expected unpadded base64url, got ${text.length} characters that are not`);
   const std = text.replace(/-/g, '+').replace(/_/g, '/');
   const r = decodeBase64(std + '='.repeat((4 - (std.length % 4)) % 4));
   if (typeof r === 'string') throw new RangeError(`${what}: ${r.replace('base64', 'base64url')}`);
@@ -138,7 +157,8 @@ export function toHex(bytes: Uint8Array): string {
 /** Decodes even-length hex (either case); `RangeError` naming `what` otherwise. */
 export function fromHex(text: string, what: string): Uint8Array {
   if (typeof text !== 'string') throw new TypeError(`${what}: expected hex string, got ${describe(text)}`);
-  if (text.length % 2 !== 0 || !/^[0-9a-fA-F]*$/.test(text)) throw new RangeError(`${what}: expected an even number of hex digits, got ${text.length} characters that are not`);
+  if (text.length % 2 !== 0 || !/^[0-9a-fA-F]*$/.test(text))
+    throw new RangeError(`${what}: expected an even number of hex digits, got ${text.length} characters that are not`);
   const out = new Uint8Array(text.length / 2);
   for (let i = 0; i < out.length; i++) out[i] = Number.parseInt(text.slice(2 * i, 2 * i + 2), 16);
   return out;

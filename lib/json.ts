@@ -91,12 +91,18 @@ function flattenIssues(
     } else if (issue.code === 'unrecognized_keys') {
       const names = issue.keys.slice(0, 5).map((k) => JSON.stringify(k.slice(0, 40)));
       const allowed = fieldsOf(schemaAt(schema, issue.path));
-      const expected = allowed === undefined ? '' : allowed.length ? `; expected only ${allowed.join(', ')}` : '; expected no fields';
-      out.push({ path, message: `unknown field${issue.keys.length === 1 ? '' : 's'} ${names.join(', ')}${expected}`, unknown: issue.keys.slice(0, 5).map((k) => k.slice(0, 40)) });
+      const expected =
+        allowed === undefined ? '' : allowed.length ? `; expected only ${allowed.join(', ')}` : '; expected no fields';
+      out.push({
+        path,
+        message: `unknown field${issue.keys.length === 1 ? '' : 's'} ${names.join(', ')}${expected}`,
+        unknown: issue.keys.slice(0, 5).map((k) => k.slice(0, 40)),
+      });
     } else if ((issue.code === 'invalid_type' || issue.code === 'invalid_value') && isMissing(issue)) {
       out.push({ path, message: 'is missing' });
     } else {
-      const got = showInput && 'input' in issue && !/\bgot\b/.test(issue.message) ? `, got ${describe(issue.input)}` : '';
+      const got =
+        showInput && 'input' in issue && !/\bgot\b/.test(issue.message) ? `, got ${describe(issue.input)}` : '';
       out.push({ path, message: issue.message + got });
     }
   }
@@ -121,7 +127,8 @@ export function schemaAt(schema: z.ZodType | undefined, path: readonly PropertyK
 
 /** `s` without its optional/nullable/default wrappers. */
 export function unwrap(s: z.ZodType | undefined): z.ZodType | undefined {
-  while (s instanceof z.ZodOptional || s instanceof z.ZodNullable || s instanceof z.ZodDefault) s = s.unwrap() as z.ZodType;
+  while (s instanceof z.ZodOptional || s instanceof z.ZodNullable || s instanceof z.ZodDefault)
+    s = s.unwrap() as z.ZodType;
   return s;
 }
 
@@ -135,8 +142,14 @@ function fieldsOf(s: z.ZodType | undefined): string[] | undefined {
  * starts with `what:` and lists every problem (with the offending values described, so only for
  * documents with no secret in a short string), and whose `details.fields` names the fields.
  */
-export function parseDocument<S extends z.ZodType, C extends KeywardCode>(schema: S, input: unknown, code: C, what: string): z.output<S> {
-  if (!isObjectRecord(input) && typeof input !== 'string') throw new KeywardError(code, `${what}: expected a JSON object, got ${describe(input)}`);
+export function parseDocument<S extends z.ZodType, C extends KeywardCode>(
+  schema: S,
+  input: unknown,
+  code: C,
+  what: string,
+): z.output<S> {
+  if (!isObjectRecord(input) && typeof input !== 'string')
+    throw new KeywardError(code, `${what}: expected a JSON object, got ${describe(input)}`);
   // A parsed value is read as the JSON it stands for: own enumerable properties only, no prototype.
   let text: string;
   try {
@@ -198,7 +211,9 @@ export function base64Of(len?: LengthSpec) {
   const max = len === undefined ? undefined : typeof len === 'number' ? len : len.max;
   const text = z.string({ error: 'expected base64 string' });
   // The bound on characters documents the field (OpenAPI) and refuses a huge value before decoding.
-  return (max === undefined ? text : text.max(4 * Math.ceil(max / 3), { error: `expected at most ${max} bytes of base64` })).check((ctx) => {
+  return (
+    max === undefined ? text : text.max(4 * Math.ceil(max / 3), { error: `expected at most ${max} bytes of base64` })
+  ).check((ctx) => {
     const r = decodeBase64(ctx.value, len);
     if (typeof r === 'string') ctx.issues.push({ code: 'custom', message: r, input: ctx.value });
     else wipe(r);

@@ -4,7 +4,11 @@
 // of it. Registered after tsx, so this load hook runs first and short-circuits for that one file.
 import { readFile } from 'node:fs/promises';
 
-const BIG = ['/node_modules/binaryen/index.js', '/node_modules/assemblyscript/dist/asc.js', '/node_modules/assemblyscript/dist/assemblyscript.js'];
+const BIG = [
+  '/node_modules/binaryen/index.js',
+  '/node_modules/assemblyscript/dist/asc.js',
+  '/node_modules/assemblyscript/dist/assemblyscript.js',
+];
 
 export async function load(url, context, nextLoad) {
   if (url.startsWith('file:') && BIG.some((suffix) => url.endsWith(suffix))) {

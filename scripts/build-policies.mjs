@@ -40,7 +40,9 @@ let failed = 0;
 for (const [name, target] of Object.entries(config.targets)) {
   try {
     const { sha256, wasm } = await compilePolicy(root + target.entry, { outFile: root + target.outFile });
-    console.log(`${name.padEnd(20)} ${target.outFile.padEnd(40)} ${String(wasm.length).padStart(7)} B  sha256 ${sha256}`);
+    console.log(
+      `${name.padEnd(20)} ${target.outFile.padEnd(40)} ${String(wasm.length).padStart(7)} B  sha256 ${sha256}`,
+    );
   } catch (err) {
     failed++;
     console.error(`${name}: ${err.code ?? 'ERROR'}: ${err.message}`);

@@ -30,7 +30,9 @@ let helpers = 0;
 let files = 0;
 for (const f of (roots.length ? roots : ['test']).flatMap((r) => (statSync(r).isDirectory() ? walk(r) : [r]))) {
   // Comments out, so a commented-out test is not counted.
-  const src = readFileSync(f, 'utf8').replace(/\/\*[\s\S]*?\*\//g, '').replace(/^\s*\/\/.*$/gm, '');
+  const src = readFileSync(f, 'utf8')
+    .replace(/\/\*[\s\S]*?\*\//g, '')
+    .replace(/^\s*\/\/.*$/gm, '');
   const nt = (src.match(TEST) ?? []).length;
   const na = (src.match(ASSERT) ?? []).length;
   const nh = (src.match(HELPER) ?? []).length;
@@ -38,6 +40,9 @@ for (const f of (roots.length ? roots : ['test']).flatMap((r) => (statSync(r).is
   tests += nt;
   asserts += na;
   helpers += nh;
-  if (perFile && (nt || na || nh)) console.log(`${String(nt).padStart(4)} ${String(na).padStart(5)} ${String(nh).padStart(5)}  ${f}`);
+  if (perFile && (nt || na || nh))
+    console.log(`${String(nt).padStart(4)} ${String(na).padStart(5)} ${String(nh).padStart(5)}  ${f}`);
 }
-console.log(`${files} test files, ${tests} test()/it() calls, ${asserts} assert.* calls, ${helpers} assertion-helper calls (assertError/ok/fails)`);
+console.log(
+  `${files} test files, ${tests} test()/it() calls, ${asserts} assert.* calls, ${helpers} assertion-helper calls (assertError/ok/fails)`,
+);

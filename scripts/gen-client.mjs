@@ -38,7 +38,8 @@ export async function clientSchemaSource() {
 export async function clientOperationsSource() {
   const { OPERATIONS, AUDIT_EVENTS } = await tsImport('../engine/operations.ts', import.meta.url);
   const entries = Object.entries(OPERATIONS).map(
-    ([name, o]) => `  ${JSON.stringify(name)}: { keyed: ${o.keyed}, changes: ${o.changes}, routes: ${JSON.stringify(o.routes)} },`,
+    ([name, o]) =>
+      `  ${JSON.stringify(name)}: { keyed: ${o.keyed}, changes: ${o.changes}, routes: ${JSON.stringify(o.routes)} },`,
   );
   return `/**
  * The operation names Keyward's policies match (\`req.operation\`), generated from the server's

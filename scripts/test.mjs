@@ -30,7 +30,17 @@ const res = spawnSync(
   process.execPath,
   // The binaryen hook after tsx: tsx's rewrite of binaryen's 13 MB module costs ~8 s per process.
   // keyward-source: @keyward/client from its sources (client/src), not its last build.
-  ['--conditions=keyward-source', '--import', 'tsx', '--import', './scripts/register-binaryen-hook.mjs', '--test', '--test-concurrency=2', ...flags, ...files],
+  [
+    '--conditions=keyward-source',
+    '--import',
+    'tsx',
+    '--import',
+    './scripts/register-binaryen-hook.mjs',
+    '--test',
+    '--test-concurrency=2',
+    ...flags,
+    ...files,
+  ],
   { stdio: 'inherit' },
 );
 process.exit(res.status ?? 1);

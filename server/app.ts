@@ -67,7 +67,15 @@ export function appRouters(deps: AppDeps): Router[] {
   meta.get('/openapi.json', (ctx) => {
     ctx.body = openApiDocument();
   });
-  const routers = [sysRoutes(deps), authRoutes(deps), policyRoutes(deps), keyRoutes(deps), auditRoutes(deps), transitRoutes(deps), meta];
+  const routers = [
+    sysRoutes(deps),
+    authRoutes(deps),
+    policyRoutes(deps),
+    keyRoutes(deps),
+    auditRoutes(deps),
+    transitRoutes(deps),
+    meta,
+  ];
   // Approvals execute parked requests through the routers that parked them.
   return [...routers, approvalRoutes(deps, routers)];
 }
@@ -86,7 +94,12 @@ export function createApp(opts: AppOptions): Koa {
   app.use(async function methodNotAllowed(ctx, next) {
     await next();
     // A route that answered its own 405 (the Vault-transit routes, in Vault's error form) keeps it.
-    if (ctx.status === 405 && ctx.body == null) sendError(ctx, 'METHOD_NOT_ALLOWED', `${ctx.method} is not allowed on ${ctx.path}; allowed: ${ctx.response.get('Allow')}`);
+    if (ctx.status === 405 && ctx.body == null)
+      sendError(
+        ctx,
+        'METHOD_NOT_ALLOWED',
+        `${ctx.method} is not allowed on ${ctx.path}; allowed: ${ctx.response.get('Allow')}`,
+      );
   });
   for (const router of appRouters(deps)) {
     app.use(router.routes());

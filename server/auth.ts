@@ -17,7 +17,12 @@ export function bearer(ctx: Context): string | undefined {
  * audit record), the request itself (method, path, parsed body: a request the policies park for
  * approval is executed later by repeating it), and the approval being executed, if any.
  */
-export function caller(ctx: Context): { bearer: string | undefined; requestId: string | undefined; origin: () => RequestOrigin; approval?: { id: string; execute: boolean } } {
+export function caller(ctx: Context): {
+  bearer: string | undefined;
+  requestId: string | undefined;
+  origin: () => RequestOrigin;
+  approval?: { id: string; execute: boolean };
+} {
   return {
     bearer: bearer(ctx),
     requestId: typeof ctx.state.reqId === 'string' ? ctx.state.reqId : undefined,

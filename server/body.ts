@@ -72,7 +72,10 @@ export async function readJson(ctx: Context, limit: number): Promise<unknown> {
   if (size === 0) return {};
   const type = ctx.get('content-type');
   if (type && !/^application\/([a-z.+-]*\+)?json\b/i.test(type)) {
-    throw new KeywardError('UNSUPPORTED_MEDIA_TYPE', `expected Content-Type application/json, got ${type.slice(0, 100)}`);
+    throw new KeywardError(
+      'UNSUPPORTED_MEDIA_TYPE',
+      `expected Content-Type application/json, got ${type.slice(0, 100)}`,
+    );
   }
   try {
     return JSON.parse(Buffer.concat(chunks, size).toString('utf8'));
@@ -111,7 +114,10 @@ export function parseQuery<S extends z.ZodObject>(ctx: Context, schema: S): z.ou
   for (const [name, field] of Object.entries(schema.shape as Record<string, z.ZodType>)) {
     const value = ctx.query[name];
     if (value === undefined) continue;
-    raw[name] = typeof value === 'string' && unwrap(field) instanceof z.ZodNumber && /^[0-9]{1,16}$/.test(value) ? Number(value) : value;
+    raw[name] =
+      typeof value === 'string' && unwrap(field) instanceof z.ZodNumber && /^[0-9]{1,16}$/.test(value)
+        ? Number(value)
+        : value;
   }
   const r = schema.safeParse(raw);
   if (!r.success) throw new KeywardError('VALIDATION_FAILED', describeIssues(r.error.issues, schema));

@@ -25,7 +25,8 @@ export type ServerSideCode = CeremonyCode | EngineCode | ServerCode;
  * path never throws it (if one ever did, that would be a bug).
  */
 export const INTERNAL_CODES = Object.freeze({
-  STORAGE_CORRUPT: 'stored data (barrier entry, keyring, root key blob, active policy row) fails its own checks: an operator problem',
+  STORAGE_CORRUPT:
+    'stored data (barrier entry, keyring, root key blob, active policy row) fails its own checks: an operator problem',
   KEYRING_FULL: 'the 32-bit keyring term counter is exhausted: not reachable in practice',
   CRYPTO_WORKER_FAILED: 'a crypto worker thread died: the log has the cause',
   CRYPTO_FAILED: "a worker's KeywardError arrived without a code: engine/crypto/worker.ts always sends one",
@@ -33,7 +34,8 @@ export const INTERNAL_CODES = Object.freeze({
   ENVELOPE_SEAL_FAILED: 'ceremony callers turn it into HOLDER_KEY_INVALID; elsewhere the server rejected its own key',
   ENVELOPE_OPEN_FAILED: 'ceremony callers turn it into SUBMISSION_INVALID / SHARD_CORRUPTED; elsewhere a bug',
   AUDIT_RECORD_INVALID: 'the server encodes its own audit records: a record it cannot encode is a bug',
-  AUDIT_LEAF_NOT_CANONICAL: "the verifier's code (keyward audit verify); the server's stored log reports AUDIT_LOG_CORRUPT",
+  AUDIT_LEAF_NOT_CANONICAL:
+    "the verifier's code (keyward audit verify); the server's stored log reports AUDIT_LOG_CORRUPT",
   AUDIT_PROOF_INVALID: "the verifier's code; a proof the server built that does not verify is a bug",
   AUDIT_CHECKPOINT_INVALID: "the verifier's code; a checkpoint the server signed that does not parse is a bug",
   AUDIT_BUNDLE_INVALID: "the offline bundle verifier's code (keyward audit verify-bundle)",
@@ -173,7 +175,8 @@ export function errorMiddleware(log: Logger) {
     } catch (err) {
       const status = err instanceof KeywardError ? statusFor(err.code) : undefined;
       if (err instanceof KeywardError && status !== undefined) {
-        if (status === 429 && typeof err.details?.retryAfter === 'number') ctx.set('Retry-After', String(err.details.retryAfter));
+        if (status === 429 && typeof err.details?.retryAfter === 'number')
+          ctx.set('Retry-After', String(err.details.retryAfter));
         if (status === 503) ctx.set('Retry-After', '1');
         writeError(ctx, status, err.code, err.message);
         ctx.state.errorCode = err.code;
@@ -184,7 +187,10 @@ export function errorMiddleware(log: Logger) {
         reqId: ctx.state.reqId,
         code: err instanceof KeywardError ? err.code : undefined,
         // Driver errors quote the failed query's parameters (ciphertexts, hashes): keep the first line.
-        error: err instanceof Error ? `${err.name}: ${err.message.split('\n')[0]!.slice(0, 300)}` : String(err).slice(0, 300),
+        error:
+          err instanceof Error
+            ? `${err.name}: ${err.message.split('\n')[0]!.slice(0, 300)}`
+            : String(err).slice(0, 300),
       });
       writeError(ctx, 500, 'INTERNAL', 'internal error');
       ctx.state.errorCode = 'INTERNAL';

@@ -20,7 +20,9 @@ export function parseListen(s: string): { host: string; port: number } {
 
 /** The body of the answer to Vault's LIST verb, which Node's HTTP parser rejects before any route runs. */
 export const LIST_REFUSED = JSON.stringify({
-  errors: ['the LIST method cannot reach this server (the Node.js HTTP parser rejects unknown methods): send GET with ?list=true instead (node-vault: noCustomHTTPVerbs: true)'],
+  errors: [
+    'the LIST method cannot reach this server (the Node.js HTTP parser rejects unknown methods): send GET with ?list=true instead (node-vault: noCustomHTTPVerbs: true)',
+  ],
 });
 
 /**
@@ -32,10 +34,19 @@ function onClientError(err: Error & { code?: string; rawPacket?: Buffer }, socke
   const pending = (socket as Socket & { _httpMessage?: { _headerSent?: boolean } })._httpMessage;
   if (socket.writable && !pending?._headerSent) {
     if (err.code === 'HPE_INVALID_METHOD' && err.rawPacket?.subarray(0, 5).toString('latin1') === 'LIST ') {
-      socket.end(`HTTP/1.1 405 Method Not Allowed\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(LIST_REFUSED)}\r\nConnection: close\r\n\r\n${LIST_REFUSED}`);
+      socket.end(
+        `HTTP/1.1 405 Method Not Allowed\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(LIST_REFUSED)}\r\nConnection: close\r\n\r\n${LIST_REFUSED}`,
+      );
       return;
     }
-    const status = err.code === 'HPE_HEADER_OVERFLOW' ? '431 Request Header Fields Too Large' : err.code === 'HPE_CHUNK_EXTENSIONS_OVERFLOW' ? '413 Payload Too Large' : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? '408 Request Timeout' : '400 Bad Request';
+    const status =
+      err.code === 'HPE_HEADER_OVERFLOW'
+        ? '431 Request Header Fields Too Large'
+        : err.code === 'HPE_CHUNK_EXTENSIONS_OVERFLOW'
+          ? '413 Payload Too Large'
+          : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+            ? '408 Request Timeout'
+            : '400 Bad Request';
     socket.write(`HTTP/1.1 ${status}\r\nConnection: close\r\n\r\n`);
   }
   socket.destroy(err);

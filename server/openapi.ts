@@ -113,56 +113,406 @@ const APPROVAL = [404, 409, 410] as const; // not found, not pending / duplicate
 
 export const ROUTES: readonly RouteDoc[] = [
   // sys
-  { method: 'get', path: '/v1/sys/health', operationId: 'sysHealth', tag: 'sys', summary: 'Health: 200 unsealed, 503 sealed, 501 not initialized', auth: false, response: res.Health, also: { 501: res.Health, 503: res.Health } },
-  { method: 'get', path: '/v1/sys/seal-status', operationId: 'sysSealStatus', tag: 'sys', summary: 'Seal status with the unseal session nonce and public key, and shard commitments', auth: false, response: res.SealStatus },
-  { method: 'post', path: '/v1/sys/init', operationId: 'sysInit', tag: 'sys', summary: 'Initialize: split the unseal key to holders (sealed shards) and return the root token once', auth: false, body: CeremonyBody, response: res.InitResult, errors: [...CEREMONY, 503] },
-  { method: 'post', path: '/v1/sys/unseal', operationId: 'sysUnseal', tag: 'sys', summary: "Submit a holder's share, sealed to the unseal session key", auth: false, body: SubmissionBody, response: res.UnsealProgress, errors: [...CEREMONY, 503] },
-  { method: 'post', path: '/v1/sys/unseal/reset', operationId: 'sysUnsealReset', tag: 'sys', summary: 'Discard unseal progress and start a new session', auth: false, body: EmptyBody, response: res.SealStatus, errors: [...CEREMONY, 503] },
-  { method: 'post', path: '/v1/sys/seal', operationId: 'sysSeal', tag: 'sys', summary: 'Seal: zeroize keys', auth: true, body: EmptyBody, response: res.SealStatus },
-  { method: 'post', path: '/v1/sys/rotate', operationId: 'sysRotate', tag: 'sys', summary: 'Root rotation: a new keyring term', auth: true, body: EmptyBody, response: res.RootRotation },
-  { method: 'get', path: '/v1/sys/rekey', operationId: 'sysRekeyStatus', tag: 'sys', summary: 'Rekey status with its session nonce and public key', auth: false, response: res.RekeyStatus },
-  { method: 'post', path: '/v1/sys/rekey/init', operationId: 'sysRekeyInit', tag: 'sys', summary: 'Start a rekey to new holders and threshold', auth: true, body: CeremonyBody, response: res.RekeyStatus, errors: [409] },
-  { method: 'post', path: '/v1/sys/rekey/update', operationId: 'sysRekeyUpdate', tag: 'sys', summary: 'Submit a current share to the rekey; the last one receives the new shards', auth: false, body: SubmissionBody, response: res.RekeyUpdate, errors: [...CEREMONY, 503] },
-  { method: 'post', path: '/v1/sys/rekey/cancel', operationId: 'sysRekeyCancel', tag: 'sys', summary: 'Cancel the rekey in progress', auth: true, body: EmptyBody, response: res.RekeyStatus, errors: [409] },
+  {
+    method: 'get',
+    path: '/v1/sys/health',
+    operationId: 'sysHealth',
+    tag: 'sys',
+    summary: 'Health: 200 unsealed, 503 sealed, 501 not initialized',
+    auth: false,
+    response: res.Health,
+    also: { 501: res.Health, 503: res.Health },
+  },
+  {
+    method: 'get',
+    path: '/v1/sys/seal-status',
+    operationId: 'sysSealStatus',
+    tag: 'sys',
+    summary: 'Seal status with the unseal session nonce and public key, and shard commitments',
+    auth: false,
+    response: res.SealStatus,
+  },
+  {
+    method: 'post',
+    path: '/v1/sys/init',
+    operationId: 'sysInit',
+    tag: 'sys',
+    summary: 'Initialize: split the unseal key to holders (sealed shards) and return the root token once',
+    auth: false,
+    body: CeremonyBody,
+    response: res.InitResult,
+    errors: [...CEREMONY, 503],
+  },
+  {
+    method: 'post',
+    path: '/v1/sys/unseal',
+    operationId: 'sysUnseal',
+    tag: 'sys',
+    summary: "Submit a holder's share, sealed to the unseal session key",
+    auth: false,
+    body: SubmissionBody,
+    response: res.UnsealProgress,
+    errors: [...CEREMONY, 503],
+  },
+  {
+    method: 'post',
+    path: '/v1/sys/unseal/reset',
+    operationId: 'sysUnsealReset',
+    tag: 'sys',
+    summary: 'Discard unseal progress and start a new session',
+    auth: false,
+    body: EmptyBody,
+    response: res.SealStatus,
+    errors: [...CEREMONY, 503],
+  },
+  {
+    method: 'post',
+    path: '/v1/sys/seal',
+    operationId: 'sysSeal',
+    tag: 'sys',
+    summary: 'Seal: zeroize keys',
+    auth: true,
+    body: EmptyBody,
+    response: res.SealStatus,
+  },
+  {
+    method: 'post',
+    path: '/v1/sys/rotate',
+    operationId: 'sysRotate',
+    tag: 'sys',
+    summary: 'Root rotation: a new keyring term',
+    auth: true,
+    body: EmptyBody,
+    response: res.RootRotation,
+  },
+  {
+    method: 'get',
+    path: '/v1/sys/rekey',
+    operationId: 'sysRekeyStatus',
+    tag: 'sys',
+    summary: 'Rekey status with its session nonce and public key',
+    auth: false,
+    response: res.RekeyStatus,
+  },
+  {
+    method: 'post',
+    path: '/v1/sys/rekey/init',
+    operationId: 'sysRekeyInit',
+    tag: 'sys',
+    summary: 'Start a rekey to new holders and threshold',
+    auth: true,
+    body: CeremonyBody,
+    response: res.RekeyStatus,
+    errors: [409],
+  },
+  {
+    method: 'post',
+    path: '/v1/sys/rekey/update',
+    operationId: 'sysRekeyUpdate',
+    tag: 'sys',
+    summary: 'Submit a current share to the rekey; the last one receives the new shards',
+    auth: false,
+    body: SubmissionBody,
+    response: res.RekeyUpdate,
+    errors: [...CEREMONY, 503],
+  },
+  {
+    method: 'post',
+    path: '/v1/sys/rekey/cancel',
+    operationId: 'sysRekeyCancel',
+    tag: 'sys',
+    summary: 'Cancel the rekey in progress',
+    auth: true,
+    body: EmptyBody,
+    response: res.RekeyStatus,
+    errors: [409],
+  },
   // auth
-  { method: 'get', path: '/v1/auth/whoami', operationId: 'authWhoami', tag: 'auth', summary: 'The principal and roles of the bearer token', auth: true, response: res.Whoami },
-  { method: 'post', path: '/v1/auth/tokens', operationId: 'authTokenCreate', tag: 'auth', summary: 'Create a token (shown once, stored as a hash); ttl defaults to 24h', auth: true, body: TokenCreateBody, response: res.TokenCreated, status: 201 },
-  { method: 'delete', path: '/v1/auth/tokens/:id', operationId: 'authTokenRevoke', tag: 'auth', summary: 'Revoke a token by id', auth: true, params: { id: TokenIdParam }, response: res.TokenRevoked, errors: [404] },
+  {
+    method: 'get',
+    path: '/v1/auth/whoami',
+    operationId: 'authWhoami',
+    tag: 'auth',
+    summary: 'The principal and roles of the bearer token',
+    auth: true,
+    response: res.Whoami,
+  },
+  {
+    method: 'post',
+    path: '/v1/auth/tokens',
+    operationId: 'authTokenCreate',
+    tag: 'auth',
+    summary: 'Create a token (shown once, stored as a hash); ttl defaults to 24h',
+    auth: true,
+    body: TokenCreateBody,
+    response: res.TokenCreated,
+    status: 201,
+  },
+  {
+    method: 'delete',
+    path: '/v1/auth/tokens/:id',
+    operationId: 'authTokenRevoke',
+    tag: 'auth',
+    summary: 'Revoke a token by id',
+    auth: true,
+    params: { id: TokenIdParam },
+    response: res.TokenRevoked,
+    errors: [404],
+  },
   // policies
-  { method: 'post', path: '/v1/policies', operationId: 'policiesPush', tag: 'policies', summary: 'Push a compiled policy (validated, stored by SHA-256)', auth: true, body: PolicyPushBody, response: res.PolicyPushed, status: 201 },
-  { method: 'get', path: '/v1/policies', operationId: 'policiesList', tag: 'policies', summary: 'List policies and their bindings', auth: true, response: res.PolicyList },
-  { method: 'post', path: '/v1/policies/:hash/activate', operationId: 'policiesActivate', tag: 'policies', summary: 'Activate a policy globally or on a key', auth: true, body: PolicyBindingBody, response: res.PolicyActivated, errors: [404] },
-  { method: 'post', path: '/v1/policies/:hash/deactivate', operationId: 'policiesDeactivate', tag: 'policies', summary: 'Remove a policy binding (never the last global one)', auth: true, body: PolicyBindingBody, response: res.PolicyDeactivated, errors: [404, 409] },
-  { method: 'post', path: '/v1/policies/evaluate', operationId: 'policiesEvaluate', tag: 'policies', summary: 'Dry-run a stored policy (hash) or the active set (no hash) on a PolicyInput', auth: true, body: PolicyEvaluateBody, response: z.union([res.PolicyEvaluation, res.ComposedDecision]), errors: [404] },
+  {
+    method: 'post',
+    path: '/v1/policies',
+    operationId: 'policiesPush',
+    tag: 'policies',
+    summary: 'Push a compiled policy (validated, stored by SHA-256)',
+    auth: true,
+    body: PolicyPushBody,
+    response: res.PolicyPushed,
+    status: 201,
+  },
+  {
+    method: 'get',
+    path: '/v1/policies',
+    operationId: 'policiesList',
+    tag: 'policies',
+    summary: 'List policies and their bindings',
+    auth: true,
+    response: res.PolicyList,
+  },
+  {
+    method: 'post',
+    path: '/v1/policies/:hash/activate',
+    operationId: 'policiesActivate',
+    tag: 'policies',
+    summary: 'Activate a policy globally or on a key',
+    auth: true,
+    body: PolicyBindingBody,
+    response: res.PolicyActivated,
+    errors: [404],
+  },
+  {
+    method: 'post',
+    path: '/v1/policies/:hash/deactivate',
+    operationId: 'policiesDeactivate',
+    tag: 'policies',
+    summary: 'Remove a policy binding (never the last global one)',
+    auth: true,
+    body: PolicyBindingBody,
+    response: res.PolicyDeactivated,
+    errors: [404, 409],
+  },
+  {
+    method: 'post',
+    path: '/v1/policies/evaluate',
+    operationId: 'policiesEvaluate',
+    tag: 'policies',
+    summary: 'Dry-run a stored policy (hash) or the active set (no hash) on a PolicyInput',
+    auth: true,
+    body: PolicyEvaluateBody,
+    response: z.union([res.PolicyEvaluation, res.ComposedDecision]),
+    errors: [404],
+  },
   // keys
-  { method: 'post', path: '/v1/keys', operationId: 'keysCreate', tag: 'keys', summary: 'Create a key (generated, or verify/encapsulate-only from a public key)', auth: true, body: KeyCreateBody, response: res.KeyInfo, status: 201, errors: [409] },
-  { method: 'get', path: '/v1/keys', operationId: 'keysList', tag: 'keys', summary: 'List keys by name, a page at a time', auth: true, query: KeyListQuery, response: res.KeyList },
-  { method: 'get', path: '/v1/keys/:name', operationId: 'keysGet', tag: 'keys', summary: 'Key metadata, versions and public keys', auth: true, response: res.KeyInfo, errors: [404] },
-  { method: 'post', path: '/v1/keys/:name/rotate', operationId: 'keysRotate', tag: 'keys', summary: 'Add a key version', auth: true, body: EmptyBody, response: res.KeyInfo, errors: KEYED },
-  { method: 'post', path: '/v1/keys/:name/config', operationId: 'keysConfig', tag: 'keys', summary: 'Set minDecryptionVersion / deletionAllowed / requireLowS (ECDSA)', auth: true, body: KeyConfigBody, response: res.KeyInfo, errors: KEYED },
-  { method: 'delete', path: '/v1/keys/:name', operationId: 'keysDelete', tag: 'keys', summary: 'Schedule deletion after the retention window', auth: true, response: res.KeyInfo, errors: KEYED },
-  { method: 'post', path: '/v1/keys/:name/encrypt', operationId: 'keysEncrypt', tag: 'keys', summary: 'Encrypt (one item or a batch)', auth: true, body: batchOf(EncryptItem), response: res.oneOrBatch(res.EncryptResult), errors: KEYED },
+  {
+    method: 'post',
+    path: '/v1/keys',
+    operationId: 'keysCreate',
+    tag: 'keys',
+    summary: 'Create a key (generated, or verify/encapsulate-only from a public key)',
+    auth: true,
+    body: KeyCreateBody,
+    response: res.KeyInfo,
+    status: 201,
+    errors: [409],
+  },
+  {
+    method: 'get',
+    path: '/v1/keys',
+    operationId: 'keysList',
+    tag: 'keys',
+    summary: 'List keys by name, a page at a time',
+    auth: true,
+    query: KeyListQuery,
+    response: res.KeyList,
+  },
+  {
+    method: 'get',
+    path: '/v1/keys/:name',
+    operationId: 'keysGet',
+    tag: 'keys',
+    summary: 'Key metadata, versions and public keys',
+    auth: true,
+    response: res.KeyInfo,
+    errors: [404],
+  },
+  {
+    method: 'post',
+    path: '/v1/keys/:name/rotate',
+    operationId: 'keysRotate',
+    tag: 'keys',
+    summary: 'Add a key version',
+    auth: true,
+    body: EmptyBody,
+    response: res.KeyInfo,
+    errors: KEYED,
+  },
+  {
+    method: 'post',
+    path: '/v1/keys/:name/config',
+    operationId: 'keysConfig',
+    tag: 'keys',
+    summary: 'Set minDecryptionVersion / deletionAllowed / requireLowS (ECDSA)',
+    auth: true,
+    body: KeyConfigBody,
+    response: res.KeyInfo,
+    errors: KEYED,
+  },
+  {
+    method: 'delete',
+    path: '/v1/keys/:name',
+    operationId: 'keysDelete',
+    tag: 'keys',
+    summary: 'Schedule deletion after the retention window',
+    auth: true,
+    response: res.KeyInfo,
+    errors: KEYED,
+  },
+  {
+    method: 'post',
+    path: '/v1/keys/:name/encrypt',
+    operationId: 'keysEncrypt',
+    tag: 'keys',
+    summary: 'Encrypt (one item or a batch)',
+    auth: true,
+    body: batchOf(EncryptItem),
+    response: res.oneOrBatch(res.EncryptResult),
+    errors: KEYED,
+  },
   {
     method: 'post',
     path: '/v1/keys/:name/decrypt',
     operationId: 'keysDecrypt',
     tag: 'keys',
-    summary: 'Decrypt (one item or a batch): a kw:v<N>: ciphertext, or its raw base64 body for keyVersion (default latest); RSA keys take RSA-OAEP-SHA-256 ciphertexts (aad = OAEP label); a value in neither form is CIPHERTEXT_FORMAT, every decryption failure DECRYPTION_FAILED',
+    summary:
+      'Decrypt (one item or a batch): a kw:v<N>: ciphertext, or its raw base64 body for keyVersion (default latest); RSA keys take RSA-OAEP-SHA-256 ciphertexts (aad = OAEP label); a value in neither form is CIPHERTEXT_FORMAT, every decryption failure DECRYPTION_FAILED',
     auth: true,
     body: batchOf(DecryptItem),
     response: res.oneOrBatch(res.DecryptResult),
     errors: KEYED,
   },
-  { method: 'post', path: '/v1/keys/:name/rewrap', operationId: 'keysRewrap', tag: 'keys', summary: 'Re-encrypt under the latest version: a kw:v<N>: ciphertext, or its raw base64 body for keyVersion (default latest)', auth: true, body: RewrapBody, response: res.EncryptResult, errors: KEYED },
-  { method: 'post', path: '/v1/keys/:name/datakey', operationId: 'keysDatakey', tag: 'keys', summary: 'A random data key and its ciphertext', auth: true, body: DatakeyBody, response: res.DatakeyResult, errors: KEYED },
-  { method: 'post', path: '/v1/keys/:name/sign', operationId: 'keysSign', tag: 'keys', summary: 'Sign (one item or a batch)', auth: true, body: batchOf(SignItem), response: res.oneOrBatch(res.SignResult), errors: KEYED },
-  { method: 'post', path: '/v1/keys/:name/verify', operationId: 'keysVerify', tag: 'keys', summary: 'Verify (one item or a batch): a kw:v<N>: signature, or the raw base64 signature for keyVersion (default latest); a bad signature is {valid:false}, a value in neither form SIGNATURE_FORMAT; ECDSA accepts high and low S unless the key has requireLowS', auth: true, body: batchOf(VerifyItem), response: res.oneOrBatch(res.VerifyResult), errors: KEYED },
-  { method: 'post', path: '/v1/keys/:name/hmac', operationId: 'keysHmac', tag: 'keys', summary: 'HMAC (one item or a batch)', auth: true, body: batchOf(HmacItem), response: res.oneOrBatch(res.HmacResult), errors: KEYED },
-  { method: 'post', path: '/v1/keys/:name/encapsulate', operationId: 'keysEncapsulate', tag: 'keys', summary: 'KEM encapsulation to the key', auth: true, body: EmptyBody, response: res.EncapsulateResult, errors: KEYED },
-  { method: 'post', path: '/v1/keys/:name/decapsulate', operationId: 'keysDecapsulate', tag: 'keys', summary: 'KEM decapsulation', auth: true, body: DecapsulateBody, response: res.DecapsulateResult, errors: KEYED },
-  { method: 'get', path: '/v1/keys/:name/public', operationId: 'keysPublicKey', tag: 'keys', summary: 'Public key of the latest version', auth: true, query: PublicKeyQuery, response: res.PublicKey, errors: KEYED },
-  { method: 'get', path: '/v1/sys/wrapping-key', operationId: 'keysWrappingKey', tag: 'keys', summary: 'The server-wide BYOK wrapping public key, generated on first use', auth: true, query: WrappingKeyQuery, response: res.WrappingKey },
-  { method: 'post', path: '/v1/keys/:name/import', operationId: 'keysImport', tag: 'keys', summary: 'BYOK: create a key from private material wrapped under the wrapping key (never in the clear)', auth: true, body: KeyImportBody, response: res.KeyInfo, status: 201, errors: [409] },
+  {
+    method: 'post',
+    path: '/v1/keys/:name/rewrap',
+    operationId: 'keysRewrap',
+    tag: 'keys',
+    summary:
+      'Re-encrypt under the latest version: a kw:v<N>: ciphertext, or its raw base64 body for keyVersion (default latest)',
+    auth: true,
+    body: RewrapBody,
+    response: res.EncryptResult,
+    errors: KEYED,
+  },
+  {
+    method: 'post',
+    path: '/v1/keys/:name/datakey',
+    operationId: 'keysDatakey',
+    tag: 'keys',
+    summary: 'A random data key and its ciphertext',
+    auth: true,
+    body: DatakeyBody,
+    response: res.DatakeyResult,
+    errors: KEYED,
+  },
+  {
+    method: 'post',
+    path: '/v1/keys/:name/sign',
+    operationId: 'keysSign',
+    tag: 'keys',
+    summary: 'Sign (one item or a batch)',
+    auth: true,
+    body: batchOf(SignItem),
+    response: res.oneOrBatch(res.SignResult),
+    errors: KEYED,
+  },
+  {
+    method: 'post',
+    path: '/v1/keys/:name/verify',
+    operationId: 'keysVerify',
+    tag: 'keys',
+    summary:
+      'Verify (one item or a batch): a kw:v<N>: signature, or the raw base64 signature for keyVersion (default latest); a bad signature is {valid:false}, a value in neither form SIGNATURE_FORMAT; ECDSA accepts high and low S unless the key has requireLowS',
+    auth: true,
+    body: batchOf(VerifyItem),
+    response: res.oneOrBatch(res.VerifyResult),
+    errors: KEYED,
+  },
+  {
+    method: 'post',
+    path: '/v1/keys/:name/hmac',
+    operationId: 'keysHmac',
+    tag: 'keys',
+    summary: 'HMAC (one item or a batch)',
+    auth: true,
+    body: batchOf(HmacItem),
+    response: res.oneOrBatch(res.HmacResult),
+    errors: KEYED,
+  },
+  {
+    method: 'post',
+    path: '/v1/keys/:name/encapsulate',
+    operationId: 'keysEncapsulate',
+    tag: 'keys',
+    summary: 'KEM encapsulation to the key',
+    auth: true,
+    body: EmptyBody,
+    response: res.EncapsulateResult,
+    errors: KEYED,
+  },
+  {
+    method: 'post',
+    path: '/v1/keys/:name/decapsulate',
+    operationId: 'keysDecapsulate',
+    tag: 'keys',
+    summary: 'KEM decapsulation',
+    auth: true,
+    body: DecapsulateBody,
+    response: res.DecapsulateResult,
+    errors: KEYED,
+  },
+  {
+    method: 'get',
+    path: '/v1/keys/:name/public',
+    operationId: 'keysPublicKey',
+    tag: 'keys',
+    summary: 'Public key of the latest version',
+    auth: true,
+    query: PublicKeyQuery,
+    response: res.PublicKey,
+    errors: KEYED,
+  },
+  {
+    method: 'get',
+    path: '/v1/sys/wrapping-key',
+    operationId: 'keysWrappingKey',
+    tag: 'keys',
+    summary: 'The server-wide BYOK wrapping public key, generated on first use',
+    auth: true,
+    query: WrappingKeyQuery,
+    response: res.WrappingKey,
+  },
+  {
+    method: 'post',
+    path: '/v1/keys/:name/import',
+    operationId: 'keysImport',
+    tag: 'keys',
+    summary: 'BYOK: create a key from private material wrapped under the wrapping key (never in the clear)',
+    auth: true,
+    body: KeyImportBody,
+    response: res.KeyInfo,
+    status: 201,
+    errors: [409],
+  },
   {
     method: 'post',
     path: '/v1/keys/:name/export',
@@ -175,26 +525,138 @@ export const ROUTES: readonly RouteDoc[] = [
     response: res.KeyExport,
     errors: KEYED,
   },
-  { method: 'post', path: '/v1/random', operationId: 'random', tag: 'keys', summary: 'Random bytes', auth: true, body: RandomBody, response: res.RandomResult },
+  {
+    method: 'post',
+    path: '/v1/random',
+    operationId: 'random',
+    tag: 'keys',
+    summary: 'Random bytes',
+    auth: true,
+    body: RandomBody,
+    response: res.RandomResult,
+  },
   // audit
-  { method: 'get', path: '/v1/audit/keys', operationId: 'auditKeys', tag: 'audit', summary: "The audit log's origin and C2SP verifier keys (Ed25519, ML-DSA-44)", auth: true, response: res.AuditKeys },
-  { method: 'get', path: '/v1/audit/checkpoint', operationId: 'auditCheckpoint', tag: 'audit', summary: 'The latest signed checkpoint (C2SP signed note)', auth: true, response: res.AuditCheckpoint },
-  { method: 'get', path: '/v1/audit/records', operationId: 'auditRecords', tag: 'audit', summary: 'Audit records (exact leaves) in [from, to), a page at a time', auth: true, query: AuditRecordsQuery, response: res.AuditRecords },
-  { method: 'get', path: '/v1/audit/proofs/inclusion', operationId: 'auditInclusionProof', tag: 'audit', summary: 'RFC 9162 inclusion proof against a signed checkpoint', auth: true, query: InclusionProofQuery, response: res.InclusionProof },
-  { method: 'get', path: '/v1/audit/proofs/consistency', operationId: 'auditConsistencyProof', tag: 'audit', summary: 'RFC 9162 consistency proof between two signed checkpoints', auth: true, query: ConsistencyProofQuery, response: res.ConsistencyProof },
-  { method: 'post', path: '/v1/audit/hash', operationId: 'auditHash', tag: 'audit', summary: 'The audit HMAC of a known value, to find it in records', auth: true, body: AuditHashBody, response: res.AuditHash },
-  { method: 'post', path: '/v1/audit/export', operationId: 'auditExport', tag: 'audit', summary: 'An attestation bundle over a fresh checkpoint (docs/audit-bundle.md)', auth: true, body: AuditExportBody, response: res.AttestationBundle },
+  {
+    method: 'get',
+    path: '/v1/audit/keys',
+    operationId: 'auditKeys',
+    tag: 'audit',
+    summary: "The audit log's origin and C2SP verifier keys (Ed25519, ML-DSA-44)",
+    auth: true,
+    response: res.AuditKeys,
+  },
+  {
+    method: 'get',
+    path: '/v1/audit/checkpoint',
+    operationId: 'auditCheckpoint',
+    tag: 'audit',
+    summary: 'The latest signed checkpoint (C2SP signed note)',
+    auth: true,
+    response: res.AuditCheckpoint,
+  },
+  {
+    method: 'get',
+    path: '/v1/audit/records',
+    operationId: 'auditRecords',
+    tag: 'audit',
+    summary: 'Audit records (exact leaves) in [from, to), a page at a time',
+    auth: true,
+    query: AuditRecordsQuery,
+    response: res.AuditRecords,
+  },
+  {
+    method: 'get',
+    path: '/v1/audit/proofs/inclusion',
+    operationId: 'auditInclusionProof',
+    tag: 'audit',
+    summary: 'RFC 9162 inclusion proof against a signed checkpoint',
+    auth: true,
+    query: InclusionProofQuery,
+    response: res.InclusionProof,
+  },
+  {
+    method: 'get',
+    path: '/v1/audit/proofs/consistency',
+    operationId: 'auditConsistencyProof',
+    tag: 'audit',
+    summary: 'RFC 9162 consistency proof between two signed checkpoints',
+    auth: true,
+    query: ConsistencyProofQuery,
+    response: res.ConsistencyProof,
+  },
+  {
+    method: 'post',
+    path: '/v1/audit/hash',
+    operationId: 'auditHash',
+    tag: 'audit',
+    summary: 'The audit HMAC of a known value, to find it in records',
+    auth: true,
+    body: AuditHashBody,
+    response: res.AuditHash,
+  },
+  {
+    method: 'post',
+    path: '/v1/audit/export',
+    operationId: 'auditExport',
+    tag: 'audit',
+    summary: 'An attestation bundle over a fresh checkpoint (docs/audit-bundle.md)',
+    auth: true,
+    body: AuditExportBody,
+    response: res.AttestationBundle,
+  },
   // approvals
-  { method: 'get', path: '/v1/approvals', operationId: 'approvalsList', tag: 'approvals', summary: 'Approvals the caller requested or may approve', auth: true, query: ApprovalListQuery, response: res.ApprovalList },
-  { method: 'get', path: '/v1/approvals/:id', operationId: 'approvalsGet', tag: 'approvals', summary: 'One approval: request, requirement, approvers, state', auth: true, params: { id: ApprovalIdParam }, response: res.Approval, errors: [404] },
-  { method: 'post', path: '/v1/approvals/:id/approve', operationId: 'approvalsApprove', tag: 'approvals', summary: 'Approve (not the requester; must hold the named role; counts once)', auth: true, params: { id: ApprovalIdParam }, body: EmptyBody, response: res.Approval, errors: APPROVAL },
-  { method: 'post', path: '/v1/approvals/:id/deny', operationId: 'approvalsDeny', tag: 'approvals', summary: "Deny: any approver's denial ends the request", auth: true, params: { id: ApprovalIdParam }, body: ApprovalDenyBody, response: res.Approval, errors: APPROVAL },
+  {
+    method: 'get',
+    path: '/v1/approvals',
+    operationId: 'approvalsList',
+    tag: 'approvals',
+    summary: 'Approvals the caller requested or may approve',
+    auth: true,
+    query: ApprovalListQuery,
+    response: res.ApprovalList,
+  },
+  {
+    method: 'get',
+    path: '/v1/approvals/:id',
+    operationId: 'approvalsGet',
+    tag: 'approvals',
+    summary: 'One approval: request, requirement, approvers, state',
+    auth: true,
+    params: { id: ApprovalIdParam },
+    response: res.Approval,
+    errors: [404],
+  },
+  {
+    method: 'post',
+    path: '/v1/approvals/:id/approve',
+    operationId: 'approvalsApprove',
+    tag: 'approvals',
+    summary: 'Approve (not the requester; must hold the named role; counts once)',
+    auth: true,
+    params: { id: ApprovalIdParam },
+    body: EmptyBody,
+    response: res.Approval,
+    errors: APPROVAL,
+  },
+  {
+    method: 'post',
+    path: '/v1/approvals/:id/deny',
+    operationId: 'approvalsDeny',
+    tag: 'approvals',
+    summary: "Deny: any approver's denial ends the request",
+    auth: true,
+    params: { id: ApprovalIdParam },
+    body: ApprovalDenyBody,
+    response: res.Approval,
+    errors: APPROVAL,
+  },
   {
     method: 'post',
     path: '/v1/approvals/:id/execute',
     operationId: 'approvalsExecute',
     tag: 'approvals',
-    summary: "The requester runs the approved request once, sending its original body; the answer (status and body) is the parked operation's",
+    summary:
+      "The requester runs the approved request once, sending its original body; the answer (status and body) is the parked operation's",
     auth: true,
     params: { id: ApprovalIdParam },
     body: ExecuteBody,
@@ -202,7 +664,15 @@ export const ROUTES: readonly RouteDoc[] = [
     also: { 201: res.ExecutedResult },
     errors: APPROVAL,
   },
-  { method: 'get', path: '/openapi.json', operationId: 'openapiDocument', tag: 'meta', summary: 'This document', auth: false, response: res.OpenApiDocument },
+  {
+    method: 'get',
+    path: '/openapi.json',
+    operationId: 'openapiDocument',
+    tag: 'meta',
+    summary: 'This document',
+    auth: false,
+    response: res.OpenApiDocument,
+  },
 ];
 
 /** Names of reused request schemas (components). */
@@ -222,16 +692,36 @@ const REQUEST_COMPONENTS: ReadonlyArray<readonly [string, z.ZodType]> = [
 
 /** What each error status means here; the body is always the Error schema. */
 const ERROR_RESPONSES: Readonly<Record<number, { name: string; description: string; retryAfter?: true }>> = {
-  400: { name: 'BadRequest', description: 'Malformed request: VALIDATION_FAILED or INVALID_JSON naming the field and what was expected, or an operation-specific code' },
+  400: {
+    name: 'BadRequest',
+    description:
+      'Malformed request: VALIDATION_FAILED or INVALID_JSON naming the field and what was expected, or an operation-specific code',
+  },
   401: { name: 'Unauthenticated', description: 'No valid bearer token (UNAUTHENTICATED)' },
-  403: { name: 'Forbidden', description: 'The policies denied the request (POLICY_DENIED), or an approval rule refused the caller (APPROVAL_*)' },
+  403: {
+    name: 'Forbidden',
+    description: 'The policies denied the request (POLICY_DENIED), or an approval rule refused the caller (APPROVAL_*)',
+  },
   404: { name: 'NotFound', description: 'The named key, token, policy or approval does not exist' },
-  409: { name: 'Conflict', description: 'The request conflicts with the current state (exists already, pending deletion, wrong ceremony state, approval not pending)' },
+  409: {
+    name: 'Conflict',
+    description:
+      'The request conflicts with the current state (exists already, pending deletion, wrong ceremony state, approval not pending)',
+  },
   410: { name: 'Gone', description: 'The approval expired (APPROVAL_EXPIRED)' },
   413: { name: 'PayloadTooLarge', description: 'The body exceeds the route limit (BODY_TOO_LARGE)' },
   415: { name: 'UnsupportedMediaType', description: 'The body is not application/json (UNSUPPORTED_MEDIA_TYPE)' },
-  429: { name: 'TooManyRequests', description: 'Rate limited (RATE_LIMITED); retry after Retry-After seconds', retryAfter: true },
-  503: { name: 'Unavailable', description: 'Sealed or not initialized (SEALED, NOT_INITIALIZED), or storage, audit log or crypto workers unavailable; retry after Retry-After seconds', retryAfter: true },
+  429: {
+    name: 'TooManyRequests',
+    description: 'Rate limited (RATE_LIMITED); retry after Retry-After seconds',
+    retryAfter: true,
+  },
+  503: {
+    name: 'Unavailable',
+    description:
+      'Sealed or not initialized (SEALED, NOT_INITIALIZED), or storage, audit log or crypto workers unavailable; retry after Retry-After seconds',
+    retryAfter: true,
+  },
 };
 
 /** The statuses a route can answer: success first, then (sorted) the parked 202 and the errors. */
@@ -291,8 +781,12 @@ function components(reg: z.core.$ZodRegistry<{ id: string }>, io: 'input' | 'out
 /** A zod object's fields as OpenAPI parameters (`in` query or path). */
 function parameters(where: 'query' | 'path', fields: Record<string, z.ZodType>): Json[] {
   return Object.entries(fields).map(([name, schema]) => {
-    const { $schema: _s, description, ...json } = z.toJSONSchema(schema, { target: 'draft-2020-12', io: 'input', unrepresentable: 'any' }) as Json;
-    const required = where === 'path' || !(schema.safeParse(undefined).success);
+    const {
+      $schema: _s,
+      description,
+      ...json
+    } = z.toJSONSchema(schema, { target: 'draft-2020-12', io: 'input', unrepresentable: 'any' }) as Json;
+    const required = where === 'path' || !schema.safeParse(undefined).success;
     return { name, in: where, required, ...(description ? { description } : {}), schema: json };
   });
 }
@@ -323,8 +817,13 @@ export function buildDocument(routes: readonly RouteDoc[]): object {
     if (ops.has(r.operationId)) throw new Error(`operationId ${r.operationId} is used twice`);
     ops.add(r.operationId);
     const oaPath = r.path.replace(/:([A-Za-z]+)/g, '{$1}');
-    const pathParams = Object.fromEntries([...r.path.matchAll(/:([A-Za-z]+)/g)].map((m) => [m[1]!, r.params?.[m[1]!] ?? PATH_PARAMS[m[1]!] ?? z.string()]));
-    const params = [...parameters('path', pathParams), ...(r.query ? parameters('query', r.query.shape as Record<string, z.ZodType>) : [])];
+    const pathParams = Object.fromEntries(
+      [...r.path.matchAll(/:([A-Za-z]+)/g)].map((m) => [m[1]!, r.params?.[m[1]!] ?? PATH_PARAMS[m[1]!] ?? z.string()]),
+    );
+    const params = [
+      ...parameters('path', pathParams),
+      ...(r.query ? parameters('query', r.query.shape as Record<string, z.ZodType>) : []),
+    ];
     const { success, errors } = routeStatuses(r);
     const responsesDoc: Record<string, unknown> = {};
     for (const [status, schema] of [...success].sort(([a], [b]) => a - b)) {
@@ -333,14 +832,21 @@ export function buildDocument(routes: readonly RouteDoc[]): object {
         continue;
       }
       const name = nameOf(responses, schema, `${pascal(r.operationId)}Response`);
-      responsesDoc[status] = { description: status === (r.status ?? 200) ? 'Success' : `${status}: see the summary`, content: { 'application/json': { schema: { $ref: REF(name) } } } };
+      responsesDoc[status] = {
+        description: status === (r.status ?? 200) ? 'Success' : `${status}: see the summary`,
+        content: { 'application/json': { schema: { $ref: REF(name) } } },
+      };
     }
     if (r.errorBody) {
-      const content = { 'application/json': { schema: { $ref: REF(nameOf(responses, r.errorBody, `${pascal(r.operationId)}Error`)) } } };
-      for (const status of errors) responsesDoc[status] = { description: ERROR_RESPONSES[status]?.description ?? 'Error', content };
+      const content = {
+        'application/json': { schema: { $ref: REF(nameOf(responses, r.errorBody, `${pascal(r.operationId)}Error`)) } },
+      };
+      for (const status of errors)
+        responsesDoc[status] = { description: ERROR_RESPONSES[status]?.description ?? 'Error', content };
       responsesDoc.default = { description: 'Unexpected error', content };
     } else {
-      for (const status of errors) responsesDoc[status] = { $ref: `#/components/responses/${ERROR_RESPONSES[status]!.name}` };
+      for (const status of errors)
+        responsesDoc[status] = { $ref: `#/components/responses/${ERROR_RESPONSES[status]!.name}` };
       responsesDoc.default = { $ref: '#/components/responses/InternalError' };
     }
     paths[oaPath] ??= {};
@@ -350,42 +856,78 @@ export function buildDocument(routes: readonly RouteDoc[]): object {
       summary: r.summary,
       ...(params.length ? { parameters: params } : {}),
       security: r.auth ? [{ bearer: [] }] : [],
-      ...(r.body ? { requestBody: { required: r.body !== ExecuteBody, content: { 'application/json': { schema: { $ref: REF(nameOf(requests, r.body, `${pascal(r.operationId)}Request`)) } } } } } : {}),
+      ...(r.body
+        ? {
+            requestBody: {
+              required: r.body !== ExecuteBody,
+              content: {
+                'application/json': {
+                  schema: { $ref: REF(nameOf(requests, r.body, `${pascal(r.operationId)}Request`)) },
+                },
+              },
+            },
+          }
+        : {}),
       responses: responsesDoc,
     };
   }
   const schemas = components(responses, 'output');
   for (const [name, schema] of Object.entries(components(requests, 'input'))) {
-    if (name in schemas && JSON.stringify(schemas[name]) !== JSON.stringify(schema)) throw new Error(`schema ${name} differs between requests and responses`);
+    if (name in schemas && JSON.stringify(schemas[name]) !== JSON.stringify(schema))
+      throw new Error(`schema ${name} differs between requests and responses`);
     schemas[name] = schema;
   }
   const errorContent = { 'application/json': { schema: { $ref: REF('Error') } } };
-  const retryAfter = { 'Retry-After': { description: 'Seconds to wait before retrying', schema: { type: 'integer', minimum: 0 } } };
+  const retryAfter = {
+    'Retry-After': { description: 'Seconds to wait before retrying', schema: { type: 'integer', minimum: 0 } },
+  };
   const responseComponents: Record<string, unknown> = {
     ApprovalPending: {
-      description: 'Parked: a policy requires approval. Approvers approve it; then the requester executes it with POST /v1/approvals/{approvalId}/execute and the same body',
+      description:
+        'Parked: a policy requires approval. Approvers approve it; then the requester executes it with POST /v1/approvals/{approvalId}/execute and the same body',
       headers: { Location: { description: 'The approval: /v1/approvals/{approvalId}', schema: { type: 'string' } } },
       content: { 'application/json': { schema: { $ref: REF('ApprovalPending') } } },
     },
-    InternalError: { description: 'Unexpected error (INTERNAL); details go to the server log only', content: errorContent },
+    InternalError: {
+      description: 'Unexpected error (INTERNAL); details go to the server log only',
+      content: errorContent,
+    },
   };
-  for (const e of Object.values(ERROR_RESPONSES)) responseComponents[e.name] = { description: e.description, ...(e.retryAfter ? { headers: retryAfter } : {}), content: errorContent };
+  for (const e of Object.values(ERROR_RESPONSES))
+    responseComponents[e.name] = {
+      description: e.description,
+      ...(e.retryAfter ? { headers: retryAfter } : {}),
+      content: errorContent,
+    };
   return {
     openapi: '3.1.0',
     info: {
       title: 'Keyward',
       version: VERSION,
-      description: 'Software HSM: sealed by a Shamir quorum, every request decided by WebAssembly policies, every decision in a verifiable Merkle audit log.',
+      description:
+        'Software HSM: sealed by a Shamir quorum, every request decided by WebAssembly policies, every decision in a verifiable Merkle audit log.',
       license: { name: 'Apache-2.0', identifier: 'Apache-2.0' },
     },
-    servers: [{ url: 'http://{host}:{port}', description: 'A Keyward server (`keyward server` listens on 127.0.0.1:8420 by default)', variables: { host: { default: '127.0.0.1' }, port: { default: '8420' } } }],
+    servers: [
+      {
+        url: 'http://{host}:{port}',
+        description: 'A Keyward server (`keyward server` listens on 127.0.0.1:8420 by default)',
+        variables: { host: { default: '127.0.0.1' }, port: { default: '8420' } },
+      },
+    ],
     tags: TAGS.map((t) => ({ ...t })),
     security: [{ bearer: [] }],
     paths,
     components: {
       schemas,
       responses: responseComponents,
-      securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'A kwt_ token (POST /v1/auth/tokens; the root token from init)' } },
+      securitySchemes: {
+        bearer: {
+          type: 'http',
+          scheme: 'bearer',
+          description: 'A kwt_ token (POST /v1/auth/tokens; the root token from init)',
+        },
+      },
     },
   };
 }

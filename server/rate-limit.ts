@@ -35,7 +35,9 @@ export function rateLimit(opts: RateLimitOptions, now: () => number = Date.now) 
     b.at = t;
     if (b.tokens < 1) {
       const retryAfter = Math.max(1, Math.ceil((1 - b.tokens) / perMs / 1000));
-      throw new KeywardError('RATE_LIMITED', `too many ceremony requests from this address; retry in ${retryAfter} s`, { details: { retryAfter } });
+      throw new KeywardError('RATE_LIMITED', `too many ceremony requests from this address; retry in ${retryAfter} s`, {
+        details: { retryAfter },
+      });
     }
     b.tokens -= 1;
     await next();

@@ -23,13 +23,19 @@ import { WrappingAlgorithmSchema } from './schemas.js';
 const int = z.number().int().min(0);
 const positive = z.number().int().min(1);
 /** Standard padded base64 (RFC 4648 §4). */
-const b64 = z.string().regex(/^[A-Za-z0-9+/]*={0,2}$/).describe('standard padded base64');
+const b64 = z
+  .string()
+  .regex(/^[A-Za-z0-9+/]*={0,2}$/)
+  .describe('standard padded base64');
 /** `kw:v<version>:<base64>` (engine/crypto/format.ts): ciphertexts, signatures, HMACs. */
 const versioned = z
   .string()
   .regex(/^kw:v[1-9][0-9]{0,9}:[A-Za-z0-9+/]*={0,2}$/)
   .describe('kw:v<key version>:<base64>');
-const hex64 = z.string().regex(/^[0-9a-f]{64}$/).describe('SHA-256, 64 lowercase hex digits');
+const hex64 = z
+  .string()
+  .regex(/^[0-9a-f]{64}$/)
+  .describe('SHA-256, 64 lowercase hex digits');
 const timestamp = z.iso.datetime();
 
 /** Every key type (engine/crypto/types.ts KEY_TYPES). */
@@ -38,7 +44,10 @@ export const KeyType = z.enum(KEY_TYPES);
 /** The shared error body of every 4xx/5xx: `{"error": {"code", "message"}}` (server/errors.ts). */
 export const ErrorBody = z.strictObject({
   error: z.strictObject({
-    code: z.string().regex(/^[A-Z][A-Z0-9_]*$/).describe('stable UPPER_SNAKE code (server/errors.ts)'),
+    code: z
+      .string()
+      .regex(/^[A-Z][A-Z0-9_]*$/)
+      .describe('stable UPPER_SNAKE code (server/errors.ts)'),
     message: z.string().describe('what was expected; never echoes secrets'),
   }),
 });
@@ -48,7 +57,10 @@ export const ErrorBody = z.strictObject({
  * it with POST /v1/approvals/{approvalId}/execute and the same body once enough approvers agreed.
  */
 export const ApprovalPending = z.strictObject({
-  approvalId: z.string().regex(/^apr_[0-9a-f]{32}$/).describe('GET /v1/approvals/{approvalId}; execute with POST /v1/approvals/{approvalId}/execute'),
+  approvalId: z
+    .string()
+    .regex(/^apr_[0-9a-f]{32}$/)
+    .describe('GET /v1/approvals/{approvalId}; execute with POST /v1/approvals/{approvalId}/execute'),
   required: positive.describe('approvals needed'),
   group: z.string().describe('the role whose holders may approve'),
   reason: z.string().describe("the policy's reason"),
@@ -58,9 +70,21 @@ export const ApprovalPending = z.strictObject({
 // ---------------------------------------------------------------------------------------------
 // /v1/sys
 
-export const Health = z.strictObject({ initialized: z.boolean(), sealed: z.boolean(), threshold: int, shares: int, progress: int, version: z.string() });
+export const Health = z.strictObject({
+  initialized: z.boolean(),
+  sealed: z.boolean(),
+  threshold: int,
+  shares: int,
+  progress: int,
+  version: z.string(),
+});
 
-const HolderInfo = z.strictObject({ name: z.string(), fingerprint: z.string().regex(/^[0-9a-f]{32}$/), index: int, commitment: z.string() });
+const HolderInfo = z.strictObject({
+  name: z.string(),
+  fingerprint: z.string().regex(/^[0-9a-f]{32}$/),
+  index: int,
+  commitment: z.string(),
+});
 
 const sealStatusShape = {
   initialized: z.boolean(),
@@ -92,7 +116,13 @@ export const ShardFile = z.strictObject({
   ciphertext: b64,
 });
 
-const ceremonyShape = { ceremonyId: z.string(), generation: int, threshold: positive, shares: positive, shards: z.array(ShardFile) };
+const ceremonyShape = {
+  ceremonyId: z.string(),
+  generation: int,
+  threshold: positive,
+  shares: positive,
+  shards: z.array(ShardFile),
+};
 export const InitResult = z.strictObject({ ...ceremonyShape, rootToken: z.string(), rootTokenId: z.string() });
 
 export const RootRotation = z.strictObject({ term: int, terms: z.array(int) });
@@ -116,15 +146,35 @@ export const RekeyUpdate = z.discriminatedUnion('complete', [
 // ---------------------------------------------------------------------------------------------
 // /v1/auth
 
-export const Whoami = z.strictObject({ tokenId: z.string(), principal: z.string(), roles: z.array(z.string()), expiresAt: timestamp.nullable() });
-export const TokenCreated = z.strictObject({ token: z.string(), tokenId: z.string(), principal: z.string(), roles: z.array(z.string()), expiresAt: timestamp.nullable() });
+export const Whoami = z.strictObject({
+  tokenId: z.string(),
+  principal: z.string(),
+  roles: z.array(z.string()),
+  expiresAt: timestamp.nullable(),
+});
+export const TokenCreated = z.strictObject({
+  token: z.string(),
+  tokenId: z.string(),
+  principal: z.string(),
+  roles: z.array(z.string()),
+  expiresAt: timestamp.nullable(),
+});
 export const TokenRevoked = z.strictObject({ tokenId: z.string(), revoked: z.literal(true) });
 
 // ---------------------------------------------------------------------------------------------
 // /v1/policies
 
 const Decision = z.enum(['allow', 'deny', 'require_approval']);
-const PolicyFault = z.enum(['out_of_gas', 'trap', 'abort', 'stack_overflow', 'bad_output', 'input_rejected', 'input_invalid', 'host_error']);
+const PolicyFault = z.enum([
+  'out_of_gas',
+  'trap',
+  'abort',
+  'stack_overflow',
+  'bad_output',
+  'input_rejected',
+  'input_invalid',
+  'host_error',
+]);
 const BindingScope = z.enum(['global', 'key']);
 
 export const PolicyPushed = z.strictObject({ sha256: hex64, name: z.string(), size: positive, created: z.boolean() });
@@ -134,11 +184,29 @@ export const PolicySummary = z.strictObject({
   size: positive,
   createdAt: timestamp,
   createdBy: z.string().nullable(),
-  bindings: z.array(z.strictObject({ scope: BindingScope, key: z.string().nullable(), activatedAt: timestamp, activatedBy: z.string().nullable() })),
+  bindings: z.array(
+    z.strictObject({
+      scope: BindingScope,
+      key: z.string().nullable(),
+      activatedAt: timestamp,
+      activatedBy: z.string().nullable(),
+    }),
+  ),
 });
 export const PolicyList = z.strictObject({ policies: z.array(PolicySummary) });
-export const PolicyActivated = z.strictObject({ sha256: hex64, scope: BindingScope, key: z.string().nullable(), active: z.literal(true), created: z.boolean() });
-export const PolicyDeactivated = z.strictObject({ sha256: hex64, scope: BindingScope, key: z.string().nullable(), active: z.literal(false) });
+export const PolicyActivated = z.strictObject({
+  sha256: hex64,
+  scope: BindingScope,
+  key: z.string().nullable(),
+  active: z.literal(true),
+  created: z.boolean(),
+});
+export const PolicyDeactivated = z.strictObject({
+  sha256: hex64,
+  scope: BindingScope,
+  key: z.string().nullable(),
+  active: z.literal(false),
+});
 
 /** One policy's verdict (POST /v1/policies/evaluate with `hash`). */
 export const PolicyEvaluation = z.strictObject({
@@ -157,7 +225,9 @@ export const ComposedDecision = z.strictObject({
   group: z.string(),
   reason: z.string(),
   decidedBy: hex64.nullable(),
-  policies: z.array(z.strictObject({ sha256: hex64, decision: Decision, gas: int, reason: z.string(), fault: PolicyFault.nullable() })),
+  policies: z.array(
+    z.strictObject({ sha256: hex64, decision: Decision, gas: int, reason: z.string(), fault: PolicyFault.nullable() }),
+  ),
   requirements: z.array(z.strictObject({ sha256: hex64, approvals: int, group: z.string(), reason: z.string() })),
 });
 
@@ -227,7 +297,12 @@ export const PublicKey = z.discriminatedUnion('format', [
   z.strictObject({ format: z.literal('jwk'), publicKey: Jwk, keyVersion: positive }),
 ]);
 
-export const WrappingKey = z.strictObject({ algorithm: WrappingAlgorithmSchema, format: z.enum(['pem', 'raw']), publicKey: z.string(), fingerprint: hex64 });
+export const WrappingKey = z.strictObject({
+  algorithm: WrappingAlgorithmSchema,
+  format: z.enum(['pem', 'raw']),
+  publicKey: z.string(),
+  fingerprint: hex64,
+});
 export const RandomResult = z.strictObject({ bytes: b64 });
 
 /** A failed batch item: the error body a single request would have had. */
@@ -237,12 +312,18 @@ export const BatchItemError = ErrorBody;
  * A one-or-batch operation's answer: the item's result, or `{batch: [...]}` with one result or
  * error per item, in order (server/routes/keys.ts `operation`).
  */
-export const oneOrBatch = <T extends z.ZodType>(result: T) => z.union([result, z.strictObject({ batch: z.array(z.union([result, BatchItemError])) })]);
+export const oneOrBatch = <T extends z.ZodType>(result: T) =>
+  z.union([result, z.strictObject({ batch: z.array(z.union([result, BatchItemError])) })]);
 
 // ---------------------------------------------------------------------------------------------
 // /v1/audit
 
-export const AuditKeys = z.strictObject({ origin: z.string(), ed25519: z.string(), mlDsa44: z.string(), keys: z.array(z.string()) });
+export const AuditKeys = z.strictObject({
+  origin: z.string(),
+  ed25519: z.string(),
+  mlDsa44: z.string(),
+  keys: z.array(z.string()),
+});
 export const AuditCheckpoint = z.strictObject({ size: positive, root: b64, note: z.string() });
 export const AuditRecords = z.strictObject({
   size: int,
@@ -286,7 +367,11 @@ export const ApprovalList = z.strictObject({ approvals: z.array(Approval), next:
 export const ExecutedResult = z.record(z.string(), z.unknown());
 
 /** GET /openapi.json: an OpenAPI 3.1 document. */
-export const OpenApiDocument = z.looseObject({ openapi: z.literal('3.1.0'), info: z.looseObject({ title: z.string(), version: z.string() }), paths: z.record(z.string(), z.unknown()) });
+export const OpenApiDocument = z.looseObject({
+  openapi: z.literal('3.1.0'),
+  info: z.looseObject({ title: z.string(), version: z.string() }),
+  paths: z.record(z.string(), z.unknown()),
+});
 
 /**
  * Names for reused schemas: each becomes `#/components/schemas/<name>` and every use a `$ref`, so

@@ -12,7 +12,10 @@ import { KEY_NAME_RE, MAX_LIST_LIMIT } from '../engine/keys/service.js';
 
 /** Standard base64 with padding, bounded. The decoder re-checks canonical form and length. */
 export const base64 = (maxChars: number) =>
-  z.string().max(maxChars, `expected at most ${maxChars} base64 characters`).regex(/^[A-Za-z0-9+/]*={0,2}$/, 'expected base64 (A-Z a-z 0-9 + / =)');
+  z
+    .string()
+    .max(maxChars, `expected at most ${maxChars} base64 characters`)
+    .regex(/^[A-Za-z0-9+/]*={0,2}$/, 'expected base64 (A-Z a-z 0-9 + / =)');
 
 /**
  * A holder's public key file as written by `keyward ceremony holder-keygen` (FILE.pub): the
@@ -45,7 +48,10 @@ export const PolicyBindingBody = z.discriminatedUnion('scope', [
 
 /** Evaluate a stored policy (by hash) or the active set (no hash) on a PolicyInput, without running anything. */
 export const PolicyEvaluateBody = z.strictObject({
-  hash: z.string().regex(/^[0-9a-f]{64}$/, 'expected 64 lowercase hex characters').optional(),
+  hash: z
+    .string()
+    .regex(/^[0-9a-f]{64}$/, 'expected 64 lowercase hex characters')
+    .optional(),
   input: z.unknown(),
 });
 
@@ -58,7 +64,10 @@ export const Ttl = z.union([
 /** `ttl` is optional: without it a token lives DEFAULT_TOKEN_TTL_SECONDS (24h, engine/auth/tokens.ts). */
 export const TokenCreateBody = z.strictObject({
   principal: z.string().regex(/^[A-Za-z0-9._@:-]{1,128}$/, 'expected 1-128 characters [A-Za-z0-9._@:-]'),
-  roles: z.array(z.string().regex(/^[a-z][a-z0-9_-]{0,31}$/, 'expected a role of 1-32 characters [a-z0-9_-]')).min(1).max(16),
+  roles: z
+    .array(z.string().regex(/^[a-z][a-z0-9_-]{0,31}$/, 'expected a role of 1-32 characters [a-z0-9_-]'))
+    .min(1)
+    .max(16),
   ttl: Ttl.optional(),
 });
 
@@ -79,15 +88,25 @@ export const KeyCreateBody = z.strictObject({
   name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/, 'expected 1-128 characters [A-Za-z0-9._-]'),
   type: KeyTypeName,
   exportable: z.boolean().optional(),
-  labels: z.record(z.string().regex(/^[a-z0-9][a-z0-9._-]{0,63}$/), z.string().max(256)).refine((l) => Object.keys(l).length <= 32, 'expected at most 32 labels').optional(),
+  labels: z
+    .record(z.string().regex(/^[a-z0-9][a-z0-9._-]{0,63}$/), z.string().max(256))
+    .refine((l) => Object.keys(l).length <= 32, 'expected at most 32 labels')
+    .optional(),
   publicKey: z.string().max(16_384).optional(),
   /** ECDSA only: verification rejects high-S signatures (default false: both S forms verify, FIPS 186-5). */
   requireLowS: z.boolean().optional(),
 });
 
 export const KeyConfigBody = z
-  .strictObject({ minDecryptionVersion: z.number().int().min(1).optional(), deletionAllowed: z.boolean().optional(), requireLowS: z.boolean().optional() })
-  .refine((b) => b.minDecryptionVersion !== undefined || b.deletionAllowed !== undefined || b.requireLowS !== undefined, 'expected minDecryptionVersion, deletionAllowed or requireLowS');
+  .strictObject({
+    minDecryptionVersion: z.number().int().min(1).optional(),
+    deletionAllowed: z.boolean().optional(),
+    requireLowS: z.boolean().optional(),
+  })
+  .refine(
+    (b) => b.minDecryptionVersion !== undefined || b.deletionAllowed !== undefined || b.requireLowS !== undefined,
+    'expected minDecryptionVersion, deletionAllowed or requireLowS',
+  );
 
 export const EncryptItem = z.strictObject({ plaintext: base64(MAX_ITEM_B64), aad: base64(8192).optional() });
 /**
@@ -97,10 +116,26 @@ export const EncryptItem = z.strictObject({ plaintext: base64(MAX_ITEM_B64), aad
  * (checked by the key service, engine/crypto/format.ts parseVersionedOrRaw). AEAD keys: `aad` is the
  * associated data; RSA keys: the ciphertext is RSA-OAEP-SHA-256 and `aad` the OAEP label.
  */
-export const DecryptItem = z.strictObject({ ciphertext: z.string().max(MAX_ITEM_B64 + 64), aad: base64(8192).optional(), keyVersion: z.number().int().min(1).optional() });
-export const RewrapBody = z.strictObject({ ciphertext: z.string().max(MAX_ITEM_B64 + 64), aad: base64(8192).optional(), keyVersion: z.number().int().min(1).optional() });
-export const DatakeyBody = z.strictObject({ bytes: z.number().int().min(1).max(1024).optional(), aad: base64(8192).optional() });
-export const SignItem = z.strictObject({ message: base64(MAX_ITEM_B64), prehashed: z.boolean().optional(), encoding: ENCODING.optional(), context: base64(344).optional() });
+export const DecryptItem = z.strictObject({
+  ciphertext: z.string().max(MAX_ITEM_B64 + 64),
+  aad: base64(8192).optional(),
+  keyVersion: z.number().int().min(1).optional(),
+});
+export const RewrapBody = z.strictObject({
+  ciphertext: z.string().max(MAX_ITEM_B64 + 64),
+  aad: base64(8192).optional(),
+  keyVersion: z.number().int().min(1).optional(),
+});
+export const DatakeyBody = z.strictObject({
+  bytes: z.number().int().min(1).max(1024).optional(),
+  aad: base64(8192).optional(),
+});
+export const SignItem = z.strictObject({
+  message: base64(MAX_ITEM_B64),
+  prehashed: z.boolean().optional(),
+  encoding: ENCODING.optional(),
+  context: base64(344).optional(),
+});
 export const VerifyItem = z.strictObject({
   message: base64(MAX_ITEM_B64),
   signature: z.string().max(80_000),
@@ -110,7 +145,10 @@ export const VerifyItem = z.strictObject({
   context: base64(344).optional(),
 });
 export const HmacItem = z.strictObject({ message: base64(MAX_ITEM_B64) });
-export const DecapsulateBody = z.strictObject({ ciphertext: base64(4096), keyVersion: z.number().int().min(1).optional() });
+export const DecapsulateBody = z.strictObject({
+  ciphertext: base64(4096),
+  keyVersion: z.number().int().min(1).optional(),
+});
 export const RandomBody = z.strictObject({ bytes: z.number().int().min(1).max(1024) });
 
 /** The BYOK wrapping algorithms (engine/crypto/byok.ts). */
@@ -129,10 +167,16 @@ export const KeyImportBody = z
     labels: KeyCreateBody.shape.labels,
     requireLowS: KeyCreateBody.shape.requireLowS,
     /** Keep the identity of a key another Keyward exported (its `keyId` and `keyVersion`), so its `kw:` ciphertexts decrypt here. */
-    keyId: z.string().regex(/^key_[0-9a-f]{24}$/, 'expected key_ and 24 lowercase hex characters (the keyId of a key export)').optional(),
+    keyId: z
+      .string()
+      .regex(/^key_[0-9a-f]{24}$/, 'expected key_ and 24 lowercase hex characters (the keyId of a key export)')
+      .optional(),
     keyVersion: z.number().int().min(1).max(2_147_483_647).optional(),
   })
-  .refine((b) => (b.keyId === undefined) === (b.keyVersion === undefined), 'expected keyId and keyVersion together (both from a key export) or neither');
+  .refine(
+    (b) => (b.keyId === undefined) === (b.keyVersion === undefined),
+    'expected keyId and keyVersion together (both from a key export) or neither',
+  );
 
 /**
  * Key export: one version (default: the latest) of an `exportable` key's private material, wrapped
@@ -148,7 +192,8 @@ export const KeyExportBody = z.strictObject({
 /** Most items one batch may carry. */
 export const MAX_BATCH_ITEMS = 1000;
 /** The batch form of an operation body: `{batch: [item, ...]}`, 1..MAX_BATCH_ITEMS items, order preserved. */
-export const batchBody = <T extends z.ZodType>(item: T) => z.strictObject({ batch: z.array(item).min(1).max(MAX_BATCH_ITEMS) });
+export const batchBody = <T extends z.ZodType>(item: T) =>
+  z.strictObject({ batch: z.array(item).min(1).max(MAX_BATCH_ITEMS) });
 /** An operation body: one item, or its batch form (the routes pick the form by the `batch` field). */
 export const batchOf = <T extends z.ZodType>(item: T) => z.union([item, batchBody(item)]);
 
@@ -177,7 +222,8 @@ export const AuditExportBody = z.strictObject({
 // decimal text into a number first; GET /openapi.json documents them from the same objects.
 
 /** What a query parameter was, for messages: quoted and cut short, or how many values it had. */
-const got = (input: unknown) => (Array.isArray(input) ? `${input.length} values` : input === undefined ? 'nothing' : `"${String(input).slice(0, 20)}"`);
+const got = (input: unknown) =>
+  Array.isArray(input) ? `${input.length} values` : input === undefined ? 'nothing' : `"${String(input).slice(0, 20)}"`;
 /** An integer query parameter in [min, max] whose every failure reads `expected <expected>, got ...`. */
 function queryInt(min: number, max: number | undefined, expected: string) {
   const error = (iss: { input?: unknown }) => `expected ${expected}, got ${got(iss.input)}`;
@@ -191,13 +237,22 @@ function queryEnum<const T extends readonly [string, ...string[]]>(values: T, ex
 /** GET /v1/keys */
 export const KeyListQuery = z.strictObject({
   limit: queryInt(1, MAX_LIST_LIMIT, `1 to ${MAX_LIST_LIMIT}`).default(100).describe('keys per page'),
-  after: z.string({ error: (iss) => `expected one key name, got ${got(iss.input)}` }).optional().describe("the previous page's `next`: list keys whose names sort after it"),
+  after: z
+    .string({ error: (iss) => `expected one key name, got ${got(iss.input)}` })
+    .optional()
+    .describe("the previous page's `next`: list keys whose names sort after it"),
 });
 /** GET /v1/keys/{name}/public */
-export const PublicKeyQuery = z.strictObject({ format: queryEnum(['pem', 'jwk', 'raw'], 'one of pem, jwk or raw').default('pem').describe('SPKI PEM, JWK, or base64 of the raw public key') });
+export const PublicKeyQuery = z.strictObject({
+  format: queryEnum(['pem', 'jwk', 'raw'], 'one of pem, jwk or raw')
+    .default('pem')
+    .describe('SPKI PEM, JWK, or base64 of the raw public key'),
+});
 /** GET /v1/sys/wrapping-key */
 export const WrappingKeyQuery = z.strictObject({
-  algorithm: queryEnum(WRAPPING_ALGORITHMS, WRAPPING_ALGORITHMS.join(' or ')).default('rsa-oaep-3072-aes-kwp').describe('the wrapping scheme the import will use'),
+  algorithm: queryEnum(WRAPPING_ALGORITHMS, WRAPPING_ALGORITHMS.join(' or '))
+    .default('rsa-oaep-3072-aes-kwp')
+    .describe('the wrapping scheme the import will use'),
 });
 
 const index = () => queryInt(0, Number.MAX_SAFE_INTEGER, 'a non-negative integer');
@@ -208,12 +263,20 @@ export const AuditRecordsQuery = z.strictObject({
   limit: index().default(AUDIT_PAGE_MAX).describe(`records per page (at most ${AUDIT_PAGE_MAX} are returned)`),
 });
 /** GET /v1/audit/proofs/inclusion */
-export const InclusionProofQuery = z.strictObject({ index: index().describe('leaf index'), size: index().describe('tree size of a signed checkpoint') });
+export const InclusionProofQuery = z.strictObject({
+  index: index().describe('leaf index'),
+  size: index().describe('tree size of a signed checkpoint'),
+});
 /** GET /v1/audit/proofs/consistency */
-export const ConsistencyProofQuery = z.strictObject({ from: index().describe('older tree size (a signed checkpoint)'), to: index().describe('newer tree size (a signed checkpoint)') });
+export const ConsistencyProofQuery = z.strictObject({
+  from: index().describe('older tree size (a signed checkpoint)'),
+  to: index().describe('newer tree size (a signed checkpoint)'),
+});
 /** GET /v1/approvals */
 export const ApprovalListQuery = z.strictObject({
-  state: queryEnum(APPROVAL_STATES, `one of ${APPROVAL_STATES.join(', ')}`).optional().describe('only approvals in this state'),
+  state: queryEnum(APPROVAL_STATES, `one of ${APPROVAL_STATES.join(', ')}`)
+    .optional()
+    .describe('only approvals in this state'),
   limit: queryInt(1, APPROVAL_PAGE_MAX, `1 to ${APPROVAL_PAGE_MAX}`).default(50).describe('approvals per page'),
   after: z
     .string({ error: (iss) => `expected one approval id, got ${got(iss.input)}` })
@@ -224,6 +287,15 @@ export const ApprovalListQuery = z.strictObject({
 
 /** Path parameters, by name (an `id` differs per route: see the route docs). */
 export const KeyNameParam = z.string().regex(KEY_NAME_RE).describe('key name');
-export const PolicyHashParam = z.string().regex(/^[0-9a-f]{64}$/).describe('SHA-256 of the policy module, hex');
-export const TokenIdParam = z.string().regex(/^tok_[0-9a-f]{16}$/).describe('token id');
-export const ApprovalIdParam = z.string().regex(/^apr_[0-9a-f]{32}$/).describe('approval id');
+export const PolicyHashParam = z
+  .string()
+  .regex(/^[0-9a-f]{64}$/)
+  .describe('SHA-256 of the policy module, hex');
+export const TokenIdParam = z
+  .string()
+  .regex(/^tok_[0-9a-f]{16}$/)
+  .describe('token id');
+export const ApprovalIdParam = z
+  .string()
+  .regex(/^apr_[0-9a-f]{32}$/)
+  .describe('approval id');

@@ -66,9 +66,19 @@ function freePort(): Promise<number> {
 }
 
 /** Runs `script` with bash in its own process group; the group is killed afterwards (background servers too). */
-function runBash(script: string, cwd: string, env: NodeJS.ProcessEnv, timeoutMs: number): Promise<{ code: number | null; out: string }> {
+function runBash(
+  script: string,
+  cwd: string,
+  env: NodeJS.ProcessEnv,
+  timeoutMs: number,
+): Promise<{ code: number | null; out: string }> {
   return new Promise((resolve) => {
-    const child = spawn('bash', ['-c', `set -eo pipefail\n${script}`], { cwd, env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    const child = spawn('bash', ['-c', `set -eo pipefail\n${script}`], {
+      cwd,
+      env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      detached: true,
+    });
     let out = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
     child.stderr.on('data', (d: Buffer) => (out += d.toString()));
@@ -110,57 +120,95 @@ describe('README.md shell blocks', { timeout: 180_000 }, () => {
 
   it('marks every block it does not run, and runs the expected number', () => {
     const blocks = shellBlocks(readFileSync(README, 'utf8'));
-    for (const b of blocks) assert.match(b.info, /^sh( no-run)?$/, `README.md:${b.line}: a shell block is "sh" (run in CI) or "sh no-run", got "${b.info}"`);
-    assert.equal(blocks.filter((b) => b.info === 'sh').length, EXPECTED_RUN, 'README.md runs a different number of shell blocks: update EXPECTED_RUN with it');
-    assert.equal(shellBlocks('```sh\na\n```\n```sh no-run\nb\n```\n```ts\nc\n```\n').map((b) => b.info).join('|'), 'sh|sh no-run', 'the parser');
+    for (const b of blocks)
+      assert.match(
+        b.info,
+        /^sh( no-run)?$/,
+        `README.md:${b.line}: a shell block is "sh" (run in CI) or "sh no-run", got "${b.info}"`,
+      );
+    assert.equal(
+      blocks.filter((b) => b.info === 'sh').length,
+      EXPECTED_RUN,
+      'README.md runs a different number of shell blocks: update EXPECTED_RUN with it',
+    );
+    assert.equal(
+      shellBlocks('```sh\na\n```\n```sh no-run\nb\n```\n```ts\nc\n```\n')
+        .map((b) => b.info)
+        .join('|'),
+      'sh|sh no-run',
+      'the parser',
+    );
   });
 
-  it('runs every ```sh block in order against a fresh server, each exiting 0', { skip: !distIsFresh() && 'needs a fresh build (npm run build): the shim runs dist/cli/main.js' }, async () => {
-    const bin = join(dir, '.bin');
-    const demo = join(dir, 'keyward-demo');
-    for (const d of [bin, demo]) rmSync(d, { recursive: true, force: true });
-    mkdirSync(bin);
-    writeFileSync(join(dir, 'passphrase'), 'correct horse battery staple, readme\n', { mode: 0o600 });
-    // `keyward` as `npm link` would give it (the README says to get it on PATH), from the build.
-    const hook = new URL('../scripts/register-binaryen-hook.mjs', import.meta.url).href;
-    writeFileSync(join(bin, 'keyward'), `#!/bin/sh\nexec "${process.execPath}" --import "${hook}" "${DIST_MAIN}" "$@"\n`, { flag: 'w', mode: 0o755 });
-    chmodSync(join(bin, 'keyward'), 0o755);
-    const ceremonyPort = await freePort();
-    const env: NodeJS.ProcessEnv = {
-      ...process.env,
-      PATH: `${bin}:${process.env.PATH}`,
-      KEYWARD_ADDR: s.url,
-      KEYWARD_TOKEN: root,
-      KEYWARD_PASSPHRASE_FILE: join(dir, 'passphrase'),
-    };
-    const blocks = shellBlocks(readFileSync(README, 'utf8')).filter((b) => b.info === 'sh');
-    let ran = 0;
-    for (const b of blocks) {
-      const script = b.body.replaceAll('/tmp/keyward-demo', demo).replaceAll('127.0.0.1:8421', `127.0.0.1:${ceremonyPort}`);
-      const r = await runBash(script, dir, env, 90_000);
-      assert.equal(r.code, 0, `README.md:${b.line}: the block exited ${r.code}:\n${r.out}`);
-      // What the README's comments promise, where a block's exit code alone would not show it.
-      if (b.body.includes('keyward decrypt')) assert.match(r.out, /^card 4111$/m, 'the CLI block decrypts what it encrypted');
-      if (b.body.includes('/v1/keys/orders/encrypt')) assert.match(r.out, /"initialized":true,"sealed":false/);
-      if (b.body.includes('/v1/keys/orders/encrypt')) assert.match(r.out, /\{"ciphertext":"kw:v1:[^"]+","keyVersion":1\}/, 'the curl block encrypts');
-      if (b.body.includes('ceremony rekey submit')) assert.match(r.out, /new-shards\/dave\.shard/, 'the rekey wrote the new holders\' shards');
-      ran++;
-    }
-    assert.equal(ran, EXPECTED_RUN);
-  });
+  it(
+    'runs every ```sh block in order against a fresh server, each exiting 0',
+    { skip: !distIsFresh() && 'needs a fresh build (npm run build): the shim runs dist/cli/main.js' },
+    async () => {
+      const bin = join(dir, '.bin');
+      const demo = join(dir, 'keyward-demo');
+      for (const d of [bin, demo]) rmSync(d, { recursive: true, force: true });
+      mkdirSync(bin);
+      writeFileSync(join(dir, 'passphrase'), 'correct horse battery staple, readme\n', { mode: 0o600 });
+      // `keyward` as `npm link` would give it (the README says to get it on PATH), from the build.
+      const hook = new URL('../scripts/register-binaryen-hook.mjs', import.meta.url).href;
+      writeFileSync(
+        join(bin, 'keyward'),
+        `#!/bin/sh\nexec "${process.execPath}" --import "${hook}" "${DIST_MAIN}" "$@"\n`,
+        { flag: 'w', mode: 0o755 },
+      );
+      chmodSync(join(bin, 'keyward'), 0o755);
+      const ceremonyPort = await freePort();
+      const env: NodeJS.ProcessEnv = {
+        ...process.env,
+        PATH: `${bin}:${process.env.PATH}`,
+        KEYWARD_ADDR: s.url,
+        KEYWARD_TOKEN: root,
+        KEYWARD_PASSPHRASE_FILE: join(dir, 'passphrase'),
+      };
+      const blocks = shellBlocks(readFileSync(README, 'utf8')).filter((b) => b.info === 'sh');
+      let ran = 0;
+      for (const b of blocks) {
+        const script = b.body
+          .replaceAll('/tmp/keyward-demo', demo)
+          .replaceAll('127.0.0.1:8421', `127.0.0.1:${ceremonyPort}`);
+        const r = await runBash(script, dir, env, 90_000);
+        assert.equal(r.code, 0, `README.md:${b.line}: the block exited ${r.code}:\n${r.out}`);
+        // What the README's comments promise, where a block's exit code alone would not show it.
+        if (b.body.includes('keyward decrypt'))
+          assert.match(r.out, /^card 4111$/m, 'the CLI block decrypts what it encrypted');
+        if (b.body.includes('/v1/keys/orders/encrypt')) assert.match(r.out, /"initialized":true,"sealed":false/);
+        if (b.body.includes('/v1/keys/orders/encrypt'))
+          assert.match(r.out, /\{"ciphertext":"kw:v1:[^"]+","keyVersion":1\}/, 'the curl block encrypts');
+        if (b.body.includes('ceremony rekey submit'))
+          assert.match(r.out, /new-shards\/dave\.shard/, "the rekey wrote the new holders' shards");
+        ran++;
+      }
+      assert.equal(ran, EXPECTED_RUN);
+    },
+  );
 
-  it('runs every ```js block (SDK, node-vault) as an ES module from the checkout, each exiting 0', { skip: !distIsFresh() && 'needs a fresh build (npm run build): @keyward/client loads client/dist' }, async () => {
-    const blocks = shellBlocks(readFileSync(README, 'utf8'), 'js');
-    assert.equal(blocks.length, EXPECTED_JS, 'README.md has a different number of js blocks: update EXPECTED_JS with it');
-    const env: NodeJS.ProcessEnv = { ...process.env, KEYWARD_ADDR: s.url, KEYWARD_TOKEN: root };
-    for (const b of blocks) {
-      assert.equal(b.info, 'js', `README.md:${b.line}: a js block runs in CI ("js"), got "${b.info}"`);
-      // Bare specifiers resolve from the working directory for --input-type=module: the checkout's node_modules.
-      const script = `exec "${process.execPath}" --input-type=module -e "$KW_SNIPPET"`;
-      const r = await runBash(script, ROOT, { ...env, KW_SNIPPET: b.body }, 60_000);
-      assert.equal(r.code, 0, `README.md:${b.line}: the block exited ${r.code}:\n${r.out}`);
-      if (b.body.includes('@keyward/client')) assert.match(r.out, /^kw:v1:\S+ invoice 42$/m, 'the SDK block decrypts what it encrypted');
-      if (b.body.includes('node-vault')) assert.match(r.out, /^vault:v1:\S+ 4111$/m, 'the node-vault block decrypts what it encrypted');
-    }
-  });
+  it(
+    'runs every ```js block (SDK, node-vault) as an ES module from the checkout, each exiting 0',
+    { skip: !distIsFresh() && 'needs a fresh build (npm run build): @keyward/client loads client/dist' },
+    async () => {
+      const blocks = shellBlocks(readFileSync(README, 'utf8'), 'js');
+      assert.equal(
+        blocks.length,
+        EXPECTED_JS,
+        'README.md has a different number of js blocks: update EXPECTED_JS with it',
+      );
+      const env: NodeJS.ProcessEnv = { ...process.env, KEYWARD_ADDR: s.url, KEYWARD_TOKEN: root };
+      for (const b of blocks) {
+        assert.equal(b.info, 'js', `README.md:${b.line}: a js block runs in CI ("js"), got "${b.info}"`);
+        // Bare specifiers resolve from the working directory for --input-type=module: the checkout's node_modules.
+        const script = `exec "${process.execPath}" --input-type=module -e "$KW_SNIPPET"`;
+        const r = await runBash(script, ROOT, { ...env, KW_SNIPPET: b.body }, 60_000);
+        assert.equal(r.code, 0, `README.md:${b.line}: the block exited ${r.code}:\n${r.out}`);
+        if (b.body.includes('@keyward/client'))
+          assert.match(r.out, /^kw:v1:\S+ invoice 42$/m, 'the SDK block decrypts what it encrypted');
+        if (b.body.includes('node-vault'))
+          assert.match(r.out, /^vault:v1:\S+ 4111$/m, 'the node-vault block decrypts what it encrypted');
+      }
+    },
+  );
 });

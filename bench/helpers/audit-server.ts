@@ -42,7 +42,12 @@ const hsm = await Hsm.open({
   node: `bench-audit-${audit}`,
   ...(audit === 'off'
     ? { audit: false as const }
-    : { audit: { ...(integrateMs ? { integrateIntervalMs: integrateMs } : {}), ...(flushes ? { flushesInFlight: flushes } : {}) } }),
+    : {
+        audit: {
+          ...(integrateMs ? { integrateIntervalMs: integrateMs } : {}),
+          ...(flushes ? { flushesInFlight: flushes } : {}),
+        },
+      }),
   onAuditError: (err) => console.error(JSON.stringify({ level: 'error', msg: 'audit integrator', error: String(err) })),
 });
 const { rootToken } = await devBootstrap(hsm);

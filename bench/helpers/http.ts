@@ -54,11 +54,20 @@ export interface Child {
  * Spawns `node ...args` in the repo root (stderr to `<logDir>/<name>.log`) and waits for one JSON
  * object with `addr` on its stdout.
  */
-export async function startChild(name: string, args: string[], logDir: string, opts: { timeoutMs?: number; env?: NodeJS.ProcessEnv } = {}): Promise<Child> {
+export async function startChild(
+  name: string,
+  args: string[],
+  logDir: string,
+  opts: { timeoutMs?: number; env?: NodeJS.ProcessEnv } = {},
+): Promise<Child> {
   const timeoutMs = opts.timeoutMs ?? 90_000;
   const logPath = join(logDir, `${name}.log`);
   const logFd = openSync(logPath, 'w');
-  const proc = spawn(process.execPath, args, { cwd: ROOT, stdio: ['ignore', 'pipe', logFd], env: opts.env ?? process.env });
+  const proc = spawn(process.execPath, args, {
+    cwd: ROOT,
+    stdio: ['ignore', 'pipe', logFd],
+    env: opts.env ?? process.env,
+  });
   closeSync(logFd);
   children.add(proc);
   const tail = () => {
@@ -80,7 +89,10 @@ export async function startChild(name: string, args: string[], logDir: string, o
   try {
     const hello = await new Promise<Record<string, unknown>>((resolve, reject) => {
       let out = '';
-      const timer = setTimeout(() => reject(new Error(`${name} did not start within ${timeoutMs / 1000} s\n${tail()}`)), timeoutMs);
+      const timer = setTimeout(
+        () => reject(new Error(`${name} did not start within ${timeoutMs / 1000} s\n${tail()}`)),
+        timeoutMs,
+      );
       proc.stdout!.setEncoding('utf8');
       proc.stdout!.on('data', (chunk: string) => {
         out += chunk;
@@ -138,12 +150,15 @@ export class Client {
         headers['content-length'] = body.length;
       }
       if (token) headers.authorization = `Bearer ${token}`;
-      const req = httpRequest({ agent: this.agent, host: this.base.hostname, port: this.base.port, method, path, headers }, (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks) }));
-        res.on('error', reject);
-      });
+      const req = httpRequest(
+        { agent: this.agent, host: this.base.hostname, port: this.base.port, method, path, headers },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks) }));
+          res.on('error', reject);
+        },
+      );
       req.setTimeout(timeoutMs, () => req.destroy(new Error(`${method} ${path}: no answer within ${timeoutMs} ms`)));
       req.on('error', reject);
       req.end(body);
@@ -152,9 +167,15 @@ export class Client {
 
   /** One JSON call; throws on a non-2xx answer. */
   async json(method: string, path: string, body?: unknown, token = this.token): Promise<any> {
-    const res = await this.send(method, path, body === undefined ? undefined : Buffer.from(JSON.stringify(body)), token);
+    const res = await this.send(
+      method,
+      path,
+      body === undefined ? undefined : Buffer.from(JSON.stringify(body)),
+      token,
+    );
     const text = res.body.toString('utf8');
-    if (res.status < 200 || res.status >= 300) throw new Error(`${method} ${path} → ${res.status}: ${text.slice(0, 300)}`);
+    if (res.status < 200 || res.status >= 300)
+      throw new Error(`${method} ${path} → ${res.status}: ${text.slice(0, 300)}`);
     return text ? JSON.parse(text) : undefined;
   }
 
@@ -225,7 +246,8 @@ export async function load<T>(
 }
 
 /** An HTTP 200 check for {@link load}. */
-export const http200 = (r: Res) => (r.status === 200 ? undefined : `${r.status} ${r.body.toString('utf8').slice(0, 200)}`);
+export const http200 = (r: Res) =>
+  r.status === 200 ? undefined : `${r.status} ${r.body.toString('utf8').slice(0, 200)}`;
 
 export function summarize(slices: Slice[]): LoadResult {
   const completed = slices.reduce((n, s) => n + s.completed, 0);
@@ -233,5 +255,11 @@ export function summarize(slices: Slice[]): LoadResult {
   const firstError = slices.find((s) => s.firstError)?.firstError;
   if (completed === 0) throw new Error(`no call succeeded: ${firstError ?? 'none completed in the window'}`);
   const ms = slices.reduce((n, s) => n + s.durationMs, 0);
-  return { rps: round(completed / (ms / 1000), 1), completed, errors, ...(firstError ? { firstError } : {}), ...latency(slices.flatMap((s) => s.samples)) };
+  return {
+    rps: round(completed / (ms / 1000), 1),
+    completed,
+    errors,
+    ...(firstError ? { firstError } : {}),
+    ...latency(slices.flatMap((s) => s.samples)),
+  };
 }

@@ -27,7 +27,13 @@ export interface BenchPostgres {
   /** Where, for people (password redacted). */
   where: string;
   /** Server facts that decide what "durable" means here. */
-  settings: { version: string; fsync: string; synchronousCommit: string; walSyncMethod: string; fullPageWrites: string };
+  settings: {
+    version: string;
+    fsync: string;
+    synchronousCommit: string;
+    walSyncMethod: string;
+    fullPageWrites: string;
+  };
   /** A fresh empty database; `drop()` is idempotent (and automatic at close). */
   createDatabase(label: string): Promise<{ url: string; drop(): Promise<void> }>;
   /** Drops what is left and stops the cluster (if one was started). */
@@ -43,13 +49,25 @@ export async function benchPostgres(log: (s: string) => void): Promise<BenchPost
   return fromAdminUrl(cluster.url, 'cluster', `throwaway cluster ${cluster.dir} (${bin})`, cluster.stop);
 }
 
-async function fromAdminUrl(adminUrl: string, source: 'url' | 'cluster', where: string, stopCluster: () => Promise<void>): Promise<BenchPostgres> {
+async function fromAdminUrl(
+  adminUrl: string,
+  source: 'url' | 'cluster',
+  where: string,
+  stopCluster: () => Promise<void>,
+): Promise<BenchPostgres> {
   const admin = postgres(adminUrl, { max: 1, onnotice: () => {}, connect_timeout: 10 });
   let settings: BenchPostgres['settings'];
   try {
-    const rows = await admin`select name, setting from pg_settings where name in ('server_version','fsync','synchronous_commit','wal_sync_method','full_page_writes')`;
+    const rows =
+      await admin`select name, setting from pg_settings where name in ('server_version','fsync','synchronous_commit','wal_sync_method','full_page_writes')`;
     const s = Object.fromEntries(rows.map((r) => [r.name as string, r.setting as string]));
-    settings = { version: s.server_version ?? '?', fsync: s.fsync ?? '?', synchronousCommit: s.synchronous_commit ?? '?', walSyncMethod: s.wal_sync_method ?? '?', fullPageWrites: s.full_page_writes ?? '?' };
+    settings = {
+      version: s.server_version ?? '?',
+      fsync: s.fsync ?? '?',
+      synchronousCommit: s.synchronous_commit ?? '?',
+      walSyncMethod: s.wal_sync_method ?? '?',
+      fullPageWrites: s.full_page_writes ?? '?',
+    };
   } catch (err) {
     await admin.end({ timeout: 1 }).catch(() => {});
     await stopCluster();
@@ -109,7 +127,8 @@ export function findPgBin(): string | undefined {
   for (const base of ['/usr/lib/postgresql']) {
     if (existsSync(base)) for (const v of readdirSync(base)) candidates.push(join(base, v, 'bin'));
   }
-  if (existsSync('/usr')) for (const e of readdirSync('/usr')) if (e.startsWith('pgsql-')) candidates.push(join('/usr', e, 'bin'));
+  if (existsSync('/usr'))
+    for (const e of readdirSync('/usr')) if (e.startsWith('pgsql-')) candidates.push(join('/usr', e, 'bin'));
   candidates.sort((a, b) => b.localeCompare(a, undefined, { numeric: true }));
   return candidates.find(hasServerBins);
 }
@@ -125,7 +144,10 @@ function freePort(): Promise<number> {
   });
 }
 
-async function startCluster(bin: string, log: (s: string) => void): Promise<{ url: string; dir: string; stop(): Promise<void> }> {
+async function startCluster(
+  bin: string,
+  log: (s: string) => void,
+): Promise<{ url: string; dir: string; stop(): Promise<void> }> {
   const root = process.getuid?.() === 0;
   // Under /tmp, not $TMPDIR: the postgres user must reach it, and the socket path must stay short.
   const dir = mkdtempSync('/tmp/keyward-bench-pg.');
@@ -134,7 +156,9 @@ async function startCluster(bin: string, log: (s: string) => void): Promise<{ ur
   let user = 'postgres';
   if (root) {
     if (spawnSync('id', [user]).status !== 0) {
-      const r = spawnSync('useradd', ['--system', '--no-create-home', '--shell', '/bin/sh', user], { encoding: 'utf8' });
+      const r = spawnSync('useradd', ['--system', '--no-create-home', '--shell', '/bin/sh', user], {
+        encoding: 'utf8',
+      });
       if (r.status !== 0) throw new Error(`could not create the postgres user: ${r.stderr}`);
     }
     const id = spawnSync('id', ['-u', user], { encoding: 'utf8' });
@@ -164,7 +188,18 @@ async function startCluster(bin: string, log: (s: string) => void): Promise<{ ur
     if (init.status !== 0) throw new Error(`initdb failed: ${init.stderr || init.stdout || init.error?.message}`);
     for (let attempt = 1; attempt <= 3 && !started; attempt++) {
       const port = await freePort();
-      const r = asPg('pg_ctl', ['-D', data, '-l', logFile, '-w', '-t', '60', '-o', `-c listen_addresses=127.0.0.1 -p ${port} -k ${dir} -c max_connections=200`, 'start']);
+      const r = asPg('pg_ctl', [
+        '-D',
+        data,
+        '-l',
+        logFile,
+        '-w',
+        '-t',
+        '60',
+        '-o',
+        `-c listen_addresses=127.0.0.1 -p ${port} -k ${dir} -c max_connections=200`,
+        'start',
+      ]);
       if (r.status === 0) {
         started = true;
         return {

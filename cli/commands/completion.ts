@@ -11,7 +11,8 @@ export default class CompletionCommand extends Command {
   static override paths = [['completion']];
   static override usage = Command.Usage({
     description: 'print a shell completion script (bash or zsh)',
-    details: 'Completes command paths (`keyward ke` → `key`), then each command\'s options, then file names. Load it in the current shell with `source <(keyward completion bash)`, or write it once to a file your shell reads (e.g. /etc/bash_completion.d/keyward).',
+    details:
+      "Completes command paths (`keyward ke` → `key`), then each command's options, then file names. Load it in the current shell with `source <(keyward completion bash)`, or write it once to a file your shell reads (e.g. /etc/bash_completion.d/keyward).",
     examples: [
       ['bash, this shell', 'source <(keyward completion bash)'],
       ['zsh, every shell', 'keyward completion zsh > ~/.zsh/keyward-completion.zsh'],

@@ -26,18 +26,35 @@ export default class ServerCommand extends OfflineCommand {
   });
 
   dev = Option.Boolean('--dev', false, { description: 'In-memory, auto-initialized and unsealed dev server' });
-  devRootToken = Option.String('--dev-root-token', { description: 'Fix the dev root token: any visible ASCII string without spaces, e.g. root' });
+  devRootToken = Option.String('--dev-root-token', {
+    description: 'Fix the dev root token: any visible ASCII string without spaces, e.g. root',
+  });
   dataDir = Option.String('--data-dir', { description: `PGlite data directory (default ${DEFAULT_DATA_DIR})` });
-  databaseUrl = Option.String('--database-url', { description: 'PostgreSQL URL (env KEYWARD_DATABASE_URL)', env: 'KEYWARD_DATABASE_URL' });
-  listenAt = Option.String('--listen', DEFAULT_LISTEN, { description: `HOST:PORT to listen on (default ${DEFAULT_LISTEN})` });
+  databaseUrl = Option.String('--database-url', {
+    description: 'PostgreSQL URL (env KEYWARD_DATABASE_URL)',
+    env: 'KEYWARD_DATABASE_URL',
+  });
+  listenAt = Option.String('--listen', DEFAULT_LISTEN, {
+    description: `HOST:PORT to listen on (default ${DEFAULT_LISTEN})`,
+  });
   logLevel = Option.String('--log-level', 'info', { description: 'debug, info, warn or error' });
 
   async run(): Promise<number> {
     if (this.dataDir && this.databaseUrl) throw new UsageError('give --data-dir or --database-url, not both');
     if (this.devRootToken !== undefined && !this.dev) throw new UsageError('--dev-root-token needs --dev');
-    if (!['debug', 'info', 'warn', 'error'].includes(this.logLevel)) throw new UsageError(`--log-level expects debug, info, warn or error, got "${this.logLevel}"`);
+    if (!['debug', 'info', 'warn', 'error'].includes(this.logLevel))
+      throw new UsageError(`--log-level expects debug, info, warn or error, got "${this.logLevel}"`);
     // Loaded here, not at the top: every other command starts faster without the server stack.
-    const [{ devBootstrap }, { Hsm }, { CryptoPool }, { openStore }, { createLogger }, { listen }, { statusFor }, tokens] = await Promise.all([
+    const [
+      { devBootstrap },
+      { Hsm },
+      { CryptoPool },
+      { openStore },
+      { createLogger },
+      { listen },
+      { statusFor },
+      tokens,
+    ] = await Promise.all([
       import('../../engine/dev.js'),
       import('../../engine/hsm.js'),
       import('../../engine/crypto/index.js'),
@@ -51,21 +68,31 @@ export default class ServerCommand extends OfflineCommand {
       try {
         tokens.assertBearerToken(this.devRootToken);
       } catch {
-        throw new UsageError(`--dev-root-token expects ${tokens.BEARER_TOKEN_FORM}, got ${this.devRootToken.length} characters that are not`);
+        throw new UsageError(
+          `--dev-root-token expects ${tokens.BEARER_TOKEN_FORM}, got ${this.devRootToken.length} characters that are not`,
+        );
       }
       // A token of the user's choosing is stored as an unkeyed hash that never expires: only in a store
       // that dies with the process, never one a later (non-dev) server would open and still accept it from.
       if (!tokens.isKeywardToken(this.devRootToken) && (this.dataDir || this.databaseUrl)) {
-        throw new UsageError('--dev-root-token takes a free-form token only with in-memory dev storage; with --data-dir or --database-url give a Keyward token (kwt_ + 43 base64url characters) or leave it out');
+        throw new UsageError(
+          '--dev-root-token takes a free-form token only with in-memory dev storage; with --data-dir or --database-url give a Keyward token (kwt_ + 43 base64url characters) or leave it out',
+        );
       }
       // On stderr even with --json: stdout stays one JSON value, and the warning must not be lost.
       if (!tokens.isKeywardToken(this.devRootToken)) {
-        this.context.stderr.write('warning: --dev-root-token is not a Keyward token (kwt_ + 43 base64url characters); it is accepted for dev mode, and anyone who guesses it is root.\n');
+        this.context.stderr.write(
+          'warning: --dev-root-token is not a Keyward token (kwt_ + 43 base64url characters); it is accepted for dev mode, and anyone who guesses it is root.\n',
+        );
       }
     }
     const log = createLogger({ level: this.logLevel as Level });
     const store = await openStore(
-      this.dev && !this.dataDir && !this.databaseUrl ? { memory: true } : this.databaseUrl ? { databaseUrl: this.databaseUrl } : { dataDir: this.dataDir ?? DEFAULT_DATA_DIR },
+      this.dev && !this.dataDir && !this.databaseUrl
+        ? { memory: true }
+        : this.databaseUrl
+          ? { databaseUrl: this.databaseUrl }
+          : { dataDir: this.dataDir ?? DEFAULT_DATA_DIR },
     );
     // Slow asymmetric work (ML-DSA/SLH-DSA signing, RSA keygen, KEM) runs here, off the event loop.
     const pool = new CryptoPool();
@@ -74,24 +101,40 @@ export default class ServerCommand extends OfflineCommand {
       pool,
       statusOf: statusFor,
       // The integrator stops signing over a log that fails its integrity checks; say so loudly.
-      onAuditError: (err) => log.error('audit integrator', { code: (err as { code?: string }).code, error: err instanceof Error ? err.message.slice(0, 500) : String(err) }),
+      onAuditError: (err) =>
+        log.error('audit integrator', {
+          code: (err as { code?: string }).code,
+          error: err instanceof Error ? err.message.slice(0, 500) : String(err),
+        }),
     });
-    const dev = this.dev ? await devBootstrap(hsm, this.devRootToken !== undefined ? { rootToken: this.devRootToken } : {}) : undefined;
+    const dev = this.dev
+      ? await devBootstrap(hsm, this.devRootToken !== undefined ? { rootToken: this.devRootToken } : {})
+      : undefined;
     const server = await listen({ hsm, log, listen: this.listenAt });
-    const where = this.dev ? 'in-memory PGlite (everything is lost on exit)' : store.driver === 'postgres' ? 'PostgreSQL' : `PGlite in ${this.dataDir ?? DEFAULT_DATA_DIR}`;
+    const where = this.dev
+      ? 'in-memory PGlite (everything is lost on exit)'
+      : store.driver === 'postgres'
+        ? 'PostgreSQL'
+        : `PGlite in ${this.dataDir ?? DEFAULT_DATA_DIR}`;
     const s = hsm.health();
     if (dev) {
-      this.print({ addr: server.url, dev: true, rootToken: dev.rootToken, unsealShare: dev.unsealShare }, [
-        `Keyward dev server listening on ${server.url}, storage: ${where}.`,
-        'WARNING: dev mode is unsealed with a 1-of-1 ceremony and keeps nothing; never use it for real keys.',
-        '',
-        `Unseal share (base64): ${dev.unsealShare}`,
-        `Root token:            ${dev.rootToken}`,
-        '',
-        `  export KEYWARD_ADDR=${server.url} KEYWARD_TOKEN=${dev.rootToken}`,
-      ].join('\n'));
+      this.print(
+        { addr: server.url, dev: true, rootToken: dev.rootToken, unsealShare: dev.unsealShare },
+        [
+          `Keyward dev server listening on ${server.url}, storage: ${where}.`,
+          'WARNING: dev mode is unsealed with a 1-of-1 ceremony and keeps nothing; never use it for real keys.',
+          '',
+          `Unseal share (base64): ${dev.unsealShare}`,
+          `Root token:            ${dev.rootToken}`,
+          '',
+          `  export KEYWARD_ADDR=${server.url} KEYWARD_TOKEN=${dev.rootToken}`,
+        ].join('\n'),
+      );
     } else {
-      this.print({ addr: server.url, initialized: s.initialized, sealed: s.sealed }, `Keyward listening on ${server.url}, storage: ${where}; ${!s.initialized ? 'not initialized: run `keyward ceremony init`' : 'sealed: holders run `keyward ceremony unseal`'}.`);
+      this.print(
+        { addr: server.url, initialized: s.initialized, sealed: s.sealed },
+        `Keyward listening on ${server.url}, storage: ${where}; ${!s.initialized ? 'not initialized: run `keyward ceremony init`' : 'sealed: holders run `keyward ceremony unseal`'}.`,
+      );
     }
     await new Promise<void>((resolve) => {
       const stop = () => resolve();

@@ -5,13 +5,24 @@ import { InputOpCommand, contextOption, encodingOption, signFields } from '../ke
 
 export default class SignCommand extends InputOpCommand {
   static override paths = [['sign']];
-  static override usage = Command.Usage({ category: 'Data', description: 'sign a message; prints kw:v<N>:…', examples: [['Sign a file', 'keyward sign --key release --in artifact.tar']] });
+  static override usage = Command.Usage({
+    category: 'Data',
+    description: 'sign a message; prints kw:v<N>:…',
+    examples: [['Sign a file', 'keyward sign --key release --in artifact.tar']],
+  });
 
   encoding = encodingOption();
   contextText = contextOption();
 
   async run(): Promise<number> {
-    const r = single(done(await this.client().post('/v1/keys/{name}/sign', { ...this.onKey, body: { message: b64(await this.input('message')), ...signFields(this.encoding, this.contextText) } })));
+    const r = single(
+      done(
+        await this.client().post('/v1/keys/{name}/sign', {
+          ...this.onKey,
+          body: { message: b64(await this.input('message')), ...signFields(this.encoding, this.contextText) },
+        }),
+      ),
+    );
     this.print(r, r.signature);
     return 0;
   }

@@ -21,7 +21,8 @@ export function toBase64(bytes: Uint8Array): string {
  * TypeError naming `what`, so a garbled field isn't silently shortened.
  */
 export function fromBase64(text: string, what = 'value'): Uint8Array {
-  if (typeof text !== 'string' || !BASE64.test(text)) throw new TypeError(`${what}: expected standard padded base64, got ${JSON.stringify(String(text).slice(0, 24))}`);
+  if (typeof text !== 'string' || !BASE64.test(text))
+    throw new TypeError(`${what}: expected standard padded base64, got ${JSON.stringify(String(text).slice(0, 24))}`);
   const bin = atob(text);
   const out = new Uint8Array(bin.length);
   for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);

@@ -46,13 +46,20 @@ export interface Parked {
 }
 
 export function isParked(value: unknown): value is Parked {
-  return typeof value === 'object' && value !== null && 'parked' in value && typeof (value as Parked).parked?.approvalId === 'string';
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    'parked' in value &&
+    typeof (value as Parked).parked?.approvalId === 'string'
+  );
 }
 
 export type HttpMethod = 'get' | 'post' | 'delete';
 
 /** The paths that have an operation for `M`. */
-export type PathsWith<M extends HttpMethod> = { [P in keyof paths]: paths[P] extends { [K in M]: { responses: unknown } } ? P : never }[keyof paths];
+export type PathsWith<M extends HttpMethod> = {
+  [P in keyof paths]: paths[P] extends { [K in M]: { responses: unknown } } ? P : never;
+}[keyof paths];
 
 /** The operation object of `M` on `P`. */
 export type Operation<P extends keyof paths, M extends HttpMethod> = paths[P] extends { [K in M]: infer O } ? O : never;
@@ -60,7 +67,9 @@ export type Operation<P extends keyof paths, M extends HttpMethod> = paths[P] ex
 type JsonOf<R> = R extends { content: { 'application/json': infer J } } ? J : undefined;
 
 /** The typed body of an operation's success (200, 201, 204; the parked 202 is {@link Parked}). */
-export type Result<O> = O extends { responses: infer R } ? { [S in keyof R]: S extends 200 | 201 | 204 ? JsonOf<R[S]> : never }[keyof R] : never;
+export type Result<O> = O extends { responses: infer R }
+  ? { [S in keyof R]: S extends 200 | 201 | 204 ? JsonOf<R[S]> : never }[keyof R]
+  : never;
 
 /** What a call resolves to: its result, or {@link Parked} where the document says the operation can be parked (202). */
 export type Outcome<O> = Result<O> | (O extends { responses: { 202: unknown } } ? Parked : never);
@@ -119,32 +128,49 @@ export class KeywardClient {
     try {
       url = new URL(options.baseUrl);
     } catch {
-      throw new TypeError(`baseUrl: expected an http(s) URL like http://127.0.0.1:8420, got ${JSON.stringify(String(options.baseUrl))}`);
+      throw new TypeError(
+        `baseUrl: expected an http(s) URL like http://127.0.0.1:8420, got ${JSON.stringify(String(options.baseUrl))}`,
+      );
     }
-    if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new TypeError(`baseUrl: expected an http(s) URL, got ${JSON.stringify(options.baseUrl)}`);
+    if (url.protocol !== 'http:' && url.protocol !== 'https:')
+      throw new TypeError(`baseUrl: expected an http(s) URL, got ${JSON.stringify(options.baseUrl)}`);
     const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
-    if (!Number.isFinite(timeoutMs) || timeoutMs < 0) throw new TypeError(`timeoutMs: expected a non-negative number of milliseconds, got ${timeoutMs}`);
+    if (!Number.isFinite(timeoutMs) || timeoutMs < 0)
+      throw new TypeError(`timeoutMs: expected a non-negative number of milliseconds, got ${timeoutMs}`);
     this.baseUrl = url.origin + url.pathname.replace(/\/+$/, '');
     this.timeoutMs = timeoutMs;
     this.api = createClient<paths, 'application/json'>({
       baseUrl: this.baseUrl,
-      headers: { accept: 'application/json', ...options.headers, ...(options.token ? { authorization: `Bearer ${options.token}` } : {}) },
+      headers: {
+        accept: 'application/json',
+        ...options.headers,
+        ...(options.token ? { authorization: `Bearer ${options.token}` } : {}),
+      },
       ...(options.fetch ? { fetch: options.fetch } : {}),
     });
   }
 
   /** GET `path` (`/v1/keys/{name}`, with `params: {path: {name}}`). */
-  get<P extends PathsWith<'get'>>(path: P, ...init: InitArgs<RequestInitFor<P, 'get'>>): Promise<Outcome<Operation<P, 'get'>>> {
+  get<P extends PathsWith<'get'>>(
+    path: P,
+    ...init: InitArgs<RequestInitFor<P, 'get'>>
+  ): Promise<Outcome<Operation<P, 'get'>>> {
     return this.#send('get', path, init[0]) as Promise<Outcome<Operation<P, 'get'>>>;
   }
 
   /** POST `path` with `body`. */
-  post<P extends PathsWith<'post'>>(path: P, ...init: InitArgs<RequestInitFor<P, 'post'>>): Promise<Outcome<Operation<P, 'post'>>> {
+  post<P extends PathsWith<'post'>>(
+    path: P,
+    ...init: InitArgs<RequestInitFor<P, 'post'>>
+  ): Promise<Outcome<Operation<P, 'post'>>> {
     return this.#send('post', path, init[0]) as Promise<Outcome<Operation<P, 'post'>>>;
   }
 
   /** DELETE `path`. */
-  delete<P extends PathsWith<'delete'>>(path: P, ...init: InitArgs<RequestInitFor<P, 'delete'>>): Promise<Outcome<Operation<P, 'delete'>>> {
+  delete<P extends PathsWith<'delete'>>(
+    path: P,
+    ...init: InitArgs<RequestInitFor<P, 'delete'>>
+  ): Promise<Outcome<Operation<P, 'delete'>>> {
     return this.#send('delete', path, init[0]) as Promise<Outcome<Operation<P, 'delete'>>>;
   }
 
@@ -156,32 +182,61 @@ export class KeywardClient {
    * initialized) alike: resolves with the body for all three, where `get` throws for 503 and 501.
    */
   async health(options: CallOptions = {}): Promise<components['schemas']['Health']> {
-    return (await this.#send('get', '/v1/sys/health', signalOf(options.signal), HEALTH_ANSWERS)) as components['schemas']['Health'];
+    return (await this.#send(
+      'get',
+      '/v1/sys/health',
+      signalOf(options.signal),
+      HEALTH_ANSWERS,
+    )) as components['schemas']['Health'];
   }
 
   /** Creates a key: generated by the server, or verify/encapsulate-only from `publicKey` (PEM). */
-  createKey(name: string, type: KeyTypeName, options: { labels?: Record<string, string>; exportable?: boolean; publicKey?: string } & CallOptions = {}) {
+  createKey(
+    name: string,
+    type: KeyTypeName,
+    options: { labels?: Record<string, string>; exportable?: boolean; publicKey?: string } & CallOptions = {},
+  ) {
     const { signal, ...rest } = options;
     return this.post('/v1/keys', { body: { name, type, ...rest }, ...signalOf(signal) });
   }
 
   /** Encrypts `plaintext` under the key's latest version; `aad` is bound, not stored. */
   async encrypt(key: string, plaintext: Uint8Array, options: { aad?: Uint8Array } & CallOptions = {}) {
-    const r = await this.post('/v1/keys/{name}/encrypt', { params: { path: { name: key } }, body: { plaintext: toBase64(plaintext), ...aadOf(options.aad) }, ...signalOf(options.signal) });
+    const r = await this.post('/v1/keys/{name}/encrypt', {
+      params: { path: { name: key } },
+      body: { plaintext: toBase64(plaintext), ...aadOf(options.aad) },
+      ...signalOf(options.signal),
+    });
     return isParked(r) ? r : one(r, 'encrypt');
   }
 
   /** Decrypts a `kw:v<N>:` ciphertext (or a raw RSA-OAEP one, with `keyVersion`) to bytes. */
-  async decrypt(key: string, ciphertext: string, options: { aad?: Uint8Array; keyVersion?: number } & CallOptions = {}): Promise<{ plaintext: Uint8Array } | Parked> {
-    const body = { ciphertext, ...aadOf(options.aad), ...(options.keyVersion !== undefined ? { keyVersion: options.keyVersion } : {}) };
-    const r = await this.post('/v1/keys/{name}/decrypt', { params: { path: { name: key } }, body, ...signalOf(options.signal) });
+  async decrypt(
+    key: string,
+    ciphertext: string,
+    options: { aad?: Uint8Array; keyVersion?: number } & CallOptions = {},
+  ): Promise<{ plaintext: Uint8Array } | Parked> {
+    const body = {
+      ciphertext,
+      ...aadOf(options.aad),
+      ...(options.keyVersion !== undefined ? { keyVersion: options.keyVersion } : {}),
+    };
+    const r = await this.post('/v1/keys/{name}/decrypt', {
+      params: { path: { name: key } },
+      body,
+      ...signalOf(options.signal),
+    });
     if (isParked(r)) return r;
     return { plaintext: decoded(one(r, 'decrypt').plaintext, 'plaintext') };
   }
 
   /** Signs `message` (bytes; `prehashed`: already the digest) with the key's latest version. */
   async sign(key: string, message: Uint8Array, options: SignOptions & CallOptions = {}) {
-    const r = await this.post('/v1/keys/{name}/sign', { params: { path: { name: key } }, body: { message: toBase64(message), ...signFields(options) }, ...signalOf(options.signal) });
+    const r = await this.post('/v1/keys/{name}/sign', {
+      params: { path: { name: key } },
+      body: { message: toBase64(message), ...signFields(options) },
+      ...signalOf(options.signal),
+    });
     return isParked(r) ? r : one(r, 'sign');
   }
 
@@ -205,10 +260,18 @@ export class KeywardClient {
     const interval = options.interval ?? APPROVAL_POLL_MS_DEFAULT;
     const deadline = Date.now() + (options.timeout ?? APPROVAL_WAIT_MS_DEFAULT);
     for (;;) {
-      const a = unparked(await this.get('/v1/approvals/{id}', { params: { path: { id } }, ...signalOf(options.signal) }), 'approval read');
+      const a = unparked(
+        await this.get('/v1/approvals/{id}', { params: { path: { id } }, ...signalOf(options.signal) }),
+        'approval read',
+      );
       if (APPROVAL_FINAL.has(a.state) || a.approvals >= a.required) return a;
       const wait = Math.min(interval, deadline - Date.now());
-      if (wait <= 0) throw new KeywardApiError(0, 'APPROVAL_WAIT_TIMEOUT', `approval ${id} has ${a.approvals} of ${a.required} approvals from "${a.group}" after ${options.timeout ?? APPROVAL_WAIT_MS_DEFAULT} ms`);
+      if (wait <= 0)
+        throw new KeywardApiError(
+          0,
+          'APPROVAL_WAIT_TIMEOUT',
+          `approval ${id} has ${a.approvals} of ${a.required} approvals from "${a.group}" after ${options.timeout ?? APPROVAL_WAIT_MS_DEFAULT} ms`,
+        );
       await sleep(wait, options.signal);
     }
   }
@@ -222,7 +285,14 @@ export class KeywardClient {
   async executeApproval(approval: Parked | string, body?: Record<string, unknown>, options: CallOptions = {}) {
     const id = typeof approval === 'string' ? approval : approval.parked.approvalId;
     const sent = body ?? {};
-    return unparked(await this.post('/v1/approvals/{id}/execute', { params: { path: { id } }, body: sent, ...signalOf(options.signal) }), 'approval execute');
+    return unparked(
+      await this.post('/v1/approvals/{id}/execute', {
+        params: { path: { id } },
+        body: sent,
+        ...signalOf(options.signal),
+      }),
+      'approval execute',
+    );
   }
 
   /**
@@ -232,15 +302,24 @@ export class KeywardClient {
   async *auditRecords(options: AuditRecordsOptions = {}) {
     let from: number | null = options.from ?? 0;
     while (from !== null && (options.to === undefined || from < options.to)) {
-      const query: { from: number; to?: number; limit?: number } = { from, ...(options.to !== undefined ? { to: options.to } : {}), ...(options.pageSize !== undefined ? { limit: options.pageSize } : {}) };
-      const page: components['schemas']['AuditRecords'] = unparked(await this.get('/v1/audit/records', { params: { query }, ...signalOf(options.signal) }), 'audit records');
+      const query: { from: number; to?: number; limit?: number } = {
+        from,
+        ...(options.to !== undefined ? { to: options.to } : {}),
+        ...(options.pageSize !== undefined ? { limit: options.pageSize } : {}),
+      };
+      const page: components['schemas']['AuditRecords'] = unparked(
+        await this.get('/v1/audit/records', { params: { query }, ...signalOf(options.signal) }),
+        'audit records',
+      );
       yield* page.records;
       from = page.next;
     }
   }
 
   /** An attestation bundle over a fresh signed checkpoint (docs/audit-bundle.md): records [from, to). */
-  async exportAudit(options: { from?: number; to?: number; includeInputs?: boolean; includeWasm?: boolean } & CallOptions = {}) {
+  async exportAudit(
+    options: { from?: number; to?: number; includeInputs?: boolean; includeWasm?: boolean } & CallOptions = {},
+  ) {
     const { signal, ...body } = options;
     return unparked(await this.post('/v1/audit/export', { body, ...signalOf(signal) }), 'audit export');
   }
@@ -250,9 +329,15 @@ export class KeywardClient {
    * to KeywardApiError, and a 202 naming an approval to {@link Parked}. The typed methods above fix
    * the types; here the path is a plain string (openapi-fetch's generics don't survive a generic P).
    */
-  async #send(method: HttpMethod, path: string, init: { signal?: AbortSignal | null; body?: unknown } | undefined, answers: ReadonlySet<number> = NO_ANSWERS): Promise<unknown> {
+  async #send(
+    method: HttpMethod,
+    path: string,
+    init: { signal?: AbortSignal | null; body?: unknown } | undefined,
+    answers: ReadonlySet<number> = NO_ANSWERS,
+  ): Promise<unknown> {
     const timeout = this.timeoutMs > 0 ? AbortSignal.timeout(this.timeoutMs) : undefined;
-    const signal = timeout && init?.signal ? AbortSignal.any([init.signal, timeout]) : (timeout ?? init?.signal ?? undefined);
+    const signal =
+      timeout && init?.signal ? AbortSignal.any([init.signal, timeout]) : (timeout ?? init?.signal ?? undefined);
     const request = this.api.request as unknown as (method: string, path: string, init: object) => Promise<Settled>;
     let settled: Settled;
     try {
@@ -263,13 +348,24 @@ export class KeywardClient {
     }
     const { response } = settled;
     // An error status whose body is the answer (health's 501/503), as openapi-fetch parsed it.
-    if (answers.has(response.status) && typeof settled.error === 'object' && settled.error !== null && !('error' in settled.error)) return settled.error;
+    if (
+      answers.has(response.status) &&
+      typeof settled.error === 'object' &&
+      settled.error !== null &&
+      !('error' in settled.error)
+    )
+      return settled.error;
     if (!response.ok) throw errorFromResponse(response.status, settled.error);
     let data: unknown;
     try {
       data = typeof settled.data === 'string' && settled.data !== '' ? JSON.parse(settled.data) : undefined;
     } catch (err) {
-      throw new KeywardApiError(response.status, 'BAD_RESPONSE', `${method.toUpperCase()} ${path}: the server answered ${response.status} with a body that is not JSON`, { cause: err });
+      throw new KeywardApiError(
+        response.status,
+        'BAD_RESPONSE',
+        `${method.toUpperCase()} ${path}: the server answered ${response.status} with a body that is not JSON`,
+        { cause: err },
+      );
     }
     const body = data as Record<string, unknown> | undefined;
     if (response.status === 202 && typeof body?.approvalId === 'string') {
@@ -286,13 +382,27 @@ export class KeywardClient {
   }
 
   /** What a request that got no answer throws: TIMEOUT, the caller's own abort as is, else SERVER_UNREACHABLE. */
-  #transportError(method: HttpMethod, path: string, err: unknown, timeout: AbortSignal | undefined, signal: AbortSignal | undefined): unknown {
-    if (timeout?.aborted) return new KeywardApiError(0, 'TIMEOUT', `${method.toUpperCase()} ${path}: no answer from ${this.baseUrl} within ${this.timeoutMs} ms`, { cause: err });
+  #transportError(
+    method: HttpMethod,
+    path: string,
+    err: unknown,
+    timeout: AbortSignal | undefined,
+    signal: AbortSignal | undefined,
+  ): unknown {
+    if (timeout?.aborted)
+      return new KeywardApiError(
+        0,
+        'TIMEOUT',
+        `${method.toUpperCase()} ${path}: no answer from ${this.baseUrl} within ${this.timeoutMs} ms`,
+        { cause: err },
+      );
     if (signal?.aborted) return err; // the caller's own abort: theirs to handle
     // undici's "fetch failed" names nothing; its cause says ECONNREFUSED, ENOTFOUND, "bad port"…
     const inner = (err as { cause?: { code?: string; message?: string } }).cause;
     const cause = inner?.code ?? inner?.message ?? (err as Error).message;
-    return new KeywardApiError(0, 'SERVER_UNREACHABLE', `cannot reach keyward at ${this.baseUrl} (${cause})`, { cause: err });
+    return new KeywardApiError(0, 'SERVER_UNREACHABLE', `cannot reach keyward at ${this.baseUrl} (${cause})`, {
+      cause: err,
+    });
   }
 }
 
@@ -325,7 +435,11 @@ function one<T extends object>(r: T, op: string): Exclude<T, { batch: unknown }>
 function unparked<T>(r: T | Parked, what: string): T {
   if (isParked(r)) {
     const p = r.parked;
-    throw new KeywardApiError(202, 'APPROVAL_PENDING', `${what} was parked for approval ${p.approvalId}: needs ${p.required} approvals from "${p.group}" before ${p.expiresAt}`);
+    throw new KeywardApiError(
+      202,
+      'APPROVAL_PENDING',
+      `${what} was parked for approval ${p.approvalId}: needs ${p.required} approvals from "${p.group}" before ${p.expiresAt}`,
+    );
   }
   return r;
 }

@@ -40,6 +40,7 @@ export class KeywardApiError extends Error {
 /** The error for a non-2xx response whose body openapi-fetch parsed (JSON) or left as text. */
 export function errorFromResponse(status: number, body: unknown): KeywardApiError {
   const e = (body as { error?: { code?: unknown; message?: unknown } } | undefined)?.error;
-  if (e && typeof e.code === 'string' && typeof e.message === 'string') return new KeywardApiError(status, e.code, e.message);
+  if (e && typeof e.code === 'string' && typeof e.message === 'string')
+    return new KeywardApiError(status, e.code, e.message);
   return new KeywardApiError(status, `HTTP_${status}`, `server answered ${status}`);
 }

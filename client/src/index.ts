@@ -10,7 +10,21 @@
  */
 export { fromBase64, toBase64 } from './bytes.js';
 export { DEFAULT_TIMEOUT_MS, KeywardClient, isParked } from './client.js';
-export type { AuditRecordsOptions, CallOptions, HttpMethod, KeywardClientOptions, Operation, Outcome, Parked, ParkedRequest, PathsWith, RequestInitFor, Result, SignOptions, WaitOptions } from './client.js';
+export type {
+  AuditRecordsOptions,
+  CallOptions,
+  HttpMethod,
+  KeywardClientOptions,
+  Operation,
+  Outcome,
+  Parked,
+  ParkedRequest,
+  PathsWith,
+  RequestInitFor,
+  Result,
+  SignOptions,
+  WaitOptions,
+} from './client.js';
 export { CLIENT_ERROR_CODES, KeywardApiError } from './errors.js';
 export type { ClientErrorCode } from './errors.js';
 export type { components, operations, paths } from './schema.js';

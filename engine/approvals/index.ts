@@ -7,5 +7,13 @@
  */
 export { ApprovalService } from './service.js';
 export { APPROVAL_PAGE_MAX, APPROVAL_STATES, APPROVAL_TTL_MS_DEFAULT, MAX_DENY_REASON } from './types.js';
-export type { Actor, ApprovalServiceOptions, ApprovalState, ApprovalView, ExecutionGate, PendingApproval, RequestOrigin } from './types.js';
+export type {
+  Actor,
+  ApprovalServiceOptions,
+  ApprovalState,
+  ApprovalView,
+  ExecutionGate,
+  PendingApproval,
+  RequestOrigin,
+} from './types.js';
 export { approvalBodyPath, assertApprovalId, canonicalBody } from './rules.js';

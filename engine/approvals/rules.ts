@@ -18,7 +18,8 @@ export function approvalBodyPath(id: string): string {
 }
 
 export function assertApprovalId(id: string): void {
-  if (!ID_RE.test(id)) throw new KeywardError('VALIDATION_FAILED', `expected an approval id like apr_<32 hex>, got "${id.slice(0, 80)}"`);
+  if (!ID_RE.test(id))
+    throw new KeywardError('VALIDATION_FAILED', `expected an approval id like apr_<32 hex>, got "${id.slice(0, 80)}"`);
 }
 
 /** Ids sort by creation time (48-bit milliseconds) and are unguessable (80 random bits). */
@@ -34,7 +35,8 @@ export function canonicalBody(body: unknown): string {
 }
 
 export function notPending(row: ApprovalRow): KeywardError {
-  if (row.state === 'expired') return new KeywardError('APPROVAL_EXPIRED', `approval ${row.id} expired at ${row.expiresAt.toISOString()}`);
+  if (row.state === 'expired')
+    return new KeywardError('APPROVAL_EXPIRED', `approval ${row.id} expired at ${row.expiresAt.toISOString()}`);
   const what: Record<ApprovalState, string> = {
     pending: 'is pending',
     denied: `was denied by ${row.deniedBy}`,
@@ -43,7 +45,9 @@ export function notPending(row: ApprovalRow): KeywardError {
     executed: 'was already executed',
     failed: 'was already executed (and failed)',
   };
-  return new KeywardError('APPROVAL_NOT_PENDING', `approval ${row.id} ${what[row.state]}; it can't be used again`, { details: { state: row.state } });
+  return new KeywardError('APPROVAL_NOT_PENDING', `approval ${row.id} ${what[row.state]}; it can't be used again`, {
+    details: { state: row.state },
+  });
 }
 
 /** Thrown inside a write transaction that changed nothing, to roll it back (and its audit record). */
@@ -91,8 +95,15 @@ export function visibleTo(row: ApprovalRow, actor: Actor): boolean {
 /** The separation-of-duties checks shared by approve and deny. */
 export function assertApprover(row: ApprovalRow, actor: Actor, verb: 'approve' | 'deny'): void {
   if (row.state !== 'pending') throw notPending(row);
-  if (row.requester === actor.principal) throw new KeywardError('APPROVAL_SELF', `${actor.principal} requested ${row.id} and can't ${verb} it: another member of "${row.approverGroup}" must`);
+  if (row.requester === actor.principal)
+    throw new KeywardError(
+      'APPROVAL_SELF',
+      `${actor.principal} requested ${row.id} and can't ${verb} it: another member of "${row.approverGroup}" must`,
+    );
   if (!actor.roles.includes(row.approverGroup)) {
-    throw new KeywardError('APPROVAL_GROUP', `approvers of ${row.id} must hold the role "${row.approverGroup}"; ${actor.principal} holds [${actor.roles.join(', ')}]`);
+    throw new KeywardError(
+      'APPROVAL_GROUP',
+      `approvers of ${row.id} must hold the role "${row.approverGroup}"; ${actor.principal} holds [${actor.roles.join(', ')}]`,
+    );
   }
 }

@@ -41,12 +41,37 @@ import {
   writeTransaction,
 } from '../store/index.js';
 import type { ApprovalRow, ApprovalState, CommitScope } from '../store/index.js';
-import { NOT_APPLIED, approvalBodyPath, approvalView, assertApprovalId, assertApprover, newApprovalId, notApplied, notPending, visibleTo } from './rules.js';
+import {
+  NOT_APPLIED,
+  approvalBodyPath,
+  approvalView,
+  assertApprovalId,
+  assertApprover,
+  newApprovalId,
+  notApplied,
+  notPending,
+  visibleTo,
+} from './rules.js';
 import { APPROVAL_PAGE_MAX, APPROVAL_TTL_MS_DEFAULT, MAX_DENY_REASON } from './types.js';
-import type { Actor, ApprovalServiceOptions, ApprovalView, ExecutionGate, PendingApproval, RequestOrigin } from './types.js';
+import type {
+  Actor,
+  ApprovalServiceOptions,
+  ApprovalView,
+  ExecutionGate,
+  PendingApproval,
+  RequestOrigin,
+} from './types.js';
 
 export { APPROVAL_PAGE_MAX, APPROVAL_STATES, APPROVAL_TTL_MS_DEFAULT, MAX_DENY_REASON } from './types.js';
-export type { Actor, ApprovalServiceOptions, ApprovalState, ApprovalView, ExecutionGate, PendingApproval, RequestOrigin } from './types.js';
+export type {
+  Actor,
+  ApprovalServiceOptions,
+  ApprovalState,
+  ApprovalView,
+  ExecutionGate,
+  PendingApproval,
+  RequestOrigin,
+} from './types.js';
 export { approvalBodyPath, assertApprovalId, canonicalBody } from './rules.js';
 
 export class ApprovalService {
@@ -59,7 +84,8 @@ export class ApprovalService {
   readonly #openBody: ApprovalServiceOptions['openBody'];
 
   constructor(db: Db, opts: ApprovalServiceOptions) {
-    if (opts.ttlMs !== undefined && (!Number.isSafeInteger(opts.ttlMs) || opts.ttlMs < 1)) throw new RangeError(`"ttlMs" expected a positive integer, got ${opts.ttlMs}`);
+    if (opts.ttlMs !== undefined && (!Number.isSafeInteger(opts.ttlMs) || opts.ttlMs < 1))
+      throw new RangeError(`"ttlMs" expected a positive integer, got ${opts.ttlMs}`);
     this.#db = db;
     this.#now = opts.now;
     this.#ttlMs = opts.ttlMs ?? APPROVAL_TTL_MS_DEFAULT;
@@ -75,18 +101,22 @@ export class ApprovalService {
   }
 
   /** Parks a request: a pending approval, returned as the 202 body. */
-  async create(p: {
-    requester: string;
-    operation: string;
-    key: string | null;
-    origin: RequestOrigin;
-    canonical: string;
-    policies: string[];
-    required: number;
-    group: string;
-    reason: string;
-  }, commit?: CommitScope): Promise<PendingApproval> {
-    if (!Number.isSafeInteger(p.required) || p.required < 1) throw new RangeError(`"required" expected a positive integer, got ${p.required}`);
+  async create(
+    p: {
+      requester: string;
+      operation: string;
+      key: string | null;
+      origin: RequestOrigin;
+      canonical: string;
+      policies: string[];
+      required: number;
+      group: string;
+      reason: string;
+    },
+    commit?: CommitScope,
+  ): Promise<PendingApproval> {
+    if (!Number.isSafeInteger(p.required) || p.required < 1)
+      throw new RangeError(`"required" expected a positive integer, got ${p.required}`);
     const now = this.#now();
     const row = {
       id: newApprovalId(now),
@@ -107,11 +137,22 @@ export class ApprovalService {
     // In the pipeline's commit scope, the parked request's record (naming the approval) commits with it.
     const path = approvalBodyPath(row.id);
     const blob = this.#sealBody?.(path, new TextEncoder().encode(p.canonical));
-    await writeTransaction(this.#db, commit, async (tx) => {
-      await insertApproval(tx, row);
-      if (blob) await putEntry(tx, path, blob);
-    }, { approvalId: row.id, required: row.required, group: row.approverGroup, expiresAt: row.expiresAt.toISOString() });
-    return { approvalId: row.id, required: row.required, group: row.approverGroup, reason: row.reason, expiresAt: row.expiresAt.toISOString() };
+    await writeTransaction(
+      this.#db,
+      commit,
+      async (tx) => {
+        await insertApproval(tx, row);
+        if (blob) await putEntry(tx, path, blob);
+      },
+      { approvalId: row.id, required: row.required, group: row.approverGroup, expiresAt: row.expiresAt.toISOString() },
+    );
+    return {
+      approvalId: row.id,
+      required: row.required,
+      group: row.approverGroup,
+      reason: row.reason,
+      expiresAt: row.expiresAt.toISOString(),
+    };
   }
 
   /** Moves every overdue pending approval to 'expired', reporting each once. */
@@ -155,16 +196,28 @@ export class ApprovalService {
   }
 
   /** Approvals `actor` may see, oldest first, `limit` per page after the id `after`. */
-  async list(actor: Actor, opts: { state?: ApprovalState | undefined; limit: number; after?: string | undefined }): Promise<{ approvals: ApprovalView[]; next: string | null }> {
-    if (!Number.isSafeInteger(opts.limit) || opts.limit < 1 || opts.limit > APPROVAL_PAGE_MAX) throw new RangeError(`"limit" expected 1 to ${APPROVAL_PAGE_MAX}, got ${opts.limit}`);
+  async list(
+    actor: Actor,
+    opts: { state?: ApprovalState | undefined; limit: number; after?: string | undefined },
+  ): Promise<{ approvals: ApprovalView[]; next: string | null }> {
+    if (!Number.isSafeInteger(opts.limit) || opts.limit < 1 || opts.limit > APPROVAL_PAGE_MAX)
+      throw new RangeError(`"limit" expected 1 to ${APPROVAL_PAGE_MAX}, got ${opts.limit}`);
     if (opts.after !== undefined) assertApprovalId(opts.after);
     await this.expireDue();
     // The same rule as visibleTo (rules.ts), in the query.
     const visibleTo = actor.roles.includes('admin') ? undefined : actor;
-    const rows = await listApprovals(this.#db, { state: opts.state, after: opts.after, limit: opts.limit + 1, visibleTo });
+    const rows = await listApprovals(this.#db, {
+      state: opts.state,
+      after: opts.after,
+      limit: opts.limit + 1,
+      visibleTo,
+    });
     const page = rows.slice(0, opts.limit);
     const grants = await this.#grants(page.map((r) => r.id));
-    return { approvals: page.map((r) => approvalView(r, grants.get(r.id)!)), next: rows.length > opts.limit ? page[page.length - 1]!.id : null };
+    return {
+      approvals: page.map((r) => approvalView(r, grants.get(r.id)!)),
+      next: rows.length > opts.limit ? page[page.length - 1]!.id : null,
+    };
   }
 
   /** Adds `actor`'s approval (once). */
@@ -180,7 +233,11 @@ export class ApprovalService {
     }).catch(notApplied);
     const grants = (await this.#grants([id])).get(id)!;
     if (inserted.length === 0) {
-      if (grants.includes(actor.principal)) throw new KeywardError('APPROVAL_DUPLICATE', `${actor.principal} already approved ${id}; each principal counts once`);
+      if (grants.includes(actor.principal))
+        throw new KeywardError(
+          'APPROVAL_DUPLICATE',
+          `${actor.principal} already approved ${id}; each principal counts once`,
+        );
       throw notPending(await this.#row(id));
     }
     return approvalView(row, grants);
@@ -192,7 +249,11 @@ export class ApprovalService {
     assertApprover(row, actor, 'deny');
     const now = this.#now();
     const [done] = await writeTransaction(this.#db, commit, async (tx) => {
-      const denied = await denyApproval(tx, id, { by: actor.principal, reason: reason?.slice(0, MAX_DENY_REASON) ?? null, now });
+      const denied = await denyApproval(tx, id, {
+        by: actor.principal,
+        reason: reason?.slice(0, MAX_DENY_REASON) ?? null,
+        now,
+      });
       if (!denied) throw NOT_APPLIED;
       await deleteEntry(tx, approvalBodyPath(id));
       return [denied];
@@ -205,17 +266,32 @@ export class ApprovalService {
    * Checks an execution before the policies run: the requester, the same operation, method, path
    * and body, still pending. Returns the number of distinct approvals for the policy input.
    */
-  async openExecution(id: string, p: { principal: string; operation: string; key: string | null; origin: RequestOrigin; canonical: string }): Promise<ExecutionGate> {
+  async openExecution(
+    id: string,
+    p: { principal: string; operation: string; key: string | null; origin: RequestOrigin; canonical: string },
+  ): Promise<ExecutionGate> {
     const row = await this.#row(id);
-    if (row.requester !== p.principal) throw new KeywardError('APPROVAL_NOT_REQUESTER', `only ${row.requester}, who requested ${id}, may execute it`);
+    if (row.requester !== p.principal)
+      throw new KeywardError('APPROVAL_NOT_REQUESTER', `only ${row.requester}, who requested ${id}, may execute it`);
     if (row.state !== 'pending') throw notPending(row);
-    if (row.operation !== p.operation || row.key !== p.key || row.method !== p.origin.method || row.path !== p.origin.path) {
-      throw new KeywardError('APPROVAL_MISMATCH', `approval ${id} is for ${row.method} ${row.path} (${row.operation}), not ${p.origin.method} ${p.origin.path} (${p.operation})`);
+    if (
+      row.operation !== p.operation ||
+      row.key !== p.key ||
+      row.method !== p.origin.method ||
+      row.path !== p.origin.path
+    ) {
+      throw new KeywardError(
+        'APPROVAL_MISMATCH',
+        `approval ${id} is for ${row.method} ${row.path} (${row.operation}), not ${p.origin.method} ${p.origin.path} (${p.operation})`,
+      );
     }
     const expected = Buffer.from(row.requestDigest);
     const got = Buffer.from(this.#digest(p.canonical));
     if (expected.length !== got.length || !timingSafeEqual(expected, got)) {
-      throw new KeywardError('APPROVAL_DIGEST_MISMATCH', `the body differs from the one approval ${id} was requested with; send the original body`);
+      throw new KeywardError(
+        'APPROVAL_DIGEST_MISMATCH',
+        `the body differs from the one approval ${id} was requested with; send the original body`,
+      );
     }
     return { id, approvals: await countApprovalGrants(this.#db, id) };
   }
@@ -227,7 +303,8 @@ export class ApprovalService {
   async assertExecutable(id: string, actor: Actor): Promise<void> {
     const row = await this.#row(id);
     if (!visibleTo(row, actor)) throw new KeywardError('APPROVAL_NOT_FOUND', `no approval ${id}`);
-    if (row.requester !== actor.principal) throw new KeywardError('APPROVAL_NOT_REQUESTER', `only ${row.requester}, who requested ${id}, may execute it`);
+    if (row.requester !== actor.principal)
+      throw new KeywardError('APPROVAL_NOT_REQUESTER', `only ${row.requester}, who requested ${id}, may execute it`);
     if (row.state !== 'pending') throw notPending(row);
   }
 
@@ -253,7 +330,8 @@ export class ApprovalService {
     if (!this.#openBody) return undefined;
     assertApprovalId(id);
     const row = await getApproval(this.#db, id);
-    if (!row || row.requester !== principal || row.state !== 'pending' || row.expiresAt <= this.#now()) return undefined;
+    if (!row || row.requester !== principal || row.state !== 'pending' || row.expiresAt <= this.#now())
+      return undefined;
     const path = approvalBodyPath(id);
     const blob = await getEntry(this.#db, path);
     if (!blob) return undefined;

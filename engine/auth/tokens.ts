@@ -25,7 +25,8 @@ export const TOKEN_PREFIX = 'kwt_';
 const TOKEN_RE = /^kwt_[A-Za-z0-9_-]{43}$/;
 /** What a bearer token may be: visible ASCII (no spaces or controls), as an HTTP header carries it. */
 const BEARER_RE = /^[\x21-\x7e]{1,1024}$/;
-export const BEARER_TOKEN_FORM = '1-1024 visible ASCII characters without spaces (it travels as Authorization: Bearer <token>)';
+export const BEARER_TOKEN_FORM =
+  '1-1024 visible ASCII characters without spaces (it travels as Authorization: Bearer <token>)';
 export const ROLES = ['admin', 'operator', 'app', 'auditor'] as const;
 export type Role = (typeof ROLES)[number];
 /** The longest a token may live: one year. */
@@ -54,9 +55,13 @@ const UNIT_SECONDS = { s: 1, m: 60, h: 3600, d: 86400 } as const;
 
 /** Seconds from a TTL given as whole seconds or "90s" / "15m" / "24h" / "7d"; at most a year. */
 export function ttlSeconds(ttl: number | string): number {
-  const secs = typeof ttl === 'number' ? ttl : Number(ttl.slice(0, -1)) * UNIT_SECONDS[ttl.slice(-1) as keyof typeof UNIT_SECONDS];
+  const secs =
+    typeof ttl === 'number' ? ttl : Number(ttl.slice(0, -1)) * UNIT_SECONDS[ttl.slice(-1) as keyof typeof UNIT_SECONDS];
   if (!Number.isSafeInteger(secs) || secs < 1 || secs > MAX_TOKEN_TTL_SECONDS) {
-    throw new KeywardError('VALIDATION_FAILED', `ttl: expected 1 second to ${MAX_TOKEN_TTL_SECONDS / 86400} days, got ${ttl}`);
+    throw new KeywardError(
+      'VALIDATION_FAILED',
+      `ttl: expected 1 second to ${MAX_TOKEN_TTL_SECONDS / 86400} days, got ${ttl}`,
+    );
   }
   return secs;
 }
@@ -68,7 +73,8 @@ export function isKeywardToken(token: string): boolean {
 
 /** Throws TOKEN_INVALID unless `token` can be a bearer token (BEARER_TOKEN_FORM). */
 export function assertBearerToken(token: string): void {
-  if (typeof token !== 'string' || !BEARER_RE.test(token)) throw new KeywardError('TOKEN_INVALID', `expected a token of ${BEARER_TOKEN_FORM}`);
+  if (typeof token !== 'string' || !BEARER_RE.test(token))
+    throw new KeywardError('TOKEN_INVALID', `expected a token of ${BEARER_TOKEN_FORM}`);
 }
 
 export function hashToken(token: string): Uint8Array {
@@ -86,7 +92,16 @@ export function newTokenId(): string {
  */
 export async function issueToken(
   db: Db,
-  opts: { principal: string; roles: string[]; ttlSeconds?: number; createdBy?: string; now: Date; token?: string; id?: string; commit?: CommitScope | undefined },
+  opts: {
+    principal: string;
+    roles: string[];
+    ttlSeconds?: number;
+    createdBy?: string;
+    now: Date;
+    token?: string;
+    id?: string;
+    commit?: CommitScope | undefined;
+  },
 ): Promise<IssuedToken> {
   const token = opts.token ?? TOKEN_PREFIX + randomBytes(32).toString('base64url');
   assertBearerToken(token);
@@ -105,7 +120,12 @@ export async function issueToken(
         expiresAt,
         createdBy: opts.createdBy ?? null,
       }),
-    { tokenId: id, tokenPrincipal: opts.principal, roles: opts.roles.join(','), expiresAt: expiresAt?.toISOString() ?? null },
+    {
+      tokenId: id,
+      tokenPrincipal: opts.principal,
+      roles: opts.roles.join(','),
+      expiresAt: expiresAt?.toISOString() ?? null,
+    },
   );
   return { tokenId: id, token, principal: opts.principal, roles: [...opts.roles], expiresAt };
 }
@@ -114,10 +134,12 @@ export async function issueToken(
 export async function authenticateToken(db: Db, bearer: string | undefined, now: Date): Promise<Principal> {
   if (!bearer) throw new KeywardError('UNAUTHENTICATED', 'missing token: send Authorization: Bearer <token>');
   // Looked up by hash whatever its form (a dev root token may be any string); only what no header could carry is refused unread.
-  if (!BEARER_RE.test(bearer)) throw new KeywardError('UNAUTHENTICATED', `malformed token: expected ${BEARER_TOKEN_FORM}`);
+  if (!BEARER_RE.test(bearer))
+    throw new KeywardError('UNAUTHENTICATED', `malformed token: expected ${BEARER_TOKEN_FORM}`);
   const row = await findTokenByHash(db, hashToken(bearer));
   if (!row || row.revokedAt) throw new KeywardError('UNAUTHENTICATED', 'unknown or revoked token');
-  if (row.expiresAt && row.expiresAt.getTime() <= now.getTime()) throw new KeywardError('UNAUTHENTICATED', 'token expired');
+  if (row.expiresAt && row.expiresAt.getTime() <= now.getTime())
+    throw new KeywardError('UNAUTHENTICATED', 'token expired');
   return { tokenId: row.id, principal: row.principal, roles: row.roles as string[], expiresAt: row.expiresAt };
 }
 
@@ -161,7 +183,8 @@ export class TokenAuthenticator {
     const key = Buffer.from(hashToken(bearer)).toString('base64');
     const hit = this.#cache.get(key);
     if (hit && performance.now() - hit.fetched < this.#ttlMs) {
-      if (hit.principal.expiresAt && hit.principal.expiresAt.getTime() <= now.getTime()) throw new KeywardError('UNAUTHENTICATED', 'token expired');
+      if (hit.principal.expiresAt && hit.principal.expiresAt.getTime() <= now.getTime())
+        throw new KeywardError('UNAUTHENTICATED', 'token expired');
       return hit.principal;
     }
     this.#cache.delete(key);

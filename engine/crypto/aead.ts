@@ -53,7 +53,11 @@ const CIPHER: Record<AeadType, CipherGCMTypes | 'chacha20-poly1305'> = {
 function assertAeadType(type: KeyType, op: 'encrypt' | 'decrypt' | 'datakey' | 'rewrap'): asserts type is AeadType {
   assertSupports(type, op);
   // RSA keys support `decrypt` too, but with OAEP (oaep.ts), never through this module.
-  if (keyTypeInfo(type).family !== 'aead') throw new KeywardError('OPERATION_UNSUPPORTED', `key type ${type} does not support AEAD ${op} (aes256-gcm and chacha20-poly1305 only)`);
+  if (keyTypeInfo(type).family !== 'aead')
+    throw new KeywardError(
+      'OPERATION_UNSUPPORTED',
+      `key type ${type} does not support AEAD ${op} (aes256-gcm and chacha20-poly1305 only)`,
+    );
 }
 
 function cipherName(type: AeadType): CipherGCMTypes {
@@ -66,7 +70,13 @@ function cipherName(type: AeadType): CipherGCMTypes {
  * One AEAD seal with an explicit nonce: ciphertext ‖ tag. The building block of {@link encrypt},
  * exported for published-vector tests; production callers never choose nonces.
  */
-export function sealRaw(type: AeadType, key: Uint8Array, nonce: Uint8Array, plaintext: Uint8Array, ad: Uint8Array): Uint8Array {
+export function sealRaw(
+  type: AeadType,
+  key: Uint8Array,
+  nonce: Uint8Array,
+  plaintext: Uint8Array,
+  ad: Uint8Array,
+): Uint8Array {
   abytes(key, 'key', SYMMETRIC_KEY_LEN);
   abytes(nonce, 'nonce', NONCE_LEN);
   abytes(plaintext, 'plaintext');
@@ -84,7 +94,13 @@ export function sealRaw(type: AeadType, key: Uint8Array, nonce: Uint8Array, plai
 }
 
 /** The inverse of {@link sealRaw}: the plaintext, or undefined when authentication fails. */
-export function openRaw(type: AeadType, key: Uint8Array, nonce: Uint8Array, sealed: Uint8Array, ad: Uint8Array): Uint8Array | undefined {
+export function openRaw(
+  type: AeadType,
+  key: Uint8Array,
+  nonce: Uint8Array,
+  sealed: Uint8Array,
+  ad: Uint8Array,
+): Uint8Array | undefined {
   abytes(key, 'key', SYMMETRIC_KEY_LEN);
   abytes(nonce, 'nonce', NONCE_LEN);
   abytes(sealed, 'ciphertext');
@@ -108,9 +124,16 @@ export function openRaw(type: AeadType, key: Uint8Array, nonce: Uint8Array, seal
 }
 
 /** The associated data bound into every Keyward AEAD body (see module header). */
-export function associatedData(fmt: number, algId: number, version: number, keyId: string, aad: Uint8Array): Uint8Array {
+export function associatedData(
+  fmt: number,
+  algId: number,
+  version: number,
+  keyId: string,
+  aad: Uint8Array,
+): Uint8Array {
   const id = new TextEncoder().encode(keyId);
-  if (id.length > MAX_KEY_ID_BYTES) throw new RangeError(`"keyId" expected at most ${MAX_KEY_ID_BYTES} UTF-8 bytes, got ${id.length}`);
+  if (id.length > MAX_KEY_ID_BYTES)
+    throw new RangeError(`"keyId" expected at most ${MAX_KEY_ID_BYTES} UTF-8 bytes, got ${id.length}`);
   const out = new Uint8Array(AD_DOMAIN.length + 2 + 4 + 2 + id.length + aad.length);
   const dv = new DataView(out.buffer);
   let o = 0;
@@ -192,7 +215,8 @@ export function decrypt(input: DecryptInput): Uint8Array {
   const { type, keyId } = input;
   assertAeadType(type, 'decrypt');
   if (typeof keyId !== 'string') throw new TypeError('"keyId" expected string');
-  if ((input.key === undefined) === (input.keyForVersion === undefined)) throw new TypeError('decrypt expects exactly one of "key" or "keyForVersion"');
+  if ((input.key === undefined) === (input.keyForVersion === undefined))
+    throw new TypeError('decrypt expects exactly one of "key" or "keyForVersion"');
   const aad = input.aad ?? new Uint8Array(0);
   abytes(aad, 'aad');
   let parsed: { version: number; body: Uint8Array };
@@ -203,7 +227,8 @@ export function decrypt(input: DecryptInput): Uint8Array {
   }
   const { version, body } = parsed;
   // The header is checked before the key is looked up (decryptBody checks it again).
-  if (body.length < AEAD_MIN_BODY_LEN || body[0] !== AEAD_FORMAT_V1 || body[1] !== keyTypeInfo(type).algId) throw failed();
+  if (body.length < AEAD_MIN_BODY_LEN || body[0] !== AEAD_FORMAT_V1 || body[1] !== keyTypeInfo(type).algId)
+    throw failed();
   const key = input.key ?? input.keyForVersion?.(version);
   if (!(key instanceof Uint8Array)) throw failed();
   return decryptBody({ type, key, keyId, version, body, aad });
@@ -253,7 +278,14 @@ export function rewrap(input: RewrapInput): string {
   assertAeadType(input.type, 'rewrap');
   const plaintext = decrypt(input);
   try {
-    return encrypt({ type: input.type, key: input.newKey, keyId: input.keyId, version: input.newVersion, plaintext, aad: input.aad });
+    return encrypt({
+      type: input.type,
+      key: input.newKey,
+      keyId: input.keyId,
+      version: input.newVersion,
+      plaintext,
+      aad: input.aad,
+    });
   } finally {
     wipe(plaintext);
   }
@@ -273,9 +305,17 @@ export interface DatakeyInput {
 export function datakey(input: DatakeyInput): { plaintext: Uint8Array; ciphertext: string } {
   assertAeadType(input.type, 'datakey');
   const n = input.bytes ?? DATAKEY_DEFAULT_BYTES;
-  if (!Number.isSafeInteger(n) || n < 1 || n > DATAKEY_MAX_BYTES) throw new RangeError(`"bytes" expected an integer in 1..${DATAKEY_MAX_BYTES}, got ${String(n)}`);
+  if (!Number.isSafeInteger(n) || n < 1 || n > DATAKEY_MAX_BYTES)
+    throw new RangeError(`"bytes" expected an integer in 1..${DATAKEY_MAX_BYTES}, got ${String(n)}`);
   // A fresh Uint8Array, never a slice of a shared pool, so the caller can wipe it.
   const plaintext = randomFillSync(new Uint8Array(n));
-  const ciphertext = encrypt({ type: input.type, key: input.key, keyId: input.keyId, version: input.version, plaintext, aad: input.aad });
+  const ciphertext = encrypt({
+    type: input.type,
+    key: input.key,
+    keyId: input.keyId,
+    version: input.version,
+    plaintext,
+    aad: input.aad,
+  });
   return { plaintext, ciphertext };
 }

@@ -82,4 +82,3 @@ export function isNodeAsym(t: KeyType): t is NodeAsymType {
 export function isSymmetric(t: KeyType): t is SymmetricType {
   return t === 'aes256-gcm' || t === 'chacha20-poly1305' || t === 'hmac-sha256';
 }
-

@@ -56,14 +56,21 @@ export const WRAPPING_ALGORITHMS = ['rsa-oaep-3072-aes-kwp', 'ml-kem-768', 'x-wi
 export type WrappingAlgorithm = (typeof WRAPPING_ALGORITHMS)[number];
 
 /** The key type each wrapping key is (its pair is generated and stored in that type's canonical form). */
-const WRAPPING_KEY_TYPE = { 'rsa-oaep-3072-aes-kwp': 'rsa-3072', 'ml-kem-768': 'ml-kem-768', 'x-wing': 'x-wing' } as const satisfies Record<WrappingAlgorithm, KeyType>;
+const WRAPPING_KEY_TYPE = {
+  'rsa-oaep-3072-aes-kwp': 'rsa-3072',
+  'ml-kem-768': 'ml-kem-768',
+  'x-wing': 'x-wing',
+} as const satisfies Record<WrappingAlgorithm, KeyType>;
 
 /** HKDF info of the ML-KEM-768 construction (module header). */
 export const ML_KEM_BYOK_INFO = 'keyward/byok/v1 ml-kem-768 aes-256-kwp';
 /** HKDF info of the X-Wing construction (module header). */
 export const X_WING_BYOK_INFO = 'keyward/byok/v1 x-wing aes-256-kwp';
 /** The HKDF info of each KEM-based construction. */
-const KEM_INFO: Partial<Record<WrappingAlgorithm, string>> = { 'ml-kem-768': ML_KEM_BYOK_INFO, 'x-wing': X_WING_BYOK_INFO };
+const KEM_INFO: Partial<Record<WrappingAlgorithm, string>> = {
+  'ml-kem-768': ML_KEM_BYOK_INFO,
+  'x-wing': X_WING_BYOK_INFO,
+};
 const KEK_LEN = 32;
 
 /** True when `x` names a wrapping algorithm. */
@@ -72,7 +79,10 @@ export function isWrappingAlgorithm(x: unknown): x is WrappingAlgorithm {
 }
 
 function assertAlg(alg: unknown): asserts alg is WrappingAlgorithm {
-  if (!isWrappingAlgorithm(alg)) throw new RangeError(`"algorithm" expected ${WRAPPING_ALGORITHMS.join(' or ')}, got ${JSON.stringify(String(alg)).slice(0, 40)}`);
+  if (!isWrappingAlgorithm(alg))
+    throw new RangeError(
+      `"algorithm" expected ${WRAPPING_ALGORITHMS.join(' or ')}, got ${JSON.stringify(String(alg)).slice(0, 40)}`,
+    );
 }
 
 /** The key type of `alg`'s wrapping key (`rsa-3072`, `ml-kem-768` or `x-wing`). */
@@ -87,7 +97,11 @@ function headLength(alg: WrappingAlgorithm): number {
 }
 
 /** What the head of `alg`'s blob is, for messages. */
-const HEAD_NAME: Record<WrappingAlgorithm, string> = { 'rsa-oaep-3072-aes-kwp': 'RSA-OAEP ciphertext', 'ml-kem-768': 'ML-KEM-768 ciphertext', 'x-wing': 'X-Wing ciphertext' };
+const HEAD_NAME: Record<WrappingAlgorithm, string> = {
+  'rsa-oaep-3072-aes-kwp': 'RSA-OAEP ciphertext',
+  'ml-kem-768': 'ML-KEM-768 ciphertext',
+  'x-wing': 'X-Wing ciphertext',
+};
 
 /** A fresh wrapping key pair (RSA-3072 generation takes up to a second). */
 export function generateWrappingKey(alg: WrappingAlgorithm): KeyPair {
@@ -105,11 +119,19 @@ export function wrappingKeyFingerprint(pub: Uint8Array): string {
  * for ML-KEM-768 (FIPS 203) and X-Wing; `fingerprint` is {@link wrappingKeyFingerprint}, for
  * checking it out of band.
  */
-export function exportWrappingKey(alg: WrappingAlgorithm, pub: Uint8Array): { algorithm: WrappingAlgorithm; format: 'pem' | 'raw'; publicKey: string; fingerprint: string } {
+export function exportWrappingKey(
+  alg: WrappingAlgorithm,
+  pub: Uint8Array,
+): { algorithm: WrappingAlgorithm; format: 'pem' | 'raw'; publicKey: string; fingerprint: string } {
   const type = wrappingKeyType(alg);
   abytes(pub, 'publicKey');
   const exported = exportPublicKey(type, pub, KEM_INFO[alg] !== undefined ? 'raw' : 'pem');
-  return { algorithm: alg, format: exported.format as 'pem' | 'raw', publicKey: exported.publicKey as string, fingerprint: wrappingKeyFingerprint(pub) };
+  return {
+    algorithm: alg,
+    format: exported.format as 'pem' | 'raw',
+    publicKey: exported.publicKey as string,
+    fingerprint: wrappingKeyFingerprint(pub),
+  };
 }
 
 /** Parses a published wrapping key (PEM or base64 SPKI for RSA, base64 raw for the KEMs); throws `PUBLIC_KEY_INVALID`. */
@@ -124,12 +146,17 @@ export function importWrappingKey(alg: WrappingAlgorithm, text: string): Uint8Ar
  */
 export function parseWrappingKey(alg: WrappingAlgorithm, text: string): Uint8Array {
   const type = wrappingKeyType(alg);
-  const expected = KEM_INFO[alg] !== undefined ? `base64 of a raw ${type} public key` : 'an RSA-3072 public key as PEM "PUBLIC KEY" or base64 SPKI DER';
+  const expected =
+    KEM_INFO[alg] !== undefined
+      ? `base64 of a raw ${type} public key`
+      : 'an RSA-3072 public key as PEM "PUBLIC KEY" or base64 SPKI DER';
   try {
     return importPublicKey(type, text);
   } catch (e) {
     if (!(e instanceof KeywardError)) throw e;
-    throw new KeywardError('WRAPPING_KEY_INVALID', `wrappingKey: ${alg} expects ${expected} (${e.message})`, { cause: e });
+    throw new KeywardError('WRAPPING_KEY_INVALID', `wrappingKey: ${alg} expects ${expected} (${e.message})`, {
+      cause: e,
+    });
   }
 }
 
@@ -169,7 +196,10 @@ export function wrapKeyMaterial(alg: WrappingAlgorithm, wrappingPub: Uint8Array,
 }
 
 function invalid(): KeywardError<'WRAPPED_KEY_INVALID'> {
-  return new KeywardError('WRAPPED_KEY_INVALID', 'the wrapped key does not unwrap with the wrapping key (wrong wrapping key or algorithm, or modified)');
+  return new KeywardError(
+    'WRAPPED_KEY_INVALID',
+    'the wrapped key does not unwrap with the wrapping key (wrong wrapping key or algorithm, or modified)',
+  );
 }
 
 /**
@@ -181,12 +211,16 @@ function invalid(): KeywardError<'WRAPPED_KEY_INVALID'> {
 export function unwrapKeyMaterial(alg: WrappingAlgorithm, wrappingPriv: Uint8Array, wrapped: Uint8Array): Uint8Array {
   const type = wrappingKeyType(alg);
   abytes(wrappingPriv, 'wrappingPrivateKey');
-  if (!(wrapped instanceof Uint8Array)) throw new KeywardError('WRAPPED_KEY_INVALID', `wrappedKey: expected bytes, got ${typeof wrapped}`);
+  if (!(wrapped instanceof Uint8Array))
+    throw new KeywardError('WRAPPED_KEY_INVALID', `wrappedKey: expected bytes, got ${typeof wrapped}`);
   const head = headLength(alg);
   const min = head + kwpWrappedLength(1);
   const max = head + kwpWrappedLength(KWP_MAX_PLAINTEXT_LEN);
   if (wrapped.length < min || wrapped.length > max || (wrapped.length - head) % 8 !== 0) {
-    throw new KeywardError('WRAPPED_KEY_INVALID', `wrappedKey: expected ${head} bytes of ${HEAD_NAME[alg]} then an AES-KWP blob (a multiple of 8, at least 16 bytes), got ${wrapped.length} bytes in all`);
+    throw new KeywardError(
+      'WRAPPED_KEY_INVALID',
+      `wrappedKey: expected ${head} bytes of ${HEAD_NAME[alg]} then an AES-KWP blob (a multiple of 8, at least 16 bytes), got ${wrapped.length} bytes in all`,
+    );
   }
   let kek: Uint8Array;
   if (KEM_INFO[alg] !== undefined) {

@@ -12,8 +12,14 @@ import type { KeyType } from './types.js';
 
 export interface CallMap {
   generateKey: { args: [type: KeyType]; result: KeyPair };
-  sign: { args: [type: KeyType, priv: Uint8Array | ExpandedKey, message: Uint8Array, opts?: SignOptions]; result: Uint8Array };
-  verify: { args: [type: KeyType, pub: Uint8Array, message: Uint8Array, signature: Uint8Array, opts?: VerifyOptions]; result: boolean };
+  sign: {
+    args: [type: KeyType, priv: Uint8Array | ExpandedKey, message: Uint8Array, opts?: SignOptions];
+    result: Uint8Array;
+  };
+  verify: {
+    args: [type: KeyType, pub: Uint8Array, message: Uint8Array, signature: Uint8Array, opts?: VerifyOptions];
+    result: boolean;
+  };
   encapsulate: { args: [type: KeyType, pub: Uint8Array]; result: Encapsulation };
   decapsulate: { args: [type: KeyType, priv: Uint8Array | ExpandedKey, ciphertext: Uint8Array]; result: Uint8Array };
   /** The expanded form of a seed (expanded.ts), for the caller to cache. */
@@ -23,7 +29,15 @@ export interface CallMap {
 }
 export type CallName = keyof CallMap;
 
-export const CALL_NAMES: readonly CallName[] = ['generateKey', 'sign', 'verify', 'encapsulate', 'decapsulate', 'decrypt', 'expand'];
+export const CALL_NAMES: readonly CallName[] = [
+  'generateKey',
+  'sign',
+  'verify',
+  'encapsulate',
+  'decapsulate',
+  'decrypt',
+  'expand',
+];
 
 /** Calls whose second argument is private key material (a copy made for the call, wiped after it). */
 export const PRIVATE_KEY_CALLS: ReadonlySet<CallName> = new Set(['sign', 'decapsulate', 'decrypt', 'expand']);
@@ -69,7 +83,8 @@ export function transferablesOf(value: unknown): ArrayBuffer[] {
 
 /** A fresh copy of key material (a Uint8Array or an ExpandedKey), for transfer to a worker. */
 export function copyKey<K extends Uint8Array | ExpandedKey>(k: K): K {
-  if (isExpandedKey(k)) return { kind: 'expanded', type: k.type, parts: k.parts.map((p) => new Uint8Array(p)) } as ExpandedKey as K;
+  if (isExpandedKey(k))
+    return { kind: 'expanded', type: k.type, parts: k.parts.map((p) => new Uint8Array(p)) } as ExpandedKey as K;
   return new Uint8Array(k as Uint8Array) as K;
 }
 

@@ -30,7 +30,17 @@ import { sha3_256, shake256 } from '@noble/hashes/sha3.js';
 import { _ecdhKem, expandSeedXof } from '@noble/post-quantum/hybrid.js';
 import { ml_kem768 } from '@noble/post-quantum/ml-kem.js';
 import { abytes, concatBytes, wipe } from '../../lib/bytes.js';
-import { COMPOSITE_PRIVATE_LEN, ED25519_SEED_LEN, ML_DSA, ML_DSA_SEED_LEN, ML_KEM, ML_KEM_SEED_LEN, X_WING_SEED_LEN, isMlDsa, isMlKem } from './algs.js';
+import {
+  COMPOSITE_PRIVATE_LEN,
+  ED25519_SEED_LEN,
+  ML_DSA,
+  ML_DSA_SEED_LEN,
+  ML_KEM,
+  ML_KEM_SEED_LEN,
+  X_WING_SEED_LEN,
+  isMlDsa,
+  isMlKem,
+} from './algs.js';
 import { assertKeyType, type KeyType } from './types.js';
 
 export interface ExpandedKey {
@@ -56,7 +66,12 @@ export function isExpandable(type: KeyType): boolean {
 
 /** True when `x` is an ExpandedKey (also after a structured clone to a worker, which drops the class). */
 export function isExpandedKey(x: unknown): x is ExpandedKey {
-  return typeof x === 'object' && x !== null && (x as ExpandedKey).kind === 'expanded' && Array.isArray((x as ExpandedKey).parts);
+  return (
+    typeof x === 'object' &&
+    x !== null &&
+    (x as ExpandedKey).kind === 'expanded' &&
+    Array.isArray((x as ExpandedKey).parts)
+  );
 }
 
 /** The part lengths of `type`'s expanded form. */
@@ -95,7 +110,10 @@ export function expandPrivateKey(type: KeyType, priv: Uint8Array): ExpandedKey {
   }
   if (type === 'ml-dsa-65-ed25519') {
     abytes(priv, 'privateKey', COMPOSITE_PRIVATE_LEN);
-    return expanded(type, [ML_DSA['ml-dsa-65'].keygen(priv.subarray(0, ML_DSA_SEED_LEN)).secretKey, priv.slice(ML_DSA_SEED_LEN)]);
+    return expanded(type, [
+      ML_DSA['ml-dsa-65'].keygen(priv.subarray(0, ML_DSA_SEED_LEN)).secretKey,
+      priv.slice(ML_DSA_SEED_LEN),
+    ]);
   }
   partLengths(type); // throws the RangeError for the rest
   throw new RangeError(`unhandled key type ${type}`);
@@ -111,10 +129,13 @@ function expanded(type: KeyType, parts: Uint8Array[]): ExpandedKey {
  */
 export function expandedParts(type: KeyType, priv: Uint8Array | ExpandedKey): readonly Uint8Array[] | undefined {
   if (priv instanceof Uint8Array) return undefined;
-  if (!isExpandedKey(priv)) throw new TypeError(`"privateKey" expected Uint8Array or ExpandedKey, got ${priv === null ? 'null' : typeof priv}`);
-  if (priv.type !== type) throw new RangeError(`"privateKey" expected an expanded ${type} key, got one of ${String(priv.type)}`);
+  if (!isExpandedKey(priv))
+    throw new TypeError(`"privateKey" expected Uint8Array or ExpandedKey, got ${priv === null ? 'null' : typeof priv}`);
+  if (priv.type !== type)
+    throw new RangeError(`"privateKey" expected an expanded ${type} key, got one of ${String(priv.type)}`);
   const lengths = partLengths(type);
-  if (priv.parts.length !== lengths.length) throw new RangeError(`"privateKey" expected ${lengths.length} parts, got ${priv.parts.length}`);
+  if (priv.parts.length !== lengths.length)
+    throw new RangeError(`"privateKey" expected ${lengths.length} parts, got ${priv.parts.length}`);
   priv.parts.forEach((p, i) => abytes(p, `privateKey.parts[${i}]`, lengths[i]));
   return priv.parts;
 }

@@ -53,30 +53,50 @@ const OPERAND_FORM = 'kw:v<version>:<base64> or standard base64 (A-Z a-z 0-9 + /
  * expected forms. Syntax only: the text is attacker input, and passing says nothing about
  * authenticity.
  */
-export function parseVersionedOrRaw<C extends KeywardCode>(text: string, what: string, code: C): { version: number | undefined; body: Uint8Array } {
+export function parseVersionedOrRaw<C extends KeywardCode>(
+  text: string,
+  what: string,
+  code: C,
+): { version: number | undefined; body: Uint8Array } {
   if (text.startsWith('kw:')) {
     try {
       return parseVersioned(text, what, code);
     } catch {
-      throw new KeywardError(code, `${what}: expected ${OPERAND_FORM}; got a kw: value that is not well-formed`, { details: { field: what } });
+      throw new KeywardError(code, `${what}: expected ${OPERAND_FORM}; got a kw: value that is not well-formed`, {
+        details: { field: what },
+      });
     }
   }
-  if (text.length === 0) throw new KeywardError(code, `${what}: expected ${OPERAND_FORM}; got an empty string`, { details: { field: what } });
+  if (text.length === 0)
+    throw new KeywardError(code, `${what}: expected ${OPERAND_FORM}; got an empty string`, {
+      details: { field: what },
+    });
   try {
     return { version: undefined, body: fromBase64(text, what, undefined, code) };
   } catch {
-    throw new KeywardError(code, `${what}: expected ${OPERAND_FORM}; got ${text.length} characters that are neither`, { details: { field: what } });
+    throw new KeywardError(code, `${what}: expected ${OPERAND_FORM}; got ${text.length} characters that are neither`, {
+      details: { field: what },
+    });
   }
 }
 
-export function parseVersioned<C extends KeywardCode>(text: unknown, what: string, code: C): { version: number; body: Uint8Array } {
-  if (typeof text !== 'string') throw new KeywardError(code, `${what}: expected a string kw:v<version>:<base64>, got ${typeof text}`);
+export function parseVersioned<C extends KeywardCode>(
+  text: unknown,
+  what: string,
+  code: C,
+): { version: number; body: Uint8Array } {
+  if (typeof text !== 'string')
+    throw new KeywardError(code, `${what}: expected a string kw:v<version>:<base64>, got ${typeof text}`);
   const m = VERSIONED_RE.exec(text);
   if (!m || m[1] === undefined || m[2] === undefined) {
-    throw new KeywardError(code, `${what}: expected kw:v<version>:<base64>, got ${text.length} characters that are not`);
+    throw new KeywardError(
+      code,
+      `${what}: expected kw:v<version>:<base64>, got ${text.length} characters that are not`,
+    );
   }
   const version = Number(m[1]);
-  if (version > MAX_KEY_VERSION) throw new KeywardError(code, `${what}: expected a version ≤ ${MAX_KEY_VERSION}, got a larger one`);
+  if (version > MAX_KEY_VERSION)
+    throw new KeywardError(code, `${what}: expected a version ≤ ${MAX_KEY_VERSION}, got a larger one`);
   const body = fromBase64(m[2], what, undefined, code);
   return { version, body };
 }

@@ -16,7 +16,10 @@ export const HMAC_SHA256_LEN = 32;
 export function hmac(key: Uint8Array, message: Uint8Array): Uint8Array {
   abytes(key, 'key');
   abytes(message, 'message');
-  if (key.length === 0) throw new RangeError(`"key" expected a non-empty Uint8Array (Keyward keys are ${SYMMETRIC_KEY_LEN} bytes), got length=0`);
+  if (key.length === 0)
+    throw new RangeError(
+      `"key" expected a non-empty Uint8Array (Keyward keys are ${SYMMETRIC_KEY_LEN} bytes), got length=0`,
+    );
   const d = createHmac('sha256', key).update(message).digest();
   return new Uint8Array(d.buffer, d.byteOffset, d.byteLength);
 }

@@ -61,7 +61,14 @@ export {
 export { decapsulate, encapsulate, kemCiphertextLength, type Encapsulation } from './kem.js';
 export { expandPrivateKey, isExpandable, isExpandedKey, wipeExpandedKey, type ExpandedKey } from './expanded.js';
 export { HMAC_SHA256_LEN, hmac, verifyHmac } from './hmac.js';
-export { MAX_OAEP_LABEL_LEN, OAEP_HASH, oaepCiphertextLength, oaepDecrypt, oaepEncrypt, oaepMaxPlaintextLength } from './oaep.js';
+export {
+  MAX_OAEP_LABEL_LEN,
+  OAEP_HASH,
+  oaepCiphertextLength,
+  oaepDecrypt,
+  oaepEncrypt,
+  oaepMaxPlaintextLength,
+} from './oaep.js';
 export {
   ML_KEM_BYOK_INFO,
   WRAPPING_ALGORITHMS,

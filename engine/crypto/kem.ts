@@ -61,7 +61,9 @@ export function encapsulate(type: KeyType, pub: Uint8Array): Encapsulation {
   try {
     r = alg.encapsulate(pub);
   } catch (e) {
-    throw new KeywardError('PUBLIC_KEY_INVALID', `${type} public key: failed the FIPS 203 encapsulation key check`, { cause: e });
+    throw new KeywardError('PUBLIC_KEY_INVALID', `${type} public key: failed the FIPS 203 encapsulation key check`, {
+      cause: e,
+    });
   }
   return { ciphertext: r.cipherText, sharedSecret: r.sharedSecret };
 }

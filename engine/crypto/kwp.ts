@@ -54,7 +54,12 @@ export function kwpWrap(kek: Uint8Array, plaintext: Uint8Array): Uint8Array {
 export function kwpUnwrap(kek: Uint8Array, wrapped: Uint8Array): Uint8Array | undefined {
   abytes(kek, 'kek', SYMMETRIC_KEY_LEN);
   if (!(wrapped instanceof Uint8Array)) return undefined;
-  if (wrapped.length < KWP_MIN_WRAPPED_LEN || wrapped.length % 8 !== 0 || wrapped.length > kwpWrappedLength(KWP_MAX_PLAINTEXT_LEN)) return undefined;
+  if (
+    wrapped.length < KWP_MIN_WRAPPED_LEN ||
+    wrapped.length % 8 !== 0 ||
+    wrapped.length > kwpWrappedLength(KWP_MAX_PLAINTEXT_LEN)
+  )
+    return undefined;
   try {
     const d = createDecipheriv(KWP_CIPHER, kek, KWP_AIV);
     const a = d.update(wrapped);

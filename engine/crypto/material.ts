@@ -12,7 +12,17 @@
  * @module
  */
 import { Buffer } from 'node:buffer';
-import { constants, createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes, sign as nodeSign, verify as nodeVerify, type JsonWebKey, type KeyObject } from 'node:crypto';
+import {
+  constants,
+  createPrivateKey,
+  createPublicKey,
+  generateKeyPairSync,
+  randomBytes,
+  sign as nodeSign,
+  verify as nodeVerify,
+  type JsonWebKey,
+  type KeyObject,
+} from 'node:crypto';
 import { ed25519 } from '@noble/curves/ed25519.js';
 import { p256, p384 } from '@noble/curves/nist.js';
 import { abytes, concatBytes, fromBase64, toBase64 } from '../../lib/bytes.js';
@@ -136,11 +146,19 @@ export function publicKeyOf(type: KeyType, priv: Uint8Array): Uint8Array | null 
 }
 
 function invalidPublic(type: KeyType, why: string, cause?: unknown): KeywardError<'PUBLIC_KEY_INVALID'> {
-  return new KeywardError('PUBLIC_KEY_INVALID', `${type} public key: ${why}`, cause === undefined ? undefined : { cause });
+  return new KeywardError(
+    'PUBLIC_KEY_INVALID',
+    `${type} public key: ${why}`,
+    cause === undefined ? undefined : { cause },
+  );
 }
 
 function invalidPrivate(type: KeyType, why: string, cause?: unknown): KeywardError<'PRIVATE_KEY_INVALID'> {
-  return new KeywardError('PRIVATE_KEY_INVALID', `${type} private key: ${why}`, cause === undefined ? undefined : { cause });
+  return new KeywardError(
+    'PRIVATE_KEY_INVALID',
+    `${type} private key: ${why}`,
+    cause === undefined ? undefined : { cause },
+  );
 }
 
 /** Expected raw public key length of a post-quantum / hybrid type. */
@@ -173,15 +191,18 @@ function checkEd25519Point(type: KeyType, raw: Uint8Array): void {
 function checkNodePublic(type: NodeAsymType, key: KeyObject): Uint8Array {
   const details = key.asymmetricKeyDetails ?? {};
   if (type === 'ed25519') {
-    if (key.asymmetricKeyType !== 'ed25519') throw invalidPublic(type, `expected an Ed25519 key, got ${key.asymmetricKeyType ?? 'unknown'}`);
+    if (key.asymmetricKeyType !== 'ed25519')
+      throw invalidPublic(type, `expected an Ed25519 key, got ${key.asymmetricKeyType ?? 'unknown'}`);
     const spki = u8(key.export({ format: 'der', type: 'spki' }));
     checkEd25519Point(type, spki.subarray(spki.length - ED25519_PUBLIC_LEN));
     return spki;
   }
   if (isEcdsa(type)) {
     const p = ECDSA[type];
-    if (key.asymmetricKeyType !== 'ec') throw invalidPublic(type, `expected an EC key, got ${key.asymmetricKeyType ?? 'unknown'}`);
-    if (details.namedCurve !== p.namedCurve) throw invalidPublic(type, `expected curve ${p.jwkCrv}, got ${details.namedCurve ?? 'unknown'}`);
+    if (key.asymmetricKeyType !== 'ec')
+      throw invalidPublic(type, `expected an EC key, got ${key.asymmetricKeyType ?? 'unknown'}`);
+    if (details.namedCurve !== p.namedCurve)
+      throw invalidPublic(type, `expected curve ${p.jwkCrv}, got ${details.namedCurve ?? 'unknown'}`);
     const jwk = key.export({ format: 'jwk' });
     try {
       const point = concatBytes(new Uint8Array([4]), fromB64url(jwk.x), fromB64url(jwk.y));
@@ -192,9 +213,12 @@ function checkNodePublic(type: NodeAsymType, key: KeyObject): Uint8Array {
     return u8(key.export({ format: 'der', type: 'spki' }));
   }
   if (isRsa(type)) {
-    if (key.asymmetricKeyType !== 'rsa') throw invalidPublic(type, `expected an RSA key (rsaEncryption), got ${key.asymmetricKeyType ?? 'unknown'}`);
-    if (details.modulusLength !== RSA[type].bits) throw invalidPublic(type, `expected a ${RSA[type].bits}-bit modulus, got ${details.modulusLength ?? 'unknown'}`);
-    if (details.publicExponent !== BigInt(RSA_PUBLIC_EXPONENT)) throw invalidPublic(type, `expected public exponent ${RSA_PUBLIC_EXPONENT}`);
+    if (key.asymmetricKeyType !== 'rsa')
+      throw invalidPublic(type, `expected an RSA key (rsaEncryption), got ${key.asymmetricKeyType ?? 'unknown'}`);
+    if (details.modulusLength !== RSA[type].bits)
+      throw invalidPublic(type, `expected a ${RSA[type].bits}-bit modulus, got ${details.modulusLength ?? 'unknown'}`);
+    if (details.publicExponent !== BigInt(RSA_PUBLIC_EXPONENT))
+      throw invalidPublic(type, `expected public exponent ${RSA_PUBLIC_EXPONENT}`);
     return u8(key.export({ format: 'der', type: 'spki' }));
   }
   throw new RangeError(`unhandled key type ${String(type)}`);
@@ -213,7 +237,8 @@ function fromB64url(s: string | undefined): Uint8Array {
  */
 export function importPublicKey(type: KeyType, input: string | Uint8Array): Uint8Array {
   assertKeyType(type);
-  if (typeof input !== 'string' && !(input instanceof Uint8Array)) throw invalidPublic(type, `expected a string or bytes, got ${typeof input}`);
+  if (typeof input !== 'string' && !(input instanceof Uint8Array))
+    throw invalidPublic(type, `expected a string or bytes, got ${typeof input}`);
   if (isSymmetric(type)) throw invalidPublic(type, 'symmetric key types have no public key');
   if (isNodeAsym(type)) {
     let key: KeyObject;
@@ -221,7 +246,10 @@ export function importPublicKey(type: KeyType, input: string | Uint8Array): Uint
       if (typeof input === 'string' && input.trimStart().startsWith('-----BEGIN PUBLIC KEY-----')) {
         key = createPublicKey({ key: input, format: 'pem' });
       } else {
-        const der = typeof input === 'string' ? fromBase64(input.trim(), 'publicKey', { min: 1, max: 4096 }, 'PUBLIC_KEY_INVALID') : input;
+        const der =
+          typeof input === 'string'
+            ? fromBase64(input.trim(), 'publicKey', { min: 1, max: 4096 }, 'PUBLIC_KEY_INVALID')
+            : input;
         key = createPublicKey({ key: buf(der), format: 'der', type: 'spki' });
       }
     } catch (e) {
@@ -233,7 +261,10 @@ export function importPublicKey(type: KeyType, input: string | Uint8Array): Uint
   }
   const len = pqPublicLen(type);
   if (len === undefined) throw new RangeError(`unhandled key type ${type}`);
-  const raw = typeof input === 'string' ? fromBase64(input.trim(), 'publicKey', len, 'PUBLIC_KEY_INVALID') : new Uint8Array(input);
+  const raw =
+    typeof input === 'string'
+      ? fromBase64(input.trim(), 'publicKey', len, 'PUBLIC_KEY_INVALID')
+      : new Uint8Array(input);
   if (raw.length !== len) throw invalidPublic(type, `expected ${len} bytes, got ${raw.length}`);
   if (isMlKem(type) || type === 'x-wing') {
     // FIPS 203 §7.2 encapsulation key check (modulus check), done by noble's encapsulate.
@@ -260,7 +291,8 @@ export function importPrivateKey(type: KeyType, bytes: Uint8Array): KeyPair {
   assertKeyType(type);
   if (!(bytes instanceof Uint8Array)) throw invalidPrivate(type, `expected bytes, got ${typeof bytes}`);
   const want = privateLen(type);
-  if (want !== undefined && bytes.length !== want) throw invalidPrivate(type, `expected ${want} bytes, got ${bytes.length}`);
+  if (want !== undefined && bytes.length !== want)
+    throw invalidPrivate(type, `expected ${want} bytes, got ${bytes.length}`);
   const priv = new Uint8Array(bytes);
   if (isSymmetric(type)) return { private: priv, public: null };
   if (isNodeAsym(type)) {
@@ -276,7 +308,11 @@ export function importPrivateKey(type: KeyType, bytes: Uint8Array): KeyPair {
     } catch (e) {
       throw invalidPrivate(type, e instanceof KeywardError ? e.message : 'unexpected key', e);
     }
-    if (!pairwiseConsistent(type, key)) throw invalidPrivate(type, 'the private key does not match the public key it carries (pairwise consistency test failed)');
+    if (!pairwiseConsistent(type, key))
+      throw invalidPrivate(
+        type,
+        'the private key does not match the public key it carries (pairwise consistency test failed)',
+      );
     priv.fill(0);
     return { private: u8(key.export({ format: 'der', type: 'pkcs8' })), public: pub };
   }
@@ -297,7 +333,8 @@ function pairwiseConsistent(type: NodeAsymType, key: KeyObject): boolean {
   const pub = createPublicKey(key);
   try {
     if (type === 'ed25519') return nodeVerify(null, PCT_MESSAGE, pub, nodeSign(null, PCT_MESSAGE, key));
-    if (isEcdsa(type)) return nodeVerify(ECDSA[type].hash, PCT_MESSAGE, pub, nodeSign(ECDSA[type].hash, PCT_MESSAGE, key));
+    if (isEcdsa(type))
+      return nodeVerify(ECDSA[type].hash, PCT_MESSAGE, pub, nodeSign(ECDSA[type].hash, PCT_MESSAGE, key));
     const pss = { padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: 32 };
     return nodeVerify('sha256', PCT_MESSAGE, { key: pub, ...pss }, nodeSign('sha256', PCT_MESSAGE, { key, ...pss }));
   } catch {
@@ -340,18 +377,21 @@ function formatUnsupported(type: KeyType, format: string): KeywardError<'FORMAT_
 export function exportPublicKey(type: KeyType, pub: Uint8Array, format: PublicKeyFormat): ExportedPublicKey {
   assertKeyType(type);
   abytes(pub, 'publicKey');
-  if (format !== 'pem' && format !== 'jwk' && format !== 'raw') throw new RangeError(`"format" expected pem, jwk or raw, got ${String(format)}`);
+  if (format !== 'pem' && format !== 'jwk' && format !== 'raw')
+    throw new RangeError(`"format" expected pem, jwk or raw, got ${String(format)}`);
   if (isSymmetric(type)) throw formatUnsupported(type, format);
   if (isNodeAsym(type)) {
     const key = createPublicKey({ key: buf(pub), format: 'der', type: 'spki' });
     if (format === 'pem') return { format, publicKey: String(key.export({ format: 'pem', type: 'spki' })) };
     const jwk = key.export({ format: 'jwk' });
     if (format === 'jwk') {
-      const alg = type === 'ed25519' ? 'EdDSA' : type === 'ecdsa-p256' ? 'ES256' : type === 'ecdsa-p384' ? 'ES384' : 'PS256';
+      const alg =
+        type === 'ed25519' ? 'EdDSA' : type === 'ecdsa-p256' ? 'ES256' : type === 'ecdsa-p384' ? 'ES384' : 'PS256';
       return { format, publicKey: { ...jwk, alg, use: 'sig' } };
     }
     if (type === 'ed25519') return { format, publicKey: toBase64(fromB64url(jwk.x)) };
-    if (isEcdsa(type)) return { format, publicKey: toBase64(concatBytes(new Uint8Array([4]), fromB64url(jwk.x), fromB64url(jwk.y))) };
+    if (isEcdsa(type))
+      return { format, publicKey: toBase64(concatBytes(new Uint8Array([4]), fromB64url(jwk.x), fromB64url(jwk.y))) };
     throw formatUnsupported(type, format);
   }
   if (format === 'raw') return { format, publicKey: toBase64(pub) };

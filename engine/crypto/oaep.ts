@@ -31,7 +31,11 @@ const HASH_LEN = 32;
 export const MAX_OAEP_LABEL_LEN = 8192;
 
 function assertRsa(type: KeyType): asserts type is RsaType {
-  if (!isRsa(type)) throw new KeywardError('OPERATION_UNSUPPORTED', `key type ${type} does not support RSA-OAEP (rsa-3072 and rsa-4096 only)`);
+  if (!isRsa(type))
+    throw new KeywardError(
+      'OPERATION_UNSUPPORTED',
+      `key type ${type} does not support RSA-OAEP (rsa-3072 and rsa-4096 only)`,
+    );
 }
 
 /** Size in bytes of an RSA-OAEP ciphertext (the modulus) for `type`. */
@@ -48,7 +52,8 @@ export function oaepMaxPlaintextLength(type: KeyType): number {
 function checkLabel(label: Uint8Array | undefined): Uint8Array {
   if (label === undefined) return new Uint8Array(0);
   abytes(label, 'label');
-  if (label.length > MAX_OAEP_LABEL_LEN) throw new RangeError(`"label" expected at most ${MAX_OAEP_LABEL_LEN} bytes, got length=${label.length}`);
+  if (label.length > MAX_OAEP_LABEL_LEN)
+    throw new RangeError(`"label" expected at most ${MAX_OAEP_LABEL_LEN} bytes, got length=${label.length}`);
   return label;
 }
 
@@ -61,9 +66,15 @@ export function oaepEncrypt(type: KeyType, pub: Uint8Array, plaintext: Uint8Arra
   abytes(pub, 'publicKey');
   abytes(plaintext, 'plaintext');
   const max = oaepMaxPlaintextLength(type);
-  if (plaintext.length > max) throw new RangeError(`"plaintext" expected at most ${max} bytes for ${type} OAEP-SHA-256, got length=${plaintext.length}`);
+  if (plaintext.length > max)
+    throw new RangeError(
+      `"plaintext" expected at most ${max} bytes for ${type} OAEP-SHA-256, got length=${plaintext.length}`,
+    );
   const key = createPublicKey({ key: buf(pub), format: 'der', type: 'spki' });
-  const out = publicEncrypt({ key, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: OAEP_HASH, oaepLabel: buf(checkLabel(label)) }, plaintext);
+  const out = publicEncrypt(
+    { key, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: OAEP_HASH, oaepLabel: buf(checkLabel(label)) },
+    plaintext,
+  );
   return new Uint8Array(out.buffer, out.byteOffset, out.byteLength);
 }
 
@@ -82,7 +93,15 @@ export function oaepDecrypt(type: KeyType, priv: Uint8Array, ciphertext: Uint8Ar
   if (label !== undefined && (!(label instanceof Uint8Array) || label.length > MAX_OAEP_LABEL_LEN)) throw failed();
   const key = createPrivateKey({ key: buf(priv), format: 'der', type: 'pkcs8' });
   try {
-    const out = privateDecrypt({ key, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: OAEP_HASH, oaepLabel: buf(label ?? new Uint8Array(0)) }, ciphertext);
+    const out = privateDecrypt(
+      {
+        key,
+        padding: constants.RSA_PKCS1_OAEP_PADDING,
+        oaepHash: OAEP_HASH,
+        oaepLabel: buf(label ?? new Uint8Array(0)),
+      },
+      ciphertext,
+    );
     return new Uint8Array(out.buffer, out.byteOffset, out.byteLength);
   } catch {
     throw failed();

@@ -88,9 +88,11 @@ export class CryptoPool {
 
   constructor(options: CryptoPoolOptions = {}) {
     const size = options.size ?? availableParallelism();
-    if (!Number.isSafeInteger(size) || size < 1) throw new RangeError(`"size" expected a positive integer, got ${String(size)}`);
+    if (!Number.isSafeInteger(size) || size < 1)
+      throw new RangeError(`"size" expected a positive integer, got ${String(size)}`);
     const maxQueue = options.maxQueue ?? 64 * size;
-    if (!Number.isSafeInteger(maxQueue) || maxQueue < 0) throw new RangeError(`"maxQueue" expected a non-negative integer, got ${String(maxQueue)}`);
+    if (!Number.isSafeInteger(maxQueue) || maxQueue < 0)
+      throw new RangeError(`"maxQueue" expected a non-negative integer, got ${String(maxQueue)}`);
     this.size = size;
     this.maxQueue = maxQueue;
   }
@@ -114,7 +116,13 @@ export class CryptoPool {
     return this.#call('sign', [type, copyKey(priv), copyArg(message), copyOpts(opts)]);
   }
 
-  verify(type: KeyType, pub: Uint8Array, message: Uint8Array, signature: Uint8Array, opts?: VerifyOptions): Promise<boolean> {
+  verify(
+    type: KeyType,
+    pub: Uint8Array,
+    message: Uint8Array,
+    signature: Uint8Array,
+    opts?: VerifyOptions,
+  ): Promise<boolean> {
     return this.#call('verify', [type, copyArg(pub), copyArg(message), copyArg(signature), copyOpts(opts)]);
   }
 
@@ -155,7 +163,12 @@ export class CryptoPool {
       const slot = this.#idleSlot();
       if (slot) return this.#dispatch(slot, task);
       if (this.#queue.length >= this.maxQueue) {
-        reject(new KeywardError('CRYPTO_BUSY', `crypto pool busy: ${this.#queue.length} calls waiting (max ${this.maxQueue})`));
+        reject(
+          new KeywardError(
+            'CRYPTO_BUSY',
+            `crypto pool busy: ${this.#queue.length} calls waiting (max ${this.maxQueue})`,
+          ),
+        );
         return;
       }
       this.#queue.push(task);

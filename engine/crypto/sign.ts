@@ -37,7 +37,14 @@
  * Verification accepts only if BOTH components verify. `context` is the composite ctx (≤ 255 bytes).
  * @module
  */
-import { constants, createPrivateKey, createPublicKey, sign as nodeSign, verify as nodeVerify, type KeyObject } from 'node:crypto';
+import {
+  constants,
+  createPrivateKey,
+  createPublicKey,
+  sign as nodeSign,
+  verify as nodeVerify,
+  type KeyObject,
+} from 'node:crypto';
 import { sha512 } from '@noble/hashes/sha2.js';
 import { ed25519 } from '@noble/curves/ed25519.js';
 import { p256, p384 } from '@noble/curves/nist.js';
@@ -71,7 +78,16 @@ export type SignatureEncoding = 'der' | 'p1363';
  * Digests ECDSA and RSA may sign over (node:crypto / OpenSSL names). The default is each type's own:
  * SHA-256 for P-256 and RSA, SHA-384 for P-384. SHA-1 is not offered (SHAttered, 2017).
  */
-export const SIGNATURE_HASHES = ['sha224', 'sha256', 'sha384', 'sha512', 'sha3-224', 'sha3-256', 'sha3-384', 'sha3-512'] as const;
+export const SIGNATURE_HASHES = [
+  'sha224',
+  'sha256',
+  'sha384',
+  'sha512',
+  'sha3-224',
+  'sha3-256',
+  'sha3-384',
+  'sha3-512',
+] as const;
 export type SignatureHash = (typeof SIGNATURE_HASHES)[number];
 const HASH_LEN: Readonly<Record<SignatureHash, number>> = {
   sha224: 28,
@@ -133,49 +149,87 @@ export function assertSignOptions(type: KeyType, message: Uint8Array, opts: Veri
 function checkOptions(type: KeyType, message: Uint8Array, opts: VerifyOptions): void {
   if (opts.encoding !== undefined) {
     if (opts.encoding !== 'der' && opts.encoding !== 'p1363') {
-      throw new KeywardError('OPTION_INVALID', `encoding: expected "der" or "p1363", got ${JSON.stringify(String(opts.encoding)).slice(0, 40)}`);
+      throw new KeywardError(
+        'OPTION_INVALID',
+        `encoding: expected "der" or "p1363", got ${JSON.stringify(String(opts.encoding)).slice(0, 40)}`,
+      );
     }
     if (!isEcdsa(type)) throw unsupported(type, 'a signature encoding (ECDSA only)');
   }
   if (opts.context !== undefined) {
     abytes(opts.context, 'context');
-    if (!isMlDsa(type) && !isSlhDsa(type) && type !== 'ml-dsa-65-ed25519') throw unsupported(type, 'a context string (ML-DSA, SLH-DSA and composite only)');
-    if (opts.context.length > MAX_CONTEXT_LEN) throw new KeywardError('OPTION_INVALID', `context: expected at most ${MAX_CONTEXT_LEN} bytes, got ${opts.context.length}`);
+    if (!isMlDsa(type) && !isSlhDsa(type) && type !== 'ml-dsa-65-ed25519')
+      throw unsupported(type, 'a context string (ML-DSA, SLH-DSA and composite only)');
+    if (opts.context.length > MAX_CONTEXT_LEN)
+      throw new KeywardError(
+        'OPTION_INVALID',
+        `context: expected at most ${MAX_CONTEXT_LEN} bytes, got ${opts.context.length}`,
+      );
   }
   if (opts.requireLowS && !isEcdsa(type)) throw unsupported(type, 'requireLowS (ECDSA only)');
   if (opts.hash !== undefined) {
     if (!(SIGNATURE_HASHES as readonly string[]).includes(opts.hash)) {
-      throw new KeywardError('OPTION_INVALID', `hash: expected one of ${SIGNATURE_HASHES.join(', ')}, got ${JSON.stringify(String(opts.hash)).slice(0, 40)}`);
+      throw new KeywardError(
+        'OPTION_INVALID',
+        `hash: expected one of ${SIGNATURE_HASHES.join(', ')}, got ${JSON.stringify(String(opts.hash)).slice(0, 40)}`,
+      );
     }
     if (!isEcdsa(type) && !isRsa(type)) throw unsupported(type, 'a choice of digest (ECDSA and RSA only)');
   }
   if (opts.rsaPadding !== undefined) {
-    if (opts.rsaPadding !== 'pss' && opts.rsaPadding !== 'pkcs1v15') throw new KeywardError('OPTION_INVALID', `rsaPadding: expected "pss" or "pkcs1v15", got ${JSON.stringify(String(opts.rsaPadding)).slice(0, 40)}`);
+    if (opts.rsaPadding !== 'pss' && opts.rsaPadding !== 'pkcs1v15')
+      throw new KeywardError(
+        'OPTION_INVALID',
+        `rsaPadding: expected "pss" or "pkcs1v15", got ${JSON.stringify(String(opts.rsaPadding)).slice(0, 40)}`,
+      );
     if (!isRsa(type)) throw unsupported(type, 'an RSA signature padding (RSA only)');
   }
   if (opts.pssSaltLength !== undefined) {
-    if (!isRsa(type) || opts.rsaPadding === 'pkcs1v15') throw unsupported(type, opts.rsaPadding === 'pkcs1v15' ? 'a salt length with PKCS#1 v1.5 padding (PSS only)' : 'a PSS salt length (RSA only)');
+    if (!isRsa(type) || opts.rsaPadding === 'pkcs1v15')
+      throw unsupported(
+        type,
+        opts.rsaPadding === 'pkcs1v15'
+          ? 'a salt length with PKCS#1 v1.5 padding (PSS only)'
+          : 'a PSS salt length (RSA only)',
+      );
     const s = opts.pssSaltLength;
     // RFC 8017 §9.1.1: emLen ≥ hLen + sLen + 2.
     const max = RSA[type].bits / 8 - HASH_LEN[opts.hash ?? 'sha256'] - 2;
     if (s !== 'hash' && s !== 'auto' && !(Number.isSafeInteger(s) && s >= 0 && s <= max)) {
-      throw new KeywardError('OPTION_INVALID', `pssSaltLength: expected "auto", "hash" or an integer 0 to ${max}, got ${JSON.stringify(String(s)).slice(0, 40)}`);
+      throw new KeywardError(
+        'OPTION_INVALID',
+        `pssSaltLength: expected "auto", "hash" or an integer 0 to ${max}, got ${JSON.stringify(String(s)).slice(0, 40)}`,
+      );
     }
   }
   if (opts.prehashed) {
     if (!isEcdsa(type)) throw unsupported(type, 'prehashed messages (ECDSA only; ML-DSA/SLH-DSA sign in pure mode)');
     const hash = opts.hash ?? ECDSA[type].hash;
     const want = HASH_LEN[hash];
-    if (message.length !== want) throw new KeywardError('OPTION_INVALID', `prehashed: expected a ${want}-byte ${hash.toUpperCase()} digest, got ${message.length} bytes`);
+    if (message.length !== want)
+      throw new KeywardError(
+        'OPTION_INVALID',
+        `prehashed: expected a ${want}-byte ${hash.toUpperCase()} digest, got ${message.length} bytes`,
+      );
   }
 }
 
 /** node:crypto's RSA options for `opts` (PSS with a 32-byte salt and SHA-256 unless told otherwise). */
-function rsaParams(opts: SignOptions, verifying: boolean): { hash: SignatureHash; padding: number; saltLength?: number } {
+function rsaParams(
+  opts: SignOptions,
+  verifying: boolean,
+): { hash: SignatureHash; padding: number; saltLength?: number } {
   const hash = opts.hash ?? 'sha256';
   if (opts.rsaPadding === 'pkcs1v15') return { hash, padding: constants.RSA_PKCS1_PADDING };
   const s = opts.pssSaltLength ?? RSA_PSS_SALT_LEN;
-  const saltLength = s === 'hash' ? constants.RSA_PSS_SALTLEN_DIGEST : s === 'auto' ? (verifying ? constants.RSA_PSS_SALTLEN_AUTO : constants.RSA_PSS_SALTLEN_MAX_SIGN) : s;
+  const saltLength =
+    s === 'hash'
+      ? constants.RSA_PSS_SALTLEN_DIGEST
+      : s === 'auto'
+        ? verifying
+          ? constants.RSA_PSS_SALTLEN_AUTO
+          : constants.RSA_PSS_SALTLEN_MAX_SIGN
+        : s;
   return { hash, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength };
 }
 
@@ -197,7 +251,12 @@ export function compositeMessage(message: Uint8Array, ctx: Uint8Array): Uint8Arr
  * expanded form (expanded.ts: same signatures, without re-deriving the key). Returns the raw
  * signature bytes (use {@link formatSignature} for the `kw:v<N>:` text).
  */
-export function sign(type: KeyType, priv: Uint8Array | ExpandedKey, message: Uint8Array, opts: SignOptions = {}): Uint8Array {
+export function sign(
+  type: KeyType,
+  priv: Uint8Array | ExpandedKey,
+  message: Uint8Array,
+  opts: SignOptions = {},
+): Uint8Array {
   assertSupports(type, 'sign');
   const parts = expandedParts(type, priv);
   abytes(message, 'message');
@@ -207,7 +266,10 @@ export function sign(type: KeyType, priv: Uint8Array | ExpandedKey, message: Uin
     if (isMlDsa(type)) return ML_DSA[type].sign(message, parts[0]!, { context });
     // expandedParts accepts only expandable types: here, the composite.
     const m = compositeMessage(message, context);
-    return concatBytes(ML_DSA['ml-dsa-65'].sign(m, parts[0]!, { context: COMPOSITE_LABEL }), ed25519.sign(m, parts[1]!));
+    return concatBytes(
+      ML_DSA['ml-dsa-65'].sign(m, parts[0]!, { context: COMPOSITE_LABEL }),
+      ed25519.sign(m, parts[1]!),
+    );
   }
   abytes(priv, 'privateKey');
   if (type === 'ed25519') return u8(nodeSign(null, message, privateKeyObject(priv)));
@@ -273,7 +335,13 @@ function signEcdsa(type: EcdsaType, priv: Uint8Array, message: Uint8Array, opts:
  * Verifies `signature` over `message` with the canonical public key `pub`. Returns false for every
  * bad signature; never throws on signature content.
  */
-export function verify(type: KeyType, pub: Uint8Array, message: Uint8Array, signature: Uint8Array, opts: VerifyOptions = {}): boolean {
+export function verify(
+  type: KeyType,
+  pub: Uint8Array,
+  message: Uint8Array,
+  signature: Uint8Array,
+  opts: VerifyOptions = {},
+): boolean {
   assertSupports(type, 'verify');
   abytes(pub, 'publicKey');
   abytes(message, 'message');
@@ -310,9 +378,14 @@ export function verify(type: KeyType, pub: Uint8Array, message: Uint8Array, sign
       const edPub = pub.subarray(COMPOSITE_PUBLIC_LEN - ED25519_PUBLIC_LEN);
       if (!ed25519PointOk(edPub)) return false;
       const m = compositeMessage(message, context);
-      const mlOk = ML_DSA['ml-dsa-65'].verify(signature.subarray(0, COMPOSITE_MLDSA_SIG_LEN), m, pub.subarray(0, COMPOSITE_PUBLIC_LEN - ED25519_PUBLIC_LEN), {
-        context: COMPOSITE_LABEL,
-      });
+      const mlOk = ML_DSA['ml-dsa-65'].verify(
+        signature.subarray(0, COMPOSITE_MLDSA_SIG_LEN),
+        m,
+        pub.subarray(0, COMPOSITE_PUBLIC_LEN - ED25519_PUBLIC_LEN),
+        {
+          context: COMPOSITE_LABEL,
+        },
+      );
       const edOk = ed25519.verify(signature.subarray(COMPOSITE_MLDSA_SIG_LEN), m, edPub, { zip215: false });
       return mlOk && edOk;
     }
@@ -334,7 +407,13 @@ function ed25519PointOk(raw: Uint8Array): boolean {
   }
 }
 
-function verifyEcdsa(type: EcdsaType, pub: Uint8Array, message: Uint8Array, signature: Uint8Array, opts: VerifyOptions): boolean {
+function verifyEcdsa(
+  type: EcdsaType,
+  pub: Uint8Array,
+  message: Uint8Array,
+  signature: Uint8Array,
+  opts: VerifyOptions,
+): boolean {
   const curve = CURVE[type];
   const fieldLen = ECDSA[type].fieldLen;
   let sig;
@@ -354,7 +433,11 @@ function verifyEcdsa(type: EcdsaType, pub: Uint8Array, message: Uint8Array, sign
   const key = publicKeyObject(pub);
   if (opts.prehashed) {
     const jwk = key.export({ format: 'jwk' });
-    const point = concatBytes(new Uint8Array([4]), Buffer.from(jwk.x ?? '', 'base64url'), Buffer.from(jwk.y ?? '', 'base64url'));
+    const point = concatBytes(
+      new Uint8Array([4]),
+      Buffer.from(jwk.x ?? '', 'base64url'),
+      Buffer.from(jwk.y ?? '', 'base64url'),
+    );
     return curve.verify(compact, message, point, { prehash: false, lowS: false, format: 'compact' });
   }
   return nodeVerify(opts.hash ?? ECDSA[type].hash, message, { key, dsaEncoding: 'ieee-p1363' }, compact);

@@ -80,8 +80,22 @@ const ML_DSA_SLOW = ['generateKey', 'sign', 'verify'] as const;
 const SLH_DSA_SLOW = ['generateKey', 'sign', 'verify'] as const;
 const ML_KEM_SLOW = ['generateKey', 'encapsulate', 'decapsulate'] as const;
 
-function info(type: KeyType, family: KeyFamily, algId: number, operations: readonly Operation[], asymmetric: boolean, slow: readonly SlowCall[]): KeyTypeInfo {
-  return Object.freeze({ type, family, algId, operations: Object.freeze([...operations]), asymmetric, slow: Object.freeze([...slow]) });
+function info(
+  type: KeyType,
+  family: KeyFamily,
+  algId: number,
+  operations: readonly Operation[],
+  asymmetric: boolean,
+  slow: readonly SlowCall[],
+): KeyTypeInfo {
+  return Object.freeze({
+    type,
+    family,
+    algId,
+    operations: Object.freeze([...operations]),
+    asymmetric,
+    slow: Object.freeze([...slow]),
+  });
 }
 
 /** The capability table, keyed by type. */
@@ -138,7 +152,10 @@ export function supports(type: KeyType, op: Operation): boolean {
 /** Throws `OPERATION_UNSUPPORTED` unless `type` supports `op`. */
 export function assertSupports(type: KeyType, op: Operation): void {
   if (!supports(type, op)) {
-    throw new KeywardError('OPERATION_UNSUPPORTED', `key type ${type} does not support ${op} (supports: ${keyTypeInfo(type).operations.join(', ')})`);
+    throw new KeywardError(
+      'OPERATION_UNSUPPORTED',
+      `key type ${type} does not support ${op} (supports: ${keyTypeInfo(type).operations.join(', ')})`,
+    );
   }
 }
 

@@ -25,7 +25,10 @@ port.on('message', (req: Request) => {
     const error =
       e instanceof KeywardError
         ? { kind: 'KeywardError', code: e.code, message: e.message }
-        : { kind: e instanceof TypeError ? 'TypeError' : e instanceof RangeError ? 'RangeError' : 'Error', message: e instanceof Error ? e.message : String(e) };
+        : {
+            kind: e instanceof TypeError ? 'TypeError' : e instanceof RangeError ? 'RangeError' : 'Error',
+            message: e instanceof Error ? e.message : String(e),
+          };
     port.postMessage({ id: req.id, ok: false, error });
   } finally {
     // args[1] is the private key (seed or expanded) of these calls: this copy was transferred to us.

@@ -60,14 +60,23 @@ export class KeyImport {
     crypto.assertKeyType(opts.type);
     const type = opts.type;
     assertKeyName(opts.name);
-    if (opts.source && !KEY_ID_RE.test(opts.source.keyId)) throw new KeywardError('VALIDATION_FAILED', `keyId: expected key_ and 24 lowercase hex characters, got "${opts.source.keyId.slice(0, 40)}"`);
+    if (opts.source && !KEY_ID_RE.test(opts.source.keyId))
+      throw new KeywardError(
+        'VALIDATION_FAILED',
+        `keyId: expected key_ and 24 lowercase hex characters, got "${opts.source.keyId.slice(0, 40)}"`,
+      );
     assertRequireLowS(type, opts.requireLowS);
     this.#d.seal.keyring(); // SEALED before doing any work
     // Fail early (before any private-key operation) when the name or id is taken; the insert re-checks.
-    if (await keyNameTaken(this.#d.db, opts.name)) throw new KeywardError('KEY_EXISTS', `a key named "${opts.name}" already exists`);
+    if (await keyNameTaken(this.#d.db, opts.name))
+      throw new KeywardError('KEY_EXISTS', `a key named "${opts.name}" already exists`);
     if (opts.source) {
       const same = await keyNameById(this.#d.db, opts.source.keyId);
-      if (same !== undefined) throw new KeywardError('KEY_EXISTS', `key "${same}" already has id ${opts.source.keyId} (was this export imported before?)`);
+      if (same !== undefined)
+        throw new KeywardError(
+          'KEY_EXISTS',
+          `key "${same}" already has id ${opts.source.keyId} (was this export imported before?)`,
+        );
     }
     const material = await this.#wrapping.unwrap(opts.algorithm, opts.wrappedKey);
     let pair: crypto.KeyPair;
@@ -77,7 +86,19 @@ export class KeyImport {
       material.fill(0);
     }
     try {
-      await this.#catalog.insert({ name: opts.name, type, id: opts.source?.keyId ?? newKeyId(), version: opts.source?.version, exportable: opts.exportable, labels: opts.labels, requireLowS: opts.requireLowS, by: opts.by, publicKey: pair.public, privateKey: pair.private, commit: opts.commit });
+      await this.#catalog.insert({
+        name: opts.name,
+        type,
+        id: opts.source?.keyId ?? newKeyId(),
+        version: opts.source?.version,
+        exportable: opts.exportable,
+        labels: opts.labels,
+        requireLowS: opts.requireLowS,
+        by: opts.by,
+        publicKey: pair.public,
+        privateKey: pair.private,
+        commit: opts.commit,
+      });
     } finally {
       pair.private.fill(0);
     }

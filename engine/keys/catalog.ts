@@ -12,10 +12,29 @@ import { KeywardError } from '../../lib/errors.js';
 import { toBase64 as b64 } from '../../lib/bytes.js';
 import * as crypto from '../crypto/index.js';
 import type { KeyType } from '../crypto/index.js';
-import { getKey, insertKey, insertKeyVersion, listKeys, listKeyVersions, putEntry, updateKey, writeTransaction } from '../store/index.js';
+import {
+  getKey,
+  insertKey,
+  insertKeyVersion,
+  listKeys,
+  listKeyVersions,
+  putEntry,
+  updateKey,
+  writeTransaction,
+} from '../store/index.js';
 import type { CommitScope, KeyRow } from '../store/index.js';
 import type { KeyMaterial } from './material.js';
-import { DELETION_RETENTION_DAYS, KEY_ROW_CACHE_MAX, KEY_ROW_CACHE_TTL_MS, assertKeyName, assertRequireLowS, materialPath, newKeyId, type KeyDeps, type KeyInfo } from './rules.js';
+import {
+  DELETION_RETENTION_DAYS,
+  KEY_ROW_CACHE_MAX,
+  KEY_ROW_CACHE_TTL_MS,
+  assertKeyName,
+  assertRequireLowS,
+  materialPath,
+  newKeyId,
+  type KeyDeps,
+  type KeyInfo,
+} from './rules.js';
 
 /** A new key's first version, as `insert` stores it. */
 export interface NewKey {
@@ -36,7 +55,10 @@ export interface NewKey {
 /** KEY_DELETION_NOT_ALLOWED unless the key allows deletion (also the route's check before parking). */
 export function assertDeletionAllowed(row: Pick<KeyRow, 'name' | 'deletionAllowed'>): void {
   if (!row.deletionAllowed) {
-    throw new KeywardError('KEY_DELETION_NOT_ALLOWED', `key "${row.name}" does not allow deletion; set deletionAllowed with POST /v1/keys/${row.name}/config first`);
+    throw new KeywardError(
+      'KEY_DELETION_NOT_ALLOWED',
+      `key "${row.name}" does not allow deletion; set deletionAllowed with POST /v1/keys/${row.name}/config first`,
+    );
   }
 }
 
@@ -86,7 +108,11 @@ export class KeyCatalog {
       if (this.#rows.size >= KEY_ROW_CACHE_MAX) this.#rows.delete(this.#rows.keys().next().value!);
       this.#rows.set(name, { row, fetched: performance.now() });
     }
-    if (row.deleteAfter) throw new KeywardError('KEY_PENDING_DELETION', `key "${name}" is scheduled for deletion at ${row.deleteAfter.toISOString()} and refuses operations`);
+    if (row.deleteAfter)
+      throw new KeywardError(
+        'KEY_PENDING_DELETION',
+        `key "${name}" is scheduled for deletion at ${row.deleteAfter.toISOString()} and refuses operations`,
+      );
     return row;
   }
 
@@ -105,20 +131,45 @@ export class KeyCatalog {
       requireLowS: row.requireLowS,
       deleteAfter: row.deleteAfter?.toISOString() ?? null,
       createdAt: row.createdAt.toISOString(),
-      versions: versions.map((v) => ({ version: v.version, createdAt: v.createdAt.toISOString(), publicKey: v.publicKey ? b64(v.publicKey) : null })),
+      versions: versions.map((v) => ({
+        version: v.version,
+        createdAt: v.createdAt.toISOString(),
+        publicKey: v.publicKey ? b64(v.publicKey) : null,
+      })),
     };
   }
 
   /** Keys by name, `limit` at a time after `after` (keyset pagination). */
-  async list(opts: { limit: number; after?: string | undefined }): Promise<{ keys: Array<{ name: string; type: string; latestVersion: number; labels: Record<string, string>; deleteAfter: string | null }>; next: string | null }> {
+  async list(opts: { limit: number; after?: string | undefined }): Promise<{
+    keys: Array<{
+      name: string;
+      type: string;
+      latestVersion: number;
+      labels: Record<string, string>;
+      deleteAfter: string | null;
+    }>;
+    next: string | null;
+  }> {
     const rows = await listKeys(this.#d.db, { limit: opts.limit + 1, after: opts.after });
     const page = rows.slice(0, opts.limit);
     // deleteAfter: when a key scheduled for deletion is purged (null when it isn't scheduled).
-    return { keys: page.map((k) => ({ ...k, deleteAfter: k.deleteAfter?.toISOString() ?? null })), next: rows.length > opts.limit ? page[page.length - 1]!.name : null };
+    return {
+      keys: page.map((k) => ({ ...k, deleteAfter: k.deleteAfter?.toISOString() ?? null })),
+      next: rows.length > opts.limit ? page[page.length - 1]!.name : null,
+    };
   }
 
   /** Creates a key with version 1: generated, or verify/encapsulate-only from a public key. */
-  async create(opts: { name: string; type: string; exportable?: boolean; labels?: Record<string, string>; publicKey?: string; requireLowS?: boolean | undefined; by: string; commit?: CommitScope | undefined }): Promise<KeyInfo> {
+  async create(opts: {
+    name: string;
+    type: string;
+    exportable?: boolean;
+    labels?: Record<string, string>;
+    publicKey?: string;
+    requireLowS?: boolean | undefined;
+    by: string;
+    commit?: CommitScope | undefined;
+  }): Promise<KeyInfo> {
     crypto.assertKeyType(opts.type);
     const type = opts.type;
     assertKeyName(opts.name);
@@ -126,7 +177,8 @@ export class KeyCatalog {
     let pair: crypto.KeyPair | undefined;
     let publicKey: Uint8Array | null;
     if (opts.publicKey !== undefined) {
-      if (!crypto.keyTypeInfo(type).asymmetric) throw new KeywardError('KEY_TYPE_MISMATCH', `a ${type} key has no public half; omit publicKey`);
+      if (!crypto.keyTypeInfo(type).asymmetric)
+        throw new KeywardError('KEY_TYPE_MISMATCH', `a ${type} key has no public half; omit publicKey`);
       publicKey = crypto.importPublicKey(type, opts.publicKey);
     } else {
       this.#d.seal.keyring(); // SEALED before doing any work
@@ -134,7 +186,18 @@ export class KeyCatalog {
       publicKey = pair.public;
     }
     try {
-      await this.insert({ name: opts.name, type, id: newKeyId(), exportable: opts.exportable, labels: opts.labels, requireLowS: opts.requireLowS, by: opts.by, publicKey, privateKey: pair?.private, commit: opts.commit });
+      await this.insert({
+        name: opts.name,
+        type,
+        id: newKeyId(),
+        exportable: opts.exportable,
+        labels: opts.labels,
+        requireLowS: opts.requireLowS,
+        by: opts.by,
+        publicKey,
+        privateKey: pair?.private,
+        commit: opts.commit,
+      });
     } finally {
       pair?.private.fill(0);
     }
@@ -150,18 +213,44 @@ export class KeyCatalog {
   async insert(k: NewKey): Promise<void> {
     const version = k.version ?? 1;
     const { seal } = this.#d;
-    await writeTransaction(this.#d.db, k.commit, async (tx) => {
-      const inserted = await insertKey(tx, { name: k.name, id: k.id, type: k.type, exportable: k.exportable ?? false, verifyOnly: k.privateKey === undefined, labels: k.labels ?? {}, requireLowS: k.requireLowS ?? false, latestVersion: version, minDecryptionVersion: version, createdBy: k.by });
-      if (!inserted) throw new KeywardError('KEY_EXISTS', `a key named "${k.name}" already exists${k.version !== undefined ? ` (or one with id ${k.id})` : ''}`);
-      await insertKeyVersion(tx, { keyName: k.name, version, publicKey: k.publicKey });
-      if (k.privateKey) await putEntry(tx, materialPath(k.id, version), seal.barrier.encrypt(materialPath(k.id, version), k.privateKey));
-    }, { type: k.type, version, verifyOnly: k.privateKey === undefined });
+    await writeTransaction(
+      this.#d.db,
+      k.commit,
+      async (tx) => {
+        const inserted = await insertKey(tx, {
+          name: k.name,
+          id: k.id,
+          type: k.type,
+          exportable: k.exportable ?? false,
+          verifyOnly: k.privateKey === undefined,
+          labels: k.labels ?? {},
+          requireLowS: k.requireLowS ?? false,
+          latestVersion: version,
+          minDecryptionVersion: version,
+          createdBy: k.by,
+        });
+        if (!inserted)
+          throw new KeywardError(
+            'KEY_EXISTS',
+            `a key named "${k.name}" already exists${k.version !== undefined ? ` (or one with id ${k.id})` : ''}`,
+          );
+        await insertKeyVersion(tx, { keyName: k.name, version, publicKey: k.publicKey });
+        if (k.privateKey)
+          await putEntry(
+            tx,
+            materialPath(k.id, version),
+            seal.barrier.encrypt(materialPath(k.id, version), k.privateKey),
+          );
+      },
+      { type: k.type, version, verifyOnly: k.privateKey === undefined },
+    );
   }
 
   /** Adds a version and makes it the latest. */
   async rotate(name: string, commit?: CommitScope): Promise<KeyInfo> {
     const row = await this.usable(name);
-    if (row.verifyOnly) throw new KeywardError('KEY_VERIFY_ONLY', `key "${name}" holds only a public key and cannot be rotated`);
+    if (row.verifyOnly)
+      throw new KeywardError('KEY_VERIFY_ONLY', `key "${name}" holds only a public key and cannot be rotated`);
     const { seal } = this.#d;
     seal.keyring();
     const pair = await this.#d.exec.run('generateKey', row.type);
@@ -173,7 +262,11 @@ export class KeyCatalog {
           const locked = await getKey(tx, name, { forUpdate: true });
           if (!locked) throw new KeywardError('KEY_NOT_FOUND', `no key named "${name}"`);
           const version = locked.latestVersion + 1;
-          await putEntry(tx, materialPath(locked.id, version), seal.barrier.encrypt(materialPath(locked.id, version), pair.private));
+          await putEntry(
+            tx,
+            materialPath(locked.id, version),
+            seal.barrier.encrypt(materialPath(locked.id, version), pair.private),
+          );
           await insertKeyVersion(tx, { keyName: name, version, publicKey: pair.public });
           await updateKey(tx, name, { latestVersion: version }, this.#d.now());
           return version;
@@ -187,11 +280,25 @@ export class KeyCatalog {
     return this.info(name);
   }
 
-  async configure(name: string, cfg: { minDecryptionVersion?: number | undefined; deletionAllowed?: boolean | undefined; requireLowS?: boolean | undefined }, commit?: CommitScope): Promise<KeyInfo> {
+  async configure(
+    name: string,
+    cfg: {
+      minDecryptionVersion?: number | undefined;
+      deletionAllowed?: boolean | undefined;
+      requireLowS?: boolean | undefined;
+    },
+    commit?: CommitScope,
+  ): Promise<KeyInfo> {
     const row = await this.row(name);
     assertRequireLowS(row.type, cfg.requireLowS);
-    if (cfg.minDecryptionVersion !== undefined && (cfg.minDecryptionVersion < 1 || cfg.minDecryptionVersion > row.latestVersion)) {
-      throw new KeywardError('VALIDATION_FAILED', `minDecryptionVersion: expected 1 to ${row.latestVersion} (the latest version), got ${cfg.minDecryptionVersion}`);
+    if (
+      cfg.minDecryptionVersion !== undefined &&
+      (cfg.minDecryptionVersion < 1 || cfg.minDecryptionVersion > row.latestVersion)
+    ) {
+      throw new KeywardError(
+        'VALIDATION_FAILED',
+        `minDecryptionVersion: expected 1 to ${row.latestVersion} (the latest version), got ${cfg.minDecryptionVersion}`,
+      );
     }
     const set = {
       ...(cfg.minDecryptionVersion !== undefined ? { minDecryptionVersion: cfg.minDecryptionVersion } : {}),
@@ -209,7 +316,9 @@ export class KeyCatalog {
     assertDeletionAllowed(row);
     if (!row.deleteAfter) {
       const at = new Date(this.#d.now().getTime() + DELETION_RETENTION_DAYS * 86_400_000);
-      await writeTransaction(this.#d.db, commit, (tx) => updateKey(tx, name, { deleteAfter: at }, this.#d.now()), { deleteAfter: at.toISOString() });
+      await writeTransaction(this.#d.db, commit, (tx) => updateKey(tx, name, { deleteAfter: at }, this.#d.now()), {
+        deleteAfter: at.toISOString(),
+      });
     }
     this.forget(name);
     this.#material.drop(row.id); // it refuses operations now: its secrets need not stay in memory

@@ -29,10 +29,21 @@ export interface ExportedKey {
  * Returns the version to export (default: the latest).
  */
 export function assertExportable(row: KeyRow, version: number = row.latestVersion): number {
-  if (!row.exportable) throw new KeywardError('KEY_NOT_EXPORTABLE', `key "${row.name}" was not created exportable and can never be exported`);
-  if (row.verifyOnly) throw new KeywardError('KEY_VERIFY_ONLY', `key "${row.name}" holds only a public key: there is no private material to export`);
+  if (!row.exportable)
+    throw new KeywardError(
+      'KEY_NOT_EXPORTABLE',
+      `key "${row.name}" was not created exportable and can never be exported`,
+    );
+  if (row.verifyOnly)
+    throw new KeywardError(
+      'KEY_VERIFY_ONLY',
+      `key "${row.name}" holds only a public key: there is no private material to export`,
+    );
   if (!Number.isSafeInteger(version) || version < 1 || version > row.latestVersion) {
-    throw new KeywardError('KEY_VERSION_NOT_FOUND', `key "${row.name}" has versions 1 to ${row.latestVersion}; this names version ${version}`);
+    throw new KeywardError(
+      'KEY_VERSION_NOT_FOUND',
+      `key "${row.name}" has versions 1 to ${row.latestVersion}; this names version ${version}`,
+    );
   }
   assertReadable(row, version);
   return version;
@@ -46,14 +57,25 @@ export function assertExportable(row: KeyRow, version: number = row.latestVersio
  * version, the key id (bound into the key's `kw:` AEAD ciphertexts, aead.ts) and the public key
  * (canonical bytes, as in `info().versions`; null for symmetric types). Never logs the material.
  */
-export async function exportKey(material: KeyMaterial, row: KeyRow, opts: { algorithm: WrappingAlgorithm; wrappingPublicKey: Uint8Array; version?: number | undefined }): Promise<ExportedKey> {
+export async function exportKey(
+  material: KeyMaterial,
+  row: KeyRow,
+  opts: { algorithm: WrappingAlgorithm; wrappingPublicKey: Uint8Array; version?: number | undefined },
+): Promise<ExportedKey> {
   const version = assertExportable(row, opts.version);
   const type = row.type;
   // The cached material is shared: wrapKeyMaterial reads it and leaves it alone.
   const priv = await material.private(row, version);
   const wrappedKey = crypto.wrapKeyMaterial(opts.algorithm, opts.wrappingPublicKey, priv);
   const publicKey = crypto.keyTypeInfo(type).asymmetric ? await material.public(row, version) : null;
-  return { wrappedKey, type, keyVersion: version, keyId: row.id, publicKey, wrappingKeyFingerprint: crypto.wrappingKeyFingerprint(opts.wrappingPublicKey) };
+  return {
+    wrappedKey,
+    type,
+    keyVersion: version,
+    keyId: row.id,
+    publicKey,
+    wrappingKeyFingerprint: crypto.wrappingKeyFingerprint(opts.wrappingPublicKey),
+  };
 }
 
 /**
@@ -62,7 +84,11 @@ export async function exportKey(material: KeyMaterial, row: KeyRow, opts: { algo
  * the route's and the policies' business (`key.export`, dual control by default).
  */
 export async function exportMaterial(material: KeyMaterial, row: KeyRow, version: number): Promise<Uint8Array> {
-  if (!row.exportable) throw new KeywardError('OPERATION_UNSUPPORTED', `key "${row.name}" was not created exportable; its material never leaves`);
+  if (!row.exportable)
+    throw new KeywardError(
+      'OPERATION_UNSUPPORTED',
+      `key "${row.name}" was not created exportable; its material never leaves`,
+    );
   assertReadable(row, version);
   return (await material.private(row, version)).slice();
 }

@@ -12,7 +12,14 @@ import * as crypto from '../crypto/index.js';
 import type { ExpandedKey } from '../crypto/index.js';
 import { getEntry, getKeyVersion, liveKeyIds } from '../store/index.js';
 import type { KeyRow } from '../store/index.js';
-import { EXPANDED_CACHE_MAX, MATERIAL_CACHE_MAX, idOfPath, materialPath, materialPrefix, type KeyDeps } from './rules.js';
+import {
+  EXPANDED_CACHE_MAX,
+  MATERIAL_CACHE_MAX,
+  idOfPath,
+  materialPath,
+  materialPrefix,
+  type KeyDeps,
+} from './rules.js';
 import { SecretCache } from './secret-cache.js';
 
 export class KeyMaterial {
@@ -113,7 +120,8 @@ export class KeyMaterial {
   /** The public key of `version` (KEY_VERSION_NOT_FOUND when there is none). */
   async public(row: KeyRow, version: number): Promise<Uint8Array> {
     const v = await getKeyVersion(this.#d.db, row.name, version);
-    if (!v?.publicKey) throw new KeywardError('KEY_VERSION_NOT_FOUND', `key "${row.name}" has no public key for version ${version}`);
+    if (!v?.publicKey)
+      throw new KeywardError('KEY_VERSION_NOT_FOUND', `key "${row.name}" has no public key for version ${version}`);
     return v.publicKey;
   }
 }

@@ -38,13 +38,29 @@ export function versionOf(text: string): number | undefined {
  * A version the caller named with `keyVersion` must be in the key's window (KEY_VERSION_DISABLED);
  * one named by the value itself is checked by the operation (attacker input: a generic failure).
  */
-function operand(row: KeyRow, text: string, what: 'ciphertext' | 'signature', keyVersion: number | undefined): { version: number; body: Uint8Array; named: boolean } {
-  const parsed = crypto.parseVersionedOrRaw(text, what, what === 'ciphertext' ? 'CIPHERTEXT_FORMAT' : 'SIGNATURE_FORMAT');
+function operand(
+  row: KeyRow,
+  text: string,
+  what: 'ciphertext' | 'signature',
+  keyVersion: number | undefined,
+): { version: number; body: Uint8Array; named: boolean } {
+  const parsed = crypto.parseVersionedOrRaw(
+    text,
+    what,
+    what === 'ciphertext' ? 'CIPHERTEXT_FORMAT' : 'SIGNATURE_FORMAT',
+  );
   if (parsed.version !== undefined && keyVersion !== undefined && parsed.version !== keyVersion) {
-    throw new KeywardError('OPTION_INVALID', `keyVersion: the ${what} names version ${parsed.version}, the request ${keyVersion}; give one or make them agree`);
+    throw new KeywardError(
+      'OPTION_INVALID',
+      `keyVersion: the ${what} names version ${parsed.version}, the request ${keyVersion}; give one or make them agree`,
+    );
   }
   if (keyVersion !== undefined) assertReadable(row, keyVersion);
-  return { version: parsed.version ?? keyVersion ?? row.latestVersion, body: parsed.body, named: parsed.version !== undefined };
+  return {
+    version: parsed.version ?? keyVersion ?? row.latestVersion,
+    body: parsed.body,
+    named: parsed.version !== undefined,
+  };
 }
 
 export class KeyOperations {
@@ -56,10 +72,17 @@ export class KeyOperations {
     this.#m = material;
   }
 
-  async encrypt(row: KeyRow, plaintext: Uint8Array, aad?: Uint8Array): Promise<{ ciphertext: string; keyVersion: number }> {
+  async encrypt(
+    row: KeyRow,
+    plaintext: Uint8Array,
+    aad?: Uint8Array,
+  ): Promise<{ ciphertext: string; keyVersion: number }> {
     crypto.assertSupports(row.type, 'encrypt');
     const key = await this.#m.private(row, row.latestVersion);
-    return { ciphertext: crypto.encrypt({ type: row.type, key, keyId: row.id, version: row.latestVersion, plaintext, aad }), keyVersion: row.latestVersion };
+    return {
+      ciphertext: crypto.encrypt({ type: row.type, key, keyId: row.id, version: row.latestVersion, plaintext, aad }),
+      keyVersion: row.latestVersion,
+    };
   }
 
   /**
@@ -85,7 +108,12 @@ export class KeyOperations {
     return crypto.decryptBody({ type, key, keyId: row.id, version, body, aad });
   }
 
-  async rewrap(row: KeyRow, ciphertext: string, aad?: Uint8Array, keyVersion?: number): Promise<{ ciphertext: string; keyVersion: number }> {
+  async rewrap(
+    row: KeyRow,
+    ciphertext: string,
+    aad?: Uint8Array,
+    keyVersion?: number,
+  ): Promise<{ ciphertext: string; keyVersion: number }> {
     crypto.assertSupports(row.type, 'rewrap');
     const plaintext = await this.decrypt(row, ciphertext, aad, keyVersion);
     try {
@@ -95,10 +123,17 @@ export class KeyOperations {
     }
   }
 
-  async datakey(row: KeyRow, bytes: number | undefined, aad?: Uint8Array): Promise<{ plaintext: Uint8Array; ciphertext: string; keyVersion: number }> {
+  async datakey(
+    row: KeyRow,
+    bytes: number | undefined,
+    aad?: Uint8Array,
+  ): Promise<{ plaintext: Uint8Array; ciphertext: string; keyVersion: number }> {
     crypto.assertSupports(row.type, 'datakey');
     const key = await this.#m.private(row, row.latestVersion);
-    return { ...crypto.datakey({ type: row.type, key, keyId: row.id, version: row.latestVersion, bytes, aad }), keyVersion: row.latestVersion };
+    return {
+      ...crypto.datakey({ type: row.type, key, keyId: row.id, version: row.latestVersion, bytes, aad }),
+      keyVersion: row.latestVersion,
+    };
   }
 
   async sign(row: KeyRow, message: Uint8Array, opts: SignOptions): Promise<{ signature: string; keyVersion: number }> {
@@ -116,7 +151,12 @@ export class KeyOperations {
    * key, a version the value names outside the key's window); SIGNATURE_FORMAT when the text is
    * neither form. ECDSA: high S verifies unless the key requires low S.
    */
-  async verify(row: KeyRow, message: Uint8Array, signature: string, opts: SignOptions & { keyVersion?: number | undefined }): Promise<boolean> {
+  async verify(
+    row: KeyRow,
+    message: Uint8Array,
+    signature: string,
+    opts: SignOptions & { keyVersion?: number | undefined },
+  ): Promise<boolean> {
     const type = row.type;
     const { keyVersion, ...signOpts } = opts;
     const verifyOpts: crypto.VerifyOptions = row.requireLowS ? { ...signOpts, requireLowS: true } : signOpts;
@@ -129,7 +169,11 @@ export class KeyOperations {
   }
 
   /** HMAC under the latest version, or under `version` (within the key's window) to verify an older one. */
-  async hmac(row: KeyRow, message: Uint8Array, version = row.latestVersion): Promise<{ hmac: string; keyVersion: number }> {
+  async hmac(
+    row: KeyRow,
+    message: Uint8Array,
+    version = row.latestVersion,
+  ): Promise<{ hmac: string; keyVersion: number }> {
     crypto.assertSupports(row.type, 'hmac');
     if (version !== row.latestVersion) assertReadable(row, version);
     const key = await this.#m.private(row, version);
@@ -153,7 +197,8 @@ export class KeyOperations {
   }
 
   async publicKey(row: KeyRow, format: PublicKeyFormat, version = row.latestVersion) {
-    if (!crypto.keyTypeInfo(row.type).asymmetric) throw new KeywardError('KEY_TYPE_MISMATCH', `a ${row.type} key has no public key`);
+    if (!crypto.keyTypeInfo(row.type).asymmetric)
+      throw new KeywardError('KEY_TYPE_MISMATCH', `a ${row.type} key has no public key`);
     return { ...crypto.exportPublicKey(row.type, await this.#m.public(row, version), format), keyVersion: version };
   }
 }

@@ -69,7 +69,8 @@ export class KeyPurger {
   start(opts: { intervalMs?: number | undefined; onError?: ((err: unknown) => void) | undefined } = {}): void {
     if (this.#timer) return;
     const intervalMs = opts.intervalMs ?? PURGE_INTERVAL_MS;
-    if (!Number.isSafeInteger(intervalMs) || intervalMs < 1) throw new RangeError(`"intervalMs" expected a positive integer, got ${String(intervalMs)}`);
+    if (!Number.isSafeInteger(intervalMs) || intervalMs < 1)
+      throw new RangeError(`"intervalMs" expected a positive integer, got ${String(intervalMs)}`);
     const { seal } = this.#d;
     const t: { timer: NodeJS.Timeout; running: Promise<unknown> | undefined } = {
       timer: setInterval(() => {

@@ -52,11 +52,19 @@ export interface KeyDeps {
 
 /** `requireLowS` is an ECDSA verification rule: refused (when true) for every other type. */
 export function assertRequireLowS(type: KeyType, requireLowS: boolean | undefined): void {
-  if (requireLowS && type !== 'ecdsa-p256' && type !== 'ecdsa-p384') throw new KeywardError('OPTION_UNSUPPORTED', `requireLowS: ${type} keys do not support it (ecdsa-p256 and ecdsa-p384 only)`);
+  if (requireLowS && type !== 'ecdsa-p256' && type !== 'ecdsa-p384')
+    throw new KeywardError(
+      'OPTION_UNSUPPORTED',
+      `requireLowS: ${type} keys do not support it (ecdsa-p256 and ecdsa-p384 only)`,
+    );
 }
 
 export function assertKeyName(name: string): void {
-  if (!KEY_NAME_RE.test(name)) throw new KeywardError('VALIDATION_FAILED', `expected a key name of 1-128 characters [A-Za-z0-9._-], got "${name.slice(0, 80)}"`);
+  if (!KEY_NAME_RE.test(name))
+    throw new KeywardError(
+      'VALIDATION_FAILED',
+      `expected a key name of 1-128 characters [A-Za-z0-9._-], got "${name.slice(0, 80)}"`,
+    );
 }
 
 /** A key's random id (bound into its AEAD ciphertexts): `key_` and 24 hex characters. */
@@ -71,6 +79,9 @@ export const idOfPath = (path: string) => path.slice(5, path.indexOf('/', 5));
 /** Checks a version named by a ciphertext, a signature or a caller against the key's window. */
 export function assertReadable(row: KeyRow, version: number): void {
   if (version < row.minDecryptionVersion || version > row.latestVersion) {
-    throw new KeywardError('KEY_VERSION_DISABLED', `key "${row.name}" accepts versions ${row.minDecryptionVersion} to ${row.latestVersion}; this names version ${version}`);
+    throw new KeywardError(
+      'KEY_VERSION_DISABLED',
+      `key "${row.name}" accepts versions ${row.minDecryptionVersion} to ${row.latestVersion}; this names version ${version}`,
+    );
   }
 }

@@ -13,7 +13,8 @@ export class SecretCache<V> {
   readonly #map = new Map<string, V>();
 
   constructor(max: number, wipe: (v: V) => void) {
-    if (!Number.isSafeInteger(max) || max < 1) throw new RangeError(`"max" expected a positive integer, got ${String(max)}`);
+    if (!Number.isSafeInteger(max) || max < 1)
+      throw new RangeError(`"max" expected a positive integer, got ${String(max)}`);
     this.max = max;
     this.#wipe = wipe;
   }

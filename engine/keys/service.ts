@@ -51,7 +51,11 @@ export class KeyService {
   readonly #purger: KeyPurger;
   readonly #ops: KeyOperations;
 
-  constructor(db: Db, seal: SealManager, opts: { pool?: CryptoPool; now?: () => Date; recordPurge?: PurgeRecorder } = {}) {
+  constructor(
+    db: Db,
+    seal: SealManager,
+    opts: { pool?: CryptoPool; now?: () => Date; recordPurge?: PurgeRecorder } = {},
+  ) {
     const deps: KeyDeps = { db, seal, exec: new CryptoExecutor(opts.pool), now: opts.now ?? (() => new Date()) };
     this.#material = new KeyMaterial(deps);
     this.#catalog = new KeyCatalog(deps, this.#material);
@@ -77,12 +81,30 @@ export class KeyService {
   }
 
   /** Keys by name, `limit` at a time after `after` (keyset pagination). */
-  list(opts: { limit: number; after?: string | undefined }): Promise<{ keys: Array<{ name: string; type: string; latestVersion: number; labels: Record<string, string>; deleteAfter: string | null }>; next: string | null }> {
+  list(opts: { limit: number; after?: string | undefined }): Promise<{
+    keys: Array<{
+      name: string;
+      type: string;
+      latestVersion: number;
+      labels: Record<string, string>;
+      deleteAfter: string | null;
+    }>;
+    next: string | null;
+  }> {
     return this.#catalog.list(opts);
   }
 
   /** Creates a key with version 1: generated, or verify/encapsulate-only from a public key. */
-  create(opts: { name: string; type: string; exportable?: boolean; labels?: Record<string, string>; publicKey?: string; requireLowS?: boolean | undefined; by: string; commit?: CommitScope | undefined }): Promise<KeyInfo> {
+  create(opts: {
+    name: string;
+    type: string;
+    exportable?: boolean;
+    labels?: Record<string, string>;
+    publicKey?: string;
+    requireLowS?: boolean | undefined;
+    by: string;
+    commit?: CommitScope | undefined;
+  }): Promise<KeyInfo> {
     return this.#catalog.create(opts);
   }
 
@@ -91,7 +113,15 @@ export class KeyService {
     return this.#catalog.rotate(name, commit);
   }
 
-  configure(name: string, cfg: { minDecryptionVersion?: number | undefined; deletionAllowed?: boolean | undefined; requireLowS?: boolean | undefined }, commit?: CommitScope): Promise<KeyInfo> {
+  configure(
+    name: string,
+    cfg: {
+      minDecryptionVersion?: number | undefined;
+      deletionAllowed?: boolean | undefined;
+      requireLowS?: boolean | undefined;
+    },
+    commit?: CommitScope,
+  ): Promise<KeyInfo> {
     return this.#catalog.configure(name, cfg, commit);
   }
 
@@ -123,7 +153,17 @@ export class KeyService {
   }
 
   /** One version's private material wrapped to `wrappingPublicKey` (export.ts). */
-  export(row: KeyRow, opts: { algorithm: WrappingAlgorithm; wrappingPublicKey: Uint8Array; version?: number | undefined }): Promise<{ wrappedKey: Uint8Array; type: KeyType; keyVersion: number; keyId: string; publicKey: Uint8Array | null; wrappingKeyFingerprint: string }> {
+  export(
+    row: KeyRow,
+    opts: { algorithm: WrappingAlgorithm; wrappingPublicKey: Uint8Array; version?: number | undefined },
+  ): Promise<{
+    wrappedKey: Uint8Array;
+    type: KeyType;
+    keyVersion: number;
+    keyId: string;
+    publicKey: Uint8Array | null;
+    wrappingKeyFingerprint: string;
+  }> {
     return exportKey(this.#material, row, opts);
   }
 
@@ -164,11 +204,20 @@ export class KeyService {
     return this.#ops.decrypt(row, ciphertext, aad, keyVersion);
   }
 
-  rewrap(row: KeyRow, ciphertext: string, aad?: Uint8Array, keyVersion?: number): Promise<{ ciphertext: string; keyVersion: number }> {
+  rewrap(
+    row: KeyRow,
+    ciphertext: string,
+    aad?: Uint8Array,
+    keyVersion?: number,
+  ): Promise<{ ciphertext: string; keyVersion: number }> {
     return this.#ops.rewrap(row, ciphertext, aad, keyVersion);
   }
 
-  datakey(row: KeyRow, bytes: number | undefined, aad?: Uint8Array): Promise<{ plaintext: Uint8Array; ciphertext: string; keyVersion: number }> {
+  datakey(
+    row: KeyRow,
+    bytes: number | undefined,
+    aad?: Uint8Array,
+  ): Promise<{ plaintext: Uint8Array; ciphertext: string; keyVersion: number }> {
     return this.#ops.datakey(row, bytes, aad);
   }
 
@@ -176,7 +225,12 @@ export class KeyService {
     return this.#ops.sign(row, message, opts);
   }
 
-  verify(row: KeyRow, message: Uint8Array, signature: string, opts: SignOptions & { keyVersion?: number | undefined }): Promise<boolean> {
+  verify(
+    row: KeyRow,
+    message: Uint8Array,
+    signature: string,
+    opts: SignOptions & { keyVersion?: number | undefined },
+  ): Promise<boolean> {
     return this.#ops.verify(row, message, signature, opts);
   }
 

@@ -14,6 +14,9 @@ export const AUDIT_HMAC_KEY_LEN = 32;
  * (and wipes) the copy.
  */
 export function deriveAuditHmacKey(rootKey: Uint8Array, epoch: number): Uint8Array {
-  if (!Number.isSafeInteger(epoch) || epoch < 1) throw new TypeError(`"epoch" expected a positive integer, got ${String(epoch)}`);
-  return new Uint8Array(hkdfSync('sha256', rootKey, new Uint8Array(0), `keyward/audit-hmac/v1/epoch-${epoch}`, AUDIT_HMAC_KEY_LEN));
+  if (!Number.isSafeInteger(epoch) || epoch < 1)
+    throw new TypeError(`"epoch" expected a positive integer, got ${String(epoch)}`);
+  return new Uint8Array(
+    hkdfSync('sha256', rootKey, new Uint8Array(0), `keyward/audit-hmac/v1/epoch-${epoch}`, AUDIT_HMAC_KEY_LEN),
+  );
 }

@@ -64,16 +64,27 @@ export class Barrier {
     const header = blob.subarray(0, HEADER_LEN);
     const term = new DataView(blob.buffer, blob.byteOffset, HEADER_LEN).getUint32(0);
     if (header[4] !== BARRIER_VERSION) {
-      throw new KeywardError('STORAGE_CORRUPT', `barrier entry "${path}" has version ${header[4]}, expected ${BARRIER_VERSION}`);
+      throw new KeywardError(
+        'STORAGE_CORRUPT',
+        `barrier entry "${path}" has version ${header[4]}, expected ${BARRIER_VERSION}`,
+      );
     }
     let key = keyring.key(term);
     if (!key) {
       keyring = await this.#keys.reloadKeyring();
       key = keyring.key(term);
-      if (!key) throw new KeywardError('STORAGE_CORRUPT', `barrier entry "${path}" names keyring term ${term}, which does not exist`);
+      if (!key)
+        throw new KeywardError(
+          'STORAGE_CORRUPT',
+          `barrier entry "${path}" names keyring term ${term}, which does not exist`,
+        );
     }
     const plain = aeadOpen(key, blob.subarray(HEADER_LEN), aadFor(header, path));
-    if (!plain) throw new KeywardError('STORAGE_CORRUPT', `barrier entry "${path}" does not decrypt: altered, moved or truncated`);
+    if (!plain)
+      throw new KeywardError(
+        'STORAGE_CORRUPT',
+        `barrier entry "${path}" does not decrypt: altered, moved or truncated`,
+      );
     return plain;
   }
 

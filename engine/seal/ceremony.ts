@@ -12,7 +12,15 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { KeywardError } from '../../lib/errors.js';
 import { wipe } from '../../lib/bytes.js';
-import { MAX_SHARES, combineShares, openSubmission, sealShard, shardCommitment, splitSecret, verifyShardCommitment } from '../../ceremony/index.js';
+import {
+  MAX_SHARES,
+  combineShares,
+  openSubmission,
+  sealShard,
+  shardCommitment,
+  splitSecret,
+  verifyShardCommitment,
+} from '../../ceremony/index.js';
 import type { HolderPublicKey, ShardFile, Submission, SubmissionPurpose } from '../../ceremony/index.js';
 import type { CommitScope, Db } from '../store/index.js';
 import { getCommitments, getSealConfig, initCeremony } from '../store/index.js';
@@ -54,14 +62,20 @@ export function assertCeremonyParams(holders: readonly HolderPublicKey[], thresh
     throw new KeywardError('CEREMONY_PARAMS_INVALID', `expected 1 to ${MAX_SHARES} holders, got ${n}`);
   }
   if (!Number.isInteger(threshold) || threshold < 1 || threshold > n) {
-    throw new KeywardError('CEREMONY_PARAMS_INVALID', `expected a threshold from 1 to ${n} (the number of holders), got ${threshold}`);
+    throw new KeywardError(
+      'CEREMONY_PARAMS_INVALID',
+      `expected a threshold from 1 to ${n} (the number of holders), got ${threshold}`,
+    );
   }
   const names = new Set<string>();
   const prints = new Set<string>();
   for (const h of holders) {
     if (names.has(h.name)) throw new KeywardError('CEREMONY_PARAMS_INVALID', `holder name "${h.name}" appears twice`);
     if (prints.has(h.fingerprint)) {
-      throw new KeywardError('CEREMONY_PARAMS_INVALID', `holder "${h.name}" uses the same key (fingerprint ${h.fingerprint}) as another holder`);
+      throw new KeywardError(
+        'CEREMONY_PARAMS_INVALID',
+        `holder "${h.name}" uses the same key (fingerprint ${h.fingerprint}) as another holder`,
+      );
     }
     names.add(h.name);
     prints.add(h.fingerprint);
@@ -90,7 +104,12 @@ export async function loadConfig(db: Db, cached: LoadedConfig | undefined): Prom
 }
 
 /** Splits a fresh unseal key to `holders` and seals each share to its holder (HPKE). */
-export async function makeCeremony(unsealKey: Uint8Array, holders: readonly HolderPublicKey[], threshold: number, generation: number) {
+export async function makeCeremony(
+  unsealKey: Uint8Array,
+  holders: readonly HolderPublicKey[],
+  threshold: number,
+  generation: number,
+) {
   const ceremonyId = randomUUID();
   const shares = await splitSecret(unsealKey, holders.length, threshold);
   try {
@@ -102,7 +121,9 @@ export async function makeCeremony(unsealKey: Uint8Array, holders: readonly Hold
       commitment: shardCommitment(ceremonyId, i, s),
     }));
     const shardFiles = await Promise.all(
-      holders.map((holder, i) => sealShard({ ceremonyId, holder, index: i, threshold, shares: holders.length, share: shares[i]! })),
+      holders.map((holder, i) =>
+        sealShard({ ceremonyId, holder, index: i, threshold, shares: holders.length, share: shares[i]! }),
+      ),
     );
     const holderInfo: HolderInfo[] = holders.map((h, i) => ({ name: h.name, fingerprint: h.fingerprint, index: i }));
     return { ceremonyId, generation, commitments, shardFiles, holderInfo };
@@ -116,7 +137,12 @@ export async function makeCeremony(unsealKey: Uint8Array, holders: readonly Hold
  * the configuration, commitments and keyring stored (in `commit`'s transaction when given). The
  * caller never sees a plaintext shard, and the keys are wiped before this returns.
  */
-export async function createCeremony(db: Db, holders: readonly HolderPublicKey[], threshold: number, commit?: CommitScope): Promise<CeremonyResult> {
+export async function createCeremony(
+  db: Db,
+  holders: readonly HolderPublicKey[],
+  threshold: number,
+  commit?: CommitScope,
+): Promise<CeremonyResult> {
   const unsealKey = new Uint8Array(randomBytes(UNSEAL_KEY_LEN));
   const rootKey = new Uint8Array(randomBytes(32));
   const keyring = Keyring.create();
@@ -151,7 +177,12 @@ export async function createCeremony(db: Db, holders: readonly HolderPublicKey[]
  * id (foreign), the index (out of range), the stored commitment (forged or corrupted), and the
  * session's parts (duplicate). Throws with the reason; the session is left as it was.
  */
-export async function acceptPart(config: LoadedConfig, session: UnsealSession, purpose: SubmissionPurpose, submission: Submission) {
+export async function acceptPart(
+  config: LoadedConfig,
+  session: UnsealSession,
+  purpose: SubmissionPurpose,
+  submission: Submission,
+) {
   const part = await openSubmission({ purpose, sessionSeed: session.seed, expectedNonce: session.nonce }, submission);
   const who = `holder "${part.holder}" (index ${part.index})`;
   if (part.ceremonyId !== config.ceremonyId) {

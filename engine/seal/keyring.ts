@@ -90,7 +90,10 @@ export class Keyring {
     try {
       const view = new DataView(plain.buffer, plain.byteOffset, plain.length);
       if (plain.length < 9 || plain[0] !== KEYRING_VERSION) {
-        throw new KeywardError('STORAGE_CORRUPT', `keyring has version ${plain[0] ?? 'none'}, expected ${KEYRING_VERSION}`);
+        throw new KeywardError(
+          'STORAGE_CORRUPT',
+          `keyring has version ${plain[0] ?? 'none'}, expected ${KEYRING_VERSION}`,
+        );
       }
       const active = view.getUint32(1);
       const count = view.getUint32(5);
@@ -101,7 +104,8 @@ export class Keyring {
       for (let i = 0, off = 9; i < count; i++, off += 4 + KEY_LEN) {
         k.#terms.set(view.getUint32(off), plain.slice(off + 4, off + 4 + KEY_LEN));
       }
-      if (!k.#terms.has(active)) throw new KeywardError('STORAGE_CORRUPT', `keyring's active term ${active} has no key`);
+      if (!k.#terms.has(active))
+        throw new KeywardError('STORAGE_CORRUPT', `keyring's active term ${active} has no key`);
       return k;
     } finally {
       plain.fill(0);

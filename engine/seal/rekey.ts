@@ -92,10 +92,17 @@ export class Rekey {
     commit?: CommitScope,
   ): Promise<RekeyResult> {
     const r = this.#state;
-    if (!r) throw new KeywardError('REKEY_NOT_STARTED', 'no rekey is in progress: start one with `keyward ceremony rekey init`');
+    if (!r)
+      throw new KeywardError(
+        'REKEY_NOT_STARTED',
+        'no rekey is in progress: start one with `keyward ceremony rekey init`',
+      );
     if ((await reload()) !== config) {
       this.end();
-      throw new KeywardError('REKEY_NOT_STARTED', 'the ceremony changed while the rekey was in progress; start it again');
+      throw new KeywardError(
+        'REKEY_NOT_STARTED',
+        'the ceremony changed while the rekey was in progress; start it again',
+      );
     }
     const part = await acceptPart(config, r.session, 'rekey', submission);
     if (r.session.progress < config.threshold) {
@@ -103,7 +110,8 @@ export class Rekey {
     }
     this.#state = undefined;
     const rootKey = await combine(config, r.session);
-    if (!rootKey) throw new KeywardError('REKEY_FAILED', 'the combined shards do not open the root key; the rekey was cancelled');
+    if (!rootKey)
+      throw new KeywardError('REKEY_FAILED', 'the combined shards do not open the root key; the rekey was cancelled');
     const unsealKey = new Uint8Array(randomBytes(UNSEAL_KEY_LEN));
     try {
       const generation = config.generation + 1;
@@ -125,7 +133,14 @@ export class Rekey {
         commit,
       );
       await reload();
-      return { complete: true, ceremonyId: c.ceremonyId, generation, threshold: r.threshold, shares: r.holders.length, shardFiles: c.shardFiles };
+      return {
+        complete: true,
+        ceremonyId: c.ceremonyId,
+        generation,
+        threshold: r.threshold,
+        shares: r.holders.length,
+        shardFiles: c.shardFiles,
+      };
     } finally {
       wipe(unsealKey, rootKey);
     }

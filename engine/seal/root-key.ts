@@ -14,7 +14,8 @@ import { KEY_LEN, aeadOpen, aeadSeal, label } from './aead.js';
 const ROOT_KEY_BLOB_VERSION = 1;
 
 export function sealRootKey(unsealKey: Uint8Array, rootKey: Uint8Array, ceremonyId: string): Uint8Array {
-  if (rootKey.length !== KEY_LEN) throw new RangeError(`"rootKey" expected Uint8Array of length ${KEY_LEN}, got length=${rootKey.length}`);
+  if (rootKey.length !== KEY_LEN)
+    throw new RangeError(`"rootKey" expected Uint8Array of length ${KEY_LEN}, got length=${rootKey.length}`);
   const body = aeadSeal(unsealKey, rootKey, label('keyward/root-key/v1', ceremonyId));
   const out = new Uint8Array(1 + body.length);
   out[0] = ROOT_KEY_BLOB_VERSION;
@@ -25,7 +26,10 @@ export function sealRootKey(unsealKey: Uint8Array, rootKey: Uint8Array, ceremony
 /** Opens the root key blob; `undefined` if this unseal key (or ceremony id) does not open it. */
 export function openRootKey(unsealKey: Uint8Array, blob: Uint8Array, ceremonyId: string): Uint8Array | undefined {
   if (blob.length < 1 || blob[0] !== ROOT_KEY_BLOB_VERSION) {
-    throw new KeywardError('STORAGE_CORRUPT', `root key blob has version ${blob[0] ?? 'none'}, expected ${ROOT_KEY_BLOB_VERSION}`);
+    throw new KeywardError(
+      'STORAGE_CORRUPT',
+      `root key blob has version ${blob[0] ?? 'none'}, expected ${ROOT_KEY_BLOB_VERSION}`,
+    );
   }
   const rootKey = aeadOpen(unsealKey, blob.subarray(1), label('keyward/root-key/v1', ceremonyId));
   if (rootKey && rootKey.length !== KEY_LEN) {

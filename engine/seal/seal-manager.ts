@@ -96,7 +96,8 @@ export class SealManager implements KeyringSource {
   }
 
   #requireConfig(): LoadedConfig {
-    if (!this.#config) throw new KeywardError('NOT_INITIALIZED', 'keyward is not initialized: run `keyward ceremony init` first');
+    if (!this.#config)
+      throw new KeywardError('NOT_INITIALIZED', 'keyward is not initialized: run `keyward ceremony init` first');
     return this.#config;
   }
 
@@ -126,7 +127,10 @@ export class SealManager implements KeyringSource {
       generation: c?.generation ?? 0,
       nonce: session ? session.nonce : null,
       sessionPublicKey: session ? toBase64(session.publicKey) : null,
-      holders: (c?.holders ?? []).map((h) => ({ ...h, commitment: toHex(c!.commitments.get(h.index) ?? new Uint8Array(0)) })),
+      holders: (c?.holders ?? []).map((h) => ({
+        ...h,
+        commitment: toHex(c!.commitments.get(h.index) ?? new Uint8Array(0)),
+      })),
     };
   }
 
@@ -155,7 +159,11 @@ export class SealManager implements KeyringSource {
   init(holders: readonly HolderPublicKey[], threshold: number, commit?: CommitScope): Promise<CeremonyResult> {
     return this.#locked(async () => {
       assertCeremonyParams(holders, threshold);
-      if (await this.#reloadConfig()) throw new KeywardError('ALREADY_INITIALIZED', 'keyward is already initialized; use rekey to change holders or threshold');
+      if (await this.#reloadConfig())
+        throw new KeywardError(
+          'ALREADY_INITIALIZED',
+          'keyward is already initialized; use rekey to change holders or threshold',
+        );
       const result = await createCeremony(this.#db, holders, threshold, commit);
       await this.#reloadConfig();
       this.#session?.close();
@@ -206,7 +214,11 @@ export class SealManager implements KeyringSource {
   resetUnseal(): Promise<SealStatus> {
     return this.#locked(async () => {
       this.#requireConfig();
-      if (this.#unsealed) throw new KeywardError('ALREADY_UNSEALED', 'keyward is already unsealed: there is no unseal in progress to reset');
+      if (this.#unsealed)
+        throw new KeywardError(
+          'ALREADY_UNSEALED',
+          'keyward is already unsealed: there is no unseal in progress to reset',
+        );
       this.#session?.close();
       this.#session = await UnsealSession.start('unseal');
       return this.status();
@@ -218,7 +230,8 @@ export class SealManager implements KeyringSource {
    * and never stored; the caller owns (and wipes) the copy.
    */
   auditHmacKey(epoch: number): Uint8Array {
-    if (!Number.isSafeInteger(epoch) || epoch < 1) throw new TypeError(`"epoch" expected a positive integer, got ${String(epoch)}`);
+    if (!Number.isSafeInteger(epoch) || epoch < 1)
+      throw new TypeError(`"epoch" expected a positive integer, got ${String(epoch)}`);
     return deriveAuditHmacKey(this.#requireUnsealed().rootKey, epoch);
   }
 
@@ -261,14 +274,19 @@ export class SealManager implements KeyringSource {
   rotate(commit?: CommitScope): Promise<{ term: number; terms: number[] }> {
     return this.#locked(async () => {
       const u = this.#requireUnsealed();
-      const fresh = await writeTransaction(this.#db, commit, async (tx) => {
-        const row = await lockKeyring(tx);
-        if (!row) throw new KeywardError('STORAGE_CORRUPT', 'the keyring row is missing');
-        const k = Keyring.open(u.rootKey, row.blob);
-        k.rotate();
-        await putKeyring(tx, { blob: k.seal(u.rootKey), activeTerm: k.activeTerm });
-        return k;
-      }, (k) => ({ term: k.activeTerm }));
+      const fresh = await writeTransaction(
+        this.#db,
+        commit,
+        async (tx) => {
+          const row = await lockKeyring(tx);
+          if (!row) throw new KeywardError('STORAGE_CORRUPT', 'the keyring row is missing');
+          const k = Keyring.open(u.rootKey, row.blob);
+          k.rotate();
+          await putKeyring(tx, { blob: k.seal(u.rootKey), activeTerm: k.activeTerm });
+          return k;
+        },
+        (k) => ({ term: k.activeTerm }),
+      );
       u.keyring.zeroize();
       u.keyring = fresh;
       return { term: fresh.activeTerm, terms: fresh.terms };

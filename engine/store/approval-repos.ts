@@ -20,7 +20,10 @@ export async function getApproval(db: Db, id: string): Promise<ApprovalRow | und
 
 /** Where an approval's request goes, without the rest of the row. */
 export async function getApprovalTarget(db: Db, id: string): Promise<{ method: string; path: string } | undefined> {
-  const [row] = await db.select({ method: approvals.method, path: approvals.path }).from(approvals).where(eq(approvals.id, id));
+  const [row] = await db
+    .select({ method: approvals.method, path: approvals.path })
+    .from(approvals)
+    .where(eq(approvals.id, id));
   return row;
 }
 
@@ -40,20 +43,35 @@ export async function expireApprovals(db: Db, now: Date): Promise<ApprovalRow[]>
  */
 export async function listApprovals(
   db: Db,
-  q: { state?: ApprovalState | undefined; after?: string | undefined; limit: number; visibleTo?: { principal: string; roles: readonly string[] } | undefined },
+  q: {
+    state?: ApprovalState | undefined;
+    after?: string | undefined;
+    limit: number;
+    visibleTo?: { principal: string; roles: readonly string[] } | undefined;
+  },
 ): Promise<ApprovalRow[]> {
   const v = q.visibleTo;
-  const visible = v ? or(eq(approvals.requester, v.principal), v.roles.length ? inArray(approvals.approverGroup, [...v.roles]) : undefined) : undefined;
+  const visible = v
+    ? or(
+        eq(approvals.requester, v.principal),
+        v.roles.length ? inArray(approvals.approverGroup, [...v.roles]) : undefined,
+      )
+    : undefined;
   return db
     .select()
     .from(approvals)
-    .where(and(q.state ? eq(approvals.state, q.state) : undefined, q.after ? gt(approvals.id, q.after) : undefined, visible))
+    .where(
+      and(q.state ? eq(approvals.state, q.state) : undefined, q.after ? gt(approvals.id, q.after) : undefined, visible),
+    )
     .orderBy(sql`${approvals.id} COLLATE "C"`)
     .limit(q.limit);
 }
 
 /** The principals who approved each of `ids`, in the order they approved. */
-export async function listApprovalGrants(db: Db, ids: readonly string[]): Promise<Array<{ approvalId: string; principal: string }>> {
+export async function listApprovalGrants(
+  db: Db,
+  ids: readonly string[],
+): Promise<Array<{ approvalId: string; principal: string }>> {
   if (ids.length === 0) return [];
   return db
     .select({ approvalId: approvalGrants.approvalId, principal: approvalGrants.principal })
@@ -76,7 +94,11 @@ export async function addApprovalGrant(db: Db, id: string, principal: string, no
     .insert(approvalGrants)
     .select(
       db
-        .select({ approvalId: approvals.id, principal: sql<string>`${principal}::text`.as('principal'), createdAt: sql<Date>`${now.toISOString()}::timestamptz`.as('created_at') })
+        .select({
+          approvalId: approvals.id,
+          principal: sql<string>`${principal}::text`.as('principal'),
+          createdAt: sql<Date>`${now.toISOString()}::timestamptz`.as('created_at'),
+        })
         .from(approvals)
         .where(and(eq(approvals.id, id), eq(approvals.state, 'pending'), gt(approvals.expiresAt, now))),
     )
@@ -86,7 +108,11 @@ export async function addApprovalGrant(db: Db, id: string, principal: string, no
 }
 
 /** Denies a pending, unexpired approval; returns the updated row, or undefined if it was not pending. */
-export async function denyApproval(db: Db, id: string, d: { by: string; reason: string | null; now: Date }): Promise<ApprovalRow | undefined> {
+export async function denyApproval(
+  db: Db,
+  id: string,
+  d: { by: string; reason: string | null; now: Date },
+): Promise<ApprovalRow | undefined> {
   const [row] = await db
     .update(approvals)
     .set({ state: 'denied', finishedAt: d.now, deniedBy: d.by, denyReason: d.reason })
@@ -106,7 +132,11 @@ export async function claimApproval(db: Db, id: string, now: Date): Promise<bool
 }
 
 /** `executing → executed | failed`, with the result's status and error code. */
-export async function settleApproval(db: Db, id: string, r: { status: number; code: string | null; now: Date }): Promise<void> {
+export async function settleApproval(
+  db: Db,
+  id: string,
+  r: { status: number; code: string | null; now: Date },
+): Promise<void> {
   await db
     .update(approvals)
     .set({ state: r.code ? 'failed' : 'executed', finishedAt: r.now, resultStatus: r.status, resultCode: r.code })

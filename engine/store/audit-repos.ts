@@ -7,7 +7,15 @@
 import { and, asc, desc, eq, gte, inArray, lt, or, sql } from 'drizzle-orm';
 import type { Db } from './driver.js';
 import { queryRows } from './repos.js';
-import { auditCheckpoints, auditHead, auditInputs, auditNodes, auditRecords, auditTree, SINGLETON_ID } from './schema.js';
+import {
+  auditCheckpoints,
+  auditHead,
+  auditInputs,
+  auditNodes,
+  auditRecords,
+  auditTree,
+  SINGLETON_ID,
+} from './schema.js';
 import type { AuditCheckpointRow } from './schema.js';
 import { toPlainBytes } from './columns.js';
 
@@ -18,7 +26,10 @@ const EMPTY_ROOT_HEX = 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b
 
 /** Creates the head and tree rows if this database has none yet. Safe with several nodes at once. */
 export async function ensureAuditRows(db: Db): Promise<void> {
-  await db.insert(auditHead).values({ id: SINGLETON_ID, size: 0, chain: AUDIT_CHAIN_SEED, prevChain: AUDIT_CHAIN_SEED }).onConflictDoNothing();
+  await db
+    .insert(auditHead)
+    .values({ id: SINGLETON_ID, size: 0, chain: AUDIT_CHAIN_SEED, prevChain: AUDIT_CHAIN_SEED })
+    .onConflictDoNothing();
   await db
     .insert(auditTree)
     .values({ id: SINGLETON_ID, size: 0, root: Buffer.from(EMPTY_ROOT_HEX, 'hex'), frontier: new Uint8Array(0) })
@@ -42,15 +53,23 @@ export interface StoredInput {
  * re-evaluated against the row version the UPDATE re-reads after waiting for a concurrent append
  * — EvalPlanQual — and broke the chain under load; the multi-node test caught it.)
  */
-export async function appendAuditLeaves(db: Db, leaves: readonly string[], inputs: readonly StoredInput[] = []): Promise<{ first: number }> {
+export async function appendAuditLeaves(
+  db: Db,
+  leaves: readonly string[],
+  inputs: readonly StoredInput[] = [],
+): Promise<{ first: number }> {
   if (leaves.length === 0) throw new TypeError('"leaves" expected at least one leaf');
   const leafJson = JSON.stringify(leaves);
   const inputJson = JSON.stringify(inputs.map((i) => [i.digest, Buffer.from(i.blob).toString('base64')]));
   // One call of keyward_audit_append (migration 0005): it locks the head row, takes the index
   // range, computes the chain in SQL and inserts the records and inputs.
-  const rows = await queryRows<{ first: number | string | null }>(db, sql`select keyward_audit_append(${leafJson}::jsonb, ${inputJson}::jsonb) as first`);
+  const rows = await queryRows<{ first: number | string | null }>(
+    db,
+    sql`select keyward_audit_append(${leafJson}::jsonb, ${inputJson}::jsonb) as first`,
+  );
   const first = rows[0]?.first;
-  if (first === null || first === undefined) throw new Error('audit append inserted no records (is the audit_head row missing?)');
+  if (first === null || first === undefined)
+    throw new Error('audit append inserted no records (is the audit_head row missing?)');
   return { first: Number(first) };
 }
 
@@ -167,13 +186,19 @@ export async function putAuditCheckpoint(db: Db, size: number, root: Uint8Array,
 }
 
 /** Perfect-subtree hashes by (level, index); missing nodes are absent from the map. Key: `${level}:${index}`. */
-export async function getAuditNodes(db: Db, ids: readonly { level: number; index: number }[]): Promise<Map<string, Uint8Array>> {
+export async function getAuditNodes(
+  db: Db,
+  ids: readonly { level: number; index: number }[],
+): Promise<Map<string, Uint8Array>> {
   const out = new Map<string, Uint8Array>();
   if (ids.length === 0) return out;
   const byLevel = new Map<number, number[]>();
   for (const { level, index } of ids) byLevel.set(level, [...(byLevel.get(level) ?? []), index]);
   const conds = [...byLevel].map(([level, idxs]) => and(eq(auditNodes.level, level), inArray(auditNodes.idx, idxs)));
-  const rows = await db.select().from(auditNodes).where(or(...conds));
+  const rows = await db
+    .select()
+    .from(auditNodes)
+    .where(or(...conds));
   for (const r of rows) out.set(`${r.level}:${Number(r.idx)}`, toPlainBytes(r.hash));
   return out;
 }
@@ -194,7 +219,10 @@ export async function auditCheckpointAt(db: Db, size: number): Promise<AuditChec
 export async function getAuditInputs(db: Db, digests: readonly string[]): Promise<Map<string, Uint8Array>> {
   const out = new Map<string, Uint8Array>();
   if (digests.length === 0) return out;
-  const rows = await db.select().from(auditInputs).where(inArray(auditInputs.digest, [...digests]));
+  const rows = await db
+    .select()
+    .from(auditInputs)
+    .where(inArray(auditInputs.digest, [...digests]));
   for (const r of rows) out.set(r.digest, toPlainBytes(r.blob));
   return out;
 }

@@ -75,7 +75,8 @@ export async function openStore(opts: StoreOptions): Promise<Store> {
     return openPostgres(opts.databaseUrl);
   }
   if ('dataDir' in opts) {
-    if (typeof opts.dataDir !== 'string' || opts.dataDir === '') throw new TypeError('"dataDir" expected a non-empty path');
+    if (typeof opts.dataDir !== 'string' || opts.dataDir === '')
+      throw new TypeError('"dataDir" expected a non-empty path');
     return openPglite(opts.dataDir);
   }
   if (opts.memory === true) return openPglite(undefined, opts.image);
@@ -280,7 +281,12 @@ function passwordOf(url: string): string | undefined {
  * STORAGE_UNAVAILABLE with the cause's message appended. If the password shows up anywhere in the
  * cause (a URL parser echoes its input), the cause is replaced by a redacted copy.
  */
-function unavailable(driver: StoreDriver, what: string, err: unknown, password?: string): KeywardError<'STORAGE_UNAVAILABLE'> {
+function unavailable(
+  driver: StoreDriver,
+  what: string,
+  err: unknown,
+  password?: string,
+): KeywardError<'STORAGE_UNAVAILABLE'> {
   let cause = err;
   let reason = err instanceof Error ? err.message : String(err);
   if (password !== undefined) {

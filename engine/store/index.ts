@@ -59,7 +59,19 @@ export {
 export { APPROVAL_STATES } from './schema.js';
 export type { ApprovalRow, ApprovalState, NewApprovalRow } from './schema.js';
 export * from './key-repos.js';
-export { MAX_SHARES, SINGLETON_ID, barrierEntries, keyVersions, keyring, keys, policies, policyBindings, sealConfig, shardCommitments, tokens } from './schema.js';
+export {
+  MAX_SHARES,
+  SINGLETON_ID,
+  barrierEntries,
+  keyVersions,
+  keyring,
+  keys,
+  policies,
+  policyBindings,
+  sealConfig,
+  shardCommitments,
+  tokens,
+} from './schema.js';
 export type {
   BarrierEntryRow,
   KeyRow,

@@ -36,7 +36,13 @@ export async function keyNameTaken(db: Db, name: string): Promise<boolean> {
 /** Up to `limit` keys by name after `after` (keyset pagination). */
 export function listKeys(db: Db, opts: { limit: number; after?: string | undefined }): Promise<KeyListItem[]> {
   return db
-    .select({ name: keys.name, type: keys.type, latestVersion: keys.latestVersion, labels: keys.labels, deleteAfter: keys.deleteAfter })
+    .select({
+      name: keys.name,
+      type: keys.type,
+      latestVersion: keys.latestVersion,
+      labels: keys.labels,
+      deleteAfter: keys.deleteAfter,
+    })
     .from(keys)
     .where(opts.after ? gt(keys.name, opts.after) : undefined)
     .orderBy(asc(keys.name))
@@ -50,11 +56,24 @@ export async function insertKey(db: Db, row: NewKeyRow): Promise<boolean> {
 }
 
 /** Sets columns of key `name` (and its `updatedAt`). */
-export async function updateKey(db: Db, name: string, set: Partial<Pick<NewKeyRow, 'latestVersion' | 'minDecryptionVersion' | 'deletionAllowed' | 'requireLowS' | 'deleteAfter'>>, updatedAt: Date): Promise<void> {
-  await db.update(keys).set({ ...set, updatedAt }).where(eq(keys.name, name));
+export async function updateKey(
+  db: Db,
+  name: string,
+  set: Partial<
+    Pick<NewKeyRow, 'latestVersion' | 'minDecryptionVersion' | 'deletionAllowed' | 'requireLowS' | 'deleteAfter'>
+  >,
+  updatedAt: Date,
+): Promise<void> {
+  await db
+    .update(keys)
+    .set({ ...set, updatedAt })
+    .where(eq(keys.name, name));
 }
 
-export async function insertKeyVersion(db: Db, v: { keyName: string; version: number; publicKey: Uint8Array | null }): Promise<void> {
+export async function insertKeyVersion(
+  db: Db,
+  v: { keyName: string; version: number; publicKey: Uint8Array | null },
+): Promise<void> {
   await db.insert(keyVersions).values(v);
 }
 
@@ -64,13 +83,21 @@ export function listKeyVersions(db: Db, name: string): Promise<KeyVersionRow[]> 
 }
 
 export async function getKeyVersion(db: Db, name: string, version: number): Promise<KeyVersionRow | undefined> {
-  const [v] = await db.select().from(keyVersions).where(and(eq(keyVersions.keyName, name), eq(keyVersions.version, version)));
+  const [v] = await db
+    .select()
+    .from(keyVersions)
+    .where(and(eq(keyVersions.keyName, name), eq(keyVersions.version, version)));
   return v;
 }
 
 /** Keys whose deletion window has passed by `now`, earliest first, at most `limit`. */
 export function keysDueForPurge(db: Db, now: Date, limit: number): Promise<Array<{ name: string; id: string }>> {
-  return db.select({ name: keys.name, id: keys.id }).from(keys).where(lte(keys.deleteAfter, now)).orderBy(asc(keys.deleteAfter)).limit(limit);
+  return db
+    .select({ name: keys.name, id: keys.id })
+    .from(keys)
+    .where(lte(keys.deleteAfter, now))
+    .orderBy(asc(keys.deleteAfter))
+    .limit(limit);
 }
 
 /**
@@ -78,7 +105,10 @@ export function keysDueForPurge(db: Db, now: Date, limit: number): Promise<Array
  * cascade), then every barrier entry under `materialPrefix`. False when another node purged it or
  * the name was re-created meanwhile. Run it in a transaction (with the purge's audit record).
  */
-export async function purgeKey(db: Db, k: { name: string; id: string; now: Date; materialPrefix: string }): Promise<boolean> {
+export async function purgeKey(
+  db: Db,
+  k: { name: string; id: string; now: Date; materialPrefix: string },
+): Promise<boolean> {
   const [row] = await db
     .delete(keys)
     .where(and(eq(keys.name, k.name), eq(keys.id, k.id), lte(keys.deleteAfter, k.now)))

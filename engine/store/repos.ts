@@ -108,18 +108,23 @@ function ceremonyNote(write: CeremonyWrite): CommitNote {
  */
 export async function initCeremony(db: Db, write: Required<CeremonyWrite>, commit?: CommitScope): Promise<void> {
   assertCommitmentsMatch(write);
-  await writeTransaction(db, commit, async (tx) => {
-    const inserted = await tx
-      .insert(sealConfig)
-      .values({ ...write.config, id: SINGLETON_ID })
-      .onConflictDoNothing({ target: sealConfig.id })
-      .returning({ id: sealConfig.id });
-    if (inserted.length === 0) {
-      throw new KeywardError('ALREADY_INITIALIZED', 'keyward is already initialized: a seal configuration exists');
-    }
-    await writeCommitments(tx, write);
-    await putKeyring(tx, write.keyring);
-  }, ceremonyNote(write));
+  await writeTransaction(
+    db,
+    commit,
+    async (tx) => {
+      const inserted = await tx
+        .insert(sealConfig)
+        .values({ ...write.config, id: SINGLETON_ID })
+        .onConflictDoNothing({ target: sealConfig.id })
+        .returning({ id: sealConfig.id });
+      if (inserted.length === 0) {
+        throw new KeywardError('ALREADY_INITIALIZED', 'keyward is already initialized: a seal configuration exists');
+      }
+      await writeCommitments(tx, write);
+      await putKeyring(tx, write.keyring);
+    },
+    ceremonyNote(write),
+  );
 }
 
 /** Every commitment must belong to the ceremony being written: a mismatch is a caller bug. */
@@ -171,7 +176,10 @@ export async function putKeyring(db: Db, value: { blob: Uint8Array; activeTerm: 
 // Barrier entries
 
 export async function getEntry(db: Db, path: string): Promise<Uint8Array | undefined> {
-  const [row] = await db.select({ blob: barrierEntries.blob }).from(barrierEntries).where(eq(barrierEntries.path, path));
+  const [row] = await db
+    .select({ blob: barrierEntries.blob })
+    .from(barrierEntries)
+    .where(eq(barrierEntries.path, path));
   return row?.blob;
 }
 
@@ -188,13 +196,20 @@ export async function putEntry(db: Db, path: string, blob: Uint8Array): Promise<
  * the same key at once keep one). Returns whether this call inserted it.
  */
 export async function insertEntryIfAbsent(db: Db, path: string, blob: Uint8Array): Promise<boolean> {
-  const inserted = await db.insert(barrierEntries).values({ path, blob }).onConflictDoNothing().returning({ path: barrierEntries.path });
+  const inserted = await db
+    .insert(barrierEntries)
+    .values({ path, blob })
+    .onConflictDoNothing()
+    .returning({ path: barrierEntries.path });
   return inserted.length > 0;
 }
 
 /** Deletes the entry at `path`. Returns whether there was one. */
 export async function deleteEntry(db: Db, path: string): Promise<boolean> {
-  const deleted = await db.delete(barrierEntries).where(eq(barrierEntries.path, path)).returning({ path: barrierEntries.path });
+  const deleted = await db
+    .delete(barrierEntries)
+    .where(eq(barrierEntries.path, path))
+    .returning({ path: barrierEntries.path });
   return deleted.length > 0;
 }
 
@@ -253,5 +268,8 @@ export async function revokeToken(db: Db, id: string, at: Date): Promise<boolean
 
 /** Every token, oldest first. */
 export async function listTokens(db: Db): Promise<TokenRow[]> {
-  return db.select().from(tokens).orderBy(asc(tokens.createdAt), sql`${tokens.id} COLLATE "C"`);
+  return db
+    .select()
+    .from(tokens)
+    .orderBy(asc(tokens.createdAt), sql`${tokens.id} COLLATE "C"`);
 }

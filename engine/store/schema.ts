@@ -141,7 +141,10 @@ export const policyBindings = pgTable(
   },
   (t) => [
     primaryKey({ columns: [t.sha256, t.scope, t.target] }),
-    check('policy_bindings_scope', sql`(${t.scope} = 'global' AND ${t.target} = '') OR (${t.scope} = 'key' AND ${t.target} <> '')`),
+    check(
+      'policy_bindings_scope',
+      sql`(${t.scope} = 'global' AND ${t.target} = '') OR (${t.scope} = 'key' AND ${t.target} <> '')`,
+    ),
   ],
 );
 
@@ -175,7 +178,10 @@ export const keys = pgTable(
     ...timestamps,
   },
   (t) => [
-    check('keys_versions', sql`${t.latestVersion} >= 1 AND ${t.minDecryptionVersion} >= 1 AND ${t.minDecryptionVersion} <= ${t.latestVersion}`),
+    check(
+      'keys_versions',
+      sql`${t.latestVersion} >= 1 AND ${t.minDecryptionVersion} >= 1 AND ${t.minDecryptionVersion} <= ${t.latestVersion}`,
+    ),
   ],
 );
 
@@ -306,7 +312,9 @@ export const approvals = pgTable(
   (t) => [
     check('approvals_state', sql`${t.state} IN ('pending', 'denied', 'expired', 'executing', 'executed', 'failed')`),
     check('approvals_required', sql`${t.required} >= 1`),
-    index('approvals_pending_expiry').on(t.expiresAt).where(sql`${t.state} = 'pending'`),
+    index('approvals_pending_expiry')
+      .on(t.expiresAt)
+      .where(sql`${t.state} = 'pending'`),
     index('approvals_state_id').on(t.state, t.id),
   ],
 );

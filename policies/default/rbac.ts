@@ -18,83 +18,88 @@
  * Everything else is denied, naming the roles that were tried. Its SHA-256 is reported like any
  * other policy's; replace it by activating another global policy set.
  */
-import { Request, Decision } from "keyward";
+import { Request, Decision } from 'keyward';
 
 /** Approvals from `APPROVER_GROUP` that dual-controlled operations need. */
 const DUAL_CONTROL_APPROVALS: i32 = 2;
-const APPROVER_GROUP = "operator";
+const APPROVER_GROUP = 'operator';
 
 /** Operations under dual control (the export route refuses what could not run before asking). */
 function isDualControl(req: Request): bool {
   return (
-    req.operationIs("key.export") ||
-    req.operationIs("key.delete") ||
-    req.operationIs("policy.activate") ||
-    req.operationIs("policy.deactivate")
+    req.operationIs('key.export') ||
+    req.operationIs('key.delete') ||
+    req.operationIs('policy.activate') ||
+    req.operationIs('policy.deactivate')
   );
 }
 
 function isOperatorOperation(req: Request): bool {
   return (
-    req.operationIs("sys.seal") ||
-    req.operationIs("sys.rotate") ||
-    req.operationIs("sys.rekey.init") ||
-    req.operationIs("sys.rekey.cancel") ||
-    req.operationIs("key.create") ||
-    req.operationIs("key.list") ||
-    req.operationIs("key.read") ||
-    req.operationIs("key.rotate") ||
-    req.operationIs("key.config") ||
-    req.operationIs("key.delete") ||
-    req.operationIs("key.import") ||
-    req.operationIs("key.wrapping-key") ||
-    req.operationIs("policy.push") ||
-    req.operationIs("policy.list") ||
-    req.operationIs("policy.evaluate") ||
-    req.operationIs("policy.activate") ||
-    req.operationIs("policy.deactivate")
+    req.operationIs('sys.seal') ||
+    req.operationIs('sys.rotate') ||
+    req.operationIs('sys.rekey.init') ||
+    req.operationIs('sys.rekey.cancel') ||
+    req.operationIs('key.create') ||
+    req.operationIs('key.list') ||
+    req.operationIs('key.read') ||
+    req.operationIs('key.rotate') ||
+    req.operationIs('key.config') ||
+    req.operationIs('key.delete') ||
+    req.operationIs('key.import') ||
+    req.operationIs('key.wrapping-key') ||
+    req.operationIs('policy.push') ||
+    req.operationIs('policy.list') ||
+    req.operationIs('policy.evaluate') ||
+    req.operationIs('policy.activate') ||
+    req.operationIs('policy.deactivate')
   );
 }
 
 function isAppOperation(req: Request): bool {
   return (
-    req.operationIs("encrypt") ||
-    req.operationIs("decrypt") ||
-    req.operationIs("rewrap") ||
-    req.operationIs("datakey") ||
-    req.operationIs("sign") ||
-    req.operationIs("verify") ||
-    req.operationIs("hmac") ||
-    req.operationIs("encapsulate") ||
-    req.operationIs("decapsulate") ||
-    req.operationIs("key.public") ||
-    req.operationIs("random") ||
-    req.operationIs("hash") ||
-    req.operationIs("key.list") ||
-    req.operationIs("key.read")
+    req.operationIs('encrypt') ||
+    req.operationIs('decrypt') ||
+    req.operationIs('rewrap') ||
+    req.operationIs('datakey') ||
+    req.operationIs('sign') ||
+    req.operationIs('verify') ||
+    req.operationIs('hmac') ||
+    req.operationIs('encapsulate') ||
+    req.operationIs('decapsulate') ||
+    req.operationIs('key.public') ||
+    req.operationIs('random') ||
+    req.operationIs('hash') ||
+    req.operationIs('key.list') ||
+    req.operationIs('key.read')
   );
 }
 
 /** "[app, auditor]": the principal's roles, for the deny reason. */
 function roleList(req: Request): string {
-  let out = "[";
+  let out = '[';
   for (let i = 0; i < req.roleCount; i++) {
-    if (i > 0) out += ", ";
+    if (i > 0) out += ', ';
     out += req.role(i);
   }
-  return out + "]";
+  return out + ']';
 }
 
 export function decide(req: Request): Decision {
-  if (req.operationIs("auth.whoami")) return Decision.allow("any authenticated principal");
-  if (req.operationStartsWith("approval.")) return Decision.allow("any authenticated principal; the server enforces separation of duties");
-  if (isDualControl(req) && (req.hasRole("admin") || req.hasRole("operator"))) {
-    if (req.approvals >= DUAL_CONTROL_APPROVALS) return Decision.allow("dual control: two operators approved");
-    return Decision.requireApproval(DUAL_CONTROL_APPROVALS, APPROVER_GROUP, "dual control: " + req.operation + " needs two operators' approval");
+  if (req.operationIs('auth.whoami')) return Decision.allow('any authenticated principal');
+  if (req.operationStartsWith('approval.'))
+    return Decision.allow('any authenticated principal; the server enforces separation of duties');
+  if (isDualControl(req) && (req.hasRole('admin') || req.hasRole('operator'))) {
+    if (req.approvals >= DUAL_CONTROL_APPROVALS) return Decision.allow('dual control: two operators approved');
+    return Decision.requireApproval(
+      DUAL_CONTROL_APPROVALS,
+      APPROVER_GROUP,
+      'dual control: ' + req.operation + " needs two operators' approval",
+    );
   }
-  if (req.hasRole("admin")) return Decision.allow("role admin");
-  if (req.hasRole("operator") && isOperatorOperation(req)) return Decision.allow("role operator");
-  if (req.hasRole("app") && isAppOperation(req)) return Decision.allow("role app");
-  if (req.hasRole("auditor") && req.operationStartsWith("audit.")) return Decision.allow("role auditor");
-  return Decision.deny("no role of " + roleList(req) + " permits " + req.operation);
+  if (req.hasRole('admin')) return Decision.allow('role admin');
+  if (req.hasRole('operator') && isOperatorOperation(req)) return Decision.allow('role operator');
+  if (req.hasRole('app') && isAppOperation(req)) return Decision.allow('role app');
+  if (req.hasRole('auditor') && req.operationStartsWith('audit.')) return Decision.allow('role auditor');
+  return Decision.deny('no role of ' + roleList(req) + ' permits ' + req.operation);
 }

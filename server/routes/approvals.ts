@@ -40,33 +40,62 @@ export function approvalRoutes(deps: AppDeps, targets: readonly Router[]): Route
   const chain = targets.map((t) => t.routes() as unknown as Middleware);
   /** Runs the routers in order, as the app does; `last` runs when none matched. */
   const dispatch = (ctx: Context, last: () => Promise<void>) => {
-    const step = (i: number): Promise<void> => (i < chain.length ? Promise.resolve(chain[i]!(ctx, () => step(i + 1))) : last());
+    const step = (i: number): Promise<void> =>
+      i < chain.length ? Promise.resolve(chain[i]!(ctx, () => step(i + 1))) : last();
     return step(0);
   };
 
   r.get('/', async (ctx: Context) => {
     const q = parseQuery(ctx, ApprovalListQuery);
-    respond(ctx, await hsm.request({ ...caller(ctx), operation: 'approval.list', attributes: q.state ? { state: q.state } : {} }, (a) => a.listApprovals(q)));
+    respond(
+      ctx,
+      await hsm.request(
+        { ...caller(ctx), operation: 'approval.list', attributes: q.state ? { state: q.state } : {} },
+        (a) => a.listApprovals(q),
+      ),
+    );
   });
 
   r.get('/:id', async (ctx: Context) => {
     const id = ctx.params.id as string;
     assertApprovalId(id);
-    respond(ctx, await hsm.request({ ...caller(ctx), operation: 'approval.read', approval: { id, execute: false } }, (a) => a.approval(id)));
+    respond(
+      ctx,
+      await hsm.request({ ...caller(ctx), operation: 'approval.read', approval: { id, execute: false } }, (a) =>
+        a.approval(id),
+      ),
+    );
   });
 
   r.post('/:id/approve', async (ctx: Context) => {
     const id = ctx.params.id as string;
     assertApprovalId(id);
     await parseBody(ctx, EmptyBody, deps.bodyLimit);
-    respond(ctx, await hsm.request({ ...caller(ctx), operation: 'approval.approve', approval: { id, execute: false }, attributes: { approval: id } }, (a) => a.approve(id)));
+    respond(
+      ctx,
+      await hsm.request(
+        {
+          ...caller(ctx),
+          operation: 'approval.approve',
+          approval: { id, execute: false },
+          attributes: { approval: id },
+        },
+        (a) => a.approve(id),
+      ),
+    );
   });
 
   r.post('/:id/deny', async (ctx: Context) => {
     const id = ctx.params.id as string;
     assertApprovalId(id);
     const body = await parseBody(ctx, ApprovalDenyBody, deps.bodyLimit);
-    respond(ctx, await hsm.request({ ...caller(ctx), operation: 'approval.deny', approval: { id, execute: false }, attributes: { approval: id } }, (a) => a.deny(id, body.reason)));
+    respond(
+      ctx,
+      await hsm.request(
+        { ...caller(ctx), operation: 'approval.deny', approval: { id, execute: false }, attributes: { approval: id } },
+        (a) => a.deny(id, body.reason),
+      ),
+    );
   });
 
   r.post('/:id/execute', async (ctx: Context) => {
@@ -80,7 +109,10 @@ export function approvalRoutes(deps: AppDeps, targets: readonly Router[]): Route
       // No parked body for this caller: say why (a stranger, not the requester, no longer pending)
       // rather than let the target route reject an empty body. Recorded like any refused execute.
       else {
-        const checked = await hsm.request({ ...caller(ctx), operation: 'approval.execute', approval: { id, execute: false } }, (a) => a.assertExecutable(id));
+        const checked = await hsm.request(
+          { ...caller(ctx), operation: 'approval.execute', approval: { id, execute: false } },
+          (a) => a.assertExecutable(id),
+        );
         if (checked.kind === 'parked') return respond(ctx, checked);
       }
     }
@@ -89,12 +121,20 @@ export function approvalRoutes(deps: AppDeps, targets: readonly Router[]): Route
     const target = await hsm.approvalTarget(id);
     if (!target) {
       // Recorded and decided like any request; a policy may even park it (then that is the answer).
-      const refused = await hsm.request({ ...caller(ctx), operation: 'approval.execute', approval: { id, execute: false } }, async () => {
-        throw new KeywardError('APPROVAL_NOT_FOUND', `no approval ${id}`);
-      });
+      const refused = await hsm.request(
+        { ...caller(ctx), operation: 'approval.execute', approval: { id, execute: false } },
+        async () => {
+          throw new KeywardError('APPROVAL_NOT_FOUND', `no approval ${id}`);
+        },
+      );
       return respond(ctx, refused);
     }
-    const saved = { method: ctx.method, url: ctx.url, params: ctx.params, matched: (ctx as { matched?: unknown }).matched };
+    const saved = {
+      method: ctx.method,
+      url: ctx.url,
+      params: ctx.params,
+      matched: (ctx as { matched?: unknown }).matched,
+    };
     ctx.state.json = body;
     ctx.state.approval = { id, execute: true };
     ctx.method = target.method;
@@ -102,7 +142,10 @@ export function approvalRoutes(deps: AppDeps, targets: readonly Router[]): Route
     ctx.params = {};
     try {
       await dispatch(ctx, async () => {
-        throw new KeywardError('APPROVAL_MISMATCH', `approval ${id} is for ${target.method} ${target.path}, which this server no longer serves`);
+        throw new KeywardError(
+          'APPROVAL_MISMATCH',
+          `approval ${id} is for ${target.method} ${target.path}, which this server no longer serves`,
+        );
       });
     } finally {
       ctx.method = saved.method;

@@ -11,7 +11,13 @@ import { toBase64 } from '../../lib/bytes.js';
 import type { AppDeps } from '../deps.js';
 import { caller } from '../auth.js';
 import { parseBody, parseQuery } from '../body.js';
-import { AuditExportBody, AuditHashBody, AuditRecordsQuery, ConsistencyProofQuery, InclusionProofQuery } from '../schemas.js';
+import {
+  AuditExportBody,
+  AuditHashBody,
+  AuditRecordsQuery,
+  ConsistencyProofQuery,
+  InclusionProofQuery,
+} from '../schemas.js';
 import { AUDIT_PAGE_MAX } from '../../engine/audit/log/read.js';
 import { respond } from './respond.js';
 
@@ -21,7 +27,12 @@ export function auditRoutes(deps: AppDeps): Router {
 
   r.get('/keys', async (ctx: Context) => {
     const out = await hsm.request({ ...caller(ctx), operation: 'audit.keys' }, (a) => a.auditKeys());
-    respond(ctx, out, 200, (k) => ({ origin: k.origin, ed25519: k.ed25519, mlDsa44: k.mlDsa44, keys: [k.ed25519, k.mlDsa44] }));
+    respond(ctx, out, 200, (k) => ({
+      origin: k.origin,
+      ed25519: k.ed25519,
+      mlDsa44: k.mlDsa44,
+      keys: [k.ed25519, k.mlDsa44],
+    }));
   });
 
   r.get('/checkpoint', async (ctx: Context) => {
@@ -39,7 +50,12 @@ export function auditRoutes(deps: AppDeps): Router {
     const limit = Math.min(q.limit, AUDIT_PAGE_MAX);
     const to = q.to ?? from + limit;
     if (to < from) throw new KeywardError('AUDIT_RANGE_INVALID', `expected from ≤ to, got from=${from} to=${to}`);
-    respond(ctx, await hsm.request({ ...caller(ctx), operation: 'audit.read' }, (a) => a.auditPage(from, Math.min(to, from + limit))));
+    respond(
+      ctx,
+      await hsm.request({ ...caller(ctx), operation: 'audit.read' }, (a) =>
+        a.auditPage(from, Math.min(to, from + limit)),
+      ),
+    );
   });
 
   r.get('/proofs/inclusion', async (ctx: Context) => {
@@ -54,7 +70,13 @@ export function auditRoutes(deps: AppDeps): Router {
 
   r.post('/hash', async (ctx: Context) => {
     const body = await parseBody(ctx, AuditHashBody, deps.bodyLimit);
-    respond(ctx, await hsm.request({ ...caller(ctx), operation: 'audit.hash', payloadBytes: Buffer.byteLength(body.value) }, async (a) => ({ hash: a.auditHash(body.value) })));
+    respond(
+      ctx,
+      await hsm.request(
+        { ...caller(ctx), operation: 'audit.hash', payloadBytes: Buffer.byteLength(body.value) },
+        async (a) => ({ hash: a.auditHash(body.value) }),
+      ),
+    );
   });
 
   r.post('/export', async (ctx: Context) => {

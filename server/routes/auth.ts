@@ -36,8 +36,20 @@ export function authRoutes(deps: AppDeps): Router {
     const attributes = { principal: body.principal, roles: roles.join(','), ttlSeconds: String(ttl) };
     const out = await hsm.request({ ...caller(ctx), operation: 'auth.token.create', attributes }, async (a) => {
       const t = await a.issueToken({ principal: body.principal, roles, ttlSeconds: ttl });
-      deps.log.info('token created', { reqId: ctx.state.reqId, tokenId: t.tokenId, principal: t.principal, roles, by: a.principal.principal });
-      return { token: t.token, tokenId: t.tokenId, principal: t.principal, roles: t.roles, expiresAt: t.expiresAt?.toISOString() ?? null };
+      deps.log.info('token created', {
+        reqId: ctx.state.reqId,
+        tokenId: t.tokenId,
+        principal: t.principal,
+        roles,
+        by: a.principal.principal,
+      });
+      return {
+        token: t.token,
+        tokenId: t.tokenId,
+        principal: t.principal,
+        roles: t.roles,
+        expiresAt: t.expiresAt?.toISOString() ?? null,
+      };
     });
     respond(ctx, out, 201);
   });
@@ -45,13 +57,19 @@ export function authRoutes(deps: AppDeps): Router {
   r.delete('/tokens/:id', async (ctx: Context) => {
     const id = ctx.params.id as string;
     if (!TOKEN_ID_RE.test(id)) {
-      throw new KeywardError('VALIDATION_FAILED', `expected a token id like tok_ followed by 16 hex characters, got "${id.slice(0, 40)}"`);
+      throw new KeywardError(
+        'VALIDATION_FAILED',
+        `expected a token id like tok_ followed by 16 hex characters, got "${id.slice(0, 40)}"`,
+      );
     }
-    const out = await hsm.request({ ...caller(ctx), operation: 'auth.token.revoke', attributes: { tokenId: id } }, async (a) => {
-      await a.revokeToken(id);
-      deps.log.info('token revoked', { reqId: ctx.state.reqId, tokenId: id, by: a.principal.principal });
-      return { tokenId: id, revoked: true };
-    });
+    const out = await hsm.request(
+      { ...caller(ctx), operation: 'auth.token.revoke', attributes: { tokenId: id } },
+      async (a) => {
+        await a.revokeToken(id);
+        deps.log.info('token revoked', { reqId: ctx.state.reqId, tokenId: id, by: a.principal.principal });
+        return { tokenId: id, revoked: true };
+      },
+    );
     respond(ctx, out);
   });
 

@@ -50,7 +50,10 @@ const optBytes = (text: string | undefined, field: string) => (text === undefine
  * validating, so a wrong field is reported against the form the caller meant rather than as zod's
  * "invalid input" for the union.
  */
-async function parseOneOrBatch<S extends z.ZodType>(ctx: Context, item: S): Promise<{ items: z.output<S>[]; batch: boolean }> {
+async function parseOneOrBatch<S extends z.ZodType>(
+  ctx: Context,
+  item: S,
+): Promise<{ items: z.output<S>[]; batch: boolean }> {
   const raw = await parseBody(ctx, z.unknown(), OP_BODY_LIMIT);
   const isBatch = typeof raw === 'object' && raw !== null && !Array.isArray(raw) && Object.hasOwn(raw, 'batch');
   const schema = isBatch ? batchBody(item) : item;
@@ -61,7 +64,8 @@ async function parseOneOrBatch<S extends z.ZodType>(ctx: Context, item: S): Prom
 
 /** A batch item's error, shaped like the top-level one; unexpected errors stay generic. */
 function itemError(err: unknown): { error: { code: string; message: string } } {
-  if (err instanceof KeywardError && statusFor(err.code) !== undefined) return { error: { code: err.code, message: err.message } };
+  if (err instanceof KeywardError && statusFor(err.code) !== undefined)
+    return { error: { code: err.code, message: err.message } };
   return { error: { code: 'INTERNAL', message: 'internal error' } };
 }
 
@@ -73,30 +77,49 @@ export function keyRoutes(deps: AppDeps): Router {
   function keyed(
     ctx: Context,
     operation: KeyedOperation,
-    opts: Omit<KeyTarget, 'name'> & Pick<RequestContext, 'payloadBytes' | 'attributes' | 'precheck' | 'auditDetails'> = {},
+    opts: Omit<KeyTarget, 'name'> &
+      Pick<RequestContext, 'payloadBytes' | 'attributes' | 'precheck' | 'auditDetails'> = {},
   ): RequestContext & { key: KeyTarget } {
     const { anyState, version, ...rest } = opts;
-    return { ...caller(ctx), operation, ...rest, key: { name: ctx.params.name as string, ...(anyState ? { anyState } : {}), ...(version ? { version } : {}) } };
+    return {
+      ...caller(ctx),
+      operation,
+      ...rest,
+      key: { name: ctx.params.name as string, ...(anyState ? { anyState } : {}), ...(version ? { version } : {}) },
+    };
   }
 
   /** A one-or-batch data operation: one policy decision for the request, per-item results. */
-  function operation<S extends z.ZodType>(op: KeyedOperation, item: S, payload: (i: z.output<S>) => number, run: (a: Actions<KeyRow>, i: z.output<S>) => Promise<unknown>, version?: (i: z.output<S>) => number | undefined) {
+  function operation<S extends z.ZodType>(
+    op: KeyedOperation,
+    item: S,
+    payload: (i: z.output<S>) => number,
+    run: (a: Actions<KeyRow>, i: z.output<S>) => Promise<unknown>,
+    version?: (i: z.output<S>) => number | undefined,
+  ) {
     return async (ctx: Context) => {
       const { items, batch } = await parseOneOrBatch(ctx, item);
       const total = items.reduce((n: number, i) => n + payload(i), 0);
-      const out = await hsm.request(keyed(ctx, op, { payloadBytes: total, attributes: batch ? { batch: String(items.length) } : {}, version: () => (batch ? undefined : version?.(items[0]!)) }), async (a) => {
-        if (!batch) return run(a, items[0]!);
-        const results: unknown[] = [];
-        for (const i of items) {
-          // try/await, not .catch(): `run` may throw before returning a promise (a bad base64 field).
-          try {
-            results.push(await run(a, i));
-          } catch (err) {
-            results.push(itemError(err));
+      const out = await hsm.request(
+        keyed(ctx, op, {
+          payloadBytes: total,
+          attributes: batch ? { batch: String(items.length) } : {},
+          version: () => (batch ? undefined : version?.(items[0]!)),
+        }),
+        async (a) => {
+          if (!batch) return run(a, items[0]!);
+          const results: unknown[] = [];
+          for (const i of items) {
+            // try/await, not .catch(): `run` may throw before returning a promise (a bad base64 field).
+            try {
+              results.push(await run(a, i));
+            } catch (err) {
+              results.push(itemError(err));
+            }
           }
-        }
-        return { batch: results };
-      });
+          return { batch: results };
+        },
+      );
       respond(ctx, out);
     };
   }
@@ -104,7 +127,12 @@ export function keyRoutes(deps: AppDeps): Router {
   r.post('/v1/keys', async (ctx: Context) => {
     const body = await parseBody(ctx, KeyCreateBody, deps.bodyLimit);
     const out = await hsm.request(
-      { ...caller(ctx), operation: 'key.create', newKey: { name: body.name, type: body.type, version: 1, labels: body.labels ?? {} }, attributes: { verifyOnly: String(body.publicKey !== undefined) } },
+      {
+        ...caller(ctx),
+        operation: 'key.create',
+        newKey: { name: body.name, type: body.type, version: 1, labels: body.labels ?? {} },
+        attributes: { verifyOnly: String(body.publicKey !== undefined) },
+      },
       (a) => a.createKey(body),
     );
     respond(ctx, out, 201);
@@ -127,18 +155,29 @@ export function keyRoutes(deps: AppDeps): Router {
   r.post('/v1/keys/:name/config', async (ctx: Context) => {
     const body = await parseBody(ctx, KeyConfigBody, deps.bodyLimit);
     const attributes = Object.fromEntries(Object.entries(body).map(([k, v]) => [k, String(v)]));
-    respond(ctx, await hsm.request(keyed(ctx, 'key.config', { anyState: true, attributes }), (a) => a.configureKey(body)));
+    respond(
+      ctx,
+      await hsm.request(keyed(ctx, 'key.config', { anyState: true, attributes }), (a) => a.configureKey(body)),
+    );
   });
 
   r.delete('/v1/keys/:name', async (ctx: Context) => {
     // A key that doesn't allow deletion is refused at once, not parked for approvers.
     const precheck = (row: KeyRow | undefined) => KeyService.assertDeletionAllowed(row!);
-    respond(ctx, await hsm.request(keyed(ctx, 'key.delete', { anyState: true, precheck }), (a) => a.scheduleDeletion()));
+    respond(
+      ctx,
+      await hsm.request(keyed(ctx, 'key.delete', { anyState: true, precheck }), (a) => a.scheduleDeletion()),
+    );
   });
 
   r.post(
     '/v1/keys/:name/encrypt',
-    operation('encrypt', EncryptItem, (i) => Math.floor((i.plaintext.length * 3) / 4), (a, i) => a.encrypt(bytes(i.plaintext, 'plaintext'), optBytes(i.aad, 'aad'))),
+    operation(
+      'encrypt',
+      EncryptItem,
+      (i) => Math.floor((i.plaintext.length * 3) / 4),
+      (a, i) => a.encrypt(bytes(i.plaintext, 'plaintext'), optBytes(i.aad, 'aad')),
+    ),
   );
   r.post(
     '/v1/keys/:name/decrypt',
@@ -153,7 +192,12 @@ export function keyRoutes(deps: AppDeps): Router {
   r.post('/v1/keys/:name/rewrap', async (ctx: Context) => {
     const body = await parseBody(ctx, RewrapBody, OP_BODY_LIMIT);
     const version = () => body.keyVersion ?? KeyService.versionOf(body.ciphertext);
-    respond(ctx, await hsm.request(keyed(ctx, 'rewrap', { payloadBytes: body.ciphertext.length, version }), (a) => a.rewrap(body.ciphertext, optBytes(body.aad, 'aad'), body.keyVersion)));
+    respond(
+      ctx,
+      await hsm.request(keyed(ctx, 'rewrap', { payloadBytes: body.ciphertext.length, version }), (a) =>
+        a.rewrap(body.ciphertext, optBytes(body.aad, 'aad'), body.keyVersion),
+      ),
+    );
   });
   r.post('/v1/keys/:name/datakey', async (ctx: Context) => {
     const body = await parseBody(ctx, DatakeyBody, deps.bodyLimit);
@@ -167,7 +211,17 @@ export function keyRoutes(deps: AppDeps): Router {
   });
   r.post(
     '/v1/keys/:name/sign',
-    operation('sign', SignItem, (i) => Math.floor((i.message.length * 3) / 4), (a, i) => a.sign(bytes(i.message, 'message'), { encoding: i.encoding, prehashed: i.prehashed, context: optBytes(i.context, 'context') })),
+    operation(
+      'sign',
+      SignItem,
+      (i) => Math.floor((i.message.length * 3) / 4),
+      (a, i) =>
+        a.sign(bytes(i.message, 'message'), {
+          encoding: i.encoding,
+          prehashed: i.prehashed,
+          context: optBytes(i.context, 'context'),
+        }),
+    ),
   );
   r.post(
     '/v1/keys/:name/verify',
@@ -175,11 +229,26 @@ export function keyRoutes(deps: AppDeps): Router {
       'verify',
       VerifyItem,
       (i) => Math.floor((i.message.length * 3) / 4),
-      async (a, i) => ({ valid: await a.verify(bytes(i.message, 'message'), i.signature, { encoding: i.encoding, prehashed: i.prehashed, context: optBytes(i.context, 'context'), keyVersion: i.keyVersion }) }),
+      async (a, i) => ({
+        valid: await a.verify(bytes(i.message, 'message'), i.signature, {
+          encoding: i.encoding,
+          prehashed: i.prehashed,
+          context: optBytes(i.context, 'context'),
+          keyVersion: i.keyVersion,
+        }),
+      }),
       (i) => i.keyVersion ?? KeyService.versionOf(i.signature),
     ),
   );
-  r.post('/v1/keys/:name/hmac', operation('hmac', HmacItem, (i) => Math.floor((i.message.length * 3) / 4), (a, i) => a.hmac(bytes(i.message, 'message'))));
+  r.post(
+    '/v1/keys/:name/hmac',
+    operation(
+      'hmac',
+      HmacItem,
+      (i) => Math.floor((i.message.length * 3) / 4),
+      (a, i) => a.hmac(bytes(i.message, 'message')),
+    ),
+  );
   r.post('/v1/keys/:name/encapsulate', async (ctx: Context) => {
     await parseBody(ctx, EmptyBody, deps.bodyLimit);
     const out = await hsm.request(keyed(ctx, 'encapsulate'), async (a) => {
@@ -190,9 +259,14 @@ export function keyRoutes(deps: AppDeps): Router {
   });
   r.post('/v1/keys/:name/decapsulate', async (ctx: Context) => {
     const body = await parseBody(ctx, DecapsulateBody, deps.bodyLimit);
-    const out = await hsm.request(keyed(ctx, 'decapsulate', { version: (row) => body.keyVersion ?? row.latestVersion }), async (a) => ({
-      sharedSecret: b64(await a.decapsulate(bytes(body.ciphertext, 'ciphertext'), body.keyVersion ?? a.key.latestVersion)),
-    }));
+    const out = await hsm.request(
+      keyed(ctx, 'decapsulate', { version: (row) => body.keyVersion ?? row.latestVersion }),
+      async (a) => ({
+        sharedSecret: b64(
+          await a.decapsulate(bytes(body.ciphertext, 'ciphertext'), body.keyVersion ?? a.key.latestVersion),
+        ),
+      }),
+    );
     respond(ctx, out);
   });
   r.get('/v1/keys/:name/public', async (ctx: Context) => {
@@ -205,7 +279,12 @@ export function keyRoutes(deps: AppDeps): Router {
   // KMS GetParametersForImport): import creates the key, so there is no key yet to hang one on.
   r.get('/v1/sys/wrapping-key', async (ctx: Context) => {
     const { algorithm } = parseQuery(ctx, WrappingKeyQuery);
-    respond(ctx, await hsm.request({ ...caller(ctx), operation: 'key.wrapping-key', attributes: { algorithm } }, (a) => a.wrappingKey(algorithm)));
+    respond(
+      ctx,
+      await hsm.request({ ...caller(ctx), operation: 'key.wrapping-key', attributes: { algorithm } }, (a) =>
+        a.wrappingKey(algorithm),
+      ),
+    );
   });
 
   r.post('/v1/keys/:name/import', async (ctx: Context) => {
@@ -215,11 +294,29 @@ export function keyRoutes(deps: AppDeps): Router {
     // The wrapped blob is attacker input and secret-bearing: only its decoded size reaches policies and logs.
     const wrappedKey = bytes(body.wrappedKey, 'wrappedKey');
     const out = await hsm.request(
-      { ...caller(ctx), operation: 'key.import', newKey: { name, type: body.type, version: body.keyVersion ?? 1, labels: body.labels ?? {} }, attributes: { algorithm: body.algorithm, ...(body.keyId ? { keyId: body.keyId } : {}) }, payloadBytes: wrappedKey.length },
+      {
+        ...caller(ctx),
+        operation: 'key.import',
+        newKey: { name, type: body.type, version: body.keyVersion ?? 1, labels: body.labels ?? {} },
+        attributes: { algorithm: body.algorithm, ...(body.keyId ? { keyId: body.keyId } : {}) },
+        payloadBytes: wrappedKey.length,
+      },
       async (a) => {
         try {
-          const source = body.keyId !== undefined && body.keyVersion !== undefined ? { keyId: body.keyId, version: body.keyVersion } : undefined;
-          return await a.importKey({ name, type: body.type, algorithm: body.algorithm, wrappedKey, exportable: body.exportable, labels: body.labels, requireLowS: body.requireLowS, source });
+          const source =
+            body.keyId !== undefined && body.keyVersion !== undefined
+              ? { keyId: body.keyId, version: body.keyVersion }
+              : undefined;
+          return await a.importKey({
+            name,
+            type: body.type,
+            algorithm: body.algorithm,
+            wrappedKey,
+            exportable: body.exportable,
+            labels: body.labels,
+            requireLowS: body.requireLowS,
+            source,
+          });
         } finally {
           wrappedKey.fill(0);
         }
@@ -260,7 +357,12 @@ export function keyRoutes(deps: AppDeps): Router {
 
   r.post('/v1/random', async (ctx: Context) => {
     const body = await parseBody(ctx, RandomBody, deps.bodyLimit);
-    respond(ctx, await hsm.request({ ...caller(ctx), operation: 'random', payloadBytes: body.bytes }, async () => ({ bytes: b64(randomBytes(body.bytes)) })));
+    respond(
+      ctx,
+      await hsm.request({ ...caller(ctx), operation: 'random', payloadBytes: body.bytes }, async () => ({
+        bytes: b64(randomBytes(body.bytes)),
+      })),
+    );
   });
 
   return r;

@@ -26,16 +26,29 @@ export function policyRoutes(deps: AppDeps): Router {
   r.post('/', async (ctx: Context) => {
     const body = await parseBody(ctx, PolicyPushBody, Math.max(deps.bodyLimit, POLICY_BODY_LIMIT));
     const wasm = fromBase64(body.wasm, 'wasm', undefined, 'VALIDATION_FAILED');
-    const out = await hsm.request({ ...caller(ctx), operation: 'policy.push', payloadBytes: wasm.length, attributes: { name: body.name } }, async (a) => {
-      const res = await a.pushPolicy(wasm, body.name);
-      deps.log.info('policy pushed', { reqId: ctx.state.reqId, sha256: res.sha256, name: res.name, principal: a.principal.principal });
-      return res;
-    });
+    const out = await hsm.request(
+      { ...caller(ctx), operation: 'policy.push', payloadBytes: wasm.length, attributes: { name: body.name } },
+      async (a) => {
+        const res = await a.pushPolicy(wasm, body.name);
+        deps.log.info('policy pushed', {
+          reqId: ctx.state.reqId,
+          sha256: res.sha256,
+          name: res.name,
+          principal: a.principal.principal,
+        });
+        return res;
+      },
+    );
     respond(ctx, out, 201);
   });
 
   r.get('/', async (ctx: Context) => {
-    respond(ctx, await hsm.request({ ...caller(ctx), operation: 'policy.list' }, async (a) => ({ policies: await a.listPolicies() })));
+    respond(
+      ctx,
+      await hsm.request({ ...caller(ctx), operation: 'policy.list' }, async (a) => ({
+        policies: await a.listPolicies(),
+      })),
+    );
   });
 
   const binding = (action: 'activate' | 'deactivate') => async (ctx: Context) => {
@@ -45,17 +58,32 @@ export function policyRoutes(deps: AppDeps): Router {
     const key = body.scope === 'key' ? body.key : undefined;
     // `action` stays an attribute so policies written when both shared `policy.activate` still read it.
     const attributes = { action, policy: hash, scope: body.scope, ...(key ? { target: key } : {}) };
-    const out = await hsm.request({ ...caller(ctx), operation: action === 'activate' ? 'policy.activate' : 'policy.deactivate', attributes }, async (a) => {
-      const principal = a.principal.principal;
-      if (action === 'activate') {
-        const res = await a.activatePolicy(hash, body.scope, key);
-        deps.log.info('policy activated', { reqId: ctx.state.reqId, sha256: hash, scope: body.scope, key, principal });
-        return { sha256: hash, scope: body.scope, key: key ?? null, active: true, created: res.created };
-      }
-      await a.deactivatePolicy(hash, body.scope, key);
-      deps.log.info('policy deactivated', { reqId: ctx.state.reqId, sha256: hash, scope: body.scope, key, principal });
-      return { sha256: hash, scope: body.scope, key: key ?? null, active: false };
-    });
+    const out = await hsm.request(
+      { ...caller(ctx), operation: action === 'activate' ? 'policy.activate' : 'policy.deactivate', attributes },
+      async (a) => {
+        const principal = a.principal.principal;
+        if (action === 'activate') {
+          const res = await a.activatePolicy(hash, body.scope, key);
+          deps.log.info('policy activated', {
+            reqId: ctx.state.reqId,
+            sha256: hash,
+            scope: body.scope,
+            key,
+            principal,
+          });
+          return { sha256: hash, scope: body.scope, key: key ?? null, active: true, created: res.created };
+        }
+        await a.deactivatePolicy(hash, body.scope, key);
+        deps.log.info('policy deactivated', {
+          reqId: ctx.state.reqId,
+          sha256: hash,
+          scope: body.scope,
+          key,
+          principal,
+        });
+        return { sha256: hash, scope: body.scope, key: key ?? null, active: false };
+      },
+    );
     respond(ctx, out);
   };
   r.post('/:hash/activate', binding('activate'));
@@ -64,11 +92,22 @@ export function policyRoutes(deps: AppDeps): Router {
   r.post('/evaluate', async (ctx: Context) => {
     const body = await parseBody(ctx, PolicyEvaluateBody, deps.bodyLimit);
     const input = parsePolicyInput(body.input);
-    const out = await hsm.request({ ...caller(ctx), operation: 'policy.evaluate', attributes: { action: 'evaluate' } }, async (a) => {
-      if (!body.hash) return a.evaluatePolicies(input);
-      const res = await a.evaluatePolicy(body.hash, input);
-      return { decision: res.decision, approvals: res.approvals, group: res.group, reason: res.reason, gas: res.gas, hash: res.hash, fault: res.fault };
-    });
+    const out = await hsm.request(
+      { ...caller(ctx), operation: 'policy.evaluate', attributes: { action: 'evaluate' } },
+      async (a) => {
+        if (!body.hash) return a.evaluatePolicies(input);
+        const res = await a.evaluatePolicy(body.hash, input);
+        return {
+          decision: res.decision,
+          approvals: res.approvals,
+          group: res.group,
+          reason: res.reason,
+          gas: res.gas,
+          hash: res.hash,
+          fault: res.fault,
+        };
+      },
+    );
     respond(ctx, out);
   });
 

@@ -22,7 +22,8 @@ function holdersFrom(files: unknown[]): HolderPublicKey[] {
     try {
       return parseHolderPublicKey(f as object);
     } catch (err) {
-      if (err instanceof KeywardError) throw new KeywardError(err.code, `holders[${i}]: ${err.message}`, { cause: err });
+      if (err instanceof KeywardError)
+        throw new KeywardError(err.code, `holders[${i}]: ${err.message}`, { cause: err });
       throw err;
     }
   });
@@ -46,7 +47,12 @@ export function sysRoutes(deps: AppDeps): Router {
   r.post('/init', limited, async (ctx: Context) => {
     const body = await parseBody(ctx, CeremonyBody, bodyLimit);
     const res = await hsm.init(holdersFrom(body.holders), body.threshold);
-    deps.log.info('initialized', { reqId: ctx.state.reqId, ceremonyId: res.ceremonyId, shares: res.shares, threshold: res.threshold });
+    deps.log.info('initialized', {
+      reqId: ctx.state.reqId,
+      ceremonyId: res.ceremonyId,
+      shares: res.shares,
+      threshold: res.threshold,
+    });
     ctx.body = {
       ceremonyId: res.ceremonyId,
       generation: res.generation,
@@ -61,7 +67,13 @@ export function sysRoutes(deps: AppDeps): Router {
   r.post('/unseal', limited, async (ctx: Context) => {
     const body = await parseBody(ctx, SubmissionBody, bodyLimit);
     const res = await hsm.submitUnseal(body);
-    deps.log.info(res.sealed ? 'unseal progress' : 'unsealed', { reqId: ctx.state.reqId, holder: res.holder, index: res.index, progress: res.progress, threshold: res.threshold });
+    deps.log.info(res.sealed ? 'unseal progress' : 'unsealed', {
+      reqId: ctx.state.reqId,
+      holder: res.holder,
+      index: res.index,
+      progress: res.progress,
+      threshold: res.threshold,
+    });
     ctx.body = { ...hsm.sealStatus(), holder: res.holder, index: res.index, progress: res.sealed ? res.progress : 0 };
   });
 
@@ -74,7 +86,11 @@ export function sysRoutes(deps: AppDeps): Router {
     await parseBody(ctx, EmptyBody, bodyLimit);
     const out = await hsm.request({ ...caller(ctx), operation: 'sys.seal' }, async (a) => {
       await a.seal();
-      deps.log.info('sealed', { reqId: ctx.state.reqId, principal: a.principal.principal, tokenId: a.principal.tokenId });
+      deps.log.info('sealed', {
+        reqId: ctx.state.reqId,
+        principal: a.principal.principal,
+        tokenId: a.principal.tokenId,
+      });
     });
     respond(ctx, out, 200, () => hsm.sealStatus());
   });
@@ -95,7 +111,12 @@ export function sysRoutes(deps: AppDeps): Router {
 
   r.post('/rekey/init', async (ctx: Context) => {
     const body = await parseBody(ctx, CeremonyBody, bodyLimit);
-    respond(ctx, await hsm.request({ ...caller(ctx), operation: 'sys.rekey.init' }, (a) => a.startRekey(holdersFrom(body.holders), body.threshold)));
+    respond(
+      ctx,
+      await hsm.request({ ...caller(ctx), operation: 'sys.rekey.init' }, (a) =>
+        a.startRekey(holdersFrom(body.holders), body.threshold),
+      ),
+    );
   });
 
   r.post('/rekey/update', limited, async (ctx: Context) => {
@@ -105,8 +126,21 @@ export function sysRoutes(deps: AppDeps): Router {
       ctx.body = res;
       return;
     }
-    deps.log.info('rekeyed', { reqId: ctx.state.reqId, ceremonyId: res.ceremonyId, generation: res.generation, shares: res.shares, threshold: res.threshold });
-    ctx.body = { complete: true, ceremonyId: res.ceremonyId, generation: res.generation, threshold: res.threshold, shares: res.shares, shards: res.shardFiles };
+    deps.log.info('rekeyed', {
+      reqId: ctx.state.reqId,
+      ceremonyId: res.ceremonyId,
+      generation: res.generation,
+      shares: res.shares,
+      threshold: res.threshold,
+    });
+    ctx.body = {
+      complete: true,
+      ceremonyId: res.ceremonyId,
+      generation: res.generation,
+      threshold: res.threshold,
+      shares: res.shares,
+      shards: res.shardFiles,
+    };
   });
 
   r.post('/rekey/cancel', async (ctx: Context) => {

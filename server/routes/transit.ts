@@ -28,7 +28,19 @@ import { caller } from '../auth.js';
 import { describeIssues, readJson } from '../body.js';
 import { sendData, sendErrors, sendNoContent, sendParked, sendThrown, vaultStatus } from '../transit/envelope.js';
 import { keywardType, readKeyData, vaultPublicKey, vaultTypeName } from '../transit/types.js';
-import { decodeB64, fromJws, fromVault, parseVault, toJws, toVault, vB64, vBool, vInt, vaultHash, VAULT_HASHES } from '../transit/values.js';
+import {
+  decodeB64,
+  fromJws,
+  fromVault,
+  parseVault,
+  toJws,
+  toVault,
+  vB64,
+  vBool,
+  vInt,
+  vaultHash,
+  VAULT_HASHES,
+} from '../transit/values.js';
 
 /** Every transit path starts here (the OpenAPI document leaves them to Vault's own docs). */
 export const TRANSIT_PREFIX = '/v1/transit';
@@ -62,7 +74,8 @@ async function rawBody(ctx: Context): Promise<Record<string, unknown>> {
     raw = await readJson(ctx, BODY_LIMIT);
     ctx.state.json = raw;
   }
-  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw bad('expected a JSON object as the request body');
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw))
+    throw bad('expected a JSON object as the request body');
   return raw as Record<string, unknown>;
 }
 
@@ -71,7 +84,8 @@ function parse<S extends z.ZodObject>(raw: Record<string, unknown>, schema: S, w
   const r = schema.safeParse(raw);
   if (!r.success) throw bad(describeIssues(r.error.issues, schema));
   const unknown = Object.keys(raw).filter((k) => !(k in schema.shape));
-  if (warnings && unknown.length) warnings.push(`Endpoint ignored these unrecognized parameters: [${unknown.map((k) => k.slice(0, 40)).join(' ')}]`);
+  if (warnings && unknown.length)
+    warnings.push(`Endpoint ignored these unrecognized parameters: [${unknown.map((k) => k.slice(0, 40)).join(' ')}]`);
   return r.data;
 }
 
@@ -81,18 +95,55 @@ function refuseSet(value: unknown, field: string, why: string): void {
   throw unsupported(`${field}: ${why}`);
 }
 
-const NO_DERIVATION = 'key derivation (derived keys) is not supported by Keyward; authenticate the context as associated_data instead';
+const NO_DERIVATION =
+  'key derivation (derived keys) is not supported by Keyward; authenticate the context as associated_data instead';
 const NO_CONVERGENT = 'convergent encryption is not supported by Keyward';
 
 // Item and body schemas (Vault field names; unknown fields are ignored with a warning, as Vault does).
-const EncryptItem = z.object({ plaintext: vB64(MAX_ITEM_B64).optional(), context: z.string().max(4096).optional(), associated_data: vB64(8192).optional(), nonce: z.string().max(64).optional(), key_version: vInt.optional(), reference: z.string().max(256).optional() });
-const DecryptItem = z.object({ ciphertext: z.string().max(MAX_ITEM_B64 + 64).optional(), context: z.string().max(4096).optional(), associated_data: vB64(8192).optional(), nonce: z.string().max(64).optional(), key_version: vInt.optional(), reference: z.string().max(256).optional() });
-const BatchFields = { batch_input: z.array(z.unknown()).max(MAX_BATCH, `expected at most ${MAX_BATCH} items`).optional(), partial_failure_response_code: vInt.optional() };
-const EncryptBody = EncryptItem.extend({ ...BatchFields, type: z.string().max(64).optional(), convergent_encryption: vBool.optional() });
+const EncryptItem = z.object({
+  plaintext: vB64(MAX_ITEM_B64).optional(),
+  context: z.string().max(4096).optional(),
+  associated_data: vB64(8192).optional(),
+  nonce: z.string().max(64).optional(),
+  key_version: vInt.optional(),
+  reference: z.string().max(256).optional(),
+});
+const DecryptItem = z.object({
+  ciphertext: z
+    .string()
+    .max(MAX_ITEM_B64 + 64)
+    .optional(),
+  context: z.string().max(4096).optional(),
+  associated_data: vB64(8192).optional(),
+  nonce: z.string().max(64).optional(),
+  key_version: vInt.optional(),
+  reference: z.string().max(256).optional(),
+});
+const BatchFields = {
+  batch_input: z.array(z.unknown()).max(MAX_BATCH, `expected at most ${MAX_BATCH} items`).optional(),
+  partial_failure_response_code: vInt.optional(),
+};
+const EncryptBody = EncryptItem.extend({
+  ...BatchFields,
+  type: z.string().max(64).optional(),
+  convergent_encryption: vBool.optional(),
+});
 const DecryptBody = DecryptItem.extend({ ...BatchFields, padding_scheme: z.string().max(20).optional() });
-const RewrapBody = DecryptItem.extend({ ...BatchFields, decrypt_padding_scheme: z.string().optional(), encrypt_padding_scheme: z.string().optional() });
-const SignItem = z.object({ input: vB64(MAX_ITEM_B64).optional(), context: z.string().max(4096).optional(), reference: z.string().max(256).optional() });
-const VerifyItem = SignItem.extend({ signature: z.string().max(80_000).optional(), hmac: z.string().max(1024).optional(), cmac: z.string().max(1024).optional() });
+const RewrapBody = DecryptItem.extend({
+  ...BatchFields,
+  decrypt_padding_scheme: z.string().optional(),
+  encrypt_padding_scheme: z.string().optional(),
+});
+const SignItem = z.object({
+  input: vB64(MAX_ITEM_B64).optional(),
+  context: z.string().max(4096).optional(),
+  reference: z.string().max(256).optional(),
+});
+const VerifyItem = SignItem.extend({
+  signature: z.string().max(80_000).optional(),
+  hmac: z.string().max(1024).optional(),
+  cmac: z.string().max(1024).optional(),
+});
 const SignOpts = {
   key_version: vInt.optional(),
   hash_algorithm: z.string().max(20).optional(),
@@ -107,7 +158,11 @@ const SignOpts = {
 const SignBody = SignItem.extend(SignOpts);
 const VerifyBody = VerifyItem.extend(SignOpts);
 const HmacItem = z.object({ input: vB64(MAX_ITEM_B64).optional(), reference: z.string().max(256).optional() });
-const HmacBody = HmacItem.extend({ key_version: vInt.optional(), algorithm: z.string().max(20).optional(), ...BatchFields });
+const HmacBody = HmacItem.extend({
+  key_version: vInt.optional(),
+  algorithm: z.string().max(20).optional(),
+  ...BatchFields,
+});
 const KeyCreateBody = z.object({
   type: z.string().max(64).optional(),
   exportable: vBool.optional(),
@@ -128,13 +183,28 @@ const KeyConfigBody = z.object({
   allow_plaintext_backup: vBool.optional(),
   auto_rotate_period: z.union([z.string().max(20), z.number()]).optional(),
 });
-const DatakeyBody = z.object({ context: z.string().max(4096).optional(), nonce: z.string().max(64).optional(), bits: vInt.optional(), associated_data: vB64(8192).optional(), padding_scheme: z.string().optional() });
-const RandomBody = z.object({ bytes: vInt.optional(), format: z.enum(['base64', 'hex']).optional(), source: z.string().max(20).optional() });
-const HashBody = z.object({ input: vB64(MAX_ITEM_B64), algorithm: z.string().max(20).optional(), format: z.enum(['hex', 'base64']).optional() });
+const DatakeyBody = z.object({
+  context: z.string().max(4096).optional(),
+  nonce: z.string().max(64).optional(),
+  bits: vInt.optional(),
+  associated_data: vB64(8192).optional(),
+  padding_scheme: z.string().optional(),
+});
+const RandomBody = z.object({
+  bytes: vInt.optional(),
+  format: z.enum(['base64', 'hex']).optional(),
+  source: z.string().max(20).optional(),
+});
+const HashBody = z.object({
+  input: vB64(MAX_ITEM_B64),
+  algorithm: z.string().max(20).optional(),
+  format: z.enum(['hex', 'base64']).optional(),
+});
 
 /** RSA padding: Keyward decrypts with OAEP (SHA-256) only; PKCS#1 v1.5 encryption is refused. */
 function oaepOnly(value: string | undefined, field: string): void {
-  if (value !== undefined && value !== '' && value !== 'oaep') throw unsupported(`${field}: Keyward's RSA keys decrypt with OAEP (SHA-256) only; got "${value.slice(0, 20)}"`);
+  if (value !== undefined && value !== '' && value !== 'oaep')
+    throw unsupported(`${field}: Keyward's RSA keys decrypt with OAEP (SHA-256) only; got "${value.slice(0, 20)}"`);
 }
 
 /** The version a ciphertext names (syntax only), for the policy input; undefined when it names none. */
@@ -176,9 +246,15 @@ export function transitRoutes(deps: AppDeps): Router {
   const r = new Router();
 
   /** Registers a handler whose every failure is answered in Vault's error format. */
-  function route(method: 'get' | 'post' | 'delete', path: string, operation: Operation, fn: (ctx: Context, done: Done) => Promise<void>): void {
+  function route(
+    method: 'get' | 'post' | 'delete',
+    path: string,
+    operation: Operation,
+    fn: (ctx: Context, done: Done) => Promise<void>,
+  ): void {
     r[method](TRANSIT_PREFIX + path, async (ctx: Context) => {
-      const done: Done = (out, send) => (out.kind === 'parked' ? sendParked(ctx, operation, out.approval) : send(out.value));
+      const done: Done = (out, send) =>
+        out.kind === 'parked' ? sendParked(ctx, operation, out.approval) : send(out.value);
       try {
         await fn(ctx, done);
       } catch (err) {
@@ -211,17 +287,28 @@ export function transitRoutes(deps: AppDeps): Router {
    * Runs a one-or-batch operation's items; a failed item is `{error}` in its place. Returns the
    * results and whether any failed.
    */
-  async function runItems(items: unknown[], batch: boolean, run: (item: unknown) => Promise<Record<string, unknown>>): Promise<{ results: Record<string, unknown>[]; failed: number }> {
+  async function runItems(
+    items: unknown[],
+    batch: boolean,
+    run: (item: unknown) => Promise<Record<string, unknown>>,
+  ): Promise<{ results: Record<string, unknown>[]; failed: number }> {
     if (!batch) return { results: [await run(items[0])], failed: 0 };
     const results: Record<string, unknown>[] = [];
     let failed = 0;
     for (const item of items) {
-      const reference = typeof item === 'object' && item !== null && typeof (item as { reference?: unknown }).reference === 'string' ? (item as { reference: string }).reference : undefined;
+      const reference =
+        typeof item === 'object' && item !== null && typeof (item as { reference?: unknown }).reference === 'string'
+          ? (item as { reference: string }).reference
+          : undefined;
       try {
         results.push({ ...(await run(item)), ...(reference !== undefined ? { reference } : {}) });
       } catch (err) {
         failed++;
-        if (!(err instanceof KeywardError && vaultStatus(err.code) !== undefined)) log.error('unhandled error in a batch item', { error: err instanceof Error ? `${err.name}: ${err.message.split('\n')[0]!.slice(0, 300)}` : 'non-error thrown' });
+        if (!(err instanceof KeywardError && vaultStatus(err.code) !== undefined))
+          log.error('unhandled error in a batch item', {
+            error:
+              err instanceof Error ? `${err.name}: ${err.message.split('\n')[0]!.slice(0, 300)}` : 'non-error thrown',
+          });
         results.push({ ...itemError(err), ...(reference !== undefined ? { reference } : {}) });
       }
     }
@@ -233,24 +320,45 @@ export function transitRoutes(deps: AppDeps): Router {
    * batchRequestResponse): a batch with a failed item is a 400 that still carries every result, or
    * `partial_failure_response_code` when some item succeeded.
    */
-  function sendResults(ctx: Context, out: { results: Record<string, unknown>[]; failed: number }, batch: boolean, warnings: string[], partialCode?: number): void {
+  function sendResults(
+    ctx: Context,
+    out: { results: Record<string, unknown>[]; failed: number },
+    batch: boolean,
+    warnings: string[],
+    partialCode?: number,
+  ): void {
     if (!batch) return sendData(ctx, out.results[0]!, warnings);
     sendData(ctx, { batch_results: out.results }, warnings);
-    if (out.failed > 0) ctx.status = out.failed === out.results.length ? 400 : partialCode && partialCode >= 200 && partialCode <= 599 ? partialCode : 400;
+    if (out.failed > 0)
+      ctx.status =
+        out.failed === out.results.length
+          ? 400
+          : partialCode && partialCode >= 200 && partialCode <= 599
+            ? partialCode
+            : 400;
   }
 
   /** Creates key `name` (operation `key.create`); an existing key of the same type is returned as is (Vault's upsert). */
   async function createKey(ctx: Context, name: string, typeName: string, exportable: boolean | undefined) {
     const type = keywardType(typeName);
     return hsm.request(
-      { ...who(ctx), operation: 'key.create', newKey: { name, type, version: 1, labels: {} }, attributes: { ...ATTR, verifyOnly: 'false' } },
+      {
+        ...who(ctx),
+        operation: 'key.create',
+        newKey: { name, type, version: 1, labels: {} },
+        attributes: { ...ATTR, verifyOnly: 'false' },
+      },
       async (a) => {
         try {
           return await a.createKey({ name, type, ...(exportable !== undefined ? { exportable } : {}) });
         } catch (err) {
           if (!(err instanceof KeywardError && err.code === 'KEY_EXISTS')) throw err;
           const info = await a.keyInfo(name);
-          if (info.type !== type) throw new KeywardError('KEY_EXISTS', `a key named "${name}" already exists with type ${vaultTypeName(info.type)}, not ${typeName}`);
+          if (info.type !== type)
+            throw new KeywardError(
+              'KEY_EXISTS',
+              `a key named "${name}" already exists with type ${vaultTypeName(info.type)}, not ${typeName}`,
+            );
           return info;
         }
       },
@@ -266,14 +374,24 @@ export function transitRoutes(deps: AppDeps): Router {
     refuseSet(body.derived, 'derived', NO_DERIVATION);
     refuseSet(body.convergent_encryption, 'convergent_encryption', NO_CONVERGENT);
     refuseSet(body.allow_plaintext_backup, 'allow_plaintext_backup', 'Keyward has no plaintext key backup');
-    refuseSet(body.auto_rotate_period, 'auto_rotate_period', 'automatic rotation is not supported; rotate with POST /v1/transit/keys/:name/rotate');
+    refuseSet(
+      body.auto_rotate_period,
+      'auto_rotate_period',
+      'automatic rotation is not supported; rotate with POST /v1/transit/keys/:name/rotate',
+    );
     refuseSet(body.managed_key_name || body.managed_key_id, 'managed_key_name', 'Keyward has no managed keys');
     refuseSet(body.context, 'context', NO_DERIVATION);
     const typeName = body.type ?? 'aes256-gcm96';
-    if (body.key_size !== undefined && body.key_size !== 0 && !(keywardType(typeName) === 'hmac-sha256' && body.key_size === 32)) {
+    if (
+      body.key_size !== undefined &&
+      body.key_size !== 0 &&
+      !(keywardType(typeName) === 'hmac-sha256' && body.key_size === 32)
+    ) {
       throw unsupported(`key_size: Keyward keys have a fixed size (hmac keys: 32 bytes); got ${body.key_size}`);
     }
-    done(await createKey(ctx, ctx.params.name as string, typeName, body.exportable), (info) => sendData(ctx, readKeyData(info), warnings));
+    done(await createKey(ctx, ctx.params.name as string, typeName, body.exportable), (info) =>
+      sendData(ctx, readKeyData(info), warnings),
+    );
   });
 
   // Vault's import takes either wrapped private material (its BYOK format, made for its own 4096-bit
@@ -283,10 +401,21 @@ export function transitRoutes(deps: AppDeps): Router {
     const warnings: string[] = [];
     const body = parse(
       await rawBody(ctx),
-      z.object({ type: z.string().max(64), public_key: z.string().max(16_384).optional(), ciphertext: z.string().optional(), hash_function: z.string().optional(), exportable: vBool.optional(), derived: vBool.optional(), allow_rotation: vBool.optional() }),
+      z.object({
+        type: z.string().max(64),
+        public_key: z.string().max(16_384).optional(),
+        ciphertext: z.string().optional(),
+        hash_function: z.string().optional(),
+        exportable: vBool.optional(),
+        derived: vBool.optional(),
+        allow_rotation: vBool.optional(),
+      }),
       warnings,
     );
-    if (body.ciphertext !== undefined) throw unsupported("ciphertext: Vault's BYOK format is not accepted here; import wrapped material with POST /v1/keys/:name/import (GET /v1/sys/wrapping-key gives the wrapping key)");
+    if (body.ciphertext !== undefined)
+      throw unsupported(
+        "ciphertext: Vault's BYOK format is not accepted here; import wrapped material with POST /v1/keys/:name/import (GET /v1/sys/wrapping-key gives the wrapping key)",
+      );
     if (body.public_key === undefined) throw bad('missing public_key (or ciphertext)');
     refuseSet(body.derived, 'derived', NO_DERIVATION);
     refuseSet(body.allow_rotation, 'allow_rotation', 'a verify-only key holds no private half to rotate');
@@ -294,19 +423,30 @@ export function transitRoutes(deps: AppDeps): Router {
     const type = keywardType(body.type);
     const publicKey = body.public_key;
     const out = await hsm.request(
-      { ...who(ctx), operation: 'key.create', newKey: { name, type, version: 1, labels: {} }, attributes: { ...ATTR, verifyOnly: 'true' } },
+      {
+        ...who(ctx),
+        operation: 'key.create',
+        newKey: { name, type, version: 1, labels: {} },
+        attributes: { ...ATTR, verifyOnly: 'true' },
+      },
       (a) => a.createKey({ name, type, publicKey }),
     );
     done(out, (info) => sendData(ctx, readKeyData(info), warnings));
   });
 
   route('get', '/keys/:name', 'key.read', async (ctx, done) => {
-    done(await hsm.request(keyed(ctx, 'key.read', { anyState: true }), (a) => a.keyInfo()), (info) => sendData(ctx, readKeyData(info)));
+    done(await hsm.request(keyed(ctx, 'key.read', { anyState: true }), (a) => a.keyInfo()), (info) =>
+      sendData(ctx, readKeyData(info)),
+    );
   });
 
   route('get', '/keys', 'key.list', async (ctx, done) => {
     const list = ctx.query.list;
-    if (list !== 'true' && list !== '1') throw new KeywardError('METHOD_NOT_ALLOWED', 'unsupported operation: list keys with LIST, or GET with ?list=true');
+    if (list !== 'true' && list !== '1')
+      throw new KeywardError(
+        'METHOD_NOT_ALLOWED',
+        'unsupported operation: list keys with LIST, or GET with ?list=true',
+      );
     const out = await hsm.request({ ...who(ctx), operation: 'key.list', attributes: { ...ATTR } }, async (a) => {
       const out: string[] = [];
       let after: string | undefined;
@@ -325,33 +465,48 @@ export function transitRoutes(deps: AppDeps): Router {
 
   route('delete', '/keys/:name', 'key.delete', async (ctx, done) => {
     const precheck = (row: KeyRow | undefined) => {
-      if (!row!.deletionAllowed) throw new KeywardError('KEY_DELETION_NOT_ALLOWED', `deletion is not allowed for key "${row!.name}"; set deletion_allowed with POST /v1/transit/keys/${row!.name}/config first`);
+      if (!row!.deletionAllowed)
+        throw new KeywardError(
+          'KEY_DELETION_NOT_ALLOWED',
+          `deletion is not allowed for key "${row!.name}"; set deletion_allowed with POST /v1/transit/keys/${row!.name}/config first`,
+        );
     };
-    done(await hsm.request(keyed(ctx, 'key.delete', { anyState: true, precheck }), (a) => a.scheduleDeletion()), () => sendNoContent(ctx));
+    done(await hsm.request(keyed(ctx, 'key.delete', { anyState: true, precheck }), (a) => a.scheduleDeletion()), () =>
+      sendNoContent(ctx),
+    );
   });
 
   route('post', '/keys/:name/config', 'key.config', async (ctx, done) => {
     const warnings: string[] = [];
     const body = parse(await rawBody(ctx), KeyConfigBody, warnings);
-    refuseSet(body.min_encryption_version, 'min_encryption_version', 'Keyward always encrypts and signs with the latest version');
+    refuseSet(
+      body.min_encryption_version,
+      'min_encryption_version',
+      'Keyward always encrypts and signs with the latest version',
+    );
     refuseSet(body.exportable, 'exportable', 'a Keyward key is made exportable at creation only');
     refuseSet(body.allow_plaintext_backup, 'allow_plaintext_backup', 'Keyward has no plaintext key backup');
     refuseSet(body.auto_rotate_period, 'auto_rotate_period', 'automatic rotation is not supported');
-    if (body.min_decryption_version !== undefined && body.min_decryption_version < 0) throw bad('min_decryption_version: expected 0 or more');
+    if (body.min_decryption_version !== undefined && body.min_decryption_version < 0)
+      throw bad('min_decryption_version: expected 0 or more');
     // Vault: 0 leaves the minimum decryption version unchanged.
     const cfg = {
       ...(body.min_decryption_version ? { minDecryptionVersion: body.min_decryption_version } : {}),
       ...(body.deletion_allowed !== undefined ? { deletionAllowed: body.deletion_allowed } : {}),
     };
     const attributes = Object.fromEntries(Object.entries(cfg).map(([k, v]) => [k, String(v)]));
-    const out = await hsm.request(keyed(ctx, 'key.config', { anyState: true, attributes }), (a) => (Object.keys(cfg).length ? a.configureKey(cfg) : a.keyInfo()));
+    const out = await hsm.request(keyed(ctx, 'key.config', { anyState: true, attributes }), (a) =>
+      Object.keys(cfg).length ? a.configureKey(cfg) : a.keyInfo(),
+    );
     done(out, (info) => sendData(ctx, readKeyData(info), warnings));
   });
 
   route('post', '/keys/:name/rotate', 'key.rotate', async (ctx, done) => {
     const warnings: string[] = [];
     parse(await rawBody(ctx), z.object({}), warnings);
-    done(await hsm.request(keyed(ctx, 'key.rotate'), (a) => a.rotateKey()), (info) => sendData(ctx, readKeyData(info), warnings));
+    done(await hsm.request(keyed(ctx, 'key.rotate'), (a) => a.rotateKey()), (info) =>
+      sendData(ctx, readKeyData(info), warnings),
+    );
   });
 
   // ---------------------------------------------------------------------------------------------
@@ -368,7 +523,9 @@ export function transitRoutes(deps: AppDeps): Router {
     const kind = ctx.params.key_type as string;
     const versionText = ctx.params.version as string | undefined;
     if (kind !== 'public-key' && !EXPORT_KINDS[kind]) {
-      throw bad(`key_type: expected encryption-key, signing-key, hmac-key or public-key, got "${kind.slice(0, 30)}"${kind === 'certificate-chain' ? ' (Keyward keeps no certificate chains)' : ''}`);
+      throw bad(
+        `key_type: expected encryption-key, signing-key, hmac-key or public-key, got "${kind.slice(0, 30)}"${kind === 'certificate-chain' ? ' (Keyward keeps no certificate chains)' : ''}`,
+      );
     }
     const versionsOf = (row: KeyRow): number[] => {
       if (versionText === undefined || versionText === '') {
@@ -376,15 +533,18 @@ export function transitRoutes(deps: AppDeps): Router {
         for (let v = Math.max(1, row.minDecryptionVersion); v <= row.latestVersion; v++) all.push(v);
         return all;
       }
-      const v = versionText === 'latest' ? row.latestVersion : /^[1-9]\d{0,9}$/.test(versionText) ? Number(versionText) : NaN;
-      if (!Number.isSafeInteger(v) || v < row.minDecryptionVersion || v > row.latestVersion) throw bad(`version: expected "latest" or a version from ${row.minDecryptionVersion} to ${row.latestVersion}`);
+      const v =
+        versionText === 'latest' ? row.latestVersion : /^[1-9]\d{0,9}$/.test(versionText) ? Number(versionText) : NaN;
+      if (!Number.isSafeInteger(v) || v < row.minDecryptionVersion || v > row.latestVersion)
+        throw bad(`version: expected "latest" or a version from ${row.minDecryptionVersion} to ${row.latestVersion}`);
       return [v];
     };
     if (kind === 'public-key') {
       const keys = await hsm.request(keyed(ctx, 'key.public', { attributes: { export: kind } }), async (a) => {
         const row = a.key;
         const type = row.type;
-        if (!keyTypeInfo(type).asymmetric) throw new KeywardError('KEY_TYPE_MISMATCH', `a ${vaultTypeName(type)} key has no public key`);
+        if (!keyTypeInfo(type).asymmetric)
+          throw new KeywardError('KEY_TYPE_MISMATCH', `a ${vaultTypeName(type)} key has no public key`);
         const info = await a.keyInfo();
         const out: Record<string, string> = {};
         for (const v of versionsOf(row)) out[String(v)] = vaultPublicKey(type, publicB64(info, v));
@@ -395,7 +555,8 @@ export function transitRoutes(deps: AppDeps): Router {
     const fits = EXPORT_KINDS[kind]!;
     const precheck = (row: KeyRow | undefined) => {
       hsm.assertExportable(row!);
-      if (!fits(row!.type)) throw new KeywardError('OPERATION_UNSUPPORTED', `a ${vaultTypeName(row!.type)} key has no ${kind}`);
+      if (!fits(row!.type))
+        throw new KeywardError('OPERATION_UNSUPPORTED', `a ${vaultTypeName(row!.type)} key has no ${kind}`);
       versionsOf(row!);
     };
     const data = await hsm.request(
@@ -430,16 +591,21 @@ export function transitRoutes(deps: AppDeps): Router {
     const { items, batch } = itemsOf(raw, body.batch_input);
     const payload = items.reduce((n: number, i) => n + b64Size((i as { plaintext?: string })?.plaintext), 0);
     const run = () =>
-      hsm.request(keyed(ctx, 'encrypt', { payloadBytes: payload, attributes: batch ? { batch: String(items.length) } : {} }), (a) =>
-        runItems(items, batch, async (item) => {
-          const i = parse(item as Record<string, unknown>, EncryptItem);
-          if (i.plaintext === undefined) throw bad('missing plaintext to encrypt');
-          refuseSet(i.context, 'context', NO_DERIVATION);
-          refuseSet(i.nonce, 'nonce', NO_CONVERGENT);
-          latestOnly(a.key, i.key_version, 'encrypts');
-          const res = await a.encrypt(decodeB64(i.plaintext, 'plaintext'), i.associated_data ? decodeB64(i.associated_data, 'associated_data') : undefined);
-          return { ciphertext: toVault(res.ciphertext), key_version: res.keyVersion };
-        }),
+      hsm.request(
+        keyed(ctx, 'encrypt', { payloadBytes: payload, attributes: batch ? { batch: String(items.length) } : {} }),
+        (a) =>
+          runItems(items, batch, async (item) => {
+            const i = parse(item as Record<string, unknown>, EncryptItem);
+            if (i.plaintext === undefined) throw bad('missing plaintext to encrypt');
+            refuseSet(i.context, 'context', NO_DERIVATION);
+            refuseSet(i.nonce, 'nonce', NO_CONVERGENT);
+            latestOnly(a.key, i.key_version, 'encrypts');
+            const res = await a.encrypt(
+              decodeB64(i.plaintext, 'plaintext'),
+              i.associated_data ? decodeB64(i.associated_data, 'associated_data') : undefined,
+            );
+            return { ciphertext: toVault(res.ciphertext), key_version: res.keyVersion };
+          }),
       );
     let out;
     try {
@@ -463,7 +629,10 @@ export function transitRoutes(deps: AppDeps): Router {
     const first = batch ? undefined : (items[0] as { ciphertext?: unknown }).ciphertext;
     const out = await hsm.request(
       keyed(ctx, 'decrypt', {
-        payloadBytes: items.reduce((n: number, i) => n + String((i as { ciphertext?: string })?.ciphertext ?? '').length, 0),
+        payloadBytes: items.reduce(
+          (n: number, i) => n + String((i as { ciphertext?: string })?.ciphertext ?? '').length,
+          0,
+        ),
         attributes: batch ? { batch: String(items.length) } : {},
         version: () => policyVersion(first),
       }),
@@ -473,7 +642,10 @@ export function transitRoutes(deps: AppDeps): Router {
           if (i.ciphertext === undefined) throw bad('missing ciphertext to decrypt');
           refuseSet(i.context, 'context', NO_DERIVATION);
           refuseSet(i.nonce, 'nonce', NO_CONVERGENT);
-          const plaintext = await a.decrypt(fromVault(i.ciphertext, 'ciphertext'), i.associated_data ? decodeB64(i.associated_data, 'associated_data') : undefined);
+          const plaintext = await a.decrypt(
+            fromVault(i.ciphertext, 'ciphertext'),
+            i.associated_data ? decodeB64(i.associated_data, 'associated_data') : undefined,
+          );
           try {
             return { plaintext: Buffer.from(plaintext).toString('base64') };
           } finally {
@@ -493,7 +665,10 @@ export function transitRoutes(deps: AppDeps): Router {
     const { items, batch } = itemsOf(raw, body.batch_input);
     const out = await hsm.request(
       keyed(ctx, 'rewrap', {
-        payloadBytes: items.reduce((n: number, i) => n + String((i as { ciphertext?: string })?.ciphertext ?? '').length, 0),
+        payloadBytes: items.reduce(
+          (n: number, i) => n + String((i as { ciphertext?: string })?.ciphertext ?? '').length,
+          0,
+        ),
         attributes: batch ? { batch: String(items.length) } : {},
         version: () => (batch ? undefined : policyVersion((items[0] as { ciphertext?: unknown }).ciphertext)),
       }),
@@ -504,7 +679,10 @@ export function transitRoutes(deps: AppDeps): Router {
           refuseSet(i.context, 'context', NO_DERIVATION);
           refuseSet(i.nonce, 'nonce', NO_CONVERGENT);
           latestOnly(a.key, i.key_version, 'rewraps');
-          const res = await a.rewrap(fromVault(i.ciphertext, 'ciphertext'), i.associated_data ? decodeB64(i.associated_data, 'associated_data') : undefined);
+          const res = await a.rewrap(
+            fromVault(i.ciphertext, 'ciphertext'),
+            i.associated_data ? decodeB64(i.associated_data, 'associated_data') : undefined,
+          );
           return { ciphertext: toVault(res.ciphertext), key_version: res.keyVersion };
         }),
     );
@@ -513,7 +691,8 @@ export function transitRoutes(deps: AppDeps): Router {
 
   route('post', '/datakey/:plaintext/:name', 'datakey', async (ctx, done) => {
     const kind = ctx.params.plaintext as string;
-    if (kind !== 'plaintext' && kind !== 'wrapped') throw bad(`type: expected plaintext or wrapped, got "${kind.slice(0, 20)}"`);
+    if (kind !== 'plaintext' && kind !== 'wrapped')
+      throw bad(`type: expected plaintext or wrapped, got "${kind.slice(0, 20)}"`);
     const warnings: string[] = [];
     const body = parse(await rawBody(ctx), DatakeyBody, warnings);
     refuseSet(body.context, 'context', NO_DERIVATION);
@@ -521,14 +700,24 @@ export function transitRoutes(deps: AppDeps): Router {
     oaepOnly(body.padding_scheme, 'padding_scheme');
     const bits = body.bits ?? 256;
     if (bits !== 128 && bits !== 256 && bits !== 512) throw bad(`bits: expected 128, 256 or 512, got ${bits}`);
-    const data = await hsm.request(keyed(ctx, 'datakey', { payloadBytes: bits / 8, attributes: { datakey: kind } }), async (a) => {
-      const d = await a.datakey(bits / 8, body.associated_data ? decodeB64(body.associated_data, 'associated_data') : undefined);
-      try {
-        return { ciphertext: toVault(d.ciphertext), key_version: d.keyVersion, ...(kind === 'plaintext' ? { plaintext: Buffer.from(d.plaintext).toString('base64') } : {}) };
-      } finally {
-        d.plaintext.fill(0);
-      }
-    });
+    const data = await hsm.request(
+      keyed(ctx, 'datakey', { payloadBytes: bits / 8, attributes: { datakey: kind } }),
+      async (a) => {
+        const d = await a.datakey(
+          bits / 8,
+          body.associated_data ? decodeB64(body.associated_data, 'associated_data') : undefined,
+        );
+        try {
+          return {
+            ciphertext: toVault(d.ciphertext),
+            key_version: d.keyVersion,
+            ...(kind === 'plaintext' ? { plaintext: Buffer.from(d.plaintext).toString('base64') } : {}),
+          };
+        } finally {
+          d.plaintext.fill(0);
+        }
+      },
+    );
     done(data, (d) => sendData(ctx, d, warnings));
   });
 
@@ -536,20 +725,27 @@ export function transitRoutes(deps: AppDeps): Router {
   // Sign, verify, hmac
 
   /** Engine options for a Vault sign/verify body on a key of `type`. */
-  function signOptions(type: KeyType, body: z.output<typeof SignBody>, urlHash: string | undefined): { opts: SignOptions; jws: boolean } {
+  function signOptions(
+    type: KeyType,
+    body: z.output<typeof SignBody>,
+    urlHash: string | undefined,
+  ): { opts: SignOptions; jws: boolean } {
     const hashName = urlHash ?? body.hash_algorithm ?? body.algorithm;
     const ecdsa = type === 'ecdsa-p256' || type === 'ecdsa-p384';
     const rsa = type === 'rsa-3072' || type === 'rsa-4096';
     const opts: { -readonly [K in keyof SignOptions]: SignOptions[K] } = {};
     if (ecdsa || rsa) opts.hash = vaultHash(hashName ?? 'sha2-256');
-    else if (hashName !== undefined && hashName !== 'sha2-256') throw unsupported(`hash_algorithm: a ${vaultTypeName(type)} key signs with its own hash; omit hash_algorithm`);
+    else if (hashName !== undefined && hashName !== 'sha2-256')
+      throw unsupported(`hash_algorithm: a ${vaultTypeName(type)} key signs with its own hash; omit hash_algorithm`);
     if (body.prehashed) opts.prehashed = true;
     if (rsa) {
       opts.rsaPadding = body.signature_algorithm ?? 'pss';
       if (opts.rsaPadding === 'pss') {
         const s = body.salt_length ?? 'auto';
-        opts.pssSaltLength = s === 'auto' || s === 'hash' ? s : typeof s === 'number' ? s : /^\d{1,4}$/.test(s) ? Number(s) : NaN;
-        if (Number.isNaN(opts.pssSaltLength)) throw bad(`salt_length: expected auto, hash or an integer, got "${String(s).slice(0, 10)}"`);
+        opts.pssSaltLength =
+          s === 'auto' || s === 'hash' ? s : typeof s === 'number' ? s : /^\d{1,4}$/.test(s) ? Number(s) : NaN;
+        if (Number.isNaN(opts.pssSaltLength))
+          throw bad(`salt_length: expected auto, hash or an integer, got "${String(s).slice(0, 10)}"`);
       }
     }
     const jws = body.marshaling_algorithm === 'jws';
@@ -566,7 +762,10 @@ export function transitRoutes(deps: AppDeps): Router {
     const body = parse(raw, SignBody, warnings);
     const { items, batch } = itemsOf(raw, body.batch_input);
     const out = await hsm.request(
-      keyed(ctx, 'sign', { payloadBytes: items.reduce((n: number, i) => n + b64Size((i as { input?: string })?.input), 0), attributes: batch ? { batch: String(items.length) } : {} }),
+      keyed(ctx, 'sign', {
+        payloadBytes: items.reduce((n: number, i) => n + b64Size((i as { input?: string })?.input), 0),
+        attributes: batch ? { batch: String(items.length) } : {},
+      }),
       async (a) => {
         const row = a.key;
         latestOnly(row, body.key_version, 'signs');
@@ -590,17 +789,31 @@ export function transitRoutes(deps: AppDeps): Router {
     const raw = await rawBody(ctx);
     const body = parse(raw, VerifyBody, warnings);
     const { items, batch } = itemsOf(raw, body.batch_input);
-    const kinds = new Set(items.map((i) => (typeof i === 'object' && i !== null ? ((i as { hmac?: unknown }).hmac !== undefined ? 'hmac' : (i as { cmac?: unknown }).cmac !== undefined ? 'cmac' : 'signature') : 'signature')));
+    const kinds = new Set(
+      items.map((i) =>
+        typeof i === 'object' && i !== null
+          ? (i as { hmac?: unknown }).hmac !== undefined
+            ? 'hmac'
+            : (i as { cmac?: unknown }).cmac !== undefined
+              ? 'cmac'
+              : 'signature'
+          : 'signature',
+      ),
+    );
     if (kinds.has('cmac')) throw unsupported('cmac: CMAC is not implemented');
     if (kinds.size > 1) throw bad('batch_input: every item must carry a signature, or every item an hmac');
     const isHmac = kinds.has('hmac');
     const out = await hsm.request(
-      keyed(ctx, 'verify', { payloadBytes: items.reduce((n: number, i) => n + b64Size((i as { input?: string })?.input), 0), attributes: { ...(batch ? { batch: String(items.length) } : {}), ...(isHmac ? { mac: 'hmac' } : {}) } }),
+      keyed(ctx, 'verify', {
+        payloadBytes: items.reduce((n: number, i) => n + b64Size((i as { input?: string })?.input), 0),
+        attributes: { ...(batch ? { batch: String(items.length) } : {}), ...(isHmac ? { mac: 'hmac' } : {}) },
+      }),
       async (a) => {
         const row = a.key;
         if (isHmac) {
           const algorithm = ctx.params.hash_algorithm ?? body.hash_algorithm ?? body.algorithm ?? 'sha2-256';
-          if (algorithm !== 'sha2-256') throw unsupported(`algorithm: Keyward hmac keys are HMAC-SHA-256; got ${String(algorithm).slice(0, 20)}`);
+          if (algorithm !== 'sha2-256')
+            throw unsupported(`algorithm: Keyward hmac keys are HMAC-SHA-256; got ${String(algorithm).slice(0, 20)}`);
           return runItems(items, batch, async (item) => {
             const i = parse(item as Record<string, unknown>, VerifyItem);
             if (i.input === undefined) throw bad('missing input');
@@ -608,7 +821,10 @@ export function transitRoutes(deps: AppDeps): Router {
             const { version, body: macB64 } = parseVault(i.hmac!, 'hmac');
             const mac = decodeB64(macB64, 'hmac');
             if (version < row.minDecryptionVersion || version > row.latestVersion) return { valid: false };
-            const expected = Buffer.from(parseVault((await a.hmac(decodeB64(i.input, 'input'), version)).hmac, 'hmac').body, 'base64');
+            const expected = Buffer.from(
+              parseVault((await a.hmac(decodeB64(i.input, 'input'), version)).hmac, 'hmac').body,
+              'base64',
+            );
             return { valid: expected.length === mac.length && timingSafeEqual(expected, mac) };
           });
         }
@@ -639,7 +855,11 @@ export function transitRoutes(deps: AppDeps): Router {
     }
     const { items, batch } = itemsOf(raw, body.batch_input);
     const out = await hsm.request(
-      keyed(ctx, 'hmac', { payloadBytes: items.reduce((n: number, i) => n + b64Size((i as { input?: string })?.input), 0), attributes: batch ? { batch: String(items.length) } : {}, version: () => body.key_version || undefined }),
+      keyed(ctx, 'hmac', {
+        payloadBytes: items.reduce((n: number, i) => n + b64Size((i as { input?: string })?.input), 0),
+        attributes: batch ? { batch: String(items.length) } : {},
+        version: () => body.key_version || undefined,
+      }),
       (a) =>
         runItems(items, batch, async (item) => {
           const i = parse(item as Record<string, unknown>, HmacItem);
@@ -665,13 +885,21 @@ export function transitRoutes(deps: AppDeps): Router {
       else source = a;
     }
     if (ctx.params.source !== undefined) source = ctx.params.source as string;
-    if (source !== 'platform' && source !== 'all') throw unsupported(`source: Keyward's random bytes come from the platform (node:crypto); got "${source.slice(0, 20)}"`);
-    const bytes = bytesText !== undefined ? (/^\d{1,7}$/.test(bytesText) ? Number(bytesText) : NaN) : (body.bytes ?? 32);
-    if (!Number.isSafeInteger(bytes) || bytes < 1 || bytes > MAX_RANDOM) throw bad(`bytes: expected 1 to ${MAX_RANDOM}`);
-    const data = await hsm.request({ ...who(ctx), operation: 'random', payloadBytes: bytes, attributes: { ...ATTR } }, async () => {
-      const b = randomBytes(bytes);
-      return { random_bytes: b.toString(body.format === 'hex' ? 'hex' : 'base64') };
-    });
+    if (source !== 'platform' && source !== 'all')
+      throw unsupported(
+        `source: Keyward's random bytes come from the platform (node:crypto); got "${source.slice(0, 20)}"`,
+      );
+    const bytes =
+      bytesText !== undefined ? (/^\d{1,7}$/.test(bytesText) ? Number(bytesText) : NaN) : (body.bytes ?? 32);
+    if (!Number.isSafeInteger(bytes) || bytes < 1 || bytes > MAX_RANDOM)
+      throw bad(`bytes: expected 1 to ${MAX_RANDOM}`);
+    const data = await hsm.request(
+      { ...who(ctx), operation: 'random', payloadBytes: bytes, attributes: { ...ATTR } },
+      async () => {
+        const b = randomBytes(bytes);
+        return { random_bytes: b.toString(body.format === 'hex' ? 'hex' : 'base64') };
+      },
+    );
     done(data, (d) => sendData(ctx, d, warnings));
   };
   route('post', '/random', 'random', randomHandler);
@@ -681,11 +909,19 @@ export function transitRoutes(deps: AppDeps): Router {
   const hashHandler = async (ctx: Context, done: Done) => {
     const warnings: string[] = [];
     const body = parse(await rawBody(ctx), HashBody, warnings);
-    const algorithm = vaultHash((ctx.params.algorithm as string | undefined) ?? body.algorithm ?? 'sha2-256', 'algorithm');
+    const algorithm = vaultHash(
+      (ctx.params.algorithm as string | undefined) ?? body.algorithm ?? 'sha2-256',
+      'algorithm',
+    );
     const input = decodeB64(body.input, 'input');
-    const data = await hsm.request({ ...who(ctx), operation: 'hash', payloadBytes: input.length, attributes: { ...ATTR, algorithm } }, async () => ({
-      sum: createHash(algorithm).update(input).digest(body.format === 'base64' ? 'base64' : 'hex'),
-    }));
+    const data = await hsm.request(
+      { ...who(ctx), operation: 'hash', payloadBytes: input.length, attributes: { ...ATTR, algorithm } },
+      async () => ({
+        sum: createHash(algorithm)
+          .update(input)
+          .digest(body.format === 'base64' ? 'base64' : 'hex'),
+      }),
+    );
     done(data, (d) => sendData(ctx, d, warnings));
   };
   route('post', '/hash', 'hash', hashHandler);
@@ -695,9 +931,22 @@ export function transitRoutes(deps: AppDeps): Router {
   // Anything else under /v1/transit: Vault's 405 for a known path, 404 otherwise, in Vault's format.
 
   const fallback = async (ctx: Context) => {
-    const layers = r.match(ctx.path, ctx.method).path.filter((l) => l.methods.length > 0 && l.path !== TRANSIT_PREFIX && !String(l.path).includes('*'));
-    if (layers.length > 0) return sendErrors(ctx, vaultStatus('METHOD_NOT_ALLOWED'), ['1 error occurred:\n\t* unsupported operation\n\n'], 'METHOD_NOT_ALLOWED');
-    sendErrors(ctx, vaultStatus('ROUTE_NOT_FOUND'), [`no handler for route "${ctx.path.slice(4, 200)}". route entry not found.`], 'ROUTE_NOT_FOUND');
+    const layers = r
+      .match(ctx.path, ctx.method)
+      .path.filter((l) => l.methods.length > 0 && l.path !== TRANSIT_PREFIX && !String(l.path).includes('*'));
+    if (layers.length > 0)
+      return sendErrors(
+        ctx,
+        vaultStatus('METHOD_NOT_ALLOWED'),
+        ['1 error occurred:\n\t* unsupported operation\n\n'],
+        'METHOD_NOT_ALLOWED',
+      );
+    sendErrors(
+      ctx,
+      vaultStatus('ROUTE_NOT_FOUND'),
+      [`no handler for route "${ctx.path.slice(4, 200)}". route entry not found.`],
+      'ROUTE_NOT_FOUND',
+    );
   };
   r.all(TRANSIT_PREFIX, fallback);
   r.all(`${TRANSIT_PREFIX}/*rest`, fallback);
@@ -720,11 +969,19 @@ function publicB64(info: { versions: Array<{ version: number; publicKey: string 
 function vaultPrivateKey(type: KeyType, material: Uint8Array): string {
   const family = keyTypeInfo(type).family;
   if (family === 'aead' || family === 'mac') return Buffer.from(material).toString('base64');
-  if (type === 'ed25519' || type === 'ecdsa-p256' || type === 'ecdsa-p384' || type === 'rsa-3072' || type === 'rsa-4096') {
+  if (
+    type === 'ed25519' ||
+    type === 'ecdsa-p256' ||
+    type === 'ecdsa-p384' ||
+    type === 'rsa-3072' ||
+    type === 'rsa-4096'
+  ) {
     const key = createPrivateKey({ key: Buffer.from(material), format: 'der', type: 'pkcs8' });
     if (type === 'ed25519') {
       const jwk = key.export({ format: 'jwk' });
-      return Buffer.concat([Buffer.from(jwk.d ?? '', 'base64url'), Buffer.from(jwk.x ?? '', 'base64url')]).toString('base64');
+      return Buffer.concat([Buffer.from(jwk.d ?? '', 'base64url'), Buffer.from(jwk.x ?? '', 'base64url')]).toString(
+        'base64',
+      );
     }
     return String(key.export({ format: 'pem', type: type.startsWith('rsa') ? 'pkcs1' : 'sec1' }));
   }

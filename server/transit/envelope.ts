@@ -57,7 +57,13 @@ export function sendNoContent(ctx: Context): void {
   ctx.body = null;
 }
 
-export function sendErrors(ctx: Context, status: number, errors: readonly string[], code?: string, extra?: Record<string, unknown>): void {
+export function sendErrors(
+  ctx: Context,
+  status: number,
+  errors: readonly string[],
+  code?: string,
+  extra?: Record<string, unknown>,
+): void {
   ctx.status = status;
   ctx.type = 'application/json';
   ctx.body = { errors: [...errors], ...(extra ?? {}) };
@@ -91,7 +97,8 @@ export function vaultStatus(code: string): number | undefined;
 export function vaultStatus(code: string): number | undefined {
   const status = statusFor(code);
   if (status === undefined) return undefined;
-  if (Object.hasOwn(VAULT_STATUS_OVERRIDES, code)) return VAULT_STATUS_OVERRIDES[code as keyof typeof VAULT_STATUS_OVERRIDES];
+  if (Object.hasOwn(VAULT_STATUS_OVERRIDES, code))
+    return VAULT_STATUS_OVERRIDES[code as keyof typeof VAULT_STATUS_OVERRIDES];
   return status === 409 || status === 410 ? 400 : status;
 }
 
@@ -123,7 +130,8 @@ export function sendThrown(ctx: Context, err: unknown, log: Logger): void {
   const status = err instanceof KeywardError ? vaultStatus(err.code) : undefined;
   if (err instanceof KeywardError && status !== undefined) {
     if (status === 503) ctx.set('Retry-After', '1');
-    if (status === 429 && typeof err.details?.retryAfter === 'number') ctx.set('Retry-After', String(err.details.retryAfter));
+    if (status === 429 && typeof err.details?.retryAfter === 'number')
+      ctx.set('Retry-After', String(err.details.retryAfter));
     const prefix = status === 403 ? 'permission denied: ' : '';
     sendErrors(ctx, status, [prefix + err.message], err.code);
     return;
@@ -131,7 +139,8 @@ export function sendThrown(ctx: Context, err: unknown, log: Logger): void {
   log.error('unhandled error', {
     reqId: ctx.state.reqId,
     code: err instanceof KeywardError ? err.code : undefined,
-    error: err instanceof Error ? `${err.name}: ${err.message.split('\n')[0]!.slice(0, 300)}` : String(err).slice(0, 300),
+    error:
+      err instanceof Error ? `${err.name}: ${err.message.split('\n')[0]!.slice(0, 300)}` : String(err).slice(0, 300),
   });
   sendErrors(ctx, 500, ['internal error'], 'INTERNAL');
 }

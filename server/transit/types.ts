@@ -22,12 +22,15 @@ const VAULT_TO_KEYWARD: Readonly<Record<string, KeyType>> = Object.freeze({
   hmac: 'hmac-sha256',
 });
 
-const KEYWARD_TO_VAULT: Readonly<Partial<Record<KeyType, string>>> = Object.freeze(Object.fromEntries(Object.entries(VAULT_TO_KEYWARD).map(([v, k]) => [k, v])));
+const KEYWARD_TO_VAULT: Readonly<Partial<Record<KeyType, string>>> = Object.freeze(
+  Object.fromEntries(Object.entries(VAULT_TO_KEYWARD).map(([v, k]) => [k, v])),
+);
 
 /** Vault types Keyward refuses, with the reason given to the client. */
 const UNSUPPORTED: Readonly<Record<string, string>> = Object.freeze({
   'aes128-gcm96': 'Keyward keeps 256-bit AEAD keys only; use aes256-gcm96',
-  'rsa-2048': 'Keyward RSA keys are 3072 or 4096 bits (2048-bit RSA gives 112-bit security, below the 128 of every other type); use rsa-3072',
+  'rsa-2048':
+    'Keyward RSA keys are 3072 or 4096 bits (2048-bit RSA gives 112-bit security, below the 128 of every other type); use rsa-3072',
   'ecdsa-p521': 'P-521 is not implemented; use ecdsa-p384',
   'aes128-cmac': 'CMAC is not implemented; use an hmac key',
   'aes256-cmac': 'CMAC is not implemented; use an hmac key',
@@ -45,7 +48,10 @@ export function keywardType(name: string): KeyType {
   if (why) throw new KeywardError('KEY_TYPE_INVALID', `key type ${name} is not supported: ${why}`);
   const vault = Object.keys(VAULT_TO_KEYWARD);
   const extra = KEY_TYPES.filter((t) => !(t in KEYWARD_TO_VAULT));
-  throw new KeywardError('KEY_TYPE_INVALID', `unknown key type "${name.slice(0, 40)}"; expected one of ${vault.join(', ')} (or Keyward's ${extra.join(', ')})`);
+  throw new KeywardError(
+    'KEY_TYPE_INVALID',
+    `unknown key type "${name.slice(0, 40)}"; expected one of ${vault.join(', ')} (or Keyward's ${extra.join(', ')})`,
+  );
 }
 
 /** The name a Vault client sees for a Keyward type (Vault's where there is one). */
@@ -54,7 +60,13 @@ export function vaultTypeName(type: KeyType): string {
 }
 
 /** Vault's per-version `name` of an asymmetric key entry. */
-const ENTRY_NAME: Partial<Record<KeyType, string>> = { ed25519: 'ed25519', 'ecdsa-p256': 'P-256', 'ecdsa-p384': 'P-384', 'rsa-3072': 'rsa-3072', 'rsa-4096': 'rsa-4096' };
+const ENTRY_NAME: Partial<Record<KeyType, string>> = {
+  ed25519: 'ed25519',
+  'ecdsa-p256': 'P-256',
+  'ecdsa-p384': 'P-384',
+  'rsa-3072': 'rsa-3072',
+  'rsa-4096': 'rsa-4096',
+};
 
 /**
  * A Vault client's view of a public key: PEM (SPKI) for ECDSA and RSA, base64 of the raw 32 bytes
@@ -73,7 +85,12 @@ export function readKeyData(info: KeyInfo): Record<string, unknown> {
   const keys: Record<string, unknown> = {};
   for (const v of info.versions) {
     if (cap.asymmetric && v.publicKey) {
-      keys[String(v.version)] = { name: ENTRY_NAME[type] ?? type, public_key: vaultPublicKey(type, v.publicKey), creation_time: v.createdAt, certificate_chain: '' };
+      keys[String(v.version)] = {
+        name: ENTRY_NAME[type] ?? type,
+        public_key: vaultPublicKey(type, v.publicKey),
+        creation_time: v.createdAt,
+        certificate_chain: '',
+      };
     } else {
       keys[String(v.version)] = Math.floor(Date.parse(v.createdAt) / 1000);
     }

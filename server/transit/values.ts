@@ -16,7 +16,13 @@ import { KeywardError } from '../../lib/errors.js';
 import type { SignatureHash } from '../../engine/crypto/index.js';
 
 /** A Vault integer field: a number or its decimal string. */
-export const vInt = z.union([z.number().int('expected an integer'), z.string().regex(/^-?\d{1,10}$/, 'expected an integer').transform(Number)]);
+export const vInt = z.union([
+  z.number().int('expected an integer'),
+  z
+    .string()
+    .regex(/^-?\d{1,10}$/, 'expected an integer')
+    .transform(Number),
+]);
 /** A Vault boolean field: a boolean or "true"/"false". */
 export const vBool = z.union([z.boolean(), z.enum(['true', 'false']).transform((v) => v === 'true')]);
 /** A base64 field as Vault takes it (bounded; decoded by {@link decodeB64}). */
@@ -27,7 +33,8 @@ const B64_RE = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$
 /** Standard padded base64, decoded leniently in the trailing bits (Go's StdEncoding); 400 otherwise. */
 export function decodeB64(text: string, field: string): Uint8Array {
   const clean = text.replace(/[\r\n]/g, '');
-  if (!B64_RE.test(clean)) throw new KeywardError('VALIDATION_FAILED', `${field}: expected standard base64 (A-Z a-z 0-9 + / with = padding)`);
+  if (!B64_RE.test(clean))
+    throw new KeywardError('VALIDATION_FAILED', `${field}: expected standard base64 (A-Z a-z 0-9 + / with = padding)`);
   return new Uint8Array(Buffer.from(clean, 'base64'));
 }
 
@@ -46,7 +53,11 @@ export function toVault(kwText: string): string {
  */
 export function parseVault(text: string, field: string): { version: number; body: string } {
   const m = VERSIONED_RE.exec(text);
-  if (!m) throw new KeywardError('VALIDATION_FAILED', `${field}: expected vault:v<version>:<base64>, got ${text.length} characters without that prefix`);
+  if (!m)
+    throw new KeywardError(
+      'VALIDATION_FAILED',
+      `${field}: expected vault:v<version>:<base64>, got ${text.length} characters without that prefix`,
+    );
   return { version: Number(m[2]), body: m[3]! };
 }
 
@@ -59,7 +70,8 @@ export function fromVault(text: string, field: string): string {
 /** A JWS-marshaled signature body (base64url, unpadded) → `kw:v<N>:<base64>` of the same bytes. */
 export function fromJws(text: string, field: string): string {
   const { version, body } = parseVault(text, field);
-  if (!/^[A-Za-z0-9_-]*$/.test(body)) throw new KeywardError('VALIDATION_FAILED', `${field}: expected a base64url (JWS) signature after vault:v<N>:`);
+  if (!/^[A-Za-z0-9_-]*$/.test(body))
+    throw new KeywardError('VALIDATION_FAILED', `${field}: expected a base64url (JWS) signature after vault:v<N>:`);
   return `kw:v${version}:${Buffer.from(body, 'base64url').toString('base64')}`;
 }
 
@@ -85,7 +97,18 @@ export const VAULT_HASHES: Readonly<Record<string, SignatureHash>> = Object.free
 export function vaultHash(name: string, field = 'hash_algorithm'): SignatureHash {
   const h = VAULT_HASHES[name];
   if (h) return h;
-  if (name === 'sha1') throw new KeywardError('OPTION_UNSUPPORTED', `${field}: sha1 is not supported (SHA-1 collisions are practical); use one of ${Object.keys(VAULT_HASHES).join(', ')}`);
-  if (name === 'none') throw new KeywardError('OPTION_UNSUPPORTED', `${field}: none (PKCS#1 v1.5 without a DigestInfo) is not supported; use one of ${Object.keys(VAULT_HASHES).join(', ')}`);
-  throw new KeywardError('VALIDATION_FAILED', `${field}: expected one of ${Object.keys(VAULT_HASHES).join(', ')}, got "${name.slice(0, 20)}"`);
+  if (name === 'sha1')
+    throw new KeywardError(
+      'OPTION_UNSUPPORTED',
+      `${field}: sha1 is not supported (SHA-1 collisions are practical); use one of ${Object.keys(VAULT_HASHES).join(', ')}`,
+    );
+  if (name === 'none')
+    throw new KeywardError(
+      'OPTION_UNSUPPORTED',
+      `${field}: none (PKCS#1 v1.5 without a DigestInfo) is not supported; use one of ${Object.keys(VAULT_HASHES).join(', ')}`,
+    );
+  throw new KeywardError(
+    'VALIDATION_FAILED',
+    `${field}: expected one of ${Object.keys(VAULT_HASHES).join(', ')}, got "${name.slice(0, 20)}"`,
+  );
 }

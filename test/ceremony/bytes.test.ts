@@ -35,21 +35,41 @@ describe('base64', () => {
   for (const [what, text] of bad) {
     test(`rejects ${what} with RangeError, or the caller's code`, async () => {
       assert.throws(() => fromBase64(text, 'field'), RangeError);
-      await rejectsWithCode(() => fromBase64(text, 'field', undefined, 'SHARD_MALFORMED'), 'SHARD_MALFORMED', /^field: expected/);
+      await rejectsWithCode(
+        () => fromBase64(text, 'field', undefined, 'SHARD_MALFORMED'),
+        'SHARD_MALFORMED',
+        /^field: expected/,
+      );
     });
   }
 
   test('checks the decoded length, exact or as a range', async () => {
     assert.throws(() => fromBase64(toBase64(new Uint8Array(3)), 'k', 4), /k: expected 4 bytes, got 3/);
-    await rejectsWithCode(() => fromBase64(toBase64(new Uint8Array(3)), 'k', { min: 4, max: 8 }, 'SHARES_INVALID'), 'SHARES_INVALID', /expected 4 to 8 bytes, got 3/);
-    await rejectsWithCode(() => fromBase64(toBase64(new Uint8Array(9)), 'k', { max: 8 }, 'SHARES_INVALID'), 'SHARES_INVALID', /expected 0 to 8 bytes, got 9/);
-    await rejectsWithCode(() => fromBase64(toBase64(new Uint8Array(3)), 'k', { min: 4 }, 'SHARES_INVALID'), 'SHARES_INVALID', /expected at least 4 bytes, got 3/);
+    await rejectsWithCode(
+      () => fromBase64(toBase64(new Uint8Array(3)), 'k', { min: 4, max: 8 }, 'SHARES_INVALID'),
+      'SHARES_INVALID',
+      /expected 4 to 8 bytes, got 3/,
+    );
+    await rejectsWithCode(
+      () => fromBase64(toBase64(new Uint8Array(9)), 'k', { max: 8 }, 'SHARES_INVALID'),
+      'SHARES_INVALID',
+      /expected 0 to 8 bytes, got 9/,
+    );
+    await rejectsWithCode(
+      () => fromBase64(toBase64(new Uint8Array(3)), 'k', { min: 4 }, 'SHARES_INVALID'),
+      'SHARES_INVALID',
+      /expected at least 4 bytes, got 3/,
+    );
     assert.equal(fromBase64(toBase64(new Uint8Array(9)), 'k', { min: 4 }).length, 9);
   });
 
   test('rejects a non-string with TypeError, or the code', async () => {
     assert.throws(() => fromBase64(42 as unknown as string, 'x'), TypeError);
-    await rejectsWithCode(() => fromBase64(42 as unknown as string, 'x', undefined, 'SHARES_INVALID'), 'SHARES_INVALID', /expected base64 string, got number 42/);
+    await rejectsWithCode(
+      () => fromBase64(42 as unknown as string, 'x', undefined, 'SHARES_INVALID'),
+      'SHARES_INVALID',
+      /expected base64 string, got number 42/,
+    );
   });
 });
 

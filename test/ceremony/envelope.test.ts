@@ -1,7 +1,16 @@
 import assert from 'node:assert/strict';
 import { before, describe, test } from 'node:test';
 import { utf8 } from '../../lib/bytes.js';
-import { ENVELOPE_SUITE, EnvelopeSuiteId, XWING_ENC_LEN, XWING_PUBLIC_KEY_LEN, deriveXWingPublicKey, generateSessionKey, openEnvelope, sealEnvelope } from '../../ceremony/index.js';
+import {
+  ENVELOPE_SUITE,
+  EnvelopeSuiteId,
+  XWING_ENC_LEN,
+  XWING_PUBLIC_KEY_LEN,
+  deriveXWingPublicKey,
+  generateSessionKey,
+  openEnvelope,
+  sealEnvelope,
+} from '../../ceremony/index.js';
 import type { Envelope, XWingKeyPair } from '../../ceremony/index.js';
 import { counting, flipByte, rejectsWithCode } from './helpers.js';
 
@@ -73,13 +82,34 @@ describe('seal and open', () => {
     ['the wrong info', () => openEnvelope(recipient.seed, sealed, utf8('keyward/test/v1\0infO'), aad)],
     ['empty info', () => openEnvelope(recipient.seed, sealed, new Uint8Array(0), aad)],
     ['the wrong aad', () => openEnvelope(recipient.seed, sealed, info, utf8('row 43'))],
-    ['a flipped byte in enc (ML-KEM part)', () => openEnvelope(recipient.seed, { ...sealed, enc: flipByte(sealed.enc, 0) }, info, aad)],
-    ['a flipped byte in enc (X25519 part)', () => openEnvelope(recipient.seed, { ...sealed, enc: flipByte(sealed.enc, -1) }, info, aad)],
-    ['a flipped byte in the ciphertext', () => openEnvelope(recipient.seed, { ...sealed, ciphertext: flipByte(sealed.ciphertext, 0) }, info, aad)],
-    ['a flipped byte in the tag', () => openEnvelope(recipient.seed, { ...sealed, ciphertext: flipByte(sealed.ciphertext, -1) }, info, aad)],
-    ['a truncated ciphertext', () => openEnvelope(recipient.seed, { ...sealed, ciphertext: sealed.ciphertext.subarray(0, 10) }, info, aad)],
-    ['a truncated enc', () => openEnvelope(recipient.seed, { ...sealed, enc: sealed.enc.subarray(0, 1119) }, info, aad)],
-    ['swapped enc and ciphertext', () => openEnvelope(recipient.seed, { enc: sealed.ciphertext, ciphertext: sealed.enc }, info, aad)],
+    [
+      'a flipped byte in enc (ML-KEM part)',
+      () => openEnvelope(recipient.seed, { ...sealed, enc: flipByte(sealed.enc, 0) }, info, aad),
+    ],
+    [
+      'a flipped byte in enc (X25519 part)',
+      () => openEnvelope(recipient.seed, { ...sealed, enc: flipByte(sealed.enc, -1) }, info, aad),
+    ],
+    [
+      'a flipped byte in the ciphertext',
+      () => openEnvelope(recipient.seed, { ...sealed, ciphertext: flipByte(sealed.ciphertext, 0) }, info, aad),
+    ],
+    [
+      'a flipped byte in the tag',
+      () => openEnvelope(recipient.seed, { ...sealed, ciphertext: flipByte(sealed.ciphertext, -1) }, info, aad),
+    ],
+    [
+      'a truncated ciphertext',
+      () => openEnvelope(recipient.seed, { ...sealed, ciphertext: sealed.ciphertext.subarray(0, 10) }, info, aad),
+    ],
+    [
+      'a truncated enc',
+      () => openEnvelope(recipient.seed, { ...sealed, enc: sealed.enc.subarray(0, 1119) }, info, aad),
+    ],
+    [
+      'swapped enc and ciphertext',
+      () => openEnvelope(recipient.seed, { enc: sealed.ciphertext, ciphertext: sealed.enc }, info, aad),
+    ],
   ];
   for (const [what, open] of failures) {
     test(`opening with ${what} is ENVELOPE_OPEN_FAILED, with a generic message`, async () => {
@@ -91,7 +121,10 @@ describe('seal and open', () => {
 
   test('sealing to a public key the KEM rejects is ENVELOPE_SEAL_FAILED', async () => {
     // ML-KEM-768 encapsulation key coefficients must be < q; 0xff… is not (FIPS 203 §7.2).
-    await rejectsWithCode(sealEnvelope(new Uint8Array(XWING_PUBLIC_KEY_LEN).fill(0xff), plaintext, info, aad), 'ENVELOPE_SEAL_FAILED');
+    await rejectsWithCode(
+      sealEnvelope(new Uint8Array(XWING_PUBLIC_KEY_LEN).fill(0xff), plaintext, info, aad),
+      'ENVELOPE_SEAL_FAILED',
+    );
   });
 
   test('wrong argument types are programmer errors', async () => {

@@ -8,7 +8,16 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, test } from 'node:test';
 import { fromBase64 } from '../../lib/bytes.js';
-import { decryptHolderKey, deriveXWingPublicKey, openShard, openSubmission, parseHolderPublicKey, parseShardFile, shardCommitment, verifyShardCommitment } from '../../ceremony/index.js';
+import {
+  decryptHolderKey,
+  deriveXWingPublicKey,
+  openShard,
+  openSubmission,
+  parseHolderPublicKey,
+  parseShardFile,
+  shardCommitment,
+  verifyShardCommitment,
+} from '../../ceremony/index.js';
 import type { SubmissionPurpose } from '../../ceremony/index.js';
 import { rejectsWithCode } from './helpers.js';
 
@@ -19,7 +28,13 @@ interface Vectors {
   passphrase: string;
   holder: { name: string; fingerprint: string; seed: string };
   shard: { ceremonyId: string; index: number; threshold: number; shares: number; share: string; commitment: string };
-  submission: { purpose: SubmissionPurpose; nonce: string; sessionSeed: string; sessionPublicKey: string; submission: unknown };
+  submission: {
+    purpose: SubmissionPurpose;
+    nonce: string;
+    sessionSeed: string;
+    sessionPublicKey: string;
+    submission: unknown;
+  };
 }
 const v = JSON.parse(read('vectors.json')) as Vectors;
 const b64 = (s: string) => fromBase64(s, 'vector');
@@ -50,8 +65,22 @@ describe('ceremony fixtures (format v1)', () => {
     const text = read('alice.shard');
     const file = parseShardFile(text);
     assert.deepEqual(
-      { ceremonyId: file.ceremonyId, index: file.index, threshold: file.threshold, shares: file.shares, holder: file.holder, fp: file.holderFingerprint },
-      { ceremonyId: v.shard.ceremonyId, index: v.shard.index, threshold: v.shard.threshold, shares: v.shard.shares, holder: 'alice', fp: v.holder.fingerprint },
+      {
+        ceremonyId: file.ceremonyId,
+        index: file.index,
+        threshold: file.threshold,
+        shares: file.shares,
+        holder: file.holder,
+        fp: file.holderFingerprint,
+      },
+      {
+        ceremonyId: v.shard.ceremonyId,
+        index: v.shard.index,
+        threshold: v.shard.threshold,
+        shares: v.shard.shares,
+        holder: 'alice',
+        fp: v.holder.fingerprint,
+      },
     );
     const key = await decryptHolderKey(read('alice.key'), v.passphrase);
     const share = await openShard(text, key);
@@ -63,7 +92,12 @@ describe('ceremony fixtures (format v1)', () => {
   test('the recorded submission opens with the session seed', async () => {
     const { purpose, nonce, sessionSeed, submission } = v.submission;
     const content = await openSubmission({ purpose, sessionSeed: b64(sessionSeed), expectedNonce: nonce }, submission);
-    assert.deepEqual(content, { ceremonyId: v.shard.ceremonyId, index: v.shard.index, holder: 'alice', share: b64(v.shard.share) });
+    assert.deepEqual(content, {
+      ceremonyId: v.shard.ceremonyId,
+      index: v.shard.index,
+      holder: 'alice',
+      share: b64(v.shard.share),
+    });
   });
 });
 
@@ -91,8 +125,20 @@ describe('ceremony fixtures made with @hpke/hybridkem-x-wing (before the @noble 
     const text = read('bob.shard');
     const file = parseShardFile(text);
     assert.deepEqual(
-      { ceremonyId: file.ceremonyId, index: file.index, threshold: file.threshold, shares: file.shares, holder: file.holder },
-      { ceremonyId: bob.shard.ceremonyId, index: bob.shard.index, threshold: bob.shard.threshold, shares: bob.shard.shares, holder: 'bob' },
+      {
+        ceremonyId: file.ceremonyId,
+        index: file.index,
+        threshold: file.threshold,
+        shares: file.shares,
+        holder: file.holder,
+      },
+      {
+        ceremonyId: bob.shard.ceremonyId,
+        index: bob.shard.index,
+        threshold: bob.shard.threshold,
+        shares: bob.shard.shares,
+        holder: 'bob',
+      },
     );
     assert.deepEqual(await openShard(text, key), b64(bob.shard.share));
     // alice's key must not open bob's shard: the check above is not vacuous.

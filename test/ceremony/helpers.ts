@@ -6,7 +6,11 @@ import assert from 'node:assert/strict';
 import { KeywardError } from '../../lib/errors.js';
 
 /** Asserts that `action` rejects (or throws) a KeywardError with `code`; returns the error. */
-export async function rejectsWithCode(action: Promise<unknown> | (() => unknown), code: string, message?: RegExp): Promise<KeywardError> {
+export async function rejectsWithCode(
+  action: Promise<unknown> | (() => unknown),
+  code: string,
+  message?: RegExp,
+): Promise<KeywardError> {
   let caught: unknown;
   try {
     await (typeof action === 'function' ? action() : action);

@@ -16,21 +16,29 @@ const equalBytes = (a: Uint8Array, b: Uint8Array) => Buffer.from(a).equals(Buffe
 describe('splitSecret / combineShares properties', () => {
   test('any T of N shares combine to the secret (1 ≤ T ≤ N ≤ 20)', async () => {
     await fc.assert(
-      fc.asyncProperty(secretArb, sharesAndThreshold(20), fc.infiniteStream(fc.nat()), async (secret, [n, t], picks) => {
-        const shares = await splitSecret(secret, n, t);
-        assert.equal(shares.length, n);
-        for (const s of shares) assert.equal(s.length, secret.length + 1);
-        assert.equal(new Set(shares.map(shareX)).size, n, 'x-coordinates are distinct');
-        assert.ok(shares.every((s) => shareX(s) !== 0), 'x-coordinates are nonzero');
-        // A random subset of exactly T shares, in random order.
-        const pool = [...shares];
-        const subset: Uint8Array[] = [];
-        const it = picks[Symbol.iterator]();
-        while (subset.length < t) subset.push(pool.splice(it.next().value % pool.length, 1)[0]!);
-        assert.ok(equalBytes(await combineShares(subset), secret));
-        // More than T works too.
-        assert.ok(equalBytes(await combineShares(shares), secret));
-      }),
+      fc.asyncProperty(
+        secretArb,
+        sharesAndThreshold(20),
+        fc.infiniteStream(fc.nat()),
+        async (secret, [n, t], picks) => {
+          const shares = await splitSecret(secret, n, t);
+          assert.equal(shares.length, n);
+          for (const s of shares) assert.equal(s.length, secret.length + 1);
+          assert.equal(new Set(shares.map(shareX)).size, n, 'x-coordinates are distinct');
+          assert.ok(
+            shares.every((s) => shareX(s) !== 0),
+            'x-coordinates are nonzero',
+          );
+          // A random subset of exactly T shares, in random order.
+          const pool = [...shares];
+          const subset: Uint8Array[] = [];
+          const it = picks[Symbol.iterator]();
+          while (subset.length < t) subset.push(pool.splice(it.next().value % pool.length, 1)[0]!);
+          assert.ok(equalBytes(await combineShares(subset), secret));
+          // More than T works too.
+          assert.ok(equalBytes(await combineShares(shares), secret));
+        },
+      ),
       { numRuns: 200 },
     );
   });
@@ -58,7 +66,10 @@ describe('splitSecret / combineShares properties', () => {
     const secret = counting(32, 100);
     const all = await splitSecret(secret, MAX_SHARES, MAX_SHARES);
     assert.equal(all.length, 255);
-    assert.deepEqual(all.map(shareX).sort((a, b) => a - b), Array.from({ length: 255 }, (_, i) => i + 1));
+    assert.deepEqual(
+      all.map(shareX).sort((a, b) => a - b),
+      Array.from({ length: 255 }, (_, i) => i + 1),
+    );
     assert.deepEqual(await combineShares(all), secret);
     assert.notDeepEqual(await combineShares(all.slice(1)), secret);
 
@@ -125,10 +136,22 @@ describe('parameters', () => {
 
   const badShares: Array<[string, () => Uint8Array[], RegExp]> = [
     ['no shares', () => [], /expected 1 to 255 shares to combine, got 0/],
-    ['256 shares', () => Array.from({ length: 256 }, (_, i) => Uint8Array.of(1, (i % 255) + 1)), /expected 1 to 255 shares/],
-    ['a duplicate x', () => [Uint8Array.of(1, 2, 7), Uint8Array.of(3, 4, 7)], /share 1: expected distinct x-coordinates, got 7 twice/],
+    [
+      '256 shares',
+      () => Array.from({ length: 256 }, (_, i) => Uint8Array.of(1, (i % 255) + 1)),
+      /expected 1 to 255 shares/,
+    ],
+    [
+      'a duplicate x',
+      () => [Uint8Array.of(1, 2, 7), Uint8Array.of(3, 4, 7)],
+      /share 1: expected distinct x-coordinates, got 7 twice/,
+    ],
     ['x = 0', () => [Uint8Array.of(1, 2, 0), Uint8Array.of(3, 4, 7)], /share 0: expected a nonzero x-coordinate/],
-    ['lengths that differ', () => [Uint8Array.of(1, 2, 3), Uint8Array.of(3, 4)], /share 1: expected 3 bytes like the first share, got 2/],
+    [
+      'lengths that differ',
+      () => [Uint8Array.of(1, 2, 3), Uint8Array.of(3, 4)],
+      /share 1: expected 3 bytes like the first share, got 2/,
+    ],
     ['a 1-byte share', () => [Uint8Array.of(5)], /share 0: expected 2 bytes/],
   ];
   for (const [what, make, message] of badShares) {

@@ -2,7 +2,19 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { before, describe, test } from 'node:test';
 import { concatBytes, fromBase64, toBase64, utf8 } from '../../lib/bytes.js';
-import { generateHolderKey, holderFingerprint, lp, openEnvelope, openShard, parseShardFile, sealShard, shardCommitment, splitSecret, u8, verifyShardCommitment } from '../../ceremony/index.js';
+import {
+  generateHolderKey,
+  holderFingerprint,
+  lp,
+  openEnvelope,
+  openShard,
+  parseShardFile,
+  sealShard,
+  shardCommitment,
+  splitSecret,
+  u8,
+  verifyShardCommitment,
+} from '../../ceremony/index.js';
 import type { HolderKey, ShardFile } from '../../ceremony/index.js';
 import { counting, flipBase64, flipByte, rejectsWithCode } from './helpers.js';
 
@@ -16,7 +28,14 @@ let aliceShard: ShardFile;
 before(async () => {
   [alice, bob] = await Promise.all([generateHolderKey('alice'), generateHolderKey('bob')]);
   shares = await splitSecret(counting(32), 3, 2);
-  aliceShard = await sealShard({ ceremonyId: CEREMONY, holder: alice, index: 1, threshold: 2, shares: 3, share: shares[1]! });
+  aliceShard = await sealShard({
+    ceremonyId: CEREMONY,
+    holder: alice,
+    index: 1,
+    threshold: 2,
+    shares: 3,
+    share: shares[1]!,
+  });
 });
 
 describe('shardCommitment', () => {
@@ -56,7 +75,16 @@ describe('shardCommitment', () => {
 describe('sealShard / openShard', () => {
   test('round trip through JSON text; the share matches its commitment', async () => {
     assert.deepEqual(Object.keys(aliceShard), [
-      'format', 'ceremonyId', 'holder', 'holderFingerprint', 'index', 'threshold', 'shares', 'suite', 'enc', 'ciphertext',
+      'format',
+      'ceremonyId',
+      'holder',
+      'holderFingerprint',
+      'index',
+      'threshold',
+      'shares',
+      'suite',
+      'enc',
+      'ciphertext',
     ]);
     assert.equal(aliceShard.format, 'keyward.shard/v1');
     assert.equal(aliceShard.suite, 'HPKE-X-Wing-HKDF-SHA256-AES-256-GCM');
@@ -72,29 +100,47 @@ describe('sealShard / openShard', () => {
   test('follows the documented info and aad', async () => {
     const info = concatBytes(utf8('keyward/shard/v1\0'), lp(utf8(CEREMONY)), u8(1));
     const aad = concatBytes(
-      lp(utf8('keyward.shard/v1')), lp(utf8(CEREMONY)), lp(utf8('alice')), lp(utf8(alice.fingerprint)),
-      u8(1), u8(2), u8(3), lp(utf8('HPKE-X-Wing-HKDF-SHA256-AES-256-GCM')),
+      lp(utf8('keyward.shard/v1')),
+      lp(utf8(CEREMONY)),
+      lp(utf8('alice')),
+      lp(utf8(alice.fingerprint)),
+      u8(1),
+      u8(2),
+      u8(3),
+      lp(utf8('HPKE-X-Wing-HKDF-SHA256-AES-256-GCM')),
     );
-    const envelope = { enc: fromBase64(aliceShard.enc, 'enc'), ciphertext: fromBase64(aliceShard.ciphertext, 'ciphertext') };
+    const envelope = {
+      enc: fromBase64(aliceShard.enc, 'enc'),
+      ciphertext: fromBase64(aliceShard.ciphertext, 'ciphertext'),
+    };
     assert.deepEqual(await openEnvelope(alice.seed, envelope, info, aad), shares[1]);
   });
 
-  test('opened with another holder\'s key: SHARD_NOT_FOR_HOLDER, naming both', async () => {
+  test("opened with another holder's key: SHARD_NOT_FOR_HOLDER, naming both", async () => {
     const err = await rejectsWithCode(
       openShard(aliceShard, bob),
       'SHARD_NOT_FOR_HOLDER',
-      new RegExp(`shard is sealed to holder "alice" \\(fingerprint ${alice.fingerprint}\\), not to the key of "bob" \\(fingerprint ${bob.fingerprint}\\)`),
+      new RegExp(
+        `shard is sealed to holder "alice" \\(fingerprint ${alice.fingerprint}\\), not to the key of "bob" \\(fingerprint ${bob.fingerprint}\\)`,
+      ),
     );
     assert.equal(err.details?.['shardHolder'], 'alice');
   });
 
-  test('a holder whose fingerprint is not its key\'s is a programmer error', async () => {
+  test("a holder whose fingerprint is not its key's is a programmer error", async () => {
     await assert.rejects(openShard(aliceShard, { ...alice, fingerprint: bob.fingerprint }), RangeError);
   });
 
   test('sealing to a holder whose fingerprint does not match its key is HOLDER_KEY_INVALID', async () => {
     await rejectsWithCode(
-      sealShard({ ceremonyId: CEREMONY, holder: { ...alice, fingerprint: bob.fingerprint }, index: 0, threshold: 1, shares: 1, share: shares[0]! }),
+      sealShard({
+        ceremonyId: CEREMONY,
+        holder: { ...alice, fingerprint: bob.fingerprint },
+        index: 0,
+        threshold: 1,
+        shares: 1,
+        share: shares[0]!,
+      }),
       'HOLDER_KEY_INVALID',
     );
   });
@@ -102,7 +148,14 @@ describe('sealShard / openShard', () => {
   test('sealing to a public key the KEM rejects is HOLDER_KEY_INVALID, naming the holder', async () => {
     const publicKey = new Uint8Array(1216).fill(0xff);
     await rejectsWithCode(
-      sealShard({ ceremonyId: CEREMONY, holder: { name: 'eve', publicKey, fingerprint: holderFingerprint(publicKey) }, index: 0, threshold: 1, shares: 1, share: shares[0]! }),
+      sealShard({
+        ceremonyId: CEREMONY,
+        holder: { name: 'eve', publicKey, fingerprint: holderFingerprint(publicKey) },
+        index: 0,
+        threshold: 1,
+        shares: 1,
+        share: shares[0]!,
+      }),
       'HOLDER_KEY_INVALID',
       /holder "eve"/,
     );
@@ -131,7 +184,11 @@ describe('sealShard / openShard', () => {
     ['tag', (f) => ({ ...f, ciphertext: flipBase64(f.ciphertext, -1) }), 'SHARD_CORRUPTED'],
     ['holderFingerprint', (f) => ({ ...f, holderFingerprint: bob.fingerprint }), 'SHARD_NOT_FOR_HOLDER'],
     ['format', (f) => ({ ...f, format: 'keyward.shard/v2' as ShardFile['format'] }), 'SHARD_MALFORMED'],
-    ['suite', (f) => ({ ...f, suite: 'HPKE-DHKEM-X25519-HKDF-SHA256-AES-256-GCM' as ShardFile['suite'] }), 'SHARD_MALFORMED'],
+    [
+      'suite',
+      (f) => ({ ...f, suite: 'HPKE-DHKEM-X25519-HKDF-SHA256-AES-256-GCM' as ShardFile['suite'] }),
+      'SHARD_MALFORMED',
+    ],
     ['index beyond shares', (f) => ({ ...f, index: 3 }), 'SHARD_MALFORMED'],
   ];
   for (const [field, tamper, code] of tampered) {
@@ -141,7 +198,11 @@ describe('sealShard / openShard', () => {
   }
 
   test('SHARD_CORRUPTED says which shard and does not leak the share', async () => {
-    const err = await rejectsWithCode(openShard({ ...aliceShard, index: 2 }, alice), 'SHARD_CORRUPTED', /shard 2 of ceremony c0ffee00-.* for "alice" does not decrypt/);
+    const err = await rejectsWithCode(
+      openShard({ ...aliceShard, index: 2 }, alice),
+      'SHARD_CORRUPTED',
+      /shard 2 of ceremony c0ffee00-.* for "alice" does not decrypt/,
+    );
     assert.ok(!err.message.includes(toBase64(shares[1]!)));
   });
 });
@@ -158,9 +219,17 @@ describe('parseShardFile', () => {
     ['a ceremonyId of 129 characters', () => ({ ...good(), ceremonyId: 'c'.repeat(129) }), /ceremonyId:/],
     ['a holder name of 65 characters', () => ({ ...good(), holder: 'h'.repeat(65) }), /holder:/],
     ['a holder name with a slash', () => ({ ...good(), holder: '../alice' }), /holder: expected 1 to 64 characters/],
-    ['an uppercase fingerprint', () => ({ ...good(), holderFingerprint: alice.fingerprint.toUpperCase() }), /holderFingerprint:/],
+    [
+      'an uppercase fingerprint',
+      () => ({ ...good(), holderFingerprint: alice.fingerprint.toUpperCase() }),
+      /holderFingerprint:/,
+    ],
     ['a short fingerprint', () => ({ ...good(), holderFingerprint: 'abcd' }), /holderFingerprint:/],
-    ['index as a string', () => ({ ...good(), index: '1' }), /index: expected an integer from 0 to 254, got string "1"/],
+    [
+      'index as a string',
+      () => ({ ...good(), index: '1' }),
+      /index: expected an integer from 0 to 254, got string "1"/,
+    ],
     ['index -1', () => ({ ...good(), index: -1 }), /index: expected an integer from 0 to 254/],
     ['index 1.5', () => ({ ...good(), index: 1.5 }), /index:/],
     ['index = shares', () => ({ ...good(), index: 3 }), /index: expected less than shares \(3\), got 3/],
@@ -170,12 +239,32 @@ describe('parseShardFile', () => {
     ['shares 0', () => ({ ...good(), shares: 0 }), /shares:/],
     ['a short enc', () => ({ ...good(), enc: toBase64(new Uint8Array(1088)) }), /enc: expected 1120 bytes, got 1088/],
     ['enc not base64', () => ({ ...good(), enc: '%%%' }), /enc: expected standard padded base64/],
-    ['enc in base64url', () => ({ ...good(), enc: (good()['enc'] as string).replace(/\+/g, '-').replace(/\//g, '_') }), /enc:/],
-    ['a ciphertext shorter than a tag and a share', () => ({ ...good(), ciphertext: toBase64(new Uint8Array(17)) }), /ciphertext: expected 18 to 1040 bytes, got 17/],
-    ['a huge ciphertext', () => ({ ...good(), ciphertext: toBase64(new Uint8Array(5000)) }), /ciphertext: expected 18 to 1040 bytes, got 5000/],
-    ['a ciphertext as an array', () => ({ ...good(), ciphertext: [1, 2, 3] }), /ciphertext: expected base64 string, got array/],
+    [
+      'enc in base64url',
+      () => ({ ...good(), enc: (good()['enc'] as string).replace(/\+/g, '-').replace(/\//g, '_') }),
+      /enc:/,
+    ],
+    [
+      'a ciphertext shorter than a tag and a share',
+      () => ({ ...good(), ciphertext: toBase64(new Uint8Array(17)) }),
+      /ciphertext: expected 18 to 1040 bytes, got 17/,
+    ],
+    [
+      'a huge ciphertext',
+      () => ({ ...good(), ciphertext: toBase64(new Uint8Array(5000)) }),
+      /ciphertext: expected 18 to 1040 bytes, got 5000/,
+    ],
+    [
+      'a ciphertext as an array',
+      () => ({ ...good(), ciphertext: [1, 2, 3] }),
+      /ciphertext: expected base64 string, got array/,
+    ],
     ['an extra field', () => ({ ...good(), share: 'AAAA' }), /unknown field "share"/],
-    ['a public key file', () => ({ format: 'keyward.holder-public-key/v1', name: 'alice' }), /format: expected "keyward.shard\/v1"/],
+    [
+      'a public key file',
+      () => ({ format: 'keyward.holder-public-key/v1', name: 'alice' }),
+      /format: expected "keyward.shard\/v1"/,
+    ],
   ];
   for (const [what, make, message] of malformed) {
     test(`refuses ${what} as SHARD_MALFORMED`, async () => {
@@ -187,7 +276,10 @@ describe('parseShardFile', () => {
   }
 
   test('reports several bad fields in one error', async () => {
-    const err = await rejectsWithCode(() => parseShardFile({ ...good(), index: 'x', suite: 'y', extra: 1 }), 'SHARD_MALFORMED');
+    const err = await rejectsWithCode(
+      () => parseShardFile({ ...good(), index: 'x', suite: 'y', extra: 1 }),
+      'SHARD_MALFORMED',
+    );
     assert.deepEqual(err.details?.['fields'], ['index', 'suite', 'extra']);
   });
 });

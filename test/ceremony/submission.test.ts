@@ -14,7 +14,16 @@ let otherSession: XWingKeyPair;
 const made: Partial<Record<SubmissionPurpose, Submission>> = {};
 
 const submit = (purpose: SubmissionPurpose, overrides: Partial<Parameters<typeof sealSubmission>[0]> = {}) =>
-  sealSubmission({ purpose, sessionPublicKey: session.publicKey, nonce: NONCE, ceremonyId: CEREMONY, index: 4, holder: 'carol', share: SHARE, ...overrides });
+  sealSubmission({
+    purpose,
+    sessionPublicKey: session.publicKey,
+    nonce: NONCE,
+    ceremonyId: CEREMONY,
+    index: 4,
+    holder: 'carol',
+    share: SHARE,
+    ...overrides,
+  });
 
 const open = (purpose: SubmissionPurpose, submission: unknown, seed = session.seed, expectedNonce = NONCE) =>
   openSubmission({ purpose, sessionSeed: seed, expectedNonce }, submission);
@@ -26,13 +35,19 @@ before(async () => {
 });
 
 /** Seals a hand-made plaintext exactly as the module comment documents, to test the parser. */
-async function rawSubmission(plaintext: Uint8Array, purpose: SubmissionPurpose = 'unseal', nonce = NONCE): Promise<Submission> {
+async function rawSubmission(
+  plaintext: Uint8Array,
+  purpose: SubmissionPurpose = 'unseal',
+  nonce = NONCE,
+): Promise<Submission> {
   const info = concatBytes(utf8('keyward/submission/v1\0'), lp(utf8(purpose)), lp(utf8(nonce)));
   const { enc, ciphertext } = await sealEnvelope(session.publicKey, plaintext, info, new Uint8Array(0));
   return { nonce, enc: toBase64(enc), ciphertext: toBase64(ciphertext) };
 }
 
-const layout = (p: { version?: number; ceremonyId?: Uint8Array; index?: number; holder?: Uint8Array; share?: Uint8Array } = {}) =>
+const layout = (
+  p: { version?: number; ceremonyId?: Uint8Array; index?: number; holder?: Uint8Array; share?: Uint8Array } = {},
+) =>
   concatBytes(
     u8(p.version ?? 1),
     lp(p.ceremonyId ?? utf8(CEREMONY)),
@@ -63,14 +78,18 @@ describe('sealSubmission / openSubmission', () => {
     assert.deepEqual(content, { ceremonyId: CEREMONY, index: 4, holder: 'carol', share: SHARE });
   });
 
-  test('another session\'s nonce is UNSEAL_NONCE_MISMATCH, telling what to do', async () => {
+  test("another session's nonce is UNSEAL_NONCE_MISMATCH, telling what to do", async () => {
     const err = await rejectsWithCode(
       open('unseal', made.unseal, session.seed, 'ffffffffffffffffffffffffffffffff'),
       'UNSEAL_NONCE_MISMATCH',
       /the submission was made for another unseal session .*fetch seal status and retry/,
     );
     assert.equal(err.details?.['nonce'], NONCE);
-    await rejectsWithCode(open('rekey', made.rekey, session.seed, 'other'), 'UNSEAL_NONCE_MISMATCH', /another rekey session/);
+    await rejectsWithCode(
+      open('rekey', made.rekey, session.seed, 'other'),
+      'UNSEAL_NONCE_MISMATCH',
+      /another rekey session/,
+    );
   });
 
   test('a nonce rewritten to the current one does not help: the HPKE info binds it', async () => {
@@ -84,7 +103,11 @@ describe('sealSubmission / openSubmission', () => {
   });
 
   test('another session key does not open it', async () => {
-    await rejectsWithCode(open('unseal', made.unseal, otherSession.seed), 'SUBMISSION_INVALID', /does not open with the key of the current unseal session/);
+    await rejectsWithCode(
+      open('unseal', made.unseal, otherSession.seed),
+      'SUBMISSION_INVALID',
+      /does not open with the key of the current unseal session/,
+    );
   });
 
   const flips: Array<[string, (s: Submission) => Submission]> = [
@@ -105,12 +128,20 @@ describe('sealSubmission / openSubmission', () => {
     ['a string', () => 'hello', /not JSON/],
     ['an array', () => [made.unseal], /got array/],
     ['an empty object', () => ({}), /nonce: is missing; enc: is missing; ciphertext: is missing/],
-    ['a numeric nonce', () => ({ ...made.unseal, nonce: 5 }), /nonce: expected 1 to 128 printable ASCII characters, got number 5/],
+    [
+      'a numeric nonce',
+      () => ({ ...made.unseal, nonce: 5 }),
+      /nonce: expected 1 to 128 printable ASCII characters, got number 5/,
+    ],
     ['a nonce with a space', () => ({ ...made.unseal, nonce: 'a b' }), /nonce:/],
     ['a short enc', () => ({ ...made.unseal, enc: toBase64(new Uint8Array(32)) }), /enc: expected 1120 bytes, got 32/],
     ['enc not base64', () => ({ ...made.unseal, enc: 'zz' }), /enc: expected standard padded base64/],
     ['an empty ciphertext', () => ({ ...made.unseal, ciphertext: '' }), /ciphertext: expected 16 to \d+ bytes, got 0/],
-    ['a huge ciphertext', () => ({ ...made.unseal, ciphertext: toBase64(new Uint8Array(10_000)) }), /ciphertext: expected 16 to \d+ bytes, got 10000/],
+    [
+      'a huge ciphertext',
+      () => ({ ...made.unseal, ciphertext: toBase64(new Uint8Array(10_000)) }),
+      /ciphertext: expected 16 to \d+ bytes, got 10000/,
+    ],
     ['an extra field', () => ({ ...made.unseal, purpose: 'unseal' }), /unknown field "purpose"/],
   ];
   for (const [what, make, message] of malformed) {
@@ -125,8 +156,16 @@ describe('sealSubmission / openSubmission', () => {
     ['version 2', () => layout({ version: 2 }), /version: expected 1, got 2/],
     ['version 0', () => layout({ version: 0 }), /version: expected 1, got 0/],
     ['only a version', () => Uint8Array.of(1), /expected 2 more bytes for length of ceremonyId/],
-    ['a ceremonyId length past the end', () => concatBytes(u8(1), Uint8Array.of(0xff, 0xff), utf8('abc')), /expected 65535 more bytes for ceremonyId, got 3/],
-    ['an empty ceremonyId', () => layout({ ceremonyId: new Uint8Array(0) }), /ceremonyId: expected 1 to 128 characters/],
+    [
+      'a ceremonyId length past the end',
+      () => concatBytes(u8(1), Uint8Array.of(0xff, 0xff), utf8('abc')),
+      /expected 65535 more bytes for ceremonyId, got 3/,
+    ],
+    [
+      'an empty ceremonyId',
+      () => layout({ ceremonyId: new Uint8Array(0) }),
+      /ceremonyId: expected 1 to 128 characters/,
+    ],
     ['a ceremonyId that is not UTF-8', () => layout({ ceremonyId: Uint8Array.of(0xc3, 0x28) }), /ceremonyId: expected/],
     ['a ceremonyId with a newline', () => layout({ ceremonyId: utf8('abc\n') }), /ceremonyId: expected/],
     ['index 255', () => layout({ index: 255 }), /index: expected 0 to 254, got 255/],
@@ -135,8 +174,16 @@ describe('sealSubmission / openSubmission', () => {
     ['an empty holder name', () => layout({ holder: new Uint8Array(0) }), /holder: expected/],
     ['no share', () => layout({ share: new Uint8Array(0) }), /share: expected 2 to 1024 bytes, got 0/],
     ['a 1-byte share', () => layout({ share: Uint8Array.of(5) }), /share: expected 2 to 1024 bytes, got 1/],
-    ['a share with x = 0', () => layout({ share: concatBytes(counting(32), u8(0)) }), /share: expected a nonzero x-coordinate/],
-    ['a 1025-byte share', () => layout({ share: new Uint8Array(1025).fill(1) }), /share: expected 2 to 1024 bytes, got 1025/],
+    [
+      'a share with x = 0',
+      () => layout({ share: concatBytes(counting(32), u8(0)) }),
+      /share: expected a nonzero x-coordinate/,
+    ],
+    [
+      'a 1025-byte share',
+      () => layout({ share: new Uint8Array(1025).fill(1) }),
+      /share: expected 2 to 1024 bytes, got 1025/,
+    ],
   ];
   for (const [what, make, message] of badPlaintexts) {
     test(`a plaintext with ${what} is SUBMISSION_INVALID`, async () => {

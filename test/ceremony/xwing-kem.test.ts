@@ -10,7 +10,15 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, test } from 'node:test';
-import { Aes256Gcm, CipherSuite, DecapError, DeserializeError, HkdfSha256, InvalidParamError, SerializeError } from '@hpke/core';
+import {
+  Aes256Gcm,
+  CipherSuite,
+  DecapError,
+  DeserializeError,
+  HkdfSha256,
+  InvalidParamError,
+  SerializeError,
+} from '@hpke/core';
 import { EnvelopeSuiteId, openEnvelope, sealEnvelope } from '../../ceremony/index.js';
 import { XWingKem, wipeXWingKey, xWingPublicKey } from '../../ceremony/xwing-kem.js';
 import { hex, toHex, xwing } from '../engine/crypto/vectors.js';
@@ -21,7 +29,9 @@ interface Recorded {
   derive: Array<Record<'ikm' | 'privateKey' | 'publicKey', string>>;
   seal: Array<Record<'seed' | 'eseed' | 'info' | 'aad' | 'plaintext' | 'enc' | 'ciphertext', string>>;
 }
-const recorded = JSON.parse(readFileSync(new URL('../fixtures/ceremony/hpke-x-wing.json', import.meta.url), 'utf8')) as Recorded;
+const recorded = JSON.parse(
+  readFileSync(new URL('../fixtures/ceremony/hpke-x-wing.json', import.meta.url), 'utf8'),
+) as Recorded;
 const b64 = (s: string) => new Uint8Array(Buffer.from(s, 'base64'));
 const u8 = (b: ArrayBuffer) => new Uint8Array(b);
 
@@ -78,13 +88,25 @@ describe('XWingKem (@hpke/core KEM over @noble)', () => {
     assert.equal(recorded.seal.length, 2);
     for (const r of recorded.seal) {
       const pair = await kem.generateKeyPairDerand(b64(r.seed));
-      const { enc, ct } = await suite.seal({ recipientPublicKey: pair.publicKey, info: b64(r.info), ekm: b64(r.eseed) }, b64(r.plaintext), b64(r.aad));
+      const { enc, ct } = await suite.seal(
+        { recipientPublicKey: pair.publicKey, info: b64(r.info), ekm: b64(r.eseed) },
+        b64(r.plaintext),
+        b64(r.aad),
+      );
       assert.deepEqual(u8(enc), b64(r.enc));
       assert.deepEqual(u8(ct), b64(r.ciphertext));
-      const pt = await openEnvelope(b64(r.seed), { enc: b64(r.enc), ciphertext: b64(r.ciphertext) }, b64(r.info), b64(r.aad));
+      const pt = await openEnvelope(
+        b64(r.seed),
+        { enc: b64(r.enc), ciphertext: b64(r.ciphertext) },
+        b64(r.info),
+        b64(r.aad),
+      );
       assert.deepEqual(pt, b64(r.plaintext));
       // A wrong aad must fail: the comparison above is not vacuous.
-      await rejectsWithCode(openEnvelope(b64(r.seed), { enc: b64(r.enc), ciphertext: b64(r.ciphertext) }, b64(r.info), new Uint8Array([1])), 'ENVELOPE_OPEN_FAILED');
+      await rejectsWithCode(
+        openEnvelope(b64(r.seed), { enc: b64(r.enc), ciphertext: b64(r.ciphertext) }, b64(r.info), new Uint8Array([1])),
+        'ENVELOPE_OPEN_FAILED',
+      );
     }
   });
 
@@ -95,7 +117,12 @@ describe('XWingKem (@hpke/core KEM over @noble)', () => {
     assert.notDeepEqual(u8(a.enc), u8(b.enc));
     assert.deepEqual(u8(await kem.decap({ recipientKey: pair.privateKey, enc: a.enc })), u8(a.sharedSecret));
     const seed = u8(await kem.serializePrivateKey(pair.privateKey));
-    const env = await sealEnvelope(u8(await kem.serializePublicKey(pair.publicKey)), new Uint8Array([1, 2, 3]), new Uint8Array(0), new Uint8Array(0));
+    const env = await sealEnvelope(
+      u8(await kem.serializePublicKey(pair.publicKey)),
+      new Uint8Array([1, 2, 3]),
+      new Uint8Array(0),
+      new Uint8Array(0),
+    );
     assert.deepEqual(await openEnvelope(seed, env, new Uint8Array(0), new Uint8Array(0)), new Uint8Array([1, 2, 3]));
   });
 
@@ -105,7 +132,15 @@ describe('XWingKem (@hpke/core KEM over @noble)', () => {
     await assert.rejects(kem.importKey('jwk', { kty: 'AKP' }), DeserializeError);
     const pair = await kem.generateKeyPairDerand(new Uint8Array(32).fill(7));
     await assert.rejects(kem.serializePublicKey(pair.privateKey), SerializeError);
-    await assert.rejects(kem.serializePrivateKey({ type: 'private', algorithm: { name: 'X-Wing' }, extractable: true, usages: [] } as never), SerializeError);
+    await assert.rejects(
+      kem.serializePrivateKey({
+        type: 'private',
+        algorithm: { name: 'X-Wing' },
+        extractable: true,
+        usages: [],
+      } as never),
+      SerializeError,
+    );
     await assert.rejects(kem.encap({ recipientPublicKey: pair.publicKey, ekm: new Uint8Array(63) }), InvalidParamError);
     await assert.rejects(kem.encap({ recipientPublicKey: pair.publicKey, ekm: pair }), InvalidParamError);
     await assert.rejects(kem.decap({ recipientKey: pair, enc: new Uint8Array(1119) }), InvalidParamError);

@@ -16,7 +16,11 @@ describe('keyward approval (CLI)', { timeout: 180_000 }, () => {
     s = await startTestServer();
     addr = s.url;
     as.root = { KEYWARD_ADDR: addr, KEYWARD_TOKEN: (await devBootstrap(s.hsm)).rootToken };
-    for (const p of ['op-1', 'op-2', 'op-3']) as[p] = { KEYWARD_ADDR: addr, KEYWARD_TOKEN: (await issueToken(s.hsm.store.db, { principal: p, roles: ['operator'], now: new Date() })).token };
+    for (const p of ['op-1', 'op-2', 'op-3'])
+      as[p] = {
+        KEYWARD_ADDR: addr,
+        KEYWARD_TOKEN: (await issueToken(s.hsm.store.db, { principal: p, roles: ['operator'], now: new Date() })).token,
+      };
     for (const k of ['tags', 'logs']) {
       ok(await runCli(['key', 'create', k, '--type', 'aes256-gcm'], as.root));
       ok(await runCli(['key', 'config', k, '--deletion-allowed', 'true'], as.root));
@@ -48,17 +52,32 @@ describe('keyward approval (CLI)', { timeout: 180_000 }, () => {
     assert.match(human.stdout, /then run\s+keyward approval execute apr_/);
 
     const list = ok(await runCli(['approval', 'list', '--state', 'pending', '--json'], as['op-2'])).json();
-    assert.deepEqual(list.map((a: any) => a.operation), ['key.delete', 'key.delete']);
-    assert.match(ok(await runCli(['approval', 'list'], as['op-2'])).stdout, new RegExp(`${id}  pending\\s+0/2 operator  key.delete tags  by op-1`));
-    assert.match((await runCli(['approval', 'list', '--state', 'maybe'], as['op-2'])).stdout, /--state expected one of pending/);
+    assert.deepEqual(
+      list.map((a: any) => a.operation),
+      ['key.delete', 'key.delete'],
+    );
+    assert.match(
+      ok(await runCli(['approval', 'list'], as['op-2'])).stdout,
+      new RegExp(`${id}  pending\\s+0/2 operator  key.delete tags  by op-1`),
+    );
+    assert.match(
+      (await runCli(['approval', 'list', '--state', 'maybe'], as['op-2'])).stdout,
+      /--state expected one of pending/,
+    );
 
     const shown = ok(await runCli(['approval', 'show', id, '--json'], as['op-2'])).json();
     assert.equal(shown.path, '/v1/keys/tags');
-    assert.match(ok(await runCli(['approval', 'show', id], as['op-2'])).stdout, /request\s+DELETE \/v1\/keys\/tags\s+\(key.delete on tags\) by op-1/);
+    assert.match(
+      ok(await runCli(['approval', 'show', id], as['op-2'])).stdout,
+      /request\s+DELETE \/v1\/keys\/tags\s+\(key.delete on tags\) by op-1/,
+    );
 
     fails(await runCli(['approval', 'approve', id], as['op-1']), 'APPROVAL_SELF');
     fails(await runCli(['approval', 'approve', id], as.root), 'APPROVAL_GROUP');
-    assert.match(ok(await runCli(['approval', 'approve', id], as['op-2'])).stdout, /Approved apr_.*: 1 of 2 from "operator"/);
+    assert.match(
+      ok(await runCli(['approval', 'approve', id], as['op-2'])).stdout,
+      /Approved apr_.*: 1 of 2 from "operator"/,
+    );
     fails(await runCli(['approval', 'approve', id], as['op-2']), 'APPROVAL_DUPLICATE');
     const short = fails(await runCli(['approval', 'execute', id], as['op-1']), 'APPROVAL_INSUFFICIENT');
     assert.match(short.stderr, /1 of 2 gathered, 1 more needed/);
@@ -76,7 +95,10 @@ describe('keyward approval (CLI)', { timeout: 180_000 }, () => {
   it('deny ends the request', async () => {
     const [pending] = ok(await runCli(['approval', 'list', '--state', 'pending', '--json'], as['op-1'])).json();
     assert.equal(pending.key, 'logs');
-    assert.match(ok(await runCli(['approval', 'deny', pending.id, '--reason', 'keep the logs'], as['op-3'])).stdout, /Denied apr_/);
+    assert.match(
+      ok(await runCli(['approval', 'deny', pending.id, '--reason', 'keep the logs'], as['op-3'])).stdout,
+      /Denied apr_/,
+    );
     const shown = ok(await runCli(['approval', 'show', pending.id], as['op-1'])).stdout;
     assert.match(shown, /denied by\s+op-3: keep the logs/);
     fails(await runCli(['approval', 'execute', pending.id], as['op-1']), 'APPROVAL_NOT_PENDING');

@@ -32,10 +32,20 @@ describe('keyward audit (CLI)', { timeout: 600_000 }, () => {
 
   /** A few allowed, denied, failed and unauthenticated requests. */
   async function traffic(n: number): Promise<void> {
-    for (let i = 0; i < n; i++) assert.equal((await s.call('POST', '/v1/keys/k/encrypt', { token: app, body: { plaintext: b64(`m${i}`) } })).status, 200);
+    for (let i = 0; i < n; i++)
+      assert.equal(
+        (await s.call('POST', '/v1/keys/k/encrypt', { token: app, body: { plaintext: b64(`m${i}`) } })).status,
+        200,
+      );
     assert.equal((await s.call('POST', '/v1/keys/k/rotate', { token: app, body: {} })).status, 403);
-    assert.equal((await s.call('POST', '/v1/keys/nope/encrypt', { token: app, body: { plaintext: b64('x') } })).status, 404);
-    assert.equal((await s.call('POST', '/v1/keys/k/encrypt', { token: 'kwt_bogus', body: { plaintext: b64('x') } })).status, 401);
+    assert.equal(
+      (await s.call('POST', '/v1/keys/nope/encrypt', { token: app, body: { plaintext: b64('x') } })).status,
+      404,
+    );
+    assert.equal(
+      (await s.call('POST', '/v1/keys/k/encrypt', { token: 'kwt_bogus', body: { plaintext: b64('x') } })).status,
+      401,
+    );
   }
 
   /** Integrates every committed record and returns the signed size. */
@@ -51,7 +61,10 @@ describe('keyward audit (CLI)', { timeout: 600_000 }, () => {
     const now = new Date();
     const auditor = (await issueToken(s.hsm.store.db, { principal: 'eve-auditor', roles: ['auditor'], now })).token;
     app = (await issueToken(s.hsm.store.db, { principal: 'svc', roles: ['app'], now })).token;
-    assert.equal((await s.call('POST', '/v1/keys', { token: root, body: { name: 'k', type: 'aes256-gcm' } })).status, 201);
+    assert.equal(
+      (await s.call('POST', '/v1/keys', { token: root, body: { name: 'k', type: 'aes256-gcm' } })).status,
+      201,
+    );
     await traffic(10);
     env = { KEYWARD_ADDR: s.url, KEYWARD_TOKEN: auditor };
     dir = await mkdtemp(join(tmpdir(), 'keyward-audit-cli-'));
@@ -76,19 +89,31 @@ describe('keyward audit (CLI)', { timeout: 600_000 }, () => {
     assert.equal(e.records, e.treeSize);
     assert.ok(e.records > 15, `expected the setup's records, got ${e.records}`);
     assert.equal(e.inputs, 0);
-    const human = ok(await runCli(['audit', 'export', '--from', '2', '--to', '9', '--out', f('range.json')], env)).stdout;
+    const human = ok(
+      await runCli(['audit', 'export', '--from', '2', '--to', '9', '--out', f('range.json')], env),
+    ).stdout;
     assert.match(human, /Exported records \[2, 9\) \(7 records\) to .*range\.json/);
     assert.match(human, /Signed tree size \d+/);
     fails(await runCli(['audit', 'export', '--out', f('all.json')], env), 'FILE_EXISTS', /--force/);
 
     // Offline: it takes no --addr or --token (an unknown option), and an unreachable KEYWARD_ADDR is never used.
-    const addr = await runCli(['audit', 'verify-bundle', f('all.json'), '--trusted-key', trusted, '--addr', 'http://127.0.0.1:1'], {});
+    const addr = await runCli(
+      ['audit', 'verify-bundle', f('all.json'), '--trusted-key', trusted, '--addr', 'http://127.0.0.1:1'],
+      {},
+    );
     assert.equal(addr.code, 1);
     assert.match(addr.stdout, /Unsupported option name \("--addr"\)/);
-    const v = ok(await runCli(['audit', 'verify-bundle', f('all.json'), '--trusted-key', trusted, '--json'], { KEYWARD_ADDR: 'http://127.0.0.1:1' })).json();
+    const v = ok(
+      await runCli(['audit', 'verify-bundle', f('all.json'), '--trusted-key', trusted, '--json'], {
+        KEYWARD_ADDR: 'http://127.0.0.1:1',
+      }),
+    ).json();
     assert.equal(v.ok, true);
     assert.deepEqual([v.from, v.to, v.records, v.treeSize], [0, e.to, e.records, e.treeSize]);
-    assert.deepEqual(v.signatures.map((x: any) => x.type), ['ed25519', 'ml-dsa-44']);
+    assert.deepEqual(
+      v.signatures.map((x: any) => x.type),
+      ['ed25519', 'ml-dsa-44'],
+    );
     assert.equal(v.replayed, 0);
     const out = ok(await runCli(['audit', 'verify-bundle', f('range.json'), '--trusted-key', trusted], {})).stdout;
     assert.match(out, /^OK .*range\.json: records \[2, 9\) \(7 records\)/);
@@ -123,7 +148,11 @@ describe('keyward audit (CLI)', { timeout: 600_000 }, () => {
       },
       {
         what: 'the tree size',
-        edit: (t) => t.replace(`"treeSize": ${bundle.treeSize}`, `"treeSize": ${String(bundle.treeSize).slice(0, -1)}${(bundle.treeSize + 1) % 10}`),
+        edit: (t) =>
+          t.replace(
+            `"treeSize": ${bundle.treeSize}`,
+            `"treeSize": ${String(bundle.treeSize).slice(0, -1)}${(bundle.treeSize + 1) % 10}`,
+          ),
         code: 'AUDIT_BUNDLE_INVALID',
         message: /treeSize/,
       },
@@ -140,9 +169,17 @@ describe('keyward audit (CLI)', { timeout: 600_000 }, () => {
     for (const c of cases) {
       const edited = c.edit(text);
       assert.notEqual(edited, text, c.what);
-      assert.equal(Buffer.byteLength(edited) - Buffer.byteLength(text), c.what.includes('non-canonical') ? 1 : 0, c.what);
+      assert.equal(
+        Buffer.byteLength(edited) - Buffer.byteLength(text),
+        c.what.includes('non-canonical') ? 1 : 0,
+        c.what,
+      );
       await writeFile(f('edited.json'), edited);
-      const r = fails(await runCli(['audit', 'verify-bundle', f('edited.json'), '--trusted-key', trusted], {}), c.code, c.message);
+      const r = fails(
+        await runCli(['audit', 'verify-bundle', f('edited.json'), '--trusted-key', trusted], {}),
+        c.code,
+        c.message,
+      );
       assert.match(r.stderr, /edited\.json: /, c.what);
       assert.equal(r.stdout, '', c.what);
     }
@@ -152,44 +189,118 @@ describe('keyward audit (CLI)', { timeout: 600_000 }, () => {
     const bundle = JSON.parse(await readFile(f('range.json'), 'utf8'));
     const other = verifierKeyString(bundle.origin, SignatureType.ed25519, ed25519.getPublicKey(randomBytes(32)));
     await writeFile(f('other.txt'), `# another log's key under the same name\n${other}\n`);
-    fails(await runCli(['audit', 'verify-bundle', f('range.json'), '--trusted-key', f('other.txt')], {}), 'AUDIT_CHECKPOINT_INVALID', /no signature line from trusted key/);
+    fails(
+      await runCli(['audit', 'verify-bundle', f('range.json'), '--trusted-key', f('other.txt')], {}),
+      'AUDIT_CHECKPOINT_INVALID',
+      /no signature line from trusted key/,
+    );
     // The real keys plus another one: every pinned key must have signed.
-    await writeFile(f('plus.txt'), `${await readFile(trusted, 'utf8')}${verifierKeyString('witness.example', SignatureType.ed25519, ed25519.getPublicKey(randomBytes(32)))}\n`);
-    fails(await runCli(['audit', 'verify-bundle', f('range.json'), '--trusted-key', f('plus.txt')], {}), 'AUDIT_CHECKPOINT_INVALID', /witness\.example/);
+    await writeFile(
+      f('plus.txt'),
+      `${await readFile(trusted, 'utf8')}${verifierKeyString('witness.example', SignatureType.ed25519, ed25519.getPublicKey(randomBytes(32)))}\n`,
+    );
+    fails(
+      await runCli(['audit', 'verify-bundle', f('range.json'), '--trusted-key', f('plus.txt')], {}),
+      'AUDIT_CHECKPOINT_INVALID',
+      /witness\.example/,
+    );
     // Only one of the two real keys pinned: still verifies (the other signature line is ignored).
-    await writeFile(f('one.txt'), (await readFile(trusted, 'utf8')).split('\n').filter((l) => l.includes('/ml-dsa-44+') || l.startsWith('#')).join('\n'));
-    const v = ok(await runCli(['audit', 'verify-bundle', f('range.json'), '--trusted-key', f('one.txt'), '--json'], {})).json();
-    assert.deepEqual(v.signatures.map((x: any) => x.type), ['ml-dsa-44']);
+    await writeFile(
+      f('one.txt'),
+      (await readFile(trusted, 'utf8'))
+        .split('\n')
+        .filter((l) => l.includes('/ml-dsa-44+') || l.startsWith('#'))
+        .join('\n'),
+    );
+    const v = ok(
+      await runCli(['audit', 'verify-bundle', f('range.json'), '--trusted-key', f('one.txt'), '--json'], {}),
+    ).json();
+    assert.deepEqual(
+      v.signatures.map((x: any) => x.type),
+      ['ml-dsa-44'],
+    );
   });
 
   it('--replay re-runs every decision of an export with inputs', async () => {
-    const e = ok(await runCli(['audit', 'export', '--include-inputs', '--out', f('inputs.json'), '--json'], env)).json();
+    const e = ok(
+      await runCli(['audit', 'export', '--include-inputs', '--out', f('inputs.json'), '--json'], env),
+    ).json();
     assert.ok(e.inputs > 10);
     assert.equal(e.wasm, true, '--include-inputs implies --include-wasm');
     assert.equal((await stat(f('inputs.json'))).mode & 0o777, 0o600, 'a bundle with inputs is private');
-    const v = ok(await runCli(['audit', 'verify-bundle', f('inputs.json'), '--trusted-key', trusted, '--replay', '--json'], {})).json();
+    const v = ok(
+      await runCli(['audit', 'verify-bundle', f('inputs.json'), '--trusted-key', trusted, '--replay', '--json'], {}),
+    ).json();
     assert.equal(v.notReplayable, 0);
     assert.ok(v.replayed >= v.recordsWithDecisions && v.recordsWithDecisions > 10, JSON.stringify(v));
-    assert.match(ok(await runCli(['audit', 'verify-bundle', f('inputs.json'), '--trusted-key', trusted, '--replay'], {})).stdout, /Replayed \d+ decisions of \d+ records with policy decisions: all match/);
+    assert.match(
+      ok(await runCli(['audit', 'verify-bundle', f('inputs.json'), '--trusted-key', trusted, '--replay'], {})).stdout,
+      /Replayed \d+ decisions of \d+ records with policy decisions: all match/,
+    );
     // Without inputs (or without wasm) there is nothing to replay: refuse rather than pass silently.
-    fails(await runCli(['audit', 'verify-bundle', f('all.json'), '--trusted-key', trusted, '--replay'], {}), 'AUDIT_REPLAY_UNAVAILABLE', /--include-inputs/);
+    fails(
+      await runCli(['audit', 'verify-bundle', f('all.json'), '--trusted-key', trusted, '--replay'], {}),
+      'AUDIT_REPLAY_UNAVAILABLE',
+      /--include-inputs/,
+    );
   });
 
   it('--previous-checkpoint: a later export proves the log only grew; an older one is refused', async () => {
     ok(await runCli(['audit', 'export', '--out', f('p1.json')], env));
     await traffic(3);
-    const e2 = ok(await runCli(['audit', 'export', '--from', '5', '--to', '8', '--previous-checkpoint', f('p1.json'), '--out', f('p2.json'), '--json'], env)).json();
+    const e2 = ok(
+      await runCli(
+        [
+          'audit',
+          'export',
+          '--from',
+          '5',
+          '--to',
+          '8',
+          '--previous-checkpoint',
+          f('p1.json'),
+          '--out',
+          f('p2.json'),
+          '--json',
+        ],
+        env,
+      ),
+    ).json();
     const p1 = JSON.parse(await readFile(f('p1.json'), 'utf8'));
     assert.equal(e2.consistencyFrom, p1.treeSize);
-    ok(await runCli(['audit', 'verify-bundle', f('p2.json'), '--trusted-key', trusted, '--previous-checkpoint', f('p1.json')], {}));
+    ok(
+      await runCli(
+        ['audit', 'verify-bundle', f('p2.json'), '--trusted-key', trusted, '--previous-checkpoint', f('p1.json')],
+        {},
+      ),
+    );
     // The checkpoint as GET /v1/audit/checkpoint serves it works too.
     await writeFile(f('cp1.json'), JSON.stringify({ size: p1.treeSize, note: p1.checkpoint }));
-    ok(await runCli(['audit', 'verify-bundle', f('p2.json'), '--trusted-key', trusted, '--previous-checkpoint', f('cp1.json')], {}));
-    fails(await runCli(['audit', 'verify-bundle', f('p1.json'), '--trusted-key', trusted, '--previous-checkpoint', f('p2.json')], {}), 'AUDIT_BUNDLE_INVALID', /rolled back or this is a stale export/);
+    ok(
+      await runCli(
+        ['audit', 'verify-bundle', f('p2.json'), '--trusted-key', trusted, '--previous-checkpoint', f('cp1.json')],
+        {},
+      ),
+    );
+    fails(
+      await runCli(
+        ['audit', 'verify-bundle', f('p1.json'), '--trusted-key', trusted, '--previous-checkpoint', f('p2.json')],
+        {},
+      ),
+      'AUDIT_BUNDLE_INVALID',
+      /rolled back or this is a stale export/,
+    );
     // A later export without the proof cannot show it.
     await traffic(1);
     ok(await runCli(['audit', 'export', '--from', '5', '--to', '8', '--out', f('p3.json')], env));
-    fails(await runCli(['audit', 'verify-bundle', f('p3.json'), '--trusted-key', trusted, '--previous-checkpoint', f('p1.json')], {}), 'AUDIT_BUNDLE_INVALID', /expected a consistency proof/);
+    fails(
+      await runCli(
+        ['audit', 'verify-bundle', f('p3.json'), '--trusted-key', trusted, '--previous-checkpoint', f('p1.json')],
+        {},
+      ),
+      'AUDIT_BUNDLE_INVALID',
+      /expected a consistency proof/,
+    );
   });
 
   it('audit replay re-evaluates every recorded decision with no mismatch', async () => {
@@ -215,7 +326,9 @@ describe('keyward audit (CLI)', { timeout: 600_000 }, () => {
     assert.equal(v.checked, v.head);
     assert.equal(v.records, v.head);
     assert.ok(v.recordsPerSecond > 0);
-    const human = ok(await runCli(['audit', 'verify', '--from', '4', '--to', '10', '--trusted-key', trusted], env)).stdout;
+    const human = ok(
+      await runCli(['audit', 'verify', '--from', '4', '--to', '10', '--trusted-key', trusted], env),
+    ).stdout;
     assert.match(human, /^OK: records \[4, 10\) of .* verified \(6 records\)/);
     assert.match(human, /Records \[0, \d+\) hash to the root signed at size/);
     assert.match(human, /\d records\/s$/m);
@@ -225,24 +338,56 @@ describe('keyward audit (CLI)', { timeout: 600_000 }, () => {
     assert.match(unpinned.stdout, /not pinned/);
     // A checkpoint kept from an earlier export must still be a prefix of the log.
     ok(await runCli(['audit', 'verify', '--trusted-key', trusted, '--previous-checkpoint', f('p1.json')], env));
-    fails(await runCli(['audit', 'verify', '--trusted-key', trusted, '--to', '99999999'], env), 'AUDIT_RANGE_INVALID', /beyond the log's head/);
-    fails(await runCli(['audit', 'verify', '--trusted-key', trusted, '--from', '99999999'], env), 'AUDIT_RANGE_INVALID', /not below the log's head/);
-    fails(await runCli(['audit', 'verify', '--trusted-key', f('other.txt')], env), 'AUDIT_CHECKPOINT_INVALID', /no signature line from trusted key/);
+    fails(
+      await runCli(['audit', 'verify', '--trusted-key', trusted, '--to', '99999999'], env),
+      'AUDIT_RANGE_INVALID',
+      /beyond the log's head/,
+    );
+    fails(
+      await runCli(['audit', 'verify', '--trusted-key', trusted, '--from', '99999999'], env),
+      'AUDIT_RANGE_INVALID',
+      /not below the log's head/,
+    );
+    fails(
+      await runCli(['audit', 'verify', '--trusted-key', f('other.txt')], env),
+      'AUDIT_CHECKPOINT_INVALID',
+      /no signature line from trusted key/,
+    );
   });
 
   it('reports wrong inputs clearly, with exit 1', async () => {
     const noOut = await runCli(['audit', 'export'], env);
     assert.equal(noOut.code, 1);
     assert.match(noOut.stdout + noOut.stderr, /--out/);
-    fails(await runCli(['audit', 'verify-bundle', f('missing.json'), '--trusted-key', trusted], {}), 'FILE_UNREADABLE', /missing\.json: ENOENT/);
+    fails(
+      await runCli(['audit', 'verify-bundle', f('missing.json'), '--trusted-key', trusted], {}),
+      'FILE_UNREADABLE',
+      /missing\.json: ENOENT/,
+    );
     await writeFile(f('garbage.json'), '{"format": "keyward.audit.attestation/v1", "records": [');
-    fails(await runCli(['audit', 'verify-bundle', f('garbage.json'), '--trusted-key', trusted], {}), 'AUDIT_BUNDLE_INVALID', /garbage\.json: bundle: is not JSON/);
+    fails(
+      await runCli(['audit', 'verify-bundle', f('garbage.json'), '--trusted-key', trusted], {}),
+      'AUDIT_BUNDLE_INVALID',
+      /garbage\.json: bundle: is not JSON/,
+    );
     await writeFile(f('shape.json'), '{"format": "keyward.audit.attestation/v1"}');
-    fails(await runCli(['audit', 'verify-bundle', f('shape.json'), '--trusted-key', trusted], {}), 'AUDIT_BUNDLE_INVALID', /bundle: [a-z]+: is missing/);
+    fails(
+      await runCli(['audit', 'verify-bundle', f('shape.json'), '--trusted-key', trusted], {}),
+      'AUDIT_BUNDLE_INVALID',
+      /bundle: [a-z]+: is missing/,
+    );
     await writeFile(f('bad-keys.txt'), '# pinned\nnot a verifier key\n');
-    fails(await runCli(['audit', 'verify-bundle', f('all.json'), '--trusted-key', f('bad-keys.txt')], {}), 'AUDIT_CHECKPOINT_INVALID', /bad-keys\.txt: trusted keys file, line 2: /);
+    fails(
+      await runCli(['audit', 'verify-bundle', f('all.json'), '--trusted-key', f('bad-keys.txt')], {}),
+      'AUDIT_CHECKPOINT_INVALID',
+      /bad-keys\.txt: trusted keys file, line 2: /,
+    );
     await writeFile(f('empty-keys.txt'), '# nothing pinned\n');
-    fails(await runCli(['audit', 'verify-bundle', f('all.json'), '--trusted-key', f('empty-keys.txt')], {}), 'AUDIT_CHECKPOINT_INVALID', /at least one verifier key/);
+    fails(
+      await runCli(['audit', 'verify-bundle', f('all.json'), '--trusted-key', f('empty-keys.txt')], {}),
+      'AUDIT_CHECKPOINT_INVALID',
+      /at least one verifier key/,
+    );
     const noKey = await runCli(['audit', 'verify-bundle', f('all.json')], {});
     assert.equal(noKey.code, 1);
     assert.match(noKey.stdout + noKey.stderr, /--trusted-key/);
@@ -250,7 +395,11 @@ describe('keyward audit (CLI)', { timeout: 600_000 }, () => {
     const notIndex = await runCli(['audit', 'verify', '--from', 'abc'], env);
     assert.equal(notIndex.code, 1, notIndex.stdout + notIndex.stderr);
     assert.match(notIndex.stdout, /Invalid value for --from/);
-    fails(await runCli(['audit', 'export', '--from', '9', '--to', '3', '--out', f('x.json')], env), 'USAGE', /--from < --to/);
+    fails(
+      await runCli(['audit', 'export', '--from', '9', '--to', '3', '--out', f('x.json')], env),
+      'USAGE',
+      /--from < --to/,
+    );
     fails(await runCli(['audit', 'export', '--to', '99999999', '--out', f('x.json')], env), 'AUDIT_RANGE_INVALID');
   });
 
@@ -264,7 +413,11 @@ describe('keyward audit (CLI)', { timeout: 600_000 }, () => {
       return Buffer.from(row!.leaf).toString('utf8');
     }
     async function setLeaf(idx: number, leaf: string): Promise<void> {
-      await db().execute(sql.raw(`UPDATE audit_records SET leaf = decode('${Buffer.from(leaf).toString('hex')}', 'hex') WHERE idx = ${idx}`));
+      await db().execute(
+        sql.raw(
+          `UPDATE audit_records SET leaf = decode('${Buffer.from(leaf).toString('hex')}', 'hex') WHERE idx = ${idx}`,
+        ),
+      );
     }
     /** What a careful attacker does after editing row `from`: recompute every chain value from it, and the head's. */
     async function rechain(from: number): Promise<void> {
@@ -273,14 +426,19 @@ describe('keyward audit (CLI)', { timeout: 600_000 }, () => {
       for (const r of rows) {
         const lh = createHash('sha256').update(Buffer.of(0)).update(r.leaf).digest();
         prev = createHash('sha256').update(prev).update(lh).digest();
-        await db().execute(sql.raw(`UPDATE audit_records SET chain = decode('${hex(prev)}', 'hex') WHERE idx = ${r.idx}`));
+        await db().execute(
+          sql.raw(`UPDATE audit_records SET chain = decode('${hex(prev)}', 'hex') WHERE idx = ${r.idx}`),
+        );
       }
       await db().execute(sql.raw(`UPDATE audit_head SET chain = decode('${hex(prev)}', 'hex')`));
     }
     /** An integrated record of an allowed encrypt by svc. */
     async function pickRecord(size: number): Promise<number> {
       const rows = await readAuditRecords(db(), 0, size);
-      const r = rows.find((x) => x.idx > 5 && Buffer.from(x.leaf).toString().includes('"operation":"encrypt","policies":[{"decision":"allow"'));
+      const r = rows.find(
+        (x) =>
+          x.idx > 5 && Buffer.from(x.leaf).toString().includes('"operation":"encrypt","policies":[{"decision":"allow"'),
+      );
       assert.ok(r, 'an allowed encrypt record');
       return r.idx;
     }
@@ -292,10 +450,18 @@ describe('keyward audit (CLI)', { timeout: 600_000 }, () => {
       const edited = original.replace('"principal":"svc"', '"principal":"bob"');
       assert.notEqual(edited, original);
       await setLeaf(n, edited);
-      fails(await verify(), 'AUDIT_LOG_CORRUPT', new RegExp(`record ${n}: chain mismatch \\(edited, reordered or deleted row\\)`));
+      fails(
+        await verify(),
+        'AUDIT_LOG_CORRUPT',
+        new RegExp(`record ${n}: chain mismatch \\(edited, reordered or deleted row\\)`),
+      );
 
       await rechain(n);
-      const r = fails(await verify(), 'AUDIT_LOG_CORRUPT', /records \[0, \d+\) do not hash to the root signed at size \d+/);
+      const r = fails(
+        await verify(),
+        'AUDIT_LOG_CORRUPT',
+        /records \[0, \d+\) do not hash to the root signed at size \d+/,
+      );
       assert.match(r.stderr, new RegExp(`record ${n} is the first that differs from the signed tree`));
 
       // Put it back: the log verifies again.
@@ -321,7 +487,11 @@ describe('keyward audit (CLI)', { timeout: 600_000 }, () => {
       await s.hsm.integrator!.stop(); // deterministic: the rows after the checkpoint stay unintegrated
       const size = await signedSize();
       await db().execute(sql.raw(`DELETE FROM audit_records WHERE idx >= ${size - 3}`));
-      const r = fails(await verify(), 'AUDIT_LOG_CORRUPT', new RegExp(`record ${size - 3}: missing, the next stored record is \\d+ \\(deleted rows\\)`));
+      const r = fails(
+        await verify(),
+        'AUDIT_LOG_CORRUPT',
+        new RegExp(`record ${size - 3}: missing, the next stored record is \\d+ \\(deleted rows\\)`),
+      );
       // The server's integrator noticed too, and refuses to sign over the gap.
       assert.match(r.stderr, /refuses to sign/);
     });

@@ -67,7 +67,11 @@ describe('keyward binary (CLI, child process)', { timeout: 180_000 }, () => {
   it('a request parked for approval is exit 3 with the approval on stdout and nothing on stderr', async () => {
     ok(await runCli(['key', 'create', 'gone', '--type', 'aes256-gcm'], env));
     ok(await runCli(['key', 'config', 'gone', '--deletion-allowed', 'true'], env));
-    const op = { KEYWARD_ADDR: s.url, KEYWARD_TOKEN: (await issueToken(s.hsm.store.db, { principal: 'op-1', roles: ['operator'], now: new Date() })).token };
+    const op = {
+      KEYWARD_ADDR: s.url,
+      KEYWARD_TOKEN: (await issueToken(s.hsm.store.db, { principal: 'op-1', roles: ['operator'], now: new Date() }))
+        .token,
+    };
     const r = await runBinary(['key', 'delete', 'gone', '--json'], op);
     assert.equal(r.code, 3, r.stdout + r.stderr);
     assert.equal(r.stderr, '');

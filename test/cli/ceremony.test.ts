@@ -35,11 +35,23 @@ describe('keyward ceremony (CLI, end to end)', { timeout: 240_000 }, () => {
   });
 
   const pass = () => ['--passphrase-file', join(dir, 'pass')];
-  const unseal = (n: string, sub = 'shards') => runCli(['ceremony', 'unseal', '--key', k(n), '--shard', shard(n, sub), ...pass(), '--json'], env);
+  const unseal = (n: string, sub = 'shards') =>
+    runCli(['ceremony', 'unseal', '--key', k(n), '--shard', shard(n, sub), ...pass(), '--json'], env);
 
   it('--help lists every command', async () => {
     const r = ok(await runCli(['--help']));
-    for (const c of ['server', 'status', 'seal', 'sys rotate', 'ceremony holder-keygen', 'ceremony init', 'ceremony unseal', 'ceremony verify-shard', 'ceremony rekey init', 'ceremony rekey submit']) {
+    for (const c of [
+      'server',
+      'status',
+      'seal',
+      'sys rotate',
+      'ceremony holder-keygen',
+      'ceremony init',
+      'ceremony unseal',
+      'ceremony verify-shard',
+      'ceremony rekey init',
+      'ceremony rekey submit',
+    ]) {
       assert.ok(r.stdout.includes(`keyward ${c}`), `--help lacks ${c}:\n${r.stdout}`);
     }
   });
@@ -47,7 +59,9 @@ describe('keyward ceremony (CLI, end to end)', { timeout: 240_000 }, () => {
   it('makes holder keys', async () => {
     // alice's key comes from the CLI (scrypt at full cost); the others are written in-process with
     // scrypt 2^12 in the same file format, to keep the suite fast.
-    const made = ok(await runCli(['ceremony', 'holder-keygen', '--name', 'alice', '--out', k('alice'), ...pass(), '--json']));
+    const made = ok(
+      await runCli(['ceremony', 'holder-keygen', '--name', 'alice', '--out', k('alice'), ...pass(), '--json']),
+    );
     assert.match(made.json().fingerprint, /^[0-9a-f]{32}$/);
     const others = await makeHolders(['bob', 'carol', 'dave', 'erin']);
     const files = await writeHolderFiles(dir, others);
@@ -55,9 +69,18 @@ describe('keyward ceremony (CLI, end to end)', { timeout: 240_000 }, () => {
     assert.equal(files.key('bob'), k('bob'));
     const priv = JSON.parse(await readFile(k('alice'), 'utf8'));
     assert.equal(priv.format, 'keyward.holder-private-key/v1');
-    fails(await runCli(['ceremony', 'holder-keygen', '--name', 'alice', '--out', k('alice'), ...pass()]), 'FILE_EXISTS');
-    fails(await runCli(['ceremony', 'holder-keygen', '--name', 'bad name!', '--out', join(dir, 'x.key'), ...pass()]), 'HOLDER_NAME_INVALID');
-    fails(await runCli(['ceremony', 'holder-keygen', '--name', 'z', '--out', join(dir, 'z.key')]), 'PASSPHRASE_REQUIRED');
+    fails(
+      await runCli(['ceremony', 'holder-keygen', '--name', 'alice', '--out', k('alice'), ...pass()]),
+      'FILE_EXISTS',
+    );
+    fails(
+      await runCli(['ceremony', 'holder-keygen', '--name', 'bad name!', '--out', join(dir, 'x.key'), ...pass()]),
+      'HOLDER_NAME_INVALID',
+    );
+    fails(
+      await runCli(['ceremony', 'holder-keygen', '--name', 'z', '--out', join(dir, 'z.key')]),
+      'PASSPHRASE_REQUIRED',
+    );
   });
 
   it('status before init exits 2', async () => {
@@ -67,11 +90,46 @@ describe('keyward ceremony (CLI, end to end)', { timeout: 240_000 }, () => {
   });
 
   it('inits 2-of-3; the operator gets sealed shard files and the root token', async () => {
-    const usage = await runCli(['ceremony', 'init', '--holders', `${k('alice')}.pub`, '--threshold', 'two', '--out-dir', join(dir, 'shards')], env);
+    const usage = await runCli(
+      ['ceremony', 'init', '--holders', `${k('alice')}.pub`, '--threshold', 'two', '--out-dir', join(dir, 'shards')],
+      env,
+    );
     assert.equal(usage.code, 1);
     assert.match(usage.stdout + usage.stderr, /Invalid value for --threshold/);
-    fails(await runCli(['ceremony', 'init', '--holders', join(dir, 'missing.pub'), '--threshold', '1', '--out-dir', join(dir, 'shards')], env), 'FILE_UNREADABLE');
-    const r = ok(await runCli(['ceremony', 'init', '--holders', ['alice', 'bob', 'carol'].map((n) => `${k(n)}.pub`).join(','), '--threshold', '2', '--out-dir', join(dir, 'shards'), '--root-token-out', join(dir, 'root-token'), '--json'], env));
+    fails(
+      await runCli(
+        [
+          'ceremony',
+          'init',
+          '--holders',
+          join(dir, 'missing.pub'),
+          '--threshold',
+          '1',
+          '--out-dir',
+          join(dir, 'shards'),
+        ],
+        env,
+      ),
+      'FILE_UNREADABLE',
+    );
+    const r = ok(
+      await runCli(
+        [
+          'ceremony',
+          'init',
+          '--holders',
+          ['alice', 'bob', 'carol'].map((n) => `${k(n)}.pub`).join(','),
+          '--threshold',
+          '2',
+          '--out-dir',
+          join(dir, 'shards'),
+          '--root-token-out',
+          join(dir, 'root-token'),
+          '--json',
+        ],
+        env,
+      ),
+    );
     assert.equal(r.json().shardFiles.length, 3);
     assert.equal(r.json().rootToken, undefined, 'token went to the file, not stdout');
     rootToken = (await readFile(join(dir, 'root-token'), 'utf8')).trim();
@@ -85,8 +143,17 @@ describe('keyward ceremony (CLI, end to end)', { timeout: 240_000 }, () => {
     await s.restart();
     const st = await runCli(['status'], env);
     assert.equal(st.code, 2, st.stdout + st.stderr);
-    fails(await runCli(['ceremony', 'unseal', '--key', k('alice'), '--shard', shard('alice'), '--passphrase-file', join(dir, 'wrong')], env), 'PASSPHRASE_WRONG');
-    fails(await runCli(['ceremony', 'unseal', '--key', k('bob'), '--shard', shard('alice'), ...pass()], env), 'SHARD_NOT_FOR_HOLDER');
+    fails(
+      await runCli(
+        ['ceremony', 'unseal', '--key', k('alice'), '--shard', shard('alice'), '--passphrase-file', join(dir, 'wrong')],
+        env,
+      ),
+      'PASSPHRASE_WRONG',
+    );
+    fails(
+      await runCli(['ceremony', 'unseal', '--key', k('bob'), '--shard', shard('alice'), ...pass()], env),
+      'SHARD_NOT_FOR_HOLDER',
+    );
     const a = ok(await unseal('alice'));
     assert.equal(a.json().progress, 1);
     assert.equal(a.json().sealed, true);
@@ -99,7 +166,9 @@ describe('keyward ceremony (CLI, end to end)', { timeout: 240_000 }, () => {
   });
 
   it('verify-shard checks a shard against the live ceremony without submitting it', async () => {
-    const r = ok(await runCli(['ceremony', 'verify-shard', '--key', k('bob'), '--shard', shard('bob'), ...pass(), '--json'], env));
+    const r = ok(
+      await runCli(['ceremony', 'verify-shard', '--key', k('bob'), '--shard', shard('bob'), ...pass(), '--json'], env),
+    );
     assert.equal(r.json().matchesServer, true);
     ok(await runCli(['ceremony', 'verify-shard', '--key', k('bob'), '--shard', shard('bob'), ...pass(), '--offline']));
   });
@@ -132,11 +201,50 @@ describe('keyward ceremony (CLI, end to end)', { timeout: 240_000 }, () => {
 
   it('rekeys to a new 2-of-2 set; old shards stop working', async () => {
     const tok = { ...env, KEYWARD_TOKEN: rootToken };
-    ok(await runCli(['ceremony', 'rekey', 'init', '--holders', `${k('dave')}.pub,${k('erin')}.pub`, '--threshold', '2'], tok));
+    ok(
+      await runCli(
+        ['ceremony', 'rekey', 'init', '--holders', `${k('dave')}.pub,${k('erin')}.pub`, '--threshold', '2'],
+        tok,
+      ),
+    );
     assert.equal(ok(await runCli(['ceremony', 'rekey', 'status', '--json'], env)).json().started, true);
-    const first = ok(await runCli(['ceremony', 'rekey', 'submit', '--key', k('alice'), '--shard', shard('alice'), '--out-dir', join(dir, 'new'), ...pass(), '--json'], env));
+    const first = ok(
+      await runCli(
+        [
+          'ceremony',
+          'rekey',
+          'submit',
+          '--key',
+          k('alice'),
+          '--shard',
+          shard('alice'),
+          '--out-dir',
+          join(dir, 'new'),
+          ...pass(),
+          '--json',
+        ],
+        env,
+      ),
+    );
     assert.equal(first.json().complete, false);
-    const done = ok(await runCli(['ceremony', 'rekey', 'submit', '--key', k('carol'), '--shard', shard('carol'), '--out-dir', join(dir, 'new'), ...pass(), '--json'], env));
+    const done = ok(
+      await runCli(
+        [
+          'ceremony',
+          'rekey',
+          'submit',
+          '--key',
+          k('carol'),
+          '--shard',
+          shard('carol'),
+          '--out-dir',
+          join(dir, 'new'),
+          ...pass(),
+          '--json',
+        ],
+        env,
+      ),
+    );
     assert.equal(done.json().complete, true);
     assert.equal(done.json().generation, 2);
     ok(await runCli(['seal'], tok));

@@ -14,7 +14,9 @@ import { ok, runCli } from '../helpers/cli.js';
 
 function bash(script: string): Promise<string> {
   return new Promise((resolve, reject) => {
-    execFile('bash', ['--norc', '--noprofile', '-c', script], { timeout: 30_000 }, (err, stdout, stderr) => (err ? reject(new Error(`${err.message}\n${stderr}`)) : resolve(stdout)));
+    execFile('bash', ['--norc', '--noprofile', '-c', script], { timeout: 30_000 }, (err, stdout, stderr) =>
+      err ? reject(new Error(`${err.message}\n${stderr}`)) : resolve(stdout),
+    );
   });
 }
 
@@ -39,16 +41,30 @@ describe('keyward completion (CLI)', { timeout: 120_000 }, () => {
   }
 
   it('registers the function with complete', async () => {
-    assert.equal((await bash(`source ${JSON.stringify(file)}; complete -p keyward`)).trim(), 'complete -F _keyward keyward');
+    assert.equal(
+      (await bash(`source ${JSON.stringify(file)}; complete -p keyward`)).trim(),
+      'complete -F _keyward keyward',
+    );
   });
 
   it('completes command paths word by word', async () => {
     assert.deepEqual(await complete('keyward ke'), ['key']);
-    assert.deepEqual(await complete('keyward key '), ['config', 'create', 'delete', 'export', 'import', 'list', 'rotate', 'show', 'wrapping-key']);
+    assert.deepEqual(await complete('keyward key '), [
+      'config',
+      'create',
+      'delete',
+      'export',
+      'import',
+      'list',
+      'rotate',
+      'show',
+      'wrapping-key',
+    ]);
     assert.deepEqual(await complete('keyward ceremony rekey '), ['cancel', 'init', 'status', 'submit']);
     assert.deepEqual(await complete('keyward sys r'), ['rotate']);
     const top = await complete('keyward ');
-    for (const w of ['key', 'sys', 'ceremony', 'policy', 'server', 'encrypt', 'completion']) assert.ok(top.includes(w), top.join(' '));
+    for (const w of ['key', 'sys', 'ceremony', 'policy', 'server', 'encrypt', 'completion'])
+      assert.ok(top.includes(w), top.join(' '));
     // The deprecated top-level `rotate` is hidden and not offered.
     assert.ok(!top.includes('rotate'), top.join(' '));
     assert.equal(new Set(top).size, top.length, 'no word twice');
@@ -57,12 +73,15 @@ describe('keyward completion (CLI)', { timeout: 120_000 }, () => {
   it("completes a command's options, remote and offline ones differing", async () => {
     assert.deepEqual(await complete('keyward key create --ex'), ['--exportable']);
     const remote = await complete('keyward key list --');
-    for (const o of ['--addr', '--token', '--timeout', '--json', '--limit', '--after', '--help']) assert.ok(remote.includes(o), remote.join(' '));
+    for (const o of ['--addr', '--token', '--timeout', '--json', '--limit', '--after', '--help'])
+      assert.ok(remote.includes(o), remote.join(' '));
     const offline = await complete('keyward policy build --');
     assert.ok(offline.includes('--out') && offline.includes('--json'), offline.join(' '));
     assert.ok(!offline.includes('--addr'), offline.join(' '));
     // Options after option values: the path is still `key config`.
-    assert.deepEqual(await complete('keyward key config orders --deletion-allowed true --min'), ['--min-decryption-version']);
+    assert.deepEqual(await complete('keyward key config orders --deletion-allowed true --min'), [
+      '--min-decryption-version',
+    ]);
   });
 
   it('prints a zsh script over bashcompinit, and refuses other shells', async () => {

@@ -16,7 +16,12 @@ const ANSI = /\x1b\[/;
 function runOnTty(args: string[], env: Record<string, string | undefined> = {}): Promise<string> {
   const cmd = [process.execPath, ...CLI_ENTRY, ...args].map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ');
   return new Promise((resolve, reject) => {
-    execFile('script', ['-qec', cmd, '/dev/null'], { env: { ...process.env, NO_COLOR: undefined, ...env }, timeout: 60_000 }, (err, stdout) => (err && typeof err.code !== 'number' ? reject(err) : resolve(stdout)));
+    execFile(
+      'script',
+      ['-qec', cmd, '/dev/null'],
+      { env: { ...process.env, NO_COLOR: undefined, ...env }, timeout: 60_000 },
+      (err, stdout) => (err && typeof err.code !== 'number' ? reject(err) : resolve(stdout)),
+    );
   });
 }
 
@@ -32,14 +37,18 @@ describe('keyward --help (CLI)', { timeout: 120_000 }, () => {
     for (const l of commands) assert.doesNotMatch(l, /\[--(addr|token|json|timeout)\b/, l);
     assert.equal(r.stdout.match(/--addr/g)?.length, 1, 'the shared options are named once, at the end');
     for (const c of ['sys rotate', 'key rotate <name>', 'completion <bash|zsh>', 'encrypt <--key #0>', 'server']) {
-      assert.ok(commands.some((l) => l === `  keyward ${c}`), `--help lacks "keyward ${c}":\n${r.stdout}`);
+      assert.ok(
+        commands.some((l) => l === `  keyward ${c}`),
+        `--help lacks "keyward ${c}":\n${r.stdout}`,
+      );
     }
     // The deprecated `keyward rotate` still runs but is not listed.
     assert.ok(!commands.some((l) => l === '  keyward rotate'), r.stdout);
     // A command's own --help still lists all its options, the shared ones included.
     const own = await runCli(['key', 'list', '--help']);
     assert.doesNotMatch(own.stdout, ANSI);
-    for (const o of ['--addr #0', '--token #0', '--timeout #0', '--json', '--limit #0']) assert.ok(own.stdout.includes(o), own.stdout);
+    for (const o of ['--addr #0', '--token #0', '--timeout #0', '--json', '--limit #0'])
+      assert.ok(own.stdout.includes(o), own.stdout);
   });
 
   it('is coloured on a terminal, and plain there with NO_COLOR', async () => {
@@ -66,10 +75,18 @@ describe('keyward --help (CLI)', { timeout: 120_000 }, () => {
       ['ceremony', 'holder-keygen', '--name', 'a', '--out', 'a.key'],
     ];
     for (const args of offline) {
-      for (const extra of [['--addr', 'http://127.0.0.1:1'], ['--token', 'kwt_x'], ['--timeout', '5']]) {
+      for (const extra of [
+        ['--addr', 'http://127.0.0.1:1'],
+        ['--token', 'kwt_x'],
+        ['--timeout', '5'],
+      ]) {
         const r = await runCli([...args, ...extra]);
         assert.equal(r.code, 1, `${args.join(' ')} ${extra[0]}: ${r.stdout}${r.stderr}`);
-        assert.match(r.stdout, new RegExp(`Unsupported option name \\("${extra[0]}"\\)`), `${args.join(' ')} ${extra[0]}: ${r.stdout}`);
+        assert.match(
+          r.stdout,
+          new RegExp(`Unsupported option name \\("${extra[0]}"\\)`),
+          `${args.join(' ')} ${extra[0]}: ${r.stdout}`,
+        );
       }
       // --json is still theirs.
       const help = await runCli([...args.slice(0, args[0] === 'server' ? 1 : 2), '--help']);
@@ -88,12 +105,24 @@ describe('keyward --help (CLI)', { timeout: 120_000 }, () => {
       [['key', 'list', '--limit', '0'], /Invalid value for --limit: expected to be in the \[1; 1000\] range \(got 0\)/],
       [['key', 'list', '--limit', '1001'], /Invalid value for --limit/],
       [['key', 'list', '--limit', '1e2'], /Invalid value for --limit/],
-      [['key', 'config', 'k', '--deletion-allowed', 'yes'], /Invalid value for --deletion-allowed: expected a boolean \(got "yes"\)/],
+      [
+        ['key', 'config', 'k', '--deletion-allowed', 'yes'],
+        /Invalid value for --deletion-allowed: expected a boolean \(got "yes"\)/,
+      ],
       [['key', 'config', 'k', '--min-decryption-version=-1'], /Invalid value for --min-decryption-version/],
-      [['key', 'export', '--key', 'k', '--wrapping-key', 'w.pem', '--algorithm', 'x', '--version', '0'], /Invalid value for --version/],
-      [['decrypt', '--key', 'k', '--text', 'x', '--key-version', '1.5'], /Invalid value for --key-version: expected to be an integer \(got 1.5\)/],
+      [
+        ['key', 'export', '--key', 'k', '--wrapping-key', 'w.pem', '--algorithm', 'x', '--version', '0'],
+        /Invalid value for --version/,
+      ],
+      [
+        ['decrypt', '--key', 'k', '--text', 'x', '--key-version', '1.5'],
+        /Invalid value for --key-version: expected to be an integer \(got 1.5\)/,
+      ],
       [['datakey', '--key', 'k', '--bytes', 'abc'], /Invalid value for --bytes/],
-      [['ceremony', 'init', '--holders', 'a.pub', '--threshold', 'two', '--out-dir', 'x'], /Invalid value for --threshold/],
+      [
+        ['ceremony', 'init', '--holders', 'a.pub', '--threshold', 'two', '--out-dir', 'x'],
+        /Invalid value for --threshold/,
+      ],
       [['audit', 'export', '--from=-1', '--out', 'x.json'], /Invalid value for --from/],
       [['status', '--timeout', '0'], /Invalid value for --timeout/],
     ];
@@ -107,7 +136,10 @@ describe('keyward --help (CLI)', { timeout: 120_000 }, () => {
     const env = await runCli(['status', ...at], { KEYWARD_TIMEOUT: 'soon' });
     assert.match(env.stdout, /Invalid value for KEYWARD_TIMEOUT/);
     // Good values parse and reach the network.
-    for (const args of [['key', 'config', 'k', '--deletion-allowed', 'false', '--min-decryption-version', '2'], ['key', 'list', '--limit', '1000']]) {
+    for (const args of [
+      ['key', 'config', 'k', '--deletion-allowed', 'false', '--min-decryption-version', '2'],
+      ['key', 'list', '--limit', '1000'],
+    ]) {
       const r = await runCli([...args, ...at]);
       assert.match(r.stderr, /SERVER_UNREACHABLE/, `${args.join(' ')}: ${r.stdout}${r.stderr}`);
     }

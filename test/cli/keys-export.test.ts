@@ -40,32 +40,105 @@ describe('keyward key export (CLI)', { timeout: 240_000 }, () => {
     const ct = ok(await runCli(['encrypt', '--key', 'orders', '--text', 'card 4111'], envA)).stdout.trim();
     assert.match(ct, /^kw:v2:/);
     ok(await runCli(['key', 'wrapping-key', '--algorithm', 'x-wing', '--out', join(dir, 'b.pub')], envB));
-    const parked = await runCli(['key', 'export', '--key', 'orders', '--wrapping-key', join(dir, 'b.pub'), '--algorithm', 'x-wing'], envA);
+    const parked = await runCli(
+      ['key', 'export', '--key', 'orders', '--wrapping-key', join(dir, 'b.pub'), '--algorithm', 'x-wing'],
+      envA,
+    );
     const id = parkedId(parked);
     await approveTwice(a.url, a.hsm.store.db, id);
     const body = { algorithm: 'x-wing', wrappingKey: (await readFile(join(dir, 'b.pub'), 'utf8')).trim() };
     await writeFile(join(dir, 'body.json'), JSON.stringify(body));
-    const exported = ok(await runCli(['approval', 'execute', id, '--body', join(dir, 'body.json'), '--json'], envA)).json();
-    assert.deepEqual([exported.name, exported.type, exported.keyVersion, exported.algorithm, exported.publicKey], ['orders', 'aes256-gcm', 2, 'x-wing', null]);
+    const exported = ok(
+      await runCli(['approval', 'execute', id, '--body', join(dir, 'body.json'), '--json'], envA),
+    ).json();
+    assert.deepEqual(
+      [exported.name, exported.type, exported.keyVersion, exported.algorithm, exported.publicKey],
+      ['orders', 'aes256-gcm', 2, 'x-wing', null],
+    );
     await writeFile(join(dir, 'orders.export.json'), JSON.stringify(exported));
 
-    const imp = ok(await runCli(['key', 'import', '--key', 'orders', '--wrapped', join(dir, 'orders.export.json')], envB)).stdout;
+    const imp = ok(
+      await runCli(['key', 'import', '--key', 'orders', '--wrapped', join(dir, 'orders.export.json')], envB),
+    ).stdout;
     assert.match(imp, /Imported aes256-gcm key orders \(version 2\) from orders version 2, wrapped with x-wing/);
     assert.equal(ok(await runCli(['decrypt', '--key', 'orders', '--text', ct], envB)).stdout, 'card 4111');
   });
 
   it('wrong inputs fail with a clear error, and nothing is parked', async () => {
     ok(await runCli(['key', 'create', 'plain', '--type', 'aes256-gcm'], envA));
-    const rsa2048 = generateKeyPairSync('rsa', { modulusLength: 2048 }).publicKey.export({ format: 'pem', type: 'spki' }) as string;
+    const rsa2048 = generateKeyPairSync('rsa', { modulusLength: 2048 }).publicKey.export({
+      format: 'pem',
+      type: 'spki',
+    }) as string;
     await writeFile(join(dir, 'rsa2048.pem'), rsa2048);
-    const before = (await a.call('GET', '/v1/approvals?state=pending', { token: envA.KEYWARD_TOKEN })).body.approvals.length;
-    fails(await runCli(['key', 'export', '--key', 'plain', '--wrapping-key', join(dir, 'b.pub'), '--algorithm', 'x-wing'], envA), 'KEY_NOT_EXPORTABLE');
-    fails(await runCli(['key', 'export', '--key', 'orders', '--wrapping-key', join(dir, 'rsa2048.pem'), '--algorithm', 'rsa-oaep-3072-aes-kwp'], envA), 'WRAPPING_KEY_INVALID');
-    fails(await runCli(['key', 'export', '--key', 'orders', '--wrapping-key', join(dir, 'b.pub'), '--algorithm', 'ml-kem-768'], envA), 'WRAPPING_KEY_INVALID');
-    fails(await runCli(['key', 'export', '--key', 'orders', '--wrapping-key', join(dir, 'b.pub'), '--algorithm', 'x-wing', '--version', '7'], envA), 'KEY_VERSION_NOT_FOUND');
-    fails(await runCli(['key', 'export', '--key', 'orders', '--wrapping-key', join(dir, 'missing.pub'), '--algorithm', 'x-wing'], envA), 'FILE_UNREADABLE');
-    fails(await runCli(['key', 'export', '--key', 'orders', '--wrapping-key', join(dir, 'b.pub'), '--algorithm', 'des'], envA), '--algorithm expects');
-    assert.equal((await a.call('GET', '/v1/approvals?state=pending', { token: envA.KEYWARD_TOKEN })).body.approvals.length, before);
+    const before = (await a.call('GET', '/v1/approvals?state=pending', { token: envA.KEYWARD_TOKEN })).body.approvals
+      .length;
+    fails(
+      await runCli(
+        ['key', 'export', '--key', 'plain', '--wrapping-key', join(dir, 'b.pub'), '--algorithm', 'x-wing'],
+        envA,
+      ),
+      'KEY_NOT_EXPORTABLE',
+    );
+    fails(
+      await runCli(
+        [
+          'key',
+          'export',
+          '--key',
+          'orders',
+          '--wrapping-key',
+          join(dir, 'rsa2048.pem'),
+          '--algorithm',
+          'rsa-oaep-3072-aes-kwp',
+        ],
+        envA,
+      ),
+      'WRAPPING_KEY_INVALID',
+    );
+    fails(
+      await runCli(
+        ['key', 'export', '--key', 'orders', '--wrapping-key', join(dir, 'b.pub'), '--algorithm', 'ml-kem-768'],
+        envA,
+      ),
+      'WRAPPING_KEY_INVALID',
+    );
+    fails(
+      await runCli(
+        [
+          'key',
+          'export',
+          '--key',
+          'orders',
+          '--wrapping-key',
+          join(dir, 'b.pub'),
+          '--algorithm',
+          'x-wing',
+          '--version',
+          '7',
+        ],
+        envA,
+      ),
+      'KEY_VERSION_NOT_FOUND',
+    );
+    fails(
+      await runCli(
+        ['key', 'export', '--key', 'orders', '--wrapping-key', join(dir, 'missing.pub'), '--algorithm', 'x-wing'],
+        envA,
+      ),
+      'FILE_UNREADABLE',
+    );
+    fails(
+      await runCli(
+        ['key', 'export', '--key', 'orders', '--wrapping-key', join(dir, 'b.pub'), '--algorithm', 'des'],
+        envA,
+      ),
+      '--algorithm expects',
+    );
+    assert.equal(
+      (await a.call('GET', '/v1/approvals?state=pending', { token: envA.KEYWARD_TOKEN })).body.approvals.length,
+      before,
+    );
     fails(await runCli(['key', 'import', '--key', 'x', '--wrapped', join(dir, 'body.json')], envB), 'FILE_INVALID');
   });
 });

@@ -35,10 +35,32 @@ describe('keyward key import / wrapping-key (CLI)', { timeout: 240_000 }, () => 
 
     const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
     await writeFile(join(dir, 'partner.pem'), privateKey.export({ format: 'pem', type: 'sec1' }));
-    const imp = ok(await runCli(['key', 'import', '--key', 'partner', '--type', 'ecdsa-p256', '--material', join(dir, 'partner.pem'), '--fingerprint', wk.fingerprint, '--label', 'origin=hsm', '--json'], env)).json();
+    const imp = ok(
+      await runCli(
+        [
+          'key',
+          'import',
+          '--key',
+          'partner',
+          '--type',
+          'ecdsa-p256',
+          '--material',
+          join(dir, 'partner.pem'),
+          '--fingerprint',
+          wk.fingerprint,
+          '--label',
+          'origin=hsm',
+          '--json',
+        ],
+        env,
+      ),
+    ).json();
     assert.deepEqual([imp.name, imp.type, imp.latestVersion, imp.labels.origin], ['partner', 'ecdsa-p256', 1, 'hsm']);
     const sig = ok(await runCli(['sign', '--key', 'partner', '--text', 'release 1.0'], env)).stdout.trim();
-    assert.equal(nodeVerify('sha256', Buffer.from('release 1.0'), publicKey, Buffer.from(sig.slice('kw:v1:'.length), 'base64')), true);
+    assert.equal(
+      nodeVerify('sha256', Buffer.from('release 1.0'), publicKey, Buffer.from(sig.slice('kw:v1:'.length), 'base64')),
+      true,
+    );
     // the material never reaches the server's log
     const der = privateKey.export({ format: 'der', type: 'pkcs8' });
     assert.equal(s.logs.join('\n').includes(der.toString('base64').slice(0, 40)), false);
@@ -47,29 +69,107 @@ describe('keyward key import / wrapping-key (CLI)', { timeout: 240_000 }, () => 
   it('ml-kem-768: a raw AES-256 key imports and round-trips', async () => {
     const aes = Buffer.alloc(32, 0x42);
     await writeFile(join(dir, 'aes.key'), aes);
-    const out = ok(await runCli(['key', 'import', '--key', 'orders', '--type', 'aes256-gcm', '--material', join(dir, 'aes.key'), '--algorithm', 'ml-kem-768'], env)).stdout;
+    const out = ok(
+      await runCli(
+        [
+          'key',
+          'import',
+          '--key',
+          'orders',
+          '--type',
+          'aes256-gcm',
+          '--material',
+          join(dir, 'aes.key'),
+          '--algorithm',
+          'ml-kem-768',
+        ],
+        env,
+      ),
+    ).stdout;
     assert.match(out, /Imported aes256-gcm key orders \(version 1\), wrapped with ml-kem-768/);
     const ct = ok(await runCli(['encrypt', '--key', 'orders', '--text', 'card 4111'], env)).stdout.trim();
     assert.equal(ok(await runCli(['decrypt', '--key', 'orders', '--text', ct], env)).stdout, 'card 4111');
   });
 
   it('decrypt: an RSA-OAEP ciphertext made with the exported public key, with --key-version', async () => {
-    assert.equal((await s.call('POST', '/v1/keys', { token: env.KEYWARD_TOKEN, body: { name: 'rsa', type: 'rsa-3072' } })).status, 201);
+    assert.equal(
+      (await s.call('POST', '/v1/keys', { token: env.KEYWARD_TOKEN, body: { name: 'rsa', type: 'rsa-3072' } })).status,
+      201,
+    );
     const pem = (await s.call('GET', '/v1/keys/rsa/public?format=pem', { token: env.KEYWARD_TOKEN })).body.publicKey;
-    const ct = publicEncrypt({ key: createPublicKey(pem), padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256' }, Buffer.from('to the HSM')).toString('base64');
-    assert.equal(ok(await runCli(['decrypt', '--key', 'rsa', '--in', '-', '--key-version', '1'], env, { stdin: ct + '\n' })).stdout, 'to the HSM');
+    const ct = publicEncrypt(
+      { key: createPublicKey(pem), padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256' },
+      Buffer.from('to the HSM'),
+    ).toString('base64');
+    assert.equal(
+      ok(await runCli(['decrypt', '--key', 'rsa', '--in', '-', '--key-version', '1'], env, { stdin: ct + '\n' }))
+        .stdout,
+      'to the HSM',
+    );
     fails(await runCli(['decrypt', '--key', 'rsa', '--text', ct.slice(4)], env), 'DECRYPTION_FAILED');
   });
 
   it('bad material files fail locally with a clear error and create nothing', async () => {
     await writeFile(join(dir, 'garbage.pem'), '-----BEGIN PRIVATE KEY-----\nnot a key\n-----END PRIVATE KEY-----\n');
-    fails(await runCli(['key', 'import', '--key', 'bad', '--type', 'ed25519', '--material', join(dir, 'garbage.pem')], env), 'PRIVATE_KEY_INVALID');
+    fails(
+      await runCli(['key', 'import', '--key', 'bad', '--type', 'ed25519', '--material', join(dir, 'garbage.pem')], env),
+      'PRIVATE_KEY_INVALID',
+    );
     await writeFile(join(dir, 'short.key'), Buffer.alloc(31));
-    fails(await runCli(['key', 'import', '--key', 'bad', '--type', 'hmac-sha256', '--material', join(dir, 'short.key'), '--json'], env), 'PRIVATE_KEY_INVALID.*expected 32 bytes, got 31');
-    fails(await runCli(['key', 'import', '--key', 'bad', '--type', 'ed25519', '--material', join(dir, 'missing.pem')], env), 'FILE_UNREADABLE');
-    fails(await runCli(['key', 'import', '--key', 'bad', '--type', 'aes256-gcm', '--material', join(dir, 'short.key'), '--format', 'pkcs8'], env), 'use --format raw');
-    fails(await runCli(['key', 'import', '--key', 'bad', '--type', 'aes256-gcm', '--material', join(dir, 'aes.key'), '--fingerprint', '00'.repeat(32)], env), 'WRAPPING_KEY_MISMATCH');
-    fails(await runCli(['key', 'import', '--key', 'orders', '--type', 'aes256-gcm', '--material', join(dir, 'aes.key')], env), 'KEY_EXISTS');
+    fails(
+      await runCli(
+        ['key', 'import', '--key', 'bad', '--type', 'hmac-sha256', '--material', join(dir, 'short.key'), '--json'],
+        env,
+      ),
+      'PRIVATE_KEY_INVALID.*expected 32 bytes, got 31',
+    );
+    fails(
+      await runCli(['key', 'import', '--key', 'bad', '--type', 'ed25519', '--material', join(dir, 'missing.pem')], env),
+      'FILE_UNREADABLE',
+    );
+    fails(
+      await runCli(
+        [
+          'key',
+          'import',
+          '--key',
+          'bad',
+          '--type',
+          'aes256-gcm',
+          '--material',
+          join(dir, 'short.key'),
+          '--format',
+          'pkcs8',
+        ],
+        env,
+      ),
+      'use --format raw',
+    );
+    fails(
+      await runCli(
+        [
+          'key',
+          'import',
+          '--key',
+          'bad',
+          '--type',
+          'aes256-gcm',
+          '--material',
+          join(dir, 'aes.key'),
+          '--fingerprint',
+          '00'.repeat(32),
+        ],
+        env,
+      ),
+      'WRAPPING_KEY_MISMATCH',
+    );
+    fails(
+      await runCli(
+        ['key', 'import', '--key', 'orders', '--type', 'aes256-gcm', '--material', join(dir, 'aes.key')],
+        env,
+      ),
+      'KEY_EXISTS',
+    );
     assert.equal((await s.call('GET', '/v1/keys/bad', { token: env.KEYWARD_TOKEN })).status, 404);
   });
 });

@@ -35,7 +35,9 @@ describe('keyward policy (CLI)', { timeout: 180_000 }, () => {
     assert.equal((await runCli(['policy', 'new', 'limit'], {}, { cwd: dir })).code, 1, 'refuses to overwrite');
     const b1 = ok(await runBinary(['policy', 'build', 'limit.ts', '--json'], {}, { cwd: dir })).json();
     const first = await readFile(join(dir, 'limit.wasm'));
-    const b2 = ok(await runCli(['policy', 'build', 'limit.ts', '--out', 'again.wasm', '--json'], {}, { cwd: dir })).json();
+    const b2 = ok(
+      await runCli(['policy', 'build', 'limit.ts', '--out', 'again.wasm', '--json'], {}, { cwd: dir }),
+    ).json();
     assert.equal(b1.sha256, b2.sha256);
     assert.deepEqual(await readFile(join(dir, 'again.wasm')), first);
     const t = ok(await runCli(['policy', 'test', 'limit.wasm', '--cases', 'limit.cases.json'], {}, { cwd: dir }));
@@ -56,7 +58,10 @@ describe('keyward policy (CLI)', { timeout: 180_000 }, () => {
   });
 
   it('build shows compile errors with file:line', async () => {
-    await writeFile(join(dir, 'broken.ts'), 'import { Request, Decision } from "keyward";\nexport function decide(req: Request): Decision {\n  return Decision.allow(;\n}\n');
+    await writeFile(
+      join(dir, 'broken.ts'),
+      'import { Request, Decision } from "keyward";\nexport function decide(req: Request): Decision {\n  return Decision.allow(;\n}\n',
+    );
     const r = await runCli(['policy', 'build', 'broken.ts'], {}, { cwd: dir });
     assert.equal(r.code, 1);
     assert.match(r.stderr, /POLICY_COMPILE_FAILED/);
@@ -64,8 +69,22 @@ describe('keyward policy (CLI)', { timeout: 180_000 }, () => {
   });
 
   it('eval prints decision, reason, gas and hash', async () => {
-    await writeFile(join(dir, 'in.json'), JSON.stringify({ operation: 'encrypt', principal: 'svc', roles: ['app'], key: { name: 'k', type: 'aes256-gcm', version: 1, labels: {} }, attributes: {}, payloadBytes: 10, time: 0, approvals: 0 }));
-    const r = ok(await runCli(['policy', 'eval', 'limit.wasm', '--input', 'in.json', '--json'], {}, { cwd: dir })).json();
+    await writeFile(
+      join(dir, 'in.json'),
+      JSON.stringify({
+        operation: 'encrypt',
+        principal: 'svc',
+        roles: ['app'],
+        key: { name: 'k', type: 'aes256-gcm', version: 1, labels: {} },
+        attributes: {},
+        payloadBytes: 10,
+        time: 0,
+        approvals: 0,
+      }),
+    );
+    const r = ok(
+      await runCli(['policy', 'eval', 'limit.wasm', '--input', 'in.json', '--json'], {}, { cwd: dir }),
+    ).json();
     assert.ok(['allow', 'deny', 'require_approval'].includes(r.decision));
     assert.ok(r.gas > 0);
     assert.match(r.hash, /^[0-9a-f]{64}$/);
@@ -84,13 +103,18 @@ describe('keyward policy (CLI)', { timeout: 180_000 }, () => {
     // Activation is under dual control: parked, approved by two operators, executed by the requester.
     const id = parkedId(await runCli(['policy', 'activate', pushed.sha256, '--key', 'payments'], env));
     await approveTwice(s.url, s.hsm.store.db, id);
-    ok(await runCli(['approval', 'execute', id, '--body-json', JSON.stringify({ scope: 'key', key: 'payments' })], env));
+    ok(
+      await runCli(['approval', 'execute', id, '--body-json', JSON.stringify({ scope: 'key', key: 'payments' })], env),
+    );
     const usage = await runCli(['policy', 'activate', pushed.sha256], env);
     assert.equal(usage.code, 1);
     assert.match(usage.stdout + usage.stderr, /exactly one of --global or --key/);
     const list = ok(await runCli(['policy', 'list', '--json'], env)).json();
     const mine = list.find((p: any) => p.sha256 === pushed.sha256);
-    assert.deepEqual(mine.bindings.map((b: any) => [b.scope, b.key]), [['key', 'payments']]);
+    assert.deepEqual(
+      mine.bindings.map((b: any) => [b.scope, b.key]),
+      [['key', 'payments']],
+    );
     const noToken = await runCli(['policy', 'list'], { KEYWARD_ADDR: s.url });
     assert.equal(noToken.code, 1);
     assert.match(noToken.stderr, /UNAUTHENTICATED/);

@@ -13,10 +13,14 @@ import { CLI_ENTRY, runBinary, runCli } from '../helpers/cli.js';
 
 /** Starts `keyward server --json ...args`, resolves with the printed JSON once it listens. */
 function startServer(args: string[]): Promise<{ info: any; stderr: () => string; stop: () => Promise<void> }> {
-  const child = spawn(process.execPath, [...CLI_ENTRY, 'server', '--json', '--listen', '127.0.0.1:0', '--log-level', 'warn', ...args], {
-    env: { ...process.env, KEYWARD_ADDR: undefined, KEYWARD_TOKEN: undefined, KEYWARD_DATABASE_URL: undefined },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const child = spawn(
+    process.execPath,
+    [...CLI_ENTRY, 'server', '--json', '--listen', '127.0.0.1:0', '--log-level', 'warn', ...args],
+    {
+      env: { ...process.env, KEYWARD_ADDR: undefined, KEYWARD_TOKEN: undefined, KEYWARD_DATABASE_URL: undefined },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   let out = '';
   let err = '';
   child.stderr.on('data', (d: Buffer) => (err += d.toString()));
@@ -26,7 +30,10 @@ function startServer(args: string[]): Promise<{ info: any; stderr: () => string;
     await exited;
   };
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => void stop().then(() => reject(new Error(`server did not start: ${err.slice(0, 500)}`))), 60_000);
+    const timer = setTimeout(
+      () => void stop().then(() => reject(new Error(`server did not start: ${err.slice(0, 500)}`))),
+      60_000,
+    );
     child.stdout.on('data', (d: Buffer) => {
       out += d.toString();
       try {
@@ -54,7 +61,10 @@ describe('keyward server --dev --dev-root-token', { timeout: 120_000 }, () => {
       assert.equal(who.status, 200);
       assert.equal(((await who.json()) as any).principal, 'root');
       // The CLI's own calls use it too, through KEYWARD_TOKEN.
-      const cli = await runCli(['key', 'create', 'k1', '--type', 'aes256-gcm', '--json'], { KEYWARD_ADDR: srv.info.addr, KEYWARD_TOKEN: 'root' });
+      const cli = await runCli(['key', 'create', 'k1', '--type', 'aes256-gcm', '--json'], {
+        KEYWARD_ADDR: srv.info.addr,
+        KEYWARD_TOKEN: 'root',
+      });
       assert.equal(cli.code, 0, cli.stderr);
     } finally {
       await srv.stop();
@@ -78,7 +88,16 @@ describe('keyward server --dev --dev-root-token', { timeout: 120_000 }, () => {
   it('refuses a free-form token with persistent storage (a later non-dev server would still accept it)', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'keyward-devtoken-'));
     try {
-      const r = await runBinary(['server', '--dev', '--dev-root-token', 'root', '--data-dir', dir, '--listen', '127.0.0.1:0']);
+      const r = await runBinary([
+        'server',
+        '--dev',
+        '--dev-root-token',
+        'root',
+        '--data-dir',
+        dir,
+        '--listen',
+        '127.0.0.1:0',
+      ]);
       assert.equal(r.code, 1, r.stdout + r.stderr);
       assert.match(r.stdout + r.stderr, /--dev-root-token takes a free-form token only with in-memory dev storage/);
     } finally {

@@ -41,7 +41,9 @@ function notParked<T>(r: T | Parked): T {
 }
 
 /** A loopback HTTP server answering every request with `handler` (for what Keyward never does). */
-async function fakeServer(handler: Parameters<typeof createServer>[1]): Promise<{ url: string; close(): Promise<void> }> {
+async function fakeServer(
+  handler: Parameters<typeof createServer>[1],
+): Promise<{ url: string; close(): Promise<void> }> {
   const srv: Server = createServer(handler);
   await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', resolve));
   return {
@@ -63,7 +65,10 @@ describe('@keyward/client', { timeout: 120_000 }, () => {
     const { rootToken } = await devBootstrap(s.hsm);
     const now = new Date();
     root = new KeywardClient({ baseUrl: s.url, token: rootToken });
-    app = new KeywardClient({ baseUrl: s.url, token: (await issueToken(s.hsm.store.db, { principal: 'svc', roles: ['app'], now })).token });
+    app = new KeywardClient({
+      baseUrl: s.url,
+      token: (await issueToken(s.hsm.store.db, { principal: 'svc', roles: ['app'], now })).token,
+    });
     const opToken = (await issueToken(s.hsm.store.db, { principal: 'op-1', roles: ['operator'], now })).token;
     operator = new KeywardClient({ baseUrl: s.url, token: opToken });
     tokens.set(operator, opToken);
@@ -76,7 +81,11 @@ describe('@keyward/client', { timeout: 120_000 }, () => {
       assert.equal(key.type, 'aes256-gcm');
       assert.equal(key.latestVersion, 1);
       // Every byte value, an empty message and one that isn't a multiple of 3 (base64 padding).
-      for (const plaintext of [Uint8Array.from({ length: 256 }, (_, i) => i), new Uint8Array(0), randomBytes(100_001)]) {
+      for (const plaintext of [
+        Uint8Array.from({ length: 256 }, (_, i) => i),
+        new Uint8Array(0),
+        randomBytes(100_001),
+      ]) {
         const aad = new TextEncoder().encode('order-42');
         const { ciphertext, keyVersion } = notParked(await app.encrypt('orders', plaintext, { aad }));
         assert.match(ciphertext, /^kw:v1:/);
@@ -84,7 +93,11 @@ describe('@keyward/client', { timeout: 120_000 }, () => {
         const { plaintext: back } = notParked(await app.decrypt('orders', ciphertext, { aad }));
         assert.ok(back instanceof Uint8Array);
         assert.deepEqual(Buffer.from(back), Buffer.from(plaintext));
-        await rejectsWith(app.decrypt('orders', ciphertext, { aad: new TextEncoder().encode('order-43') }), 400, 'DECRYPTION_FAILED');
+        await rejectsWith(
+          app.decrypt('orders', ciphertext, { aad: new TextEncoder().encode('order-43') }),
+          400,
+          'DECRYPTION_FAILED',
+        );
       }
     });
 
@@ -93,12 +106,19 @@ describe('@keyward/client', { timeout: 120_000 }, () => {
       const message = new TextEncoder().encode('release v1.2.3');
       const { signature, keyVersion } = notParked(await app.sign('release', message));
       assert.equal(keyVersion, 1);
-      const pub = notParked(await app.get('/v1/keys/{name}/public', { params: { path: { name: 'release' }, query: { format: 'pem' } } }));
+      const pub = notParked(
+        await app.get('/v1/keys/{name}/public', { params: { path: { name: 'release' }, query: { format: 'pem' } } }),
+      );
       assert.equal(pub.format, 'pem');
       const raw = fromBase64(signature.replace(/^kw:v1:/, ''), 'signature');
-      assert.ok(nodeVerify(null, message, createPublicKey(pub.publicKey as string), raw), 'node:crypto rejects the signature');
+      assert.ok(
+        nodeVerify(null, message, createPublicKey(pub.publicKey as string), raw),
+        'node:crypto rejects the signature',
+      );
       assert.deepEqual(notParked(await app.verify('release', message, signature)), { valid: true });
-      assert.deepEqual(notParked(await app.verify('release', new TextEncoder().encode('release v1.2.4'), signature)), { valid: false });
+      assert.deepEqual(notParked(await app.verify('release', new TextEncoder().encode('release v1.2.4'), signature)), {
+        valid: false,
+      });
     });
 
     it('passes ECDSA encoding and a prehashed digest through', async () => {
@@ -107,7 +127,9 @@ describe('@keyward/client', { timeout: 120_000 }, () => {
       const { signature } = notParked(await app.sign('p256', digest, { prehashed: true, encoding: 'p1363' }));
       // P1363: r || s, 64 bytes for P-256 (a DER signature would be 70-72 bytes and start with 0x30).
       assert.equal(fromBase64(signature.replace(/^kw:v1:/, '')).length, 64);
-      assert.deepEqual(notParked(await app.verify('p256', digest, signature, { prehashed: true, encoding: 'p1363' })), { valid: true });
+      assert.deepEqual(notParked(await app.verify('p256', digest, signature, { prehashed: true, encoding: 'p1363' })), {
+        valid: true,
+      });
     });
 
     it('base64 helpers are strict', () => {
@@ -135,7 +157,11 @@ describe('@keyward/client', { timeout: 120_000 }, () => {
     it('a connection refused is SERVER_UNREACHABLE (status 0)', async () => {
       const gone = await fakeServer(() => {});
       await gone.close();
-      const err = await rejectsWith(new KeywardClient({ baseUrl: gone.url }).get('/v1/sys/seal-status'), 0, 'SERVER_UNREACHABLE');
+      const err = await rejectsWith(
+        new KeywardClient({ baseUrl: gone.url }).get('/v1/sys/seal-status'),
+        0,
+        'SERVER_UNREACHABLE',
+      );
       assert.match(err.message, /ECONNREFUSED/);
     });
 
@@ -143,11 +169,17 @@ describe('@keyward/client', { timeout: 120_000 }, () => {
       const silent = await fakeServer(() => {}); // never responds
       try {
         const started = Date.now();
-        const err = await rejectsWith(new KeywardClient({ baseUrl: silent.url, timeoutMs: 150 }).get('/v1/sys/seal-status'), 0, 'TIMEOUT');
+        const err = await rejectsWith(
+          new KeywardClient({ baseUrl: silent.url, timeoutMs: 150 }).get('/v1/sys/seal-status'),
+          0,
+          'TIMEOUT',
+        );
         assert.match(err.message, /150 ms/);
         assert.ok(Date.now() - started < 5000);
         const ctl = new AbortController();
-        const p = new KeywardClient({ baseUrl: silent.url, timeoutMs: 10_000 }).get('/v1/sys/seal-status', { signal: ctl.signal });
+        const p = new KeywardClient({ baseUrl: silent.url, timeoutMs: 10_000 }).get('/v1/sys/seal-status', {
+          signal: ctl.signal,
+        });
         setTimeout(() => ctl.abort(), 50);
         await assert.rejects(p, (e: Error) => e.name === 'AbortError');
       } finally {
@@ -157,7 +189,8 @@ describe('@keyward/client', { timeout: 120_000 }, () => {
 
     it('a body that is not the API JSON: BAD_RESPONSE on success, HTTP_<status> on error', async () => {
       const proxy = await fakeServer((req, res) => {
-        if (req.url === '/v1/sys/seal-status') res.writeHead(200, { 'content-type': 'text/html' }).end('<html>hi</html>');
+        if (req.url === '/v1/sys/seal-status')
+          res.writeHead(200, { 'content-type': 'text/html' }).end('<html>hi</html>');
         else res.writeHead(502, { 'content-type': 'text/html' }).end('<html>bad gateway</html>');
       });
       try {
@@ -207,7 +240,12 @@ describe('@keyward/client', { timeout: 120_000 }, () => {
   describe('a parked request is a value', () => {
     it('key deletion parks; two approvals, waitForApproval resolves, executeApproval runs it with the same body', async () => {
       notParked(await root.createKey('retired', 'aes256-gcm'));
-      notParked(await root.post('/v1/keys/{name}/config', { params: { path: { name: 'retired' } }, body: { deletionAllowed: true } }));
+      notParked(
+        await root.post('/v1/keys/{name}/config', {
+          params: { path: { name: 'retired' } },
+          body: { deletionAllowed: true },
+        }),
+      );
       const r = await operator.delete('/v1/keys/{name}', { params: { path: { name: 'retired' } } });
       assertParked(r);
       assert.match(r.parked.approvalId, /^apr_[0-9a-f]{32}$/);
@@ -217,11 +255,18 @@ describe('@keyward/client', { timeout: 120_000 }, () => {
       assert.equal('body' in r.parked, false, 'the parked value holds no copy of the request');
 
       // Nobody approved yet: the wait gives up with its own code.
-      await rejectsWith(operator.waitForApproval(r.parked.approvalId, { interval: 20, timeout: 100 }), 0, 'APPROVAL_WAIT_TIMEOUT');
+      await rejectsWith(
+        operator.waitForApproval(r.parked.approvalId, { interval: 20, timeout: 100 }),
+        0,
+        'APPROVAL_WAIT_TIMEOUT',
+      );
 
       const waiting = operator.waitForApproval(r.parked.approvalId, { interval: 20, timeout: 20_000 });
       for (const token of await approverTokens(s.hsm.store.db)) {
-        await new KeywardClient({ baseUrl: s.url, token }).post('/v1/approvals/{id}/approve', { params: { path: { id: r.parked.approvalId } }, body: {} });
+        await new KeywardClient({ baseUrl: s.url, token }).post('/v1/approvals/{id}/approve', {
+          params: { path: { id: r.parked.approvalId } },
+          body: {},
+        });
       }
       const ready = await waiting;
       assert.equal(ready.state, 'pending');
@@ -239,13 +284,23 @@ describe('@keyward/client', { timeout: 120_000 }, () => {
       const { policies } = notParked(await root.get('/v1/policies'));
       const hash = policies[0]!.sha256;
       notParked(await root.createKey('bound', 'aes256-gcm'));
-      const r = await operator.post('/v1/policies/{hash}/activate', { params: { path: { hash } }, body: { scope: 'key', key: 'bound' } });
+      const r = await operator.post('/v1/policies/{hash}/activate', {
+        params: { path: { hash } },
+        body: { scope: 'key', key: 'bound' },
+      });
       assertParked(r);
       // Executing with another body is refused, and doesn't use the approval up.
       for (const token of await approverTokens(s.hsm.store.db)) {
-        await new KeywardClient({ baseUrl: s.url, token }).post('/v1/approvals/{id}/approve', { params: { path: { id: r.parked.approvalId } }, body: {} });
+        await new KeywardClient({ baseUrl: s.url, token }).post('/v1/approvals/{id}/approve', {
+          params: { path: { id: r.parked.approvalId } },
+          body: {},
+        });
       }
-      await rejectsWith(operator.executeApproval(r.parked.approvalId, { scope: 'global' }), 409, 'APPROVAL_DIGEST_MISMATCH');
+      await rejectsWith(
+        operator.executeApproval(r.parked.approvalId, { scope: 'global' }),
+        409,
+        'APPROVAL_DIGEST_MISMATCH',
+      );
       const done = await operator.executeApproval(r);
       assert.equal(done.scope, 'key');
       assert.equal(done.key, 'bound');
@@ -253,11 +308,19 @@ describe('@keyward/client', { timeout: 120_000 }, () => {
 
     it('a denied approval ends the wait with state denied', async () => {
       notParked(await root.createKey('kept', 'aes256-gcm'));
-      notParked(await root.post('/v1/keys/{name}/config', { params: { path: { name: 'kept' } }, body: { deletionAllowed: true } }));
+      notParked(
+        await root.post('/v1/keys/{name}/config', {
+          params: { path: { name: 'kept' } },
+          body: { deletionAllowed: true },
+        }),
+      );
       const r = await operator.delete('/v1/keys/{name}', { params: { path: { name: 'kept' } } });
       assertParked(r);
       const [denier] = await approverTokens(s.hsm.store.db, 1);
-      await new KeywardClient({ baseUrl: s.url, token: denier }).post('/v1/approvals/{id}/deny', { params: { path: { id: r.parked.approvalId } }, body: { reason: 'still in use' } });
+      await new KeywardClient({ baseUrl: s.url, token: denier }).post('/v1/approvals/{id}/deny', {
+        params: { path: { id: r.parked.approvalId } },
+        body: { reason: 'still in use' },
+      });
       const final = await operator.waitForApproval(r.parked.approvalId, { interval: 20, timeout: 5000 });
       assert.equal(final.state, 'denied');
       assert.equal(final.denyReason, 'still in use');
@@ -279,7 +342,10 @@ describe('@keyward/client', { timeout: 120_000 }, () => {
       const bundle = await root.exportAudit({ from: 2, to: 9 });
       assert.equal(bundle.format, 'keyward.audit.attestation/v1');
       assert.deepEqual(bundle.range, { from: 2, to: 9 });
-      assert.deepEqual(bundle.records, records.slice(2, 9).map((r) => r.leaf));
+      assert.deepEqual(
+        bundle.records,
+        records.slice(2, 9).map((r) => r.leaf),
+      );
     });
 
     it('a principal the policies keep out of the audit log gets POLICY_DENIED from the iterator', async () => {
@@ -292,28 +358,46 @@ describe('@keyward/client', { timeout: 120_000 }, () => {
 
     before(async () => {
       const policy = await compilePolicy(new URL('../fixtures/policies/park-principal.ts', import.meta.url).pathname);
-      const pushed = notParked(await root.post('/v1/policies', { body: { name: 'park-principal', wasm: toBase64(policy.wasm) } }));
-      const activation = await s.call('POST', `/v1/policies/${pushed.sha256}/activate`, { token: tokenOf(operator), body: { scope: 'global' } });
+      const pushed = notParked(
+        await root.post('/v1/policies', { body: { name: 'park-principal', wasm: toBase64(policy.wasm) } }),
+      );
+      const activation = await s.call('POST', `/v1/policies/${pushed.sha256}/activate`, {
+        token: tokenOf(operator),
+        body: { scope: 'global' },
+      });
       assert.equal((await completeApproval(s, activation, tokenOf(operator), { scope: 'global' })).status, 200);
       notParked(await root.createKey('parked-aes', 'aes256-gcm'));
       notParked(await root.createKey('parked-ed', 'ed25519'));
-      parker = new KeywardClient({ baseUrl: s.url, token: (await issueToken(s.hsm.store.db, { principal: 'parker', roles: ['admin'], now: new Date() })).token });
+      parker = new KeywardClient({
+        baseUrl: s.url,
+        token: (await issueToken(s.hsm.store.db, { principal: 'parker', roles: ['admin'], now: new Date() })).token,
+      });
     });
 
     it('byte helpers resolve to {parked}; executing the parked encrypt gives its ciphertext, which decrypts', async () => {
       const enc = await parker.encrypt('parked-aes', new TextEncoder().encode('hello'), { aad: new Uint8Array([1]) });
       assertParked(enc);
       assert.equal(enc.parked.required, 1);
-      assert.equal(JSON.stringify(enc).includes(toBase64(new TextEncoder().encode('hello'))), false, 'no plaintext in the parked value');
+      assert.equal(
+        JSON.stringify(enc).includes(toBase64(new TextEncoder().encode('hello'))),
+        false,
+        'no plaintext in the parked value',
+      );
       assertParked(await parker.decrypt('parked-aes', 'kw:v1:AAAA'));
       assertParked(await parker.sign('parked-ed', new Uint8Array(1)));
       assertParked(await parker.verify('parked-ed', new Uint8Array(1), 'kw:v1:AAAA'));
       assertParked(await parker.createKey('parked-new', 'aes256-gcm'));
 
       const [approver] = await approverTokens(s.hsm.store.db, 1);
-      await new KeywardClient({ baseUrl: s.url, token: approver }).post('/v1/approvals/{id}/approve', { params: { path: { id: enc.parked.approvalId } }, body: {} });
+      await new KeywardClient({ baseUrl: s.url, token: approver }).post('/v1/approvals/{id}/approve', {
+        params: { path: { id: enc.parked.approvalId } },
+        body: {},
+      });
       // The policy parks parker's reads of the approval too; an operator may read it.
-      assert.equal((await operator.waitForApproval(enc.parked.approvalId, { interval: 20, timeout: 5000 })).approvals, 1);
+      assert.equal(
+        (await operator.waitForApproval(enc.parked.approvalId, { interval: 20, timeout: 5000 })).approvals,
+        1,
+      );
       const out = await parker.executeApproval(enc);
       assert.match(String(out.ciphertext), /^kw:v1:/);
       const back = notParked(await root.decrypt('parked-aes', String(out.ciphertext), { aad: new Uint8Array([1]) }));

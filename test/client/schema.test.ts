@@ -17,12 +17,18 @@ describe('@keyward/client types', () => {
       const a = committed.split('\n');
       const b = fresh.split('\n');
       const line = a.findIndex((l, i) => l !== b[i]);
-      assert.fail(`client/src/schema.ts is stale: run npm run gen:client and commit it (first difference at line ${line + 1}: ${JSON.stringify(a[line])} vs ${JSON.stringify(b[line])})`);
+      assert.fail(
+        `client/src/schema.ts is stale: run npm run gen:client and commit it (first difference at line ${line + 1}: ${JSON.stringify(a[line])} vs ${JSON.stringify(b[line])})`,
+      );
     }
   });
 
   it('client/src/operations.ts is regenerated from the operations catalog (npm run gen:client)', async () => {
-    assert.equal(readFileSync(OPERATIONS_FILE, 'utf8'), await clientOperationsSource(), 'client/src/operations.ts is stale: run npm run gen:client and commit it');
+    assert.equal(
+      readFileSync(OPERATIONS_FILE, 'utf8'),
+      await clientOperationsSource(),
+      'client/src/operations.ts is stale: run npm run gen:client and commit it',
+    );
     const { OPERATIONS } = await import('../../client/src/index.js');
     const { OPERATION_NAMES } = await import('../../engine/operations.js');
     assert.deepEqual(Object.keys(OPERATIONS), OPERATION_NAMES);
@@ -31,7 +37,11 @@ describe('@keyward/client types', () => {
   it('types every path the server documents', async () => {
     const { ROUTES } = await import('../../server/openapi.js');
     const committed = readFileSync(SCHEMA_FILE, 'utf8');
-    for (const r of ROUTES) assert.ok(committed.includes(`"${r.path.replace(/:([A-Za-z]+)/g, '{$1}')}": {`), `${r.method} ${r.path} is missing`);
+    for (const r of ROUTES)
+      assert.ok(
+        committed.includes(`"${r.path.replace(/:([A-Za-z]+)/g, '{$1}')}": {`),
+        `${r.method} ${r.path} is missing`,
+      );
   });
 
   it('imports nothing of the server, engine, ceremony or CLI: only its own modules and openapi-fetch (docs/architecture.md, "Dependency direction")', () => {

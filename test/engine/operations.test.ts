@@ -26,7 +26,16 @@ const HASH = 'a'.repeat(64);
 const APPROVAL = 'apr_' + '0'.repeat(32);
 
 /** Routes no policy decides: health and seal state, and the ceremony steps (audited as events). */
-const UNAUTHENTICATED = new Set(['GET /openapi.json', 'GET /v1/sys/health', 'GET /v1/sys/seal-status', 'POST /v1/sys/init', 'POST /v1/sys/unseal', 'POST /v1/sys/unseal/reset', 'GET /v1/sys/rekey', 'POST /v1/sys/rekey/update']);
+const UNAUTHENTICATED = new Set([
+  'GET /openapi.json',
+  'GET /v1/sys/health',
+  'GET /v1/sys/seal-status',
+  'POST /v1/sys/init',
+  'POST /v1/sys/unseal',
+  'POST /v1/sys/unseal/reset',
+  'GET /v1/sys/rekey',
+  'POST /v1/sys/rekey/update',
+]);
 
 /** A request for a route pattern: [method, concrete path, body]. */
 type Sample = [string, string, unknown?];
@@ -51,12 +60,16 @@ function samples(wrappingKey: string, holders: unknown[]): Record<string, Sample
     'POST /v1/keys/:name/decapsulate': [['POST', '/v1/keys/k1/decapsulate', { ciphertext: 'AAAA' }]],
     'GET /v1/keys/:name/public': [['GET', '/v1/keys/k1/public']],
     'GET /v1/sys/wrapping-key': [['GET', '/v1/sys/wrapping-key']],
-    'POST /v1/keys/:name/import': [['POST', '/v1/keys/k1/import', { type: 'aes256-gcm', algorithm: 'ml-kem-768', wrappedKey: 'AAAA' }]],
+    'POST /v1/keys/:name/import': [
+      ['POST', '/v1/keys/k1/import', { type: 'aes256-gcm', algorithm: 'ml-kem-768', wrappedKey: 'AAAA' }],
+    ],
     'POST /v1/keys/:name/export': [['POST', '/v1/keys/k1/export', { algorithm: 'ml-kem-768', wrappingKey }]],
     'POST /v1/random': [['POST', '/v1/random', { bytes: 16 }]],
     'POST /v1/policies': [['POST', '/v1/policies', { name: 'p', wasm: 'AGFzbQEAAAA=' }]],
     'GET /v1/policies': [['GET', '/v1/policies']],
-    'POST /v1/policies/evaluate': [['POST', '/v1/policies/evaluate', { input: { operation: 'encrypt', principal: 'p' } }]],
+    'POST /v1/policies/evaluate': [
+      ['POST', '/v1/policies/evaluate', { input: { operation: 'encrypt', principal: 'p' } }],
+    ],
     'POST /v1/policies/:hash/activate': [['POST', `/v1/policies/${HASH}/activate`, { scope: 'global' }]],
     'POST /v1/policies/:hash/deactivate': [['POST', `/v1/policies/${HASH}/deactivate`, { scope: 'global' }]],
     'GET /v1/auth/whoami': [['GET', '/v1/auth/whoami']],
@@ -85,8 +98,14 @@ function samples(wrappingKey: string, holders: unknown[]): Record<string, Sample
     [`DELETE ${T}/keys/:name`]: [['DELETE', `${T}/keys/k1`]],
     [`POST ${T}/keys/:name/config`]: [['POST', `${T}/keys/k1/config`, {}]],
     [`POST ${T}/keys/:name/rotate`]: [['POST', `${T}/keys/k1/rotate`, {}]],
-    [`GET ${T}/export/:key_type/:name`]: [['GET', `${T}/export/encryption-key/k1`], ['GET', `${T}/export/public-key/k1`]],
-    [`GET ${T}/export/:key_type/:name/:version`]: [['GET', `${T}/export/encryption-key/k1/1`], ['GET', `${T}/export/public-key/k1/latest`]],
+    [`GET ${T}/export/:key_type/:name`]: [
+      ['GET', `${T}/export/encryption-key/k1`],
+      ['GET', `${T}/export/public-key/k1`],
+    ],
+    [`GET ${T}/export/:key_type/:name/:version`]: [
+      ['GET', `${T}/export/encryption-key/k1/1`],
+      ['GET', `${T}/export/public-key/k1/latest`],
+    ],
     // The transit encrypt upserts: a missing key is created (key.create) and the encrypt retried.
     [`POST ${T}/encrypt/:name`]: [['POST', `${T}/encrypt/k1`, { plaintext: b64('hi') }]],
     [`POST ${T}/decrypt/:name`]: [['POST', `${T}/decrypt/k1`, { ciphertext: 'vault:v1:AAAA' }]],
@@ -95,7 +114,9 @@ function samples(wrappingKey: string, holders: unknown[]): Record<string, Sample
     [`POST ${T}/sign/:name`]: [['POST', `${T}/sign/k1`, { input: b64('hi') }]],
     [`POST ${T}/sign/:name/:hash_algorithm`]: [['POST', `${T}/sign/k1/sha2-256`, { input: b64('hi') }]],
     [`POST ${T}/verify/:name`]: [['POST', `${T}/verify/k1`, { input: b64('hi'), signature: 'vault:v1:AAAA' }]],
-    [`POST ${T}/verify/:name/:hash_algorithm`]: [['POST', `${T}/verify/k1/sha2-256`, { input: b64('hi'), signature: 'vault:v1:AAAA' }]],
+    [`POST ${T}/verify/:name/:hash_algorithm`]: [
+      ['POST', `${T}/verify/k1/sha2-256`, { input: b64('hi'), signature: 'vault:v1:AAAA' }],
+    ],
     [`POST ${T}/hmac/:name`]: [['POST', `${T}/hmac/k1`, { input: b64('hi') }]],
     [`POST ${T}/hmac/:name/:algorithm`]: [['POST', `${T}/hmac/k1/sha2-256`, { input: b64('hi') }]],
     [`POST ${T}/random`]: [['POST', `${T}/random`, {}]],
@@ -136,14 +157,25 @@ describe('the operations catalog (engine/operations.ts)', () => {
     const holders = (await makeHolders(['ops-a'])).map(toPublicKeyFile);
     const table = samples(wrappingKey, holders);
     const byRoute = catalogByRoute();
-    assert.deepEqual([...byRoute.keys()].filter((r) => !table[r]).sort(), [], 'catalog routes without a sample request here');
+    assert.deepEqual(
+      [...byRoute.keys()].filter((r) => !table[r]).sort(),
+      [],
+      'catalog routes without a sample request here',
+    );
     for (const [route, reqs] of Object.entries(table)) {
       const got = new Set<Operation>();
       for (const [method, path, body] of reqs) {
         emitted = [];
-        const res = await fetch(s.url + path, { method, headers: body === undefined ? {} : { 'content-type': 'application/json' }, ...(body === undefined ? {} : { body: JSON.stringify(body) }) });
+        const res = await fetch(s.url + path, {
+          method,
+          headers: body === undefined ? {} : { 'content-type': 'application/json' },
+          ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+        });
         const text = await res.text();
-        assert.ok(emitted.length > 0, `${method} ${path} reached no pipeline call: ${res.status} ${text.slice(0, 300)}`);
+        assert.ok(
+          emitted.length > 0,
+          `${method} ${path} reached no pipeline call: ${res.status} ${text.slice(0, 300)}`,
+        );
         for (const op of emitted) got.add(op);
       }
       assert.deepEqual([...got].sort(), [...(byRoute.get(route) ?? [])].sort(), `${route}: emitted vs catalog`);
@@ -153,7 +185,12 @@ describe('the operations catalog (engine/operations.ts)', () => {
   it('every route of the app is in the catalog, except the unauthenticated ceremony and status routes', () => {
     const catalogued = new Set(catalogByRoute().keys());
     const missing: string[] = [];
-    for (const router of appRouters({ hsm: s.hsm, log: undefined as never, bodyLimit: 1024, ceremonyRate: { burst: 1, perMinute: 1 } })) {
+    for (const router of appRouters({
+      hsm: s.hsm,
+      log: undefined as never,
+      bodyLimit: 1024,
+      ceremonyRate: { burst: 1, perMinute: 1 },
+    })) {
       for (const layer of router.stack) {
         for (const method of layer.methods.filter((m) => m !== 'HEAD')) {
           const route = `${method} ${layer.path}`;
@@ -166,14 +203,23 @@ describe('the operations catalog (engine/operations.ts)', () => {
   });
 
   it('routes reach the engine only through the pipeline: no service, store or free operation string in server/routes or server/transit', () => {
-    const files = ['server/routes', 'server/transit'].flatMap((d) => readdirSync(new URL(d, ROOT)).filter((f) => f.endsWith('.ts')).map((f) => `${d}/${f}`));
+    const files = ['server/routes', 'server/transit'].flatMap((d) =>
+      readdirSync(new URL(d, ROOT))
+        .filter((f) => f.endsWith('.ts'))
+        .map((f) => `${d}/${f}`),
+    );
     const problems: string[] = [];
     for (const file of files) {
-      readFileSync(new URL(file, ROOT), 'utf8').split('\n').forEach((line, i) => {
-        if (/\bhsm\.(store|keys|approvals|seal|tokens|policies|integrator|audit|secrets)\b/.test(line)) problems.push(`${file}:${i + 1}: reaches a service: ${line.trim()}`);
-        // Operation names are typed by the catalog; a string that is not one would be a free string.
-        for (const m of line.matchAll(/operation: '([^']+)'/g)) if (!OPERATION_NAMES.includes(m[1] as Operation)) problems.push(`${file}:${i + 1}: "${m[1]}" is not in the catalog`);
-      });
+      readFileSync(new URL(file, ROOT), 'utf8')
+        .split('\n')
+        .forEach((line, i) => {
+          if (/\bhsm\.(store|keys|approvals|seal|tokens|policies|integrator|audit|secrets)\b/.test(line))
+            problems.push(`${file}:${i + 1}: reaches a service: ${line.trim()}`);
+          // Operation names are typed by the catalog; a string that is not one would be a free string.
+          for (const m of line.matchAll(/operation: '([^']+)'/g))
+            if (!OPERATION_NAMES.includes(m[1] as Operation))
+              problems.push(`${file}:${i + 1}: "${m[1]}" is not in the catalog`);
+        });
     }
     assert.deepEqual(problems, []);
   });
@@ -186,10 +232,18 @@ describe('the operations catalog (engine/operations.ts)', () => {
   });
 
   it("the default policy's cases decide every operation, for every role", () => {
-    const cases = JSON.parse(readFileSync(new URL('policies/default/rbac.cases.json', ROOT), 'utf8')) as Array<{ input: { operation: string; roles?: string[] } }>;
+    const cases = JSON.parse(readFileSync(new URL('policies/default/rbac.cases.json', ROOT), 'utf8')) as Array<{
+      input: { operation: string; roles?: string[] };
+    }>;
     for (const role of ['admin', 'operator', 'app', 'auditor']) {
-      const seen = new Set(cases.filter((c) => c.input.roles?.length === 1 && c.input.roles[0] === role).map((c) => c.input.operation));
-      assert.deepEqual(OPERATION_NAMES.filter((o) => !seen.has(o)), [], `${role}: operations without a case`);
+      const seen = new Set(
+        cases.filter((c) => c.input.roles?.length === 1 && c.input.roles[0] === role).map((c) => c.input.operation),
+      );
+      assert.deepEqual(
+        OPERATION_NAMES.filter((o) => !seen.has(o)),
+        [],
+        `${role}: operations without a case`,
+      );
     }
   });
 });

@@ -38,14 +38,20 @@ describe('the request pipeline (engine/pipeline.ts)', () => {
 
   it('not initialized, then sealed: refused before anything runs, and nothing is recorded', async () => {
     let ran = false;
-    await rejects(hsm.request({ bearer: 'x', operation: 'random' }, async () => (ran = true)), 'NOT_INITIALIZED');
+    await rejects(
+      hsm.request({ bearer: 'x', operation: 'random' }, async () => (ran = true)),
+      'NOT_INITIALIZED',
+    );
     root = (await devBootstrap(hsm)).rootToken;
     app = (await issueToken(hsm.store.db, { principal: 'app-1', roles: ['app'], now: new Date() })).token;
     // Sealing is itself a request (recorded); what comes after it is refused unrecorded.
     const sealed = await hsm.request({ bearer: root, operation: 'sys.seal' }, (a) => a.seal());
     assert.equal(sealed.kind, 'done');
     const before = (await records(hsm)).length;
-    await rejects(hsm.request({ bearer: root, operation: 'random' }, async () => (ran = true)), 'SEALED');
+    await rejects(
+      hsm.request({ bearer: root, operation: 'random' }, async () => (ran = true)),
+      'SEALED',
+    );
     assert.equal(ran, false);
     assert.equal((await records(hsm)).length, before);
     // Unseal again for the rest (a fresh dev HSM is simpler than re-submitting the share).
@@ -57,7 +63,13 @@ describe('the request pipeline (engine/pipeline.ts)', () => {
 
   it('unauthenticated: refused before the key is loaded; the record has the token HMAC, no principal and no key', async () => {
     let ran = false;
-    await rejects(hsm.request({ bearer: 'kwt_wrong', operation: 'encrypt', key: { name: 'no-such-key' }, requestId: 'req-unauth' }, async () => (ran = true)), 'UNAUTHENTICATED');
+    await rejects(
+      hsm.request(
+        { bearer: 'kwt_wrong', operation: 'encrypt', key: { name: 'no-such-key' }, requestId: 'req-unauth' },
+        async () => (ran = true),
+      ),
+      'UNAUTHENTICATED',
+    );
     assert.equal(ran, false);
     const rec = (await records(hsm)).find((r) => r.requestId === 'req-unauth')!;
     assert.equal(rec.status, 401);
@@ -69,27 +81,53 @@ describe('the request pipeline (engine/pipeline.ts)', () => {
   });
 
   it('loads the key after authentication and hands the row to the operation; a missing key is KEY_NOT_FOUND, recorded', async () => {
-    const created = await hsm.request({ bearer: root, operation: 'key.create', newKey: { name: 'k1', type: 'aes256-gcm', version: 1, labels: {} }, origin: ORIGIN }, (a) => a.createKey({ name: 'k1', type: 'aes256-gcm' }));
+    const created = await hsm.request(
+      {
+        bearer: root,
+        operation: 'key.create',
+        newKey: { name: 'k1', type: 'aes256-gcm', version: 1, labels: {} },
+        origin: ORIGIN,
+      },
+      (a) => a.createKey({ name: 'k1', type: 'aes256-gcm' }),
+    );
     assert.equal(created.kind, 'done');
-    const out = await hsm.request({ bearer: app, operation: 'encrypt', key: { name: 'k1' }, requestId: 'req-enc' }, async (a) => {
-      assert.equal(a.key.name, 'k1');
-      return a.encrypt(new TextEncoder().encode('hi'));
-    });
+    const out = await hsm.request(
+      { bearer: app, operation: 'encrypt', key: { name: 'k1' }, requestId: 'req-enc' },
+      async (a) => {
+        assert.equal(a.key.name, 'k1');
+        return a.encrypt(new TextEncoder().encode('hi'));
+      },
+    );
     assert.equal(out.kind, 'done');
     assert.match(out.kind === 'done' ? out.value.ciphertext : '', /^kw:v1:/);
-    await rejects(hsm.request({ bearer: app, operation: 'encrypt', key: { name: 'k-missing' }, requestId: 'req-missing' }, async () => 1), 'KEY_NOT_FOUND');
+    await rejects(
+      hsm.request(
+        { bearer: app, operation: 'encrypt', key: { name: 'k-missing' }, requestId: 'req-missing' },
+        async () => 1,
+      ),
+      'KEY_NOT_FOUND',
+    );
     const recs = await records(hsm);
     const enc = recs.find((r) => r.requestId === 'req-enc')!;
-    assert.deepEqual([enc.principal, enc.key, enc.keyVersion, enc.decision, enc.status], ['app-1', 'k1', 1, 'allow', 200]);
+    assert.deepEqual(
+      [enc.principal, enc.key, enc.keyVersion, enc.decision, enc.status],
+      ['app-1', 'k1', 1, 'allow', 200],
+    );
     const missing = recs.find((r) => r.requestId === 'req-missing')!;
-    assert.deepEqual([missing.principal, missing.key, missing.status, missing.code], ['app-1', null, 404, 'KEY_NOT_FOUND']);
+    assert.deepEqual(
+      [missing.principal, missing.key, missing.status, missing.code],
+      ['app-1', null, 404, 'KEY_NOT_FOUND'],
+    );
   });
 
   it('a deny is POLICY_DENIED with the reason, recorded with the decision; the operation never runs', async () => {
     let ran = false;
     await assert.rejects(
       hsm.request({ bearer: app, operation: 'sys.rotate', requestId: 'req-deny' }, async () => (ran = true)),
-      (err: unknown) => err instanceof KeywardError && err.code === 'POLICY_DENIED' && /no role of \[app\] permits sys\.rotate/.test(err.message),
+      (err: unknown) =>
+        err instanceof KeywardError &&
+        err.code === 'POLICY_DENIED' &&
+        /no role of \[app\] permits sys\.rotate/.test(err.message),
     );
     assert.equal(ran, false);
     const rec = (await records(hsm)).find((r) => r.requestId === 'req-deny')!;
@@ -98,10 +136,24 @@ describe('the request pipeline (engine/pipeline.ts)', () => {
   });
 
   it('require_approval parks the request as a value: the approval, and a 202 record naming it; nothing runs', async () => {
-    await hsm.request({ bearer: root, operation: 'key.create', newKey: { name: 'k-del', type: 'aes256-gcm', version: 1, labels: {} } }, (a) => a.createKey({ name: 'k-del', type: 'aes256-gcm' }));
-    await hsm.request({ bearer: root, operation: 'key.config', key: { name: 'k-del', anyState: true } }, (a) => a.configureKey({ deletionAllowed: true }));
+    await hsm.request(
+      { bearer: root, operation: 'key.create', newKey: { name: 'k-del', type: 'aes256-gcm', version: 1, labels: {} } },
+      (a) => a.createKey({ name: 'k-del', type: 'aes256-gcm' }),
+    );
+    await hsm.request({ bearer: root, operation: 'key.config', key: { name: 'k-del', anyState: true } }, (a) =>
+      a.configureKey({ deletionAllowed: true }),
+    );
     let ran = false;
-    const out = await hsm.request({ bearer: root, operation: 'key.delete', key: { name: 'k-del', anyState: true }, origin: ORIGIN, requestId: 'req-park' }, async () => (ran = true));
+    const out = await hsm.request(
+      {
+        bearer: root,
+        operation: 'key.delete',
+        key: { name: 'k-del', anyState: true },
+        origin: ORIGIN,
+        requestId: 'req-park',
+      },
+      async () => (ran = true),
+    );
     assert.equal(ran, false);
     assert.equal(out.kind, 'parked');
     const approval = out.kind === 'parked' ? out.approval : undefined;
@@ -109,27 +161,55 @@ describe('the request pipeline (engine/pipeline.ts)', () => {
     assert.equal(approval?.group, 'operator');
     assert.match(approval?.approvalId ?? '', /^apr_[0-9a-f]{32}$/);
     const rec = (await records(hsm)).find((r) => r.requestId === 'req-park')!;
-    assert.deepEqual([rec.status, rec.code, rec.approvalId, rec.decision, rec.key], [202, 'APPROVAL_PENDING', approval?.approvalId, 'require_approval', 'k-del']);
+    assert.deepEqual(
+      [rec.status, rec.code, rec.approvalId, rec.decision, rec.key],
+      [202, 'APPROVAL_PENDING', approval?.approvalId, 'require_approval', 'k-del'],
+    );
   });
 
   it('without an HTTP origin a require_approval is APPROVAL_REQUIRED (in-process callers cannot come back), recorded', async () => {
-    await rejects(hsm.request({ bearer: root, operation: 'key.delete', key: { name: 'k-del', anyState: true }, requestId: 'req-noorigin' }, async () => 1), 'APPROVAL_REQUIRED');
+    await rejects(
+      hsm.request(
+        { bearer: root, operation: 'key.delete', key: { name: 'k-del', anyState: true }, requestId: 'req-noorigin' },
+        async () => 1,
+      ),
+      'APPROVAL_REQUIRED',
+    );
     const rec = (await records(hsm)).find((r) => r.requestId === 'req-noorigin')!;
     assert.deepEqual([rec.status, rec.code], [403, 'APPROVAL_REQUIRED']);
   });
 
   it('a precheck refuses before parking: no approval is created', async () => {
-    await hsm.request({ bearer: root, operation: 'key.create', newKey: { name: 'k-keep', type: 'aes256-gcm', version: 1, labels: {} } }, (a) => a.createKey({ name: 'k-keep', type: 'aes256-gcm' }));
+    await hsm.request(
+      { bearer: root, operation: 'key.create', newKey: { name: 'k-keep', type: 'aes256-gcm', version: 1, labels: {} } },
+      (a) => a.createKey({ name: 'k-keep', type: 'aes256-gcm' }),
+    );
     const precheck = () => {
       throw new KeywardError('KEY_DELETION_NOT_ALLOWED', 'not allowed');
     };
-    await rejects(hsm.request({ bearer: root, operation: 'key.delete', key: { name: 'k-keep', anyState: true }, origin: ORIGIN, precheck, requestId: 'req-pre' }, async () => 1), 'KEY_DELETION_NOT_ALLOWED');
+    await rejects(
+      hsm.request(
+        {
+          bearer: root,
+          operation: 'key.delete',
+          key: { name: 'k-keep', anyState: true },
+          origin: ORIGIN,
+          precheck,
+          requestId: 'req-pre',
+        },
+        async () => 1,
+      ),
+      'KEY_DELETION_NOT_ALLOWED',
+    );
     const rec = (await records(hsm)).find((r) => r.requestId === 'req-pre')!;
     assert.deepEqual([rec.approvalId, rec.code], [null, 'KEY_DELETION_NOT_ALLOWED']);
   });
 
   it('a state change commits its record in its own transaction (with the change); a read through the queue', async () => {
-    const out = await hsm.request({ bearer: root, operation: 'key.rotate', key: { name: 'k1' }, requestId: 'req-rot' }, (a) => a.rotateKey());
+    const out = await hsm.request(
+      { bearer: root, operation: 'key.rotate', key: { name: 'k1' }, requestId: 'req-rot' },
+      (a) => a.rotateKey(),
+    );
     assert.equal(out.kind === 'done' && out.value.latestVersion, 2);
     const rec = (await records(hsm)).find((r) => r.requestId === 'req-rot')!;
     assert.deepEqual([rec.status, rec.key], [200, 'k1']);
@@ -157,7 +237,10 @@ describe('the request pipeline (engine/pipeline.ts)', () => {
         throw new Error('disk full');
       };
       try {
-        await rejects(hsm.request({ bearer: root, operation: 'key.rotate', key: { name: 'k1' } }, (a) => a.rotateKey()), 'AUDIT_UNAVAILABLE');
+        await rejects(
+          hsm.request({ bearer: root, operation: 'key.rotate', key: { name: 'k1' } }, (a) => a.rotateKey()),
+          'AUDIT_UNAVAILABLE',
+        );
       } finally {
         audit.appendInTransaction = appendTx;
       }
@@ -165,6 +248,10 @@ describe('the request pipeline (engine/pipeline.ts)', () => {
       audit.append = append;
     }
     const info = await hsm.request({ bearer: root, operation: 'key.read', key: { name: 'k1' } }, (a) => a.keyInfo());
-    assert.equal(info.kind === 'done' && info.value.latestVersion, 2, 'the rotation whose record failed was rolled back');
+    assert.equal(
+      info.kind === 'done' && info.value.latestVersion,
+      2,
+      'the rotation whose record failed was rolled back',
+    );
   });
 });

@@ -25,7 +25,9 @@ function graph(entry: string): { files: string[]; bare: Map<string, string[]> } 
     if (files.has(file)) continue;
     files.add(file);
     // Comments hold example imports (the scaffold's template, the docs): look at code only.
-    const code = readFileSync(file, 'utf8').replace(/\/\*[\s\S]*?\*\//g, '').replace(/^\s*\/\/.*$/gm, '');
+    const code = readFileSync(file, 'utf8')
+      .replace(/\/\*[\s\S]*?\*\//g, '')
+      .replace(/^\s*\/\/.*$/gm, '');
     for (const [, , spec] of code.matchAll(SPEC_RE)) {
       if (spec!.startsWith('.')) todo.push(resolve(dirname(file), spec!.replace(/\.js$/, '.ts')));
       else bare.set(spec!, [...(bare.get(spec!) ?? []), relative(ROOT, file)]);
@@ -41,7 +43,10 @@ describe('engine folders keep the promises of their headers', () => {
     const g = graph('engine/audit/math/index.ts');
     assert.ok(g.files.includes(join('engine', 'audit', 'math', 'bundle.ts')), 'the walk reaches the bundle verifier');
     assert.deepEqual(outside(g.files, ['engine/audit/math/', 'lib/']), []);
-    assert.deepEqual([...g.bare.keys()].filter((s) => !/^(@noble\/(hashes|curves|post-quantum)\/|zod$|canonicalize$)/.test(s)), []);
+    assert.deepEqual(
+      [...g.bare.keys()].filter((s) => !/^(@noble\/(hashes|curves|post-quantum)\/|zod$|canonicalize$)/.test(s)),
+      [],
+    );
   });
 
   it('engine/policy/sandbox: no file system, network, processes or database', () => {
@@ -49,14 +54,26 @@ describe('engine folders keep the promises of their headers', () => {
     assert.ok(g.files.includes(join('engine', 'policy', 'sandbox', 'host.ts')));
     assert.deepEqual(outside(g.files, ['engine/policy/sandbox/', 'lib/']), []);
     // node:crypto hashes module bytes; binaryen is the wasm toolkit, zod the input reader.
-    assert.deepEqual([...g.bare.keys()].filter((s) => !['node:crypto', 'binaryen', 'zod'].includes(s)), []);
+    assert.deepEqual(
+      [...g.bare.keys()].filter((s) => !['node:crypto', 'binaryen', 'zod'].includes(s)),
+      [],
+    );
   });
 
   it('the offline parts (policy toolchain, audit verifier) never reach the database', () => {
     for (const entry of ['engine/policy/toolchain/index.ts', 'engine/audit/verifier/index.ts']) {
       const g = graph(entry);
-      assert.deepEqual(g.files.filter((f) => f.startsWith('engine/store/') || f.includes('/bindings/') || f.includes('/audit/log/')), [], entry);
-      assert.ok(![...g.bare.keys()].some((s) => s.startsWith('drizzle-orm') || s.startsWith('@electric-sql') || s === 'postgres'), entry);
+      assert.deepEqual(
+        g.files.filter((f) => f.startsWith('engine/store/') || f.includes('/bindings/') || f.includes('/audit/log/')),
+        [],
+        entry,
+      );
+      assert.ok(
+        ![...g.bare.keys()].some(
+          (s) => s.startsWith('drizzle-orm') || s.startsWith('@electric-sql') || s === 'postgres',
+        ),
+        entry,
+      );
     }
   });
 
@@ -66,7 +83,9 @@ describe('engine folders keep the promises of their headers', () => {
     let browser: typeof import('../../engine/audit/math/record.js');
     try {
       (globalThis as { Buffer?: unknown }).Buffer = undefined;
-      browser = (await import(new URL(`../../engine/audit/math/record${ext}?no-buffer`, import.meta.url).href)) as typeof browser;
+      browser = (await import(
+        new URL(`../../engine/audit/math/record${ext}?no-buffer`, import.meta.url).href
+      )) as typeof browser;
     } finally {
       globalThis.Buffer = saved;
     }
@@ -78,8 +97,20 @@ describe('engine folders keep the promises of their headers', () => {
     texts.push('€'.repeat(341), '€'.repeat(342), '😀'.repeat(256), '😀'.repeat(257), 'a\uD800b');
     for (const text of texts) {
       const r = { ...sampleRecord(3), reason: text };
-      const a = (() => { try { return encodeRecord(r); } catch (e) { return (e as Error).message; } })();
-      const b = (() => { try { return browser.encodeRecord(r); } catch (e) { return (e as Error).message; } })();
+      const a = (() => {
+        try {
+          return encodeRecord(r);
+        } catch (e) {
+          return (e as Error).message;
+        }
+      })();
+      const b = (() => {
+        try {
+          return browser.encodeRecord(r);
+        } catch (e) {
+          return (e as Error).message;
+        }
+      })();
       assert.deepEqual(b, a, JSON.stringify(text.slice(0, 20)));
       if (typeof a === 'string') failures++;
       if (!text.includes('\uD800')) assert.equal(browser.hmacField(key, 1, text), hmacField(key, 1, text));

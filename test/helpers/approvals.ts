@@ -16,7 +16,15 @@ export interface Caller {
 export async function approverTokens(db: Db, n = 2): Promise<string[]> {
   const out: string[] = [];
   for (let i = 0; i < n; i++) {
-    out.push((await issueToken(db, { principal: `approver-${randomBytes(4).toString('hex')}`, roles: ['operator'], now: new Date() })).token);
+    out.push(
+      (
+        await issueToken(db, {
+          principal: `approver-${randomBytes(4).toString('hex')}`,
+          roles: ['operator'],
+          now: new Date(),
+        })
+      ).token,
+    );
   }
   return out;
 }
@@ -25,8 +33,17 @@ export async function approverTokens(db: Db, n = 2): Promise<string[]> {
  * Takes a parked request's 202 answer, has two operators approve, and executes it as `token` with
  * the original `body`; returns the operation's own answer.
  */
-export async function completeApproval(s: Caller & { hsm: { store: { db: Db } } }, parked: { status: number; body: any }, token: string, body?: unknown): Promise<{ status: number; body: any }> {
-  assert.equal(parked.status, 202, `expected 202 (parked for approval), got ${parked.status} ${JSON.stringify(parked.body)}`);
+export async function completeApproval(
+  s: Caller & { hsm: { store: { db: Db } } },
+  parked: { status: number; body: any },
+  token: string,
+  body?: unknown,
+): Promise<{ status: number; body: any }> {
+  assert.equal(
+    parked.status,
+    202,
+    `expected 202 (parked for approval), got ${parked.status} ${JSON.stringify(parked.body)}`,
+  );
   const id = parked.body.approvalId as string;
   for (const approver of await approverTokens(s.hsm.store.db)) {
     const r = await s.call('POST', `/v1/approvals/${id}/approve`, { token: approver, body: {} });
@@ -37,7 +54,11 @@ export async function completeApproval(s: Caller & { hsm: { store: { db: Db } } 
 
 /** The approval id of a CLI request that was parked: exit 3, the approval and its execute command on stdout. */
 export function parkedId(r: { code: number; stdout: string; stderr: string }): string {
-  assert.equal(r.code, 3, `expected the request to be parked for approval (exit 3), got exit ${r.code}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`);
+  assert.equal(
+    r.code,
+    3,
+    `expected the request to be parked for approval (exit 3), got exit ${r.code}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`,
+  );
   const id = /apr_[0-9a-f]{32}/.exec(r.stdout)?.[0];
   assert.ok(id, `no approval id on stdout: ${r.stdout}`);
   assert.ok(r.stdout.includes(`keyward approval execute ${id}`), `stdout names the execute command: ${r.stdout}`);
@@ -47,7 +68,11 @@ export function parkedId(r: { code: number; stdout: string; stderr: string }): s
 /** Two fresh operators approve `id` over HTTP (for CLI tests, whose requester then executes). */
 export async function approveTwice(url: string, db: Db, id: string): Promise<void> {
   for (const approver of await approverTokens(db)) {
-    const res = await fetch(`${url}/v1/approvals/${id}/approve`, { method: 'POST', headers: { authorization: `Bearer ${approver}`, 'content-type': 'application/json' }, body: '{}' });
+    const res = await fetch(`${url}/v1/approvals/${id}/approve`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${approver}`, 'content-type': 'application/json' },
+      body: '{}',
+    });
     assert.equal(res.status, 200, await res.text());
   }
 }

@@ -5,7 +5,13 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fromBase64 } from '../../lib/bytes.js';
-import { encryptHolderKey, generateHolderKey, openShard, sealSubmission, toPublicKeyFile } from '../../ceremony/index.js';
+import {
+  encryptHolderKey,
+  generateHolderKey,
+  openShard,
+  sealSubmission,
+  toPublicKeyFile,
+} from '../../ceremony/index.js';
 import type { HolderKey, ShardFile, Submission, SubmissionPurpose } from '../../ceremony/index.js';
 
 export const TEST_PASSPHRASE = 'correct horse battery staple';
@@ -15,7 +21,10 @@ export async function makeHolders(names: string[]): Promise<HolderKey[]> {
 }
 
 /** Writes NAME.key (scrypt 2^12) and NAME.key.pub for each holder, plus pass.txt; returns paths. */
-export async function writeHolderFiles(dir: string, holders: HolderKey[]): Promise<{ key: (name: string) => string; pub: (name: string) => string; passFile: string }> {
+export async function writeHolderFiles(
+  dir: string,
+  holders: HolderKey[],
+): Promise<{ key: (name: string) => string; pub: (name: string) => string; passFile: string }> {
   await mkdir(dir, { recursive: true });
   for (const h of holders) {
     const priv = await encryptHolderKey(h, TEST_PASSPHRASE, { scryptN: 2 ** 12 });

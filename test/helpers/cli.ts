@@ -30,8 +30,9 @@ const TSX = import.meta.resolve('tsx');
 const BINARYEN_HOOK = new URL('../../scripts/register-binaryen-hook.mjs', import.meta.url).href;
 
 /** Node arguments that start the CLI: the build if fresh, decided once per test process. */
-export const CLI_ENTRY: readonly string[] =
-  distIsFresh() ? ['--import', BINARYEN_HOOK, DIST_MAIN] : ['--conditions=keyward-source', '--import', TSX, '--import', BINARYEN_HOOK, MAIN];
+export const CLI_ENTRY: readonly string[] = distIsFresh()
+  ? ['--import', BINARYEN_HOOK, DIST_MAIN]
+  : ['--conditions=keyward-source', '--import', TSX, '--import', BINARYEN_HOOK, MAIN];
 
 export interface CliResult {
   code: number;
@@ -49,7 +50,14 @@ interface CliOptions {
 
 /** The environment a command sees: the test process's, without a developer's own KEYWARD_* settings. */
 function cliEnv(env: CliEnv): CliEnv {
-  return { ...process.env, KEYWARD_ADDR: undefined, KEYWARD_TOKEN: undefined, KEYWARD_PASSPHRASE_FILE: undefined, KEYWARD_TIMEOUT: undefined, ...env };
+  return {
+    ...process.env,
+    KEYWARD_ADDR: undefined,
+    KEYWARD_TOKEN: undefined,
+    KEYWARD_PASSPHRASE_FILE: undefined,
+    KEYWARD_TIMEOUT: undefined,
+    ...env,
+  };
 }
 
 /** A stream that keeps what is written to it, as a piped stdout (not a terminal). */
@@ -112,7 +120,9 @@ async function runInProcess(args: string[], env: CliEnv, opts: CliOptions): Prom
   const pool = new Agent();
   let code: number;
   try {
-    code = await runPool.run(pool, () => buildCli({ enableColors: colorsFor(context.stdout, context.env) }).run(args, context));
+    code = await runPool.run(pool, () =>
+      buildCli({ enableColors: colorsFor(context.stdout, context.env) }).run(args, context),
+    );
   } catch (err) {
     // What the binary would do with an error that escapes clipanion: print it, exit 1.
     context.stderr.write(`${(err as Error)?.stack ?? String(err)}\n`);

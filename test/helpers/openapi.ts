@@ -45,7 +45,10 @@ export function checkResponse(method: string, path: string, status: number, body
   const errorBody = route.errorBody ?? ErrorBody;
   let schema = success.get(status) ?? (errors.includes(status) || status === 500 ? errorBody : undefined);
   let where = `${method} ${path.slice(0, 120)} → ${status} (${route.operationId})`;
-  if (!schema) throw new Error(`OpenAPI: ${where} is not a documented status (documented: ${[...success.keys(), ...errors].join(', ')})`);
+  if (!schema)
+    throw new Error(
+      `OpenAPI: ${where} is not a documented status (documented: ${[...success.keys(), ...errors].join(', ')})`,
+    );
   const target = route.operationId === 'approvalsExecute' ? parkedRoutes.get(path.split('/')[3] ?? '') : undefined;
   if (target && schema !== errorBody && status !== 202) {
     // The executed operation's own answer: it must be one its route documents.
@@ -56,11 +59,15 @@ export function checkResponse(method: string, path: string, status: number, body
   const r = schema.safeParse(body);
   if (!r.success) {
     const issues = r.error.issues.slice(0, 5).map((i) => `${i.path.join('.') || '(body)'}: ${i.message}`);
-    throw new Error(`OpenAPI: ${where} does not match its documented schema: ${issues.join('; ')}; body: ${JSON.stringify(body)?.slice(0, 500)}`);
+    throw new Error(
+      `OpenAPI: ${where} does not match its documented schema: ${issues.join('; ')}; body: ${JSON.stringify(body)?.slice(0, 500)}`,
+    );
   }
-  if (status === 202 && route.operationId !== 'approvalsExecute') parkedRoutes.set((body as { approvalId: string }).approvalId, route);
+  if (status === 202 && route.operationId !== 'approvalsExecute')
+    parkedRoutes.set((body as { approvalId: string }).approvalId, route);
   const coverage = process.env.KEYWARD_OPENAPI_COVERAGE;
-  if (coverage) appendFileSync(coverage, `${target ? `${target.operationId}(executed)` : route.operationId} ${status}\n`);
+  if (coverage)
+    appendFileSync(coverage, `${target ? `${target.operationId}(executed)` : route.operationId} ${status}\n`);
 }
 
 export interface LintProblem {
@@ -82,22 +89,24 @@ export async function lintOpenApi(doc: object = openApiDocument(), timeoutMs = 6
     const cli = join(ROOT, 'node_modules', '@redocly', 'cli', 'bin', 'cli.js');
     const args = [cli, 'lint', file, '--config', join(ROOT, 'redocly.yaml'), '--format', 'json'];
     const env = { ...process.env, REDOCLY_TELEMETRY: 'off', REDOCLY_SUPPRESS_UPDATE_NOTICE: 'true', NO_COLOR: '1' };
-    const { code, stdout, stderr } = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve, reject) => {
-      const child = spawn(process.execPath, args, { cwd: dir, env, stdio: ['ignore', 'pipe', 'pipe'] });
-      let stdout = '';
-      let stderr = '';
-      child.stdout.on('data', (d: Buffer) => (stdout += d));
-      child.stderr.on('data', (d: Buffer) => (stderr += d));
-      const timer = setTimeout(() => {
-        child.kill('SIGKILL');
-        reject(new Error(`redocly lint did not finish within ${timeoutMs} ms`));
-      }, timeoutMs);
-      child.on('error', reject);
-      child.on('close', (c) => {
-        clearTimeout(timer);
-        resolve({ code: c, stdout, stderr });
-      });
-    });
+    const { code, stdout, stderr } = await new Promise<{ code: number | null; stdout: string; stderr: string }>(
+      (resolve, reject) => {
+        const child = spawn(process.execPath, args, { cwd: dir, env, stdio: ['ignore', 'pipe', 'pipe'] });
+        let stdout = '';
+        let stderr = '';
+        child.stdout.on('data', (d: Buffer) => (stdout += d));
+        child.stderr.on('data', (d: Buffer) => (stderr += d));
+        const timer = setTimeout(() => {
+          child.kill('SIGKILL');
+          reject(new Error(`redocly lint did not finish within ${timeoutMs} ms`));
+        }, timeoutMs);
+        child.on('error', reject);
+        child.on('close', (c) => {
+          clearTimeout(timer);
+          resolve({ code: c, stdout, stderr });
+        });
+      },
+    );
     const start = stdout.indexOf('{');
     if (start < 0) throw new Error(`redocly lint printed no report (exit ${code}): ${stderr.slice(-2000)}`);
     return JSON.parse(stdout.slice(start)) as LintReport;
@@ -107,7 +116,9 @@ export async function lintOpenApi(doc: object = openApiDocument(), timeoutMs = 6
 }
 
 export function formatProblems(report: LintReport): string {
-  return report.problems.map((p) => `${p.severity} ${p.ruleId} ${p.location[0]?.pointer ?? ''}: ${p.message}`).join('\n');
+  return report.problems
+    .map((p) => `${p.severity} ${p.ruleId} ${p.location[0]?.pointer ?? ''}: ${p.message}`)
+    .join('\n');
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {

@@ -22,16 +22,28 @@ export interface TestServer {
    * OpenAPI document (its route's documented statuses and schemas; test/helpers/openapi.ts): a
    * mismatch throws, so the document stays true to what the server sends.
    */
-  call(method: string, path: string, opts?: { body?: unknown; raw?: string | Buffer; token?: string; headers?: Record<string, string> }): Promise<{ status: number; headers: Headers; body: any }>;
+  call(
+    method: string,
+    path: string,
+    opts?: { body?: unknown; raw?: string | Buffer; token?: string; headers?: Record<string, string> },
+  ): Promise<{ status: number; headers: Headers; body: any }>;
 }
 
-export async function startTestServer(opts: { ceremonyRate?: RateLimitOptions; bodyLimit?: number } = {}): Promise<TestServer> {
+export async function startTestServer(
+  opts: { ceremonyRate?: RateLimitOptions; bodyLimit?: number } = {},
+): Promise<TestServer> {
   const store = await openTestStore();
   const logs: string[] = [];
   const log = createLogger({ write: (l) => logs.push(l), level: 'debug' });
   let hsm = await Hsm.open({ store, statusOf: statusFor });
   const rate = opts.ceremonyRate ?? { burst: 10_000, perMinute: 60_000 };
-  let running: RunningServer = await listen({ hsm, log, listen: '127.0.0.1:0', ceremonyRate: rate, ...(opts.bodyLimit ? { bodyLimit: opts.bodyLimit } : {}) });
+  let running: RunningServer = await listen({
+    hsm,
+    log,
+    listen: '127.0.0.1:0',
+    ceremonyRate: rate,
+    ...(opts.bodyLimit ? { bodyLimit: opts.bodyLimit } : {}),
+  });
   const ts: TestServer = {
     get url() {
       return running.url;

@@ -39,7 +39,8 @@ export function adminDatabaseUrl(): string | undefined {
  */
 export function describePostgres(name: string, opts: { timeout?: number }, fn: () => void): void {
   if (availableDrivers().includes('postgres')) describe(name, opts, fn);
-  else describe(name, () => it('runs only on PostgreSQL', { skip: 'needs KEYWARD_TEST_DATABASE_URL' }, () => undefined));
+  else
+    describe(name, () => it('runs only on PostgreSQL', { skip: 'needs KEYWARD_TEST_DATABASE_URL' }, () => undefined));
 }
 
 export function availableDrivers(): StoreDriver[] {
@@ -185,7 +186,11 @@ function imageCacheFile(): string {
   const pgliteDir = dirname(dirname(fileURLToPath(import.meta.resolve('@electric-sql/pglite'))));
   h.update(readFileSync(join(pgliteDir, 'package.json')));
   const folder = migrationsFolder();
-  for (const rel of listFiles(folder)) h.update(rel).update('\0').update(readFileSync(join(folder, rel))).update('\0');
+  for (const rel of listFiles(folder))
+    h.update(rel)
+      .update('\0')
+      .update(readFileSync(join(folder, rel)))
+      .update('\0');
   cacheFile = join(tmpdir(), `keyward-test-pglite-${h.digest('hex').slice(0, 16)}.tar`);
   return cacheFile;
 }

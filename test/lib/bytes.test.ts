@@ -20,7 +20,10 @@ import {
   toHex,
 } from '../../lib/bytes.js';
 
-const samples = [...Array.from({ length: 70 }, (_, n) => new Uint8Array(randomBytes(n))), new Uint8Array(randomBytes(1 << 20))];
+const samples = [
+  ...Array.from({ length: 70 }, (_, n) => new Uint8Array(randomBytes(n))),
+  new Uint8Array(randomBytes(1 << 20)),
+];
 
 describe('codecs agree with node:buffer', () => {
   test('base64 (padded, standard) both ways, up to 1 MiB', () => {
@@ -65,7 +68,7 @@ describe('equality', () => {
       [new Uint8Array(0), new Uint8Array(0)],
       ...Array.from({ length: 33 }, (_, i): [Uint8Array, Uint8Array] => {
         const b = a.slice();
-        b[i]! ^= 1 << i % 8;
+        b[i]! ^= 1 << (i % 8);
         return [a, b];
       }),
     ];
@@ -83,7 +86,10 @@ describe('asserts and object checks', () => {
     assert.throws(() => abytes('x', 'key'), { name: 'TypeError', message: '"key" expected Uint8Array, got string' });
     assert.throws(() => abytes([1], 'key'), { name: 'TypeError', message: '"key" expected Uint8Array, got array' });
     assert.throws(() => abytes(null, 'key'), { name: 'TypeError', message: '"key" expected Uint8Array, got null' });
-    assert.throws(() => abytes(new Uint8Array(31), 'key', 32), { name: 'RangeError', message: '"key" expected Uint8Array of length 32, got length=31' });
+    assert.throws(() => abytes(new Uint8Array(31), 'key', 32), {
+      name: 'RangeError',
+      message: '"key" expected Uint8Array of length 32, got length=31',
+    });
     abytes(new Uint8Array(32), 'key', 32);
   });
 

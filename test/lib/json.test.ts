@@ -15,7 +15,13 @@ const Doc = z.strictObject({
 describe('parseDocument', () => {
   test('reports every offending field at once, with its name and what arrived', async () => {
     const err = await rejectsWithCode(
-      () => parseDocument(Doc, { a: 'x', b: 7, c: 'AAE', extra: true, n: { x: '1', more: 1 } }, 'SUBMISSION_INVALID', 'doc'),
+      () =>
+        parseDocument(
+          Doc,
+          { a: 'x', b: 7, c: 'AAE', extra: true, n: { x: '1', more: 1 } },
+          'SUBMISSION_INVALID',
+          'doc',
+        ),
       'SUBMISSION_INVALID',
     );
     assert.deepEqual(err.details?.['fields'], ['a', 'b', 'c', 'd', 'n.x', 'n.more', 'extra']);
@@ -30,26 +36,50 @@ describe('parseDocument', () => {
   });
 
   test('checks decoded base64 lengths and canonical form', async () => {
-    await rejectsWithCode(() => parseDocument(Doc, { a: 'y', b: 0, c: 'AAAA', d: 'z' }, 'SUBMISSION_INVALID', 'doc'), 'SUBMISSION_INVALID', /c: expected 2 bytes, got 3/);
-    await rejectsWithCode(() => parseDocument(Doc, { a: 'y', b: 0, c: 'AAF=', d: 'z' }, 'SUBMISSION_INVALID', 'doc'), 'SUBMISSION_INVALID', /c: expected canonical base64/);
-    assert.deepEqual(parseDocument(Doc, '{"a":"y","b":0,"c":"AAE=","d":"z"}', 'SUBMISSION_INVALID', 'doc'), { a: 'y', b: 0, c: 'AAE=', d: 'z' });
+    await rejectsWithCode(
+      () => parseDocument(Doc, { a: 'y', b: 0, c: 'AAAA', d: 'z' }, 'SUBMISSION_INVALID', 'doc'),
+      'SUBMISSION_INVALID',
+      /c: expected 2 bytes, got 3/,
+    );
+    await rejectsWithCode(
+      () => parseDocument(Doc, { a: 'y', b: 0, c: 'AAF=', d: 'z' }, 'SUBMISSION_INVALID', 'doc'),
+      'SUBMISSION_INVALID',
+      /c: expected canonical base64/,
+    );
+    assert.deepEqual(parseDocument(Doc, '{"a":"y","b":0,"c":"AAE=","d":"z"}', 'SUBMISSION_INVALID', 'doc'), {
+      a: 'y',
+      b: 0,
+      c: 'AAE=',
+      d: 'z',
+    });
   });
 
   test('rejects non-objects, non-JSON text and oversized text', async () => {
     for (const input of ['{', '[]', 'null', '"text"', '12', [], null, 12, 'x'.repeat(70_000)]) {
-      await rejectsWithCode(() => parseDocument(Doc, input, 'SUBMISSION_INVALID', 'doc'), 'SUBMISSION_INVALID', /^doc: expected/);
+      await rejectsWithCode(
+        () => parseDocument(Doc, input, 'SUBMISSION_INVALID', 'doc'),
+        'SUBMISSION_INVALID',
+        /^doc: expected/,
+      );
     }
   });
 
   test('does not take inherited properties as fields', async () => {
     const obj = Object.create({ a: 'y' }) as Record<string, unknown>;
     Object.assign(obj, { b: 0, c: 'AAE=', d: 'z' });
-    await rejectsWithCode(() => parseDocument(Doc, obj, 'SUBMISSION_INVALID', 'doc'), 'SUBMISSION_INVALID', /a: is missing/);
+    await rejectsWithCode(
+      () => parseDocument(Doc, obj, 'SUBMISSION_INVALID', 'doc'),
+      'SUBMISSION_INVALID',
+      /a: is missing/,
+    );
   });
 
   test('never echoes a long value, only its length', async () => {
     const secret = 'S'.repeat(200);
-    const err = await rejectsWithCode(() => parseDocument(Doc, { a: secret, b: 0, c: 'AAE=', d: 'z' }, 'SUBMISSION_INVALID', 'doc'), 'SUBMISSION_INVALID');
+    const err = await rejectsWithCode(
+      () => parseDocument(Doc, { a: secret, b: 0, c: 'AAE=', d: 'z' }, 'SUBMISSION_INVALID', 'doc'),
+      'SUBMISSION_INVALID',
+    );
     assert.match(err.message, /a: expected "y", got string of 200 characters/);
     assert.ok(!err.message.includes('SSSS'));
   });
@@ -61,7 +91,10 @@ describe('describeIssues', () => {
     const Body = z.union([Item, z.strictObject({ batch: z.array(Item) })]);
     const r = Body.safeParse({ batch: [{ plaintext: 5 }] });
     assert.equal(r.success, false);
-    assert.equal(describeIssues(r.error!.issues, { schema: Body, root: '(body)' }), 'batch.0.plaintext: Invalid input: expected string, received number');
+    assert.equal(
+      describeIssues(r.error!.issues, { schema: Body, root: '(body)' }),
+      'batch.0.plaintext: Invalid input: expected string, received number',
+    );
     const missing = Item.safeParse({});
     assert.equal(describeIssues(missing.error!.issues, { schema: Item, root: '(body)' }), 'plaintext: is missing');
   });

@@ -24,43 +24,61 @@ function accepting(host: string, port: number): Promise<boolean> {
 
 describe('npm start', () => {
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {
-    it(`${signal} to the npm process stops the server`, { skip: !existsSync(DIST_MAIN) && 'needs npm run build', timeout: 60_000 }, async () => {
-      // Its own process group, so a failing run can still kill whatever it left behind.
-      const npm = spawn('npm', ['start', '--silent', '--', '--listen', '127.0.0.1:0'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
-      try {
-        const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => npm.once('exit', (code, sig) => resolve({ code, signal: sig })));
-        let out = '';
-        const url = await new Promise<URL>((resolve, reject) => {
-          const timer = setTimeout(() => reject(new Error(`no "listening on" line within 45 s:\n${out}`)), 45_000);
-          npm.stdout.on('data', (d: Buffer) => {
-            out += d.toString();
-            const m = /listening on (http:\/\/\S+?),/.exec(out);
-            if (m) {
-              clearTimeout(timer);
-              resolve(new URL(m[1]!));
-            }
-          });
-          npm.stderr.on('data', (d: Buffer) => (out += d.toString()));
-          void exited.then(() => reject(new Error(`npm start exited early:\n${out}`)));
+    it(
+      `${signal} to the npm process stops the server`,
+      { skip: !existsSync(DIST_MAIN) && 'needs npm run build', timeout: 60_000 },
+      async () => {
+        // Its own process group, so a failing run can still kill whatever it left behind.
+        const npm = spawn('npm', ['start', '--silent', '--', '--listen', '127.0.0.1:0'], {
+          cwd: ROOT,
+          stdio: ['ignore', 'pipe', 'pipe'],
+          detached: true,
         });
-        const port = Number(url.port);
-        assert.ok(await accepting(url.hostname, port), 'the server answers');
-        npm.kill(signal);
-        const gone = await Promise.race([exited.then(() => true), new Promise<false>((r) => setTimeout(() => r(false), 10_000).unref())]);
-        assert.ok(gone, `npm did not exit within 10 s of ${signal}:\n${out}`);
-        // The server was npm's child: once npm is gone, the port must close within a few seconds.
-        const deadline = Date.now() + 5_000;
-        while ((await accepting(url.hostname, port)) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
-        assert.equal(await accepting(url.hostname, port), false, `port ${port} still open ${signal === 'SIGTERM' ? 'after kill' : 'after Ctrl-C'} of npm`);
-      } finally {
         try {
-          process.kill(-npm.pid!, 'SIGKILL');
-        } catch {
-          // the group is gone: nothing was left behind
+          const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+            npm.once('exit', (code, sig) => resolve({ code, signal: sig })),
+          );
+          let out = '';
+          const url = await new Promise<URL>((resolve, reject) => {
+            const timer = setTimeout(() => reject(new Error(`no "listening on" line within 45 s:\n${out}`)), 45_000);
+            npm.stdout.on('data', (d: Buffer) => {
+              out += d.toString();
+              const m = /listening on (http:\/\/\S+?),/.exec(out);
+              if (m) {
+                clearTimeout(timer);
+                resolve(new URL(m[1]!));
+              }
+            });
+            npm.stderr.on('data', (d: Buffer) => (out += d.toString()));
+            void exited.then(() => reject(new Error(`npm start exited early:\n${out}`)));
+          });
+          const port = Number(url.port);
+          assert.ok(await accepting(url.hostname, port), 'the server answers');
+          npm.kill(signal);
+          const gone = await Promise.race([
+            exited.then(() => true),
+            new Promise<false>((r) => setTimeout(() => r(false), 10_000).unref()),
+          ]);
+          assert.ok(gone, `npm did not exit within 10 s of ${signal}:\n${out}`);
+          // The server was npm's child: once npm is gone, the port must close within a few seconds.
+          const deadline = Date.now() + 5_000;
+          while ((await accepting(url.hostname, port)) && Date.now() < deadline)
+            await new Promise((r) => setTimeout(r, 100));
+          assert.equal(
+            await accepting(url.hostname, port),
+            false,
+            `port ${port} still open ${signal === 'SIGTERM' ? 'after kill' : 'after Ctrl-C'} of npm`,
+          );
+        } finally {
+          try {
+            process.kill(-npm.pid!, 'SIGKILL');
+          } catch {
+            // the group is gone: nothing was left behind
+          }
+          npm.stdout.destroy();
+          npm.stderr.destroy();
         }
-        npm.stdout.destroy();
-        npm.stderr.destroy();
-      }
-    });
+      },
+    );
   }
 });

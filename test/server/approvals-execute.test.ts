@@ -26,7 +26,8 @@ describe('approval execute defaults and pre-parking checks', { timeout: 240_000 
   let op2: string;
   let op3: string;
   let sha256: string;
-  const token = async (principal: string, roles: string[]) => (await issueToken(s.hsm.store.db, { principal, roles, now: new Date() })).token;
+  const token = async (principal: string, roles: string[]) =>
+    (await issueToken(s.hsm.store.db, { principal, roles, now: new Date() })).token;
 
   before(async () => {
     s = await startTestServer();
@@ -35,11 +36,17 @@ describe('approval execute defaults and pre-parking checks', { timeout: 240_000 
     op1 = await token('op-1', ['operator']);
     op2 = await token('op-2', ['operator']);
     op3 = await token('op-3', ['operator']);
-    const policy = await compilePolicy(new URL('../../policies/examples/critical-decrypt.ts', import.meta.url).pathname);
-    const pushed = await s.call('POST', '/v1/policies', { token: root, body: { name: 'critical-decrypt', wasm: Buffer.from(policy.wasm).toString('base64') } });
+    const policy = await compilePolicy(
+      new URL('../../policies/examples/critical-decrypt.ts', import.meta.url).pathname,
+    );
+    const pushed = await s.call('POST', '/v1/policies', {
+      token: root,
+      body: { name: 'critical-decrypt', wasm: Buffer.from(policy.wasm).toString('base64') },
+    });
     assert.equal(pushed.status, 201, JSON.stringify(pushed.body));
     sha256 = pushed.body.sha256;
-    for (const name of ['vault', 'vault2', 'vault3']) assert.equal((await s.call('POST', '/v1/keys', { token: root, body: { name, type: 'aes256-gcm' } })).status, 201);
+    for (const name of ['vault', 'vault2', 'vault3'])
+      assert.equal((await s.call('POST', '/v1/keys', { token: root, body: { name, type: 'aes256-gcm' } })).status, 201);
   });
   after(() => s.close());
 
@@ -51,7 +58,8 @@ describe('approval execute defaults and pre-parking checks', { timeout: 240_000 
   }
 
   const approve = async (id: string, ...tokens: string[]) => {
-    for (const t of tokens) assert.equal((await s.call('POST', `/v1/approvals/${id}/approve`, { token: t, body: {} })).status, 200);
+    for (const t of tokens)
+      assert.equal((await s.call('POST', `/v1/approvals/${id}/approve`, { token: t, body: {} })).status, 200);
   };
 
   it('a key-scoped policy activation executes with no body: the parked body is used (the README example that failed)', async () => {
@@ -69,19 +77,30 @@ describe('approval execute defaults and pre-parking checks', { timeout: 240_000 
     await approve(id, op3);
     // Someone else's empty execute gets no body from the store: refused as before, and the approval survives.
     assertError(await s.call('POST', `/v1/approvals/${id}/execute`, { token: op2 }), 403, 'APPROVAL_NOT_REQUESTER');
-    assertError(await s.call('POST', `/v1/approvals/${id}/execute`, { token: 'kwt_not-a-token' }), 401, 'UNAUTHENTICATED');
+    assertError(
+      await s.call('POST', `/v1/approvals/${id}/execute`, { token: 'kwt_not-a-token' }),
+      401,
+      'UNAUTHENTICATED',
+    );
     assert.equal((await s.call('GET', `/v1/approvals/${id}`, { token: op1 })).body.state, 'pending');
 
     const done = await s.call('POST', `/v1/approvals/${id}/execute`, { token: op1 });
     assert.equal(done.status, 200, JSON.stringify(done.body));
-    assert.deepEqual({ key: done.body.key, scope: done.body.scope, active: done.body.active }, { key: 'vault', scope: 'key', active: true });
+    assert.deepEqual(
+      { key: done.body.key, scope: done.body.scope, active: done.body.active },
+      { key: 'vault', scope: 'key', active: true },
+    );
     assert.equal(await getEntry(s.hsm.store.db, approvalBodyPath(id)), undefined, 'the body is dropped once executed');
   });
 
   it('an explicit `{}` also means "the parked body"; a different body is still refused by digest', async () => {
     const id = await parkActivation('vault2');
     await approve(id, op2, op3);
-    assertError(await s.call('POST', `/v1/approvals/${id}/execute`, { token: op1, body: { scope: 'key', key: 'vault3' } }), 409, 'APPROVAL_DIGEST_MISMATCH');
+    assertError(
+      await s.call('POST', `/v1/approvals/${id}/execute`, { token: op1, body: { scope: 'key', key: 'vault3' } }),
+      409,
+      'APPROVAL_DIGEST_MISMATCH',
+    );
     const done = await s.call('POST', `/v1/approvals/${id}/execute`, { token: op1, body: {} });
     assert.equal(done.status, 200, JSON.stringify(done.body));
     assert.equal(done.body.key, 'vault2');
@@ -89,21 +108,35 @@ describe('approval execute defaults and pre-parking checks', { timeout: 240_000 
 
   it('a denied approval drops its kept body', async () => {
     const id = await parkActivation('vault3');
-    assert.equal((await s.call('POST', `/v1/approvals/${id}/deny`, { token: op2, body: { reason: 'no' } })).status, 200);
+    assert.equal(
+      (await s.call('POST', `/v1/approvals/${id}/deny`, { token: op2, body: { reason: 'no' } })).status,
+      200,
+    );
     assert.equal(await getEntry(s.hsm.store.db, approvalBodyPath(id)), undefined);
     assertError(await s.call('POST', `/v1/approvals/${id}/execute`, { token: op1 }), 409, 'APPROVAL_NOT_PENDING');
   });
 
   it('deleting a key that does not allow deletion is refused at once (409), not parked for approvers', async () => {
-    assert.equal((await s.call('POST', '/v1/keys', { token: root, body: { name: 'keep', type: 'aes256-gcm' } })).status, 201);
-    const pendingBefore = (await s.hsm.store.db.execute(sql`SELECT count(*)::int AS n FROM approvals`)) as unknown as { rows?: Array<{ n: number }> } & Array<{ n: number }>;
+    assert.equal(
+      (await s.call('POST', '/v1/keys', { token: root, body: { name: 'keep', type: 'aes256-gcm' } })).status,
+      201,
+    );
+    const pendingBefore = (await s.hsm.store.db.execute(sql`SELECT count(*)::int AS n FROM approvals`)) as unknown as {
+      rows?: Array<{ n: number }>;
+    } & Array<{ n: number }>;
     const count = (r: typeof pendingBefore) => Number((r.rows ?? r)[0]!.n);
     const before = count(pendingBefore);
     assertError(await s.call('DELETE', '/v1/keys/keep', { token: op1 }), 409, 'KEY_DELETION_NOT_ALLOWED');
-    assert.equal(count((await s.hsm.store.db.execute(sql`SELECT count(*)::int AS n FROM approvals`)) as never), before, 'no approval was created');
+    assert.equal(
+      count((await s.hsm.store.db.execute(sql`SELECT count(*)::int AS n FROM approvals`)) as never),
+      before,
+      'no approval was created',
+    );
     // The check runs after the policies: a principal they deny learns nothing about the key.
     assertError(await s.call('DELETE', '/v1/keys/keep', { token: app }), 403, 'POLICY_DENIED');
-    const recs = (await readAuditRecords(s.hsm.store.db, 0, 1_000_000)).map((r) => decodeRecord(r.leaf)).filter((r) => r.operation === 'key.delete' && r.key === 'keep');
+    const recs = (await readAuditRecords(s.hsm.store.db, 0, 1_000_000))
+      .map((r) => decodeRecord(r.leaf))
+      .filter((r) => r.operation === 'key.delete' && r.key === 'keep');
     assert.deepEqual(
       recs.map((r) => [r.principal, r.decision, r.status, r.code, r.approvalId]),
       [
@@ -112,7 +145,10 @@ describe('approval execute defaults and pre-parking checks', { timeout: 240_000 
       ],
     );
     // Once allowed, the same request parks as before.
-    assert.equal((await s.call('POST', '/v1/keys/keep/config', { token: root, body: { deletionAllowed: true } })).status, 200);
+    assert.equal(
+      (await s.call('POST', '/v1/keys/keep/config', { token: root, body: { deletionAllowed: true } })).status,
+      200,
+    );
     assert.equal((await s.call('DELETE', '/v1/keys/keep', { token: op1 })).status, 202);
   });
 

@@ -31,7 +31,10 @@ describePostgres('approvals with two nodes on one PostgreSQL', { timeout: 180_00
   const call = async (node: number, method: string, path: string, token: string, body?: unknown) => {
     const res = await fetch(servers[node]!.url + path, {
       method,
-      headers: { authorization: `Bearer ${token}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
+      headers: {
+        authorization: `Bearer ${token}`,
+        ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
+      },
       ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
     });
     return { status: res.status, body: (await res.json()) as any };
@@ -48,12 +51,18 @@ describePostgres('approvals with two nodes on one PostgreSQL', { timeout: 180_00
     const dev = await devBootstrap(hsms[0]!);
     root = dev.rootToken;
     // Set-up, not under test: the example policy guarding tier=critical keys, active globally.
-    const policy = await compilePolicy(new URL('../../policies/examples/critical-decrypt.ts', import.meta.url).pathname);
+    const policy = await compilePolicy(
+      new URL('../../policies/examples/critical-decrypt.ts', import.meta.url).pathname,
+    );
     const { sha256 } = await hsms[0]!.policies.push(policy.wasm, 'critical-decrypt', 'test');
     await hsms[0]!.policies.activate(sha256, 'global', undefined, 'test');
     await openNode(1);
     await devUnseal(hsms[1]!, fromBase64(dev.unsealShare, 'share'));
-    for (const [principal, role] of [['svc', 'app'], ['op-a', 'operator'], ['op-b', 'operator']] as const) {
+    for (const [principal, role] of [
+      ['svc', 'app'],
+      ['op-a', 'operator'],
+      ['op-b', 'operator'],
+    ] as const) {
       tokens[principal] = (await issueToken(stores[0]!.db, { principal, roles: [role], now: new Date() })).token;
     }
     const log = createLogger({ write: () => {} });
@@ -67,7 +76,11 @@ describePostgres('approvals with two nodes on one PostgreSQL', { timeout: 180_00
   });
 
   it('counts approvals from both nodes once each and executes exactly once when both nodes race', async () => {
-    assert.equal((await call(0, 'POST', '/v1/keys', root, { name: 'crown', type: 'aes256-gcm', labels: { tier: 'critical' } })).status, 201);
+    assert.equal(
+      (await call(0, 'POST', '/v1/keys', root, { name: 'crown', type: 'aes256-gcm', labels: { tier: 'critical' } }))
+        .status,
+      201,
+    );
     const plaintext = b64('crown jewels');
     const ct = (await call(1, 'POST', '/v1/keys/crown/encrypt', tokens.svc!, { plaintext })).body.ciphertext;
     const parked = await call(0, 'POST', '/v1/keys/crown/decrypt', tokens.svc!, { ciphertext: ct });
@@ -75,23 +88,38 @@ describePostgres('approvals with two nodes on one PostgreSQL', { timeout: 180_00
     const id = parked.body.approvalId as string;
 
     // The same principal on both nodes at once: one approval.
-    const dup = await Promise.all([0, 1].map((n) => call(n, 'POST', `/v1/approvals/${id}/approve`, tokens['op-a']!, {})));
+    const dup = await Promise.all(
+      [0, 1].map((n) => call(n, 'POST', `/v1/approvals/${id}/approve`, tokens['op-a']!, {})),
+    );
     assert.deepEqual(dup.map((r) => r.status).sort(), [200, 409], JSON.stringify(dup.map((r) => r.body)));
     assert.equal(dup.find((r) => r.status === 409)!.body.error.code, 'APPROVAL_DUPLICATE');
     // Not enough yet, on either node.
-    assert.equal((await call(1, 'POST', `/v1/approvals/${id}/execute`, tokens.svc!, { ciphertext: ct })).body.error.code, 'APPROVAL_INSUFFICIENT');
+    assert.equal(
+      (await call(1, 'POST', `/v1/approvals/${id}/execute`, tokens.svc!, { ciphertext: ct })).body.error.code,
+      'APPROVAL_INSUFFICIENT',
+    );
     assert.equal((await call(1, 'POST', `/v1/approvals/${id}/approve`, tokens['op-b']!, {})).status, 200);
     assert.equal((await call(0, 'GET', `/v1/approvals/${id}`, tokens.svc!)).body.approvals, 2);
 
     // The requester executes on both nodes, several times each, all at once.
-    const runs = await Promise.all(Array.from({ length: 8 }, (_, i) => call(i % 2, 'POST', `/v1/approvals/${id}/execute`, tokens.svc!, { ciphertext: ct })));
+    const runs = await Promise.all(
+      Array.from({ length: 8 }, (_, i) =>
+        call(i % 2, 'POST', `/v1/approvals/${id}/execute`, tokens.svc!, { ciphertext: ct }),
+      ),
+    );
     const ok = runs.filter((r) => r.status === 200);
     assert.equal(ok.length, 1, JSON.stringify(runs.map((r) => [r.status, r.body.error?.code])));
     assert.equal(ok[0]!.body.plaintext, plaintext);
-    assert.ok(runs.filter((r) => r.status !== 200).every((r) => r.status === 409 && r.body.error.code === 'APPROVAL_NOT_PENDING'));
+    assert.ok(
+      runs
+        .filter((r) => r.status !== 200)
+        .every((r) => r.status === 409 && r.body.error.code === 'APPROVAL_NOT_PENDING'),
+    );
     assert.equal((await call(1, 'GET', `/v1/approvals/${id}`, tokens.svc!)).body.state, 'executed');
 
-    const recs = (await readAuditRecords(stores[1]!.db, 0, 1_000_000)).map((r) => decodeRecord(r.leaf)).filter((r) => r.approvalId === id);
+    const recs = (await readAuditRecords(stores[1]!.db, 0, 1_000_000))
+      .map((r) => decodeRecord(r.leaf))
+      .filter((r) => r.approvalId === id);
     assert.equal(recs.filter((r) => r.operation === 'decrypt' && r.status === 200).length, 1);
     assert.equal(recs.filter((r) => r.operation === 'approval.approve').length, 3);
     assert.deepEqual(new Set(recs.map((r) => r.node)), new Set(['node-0', 'node-1']));

@@ -49,12 +49,16 @@ describe('/v1/approvals', { timeout: 240_000 }, () => {
   let op1: string;
   let op2: string;
   let op3: string;
-  const token = async (principal: string, roles: string[]) => (await issueToken(s.hsm.store.db, { principal, roles, now: new Date() })).token;
+  const token = async (principal: string, roles: string[]) =>
+    (await issueToken(s.hsm.store.db, { principal, roles, now: new Date() })).token;
 
   /** A fresh key whose deletion is allowed, and op1's parked request to delete it. */
   async function parkedDeletion(name: string, requester = op1) {
     assert.equal((await s.call('POST', '/v1/keys', { token: root, body: { name, type: 'aes256-gcm' } })).status, 201);
-    assert.equal((await s.call('POST', `/v1/keys/${name}/config`, { token: root, body: { deletionAllowed: true } })).status, 200);
+    assert.equal(
+      (await s.call('POST', `/v1/keys/${name}/config`, { token: root, body: { deletionAllowed: true } })).status,
+      200,
+    );
     const parked = await s.call('DELETE', `/v1/keys/${name}`, { token: requester });
     assert.equal(parked.status, 202, JSON.stringify(parked.body));
     return parked.body.approvalId as string;
@@ -73,8 +77,14 @@ describe('/v1/approvals', { timeout: 240_000 }, () => {
   after(() => s.close());
 
   it('parks a dual-controlled request: 202 with the approval, nothing done, the request audited with its id', async () => {
-    assert.equal((await s.call('POST', '/v1/keys', { token: root, body: { name: 'parked', type: 'aes256-gcm' } })).status, 201);
-    assert.equal((await s.call('POST', '/v1/keys/parked/config', { token: root, body: { deletionAllowed: true } })).status, 200);
+    assert.equal(
+      (await s.call('POST', '/v1/keys', { token: root, body: { name: 'parked', type: 'aes256-gcm' } })).status,
+      201,
+    );
+    assert.equal(
+      (await s.call('POST', '/v1/keys/parked/config', { token: root, body: { deletionAllowed: true } })).status,
+      200,
+    );
     const res = await s.call('DELETE', '/v1/keys/parked', { token: root });
     assert.equal(res.status, 202, JSON.stringify(res.body));
     assert.deepEqual(Object.keys(res.body).sort(), ['approvalId', 'expiresAt', 'group', 'reason', 'required']);
@@ -97,7 +107,9 @@ describe('/v1/approvals', { timeout: 240_000 }, () => {
     assert.equal(shown.body.policies.length, 1);
     assert.equal(shown.body.approvals, 0);
 
-    const rec = (await records(s.hsm)).find((r) => r.approvalId === res.body.approvalId && r.operation === 'key.delete')!;
+    const rec = (await records(s.hsm)).find(
+      (r) => r.approvalId === res.body.approvalId && r.operation === 'key.delete',
+    )!;
     assert.equal(rec.status, 202);
     assert.equal(rec.code, 'APPROVAL_PENDING');
     assert.equal(rec.decision, 'require_approval');
@@ -114,10 +126,18 @@ describe('/v1/approvals', { timeout: 240_000 }, () => {
     const first = await s.call('POST', `/v1/approvals/${id}/approve`, { token: op2, body: {} });
     assert.equal(first.status, 200);
     assert.deepEqual(first.body.approvedBy, ['op-2']);
-    assertError(await s.call('POST', `/v1/approvals/${id}/approve`, { token: op2, body: {} }), 409, 'APPROVAL_DUPLICATE');
+    assertError(
+      await s.call('POST', `/v1/approvals/${id}/approve`, { token: op2, body: {} }),
+      409,
+      'APPROVAL_DUPLICATE',
+    );
     // Another token of the same principal is the same person.
     const op2again = await token('op-2', ['operator']);
-    assertError(await s.call('POST', `/v1/approvals/${id}/approve`, { token: op2again, body: {} }), 409, 'APPROVAL_DUPLICATE');
+    assertError(
+      await s.call('POST', `/v1/approvals/${id}/approve`, { token: op2again, body: {} }),
+      409,
+      'APPROVAL_DUPLICATE',
+    );
     const shown = await s.call('GET', `/v1/approvals/${id}`, { token: op1 });
     assert.equal(shown.body.approvals, 1);
     // One approval of two: the policies still say require_approval, so execute is refused and nothing runs.
@@ -128,7 +148,8 @@ describe('/v1/approvals', { timeout: 240_000 }, () => {
 
   it('executes once, for the requester only, and a second execute is refused', async () => {
     const id = await parkedDeletion('once');
-    for (const t of [op2, op3]) assert.equal((await s.call('POST', `/v1/approvals/${id}/approve`, { token: t, body: {} })).status, 200);
+    for (const t of [op2, op3])
+      assert.equal((await s.call('POST', `/v1/approvals/${id}/approve`, { token: t, body: {} })).status, 200);
     assertError(await s.call('POST', `/v1/approvals/${id}/execute`, { token: op2 }), 403, 'APPROVAL_NOT_REQUESTER');
     assertError(await s.call('POST', `/v1/approvals/${id}/execute`, { token: 'kwt_bogus' }), 401, 'UNAUTHENTICATED');
     const done = await s.call('POST', `/v1/approvals/${id}/execute`, { token: op1 });
@@ -139,7 +160,11 @@ describe('/v1/approvals', { timeout: 240_000 }, () => {
     const shown = (await s.call('GET', `/v1/approvals/${id}`, { token: op1 })).body;
     assert.equal(shown.state, 'executed');
     assert.equal(shown.resultStatus, 200);
-    assertError(await s.call('POST', `/v1/approvals/${id}/approve`, { token: await token('op-4', ['operator']), body: {} }), 409, 'APPROVAL_NOT_PENDING');
+    assertError(
+      await s.call('POST', `/v1/approvals/${id}/approve`, { token: await token('op-4', ['operator']), body: {} }),
+      409,
+      'APPROVAL_NOT_PENDING',
+    );
 
     const recs = (await records(s.hsm)).filter((r) => r.approvalId === id);
     assert.deepEqual(
@@ -162,20 +187,44 @@ describe('/v1/approvals', { timeout: 240_000 }, () => {
   });
 
   it('checks the body on execute: a different body is refused, the same JSON in another key order is not', async () => {
-    const policy = await compilePolicy(new URL('../../policies/examples/critical-decrypt.ts', import.meta.url).pathname);
-    const pushed = await s.call('POST', '/v1/policies', { token: root, body: { name: 'critical-decrypt', wasm: Buffer.from(policy.wasm).toString('base64') } });
+    const policy = await compilePolicy(
+      new URL('../../policies/examples/critical-decrypt.ts', import.meta.url).pathname,
+    );
+    const pushed = await s.call('POST', '/v1/policies', {
+      token: root,
+      body: { name: 'critical-decrypt', wasm: Buffer.from(policy.wasm).toString('base64') },
+    });
     assert.equal(pushed.status, 201, JSON.stringify(pushed.body));
     const body = { scope: 'key', key: 'vault' };
     const parked = await s.call('POST', `/v1/policies/${pushed.body.sha256}/activate`, { token: op1, body });
     assert.equal(parked.status, 202);
     const id = parked.body.approvalId;
     for (const t of [op2, op3]) await s.call('POST', `/v1/approvals/${id}/approve`, { token: t, body: {} });
-    assertError(await s.call('POST', `/v1/approvals/${id}/execute`, { token: op1, body: { scope: 'key', key: 'other' } }), 409, 'APPROVAL_DIGEST_MISMATCH');
-    assertError(await s.call('POST', `/v1/approvals/${id}/execute`, { token: op1, body: { scope: 'global' } }), 409, 'APPROVAL_DIGEST_MISMATCH');
+    assertError(
+      await s.call('POST', `/v1/approvals/${id}/execute`, { token: op1, body: { scope: 'key', key: 'other' } }),
+      409,
+      'APPROVAL_DIGEST_MISMATCH',
+    );
+    assertError(
+      await s.call('POST', `/v1/approvals/${id}/execute`, { token: op1, body: { scope: 'global' } }),
+      409,
+      'APPROVAL_DIGEST_MISMATCH',
+    );
     // The target route validates the body first, as it did the original.
-    assertError(await s.call('POST', `/v1/approvals/${id}/execute`, { token: op1, body: { scope: 'nowhere' } }), 400, 'VALIDATION_FAILED');
-    assert.equal((await s.call('GET', `/v1/approvals/${id}`, { token: op1 })).body.state, 'pending', 'a refused execute uses nothing up');
-    const done = await s.call('POST', `/v1/approvals/${id}/execute`, { token: op1, body: { key: 'vault', scope: 'key' } });
+    assertError(
+      await s.call('POST', `/v1/approvals/${id}/execute`, { token: op1, body: { scope: 'nowhere' } }),
+      400,
+      'VALIDATION_FAILED',
+    );
+    assert.equal(
+      (await s.call('GET', `/v1/approvals/${id}`, { token: op1 })).body.state,
+      'pending',
+      'a refused execute uses nothing up',
+    );
+    const done = await s.call('POST', `/v1/approvals/${id}/execute`, {
+      token: op1,
+      body: { key: 'vault', scope: 'key' },
+    });
     assert.equal(done.status, 200, JSON.stringify(done.body));
     assert.deepEqual([done.body.scope, done.body.key, done.body.active], ['key', 'vault', true]);
   });
@@ -183,17 +232,34 @@ describe('/v1/approvals', { timeout: 240_000 }, () => {
   it('a denial by any approver ends the request', async () => {
     const id = await parkedDeletion('denied');
     assert.equal((await s.call('POST', `/v1/approvals/${id}/approve`, { token: op2, body: {} })).status, 200);
-    const denied = await s.call('POST', `/v1/approvals/${id}/deny`, { token: op3, body: { reason: 'not during the freeze' } });
+    const denied = await s.call('POST', `/v1/approvals/${id}/deny`, {
+      token: op3,
+      body: { reason: 'not during the freeze' },
+    });
     assert.equal(denied.status, 200, JSON.stringify(denied.body));
     assert.equal(denied.body.state, 'denied');
     assert.equal(denied.body.deniedBy, 'op-3');
     assert.equal(denied.body.denyReason, 'not during the freeze');
-    assertError(await s.call('POST', `/v1/approvals/${id}/approve`, { token: await token('op-5', ['operator']), body: {} }), 409, 'APPROVAL_NOT_PENDING');
-    assertError(await s.call('POST', `/v1/approvals/${id}/deny`, { token: op2, body: {} }), 409, 'APPROVAL_NOT_PENDING');
+    assertError(
+      await s.call('POST', `/v1/approvals/${id}/approve`, { token: await token('op-5', ['operator']), body: {} }),
+      409,
+      'APPROVAL_NOT_PENDING',
+    );
+    assertError(
+      await s.call('POST', `/v1/approvals/${id}/deny`, { token: op2, body: {} }),
+      409,
+      'APPROVAL_NOT_PENDING',
+    );
     assertError(await s.call('POST', `/v1/approvals/${id}/execute`, { token: op1 }), 409, 'APPROVAL_NOT_PENDING');
     assert.equal((await s.call('GET', '/v1/keys/denied', { token: root })).body.deleteAfter, null);
     const recs = (await records(s.hsm)).filter((r) => r.approvalId === id && r.operation === 'approval.deny');
-    assert.deepEqual(recs.map((r) => [r.principal, r.status]), [['op-3', 200], ['op-2', 409]]);
+    assert.deepEqual(
+      recs.map((r) => [r.principal, r.status]),
+      [
+        ['op-3', 200],
+        ['op-2', 409],
+      ],
+    );
   });
 
   it('an expired approval can be neither approved nor executed, and its expiry is one audit record', async () => {
@@ -203,7 +269,11 @@ describe('/v1/approvals', { timeout: 240_000 }, () => {
     // Time passes: the deadline is now behind us.
     await s.hsm.store.db.execute(sql`UPDATE approvals SET expires_at = now() - interval '1 second' WHERE id = ${id}`);
     assertError(await s.call('POST', `/v1/approvals/${id}/execute`, { token: op1 }), 410, 'APPROVAL_EXPIRED');
-    assertError(await s.call('POST', `/v1/approvals/${id}/approve`, { token: await token('op-6', ['operator']), body: {} }), 410, 'APPROVAL_EXPIRED');
+    assertError(
+      await s.call('POST', `/v1/approvals/${id}/approve`, { token: await token('op-6', ['operator']), body: {} }),
+      410,
+      'APPROVAL_EXPIRED',
+    );
     assertError(await s.call('POST', `/v1/approvals/${id}/deny`, { token: op2, body: {} }), 410, 'APPROVAL_EXPIRED');
     assert.equal((await s.call('GET', `/v1/approvals/${id}`, { token: op1 })).body.state, 'expired');
     assert.equal((await s.call('GET', '/v1/keys/late', { token: root })).body.deleteAfter, null);
@@ -235,15 +305,27 @@ describe('/v1/approvals', { timeout: 240_000 }, () => {
     const all: any[] = [];
     let after: string | null = null;
     do {
-      const page: { status: number; body: any } = await s.call('GET', `/v1/approvals?limit=2${after ? `&after=${after}` : ''}`, { token: root });
+      const page: { status: number; body: any } = await s.call(
+        'GET',
+        `/v1/approvals?limit=2${after ? `&after=${after}` : ''}`,
+        { token: root },
+      );
       assert.equal(page.status, 200);
       all.push(...page.body.approvals);
       after = page.body.next;
     } while (after);
     assert.ok(all.length >= 7);
-    assert.deepEqual(all.map((a) => a.id), [...all.map((a) => a.id)].sort(), 'oldest first');
+    assert.deepEqual(
+      all.map((a) => a.id),
+      [...all.map((a) => a.id)].sort(),
+      'oldest first',
+    );
     assert.equal(new Set(all.map((a) => a.id)).size, all.length);
-    assert.ok(all.some((a) => a.state === 'executed') && all.some((a) => a.state === 'denied') && all.some((a) => a.state === 'expired'));
+    assert.ok(
+      all.some((a) => a.state === 'executed') &&
+        all.some((a) => a.state === 'denied') &&
+        all.some((a) => a.state === 'expired'),
+    );
     // The app requested nothing and approves nothing.
     assert.deepEqual((await s.call('GET', '/v1/approvals', { token: app })).body.approvals, []);
     assertError(await s.call('GET', `/v1/approvals/${all[0].id}`, { token: app }), 404, 'APPROVAL_NOT_FOUND');
@@ -251,25 +333,53 @@ describe('/v1/approvals', { timeout: 240_000 }, () => {
     assertError(await s.call('GET', '/v1/approvals?limit=0', { token: root }), 400, 'VALIDATION_FAILED');
     assertError(await s.call('GET', '/v1/approvals/apr_nope', { token: root }), 400, 'VALIDATION_FAILED');
     assertError(await s.call('GET', `/v1/approvals/apr_${'0'.repeat(32)}`, { token: root }), 404, 'APPROVAL_NOT_FOUND');
-    assertError(await s.call('POST', `/v1/approvals/apr_${'0'.repeat(32)}/execute`, { token: root }), 404, 'APPROVAL_NOT_FOUND');
+    assertError(
+      await s.call('POST', `/v1/approvals/apr_${'0'.repeat(32)}/execute`, { token: root }),
+      404,
+      'APPROVAL_NOT_FOUND',
+    );
     assertError(await s.call('POST', `/v1/approvals/apr_${'0'.repeat(32)}/execute`, {}), 401, 'UNAUTHENTICATED');
     assertError(await s.call('GET', '/v1/approvals', {}), 401, 'UNAUTHENTICATED');
   });
 
   it('a custom policy asks for approvals on decrypt with keys labelled tier=critical', async () => {
-    const policy = await compilePolicy(new URL('../../policies/examples/critical-decrypt.ts', import.meta.url).pathname);
-    const sha256 = (await s.call('POST', '/v1/policies', { token: root, body: { name: 'critical-decrypt', wasm: Buffer.from(policy.wasm).toString('base64') } })).body.sha256;
+    const policy = await compilePolicy(
+      new URL('../../policies/examples/critical-decrypt.ts', import.meta.url).pathname,
+    );
+    const sha256 = (
+      await s.call('POST', '/v1/policies', {
+        token: root,
+        body: { name: 'critical-decrypt', wasm: Buffer.from(policy.wasm).toString('base64') },
+      })
+    ).body.sha256;
     // Activating it is itself dual-controlled.
-    const activated = await completeApproval(s, await s.call('POST', `/v1/policies/${sha256}/activate`, { token: root, body: { scope: 'global' } }), root, { scope: 'global' });
+    const activated = await completeApproval(
+      s,
+      await s.call('POST', `/v1/policies/${sha256}/activate`, { token: root, body: { scope: 'global' } }),
+      root,
+      { scope: 'global' },
+    );
     assert.equal(activated.status, 200, JSON.stringify(activated.body));
 
-    for (const [name, tier] of [['ledger', 'critical'], ['logs', 'standard']]) {
-      assert.equal((await s.call('POST', '/v1/keys', { token: root, body: { name, type: 'aes256-gcm', labels: { tier } } })).status, 201);
+    for (const [name, tier] of [
+      ['ledger', 'critical'],
+      ['logs', 'standard'],
+    ]) {
+      assert.equal(
+        (await s.call('POST', '/v1/keys', { token: root, body: { name, type: 'aes256-gcm', labels: { tier } } }))
+          .status,
+        201,
+      );
     }
     const plain = b64('the ledger');
-    const ct = (await s.call('POST', '/v1/keys/ledger/encrypt', { token: app, body: { plaintext: plain } })).body.ciphertext;
-    const logs = (await s.call('POST', '/v1/keys/logs/encrypt', { token: app, body: { plaintext: plain } })).body.ciphertext;
-    assert.equal((await s.call('POST', '/v1/keys/logs/decrypt', { token: app, body: { ciphertext: logs } })).body.plaintext, plain);
+    const ct = (await s.call('POST', '/v1/keys/ledger/encrypt', { token: app, body: { plaintext: plain } })).body
+      .ciphertext;
+    const logs = (await s.call('POST', '/v1/keys/logs/encrypt', { token: app, body: { plaintext: plain } })).body
+      .ciphertext;
+    assert.equal(
+      (await s.call('POST', '/v1/keys/logs/decrypt', { token: app, body: { ciphertext: logs } })).body.plaintext,
+      plain,
+    );
 
     const parked = await s.call('POST', '/v1/keys/ledger/decrypt', { token: app, body: { ciphertext: ct } });
     assert.equal(parked.status, 202, JSON.stringify(parked.body));
@@ -277,11 +387,20 @@ describe('/v1/approvals', { timeout: 240_000 }, () => {
     const [a1, a2] = await approverTokens(s.hsm.store.db);
     await s.call('POST', `/v1/approvals/${parked.body.approvalId}/approve`, { token: a1, body: {} });
     await s.call('POST', `/v1/approvals/${parked.body.approvalId}/approve`, { token: a2, body: {} });
-    const out = await s.call('POST', `/v1/approvals/${parked.body.approvalId}/execute`, { token: app, body: { ciphertext: ct } });
+    const out = await s.call('POST', `/v1/approvals/${parked.body.approvalId}/execute`, {
+      token: app,
+      body: { ciphertext: ct },
+    });
     assert.equal(out.status, 200, JSON.stringify(out.body));
     assert.equal(out.body.plaintext, plain);
-    assertError(await s.call('POST', `/v1/approvals/${parked.body.approvalId}/execute`, { token: app, body: { ciphertext: ct } }), 409, 'APPROVAL_NOT_PENDING');
-    const rec = (await records(s.hsm)).find((r) => r.approvalId === parked.body.approvalId && r.operation === 'decrypt' && r.status === 200)!;
+    assertError(
+      await s.call('POST', `/v1/approvals/${parked.body.approvalId}/execute`, { token: app, body: { ciphertext: ct } }),
+      409,
+      'APPROVAL_NOT_PENDING',
+    );
+    const rec = (await records(s.hsm)).find(
+      (r) => r.approvalId === parked.body.approvalId && r.operation === 'decrypt' && r.status === 200,
+    )!;
     assert.equal(rec.policies.length, 2);
     assert.ok(rec.policies.every((p) => p.decision === 'allow'));
   });

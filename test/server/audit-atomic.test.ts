@@ -29,8 +29,10 @@ describe('state changes and their audit records commit together', { timeout: 180
   let defaultPolicy: string;
 
   const db = () => s.hsm.store.db;
-  const count = async (table: string, where = 'true') => Number((await queryRows<{ n: string }>(db(), sql.raw(`select count(*) as n from ${table} where ${where}`)))[0]!.n);
-  const records = async (): Promise<AuditRecord[]> => (await readAuditRecords(db(), 0, 1_000_000)).map((r) => decodeRecord(r.leaf));
+  const count = async (table: string, where = 'true') =>
+    Number((await queryRows<{ n: string }>(db(), sql.raw(`select count(*) as n from ${table} where ${where}`)))[0]!.n);
+  const records = async (): Promise<AuditRecord[]> =>
+    (await readAuditRecords(db(), 0, 1_000_000)).map((r) => decodeRecord(r.leaf));
 
   /** Runs `fn` while the database refuses every audit append (a constraint the head update violates). */
   async function refusingAppends<T>(fn: () => Promise<T>): Promise<T> {
@@ -50,7 +52,10 @@ describe('state changes and their audit records commit together', { timeout: 180
     victimId = (await issueToken(db(), { principal: 'victim', roles: ['app'], now: new Date() })).tokenId;
     for (const name of ['k', 'parked']) {
       assert.equal((await s.call('POST', '/v1/keys', { token: root, body: { name, type: 'aes256-gcm' } })).status, 201);
-      assert.equal((await s.call('POST', `/v1/keys/${name}/config`, { token: root, body: { deletionAllowed: true } })).status, 200);
+      assert.equal(
+        (await s.call('POST', `/v1/keys/${name}/config`, { token: root, body: { deletionAllowed: true } })).status,
+        200,
+      );
     }
     const parked = await s.call('DELETE', '/v1/keys/parked', { token: op1 });
     assert.equal(parked.status, 202, JSON.stringify(parked.body));
@@ -60,37 +65,77 @@ describe('state changes and their audit records commit together', { timeout: 180
   after(() => s.close());
 
   const cases: Array<[string, () => Promise<{ status: number; body: any; headers: Headers }>, () => Promise<void>]> = [
-    ['key.create', () => s.call('POST', '/v1/keys', { token: root, body: { name: 'fresh', type: 'ed25519' } }), async () => {
-      assertError(await s.call('GET', '/v1/keys/fresh', { token: root }), 404, 'KEY_NOT_FOUND');
-      assert.equal(await count('barrier_entries', "path like 'keys/%'"), 2, 'no material stored for it');
-    }],
-    ['key.rotate', () => s.call('POST', '/v1/keys/k/rotate', { token: root, body: {} }), async () => {
-      assert.equal((await s.call('GET', '/v1/keys/k', { token: root })).body.latestVersion, 1);
-    }],
-    ['key.config', () => s.call('POST', '/v1/keys/k/config', { token: root, body: { deletionAllowed: false } }), async () => {
-      assert.equal((await s.call('GET', '/v1/keys/k', { token: root })).body.deletionAllowed, true);
-    }],
-    ['key.delete (parked for approval)', () => s.call('DELETE', '/v1/keys/k', { token: op1 }), async () => {
-      assert.equal(await count('approvals'), 1, 'no approval was parked');
-    }],
-    ['auth.token.create', () => s.call('POST', '/v1/auth/tokens', { token: root, body: { principal: 'new', roles: ['app'], ttl: 3600 } }), async () => {
-      assert.equal(await count('tokens', "principal = 'new'"), 0);
-    }],
-    ['auth.token.revoke', () => s.call('DELETE', `/v1/auth/tokens/${victimId}`, { token: root }), async () => {
-      assert.equal(await count('tokens', `id = '${victimId}' and revoked_at is null`), 1);
-    }],
-    ['policy.activate', () => s.call('POST', `/v1/policies/${defaultPolicy}/activate`, { token: root, body: { scope: 'key', key: 'k' } }), async () => {
-      assert.equal(await count('policy_bindings', "scope = 'key'"), 0);
-    }],
-    ['sys.rotate', () => s.call('POST', '/v1/sys/rotate', { token: root, body: {} }), async () => {
-      assert.equal(await count('keyring', 'active_term = 1'), 1);
-    }],
-    ['approval.approve', () => s.call('POST', `/v1/approvals/${pendingApproval}/approve`, { token: op2, body: {} }), async () => {
-      assert.equal(await count('approval_grants'), 0);
-    }],
-    ['approval.deny', () => s.call('POST', `/v1/approvals/${pendingApproval}/deny`, { token: op2, body: { reason: 'no' } }), async () => {
-      assert.equal(await count('approvals', "state = 'pending'"), 1);
-    }],
+    [
+      'key.create',
+      () => s.call('POST', '/v1/keys', { token: root, body: { name: 'fresh', type: 'ed25519' } }),
+      async () => {
+        assertError(await s.call('GET', '/v1/keys/fresh', { token: root }), 404, 'KEY_NOT_FOUND');
+        assert.equal(await count('barrier_entries', "path like 'keys/%'"), 2, 'no material stored for it');
+      },
+    ],
+    [
+      'key.rotate',
+      () => s.call('POST', '/v1/keys/k/rotate', { token: root, body: {} }),
+      async () => {
+        assert.equal((await s.call('GET', '/v1/keys/k', { token: root })).body.latestVersion, 1);
+      },
+    ],
+    [
+      'key.config',
+      () => s.call('POST', '/v1/keys/k/config', { token: root, body: { deletionAllowed: false } }),
+      async () => {
+        assert.equal((await s.call('GET', '/v1/keys/k', { token: root })).body.deletionAllowed, true);
+      },
+    ],
+    [
+      'key.delete (parked for approval)',
+      () => s.call('DELETE', '/v1/keys/k', { token: op1 }),
+      async () => {
+        assert.equal(await count('approvals'), 1, 'no approval was parked');
+      },
+    ],
+    [
+      'auth.token.create',
+      () => s.call('POST', '/v1/auth/tokens', { token: root, body: { principal: 'new', roles: ['app'], ttl: 3600 } }),
+      async () => {
+        assert.equal(await count('tokens', "principal = 'new'"), 0);
+      },
+    ],
+    [
+      'auth.token.revoke',
+      () => s.call('DELETE', `/v1/auth/tokens/${victimId}`, { token: root }),
+      async () => {
+        assert.equal(await count('tokens', `id = '${victimId}' and revoked_at is null`), 1);
+      },
+    ],
+    [
+      'policy.activate',
+      () => s.call('POST', `/v1/policies/${defaultPolicy}/activate`, { token: root, body: { scope: 'key', key: 'k' } }),
+      async () => {
+        assert.equal(await count('policy_bindings', "scope = 'key'"), 0);
+      },
+    ],
+    [
+      'sys.rotate',
+      () => s.call('POST', '/v1/sys/rotate', { token: root, body: {} }),
+      async () => {
+        assert.equal(await count('keyring', 'active_term = 1'), 1);
+      },
+    ],
+    [
+      'approval.approve',
+      () => s.call('POST', `/v1/approvals/${pendingApproval}/approve`, { token: op2, body: {} }),
+      async () => {
+        assert.equal(await count('approval_grants'), 0);
+      },
+    ],
+    [
+      'approval.deny',
+      () => s.call('POST', `/v1/approvals/${pendingApproval}/deny`, { token: op2, body: { reason: 'no' } }),
+      async () => {
+        assert.equal(await count('approvals', "state = 'pending'"), 1);
+      },
+    ],
   ];
 
   for (const [op, request, unchanged] of cases) {
@@ -108,7 +153,10 @@ describe('state changes and their audit records commit together', { timeout: 180
   it('the same changes, accepted: each commits with one record that says what changed', async () => {
     const rotated = await s.call('POST', '/v1/keys/k/rotate', { token: root, body: {} });
     assert.equal(rotated.status, 200);
-    const created = await s.call('POST', '/v1/auth/tokens', { token: root, body: { principal: 'new', roles: ['app'], ttl: 3600 } });
+    const created = await s.call('POST', '/v1/auth/tokens', {
+      token: root,
+      body: { principal: 'new', roles: ['app'], ttl: 3600 },
+    });
     assert.equal(created.status, 201);
     const approved = await s.call('POST', `/v1/approvals/${pendingApproval}/approve`, { token: op2, body: {} });
     assert.equal(approved.status, 200, JSON.stringify(approved.body));
@@ -126,7 +174,12 @@ describe('state changes and their audit records commit together', { timeout: 180
     assert.equal(rot.status, 200);
     assert.deepEqual(rot.details, { version: 2 });
     const tok = one(created.headers.get('x-request-id'));
-    assert.deepEqual(tok.details, { tokenId: created.body.tokenId, tokenPrincipal: 'new', roles: 'app', expiresAt: created.body.expiresAt });
+    assert.deepEqual(tok.details, {
+      tokenId: created.body.tokenId,
+      tokenPrincipal: 'new',
+      roles: 'app',
+      expiresAt: created.body.expiresAt,
+    });
     assert.equal(one(approved.headers.get('x-request-id')).approvalId, pendingApproval);
     const park = one(parked.headers.get('x-request-id'));
     assert.equal(park.approvalId, parked.body.approvalId);
@@ -141,7 +194,11 @@ describe('state changes and their audit records commit together', { timeout: 180
   });
 
   it('a key purge commits with its record', async () => {
-    assert.equal((await s.call('DELETE', '/v1/keys/parked', { token: root })).status, 202, 'deletion itself needs approvals');
+    assert.equal(
+      (await s.call('DELETE', '/v1/keys/parked', { token: root })).status,
+      202,
+      'deletion itself needs approvals',
+    );
     // Schedule behind the pipeline's back, as an executed approval would have.
     await db().execute(sql.raw(`UPDATE keys SET delete_after = now() WHERE name = 'parked'`));
     const later = new Date(Date.now() + (DELETION_RETENTION_DAYS + 1) * DAY);

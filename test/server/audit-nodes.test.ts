@@ -57,19 +57,27 @@ describePostgres('audit log with two nodes on one PostgreSQL', { timeout: 180_00
 
   it('produces one gap-free log that verifies, under concurrent load on both nodes', async () => {
     const call = (i: number, path: string, body: unknown, token = app) =>
-      fetch(servers[i]!.url + path, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` }, body: JSON.stringify(body) });
+      fetch(servers[i]!.url + path, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+        body: JSON.stringify(body),
+      });
     assert.equal((await call(0, '/v1/keys', { name: 'k', type: 'aes256-gcm' }, root)).status, 201);
     const perNode = 160;
     const statuses = await Promise.all(
       [0, 1].flatMap((n) =>
         Array.from({ length: 8 }, async () => {
           const out: number[] = [];
-          for (let j = 0; j < perNode / 8; j++) out.push((await call(n, '/v1/keys/k/encrypt', { plaintext: b64(`n${n} m${j}`) })).status);
+          for (let j = 0; j < perNode / 8; j++)
+            out.push((await call(n, '/v1/keys/k/encrypt', { plaintext: b64(`n${n} m${j}`) })).status);
           return out;
         }),
       ),
     );
-    assert.ok(statuses.flat().every((s) => s === 200), `statuses: ${[...new Set(statuses.flat())].join(',')}`);
+    assert.ok(
+      statuses.flat().every((s) => s === 200),
+      `statuses: ${[...new Set(statuses.flat())].join(',')}`,
+    );
 
     // Both nodes integrate; whichever holds the lock signs.
     const cps = await Promise.all(hsms.map((h) => h.integrator!.integrate({ fresh: true })));

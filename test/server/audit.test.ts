@@ -26,15 +26,19 @@ describe('/v1/audit', { timeout: 120_000 }, () => {
   before(async () => {
     s = await startTestServer();
     root = (await devBootstrap(s.hsm)).rootToken;
-    auditor = (await issueToken(s.hsm.store.db, { principal: 'eve-auditor', roles: ['auditor'], now: new Date() })).token;
+    auditor = (await issueToken(s.hsm.store.db, { principal: 'eve-auditor', roles: ['auditor'], now: new Date() }))
+      .token;
     app = (await issueToken(s.hsm.store.db, { principal: 'svc', roles: ['app'], now: new Date() })).token;
-    assert.equal((await s.call('POST', '/v1/keys', { token: root, body: { name: 'k', type: 'aes256-gcm' } })).status, 201);
+    assert.equal(
+      (await s.call('POST', '/v1/keys', { token: root, body: { name: 'k', type: 'aes256-gcm' } })).status,
+      201,
+    );
   });
   after(() => s.close());
 
   async function allRecords() {
     const out: { index: number; leaf: string; chain: string }[] = [];
-    for (let from = 0; ; ) {
+    for (let from = 0; ;) {
       const page = await s.call('GET', `/v1/audit/records?from=${from}&limit=50`, { token: auditor });
       assert.equal(page.status, 200, JSON.stringify(page.body));
       out.push(...page.body.records);
@@ -47,10 +51,21 @@ describe('/v1/audit', { timeout: 120_000 }, () => {
     const enc = await s.call('POST', '/v1/keys/k/encrypt', { token: app, body: { plaintext: b64('x') } });
     assert.equal(enc.status, 200);
     assertError(await s.call('POST', '/v1/keys/k/rotate', { token: app, body: {} }), 403, 'POLICY_DENIED');
-    assertError(await s.call('POST', '/v1/keys/nope/encrypt', { token: app, body: { plaintext: b64('x') } }), 404, 'KEY_NOT_FOUND');
-    assertError(await s.call('POST', '/v1/keys/k/encrypt', { token: 'kwt_not-a-real-token', body: { plaintext: b64('x') } }), 401, 'UNAUTHENTICATED');
+    assertError(
+      await s.call('POST', '/v1/keys/nope/encrypt', { token: app, body: { plaintext: b64('x') } }),
+      404,
+      'KEY_NOT_FOUND',
+    );
+    assertError(
+      await s.call('POST', '/v1/keys/k/encrypt', { token: 'kwt_not-a-real-token', body: { plaintext: b64('x') } }),
+      401,
+      'UNAUTHENTICATED',
+    );
 
-    const records = (await allRecords()).map((r) => ({ ...decodeRecord(new TextEncoder().encode(r.leaf)), index: r.index }));
+    const records = (await allRecords()).map((r) => ({
+      ...decodeRecord(new TextEncoder().encode(r.leaf)),
+      index: r.index,
+    }));
     const ops = records.map((r) => r.operation);
     assert.deepEqual(ops.slice(0, 2), ['sys.init', 'sys.unseal']);
     assert.equal(records[1]!.details?.holder, 'dev');
@@ -80,7 +95,10 @@ describe('/v1/audit', { timeout: 120_000 }, () => {
     assert.equal(unauth.principal, null);
     const token = unauth.details?.token as string;
     assert.match(token, /^hmac-sha256:1:[A-Za-z0-9_-]{43}$/);
-    assert.ok(!records.some((r) => JSON.stringify(r).includes('kwt_not-a-real-token')), 'the token itself is never recorded');
+    assert.ok(
+      !records.some((r) => JSON.stringify(r).includes('kwt_not-a-real-token')),
+      'the token itself is never recorded',
+    );
     // An auditor can find it by the value they know.
     const h = await s.call('POST', '/v1/audit/hash', { token: auditor, body: { value: 'kwt_not-a-real-token' } });
     assert.equal(h.body.hash, token);
@@ -98,7 +116,8 @@ describe('/v1/audit', { timeout: 120_000 }, () => {
     assert.equal(v1.size, cp1.body.size);
     assert.equal(b64(v1.root), cp1.body.root);
 
-    for (let i = 0; i < 5; i++) await s.call('POST', '/v1/keys/k/encrypt', { token: app, body: { plaintext: b64(`m${i}`) } });
+    for (let i = 0; i < 5; i++)
+      await s.call('POST', '/v1/keys/k/encrypt', { token: app, body: { plaintext: b64(`m${i}`) } });
     const cp2 = await s.call('GET', '/v1/audit/checkpoint', { token: auditor });
     const v2 = verifyNote(cp2.body.note, trusted);
     assert.ok(v2.size > v1.size);
@@ -118,13 +137,33 @@ describe('/v1/audit', { timeout: 120_000 }, () => {
     verifyConsistency(v1.size, v2.size, c.body.proof.map(fromB64), v1.root, v2.root);
 
     // Sizes without a checkpoint, reversed ranges and garbage are 400s.
-    assertError(await s.call('GET', `/v1/audit/proofs/inclusion?index=0&size=${v2.size + 1000}`, { token: auditor }), 400, 'AUDIT_RANGE_INVALID');
-    assertError(await s.call('GET', `/v1/audit/proofs/inclusion?index=5&size=2`, { token: auditor }), 400, 'AUDIT_RANGE_INVALID');
-    assertError(await s.call('GET', `/v1/audit/proofs/consistency?from=0&to=${v2.size}`, { token: auditor }), 400, 'AUDIT_RANGE_INVALID');
-    assertError(await s.call('GET', '/v1/audit/proofs/inclusion?index=abc&size=1', { token: auditor }), 400, 'VALIDATION_FAILED');
+    assertError(
+      await s.call('GET', `/v1/audit/proofs/inclusion?index=0&size=${v2.size + 1000}`, { token: auditor }),
+      400,
+      'AUDIT_RANGE_INVALID',
+    );
+    assertError(
+      await s.call('GET', `/v1/audit/proofs/inclusion?index=5&size=2`, { token: auditor }),
+      400,
+      'AUDIT_RANGE_INVALID',
+    );
+    assertError(
+      await s.call('GET', `/v1/audit/proofs/consistency?from=0&to=${v2.size}`, { token: auditor }),
+      400,
+      'AUDIT_RANGE_INVALID',
+    );
+    assertError(
+      await s.call('GET', '/v1/audit/proofs/inclusion?index=abc&size=1', { token: auditor }),
+      400,
+      'VALIDATION_FAILED',
+    );
     assertError(await s.call('GET', '/v1/audit/records?from=-1', { token: auditor }), 400, 'VALIDATION_FAILED');
     assertError(await s.call('GET', '/v1/audit/records?from=5&to=2', { token: auditor }), 400, 'AUDIT_RANGE_INVALID');
-    assertError(await s.call('POST', '/v1/audit/hash', { token: auditor, body: { value: 5 } }), 400, 'VALIDATION_FAILED');
+    assertError(
+      await s.call('POST', '/v1/audit/hash', { token: auditor, body: { value: 5 } }),
+      400,
+      'VALIDATION_FAILED',
+    );
     assertError(await s.call('POST', '/v1/audit/hash', { token: auditor, body: {} }), 400, 'VALIDATION_FAILED');
   });
 
@@ -160,8 +199,15 @@ describe('/v1/audit', { timeout: 120_000 }, () => {
     const size = (await s.call('GET', `/v1/audit/records?from=0&limit=1`, { token: auditor })).body.size as number;
     // Edit the newest (not yet integrated) record behind the log's back.
     const db = s.hsm.store.db;
-    await db.execute(sql.raw(`UPDATE audit_records SET leaf = convert_to(replace(convert_from(leaf, 'UTF8'), '"svc"', '"mallory"'), 'UTF8') WHERE idx = ${size - 1}`));
-    await assert.rejects(s.hsm.integrator!.integrate(), (err: any) => err.code === 'AUDIT_LOG_CORRUPT' && err.message.includes(`record ${size - 1}`));
+    await db.execute(
+      sql.raw(
+        `UPDATE audit_records SET leaf = convert_to(replace(convert_from(leaf, 'UTF8'), '"svc"', '"mallory"'), 'UTF8') WHERE idx = ${size - 1}`,
+      ),
+    );
+    await assert.rejects(
+      s.hsm.integrator!.integrate(),
+      (err: any) => err.code === 'AUDIT_LOG_CORRUPT' && err.message.includes(`record ${size - 1}`),
+    );
     assert.ok(before.body.size < size);
   });
 });

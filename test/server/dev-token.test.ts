@@ -42,7 +42,11 @@ describe('dev root token of the user’s choosing; token TTL default', () => {
     const other = await startTestServer();
     try {
       for (const bad of ['', 'has space', 'tab\there', 'ünïcode', 'x'.repeat(1025)]) {
-        await assert.rejects(devBootstrap(other.hsm, { rootToken: bad }), (e: any) => e.code === 'TOKEN_INVALID', JSON.stringify(bad));
+        await assert.rejects(
+          devBootstrap(other.hsm, { rootToken: bad }),
+          (e: any) => e.code === 'TOKEN_INVALID',
+          JSON.stringify(bad),
+        );
       }
     } finally {
       await other.close();
@@ -55,7 +59,11 @@ describe('dev root token of the user’s choosing; token TTL default', () => {
     assert.equal(r.status, 201, JSON.stringify(r.body));
     assert.equal(DEFAULT_TOKEN_TTL_SECONDS, 24 * 3600);
     const exp = Date.parse(r.body.expiresAt);
-    assert.ok(exp >= before + DEFAULT_TOKEN_TTL_SECONDS * 1000 - 1000 && exp <= Date.now() + DEFAULT_TOKEN_TTL_SECONDS * 1000 + 1000, r.body.expiresAt);
+    assert.ok(
+      exp >= before + DEFAULT_TOKEN_TTL_SECONDS * 1000 - 1000 &&
+        exp <= Date.now() + DEFAULT_TOKEN_TTL_SECONDS * 1000 + 1000,
+      r.body.expiresAt,
+    );
     assert.equal((await s.call('GET', '/v1/auth/whoami', { token: r.body.token })).body.principal, 'svc');
   });
 });

@@ -48,7 +48,12 @@ function intBytes(v: bigint): Buffer {
   return b[0]! & 0x80 ? Buffer.concat([Buffer.of(0), b]) : b;
 }
 function toDer(r: bigint, s: bigint): Buffer {
-  const body = Buffer.concat([Buffer.of(0x02, intBytes(r).length), intBytes(r), Buffer.of(0x02, intBytes(s).length), intBytes(s)]);
+  const body = Buffer.concat([
+    Buffer.of(0x02, intBytes(r).length),
+    intBytes(r),
+    Buffer.of(0x02, intBytes(s).length),
+    intBytes(s),
+  ]);
   return Buffer.concat([Buffer.of(0x30, body.length), body]);
 }
 const isHighS = (s: bigint, n: bigint) => s > n >> 1n;
@@ -102,7 +107,10 @@ describe('ECDSA signatures from other signers verify (FIPS 186-5: high and low S
       writeFileSync(msg, `message ${i} signed by openssl`);
       execFileSync('openssl', ['dgst', '-sha256', '-sign', key, '-out', sig, msg]);
       // The oracle: OpenSSL itself accepts every one.
-      assert.match(execFileSync('openssl', ['dgst', '-sha256', '-verify', pub, '-signature', sig, msg]).toString(), /Verified OK/);
+      assert.match(
+        execFileSync('openssl', ['dgst', '-sha256', '-verify', pub, '-signature', sig, msg]).toString(),
+        /Verified OK/,
+      );
       const der = readFileSync(sig);
       if (isHighS(parseDer(der).s, ORDER.p256)) high++;
       items.push({ message: b64(readFileSync(msg)), signature: der });
@@ -114,15 +122,28 @@ describe('ECDSA signatures from other signers verify (FIPS 186-5: high and low S
       const enc = (sig: Buffer) => (form === 'raw' ? b64(sig) : 'kw:v1:' + b64(sig));
       // One by one (the single-item route) ...
       let valid = 0;
-      for (const it of items) if ((await verify('openssl-p256', { message: it.message, signature: enc(it.signature) })).valid === true) valid++;
+      for (const it of items)
+        if ((await verify('openssl-p256', { message: it.message, signature: enc(it.signature) })).valid === true)
+          valid++;
       assert.equal(valid, SIGNATURES, `${form}: ${valid} of ${SIGNATURES} verified (${high} were high-S)`);
       // ... and as one batch.
-      const b = await verify('openssl-p256', { batch: items.map((it) => ({ message: it.message, signature: enc(it.signature) })) });
-      assert.deepEqual(b.batch, items.map(() => ({ valid: true })), form);
+      const b = await verify('openssl-p256', {
+        batch: items.map((it) => ({ message: it.message, signature: enc(it.signature) })),
+      });
+      assert.deepEqual(
+        b.batch,
+        items.map(() => ({ valid: true })),
+        form,
+      );
     }
     // Still a real check: the same signatures over other messages are all invalid.
-    const wrong = await verify('openssl-p256', { batch: items.map((it, i) => ({ message: items[(i + 1) % SIGNATURES]!.message, signature: b64(it.signature) })) });
-    assert.deepEqual(wrong.batch, items.map(() => ({ valid: false })));
+    const wrong = await verify('openssl-p256', {
+      batch: items.map((it, i) => ({ message: items[(i + 1) % SIGNATURES]!.message, signature: b64(it.signature) })),
+    });
+    assert.deepEqual(
+      wrong.batch,
+      items.map(() => ({ valid: false })),
+    );
     assert.equal(info.requireLowS, false, 'key info: verify accepts both S forms by default');
   });
 
@@ -147,14 +168,34 @@ describe('ECDSA signatures from other signers verify (FIPS 186-5: high and low S
         [low, 'low'],
         [highSig, 'high'],
       ] as const) {
-        assert.deepEqual(await verify('node-p384', { message: b64(message), signature: b64(sig) }), { valid: true }, `default key, ${what} S`);
-        assert.deepEqual(await verify('node-p384', { message: b64(message), signature: 'kw:v1:' + b64(sig) }), { valid: true }, `default key, ${what} S, kw:`);
-        assert.deepEqual(await verify('node-p384-lows', { message: b64(message), signature: b64(sig) }), { valid: what === 'low' }, `requireLowS key, ${what} S`);
+        assert.deepEqual(
+          await verify('node-p384', { message: b64(message), signature: b64(sig) }),
+          { valid: true },
+          `default key, ${what} S`,
+        );
+        assert.deepEqual(
+          await verify('node-p384', { message: b64(message), signature: 'kw:v1:' + b64(sig) }),
+          { valid: true },
+          `default key, ${what} S, kw:`,
+        );
+        assert.deepEqual(
+          await verify('node-p384-lows', { message: b64(message), signature: b64(sig) }),
+          { valid: what === 'low' },
+          `requireLowS key, ${what} S`,
+        );
       }
       // Prehashed verification takes the same rule.
       const digest = b64(createHash('sha384').update(message).digest());
-      assert.deepEqual(await verify('node-p384', { message: digest, prehashed: true, signature: b64(highSig) }), { valid: true }, 'prehashed, high S');
-      assert.deepEqual(await verify('node-p384-lows', { message: digest, prehashed: true, signature: b64(highSig) }), { valid: false }, 'prehashed, requireLowS, high S');
+      assert.deepEqual(
+        await verify('node-p384', { message: digest, prehashed: true, signature: b64(highSig) }),
+        { valid: true },
+        'prehashed, high S',
+      );
+      assert.deepEqual(
+        await verify('node-p384-lows', { message: digest, prehashed: true, signature: b64(highSig) }),
+        { valid: false },
+        'prehashed, requireLowS, high S',
+      );
     }
   });
 
@@ -163,7 +204,8 @@ describe('ECDSA signatures from other signers verify (FIPS 186-5: high and low S
     assert.equal(created.status, 201);
     assert.equal(created.body.requireLowS, false);
     const message = b64('config toggles the S rule');
-    const sig = (await s.call('POST', '/v1/keys/own-p256/sign', { token: app, body: { message } })).body.signature as string;
+    const sig = (await s.call('POST', '/v1/keys/own-p256/sign', { token: app, body: { message } })).body
+      .signature as string;
     const highSig = 'kw:v1:' + b64(twin(Buffer.from(sig.slice(6), 'base64'), ORDER.p256));
     assert.deepEqual(await verify('own-p256', { message, signature: highSig }), { valid: true });
     const on = await s.call('POST', '/v1/keys/own-p256/config', { token: root, body: { requireLowS: true } });
@@ -176,7 +218,10 @@ describe('ECDSA signatures from other signers verify (FIPS 186-5: high and low S
     assert.equal(off.body.requireLowS, false);
     assert.deepEqual(await verify('own-p256', { message, signature: highSig }), { valid: true });
 
-    const ed = await s.call('POST', '/v1/keys', { token: root, body: { name: 'ed-lows', type: 'ed25519', requireLowS: true } });
+    const ed = await s.call('POST', '/v1/keys', {
+      token: root,
+      body: { name: 'ed-lows', type: 'ed25519', requireLowS: true },
+    });
     assert.deepEqual([ed.status, ed.body?.error?.code], [400, 'OPTION_UNSUPPORTED'], JSON.stringify(ed.body));
     assert.match(ed.body.error.message, /requireLowS/);
     await s.call('POST', '/v1/keys', { token: root, body: { name: 'ed-plain', type: 'ed25519' } });
@@ -205,7 +250,18 @@ describe('ECDSA signatures from other signers verify (FIPS 186-5: high and low S
           const sigFile = join(dir, `${curveFile}-kw-sig`);
           writeFileSync(msgFile, message);
           writeFileSync(sigFile, der);
-          assert.match(execFileSync('openssl', ['dgst', `-${hash}`, '-verify', pubFile, '-signature', sigFile, msgFile]).toString(), /Verified OK/);
+          assert.match(
+            execFileSync('openssl', [
+              'dgst',
+              `-${hash}`,
+              '-verify',
+              pubFile,
+              '-signature',
+              sigFile,
+              msgFile,
+            ]).toString(),
+            /Verified OK/,
+          );
         }
       }
     }

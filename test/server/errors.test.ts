@@ -71,12 +71,25 @@ function collectUses(layer: Layer): Use[] {
       if (ts.isNewExpression(node) && node.expression.getText(sf) === 'KeywardError') {
         let arg = node.arguments?.[0];
         // `'X' as KeywardCode`, `('X')`, `'X'!`: the literal inside.
-        while (arg && (ts.isAsExpression(arg) || ts.isSatisfiesExpression(arg) || ts.isParenthesizedExpression(arg) || ts.isTypeAssertionExpression(arg) || ts.isNonNullExpression(arg))) arg = arg.expression;
+        while (
+          arg &&
+          (ts.isAsExpression(arg) ||
+            ts.isSatisfiesExpression(arg) ||
+            ts.isParenthesizedExpression(arg) ||
+            ts.isTypeAssertionExpression(arg) ||
+            ts.isNonNullExpression(arg))
+        )
+          arg = arg.expression;
         if (arg && ts.isStringLiteralLike(arg)) firstArgs.add(arg);
       }
       if (ts.isStringLiteralLike(node) && (firstArgs.has(node) || ALL_LISTED.has(node.text))) {
         const { line } = sf.getLineAndCharacterOfPosition(node.getStart(sf));
-        uses.push({ code: node.text, layer, where: `${relative(ROOT, file)}:${line + 1}`, thrown: firstArgs.has(node) });
+        uses.push({
+          code: node.text,
+          layer,
+          where: `${relative(ROOT, file)}:${line + 1}`,
+          thrown: firstArgs.has(node),
+        });
       }
       ts.forEachChild(node, visit);
     };
@@ -93,7 +106,13 @@ describe('error codes: the table covers every code the server side throws', () =
     const passed = new Set(uses.filter((u) => !u.thrown).map((u) => u.code));
     assert.ok(thrown.size > 60, `expected > 60 distinct codes in new KeywardError(…) literals, found ${thrown.size}`);
     // Codes that reach KeywardError only through a variable: parseDocument, parseVersioned(OrRaw), ternaries.
-    for (const c of ['SHARD_MALFORMED', 'SIGNATURE_INVALID', 'CIPHERTEXT_FORMAT', 'SIGNATURE_FORMAT', 'CRYPTO_FAILED']) {
+    for (const c of [
+      'SHARD_MALFORMED',
+      'SIGNATURE_INVALID',
+      'CIPHERTEXT_FORMAT',
+      'SIGNATURE_FORMAT',
+      'CRYPTO_FAILED',
+    ]) {
       assert.ok(passed.has(c), `expected ${c} among the codes passed along`);
     }
     // A throw whose code sits on the line after `new KeywardError(` (engine/seal/seal-manager.ts).
@@ -102,7 +121,11 @@ describe('error codes: the table covers every code the server side throws', () =
 
   it('every code thrown or passed along in ceremony/, engine/, server/ has a status or is internal', () => {
     const missing = uses.filter((u) => !inTable(u.code) && !isInternal(u.code)).map((u) => `${u.code} (${u.where})`);
-    assert.deepEqual(missing, [], 'add these to ERROR_STATUS or INTERNAL_CODES in server/errors.ts (else a client gets a 500)');
+    assert.deepEqual(
+      missing,
+      [],
+      'add these to ERROR_STATUS or INTERNAL_CODES in server/errors.ts (else a client gets a 500)',
+    );
   });
 
   it("a layer throws only its own codes and its lower layers' (a CLI code never reaches the server)", () => {
@@ -113,15 +136,24 @@ describe('error codes: the table covers every code the server side throws', () =
   it('every listed server-side code is in exactly one of the table and the internal list, and nothing else is', () => {
     const serverSide = [...CEREMONY_CODES, ...ENGINE_CODES, ...SERVER_CODES];
     assert.equal(new Set(serverSide).size, serverSide.length, 'a code is listed by two layers');
-    for (const c of CLI_CODES) assert.ok(!serverSide.includes(c as never), `${c} is both a CLI code and a server-side one`);
-    for (const c of serverSide) assert.ok(inTable(c) !== isInternal(c), `${c}: in the table ${inTable(c)}, internal ${isInternal(c)}`);
+    for (const c of CLI_CODES)
+      assert.ok(!serverSide.includes(c as never), `${c} is both a CLI code and a server-side one`);
+    for (const c of serverSide)
+      assert.ok(inTable(c) !== isInternal(c), `${c}: in the table ${inTable(c)}, internal ${isInternal(c)}`);
     const known = new Set<string>(serverSide);
-    for (const c of [...Object.keys(ERROR_STATUS), ...Object.keys(INTERNAL_CODES)]) assert.ok(known.has(c), `${c} is in server/errors.ts but in no layer's list`);
+    for (const c of [...Object.keys(ERROR_STATUS), ...Object.keys(INTERNAL_CODES)])
+      assert.ok(known.has(c), `${c} is in server/errors.ts but in no layer's list`);
   });
 
   it("every listed code is used in its layer's sources (no dead entries)", () => {
-    const used = new Map<Layer, Set<string>>(LAYERS.map((l) => [l, new Set(uses.filter((u) => u.layer === l).map((u) => u.code))]));
-    const listed: Array<[Layer, readonly string[]]> = [['ceremony', CEREMONY_CODES], ['engine', ENGINE_CODES], ['server', SERVER_CODES]];
+    const used = new Map<Layer, Set<string>>(
+      LAYERS.map((l) => [l, new Set(uses.filter((u) => u.layer === l).map((u) => u.code))]),
+    );
+    const listed: Array<[Layer, readonly string[]]> = [
+      ['ceremony', CEREMONY_CODES],
+      ['engine', ENGINE_CODES],
+      ['server', SERVER_CODES],
+    ];
     for (const [layer, codes] of listed) {
       const dead = codes.filter((c) => !used.get(layer)!.has(c));
       assert.deepEqual(dead, [], `${layer}/codes.ts lists codes ${layer}/ never uses`);
@@ -134,7 +166,8 @@ describe('error codes: the table covers every code the server side throws', () =
       assert.equal(statusFor(code), status);
     }
     for (const code of Object.keys(INTERNAL_CODES)) assert.equal(statusFor(code), undefined, code);
-    for (const probe of ['toString', 'constructor', '__proto__', 'INTERNAL', 'NO_SUCH_CODE']) assert.equal(statusFor(probe), undefined, probe);
+    for (const probe of ['toString', 'constructor', '__proto__', 'INTERNAL', 'NO_SUCH_CODE'])
+      assert.equal(statusFor(probe), undefined, probe);
   });
 
   it('the transit API (Vault statuses) answers from the same table', () => {
@@ -145,15 +178,22 @@ describe('error codes: the table covers every code the server side throws', () =
         : status === 409 || status === 410
           ? 400
           : status;
-      assert.ok(vault !== undefined && vault >= 400 && vault <= 599 && vault !== 409 && vault !== 410, `${code}: Vault status ${vault}`);
+      assert.ok(
+        vault !== undefined && vault >= 400 && vault <= 599 && vault !== 409 && vault !== 410,
+        `${code}: Vault status ${vault}`,
+      );
       assert.equal(vault, expected, code);
     }
-    for (const code of [...Object.keys(INTERNAL_CODES), 'INTERNAL', 'toString']) assert.equal(vaultStatus(code), undefined, code);
+    for (const code of [...Object.keys(INTERNAL_CODES), 'INTERNAL', 'toString'])
+      assert.equal(vaultStatus(code), undefined, code);
   });
 });
 
 /** A Koa app whose one route throws `new KeywardError(?code)`; the native or the transit error path. */
-async function throwing(path: 'native' | 'transit', code: string): Promise<{ status: number; body: any; header: string | null }> {
+async function throwing(
+  path: 'native' | 'transit',
+  code: string,
+): Promise<{ status: number; body: any; header: string | null }> {
   const app = new Koa();
   if (path === 'native') app.use(errorMiddleware(silentLogger));
   app.use(async (ctx) => {
@@ -173,13 +213,33 @@ async function throwing(path: 'native' | 'transit', code: string): Promise<{ sta
 
 describe('error codes: the middlewares answer from the table', () => {
   it('a visible code gets its status and its message; an internal one a bare 500', async () => {
-    assert.deepEqual(await throwing('native', 'KEY_NOT_FOUND'), { status: 404, body: { error: { code: 'KEY_NOT_FOUND', message: 'thrown with KEY_NOT_FOUND' } }, header: null });
-    assert.deepEqual(await throwing('native', 'STORAGE_CORRUPT'), { status: 500, body: { error: { code: 'INTERNAL', message: 'internal error' } }, header: null });
+    assert.deepEqual(await throwing('native', 'KEY_NOT_FOUND'), {
+      status: 404,
+      body: { error: { code: 'KEY_NOT_FOUND', message: 'thrown with KEY_NOT_FOUND' } },
+      header: null,
+    });
+    assert.deepEqual(await throwing('native', 'STORAGE_CORRUPT'), {
+      status: 500,
+      body: { error: { code: 'INTERNAL', message: 'internal error' } },
+      header: null,
+    });
   });
 
   it('the transit envelope: Vault statuses, the code in X-Keyward-Error-Code; internal is a bare 500', async () => {
-    assert.deepEqual(await throwing('transit', 'KEY_EXISTS'), { status: 400, body: { errors: ['thrown with KEY_EXISTS'] }, header: 'KEY_EXISTS' });
-    assert.deepEqual(await throwing('transit', 'POLICY_DENIED'), { status: 403, body: { errors: ['permission denied: thrown with POLICY_DENIED'] }, header: 'POLICY_DENIED' });
-    assert.deepEqual(await throwing('transit', 'KEYRING_FULL'), { status: 500, body: { errors: ['internal error'] }, header: 'INTERNAL' });
+    assert.deepEqual(await throwing('transit', 'KEY_EXISTS'), {
+      status: 400,
+      body: { errors: ['thrown with KEY_EXISTS'] },
+      header: 'KEY_EXISTS',
+    });
+    assert.deepEqual(await throwing('transit', 'POLICY_DENIED'), {
+      status: 403,
+      body: { errors: ['permission denied: thrown with POLICY_DENIED'] },
+      header: 'POLICY_DENIED',
+    });
+    assert.deepEqual(await throwing('transit', 'KEYRING_FULL'), {
+      status: 500,
+      body: { errors: ['internal error'] },
+      header: 'INTERNAL',
+    });
   });
 });

@@ -13,7 +13,18 @@
  *   (5) leaves no secret in the audit records or the log.
  */
 import assert from 'node:assert/strict';
-import { constants, createDecipheriv, createPrivateKey, createPublicKey, generateKeyPairSync, hkdfSync, privateDecrypt, publicEncrypt, sign as nodeSign, verify as nodeVerify } from 'node:crypto';
+import {
+  constants,
+  createDecipheriv,
+  createPrivateKey,
+  createPublicKey,
+  generateKeyPairSync,
+  hkdfSync,
+  privateDecrypt,
+  publicEncrypt,
+  sign as nodeSign,
+  verify as nodeVerify,
+} from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { ml_dsa65 } from '@noble/post-quantum/ml-dsa.js';
 import { ml_kem512, ml_kem768 } from '@noble/post-quantum/ml-kem.js';
@@ -57,14 +68,24 @@ function receivers(): Receiver[] {
     {
       alg: 'rsa-oaep-3072-aes-kwp',
       publicKey: rsa.publicKey.export({ format: 'pem', type: 'spki' }) as string,
-      unwrap: (blob) => kwpUnwrap(privateDecrypt({ key: rsa.privateKey, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256' }, blob.subarray(0, 384)), blob.subarray(384)),
+      unwrap: (blob) =>
+        kwpUnwrap(
+          privateDecrypt(
+            { key: rsa.privateKey, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256' },
+            blob.subarray(0, 384),
+          ),
+          blob.subarray(384),
+        ),
     },
     {
       alg: 'ml-kem-768',
       publicKey: b64(kem.publicKey),
       unwrap: (blob) => {
         const ss = ml_kem768.decapsulate(blob.subarray(0, 1088), kem.secretKey);
-        return kwpUnwrap(new Uint8Array(hkdfSync('sha256', ss, new Uint8Array(0), ML_KEM_BYOK_INFO, 32)), blob.subarray(1088));
+        return kwpUnwrap(
+          new Uint8Array(hkdfSync('sha256', ss, new Uint8Array(0), ML_KEM_BYOK_INFO, 32)),
+          blob.subarray(1088),
+        );
       },
     },
     {
@@ -72,7 +93,10 @@ function receivers(): Receiver[] {
       publicKey: b64(xw.publicKey),
       unwrap: (blob) => {
         const ss = ml_kem768_x25519.decapsulate(blob.subarray(0, 1120), xw.secretKey);
-        return kwpUnwrap(new Uint8Array(hkdfSync('sha256', ss, new Uint8Array(0), 'keyward/byok/v1 x-wing aes-256-kwp', 32)), blob.subarray(1120));
+        return kwpUnwrap(
+          new Uint8Array(hkdfSync('sha256', ss, new Uint8Array(0), 'keyward/byok/v1 x-wing aes-256-kwp', 32)),
+          blob.subarray(1120),
+        );
       },
     },
   ];
@@ -124,7 +148,8 @@ describe('key export under dual control', { timeout: 300_000 }, () => {
     secrets.push(done.body.wrappedKey);
     return { res: done.body, wrapped, approvalId: parked.body.approvalId as string };
   };
-  const pendingCount = async () => (await a.call('GET', '/v1/approvals?state=pending&limit=100', { token: rootA })).body.approvals.length as number;
+  const pendingCount = async () =>
+    (await a.call('GET', '/v1/approvals?state=pending&limit=100', { token: rootA })).body.approvals.length as number;
 
   before(async () => {
     [a, b] = await Promise.all([startTestServer(), startTestServer()]);
@@ -140,13 +165,22 @@ describe('key export under dual control', { timeout: 300_000 }, () => {
 
   describe('(1) into another Keyward', () => {
     /** Exports A's `name` wrapped to B's published wrapping key of `alg` and imports it on B as `name`. */
-    async function migrate(name: string, alg: WrappingAlgorithm, type: string, over: object = {}, importOver: (res: any) => object = () => ({})) {
+    async function migrate(
+      name: string,
+      alg: WrappingAlgorithm,
+      type: string,
+      over: object = {},
+      importOver: (res: any) => object = () => ({}),
+    ) {
       const wk = await b.call('GET', `/v1/sys/wrapping-key?algorithm=${alg}`, { token: rootB });
       assert.equal(wk.status, 200, JSON.stringify(wk.body));
       const { res } = await exportApproved(name, { algorithm: alg, wrappingKey: wk.body.publicKey, ...over });
       assert.equal(res.wrappingKeyFingerprint, wk.body.fingerprint, "the fingerprint names B's wrapping key");
       assert.deepEqual([res.name, res.type, res.algorithm], [name, type, alg]);
-      const imp = await b.call('POST', `/v1/keys/${name}/import`, { token: rootB, body: { type: res.type, algorithm: alg, wrappedKey: res.wrappedKey, ...importOver(res) } });
+      const imp = await b.call('POST', `/v1/keys/${name}/import`, {
+        token: rootB,
+        body: { type: res.type, algorithm: alg, wrappedKey: res.wrappedKey, ...importOver(res) },
+      });
       assert.equal(imp.status, 201, JSON.stringify(imp.body));
       // The receiver's check: the key it unwrapped has the public key the export announced.
       assert.equal(imp.body.versions[0].publicKey, res.publicKey);
@@ -155,75 +189,172 @@ describe('key export under dual control', { timeout: 300_000 }, () => {
 
     it("aes256-gcm over ML-KEM-768, keeping its id and version: A's kw:v2 ciphertexts decrypt on B, B's on A", async () => {
       await create('mig-aes', { type: 'aes256-gcm', exportable: true });
-      const old = (await a.call('POST', '/v1/keys/mig-aes/encrypt', { token: appA, body: { plaintext: b64('v1 data') } })).body.ciphertext;
+      const old = (
+        await a.call('POST', '/v1/keys/mig-aes/encrypt', { token: appA, body: { plaintext: b64('v1 data') } })
+      ).body.ciphertext;
       await a.call('POST', '/v1/keys/mig-aes/rotate', { token: rootA });
-      const ctA = await a.call('POST', '/v1/keys/mig-aes/encrypt', { token: appA, body: { plaintext: b64(MSG), aad: b64('order-7') } });
+      const ctA = await a.call('POST', '/v1/keys/mig-aes/encrypt', {
+        token: appA,
+        body: { plaintext: b64(MSG), aad: b64('order-7') },
+      });
       assert.match(ctA.body.ciphertext, /^kw:v2:/);
-      const res = await migrate('mig-aes', 'ml-kem-768', 'aes256-gcm', {}, (r) => ({ keyId: r.keyId, keyVersion: r.keyVersion }));
+      const res = await migrate('mig-aes', 'ml-kem-768', 'aes256-gcm', {}, (r) => ({
+        keyId: r.keyId,
+        keyVersion: r.keyVersion,
+      }));
       assert.equal(res.keyVersion, 2);
       const info = await b.call('GET', '/v1/keys/mig-aes', { token: rootB });
       assert.deepEqual([info.body.latestVersion, info.body.minDecryptionVersion, info.body.versions.length], [2, 2, 1]);
-      const d = await b.call('POST', '/v1/keys/mig-aes/decrypt', { token: appB, body: { ciphertext: ctA.body.ciphertext, aad: b64('order-7') } });
+      const d = await b.call('POST', '/v1/keys/mig-aes/decrypt', {
+        token: appB,
+        body: { ciphertext: ctA.body.ciphertext, aad: b64('order-7') },
+      });
       assert.equal(d.body.plaintext, b64(MSG), JSON.stringify(d.body));
-      const ctB = (await b.call('POST', '/v1/keys/mig-aes/encrypt', { token: appB, body: { plaintext: b64('from B') } })).body.ciphertext;
-      assert.equal((await a.call('POST', '/v1/keys/mig-aes/decrypt', { token: appA, body: { ciphertext: ctB } })).body.plaintext, b64('from B'));
+      const ctB = (
+        await b.call('POST', '/v1/keys/mig-aes/encrypt', { token: appB, body: { plaintext: b64('from B') } })
+      ).body.ciphertext;
+      assert.equal(
+        (await a.call('POST', '/v1/keys/mig-aes/decrypt', { token: appA, body: { ciphertext: ctB } })).body.plaintext,
+        b64('from B'),
+      );
       // Version 1 never left A; B rotates on from the version it has.
-      assertError(await b.call('POST', '/v1/keys/mig-aes/decrypt', { token: appB, body: { ciphertext: old } }), 400, 'KEY_VERSION_DISABLED');
+      assertError(
+        await b.call('POST', '/v1/keys/mig-aes/decrypt', { token: appB, body: { ciphertext: old } }),
+        400,
+        'KEY_VERSION_DISABLED',
+      );
       assert.equal((await b.call('POST', '/v1/keys/mig-aes/rotate', { token: rootB })).body.latestVersion, 3);
-      assert.equal((await b.call('POST', '/v1/keys/mig-aes/decrypt', { token: appB, body: { ciphertext: ctA.body.ciphertext, aad: b64('order-7') } })).body.plaintext, b64(MSG));
+      assert.equal(
+        (
+          await b.call('POST', '/v1/keys/mig-aes/decrypt', {
+            token: appB,
+            body: { ciphertext: ctA.body.ciphertext, aad: b64('order-7') },
+          })
+        ).body.plaintext,
+        b64(MSG),
+      );
       // The same export again: the id is taken. Without the identity, a new key that A's ciphertexts don't open.
-      const again = await b.call('POST', '/v1/keys/mig-aes-2/import', { token: rootB, body: { type: 'aes256-gcm', algorithm: 'ml-kem-768', wrappedKey: res.wrappedKey, keyId: res.keyId, keyVersion: 2 } });
+      const again = await b.call('POST', '/v1/keys/mig-aes-2/import', {
+        token: rootB,
+        body: {
+          type: 'aes256-gcm',
+          algorithm: 'ml-kem-768',
+          wrappedKey: res.wrappedKey,
+          keyId: res.keyId,
+          keyVersion: 2,
+        },
+      });
       assertError(again, 409, 'KEY_EXISTS');
-      const fresh = await b.call('POST', '/v1/keys/mig-aes-3/import', { token: rootB, body: { type: 'aes256-gcm', algorithm: 'ml-kem-768', wrappedKey: res.wrappedKey } });
+      const fresh = await b.call('POST', '/v1/keys/mig-aes-3/import', {
+        token: rootB,
+        body: { type: 'aes256-gcm', algorithm: 'ml-kem-768', wrappedKey: res.wrappedKey },
+      });
       assert.equal(fresh.status, 201, JSON.stringify(fresh.body));
-      assertError(await b.call('POST', '/v1/keys/mig-aes-3/decrypt', { token: appB, body: { ciphertext: ctA.body.ciphertext, aad: b64('order-7') } }), 400, 'DECRYPTION_FAILED');
-      assertError(await b.call('POST', '/v1/keys/mig-aes-4/import', { token: rootB, body: { type: 'aes256-gcm', algorithm: 'ml-kem-768', wrappedKey: res.wrappedKey, keyId: res.keyId } }), 400, 'VALIDATION_FAILED');
-      assertError(await b.call('POST', '/v1/keys/mig-aes-4/import', { token: rootB, body: { type: 'aes256-gcm', algorithm: 'ml-kem-768', wrappedKey: res.wrappedKey, keyId: 'key_../../x', keyVersion: 1 } }), 400, 'VALIDATION_FAILED');
+      assertError(
+        await b.call('POST', '/v1/keys/mig-aes-3/decrypt', {
+          token: appB,
+          body: { ciphertext: ctA.body.ciphertext, aad: b64('order-7') },
+        }),
+        400,
+        'DECRYPTION_FAILED',
+      );
+      assertError(
+        await b.call('POST', '/v1/keys/mig-aes-4/import', {
+          token: rootB,
+          body: { type: 'aes256-gcm', algorithm: 'ml-kem-768', wrappedKey: res.wrappedKey, keyId: res.keyId },
+        }),
+        400,
+        'VALIDATION_FAILED',
+      );
+      assertError(
+        await b.call('POST', '/v1/keys/mig-aes-4/import', {
+          token: rootB,
+          body: {
+            type: 'aes256-gcm',
+            algorithm: 'ml-kem-768',
+            wrappedKey: res.wrappedKey,
+            keyId: 'key_../../x',
+            keyVersion: 1,
+          },
+        }),
+        400,
+        'VALIDATION_FAILED',
+      );
     });
 
-    it('rsa-3072 over RSA-OAEP+KWP: OAEP ciphertexts made with A\'s public key decrypt on B; B\'s PSS signatures verify on A', async () => {
+    it("rsa-3072 over RSA-OAEP+KWP: OAEP ciphertexts made with A's public key decrypt on B; B's PSS signatures verify on A", async () => {
       await create('mig-rsa', { type: 'rsa-3072', exportable: true });
       const res = await migrate('mig-rsa', 'rsa-oaep-3072-aes-kwp', 'rsa-3072');
       assert.equal(res.keyVersion, 1);
       const pemA = (await a.call('GET', '/v1/keys/mig-rsa/public?format=pem', { token: appA })).body.publicKey;
-      const ct = b64(publicEncrypt({ key: createPublicKey(pemA), padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256' }, Buffer.from('for A')));
+      const ct = b64(
+        publicEncrypt(
+          { key: createPublicKey(pemA), padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256' },
+          Buffer.from('for A'),
+        ),
+      );
       const d = await b.call('POST', '/v1/keys/mig-rsa/decrypt', { token: appB, body: { ciphertext: ct } });
       assert.equal(d.body.plaintext, b64('for A'), JSON.stringify(d.body));
       const sig = await b.call('POST', '/v1/keys/mig-rsa/sign', { token: appB, body: { message: b64(MSG) } });
-      assert.equal((await a.call('POST', '/v1/keys/mig-rsa/verify', { token: appA, body: { message: b64(MSG), signature: sig.body.signature } })).body.valid, true);
+      assert.equal(
+        (
+          await a.call('POST', '/v1/keys/mig-rsa/verify', {
+            token: appA,
+            body: { message: b64(MSG), signature: sig.body.signature },
+          })
+        ).body.valid,
+        true,
+      );
     });
 
-    it('ed25519 over ML-KEM-768, a chosen older version: B\'s signatures verify with A\'s version-1 public key', async () => {
+    it("ed25519 over ML-KEM-768, a chosen older version: B's signatures verify with A's version-1 public key", async () => {
       await create('mig-ed', { type: 'ed25519', exportable: true });
       const v1 = (await a.call('GET', '/v1/keys/mig-ed/public?format=pem', { token: appA })).body.publicKey;
       assert.equal((await a.call('POST', '/v1/keys/mig-ed/rotate', { token: rootA })).body.latestVersion, 2);
       const res = await migrate('mig-ed', 'ml-kem-768', 'ed25519', { keyVersion: 1 });
       assert.equal(res.keyVersion, 1);
       const sig = await b.call('POST', '/v1/keys/mig-ed/sign', { token: appB, body: { message: b64(MSG) } });
-      assert.equal(nodeVerify(null, MSG, createPublicKey(v1), Buffer.from(sig.body.signature.slice('kw:v1:'.length), 'base64')), true);
+      assert.equal(
+        nodeVerify(null, MSG, createPublicKey(v1), Buffer.from(sig.body.signature.slice('kw:v1:'.length), 'base64')),
+        true,
+      );
     });
 
-    it('ml-dsa-65 and x-wing over X-Wing: B\'s ML-DSA signatures verify on A; what A encapsulates B decapsulates', async () => {
+    it("ml-dsa-65 and x-wing over X-Wing: B's ML-DSA signatures verify on A; what A encapsulates B decapsulates", async () => {
       await create('mig-mldsa', { type: 'ml-dsa-65', exportable: true });
       await migrate('mig-mldsa', 'x-wing', 'ml-dsa-65');
       const sig = await b.call('POST', '/v1/keys/mig-mldsa/sign', { token: appB, body: { message: b64(MSG) } });
-      assert.equal((await a.call('POST', '/v1/keys/mig-mldsa/verify', { token: appA, body: { message: b64(MSG), signature: sig.body.signature } })).body.valid, true);
+      assert.equal(
+        (
+          await a.call('POST', '/v1/keys/mig-mldsa/verify', {
+            token: appA,
+            body: { message: b64(MSG), signature: sig.body.signature },
+          })
+        ).body.valid,
+        true,
+      );
 
       await create('mig-xw', { type: 'x-wing', exportable: true });
       await migrate('mig-xw', 'x-wing', 'x-wing');
       const enc = await a.call('POST', '/v1/keys/mig-xw/encapsulate', { token: appA, body: {} });
       secrets.push(enc.body.sharedSecret);
-      const dec = await b.call('POST', '/v1/keys/mig-xw/decapsulate', { token: appB, body: { ciphertext: enc.body.ciphertext } });
+      const dec = await b.call('POST', '/v1/keys/mig-xw/decapsulate', {
+        token: appB,
+        body: { ciphertext: enc.body.ciphertext },
+      });
       assert.equal(dec.body.sharedSecret, enc.body.sharedSecret);
     });
   });
 
-  describe('(2) outside Keyward, with the receiver\'s own private key', () => {
+  describe("(2) outside Keyward, with the receiver's own private key", () => {
     for (const r of recv) {
       it(`aes256-gcm wrapped with ${r.alg}: node:crypto AES-256-GCM opens A's kw: ciphertext`, async () => {
         const name = `out-aes-${r.alg}`;
         await create(name, { type: 'aes256-gcm', exportable: true });
-        const e = await a.call('POST', `/v1/keys/${name}/encrypt`, { token: appA, body: { plaintext: b64(MSG), aad: b64('ctx') } });
+        const e = await a.call('POST', `/v1/keys/${name}/encrypt`, {
+          token: appA,
+          body: { plaintext: b64(MSG), aad: b64('ctx') },
+        });
         const { res, wrapped } = await exportApproved(name, { algorithm: r.alg, wrappingKey: r.publicKey });
         assert.equal(res.publicKey, null);
         const key = r.unwrap(wrapped);
@@ -233,18 +364,37 @@ describe('key export under dual control', { timeout: 300_000 }, () => {
       });
     }
 
-    it('ecdsa-p256 (PKCS#8 through RSA-OAEP+KWP): the public key matches; A\'s signatures verify under the key node:crypto derives from it', async () => {
+    it("ecdsa-p256 (PKCS#8 through RSA-OAEP+KWP): the public key matches; A's signatures verify under the key node:crypto derives from it", async () => {
       await create('out-ec', { type: 'ecdsa-p256', exportable: true });
-      const { res, wrapped } = await exportApproved('out-ec', { algorithm: 'rsa-oaep-3072-aes-kwp', wrappingKey: recv[0]!.publicKey });
+      const { res, wrapped } = await exportApproved('out-ec', {
+        algorithm: 'rsa-oaep-3072-aes-kwp',
+        wrappingKey: recv[0]!.publicKey,
+      });
       const der = recv[0]!.unwrap(wrapped);
       secrets.push(b64(der));
       const priv = createPrivateKey({ key: Buffer.from(der), format: 'der', type: 'pkcs8' });
       assert.equal(b64(createPublicKey(priv).export({ format: 'der', type: 'spki' })), res.publicKey);
       // (node:crypto signs high-S half the time, which A's verify refuses until issue 11's defect 1 is fixed.)
       const sig = await a.call('POST', '/v1/keys/out-ec/sign', { token: appA, body: { message: b64(MSG) } });
-      assert.equal(nodeVerify('sha256', MSG, createPublicKey(priv), Buffer.from(sig.body.signature.slice('kw:v1:'.length), 'base64')), true);
+      assert.equal(
+        nodeVerify(
+          'sha256',
+          MSG,
+          createPublicKey(priv),
+          Buffer.from(sig.body.signature.slice('kw:v1:'.length), 'base64'),
+        ),
+        true,
+      );
       const mine = nodeSign('sha256', MSG, priv);
-      assert.equal(nodeVerify('sha256', MSG, createPublicKey({ key: Buffer.from(res.publicKey, 'base64'), format: 'der', type: 'spki' }), mine), true);
+      assert.equal(
+        nodeVerify(
+          'sha256',
+          MSG,
+          createPublicKey({ key: Buffer.from(res.publicKey, 'base64'), format: 'der', type: 'spki' }),
+          mine,
+        ),
+        true,
+      );
     });
 
     it('ed25519 (PKCS#8 through X-Wing): node:crypto signs, A verifies', async () => {
@@ -252,19 +402,38 @@ describe('key export under dual control', { timeout: 300_000 }, () => {
       const { wrapped } = await exportApproved('out-ed', { algorithm: 'x-wing', wrappingKey: recv[2]!.publicKey });
       const priv = createPrivateKey({ key: Buffer.from(recv[2]!.unwrap(wrapped)), format: 'der', type: 'pkcs8' });
       const sig = nodeSign(null, MSG, priv);
-      assert.equal((await a.call('POST', '/v1/keys/out-ed/verify', { token: appA, body: { message: b64(MSG), signature: 'kw:v1:' + b64(sig) } })).body.valid, true);
+      assert.equal(
+        (
+          await a.call('POST', '/v1/keys/out-ed/verify', {
+            token: appA,
+            body: { message: b64(MSG), signature: 'kw:v1:' + b64(sig) },
+          })
+        ).body.valid,
+        true,
+      );
     });
 
     it('ml-dsa-65 (the FIPS 204 seed through ML-KEM-768): @noble derives the same public key and signs, A verifies', async () => {
       await create('out-mldsa', { type: 'ml-dsa-65', exportable: true });
-      const { res, wrapped } = await exportApproved('out-mldsa', { algorithm: 'ml-kem-768', wrappingKey: recv[1]!.publicKey });
+      const { res, wrapped } = await exportApproved('out-mldsa', {
+        algorithm: 'ml-kem-768',
+        wrappingKey: recv[1]!.publicKey,
+      });
       const seed = recv[1]!.unwrap(wrapped);
       assert.equal(seed.length, 32);
       secrets.push(b64(seed));
       const kp = ml_dsa65.keygen(seed);
       assert.equal(b64(kp.publicKey), res.publicKey);
       const sig = ml_dsa65.sign(MSG, kp.secretKey);
-      assert.equal((await a.call('POST', '/v1/keys/out-mldsa/verify', { token: appA, body: { message: b64(MSG), signature: 'kw:v1:' + b64(sig) } })).body.valid, true);
+      assert.equal(
+        (
+          await a.call('POST', '/v1/keys/out-mldsa/verify', {
+            token: appA,
+            body: { message: b64(MSG), signature: 'kw:v1:' + b64(sig) },
+          })
+        ).body.valid,
+        true,
+      );
     });
   });
 
@@ -277,21 +446,114 @@ describe('key export under dual control', { timeout: 300_000 }, () => {
     });
     const rsaPem = () => recv[0]!.publicKey;
     const cases: Array<[string, string, () => object, number, string]> = [
-      ['a key not created exportable', 'plain', () => ({ algorithm: 'ml-kem-768', wrappingKey: recv[1]!.publicKey }), 400, 'KEY_NOT_EXPORTABLE'],
-      ['a verify-only key (no private material)', 'pub-only', () => ({ algorithm: 'ml-kem-768', wrappingKey: recv[1]!.publicKey }), 400, 'KEY_VERIFY_ONLY'],
-      ['a version the key does not have', 'exp', () => ({ algorithm: 'x-wing', wrappingKey: recv[2]!.publicKey, keyVersion: 2 }), 404, 'KEY_VERSION_NOT_FOUND'],
-      ['a key that does not exist', 'nope', () => ({ algorithm: 'x-wing', wrappingKey: recv[2]!.publicKey }), 404, 'KEY_NOT_FOUND'],
-      ['an RSA-2048 wrapping key', 'exp', () => ({ algorithm: 'rsa-oaep-3072-aes-kwp', wrappingKey: generateKeyPairSync('rsa', { modulusLength: 2048 }).publicKey.export({ format: 'pem', type: 'spki' }) }), 400, 'WRAPPING_KEY_INVALID'],
-      ['an Ed25519 PEM for RSA-OAEP', 'exp', () => ({ algorithm: 'rsa-oaep-3072-aes-kwp', wrappingKey: generateKeyPairSync('ed25519').publicKey.export({ format: 'pem', type: 'spki' }) }), 400, 'WRAPPING_KEY_INVALID'],
-      ['a truncated PEM', 'exp', () => ({ algorithm: 'rsa-oaep-3072-aes-kwp', wrappingKey: rsaPem().slice(0, 200) }), 400, 'WRAPPING_KEY_INVALID'],
-      ['an RSA PEM for ML-KEM-768', 'exp', () => ({ algorithm: 'ml-kem-768', wrappingKey: rsaPem() }), 400, 'WRAPPING_KEY_INVALID'],
-      ['an ML-KEM-512 key for ML-KEM-768', 'exp', () => ({ algorithm: 'ml-kem-768', wrappingKey: b64(ml_kem512.keygen().publicKey) }), 400, 'WRAPPING_KEY_INVALID'],
-      ['an ML-KEM-768 key for X-Wing', 'exp', () => ({ algorithm: 'x-wing', wrappingKey: recv[1]!.publicKey }), 400, 'WRAPPING_KEY_INVALID'],
-      ['an ML-KEM-768 key failing the FIPS 203 modulus check', 'exp', () => ({ algorithm: 'ml-kem-768', wrappingKey: b64(new Uint8Array(1184).fill(0xff)) }), 400, 'WRAPPING_KEY_INVALID'],
-      ['an unknown algorithm', 'exp', () => ({ algorithm: 'rsa-oaep-2048', wrappingKey: rsaPem() }), 400, 'VALIDATION_FAILED'],
+      [
+        'a key not created exportable',
+        'plain',
+        () => ({ algorithm: 'ml-kem-768', wrappingKey: recv[1]!.publicKey }),
+        400,
+        'KEY_NOT_EXPORTABLE',
+      ],
+      [
+        'a verify-only key (no private material)',
+        'pub-only',
+        () => ({ algorithm: 'ml-kem-768', wrappingKey: recv[1]!.publicKey }),
+        400,
+        'KEY_VERIFY_ONLY',
+      ],
+      [
+        'a version the key does not have',
+        'exp',
+        () => ({ algorithm: 'x-wing', wrappingKey: recv[2]!.publicKey, keyVersion: 2 }),
+        404,
+        'KEY_VERSION_NOT_FOUND',
+      ],
+      [
+        'a key that does not exist',
+        'nope',
+        () => ({ algorithm: 'x-wing', wrappingKey: recv[2]!.publicKey }),
+        404,
+        'KEY_NOT_FOUND',
+      ],
+      [
+        'an RSA-2048 wrapping key',
+        'exp',
+        () => ({
+          algorithm: 'rsa-oaep-3072-aes-kwp',
+          wrappingKey: generateKeyPairSync('rsa', { modulusLength: 2048 }).publicKey.export({
+            format: 'pem',
+            type: 'spki',
+          }),
+        }),
+        400,
+        'WRAPPING_KEY_INVALID',
+      ],
+      [
+        'an Ed25519 PEM for RSA-OAEP',
+        'exp',
+        () => ({
+          algorithm: 'rsa-oaep-3072-aes-kwp',
+          wrappingKey: generateKeyPairSync('ed25519').publicKey.export({ format: 'pem', type: 'spki' }),
+        }),
+        400,
+        'WRAPPING_KEY_INVALID',
+      ],
+      [
+        'a truncated PEM',
+        'exp',
+        () => ({ algorithm: 'rsa-oaep-3072-aes-kwp', wrappingKey: rsaPem().slice(0, 200) }),
+        400,
+        'WRAPPING_KEY_INVALID',
+      ],
+      [
+        'an RSA PEM for ML-KEM-768',
+        'exp',
+        () => ({ algorithm: 'ml-kem-768', wrappingKey: rsaPem() }),
+        400,
+        'WRAPPING_KEY_INVALID',
+      ],
+      [
+        'an ML-KEM-512 key for ML-KEM-768',
+        'exp',
+        () => ({ algorithm: 'ml-kem-768', wrappingKey: b64(ml_kem512.keygen().publicKey) }),
+        400,
+        'WRAPPING_KEY_INVALID',
+      ],
+      [
+        'an ML-KEM-768 key for X-Wing',
+        'exp',
+        () => ({ algorithm: 'x-wing', wrappingKey: recv[1]!.publicKey }),
+        400,
+        'WRAPPING_KEY_INVALID',
+      ],
+      [
+        'an ML-KEM-768 key failing the FIPS 203 modulus check',
+        'exp',
+        () => ({ algorithm: 'ml-kem-768', wrappingKey: b64(new Uint8Array(1184).fill(0xff)) }),
+        400,
+        'WRAPPING_KEY_INVALID',
+      ],
+      [
+        'an unknown algorithm',
+        'exp',
+        () => ({ algorithm: 'rsa-oaep-2048', wrappingKey: rsaPem() }),
+        400,
+        'VALIDATION_FAILED',
+      ],
       ['no wrapping key', 'exp', () => ({ algorithm: 'x-wing' }), 400, 'VALIDATION_FAILED'],
-      ['an unknown field', 'exp', () => ({ algorithm: 'x-wing', wrappingKey: recv[2]!.publicKey, format: 'clear' }), 400, 'VALIDATION_FAILED'],
-      ['keyVersion 0', 'exp', () => ({ algorithm: 'x-wing', wrappingKey: recv[2]!.publicKey, keyVersion: 0 }), 400, 'VALIDATION_FAILED'],
+      [
+        'an unknown field',
+        'exp',
+        () => ({ algorithm: 'x-wing', wrappingKey: recv[2]!.publicKey, format: 'clear' }),
+        400,
+        'VALIDATION_FAILED',
+      ],
+      [
+        'keyVersion 0',
+        'exp',
+        () => ({ algorithm: 'x-wing', wrappingKey: recv[2]!.publicKey, keyVersion: 0 }),
+        400,
+        'VALIDATION_FAILED',
+      ],
     ];
     for (const [what, name, body, status, code] of cases) {
       it(`refuses ${what}: ${status} ${code}, no approval created`, async () => {
@@ -304,15 +566,36 @@ describe('key export under dual control', { timeout: 300_000 }, () => {
     it('a version below minDecryptionVersion is refused (KEY_VERSION_DISABLED)', async () => {
       await create('exp-rot', { type: 'hmac-sha256', exportable: true });
       await a.call('POST', '/v1/keys/exp-rot/rotate', { token: rootA });
-      assert.equal((await a.call('POST', '/v1/keys/exp-rot/config', { token: rootA, body: { minDecryptionVersion: 2 } })).status, 200);
-      assertError(await a.call('POST', '/v1/keys/exp-rot/export', { token: rootA, body: { algorithm: 'x-wing', wrappingKey: recv[2]!.publicKey, keyVersion: 1 } }), 400, 'KEY_VERSION_DISABLED');
+      assert.equal(
+        (await a.call('POST', '/v1/keys/exp-rot/config', { token: rootA, body: { minDecryptionVersion: 2 } })).status,
+        200,
+      );
+      assertError(
+        await a.call('POST', '/v1/keys/exp-rot/export', {
+          token: rootA,
+          body: { algorithm: 'x-wing', wrappingKey: recv[2]!.publicKey, keyVersion: 1 },
+        }),
+        400,
+        'KEY_VERSION_DISABLED',
+      );
     });
 
     it('the policies come first: an app is denied (403) whether or not the key could be exported', async () => {
       for (const name of ['plain', 'exp']) {
-        assertError(await a.call('POST', `/v1/keys/${name}/export`, { token: appA, body: { algorithm: 'x-wing', wrappingKey: recv[2]!.publicKey } }), 403, 'POLICY_DENIED');
+        assertError(
+          await a.call('POST', `/v1/keys/${name}/export`, {
+            token: appA,
+            body: { algorithm: 'x-wing', wrappingKey: recv[2]!.publicKey },
+          }),
+          403,
+          'POLICY_DENIED',
+        );
       }
-      assertError(await a.call('POST', '/v1/keys/exp/export', { body: { algorithm: 'x-wing', wrappingKey: recv[2]!.publicKey } }), 401, 'UNAUTHENTICATED');
+      assertError(
+        await a.call('POST', '/v1/keys/exp/export', { body: { algorithm: 'x-wing', wrappingKey: recv[2]!.publicKey } }),
+        401,
+        'UNAUTHENTICATED',
+      );
     });
 
     it('an exportable key is parked (202), even for an admin, and gives nothing before two operators approve', async () => {
@@ -327,23 +610,33 @@ describe('key export under dual control', { timeout: 300_000 }, () => {
       const done = await completeApproval(a, parked, operatorA, body);
       assert.equal(done.status, 200, JSON.stringify(done.body));
       secrets.push(done.body.wrappedKey);
-      assertError(await a.call('POST', `/v1/approvals/${parked.body.approvalId}/execute`, { token: operatorA, body }), 409, 'APPROVAL_NOT_PENDING');
+      assertError(
+        await a.call('POST', `/v1/approvals/${parked.body.approvalId}/execute`, { token: operatorA, body }),
+        409,
+        'APPROVAL_NOT_PENDING',
+      );
     });
   });
 
   describe('(4) a non-exportable key never leaves', () => {
     it('the service refuses it whatever the pipeline decided', async () => {
       const row = await a.hsm.keys.row('plain');
-      await assert.rejects(a.hsm.keys.export(row, { algorithm: 'x-wing', wrappingPublicKey: Buffer.from(recv[2]!.publicKey, 'base64') }), { code: 'KEY_NOT_EXPORTABLE' });
+      await assert.rejects(
+        a.hsm.keys.export(row, { algorithm: 'x-wing', wrappingPublicKey: Buffer.from(recv[2]!.publicKey, 'base64') }),
+        { code: 'KEY_NOT_EXPORTABLE' },
+      );
     });
 
     it('an approved export of an exportable key, whose name then goes to a non-exportable key, refuses at execution', async () => {
-      await create('swap', { type: 'aes256-gcm', exportable: true, });
+      await create('swap', { type: 'aes256-gcm', exportable: true });
       const body = { algorithm: 'ml-kem-768', wrappingKey: recv[1]!.publicKey };
       const parked = await a.call('POST', '/v1/keys/swap/export', { token: rootA, body });
       assert.equal(parked.status, 202, JSON.stringify(parked.body));
       // Delete (dual control too) and purge the exportable key; re-create the name, not exportable.
-      assert.equal((await a.call('POST', '/v1/keys/swap/config', { token: rootA, body: { deletionAllowed: true } })).status, 200);
+      assert.equal(
+        (await a.call('POST', '/v1/keys/swap/config', { token: rootA, body: { deletionAllowed: true } })).status,
+        200,
+      );
       const del = await completeApproval(a, await a.call('DELETE', '/v1/keys/swap', { token: rootA }), rootA);
       assert.equal(del.status, 200, JSON.stringify(del.body));
       assert.deepEqual(await a.hsm.keys.purgeExpired(new Date(Date.now() + 30 * 86_400_000)), ['swap']);
@@ -369,16 +662,25 @@ describe('key export under dual control', { timeout: 300_000 }, () => {
         assert.match(r.approvalId, /^apr_/);
       }
       const parked = exports.filter((r) => r.code === 'APPROVAL_PENDING');
-      assert.ok(parked.length >= 10 && parked.every((r) => r.details.algorithm && r.details.wrappingKeyFingerprint), 'the parked request names the wrapping key too');
+      assert.ok(
+        parked.length >= 10 && parked.every((r) => r.details.algorithm && r.details.wrappingKeyFingerprint),
+        'the parked request names the wrapping key too',
+      );
       const refused = exports.filter((r) => r.code === 'KEY_NOT_EXPORTABLE');
-      assert.ok(refused.length >= 2 && refused.every((r) => r.status === 400), 'a refusal before parking is recorded as such');
-      assert.ok(refused.some((r) => r.approvalId === null && r.decision === 'require_approval'), 'recorded with the decision, and no approval');
+      assert.ok(
+        refused.length >= 2 && refused.every((r) => r.status === 400),
+        'a refusal before parking is recorded as such',
+      );
+      assert.ok(
+        refused.some((r) => r.approvalId === null && r.decision === 'require_approval'),
+        'recorded with the decision, and no approval',
+      );
       const leaves = page.records.map((r) => r.leaf).join('\n');
       assert.ok(secrets.length >= 15);
       for (const s of secrets) assert.equal(leaves.includes(s), false, 'a secret reached the audit log');
     });
 
-    it('no material, wrapped blob or shared secret reaches either server\'s log', () => {
+    it("no material, wrapped blob or shared secret reaches either server's log", () => {
       const log = [...a.logs, ...b.logs].join('\n');
       for (const s of secrets) assert.equal(log.includes(s), false);
     });

@@ -35,45 +35,83 @@ describe('/v1/keys', { timeout: 300_000 }, () => {
   for (const type of KEY_TYPES) {
     it(`${type} round-trips`, async () => {
       const name = `k-${type}`;
-      const created = await s.call('POST', '/v1/keys', { token: root, body: { name, type, labels: { team: 'payments' } } });
+      const created = await s.call('POST', '/v1/keys', {
+        token: root,
+        body: { name, type, labels: { team: 'payments' } },
+      });
       assert.equal(created.status, 201, JSON.stringify(created.body));
       assert.equal(created.body.type, type);
       assert.equal(created.body.latestVersion, 1);
       const ops = keyTypeInfo(type).operations;
       const msg = b64('hello keyward');
       if (ops.includes('encrypt')) {
-        const e = await s.call('POST', `/v1/keys/${name}/encrypt`, { token: app, body: { plaintext: msg, aad: b64('ctx') } });
+        const e = await s.call('POST', `/v1/keys/${name}/encrypt`, {
+          token: app,
+          body: { plaintext: msg, aad: b64('ctx') },
+        });
         assert.equal(e.status, 200, JSON.stringify(e.body));
         assert.match(e.body.ciphertext, /^kw:v1:/);
-        const d = await s.call('POST', `/v1/keys/${name}/decrypt`, { token: app, body: { ciphertext: e.body.ciphertext, aad: b64('ctx') } });
+        const d = await s.call('POST', `/v1/keys/${name}/decrypt`, {
+          token: app,
+          body: { ciphertext: e.body.ciphertext, aad: b64('ctx') },
+        });
         assert.equal(d.body.plaintext, msg);
-        assertError(await s.call('POST', `/v1/keys/${name}/decrypt`, { token: app, body: { ciphertext: e.body.ciphertext, aad: b64('other') } }), 400, 'DECRYPTION_FAILED');
+        assertError(
+          await s.call('POST', `/v1/keys/${name}/decrypt`, {
+            token: app,
+            body: { ciphertext: e.body.ciphertext, aad: b64('other') },
+          }),
+          400,
+          'DECRYPTION_FAILED',
+        );
         const dk = await s.call('POST', `/v1/keys/${name}/datakey`, { token: app, body: { bytes: 16 } });
         assert.equal(Buffer.from(dk.body.plaintext, 'base64').length, 16);
-        const back = await s.call('POST', `/v1/keys/${name}/decrypt`, { token: app, body: { ciphertext: dk.body.ciphertext } });
+        const back = await s.call('POST', `/v1/keys/${name}/decrypt`, {
+          token: app,
+          body: { ciphertext: dk.body.ciphertext },
+        });
         assert.equal(back.body.plaintext, dk.body.plaintext);
       }
       if (ops.includes('sign') && (slow || !SLOW_SIGN.has(type))) {
         const sg = await s.call('POST', `/v1/keys/${name}/sign`, { token: app, body: { message: msg } });
         assert.equal(sg.status, 200, JSON.stringify(sg.body));
         assert.match(sg.body.signature, /^kw:v1:/);
-        const v = await s.call('POST', `/v1/keys/${name}/verify`, { token: app, body: { message: msg, signature: sg.body.signature } });
+        const v = await s.call('POST', `/v1/keys/${name}/verify`, {
+          token: app,
+          body: { message: msg, signature: sg.body.signature },
+        });
         assert.equal(v.body.valid, true);
-        const bad = await s.call('POST', `/v1/keys/${name}/verify`, { token: app, body: { message: b64('other'), signature: sg.body.signature } });
+        const bad = await s.call('POST', `/v1/keys/${name}/verify`, {
+          token: app,
+          body: { message: b64('other'), signature: sg.body.signature },
+        });
         assert.equal(bad.body.valid, false);
-        for (const garbage of ['kw:v1:AAAA', 'nonsense', sg.body.signature.slice(0, -8), 'kw:v9:' + sg.body.signature.slice(6)]) {
-          const g = await s.call('POST', `/v1/keys/${name}/verify`, { token: app, body: { message: msg, signature: garbage } });
-          assert.deepEqual([g.status, g.body.valid], [200, false], `${garbage.slice(0, 20)}: ${JSON.stringify(g.body)}`);
+        for (const garbage of [
+          'kw:v1:AAAA',
+          'nonsense',
+          sg.body.signature.slice(0, -8),
+          'kw:v9:' + sg.body.signature.slice(6),
+        ]) {
+          const g = await s.call('POST', `/v1/keys/${name}/verify`, {
+            token: app,
+            body: { message: msg, signature: garbage },
+          });
+          assert.deepEqual(
+            [g.status, g.body.valid],
+            [200, false],
+            `${garbage.slice(0, 20)}: ${JSON.stringify(g.body)}`,
+          );
         }
         if (type === 'ed25519' || type.startsWith('ecdsa') || type.startsWith('rsa')) {
           const pem = (await s.call('GET', `/v1/keys/${name}/public?format=pem`, { token: app })).body.publicKey;
           const sig = Buffer.from(sg.body.signature.slice(6), 'base64');
           const key = createPublicKey(pem);
-          const ok = type === 'ed25519'
-            ? nodeVerify(null, Buffer.from('hello keyward'), key, sig)
-            : type.startsWith('rsa')
-              ? nodeVerify('sha256', Buffer.from('hello keyward'), { key, padding: 6, saltLength: 32 }, sig)
-              : nodeVerify(type === 'ecdsa-p384' ? 'sha384' : 'sha256', Buffer.from('hello keyward'), key, sig);
+          const ok =
+            type === 'ed25519'
+              ? nodeVerify(null, Buffer.from('hello keyward'), key, sig)
+              : type.startsWith('rsa')
+                ? nodeVerify('sha256', Buffer.from('hello keyward'), { key, padding: 6, saltLength: 32 }, sig)
+                : nodeVerify(type === 'ecdsa-p384' ? 'sha384' : 'sha256', Buffer.from('hello keyward'), key, sig);
           assert.equal(ok, true, 'the exported PEM verifies in node:crypto');
         }
       }
@@ -84,11 +122,16 @@ describe('/v1/keys', { timeout: 300_000 }, () => {
       if (ops.includes('encapsulate')) {
         const enc = await s.call('POST', `/v1/keys/${name}/encapsulate`, { token: app, body: {} });
         assert.equal(enc.status, 200, JSON.stringify(enc.body));
-        const dec = await s.call('POST', `/v1/keys/${name}/decapsulate`, { token: app, body: { ciphertext: enc.body.ciphertext } });
+        const dec = await s.call('POST', `/v1/keys/${name}/decapsulate`, {
+          token: app,
+          body: { ciphertext: enc.body.ciphertext },
+        });
         assert.equal(dec.body.sharedSecret, enc.body.sharedSecret);
       }
       if (keyTypeInfo(type).asymmetric) {
-        const raw = await s.call('GET', `/v1/keys/${name}/public?format=${type.startsWith('rsa') ? 'jwk' : 'raw'}`, { token: app });
+        const raw = await s.call('GET', `/v1/keys/${name}/public?format=${type.startsWith('rsa') ? 'jwk' : 'raw'}`, {
+          token: app,
+        });
         assert.equal(raw.status, 200, JSON.stringify(raw.body));
       } else {
         assertError(await s.call('GET', `/v1/keys/${name}/public`, { token: app }), 400, 'KEY_TYPE_MISMATCH');
@@ -98,29 +141,76 @@ describe('/v1/keys', { timeout: 300_000 }, () => {
 
   it('rotation: new version encrypts, both decrypt, min version disables v1, a swapped header fails', async () => {
     await s.call('POST', '/v1/keys', { token: root, body: { name: 'rot', type: 'aes256-gcm' } });
-    const v1 = (await s.call('POST', '/v1/keys/rot/encrypt', { token: app, body: { plaintext: b64('one') } })).body.ciphertext;
+    const v1 = (await s.call('POST', '/v1/keys/rot/encrypt', { token: app, body: { plaintext: b64('one') } })).body
+      .ciphertext;
     const r = await s.call('POST', '/v1/keys/rot/rotate', { token: operator });
     assert.equal(r.body.latestVersion, 2);
-    const v2 = (await s.call('POST', '/v1/keys/rot/encrypt', { token: app, body: { plaintext: b64('two') } })).body.ciphertext;
+    const v2 = (await s.call('POST', '/v1/keys/rot/encrypt', { token: app, body: { plaintext: b64('two') } })).body
+      .ciphertext;
     assert.match(v2, /^kw:v2:/);
-    assert.equal((await s.call('POST', '/v1/keys/rot/decrypt', { token: app, body: { ciphertext: v1 } })).body.plaintext, b64('one'));
-    assertError(await s.call('POST', '/v1/keys/rot/decrypt', { token: app, body: { ciphertext: v2.replace('kw:v2:', 'kw:v1:') } }), 400, 'DECRYPTION_FAILED');
+    assert.equal(
+      (await s.call('POST', '/v1/keys/rot/decrypt', { token: app, body: { ciphertext: v1 } })).body.plaintext,
+      b64('one'),
+    );
+    assertError(
+      await s.call('POST', '/v1/keys/rot/decrypt', {
+        token: app,
+        body: { ciphertext: v2.replace('kw:v2:', 'kw:v1:') },
+      }),
+      400,
+      'DECRYPTION_FAILED',
+    );
     const rw = await s.call('POST', '/v1/keys/rot/rewrap', { token: app, body: { ciphertext: v1 } });
     assert.match(rw.body.ciphertext, /^kw:v2:/);
-    assertError(await s.call('POST', '/v1/keys/rot/config', { token: operator, body: { minDecryptionVersion: 3 } }), 400, 'VALIDATION_FAILED');
-    assert.equal((await s.call('POST', '/v1/keys/rot/config', { token: operator, body: { minDecryptionVersion: 2 } })).status, 200);
-    assertError(await s.call('POST', '/v1/keys/rot/decrypt', { token: app, body: { ciphertext: v1 } }), 400, 'KEY_VERSION_DISABLED');
-    assert.equal((await s.call('POST', '/v1/keys/rot/decrypt', { token: app, body: { ciphertext: rw.body.ciphertext } })).body.plaintext, b64('one'));
+    assertError(
+      await s.call('POST', '/v1/keys/rot/config', { token: operator, body: { minDecryptionVersion: 3 } }),
+      400,
+      'VALIDATION_FAILED',
+    );
+    assert.equal(
+      (await s.call('POST', '/v1/keys/rot/config', { token: operator, body: { minDecryptionVersion: 2 } })).status,
+      200,
+    );
+    assertError(
+      await s.call('POST', '/v1/keys/rot/decrypt', { token: app, body: { ciphertext: v1 } }),
+      400,
+      'KEY_VERSION_DISABLED',
+    );
+    assert.equal(
+      (await s.call('POST', '/v1/keys/rot/decrypt', { token: app, body: { ciphertext: rw.body.ciphertext } })).body
+        .plaintext,
+      b64('one'),
+    );
     // a ciphertext of another key with the same type does not decrypt here
     await s.call('POST', '/v1/keys', { token: root, body: { name: 'rot2', type: 'aes256-gcm' } });
-    const other = (await s.call('POST', '/v1/keys/rot2/encrypt', { token: app, body: { plaintext: b64('x') } })).body.ciphertext;
-    assertError(await s.call('POST', '/v1/keys/rot/decrypt', { token: app, body: { ciphertext: other.replace('kw:v1:', 'kw:v2:') } }), 400, 'DECRYPTION_FAILED');
+    const other = (await s.call('POST', '/v1/keys/rot2/encrypt', { token: app, body: { plaintext: b64('x') } })).body
+      .ciphertext;
+    assertError(
+      await s.call('POST', '/v1/keys/rot/decrypt', {
+        token: app,
+        body: { ciphertext: other.replace('kw:v1:', 'kw:v2:') },
+      }),
+      400,
+      'DECRYPTION_FAILED',
+    );
   });
 
   it('batches keep order with per-item errors', async () => {
-    const e = await s.call('POST', '/v1/keys/rot/encrypt', { token: app, body: { batch: [{ plaintext: b64('a') }, { plaintext: b64('b') }] } });
+    const e = await s.call('POST', '/v1/keys/rot/encrypt', {
+      token: app,
+      body: { batch: [{ plaintext: b64('a') }, { plaintext: b64('b') }] },
+    });
     assert.equal(e.body.batch.length, 2);
-    const d = await s.call('POST', '/v1/keys/rot/decrypt', { token: app, body: { batch: [{ ciphertext: e.body.batch[1].ciphertext }, { ciphertext: 'kw:v2:AAAA' }, { ciphertext: e.body.batch[0].ciphertext }] } });
+    const d = await s.call('POST', '/v1/keys/rot/decrypt', {
+      token: app,
+      body: {
+        batch: [
+          { ciphertext: e.body.batch[1].ciphertext },
+          { ciphertext: 'kw:v2:AAAA' },
+          { ciphertext: e.body.batch[0].ciphertext },
+        ],
+      },
+    });
     assert.equal(d.status, 200);
     assert.equal(d.body.batch[0].plaintext, b64('b'));
     assert.equal(d.body.batch[1].error.code, 'DECRYPTION_FAILED');
@@ -128,8 +218,16 @@ describe('/v1/keys', { timeout: 300_000 }, () => {
   });
 
   it('policies decide with the key: app may not create, operator may not encrypt', async () => {
-    assertError(await s.call('POST', '/v1/keys', { token: app, body: { name: 'nope', type: 'aes256-gcm' } }), 403, 'POLICY_DENIED');
-    assertError(await s.call('POST', '/v1/keys/rot/encrypt', { token: operator, body: { plaintext: b64('a') } }), 403, 'POLICY_DENIED');
+    assertError(
+      await s.call('POST', '/v1/keys', { token: app, body: { name: 'nope', type: 'aes256-gcm' } }),
+      403,
+      'POLICY_DENIED',
+    );
+    assertError(
+      await s.call('POST', '/v1/keys/rot/encrypt', { token: operator, body: { plaintext: b64('a') } }),
+      403,
+      'POLICY_DENIED',
+    );
     assert.equal((await s.call('GET', '/v1/keys/rot', { token: app })).status, 200);
   });
 
@@ -142,7 +240,11 @@ describe('/v1/keys', { timeout: 300_000 }, () => {
     const del = await completeApproval(s, await s.call('DELETE', '/v1/keys/gone', { token: root }), root);
     assert.equal(del.status, 200);
     assert.ok(Date.parse(del.body.deleteAfter) > Date.now() + 6 * 86_400_000);
-    assertError(await s.call('POST', '/v1/keys/gone/hmac', { token: app, body: { message: b64('m') } }), 409, 'KEY_PENDING_DELETION');
+    assertError(
+      await s.call('POST', '/v1/keys/gone/hmac', { token: app, body: { message: b64('m') } }),
+      409,
+      'KEY_PENDING_DELETION',
+    );
   });
 
   it('a verify-only key from a public key verifies and refuses to sign', async () => {
@@ -152,9 +254,21 @@ describe('/v1/keys', { timeout: 300_000 }, () => {
     const c = await s.call('POST', '/v1/keys', { token: root, body: { name: 'vo', type: 'ed25519', publicKey: pem } });
     assert.equal(c.status, 201, JSON.stringify(c.body));
     assert.equal(c.body.verifyOnly, true);
-    assert.equal((await s.call('POST', '/v1/keys/vo/verify', { token: app, body: { message: b64('m'), signature: sig } })).body.valid, true);
-    assertError(await s.call('POST', '/v1/keys/vo/sign', { token: app, body: { message: b64('m') } }), 400, 'KEY_VERIFY_ONLY');
-    assertError(await s.call('POST', '/v1/keys', { token: root, body: { name: 'vo2', type: 'ed25519', publicKey: 'not a key' } }), 400, 'PUBLIC_KEY_INVALID');
+    assert.equal(
+      (await s.call('POST', '/v1/keys/vo/verify', { token: app, body: { message: b64('m'), signature: sig } })).body
+        .valid,
+      true,
+    );
+    assertError(
+      await s.call('POST', '/v1/keys/vo/sign', { token: app, body: { message: b64('m') } }),
+      400,
+      'KEY_VERIFY_ONLY',
+    );
+    assertError(
+      await s.call('POST', '/v1/keys', { token: root, body: { name: 'vo2', type: 'ed25519', publicKey: 'not a key' } }),
+      400,
+      'PUBLIC_KEY_INVALID',
+    );
   });
 
   it('lists keys with pagination', async () => {
@@ -178,7 +292,14 @@ describe('/v1/keys', { timeout: 300_000 }, () => {
     ['wrong key type for sign', 'POST', '/v1/keys/rot/sign', { message: 'AAAA' }, 400, 'OPERATION_UNSUPPORTED'],
     ['wrong key type for encapsulate', 'POST', '/v1/keys/rot/encapsulate', {}, 400, 'OPERATION_UNSUPPORTED'],
     ['garbage ciphertext', 'POST', '/v1/keys/rot/decrypt', { ciphertext: 'hello' }, 400, 'CIPHERTEXT_FORMAT'],
-    ['a base64 value that is no ciphertext', 'POST', '/v1/keys/rot/decrypt', { ciphertext: 'aGVsbG8=' }, 400, 'DECRYPTION_FAILED'],
+    [
+      'a base64 value that is no ciphertext',
+      'POST',
+      '/v1/keys/rot/decrypt',
+      { ciphertext: 'aGVsbG8=' },
+      400,
+      'DECRYPTION_FAILED',
+    ],
     ['datakey too long', 'POST', '/v1/keys/rot/datakey', { bytes: 5000 }, 400, 'VALIDATION_FAILED'],
     ['random too many', 'POST', '/v1/random', { bytes: 1_000_000 }, 400, 'VALIDATION_FAILED'],
   ];
@@ -201,10 +322,21 @@ describe('/v1/keys with attacker-chosen versions', () => {
     try {
       const root = (await devBootstrap(s.hsm)).rootToken;
       await s.call('POST', '/v1/keys', { token: root, body: { name: 'v', type: 'aes256-gcm' } });
-      for (const ct of ['kw:v4294967295:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA', 'kw:v7:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA']) {
-        assertError(await s.call('POST', '/v1/keys/v/decrypt', { token: root, body: { ciphertext: ct } }), 400, 'DECRYPTION_FAILED');
+      for (const ct of [
+        'kw:v4294967295:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA',
+        'kw:v7:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA',
+      ]) {
+        assertError(
+          await s.call('POST', '/v1/keys/v/decrypt', { token: root, body: { ciphertext: ct } }),
+          400,
+          'DECRYPTION_FAILED',
+        );
       }
-      assertError(await s.call('POST', '/v1/keys/v/decrypt', { token: root, body: { ciphertext: 'kw:v0:AAAA' } }), 400, 'CIPHERTEXT_FORMAT');
+      assertError(
+        await s.call('POST', '/v1/keys/v/decrypt', { token: root, body: { ciphertext: 'kw:v0:AAAA' } }),
+        400,
+        'CIPHERTEXT_FORMAT',
+      );
     } finally {
       await s.close();
     }

@@ -24,7 +24,12 @@ describe('responses match the OpenAPI document', { timeout: 240_000 }, () => {
   let root: string;
   /** operationIds that answered a documented success here. */
   const succeeded = new Set<string>();
-  const op = (method: string, path: string) => ROUTES.find((r) => r.method === method.toLowerCase() && new RegExp(`^${r.path.replace(/:[A-Za-z]+/g, '[^/]+')}$`).test(path.split('?')[0]!))!.operationId;
+  const op = (method: string, path: string) =>
+    ROUTES.find(
+      (r) =>
+        r.method === method.toLowerCase() &&
+        new RegExp(`^${r.path.replace(/:[A-Za-z]+/g, '[^/]+')}$`).test(path.split('?')[0]!),
+    )!.operationId;
 
   /** A call that must succeed with `status` (its body is checked against the document by call()). */
   async function ok(method: string, path: string, body?: unknown, status = 200, token = root) {
@@ -57,7 +62,14 @@ describe('responses match the OpenAPI document', { timeout: 240_000 }, () => {
     const t = await ok('POST', '/v1/auth/tokens', { principal: 'tour', roles: ['app'], ttl: '1h' }, 201);
     await ok('DELETE', `/v1/auth/tokens/${t.tokenId}`);
 
-    for (const [name, type] of [['aes', 'aes256-gcm'], ['ed', 'ed25519'], ['ec', 'ecdsa-p256'], ['mac', 'hmac-sha256'], ['kem', 'ml-kem-768'], ['pq', 'ml-dsa-44']]) {
+    for (const [name, type] of [
+      ['aes', 'aes256-gcm'],
+      ['ed', 'ed25519'],
+      ['ec', 'ecdsa-p256'],
+      ['mac', 'hmac-sha256'],
+      ['kem', 'ml-kem-768'],
+      ['pq', 'ml-dsa-44'],
+    ]) {
       await ok('POST', '/v1/keys', { name, type, labels: { team: 'tour' } }, 201);
     }
     await ok('GET', '/v1/keys?limit=2');
@@ -67,7 +79,9 @@ describe('responses match the OpenAPI document', { timeout: 240_000 }, () => {
     const enc = await ok('POST', '/v1/keys/aes/encrypt', { plaintext: b64('hello'), aad: b64('ctx') });
     await ok('POST', '/v1/keys/aes/decrypt', { ciphertext: enc.ciphertext, aad: b64('ctx') });
     // A batch with a failing item: per-item results and errors.
-    const batch = await ok('POST', '/v1/keys/aes/decrypt', { batch: [{ ciphertext: enc.ciphertext, aad: b64('ctx') }, { ciphertext: enc.ciphertext }] });
+    const batch = await ok('POST', '/v1/keys/aes/decrypt', {
+      batch: [{ ciphertext: enc.ciphertext, aad: b64('ctx') }, { ciphertext: enc.ciphertext }],
+    });
     assert.equal(batch.batch[1].error.code, 'DECRYPTION_FAILED');
     await ok('POST', '/v1/keys/aes/encrypt', { batch: [{ plaintext: b64('a') }, { plaintext: b64('b') }] });
     await ok('POST', '/v1/keys/aes/rewrap', { ciphertext: enc.ciphertext, aad: b64('ctx') });
@@ -78,7 +92,14 @@ describe('responses match the OpenAPI document', { timeout: 240_000 }, () => {
     await ok('POST', '/v1/keys/mac/hmac', { message: b64('m') });
     const kem = await ok('POST', '/v1/keys/kem/encapsulate', {});
     await ok('POST', '/v1/keys/kem/decapsulate', { ciphertext: kem.ciphertext });
-    for (const [key, format] of [['ed', 'pem'], ['ec', 'jwk'], ['ed', 'raw'], ['pq', 'jwk'], ['kem', 'raw']]) await ok('GET', `/v1/keys/${key}/public?format=${format}`);
+    for (const [key, format] of [
+      ['ed', 'pem'],
+      ['ec', 'jwk'],
+      ['ed', 'raw'],
+      ['pq', 'jwk'],
+      ['kem', 'raw'],
+    ])
+      await ok('GET', `/v1/keys/${key}/public?format=${format}`);
     const wk = await ok('GET', '/v1/sys/wrapping-key?algorithm=ml-kem-768');
     await ok('POST', '/v1/keys', { name: 'exp', type: 'aes256-gcm', exportable: true }, 201);
     await approved('POST', '/v1/keys/exp/export', { algorithm: 'ml-kem-768', wrappingKey: wk.publicKey });
@@ -86,9 +107,23 @@ describe('responses match the OpenAPI document', { timeout: 240_000 }, () => {
 
     // Policies: push, list, evaluate (one and the set), activate and deactivate (dual control).
     const policy = await compilePolicy(new URL('../fixtures/policies/park-principal.ts', import.meta.url).pathname);
-    const pushed = await ok('POST', '/v1/policies', { name: 'park-principal', wasm: Buffer.from(policy.wasm).toString('base64') }, 201);
+    const pushed = await ok(
+      'POST',
+      '/v1/policies',
+      { name: 'park-principal', wasm: Buffer.from(policy.wasm).toString('base64') },
+      201,
+    );
     await ok('GET', '/v1/policies');
-    const input = { operation: 'encrypt', principal: 'p', roles: ['app'], key: null, attributes: {}, payloadBytes: 0, time: 0, approvals: 0 };
+    const input = {
+      operation: 'encrypt',
+      principal: 'p',
+      roles: ['app'],
+      key: null,
+      attributes: {},
+      payloadBytes: 0,
+      time: 0,
+      approvals: 0,
+    };
     await ok('POST', '/v1/policies/evaluate', { hash: pushed.sha256, input });
     await ok('POST', '/v1/policies/evaluate', { input });
     await approved('POST', `/v1/policies/${pushed.sha256}/activate`, { scope: 'key', key: 'aes' });
@@ -107,7 +142,8 @@ describe('responses match the OpenAPI document', { timeout: 240_000 }, () => {
     await ok('POST', '/v1/keys/mac/config', { deletionAllowed: true });
     const parked = await s.call('DELETE', '/v1/keys/mac', { token: root });
     assert.equal(parked.status, 202);
-    const op1 = (await issueToken(s.hsm.store.db, { principal: 'op-tour', roles: ['operator'], now: new Date() })).token;
+    const op1 = (await issueToken(s.hsm.store.db, { principal: 'op-tour', roles: ['operator'], now: new Date() }))
+      .token;
     await ok('GET', '/v1/approvals?state=pending&limit=10');
     await ok('GET', `/v1/approvals/${parked.body.approvalId}`);
     await ok('POST', `/v1/approvals/${parked.body.approvalId}/deny`, { reason: 'tour' }, 200, op1);
@@ -123,7 +159,15 @@ describe('responses match the OpenAPI document', { timeout: 240_000 }, () => {
     await ok('GET', '/v1/sys/health', undefined, 503);
 
     // What isn't driven here has its success covered by its own suite (ceremonies, BYOK import).
-    const elsewhere = new Set(['sysInit', 'sysUnseal', 'sysUnsealReset', 'sysRekeyUpdate', 'keysImport', 'approvalsApprove', 'approvalsExecute']);
+    const elsewhere = new Set([
+      'sysInit',
+      'sysUnseal',
+      'sysUnsealReset',
+      'sysRekeyUpdate',
+      'keysImport',
+      'approvalsApprove',
+      'approvalsExecute',
+    ]);
     const missing = ROUTES.map((r) => r.operationId).filter((id) => !succeeded.has(id) && !elsewhere.has(id));
     assert.deepEqual(missing, []);
   });
@@ -132,12 +176,29 @@ describe('responses match the OpenAPI document', { timeout: 240_000 }, () => {
     const p = await startTestServer();
     try {
       const admin = (await devBootstrap(p.hsm)).rootToken;
-      const call = (method: string, path: string, body?: unknown, token = admin) => p.call(method, path, { token, ...(body !== undefined ? { body } : {}) });
+      const call = (method: string, path: string, body?: unknown, token = admin) =>
+        p.call(method, path, { token, ...(body !== undefined ? { body } : {}) });
       const policy = await compilePolicy(new URL('../fixtures/policies/park-principal.ts', import.meta.url).pathname);
       const wasm = Buffer.from(policy.wasm).toString('base64');
       const pushed = await call('POST', '/v1/policies', { name: 'park-principal', wasm });
-      assert.equal((await completeApproval(p, await call('POST', `/v1/policies/${pushed.body.sha256}/activate`, { scope: 'global' }), admin, { scope: 'global' })).status, 200);
-      for (const [name, type] of [['aes', 'aes256-gcm'], ['ed', 'ed25519'], ['mac', 'hmac-sha256'], ['kem', 'ml-kem-768']]) assert.equal((await call('POST', '/v1/keys', { name, type })).status, 201);
+      assert.equal(
+        (
+          await completeApproval(
+            p,
+            await call('POST', `/v1/policies/${pushed.body.sha256}/activate`, { scope: 'global' }),
+            admin,
+            { scope: 'global' },
+          )
+        ).status,
+        200,
+      );
+      for (const [name, type] of [
+        ['aes', 'aes256-gcm'],
+        ['ed', 'ed25519'],
+        ['mac', 'hmac-sha256'],
+        ['kem', 'ml-kem-768'],
+      ])
+        assert.equal((await call('POST', '/v1/keys', { name, type })).status, 201);
       assert.equal((await call('POST', '/v1/keys', { name: 'exp', type: 'aes256-gcm', exportable: true })).status, 201);
       // A deletion that could not run is refused before parking (RequestContext.precheck): allow it.
       assert.equal((await call('POST', '/v1/keys/aes/config', { deletionAllowed: true })).status, 200);
@@ -146,9 +207,19 @@ describe('responses match the OpenAPI document', { timeout: 240_000 }, () => {
       const sig = (await call('POST', '/v1/keys/ed/sign', { message: b64('m') })).body.signature;
       const kem = (await call('POST', '/v1/keys/kem/encapsulate', {})).body.ciphertext;
       const holders = (await makeHolders(['park-a'])).map(toPublicKeyFile);
-      const parker = (await issueToken(p.hsm.store.db, { principal: 'parker', roles: ['admin'], now: new Date() })).token;
+      const parker = (await issueToken(p.hsm.store.db, { principal: 'parker', roles: ['admin'], now: new Date() }))
+        .token;
       const apr = 'apr_' + '0'.repeat(32);
-      const input = { operation: 'encrypt', principal: 'p', roles: ['app'], key: null, attributes: {}, payloadBytes: 0, time: 0, approvals: 0 };
+      const input = {
+        operation: 'encrypt',
+        principal: 'p',
+        roles: ['app'],
+        key: null,
+        attributes: {},
+        payloadBytes: 0,
+        time: 0,
+        approvals: 0,
+      };
       // One request per authenticated route, valid up to the policy decision.
       const requests: Record<string, [string, string, unknown?]> = {
         sysSeal: ['POST', '/v1/sys/seal', {}],
@@ -181,7 +252,11 @@ describe('responses match the OpenAPI document', { timeout: 240_000 }, () => {
         keysPublicKey: ['GET', '/v1/keys/ed/public?format=jwk'],
         keysWrappingKey: ['GET', '/v1/sys/wrapping-key'],
         keysExport: ['POST', '/v1/keys/exp/export', { algorithm: 'ml-kem-768', wrappingKey }],
-        keysImport: ['POST', '/v1/keys/imported/import', { type: 'aes256-gcm', algorithm: 'rsa-oaep-3072-aes-kwp', wrappedKey: 'AAAA' }],
+        keysImport: [
+          'POST',
+          '/v1/keys/imported/import',
+          { type: 'aes256-gcm', algorithm: 'rsa-oaep-3072-aes-kwp', wrappedKey: 'AAAA' },
+        ],
         random: ['POST', '/v1/random', { bytes: 8 }],
         auditKeys: ['GET', '/v1/audit/keys'],
         auditCheckpoint: ['GET', '/v1/audit/checkpoint'],
@@ -198,7 +273,11 @@ describe('responses match the OpenAPI document', { timeout: 240_000 }, () => {
         approvalsExecute: ['POST', `/v1/approvals/${apr}/execute`, {}],
       };
       const authenticated = ROUTES.filter((r) => r.parkable ?? r.auth).map((r) => r.operationId);
-      assert.deepEqual(authenticated.filter((id) => !requests[id]), [], 'add a request for each new authenticated route');
+      assert.deepEqual(
+        authenticated.filter((id) => !requests[id]),
+        [],
+        'add a request for each new authenticated route',
+      );
       for (const id of authenticated) {
         const [method, path, body] = requests[id]!;
         assert.equal(op(method, path), id);
@@ -217,20 +296,57 @@ describe('responses match the OpenAPI document', { timeout: 240_000 }, () => {
   });
 
   it('the check fails on an undocumented status, a missing or extra field, or an execute answering off its route', () => {
-    const key = { name: 'k', type: 'aes256-gcm', exportable: false, verifyOnly: false, labels: {}, latestVersion: 1, minDecryptionVersion: 1, deletionAllowed: false, requireLowS: false, deleteAfter: null, createdAt: '2026-01-01T00:00:00.000Z', versions: [] };
+    const key = {
+      name: 'k',
+      type: 'aes256-gcm',
+      exportable: false,
+      verifyOnly: false,
+      labels: {},
+      latestVersion: 1,
+      minDecryptionVersion: 1,
+      deletionAllowed: false,
+      requireLowS: false,
+      deleteAfter: null,
+      createdAt: '2026-01-01T00:00:00.000Z',
+      versions: [],
+    };
     checkResponse('GET', '/v1/keys/k', 200, key);
     checkResponse('GET', '/v1/keys/k', 500, { error: { code: 'INTERNAL', message: 'internal error' } });
-    assert.throws(() => checkResponse('GET', '/v1/keys/k', 418, { error: { code: 'TEAPOT', message: '' } }), /not a documented status/);
+    assert.throws(
+      () => checkResponse('GET', '/v1/keys/k', 418, { error: { code: 'TEAPOT', message: '' } }),
+      /not a documented status/,
+    );
     assert.throws(() => checkResponse('GET', '/v1/keys/k', 201, key), /not a documented status/);
     assert.throws(() => checkResponse('GET', '/v1/keys/k', 200, { ...key, secret: 'x' }), /does not match.*secret/);
-    assert.throws(() => checkResponse('GET', '/v1/keys/k', 200, { ...key, latestVersion: undefined }), /does not match.*latestVersion/);
+    assert.throws(
+      () => checkResponse('GET', '/v1/keys/k', 200, { ...key, latestVersion: undefined }),
+      /does not match.*latestVersion/,
+    );
     assert.throws(() => checkResponse('GET', '/v1/keys/k', 200, { ...key, type: 'des' }), /does not match.*type/);
-    assert.throws(() => checkResponse('GET', '/v1/keys/k', 404, { error: { code: 'KEY_NOT_FOUND' } }), /does not match.*message/);
-    assert.throws(() => checkResponse('POST', '/v1/keys/k/encrypt', 200, { ciphertext: 'plain', keyVersion: 1 }), /does not match.*ciphertext/);
+    assert.throws(
+      () => checkResponse('GET', '/v1/keys/k', 404, { error: { code: 'KEY_NOT_FOUND' } }),
+      /does not match.*message/,
+    );
+    assert.throws(
+      () => checkResponse('POST', '/v1/keys/k/encrypt', 200, { ciphertext: 'plain', keyVersion: 1 }),
+      /does not match.*ciphertext/,
+    );
     const apr = 'apr_' + 'f'.repeat(32);
-    checkResponse('POST', '/v1/keys/k/encrypt', 202, { approvalId: apr, required: 1, group: 'operator', reason: '', expiresAt: '2026-01-01T00:00:00.000Z' });
+    checkResponse('POST', '/v1/keys/k/encrypt', 202, {
+      approvalId: apr,
+      required: 1,
+      group: 'operator',
+      reason: '',
+      expiresAt: '2026-01-01T00:00:00.000Z',
+    });
     checkResponse('POST', `/v1/approvals/${apr}/execute`, 200, { ciphertext: 'kw:v1:AAAA', keyVersion: 1 });
-    assert.throws(() => checkResponse('POST', `/v1/approvals/${apr}/execute`, 200, { valid: true }), /executing keysEncrypt/);
-    assert.throws(() => checkResponse('POST', `/v1/approvals/${apr}/execute`, 201, { ciphertext: 'kw:v1:AAAA', keyVersion: 1 }), /not a documented success of keysEncrypt/);
+    assert.throws(
+      () => checkResponse('POST', `/v1/approvals/${apr}/execute`, 200, { valid: true }),
+      /executing keysEncrypt/,
+    );
+    assert.throws(
+      () => checkResponse('POST', `/v1/approvals/${apr}/execute`, 201, { ciphertext: 'kw:v1:AAAA', keyVersion: 1 }),
+      /not a documented success of keysEncrypt/,
+    );
   });
 });

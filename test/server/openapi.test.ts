@@ -14,9 +14,19 @@ import type { TestServer } from '../helpers/server.js';
 type Json = any;
 const doc = openApiDocument() as Json;
 /** Follows a local `$ref` (components only). */
-const deref = (o: Json): Json => (o && typeof o.$ref === 'string' ? deref(o.$ref.slice(2).split('/').reduce((n: Json, k: string) => n[k], doc)) : o);
+const deref = (o: Json): Json =>
+  o && typeof o.$ref === 'string'
+    ? deref(
+        o.$ref
+          .slice(2)
+          .split('/')
+          .reduce((n: Json, k: string) => n[k], doc),
+      )
+    : o;
 const operations = (): Array<{ path: string; method: string; op: Json }> =>
-  Object.entries(doc.paths as Record<string, Record<string, Json>>).flatMap(([path, item]) => Object.entries(item).map(([method, op]) => ({ path, method, op })));
+  Object.entries(doc.paths as Record<string, Record<string, Json>>).flatMap(([path, item]) =>
+    Object.entries(item).map(([method, op]) => ({ path, method, op })),
+  );
 
 describe('GET /openapi.json', () => {
   let s: TestServer;
@@ -49,7 +59,10 @@ describe('GET /openapi.json', () => {
     const schema = deref(doc.paths['/v1/sys/init'].post.requestBody.content['application/json'].schema);
     assert.deepEqual(schema.required.sort(), ['holders', 'threshold']);
     assert.equal(schema.additionalProperties, false);
-    assert.deepEqual(doc.paths['/v1/policies/{hash}/activate'].post.parameters.map((p: Json) => p.name), ['hash']);
+    assert.deepEqual(
+      doc.paths['/v1/policies/{hash}/activate'].post.parameters.map((p: Json) => p.name),
+      ['hash'],
+    );
     assert.deepEqual(doc.paths['/v1/auth/tokens'].post.security, [{ bearer: [] }]);
     assert.deepEqual(doc.paths['/v1/sys/health'].get.security, []);
     assert.ok(doc.servers.length >= 1);
@@ -79,11 +92,17 @@ describe('GET /openapi.json', () => {
         const ref = op.responses[status].content['application/json'].schema.$ref;
         assert.match(ref, /^#\/components\/schemas\/[A-Z][A-Za-z0-9]*$/, `${method} ${path} ${status}`);
         const schema = deref({ $ref: ref });
-        assert.ok(schema.properties || schema.anyOf || schema.oneOf || schema.additionalProperties, `${method} ${path} ${status}: ${JSON.stringify(schema)}`);
+        assert.ok(
+          schema.properties || schema.anyOf || schema.oneOf || schema.additionalProperties,
+          `${method} ${path} ${status}: ${JSON.stringify(schema)}`,
+        );
       }
     }
     const enc = deref(doc.paths['/v1/keys/{name}/encrypt'].post.responses['200'].content['application/json'].schema);
-    assert.deepEqual(enc.anyOf.map((b: Json) => b.$ref ?? 'batch'), ['#/components/schemas/EncryptResult', 'batch']);
+    assert.deepEqual(
+      enc.anyOf.map((b: Json) => b.$ref ?? 'batch'),
+      ['#/components/schemas/EncryptResult', 'batch'],
+    );
     assert.deepEqual(deref({ $ref: '#/components/schemas/EncryptResult' }).required, ['ciphertext', 'keyVersion']);
   });
 
@@ -96,29 +115,41 @@ describe('GET /openapi.json', () => {
       const takesInput = r.body !== undefined || r.query !== undefined || r.path.includes(':') || r.auth;
       const fourxx = Object.keys(op.responses).filter((s) => /^4/.test(s));
       if (takesInput) assert.ok(fourxx.includes('400') || fourxx.includes('401'), `${r.operationId}: ${fourxx}`);
-      const errorRef = r.errorBody ? deref(op.responses.default).content['application/json'].schema.$ref : '#/components/schemas/Error';
-      for (const s of fourxx) assert.equal(deref(op.responses[s]).content['application/json'].schema.$ref, errorRef, `${r.operationId} ${s}`);
+      const errorRef = r.errorBody
+        ? deref(op.responses.default).content['application/json'].schema.$ref
+        : '#/components/schemas/Error';
+      for (const s of fourxx)
+        assert.equal(deref(op.responses[s]).content['application/json'].schema.$ref, errorRef, `${r.operationId} ${s}`);
       if (r.parkable ?? r.auth) {
-        assert.equal(deref(op.responses['202']).content['application/json'].schema.$ref, '#/components/schemas/ApprovalPending');
+        assert.equal(
+          deref(op.responses['202']).content['application/json'].schema.$ref,
+          '#/components/schemas/ApprovalPending',
+        );
       } else assert.equal(op.responses['202'], undefined, r.operationId);
       if (r.auth) for (const s of ['401', '403', '503']) assert.ok(op.responses[s], `${r.operationId} ${s}`);
       if (r.body) for (const s of ['400', '413', '415']) assert.ok(op.responses[s], `${r.operationId} ${s}`);
       assert.ok(op.responses.default, r.operationId);
     }
     const health = doc.paths['/v1/sys/health'].get.responses;
-    for (const s of ['200', '501', '503']) assert.equal(health[s].content['application/json'].schema.$ref, '#/components/schemas/Health');
+    for (const s of ['200', '501', '503'])
+      assert.equal(health[s].content['application/json'].schema.$ref, '#/components/schemas/Health');
     assert.ok(doc.paths['/v1/sys/init'].post.responses['429']);
   });
 
   it('documents query and path parameters the routes read', () => {
-    const params = (path: string, method = 'get') => Object.fromEntries((doc.paths[path][method].parameters ?? []).map((p: Json) => [`${p.in}:${p.name}`, p]));
+    const params = (path: string, method = 'get') =>
+      Object.fromEntries((doc.paths[path][method].parameters ?? []).map((p: Json) => [`${p.in}:${p.name}`, p]));
     const keys = params('/v1/keys');
     assert.deepEqual(Object.keys(keys).sort(), ['query:after', 'query:limit']);
     assert.equal(keys['query:limit'].schema.type, 'integer');
     assert.equal(keys['query:limit'].schema.maximum, 1000);
     assert.equal(keys['query:limit'].required, false);
     assert.deepEqual(Object.keys(params('/v1/sys/wrapping-key')), ['query:algorithm']);
-    assert.deepEqual(params('/v1/sys/wrapping-key')['query:algorithm'].schema.enum, ['rsa-oaep-3072-aes-kwp', 'ml-kem-768', 'x-wing']);
+    assert.deepEqual(params('/v1/sys/wrapping-key')['query:algorithm'].schema.enum, [
+      'rsa-oaep-3072-aes-kwp',
+      'ml-kem-768',
+      'x-wing',
+    ]);
     assert.deepEqual(Object.keys(params('/v1/audit/records')).sort(), ['query:from', 'query:limit', 'query:to']);
     assert.deepEqual(Object.keys(params('/v1/keys/{name}/public')).sort(), ['path:name', 'query:format']);
     assert.deepEqual(params('/v1/keys/{name}/public')['query:format'].schema.enum, ['pem', 'jwk', 'raw']);
@@ -131,13 +162,18 @@ describe('GET /openapi.json', () => {
     // Every path parameter is in the path, required.
     for (const { path, method, op } of operations()) {
       const names = [...path.matchAll(/\{(\w+)\}/g)].map((m) => m[1]);
-      assert.deepEqual((op.parameters ?? []).filter((p: Json) => p.in === 'path').map((p: Json) => p.name), names, `${method} ${path}`);
+      assert.deepEqual(
+        (op.parameters ?? []).filter((p: Json) => p.in === 'path').map((p: Json) => p.name),
+        names,
+        `${method} ${path}`,
+      );
     }
   });
 
   it('types key types as the enum of the engine, in requests and responses', () => {
     assert.deepEqual(doc.components.schemas.KeyType.enum, [...KEY_TYPES]);
-    for (const name of ['KeysCreateRequest', 'KeysImportRequest']) assert.deepEqual(doc.components.schemas[name].properties.type, { $ref: '#/components/schemas/KeyType' }, name);
+    for (const name of ['KeysCreateRequest', 'KeysImportRequest'])
+      assert.deepEqual(doc.components.schemas[name].properties.type, { $ref: '#/components/schemas/KeyType' }, name);
     assert.deepEqual(doc.components.schemas.KeyInfo.properties.type, { $ref: '#/components/schemas/KeyType' });
   });
 
@@ -192,23 +228,32 @@ describe('GET /openapi.json', () => {
     const op = d.paths['/v1/transit/encrypt/{name}'].post;
     assert.equal(op.operationId, 'transitEncrypt');
     assert.equal(op.responses['202'], undefined);
-    assert.equal(op.responses['403'].content['application/json'].schema.$ref, '#/components/schemas/TransitEncryptError');
+    assert.equal(
+      op.responses['403'].content['application/json'].schema.$ref,
+      '#/components/schemas/TransitEncryptError',
+    );
     assert.deepEqual(d.components.schemas.TransitEncryptError.required, ['errors']);
     assert.equal(op.requestBody.content['application/json'].schema.$ref, '#/components/schemas/TransitEncryptRequest');
     const report = await lintOpenApi(d);
     assert.deepEqual(report.totals, { errors: 0, warnings: 0, ignored: 0 }, formatProblems(report));
-    assert.throws(() => buildDocument([...ROUTES, ...extra, { ...extra[0]!, path: '/v1/other' }]), /operationId transitEncrypt is used twice/);
+    assert.throws(
+      () => buildDocument([...ROUTES, ...extra, { ...extra[0]!, path: '/v1/other' }]),
+      /operationId transitEncrypt is used twice/,
+    );
   });
 
   it('routes refuse query values outside the documented bounds (400 naming the parameter) and accept those inside', async () => {
     // The server here is not initialized: a query that parses goes on to 503 NOT_INITIALIZED.
     for (const r of ROUTES.filter((x) => x.query)) {
       const path = r.path.replace(':name', 'k');
-      const params = doc.paths[r.path.replace(/:([A-Za-z]+)/g, '{$1}')][r.method].parameters.filter((p: Json) => p.in === 'query');
+      const params = doc.paths[r.path.replace(/:([A-Za-z]+)/g, '{$1}')][r.method].parameters.filter(
+        (p: Json) => p.in === 'query',
+      );
       const valid: Record<string, string> = {};
       // A value each parameter accepts (an optional one with a pattern is left out).
       for (const p of params) {
-        const sample = p.schema.default ?? p.schema.enum?.[0] ?? p.schema.minimum ?? (p.schema.pattern ? undefined : 'x');
+        const sample =
+          p.schema.default ?? p.schema.enum?.[0] ?? p.schema.minimum ?? (p.schema.pattern ? undefined : 'x');
         if (sample !== undefined) valid[p.name] = String(sample);
       }
       const url = (over: Record<string, string | string[]>) => {
@@ -217,12 +262,17 @@ describe('GET /openapi.json', () => {
         return `${path}?${q}`;
       };
       const passed = await s.call('GET', url({}));
-      assert.equal(passed.body.error.code, 'NOT_INITIALIZED', `${r.operationId} ${url({})}: ${JSON.stringify(passed.body)}`);
+      assert.equal(
+        passed.body.error.code,
+        'NOT_INITIALIZED',
+        `${r.operationId} ${url({})}: ${JSON.stringify(passed.body)}`,
+      );
       for (const p of params) {
         const bad: string[] = ['twice'];
         if (p.schema.enum) bad.push('zzz');
         if (p.schema.type === 'integer') bad.push('1.5', 'abc', String(p.schema.minimum - 1));
-        if (p.schema.type === 'integer' && p.schema.maximum !== undefined && p.schema.maximum < Number.MAX_SAFE_INTEGER) bad.push(String(p.schema.maximum + 1));
+        if (p.schema.type === 'integer' && p.schema.maximum !== undefined && p.schema.maximum < Number.MAX_SAFE_INTEGER)
+          bad.push(String(p.schema.maximum + 1));
         if (p.schema.pattern) bad.push('no match');
         for (const value of bad) {
           const target = url({ [p.name]: value === 'twice' ? [valid[p.name] ?? 'x', valid[p.name] ?? 'x'] : value });

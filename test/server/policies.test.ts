@@ -37,7 +37,9 @@ describe('/v1/policies and policy enforcement', () => {
     s = await startTestServer();
     root = (await devBootstrap(s.hsm)).rootToken;
     for (const role of ['operator', 'app', 'auditor']) {
-      tokens[role] = (await issueToken(s.hsm.store.db, { principal: `${role}-1`, roles: [role], now: new Date() })).token;
+      tokens[role] = (
+        await issueToken(s.hsm.store.db, { principal: `${role}-1`, roles: [role], now: new Date() })
+      ).token;
     }
     tokens.none = (await issueToken(s.hsm.store.db, { principal: 'nobody', roles: [], now: new Date() })).token;
     dir = await mkdtemp(join(tmpdir(), 'keyward-pol-'));
@@ -55,8 +57,16 @@ describe('/v1/policies and policy enforcement', () => {
     assert.equal(r.body.policies.length, 1);
     const p = r.body.policies[0];
     assert.equal(p.name, DEFAULT_POLICY_NAME);
-    assert.equal(p.sha256, createHash('sha256').update(await defaultPolicyWasm()).digest('hex'));
-    assert.deepEqual(p.bindings.map((b: any) => b.scope), ['global']);
+    assert.equal(
+      p.sha256,
+      createHash('sha256')
+        .update(await defaultPolicyWasm())
+        .digest('hex'),
+    );
+    assert.deepEqual(
+      p.bindings.map((b: any) => b.scope),
+      ['global'],
+    );
   });
 
   const matrix: Array<[string, string, string, number]> = [
@@ -107,7 +117,10 @@ describe('/v1/policies and policy enforcement', () => {
 export function decide(req: Request): Decision { return Date.now() > 0 ? Decision.allow() : Decision.deny("x"); }`;
     await writeFile(join(dir, 'clock.ts'), src);
     const { wasm } = await compilePolicy(join(dir, 'clock.ts'));
-    const r = await s.call('POST', '/v1/policies', { token: root, body: { name: 'clock', wasm: Buffer.from(wasm).toString('base64') } });
+    const r = await s.call('POST', '/v1/policies', {
+      token: root,
+      body: { name: 'clock', wasm: Buffer.from(wasm).toString('base64') },
+    });
     assertError(r, 400, 'POLICY_INVALID', /import/i);
   });
 
@@ -118,17 +131,44 @@ export function decide(req: Request): Decision { return Date.now() > 0 ? Decisio
   it('activate rejects unknown and malformed hashes and bad scopes', async () => {
     // The policies decide (and park the request) before the operation looks for the policy.
     assertError(await approved('activate', 'a'.repeat(64), { scope: 'global' }), 404, 'POLICY_NOT_FOUND');
-    assertError(await s.call('POST', '/v1/policies/xyz/activate', { token: root, body: { scope: 'global' } }), 400, 'VALIDATION_FAILED');
-    assertError(await s.call('POST', `/v1/policies/${denyRotate.sha256}/activate`, { token: root, body: { scope: 'key' } }), 400, 'VALIDATION_FAILED');
-    assertError(await s.call('POST', `/v1/policies/${denyRotate.sha256}/activate`, { token: root, body: { scope: 'everywhere' } }), 400, 'VALIDATION_FAILED');
-    assertError(await s.call('POST', `/v1/policies/${denyRotate.sha256}/activate`, { token: tokens.app!, body: { scope: 'global' } }), 403, 'POLICY_DENIED');
+    assertError(
+      await s.call('POST', '/v1/policies/xyz/activate', { token: root, body: { scope: 'global' } }),
+      400,
+      'VALIDATION_FAILED',
+    );
+    assertError(
+      await s.call('POST', `/v1/policies/${denyRotate.sha256}/activate`, { token: root, body: { scope: 'key' } }),
+      400,
+      'VALIDATION_FAILED',
+    );
+    assertError(
+      await s.call('POST', `/v1/policies/${denyRotate.sha256}/activate`, {
+        token: root,
+        body: { scope: 'everywhere' },
+      }),
+      400,
+      'VALIDATION_FAILED',
+    );
+    assertError(
+      await s.call('POST', `/v1/policies/${denyRotate.sha256}/activate`, {
+        token: tokens.app!,
+        body: { scope: 'global' },
+      }),
+      403,
+      'POLICY_DENIED',
+    );
   });
 
   it('an activated global policy composes with RBAC: its deny wins even for admin', async () => {
     assert.equal((await s.call('POST', '/v1/sys/rotate', { token: root })).status, 200);
     const act = await approved('activate', denyRotate.sha256, { scope: 'global' });
     assert.equal(act.status, 200, JSON.stringify(act.body));
-    assertError(await s.call('POST', '/v1/sys/rotate', { token: root }), 403, 'POLICY_DENIED', /rotation is frozen this week/);
+    assertError(
+      await s.call('POST', '/v1/sys/rotate', { token: root }),
+      403,
+      'POLICY_DENIED',
+      /rotation is frozen this week/,
+    );
     // other operations are still allowed by both
     assert.equal((await s.call('GET', '/v1/auth/whoami', { token: root })).status, 200);
     // and the RBAC deny still applies to the app role
@@ -146,8 +186,20 @@ export function decide(req: Request): Decision { return Date.now() > 0 ? Decisio
   });
 
   it('evaluate runs a stored policy or the active set on an input, without side effects', async () => {
-    const input = { operation: 'sys.rotate', principal: 'p', roles: ['app'], key: null, attributes: {}, payloadBytes: 0, time: 0, approvals: 0 };
-    const one = await s.call('POST', '/v1/policies/evaluate', { token: root, body: { hash: denyRotate.sha256, input } });
+    const input = {
+      operation: 'sys.rotate',
+      principal: 'p',
+      roles: ['app'],
+      key: null,
+      attributes: {},
+      payloadBytes: 0,
+      time: 0,
+      approvals: 0,
+    };
+    const one = await s.call('POST', '/v1/policies/evaluate', {
+      token: root,
+      body: { hash: denyRotate.sha256, input },
+    });
     assert.equal(one.status, 200, JSON.stringify(one.body));
     assert.equal(one.body.decision, 'deny');
     assert.equal(one.body.hash, denyRotate.sha256);
@@ -163,15 +215,31 @@ export function decide(req: Request): Decision { return Date.now() > 0 ? Decisio
     const { PolicyService } = await import('../../engine/policy/bindings/service.js');
     const svc: InstanceType<typeof PolicyService> = s.hsm.policies;
     await svc.activate(denyRotate.sha256, 'key', 'payments', 'test');
-    const base = { operation: 'sys.rotate', principal: 'root', roles: ['admin'], attributes: {}, payloadBytes: 0, time: 0, approvals: 0 };
-    assert.equal((await svc.decide({ ...base, key: { name: 'payments', type: 'aes256-gcm', version: 1, labels: {} } })).decision, 'deny');
-    assert.equal((await svc.decide({ ...base, key: { name: 'other', type: 'aes256-gcm', version: 1, labels: {} } })).decision, 'allow');
+    const base = {
+      operation: 'sys.rotate',
+      principal: 'root',
+      roles: ['admin'],
+      attributes: {},
+      payloadBytes: 0,
+      time: 0,
+      approvals: 0,
+    };
+    assert.equal(
+      (await svc.decide({ ...base, key: { name: 'payments', type: 'aes256-gcm', version: 1, labels: {} } })).decision,
+      'deny',
+    );
+    assert.equal(
+      (await svc.decide({ ...base, key: { name: 'other', type: 'aes256-gcm', version: 1, labels: {} } })).decision,
+      'allow',
+    );
     assert.equal((await svc.decide({ ...base, key: null })).decision, 'allow');
     await svc.deactivate(denyRotate.sha256, 'key', 'payments');
   });
 
   it('the default wasm on disk matches what the server installed', async () => {
-    const built = new Uint8Array(await readFile(new URL('../../build/policies/rbac.wasm', import.meta.url)).catch(() => defaultPolicyWasm()));
+    const built = new Uint8Array(
+      await readFile(new URL('../../build/policies/rbac.wasm', import.meta.url)).catch(() => defaultPolicyWasm()),
+    );
     assert.deepEqual(built, await defaultPolicyWasm());
   });
 });
@@ -186,7 +254,10 @@ describe('default policy recovery', () => {
       await s.restart();
       assert.equal(await s.hsm.policies.hasGlobal(), true);
       const list = (await s.hsm.policies.list()).find((p) => p.name === DEFAULT_POLICY_NAME);
-      assert.deepEqual(list?.bindings.map((b) => b.scope), ['global']);
+      assert.deepEqual(
+        list?.bindings.map((b) => b.scope),
+        ['global'],
+      );
       assert.ok(root);
     } finally {
       await s.close();

@@ -12,7 +12,11 @@ import { makeHolders, submissionFor } from '../helpers/ceremony.js';
 import { startTestServer } from '../helpers/server.js';
 import { readAuditRecords } from '../../engine/store/index.js';
 
-const forms = (b: Uint8Array) => [Buffer.from(b).toString('base64'), Buffer.from(b).toString('base64url'), Buffer.from(b).toString('hex')];
+const forms = (b: Uint8Array) => [
+  Buffer.from(b).toString('base64'),
+  Buffer.from(b).toString('base64url'),
+  Buffer.from(b).toString('hex'),
+];
 
 describe('secrets in logs', () => {
   it('a full ceremony logs no token, share, seed or passphrase', async () => {
@@ -25,7 +29,9 @@ describe('secrets in logs', () => {
     };
     try {
       const holders = await makeHolders(['alice', 'bob', 'carol']);
-      const init = await call('POST', '/v1/sys/init', { body: { holders: holders.map((h) => toPublicKeyFile(h)), threshold: 2 } });
+      const init = await call('POST', '/v1/sys/init', {
+        body: { holders: holders.map((h) => toPublicKeyFile(h)), threshold: 2 },
+      });
       const shards: ShardFile[] = init.body.shards;
       const token: string = init.body.rootToken;
       bodies.pop(); // the init response carries the token by design (shown once)
@@ -45,18 +51,30 @@ describe('secrets in logs', () => {
       await call('POST', '/v1/sys/rotate', { token });
       const fresh = await makeHolders(['dave']);
       for (const h of fresh) secrets.push(...forms(h.seed));
-      const rk = await call('POST', '/v1/sys/rekey/init', { token, body: { holders: fresh.map((h) => toPublicKeyFile(h)), threshold: 1 } });
-      await call('POST', '/v1/sys/rekey/update', { body: await submissionFor(holders[2]!, shards[2]!, rk.body, 'rekey') });
-      const done = await call('POST', '/v1/sys/rekey/update', { body: await submissionFor(holders[0]!, shards[0]!, rk.body, 'rekey') });
+      const rk = await call('POST', '/v1/sys/rekey/init', {
+        token,
+        body: { holders: fresh.map((h) => toPublicKeyFile(h)), threshold: 1 },
+      });
+      await call('POST', '/v1/sys/rekey/update', {
+        body: await submissionFor(holders[2]!, shards[2]!, rk.body, 'rekey'),
+      });
+      const done = await call('POST', '/v1/sys/rekey/update', {
+        body: await submissionFor(holders[0]!, shards[0]!, rk.body, 'rekey'),
+      });
       assert.equal(done.body.complete, true);
       secrets.push(...forms(await openShard(done.body.shards[0], fresh[0]!)));
       await call('POST', '/v1/sys/seal', { token });
       await call('POST', '/v1/sys/unseal', { body: await submissionFor(holders[0]!, shards[0]!, await status()) });
       // The audit log holds no secret either; the ceremony changes committed with their records.
-      const leaves = (await readAuditRecords(s.hsm.store.db, 0, 1_000_000)).map((r) => Buffer.from(r.leaf).toString('utf8'));
+      const leaves = (await readAuditRecords(s.hsm.store.db, 0, 1_000_000)).map((r) =>
+        Buffer.from(r.leaf).toString('utf8'),
+      );
       const records = leaves.map((l) => JSON.parse(l));
       const rekeyed = records.filter((r) => r.operation === 'sys.rekey.submit' && r.status === 200);
-      assert.deepEqual(rekeyed.map((r) => r.details.complete), [false, true]);
+      assert.deepEqual(
+        rekeyed.map((r) => r.details.complete),
+        [false, true],
+      );
       assert.equal(rekeyed[1].details.generation, 2);
       assert.equal(rekeyed[1].details.ceremonyId, done.body.ceremonyId);
       assert.deepEqual(records.find((r) => r.operation === 'sys.rotate').details, { term: 2 });
@@ -68,7 +86,11 @@ describe('secrets in logs', () => {
       assert.match(log, /"code":"SHARD_DUPLICATE"/);
       const everything = log + bodies.join('\n') + leaves.join('\n');
       for (const secret of secrets) {
-        assert.equal(everything.includes(secret), false, `a secret (${secret.slice(0, 6)}…) leaked into the log or an error body`);
+        assert.equal(
+          everything.includes(secret),
+          false,
+          `a secret (${secret.slice(0, 6)}…) leaked into the log or an error body`,
+        );
       }
     } catch (err) {
       await s.close().catch(() => {});

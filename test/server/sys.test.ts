@@ -24,7 +24,14 @@ describe('/v1/sys over HTTP', () => {
   it('health is 501 before init; seal status says so', async () => {
     const h = await s.call('GET', '/v1/sys/health');
     assert.equal(h.status, 501);
-    assert.deepEqual(Object.keys(h.body).sort(), ['initialized', 'progress', 'sealed', 'shares', 'threshold', 'version']);
+    assert.deepEqual(Object.keys(h.body).sort(), [
+      'initialized',
+      'progress',
+      'sealed',
+      'shares',
+      'threshold',
+      'version',
+    ]);
     assert.equal(h.body.initialized, false);
     const st = await s.call('GET', '/v1/sys/seal-status');
     assert.equal(st.status, 200);
@@ -35,18 +42,29 @@ describe('/v1/sys over HTTP', () => {
     assertError(await s.call('POST', '/v1/sys/seal', { token: 'kwt_' + 'a'.repeat(43) }), 503, 'NOT_INITIALIZED');
   });
 
-  const badInits: Array<[string, { body?: unknown; raw?: string; headers?: Record<string, string> }, number, string]> = [
-    ['invalid JSON', { raw: '{"holders": [', headers: { 'content-type': 'application/json' } }, 400, 'INVALID_JSON'],
-    ['truncated JSON', { raw: '{"holders":[],"thres', headers: { 'content-type': 'application/json' } }, 400, 'INVALID_JSON'],
-    ['not JSON content type', { raw: 'holders=a', headers: { 'content-type': 'application/x-www-form-urlencoded' } }, 415, 'UNSUPPORTED_MEDIA_TYPE'],
-    ['a JSON array', { body: [] }, 400, 'VALIDATION_FAILED'],
-    ['missing threshold', { body: { holders: [] } }, 400, 'VALIDATION_FAILED'],
-    ['threshold as string', { body: { holders: [], threshold: '2' } }, 400, 'VALIDATION_FAILED'],
-    ['threshold fractional', { body: { holders: [], threshold: 1.5 } }, 400, 'VALIDATION_FAILED'],
-    ['holders not an array', { body: { holders: 'alice.pub', threshold: 1 } }, 400, 'VALIDATION_FAILED'],
-    ['unknown field', { body: { holders: [], threshold: 1, extra: true } }, 400, 'VALIDATION_FAILED'],
-    ['empty body', { body: {} }, 400, 'VALIDATION_FAILED'],
-  ];
+  const badInits: Array<[string, { body?: unknown; raw?: string; headers?: Record<string, string> }, number, string]> =
+    [
+      ['invalid JSON', { raw: '{"holders": [', headers: { 'content-type': 'application/json' } }, 400, 'INVALID_JSON'],
+      [
+        'truncated JSON',
+        { raw: '{"holders":[],"thres', headers: { 'content-type': 'application/json' } },
+        400,
+        'INVALID_JSON',
+      ],
+      [
+        'not JSON content type',
+        { raw: 'holders=a', headers: { 'content-type': 'application/x-www-form-urlencoded' } },
+        415,
+        'UNSUPPORTED_MEDIA_TYPE',
+      ],
+      ['a JSON array', { body: [] }, 400, 'VALIDATION_FAILED'],
+      ['missing threshold', { body: { holders: [] } }, 400, 'VALIDATION_FAILED'],
+      ['threshold as string', { body: { holders: [], threshold: '2' } }, 400, 'VALIDATION_FAILED'],
+      ['threshold fractional', { body: { holders: [], threshold: 1.5 } }, 400, 'VALIDATION_FAILED'],
+      ['holders not an array', { body: { holders: 'alice.pub', threshold: 1 } }, 400, 'VALIDATION_FAILED'],
+      ['unknown field', { body: { holders: [], threshold: 1, extra: true } }, 400, 'VALIDATION_FAILED'],
+      ['empty body', { body: {} }, 400, 'VALIDATION_FAILED'],
+    ];
   for (const [name, req, status, code] of badInits) {
     it(`init rejects ${name} with ${status} ${code}`, async () => {
       assertError(await s.call('POST', '/v1/sys/init', req), status, code);
@@ -55,7 +73,11 @@ describe('/v1/sys over HTTP', () => {
 
   it('init rejects bad holder keys and parameters, naming the holder', async () => {
     const garbage = { ...pubs[0], publicKey: '!!!not base64!!!' };
-    assertError(await s.call('POST', '/v1/sys/init', { body: { holders: [garbage], threshold: 1 } }), 400, 'VALIDATION_FAILED');
+    assertError(
+      await s.call('POST', '/v1/sys/init', { body: { holders: [garbage], threshold: 1 } }),
+      400,
+      'VALIDATION_FAILED',
+    );
     const short = { ...pubs[0], publicKey: Buffer.alloc(10).toString('base64') };
     // The ceremony's own schema reads each .pub file (lib/json.ts), so the API names the field the CLI names.
     const r = await s.call('POST', '/v1/sys/init', { body: { holders: [short], threshold: 1 } });
@@ -64,9 +86,20 @@ describe('/v1/sys over HTTP', () => {
     const wrongPrint = { ...pubs[1], fingerprint: '0'.repeat(32) };
     const w = await s.call('POST', '/v1/sys/init', { body: { holders: [pubs[0], wrongPrint], threshold: 1 } });
     assertError(w, 400, 'VALIDATION_FAILED');
-    assert.match(w.body.error.message, /^holders\.1\.fingerprint: expected [0-9a-f]{32} \(the fingerprint of publicKey\), got 0{32}$/);
-    assertError(await s.call('POST', '/v1/sys/init', { body: { holders: pubs, threshold: 4 } }), 400, 'CEREMONY_PARAMS_INVALID');
-    assertError(await s.call('POST', '/v1/sys/init', { body: { holders: [pubs[0], pubs[0]], threshold: 1 } }), 400, 'CEREMONY_PARAMS_INVALID');
+    assert.match(
+      w.body.error.message,
+      /^holders\.1\.fingerprint: expected [0-9a-f]{32} \(the fingerprint of publicKey\), got 0{32}$/,
+    );
+    assertError(
+      await s.call('POST', '/v1/sys/init', { body: { holders: pubs, threshold: 4 } }),
+      400,
+      'CEREMONY_PARAMS_INVALID',
+    );
+    assertError(
+      await s.call('POST', '/v1/sys/init', { body: { holders: [pubs[0], pubs[0]], threshold: 1 } }),
+      400,
+      'CEREMONY_PARAMS_INVALID',
+    );
   });
 
   it('init rejects a holder file with a field the format lacks, naming it (as the CLI does)', async () => {
@@ -81,7 +114,11 @@ describe('/v1/sys over HTTP', () => {
 
   it('refuses an oversized body with 413 and stays healthy', async () => {
     const big = JSON.stringify({ holders: [], threshold: 1, pad: 'x'.repeat(2 * 1024 * 1024) });
-    assertError(await s.call('POST', '/v1/sys/init', { raw: big, headers: { 'content-type': 'application/json' } }), 413, 'BODY_TOO_LARGE');
+    assertError(
+      await s.call('POST', '/v1/sys/init', { raw: big, headers: { 'content-type': 'application/json' } }),
+      413,
+      'BODY_TOO_LARGE',
+    );
     assert.equal((await s.call('GET', '/v1/sys/health')).status, 501);
   });
 
@@ -93,7 +130,11 @@ describe('/v1/sys over HTTP', () => {
     assert.match(rootToken, /^kwt_[A-Za-z0-9_-]{43}$/);
     assert.equal(shards.length, 3);
     assert.equal(shards[0]!.format, 'keyward.shard/v1');
-    assertError(await s.call('POST', '/v1/sys/init', { body: { holders: pubs, threshold: 2 } }), 409, 'ALREADY_INITIALIZED');
+    assertError(
+      await s.call('POST', '/v1/sys/init', { body: { holders: pubs, threshold: 2 } }),
+      409,
+      'ALREADY_INITIALIZED',
+    );
     assert.equal((await s.call('GET', '/v1/sys/health')).status, 503);
   });
 
@@ -107,8 +148,22 @@ describe('/v1/sys over HTTP', () => {
     ['wrong types', { nonce: 1, enc: [], ciphertext: {} }, 400, 'VALIDATION_FAILED'],
     ['bad nonce', { nonce: 'xyz', enc: 'AAAA', ciphertext: 'AAAA' }, 400, 'VALIDATION_FAILED'],
     ['garbage base64', { nonce: '0'.repeat(32), enc: '%%%', ciphertext: 'AAAA' }, 400, 'VALIDATION_FAILED'],
-    ['huge ciphertext', { nonce: '0'.repeat(32), enc: 'AAAA', ciphertext: 'A'.repeat(10_000) }, 400, 'VALIDATION_FAILED'],
-    ['another session nonce', { nonce: '0'.repeat(32), enc: Buffer.alloc(1120, 1).toString('base64'), ciphertext: Buffer.alloc(80).toString('base64') }, 409, 'UNSEAL_NONCE_MISMATCH'],
+    [
+      'huge ciphertext',
+      { nonce: '0'.repeat(32), enc: 'AAAA', ciphertext: 'A'.repeat(10_000) },
+      400,
+      'VALIDATION_FAILED',
+    ],
+    [
+      'another session nonce',
+      {
+        nonce: '0'.repeat(32),
+        enc: Buffer.alloc(1120, 1).toString('base64'),
+        ciphertext: Buffer.alloc(80).toString('base64'),
+      },
+      409,
+      'UNSEAL_NONCE_MISMATCH',
+    ],
   ];
   for (const [name, body, status, code] of badSubs) {
     it(`unseal rejects ${name} with ${status} ${code}; progress unchanged`, async () => {
@@ -121,9 +176,16 @@ describe('/v1/sys over HTTP', () => {
     const nonce = (await s.call('GET', '/v1/sys/seal-status')).body.nonce;
     const short = await s.call('POST', '/v1/sys/unseal', { body: { nonce, enc: 'AAAA', ciphertext: 'AAAA' } });
     assertError(short, 400, 'VALIDATION_FAILED');
-    assert.match(short.body.error.message, /^enc: expected 1120 bytes, got 3; ciphertext: expected 16 to \d+ bytes, got 3$/);
+    assert.match(
+      short.body.error.message,
+      /^enc: expected 1120 bytes, got 3; ciphertext: expected 16 to \d+ bytes, got 3$/,
+    );
     const enc = Buffer.alloc(1120, 7).toString('base64');
-    assertError(await s.call('POST', '/v1/sys/unseal', { body: { nonce, enc, ciphertext: Buffer.alloc(80).toString('base64') } }), 400, 'SUBMISSION_INVALID');
+    assertError(
+      await s.call('POST', '/v1/sys/unseal', { body: { nonce, enc, ciphertext: Buffer.alloc(80).toString('base64') } }),
+      400,
+      'SUBMISSION_INVALID',
+    );
   });
 
   it('unseals with 2 of 3 over HTTP; duplicate is 409', async () => {
@@ -132,7 +194,11 @@ describe('/v1/sys over HTTP', () => {
     assert.equal(r1.status, 200);
     assert.equal(r1.body.progress, 1);
     assert.equal(r1.body.sealed, true);
-    assertError(await s.call('POST', '/v1/sys/unseal', { body: await submissionFor(holders[2]!, shards[2]!, st) }), 409, 'SHARD_DUPLICATE');
+    assertError(
+      await s.call('POST', '/v1/sys/unseal', { body: await submissionFor(holders[2]!, shards[2]!, st) }),
+      409,
+      'SHARD_DUPLICATE',
+    );
     st = (await s.call('GET', '/v1/sys/seal-status')).body;
     const r2 = await s.call('POST', '/v1/sys/unseal', { body: await submissionFor(holders[0]!, shards[0]!, st) });
     assert.equal(r2.status, 200);
@@ -142,7 +208,11 @@ describe('/v1/sys over HTTP', () => {
 
   it('authenticates: missing, malformed and unknown tokens are 401', async () => {
     assertError(await s.call('GET', '/v1/auth/whoami'), 401, 'UNAUTHENTICATED');
-    assertError(await s.call('GET', '/v1/auth/whoami', { headers: { authorization: 'Basic abc' } }), 401, 'UNAUTHENTICATED');
+    assertError(
+      await s.call('GET', '/v1/auth/whoami', { headers: { authorization: 'Basic abc' } }),
+      401,
+      'UNAUTHENTICATED',
+    );
     assertError(await s.call('GET', '/v1/auth/whoami', { token: 'nope' }), 401, 'UNAUTHENTICATED');
     assertError(await s.call('GET', '/v1/auth/whoami', { token: 'kwt_' + 'A'.repeat(43) }), 401, 'UNAUTHENTICATED');
     const w = await s.call('GET', '/v1/auth/whoami', { token: rootToken });
@@ -156,7 +226,11 @@ describe('/v1/sys over HTTP', () => {
     assert.equal(rot.status, 200);
     assert.equal(rot.body.term, 2);
     assertError(await s.call('POST', '/v1/sys/seal'), 401, 'UNAUTHENTICATED');
-    assertError(await s.call('POST', '/v1/sys/seal', { token: rootToken, body: { force: true } }), 400, 'VALIDATION_FAILED');
+    assertError(
+      await s.call('POST', '/v1/sys/seal', { token: rootToken, body: { force: true } }),
+      400,
+      'VALIDATION_FAILED',
+    );
     const sealed = await s.call('POST', '/v1/sys/seal', { token: rootToken });
     assert.equal(sealed.status, 200);
     assert.equal(sealed.body.sealed, true);

@@ -20,7 +20,10 @@ describe('/v1/auth/tokens', () => {
 
   it('creates a token shown once and stored only as a hash; revoking it ends it', async () => {
     const before = Date.now();
-    const r = await s.call('POST', '/v1/auth/tokens', { token: root, body: { principal: 'billing-svc', roles: ['app', 'app'], ttl: '2h' } });
+    const r = await s.call('POST', '/v1/auth/tokens', {
+      token: root,
+      body: { principal: 'billing-svc', roles: ['app', 'app'], ttl: '2h' },
+    });
     assert.equal(r.status, 201, JSON.stringify(r.body));
     assert.match(r.body.token, /^kwt_[A-Za-z0-9_-]{43}$/);
     assert.match(r.body.tokenId, /^tok_[0-9a-f]{16}$/);
@@ -40,12 +43,21 @@ describe('/v1/auth/tokens', () => {
 
   it('only admins manage tokens (default policy)', async () => {
     const op = (await issueToken(s.hsm.store.db, { principal: 'op', roles: ['operator'], now: new Date() })).token;
-    assertError(await s.call('POST', '/v1/auth/tokens', { token: op, body: { principal: 'x', roles: ['admin'], ttl: 60 } }), 403, 'POLICY_DENIED');
+    assertError(
+      await s.call('POST', '/v1/auth/tokens', { token: op, body: { principal: 'x', roles: ['admin'], ttl: 60 } }),
+      403,
+      'POLICY_DENIED',
+    );
     assertError(await s.call('DELETE', '/v1/auth/tokens/tok_0123456789abcdef', { token: op }), 403, 'POLICY_DENIED');
   });
 
   it('an expired token is 401', async () => {
-    const t = await issueToken(s.hsm.store.db, { principal: 'old', roles: ['app'], ttlSeconds: 1, now: new Date(Date.now() - 60_000) });
+    const t = await issueToken(s.hsm.store.db, {
+      principal: 'old',
+      roles: ['app'],
+      ttlSeconds: 1,
+      now: new Date(Date.now() - 60_000),
+    });
     const r = await s.call('GET', '/v1/auth/whoami', { token: t.token });
     assertError(r, 401, 'UNAUTHENTICATED');
     assert.match(r.body.error.message, /expired/);
@@ -71,12 +83,19 @@ describe('/v1/auth/tokens', () => {
 
   it('revoke rejects malformed and unknown ids', async () => {
     assertError(await s.call('DELETE', '/v1/auth/tokens/not-an-id', { token: root }), 400, 'VALIDATION_FAILED');
-    assertError(await s.call('DELETE', '/v1/auth/tokens/tok_0123456789abcdef', { token: root }), 404, 'TOKEN_NOT_FOUND');
+    assertError(
+      await s.call('DELETE', '/v1/auth/tokens/tok_0123456789abcdef', { token: root }),
+      404,
+      'TOKEN_NOT_FOUND',
+    );
   });
 
   it('the CLI creates and revokes tokens', async () => {
     const env = { KEYWARD_ADDR: s.url, KEYWARD_TOKEN: root };
-    const c = await runCli(['token', 'create', '--principal', 'cli-svc', '--role', 'app', '--role', 'auditor', '--ttl', '15m', '--json'], env);
+    const c = await runCli(
+      ['token', 'create', '--principal', 'cli-svc', '--role', 'app', '--role', 'auditor', '--ttl', '15m', '--json'],
+      env,
+    );
     assert.equal(c.code, 0, c.stderr);
     const t = c.json();
     assert.deepEqual(t.roles, ['app', 'auditor']);

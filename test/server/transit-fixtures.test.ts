@@ -22,7 +22,9 @@ interface Sample {
   keyward?: { status?: number };
 }
 
-const SAMPLES: Sample[] = JSON.parse(readFileSync(new URL('../fixtures/vault-transit/samples.json', import.meta.url), 'utf8'));
+const SAMPLES: Sample[] = JSON.parse(
+  readFileSync(new URL('../fixtures/vault-transit/samples.json', import.meta.url), 'utf8'),
+);
 const sample = (section: string) => {
   const s = SAMPLES.find((x) => x.section === section);
   assert.ok(s, `no sample "${section}"`);
@@ -40,7 +42,10 @@ function assertShape(got: unknown, expected: unknown, path = 'body'): void {
     return;
   }
   if (typeof expected === 'object') {
-    assert.ok(got !== null && typeof got === 'object' && !Array.isArray(got), `${path}: expected an object, got ${JSON.stringify(got)}`);
+    assert.ok(
+      got !== null && typeof got === 'object' && !Array.isArray(got),
+      `${path}: expected an object, got ${JSON.stringify(got)}`,
+    );
     for (const [k, v] of Object.entries(expected as Record<string, unknown>)) {
       assert.ok(k in (got as object), `${path}.${k}: missing in ${JSON.stringify(got)}`);
       assertShape((got as Record<string, unknown>)[k], v, `${path}.${k}`);
@@ -48,17 +53,22 @@ function assertShape(got: unknown, expected: unknown, path = 'body'): void {
     return;
   }
   assert.equal(typeof got, typeof expected, `${path}: expected a ${typeof expected}, got ${JSON.stringify(got)}`);
-  if (typeof expected === 'string' && expected.startsWith('vault:v')) assert.match(got as string, /^vault:v[1-9]\d*:[A-Za-z0-9+/=_-]+$/, path);
+  if (typeof expected === 'string' && expected.startsWith('vault:v'))
+    assert.match(got as string, /^vault:v[1-9]\d*:[A-Za-z0-9+/=_-]+$/, path);
 }
 
 describe('Vault transit: published samples', { timeout: 120_000 }, () => {
   let s: TestServer;
   let root: string;
   const send = (smp: Sample, over: { path?: string; body?: Record<string, unknown>; token?: string } = {}) =>
-    s.call(smp.method === 'LIST' ? 'GET' : smp.method, (over.path ?? smp.path) + (smp.method === 'LIST' ? '?list=true' : ''), {
-      headers: { 'x-vault-token': over.token ?? root },
-      ...(over.body ?? smp.request ? { body: over.body ?? smp.request } : {}),
-    });
+    s.call(
+      smp.method === 'LIST' ? 'GET' : smp.method,
+      (over.path ?? smp.path) + (smp.method === 'LIST' ? '?list=true' : ''),
+      {
+        headers: { 'x-vault-token': over.token ?? root },
+        ...((over.body ?? smp.request) ? { body: over.body ?? smp.request } : {}),
+      },
+    );
   const ok = (res: { status: number; body: any }, smp: Sample, status = 200) => {
     assert.equal(res.status, status, `${smp.section}: ${JSON.stringify(res.body)}`);
     for (const k of ENVELOPE) assert.ok(k in res.body, `${smp.section}: envelope field ${k}`);
@@ -94,11 +104,17 @@ describe('Vault transit: published samples', { timeout: 120_000 }, () => {
   it('encrypt, decrypt and rewrap the sample plaintext', async () => {
     await send(sample('Create key'), { path: '/v1/transit/keys/aes', body: {} });
     const enc = ok(await send(sample('Encrypt data'), { path: '/v1/transit/encrypt/aes' }), sample('Encrypt data'));
-    const dec = ok(await send(sample('Decrypt data'), { path: '/v1/transit/decrypt/aes', body: { ciphertext: enc.ciphertext } }), sample('Decrypt data'));
+    const dec = ok(
+      await send(sample('Decrypt data'), { path: '/v1/transit/decrypt/aes', body: { ciphertext: enc.ciphertext } }),
+      sample('Decrypt data'),
+    );
     // Not just the shape: the published plaintext comes back.
     assert.equal(dec.plaintext, (sample('Decrypt data').response as any).data.plaintext);
     await s.call('POST', '/v1/transit/keys/aes/rotate', { headers: { 'x-vault-token': root } });
-    const rw = ok(await send(sample('Rewrap data'), { path: '/v1/transit/rewrap/aes', body: { ciphertext: enc.ciphertext } }), sample('Rewrap data'));
+    const rw = ok(
+      await send(sample('Rewrap data'), { path: '/v1/transit/rewrap/aes', body: { ciphertext: enc.ciphertext } }),
+      sample('Rewrap data'),
+    );
     assert.match(rw.ciphertext, /^vault:v2:/);
   });
 
@@ -124,7 +140,11 @@ describe('Vault transit: published samples', { timeout: 120_000 }, () => {
     const refused = await send(sample('Generate HMAC'), { path: '/v1/transit/hmac/mac/sha2-512' });
     assert.equal(refused.status, 400);
     // A batch with a failed item is a 400 that still carries batch_results (Vault's batchRequestResponse).
-    const b = ok(await send(sample('Generate HMAC (batch_input)'), { path: '/v1/transit/hmac/mac' }), sample('Generate HMAC (batch_input)'), 400);
+    const b = ok(
+      await send(sample('Generate HMAC (batch_input)'), { path: '/v1/transit/hmac/mac' }),
+      sample('Generate HMAC (batch_input)'),
+      400,
+    );
     assert.equal(b.batch_results[0].hmac, b.batch_results[1].hmac);
     assert.equal(b.batch_results[2].error, 'missing input for HMAC');
   });
@@ -132,9 +152,15 @@ describe('Vault transit: published samples', { timeout: 120_000 }, () => {
   it('sign with sha2-512 and verify the sample payload; the derived batch sample gives error items', async () => {
     const sig = ok(await send(sample('Sign data')), sample('Sign data'));
     assert.match(sig.signature, /^vault:v2:ME/); // ASN.1 DER SEQUENCE, key rotated to v2 above
-    const v = ok(await send(sample('Verify signed data'), { body: { input: 'adba32==', signature: sig.signature } }), sample('Verify signed data'));
+    const v = ok(
+      await send(sample('Verify signed data'), { body: { input: 'adba32==', signature: sig.signature } }),
+      sample('Verify signed data'),
+    );
     assert.equal(v.valid, true);
-    const other = ok(await send(sample('Verify signed data'), { body: { input: 'abcd13==', signature: sig.signature } }), sample('Verify signed data'));
+    const other = ok(
+      await send(sample('Verify signed data'), { body: { input: 'abcd13==', signature: sig.signature } }),
+      sample('Verify signed data'),
+    );
     assert.equal(other.valid, false);
     await send(sample('Create key'), { path: '/v1/transit/keys/ed', body: { type: 'ed25519' } });
     const batch = await send(sample('Sign data (batch_input)'), { path: '/v1/transit/sign/ed' });
@@ -152,7 +178,8 @@ describe('Vault transit: published samples', { timeout: 120_000 }, () => {
     assert.equal(parked.status, smp.keyward!.status, JSON.stringify(parked.body));
     const id = parked.body.approval.approvalId as string;
     assert.ok(parked.body.errors[0].includes(id));
-    for (const t of await approverTokens(s.hsm.store.db)) assert.equal((await s.call('POST', `/v1/approvals/${id}/approve`, { token: t, body: {} })).status, 200);
+    for (const t of await approverTokens(s.hsm.store.db))
+      assert.equal((await s.call('POST', `/v1/approvals/${id}/approve`, { token: t, body: {} })).status, 200);
     const done = await s.call('POST', `/v1/approvals/${id}/execute`, { token: root, body: {} });
     assert.equal(done.status, 200, JSON.stringify(done.body));
     assertShape(done.body, { data: { name: 'foo', keys: { '1': 'x' } } });
@@ -162,7 +189,8 @@ describe('Vault transit: published samples', { timeout: 120_000 }, () => {
     const parkedDel = await send(del);
     assert.equal(parkedDel.status, del.keyward!.status, JSON.stringify(parkedDel.body));
     const did = parkedDel.body.approval.approvalId as string;
-    for (const t of await approverTokens(s.hsm.store.db)) assert.equal((await s.call('POST', `/v1/approvals/${did}/approve`, { token: t, body: {} })).status, 200);
+    for (const t of await approverTokens(s.hsm.store.db))
+      assert.equal((await s.call('POST', `/v1/approvals/${did}/approve`, { token: t, body: {} })).status, 200);
     const gone = await s.call('POST', `/v1/approvals/${did}/execute`, { token: root, body: {} });
     assert.equal(gone.status, 204, JSON.stringify(gone.body));
   });

@@ -46,9 +46,13 @@ describe('Vault transit through node-vault', { timeout: 120_000 }, () => {
     assert.equal(rw.data.key_version, 2);
     const again = await vault.decryptData({ name: 'orders', ciphertext: rw.data.ciphertext });
     assert.equal(again.data.plaintext, dec.data.plaintext);
-    const batch = await vault.write('transit/encrypt/orders', { batch_input: [{ plaintext: b64('a') }, { plaintext: b64('b'), associated_data: b64('row 7') }] });
+    const batch = await vault.write('transit/encrypt/orders', {
+      batch_input: [{ plaintext: b64('a') }, { plaintext: b64('b'), associated_data: b64('row 7') }],
+    });
     assert.equal(batch.data.batch_results.length, 2);
-    const back = await vault.write('transit/decrypt/orders', { batch_input: [{ ciphertext: batch.data.batch_results[1].ciphertext, associated_data: b64('row 7') }] });
+    const back = await vault.write('transit/decrypt/orders', {
+      batch_input: [{ ciphertext: batch.data.batch_results[1].ciphertext, associated_data: b64('row 7') }],
+    });
     assert.equal(back.data.batch_results[0].plaintext, b64('b'));
   });
 
@@ -56,8 +60,16 @@ describe('Vault transit through node-vault', { timeout: 120_000 }, () => {
     await admin.transitCreateKey({ name: 'signer', type: 'ecdsa-p256' });
     const sig = await vault.write('transit/sign/signer', { input: b64('invoice 42') });
     assert.match(sig.data.signature, /^vault:v1:/);
-    assert.equal((await vault.write('transit/verify/signer', { input: b64('invoice 42'), signature: sig.data.signature })).data.valid, true);
-    assert.equal((await vault.write('transit/verify/signer', { input: b64('invoice 43'), signature: sig.data.signature })).data.valid, false);
+    assert.equal(
+      (await vault.write('transit/verify/signer', { input: b64('invoice 42'), signature: sig.data.signature })).data
+        .valid,
+      true,
+    );
+    assert.equal(
+      (await vault.write('transit/verify/signer', { input: b64('invoice 43'), signature: sig.data.signature })).data
+        .valid,
+      false,
+    );
 
     const dk = await vault.write('transit/datakey/plaintext/orders', { bits: 256 });
     assert.equal(Buffer.from(dk.data.plaintext, 'base64').length, 32);
@@ -69,11 +81,20 @@ describe('Vault transit through node-vault', { timeout: 120_000 }, () => {
     await admin.transitCreateKey({ name: 'mac', type: 'hmac' });
     const mac = await vault.write('transit/hmac/mac', { input: b64('webhook body') });
     assert.match(mac.data.hmac, /^vault:v1:/);
-    assert.equal((await vault.write('transit/verify/mac', { input: b64('webhook body'), hmac: mac.data.hmac })).data.valid, true);
-    assert.equal((await vault.write('transit/verify/mac', { input: b64('webhook bodY'), hmac: mac.data.hmac })).data.valid, false);
+    assert.equal(
+      (await vault.write('transit/verify/mac', { input: b64('webhook body'), hmac: mac.data.hmac })).data.valid,
+      true,
+    );
+    assert.equal(
+      (await vault.write('transit/verify/mac', { input: b64('webhook bodY'), hmac: mac.data.hmac })).data.valid,
+      false,
+    );
     // An HMAC of version 1 still verifies after rotation.
     await admin.write('transit/keys/mac/rotate', {});
-    assert.equal((await vault.write('transit/verify/mac', { input: b64('webhook body'), hmac: mac.data.hmac })).data.valid, true);
+    assert.equal(
+      (await vault.write('transit/verify/mac', { input: b64('webhook body'), hmac: mac.data.hmac })).data.valid,
+      true,
+    );
 
     const random = await vault.write('transit/random/16', { format: 'hex' });
     assert.match(random.data.random_bytes, /^[0-9a-f]{32}$/);
@@ -83,7 +104,10 @@ describe('Vault transit through node-vault', { timeout: 120_000 }, () => {
     const list = await vault.list('transit/keys');
     assert.deepEqual(list.data.keys, ['mac', 'orders', 'signer']);
     const raw = vaultClient({ endpoint: s.url, token: app });
-    await assert.rejects(raw.transitListKeys(), (err: any) => err.response?.statusCode === 405 && /send GET with \?list=true/.test(err.message));
+    await assert.rejects(
+      raw.transitListKeys(),
+      (err: any) => err.response?.statusCode === 405 && /send GET with \?list=true/.test(err.message),
+    );
     // The server still answers on new connections afterwards.
     assert.equal((await vault.list('transit/keys')).data.keys.length, 3);
   });
@@ -101,16 +125,31 @@ describe('Vault transit through node-vault', { timeout: 120_000 }, () => {
     assert.match(err.message, /2 approvals from "operator"/);
     assert.equal(err.response.body.approval.approvalId, id);
     // The key is untouched until the approval executes.
-    assert.equal((await vault.encryptData({ name: 'orders', plaintext: b64('still here') })).data.ciphertext.slice(0, 9), 'vault:v2:');
+    assert.equal(
+      (await vault.encryptData({ name: 'orders', plaintext: b64('still here') })).data.ciphertext.slice(0, 9),
+      'vault:v2:',
+    );
   });
 
   it('errors: bad token, unknown key and bad input reject with Vault messages', async () => {
     const stranger = vaultClient({ endpoint: s.url, token: 'kwt_not-a-token', noCustomHTTPVerbs: true });
-    await assert.rejects(stranger.encryptData({ name: 'orders', plaintext: b64('x') }), (e: any) => e.response.statusCode === 403 && /^permission denied/.test(e.message));
-    await assert.rejects(vault.decryptData({ name: 'nope', ciphertext: 'vault:v1:AAAA' }), (e: any) => e.response.statusCode === 404 && /nope/.test(e.message));
-    await assert.rejects(vault.decryptData({ name: 'orders', ciphertext: 'not-a-ciphertext' }), (e: any) => e.response.statusCode === 400 && /vault:v<version>/.test(e.message));
+    await assert.rejects(
+      stranger.encryptData({ name: 'orders', plaintext: b64('x') }),
+      (e: any) => e.response.statusCode === 403 && /^permission denied/.test(e.message),
+    );
+    await assert.rejects(
+      vault.decryptData({ name: 'nope', ciphertext: 'vault:v1:AAAA' }),
+      (e: any) => e.response.statusCode === 404 && /nope/.test(e.message),
+    );
+    await assert.rejects(
+      vault.decryptData({ name: 'orders', ciphertext: 'not-a-ciphertext' }),
+      (e: any) => e.response.statusCode === 400 && /vault:v<version>/.test(e.message),
+    );
     // The app role may not create keys: encrypt's upsert is decided by the policies too.
-    await assert.rejects(vault.encryptData({ name: 'fresh', plaintext: b64('x') }), (e: any) => e.response.statusCode === 403 && /key\.create/.test(e.message));
+    await assert.rejects(
+      vault.encryptData({ name: 'fresh', plaintext: b64('x') }),
+      (e: any) => e.response.statusCode === 403 && /key\.create/.test(e.message),
+    );
     const made = await admin.encryptData({ name: 'fresh', plaintext: b64('x') });
     assert.match(made.data.ciphertext, /^vault:v1:/);
   });

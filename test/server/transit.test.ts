@@ -5,7 +5,15 @@
  * /v1/approvals.
  */
 import assert from 'node:assert/strict';
-import { constants, createHash, createPrivateKey, createPublicKey, publicEncrypt, sign as nodeSign, verify as nodeVerify } from 'node:crypto';
+import {
+  constants,
+  createHash,
+  createPrivateKey,
+  createPublicKey,
+  publicEncrypt,
+  sign as nodeSign,
+  verify as nodeVerify,
+} from 'node:crypto';
 import { connect } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { issueToken } from '../../engine/auth/tokens.js';
@@ -29,7 +37,11 @@ describe('/v1/transit', { timeout: 300_000 }, () => {
   let s: TestServer;
   let root: string;
   let app: string;
-  const v = (method: string, path: string, b?: unknown, token = app) => s.call(method, `/v1/transit${path}`, { headers: { 'x-vault-token': token }, ...(b !== undefined ? { body: b } : {}) });
+  const v = (method: string, path: string, b?: unknown, token = app) =>
+    s.call(method, `/v1/transit${path}`, {
+      headers: { 'x-vault-token': token },
+      ...(b !== undefined ? { body: b } : {}),
+    });
   const mk = async (name: string, type: string, extra: Record<string, unknown> = {}) => {
     const r = await v('POST', `/keys/${name}`, { type, ...extra }, root);
     assert.equal(r.status, 200, JSON.stringify(r.body));
@@ -46,10 +58,18 @@ describe('/v1/transit', { timeout: 300_000 }, () => {
   describe('errors in Vault form', () => {
     it('no token, a bad token and a denied role are 403 "permission denied"', async () => {
       await mk('e1', 'aes256-gcm96');
-      assertVaultError(await s.call('POST', '/v1/transit/encrypt/e1', { body: { plaintext: b64('x') } }), 403, /^permission denied/);
+      assertVaultError(
+        await s.call('POST', '/v1/transit/encrypt/e1', { body: { plaintext: b64('x') } }),
+        403,
+        /^permission denied/,
+      );
       assertVaultError(await v('POST', '/encrypt/e1', { plaintext: b64('x') }, 'kwt_bogus'), 403, /^permission denied/);
       const op = (await issueToken(s.hsm.store.db, { principal: 'op', roles: ['operator'], now: new Date() })).token;
-      assertVaultError(await v('POST', '/encrypt/e1', { plaintext: b64('x') }, op), 403, /^permission denied: denied encrypt/);
+      assertVaultError(
+        await v('POST', '/encrypt/e1', { plaintext: b64('x') }, op),
+        403,
+        /^permission denied: denied encrypt/,
+      );
       // Authorization: Bearer works as well as X-Vault-Token.
       const viaBearer = await s.call('POST', '/v1/transit/encrypt/e1', { token: app, body: { plaintext: b64('x') } });
       assert.equal(viaBearer.status, 200, JSON.stringify(viaBearer.body));
@@ -58,16 +78,44 @@ describe('/v1/transit', { timeout: 300_000 }, () => {
     it('unknown key 404, bad input 400, unknown path 404, wrong method 405', async () => {
       assertVaultError(await v('POST', '/decrypt/ghost', { ciphertext: 'vault:v1:AAAA' }), 404, /no key named "ghost"/);
       assertVaultError(await v('GET', '/keys/ghost', undefined, root), 404, /ghost/);
-      assertVaultError(await v('POST', '/encrypt/e1', { plaintext: 'not base64!' }), 400, /plaintext: expected standard base64/);
+      assertVaultError(
+        await v('POST', '/encrypt/e1', { plaintext: 'not base64!' }),
+        400,
+        /plaintext: expected standard base64/,
+      );
       assertVaultError(await v('POST', '/encrypt/e1', {}), 400, /missing plaintext/);
       assertVaultError(await v('POST', '/encrypt/e1', { plaintext: 5 }), 400, /plaintext/);
-      assertVaultError(await v('POST', '/decrypt/e1', { ciphertext: 'kw-nothing' }), 400, /expected vault:v<version>:<base64>/);
-      assertVaultError(await v('POST', '/decrypt/e1', { ciphertext: 'vault:v1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA' }), 400, /decryption failed/);
-      assertVaultError(await s.call('POST', '/v1/transit/encrypt/e1', { token: app, raw: '{"plaintext":', headers: { 'content-type': 'application/json' } }), 400, /not valid JSON/);
-      assertVaultError(await v('POST', '/keys/x1', { type: 'rsa-2048' }, root), 400, /rsa-2048 is not supported: .*3072/);
+      assertVaultError(
+        await v('POST', '/decrypt/e1', { ciphertext: 'kw-nothing' }),
+        400,
+        /expected vault:v<version>:<base64>/,
+      );
+      assertVaultError(
+        await v('POST', '/decrypt/e1', { ciphertext: 'vault:v1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA' }),
+        400,
+        /decryption failed/,
+      );
+      assertVaultError(
+        await s.call('POST', '/v1/transit/encrypt/e1', {
+          token: app,
+          raw: '{"plaintext":',
+          headers: { 'content-type': 'application/json' },
+        }),
+        400,
+        /not valid JSON/,
+      );
+      assertVaultError(
+        await v('POST', '/keys/x1', { type: 'rsa-2048' }, root),
+        400,
+        /rsa-2048 is not supported: .*3072/,
+      );
       assertVaultError(await v('POST', '/keys/x1', { type: 'blowfish' }, root), 400, /unknown key type "blowfish"/);
       assertVaultError(await v('POST', '/keys/x1', { derived: true }, root), 400, /derived/);
-      assertVaultError(await v('POST', '/encrypt/e1', { plaintext: b64('x'), context: b64('tenant') }), 400, /context: key derivation/);
+      assertVaultError(
+        await v('POST', '/encrypt/e1', { plaintext: b64('x'), context: b64('tenant') }),
+        400,
+        /context: key derivation/,
+      );
       assertVaultError(await v('POST', '/encrypt/e1', { plaintext: b64('x'), key_version: 7 }), 400, /key_version/);
       assertVaultError(await v('POST', '/nowhere'), 404, /no handler for route "transit\/nowhere"/);
       assertVaultError(await s.call('GET', '/v1/transit', { token: app }), 404, /no handler/);
@@ -79,15 +127,27 @@ describe('/v1/transit', { timeout: 300_000 }, () => {
       const r = await v('POST', '/encrypt/e1', { plaintext: b64('x'), name: 'e1', colour: 'blue' });
       assert.equal(r.status, 200);
       assert.deepEqual(r.body.warnings, ['Endpoint ignored these unrecognized parameters: [name colour]']);
-      const form = await s.call('POST', '/v1/transit/encrypt/e1', { headers: { 'x-vault-token': app, 'content-type': 'application/x-www-form-urlencoded' }, raw: JSON.stringify({ plaintext: b64('y') }) });
+      const form = await s.call('POST', '/v1/transit/encrypt/e1', {
+        headers: { 'x-vault-token': app, 'content-type': 'application/x-www-form-urlencoded' },
+        raw: JSON.stringify({ plaintext: b64('y') }),
+      });
       assert.equal(form.status, 200, JSON.stringify(form.body));
       assert.equal(form.body.warnings, null);
-      assert.deepEqual(Object.keys(form.body).sort(), ['auth', 'data', 'lease_duration', 'lease_id', 'renewable', 'request_id', 'warnings', 'wrap_info']);
+      assert.deepEqual(Object.keys(form.body).sort(), [
+        'auth',
+        'data',
+        'lease_duration',
+        'lease_id',
+        'renewable',
+        'request_id',
+        'warnings',
+        'wrap_info',
+      ]);
       assert.equal(form.body.request_id, form.headers.get('x-request-id'));
     });
   });
 
-  it('the LIST verb (rejected by the HTTP parser) is a 405 that says what to send; other parse errors keep Node\'s answers', async () => {
+  it("the LIST verb (rejected by the HTTP parser) is a 405 that says what to send; other parse errors keep Node's answers", async () => {
     const raw = (request: string) =>
       new Promise<string>((resolve, reject) => {
         const url = new URL(s.url);
@@ -115,23 +175,46 @@ describe('/v1/transit', { timeout: 300_000 }, () => {
       const s512 = (await v('POST', '/sign/ec256/sha2-512', { input: b64(MSG) })).body.data.signature;
       assert.ok(nodeVerify('sha512', Buffer.from(MSG), pub, body(s512)));
       assert.ok(!nodeVerify('sha256', Buffer.from(MSG), pub, body(s512)));
-      const jws = (await v('POST', '/sign/ec256', { input: b64(MSG), marshaling_algorithm: 'jws' })).body.data.signature as string;
+      const jws = (await v('POST', '/sign/ec256', { input: b64(MSG), marshaling_algorithm: 'jws' })).body.data
+        .signature as string;
       const jwsBody = jws.slice('vault:v1:'.length);
       assert.match(jwsBody, /^[A-Za-z0-9_-]{86}$/); // 64 bytes, base64url, no padding
-      assert.ok(nodeVerify('sha256', Buffer.from(MSG), { key: pub, dsaEncoding: 'ieee-p1363' }, Buffer.from(jwsBody, 'base64url')));
-      assert.equal((await v('POST', '/verify/ec256', { input: b64(MSG), signature: jws, marshaling_algorithm: 'jws' })).body.data.valid, true);
-      assert.equal((await v('POST', '/verify/ec256/sha2-512', { input: b64(MSG), signature: s512 })).body.data.valid, true);
+      assert.ok(
+        nodeVerify(
+          'sha256',
+          Buffer.from(MSG),
+          { key: pub, dsaEncoding: 'ieee-p1363' },
+          Buffer.from(jwsBody, 'base64url'),
+        ),
+      );
+      assert.equal(
+        (await v('POST', '/verify/ec256', { input: b64(MSG), signature: jws, marshaling_algorithm: 'jws' })).body.data
+          .valid,
+        true,
+      );
+      assert.equal(
+        (await v('POST', '/verify/ec256/sha2-512', { input: b64(MSG), signature: s512 })).body.data.valid,
+        true,
+      );
       assert.equal((await v('POST', '/verify/ec256', { input: b64(MSG), signature: s512 })).body.data.valid, false);
       const digest = createHash('sha256').update(MSG).digest();
       const pre = (await v('POST', '/sign/ec256', { input: b64(digest), prehashed: true })).body.data.signature;
       assert.ok(nodeVerify('sha256', Buffer.from(MSG), pub, body(pre)));
     });
 
-    it('ECDSA P-384 jws with sha2-384; Vault\'s default hash is sha2-256 even for P-384', async () => {
+    it("ECDSA P-384 jws with sha2-384; Vault's default hash is sha2-256 even for P-384", async () => {
       const key = await mk('ec384', 'ecdsa-p384');
       const pub = createPublicKey(key.keys['1'].public_key);
-      const jws = (await v('POST', '/sign/ec384/sha2-384', { input: b64(MSG), marshaling_algorithm: 'jws' })).body.data.signature as string;
-      assert.ok(nodeVerify('sha384', Buffer.from(MSG), { key: pub, dsaEncoding: 'ieee-p1363' }, Buffer.from(jws.slice(9), 'base64url')));
+      const jws = (await v('POST', '/sign/ec384/sha2-384', { input: b64(MSG), marshaling_algorithm: 'jws' })).body.data
+        .signature as string;
+      assert.ok(
+        nodeVerify(
+          'sha384',
+          Buffer.from(MSG),
+          { key: pub, dsaEncoding: 'ieee-p1363' },
+          Buffer.from(jws.slice(9), 'base64url'),
+        ),
+      );
       const dflt = (await v('POST', '/sign/ec384', { input: b64(MSG) })).body.data.signature;
       assert.ok(nodeVerify('sha256', Buffer.from(MSG), pub, body(dflt)));
     });
@@ -145,25 +228,50 @@ describe('/v1/transit', { timeout: 300_000 }, () => {
       assert.equal(body(sig).length, 64);
       assert.ok(nodeVerify(null, Buffer.from(MSG), pub, body(sig)));
       // A signature node:crypto made with another key is false, not an error.
-      const other = nodeSign(null, Buffer.from(MSG), createPrivateKey({ key: { kty: 'OKP', crv: 'Ed25519', d: Buffer.alloc(32, 7).toString('base64url'), x: 'A'.repeat(43) }, format: 'jwk' }));
-      assert.equal((await v('POST', '/verify/ed', { input: b64(MSG), signature: `vault:v1:${b64(other)}` })).body.data.valid, false);
+      const other = nodeSign(
+        null,
+        Buffer.from(MSG),
+        createPrivateKey({
+          key: { kty: 'OKP', crv: 'Ed25519', d: Buffer.alloc(32, 7).toString('base64url'), x: 'A'.repeat(43) },
+          format: 'jwk',
+        }),
+      );
+      assert.equal(
+        (await v('POST', '/verify/ed', { input: b64(MSG), signature: `vault:v1:${b64(other)}` })).body.data.valid,
+        false,
+      );
     });
 
-    it('a public key imported as a verify-only key verifies node:crypto\'s Ed25519 signatures', async () => {
+    it("a public key imported as a verify-only key verifies node:crypto's Ed25519 signatures", async () => {
       const { generateKeyPairSync } = await import('node:crypto');
       const ed = generateKeyPairSync('ed25519');
-      const imported = await v('POST', '/keys/ed-ext/import', { type: 'ed25519', public_key: ed.publicKey.export({ format: 'pem', type: 'spki' }) }, root);
+      const imported = await v(
+        'POST',
+        '/keys/ed-ext/import',
+        { type: 'ed25519', public_key: ed.publicKey.export({ format: 'pem', type: 'spki' }) },
+        root,
+      );
       assert.equal(imported.status, 200, JSON.stringify(imported.body));
       assert.equal(imported.body.data.imported_key, true);
       assert.equal(imported.body.data.supports_signing, false);
       const sig = nodeSign(null, Buffer.from(MSG), ed.privateKey);
-      assert.equal((await v('POST', '/verify/ed-ext', { input: b64(MSG), signature: `vault:v1:${b64(sig)}` })).body.data.valid, true);
-      assert.equal((await v('POST', '/verify/ed-ext', { input: b64('other'), signature: `vault:v1:${b64(sig)}` })).body.data.valid, false);
+      assert.equal(
+        (await v('POST', '/verify/ed-ext', { input: b64(MSG), signature: `vault:v1:${b64(sig)}` })).body.data.valid,
+        true,
+      );
+      assert.equal(
+        (await v('POST', '/verify/ed-ext', { input: b64('other'), signature: `vault:v1:${b64(sig)}` })).body.data.valid,
+        false,
+      );
       assertVaultError(await v('POST', '/sign/ed-ext', { input: b64(MSG) }), 400, /only a public key/);
-      assertVaultError(await v('POST', '/keys/x2/import', { type: 'aes256-gcm96', ciphertext: 'AAAA' }, root), 400, /POST \/v1\/keys\/:name\/import/);
+      assertVaultError(
+        await v('POST', '/keys/x2/import', { type: 'aes256-gcm96', ciphertext: 'AAAA' }, root),
+        400,
+        /POST \/v1\/keys\/:name\/import/,
+      );
     });
 
-    it('RSA-3072: PSS with Vault\'s salt lengths (auto = largest, hash, n) and PKCS#1 v1.5', async () => {
+    it("RSA-3072: PSS with Vault's salt lengths (auto = largest, hash, n) and PKCS#1 v1.5", async () => {
       const key = await mk('rsa', 'rsa-3072', { exportable: true });
       const pub = createPublicKey(key.keys['1'].public_key);
       const sign = async (extra: Record<string, unknown>, path = '/sign/rsa') => {
@@ -173,28 +281,78 @@ describe('/v1/transit', { timeout: 300_000 }, () => {
       };
       const auto = await sign({});
       // "auto" signs with the largest salt: only a verifier that accepts it (or auto-detects) passes.
-      assert.ok(nodeVerify('sha256', Buffer.from(MSG), { key: pub, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: 384 - 32 - 2 }, body(auto)));
-      assert.ok(!nodeVerify('sha256', Buffer.from(MSG), { key: pub, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: 32 }, body(auto)));
+      assert.ok(
+        nodeVerify(
+          'sha256',
+          Buffer.from(MSG),
+          { key: pub, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: 384 - 32 - 2 },
+          body(auto),
+        ),
+      );
+      assert.ok(
+        !nodeVerify(
+          'sha256',
+          Buffer.from(MSG),
+          { key: pub, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: 32 },
+          body(auto),
+        ),
+      );
       const hash = await sign({ salt_length: 'hash' }, '/sign/rsa/sha2-384');
-      assert.ok(nodeVerify('sha384', Buffer.from(MSG), { key: pub, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: 48 }, body(hash)));
+      assert.ok(
+        nodeVerify(
+          'sha384',
+          Buffer.from(MSG),
+          { key: pub, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: 48 },
+          body(hash),
+        ),
+      );
       const twenty = await sign({ salt_length: '20' });
-      assert.ok(nodeVerify('sha256', Buffer.from(MSG), { key: pub, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: 20 }, body(twenty)));
+      assert.ok(
+        nodeVerify(
+          'sha256',
+          Buffer.from(MSG),
+          { key: pub, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: 20 },
+          body(twenty),
+        ),
+      );
       const v15 = await sign({ signature_algorithm: 'pkcs1v15', hash_algorithm: 'sha2-512' });
       assert.ok(nodeVerify('sha512', Buffer.from(MSG), { key: pub, padding: constants.RSA_PKCS1_PADDING }, body(v15)));
       // PKCS#1 v1.5 is deterministic: node:crypto's own signature is byte-identical.
       const exported = await exportAfterApproval('/export/signing-key/rsa/1');
       const priv = createPrivateKey(exported.keys['1']);
-      assert.deepEqual(nodeSign('sha512', Buffer.from(MSG), { key: priv, padding: constants.RSA_PKCS1_PADDING }), body(v15));
-      for (const [sig, extra] of [[auto, {}], [twenty, { salt_length: 20 }], [v15, { signature_algorithm: 'pkcs1v15', hash_algorithm: 'sha2-512' }]] as const) {
-        assert.equal((await v('POST', '/verify/rsa', { input: b64(MSG), signature: sig, ...extra })).body.data.valid, true, JSON.stringify(extra));
+      assert.deepEqual(
+        nodeSign('sha512', Buffer.from(MSG), { key: priv, padding: constants.RSA_PKCS1_PADDING }),
+        body(v15),
+      );
+      for (const [sig, extra] of [
+        [auto, {}],
+        [twenty, { salt_length: 20 }],
+        [v15, { signature_algorithm: 'pkcs1v15', hash_algorithm: 'sha2-512' }],
+      ] as const) {
+        assert.equal(
+          (await v('POST', '/verify/rsa', { input: b64(MSG), signature: sig, ...extra })).body.data.valid,
+          true,
+          JSON.stringify(extra),
+        );
       }
       assert.equal((await v('POST', '/verify/rsa', { input: b64(MSG), signature: v15 })).body.data.valid, false);
       // Clients encrypt to the public key (RSA-OAEP-SHA-256, as Vault); transit decrypts.
-      const oaep = publicEncrypt({ key: pub, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256' }, Buffer.from(MSG));
+      const oaep = publicEncrypt(
+        { key: pub, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256' },
+        Buffer.from(MSG),
+      );
       const opened = await v('POST', '/decrypt/rsa', { ciphertext: `vault:v1:${b64(oaep)}` });
       assert.equal(Buffer.from(opened.body.data.plaintext, 'base64').toString(), MSG);
-      assertVaultError(await v('POST', '/decrypt/rsa', { ciphertext: `vault:v1:${b64(oaep)}`, padding_scheme: 'pkcs1v15' }), 400, /OAEP/);
-      assertVaultError(await v('POST', '/sign/rsa', { input: b64(MSG), hash_algorithm: 'sha1' }), 400, /sha1 is not supported/);
+      assertVaultError(
+        await v('POST', '/decrypt/rsa', { ciphertext: `vault:v1:${b64(oaep)}`, padding_scheme: 'pkcs1v15' }),
+        400,
+        /OAEP/,
+      );
+      assertVaultError(
+        await v('POST', '/sign/rsa', { input: b64(MSG), hash_algorithm: 'sha1' }),
+        400,
+        /sha1 is not supported/,
+      );
       assertVaultError(await v('POST', '/sign/rsa', { input: b64(MSG), salt_length: 9999 }), 400, /pssSaltLength/);
     });
   });
@@ -205,7 +363,8 @@ describe('/v1/transit', { timeout: 300_000 }, () => {
     assertVaultError(parked, 403, /parked as approval apr_/);
     assert.equal(parked.headers.get('location'), `/v1/approvals/${parked.body.approval.approvalId}`);
     const id = parked.body.approval.approvalId as string;
-    for (const t of await approverTokens(s.hsm.store.db)) assert.equal((await s.call('POST', `/v1/approvals/${id}/approve`, { token: t, body: {} })).status, 200);
+    for (const t of await approverTokens(s.hsm.store.db))
+      assert.equal((await s.call('POST', `/v1/approvals/${id}/approve`, { token: t, body: {} })).status, 200);
     const done = await s.call('POST', `/v1/approvals/${id}/execute`, { token: root, body: {} });
     assert.equal(done.status, 200, JSON.stringify(done.body));
     return done.body.data;
@@ -247,11 +406,15 @@ describe('/v1/transit', { timeout: 300_000 }, () => {
       let records: any[] = [];
       for (let i = 0; i < 50; i++) {
         const r = await s.call('GET', '/v1/audit/records?from=0&limit=1000', { token: root });
-        records = (r.body.records ?? []).map((x: any) => (typeof x === 'string' ? JSON.parse(x) : JSON.parse(x.leaf ?? '{}')));
+        records = (r.body.records ?? []).map((x: any) =>
+          typeof x === 'string' ? JSON.parse(x) : JSON.parse(x.leaf ?? '{}'),
+        );
         if (records.some((x) => x.operation === 'hash')) break;
         await new Promise((res) => setTimeout(res, 100));
       }
-      const ops = records.filter((x) => x.key === 'aud' || x.operation === 'hash').map((x) => `${x.operation}:${x.status}`);
+      const ops = records
+        .filter((x) => x.key === 'aud' || x.operation === 'hash')
+        .map((x) => `${x.operation}:${x.status}`);
       assert.deepEqual(ops, ['key.create:200', 'encrypt:200', 'decrypt:200', 'hash:200']);
       // Neither the plaintext, the ciphertext nor the token reaches the server log or the audit log.
       const leaves = JSON.stringify(records);
@@ -271,7 +434,8 @@ describe('/v1/transit', { timeout: 300_000 }, () => {
       // Executing too early is refused in Vault's form, and leaves the approval usable.
       const early = await s.call('POST', `/v1/approvals/${id}/execute`, { token: root, body: {} });
       assertVaultError(early, 400, /0 of 2 gathered, 2 more needed/);
-      for (const t of await approverTokens(s.hsm.store.db)) assert.equal((await s.call('POST', `/v1/approvals/${id}/approve`, { token: t, body: {} })).status, 200);
+      for (const t of await approverTokens(s.hsm.store.db))
+        assert.equal((await s.call('POST', `/v1/approvals/${id}/approve`, { token: t, body: {} })).status, 200);
       const done = await s.call('POST', `/v1/approvals/${id}/execute`, { token: root, body: {} });
       assert.equal(done.status, 204, JSON.stringify(done.body));
       const read = await v('GET', '/keys/doomed', undefined, root);

@@ -13,7 +13,9 @@ export default class ApprovalApproveCommand extends RemoteCommand {
   id = Option.String({ required: true });
 
   async run(): Promise<number> {
-    const a = done(await this.client().post('/v1/approvals/{id}/approve', { params: { path: { id: this.id } }, body: {} }));
+    const a = done(
+      await this.client().post('/v1/approvals/{id}/approve', { params: { path: { id: this.id } }, body: {} }),
+    );
     this.print(a, `Approved ${a.id}: ${a.approvals} of ${a.required} from "${a.group}".`);
     return 0;
   }

@@ -14,7 +14,12 @@ export default class ApprovalDenyCommand extends RemoteCommand {
   reason = Option.String('--reason', { description: 'Why (kept with the approval, at most 256 characters)' });
 
   async run(): Promise<number> {
-    const a = done(await this.client().post('/v1/approvals/{id}/deny', { params: { path: { id: this.id } }, body: this.reason !== undefined ? { reason: this.reason } : {} }));
+    const a = done(
+      await this.client().post('/v1/approvals/{id}/deny', {
+        params: { path: { id: this.id } },
+        body: this.reason !== undefined ? { reason: this.reason } : {},
+      }),
+    );
     this.print(a, `Denied ${a.id}.`);
     return 0;
   }

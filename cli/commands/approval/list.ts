@@ -22,12 +22,15 @@ export default class ApprovalListCommand extends RemoteCommand {
   state = Option.String('--state', { description: `Only approvals in this state (${STATES.join(', ')})` });
 
   async run(): Promise<number> {
-    if (this.state !== undefined && !(STATES as readonly string[]).includes(this.state)) throw new UsageError(`--state expected one of ${STATES.join(', ')}, got "${this.state}"`);
+    if (this.state !== undefined && !(STATES as readonly string[]).includes(this.state))
+      throw new UsageError(`--state expected one of ${STATES.join(', ')}, got "${this.state}"`);
     const all: ApprovalView[] = [];
     let after: string | null = null;
     do {
       const query = { limit: 100, ...(this.state ? { state: this.state as State } : {}), ...(after ? { after } : {}) };
-      const page: components['schemas']['ApprovalList'] = done(await this.client().get('/v1/approvals', { params: { query } }));
+      const page: components['schemas']['ApprovalList'] = done(
+        await this.client().get('/v1/approvals', { params: { query } }),
+      );
       all.push(...page.approvals);
       after = page.next;
     } while (after);

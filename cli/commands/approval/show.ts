@@ -5,7 +5,11 @@ import { approvalText } from './shared.js';
 
 export default class ApprovalShowCommand extends RemoteCommand {
   static override paths = [['approval', 'show']];
-  static override usage = Command.Usage({ category: 'Approvals', description: 'show an approval: the request, what it needs, who approved', examples: [['Show', 'keyward approval show apr_…']] });
+  static override usage = Command.Usage({
+    category: 'Approvals',
+    description: 'show an approval: the request, what it needs, who approved',
+    examples: [['Show', 'keyward approval show apr_…']],
+  });
 
   id = Option.String({ required: true });
 

@@ -25,15 +25,25 @@ export default class AuditExportCommand extends RemoteCommand {
     `,
     examples: [
       ['Export the whole log', 'keyward audit export --out bundle.json'],
-      ['Export a range, replayable offline', 'keyward audit export --from 1000 --to 2000 --include-inputs --out bundle.json'],
+      [
+        'Export a range, replayable offline',
+        'keyward audit export --from 1000 --to 2000 --include-inputs --out bundle.json',
+      ],
     ],
   });
 
   from = Option.String('--from', { description: 'First record index (default 0)', validator: wholeNumber(0) });
-  to = Option.String('--to', { description: 'One past the last record index (default: the signed tree size)', validator: wholeNumber(0) });
-  includeInputs = Option.Boolean('--include-inputs', false, { description: 'Include the recorded policy inputs (for replay; implies --include-wasm)' });
+  to = Option.String('--to', {
+    description: 'One past the last record index (default: the signed tree size)',
+    validator: wholeNumber(0),
+  });
+  includeInputs = Option.Boolean('--include-inputs', false, {
+    description: 'Include the recorded policy inputs (for replay; implies --include-wasm)',
+  });
   includeWasm = Option.Boolean('--include-wasm', false, { description: "Include the policies' WebAssembly modules" });
-  previous = Option.String('--previous-checkpoint', { description: 'Add a consistency proof from this earlier checkpoint' });
+  previous = Option.String('--previous-checkpoint', {
+    description: 'Add a consistency proof from this earlier checkpoint',
+  });
   out = Option.String('--out', { required: true, description: 'Write the bundle here' });
   force = Option.Boolean('--force', false, { description: 'Overwrite --out if it exists' });
 
@@ -44,11 +54,17 @@ export default class AuditExportCommand extends RemoteCommand {
     const includeWasm = this.includeWasm || this.includeInputs;
     const prev = this.previous === undefined ? undefined : await readCheckpointUnverified(this.previous);
     // Fail on an existing file before the server does any work.
-    if (!this.force && existsSync(this.out)) throw new KeywardError('FILE_EXISTS', `${this.out} already exists; refusing to overwrite it (use --force)`);
+    if (!this.force && existsSync(this.out))
+      throw new KeywardError('FILE_EXISTS', `${this.out} already exists; refusing to overwrite it (use --force)`);
     const client = this.client();
     let bundle: AttestationBundle = done(
       await client.post('/v1/audit/export', {
-        body: { ...(from !== undefined ? { from } : {}), ...(to !== undefined ? { to } : {}), includeInputs: this.includeInputs, includeWasm },
+        body: {
+          ...(from !== undefined ? { from } : {}),
+          ...(to !== undefined ? { to } : {}),
+          includeInputs: this.includeInputs,
+          includeWasm,
+        },
       }),
     );
     if (prev) bundle = await this.#withConsistency(bundle, prev);
@@ -79,17 +95,33 @@ export default class AuditExportCommand extends RemoteCommand {
   }
 
   /** Adds the consistency proof from a kept checkpoint to the bundle's, after checking it here. */
-  async #withConsistency(bundle: AttestationBundle, prev: { origin: string; size: number; root: Uint8Array }): Promise<AttestationBundle> {
+  async #withConsistency(
+    bundle: AttestationBundle,
+    prev: { origin: string; size: number; root: Uint8Array },
+  ): Promise<AttestationBundle> {
     const cp = parseCheckpoint(parseNote(bundle.checkpoint).text);
-    if (prev.origin !== cp.origin) throw new KeywardError('AUDIT_CHECKPOINT_INVALID', `--previous-checkpoint is of log "${prev.origin}", this server's is "${cp.origin}"`);
+    if (prev.origin !== cp.origin)
+      throw new KeywardError(
+        'AUDIT_CHECKPOINT_INVALID',
+        `--previous-checkpoint is of log "${prev.origin}", this server's is "${cp.origin}"`,
+      );
     if (prev.size > cp.size) {
-      throw new KeywardError('AUDIT_LOG_CORRUPT', `the checkpoint you hold covers ${prev.size} records, the server now signs only ${cp.size}: the log was rolled back (or this is another log)`);
+      throw new KeywardError(
+        'AUDIT_LOG_CORRUPT',
+        `the checkpoint you hold covers ${prev.size} records, the server now signs only ${cp.size}: the log was rolled back (or this is another log)`,
+      );
     }
     if (prev.size === cp.size) {
-      if (!Buffer.from(prev.root).equals(Buffer.from(cp.root))) throw new KeywardError('AUDIT_LOG_CORRUPT', `the checkpoint you hold and the server's have the same size ${cp.size} but different roots: the log forked`);
+      if (!Buffer.from(prev.root).equals(Buffer.from(cp.root)))
+        throw new KeywardError(
+          'AUDIT_LOG_CORRUPT',
+          `the checkpoint you hold and the server's have the same size ${cp.size} but different roots: the log forked`,
+        );
       return bundle; // Same tree: nothing to prove (verify-bundle accepts an equal checkpoint).
     }
-    const res = done(await this.client().get('/v1/audit/proofs/consistency', { params: { query: { from: prev.size, to: cp.size } } }));
+    const res = done(
+      await this.client().get('/v1/audit/proofs/consistency', { params: { query: { from: prev.size, to: cp.size } } }),
+    );
     const proof = res.proof.map((h, i) => fromBase64(h, `consistency proof hash ${i}`, 32, 'BAD_RESPONSE'));
     try {
       verifyConsistency(prev.size, cp.size, proof, prev.root, cp.root);

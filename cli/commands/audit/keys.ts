@@ -21,7 +21,9 @@ export default class AuditKeysCommand extends RemoteCommand {
     ],
   });
 
-  out = Option.String('--out', { description: 'Write the trusted keys file here (else print the key lines on stdout)' });
+  out = Option.String('--out', {
+    description: 'Write the trusted keys file here (else print the key lines on stdout)',
+  });
   force = Option.Boolean('--force', false, { description: 'Overwrite --out if it exists' });
 
   async run(): Promise<number> {
@@ -42,7 +44,10 @@ export default class AuditKeysCommand extends RemoteCommand {
     if (this.out !== undefined) {
       await writeFileSafe(this.out, text, { overwrite: this.force });
       const ids = [k.ed25519, k.mlDsa44].map((s) => s.split('+').slice(0, 2).join('+'));
-      this.print({ origin: k.origin, file: this.out, keys: [k.ed25519, k.mlDsa44] }, `Wrote the verifier keys of ${k.origin} to ${this.out}:\n  ${ids.join('\n  ')}\nCompare these key IDs with a copy obtained out of band.`);
+      this.print(
+        { origin: k.origin, file: this.out, keys: [k.ed25519, k.mlDsa44] },
+        `Wrote the verifier keys of ${k.origin} to ${this.out}:\n  ${ids.join('\n  ')}\nCompare these key IDs with a copy obtained out of band.`,
+      );
     } else {
       this.print({ origin: k.origin, keys: [k.ed25519, k.mlDsa44] }, `${k.ed25519}\n${k.mlDsa44}`);
     }

@@ -35,8 +35,13 @@ export default class AuditReplayCommand extends RemoteCommand {
   });
 
   from = Option.String('--from', { description: 'First record index (default 0)', validator: wholeNumber(0) });
-  to = Option.String('--to', { description: 'One past the last record index (default: the signed tree size)', validator: wholeNumber(0) });
-  trustedKey = Option.String('--trusted-key', { description: "File of pinned verifier keys (default: the server's own, with a warning)" });
+  to = Option.String('--to', {
+    description: 'One past the last record index (default: the signed tree size)',
+    validator: wholeNumber(0),
+  });
+  trustedKey = Option.String('--trusted-key', {
+    description: "File of pinned verifier keys (default: the server's own, with a warning)",
+  });
 
   async run(): Promise<number> {
     const from = this.from ?? 0;
@@ -45,7 +50,11 @@ export default class AuditReplayCommand extends RemoteCommand {
     const client = this.client();
     const { keys } = await liveTrustedKeys(client, this.trustedKey, (t) => this.note(t));
     const to = toOpt ?? done(await client.get('/v1/audit/checkpoint')).size;
-    if (!(from < to)) throw new KeywardError('AUDIT_RANGE_INVALID', `nothing to replay: --from ${from} is not below the signed tree size ${to}`);
+    if (!(from < to))
+      throw new KeywardError(
+        'AUDIT_RANGE_INVALID',
+        `nothing to replay: --from ${from} is not below the signed tree size ${to}`,
+      );
     const replayer = await policyReplayer();
     const progress = new Progress(this.context.stderr, { enabled: !this.json, label: 'replaying' });
     const started = performance.now();
@@ -59,7 +68,9 @@ export default class AuditReplayCommand extends RemoteCommand {
     try {
       for (let a = from; a < to; a += CHUNK) {
         const b = Math.min(to, a + CHUNK);
-        const bundle = done(await client.post('/v1/audit/export', { body: { from: a, to: b, includeInputs: true, includeWasm: true } }));
+        const bundle = done(
+          await client.post('/v1/audit/export', { body: { from: a, to: b, includeInputs: true, includeWasm: true } }),
+        );
         let v: Awaited<ReturnType<typeof verifyBundle>>;
         try {
           v = await verifyBundle(bundle, keys);
@@ -68,8 +79,16 @@ export default class AuditReplayCommand extends RemoteCommand {
         }
         origin = v.origin;
         // verifyBundle checked every wasm and input against its hash; decode each once.
-        const wasm = new Map(Object.entries(bundle.policies).flatMap(([h, p]) => (p.wasm !== undefined ? [[h, new Uint8Array(Buffer.from(p.wasm, 'base64'))] as const] : [])));
-        const inputs = new Map(Object.entries(bundle.inputs ?? {}).map(([d, text]) => [d, new Uint8Array(Buffer.from(text, 'base64'))] as const));
+        const wasm = new Map(
+          Object.entries(bundle.policies).flatMap(([h, p]) =>
+            p.wasm !== undefined ? [[h, new Uint8Array(Buffer.from(p.wasm, 'base64'))] as const] : [],
+          ),
+        );
+        const inputs = new Map(
+          Object.entries(bundle.inputs ?? {}).map(
+            ([d, text]) => [d, new Uint8Array(Buffer.from(text, 'base64'))] as const,
+          ),
+        );
         for (const [h, p] of Object.entries(v.policyLabels)) names[h] = p.name;
         for (const [i, r] of v.records.entries()) {
           if (r.policies.length === 0) {
@@ -83,11 +102,21 @@ export default class AuditReplayCommand extends RemoteCommand {
           }
           for (const p of r.policies) {
             const module = wasm.get(p.sha256);
-            if (!module) throw new KeywardError('AUDIT_BUNDLE_INVALID', `record ${a + i}: the export carries no wasm for policy ${p.sha256}`);
+            if (!module)
+              throw new KeywardError(
+                'AUDIT_BUNDLE_INVALID',
+                `record ${a + i}: the export carries no wasm for policy ${p.sha256}`,
+              );
             const got = await replayer.replay(module, input);
             decisions++;
             if (got.decision !== p.decision || got.gas !== p.gas) {
-              mismatches.push({ index: a + i, policy: p.sha256, name: names[p.sha256] ?? '?', recorded: { decision: p.decision, gas: p.gas }, replayed: { decision: String(got.decision), gas: got.gas } });
+              mismatches.push({
+                index: a + i,
+                policy: p.sha256,
+                name: names[p.sha256] ?? '?',
+                recorded: { decision: p.decision, gas: p.gas },
+                replayed: { decision: String(got.decision), gas: got.gas },
+              });
             }
           }
           replayedRecords++;
@@ -115,7 +144,10 @@ export default class AuditReplayCommand extends RemoteCommand {
     };
     this.print(summary, () =>
       [
-        ...mismatches.map((m) => `MISMATCH record ${m.index}, policy ${m.name} ${m.policy.slice(0, 12)}…: recorded ${m.recorded.decision} gas ${m.recorded.gas}, replayed ${m.replayed.decision} gas ${m.replayed.gas}`),
+        ...mismatches.map(
+          (m) =>
+            `MISMATCH record ${m.index}, policy ${m.name} ${m.policy.slice(0, 12)}…: recorded ${m.recorded.decision} gas ${m.recorded.gas}, replayed ${m.replayed.decision} gas ${m.replayed.gas}`,
+        ),
         `${mismatches.length === 0 ? 'OK' : 'FAILED'}: replayed ${num(decisions)} decisions of ${num(replayedRecords)} records in [${from}, ${to}) of ${origin}: ${num(mismatches.length)} mismatches`,
         `${num(noDecision)} records have no policy decision (ceremony, unauthenticated); ${num(notReplayable)} not replayable (input not kept)`,
         `${Object.keys(names).length} policies (${replayer.loaded} loaded), ${seconds.toFixed(2)} s`,

@@ -5,7 +5,13 @@
  */
 import { readFile } from 'node:fs/promises';
 import { KeywardError, isKeywardError } from '../../../lib/errors.js';
-import { parseCheckpoint, parseNote, parseTrustedKeysFile, sha256Hex, verifyNote } from '../../../engine/audit/math/index.js';
+import {
+  parseCheckpoint,
+  parseNote,
+  parseTrustedKeysFile,
+  sha256Hex,
+  verifyNote,
+} from '../../../engine/audit/math/index.js';
 import type { ReplayFn, VerifiedCheckpoint, VerifierKey } from '../../../engine/audit/math/index.js';
 import type { KeywardClient } from '@keyward/client';
 import { readText } from '../../files.js';
@@ -20,7 +26,10 @@ export const EXPORT_MAX_RECORDS = 100_000;
 /** Prefixes a KeywardError's message (keeping its code and details); other errors pass through. */
 export function prefixed(prefix: string, err: unknown): unknown {
   if (!isKeywardError(err)) return err;
-  return new KeywardError(err.code, `${prefix}${err.message}`, { cause: err, ...(err.details ? { details: { ...err.details } } : {}) });
+  return new KeywardError(err.code, `${prefix}${err.message}`, {
+    cause: err,
+    ...(err.details ? { details: { ...err.details } } : {}),
+  });
 }
 
 /** Reads a bundle file as bytes (verifyBundle checks UTF-8 and JSON itself). */
@@ -29,9 +38,16 @@ export async function readBundleFile(path: string): Promise<Uint8Array> {
   try {
     buf = await readFile(path);
   } catch (err) {
-    throw new KeywardError('FILE_UNREADABLE', `cannot read bundle ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    throw new KeywardError(
+      'FILE_UNREADABLE',
+      `cannot read bundle ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+    );
   }
-  if (buf.length > MAX_BUNDLE_FILE) throw new KeywardError('FILE_TOO_LARGE', `bundle ${path} is ${buf.length} bytes; expected at most ${MAX_BUNDLE_FILE} (export smaller ranges)`);
+  if (buf.length > MAX_BUNDLE_FILE)
+    throw new KeywardError(
+      'FILE_TOO_LARGE',
+      `bundle ${path} is ${buf.length} bytes; expected at most ${MAX_BUNDLE_FILE} (export smaller ranges)`,
+    );
   return new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
 }
 
@@ -61,14 +77,21 @@ export async function readCheckpointNote(path: string): Promise<string> {
     }
     const v = value as { note?: unknown; checkpoint?: unknown };
     const note = typeof v.note === 'string' ? v.note : typeof v.checkpoint === 'string' ? v.checkpoint : undefined;
-    if (note === undefined) throw new KeywardError('FILE_INVALID', `checkpoint file ${path}: expected a signed note, {"note": ...} or a bundle with "checkpoint", got JSON without either`);
+    if (note === undefined)
+      throw new KeywardError(
+        'FILE_INVALID',
+        `checkpoint file ${path}: expected a signed note, {"note": ...} or a bundle with "checkpoint", got JSON without either`,
+      );
     return note;
   }
   return text;
 }
 
 /** A kept checkpoint, verified against the pinned keys (it must be this log's, signed by them). */
-export async function readTrustedCheckpoint(path: string, trusted: readonly VerifierKey[]): Promise<VerifiedCheckpoint> {
+export async function readTrustedCheckpoint(
+  path: string,
+  trusted: readonly VerifierKey[],
+): Promise<VerifiedCheckpoint> {
   const note = await readCheckpointNote(path);
   try {
     return verifyNote(note, trusted);
@@ -78,7 +101,9 @@ export async function readTrustedCheckpoint(path: string, trusted: readonly Veri
 }
 
 /** A kept checkpoint's size and root, without verifying its signatures (for building a proof). */
-export async function readCheckpointUnverified(path: string): Promise<{ origin: string; size: number; root: Uint8Array }> {
+export async function readCheckpointUnverified(
+  path: string,
+): Promise<{ origin: string; size: number; root: Uint8Array }> {
   const note = await readCheckpointNote(path);
   try {
     return parseCheckpoint(parseNote(note).text);
@@ -91,10 +116,16 @@ export async function readCheckpointUnverified(path: string): Promise<{ origin: 
  * The keys to verify a live log's checkpoints with: the pinned file when given, else the keys the
  * server publishes (which proves only that the server signed its own log; `warn` says so).
  */
-export async function liveTrustedKeys(client: KeywardClient, trustedKeyFile: string | undefined, warn: (text: string) => void): Promise<{ keys: VerifierKey[]; pinned: boolean }> {
+export async function liveTrustedKeys(
+  client: KeywardClient,
+  trustedKeyFile: string | undefined,
+  warn: (text: string) => void,
+): Promise<{ keys: VerifierKey[]; pinned: boolean }> {
   if (trustedKeyFile !== undefined) return { keys: await readTrustedKeys(trustedKeyFile), pinned: true };
   const res = done(await client.get('/v1/audit/keys'));
-  warn('warning: checking signatures against the keys this server publishes; pin them instead (keyward audit keys --out trusted.txt, checked out of band, then --trusted-key trusted.txt)');
+  warn(
+    'warning: checking signatures against the keys this server publishes; pin them instead (keyward audit keys --out trusted.txt, checked out of band, then --trusted-key trusted.txt)',
+  );
   try {
     return { keys: parseTrustedKeysFile([res.ed25519, res.mlDsa44].join('\n')), pinned: false };
   } catch (err) {
@@ -190,5 +221,6 @@ export class Progress {
 
 /** Checks --from < --to when both are given. */
 export function checkRange(from: number | undefined, to: number | undefined): void {
-  if (from !== undefined && to !== undefined && !(from < to)) throw new KeywardError('USAGE', `expected --from < --to, got --from ${from} --to ${to}`);
+  if (from !== undefined && to !== undefined && !(from < to))
+    throw new KeywardError('USAGE', `expected --from < --to, got --from ${from} --to ${to}`);
 }

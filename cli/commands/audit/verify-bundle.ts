@@ -19,14 +19,24 @@ export default class AuditVerifyBundleCommand extends OfflineCommand {
     `,
     examples: [
       ['Verify', 'keyward audit verify-bundle bundle.json --trusted-key trusted.txt'],
-      ['Verify and re-run every decision', 'keyward audit verify-bundle bundle.json --trusted-key trusted.txt --replay'],
+      [
+        'Verify and re-run every decision',
+        'keyward audit verify-bundle bundle.json --trusted-key trusted.txt --replay',
+      ],
     ],
   });
 
   file = Option.String({ required: true });
-  trustedKey = Option.String('--trusted-key', { required: true, description: 'File of pinned verifier keys (one per line, # comments)' });
-  replay = Option.Boolean('--replay', false, { description: 'Re-run every recorded decision (needs a bundle with inputs and wasm)' });
-  previous = Option.String('--previous-checkpoint', { description: 'A checkpoint you kept; the bundle must be consistent with it' });
+  trustedKey = Option.String('--trusted-key', {
+    required: true,
+    description: 'File of pinned verifier keys (one per line, # comments)',
+  });
+  replay = Option.Boolean('--replay', false, {
+    description: 'Re-run every recorded decision (needs a bundle with inputs and wasm)',
+  });
+  previous = Option.String('--previous-checkpoint', {
+    description: 'A checkpoint you kept; the bundle must be consistent with it',
+  });
 
   async run(): Promise<number> {
     const trusted = await readTrustedKeys(this.trustedKey);
@@ -62,7 +72,11 @@ export default class AuditVerifyBundleCommand extends OfflineCommand {
       records: v.records.length,
       treeSize: v.size,
       root: Buffer.from(v.root).toString('base64'),
-      signatures: v.signatures.map((s) => ({ key: s.key, type: s.type === SignatureType.ed25519 ? 'ed25519' : 'ml-dsa-44', timestamp: s.timestamp })),
+      signatures: v.signatures.map((s) => ({
+        key: s.key,
+        type: s.type === SignatureType.ed25519 ? 'ed25519' : 'ml-dsa-44',
+        timestamp: s.timestamp,
+      })),
       policies: v.policyLabels,
       previous: opts.previous ? { size: opts.previous.size } : null,
       replayed: v.replayed,
@@ -74,9 +88,11 @@ export default class AuditVerifyBundleCommand extends OfflineCommand {
       [
         `OK ${this.file}: records [${v.from}, ${v.to}) (${num(v.records.length)} records) are leaves of ${v.origin} at signed tree size ${num(v.size)}`,
         `Signatures ${v.signatures.length} verified: ${summary.signatures.map((s) => `${s.key} (${s.type}${s.timestamp !== null ? `, cosigned ${new Date(s.timestamp * 1000).toISOString()}` : ''})`).join(', ')}`,
-        `Policies ${Object.entries(v.policyLabels)
-          .map(([h, p]) => `${p.name}${p.version ? `@${p.version}` : ''} ${h.slice(0, 12)}…`)
-          .join(', ') || 'none'} (names are unauthenticated labels; the hashes are signed)`,
+        `Policies ${
+          Object.entries(v.policyLabels)
+            .map(([h, p]) => `${p.name}${p.version ? `@${p.version}` : ''} ${h.slice(0, 12)}…`)
+            .join(', ') || 'none'
+        } (names are unauthenticated labels; the hashes are signed)`,
         ...(opts.previous ? [`Consistent with your checkpoint at size ${num(opts.previous.size)}`] : []),
         this.replay
           ? `Replayed ${num(v.replayed)} decisions of ${num(decided)} records with policy decisions: all match`

@@ -3,7 +3,13 @@ import type { KeywardClient, components } from '@keyward/client';
 import { Command, Option } from 'clipanion';
 import { KeywardError, isKeywardError } from '../../../lib/errors.js';
 import { fromBase64 } from '../../../lib/bytes.js';
-import { inclusionProofRanges, rootOf, SignatureType, verifyInclusion, verifyNote } from '../../../engine/audit/math/index.js';
+import {
+  inclusionProofRanges,
+  rootOf,
+  SignatureType,
+  verifyInclusion,
+  verifyNote,
+} from '../../../engine/audit/math/index.js';
 import type { VerifiedCheckpoint } from '../../../engine/audit/math/index.js';
 import { LogVerifier, RootMismatch } from '../../../engine/audit/verifier/index.js';
 import type { LeafHashes, RootCheck } from '../../../engine/audit/verifier/index.js';
@@ -24,7 +30,8 @@ export default class AuditVerifyCommand extends RemoteCommand {
   static override paths = [['audit', 'verify']];
   static override usage = Command.Usage({
     category: 'Audit',
-    description: "verify the live audit log: every record's canonical form, chain and index, and the tree against the signed checkpoint",
+    description:
+      "verify the live audit log: every record's canonical form, chain and index, and the tree against the signed checkpoint",
     details: `
       Fetches the latest checkpoint and checks its signatures (against the --trusted-key file; without one, against the keys the server publishes, which only proves the server signed its own log), then reads every record from index 0 to the head and checks, for each: that it is canonical JSON and a valid record, that indexes are contiguous, and that its chain value follows from the previous one (the first mismatch names the edited, reordered or deleted row). The leaf hashes are folded into the RFC 9162 tree, whose root at the checkpoint's size must be the signed root; when it is not (rows edited and their chain values recomputed), inclusion proofs name the first record that differs from the signed tree.
 
@@ -36,14 +43,27 @@ export default class AuditVerifyCommand extends RemoteCommand {
     `,
     examples: [
       ['Verify the whole log against pinned keys', 'keyward audit verify --trusted-key trusted.txt'],
-      ['Report records 1000..1999 (still checked from 0)', 'keyward audit verify --from 1000 --to 2000 --trusted-key trusted.txt'],
+      [
+        'Report records 1000..1999 (still checked from 0)',
+        'keyward audit verify --from 1000 --to 2000 --trusted-key trusted.txt',
+      ],
     ],
   });
 
-  from = Option.String('--from', { description: 'First record index to report (checking still starts at 0)', validator: wholeNumber(0) });
-  to = Option.String('--to', { description: 'One past the last record index to report (default: the head)', validator: wholeNumber(0) });
-  trustedKey = Option.String('--trusted-key', { description: "File of pinned verifier keys (default: the server's own, with a warning)" });
-  previous = Option.String('--previous-checkpoint', { description: 'A checkpoint you kept; the log must still hash to it' });
+  from = Option.String('--from', {
+    description: 'First record index to report (checking still starts at 0)',
+    validator: wholeNumber(0),
+  });
+  to = Option.String('--to', {
+    description: 'One past the last record index to report (default: the head)',
+    validator: wholeNumber(0),
+  });
+  trustedKey = Option.String('--trusted-key', {
+    description: "File of pinned verifier keys (default: the server's own, with a warning)",
+  });
+  previous = Option.String('--previous-checkpoint', {
+    description: 'A checkpoint you kept; the log must still hash to it',
+  });
 
   async run(): Promise<number> {
     const from = this.from ?? 0;
@@ -65,9 +85,16 @@ export default class AuditVerifyCommand extends RemoteCommand {
         throw prefixed("the server's checkpoint: ", err);
       }
       if (cp.size !== body.size || Buffer.from(cp.root).toString('base64') !== body.root) {
-        throw new KeywardError('AUDIT_CHECKPOINT_INVALID', `the server's checkpoint says size ${body.size} root ${body.root}, its signed note size ${cp.size}: they disagree`);
+        throw new KeywardError(
+          'AUDIT_CHECKPOINT_INVALID',
+          `the server's checkpoint says size ${body.size} root ${body.root}, its signed note size ${cp.size}: they disagree`,
+        );
       }
-      if (prev && prev.origin !== cp.origin) throw new KeywardError('AUDIT_CHECKPOINT_INVALID', `--previous-checkpoint is of log "${prev.origin}", this server's is "${cp.origin}"`);
+      if (prev && prev.origin !== cp.origin)
+        throw new KeywardError(
+          'AUDIT_CHECKPOINT_INVALID',
+          `--previous-checkpoint is of log "${prev.origin}", this server's is "${cp.origin}"`,
+        );
     } catch (err) {
       // The integrator refuses to sign over a log it finds corrupt: still walk the records to name the row.
       const e = err instanceof KeywardApiError ? toCliError(err) : err;
@@ -76,16 +103,30 @@ export default class AuditVerifyCommand extends RemoteCommand {
       this.note(`warning: the server refuses to sign a checkpoint (${e.message}); checking the records anyway`);
     }
     if (prev && cp && prev.size > cp.size) {
-      throw corrupt(`the checkpoint you hold covers ${num(prev.size)} records, the server signs only ${num(cp.size)}: the log was rolled back`);
+      throw corrupt(
+        `the checkpoint you hold covers ${num(prev.size)} records, the server signs only ${num(cp.size)}: the log was rolled back`,
+      );
     }
 
     // 2. Walk the records from 0, one page ahead.
     const page = async (f: number, t?: number): Promise<RecordsPage> =>
-      done(await client.get('/v1/audit/records', { params: { query: { from: f, limit: PAGE, ...(t !== undefined ? { to: Math.min(t, f + PAGE) } : {}) } } }));
+      done(
+        await client.get('/v1/audit/records', {
+          params: { query: { from: f, limit: PAGE, ...(t !== undefined ? { to: Math.min(t, f + PAGE) } : {}) } },
+        }),
+      );
     let current = await page(0);
     const head = current.size;
-    if (to !== undefined && to > head) throw new KeywardError('AUDIT_RANGE_INVALID', `--to ${to} is beyond the log's head (${num(head)} committed records)`);
-    if (from >= (to ?? head)) throw new KeywardError('AUDIT_RANGE_INVALID', `--from ${from} is not below the log's head (${num(head)} committed records)`);
+    if (to !== undefined && to > head)
+      throw new KeywardError(
+        'AUDIT_RANGE_INVALID',
+        `--to ${to} is beyond the log's head (${num(head)} committed records)`,
+      );
+    if (from >= (to ?? head))
+      throw new KeywardError(
+        'AUDIT_RANGE_INVALID',
+        `--from ${from} is not below the log's head (${num(head)} committed records)`,
+      );
     const treeEnd = Math.max(cp?.size ?? 0, prev?.size ?? 0);
     const end = Math.max(to ?? head, treeEnd);
     const reportTo = to ?? head;
@@ -93,7 +134,12 @@ export default class AuditVerifyCommand extends RemoteCommand {
 
     const rootChecks: RootCheck[] = [];
     if (cp) rootChecks.push({ size: cp.size, root: cp.root, what: `the root signed at size ${num(cp.size)}` });
-    if (prev) rootChecks.push({ size: prev.size, root: prev.root, what: `the root of the checkpoint you hold (size ${num(prev.size)})` });
+    if (prev)
+      rootChecks.push({
+        size: prev.size,
+        root: prev.root,
+        what: `the root of the checkpoint you hold (size ${num(prev.size)})`,
+      });
     // Per-record checks run in worker threads; this thread fetches, and folds the tree in order.
     const verifier = new LogVerifier({ rootChecks, keepLeafHashesBelow: treeEnd });
     let expected = 0;
@@ -109,7 +155,11 @@ export default class AuditVerifyCommand extends RemoteCommand {
           await verifier.finish(); // an earlier failure is reported first
           throw corrupt(
             `records [${expected}, ${end}) are missing: the stored log ends at ${expected}` +
-              (cp && cp.size > expected ? `, but its signed checkpoint covers ${num(cp.size)} records` : head > expected ? `, but its head says ${num(head)} records were committed` : '') +
+              (cp && cp.size > expected
+                ? `, but its signed checkpoint covers ${num(cp.size)} records`
+                : head > expected
+                  ? `, but its head says ${num(head)} records were committed`
+                  : '') +
               ' (deleted rows or a rolled-back database)',
             { index: expected },
           );
@@ -128,7 +178,9 @@ export default class AuditVerifyCommand extends RemoteCommand {
       const first = await this.#locate(client, verifier.leafHashes, c.size, c.root).catch(() => undefined);
       throw corrupt(
         `records [0, ${c.size}) do not hash to ${c.what}` +
-          (first !== undefined ? `: record ${first} is the first that differs from the signed tree (edited, with the chain values recomputed to hide it)` : ' (rows edited with their chain values recomputed, or the log rewritten)'),
+          (first !== undefined
+            ? `: record ${first} is the first that differs from the signed tree (edited, with the chain values recomputed to hide it)`
+            : ' (rows edited with their chain values recomputed, or the log rewritten)'),
         { index: first ?? null, size: c.size },
       );
     } finally {
@@ -148,7 +200,11 @@ export default class AuditVerifyCommand extends RemoteCommand {
       checked: expected,
       head,
       checkpoint: { size: cp!.size, root: Buffer.from(cp!.root).toString('base64') },
-      signatures: cp!.signatures.map((s) => ({ key: s.key, type: s.type === SignatureType.ed25519 ? 'ed25519' : 'ml-dsa-44', timestamp: s.timestamp })),
+      signatures: cp!.signatures.map((s) => ({
+        key: s.key,
+        type: s.type === SignatureType.ed25519 ? 'ed25519' : 'ml-dsa-44',
+        timestamp: s.timestamp,
+      })),
       pinned,
       previous: prev ? { size: prev.size } : null,
       chainOnly: newer,
@@ -161,7 +217,9 @@ export default class AuditVerifyCommand extends RemoteCommand {
         `Chain intact and indexes contiguous over [0, ${expected}); every record canonical and valid`,
         `Records [0, ${cp!.size}) hash to the root signed at size ${num(cp!.size)} by ${summary.signatures.map((s) => s.key).join(', ')}${pinned ? ' (pinned keys)' : " (the server's own keys: not pinned)"}`,
         ...(prev ? [`The log still hashes to your checkpoint at size ${num(prev.size)}`] : []),
-        ...(newer > 0 ? [`Records [${cp!.size}, ${expected}) are newer than the checkpoint: checked by the chain only`] : []),
+        ...(newer > 0
+          ? [`Records [${cp!.size}, ${expected}) are newer than the checkpoint: checked by the chain only`]
+          : []),
         `${num(expected)} records in ${seconds.toFixed(2)} s: ${num(rate)} records/s`,
       ].join('\n'),
     );
@@ -175,7 +233,12 @@ export default class AuditVerifyCommand extends RemoteCommand {
    * log2(size) requests. Assumes the server's stored tree nodes are honest (an edited node makes the
    * proofs fail, and the leaf they were fetched for is named).
    */
-  async #locate(client: KeywardClient, hashes: LeafHashes, size: number, root: Uint8Array): Promise<number | undefined> {
+  async #locate(
+    client: KeywardClient,
+    hashes: LeafHashes,
+    size: number,
+    root: Uint8Array,
+  ): Promise<number | undefined> {
     let lo = 0;
     let hi = size;
     for (let step = 0; step < 64; step++) {

@@ -14,25 +14,43 @@ export default class CeremonyHolderKeygenCommand extends OfflineCommand {
     `,
     examples: [
       ['Make a key, prompting for the passphrase', 'keyward ceremony holder-keygen --name alice --out alice.key'],
-      ['Make a key from a script', 'keyward ceremony holder-keygen --name alice --out alice.key --passphrase-file pass.txt'],
+      [
+        'Make a key from a script',
+        'keyward ceremony holder-keygen --name alice --out alice.key --passphrase-file pass.txt',
+      ],
     ],
   });
 
   name = Option.String('--name', { required: true, description: 'Holder name (letters, digits, . _ -)' });
-  out = Option.String('--out', { required: true, description: 'Private key file to write (FILE.pub is written beside it)' });
-  passphraseFile = Option.String('--passphrase-file', { description: 'Read the passphrase from this file (env KEYWARD_PASSPHRASE_FILE)', env: 'KEYWARD_PASSPHRASE_FILE' });
+  out = Option.String('--out', {
+    required: true,
+    description: 'Private key file to write (FILE.pub is written beside it)',
+  });
+  passphraseFile = Option.String('--passphrase-file', {
+    description: 'Read the passphrase from this file (env KEYWARD_PASSPHRASE_FILE)',
+    env: 'KEYWARD_PASSPHRASE_FILE',
+  });
   force = Option.Boolean('--force', false, { description: 'Overwrite existing files' });
 
   async run(): Promise<number> {
     const { seed, publicKey } = await generateHolderKey(this.name);
     try {
-      const passphrase = await readPassphrase({ file: this.passphraseFile, prompt: `Passphrase for ${this.name}'s key: `, confirm: true, stdin: this.context.stdin, stderr: this.context.stderr });
+      const passphrase = await readPassphrase({
+        file: this.passphraseFile,
+        prompt: `Passphrase for ${this.name}'s key: `,
+        confirm: true,
+        stdin: this.context.stdin,
+        stderr: this.context.stderr,
+      });
       const priv = await encryptHolderKey({ name: this.name, seed, publicKey }, passphrase);
       const pub = toPublicKeyFile({ name: this.name, publicKey });
       await writeFileSafe(this.out, JSON.stringify(priv, null, 2) + '\n', { mode: 0o600, overwrite: this.force });
       await writeFileSafe(this.out + '.pub', JSON.stringify(pub, null, 2) + '\n', { overwrite: this.force });
       const fingerprint = holderFingerprint(publicKey);
-      this.print({ name: this.name, privateKeyFile: this.out, publicKeyFile: this.out + '.pub', fingerprint }, `Wrote ${this.out} (private, encrypted) and ${this.out}.pub\nFingerprint: ${fingerprint}`);
+      this.print(
+        { name: this.name, privateKeyFile: this.out, publicKeyFile: this.out + '.pub', fingerprint },
+        `Wrote ${this.out} (private, encrypted) and ${this.out}.pub\nFingerprint: ${fingerprint}`,
+      );
       return 0;
     } finally {
       seed.fill(0);

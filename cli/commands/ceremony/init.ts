@@ -11,13 +11,27 @@ export default class CeremonyInitCommand extends RemoteCommand {
     details: `
       The server generates the unseal key, splits it (Shamir, T of N), seals each shard to its holder's public key (HPKE, X-Wing) and returns the sealed shard files, written as DIR/NAME.shard. You never see a plaintext shard. The initial root token is printed once, or written to --root-token-out. The server stays sealed until T holders unseal it.
     `,
-    examples: [['A 2-of-3 ceremony', 'keyward ceremony init --holders alice.key.pub,bob.key.pub,carol.key.pub --threshold 2 --out-dir shards/']],
+    examples: [
+      [
+        'A 2-of-3 ceremony',
+        'keyward ceremony init --holders alice.key.pub,bob.key.pub,carol.key.pub --threshold 2 --out-dir shards/',
+      ],
+    ],
   });
 
-  holders = Option.String('--holders', { required: true, description: 'Comma-separated holder public key files (.pub)' });
-  threshold = Option.String('--threshold', { required: true, description: 'Shards needed to unseal (1..N)', validator: wholeNumber(1) });
+  holders = Option.String('--holders', {
+    required: true,
+    description: 'Comma-separated holder public key files (.pub)',
+  });
+  threshold = Option.String('--threshold', {
+    required: true,
+    description: 'Shards needed to unseal (1..N)',
+    validator: wholeNumber(1),
+  });
   outDir = Option.String('--out-dir', { required: true, description: 'Directory for the NAME.shard files' });
-  rootTokenOut = Option.String('--root-token-out', { description: 'Write the root token to this file (mode 0600) instead of printing it' });
+  rootTokenOut = Option.String('--root-token-out', {
+    description: 'Write the root token to this file (mode 0600) instead of printing it',
+  });
   force = Option.Boolean('--force', false, { description: 'Overwrite existing shard files' });
 
   async run(): Promise<number> {
@@ -25,10 +39,18 @@ export default class CeremonyInitCommand extends RemoteCommand {
     const holders = await loadHolderPublicKeys(this.holders);
     const res = await this.client().post('/v1/sys/init', { body: { holders, threshold } });
     const files = await writeShards(this.outDir, res.shards, this.force);
-    if (this.rootTokenOut) await writeFileSafe(this.rootTokenOut, res.rootToken + '\n', { mode: 0o600, overwrite: this.force });
+    if (this.rootTokenOut)
+      await writeFileSafe(this.rootTokenOut, res.rootToken + '\n', { mode: 0o600, overwrite: this.force });
     const shown = this.rootTokenOut ? undefined : res.rootToken;
     this.print(
-      { ceremonyId: res.ceremonyId, threshold: res.threshold, shares: res.shares, shardFiles: files, rootTokenId: res.rootTokenId, ...(shown ? { rootToken: shown } : { rootTokenFile: this.rootTokenOut }) },
+      {
+        ceremonyId: res.ceremonyId,
+        threshold: res.threshold,
+        shares: res.shares,
+        shardFiles: files,
+        rootTokenId: res.rootTokenId,
+        ...(shown ? { rootToken: shown } : { rootTokenFile: this.rootTokenOut }),
+      },
       () =>
         [
           `Initialized ceremony ${res.ceremonyId}: ${res.threshold} of ${res.shares} shards unseal.`,

@@ -6,15 +6,25 @@
 import { join } from 'node:path';
 import { KeywardError } from '../../../lib/errors.js';
 import { fromBase64 } from '../../../lib/bytes.js';
-import { decryptHolderKey, openShard, parseHolderPublicKey, parseShardFile, sealSubmission } from '../../../ceremony/index.js';
+import {
+  decryptHolderKey,
+  openShard,
+  parseHolderPublicKey,
+  parseShardFile,
+  sealSubmission,
+} from '../../../ceremony/index.js';
 import type { HolderPublicKeyFile, ShardFile, Submission, SubmissionPurpose } from '../../../ceremony/index.js';
 import { readJsonFile, readText, writeFileSafe } from '../../files.js';
 import { readPassphrase } from '../../passphrase.js';
 
 /** Reads comma-separated .pub files into the JSON objects the server expects (validated locally first). */
 export async function loadHolderPublicKeys(list: string): Promise<HolderPublicKeyFile[]> {
-  const paths = list.split(',').map((s) => s.trim()).filter(Boolean);
-  if (paths.length === 0) throw new KeywardError('CEREMONY_PARAMS_INVALID', 'expected --holders as a comma-separated list of .pub files');
+  const paths = list
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+  if (paths.length === 0)
+    throw new KeywardError('CEREMONY_PARAMS_INVALID', 'expected --holders as a comma-separated list of .pub files');
   const files: HolderPublicKeyFile[] = [];
   for (const p of paths) {
     const json = await readJsonFile(p, 'holder public key');
@@ -44,7 +54,12 @@ export async function openShardLocally(opts: {
 }): Promise<OpenedShard> {
   const keyText = await readText(opts.keyFile, 'holder key');
   const shard = parseShardFile(await readText(opts.shardFile, 'shard file'));
-  const passphrase = await readPassphrase({ file: opts.passphraseFile, prompt: `Passphrase for ${opts.keyFile}: `, stdin: opts.stdin, stderr: opts.stderr });
+  const passphrase = await readPassphrase({
+    file: opts.passphraseFile,
+    prompt: `Passphrase for ${opts.keyFile}: `,
+    stdin: opts.stdin,
+    stderr: opts.stderr,
+  });
   const holder = await decryptHolderKey(keyText, passphrase);
   try {
     return { shard, share: await openShard(shard, holder) };
@@ -54,8 +69,18 @@ export async function openShardLocally(opts: {
 }
 
 /** Seals an opened shard to a session (nonce + public key from seal or rekey status). */
-export function toSubmission(purpose: SubmissionPurpose, opened: OpenedShard, session: { nonce: string | null; sessionPublicKey: string | null }): Promise<Submission> {
-  if (!session.nonce || !session.sessionPublicKey) throw new KeywardError('NO_SESSION', purpose === 'unseal' ? 'the server has no unseal session (is it initialized and sealed?)' : 'no rekey is in progress on the server');
+export function toSubmission(
+  purpose: SubmissionPurpose,
+  opened: OpenedShard,
+  session: { nonce: string | null; sessionPublicKey: string | null },
+): Promise<Submission> {
+  if (!session.nonce || !session.sessionPublicKey)
+    throw new KeywardError(
+      'NO_SESSION',
+      purpose === 'unseal'
+        ? 'the server has no unseal session (is it initialized and sealed?)'
+        : 'no rekey is in progress on the server',
+    );
   return sealSubmission({
     purpose,
     sessionPublicKey: fromBase64(session.sessionPublicKey, 'sessionPublicKey', undefined, 'BAD_RESPONSE'),

@@ -14,17 +14,29 @@ export default class CeremonyUnsealCommand extends RemoteCommand {
     `,
     examples: [
       ['Unseal, prompting for the passphrase', 'keyward ceremony unseal --key alice.key --shard alice.shard'],
-      ['From a script', 'keyward ceremony unseal --key alice.key --shard alice.shard --passphrase-file pass.txt --addr http://10.0.0.5:8420'],
+      [
+        'From a script',
+        'keyward ceremony unseal --key alice.key --shard alice.shard --passphrase-file pass.txt --addr http://10.0.0.5:8420',
+      ],
     ],
   });
 
   key = Option.String('--key', { required: true, description: 'Your holder private key file' });
   shard = Option.String('--shard', { required: true, description: 'Your shard file' });
-  passphraseFile = Option.String('--passphrase-file', { description: 'Read the passphrase from this file (env KEYWARD_PASSPHRASE_FILE)', env: 'KEYWARD_PASSPHRASE_FILE' });
+  passphraseFile = Option.String('--passphrase-file', {
+    description: 'Read the passphrase from this file (env KEYWARD_PASSPHRASE_FILE)',
+    env: 'KEYWARD_PASSPHRASE_FILE',
+  });
 
   async run(): Promise<number> {
     const client = this.client();
-    const opened = await openShardLocally({ keyFile: this.key, shardFile: this.shard, passphraseFile: this.passphraseFile, stdin: this.context.stdin, stderr: this.context.stderr });
+    const opened = await openShardLocally({
+      keyFile: this.key,
+      shardFile: this.shard,
+      passphraseFile: this.passphraseFile,
+      stdin: this.context.stdin,
+      stderr: this.context.stderr,
+    });
     try {
       let res;
       for (let attempt = 0; ; attempt++) {
@@ -42,7 +54,12 @@ export default class CeremonyUnsealCommand extends RemoteCommand {
           throw err;
         }
       }
-      this.print(res, res.sealed ? `Accepted shard of ${res.holder}: unseal progress ${res.progress} of ${res.threshold}.` : `Accepted shard of ${res.holder}: the server is unsealed.`);
+      this.print(
+        res,
+        res.sealed
+          ? `Accepted shard of ${res.holder}: unseal progress ${res.progress} of ${res.threshold}.`
+          : `Accepted shard of ${res.holder}: the server is unsealed.`,
+      );
       return 0;
     } finally {
       wipe(opened.share);

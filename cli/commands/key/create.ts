@@ -16,10 +16,15 @@ export default class KeyCreateCommand extends RemoteCommand {
   });
 
   name = Option.String({ required: true });
-  type = Option.String('--type', { required: true, description: 'Key type (aes256-gcm, ed25519, ml-dsa-65, ml-kem-768, x-wing, ...)' });
+  type = Option.String('--type', {
+    required: true,
+    description: 'Key type (aes256-gcm, ed25519, ml-dsa-65, ml-kem-768, x-wing, ...)',
+  });
   labels = Option.Array('--label', [], { description: 'A label k=v (repeat for several)' });
   exportable = Option.Boolean('--exportable', false, { description: 'Allow export (still subject to policy)' });
-  publicKey = Option.String('--public-key', { description: 'File with a PEM/SPKI (classical) or base64 raw (post-quantum) public key' });
+  publicKey = Option.String('--public-key', {
+    description: 'File with a PEM/SPKI (classical) or base64 raw (post-quantum) public key',
+  });
 
   async run(): Promise<number> {
     const labels: Record<string, string> = {};
@@ -31,7 +36,11 @@ export default class KeyCreateCommand extends RemoteCommand {
     const publicKey = this.publicKey ? (await readText(this.publicKey, 'public key')).trim() : undefined;
     const type = this.type;
     assertKeyType(type); // as the server would: KEY_TYPE_INVALID, listing the types
-    const k = done(await this.client().post('/v1/keys', { body: { name: this.name, type, labels, exportable: this.exportable, ...(publicKey ? { publicKey } : {}) } }));
+    const k = done(
+      await this.client().post('/v1/keys', {
+        body: { name: this.name, type, labels, exportable: this.exportable, ...(publicKey ? { publicKey } : {}) },
+      }),
+    );
     this.print(k, `Created ${k.type} key ${k.name} (version ${k.latestVersion}).`);
     return 0;
   }

@@ -4,7 +4,11 @@ import { done } from '../../http.js';
 
 export default class KeyDeleteCommand extends RemoteCommand {
   static override paths = [['key', 'delete']];
-  static override usage = Command.Usage({ category: 'Keys', description: 'schedule deletion (the key refuses operations at once; needs deletion allowed)', examples: [['Delete', 'keyward key delete orders']] });
+  static override usage = Command.Usage({
+    category: 'Keys',
+    description: 'schedule deletion (the key refuses operations at once; needs deletion allowed)',
+    examples: [['Delete', 'keyward key delete orders']],
+  });
 
   name = Option.String({ required: true });
 

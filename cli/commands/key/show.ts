@@ -5,7 +5,9 @@ import { done } from '../../http.js';
 
 /** The human form of `GET /v1/keys/:name`: the key, then one line per version with its public key. */
 export function keyText(k: components['schemas']['KeyInfo']): string {
-  const labels = Object.entries(k.labels).map(([n, v]) => `${n}=${v}`).join(', ');
+  const labels = Object.entries(k.labels)
+    .map(([n, v]) => `${n}=${v}`)
+    .join(', ');
   const lines = [
     `${k.name}  ${k.type}${k.verifyOnly ? '  (verify-only: public key imported)' : ''}`,
     `  versions    ${k.latestVersion} (latest), decrypts/verifies from v${k.minDecryptionVersion}`,
@@ -25,7 +27,8 @@ export default class KeyShowCommand extends RemoteCommand {
   static override usage = Command.Usage({
     category: 'Keys',
     description: 'show a key: type, versions, labels, public keys',
-    details: 'Asymmetric keys print each version\'s public key in base64, as GET /v1/keys/:name returns it (GET /v1/keys/:name/public?format=pem|jwk gives other forms); --json prints the whole record.',
+    details:
+      "Asymmetric keys print each version's public key in base64, as GET /v1/keys/:name returns it (GET /v1/keys/:name/public?format=pem|jwk gives other forms); --json prints the whole record.",
     examples: [['Show', 'keyward key show orders']],
   });
 

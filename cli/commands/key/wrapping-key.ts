@@ -18,13 +18,16 @@ export default class KeyWrappingKeyCommand extends RemoteCommand {
     ],
   });
 
-  algorithm = Option.String('--algorithm', 'rsa-oaep-3072-aes-kwp', { description: `Wrapping algorithm: ${WRAPPING_ALGORITHMS.join(' or ')}` });
+  algorithm = Option.String('--algorithm', 'rsa-oaep-3072-aes-kwp', {
+    description: `Wrapping algorithm: ${WRAPPING_ALGORITHMS.join(' or ')}`,
+  });
   out = Option.String('--out', { description: 'Also write the public key to FILE' });
   force = Option.Boolean('--force', false, { description: 'Overwrite --out' });
 
   async run(): Promise<number> {
     const algorithm = this.algorithm;
-    if (!isWrappingAlgorithm(algorithm)) throw new UsageError(`--algorithm expects ${WRAPPING_ALGORITHMS.join(' or ')}, got "${algorithm}"`);
+    if (!isWrappingAlgorithm(algorithm))
+      throw new UsageError(`--algorithm expects ${WRAPPING_ALGORITHMS.join(' or ')}, got "${algorithm}"`);
     const k = done(await this.client().get('/v1/sys/wrapping-key', { params: { query: { algorithm } } }));
     if (this.out) await writeFileSafe(this.out, k.publicKey.replace(/\n?$/, '\n'), { overwrite: this.force });
     this.print(k, `${k.publicKey.trimEnd()}\n${k.algorithm} fingerprint sha256:${k.fingerprint}`);

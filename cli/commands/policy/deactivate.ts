@@ -16,8 +16,16 @@ export default class PolicyDeactivateCommand extends RemoteCommand {
   key = Option.String('--key', { description: 'The binding on this key' });
 
   async run(): Promise<number> {
-    const res = done(await this.client().post('/v1/policies/{hash}/deactivate', { params: { path: { hash: this.hash } }, body: bindingBody(this.global, this.key) }));
-    this.print(res, `Policy ${res.sha256} is no longer active ${res.scope === 'global' ? 'globally' : `on key ${res.key}`}.`);
+    const res = done(
+      await this.client().post('/v1/policies/{hash}/deactivate', {
+        params: { path: { hash: this.hash } },
+        body: bindingBody(this.global, this.key),
+      }),
+    );
+    this.print(
+      res,
+      `Policy ${res.sha256} is no longer active ${res.scope === 'global' ? 'globally' : `on key ${res.key}`}.`,
+    );
     return 0;
   }
 }

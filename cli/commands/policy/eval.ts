@@ -8,7 +8,10 @@ export async function readWasm(path: string): Promise<Uint8Array> {
   try {
     return new Uint8Array(await readFile(path));
   } catch (err) {
-    throw new KeywardError('FILE_UNREADABLE', `cannot read policy ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    throw new KeywardError(
+      'FILE_UNREADABLE',
+      `cannot read policy ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+    );
   }
 }
 
@@ -27,8 +30,18 @@ export default class PolicyEvalCommand extends OfflineCommand {
     const { loadPolicy, parsePolicyInput } = await import('../../../engine/policy/sandbox/index.js');
     const policy = await loadPolicy(await readWasm(this.file));
     const r = policy.evaluate(parsePolicyInput(await readJsonFile(this.input, 'policy input')));
-    const out = { decision: r.decision, approvals: r.approvals, group: r.group, reason: r.reason, gas: r.gas, hash: r.hash };
-    this.print(out, `${r.decision}${r.decision === 'require_approval' ? ` (${r.approvals} from ${r.group})` : ''}${r.reason ? `: ${r.reason}` : ''}\ngas ${r.gas}\nhash ${r.hash}`);
+    const out = {
+      decision: r.decision,
+      approvals: r.approvals,
+      group: r.group,
+      reason: r.reason,
+      gas: r.gas,
+      hash: r.hash,
+    };
+    this.print(
+      out,
+      `${r.decision}${r.decision === 'require_approval' ? ` (${r.approvals} from ${r.group})` : ''}${r.reason ? `: ${r.reason}` : ''}\ngas ${r.gas}\nhash ${r.hash}`,
+    );
     return 0;
   }
 }

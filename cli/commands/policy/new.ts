@@ -10,7 +10,10 @@ export default class PolicyNewCommand extends OfflineCommand {
     description: 'scaffold a policy (NAME.ts) and its test cases (NAME.cases.json) that build and pass as they are',
     examples: [
       ['Scaffold in the current directory', 'keyward policy new limit-decrypt'],
-      ['Scaffold elsewhere, then build and test it', 'keyward policy new limit-decrypt --dir policies/ && keyward policy build policies/limit-decrypt.ts && keyward policy test policies/limit-decrypt.wasm --cases policies/limit-decrypt.cases.json'],
+      [
+        'Scaffold elsewhere, then build and test it',
+        'keyward policy new limit-decrypt --dir policies/ && keyward policy build policies/limit-decrypt.ts && keyward policy test policies/limit-decrypt.wasm --cases policies/limit-decrypt.cases.json',
+      ],
     ],
   });
 
@@ -25,7 +28,10 @@ export default class PolicyNewCommand extends OfflineCommand {
     const cs = join(resolve(this.dir), `${this.name}.cases.json`);
     await writeFileSafe(src, source, { overwrite: this.force });
     await writeFileSafe(cs, cases, { overwrite: this.force });
-    this.print({ source: src, cases: cs }, `Wrote ${src} and ${cs}\nNext: keyward policy build ${src} && keyward policy test ${src.replace(/\.ts$/, '.wasm')} --cases ${cs}`);
+    this.print(
+      { source: src, cases: cs },
+      `Wrote ${src} and ${cs}\nNext: keyward policy build ${src} && keyward policy test ${src.replace(/\.ts$/, '.wasm')} --cases ${cs}`,
+    );
     return 0;
   }
 }

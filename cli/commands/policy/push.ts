@@ -20,7 +20,10 @@ export default class PolicyPushCommand extends RemoteCommand {
     const wasm = await readWasm(this.file);
     const name = this.name ?? basename(this.file).replace(/\.wasm$/, '');
     const res = done(await this.client().post('/v1/policies', { body: { name, wasm: toBase64(wasm) } }));
-    this.print(res, `${res.created ? 'Stored' : 'Already stored'} policy ${res.name} (${res.size} bytes)\nsha256 ${res.sha256}\nActivate it: keyward policy activate ${res.sha256} --global`);
+    this.print(
+      res,
+      `${res.created ? 'Stored' : 'Already stored'} policy ${res.name} (${res.size} bytes)\nsha256 ${res.sha256}\nActivate it: keyward policy activate ${res.sha256} --global`,
+    );
     return 0;
   }
 }

@@ -12,8 +12,10 @@ export default class SysRotateCommand extends RemoteCommand {
   static override paths = [['sys', 'rotate']];
   static override usage: Usage | undefined = Command.Usage({
     category: 'System',
-    description: 'rotate the barrier key: a new keyring term encrypts new data, old data stays readable (authenticated)',
-    details: 'Rotates the key that encrypts everything Keyward stores (not a transit key: that is `keyward key rotate NAME`). Needs a token allowed `sys.rotate` (the root token by default).',
+    description:
+      'rotate the barrier key: a new keyring term encrypts new data, old data stays readable (authenticated)',
+    details:
+      'Rotates the key that encrypts everything Keyward stores (not a transit key: that is `keyward key rotate NAME`). Needs a token allowed `sys.rotate` (the root token by default).',
     examples: [['Rotate', 'keyward sys rotate']],
   });
 

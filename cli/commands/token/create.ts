@@ -17,8 +17,13 @@ export default class TokenCreateCommand extends RemoteCommand {
 
   async run(): Promise<number> {
     const ttl = /^\d+$/.test(this.ttl) ? Number(this.ttl) : this.ttl;
-    const t = done(await this.client().post('/v1/auth/tokens', { body: { principal: this.principal, roles: this.roles, ttl } }));
-    this.print(t, `Token (shown once): ${t.token}\nid ${t.tokenId}, principal ${t.principal} (${t.roles.join(', ')}), expires ${t.expiresAt ?? 'never'}`);
+    const t = done(
+      await this.client().post('/v1/auth/tokens', { body: { principal: this.principal, roles: this.roles, ttl } }),
+    );
+    this.print(
+      t,
+      `Token (shown once): ${t.token}\nid ${t.tokenId}, principal ${t.principal} (${t.roles.join(', ')}), expires ${t.expiresAt ?? 'never'}`,
+    );
     return 0;
   }
 }

@@ -4,7 +4,11 @@ import { done } from '../../http.js';
 
 export default class TokenRevokeCommand extends RemoteCommand {
   static override paths = [['token', 'revoke']];
-  static override usage = Command.Usage({ category: 'Tokens', description: 'revoke a token by its id (tok_…)', examples: [['Revoke', 'keyward token revoke tok_0123456789abcdef']] });
+  static override usage = Command.Usage({
+    category: 'Tokens',
+    description: 'revoke a token by its id (tok_…)',
+    examples: [['Revoke', 'keyward token revoke tok_0123456789abcdef']],
+  });
 
   id = Option.String({ required: true });
 

@@ -100,7 +100,9 @@ export class AuditIntegrator {
    * the next round, then read what that node signed.
    */
   integrate(opts: { fresh?: boolean } = {}): Promise<Checkpoint | undefined> {
-    const run = (this.#running ?? Promise.resolve(undefined)).catch(() => undefined).then(() => this.#integrateAll(opts.fresh === true));
+    const run = (this.#running ?? Promise.resolve(undefined))
+      .catch(() => undefined)
+      .then(() => this.#integrateAll(opts.fresh === true));
     this.#running = run;
     return run;
   }
@@ -137,19 +139,27 @@ export class AuditIntegrator {
     try {
       signed = verify(cp.note);
     } catch (err) {
-      throw corrupt(`the newest checkpoint (size ${cp.size}) does not verify under this log's keys: ${(err as Error).message}`);
+      throw corrupt(
+        `the newest checkpoint (size ${cp.size}) does not verify under this log's keys: ${(err as Error).message}`,
+      );
     }
-    if (signed.size !== cp.size || !Buffer.from(signed.root).equals(Buffer.from(cp.root))) throw corrupt(`the checkpoint row at size ${cp.size} does not match its signed note`);
-    if (tree.size !== cp.size) throw corrupt(`the tree is at size ${tree.size} but the newest checkpoint at ${cp.size}`);
+    if (signed.size !== cp.size || !Buffer.from(signed.root).equals(Buffer.from(cp.root)))
+      throw corrupt(`the checkpoint row at size ${cp.size} does not match its signed note`);
+    if (tree.size !== cp.size)
+      throw corrupt(`the tree is at size ${tree.size} but the newest checkpoint at ${cp.size}`);
     let folded: Buffer;
     try {
       folded = Buffer.from(rootFromFrontier(tree.frontier, tree.size));
     } catch (err) {
       throw corrupt(`the stored tree frontier is malformed: ${(err as Error).message}`);
     }
-    if (!folded.equals(Buffer.from(cp.root)) || !folded.equals(Buffer.from(tree.root))) throw corrupt(`the stored tree does not hash to the signed root at size ${cp.size}`);
+    if (!folded.equals(Buffer.from(cp.root)) || !folded.equals(Buffer.from(tree.root)))
+      throw corrupt(`the stored tree does not hash to the signed root at size ${cp.size}`);
     const head = await auditHeadSize(this.#db);
-    if (head < tree.size) throw corrupt(`the log head (${head} records) is behind the signed tree (${tree.size}): records were deleted or the database was rolled back`);
+    if (head < tree.size)
+      throw corrupt(
+        `the log head (${head} records) is behind the signed tree (${tree.size}): records were deleted or the database was rolled back`,
+      );
   }
 
   async #integrateAll(fresh: boolean): Promise<Checkpoint | undefined> {
@@ -167,7 +177,8 @@ export class AuditIntegrator {
       throw err;
     }
     const cp = await latestAuditCheckpoint(this.#db);
-    if (cp && (!this.#latest || cp.size >= this.#latest.size)) this.#latest = { size: cp.size, root: cp.root, note: cp.note };
+    if (cp && (!this.#latest || cp.size >= this.#latest.size))
+      this.#latest = { size: cp.size, root: cp.root, note: cp.note };
     return this.#latest;
   }
 
@@ -175,7 +186,10 @@ export class AuditIntegrator {
     if (!(await tryIntegratorLock(tx, INTEGRATOR_LOCK_KEY))) return 'busy';
     const tree = await getAuditTree(tx);
     const head = await auditHeadSize(tx);
-    if (head < tree.size) throw corrupt(`the log head (${head} records) is behind the signed tree (${tree.size}): records were deleted or the database was rolled back`);
+    if (head < tree.size)
+      throw corrupt(
+        `the log head (${head} records) is behind the signed tree (${tree.size}): records were deleted or the database was rolled back`,
+      );
     if (head === tree.size && !fresh) return 'done';
     if (head === tree.size) {
       await putAuditCheckpoint(tx, tree.size, tree.root, signer.sign(tree.size, tree.root, this.#now()));
@@ -192,13 +206,23 @@ export class AuditIntegrator {
       if (!row || row.idx !== idx) throw corrupt(`record ${idx} is missing`);
       const lh = leafHash(row.leaf);
       const chain: Buffer = createHash('sha256').update(prev).update(lh).digest();
-      if (!chain.equals(row.chain)) throw corrupt(`record ${idx}: its chain value does not follow from record ${idx - 1} and its leaf (edited or reordered)`);
+      if (!chain.equals(row.chain))
+        throw corrupt(
+          `record ${idx}: its chain value does not follow from record ${idx - 1} and its leaf (edited or reordered)`,
+        );
       hashes.push(lh);
       prev = row.chain;
     }
     const next = appendLeaves(tree.frontier, tree.size, hashes);
     const note = signer.sign(next.size, next.root, this.#now());
-    const moved = await advanceAuditTree(tx, { fromSize: tree.size, size: next.size, root: next.root, frontier: next.frontier, nodes: next.newNodes, note });
+    const moved = await advanceAuditTree(tx, {
+      fromSize: tree.size,
+      size: next.size,
+      root: next.root,
+      frontier: next.frontier,
+      nodes: next.newNodes,
+      note,
+    });
     // Another integrator moved the tree since we read it (only possible without the lock): nothing written.
     if (!moved) return 'busy';
     return next.size < head ? 'more' : 'done';

@@ -72,11 +72,16 @@ export class AuditLog {
    * is durable. The record is validated and canonicalized here, so a bad record fails its caller only.
    */
   append(record: AuditRecord, input?: StoredInput): Promise<number> {
-    if (this.#closed) return Promise.reject(new KeywardError('AUDIT_UNAVAILABLE', 'the audit log is closed; nothing can be recorded'));
+    if (this.#closed)
+      return Promise.reject(new KeywardError('AUDIT_UNAVAILABLE', 'the audit log is closed; nothing can be recorded'));
     const leaf = decoder.decode(encodeRecord(record));
     if (this.#queue.length >= this.#maxQueue) {
       return Promise.reject(
-        new KeywardError('AUDIT_QUEUE_FULL', `the audit queue is full (${this.#maxQueue} records waiting); retry shortly`, { details: { retryAfter: 1 } }),
+        new KeywardError(
+          'AUDIT_QUEUE_FULL',
+          `the audit queue is full (${this.#maxQueue} records waiting); retry shortly`,
+          { details: { retryAfter: 1 } },
+        ),
       );
     }
     return new Promise<number>((resolve, reject) => {
@@ -88,7 +93,13 @@ export class AuditLog {
         // may still commit, which records a request that answered 503 — the safe side.
         const i = this.#queue.indexOf(p);
         if (i >= 0) this.#queue.splice(i, 1);
-        reject(new KeywardError('AUDIT_UNAVAILABLE', `the audit record was not durable within ${this.#deadlineMs} ms; nothing was released, retry shortly`, { details: { retryAfter: 1 } }));
+        reject(
+          new KeywardError(
+            'AUDIT_UNAVAILABLE',
+            `the audit record was not durable within ${this.#deadlineMs} ms; nothing was released, retry shortly`,
+            { details: { retryAfter: 1 } },
+          ),
+        );
       }, this.#deadlineMs);
       this.#queue.push(p);
       this.#kick();
@@ -99,8 +110,16 @@ export class AuditLog {
    * Appends records inside the caller's transaction, so a state change and its record commit or
    * roll back together. Takes the head row's lock until that transaction ends.
    */
-  async appendInTransaction(tx: Db, records: readonly AuditRecord[], inputs: readonly StoredInput[] = []): Promise<number> {
-    const { first } = await appendAuditLeaves(tx, records.map((r) => decoder.decode(encodeRecord(r))), inputs);
+  async appendInTransaction(
+    tx: Db,
+    records: readonly AuditRecord[],
+    inputs: readonly StoredInput[] = [],
+  ): Promise<number> {
+    const { first } = await appendAuditLeaves(
+      tx,
+      records.map((r) => decoder.decode(encodeRecord(r))),
+      inputs,
+    );
     return first;
   }
 
@@ -134,7 +153,11 @@ export class AuditLog {
     if (live.length === 0) return;
     try {
       const inputs = live.flatMap((p) => (p.input ? [p.input] : []));
-      const { first } = await appendAuditLeaves(this.#db, live.map((p) => p.leaf), inputs);
+      const { first } = await appendAuditLeaves(
+        this.#db,
+        live.map((p) => p.leaf),
+        inputs,
+      );
       this.statements++;
       this.committed += live.length;
       live.forEach((p, i) => settle(p, () => p.resolve(first + i)));
@@ -142,7 +165,13 @@ export class AuditLog {
       const cause = err instanceof Error ? err : new Error(String(err));
       for (const p of live) {
         settle(p, () =>
-          p.reject(new KeywardError('AUDIT_UNAVAILABLE', 'the audit record could not be committed; nothing was released, retry shortly', { cause, details: { retryAfter: 1 } })),
+          p.reject(
+            new KeywardError(
+              'AUDIT_UNAVAILABLE',
+              'the audit record could not be committed; nothing was released, retry shortly',
+              { cause, details: { retryAfter: 1 } },
+            ),
+          ),
         );
       }
     }

@@ -7,12 +7,29 @@
 import { KeywardError } from '../../../lib/errors.js';
 import { toBase64 } from '../../../lib/bytes.js';
 import type { Db } from '../../store/index.js';
-import { auditCheckpointAt, auditHeadSize, getAuditInputs, getAuditNodes, getAuditTree, getPolicy, readAuditRecords, readAuditRecordsText, toPlainBytes } from '../../store/index.js';
+import {
+  auditCheckpointAt,
+  auditHeadSize,
+  getAuditInputs,
+  getAuditNodes,
+  getAuditTree,
+  getPolicy,
+  readAuditRecords,
+  readAuditRecordsText,
+  toPlainBytes,
+} from '../../store/index.js';
 import { buildBundle } from '../math/bundle.js';
 import type { AttestationBundle } from '../math/bundle.js';
 import { parseCheckpoint, parseNote } from '../math/note.js';
 import { decodeRecord } from '../math/record.js';
-import { consistencyProof, consistencyProofNodes, inclusionProof, inclusionProofNodes, leafHash, rangeProof } from '../math/merkle.js';
+import {
+  consistencyProof,
+  consistencyProofNodes,
+  inclusionProof,
+  inclusionProofNodes,
+  leafHash,
+  rangeProof,
+} from '../math/merkle.js';
 import type { GetNode, NodeId } from '../math/merkle.js';
 
 /** Most records per page of GET /v1/audit/records. */
@@ -42,19 +59,33 @@ async function nodeReader(db: Db, plan: readonly NodeId[][]): Promise<GetNode> {
   const nodes = await getAuditNodes(db, plan.flat());
   return (level, index) => {
     const h = nodes.get(`${level}:${index}`);
-    if (!h) throw new KeywardError('AUDIT_LOG_CORRUPT', `the audit tree node (${level}, ${index}) is missing from storage`);
+    if (!h)
+      throw new KeywardError('AUDIT_LOG_CORRUPT', `the audit tree node (${level}, ${index}) is missing from storage`);
     return h;
   };
 }
 
 async function requireCheckpoint(db: Db, size: number): Promise<void> {
   const tree = await getAuditTree(db);
-  if (size > tree.size) throw new KeywardError('AUDIT_RANGE_INVALID', `size ${size} is beyond the signed tree (${tree.size} records); fetch GET /v1/audit/checkpoint first`);
-  if (!(await auditCheckpointAt(db, size))) throw new KeywardError('AUDIT_RANGE_INVALID', `no checkpoint was signed at size ${size}; use the size of a checkpoint you hold`);
+  if (size > tree.size)
+    throw new KeywardError(
+      'AUDIT_RANGE_INVALID',
+      `size ${size} is beyond the signed tree (${tree.size} records); fetch GET /v1/audit/checkpoint first`,
+    );
+  if (!(await auditCheckpointAt(db, size)))
+    throw new KeywardError(
+      'AUDIT_RANGE_INVALID',
+      `no checkpoint was signed at size ${size}; use the size of a checkpoint you hold`,
+    );
 }
 
-export async function auditInclusionProof(db: Db, index: number, size: number): Promise<{ index: number; size: number; leafHash: string; proof: string[] }> {
-  if (index >= size) throw new KeywardError('AUDIT_RANGE_INVALID', `expected index < size, got index=${index} size=${size}`);
+export async function auditInclusionProof(
+  db: Db,
+  index: number,
+  size: number,
+): Promise<{ index: number; size: number; leafHash: string; proof: string[] }> {
+  if (index >= size)
+    throw new KeywardError('AUDIT_RANGE_INVALID', `expected index < size, got index=${index} size=${size}`);
   await requireCheckpoint(db, size);
   const [row] = await readAuditRecords(db, index, index + 1);
   if (!row) throw new KeywardError('AUDIT_LOG_CORRUPT', `record ${index} is missing`);
@@ -62,8 +93,13 @@ export async function auditInclusionProof(db: Db, index: number, size: number): 
   return { index, size, leafHash: toBase64(leafHash(row.leaf)), proof: proof.map(toBase64) };
 }
 
-export async function auditConsistencyProof(db: Db, from: number, to: number): Promise<{ from: number; to: number; proof: string[] }> {
-  if (from < 1 || from > to) throw new KeywardError('AUDIT_RANGE_INVALID', `expected 1 ≤ from ≤ to, got from=${from} to=${to}`);
+export async function auditConsistencyProof(
+  db: Db,
+  from: number,
+  to: number,
+): Promise<{ from: number; to: number; proof: string[] }> {
+  if (from < 1 || from > to)
+    throw new KeywardError('AUDIT_RANGE_INVALID', `expected 1 ≤ from ≤ to, got from=${from} to=${to}`);
   await requireCheckpoint(db, from);
   await requireCheckpoint(db, to);
   const proof = await consistencyProof(from, to, await nodeReader(db, consistencyProofNodes(from, to)));
@@ -71,7 +107,12 @@ export async function auditConsistencyProof(db: Db, from: number, to: number): P
 }
 
 /** The range proof linking records [from, to) to the tree of `size` leaves (see merkle.ts). */
-export async function auditRangeProof(db: Db, from: number, to: number, size: number): Promise<{ left: Uint8Array[]; right: Uint8Array[] }> {
+export async function auditRangeProof(
+  db: Db,
+  from: number,
+  to: number,
+  size: number,
+): Promise<{ left: Uint8Array[]; right: Uint8Array[] }> {
   // Which nodes a range proof needs is merkle.ts's business; fetch them lazily but batched per level.
   const cache = new Map<string, Uint8Array>();
   const wanted: NodeId[] = [];
@@ -82,7 +123,8 @@ export async function auditRangeProof(db: Db, from: number, to: number, size: nu
   for (const [k, v] of await getAuditNodes(db, wanted)) cache.set(k, v);
   return rangeProof(from, to, size, (level, index) => {
     const h = cache.get(`${level}:${index}`);
-    if (!h) throw new KeywardError('AUDIT_LOG_CORRUPT', `the audit tree node (${level}, ${index}) is missing from storage`);
+    if (!h)
+      throw new KeywardError('AUDIT_LOG_CORRUPT', `the audit tree node (${level}, ${index}) is missing from storage`);
     return h;
   });
 }
@@ -111,10 +153,16 @@ export async function exportBundle(
   const db = ctx.store.db;
   const { from, to } = opts;
   if (!(from < to)) throw new KeywardError('AUDIT_RANGE_INVALID', `expected from < to, got from=${from} to=${to}`);
-  if (to > checkpoint.size) throw new KeywardError('AUDIT_RANGE_INVALID', `to=${to} is beyond the signed tree (${checkpoint.size} records)`);
-  if (to - from > AUDIT_EXPORT_MAX) throw new KeywardError('AUDIT_RANGE_INVALID', `at most ${AUDIT_EXPORT_MAX} records per export, got ${to - from}; export in ranges`);
+  if (to > checkpoint.size)
+    throw new KeywardError('AUDIT_RANGE_INVALID', `to=${to} is beyond the signed tree (${checkpoint.size} records)`);
+  if (to - from > AUDIT_EXPORT_MAX)
+    throw new KeywardError(
+      'AUDIT_RANGE_INVALID',
+      `at most ${AUDIT_EXPORT_MAX} records per export, got ${to - from}; export in ranges`,
+    );
   const rows = await readAuditRecords(db, from, to);
-  if (rows.length !== to - from) throw new KeywardError('AUDIT_LOG_CORRUPT', `records [${from}, ${to}) are not all present (${rows.length} found)`);
+  if (rows.length !== to - from)
+    throw new KeywardError('AUDIT_LOG_CORRUPT', `records [${from}, ${to}) are not all present (${rows.length} found)`);
   const leaves = rows.map((r) => r.leaf);
   const records = leaves.map((l) => decodeRecord(l));
 
@@ -130,7 +178,8 @@ export async function exportBundle(
     inputs = {};
     const digests = [...new Set(records.flatMap((r) => (r.inputDigest ? [r.inputDigest] : [])))];
     for (let i = 0; i < digests.length; i += 1000) {
-      for (const [d, blob] of await getAuditInputs(db, digests.slice(i, i + 1000))) inputs[d] = await ctx.seal.barrier.decrypt(`audit/input/${d}`, blob);
+      for (const [d, blob] of await getAuditInputs(db, digests.slice(i, i + 1000)))
+        inputs[d] = await ctx.seal.barrier.decrypt(`audit/input/${d}`, blob);
     }
   }
   const { origin } = parseCheckpoint(parseNote(checkpoint.note).text);

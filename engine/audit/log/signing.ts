@@ -62,7 +62,10 @@ export async function loadAuditSigner(db: Db, barrier: Barrier): Promise<AuditSi
   }
   const edSeed = fromBase64(stored.ed25519, 'audit Ed25519 key', 32);
   const mlSeed = fromBase64(stored.mlDsa44, 'audit ML-DSA-44 seed', 32);
-  const signers: NoteSigner[] = [ed25519Signer(stored.origin, edSeed), mlDsa44CosignerSigner(`${stored.origin}/ml-dsa-44`, mlSeed)];
+  const signers: NoteSigner[] = [
+    ed25519Signer(stored.origin, edSeed),
+    mlDsa44CosignerSigner(`${stored.origin}/ml-dsa-44`, mlSeed),
+  ];
   wipe(edSeed, mlSeed);
   const origin = stored.origin;
   return {

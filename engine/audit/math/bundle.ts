@@ -75,7 +75,10 @@ export interface AttestationBundle {
 const BASE64_RE = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
 const HEX64_RE = /^[0-9a-f]{64}$/;
 const b64 = z.string().regex(BASE64_RE, { error: 'expected standard padded base64' });
-const hash64 = z.string().length(44, { error: 'expected the base64 of a 32-byte hash (44 characters)' }).regex(BASE64_RE, { error: 'expected standard padded base64' });
+const hash64 = z
+  .string()
+  .length(44, { error: 'expected the base64 of a 32-byte hash (44 characters)' })
+  .regex(BASE64_RE, { error: 'expected standard padded base64' });
 const hex64 = z.string().regex(HEX64_RE, { error: 'expected a SHA-256 as 64 lowercase hex digits' });
 const count = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
 
@@ -92,8 +95,13 @@ export const AttestationBundleSchema = z.strictObject({
   policies: z.record(
     hex64,
     z.strictObject({
-      name: z.string().regex(/^[A-Za-z][A-Za-z0-9_.-]{0,63}$/, { error: 'expected a policy name of 1-64 characters [A-Za-z0-9_.-] starting with a letter' }),
-      version: z.string().regex(/^[\x21-\x7e]{1,64}$/, { error: 'expected 1-64 printable ASCII characters' }).optional(),
+      name: z.string().regex(/^[A-Za-z][A-Za-z0-9_.-]{0,63}$/, {
+        error: 'expected a policy name of 1-64 characters [A-Za-z0-9_.-] starting with a letter',
+      }),
+      version: z
+        .string()
+        .regex(/^[\x21-\x7e]{1,64}$/, { error: 'expected 1-64 printable ASCII characters' })
+        .optional(),
       wasm: b64.optional(),
     }),
   ),
@@ -183,15 +191,25 @@ export function buildBundle(parts: BundleParts): AttestationBundle {
   const { origin, from, to, treeSize, leaves } = parts;
   if (!Array.isArray(leaves)) throw new TypeError(`"leaves" expected an array of Uint8Array, got ${typeof leaves}`);
   if (leaves.length === 0) throw new RangeError('"leaves" expected at least one leaf');
-  if (!Number.isSafeInteger(from) || !Number.isSafeInteger(to) || !Number.isSafeInteger(treeSize) || from < 0 || to !== from + leaves.length || to > treeSize) {
-    throw new RangeError(`expected 0 ≤ from < to = from + leaves.length ≤ treeSize, got from=${from} to=${to} leaves=${leaves.length} treeSize=${treeSize}`);
+  if (
+    !Number.isSafeInteger(from) ||
+    !Number.isSafeInteger(to) ||
+    !Number.isSafeInteger(treeSize) ||
+    from < 0 ||
+    to !== from + leaves.length ||
+    to > treeSize
+  ) {
+    throw new RangeError(
+      `expected 0 ≤ from < to = from + leaves.length ≤ treeSize, got from=${from} to=${to} leaves=${leaves.length} treeSize=${treeSize}`,
+    );
   }
   const records = leaves.map((leaf, i) => within(`record ${i} (index ${from + i}): `, () => decodeRecord(leaf)));
   const cp = within('checkpoint: ', () => parseCheckpoint(parseNote(parts.checkpoint).text));
   if (cp.origin !== origin) bundleInvalid(`checkpoint: origin "${cp.origin}" is not the bundle origin "${origin}"`);
   if (cp.size !== treeSize) bundleInvalid(`checkpoint: size ${cp.size} is not the bundle tree size ${treeSize}`);
   const root = rootFromRange(from, to, treeSize, leaves.map(leafHash), parts.rangeProof);
-  if (toHex(root) !== toHex(cp.root)) bundleInvalid(`range proof: leads to root ${toHex(root)}, the checkpoint says ${toHex(cp.root)}`);
+  if (toHex(root) !== toHex(cp.root))
+    bundleInvalid(`range proof: leads to root ${toHex(root)}, the checkpoint says ${toHex(cp.root)}`);
 
   const policies: Record<string, BundlePolicy> = {};
   const inputs: Record<string, string> = {};
@@ -203,7 +221,8 @@ export function buildBundle(parts: BundleParts): AttestationBundle {
       const entry: BundlePolicy = { name: src.name };
       if (src.version !== undefined) entry.version = src.version;
       if (src.wasm !== undefined) {
-        if (sha256Hex(src.wasm) !== p.sha256) bundleInvalid(`policy ${p.sha256}: the wasm given hashes to ${sha256Hex(src.wasm)}`);
+        if (sha256Hex(src.wasm) !== p.sha256)
+          bundleInvalid(`policy ${p.sha256}: the wasm given hashes to ${sha256Hex(src.wasm)}`);
         entry.wasm = toBase64(src.wasm);
       }
       policies[p.sha256] = entry;
@@ -247,7 +266,10 @@ export function buildBundle(parts: BundleParts): AttestationBundle {
 // ---------------------------------------------------------------------------------------------
 
 /** Re-evaluates one policy on one recorded input; wired by the caller to the policy engine. */
-export type ReplayFn = (policyWasm: Uint8Array, inputBytes: Uint8Array) => Promise<{ decision: PolicyVerdict | string; gas: number }>;
+export type ReplayFn = (
+  policyWasm: Uint8Array,
+  inputBytes: Uint8Array,
+) => Promise<{ decision: PolicyVerdict | string; gas: number }>;
 
 export interface VerifyBundleOptions {
   /** Re-run every recorded decision whose input the bundle carries, and require identical results. */
@@ -301,8 +323,13 @@ export interface BundleVerification {
  *   `AUDIT_LEAF_NOT_CANONICAL`, `AUDIT_RECORD_INVALID`, `AUDIT_PROOF_INVALID` or
  *   `AUDIT_REPLAY_MISMATCH`; record errors read "record 17 (index 1041): …".
  */
-export async function verifyBundle(bundle: unknown, trusted: readonly VerifierKey[], opts: VerifyBundleOptions = {}): Promise<BundleVerification> {
-  if (!Array.isArray(trusted) || trusted.length === 0) throw new RangeError('"trusted" expected at least one pinned verifier key');
+export async function verifyBundle(
+  bundle: unknown,
+  trusted: readonly VerifierKey[],
+  opts: VerifyBundleOptions = {},
+): Promise<BundleVerification> {
+  if (!Array.isArray(trusted) || trusted.length === 0)
+    throw new RangeError('"trusted" expected at least one pinned verifier key');
   // 1. Structure.
   const b = parseStructure(bundle);
   // 2. Checkpoint signatures, against the pinned keys only.
@@ -311,8 +338,10 @@ export async function verifyBundle(bundle: unknown, trusted: readonly VerifierKe
   const { from, to } = b.range;
   if (cp.origin !== b.origin) bundleInvalid(`bundle: origin "${b.origin}" is not the checkpoint origin "${cp.origin}"`);
   if (cp.size !== b.treeSize) bundleInvalid(`bundle: treeSize ${b.treeSize} is not the checkpoint size ${cp.size}`);
-  if (!(from < to && to <= cp.size)) bundleInvalid(`bundle: expected range 0 ≤ from < to ≤ ${cp.size}, got from=${from} to=${to}`);
-  if (b.records.length !== to - from) bundleInvalid(`bundle: expected ${to - from} records for [${from}, ${to}), got ${b.records.length}`);
+  if (!(from < to && to <= cp.size))
+    bundleInvalid(`bundle: expected range 0 ≤ from < to ≤ ${cp.size}, got from=${from} to=${to}`);
+  if (b.records.length !== to - from)
+    bundleInvalid(`bundle: expected ${to - from} records for [${from}, ${to}), got ${b.records.length}`);
   // 4. Records.
   const leafHashes: Uint8Array[] = [];
   const records = b.records.map((text, i) => {
@@ -330,7 +359,10 @@ export async function verifyBundle(bundle: unknown, trusted: readonly VerifierKe
   };
   const root = rootFromRange(from, to, cp.size, leafHashes, proof);
   if (toHex(root) !== toHex(cp.root)) {
-    throw auditError('AUDIT_PROOF_INVALID', `range proof: records [${from}, ${to}) lead to root ${toHex(root)}, the signed checkpoint says ${toHex(cp.root)}`);
+    throw auditError(
+      'AUDIT_PROOF_INVALID',
+      `range proof: records [${from}, ${to}) lead to root ${toHex(root)}, the signed checkpoint says ${toHex(cp.root)}`,
+    );
   }
   // 6. Consistency with an earlier checkpoint.
   if (b.consistency) {
@@ -347,7 +379,8 @@ export async function verifyBundle(bundle: unknown, trusted: readonly VerifierKe
   records.forEach((r, i) => {
     for (const p of r.policies) {
       named.add(p.sha256);
-      if (!Object.hasOwn(b.policies, p.sha256)) bundleInvalid(`record ${i} (index ${from + i}): policy ${p.sha256} is not listed in "policies"`);
+      if (!Object.hasOwn(b.policies, p.sha256))
+        bundleInvalid(`record ${i} (index ${from + i}): policy ${p.sha256} is not listed in "policies"`);
     }
     if (r.inputDigest !== null) digests.add(r.inputDigest);
   });
@@ -388,34 +421,61 @@ export async function verifyBundle(bundle: unknown, trusted: readonly VerifierKe
       if (!module) bundleInvalid(`${where} has no wasm in the bundle, so its decision cannot be replayed`);
       const got = await opts.replay(module, input);
       if (got.decision !== p.decision || got.gas !== p.gas) {
-        throw auditError('AUDIT_REPLAY_MISMATCH', `${where}: replay decided ${String(got.decision)} with gas ${got.gas}, the record says ${p.decision} with gas ${p.gas}`, {
-          details: { index: from + i, policy: p.sha256 },
-        });
+        throw auditError(
+          'AUDIT_REPLAY_MISMATCH',
+          `${where}: replay decided ${String(got.decision)} with gas ${got.gas}, the record says ${p.decision} with gas ${p.gas}`,
+          {
+            details: { index: from + i, policy: p.sha256 },
+          },
+        );
       }
       replayed++;
     }
   }
 
   const policyLabels: BundleVerification['policyLabels'] = {};
-  for (const [hash, p] of Object.entries(b.policies)) policyLabels[hash] = p.version === undefined ? { name: p.name } : { name: p.name, version: p.version };
-  return { ok: true, origin: cp.origin, from, to, records, size: cp.size, root: cp.root, signatures: cp.signatures, policyLabels, replayed, notReplayable };
+  for (const [hash, p] of Object.entries(b.policies))
+    policyLabels[hash] = p.version === undefined ? { name: p.name } : { name: p.name, version: p.version };
+  return {
+    ok: true,
+    origin: cp.origin,
+    from,
+    to,
+    records,
+    size: cp.size,
+    root: cp.root,
+    signatures: cp.signatures,
+    policyLabels,
+    replayed,
+    notReplayable,
+  };
 }
 
 /** Checks the bundle against a checkpoint the verifier already trusts (see VerifyBundleOptions). */
-function checkPrevious(prev: { size: number; root: Uint8Array }, b: AttestationBundle, cp: { size: number; root: Uint8Array }): void {
+function checkPrevious(
+  prev: { size: number; root: Uint8Array },
+  b: AttestationBundle,
+  cp: { size: number; root: Uint8Array },
+): void {
   if (!Number.isSafeInteger(prev.size) || prev.size < 1 || !(prev.root instanceof Uint8Array)) {
     throw new RangeError('"previous" expected {size ≥ 1, root: Uint8Array}');
   }
   if (prev.size > cp.size) {
-    bundleInvalid(`bundle: its checkpoint (size ${cp.size}) is older than the trusted checkpoint of size ${prev.size}: the log was rolled back or this is a stale export`);
+    bundleInvalid(
+      `bundle: its checkpoint (size ${cp.size}) is older than the trusted checkpoint of size ${prev.size}: the log was rolled back or this is a stale export`,
+    );
   }
   if (prev.size === cp.size) {
-    if (toHex(prev.root) !== toHex(cp.root)) bundleInvalid(`bundle: its checkpoint has the trusted size ${prev.size} but another root: the log forked`);
+    if (toHex(prev.root) !== toHex(cp.root))
+      bundleInvalid(`bundle: its checkpoint has the trusted size ${prev.size} but another root: the log forked`);
     return;
   }
   const c = b.consistency;
-  if (!c) bundleInvalid(`bundle: expected a consistency proof from the trusted checkpoint of size ${prev.size}, got none`);
+  if (!c)
+    bundleInvalid(`bundle: expected a consistency proof from the trusted checkpoint of size ${prev.size}, got none`);
   if (c.fromSize !== prev.size || c.fromRoot !== toBase64(prev.root)) {
-    bundleInvalid(`bundle: its consistency proof starts at size ${c.fromSize}, not at the trusted checkpoint (size ${prev.size}) with its root`);
+    bundleInvalid(
+      `bundle: its consistency proof starts at size ${c.fromSize}, not at the trusted checkpoint (size ${prev.size}) with its root`,
+    );
   }
 }

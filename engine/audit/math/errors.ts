@@ -25,7 +25,11 @@ export type AuditErrorCode =
   | 'AUDIT_REPLAY_MISMATCH';
 
 /** Shorthand for `new KeywardError<AuditErrorCode>(...)`. */
-export function auditError(code: AuditErrorCode, message: string, options?: { cause?: unknown; details?: Record<string, unknown> }): KeywardError<AuditErrorCode> {
+export function auditError(
+  code: AuditErrorCode,
+  message: string,
+  options?: { cause?: unknown; details?: Record<string, unknown> },
+): KeywardError<AuditErrorCode> {
   return new KeywardError(code, message, options);
 }
 

@@ -171,7 +171,8 @@ function foldRight(hashes: readonly Uint8Array[]): Uint8Array {
 function subtreeNodes(begin: number, end: number): NodeId[] {
   const nodes = rangeNodes(begin, end);
   for (let i = 1; i < nodes.length; i++) {
-    if (nodes[i]!.level >= nodes[i - 1]!.level) throw new Error(`internal: [${begin}, ${end}) is not an RFC 9162 subtree`);
+    if (nodes[i]!.level >= nodes[i - 1]!.level)
+      throw new Error(`internal: [${begin}, ${end}) is not an RFC 9162 subtree`);
   }
   return nodes;
 }
@@ -182,7 +183,8 @@ function subtreeNodes(begin: number, end: number): NodeId[] {
 
 /** MTH (RFC 9162 §2.1.1) of a list of leaf hashes. */
 export function rootOf(leafHashes: readonly Uint8Array[]): Uint8Array {
-  if (!Array.isArray(leafHashes)) throw new TypeError(`"leafHashes" expected an array of Uint8Array, got ${typeof leafHashes}`);
+  if (!Array.isArray(leafHashes))
+    throw new TypeError(`"leafHashes" expected an array of Uint8Array, got ${typeof leafHashes}`);
   return appendLeaves([], 0, leafHashes).root;
 }
 
@@ -209,9 +211,14 @@ export interface AppendResult {
  * Appending leaf `size`: it is node (0, size). While its index at the current level is odd, its
  * left sibling is the last frontier node: pop it, hash the two, and go up one level.
  */
-export function appendLeaves(frontier: readonly Uint8Array[], size: number, leafHashes: readonly Uint8Array[]): AppendResult {
+export function appendLeaves(
+  frontier: readonly Uint8Array[],
+  size: number,
+  leafHashes: readonly Uint8Array[],
+): AppendResult {
   assertFrontier(frontier, size);
-  if (!Array.isArray(leafHashes)) throw new TypeError(`"leafHashes" expected an array of Uint8Array, got ${typeof leafHashes}`);
+  if (!Array.isArray(leafHashes))
+    throw new TypeError(`"leafHashes" expected an array of Uint8Array, got ${typeof leafHashes}`);
   if (size + leafHashes.length > Number.MAX_SAFE_INTEGER) throw new RangeError(`tree size would exceed 2^53-1`);
   const f = frontier.slice();
   const newNodes: NodeHash[] = [];
@@ -235,9 +242,13 @@ export function appendLeaves(frontier: readonly Uint8Array[], size: number, leaf
 
 function assertFrontier(frontier: readonly Uint8Array[], size: number): void {
   aindex(size, 'size');
-  if (!Array.isArray(frontier)) throw new TypeError(`"frontier" expected an array of Uint8Array, got ${typeof frontier}`);
+  if (!Array.isArray(frontier))
+    throw new TypeError(`"frontier" expected an array of Uint8Array, got ${typeof frontier}`);
   const want = popCount(size);
-  if (frontier.length !== want) throw new RangeError(`"frontier" expected ${want} hashes for a tree of size ${size} (one per set bit), got ${frontier.length}`);
+  if (frontier.length !== want)
+    throw new RangeError(
+      `"frontier" expected ${want} hashes for a tree of size ${size} (one per set bit), got ${frontier.length}`,
+    );
   frontier.forEach((h, i) => abytes(h, `frontier[${i}]`, HASH_LEN));
 }
 
@@ -256,7 +267,10 @@ export function frontierFromBytes(bytes: Uint8Array, size: number): Uint8Array[]
   abytes(bytes, 'bytes');
   aindex(size, 'size');
   const want = popCount(size) * HASH_LEN;
-  if (bytes.length !== want) throw new RangeError(`"bytes" expected ${want} bytes for the frontier of a tree of size ${size}, got ${bytes.length}`);
+  if (bytes.length !== want)
+    throw new RangeError(
+      `"bytes" expected ${want} bytes for the frontier of a tree of size ${size}, got ${bytes.length}`,
+    );
   const out: Uint8Array[] = [];
   for (let off = 0; off < bytes.length; off += HASH_LEN) out.push(bytes.slice(off, off + HASH_LEN));
   return out;
@@ -329,7 +343,8 @@ export function consistencyProofNodes(size1: number, size2: number): NodeId[][] 
   aindex(size1, 'size1');
   aindex(size2, 'size2');
   if (size1 > size2) throw new RangeError(`"size1" expected at most size2=${size2}, got ${size1}`);
-  if (size1 === 0) throw new RangeError(`"size1" expected at least 1: a consistency proof from the empty tree is meaningless`);
+  if (size1 === 0)
+    throw new RangeError(`"size1" expected at least 1: a consistency proof from the empty tree is meaningless`);
   const ranges: Array<[number, number]> = [];
   subproofRanges(size1, 0, size2, true, ranges);
   return ranges.map(([b, e]) => subtreeNodes(b, e));
@@ -346,7 +361,9 @@ async function resolvePlan(plan: readonly NodeId[][], getNode: GetNode): Promise
   entries.forEach(([key, n], i) => {
     const h = hashes[i];
     if (!(h instanceof Uint8Array) || h.length !== HASH_LEN) {
-      throw new TypeError(`getNode(${n.level}, ${n.index}) expected a ${HASH_LEN}-byte Uint8Array, got ${h instanceof Uint8Array ? `length=${h.length}` : typeof h}`);
+      throw new TypeError(
+        `getNode(${n.level}, ${n.index}) expected a ${HASH_LEN}-byte Uint8Array, got ${h instanceof Uint8Array ? `length=${h.length}` : typeof h}`,
+      );
     }
     byKey.set(key, h);
   });
@@ -378,7 +395,8 @@ function checkIndex(n: unknown, what: string, context: string): asserts n is num
 }
 
 function checkHashes(proof: unknown, context: string): asserts proof is Uint8Array[] {
-  if (!Array.isArray(proof)) invalid(`${context}: expected an array of hashes, got ${proof === null ? 'null' : typeof proof}`);
+  if (!Array.isArray(proof))
+    invalid(`${context}: expected an array of hashes, got ${proof === null ? 'null' : typeof proof}`);
   proof.forEach((h, i) => {
     if (!(h instanceof Uint8Array) || h.length !== HASH_LEN) {
       invalid(`${context}: hash ${i} expected ${HASH_LEN} bytes, got ${h instanceof Uint8Array ? h.length : typeof h}`);
@@ -408,16 +426,24 @@ function inclusionProofLength(index: number, size: number): number {
  * `size` leaves whose root is `root`. Returns nothing; throws `AUDIT_PROOF_INVALID` naming what is
  * wrong (index out of range, wrong number of hashes, root mismatch).
  */
-export function verifyInclusion(leafHash: Uint8Array, index: number, size: number, proof: readonly Uint8Array[], root: Uint8Array): void {
+export function verifyInclusion(
+  leafHash: Uint8Array,
+  index: number,
+  size: number,
+  proof: readonly Uint8Array[],
+  root: Uint8Array,
+): void {
   const ctx = 'inclusion proof';
   checkIndex(index, 'leaf index', ctx);
   checkIndex(size, 'tree size', ctx);
-  if (!(leafHash instanceof Uint8Array) || leafHash.length !== HASH_LEN) invalid(`${ctx}: leaf hash expected ${HASH_LEN} bytes`);
+  if (!(leafHash instanceof Uint8Array) || leafHash.length !== HASH_LEN)
+    invalid(`${ctx}: leaf hash expected ${HASH_LEN} bytes`);
   if (!(root instanceof Uint8Array)) invalid(`${ctx}: root expected bytes, got ${typeof root}`);
   checkHashes(proof, ctx);
   if (index >= size) invalid(`${ctx}: leaf index ${index} is not below the tree size ${size}`);
   const want = inclusionProofLength(index, size);
-  if (proof.length !== want) invalid(`${ctx}: expected ${want} hashes for leaf ${index} of a tree of size ${size}, got ${proof.length}`);
+  if (proof.length !== want)
+    invalid(`${ctx}: expected ${want} hashes for leaf ${index} of a tree of size ${size}, got ${proof.length}`);
 
   // RFC 9162 §2.1.3.2, steps 1-5.
   let fn = index;
@@ -448,7 +474,13 @@ export function verifyInclusion(leafHash: Uint8Array, index: number, size: numbe
  * tree of size1 with root1. Equal sizes need an empty proof and equal roots; a proof from the empty
  * tree (size1 = 0 < size2) is meaningless and rejected. Throws `AUDIT_PROOF_INVALID`.
  */
-export function verifyConsistency(size1: number, size2: number, proof: readonly Uint8Array[], root1: Uint8Array, root2: Uint8Array): void {
+export function verifyConsistency(
+  size1: number,
+  size2: number,
+  proof: readonly Uint8Array[],
+  root1: Uint8Array,
+  root2: Uint8Array,
+): void {
   const ctx = 'consistency proof';
   checkIndex(size1, 'first size', ctx);
   checkIndex(size2, 'second size', ctx);
@@ -460,7 +492,8 @@ export function verifyConsistency(size1: number, size2: number, proof: readonly 
     if (proof.length !== 0) invalid(`${ctx}: expected no hashes for equal sizes, got ${proof.length}`);
     if (!equalBytes(root1, root2)) invalid(`${ctx}: the sizes are equal (${size1}) but the roots differ`);
     // The empty tree has one possible root, so at size 0 anything else is a wrong root.
-    if (size1 === 0 && !equalBytes(root1, EMPTY)) invalid(`${ctx}: the root of the empty tree must be SHA-256(""), got ${toHex(root1)}`);
+    if (size1 === 0 && !equalBytes(root1, EMPTY))
+      invalid(`${ctx}: the root of the empty tree must be SHA-256(""), got ${toHex(root1)}`);
     return;
   }
   if (size1 === 0) invalid(`${ctx}: a proof from the empty tree is meaningless`);
@@ -471,7 +504,8 @@ export function verifyConsistency(size1: number, size2: number, proof: readonly 
   const shift = trailingZeros(size1);
   const isPerfect = size1 === 2 ** shift;
   const want = inclusionProofLength(size1 - 1, size2) - shift + (isPerfect ? 0 : 1);
-  if (proof.length !== want) invalid(`${ctx}: expected ${want} hashes from size ${size1} to size ${size2}, got ${proof.length}`);
+  if (proof.length !== want)
+    invalid(`${ctx}: expected ${want} hashes from size ${size1} to size ${size2}, got ${proof.length}`);
 
   // RFC 9162 §2.1.4.2, steps 1-7.
   const path = isPerfect ? [root1, ...proof] : proof; // step 2
@@ -528,7 +562,10 @@ export async function rangeProof(from: number, to: number, size: number, getNode
   assertRange(from, to, size);
   const leftNodes = frontierNodes(from);
   const rightNodes = rangeNodes(to, size);
-  const hashes = await resolvePlan([...leftNodes, ...rightNodes].map((n) => [n]), getNode);
+  const hashes = await resolvePlan(
+    [...leftNodes, ...rightNodes].map((n) => [n]),
+    getNode,
+  );
   return { left: hashes.slice(0, leftNodes.length), right: hashes.slice(leftNodes.length) };
 }
 
@@ -536,7 +573,8 @@ function assertRange(from: number, to: number, size: number): void {
   aindex(from, 'from');
   aindex(to, 'to');
   aindex(size, 'size');
-  if (from > to || to > size) throw new RangeError(`expected 0 ≤ from ≤ to ≤ size, got from=${from} to=${to} size=${size}`);
+  if (from > to || to > size)
+    throw new RangeError(`expected 0 ≤ from ≤ to ≤ size, got from=${from} to=${to} size=${size}`);
 }
 
 /**
@@ -570,22 +608,33 @@ function mergeNode(f: Uint8Array[], pos: number, level: number, hash: Uint8Array
  *
  * Throws `AUDIT_PROOF_INVALID` when the sizes or the number of hashes are wrong.
  */
-export function rootFromRange(from: number, to: number, size: number, leafHashes: readonly Uint8Array[], proof: RangeProof): Uint8Array {
+export function rootFromRange(
+  from: number,
+  to: number,
+  size: number,
+  leafHashes: readonly Uint8Array[],
+  proof: RangeProof,
+): Uint8Array {
   const ctx = 'range proof';
   checkIndex(from, 'from', ctx);
   checkIndex(to, 'to', ctx);
   checkIndex(size, 'tree size', ctx);
   if (from > to || to > size) invalid(`${ctx}: expected 0 ≤ from ≤ to ≤ size, got from=${from} to=${to} size=${size}`);
-  if (typeof proof !== 'object' || proof === null) invalid(`${ctx}: expected {left, right}, got ${proof === null ? 'null' : typeof proof}`);
+  if (typeof proof !== 'object' || proof === null)
+    invalid(`${ctx}: expected {left, right}, got ${proof === null ? 'null' : typeof proof}`);
   checkHashes(leafHashes, `${ctx} leaves`);
   checkHashes(proof.left, `${ctx} left`);
   checkHashes(proof.right, `${ctx} right`);
-  if (leafHashes.length !== to - from) invalid(`${ctx}: expected ${to - from} leaf hashes for [${from}, ${to}), got ${leafHashes.length}`);
+  if (leafHashes.length !== to - from)
+    invalid(`${ctx}: expected ${to - from} leaf hashes for [${from}, ${to}), got ${leafHashes.length}`);
   const wantLeft = popCount(from);
-  if (proof.left.length !== wantLeft) invalid(`${ctx}: expected ${wantLeft} left hashes (the compact range of [0, ${from})), got ${proof.left.length}`);
+  if (proof.left.length !== wantLeft)
+    invalid(`${ctx}: expected ${wantLeft} left hashes (the compact range of [0, ${from})), got ${proof.left.length}`);
   const rightNodes = rangeNodes(to, size);
   if (proof.right.length !== rightNodes.length) {
-    invalid(`${ctx}: expected ${rightNodes.length} right hashes (the perfect subtrees of [${to}, ${size})), got ${proof.right.length}`);
+    invalid(
+      `${ctx}: expected ${rightNodes.length} right hashes (the perfect subtrees of [${to}, ${size})), got ${proof.right.length}`,
+    );
   }
 
   const f = proof.left.slice();
@@ -605,7 +654,14 @@ export function rootFromRange(from: number, to: number, size: number, leafHashes
  * Verifies that the leaf hashes are leaves [from, to) of the tree of `size` leaves with `root`
  * (see {@link rootFromRange}). Throws `AUDIT_PROOF_INVALID`.
  */
-export function verifyRange(from: number, to: number, size: number, leafHashes: readonly Uint8Array[], proof: RangeProof, root: Uint8Array): void {
+export function verifyRange(
+  from: number,
+  to: number,
+  size: number,
+  leafHashes: readonly Uint8Array[],
+  proof: RangeProof,
+  root: Uint8Array,
+): void {
   if (!(root instanceof Uint8Array)) invalid(`range proof: root expected bytes, got ${typeof root}`);
   checkRoot(rootFromRange(from, to, size, leafHashes, proof), root, 'range proof');
 }

@@ -103,15 +103,19 @@ function assertName(name: unknown, what: string): asserts name is string {
   if (typeof name !== 'string') throw new TypeError(`"${what}" expected string, got ${typeof name}`);
   const n = LONE_SURROGATE_RE.test(name) ? -1 : utf8(name).length;
   if (n < 1 || n > 255 || !KEY_NAME_RE.test(name)) {
-    throw new RangeError(`"${what}" expected 1-255 UTF-8 bytes without spaces, '+' or control characters, got ${n < 0 ? 'a lone surrogate' : `${name.length} characters that are not`}`);
+    throw new RangeError(
+      `"${what}" expected 1-255 UTF-8 bytes without spaces, '+' or control characters, got ${n < 0 ? 'a lone surrogate' : `${name.length} characters that are not`}`,
+    );
   }
 }
 
 /** `origin\nsize\nbase64(root)\n`: the note text of a checkpoint, without extension lines. */
 export function checkpointBody(c: Checkpoint): string {
-  if (typeof c !== 'object' || c === null) throw new TypeError(`"checkpoint" expected {origin, size, root}, got ${c === null ? 'null' : typeof c}`);
+  if (typeof c !== 'object' || c === null)
+    throw new TypeError(`"checkpoint" expected {origin, size, root}, got ${c === null ? 'null' : typeof c}`);
   assertName(c.origin, 'origin');
-  if (!Number.isSafeInteger(c.size) || c.size < 0) throw new RangeError(`"size" expected a non-negative safe integer, got ${c.size}`);
+  if (!Number.isSafeInteger(c.size) || c.size < 0)
+    throw new RangeError(`"size" expected a non-negative safe integer, got ${c.size}`);
   abytes(c.root, 'root', HASH_LEN);
   return `${c.origin}\n${c.size}\n${toBase64(c.root)}\n`;
 }
@@ -127,14 +131,18 @@ export function parseCheckpoint(body: string): Checkpoint {
   if (!body.endsWith('\n')) checkpointInvalid('checkpoint: expected text ending in a newline');
   const lines = body.slice(0, -1).split('\n');
   if (lines.length !== 3) {
-    checkpointInvalid(`checkpoint: expected 3 lines (origin, size, root hash), got ${lines.length}${lines.length > 3 ? ' (extension lines are not used by Keyward)' : ''}`);
+    checkpointInvalid(
+      `checkpoint: expected 3 lines (origin, size, root hash), got ${lines.length}${lines.length > 3 ? ' (extension lines are not used by Keyward)' : ''}`,
+    );
   }
   const [origin, sizeText, rootText] = lines as [string, string, string];
   if (origin.length === 0 || CONTROL_RE.test(origin) || LONE_SURROGATE_RE.test(origin) || utf8(origin).length > 255) {
     checkpointInvalid('checkpoint: expected an origin line of 1-255 bytes without control characters');
   }
   if (!SIZE_RE.test(sizeText) || !Number.isSafeInteger(Number(sizeText))) {
-    checkpointInvalid(`checkpoint: expected the tree size as a decimal integer without leading zeros below 2^53, got ${sizeText.length <= 24 ? JSON.stringify(sizeText) : `${sizeText.length} characters`}`);
+    checkpointInvalid(
+      `checkpoint: expected the tree size as a decimal integer without leading zeros below 2^53, got ${sizeText.length <= 24 ? JSON.stringify(sizeText) : `${sizeText.length} characters`}`,
+    );
   }
   const root = fromBase64(rootText, 'checkpoint: root hash', HASH_LEN, 'AUDIT_CHECKPOINT_INVALID');
   return { origin, size: Number(sizeText), root };
@@ -154,7 +162,9 @@ export function keyId(name: string, type: SignatureType, publicKey: Uint8Array):
 
 function assertType(type: unknown): asserts type is SignatureType {
   if (type !== SignatureType.ed25519 && type !== SignatureType.mlDsa44Cosignature) {
-    throw new RangeError(`"type" expected 0x01 (Ed25519) or 0x06 (ML-DSA-44 cosignature), got ${typeof type === 'number' ? `0x${type.toString(16)}` : typeof type}`);
+    throw new RangeError(
+      `"type" expected 0x01 (Ed25519) or 0x06 (ML-DSA-44 cosignature), got ${typeof type === 'number' ? `0x${type.toString(16)}` : typeof type}`,
+    );
   }
 }
 
@@ -189,17 +199,24 @@ export function parseVerifierKey(text: string): VerifierKey {
   const raw = fromBase64(b64, `verifier key ${name}`, { min: 1 }, 'AUDIT_CHECKPOINT_INVALID');
   const type = raw[0]!;
   if (type !== SignatureType.ed25519 && type !== SignatureType.mlDsa44Cosignature) {
-    checkpointInvalid(`verifier key ${name}: expected signature type 0x01 (Ed25519) or 0x06 (ML-DSA-44 cosignature), got 0x${type.toString(16).padStart(2, '0')}`);
+    checkpointInvalid(
+      `verifier key ${name}: expected signature type 0x01 (Ed25519) or 0x06 (ML-DSA-44 cosignature), got 0x${type.toString(16).padStart(2, '0')}`,
+    );
   }
   const publicKey = raw.slice(1);
   if (publicKey.length !== PUBLIC_KEY_LEN[type]) {
-    checkpointInvalid(`verifier key ${name}: expected a ${PUBLIC_KEY_LEN[type]}-byte public key for type 0x0${type}, got ${publicKey.length} bytes`);
+    checkpointInvalid(
+      `verifier key ${name}: expected a ${PUBLIC_KEY_LEN[type]}-byte public key for type 0x0${type}, got ${publicKey.length} bytes`,
+    );
   }
   if (type === SignatureType.ed25519 && !isSafeEd25519Key(publicKey)) {
     checkpointInvalid(`verifier key ${name}: the Ed25519 public key is not a canonical point, or is of small order`);
   }
   const id = keyId(name, type, publicKey);
-  if (toHex(id) !== idHex) checkpointInvalid(`verifier key ${name}: key ID ${idHex} does not match its name, type and public key (expected ${toHex(id)})`);
+  if (toHex(id) !== idHex)
+    checkpointInvalid(
+      `verifier key ${name}: key ID ${idHex} does not match its name, type and public key (expected ${toHex(id)})`,
+    );
   return { name, type, keyId: id, publicKey, text };
 }
 
@@ -230,7 +247,8 @@ export function parseTrustedKeysFile(text: string): VerifierKey[] {
       checkpointInvalid(`trusted keys file, line ${i + 1}: ${(err as Error).message}`, { line: i + 1 });
     }
     const first = seen.get(key.text);
-    if (first !== undefined) checkpointInvalid(`trusted keys file, line ${i + 1}: repeats the key of line ${first}`, { line: i + 1 });
+    if (first !== undefined)
+      checkpointInvalid(`trusted keys file, line ${i + 1}: repeats the key of line ${first}`, { line: i + 1 });
     seen.set(key.text, i + 1);
     keys.push(key);
   });
@@ -290,7 +308,11 @@ export function ed25519Signer(name: string, secretKey: Uint8Array): NoteSigner {
  * comment). Signing is hedged (FIPS 204 default, fresh randomness) unless `deterministic` is set
  * (reproducible test vectors and documentation examples).
  */
-export function mlDsa44CosignerSigner(name: string, seed: Uint8Array, opts: { deterministic?: boolean } = {}): NoteSigner {
+export function mlDsa44CosignerSigner(
+  name: string,
+  seed: Uint8Array,
+  opts: { deterministic?: boolean } = {},
+): NoteSigner {
   assertName(name, 'name');
   abytes(seed, 'seed', 32);
   const { publicKey, secretKey } = ml_dsa44.keygen(seed);
@@ -319,7 +341,9 @@ export function mlDsa44CosignerSigner(name: string, seed: Uint8Array, opts: { de
 
 function assertTime(time: unknown): asserts time is number {
   if (typeof time !== 'number' || !Number.isSafeInteger(time) || time < 0 || time > MAX_TIMESTAMP_SECONDS) {
-    throw new RangeError(`"time" expected POSIX seconds from 0 to ${MAX_TIMESTAMP_SECONDS} (not milliseconds), got ${typeof time === 'number' ? time : typeof time}`);
+    throw new RangeError(
+      `"time" expected POSIX seconds from 0 to ${MAX_TIMESTAMP_SECONDS} (not milliseconds), got ${typeof time === 'number' ? time : typeof time}`,
+    );
   }
 }
 
@@ -330,13 +354,31 @@ function u64be(n: number): Uint8Array {
 }
 
 /** tlog-cosignature's cosigned_message for the checkpoint [0, size) (see the module comment). */
-export function cosignedMessage(cosignerName: string, timestamp: number, origin: string, size: number, root: Uint8Array): Uint8Array {
+export function cosignedMessage(
+  cosignerName: string,
+  timestamp: number,
+  origin: string,
+  size: number,
+  root: Uint8Array,
+): Uint8Array {
   const name = utf8(cosignerName);
   const org = utf8(origin);
-  if (name.length < 1 || name.length > 255) throw new RangeError(`"cosignerName" expected 1-255 UTF-8 bytes, got ${name.length}`);
-  if (org.length < 1 || org.length > 255) throw new RangeError(`"origin" expected 1-255 UTF-8 bytes, got ${org.length}`);
+  if (name.length < 1 || name.length > 255)
+    throw new RangeError(`"cosignerName" expected 1-255 UTF-8 bytes, got ${name.length}`);
+  if (org.length < 1 || org.length > 255)
+    throw new RangeError(`"origin" expected 1-255 UTF-8 bytes, got ${org.length}`);
   abytes(root, 'root', HASH_LEN);
-  return concatBytes(COSIGNATURE_LABEL, Uint8Array.of(name.length), name, u64be(timestamp), Uint8Array.of(org.length), org, u64be(0), u64be(size), root);
+  return concatBytes(
+    COSIGNATURE_LABEL,
+    Uint8Array.of(name.length),
+    name,
+    u64be(timestamp),
+    Uint8Array.of(org.length),
+    org,
+    u64be(0),
+    u64be(size),
+    root,
+  );
 }
 
 /**
@@ -347,7 +389,8 @@ export function cosignedMessage(cosignerName: string, timestamp: number, origin:
 export function signNote(text: string, signers: readonly NoteSigner[], opts: { time: number }): string {
   assertNoteText(text);
   if (!Array.isArray(signers) || signers.length === 0) throw new RangeError('"signers" expected at least one signer');
-  if (signers.length > MAX_NOTE_SIGNATURES) throw new RangeError(`"signers" expected at most ${MAX_NOTE_SIGNATURES}, got ${signers.length}`);
+  if (signers.length > MAX_NOTE_SIGNATURES)
+    throw new RangeError(`"signers" expected at most ${MAX_NOTE_SIGNATURES}, got ${signers.length}`);
   assertTime(opts?.time);
   const ids = new Set<string>();
   let lines = '';
@@ -362,8 +405,10 @@ export function signNote(text: string, signers: readonly NoteSigner[], opts: { t
 
 function assertNoteText(text: unknown): asserts text is string {
   if (typeof text !== 'string') throw new TypeError(`"text" expected string, got ${typeof text}`);
-  if (text.length === 0 || !text.endsWith('\n')) throw new RangeError('"text" expected non-empty note text ending in a newline');
-  if (CONTROL_RE.test(text) || LONE_SURROGATE_RE.test(text)) throw new RangeError('"text" expected valid UTF-8 without control characters other than newline');
+  if (text.length === 0 || !text.endsWith('\n'))
+    throw new RangeError('"text" expected non-empty note text ending in a newline');
+  if (CONTROL_RE.test(text) || LONE_SURROGATE_RE.test(text))
+    throw new RangeError('"text" expected valid UTF-8 without control characters other than newline');
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -387,7 +432,8 @@ export interface NoteSignature {
 export function parseNote(note: string): { text: string; signatures: NoteSignature[] } {
   const what = 'signed note';
   if (typeof note !== 'string') checkpointInvalid(`${what}: expected text, got ${typeof note}`);
-  if (note.length > MAX_NOTE_CHARS) checkpointInvalid(`${what}: expected at most ${MAX_NOTE_CHARS} characters, got ${note.length}`);
+  if (note.length > MAX_NOTE_CHARS)
+    checkpointInvalid(`${what}: expected at most ${MAX_NOTE_CHARS} characters, got ${note.length}`);
   if (CONTROL_RE.test(note)) checkpointInvalid(`${what}: contains a control character other than newline`);
   if (LONE_SURROGATE_RE.test(note)) checkpointInvalid(`${what}: is not valid UTF-8 (lone surrogate)`);
   if (!note.endsWith('\n')) checkpointInvalid(`${what}: expected a final newline`);
@@ -395,12 +441,18 @@ export function parseNote(note: string): { text: string; signatures: NoteSignatu
   if (split < 0) checkpointInvalid(`${what}: expected a blank line between the text and the signatures`);
   const text = note.slice(0, split + 1);
   const lines = note.slice(split + 2, -1).split('\n');
-  if (lines.length > MAX_NOTE_SIGNATURES) checkpointInvalid(`${what}: expected at most ${MAX_NOTE_SIGNATURES} signature lines, got ${lines.length}`);
+  if (lines.length > MAX_NOTE_SIGNATURES)
+    checkpointInvalid(`${what}: expected at most ${MAX_NOTE_SIGNATURES} signature lines, got ${lines.length}`);
   const signatures = lines.map((line, i): NoteSignature => {
     const m = SIGNATURE_LINE_RE.exec(line);
     if (!m) checkpointInvalid(`${what}: signature line ${i + 1} is not "— <key name> <base64>"`);
     const [, name, b64] = m as unknown as [string, string, string];
-    const raw = fromBase64(b64, `${what}: signature line ${i + 1}`, { min: KEY_ID_LEN + 1 }, 'AUDIT_CHECKPOINT_INVALID');
+    const raw = fromBase64(
+      b64,
+      `${what}: signature line ${i + 1}`,
+      { min: KEY_ID_LEN + 1 },
+      'AUDIT_CHECKPOINT_INVALID',
+    );
     return { name, keyId: raw.slice(0, KEY_ID_LEN), signature: raw.slice(KEY_ID_LEN) };
   });
   return { text, signatures };
@@ -420,14 +472,23 @@ export interface VerifiedSignature {
  * are ignored. ML-DSA-44 cosignatures need the text to be a checkpoint.
  * @throws {@link KeywardError} `AUDIT_CHECKPOINT_INVALID` naming the first key that failed.
  */
-export function openNote(note: string, trustedKeys: readonly VerifierKey[]): { text: string; signatures: VerifiedSignature[] } {
-  if (!Array.isArray(trustedKeys) || trustedKeys.length === 0) throw new RangeError('"trustedKeys" expected at least one verifier key');
+export function openNote(
+  note: string,
+  trustedKeys: readonly VerifierKey[],
+): { text: string; signatures: VerifiedSignature[] } {
+  if (!Array.isArray(trustedKeys) || trustedKeys.length === 0)
+    throw new RangeError('"trustedKeys" expected at least one verifier key');
   const { text, signatures } = parseNote(note);
   const message = utf8(text);
   let checkpoint: Checkpoint | undefined;
   const verified: VerifiedSignature[] = [];
   for (const key of trustedKeys) {
-    if (typeof key !== 'object' || key === null || !(key.keyId instanceof Uint8Array) || !(key.publicKey instanceof Uint8Array)) {
+    if (
+      typeof key !== 'object' ||
+      key === null ||
+      !(key.keyId instanceof Uint8Array) ||
+      !(key.publicKey instanceof Uint8Array)
+    ) {
       throw new TypeError('"trustedKeys" expected VerifierKey objects (see parseVerifierKey)');
     }
     const id = `${key.name}+${toHex(key.keyId)}`;
@@ -442,13 +503,16 @@ export function openNote(note: string, trustedKeys: readonly VerifierKey[]): { t
       }
       verified.push({ key: id, type: key.type, timestamp: null });
     } else if (key.type === SignatureType.mlDsa44Cosignature) {
-      if (sig.length !== 8 + ML_DSA_44_SIGNATURE_LEN) fail(`the cosignature of trusted key ${id} has ${sig.length} bytes, expected ${8 + ML_DSA_44_SIGNATURE_LEN}`);
+      if (sig.length !== 8 + ML_DSA_44_SIGNATURE_LEN)
+        fail(`the cosignature of trusted key ${id} has ${sig.length} bytes, expected ${8 + ML_DSA_44_SIGNATURE_LEN}`);
       const ts = new DataView(sig.buffer, sig.byteOffset, 8).getBigUint64(0, false);
       // tlog-cosignature: the timestamp MUST NOT exceed 2^63 − 1; JavaScript numbers hold 2^53 − 1.
-      if (ts > BigInt(Number.MAX_SAFE_INTEGER)) fail(`the cosignature of trusted key ${id} has a timestamp beyond 2^53 − 1`);
+      if (ts > BigInt(Number.MAX_SAFE_INTEGER))
+        fail(`the cosignature of trusted key ${id} has a timestamp beyond 2^53 − 1`);
       checkpoint ??= parseCheckpoint(text);
       const msg = cosignedMessage(key.name, Number(ts), checkpoint.origin, checkpoint.size, checkpoint.root);
-      if (!ml_dsa44.verify(sig.subarray(8), msg, key.publicKey)) fail(`the cosignature of trusted key ${id} does not verify`);
+      if (!ml_dsa44.verify(sig.subarray(8), msg, key.publicKey))
+        fail(`the cosignature of trusted key ${id} does not verify`);
       verified.push({ key: id, type: key.type, timestamp: Number(ts) });
     } else {
       fail(`trusted key ${id} has an unsupported signature type`);

@@ -134,7 +134,9 @@ const MAX_BYTES = {
 } as const;
 
 function invalid(field: string, expected: string, got: string): never {
-  throw auditError('AUDIT_RECORD_INVALID', `audit record: field "${field}" expected ${expected}, got ${got}`, { details: { field } });
+  throw auditError('AUDIT_RECORD_INVALID', `audit record: field "${field}" expected ${expected}, got ${got}`, {
+    details: { field },
+  });
 }
 
 /** A description of `v` that never shows string contents. */
@@ -169,10 +171,16 @@ function utf8Length(s: string): number {
 
 const SURROGATE_RE = /[\uD800-\uDFFF]/;
 
-function str(field: string, v: unknown, maxBytes: number, opts: { nullable?: boolean; nonEmpty?: boolean } = {}): string | null {
+function str(
+  field: string,
+  v: unknown,
+  maxBytes: number,
+  opts: { nullable?: boolean; nonEmpty?: boolean } = {},
+): string | null {
   if (v === null && opts.nullable) return null;
   // Built only on failure: this runs for every string of every record verified.
-  const what = () => `${opts.nonEmpty ? 'a non-empty' : 'a'} string of at most ${maxBytes} UTF-8 bytes${opts.nullable ? ' or null' : ''}`;
+  const what = () =>
+    `${opts.nonEmpty ? 'a non-empty' : 'a'} string of at most ${maxBytes} UTF-8 bytes${opts.nullable ? ' or null' : ''}`;
   if (typeof v !== 'string') invalid(field, what(), got(v));
   const n = utf8Length(v);
   if (n < 0) invalid(field, 'well-formed Unicode', 'a lone surrogate');
@@ -195,17 +203,27 @@ function pattern(field: string, v: unknown, re: RegExp, expected: string, nullab
 }
 
 function oneOf<T extends string>(field: string, v: unknown, values: readonly string[]): T {
-  if (typeof v !== 'string' || !values.includes(v)) invalid(field, `one of ${values.map((x) => `"${x}"`).join(', ')}`, typeof v === 'string' && v.length <= 32 ? JSON.stringify(v) : got(v));
+  if (typeof v !== 'string' || !values.includes(v))
+    invalid(
+      field,
+      `one of ${values.map((x) => `"${x}"`).join(', ')}`,
+      typeof v === 'string' && v.length <= 32 ? JSON.stringify(v) : got(v),
+    );
   return v as T;
 }
 
 function exactKeys(field: string, obj: Record<string, unknown>, keys: readonly string[]): void {
-  for (const k of keys) if (!Object.hasOwn(obj, k)) invalid(field === '' ? k : `${field}.${k}`, 'to be present', 'nothing (field missing)');
+  for (const k of keys)
+    if (!Object.hasOwn(obj, k)) invalid(field === '' ? k : `${field}.${k}`, 'to be present', 'nothing (field missing)');
   for (const k of Object.keys(obj)) {
     if (!keys.includes(k)) {
-      throw auditError('AUDIT_RECORD_INVALID', `audit record: field "${field === '' ? '' : `${field}.`}${k.slice(0, 64)}" is not part of record format ${RECORD_FORMAT}`, {
-        details: { field: field === '' ? k : `${field}.${k}` },
-      });
+      throw auditError(
+        'AUDIT_RECORD_INVALID',
+        `audit record: field "${field === '' ? '' : `${field}.`}${k.slice(0, 64)}" is not part of record format ${RECORD_FORMAT}`,
+        {
+          details: { field: field === '' ? k : `${field}.${k}` },
+        },
+      );
     }
   }
 }
@@ -215,11 +233,13 @@ const validDates = new Set<string>();
 
 function time(v: unknown): string {
   const expected = 'an ISO-8601 UTC time with milliseconds (YYYY-MM-DDTHH:MM:SS.mmmZ)';
-  if (typeof v !== 'string' || !TIME_RE.test(v)) invalid('time', expected, typeof v === 'string' && v.length <= 32 ? JSON.stringify(v) : got(v));
+  if (typeof v !== 'string' || !TIME_RE.test(v))
+    invalid('time', expected, typeof v === 'string' && v.length <= 32 ? JSON.stringify(v) : got(v));
   const date = v.slice(0, 10);
   if (validDates.has(date) && CLOCK_RE.test(v.slice(10))) return v;
   const d = new Date(v);
-  if (Number.isNaN(d.getTime()) || d.toISOString() !== v) invalid('time', `${expected} that exists in the calendar`, JSON.stringify(v));
+  if (Number.isNaN(d.getTime()) || d.toISOString() !== v)
+    invalid('time', `${expected} that exists in the calendar`, JSON.stringify(v));
   if (validDates.size >= 4096) validDates.clear();
   validDates.add(date);
   return v;
@@ -232,7 +252,9 @@ function time(v: unknown): string {
  */
 export function validateRecord(value: unknown): AuditRecord {
   if (!isPlainObject(value)) {
-    throw auditError('AUDIT_RECORD_INVALID', `audit record: expected a plain JSON object, got ${got(value)}`, { details: { field: '' } });
+    throw auditError('AUDIT_RECORD_INVALID', `audit record: expected a plain JSON object, got ${got(value)}`, {
+      details: { field: '' },
+    });
   }
   exactKeys('', value, FIELDS);
   if (value.v !== RECORD_FORMAT) invalid('v', `${RECORD_FORMAT}`, got(value.v));
@@ -253,11 +275,30 @@ export function validateRecord(value: unknown): AuditRecord {
   const code = pattern('code', value.code, CODE_RE, 'an UPPER_SNAKE error code of at most 64 characters', true);
   const sizes = payloadSizes(value.sizes);
   const details = detailsOf(value.details);
-  return { v: RECORD_FORMAT, time: t, node, requestId, principal, operation, key, keyVersion, policies, decision, reason, approvalId, inputDigest, status, code, sizes, details };
+  return {
+    v: RECORD_FORMAT,
+    time: t,
+    node,
+    requestId,
+    principal,
+    operation,
+    key,
+    keyVersion,
+    policies,
+    decision,
+    reason,
+    approvalId,
+    inputDigest,
+    status,
+    code,
+    sizes,
+    details,
+  };
 }
 
 function policyResults(v: unknown): AuditPolicyResult[] {
-  if (!Array.isArray(v) || v.length > MAX_RECORD_POLICIES) invalid('policies', `an array of at most ${MAX_RECORD_POLICIES} policy results`, got(v));
+  if (!Array.isArray(v) || v.length > MAX_RECORD_POLICIES)
+    invalid('policies', `an array of at most ${MAX_RECORD_POLICIES} policy results`, got(v));
   return v.map((p: unknown, i): AuditPolicyResult => {
     const f = `policies.${i}`;
     if (!isPlainObject(p)) invalid(f, 'an object {sha256, decision, gas}', got(p));
@@ -273,7 +314,10 @@ function policyResults(v: unknown): AuditPolicyResult[] {
 function payloadSizes(v: unknown): AuditRecord['sizes'] {
   if (!isPlainObject(v)) invalid('sizes', 'an object {in, out}', got(v));
   exactKeys('sizes', v, ['in', 'out']);
-  return { in: int('sizes.in', v.in, 0, Number.MAX_SAFE_INTEGER)!, out: int('sizes.out', v.out, 0, Number.MAX_SAFE_INTEGER)! };
+  return {
+    in: int('sizes.in', v.in, 0, Number.MAX_SAFE_INTEGER)!,
+    out: int('sizes.out', v.out, 0, Number.MAX_SAFE_INTEGER)!,
+  };
 }
 
 function detailsOf(v: unknown): AuditRecord['details'] {
@@ -283,7 +327,12 @@ function detailsOf(v: unknown): AuditRecord['details'] {
   if (keys.length > MAX_DETAILS_ENTRIES) invalid('details', `at most ${MAX_DETAILS_ENTRIES} entries`, `${keys.length}`);
   const out: NonNullable<AuditRecord['details']> = {};
   for (const k of keys) {
-    if (!DETAIL_KEY_RE.test(k)) invalid('details', 'keys of 1-64 characters [A-Za-z0-9_.-] starting with a letter', `a key of ${k.length} characters that is not`);
+    if (!DETAIL_KEY_RE.test(k))
+      invalid(
+        'details',
+        'keys of 1-64 characters [A-Za-z0-9_.-] starting with a letter',
+        `a key of ${k.length} characters that is not`,
+      );
     const x = v[k];
     const f = `details.${k}`;
     if (x === null || typeof x === 'boolean') out[k] = x;
@@ -307,7 +356,8 @@ export function canonicalRecordJson(v: unknown): string {
   const o = v as Record<string, unknown>;
   const keys = Object.keys(o).sort();
   let out = '{';
-  for (let i = 0; i < keys.length; i++) out += `${i === 0 ? '' : ','}${JSON.stringify(keys[i])}:${canonicalRecordJson(o[keys[i]!])}`;
+  for (let i = 0; i < keys.length; i++)
+    out += `${i === 0 ? '' : ','}${JSON.stringify(keys[i])}:${canonicalRecordJson(o[keys[i]!])}`;
   return out + '}';
 }
 
@@ -317,7 +367,9 @@ export function canonicalRecordJson(v: unknown): string {
  */
 function recordJson(r: AuditRecord): string {
   const j = JSON.stringify;
-  const policies = r.policies.map((p) => `{"decision":${j(p.decision)},"gas":${p.gas},"sha256":${j(p.sha256)}}`).join(',');
+  const policies = r.policies
+    .map((p) => `{"decision":${j(p.decision)},"gas":${p.gas},"sha256":${j(p.sha256)}}`)
+    .join(',');
   return (
     `{"approvalId":${j(r.approvalId)},"code":${j(r.code)},"decision":${j(r.decision)},"details":${r.details === null ? 'null' : canonicalRecordJson(r.details)},` +
     `"inputDigest":${j(r.inputDigest)},"key":${j(r.key)},"keyVersion":${j(r.keyVersion)},"node":${j(r.node)},"operation":${j(r.operation)},` +
@@ -335,7 +387,11 @@ export function encodeRecord(r: AuditRecord): Uint8Array {
   const clean = validateRecord(r);
   const leaf = utf8(recordJson(clean));
   if (leaf.length > MAX_LEAF_BYTES) {
-    throw auditError('AUDIT_RECORD_INVALID', `audit record: expected at most ${MAX_LEAF_BYTES} bytes once encoded, got ${leaf.length}`, { details: { field: '' } });
+    throw auditError(
+      'AUDIT_RECORD_INVALID',
+      `audit record: expected at most ${MAX_LEAF_BYTES} bytes once encoded, got ${leaf.length}`,
+      { details: { field: '' } },
+    );
   }
   return leaf;
 }
@@ -350,7 +406,9 @@ export function encodeRecord(r: AuditRecord): Uint8Array {
 export function decodeRecord(leaf: Uint8Array): AuditRecord {
   abytes(leaf, 'leaf');
   if (leaf.length > MAX_LEAF_BYTES) {
-    throw auditError('AUDIT_RECORD_INVALID', `leaf: expected at most ${MAX_LEAF_BYTES} bytes, got ${leaf.length}`, { details: { field: '' } });
+    throw auditError('AUDIT_RECORD_INVALID', `leaf: expected at most ${MAX_LEAF_BYTES} bytes, got ${leaf.length}`, {
+      details: { field: '' },
+    });
   }
   const text = fromUtf8(leaf);
   if (text === undefined) throw auditError('AUDIT_LEAF_NOT_CANONICAL', 'leaf is not valid UTF-8');
@@ -377,7 +435,8 @@ export function decodeLeafText(text: string): AuditRecord {
     clean = undefined;
   }
   if (clean !== undefined) {
-    if (recordJson(clean) !== text) throw auditError('AUDIT_LEAF_NOT_CANONICAL', 'leaf is not canonical JSON (RFC 8785)');
+    if (recordJson(clean) !== text)
+      throw auditError('AUDIT_LEAF_NOT_CANONICAL', 'leaf is not canonical JSON (RFC 8785)');
     return clean;
   }
   // Invalid records take the general path, so a non-canonical leaf is still reported as such first.
@@ -387,7 +446,11 @@ export function decodeLeafText(text: string): AuditRecord {
   try {
     canonical = canonicalize(value);
   } catch (cause) {
-    throw auditError('AUDIT_LEAF_NOT_CANONICAL', 'leaf is not canonical JSON (RFC 8785): its value has no canonical form', { cause });
+    throw auditError(
+      'AUDIT_LEAF_NOT_CANONICAL',
+      'leaf is not canonical JSON (RFC 8785): its value has no canonical form',
+      { cause },
+    );
   }
   if (canonical !== text) throw auditError('AUDIT_LEAF_NOT_CANONICAL', 'leaf is not canonical JSON (RFC 8785)');
   return validateRecord(value);
@@ -418,7 +481,8 @@ export const HMAC_FIELD_RE = /^hmac-sha256:(0|[1-9][0-9]{0,8}):[A-Za-z0-9_-]{43}
  */
 export function hmacField(key: Uint8Array, epoch: number, value: string): string {
   abytes(key, 'key', HMAC_FIELD_KEY_LEN);
-  if (!Number.isSafeInteger(epoch) || epoch < 0 || epoch > 999_999_999) throw new RangeError(`"epoch" expected an integer from 0 to 999999999, got ${epoch}`);
+  if (!Number.isSafeInteger(epoch) || epoch < 0 || epoch > 999_999_999)
+    throw new RangeError(`"epoch" expected an integer from 0 to 999999999, got ${epoch}`);
   if (typeof value !== 'string') throw new TypeError(`"value" expected string, got ${typeof value}`);
   if (LONE_SURROGATE_RE.test(value)) throw new RangeError('"value" expected well-formed Unicode, got a lone surrogate');
   const mac = hmac(sha256, key, utf8(value));

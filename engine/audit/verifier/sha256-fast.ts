@@ -9,4 +9,6 @@ import * as nodeCrypto from 'node:crypto';
 const oneShot = (nodeCrypto as { hash?: (alg: string, data: Uint8Array, enc: 'buffer') => Buffer }).hash;
 
 export const sha256Fast: (data: Uint8Array) => Buffer =
-  typeof oneShot === 'function' ? (data) => oneShot('sha256', data, 'buffer') : (data) => nodeCrypto.createHash('sha256').update(data).digest();
+  typeof oneShot === 'function'
+    ? (data) => oneShot('sha256', data, 'buffer')
+    : (data) => nodeCrypto.createHash('sha256').update(data).digest();

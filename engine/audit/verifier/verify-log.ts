@@ -57,7 +57,12 @@ function chainBytes(c: string | Uint8Array): Uint8Array | undefined {
  * Checks a run of consecutive records whose predecessor's stored chain value is `prevChain`: each
  * leaf's size, UTF-8, canonical form and validity, and its chain value. Pure; runs in workers.
  */
-export function checkChunk(leaves: ReadonlyArray<string | Uint8Array>, chains: ReadonlyArray<string | Uint8Array>, firstIndex: number, prevChain: Uint8Array): ChunkResult {
+export function checkChunk(
+  leaves: ReadonlyArray<string | Uint8Array>,
+  chains: ReadonlyArray<string | Uint8Array>,
+  firstIndex: number,
+  prevChain: Uint8Array,
+): ChunkResult {
   const n = leaves.length;
   const hashes = new Uint8Array(n * HASH_LEN);
   const scratch = Buffer.allocUnsafe(MAX_LEAF_BYTES + 1 + 4);
@@ -65,7 +70,10 @@ export function checkChunk(leaves: ReadonlyArray<string | Uint8Array>, chains: R
   let prev = prevChain;
   for (let k = 0; k < n; k++) {
     const index = firstIndex + k;
-    const fail = (code: KeywardCode, message: string): ChunkResult => ({ hashes: hashes.subarray(0, k * HASH_LEN), failure: { index, code, message: `record ${index}: ${message}` } });
+    const fail = (code: KeywardCode, message: string): ChunkResult => ({
+      hashes: hashes.subarray(0, k * HASH_LEN),
+      failure: { index, code, message: `record ${index}: ${message}` },
+    });
     const leaf = leaves[k]!;
     let text: string;
     let len: number;
@@ -78,7 +86,8 @@ export function checkChunk(leaves: ReadonlyArray<string | Uint8Array>, chains: R
       text = leaf;
     } else {
       len = leaf.length;
-      if (len > MAX_LEAF_BYTES) return fail('AUDIT_RECORD_INVALID', `leaf: expected at most ${MAX_LEAF_BYTES} bytes, got ${len}`);
+      if (len > MAX_LEAF_BYTES)
+        return fail('AUDIT_RECORD_INVALID', `leaf: expected at most ${MAX_LEAF_BYTES} bytes, got ${len}`);
       try {
         text = utf8.decode(leaf);
       } catch {
@@ -86,7 +95,8 @@ export function checkChunk(leaves: ReadonlyArray<string | Uint8Array>, chains: R
       }
       scratch.set(leaf, 1);
     }
-    if (len > MAX_LEAF_BYTES) return fail('AUDIT_RECORD_INVALID', `leaf: expected at most ${MAX_LEAF_BYTES} bytes, got ${len}`);
+    if (len > MAX_LEAF_BYTES)
+      return fail('AUDIT_RECORD_INVALID', `leaf: expected at most ${MAX_LEAF_BYTES} bytes, got ${len}`);
     try {
       decodeLeafText(text);
     } catch (err) {
@@ -98,7 +108,8 @@ export function checkChunk(leaves: ReadonlyArray<string | Uint8Array>, chains: R
     pair.set(prev, 0);
     pair.set(lh, HASH_LEN);
     const stored = chainBytes(chains[k]!);
-    if (!stored || !Buffer.from(sha256Fast(pair)).equals(stored)) return fail('AUDIT_LOG_CORRUPT', 'chain mismatch (edited, reordered or deleted row)');
+    if (!stored || !Buffer.from(sha256Fast(pair)).equals(stored))
+      return fail('AUDIT_LOG_CORRUPT', 'chain mismatch (edited, reordered or deleted row)');
     prev = stored;
   }
   return { hashes, failure: undefined };
@@ -118,7 +129,8 @@ export class LeafHashes {
   }
 
   get(i: number): Uint8Array {
-    if (!Number.isSafeInteger(i) || i < 0 || i >= this.length) throw new RangeError(`leaf hash ${i}: expected 0 to ${this.length - 1}`);
+    if (!Number.isSafeInteger(i) || i < 0 || i >= this.length)
+      throw new RangeError(`leaf hash ${i}: expected 0 to ${this.length - 1}`);
     const off = (i % LeafHashes.#PER_CHUNK) * HASH_LEN;
     return this.#chunks[Math.floor(i / LeafHashes.#PER_CHUNK)]!.subarray(off, off + HASH_LEN);
   }
@@ -141,7 +153,9 @@ export interface RootCheck {
 export class RootMismatch extends KeywardError {
   readonly check: RootCheck;
   constructor(check: RootCheck) {
-    super('AUDIT_LOG_CORRUPT', `records [0, ${check.size}) do not hash to ${check.what}`, { details: { size: check.size } });
+    super('AUDIT_LOG_CORRUPT', `records [0, ${check.size}) do not hash to ${check.what}`, {
+      details: { size: check.size },
+    });
     this.check = check;
   }
 }
@@ -230,7 +244,9 @@ export class LogVerifier {
       const chains = part.map((r) => r.chain);
       const first = this.#next;
       const prev = this.#prevChain;
-      const result = this.#pool ? this.#pool.check(leaves, chains, first, prev) : Promise.resolve(checkChunk(leaves, chains, first, prev));
+      const result = this.#pool
+        ? this.#pool.check(leaves, chains, first, prev)
+        : Promise.resolve(checkChunk(leaves, chains, first, prev));
       result.catch(() => undefined); // chunks after a failure are never awaited; closing rejects them
       this.#pending.push(result);
       this.#next += part.length;
@@ -284,7 +300,9 @@ export class LogVerifier {
 }
 
 /** Values as sent to a worker: byte strings packed into one buffer with offsets, or as they are. */
-export type Packed = { packed: true; bytes: Uint8Array; offsets: Uint32Array } | { packed: false; items: ReadonlyArray<string | Uint8Array> };
+export type Packed =
+  | { packed: true; bytes: Uint8Array; offsets: Uint32Array }
+  | { packed: false; items: ReadonlyArray<string | Uint8Array> };
 
 function pack(items: ReadonlyArray<string | Uint8Array>): Packed {
   let total = 0;
@@ -328,7 +346,8 @@ export class VerifyPool {
   readonly size: number;
 
   constructor(n: number = Math.min(4, availableParallelism())) {
-    if (!Number.isSafeInteger(n) || n < 1 || n > 64) throw new RangeError(`"n" expected 1 to 64 worker threads, got ${String(n)}`);
+    if (!Number.isSafeInteger(n) || n < 1 || n > 64)
+      throw new RangeError(`"n" expected 1 to 64 worker threads, got ${String(n)}`);
     this.size = n;
     for (let i = 0; i < n; i++) {
       const worker = startWorker(import.meta.url, 'verify-worker');
@@ -351,12 +370,19 @@ export class VerifyPool {
     }
   }
 
-  check(leaves: ReadonlyArray<string | Uint8Array>, chains: ReadonlyArray<string | Uint8Array>, first: number, prev: Uint8Array): Promise<ChunkResult> {
+  check(
+    leaves: ReadonlyArray<string | Uint8Array>,
+    chains: ReadonlyArray<string | Uint8Array>,
+    first: number,
+    prev: Uint8Array,
+  ): Promise<ChunkResult> {
     const slot = this.#workers[this.#turn++ % this.#workers.length]!;
     // Byte leaves and chains travel packed into one transferred buffer each: cloning thousands of
     // small Uint8Arrays one by one cost as much as checking them.
     const msg = { first, prev, leaves: pack(leaves), chains: pack(chains) };
-    const transfer = [msg.leaves, msg.chains].flatMap((p) => (p.packed ? [p.bytes.buffer as ArrayBuffer, p.offsets.buffer as ArrayBuffer] : []));
+    const transfer = [msg.leaves, msg.chains].flatMap((p) =>
+      p.packed ? [p.bytes.buffer as ArrayBuffer, p.offsets.buffer as ArrayBuffer] : [],
+    );
     return new Promise<ChunkResult>((resolve, reject) => {
       if (slot.jobs.push({ resolve, reject }) === 1) slot.worker.ref();
       slot.worker.postMessage(msg, transfer);

@@ -12,7 +12,15 @@
  */
 import { KeywardError } from '../../../lib/errors.js';
 import type { CommitScope, Db } from '../../store/index.js';
-import { bindPolicy, getPolicy, insertPolicy, listBindings, listPolicies, unbindPolicy, writeTransaction } from '../../store/index.js';
+import {
+  bindPolicy,
+  getPolicy,
+  insertPolicy,
+  listBindings,
+  listPolicies,
+  unbindPolicy,
+  writeTransaction,
+} from '../../store/index.js';
 import type { PolicyBindingRow, PolicyMeta } from '../../store/index.js';
 import { encodePolicyInput } from '../sandbox/abi.js';
 import { composeDecisions } from '../sandbox/compose.js';
@@ -34,7 +42,11 @@ export interface PolicySummary extends PolicyMeta {
 }
 
 export function assertPolicyHash(hash: string): void {
-  if (!HASH_RE.test(hash)) throw new KeywardError('VALIDATION_FAILED', `expected a policy hash of 64 lowercase hex characters, got "${hash.slice(0, 80)}"`);
+  if (!HASH_RE.test(hash))
+    throw new KeywardError(
+      'VALIDATION_FAILED',
+      `expected a policy hash of 64 lowercase hex characters, got "${hash.slice(0, 80)}"`,
+    );
 }
 
 export class PolicyService {
@@ -50,10 +62,24 @@ export class PolicyService {
   }
 
   /** Validates (POLICY_INVALID names what offends) and stores a policy; idempotent by hash. */
-  async push(wasm: Uint8Array, name: string, by: string | null, commit?: CommitScope): Promise<{ sha256: string; name: string; size: number; created: boolean }> {
-    if (!NAME_RE.test(name)) throw new KeywardError('VALIDATION_FAILED', `expected a policy name of 1-64 characters [A-Za-z0-9._-], got "${name.slice(0, 80)}"`);
+  async push(
+    wasm: Uint8Array,
+    name: string,
+    by: string | null,
+    commit?: CommitScope,
+  ): Promise<{ sha256: string; name: string; size: number; created: boolean }> {
+    if (!NAME_RE.test(name))
+      throw new KeywardError(
+        'VALIDATION_FAILED',
+        `expected a policy name of 1-64 characters [A-Za-z0-9._-], got "${name.slice(0, 80)}"`,
+      );
     const { sha256 } = await this.registry.load(wasm);
-    const created = await writeTransaction(this.#db, commit, (tx) => insertPolicy(tx, { sha256, name, wasm, createdBy: by }), (c) => ({ sha256, name, created: c }));
+    const created = await writeTransaction(
+      this.#db,
+      commit,
+      (tx) => insertPolicy(tx, { sha256, name, wasm, createdBy: by }),
+      (c) => ({ sha256, name, created: c }),
+    );
     return { sha256, name, size: wasm.length, created };
   }
 
@@ -64,27 +90,49 @@ export class PolicyService {
     }
   }
 
-  async activate(sha256: string, scope: BindingScope, key: string | undefined, by: string | null, commit?: CommitScope): Promise<{ created: boolean }> {
+  async activate(
+    sha256: string,
+    scope: BindingScope,
+    key: string | undefined,
+    by: string | null,
+    commit?: CommitScope,
+  ): Promise<{ created: boolean }> {
     await this.#requirePolicy(sha256);
     const target = scope === 'global' ? '' : key!;
-    const created = await writeTransaction(this.#db, commit, (tx) => bindPolicy(tx, { sha256, scope, target, activatedBy: by }), (c) => ({ sha256, scope, created: c }));
+    const created = await writeTransaction(
+      this.#db,
+      commit,
+      (tx) => bindPolicy(tx, { sha256, scope, target, activatedBy: by }),
+      (c) => ({ sha256, scope, created: c }),
+    );
     this.#bindings = undefined;
     return { created };
   }
 
   async deactivate(sha256: string, scope: BindingScope, key: string | undefined, commit?: CommitScope): Promise<void> {
     assertPolicyHash(sha256);
-    await writeTransaction(this.#db, commit, async (tx) => {
-      if (scope === 'global') {
-        const globals = (await listBindings(tx)).filter((b) => b.scope === 'global');
-        if (globals.length === 1 && globals[0]!.sha256 === sha256) {
-          throw new KeywardError('POLICY_LOCKOUT', 'refusing to deactivate the last global policy: with none active every request would be denied; activate another first');
+    await writeTransaction(
+      this.#db,
+      commit,
+      async (tx) => {
+        if (scope === 'global') {
+          const globals = (await listBindings(tx)).filter((b) => b.scope === 'global');
+          if (globals.length === 1 && globals[0]!.sha256 === sha256) {
+            throw new KeywardError(
+              'POLICY_LOCKOUT',
+              'refusing to deactivate the last global policy: with none active every request would be denied; activate another first',
+            );
+          }
         }
-      }
-      if (!(await unbindPolicy(tx, { sha256, scope, target: scope === 'global' ? '' : key! }))) {
-        throw new KeywardError('POLICY_NOT_FOUND', `policy ${sha256} is not active ${scope === 'global' ? 'globally' : `on key "${key}"`}`);
-      }
-    }, { sha256, scope });
+        if (!(await unbindPolicy(tx, { sha256, scope, target: scope === 'global' ? '' : key! }))) {
+          throw new KeywardError(
+            'POLICY_NOT_FOUND',
+            `policy ${sha256} is not active ${scope === 'global' ? 'globally' : `on key "${key}"`}`,
+          );
+        }
+      },
+      { sha256, scope },
+    );
     // After the commit: a reload during the transaction would have cached the old bindings.
     this.#bindings = undefined;
   }
@@ -95,7 +143,12 @@ export class PolicyService {
       ...m,
       bindings: bindings
         .filter((b) => b.sha256 === m.sha256)
-        .map((b) => ({ scope: b.scope, key: b.scope === 'key' ? b.target : null, activatedAt: b.activatedAt, activatedBy: b.activatedBy })),
+        .map((b) => ({
+          scope: b.scope,
+          key: b.scope === 'key' ? b.target : null,
+          activatedAt: b.activatedAt,
+          activatedBy: b.activatedBy,
+        })),
     }));
   }
 
@@ -113,7 +166,8 @@ export class PolicyService {
 
   async #currentBindings(): Promise<PolicyBindingRow[]> {
     const now = this.#now();
-    if (!this.#bindings || now - this.#bindings.at > BINDINGS_TTL_MS) this.#bindings = { at: now, rows: await listBindings(this.#db) };
+    if (!this.#bindings || now - this.#bindings.at > BINDINGS_TTL_MS)
+      this.#bindings = { at: now, rows: await listBindings(this.#db) };
     return this.#bindings.rows;
   }
 
@@ -127,7 +181,9 @@ export class PolicyService {
 
   /** The policies that decide a request on `keyName` (or a keyless request): global ones, then the key's. */
   async applicable(keyName: string | undefined): Promise<LoadedPolicy[]> {
-    const rows = (await this.#currentBindings()).filter((b) => b.scope === 'global' || (keyName !== undefined && b.target === keyName));
+    const rows = (await this.#currentBindings()).filter(
+      (b) => b.scope === 'global' || (keyName !== undefined && b.target === keyName),
+    );
     const hashes = [...new Set(rows.map((b) => b.sha256))];
     return Promise.all(hashes.map((h) => this.#loaded(h)));
   }
@@ -137,7 +193,11 @@ export class PolicyService {
    * strongest approval requirement wins over allow. No policy at all ⇒ deny. `encoded` is
    * `encodePolicyInput(input)` when the caller already has it (the pipeline keeps it for the audit log).
    */
-  async decide(input: PolicyInput, policies?: readonly LoadedPolicy[], encoded?: Uint8Array): Promise<ComposedDecision> {
+  async decide(
+    input: PolicyInput,
+    policies?: readonly LoadedPolicy[],
+    encoded?: Uint8Array,
+  ): Promise<ComposedDecision> {
     const set = policies ?? (await this.applicable(input.key?.name));
     const bytes = encoded ?? encodePolicyInput(input); // once, not once per policy
     return composeDecisions(set.map((p) => p.evaluate(bytes)));

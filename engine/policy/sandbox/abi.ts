@@ -44,7 +44,14 @@
  */
 import { KeywardError } from '../../../lib/errors.js';
 import type { PolicyInput } from './input.js';
-import { INPUT_FORMAT_VERSION, INPUT_HEADER_BYTES, INPUT_MAGIC, MAX_I64_FIELD, MAX_INPUT_BYTES, POLICY_INPUT_FIELDS } from './schema.js';
+import {
+  INPUT_FORMAT_VERSION,
+  INPUT_HEADER_BYTES,
+  INPUT_MAGIC,
+  MAX_I64_FIELD,
+  MAX_INPUT_BYTES,
+  POLICY_INPUT_FIELDS,
+} from './schema.js';
 import type { Field } from './schema.js';
 import { compareBytes, compareUtf8, utf8Length, writeUtf8 } from './utf8.js';
 
@@ -214,22 +221,26 @@ function putFields(fields: readonly Field[], rec: Record<string, unknown>, prefi
         break;
       case 'i32': {
         const n = v === undefined ? 0 : v;
-        if (typeof n !== 'number' || !Number.isInteger(n) || n < f.min || n > f.max) fail(prefix + f.name, `expected an integer in [${f.min}, ${f.max}], got ${String(n)}`);
+        if (typeof n !== 'number' || !Number.isInteger(n) || n < f.min || n > f.max)
+          fail(prefix + f.name, `expected an integer in [${f.min}, ${f.max}], got ${String(n)}`);
         putU32(n | 0);
         break;
       }
       case 'i64': {
         const n = v === undefined ? 0 : v;
-        if (typeof n !== 'number' || !Number.isSafeInteger(n) || n < f.min) fail(prefix + f.name, `expected a safe integer ≥ ${f.min}, got ${String(n)}`);
+        if (typeof n !== 'number' || !Number.isSafeInteger(n) || n < f.min)
+          fail(prefix + f.name, `expected a safe integer ≥ ${f.min}, got ${String(n)}`);
         putI64(n);
         break;
       }
       case 'set': {
         const arr = v === undefined ? [] : v;
         if (!Array.isArray(arr)) fail(prefix + f.name, `expected an array of strings, got ${typeName(arr)}`);
-        for (let i = 0; i < arr.length; i++) if (typeof arr[i] !== 'string') fail(`${prefix}${f.name}.${i}`, `expected string, got ${typeName(arr[i])}`);
+        for (let i = 0; i < arr.length; i++)
+          if (typeof arr[i] !== 'string') fail(`${prefix}${f.name}.${i}`, `expected string, got ${typeName(arr[i])}`);
         const items = canonicalSet(arr as string[]);
-        if (items.length > f.maxEntries) fail(prefix + f.name, `expected at most ${f.maxEntries} entries, got ${items.length}`);
+        if (items.length > f.maxEntries)
+          fail(prefix + f.name, `expected at most ${f.maxEntries} entries, got ${items.length}`);
         putU32(items.length);
         for (let i = 0; i < items.length; i++) putString(items[i], f.maxBytes, prefix, f.name, '');
         break;
@@ -238,7 +249,8 @@ function putFields(fields: readonly Field[], rec: Record<string, unknown>, prefi
         const m = v === undefined ? {} : v;
         if (!isPlainRecord(m)) fail(prefix + f.name, `expected an object of strings, got ${typeName(m)}`);
         const keys = canonicalKeys(m);
-        if (keys.length > f.maxEntries) fail(prefix + f.name, `expected at most ${f.maxEntries} entries, got ${keys.length}`);
+        if (keys.length > f.maxEntries)
+          fail(prefix + f.name, `expected at most ${f.maxEntries} entries, got ${keys.length}`);
         putU32(keys.length);
         for (let i = 0; i < keys.length; i++) {
           const k = keys[i]!;
@@ -280,7 +292,8 @@ function encodeTo(input: PolicyInput, buf: Uint8Array, offset: number, limit: nu
     putU32(len);
     return len;
   } catch (err) {
-    if (err instanceof EncodeError) throw new KeywardError('POLICY_INPUT_INVALID', `invalid policy input: ${err.message}`, { cause: err });
+    if (err instanceof EncodeError)
+      throw new KeywardError('POLICY_INPUT_INVALID', `invalid policy input: ${err.message}`, { cause: err });
     throw err;
   } finally {
     sink.buf = SCRATCH;
@@ -304,7 +317,9 @@ export function encodePolicyInput(input: PolicyInput): Uint8Array {
  */
 export function encodePolicyInputInto(input: PolicyInput, target: Uint8Array, offset: number): number {
   if (offset < 0 || offset + MAX_INPUT_BYTES > target.length) {
-    throw new RangeError(`"target" expected ${MAX_INPUT_BYTES} bytes of room after offset ${offset}, got ${target.length - offset}`);
+    throw new RangeError(
+      `"target" expected ${MAX_INPUT_BYTES} bytes of room after offset ${offset}, got ${target.length - offset}`,
+    );
   }
   return encodeTo(input, target, offset, offset + MAX_INPUT_BYTES);
 }
@@ -316,12 +331,16 @@ const utf8 = new TextDecoder('utf-8', { fatal: true });
 
 class Reader {
   pos = INPUT_HEADER_BYTES;
-  constructor(readonly buf: Uint8Array, readonly view: DataView) {}
+  constructor(
+    readonly buf: Uint8Array,
+    readonly view: DataView,
+  ) {}
   fail(message: string): never {
     throw new KeywardError('POLICY_INPUT_INVALID', `malformed policy input at byte ${this.pos}: ${message}`);
   }
   take(n: number, what: string): number {
-    if (this.pos + n > this.buf.length) this.fail(`expected ${n} more bytes for ${what}, got ${this.buf.length - this.pos}`);
+    if (this.pos + n > this.buf.length)
+      this.fail(`expected ${n} more bytes for ${what}, got ${this.buf.length - this.pos}`);
     const p = this.pos;
     this.pos += n;
     return p;
@@ -378,7 +397,13 @@ function readFields(r: Reader, fields: readonly Field[], prefix: string): Record
           prev = k;
           const key = r.str(k, path);
           if (f.kind === 'set') items.push(key);
-          else Object.defineProperty(map, key, { value: r.str(r.bytes(f.maxValueBytes, `${path}.${key}`), path), enumerable: true, writable: true, configurable: true });
+          else
+            Object.defineProperty(map, key, {
+              value: r.str(r.bytes(f.maxValueBytes, `${path}.${key}`), path),
+              enumerable: true,
+              writable: true,
+              configurable: true,
+            });
         }
         out[f.name] = f.kind === 'set' ? items : map;
         break;
@@ -409,7 +434,8 @@ export function decodePolicyInput(bytes: Uint8Array): PolicyInput {
   }
   if (view.getUint32(0, true) !== INPUT_MAGIC) r.fail('expected magic "KWPI"');
   const version = view.getUint16(4, true);
-  if (version !== INPUT_FORMAT_VERSION || view.getUint16(6, true) !== 0) r.fail(`expected format version ${INPUT_FORMAT_VERSION}, got ${version}`);
+  if (version !== INPUT_FORMAT_VERSION || view.getUint16(6, true) !== 0)
+    r.fail(`expected format version ${INPUT_FORMAT_VERSION}, got ${version}`);
   const total = view.getUint32(8, true);
   if (total !== bytes.length) r.fail(`expected total length ${bytes.length} in the header, got ${total}`);
   const out = readFields(r, POLICY_INPUT_FIELDS, '');

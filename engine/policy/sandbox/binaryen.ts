@@ -12,19 +12,59 @@ type Expr = number;
 
 /** Accessors of binaryen.js expression classes (`binaryen.Loop.setBody(...)` etc.) used here. */
 export interface BinaryenAccessors {
-  Block: { getNumChildren(e: Expr): number; getChildAt(e: Expr, i: number): Expr; insertChildAt(e: Expr, i: number, child: Expr): void };
-  If: { getCondition(e: Expr): Expr; getIfTrue(e: Expr): Expr; getIfFalse(e: Expr): Expr; setIfTrue(e: Expr, x: Expr): void; setIfFalse(e: Expr, x: Expr): void };
+  Block: {
+    getNumChildren(e: Expr): number;
+    getChildAt(e: Expr, i: number): Expr;
+    insertChildAt(e: Expr, i: number, child: Expr): void;
+  };
+  If: {
+    getCondition(e: Expr): Expr;
+    getIfTrue(e: Expr): Expr;
+    getIfFalse(e: Expr): Expr;
+    setIfTrue(e: Expr, x: Expr): void;
+    setIfFalse(e: Expr, x: Expr): void;
+  };
   Loop: { getBody(e: Expr): Expr; setBody(e: Expr, body: Expr): void };
   Break: { getCondition(e: Expr): Expr; getValue(e: Expr): Expr };
   Switch: { getCondition(e: Expr): Expr; getValue(e: Expr): Expr };
-  Call: { getNumOperands(e: Expr): number; getOperandAt(e: Expr, i: number): Expr; getTarget(e: Expr): string; isReturn(e: Expr): boolean };
+  Call: {
+    getNumOperands(e: Expr): number;
+    getOperandAt(e: Expr, i: number): Expr;
+    getTarget(e: Expr): string;
+    isReturn(e: Expr): boolean;
+  };
   LocalSet: { getValue(e: Expr): Expr };
   GlobalSet: { getValue(e: Expr): Expr };
   Load: { getPtr(e: Expr): Expr; isAtomic(e: Expr): boolean };
-  Store: { getPtr(e: Expr): Expr; setPtr(e: Expr, p: Expr): void; getValue(e: Expr): Expr; isAtomic(e: Expr): boolean; getOffset(e: Expr): number; getBytes(e: Expr): number };
-  MemoryInit: { getDest(e: Expr): Expr; setDest(e: Expr, d: Expr): void; getOffset(e: Expr): Expr; getSize(e: Expr): Expr; setSize(e: Expr, s: Expr): void };
-  MemoryCopy: { getDest(e: Expr): Expr; setDest(e: Expr, d: Expr): void; getSource(e: Expr): Expr; getSize(e: Expr): Expr; setSize(e: Expr, s: Expr): void };
-  MemoryFill: { getDest(e: Expr): Expr; setDest(e: Expr, d: Expr): void; getValue(e: Expr): Expr; getSize(e: Expr): Expr; setSize(e: Expr, s: Expr): void };
+  Store: {
+    getPtr(e: Expr): Expr;
+    setPtr(e: Expr, p: Expr): void;
+    getValue(e: Expr): Expr;
+    isAtomic(e: Expr): boolean;
+    getOffset(e: Expr): number;
+    getBytes(e: Expr): number;
+  };
+  MemoryInit: {
+    getDest(e: Expr): Expr;
+    setDest(e: Expr, d: Expr): void;
+    getOffset(e: Expr): Expr;
+    getSize(e: Expr): Expr;
+    setSize(e: Expr, s: Expr): void;
+  };
+  MemoryCopy: {
+    getDest(e: Expr): Expr;
+    setDest(e: Expr, d: Expr): void;
+    getSource(e: Expr): Expr;
+    getSize(e: Expr): Expr;
+    setSize(e: Expr, s: Expr): void;
+  };
+  MemoryFill: {
+    getDest(e: Expr): Expr;
+    setDest(e: Expr, d: Expr): void;
+    getValue(e: Expr): Expr;
+    getSize(e: Expr): Expr;
+    setSize(e: Expr, s: Expr): void;
+  };
   Unary: { getValue(e: Expr): Expr };
   Binary: { getLeft(e: Expr): Expr; getRight(e: Expr): Expr };
   Select: { getIfTrue(e: Expr): Expr; getIfFalse(e: Expr): Expr; getCondition(e: Expr): Expr };

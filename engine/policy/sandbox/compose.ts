@@ -49,8 +49,15 @@ export interface ComposedDecision {
 
 /** Composes per-policy results (each carries its policy's hash) into the request's decision. */
 export function composeDecisions(results: readonly EvaluationResult[]): ComposedDecision {
-  if (!Array.isArray(results)) throw new TypeError(`"results" expected an array of evaluation results, got ${typeof results}`);
-  const policies = results.map((r) => ({ sha256: r.hash, decision: r.decision, gas: r.gas, reason: r.reason, fault: r.fault }));
+  if (!Array.isArray(results))
+    throw new TypeError(`"results" expected an array of evaluation results, got ${typeof results}`);
+  const policies = results.map((r) => ({
+    sha256: r.hash,
+    decision: r.decision,
+    gas: r.gas,
+    reason: r.reason,
+    fault: r.fault,
+  }));
   const requirements = results
     .filter((r) => r.decision === 'require_approval')
     .map((r) => ({ sha256: r.hash, approvals: r.approvals, group: r.group, reason: r.reason }));
@@ -62,11 +69,26 @@ export function composeDecisions(results: readonly EvaluationResult[]): Composed
   let strongest: ApprovalRequirement | undefined;
   for (const r of requirements) if (!strongest || r.approvals > strongest.approvals) strongest = r;
   if (strongest) {
-    return { ...base, decision: 'require_approval', approvals: strongest.approvals, group: strongest.group, reason: strongest.reason, decidedBy: strongest.sha256 };
+    return {
+      ...base,
+      decision: 'require_approval',
+      approvals: strongest.approvals,
+      group: strongest.group,
+      reason: strongest.reason,
+      decidedBy: strongest.sha256,
+    };
   }
 
   const allow = results.find((r) => r.decision === 'allow');
-  if (allow) return { ...base, decision: 'allow', approvals: 0, group: '', reason: allow.reason, decidedBy: allow.hash };
+  if (allow)
+    return { ...base, decision: 'allow', approvals: 0, group: '', reason: allow.reason, decidedBy: allow.hash };
 
-  return { ...base, decision: 'deny', approvals: 0, group: '', reason: 'no policy applies to the request', decidedBy: null };
+  return {
+    ...base,
+    decision: 'deny',
+    approvals: 0,
+    group: '',
+    reason: 'no policy applies to the request',
+    decidedBy: null,
+  };
 }

@@ -181,7 +181,8 @@ export function meterModule(b: Binaryen, module: Module): void {
         for (let j = starts[k]!; j < (starts[k + 1] ?? count); j++) c += costs[j]!;
         return c;
       };
-      for (let k = starts.length - 1; k >= 1; k--) x.Block.insertChildAt(e, starts[k]!, charge(module.i32.const(segmentCost(k))));
+      for (let k = starts.length - 1; k >= 1; k--)
+        x.Block.insertChildAt(e, starts[k]!, charge(module.i32.const(segmentCost(k))));
       return 1 + segmentCost(0);
     };
 

@@ -38,14 +38,7 @@ import type { WasmGlobal, WasmMemory, WasmModule } from './wasm.js';
 
 /** Why the host, not the policy, decided (always with `decision: 'deny'`). */
 export type PolicyFault =
-  | 'out_of_gas'
-  | 'trap'
-  | 'abort'
-  | 'stack_overflow'
-  | 'bad_output'
-  | 'input_rejected'
-  | 'input_invalid'
-  | 'host_error';
+  'out_of_gas' | 'trap' | 'abort' | 'stack_overflow' | 'bad_output' | 'input_rejected' | 'input_invalid' | 'host_error';
 
 export interface EvaluationResult {
   decision: DecisionName;
@@ -119,8 +112,16 @@ export class LoadedPolicy {
     try {
       this.#exports[MeterExport.init](GAS_BUDGET_START);
     } catch (cause) {
-      const detail = cause instanceof PolicyAbort ? `abort: ${this.#abortMessage}` : cause instanceof Error ? cause.message : String(cause);
-      throw new KeywardError('POLICY_INVALID', `invalid policy module: _start faulted (${detail})`, { cause, details: { problems: ['_start faulted'] } });
+      const detail =
+        cause instanceof PolicyAbort
+          ? `abort: ${this.#abortMessage}`
+          : cause instanceof Error
+            ? cause.message
+            : String(cause);
+      throw new KeywardError('POLICY_INVALID', `invalid policy module: _start faulted (${detail})`, {
+        cause,
+        details: { problems: ['_start faulted'] },
+      });
     }
     this.#snapshot = this.#mem.slice();
   }
@@ -152,7 +153,11 @@ export class LoadedPolicy {
     let len: number;
     if (input instanceof Uint8Array) {
       if (input.length > this.#inputCapacity) {
-        return this.#fault('input_invalid', `input is ${input.length} bytes, over the ${this.#inputCapacity}-byte input region`, 0);
+        return this.#fault(
+          'input_invalid',
+          `input is ${input.length} bytes, over the ${this.#inputCapacity}-byte input region`,
+          0,
+        );
       }
       mem.set(input, inputPtr);
       len = input.length;
@@ -173,12 +178,20 @@ export class LoadedPolicy {
       const left = exports[MeterExport.gas].value as number;
       const gas = left < 0 ? budget : budget - left;
       if (err instanceof PolicyAbort) result = this.#fault('abort', `abort: ${this.#abortMessage}`, gas);
-      else if (err instanceof Wasm.RuntimeError) result = left < 0 ? this.#fault('out_of_gas', 'out of gas', gas) : this.#fault('trap', `trap: ${trapName(err.message)}`, gas);
-      else if (err instanceof RangeError && /call stack/i.test(err.message)) result = this.#fault('stack_overflow', 'stack overflow', gas);
+      else if (err instanceof Wasm.RuntimeError)
+        result =
+          left < 0
+            ? this.#fault('out_of_gas', 'out of gas', gas)
+            : this.#fault('trap', `trap: ${trapName(err.message)}`, gas);
+      else if (err instanceof RangeError && /call stack/i.test(err.message))
+        result = this.#fault('stack_overflow', 'stack overflow', gas);
       else result = this.#fault('host_error', `host error: ${err instanceof Error ? err.message : String(err)}`, gas);
     } finally {
       this.#restore(inputPtr, inputPtr + len);
-      this.#restore((exports[MeterExport.dirtyLo].value as number) >>> 0, (exports[MeterExport.dirtyHi].value as number) >>> 0);
+      this.#restore(
+        (exports[MeterExport.dirtyLo].value as number) >>> 0,
+        (exports[MeterExport.dirtyHi].value as number) >>> 0,
+      );
     }
     return result;
   }
@@ -190,17 +203,30 @@ export class LoadedPolicy {
   }
 
   #fault(fault: PolicyFault, detail: string, gas: number): EvaluationResult {
-    return { decision: 'deny', approvals: 0, group: '', reason: `POLICY_FAULT: ${detail}`, gas, hash: this.sha256, fault };
+    return {
+      decision: 'deny',
+      approvals: 0,
+      group: '',
+      reason: `POLICY_FAULT: ${detail}`,
+      gas,
+      hash: this.sha256,
+      fault,
+    };
   }
 
   // The output record is written by untrusted code: check every field before believing it.
   #output(written: number, gas: number): EvaluationResult {
     if (written < 0) {
-      if (written === EvaluateError.GROUP_TOO_LONG) return this.#fault('bad_output', `bad output: ${evaluateErrorText(written)}`, gas);
+      if (written === EvaluateError.GROUP_TOO_LONG)
+        return this.#fault('bad_output', `bad output: ${evaluateErrorText(written)}`, gas);
       return this.#fault('input_rejected', `input rejected by the policy: ${evaluateErrorText(written)}`, gas);
     }
     if (written < OUTPUT_HEADER_BYTES || written > this.#outputCapacity) {
-      return this.#fault('bad_output', `bad output: record of ${written} bytes, expected ${OUTPUT_HEADER_BYTES}..${this.#outputCapacity}`, gas);
+      return this.#fault(
+        'bad_output',
+        `bad output: record of ${written} bytes, expected ${OUTPUT_HEADER_BYTES}..${this.#outputCapacity}`,
+        gas,
+      );
     }
     const view = this.#view;
     const p = this.#outputPtr;
@@ -208,8 +234,17 @@ export class LoadedPolicy {
     const approvals = view.getInt32(p + 4, true);
     const groupBytes = view.getUint32(p + 8, true);
     const reasonBytes = view.getUint32(p + 12, true);
-    if (groupBytes % 2 !== 0 || reasonBytes % 2 !== 0 || groupBytes > 2 * MAX_GROUP_CHARS || reasonBytes > 2 * MAX_REASON_CHARS) {
-      return this.#fault('bad_output', `bad output: group/reason lengths ${groupBytes}/${reasonBytes} bytes out of bounds`, gas);
+    if (
+      groupBytes % 2 !== 0 ||
+      reasonBytes % 2 !== 0 ||
+      groupBytes > 2 * MAX_GROUP_CHARS ||
+      reasonBytes > 2 * MAX_REASON_CHARS
+    ) {
+      return this.#fault(
+        'bad_output',
+        `bad output: group/reason lengths ${groupBytes}/${reasonBytes} bytes out of bounds`,
+        gas,
+      );
     }
     if (OUTPUT_HEADER_BYTES + groupBytes + reasonBytes !== written) {
       return this.#fault('bad_output', `bad output: record length ${written} does not match its fields`, gas);
@@ -220,12 +255,18 @@ export class LoadedPolicy {
     else if (code === DecisionCode.require_approval) decision = 'require_approval';
     else return this.#fault('bad_output', `bad output: unknown decision code ${code}`, gas);
     if (decision === 'require_approval' ? approvals < 1 || approvals > MAX_REQUIRED_APPROVALS : approvals !== 0) {
-      return this.#fault('bad_output', `bad output: ${decision} with approvals ${approvals}, expected ${decision === 'require_approval' ? `1..${MAX_REQUIRED_APPROVALS}` : '0'}`, gas);
+      return this.#fault(
+        'bad_output',
+        `bad output: ${decision} with approvals ${approvals}, expected ${decision === 'require_approval' ? `1..${MAX_REQUIRED_APPROVALS}` : '0'}`,
+        gas,
+      );
     }
-    if (decision !== 'require_approval' && groupBytes !== 0) return this.#fault('bad_output', `bad output: ${decision} with an approval group`, gas);
+    if (decision !== 'require_approval' && groupBytes !== 0)
+      return this.#fault('bad_output', `bad output: ${decision} with an approval group`, gas);
     const body = p + OUTPUT_HEADER_BYTES;
     const group = groupBytes === 0 ? '' : utf16.decode(this.#mem.subarray(body, body + groupBytes));
-    const reason = reasonBytes === 0 ? '' : utf16.decode(this.#mem.subarray(body + groupBytes, body + groupBytes + reasonBytes));
+    const reason =
+      reasonBytes === 0 ? '' : utf16.decode(this.#mem.subarray(body + groupBytes, body + groupBytes + reasonBytes));
     return { decision, approvals, group, reason, gas, hash: this.sha256, fault: null };
   }
 
@@ -269,7 +310,11 @@ export async function loadPolicy(wasm: Uint8Array): Promise<LoadedPolicy> {
     compiled = new Wasm.Module(metered);
   } catch (cause) {
     // The input was valid and metering only adds code: this is a bug of ours, not of the policy.
-    throw new KeywardError('POLICY_METERING_FAILED', `metering produced an invalid module: ${(cause as Error).message}`, { cause });
+    throw new KeywardError(
+      'POLICY_METERING_FAILED',
+      `metering produced an invalid module: ${(cause as Error).message}`,
+      { cause },
+    );
   }
   return LoadedPolicy.create(info, compiled);
 }

@@ -10,7 +10,17 @@
  * ../toolchain.
  * @module
  */
-export { ABI_VERSION, AbiExport, DecisionCode, MAX_GROUP_CHARS, MAX_REASON_CHARS, MAX_REQUIRED_APPROVALS, decodePolicyInput, encodePolicyInput, encodePolicyInputInto } from './abi.js';
+export {
+  ABI_VERSION,
+  AbiExport,
+  DecisionCode,
+  MAX_GROUP_CHARS,
+  MAX_REASON_CHARS,
+  MAX_REQUIRED_APPROVALS,
+  decodePolicyInput,
+  encodePolicyInput,
+  encodePolicyInputInto,
+} from './abi.js';
 export type { DecisionName } from './abi.js';
 export { composeDecisions } from './compose.js';
 export type { ApprovalRequirement, ComposedDecision, PolicyDecisionRecord } from './compose.js';

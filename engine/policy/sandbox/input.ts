@@ -46,7 +46,8 @@ function boundedString(maxBytes: number): z.ZodType<string> {
   return z.string().superRefine((s, ctx) => {
     const n = utf8Length(s);
     if (n < 0) ctx.addIssue({ code: 'custom', message: 'expected well-formed Unicode, got a lone surrogate' });
-    else if (n > maxBytes) ctx.addIssue({ code: 'custom', message: `expected at most ${maxBytes} UTF-8 bytes, got ${n}` });
+    else if (n > maxBytes)
+      ctx.addIssue({ code: 'custom', message: `expected at most ${maxBytes} UTF-8 bytes, got ${n}` });
   });
 }
 
@@ -65,7 +66,8 @@ function fieldValidator(field: Field): z.ZodType {
         .record(boundedString(field.maxKeyBytes), boundedString(field.maxValueBytes))
         .superRefine((m, ctx) => {
           const n = Object.keys(m).length;
-          if (n > field.maxEntries) ctx.addIssue({ code: 'custom', message: `expected at most ${field.maxEntries} entries, got ${n}` });
+          if (n > field.maxEntries)
+            ctx.addIssue({ code: 'custom', message: `expected at most ${field.maxEntries} entries, got ${n}` });
         })
         .default({});
     case 'optional':
@@ -92,7 +94,11 @@ export function parsePolicyInput(json: unknown): PolicyInput {
     try {
       value = JSON.parse(json);
     } catch (cause) {
-      throw new KeywardError('POLICY_INPUT_INVALID', `policy input: expected JSON, got a parse error: ${(cause as Error).message}`, { cause });
+      throw new KeywardError(
+        'POLICY_INPUT_INVALID',
+        `policy input: expected JSON, got a parse error: ${(cause as Error).message}`,
+        { cause },
+      );
     }
   }
   const res = policyInputSchema.safeParse(value);

@@ -24,17 +24,39 @@ export const MAX_INPUT_BYTES = 16 * 1024;
 export const MAX_I64_FIELD = Number.MAX_SAFE_INTEGER;
 
 /** A length-prefixed UTF-8 string of at most `maxBytes` bytes. */
-export interface StringKind { kind: 'string'; maxBytes: number }
+export interface StringKind {
+  kind: 'string';
+  maxBytes: number;
+}
 /** A 32-bit signed integer in [min, max]. */
-export interface I32Kind { kind: 'i32'; min: number; max: number }
+export interface I32Kind {
+  kind: 'i32';
+  min: number;
+  max: number;
+}
 /** A 64-bit signed integer in [min, MAX_I64_FIELD]; a JavaScript number on the TypeScript side. */
-export interface I64Kind { kind: 'i64'; min: number }
+export interface I64Kind {
+  kind: 'i64';
+  min: number;
+}
 /** A set of strings: encoded sorted by UTF-8 bytes, without duplicates. */
-export interface SetKind { kind: 'set'; maxEntries: number; maxBytes: number }
+export interface SetKind {
+  kind: 'set';
+  maxEntries: number;
+  maxBytes: number;
+}
 /** A string → string map: encoded sorted by key bytes (keys are unique). */
-export interface MapKind { kind: 'map'; maxEntries: number; maxKeyBytes: number; maxValueBytes: number }
+export interface MapKind {
+  kind: 'map';
+  maxEntries: number;
+  maxKeyBytes: number;
+  maxValueBytes: number;
+}
 /** A nested record that may be absent (`null` or missing in JSON): a u8 tag, then its fields. */
-export interface OptionalKind { kind: 'optional'; fields: readonly Field[] }
+export interface OptionalKind {
+  kind: 'optional';
+  fields: readonly Field[];
+}
 
 export type FieldType = StringKind | I32Kind | I64Kind | SetKind | MapKind | OptionalKind;
 export type Field = { readonly name: string; readonly doc: string } & FieldType;
@@ -46,7 +68,12 @@ const I32_MAX = 0x7fffffff;
  * decision needs, and what an audit record may keep (docs/architecture.md).
  */
 export const POLICY_INPUT_FIELDS: readonly Field[] = [
-  { name: 'operation', kind: 'string', maxBytes: 128, doc: 'operation name, e.g. "encrypt", "key.create", "audit.export"' },
+  {
+    name: 'operation',
+    kind: 'string',
+    maxBytes: 128,
+    doc: 'operation name, e.g. "encrypt", "key.create", "audit.export"',
+  },
   { name: 'principal', kind: 'string', maxBytes: 256, doc: 'authenticated principal id' },
   { name: 'roles', kind: 'set', maxEntries: 32, maxBytes: 64, doc: "the principal's roles" },
   {

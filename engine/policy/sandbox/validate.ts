@@ -78,13 +78,18 @@ class Problems {
   }
   throwIfAny(): void {
     if (this.list.length > 0) {
-      throw new KeywardError('POLICY_INVALID', `invalid policy module: ${this.list.join('; ')}`, { details: { problems: this.list } });
+      throw new KeywardError('POLICY_INVALID', `invalid policy module: ${this.list.join('; ')}`, {
+        details: { problems: this.list },
+      });
     }
   }
 }
 
 function invalid(message: string, cause?: unknown): KeywardError {
-  return new KeywardError('POLICY_INVALID', `invalid policy module: ${message}`, { cause, details: { problems: [message] } });
+  return new KeywardError('POLICY_INVALID', `invalid policy module: ${message}`, {
+    cause,
+    details: { problems: [message] },
+  });
 }
 
 /**
@@ -105,21 +110,25 @@ export async function validatePolicy(wasm: Uint8Array): Promise<ModuleInfo> {
 /** Size, well-formedness (V8 compiles it) and the import allow-list: no binaryen needed. */
 export function preflight(wasm: Uint8Array): WasmModule {
   if (!(wasm instanceof Uint8Array)) throw new TypeError(`"wasm" expected Uint8Array, got ${typeof wasm}`);
-  if (wasm.length > MAX_MODULE_BYTES) throw invalid(`module is ${wasm.length} bytes, over the ${MAX_MODULE_BYTES}-byte limit`);
+  if (wasm.length > MAX_MODULE_BYTES)
+    throw invalid(`module is ${wasm.length} bytes, over the ${MAX_MODULE_BYTES}-byte limit`);
   let compiled: WasmModule;
   try {
     compiled = new Wasm.Module(wasm);
   } catch (cause) {
     throw invalid(`not a valid WebAssembly module for this engine (${(cause as Error).message})`, cause);
   }
-  const bad = Wasm.Module.imports(compiled).filter((i) => !(i.module === 'env' && i.name === 'abort' && i.kind === 'function'));
+  const bad = Wasm.Module.imports(compiled).filter(
+    (i) => !(i.module === 'env' && i.name === 'abort' && i.kind === 'function'),
+  );
   if (bad.length > 0) {
     throw invalid(
       `imports ${bad.map((i) => `${i.module}.${i.name} (${i.kind})`).join(', ')}: only env.abort may be imported (no clock, randomness, trace or host I/O)`,
     );
   }
   for (const e of Wasm.Module.exports(compiled)) {
-    if (e.kind !== 'function' && e.kind !== 'global' && e.kind !== 'memory') throw invalid(`exports ${e.kind} "${e.name}": only functions, globals and the memory may be exported`);
+    if (e.kind !== 'function' && e.kind !== 'global' && e.kind !== 'memory')
+      throw invalid(`exports ${e.kind} "${e.name}": only functions, globals and the memory may be exported`);
   }
   return compiled;
 }
@@ -129,7 +138,17 @@ export function validateModule(b: Binaryen, module: Module, wasm: Uint8Array): M
   const x = accessors(b);
   const problems = new Problems();
   const typeName = (t: number) =>
-    t === b.f32 ? 'f32' : t === b.f64 ? 'f64' : t === b.v128 ? 'v128' : t === b.i32 ? 'i32' : t === b.i64 ? 'i64' : 'a reference type';
+    t === b.f32
+      ? 'f32'
+      : t === b.f64
+        ? 'f64'
+        : t === b.v128
+          ? 'v128'
+          : t === b.i32
+            ? 'i32'
+            : t === b.i64
+              ? 'i64'
+              : 'a reference type';
   const intType = (t: number) => t === b.i32 || t === b.i64;
   // asc emits no name section: binaryen then names functions by index.
   const fnName = (name: string) => (/^\d+$/.test(name) ? `#${name}` : `$${name}`);
@@ -150,7 +169,8 @@ export function validateModule(b: Binaryen, module: Module, wasm: Uint8Array): M
     }
   }
 
-  if (module.getStart()) problems.add('has a start section (code run at instantiation, outside the gas meter): export it as _start instead');
+  if (module.getStart())
+    problems.add('has a start section (code run at instantiation, outside the gas meter): export it as _start instead');
   if (module.getNumTables() > 0) problems.add('declares a table: indirect calls are not allowed');
   if (module.getNumElementSegments() > 0) problems.add('declares element segments: indirect calls are not allowed');
 
@@ -162,9 +182,12 @@ export function validateModule(b: Binaryen, module: Module, wasm: Uint8Array): M
     const mem = module.getMemoryInfo();
     if (mem.shared) problems.add('memory is shared: threads are not allowed');
     if (mem.is64) problems.add('memory is 64-bit: expected a 32-bit memory');
-    if (mem.max === undefined) problems.add(`memory has no maximum: expected initial == maximum ≤ ${MAX_MEMORY_PAGES} pages`);
-    else if (mem.initial !== mem.max) problems.add(`memory grows from ${mem.initial} to ${mem.max} pages: expected initial == maximum (fixed memory)`);
-    else if (mem.max > MAX_MEMORY_PAGES) problems.add(`memory is ${mem.max} pages: expected at most ${MAX_MEMORY_PAGES}`);
+    if (mem.max === undefined)
+      problems.add(`memory has no maximum: expected initial == maximum ≤ ${MAX_MEMORY_PAGES} pages`);
+    else if (mem.initial !== mem.max)
+      problems.add(`memory grows from ${mem.initial} to ${mem.max} pages: expected initial == maximum (fixed memory)`);
+    else if (mem.max > MAX_MEMORY_PAGES)
+      problems.add(`memory is ${mem.max} pages: expected at most ${MAX_MEMORY_PAGES}`);
     else if (mem.max === 0) problems.add('memory is 0 pages: expected room for the input and output regions');
     memoryPages = mem.initial;
     memoryBytes = mem.initial * WASM_PAGE;
@@ -176,7 +199,10 @@ export function validateModule(b: Binaryen, module: Module, wasm: Uint8Array): M
   for (let i = 0; i < globalCount; i++) {
     const g = b.getGlobalInfo(module.getGlobalByIndex(i));
     globals.set(g.name, { mutable: g.mutable, type: g.type, init: g.init });
-    if (!intType(g.type)) problems.add(`global ${g.name} has type ${typeName(g.type)}: only i32 and i64 are allowed (no floats, SIMD or references)`);
+    if (!intType(g.type))
+      problems.add(
+        `global ${g.name} has type ${typeName(g.type)}: only i32 and i64 are allowed (no floats, SIMD or references)`,
+      );
   }
 
   // Exports.
@@ -211,31 +237,46 @@ export function validateModule(b: Binaryen, module: Module, wasm: Uint8Array): M
     const info = b.getFunctionInfo(module.getFunction(e.value));
     const p = b.expandType(info.params);
     if (info.module || p.length !== params.length || p.some((t, i) => t !== params[i]) || info.results !== results) {
-      const sig = (ts: number[], r: number) => `(${ts.map(typeName).join(', ')}) → ${r === b.none ? '()' : typeName(r)}`;
+      const sig = (ts: number[], r: number) =>
+        `(${ts.map(typeName).join(', ')}) → ${r === b.none ? '()' : typeName(r)}`;
       problems.add(`export "${name}" has signature ${sig(p, info.results)}: expected ${sig(params, results)}`);
       return undefined;
     }
     return e.value;
   };
   const mem = exports.get(AbiExport.memory);
-  if (module.hasMemory() && (!mem || mem.kind !== b.ExternalMemory)) problems.add(`missing export "${AbiExport.memory}": the memory must be exported as "memory"`);
+  if (module.hasMemory() && (!mem || mem.kind !== b.ExternalMemory))
+    problems.add(`missing export "${AbiExport.memory}": the memory must be exported as "memory"`);
   const version = constExport(AbiExport.abiVersion);
-  if (version !== undefined && version !== ABI_VERSION) problems.add(`exports ABI version ${version}: expected ${ABI_VERSION}`);
+  if (version !== undefined && version !== ABI_VERSION)
+    problems.add(`exports ABI version ${version}: expected ${ABI_VERSION}`);
   const inputPtr = constExport(AbiExport.inputPtr);
   const inputCapacity = constExport(AbiExport.inputCapacity);
   const outputPtr = constExport(AbiExport.outputPtr);
   const outputCapacity = constExport(AbiExport.outputCapacity);
   const evaluateName = funcExport(AbiExport.evaluate, [b.i32], b.i32, true);
   const startName = funcExport(AbiExport.start, [], b.none, false);
-  if (inputPtr !== undefined && inputCapacity !== undefined && outputPtr !== undefined && outputCapacity !== undefined && memoryBytes > 0) {
+  if (
+    inputPtr !== undefined &&
+    inputCapacity !== undefined &&
+    outputPtr !== undefined &&
+    outputCapacity !== undefined &&
+    memoryBytes > 0
+  ) {
     const inside = (ptr: number, cap: number) => ptr >= 0 && cap >= 0 && ptr + cap <= memoryBytes;
-    if (inputCapacity < MAX_INPUT_BYTES) problems.add(`input region holds ${inputCapacity} bytes: expected at least ${MAX_INPUT_BYTES}`);
+    if (inputCapacity < MAX_INPUT_BYTES)
+      problems.add(`input region holds ${inputCapacity} bytes: expected at least ${MAX_INPUT_BYTES}`);
     if (outputCapacity < OUTPUT_HEADER_BYTES || outputCapacity > MAX_OUTPUT_CAPACITY) {
-      problems.add(`output region holds ${outputCapacity} bytes: expected ${OUTPUT_HEADER_BYTES}..${MAX_OUTPUT_CAPACITY}`);
+      problems.add(
+        `output region holds ${outputCapacity} bytes: expected ${OUTPUT_HEADER_BYTES}..${MAX_OUTPUT_CAPACITY}`,
+      );
     }
-    if (!inside(inputPtr, inputCapacity)) problems.add(`input region [${inputPtr}, +${inputCapacity}) is outside the ${memoryBytes}-byte memory`);
-    if (!inside(outputPtr, outputCapacity)) problems.add(`output region [${outputPtr}, +${outputCapacity}) is outside the ${memoryBytes}-byte memory`);
-    if (inputPtr < outputPtr + outputCapacity && outputPtr < inputPtr + inputCapacity) problems.add('input and output regions overlap');
+    if (!inside(inputPtr, inputCapacity))
+      problems.add(`input region [${inputPtr}, +${inputCapacity}) is outside the ${memoryBytes}-byte memory`);
+    if (!inside(outputPtr, outputCapacity))
+      problems.add(`output region [${outputPtr}, +${outputCapacity}) is outside the ${memoryBytes}-byte memory`);
+    if (inputPtr < outputPtr + outputCapacity && outputPtr < inputPtr + inputCapacity)
+      problems.add('input and output regions overlap');
   }
 
   // Data segments: constant offsets, inside memory.
@@ -251,15 +292,37 @@ export function validateModule(b: Binaryen, module: Module, wasm: Uint8Array): M
       continue;
     }
     const length = x._BinaryenGetDataSegmentByteLength(seg);
-    if (offset + length > memoryBytes) problems.add(`data segment ${i} [${offset}, +${length}) is outside the ${memoryBytes}-byte memory`);
+    if (offset + length > memoryBytes)
+      problems.add(`data segment ${i} [${offset}, +${length}) is outside the ${memoryBytes}-byte memory`);
   }
 
   // Code: types, the allow-list of expressions, and the call graph.
   const allowed = new Set<number>([
-    b.NopId, b.BlockId, b.IfId, b.LoopId, b.BreakId, b.SwitchId, b.CallId, b.LocalGetId, b.LocalSetId,
-    b.GlobalGetId, b.GlobalSetId, b.LoadId, b.StoreId, b.MemoryInitId, b.MemoryCopyId,
-    b.MemoryFillId, b.ConstId, b.UnaryId, b.BinaryId, b.SelectId, b.DropId, b.ReturnId, b.MemorySizeId,
-    b.MemoryGrowId, b.UnreachableId,
+    b.NopId,
+    b.BlockId,
+    b.IfId,
+    b.LoopId,
+    b.BreakId,
+    b.SwitchId,
+    b.CallId,
+    b.LocalGetId,
+    b.LocalSetId,
+    b.GlobalGetId,
+    b.GlobalSetId,
+    b.LoadId,
+    b.StoreId,
+    b.MemoryInitId,
+    b.MemoryCopyId,
+    b.MemoryFillId,
+    b.ConstId,
+    b.UnaryId,
+    b.BinaryId,
+    b.SelectId,
+    b.DropId,
+    b.ReturnId,
+    b.MemorySizeId,
+    b.MemoryGrowId,
+    b.UnreachableId,
   ]);
   const kindName = expressionKindNames(b);
   const calls = new Map<string, Set<string>>();
@@ -272,9 +335,13 @@ export function validateModule(b: Binaryen, module: Module, wasm: Uint8Array): M
     const params = b.expandType(info.params);
     const results = b.expandType(info.results);
     for (const t of [...params, ...results, ...info.vars]) {
-      if (!intType(t)) problems.add(`function ${fnName(fn.name)} uses ${typeName(t)} values: only i32 and i64 are allowed (no floats, SIMD or references)`);
+      if (!intType(t))
+        problems.add(
+          `function ${fnName(fn.name)} uses ${typeName(t)} values: only i32 and i64 are allowed (no floats, SIMD or references)`,
+        );
     }
-    if (results.length > 1) problems.add(`function ${fnName(fn.name)} returns several values (multi-value is not allowed)`);
+    if (results.length > 1)
+      problems.add(`function ${fnName(fn.name)} returns several values (multi-value is not allowed)`);
     frames.set(fn.name, frameEstimate(params.length + info.vars.length));
     const callees = new Set<string>();
     calls.set(fn.name, callees);
@@ -292,14 +359,17 @@ export function validateModule(b: Binaryen, module: Module, wasm: Uint8Array): M
       }
       const t = b.getExpressionType(e);
       if (t !== b.none && t !== b.unreachable && !intType(t)) {
-        problems.add(`function ${fnName(fn.name)} computes ${typeName(t)} values: only i32 and i64 are allowed (no floats, SIMD or references)`);
+        problems.add(
+          `function ${fnName(fn.name)} computes ${typeName(t)} values: only i32 and i64 are allowed (no floats, SIMD or references)`,
+        );
       }
       if (depth > MAX_EXPRESSION_DEPTH) {
         problems.add(`function ${fnName(fn.name)} nests expressions deeper than ${MAX_EXPRESSION_DEPTH}`);
         continue;
       }
       if (id === b.CallId) {
-        if (x.Call.isReturn(e)) problems.add(`function ${fnName(fn.name)} uses return_call: tail calls are not allowed`);
+        if (x.Call.isReturn(e))
+          problems.add(`function ${fnName(fn.name)} uses return_call: tail calls are not allowed`);
         callees.add(x.Call.getTarget(e));
       } else if ((id === b.LoadId && x.Load.isAtomic(e)) || (id === b.StoreId && x.Store.isAtomic(e))) {
         problems.add(`function ${fnName(fn.name)} uses atomic memory accesses: threads are not allowed`);
@@ -319,7 +389,9 @@ export function validateModule(b: Binaryen, module: Module, wasm: Uint8Array): M
   let cycle: string[] | undefined;
   for (const root of functions) {
     if (root.imported || state.has(root.name)) continue;
-    const path: { name: string; callees: string[]; next: number }[] = [{ name: root.name, callees: [...(calls.get(root.name) ?? [])], next: 0 }];
+    const path: { name: string; callees: string[]; next: number }[] = [
+      { name: root.name, callees: [...(calls.get(root.name) ?? [])], next: 0 },
+    ];
     state.set(root.name, 1);
     while (path.length > 0) {
       const top = path[path.length - 1]!;
@@ -353,9 +425,14 @@ export function validateModule(b: Binaryen, module: Module, wasm: Uint8Array): M
       stackEstimate = Math.max(stackEstimate, d.bytes);
     }
   }
-  if (cycle) problems.add(`recursion: function ${cycle.map(fnName).join(' → ')} (recursive calls are not allowed: the stack must be bounded)`);
+  if (cycle)
+    problems.add(
+      `recursion: function ${cycle.map(fnName).join(' → ')} (recursive calls are not allowed: the stack must be bounded)`,
+    );
   if (stackEstimate > MAX_STACK_ESTIMATE_BYTES) {
-    problems.add(`deepest call chain (${maxCallDepth} frames) needs an estimated ${stackEstimate} bytes of stack: expected at most ${MAX_STACK_ESTIMATE_BYTES}`);
+    problems.add(
+      `deepest call chain (${maxCallDepth} frames) needs an estimated ${stackEstimate} bytes of stack: expected at most ${MAX_STACK_ESTIMATE_BYTES}`,
+    );
   }
 
   problems.throwIfAny();

@@ -30,7 +30,10 @@ interface WebAssemblyApi {
     imports(module: WasmModule): (WasmModuleDescriptor & { module: string })[];
     exports(module: WasmModule): WasmModuleDescriptor[];
   };
-  Instance: new (module: WasmModule, imports: Record<string, Record<string, unknown>>) => { exports: Record<string, unknown> };
+  Instance: new (
+    module: WasmModule,
+    imports: Record<string, Record<string, unknown>>,
+  ) => { exports: Record<string, unknown> };
   RuntimeError: new (message?: string) => Error;
   CompileError: new (message?: string) => Error;
 }

@@ -24,7 +24,19 @@ const expectSchema = z.strictObject({
   group: z.string().optional(),
   reason: z.string().optional(),
   reasonContains: z.string().optional(),
-  fault: z.enum(['out_of_gas', 'trap', 'abort', 'stack_overflow', 'bad_output', 'input_rejected', 'input_invalid', 'host_error']).nullable().optional(),
+  fault: z
+    .enum([
+      'out_of_gas',
+      'trap',
+      'abort',
+      'stack_overflow',
+      'bad_output',
+      'input_rejected',
+      'input_invalid',
+      'host_error',
+    ])
+    .nullable()
+    .optional(),
   gas: z.number().int().min(0).optional(),
 });
 
@@ -63,13 +75,24 @@ export function parseCases(json: unknown): PolicyCase[] {
     try {
       value = JSON.parse(json);
     } catch (cause) {
-      throw new KeywardError('POLICY_CASES_INVALID', `cases: expected JSON, got a parse error: ${(cause as Error).message}`, { cause });
+      throw new KeywardError(
+        'POLICY_CASES_INVALID',
+        `cases: expected JSON, got a parse error: ${(cause as Error).message}`,
+        { cause },
+      );
     }
   }
-  if (!Array.isArray(value)) throw new KeywardError('POLICY_CASES_INVALID', `cases: expected a JSON array of cases, got ${value === null ? 'null' : typeof value}`);
+  if (!Array.isArray(value))
+    throw new KeywardError(
+      'POLICY_CASES_INVALID',
+      `cases: expected a JSON array of cases, got ${value === null ? 'null' : typeof value}`,
+    );
   return value.map((raw, i) => {
     const res = caseSchema.safeParse(raw);
-    const label = typeof (raw as { name?: unknown })?.name === 'string' ? `case ${i} "${(raw as { name: string }).name}"` : `case ${i}`;
+    const label =
+      typeof (raw as { name?: unknown })?.name === 'string'
+        ? `case ${i} "${(raw as { name: string }).name}"`
+        : `case ${i}`;
     if (!res.success) {
       const opts = { schema: caseSchema };
       throw new KeywardError('POLICY_CASES_INVALID', `${label}: ${describeIssues(res.error.issues, opts)}`, {
@@ -80,7 +103,10 @@ export function parseCases(json: unknown): PolicyCase[] {
     try {
       input = parsePolicyInput(res.data.input);
     } catch (err) {
-      throw new KeywardError('POLICY_CASES_INVALID', `${label}: ${(err as Error).message}`, { cause: err, details: { case: i } });
+      throw new KeywardError('POLICY_CASES_INVALID', `${label}: ${(err as Error).message}`, {
+        cause: err,
+        details: { case: i },
+      });
     }
     const c: PolicyCase = { name: res.data.name, input, expect: res.data.expect };
     if (res.data.gasBudget !== undefined) c.gasBudget = res.data.gasBudget;
@@ -99,7 +125,8 @@ export function runCases(policy: LoadedPolicy, cases: readonly PolicyCase[] | un
     const e = c.expect;
     const mismatches: string[] = [];
     const check = (field: string, expected: unknown, got: unknown) => {
-      if (expected !== undefined && expected !== got) mismatches.push(`${field}: expected ${JSON.stringify(expected)}, got ${JSON.stringify(got)}`);
+      if (expected !== undefined && expected !== got)
+        mismatches.push(`${field}: expected ${JSON.stringify(expected)}, got ${JSON.stringify(got)}`);
     };
     check('decision', e.decision, actual.decision);
     check('approvals', e.approvals, actual.approvals);
@@ -108,7 +135,9 @@ export function runCases(policy: LoadedPolicy, cases: readonly PolicyCase[] | un
     check('fault', e.fault, actual.fault);
     check('gas', e.gas, actual.gas);
     if (e.reasonContains !== undefined && !actual.reason.includes(e.reasonContains)) {
-      mismatches.push(`reason: expected to contain ${JSON.stringify(e.reasonContains)}, got ${JSON.stringify(actual.reason)}`);
+      mismatches.push(
+        `reason: expected to contain ${JSON.stringify(e.reasonContains)}, got ${JSON.stringify(actual.reason)}`,
+      );
     }
     return { name: c.name, pass: mismatches.length === 0, expected: e, actual, mismatches };
   });

@@ -21,7 +21,10 @@ export interface PolicyScaffold {
  */
 export function scaffoldPolicy(name: string): PolicyScaffold {
   if (typeof name !== 'string' || !POLICY_NAME_PATTERN.test(name)) {
-    throw new KeywardError('POLICY_NAME_INVALID', `policy name: expected a letter then up to 63 letters, digits, "-" or "_", got ${JSON.stringify(name)}`);
+    throw new KeywardError(
+      'POLICY_NAME_INVALID',
+      `policy name: expected a letter then up to 63 letters, digits, "-" or "_", got ${JSON.stringify(name)}`,
+    );
   }
   const source = `/**
  * ${name}: a Keyward policy (AssemblyScript).
@@ -58,27 +61,57 @@ export function decide(req: Request): Decision {
   const cases = [
     {
       name: 'an app may encrypt with a production key',
-      input: { operation: 'encrypt', principal: 'svc-billing', roles: ['app'], key: key({ env: 'prod' }), payloadBytes: 512 },
+      input: {
+        operation: 'encrypt',
+        principal: 'svc-billing',
+        roles: ['app'],
+        key: key({ env: 'prod' }),
+        payloadBytes: 512,
+      },
       expect: { decision: 'allow' },
     },
     {
       name: 'an operator may not use a production key',
-      input: { operation: 'encrypt', principal: 'bob', roles: ['operator'], key: key({ env: 'prod' }), payloadBytes: 512 },
+      input: {
+        operation: 'encrypt',
+        principal: 'bob',
+        roles: ['operator'],
+        key: key({ env: 'prod' }),
+        payloadBytes: 512,
+      },
       expect: { decision: 'deny', reason: 'production keys are reserved for the app role' },
     },
     {
       name: 'payloads over 1 MiB are denied',
-      input: { operation: 'encrypt', principal: 'svc-billing', roles: ['app'], key: key({}), payloadBytes: 2 * 1024 * 1024 },
+      input: {
+        operation: 'encrypt',
+        principal: 'svc-billing',
+        roles: ['app'],
+        key: key({}),
+        payloadBytes: 2 * 1024 * 1024,
+      },
       expect: { decision: 'deny', reasonContains: '1 MiB' },
     },
     {
       name: 'decrypting with a critical key needs two approvals',
-      input: { operation: 'decrypt', principal: 'svc-billing', roles: ['app'], key: key({ tier: 'critical' }), approvals: 1 },
+      input: {
+        operation: 'decrypt',
+        principal: 'svc-billing',
+        roles: ['app'],
+        key: key({ tier: 'critical' }),
+        approvals: 1,
+      },
       expect: { decision: 'require_approval', approvals: 2, group: 'operator' },
     },
     {
       name: 'with two approvals it is allowed',
-      input: { operation: 'decrypt', principal: 'svc-billing', roles: ['app'], key: key({ tier: 'critical' }), approvals: 2 },
+      input: {
+        operation: 'decrypt',
+        principal: 'svc-billing',
+        roles: ['app'],
+        key: key({ tier: 'critical' }),
+        approvals: 2,
+      },
       expect: { decision: 'allow' },
     },
     {

@@ -10,7 +10,9 @@ import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { canonicalBody } from '../../../engine/approvals/index.js';
 
-const fixture = JSON.parse(readFileSync(new URL('../../fixtures/audit/canonical-json.json', import.meta.url), 'utf8')) as { json: Array<{ input: string; canonical: string }> };
+const fixture = JSON.parse(
+  readFileSync(new URL('../../fixtures/audit/canonical-json.json', import.meta.url), 'utf8'),
+) as { json: Array<{ input: string; canonical: string }> };
 
 describe('canonicalBody', () => {
   it('no body is {}; bodies get the bytes canonicalize 4.0.0 gave', () => {
@@ -25,7 +27,10 @@ describe('canonicalBody', () => {
   });
 
   it('a value with no JSON form is VALIDATION_FAILED, and a lone surrogate is refused', () => {
-    assert.throws(() => canonicalBody(() => 1), (e: unknown) => (e as { code?: string }).code === 'VALIDATION_FAILED');
+    assert.throws(
+      () => canonicalBody(() => 1),
+      (e: unknown) => (e as { code?: string }).code === 'VALIDATION_FAILED',
+    );
     assert.throws(() => canonicalBody({ s: '\ud800' }), /Lone surrogate/);
   });
 });

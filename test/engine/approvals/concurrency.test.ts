@@ -27,7 +27,9 @@ after(() => u.close());
 
 /** Fulfilled and rejected results, the rejections by error code. */
 function tally(results: PromiseSettledResult<unknown>[]): { ok: number; codes: string[] } {
-  const codes = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected').map((r) => (isKeywardError(r.reason) ? r.reason.code : String(r.reason)));
+  const codes = results
+    .filter((r): r is PromiseRejectedResult => r.status === 'rejected')
+    .map((r) => (isKeywardError(r.reason) ? r.reason.code : String(r.reason)));
   return { ok: results.filter((r) => r.status === 'fulfilled').length, codes };
 }
 
@@ -100,10 +102,20 @@ describe('ApprovalService races', () => {
     const p = fresh();
     const seen: string[] = [];
     const ids = new Set<string>();
-    const sweepers = Array.from({ length: 4 }, () => makeService(u, clock, { ttlMs: TTL, onExpired: async (_tx, row) => void (ids.has(row.id) && seen.push(row.id)) }).svc);
+    const sweepers = Array.from(
+      { length: 4 },
+      () =>
+        makeService(u, clock, {
+          ttlMs: TTL,
+          onExpired: async (_tx, row) => void (ids.has(row.id) && seen.push(row.id)),
+        }).svc,
+    );
     for (let i = 0; i < 6; i++) ids.add((await park(sweepers[0]!, clock, p.requester, p.group)).approvalId);
     clock.tick(TTL);
-    await Promise.all([...sweepers.map((s) => s.expireDue()), ...sweepers.map((s) => s.list(p.requester, { limit: 10 }))]);
+    await Promise.all([
+      ...sweepers.map((s) => s.expireDue()),
+      ...sweepers.map((s) => s.list(p.requester, { limit: 10 })),
+    ]);
     assert.deepEqual([...seen].sort(), [...ids].sort());
     const states = (await svc.list(p.requester, { limit: 10 })).approvals.map((v) => v.state);
     assert.deepEqual(states, Array(6).fill('expired'));

@@ -61,7 +61,15 @@ export function makeService(
 }
 
 /** Fresh principals and an approver group for one test. */
-export function fresh(): { group: string; requester: Actor; a1: Actor; a2: Actor; a3: Actor; stranger: Actor; admin: Actor } {
+export function fresh(): {
+  group: string;
+  requester: Actor;
+  a1: Actor;
+  a2: Actor;
+  a3: Actor;
+  stranger: Actor;
+  admin: Actor;
+} {
   const t = randomBytes(4).toString('hex');
   const group = `approvers-${t}`;
   return {
@@ -75,7 +83,11 @@ export function fresh(): { group: string; requester: Actor; a1: Actor; a2: Actor
   };
 }
 
-export const ORIGIN: RequestOrigin = { method: 'DELETE', path: '/v1/keys/orders?force=true', body: { reason: 'rotation done', n: 1 } };
+export const ORIGIN: RequestOrigin = {
+  method: 'DELETE',
+  path: '/v1/keys/orders?force=true',
+  body: { reason: 'rotation done', n: 1 },
+};
 
 /** Parks a request like the pipeline does (key deletion, 2 approvals). */
 export function park(
@@ -101,7 +113,11 @@ export function park(
 }
 
 /** openExecution's input for the requester repeating ORIGIN (or `origin`). */
-export function execInput(requester: Actor, origin: RequestOrigin = ORIGIN, over: Partial<{ operation: string; key: string | null; principal: string }> = {}) {
+export function execInput(
+  requester: Actor,
+  origin: RequestOrigin = ORIGIN,
+  over: Partial<{ operation: string; key: string | null; principal: string }> = {},
+) {
   return {
     principal: over.principal ?? requester.principal,
     operation: over.operation ?? 'key.delete',

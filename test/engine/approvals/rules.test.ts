@@ -5,7 +5,14 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { isKeywardError } from '../../../lib/errors.js';
-import { approvalView, assertApprovalId, assertApprover, newApprovalId, notPending, visibleTo } from '../../../engine/approvals/rules.js';
+import {
+  approvalView,
+  assertApprovalId,
+  assertApprover,
+  newApprovalId,
+  notPending,
+  visibleTo,
+} from '../../../engine/approvals/rules.js';
 import type { ApprovalRow } from '../../../engine/store/index.js';
 
 const T0 = new Date('2026-03-01T12:00:00.000Z');
@@ -42,10 +49,21 @@ describe('approval rules', () => {
   });
 
   it('the requester never approves or denies; an approver holds the group; only pending counts', () => {
-    assert.throws(() => assertApprover(row(), { principal: 'alice', roles: ['security'] }, 'approve'), code('APPROVAL_SELF'));
+    assert.throws(
+      () => assertApprover(row(), { principal: 'alice', roles: ['security'] }, 'approve'),
+      code('APPROVAL_SELF'),
+    );
     assert.throws(() => assertApprover(row(), { principal: 'root', roles: ['admin'] }, 'deny'), code('APPROVAL_GROUP'));
     assert.doesNotThrow(() => assertApprover(row(), { principal: 'bob', roles: ['security'] }, 'approve'));
-    assert.throws(() => assertApprover(row({ state: 'denied', deniedBy: 'carol' }), { principal: 'bob', roles: ['security'] }, 'approve'), code('APPROVAL_NOT_PENDING'));
+    assert.throws(
+      () =>
+        assertApprover(
+          row({ state: 'denied', deniedBy: 'carol' }),
+          { principal: 'bob', roles: ['security'] },
+          'approve',
+        ),
+      code('APPROVAL_NOT_PENDING'),
+    );
   });
 
   it('says why a used approval is refused', () => {
@@ -64,7 +82,8 @@ describe('approval rules', () => {
     assert.ok(a < b);
     assert.notEqual(newApprovalId(T0), a);
     assert.doesNotThrow(() => assertApprovalId(a));
-    for (const bad of ['apr_' + '0'.repeat(31), 'APR_' + '0'.repeat(32), 'apr_' + 'G'.repeat(32), '']) assert.throws(() => assertApprovalId(bad), code('VALIDATION_FAILED'));
+    for (const bad of ['apr_' + '0'.repeat(31), 'APR_' + '0'.repeat(32), 'apr_' + 'G'.repeat(32), ''])
+      assert.throws(() => assertApprovalId(bad), code('VALIDATION_FAILED'));
   });
 
   it('the view names the group and counts the approvers', () => {

@@ -10,7 +10,15 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { APPROVAL_PAGE_MAX, APPROVAL_STATES, APPROVAL_TTL_MS_DEFAULT, ApprovalService, MAX_DENY_REASON, approvalBodyPath, canonicalBody } from '../../../engine/approvals/index.js';
+import {
+  APPROVAL_PAGE_MAX,
+  APPROVAL_STATES,
+  APPROVAL_TTL_MS_DEFAULT,
+  ApprovalService,
+  MAX_DENY_REASON,
+  approvalBodyPath,
+  canonicalBody,
+} from '../../../engine/approvals/index.js';
 import type { ApprovalView } from '../../../engine/approvals/index.js';
 import { isKeywardError } from '../../../lib/errors.js';
 import { CommitScope, getEntry, putEntry } from '../../../engine/store/index.js';
@@ -22,7 +30,8 @@ import { Clock, ORIGIN, code, execInput, fresh, hmac, makeService, park } from '
 
 const ID_RE = /^apr_[0-9a-f]{32}$/;
 /** APPROVAL_NOT_PENDING naming the state it is in. */
-const notPending = (state: string) => (e: unknown) => isKeywardError(e, 'APPROVAL_NOT_PENDING') && (e as { details?: { state?: string } }).details?.state === state;
+const notPending = (state: string) => (e: unknown) =>
+  isKeywardError(e, 'APPROVAL_NOT_PENDING') && (e as { details?: { state?: string } }).details?.state === state;
 
 let u: Unsealed;
 const clock = new Clock();
@@ -100,7 +109,8 @@ describe('ApprovalService: parking and reading', () => {
       await assert.rejects(park(svc, clock, p.requester, p.group, { required }), RangeError);
     }
     assert.deepEqual((await svc.list(p.requester, { limit: 10 })).approvals, []);
-    for (const ttlMs of [0, -5, 1.5]) assert.throws(() => new ApprovalService(u.store.db, { now: clock.now, digest: hmac, ttlMs }), RangeError);
+    for (const ttlMs of [0, -5, 1.5])
+      assert.throws(() => new ApprovalService(u.store.db, { now: clock.now, digest: hmac, ttlMs }), RangeError);
   });
 
   it('get: the requester, the approver group and admins see an approval; others get APPROVAL_NOT_FOUND, as for an unknown id', async () => {
@@ -109,7 +119,11 @@ describe('ApprovalService: parking and reading', () => {
     for (const who of [p.requester, p.a1, p.admin, { principal: p.requester.principal, roles: [] }]) {
       assert.equal((await svc.get(approvalId, who)).id, approvalId, who.principal);
     }
-    for (const who of [p.stranger, { principal: 'x', roles: [] }, { principal: 'y', roles: [`${p.group}-other`, 'operator'] }]) {
+    for (const who of [
+      p.stranger,
+      { principal: 'x', roles: [] },
+      { principal: 'y', roles: [`${p.group}-other`, 'operator'] },
+    ]) {
       await assert.rejects(svc.get(approvalId, who), code('APPROVAL_NOT_FOUND'), who.principal);
     }
     await assert.rejects(svc.get('apr_' + 'f'.repeat(32), p.admin), code('APPROVAL_NOT_FOUND'));
@@ -146,7 +160,10 @@ describe('ApprovalService: approve and deny', () => {
     assert.deepEqual([v1.state, v1.approvedBy, v1.approvals], ['pending', [p.a1.principal], 1]);
     await assert.rejects(svc.approve(approvalId, p.a1), code('APPROVAL_DUPLICATE'));
     // The same principal with other roles is still the same principal.
-    await assert.rejects(svc.approve(approvalId, { principal: p.a1.principal, roles: [p.group, 'admin'] }), code('APPROVAL_DUPLICATE'));
+    await assert.rejects(
+      svc.approve(approvalId, { principal: p.a1.principal, roles: [p.group, 'admin'] }),
+      code('APPROVAL_DUPLICATE'),
+    );
     clock.tick();
     const v2 = await svc.approve(approvalId, p.a2);
     assert.deepEqual([v2.state, v2.approvedBy, v2.approvals], ['pending', [p.a1.principal, p.a2.principal], 2]);
@@ -194,20 +211,58 @@ describe('ApprovalService: execution', () => {
   it('openExecution: only the requester, for the same operation, key, method, path and body (by digest, canonical form)', async () => {
     const p = fresh();
     const { approvalId } = await park(svc, clock, p.requester, p.group);
-    await assert.rejects(svc.openExecution(approvalId, execInput(p.requester, ORIGIN, { principal: p.a1.principal })), code('APPROVAL_NOT_REQUESTER'));
-    await assert.rejects(svc.openExecution(approvalId, execInput(p.requester, ORIGIN, { operation: 'key.rotate' })), code('APPROVAL_MISMATCH'));
-    await assert.rejects(svc.openExecution(approvalId, execInput(p.requester, ORIGIN, { key: 'payments' })), code('APPROVAL_MISMATCH'));
-    await assert.rejects(svc.openExecution(approvalId, execInput(p.requester, ORIGIN, { key: null })), code('APPROVAL_MISMATCH'));
-    await assert.rejects(svc.openExecution(approvalId, execInput(p.requester, { ...ORIGIN, method: 'POST' })), code('APPROVAL_MISMATCH'));
-    await assert.rejects(svc.openExecution(approvalId, execInput(p.requester, { ...ORIGIN, path: '/v1/keys/orders' })), code('APPROVAL_MISMATCH'));
-    await assert.rejects(svc.openExecution(approvalId, execInput(p.requester, { ...ORIGIN, body: { reason: 'rotation done', n: 2 } })), code('APPROVAL_DIGEST_MISMATCH'));
-    await assert.rejects(svc.openExecution(approvalId, execInput(p.requester, { ...ORIGIN, body: undefined })), code('APPROVAL_DIGEST_MISMATCH'));
+    await assert.rejects(
+      svc.openExecution(approvalId, execInput(p.requester, ORIGIN, { principal: p.a1.principal })),
+      code('APPROVAL_NOT_REQUESTER'),
+    );
+    await assert.rejects(
+      svc.openExecution(approvalId, execInput(p.requester, ORIGIN, { operation: 'key.rotate' })),
+      code('APPROVAL_MISMATCH'),
+    );
+    await assert.rejects(
+      svc.openExecution(approvalId, execInput(p.requester, ORIGIN, { key: 'payments' })),
+      code('APPROVAL_MISMATCH'),
+    );
+    await assert.rejects(
+      svc.openExecution(approvalId, execInput(p.requester, ORIGIN, { key: null })),
+      code('APPROVAL_MISMATCH'),
+    );
+    await assert.rejects(
+      svc.openExecution(approvalId, execInput(p.requester, { ...ORIGIN, method: 'POST' })),
+      code('APPROVAL_MISMATCH'),
+    );
+    await assert.rejects(
+      svc.openExecution(approvalId, execInput(p.requester, { ...ORIGIN, path: '/v1/keys/orders' })),
+      code('APPROVAL_MISMATCH'),
+    );
+    await assert.rejects(
+      svc.openExecution(approvalId, execInput(p.requester, { ...ORIGIN, body: { reason: 'rotation done', n: 2 } })),
+      code('APPROVAL_DIGEST_MISMATCH'),
+    );
+    await assert.rejects(
+      svc.openExecution(approvalId, execInput(p.requester, { ...ORIGIN, body: undefined })),
+      code('APPROVAL_DIGEST_MISMATCH'),
+    );
     // The same body with its keys in another order is the same canonical body.
-    assert.deepEqual(await svc.openExecution(approvalId, execInput(p.requester, { ...ORIGIN, body: { n: 1, reason: 'rotation done' } })), { id: approvalId, approvals: 0 });
+    assert.deepEqual(
+      await svc.openExecution(
+        approvalId,
+        execInput(p.requester, { ...ORIGIN, body: { n: 1, reason: 'rotation done' } }),
+      ),
+      { id: approvalId, approvals: 0 },
+    );
     // A request with no body parks as `{}` and executes with none.
-    const empty = await park(svc, clock, p.requester, p.group, { origin: { method: 'POST', path: '/v1/keys/k/rotate', body: undefined }, operation: 'key.rotate', key: 'k' });
+    const empty = await park(svc, clock, p.requester, p.group, {
+      origin: { method: 'POST', path: '/v1/keys/k/rotate', body: undefined },
+      operation: 'key.rotate',
+      key: 'k',
+    });
     const noBody = { method: 'POST', path: '/v1/keys/k/rotate', body: undefined };
-    assert.equal((await svc.openExecution(empty.approvalId, execInput(p.requester, noBody, { operation: 'key.rotate', key: 'k' }))).approvals, 0);
+    assert.equal(
+      (await svc.openExecution(empty.approvalId, execInput(p.requester, noBody, { operation: 'key.rotate', key: 'k' })))
+        .approvals,
+      0,
+    );
     assert.equal(canonicalBody(undefined), '{}');
     // Checks only: nothing moved.
     assert.equal((await svc.get(approvalId, p.requester)).state, 'pending');
@@ -238,12 +293,18 @@ describe('ApprovalService: execution', () => {
     clock.tick(7);
     await svc.settle(approvalId, { status: 204, code: null });
     const v = await svc.get(approvalId, p.requester);
-    assert.deepEqual([v.state, v.resultStatus, v.resultCode, v.finishedAt], ['executed', 204, null, clock.now().toISOString()]);
+    assert.deepEqual(
+      [v.state, v.resultStatus, v.resultCode, v.finishedAt],
+      ['executed', 204, null, clock.now().toISOString()],
+    );
     assert.equal(await getEntry(u.store.db, approvalBodyPath(approvalId)), undefined);
     await assert.rejects(svc.claim(approvalId), notPending('executed'));
     // A second settle does not rewrite the outcome.
     await svc.settle(approvalId, { status: 500, code: 'INTERNAL' });
-    assert.deepEqual([(await svc.get(approvalId, p.requester)).state, (await svc.get(approvalId, p.requester)).resultStatus], ['executed', 204]);
+    assert.deepEqual(
+      [(await svc.get(approvalId, p.requester)).state, (await svc.get(approvalId, p.requester)).resultStatus],
+      ['executed', 204],
+    );
   });
 
   it('settle with an error code records failed, which is final too', async () => {
@@ -279,8 +340,15 @@ describe('ApprovalService: expiry', () => {
       onExpired: async (tx: Db, row) => {
         if (!mine.has(row.id)) return;
         // Inside the expiry's transaction: the row is already expired and its body gone.
-        const [inTx] = await tx.select({ state: approvalsTable.state }).from(approvalsTable).where(eq(approvalsTable.id, row.id));
-        seen.push({ id: row.id, state: inTx!.state, body: (await getEntry(tx, approvalBodyPath(row.id))) !== undefined });
+        const [inTx] = await tx
+          .select({ state: approvalsTable.state })
+          .from(approvalsTable)
+          .where(eq(approvalsTable.id, row.id));
+        seen.push({
+          id: row.id,
+          state: inTx!.state,
+          body: (await getEntry(tx, approvalBodyPath(row.id))) !== undefined,
+        });
         await putEntry(tx, `test/expired/${row.id}`, new Uint8Array([1]));
       },
     });
@@ -298,7 +366,10 @@ describe('ApprovalService: expiry', () => {
     assert.deepEqual(seen, [{ id: a, state: 'expired', body: false }]);
     clock.tick(10);
     await s.expireDue();
-    assert.deepEqual(seen.map((x) => x.id), [a, b]);
+    assert.deepEqual(
+      seen.map((x) => x.id),
+      [a, b],
+    );
     assert.equal(await s.expireDue(), 0);
     assert.equal(seen.length, 2, 'each expiry is reported once');
     // onExpired's write committed with the expiry.
@@ -332,7 +403,10 @@ describe('ApprovalService: expiry', () => {
     await assert.rejects(s.claim(approvalId), code('APPROVAL_EXPIRED'));
     assert.ok(seen.includes(approvalId));
     clock.tick(1);
-    assert.equal((await s.list(p.requester, { limit: 10, state: 'expired' })).approvals.some((v) => v.id === other), true);
+    assert.equal(
+      (await s.list(p.requester, { limit: 10, state: 'expired' })).approvals.some((v) => v.id === other),
+      true,
+    );
   });
 
   it('an onExpired that throws rolls the expiry back (state, body, its own writes); the next call reports it again', async () => {
@@ -371,7 +445,8 @@ describe('ApprovalService: list', () => {
     const theirs = await park(svc, clock, q.requester, q.group);
     const denied = await park(svc, clock, q.requester, p.group);
     await svc.deny(denied.approvalId, p.a1, 'no');
-    const ids = async (actor: typeof p.a1, state?: (typeof APPROVAL_STATES)[number]) => (await svc.list(actor, { limit: APPROVAL_PAGE_MAX, state })).approvals.map((v) => v.id);
+    const ids = async (actor: typeof p.a1, state?: (typeof APPROVAL_STATES)[number]) =>
+      (await svc.list(actor, { limit: APPROVAL_PAGE_MAX, state })).approvals.map((v) => v.id);
     assert.deepEqual(await ids({ principal: p.requester.principal, roles: [] }), [mine.approvalId]);
     assert.deepEqual(await ids(p.a1), [mine.approvalId, denied.approvalId]);
     assert.deepEqual(await ids(p.a1, 'denied'), [denied.approvalId]);
@@ -394,14 +469,23 @@ describe('ApprovalService: list', () => {
     const created: string[] = [];
     for (let i = 0; i < 5; i++) created.push((await park(svc, clock, p.requester, p.group)).approvalId);
     const page1 = await svc.list(viewer, { limit: 2 });
-    assert.deepEqual(page1.approvals.map((v) => v.id), created.slice(0, 2));
+    assert.deepEqual(
+      page1.approvals.map((v) => v.id),
+      created.slice(0, 2),
+    );
     assert.equal(page1.next, created[1]);
     // Inserted between pages: pages already read are not disturbed, the new one comes last.
     created.push((await park(svc, clock, p.requester, p.group)).approvalId);
     const page2 = await svc.list(viewer, { limit: 2, after: page1.next! });
-    assert.deepEqual(page2.approvals.map((v) => v.id), created.slice(2, 4));
+    assert.deepEqual(
+      page2.approvals.map((v) => v.id),
+      created.slice(2, 4),
+    );
     const page3 = await svc.list(viewer, { limit: 2, after: page2.next! });
-    assert.deepEqual(page3.approvals.map((v) => v.id), created.slice(4, 6));
+    assert.deepEqual(
+      page3.approvals.map((v) => v.id),
+      created.slice(4, 6),
+    );
     assert.equal(page3.next, null, 'a full last page has no next');
     const page4 = await svc.list(viewer, { limit: 2, after: created[5]! });
     assert.deepEqual([page4.approvals, page4.next], [[], null]);
@@ -410,17 +494,27 @@ describe('ApprovalService: list', () => {
     assert.deepEqual([one.approvals.map((v) => v.id), one.next], [created, null]);
     assert.equal((await svc.list(viewer, { limit: 5 })).next, created[4]);
     // A cursor that names no approval still pages (ids sort by time).
-    assert.deepEqual((await svc.list(viewer, { limit: 10, after: 'apr_' + '0'.repeat(32) })).approvals.map((v) => v.id), created);
+    assert.deepEqual(
+      (await svc.list(viewer, { limit: 10, after: 'apr_' + '0'.repeat(32) })).approvals.map((v) => v.id),
+      created,
+    );
     // The state filter pages too.
     await svc.deny(created[1]!, p.a2, 'no');
     const pending = await svc.list(viewer, { limit: 2, state: 'pending' });
-    assert.deepEqual(pending.approvals.map((v) => v.id), [created[0], created[2]]);
-    assert.deepEqual((await svc.list(viewer, { limit: 2, state: 'pending', after: pending.next! })).approvals.map((v) => v.id), [created[3], created[4]]);
+    assert.deepEqual(
+      pending.approvals.map((v) => v.id),
+      [created[0], created[2]],
+    );
+    assert.deepEqual(
+      (await svc.list(viewer, { limit: 2, state: 'pending', after: pending.next! })).approvals.map((v) => v.id),
+      [created[3], created[4]],
+    );
   });
 
   it('refuses a limit outside 1..APPROVAL_PAGE_MAX and a malformed cursor', async () => {
     const p = fresh();
-    for (const limit of [0, -1, APPROVAL_PAGE_MAX + 1, 1.5]) await assert.rejects(svc.list(p.admin, { limit }), RangeError, String(limit));
+    for (const limit of [0, -1, APPROVAL_PAGE_MAX + 1, 1.5])
+      await assert.rejects(svc.list(p.admin, { limit }), RangeError, String(limit));
     await svc.list(p.admin, { limit: APPROVAL_PAGE_MAX });
     await assert.rejects(svc.list(p.admin, { limit: 1, after: 'apr_zz' }), code('VALIDATION_FAILED'));
   });
@@ -429,17 +523,25 @@ describe('ApprovalService: list', () => {
 describe('ApprovalService: the kept body', () => {
   it('storedBody opens the body (openBody gets the path and the stored blob) for the requester only, while pending', async () => {
     const p = fresh();
-    const origin = { method: 'POST', path: '/v1/keys/k/import', body: { material: 'c2VjcmV0', labels: { b: 2, a: 1 } } };
+    const origin = {
+      method: 'POST',
+      path: '/v1/keys/k/import',
+      body: { material: 'c2VjcmV0', labels: { b: 2, a: 1 } },
+    };
     const { approvalId } = await park(svc, clock, p.requester, p.group, { origin, operation: 'key.import', key: 'k' });
     const path = approvalBodyPath(approvalId);
     const blob = await getEntry(u.store.db, path);
     const before = calls.opened.length;
-    assert.deepEqual(await svc.storedBody(approvalId, p.requester.principal), { labels: { a: 1, b: 2 }, material: 'c2VjcmV0' });
+    assert.deepEqual(await svc.storedBody(approvalId, p.requester.principal), {
+      labels: { a: 1, b: 2 },
+      material: 'c2VjcmV0',
+    });
     assert.equal(calls.opened.length, before + 1);
     assert.equal(calls.opened[before]!.path, path);
     assert.deepEqual(calls.opened[before]!.blob, blob);
     // Anyone else (approvers, admins), or an unknown id: nothing, and nothing is decrypted.
-    for (const who of [p.a1.principal, p.admin.principal, 'nobody']) assert.equal(await svc.storedBody(approvalId, who), undefined);
+    for (const who of [p.a1.principal, p.admin.principal, 'nobody'])
+      assert.equal(await svc.storedBody(approvalId, who), undefined);
     assert.equal(await svc.storedBody('apr_' + 'e'.repeat(32), p.requester.principal), undefined);
     assert.equal(calls.opened.length, before + 1);
     await assert.rejects(svc.storedBody('apr_?', p.requester.principal), code('VALIDATION_FAILED'));
@@ -470,11 +572,23 @@ describe('ApprovalService: in the pipeline’s CommitScope', () => {
     });
     clock.tick();
     const parked = await svc.create(
-      { requester: p.requester.principal, operation: 'key.delete', key: 'orders', origin: ORIGIN, canonical: canonicalBody(ORIGIN.body), policies: [], required: 2, group: p.group, reason: 'r' },
+      {
+        requester: p.requester.principal,
+        operation: 'key.delete',
+        key: 'orders',
+        origin: ORIGIN,
+        canonical: canonicalBody(ORIGIN.body),
+        policies: [],
+        required: 2,
+        group: p.group,
+        reason: 'r',
+      },
       scope,
     );
     assert.equal(scope.committed, true);
-    assert.deepEqual(notes, [{ approvalId: parked.approvalId, required: 2, group: p.group, expiresAt: parked.expiresAt }]);
+    assert.deepEqual(notes, [
+      { approvalId: parked.approvalId, required: 2, group: p.group, expiresAt: parked.expiresAt },
+    ]);
     assert.ok(await getEntry(u.store.db, `test/record/${parked.approvalId}`));
 
     const before = calls.sealed.length;
@@ -482,14 +596,30 @@ describe('ApprovalService: in the pipeline’s CommitScope', () => {
       throw new Error('audit append failed');
     });
     await assert.rejects(
-      svc.create({ requester: p.requester.principal, operation: 'key.delete', key: 'orders', origin: ORIGIN, canonical: '{}', policies: [], required: 2, group: p.group, reason: 'r' }, failing),
+      svc.create(
+        {
+          requester: p.requester.principal,
+          operation: 'key.delete',
+          key: 'orders',
+          origin: ORIGIN,
+          canonical: '{}',
+          policies: [],
+          required: 2,
+          group: p.group,
+          reason: 'r',
+        },
+        failing,
+      ),
       /audit append failed/,
     );
     assert.equal(failing.committed, false);
     const lost = calls.sealed[before]!.path.split('/')[1]!;
     await assert.rejects(svc.get(lost, p.admin), code('APPROVAL_NOT_FOUND'));
     assert.equal(await getEntry(u.store.db, approvalBodyPath(lost)), undefined);
-    assert.deepEqual((await svc.list(p.requester, { limit: 10 })).approvals.map((v) => v.id), [parked.approvalId]);
+    assert.deepEqual(
+      (await svc.list(p.requester, { limit: 10 })).approvals.map((v) => v.id),
+      [parked.approvalId],
+    );
   });
 
   it('approve commits the record with the grant; a refused approve leaves the scope open and no grant', async () => {
@@ -504,7 +634,11 @@ describe('ApprovalService: in the pipeline’s CommitScope', () => {
       throw new Error('audit append failed');
     });
     await assert.rejects(svc.approve(approvalId, p.a2, failing), /audit append failed/);
-    assert.deepEqual((await svc.get(approvalId, p.requester)).approvedBy, [p.a1.principal], 'the grant rolled back with its record');
+    assert.deepEqual(
+      (await svc.get(approvalId, p.requester)).approvedBy,
+      [p.a1.principal],
+      'the grant rolled back with its record',
+    );
 
     const ok = new CommitScope(async (tx) => {
       assert.equal((await tx.select().from(approvalsTable).where(eq(approvalsTable.id, approvalId))).length, 1);
@@ -518,7 +652,10 @@ describe('ApprovalService: in the pipeline’s CommitScope', () => {
     const { approvalId } = await park(svc, clock, p.requester, p.group);
     const states: string[] = [];
     const scope = new CommitScope(async (tx) => {
-      const [r] = await tx.select({ state: approvalsTable.state }).from(approvalsTable).where(eq(approvalsTable.id, approvalId));
+      const [r] = await tx
+        .select({ state: approvalsTable.state })
+        .from(approvalsTable)
+        .where(eq(approvalsTable.id, approvalId));
       states.push(r!.state);
       states.push((await getEntry(tx, approvalBodyPath(approvalId))) === undefined ? 'no body' : 'body');
     });

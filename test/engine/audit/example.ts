@@ -4,8 +4,21 @@
 import { fileURLToPath } from 'node:url';
 import { buildBundle } from '../../../engine/audit/math/bundle.js';
 import type { AttestationBundle } from '../../../engine/audit/math/bundle.js';
-import { consistencyProof, frontierNodes, leafHash, nodeHash, rangeNodes, rangeProof } from '../../../engine/audit/math/merkle.js';
-import { checkpointBody, cosignedMessage, ed25519Signer, mlDsa44CosignerSigner, signNote } from '../../../engine/audit/math/note.js';
+import {
+  consistencyProof,
+  frontierNodes,
+  leafHash,
+  nodeHash,
+  rangeNodes,
+  rangeProof,
+} from '../../../engine/audit/math/merkle.js';
+import {
+  checkpointBody,
+  cosignedMessage,
+  ed25519Signer,
+  mlDsa44CosignerSigner,
+  signNote,
+} from '../../../engine/audit/math/note.js';
 import { encodeRecord, sha256Hex } from '../../../engine/audit/math/record.js';
 import type { AuditRecord } from '../../../engine/audit/math/record.js';
 import { MemoryLog } from './helpers.js';
@@ -16,7 +29,19 @@ export const EXAMPLE_TIME = 1_767_225_600; // 2026-01-01T00:00:00Z
 export const EXAMPLE_WASM = Uint8Array.of(0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00);
 export const EXAMPLE_INPUT = new TextEncoder().encode('example policy input #5');
 
-const OPS = ['sys.init', 'sys.unseal', 'key.create', 'encrypt', 'encrypt', 'decrypt', 'sign', 'encrypt', 'decrypt', 'key.rotate', 'encrypt'];
+const OPS = [
+  'sys.init',
+  'sys.unseal',
+  'key.create',
+  'encrypt',
+  'encrypt',
+  'decrypt',
+  'sign',
+  'encrypt',
+  'decrypt',
+  'key.rotate',
+  'encrypt',
+];
 
 function exampleRecord(i: number): AuditRecord {
   const policy = sha256Hex(EXAMPLE_WASM);
@@ -86,7 +111,10 @@ export async function example(): Promise<Example> {
   const name = (level: number, index: number) => `N(${level},${index})`;
   const short = (h: Uint8Array) => hex(h).slice(0, 16) + '…';
   const steps: string[] = [];
-  const f: Array<{ label: string; hash: Uint8Array }> = frontierNodes(from).map((n, i) => ({ label: name(n.level, n.index), hash: proof.left[i]! }));
+  const f: Array<{ label: string; hash: Uint8Array }> = frontierNodes(from).map((n, i) => ({
+    label: name(n.level, n.index),
+    hash: proof.left[i]!,
+  }));
   steps.push(`start  f = [${f.map((x) => x.label).join(', ')}]  (left)`);
   let pos = from;
   const merge = (level: number, label: string, hash: Uint8Array) => {
@@ -144,8 +172,13 @@ export function exampleMarkdown(e: Example): Record<string, string> {
   return {
     bundle: JSON.stringify(e.bundle, null, 2),
     keys: e.trustedKeys.trimEnd(),
-    leaves: e.leafHashes.map(([i, h]) => `N(0,${i})   ${h}   leaf hash of records[${i - e.bundle.range.from}]`).join('\n'),
-    proof: [...e.left.map(([n, h]) => `left   ${n.padEnd(7)} ${h}`), ...e.right.map(([n, h]) => `right  ${n.padEnd(7)} ${h}`)].join('\n'),
+    leaves: e.leafHashes
+      .map(([i, h]) => `N(0,${i})   ${h}   leaf hash of records[${i - e.bundle.range.from}]`)
+      .join('\n'),
+    proof: [
+      ...e.left.map(([n, h]) => `left   ${n.padEnd(7)} ${h}`),
+      ...e.right.map(([n, h]) => `right  ${n.padEnd(7)} ${h}`),
+    ].join('\n'),
     steps: e.steps.join('\n'),
     cosigned: e.cosignedMessageHex.match(/.{1,64}/g)!.join('\n'),
   };

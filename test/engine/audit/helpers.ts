@@ -7,7 +7,13 @@ import { EMPTY_ROOT, appendLeaves, consistencyProof, leafHash, rangeProof } from
 import type { GetNode } from '../../../engine/audit/math/merkle.js';
 import { encodeRecord, sha256Hex } from '../../../engine/audit/math/record.js';
 import type { AuditRecord, PolicyVerdict } from '../../../engine/audit/math/record.js';
-import { checkpointBody, ed25519Signer, mlDsa44CosignerSigner, parseVerifierKey, signNote } from '../../../engine/audit/math/note.js';
+import {
+  checkpointBody,
+  ed25519Signer,
+  mlDsa44CosignerSigner,
+  parseVerifierKey,
+  signNote,
+} from '../../../engine/audit/math/note.js';
 import type { NoteSigner, VerifierKey } from '../../../engine/audit/math/note.js';
 import { buildBundle } from '../../../engine/audit/math/bundle.js';
 import type { AttestationBundle } from '../../../engine/audit/math/bundle.js';
@@ -15,13 +21,20 @@ import type { AttestationBundle } from '../../../engine/audit/math/bundle.js';
 export const VECTORS = fileURLToPath(new URL('./vectors/', import.meta.url));
 
 /** Every JSON file under vectors/transparency-dev/<kind>/, with its path relative to that folder. */
-export function transparencyDevCases(kind: 'inclusion' | 'consistency'): Array<{ file: string; json: Record<string, unknown> }> {
+export function transparencyDevCases(
+  kind: 'inclusion' | 'consistency',
+): Array<{ file: string; json: Record<string, unknown> }> {
   const root = join(VECTORS, 'transparency-dev', kind);
   const walk = (dir: string): string[] =>
     readdirSync(dir)
       .sort()
-      .flatMap((n) => (statSync(join(dir, n)).isDirectory() ? walk(join(dir, n)) : n.endsWith('.json') ? [join(dir, n)] : []));
-  return walk(root).map((file) => ({ file: file.slice(root.length + 1), json: JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown> }));
+      .flatMap((n) =>
+        statSync(join(dir, n)).isDirectory() ? walk(join(dir, n)) : n.endsWith('.json') ? [join(dir, n)] : [],
+      );
+  return walk(root).map((file) => ({
+    file: file.slice(root.length + 1),
+    json: JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>,
+  }));
 }
 
 export const b64 = (s: unknown): Uint8Array => new Uint8Array(Buffer.from(String(s), 'base64'));
@@ -158,7 +171,9 @@ export interface BuiltBundle {
  * A log of `size` records, and a bundle of [from, to) with a consistency proof from
  * `consistencyFrom`, both policies' wasm and every input.
  */
-export async function makeBundle(opts: { size?: number; from?: number; to?: number; consistencyFrom?: number } = {}): Promise<BuiltBundle> {
+export async function makeBundle(
+  opts: { size?: number; from?: number; to?: number; consistencyFrom?: number } = {},
+): Promise<BuiltBundle> {
   const { size = 20, from = 7, to = 12, consistencyFrom = 5 } = opts;
   const records = Array.from({ length: size }, (_, i) => sampleRecord(i));
   const earlier = new MemoryLog().append(records.slice(0, consistencyFrom).map(encodeRecord));
@@ -174,7 +189,11 @@ export async function makeBundle(opts: { size?: number; from?: number; to?: numb
     leaves: log.leaves.slice(from, to),
     checkpoint: signCheckpoint(log, [ed, pq]),
     rangeProof: await rangeProof(from, to, log.size, log.getNodeAsync),
-    consistency: { fromSize: consistencyFrom, fromRoot: earlier.root, proof: await consistencyProof(consistencyFrom, log.size, log.getNode) },
+    consistency: {
+      fromSize: consistencyFrom,
+      fromRoot: earlier.root,
+      proof: await consistencyProof(consistencyFrom, log.size, log.getNode),
+    },
     policies: {
       [POLICY_HASH.alpha]: { name: 'pol-alpha', version: '1.0.0', wasm: POLICY_WASM.alpha },
       [POLICY_HASH.beta]: { name: 'pol-beta', wasm: POLICY_WASM.beta },

@@ -40,7 +40,10 @@ describe('TokenAuthenticator (per-node token cache)', () => {
     const t = await issueToken(store.db, { principal: 'svc', roles: ['app'], now, ttlSeconds: 60 });
     const auth = new TokenAuthenticator(store.db, { ttlMs: 60_000 });
     await auth.authenticate(t.token, now);
-    await assert.rejects(auth.authenticate(t.token, new Date(now.getTime() + 61_000)), (err: any) => unauthenticated(err) && /expired/.test(err.message));
+    await assert.rejects(
+      auth.authenticate(t.token, new Date(now.getTime() + 61_000)),
+      (err: any) => unauthenticated(err) && /expired/.test(err.message),
+    );
     const unknown = `kwt_${'A'.repeat(43)}`;
     await assert.rejects(auth.authenticate(unknown, now), unauthenticated);
     await assert.rejects(auth.authenticate(undefined, now), unauthenticated);

@@ -3,7 +3,16 @@ import assert from 'node:assert/strict';
 import { createCipheriv, createDecipheriv } from 'node:crypto';
 import fc from 'fast-check';
 import { isKeywardError } from '../../../lib/errors.js';
-import { datakey, decrypt, encrypt, openRaw, parseCiphertext, rewrap, sealRaw, type AeadType } from '../../../engine/crypto/aead.js';
+import {
+  datakey,
+  decrypt,
+  encrypt,
+  openRaw,
+  parseCiphertext,
+  rewrap,
+  sealRaw,
+  type AeadType,
+} from '../../../engine/crypto/aead.js';
 import { generateKey } from '../../../engine/crypto/material.js';
 import { acvp, hex, report, toHex } from './vectors.js';
 
@@ -27,7 +36,9 @@ describe('aead: published vectors', () => {
         continue;
       }
       for (const t of g.tests) {
-        const key = hex(t.key), iv = hex(t.iv), aad = hex(t.aad);
+        const key = hex(t.key),
+          iv = hex(t.iv),
+          aad = hex(t.aad);
         if (g.direction === 'encrypt') {
           const c = createCipheriv('aes-128-gcm', key, iv);
           c.setAAD(aad);
@@ -54,8 +65,12 @@ describe('aead: published vectors', () => {
   });
 
   it('AES-256-GCM: McGrew–Viega GCM spec test cases 13 and 14 through sealRaw/openRaw', () => {
-    const k = new Uint8Array(32), iv = new Uint8Array(12);
-    assert.equal(toHex(sealRaw('aes256-gcm', k, iv, new Uint8Array(0), new Uint8Array(0))), '530f8afbc74536b9a963b4f1c4cb738b');
+    const k = new Uint8Array(32),
+      iv = new Uint8Array(12);
+    assert.equal(
+      toHex(sealRaw('aes256-gcm', k, iv, new Uint8Array(0), new Uint8Array(0))),
+      '530f8afbc74536b9a963b4f1c4cb738b',
+    );
     const tc14 = sealRaw('aes256-gcm', k, iv, new Uint8Array(16), new Uint8Array(0));
     assert.equal(toHex(tc14), 'cea7403d4d606b6e074ec5d3baf39d18' + 'd0d1c8a799996bf0265b98b5d48ab919');
     assert.deepEqual(openRaw('aes256-gcm', k, iv, tc14, new Uint8Array(0)), new Uint8Array(16));
@@ -66,7 +81,9 @@ describe('aead: published vectors', () => {
     const key = hex('808182838485868788898a8b8c8d8e8f909192939495969798999a9b9c9d9e9f');
     const nonce = hex('070000004041424344454647');
     const aad = hex('50515253c0c1c2c3c4c5c6c7');
-    const pt = new TextEncoder().encode("Ladies and Gentlemen of the class of '99: If I could offer you only one tip for the future, sunscreen would be it.");
+    const pt = new TextEncoder().encode(
+      "Ladies and Gentlemen of the class of '99: If I could offer you only one tip for the future, sunscreen would be it.",
+    );
     const out = sealRaw('chacha20-poly1305', key, nonce, pt, aad);
     assert.equal(toHex(out.subarray(out.length - 16)), '1ae10b594f09e26a7e902ecbd0600691');
     assert.equal(toHex(out.subarray(0, 16)), 'd31a8d34648e60db7b86afbc53ef7ec2');
@@ -85,34 +102,54 @@ for (const type of TYPES) {
       const ct = encrypt({ ...base, plaintext: new TextEncoder().encode('hello'), aad: new Uint8Array([1, 2]) });
       assert.match(ct, /^kw:v3:[A-Za-z0-9+/]+=*$/);
       assert.equal(parseCiphertext(ct).version, 3);
-      const pt = decrypt({ type, keyId: 'k1', ciphertext: ct, aad: new Uint8Array([1, 2]), keyForVersion: (v) => (v === 3 ? key : undefined) });
+      const pt = decrypt({
+        type,
+        keyId: 'k1',
+        ciphertext: ct,
+        aad: new Uint8Array([1, 2]),
+        keyForVersion: (v) => (v === 3 ? key : undefined),
+      });
       assert.equal(new TextDecoder().decode(pt), 'hello');
       assert.deepEqual(decrypt({ type, keyId: 'k1', ciphertext: ct, aad: new Uint8Array([1, 2]), key }), pt);
     });
 
     it('property: decrypt ∘ encrypt = id, for any plaintext, aad, key id and version', () => {
       fc.assert(
-        fc.property(fc.uint8Array({ maxLength: 512 }), fc.uint8Array({ maxLength: 64 }), fc.string({ maxLength: 40 }), fc.integer({ min: 1, max: 0xffffffff }), (pt, aad, keyId, version) => {
-          const ct = encrypt({ type, key, keyId, version, plaintext: pt, aad });
-          assert.deepEqual(decrypt({ type, keyId, ciphertext: ct, aad, key }), pt);
-        }),
+        fc.property(
+          fc.uint8Array({ maxLength: 512 }),
+          fc.uint8Array({ maxLength: 64 }),
+          fc.string({ maxLength: 40 }),
+          fc.integer({ min: 1, max: 0xffffffff }),
+          (pt, aad, keyId, version) => {
+            const ct = encrypt({ type, key, keyId, version, plaintext: pt, aad });
+            assert.deepEqual(decrypt({ type, keyId, ciphertext: ct, aad, key }), pt);
+          },
+        ),
         { numRuns: 200 },
       );
     });
 
     it('property: any swapped version, key id, aad, flipped bit or truncation fails with the one generic error', () => {
       fc.assert(
-        fc.property(fc.uint8Array({ maxLength: 64 }), fc.integer({ min: 1, max: 1000 }), fc.nat(), fc.nat({ max: 200 }), (pt, version, flip, cut) => {
-          const ct = encrypt({ type, key, keyId: 'k', version, plaintext: pt });
-          const swapped = ct.replace(/^kw:v\d+:/, `kw:v${version + 1}:`);
-          assert.throws(() => decrypt({ type, keyId: 'k', ciphertext: swapped, key }), failed);
-          assert.throws(() => decrypt({ type, keyId: 'k2', ciphertext: ct, key }), failed);
-          assert.throws(() => decrypt({ type, keyId: 'k', ciphertext: ct, aad: new Uint8Array([0]), key }), failed);
-          assert.throws(() => decrypt({ type, keyId: 'k', ciphertext: flipBase64Body(ct, flip), key }), failed);
-          const body = Buffer.from(ct.slice(ct.lastIndexOf(':') + 1), 'base64');
-          const truncated = `kw:v${version}:` + body.subarray(0, Math.max(0, body.length - 1 - (cut % body.length))).toString('base64');
-          assert.throws(() => decrypt({ type, keyId: 'k', ciphertext: truncated, key }), failed);
-        }),
+        fc.property(
+          fc.uint8Array({ maxLength: 64 }),
+          fc.integer({ min: 1, max: 1000 }),
+          fc.nat(),
+          fc.nat({ max: 200 }),
+          (pt, version, flip, cut) => {
+            const ct = encrypt({ type, key, keyId: 'k', version, plaintext: pt });
+            const swapped = ct.replace(/^kw:v\d+:/, `kw:v${version + 1}:`);
+            assert.throws(() => decrypt({ type, keyId: 'k', ciphertext: swapped, key }), failed);
+            assert.throws(() => decrypt({ type, keyId: 'k2', ciphertext: ct, key }), failed);
+            assert.throws(() => decrypt({ type, keyId: 'k', ciphertext: ct, aad: new Uint8Array([0]), key }), failed);
+            assert.throws(() => decrypt({ type, keyId: 'k', ciphertext: flipBase64Body(ct, flip), key }), failed);
+            const body = Buffer.from(ct.slice(ct.lastIndexOf(':') + 1), 'base64');
+            const truncated =
+              `kw:v${version}:` +
+              body.subarray(0, Math.max(0, body.length - 1 - (cut % body.length))).toString('base64');
+            assert.throws(() => decrypt({ type, keyId: 'k', ciphertext: truncated, key }), failed);
+          },
+        ),
         { numRuns: 100 },
       );
     });
@@ -139,8 +176,21 @@ for (const type of TYPES) {
     });
 
     it('parseCiphertext is strict about syntax only', () => {
-      for (const s of ['', 'kw:v0:AAAA', 'kw:v-1:AAAA', 'kw:v1:AAA', 'kw:v1:AA==\n', 'KW:v1:AAAA', 'kw:v99999999999:AAAA', 'kw:v1:AB==']) {
-        assert.throws(() => parseCiphertext(s), (e: unknown) => isKeywardError(e, 'CIPHERTEXT_INVALID'), s);
+      for (const s of [
+        '',
+        'kw:v0:AAAA',
+        'kw:v-1:AAAA',
+        'kw:v1:AAA',
+        'kw:v1:AA==\n',
+        'KW:v1:AAAA',
+        'kw:v99999999999:AAAA',
+        'kw:v1:AB==',
+      ]) {
+        assert.throws(
+          () => parseCiphertext(s),
+          (e: unknown) => isKeywardError(e, 'CIPHERTEXT_INVALID'),
+          s,
+        );
       }
       assert.deepEqual(parseCiphertext('kw:v7:AAAA'), { version: 7, body: new Uint8Array(3) });
     });
@@ -158,11 +208,20 @@ for (const type of TYPES) {
     });
 
     it('programmer errors are TypeError/RangeError, wrong key type is OPERATION_UNSUPPORTED', () => {
-      assert.throws(() => encrypt({ ...base, key: new Uint8Array(31), plaintext: new Uint8Array() }), /expected Uint8Array of length 32, got length=31/);
+      assert.throws(
+        () => encrypt({ ...base, key: new Uint8Array(31), plaintext: new Uint8Array() }),
+        /expected Uint8Array of length 32, got length=31/,
+      );
       assert.throws(() => encrypt({ ...base, version: 0, plaintext: new Uint8Array() }), RangeError);
       assert.throws(() => encrypt({ ...base, plaintext: 'x' as unknown as Uint8Array }), TypeError);
-      assert.throws(() => sealRaw(type, key, new Uint8Array(16), new Uint8Array(), new Uint8Array()), /"nonce" expected Uint8Array of length 12/);
-      assert.throws(() => encrypt({ ...base, type: 'ed25519', plaintext: new Uint8Array() }), (e: unknown) => isKeywardError(e, 'OPERATION_UNSUPPORTED'));
+      assert.throws(
+        () => sealRaw(type, key, new Uint8Array(16), new Uint8Array(), new Uint8Array()),
+        /"nonce" expected Uint8Array of length 12/,
+      );
+      assert.throws(
+        () => encrypt({ ...base, type: 'ed25519', plaintext: new Uint8Array() }),
+        (e: unknown) => isKeywardError(e, 'OPERATION_UNSUPPORTED'),
+      );
       assert.throws(() => decrypt({ type, keyId: 'k', ciphertext: 'x' }), TypeError);
     });
 

@@ -36,7 +36,8 @@ interface KwpVectors {
 const HEAD = { 'rsa-oaep-3072-aes-kwp': 384, 'ml-kem-768': 1088, 'x-wing': 1120 } as const;
 const GENERIC = 'the wrapped key does not unwrap with the wrapping key (wrong wrapping key or algorithm, or modified)';
 const isGeneric = (e: unknown) => isKeywardError(e) && e.code === 'WRAPPED_KEY_INVALID' && e.message === GENERIC;
-const isLength = (e: unknown) => isKeywardError(e) && e.code === 'WRAPPED_KEY_INVALID' && /expected \d+ bytes of/.test(e.message);
+const isLength = (e: unknown) =>
+  isKeywardError(e) && e.code === 'WRAPPED_KEY_INVALID' && /expected \d+ bytes of/.test(e.message);
 
 describe('kwp: AES-256-KWP (RFC 5649) against Wycheproof', () => {
   for (const t of wycheproof<KwpVectors>('aes_kwp_256').tests) {
@@ -52,18 +53,23 @@ describe('kwp: AES-256-KWP (RFC 5649) against Wycheproof', () => {
 
   it('unwrap ∘ wrap = id; any flipped bit, wrong KEK or truncation is undefined', () => {
     fc.assert(
-      fc.property(fc.uint8Array({ minLength: 32, maxLength: 32 }), fc.uint8Array({ minLength: 1, maxLength: 300 }), fc.nat(), (kek, m, at) => {
-        const w = kwpWrap(kek, m);
-        assert.equal(w.length, kwpWrappedLength(m.length));
-        assert.deepEqual(kwpUnwrap(kek, w), m);
-        const flipped = w.slice();
-        flipped[at % w.length]! ^= 1 << at % 8;
-        assert.equal(kwpUnwrap(kek, flipped), undefined);
-        assert.equal(kwpUnwrap(kek, w.subarray(0, w.length - 8)), undefined);
-        const other = kek.slice();
-        other[0]! ^= 1;
-        assert.equal(kwpUnwrap(other, w), undefined);
-      }),
+      fc.property(
+        fc.uint8Array({ minLength: 32, maxLength: 32 }),
+        fc.uint8Array({ minLength: 1, maxLength: 300 }),
+        fc.nat(),
+        (kek, m, at) => {
+          const w = kwpWrap(kek, m);
+          assert.equal(w.length, kwpWrappedLength(m.length));
+          assert.deepEqual(kwpUnwrap(kek, w), m);
+          const flipped = w.slice();
+          flipped[at % w.length]! ^= 1 << (at % 8);
+          assert.equal(kwpUnwrap(kek, flipped), undefined);
+          assert.equal(kwpUnwrap(kek, w.subarray(0, w.length - 8)), undefined);
+          const other = kek.slice();
+          other[0]! ^= 1;
+          assert.equal(kwpUnwrap(other, w), undefined);
+        },
+      ),
       { numRuns: 50 },
     );
     assert.equal(kwpUnwrap(new Uint8Array(32), new Uint8Array(17)), undefined);
@@ -117,9 +123,19 @@ describe('byok: wrapping constructions', () => {
         assert.throws(() => unwrapKeyMaterial(alg, priv, bad), isGeneric, `flip at ${at}`);
       }
       for (const otherAlg of WRAPPING_ALGORITHMS.filter((a) => a !== alg)) {
-        assert.throws(() => unwrapKeyMaterial(otherAlg, keys[otherAlg]!.private, w), (e: unknown) => isGeneric(e) || isLength(e), otherAlg);
+        assert.throws(
+          () => unwrapKeyMaterial(otherAlg, keys[otherAlg]!.private, w),
+          (e: unknown) => isGeneric(e) || isLength(e),
+          otherAlg,
+        );
       }
-      for (const cut of [new Uint8Array(0), w.subarray(0, head), w.subarray(0, head + 8), w.subarray(0, w.length - 1), new Uint8Array([...w, 0])]) {
+      for (const cut of [
+        new Uint8Array(0),
+        w.subarray(0, head),
+        w.subarray(0, head + 8),
+        w.subarray(0, w.length - 1),
+        new Uint8Array([...w, 0]),
+      ]) {
         assert.throws(() => unwrapKeyMaterial(alg, priv, cut), isLength, `length ${cut.length}`);
       }
       assert.throws(() => unwrapKeyMaterial(alg, priv, w.subarray(0, w.length - 8)), isGeneric);
@@ -131,7 +147,10 @@ describe('byok: wrapping constructions', () => {
     const m = new TextEncoder().encode('thirty-two bytes of key material');
     const w = wrapKeyMaterial('rsa-oaep-3072-aes-kwp', pub!, m);
     const key = createPrivateKey({ key: Buffer.from(priv), format: 'der', type: 'pkcs8' });
-    const kek = privateDecrypt({ key, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256' }, w.subarray(0, 384));
+    const kek = privateDecrypt(
+      { key, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256' },
+      w.subarray(0, 384),
+    );
     assert.equal(kek.length, 32);
     const d = createDecipheriv('id-aes256-wrap-pad', kek, Buffer.from('a65959a6', 'hex'));
     assert.deepEqual(new Uint8Array(Buffer.concat([d.update(w.subarray(384)), d.final()])), m);
@@ -163,18 +182,33 @@ describe('byok: wrapping constructions', () => {
     assert.throws(() => unwrapKeyMaterial('x-wing', seed, low), isGeneric);
   });
 
-  it('parseWrappingKey (export: the receiver\'s key) takes each algorithm\'s form and names what it expects otherwise', () => {
+  it("parseWrappingKey (export: the receiver's key) takes each algorithm's form and names what it expects otherwise", () => {
     for (const alg of WRAPPING_ALGORITHMS) {
       const pub = keys[alg]!.public!;
       assert.deepEqual(parseWrappingKey(alg, exportWrappingKey(alg, pub).publicKey), pub);
     }
-    const bad = (e: unknown, re: RegExp) => isKeywardError(e) && e.code === 'WRAPPING_KEY_INVALID' && re.test(e.message);
+    const bad = (e: unknown, re: RegExp) =>
+      isKeywardError(e) && e.code === 'WRAPPING_KEY_INVALID' && re.test(e.message);
     const rsaPem = exportWrappingKey('rsa-oaep-3072-aes-kwp', keys['rsa-oaep-3072-aes-kwp']!.public!).publicKey;
-    assert.throws(() => parseWrappingKey('ml-kem-768', rsaPem), (e) => bad(e, /ml-kem-768 expects base64 of a raw ml-kem-768 public key/));
-    assert.throws(() => parseWrappingKey('x-wing', exportWrappingKey('ml-kem-768', keys['ml-kem-768']!.public!).publicKey), (e) => bad(e, /x-wing expects/));
-    assert.throws(() => parseWrappingKey('rsa-oaep-3072-aes-kwp', 'not a key'), (e) => bad(e, /RSA-3072 public key as PEM/));
-    const rsa2048 = generateKeyPairSync('rsa', { modulusLength: 2048 }).publicKey.export({ format: 'der', type: 'spki' }).toString('base64');
-    assert.throws(() => parseWrappingKey('rsa-oaep-3072-aes-kwp', rsa2048), (e) => bad(e, /rsa-oaep-3072-aes-kwp expects/));
+    assert.throws(
+      () => parseWrappingKey('ml-kem-768', rsaPem),
+      (e) => bad(e, /ml-kem-768 expects base64 of a raw ml-kem-768 public key/),
+    );
+    assert.throws(
+      () => parseWrappingKey('x-wing', exportWrappingKey('ml-kem-768', keys['ml-kem-768']!.public!).publicKey),
+      (e) => bad(e, /x-wing expects/),
+    );
+    assert.throws(
+      () => parseWrappingKey('rsa-oaep-3072-aes-kwp', 'not a key'),
+      (e) => bad(e, /RSA-3072 public key as PEM/),
+    );
+    const rsa2048 = generateKeyPairSync('rsa', { modulusLength: 2048 })
+      .publicKey.export({ format: 'der', type: 'spki' })
+      .toString('base64');
+    assert.throws(
+      () => parseWrappingKey('rsa-oaep-3072-aes-kwp', rsa2048),
+      (e) => bad(e, /rsa-oaep-3072-aes-kwp expects/),
+    );
   });
 
   it('a blob made with the Vault / AWS KMS openssl recipe (pkeyutl OAEP-SHA-256 + enc -id-aes256-wrap-pad) unwraps', (t) => {
@@ -193,9 +227,38 @@ describe('byok: wrapping constructions', () => {
       const kek = Buffer.alloc(32, 0x5a);
       writeFileSync(join(dir, 'kek.bin'), kek);
       const run = (args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
-      run(['pkeyutl', '-encrypt', '-pubin', '-inkey', 'wrapping.pem', '-in', 'kek.bin', '-out', 'kek.enc', '-pkeyopt', 'rsa_padding_mode:oaep', '-pkeyopt', 'rsa_oaep_md:sha256', '-pkeyopt', 'rsa_mgf1_md:sha256']);
-      run(['enc', '-id-aes256-wrap-pad', '-K', kek.toString('hex'), '-iv', 'A65959A6', '-in', 'key.der', '-out', 'key.wrapped']);
-      const blob = new Uint8Array(Buffer.concat([readFileSync(join(dir, 'kek.enc')), readFileSync(join(dir, 'key.wrapped'))]));
+      run([
+        'pkeyutl',
+        '-encrypt',
+        '-pubin',
+        '-inkey',
+        'wrapping.pem',
+        '-in',
+        'kek.bin',
+        '-out',
+        'kek.enc',
+        '-pkeyopt',
+        'rsa_padding_mode:oaep',
+        '-pkeyopt',
+        'rsa_oaep_md:sha256',
+        '-pkeyopt',
+        'rsa_mgf1_md:sha256',
+      ]);
+      run([
+        'enc',
+        '-id-aes256-wrap-pad',
+        '-K',
+        kek.toString('hex'),
+        '-iv',
+        'A65959A6',
+        '-in',
+        'key.der',
+        '-out',
+        'key.wrapped',
+      ]);
+      const blob = new Uint8Array(
+        Buffer.concat([readFileSync(join(dir, 'kek.enc')), readFileSync(join(dir, 'key.wrapped'))]),
+      );
       assert.deepEqual(unwrapKeyMaterial('rsa-oaep-3072-aes-kwp', priv, blob), material);
     } finally {
       rmSync(dir, { recursive: true, force: true });

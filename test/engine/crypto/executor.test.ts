@@ -22,7 +22,17 @@ describe('CryptoExecutor', () => {
 
   it('without a pool, nothing is offloaded', () => {
     const inline = new CryptoExecutor();
-    for (const t of KEY_TYPES) for (const c of ['generateKey', 'sign', 'verify', 'encapsulate', 'decapsulate', 'decrypt', 'expand'] as CallName[]) assert.equal(inline.offloads(c, t), false);
+    for (const t of KEY_TYPES)
+      for (const c of [
+        'generateKey',
+        'sign',
+        'verify',
+        'encapsulate',
+        'decapsulate',
+        'decrypt',
+        'expand',
+      ] as CallName[])
+        assert.equal(inline.offloads(c, t), false);
   });
 
   it('with a pool: the measured slow calls and expansion go to it, fast ones stay inline', () => {
@@ -46,7 +56,9 @@ describe('CryptoExecutor', () => {
     ];
     for (const [c, t, want] of cases) assert.equal(ex.offloads(c, t), want, `${c} ${t}`);
     // Every (type, call) follows the capability table's slow lists, the one measured rule.
-    for (const t of KEY_TYPES) for (const c of ['generateKey', 'sign', 'verify', 'encapsulate', 'decapsulate', 'decrypt'] as SlowCall[]) assert.equal(ex.offloads(c, t), KEY_TYPE_INFO[t].slow.includes(c), `${c} ${t}`);
+    for (const t of KEY_TYPES)
+      for (const c of ['generateKey', 'sign', 'verify', 'encapsulate', 'decapsulate', 'decrypt'] as SlowCall[])
+        assert.equal(ex.offloads(c, t), KEY_TYPE_INFO[t].slow.includes(c), `${c} ${t}`);
   });
 
   it('runs each call where it decided, with the same results as in-thread', async () => {
@@ -64,7 +76,10 @@ describe('CryptoExecutor', () => {
     assert.equal(verify('ml-dsa-44', ml.public!, msg, mlSig), true);
     assert.equal(await ex.run('verify', 'ml-dsa-44', ml.public!, msg, mlSig), true);
     assert.deepEqual(pool.calls, ['generateKey:ml-dsa-44', 'expand:ml-dsa-44', 'sign:ml-dsa-44', 'verify:ml-dsa-44']);
-    assert.ok(ml.private.some((b) => b !== 0), 'caller buffers left alone');
+    assert.ok(
+      ml.private.some((b) => b !== 0),
+      'caller buffers left alone',
+    );
   });
 
   it('an inline failure is a rejection, as a pool failure is', async () => {
@@ -72,6 +87,9 @@ describe('CryptoExecutor', () => {
     const p = ex.run('decapsulate', 'ml-kem-768', generateKey('ml-kem-768').private, new Uint8Array(3));
     assert.ok(p instanceof Promise);
     await assert.rejects(p, (e: unknown) => isKeywardError(e, 'CIPHERTEXT_INVALID'));
-    await assert.rejects(new CryptoExecutor(pool).run('decapsulate', 'ml-kem-768', generateKey('ml-kem-768').private, new Uint8Array(3)), (e: unknown) => isKeywardError(e, 'CIPHERTEXT_INVALID'));
+    await assert.rejects(
+      new CryptoExecutor(pool).run('decapsulate', 'ml-kem-768', generateKey('ml-kem-768').private, new Uint8Array(3)),
+      (e: unknown) => isKeywardError(e, 'CIPHERTEXT_INVALID'),
+    );
   });
 });

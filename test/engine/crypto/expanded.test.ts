@@ -8,7 +8,13 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { ml_kem768_x25519 } from '@noble/post-quantum/hybrid.js';
 import { isKeywardError } from '../../../lib/errors.js';
-import { expandPrivateKey, isExpandable, isExpandedKey, wipeExpandedKey, type ExpandedKey } from '../../../engine/crypto/expanded.js';
+import {
+  expandPrivateKey,
+  isExpandable,
+  isExpandedKey,
+  wipeExpandedKey,
+  type ExpandedKey,
+} from '../../../engine/crypto/expanded.js';
 import { decapsulate, encapsulate } from '../../../engine/crypto/kem.js';
 import { generateKey } from '../../../engine/crypto/material.js';
 import { CryptoPool } from '../../../engine/crypto/pool.js';
@@ -97,7 +103,11 @@ describe('expanded keys: same results as seeds', () => {
       bad.set(hex(point), bad.length - 32);
       assert.throws(() => ml_kem768_x25519.decapsulate(bad, seed.private), 'noble refuses it');
       for (const priv of [seed.private, k]) {
-        assert.throws(() => decapsulate('x-wing', priv, bad), (e: unknown) => isKeywardError(e, 'CIPHERTEXT_INVALID') && /low-order/.test(e.message), point);
+        assert.throws(
+          () => decapsulate('x-wing', priv, bad),
+          (e: unknown) => isKeywardError(e, 'CIPHERTEXT_INVALID') && /low-order/.test(e.message),
+          point,
+        );
       }
     }
   });
@@ -117,7 +127,12 @@ describe('expanded keys: same results as seeds', () => {
 
 describe('expanded keys: misuse and wiping', () => {
   it('only seed-stored post-quantum types expand; a key of another type or shape is refused', () => {
-    for (const type of KEY_TYPES) assert.equal(isExpandable(type), (SIGNERS as readonly string[]).includes(type) || (KEMS as readonly string[]).includes(type), type);
+    for (const type of KEY_TYPES)
+      assert.equal(
+        isExpandable(type),
+        (SIGNERS as readonly string[]).includes(type) || (KEMS as readonly string[]).includes(type),
+        type,
+      );
     assert.throws(() => expandPrivateKey('ed25519', new Uint8Array(32)), RangeError);
     assert.throws(() => expandPrivateKey('ml-dsa-44', new Uint8Array(31)), RangeError);
     const k44 = expandPrivateKey('ml-dsa-44', generateKey('ml-dsa-44').private);
@@ -145,16 +160,24 @@ describe('expanded keys: misuse and wiping', () => {
       const before = toHex(k.parts[0]!);
       assert.equal(verify('ml-dsa-65', dsa.public!, msg, await pool.sign('ml-dsa-65', k, msg)), true);
       assert.equal(toHex(k.parts[0]!), before, 'the pool sent a copy, not the cached key');
-      assert.ok(dsa.private.some((b) => b !== 0), 'the seed given to expand is untouched');
+      assert.ok(
+        dsa.private.some((b) => b !== 0),
+        'the seed given to expand is untouched',
+      );
 
       const xw = generateKey('x-wing');
       const xk = expandPrivateKey('x-wing', xw.private);
       const e = encapsulate('x-wing', xw.public!);
       assert.deepEqual(await pool.decapsulate('x-wing', xk, e.ciphertext), e.sharedSecret);
-      assert.ok(xk.parts.every((p) => p.some((b) => b !== 0)), 'the caller’s expanded key is intact');
+      assert.ok(
+        xk.parts.every((p) => p.some((b) => b !== 0)),
+        'the caller’s expanded key is intact',
+      );
       const bad = new Uint8Array(e.ciphertext);
       bad.fill(0, bad.length - 32);
-      await assert.rejects(pool.decapsulate('x-wing', xk, bad), (err: unknown) => isKeywardError(err, 'CIPHERTEXT_INVALID'));
+      await assert.rejects(pool.decapsulate('x-wing', xk, bad), (err: unknown) =>
+        isKeywardError(err, 'CIPHERTEXT_INVALID'),
+      );
       await assert.rejects(pool.expand('ed25519' as KeyType, new Uint8Array(32)), RangeError);
     } finally {
       await pool.close();

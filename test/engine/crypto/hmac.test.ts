@@ -30,7 +30,13 @@ describe('hmac-sha256', () => {
     assert.equal(verifyHmac(key, m, mac), true);
     const flipped = new Uint8Array(mac);
     flipped[31]! ^= 1;
-    for (const bad of [flipped, mac.subarray(0, 16), new Uint8Array(0), new Uint8Array([...mac, 0]), 'x' as unknown as Uint8Array]) {
+    for (const bad of [
+      flipped,
+      mac.subarray(0, 16),
+      new Uint8Array(0),
+      new Uint8Array([...mac, 0]),
+      'x' as unknown as Uint8Array,
+    ]) {
       assert.equal(verifyHmac(key, m, bad), false);
     }
     assert.throws(() => hmac(new Uint8Array(0), m), RangeError);

@@ -7,7 +7,11 @@ import { decapsulate, encapsulate, kemCiphertextLength } from '../../../engine/c
 import { generateKey, importPublicKey, publicKeyOf } from '../../../engine/crypto/material.js';
 import { acvp, hex, report, toHex, xwing } from './vectors.js';
 
-const TYPES = { 'ML-KEM-512': ['ml-kem-512', ml_kem512], 'ML-KEM-768': ['ml-kem-768', ml_kem768], 'ML-KEM-1024': ['ml-kem-1024', ml_kem1024] } as const;
+const TYPES = {
+  'ML-KEM-512': ['ml-kem-512', ml_kem512],
+  'ML-KEM-768': ['ml-kem-768', ml_kem768],
+  'ML-KEM-1024': ['ml-kem-1024', ml_kem1024],
+} as const;
 
 describe('kem: published vectors', () => {
   it('ACVP ML-KEM keyGen: seed d‖z (our private form) → ek, dk', () => {
@@ -103,12 +107,18 @@ for (const type of ['ml-kem-512', 'ml-kem-768', 'ml-kem-1024', 'x-wing'] as cons
     it('wrong-length ciphertexts → CIPHERTEXT_INVALID', () => {
       const e = encapsulate(type, pub);
       for (const bad of [e.ciphertext.subarray(1), new Uint8Array([...e.ciphertext, 0]), new Uint8Array(0)]) {
-        assert.throws(() => decapsulate(type, k.private, bad), (err: unknown) => isKeywardError(err, 'CIPHERTEXT_INVALID'));
+        assert.throws(
+          () => decapsulate(type, k.private, bad),
+          (err: unknown) => isKeywardError(err, 'CIPHERTEXT_INVALID'),
+        );
       }
     });
 
     it('interop: an encapsulation made with noble outside our API decapsulates with ours', () => {
-      const noble = type === 'x-wing' ? ml_kem768_x25519 : { 'ml-kem-512': ml_kem512, 'ml-kem-768': ml_kem768, 'ml-kem-1024': ml_kem1024 }[type];
+      const noble =
+        type === 'x-wing'
+          ? ml_kem768_x25519
+          : { 'ml-kem-512': ml_kem512, 'ml-kem-768': ml_kem768, 'ml-kem-1024': ml_kem1024 }[type];
       const raw = Buffer.from(pub).toString('base64');
       const imported = importPublicKey(type, raw);
       const r = noble.encapsulate(imported);
@@ -116,12 +126,24 @@ for (const type of ['ml-kem-512', 'ml-kem-768', 'ml-kem-1024', 'x-wing'] as cons
     });
 
     it('public keys: wrong length or failing the modulus check are PUBLIC_KEY_INVALID', () => {
-      assert.throws(() => importPublicKey(type, pub.subarray(1)), (e: unknown) => isKeywardError(e, 'PUBLIC_KEY_INVALID'));
+      assert.throws(
+        () => importPublicKey(type, pub.subarray(1)),
+        (e: unknown) => isKeywardError(e, 'PUBLIC_KEY_INVALID'),
+      );
       const bad = new Uint8Array(pub);
       bad.fill(0xff, 0, 384); // coefficients 4095 ≥ q
-      assert.throws(() => importPublicKey(type, bad), (e: unknown) => isKeywardError(e, 'PUBLIC_KEY_INVALID'));
-      assert.throws(() => encapsulate(type, bad), (e: unknown) => isKeywardError(e, 'PUBLIC_KEY_INVALID'));
-      assert.throws(() => importPublicKey(type, 'not base64!'), (e: unknown) => isKeywardError(e, 'PUBLIC_KEY_INVALID'));
+      assert.throws(
+        () => importPublicKey(type, bad),
+        (e: unknown) => isKeywardError(e, 'PUBLIC_KEY_INVALID'),
+      );
+      assert.throws(
+        () => encapsulate(type, bad),
+        (e: unknown) => isKeywardError(e, 'PUBLIC_KEY_INVALID'),
+      );
+      assert.throws(
+        () => importPublicKey(type, 'not base64!'),
+        (e: unknown) => isKeywardError(e, 'PUBLIC_KEY_INVALID'),
+      );
     });
   });
 }

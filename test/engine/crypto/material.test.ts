@@ -2,12 +2,27 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createPrivateKey, generateKeyPairSync } from 'node:crypto';
 import { isKeywardError, type KeywardCode } from '../../../lib/errors.js';
-import { KEY_TYPES, KEY_TYPE_INFO, assertKeyType, isSlow, supports, type KeyType } from '../../../engine/crypto/types.js';
-import { exportPublicKey, generateKey, importPrivateKey, importPublicKey, publicKeyOf } from '../../../engine/crypto/material.js';
+import {
+  KEY_TYPES,
+  KEY_TYPE_INFO,
+  assertKeyType,
+  isSlow,
+  supports,
+  type KeyType,
+} from '../../../engine/crypto/types.js';
+import {
+  exportPublicKey,
+  generateKey,
+  importPrivateKey,
+  importPublicKey,
+  publicKeyOf,
+} from '../../../engine/crypto/material.js';
 
 const code = (c: KeywardCode) => (e: unknown) => isKeywardError(e, c);
 // RSA-4096 and SLH-DSA-*s keygen take seconds: covered by the pool test / one RSA-3072 here.
-const QUICK: KeyType[] = KEY_TYPES.filter((t) => t !== 'rsa-4096' && t !== 'slh-dsa-sha2-128s' && t !== 'slh-dsa-sha2-256s');
+const QUICK: KeyType[] = KEY_TYPES.filter(
+  (t) => t !== 'rsa-4096' && t !== 'slh-dsa-sha2-128s' && t !== 'slh-dsa-sha2-256s',
+);
 
 describe('types', () => {
   it('capability table covers every type with a unique algorithm id', () => {
@@ -22,7 +37,10 @@ describe('types', () => {
   });
 
   it('assertKeyType lists the valid types', () => {
-    assert.throws(() => assertKeyType('aes-128'), (e: unknown) => isKeywardError(e, 'KEY_TYPE_INVALID') && (e as Error).message.includes('ml-dsa-65-ed25519'));
+    assert.throws(
+      () => assertKeyType('aes-128'),
+      (e: unknown) => isKeywardError(e, 'KEY_TYPE_INVALID') && (e as Error).message.includes('ml-dsa-65-ed25519'),
+    );
     assert.throws(() => assertKeyType(undefined), code('KEY_TYPE_INVALID'));
   });
 });
@@ -41,7 +59,8 @@ describe('material', () => {
       } else if (k.public) {
         const raw = exportPublicKey(type, k.public, 'raw');
         assert.equal(raw.format, 'raw');
-        if (!['ed25519', 'ecdsa-p256', 'ecdsa-p384', 'rsa-3072'].includes(type)) assert.deepEqual(importPublicKey(type, raw.publicKey as string), k.public);
+        if (!['ed25519', 'ecdsa-p256', 'ecdsa-p384', 'rsa-3072'].includes(type))
+          assert.deepEqual(importPublicKey(type, raw.publicKey as string), k.public);
       }
     });
   }
@@ -55,9 +74,15 @@ describe('material', () => {
     assert.throws(() => importPublicKey('ecdsa-p384', pem), code('PUBLIC_KEY_INVALID'));
     assert.throws(() => importPublicKey('ed25519', pem), code('PUBLIC_KEY_INVALID'));
     assert.throws(() => importPublicKey('rsa-3072', pem), code('PUBLIC_KEY_INVALID'));
-    const rsa2048 = generateKeyPairSync('rsa', { modulusLength: 2048 }).publicKey.export({ type: 'spki', format: 'pem' }) as string;
+    const rsa2048 = generateKeyPairSync('rsa', { modulusLength: 2048 }).publicKey.export({
+      type: 'spki',
+      format: 'pem',
+    }) as string;
     assert.throws(() => importPublicKey('rsa-3072', rsa2048), code('PUBLIC_KEY_INVALID'));
-    assert.throws(() => importPublicKey('ecdsa-p256', '-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----'), code('PUBLIC_KEY_INVALID'));
+    assert.throws(
+      () => importPublicKey('ecdsa-p256', '-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----'),
+      code('PUBLIC_KEY_INVALID'),
+    );
     assert.throws(() => importPublicKey('ecdsa-p256', new Uint8Array([1, 2, 3])), code('PUBLIC_KEY_INVALID'));
     assert.throws(() => importPublicKey('aes256-gcm', pem), code('PUBLIC_KEY_INVALID'));
     assert.throws(() => importPublicKey('ecdsa-p256', 42 as unknown as string), code('PUBLIC_KEY_INVALID'));
@@ -87,14 +112,20 @@ describe('material', () => {
     assert.throws(() => importPrivateKey('ed25519', new Uint8Array(10)), code('PRIVATE_KEY_INVALID'));
   });
 
-  it('private key import runs a pairwise consistency test: a PKCS#8 carrying another key\'s public point is refused', () => {
+  it("private key import runs a pairwise consistency test: a PKCS#8 carrying another key's public point is refused", () => {
     // OpenSSL trusts the public key embedded in an ECPrivateKey; without the test this key would be
     // stored with a public key its signatures never verify under.
     const a = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
     const b = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
     const { x, y } = b.publicKey.export({ format: 'jwk' });
-    const mixed = createPrivateKey({ key: { ...a.privateKey.export({ format: 'jwk' }), x, y }, format: 'jwk' }).export({ format: 'der', type: 'pkcs8' });
-    assert.throws(() => importPrivateKey('ecdsa-p256', new Uint8Array(mixed)), (e: unknown) => isKeywardError(e, 'PRIVATE_KEY_INVALID') && /pairwise consistency/.test((e as Error).message));
+    const mixed = createPrivateKey({ key: { ...a.privateKey.export({ format: 'jwk' }), x, y }, format: 'jwk' }).export({
+      format: 'der',
+      type: 'pkcs8',
+    });
+    assert.throws(
+      () => importPrivateKey('ecdsa-p256', new Uint8Array(mixed)),
+      (e: unknown) => isKeywardError(e, 'PRIVATE_KEY_INVALID') && /pairwise consistency/.test((e as Error).message),
+    );
     assert.ok(importPrivateKey('ecdsa-p256', new Uint8Array(a.privateKey.export({ format: 'der', type: 'pkcs8' }))));
   });
 });

@@ -15,7 +15,8 @@ interface OaepVectors {
   tests: Array<{ tcId: number; comment: string; msg: string; ct: string; label: string; result: 'valid' | 'invalid' }>;
 }
 
-const isDecryptionFailed = (e: unknown) => isKeywardError(e) && e.code === 'DECRYPTION_FAILED' && e.message === 'decryption failed';
+const isDecryptionFailed = (e: unknown) =>
+  isKeywardError(e) && e.code === 'DECRYPTION_FAILED' && e.message === 'decryption failed';
 
 describe('oaep: Wycheproof RSAES-OAEP-3072 SHA-256/MGF1-SHA-256', () => {
   const v = wycheproof<OaepVectors>('rsa_oaep_3072_sha256');
@@ -46,17 +47,24 @@ describe('oaep: round trips and interop', () => {
 
   it('node:crypto publicEncrypt with the SPKI → oaepDecrypt (the client side of the API)', () => {
     const pub = createPublicKey({ key: Buffer.from(pair.public!), format: 'der', type: 'spki' });
-    const ct = publicEncrypt({ key: pub, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256' }, Buffer.from('hello'));
+    const ct = publicEncrypt(
+      { key: pub, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256' },
+      Buffer.from('hello'),
+    );
     assert.equal(Buffer.from(oaepDecrypt('rsa-3072', pair.private, ct)).toString(), 'hello');
   });
 
   it('encrypt ∘ decrypt = id for any message up to k − 66 bytes and any label', () => {
     fc.assert(
-      fc.property(fc.uint8Array({ maxLength: oaepMaxPlaintextLength('rsa-3072') }), fc.option(fc.uint8Array({ maxLength: 64 }), { nil: undefined }), (m, label) => {
-        const ct = oaepEncrypt('rsa-3072', pair.public!, m, label);
-        assert.equal(ct.length, oaepCiphertextLength('rsa-3072'));
-        assert.deepEqual(oaepDecrypt('rsa-3072', pair.private, ct, label), m);
-      }),
+      fc.property(
+        fc.uint8Array({ maxLength: oaepMaxPlaintextLength('rsa-3072') }),
+        fc.option(fc.uint8Array({ maxLength: 64 }), { nil: undefined }),
+        (m, label) => {
+          const ct = oaepEncrypt('rsa-3072', pair.public!, m, label);
+          assert.equal(ct.length, oaepCiphertextLength('rsa-3072'));
+          assert.deepEqual(oaepDecrypt('rsa-3072', pair.private, ct, label), m);
+        },
+      ),
       { numRuns: 25 },
     );
     assert.equal(oaepMaxPlaintextLength('rsa-3072'), 318);
@@ -68,7 +76,14 @@ describe('oaep: round trips and interop', () => {
     const other = generateKey('rsa-3072');
     const flipped = ct.slice();
     flipped[100]! ^= 1;
-    const bad = [ct.subarray(1), new Uint8Array([...ct, 0]), flipped, new Uint8Array(0), new Uint8Array(384).fill(0xff), new Uint8Array(384)];
+    const bad = [
+      ct.subarray(1),
+      new Uint8Array([...ct, 0]),
+      flipped,
+      new Uint8Array(0),
+      new Uint8Array(384).fill(0xff),
+      new Uint8Array(384),
+    ];
     assert.throws(() => oaepDecrypt('rsa-3072', other.private, ct), isDecryptionFailed);
     for (const b of bad) assert.throws(() => oaepDecrypt('rsa-3072', pair.private, b), isDecryptionFailed);
     assert.throws(() => oaepDecrypt('rsa-3072', pair.private, 'nope' as unknown as Uint8Array), isDecryptionFailed);
@@ -87,7 +102,10 @@ describe('oaep: round trips and interop', () => {
   });
 
   it('only RSA types, and over-long plaintexts, are refused as programmer or operation errors', () => {
-    assert.throws(() => oaepEncrypt('ed25519', pair.public!, new Uint8Array(1)), (e: unknown) => isKeywardError(e) && e.code === 'OPERATION_UNSUPPORTED');
+    assert.throws(
+      () => oaepEncrypt('ed25519', pair.public!, new Uint8Array(1)),
+      (e: unknown) => isKeywardError(e) && e.code === 'OPERATION_UNSUPPORTED',
+    );
     assert.throws(() => oaepEncrypt('rsa-3072', pair.public!, new Uint8Array(319)), RangeError);
   });
 
@@ -95,16 +113,30 @@ describe('oaep: round trips and interop', () => {
     assert.ok(supports('rsa-3072', 'decrypt') && supports('rsa-4096', 'decrypt'));
     assert.ok(!supports('rsa-3072', 'encrypt') && !supports('rsa-3072', 'rewrap') && !supports('rsa-3072', 'datakey'));
     assert.ok(isSlow('rsa-3072', 'decrypt'));
-    assert.throws(() => aeadDecrypt({ type: 'rsa-3072', keyId: 'k', ciphertext: 'kw:v1:AAAA', key: new Uint8Array(32) }), (e: unknown) => isKeywardError(e) && e.code === 'OPERATION_UNSUPPORTED');
+    assert.throws(
+      () => aeadDecrypt({ type: 'rsa-3072', keyId: 'k', ciphertext: 'kw:v1:AAAA', key: new Uint8Array(32) }),
+      (e: unknown) => isKeywardError(e) && e.code === 'OPERATION_UNSUPPORTED',
+    );
   });
 
   it('the worker pool decrypts the same way, with the same generic failure', async () => {
     const pool = new CryptoPool({ size: 1 });
     try {
-      const ct = oaepEncrypt('rsa-3072', pair.public!, new TextEncoder().encode('pooled'), new TextEncoder().encode('L'));
-      assert.equal(Buffer.from(await pool.decrypt('rsa-3072', pair.private, ct, new TextEncoder().encode('L'))).toString(), 'pooled');
+      const ct = oaepEncrypt(
+        'rsa-3072',
+        pair.public!,
+        new TextEncoder().encode('pooled'),
+        new TextEncoder().encode('L'),
+      );
+      assert.equal(
+        Buffer.from(await pool.decrypt('rsa-3072', pair.private, ct, new TextEncoder().encode('L'))).toString(),
+        'pooled',
+      );
       await assert.rejects(pool.decrypt('rsa-3072', pair.private, ct), isDecryptionFailed);
-      assert.ok(pair.private.some((b) => b !== 0), "the caller's key is copied, not transferred");
+      assert.ok(
+        pair.private.some((b) => b !== 0),
+        "the caller's key is copied, not transferred",
+      );
     } finally {
       await pool.close();
     }

@@ -25,9 +25,14 @@ describe('crypto pool', () => {
 
       const kem = generateKey('ml-kem-768');
       const e = await pool.encapsulate('ml-kem-768', kem.public!);
-      assert.deepEqual(await pool.decapsulate('ml-kem-768', kem.private, e.ciphertext), decapsulate('ml-kem-768', kem.private, e.ciphertext));
+      assert.deepEqual(
+        await pool.decapsulate('ml-kem-768', kem.private, e.ciphertext),
+        decapsulate('ml-kem-768', kem.private, e.ciphertext),
+      );
 
-      await assert.rejects(pool.decapsulate('ml-kem-768', kem.private, new Uint8Array(3)), (err: unknown) => isKeywardError(err, 'CIPHERTEXT_INVALID'));
+      await assert.rejects(pool.decapsulate('ml-kem-768', kem.private, new Uint8Array(3)), (err: unknown) =>
+        isKeywardError(err, 'CIPHERTEXT_INVALID'),
+      );
       await assert.rejects(pool.sign('ed25519', new Uint8Array(3), msg), (err: unknown) => err instanceof Error);
     } finally {
       await pool.close();
@@ -42,7 +47,9 @@ describe('crypto pool', () => {
     await assert.rejects(pool.sign('ml-dsa-87', k.private, msg), (err: unknown) => isKeywardError(err, 'CRYPTO_BUSY'));
     await Promise.all([a, b]);
     await pool.close();
-    await assert.rejects(pool.verify('ed25519', new Uint8Array(44), msg, new Uint8Array(64)), (err: unknown) => isKeywardError(err, 'CRYPTO_POOL_CLOSED'));
+    await assert.rejects(pool.verify('ed25519', new Uint8Array(44), msg, new Uint8Array(64)), (err: unknown) =>
+      isKeywardError(err, 'CRYPTO_POOL_CLOSED'),
+    );
   });
 
   it('an SLH-DSA-SHA2-128s signature in the pool leaves the event loop responsive', async () => {
@@ -63,7 +70,9 @@ describe('crypto pool', () => {
       const elapsed = performance.now() - started;
       delays.sort((x, y) => x - y);
       const p99 = delays[Math.min(delays.length - 1, Math.floor(delays.length * 0.99))] ?? 0;
-      console.log(`# slh-dsa-sha2-128s sign in pool: ${elapsed.toFixed(0)} ms, ${delays.length} timer ticks, timer delay p99 ${p99.toFixed(1)} ms`);
+      console.log(
+        `# slh-dsa-sha2-128s sign in pool: ${elapsed.toFixed(0)} ms, ${delays.length} timer ticks, timer delay p99 ${p99.toFixed(1)} ms`,
+      );
       assert.ok(delays.length > 10, 'the timer kept firing while the signature ran');
       assert.ok(p99 < 50, `timer delay p99 ${p99.toFixed(1)} ms`);
       assert.equal(verify('slh-dsa-sha2-128s', k.public!, msg, sig), true);

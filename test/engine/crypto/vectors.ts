@@ -13,16 +13,22 @@ export interface AcvpGroup {
 
 /** The testGroups of an ACVP internalProjection file under test/vectors/acvp/. */
 export function acvp(name: string): AcvpGroup[] {
-  const json = JSON.parse(gunzipSync(readFileSync(new URL(`acvp/${name}.json.gz`, ROOT))).toString('utf8')) as { testGroups: AcvpGroup[] };
+  const json = JSON.parse(gunzipSync(readFileSync(new URL(`acvp/${name}.json.gz`, ROOT))).toString('utf8')) as {
+    testGroups: AcvpGroup[];
+  };
   return json.testGroups;
 }
 
 export function rfc8032(name: 'ed25519' | 'ed25519ctx' | 'ed25519ph'): Array<Record<string, string>> {
-  return JSON.parse(gunzipSync(readFileSync(new URL(`rfc8032/${name}.json.gz`, ROOT))).toString('utf8')) as Array<Record<string, string>>;
+  return JSON.parse(gunzipSync(readFileSync(new URL(`rfc8032/${name}.json.gz`, ROOT))).toString('utf8')) as Array<
+    Record<string, string>
+  >;
 }
 
 export function xwing(): Array<Record<'seed' | 'eseed' | 'ss' | 'sk' | 'pk' | 'ct', string>> {
-  return JSON.parse(readFileSync(new URL('x-wing/test-vectors.json', ROOT), 'utf8')) as Array<Record<'seed' | 'eseed' | 'ss' | 'sk' | 'pk' | 'ct', string>>;
+  return JSON.parse(readFileSync(new URL('x-wing/test-vectors.json', ROOT), 'utf8')) as Array<
+    Record<'seed' | 'eseed' | 'ss' | 'sk' | 'pk' | 'ct', string>
+  >;
 }
 
 /** A Wycheproof subset under test/vectors/wycheproof/ (provenance inside each file and in the README). */

@@ -33,7 +33,10 @@ describe('KeyService catalog', () => {
     assert.equal(info.verifyOnly, false);
     assert.equal(info.exportable, false);
     assert.deepEqual(info.labels, { team: 'pay' });
-    assert.deepEqual(info.versions.map((v) => [v.version, v.publicKey]), [[1, null]]);
+    assert.deepEqual(
+      info.versions.map((v) => [v.version, v.publicKey]),
+      [[1, null]],
+    );
     const row = await getKey(u.store.db, 'orders');
     assert.match(row!.id, KEY_ID_RE);
     const blob = await getEntry(u.store.db, `keys/${row!.id}/v1`);
@@ -47,9 +50,18 @@ describe('KeyService catalog', () => {
   it('refuses a taken name, a bad name, an unknown type and requireLowS on a non-ECDSA type', async () => {
     await assert.rejects(keys.create({ name: 'orders', type: 'aes256-gcm', by: 'test' }), code('KEY_EXISTS'));
     await assert.rejects(keys.create({ name: '-bad', type: 'aes256-gcm', by: 'test' }), code('VALIDATION_FAILED'));
-    await assert.rejects(keys.create({ name: 'x'.repeat(129), type: 'aes256-gcm', by: 'test' }), code('VALIDATION_FAILED'));
-    await assert.rejects(keys.create({ name: 'k', type: 'aes128-gcm', by: 'test' }), (e: unknown) => e instanceof Error && /aes128-gcm/.test(e.message));
-    await assert.rejects(keys.create({ name: 'k', type: 'ed25519', requireLowS: true, by: 'test' }), code('OPTION_UNSUPPORTED'));
+    await assert.rejects(
+      keys.create({ name: 'x'.repeat(129), type: 'aes256-gcm', by: 'test' }),
+      code('VALIDATION_FAILED'),
+    );
+    await assert.rejects(
+      keys.create({ name: 'k', type: 'aes128-gcm', by: 'test' }),
+      (e: unknown) => e instanceof Error && /aes128-gcm/.test(e.message),
+    );
+    await assert.rejects(
+      keys.create({ name: 'k', type: 'ed25519', requireLowS: true, by: 'test' }),
+      code('OPTION_UNSUPPORTED'),
+    );
     await assert.rejects(keys.row('nope'), code('KEY_NOT_FOUND'));
     await assert.rejects(keys.info('nope'), code('KEY_NOT_FOUND'));
   });
@@ -59,7 +71,10 @@ describe('KeyService catalog', () => {
     const pem = pair.publicKey.export({ type: 'spki', format: 'pem' }).toString();
     const info = await keys.create({ name: 'partner', type: 'ed25519', publicKey: pem, by: 'test' });
     assert.equal(info.verifyOnly, true);
-    assert.deepEqual(fromBase64(info.versions[0]!.publicKey!, 'pk'), new Uint8Array(pair.publicKey.export({ type: 'spki', format: 'der' })));
+    assert.deepEqual(
+      fromBase64(info.versions[0]!.publicKey!, 'pk'),
+      new Uint8Array(pair.publicKey.export({ type: 'spki', format: 'der' })),
+    );
     const row = await keys.usable('partner');
     const msg = bytes('signed elsewhere');
     const { sign } = await import('node:crypto');
@@ -67,7 +82,10 @@ describe('KeyService catalog', () => {
     assert.equal(await keys.verify(row, msg, sig.toString('base64'), {}), true);
     await assert.rejects(keys.sign(row, msg, {}), code('KEY_VERIFY_ONLY'));
     await assert.rejects(keys.rotate('partner'), code('KEY_VERIFY_ONLY'));
-    await assert.rejects(keys.create({ name: 'sym', type: 'aes256-gcm', publicKey: pem, by: 'test' }), code('KEY_TYPE_MISMATCH'));
+    await assert.rejects(
+      keys.create({ name: 'sym', type: 'aes256-gcm', publicKey: pem, by: 'test' }),
+      code('KEY_TYPE_MISMATCH'),
+    );
   });
 
   it('lists keys by name with keyset pagination', async () => {
@@ -84,7 +102,9 @@ describe('KeyService catalog', () => {
     assert.deepEqual(all, [...all].sort());
     assert.deepEqual(all, ['list-a', 'list-b', 'list-c', 'orders', 'partner']);
     const first = await keys.list({ limit: 1 });
-    assert.deepEqual(first.keys, [{ name: 'list-a', type: 'hmac-sha256', latestVersion: 1, labels: {}, deleteAfter: null }]);
+    assert.deepEqual(first.keys, [
+      { name: 'list-a', type: 'hmac-sha256', latestVersion: 1, labels: {}, deleteAfter: null },
+    ]);
     assert.equal(first.next, 'list-a');
   });
 
@@ -95,7 +115,10 @@ describe('KeyService catalog', () => {
     assert.match(c1.ciphertext, /^kw:v1:/);
     const r2 = await keys.rotate('orders');
     assert.equal(r2.latestVersion, 2);
-    assert.deepEqual(r2.versions.map((v) => v.version), [1, 2]);
+    assert.deepEqual(
+      r2.versions.map((v) => v.version),
+      [1, 2],
+    );
     await keys.rotate('orders');
     const row3 = await keys.usable('orders'); // this node's rotation dropped the cached row
     assert.equal(row3.latestVersion, 3);
@@ -112,7 +135,10 @@ describe('KeyService catalog', () => {
     assert.deepEqual(await keys.decrypt(row, c3.ciphertext), bytes('three'));
     // Rotations are stored as new material paths, each its own ciphertext.
     const paths = await listEntries(u.store.db, `keys/${row.id}/`);
-    assert.deepEqual(paths.sort(), [1, 2, 3].map((v) => `keys/${row.id}/v${v}`));
+    assert.deepEqual(
+      paths.sort(),
+      [1, 2, 3].map((v) => `keys/${row.id}/v${v}`),
+    );
   });
 
   it('HMAC under an older version follows the same window; values match node:crypto', async () => {
@@ -142,7 +168,10 @@ describe('KeyService catalog', () => {
     const s2 = await keys.sign(row, msg, {});
     assert.match(s1.signature, /^kw:v1:/);
     assert.match(s2.signature, /^kw:v2:/);
-    for (const [s, v] of [[s1, 1], [s2, 2]] as const) {
+    for (const [s, v] of [
+      [s1, 1],
+      [s2, 2],
+    ] as const) {
       assert.equal(await keys.verify(row, msg, s.signature, {}), true);
       const pem = await keys.publicKey(row, 'pem', v);
       assert.equal(pem.keyVersion, v);
@@ -164,7 +193,10 @@ describe('KeyService catalog', () => {
 
   it('scheduleDeletion needs deletionAllowed, sets deleteAfter, and the key refuses operations', async () => {
     await assert.rejects(keys.scheduleDeletion('orders'), code('KEY_DELETION_NOT_ALLOWED'));
-    assert.throws(() => KeyService.assertDeletionAllowed({ name: 'x', deletionAllowed: false }), code('KEY_DELETION_NOT_ALLOWED'));
+    assert.throws(
+      () => KeyService.assertDeletionAllowed({ name: 'x', deletionAllowed: false }),
+      code('KEY_DELETION_NOT_ALLOWED'),
+    );
     const row = await keys.usable('ec');
     const info = await keys.scheduleDeletion('ec');
     assert.equal(info.deleteAfter, new Date(clock + DELETION_RETENTION_DAYS * DAY).toISOString());

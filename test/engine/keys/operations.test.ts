@@ -47,7 +47,14 @@ describe('KeyService operations through the executor', () => {
     const b = await keys.sign(row, bytes('two'), {});
     assert.equal(await keys.verify(row, bytes('one'), a.signature, {}), true);
     assert.equal(await keys.verify(row, bytes('one'), b.signature, {}), false);
-    assert.deepEqual(pool.calls, ['generateKey:ml-dsa-44', 'expand:ml-dsa-44', 'sign:ml-dsa-44', 'sign:ml-dsa-44', 'verify:ml-dsa-44', 'verify:ml-dsa-44']);
+    assert.deepEqual(pool.calls, [
+      'generateKey:ml-dsa-44',
+      'expand:ml-dsa-44',
+      'sign:ml-dsa-44',
+      'sign:ml-dsa-44',
+      'verify:ml-dsa-44',
+      'verify:ml-dsa-44',
+    ]);
   });
 
   it('X-Wing: encapsulate and decapsulate on the pool, and they agree', async () => {
@@ -66,14 +73,24 @@ describe('KeyService operations through the executor', () => {
     const pem = (await keys.publicKey(row, 'pem')).publicKey as string;
     const pub = createPublicKey(pem);
     const label = bytes('label');
-    const ct = publicEncrypt({ key: pub, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256', oaepLabel: label }, bytes('secret'));
+    const ct = publicEncrypt(
+      { key: pub, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256', oaepLabel: label },
+      bytes('secret'),
+    );
     assert.deepEqual(await keys.decrypt(row, ct.toString('base64'), label), bytes('secret'));
     await assert.rejects(keys.decrypt(row, ct.toString('base64'), bytes('other')), code('DECRYPTION_FAILED'));
     const s = await keys.sign(row, bytes('doc'), {});
     const sig = Buffer.from(s.signature.split(':')[2]!, 'base64');
-    assert.equal(nodeVerify('sha256', bytes('doc'), { key: pub, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: 32 }, sig), true);
+    assert.equal(
+      nodeVerify('sha256', bytes('doc'), { key: pub, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: 32 }, sig),
+      true,
+    );
     assert.equal(await keys.verify(row, bytes('doc'), s.signature, {}), true);
-    assert.deepEqual(pool.calls, ['generateKey:rsa-3072', 'decrypt:rsa-3072', 'decrypt:rsa-3072', 'sign:rsa-3072'], 'RSA verify stays inline');
+    assert.deepEqual(
+      pool.calls,
+      ['generateKey:rsa-3072', 'decrypt:rsa-3072', 'decrypt:rsa-3072', 'sign:rsa-3072'],
+      'RSA verify stays inline',
+    );
   });
 
   it('operands: kw:v<N>: or raw base64 for keyVersion; anything else is a format error, a disagreement OPTION_INVALID', async () => {

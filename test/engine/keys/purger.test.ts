@@ -73,8 +73,20 @@ describe('KeyService purge', () => {
 
   it('the purge re-checks the id: a key re-created under the same name is never touched', async () => {
     const id = await doomed('reborn');
-    assert.equal(await purgeKey(u.store.db, { name: 'reborn', id: 'key_' + '0'.repeat(24), now: new Date(t0 + 30 * DAY), materialPrefix: `keys/${id}/` }), false);
-    assert.equal(await purgeKey(u.store.db, { name: 'reborn', id, now: new Date(t0), materialPrefix: `keys/${id}/` }), false, 'window not passed');
+    assert.equal(
+      await purgeKey(u.store.db, {
+        name: 'reborn',
+        id: 'key_' + '0'.repeat(24),
+        now: new Date(t0 + 30 * DAY),
+        materialPrefix: `keys/${id}/`,
+      }),
+      false,
+    );
+    assert.equal(
+      await purgeKey(u.store.db, { name: 'reborn', id, now: new Date(t0), materialPrefix: `keys/${id}/` }),
+      false,
+      'window not passed',
+    );
     assert.ok(await getKey(u.store.db, 'reborn'));
     assert.equal((await listEntries(u.store.db, `keys/${id}/`)).length, 1);
   });

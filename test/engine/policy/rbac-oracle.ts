@@ -12,14 +12,40 @@ export interface Decision {
 
 /** Operations an operator may perform: seal, rotation, rekey, key and policy administration. */
 const OPERATOR_OPS = new Set([
-  'sys.seal', 'sys.rotate', 'sys.rekey.init', 'sys.rekey.cancel',
-  'key.create', 'key.list', 'key.read', 'key.rotate', 'key.config', 'key.delete', 'key.import', 'key.wrapping-key',
-  'policy.push', 'policy.list', 'policy.evaluate', 'policy.activate', 'policy.deactivate',
+  'sys.seal',
+  'sys.rotate',
+  'sys.rekey.init',
+  'sys.rekey.cancel',
+  'key.create',
+  'key.list',
+  'key.read',
+  'key.rotate',
+  'key.config',
+  'key.delete',
+  'key.import',
+  'key.wrapping-key',
+  'policy.push',
+  'policy.list',
+  'policy.evaluate',
+  'policy.activate',
+  'policy.deactivate',
 ]);
 /** Data-plane operations an application may perform on keys. */
 const APP_OPS = new Set([
-  'key.list', 'key.read', 'encrypt', 'decrypt', 'rewrap', 'datakey', 'sign', 'verify', 'hmac',
-  'encapsulate', 'decapsulate', 'key.public', 'random', 'hash',
+  'key.list',
+  'key.read',
+  'encrypt',
+  'decrypt',
+  'rewrap',
+  'datakey',
+  'sign',
+  'verify',
+  'hmac',
+  'encapsulate',
+  'decapsulate',
+  'key.public',
+  'random',
+  'hash',
 ]);
 const ANY_AUTHENTICATED = new Set(['auth.whoami']);
 /** Dual control: two operators approve these, whoever (admin or operator) asks. */
@@ -27,10 +53,16 @@ const DUAL_CONTROL_OPS = new Set(['key.export', 'key.delete', 'policy.activate',
 
 export function decideBuiltinRbac(roles: readonly string[], operation: string, approvals = 0): Decision {
   if (ANY_AUTHENTICATED.has(operation)) return { decision: 'allow', reason: 'any authenticated principal' };
-  if (operation.startsWith('approval.')) return { decision: 'allow', reason: 'any authenticated principal; the server enforces separation of duties' };
+  if (operation.startsWith('approval.'))
+    return { decision: 'allow', reason: 'any authenticated principal; the server enforces separation of duties' };
   if (DUAL_CONTROL_OPS.has(operation) && (roles.includes('admin') || roles.includes('operator'))) {
     if (approvals >= 2) return { decision: 'allow', reason: 'dual control: two operators approved' };
-    return { decision: 'require_approval', approvals: 2, group: 'operator', reason: `dual control: ${operation} needs two operators' approval` };
+    return {
+      decision: 'require_approval',
+      approvals: 2,
+      group: 'operator',
+      reason: `dual control: ${operation} needs two operators' approval`,
+    };
   }
   if (roles.includes('admin')) return { decision: 'allow', reason: 'role admin' };
   if (roles.includes('operator') && OPERATOR_OPS.has(operation)) return { decision: 'allow', reason: 'role operator' };

@@ -40,8 +40,20 @@ describe('the default RBAC policy (policies/default/rbac.ts)', () => {
       const set = roles.filter((_, i) => mask & (1 << i)).sort();
       for (const operation of ops) {
         const expected = decideBuiltinRbac(set, operation);
-        const got = rbac.evaluate({ operation, principal: 'p', roles: [...set].reverse(), attributes: {}, payloadBytes: 0, time: 0, approvals: 0 });
-        assert.deepEqual([got.decision, got.reason], [expected.decision, expected.reason], `${set.join('+')} ${operation}`);
+        const got = rbac.evaluate({
+          operation,
+          principal: 'p',
+          roles: [...set].reverse(),
+          attributes: {},
+          payloadBytes: 0,
+          time: 0,
+          approvals: 0,
+        });
+        assert.deepEqual(
+          [got.decision, got.reason],
+          [expected.decision, expected.reason],
+          `${set.join('+')} ${operation}`,
+        );
       }
     }
   });
@@ -49,16 +61,49 @@ describe('the default RBAC policy (policies/default/rbac.ts)', () => {
   it('token administration is admin-only; whoami is anyone', () => {
     for (const role of ['operator', 'app', 'auditor']) {
       for (const operation of ['auth.token.create', 'auth.token.revoke']) {
-        assert.equal(rbac.evaluate({ operation, principal: 'p', roles: [role], attributes: {}, payloadBytes: 0, time: 0, approvals: 0 }).decision, 'deny');
+        assert.equal(
+          rbac.evaluate({
+            operation,
+            principal: 'p',
+            roles: [role],
+            attributes: {},
+            payloadBytes: 0,
+            time: 0,
+            approvals: 0,
+          }).decision,
+          'deny',
+        );
       }
     }
-    assert.equal(rbac.evaluate({ operation: 'auth.whoami', principal: 'p', roles: [], attributes: {}, payloadBytes: 0, time: 0, approvals: 0 }).decision, 'allow');
+    assert.equal(
+      rbac.evaluate({
+        operation: 'auth.whoami',
+        principal: 'p',
+        roles: [],
+        attributes: {},
+        payloadBytes: 0,
+        time: 0,
+        approvals: 0,
+      }).decision,
+      'allow',
+    );
   });
 
   it('is reported by hash like any other policy', async () => {
     const built = await loadPolicy(await compileFixture('policies/default/rbac.ts'));
     assert.equal(rbac.sha256, built.sha256);
-    assert.equal(rbac.evaluate({ operation: 'sys.seal', principal: 'p', roles: ['operator'], attributes: {}, payloadBytes: 0, time: 0, approvals: 0 }).hash, built.sha256);
+    assert.equal(
+      rbac.evaluate({
+        operation: 'sys.seal',
+        principal: 'p',
+        roles: ['operator'],
+        attributes: {},
+        payloadBytes: 0,
+        time: 0,
+        approvals: 0,
+      }).hash,
+      built.sha256,
+    );
   });
 });
 
@@ -74,16 +119,29 @@ describe('runCases', () => {
     const policy = await loadDefaultPolicy();
     const [ok, bad] = runCases(policy, [
       { name: 'fine', input: { operation: 'auth.whoami', principal: 'p' }, expect: { decision: 'allow' } },
-      { name: 'wrong', input: { operation: 'sys.seal', principal: 'p', roles: ['app'] }, expect: { decision: 'allow', reasonContains: 'operator' } },
+      {
+        name: 'wrong',
+        input: { operation: 'sys.seal', principal: 'p', roles: ['app'] },
+        expect: { decision: 'allow', reasonContains: 'operator' },
+      },
     ]);
     assert.equal(ok!.pass, true);
     assert.equal(bad!.pass, false);
-    assert.deepEqual(bad!.mismatches, ['decision: expected "allow", got "deny"', 'reason: expected to contain "operator", got "no role of [app] permits sys.seal"']);
+    assert.deepEqual(bad!.mismatches, [
+      'decision: expected "allow", got "deny"',
+      'reason: expected to contain "operator", got "no role of [app] permits sys.seal"',
+    ]);
   });
 
   it('refuses malformed cases files, naming the case', () => {
     assert.throws(() => parseCases('{}'), { code: 'POLICY_CASES_INVALID', message: /expected a JSON array/ } as object);
-    assert.throws(() => parseCases([{ name: 'x', input: { operation: 'o', principal: 'p' }, expect: { decision: 'maybe' } }]), { code: 'POLICY_CASES_INVALID', message: /case 0 "x"/ } as object);
-    assert.throws(() => parseCases([{ name: 'y', input: { operation: 'o' }, expect: { decision: 'allow' } }]), { code: 'POLICY_CASES_INVALID', message: /case 0 "y": .*principal: is missing/ } as object);
+    assert.throws(
+      () => parseCases([{ name: 'x', input: { operation: 'o', principal: 'p' }, expect: { decision: 'maybe' } }]),
+      { code: 'POLICY_CASES_INVALID', message: /case 0 "x"/ } as object,
+    );
+    assert.throws(() => parseCases([{ name: 'y', input: { operation: 'o' }, expect: { decision: 'allow' } }]), {
+      code: 'POLICY_CASES_INVALID',
+      message: /case 0 "y": .*principal: is missing/,
+    } as object);
   });
 });

@@ -14,9 +14,19 @@ import { openTestStore } from '../../helpers/store.js';
 
 describe('deriveAuditHmacKey', () => {
   it('is HKDF-SHA-256(root key, empty salt, "keyward/audit-hmac/v1/epoch-<N>"), 32 bytes', () => {
-    for (const [fill, epoch] of [[0, 1], [7, 2], [0xff, 999_999_999]] as const) {
+    for (const [fill, epoch] of [
+      [0, 1],
+      [7, 2],
+      [0xff, 999_999_999],
+    ] as const) {
       const root = new Uint8Array(32).fill(fill);
-      const want = hkdf(sha256, root, new Uint8Array(0), new TextEncoder().encode(`keyward/audit-hmac/v1/epoch-${epoch}`), 32);
+      const want = hkdf(
+        sha256,
+        root,
+        new Uint8Array(0),
+        new TextEncoder().encode(`keyward/audit-hmac/v1/epoch-${epoch}`),
+        32,
+      );
       const got = deriveAuditHmacKey(root, epoch);
       assert.equal(got.length, AUDIT_HMAC_KEY_LEN);
       assert.deepEqual(got, want, `epoch ${epoch}`);
@@ -24,7 +34,8 @@ describe('deriveAuditHmacKey', () => {
   });
 
   it('refuses an epoch that is not a positive integer', () => {
-    for (const epoch of [0, -1, 1.5, Number.NaN, 2 ** 53]) assert.throws(() => deriveAuditHmacKey(new Uint8Array(32), epoch), TypeError, String(epoch));
+    for (const epoch of [0, -1, 1.5, Number.NaN, 2 ** 53])
+      assert.throws(() => deriveAuditHmacKey(new Uint8Array(32), epoch), TypeError, String(epoch));
   });
 });
 

@@ -53,7 +53,10 @@ describe('SealManager', () => {
     const res = await m.init(holders, 2);
     shards = res.shardFiles;
     assert.equal(shards.length, 3);
-    assert.deepEqual(shards.map((s) => s.holder), ['alice', 'bob', 'carol']);
+    assert.deepEqual(
+      shards.map((s) => s.holder),
+      ['alice', 'bob', 'carol'],
+    );
     const s = m.status();
     assert.equal(s.initialized, true);
     assert.equal(s.sealed, true);
@@ -79,7 +82,10 @@ describe('SealManager', () => {
 
   it('rejects a duplicate shard without moving progress', async () => {
     await unsealWith(m, holders, shards, [0]);
-    await assert.rejects(unsealWith(m, holders, shards, [0]), (e: Error & { code?: string }) => e.code === 'SHARD_DUPLICATE' && /alice/.test(e.message));
+    await assert.rejects(
+      unsealWith(m, holders, shards, [0]),
+      (e: Error & { code?: string }) => e.code === 'SHARD_DUPLICATE' && /alice/.test(e.message),
+    );
     assert.equal(m.status().progress, 1);
     await m.resetUnseal();
   });
@@ -88,13 +94,40 @@ describe('SealManager', () => {
     const share = await openShard(shards[2]!, holders[2]!);
     share[5]! ^= 0x01;
     const s = m.status();
-    const forged = await sealSubmission({ purpose: 'unseal', sessionPublicKey: fromBase64(s.sessionPublicKey!, 'pk'), nonce: s.nonce!, ceremonyId: shards[2]!.ceremonyId, index: 2, holder: 'carol', share });
-    await assert.rejects(m.submitUnseal(forged), (e: Error & { code?: string }) => e.code === 'SHARD_FORGED' && /commitment/.test(e.message));
+    const forged = await sealSubmission({
+      purpose: 'unseal',
+      sessionPublicKey: fromBase64(s.sessionPublicKey!, 'pk'),
+      nonce: s.nonce!,
+      ceremonyId: shards[2]!.ceremonyId,
+      index: 2,
+      holder: 'carol',
+      share,
+    });
+    await assert.rejects(
+      m.submitUnseal(forged),
+      (e: Error & { code?: string }) => e.code === 'SHARD_FORGED' && /commitment/.test(e.message),
+    );
     // a real share presented under another holder's index is forged too
     const bobShare = await openShard(shards[1]!, holders[1]!);
-    const swapped = await sealSubmission({ purpose: 'unseal', sessionPublicKey: fromBase64(s.sessionPublicKey!, 'pk'), nonce: s.nonce!, ceremonyId: shards[1]!.ceremonyId, index: 0, holder: 'bob', share: bobShare });
+    const swapped = await sealSubmission({
+      purpose: 'unseal',
+      sessionPublicKey: fromBase64(s.sessionPublicKey!, 'pk'),
+      nonce: s.nonce!,
+      ceremonyId: shards[1]!.ceremonyId,
+      index: 0,
+      holder: 'bob',
+      share: bobShare,
+    });
     await assert.rejects(m.submitUnseal(swapped), code('SHARD_FORGED'));
-    const outOfRange = await sealSubmission({ purpose: 'unseal', sessionPublicKey: fromBase64(s.sessionPublicKey!, 'pk'), nonce: s.nonce!, ceremonyId: shards[1]!.ceremonyId, index: 9, holder: 'bob', share: bobShare });
+    const outOfRange = await sealSubmission({
+      purpose: 'unseal',
+      sessionPublicKey: fromBase64(s.sessionPublicKey!, 'pk'),
+      nonce: s.nonce!,
+      ceremonyId: shards[1]!.ceremonyId,
+      index: 9,
+      holder: 'bob',
+      share: bobShare,
+    });
     await assert.rejects(m.submitUnseal(outOfRange), /indexes 0 to 2/);
     assert.equal(m.status().progress, 0);
   });
@@ -105,7 +138,10 @@ describe('SealManager', () => {
     await assert.rejects(m.submitUnseal(stale), code('UNSEAL_NONCE_MISMATCH'));
     const rekeyPurpose = await submissionFor(holders[0]!, shards[0]!, m.status(), 'rekey');
     await assert.rejects(m.submitUnseal(rekeyPurpose), code('SUBMISSION_INVALID'));
-    await assert.rejects(m.submitUnseal({ nonce: m.status().nonce!, enc: 'AAAA', ciphertext: 'AAAA' }), code('SUBMISSION_INVALID'));
+    await assert.rejects(
+      m.submitUnseal({ nonce: m.status().nonce!, enc: 'AAAA', ciphertext: 'AAAA' }),
+      code('SUBMISSION_INVALID'),
+    );
     assert.equal(m.status().progress, 0);
   });
 
@@ -115,21 +151,31 @@ describe('SealManager', () => {
       const om = await SealManager.open(other.db);
       const foreign = (await om.init(holders, 2)).shardFiles;
       om.close();
-      await assert.rejects(unsealWith(m, holders, foreign, [0]), (e: Error & { code?: string }) => e.code === 'SHARD_FOREIGN' && e.message.includes(foreign[0]!.ceremonyId));
+      await assert.rejects(
+        unsealWith(m, holders, foreign, [0]),
+        (e: Error & { code?: string }) => e.code === 'SHARD_FOREIGN' && e.message.includes(foreign[0]!.ceremonyId),
+      );
       assert.equal(m.status().progress, 0);
     } finally {
       await other.close();
     }
   });
 
-  for (const pair of [[0, 1], [1, 2], [2, 0]] as const) {
+  for (const pair of [
+    [0, 1],
+    [1, 2],
+    [2, 0],
+  ] as const) {
     it(`unseals with holders ${pair.join('+')} and seals again`, async () => {
       const before = m.status();
       const r = await unsealWith(m, holders, shards, [...pair]);
       assert.equal(r.sealed, false);
       assert.equal(m.sealed, false);
       assert.equal(m.status().nonce, null, 'no session is published while unsealed');
-      await assert.rejects(m.submitUnseal(await submissionFor(holders[0]!, shards[0]!, before)), code('ALREADY_UNSEALED'));
+      await assert.rejects(
+        m.submitUnseal(await submissionFor(holders[0]!, shards[0]!, before)),
+        code('ALREADY_UNSEALED'),
+      );
       await m.seal();
       assert.equal(m.sealed, true);
       assert.throws(() => m.keyring(), code('SEALED'));
@@ -175,25 +221,40 @@ describe('SealManager', () => {
 
   it('rekeys to a new 2-of-2 set: old shards stop working, new ones unseal, data stays', async () => {
     const fresh = await makeHolders(['dave', 'erin']);
-    await assert.rejects(m.submitRekey({ nonce: '0'.repeat(32), enc: 'AAAA', ciphertext: 'AAAA' }), code('REKEY_NOT_STARTED'));
+    await assert.rejects(
+      m.submitRekey({ nonce: '0'.repeat(32), enc: 'AAAA', ciphertext: 'AAAA' }),
+      code('REKEY_NOT_STARTED'),
+    );
     const st = await m.startRekey(fresh, 2);
     assert.equal(st.started, true);
     assert.equal(st.required, 2);
     await assert.rejects(m.startRekey(fresh, 2), code('REKEY_IN_PROGRESS'));
     const session = { nonce: st.nonce, sessionPublicKey: st.sessionPublicKey };
     // an unseal-purpose submission can't be replayed into the rekey session
-    await assert.rejects(m.submitRekey(await submissionFor(holders[0]!, shards[0]!, session, 'unseal')), code('SUBMISSION_INVALID'));
+    await assert.rejects(
+      m.submitRekey(await submissionFor(holders[0]!, shards[0]!, session, 'unseal')),
+      code('SUBMISSION_INVALID'),
+    );
     const r1 = await m.submitRekey(await submissionFor(holders[0]!, shards[0]!, session, 'rekey'));
     assert.equal(r1.complete, false);
-    await assert.rejects(m.submitRekey(await submissionFor(holders[0]!, shards[0]!, session, 'rekey')), code('SHARD_DUPLICATE'));
+    await assert.rejects(
+      m.submitRekey(await submissionFor(holders[0]!, shards[0]!, session, 'rekey')),
+      code('SHARD_DUPLICATE'),
+    );
     const r2 = await m.submitRekey(await submissionFor(holders[2]!, shards[2]!, session, 'rekey'));
     assert.equal(r2.complete, true);
     if (!r2.complete) return;
     assert.equal(r2.generation, 2);
-    assert.deepEqual(r2.shardFiles.map((s) => s.holder), ['dave', 'erin']);
+    assert.deepEqual(
+      r2.shardFiles.map((s) => s.holder),
+      ['dave', 'erin'],
+    );
     assert.equal(m.sealed, false, 'rekey does not seal');
     await m.seal();
-    await assert.rejects(unsealWith(m, holders, shards, [0]), (e: Error & { code?: string }) => e.code === 'SHARD_FOREIGN' && /before a rekey/.test(e.message));
+    await assert.rejects(
+      unsealWith(m, holders, shards, [0]),
+      (e: Error & { code?: string }) => e.code === 'SHARD_FOREIGN' && /before a rekey/.test(e.message),
+    );
     assert.equal(m.status().progress, 0);
     const r = await unsealWith(m, fresh, r2.shardFiles, [1, 0]);
     assert.equal(r.sealed, false);

@@ -105,12 +105,19 @@ for (const driver of availableDrivers()) {
       assert.equal(await claimApproval(store.db, 'apr_1', at(6)), false);
       assert.equal(await addApprovalGrant(store.db, 'apr_1', 'carol', at(6)), false);
       await insertApproval(store.db, approval('apr_2', { expiresAt: at(5) }));
-      assert.equal(await denyApproval(store.db, 'apr_2', { by: 'bob', reason: null, now: at(5) }), undefined, 'expired by time');
+      assert.equal(
+        await denyApproval(store.db, 'apr_2', { by: 'bob', reason: null, now: at(5) }),
+        undefined,
+        'expired by time',
+      );
     });
 
     it('of two racing claims exactly one wins; settle ends only an executing approval', async () => {
       await insertApproval(store.db, approval('apr_1'));
-      const wins = await Promise.all([claimApproval(store.db, 'apr_1', at(1)), claimApproval(store.db, 'apr_1', at(1))]);
+      const wins = await Promise.all([
+        claimApproval(store.db, 'apr_1', at(1)),
+        claimApproval(store.db, 'apr_1', at(1)),
+      ]);
       assert.deepEqual(wins.sort(), [false, true]);
       await settleApproval(store.db, 'apr_1', { status: 500, code: 'CRYPTO_FAILED', now: at(2) });
       let row = await getApproval(store.db, 'apr_1');
@@ -131,18 +138,29 @@ for (const driver of availableDrivers()) {
       // 'B' < '_' < 'a' in bytes; a locale collation would put them otherwise.
       const ids = ['apr_a', 'apr_B', 'apr__', 'apr_b'];
       for (const [i, id] of ids.entries()) {
-        await insertApproval(store.db, approval(id, { requester: i % 2 ? 'alice' : 'bob', approverGroup: i < 2 ? 'security' : 'ops' }));
+        await insertApproval(
+          store.db,
+          approval(id, { requester: i % 2 ? 'alice' : 'bob', approverGroup: i < 2 ? 'security' : 'ops' }),
+        );
       }
       await denyApproval(store.db, 'apr_b', { by: 'x', reason: null, now: at(1) });
-      const page = async (q: Parameters<typeof listApprovals>[1]) => (await listApprovals(store.db, q)).map((r) => r.id);
+      const page = async (q: Parameters<typeof listApprovals>[1]) =>
+        (await listApprovals(store.db, q)).map((r) => r.id);
       assert.deepEqual(await page({ limit: 10 }), ['apr_B', 'apr__', 'apr_a', 'apr_b']);
       assert.deepEqual(await page({ limit: 2 }), ['apr_B', 'apr__']);
       assert.deepEqual(await page({ limit: 10, after: 'apr__' }), ['apr_a', 'apr_b']);
       assert.deepEqual(await page({ limit: 10, state: 'denied' }), ['apr_b']);
       // alice requested apr_B and apr_b; 'ops' approves apr__ and apr_b.
       assert.deepEqual(await page({ limit: 10, visibleTo: { principal: 'alice', roles: [] } }), ['apr_B', 'apr_b']);
-      assert.deepEqual(await page({ limit: 10, visibleTo: { principal: 'carol', roles: ['ops'] } }), ['apr__', 'apr_b']);
-      assert.deepEqual(await page({ limit: 10, visibleTo: { principal: 'alice', roles: ['ops'] } }), ['apr_B', 'apr__', 'apr_b']);
+      assert.deepEqual(await page({ limit: 10, visibleTo: { principal: 'carol', roles: ['ops'] } }), [
+        'apr__',
+        'apr_b',
+      ]);
+      assert.deepEqual(await page({ limit: 10, visibleTo: { principal: 'alice', roles: ['ops'] } }), [
+        'apr_B',
+        'apr__',
+        'apr_b',
+      ]);
       assert.deepEqual(await page({ limit: 10, visibleTo: { principal: 'zed', roles: ['other'] } }), []);
     });
   });

@@ -44,7 +44,10 @@ for (const driver of availableDrivers()) {
         assert.deepEqual(await appendAuditLeaves(store.db, leaves.slice(3)), { first: 3 });
         assert.equal(await auditHeadSize(store.db), 4);
         const rows = await readAuditRecords(store.db, 0, 10);
-        assert.deepEqual(rows.map((r) => new TextDecoder().decode(r.leaf)), leaves);
+        assert.deepEqual(
+          rows.map((r) => new TextDecoder().decode(r.leaf)),
+          leaves,
+        );
         assert.deepEqual(
           rows.map((r) => Buffer.from(r.chain).toString('hex')),
           expectedChains(leaves).map((c) => Buffer.from(c).toString('hex')),
@@ -61,9 +64,17 @@ for (const driver of availableDrivers()) {
         const leaves = ['{"a":1}', '{"b":"é ☃ 😀"}', '{"c":3}'];
         await appendAuditLeaves(store.db, leaves);
         const asText = async () => (await readAuditRecordsText(store.db, 0, 10)).map((r) => [r.idx, r.leaf, r.chain]);
-        const fromBytes = async () => (await readAuditRecords(store.db, 0, 10)).map((r) => [r.idx, new TextDecoder().decode(r.leaf), Buffer.from(r.chain).toString('hex')]);
+        const fromBytes = async () =>
+          (await readAuditRecords(store.db, 0, 10)).map((r) => [
+            r.idx,
+            new TextDecoder().decode(r.leaf),
+            Buffer.from(r.chain).toString('hex'),
+          ]);
         assert.deepEqual(await asText(), await fromBytes());
-        assert.deepEqual((await asText()).map((r) => r[1]), leaves);
+        assert.deepEqual(
+          (await asText()).map((r) => r[1]),
+          leaves,
+        );
         assert.deepEqual(await readAuditRecordsText(store.db, 5, 2), []);
         // The database can't convert a leaf that isn't UTF-8: the page is decoded here instead (U+FFFD).
         await store.db.execute(sql.raw(`UPDATE audit_records SET leaf = '\\x7bff7d'::bytea WHERE idx = 1`));
@@ -122,7 +133,9 @@ if (availableDrivers().includes('postgres')) {
         await Promise.all(
           nodes.map((n, ni) =>
             Promise.all(
-              Array.from({ length: perNode }, (_, j) => appendAuditLeaves(n.db, [`{"n":${ni},"j":${j},"k":0}`, `{"n":${ni},"j":${j},"k":1}`])),
+              Array.from({ length: perNode }, (_, j) =>
+                appendAuditLeaves(n.db, [`{"n":${ni},"j":${j},"k":0}`, `{"n":${ni},"j":${j},"k":1}`]),
+              ),
             ),
           ),
         );

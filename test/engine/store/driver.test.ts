@@ -215,7 +215,10 @@ describe('store driver (errors and names)', () => {
       openStore({ databaseUrl: 'postgres://keyward:hunter2-Secret%40x@127.0.0.1:1/keyward' }),
       'hunter2-Secret',
     );
-    assert.match(err.message, /^postgres: cannot open PostgreSQL at postgres:\/\/keyward:\*\*\*@127\.0\.0\.1:1\/keyward: /);
+    assert.match(
+      err.message,
+      /^postgres: cannot open PostgreSQL at postgres:\/\/keyward:\*\*\*@127\.0\.0\.1:1\/keyward: /,
+    );
     assert.match(err.message, /ECONNREFUSED/);
   });
 

@@ -179,7 +179,12 @@ for (const driver of availableDrivers()) {
         stored.map((s) => s.idx),
         [0, 1, 2],
       );
-      for (const s of stored) assertPlainBytes(s.commitment, commitments('cer-A', ['alice', 'bob', 'carol'])[s.idx]!.commitment, 'commitment');
+      for (const s of stored)
+        assertPlainBytes(
+          s.commitment,
+          commitments('cer-A', ['alice', 'bob', 'carol'])[s.idx]!.commitment,
+          'commitment',
+        );
       assertPlainBytes((await getKeyring(store.db))?.blob, c.keyring.blob, 'keyring');
     });
 
@@ -204,7 +209,10 @@ for (const driver of availableDrivers()) {
       assert.equal(row?.ceremonyId, 'cer-B');
       assert.equal(row?.generation, 2);
       assert.equal(row?.shares, 2);
-      assert.deepEqual(row?.holders.map((h) => h.name), ['dave', 'erin']);
+      assert.deepEqual(
+        row?.holders.map((h) => h.name),
+        ['dave', 'erin'],
+      );
       assert.equal(row?.createdAt.getTime(), before?.createdAt.getTime());
       assert.deepEqual(await getCommitments(store.db, 'cer-A'), []);
       assert.deepEqual(
@@ -213,7 +221,10 @@ for (const driver of availableDrivers()) {
       );
       assertPlainBytes((await getKeyring(store.db))?.blob, a.keyring.blob, 'keyring untouched');
       // With a keyring, it is written in the same transaction.
-      await replaceCeremony(store.db, { ...ceremony('cer-C', 3, ['frank'], 1), keyring: { blob: new Uint8Array([7]), activeTerm: 2 } });
+      await replaceCeremony(store.db, {
+        ...ceremony('cer-C', 3, ['frank'], 1),
+        keyring: { blob: new Uint8Array([7]), activeTerm: 2 },
+      });
       assert.equal((await getKeyring(store.db))?.activeTerm, 2);
     });
 
@@ -221,7 +232,9 @@ for (const driver of availableDrivers()) {
       await initCeremony(store.db, ceremony('cer-A', 1, ['alice', 'bob'], 2));
       const dup = commitments('cer-B', ['dave', 'erin']);
       dup[1] = { ...dup[1]!, idx: 0 }; // duplicate primary key: the insert fails after the config update
-      assert.ok(await rejects(replaceCeremony(store.db, { config: config('cer-B', 2, ['dave', 'erin'], 2), commitments: dup })));
+      assert.ok(
+        await rejects(replaceCeremony(store.db, { config: config('cer-B', 2, ['dave', 'erin'], 2), commitments: dup })),
+      );
       assert.equal((await getSealConfig(store.db))?.ceremonyId, 'cer-A');
       assert.equal((await getCommitments(store.db, 'cer-A')).length, 2);
       // A CHECK violation (threshold above shares) is refused the same way.
@@ -236,11 +249,7 @@ for (const driver of availableDrivers()) {
       // Generations start at 1.
       assert.ok(await rejects(putSealConfig(store.db, config('x', 0, ['a'], 1))));
       // A share index is in 0..255.
-      assert.ok(
-        await rejects(
-          store.db.insert(shardCommitments).values({ ...commitments('x', ['a'])[0]!, idx: 256 }),
-        ),
-      );
+      assert.ok(await rejects(store.db.insert(shardCommitments).values({ ...commitments('x', ['a'])[0]!, idx: 256 })));
       // Mismatched ceremony ids are a programmer error, caught before any write.
       const bad = ceremony('cer-A', 1, ['alice'], 1);
       await assert.rejects(initCeremony(store.db, { ...bad, commitments: commitments('cer-Z', ['alice']) }), TypeError);

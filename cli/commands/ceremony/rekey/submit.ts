@@ -11,18 +11,32 @@ export default class CeremonyRekeySubmitCommand extends RemoteCommand {
     details: `
       Like \`ceremony unseal\`, but for the rekey session. The submission that completes the quorum receives the new shard files (sealed to the new holders) and writes them to --out-dir.
     `,
-    examples: [['Submit to a rekey', 'keyward ceremony rekey submit --key alice.key --shard alice.shard --out-dir new-shards/']],
+    examples: [
+      ['Submit to a rekey', 'keyward ceremony rekey submit --key alice.key --shard alice.shard --out-dir new-shards/'],
+    ],
   });
 
   key = Option.String('--key', { required: true, description: 'Your holder private key file' });
   shard = Option.String('--shard', { required: true, description: 'Your current shard file' });
-  outDir = Option.String('--out-dir', { required: true, description: 'Where to write the new shard files if this submission completes the rekey' });
-  passphraseFile = Option.String('--passphrase-file', { description: 'Read the passphrase from this file (env KEYWARD_PASSPHRASE_FILE)', env: 'KEYWARD_PASSPHRASE_FILE' });
+  outDir = Option.String('--out-dir', {
+    required: true,
+    description: 'Where to write the new shard files if this submission completes the rekey',
+  });
+  passphraseFile = Option.String('--passphrase-file', {
+    description: 'Read the passphrase from this file (env KEYWARD_PASSPHRASE_FILE)',
+    env: 'KEYWARD_PASSPHRASE_FILE',
+  });
   force = Option.Boolean('--force', false, { description: 'Overwrite existing shard files' });
 
   async run(): Promise<number> {
     const client = this.client();
-    const opened = await openShardLocally({ keyFile: this.key, shardFile: this.shard, passphraseFile: this.passphraseFile, stdin: this.context.stdin, stderr: this.context.stderr });
+    const opened = await openShardLocally({
+      keyFile: this.key,
+      shardFile: this.shard,
+      passphraseFile: this.passphraseFile,
+      stdin: this.context.stdin,
+      stderr: this.context.stderr,
+    });
     try {
       const status = await client.get('/v1/sys/rekey');
       const res = await client.post('/v1/sys/rekey/update', { body: await toSubmission('rekey', opened, status) });
@@ -31,7 +45,13 @@ export default class CeremonyRekeySubmitCommand extends RemoteCommand {
         return 0;
       }
       const files = await writeShards(this.outDir, res.shards, this.force);
-      this.print({ ...res, shards: undefined, shardFiles: files }, [`Rekey complete: ceremony ${res.ceremonyId} (generation ${res.generation}), ${res.threshold} of ${res.shares}. Old shards no longer work.`, ...files.map((f) => `  wrote ${f}`)].join('\n'));
+      this.print(
+        { ...res, shards: undefined, shardFiles: files },
+        [
+          `Rekey complete: ceremony ${res.ceremonyId} (generation ${res.generation}), ${res.threshold} of ${res.shares}. Old shards no longer work.`,
+          ...files.map((f) => `  wrote ${f}`),
+        ].join('\n'),
+      );
       return 0;
     } finally {
       wipe(opened.share);

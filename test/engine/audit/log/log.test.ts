@@ -15,8 +15,13 @@ describe('AuditLog', () => {
     const store = await openTestStore();
     try {
       const log = await AuditLog.open(store.db);
-      const idx = await Promise.all(Array.from({ length: 200 }, (_, i) => log.append(sampleRecord(i, { requestId: `r${i}` }))));
-      assert.deepEqual([...idx].sort((a, b) => a - b), Array.from({ length: 200 }, (_, i) => i));
+      const idx = await Promise.all(
+        Array.from({ length: 200 }, (_, i) => log.append(sampleRecord(i, { requestId: `r${i}` }))),
+      );
+      assert.deepEqual(
+        [...idx].sort((a, b) => a - b),
+        Array.from({ length: 200 }, (_, i) => i),
+      );
       assert.equal(log.committed, 200);
       assert.ok(log.statements < 50, `expected batches, got ${log.statements} statements for 200 records`);
       const rows = await readAuditRecords(store.db, 0, 200);
@@ -45,16 +50,28 @@ describe('AuditLog', () => {
       });
       await isLocked;
       const t0 = performance.now();
-      const settle = (p: Promise<number>) => p.then(() => 'ok', (e) => e.code as string);
+      const settle = (p: Promise<number>) =>
+        p.then(
+          () => 'ok',
+          (e) => e.code as string,
+        );
       // The first starts flushing on the next turn (and sticks on the lock); three more queue.
       const waiting = [settle(log.append(sampleRecord(0, { requestId: 'w0' })))];
       await new Promise((r) => setImmediate(r));
       for (let i = 1; i < 4; i++) waiting.push(settle(log.append(sampleRecord(i, { requestId: `w${i}` }))));
       // The queue is full: the next is refused at once.
-      const full = await log.append(sampleRecord(9, { requestId: 'full' })).then(() => 'ok', (e) => e.code as string);
+      const full = await log.append(sampleRecord(9, { requestId: 'full' })).then(
+        () => 'ok',
+        (e) => e.code as string,
+      );
       assert.equal(full, 'AUDIT_QUEUE_FULL');
       assert.ok(performance.now() - t0 < 250, 'a full queue answers at once');
-      assert.deepEqual(await Promise.all(waiting), ['AUDIT_UNAVAILABLE', 'AUDIT_UNAVAILABLE', 'AUDIT_UNAVAILABLE', 'AUDIT_UNAVAILABLE']);
+      assert.deepEqual(await Promise.all(waiting), [
+        'AUDIT_UNAVAILABLE',
+        'AUDIT_UNAVAILABLE',
+        'AUDIT_UNAVAILABLE',
+        'AUDIT_UNAVAILABLE',
+      ]);
       release();
       await holder;
       // Records still queued at their deadline never commit; the one already flushing may.

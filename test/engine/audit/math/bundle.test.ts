@@ -6,11 +6,24 @@ import type { AttestationBundle, ReplayFn } from '../../../../engine/audit/math/
 import { consistencyProof, rangeProof } from '../../../../engine/audit/math/merkle.js';
 import { ed25519Signer, parseVerifierKey } from '../../../../engine/audit/math/note.js';
 import { encodeRecord } from '../../../../engine/audit/math/record.js';
-import { MemoryLog, ORIGIN, POLICY_HASH, POLICY_WASM, enc, fakeEvaluate, logSigners, makeBundle, policyInputOf, sampleRecord, signCheckpoint } from '../helpers.js';
+import {
+  MemoryLog,
+  ORIGIN,
+  POLICY_HASH,
+  POLICY_WASM,
+  enc,
+  fakeEvaluate,
+  logSigners,
+  makeBundle,
+  policyInputOf,
+  sampleRecord,
+  signCheckpoint,
+} from '../helpers.js';
 
 const fakeReplay: ReplayFn = async (wasm, input) => fakeEvaluate(wasm, input);
 const clone = (b: AttestationBundle): AttestationBundle => JSON.parse(JSON.stringify(b)) as AttestationBundle;
-const code = (c: KeywardCode, re?: RegExp) => (err: unknown) => isKeywardError(err, c) && (re === undefined || re.test(err.message));
+const code = (c: KeywardCode, re?: RegExp) => (err: unknown) =>
+  isKeywardError(err, c) && (re === undefined || re.test(err.message));
 
 describe('attestation bundle', () => {
   it('a built bundle verifies from the object, its JSON text and its UTF-8 bytes, and replays', async () => {
@@ -21,10 +34,16 @@ describe('attestation bundle', () => {
       assert.equal(r.size, 20);
       assert.equal(Buffer.from(r.root).toString('hex'), Buffer.from(log.root).toString('hex'));
       assert.deepEqual([r.from, r.to], [7, 12]);
-      assert.deepEqual(r.records, [7, 8, 9, 10, 11].map((i) => sampleRecord(i)));
+      assert.deepEqual(
+        r.records,
+        [7, 8, 9, 10, 11].map((i) => sampleRecord(i)),
+      );
       assert.equal(r.replayed, 10);
       assert.equal(r.notReplayable, 0);
-      assert.deepEqual(r.signatures.map((s) => s.type), [0x01, 0x06]);
+      assert.deepEqual(
+        r.signatures.map((s) => s.type),
+        [0x01, 0x06],
+      );
       assert.deepEqual(r.policyLabels[POLICY_HASH.alpha], { name: 'pol-alpha', version: '1.0.0' });
     }
     // Only the referenced policies made it in; the unreferenced one given to buildBundle did not.
@@ -86,11 +105,16 @@ describe('attestation bundle', () => {
         labels++;
         continue;
       }
-      assert.ok(isKeywardError(err), `byte ${p} (${JSON.stringify(text.slice(Math.max(0, p - 20), p + 20))}) changed and the bundle still verified`);
+      assert.ok(
+        isKeywardError(err),
+        `byte ${p} (${JSON.stringify(text.slice(Math.max(0, p - 20), p + 20))}) changed and the bundle still verified`,
+      );
       codes.set(err.code, (codes.get(err.code) ?? 0) + 1);
       failed++;
     }
-    t.diagnostic(`${failed} of ${positions.size} sampled byte changes rejected (${[...codes].map(([c, n]) => `${c} ${n}`).join(', ')}); ${labels} fell on unauthenticated labels`);
+    t.diagnostic(
+      `${failed} of ${positions.size} sampled byte changes rejected (${[...codes].map(([c, n]) => `${c} ${n}`).join(', ')}); ${labels} fell on unauthenticated labels`,
+    );
     assert.ok(failed > 600);
 
     // The labels: a change either breaks the label's format or shows up, as such, in policyLabels.
@@ -102,7 +126,10 @@ describe('attestation bundle', () => {
         try {
           const r = await verifyBundle(mutated, trusted);
           const labels = JSON.stringify(r.policyLabels);
-          assert.ok(!labels.includes('"pol-alpha"') || !labels.includes('"pol-beta"') || !labels.includes('"1.0.0"'), 'the changed label is what verifyBundle reports');
+          assert.ok(
+            !labels.includes('"pol-alpha"') || !labels.includes('"pol-beta"') || !labels.includes('"1.0.0"'),
+            'the changed label is what verifyBundle reports',
+          );
           shown++;
         } catch (err) {
           assert.ok(isKeywardError(err, 'AUDIT_BUNDLE_INVALID'), String(err));
@@ -117,15 +144,27 @@ describe('attestation bundle', () => {
 
     const spaced = clone(bundle);
     spaced.records[2] = spaced.records[2]!.replace('"v":1', '"v": 1');
-    await assert.rejects(verifyBundle(spaced, trusted), code('AUDIT_LEAF_NOT_CANONICAL', /^record 2 \(index 9\): leaf is not canonical JSON \(RFC 8785\)$/));
+    await assert.rejects(
+      verifyBundle(spaced, trusted),
+      code('AUDIT_LEAF_NOT_CANONICAL', /^record 2 \(index 9\): leaf is not canonical JSON \(RFC 8785\)$/),
+    );
 
     const edited = clone(bundle);
     edited.records[4] = new TextDecoder().decode(encodeRecord({ ...sampleRecord(11), status: 500 }));
-    await assert.rejects(verifyBundle(edited, trusted), code('AUDIT_PROOF_INVALID', /^range proof: records \[7, 12\) lead to root [0-9a-f]{64}, the signed checkpoint says [0-9a-f]{64}$/));
+    await assert.rejects(
+      verifyBundle(edited, trusted),
+      code(
+        'AUDIT_PROOF_INVALID',
+        /^range proof: records \[7, 12\) lead to root [0-9a-f]{64}, the signed checkpoint says [0-9a-f]{64}$/,
+      ),
+    );
 
     const invalid = clone(bundle);
     invalid.records[1] = invalid.records[1]!.replace('"v":1', '"v":2');
-    await assert.rejects(verifyBundle(invalid, trusted), code('AUDIT_RECORD_INVALID', /^record 1 \(index 8\): audit record: field "v" expected 1, got number 2$/));
+    await assert.rejects(
+      verifyBundle(invalid, trusted),
+      code('AUDIT_RECORD_INVALID', /^record 1 \(index 8\): audit record: field "v" expected 1, got number 2$/),
+    );
 
     const shifted = clone(bundle);
     shifted.range = { from: 8, to: 13 };
@@ -133,18 +172,30 @@ describe('attestation bundle', () => {
 
     const short = clone(bundle);
     short.records.pop();
-    await assert.rejects(verifyBundle(short, trusted), code('AUDIT_BUNDLE_INVALID', /expected 5 records for \[7, 12\), got 4/));
+    await assert.rejects(
+      verifyBundle(short, trusted),
+      code('AUDIT_BUNDLE_INVALID', /expected 5 records for \[7, 12\), got 4/),
+    );
 
     const origin = clone(bundle);
     origin.origin = 'other.example/log';
-    await assert.rejects(verifyBundle(origin, trusted), code('AUDIT_BUNDLE_INVALID', /origin "other.example\/log" is not the checkpoint origin/));
+    await assert.rejects(
+      verifyBundle(origin, trusted),
+      code('AUDIT_BUNDLE_INVALID', /origin "other.example\/log" is not the checkpoint origin/),
+    );
 
     const size = clone(bundle);
     size.treeSize = 21;
-    await assert.rejects(verifyBundle(size, trusted), code('AUDIT_BUNDLE_INVALID', /treeSize 21 is not the checkpoint size 20/));
+    await assert.rejects(
+      verifyBundle(size, trusted),
+      code('AUDIT_BUNDLE_INVALID', /treeSize 21 is not the checkpoint size 20/),
+    );
 
     const unknownField = { ...clone(bundle), extra: 1 };
-    await assert.rejects(verifyBundle(unknownField, trusted), code('AUDIT_BUNDLE_INVALID', /^bundle: \(root\): unknown field "extra"; expected only /));
+    await assert.rejects(
+      verifyBundle(unknownField, trusted),
+      code('AUDIT_BUNDLE_INVALID', /^bundle: \(root\): unknown field "extra"; expected only /),
+    );
 
     const badFormat = { ...clone(bundle), format: 'keyward.audit.attestation/v2' };
     await assert.rejects(verifyBundle(badFormat, trusted), code('AUDIT_BUNDLE_INVALID', /^bundle: format: /));
@@ -155,27 +206,51 @@ describe('attestation bundle', () => {
     // Policies and inputs.
     const missing = clone(bundle);
     delete missing.policies[POLICY_HASH.beta];
-    await assert.rejects(verifyBundle(missing, trusted), code('AUDIT_BUNDLE_INVALID', new RegExp(`^record 0 \\(index 7\\): policy ${POLICY_HASH.beta} is not listed in "policies"$`)));
+    await assert.rejects(
+      verifyBundle(missing, trusted),
+      code(
+        'AUDIT_BUNDLE_INVALID',
+        new RegExp(`^record 0 \\(index 7\\): policy ${POLICY_HASH.beta} is not listed in "policies"$`),
+      ),
+    );
     const extra = clone(bundle);
     extra.policies['e'.repeat(64)] = { name: 'stray' };
-    await assert.rejects(verifyBundle(extra, trusted), code('AUDIT_BUNDLE_INVALID', /policies: e{64} is named by no record/));
+    await assert.rejects(
+      verifyBundle(extra, trusted),
+      code('AUDIT_BUNDLE_INVALID', /policies: e{64} is named by no record/),
+    );
     const wrongWasm = clone(bundle);
     wrongWasm.policies[POLICY_HASH.alpha]!.wasm = Buffer.from(POLICY_WASM.beta).toString('base64');
-    await assert.rejects(verifyBundle(wrongWasm, trusted), code('AUDIT_BUNDLE_INVALID', new RegExp(`the wasm listed under ${POLICY_HASH.alpha} hashes to ${POLICY_HASH.beta}`)));
+    await assert.rejects(
+      verifyBundle(wrongWasm, trusted),
+      code(
+        'AUDIT_BUNDLE_INVALID',
+        new RegExp(`the wasm listed under ${POLICY_HASH.alpha} hashes to ${POLICY_HASH.beta}`),
+      ),
+    );
     const wrongInput = clone(bundle);
     const digest = sampleRecord(9).inputDigest!;
     wrongInput.inputs![digest] = Buffer.from(policyInputOf(10)).toString('base64');
-    await assert.rejects(verifyBundle(wrongInput, trusted), code('AUDIT_BUNDLE_INVALID', new RegExp(`the input listed under ${digest} hashes to`)));
+    await assert.rejects(
+      verifyBundle(wrongInput, trusted),
+      code('AUDIT_BUNDLE_INVALID', new RegExp(`the input listed under ${digest} hashes to`)),
+    );
 
     // Consistency with an earlier checkpoint.
     const badConsistency = clone(bundle);
     badConsistency.consistency!.fromRoot = Buffer.from(log.root).toString('base64');
-    await assert.rejects(verifyBundle(badConsistency, trusted), code('AUDIT_PROOF_INVALID', /^consistency: consistency proof \(first tree\): computed root/));
+    await assert.rejects(
+      verifyBundle(badConsistency, trusted),
+      code('AUDIT_PROOF_INVALID', /^consistency: consistency proof \(first tree\): computed root/),
+    );
 
     // The convenience keys must at least be well-formed verifier keys.
     const badKeys = clone(bundle);
     badKeys.keys = [bundle.keys![0]!.replace(/\+[0-9a-f]{8}\+/, '+00000000+')];
-    await assert.rejects(verifyBundle(badKeys, trusted), code('AUDIT_CHECKPOINT_INVALID', /^keys\[0\]: verifier key .* does not match/));
+    await assert.rejects(
+      verifyBundle(badKeys, trusted),
+      code('AUDIT_CHECKPOINT_INVALID', /^keys\[0\]: verifier key .* does not match/),
+    );
   });
 
   it('trusts only the pinned keys, never the keys the bundle carries', async () => {
@@ -185,10 +260,16 @@ describe('attestation bundle', () => {
     const forged = clone(bundle);
     forged.checkpoint = signCheckpoint(log, [attacker]);
     forged.keys = [attacker.verifierKey];
-    await assert.rejects(verifyBundle(forged, trusted), code('AUDIT_CHECKPOINT_INVALID', /no signature line from trusted key keyward\.test\/audit\+/));
+    await assert.rejects(
+      verifyBundle(forged, trusted),
+      code('AUDIT_CHECKPOINT_INVALID', /no signature line from trusted key keyward\.test\/audit\+/),
+    );
     // Pinning only the Ed25519 key still demands that key's line, and it verifies.
     assert.equal((await verifyBundle(bundle, [trusted[0]!])).ok, true);
-    await assert.rejects(verifyBundle(bundle, [parseVerifierKey(attacker.verifierKey)]), code('AUDIT_CHECKPOINT_INVALID'));
+    await assert.rejects(
+      verifyBundle(bundle, [parseVerifierKey(attacker.verifierKey)]),
+      code('AUDIT_CHECKPOINT_INVALID'),
+    );
     await assert.rejects(verifyBundle(bundle, []), RangeError);
   });
 
@@ -196,15 +277,25 @@ describe('attestation bundle', () => {
     const { bundle, trusted } = await makeBundle();
     const off: ReplayFn = async (wasm, input) => {
       const r = fakeEvaluate(wasm, input);
-      return input.length === policyInputOf(10).length && Buffer.from(input).equals(Buffer.from(policyInputOf(10))) ? { ...r, gas: r.gas + 1 } : r;
+      return input.length === policyInputOf(10).length && Buffer.from(input).equals(Buffer.from(policyInputOf(10)))
+        ? { ...r, gas: r.gas + 1 }
+        : r;
     };
     await assert.rejects(
       verifyBundle(bundle, trusted, { replay: off }),
-      code('AUDIT_REPLAY_MISMATCH', new RegExp(`^record 3 \\(index 10\\): policy ${POLICY_HASH.alpha}: replay decided (allow|deny) with gas \\d+, the record says (allow|deny) with gas \\d+$`)),
+      code(
+        'AUDIT_REPLAY_MISMATCH',
+        new RegExp(
+          `^record 3 \\(index 10\\): policy ${POLICY_HASH.alpha}: replay decided (allow|deny) with gas \\d+, the record says (allow|deny) with gas \\d+$`,
+        ),
+      ),
     );
     const noWasm = clone(bundle);
     delete noWasm.policies[POLICY_HASH.beta]!.wasm;
-    await assert.rejects(verifyBundle(noWasm, trusted, { replay: fakeReplay }), code('AUDIT_BUNDLE_INVALID', /has no wasm in the bundle/));
+    await assert.rejects(
+      verifyBundle(noWasm, trusted, { replay: fakeReplay }),
+      code('AUDIT_BUNDLE_INVALID', /has no wasm in the bundle/),
+    );
     assert.equal((await verifyBundle(noWasm, trusted)).ok, true);
     // Records whose input is not in the bundle are counted, not replayed.
     const fewer = clone(bundle);
@@ -217,12 +308,24 @@ describe('attestation bundle', () => {
     const { bundle, trusted, log, earlierRoot } = await makeBundle();
     assert.equal((await verifyBundle(bundle, trusted, { previous: { size: 5, root: earlierRoot } })).ok, true);
     assert.equal((await verifyBundle(bundle, trusted, { previous: { size: 20, root: log.root } })).ok, true);
-    await assert.rejects(verifyBundle(bundle, trusted, { previous: { size: 25, root: log.root } }), code('AUDIT_BUNDLE_INVALID', /older than the trusted checkpoint of size 25: the log was rolled back/));
-    await assert.rejects(verifyBundle(bundle, trusted, { previous: { size: 20, root: earlierRoot } }), code('AUDIT_BUNDLE_INVALID', /forked/));
-    await assert.rejects(verifyBundle(bundle, trusted, { previous: { size: 6, root: earlierRoot } }), code('AUDIT_BUNDLE_INVALID', /starts at size 5, not at the trusted checkpoint \(size 6\)/));
+    await assert.rejects(
+      verifyBundle(bundle, trusted, { previous: { size: 25, root: log.root } }),
+      code('AUDIT_BUNDLE_INVALID', /older than the trusted checkpoint of size 25: the log was rolled back/),
+    );
+    await assert.rejects(
+      verifyBundle(bundle, trusted, { previous: { size: 20, root: earlierRoot } }),
+      code('AUDIT_BUNDLE_INVALID', /forked/),
+    );
+    await assert.rejects(
+      verifyBundle(bundle, trusted, { previous: { size: 6, root: earlierRoot } }),
+      code('AUDIT_BUNDLE_INVALID', /starts at size 5, not at the trusted checkpoint \(size 6\)/),
+    );
     const none = clone(bundle);
     delete none.consistency;
-    await assert.rejects(verifyBundle(none, trusted, { previous: { size: 5, root: earlierRoot } }), code('AUDIT_BUNDLE_INVALID', /expected a consistency proof from the trusted checkpoint of size 5/));
+    await assert.rejects(
+      verifyBundle(none, trusted, { previous: { size: 5, root: earlierRoot } }),
+      code('AUDIT_BUNDLE_INVALID', /expected a consistency proof from the trusted checkpoint of size 5/),
+    );
   });
 
   it('buildBundle checks what it is given', async () => {
@@ -239,14 +342,39 @@ describe('attestation bundle', () => {
       policies: { [POLICY_HASH.alpha]: { name: 'a' }, [POLICY_HASH.beta]: { name: 'b' } },
     };
     assert.equal(buildBundle(parts).records.length, 2);
-    assert.throws(() => buildBundle({ ...parts, policies: { [POLICY_HASH.alpha]: { name: 'a' } } }), code('AUDIT_BUNDLE_INVALID', /policy [0-9a-f]{64} is not among the policies given/));
-    assert.throws(() => buildBundle({ ...parts, policies: { ...parts.policies, [POLICY_HASH.beta]: { name: 'b', wasm: POLICY_WASM.alpha } } }), code('AUDIT_BUNDLE_INVALID', /the wasm given hashes to/));
-    assert.throws(() => buildBundle({ ...parts, treeSize: 5 }), code('AUDIT_BUNDLE_INVALID', /size 4 is not the bundle tree size 5/));
-    assert.throws(() => buildBundle({ ...parts, from: 0, to: 2 }), code('AUDIT_PROOF_INVALID', /expected 0 left hashes/));
-    assert.throws(() => buildBundle({ ...parts, leaves: [parts.leaves[1]!, parts.leaves[0]!] }), code('AUDIT_BUNDLE_INVALID', /range proof: leads to root/));
-    assert.throws(() => buildBundle({ ...parts, leaves: [enc('{}'), parts.leaves[1]!] }), code('AUDIT_RECORD_INVALID', /^record 0 \(index 1\): /));
+    assert.throws(
+      () => buildBundle({ ...parts, policies: { [POLICY_HASH.alpha]: { name: 'a' } } }),
+      code('AUDIT_BUNDLE_INVALID', /policy [0-9a-f]{64} is not among the policies given/),
+    );
+    assert.throws(
+      () =>
+        buildBundle({
+          ...parts,
+          policies: { ...parts.policies, [POLICY_HASH.beta]: { name: 'b', wasm: POLICY_WASM.alpha } },
+        }),
+      code('AUDIT_BUNDLE_INVALID', /the wasm given hashes to/),
+    );
+    assert.throws(
+      () => buildBundle({ ...parts, treeSize: 5 }),
+      code('AUDIT_BUNDLE_INVALID', /size 4 is not the bundle tree size 5/),
+    );
+    assert.throws(
+      () => buildBundle({ ...parts, from: 0, to: 2 }),
+      code('AUDIT_PROOF_INVALID', /expected 0 left hashes/),
+    );
+    assert.throws(
+      () => buildBundle({ ...parts, leaves: [parts.leaves[1]!, parts.leaves[0]!] }),
+      code('AUDIT_BUNDLE_INVALID', /range proof: leads to root/),
+    );
+    assert.throws(
+      () => buildBundle({ ...parts, leaves: [enc('{}'), parts.leaves[1]!] }),
+      code('AUDIT_RECORD_INVALID', /^record 0 \(index 1\): /),
+    );
     const proof = await consistencyProof(2, 4, log.getNode);
-    assert.throws(() => buildBundle({ ...parts, consistency: { fromSize: 2, fromRoot: log.root, proof } }), code('AUDIT_PROOF_INVALID', /^consistency: /));
+    assert.throws(
+      () => buildBundle({ ...parts, consistency: { fromSize: 2, fromRoot: log.root, proof } }),
+      code('AUDIT_PROOF_INVALID', /^consistency: /),
+    );
     assert.throws(() => buildBundle({ ...parts, to: 4 }), RangeError);
   });
 });

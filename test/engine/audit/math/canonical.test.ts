@@ -18,7 +18,9 @@ interface Fixture {
   json: Array<{ input: string; canonical: string }>;
   records: Array<{ record: AuditRecord; leaf: string; canonical: string }>;
 }
-const fixture = JSON.parse(readFileSync(new URL('../../../fixtures/audit/canonical-json.json', import.meta.url), 'utf8')) as Fixture;
+const fixture = JSON.parse(
+  readFileSync(new URL('../../../fixtures/audit/canonical-json.json', import.meta.url), 'utf8'),
+) as Fixture;
 const dec = (b: Uint8Array) => new TextDecoder().decode(b);
 const DEPTH = 20_000;
 
@@ -61,9 +63,15 @@ describe('canonical JSON (canonicalize 5.x)', () => {
   it(`decodeRecord: a canonical leaf nested ${DEPTH} deep is an invalid record, not a crash or "not canonical"`, () => {
     // 4.0.0 overflowed the stack here, which read as AUDIT_LEAF_NOT_CANONICAL ("no canonical form").
     const deep = `{"v":${'['.repeat(DEPTH)}${']'.repeat(DEPTH)}}`;
-    assert.throws(() => decodeRecord(enc(deep)), (e: unknown) => isKeywardError(e, 'AUDIT_RECORD_INVALID'));
+    assert.throws(
+      () => decodeRecord(enc(deep)),
+      (e: unknown) => isKeywardError(e, 'AUDIT_RECORD_INVALID'),
+    );
     // The same value written non-canonically is still caught as such.
     const spaced = `{"v": ${'['.repeat(DEPTH)}${']'.repeat(DEPTH)}}`;
-    assert.throws(() => decodeRecord(enc(spaced)), (e: unknown) => isKeywardError(e, 'AUDIT_LEAF_NOT_CANONICAL'));
+    assert.throws(
+      () => decodeRecord(enc(spaced)),
+      (e: unknown) => isKeywardError(e, 'AUDIT_LEAF_NOT_CANONICAL'),
+    );
   });
 });

@@ -20,7 +20,8 @@ function block(name: string): string {
 describe('docs/audit-bundle.md', () => {
   it('shows exactly the example the code produces (regenerate with `npx tsx test/engine/audit/example.ts`)', async () => {
     const e = await example();
-    for (const [name, text] of Object.entries(exampleMarkdown(e))) assert.equal(block(name), text, `block "${name}" is stale`);
+    for (const [name, text] of Object.entries(exampleMarkdown(e)))
+      assert.equal(block(name), text, `block "${name}" is stale`);
     assert.ok(DOC.includes(`(\`${e.facts.rootBase64}\`)`));
     assert.ok(DOC.includes(`signs exactly those ${e.facts.noteTextBytes} bytes`));
     assert.ok(DOC.includes(`key ID \`${e.facts.pqKeyId}\``) && DOC.includes(`timestamp \`${e.facts.timestampHex}\``));
@@ -30,6 +31,9 @@ describe('docs/audit-bundle.md', () => {
     const r = await verifyBundle(block('bundle'), parseTrustedKeysFile(block('keys')));
     assert.deepEqual([r.from, r.to, r.size], [3, 8, 11]);
     assert.ok(block('steps').endsWith(Buffer.from(r.root).toString('hex')));
-    assert.deepEqual(r.signatures.map((s) => s.timestamp), [null, 1_767_225_600]);
+    assert.deepEqual(
+      r.signatures.map((s) => s.timestamp),
+      [null, 1_767_225_600],
+    );
   });
 });

@@ -54,39 +54,49 @@ describe('RFC 9162 hashing', () => {
     assert.equal(hex(EMPTY_ROOT), 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855');
     assert.equal(hex(leafHash(new Uint8Array(0))), '6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d');
     // tlog.RecordHash("testonly"), the root of torchwood's size-1 ML-DSA checkpoint.
-    assert.equal(Buffer.from(leafHash(enc('testonly'))).toString('base64'), '+zoErtsZtGO6sfiSV/v4UJSIyowisE8hvjw0q5+bD38=');
+    assert.equal(
+      Buffer.from(leafHash(enc('testonly'))).toString('base64'),
+      '+zoErtsZtGO6sfiSV/v4UJSIyowisE8hvjw0q5+bD38=',
+    );
     assert.throws(() => nodeHash(new Uint8Array(31), new Uint8Array(32)), RangeError);
     assert.throws(() => leafHash('x' as unknown as Uint8Array), TypeError);
   });
 
   it('rootOf = recursive MTH, and appendLeaves in any batches gives the same root, frontier and nodes', () => {
     fc.assert(
-      fc.property(fc.integer({ min: 0, max: 200 }), fc.array(fc.integer({ min: 1, max: 40 }), { maxLength: 20 }), (n, cuts) => {
-        const hashes = Array.from({ length: n }, (_, i) => leafHash(enc(`l${i}`)));
-        const whole = appendLeaves([], 0, hashes);
-        assert.equal(hex(rootOf(hashes)), hex(mth(hashes)));
-        assert.equal(hex(whole.root), hex(mth(hashes)));
-        let f: Uint8Array[] = [];
-        let size = 0;
-        const nodes: string[] = [];
-        let i = 0;
-        for (const c of [...cuts, n]) {
-          const r = appendLeaves(f, size, hashes.slice(i, i + c));
-          nodes.push(...r.newNodes.map((x) => `${x.level}:${x.index}:${hex(x.hash)}`));
-          f = r.frontier;
-          size = r.size;
-          i += c;
-          if (i >= n) break;
-        }
-        assert.equal(size, n);
-        assert.deepEqual(f.map(hex), whole.frontier.map(hex));
-        assert.deepEqual(nodes, whole.newNodes.map((x) => `${x.level}:${x.index}:${hex(x.hash)}`));
-        assert.equal(hex(rootFromFrontier(f, size)), hex(whole.root));
-        // Every stored node is the hash of exactly the leaves it covers.
-        for (const x of whole.newNodes) {
-          assert.equal(hex(x.hash), hex(mth(hashes.slice(x.index * 2 ** x.level, (x.index + 1) * 2 ** x.level))));
-        }
-      }),
+      fc.property(
+        fc.integer({ min: 0, max: 200 }),
+        fc.array(fc.integer({ min: 1, max: 40 }), { maxLength: 20 }),
+        (n, cuts) => {
+          const hashes = Array.from({ length: n }, (_, i) => leafHash(enc(`l${i}`)));
+          const whole = appendLeaves([], 0, hashes);
+          assert.equal(hex(rootOf(hashes)), hex(mth(hashes)));
+          assert.equal(hex(whole.root), hex(mth(hashes)));
+          let f: Uint8Array[] = [];
+          let size = 0;
+          const nodes: string[] = [];
+          let i = 0;
+          for (const c of [...cuts, n]) {
+            const r = appendLeaves(f, size, hashes.slice(i, i + c));
+            nodes.push(...r.newNodes.map((x) => `${x.level}:${x.index}:${hex(x.hash)}`));
+            f = r.frontier;
+            size = r.size;
+            i += c;
+            if (i >= n) break;
+          }
+          assert.equal(size, n);
+          assert.deepEqual(f.map(hex), whole.frontier.map(hex));
+          assert.deepEqual(
+            nodes,
+            whole.newNodes.map((x) => `${x.level}:${x.index}:${hex(x.hash)}`),
+          );
+          assert.equal(hex(rootFromFrontier(f, size)), hex(whole.root));
+          // Every stored node is the hash of exactly the leaves it covers.
+          for (const x of whole.newNodes) {
+            assert.equal(hex(x.hash), hex(mth(hashes.slice(x.index * 2 ** x.level, (x.index + 1) * 2 ** x.level))));
+          }
+        },
+      ),
       { numRuns: 60 },
     );
   });
@@ -161,10 +171,19 @@ describe('transparency-dev proof vectors', () => {
     assert.equal(ok + rejected, 98);
   });
 
-  it('our proofs over the vectors\' reference tree are the published happy-path proofs', async (t) => {
+  it("our proofs over the vectors' reference tree are the published happy-path proofs", async (t) => {
     // transparency-dev's reference leaves: "", 0x00, 0x10, 0x2021, 0x3031, 0x40414243, …; a tree of
     // size n holds the first n.
-    const leaves = ['', '00', '10', '2021', '3031', '40414243', '5051525354555657', '606162636465666768696a6b6c6d6e6f'].map((h) => new Uint8Array(Buffer.from(h, 'hex')));
+    const leaves = [
+      '',
+      '00',
+      '10',
+      '2021',
+      '3031',
+      '40414243',
+      '5051525354555657',
+      '606162636465666768696a6b6c6d6e6f',
+    ].map((h) => new Uint8Array(Buffer.from(h, 'hex')));
     const logOf = (n: number) => new MemoryLog().append(leaves.slice(0, n));
     let reproduced = 0;
     for (const { file, json: v } of transparencyDevCases('inclusion')) {
@@ -172,7 +191,11 @@ describe('transparency-dev proof vectors', () => {
       const log = logOf(v.treeSize as number);
       assert.equal(hex(log.root), hex(b64(v.root)), file);
       const ours = await inclusionProof(v.leafIdx as number, log.size, log.getNode);
-      assert.deepEqual(ours.map(hex), ((v.proof as string[] | null) ?? []).map((p) => hex(b64(p))), file);
+      assert.deepEqual(
+        ours.map(hex),
+        ((v.proof as string[] | null) ?? []).map((p) => hex(b64(p))),
+        file,
+      );
       reproduced++;
     }
     for (const { file, json: v } of transparencyDevCases('consistency')) {
@@ -180,7 +203,11 @@ describe('transparency-dev proof vectors', () => {
       const log = logOf(v.size2 as number);
       assert.equal(hex(log.root), hex(b64(v.root2)), file);
       const ours = await consistencyProof(v.size1 as number, log.size, log.getNode);
-      assert.deepEqual(ours.map(hex), ((v.proof as string[] | null) ?? []).map((p) => hex(b64(p))), file);
+      assert.deepEqual(
+        ours.map(hex),
+        ((v.proof as string[] | null) ?? []).map((p) => hex(b64(p))),
+        file,
+      );
       reproduced++;
     }
     t.diagnostic(`${reproduced} published happy-path proofs reproduced byte for byte from perfect-node storage`);
@@ -198,7 +225,10 @@ describe('proofs from perfect-node storage', () => {
         verifyInclusion(leafHash(log.leaves[i]!), i, n, proof, log.root);
         // sigstore hashes the leaf itself (canonicalizedBody) and takes bigint sizes.
         verifyMerkleInclusion(
-          { inclusionProof: { logIndex: String(i), hashes: proof.map((p) => Buffer.from(p)) }, canonicalizedBody: Buffer.from(log.leaves[i]!) } as never,
+          {
+            inclusionProof: { logIndex: String(i), hashes: proof.map((p) => Buffer.from(p)) },
+            canonicalizedBody: Buffer.from(log.leaves[i]!),
+          } as never,
           { logSize: BigInt(n), logHash: Buffer.from(log.root) } as never,
         );
         checked++;
@@ -215,7 +245,9 @@ describe('proofs from perfect-node storage', () => {
         const proof = await inclusionProof(i, n, log.getNode);
         const ranges = inclusionProofRanges(i, n);
         assert.equal(ranges.length, proof.length);
-        ranges.forEach(([b, e], k) => assert.deepEqual(mth(hashes.slice(b, e)), proof[k], `n=${n} i=${i} element ${k}`));
+        ranges.forEach(([b, e], k) =>
+          assert.deepEqual(mth(hashes.slice(b, e)), proof[k], `n=${n} i=${i} element ${k}`),
+        );
       }
     }
     assert.throws(() => inclusionProofRanges(3, 3), RangeError);
@@ -229,7 +261,10 @@ describe('proofs from perfect-node storage', () => {
     assert.throws(() => verifyInclusion(leafHash(log.leaves[6]!), 6, 21, bad, log.root), proofInvalid);
     assert.throws(() =>
       verifyMerkleInclusion(
-        { inclusionProof: { logIndex: '6', hashes: bad.map((p) => Buffer.from(p)) }, canonicalizedBody: Buffer.from(log.leaves[6]!) } as never,
+        {
+          inclusionProof: { logIndex: '6', hashes: bad.map((p) => Buffer.from(p)) },
+          canonicalizedBody: Buffer.from(log.leaves[6]!),
+        } as never,
         { logSize: 21n, logHash: Buffer.from(log.root) } as never,
       ),
     );
@@ -239,7 +274,9 @@ describe('proofs from perfect-node storage', () => {
   it('property: for random sizes, inclusion and consistency proofs verify, and every single bit flip fails', async () => {
     await fc.assert(
       fc.asyncProperty(
-        fc.integer({ min: 1, max: 300 }).chain((n) => fc.tuple(fc.constant(n), fc.nat({ max: n - 1 }), fc.integer({ min: 1, max: n }))),
+        fc
+          .integer({ min: 1, max: 300 })
+          .chain((n) => fc.tuple(fc.constant(n), fc.nat({ max: n - 1 }), fc.integer({ min: 1, max: n }))),
         async ([n, index, m]) => {
           const log = bytesLog(n);
           const lh = leafHash(log.leaves[index]!);
@@ -257,7 +294,8 @@ describe('proofs from perfect-node storage', () => {
             assert.throws(() => verifyInclusion(lh, index, n, proof, flipBit(log.root, bit)), proofInvalid);
           }
           assert.throws(() => verifyInclusion(lh, index, n, [...proof, proof[0] ?? log.root], log.root), proofInvalid);
-          if (proof.length > 0) assert.throws(() => verifyInclusion(lh, index, n, proof.slice(1), log.root), proofInvalid);
+          if (proof.length > 0)
+            assert.throws(() => verifyInclusion(lh, index, n, proof.slice(1), log.root), proofInvalid);
 
           const root1 = rootOf(log.leaves.slice(0, m).map(leafHash));
           const cproof = await consistencyProof(m, n, log.getNode);
@@ -270,7 +308,8 @@ describe('proofs from perfect-node storage', () => {
             }
           });
           if (m < n) {
-            for (let bit = 0; bit < 256; bit += 5) assert.throws(() => verifyConsistency(m, n, cproof, flipBit(root1, bit), log.root), proofInvalid);
+            for (let bit = 0; bit < 256; bit += 5)
+              assert.throws(() => verifyConsistency(m, n, cproof, flipBit(root1, bit), log.root), proofInvalid);
           }
         },
       ),
@@ -314,7 +353,11 @@ describe('proofs from perfect-node storage', () => {
     const H = [leafHash(enc('same'))];
     for (let l = 1; l <= 53; l++) H.push(nodeHash(H[l - 1]!, H[l - 1]!));
     const getNode: GetNode = (level) => H[level]!;
-    const rootOfSize = (n: number) => rootFromFrontier(frontierNodes(n).map((x) => H[x.level]!), n);
+    const rootOfSize = (n: number) =>
+      rootFromFrontier(
+        frontierNodes(n).map((x) => H[x.level]!),
+        n,
+      );
     for (const n of [2 ** 32 + 3, 2 ** 40 - 1, 2 ** 52 + 12345, Number.MAX_SAFE_INTEGER]) {
       for (const i of [0, 1, 2 ** 31, 2 ** 32 + 1, n - 2, n - 1]) {
         verifyInclusion(H[0]!, i, n, await inclusionProof(i, n, getNode), rootOfSize(n));
@@ -346,7 +389,11 @@ describe('range proofs', () => {
           assert.equal(hex(rootFromRange(from, to, n, hashes, proof)), hex(log.root));
           verifyRange(from, to, n, hashes, proof, log.root);
           // Any flipped bit anywhere (a leaf, a left or right hash) fails.
-          const all = [...hashes.map((h, i) => ['leaf', i, h] as const), ...proof.left.map((h, i) => ['left', i, h] as const), ...proof.right.map((h, i) => ['right', i, h] as const)];
+          const all = [
+            ...hashes.map((h, i) => ['leaf', i, h] as const),
+            ...proof.left.map((h, i) => ['left', i, h] as const),
+            ...proof.right.map((h, i) => ['right', i, h] as const),
+          ];
           if (all.length > 0) {
             const [where, i, h] = all[seed % all.length]!;
             const bad = flipBit(h, seed % 256);
@@ -357,10 +404,18 @@ describe('range proofs', () => {
             assert.throws(() => verifyRange(from, to, n, hs, p, log.root), proofInvalid);
           }
           // Shifting the claimed range by one (same leaves, other position) fails.
-          if (to < n && from < to) assert.throws(() => verifyRange(from + 1, to + 1, n, hashes, proof, log.root), proofInvalid);
+          if (to < n && from < to)
+            assert.throws(() => verifyRange(from + 1, to + 1, n, hashes, proof, log.root), proofInvalid);
           // A missing or extra proof hash fails with a count message.
-          if (proof.right.length > 0) assert.throws(() => rootFromRange(from, to, n, hashes, { left: proof.left, right: proof.right.slice(1) }), /right hashes/);
-          assert.throws(() => rootFromRange(from, to, n, hashes, { left: [...proof.left, log.root], right: proof.right }), /left hashes/);
+          if (proof.right.length > 0)
+            assert.throws(
+              () => rootFromRange(from, to, n, hashes, { left: proof.left, right: proof.right.slice(1) }),
+              /right hashes/,
+            );
+          assert.throws(
+            () => rootFromRange(from, to, n, hashes, { left: [...proof.left, log.root], right: proof.right }),
+            /left hashes/,
+          );
         },
       ),
       { numRuns: 150 },
@@ -371,9 +426,15 @@ describe('range proofs', () => {
     const log = bytesLog(9);
     const proof = await rangeProof(2, 5, 9, log.getNode);
     const hashes = log.leaves.slice(2, 5).map(leafHash);
-    assert.throws(() => verifyRange(2, 5, 9, hashes.slice(1), proof, log.root), /expected 3 leaf hashes for \[2, 5\), got 2/);
+    assert.throws(
+      () => verifyRange(2, 5, 9, hashes.slice(1), proof, log.root),
+      /expected 3 leaf hashes for \[2, 5\), got 2/,
+    );
     assert.throws(() => verifyRange(2, 5, 4, hashes, proof, log.root), /expected 0 ≤ from ≤ to ≤ size/);
-    assert.throws(() => verifyRange(2, 5, 9, hashes, proof, EMPTY_ROOT), /computed root [0-9a-f]{64} does not match expected root e3b0c442/);
+    assert.throws(
+      () => verifyRange(2, 5, 9, hashes, proof, EMPTY_ROOT),
+      /computed root [0-9a-f]{64} does not match expected root e3b0c442/,
+    );
     await assert.rejects(rangeProof(3, 2, 9, log.getNode), RangeError);
   });
 });

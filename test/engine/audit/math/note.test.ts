@@ -26,7 +26,8 @@ import {
 import { leafHash } from '../../../../engine/audit/math/merkle.js';
 import { ORIGIN, VECTORS, b64, bytesLog, enc, hex, logSigners, signCheckpoint } from '../helpers.js';
 
-const cpInvalid = (re?: RegExp) => (err: unknown) => isKeywardError(err, 'AUDIT_CHECKPOINT_INVALID') && (re === undefined || re.test(err.message));
+const cpInvalid = (re?: RegExp) => (err: unknown) =>
+  isKeywardError(err, 'AUDIT_CHECKPOINT_INVALID') && (re === undefined || re.test(err.message));
 
 // golang.org/x/mod/sumdb/note, the package documentation's example (also note_test.go): the
 // signer key is PRIVATE+KEY+<name>+<id>+base64(0x01 ‖ Ed25519 seed).
@@ -34,7 +35,8 @@ const GO = {
   skeyData: 'AYEKFALVFGyNhPJEMzD1QIDr+Y7hfZx09iUvxdXHKDFz',
   vkey: 'PeterNeumann+c74f20a3+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW',
   text: "If you think cryptography is the answer to your problem,\nthen you don't know what your problem is.\n",
-  sigLine: '— PeterNeumann x08go/ZJkuBS9UG/SffcvIAQxVBtiFupLLr8pAcElZInNIuGUgYN1FFYC2pZSNXgKvqfqdngotpRZb6KE6RyyBwJnAM=\n',
+  sigLine:
+    '— PeterNeumann x08go/ZJkuBS9UG/SffcvIAQxVBtiFupLLr8pAcElZInNIuGUgYN1FFYC2pZSNXgKvqfqdngotpRZb6KE6RyyBwJnAM=\n',
 };
 
 /** torchwood's ML-DSA-44 log: seed, vkey and a cosigned checkpoint (see vectors/README.md). */
@@ -46,7 +48,13 @@ function torchwood(): { seed: Uint8Array; vkey: string; note: string; origin: st
       .map((l) => [l.slice(0, l.indexOf(' ')), l.slice(l.indexOf(' ') + 1)]),
   ) as Record<'seed' | 'vkey' | 'origin' | 'size' | 'root' | 'sigline', string>;
   const note = `${fields.origin}\n${fields.size}\n${fields.root}\n\n${fields.sigline}\n`;
-  return { seed: new Uint8Array(Buffer.from(fields.seed, 'hex')), vkey: fields.vkey, note, origin: fields.origin, root: fields.root };
+  return {
+    seed: new Uint8Array(Buffer.from(fields.seed, 'hex')),
+    vkey: fields.vkey,
+    note,
+    origin: fields.origin,
+    root: fields.root,
+  };
 }
 
 function u64(n: number): Buffer {
@@ -63,10 +71,13 @@ describe('interoperability', () => {
     assert.equal(note, `${GO.text}\n${GO.sigLine}`);
     const opened = openNote(note, [parseVerifierKey(GO.vkey)]);
     assert.equal(opened.text, GO.text);
-    assert.throws(() => openNote(note.replace('cryptography', 'cryptographY'), [parseVerifierKey(GO.vkey)]), cpInvalid(/PeterNeumann\+c74f20a3 does not verify/));
+    assert.throws(
+      () => openNote(note.replace('cryptography', 'cryptographY'), [parseVerifierKey(GO.vkey)]),
+      cpInvalid(/PeterNeumann\+c74f20a3 does not verify/),
+    );
   });
 
-  it('ML-DSA-44 (0x06): our key from torchwood\'s seed has its verifier key, and its cosigned checkpoint verifies', () => {
+  it("ML-DSA-44 (0x06): our key from torchwood's seed has its verifier key, and its cosigned checkpoint verifies", () => {
     const tw = torchwood();
     const signer = mlDsa44CosignerSigner(tw.origin, tw.seed);
     assert.equal(signer.verifierKey, tw.vkey);
@@ -80,7 +91,10 @@ describe('interoperability', () => {
     const ours = signNote(checkpointBody(cp), [signer], { time: 1_700_000_000 });
     assert.equal(verifyNote(ours, [parseVerifierKey(tw.vkey)]).signatures[0]!.timestamp, 1_700_000_000);
     // Any change to their note fails: the root, or the timestamp inside the signature.
-    assert.throws(() => verifyNote(tw.note.replace('\n1\n', '\n2\n'), [parseVerifierKey(tw.vkey)]), cpInvalid(/does not verify/));
+    assert.throws(
+      () => verifyNote(tw.note.replace('\n1\n', '\n2\n'), [parseVerifierKey(tw.vkey)]),
+      cpInvalid(/does not verify/),
+    );
     const sigline = tw.note.split('\n')[4]!;
     const raw = b64(sigline.split(' ')[2]);
     raw[4 + 7]! ^= 1; // the last byte of the u64 timestamp
@@ -88,15 +102,19 @@ describe('interoperability', () => {
     assert.throws(() => verifyNote(tampered, [parseVerifierKey(tw.vkey)]), cpInvalid(/does not verify/));
   });
 
-  it('sigstore\'s checkpoint verifier accepts our Ed25519 line (and ignores the ML-DSA one)', () => {
+  it("sigstore's checkpoint verifier accepts our Ed25519 line (and ignores the ML-DSA one)", () => {
     const log = bytesLog(11);
     const { ed, pq } = logSigners();
     const note = signCheckpoint(log, [ed, pq]);
     const jwk = { kty: 'OKP', crv: 'Ed25519', x: Buffer.from(ed.publicKey).toString('base64url') };
-    const cp = verifyCheckpoint(
-      { inclusionProof: { checkpoint: { envelope: note } } } as never,
-      [{ logID: Buffer.concat([Buffer.from(ed.keyId), Buffer.alloc(28)]), baseURL: ORIGIN, publicKey: createPublicKey({ key: jwk, format: 'jwk' }), validFor: { start: new Date(0), end: new Date(8.64e15) } }],
-    );
+    const cp = verifyCheckpoint({ inclusionProof: { checkpoint: { envelope: note } } } as never, [
+      {
+        logID: Buffer.concat([Buffer.from(ed.keyId), Buffer.alloc(28)]),
+        baseURL: ORIGIN,
+        publicKey: createPublicKey({ key: jwk, format: 'jwk' }),
+        validFor: { start: new Date(0), end: new Date(8.64e15) },
+      },
+    ]);
     assert.equal(cp.origin, ORIGIN);
     assert.equal(cp.logSize, 11n);
     assert.equal(hex(cp.logHash), hex(log.root));
@@ -105,7 +123,10 @@ describe('interoperability', () => {
   it('verifier key strings whose base64 contains "+" parse (transparency-dev/formats), other types are refused', () => {
     assert.equal(parseVerifierKey('TEST+7997405c+AQcC+FTVKf0jlTdHDY3rbevmnKxxPjigCXlVtGe6RIr6').name, 'TEST');
     // A type 0x04 (timestamped Ed25519 cosignature) key: well-formed, but not a type Keyward pins.
-    assert.throws(() => parseVerifierKey('remora.n621.de+da77ade7+BOvN63jn/bLvkieywe8R6UYAtVtNbZpXh34x7onlmtw2'), cpInvalid(/got 0x04/));
+    assert.throws(
+      () => parseVerifierKey('remora.n621.de+da77ade7+BOvN63jn/bLvkieywe8R6UYAtVtNbZpXh34x7onlmtw2'),
+      cpInvalid(/got 0x04/),
+    );
   });
 
   it('cosigned_message is the tlog-cosignature layout, byte for byte', () => {
@@ -121,10 +142,15 @@ describe('interoperability', () => {
       u64(20852163),
       root,
     ]);
-    assert.equal(hex(cosignedMessage('mirror.test/m1', 1679315147, 'example.com/log', 20852163, root)), want.toString('hex'));
+    assert.equal(
+      hex(cosignedMessage('mirror.test/m1', 1679315147, 'example.com/log', 20852163, root)),
+      want.toString('hex'),
+    );
     // key ID = SHA-256(name ‖ 0x0A ‖ type ‖ public key)[:4]
     const pk = new Uint8Array(1312).fill(3);
-    const h = createHash('sha256').update(Buffer.concat([Buffer.from('n'), Buffer.from([0x0a, 0x06]), pk])).digest();
+    const h = createHash('sha256')
+      .update(Buffer.concat([Buffer.from('n'), Buffer.from([0x0a, 0x06]), pk]))
+      .digest();
     assert.equal(hex(keyId('n', SignatureType.mlDsa44Cosignature, pk)), h.subarray(0, 4).toString('hex'));
   });
 });
@@ -157,7 +183,10 @@ describe('checkpoint notes: sign and verify', () => {
   it('a wrong key fails, naming the key', () => {
     const other = ed25519Signer(ORIGIN, new Uint8Array(32).fill(0x33));
     const otherKey = parseVerifierKey(other.verifierKey);
-    assert.throws(() => verifyNote(note, [otherKey]), cpInvalid(new RegExp(`no signature line from trusted key ${ORIGIN.replace('.', '\\.')}\\+${hex(other.keyId)}`)));
+    assert.throws(
+      () => verifyNote(note, [otherKey]),
+      cpInvalid(new RegExp(`no signature line from trusted key ${ORIGIN.replace('.', '\\.')}\\+${hex(other.keyId)}`)),
+    );
     // Same name and key ID as the pinned key but another public key: the signature fails.
     const forged = { ...trusted[0]!, publicKey: other.publicKey };
     assert.throws(() => verifyNote(note, [forged]), cpInvalid(/does not verify/));
@@ -165,20 +194,31 @@ describe('checkpoint notes: sign and verify', () => {
 
   it('an edited body fails: each pinned key is named', () => {
     const edited = note.replace('\n1042\n', '\n1043\n');
-    assert.throws(() => verifyNote(edited, trusted), cpInvalid(new RegExp(`trusted key ${ORIGIN.replace('.', '\\.')}\\+${hex(ed.keyId)} does not verify`)));
-    assert.throws(() => verifyNote(edited, [trusted[1]!]), cpInvalid(/cosignature of trusted key .*\/mldsa\+[0-9a-f]{8} does not verify/));
+    assert.throws(
+      () => verifyNote(edited, trusted),
+      cpInvalid(new RegExp(`trusted key ${ORIGIN.replace('.', '\\.')}\\+${hex(ed.keyId)} does not verify`)),
+    );
+    assert.throws(
+      () => verifyNote(edited, [trusted[1]!]),
+      cpInvalid(/cosignature of trusted key .*\/mldsa\+[0-9a-f]{8} does not verify/),
+    );
   });
 
   it('a missing signature line fails: every pinned key must have signed', () => {
     const lines = note.split('\n');
     const noPq = [...lines.slice(0, 5), ''].join('\n');
     assert.equal(verifyNote(noPq, [trusted[0]!]).size, 1042);
-    assert.throws(() => verifyNote(noPq, trusted), cpInvalid(/no signature line from trusted key keyward\.test\/audit\/mldsa\+/));
+    assert.throws(
+      () => verifyNote(noPq, trusted),
+      cpInvalid(/no signature line from trusted key keyward\.test\/audit\/mldsa\+/),
+    );
   });
 
   it('extra lines from unknown keys are ignored, as signed-note requires', () => {
     const witness = ed25519Signer('witness.example/w1', new Uint8Array(32).fill(0x44));
-    const witnessLine = signNote(checkpointBody(parseCheckpoint(parseNote(note).text)), [witness], { time: 1 }).split('\n\n')[1]!;
+    const witnessLine = signNote(checkpointBody(parseCheckpoint(parseNote(note).text)), [witness], { time: 1 }).split(
+      '\n\n',
+    )[1]!;
     // Also a line with a pinned key's name but another key ID, and one with a pinned key ID but another name.
     const sameName = `— ${ORIGIN} ${Buffer.concat([Buffer.from([1, 2, 3, 4]), Buffer.alloc(64)]).toString('base64')}\n`;
     const sameId = `— someone.else ${Buffer.concat([Buffer.from(ed.keyId), Buffer.alloc(64)]).toString('base64')}\n`;
@@ -195,10 +235,25 @@ describe('checkpoint notes: sign and verify', () => {
       ['no final newline', note.slice(0, -1), /final newline/],
       ['control character', note.replace(ORIGIN, `${ORIGIN}\u0007`), /control character/],
       ['bad signature line', note.replace('— ', '- '), /signature line 1 is not/],
-      ['bad base64', note.replace(note.split('\n')[4]!, `${note.split('\n')[4]!}=`), /signature line 1: expected standard padded base64/],
-      ['non-canonical base64', note.replace(note.split('\n')[4]!, note.split('\n')[4]!.replace(/(.)=$/, (_m, c: string) => `${String.fromCharCode(c.charCodeAt(0) ^ 1)}=`)), /expected canonical base64/],
+      [
+        'bad base64',
+        note.replace(note.split('\n')[4]!, `${note.split('\n')[4]!}=`),
+        /signature line 1: expected standard padded base64/,
+      ],
+      [
+        'non-canonical base64',
+        note.replace(
+          note.split('\n')[4]!,
+          note.split('\n')[4]!.replace(/(.)=$/, (_m, c: string) => `${String.fromCharCode(c.charCodeAt(0) ^ 1)}=`),
+        ),
+        /expected canonical base64/,
+      ],
       ['short signature', `${parseNote(note).text}\n— ${ORIGIN} AAAA\n`, /expected at least 5 bytes/],
-      ['too many lines', parseNote(note).text + '\n' + `— x AAAAAAA=\n`.repeat(MAX_NOTE_SIGNATURES + 1), /at most 32 signature lines/],
+      [
+        'too many lines',
+        parseNote(note).text + '\n' + `— x AAAAAAA=\n`.repeat(MAX_NOTE_SIGNATURES + 1),
+        /at most 32 signature lines/,
+      ],
     ];
     for (const [what, text, re] of cases) assert.throws(() => verifyNote(text, trusted), cpInvalid(re), what);
   });
@@ -247,11 +302,20 @@ describe('verifier keys and trusted key files', () => {
     const wrongId = `${name}+${id === '00000000' ? '00000001' : '00000000'}+${data}`;
     assert.throws(() => parseVerifierKey(wrongId), cpInvalid(/does not match its name, type and public key/));
     assert.throws(() => parseVerifierKey(`${name}+${id.toUpperCase()}+${data}`), cpInvalid(/8 lowercase hex digits/));
-    assert.throws(() => parseVerifierKey(`${name}+${id}+${Buffer.concat([Buffer.from([1]), Buffer.from(ed.publicKey).subarray(1)]).toString('base64')}`), cpInvalid(/32-byte public key/));
+    assert.throws(
+      () =>
+        parseVerifierKey(
+          `${name}+${id}+${Buffer.concat([Buffer.from([1]), Buffer.from(ed.publicKey).subarray(1)]).toString('base64')}`,
+        ),
+      cpInvalid(/32-byte public key/),
+    );
     // The identity point is a valid encoding but of small order: never a key.
     const identity = new Uint8Array(32);
     identity[0] = 1;
-    assert.throws(() => parseVerifierKey(verifierKeyString('weak', SignatureType.ed25519, identity)), cpInvalid(/small order/));
+    assert.throws(
+      () => parseVerifierKey(verifierKeyString('weak', SignatureType.ed25519, identity)),
+      cpInvalid(/small order/),
+    );
   });
 
   it('trusted keys files: comments and blank lines skipped, errors name the line', () => {
@@ -261,7 +325,10 @@ describe('verifier keys and trusted key files', () => {
       [ed.verifierKey, pq.verifierKey],
     );
     assert.throws(() => parseTrustedKeysFile(`${ed.verifierKey}\nnot a key\n`), cpInvalid(/line 2: verifier key/));
-    assert.throws(() => parseTrustedKeysFile(`${ed.verifierKey}\n\n${ed.verifierKey}\n`), cpInvalid(/line 3: repeats the key of line 1/));
+    assert.throws(
+      () => parseTrustedKeysFile(`${ed.verifierKey}\n\n${ed.verifierKey}\n`),
+      cpInvalid(/line 3: repeats the key of line 1/),
+    );
     assert.throws(() => parseTrustedKeysFile('# nothing\n'), cpInvalid(/at least one verifier key/));
   });
 });

@@ -3,12 +3,21 @@ import { createHmac } from 'node:crypto';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { isKeywardError } from '../../../../lib/errors.js';
-import { HMAC_FIELD_RE, MAX_LEAF_BYTES, decodeRecord, encodeRecord, hmacField, sha256Hex, validateRecord } from '../../../../engine/audit/math/record.js';
+import {
+  HMAC_FIELD_RE,
+  MAX_LEAF_BYTES,
+  decodeRecord,
+  encodeRecord,
+  hmacField,
+  sha256Hex,
+  validateRecord,
+} from '../../../../engine/audit/math/record.js';
 import type { AuditRecord } from '../../../../engine/audit/math/record.js';
 import { enc, sampleRecord } from '../helpers.js';
 
 const dec = (b: Uint8Array) => new TextDecoder().decode(b);
-const invalidField = (field: string) => (err: unknown) => isKeywardError(err, 'AUDIT_RECORD_INVALID') && (err.details?.field as string) === field;
+const invalidField = (field: string) => (err: unknown) =>
+  isKeywardError(err, 'AUDIT_RECORD_INVALID') && (err.details?.field as string) === field;
 const notCanonical = (err: unknown) => isKeywardError(err, 'AUDIT_LEAF_NOT_CANONICAL');
 
 const BASE: AuditRecord = {
@@ -62,7 +71,10 @@ describe('audit record encoding (RFC 8785)', () => {
   });
 
   it('numbers: safe integers only (no floats, NaN, Infinity, -0)', () => {
-    assert.match(dec(encodeRecord({ ...BASE, details: { max: Number.MAX_SAFE_INTEGER, neg: -5 } })), /"max":9007199254740991,"neg":-5/);
+    assert.match(
+      dec(encodeRecord({ ...BASE, details: { max: Number.MAX_SAFE_INTEGER, neg: -5 } })),
+      /"max":9007199254740991,"neg":-5/,
+    );
     for (const bad of [1.5, Number.NaN, Infinity, -0, 2 ** 53, -1]) {
       assert.throws(() => encodeRecord({ ...BASE, sizes: { in: bad, out: 0 } }), invalidField('sizes.in'), String(bad));
     }
@@ -73,12 +85,20 @@ describe('audit record encoding (RFC 8785)', () => {
   it('decodeRecord round-trips, and property: any valid record round-trips byte for byte', () => {
     assert.deepEqual(decodeRecord(encodeRecord(BASE)), BASE);
     fc.assert(
-      fc.property(fc.nat({ max: 10_000 }), fc.string({ unit: 'grapheme', maxLength: 40 }), fc.option(fc.string({ unit: 'binary', maxLength: 40 })), (i, principal, reason) => {
-        const r = sampleRecord(i, { principal: principal === '' ? null : principal, reason: reason?.replace(/\p{Cs}/gu, '') ?? null });
-        const leaf = encodeRecord(r);
-        const back = decodeRecord(leaf);
-        assert.deepEqual(encodeRecord(back), leaf);
-      }),
+      fc.property(
+        fc.nat({ max: 10_000 }),
+        fc.string({ unit: 'grapheme', maxLength: 40 }),
+        fc.option(fc.string({ unit: 'binary', maxLength: 40 })),
+        (i, principal, reason) => {
+          const r = sampleRecord(i, {
+            principal: principal === '' ? null : principal,
+            reason: reason?.replace(/\p{Cs}/gu, '') ?? null,
+          });
+          const leaf = encodeRecord(r);
+          const back = decodeRecord(leaf);
+          assert.deepEqual(encodeRecord(back), leaf);
+        },
+      ),
     );
   });
 
@@ -101,42 +121,46 @@ describe('audit record encoding (RFC 8785)', () => {
     assert.throws(() => decodeRecord(enc('{"v":1')), /not JSON/);
     assert.throws(() => decodeRecord(enc('{"v":1e400}')), notCanonical);
     // Canonical, but not a record: the field is named.
-    assert.throws(() => decodeRecord(enc(text.replace('{"approvalId":null,', '{"aaa":1,"approvalId":null,'))), /field "aaa" is not part of record format 1/);
+    assert.throws(
+      () => decodeRecord(enc(text.replace('{"approvalId":null,', '{"aaa":1,"approvalId":null,'))),
+      /field "aaa" is not part of record format 1/,
+    );
     assert.throws(() => decodeRecord(new Uint8Array(MAX_LEAF_BYTES + 1)), /at most 65536 bytes/);
   });
 
   it('validation names the first offending field and says what was expected', () => {
-    const cases: Array<[string, Partial<Record<keyof AuditRecord, unknown>> | ((r: Record<string, unknown>) => void)]> = [
-      ['v', { v: 2 }],
-      ['time', { time: '2026-01-01T00:00:00Z' }],
-      ['time', { time: '2026-02-30T00:00:00.000Z' }],
-      ['time', { time: 1767225600000 }],
-      ['node', { node: '' }],
-      ['requestId', { requestId: 'x'.repeat(129) }],
-      ['principal', { principal: 'é'.repeat(129) }], // 258 UTF-8 bytes
-      ['operation', { operation: null }],
-      ['key', { key: '' }],
-      ['keyVersion', { keyVersion: -1 }],
-      ['keyVersion', { keyVersion: '3' }],
-      ['policies', { policies: {} }],
-      ['policies.0.sha256', { policies: [{ sha256: 'A'.repeat(64), decision: 'allow', gas: 1 }] }],
-      ['policies.0.decision', { policies: [{ sha256: 'a'.repeat(64), decision: 'maybe', gas: 1 }] }],
-      ['policies.0.gas', { policies: [{ sha256: 'a'.repeat(64), decision: 'allow', gas: 1.5 }] }],
-      ['policies.0.extra', { policies: [{ sha256: 'a'.repeat(64), decision: 'allow', gas: 1, extra: 1 }] }],
-      ['decision', { decision: 'fault' }],
-      ['reason', { reason: 'x'.repeat(1025) }],
-      ['approvalId', { approvalId: '' }],
-      ['inputDigest', { inputDigest: 'b'.repeat(63) }],
-      ['status', { status: 99 }],
-      ['code', { code: 'lowercase' }],
-      ['sizes', { sizes: [1, 2] }],
-      ['sizes.out', { sizes: { in: 1 } }],
-      ['details', { details: 'x' }],
-      ['details.nested', { details: { nested: { a: 1 } } }],
-      ['details', { details: { 'bad key': 1 } }],
-      ['extra', (r) => (r.extra = 1)],
-      ['reason', (r) => delete r.reason],
-    ];
+    const cases: Array<[string, Partial<Record<keyof AuditRecord, unknown>> | ((r: Record<string, unknown>) => void)]> =
+      [
+        ['v', { v: 2 }],
+        ['time', { time: '2026-01-01T00:00:00Z' }],
+        ['time', { time: '2026-02-30T00:00:00.000Z' }],
+        ['time', { time: 1767225600000 }],
+        ['node', { node: '' }],
+        ['requestId', { requestId: 'x'.repeat(129) }],
+        ['principal', { principal: 'é'.repeat(129) }], // 258 UTF-8 bytes
+        ['operation', { operation: null }],
+        ['key', { key: '' }],
+        ['keyVersion', { keyVersion: -1 }],
+        ['keyVersion', { keyVersion: '3' }],
+        ['policies', { policies: {} }],
+        ['policies.0.sha256', { policies: [{ sha256: 'A'.repeat(64), decision: 'allow', gas: 1 }] }],
+        ['policies.0.decision', { policies: [{ sha256: 'a'.repeat(64), decision: 'maybe', gas: 1 }] }],
+        ['policies.0.gas', { policies: [{ sha256: 'a'.repeat(64), decision: 'allow', gas: 1.5 }] }],
+        ['policies.0.extra', { policies: [{ sha256: 'a'.repeat(64), decision: 'allow', gas: 1, extra: 1 }] }],
+        ['decision', { decision: 'fault' }],
+        ['reason', { reason: 'x'.repeat(1025) }],
+        ['approvalId', { approvalId: '' }],
+        ['inputDigest', { inputDigest: 'b'.repeat(63) }],
+        ['status', { status: 99 }],
+        ['code', { code: 'lowercase' }],
+        ['sizes', { sizes: [1, 2] }],
+        ['sizes.out', { sizes: { in: 1 } }],
+        ['details', { details: 'x' }],
+        ['details.nested', { details: { nested: { a: 1 } } }],
+        ['details', { details: { 'bad key': 1 } }],
+        ['extra', (r) => (r.extra = 1)],
+        ['reason', (r) => delete r.reason],
+      ];
     for (const [field, change] of cases) {
       const r: Record<string, unknown> = { ...BASE };
       if (typeof change === 'function') change(r);
@@ -144,8 +168,14 @@ describe('audit record encoding (RFC 8785)', () => {
       assert.throws(() => encodeRecord(r as unknown as AuditRecord), invalidField(field), `field ${field}`);
     }
     // Messages say what was expected, and never echo a string's content.
-    assert.throws(() => encodeRecord({ ...BASE, principal: 'secret-token-'.repeat(30) }), /field "principal" expected a non-empty string of at most 256 UTF-8 bytes or null, got 390 bytes/);
-    assert.throws(() => encodeRecord({ ...BASE, decision: 'maybe' as 'allow' }), /field "decision" expected one of "allow", "deny", "require_approval", "none", got "maybe"/);
+    assert.throws(
+      () => encodeRecord({ ...BASE, principal: 'secret-token-'.repeat(30) }),
+      /field "principal" expected a non-empty string of at most 256 UTF-8 bytes or null, got 390 bytes/,
+    );
+    assert.throws(
+      () => encodeRecord({ ...BASE, decision: 'maybe' as 'allow' }),
+      /field "decision" expected one of "allow", "deny", "require_approval", "none", got "maybe"/,
+    );
     assert.throws(() => validateRecord([]), /expected a plain JSON object, got array/);
     assert.throws(() => validateRecord(new (class X {})()), /plain JSON object/);
   });
@@ -192,20 +222,36 @@ describe('fast canonical serializer', () => {
     const { default: fc } = await import('fast-check');
     const { default: canonicalize } = await import('canonicalize');
     const { encodeRecord, decodeRecord } = await import('../../../../engine/audit/math/record.js');
-    const text = fc.string({ unit: 'binary', maxLength: 40 }).filter((s) => s.length > 0 && (s as unknown as { isWellFormed(): boolean }).isWellFormed());
+    const text = fc
+      .string({ unit: 'binary', maxLength: 40 })
+      .filter((s) => s.length > 0 && (s as unknown as { isWellFormed(): boolean }).isWellFormed());
     const hex64 = fc.string({ unit: fc.constantFrom(...'0123456789abcdef'), minLength: 64, maxLength: 64 });
     const record = fc.record({
       v: fc.constant(1 as const),
-      time: fc.date({ min: new Date('2000-01-01T00:00:00Z'), max: new Date('2099-12-31T23:59:59Z'), noInvalidDate: true }).map((d) => d.toISOString()),
+      time: fc
+        .date({ min: new Date('2000-01-01T00:00:00Z'), max: new Date('2099-12-31T23:59:59Z'), noInvalidDate: true })
+        .map((d) => d.toISOString()),
       node: text,
       requestId: text,
       principal: fc.option(text, { nil: null }),
       operation: text,
       key: fc.option(text, { nil: null }),
       keyVersion: fc.option(fc.integer({ min: 0, max: 1000 }), { nil: null }),
-      policies: fc.array(fc.record({ sha256: hex64, decision: fc.constantFrom('allow' as const, 'deny' as const, 'require_approval' as const, 'fault' as const), gas: fc.integer({ min: 0, max: 2 ** 40 }) }), { maxLength: 3 }),
+      policies: fc.array(
+        fc.record({
+          sha256: hex64,
+          decision: fc.constantFrom('allow' as const, 'deny' as const, 'require_approval' as const, 'fault' as const),
+          gas: fc.integer({ min: 0, max: 2 ** 40 }),
+        }),
+        { maxLength: 3 },
+      ),
       decision: fc.constantFrom('allow' as const, 'deny' as const, 'require_approval' as const, 'none' as const),
-      reason: fc.option(fc.string({ unit: 'binary', maxLength: 40 }).filter((s) => (s as unknown as { isWellFormed(): boolean }).isWellFormed()), { nil: null }),
+      reason: fc.option(
+        fc
+          .string({ unit: 'binary', maxLength: 40 })
+          .filter((s) => (s as unknown as { isWellFormed(): boolean }).isWellFormed()),
+        { nil: null },
+      ),
       approvalId: fc.option(text, { nil: null }),
       inputDigest: fc.option(hex64, { nil: null }),
       status: fc.integer({ min: 100, max: 599 }),

@@ -16,7 +16,10 @@ const N = 2500;
 const CHUNK = 300;
 
 /** A log as stored: leaves and chain_i = SHA-256(chain_{i-1} ‖ SHA-256(0x00 ‖ leaf_i)). */
-function makeLog(n: number): { rows: Array<{ index: number; leaf: Uint8Array; chain: Uint8Array }>; hashes: Uint8Array[] } {
+function makeLog(n: number): {
+  rows: Array<{ index: number; leaf: Uint8Array; chain: Uint8Array }>;
+  hashes: Uint8Array[];
+} {
   let chain: Uint8Array = new Uint8Array(32);
   const rows = [];
   const hashes = [];
@@ -31,9 +34,17 @@ function makeLog(n: number): { rows: Array<{ index: number; leaf: Uint8Array; ch
 }
 
 const log = makeLog(N);
-const asText = (r: { index: number; leaf: Uint8Array; chain: Uint8Array }): StoredRecord => ({ index: r.index, leaf: Buffer.from(r.leaf).toString('utf8'), chain: Buffer.from(r.chain).toString('hex') });
+const asText = (r: { index: number; leaf: Uint8Array; chain: Uint8Array }): StoredRecord => ({
+  index: r.index,
+  leaf: Buffer.from(r.leaf).toString('utf8'),
+  chain: Buffer.from(r.chain).toString('hex'),
+});
 
-async function run(rows: StoredRecord[], workers: number, opts: ConstructorParameters<typeof LogVerifier>[0] = {}): Promise<{ root: Uint8Array; size: number }> {
+async function run(
+  rows: StoredRecord[],
+  workers: number,
+  opts: ConstructorParameters<typeof LogVerifier>[0] = {},
+): Promise<{ root: Uint8Array; size: number }> {
   const v = new LogVerifier({ ...opts, workers });
   try {
     for (let i = 0; i < rows.length; i += CHUNK) await v.add(rows.slice(i, i + CHUNK));
@@ -73,14 +84,20 @@ describe('LogVerifier', { timeout: 60_000 }, () => {
 
       it('names an edited leaf (chain not recomputed) and reports nothing after it', async () => {
         const rows: StoredRecord[] = log.rows.map(asText);
-        rows[1234] = { ...rows[1234]!, leaf: (rows[1234]!.leaf as string).replace('"principal":"alice"', '"principal":"alicf"') };
+        rows[1234] = {
+          ...rows[1234]!,
+          leaf: (rows[1234]!.leaf as string).replace('"principal":"alice"', '"principal":"alicf"'),
+        };
         rows[2000] = { ...rows[2000]!, leaf: 'not json' }; // a later failure must not be the one reported
         await assert.rejects(run(rows, workers), failure(1234, 'AUDIT_LOG_CORRUPT', /record 1234: chain mismatch/));
       });
 
       it('names a non-canonical leaf, a bad record, invalid UTF-8 and an oversized leaf by their own codes', async () => {
         const cases: Array<[StoredRecord, string]> = [
-          [{ ...asText(log.rows[10]!), leaf: ' ' + Buffer.from(log.rows[10]!.leaf).toString() }, 'AUDIT_LEAF_NOT_CANONICAL'],
+          [
+            { ...asText(log.rows[10]!), leaf: ' ' + Buffer.from(log.rows[10]!.leaf).toString() },
+            'AUDIT_LEAF_NOT_CANONICAL',
+          ],
           [{ ...log.rows[10]!, leaf: Uint8Array.of(0x7b, 0xff, 0x7d) }, 'AUDIT_LEAF_NOT_CANONICAL'],
           [{ ...asText(log.rows[10]!), leaf: '{"v":2}' }, 'AUDIT_RECORD_INVALID'],
           [{ ...asText(log.rows[10]!), leaf: 'x'.repeat(70_000) }, 'AUDIT_RECORD_INVALID'],
@@ -96,7 +113,10 @@ describe('LogVerifier', { timeout: 60_000 }, () => {
 
       it('names deleted and swapped rows', async () => {
         const deleted = log.rows.filter((r) => r.index !== 600 && r.index !== 601);
-        await assert.rejects(run(deleted, workers), failure(600, 'AUDIT_LOG_CORRUPT', /record 600: missing, the next stored record is 602 \(deleted rows\)/));
+        await assert.rejects(
+          run(deleted, workers),
+          failure(600, 'AUDIT_LOG_CORRUPT', /record 600: missing, the next stored record is 602 \(deleted rows\)/),
+        );
         // Swapped leaves keep their indexes and chain values: the chain breaks at the first of them.
         const swapped = log.rows.slice();
         swapped[900] = { ...log.rows[901]!, index: 900, chain: log.rows[900]!.chain };
@@ -111,9 +131,14 @@ describe('LogVerifier', { timeout: 60_000 }, () => {
           run(
             rewritten.rows.map((r, i) => (i === 0 ? { ...r } : r)),
             workers,
-            { rootChecks: [{ size: 2000, root: signed.map((b, i) => (i === 0 ? b ^ 1 : b)), what: 'the signed root' }] },
+            {
+              rootChecks: [{ size: 2000, root: signed.map((b, i) => (i === 0 ? b ^ 1 : b)), what: 'the signed root' }],
+            },
           ),
-          (err: unknown) => err instanceof RootMismatch && err.check.size === 2000 && /do not hash to the signed root/.test(err.message),
+          (err: unknown) =>
+            err instanceof RootMismatch &&
+            err.check.size === 2000 &&
+            /do not hash to the signed root/.test(err.message),
         );
       });
     });

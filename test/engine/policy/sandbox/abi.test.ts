@@ -56,17 +56,27 @@ describe('canonical PolicyInput encoding', () => {
     const cases: Array<[Partial<PolicyInput>, RegExp]> = [
       [{ operation: 'x'.repeat(129) }, /"operation" expected at most 128 UTF-8 bytes, got 129/],
       [{ roles: Array.from({ length: 33 }, (_, i) => `r${i}`) }, /"roles" expected at most 32 entries, got 33/],
-      [{ key: { name: 'k', type: 't', version: 1, labels: { ['l'.repeat(129)]: 'v' } } }, /"key\.labels key" expected at most 128 UTF-8 bytes/],
+      [
+        { key: { name: 'k', type: 't', version: 1, labels: { ['l'.repeat(129)]: 'v' } } },
+        /"key\.labels key" expected at most 128 UTF-8 bytes/,
+      ],
       [{ attributes: { a: 'é'.repeat(513) } }, /"attributes\.a" expected at most 1024 UTF-8 bytes, got 1026/],
       [{ principal: 'a\ud800b' }, /"principal" expected well-formed Unicode/],
       [{ approvals: 1.5 }, /"approvals" expected an integer/],
       [{ payloadBytes: -1 }, /"payloadBytes" expected a safe integer ≥ 0/],
       [{ time: 2 ** 60 }, /"time" expected a safe integer/],
       [{ roles: 'admin' as unknown as string[] }, /"roles" expected an array of strings, got string/],
-      [{ attributes: Object.fromEntries(Array.from({ length: 40 }, (_, i) => [`k${i}`, 'v'.repeat(1000)])) }, new RegExp(`encoded input exceeds ${MAX_INPUT_BYTES} bytes`)],
+      [
+        { attributes: Object.fromEntries(Array.from({ length: 40 }, (_, i) => [`k${i}`, 'v'.repeat(1000)])) },
+        new RegExp(`encoded input exceeds ${MAX_INPUT_BYTES} bytes`),
+      ],
     ];
     for (const [patch, re] of cases) {
-      assert.throws(() => encodePolicyInput({ ...SAMPLE_INPUT, ...patch }), (err: Error & { code?: string }) => err.code === 'POLICY_INPUT_INVALID' && re.test(err.message), String(re));
+      assert.throws(
+        () => encodePolicyInput({ ...SAMPLE_INPUT, ...patch }),
+        (err: Error & { code?: string }) => err.code === 'POLICY_INPUT_INVALID' && re.test(err.message),
+        String(re),
+      );
     }
   });
 
@@ -83,7 +93,12 @@ describe('canonical PolicyInput encoding', () => {
       [mutate((b) => b.subarray(0, b.length - 1)), /total length|more bytes/],
       [encodeUnsorted(), /sorted/],
     ];
-    for (const [bytes, re] of bad) assert.throws(() => decodePolicyInput(bytes), (err: Error & { code?: string }) => err.code === 'POLICY_INPUT_INVALID' && re.test(err.message), String(re));
+    for (const [bytes, re] of bad)
+      assert.throws(
+        () => decodePolicyInput(bytes),
+        (err: Error & { code?: string }) => err.code === 'POLICY_INPUT_INVALID' && re.test(err.message),
+        String(re),
+      );
   });
 });
 
@@ -103,7 +118,13 @@ describe('parsePolicyInput', () => {
 
   it('lists every offending field', () => {
     assert.throws(
-      () => parsePolicyInput({ operation: 'o'.repeat(200), roles: ['a', 3], key: { name: 'k', type: 't', labels: { a: 1 } }, extra: true }),
+      () =>
+        parsePolicyInput({
+          operation: 'o'.repeat(200),
+          roles: ['a', 3],
+          key: { name: 'k', type: 't', labels: { a: 1 } },
+          extra: true,
+        }),
       (err: Error & { code?: string; details?: { issues: { path: string }[] } }) => {
         const paths = err.details!.issues.map((i) => i.path).sort();
         assert.equal(err.code, 'POLICY_INPUT_INVALID');
@@ -165,7 +186,15 @@ describe('the AssemblyScript side of the ABI', () => {
       [(_, v) => v.setUint16(4, 9, true), /format version/],
       [(_, v) => v.setUint32(8, 5, true), /length/],
       [(_, v) => v.setUint32(12, 0xffff, true), /string out of bounds/],
-      [(b) => { const c = new Uint8Array(b.length + 1); c.set(b); new DataView(c.buffer).setUint32(8, c.length, true); return c; }, /trailing/],
+      [
+        (b) => {
+          const c = new Uint8Array(b.length + 1);
+          c.set(b);
+          new DataView(c.buffer).setUint32(8, c.length, true);
+          return c;
+        },
+        /trailing/,
+      ],
       [() => new Uint8Array(3), /length/],
     ];
     for (const [f, re] of cases) {
@@ -183,7 +212,13 @@ describe('the AssemblyScript side of the ABI', () => {
 
 function boundedString(maxBytes: number, maxLength = 12) {
   return fc
-    .string({ unit: fc.oneof(fc.constantFrom('a', 'b', 'z', '.', ':', '|', ';', '=', ',', '\u0000', 'é', '😀', '\uffff'), fc.string({ unit: 'binary', minLength: 1, maxLength: 1 })), maxLength })
+    .string({
+      unit: fc.oneof(
+        fc.constantFrom('a', 'b', 'z', '.', ':', '|', ';', '=', ',', '\u0000', 'é', '😀', '\uffff'),
+        fc.string({ unit: 'binary', minLength: 1, maxLength: 1 }),
+      ),
+      maxLength,
+    })
     .filter((s) => utf8Length(s) <= maxBytes);
 }
 
@@ -193,7 +228,15 @@ function policyInputArb(): fc.Arbitrary<PolicyInput> {
     operation: boundedString(128),
     principal: boundedString(256),
     roles: fc.array(boundedString(64), { maxLength: 6 }),
-    key: fc.option(fc.record({ name: boundedString(256), type: boundedString(64), version: fc.integer({ min: 0, max: 2147483647 }), labels: map(4) }), { nil: null }),
+    key: fc.option(
+      fc.record({
+        name: boundedString(256),
+        type: boundedString(64),
+        version: fc.integer({ min: 0, max: 2147483647 }),
+        labels: map(4),
+      }),
+      { nil: null },
+    ),
     attributes: map(4),
     payloadBytes: fc.maxSafeNat(),
     time: fc.maxSafeNat(),
@@ -203,12 +246,19 @@ function policyInputArb(): fc.Arbitrary<PolicyInput> {
 
 /** What the decoder returns for `input`: roles sorted and unique, maps sorted, key null if absent. */
 function normalise(input: PolicyInput): PolicyInput {
-  const sortMap = (m: Record<string, string>) => Object.fromEntries(Object.keys(m).sort(compareUtf8).map((k) => [k, m[k]!]));
+  const sortMap = (m: Record<string, string>) =>
+    Object.fromEntries(
+      Object.keys(m)
+        .sort(compareUtf8)
+        .map((k) => [k, m[k]!]),
+    );
   return {
     operation: input.operation,
     principal: input.principal,
     roles: [...new Set(input.roles)].sort(compareUtf8),
-    key: input.key ? { name: input.key.name, type: input.key.type, version: input.key.version, labels: sortMap(input.key.labels) } : null,
+    key: input.key
+      ? { name: input.key.name, type: input.key.type, version: input.key.version, labels: sortMap(input.key.labels) }
+      : null,
     attributes: sortMap(input.attributes),
     payloadBytes: input.payloadBytes,
     time: input.time,
@@ -219,7 +269,10 @@ function normalise(input: PolicyInput): PolicyInput {
 /** The echo fixture's reason for a canonical input (see test/fixtures/policies/echo.ts). */
 function expectedEcho(i: PolicyInput): string {
   const s = (x: string) => `${x.length}:${x}`;
-  const entries = (m: Record<string, string>) => Object.keys(m).map((k) => `${s(k)}=${s(m[k]!)};`).join('');
+  const entries = (m: Record<string, string>) =>
+    Object.keys(m)
+      .map((k) => `${s(k)}=${s(m[k]!)};`)
+      .join('');
   let out = `op=${s(i.operation)}|pr=${s(i.principal)}|roles=${i.roles.map((r) => s(r) + ',').join('')}`;
   out += `|hk=${i.key ? 1 : 0}|kn=${s(i.key?.name ?? '')}|kt=${s(i.key?.type ?? '')}|kv=${i.key?.version ?? 0}`;
   out += `|labels=${entries(i.key?.labels ?? {})}|attrs=${entries(i.attributes)}`;

@@ -4,10 +4,42 @@ import { composeDecisions } from '../../../../engine/policy/sandbox/compose.js';
 import type { EvaluationResult } from '../../../../engine/policy/sandbox/host.js';
 
 const h = (c: string) => c.repeat(64);
-const allow = (hash: string, reason = 'ok'): EvaluationResult => ({ decision: 'allow', approvals: 0, group: '', reason, gas: 10, hash, fault: null });
-const deny = (hash: string, reason = 'no'): EvaluationResult => ({ decision: 'deny', approvals: 0, group: '', reason, gas: 20, hash, fault: null });
-const approve = (hash: string, approvals: number, group = 'operator'): EvaluationResult => ({ decision: 'require_approval', approvals, group, reason: `${approvals} from ${group}`, gas: 30, hash, fault: null });
-const fault = (hash: string): EvaluationResult => ({ decision: 'deny', approvals: 0, group: '', reason: 'POLICY_FAULT: out of gas', gas: 1000, hash, fault: 'out_of_gas' });
+const allow = (hash: string, reason = 'ok'): EvaluationResult => ({
+  decision: 'allow',
+  approvals: 0,
+  group: '',
+  reason,
+  gas: 10,
+  hash,
+  fault: null,
+});
+const deny = (hash: string, reason = 'no'): EvaluationResult => ({
+  decision: 'deny',
+  approvals: 0,
+  group: '',
+  reason,
+  gas: 20,
+  hash,
+  fault: null,
+});
+const approve = (hash: string, approvals: number, group = 'operator'): EvaluationResult => ({
+  decision: 'require_approval',
+  approvals,
+  group,
+  reason: `${approvals} from ${group}`,
+  gas: 30,
+  hash,
+  fault: null,
+});
+const fault = (hash: string): EvaluationResult => ({
+  decision: 'deny',
+  approvals: 0,
+  group: '',
+  reason: 'POLICY_FAULT: out of gas',
+  gas: 1000,
+  hash,
+  fault: 'out_of_gas',
+});
 
 describe('composeDecisions', () => {
   it('allows when every policy allows', () => {
@@ -30,7 +62,13 @@ describe('composeDecisions', () => {
     const r = composeDecisions([allow(h('a')), fault(h('f'))]);
     assert.equal(r.decision, 'deny');
     assert.equal(r.reason, 'POLICY_FAULT: out of gas');
-    assert.deepEqual(r.policies[1], { sha256: h('f'), decision: 'deny', gas: 1000, reason: 'POLICY_FAULT: out of gas', fault: 'out_of_gas' });
+    assert.deepEqual(r.policies[1], {
+      sha256: h('f'),
+      decision: 'deny',
+      gas: 1000,
+      reason: 'POLICY_FAULT: out of gas',
+      fault: 'out_of_gas',
+    });
   });
 
   it('no policy ⇒ deny', () => {
@@ -41,12 +79,20 @@ describe('composeDecisions', () => {
   });
 
   it('the strongest approval requirement wins over allow; ties go to the first', () => {
-    const r = composeDecisions([allow(h('a')), approve(h('b'), 2, 'operator'), approve(h('c'), 3, 'security'), approve(h('d'), 3, 'other')]);
+    const r = composeDecisions([
+      allow(h('a')),
+      approve(h('b'), 2, 'operator'),
+      approve(h('c'), 3, 'security'),
+      approve(h('d'), 3, 'other'),
+    ]);
     assert.equal(r.decision, 'require_approval');
     assert.equal(r.approvals, 3);
     assert.equal(r.group, 'security');
     assert.equal(r.decidedBy, h('c'));
-    assert.deepEqual(r.requirements.map((x) => x.approvals), [2, 3, 3]);
+    assert.deepEqual(
+      r.requirements.map((x) => x.approvals),
+      [2, 3, 3],
+    );
   });
 
   it('approval requirements alone are a (conditional) allow, not a deny', () => {
@@ -57,7 +103,11 @@ describe('composeDecisions', () => {
     const r = composeDecisions([allow(h('a')), approve(h('b'), 2), deny(h('c'))]);
     assert.deepEqual(
       r.policies.map((p) => [p.sha256[0], p.decision, p.gas]),
-      [['a', 'allow', 10], ['b', 'require_approval', 30], ['c', 'deny', 20]],
+      [
+        ['a', 'allow', 10],
+        ['b', 'require_approval', 30],
+        ['c', 'deny', 20],
+      ],
     );
   });
 });

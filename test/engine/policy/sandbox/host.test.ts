@@ -24,7 +24,18 @@ describe('faults end in deny, within a bounded and reproducible gas count', () =
     const t = performance.now();
     const r = same(policy, 3, () => policy.evaluate(SAMPLE_INPUT));
     assert.ok(performance.now() - t < 2000, 'bounded in time too');
-    assert.deepEqual({ ...r, hash: '' }, { decision: 'deny', approvals: 0, group: '', reason: 'POLICY_FAULT: out of gas', gas: GAS_BUDGET_DEFAULT, hash: '', fault: 'out_of_gas' });
+    assert.deepEqual(
+      { ...r, hash: '' },
+      {
+        decision: 'deny',
+        approvals: 0,
+        group: '',
+        reason: 'POLICY_FAULT: out of gas',
+        gas: GAS_BUDGET_DEFAULT,
+        hash: '',
+        fault: 'out_of_gas',
+      },
+    );
     assert.equal(r.hash, policy.sha256);
     const small = same(policy, 3, () => policy.evaluate(SAMPLE_INPUT, { gasBudget: 5000 }));
     assert.equal(small.gas, 5000);
@@ -59,8 +70,14 @@ describe('faults end in deny, within a bounded and reproducible gas count', () =
 
   it('malformed output records are denied', async () => {
     const badGroup = await load('bad-group');
-    assert.equal(badGroup.evaluate(SAMPLE_INPUT).reason, 'POLICY_FAULT: bad output: approval group longer than 64 characters');
-    assert.equal(badGroup.evaluate({ ...SAMPLE_INPUT, operation: 'zero' }).reason, 'POLICY_FAULT: bad output: require_approval with approvals 0, expected 1..32');
+    assert.equal(
+      badGroup.evaluate(SAMPLE_INPUT).reason,
+      'POLICY_FAULT: bad output: approval group longer than 64 characters',
+    );
+    assert.equal(
+      badGroup.evaluate({ ...SAMPLE_INPUT, operation: 'zero' }).reason,
+      'POLICY_FAULT: bad output: require_approval with approvals 0, expected 1..32',
+    );
     assert.equal(badGroup.evaluate({ ...SAMPLE_INPUT, operation: 'many' }).fault, 'bad_output');
     const outputs: Array<[string, RegExp]> = [
       [fixedEvaluate(99), /unknown decision code 99/],
@@ -79,9 +96,19 @@ describe('faults end in deny, within a bounded and reproducible gas count', () =
   });
 
   it('traps in hand-written code are denied with a stable name', async () => {
-    const oob = await loadPolicy(await wat(abiModule({ evaluate: '(func (export "evaluate") (param i32) (result i32) (i32.load (i32.const 1000000)))' })));
+    const oob = await loadPolicy(
+      await wat(
+        abiModule({ evaluate: '(func (export "evaluate") (param i32) (result i32) (i32.load (i32.const 1000000)))' }),
+      ),
+    );
     assert.equal(oob.evaluate(SAMPLE_INPUT).reason, 'POLICY_FAULT: trap: memory access out of bounds');
-    const div = await loadPolicy(await wat(abiModule({ evaluate: '(func (export "evaluate") (param i32) (result i32) (i32.div_u (i32.const 1) (i32.const 0)))' })));
+    const div = await loadPolicy(
+      await wat(
+        abiModule({
+          evaluate: '(func (export "evaluate") (param i32) (result i32) (i32.div_u (i32.const 1) (i32.const 0)))',
+        }),
+      ),
+    );
     assert.equal(div.evaluate(SAMPLE_INPUT).reason, 'POLICY_FAULT: trap: integer divide by zero');
   });
 
@@ -103,7 +130,10 @@ describe('isolation', () => {
   it('a policy counting calls in globals and heap memory sees a fresh state every time', async () => {
     const policy = await load('counter');
     for (let i = 0; i < 5; i++) assert.equal(policy.evaluate(SAMPLE_INPUT).reason, 'calls=1 seen=1 longest=alice');
-    assert.equal(policy.evaluate({ ...SAMPLE_INPUT, principal: 'a-much-longer-principal' }).reason, 'calls=1 seen=1 longest=a-much-longer-principal');
+    assert.equal(
+      policy.evaluate({ ...SAMPLE_INPUT, principal: 'a-much-longer-principal' }).reason,
+      'calls=1 seen=1 longest=a-much-longer-principal',
+    );
     assert.equal(policy.evaluate({ ...SAMPLE_INPUT, principal: 'bo' }).reason, 'calls=1 seen=1 longest=bo');
   });
 
@@ -121,7 +151,9 @@ describe('isolation', () => {
           (return (i32.const 16))))
         (local.set $i (i32.add (local.get $i) (i32.const 1)))
         (br $next)))
-      ${fixedEvaluate(1).replace(/^\(func \$evaluate \(export "evaluate"\) \(param \$len i32\) \(result i32\)/, '').replace(/\)$/, '')})`;
+      ${fixedEvaluate(1)
+        .replace(/^\(func \$evaluate \(export "evaluate"\) \(param \$len i32\) \(result i32\)/, '')
+        .replace(/\)$/, '')})`;
     const policy = await loadPolicy(await wat(abiModule({ evaluate: scan })));
     const long = { ...SAMPLE_INPUT, attributes: { blob: 'x'.repeat(1000) } };
     assert.equal(policy.evaluate(long, { gasBudget: 10_000_000 }).decision, 'allow');
@@ -132,7 +164,9 @@ describe('isolation', () => {
     const scribble = `(func (export "evaluate") (param $len i32) (result i32)
       (if (i32.load8_u (i32.const 40000)) (then (memory.fill (i32.const 17408) (i32.const 0) (i32.const 16)) (return (i32.const 16))))
       (memory.fill (i32.const 30000) (i32.const 255) (i32.const 100000))
-      ${fixedEvaluate(1).replace(/^\(func \$evaluate \(export "evaluate"\) \(param \$len i32\) \(result i32\)/, '').replace(/\)$/, '')})`;
+      ${fixedEvaluate(1)
+        .replace(/^\(func \$evaluate \(export "evaluate"\) \(param \$len i32\) \(result i32\)/, '')
+        .replace(/\)$/, '')})`;
     const policy = await loadPolicy(await wat(abiModule({ evaluate: scribble })));
     // If the fill survived, the second call would see it and write decision 0 (a bad output).
     for (let i = 0; i < 3; i++) assert.equal(policy.evaluate(SAMPLE_INPUT).decision, 'allow');
@@ -141,7 +175,11 @@ describe('isolation', () => {
   it('the same input gives the same result and gas on separately loaded instances', async () => {
     const wasm = await compileFixture('policies/default/rbac.ts');
     const [a, b] = [await loadPolicy(wasm), await loadPolicy(wasm)];
-    for (const input of [SAMPLE_INPUT, { ...SAMPLE_INPUT, operation: 'sys.seal' }, { ...SAMPLE_INPUT, roles: ['auditor'], operation: 'audit.export' }]) {
+    for (const input of [
+      SAMPLE_INPUT,
+      { ...SAMPLE_INPUT, operation: 'sys.seal' },
+      { ...SAMPLE_INPUT, roles: ['auditor'], operation: 'audit.export' },
+    ]) {
       const x = a.evaluate(input);
       assert.deepEqual(b.evaluate(input), x);
       assert.deepEqual(a.evaluate(encodePolicyInput(input)), x);
@@ -152,7 +190,15 @@ describe('isolation', () => {
 describe('gas metering', () => {
   it('keeps modules valid (binaryen validation of the instrumented module)', async () => {
     const b = await loadBinaryen();
-    for (const name of ['policies/default/rbac.ts', 'policies/examples/critical-decrypt.ts', 'echo', 'counter', 'loop', 'memory-bomb', 'abort']) {
+    for (const name of [
+      'policies/default/rbac.ts',
+      'policies/examples/critical-decrypt.ts',
+      'echo',
+      'counter',
+      'loop',
+      'memory-bomb',
+      'abort',
+    ]) {
       const wasm = await compileFixture(name);
       const m = readModule(b, wasm);
       try {
@@ -176,7 +222,11 @@ describe('gas metering', () => {
 describe('PolicyRegistry', () => {
   it('loads once per hash, dedupes concurrent loads and evicts the least recently used', async () => {
     const registry = new PolicyRegistry({ maxEntries: 2 });
-    const [rbac, counter, abort] = await Promise.all([compileFixture('policies/default/rbac.ts'), compileFixture('counter'), compileFixture('abort')]);
+    const [rbac, counter, abort] = await Promise.all([
+      compileFixture('policies/default/rbac.ts'),
+      compileFixture('counter'),
+      compileFixture('abort'),
+    ]);
     const [x, y] = await Promise.all([registry.load(rbac), registry.load(rbac)]);
     assert.equal(x.policy, y.policy);
     assert.equal(registry.get(x.sha256), x.policy);

@@ -53,17 +53,23 @@ describe('compilePolicy', () => {
     const dir = join(tmp, 'with-config');
     await mkdir(dir, { recursive: true });
     await cp(RBAC, join(dir, 'rbac.ts'));
-    await writeFile(join(dir, 'asconfig.json'), JSON.stringify({ options: { initialMemory: 64, maximumMemory: 64, debug: true } }));
+    await writeFile(
+      join(dir, 'asconfig.json'),
+      JSON.stringify({ options: { initialMemory: 64, maximumMemory: 64, debug: true } }),
+    );
     assert.equal((await compilePolicy(join(dir, 'rbac.ts'))).sha256, (await compilePolicy(RBAC)).sha256);
   });
 
   it('reports compile errors with file:line:column', async () => {
-    await assert.rejects(compilePolicy(`${FIXTURES}syntax-error.ts`), (err: Error & { code?: string; details?: { diagnostics: { line: number }[] } }) => {
-      assert.equal(err.code, 'POLICY_COMPILE_FAILED');
-      assert.match(err.message, /syntax-error\.ts:6:26: error AS2304: Cannot find name 'limt'\./);
-      assert.equal(err.details!.diagnostics[0]!.line, 6);
-      return true;
-    });
+    await assert.rejects(
+      compilePolicy(`${FIXTURES}syntax-error.ts`),
+      (err: Error & { code?: string; details?: { diagnostics: { line: number }[] } }) => {
+        assert.equal(err.code, 'POLICY_COMPILE_FAILED');
+        assert.match(err.message, /syntax-error\.ts:6:26: error AS2304: Cannot find name 'limt'\./);
+        assert.equal(err.details!.diagnostics[0]!.line, 6);
+        return true;
+      },
+    );
   });
 
   it('refuses unsafe builtins in policy code (--noUnsafe)', async () => {
@@ -73,26 +79,46 @@ describe('compilePolicy', () => {
   it('asks for decide() and for a readable file', async () => {
     const f = join(tmp, 'nodecide.ts');
     await writeFile(f, 'export function decid(): void {}\n');
-    await assert.rejects(compilePolicy(f), { code: 'POLICY_COMPILE_FAILED', message: /expected `export function decide\(req: Request\): Decision`/ } as object);
+    await assert.rejects(compilePolicy(f), {
+      code: 'POLICY_COMPILE_FAILED',
+      message: /expected `export function decide\(req: Request\): Decision`/,
+    } as object);
     await assert.rejects(compilePolicy(join(tmp, 'missing.ts')), { code: 'POLICY_SOURCE_NOT_FOUND' } as object);
   });
 
   it('resolves relative imports of the policy and names their errors', async () => {
     const dir = join(tmp, 'multi');
     await mkdir(join(dir, 'lib'), { recursive: true });
-    await writeFile(join(dir, 'lib', 'roles.ts'), 'import { Request } from "keyward";\nexport function isAdmin(req: Request): bool {\n  return req.hasRole("admin");\n}\n');
+    await writeFile(
+      join(dir, 'lib', 'roles.ts'),
+      'import { Request } from "keyward";\nexport function isAdmin(req: Request): bool {\n  return req.hasRole("admin");\n}\n',
+    );
     await writeFile(
       join(dir, 'main.ts'),
       'import { Request, Decision } from "keyward";\nimport { isAdmin } from "./lib/roles";\nexport function decide(req: Request): Decision {\n  return isAdmin(req) ? Decision.allow() : Decision.deny("no");\n}\n',
     );
     const policy = await loadPolicy((await compilePolicy(join(dir, 'main.ts'))).wasm);
-    assert.equal(policy.evaluate({ operation: 'x', principal: 'p', roles: ['admin'], attributes: {}, payloadBytes: 0, time: 0, approvals: 0 }).decision, 'allow');
+    assert.equal(
+      policy.evaluate({
+        operation: 'x',
+        principal: 'p',
+        roles: ['admin'],
+        attributes: {},
+        payloadBytes: 0,
+        time: 0,
+        approvals: 0,
+      }).decision,
+      'allow',
+    );
     await writeFile(join(dir, 'lib', 'roles.ts'), 'export function isAdmin(req: i32): bool {\n  return nope;\n}\n');
     await assert.rejects(compilePolicy(join(dir, 'main.ts')), /lib\/roles\.ts:2:10: error/);
   });
 
   it('asconfig.json carries the same options', async () => {
-    const config = JSON.parse(await readFile(`${ROOT}asconfig.json`, 'utf8')) as { options: Record<string, unknown>; targets: Record<string, { entry: string }> };
+    const config = JSON.parse(await readFile(`${ROOT}asconfig.json`, 'utf8')) as {
+      options: Record<string, unknown>;
+      targets: Record<string, { entry: string }>;
+    };
     const flags = [...ASC_OPTIONS];
     const expected: Record<string, unknown> = { optimizeLevel: 3, shrinkLevel: 0 };
     assert.equal(flags.shift(), '-O3');
@@ -121,6 +147,7 @@ describe('scaffoldPolicy', () => {
   });
 
   it('refuses names that are not file-name safe', () => {
-    for (const bad of ['', '../x', 'a b', '1abc', 'x'.repeat(65)]) assert.throws(() => scaffoldPolicy(bad), { code: 'POLICY_NAME_INVALID' } as object);
+    for (const bad of ['', '../x', 'a b', '1abc', 'x'.repeat(65)])
+      assert.throws(() => scaffoldPolicy(bad), { code: 'POLICY_NAME_INVALID' } as object);
   });
 });
