@@ -22,6 +22,8 @@ import { loadAuditSigner } from './audit/log/signing.js';
 import type { AuditSigner } from './audit/log/signing.js';
 import type { AuditRecord } from './audit/math/record.js';
 import { PolicyService } from './policy/bindings/service.js';
+import { StorageProbe } from './store/health.js';
+import type { StorageHealth } from './store/health.js';
 import type { CryptoPool } from './crypto/index.js';
 import { KeyService } from './keys/service.js';
 import { SealManager, SecretStore } from './seal/index.js';
@@ -87,6 +89,8 @@ export class Hsm {
   /** Dual control: parked requests, their approvals and their one execution. */
   readonly approvals: ApprovalService;
   readonly #pipeline: Pipeline;
+  /** Whether the database answers (health), probed at most once a second within the deadline. */
+  readonly #storage: StorageProbe;
   readonly #services: ActionServices;
   #hmacKey: Uint8Array | undefined;
   #signer: Promise<AuditSigner> | undefined;
@@ -125,6 +129,10 @@ export class Hsm {
           ...(opts.onAuditError ? { onError: opts.onAuditError } : {}),
         })
       : undefined;
+    this.#storage = new StorageProbe(
+      store,
+      opts.storageDeadlineMs !== undefined ? { deadlineMs: opts.storageDeadlineMs } : {},
+    );
     this.#pipeline = new Pipeline({
       seal,
       tokens: this.tokens,
@@ -217,6 +225,11 @@ export class Hsm {
       progress: s.progress,
       version: VERSION,
     };
+  }
+
+  /** The storage's state for health checks: whether the database answers, and why not. */
+  storageHealth(): Promise<StorageHealth> {
+    return this.#storage.check();
   }
 
   sealStatus(): SealStatus & { version: string } {

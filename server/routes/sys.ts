@@ -16,7 +16,6 @@ import { rateLimit } from '../rate-limit.js';
 import { CeremonyBody, EmptyBody, SubmissionBody } from '../schemas.js';
 import { caller } from '../auth.js';
 import { respond } from './respond.js';
-import { StorageProbe } from '../../engine/store/health.js';
 
 function holdersFrom(files: unknown[]): HolderPublicKey[] {
   return files.map((f, i) => {
@@ -36,10 +35,9 @@ export function sysRoutes(deps: AppDeps): Router {
   const limited = rateLimit(deps.ceremonyRate);
 
   // Readiness: 200 only when initialized, unsealed and the database answers (docs/operations.md).
-  const storage = new StorageProbe(hsm.store);
   r.get('/health', async (ctx: Context) => {
     const h = hsm.health();
-    const s = await storage.check();
+    const s = await hsm.storageHealth();
     ctx.status = !h.initialized ? 501 : h.sealed ? 503 : !s.ok ? 503 : 200;
     if (!s.ok) ctx.set('Retry-After', '1');
     ctx.body = { ...h, storage: s };
