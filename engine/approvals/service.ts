@@ -62,18 +62,6 @@ import type {
   RequestOrigin,
 } from './types.js';
 
-export { APPROVAL_PAGE_MAX, APPROVAL_STATES, APPROVAL_TTL_MS_DEFAULT, MAX_DENY_REASON } from './types.js';
-export type {
-  Actor,
-  ApprovalServiceOptions,
-  ApprovalState,
-  ApprovalView,
-  ExecutionGate,
-  PendingApproval,
-  RequestOrigin,
-} from './types.js';
-export { approvalBodyPath, assertApprovalId, canonicalBody } from './rules.js';
-
 export class ApprovalService {
   readonly #db: Db;
   readonly #now: () => Date;

@@ -62,6 +62,18 @@ export function assertDeletionAllowed(row: Pick<KeyRow, 'name' | 'deletionAllowe
   }
 }
 
+/** One page of the key list (`KeyService.list`). */
+export interface KeyListPage {
+  keys: Array<{
+    name: string;
+    type: string;
+    latestVersion: number;
+    labels: Record<string, string>;
+    deleteAfter: string | null;
+  }>;
+  next: string | null;
+}
+
 export class KeyCatalog {
   readonly #d: KeyDeps;
   readonly #material: KeyMaterial;
@@ -140,16 +152,7 @@ export class KeyCatalog {
   }
 
   /** Keys by name, `limit` at a time after `after` (keyset pagination). */
-  async list(opts: { limit: number; after?: string | undefined }): Promise<{
-    keys: Array<{
-      name: string;
-      type: string;
-      latestVersion: number;
-      labels: Record<string, string>;
-      deleteAfter: string | null;
-    }>;
-    next: string | null;
-  }> {
+  async list(opts: { limit: number; after?: string | undefined }): Promise<KeyListPage> {
     const rows = await listKeys(this.#d.db, { limit: opts.limit + 1, after: opts.after });
     const page = rows.slice(0, opts.limit);
     // deleteAfter: when a key scheduled for deletion is purged (null when it isn't scheduled).

@@ -21,6 +21,7 @@ import type { SealManager } from '../seal/index.js';
 import type { CommitScope, Db, KeyRow } from '../store/index.js';
 import { KeyImport, type ImportRequest } from './byok.js';
 import { KeyCatalog, assertDeletionAllowed } from './catalog.js';
+import type { KeyListPage } from './catalog.js';
 import { assertExportable, exportKey, exportMaterial } from './export.js';
 import { KeyMaterial } from './material.js';
 import { KeyOperations, versionOf } from './operations.js';
@@ -81,16 +82,7 @@ export class KeyService {
   }
 
   /** Keys by name, `limit` at a time after `after` (keyset pagination). */
-  list(opts: { limit: number; after?: string | undefined }): Promise<{
-    keys: Array<{
-      name: string;
-      type: string;
-      latestVersion: number;
-      labels: Record<string, string>;
-      deleteAfter: string | null;
-    }>;
-    next: string | null;
-  }> {
+  list(opts: { limit: number; after?: string | undefined }): Promise<KeyListPage> {
     return this.#catalog.list(opts);
   }
 
