@@ -1,0 +1,79 @@
+/**
+ * Dev mode's store starts from the empty image `npm run build` writes (build/pglite/store-image.tar)
+ * instead of running initdb; a missing or unreadable image falls back to initdb. Either way the
+ * result is a migrated database.
+ * @module
+ */
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { sql } from 'drizzle-orm';
+import { openDevStore } from '../../cli/commands/server.js';
+import { openStore } from '../../engine/store/index.js';
+import type { Store, StoreOptions } from '../../engine/store/index.js';
+
+/** openStore, recording whether each call carried an image. */
+function recording(): { open: (opts: StoreOptions) => Promise<Store>; calls: boolean[] } {
+  const calls: boolean[] = [];
+  return {
+    calls,
+    open: (opts) => {
+      calls.push('memory' in opts && opts.image !== undefined);
+      return openStore(opts);
+    },
+  };
+}
+
+/** The store is migrated: the keys table exists and is empty. */
+async function assertMigrated(store: Store): Promise<void> {
+  const r = (await store.db.execute(sql`select count(*)::int as n from keys`)) as unknown as {
+    rows: Array<{ n: number }>;
+  };
+  assert.equal(r.rows[0]!.n, 0);
+}
+
+describe('keyward server --dev: the in-memory store image', () => {
+  it(
+    'starts from the built image when there is one',
+    { skip: !existsSync('build/pglite/store-image.tar') },
+    async () => {
+      const r = recording();
+      const store = await openDevStore(r.open);
+      try {
+        assert.deepEqual(r.calls, [true]);
+        await assertMigrated(store);
+      } finally {
+        await store.close();
+      }
+    },
+  );
+
+  it('falls back to initdb with an image PGlite cannot read, and without one', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'kw-image-'));
+    try {
+      const bad = join(dir, 'store-image.tar');
+      await writeFile(bad, 'not a tarball of a PostgreSQL data directory');
+      const r = recording();
+      const store = await openDevStore(r.open, bad);
+      try {
+        assert.deepEqual(r.calls, [true, false]);
+        await assertMigrated(store);
+      } finally {
+        await store.close();
+      }
+      const none = recording();
+      const fresh = await openDevStore(none.open, join(dir, 'missing.tar'));
+      try {
+        assert.deepEqual(none.calls, [false]);
+        await assertMigrated(fresh);
+      } finally {
+        await fresh.close();
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
