@@ -18,6 +18,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as cedar from '@cedar-policy/cedar-wasm/nodejs';
 import { table, time } from './util.js';
+import {
+  APP_OPS as ORACLE_APP_OPS,
+  DUAL_CONTROL_OPS as ORACLE_DUAL_CONTROL_OPS,
+  OPERATOR_OPS as ORACLE_OPERATOR_OPS,
+} from '../test/engine/policy/rbac-oracle.js';
 import type { Stats } from './util.js';
 import { AbiExport, encodePolicyInput } from '../engine/policy/sandbox/abi.js';
 import { loadBinaryen, readModule } from '../engine/policy/sandbox/binaryen.js';
@@ -39,47 +44,28 @@ export async function load(url, context, next) {
   return next(url, context);
 }`;
 
-const OPERATOR_OPS = [
-  'sys.seal',
-  'sys.rotate',
-  'sys.rekey.init',
-  'sys.rekey.cancel',
-  'key.create',
-  'key.list',
-  'key.read',
-  'key.rotate',
-  'key.config',
-  'key.delete',
-  'policy.push',
-  'policy.list',
-  'policy.activate',
-];
-const APP_OPS = [
-  'encrypt',
-  'decrypt',
-  'rewrap',
-  'datakey',
-  'sign',
-  'verify',
-  'hmac',
-  'encapsulate',
-  'decapsulate',
-  'key.public',
-  'random',
-  'key.list',
-  'key.read',
-];
+// The role matrix, from the same independent statement of the default policy that its tests check
+// it against (test/engine/policy/rbac-oracle.ts).
+const OPERATOR_OPS = [...ORACLE_OPERATOR_OPS];
+const APP_OPS = [...ORACLE_APP_OPS];
+const DUAL_CONTROL_OPS = [...ORACLE_DUAL_CONTROL_OPS];
 const AUDIT_OPS = ['audit.read', 'audit.export', 'audit.verify', 'audit.hash'];
 const OTHER_OPS = ['auth.whoami', 'auth.token.create', 'auth.token.revoke', 'frobnicate', 'audit', 'auditing.read'];
-const OPS = [...new Set([...OPERATOR_OPS, ...APP_OPS, ...AUDIT_OPS, ...OTHER_OPS])];
+const OPS = [...new Set([...OPERATOR_OPS, ...APP_OPS, ...DUAL_CONTROL_OPS, ...AUDIT_OPS, ...OTHER_OPS])];
 const ROLES = ['admin', 'operator', 'app', 'auditor', 'root'];
 
-/** The RBAC policy in Cedar. `audit.*` becomes an action group (Cedar has no prefix match on ids). */
+const cedarActions = (ops: readonly string[]) => ops.map((o) => `Action::"${o}"`).join(', ');
+/**
+ * The RBAC policy in Cedar. `audit.*` becomes an action group (Cedar has no prefix match on ids).
+ * Cedar has no "require approval": a dual-control operation is forbidden until two approvals are in
+ * the context, and Keyward's require_approval counts as not allowed (deny) when the two are compared.
+ */
 const CEDAR_POLICY = `
+forbid(principal, action in [${cedarActions(DUAL_CONTROL_OPS)}], resource) unless { context.approvals >= 2 };
 permit(principal, action == Action::"auth.whoami", resource);
 permit(principal in Role::"admin", action, resource);
-permit(principal in Role::"operator", action in [${OPERATOR_OPS.map((o) => `Action::"${o}"`).join(', ')}], resource);
-permit(principal in Role::"app", action in [${APP_OPS.map((o) => `Action::"${o}"`).join(', ')}], resource);
+permit(principal in Role::"operator", action in [${cedarActions([...OPERATOR_OPS, ...DUAL_CONTROL_OPS])}], resource);
+permit(principal in Role::"app", action in [${cedarActions(APP_OPS)}], resource);
 permit(principal in Role::"auditor", action in Action::"group:audit", resource);
 `;
 const CEDAR_ACTIONS = AUDIT_OPS.map((id) => ({
@@ -113,7 +99,7 @@ function requests(n: number): PolicyInput[] {
       attributes: next() % 2 ? { 'context.tenant': `tenant-${next() % 11}` } : {},
       payloadBytes: next() % 65536,
       time: 1767225600000 + i,
-      approvals: 0,
+      approvals: next() % 3,
     });
   }
   return out;
@@ -124,7 +110,7 @@ function cedarDecision(input: PolicyInput): 'allow' | 'deny' {
     principal: { type: 'User', id: input.principal },
     action: { type: 'Action', id: input.operation },
     resource: { type: 'Key', id: input.key?.name ?? '-' },
-    context: {},
+    context: { approvals: input.approvals },
     preparsedPolicySetId: 'keyward-rbac',
     entities: [
       {
@@ -187,14 +173,20 @@ export async function main({ json }: { json: boolean; args: string[] }): Promise
   // Agreement.
   const pre = cedar.preparsePolicySet('keyward-rbac', { staticPolicies: CEDAR_POLICY });
   if (pre.type !== 'success') throw new Error(`cedar policy: ${JSON.stringify(pre)}`);
-  let disagreements = 0;
+  const disagreements: string[] = [];
   const tally = { allow: 0, deny: 0 };
   for (const r of reqs) {
-    const ours = policy.evaluate(r).decision;
-    if (ours !== cedarDecision(r)) disagreements++;
-    tally[ours === 'allow' ? 'allow' : 'deny']++;
+    const decision = policy.evaluate(r).decision;
+    const ours = decision === 'allow' ? 'allow' : 'deny';
+    const theirs = cedarDecision(r);
+    if (ours !== theirs)
+      disagreements.push(`${r.operation} as [${r.roles.join(', ')}]: ours ${decision}, cedar ${theirs}`);
+    tally[ours]++;
   }
-  if (disagreements > 0) throw new Error(`the engines disagree on ${disagreements} of ${reqs.length} requests`);
+  if (disagreements.length > 0) {
+    const some = disagreements.slice(0, 5).join('; ');
+    throw new Error(`the engines disagree on ${disagreements.length} of ${reqs.length} requests: ${some}`);
+  }
 
   // Baseline without gas or isolation: the unmetered module on one reused instance. Without
   // isolation the stub runtime's bump allocator never gets its memory back, so the instance is

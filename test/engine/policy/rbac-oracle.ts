@@ -11,7 +11,7 @@ export interface Decision {
 }
 
 /** Operations an operator may perform: seal, rotation, rekey, key and policy administration. */
-const OPERATOR_OPS = new Set([
+export const OPERATOR_OPS: ReadonlySet<string> = new Set([
   'sys.seal',
   'sys.rotate',
   'sys.rekey.init',
@@ -31,7 +31,7 @@ const OPERATOR_OPS = new Set([
   'policy.deactivate',
 ]);
 /** Data-plane operations an application may perform on keys. */
-const APP_OPS = new Set([
+export const APP_OPS: ReadonlySet<string> = new Set([
   'key.list',
   'key.read',
   'encrypt',
@@ -49,7 +49,12 @@ const APP_OPS = new Set([
 ]);
 const ANY_AUTHENTICATED = new Set(['auth.whoami']);
 /** Dual control: two operators approve these, whoever (admin or operator) asks. */
-const DUAL_CONTROL_OPS = new Set(['key.export', 'key.delete', 'policy.activate', 'policy.deactivate']);
+export const DUAL_CONTROL_OPS: ReadonlySet<string> = new Set([
+  'key.export',
+  'key.delete',
+  'policy.activate',
+  'policy.deactivate',
+]);
 
 export function decideBuiltinRbac(roles: readonly string[], operation: string, approvals = 0): Decision {
   if (ANY_AUTHENTICATED.has(operation)) return { decision: 'allow', reason: 'any authenticated principal' };
