@@ -53,8 +53,11 @@ export interface Problem {
  * `{"batch": [{"plaintext": 5}]}` reads `batch.0.plaintext: expected string`.
  */
 export function describeIssues(issues: readonly z.core.$ZodIssue[], opts: DescribeOptions = {}): string {
-  const max = opts.max ?? 10;
-  const problems = problemsOf(issues, opts);
+  return wordProblems(problemsOf(issues, opts), opts.max);
+}
+
+/** `field: message; …` for problems already listed (at most `max`, default 10; the rest counted). */
+export function wordProblems(problems: readonly Problem[], max = 10): string {
   const shown = problems.slice(0, max).map((p) => `${p.path}: ${p.message}`);
   if (problems.length > max) shown.push(`and ${problems.length - max} more`);
   return shown.join('; ');
@@ -170,7 +173,7 @@ export function parseDocument<S extends z.ZodType, C extends KeywardCode>(
   const r = schema.safeParse(value, { reportInput: true });
   if (!r.success) {
     const problems = problemsOf(r.error.issues, { schema, showInput: true });
-    throw new KeywardError(code, `${what}: ${describeIssues(r.error.issues, { schema, showInput: true, max: 32 })}`, {
+    throw new KeywardError(code, `${what}: ${wordProblems(problems, 32)}`, {
       details: { fields: [...new Set(problems.flatMap((p) => p.fields))] },
     });
   }

@@ -88,8 +88,15 @@ export async function readJson(ctx: Context, limit: number): Promise<unknown> {
  * Formats zod issues as `field: message; ...` (lib/json.ts), never echoing values, which may be
  * secret. With the `schema` that produced them, an unknown field names the fields allowed there.
  */
-export function describeIssues(issues: readonly z.core.$ZodIssue[], schema?: z.ZodType): string {
+function describeIssues(issues: readonly z.core.$ZodIssue[], schema?: z.ZodType): string {
   return describeIssuesIn(issues, { schema, root: '(body)' });
+}
+
+/** `raw` validated against `schema`; a mismatch is 400 VALIDATION_FAILED listing every offending field. */
+export function validate<S extends z.ZodType>(schema: S, raw: unknown): z.output<S> {
+  const r = schema.safeParse(raw);
+  if (!r.success) throw new KeywardError('VALIDATION_FAILED', describeIssues(r.error.issues, schema));
+  return r.data;
 }
 
 /**
@@ -99,9 +106,7 @@ export function describeIssues(issues: readonly z.core.$ZodIssue[], schema?: z.Z
 export async function parseBody<S extends z.ZodType>(ctx: Context, schema: S, limit: number): Promise<z.output<S>> {
   const raw = ctx.state.json !== undefined ? ctx.state.json : await readJson(ctx, limit);
   ctx.state.json = raw;
-  const r = schema.safeParse(raw);
-  if (!r.success) throw new KeywardError('VALIDATION_FAILED', describeIssues(r.error.issues, schema));
-  return r.data;
+  return validate(schema, raw);
 }
 
 /**
@@ -119,7 +124,5 @@ export function parseQuery<S extends z.ZodObject>(ctx: Context, schema: S): z.ou
         ? Number(value)
         : value;
   }
-  const r = schema.safeParse(raw);
-  if (!r.success) throw new KeywardError('VALIDATION_FAILED', describeIssues(r.error.issues, schema));
-  return r.data;
+  return validate(schema, raw);
 }

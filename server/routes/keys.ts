@@ -17,7 +17,7 @@ import type { Actions, KeyTarget, RequestContext } from '../../engine/hsm.js';
 import type { KeyedOperation } from '../../engine/operations.js';
 import type { AppDeps } from '../deps.js';
 import { caller } from '../auth.js';
-import { describeIssues, parseBody, parseQuery } from '../body.js';
+import { parseBody, parseQuery, validate } from '../body.js';
 import { statusFor } from '../errors.js';
 import { respond } from './respond.js';
 import {
@@ -57,9 +57,8 @@ async function parseOneOrBatch<S extends z.ZodType>(
   const raw = await parseBody(ctx, z.unknown(), OP_BODY_LIMIT);
   const isBatch = typeof raw === 'object' && raw !== null && !Array.isArray(raw) && Object.hasOwn(raw, 'batch');
   const schema = isBatch ? batchBody(item) : item;
-  const r = schema.safeParse(raw);
-  if (!r.success) throw new KeywardError('VALIDATION_FAILED', describeIssues(r.error.issues, schema));
-  return { items: isBatch ? (r.data as { batch: z.output<S>[] }).batch : [r.data as z.output<S>], batch: isBatch };
+  const data = validate(schema, raw);
+  return { items: isBatch ? (data as { batch: z.output<S>[] }).batch : [data as z.output<S>], batch: isBatch };
 }
 
 /** A batch item's error, shaped like the top-level one; unexpected errors stay generic. */

@@ -25,7 +25,7 @@ import type { Actions, KeyTarget, Outcome, RequestContext } from '../../engine/h
 import type { KeyedOperation, Operation } from '../../engine/operations.js';
 import type { AppDeps } from '../deps.js';
 import { caller } from '../auth.js';
-import { describeIssues, readJson } from '../body.js';
+import { readJson, validate } from '../body.js';
 import { sendData, sendErrors, sendNoContent, sendParked, sendThrown, vaultStatus } from '../transit/envelope.js';
 import { keywardType, readKeyData, vaultPublicKey, vaultTypeName } from '../transit/types.js';
 import {
@@ -81,12 +81,11 @@ async function rawBody(ctx: Context): Promise<Record<string, unknown>> {
 
 /** Validates `raw` against `schema`; fields the schema doesn't know become Vault's warning. */
 function parse<S extends z.ZodObject>(raw: Record<string, unknown>, schema: S, warnings?: string[]): z.output<S> {
-  const r = schema.safeParse(raw);
-  if (!r.success) throw bad(describeIssues(r.error.issues, schema));
+  const data = validate(schema, raw);
   const unknown = Object.keys(raw).filter((k) => !(k in schema.shape));
   if (warnings && unknown.length)
     warnings.push(`Endpoint ignored these unrecognized parameters: [${unknown.map((k) => k.slice(0, 40)).join(' ')}]`);
-  return r.data;
+  return data;
 }
 
 /** Refuses a Vault option Keyward doesn't implement when it is set to anything but its default. */

@@ -36,7 +36,7 @@ import { MAX_NOTE_CHARS, parseCheckpoint, parseNote, parseVerifierKey, verifyNot
 import type { VerifiedSignature, VerifierKey } from './note.js';
 import { decodeRecord, sha256Hex } from './record.js';
 import type { AuditRecord, PolicyVerdict } from './record.js';
-import { describeIssues, problemsOf } from '../../../lib/json.js';
+import { problemsOf, wordProblems } from '../../../lib/json.js';
 
 /** The value of the bundle's `format` field. */
 export const BUNDLE_FORMAT = 'keyward.audit.attestation/v1';
@@ -143,8 +143,8 @@ function parseStructure(input: unknown): AttestationBundle {
   }
   const res = AttestationBundleSchema.safeParse(value);
   if (!res.success) {
-    const opts = { schema: AttestationBundleSchema, max: 3 };
-    bundleInvalid(`bundle: ${describeIssues(res.error.issues, opts)}`, { issues: problemsOf(res.error.issues, opts) });
+    const issues = problemsOf(res.error.issues, { schema: AttestationBundleSchema });
+    bundleInvalid(`bundle: ${wordProblems(issues, 3)}`, { issues });
   }
   return res.data as AttestationBundle;
 }

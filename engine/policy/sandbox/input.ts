@@ -18,7 +18,7 @@ import { KeywardError } from '../../../lib/errors.js';
 import { MAX_I64_FIELD, POLICY_INPUT_FIELDS } from './schema.js';
 import type { Field } from './schema.js';
 import { utf8Length } from './utf8.js';
-import { describeIssues, problemsOf } from '../../../lib/json.js';
+import { problemsOf, wordProblems } from '../../../lib/json.js';
 
 /** The key a request targets. */
 export interface PolicyKey {
@@ -103,9 +103,9 @@ export function parsePolicyInput(json: unknown): PolicyInput {
   }
   const res = policyInputSchema.safeParse(value);
   if (!res.success) {
-    const opts = { schema: policyInputSchema };
-    throw new KeywardError('POLICY_INPUT_INVALID', `invalid policy input: ${describeIssues(res.error.issues, opts)}`, {
-      details: { issues: problemsOf(res.error.issues, opts) },
+    const issues = problemsOf(res.error.issues, { schema: policyInputSchema });
+    throw new KeywardError('POLICY_INPUT_INVALID', `invalid policy input: ${wordProblems(issues)}`, {
+      details: { issues },
     });
   }
   return res.data as unknown as PolicyInput;

@@ -16,7 +16,7 @@ import { GAS_BUDGET_MAX } from '../sandbox/gas.js';
 import type { EvaluationResult, LoadedPolicy } from '../sandbox/host.js';
 import { parsePolicyInput } from '../sandbox/input.js';
 import type { PolicyInput } from '../sandbox/input.js';
-import { describeIssues, problemsOf } from '../../../lib/json.js';
+import { problemsOf, wordProblems } from '../../../lib/json.js';
 
 const expectSchema = z.strictObject({
   decision: z.enum(['allow', 'deny', 'require_approval']),
@@ -94,9 +94,9 @@ export function parseCases(json: unknown): PolicyCase[] {
         ? `case ${i} "${(raw as { name: string }).name}"`
         : `case ${i}`;
     if (!res.success) {
-      const opts = { schema: caseSchema };
-      throw new KeywardError('POLICY_CASES_INVALID', `${label}: ${describeIssues(res.error.issues, opts)}`, {
-        details: { case: i, issues: problemsOf(res.error.issues, opts) },
+      const issues = problemsOf(res.error.issues, { schema: caseSchema });
+      throw new KeywardError('POLICY_CASES_INVALID', `${label}: ${wordProblems(issues)}`, {
+        details: { case: i, issues },
       });
     }
     let input: PolicyInput;
