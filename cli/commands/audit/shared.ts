@@ -147,6 +147,8 @@ export interface Replayer {
  */
 export async function policyReplayer(): Promise<Replayer> {
   const { loadPolicy } = await import('../../../engine/policy/sandbox/index.js');
+  const { bundledMetering } = await import('../../../engine/policy/bindings/prebuilt.js');
+  const prebuilt = bundledMetering();
   type Loaded = Awaited<ReturnType<typeof loadPolicy>>;
   const byBytes = new WeakMap<Uint8Array, Promise<Loaded>>();
   const byHash = new Map<string, Promise<Loaded>>();
@@ -156,9 +158,11 @@ export async function policyReplayer(): Promise<Replayer> {
     const hash = sha256Hex(wasm);
     p = byHash.get(hash);
     if (!p) {
-      p = loadPolicy(wasm).catch((err: unknown) => {
-        throw prefixed(`policy ${hash} cannot be loaded for replay: `, err);
-      });
+      p = prebuilt(hash)
+        .then((m) => loadPolicy(wasm, m))
+        .catch((err: unknown) => {
+          throw prefixed(`policy ${hash} cannot be loaded for replay: `, err);
+        });
       byHash.set(hash, p);
     }
     byBytes.set(wasm, p);

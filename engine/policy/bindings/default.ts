@@ -7,10 +7,12 @@
  * from the source instead; builds are reproducible, so the hash is the same either way.
  * @module
  */
+import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { loadPolicy } from '../sandbox/host.js';
 import type { LoadedPolicy } from '../sandbox/host.js';
 import { defaultPolicyPath, defaultPolicySourcePath } from '../toolchain/paths.js';
+import { bundledMetering } from './prebuilt.js';
 
 export { defaultPolicyPath } from '../toolchain/paths.js';
 
@@ -28,5 +30,6 @@ export async function defaultPolicyWasm(): Promise<Uint8Array> {
 
 /** The default policy, loaded. */
 export async function loadDefaultPolicy(): Promise<LoadedPolicy> {
-  return loadPolicy(await defaultPolicyWasm());
+  const wasm = await defaultPolicyWasm();
+  return loadPolicy(wasm, await bundledMetering()(createHash('sha256').update(wasm).digest('hex')));
 }

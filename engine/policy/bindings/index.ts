@@ -9,3 +9,5 @@
 export { BINDINGS_TTL_MS, DEFAULT_POLICY_NAME, PolicyService, assertPolicyHash } from './service.js';
 export type { BindingScope, PolicySummary } from './service.js';
 export { defaultPolicyPath, defaultPolicyWasm, loadDefaultPolicy } from './default.js';
+export { builtPoliciesDir, bundledMetering, prebuiltLookup, sandboxFingerprint } from './prebuilt.js';
+export type { PrebuiltManifest } from './prebuilt.js';

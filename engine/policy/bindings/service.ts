@@ -26,6 +26,7 @@ import { encodePolicyInput } from '../sandbox/abi.js';
 import { composeDecisions } from '../sandbox/compose.js';
 import type { ComposedDecision } from '../sandbox/compose.js';
 import { defaultPolicyWasm } from './default.js';
+import { bundledMetering } from './prebuilt.js';
 import type { LoadedPolicy } from '../sandbox/host.js';
 import type { PolicyInput } from '../sandbox/input.js';
 import { PolicyRegistry } from '../sandbox/registry.js';
@@ -57,7 +58,7 @@ export class PolicyService {
 
   constructor(db: Db, opts: { registry?: PolicyRegistry; now?: () => number } = {}) {
     this.#db = db;
-    this.registry = opts.registry ?? new PolicyRegistry();
+    this.registry = opts.registry ?? new PolicyRegistry({ prebuilt: bundledMetering() });
     this.#now = opts.now ?? Date.now;
   }
 

@@ -15,6 +15,7 @@
  * fresh instance per call costs tens of microseconds (bench/policy measures both).
  * @module
  */
+import { createHash } from 'node:crypto';
 import { KeywardError } from '../../../lib/errors.js';
 import {
   DecisionCode,
@@ -287,27 +288,47 @@ export class LoadedPolicy {
   }
 }
 
+/** A module's validation result and its metered bytes: what loading needs besides compiling. */
+export interface MeteredPolicy {
+  info: ModuleInfo;
+  metered: Uint8Array;
+}
+
 /**
- * Validates, meters, compiles and instantiates a policy module.
- * @throws {@link KeywardError} `POLICY_INVALID` (see validate.ts), also if `_start` faults;
- *   `POLICY_METERING_FAILED` if instrumentation broke a valid module (a bug: please report).
+ * Validates and meters a policy module with binaryen (validate.ts, gas.ts): the expensive half of
+ * loading, and the same for the same bytes every time (the build records it for the bundled
+ * policies, engine/policy/bindings/prebuilt.ts).
+ * @throws {@link KeywardError} `POLICY_INVALID` (see validate.ts).
  */
-export async function loadPolicy(wasm: Uint8Array): Promise<LoadedPolicy> {
+export async function meterPolicy(wasm: Uint8Array): Promise<MeteredPolicy> {
   preflight(wasm);
   const b = await loadBinaryen();
   const module = readModule(b, wasm);
-  let info: ModuleInfo;
-  let metered: Uint8Array;
   try {
-    info = validateModule(b, module, wasm);
+    const info = validateModule(b, module, wasm);
     meterModule(b, module);
-    metered = module.emitBinary();
+    return { info, metered: module.emitBinary() };
   } finally {
     module.dispose();
   }
+}
+
+/**
+ * Validates, meters, compiles and instantiates a policy module. `prebuilt`, when given, is this
+ * module's {@link meterPolicy} result made earlier by trusted code (the build): it is used only if
+ * it names these bytes' SHA-256, and spares loading binaryen (about half a second per process).
+ * @throws {@link KeywardError} `POLICY_INVALID` (see validate.ts), also if `_start` faults;
+ *   `POLICY_METERING_FAILED` if instrumentation broke a valid module (a bug: please report).
+ */
+export async function loadPolicy(wasm: Uint8Array, prebuilt?: MeteredPolicy): Promise<LoadedPolicy> {
+  let m: MeteredPolicy;
+  if (prebuilt && prebuilt.info.sha256 === createHash('sha256').update(wasm).digest('hex')) {
+    preflight(wasm);
+    m = prebuilt;
+  } else m = await meterPolicy(wasm);
   let compiled: WasmModule;
   try {
-    compiled = new Wasm.Module(metered);
+    compiled = new Wasm.Module(m.metered);
   } catch (cause) {
     // The input was valid and metering only adds code: this is a bug of ours, not of the policy.
     throw new KeywardError(
@@ -316,5 +337,5 @@ export async function loadPolicy(wasm: Uint8Array): Promise<LoadedPolicy> {
       { cause },
     );
   }
-  return LoadedPolicy.create(info, compiled);
+  return LoadedPolicy.create(m.info, compiled);
 }

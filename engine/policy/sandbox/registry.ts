@@ -6,7 +6,7 @@
  */
 import { createHash } from 'node:crypto';
 import { loadPolicy } from './host.js';
-import type { LoadedPolicy } from './host.js';
+import type { LoadedPolicy, MeteredPolicy } from './host.js';
 
 /** Default bound of a registry, in policies. */
 export const POLICY_REGISTRY_DEFAULT_SIZE = 64;
@@ -15,8 +15,16 @@ export class PolicyRegistry {
   readonly maxEntries: number;
   readonly #entries = new Map<string, LoadedPolicy>();
   readonly #loading = new Map<string, Promise<LoadedPolicy>>();
+  readonly #prebuilt: ((sha256: string) => Promise<MeteredPolicy | undefined>) | undefined;
 
-  constructor(options: { maxEntries?: number } = {}) {
+  /**
+   * `prebuilt` looks up a module's metering made earlier by trusted code (the build's, for the
+   * bundled policies), so loading it needs no binaryen; see `loadPolicy`.
+   */
+  constructor(
+    options: { maxEntries?: number; prebuilt?: (sha256: string) => Promise<MeteredPolicy | undefined> } = {},
+  ) {
+    this.#prebuilt = options.prebuilt;
     const max = options.maxEntries ?? POLICY_REGISTRY_DEFAULT_SIZE;
     if (!Number.isInteger(max) || max < 1) throw new RangeError(`"maxEntries" expected a positive integer, got ${max}`);
     this.maxEntries = max;
@@ -33,7 +41,8 @@ export class PolicyRegistry {
     if (cached) return { sha256, policy: cached };
     let pending = this.#loading.get(sha256);
     if (!pending) {
-      pending = loadPolicy(wasm);
+      const lookup = this.#prebuilt;
+      pending = lookup ? lookup(sha256).then((m) => loadPolicy(wasm, m)) : loadPolicy(wasm);
       this.#loading.set(sha256, pending);
     }
     try {
