@@ -107,7 +107,9 @@ export default class ServerCommand extends OfflineCommand {
       this.dev && !this.dataDir && !this.databaseUrl
         ? await openDevStore(openStore)
         : await openStore(
-            this.databaseUrl ? { databaseUrl: this.databaseUrl } : { dataDir: this.dataDir ?? DEFAULT_DATA_DIR },
+            this.databaseUrl
+              ? { databaseUrl: this.databaseUrl }
+              : { dataDir: this.dataDir ?? DEFAULT_DATA_DIR, image: () => readStoreImage() },
           );
     // Slow asymmetric work (ML-DSA/SLH-DSA signing, RSA keygen, KEM) runs here, off the event loop.
     const pool = new CryptoPool();
@@ -165,21 +167,28 @@ export default class ServerCommand extends OfflineCommand {
   }
 }
 
+/** build/pglite/store-image.tar: the empty, migrated store `npm run build` writes (scripts/build-store-image.mjs). */
+export const STORE_IMAGE_FILE = (): string => join(packageRoot(), 'build', 'pglite', 'store-image.tar');
+
+/** The store image, or undefined without a build. */
+export async function readStoreImage(file = STORE_IMAGE_FILE()): Promise<Blob | undefined> {
+  try {
+    return new Blob([await readFile(file)]);
+  } catch {
+    return undefined;
+  }
+}
+
 /**
- * Dev mode's in-memory database, started from the empty store image `npm run build` writes
- * (scripts/build-store-image.mjs) rather than from initdb: ready in 1.8 s instead of 3.0 s here. The
+ * Dev mode's in-memory database, started from the empty store image rather than from initdb: ready
+ * in 1.8 s instead of 3.0 s here. (A new `--data-dir` starts from it too: engine/store/driver.ts.) The
  * migrations still run on it; without an image, or with one PGlite cannot read, it starts from initdb.
  */
 export async function openDevStore(
   openStore: (opts: StoreOptions) => Promise<Store>,
-  file = join(packageRoot(), 'build', 'pglite', 'store-image.tar'),
+  file = STORE_IMAGE_FILE(),
 ): Promise<Store> {
-  let image: Blob | undefined;
-  try {
-    image = new Blob([await readFile(file)]);
-  } catch {
-    image = undefined;
-  }
+  const image = await readStoreImage(file);
   if (image) {
     try {
       return await openStore({ memory: true, image });

@@ -18,7 +18,7 @@
  * @module
  */
 import { existsSync } from 'node:fs';
-import { mkdir, open, readFile, realpath, rm } from 'node:fs/promises';
+import { mkdir, open, readFile, readdir, realpath, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { inspect } from 'node:util';
@@ -60,11 +60,16 @@ export const DATA_DIR_LOCK_FILE = 'keyward.lock';
 
 export type StoreDriver = 'pglite' | 'postgres';
 /**
- * Where the store lives. `image` (memory only) starts the database from an image made by
- * `dumpStoreImage` instead of running initdb: about 0.4 s instead of 1.5–3 s, which is what test
- * suites opening many stores want. Migrations still run, so an older image is brought up to date.
+ * Where the store lives. `image` starts a new database from an image made by `dumpStoreImage`
+ * instead of running initdb: about 0.4 s instead of 1.5–3 s, which is what test suites opening many
+ * stores and a first `keyward server --data-dir` want. For a data directory it is used only when the
+ * directory holds no database yet (nothing but our lock file), and read only then when it is a
+ * function; an image that fails to load is cleared away and initdb runs instead. Migrations still
+ * run, so an older image is brought up to date.
  */
-export type StoreOptions = { memory: true; image?: Blob } | { dataDir: string } | { databaseUrl: string };
+export type StoreImage = Blob | (() => Promise<Blob | undefined>);
+export type StoreOptions =
+  { memory: true; image?: Blob } | { dataDir: string; image?: StoreImage } | { databaseUrl: string };
 
 /** The drizzle database both drivers provide; a transaction (`tx`) is one too. */
 export type Db = PgDatabase<PgQueryResultHKT, typeof schema>;
@@ -91,7 +96,7 @@ export async function openStore(opts: StoreOptions): Promise<Store> {
   if ('dataDir' in opts) {
     if (typeof opts.dataDir !== 'string' || opts.dataDir === '')
       throw new TypeError('"dataDir" expected a non-empty path');
-    return openPglite(opts.dataDir);
+    return openPglite(opts.dataDir, opts.image);
   }
   if (opts.memory === true) return openPglite(undefined, opts.image);
   throw new TypeError('"opts" expected { memory: true } | { dataDir } | { databaseUrl }');
@@ -192,16 +197,20 @@ export async function dumpStoreImage(store: Store): Promise<Blob> {
   return client.dumpDataDir('none');
 }
 
-async function openPglite(dataDir: string | undefined, image?: Blob): Promise<Store> {
+async function openPglite(dataDir: string | undefined, image?: StoreImage): Promise<Store> {
   let release: (() => Promise<void>) | undefined;
   let client: PGlite | undefined;
   const what = dataDir === undefined ? 'in-memory PGlite' : `PGlite data directory ${dataDir}`;
   try {
-    if (dataDir !== undefined) release = await lockDataDir(dataDir);
-    client =
-      dataDir !== undefined
-        ? await PGlite.create(dataDir)
-        : await PGlite.create(image === undefined ? {} : { loadDataDir: image });
+    if (dataDir !== undefined) {
+      release = await lockDataDir(dataDir);
+      client = await createInDataDir(dataDir, image);
+    } else {
+      const blob = typeof image === 'function' ? await image() : image;
+      if (blob !== undefined && !(await isStoreImage(blob)))
+        throw new TypeError('the store image is not an uncompressed tar (dumpStoreImage)');
+      client = await PGlite.create(blob === undefined ? {} : { loadDataDir: blob });
+    }
     const db = drizzlePglite(client, { schema });
     await migratePglite(db, MIGRATION_CONFIG());
     const pg = client;
@@ -228,6 +237,37 @@ async function openPglite(dataDir: string | undefined, image?: Blob): Promise<St
     await release?.().catch(() => {});
     throw unavailable('pglite', `cannot open ${what}`, err);
   }
+}
+
+/**
+ * Whether `blob` looks like what `dumpStoreImage` writes: an uncompressed tar (the ustar magic of
+ * its first header). PGlite takes anything else for gzip, and a gzip stream it cannot inflate
+ * rejects outside the promise it returned (an unhandled rejection), so garbage never reaches it.
+ */
+async function isStoreImage(blob: Blob): Promise<boolean> {
+  if (blob.size < 1024) return false;
+  const head = new Uint8Array(await blob.slice(257, 262).arrayBuffer());
+  return new TextDecoder().decode(head) === 'ustar';
+}
+
+/** PGlite in a (locked) data directory: from `image` when the directory holds no database yet. */
+async function createInDataDir(dataDir: string, image: StoreImage | undefined): Promise<PGlite> {
+  const fresh = async () => (await readdir(dataDir)).every((n) => n === DATA_DIR_LOCK_FILE);
+  const blob =
+    image !== undefined && (await fresh()) ? (typeof image === 'function' ? await image() : image) : undefined;
+  if (blob !== undefined && (await isStoreImage(blob))) {
+    let client: PGlite | undefined;
+    try {
+      client = await PGlite.create(dataDir, { loadDataDir: blob });
+      return client;
+    } catch {
+      // A damaged or foreign image: clear what it left and run initdb below.
+      if (client && !client.closed) await client.close().catch(() => {});
+      for (const n of await readdir(dataDir))
+        if (n !== DATA_DIR_LOCK_FILE) await rm(join(dataDir, n), { recursive: true, force: true });
+    }
+  }
+  return PGlite.create(dataDir);
 }
 
 /** Data directories (real paths) locked by this process, so a stale lock with our own pid is known. */

@@ -20,7 +20,13 @@ import {
   redactDatabaseUrl,
 } from '../../../engine/store/index.js';
 import type { Db, Store, StoreDriver } from '../../../engine/store/index.js';
-import { adminDatabaseUrl, availableDrivers, createTestDatabaseUrl, openTestStore } from '../../helpers/store.js';
+import {
+  adminDatabaseUrl,
+  availableDrivers,
+  createTestDatabaseUrl,
+  openTestStore,
+  pgliteTestImage,
+} from '../../helpers/store.js';
 
 const TABLES = [
   'approval_grants',
@@ -156,9 +162,12 @@ if (availableDrivers().includes('postgres')) {
 }
 
 describe('store driver (pglite data directory)', () => {
+  // New directories start from the test image (initdb is covered by the per-driver suite above).
   let dir: string;
+  let image: Blob;
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'keyward-store-'));
+    image = await pgliteTestImage();
   });
   after(async () => {
     await rm(dir, { recursive: true, force: true });
@@ -166,10 +175,10 @@ describe('store driver (pglite data directory)', () => {
 
   it('persists across close and reopen', async () => {
     const data = join(dir, 'persist');
-    const a = await openStore({ dataDir: data });
+    const a = await openStore({ dataDir: data, image });
     await putEntry(a.db, 'secret/one', new Uint8Array([0, 0xff, 0]));
     await a.close();
-    const b = await openStore({ dataDir: data });
+    const b = await openStore({ dataDir: data, image });
     try {
       assert.deepEqual(await getEntry(b.db, 'secret/one'), new Uint8Array([0, 0xff, 0]));
     } finally {
@@ -179,26 +188,61 @@ describe('store driver (pglite data directory)', () => {
 
   it('refuses a data directory another store holds, and frees it on close', async () => {
     const data = join(dir, 'locked');
-    const a = await openStore({ dataDir: data });
+    const a = await openStore({ dataDir: data, image });
     try {
-      const err = await assertUnavailable(openStore({ dataDir: data }));
+      const err = await assertUnavailable(openStore({ dataDir: data, image }));
       assert.match(err.message, /^pglite: /);
       assert.match(err.message, /in use/);
     } finally {
       await a.close();
     }
-    const b = await openStore({ dataDir: data });
+    const b = await openStore({ dataDir: data, image });
     await b.close();
   });
 
   it('takes over a lock left by a process that has exited', async () => {
     const data = join(dir, 'stale');
-    const a = await openStore({ dataDir: data });
+    const a = await openStore({ dataDir: data, image });
     await a.close();
     const dead = spawnSync(process.execPath, ['-e', '']).pid;
     await writeFile(join(data, DATA_DIR_LOCK_FILE), `${dead}\n`);
-    const b = await openStore({ dataDir: data });
+    const b = await openStore({ dataDir: data, image });
     await b.close();
+  });
+
+  it('starts a new directory from an image, and never lays one over an existing database', async () => {
+    const data = join(dir, 'imaged');
+    let reads = 0;
+    const lazy = async () => (reads++, image);
+    const a = await openStore({ dataDir: data, image: lazy });
+    assert.equal(reads, 1);
+    await putEntry(a.db, 'secret/kept', new Uint8Array([7]));
+    assert.deepEqual(await tableNames(a.db), TABLES);
+    await a.close();
+    // The directory holds a database now: the image is not even read, and the entry survives.
+    const b = await openStore({ dataDir: data, image: lazy });
+    try {
+      assert.equal(reads, 1);
+      assert.deepEqual(await getEntry(b.db, 'secret/kept'), new Uint8Array([7]));
+    } finally {
+      await b.close();
+    }
+  });
+
+  it('a damaged image is cleared away and the directory starts from initdb', async () => {
+    // Not a tar at all, and a real image cut short.
+    for (const [name, bad] of [
+      ['garbage', new Blob([new Uint8Array(4096).fill(0x41)])],
+      ['truncated', image.slice(0, 256 * 1024)],
+    ] as const) {
+      const s = await openStore({ dataDir: join(dir, name), image: bad });
+      try {
+        assert.deepEqual(await tableNames(s.db), TABLES, name);
+        await putEntry(s.db, 'secret/x', new Uint8Array([1]));
+      } finally {
+        await s.close();
+      }
+    }
   });
 
   it('a data directory that is a file is STORAGE_UNAVAILABLE', async () => {
