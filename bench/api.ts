@@ -49,14 +49,7 @@ function serverArgs(mode: 'dist' | 'tsx' | undefined): { mode: 'dist' | 'tsx'; a
   }
   return {
     mode: 'tsx',
-    args: [
-      '--conditions=keyward-source',
-      '--import',
-      'tsx',
-      '--import',
-      './scripts/register-binaryen-hook.mjs',
-      'cli/main.ts',
-    ],
+    args: ['--conditions=keyward-source', '--import', './scripts/register-ts.mjs', 'cli/main.ts'],
   };
 }
 
@@ -193,7 +186,7 @@ export async function main({ json, args }: { json: boolean; args: string[] }): P
         [...entry, 'server', '--dev', '--dev-root-token', rootToken, '--listen', '127.0.0.1:0', '--json'],
         logDir,
       ),
-      startChild('bare', ['--import', 'tsx', 'bench/helpers/bare-aead-server.ts'], logDir),
+      startChild('bare', ['--import', './scripts/register-ts.mjs', 'bench/helpers/bare-aead-server.ts'], logDir),
     ]);
     for (const r of both) if (r.status === 'fulfilled') started.push(r.value);
     for (const r of both) if (r.status === 'rejected') throw r.reason;

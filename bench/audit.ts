@@ -304,13 +304,7 @@ async function encryptOnOff(
   log: (s: string) => void,
 ): Promise<EncryptFigures> {
   const dbs = pg ? await Promise.all([pg.createDatabase('on'), pg.createDatabase('off')]) : undefined;
-  const entry = [
-    '--import',
-    'tsx',
-    '--import',
-    './scripts/register-binaryen-hook.mjs',
-    'bench/helpers/audit-server.ts',
-  ];
+  const entry = ['--import', './scripts/register-ts.mjs', 'bench/helpers/audit-server.ts'];
   const where = (i: number) => (dbs ? ['--database-url', dbs[i]!.url] : ['--memory']);
   log('encrypt: starting the audit-on and audit-off servers...');
   const both = await Promise.allSettled([

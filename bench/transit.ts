@@ -38,9 +38,7 @@ export async function main({ json, args }: { json: boolean; args: string[] }): P
       'keyward',
       [
         '--import',
-        'tsx',
-        '--import',
-        './scripts/register-binaryen-hook.mjs',
+        './scripts/register-ts.mjs',
         'cli/main.ts',
         'server',
         '--dev',

@@ -1,5 +1,6 @@
 #!/usr/bin/env node
-// Runs every test/**/*.test.ts with node:test through tsx (Node 20's --test takes no globs).
+// Runs every test/**/*.test.ts with node:test, the TypeScript through scripts/register-ts.mjs (Node 20's
+// --test takes no globs).
 // Extra arguments are passed to node --test (e.g. --test-name-pattern=unseal); a path argument
 // narrows the run to the files under it.
 import { readdirSync, statSync } from 'node:fs';
@@ -28,14 +29,11 @@ if (files.length === 0) {
 }
 const res = spawnSync(
   process.execPath,
-  // The binaryen hook after tsx: tsx's rewrite of binaryen's 13 MB module costs ~8 s per process.
   // keyward-source: @keyward/client from its sources (client/src), not its last build.
   [
     '--conditions=keyward-source',
     '--import',
-    'tsx',
-    '--import',
-    './scripts/register-binaryen-hook.mjs',
+    './scripts/register-ts.mjs',
     '--test',
     '--test-concurrency=2',
     ...flags,

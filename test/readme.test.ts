@@ -150,12 +150,10 @@ describe('README.md shell blocks', { timeout: 180_000 }, () => {
       mkdirSync(bin);
       writeFileSync(join(dir, 'passphrase'), 'correct horse battery staple, readme\n', { mode: 0o600 });
       // `keyward` as `npm link` would give it (the README says to get it on PATH), from the build.
-      const hook = new URL('../scripts/register-binaryen-hook.mjs', import.meta.url).href;
-      writeFileSync(
-        join(bin, 'keyward'),
-        `#!/bin/sh\nexec "${process.execPath}" --import "${hook}" "${DIST_MAIN}" "$@"\n`,
-        { flag: 'w', mode: 0o755 },
-      );
+      writeFileSync(join(bin, 'keyward'), `#!/bin/sh\nexec "${process.execPath}" "${DIST_MAIN}" "$@"\n`, {
+        flag: 'w',
+        mode: 0o755,
+      });
       chmodSync(join(bin, 'keyward'), 0o755);
       const ceremonyPort = await freePort();
       const env: NodeJS.ProcessEnv = {

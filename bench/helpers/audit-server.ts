@@ -3,7 +3,7 @@
  * the bench database, with auditing on (the default) or off (`Hsm.open({audit: false})`, which only
  * this baseline uses), dev-bootstrapped (1-of-1 ceremony, unsealed) and listening on loopback.
  *
- *   node --import tsx bench/helpers/audit-server.ts (--database-url URL | --memory) --audit on|off
+ *   node --import ./scripts/register-ts.mjs bench/helpers/audit-server.ts (--database-url URL | --memory) --audit on|off
  *     [--integrate-ms N]   (the integrator's interval, default 1000; for diagnosis)
  *     [--flushes N]        (audit append statements in flight, default 2 on PostgreSQL; for diagnosis)
  *

@@ -13,8 +13,8 @@
  * - `close()` refuses queued calls with `CRYPTO_POOL_CLOSED` and terminates the workers.
  *
  * Worker entry: `worker.js` next to this module when running compiled (dist/); when this module is
- * itself a `.ts` file (tests under `node --import tsx`), the worker is started through a tiny eval
- * bootstrap that registers tsx's loader and imports `worker.ts` (Node 20 ignores `--import` in a
+ * itself a `.ts` file (tests), the worker is started through a tiny eval bootstrap that registers
+ * the TypeScript hooks and imports `worker.ts` (engine/workers.ts; Node 20 ignores `--import` in a
  * worker's execArgv for the entry module).
  * @module
  */

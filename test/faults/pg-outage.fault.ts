@@ -25,7 +25,7 @@ const OUTAGES = Number(process.env.KEYWARD_FAULT_OUTAGES ?? 3);
 const DOWN_MS = 3000;
 const ANSWER_BOUND_MS = 5000;
 const RECOVERY_BOUND_MS = 5000;
-const CLI = ['--conditions=keyward-source', '--import', 'tsx', 'cli/main.ts'];
+const CLI = ['--conditions=keyward-source', '--import', './scripts/register-ts.mjs', 'cli/main.ts'];
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');

@@ -25,14 +25,13 @@ import { buildCli, colorsFor } from '../../cli/index.js';
 import { DIST_MAIN, distIsFresh } from '../../scripts/dist-fresh.mjs';
 
 const MAIN = fileURLToPath(new URL('../../cli/main.ts', import.meta.url));
-/** tsx by URL, so the CLI also runs from directories outside the project. */
-const TSX = import.meta.resolve('tsx');
-const BINARYEN_HOOK = new URL('../../scripts/register-binaryen-hook.mjs', import.meta.url).href;
+/** The TypeScript hooks by URL, so the CLI also runs from directories outside the project. */
+const TS_HOOK = new URL('../../scripts/register-ts.mjs', import.meta.url).href;
 
-/** Node arguments that start the CLI: the build if fresh, decided once per test process. */
+/** Node arguments that start the CLI: the build if fresh (plain Node), decided once per test process. */
 export const CLI_ENTRY: readonly string[] = distIsFresh()
-  ? ['--import', BINARYEN_HOOK, DIST_MAIN]
-  : ['--conditions=keyward-source', '--import', TSX, '--import', BINARYEN_HOOK, MAIN];
+  ? [DIST_MAIN]
+  : ['--conditions=keyward-source', '--import', TS_HOOK, MAIN];
 
 export interface CliResult {
   code: number;

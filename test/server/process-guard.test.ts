@@ -31,7 +31,7 @@ await client.end({ timeout: 0 });
 `;
 
 function run(code: string) {
-  return spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code], {
+  return spawnSync(process.execPath, ['--import', './scripts/register-ts.mjs', '--input-type=module', '-e', code], {
     encoding: 'utf8',
     timeout: 30_000,
   });

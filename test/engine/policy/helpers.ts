@@ -3,8 +3,6 @@
  * the cases asc cannot produce, and a sample input.
  */
 import { fileURLToPath } from 'node:url';
-// Serve binaryen/asc without tsx's rewrite (see binaryen-hook.mjs): ~8 s → ~0.5 s per test file.
-import '../../../scripts/register-binaryen-hook.mjs';
 import { loadBinaryen } from '../../../engine/policy/sandbox/binaryen.js';
 import { compilePolicy } from '../../../engine/policy/toolchain/compile.js';
 import type { PolicyInput } from '../../../engine/policy/sandbox/input.js';
