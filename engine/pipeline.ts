@@ -89,6 +89,26 @@ export interface RequestContext {
    * export's wrapping algorithm and wrapping key fingerprint. The caller vouches that none is secret.
    */
   auditDetails?: Record<string, string | number | boolean>;
+  /**
+   * Bounds failed authentication from this request's client (server/refusals.ts): asked before the
+   * token lookup, told of the failure after it.
+   */
+  authGuard?: AuthFailureGuard;
+}
+
+/**
+ * The per-client bound on failed authentication (docs/architecture.md, "Floods and refusals"),
+ * kept by the server per client address.
+ */
+export interface AuthFailureGuard {
+  /** Throws RATE_LIMITED (with `details.retryAfter`) when the client has failed too often: before any database work. */
+  admit(): void;
+  /**
+   * A request that failed authentication (UNAUTHENTICATED) or was refused by {@link admit}
+   * (RATE_LIMITED), with its record. True: the failure is counted into a folded record written later,
+   * so this one is not written. False: write it now (it may have gained `details.client`).
+   */
+  fold(rec: AuditRecord): boolean;
 }
 
 /** What the pipeline hands the operation: who asked, the decision that let it run, and the key. */
@@ -130,6 +150,8 @@ interface Flight {
   rec: AuditRecord;
   stored: StoredInput | undefined;
   scope: CommitScope | undefined;
+  /** Set when authentication failed: the guard that may fold the failure's record. */
+  authFailed?: AuthFailureGuard | undefined;
 }
 
 /** A record with a state change's note merged into its details. */
@@ -205,9 +227,13 @@ export class Pipeline {
     return { rec, stored: undefined, scope: undefined };
   }
 
-  /** Authenticate the bearer token; a failure records an HMAC of the token, never the token. */
+  /**
+   * Authenticate the bearer token; a failure records an HMAC of the token, never the token. A client
+   * that failed too often is refused (RATE_LIMITED) before the lookup, and its failures fold.
+   */
   async #authenticate(f: Flight, ctx: RequestContext, now: Date): Promise<Principal> {
     try {
+      ctx.authGuard?.admit();
       const principal = await withDeadline(
         this.#d.tokens.authenticate(ctx.bearer, now),
         this.#deadlineMs,
@@ -217,7 +243,9 @@ export class Pipeline {
       return principal;
     } catch (err) {
       // Correlatable (the same bad token gives the same HMAC) without storing the token.
-      if (ctx.bearer) f.rec.details = { ...f.rec.details, token: this.#d.auditHash(ctx.bearer) };
+      if (ctx.bearer && !(isKeywardError(err) && err.code === 'RATE_LIMITED'))
+        f.rec.details = { ...f.rec.details, token: this.#d.auditHash(ctx.bearer) };
+      f.authFailed = ctx.authGuard;
       throw err;
     }
   }
@@ -378,6 +406,8 @@ export class Pipeline {
     f.scope?.close();
     if (f.scope?.committed) return;
     this.fail(f.rec, err);
+    // Repeated failed authentication from one client: counted into one record per interval.
+    if (f.authFailed?.fold(f.rec)) return;
     await this.commit(f.rec, f.stored);
   }
 
