@@ -103,6 +103,8 @@ export interface RequestContext {
 export interface AuthFailureGuard {
   /** Throws RATE_LIMITED (with `details.retryAfter`) when the client has failed too often: before any database work. */
   admit(): void;
+  /** The token was good: what {@link admit} set aside for a failure is given back. */
+  passed(): void;
   /**
    * A request that failed authentication (UNAUTHENTICATED) or was refused by {@link admit}
    * (RATE_LIMITED), with its record. True: the failure is counted into a folded record written later,
@@ -233,18 +235,24 @@ export class Pipeline {
    */
   async #authenticate(f: Flight, ctx: RequestContext, now: Date): Promise<Principal> {
     try {
+      // Refused (RATE_LIMITED) before the lookup when this client failed too often.
       ctx.authGuard?.admit();
+    } catch (err) {
+      f.authFailed = ctx.authGuard;
+      throw err;
+    }
+    try {
       const principal = await withDeadline(
         this.#d.tokens.authenticate(ctx.bearer, now),
         this.#deadlineMs,
         'the token lookup',
       );
+      ctx.authGuard?.passed();
       f.rec.principal = principal.principal;
       return principal;
     } catch (err) {
       // Correlatable (the same bad token gives the same HMAC) without storing the token.
-      if (ctx.bearer && !(isKeywardError(err) && err.code === 'RATE_LIMITED'))
-        f.rec.details = { ...f.rec.details, token: this.#d.auditHash(ctx.bearer) };
+      if (ctx.bearer) f.rec.details = { ...f.rec.details, token: this.#d.auditHash(ctx.bearer) };
       f.authFailed = ctx.authGuard;
       throw err;
     }

@@ -4,9 +4,10 @@
  * grind submissions or flood the session; failed authentication takes one per failure
  * (server/refusals.ts). Buckets are in memory per node.
  *
- * The bucket map has a hard bound: it is kept in least-recently-used order (a Map's insertion order,
- * re-inserted on use), and a new client past the bound evicts the oldest one, so memory is bounded
- * and each request costs O(1) whatever the number of addresses. An evicted client starts again with
+ * The buckets have a hard bound: they are kept in least-recently-used order (a doubly linked list
+ * beside the Map; not the Map's own order, since evicting from a Map's front leaves holes its
+ * iterators skip one by one until it rehashes), and a new client past the bound evicts the least
+ * recently used, so memory is bounded and each request costs O(1) whatever the number of addresses. An evicted client starts again with
  * a full bucket: an attacker who can cycle through more addresses than the bound gets a burst per
  * address, which is what any number of addresses gives them anyway.
  * @module
@@ -31,7 +32,11 @@ export class TokenBuckets {
   readonly #perMs: number;
   readonly #now: () => number;
   readonly #max: number;
-  readonly #buckets = new Map<string, { tokens: number; at: number }>();
+  readonly #buckets = new Map<string, Bucket>();
+  /** Least recently used end of the list. */
+  #oldest: Bucket | undefined;
+  /** Most recently used end. */
+  #newest: Bucket | undefined;
 
   constructor(opts: RateLimitOptions, now: () => number = Date.now, maxClients = MAX_CLIENTS) {
     if (!(opts.burst >= 1 && opts.perMinute > 0))
@@ -59,6 +64,26 @@ export class TokenBuckets {
     return undefined;
   }
 
+  /**
+   * For a request that takes a token only if it fails (server/refusals.ts): a client whose bucket is
+   * full (or who has none) is let through without taking one; any other takes one now, so concurrent
+   * requests can't all pass on the same last token; {@link refund} gives it back when the request
+   * did not fail. `retryAfter` when refused.
+   */
+  reserve(client: string): { reserved: boolean; retryAfter?: number } {
+    const b = this.#buckets.get(client);
+    if (!b || Math.min(this.#opts.burst, b.tokens + (this.#now() - b.at) * this.#perMs) >= this.#opts.burst)
+      return { reserved: false };
+    const retryAfter = this.take(client);
+    return retryAfter === undefined ? { reserved: true } : { reserved: false, retryAfter };
+  }
+
+  /** Gives back a token {@link reserve} took. */
+  refund(client: string): void {
+    const b = this.#buckets.get(client);
+    if (b) b.tokens = Math.min(this.#opts.burst, b.tokens + 1);
+  }
+
   /** Whether `client` has a token, without taking it: undefined when it has, else the seconds until it will. */
   peek(client: string): number | undefined {
     const b = this.#buckets.get(client);
@@ -72,24 +97,46 @@ export class TokenBuckets {
   }
 
   /** The client's bucket, refilled to now and moved to the most recently used end. */
-  #refill(client: string): { tokens: number; at: number } {
+  #refill(client: string): Bucket {
     const t = this.#now();
     let b = this.#buckets.get(client);
     if (b) {
-      this.#buckets.delete(client);
+      this.#unlink(b);
       b.tokens = Math.min(this.#opts.burst, b.tokens + (t - b.at) * this.#perMs);
       b.at = t;
     } else {
-      if (this.#buckets.size >= this.#max) {
-        // The least recently used client is the Map's first key: O(1).
-        const oldest = this.#buckets.keys().next();
-        if (!oldest.done) this.#buckets.delete(oldest.value);
+      if (this.#buckets.size >= this.#max && this.#oldest) {
+        const evicted = this.#oldest;
+        this.#unlink(evicted);
+        this.#buckets.delete(evicted.client);
       }
-      b = { tokens: this.#opts.burst, at: t };
+      b = { client, tokens: this.#opts.burst, at: t, prev: undefined, next: undefined };
+      this.#buckets.set(client, b);
     }
-    this.#buckets.set(client, b);
+    b.prev = this.#newest;
+    if (this.#newest) this.#newest.next = b;
+    else this.#oldest = b;
+    this.#newest = b;
     return b;
   }
+
+  #unlink(b: Bucket): void {
+    if (b.prev) b.prev.next = b.next;
+    else this.#oldest = b.next;
+    if (b.next) b.next.prev = b.prev;
+    else this.#newest = b.prev;
+    b.prev = b.next = undefined;
+  }
+}
+
+interface Bucket {
+  client: string;
+  tokens: number;
+  at: number;
+  /** Toward the least recently used end. */
+  prev: Bucket | undefined;
+  /** Toward the most recently used end. */
+  next: Bucket | undefined;
 }
 
 /** Koa middleware: one token per request from `ctx.ip`, else 429 RATE_LIMITED with `retryAfter`. */

@@ -116,21 +116,37 @@ export class Refusals {
   /** Refuses a client that failed authentication too often: RATE_LIMITED with `retryAfter`. */
   admit(client: string): void {
     const retryAfter = this.#buckets.peek(client);
-    if (retryAfter !== undefined)
-      throw new KeywardError(
-        'RATE_LIMITED',
-        `too many failed authentications from this address; retry in ${retryAfter} s`,
-        { details: { retryAfter } },
-      );
+    if (retryAfter !== undefined) throw rateLimited(retryAfter);
   }
 
-  /** The pipeline's guard for a request from `client` (engine/pipeline.ts AuthFailureGuard). */
+  /**
+   * The pipeline's guard for one request from `client` (engine/pipeline.ts AuthFailureGuard). A
+   * client with failures behind it (a bucket not full) sets a token aside at admission, kept if the
+   * authentication fails and given back if it succeeds, so that concurrent requests can't all pass
+   * on the last token; a client with a full bucket passes freely (at most one wave of concurrent
+   * requests beyond the burst).
+   */
   guard(client: string): AuthFailureGuard {
+    let reserved = false;
+    const release = () => {
+      if (reserved) this.#buckets.refund(client);
+      reserved = false;
+    };
     return {
-      admit: () => this.admit(client),
+      admit: () => {
+        const r = this.#buckets.reserve(client);
+        if (r.retryAfter !== undefined) throw rateLimited(r.retryAfter);
+        reserved = r.reserved;
+      },
+      passed: release,
       fold: (rec: AuditRecord) => {
-        if (rec.code === 'UNAUTHENTICATED') this.#buckets.take(client);
-        else if (rec.code !== 'RATE_LIMITED') return false;
+        if (rec.code === 'UNAUTHENTICATED') {
+          if (!reserved) this.#buckets.take(client);
+          reserved = false;
+        } else {
+          release();
+          if (rec.code !== 'RATE_LIMITED') return false;
+        }
         if (this.#count(client, rec.code, rec.status, rec.sizes.in)) return true;
         rec.details = { ...rec.details, client };
         return false;
@@ -246,6 +262,16 @@ export class Refusals {
       });
     };
   }
+}
+
+function rateLimited(retryAfter: number): KeywardError {
+  return new KeywardError(
+    'RATE_LIMITED',
+    `too many failed authentications from this address; retry in ${retryAfter} s`,
+    {
+      details: { retryAfter },
+    },
+  );
 }
 
 /** The client's address as the refusals key it (the TCP peer: the app does not trust proxy headers). */

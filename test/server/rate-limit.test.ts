@@ -41,9 +41,9 @@ describe('TokenBuckets', () => {
 
   it('keeps at most its bound of clients, evicting the least recently used, at a flat cost', () => {
     const t = 0; // a clock that never moves: no bucket ever refills
-    const bound = 10_000;
+    const bound = 20_000;
     const b = new TokenBuckets({ burst: 2, perMinute: 1 }, () => t, bound);
-    const batch = 50_000;
+    const batch = bound;
     const costs: number[] = [];
     let n = 0;
     for (let round = 0; round < 4; round++) {
@@ -53,15 +53,12 @@ describe('TokenBuckets', () => {
       assert.ok(b.size <= bound, `size ${b.size} within the bound ${bound}`);
     }
     assert.equal(b.size, bound);
-    // 200,000 new addresses past a full map: the old sweep scanned 10,000 entries for each (~2·10⁹
-    // steps, tens of seconds); eviction is O(1), so every round costs about the same as the first,
-    // when the map was still filling.
-    const total = costs.reduce((a, c) => a + c, 0);
-    assert.ok(total < 5_000, `200,000 new addresses took ${total.toFixed(0)} ms`);
-    assert.ok(
-      costs[3]! < Math.max(costs[0]! * 5, 100),
-      `cost per round stays flat: ${costs.map((c) => c.toFixed(1)).join(', ')} ms`,
-    );
+    // The first round fills the map; each later one is 20,000 new addresses past a full map, for
+    // which the old sweep scanned all 20,000 entries each time (4·10⁸ steps a round, seconds) and
+    // still grew the map. Eviction is O(1): a later round costs about what the first did (generous
+    // bounds: the machine may be busy).
+    for (const [i, c] of costs.entries())
+      assert.ok(c < Math.max(costs[0]! * 8, 250), `round ${i}: ${costs.map((x) => x.toFixed(1)).join(', ')} ms`);
     // The least recently used went first; a client seen recently keeps its (empty) bucket.
     const c = new TokenBuckets({ burst: 1, perMinute: 1 }, () => t, 3);
     for (const k of ['a', 'b', 'c']) c.take(k);
