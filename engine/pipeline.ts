@@ -7,7 +7,11 @@
  * The sealed state is checked first, as Vault's barrier does; nothing else runs and nothing is
  * recorded. From then on every outcome — allowed, denied, failed, unauthenticated, parked — is an
  * audit record, and nothing (value or error) is returned before that record is durable: when it
- * can't be committed the caller gets AUDIT_UNAVAILABLE instead (fail closed).
+ * can't be committed the caller gets AUDIT_UNAVAILABLE instead (fail closed). The one exception is
+ * failed authentication, bounded per client by the request's {@link AuthFailureGuard}
+ * (server/refusals.ts; docs/architecture.md, "Floods and refusals"): a client that failed too often
+ * is refused (RATE_LIMITED) before the token lookup, and its failures after the first of an interval
+ * are counted into one folded record written when the interval ends.
  *
  * The key of a keyed operation is loaded here, after authentication (so an unauthenticated caller
  * can't probe which keys exist), put in the policy input so its bound policies apply, and handed to
