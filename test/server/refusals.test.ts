@@ -261,6 +261,25 @@ describe('refusals: bad-token floods and requests refused before the pipeline', 
     assert.equal(v.records.length, bundle.records.length);
     assert.ok(v.records.some((r) => r.operation === 'request.refused.folded' && Number(r.details?.count) > 0));
   });
+  it('sealing flushes the counts (last: it seals the server)', async () => {
+    const client = '127.0.0.4';
+    const before = await headSize();
+    for (let i = 0; i < 3; i++) assert.equal((await send(client, 'GET', '/v1/nope')).status, 404);
+    assert.equal((await send('127.0.0.1', 'POST', '/v1/sys/seal', { token: root, body: '{}' })).status, 200);
+    // The seal listener starts the flush; its record lands shortly after.
+    let folded: AuditRecord | undefined;
+    for (let i = 0; i < 50 && !folded; i++) {
+      folded = (await recordsSince(before)).find(
+        (r) => r.operation === 'request.refused.folded' && r.details?.client === client,
+      );
+      if (!folded) await new Promise((r) => setTimeout(r, 20));
+    }
+    assert.equal(folded?.details?.count, 2);
+    // Sealed: the pipeline's SEALED answer is not recorded (nor counted as a refusal).
+    const size = await headSize();
+    assert.equal((await send(client, 'GET', '/v1/keys', { token: root })).status, 503);
+    assert.equal(await headSize(), size);
+  });
 });
 
 describe('Refusals (the folder, on a fake sink and clock)', () => {
