@@ -44,8 +44,10 @@ export async function startTestServer(
   const log = createLogger({ write: (l) => logs.push(l), level: 'debug' });
   let hsm = await Hsm.open({ store, statusOf: statusFor });
   const rate = opts.ceremonyRate ?? { burst: 10_000, perMinute: 60_000 };
+  // As the ceremony limit: generous unless a test asks (tests send many failed authentications from
+  // one address); test/server/refusals.test.ts passes the server's defaults.
   const refusalOpts = {
-    ...(opts.authFailureRate ? { authFailureRate: opts.authFailureRate } : {}),
+    authFailureRate: opts.authFailureRate ?? { burst: 10_000, perMinute: 600_000 },
     ...(opts.refusalFoldMs !== undefined ? { refusalFoldMs: opts.refusalFoldMs } : {}),
   };
   let running: RunningServer = await listen({

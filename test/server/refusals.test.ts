@@ -23,7 +23,7 @@ import { parseVerifierKey } from '../../engine/audit/math/note.js';
 import { decodeRecord } from '../../engine/audit/math/record.js';
 import type { AuditRecord } from '../../engine/audit/math/record.js';
 import type { RefusalRecord } from '../../engine/hsm.js';
-import { Refusals } from '../../server/refusals.js';
+import { DEFAULT_AUTH_FAILURE_RATE, Refusals } from '../../server/refusals.js';
 import { startTestServer } from '../helpers/server.js';
 import type { TestServer } from '../helpers/server.js';
 
@@ -40,7 +40,11 @@ describe('refusals: bad-token floods and requests refused before the pipeline', 
 
   before(async () => {
     // The ceremony limiter is tight here so that its 429 is one of the refusals counted.
-    s = await startTestServer({ ceremonyRate: { burst: 2, perMinute: 1 }, bodyLimit: 4096 });
+    s = await startTestServer({
+      ceremonyRate: { burst: 2, perMinute: 1 },
+      authFailureRate: DEFAULT_AUTH_FAILURE_RATE,
+      bodyLimit: 4096,
+    });
     root = (await devBootstrap(s.hsm)).rootToken;
   });
   after(async () => {
@@ -261,6 +265,7 @@ describe('refusals: bad-token floods and requests refused before the pipeline', 
     assert.equal(v.records.length, bundle.records.length);
     assert.ok(v.records.some((r) => r.operation === 'request.refused.folded' && Number(r.details?.count) > 0));
   });
+
   it('sealing flushes the counts (last: it seals the server)', async () => {
     const client = '127.0.0.4';
     const before = await headSize();
