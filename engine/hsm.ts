@@ -73,6 +73,18 @@ export interface Health {
   version: string;
 }
 
+/** A refusal's record, as server/refusals.ts hands it to {@link Hsm.recordRefusal}. */
+export interface RefusalRecord {
+  operation: 'request.refused' | 'request.refused.folded';
+  time: Date;
+  /** The request's id (a folded record gets a new one). */
+  requestId: string | undefined;
+  status: number;
+  code: string;
+  bytesIn: number;
+  details: Record<string, string | number | boolean | null>;
+}
+
 export class Hsm {
   readonly store: Store;
   readonly seal: SealManager;
@@ -373,6 +385,20 @@ export class Hsm {
   request<T>(ctx: RequestContext, fn: (a: Actions) => Promise<T>): Promise<Outcome<T>>;
   request<T>(ctx: RequestContext, fn: (a: Actions<never>) => Promise<T>): Promise<Outcome<T>> {
     return this.#pipeline.request(ctx, (a: Authorized) => fn(new Actions(this.#services, a) as Actions<never>));
+  }
+
+  /**
+   * Records a request refused before the pipeline, or one client's folded refusals
+   * (server/refusals.ts; docs/architecture.md, "Floods and refusals"); resolves once durable. Nothing
+   * is recorded before init (there is no log to speak of yet) or when auditing is off.
+   */
+  async recordRefusal(r: RefusalRecord): Promise<void> {
+    if (!this.audit || !this.seal.initialized) return;
+    const rec = this.#pipeline.baseRecord(r.operation, r.time, r.requestId, r.bytesIn);
+    rec.status = r.status;
+    rec.code = r.code;
+    rec.details = r.details;
+    await this.#pipeline.commit(rec);
   }
 
   /** The audit record of an approval that expired unused (written once, by the node that noticed). */

@@ -287,6 +287,8 @@ export const AUDIT_EVENTS = {
   'sys.rekey.submit': 'a rekey submission',
   'key.purge': 'a key purged after its deletion window',
   'approval.expire': 'an approval that expired unused',
+  'request.refused': 'a request refused before the pipeline (body, media type, method, route, rate limit)',
+  'request.refused.folded': "one client's further refusals of one code in a fold interval, counted (`details.count`)",
 } as const;
 
 export type AuditEvent = keyof typeof AUDIT_EVENTS;

@@ -7,7 +7,11 @@
  * The sealed state is checked first, as Vault's barrier does; nothing else runs and nothing is
  * recorded. From then on every outcome — allowed, denied, failed, unauthenticated, parked — is an
  * audit record, and nothing (value or error) is returned before that record is durable: when it
- * can't be committed the caller gets AUDIT_UNAVAILABLE instead (fail closed).
+ * can't be committed the caller gets AUDIT_UNAVAILABLE instead (fail closed). The one exception is
+ * failed authentication, bounded per client by the request's {@link AuthFailureGuard}
+ * (server/refusals.ts; docs/architecture.md, "Floods and refusals"): a client that failed too often
+ * is refused (RATE_LIMITED) before the token lookup, and its failures after the first of an interval
+ * are counted into one folded record written when the interval ends.
  *
  * The key of a keyed operation is loaded here, after authentication (so an unauthenticated caller
  * can't probe which keys exist), put in the policy input so its bound policies apply, and handed to
@@ -89,6 +93,28 @@ export interface RequestContext {
    * export's wrapping algorithm and wrapping key fingerprint. The caller vouches that none is secret.
    */
   auditDetails?: Record<string, string | number | boolean>;
+  /**
+   * Bounds failed authentication from this request's client (server/refusals.ts): asked before the
+   * token lookup, told of the failure after it.
+   */
+  authGuard?: AuthFailureGuard;
+}
+
+/**
+ * The per-client bound on failed authentication (docs/architecture.md, "Floods and refusals"),
+ * kept by the server per client address.
+ */
+export interface AuthFailureGuard {
+  /** Throws RATE_LIMITED (with `details.retryAfter`) when the client has failed too often: before any database work. */
+  admit(): void;
+  /** The token was good: what {@link admit} set aside for a failure is given back. */
+  passed(): void;
+  /**
+   * A request that failed authentication (UNAUTHENTICATED) or was refused by {@link admit}
+   * (RATE_LIMITED), with its record. True: the failure is counted into a folded record written later,
+   * so this one is not written. False: write it now (it may have gained `details.client`).
+   */
+  fold(rec: AuditRecord): boolean;
 }
 
 /** What the pipeline hands the operation: who asked, the decision that let it run, and the key. */
@@ -130,6 +156,8 @@ interface Flight {
   rec: AuditRecord;
   stored: StoredInput | undefined;
   scope: CommitScope | undefined;
+  /** Set when authentication failed: the guard that may fold the failure's record. */
+  authFailed?: AuthFailureGuard | undefined;
 }
 
 /** A record with a state change's note merged into its details. */
@@ -205,19 +233,31 @@ export class Pipeline {
     return { rec, stored: undefined, scope: undefined };
   }
 
-  /** Authenticate the bearer token; a failure records an HMAC of the token, never the token. */
+  /**
+   * Authenticate the bearer token; a failure records an HMAC of the token, never the token. A client
+   * that failed too often is refused (RATE_LIMITED) before the lookup, and its failures fold.
+   */
   async #authenticate(f: Flight, ctx: RequestContext, now: Date): Promise<Principal> {
+    try {
+      // Refused (RATE_LIMITED) before the lookup when this client failed too often.
+      ctx.authGuard?.admit();
+    } catch (err) {
+      f.authFailed = ctx.authGuard;
+      throw err;
+    }
     try {
       const principal = await withDeadline(
         this.#d.tokens.authenticate(ctx.bearer, now),
         this.#deadlineMs,
         'the token lookup',
       );
+      ctx.authGuard?.passed();
       f.rec.principal = principal.principal;
       return principal;
     } catch (err) {
       // Correlatable (the same bad token gives the same HMAC) without storing the token.
       if (ctx.bearer) f.rec.details = { ...f.rec.details, token: this.#d.auditHash(ctx.bearer) };
+      f.authFailed = ctx.authGuard;
       throw err;
     }
   }
@@ -378,6 +418,8 @@ export class Pipeline {
     f.scope?.close();
     if (f.scope?.committed) return;
     this.fail(f.rec, err);
+    // Repeated failed authentication from one client: counted into one record per interval.
+    if (f.authFailed?.fold(f.rec)) return;
     await this.commit(f.rec, f.stored);
   }
 

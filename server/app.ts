@@ -16,6 +16,7 @@ import { createLogger } from './log.js';
 import type { Logger } from './log.js';
 import { DEFAULT_CEREMONY_RATE } from './rate-limit.js';
 import type { RateLimitOptions } from './rate-limit.js';
+import { appRefusals } from './refusals.js';
 import { approvalRoutes } from './routes/approvals.js';
 import { auditRoutes } from './routes/audit.js';
 import { authRoutes } from './routes/auth.js';
@@ -29,6 +30,10 @@ export interface AppOptions {
   log?: Logger;
   bodyLimit?: number;
   ceremonyRate?: RateLimitOptions;
+  /** Failed authentications per client (server/refusals.ts; default burst 20, 5/s). */
+  authFailureRate?: RateLimitOptions;
+  /** The interval over which one client's refusals of one code fold into one record, ms (default 10 s; 0: no folding). */
+  refusalFoldMs?: number;
 }
 
 function requestLog(log: Logger, hsm: Hsm) {
@@ -90,6 +95,12 @@ export function createApp(opts: AppOptions): Koa {
   const app = new Koa({ proxy: false });
   app.silent = true;
   app.use(requestLog(deps.log, deps.hsm));
+  // Outside the error handler: it sees the final answer, to record a refusal before the pipeline.
+  const refusals = appRefusals(app, deps.hsm, deps.log, {
+    ...(opts.authFailureRate ? { authFailureRate: opts.authFailureRate } : {}),
+    ...(opts.refusalFoldMs !== undefined ? { foldMs: opts.refusalFoldMs } : {}),
+  });
+  app.use(refusals.middleware());
   app.use(errorMiddleware(deps.log));
   app.use(async function methodNotAllowed(ctx, next) {
     await next();

@@ -1,9 +1,13 @@
 /**
- * Reads the bearer token from `Authorization: Bearer <token>`; the pipeline validates it.
+ * Reads the bearer token from `Authorization: Bearer <token>`; the pipeline validates it, under the
+ * per-client bound on failed authentication (server/refusals.ts).
  * @module
  */
 import type { Context } from 'koa';
 import type { RequestOrigin } from '../engine/approvals/index.js';
+import type { AuthFailureGuard } from '../engine/pipeline.js';
+import { clientOf } from './refusals.js';
+import type { Refusals } from './refusals.js';
 
 export function bearer(ctx: Context): string | undefined {
   const h = ctx.get('authorization');
@@ -13,17 +17,35 @@ export function bearer(ctx: Context): string | undefined {
 }
 
 /**
+ * Marks the request as recorded by the HSM (the pipeline or a ceremony step), so that its error
+ * answer is not recorded again as a refusal before the pipeline (server/refusals.ts).
+ */
+export function recorded(ctx: Context): void {
+  ctx.state.audited = true;
+}
+
+/** Refuses (RATE_LIMITED) a client that failed authentication too often: for a token lookup outside the pipeline. */
+export function admitAuth(ctx: Context): void {
+  (ctx.state.refusals as Refusals | undefined)?.admit(clientOf(ctx));
+}
+
+/**
  * What every pipeline call takes from the HTTP request: the bearer token, the request id (for the
  * audit record), the request itself (method, path, parsed body: a request the policies park for
- * approval is executed later by repeating it), and the approval being executed, if any.
+ * approval is executed later by repeating it), the approval being executed, if any, and the bound
+ * on the client's failed authentications. The request is recorded from here on.
  */
 export function caller(ctx: Context): {
   bearer: string | undefined;
   requestId: string | undefined;
   origin: () => RequestOrigin;
   approval?: { id: string; execute: boolean };
+  authGuard?: AuthFailureGuard;
 } {
+  recorded(ctx);
+  const refusals = ctx.state.refusals as Refusals | undefined;
   return {
+    ...(refusals ? { authGuard: refusals.guard(clientOf(ctx)) } : {}),
     bearer: bearer(ctx),
     requestId: typeof ctx.state.reqId === 'string' ? ctx.state.reqId : undefined,
     origin: () => ({ method: ctx.method, path: ctx.url, body: ctx.state.json ?? {} }),

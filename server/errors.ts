@@ -163,6 +163,7 @@ function writeError(ctx: Context, status: number, code: string, message: string)
   ctx.status = status;
   ctx.type = 'application/json';
   ctx.body = { error: { code, message } };
+  ctx.state.errorCode = code;
 }
 
 /** First middleware: turns every thrown error into the JSON error body; logs unexpected ones. */

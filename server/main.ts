@@ -7,6 +7,8 @@ import type { Server } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { createApp } from './app.js';
 import type { AppOptions } from './app.js';
+import { refusalsOf } from './refusals.js';
+import type { Refusals } from './refusals.js';
 
 export const DEFAULT_LISTEN = '127.0.0.1:8420';
 
@@ -55,6 +57,8 @@ function onClientError(err: Error & { code?: string; rawPacket?: Buffer }, socke
 export interface RunningServer {
   server: Server;
   url: string;
+  /** The app's refusals (server/refusals.ts): `flush()` ends the fold interval now. */
+  refusals: Refusals | undefined;
   close(): Promise<void>;
 }
 
@@ -77,10 +81,14 @@ export async function listen(opts: AppOptions & { listen: string }): Promise<Run
   return {
     server,
     url: `http://${h}:${addr.port}`,
-    close: () =>
-      new Promise<void>((resolve) => {
+    refusals: refusalsOf(app),
+    close: async () => {
+      await new Promise<void>((resolve) => {
         server.close(() => resolve());
         server.closeAllConnections();
-      }),
+      });
+      // The refusals counted since the last interval are written before the HSM closes.
+      await refusalsOf(app)?.close();
+    },
   };
 }

@@ -713,7 +713,8 @@ const ERROR_RESPONSES: Readonly<Record<number, { name: string; description: stri
   415: { name: 'UnsupportedMediaType', description: 'The body is not application/json (UNSUPPORTED_MEDIA_TYPE)' },
   429: {
     name: 'TooManyRequests',
-    description: 'Rate limited (RATE_LIMITED); retry after Retry-After seconds',
+    description:
+      'Rate limited (RATE_LIMITED): the ceremony limit, or too many failed authentications from this address; retry after Retry-After seconds',
     retryAfter: true,
   },
   503: {
@@ -732,7 +733,8 @@ export function routeStatuses(r: RouteDoc): { success: Map<number, z.ZodType>; e
   const errors = new Set<number>(r.errors ?? []);
   if (r.body) [400, 413, 415].forEach((s) => errors.add(s));
   if (r.query || r.path.includes(':')) errors.add(400);
-  if (r.auth) [401, 403, 503].forEach((s) => errors.add(s));
+  // 429: a client that failed authentication too often is refused before its token is looked up.
+  if (r.auth) [401, 403, 429, 503].forEach((s) => errors.add(s));
   for (const s of success.keys()) errors.delete(s);
   return { success, errors: [...errors].sort((a, b) => a - b) };
 }

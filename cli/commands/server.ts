@@ -48,6 +48,22 @@ export default class ServerCommand extends OfflineCommand {
     env: 'KEYWARD_STORAGE_DEADLINE_MS',
   });
 
+  authFailureBurst = Option.String('--auth-failure-burst', {
+    description:
+      'Failed authentications a client address may make at once before 429 RATE_LIMITED (default 20, env KEYWARD_AUTH_FAILURE_BURST)',
+    env: 'KEYWARD_AUTH_FAILURE_BURST',
+  });
+  authFailureRate = Option.String('--auth-failure-rate', {
+    description:
+      'Failed authentications per second a client address may sustain (default 5, env KEYWARD_AUTH_FAILURE_RATE)',
+    env: 'KEYWARD_AUTH_FAILURE_RATE',
+  });
+  refusalFold = Option.String('--refusal-fold-ms', {
+    description:
+      "Interval over which one client's refusals of one code (bad token, bad body, no route, rate limit) fold into one audit record with a count; 0 records each (default 10000, env KEYWARD_REFUSAL_FOLD_MS)",
+    env: 'KEYWARD_REFUSAL_FOLD_MS',
+  });
+
   async run(): Promise<number> {
     if (this.dataDir && this.databaseUrl) throw new UsageError('give --data-dir or --database-url, not both');
     if (this.devRootToken !== undefined && !this.dev) throw new UsageError('--dev-root-token needs --dev');
@@ -55,6 +71,16 @@ export default class ServerCommand extends OfflineCommand {
     if (deadlineMs !== undefined && !(Number.isSafeInteger(deadlineMs) && deadlineMs >= 100 && deadlineMs <= 60_000)) {
       throw new UsageError(`--storage-deadline-ms expects an integer from 100 to 60000, got "${this.storageDeadline}"`);
     }
+    const intOption = (flag: string, raw: string | undefined, min: number, max: number): number | undefined => {
+      if (raw === undefined) return undefined;
+      const n = Number(raw);
+      if (!(/^\d+$/.test(raw) && Number.isSafeInteger(n) && n >= min && n <= max))
+        throw new UsageError(`${flag} expects an integer from ${min} to ${max}, got "${raw}"`);
+      return n;
+    };
+    const burst = intOption('--auth-failure-burst', this.authFailureBurst, 1, 1_000_000);
+    const perSecond = intOption('--auth-failure-rate', this.authFailureRate, 1, 1_000_000);
+    const foldMs = intOption('--refusal-fold-ms', this.refusalFold, 0, 3_600_000);
     if (!['debug', 'info', 'warn', 'error'].includes(this.logLevel))
       throw new UsageError(`--log-level expects debug, info, warn or error, got "${this.logLevel}"`);
     // Loaded here, not at the top: every other command starts faster without the server stack.
@@ -128,7 +154,21 @@ export default class ServerCommand extends OfflineCommand {
     const dev = this.dev
       ? await devBootstrap(hsm, this.devRootToken !== undefined ? { rootToken: this.devRootToken } : {})
       : undefined;
-    const server = await listen({ hsm, log, listen: this.listenAt });
+    const { DEFAULT_AUTH_FAILURE_RATE } = await import('../../server/refusals.js');
+    const server = await listen({
+      hsm,
+      log,
+      listen: this.listenAt,
+      ...(burst !== undefined || perSecond !== undefined
+        ? {
+            authFailureRate: {
+              burst: burst ?? DEFAULT_AUTH_FAILURE_RATE.burst,
+              perMinute: perSecond !== undefined ? perSecond * 60 : DEFAULT_AUTH_FAILURE_RATE.perMinute,
+            },
+          }
+        : {}),
+      ...(foldMs !== undefined ? { refusalFoldMs: foldMs } : {}),
+    });
     const where = this.dev
       ? 'in-memory PGlite (everything is lost on exit)'
       : store.driver === 'postgres'

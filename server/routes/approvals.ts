@@ -18,7 +18,7 @@ import type { Context, Middleware } from 'koa';
 import { KeywardError } from '../../lib/errors.js';
 import { assertApprovalId } from '../../engine/approvals/index.js';
 import type { AppDeps } from '../deps.js';
-import { bearer, caller } from '../auth.js';
+import { admitAuth, bearer, caller } from '../auth.js';
 import { respond } from './respond.js';
 import { parseBody, parseQuery, readJson } from '../body.js';
 import { ApprovalDenyBody, ApprovalListQuery, EmptyBody } from '../schemas.js';
@@ -104,6 +104,8 @@ export function approvalRoutes(deps: AppDeps, targets: readonly Router[]): Route
     let body = await readJson(ctx, Math.max(deps.bodyLimit, EXECUTE_BODY_LIMIT));
     if (isEmptyObject(body)) {
       // The parked body, when the caller is the approval's requester (engine/hsm.ts parkedBody).
+      // A token lookup: under the bound on failed authentication, as the pipeline's own.
+      admitAuth(ctx);
       const parked = await hsm.parkedBody(bearer(ctx), id);
       if (parked !== undefined) body = parked;
       // No parked body for this caller: say why (a stranger, not the requester, no longer pending)

@@ -14,7 +14,7 @@ import type { AppDeps } from '../deps.js';
 import { parseBody } from '../body.js';
 import { rateLimit } from '../rate-limit.js';
 import { CeremonyBody, EmptyBody, SubmissionBody } from '../schemas.js';
-import { caller } from '../auth.js';
+import { caller, recorded } from '../auth.js';
 import { respond } from './respond.js';
 
 function holdersFrom(files: unknown[]): HolderPublicKey[] {
@@ -49,7 +49,9 @@ export function sysRoutes(deps: AppDeps): Router {
 
   r.post('/init', limited, async (ctx: Context) => {
     const body = await parseBody(ctx, CeremonyBody, bodyLimit);
-    const res = await hsm.init(holdersFrom(body.holders), body.threshold);
+    const holders = holdersFrom(body.holders);
+    recorded(ctx);
+    const res = await hsm.init(holders, body.threshold);
     deps.log.info('initialized', {
       reqId: ctx.state.reqId,
       ceremonyId: res.ceremonyId,
@@ -69,6 +71,7 @@ export function sysRoutes(deps: AppDeps): Router {
 
   r.post('/unseal', limited, async (ctx: Context) => {
     const body = await parseBody(ctx, SubmissionBody, bodyLimit);
+    recorded(ctx);
     const res = await hsm.submitUnseal(body);
     deps.log.info(res.sealed ? 'unseal progress' : 'unsealed', {
       reqId: ctx.state.reqId,
@@ -82,6 +85,7 @@ export function sysRoutes(deps: AppDeps): Router {
 
   r.post('/unseal/reset', limited, async (ctx: Context) => {
     await parseBody(ctx, EmptyBody, bodyLimit);
+    recorded(ctx);
     ctx.body = { ...(await hsm.resetUnseal()), version: hsm.health().version };
   });
 
@@ -124,6 +128,7 @@ export function sysRoutes(deps: AppDeps): Router {
 
   r.post('/rekey/update', limited, async (ctx: Context) => {
     const body = await parseBody(ctx, SubmissionBody, bodyLimit);
+    recorded(ctx);
     const res = await hsm.submitRekey(body);
     if (!res.complete) {
       ctx.body = res;

@@ -104,4 +104,28 @@ describe('keyward server --dev --dev-root-token', { timeout: 120_000 }, () => {
       rmSync(dir, { recursive: true, force: true });
     }
   });
+
+  it('--auth-failure-burst / --auth-failure-rate bound failed authentication; bad values are usage errors', async () => {
+    const srv = await startServer(['--dev', '--auth-failure-burst', '3', '--auth-failure-rate', '1']);
+    try {
+      const statuses: number[] = [];
+      for (let i = 0; i < 5; i++) {
+        const r = await fetch(srv.info.addr + '/v1/auth/whoami', { headers: { authorization: 'Bearer nope' } });
+        statuses.push(r.status);
+        if (r.status === 429) assert.ok(Number(r.headers.get('retry-after')) >= 1);
+      }
+      assert.deepEqual(statuses, [401, 401, 401, 429, 429]);
+    } finally {
+      await srv.stop();
+    }
+    for (const [flag, value] of [
+      ['--auth-failure-burst', '0'],
+      ['--auth-failure-rate', '1.5'],
+      ['--refusal-fold-ms', '10s'],
+    ] as const) {
+      const bad = await runBinary(['server', '--dev', flag, value, '--listen', '127.0.0.1:0']);
+      assert.notEqual(bad.code, 0);
+      assert.match(bad.stdout + bad.stderr, new RegExp(`${flag} expects an integer`));
+    }
+  });
 });

@@ -17,6 +17,8 @@ export interface TestServer {
   logs: string[];
   restart(): Promise<void>;
   close(): Promise<void>;
+  /** Ends the refusals' fold interval now: the folded records are written when it resolves. */
+  flushRefusals(): Promise<void>;
   /**
    * fetch + JSON, returning status, headers and parsed body. Every response is checked against the
    * OpenAPI document (its route's documented statuses and schemas; test/helpers/openapi.ts): a
@@ -30,19 +32,31 @@ export interface TestServer {
 }
 
 export async function startTestServer(
-  opts: { ceremonyRate?: RateLimitOptions; bodyLimit?: number } = {},
+  opts: {
+    ceremonyRate?: RateLimitOptions;
+    bodyLimit?: number;
+    authFailureRate?: RateLimitOptions;
+    refusalFoldMs?: number;
+  } = {},
 ): Promise<TestServer> {
   const store = await openTestStore();
   const logs: string[] = [];
   const log = createLogger({ write: (l) => logs.push(l), level: 'debug' });
   let hsm = await Hsm.open({ store, statusOf: statusFor });
   const rate = opts.ceremonyRate ?? { burst: 10_000, perMinute: 60_000 };
+  // As the ceremony limit: generous unless a test asks (tests send many failed authentications from
+  // one address); test/server/refusals.test.ts passes the server's defaults.
+  const refusalOpts = {
+    authFailureRate: opts.authFailureRate ?? { burst: 10_000, perMinute: 600_000 },
+    ...(opts.refusalFoldMs !== undefined ? { refusalFoldMs: opts.refusalFoldMs } : {}),
+  };
   let running: RunningServer = await listen({
     hsm,
     log,
     listen: '127.0.0.1:0',
     ceremonyRate: rate,
     ...(opts.bodyLimit ? { bodyLimit: opts.bodyLimit } : {}),
+    ...refusalOpts,
   });
   const ts: TestServer = {
     get url() {
@@ -57,11 +71,20 @@ export async function startTestServer(
       await hsm.audit?.close();
       hsm.seal.close();
       hsm = await Hsm.open({ store, statusOf: statusFor });
-      running = await listen({ hsm, log, listen: running.url.replace('http://', ''), ceremonyRate: rate });
+      running = await listen({
+        hsm,
+        log,
+        listen: running.url.replace('http://', ''),
+        ceremonyRate: rate,
+        ...refusalOpts,
+      });
     },
     async close() {
       await running.close();
       await hsm.close();
+    },
+    async flushRefusals() {
+      await running.refusals?.flush();
     },
     async call(method, path, o = {}) {
       const headers: Record<string, string> = { ...o.headers };

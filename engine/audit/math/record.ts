@@ -1,6 +1,8 @@
 /**
  * The audit record, which is the Merkle leaf (docs/architecture.md): one per request, allowed, denied or
- * failed, and one per ceremony event.
+ * failed, and one per ceremony event; one client's repeated refusals of one code (failed
+ * authentication, requests refused before the pipeline) fold into one `request.refused.folded` record
+ * per interval with a count (docs/audit-bundle.md §2.1, server/refusals.ts).
  *
  * The leaf is the exact UTF-8 bytes of the record's RFC 8785 (JSON Canonicalization Scheme) form,
  * stored as is and never re-serialized. Every field is always present (absent values are `null`),
