@@ -17,6 +17,8 @@ import { request } from 'node:https';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { TLSSocket } from 'node:tls';
+import { KeywardClient } from '@keyward/client';
+import { Agent } from 'undici';
 import { Hsm } from '../../engine/hsm.js';
 import { statusFor } from '../../server/errors.js';
 import { createLogger } from '../../server/log.js';
@@ -165,6 +167,15 @@ describe('TLS listener', { timeout: 180_000 }, () => {
     assert.equal(res.headers['strict-transport-security'], 'max-age=31536000');
     assert.equal(res.headers['x-content-type-options'], 'nosniff');
     assert.equal(res.peer, fingerprintOf(srv.cert));
+    // @keyward/client on Node: an undici Agent that trusts the CA, as its `dispatcher`.
+    const agent = new Agent({ connect: { ca: readFileSync(ca.cert) } });
+    try {
+      const health = await new KeywardClient({ baseUrl: main.url, dispatcher: agent }).health();
+      assert.equal(health.initialized, false);
+      await assert.rejects(new KeywardClient({ baseUrl: main.url }).health(), { code: 'SERVER_UNREACHABLE' });
+    } finally {
+      await agent.destroy();
+    }
     assert.equal(
       await refusal(get(main.url, '/v1/sys/health', { ca: otherCa.cert })),
       'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
