@@ -97,9 +97,13 @@ export async function listen(opts: ListenOptions): Promise<RunningServer> {
   const tls = opts.tls ? await loadTls(opts.tls) : undefined;
   const app = createApp({ ...opts, secure: tls !== undefined });
   const server = tls ? createHttpsServer(tls.options, app.callback()) : createServer(app.callback());
-  const stopReload = tls
-    ? reloadOnSighup(server as HttpsServer, opts.tls!, opts.log ?? createLogger(), opts.onTlsReload)
-    : () => {};
+  const log = opts.log ?? createLogger();
+  if (tls) {
+    log.info('TLS certificate loaded', { ...tls.summary, clientCertificates: opts.tls!.clientCa !== undefined });
+    if (Date.parse(tls.summary.validTo) < Date.now())
+      log.warn('the TLS certificate has expired: clients will refuse it', { validTo: tls.summary.validTo });
+  }
+  const stopReload = tls ? reloadOnSighup(server as HttpsServer, opts.tls!, log, opts.onTlsReload) : () => {};
   server.requestTimeout = 30_000;
   server.headersTimeout = 10_000;
   server.on('clientError', onClientError);

@@ -217,6 +217,7 @@ describe('TLS listener', { timeout: 180_000 }, () => {
   it('fails on an expired server certificate', async () => {
     const old = pki.issue(ca, 'expired', { san: SAN, expired: true });
     const expired = await listen({ hsm, log, listen: '127.0.0.1:0', tls: old });
+    assert.ok(logs.some((l) => l.includes('the TLS certificate has expired')));
     try {
       assert.equal(await refusal(get(expired.url, '/v1/sys/health', { ca: ca.cert })), 'CERT_HAS_EXPIRED');
       fails(
