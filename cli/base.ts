@@ -17,7 +17,8 @@ import type { KeywardClient, ParkedRequest } from '@keyward/client';
 import { Command, Option, UsageError } from 'clipanion';
 import * as t from 'typanion';
 import { KeywardError } from '../lib/errors.js';
-import { CLI_TIMEOUT_S_DEFAULT, DEFAULT_ADDR, cliClient, toCliError } from './http.js';
+import type { Agent } from 'undici';
+import { CLI_TIMEOUT_S_DEFAULT, DEFAULT_ADDR, caAgent, cliClient, toCliError } from './http.js';
 
 /**
  * A whole-number option in [min, max], parsed by clipanion (typanion): anything else, "1.5", "1e3",
@@ -96,11 +97,26 @@ export abstract class RemoteCommand extends OfflineCommand {
     env: 'KEYWARD_TIMEOUT',
     validator: wholeNumber(1, 999_999),
   });
+  caCert = Option.String('--ca-cert', {
+    description: 'PEM CA certificate to verify an https --addr against instead of the system CAs (env KEYWARD_CACERT)',
+    env: 'KEYWARD_CACERT',
+  });
 
   #client: KeywardClient | undefined;
+  #agent: Agent | undefined;
 
-  /** The command's one @keyward/client, for --addr, --token and --timeout. */
+  /** The command's one @keyward/client, for --addr, --token, --timeout and --ca-cert. */
   client(): KeywardClient {
-    return (this.#client ??= cliClient(this.addr, this.token, this.timeout));
+    if (this.caCert !== undefined) this.#agent ??= caAgent(this.caCert);
+    return (this.#client ??= cliClient(this.addr, this.token, this.timeout, this.#agent));
+  }
+
+  override async execute(): Promise<number> {
+    try {
+      return await super.execute();
+    } finally {
+      // The --ca-cert pool's keep-alive connections end with the command.
+      await this.#agent?.destroy();
+    }
   }
 }

@@ -67,6 +67,12 @@ export interface RequestContext {
   newKey?: PolicyKey;
   /** Request attributes policies may read (encryption context, scope, ...). Never secrets. */
   attributes?: Record<string, string>;
+  /**
+   * What the connection proves, as attributes under `tls.` (a verified client certificate's
+   * `tls.client.subject`, `tls.client.cn`, `tls.client.fingerprint`: server/tls.ts). They replace
+   * any `tls.` attribute of `attributes`, so nothing a request sends can pose as one.
+   */
+  transport?: Record<string, string>;
   /** Size of the request's payload in bytes. */
   payloadBytes?: number;
   /** The request id (the server's X-Request-Id); one is made up when missing. */
@@ -158,6 +164,16 @@ interface Flight {
   scope: CommitScope | undefined;
   /** Set when authentication failed: the guard that may fold the failure's record. */
   authFailed?: AuthFailureGuard | undefined;
+}
+
+/** The request's attributes with the connection's `tls.` ones in place of any the request itself named. */
+function withTransport(
+  attributes: Record<string, string> | undefined,
+  transport: Record<string, string> | undefined,
+): Record<string, string> {
+  if (!transport) return attributes ?? {};
+  const own = Object.entries(attributes ?? {}).filter(([k]) => !k.startsWith('tls.'));
+  return { ...Object.fromEntries(own), ...transport };
 }
 
 /** A record with a state change's note merged into its details. */
@@ -290,7 +306,7 @@ export class Pipeline {
       principal: principal.principal,
       roles: principal.roles,
       key,
-      attributes: ctx.attributes ?? {},
+      attributes: withTransport(ctx.attributes, ctx.transport),
       payloadBytes: ctx.payloadBytes ?? 0,
       time: now.getTime(),
       approvals: 0,

@@ -34,9 +34,14 @@ export interface AppOptions {
   authFailureRate?: RateLimitOptions;
   /** The interval over which one client's refusals of one code fold into one record, ms (default 10 s; 0: no folding). */
   refusalFoldMs?: number;
+  /** The listener speaks TLS: every response carries Strict-Transport-Security. */
+  secure?: boolean;
 }
 
-function requestLog(log: Logger, hsm: Hsm) {
+/** HSTS for one year once TLS is on (docs/operations.md, "TLS"). */
+export const HSTS = 'max-age=31536000';
+
+function requestLog(log: Logger, hsm: Hsm, tls: boolean) {
   // Request ids: a random per-process prefix and a counter (unique across nodes, and no CSPRNG call
   // per request); 16 hex characters as before.
   const prefix = randomBytes(4).toString('hex');
@@ -47,6 +52,8 @@ function requestLog(log: Logger, hsm: Hsm) {
     ctx.state.reqId = prefix + counter.toString(16).padStart(8, '0');
     ctx.set('X-Request-Id', ctx.state.reqId);
     ctx.set('Cache-Control', 'no-store');
+    ctx.set('X-Content-Type-Options', 'nosniff');
+    if (tls) ctx.set('Strict-Transport-Security', HSTS);
     try {
       await next();
     } finally {
@@ -94,7 +101,7 @@ export function createApp(opts: AppOptions): Koa {
   };
   const app = new Koa({ proxy: false });
   app.silent = true;
-  app.use(requestLog(deps.log, deps.hsm));
+  app.use(requestLog(deps.log, deps.hsm, opts.secure === true));
   // Outside the error handler: it sees the final answer, to record a refusal before the pipeline.
   const refusals = appRefusals(app, deps.hsm, deps.log, {
     ...(opts.authFailureRate ? { authFailureRate: opts.authFailureRate } : {}),

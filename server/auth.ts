@@ -8,6 +8,7 @@ import type { RequestOrigin } from '../engine/approvals/index.js';
 import type { AuthFailureGuard } from '../engine/pipeline.js';
 import { clientOf } from './refusals.js';
 import type { Refusals } from './refusals.js';
+import { clientCertAttributes } from './tls.js';
 
 export function bearer(ctx: Context): string | undefined {
   const h = ctx.get('authorization');
@@ -32,8 +33,9 @@ export function admitAuth(ctx: Context): void {
 /**
  * What every pipeline call takes from the HTTP request: the bearer token, the request id (for the
  * audit record), the request itself (method, path, parsed body: a request the policies park for
- * approval is executed later by repeating it), the approval being executed, if any, and the bound
- * on the client's failed authentications. The request is recorded from here on.
+ * approval is executed later by repeating it), the approval being executed, if any, the bound on
+ * the client's failed authentications, and what the connection proves (a verified TLS client
+ * certificate's subject: server/tls.ts). The request is recorded from here on.
  */
 export function caller(ctx: Context): {
   bearer: string | undefined;
@@ -41,11 +43,13 @@ export function caller(ctx: Context): {
   origin: () => RequestOrigin;
   approval?: { id: string; execute: boolean };
   authGuard?: AuthFailureGuard;
+  transport: Record<string, string>;
 } {
   recorded(ctx);
   const refusals = ctx.state.refusals as Refusals | undefined;
   return {
     ...(refusals ? { authGuard: refusals.guard(clientOf(ctx)) } : {}),
+    transport: clientCertAttributes(ctx.req.socket),
     bearer: bearer(ctx),
     requestId: typeof ctx.state.reqId === 'string' ? ctx.state.reqId : undefined,
     origin: () => ({ method: ctx.method, path: ctx.url, body: ctx.state.json ?? {} }),

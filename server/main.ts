@@ -1,14 +1,22 @@
 /**
- * Listens: the only part of the server that touches a socket.
+ * Listens: the only part of the server that touches a socket. Plain HTTP on a loopback address, or
+ * HTTPS (server/tls.ts) with `tls`; a non-loopback address without TLS is refused unless the
+ * caller says `insecureNoTls` (docs/operations.md, "TLS").
  * @module
  */
 import { createServer } from 'node:http';
 import type { Server } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import type { Server as HttpsServer } from 'node:https';
+import { isIP } from 'node:net';
 import type { AddressInfo, Socket } from 'node:net';
 import { createApp } from './app.js';
 import type { AppOptions } from './app.js';
 import { refusalsOf } from './refusals.js';
 import type { Refusals } from './refusals.js';
+import { createLogger } from './log.js';
+import { loadTls, reloadOnSighup } from './tls.js';
+import type { TlsFiles } from './tls.js';
 
 export const DEFAULT_LISTEN = '127.0.0.1:8420';
 
@@ -54,18 +62,52 @@ function onClientError(err: Error & { code?: string; rawPacket?: Buffer }, socke
   socket.destroy(err);
 }
 
+/** A loopback host: 127.0.0.0/8, ::1 (also as ::ffff:127.x.y.z) or `localhost`. */
+export function isLoopback(host: string): boolean {
+  const h = host.toLowerCase();
+  if (h === 'localhost' || h === '::1') return true;
+  const v4 = h.startsWith('::ffff:') ? h.slice(7) : h;
+  return isIP(v4) === 4 && v4.startsWith('127.');
+}
+
+/** Why `host` may not be listened on as asked, or undefined: plain HTTP leaves loopback only when told to. */
+export function listenRefusal(host: string, tls: boolean, insecureNoTls: boolean): string | undefined {
+  if (tls || insecureNoTls || isLoopback(host)) return undefined;
+  return `refusing to listen on ${host} without TLS: bearer tokens, plaintexts and keys would cross the network in the clear; give --tls-cert FILE --tls-key FILE, or --insecure-no-tls if a proxy in front terminates TLS`;
+}
+
 export interface RunningServer {
-  server: Server;
+  server: Server | HttpsServer;
   url: string;
   /** The app's refusals (server/refusals.ts): `flush()` ends the fold interval now. */
   refusals: Refusals | undefined;
   close(): Promise<void>;
 }
 
-export async function listen(opts: AppOptions & { listen: string }): Promise<RunningServer> {
+export interface ListenOptions extends AppOptions {
+  listen: string;
+  /** HTTPS with these files (reloaded on SIGHUP); without it, plain HTTP. */
+  tls?: TlsFiles;
+  /** Allow plain HTTP on a non-loopback address (behind a TLS-terminating proxy). */
+  insecureNoTls?: boolean;
+  /** Hears each SIGHUP reload's outcome (tests). */
+  onTlsReload?: (err: Error | undefined) => void;
+}
+
+export async function listen(opts: ListenOptions): Promise<RunningServer> {
   const { host, port } = parseListen(opts.listen);
-  const app = createApp(opts);
-  const server = createServer(app.callback());
+  const refused = listenRefusal(host, opts.tls !== undefined, opts.insecureNoTls === true);
+  if (refused) throw new RangeError(refused);
+  const tls = opts.tls ? await loadTls(opts.tls) : undefined;
+  const app = createApp({ ...opts, secure: tls !== undefined });
+  const server = tls ? createHttpsServer(tls.options, app.callback()) : createServer(app.callback());
+  const log = opts.log ?? createLogger();
+  if (tls) {
+    log.info('TLS certificate loaded', { ...tls.summary, clientCertificates: opts.tls!.clientCa !== undefined });
+    if (Date.parse(tls.summary.validTo) < Date.now())
+      log.warn('the TLS certificate has expired: clients will refuse it', { validTo: tls.summary.validTo });
+  }
+  const stopReload = tls ? reloadOnSighup(server as HttpsServer, opts.tls!, log, opts.onTlsReload) : () => {};
   server.requestTimeout = 30_000;
   server.headersTimeout = 10_000;
   server.on('clientError', onClientError);
@@ -80,10 +122,11 @@ export async function listen(opts: AppOptions & { listen: string }): Promise<Run
   const h = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
   return {
     server,
-    url: `http://${h}:${addr.port}`,
+    url: `${tls ? 'https' : 'http'}://${h}:${addr.port}`,
     refusals: refusalsOf(app),
     close: async () => {
       await new Promise<void>((resolve) => {
+        stopReload();
         server.close(() => resolve());
         server.closeAllConnections();
       });

@@ -1,5 +1,6 @@
 import { Command, Option, UsageError } from 'clipanion';
 import type { Level } from '../../server/log.js';
+import { KeywardError } from '../../lib/errors.js';
 import { OfflineCommand } from '../base.js';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -19,13 +20,18 @@ export default class ServerCommand extends OfflineCommand {
 
       --dev runs on in-memory PGlite with a 1-of-1 ceremony done automatically and the server unsealed; the root token and the unseal share are printed once. Everything is lost on exit: never use it for real keys.
 
+      TLS: --tls-cert and --tls-key (PEM) serve HTTPS, TLS 1.2 or later; SIGHUP reloads both files without closing the listener (a pair that fails to load keeps the old one, and the log says why). --tls-client-ca makes every client present a certificate that CA signed; its subject reaches policies as the attributes tls.client.subject, tls.client.cn and tls.client.fingerprint. A non-loopback --listen needs TLS, or --insecure-no-tls when a proxy in front terminates it.
+
       --dev-root-token fixes the dev root token to any string that can be sent as a bearer token (visible ASCII, no spaces), like Vault's -dev-root-token-id; one that is not Keyward's own form (kwt_ + 43 base64url characters) gets a warning, since it is only as secret as it is hard to guess.
     `,
     examples: [
       ['Dev server', 'keyward server --dev'],
       ['Dev server with a fixed root token', 'keyward server --dev --dev-root-token root'],
       ['Embedded storage', 'keyward server --data-dir /var/lib/keyward'],
-      ['PostgreSQL', 'keyward server --database-url postgres://keyward@db/keyward --listen 0.0.0.0:8420'],
+      [
+        'PostgreSQL, HTTPS on every interface',
+        'keyward server --database-url "postgres://keyward@db/keyward?sslmode=verify-full&sslrootcert=/etc/keyward/db-ca.pem" --listen 0.0.0.0:8420 --tls-cert /etc/keyward/tls.crt --tls-key /etc/keyward/tls.key',
+      ],
     ],
   });
 
@@ -40,6 +46,16 @@ export default class ServerCommand extends OfflineCommand {
   });
   listenAt = Option.String('--listen', DEFAULT_LISTEN, {
     description: `HOST:PORT to listen on (default ${DEFAULT_LISTEN})`,
+  });
+  tlsCert = Option.String('--tls-cert', {
+    description: 'Serve HTTPS with this PEM certificate (chain); needs --tls-key',
+  });
+  tlsKey = Option.String('--tls-key', { description: 'The PEM private key of --tls-cert' });
+  tlsClientCa = Option.String('--tls-client-ca', {
+    description: 'Require a client certificate signed by this PEM CA (its subject is a policy attribute)',
+  });
+  insecureNoTls = Option.Boolean('--insecure-no-tls', false, {
+    description: 'Allow plain HTTP on a non-loopback --listen (only behind a proxy that terminates TLS)',
   });
   logLevel = Option.String('--log-level', 'info', { description: 'debug, info, warn or error' });
   storageDeadline = Option.String('--storage-deadline-ms', {
@@ -81,6 +97,36 @@ export default class ServerCommand extends OfflineCommand {
     const burst = intOption('--auth-failure-burst', this.authFailureBurst, 1, 1_000_000);
     const perSecond = intOption('--auth-failure-rate', this.authFailureRate, 1, 1_000_000);
     const foldMs = intOption('--refusal-fold-ms', this.refusalFold, 0, 3_600_000);
+    if ((this.tlsCert === undefined) !== (this.tlsKey === undefined))
+      throw new UsageError('--tls-cert and --tls-key go together: give both, or neither for plain HTTP');
+    if (this.tlsClientCa !== undefined && this.tlsCert === undefined)
+      throw new UsageError('--tls-client-ca needs --tls-cert and --tls-key');
+    if (this.insecureNoTls && this.tlsCert !== undefined)
+      throw new UsageError('--insecure-no-tls and --tls-cert contradict each other: give one');
+    const { listenRefusal, parseListen } = await import('../../server/main.js');
+    let host: string;
+    try {
+      host = parseListen(this.listenAt).host;
+    } catch (err) {
+      throw new UsageError(`--listen ${(err as Error).message}`);
+    }
+    const refused = listenRefusal(host, this.tlsCert !== undefined, this.insecureNoTls);
+    if (refused) throw new UsageError(refused);
+    const tls =
+      this.tlsCert !== undefined && this.tlsKey !== undefined
+        ? {
+            cert: this.tlsCert,
+            key: this.tlsKey,
+            ...(this.tlsClientCa !== undefined ? { clientCa: this.tlsClientCa } : {}),
+          }
+        : undefined;
+    if (tls) {
+      // Checked before the store opens: a bad file is the operator's to fix, said at once.
+      const { loadTls } = await import('../../server/tls.js');
+      await loadTls(tls).catch((err: Error) => {
+        throw new KeywardError('FILE_INVALID', err.message);
+      });
+    }
     if (!['debug', 'info', 'warn', 'error'].includes(this.logLevel))
       throw new UsageError(`--log-level expects debug, info, warn or error, got "${this.logLevel}"`);
     // Loaded here, not at the top: every other command starts faster without the server stack.
@@ -168,6 +214,8 @@ export default class ServerCommand extends OfflineCommand {
           }
         : {}),
       ...(foldMs !== undefined ? { refusalFoldMs: foldMs } : {}),
+      ...(tls ? { tls } : {}),
+      insecureNoTls: this.insecureNoTls,
     });
     const where = this.dev
       ? 'in-memory PGlite (everything is lost on exit)'

@@ -24,6 +24,12 @@ export interface KeywardClientOptions {
   timeoutMs?: number;
   /** The fetch to use (default: globalThis.fetch). */
   fetch?: (input: Request) => Promise<Response>;
+  /**
+   * Node.js only (ignored elsewhere): the undici dispatcher Node's fetch sends through, e.g. to trust
+   * a private CA: `new Agent({ connect: { ca: readFileSync('ca.pem') } })` from the `undici`
+   * package. Browsers verify against their own trust store and take no dispatcher.
+   */
+  dispatcher?: object;
   /** Headers sent with every request. */
   headers?: Record<string, string>;
 }
@@ -147,6 +153,8 @@ export class KeywardClient {
         ...(options.token ? { authorization: `Bearer ${options.token}` } : {}),
       },
       ...(options.fetch ? { fetch: options.fetch } : {}),
+      // openapi-fetch passes requestInitExt as fetch's second argument, on Node only.
+      ...(options.dispatcher ? { requestInitExt: { dispatcher: options.dispatcher } } : {}),
     });
   }
 

@@ -30,6 +30,7 @@ import { drizzle as drizzlePostgres } from 'drizzle-orm/postgres-js';
 import { migrate as migratePostgres } from 'drizzle-orm/postgres-js/migrator';
 import postgres from 'postgres';
 import { KeywardError } from '../../lib/errors.js';
+import { postgresTls } from './pg-tls.js';
 import * as schema from './schema.js';
 
 /** Where drizzle keeps its record of applied migrations (the same names as drizzle.config.ts). */
@@ -151,6 +152,10 @@ async function openPostgres(url: string): Promise<Store> {
   let client: postgres.Sql | undefined;
   let lock: postgres.Sql | undefined;
   try {
+    // sslmode and sslrootcert become the driver's `ssl` option (engine/store/pg-tls.ts).
+    const tls = await postgresTls(url);
+    url = tls.url;
+    if (tls.ssl !== undefined) Object.assign(options, { ssl: tls.ssl });
     // A session-level advisory lock belongs to one connection: take it on a connection of its own,
     // migrate on that same connection (no statement_timeout: a migration may take long), then close
     // it, which releases the lock whatever happened. Every node takes the lock before reading which

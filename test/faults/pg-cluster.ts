@@ -3,10 +3,11 @@
  * fresh directory under /tmp, started with pg_ctl on a free loopback port, as the `postgres` user
  * when we are root (the server refuses to run as root), as .ci/run does. It can be stopped the hard
  * way (`pg_ctl stop -m immediate`, a crash as far as PostgreSQL knows) and started again, and is
- * removed by `destroy()`.
+ * removed by `destroy()`. With `ssl` it serves TLS (`ssl=on`) with the given PEM certificate and key
+ * (test/engine/store/pg-tls.test.ts).
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { chownSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { chmodSync, chownSync, copyFileSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 
@@ -40,6 +41,7 @@ export class PgCluster {
   readonly port: number;
   readonly #bin: string;
   readonly #asPostgres: boolean;
+  #ssl = false;
 
   private constructor(bin: string, dir: string, port: number, asPostgres: boolean) {
     this.#bin = bin;
@@ -52,19 +54,28 @@ export class PgCluster {
     return `postgres://postgres@127.0.0.1:${this.port}/postgres`;
   }
 
-  static async create(bin: string): Promise<PgCluster> {
+  static async create(bin: string, opts: { ssl?: { cert: string; key: string } } = {}): Promise<PgCluster> {
     const root = process.getuid?.() === 0;
     if (root && spawnSync('id', ['postgres']).status !== 0) {
       execFileSync('useradd', ['--system', '--no-create-home', '--shell', '/bin/sh', 'postgres']);
     }
     const dir = mkdtempSync('/tmp/keyward-fault-pg.');
-    if (root)
-      chownSync(
-        dir,
-        Number(execFileSync('id', ['-u', 'postgres']).toString().trim()),
-        Number(execFileSync('id', ['-g', 'postgres']).toString().trim()),
-      );
+    const owner = root
+      ? [
+          Number(execFileSync('id', ['-u', 'postgres']).toString().trim()),
+          Number(execFileSync('id', ['-g', 'postgres']).toString().trim()),
+        ]
+      : undefined;
+    if (owner) chownSync(dir, owner[0]!, owner[1]!);
+    if (opts.ssl) {
+      // The server reads them as its own user, and refuses a key others can read.
+      copyFileSync(opts.ssl.cert, join(dir, 'server.crt'));
+      copyFileSync(opts.ssl.key, join(dir, 'server.key'));
+      chmodSync(join(dir, 'server.key'), 0o600);
+      if (owner) for (const f of ['server.crt', 'server.key']) chownSync(join(dir, f), owner[0]!, owner[1]!);
+    }
     const c = new PgCluster(bin, dir, await freePort(), root);
+    c.#ssl = opts.ssl !== undefined;
     c.#run('initdb', ['-D', c.#data, '-A', 'trust', '-U', 'postgres', '-E', 'UTF8', '--locale=C', '--no-sync']);
     c.start();
     return c;
@@ -99,7 +110,10 @@ export class PgCluster {
       '-t',
       '60',
       '-o',
-      `-c listen_addresses=127.0.0.1 -p ${this.port} -k ${this.dir} -c max_connections=200`,
+      `-c listen_addresses=127.0.0.1 -p ${this.port} -k ${this.dir} -c max_connections=200` +
+        (this.#ssl
+          ? ` -c ssl=on -c ssl_cert_file=${join(this.dir, 'server.crt')} -c ssl_key_file=${join(this.dir, 'server.key')}`
+          : ''),
       'start',
     ]);
   }

@@ -82,7 +82,9 @@ const runPool = new AsyncLocalStorage<Agent>();
 const nodeFetch = globalThis.fetch;
 globalThis.fetch = ((input: Parameters<typeof fetch>[0], init?: RequestInit) => {
   const dispatcher = runPool.getStore();
-  return nodeFetch(input, dispatcher ? ({ ...init, dispatcher } as RequestInit) : init);
+  // A dispatcher of the command's own (--ca-cert's pool) is kept.
+  const own = (init as { dispatcher?: unknown } | undefined)?.dispatcher;
+  return nodeFetch(input, dispatcher && !own ? ({ ...init, dispatcher } as RequestInit) : init);
 }) as typeof fetch;
 
 /** Runs with `cwd` one at a time: a process has one working directory. */
