@@ -2,6 +2,11 @@
  * Shared by the policy tests: fixture compilation (once per process), modules written in WAT for
  * the cases asc cannot produce, and a sample input.
  */
+import { createHash } from 'node:crypto';
+import { readFileSync, readdirSync } from 'node:fs';
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadBinaryen } from '../../../engine/policy/sandbox/binaryen.js';
 import { compilePolicy } from '../../../engine/policy/toolchain/compile.js';
@@ -12,15 +17,53 @@ export const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 
 const compiled = new Map<string, Promise<Uint8Array>>();
 
-/** Compiles test/fixtures/policies/NAME.ts (or a path under the repository), once per process. */
+/**
+ * Compiles test/fixtures/policies/NAME.ts (or a path under the repository), once per process, and
+ * once per content across processes: builds are reproducible, so the module is kept in the OS temp
+ * dir under the SHA-256 of everything that makes it (the fixture, the policy SDK, every file of
+ * engine/policy/ and the compiler's version). The toolchain's own tests compile for real.
+ */
 export function compileFixture(name: string): Promise<Uint8Array> {
   const path = name.includes('/') ? ROOT + name : `${FIXTURES}${name}.ts`;
   let p = compiled.get(path);
   if (!p) {
-    p = compilePolicy(path).then((r) => r.wasm);
+    p = cachedCompile(path);
     compiled.set(path, p);
   }
   return p;
+}
+
+let toolchainDigest: string | undefined;
+
+async function cachedCompile(path: string): Promise<Uint8Array> {
+  toolchainDigest ??= digestOf([join(ROOT, 'engine', 'policy'), join(ROOT, 'policies', 'sdk')]);
+  const key = createHash('sha256').update(toolchainDigest).update(readFileSync(path)).digest('hex');
+  const file = join(tmpdir(), 'keyward-test-policies', `${key}.wasm`);
+  const hit = await readFile(file).catch(() => undefined);
+  if (hit) return new Uint8Array(hit);
+  const { wasm } = await compilePolicy(path);
+  await mkdir(dirname(file), { recursive: true });
+  // Write-then-rename, so parallel test processes never read half a module.
+  const tmp = `${file}.${process.pid}.tmp`;
+  await writeFile(tmp, wasm);
+  await rename(tmp, file);
+  return wasm;
+}
+
+/** SHA-256 over the compiler's version and every file under `dirs`, by path. */
+function digestOf(dirs: string[]): string {
+  const h = createHash('sha256').update(
+    `assemblyscript ${(JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { dependencies: Record<string, string> }).dependencies.assemblyscript}\n`,
+  );
+  const walk = (dir: string): void => {
+    for (const e of readdirSync(dir, { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : 1))) {
+      const p = join(dir, e.name);
+      if (e.isDirectory()) walk(p);
+      else h.update(`${p}\n`).update(readFileSync(p));
+    }
+  };
+  for (const d of dirs) walk(d);
+  return h.digest('hex');
 }
 
 /** A module from WAT text (binaryen's parser, all features on). */
