@@ -180,7 +180,11 @@ export default class ServerCommand extends OfflineCommand {
         ? await openDevStore(openStore)
         : await openStore(
             this.databaseUrl
-              ? { databaseUrl: this.databaseUrl }
+              ? {
+                  databaseUrl: this.databaseUrl,
+                  // The database bounds each statement by the same budget as the requests' deadline.
+                  ...(deadlineMs !== undefined ? { statementTimeoutMs: deadlineMs } : {}),
+                }
               : { dataDir: this.dataDir ?? DEFAULT_DATA_DIR, image: () => readStoreImage() },
           );
     // Slow asymmetric work (ML-DSA/SLH-DSA signing, RSA keygen, KEM) runs here, off the event loop.

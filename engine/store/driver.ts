@@ -70,7 +70,13 @@ export type StoreDriver = 'pglite' | 'postgres';
  */
 export type StoreImage = Blob | (() => Promise<Blob | undefined>);
 export type StoreOptions =
-  { memory: true; image?: Blob } | { dataDir: string; image?: StoreImage } | { databaseUrl: string };
+  | { memory: true; image?: Blob }
+  | { dataDir: string; image?: StoreImage }
+  | {
+      databaseUrl: string;
+      /** The server-side bound of every pooled statement, ms (default 2000: the storage deadline). */
+      statementTimeoutMs?: number;
+    };
 
 /** The drizzle database both drivers provide; a transaction (`tx`) is one too. */
 export type Db = PgDatabase<PgQueryResultHKT, typeof schema>;
@@ -92,7 +98,10 @@ export async function openStore(opts: StoreOptions): Promise<Store> {
     if (typeof opts.databaseUrl !== 'string' || opts.databaseUrl === '') {
       throw new TypeError('"databaseUrl" expected a non-empty postgres:// URL');
     }
-    return openPostgres(opts.databaseUrl);
+    const t = opts.statementTimeoutMs;
+    if (t !== undefined && !(Number.isSafeInteger(t) && t > 0))
+      throw new TypeError(`"statementTimeoutMs" expected a positive integer, got ${t}`);
+    return openPostgres(opts.databaseUrl, t ?? POOL_OPTIONS.connection.statement_timeout);
   }
   if ('dataDir' in opts) {
     if (typeof opts.dataDir !== 'string' || opts.dataDir === '')
@@ -141,7 +150,7 @@ const MIGRATION_CONFIG = () => ({
   migrationsSchema: MIGRATIONS_SCHEMA,
 });
 
-async function openPostgres(url: string): Promise<Store> {
+async function openPostgres(url: string, statementTimeoutMs: number): Promise<Store> {
   const where = redactDatabaseUrl(url);
   const password = passwordOf(url);
   const options = {
@@ -169,7 +178,12 @@ async function openPostgres(url: string): Promise<Store> {
       lock = undefined;
       await held.end({ timeout: 5 });
     }
-    client = postgres(url, { ...options, ...POOL_OPTIONS, connection: { ...POOL_OPTIONS.connection }, max: POOL_MAX });
+    client = postgres(url, {
+      ...options,
+      ...POOL_OPTIONS,
+      connection: { ...POOL_OPTIONS.connection, statement_timeout: statementTimeoutMs },
+      max: POOL_MAX,
+    });
     const db = drizzlePostgres(client, { schema });
     const pool = client;
     let closed = false;

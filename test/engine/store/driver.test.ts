@@ -150,6 +150,25 @@ if (availableDrivers().includes('postgres')) {
       }
     });
 
+    it('bounds every pooled statement by the storage deadline (statement_timeout), 2 s unless told', async () => {
+      const db = await createTestDatabaseUrl();
+      const stores: Store[] = [];
+      try {
+        stores.push(await openStore({ databaseUrl: db.url }));
+        stores.push(await openStore({ databaseUrl: db.url, statementTimeoutMs: 150 }));
+        const [plain, short] = stores as [Store, Store];
+        assert.deepEqual(await queryRows(plain.db, sql`show statement_timeout`), [{ statement_timeout: '2s' }]);
+        assert.deepEqual(await queryRows(short.db, sql`show statement_timeout`), [{ statement_timeout: '150ms' }]);
+        await assert.rejects(queryRows(short.db, sql`select pg_sleep(1)`), (err: Error) =>
+          /statement timeout/.test(String((err.cause as Error)?.message)),
+        );
+        await assert.rejects(openStore({ databaseUrl: db.url, statementTimeoutMs: 0 }), TypeError);
+      } finally {
+        await Promise.all(stores.map((s) => s.close()));
+        await db.drop();
+      }
+    });
+
     it('a database that does not exist is STORAGE_UNAVAILABLE', async () => {
       const u = new URL(adminDatabaseUrl()!);
       u.pathname = '/keyward_no_such_database';
