@@ -13,6 +13,7 @@ import { devBootstrap } from '../../engine/dev.js';
 import { startTestServer } from '../helpers/server.js';
 import type { TestServer } from '../helpers/server.js';
 import { assertError } from '../helpers/wire.js';
+import { sendRaw } from '../fuzz/raw-http.js';
 
 const nested = (n: number) => '['.repeat(n) + ']'.repeat(n);
 
@@ -142,5 +143,41 @@ describe('hostile input is refused at the body reader', { timeout: 120_000 }, ()
       assertError(await s.call('GET', `/v1/keys?${q}`, { token: root }), 400, 'VALIDATION_FAILED', /after/);
     }
     assert.equal((await s.call('GET', '/v1/keys?after=a', { token: root })).status, 200);
+  });
+
+  // Found by the fuzzer (test/fuzz/http.fuzz.ts), each a 500 before its fix.
+  it('a method no router knows (TRACE) is 405 METHOD_NOT_ALLOWED, also under /v1/transit (was 501)', async () => {
+    // fetch refuses to send TRACE: written on the wire instead.
+    const port = Number(new URL(s.url).port);
+    const auth: Array<[string, string]> = [['Authorization', `Bearer ${root}`]];
+    const ours = await sendRaw(port, { method: 'TRACE', target: '/v1/sys/rotate', headers: auth });
+    assert.equal(ours.status, 405, ours.body);
+    assert.equal(JSON.parse(ours.body).error.code, 'METHOD_NOT_ALLOWED');
+    const vault = await sendRaw(port, { method: 'TRACE', target: '/v1/transit', headers: auth });
+    assert.equal(vault.status, 405, vault.body);
+  });
+
+  it('a transit batch item whose input is a number is a per-item error, not a 500 (the audit size was NaN)', async () => {
+    for (const [path, field] of [
+      ['/v1/transit/encrypt/k', 'plaintext'],
+      ['/v1/transit/hmac/k', 'input'],
+    ]) {
+      const r = await s.call('POST', path!, { token: root, body: { batch_input: [{ [field!]: -1e96 }] } });
+      assert.ok(r.status < 500, `${path}: ${r.status} ${JSON.stringify(r.body)}`);
+    }
+  });
+
+  it('transit encrypt to a missing key without a plaintext is 400 and creates no key (Vault checks before its upsert)', async () => {
+    const r = await s.call('POST', '/v1/transit/encrypt/fz-upsert', { token: root, body: {} });
+    assert.equal(r.status, 400, JSON.stringify(r.body));
+    assertError(await s.call('GET', '/v1/keys/fz-upsert', { token: root }), 404, 'KEY_NOT_FOUND');
+    const bad = await s.call('POST', '/v1/transit/encrypt/fz-upsert', {
+      token: root,
+      body: { plaintext: 'not base64!' },
+    });
+    assert.equal(bad.status, 400, JSON.stringify(bad.body));
+    assertError(await s.call('GET', '/v1/keys/fz-upsert', { token: root }), 404, 'KEY_NOT_FOUND');
+    const ok = await s.call('POST', '/v1/transit/encrypt/fz-upsert', { token: root, body: { plaintext: 'aGk=' } });
+    assert.equal(ok.status, 200, JSON.stringify(ok.body));
   });
 });
