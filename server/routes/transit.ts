@@ -17,7 +17,7 @@ import Router from '@koa/router';
 import type { Context } from 'koa';
 import { z } from 'zod';
 import { KeywardError } from '../../lib/errors.js';
-import { MAX_LIST_LIMIT } from '../../engine/keys/service.js';
+import { MAX_LIST_LIMIT, assertKeyName } from '../../engine/keys/service.js';
 import { keyTypeInfo } from '../../engine/crypto/index.js';
 import type { KeyType, SignOptions } from '../../engine/crypto/index.js';
 import type { KeyRow } from '../../engine/store/index.js';
@@ -342,6 +342,8 @@ export function transitRoutes(deps: AppDeps): Router {
 
   /** Creates key `name` (operation `key.create`); an existing key of the same type is returned as is (Vault's upsert). */
   async function createKey(ctx: Context, name: string, typeName: string, exportable: boolean | undefined) {
+    // Before the request is recorded: a name too long for an audit record was a 500.
+    assertKeyName(name);
     const type = keywardType(typeName);
     return hsm.request(
       {
@@ -598,7 +600,13 @@ export function transitRoutes(deps: AppDeps): Router {
       return i as typeof i & { plaintext: string };
     };
     /** The checks run() makes of an item before encrypting it, the base64 decoding included. */
-    const preflight = (item: unknown) => decodeB64(checkItem(item).plaintext, 'plaintext').fill(0);
+    const preflight = (item: unknown) => {
+      const i = checkItem(item);
+      refuseSet(i.context, 'context', NO_DERIVATION);
+      refuseSet(i.nonce, 'nonce', NO_CONVERGENT);
+      decodeB64(i.plaintext, 'plaintext').fill(0);
+      if (i.associated_data) decodeB64(i.associated_data, 'associated_data');
+    };
     const run = () =>
       hsm.request(
         keyed(ctx, 'encrypt', { payloadBytes: payload, attributes: batch ? { batch: String(items.length) } : {} }),

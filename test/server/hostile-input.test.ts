@@ -177,7 +177,22 @@ describe('hostile input is refused at the body reader', { timeout: 120_000 }, ()
     });
     assert.equal(bad.status, 400, JSON.stringify(bad.body));
     assertError(await s.call('GET', '/v1/keys/fz-upsert', { token: root }), 404, 'KEY_NOT_FOUND');
+    const aad = await s.call('POST', '/v1/transit/encrypt/fz-upsert', {
+      token: root,
+      body: { plaintext: 'aGk=', associated_data: 'not base64!' },
+    });
+    assert.equal(aad.status, 400, JSON.stringify(aad.body));
+    assertError(await s.call('GET', '/v1/keys/fz-upsert', { token: root }), 404, 'KEY_NOT_FOUND');
     const ok = await s.call('POST', '/v1/transit/encrypt/fz-upsert', { token: root, body: { plaintext: 'aGk=' } });
     assert.equal(ok.status, 200, JSON.stringify(ok.body));
+  });
+
+  it('a transit key name too long for an audit record is 400, not 500', async () => {
+    const r = await s.call('POST', `/v1/transit/keys/${'x'.repeat(300)}`, {
+      token: root,
+      body: { type: 'aes256-gcm96' },
+    });
+    assert.equal(r.status, 400, JSON.stringify(r.body));
+    assert.match(r.body.errors[0], /expected a key name/);
   });
 });
