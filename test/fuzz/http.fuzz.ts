@@ -25,6 +25,7 @@ import { sql } from 'drizzle-orm';
 import fc from 'fast-check';
 import { issueToken, revokeToken } from '../../engine/auth/tokens.js';
 import { devBootstrap, devUnseal } from '../../engine/dev.js';
+import { sealSubmission } from '../../ceremony/index.js';
 import { appRouters } from '../../server/app.js';
 import { createLogger } from '../../server/log.js';
 import { startTestServer } from '../helpers/server.js';
@@ -212,6 +213,8 @@ interface World {
   seeds: (route: Route) => unknown[];
   /** The tokens a route serves: past authentication and the policies with its valid body. */
   serves: (route: Route) => TokenName[] | undefined;
+  /** Replaces a route's valid bodies (`METHOD /path`), e.g. the unseal submission once sealed. */
+  setSeeds: (route: string, bodies: unknown[]) => void;
 }
 
 async function buildWorld(): Promise<World> {
@@ -385,6 +388,9 @@ async function buildWorld(): Promise<World> {
     params,
     seeds,
     serves: (route) => served.get(`${route.method} ${route.path}`),
+    setSeeds: (route, bodies) => {
+      seedTable[route] = bodies;
+    },
   };
 }
 
@@ -668,93 +674,162 @@ function caseArbitrary(world: World, routes: Route[]): fc.Arbitrary<Case> {
 // The run.
 // ---------------------------------------------------------------------------------------------
 
+interface PhaseResult {
+  cases: number;
+  seconds: number;
+  perRoute: Map<string, number>;
+  histogram: Map<string, number>;
+  slowest: { ms: number; label: string };
+  findings: string[];
+}
+
+/**
+ * Runs `runs` cases with the invariants above. `sealed`: the server is sealed for the whole phase;
+ * then 503 SEALED is the documented answer of every route that needs the keys (as Vault's), health
+ * answers as it did at the start, and nothing may unseal it.
+ */
+async function runPhase(
+  world: World,
+  routes: Route[],
+  runs: number,
+  seed: number,
+  sealed: boolean,
+): Promise<PhaseResult> {
+  const { s } = world;
+  const perRoute = new Map<string, number>();
+  const histogram = new Map<string, number>();
+  const findings: string[] = [];
+  const keySnapshot = async () => {
+    const r = (await s.hsm.store.db.execute(
+      sql`SELECT name, type, exportable, verify_only, labels, latest_version, min_decryption_version, deletion_allowed FROM keys ORDER BY name`,
+    )) as unknown as { rows?: unknown[] } & unknown[];
+    return JSON.stringify(r.rows ?? r);
+  };
+  const sealSnapshot = () => {
+    const st = s.hsm.seal.status() as { sealed: boolean; progress: number };
+    return JSON.stringify({ sealed: st.sealed, progress: st.progress });
+  };
+  const health = () => sendRaw(world.port, { method: 'GET', target: '/v1/sys/health', headers: [] });
+  const healthStatus = (await health()).status;
+  assert.equal(healthStatus, sealed ? 503 : 200, 'health at the start of the phase');
+  let slowest = { ms: 0, label: '' };
+  let cases = 0;
+  const started = performance.now();
+  const isSealedAnswer = (a: RawAnswer) => {
+    if (a.status !== 503) return false;
+    try {
+      // Keyward's and Vault's error forms, and health's sealed report (503 while sealed, as Vault's).
+      const b = JSON.parse(a.body) as { error?: { code?: string }; errors?: string[]; sealed?: boolean };
+      return b.error?.code === 'SEALED' || /sealed/i.test(b.errors?.[0] ?? '') || b.sealed === true;
+    } catch {
+      return false;
+    }
+  };
+
+  await fc.assert(
+    fc.asyncProperty(caseArbitrary(world, routes), async (c) => {
+      cases++;
+      const keysBefore = await keySnapshot();
+      const sealBefore = sealSnapshot();
+      const answer: RawAnswer = await sendRaw(world.port, c.request);
+      const routeKey = `${c.route.method} ${c.route.path}`;
+      perRoute.set(routeKey, (perRoute.get(routeKey) ?? 0) + 1);
+      const statusKey = answer.status > 0 ? String(answer.status) : answer.status === 0 ? 'no answer' : 'reset';
+      histogram.set(statusKey, (histogram.get(statusKey) ?? 0) + 1);
+      if (answer.ms > slowest.ms) slowest = { ms: answer.ms, label: c.label };
+      const reqId = answer.headers.find(([k]) => k === 'x-request-id')?.[1];
+      const logLine = () =>
+        (reqId ? s.logs.filter((l) => l.includes(reqId) && /"level":"error"/.test(l)) : []).join(' | ').slice(0, 600);
+      if ((answer.status >= 500 && !(sealed && isSealedAnswer(answer))) || answer.status === 0) {
+        findings.push(`${answer.status} ${answer.body.slice(0, 200)} <- ${c.label}\n      log: ${logLine()}`);
+      }
+      // A connection reset without an answer is tolerated only where the server may stop reading
+      // early: a body over the limit or headers over Node's header limit (413/431 race the write).
+      if (answer.status === -1) {
+        const headerBytes = c.request.headers.reduce((n, [k, v]) => n + k.length + v.length + 4, 0);
+        if ((c.request.body?.length ?? 0) <= 1024 * 1024 && headerBytes < 16 * 1024) {
+          findings.push(`connection closed without an answer (${answer.error}) <- ${c.label}`);
+        }
+      }
+      const succeeded = answer.status >= 200 && answer.status < 300;
+      const nowSealed = s.hsm.seal.status().sealed;
+      if (sealed && !nowSealed) {
+        findings.push(`the server was unsealed by a fuzz request (${answer.status}) <- ${c.label}`);
+        await s.call('POST', '/v1/sys/seal', { token: world.tokens.root, body: {} });
+      } else if (!sealed && nowSealed) {
+        // A root or admin token may seal the server on purpose: unseal again and go on.
+        if (!(succeeded && /\/sys\/seal/.test(c.request.target)))
+          findings.push(`the server is sealed after a request that did not seal it (${answer.status}) <- ${c.label}`);
+        await devUnseal(s.hsm, world.share);
+      } else if (!succeeded && sealSnapshot() !== sealBefore) {
+        findings.push(`seal state or unseal progress changed by a failed request (${answer.status}) <- ${c.label}`);
+      }
+      if (answer.status >= 400 && (await keySnapshot()) !== keysBefore) {
+        findings.push(`key set changed by a failed request (${answer.status}) <- ${c.label}`);
+      }
+      const h = await health();
+      if (h.status !== healthStatus) findings.push(`health ${h.status} ${h.body.slice(0, 200)} after <- ${c.label}`);
+    }),
+    { seed, numRuns: runs, endOnFailure: true },
+  );
+  return { cases, seconds: (performance.now() - started) / 1000, perRoute, histogram, slowest, findings };
+}
+
+function report(title: string, routes: Route[], r: PhaseResult, withRoutes: boolean): void {
+  const sorted = (m: Map<string, number>) => [...m.entries()].sort((a, b) => b[1] - a[1]);
+  console.log(
+    `\nfuzz ${title}: seed ${SEED}, driver ${DRIVER}, ${r.cases} cases over ${r.perRoute.size} routes in ${r.seconds.toFixed(1)} s`,
+  );
+  console.log(`status histogram: ${JSON.stringify(Object.fromEntries(sorted(r.histogram)))}`);
+  console.log(`slowest answer: ${r.slowest.ms.toFixed(0)} ms (${r.slowest.label.slice(0, 160)})`);
+  if (!withRoutes) return;
+  console.log('cases per route:');
+  for (const [route, n] of [...r.perRoute.entries()].sort()) console.log(`  ${String(n).padStart(4)}  ${route}`);
+  const untouched = routes.map((x) => `${x.method} ${x.path}`).filter((x) => !r.perRoute.has(x));
+  if (untouched.length) console.log(`routes without a case: ${untouched.join(', ')}`);
+}
+
 describe(`HTTP fuzzing (seed ${SEED}, ${RUNS} cases, ${DRIVER})`, { timeout: 900_000 }, () => {
   let world: World;
+  const routes = registeredRoutes();
   before(async () => {
     world = await buildWorld();
   });
   after(() => world?.s.close());
 
-  it('no 5xx, the server stays up and healthy, failed requests change no seal state and no key', async () => {
-    const { s } = world;
-    const routes = registeredRoutes();
+  it('unsealed: no 5xx, the server stays up and healthy, failed requests change no seal state and no key', async () => {
     assert.ok(routes.length > 70, `expected every route, got ${routes.length}`);
-    const perRoute = new Map<string, number>();
-    const histogram = new Map<string, number>();
-    const findings: string[] = [];
-    const keySnapshot = async () => {
-      const r = (await s.hsm.store.db.execute(
-        sql`SELECT name, type, exportable, verify_only, labels, latest_version, min_decryption_version, deletion_allowed FROM keys ORDER BY name`,
-      )) as unknown as { rows?: unknown[] } & unknown[];
-      return JSON.stringify(r.rows ?? r);
-    };
-    const sealSnapshot = () => {
-      const st = s.hsm.seal.status() as { sealed: boolean; progress: number };
-      return JSON.stringify({ sealed: st.sealed, progress: st.progress });
-    };
-    const health = () => sendRaw(world.port, { method: 'GET', target: '/v1/sys/health', headers: [] });
-    let slowest = { ms: 0, label: '' };
-    let cases = 0;
-    const started = performance.now();
-
-    await fc.assert(
-      fc.asyncProperty(caseArbitrary(world, routes), async (c) => {
-        cases++;
-        const keysBefore = await keySnapshot();
-        const sealBefore = sealSnapshot();
-        const answer: RawAnswer = await sendRaw(world.port, c.request);
-        const routeKey = `${c.route.method} ${c.route.path}`;
-        perRoute.set(routeKey, (perRoute.get(routeKey) ?? 0) + 1);
-        const statusKey = answer.status > 0 ? String(answer.status) : answer.status === 0 ? 'no answer' : 'reset';
-        histogram.set(statusKey, (histogram.get(statusKey) ?? 0) + 1);
-        if (answer.ms > slowest.ms) slowest = { ms: answer.ms, label: c.label };
-        const reqId = answer.headers.find(([k]) => k === 'x-request-id')?.[1];
-        const logLine = () =>
-          (reqId ? s.logs.filter((l) => l.includes(reqId) && /"level":"error"/.test(l)) : []).join(' | ').slice(0, 600);
-        if (answer.status >= 500 || answer.status === 0) {
-          findings.push(`${answer.status} ${answer.body.slice(0, 200)} <- ${c.label}\n      log: ${logLine()}`);
-        }
-        // A connection reset without an answer is tolerated only where the server may stop reading
-        // early: a body over the limit or headers over Node's header limit (413/431 race the write).
-        if (answer.status === -1) {
-          const headerBytes = c.request.headers.reduce((n, [k, v]) => n + k.length + v.length + 4, 0);
-          if ((c.request.body?.length ?? 0) <= 1024 * 1024 && headerBytes < 16 * 1024) {
-            findings.push(`connection closed without an answer (${answer.error}) <- ${c.label}`);
-          }
-        }
-        const succeeded = answer.status >= 200 && answer.status < 300;
-        // A root or admin token may seal the server on purpose: unseal again and go on.
-        if (s.hsm.seal.status().sealed) {
-          if (!(succeeded && /\/sys\/seal/.test(c.request.target)))
-            findings.push(`the server is sealed after a request that did not seal it (${answer.status}) <- ${c.label}`);
-          await devUnseal(s.hsm, world.share);
-        } else if (!succeeded && sealSnapshot() !== sealBefore) {
-          findings.push(`seal state changed by a failed request (${answer.status}) <- ${c.label}`);
-        }
-        if (answer.status >= 400 && (await keySnapshot()) !== keysBefore) {
-          findings.push(`key set changed by a failed request (${answer.status}) <- ${c.label}`);
-        }
-        const h = await health();
-        if (h.status !== 200) findings.push(`health ${h.status} ${h.body.slice(0, 200)} after <- ${c.label}`);
-      }),
-      { seed: SEED, numRuns: RUNS, endOnFailure: true },
-    );
-
-    const seconds = (performance.now() - started) / 1000;
-    const sorted = (m: Map<string, number>) => [...m.entries()].sort((a, b) => b[1] - a[1]);
-    console.log(
-      `\nfuzz: seed ${SEED}, driver ${DRIVER}, ${cases} cases over ${perRoute.size} routes in ${seconds.toFixed(1)} s`,
-    );
-    console.log(`status histogram: ${JSON.stringify(Object.fromEntries(sorted(histogram)))}`);
-    console.log(`slowest answer: ${slowest.ms.toFixed(0)} ms (${slowest.label.slice(0, 160)})`);
-    console.log('cases per route:');
-    for (const [route, n] of [...perRoute.entries()].sort()) console.log(`  ${String(n).padStart(4)}  ${route}`);
-    const untouched = routes.map((r) => `${r.method} ${r.path}`).filter((r) => !perRoute.has(r));
-    if (untouched.length) console.log(`routes without a case: ${untouched.join(', ')}`);
-
+    const r = await runPhase(world, routes, RUNS, SEED, false);
+    report('(unsealed)', routes, r, true);
     // The server still does real work: a round trip through the key made before the run.
-    const e = await s.call('POST', '/v1/keys/fz-aes/encrypt', { token: world.tokens.app, body: { plaintext: 'aGk=' } });
+    const e = await world.s.call('POST', '/v1/keys/fz-aes/encrypt', {
+      token: world.tokens.app,
+      body: { plaintext: 'aGk=' },
+    });
     assert.equal(e.status, 200, JSON.stringify(e.body));
-    assert.deepEqual(findings, [], `${findings.length} findings:\n  ${findings.slice(0, 40).join('\n  ')}`);
+    assert.deepEqual(r.findings, [], `${r.findings.length} findings:\n  ${r.findings.slice(0, 40).join('\n  ')}`);
+  });
+
+  it('sealed: only 503 SEALED or 4xx, nothing unseals it, failed submissions leave the unseal progress alone', async () => {
+    const { s } = world;
+    assert.equal((await s.call('POST', '/v1/sys/seal', { token: world.tokens.root, body: {} })).status, 200);
+    // A well-formed submission of a wrong share, sealed to this session, as the valid unseal body.
+    const st = s.hsm.seal.status();
+    const wrong = await sealSubmission({
+      purpose: 'unseal',
+      sessionPublicKey: Buffer.from(st.sessionPublicKey!, 'base64'),
+      nonce: st.nonce!,
+      ceremonyId: st.ceremonyId!,
+      index: 0,
+      holder: 'dev',
+      share: new Uint8Array(world.share.length).fill(7),
+    });
+    world.setSeeds('POST /v1/sys/unseal', [{ ...wrong, nonce: st.nonce }]);
+    const sysFirst = [...routes.filter((x) => x.path.startsWith('/v1/sys/')), ...routes];
+    const r = await runPhase(world, sysFirst, Math.ceil(RUNS / 5), SEED + 1, true);
+    report('(sealed)', routes, r, false);
+    await devUnseal(s.hsm, world.share);
+    assert.equal(s.hsm.seal.status().sealed, false);
+    assert.deepEqual(r.findings, [], `${r.findings.length} findings:\n  ${r.findings.slice(0, 40).join('\n  ')}`);
   });
 });
