@@ -715,8 +715,9 @@ async function runPhase(
   let slowest = { ms: 0, label: '' };
   let cases = 0;
   const started = performance.now();
-  const isSealedAnswer = (a: RawAnswer) => {
+  const isSealedAnswer = (a: RawAnswer, method: string) => {
     if (a.status !== 503) return false;
+    if (method === 'HEAD') return true; // the same answer as GET's, without its body
     try {
       // Keyward's and Vault's error forms, and health's sealed report (503 while sealed, as Vault's).
       const b = JSON.parse(a.body) as { error?: { code?: string }; errors?: string[]; sealed?: boolean };
@@ -740,7 +741,7 @@ async function runPhase(
       const reqId = answer.headers.find(([k]) => k === 'x-request-id')?.[1];
       const logLine = () =>
         (reqId ? s.logs.filter((l) => l.includes(reqId) && /"level":"error"/.test(l)) : []).join(' | ').slice(0, 600);
-      if ((answer.status >= 500 && !(sealed && isSealedAnswer(answer))) || answer.status === 0) {
+      if ((answer.status >= 500 && !(sealed && isSealedAnswer(answer, c.request.method))) || answer.status === 0) {
         findings.push(`${answer.status} ${answer.body.slice(0, 200)} <- ${c.label}\n      log: ${logLine()}`);
       }
       // A connection reset without an answer is tolerated only where the server may stop reading
