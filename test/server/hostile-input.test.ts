@@ -195,4 +195,21 @@ describe('hostile input is refused at the body reader', { timeout: 120_000 }, ()
     assert.equal(r.status, 400, JSON.stringify(r.body));
     assert.match(r.body.errors[0], /expected a key name/);
   });
+
+  it('path parameters with traversal, NUL or bad percent-encoding are 4xx, never 5xx', async () => {
+    for (const path of [
+      '/v1/keys/..%2fsys%2fseal',
+      '/v1/keys/a%00b/encrypt',
+      '/v1/keys/%ff',
+      '/v1/approvals/apr_%00',
+      '/v1/policies/..%2f..%2fx/activate',
+      '/v1/transit/keys/a%00b',
+    ]) {
+      const method = path.endsWith('encrypt') || path.endsWith('activate') ? 'POST' : 'GET';
+      const r = await s.call(method, path, { token: root, ...(method === 'POST' ? { body: {} } : {}) });
+      assert.ok(r.status >= 400 && r.status < 500, `${method} ${path}: ${r.status} ${JSON.stringify(r.body)}`);
+    }
+    const del = await s.call('DELETE', '/v1/auth/tokens/a%00b', { token: root });
+    assert.ok(del.status >= 400 && del.status < 500, `${del.status} ${JSON.stringify(del.body)}`);
+  });
 });
