@@ -19,6 +19,106 @@ import { decodeBase64, describe, isObjectRecord, wipe, type LengthSpec } from '.
 /** Largest JSON document (characters) `parseDocument` reads as text; ceremony files are under 8 KiB. */
 export const MAX_DOCUMENT_CHARS = 64 * 1024;
 
+/**
+ * Deepest nesting of arrays and objects a JSON document may have. Keyward's own documents nest a
+ * handful of levels (a batch of items, a policy input); a bound far below what recursion in a
+ * parser, a canonicalizer or a validator could survive keeps every reader of a parsed value safe.
+ */
+export const MAX_JSON_DEPTH = 64;
+
+/**
+ * Where JSON `text` first nests arrays and objects deeper than `max`: the character offset of the
+ * bracket that went one level too deep, or -1. One pass over the text without parsing it (strings
+ * skipped, escapes honoured), so it runs before JSON.parse and costs no stack whatever the input.
+ */
+export function excessDepthAt(text: string, max = MAX_JSON_DEPTH): number {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 0x5c)
+        i++; // backslash: the next character is escaped
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) inString = true;
+    else if (c === 0x5b || c === 0x7b) {
+      if (++depth > max) return i;
+    } else if (c === 0x5d || c === 0x7d) depth--;
+  }
+  return -1;
+}
+
+/** A NUL, or a UTF-16 surrogate not part of a pair (`u` mode reads a proper pair as one code point). */
+const UNSAFE_TEXT = /[\u0000\p{Cs}]/u;
+
+/**
+ * The first string (or object key) in a parsed JSON value that holds a NUL (U+0000: PostgreSQL
+ * text cannot store it, and C-based consumers cut the string there) or a lone surrogate (not
+ * Unicode: UTF-8 encoders and TextEncoder-based hashing reject or silently replace it), as the
+ * dotted path of the field and what was expected; undefined if every string is well formed.
+ * The value must be bounded in depth (MAX_JSON_DEPTH): the walk recurses.
+ */
+export function findUnsafeText(value: unknown, root = '(root)'): { path: string; message: string } | undefined {
+  const found = (path: readonly string[], text: string) => ({
+    path: path.length ? path.join('.') : root,
+    message: text.includes('\u0000')
+      ? 'expected text without NUL characters (U+0000)'
+      : 'expected well-formed Unicode text, got a lone surrogate (\\ud800-\\udfff not in a pair)',
+  });
+  const walk = (v: unknown, path: string[]): { path: string; message: string } | undefined => {
+    if (typeof v === 'string') return UNSAFE_TEXT.test(v) ? found(path, v) : undefined;
+    if (typeof v !== 'object' || v === null) return undefined;
+    if (Array.isArray(v)) {
+      for (let i = 0; i < v.length; i++) {
+        const r = walk(v[i], [...path, String(i)]);
+        if (r) return r;
+      }
+      return undefined;
+    }
+    for (const [k, item] of Object.entries(v)) {
+      // A bad key is named by its parent and a safe rendering of itself (never the raw characters).
+      if (UNSAFE_TEXT.test(k)) {
+        const r = found(path, k);
+        return { path: r.path, message: `field name ${JSON.stringify(k.slice(0, 40))}: ${r.message}` };
+      }
+      const r = walk(item, [...path, k.slice(0, 40)]);
+      if (r) return r;
+    }
+    return undefined;
+  };
+  return walk(value, []);
+}
+
+/**
+ * JSON text parsed strictly: nesting deeper than MAX_JSON_DEPTH is refused before parsing (as
+ * `code`, worded `nests … deeper than …`), text that is not JSON likewise, and a string or key with
+ * a NUL or a lone surrogate is refused as `textCode` naming its field. `what` starts each message.
+ */
+export function parseJsonStrict<C extends KeywardCode, T extends KeywardCode>(
+  text: string,
+  code: C,
+  textCode: T,
+  what: string,
+  root = '(root)',
+): unknown {
+  const at = excessDepthAt(text);
+  if (at >= 0) {
+    throw new KeywardError(
+      code,
+      `${what}: expected JSON nested at most ${MAX_JSON_DEPTH} levels deep (arrays and objects), got deeper at character ${at}`,
+    );
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (err) {
+    throw new KeywardError(code, `${what} is not valid JSON: ${(err as Error).message.slice(0, 200)}`, { cause: err });
+  }
+  const bad = findUnsafeText(value, root);
+  if (bad) throw new KeywardError(textCode, `${bad.path}: ${bad.message}`, { details: { fields: [bad.path] } });
+  return value;
+}
+
 /** How `describeIssues` words a failure. */
 export interface DescribeOptions {
   /** The schema that produced the issues: an unknown field then names the fields allowed there. */
@@ -164,10 +264,18 @@ export function parseDocument<S extends z.ZodType, C extends KeywardCode>(
     throw new KeywardError(code, `${what}: expected at most ${MAX_DOCUMENT_CHARS} characters, got ${text.length}`);
   }
   let value: unknown;
+  if (excessDepthAt(text) >= 0)
+    throw new KeywardError(code, `${what}: expected JSON nested at most ${MAX_JSON_DEPTH} levels deep`);
   try {
     value = JSON.parse(text);
   } catch (err) {
     throw new KeywardError(code, `${what}: expected a JSON object, got text that is not JSON`, { cause: err });
+  }
+  const unsafe = findUnsafeText(value);
+  if (unsafe) {
+    throw new KeywardError(code, `${what}: ${unsafe.path}: ${unsafe.message}`, {
+      details: { fields: [unsafe.path] },
+    });
   }
   if (!isObjectRecord(value)) throw new KeywardError(code, `${what}: expected a JSON object, got ${describe(value)}`);
   const r = schema.safeParse(value, { reportInput: true });

@@ -4,12 +4,18 @@
  * a non-JSON content type 415; unparsable JSON 400 INVALID_JSON; a shape mismatch 400
  * VALIDATION_FAILED listing every offending field with what was expected. Query parameters are
  * validated the same way (parseQuery).
+ *
+ * Hostile text is refused here, once, for every route (issue 13): bytes that are not UTF-8 and
+ * JSON nested deeper than MAX_JSON_DEPTH (counted before parsing, so no parser or canonicalizer
+ * recursion can overflow the stack) are 400 INVALID_JSON; a string or key holding a NUL (which
+ * PostgreSQL text cannot store) or a lone surrogate (not Unicode: hashing it throws) is 400
+ * VALIDATION_FAILED naming the field (lib/json.ts parseJsonStrict). Query values likewise.
  * @module
  */
 import type { Context } from 'koa';
 import { z } from 'zod';
 import { KeywardError } from '../lib/errors.js';
-import { describeIssues as describeIssuesIn, unwrap } from '../lib/json.js';
+import { describeIssues as describeIssuesIn, findUnsafeText, parseJsonStrict, unwrap } from '../lib/json.js';
 
 export const DEFAULT_BODY_LIMIT = 1024 * 1024;
 
@@ -77,12 +83,17 @@ export async function readJson(ctx: Context, limit: number): Promise<unknown> {
       `expected Content-Type application/json, got ${type.slice(0, 100)}`,
     );
   }
+  let text: string;
   try {
-    return JSON.parse(Buffer.concat(chunks, size).toString('utf8'));
-  } catch (err) {
-    throw new KeywardError('INVALID_JSON', `request body is not valid JSON: ${(err as Error).message.slice(0, 200)}`);
+    text = UTF8.decode(Buffer.concat(chunks, size));
+  } catch {
+    throw new KeywardError('INVALID_JSON', 'request body is not valid JSON: expected UTF-8 text, got invalid bytes');
   }
+  return parseJsonStrict(text, 'INVALID_JSON', 'VALIDATION_FAILED', 'request body', '(body)');
 }
+
+/** Strict UTF-8: invalid bytes are an error, not U+FFFD; a BOM is kept (and JSON.parse refuses it). */
+const UTF8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 /**
  * Formats zod issues as `field: message; ...` (lib/json.ts), never echoing values, which may be
@@ -115,14 +126,35 @@ export async function parseBody<S extends z.ZodType>(ctx: Context, schema: S, li
  * a parameter given twice arrives as an array, which no field accepts.
  */
 export function parseQuery<S extends z.ZodObject>(ctx: Context, schema: S): z.output<S> {
+  const shape = schema.shape as Record<string, z.ZodType>;
+  // Percent-encoding that is not UTF-8 (%ff) would arrive as U+FFFD from the query parser: refuse it.
+  for (const part of ctx.querystring.split('&')) {
+    const eq = part.indexOf('=');
+    const name = decodeQueryPart(eq < 0 ? part : part.slice(0, eq));
+    if (name === undefined || (Object.hasOwn(shape, name) && decodeQueryPart(part.slice(eq + 1)) === undefined)) {
+      const which = name === undefined ? 'a parameter name' : `query parameter ${name}`;
+      throw new KeywardError('VALIDATION_FAILED', `${which}: expected percent-encoded UTF-8`);
+    }
+  }
   const raw: Record<string, unknown> = {};
-  for (const [name, field] of Object.entries(schema.shape as Record<string, z.ZodType>)) {
+  for (const [name, field] of Object.entries(shape)) {
     const value = ctx.query[name];
     if (value === undefined) continue;
+    const bad = findUnsafeText(value, name);
+    if (bad) throw new KeywardError('VALIDATION_FAILED', `query parameter ${name}: ${bad.message}`);
     raw[name] =
       typeof value === 'string' && unwrap(field) instanceof z.ZodNumber && /^[0-9]{1,16}$/.test(value)
         ? Number(value)
         : value;
   }
   return validate(schema, raw);
+}
+
+/** One `application/x-www-form-urlencoded` component decoded, or undefined if it is not UTF-8. */
+function decodeQueryPart(text: string): string | undefined {
+  try {
+    return decodeURIComponent(text.replace(/\+/g, ' '));
+  } catch {
+    return undefined;
+  }
 }

@@ -17,7 +17,7 @@ import Router from '@koa/router';
 import type { Context } from 'koa';
 import { z } from 'zod';
 import { KeywardError } from '../../lib/errors.js';
-import { MAX_LIST_LIMIT } from '../../engine/keys/service.js';
+import { MAX_LIST_LIMIT, assertKeyName } from '../../engine/keys/service.js';
 import { keyTypeInfo } from '../../engine/crypto/index.js';
 import type { KeyType, SignOptions } from '../../engine/crypto/index.js';
 import type { KeyRow } from '../../engine/store/index.js';
@@ -213,8 +213,11 @@ function policyVersion(text: unknown): number | undefined {
   return m ? Number(m[1]) : undefined;
 }
 
-/** Decoded size of a base64 field, for the policy input's payloadBytes. */
-const b64Size = (s: string | undefined) => (s ? Math.floor((s.length * 3) / 4) : 0);
+/**
+ * Decoded size of a base64 field, for the policy input's payloadBytes. A batch item is checked only
+ * when it runs: a field of another type here counts 0 (NaN made the audit record invalid: a 500).
+ */
+const b64Size = (s: unknown) => (typeof s === 'string' ? Math.floor((s.length * 3) / 4) : 0);
 
 /** One batch result's error, Vault style: the message of an error the table knows, else "internal error". */
 function itemError(err: unknown): { error: string } {
@@ -339,6 +342,8 @@ export function transitRoutes(deps: AppDeps): Router {
 
   /** Creates key `name` (operation `key.create`); an existing key of the same type is returned as is (Vault's upsert). */
   async function createKey(ctx: Context, name: string, typeName: string, exportable: boolean | undefined) {
+    // Before the request is recorded: a name too long for an audit record was a 500.
+    assertKeyName(name);
     const type = keywardType(typeName);
     return hsm.request(
       {
@@ -589,13 +594,25 @@ export function transitRoutes(deps: AppDeps): Router {
     refuseSet(body.convergent_encryption, 'convergent_encryption', NO_CONVERGENT);
     const { items, batch } = itemsOf(raw, body.batch_input);
     const payload = items.reduce((n: number, i) => n + b64Size((i as { plaintext?: string })?.plaintext), 0);
+    const checkItem = (item: unknown) => {
+      const i = parse(item as Record<string, unknown>, EncryptItem);
+      if (i.plaintext === undefined) throw bad('missing plaintext to encrypt');
+      return i as typeof i & { plaintext: string };
+    };
+    /** The checks run() makes of an item before encrypting it, the base64 decoding included. */
+    const preflight = (item: unknown) => {
+      const i = checkItem(item);
+      refuseSet(i.context, 'context', NO_DERIVATION);
+      refuseSet(i.nonce, 'nonce', NO_CONVERGENT);
+      decodeB64(i.plaintext, 'plaintext').fill(0);
+      if (i.associated_data) decodeB64(i.associated_data, 'associated_data');
+    };
     const run = () =>
       hsm.request(
         keyed(ctx, 'encrypt', { payloadBytes: payload, attributes: batch ? { batch: String(items.length) } : {} }),
         (a) =>
           runItems(items, batch, async (item) => {
-            const i = parse(item as Record<string, unknown>, EncryptItem);
-            if (i.plaintext === undefined) throw bad('missing plaintext to encrypt');
+            const i = checkItem(item);
             refuseSet(i.context, 'context', NO_DERIVATION);
             refuseSet(i.nonce, 'nonce', NO_CONVERGENT);
             latestOnly(a.key, i.key_version, 'encrypts');
@@ -612,6 +629,20 @@ export function transitRoutes(deps: AppDeps): Router {
     } catch (err) {
       // Vault's upsert: encrypting to a missing key creates it (if the policies allow key.create).
       if (!(err instanceof KeywardError && err.code === 'KEY_NOT_FOUND') || ctx.state.approval) throw err;
+      // Vault checks the input before its upsert: a request with no item to encrypt creates no key
+      // (a single item's own error is the answer).
+      if (!batch) preflight(items[0]);
+      else if (
+        !items.some((item) => {
+          try {
+            preflight(item);
+            return true;
+          } catch {
+            return false;
+          }
+        })
+      )
+        throw err;
       const created = await createKey(ctx, ctx.params.name as string, body.type ?? 'aes256-gcm96', undefined);
       if (created.kind === 'parked') return done(created, () => undefined);
       out = await run();

@@ -1,7 +1,18 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { z } from 'zod';
-import { base64Of, describeIssues, intIn, literal, matching, parseDocument } from '../../lib/json.js';
+import {
+  base64Of,
+  describeIssues,
+  excessDepthAt,
+  findUnsafeText,
+  intIn,
+  literal,
+  matching,
+  MAX_JSON_DEPTH,
+  parseDocument,
+  parseJsonStrict,
+} from '../../lib/json.js';
 import { rejectsWithCode } from '../ceremony/helpers.js';
 
 const Doc = z.strictObject({
@@ -104,5 +115,34 @@ describe('describeIssues', () => {
     const r = S.safeParse({});
     const text = describeIssues(r.error!.issues, { max: 3 });
     assert.equal(text, 'f0: is missing; f1: is missing; f2: is missing; and 9 more');
+  });
+});
+
+describe('hostile JSON text (issue 13)', () => {
+  test('excessDepthAt counts brackets outside strings, without parsing', () => {
+    assert.equal(excessDepthAt('[[]]', 2), -1);
+    assert.equal(excessDepthAt('[[[]]]', 2), 2);
+    assert.equal(excessDepthAt('{"a":"[[[[\\"[["}', 1), -1);
+    assert.equal(excessDepthAt('['.repeat(1_000_000), MAX_JSON_DEPTH), MAX_JSON_DEPTH);
+  });
+
+  test('findUnsafeText names the first field holding NUL or a lone surrogate', () => {
+    assert.equal(findUnsafeText({ a: ['ok', '\ud83d\ude00'] }), undefined);
+    assert.deepEqual(findUnsafeText({ a: ['ok', 'x\u0000'] })?.path, 'a.1');
+    assert.match(findUnsafeText({ b: { c: '\udc00' } })!.message, /lone surrogate/);
+    assert.equal(findUnsafeText({ b: { c: '\udc00' } })!.path, 'b.c');
+    assert.match(findUnsafeText({ b: { ['\ud800']: 1 } })!.message, /^field name "\\ud800"/);
+    assert.equal(findUnsafeText('\u0000', '(body)')!.path, '(body)');
+  });
+
+  test('parseDocument refuses deep nesting and NUL like the server body reader', async () => {
+    const deep = '{"a":' + '['.repeat(5000) + ']'.repeat(5000) + '}';
+    await rejectsWithCode(() => parseDocument(Doc, deep, 'SUBMISSION_INVALID', 'doc'), 'SUBMISSION_INVALID');
+    const err = await rejectsWithCode(
+      () => parseDocument(Doc, '{"a":"y\\u0000"}', 'SUBMISSION_INVALID', 'doc'),
+      'SUBMISSION_INVALID',
+    );
+    assert.match(err.message, /^doc: a: expected text without NUL/);
+    assert.throws(() => parseJsonStrict('[', 'INVALID_JSON', 'VALIDATION_FAILED', 'body'), /not valid JSON/);
   });
 });
