@@ -14,7 +14,7 @@ import { createPrivateKey } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { UsageError } from 'clipanion';
 import { KeywardError } from '../lib/errors.js';
-import { importPrivateKey, isKeyType } from '../engine/crypto/index.js';
+import { isKeyType } from '../engine/crypto/types.js';
 import type { KeyPair, KeyType } from '../engine/crypto/index.js';
 import { MAX_INPUT_FILE } from './files.js';
 
@@ -75,6 +75,8 @@ export async function readKeyMaterial(
   } finally {
     file.fill(0);
   }
+  // Loaded here, not at start-up: every command's module is imported when the CLI starts.
+  const { importPrivateKey } = await import('../engine/crypto/index.js');
   try {
     return { ...importPrivateKey(type, material), type };
   } catch (err) {

@@ -50,10 +50,11 @@ import { decapsulate, encapsulate, kemCiphertextLength } from './kem.js';
 import { KWP_MAX_PLAINTEXT_LEN, kwpUnwrap, kwpWrap, kwpWrappedLength } from './kwp.js';
 import { exportPublicKey, generateKey, importPublicKey, type KeyPair } from './material.js';
 import { oaepCiphertextLength, oaepDecrypt, oaepEncrypt } from './oaep.js';
-import type { KeyType } from './types.js';
+import { WRAPPING_ALGORITHMS, isWrappingAlgorithm } from './types.js';
+import type { KeyType, WrappingAlgorithm } from './types.js';
 
-export const WRAPPING_ALGORITHMS = ['rsa-oaep-3072-aes-kwp', 'ml-kem-768', 'x-wing'] as const;
-export type WrappingAlgorithm = (typeof WRAPPING_ALGORITHMS)[number];
+export { WRAPPING_ALGORITHMS, isWrappingAlgorithm } from './types.js';
+export type { WrappingAlgorithm } from './types.js';
 
 /** The key type each wrapping key is (its pair is generated and stored in that type's canonical form). */
 const WRAPPING_KEY_TYPE = {
@@ -72,11 +73,6 @@ const KEM_INFO: Partial<Record<WrappingAlgorithm, string>> = {
   'x-wing': X_WING_BYOK_INFO,
 };
 const KEK_LEN = 32;
-
-/** True when `x` names a wrapping algorithm. */
-export function isWrappingAlgorithm(x: unknown): x is WrappingAlgorithm {
-  return typeof x === 'string' && (WRAPPING_ALGORITHMS as readonly string[]).includes(x);
-}
 
 function assertAlg(alg: unknown): asserts alg is WrappingAlgorithm {
   if (!isWrappingAlgorithm(alg))

@@ -163,3 +163,15 @@ export function assertSupports(type: KeyType, op: Operation): void {
 export function isSlow(type: KeyType, call: SlowCall): boolean {
   return keyTypeInfo(type).slow.includes(call);
 }
+
+/**
+ * The BYOK wrapping constructions (engine/crypto/byok.ts). Here, with the other names, so the CLI can
+ * check `--algorithm` without loading the crypto it names.
+ */
+export const WRAPPING_ALGORITHMS = ['rsa-oaep-3072-aes-kwp', 'ml-kem-768', 'x-wing'] as const;
+export type WrappingAlgorithm = (typeof WRAPPING_ALGORITHMS)[number];
+
+/** True when `x` names a wrapping algorithm. */
+export function isWrappingAlgorithm(x: unknown): x is WrappingAlgorithm {
+  return typeof x === 'string' && (WRAPPING_ALGORITHMS as readonly string[]).includes(x);
+}

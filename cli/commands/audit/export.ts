@@ -2,12 +2,14 @@ import { Command, Option } from 'clipanion';
 import { KeywardError } from '../../../lib/errors.js';
 import { fromBase64 } from '../../../lib/bytes.js';
 import { existsSync } from 'node:fs';
-import { parseCheckpoint, parseNote, verifyConsistency } from '../../../engine/audit/math/index.js';
 import type { AttestationBundle } from '../../../engine/audit/math/index.js';
 import { RemoteCommand, wholeNumber } from '../../base.js';
 import { writeFileSafe } from '../../files.js';
 import { done } from '../../http.js';
 import { checkRange, num, prefixed, readCheckpointUnverified } from './shared.js';
+
+/** Loaded when used: every command's module is imported when the CLI starts. */
+const auditMath = () => import('../../../engine/audit/math/index.js');
 
 export default class AuditExportCommand extends RemoteCommand {
   static override paths = [['audit', 'export']];
@@ -99,6 +101,7 @@ export default class AuditExportCommand extends RemoteCommand {
     bundle: AttestationBundle,
     prev: { origin: string; size: number; root: Uint8Array },
   ): Promise<AttestationBundle> {
+    const { parseCheckpoint, parseNote, verifyConsistency } = await auditMath();
     const cp = parseCheckpoint(parseNote(bundle.checkpoint).text);
     if (prev.origin !== cp.origin)
       throw new KeywardError(

@@ -1,9 +1,11 @@
 import { Command, Option } from 'clipanion';
-import { parseTrustedKeysFile } from '../../../engine/audit/math/index.js';
 import { RemoteCommand } from '../../base.js';
 import { writeFileSafe } from '../../files.js';
 import { done } from '../../http.js';
 import { prefixed } from './shared.js';
+
+/** Loaded when used: every command's module is imported when the CLI starts. */
+const auditMath = () => import('../../../engine/audit/math/index.js');
 
 export default class AuditKeysCommand extends RemoteCommand {
   static override paths = [['audit', 'keys']];
@@ -27,6 +29,7 @@ export default class AuditKeysCommand extends RemoteCommand {
   force = Option.Boolean('--force', false, { description: 'Overwrite --out if it exists' });
 
   async run(): Promise<number> {
+    const { parseTrustedKeysFile } = await auditMath();
     const k = done(await this.client().get('/v1/audit/keys'));
     // Refuse to write keys that would not parse back (a confused server or proxy).
     try {

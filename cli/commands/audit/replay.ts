@@ -1,9 +1,11 @@
 import { Command, Option } from 'clipanion';
 import { KeywardError } from '../../../lib/errors.js';
-import { verifyBundle } from '../../../engine/audit/math/index.js';
 import { RemoteCommand, wholeNumber } from '../../base.js';
 import { done } from '../../http.js';
 import { checkRange, liveTrustedKeys, num, policyReplayer, prefixed, Progress } from './shared.js';
+
+/** Loaded when used: every command's module is imported when the CLI starts. */
+const auditMath = () => import('../../../engine/audit/math/index.js');
 
 /** Records per export while replaying (bounded memory; the server allows up to 100,000). */
 const CHUNK = 25_000;
@@ -44,6 +46,7 @@ export default class AuditReplayCommand extends RemoteCommand {
   });
 
   async run(): Promise<number> {
+    const { verifyBundle } = await auditMath();
     const from = this.from ?? 0;
     const toOpt = this.to;
     checkRange(from, toOpt);

@@ -5,17 +5,13 @@
  */
 import { readFile } from 'node:fs/promises';
 import { KeywardError, isKeywardError } from '../../../lib/errors.js';
-import {
-  parseCheckpoint,
-  parseNote,
-  parseTrustedKeysFile,
-  sha256Hex,
-  verifyNote,
-} from '../../../engine/audit/math/index.js';
 import type { ReplayFn, VerifiedCheckpoint, VerifierKey } from '../../../engine/audit/math/index.js';
 import type { KeywardClient } from '@keyward/client';
 import { readText } from '../../files.js';
 import { done } from '../../http.js';
+
+/** Loaded when used: every command's module is imported when the CLI starts. */
+const auditMath = () => import('../../../engine/audit/math/index.js');
 
 /** Largest bundle file read (a V8 string holds at most ~512 M characters). */
 export const MAX_BUNDLE_FILE = 512 * 1024 * 1024;
@@ -53,6 +49,7 @@ export async function readBundleFile(path: string): Promise<Uint8Array> {
 
 /** Parses a trusted keys file (one C2SP verifier key per line, `#` comments), naming the file on error. */
 export async function readTrustedKeys(path: string): Promise<VerifierKey[]> {
+  const { parseTrustedKeysFile } = await auditMath();
   const text = await readText(path, 'trusted keys file');
   try {
     return parseTrustedKeysFile(text);
@@ -92,6 +89,7 @@ export async function readTrustedCheckpoint(
   path: string,
   trusted: readonly VerifierKey[],
 ): Promise<VerifiedCheckpoint> {
+  const { verifyNote } = await auditMath();
   const note = await readCheckpointNote(path);
   try {
     return verifyNote(note, trusted);
@@ -104,6 +102,7 @@ export async function readTrustedCheckpoint(
 export async function readCheckpointUnverified(
   path: string,
 ): Promise<{ origin: string; size: number; root: Uint8Array }> {
+  const { parseCheckpoint, parseNote } = await auditMath();
   const note = await readCheckpointNote(path);
   try {
     return parseCheckpoint(parseNote(note).text);
@@ -121,6 +120,7 @@ export async function liveTrustedKeys(
   trustedKeyFile: string | undefined,
   warn: (text: string) => void,
 ): Promise<{ keys: VerifierKey[]; pinned: boolean }> {
+  const { parseTrustedKeysFile } = await auditMath();
   if (trustedKeyFile !== undefined) return { keys: await readTrustedKeys(trustedKeyFile), pinned: true };
   const res = done(await client.get('/v1/audit/keys'));
   warn(
@@ -148,6 +148,7 @@ export interface Replayer {
 export async function policyReplayer(): Promise<Replayer> {
   const { loadPolicy } = await import('../../../engine/policy/sandbox/index.js');
   const { bundledMetering } = await import('../../../engine/policy/bindings/prebuilt.js');
+  const { sha256Hex } = await auditMath();
   const prebuilt = bundledMetering();
   type Loaded = Awaited<ReturnType<typeof loadPolicy>>;
   const byBytes = new WeakMap<Uint8Array, Promise<Loaded>>();

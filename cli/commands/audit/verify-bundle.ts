@@ -1,9 +1,11 @@
 import { Command, Option } from 'clipanion';
 import { KeywardError } from '../../../lib/errors.js';
-import { SignatureType, verifyBundle } from '../../../engine/audit/math/index.js';
 import type { VerifyBundleOptions } from '../../../engine/audit/math/index.js';
 import { OfflineCommand } from '../../base.js';
 import { num, policyReplayer, prefixed, readBundleFile, readTrustedCheckpoint, readTrustedKeys } from './shared.js';
+
+/** Loaded when used: every command's module is imported when the CLI starts. */
+const auditMath = () => import('../../../engine/audit/math/index.js');
 
 export default class AuditVerifyBundleCommand extends OfflineCommand {
   static override paths = [['audit', 'verify-bundle']];
@@ -39,6 +41,7 @@ export default class AuditVerifyBundleCommand extends OfflineCommand {
   });
 
   async run(): Promise<number> {
+    const { SignatureType, verifyBundle } = await auditMath();
     const trusted = await readTrustedKeys(this.trustedKey);
     const opts: VerifyBundleOptions = {};
     if (this.previous !== undefined) {

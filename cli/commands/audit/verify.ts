@@ -3,19 +3,17 @@ import type { KeywardClient, components } from '@keyward/client';
 import { Command, Option } from 'clipanion';
 import { KeywardError, isKeywardError } from '../../../lib/errors.js';
 import { fromBase64 } from '../../../lib/bytes.js';
-import {
-  inclusionProofRanges,
-  rootOf,
-  SignatureType,
-  verifyInclusion,
-  verifyNote,
-} from '../../../engine/audit/math/index.js';
 import type { VerifiedCheckpoint } from '../../../engine/audit/math/index.js';
-import { LogVerifier, RootMismatch } from '../../../engine/audit/verifier/index.js';
 import type { LeafHashes, RootCheck } from '../../../engine/audit/verifier/index.js';
 import { RemoteCommand, wholeNumber } from '../../base.js';
 import { done, toCliError } from '../../http.js';
 import { checkRange, liveTrustedKeys, num, prefixed, Progress, readTrustedCheckpoint } from './shared.js';
+
+/** Loaded when used: every command's module is imported when the CLI starts. */
+const logVerifier = () => import('../../../engine/audit/verifier/index.js');
+
+/** Loaded when used: every command's module is imported when the CLI starts. */
+const auditMath = () => import('../../../engine/audit/math/index.js');
 
 /** Records per GET /v1/audit/records (the server's maximum). */
 const PAGE = 1000;
@@ -66,6 +64,8 @@ export default class AuditVerifyCommand extends RemoteCommand {
   });
 
   async run(): Promise<number> {
+    const { LogVerifier, RootMismatch } = await logVerifier();
+    const { SignatureType, verifyNote } = await auditMath();
     const from = this.from ?? 0;
     const to = this.to;
     checkRange(from, to);
@@ -239,6 +239,7 @@ export default class AuditVerifyCommand extends RemoteCommand {
     size: number,
     root: Uint8Array,
   ): Promise<number | undefined> {
+    const { inclusionProofRanges, rootOf, verifyInclusion } = await auditMath();
     let lo = 0;
     let hi = size;
     for (let step = 0; step < 64; step++) {

@@ -1,8 +1,10 @@
 import { Command, Option } from 'clipanion';
-import { encryptHolderKey, generateHolderKey, holderFingerprint, toPublicKeyFile } from '../../../ceremony/index.js';
 import { OfflineCommand } from '../../base.js';
 import { writeFileSafe } from '../../files.js';
 import { readPassphrase } from '../../passphrase.js';
+
+/** Loaded when used: every command's module is imported when the CLI starts. */
+const custody = () => import('../../../ceremony/index.js');
 
 export default class CeremonyHolderKeygenCommand extends OfflineCommand {
   static override paths = [['ceremony', 'holder-keygen']];
@@ -33,6 +35,7 @@ export default class CeremonyHolderKeygenCommand extends OfflineCommand {
   force = Option.Boolean('--force', false, { description: 'Overwrite existing files' });
 
   async run(): Promise<number> {
+    const { encryptHolderKey, generateHolderKey, holderFingerprint, toPublicKeyFile } = await custody();
     const { seed, publicKey } = await generateHolderKey(this.name);
     try {
       const passphrase = await readPassphrase({

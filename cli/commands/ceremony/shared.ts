@@ -6,19 +6,16 @@
 import { join } from 'node:path';
 import { KeywardError } from '../../../lib/errors.js';
 import { fromBase64 } from '../../../lib/bytes.js';
-import {
-  decryptHolderKey,
-  openShard,
-  parseHolderPublicKey,
-  parseShardFile,
-  sealSubmission,
-} from '../../../ceremony/index.js';
 import type { HolderPublicKeyFile, ShardFile, Submission, SubmissionPurpose } from '../../../ceremony/index.js';
 import { readJsonFile, readText, writeFileSafe } from '../../files.js';
 import { readPassphrase } from '../../passphrase.js';
 
+/** Loaded when used: every command's module is imported when the CLI starts. */
+const custody = () => import('../../../ceremony/index.js');
+
 /** Reads comma-separated .pub files into the JSON objects the server expects (validated locally first). */
 export async function loadHolderPublicKeys(list: string): Promise<HolderPublicKeyFile[]> {
+  const { parseHolderPublicKey } = await custody();
   const paths = list
     .split(',')
     .map((s) => s.trim())
@@ -52,6 +49,7 @@ export async function openShardLocally(opts: {
   stdin: NodeJS.ReadableStream;
   stderr: NodeJS.WritableStream;
 }): Promise<OpenedShard> {
+  const { decryptHolderKey, openShard, parseShardFile } = await custody();
   const keyText = await readText(opts.keyFile, 'holder key');
   const shard = parseShardFile(await readText(opts.shardFile, 'shard file'));
   const passphrase = await readPassphrase({
@@ -69,11 +67,12 @@ export async function openShardLocally(opts: {
 }
 
 /** Seals an opened shard to a session (nonce + public key from seal or rekey status). */
-export function toSubmission(
+export async function toSubmission(
   purpose: SubmissionPurpose,
   opened: OpenedShard,
   session: { nonce: string | null; sessionPublicKey: string | null },
 ): Promise<Submission> {
+  const { sealSubmission } = await custody();
   if (!session.nonce || !session.sessionPublicKey)
     throw new KeywardError(
       'NO_SESSION',

@@ -1,9 +1,11 @@
 import { Command, Option } from 'clipanion';
 import { KeywardError } from '../../../lib/errors.js';
 import { wipe } from '../../../lib/bytes.js';
-import { verifyShardCommitment } from '../../../ceremony/index.js';
 import { RemoteCommand } from '../../base.js';
 import { openShardLocally } from './shared.js';
+
+/** Loaded when used: every command's module is imported when the CLI starts. */
+const custody = () => import('../../../ceremony/index.js');
 
 export default class CeremonyVerifyShardCommand extends RemoteCommand {
   static override paths = [['ceremony', 'verify-shard']];
@@ -27,6 +29,7 @@ export default class CeremonyVerifyShardCommand extends RemoteCommand {
   });
 
   async run(): Promise<number> {
+    const { verifyShardCommitment } = await custody();
     const opened = await openShardLocally({
       keyFile: this.key,
       shardFile: this.shard,

@@ -1,6 +1,6 @@
 import { Command, Option, UsageError } from 'clipanion';
 import { RemoteCommand } from '../../base.js';
-import { assertKeyType } from '../../../engine/crypto/index.js';
+import { assertKeyType } from '../../../engine/crypto/types.js';
 import { done } from '../../http.js';
 import { readText } from '../../files.js';
 

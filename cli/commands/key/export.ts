@@ -1,12 +1,7 @@
 import type { components } from '@keyward/client';
 import { Command, Option, UsageError } from 'clipanion';
 import { KeywardError } from '../../../lib/errors.js';
-import {
-  WRAPPING_ALGORITHMS,
-  isWrappingAlgorithm,
-  parseWrappingKey,
-  wrappingKeyFingerprint,
-} from '../../../engine/crypto/index.js';
+import { WRAPPING_ALGORITHMS, isWrappingAlgorithm } from '../../../engine/crypto/types.js';
 import { RemoteCommand, wholeNumber } from '../../base.js';
 import { readText, writeFileSafe } from '../../files.js';
 import { done } from '../../http.js';
@@ -59,6 +54,8 @@ export default class KeyExportCommand extends RemoteCommand {
       throw new UsageError(`--algorithm expects ${WRAPPING_ALGORITHMS.join(', ')}, got "${alg}"`);
     const text = (await readText(this.wrappingKey, 'wrapping key')).trim();
     // Checked here, so a wrong file is named before the request reaches (and is parked by) the server.
+    // (The crypto is loaded here, not at start-up: every command's module is imported when the CLI starts.)
+    const { parseWrappingKey, wrappingKeyFingerprint } = await import('../../../engine/crypto/index.js');
     const fingerprint = wrappingKeyFingerprint(parseWrappingKey(alg, text));
     const body = {
       algorithm: alg,

@@ -2,12 +2,7 @@ import { createHash } from 'node:crypto';
 import { Command, Option, UsageError } from 'clipanion';
 import { KeywardError } from '../../../lib/errors.js';
 import { toBase64 } from '../../../lib/bytes.js';
-import {
-  WRAPPING_ALGORITHMS,
-  importWrappingKey,
-  isWrappingAlgorithm,
-  wrapKeyMaterial,
-} from '../../../engine/crypto/index.js';
+import { WRAPPING_ALGORITHMS, isWrappingAlgorithm } from '../../../engine/crypto/types.js';
 import { RemoteCommand } from '../../base.js';
 import { readJsonFile } from '../../files.js';
 import { done } from '../../http.js';
@@ -63,6 +58,8 @@ export default class KeyImportCommand extends RemoteCommand {
   exportable = Option.Boolean('--exportable', false, { description: 'Allow export (still subject to policy)' });
 
   async run(): Promise<number> {
+    // Loaded here, not at start-up: every command's module is imported when the CLI starts.
+    const { importWrappingKey, wrapKeyMaterial } = await import('../../../engine/crypto/index.js');
     const alg = this.algorithm;
     if (!isWrappingAlgorithm(alg))
       throw new UsageError(`--algorithm expects ${WRAPPING_ALGORITHMS.join(' or ')}, got "${alg}"`);

@@ -1,5 +1,5 @@
 import { Command, Option, UsageError } from 'clipanion';
-import { WRAPPING_ALGORITHMS, isWrappingAlgorithm } from '../../../engine/crypto/index.js';
+import { WRAPPING_ALGORITHMS, isWrappingAlgorithm } from '../../../engine/crypto/types.js';
 import { RemoteCommand } from '../../base.js';
 import { done } from '../../http.js';
 import { writeFileSafe } from '../../files.js';
