@@ -19,7 +19,8 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import postgres from 'postgres';
-import { dumpStoreImage, migrationsFolder, openStore, redactDatabaseUrl } from '../../engine/store/index.js';
+import { sql } from 'drizzle-orm';
+import { dumpStoreImage, migrationsFolder, openStore, queryRows, redactDatabaseUrl } from '../../engine/store/index.js';
 import type { Store, StoreDriver } from '../../engine/store/index.js';
 
 export type TestStore = Store & { url?: string };
@@ -121,6 +122,21 @@ async function withAdmin<T>(url: string, fn: (sql: postgres.Sql) => Promise<T>):
   } finally {
     await sql.end({ timeout: 5 });
   }
+}
+
+/**
+ * Empties every table of a test store (and restarts its sequences), as a fresh store would be: for
+ * suites whose tests each want an empty store, one store and this between tests instead of one store
+ * per test (opening one costs about half a second of CPU on PGlite, a database on PostgreSQL).
+ */
+export async function resetTestStore(store: Store): Promise<void> {
+  const tables = await queryRows<{ name: string }>(
+    store.db,
+    sql`select quote_ident(table_name) as name from information_schema.tables
+        where table_schema = 'public' and table_type = 'BASE TABLE' order by table_name`,
+  );
+  if (tables.length === 0) throw new Error('resetTestStore: the store has no tables (was it migrated?)');
+  await store.db.execute(sql.raw(`truncate ${tables.map((t) => t.name).join(', ')} restart identity cascade`));
 }
 
 // ---------------------------------------------------------------------------------------------------

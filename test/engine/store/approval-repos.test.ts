@@ -4,7 +4,7 @@
  * two racing claims one wins; pages come in byte order of ids, filtered by state and visibility.
  */
 import assert from 'node:assert/strict';
-import { afterEach, beforeEach, describe, it } from 'node:test';
+import { after, before, beforeEach, describe, it } from 'node:test';
 import {
   addApprovalGrant,
   claimApproval,
@@ -19,7 +19,7 @@ import {
   settleApproval,
 } from '../../../engine/store/index.js';
 import type { NewApprovalRow } from '../../../engine/store/index.js';
-import { availableDrivers, openTestStore } from '../../helpers/store.js';
+import { availableDrivers, openTestStore, resetTestStore } from '../../helpers/store.js';
 import type { TestStore } from '../../helpers/store.js';
 
 const T0 = new Date('2026-03-01T12:00:00.000Z');
@@ -47,10 +47,14 @@ function approval(id: string, over: Partial<NewApprovalRow> = {}): NewApprovalRo
 for (const driver of availableDrivers()) {
   describe(`approval repositories (${driver})`, () => {
     let store: TestStore;
-    beforeEach(async () => {
+    // One store for the suite, emptied before each test (resetTestStore), as a new one would be.
+    before(async () => {
       store = await openTestStore(driver);
     });
-    afterEach(async () => {
+    beforeEach(async () => {
+      await resetTestStore(store);
+    });
+    after(async () => {
       await store.close();
     });
 

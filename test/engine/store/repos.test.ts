@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { afterEach, beforeEach, describe, it } from 'node:test';
+import { after, before, beforeEach, describe, it } from 'node:test';
 import { isKeywardError } from '../../../lib/errors.js';
 import {
   deleteEntry,
@@ -28,7 +28,7 @@ import {
   withTransaction,
 } from '../../../engine/store/index.js';
 import type { CeremonyWrite, NewSealConfigRow, NewShardCommitmentRow, Store } from '../../../engine/store/index.js';
-import { availableDrivers, createTestDatabaseUrl, openTestStore } from '../../helpers/store.js';
+import { availableDrivers, createTestDatabaseUrl, openTestStore, resetTestStore } from '../../helpers/store.js';
 import type { TestStore } from '../../helpers/store.js';
 
 const SAMPLES: Record<string, Uint8Array> = {
@@ -89,10 +89,14 @@ async function rejects(p: Promise<unknown>): Promise<unknown> {
 for (const driver of availableDrivers()) {
   describe(`store repositories (${driver})`, () => {
     let store: TestStore;
-    beforeEach(async () => {
+    // One store for the suite, emptied before each test (resetTestStore), as a new one would be.
+    before(async () => {
       store = await openTestStore(driver);
     });
-    afterEach(async () => {
+    beforeEach(async () => {
+      await resetTestStore(store);
+    });
+    after(async () => {
       await store.close();
     });
 
