@@ -249,19 +249,19 @@ describe('store driver (pglite data directory)', () => {
   });
 
   it('a damaged image is cleared away and the directory starts from initdb', async () => {
-    // Not a tar at all, and a real image cut short.
-    for (const [name, bad] of [
-      ['garbage', new Blob([new Uint8Array(4096).fill(0x41)])],
-      ['truncated', image.slice(0, 256 * 1024)],
-    ] as const) {
-      const s = await openStore({ dataDir: join(dir, name), image: bad });
-      try {
-        assert.deepEqual(await tableNames(s.db), TABLES, name);
-        await putEntry(s.db, 'secret/x', new Uint8Array([1]));
-      } finally {
-        await s.close();
-      }
+    // A real image cut short: what it extracted is cleared and initdb runs.
+    const s = await openStore({ dataDir: join(dir, 'truncated'), image: image.slice(0, 256 * 1024) });
+    try {
+      assert.deepEqual(await tableNames(s.db), TABLES);
+      await putEntry(s.db, 'secret/x', new Uint8Array([1]));
+    } finally {
+      await s.close();
     }
+    // Not a tar at all: never handed to PGlite (which would take it for gzip and reject outside its
+    // promise); in memory that is an error, in a data directory the same check sends it to initdb.
+    const garbage = new Blob([new Uint8Array(4096).fill(0x41)]);
+    const err = await assertUnavailable(openStore({ memory: true, image: garbage }));
+    assert.match(String(err.cause ?? err.message), /not an uncompressed tar/);
   });
 
   it('a data directory that is a file is STORAGE_UNAVAILABLE', async () => {
