@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { CLI_ENTRY, runBinary, runCli } from '../helpers/cli.js';
+import { CLI_ENTRY, runCli } from '../helpers/cli.js';
 
 /** Starts `keyward server --json ...args`, resolves with the printed JSON once it listens. */
 function startServer(args: string[]): Promise<{ info: any; stderr: () => string; stop: () => Promise<void> }> {
@@ -80,7 +80,8 @@ describe('keyward server --dev --dev-root-token', { timeout: 120_000 }, () => {
     } finally {
       await srv.stop();
     }
-    const bad = await runBinary(['server', '--dev', '--dev-root-token', 'two words', '--listen', '127.0.0.1:0']);
+    // Usage errors are found before anything starts: in process.
+    const bad = await runCli(['server', '--dev', '--dev-root-token', 'two words', '--listen', '127.0.0.1:0']);
     assert.notEqual(bad.code, 0);
     assert.match(bad.stdout + bad.stderr, /--dev-root-token/);
   });
@@ -88,7 +89,7 @@ describe('keyward server --dev --dev-root-token', { timeout: 120_000 }, () => {
   it('refuses a free-form token with persistent storage (a later non-dev server would still accept it)', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'keyward-devtoken-'));
     try {
-      const r = await runBinary([
+      const r = await runCli([
         'server',
         '--dev',
         '--dev-root-token',
@@ -123,7 +124,7 @@ describe('keyward server --dev --dev-root-token', { timeout: 120_000 }, () => {
       ['--auth-failure-rate', '1.5'],
       ['--refusal-fold-ms', '10s'],
     ] as const) {
-      const bad = await runBinary(['server', '--dev', flag, value, '--listen', '127.0.0.1:0']);
+      const bad = await runCli(['server', '--dev', flag, value, '--listen', '127.0.0.1:0']);
       assert.notEqual(bad.code, 0);
       assert.match(bad.stdout + bad.stderr, new RegExp(`${flag} expects an integer`));
     }
