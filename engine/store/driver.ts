@@ -210,6 +210,11 @@ const pgliteClients = new WeakMap<Store, PGlite>();
  * An image of a PGlite store's whole database (a tarball of its data directory), to open copies of
  * it with `openStore({ memory: true, image })`. PGlite stores only.
  */
+/** The PGlite client under an open PGlite store (test suites reuse it: test/helpers/store.ts). */
+export function pgliteClientOf(store: Store): PGlite | undefined {
+  return pgliteClients.get(store);
+}
+
 export async function dumpStoreImage(store: Store): Promise<Blob> {
   const client = pgliteClients.get(store);
   if (!client) throw new TypeError(`"store" expected an open PGlite store, got driver ${store.driver}`);

@@ -12,6 +12,7 @@ export {
   MIGRATIONS_TABLE,
   POOL_MAX,
   dumpStoreImage,
+  pgliteClientOf,
   migrationsFolder,
   openStore,
   redactDatabaseUrl,

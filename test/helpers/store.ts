@@ -20,8 +20,18 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import postgres from 'postgres';
 import { sql } from 'drizzle-orm';
-import { dumpStoreImage, migrationsFolder, openStore, queryRows, redactDatabaseUrl } from '../../engine/store/index.js';
-import type { Store, StoreDriver } from '../../engine/store/index.js';
+import type { PGlite } from '@electric-sql/pglite';
+import { drizzle as drizzlePglite } from 'drizzle-orm/pglite';
+import {
+  dumpStoreImage,
+  migrationsFolder,
+  openStore,
+  pgliteClientOf,
+  queryRows,
+  redactDatabaseUrl,
+} from '../../engine/store/index.js';
+import type { Db, Store, StoreDriver } from '../../engine/store/index.js';
+import * as schema from '../../engine/store/schema.js';
 
 export type TestStore = Store & { url?: string };
 
@@ -144,7 +154,67 @@ export async function resetTestStore(store: Store): Promise<void> {
 
 let image: Promise<Blob> | undefined;
 
+/**
+ * PGlite clients a closed test store left, kept for the next store of this process: a new one costs
+ * about 0.6 s of CPU (its image is unpacked and PostgreSQL started), emptying one a few ms. A kept
+ * client is closed when no store takes it within IDLE_MS.
+ */
+const idle: Array<{ client: PGlite; timer: NodeJS.Timeout }> = [];
+const IDLE_MS = 200;
+
 async function openPgliteTestStore(): Promise<TestStore> {
+  for (let kept = idle.pop(); kept; kept = idle.pop()) {
+    clearTimeout(kept.timer);
+    const store = lease(kept.client);
+    try {
+      await resetTestStore(store);
+      return store;
+    } catch {
+      // Left mid-transaction or broken by its last test: not worth saving.
+      await store.close();
+    }
+  }
+  return lease(pgliteClientOf(await openImagedPgliteStore())!);
+}
+
+/**
+ * A store over `client` that behaves as a store of its own: after `close()` its database answers
+ * every call as a closed PGlite does ("PGlite is closed"), and the client goes back to `idle`.
+ */
+function lease(client: PGlite): TestStore {
+  const { proxy, revoke } = revocableClient(client);
+  let closed = false;
+  return {
+    driver: 'pglite',
+    db: drizzlePglite(proxy, { schema }) as unknown as Db,
+    async close() {
+      if (closed) return;
+      closed = true;
+      revoke();
+      if (client.closed) return;
+      const timer = setTimeout(() => {
+        const i = idle.findIndex((k) => k.client === client);
+        if (i >= 0) idle.splice(i, 1);
+        void client.close().catch(() => {});
+      }, IDLE_MS);
+      idle.push({ client, timer });
+    },
+  };
+}
+
+function revocableClient(client: PGlite): { proxy: PGlite; revoke: () => void } {
+  let revoked = false;
+  const proxy = new Proxy(client, {
+    get(target, key) {
+      if (revoked) throw new Error('PGlite is closed');
+      const value: unknown = Reflect.get(target, key, target);
+      return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+    },
+  });
+  return { proxy, revoke: () => (revoked = true) };
+}
+
+async function openImagedPgliteStore(): Promise<Store> {
   try {
     return await openStore({ memory: true, image: await pgliteTestImage() });
   } catch {
