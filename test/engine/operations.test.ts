@@ -19,23 +19,14 @@ import { TRANSIT_PREFIX } from '../../server/routes/transit.js';
 import { makeHolders } from '../helpers/ceremony.js';
 import { startTestServer } from '../helpers/server.js';
 import type { TestServer } from '../helpers/server.js';
+import { UNAUTHENTICATED_ROUTES } from '../helpers/routes.js';
 
 const ROOT = new URL('../../', import.meta.url);
 const b64 = (s: string) => Buffer.from(s).toString('base64');
 const HASH = 'a'.repeat(64);
 const APPROVAL = 'apr_' + '0'.repeat(32);
 
-/** Routes no policy decides: health and seal state, and the ceremony steps (audited as events). */
-const UNAUTHENTICATED = new Set([
-  'GET /openapi.json',
-  'GET /v1/sys/health',
-  'GET /v1/sys/seal-status',
-  'POST /v1/sys/init',
-  'POST /v1/sys/unseal',
-  'POST /v1/sys/unseal/reset',
-  'GET /v1/sys/rekey',
-  'POST /v1/sys/rekey/update',
-]);
+const UNAUTHENTICATED = new Set(UNAUTHENTICATED_ROUTES);
 
 /** A request for a route pattern: [method, concrete path, body]. */
 type Sample = [string, string, unknown?];

@@ -24,6 +24,7 @@ import postgres from 'postgres';
 import { sealSubmission } from '../../ceremony/index.js';
 import { CLI_ENTRY, runCli } from '../helpers/cli.js';
 import { PgCluster, findPgBin, freePort } from './pg-cluster.js';
+import { jsonCall } from './http.js';
 
 const WORKERS = 16;
 const KILLS = Number(process.env.KEYWARD_FAULT_KILLS ?? 3);
@@ -157,18 +158,8 @@ class ServerProcess {
     await Promise.race([gone, sleep(10_000).then(() => child.kill('SIGKILL'))]);
   }
 
-  async call(method: string, path: string, body?: unknown, token = this.root, timeoutMs = 30_000) {
-    const res = await fetch(this.base + path, {
-      method,
-      headers: {
-        authorization: `Bearer ${token}`,
-        ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
-      },
-      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-      signal: AbortSignal.timeout(timeoutMs),
-    });
-    const text = await res.text();
-    return { status: res.status, headers: res.headers, text, json: () => JSON.parse(text) };
+  call(method: string, path: string, body?: unknown, token = this.root, timeoutMs = 30_000) {
+    return jsonCall(this.base, method, path, body, token, timeoutMs);
   }
 
   async appToken(): Promise<string> {

@@ -19,6 +19,7 @@ import type { ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import postgres from 'postgres';
 import { PgCluster, findPgBin, freePort } from './pg-cluster.js';
+import { jsonCall } from './http.js';
 
 const WORKERS = 16;
 const OUTAGES = Number(process.env.KEYWARD_FAULT_OUTAGES ?? 3);
@@ -102,20 +103,8 @@ describe(
       pg?.destroy();
     });
 
-    async function call(method: string, path: string, body?: unknown, token = root, timeoutMs = 15_000) {
-      const t0 = performance.now();
-      const res = await fetch(base + path, {
-        method,
-        headers: {
-          authorization: `Bearer ${token}`,
-          ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
-        },
-        ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-        signal: AbortSignal.timeout(timeoutMs),
-      });
-      const text = await res.text();
-      return { status: res.status, headers: res.headers, text, ms: performance.now() - t0 };
-    }
+    const call = (method: string, path: string, body?: unknown, token = root, timeoutMs = 15_000) =>
+      jsonCall(base, method, path, body, token, timeoutMs);
 
     it(
       'answers 200 or 503 within 5 s, recovers within 5 s, never crashes, loses nothing',

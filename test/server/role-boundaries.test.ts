@@ -31,6 +31,7 @@ import { startTestServer } from '../helpers/server.js';
 import type { TestServer } from '../helpers/server.js';
 import { b64 } from '../helpers/wire.js';
 import { decideBuiltinRbac } from '../engine/policy/rbac-oracle.js';
+import { UNAUTHENTICATED_ROUTES } from '../helpers/routes.js';
 
 const T = TRANSIT_PREFIX;
 const ROLES = ['admin', 'operator', 'app', 'auditor'] as const;
@@ -46,16 +47,7 @@ type Cell = 'ok' | 'park' | 'deny' | 'hidden';
 const [ok, park, deny, hidden] = ['ok', 'park', 'deny', 'hidden'] as const;
 
 /** Routes no policy decides: the same answer whatever the token (none, valid, revoked, expired). */
-const PUBLIC = [
-  'GET /openapi.json',
-  'GET /v1/sys/health',
-  'GET /v1/sys/seal-status',
-  'POST /v1/sys/init',
-  'POST /v1/sys/unseal',
-  'POST /v1/sys/unseal/reset',
-  'GET /v1/sys/rekey',
-  'POST /v1/sys/rekey/update',
-];
+const PUBLIC = UNAUTHENTICATED_ROUTES;
 
 // prettier-ignore
 /** The default policy's role matrix, route by route: [admin, operator, app, auditor]. */
