@@ -253,9 +253,13 @@ async function killUnderLoad(label: string, storage: string[], extra: Record<str
     const restartMs: number[] = [];
     for (let i = 0; i < KILLS; i++) {
       const load = encryptLoad(s, app, 'kill', acked);
-      await sleep(LOAD_MS);
-      await s.kill();
-      await load.stop();
+      try {
+        await sleep(LOAD_MS);
+        await s.kill();
+      } finally {
+        // Also when the kill fails: the test must end, not keep its load going.
+        await load.stop();
+      }
       for (const [k, v] of Object.entries(load.statuses)) statuses[k] = (statuses[k] ?? 0) + v;
       const t0 = performance.now();
       await s.start(false);
@@ -416,10 +420,13 @@ describe('PGlite killed mid-write: the data directory reopens and verifies', () 
         ]);
         const at = Math.round(150 + random() * 1350);
         killAt.push(at);
-        await sleep(at);
-        await s.kill();
-        stop = true;
-        await running;
+        try {
+          await sleep(at);
+          await s.kill();
+        } finally {
+          stop = true;
+          await running;
+        }
       }
     } finally {
       console.log(
