@@ -83,10 +83,7 @@ export default class ServerCommand extends OfflineCommand {
   async run(): Promise<number> {
     if (this.dataDir && this.databaseUrl) throw new UsageError('give --data-dir or --database-url, not both');
     if (this.devRootToken !== undefined && !this.dev) throw new UsageError('--dev-root-token needs --dev');
-    const deadlineMs = this.storageDeadline === undefined ? undefined : Number(this.storageDeadline);
-    if (deadlineMs !== undefined && !(Number.isSafeInteger(deadlineMs) && deadlineMs >= 100 && deadlineMs <= 60_000)) {
-      throw new UsageError(`--storage-deadline-ms expects an integer from 100 to 60000, got "${this.storageDeadline}"`);
-    }
+    // Decimal digits only: Number() alone would take "1e3", " 500" or "0x10".
     const intOption = (flag: string, raw: string | undefined, min: number, max: number): number | undefined => {
       if (raw === undefined) return undefined;
       const n = Number(raw);
@@ -94,6 +91,7 @@ export default class ServerCommand extends OfflineCommand {
         throw new UsageError(`${flag} expects an integer from ${min} to ${max}, got "${raw}"`);
       return n;
     };
+    const deadlineMs = intOption('--storage-deadline-ms', this.storageDeadline, 100, 60_000);
     const burst = intOption('--auth-failure-burst', this.authFailureBurst, 1, 1_000_000);
     const perSecond = intOption('--auth-failure-rate', this.authFailureRate, 1, 1_000_000);
     const foldMs = intOption('--refusal-fold-ms', this.refusalFold, 0, 3_600_000);

@@ -106,7 +106,7 @@ describe('keyward server --dev --dev-root-token', { timeout: 120_000 }, () => {
     }
   });
 
-  it('--auth-failure-burst / --auth-failure-rate bound failed authentication; bad values are usage errors', async () => {
+  it('--auth-failure-burst / --auth-failure-rate bound failed authentication; bad values of the numeric flags are usage errors', async () => {
     const srv = await startServer(['--dev', '--auth-failure-burst', '3', '--auth-failure-rate', '1']);
     try {
       const statuses: number[] = [];
@@ -123,6 +123,8 @@ describe('keyward server --dev --dev-root-token', { timeout: 120_000 }, () => {
       ['--auth-failure-burst', '0'],
       ['--auth-failure-rate', '1.5'],
       ['--refusal-fold-ms', '10s'],
+      ['--storage-deadline-ms', '1e3'],
+      ['--storage-deadline-ms', '50'],
     ] as const) {
       const bad = await runCli(['server', '--dev', flag, value, '--listen', '127.0.0.1:0']);
       assert.notEqual(bad.code, 0);
