@@ -11,6 +11,7 @@ import { issueToken } from './auth/tokens.js';
 import type { TokenAuthenticator } from './auth/tokens.js';
 import type { PolicyInput } from './policy/sandbox/index.js';
 import type { BindingScope, PolicyService } from './policy/bindings/service.js';
+import type { CreateKeyOptions } from './keys/catalog.js';
 import type { KeyService } from './keys/service.js';
 import type { SealManager } from './seal/index.js';
 import type { HolderPublicKey } from '../ceremony/index.js';
@@ -63,14 +64,7 @@ export class Actions<K extends KeyRow | undefined = KeyRow | undefined> {
 
   // Keys: administration
 
-  createKey(opts: {
-    name: string;
-    type: string;
-    exportable?: boolean;
-    labels?: Record<string, string>;
-    publicKey?: string;
-    requireLowS?: boolean | undefined;
-  }) {
+  createKey(opts: Omit<CreateKeyOptions, 'by' | 'commit'>) {
     return this.#s.keys.create({ ...opts, by: this.principal.principal, commit: this.#commit });
   }
   importKey(opts: Omit<Parameters<KeyService['import']>[0], 'by' | 'commit'>) {

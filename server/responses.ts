@@ -15,6 +15,7 @@ import { ENVELOPE_SUITE } from '../ceremony/envelope.js';
 import { APPROVAL_STATES } from '../engine/approvals/index.js';
 import { AttestationBundleSchema } from '../engine/audit/math/bundle.js';
 import { KEY_TYPES } from '../engine/crypto/index.js';
+import { POLICY_FAULTS } from '../engine/policy/sandbox/index.js';
 import { WrappingAlgorithmSchema } from './schemas.js';
 
 // ---------------------------------------------------------------------------------------------
@@ -167,16 +168,7 @@ export const TokenRevoked = z.strictObject({ tokenId: z.string(), revoked: z.lit
 // /v1/policies
 
 const Decision = z.enum(['allow', 'deny', 'require_approval']);
-const PolicyFault = z.enum([
-  'out_of_gas',
-  'trap',
-  'abort',
-  'stack_overflow',
-  'bad_output',
-  'input_rejected',
-  'input_invalid',
-  'host_error',
-]);
+const PolicyFault = z.enum(POLICY_FAULTS);
 const BindingScope = z.enum(['global', 'key']);
 
 export const PolicyPushed = z.strictObject({ sha256: hex64, name: z.string(), size: positive, created: z.boolean() });

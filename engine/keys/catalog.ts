@@ -74,6 +74,25 @@ export interface KeyListPage {
   next: string | null;
 }
 
+/** What a new key is: its name and type, and generated material unless `publicKey` is given. */
+export interface CreateKeyOptions {
+  name: string;
+  type: string;
+  exportable?: boolean;
+  labels?: Record<string, string>;
+  publicKey?: string;
+  requireLowS?: boolean | undefined;
+  by: string;
+  commit?: CommitScope | undefined;
+}
+
+/** A change to a key's configuration; an absent field stays as it is. */
+export interface KeyConfigChange {
+  minDecryptionVersion?: number | undefined;
+  deletionAllowed?: boolean | undefined;
+  requireLowS?: boolean | undefined;
+}
+
 export class KeyCatalog {
   readonly #d: KeyDeps;
   readonly #material: KeyMaterial;
@@ -163,16 +182,7 @@ export class KeyCatalog {
   }
 
   /** Creates a key with version 1: generated, or verify/encapsulate-only from a public key. */
-  async create(opts: {
-    name: string;
-    type: string;
-    exportable?: boolean;
-    labels?: Record<string, string>;
-    publicKey?: string;
-    requireLowS?: boolean | undefined;
-    by: string;
-    commit?: CommitScope | undefined;
-  }): Promise<KeyInfo> {
+  async create(opts: CreateKeyOptions): Promise<KeyInfo> {
     crypto.assertKeyType(opts.type);
     const type = opts.type;
     assertKeyName(opts.name);
@@ -283,15 +293,7 @@ export class KeyCatalog {
     return this.info(name);
   }
 
-  async configure(
-    name: string,
-    cfg: {
-      minDecryptionVersion?: number | undefined;
-      deletionAllowed?: boolean | undefined;
-      requireLowS?: boolean | undefined;
-    },
-    commit?: CommitScope,
-  ): Promise<KeyInfo> {
+  async configure(name: string, cfg: KeyConfigChange, commit?: CommitScope): Promise<KeyInfo> {
     const row = await this.row(name);
     assertRequireLowS(row.type, cfg.requireLowS);
     if (

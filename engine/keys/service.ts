@@ -21,7 +21,7 @@ import type { SealManager } from '../seal/index.js';
 import type { CommitScope, Db, KeyRow } from '../store/index.js';
 import { KeyImport, type ImportRequest } from './byok.js';
 import { KeyCatalog, assertDeletionAllowed } from './catalog.js';
-import type { KeyListPage } from './catalog.js';
+import type { CreateKeyOptions, KeyConfigChange, KeyListPage } from './catalog.js';
 import { assertExportable, exportKey, exportMaterial } from './export.js';
 import { KeyMaterial } from './material.js';
 import { KeyOperations, versionOf } from './operations.js';
@@ -87,16 +87,7 @@ export class KeyService {
   }
 
   /** Creates a key with version 1: generated, or verify/encapsulate-only from a public key. */
-  create(opts: {
-    name: string;
-    type: string;
-    exportable?: boolean;
-    labels?: Record<string, string>;
-    publicKey?: string;
-    requireLowS?: boolean | undefined;
-    by: string;
-    commit?: CommitScope | undefined;
-  }): Promise<KeyInfo> {
+  create(opts: CreateKeyOptions): Promise<KeyInfo> {
     return this.#catalog.create(opts);
   }
 
@@ -105,15 +96,7 @@ export class KeyService {
     return this.#catalog.rotate(name, commit);
   }
 
-  configure(
-    name: string,
-    cfg: {
-      minDecryptionVersion?: number | undefined;
-      deletionAllowed?: boolean | undefined;
-      requireLowS?: boolean | undefined;
-    },
-    commit?: CommitScope,
-  ): Promise<KeyInfo> {
+  configure(name: string, cfg: KeyConfigChange, commit?: CommitScope): Promise<KeyInfo> {
     return this.#catalog.configure(name, cfg, commit);
   }
 

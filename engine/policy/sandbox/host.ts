@@ -38,8 +38,17 @@ import { Wasm } from './wasm.js';
 import type { WasmGlobal, WasmMemory, WasmModule } from './wasm.js';
 
 /** Why the host, not the policy, decided (always with `decision: 'deny'`). */
-export type PolicyFault =
-  'out_of_gas' | 'trap' | 'abort' | 'stack_overflow' | 'bad_output' | 'input_rejected' | 'input_invalid' | 'host_error';
+export const POLICY_FAULTS = [
+  'out_of_gas',
+  'trap',
+  'abort',
+  'stack_overflow',
+  'bad_output',
+  'input_rejected',
+  'input_invalid',
+  'host_error',
+] as const;
+export type PolicyFault = (typeof POLICY_FAULTS)[number];
 
 export interface EvaluationResult {
   decision: DecisionName;

@@ -25,7 +25,7 @@ export type { DecisionName } from './abi.js';
 export { composeDecisions } from './compose.js';
 export type { ApprovalRequirement, ComposedDecision, PolicyDecisionRecord } from './compose.js';
 export { GAS_BUDGET_DEFAULT, GAS_BUDGET_MAX } from './gas.js';
-export { LoadedPolicy, loadPolicy, meterPolicy } from './host.js';
+export { LoadedPolicy, POLICY_FAULTS, loadPolicy, meterPolicy } from './host.js';
 export type { MeteredPolicy } from './host.js';
 export type { EvaluateOptions, EvaluationResult, PolicyFault } from './host.js';
 export { parsePolicyInput, policyInputSchema } from './input.js';

@@ -13,6 +13,7 @@
 import { z } from 'zod';
 import { KeywardError } from '../../../lib/errors.js';
 import { GAS_BUDGET_MAX } from '../sandbox/gas.js';
+import { POLICY_FAULTS } from '../sandbox/host.js';
 import type { EvaluationResult, LoadedPolicy } from '../sandbox/host.js';
 import { parsePolicyInput } from '../sandbox/input.js';
 import type { PolicyInput } from '../sandbox/input.js';
@@ -24,19 +25,7 @@ const expectSchema = z.strictObject({
   group: z.string().optional(),
   reason: z.string().optional(),
   reasonContains: z.string().optional(),
-  fault: z
-    .enum([
-      'out_of_gas',
-      'trap',
-      'abort',
-      'stack_overflow',
-      'bad_output',
-      'input_rejected',
-      'input_invalid',
-      'host_error',
-    ])
-    .nullable()
-    .optional(),
+  fault: z.enum(POLICY_FAULTS).nullable().optional(),
   gas: z.number().int().min(0).optional(),
 });
 
