@@ -32,6 +32,8 @@ export function client(token: string | null = storedToken()): KeywardClient {
 /** What to show for a failed call: the server's code and message. */
 export function describeError(err: unknown): string {
   if (err instanceof KeywardApiError) return `${err.code}: ${err.message}`;
-  if (err instanceof Error) return err.message;
+  // The verifier's own errors (lib/errors KeywardError) carry a code too: AUDIT_PROOF_INVALID, …
+  const code = (err as { code?: unknown } | null)?.code;
+  if (err instanceof Error) return typeof code === 'string' ? `${code}: ${err.message}` : err.message;
   return String(err);
 }

@@ -44,7 +44,7 @@ function TrustedKeys(props: { value: string; onChange: (v: string) => void }) {
   return (
     <div class="panel">
       <h2 id="trusted-h">Trusted checkpoint keys</h2>
-      <label for="trusted-keys">
+      <label for="trusted-keys" class="block">
         Verifier keys, one per line (as for <code>keyward audit verify --trusted-key</code>)
       </label>
       <textarea
@@ -214,7 +214,12 @@ export function AuditScreen() {
             Size {cp.size}, root <Mono>{cp.root}</Mono>
           </p>
         ) : null}
-        {cp ? <pre class="mono note">{cp.note}</pre> : null}
+        {cp ? (
+          <details>
+            <summary>Signed note (C2SP checkpoint with its signature lines)</summary>
+            <pre class="mono note">{cp.note}</pre>
+          </details>
+        ) : null}
       </div>
       <TrustedKeys value={trusted} onChange={setTrusted} />
       <Message error={prove.error} />

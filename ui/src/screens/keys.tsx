@@ -278,7 +278,7 @@ export function KeyDetailScreen(props: { name: string }) {
               <tr>
                 <th scope="col">Version</th>
                 <th scope="col">Created</th>
-                <th scope="col">Public key</th>
+                <th scope="col">Public key (base64)</th>
               </tr>
             </thead>
             <tbody>
@@ -286,7 +286,15 @@ export function KeyDetailScreen(props: { name: string }) {
                 <tr key={v.version}>
                   <td>{v.version}</td>
                   <td>{v.createdAt}</td>
-                  <td>{v.publicKey ? <pre class="mono">{v.publicKey}</pre> : '— (symmetric)'}</td>
+                  <td>
+                    {v.publicKey ? (
+                      <pre class="mono" data-testid={`public-key-${v.version}`}>
+                        {v.publicKey}
+                      </pre>
+                    ) : (
+                      '— (symmetric)'
+                    )}
+                  </td>
                 </tr>
               ))}
             </tbody>
