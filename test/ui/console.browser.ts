@@ -85,8 +85,9 @@ describe('the web console in Chromium', { timeout: 180_000 }, () => {
 
   async function signIn(page: Page, token: string): Promise<void> {
     await page.goto(`${s.url}/ui/`);
+    // By keyboard: the field is reached by its label, Enter submits.
     await page.getByLabel('API token').fill(token);
-    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByLabel('API token').press('Enter');
     await page.getByTestId('whoami').filter({ hasText: '(' }).waitFor({ timeout: WAIT });
   }
 
@@ -105,7 +106,7 @@ describe('the web console in Chromium', { timeout: 180_000 }, () => {
       `no Chromium at ${CHROMIUM}: apt-get install -y chromium (or set KEYWARD_CHROMIUM)`,
     );
     await mkdir(SHOTS, { recursive: true });
-    console.log(`# screenshots: ${SHOTS}`);
+    console.log(`screenshots: ${SHOTS}`);
     s = await startTestServer();
     holders = await makeHolders(['alice', 'bob', 'carol']);
     const init = await s.call('POST', '/v1/sys/init', {
@@ -337,6 +338,19 @@ describe('the web console in Chromium', { timeout: 180_000 }, () => {
     assert.equal(bundle.format, 'keyward.audit.attestation/v1');
     assert.ok(bundle.records.length > encryptRecord);
     assert.match(download.suggestedFilename(), /^keyward-audit-0-\d+\.json$/);
+  });
+
+  it('every form control of every screen has a label', async () => {
+    for (const screen of ['Status', 'Keys', 'Policies', 'Approvals', 'Audit']) {
+      await go(admin, screen);
+      await admin.waitForLoadState('networkidle');
+      const unlabeled: unknown = await admin.evaluate(
+        `[...document.querySelectorAll('input, select, textarea, button')]
+          .filter((el) => !(el.labels && el.labels.length) && !el.getAttribute('aria-label') && !(el.textContent || '').trim())
+          .map((el) => el.outerHTML.slice(0, 120))`,
+      );
+      assert.deepEqual(unlabeled, [], screen);
+    }
   });
 
   it('a new browser session starts signed out; nothing broke the CSP', async () => {

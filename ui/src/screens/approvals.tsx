@@ -39,7 +39,9 @@ function Row(props: { a: Approval; children?: preact.ComponentChildren }) {
       </td>
       <td>{a.state}</td>
       <td>{a.expiresAt}</td>
-      <td class="actions">{props.children}</td>
+      <td>
+        <div class="actions">{props.children}</div>
+      </td>
     </tr>
   );
 }
