@@ -103,6 +103,7 @@ export default defineConfig(
             'server',
             'client',
             'cli',
+            'ui',
             'tooling',
           ].map((n) => [`layer-${n}`, layering]),
         ),
@@ -188,7 +189,7 @@ export default defineConfig(
   // The layering. Paths are folders or files (without extension) from the repository root; see
   // scripts/eslint-layering.mjs for how specifiers are resolved.
   //
-  //   lib ← ceremony ← engine ← server          client ← cli
+  //   lib ← ceremony ← engine ← server          client ← cli, ui
   //
   // lib/: the shared kernel, below everything; the bundle verifier and browsers load it.
   layer('lib', ['lib/**'], {
@@ -249,6 +250,18 @@ export default defineConfig(
     message: '@keyward/client imports nothing of ours outside client/',
   }),
   layer('cli', ['cli/**'], { forbid: ['test', 'bench'], message: 'nothing imports test/ or bench/' }),
+  // ui/: the web console, in browsers: the API through @keyward/client, and the offline verifier
+  // (engine/audit/math on lib/) for in-browser proofs; nothing else of ours, no node: module.
+  layer(
+    'ui',
+    ['ui/src/**/*.ts', 'ui/src/**/*.tsx'],
+    {
+      only: ['ui', 'client', 'engine/audit/math', 'lib'],
+      modules: ['node:*'],
+      message: 'the console talks to the server only through @keyward/client; of the engine it uses the audit math',
+    },
+    { languageOptions: { parser: tseslint.parser, parserOptions: { ecmaFeatures: { jsx: true } } } },
+  ),
   layer('tooling', ['scripts/**', 'drizzle.config.ts'], {
     forbid: ['test', 'bench'],
     message: 'nothing imports test/ or bench/',

@@ -244,8 +244,8 @@ export class Hsm {
     return this.#storage.check();
   }
 
-  sealStatus(): SealStatus & { version: string } {
-    return { ...this.seal.status(), version: VERSION };
+  sealStatus(): SealStatus & { version: string; node: string } {
+    return { ...this.seal.status(), version: VERSION, node: this.node };
   }
 
   /** The rekey's progress (unauthenticated, like seal status: holders need it). */

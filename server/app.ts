@@ -24,6 +24,7 @@ import { keyRoutes } from './routes/keys.js';
 import { policyRoutes } from './routes/policies.js';
 import { sysRoutes } from './routes/sys.js';
 import { transitRoutes } from './routes/transit.js';
+import { consoleAssets } from './ui.js';
 
 export interface AppOptions {
   hsm: Hsm;
@@ -36,6 +37,8 @@ export interface AppOptions {
   refusalFoldMs?: number;
   /** The listener speaks TLS: every response carries Strict-Transport-Security. */
   secure?: boolean;
+  /** Where the web console's built files are (default build/ui/; server/ui.ts). */
+  uiDir?: string;
 }
 
 /** HSTS for one year once TLS is on (docs/operations.md, "TLS"). */
@@ -127,6 +130,8 @@ export function createApp(opts: AppOptions): Koa {
         `${ctx.method.slice(0, 20)} is not allowed on ${ctx.path.slice(0, 200)}; allowed: ${ctx.response.get('Allow')}`,
       );
   });
+  // The web console's static files at /ui (server/ui.ts); every other path goes on to the API.
+  app.use(consoleAssets(opts.uiDir));
   for (const router of appRouters(deps)) {
     app.use(router.routes());
     app.use(router.allowedMethods({ throw: false }));

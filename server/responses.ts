@@ -101,7 +101,11 @@ const sealStatusShape = {
   nonce: z.string().nullable(),
   sessionPublicKey: b64.nullable(),
   holders: z.array(HolderInfo),
+  /** Share indexes of the holders whose shards the current unseal session holds. */
+  submitted: z.array(int),
   version: z.string(),
+  /** This node's name (as in its audit records' `node`). */
+  node: z.string(),
 };
 export const SealStatus = z.strictObject(sealStatusShape);
 export const UnsealProgress = z.strictObject({ ...sealStatusShape, holder: z.string(), index: int });

@@ -901,7 +901,9 @@ export interface components {
                 index: number;
                 commitment: string;
             }[];
+            submitted: number[];
             version: string;
+            node: string;
         };
         UnsealProgress: {
             initialized: boolean;
@@ -919,7 +921,9 @@ export interface components {
                 index: number;
                 commitment: string;
             }[];
+            submitted: number[];
             version: string;
+            node: string;
             holder: string;
             index: number;
         };

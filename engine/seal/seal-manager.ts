@@ -45,6 +45,8 @@ export interface SealStatus {
   nonce: string | null;
   sessionPublicKey: string | null;
   holders: Array<HolderInfo & { commitment: string }>;
+  /** The share indexes of the holders whose shards the current unseal session holds (the console shows who). */
+  submitted: number[];
 }
 
 export interface UnsealResult {
@@ -131,6 +133,7 @@ export class SealManager implements KeyringSource {
         ...h,
         commitment: toHex(c!.commitments.get(h.index) ?? new Uint8Array(0)),
       })),
+      submitted: this.#unsealed ? [] : (this.#session?.indexes() ?? []),
     };
   }
 

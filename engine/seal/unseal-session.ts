@@ -56,6 +56,11 @@ export class UnsealSession {
     return this.#parts.has(index);
   }
 
+  /** The share indexes submitted so far, ascending (public: seal status names them). */
+  indexes(): number[] {
+    return [...this.#parts.keys()].sort((a, b) => a - b);
+  }
+
   part(index: number): SessionPart | undefined {
     return this.#parts.get(index);
   }

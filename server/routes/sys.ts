@@ -86,7 +86,7 @@ export function sysRoutes(deps: AppDeps): Router {
   r.post('/unseal/reset', limited, async (ctx: Context) => {
     await parseBody(ctx, EmptyBody, bodyLimit);
     recorded(ctx);
-    ctx.body = { ...(await hsm.resetUnseal()), version: hsm.health().version };
+    ctx.body = { ...(await hsm.resetUnseal()), version: hsm.health().version, node: hsm.node };
   });
 
   r.post('/seal', async (ctx: Context) => {

@@ -101,6 +101,21 @@ describe('lint: the layers', () => {
   ]);
 });
 
+describe('lint: the web console uses the API client and the audit math, nothing else of ours', () => {
+  check([
+    [
+      'ui/src/x.tsx',
+      "import { KeywardClient } from '@keyward/client'; export const x = <p>{KeywardClient.name}</p>;",
+      [],
+    ],
+    ['ui/src/x.ts', "import { verifyInclusion } from '../../engine/audit/math/merkle.js';", []],
+    ['ui/src/screens/x.tsx', "import { toHex } from '../../../lib/bytes.js';", []],
+    ['ui/src/x.ts', "import { Hsm } from '../../engine/hsm.js';", ['ui']],
+    ['ui/src/x.ts', "import { createApp } from '../../server/app.js';", ['ui']],
+    ['ui/src/x.ts', "import { readFileSync } from 'node:fs';", ['ui']],
+  ]);
+});
+
 describe('lint: ceremony/bytes and ceremony/errors stay inside ceremony/', () => {
   check([
     ['engine/keys/x.ts', "import { ByteReader } from '../../ceremony/bytes.js';", ['ceremony-internals']],

@@ -202,9 +202,13 @@ describe('/v1/sys over HTTP', () => {
       'SHARD_DUPLICATE',
     );
     st = (await s.call('GET', '/v1/sys/seal-status')).body;
+    // Seal status names whose shards the session holds (the console's status page shows them).
+    assert.deepEqual(st.submitted, [shards[2]!.index]);
+    assert.equal(st.node, s.hsm.node);
     const r2 = await s.call('POST', '/v1/sys/unseal', { body: await submissionFor(holders[0]!, shards[0]!, st) });
     assert.equal(r2.status, 200);
     assert.equal(r2.body.sealed, false);
+    assert.deepEqual((await s.call('GET', '/v1/sys/seal-status')).body.submitted, []);
     assert.equal((await s.call('GET', '/v1/sys/health')).status, 200);
   });
 
