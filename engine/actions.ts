@@ -21,6 +21,8 @@ import { auditConsistencyProof, auditInclusionProof, auditRecordsPage, exportBun
 import type { ApprovalService, ApprovalState } from './approvals/index.js';
 import type { Db, KeyRow } from './store/index.js';
 import type { Authorized } from './pipeline.js';
+import { writeBackup } from './backup.js';
+import type { BackupSource } from './backup.js';
 import type { PublicKeyFormat, SignOptions, WrappingAlgorithm } from './crypto/index.js';
 
 /** The services the named operations use (the Hsm's). */
@@ -232,5 +234,9 @@ export class Actions<K extends KeyRow | undefined = KeyRow | undefined> {
   }
   cancelRekey() {
     return this.#s.seal.cancelRekey();
+  }
+  /** A backup of the whole store into `file` (engine/backup.ts). */
+  backup(file: string, names: Pick<BackupSource, 'driver' | 'node' | 'version'>) {
+    return writeBackup({ db: this.#s.db, barrier: this.#s.seal.barrier, now: this.#s.now, ...names }, file);
   }
 }

@@ -34,6 +34,7 @@ import { ApprovalService } from './approvals/index.js';
 import { Pipeline } from './pipeline.js';
 import type { Authorized, KeyTarget, Outcome, RequestContext } from './pipeline.js';
 import { Actions } from './actions.js';
+import { verifyRestored } from './backup.js';
 import type { ActionServices } from './actions.js';
 
 export type { Authorized, KeyTarget, Outcome, RequestContext } from './pipeline.js';
@@ -315,6 +316,8 @@ export class Hsm {
   submitUnseal(submission: Submission) {
     return this.#pipeline.event('sys.unseal', async () => {
       const res = await this.seal.submitUnseal(submission);
+      // A restored store: its backup's seal must open under the restored keyring (engine/backup.ts).
+      if (!res.sealed) await this.#checkRestored();
       // Unsealed: integrate what was appended meanwhile (this checks the tail's chain) and sign.
       if (!res.sealed) this.#afterUnseal();
       return {
@@ -408,6 +411,16 @@ export class Hsm {
     rec.approvalId = row.id;
     rec.details = { operation: row.operation, expiresAt: row.expiresAt.toISOString() };
     await this.audit?.appendInTransaction(tx, [rec]);
+  }
+
+  /** After the first unseal of a restored store: its backup's seal, or sealed again (BACKUP_INVALID). */
+  async #checkRestored(): Promise<void> {
+    try {
+      await verifyRestored(this.store.db, this.seal.barrier);
+    } catch (err) {
+      await this.seal.seal();
+      throw err;
+    }
   }
 
   /** Checks the log's tail against the newest checkpoint, then integrates what came meanwhile. */
