@@ -170,6 +170,8 @@ export class Hsm {
       now,
       auditHash: (value) => this.auditHash(value),
       auditKeys: () => this.auditKeys(),
+      driver: store.driver,
+      node: this.node,
     };
     seal.onSeal(() => {
       this.tokens.clear();

@@ -12,7 +12,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Router from '@koa/router';
 import type { Context } from 'koa';
-import { VERSION } from '../../engine/hsm.js';
 import type { AppDeps } from '../deps.js';
 import { caller } from '../auth.js';
 import { parseBody } from '../body.js';
@@ -36,7 +35,7 @@ export function backupRoutes(deps: AppDeps): Router {
       out = await hsm.request({ ...caller(ctx), operation: 'sys.backup' }, async (a) => {
         // Sign what is committed so far: the header's checkpoint then covers (nearly) the whole log.
         await a.checkpoint({ fresh: true });
-        return a.backup(file, { driver: hsm.store.driver, node: hsm.node, version: VERSION });
+        return a.backup(file);
       });
     } catch (err) {
       await cleanup();

@@ -101,7 +101,7 @@ describe('backup and restore', { timeout: 300_000 }, () => {
   async function checkRestored(r: Restored): Promise<void> {
     const st = (await r.call('GET', '/v1/sys/seal-status')).body;
     assert.equal(st.sealed, true, 'a restored server starts sealed');
-    assert.equal(st.ceremonyId ?? header.ceremony.id, header.ceremony.id);
+    assert.equal(st.ceremonyId, header.ceremony.id);
     assert.equal((await r.call('GET', '/v1/auth/whoami', { token: root })).status, 503);
     const u = await unseal(r);
     assert.equal(u.status, 200, JSON.stringify(u.body));
