@@ -22,7 +22,8 @@ import { verifyConsistency } from '../../engine/audit/math/index.js';
 import { Hsm } from '../../engine/hsm.js';
 import { backupTables } from '../../engine/store/backup.js';
 import { openStore, readAuditRecordsText } from '../../engine/store/index.js';
-import type { StoreOptions } from '../../engine/store/index.js';
+import type { Store, StoreOptions } from '../../engine/store/index.js';
+import { restoreBackup } from '../../engine/backup.js';
 import { statusFor } from '../../server/errors.js';
 import { createLogger } from '../../server/log.js';
 import { listen } from '../../server/main.js';
@@ -30,7 +31,7 @@ import { makeHolders, submissionFor } from '../helpers/ceremony.js';
 import { fails, ok, runCli } from '../helpers/cli.js';
 import { startTestServer } from '../helpers/server.js';
 import type { TestServer } from '../helpers/server.js';
-import { adminDatabaseUrl, createTestDatabaseUrl } from '../helpers/store.js';
+import { adminDatabaseUrl, createTestDatabaseUrl, pgliteTestImage } from '../helpers/store.js';
 import { b64 } from '../helpers/wire.js';
 
 /** A server over a restored store, driven with plain fetch. */
@@ -41,8 +42,8 @@ interface Restored {
   close(): Promise<void>;
 }
 
-async function serve(opts: StoreOptions): Promise<Restored> {
-  const store = await openStore(opts);
+async function serve(opts: StoreOptions | Store): Promise<Restored> {
+  const store = 'db' in opts ? opts : await openStore(opts);
   const hsm = await Hsm.open({ store, statusOf: statusFor });
   const running = await listen({
     hsm,
@@ -310,9 +311,10 @@ describe('backup and restore', { timeout: 300_000 }, () => {
     h.body = { sha256: createHash('sha256').update(body).digest('hex'), bytes: Buffer.byteLength(body) };
     const file = f('forged.backup');
     await writeFile(file, `${JSON.stringify(h)}\n${seal}\n${body}`);
-    const dataDir = f('restored-forged');
-    ok(await runCli(['restore', file, '--data-dir', dataDir]));
-    const r = await serve({ dataDir });
+    // Restored in process into an in-memory store (the CLI path is the same function).
+    const store = await openStore({ memory: true, image: await pgliteTestImage() });
+    await restoreBackup(store.db, file);
+    const r = await serve(store);
     try {
       const u = await unseal(r);
       assert.equal(u.status, 409, JSON.stringify(u.body));
