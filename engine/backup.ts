@@ -47,6 +47,8 @@ export const BACKUP_FORMAT = 'keyward.backup/v1';
 export const RESTORE_PENDING_PATH = 'sys/restore/pending';
 /** Longest header or seal line read, in bytes (the header has a few hundred bytes per holder). */
 const MAX_HEAD_LINE = 1024 * 1024;
+/** Longest row line read, in bytes (a row's JSON: the largest are policy modules and audit leaves, in hex). */
+const MAX_ROW_LINE = 64 * 1024 * 1024;
 
 const hex64 = z.string().regex(/^[0-9a-f]{64}$/);
 const count = z.number().int().min(0);
@@ -193,7 +195,8 @@ async function* lines(file: string): AsyncGenerator<Buffer, void> {
       buf = buf.subarray(at + 1);
     }
     rest = buf;
-    if (lineNo < 2 && rest.length > MAX_HEAD_LINE) invalid(`line ${lineNo + 1} is longer than ${MAX_HEAD_LINE} bytes`);
+    const max = lineNo < 2 ? MAX_HEAD_LINE : MAX_ROW_LINE;
+    if (rest.length > max) invalid(`line ${lineNo + 1} is longer than ${max} bytes`);
   }
   if (rest.length > 0) invalid('the file does not end with a newline: it was truncated');
 }

@@ -5,7 +5,8 @@
  * The restored server starts sealed, and its first unseal checks the backup's seal.
  * @module
  */
-import { readdir } from 'node:fs/promises';
+import { readdir, rm } from 'node:fs/promises';
+import { join } from 'node:path';
 import { Command, Option, UsageError } from 'clipanion';
 import { KeywardError } from '../../lib/errors.js';
 import { OfflineCommand } from '../base.js';
@@ -73,8 +74,19 @@ export default class RestoreCommand extends OfflineCommand {
         ? { dataDir: this.dataDir, image: () => readStoreImage() }
         : { databaseUrl: this.databaseUrl!, statementTimeoutMs: 3_600_000 },
     );
+    let restored;
     try {
-      const { head, tables } = await restoreBackup(store.db, this.file);
+      restored = await restoreBackup(store.db, this.file);
+    } catch (err) {
+      await store.close();
+      // The directory was new or empty: leave it so, not holding an empty database.
+      if (this.dataDir !== undefined)
+        for (const n of await readdir(this.dataDir).catch(() => []))
+          await rm(join(this.dataDir, n), { recursive: true, force: true });
+      throw err;
+    }
+    try {
+      const { head, tables } = restored;
       const h = head.header;
       const summary = {
         file: this.file,

@@ -224,6 +224,8 @@ describe('backup and restore', { timeout: 300_000 }, () => {
         ['deny', 403],
       ],
     );
+    // An existing file is not overwritten.
+    fails(await runCli(['backup', '--out', backup], env()), 'FILE_EXISTS');
     // The file is private.
     const { stat } = await import('node:fs/promises');
     assert.equal((await stat(backup)).mode & 0o777, 0o600);
