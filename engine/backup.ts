@@ -16,8 +16,9 @@
  * Restore (offline, into an empty store) checks the body against the header (digest, length, row
  * counts, the ceremony row) before writing anything, loads it in one transaction, and leaves the
  * header and seal at the barrier path {@link RESTORE_PENDING_PATH}. The first unseal of the restored
- * HSM opens the seal with the restored keyring ({@link verifyRestored}); when it does not open, or
- * does not match the header, the HSM seals itself again with BACKUP_INVALID, and stays so.
+ * HSM opens the seal with the restored keyring ({@link verifyRestored}) before the unsealed state is
+ * published (SealManager `beforeUnseal`); when it does not open, or does not match the header, the
+ * keys are wiped, the unseal fails with BACKUP_INVALID, and every later quorum fails the same way.
  * @module
  */
 import { createHash, randomBytes } from 'node:crypto';
@@ -360,7 +361,7 @@ export async function restoreBackup(db: Db, file: string): Promise<{ head: Backu
  * The first unseal after a restore: opens the backup's seal with this HSM's barrier and compares it
  * with the header's SHA-256, then forgets the pending check. Nothing to do (undefined) when the
  * store was not restored. BACKUP_INVALID when the seal does not open or does not match: the caller
- * seals again.
+ * (SealManager's `beforeUnseal`) then stays sealed.
  */
 export async function verifyRestored(db: Db, barrier: Barrier): Promise<BackupHeader | undefined> {
   const blob = await getEntry(db, RESTORE_PENDING_PATH);

@@ -317,9 +317,11 @@ export class Hsm {
   /** One unseal submission; each is an audit record naming the holder and the progress. */
   submitUnseal(submission: Submission) {
     return this.#pipeline.event('sys.unseal', async () => {
-      const res = await this.seal.submitUnseal(submission);
-      // A restored store: its backup's seal must open under the restored keyring (engine/backup.ts).
-      if (!res.sealed) await this.#checkRestored();
+      // A restored store: its backup's seal must open under the restored keyring before anything is
+      // served, or it stays sealed (engine/backup.ts).
+      const res = await this.seal.submitUnseal(submission, {
+        beforeUnseal: async (barrier) => void (await verifyRestored(this.store.db, barrier)),
+      });
       // Unsealed: integrate what was appended meanwhile (this checks the tail's chain) and sign.
       if (!res.sealed) this.#afterUnseal();
       return {
@@ -413,16 +415,6 @@ export class Hsm {
     rec.approvalId = row.id;
     rec.details = { operation: row.operation, expiresAt: row.expiresAt.toISOString() };
     await this.audit?.appendInTransaction(tx, [rec]);
-  }
-
-  /** After the first unseal of a restored store: its backup's seal, or sealed again (BACKUP_INVALID). */
-  async #checkRestored(): Promise<void> {
-    try {
-      await verifyRestored(this.store.db, this.seal.barrier);
-    } catch (err) {
-      await this.seal.seal();
-      throw err;
-    }
   }
 
   /** Checks the log's tail against the newest checkpoint, then integrates what came meanwhile. */
