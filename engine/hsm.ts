@@ -318,9 +318,10 @@ export class Hsm {
   submitUnseal(submission: Submission) {
     return this.#pipeline.event('sys.unseal', async () => {
       // A restored store: its backup's seal must open under the restored keyring before anything is
-      // served, or it stays sealed (engine/backup.ts).
+      // served, or it stays sealed (engine/backup.ts). The record names the backup it checked.
+      let restored: string | undefined;
       const res = await this.seal.submitUnseal(submission, {
-        beforeUnseal: async (barrier) => void (await verifyRestored(this.store.db, barrier)),
+        beforeUnseal: async (barrier) => void (restored = (await verifyRestored(this.store.db, barrier))?.id),
       });
       // Unsealed: integrate what was appended meanwhile (this checks the tail's chain) and sign.
       if (!res.sealed) this.#afterUnseal();
@@ -332,6 +333,7 @@ export class Hsm {
           progress: res.progress,
           threshold: res.threshold,
           unsealed: !res.sealed,
+          ...(restored !== undefined ? { restoredBackup: restored } : {}),
         },
       };
     });

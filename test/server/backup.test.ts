@@ -107,6 +107,13 @@ describe('backup and restore', { timeout: 300_000 }, () => {
     const u = await unseal(r);
     assert.equal(u.status, 200, JSON.stringify(u.body));
     assert.equal(u.body.sealed, false);
+    // The unseal that checked the backup's seal says so in the log.
+    const leaves = await readAuditRecordsText(r.hsm.store.db, header.audit.headSize, 1_000_000);
+    const unsealed = leaves.map((l) => JSON.parse(l.leaf)).filter((rec) => rec.details?.restoredBackup);
+    assert.deepEqual(
+      unsealed.map((rec) => [rec.operation, rec.details.restoredBackup]),
+      [['sys.unseal', header.id]],
+    );
     // A ciphertext made before the backup decrypts; the app token and the parked approval are back.
     const dec = await r.call('POST', '/v1/keys/k/decrypt', { token: app, body: { ciphertext } });
     assert.equal(dec.status, 200, JSON.stringify(dec.body));
