@@ -59,6 +59,8 @@ import RotateCommand from './commands/rotate.js';
 import SysRotateCommand from './commands/sys/rotate.js';
 import SealCommand from './commands/seal.js';
 import ServerCommand from './commands/server.js';
+import BackupCommand from './commands/backup.js';
+import RestoreCommand from './commands/restore.js';
 import SignCommand from './commands/sign.js';
 import StatusCommand from './commands/status.js';
 import TokenCreateCommand from './commands/token/create.js';
@@ -71,6 +73,8 @@ export const COMMANDS = [
   StatusCommand,
   SealCommand,
   SysRotateCommand,
+  BackupCommand,
+  RestoreCommand,
   RotateCommand,
   CeremonyHolderKeygenCommand,
   CeremonyInitCommand,

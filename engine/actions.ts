@@ -19,8 +19,10 @@ import type { AuditIntegrator } from './audit/log/integrator.js';
 import type { AuditSigner } from './audit/log/signing.js';
 import { auditConsistencyProof, auditInclusionProof, auditRecordsPage, exportBundle } from './audit/log/read.js';
 import type { ApprovalService, ApprovalState } from './approvals/index.js';
-import type { Db, KeyRow } from './store/index.js';
+import type { Db, KeyRow, StoreDriver } from './store/index.js';
 import type { Authorized } from './pipeline.js';
+import { writeBackup } from './backup.js';
+import { VERSION } from './version.js';
 import type { PublicKeyFormat, SignOptions, WrappingAlgorithm } from './crypto/index.js';
 
 /** The services the named operations use (the Hsm's). */
@@ -35,6 +37,9 @@ export interface ActionServices {
   now: () => Date;
   auditHash: (value: string) => string;
   auditKeys: () => Promise<AuditSigner['keys']>;
+  /** The store's driver and this node's name, for a backup's header. */
+  driver: StoreDriver;
+  node: string;
 }
 
 export class Actions<K extends KeyRow | undefined = KeyRow | undefined> {
@@ -232,5 +237,10 @@ export class Actions<K extends KeyRow | undefined = KeyRow | undefined> {
   }
   cancelRekey() {
     return this.#s.seal.cancelRekey();
+  }
+  /** A backup of the whole store into `file` (engine/backup.ts). */
+  backup(file: string) {
+    const { db, seal, now, driver, node } = this.#s;
+    return writeBackup({ db, barrier: seal.barrier, now, driver, node, version: VERSION }, file);
   }
 }

@@ -79,6 +79,10 @@ export const ENGINE_CODES = [
   // storage
   'STORAGE_UNAVAILABLE',
   'STORAGE_CORRUPT',
+  // backup and restore (engine/backup.ts)
+  'BACKUP_INVALID',
+  'BACKUP_SCHEMA_MISMATCH',
+  'RESTORE_TARGET_NOT_EMPTY',
   // the audit log
   'AUDIT_UNAVAILABLE',
   'AUDIT_QUEUE_FULL',

@@ -34,6 +34,7 @@ import { ApprovalService } from './approvals/index.js';
 import { Pipeline } from './pipeline.js';
 import type { Authorized, KeyTarget, Outcome, RequestContext } from './pipeline.js';
 import { Actions } from './actions.js';
+import { verifyRestored } from './backup.js';
 import type { ActionServices } from './actions.js';
 
 export type { Authorized, KeyTarget, Outcome, RequestContext } from './pipeline.js';
@@ -169,6 +170,8 @@ export class Hsm {
       now,
       auditHash: (value) => this.auditHash(value),
       auditKeys: () => this.auditKeys(),
+      driver: store.driver,
+      node: this.node,
     };
     seal.onSeal(() => {
       this.tokens.clear();
@@ -314,7 +317,12 @@ export class Hsm {
   /** One unseal submission; each is an audit record naming the holder and the progress. */
   submitUnseal(submission: Submission) {
     return this.#pipeline.event('sys.unseal', async () => {
-      const res = await this.seal.submitUnseal(submission);
+      // A restored store: its backup's seal must open under the restored keyring before anything is
+      // served, or it stays sealed (engine/backup.ts). The record names the backup it checked.
+      let restored: string | undefined;
+      const res = await this.seal.submitUnseal(submission, {
+        beforeUnseal: async (barrier) => void (restored = (await verifyRestored(this.store.db, barrier))?.id),
+      });
       // Unsealed: integrate what was appended meanwhile (this checks the tail's chain) and sign.
       if (!res.sealed) this.#afterUnseal();
       return {
@@ -325,6 +333,7 @@ export class Hsm {
           progress: res.progress,
           threshold: res.threshold,
           unsealed: !res.sealed,
+          ...(restored !== undefined ? { restoredBackup: restored } : {}),
         },
       };
     });

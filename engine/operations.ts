@@ -221,6 +221,12 @@ export const OPERATIONS = {
     routes: ['POST /v1/sys/rekey/cancel'],
     summary: 'cancel a rekey',
   },
+  'sys.backup': {
+    keyed: false,
+    changes: false,
+    routes: ['POST /v1/sys/backup'],
+    summary: 'a consistent snapshot of the whole store, sealed by the barrier (docs/backup.md)',
+  },
   // The audit log
   'audit.keys': { keyed: false, changes: false, routes: ['GET /v1/audit/keys'], summary: "the log's verifier keys" },
   'audit.read': {

@@ -20,6 +20,7 @@ import { appRefusals } from './refusals.js';
 import { approvalRoutes } from './routes/approvals.js';
 import { auditRoutes } from './routes/audit.js';
 import { authRoutes } from './routes/auth.js';
+import { backupRoutes } from './routes/backup.js';
 import { keyRoutes } from './routes/keys.js';
 import { policyRoutes } from './routes/policies.js';
 import { sysRoutes } from './routes/sys.js';
@@ -84,6 +85,7 @@ export function appRouters(deps: AppDeps): Router[] {
   });
   const routers = [
     sysRoutes(deps),
+    backupRoutes(deps),
     authRoutes(deps),
     policyRoutes(deps),
     keyRoutes(deps),

@@ -49,6 +49,8 @@ export const INTERNAL_CODES = Object.freeze({
   POLICY_COMPILE_FAILED: 'offline policy toolchain (keyward policy build)',
   POLICY_NAME_INVALID: 'offline policy toolchain (keyward policy new)',
   POLICY_CASES_INVALID: 'offline policy toolchain (keyward policy test)',
+  BACKUP_SCHEMA_MISMATCH: 'offline restore only (keyward restore, with the server stopped)',
+  RESTORE_TARGET_NOT_EMPTY: 'offline restore only (keyward restore, with the server stopped)',
 } as const satisfies Partial<Record<ServerSideCode, string>>);
 
 export type InternalCode = keyof typeof INTERNAL_CODES;
@@ -138,6 +140,8 @@ export const ERROR_STATUS = Object.freeze({
   CRYPTO_POOL_CLOSED: 503,
   // storage
   STORAGE_UNAVAILABLE: 503,
+  // a restored store whose backup seal fails at the first unseal (it stays sealed: docs/backup.md)
+  BACKUP_INVALID: 409,
   // audit log (fail closed: nothing is released without a durable record)
   AUDIT_UNAVAILABLE: 503,
   AUDIT_QUEUE_FULL: 503,

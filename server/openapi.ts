@@ -95,6 +95,8 @@ export interface RouteDoc {
   params?: Record<string, z.ZodType>;
   /** The success body. */
   response: z.ZodType;
+  /** The success body's media type when not JSON (a backup's NDJSON stream): documented as a string. */
+  mediaType?: string;
   /** Success status (default 200). */
   status?: number;
   /** Other non-error answers and their bodies (health's 501/503, an execute's 201). */
@@ -184,6 +186,17 @@ export const ROUTES: readonly RouteDoc[] = [
     auth: true,
     body: EmptyBody,
     response: res.RootRotation,
+  },
+  {
+    method: 'post',
+    path: '/v1/sys/backup',
+    operationId: 'sysBackup',
+    tag: 'sys',
+    summary: 'A consistent snapshot of the whole store (docs/backup.md), streamed as NDJSON',
+    auth: true,
+    body: EmptyBody,
+    response: z.string(),
+    mediaType: 'application/x-ndjson',
   },
   {
     method: 'get',
@@ -831,6 +844,13 @@ export function buildDocument(routes: readonly RouteDoc[]): object {
     for (const [status, schema] of [...success].sort(([a], [b]) => a - b)) {
       if (schema === res.ApprovalPending) {
         responsesDoc[status] = { $ref: '#/components/responses/ApprovalPending' };
+        continue;
+      }
+      if (r.mediaType && status === (r.status ?? 200)) {
+        responsesDoc[status] = {
+          description: 'Success',
+          content: { [r.mediaType]: { schema: { type: 'string', format: 'binary' } } },
+        };
         continue;
       }
       const name = nameOf(responses, schema, `${pascal(r.operationId)}Response`);

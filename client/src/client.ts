@@ -333,6 +333,40 @@ export class KeywardClient {
   }
 
   /**
+   * POST /v1/sys/backup: a snapshot of the whole store (the server's docs/backup.md), as the stream
+   * of the backup file's bytes, with its id; {@link Parked} when the policies parked the request.
+   * The client's timeout covers reading the stream too: give a large `timeoutMs` for a big store.
+   */
+  async backup(options: CallOptions = {}): Promise<{ id: string; body: ReadableStream<Uint8Array> } | Parked> {
+    const timeout = this.timeoutMs > 0 ? AbortSignal.timeout(this.timeoutMs) : undefined;
+    const signal = timeout && options.signal ? AbortSignal.any([options.signal, timeout]) : (timeout ?? options.signal);
+    const request = this.api.request as unknown as (method: string, path: string, init: object) => Promise<Settled>;
+    let settled: Settled;
+    try {
+      settled = await request('post', '/v1/sys/backup', { body: {}, parseAs: 'stream', ...(signal ? { signal } : {}) });
+    } catch (err) {
+      throw this.#transportError('post', '/v1/sys/backup', err, timeout, options.signal);
+    }
+    const { response } = settled;
+    if (!response.ok) throw errorFromResponse(response.status, settled.error);
+    if (response.status === 202) {
+      const text = await new Response(settled.data as ReadableStream<Uint8Array>).text();
+      const body = JSON.parse(text) as Record<string, unknown>;
+      const parked: ParkedRequest = {
+        approvalId: String(body.approvalId),
+        required: Number(body.required),
+        group: String(body.group),
+        reason: String(body.reason ?? ''),
+        expiresAt: String(body.expiresAt),
+      };
+      return { parked };
+    }
+    if (!(settled.data instanceof ReadableStream))
+      throw new KeywardApiError(response.status, 'BAD_RESPONSE', 'POST /v1/sys/backup: expected a body');
+    return { id: response.headers.get('keyward-backup-id') ?? '', body: settled.data as ReadableStream<Uint8Array> };
+  }
+
+  /**
    * One request: adds the timeout to the caller's signal, maps transport failures and error bodies
    * to KeywardApiError, and a 202 naming an approval to {@link Parked}. The typed methods above fix
    * the types; here the path is a plain string (openapi-fetch's generics don't survive a generic P).

@@ -175,8 +175,16 @@ export class SealManager implements KeyringSource {
     });
   }
 
-  /** One holder's unseal submission. Below the threshold it reports progress; at it, unseals. */
-  submitUnseal(submission: Submission): Promise<UnsealResult> {
+  /**
+   * One holder's unseal submission. Below the threshold it reports progress; at it, unseals.
+   * `beforeUnseal` runs with a barrier over the opened keyring before anything is served: when it
+   * throws, the keys are wiped and the HSM stays sealed (a restored store's backup seal,
+   * engine/backup.ts).
+   */
+  submitUnseal(
+    submission: Submission,
+    opts: { beforeUnseal?: (barrier: Barrier) => Promise<void> } = {},
+  ): Promise<UnsealResult> {
     return this.#locked(async () => {
       this.#requireConfig();
       if (this.#unsealed) throw new KeywardError('ALREADY_UNSEALED', 'keyward is already unsealed');
@@ -203,9 +211,14 @@ export class SealManager implements KeyringSource {
         wipe(rootKey);
         throw new KeywardError('STORAGE_CORRUPT', 'the keyring row is missing');
       }
+      let keyring: Keyring | undefined;
       try {
-        this.#unsealed = { rootKey, keyring: Keyring.open(rootKey, row.blob) };
+        keyring = Keyring.open(rootKey, row.blob);
+        const opened = keyring;
+        await opts.beforeUnseal?.(new Barrier({ keyring: () => opened, reloadKeyring: async () => opened }));
+        this.#unsealed = { rootKey, keyring };
       } catch (err) {
+        keyring?.zeroize();
         wipe(rootKey);
         throw err;
       }

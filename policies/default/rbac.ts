@@ -3,7 +3,7 @@
  *
  * - any authenticated principal may ask who it is (`auth.whoami`);
  * - `admin` may do everything (token creation and revocation are admin-only);
- * - `operator` runs the HSM: seal, root rotation, rekey, key and policy administration (BYOK import
+ * - `operator` runs the HSM: seal, root rotation, rekey, backup, key and policy administration (BYOK import
  *   and reading the wrapping key included), but no data-plane operation (it never sees plaintext or
  *   signs);
  * - `app` performs cryptographic operations on keys (and may list and read key metadata), draws
@@ -40,6 +40,7 @@ function isOperatorOperation(req: Request): bool {
     req.operationIs('sys.rotate') ||
     req.operationIs('sys.rekey.init') ||
     req.operationIs('sys.rekey.cancel') ||
+    req.operationIs('sys.backup') ||
     req.operationIs('key.create') ||
     req.operationIs('key.list') ||
     req.operationIs('key.read') ||

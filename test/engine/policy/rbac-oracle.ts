@@ -16,6 +16,7 @@ export const OPERATOR_OPS: ReadonlySet<string> = new Set([
   'sys.rotate',
   'sys.rekey.init',
   'sys.rekey.cancel',
+  'sys.backup',
   'key.create',
   'key.list',
   'key.read',

@@ -1,0 +1,66 @@
+/**
+ * POST /v1/sys/backup (docs/backup.md): a consistent snapshot of the whole store, decided by the
+ * policies (`sys.backup`: admin under the default policy) and audited like every request. The
+ * snapshot is taken inside the request (one REPEATABLE READ transaction, after a fresh checkpoint),
+ * spooled to a private temporary file, and streamed as the answer once the request's audit record
+ * has committed; the file is removed when the answer ends, however it ends.
+ * @module
+ */
+import { createReadStream } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Router from '@koa/router';
+import type { Context } from 'koa';
+import type { AppDeps } from '../deps.js';
+import { caller } from '../auth.js';
+import { parseBody } from '../body.js';
+import { EmptyBody } from '../schemas.js';
+import { respond } from './respond.js';
+
+/** The media type of a backup file: newline-delimited JSON. */
+export const BACKUP_MEDIA_TYPE = 'application/x-ndjson';
+
+export function backupRoutes(deps: AppDeps): Router {
+  const { hsm } = deps;
+  const r = new Router({ prefix: '/v1/sys' });
+
+  r.post('/backup', async (ctx: Context) => {
+    await parseBody(ctx, EmptyBody, deps.bodyLimit);
+    const dir = await mkdtemp(join(tmpdir(), 'keyward-backup-'));
+    const file = join(dir, 'backup.ndjson');
+    const cleanup = () => rm(dir, { recursive: true, force: true }).catch(() => undefined);
+    let out;
+    try {
+      out = await hsm.request({ ...caller(ctx), operation: 'sys.backup' }, async (a) => {
+        // Sign what is committed so far: the header's checkpoint then covers (nearly) the whole log.
+        await a.checkpoint({ fresh: true });
+        return a.backup(file);
+      });
+    } catch (err) {
+      await cleanup();
+      throw err;
+    }
+    if (out.kind === 'parked') {
+      await cleanup();
+      respond(ctx, out);
+      return;
+    }
+    const header = out.value;
+    deps.log.info('backup', {
+      reqId: ctx.state.reqId,
+      backupId: header.id,
+      bytes: header.body.bytes,
+      auditSize: header.audit.headSize,
+    });
+    const stream = createReadStream(file);
+    stream.once('close', () => void cleanup());
+    ctx.status = 200;
+    ctx.type = BACKUP_MEDIA_TYPE;
+    ctx.set('Content-Disposition', `attachment; filename="keyward-${header.id}.ndjson"`);
+    ctx.set('Keyward-Backup-Id', header.id);
+    ctx.body = stream;
+  });
+
+  return r;
+}
