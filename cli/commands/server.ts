@@ -57,7 +57,13 @@ export default class ServerCommand extends OfflineCommand {
   insecureNoTls = Option.Boolean('--insecure-no-tls', false, {
     description: 'Allow plain HTTP on a non-loopback --listen (only behind a proxy that terminates TLS)',
   });
-  logLevel = Option.String('--log-level', 'info', { description: 'debug, info, warn or error' });
+  logLevel = Option.String('--log-level', 'info', {
+    description: 'debug, info, warn or error (JSON lines on stderr; human lines when stderr is a terminal)',
+  });
+  metricsUnauthenticated = Option.Boolean('--metrics-unauthenticated', false, {
+    description:
+      'Serve GET /metrics without a token, sealed or not (else it needs a token whose policy grants `metrics`)',
+  });
   storageDeadline = Option.String('--storage-deadline-ms', {
     description:
       'Budget of each storage call on the request path and of the audit append, in ms; past it the request is 503 (default 2000, env KEYWARD_STORAGE_DEADLINE_MS)',
@@ -218,6 +224,8 @@ export default class ServerCommand extends OfflineCommand {
       ...(foldMs !== undefined ? { refusalFoldMs: foldMs } : {}),
       ...(tls ? { tls } : {}),
       insecureNoTls: this.insecureNoTls,
+      metricsUnauthenticated: this.metricsUnauthenticated,
+      pool,
     });
     const where = this.dev
       ? 'in-memory PGlite (everything is lost on exit)'

@@ -40,6 +40,7 @@ export const OPERATIONS = {
   "sys.rotate": { keyed: false, changes: true, routes: ["POST /v1/sys/rotate"] },
   "sys.rekey.init": { keyed: false, changes: false, routes: ["POST /v1/sys/rekey/init"] },
   "sys.rekey.cancel": { keyed: false, changes: false, routes: ["POST /v1/sys/rekey/cancel"] },
+  "metrics": { keyed: false, changes: false, routes: ["GET /metrics"] },
   "audit.keys": { keyed: false, changes: false, routes: ["GET /v1/audit/keys"] },
   "audit.read": { keyed: false, changes: false, routes: ["GET /v1/audit/checkpoint","GET /v1/audit/records","GET /v1/audit/proofs/inclusion","GET /v1/audit/proofs/consistency"] },
   "audit.hash": { keyed: false, changes: false, routes: ["POST /v1/audit/hash"] },
