@@ -155,6 +155,7 @@ describe('responses match the OpenAPI document', { timeout: 240_000 }, () => {
     await ok('POST', '/v1/sys/rekey/init', { holders: holders.map(toPublicKeyFile), threshold: 2 });
     await ok('POST', '/v1/sys/rekey/cancel', {});
     await ok('POST', '/v1/sys/rotate', {});
+    await ok('GET', '/metrics');
     await ok('POST', '/v1/sys/seal', {});
     await ok('GET', '/v1/sys/health', undefined, 503);
 
@@ -226,6 +227,7 @@ describe('responses match the OpenAPI document', { timeout: 240_000 }, () => {
         sysRotate: ['POST', '/v1/sys/rotate', {}],
         sysRekeyInit: ['POST', '/v1/sys/rekey/init', { holders, threshold: 1 }],
         sysRekeyCancel: ['POST', '/v1/sys/rekey/cancel', {}],
+        metrics: ['GET', '/metrics'],
         authWhoami: ['GET', '/v1/auth/whoami'],
         authTokenCreate: ['POST', '/v1/auth/tokens', { principal: 'x', roles: ['app'], ttl: 60 }],
         authTokenRevoke: ['DELETE', '/v1/auth/tokens/tok_0000000000000000'],

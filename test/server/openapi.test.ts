@@ -89,7 +89,14 @@ describe('GET /openapi.json', () => {
       const ok = Object.keys(op.responses).filter((s) => /^2/.test(s) && s !== '202');
       assert.ok(ok.length >= 1, `${method} ${path}`);
       for (const status of ok) {
-        const ref = op.responses[status].content['application/json'].schema.$ref;
+        const content = op.responses[status].content;
+        // The one text answer: the Prometheus exposition.
+        if (path === '/metrics') {
+          assert.deepEqual(Object.keys(content), ['text/plain; version=0.0.4']);
+          assert.equal(deref(content['text/plain; version=0.0.4'].schema).type, 'string');
+          continue;
+        }
+        const ref = content['application/json'].schema.$ref;
         assert.match(ref, /^#\/components\/schemas\/[A-Z][A-Za-z0-9]*$/, `${method} ${path} ${status}`);
         const schema = deref({ $ref: ref });
         assert.ok(
