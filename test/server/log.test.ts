@@ -76,7 +76,6 @@ describe('the server log (pino)', () => {
     const lines: string[] = [];
     const log = createLogger({ write: (l) => lines.push(l), pretty: true });
     log.warn('the TLS certificate has expired: clients will refuse it', { validTo: '2020-01-01', n: 3 });
-    // eslint-disable-next-line no-control-regex
     const plain = lines[0]!.replace(/\x1b\[[0-9;]*m/g, '');
     assert.match(
       plain,
