@@ -52,7 +52,7 @@ const DUAL_CONTROL_OPS = [...ORACLE_DUAL_CONTROL_OPS];
 const AUDIT_OPS = ['audit.read', 'audit.export', 'audit.verify', 'audit.hash'];
 const OTHER_OPS = ['auth.whoami', 'auth.token.create', 'auth.token.revoke', 'frobnicate', 'audit', 'auditing.read'];
 const OPS = [...new Set([...OPERATOR_OPS, ...APP_OPS, ...DUAL_CONTROL_OPS, ...AUDIT_OPS, ...OTHER_OPS])];
-const ROLES = ['admin', 'operator', 'app', 'auditor', 'root'];
+const ROLES = ['admin', 'operator', 'app', 'auditor', 'monitor', 'root'];
 
 const cedarActions = (ops: readonly string[]) => ops.map((o) => `Action::"${o}"`).join(', ');
 /**
@@ -67,6 +67,7 @@ permit(principal in Role::"admin", action, resource);
 permit(principal in Role::"operator", action in [${cedarActions([...OPERATOR_OPS, ...DUAL_CONTROL_OPS])}], resource);
 permit(principal in Role::"app", action in [${cedarActions(APP_OPS)}], resource);
 permit(principal in Role::"auditor", action in Action::"group:audit", resource);
+permit(principal in Role::"monitor", action == Action::"metrics", resource);
 `;
 const CEDAR_ACTIONS = AUDIT_OPS.map((id) => ({
   uid: { type: 'Action', id },
@@ -80,7 +81,7 @@ function requests(n: number): PolicyInput[] {
   const next = () => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0);
   const out: PolicyInput[] = [];
   for (let i = 0; i < n; i++) {
-    const roleMask = next() % 32;
+    const roleMask = next() % (1 << ROLES.length);
     const roles = ROLES.filter((_, b) => roleMask & (1 << b) && next() % 3 !== 0);
     const operation = OPS[i % OPS.length]!;
     out.push({

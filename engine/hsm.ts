@@ -8,7 +8,7 @@
  * @module
  */
 import { hostname } from 'node:os';
-import { KeywardError } from '../lib/errors.js';
+import { KeywardError, isKeywardError } from '../lib/errors.js';
 import type { HolderPublicKey, Submission } from '../ceremony/index.js';
 import { TokenAuthenticator, issueToken, newTokenId } from './auth/tokens.js';
 import type { IssuedToken } from './auth/tokens.js';
@@ -36,6 +36,7 @@ import type { Authorized, KeyTarget, Outcome, RequestContext } from './pipeline.
 import { Actions } from './actions.js';
 import { verifyRestored } from './backup.js';
 import type { ActionServices } from './actions.js';
+import { EngineEvents } from './metrics.js';
 
 export type { Authorized, KeyTarget, Outcome, RequestContext } from './pipeline.js';
 export type { Actions } from './actions.js';
@@ -101,6 +102,9 @@ export class Hsm {
   readonly tokens: TokenAuthenticator;
   /** Dual control: parked requests, their approvals and their one execution. */
   readonly approvals: ApprovalService;
+  /** Requests, policy decisions and audit commits as they happen, for metrics (engine/metrics.ts). */
+  readonly events: EngineEvents;
+  readonly #statusOf: (code: string) => number | undefined;
   readonly #pipeline: Pipeline;
   /** Whether the database answers (health), probed at most once a second within the deadline. */
   readonly #storage: StorageProbe;
@@ -108,8 +112,16 @@ export class Hsm {
   #hmacKey: Uint8Array | undefined;
   #signer: Promise<AuditSigner> | undefined;
 
-  private constructor(store: Store, seal: SealManager, audit: AuditLog | undefined, opts: HsmOptions) {
+  private constructor(
+    store: Store,
+    seal: SealManager,
+    audit: AuditLog | undefined,
+    opts: HsmOptions,
+    events: EngineEvents,
+  ) {
     const now = opts.now ?? (() => new Date());
+    this.events = events;
+    this.#statusOf = opts.statusOf ?? (() => undefined);
     this.store = store;
     this.seal = seal;
     this.secrets = new SecretStore(store.db, seal.barrier);
@@ -157,6 +169,7 @@ export class Hsm {
       node: this.node,
       statusOf: opts.statusOf ?? (() => undefined),
       auditHash: (value) => this.auditHash(value),
+      events,
       ...(opts.storageDeadlineMs !== undefined ? { storageDeadlineMs: opts.storageDeadlineMs } : {}),
     });
     this.#services = {
@@ -212,14 +225,16 @@ export class Hsm {
 
   /** Opens the HSM over a store. It starts sealed (or uninitialized). */
   static async open(opts: HsmOptions): Promise<Hsm> {
+    const events = new EngineEvents();
     const audit =
       opts.audit === false
         ? undefined
         : await AuditLog.open(opts.store.db, {
             flushesInFlight: opts.store.driver === 'postgres' ? 2 : 1,
+            observer: events,
             ...(opts.audit ?? {}),
           });
-    const hsm = new Hsm(opts.store, await SealManager.open(opts.store.db), audit, opts);
+    const hsm = new Hsm(opts.store, await SealManager.open(opts.store.db), audit, opts, events);
     hsm.integrator?.start();
     // Keys past their deletion window are purged every minute while unsealed (any node may sweep).
     hsm.keys.startPurger(opts.onAuditError ? { onError: opts.onAuditError } : {});
@@ -393,7 +408,26 @@ export class Hsm {
   request<T>(ctx: RequestContext & { key: KeyTarget }, fn: (a: Actions<KeyRow>) => Promise<T>): Promise<Outcome<T>>;
   request<T>(ctx: RequestContext, fn: (a: Actions) => Promise<T>): Promise<Outcome<T>>;
   request<T>(ctx: RequestContext, fn: (a: Actions<never>) => Promise<T>): Promise<Outcome<T>> {
-    return this.#pipeline.request(ctx, (a: Authorized) => fn(new Actions(this.#services, a) as Actions<never>));
+    const start = this.events.active ? performance.now() : 0;
+    const out = this.#pipeline.request(ctx, (a: Authorized) => fn(new Actions(this.#services, a) as Actions<never>));
+    return this.events.active ? this.#observed(ctx.operation, start, out) : out;
+  }
+
+  /** Tells the observers how a request ended: the status its record carries, and its time. */
+  async #observed<T>(
+    operation: RequestContext['operation'],
+    start: number,
+    out: Promise<Outcome<T>>,
+  ): Promise<Outcome<T>> {
+    try {
+      const o = await out;
+      this.events.request(operation, o.kind === 'parked' ? 202 : 200, (performance.now() - start) / 1000);
+      return o;
+    } catch (err) {
+      const code = isKeywardError(err) ? err.code : 'INTERNAL';
+      this.events.request(operation, this.#statusOf(code) ?? 500, (performance.now() - start) / 1000);
+      throw err;
+    }
   }
 
   /**

@@ -227,6 +227,12 @@ export const OPERATIONS = {
     routes: ['POST /v1/sys/backup'],
     summary: 'a consistent snapshot of the whole store, sealed by the barrier (docs/backup.md)',
   },
+  metrics: {
+    keyed: false,
+    changes: false,
+    routes: ['GET /metrics'],
+    summary: 'the Prometheus metrics (not decided with `--metrics-unauthenticated`)',
+  },
   // The audit log
   'audit.keys': { keyed: false, changes: false, routes: ['GET /v1/audit/keys'], summary: "the log's verifier keys" },
   'audit.read': {

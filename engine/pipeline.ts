@@ -43,6 +43,7 @@ import type { CommitNote, KeyRow, StoredInput } from './store/index.js';
 import { canonicalBody } from './approvals/index.js';
 import type { ApprovalService, ExecutionGate, PendingApproval, RequestOrigin } from './approvals/index.js';
 import type { AuditEvent, Operation } from './operations.js';
+import type { EngineEvents } from './metrics.js';
 
 /** The key a keyed operation acts on: loaded by the pipeline after authentication. */
 export interface KeyTarget {
@@ -155,6 +156,8 @@ export interface PipelineDeps {
   auditHash: (value: string) => string;
   /** The budget of each storage call on the request path, in ms (default 2000, as the audit append's). */
   storageDeadlineMs?: number;
+  /** Hears each composed decision and its time (metrics: engine/metrics.ts). */
+  events?: EngineEvents;
 }
 
 /** One request in flight: its record, its stored policy input, its commit scope. */
@@ -342,7 +345,10 @@ export class Pipeline {
     const encoded = encodePolicyInput(input);
     f.stored = this.#storedInput(encoded);
     f.rec.inputDigest = f.stored.digest;
+    const events = this.#d.events?.active ? this.#d.events : undefined;
+    const start = events ? performance.now() : 0;
     const decision = await this.#d.policies.decide(input, undefined, encoded);
+    events?.decision(decision, (performance.now() - start) / 1000);
     f.rec.policies = decision.policies.map((p) => ({
       sha256: p.sha256,
       decision: p.fault ? 'fault' : p.decision,

@@ -8,12 +8,14 @@ import Router from '@koa/router';
 import Koa from 'koa';
 import type { Context, Next } from 'koa';
 import type { Hsm } from '../engine/hsm.js';
+import type { CryptoPool } from '../engine/crypto/index.js';
 import { DEFAULT_BODY_LIMIT } from './body.js';
 import type { AppDeps } from './deps.js';
 import { errorMiddleware, sendError } from './errors.js';
 import { openApiDocument } from './openapi.js';
 import { createLogger } from './log.js';
 import type { Logger } from './log.js';
+import { ServerMetrics, appMetrics } from './metrics.js';
 import { DEFAULT_CEREMONY_RATE } from './rate-limit.js';
 import type { RateLimitOptions } from './rate-limit.js';
 import { appRefusals } from './refusals.js';
@@ -22,6 +24,7 @@ import { auditRoutes } from './routes/audit.js';
 import { authRoutes } from './routes/auth.js';
 import { backupRoutes } from './routes/backup.js';
 import { keyRoutes } from './routes/keys.js';
+import { metricsRoutes } from './routes/metrics.js';
 import { policyRoutes } from './routes/policies.js';
 import { sysRoutes } from './routes/sys.js';
 import { transitRoutes } from './routes/transit.js';
@@ -40,12 +43,16 @@ export interface AppOptions {
   secure?: boolean;
   /** Where the web console's built files are (default build/ui/; server/ui.ts). */
   uiDir?: string;
+  /** GET /metrics answers without a token, outside the pipeline (`--metrics-unauthenticated`). */
+  metricsUnauthenticated?: boolean;
+  /** The crypto worker pool, for its metrics. */
+  pool?: CryptoPool;
 }
 
 /** HSTS for one year once TLS is on (docs/operations.md, "TLS"). */
 export const HSTS = 'max-age=31536000';
 
-function requestLog(log: Logger, hsm: Hsm, tls: boolean) {
+function requestLog(log: Logger, hsm: Hsm, tls: boolean, metrics: ServerMetrics) {
   // Request ids: a random per-process prefix and a counter (unique across nodes, and no CSPRNG call
   // per request); 16 hex characters as before.
   const prefix = randomBytes(4).toString('hex');
@@ -73,6 +80,7 @@ function requestLog(log: Logger, hsm: Hsm, tls: boolean) {
         code: ctx.state.errorCode,
         ms: Number(process.hrtime.bigint() - start) / 1e6,
       });
+      metrics.response(ctx.status);
     }
   };
 }
@@ -91,6 +99,7 @@ export function appRouters(deps: AppDeps): Router[] {
     keyRoutes(deps),
     auditRoutes(deps),
     transitRoutes(deps),
+    metricsRoutes(deps),
     meta,
   ];
   // Approvals execute parked requests through the routers that parked them.
@@ -101,15 +110,18 @@ export function appRouters(deps: AppDeps): Router[] {
 const ROUTER_METHODS = new Set(['HEAD', 'OPTIONS', 'GET', 'PUT', 'PATCH', 'POST', 'DELETE']);
 
 export function createApp(opts: AppOptions): Koa {
+  const metrics = new ServerMetrics(opts.hsm, { pool: opts.pool });
   const deps: AppDeps = {
     hsm: opts.hsm,
     log: opts.log ?? createLogger(),
     bodyLimit: opts.bodyLimit ?? DEFAULT_BODY_LIMIT,
     ceremonyRate: opts.ceremonyRate ?? DEFAULT_CEREMONY_RATE,
+    metrics: { registry: metrics, unauthenticated: opts.metricsUnauthenticated === true },
   };
   const app = new Koa({ proxy: false });
   app.silent = true;
-  app.use(requestLog(deps.log, deps.hsm, opts.secure === true));
+  appMetrics.set(app, metrics);
+  app.use(requestLog(deps.log, deps.hsm, opts.secure === true, metrics));
   // Outside the error handler: it sees the final answer, to record a refusal before the pipeline.
   const refusals = appRefusals(app, deps.hsm, deps.log, {
     ...(opts.authFailureRate ? { authFailureRate: opts.authFailureRate } : {}),

@@ -1,5 +1,6 @@
 import type { Hsm } from '../engine/hsm.js';
 import type { Logger } from './log.js';
+import type { ServerMetrics } from './metrics.js';
 import type { RateLimitOptions } from './rate-limit.js';
 
 /** What routes are built from. */
@@ -8,4 +9,6 @@ export interface AppDeps {
   log: Logger;
   bodyLimit: number;
   ceremonyRate: RateLimitOptions;
+  /** The metrics registry GET /metrics serves, and whether it serves it without a token. */
+  metrics?: { registry: ServerMetrics; unauthenticated: boolean };
 }

@@ -1,53 +1,101 @@
 /**
- * A small structured logger: one JSON object per line. Callers pass only non-secret fields; request
- * bodies, tokens and key material are never logged (a test checks a whole ceremony's log for them).
+ * The server's structured log (docs/operations.md, "Logs"): pino, one JSON object per line on
+ * stderr (`level` by name, ISO `time`, `pid`, `hostname`, `msg`, then the fields), or a short
+ * human line per event when stderr is a terminal. Callers pass only non-secret fields: request
+ * bodies, tokens and key material are never logged (test/server/secrets-in-logs.test.ts searches a
+ * whole ceremony's log for them), and a few field names that could only hold a secret are redacted
+ * all the same. Every line of a request carries its `reqId` (the X-Request-Id the server assigns).
+ *
+ * Off the hot path: lines go to an asynchronous pino destination (sonic-boom), which writes what
+ * accumulated while the previous write was in flight in one syscall (bench/api measured a
+ * synchronous write per request at ~9% of an encrypt); what is pending is flushed at exit.
  * @module
  */
+import { pino } from 'pino';
+import type { DestinationStream, Logger as Pino } from 'pino';
+
 export type Level = 'debug' | 'info' | 'warn' | 'error';
-const ORDER: Record<Level, number> = { debug: 10, info: 20, warn: 30, error: 40 };
+export const LEVELS: readonly Level[] = ['debug', 'info', 'warn', 'error'];
 
 export interface Logger {
   debug(msg: string, fields?: Record<string, unknown>): void;
   info(msg: string, fields?: Record<string, unknown>): void;
   warn(msg: string, fields?: Record<string, unknown>): void;
   error(msg: string, fields?: Record<string, unknown>): void;
+  /** A logger whose every line also carries `bindings` (e.g. `{ reqId }`). */
+  child(bindings: Record<string, unknown>): Logger;
 }
 
-/**
- * Writes lines to stderr in batches: one write per event-loop turn instead of one per line
- * (stderr to a pipe or file is a synchronous syscall per write on Linux; bench/api measured the
- * per-request write at ~9% of an encrypt). Whatever is pending is flushed at exit.
- */
-function batchedStderr(): (line: string) => void {
-  let pending: string[] = [];
-  let scheduled = false;
-  const flush = () => {
-    scheduled = false;
-    if (pending.length === 0) return;
-    const text = pending.join('');
-    pending = [];
-    process.stderr.write(text);
-  };
-  process.once('exit', flush);
-  return (line: string) => {
-    pending.push(line);
-    if (pending.length >= 256) flush();
-    else if (!scheduled) {
-      scheduled = true;
-      setImmediate(flush);
-    }
+/** Field names that could only hold a secret: censored if a caller ever passes one. */
+const REDACT = [
+  'token',
+  'rootToken',
+  'bearer',
+  'authorization',
+  'plaintext',
+  'password',
+  'passphrase',
+  'share',
+  'shards',
+];
+
+export interface LoggerOptions {
+  /** Where lines go, one call per line (tests capture them); default: stderr. */
+  write?: (line: string) => void;
+  level?: Level;
+  /** Human-readable lines instead of JSON; default: when stderr is a terminal (and no `write`). */
+  pretty?: boolean;
+}
+
+export function createLogger(opts: LoggerOptions = {}): Logger {
+  const pretty = opts.pretty ?? (opts.write === undefined && process.stderr.isTTY === true);
+  const write = opts.write ?? (pretty ? (line: string) => process.stderr.write(line) : undefined);
+  // A terminal is written to synchronously: it is read by a person, not under load.
+  const sink: DestinationStream = write
+    ? { write: pretty ? (line) => write(prettyLine(line)) : write }
+    : pino.destination({ dest: 2, sync: false });
+  const p = pino(
+    {
+      level: opts.level ?? 'info',
+      timestamp: pino.stdTimeFunctions.isoTime,
+      formatters: { level: (label) => ({ level: label }) },
+      redact: { paths: REDACT, censor: '[redacted]' },
+    },
+    sink,
+  );
+  return wrap(p);
+}
+
+function wrap(p: Pino): Logger {
+  return {
+    debug: (msg, fields) => (fields ? p.debug(fields, msg) : p.debug(msg)),
+    info: (msg, fields) => (fields ? p.info(fields, msg) : p.info(msg)),
+    warn: (msg, fields) => (fields ? p.warn(fields, msg) : p.warn(msg)),
+    error: (msg, fields) => (fields ? p.error(fields, msg) : p.error(msg)),
+    child: (bindings) => wrap(p.child(bindings)),
   };
 }
 
-export function createLogger(opts: { write?: (line: string) => void; level?: Level; now?: () => Date } = {}): Logger {
-  const write = opts.write ?? batchedStderr();
-  const min = ORDER[opts.level ?? 'info'];
-  const now = opts.now ?? (() => new Date());
-  const emit = (level: Level) => (msg: string, fields?: Record<string, unknown>) => {
-    if (ORDER[level] < min) return;
-    write(JSON.stringify({ time: now().toISOString(), level, msg, ...fields }) + '\n');
-  };
-  return { debug: emit('debug'), info: emit('info'), warn: emit('warn'), error: emit('error') };
+const COLORS: Record<string, string> = { debug: '\x1b[90m', info: '\x1b[32m', warn: '\x1b[33m', error: '\x1b[31m' };
+const OMIT = new Set(['level', 'time', 'pid', 'hostname', 'msg']);
+
+/** `12:00:00.000 INFO  msg key=value …` for a terminal (a line that is not JSON passes as it is). */
+export function prettyLine(line: string): string {
+  let o: Record<string, unknown>;
+  try {
+    o = JSON.parse(line) as Record<string, unknown>;
+  } catch {
+    return line;
+  }
+  const level = String(o.level);
+  const time = typeof o.time === 'string' ? o.time.slice(11, 23) : '';
+  const fields = Object.entries(o)
+    .filter(([k]) => !OMIT.has(k))
+    .map(([k, v]) => `${k}=${typeof v === 'string' && !/[\s"=]/.test(v) ? v : JSON.stringify(v)}`)
+    .join(' ');
+  const color = COLORS[level] ?? '';
+  return `${time} ${color}${level.toUpperCase().padEnd(5)}\x1b[0m ${String(o.msg ?? '')}${fields ? ' ' + fields : ''}\n`;
 }
 
-export const silentLogger: Logger = { debug() {}, info() {}, warn() {}, error() {} };
+const noop = () => {};
+export const silentLogger: Logger = { debug: noop, info: noop, warn: noop, error: noop, child: () => silentLogger };

@@ -15,6 +15,7 @@ import type { AppOptions } from './app.js';
 import { refusalsOf } from './refusals.js';
 import type { Refusals } from './refusals.js';
 import { createLogger } from './log.js';
+import { appMetrics } from './metrics.js';
 import { loadTls, reloadOnSighup } from './tls.js';
 import type { TlsFiles } from './tls.js';
 
@@ -132,6 +133,7 @@ export async function listen(opts: ListenOptions): Promise<RunningServer> {
       });
       // The refusals counted since the last interval are written before the HSM closes.
       await refusalsOf(app)?.close();
+      appMetrics.get(app)?.close();
     },
   };
 }

@@ -64,7 +64,7 @@ export const TAGS = [
   { name: 'keys', description: 'Named, versioned keys and their operations; BYOK import; random bytes' },
   { name: 'audit', description: 'The Merkle audit log: records, checkpoints, proofs, attestation bundles' },
   { name: 'approvals', description: 'Dual control: parked requests, their approval and one execution' },
-  { name: 'meta', description: 'This document' },
+  { name: 'meta', description: 'This document, and the Prometheus metrics' },
 ] as const;
 export type Tag = (typeof TAGS)[number]['name'];
 
@@ -95,7 +95,7 @@ export interface RouteDoc {
   params?: Record<string, z.ZodType>;
   /** The success body. */
   response: z.ZodType;
-  /** The success body's media type when not JSON (a backup's NDJSON stream): documented as a string. */
+  /** The success body's media type when not JSON (a backup's NDJSON stream, the Prometheus text): documented as a string. */
   mediaType?: string;
   /** Success status (default 200). */
   status?: number;
@@ -679,6 +679,17 @@ export const ROUTES: readonly RouteDoc[] = [
   },
   {
     method: 'get',
+    path: '/metrics',
+    operationId: 'metrics',
+    tag: 'meta',
+    summary:
+      'Prometheus metrics, text exposition format 0.0.4 (docs/operations.md, "Metrics"); without a token only on a server started with --metrics-unauthenticated',
+    auth: true,
+    response: res.MetricsText,
+    mediaType: 'text/plain; version=0.0.4',
+  },
+  {
+    method: 'get',
     path: '/openapi.json',
     operationId: 'openapiDocument',
     tag: 'meta',
@@ -856,7 +867,11 @@ export function buildDocument(routes: readonly RouteDoc[]): object {
       const name = nameOf(responses, schema, `${pascal(r.operationId)}Response`);
       responsesDoc[status] = {
         description: status === (r.status ?? 200) ? 'Success' : `${status}: see the summary`,
-        content: { 'application/json': { schema: { $ref: REF(name) } } },
+        content: {
+          'application/json': {
+            schema: { $ref: REF(name) },
+          },
+        },
       };
     }
     if (r.errorBody) {

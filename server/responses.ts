@@ -365,6 +365,9 @@ export const ApprovalList = z.strictObject({ approvals: z.array(Approval), next:
 export const ExecutedResult = z.record(z.string(), z.unknown());
 
 /** GET /openapi.json: an OpenAPI 3.1 document. */
+/** GET /metrics: the Prometheus text exposition (server/metrics.ts). */
+export const MetricsText = z.string().meta({ description: 'Prometheus text exposition format 0.0.4' });
+
 export const OpenApiDocument = z.looseObject({
   openapi: z.literal('3.1.0'),
   info: z.looseObject({ title: z.string(), version: z.string() }),

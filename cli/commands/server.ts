@@ -22,6 +22,8 @@ export default class ServerCommand extends OfflineCommand {
 
       TLS: --tls-cert and --tls-key (PEM) serve HTTPS, TLS 1.2 or later; SIGHUP reloads both files without closing the listener (a pair that fails to load keeps the old one, and the log says why). --tls-client-ca makes every client present a certificate that CA signed; its subject reaches policies as the attributes tls.client.subject, tls.client.cn and tls.client.fingerprint. A non-loopback --listen needs TLS, or --insecure-no-tls when a proxy in front terminates it.
 
+      Metrics: GET /metrics answers in the Prometheus text format to a token whose policy grants \`metrics\` (the default policy: admin, operator, monitor), or to anyone with --metrics-unauthenticated. Logs: JSON lines on stderr (human lines when stderr is a terminal), from --log-level up.
+
       --dev-root-token fixes the dev root token to any string that can be sent as a bearer token (visible ASCII, no spaces), like Vault's -dev-root-token-id; one that is not Keyward's own form (kwt_ + 43 base64url characters) gets a warning, since it is only as secret as it is hard to guess.
     `,
     examples: [
@@ -57,7 +59,13 @@ export default class ServerCommand extends OfflineCommand {
   insecureNoTls = Option.Boolean('--insecure-no-tls', false, {
     description: 'Allow plain HTTP on a non-loopback --listen (only behind a proxy that terminates TLS)',
   });
-  logLevel = Option.String('--log-level', 'info', { description: 'debug, info, warn or error' });
+  logLevel = Option.String('--log-level', 'info', {
+    description: 'debug, info, warn or error (JSON lines on stderr; human lines when stderr is a terminal)',
+  });
+  metricsUnauthenticated = Option.Boolean('--metrics-unauthenticated', false, {
+    description:
+      'Serve GET /metrics without a token, sealed or not (else it needs a token whose policy grants `metrics`)',
+  });
   storageDeadline = Option.String('--storage-deadline-ms', {
     description:
       'Budget of each storage call on the request path and of the audit append, in ms; past it the request is 503 (default 2000, env KEYWARD_STORAGE_DEADLINE_MS)',
@@ -218,6 +226,8 @@ export default class ServerCommand extends OfflineCommand {
       ...(foldMs !== undefined ? { refusalFoldMs: foldMs } : {}),
       ...(tls ? { tls } : {}),
       insecureNoTls: this.insecureNoTls,
+      metricsUnauthenticated: this.metricsUnauthenticated,
+      pool,
     });
     const where = this.dev
       ? 'in-memory PGlite (everything is lost on exit)'

@@ -41,6 +41,7 @@ export const OPERATIONS = {
   "sys.rekey.init": { keyed: false, changes: false, routes: ["POST /v1/sys/rekey/init"] },
   "sys.rekey.cancel": { keyed: false, changes: false, routes: ["POST /v1/sys/rekey/cancel"] },
   "sys.backup": { keyed: false, changes: false, routes: ["POST /v1/sys/backup"] },
+  "metrics": { keyed: false, changes: false, routes: ["GET /metrics"] },
   "audit.keys": { keyed: false, changes: false, routes: ["GET /v1/audit/keys"] },
   "audit.read": { keyed: false, changes: false, routes: ["GET /v1/audit/checkpoint","GET /v1/audit/records","GET /v1/audit/proofs/inclusion","GET /v1/audit/proofs/consistency"] },
   "audit.hash": { keyed: false, changes: false, routes: ["POST /v1/audit/hash"] },

@@ -28,6 +28,8 @@ export class KeyMaterial {
   readonly #expanded = new SecretCache<ExpandedKey>(EXPANDED_CACHE_MAX, crypto.wipeExpandedKey);
   /** Expansions under way, by path, so concurrent first uses share one. */
   readonly #expanding = new Map<string, Promise<ExpandedKey>>();
+  /** Lookups of each cache that found the value, and that had to read (or derive) it: for metrics. */
+  readonly stats = { material: { hits: 0, misses: 0 }, expanded: { hits: 0, misses: 0 } };
 
   constructor(deps: KeyDeps) {
     this.#d = deps;
@@ -70,7 +72,11 @@ export class KeyMaterial {
     const { seal } = this.#d;
     const path = materialPath(row.id, version);
     const hit = this.#cache.get(path);
-    if (hit) return hit;
+    if (hit) {
+      this.stats.material.hits++;
+      return hit;
+    }
+    this.stats.material.misses++;
     seal.keyring(); // SEALED first
     const blob = await getEntry(this.#d.db, path);
     if (!blob) throw new KeywardError('KEY_VERSION_NOT_FOUND', `key "${row.name}" has no version ${version}`);
@@ -95,7 +101,11 @@ export class KeyMaterial {
     if (!crypto.isExpandable(type)) return this.private(row, version);
     const path = materialPath(row.id, version);
     const hit = this.#expanded.get(path);
-    if (hit) return hit;
+    if (hit) {
+      this.stats.expanded.hits++;
+      return hit;
+    }
+    this.stats.expanded.misses++;
     let pending = this.#expanding.get(path);
     if (!pending) {
       pending = this.private(row, version)

@@ -67,6 +67,11 @@ export class KeyService {
 
   // Catalog (catalog.ts)
 
+  /** This node's key-material cache lookups, hits and misses (engine/keys/material.ts), for metrics. */
+  get materialCacheStats(): KeyMaterial['stats'] {
+    return this.#material.stats;
+  }
+
   /** The key row, or KEY_NOT_FOUND. */
   row(name: string): Promise<KeyRow> {
     return this.#catalog.row(name);

@@ -67,6 +67,12 @@ export async function listApprovals(
     .limit(q.limit);
 }
 
+/** How many approvals are pending (waiting for approvals or their execution), for metrics. */
+export async function countPendingApprovals(db: Db): Promise<number> {
+  const [c] = await db.select({ n: count() }).from(approvals).where(eq(approvals.state, 'pending'));
+  return Number(c?.n ?? 0);
+}
+
 /** The principals who approved each of `ids`, in the order they approved. */
 export async function listApprovalGrants(
   db: Db,

@@ -48,6 +48,7 @@ export {
   addApprovalGrant,
   claimApproval,
   countApprovalGrants,
+  countPendingApprovals,
   denyApproval,
   expireApprovals,
   getApproval,

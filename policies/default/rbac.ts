@@ -4,11 +4,12 @@
  * - any authenticated principal may ask who it is (`auth.whoami`);
  * - `admin` may do everything (token creation and revocation are admin-only);
  * - `operator` runs the HSM: seal, root rotation, rekey, backup, key and policy administration (BYOK import
- *   and reading the wrapping key included), but no data-plane operation (it never sees plaintext or
- *   signs);
+ *   and reading the wrapping key included), the metrics, but no data-plane operation (it never sees
+ *   plaintext or signs);
  * - `app` performs cryptographic operations on keys (and may list and read key metadata), draws
  *   random bytes and hashes data (`random`, `hash`: no key, but still decided and audited);
  * - `auditor` reads and exports the audit log (`audit.*`);
+ * - `monitor` reads the Prometheus metrics (`metrics`) and nothing else: a scraper's token;
  * - dual control: key export, key deletion, policy activation and policy deactivation need two
  *   approvals from `operator`, whoever asks — `admin` included: four eyes that an
  *   admin could skip would not be four eyes. Only `admin` and `operator` may ask;
@@ -53,7 +54,8 @@ function isOperatorOperation(req: Request): bool {
     req.operationIs('policy.list') ||
     req.operationIs('policy.evaluate') ||
     req.operationIs('policy.activate') ||
-    req.operationIs('policy.deactivate')
+    req.operationIs('policy.deactivate') ||
+    req.operationIs('metrics')
   );
 }
 
@@ -102,5 +104,6 @@ export function decide(req: Request): Decision {
   if (req.hasRole('operator') && isOperatorOperation(req)) return Decision.allow('role operator');
   if (req.hasRole('app') && isAppOperation(req)) return Decision.allow('role app');
   if (req.hasRole('auditor') && req.operationStartsWith('audit.')) return Decision.allow('role auditor');
+  if (req.hasRole('monitor') && req.operationIs('metrics')) return Decision.allow('role monitor');
   return Decision.deny('no role of ' + roleList(req) + ' permits ' + req.operation);
 }

@@ -15,7 +15,15 @@ import { CLI_ENTRY, runCli } from '../helpers/cli.js';
 function startServer(args: string[]): Promise<{ info: any; stderr: () => string; stop: () => Promise<void> }> {
   const child = spawn(
     process.execPath,
-    [...CLI_ENTRY, 'server', '--json', '--listen', '127.0.0.1:0', '--log-level', 'warn', ...args],
+    [
+      ...CLI_ENTRY,
+      'server',
+      '--json',
+      '--listen',
+      '127.0.0.1:0',
+      ...(args.includes('--log-level') ? [] : ['--log-level', 'warn']),
+      ...args,
+    ],
     {
       env: { ...process.env, KEYWARD_ADDR: undefined, KEYWARD_TOKEN: undefined, KEYWARD_DATABASE_URL: undefined },
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -130,5 +138,41 @@ describe('keyward server --dev --dev-root-token', { timeout: 120_000 }, () => {
       assert.notEqual(bad.code, 0);
       assert.match(bad.stdout + bad.stderr, new RegExp(`${flag} expects an integer`));
     }
+  });
+
+  it('--metrics-unauthenticated serves GET /metrics without a token; the log is JSON lines with the request id', async () => {
+    const srv = await startServer([
+      '--dev',
+      '--dev-root-token',
+      'root',
+      '--metrics-unauthenticated',
+      '--log-level',
+      'info',
+    ]);
+    let reqId: string | null;
+    try {
+      const m = await fetch(srv.info.addr + '/metrics');
+      assert.equal(m.status, 200);
+      assert.match(await m.text(), /^keyward_sealed 0$/m);
+      const who = await fetch(srv.info.addr + '/v1/auth/whoami', { headers: { authorization: 'Bearer root' } });
+      assert.equal(who.status, 200);
+      reqId = who.headers.get('x-request-id');
+    } finally {
+      await srv.stop();
+    }
+    // stderr is a pipe: JSON, one object per line, flushed by the time the process exited.
+    const lines = srv
+      .stderr()
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .map((l) => JSON.parse(l));
+    const line = lines.find((l) => l.msg === 'request' && l.path === '/v1/auth/whoami');
+    assert.ok(line, srv.stderr().slice(0, 1000));
+    assert.equal(line.reqId, reqId);
+    assert.equal(line.level, 'info');
+    assert.equal(line.status, 200);
+    assert.match(line.time, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+    assert.ok(lines.some((l) => l.msg === 'shutting down'));
+    assert.ok(!srv.stderr().includes('Bearer'));
   });
 });

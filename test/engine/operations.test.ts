@@ -71,6 +71,7 @@ function samples(wrappingKey: string, holders: unknown[]): Record<string, Sample
     'POST /v1/sys/rekey/init': [['POST', '/v1/sys/rekey/init', { holders, threshold: 1 }]],
     'POST /v1/sys/rekey/cancel': [['POST', '/v1/sys/rekey/cancel', {}]],
     'POST /v1/sys/backup': [['POST', '/v1/sys/backup', {}]],
+    'GET /metrics': [['GET', '/metrics']],
     'GET /v1/audit/keys': [['GET', '/v1/audit/keys']],
     'GET /v1/audit/checkpoint': [['GET', '/v1/audit/checkpoint']],
     'GET /v1/audit/records': [['GET', '/v1/audit/records?from=0']],

@@ -156,6 +156,7 @@ describe('responses match the OpenAPI document', { timeout: 240_000 }, () => {
     await ok('POST', '/v1/sys/rekey/cancel', {});
     await ok('POST', '/v1/sys/rotate', {});
     await ok('POST', '/v1/sys/backup', {});
+    await ok('GET', '/metrics');
     await ok('POST', '/v1/sys/seal', {});
     await ok('GET', '/v1/sys/health', undefined, 503);
 
@@ -228,6 +229,7 @@ describe('responses match the OpenAPI document', { timeout: 240_000 }, () => {
         sysRekeyInit: ['POST', '/v1/sys/rekey/init', { holders, threshold: 1 }],
         sysRekeyCancel: ['POST', '/v1/sys/rekey/cancel', {}],
         sysBackup: ['POST', '/v1/sys/backup', {}],
+        metrics: ['GET', '/metrics'],
         authWhoami: ['GET', '/v1/auth/whoami'],
         authTokenCreate: ['POST', '/v1/auth/tokens', { principal: 'x', roles: ['app'], ttl: 60 }],
         authTokenRevoke: ['DELETE', '/v1/auth/tokens/tok_0000000000000000'],

@@ -86,6 +86,7 @@ const MATRIX: Record<string, readonly [Cell, Cell, Cell, Cell]> = {
   'POST /v1/sys/rekey/init':                       [ok,     ok,      deny,   deny],
   'POST /v1/sys/rekey/cancel':                     [ok,     ok,      deny,   deny],
   'POST /v1/sys/backup':                           [ok,     ok,      deny,   deny],
+  'GET /metrics':                                  [ok,     ok,      deny,   deny],
   'GET /v1/audit/keys':                            [ok,     deny,    deny,   ok],
   'GET /v1/audit/checkpoint':                      [ok,     deny,    deny,   ok],
   'GET /v1/audit/records':                         [ok,     deny,    deny,   ok],
@@ -332,6 +333,7 @@ describe('role boundaries under the default policy: every route × admin, operat
       return { method: 'POST', path: '/v1/sys/rekey/cancel', body: {} };
     },
     'POST /v1/sys/backup': async () => ({ method: 'POST', path: '/v1/sys/backup', body: {} }),
+    'GET /metrics': async () => ({ method: 'GET', path: '/metrics' }),
     'GET /v1/audit/keys': async () => ({ method: 'GET', path: '/v1/audit/keys' }),
     'GET /v1/audit/checkpoint': async () => ({ method: 'GET', path: '/v1/audit/checkpoint' }),
     'GET /v1/audit/records': async () => ({ method: 'GET', path: '/v1/audit/records?from=0&limit=2' }),

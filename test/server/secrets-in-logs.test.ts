@@ -22,9 +22,11 @@ describe('secrets in logs', () => {
   it('a full ceremony logs no token, share, seed or passphrase', async () => {
     const s = await startTestServer();
     const bodies: string[] = [];
+    const requestIds = new Set<string>();
     const call = async (...a: Parameters<typeof s.call>) => {
       const r = await s.call(...a);
       bodies.push(JSON.stringify(r.body));
+      requestIds.add(r.headers.get('x-request-id')!);
       return r;
     };
     try {
@@ -84,6 +86,14 @@ describe('secrets in logs', () => {
       assert.ok(s.logs.length > 10, 'the log captured the requests');
       assert.match(log, /"msg":"unsealed"/);
       assert.match(log, /"code":"SHARD_DUPLICATE"/);
+      // JSON lines (pino), each of a request carrying its X-Request-Id, one `request` line per request.
+      const lines = s.logs.map((l) => JSON.parse(l));
+      for (const l of lines) {
+        assert.ok(['debug', 'info', 'warn', 'error'].includes(l.level), JSON.stringify(l));
+        assert.ok(requestIds.has(l.reqId), `a line without its request's id: ${JSON.stringify(l)}`);
+      }
+      assert.deepEqual(new Set(lines.filter((l) => l.msg === 'request').map((l) => l.reqId)), requestIds);
+      assert.ok(lines.some((l) => l.msg === 'unsealed' && l.holder));
       const everything = log + bodies.join('\n') + leaves.join('\n');
       for (const secret of secrets) {
         assert.equal(

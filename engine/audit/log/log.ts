@@ -27,6 +27,14 @@ export interface AuditLogOptions {
   batchMax?: number;
   /** Append statements kept in flight (default 1; 2 pays on PostgreSQL, not on one-connection PGlite). */
   flushesInFlight?: number;
+  /** Hears each group commit and each in-transaction append (metrics: engine/metrics.ts). */
+  observer?: AuditObserver;
+}
+
+/** What the log reports for metrics: each group commit's size and time, and in-transaction appends. */
+export interface AuditObserver {
+  auditBatch(records: number, seconds: number, ok: boolean): void;
+  auditInTransaction(records: number): void;
 }
 
 interface Pending {
@@ -46,6 +54,7 @@ export class AuditLog {
   readonly #maxQueue: number;
   readonly #batchMax: number;
   readonly #inFlight: number;
+  readonly #observer: AuditObserver | undefined;
   #queue: Pending[] = [];
   readonly #flushes = new Set<Promise<void>>();
   #scheduled = false;
@@ -60,6 +69,12 @@ export class AuditLog {
     this.#maxQueue = opts.maxQueue ?? AUDIT_QUEUE_MAX_DEFAULT;
     this.#batchMax = Math.max(1, Math.min(opts.batchMax ?? AUDIT_BATCH_MAX, AUDIT_BATCH_MAX));
     this.#inFlight = Math.max(1, Math.min(opts.flushesInFlight ?? 1, 4));
+    this.#observer = opts.observer;
+  }
+
+  /** Records waiting for a flush (not yet in a statement). */
+  get queued(): number {
+    return this.#queue.length;
   }
 
   static async open(db: Db, opts: AuditLogOptions = {}): Promise<AuditLog> {
@@ -120,6 +135,7 @@ export class AuditLog {
       records.map((r) => decoder.decode(encodeRecord(r))),
       inputs,
     );
+    this.#observer?.auditInTransaction(records.length);
     return first;
   }
 
@@ -151,6 +167,8 @@ export class AuditLog {
     const batch = this.#queue.splice(0, this.#batchMax);
     const live = batch.filter((p) => !p.settled);
     if (live.length === 0) return;
+    const start = this.#observer ? performance.now() : 0;
+    let ok = true;
     try {
       const inputs = live.flatMap((p) => (p.input ? [p.input] : []));
       const { first } = await appendAuditLeaves(
@@ -162,6 +180,7 @@ export class AuditLog {
       this.committed += live.length;
       live.forEach((p, i) => settle(p, () => p.resolve(first + i)));
     } catch (err) {
+      ok = false;
       const cause = err instanceof Error ? err : new Error(String(err));
       for (const p of live) {
         settle(p, () =>
@@ -175,6 +194,7 @@ export class AuditLog {
         );
       }
     }
+    this.#observer?.auditBatch(live.length, (performance.now() - start) / 1000, ok);
   }
 
   /** Waits for queued records to flush, then refuses new ones. */

@@ -1,6 +1,6 @@
 /**
  * An independent TypeScript statement of the default policy's role matrix (admin, operator, app,
- * auditor): the oracle that rbac.test.ts checks policies/default/rbac.ts against, role set by role set.
+ * auditor, monitor): the oracle that rbac.test.ts checks policies/default/rbac.ts against, role set by role set.
  */
 export interface Decision {
   decision: 'allow' | 'deny' | 'require_approval';
@@ -10,7 +10,7 @@ export interface Decision {
   group?: string;
 }
 
-/** Operations an operator may perform: seal, rotation, rekey, key and policy administration. */
+/** Operations an operator may perform: seal, rotation, rekey, key and policy administration, metrics. */
 export const OPERATOR_OPS: ReadonlySet<string> = new Set([
   'sys.seal',
   'sys.rotate',
@@ -30,6 +30,7 @@ export const OPERATOR_OPS: ReadonlySet<string> = new Set([
   'policy.evaluate',
   'policy.activate',
   'policy.deactivate',
+  'metrics',
 ]);
 /** Data-plane operations an application may perform on keys. */
 export const APP_OPS: ReadonlySet<string> = new Set([
@@ -74,5 +75,6 @@ export function decideBuiltinRbac(roles: readonly string[], operation: string, a
   if (roles.includes('operator') && OPERATOR_OPS.has(operation)) return { decision: 'allow', reason: 'role operator' };
   if (roles.includes('app') && APP_OPS.has(operation)) return { decision: 'allow', reason: 'role app' };
   if (roles.includes('auditor') && operation.startsWith('audit.')) return { decision: 'allow', reason: 'role auditor' };
+  if (roles.includes('monitor') && operation === 'metrics') return { decision: 'allow', reason: 'role monitor' };
   return { decision: 'deny', reason: `no role of [${roles.join(', ')}] permits ${operation}` };
 }

@@ -35,7 +35,7 @@ describe('the default RBAC policy (policies/default/rbac.ts)', () => {
   it('agrees with the role matrix it replaces, roles in any order and combination', () => {
     const cases = parseCases(json('policies/default/rbac.cases.json'));
     const ops = [...new Set(cases.map((c) => c.input.operation))];
-    const roles = ['admin', 'operator', 'app', 'auditor', 'root'];
+    const roles = ['admin', 'operator', 'app', 'auditor', 'monitor', 'root'];
     for (let mask = 0; mask < 1 << roles.length; mask++) {
       const set = roles.filter((_, i) => mask & (1 << i)).sort();
       for (const operation of ops) {

@@ -1,0 +1,86 @@
+/**
+ * server/log.ts on pino: JSON lines with level names and ISO times, the level threshold, child
+ * bindings (a request's id), redaction of field names that could only hold a secret, and the human
+ * form for a terminal.
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { createLogger, prettyLine } from '../../server/log.js';
+
+function capture(level?: 'debug' | 'info' | 'warn' | 'error') {
+  const lines: string[] = [];
+  const log = createLogger({ write: (l) => lines.push(l), ...(level ? { level } : {}) });
+  return { log, lines, parsed: () => lines.map((l) => JSON.parse(l) as Record<string, unknown>) };
+}
+
+describe('the server log (pino)', () => {
+  it('writes one JSON object per line: level by name, ISO time, msg, the fields', () => {
+    const { log, lines, parsed } = capture();
+    log.info('request', { reqId: 'abc', status: 200, ms: 1.5 });
+    log.error('unhandled error', { code: 'INTERNAL' });
+    assert.equal(lines.length, 2);
+    for (const l of lines) assert.ok(l.endsWith('\n') && !l.slice(0, -1).includes('\n'));
+    const [a, b] = parsed();
+    assert.equal(a!.level, 'info');
+    assert.equal(a!.msg, 'request');
+    assert.equal(a!.reqId, 'abc');
+    assert.equal(a!.status, 200);
+    assert.match(String(a!.time), /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+    assert.ok(Math.abs(Date.parse(String(a!.time)) - Date.now()) < 60_000);
+    assert.equal(a!.pid, process.pid);
+    assert.equal(b!.level, 'error');
+  });
+
+  it('drops lines below its level (default info)', () => {
+    const d = capture();
+    d.log.debug('hidden');
+    d.log.warn('shown');
+    assert.deepEqual(
+      d.parsed().map((l) => l.msg),
+      ['shown'],
+    );
+    const e = capture('error');
+    e.log.warn('hidden');
+    e.log.info('hidden');
+    assert.equal(e.lines.length, 0);
+    const all = capture('debug');
+    all.log.debug('shown');
+    assert.equal(all.parsed()[0]!.level, 'debug');
+  });
+
+  it("a child's bindings are on every one of its lines", () => {
+    const { log, parsed } = capture();
+    const req = log.child({ reqId: 'r-1' });
+    req.info('token created', { tokenId: 'tok_1' });
+    req.child({ step: 2 }).warn('again');
+    log.info('background');
+    const [a, b, c] = parsed();
+    assert.equal(a!.reqId, 'r-1');
+    assert.equal(a!.tokenId, 'tok_1');
+    assert.equal(b!.reqId, 'r-1');
+    assert.equal(b!.step, 2);
+    assert.equal(c!.reqId, undefined);
+  });
+
+  it('censors fields that could only hold a secret', () => {
+    const { log, lines } = capture();
+    const secret = 'kwt_' + 'S'.repeat(43);
+    log.info('oops', { token: secret, plaintext: 'aGk=', passphrase: 'hunter2', tokenId: 'tok_2' });
+    assert.ok(!lines[0]!.includes(secret) && !lines[0]!.includes('hunter2') && !lines[0]!.includes('aGk='));
+    const l = JSON.parse(lines[0]!);
+    assert.equal(l.token, '[redacted]');
+    assert.equal(l.tokenId, 'tok_2');
+  });
+
+  it('on a terminal: one short human line per event', () => {
+    const lines: string[] = [];
+    const log = createLogger({ write: (l) => lines.push(l), pretty: true });
+    log.warn('the TLS certificate has expired: clients will refuse it', { validTo: '2020-01-01', n: 3 });
+    const plain = lines[0]!.replace(/\x1b\[[0-9;]*m/g, '');
+    assert.match(
+      plain,
+      /^\d\d:\d\d:\d\d\.\d{3} WARN  the TLS certificate has expired: clients will refuse it validTo=2020-01-01 n=3\n$/,
+    );
+    assert.equal(prettyLine('not json\n'), 'not json\n');
+  });
+});
