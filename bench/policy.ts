@@ -84,7 +84,11 @@ permit(principal in Role::"app", action in [${cedarActions(APP_OPS)}], resource)
 permit(principal in Role::"auditor", action in Action::"group:audit", resource);
 `;
 const CEDAR_ACTIONS = [
-  ...AUDIT_OPS.map((id) => ({ uid: { type: 'Action', id }, attrs: {}, parents: [{ type: 'Action', id: 'group:audit' }] })),
+  ...AUDIT_OPS.map((id) => ({
+    uid: { type: 'Action', id },
+    attrs: {},
+    parents: [{ type: 'Action', id: 'group:audit' }],
+  })),
   ...APPROVAL_OPS.map((id) => ({
     uid: { type: 'Action', id },
     attrs: {},
