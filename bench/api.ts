@@ -35,32 +35,19 @@
  * --slow-signs=N (default: cores), --dist | --tsx.
  */
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as kw from '../engine/crypto/index.js';
 import type { KeyType } from '../engine/crypto/index.js';
-import { Client, http200, latency, load, round, startChild, summarize } from './helpers/http.js';
+import { Client, http200, keywardEntry, latency, load, round, startChild, summarize } from './helpers/http.js';
 import type { Child, Latency, LoadResult, Res, Slice } from './helpers/http.js';
 import { cannon, summarizeCannon } from './helpers/autocannon.js';
 import type { CannonSlice } from './helpers/autocannon.js';
 import { Checks, isSmoke, option, table } from './util.js';
 import type { BenchOptions } from './util.js';
-import { DIST_MAIN, distIsFresh } from '../scripts/dist-fresh.mjs';
 
 const TARGETS = { encryptVsBare: 0.5, mlDsa65VsInProcess: 0.8, healthP99UnderSlowSignMs: 50 } as const;
-
-function serverArgs(mode: 'dist' | 'tsx' | undefined): { mode: 'dist' | 'tsx'; args: string[] } {
-  const use = mode ?? (distIsFresh() ? 'dist' : 'tsx');
-  if (use === 'dist') {
-    if (!existsSync(DIST_MAIN)) throw new Error('--dist: dist/cli/main.js is missing; run npm run build');
-    return { mode: 'dist', args: [DIST_MAIN] };
-  }
-  return {
-    mode: 'tsx',
-    args: ['--conditions=keyward-source', '--import', './scripts/register-ts.mjs', 'cli/main.ts'],
-  };
-}
 
 // ---------------------------------------------------------------------------------------------
 // HTTP
@@ -186,7 +173,7 @@ export async function main({ json, args }: BenchOptions): Promise<void> {
 
   const logDir = mkdtempSync(join(tmpdir(), 'keyward-bench-api-'));
   const rootToken = 'kwt_' + randomBytes(32).toString('base64url');
-  const { mode, args: entry } = serverArgs(forced);
+  const { mode, args: entry } = keywardEntry(forced);
   const started: Child[] = [];
   const clients: Client[] = [];
   try {

@@ -8,10 +8,11 @@
  */
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { closeSync, openSync, readFileSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync } from 'node:fs';
 import { Agent, request as httpRequest } from 'node:http';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { DIST_MAIN, distIsFresh } from '../../scripts/dist-fresh.mjs';
 import { atExit } from './exit.js';
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -33,6 +34,22 @@ export function latency(samples: number[]): Latency {
 
 // ---------------------------------------------------------------------------------------------
 // Child processes
+
+/**
+ * How to start `keyward` (its CLI, e.g. `server --dev` or `audit verify`): from dist/ when the build is
+ * newer than every source file, else from the sources under tsx; `mode` forces one (`--dist`/`--tsx`).
+ */
+export function keywardEntry(mode?: 'dist' | 'tsx'): { mode: 'dist' | 'tsx'; args: string[] } {
+  const use = mode ?? (distIsFresh() ? 'dist' : 'tsx');
+  if (use === 'dist') {
+    if (!existsSync(DIST_MAIN)) throw new Error('--dist: dist/cli/main.js is missing; run npm run build');
+    return { mode: 'dist', args: [DIST_MAIN] };
+  }
+  return {
+    mode: 'tsx',
+    args: ['--conditions=keyward-source', '--import', './scripts/register-ts.mjs', 'cli/main.ts'],
+  };
+}
 
 const children = new Set<ChildProcess>();
 atExit(() => {
