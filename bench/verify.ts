@@ -18,7 +18,7 @@
  * Every CLI run must exit 0 with `ok: true` and have checked at least every record written; every
  * fill request must answer 200: otherwise the run fails (exit 1).
  *
- * Options: --json, --smoke (1,500 records, one run each), --records=N (default 50000),
+ * Options: --json, --smoke (1,000 records, one run each), --records=N (default 50000),
  * --concurrency=N (fill requests in flight, default 32), --runs=N (default 3),
  * --driver=pglite|postgres|both (default both; postgres only when a server is found), --dist | --tsx.
  */
@@ -234,7 +234,7 @@ async function oneDriver(
 
 export async function main({ json, args }: BenchOptions): Promise<void> {
   const smoke = isSmoke(args);
-  const records = Math.floor(option(args, 'records', 50_000, 1_500));
+  const records = Math.floor(option(args, 'records', 50_000, 1_000));
   const concurrency = Math.floor(option(args, 'concurrency', 32));
   const runs = Math.floor(option(args, 'runs', 3, 1));
   const driverArg = args.find((a) => a.startsWith('--driver='))?.slice('--driver='.length) ?? 'both';

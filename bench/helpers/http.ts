@@ -223,21 +223,33 @@ export interface LoadResult extends Latency {
 /**
  * `concurrency` loops running `call()` back to back: `warmupMs`, then a `durationMs` window.
  * Throughput counts successes (`ok`) completed in the window; latency, calls started and finished in it.
+ * A window in which nothing has succeeded yet (and nothing failed) stretches to its first success,
+ * at most `stretchMs` (default 120 s) past its end: on a loaded machine a short (smoke) window can
+ * otherwise close before the slowest case answers once, and the bench would fail on nothing. The
+ * slice's `durationMs` is the window it really had.
  */
 export async function load<T>(
   call: () => Promise<T>,
-  opts: { concurrency: number; warmupMs: number; durationMs: number; ok?: (v: T) => string | undefined },
+  opts: {
+    concurrency: number;
+    warmupMs: number;
+    durationMs: number;
+    ok?: (v: T) => string | undefined;
+    stretchMs?: number;
+  },
 ): Promise<Slice> {
   const samples: number[] = [];
   let completed = 0;
   let errors = 0;
   let firstError: string | undefined;
   const from = performance.now() + opts.warmupMs;
-  const end = from + opts.durationMs;
+  let end = from + opts.durationMs;
+  const latest = end + (opts.stretchMs ?? 120_000);
+  const waiting = (t: number) => completed === 0 && errors === 0 && t < latest;
   const loop = async () => {
     for (;;) {
       const s = performance.now();
-      if (s >= end) return;
+      if (s >= end && !waiting(s)) return;
       let v: T;
       try {
         v = await call();
@@ -254,12 +266,13 @@ export async function load<T>(
         firstError ??= bad;
         continue;
       }
+      if (e > end && e >= from && waiting(e)) end = e; // the first success closes a stretched window
       if (e >= from && e <= end) completed++;
       if (s >= from && e <= end) samples.push(e - s);
     }
   };
   await Promise.all(Array.from({ length: opts.concurrency }, loop));
-  return { samples, completed, errors, ...(firstError ? { firstError } : {}), durationMs: opts.durationMs };
+  return { samples, completed, errors, ...(firstError ? { firstError } : {}), durationMs: end - from };
 }
 
 /** An HTTP 200 check for {@link load}. */
