@@ -99,6 +99,26 @@ describe("issue 14's table", () => {
     assert.equal(t.mlKem768DecapsulatePerSec!.value, 6000);
   });
 
+  it("reads bench/crypto's rows (cases: [{case, keyward, ratio}])", () => {
+    const crypto = {
+      bench: 'crypto',
+      cases: [
+        { case: 'Ed25519 sign', keyward: 30_000, baseline: 33_000, ratio: 0.91 },
+        { case: 'ECDSA P-256 sign', keyward: 20_000, baseline: 30_000, ratio: 0.66 },
+        { case: 'ML-DSA-65 sign', keyward: 1_600, baseline: 170, ratio: 9.4 },
+        { case: 'ML-DSA-65 verify', keyward: 5_000, baseline: 900, ratio: 5.5 },
+        { case: 'ML-KEM-768 decapsulate', keyward: 7_000, baseline: 1_000, ratio: 7 },
+      ],
+    };
+    const t = issueTable({ crypto: { figures: crypto } });
+    assert.equal(t.ed25519SignInProcessOverNodeCrypto!.value, 0.91);
+    assert.equal(t.ecdsaP256SignInProcessOverNodeCrypto!.value, 0.66);
+    assert.equal(t.ecdsaP256SignInProcessOverNodeCrypto!.status, 'missed');
+    assert.equal(t.mlDsa65SignPerSec!.value, 1_600);
+    assert.equal(t.mlKem768DecapsulatePerSec!.value, 7_000);
+    assert.equal(t.mlKem768DecapsulatePerSec!.status, 'met');
+  });
+
   it('a bench that failed leaves its figures not measured, with the reason', () => {
     const t = issueTable({ audit: { error: 'exit 1: the log is not gap-free' } });
     assert.equal(t.encryptAuditOnOverOffPostgres!.status, 'not measured');
