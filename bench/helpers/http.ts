@@ -209,6 +209,8 @@ export interface Slice {
   samples: number[];
   completed: number;
   errors: number;
+  /** HTTP 503 answers: the server shedding load (its storage or audit deadline passed), not failures. */
+  shed: number;
   firstError?: string;
   durationMs: number;
 }
@@ -217,6 +219,8 @@ export interface LoadResult extends Latency {
   rps: number;
   completed: number;
   errors: number;
+  /** HTTP 503 answers (load shed: "retry shortly"), counted apart from errors; see {@link load}. */
+  shed?: number;
   firstError?: string;
 }
 
@@ -226,7 +230,10 @@ export interface LoadResult extends Latency {
  * A window in which nothing has succeeded yet (and nothing failed) stretches to its first success,
  * at most `stretchMs` (default 120 s) past its end: on a loaded machine a short (smoke) window can
  * otherwise close before the slowest case answers once, and the bench would fail on nothing. The
- * slice's `durationMs` is the window it really had.
+ * slice's `durationMs` is the window it really had. An HTTP 503 answer (the server shedding load when
+ * its database or audit log misses its deadline: nothing released, "retry shortly") is counted as
+ * `shed`, neither a success nor an error: a loaded shared machine makes a few, and the checks
+ * (bench/util.ts) bound them instead of failing on one.
  */
 export async function load<T>(
   call: () => Promise<T>,
@@ -241,6 +248,7 @@ export async function load<T>(
   const samples: number[] = [];
   let completed = 0;
   let errors = 0;
+  let shed = 0;
   let firstError: string | undefined;
   const from = performance.now() + opts.warmupMs;
   let end = from + opts.durationMs;
@@ -260,6 +268,10 @@ export async function load<T>(
         continue;
       }
       const e = performance.now();
+      if ((v as { status?: unknown } | null)?.status === 503) {
+        shed++;
+        continue;
+      }
       const bad = opts.ok?.(v);
       if (bad !== undefined) {
         errors++;
@@ -272,7 +284,7 @@ export async function load<T>(
     }
   };
   await Promise.all(Array.from({ length: opts.concurrency }, loop));
-  return { samples, completed, errors, ...(firstError ? { firstError } : {}), durationMs: end - from };
+  return { samples, completed, errors, shed, ...(firstError ? { firstError } : {}), durationMs: end - from };
 }
 
 /** An HTTP 200 check for {@link load}. */
@@ -282,6 +294,7 @@ export const http200 = (r: Res) =>
 export function summarize(slices: Slice[]): LoadResult {
   const completed = slices.reduce((n, s) => n + s.completed, 0);
   const errors = slices.reduce((n, s) => n + s.errors, 0);
+  const shed = slices.reduce((n, s) => n + s.shed, 0);
   const firstError = slices.find((s) => s.firstError)?.firstError;
   if (completed === 0) throw new Error(`no call succeeded: ${firstError ?? 'none completed in the window'}`);
   const ms = slices.reduce((n, s) => n + s.durationMs, 0);
@@ -289,6 +302,7 @@ export function summarize(slices: Slice[]): LoadResult {
     rps: round(completed / (ms / 1000), 1),
     completed,
     errors,
+    ...(shed ? { shed } : {}),
     ...(firstError ? { firstError } : {}),
     ...latency(slices.flatMap((s) => s.samples)),
   };

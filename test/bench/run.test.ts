@@ -29,17 +29,20 @@ describe('bench options', () => {
     ok.that(true, 'fine');
     ok.noErrors('load', { errors: 0 });
     ok.assert();
-    assert.deepEqual(ok.toJSON(), { passed: 2, failed: [] });
+    ok.noErrors('load with a few answers shed', { errors: 0, shed: 30, completed: 1000 });
+    assert.deepEqual(ok.toJSON(), { passed: 5, failed: [] });
     const bad = new Checks();
     bad.that(false, 'the log is not gap-free');
-    bad.noErrors('encrypt', { errors: 3, firstError: '503 busy' });
+    bad.noErrors('encrypt', { errors: 3, firstError: '500 oops' });
+    bad.noErrors('sign', { errors: 0, shed: 80, completed: 1000 });
     assert.throws(
       () => bad.assert(),
       (e: unknown) =>
         e instanceof BenchCheckFailed &&
-        e.failures.length === 2 &&
+        e.failures.length === 3 &&
         /gap-free/.test(e.message) &&
-        /encrypt: 3 failed requests \(first: 503 busy\)/.test(e.message),
+        /encrypt: 3 failed requests \(first: 500 oops\)/.test(e.message) &&
+        /sign: 80 answers were 503/.test(e.message),
     );
   });
 });
