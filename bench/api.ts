@@ -21,37 +21,33 @@
  *   cores, each signer sending its next one when the last returns; seconds each), next to the same
  *   probes on the idle server. Signatures still running at the end are abandoned with the server.
  *
- * Targets (issue 4), reported as met/missed without failing the run: encrypt through the full
- * pipeline ≥ 50% of the bare endpoint; ML-DSA-65 sign ≥ 80% of the in-process single-thread rate;
- * health p99 under slow signing ≤ 50 ms.
+ * - An external load generator beside ours: autocannon (-c 16) on the same 1 KiB encrypt against the
+ *   dev server and the bare endpoint, in alternating slices (keyward, bare, bare, keyward), so the
+ *   pipeline ÷ bare ratio does not rest on our own client alone (issue 14, item 2).
  *
- * Options: --json, --duration=SECONDS (measured window per case, default 3), --warmup=SECONDS
- * (default 1), --concurrency=N (default 16), --slow-signs=N (default: cores), --dist | --tsx.
+ * Targets (issues 4 and 14), reported as met/missed without failing the run: encrypt through the full
+ * pipeline ≥ 50% of the bare endpoint (with either load generator); ML-DSA-65 sign ≥ 80% of the
+ * in-process single-thread rate; health p99 under slow signing ≤ 50 ms. The run fails (exit 1) when
+ * a request fails (any answer but 200, in any case, by either generator) or an answer is wrong.
+ *
+ * Options: --json, --smoke (under a minute: short windows, the same cases and checks), --duration=SECONDS
+ * (measured window per case, default 3), --warmup=SECONDS (default 1), --concurrency=N (default 16),
+ * --slow-signs=N (default: cores), --dist | --tsx.
  */
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as kw from '../engine/crypto/index.js';
 import type { KeyType } from '../engine/crypto/index.js';
-import { Client, http200, latency, load, round, startChild, summarize } from './helpers/http.js';
+import { Client, http200, keywardEntry, latency, load, round, startChild, summarize } from './helpers/http.js';
 import type { Child, Latency, LoadResult, Res, Slice } from './helpers/http.js';
-import { option, table } from './util.js';
-import { DIST_MAIN, distIsFresh } from '../scripts/dist-fresh.mjs';
+import { cannon, summarizeCannon } from './helpers/autocannon.js';
+import type { CannonSlice } from './helpers/autocannon.js';
+import { Checks, isSmoke, option, table } from './util.js';
+import type { BenchOptions } from './util.js';
 
 const TARGETS = { encryptVsBare: 0.5, mlDsa65VsInProcess: 0.8, healthP99UnderSlowSignMs: 50 } as const;
-
-function serverArgs(mode: 'dist' | 'tsx' | undefined): { mode: 'dist' | 'tsx'; args: string[] } {
-  const use = mode ?? (distIsFresh() ? 'dist' : 'tsx');
-  if (use === 'dist') {
-    if (!existsSync(DIST_MAIN)) throw new Error('--dist: dist/cli/main.js is missing; run npm run build');
-    return { mode: 'dist', args: [DIST_MAIN] };
-  }
-  return {
-    mode: 'tsx',
-    args: ['--conditions=keyward-source', '--import', './scripts/register-ts.mjs', 'cli/main.ts'],
-  };
-}
 
 // ---------------------------------------------------------------------------------------------
 // HTTP
@@ -162,9 +158,11 @@ interface Case {
   httpOverInProcess: number;
 }
 
-export async function main({ json, args }: { json: boolean; args: string[] }): Promise<void> {
-  const durationMs = option(args, 'duration', 3) * 1000;
-  const warmupMs = option(args, 'warmup', 1) * 1000;
+export async function main({ json, args }: BenchOptions): Promise<void> {
+  const smoke = isSmoke(args);
+  const durationMs = option(args, 'duration', 3, 1.5) * 1000;
+  const warmupMs = option(args, 'warmup', 1, 0.2) * 1000;
+  const checks = new Checks();
   const concurrency = Math.floor(option(args, 'concurrency', 16));
   const forced = args.includes('--dist') ? 'dist' : args.includes('--tsx') ? 'tsx' : undefined;
   const log = (s: string) => {
@@ -175,7 +173,7 @@ export async function main({ json, args }: { json: boolean; args: string[] }): P
 
   const logDir = mkdtempSync(join(tmpdir(), 'keyward-bench-api-'));
   const rootToken = 'kwt_' + randomBytes(32).toString('base64url');
-  const { mode, args: entry } = serverArgs(forced);
+  const { mode, args: entry } = keywardEntry(forced);
   const started: Child[] = [];
   const clients: Client[] = [];
   try {
@@ -210,7 +208,8 @@ export async function main({ json, args }: { json: boolean; args: string[] }): P
     const info: Record<string, any> = {};
     for (const [name, type] of Object.entries(KEYS)) info[name] = await admin.json('POST', '/v1/keys', { name, type });
     const kemPublic = kw.importPublicKey('ml-kem-768', info['bench-mlkem768'].versions[0].publicKey as string);
-    const kemCiphertext = kw.encapsulate('ml-kem-768', kemPublic).ciphertext;
+    const kemEncapsulation = kw.encapsulate('ml-kem-768', kemPublic);
+    const kemCiphertext = kemEncapsulation.ciphertext;
 
     const plaintext = new Uint8Array(randomBytes(1024));
     const message = new Uint8Array(randomBytes(1024));
@@ -262,13 +261,14 @@ export async function main({ json, args }: { json: boolean; args: string[] }): P
         Array.isArray(v.batch) && v.batch.length === 100 && v.batch.every((i: any) => typeof i.ciphertext === 'string'),
     );
     const decap = await app.json('POST', '/v1/keys/bench-mlkem768/decapsulate', { ciphertext: b64(kemCiphertext) });
-    if (typeof decap.sharedSecret !== 'string') throw new Error('decapsulate answered no sharedSecret');
+    if (decap.sharedSecret !== b64(kemEncapsulation.sharedSecret))
+      throw new Error('decapsulate answered a shared secret other than the one encapsulated here');
 
     const iopts = {
       concurrency,
       warmupMs,
       durationMs,
-      inProcessMs: Math.max(900, Math.round(durationMs * 0.6)),
+      inProcessMs: smoke ? 150 : Math.max(900, Math.round(durationMs * 0.6)),
       rounds: 3,
     };
     const post = (c: Client, path: string, b: Buffer) => () => c.send('POST', path, b);
@@ -285,13 +285,15 @@ export async function main({ json, args }: { json: boolean; args: string[] }): P
     ) => {
       log(`${what}...`);
       const r = await interleaved(
-        id === 'mlDsa65Sign' ? { ...iopts, inProcessMs: Math.max(iopts.inProcessMs, 2000) } : iopts,
+        id === 'mlDsa65Sign' && !smoke ? { ...iopts, inProcessMs: Math.max(iopts.inProcessMs, 2000) } : iopts,
         call,
         fn,
         other,
       );
       http[id] = r.http;
       ceilings[id] = r.inProcess;
+      checks.noErrors(`${what} (HTTP)`, r.http);
+      if (r.other) checks.noErrors(`${what} (the other endpoint)`, r.other);
       return r.other;
     };
     log(
@@ -304,6 +306,33 @@ export async function main({ json, args }: { json: boolean; args: string[] }): P
       enc,
       post(bareClient, '/encrypt', encryptBody),
     ))!;
+
+    // The same encrypt under autocannon: keyward, bare, bare, keyward.
+    log(`1 KiB encrypt under autocannon -c ${concurrency}, next to the bare endpoint...`);
+    const cannonS = durationMs / 2 / 1000;
+    const cannonOpts = (token?: string) => ({
+      connections: concurrency,
+      method: 'POST' as const,
+      headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
+      body: encryptBody,
+    });
+    const keywardUrl = new URL('/v1/keys/bench-aes/encrypt', keyward.addr).toString();
+    const bareUrl = new URL('/encrypt', bare.addr).toString();
+    await cannon(keywardUrl, { ...cannonOpts(appToken), seconds: Math.min(1, warmupMs / 1000) });
+    await cannon(bareUrl, { ...cannonOpts(), seconds: Math.min(1, warmupMs / 1000) });
+    const cK: CannonSlice[] = [];
+    const cB: CannonSlice[] = [];
+    for (const side of ['keyward', 'bare', 'bare', 'keyward'] as const) {
+      if (side === 'keyward') cK.push(await cannon(keywardUrl, { ...cannonOpts(appToken), seconds: cannonS }));
+      else cB.push(await cannon(bareUrl, { ...cannonOpts(), seconds: cannonS }));
+    }
+    const cannonKeyward = summarizeCannon(cK);
+    const cannonBare = summarizeCannon(cB);
+    checks.noErrors('autocannon, full pipeline encrypt', cannonKeyward);
+    checks.noErrors('autocannon, bare endpoint encrypt', cannonBare);
+    checks.that(cannonKeyward.completed > 0 && cannonBare.completed > 0, 'autocannon: no request completed');
+    const cannonRatio = round(cannonKeyward.rps / Math.max(cannonBare.rps, 1e-9), 3);
+
     bareClient.close();
     await bare.stop();
     await measure('ed25519Sign', 'Ed25519 sign', post(app, '/v1/keys/bench-ed25519/sign', signBody), () =>
@@ -338,7 +367,7 @@ export async function main({ json, args }: { json: boolean; args: string[] }): P
     clients.push(probe, probeEnc);
     const health = () => probe.send('GET', '/v1/sys/health');
     const encOnce = () => probeEnc.send('POST', '/v1/keys/bench-aes/encrypt', encryptBody);
-    const probeMs = Math.max(3000, durationMs * 1.5);
+    const probeMs = smoke ? 600 : Math.max(3000, durationMs * 1.5);
     log('health and encrypt probes on the idle server...');
     await paced(health, 10, 300);
     const [idleHealth, idleEncrypt] = await Promise.all([paced(health, 10, probeMs), paced(encOnce, 20, probeMs)]);
@@ -369,7 +398,14 @@ export async function main({ json, args }: { json: boolean; args: string[] }): P
     await new Promise((r) => setTimeout(r, 300)); // they reach the workers
     const [slowHealth, slowEncrypt] = await Promise.all([paced(health, 10, probeMs), paced(encOnce, 20, probeMs)]);
     signing = false;
-    if (slowSign.failure) throw new Error(`SLH-DSA-SHA2-128s sign failed: ${slowSign.failure}`);
+    checks.that(!slowSign.failure, `SLH-DSA-SHA2-128s sign failed: ${slowSign.failure}`);
+    for (const [what, p] of [
+      ['health probe, idle', idleHealth],
+      ['encrypt probe, idle', idleEncrypt],
+      ['health probe during slow signs', slowHealth],
+      ['encrypt probe during slow signs', slowEncrypt],
+    ] as const)
+      checks.that(p.errors === 0 && p.n > 0, `${what}: ${p.errors} failed, ${p.n} answered`);
 
     // Figures.
     const labels: Record<CaseId, [string, number]> = {
@@ -396,6 +432,7 @@ export async function main({ json, args }: { json: boolean; args: string[] }): P
     const mlDsa = round(http.mlDsa65Sign.rps / ceilings.mlDsa65Sign.opsPerSec, 3);
     const status = (met: boolean) => (met ? 'met' : 'missed');
     const figures = {
+      smoke,
       server: mode,
       cores: availableParallelism(),
       concurrency,
@@ -406,6 +443,15 @@ export async function main({ json, args }: { json: boolean; args: string[] }): P
       ),
       bareEncrypt1k: bareEncrypt,
       encryptPipelineOverBare: encryptVsBare,
+      autocannon: {
+        version: 8,
+        connections: concurrency,
+        sliceS: cannonS,
+        sliceOrder: 'keyward,bare,bare,keyward',
+        keyward: cannonKeyward,
+        bare: cannonBare,
+        pipelineOverBare: cannonRatio,
+      },
       underSlowSigning: {
         slowSigns,
         probeWindowS: round(probeMs / 1000, 1),
@@ -421,6 +467,11 @@ export async function main({ json, args }: { json: boolean; args: string[] }): P
           value: encryptVsBare,
           target: `>= ${TARGETS.encryptVsBare}`,
           status: status(encryptVsBare >= TARGETS.encryptVsBare),
+        },
+        encryptPipelineOverBareAutocannon: {
+          value: cannonRatio,
+          target: `>= ${TARGETS.encryptVsBare}`,
+          status: status(cannonRatio >= TARGETS.encryptVsBare),
         },
         mlDsa65HttpOverInProcessSingleThread: {
           value: mlDsa,
@@ -438,7 +489,8 @@ export async function main({ json, args }: { json: boolean; args: string[] }): P
     };
 
     if (json) {
-      console.log(JSON.stringify(figures));
+      console.log(JSON.stringify({ ...figures, checks }));
+      checks.assert();
       return;
     }
     console.log(
@@ -477,6 +529,28 @@ export async function main({ json, args }: { json: boolean; args: string[] }): P
     );
     console.log(`\npipeline / bare: ${encryptVsBare}\n`);
     console.log(
+      `The same under autocannon 8 (-c ${concurrency}; slices keyward, bare, bare, keyward of ${cannonS} s):`,
+    );
+    console.log(
+      table([
+        {
+          endpoint: 'full pipeline POST /v1/keys/:name/encrypt',
+          'req/s': cannonKeyward.rps,
+          'p50 ms': cannonKeyward.p50Ms,
+          'p99 ms': cannonKeyward.p99Ms,
+          errors: String(cannonKeyward.errors),
+        },
+        {
+          endpoint: 'bare Koa POST /encrypt',
+          'req/s': cannonBare.rps,
+          'p50 ms': cannonBare.p50Ms,
+          'p99 ms': cannonBare.p99Ms,
+          errors: String(cannonBare.errors),
+        },
+      ]),
+    );
+    console.log(`\npipeline / bare (autocannon): ${cannonRatio}\n`);
+    console.log(
       table([
         {
           probe: 'GET /v1/sys/health, idle',
@@ -514,9 +588,12 @@ export async function main({ json, args }: { json: boolean; args: string[] }): P
     console.log(
       `(${slowSigns} SLH-DSA-SHA2-128s signatures kept in flight through the ${figures.underSlowSigning.probeWindowS} s window${signNote})\n`,
     );
-    console.log('targets (issue 4):');
+    console.log('targets (issues 4 and 14):');
     console.log(
       `  encrypt, full pipeline / bare endpoint      ${encryptVsBare.toFixed(3)}  (target ≥ ${TARGETS.encryptVsBare})  ${figures.targets.encryptPipelineOverBare.status}`,
+    );
+    console.log(
+      `  the same under autocannon                   ${cannonRatio.toFixed(3)}  (target ≥ ${TARGETS.encryptVsBare})  ${figures.targets.encryptPipelineOverBareAutocannon.status}`,
     );
     console.log(
       `  ML-DSA-65 sign, HTTP / in-process 1 thread  ${mlDsa.toFixed(3)}  (target ≥ ${TARGETS.mlDsa65VsInProcess})  ${figures.targets.mlDsa65HttpOverInProcessSingleThread.status}`,
@@ -528,6 +605,7 @@ export async function main({ json, args }: { json: boolean; args: string[] }): P
     console.log(
       `\n(${figures.elapsedS} s; 1-minute load average ${figures.loadAverage1m.before} before, ${figures.loadAverage1m.after} after${busy ? ` — more than ${figures.cores} cores: other work shared the machine, figures are noisy` : ''})`,
     );
+    checks.assert();
   } finally {
     for (const c of clients) c.close();
     await Promise.all(started.map((c) => c.stop()));

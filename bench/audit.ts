@@ -14,7 +14,10 @@
  *    servers in their own processes (bench/helpers/audit-server.ts; the off one is
  *    `Hsm.open({audit: false})`), each on its own database; an app-role token; 16 requests in
  *    flight on a keep-alive agent; a warm-up, then slices alternating on/off (on, off, off, on, on,
- *    off) so machine noise falls on both. The ratio on/off is the figure.
+ *    off) so machine noise falls on both. The ratio on/off is the figure. Beside them, the bare Koa
+ *    AES-GCM endpoint of bench/api (bench/helpers/bare-aead-server.ts: no auth, policy, audit or
+ *    database), in slices of its own among theirs: full pipeline (audit on) ÷ bare is issue 14's
+ *    PostgreSQL figure.
  * 3. `audit verify` records/s over the log that part 1 (and a top-up to ≥ 50,000 records) wrote,
  *    after integrating it (AuditIntegrator, with Ed25519 + ML-DSA-44 checkpoint signing), with the
  *    engine's LogVerifier (engine/audit/verifier/verify-log.ts) that `keyward audit verify` runs: each leaf
@@ -33,10 +36,14 @@
  *
  * Targets (issue 5), reported as met/missed without failing the run: group commit ≥ 10× one
  * statement per record; encrypt with audit on ≥ 70% of off; verification ≥ 100,000 records/s.
+ * The run fails (exit 1) when a consistency check fails: an append or a request failed, the two-node
+ * log is not gap-free, the audit-on log lacks records of acknowledged requests, or the verification
+ * does not reach the tree row's root.
  *
- * Options: --json, --concurrency=N (appenders, default 64), --append-slice=SECONDS (each of the 3
- * slices per append mode, default 1), --http-concurrency=N (default 16), --slice=SECONDS (each of
- * the 3 slices per side, default 3), --warmup=SECONDS (default 1), --min-records=N (default 50000).
+ * Options: --json, --smoke (seconds per part, a 2,000-record log: the same code paths and checks),
+ * --concurrency=N (appenders, default 64), --append-slice=SECONDS (each of the 3 slices per append
+ * mode, default 1), --http-concurrency=N (default 16), --slice=SECONDS (each of the 3 slices per
+ * side, default 3), --warmup=SECONDS (default 1), --min-records=N (default 50000).
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -74,7 +81,8 @@ import { Client, http200, load, round, startChild, summarize } from './helpers/h
 import type { Child, LoadResult, Slice } from './helpers/http.js';
 import { benchPostgres } from './helpers/pg.js';
 import type { BenchPostgres } from './helpers/pg.js';
-import { option, table } from './util.js';
+import { Checks, isSmoke, option, table } from './util.js';
+import type { BenchOptions } from './util.js';
 
 const TARGETS = { groupOverSingle: 10, auditOnOverOff: 0.7, verifyRecordsPerSec: 100_000 } as const;
 const PAGE = 10_000;
@@ -287,6 +295,9 @@ interface EncryptFigures {
   on: LoadResult;
   off: LoadResult;
   onOverOff: number;
+  /** The bare Koa AES-GCM endpoint (no database) and the full pipeline (audit on) ÷ it. */
+  bare: LoadResult;
+  onOverBare: number;
   sliceOrder: string;
   /** Records in the audit-on server's log after the run (≥ its successful requests). */
   recordsCommittedOn?: number;
@@ -306,7 +317,7 @@ async function encryptOnOff(
   const dbs = pg ? await Promise.all([pg.createDatabase('on'), pg.createDatabase('off')]) : undefined;
   const entry = ['--import', './scripts/register-ts.mjs', 'bench/helpers/audit-server.ts'];
   const where = (i: number) => (dbs ? ['--database-url', dbs[i]!.url] : ['--memory']);
-  log('encrypt: starting the audit-on and audit-off servers...');
+  log('encrypt: starting the audit-on and audit-off servers and the bare endpoint...');
   const both = await Promise.allSettled([
     startChild(
       'audit-on',
@@ -314,10 +325,11 @@ async function encryptOnOff(
       logDir,
     ),
     startChild('audit-off', [...entry, ...where(1), '--audit', 'off'], logDir),
+    startChild('bare', ['--import', './scripts/register-ts.mjs', 'bench/helpers/bare-aead-server.ts'], logDir),
   ]);
   for (const r of both) if (r.status === 'fulfilled') started.push(r.value);
   for (const r of both) if (r.status === 'rejected') throw r.reason;
-  const [on, off] = both.map((r) => (r as PromiseFulfilledResult<Child>).value) as [Child, Child];
+  const [on, off, bare] = both.map((r) => (r as PromiseFulfilledResult<Child>).value) as [Child, Child, Child];
 
   const plaintext = randomBytes(1024).toString('base64');
   const body = Buffer.from(JSON.stringify({ plaintext }));
@@ -340,25 +352,40 @@ async function encryptOnOff(
   };
   const callOn = await setup(on);
   const callOff = await setup(off);
+  // The bare endpoint: no token, the same body; its answer checked like the servers'.
+  const bareClient = new Client(bare.addr, o.concurrency);
+  clients.push(bareClient);
+  const callBare = () => bareClient.send('POST', '/encrypt', body);
+  {
+    const r = await callBare();
+    if (r.status !== 200 || !String(JSON.parse(r.body.toString('utf8')).ciphertext).startsWith('kw:v1:'))
+      throw new Error(`bare encrypt → ${r.status}: ${r.body.toString('utf8').slice(0, 300)}`);
+  }
   const opts = (warmupMs: number) => ({ concurrency: o.concurrency, warmupMs, durationMs: o.sliceMs, ok: http200 });
+  const order = ['on', 'off', 'bare', 'bare', 'off', 'on', 'on', 'bare', 'off'] as const;
   log(
-    `encrypt: ${o.concurrency} in flight, warm-up ${o.warmupMs / 1000} s each, then 3 slices of ${o.sliceMs / 1000} s per side (on, off, off, on, on, off)...`,
+    `encrypt: ${o.concurrency} in flight, warm-up ${o.warmupMs / 1000} s each, then 3 slices of ${o.sliceMs / 1000} s per side (${order.join(', ')})...`,
   );
   await load(callOn, { ...opts(o.warmupMs), durationMs: 1 });
   await load(callOff, { ...opts(o.warmupMs), durationMs: 1 });
+  await load(callBare, { ...opts(o.warmupMs), durationMs: 1 });
   const sOn: Slice[] = [];
   const sOff: Slice[] = [];
-  const order = ['on', 'off', 'off', 'on', 'on', 'off'] as const;
+  const sBare: Slice[] = [];
   for (const side of order) {
     if (side === 'on') sOn.push(await load(callOn, opts(150)));
-    else sOff.push(await load(callOff, opts(150)));
+    else if (side === 'off') sOff.push(await load(callOff, opts(150)));
+    else sBare.push(await load(callBare, opts(150)));
   }
   const onR = summarize(sOn);
   const offR = summarize(sOff);
+  const bareR = summarize(sBare);
   const figures: EncryptFigures = {
     on: onR,
     off: offR,
     onOverOff: round(onR.rps / offR.rps, 3),
+    bare: bareR,
+    onOverBare: round(onR.rps / bareR.rps, 3),
     sliceOrder: order.join(','),
   };
   if (dbs) {
@@ -592,13 +619,15 @@ async function verification(db: Db, o: { minRecords: number }, log: (s: string) 
 
 // ---------------------------------------------------------------------------------------------
 
-export async function main({ json, args }: { json: boolean; args: string[] }): Promise<void> {
+export async function main({ json, args }: BenchOptions): Promise<void> {
+  // --smoke: the option defaults shrink (explicit options still win).
+  const smoke = isSmoke(args);
   const concurrency = Math.floor(option(args, 'concurrency', 64));
-  const appendSliceMs = option(args, 'append-slice', 1) * 1000;
+  const appendSliceMs = option(args, 'append-slice', 1, 0.25) * 1000;
   const httpConcurrency = Math.floor(option(args, 'http-concurrency', 16));
-  const sliceMs = option(args, 'slice', 3) * 1000;
-  const warmupMs = option(args, 'warmup', 1) * 1000;
-  const minRecords = Math.floor(option(args, 'min-records', 50_000));
+  const sliceMs = option(args, 'slice', 3, 0.4) * 1000;
+  const warmupMs = option(args, 'warmup', 1, 0.2) * 1000;
+  const minRecords = Math.floor(option(args, 'min-records', 50_000, 2_000));
   // The audit-on server's append statements in flight (default: the engine's choice for PostgreSQL).
   const flushes = option(args, 'flushes', 0) || undefined;
   const log = (s: string) => {
@@ -659,7 +688,9 @@ export async function main({ json, args }: { json: boolean; args: string[] }): P
     const part3 = await verification(storeA.db, { minRecords }, log);
 
     const a = part1.figures;
+    const checks = consistency(part1.figures, part2, part3);
     const figures = {
+      smoke,
       database: pg
         ? { driver: 'postgres', source: pg.source, ...pg.settings }
         : { driver: 'pglite', source: 'memory', note: 'no PostgreSQL: not durable, one node only' },
@@ -697,7 +728,8 @@ export async function main({ json, args }: { json: boolean; args: string[] }): P
     };
 
     if (json) {
-      console.log(JSON.stringify(figures));
+      console.log(JSON.stringify({ ...figures, checks }));
+      checks.assert();
       return;
     }
     const db = figures.database as Record<string, unknown>;
@@ -761,8 +793,16 @@ export async function main({ json, args }: { json: boolean; args: string[] }): P
           'p99 ms': part2.off.p99Ms,
           errors: String(part2.off.errors),
         },
+        {
+          audit: 'bare Koa AES-GCM endpoint (no auth, policy, audit, database)',
+          'req/s': part2.bare.rps,
+          'p50 ms': part2.bare.p50Ms,
+          'p99 ms': part2.bare.p99Ms,
+          errors: String(part2.bare.errors),
+        },
       ]),
     );
+    console.log(`full pipeline (audit on) / bare: ${part2.onOverBare}`);
     for (const [what, r] of [
       ['on', part2.on],
       ['off', part2.off],
@@ -855,6 +895,7 @@ export async function main({ json, args }: { json: boolean; args: string[] }): P
     console.log(
       `\n(${figures.elapsedS} s; 1-minute load average ${figures.loadAverage1m.before} before, ${figures.loadAverage1m.after} after${busy ? ` — more than ${figures.cores} cores: other work shared the machine, figures are noisy` : ''})`,
     );
+    checks.assert();
   } finally {
     for (const c of clients) c.close();
     await Promise.all(started.map((c) => c.stop()));
@@ -862,4 +903,27 @@ export async function main({ json, args }: { json: boolean; args: string[] }): P
     await pg?.close();
     rmSync(logDir, { recursive: true, force: true });
   }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Consistency checks: a run that fails one exits 1 (`npm run bench:smoke` runs this bench in CI).
+
+function consistency(a: AppendFigures, e: EncryptFigures, v: VerifyFigures): Checks {
+  const c = new Checks();
+  c.noErrors('appends, group commit', a.groupCommit);
+  c.noErrors('appends, one statement per record', a.oneStatementPerRecord);
+  if (a.twoNodes) {
+    c.noErrors('appends, two nodes', a.twoNodes);
+    c.that(a.twoNodes.gapFree, `two nodes: the log is not gap-free (${JSON.stringify(a.twoNodes.check)})`);
+  }
+  c.noErrors('encrypt, audit on', e.on);
+  c.noErrors('encrypt, audit off', e.off);
+  c.noErrors('encrypt, bare endpoint', e.bare);
+  if (e.recordsCoverRequests !== undefined)
+    c.that(
+      e.recordsCoverRequests,
+      `the audit-on log has ${e.recordsCommittedOn} records for ${e.on.completed} acknowledged requests`,
+    );
+  c.that(v.rootMatchesTree && v.checkpointVerified, 'verification: the root or the checkpoint did not check out');
+  return c;
 }

@@ -8,6 +8,10 @@
  * - `default`: the server's defaults (burst 20, 5/s; fold interval 10 s).
  *
  * The counts are the figures (deterministic up to the refill during the run); times are for scale.
+ * The run fails (exit 1) when a bad token gets anything but 401/429, a good one anything but 200,
+ * the unbounded server writes fewer than one record per refusal, or the bound does not cut records.
+ *
+ * Options: --json, --smoke (200 requests), --requests=N (default 1000).
  */
 import { randomBytes } from 'node:crypto';
 import { Agent, request } from 'node:http';
@@ -19,6 +23,8 @@ import { statusFor } from '../server/errors.js';
 import { createLogger } from '../server/log.js';
 import { listen } from '../server/main.js';
 import type { RateLimitOptions } from '../server/rate-limit.js';
+import { Checks, option } from './util.js';
+import type { BenchOptions } from './util.js';
 
 interface Figures {
   config: string;
@@ -103,17 +109,36 @@ async function run(
   };
 }
 
-export async function main(opts: { json: boolean; args: string[] }): Promise<void> {
-  const i = opts.args.indexOf('--requests');
-  const n = i >= 0 ? Number(opts.args[i + 1]) : 1000;
+export async function main(opts: BenchOptions): Promise<void> {
+  const n = Math.floor(option(opts.args, 'requests', 1000, 200));
   const rows = [
     await run('unbounded', n, { authFailureRate: { burst: 1e9, perMinute: 1e9 }, refusalFoldMs: 0 }),
     await run('default', n, {}),
   ];
+  const checks = new Checks();
+  for (const r of rows) {
+    checks.that(
+      r.status401 + r.status429 === r.badRequests,
+      `${r.config}: ${r.badRequests - r.status401 - r.status429} bad-token requests got neither 401 nor 429`,
+    );
+    checks.that(r.goodOk === r.goodRequests, `${r.config}: ${r.goodRequests - r.goodOk} good requests were refused`);
+  }
+  const [unbounded, bounded] = rows as [Figures, Figures];
+  checks.that(unbounded.status429 === 0, `unbounded: ${unbounded.status429} requests answered 429`);
+  checks.that(
+    unbounded.recordsAdded >= n,
+    `unbounded: ${unbounded.recordsAdded} records for ${n} refusals (one each expected)`,
+  );
+  checks.that(
+    bounded.status429 > 0 && bounded.recordsAdded < unbounded.recordsAdded,
+    `default bound: ${bounded.status429} × 429 and ${bounded.recordsAdded} records (unbounded: ${unbounded.recordsAdded}): the bound did not cut the flood`,
+  );
   if (opts.json) {
-    console.log(JSON.stringify({ requests: n, rows }));
+    console.log(JSON.stringify({ requests: n, rows, checks }));
+    checks.assert();
     return;
   }
   console.log(`bad-token flood: ${n} requests from 127.0.0.2 (16 at a time); good tokens from 127.0.0.1`);
   console.table(rows);
+  checks.assert();
 }

@@ -4,26 +4,34 @@
  * - Per-evaluation latency (p50/p99) of the built-in RBAC policy with gas metering and isolation on,
  *   over 1,200 generated requests, against the same decisions made by Cedar's official wasm build
  *   (`@cedar-policy/cedar-wasm`, `statefulIsAuthorized` with a pre-parsed policy set) on an
- *   equivalent Cedar policy. Both engines must agree on every request.
+ *   equivalent Cedar policy. Both engines must agree on every request, and on every operation of
+ *   the catalog (engine/operations.ts, plus names outside it) under every set of the five roles
+ *   with 0, 1 and 2 approvals; the bench fails (exit 1) on the first disagreement. The Cedar
+ *   translation is built from the same independent statement of the role matrix as the policy's
+ *   tests (test/engine/policy/rbac-oracle.ts) and from the catalog, so a new operation or a new
+ *   approval rule shows up here as a disagreement, not as a silently narrower comparison.
  * - Where the time goes: encoding alone, evaluating pre-encoded bytes, the same module without gas or
  *   isolation on a reused instance, and the alternative isolation method (a fresh instance per
  *   evaluation).
  * - Loading (validate + meter + compile + instantiate) of a generated ~64 KiB policy.
  *
  * Latencies are per call, timed one call at a time (hrtime adds a few tens of ns to each).
+ *
+ * Options: --json, --smoke (fewer timed calls and loads, the same agreement checks).
  */
 import { register } from 'node:module';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as cedar from '@cedar-policy/cedar-wasm/nodejs';
-import { table, time } from './util.js';
+import { Checks, isSmoke, table, time } from './util.js';
 import {
   APP_OPS as ORACLE_APP_OPS,
   DUAL_CONTROL_OPS as ORACLE_DUAL_CONTROL_OPS,
   OPERATOR_OPS as ORACLE_OPERATOR_OPS,
 } from '../test/engine/policy/rbac-oracle.js';
-import type { Stats } from './util.js';
+import type { BenchOptions, Stats } from './util.js';
+import { OPERATION_NAMES } from '../engine/operations.js';
 import { AbiExport, encodePolicyInput } from '../engine/policy/sandbox/abi.js';
 import { loadBinaryen, readModule } from '../engine/policy/sandbox/binaryen.js';
 import { compilePolicy } from '../engine/policy/toolchain/compile.js';
@@ -49,31 +57,64 @@ export async function load(url, context, next) {
 const OPERATOR_OPS = [...ORACLE_OPERATOR_OPS];
 const APP_OPS = [...ORACLE_APP_OPS];
 const DUAL_CONTROL_OPS = [...ORACLE_DUAL_CONTROL_OPS];
-const AUDIT_OPS = ['audit.read', 'audit.export', 'audit.verify', 'audit.hash'];
-const OTHER_OPS = ['auth.whoami', 'auth.token.create', 'auth.token.revoke', 'frobnicate', 'audit', 'auditing.read'];
-const OPS = [...new Set([...OPERATOR_OPS, ...APP_OPS, ...DUAL_CONTROL_OPS, ...AUDIT_OPS, ...OTHER_OPS])];
+// Every operation of the catalog, and names outside it that prefix rules could wrongly match.
+const OTHER_OPS = ['frobnicate', 'audit', 'auditing.read', 'audit.verify', 'approval', 'approvals.list', 'key'];
+const OPS = [...new Set([...OPERATION_NAMES, ...OPERATOR_OPS, ...APP_OPS, ...DUAL_CONTROL_OPS, ...OTHER_OPS])];
+/** The policy's prefix rules (`audit.*` for auditors, `approval.*` for anyone) as Cedar action groups. */
+const AUDIT_OPS = OPS.filter((o) => o.startsWith('audit.'));
+const APPROVAL_OPS = OPS.filter((o) => o.startsWith('approval.'));
 const ROLES = ['admin', 'operator', 'app', 'auditor', 'monitor', 'root'];
 
 const cedarActions = (ops: readonly string[]) => ops.map((o) => `Action::"${o}"`).join(', ');
 /**
- * The RBAC policy in Cedar. `audit.*` becomes an action group (Cedar has no prefix match on ids).
- * Cedar has no "require approval": a dual-control operation is forbidden until two approvals are in
- * the context, and Keyward's require_approval counts as not allowed (deny) when the two are compared.
+ * The RBAC policy in Cedar. `audit.*` and `approval.*` become action groups (Cedar has no prefix
+ * match on ids). Cedar has no "require approval": a dual-control operation is forbidden until two
+ * approvals are in the context, and Keyward's require_approval counts as not allowed (deny) when the
+ * two are compared — the same outcome as the pipeline, which runs nothing until the approvals exist.
+ * The `approval.*` permit comes before the dual-control forbid in the policy's order, but Cedar
+ * needs no order: no approval operation is under dual control.
  */
 const CEDAR_POLICY = `
 forbid(principal, action in [${cedarActions(DUAL_CONTROL_OPS)}], resource) unless { context.approvals >= 2 };
 permit(principal, action == Action::"auth.whoami", resource);
+permit(principal, action in Action::"group:approval", resource);
 permit(principal in Role::"admin", action, resource);
 permit(principal in Role::"operator", action in [${cedarActions([...OPERATOR_OPS, ...DUAL_CONTROL_OPS])}], resource);
 permit(principal in Role::"app", action in [${cedarActions(APP_OPS)}], resource);
 permit(principal in Role::"auditor", action in Action::"group:audit", resource);
 permit(principal in Role::"monitor", action == Action::"metrics", resource);
 `;
-const CEDAR_ACTIONS = AUDIT_OPS.map((id) => ({
-  uid: { type: 'Action', id },
-  attrs: {},
-  parents: [{ type: 'Action', id: 'group:audit' }],
-}));
+const CEDAR_ACTIONS = [
+  ...AUDIT_OPS.map((id) => ({
+    uid: { type: 'Action', id },
+    attrs: {},
+    parents: [{ type: 'Action', id: 'group:audit' }],
+  })),
+  ...APPROVAL_OPS.map((id) => ({
+    uid: { type: 'Action', id },
+    attrs: {},
+    parents: [{ type: 'Action', id: 'group:approval' }],
+  })),
+];
+
+/** Every operation under every subset of the roles, with 0, 1 and 2 approvals. */
+function everyCase(): PolicyInput[] {
+  const out: PolicyInput[] = [];
+  for (const operation of OPS)
+    for (let mask = 0; mask < 1 << ROLES.length; mask++)
+      for (const approvals of [0, 1, 2])
+        out.push({
+          operation,
+          principal: 'user-1',
+          roles: ROLES.filter((_, b) => mask & (1 << b)),
+          key: { name: 'key-1', type: 'aes256-gcm', version: 1, labels: {} },
+          attributes: {},
+          payloadBytes: 16,
+          time: 1767225600000,
+          approvals,
+        });
+  return out;
+}
 
 /** Deterministic requests: every operation under rotating role sets, principals and keys. */
 function requests(n: number): PolicyInput[] {
@@ -159,7 +200,8 @@ function bigPolicySource(rules: number): string {
   return lines.join('\n');
 }
 
-export async function main({ json }: { json: boolean; args: string[] }): Promise<void> {
+export async function main({ json, args }: BenchOptions): Promise<void> {
+  const smoke = isSmoke(args);
   register('data:text/javascript,' + encodeURIComponent(HOOK));
   const log = (s: string) => {
     if (!json) console.error(s);
@@ -171,23 +213,37 @@ export async function main({ json }: { json: boolean; args: string[] }): Promise
   const reqs = requests(1200);
   const encoded = reqs.map(encodePolicyInput);
 
-  // Agreement.
+  // Agreement: the generated requests, then every operation × role set × approvals.
   const pre = cedar.preparsePolicySet('keyward-rbac', { staticPolicies: CEDAR_POLICY });
   if (pre.type !== 'success') throw new Error(`cedar policy: ${JSON.stringify(pre)}`);
-  const disagreements: string[] = [];
-  const tally = { allow: 0, deny: 0 };
-  for (const r of reqs) {
-    const decision = policy.evaluate(r).decision;
-    const ours = decision === 'allow' ? 'allow' : 'deny';
-    const theirs = cedarDecision(r);
-    if (ours !== theirs)
-      disagreements.push(`${r.operation} as [${r.roles.join(', ')}]: ours ${decision}, cedar ${theirs}`);
-    tally[ours]++;
-  }
-  if (disagreements.length > 0) {
+  const checks = new Checks();
+  const agree = (inputs: PolicyInput[], what: string) => {
+    const disagreements: string[] = [];
+    const tally = { allow: 0, deny: 0, requireApproval: 0 };
+    for (const r of inputs) {
+      const decision = policy.evaluate(r).decision;
+      const ours = decision === 'allow' ? 'allow' : 'deny';
+      const theirs = cedarDecision(r);
+      if (ours !== theirs)
+        disagreements.push(
+          `${r.operation} as [${r.roles.join(', ')}] with ${r.approvals} approvals: ours ${decision}, cedar ${theirs}`,
+        );
+      if (decision === 'require_approval') tally.requireApproval++;
+      else tally[ours]++;
+    }
     const some = disagreements.slice(0, 5).join('; ');
-    throw new Error(`the engines disagree on ${disagreements.length} of ${reqs.length} requests: ${some}`);
-  }
+    checks.that(
+      disagreements.length === 0,
+      `the engines disagree on ${disagreements.length} of ${inputs.length} ${what}: ${some}`,
+    );
+    return { disagreements, tally };
+  };
+  const generated = agree(reqs, 'generated requests');
+  const exhaustive = agree(everyCase(), 'operation × role set × approvals cases');
+  const disagreements = [...generated.disagreements, ...exhaustive.disagreements];
+  const tally = generated.tally;
+  // A disagreement makes the timings meaningless: fail before them.
+  checks.assert();
 
   // Baseline without gas or isolation: the unmetered module on one reused instance. Without
   // isolation the stub runtime's bump allocator never gets its memory back, so the instance is
@@ -236,23 +292,24 @@ export async function main({ json }: { json: boolean; args: string[] }): Promise
     return { decision: view.getUint32(p, true), reason: utf16.decode(mem.subarray(p + 16 + g, p + 16 + g + r)) };
   };
 
-  const N = 20_000;
+  const N = smoke ? 200 : 20_000;
   log('timing...');
   const stats: Record<string, Stats> = {};
-  stats.cedar = await time(cycling(reqs, cedarDecision), N, 2000);
+  const warm = smoke ? 20 : 5000;
+  stats.cedar = await time(cycling(reqs, cedarDecision), N, warm);
   stats.keyward = await time(
     cycling(reqs, (r) => policy.evaluate(r)),
     N * 5,
-    5000,
+    warm,
   );
   stats.keywardBytes = await time(
     cycling(encoded, (e) => policy.evaluate(e)),
     N * 5,
-    5000,
+    warm,
   );
-  stats.encode = await time(cycling(reqs, encodePolicyInput), N * 5, 5000);
-  stats.raw = await time(cycling(encoded, raw), N * 5, 5000);
-  stats.freshInstance = await time(cycling(encoded, fresh), N, 1000);
+  stats.encode = await time(cycling(reqs, encodePolicyInput), N * 5, warm);
+  stats.raw = await time(cycling(encoded, raw), N * 5, warm);
+  stats.freshInstance = await time(cycling(encoded, fresh), N, smoke ? 20 : 1000);
   const gas = reqs.map((r) => policy.evaluate(r).gas).sort((x, y) => x - y);
 
   // Loading a ~64 KiB module.
@@ -271,19 +328,28 @@ export async function main({ json }: { json: boolean; args: string[] }): Promise
     roles: ['role-229'],
     payloadBytes: 10,
   };
-  const load = await time(() => loadPolicy(big), 25, 3);
-  const validateOnly = await time(() => validatePolicy(big), 25, 3);
-  const firstEval = await time(async () => (await loadPolicy(big)).evaluate(bigInput), 25, 3);
+  const loads = smoke ? 2 : 25;
+  const load = await time(() => loadPolicy(big), loads, smoke ? 1 : 3);
+  const validateOnly = await time(() => validatePolicy(big), loads, smoke ? 1 : 3);
+  const firstEval = await time(async () => (await loadPolicy(big)).evaluate(bigInput), loads, smoke ? 1 : 3);
   const bigLoaded = await loadPolicy(big);
   const bigResult = bigLoaded.evaluate(bigInput);
-  if (bigResult.reason !== 'rule 229') throw new Error(`big policy misbehaves: ${JSON.stringify(bigResult)}`);
-  const bigEval = await time(() => bigLoaded.evaluate(bigInput), N, 2000);
+  checks.that(bigResult.reason === 'rule 229', `the big policy misbehaves: ${JSON.stringify(bigResult)}`);
+  const bigEval = await time(() => bigLoaded.evaluate(bigInput), N, smoke ? 20 : 2000);
 
   const us = (ms: number) => Math.round(ms * 1e6) / 1e3; // ms → µs, 3 decimals
   const figures = {
+    smoke,
     requests: reqs.length,
     allow: tally.allow,
     deny: tally.deny,
+    requireApproval: tally.requireApproval,
+    agreement: {
+      operations: OPS.length,
+      catalogOperations: OPERATION_NAMES.length,
+      exhaustiveCases: exhaustive.tally.allow + exhaustive.tally.deny + exhaustive.tally.requireApproval,
+      exhaustive: exhaustive.tally,
+    },
     disagreements,
     p50Us: {
       keyward: us(stats.keyward.p50),
@@ -315,7 +381,8 @@ export async function main({ json }: { json: boolean; args: string[] }): Promise
     },
   };
   if (json) {
-    console.log(JSON.stringify(figures));
+    console.log(JSON.stringify({ ...figures, checks }));
+    checks.assert();
     return;
   }
   const row = (name: string, s: Stats) => ({
@@ -326,7 +393,9 @@ export async function main({ json }: { json: boolean; args: string[] }): Promise
     n: s.n,
   });
   console.log(
-    `RBAC decision over ${reqs.length} requests (${tally.allow} allow, ${tally.deny} deny); the engines agree on all of them.\n`,
+    `RBAC decision over ${reqs.length} requests (${tally.allow} allow, ${tally.deny} deny, ${tally.requireApproval} require approval); the engines agree on all of them,\n` +
+      `and on all ${figures.agreement.exhaustiveCases} cases of ${OPS.length} operations (the ${OPERATION_NAMES.length} of the catalog and names outside it) × ${1 << ROLES.length} role sets × 0-2 approvals` +
+      ` (${exhaustive.tally.allow} allow, ${exhaustive.tally.deny} deny, ${exhaustive.tally.requireApproval} require approval).\n`,
   );
   console.log(
     table([
@@ -365,4 +434,5 @@ export async function main({ json }: { json: boolean; args: string[] }): Promise
     ]),
   );
   console.log(`\nthe ${big.length}-byte policy evaluates in ${figures.bigModule.evalUsP50} µs at p50`);
+  checks.assert();
 }

@@ -7,23 +7,31 @@
  * Cases: 1 KiB encrypt (aes256-gcm), decrypt of that ciphertext, ECDSA-P256 sign, and a batch of 100
  * 1 KiB encrypts.
  *
- * Options: --json, --duration=SECONDS (measured window per side and case, split in 3 slices,
- * default 3), --warmup=SECONDS (default 1), --concurrency=N (default 16).
+ * The run fails (exit 1) when a request fails, or when a route's answer is wrong before the load
+ * (a ciphertext of each family decrypts to the plaintext through the other; each family's signature verifies).
+ *
+ * Options: --json, --smoke (short windows, the same cases and checks), --duration=SECONDS (measured
+ * window per side and case, split in 3 slices, default 3), --warmup=SECONDS (default 1),
+ * --concurrency=N (default 16), --dist | --tsx (the server from dist/ or the sources; default dist/
+ * when the build is fresh).
  */
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Client, http200, load, round, startChild, summarize } from './helpers/http.js';
+import { Client, http200, keywardEntry, load, round, startChild, summarize } from './helpers/http.js';
 import type { Child, LoadResult, Slice } from './helpers/http.js';
-import { option, table } from './util.js';
+import { Checks, option, table } from './util.js';
+import type { BenchOptions } from './util.js';
 
 const SLICES = 3;
 
-export async function main({ json, args }: { json: boolean; args: string[] }): Promise<void> {
-  const durationMs = option(args, 'duration', 3) * 1000;
-  const warmupMs = option(args, 'warmup', 1) * 1000;
+export async function main({ json, args }: BenchOptions): Promise<void> {
+  const durationMs = option(args, 'duration', 3, 0.9) * 1000;
+  const warmupMs = option(args, 'warmup', 1, 0.2) * 1000;
+  const checks = new Checks();
   const concurrency = Math.floor(option(args, 'concurrency', 16));
+  const forced = args.includes('--dist') ? 'dist' : args.includes('--tsx') ? 'tsx' : undefined;
   const log = (s: string) => {
     if (!json) console.error(s);
   };
@@ -37,9 +45,7 @@ export async function main({ json, args }: { json: boolean; args: string[] }): P
     server = await startChild(
       'keyward',
       [
-        '--import',
-        './scripts/register-ts.mjs',
-        'cli/main.ts',
+        ...keywardEntry(forced).args,
         'server',
         '--dev',
         '--dev-root-token',
@@ -64,6 +70,22 @@ export async function main({ json, args }: { json: boolean; args: string[] }): P
 
     const kib = randomBytes(1024).toString('base64');
     const native = await c.json('POST', '/v1/keys/aes/encrypt', { plaintext: kib });
+    // The answers are right before they are timed: each family decrypts and verifies the other's.
+    const viaTransit = await c.json('POST', '/v1/transit/decrypt/aes', {
+      ciphertext: 'vault:' + String(native.ciphertext).slice(3),
+    });
+    checks.that(viaTransit.data?.plaintext === kib, 'transit decrypt of a native ciphertext: not the plaintext');
+    const tEnc = await c.json('POST', '/v1/transit/encrypt/aes', { plaintext: kib });
+    const viaNative = await c.json('POST', '/v1/keys/aes/decrypt', {
+      ciphertext: 'kw:' + String(tEnc.data?.ciphertext).slice(6),
+    });
+    checks.that(viaNative.plaintext === kib, 'native decrypt of a transit ciphertext: not the plaintext');
+    const tSig = await c.json('POST', '/v1/transit/sign/p256', { input: kib });
+    const nSig = await c.json('POST', '/v1/keys/p256/sign', { message: kib });
+    const tVer = await c.json('POST', '/v1/transit/verify/p256', { input: kib, signature: tSig.data?.signature });
+    checks.that(tVer.data?.valid === true, 'transit verify of a transit signature: not valid');
+    const nVer = await c.json('POST', '/v1/keys/p256/verify', { message: kib, signature: nSig.signature });
+    checks.that(nVer.valid === true, 'native verify of a native signature: not valid');
     const body = (x: unknown) => Buffer.from(JSON.stringify(x));
     const cases = [
       {
@@ -114,6 +136,8 @@ export async function main({ json, args }: { json: boolean; args: string[] }): P
       }
       const n = summarize(slices.native);
       const t = summarize(slices.transit);
+      checks.noErrors(`${k.label}, native`, n);
+      checks.noErrors(`${k.label}, transit`, t);
       results.push({ id: k.id, label: k.label, native: n, transit: t, ratio: round(t.rps / n.rps, 3) });
     }
 
@@ -125,7 +149,8 @@ export async function main({ json, args }: { json: boolean; args: string[] }): P
       cases: results,
     };
     if (json) {
-      console.log(JSON.stringify(out));
+      console.log(JSON.stringify({ ...out, checks }));
+      checks.assert();
       return;
     }
     console.log(
@@ -143,6 +168,7 @@ export async function main({ json, args }: { json: boolean; args: string[] }): P
     console.log(
       `load average ${out.loadavgBefore} → ${out.loadavgAfter} (shared machine: read the ratios, not the rates)`,
     );
+    checks.assert();
   } finally {
     for (const cl of clients) cl.close();
     await server?.stop();

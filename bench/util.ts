@@ -1,4 +1,4 @@
-/** Timing helpers shared by the benchmarks. */
+/** Timing, options and consistency checks shared by the benchmarks (bench/run.ts runs them). */
 export interface Stats {
   n: number;
   mean: number;
@@ -6,6 +6,20 @@ export interface Stats {
   p99: number;
   min: number;
 }
+
+/** What bench/run.ts hands every bench's `main`. */
+export interface BenchOptions {
+  /** Print one JSON object of figures on stdout (progress on stderr) instead of tables. */
+  json: boolean;
+  /** The arguments after the bench's name (`--smoke`, `--duration=3`, ...). */
+  args: string[];
+}
+
+/**
+ * `--smoke`: a few seconds instead of minutes, through the same code paths and the same consistency
+ * checks, so CI (`npm run bench:smoke`) fails when a bench breaks. Its figures mean nothing.
+ */
+export const isSmoke = (args: readonly string[]): boolean => args.includes('--smoke');
 
 /** Runs `fn` `iterations` times after `warmup` runs; returns per-call milliseconds. */
 export async function time(
@@ -41,11 +55,64 @@ export function table(rows: Array<Record<string, string | number>>): string {
   return [line(cols), line(w.map((n) => '-'.repeat(n))), ...cells.map(line)].join('\n');
 }
 
-/** A positive number given as `--name=value` in a bench's arguments, else `dflt`. */
-export function option(args: string[], name: string, dflt: number): number {
-  const a = args.find((x) => x.startsWith(`--${name}=`));
-  if (!a) return dflt;
-  const v = Number(a.slice(name.length + 3));
-  if (!Number.isFinite(v) || v <= 0) throw new RangeError(`--${name}: expected a positive number, got "${a}"`);
+/**
+ * A positive number given as `--name=value` (or `--name value`) in a bench's arguments; else, with
+ * `--smoke`, `smoke` when given; else `dflt`.
+ */
+export function option(args: string[], name: string, dflt: number, smoke?: number): number {
+  const i = args.findIndex((x) => x === `--${name}` || x.startsWith(`--${name}=`));
+  if (i < 0) return smoke !== undefined && isSmoke(args) ? smoke : dflt;
+  const a = args[i]!;
+  const text = a.includes('=') ? a.slice(name.length + 3) : args[i + 1];
+  const v = Number(text);
+  if (text === undefined || text === '' || !Number.isFinite(v) || v <= 0)
+    throw new RangeError(`--${name}: expected a positive number, got "${text ?? ''}"`);
   return v;
+}
+
+/** A consistency check that failed: the bench's figures cannot be trusted, and the run exits non-zero. */
+export class BenchCheckFailed extends Error {
+  constructor(readonly failures: readonly string[]) {
+    super(`${failures.length} consistency check(s) failed:\n  - ${failures.join('\n  - ')}`);
+    this.name = 'BenchCheckFailed';
+  }
+}
+
+/**
+ * Consistency checks of one run (every request answered 200, the log gap-free, the engines agree...).
+ * A bench records them as it goes, prints its figures (the JSON carries `checks`), then calls
+ * {@link Checks.assert}, which throws {@link BenchCheckFailed} when any failed.
+ */
+export class Checks {
+  readonly failures: string[] = [];
+  passed = 0;
+
+  /** Records `what` as failed unless `ok`; returns `ok`. */
+  that(ok: boolean, what: string): boolean {
+    if (ok) this.passed++;
+    else this.failures.push(what);
+    return ok;
+  }
+
+  /**
+   * A load's errors (wrong answers, failed calls) must be none; answers shed under overload (HTTP 503,
+   * "retry shortly": bench/helpers/http.ts) at most 5% of the successes (and 20 at least are tolerated).
+   */
+  noErrors(what: string, r: { errors: number; firstError?: string; shed?: number; completed?: number }): boolean {
+    const errorsOk = this.that(r.errors === 0, `${what}: ${r.errors} failed requests (first: ${r.firstError ?? '?'})`);
+    const shed = r.shed ?? 0;
+    const shedOk = this.that(
+      shed <= Math.max(20, 0.05 * (r.completed ?? 0)),
+      `${what}: ${shed} answers were 503 (load shed) for ${r.completed ?? '?'} successes`,
+    );
+    return errorsOk && shedOk;
+  }
+
+  toJSON(): { passed: number; failed: string[] } {
+    return { passed: this.passed, failed: [...this.failures] };
+  }
+
+  assert(): void {
+    if (this.failures.length > 0) throw new BenchCheckFailed(this.failures);
+  }
 }

@@ -8,10 +8,11 @@
  */
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { closeSync, openSync, readFileSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync } from 'node:fs';
 import { Agent, request as httpRequest } from 'node:http';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { DIST_MAIN, distIsFresh } from '../../scripts/dist-fresh.mjs';
 import { atExit } from './exit.js';
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -33,6 +34,22 @@ export function latency(samples: number[]): Latency {
 
 // ---------------------------------------------------------------------------------------------
 // Child processes
+
+/**
+ * How to start `keyward` (its CLI, e.g. `server --dev` or `audit verify`): from dist/ when the build is
+ * newer than every source file, else from the sources under tsx; `mode` forces one (`--dist`/`--tsx`).
+ */
+export function keywardEntry(mode?: 'dist' | 'tsx'): { mode: 'dist' | 'tsx'; args: string[] } {
+  const use = mode ?? (distIsFresh() ? 'dist' : 'tsx');
+  if (use === 'dist') {
+    if (!existsSync(DIST_MAIN)) throw new Error('--dist: dist/cli/main.js is missing; run npm run build');
+    return { mode: 'dist', args: [DIST_MAIN] };
+  }
+  return {
+    mode: 'tsx',
+    args: ['--conditions=keyward-source', '--import', './scripts/register-ts.mjs', 'cli/main.ts'],
+  };
+}
 
 const children = new Set<ChildProcess>();
 atExit(() => {
@@ -192,6 +209,8 @@ export interface Slice {
   samples: number[];
   completed: number;
   errors: number;
+  /** HTTP 503 answers: the server shedding load (its storage or audit deadline passed), not failures. */
+  shed: number;
   firstError?: string;
   durationMs: number;
 }
@@ -200,27 +219,45 @@ export interface LoadResult extends Latency {
   rps: number;
   completed: number;
   errors: number;
+  /** HTTP 503 answers (load shed: "retry shortly"), counted apart from errors; see {@link load}. */
+  shed?: number;
   firstError?: string;
 }
 
 /**
  * `concurrency` loops running `call()` back to back: `warmupMs`, then a `durationMs` window.
  * Throughput counts successes (`ok`) completed in the window; latency, calls started and finished in it.
+ * A window in which nothing has succeeded yet (and nothing failed) stretches to its first success,
+ * at most `stretchMs` (default 120 s) past its end: on a loaded machine a short (smoke) window can
+ * otherwise close before the slowest case answers once, and the bench would fail on nothing. The
+ * slice's `durationMs` is the window it really had. An HTTP 503 answer (the server shedding load when
+ * its database or audit log misses its deadline: nothing released, "retry shortly") is counted as
+ * `shed`, neither a success nor an error: a loaded shared machine makes a few, and the checks
+ * (bench/util.ts) bound them instead of failing on one.
  */
 export async function load<T>(
   call: () => Promise<T>,
-  opts: { concurrency: number; warmupMs: number; durationMs: number; ok?: (v: T) => string | undefined },
+  opts: {
+    concurrency: number;
+    warmupMs: number;
+    durationMs: number;
+    ok?: (v: T) => string | undefined;
+    stretchMs?: number;
+  },
 ): Promise<Slice> {
   const samples: number[] = [];
   let completed = 0;
   let errors = 0;
+  let shed = 0;
   let firstError: string | undefined;
   const from = performance.now() + opts.warmupMs;
-  const end = from + opts.durationMs;
+  let end = from + opts.durationMs;
+  const latest = end + (opts.stretchMs ?? 120_000);
+  const waiting = (t: number) => completed === 0 && errors === 0 && t < latest;
   const loop = async () => {
     for (;;) {
       const s = performance.now();
-      if (s >= end) return;
+      if (s >= end && !waiting(s)) return;
       let v: T;
       try {
         v = await call();
@@ -231,18 +268,23 @@ export async function load<T>(
         continue;
       }
       const e = performance.now();
+      if ((v as { status?: unknown } | null)?.status === 503) {
+        shed++;
+        continue;
+      }
       const bad = opts.ok?.(v);
       if (bad !== undefined) {
         errors++;
         firstError ??= bad;
         continue;
       }
+      if (e > end && e >= from && waiting(e)) end = e; // the first success closes a stretched window
       if (e >= from && e <= end) completed++;
       if (s >= from && e <= end) samples.push(e - s);
     }
   };
   await Promise.all(Array.from({ length: opts.concurrency }, loop));
-  return { samples, completed, errors, ...(firstError ? { firstError } : {}), durationMs: opts.durationMs };
+  return { samples, completed, errors, shed, ...(firstError ? { firstError } : {}), durationMs: end - from };
 }
 
 /** An HTTP 200 check for {@link load}. */
@@ -252,6 +294,7 @@ export const http200 = (r: Res) =>
 export function summarize(slices: Slice[]): LoadResult {
   const completed = slices.reduce((n, s) => n + s.completed, 0);
   const errors = slices.reduce((n, s) => n + s.errors, 0);
+  const shed = slices.reduce((n, s) => n + s.shed, 0);
   const firstError = slices.find((s) => s.firstError)?.firstError;
   if (completed === 0) throw new Error(`no call succeeded: ${firstError ?? 'none completed in the window'}`);
   const ms = slices.reduce((n, s) => n + s.durationMs, 0);
@@ -259,6 +302,7 @@ export function summarize(slices: Slice[]): LoadResult {
     rps: round(completed / (ms / 1000), 1),
     completed,
     errors,
+    ...(shed ? { shed } : {}),
     ...(firstError ? { firstError } : {}),
     ...latency(slices.flatMap((s) => s.samples)),
   };
