@@ -13,7 +13,7 @@
  */
 import { runCall, type CallMap, type CallName } from './calls.js';
 import type { CryptoPool } from './pool.js';
-import { isSlow } from './types.js';
+import { isSlow, type KeyType } from './types.js';
 
 export class CryptoExecutor {
   readonly pool: CryptoPool | undefined;
@@ -23,8 +23,8 @@ export class CryptoExecutor {
   }
 
   /** True when `call` on a key of `type` goes to the pool (there is one, and the call is slow). */
-  offloads(call: CallName, type: CallMap[CallName]['args'][0]): boolean {
-    if (this.pool === undefined) return false;
+  offloads(call: CallName, type: KeyType | undefined): boolean {
+    if (this.pool === undefined || type === undefined || call === 'pqBackend') return false;
     return call === 'expand' || isSlow(type, call);
   }
 
@@ -52,6 +52,8 @@ function onPool(pool: CryptoPool, call: CallName, args: CallMap[CallName]['args'
       return pool.decrypt(...(args as CallMap['decrypt']['args']));
     case 'expand':
       return pool.expand(...(args as CallMap['expand']['args']));
+    case 'pqBackend':
+      return pool.pqBackend();
     default:
       throw new RangeError(`unknown crypto call ${String(call)}`);
   }
