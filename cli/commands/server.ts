@@ -131,7 +131,7 @@ export default class ServerCommand extends OfflineCommand {
     const [
       { devBootstrap },
       { Hsm },
-      { CryptoPool },
+      { CryptoPool, selectPqBackend },
       { openStore },
       { createLogger },
       { listen },
@@ -173,6 +173,14 @@ export default class ServerCommand extends OfflineCommand {
     }
     const log = createLogger({ level: this.logLevel as Level });
     guardStorageRejections(log);
+    // ML-DSA/ML-KEM's backend (engine/crypto/pq.ts), chosen before the pool's workers start (they follow it).
+    let pq;
+    try {
+      pq = selectPqBackend();
+    } catch (err) {
+      throw new UsageError((err as Error).message);
+    }
+    log.info('post-quantum backend', { backend: pq.name, ...(pq.reason ? { reason: pq.reason } : {}) });
     const store =
       this.dev && !this.dataDir && !this.databaseUrl
         ? await openDevStore(openStore)
