@@ -31,7 +31,7 @@ export interface CryptoBenchOptions {
   readonly smoke?: boolean;
 }
 
-interface Row {
+export interface Row {
   case: string;
   keyward: number;
   baseline: number;
@@ -83,15 +83,49 @@ async function paired(
   return [(count[0]! * 1000) / spent[0]!, (count[1]! * 1000) / spent[1]!];
 }
 
-export async function main({ json, args }: { json: boolean; args: string[] }): Promise<void> {
-  const smoke = args.includes('--smoke');
-  await run({ smoke, seconds: option(args, 'seconds', smoke ? 0.25 : 2) }, json);
+/** What `--json` prints: every case with its same-run baseline and whether its target is met. */
+export interface CryptoBenchResult {
+  bench: 'crypto';
+  smoke: boolean;
+  seconds: number;
+  loadavg1: number;
+  pqBackend: kw.PqBackendInfo;
+  cases: Row[];
 }
 
-async function run(opts: CryptoBenchOptions, json: boolean): Promise<void> {
+export async function main({ json, args }: { json: boolean; args: string[] }): Promise<void> {
+  const smoke = args.includes('--smoke');
+  const opts = { smoke, seconds: option(args, 'seconds', smoke ? 0.25 : 2) };
+  const r = await measureCrypto(opts, json ? () => undefined : (s) => console.error(s));
+  if (json) {
+    console.log(JSON.stringify(r));
+    return;
+  }
+  console.log(
+    table(
+      r.cases.map((c) => ({
+        case: c.case,
+        'keyward /cpu-s': c.keyward,
+        'baseline /cpu-s': c.baseline,
+        ratio: c.ratio,
+        target: c.target,
+        met: smoke ? '(smoke)' : c.ok ? 'yes' : 'NO',
+        baseline: c.baselineName,
+      })),
+    ),
+  );
+  console.log(
+    `\npost-quantum backend: ${r.pqBackend.name}; ${r.seconds} s per side per case; 1-min load average ${r.loadavg1.toFixed(1)}`,
+  );
+}
+
+/** Runs every case (module header); `log` gets progress lines. */
+export async function measureCrypto(
+  opts: CryptoBenchOptions = {},
+  log: (line: string) => void = () => undefined,
+): Promise<CryptoBenchResult> {
   const seconds = opts.seconds ?? (opts.smoke ? 0.25 : 2);
   const backend = kw.selectPqBackend();
-  const log = (s: string) => (json ? undefined : console.error(s));
   log(`post-quantum backend: ${backend.name}${backend.reason ? ` (${backend.reason})` : ''}`);
   const store = await openStore({ memory: true });
   const hsm = await Hsm.open({ store, audit: false });
@@ -168,34 +202,12 @@ async function run(opts: CryptoBenchOptions, json: boolean): Promise<void> {
   } finally {
     await hsm.close(); // closes the store too
   }
-  const load = loadavg()[0]!;
-  if (json) {
-    console.log(
-      JSON.stringify({
-        bench: 'crypto',
-        smoke: opts.smoke === true,
-        seconds,
-        loadavg1: load,
-        pqBackend: backend,
-        cases: rows,
-      }),
-    );
-    return;
-  }
-  console.log(
-    table(
-      rows.map((r) => ({
-        case: r.case,
-        'keyward /cpu-s': r.keyward,
-        'baseline /cpu-s': r.baseline,
-        ratio: r.ratio,
-        target: r.target,
-        met: opts.smoke ? '(smoke)' : r.ok ? 'yes' : 'NO',
-        baseline: r.baselineName,
-      })),
-    ),
-  );
-  console.log(
-    `\npost-quantum backend: ${backend.name}; ${seconds} s per side per case; 1-min load average ${load.toFixed(1)}`,
-  );
+  return {
+    bench: 'crypto',
+    smoke: opts.smoke === true,
+    seconds,
+    loadavg1: loadavg()[0]!,
+    pqBackend: backend,
+    cases: rows,
+  };
 }
