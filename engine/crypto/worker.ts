@@ -20,7 +20,9 @@ const port = parentPort;
 if (port === null) throw new Error('engine/crypto/worker.ts must run in a worker thread');
 
 // The pool's choice of post-quantum backend (pool.ts `spawn`), made before the first call.
-selectPqBackend({ choice: (workerData as { pqBackend?: PqBackendChoice } | null)?.pqBackend });
+// The main thread self-tested the same addon file: a worker does not again.
+const wanted = (workerData as { pqBackend?: PqBackendChoice } | null)?.pqBackend;
+selectPqBackend({ choice: wanted, selfTested: wanted === 'auto' });
 
 port.on('message', (req: Request) => {
   try {
