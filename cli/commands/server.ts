@@ -58,6 +58,11 @@ export default class ServerCommand extends OfflineCommand {
     description: 'Allow plain HTTP on a non-loopback --listen (only behind a proxy that terminates TLS)',
   });
   logLevel = Option.String('--log-level', 'info', { description: 'debug, info, warn or error' });
+  pqBackend = Option.String('--pq-backend', {
+    description:
+      'ML-DSA/ML-KEM backend: auto (the native pqclean addon when it loads and passes its self-test, else @noble), pqclean (refuse to start without it) or noble (default auto, env KEYWARD_PQ_BACKEND)',
+    env: 'KEYWARD_PQ_BACKEND',
+  });
   storageDeadline = Option.String('--storage-deadline-ms', {
     description:
       'Budget of each storage call on the request path and of the audit append, in ms; past it the request is 503 (default 2000, env KEYWARD_STORAGE_DEADLINE_MS)',
@@ -131,7 +136,7 @@ export default class ServerCommand extends OfflineCommand {
     const [
       { devBootstrap },
       { Hsm },
-      { CryptoPool, selectPqBackend },
+      { CryptoPool, PQ_BACKEND_CHOICES, selectPqBackend },
       { openStore },
       { createLogger },
       { listen },
@@ -174,9 +179,12 @@ export default class ServerCommand extends OfflineCommand {
     const log = createLogger({ level: this.logLevel as Level });
     guardStorageRejections(log);
     // ML-DSA/ML-KEM's backend (engine/crypto/pq.ts), chosen before the pool's workers start (they follow it).
+    const choice = this.pqBackend === undefined || this.pqBackend === '' ? 'auto' : this.pqBackend;
+    if (!(PQ_BACKEND_CHOICES as readonly string[]).includes(choice))
+      throw new UsageError(`--pq-backend expects ${PQ_BACKEND_CHOICES.join(', ')}, got "${choice}"`);
     let pq;
     try {
-      pq = selectPqBackend();
+      pq = selectPqBackend({ choice: choice as (typeof PQ_BACKEND_CHOICES)[number] });
     } catch (err) {
       throw new UsageError((err as Error).message);
     }

@@ -9,7 +9,7 @@
  *   decapsulation ≈ 13,000/s against ≈ 1,300/s, on one core of the development machine.
  *
  * Chosen once per thread, at first use or when the server starts (`selectPqBackend`): by
- * KEYWARD_PQ_BACKEND = `auto` (the default: pqclean when its addon loads and passes the self-test,
+ * `keyward server --pq-backend` or KEYWARD_PQ_BACKEND = `auto` (the default: pqclean when its addon loads and passes the self-test,
  * else noble), `noble` (never load the addon) or `pqclean` (refuse to start without it). The worker
  * pool's threads take the main thread's choice (pool.ts passes it), so a call gives the same kind of
  * answer wherever it runs. The server logs the backend at start-up and `GET /v1/sys/health` shows it.
@@ -162,7 +162,10 @@ export function selectPqBackend(
   if (!PQ_BACKEND_CHOICES.includes(choice))
     throw new RangeError(`"choice" expected one of ${PQ_BACKEND_CHOICES.join(', ')}`);
   if (choice === 'noble') {
-    state = { info: { name: 'noble', reason: `${PQ_BACKEND_ENV}=noble` }, native: undefined };
+    state = {
+      info: { name: 'noble', reason: `noble was chosen (${PQ_BACKEND_ENV} or keyward server --pq-backend)` },
+      native: undefined,
+    };
     return state.info;
   }
   let native: Native;
@@ -175,7 +178,7 @@ export function selectPqBackend(
     }
   } catch (e) {
     const reason = `the pqclean addon is not available: ${message(e)}`;
-    if (choice === 'pqclean') throw new Error(`${PQ_BACKEND_ENV}=pqclean, but ${reason}`, { cause: e });
+    if (choice === 'pqclean') throw new Error(`the pqclean backend was asked for, but ${reason}`, { cause: e });
     state = { info: { name: 'noble', reason }, native: undefined };
     return state.info;
   }

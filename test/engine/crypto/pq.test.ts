@@ -178,7 +178,7 @@ describe('backend choice and fallback', () => {
     // Operations run, on noble.
     const pair = generateKey('ml-dsa-44');
     assert.equal(verify('ml-dsa-44', pair.public!, msg, sign('ml-dsa-44', pair.private, msg)), true);
-    assert.throws(() => selectPqBackend({ choice: 'pqclean', load: fail }), /KEYWARD_PQ_BACKEND=pqclean, but/);
+    assert.throws(() => selectPqBackend({ choice: 'pqclean', load: fail }), /the pqclean backend was asked for, but/);
   });
 
   it('an addon that loads but answers wrongly fails the self-test: noble', () => {
@@ -215,7 +215,8 @@ describe('backend choice and fallback', () => {
           return {};
         },
       });
-      assert.deepEqual(info, { name: 'noble', reason: `${PQ_BACKEND_ENV}=noble` });
+      assert.equal(info.name, 'noble');
+      assert.match(info.reason ?? '', /noble was chosen \(KEYWARD_PQ_BACKEND or keyward server --pq-backend\)/);
       assert.equal(loaded, false);
       process.env[PQ_BACKEND_ENV] = 'openssl';
       assert.throws(() => selectPqBackend(), /KEYWARD_PQ_BACKEND: expected one of auto, pqclean, noble, got "openssl"/);
