@@ -80,6 +80,8 @@ export const Health = z.strictObject({
   version: z.string(),
   /** Whether the database answers now; `reason` (a code such as ECONNREFUSED or DEADLINE) when it does not. */
   storage: z.strictObject({ driver: z.enum(['pglite', 'postgres']), ok: z.boolean(), reason: z.string().optional() }),
+  /** The post-quantum backend ML-DSA and ML-KEM run on: the native PQClean addon, or @noble/post-quantum. */
+  crypto: z.strictObject({ postQuantum: z.enum(['pqclean', 'noble']) }),
 });
 
 const HolderInfo = z.strictObject({

@@ -66,6 +66,11 @@ export default class ServerCommand extends OfflineCommand {
     description:
       'Serve GET /metrics without a token, sealed or not (else it needs a token whose policy grants `metrics`)',
   });
+  pqBackend = Option.String('--pq-backend', {
+    description:
+      'ML-DSA/ML-KEM backend: auto (the native pqclean addon when it loads and passes its self-test, else @noble), pqclean (refuse to start without it) or noble (default auto, env KEYWARD_PQ_BACKEND)',
+    env: 'KEYWARD_PQ_BACKEND',
+  });
   storageDeadline = Option.String('--storage-deadline-ms', {
     description:
       'Budget of each storage call on the request path and of the audit append, in ms; past it the request is 503 (default 2000, env KEYWARD_STORAGE_DEADLINE_MS)',
@@ -139,7 +144,7 @@ export default class ServerCommand extends OfflineCommand {
     const [
       { devBootstrap },
       { Hsm },
-      { CryptoPool },
+      { CryptoPool, PQ_BACKEND_CHOICES, selectPqBackend },
       { openStore },
       { createLogger },
       { listen },
@@ -181,6 +186,17 @@ export default class ServerCommand extends OfflineCommand {
     }
     const log = createLogger({ level: this.logLevel as Level });
     guardStorageRejections(log);
+    // ML-DSA/ML-KEM's backend (engine/crypto/pq.ts), chosen before the pool's workers start (they follow it).
+    const choice = this.pqBackend === undefined || this.pqBackend === '' ? 'auto' : this.pqBackend;
+    if (!(PQ_BACKEND_CHOICES as readonly string[]).includes(choice))
+      throw new UsageError(`--pq-backend expects ${PQ_BACKEND_CHOICES.join(', ')}, got "${choice}"`);
+    let pq;
+    try {
+      pq = selectPqBackend({ choice: choice as (typeof PQ_BACKEND_CHOICES)[number] });
+    } catch (err) {
+      throw new UsageError((err as Error).message);
+    }
+    log.info('post-quantum backend', { backend: pq.name, ...(pq.reason ? { reason: pq.reason } : {}) });
     const store =
       this.dev && !this.dataDir && !this.databaseUrl
         ? await openDevStore(openStore)

@@ -918,6 +918,10 @@ export interface components {
                 ok: boolean;
                 reason?: string;
             };
+            crypto: {
+                /** @enum {string} */
+                postQuantum: "pqclean" | "noble";
+            };
         };
         SealStatus: {
             initialized: boolean;

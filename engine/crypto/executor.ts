@@ -4,7 +4,9 @@
  * crypto core). The rule is the capability table's measured `slow` lists (types.ts: calls that take
  * ≳1 ms in pure JS, e.g. ML-DSA-65 sign ≈ 11 ms, RSA-4096 keygen up to seconds) plus `expand`, the
  * post-quantum key schedule (≈ 3 ms for ML-DSA-65, expanded.ts), which always leaves the loop when
- * there is a pool. Without a pool everything runs inline. Both paths run the same functions
+ * there is a pool. One exception: on the native post-quantum backend (pq.ts) an ML-KEM decapsulation
+ * takes under 0.1 ms, less than the trip to a worker, and stays inline. Without a pool everything
+ * runs inline. Both paths run the same functions
  * (calls.ts), so the answer does not depend on where a call ran.
  *
  * The pool copies its arguments before transferring them; inline calls read the caller's buffers
@@ -13,7 +15,9 @@
  */
 import { runCall, type CallMap, type CallName } from './calls.js';
 import type { CryptoPool } from './pool.js';
-import { isSlow } from './types.js';
+import { isMlKem } from './algs.js';
+import { pqBackend } from './pq.js';
+import { isSlow, type KeyType } from './types.js';
 
 export class CryptoExecutor {
   readonly pool: CryptoPool | undefined;
@@ -23,8 +27,9 @@ export class CryptoExecutor {
   }
 
   /** True when `call` on a key of `type` goes to the pool (there is one, and the call is slow). */
-  offloads(call: CallName, type: CallMap[CallName]['args'][0]): boolean {
-    if (this.pool === undefined) return false;
+  offloads(call: CallName, type: KeyType | undefined): boolean {
+    if (this.pool === undefined || type === undefined || call === 'pqBackend') return false;
+    if (call === 'decapsulate' && isMlKem(type) && pqBackend().name === 'pqclean') return false;
     return call === 'expand' || isSlow(type, call);
   }
 
@@ -52,6 +57,8 @@ function onPool(pool: CryptoPool, call: CallName, args: CallMap[CallName]['args'
       return pool.decrypt(...(args as CallMap['decrypt']['args']));
     case 'expand':
       return pool.expand(...(args as CallMap['expand']['args']));
+    case 'pqBackend':
+      return pool.pqBackend();
     default:
       throw new RangeError(`unknown crypto call ${String(call)}`);
   }

@@ -25,6 +25,7 @@
  * Expanded keys are as secret as the seeds: wipe them with {@link wipeExpandedKey} (best effort).
  * @module
  */
+import type { KeyObject } from 'node:crypto';
 import { x25519 } from '@noble/curves/ed25519.js';
 import { sha3_256, shake256 } from '@noble/hashes/sha3.js';
 import { _ecdhKem, expandSeedXof } from '@noble/post-quantum/hybrid.js';
@@ -41,7 +42,15 @@ import {
   isMlDsa,
   isMlKem,
 } from './algs.js';
+import { mlKemDecapsulate } from './pq.js';
 import { assertKeyType, type KeyType } from './types.js';
+
+/**
+ * Any form a private key is handed to an operation in: canonical bytes, expanded (this module), or
+ * parsed (a node:crypto KeyObject, sign.ts `parsePrivateKey`). Each operation takes the forms its
+ * types have and throws TypeError/RangeError for another.
+ */
+export type WorkingKey = Uint8Array | ExpandedKey | KeyObject;
 
 export interface ExpandedKey {
   readonly kind: 'expanded';
@@ -127,7 +136,7 @@ function expanded(type: KeyType, parts: Uint8Array[]): ExpandedKey {
  * The parts of `priv` when it is the expanded form of a `type` key, checked for type and lengths;
  * undefined when `priv` is a Uint8Array (the canonical form). TypeError/RangeError otherwise.
  */
-export function expandedParts(type: KeyType, priv: Uint8Array | ExpandedKey): readonly Uint8Array[] | undefined {
+export function expandedParts(type: KeyType, priv: WorkingKey): readonly Uint8Array[] | undefined {
   if (priv instanceof Uint8Array) return undefined;
   if (!isExpandedKey(priv))
     throw new TypeError(`"privateKey" expected Uint8Array or ExpandedKey, got ${priv === null ? 'null' : typeof priv}`);
@@ -148,7 +157,7 @@ export function xWingDecapsulate(parts: readonly Uint8Array[], ciphertext: Uint8
   const [dkM, skX, pkX] = parts as [Uint8Array, Uint8Array, Uint8Array];
   const ctM = ciphertext.subarray(0, MLKEM768_CT_LEN);
   const ctX = ciphertext.subarray(MLKEM768_CT_LEN);
-  const ssM = ml_kem768.decapsulate(ctM, dkM);
+  const ssM = mlKemDecapsulate('ml-kem-768', dkM, ctM);
   let ssX: Uint8Array | undefined;
   try {
     ssX = X25519_KEM.decapsulate(ctX, skX);

@@ -50,6 +50,8 @@ export {
   SIGNATURE_HASHES,
   assertSignOptions,
   formatSignature,
+  hasParsedForm,
+  parsePrivateKey,
   parseSignature,
   sign,
   verify,
@@ -59,7 +61,14 @@ export {
   type VerifyOptions,
 } from './sign.js';
 export { decapsulate, encapsulate, kemCiphertextLength, type Encapsulation } from './kem.js';
-export { expandPrivateKey, isExpandable, isExpandedKey, wipeExpandedKey, type ExpandedKey } from './expanded.js';
+export {
+  expandPrivateKey,
+  isExpandable,
+  isExpandedKey,
+  wipeExpandedKey,
+  type ExpandedKey,
+  type WorkingKey,
+} from './expanded.js';
 export { HMAC_SHA256_LEN, hmac, verifyHmac } from './hmac.js';
 export {
   MAX_OAEP_LABEL_LEN,
@@ -85,4 +94,13 @@ export {
   type WrappingAlgorithm,
 } from './byok.js';
 export { CryptoPool, type CryptoPoolOptions } from './pool.js';
+export {
+  PQ_BACKEND_CHOICES,
+  PQ_BACKEND_ENV,
+  pqBackend,
+  selectPqBackend,
+  type PqBackendChoice,
+  type PqBackendInfo,
+  type PqBackendName,
+} from './pq.js';
 export { CryptoExecutor } from './executor.js';

@@ -17,7 +17,8 @@
 import { KeywardError } from '../../lib/errors.js';
 import { abytes, wipe } from '../../lib/bytes.js';
 import { ML_KEM, ML_KEM_SEED_LEN, X_WING, X_WING_SEED_LEN, isMlKem } from './algs.js';
-import { expandedParts, xWingDecapsulate, type ExpandedKey } from './expanded.js';
+import { expandedParts, xWingDecapsulate, type WorkingKey } from './expanded.js';
+import { mlKemDecapsulate } from './pq.js';
 import { assertSupports, type KeyType } from './types.js';
 
 export interface Encapsulation {
@@ -75,7 +76,7 @@ export function encapsulate(type: KeyType, pub: Uint8Array): Encapsulation {
  * Throws `CIPHERTEXT_INVALID` only for a ciphertext of the wrong length (or, X-Wing, a low-order
  * X25519 part).
  */
-export function decapsulate(type: KeyType, priv: Uint8Array | ExpandedKey, ciphertext: Uint8Array): Uint8Array {
+export function decapsulate(type: KeyType, priv: WorkingKey, ciphertext: Uint8Array): Uint8Array {
   assertSupports(type, 'decapsulate');
   const { alg, seedLen } = kemOf(type);
   const parts = expandedParts(type, priv);
@@ -86,7 +87,7 @@ export function decapsulate(type: KeyType, priv: Uint8Array | ExpandedKey, ciphe
     throw new KeywardError('CIPHERTEXT_INVALID', `${type} ciphertext: expected ${want ?? '?'} bytes, got ${got}`);
   }
   if (parts) {
-    if (type !== 'x-wing') return alg.decapsulate(ciphertext, parts[0]!);
+    if (isMlKem(type)) return mlKemDecapsulate(type, parts[0]!, ciphertext);
     try {
       return xWingDecapsulate(parts, ciphertext);
     } catch (e) {
@@ -101,9 +102,10 @@ export function decapsulate(type: KeyType, priv: Uint8Array | ExpandedKey, ciphe
       throw xWingLowOrder(e);
     }
   }
+  if (!isMlKem(type)) throw new RangeError(`unhandled key type ${type}`);
   const { secretKey } = alg.keygen(priv);
   try {
-    return alg.decapsulate(ciphertext, secretKey);
+    return mlKemDecapsulate(type, secretKey, ciphertext);
   } finally {
     wipe(secretKey);
   }

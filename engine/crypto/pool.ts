@@ -23,9 +23,10 @@ import type { Worker } from 'node:worker_threads';
 import { startWorker } from '../workers.js';
 import { KeywardError, type KeywardCode } from '../../lib/errors.js';
 import { copyKey, transferablesOf, type CallMap, type CallName } from './calls.js';
-import type { ExpandedKey } from './expanded.js';
+import type { ExpandedKey, WorkingKey } from './expanded.js';
 import type { Encapsulation } from './kem.js';
 import type { KeyPair } from './material.js';
+import { pqBackend, type PqBackendChoice, type PqBackendInfo } from './pq.js';
 import type { SignOptions, VerifyOptions } from './sign.js';
 import type { KeyType } from './types.js';
 
@@ -73,8 +74,13 @@ function rebuildError(e: NonNullable<Reply['error']>): Error {
   return new Error(e.message);
 }
 
+/**
+ * A worker takes this thread's post-quantum backend (pq.ts): `auto` when it is pqclean (a worker that
+ * cannot load the addon falls back to noble, with the same answers), `noble` when it is noble.
+ */
 function spawn(): Worker {
-  return startWorker(import.meta.url, 'worker');
+  const choice: PqBackendChoice = pqBackend().name === 'pqclean' ? 'auto' : 'noble';
+  return startWorker(import.meta.url, 'worker', { workerData: { pqBackend: choice } });
 }
 
 /** The pool. One per process is enough; the engine owns it and closes it on shutdown. */
@@ -111,8 +117,11 @@ export class CryptoPool {
     return this.#call('generateKey', [type]);
   }
 
-  /** `priv`: the seed or, for ML-DSA and the composite, its expanded form (expanded.ts). */
-  sign(type: KeyType, priv: Uint8Array | ExpandedKey, message: Uint8Array, opts?: SignOptions): Promise<Uint8Array> {
+  /**
+   * `priv`: the canonical key or its working form (for ML-DSA and the composite the expanded key,
+   * expanded.ts; for RSA, ECDSA and Ed25519 the parsed KeyObject, which postMessage clones).
+   */
+  sign(type: KeyType, priv: WorkingKey, message: Uint8Array, opts?: SignOptions): Promise<Uint8Array> {
     return this.#call('sign', [type, copyKey(priv), copyArg(message), copyOpts(opts)]);
   }
 
@@ -131,7 +140,7 @@ export class CryptoPool {
   }
 
   /** `priv`: the seed or its expanded form (expanded.ts). */
-  decapsulate(type: KeyType, priv: Uint8Array | ExpandedKey, ciphertext: Uint8Array): Promise<Uint8Array> {
+  decapsulate(type: KeyType, priv: WorkingKey, ciphertext: Uint8Array): Promise<Uint8Array> {
     return this.#call('decapsulate', [type, copyKey(priv), copyArg(ciphertext)]);
   }
 
@@ -143,6 +152,11 @@ export class CryptoPool {
   /** RSA-OAEP decryption (oaep.ts); fails with the same generic `DECRYPTION_FAILED` as in-thread. */
   decrypt(type: KeyType, priv: Uint8Array, ciphertext: Uint8Array, label?: Uint8Array): Promise<Uint8Array> {
     return this.#call('decrypt', [type, copyArg(priv), copyArg(ciphertext), copyArg(label)]);
+  }
+
+  /** The post-quantum backend a worker runs (pq.ts; starts one if none runs yet). */
+  pqBackend(): Promise<PqBackendInfo> {
+    return this.#call('pqBackend', []);
   }
 
   /** Refuses waiting calls with `CRYPTO_POOL_CLOSED`, fails running ones, terminates the workers. */

@@ -41,9 +41,9 @@ import {
   constants,
   createPrivateKey,
   createPublicKey,
+  KeyObject,
   sign as nodeSign,
   verify as nodeVerify,
-  type KeyObject,
 } from 'node:crypto';
 import { sha512 } from '@noble/hashes/sha2.js';
 import { ed25519 } from '@noble/curves/ed25519.js';
@@ -63,12 +63,14 @@ import {
   SLH_DSA,
   isEcdsa,
   isMlDsa,
+  isNodeAsym,
   isRsa,
   isSlhDsa,
   type EcdsaType,
 } from './algs.js';
-import { expandedParts, type ExpandedKey } from './expanded.js';
+import { expandedParts, type WorkingKey } from './expanded.js';
 import { formatVersioned, parseVersioned } from './format.js';
+import { mlDsaSign, mlDsaVerify } from './pq.js';
 import { buf } from './material.js';
 import { assertSupports, type KeyType } from './types.js';
 
@@ -237,6 +239,43 @@ function privateKeyObject(priv: Uint8Array): KeyObject {
   return createPrivateKey({ key: buf(priv), format: 'der', type: 'pkcs8' });
 }
 
+/** node:crypto's `asymmetricKeyType` of each type whose private key has a parsed form. */
+const KEY_OBJECT_TYPE = {
+  ed25519: 'ed25519',
+  'ecdsa-p256': 'ec',
+  'ecdsa-p384': 'ec',
+  'rsa-3072': 'rsa',
+  'rsa-4096': 'rsa',
+};
+
+/** True when `type`'s private key has a parsed form (a node:crypto KeyObject): Ed25519, ECDSA, RSA. */
+export function hasParsedForm(type: KeyType): boolean {
+  return isNodeAsym(type);
+}
+
+/**
+ * The parsed form of the canonical (PKCS#8 DER) private key `priv` of `type`: a node:crypto
+ * KeyObject that {@link sign} takes in place of the bytes and gives the same signatures with, without
+ * re-parsing the DER on every call (about as long as an Ed25519 signature itself). For callers that
+ * use one key many times (engine/keys/material.ts caches them beside the material). A KeyObject
+ * cannot be zeroized from JS: drop it, and OpenSSL clears the key when it is freed.
+ * Throws RangeError for a type without one ({@link hasParsedForm}) or DER of another key type.
+ */
+export function parsePrivateKey(type: KeyType, priv: Uint8Array): KeyObject {
+  if (!isNodeAsym(type)) throw new RangeError(`"type" expected Ed25519, ECDSA or RSA, got ${type}`);
+  abytes(priv, 'privateKey');
+  return checkedKeyObject(type, privateKeyObject(priv));
+}
+
+function checkedKeyObject(type: KeyType, key: KeyObject): KeyObject {
+  const want = (KEY_OBJECT_TYPE as Partial<Record<KeyType, string>>)[type];
+  if (want === undefined || key.type !== 'private' || key.asymmetricKeyType !== want)
+    throw new RangeError(
+      `"privateKey" expected a private ${type} KeyObject, got a ${key.type} ${key.asymmetricKeyType ?? 'secret'} key`,
+    );
+  return key;
+}
+
 function publicKeyObject(pub: Uint8Array): KeyObject {
   return createPublicKey({ key: buf(pub), format: 'der', type: 'spki' });
 }
@@ -247,23 +286,24 @@ export function compositeMessage(message: Uint8Array, ctx: Uint8Array): Uint8Arr
 }
 
 /**
- * Signs `message` with the canonical private key `priv`, or for ML-DSA and the composite with its
- * expanded form (expanded.ts: same signatures, without re-deriving the key). Returns the raw
- * signature bytes (use {@link formatSignature} for the `kw:v<N>:` text).
+ * Signs `message` with the canonical private key `priv`, or with its working form: for ML-DSA and
+ * the composite the expanded key (expanded.ts), for Ed25519, ECDSA and RSA the parsed KeyObject
+ * ({@link parsePrivateKey}); the same signatures either way, without re-deriving or re-parsing the
+ * key. Returns the raw signature bytes (use {@link formatSignature} for the `kw:v<N>:` text).
  */
-export function sign(
-  type: KeyType,
-  priv: Uint8Array | ExpandedKey,
-  message: Uint8Array,
-  opts: SignOptions = {},
-): Uint8Array {
+export function sign(type: KeyType, priv: WorkingKey, message: Uint8Array, opts: SignOptions = {}): Uint8Array {
   assertSupports(type, 'sign');
+  if (priv instanceof KeyObject) {
+    abytes(message, 'message');
+    checkOptions(type, message, opts);
+    return signNode(type, checkedKeyObject(type, priv), message, opts);
+  }
   const parts = expandedParts(type, priv);
   abytes(message, 'message');
   checkOptions(type, message, opts);
   const context = opts.context ?? new Uint8Array(0);
   if (parts) {
-    if (isMlDsa(type)) return ML_DSA[type].sign(message, parts[0]!, { context });
+    if (isMlDsa(type)) return mlDsaSign(type, parts[0]!, message, context);
     // expandedParts accepts only expandable types: here, the composite.
     const m = compositeMessage(message, context);
     return concatBytes(
@@ -272,17 +312,12 @@ export function sign(
     );
   }
   abytes(priv, 'privateKey');
-  if (type === 'ed25519') return u8(nodeSign(null, message, privateKeyObject(priv)));
-  if (isEcdsa(type)) return signEcdsa(type, priv, message, opts);
-  if (isRsa(type)) {
-    const { hash, ...padding } = rsaParams(opts, false);
-    return u8(nodeSign(hash, message, { key: privateKeyObject(priv), ...padding }));
-  }
+  if (isNodeAsym(type)) return signNode(type, privateKeyObject(priv), message, opts);
   if (isMlDsa(type)) {
     abytes(priv, 'privateKey', ML_DSA_SEED_LEN);
     const { secretKey } = ML_DSA[type].keygen(priv);
     try {
-      return ML_DSA[type].sign(message, secretKey, { context });
+      return mlDsaSign(type, secretKey, message, context);
     } finally {
       wipe(secretKey);
     }
@@ -310,25 +345,140 @@ function u8(b: Buffer): Uint8Array {
   return new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
 }
 
-function signEcdsa(type: EcdsaType, priv: Uint8Array, message: Uint8Array, opts: SignOptions): Uint8Array {
-  const curve = CURVE[type];
+/** Ed25519, ECDSA and RSA signatures with the parsed private key `key` (options already checked). */
+function signNode(type: KeyType, key: KeyObject, message: Uint8Array, opts: SignOptions): Uint8Array {
+  if (type === 'ed25519') return u8(nodeSign(null, message, key));
+  if (isEcdsa(type)) return signEcdsa(type, key, message, opts);
+  if (isRsa(type)) {
+    const { hash, ...padding } = rsaParams(opts, false);
+    return u8(nodeSign(hash, message, { key, ...padding }));
+  }
+  throw new RangeError(`unhandled key type ${type}`);
+}
+
+/** Each curve's order n and ⌊n/2⌋ as big-endian field-length bytes (the low-S bound). */
+const EC_ORDER = {
+  'ecdsa-p256': orderOf(p256.Point.Fn.ORDER, ECDSA['ecdsa-p256'].fieldLen),
+  'ecdsa-p384': orderOf(p384.Point.Fn.ORDER, ECDSA['ecdsa-p384'].fieldLen),
+};
+
+function orderOf(n: bigint, len: number): { n: Uint8Array; half: Uint8Array } {
+  const bytes = (x: bigint) => new Uint8Array(Buffer.from(x.toString(16).padStart(2 * len, '0'), 'hex'));
+  return { n: bytes(n), half: bytes(n >> 1n) };
+}
+
+function signEcdsa(type: EcdsaType, key: KeyObject, message: Uint8Array, opts: SignOptions): Uint8Array {
+  const fieldLen = ECDSA[type].fieldLen;
+  const hash = opts.hash ?? ECDSA[type].hash;
+  if (!opts.prehashed && opts.encoding !== 'p1363') {
+    // The common case: OpenSSL's DER as it is when S is already low (about half the time).
+    const der = nodeSign(hash, message, key);
+    const sAt = 4 + der[3]!;
+    if (!derHighS(type, der.subarray(sAt + 2, sAt + 2 + der[sAt + 1]!), fieldLen)) return u8(der);
+    const [r, s] = derParts(der, fieldLen);
+    lowS(type, s);
+    return derSignature(r, s);
+  }
   let compact: Uint8Array;
-  const key = privateKeyObject(priv);
   if (opts.prehashed) {
     // node:crypto cannot sign a digest; noble signs it (RFC 6979 nonces, low-S).
     const d = Buffer.from(key.export({ format: 'jwk' }).d ?? '', 'base64url');
     try {
-      compact = curve.sign(message, d, { prehash: false, lowS: true, format: 'compact' });
+      compact = CURVE[type].sign(message, d, { prehash: false, lowS: true, format: 'compact' });
     } finally {
       d.fill(0);
     }
   } else {
-    compact = u8(nodeSign(opts.hash ?? ECDSA[type].hash, message, { key, dsaEncoding: 'ieee-p1363' }));
+    compact = u8(nodeSign(hash, message, { key, dsaEncoding: 'ieee-p1363' }));
   }
-  let sig = curve.Signature.fromBytes(compact, 'compact');
-  // OpenSSL may return high S; Keyward always emits s ≤ n/2 (module header).
-  if (sig.hasHighS()) sig = new curve.Signature(sig.r, curve.Point.Fn.ORDER - sig.s);
-  return sig.toBytes(opts.encoding === 'p1363' ? 'compact' : 'der');
+  const s = compact.subarray(fieldLen);
+  lowS(type, s);
+  return opts.encoding === 'p1363' ? compact : derSignature(compact.subarray(0, fieldLen), s);
+}
+
+/**
+ * OpenSSL may return high S; Keyward always emits s ≤ n/2 (module header). Makes the field-length
+ * big-endian `s` low in place (s ← n − s) and returns true when it already was. On the bytes: this
+ * runs for every signature, and bigints would cost more than the rest of the glue.
+ */
+function lowS(type: EcdsaType, s: Uint8Array): boolean {
+  const { n, half } = EC_ORDER[type];
+  if (!greaterThan(s, half)) return true;
+  subtractFrom(n, s);
+  return false;
+}
+
+/** Whether a DER INTEGER body `s` (positive: a leading 0x00 only before a high bit) is above n/2. */
+function derHighS(type: EcdsaType, s: Uint8Array, fieldLen: number): boolean {
+  if (s.length < fieldLen) return false;
+  if (s.length > fieldLen) return true; // 0x00 then a high bit: s ≥ 2^(8·fieldLen − 1) > n/2 on both curves
+  return greaterThan(s, EC_ORDER[type].half);
+}
+
+/**
+ * r and s, each as field-length big-endian bytes, of the DER signature OpenSSL just made (strict DER,
+ * short-form lengths: at most 2 × 51 bytes of integers for P-384).
+ */
+function derParts(der: Uint8Array, fieldLen: number): [Uint8Array, Uint8Array] {
+  const rLen = der[3]!;
+  const sAt = 4 + rLen;
+  return [
+    fixedLength(der.subarray(4, sAt), fieldLen),
+    fixedLength(der.subarray(sAt + 2, sAt + 2 + der[sAt + 1]!), fieldLen),
+  ];
+}
+
+/** A DER INTEGER's body (a positive value: at most one leading 0x00) as `len` big-endian bytes. */
+function fixedLength(body: Uint8Array, len: number): Uint8Array {
+  const out = new Uint8Array(len);
+  const v = body.length > len ? body.subarray(body.length - len) : body;
+  out.set(v, len - v.length);
+  return out;
+}
+
+/** x ← m − x for equal-length big-endian byte strings, 0 < x < m. */
+function subtractFrom(m: Uint8Array, x: Uint8Array): void {
+  let borrow = 0;
+  for (let i = x.length - 1; i >= 0; i--) {
+    const d = m[i]! - x[i]! - borrow;
+    borrow = d < 0 ? 1 : 0;
+    x[i] = d & 0xff;
+  }
+}
+
+/** a > b for equal-length big-endian byte strings. */
+function greaterThan(a: Uint8Array, b: Uint8Array): boolean {
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return a[i]! > b[i]!;
+  return false;
+}
+
+/**
+ * ASN.1 DER of ECDSA-Sig-Value (RFC 3279 §2.2.3): SEQUENCE { r INTEGER, s INTEGER }, each the
+ * minimal two's-complement encoding of a positive value (leading zeros stripped, one 0x00 before a
+ * high bit). r, s < n ≤ 2^384, so every length fits the short form (at most 2 × 51 = 102 bytes).
+ */
+function derSignature(r: Uint8Array, s: Uint8Array): Uint8Array {
+  const ri = derIntegerBody(r);
+  const si = derIntegerBody(s);
+  const rLen = ri.length + (ri[0]! & 0x80 ? 1 : 0);
+  const sLen = si.length + (si[0]! & 0x80 ? 1 : 0);
+  const out = new Uint8Array(6 + rLen + sLen);
+  out[0] = 0x30;
+  out[1] = 4 + rLen + sLen;
+  out[2] = 0x02;
+  out[3] = rLen;
+  out.set(ri, 4 + rLen - ri.length);
+  const at = 4 + rLen;
+  out[at] = 0x02;
+  out[at + 1] = sLen;
+  out.set(si, at + 2 + sLen - si.length);
+  return out;
+}
+
+function derIntegerBody(x: Uint8Array): Uint8Array {
+  let i = 0;
+  while (i < x.length - 1 && x[i] === 0) i++;
+  return x.subarray(i);
 }
 
 /**
@@ -364,7 +514,7 @@ export function verify(
       const alg = ML_DSA[type];
       abytes(pub, 'publicKey', alg.lengths.publicKey);
       if (signature.length !== alg.lengths.signature) return false;
-      return alg.verify(signature, message, pub, { context });
+      return mlDsaVerify(type, pub, message, signature, context);
     }
     if (isSlhDsa(type)) {
       const alg = SLH_DSA[type];

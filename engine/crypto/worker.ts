@@ -1,12 +1,14 @@
 /**
  * Worker entry of the crypto pool: receives `{id, name, args}`, runs the pure function of the same
  * name (calls.ts) and answers `{id, ok, result}` or `{id, ok: false, error}`, transferring result
- * buffers. Private key copies it received are wiped after the call (best effort).
+ * buffers. Private key copies it received are wiped after the call (best effort). It runs the
+post-quantum backend the pool chose (pq.ts), passed in `workerData`.
  * @module
  */
-import { parentPort } from 'node:worker_threads';
+import { parentPort, workerData } from 'node:worker_threads';
 import { KeywardError } from '../../lib/errors.js';
 import { PRIVATE_KEY_CALLS, runCall, transferablesOf, wipeKey, type CallName } from './calls.js';
+import { selectPqBackend, type PqBackendChoice } from './pq.js';
 
 interface Request {
   readonly id: number;
@@ -16,6 +18,11 @@ interface Request {
 
 const port = parentPort;
 if (port === null) throw new Error('engine/crypto/worker.ts must run in a worker thread');
+
+// The pool's choice of post-quantum backend (pool.ts `spawn`), made before the first call.
+// The main thread self-tested the same addon file: a worker does not again.
+const wanted = (workerData as { pqBackend?: PqBackendChoice } | null)?.pqBackend;
+selectPqBackend({ choice: wanted, selfTested: wanted === 'auto' });
 
 port.on('message', (req: Request) => {
   try {

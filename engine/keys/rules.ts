@@ -20,6 +20,10 @@ export const KEY_ROW_CACHE_MAX = 10_000;
 export const MATERIAL_CACHE_MAX = 4096;
 /** Expanded post-quantum secret keys kept per node (at most 4.9 KiB each, ML-DSA-87). */
 export const EXPANDED_CACHE_MAX = 1024;
+/** Parsed Ed25519/ECDSA/RSA private keys (node:crypto KeyObjects, OpenSSL memory) kept per node. */
+export const PARSED_CACHE_MAX = 4096;
+/** Public keys kept per node (at most 2.6 KiB each, ML-DSA-87; SLH-DSA's are 64 bytes). */
+export const PUBLIC_CACHE_MAX = 4096;
 /** How often `startPurger` sweeps for keys whose deletion window has passed. */
 export const PURGE_INTERVAL_MS = 60_000;
 /** Keys purged per sweep at most; the next sweep takes the rest. */

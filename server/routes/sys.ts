@@ -8,6 +8,7 @@
 import Router from '@koa/router';
 import type { Context } from 'koa';
 import { KeywardError } from '../../lib/errors.js';
+import { pqBackend } from '../../engine/crypto/index.js';
 import { parseHolderPublicKey } from '../../ceremony/index.js';
 import type { HolderPublicKey } from '../../ceremony/index.js';
 import type { AppDeps } from '../deps.js';
@@ -40,7 +41,8 @@ export function sysRoutes(deps: AppDeps): Router {
     const s = await hsm.storageHealth();
     ctx.status = !h.initialized ? 501 : h.sealed ? 503 : !s.ok ? 503 : 200;
     if (!s.ok) ctx.set('Retry-After', '1');
-    ctx.body = { ...h, storage: s };
+    // `crypto.postQuantum`: the backend this node's ML-DSA/ML-KEM run on (engine/crypto/pq.ts).
+    ctx.body = { ...h, storage: s, crypto: { postQuantum: pqBackend().name } };
   });
 
   r.get('/seal-status', (ctx: Context) => {

@@ -176,3 +176,18 @@ describe('keyward server --dev --dev-root-token', { timeout: 120_000 }, () => {
     assert.ok(!srv.stderr().includes('Bearer'));
   });
 });
+
+describe('keyward server --pq-backend', { timeout: 120_000 }, () => {
+  it('noble is used when asked for and shown by health; an unknown backend is a usage error', async () => {
+    const srv = await startServer(['--dev', '--pq-backend', 'noble']);
+    try {
+      const health = (await (await fetch(srv.info.addr + '/v1/sys/health')).json()) as { crypto: unknown };
+      assert.deepEqual(health.crypto, { postQuantum: 'noble' });
+    } finally {
+      await srv.stop();
+    }
+    const bad = await runCli(['server', '--dev', '--pq-backend', 'openssl', '--listen', '127.0.0.1:0']);
+    assert.notEqual(bad.code, 0);
+    assert.match(bad.stdout + bad.stderr, /--pq-backend expects auto, pqclean, noble, got "openssl"/);
+  });
+});

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { toPublicKeyFile } from '../../ceremony/index.js';
+import { pqBackend } from '../../engine/crypto/index.js';
 import type { HolderKey, ShardFile } from '../../ceremony/index.js';
 import { makeHolders, submissionFor } from '../helpers/ceremony.js';
 import { startTestServer } from '../helpers/server.js';
@@ -25,6 +26,7 @@ describe('/v1/sys over HTTP', () => {
     const h = await s.call('GET', '/v1/sys/health');
     assert.equal(h.status, 501);
     assert.deepEqual(Object.keys(h.body).sort(), [
+      'crypto',
       'initialized',
       'progress',
       'sealed',
@@ -34,6 +36,7 @@ describe('/v1/sys over HTTP', () => {
       'version',
     ]);
     assert.deepEqual(h.body.storage, { driver: s.hsm.store.driver, ok: true });
+    assert.deepEqual(h.body.crypto, { postQuantum: pqBackend().name });
     assert.equal(h.body.initialized, false);
     const st = await s.call('GET', '/v1/sys/seal-status');
     assert.equal(st.status, 200);

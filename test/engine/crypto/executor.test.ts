@@ -1,8 +1,8 @@
 /**
  * The crypto executor's decision (engine/crypto/executor.ts): inline without a pool; with one, the
  * capability table's measured slow calls and every key expansion go to the pool, the rest stay
- * inline. A pool that counts its calls shows where each call ran; results match the in-thread
- * functions either way.
+ * inline (and ML-KEM decapsulation on the native post-quantum backend). A pool that counts its calls
+ * shows where each call ran; results match the in-thread functions either way.
  */
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
@@ -13,8 +13,18 @@ import { generateKey } from '../../../engine/crypto/material.js';
 import { sign, verify } from '../../../engine/crypto/sign.js';
 import { KEY_TYPES, KEY_TYPE_INFO, type SlowCall } from '../../../engine/crypto/types.js';
 import type { CallName } from '../../../engine/crypto/calls.js';
+import { selectPqBackend } from '../../../engine/crypto/pq.js';
 
 const msg = new TextEncoder().encode('executor');
+const nativeAvailable = (() => {
+  try {
+    return selectPqBackend({ choice: 'pqclean' }).name === 'pqclean';
+  } catch {
+    return false;
+  } finally {
+    selectPqBackend();
+  }
+})();
 
 describe('CryptoExecutor', () => {
   const pool = new CountingPool({ size: 1 });
@@ -50,15 +60,23 @@ describe('CryptoExecutor', () => {
       ['verify', 'ml-dsa-65', true],
       ['sign', 'slh-dsa-sha2-128s', true],
       ['encapsulate', 'x-wing', true],
-      ['decapsulate', 'ml-kem-768', true],
+      ['decapsulate', 'x-wing', true],
       ['expand', 'ml-dsa-65', true],
       ['expand', 'ml-kem-768', true],
     ];
     for (const [c, t, want] of cases) assert.equal(ex.offloads(c, t), want, `${c} ${t}`);
-    // Every (type, call) follows the capability table's slow lists, the one measured rule.
-    for (const t of KEY_TYPES)
-      for (const c of ['generateKey', 'sign', 'verify', 'encapsulate', 'decapsulate', 'decrypt'] as SlowCall[])
-        assert.equal(ex.offloads(c, t), KEY_TYPE_INFO[t].slow.includes(c), `${c} ${t}`);
+    // Every (type, call) follows the capability table's slow lists, the one measured rule, except
+    // ML-KEM decapsulation on the native backend (under 0.1 ms: inline).
+    for (const backend of ['noble', 'pqclean'] as const) {
+      if (backend === 'pqclean' && !nativeAvailable) continue;
+      selectPqBackend({ choice: backend });
+      for (const t of KEY_TYPES)
+        for (const c of ['generateKey', 'sign', 'verify', 'encapsulate', 'decapsulate', 'decrypt'] as SlowCall[]) {
+          const nativeFast = backend === 'pqclean' && c === 'decapsulate' && t.startsWith('ml-kem-');
+          assert.equal(ex.offloads(c, t), KEY_TYPE_INFO[t].slow.includes(c) && !nativeFast, `${c} ${t} on ${backend}`);
+        }
+    }
+    selectPqBackend();
   });
 
   it('runs each call where it decided, with the same results as in-thread', async () => {

@@ -4,6 +4,7 @@
  * elsewhere; the row cache emptied on seal too. The parts are built as KeyService builds them.
  */
 import assert from 'node:assert/strict';
+import { KeyObject } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { sign, verify } from '../../../engine/crypto/sign.js';
 import { CryptoExecutor, isExpandedKey } from '../../../engine/crypto/index.js';
@@ -60,6 +61,37 @@ describe('key material and caches', () => {
     const c = await material.private(row, 1);
     assert.notEqual(c, a);
     assert.equal(allZero(c), false);
+  });
+
+  it('Ed25519/ECDSA/RSA: the parsed KeyObject is cached beside the material, signs the same, and goes on seal and on drop', async () => {
+    await catalog.create({ name: 'ed', type: 'ed25519', by: 'test' });
+    await catalog.create({ name: 'p256', type: 'ecdsa-p256', by: 'test' });
+    await catalog.configure('p256', { deletionAllowed: true });
+    const ed = await catalog.usable('ed');
+    const p256 = await catalog.usable('p256');
+    const before = material.size;
+    const k = await material.working(ed, 1);
+    assert.ok(k instanceof KeyObject && k.type === 'private' && k.asymmetricKeyType === 'ed25519');
+    assert.equal(await material.working(ed, 1), k, 'parsed once');
+    // Ed25519 is deterministic: the KeyObject and the PKCS#8 bytes give the very same signature.
+    assert.deepEqual(sign('ed25519', k, bytes('m')), sign('ed25519', await material.private(ed, 1), bytes('m')));
+    const e = await material.working(p256, 1);
+    assert.ok(e instanceof KeyObject && e.asymmetricKeyType === 'ec');
+    assert.equal(
+      verify('ecdsa-p256', await material.public(p256, 1), bytes('m'), sign('ecdsa-p256', e, bytes('m'))),
+      true,
+    );
+    assert.equal(material.size, before + 4); // two materials, two parsed keys
+
+    await catalog.scheduleDeletion('p256'); // dropped here: material and parsed key
+    assert.equal(material.size, before + 2);
+    await u.seal.seal();
+    assert.equal(material.size, 0);
+    await assert.rejects(material.working(ed, 1), code('SEALED'));
+    await u.unseal();
+    const again = await material.working(ed, 1);
+    assert.notEqual(again, k, 'parsed anew after unseal');
+    assert.deepEqual(sign('ed25519', again, bytes('m')), sign('ed25519', k, bytes('m')));
   });
 
   it('KeyService: operations fail SEALED after seal even with a row in hand, and work again after unseal', async () => {
