@@ -146,8 +146,8 @@ for (const driver of availableDrivers()) {
           rows.map((r) => Buffer.from(r.chain).toString('hex')),
           want.map((c) => Buffer.from(c).toString('hex')),
         );
-        const [{ n }] = await queryRows<{ n: number }>(store.db, sql`select count(*)::int as n from audit_batches`);
-        assert.equal(n, 2, 'one row per batch');
+        const [row] = await queryRows<{ n: number }>(store.db, sql`select count(*)::int as n from audit_batches`);
+        assert.equal(row?.n, 2, 'one row per batch');
       } finally {
         await store.close();
       }
