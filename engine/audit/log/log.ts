@@ -95,6 +95,8 @@ export class AuditLog {
   statements = 0;
   /** Compare-and-set statements that found the head moved (another node or a transaction appended first). */
   conflicts = 0;
+  /** Policy inputs not kept because the HSM sealed before their batch was written (see #flush). */
+  inputsDropped = 0;
 
   private constructor(db: Db, opts: AuditLogOptions) {
     this.#db = db;
@@ -245,13 +247,12 @@ export class AuditLog {
         let built: Built;
         try {
           built = this.#build(base, live, inputsOf(live));
-        } catch (err) {
-          // The inputs could not be sealed (the HSM sealed meanwhile): their requests fail, as a
-          // request that races the seal does; the records without one still commit.
-          const cause = err instanceof Error ? err : new Error(String(err));
-          for (const p of live) if (p.input) settle(p, () => p.reject(unavailable(cause)));
-          live = live.filter((p) => !p.input);
-          if (live.length === 0) return;
+        } catch {
+          // The inputs could not be sealed: the HSM sealed after these requests were decided (a
+          // `sys.seal` request's own record is one). The records still commit — they are what must
+          // be durable — without the inputs, which are only kept for replay, and are counted.
+          this.inputsDropped += live.filter((p) => p.input).length;
+          for (const p of live) p.input = undefined;
           built = this.#build(base, live, []);
         }
         // The next flush builds on this one (it waits on the head row's lock behind it).
