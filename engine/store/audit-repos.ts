@@ -224,16 +224,23 @@ export interface AuditRecordText {
   chain: string;
 }
 
-/** Records with from ≤ idx < to, in order, as served by GET /v1/audit/records: leaf text, chain hex. */
+/**
+ * Records with from ≤ idx < to, in order, as served by GET /v1/audit/records: leaf text, chain hex.
+ * Whole batches are read (a page of 1,000 records is about four rows) and cut here, the text split
+ * as it came and the chains hex-encoded once per batch.
+ */
 export async function readAuditRecordsText(db: Db, from: number, to: number): Promise<AuditRecordText[]> {
   const out: AuditRecordText[] = [];
-  cutBatches(await readAuditBatches(db, from, to), from, to, (idx, bytes, start, end, chains, k) =>
-    out.push({
-      idx,
-      leaf: bytes.toString('utf8', start, end),
-      chain: Buffer.from(chains.buffer, chains.byteOffset + 32 * k, 32).toString('hex'),
-    }),
-  );
+  for (const b of await readAuditBatches(db, from, to)) {
+    if (b.chains.length !== 32 * b.n) throw malformed(b, `${b.chains.length} bytes of chain values for ${b.n}`);
+    const leaves = b.leaves.split('\n');
+    if (leaves.length !== b.n) throw malformed(b, `its leaves do not number ${b.n}`);
+    const hex = Buffer.from(b.chains.buffer, b.chains.byteOffset, b.chains.byteLength).toString('hex');
+    const lo = Math.max(from, b.first) - b.first;
+    const hi = Math.min(to, b.first + b.n) - b.first;
+    for (let k = lo; k < hi; k++)
+      out.push({ idx: b.first + k, leaf: leaves[k]!, chain: hex.slice(64 * k, 64 * k + 64) });
+  }
   return out;
 }
 
