@@ -226,15 +226,17 @@ export class Hsm {
   /** Opens the HSM over a store. It starts sealed (or uninitialized). */
   static async open(opts: HsmOptions): Promise<Hsm> {
     const events = new EngineEvents();
+    const seal = await SealManager.open(opts.store.db);
     const audit =
       opts.audit === false
         ? undefined
         : await AuditLog.open(opts.store.db, {
             flushesInFlight: opts.store.driver === 'postgres' ? 2 : 1,
             observer: events,
+            sealer: seal.barrier,
             ...(opts.audit ?? {}),
           });
-    const hsm = new Hsm(opts.store, await SealManager.open(opts.store.db), audit, opts, events);
+    const hsm = new Hsm(opts.store, seal, audit, opts, events);
     hsm.integrator?.start();
     // Keys past their deletion window are purged every minute while unsealed (any node may sweep).
     hsm.keys.startPurger(opts.onAuditError ? { onError: opts.onAuditError } : {});

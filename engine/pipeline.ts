@@ -39,7 +39,8 @@ import type { SealManager } from './seal/index.js';
 import { CommitScope } from './store/index.js';
 import { STORAGE_DEADLINE_MS_DEFAULT, withDeadline } from './store/deadline.js';
 import { classifyStorageError } from './store/storage-errors.js';
-import type { CommitNote, KeyRow, StoredInput } from './store/index.js';
+import type { CommitNote, KeyRow } from './store/index.js';
+import type { AuditInput as StoredInput } from './audit/log/inputs.js';
 import { canonicalBody } from './approvals/index.js';
 import type { ApprovalService, ExecutionGate, PendingApproval, RequestOrigin } from './approvals/index.js';
 import type { AuditEvent, Operation } from './operations.js';
@@ -541,10 +542,9 @@ export class Pipeline {
     if (this.#d.audit) await this.#d.audit.append(rec, input);
   }
 
-  /** The policy input's canonical bytes, encrypted under the barrier, keyed by their SHA-256 (for replay). */
+  /** The policy input's canonical bytes, keyed by their SHA-256 (the log encrypts them once per batch, for replay). */
   #storedInput(bytes: Uint8Array): StoredInput {
-    const digest = createHash('sha256').update(bytes).digest('hex');
-    return { digest, blob: this.#d.seal.barrier.encrypt(`audit/input/${digest}`, bytes) };
+    return { digest: createHash('sha256').update(bytes).digest('hex'), bytes };
   }
 }
 

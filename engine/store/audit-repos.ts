@@ -1,21 +1,15 @@
 /**
- * Audit-log storage (docs/architecture.md, "The audit log"): the one-statement group append against the one-row head, the
- * integrated tree's compare-and-set, perfect-subtree nodes, checkpoints and encrypted policy inputs.
+ * Audit-log storage (docs/architecture.md, "The audit log"): one row per committed batch of records, appended by
+ * compare-and-set on the one-row head in one statement; the integrated tree's compare-and-set,
+ * perfect-subtree nodes, checkpoints and encrypted policy inputs.
  * What the bytes mean (leaves, hashes, notes) is engine/audit's business; these functions move rows.
  * @module
  */
-import { and, asc, desc, eq, gte, inArray, lt, or, sql } from 'drizzle-orm';
+import { and, desc, eq, inArray, or, sql } from 'drizzle-orm';
+import { KeywardError } from '../../lib/errors.js';
 import type { Db } from './driver.js';
 import { queryRows } from './repos.js';
-import {
-  auditCheckpoints,
-  auditHead,
-  auditInputs,
-  auditNodes,
-  auditRecords,
-  auditTree,
-  SINGLETON_ID,
-} from './schema.js';
+import { auditCheckpoints, auditHead, auditInputs, auditNodes, auditTree, SINGLETON_ID } from './schema.js';
 import type { AuditCheckpointRow } from './schema.js';
 import { toPlainBytes } from './columns.js';
 
@@ -43,15 +37,11 @@ export interface StoredInput {
 }
 
 /**
- * Appends leaves (UTF-8 JSON text, already canonical) as ONE statement: it takes the index range
- * [first, first + n) from the head row under its row lock (so commit order is index order, and the
- * committed records are a gap-free prefix with any number of nodes), computes each record's chain
- * value in SQL from the head's chain, inserts the records and their policy inputs. Works inside a
- * caller's transaction, so a state change and its record commit together.
- *
- * (A correlated subquery in the head's UPDATE ... SET, the first form of this statement, was not
- * re-evaluated against the row version the UPDATE re-reads after waiting for a concurrent append
- * — EvalPlanQual — and broke the chain under load; the multi-node test caught it.)
+ * Appends leaves (UTF-8 JSON text, already canonical) through keyward_audit_append (migration
+ * 0008): ONE statement that locks the head row, takes the index range [first, first + n), computes
+ * the chain in SQL and inserts one batch row (and each input into audit_inputs). Keyward's own
+ * appends chain in Node instead (`casAppendAuditBatch`); this is the path of nodes of the previous
+ * release during an upgrade, and bench/audit's one-statement-per-record baseline.
  */
 export async function appendAuditLeaves(
   db: Db,
@@ -61,8 +51,6 @@ export async function appendAuditLeaves(
   if (leaves.length === 0) throw new TypeError('"leaves" expected at least one leaf');
   const leafJson = JSON.stringify(leaves);
   const inputJson = JSON.stringify(inputs.map((i) => [i.digest, Buffer.from(i.blob).toString('base64')]));
-  // One call of keyward_audit_append (migration 0005): it locks the head row, takes the index
-  // range, computes the chain in SQL and inserts the records and inputs.
   const rows = await queryRows<{ first: number | string | null }>(
     db,
     sql`select keyward_audit_append(${leafJson}::jsonb, ${inputJson}::jsonb) as first`,
@@ -73,10 +61,144 @@ export async function appendAuditLeaves(
   return { first: Number(first) };
 }
 
+/** The log's head: records committed and the chain value of the newest (the seed when empty). */
+export interface AuditHead {
+  size: number;
+  chain: Uint8Array;
+}
+
+/**
+ * The head row. With `lock`, also takes its row lock until the transaction `db` ends (call inside
+ * one): no other append commits in between, so a batch built on this head lands where it says.
+ */
+export async function readAuditHead(db: Db, opts: { lock?: boolean } = {}): Promise<AuditHead> {
+  const rows = await queryRows<{ size: number | string; chain: Uint8Array }>(
+    db,
+    opts.lock
+      ? sql`select size, chain from audit_head where id = 1 for update`
+      : sql`select size, chain from audit_head where id = 1`,
+  );
+  const row = rows[0];
+  if (!row) throw new Error('the audit_head row is missing (was the audit log opened?)');
+  return { size: Number(row.size), chain: toPlainBytes(row.chain) };
+}
+
+/** A batch built on a known head: its leaves joined by "\n", chain values and the head after it. */
+export interface AuditBatchWrite {
+  n: number;
+  /** The leaf texts joined by "\n" (none holds a line feed). */
+  leaves: string;
+  /** n chain values of 32 bytes. */
+  chains: Uint8Array;
+  /** The barrier blob of the batch's policy inputs (path audit/inputs/<first>), or null. */
+  inputs: Uint8Array | null;
+}
+
+/**
+ * Appends a batch built on `base` as ONE statement: the head moves from `base` to (base.size + n,
+ * last chain) by compare-and-set, and the batch row is inserted only if it did. False, with nothing
+ * written, when the head is not `base` any more (another node, or an append inside a transaction,
+ * committed first): read the head and build again. The UPDATE holds the head row's lock until
+ * commit and a waiting one re-checks its condition on the committed row, so commit order is index
+ * order and the committed batches are a gap-free prefix, with any number of nodes. Works inside a
+ * caller's transaction.
+ */
+export async function casAppendAuditBatch(db: Db, base: AuditHead, b: AuditBatchWrite): Promise<boolean> {
+  if (b.n < 1 || b.chains.length !== 32 * b.n) throw new TypeError('"chains" expected 32 bytes per record');
+  const last = b.chains.subarray(32 * (b.n - 1));
+  const rows = await queryRows<{ first: number | string }>(
+    db,
+    sql`with h as (
+      update audit_head set size = size + ${b.n}::bigint, chain = ${Buffer.from(last)}::bytea, prev_chain = chain
+      where id = 1 and size = ${base.size}::bigint and chain = ${Buffer.from(base.chain)}::bytea
+      returning size - ${b.n}::bigint as first)
+    insert into audit_batches (first, n, leaves, chains, inputs)
+    select first, ${b.n}::int, ${b.leaves}::text, ${Buffer.from(b.chains)}::bytea, ${b.inputs === null ? null : Buffer.from(b.inputs)}::bytea from h
+    returning first`,
+  );
+  return rows.length === 1;
+}
+
 /** The number of committed records (the head's size). */
 export async function auditHeadSize(db: Db): Promise<number> {
   const [row] = await db.select({ size: auditHead.size }).from(auditHead).where(eq(auditHead.id, SINGLETON_ID));
   return row ? Number(row.size) : 0;
+}
+
+/** A stored batch: records [first, first + n). */
+export interface AuditBatchRow {
+  first: number;
+  n: number;
+  leaves: string;
+  chains: Uint8Array;
+}
+
+/**
+ * The batches holding records from ≤ idx < to, in order: the one holding `from` found by the primary
+ * key (the newest batch starting at or before it), then those starting before `to`. Whole rows:
+ * callers cut them to the range.
+ */
+export async function readAuditBatches(db: Db, from: number, to: number): Promise<AuditBatchRow[]> {
+  if (to <= from) return [];
+  const rows = await queryRows<{ first: number | string; n: number; leaves: string; chains: Uint8Array }>(
+    db,
+    sql`select first, n, leaves, chains from audit_batches
+        where first >= coalesce((select max(first) from audit_batches where first <= ${from}::bigint), 0) and first < ${to}::bigint
+        order by first`,
+  );
+  return rows.map((r) => ({
+    first: Number(r.first),
+    n: Number(r.n),
+    leaves: r.leaves,
+    chains: toPlainBytes(r.chains),
+  }));
+}
+
+/** The stored policy-input blobs of the batches holding records [from, to): [first, blob]. */
+export async function readAuditBatchInputs(db: Db, from: number, to: number): Promise<[number, Uint8Array][]> {
+  if (to <= from) return [];
+  const rows = await queryRows<{ first: number | string; inputs: Uint8Array }>(
+    db,
+    sql`select first, inputs from audit_batches
+        where first >= coalesce((select max(first) from audit_batches where first <= ${from}::bigint), 0) and first < ${to}::bigint
+          and inputs is not null
+        order by first`,
+  );
+  return rows.map((r) => [Number(r.first), toPlainBytes(r.inputs)]);
+}
+
+function malformed(b: AuditBatchRow, what: string): KeywardError {
+  return new KeywardError(
+    'AUDIT_LOG_CORRUPT',
+    `record ${b.first}: the stored batch of records [${b.first}, ${b.first + b.n}) is malformed (${what})`,
+    { details: { index: b.first } },
+  );
+}
+
+/**
+ * Cuts batches into records from ≤ idx < to: `each(idx, start, end)` with the leaf's byte range in
+ * `bytes` (the batch's leaves as UTF-8) and the batch's chains. A batch whose leaf count or chain
+ * length disagrees with its `n` is AUDIT_LOG_CORRUPT naming its first record.
+ */
+function cutBatches(
+  batches: readonly AuditBatchRow[],
+  from: number,
+  to: number,
+  each: (idx: number, bytes: Buffer, start: number, end: number, chains: Uint8Array, k: number) => void,
+): void {
+  for (const b of batches) {
+    if (b.chains.length !== 32 * b.n) throw malformed(b, `${b.chains.length} bytes of chain values for ${b.n}`);
+    const bytes = Buffer.from(b.leaves, 'utf8');
+    let start = 0;
+    for (let k = 0; k < b.n; k++) {
+      const nl = bytes.indexOf(0x0a, start);
+      const end = nl < 0 ? bytes.length : nl;
+      if (nl < 0 !== (k === b.n - 1)) throw malformed(b, `its leaves do not number ${b.n}`);
+      const idx = b.first + k;
+      if (idx >= from && idx < to) each(idx, bytes, start, end, b.chains, k);
+      start = end + 1;
+    }
+  }
 }
 
 export interface AuditRecordRow {
@@ -85,52 +207,55 @@ export interface AuditRecordRow {
   chain: Uint8Array;
 }
 
-/** Records with from ≤ idx < to, in order. */
+/** Records with from ≤ idx < to, in order (leaves and chains are views into each batch's bytes). */
 export async function readAuditRecords(db: Db, from: number, to: number): Promise<AuditRecordRow[]> {
-  if (to <= from) return [];
-  const rows = await db
-    .select()
-    .from(auditRecords)
-    .where(and(gte(auditRecords.idx, from), lt(auditRecords.idx, to)))
-    .orderBy(asc(auditRecords.idx));
-  return rows.map((r) => ({ idx: Number(r.idx), leaf: toPlainBytes(r.leaf), chain: toPlainBytes(r.chain) }));
+  const out: AuditRecordRow[] = [];
+  cutBatches(await readAuditBatches(db, from, to), from, to, (idx, bytes, start, end, chains, k) =>
+    out.push({ idx, leaf: bytes.subarray(start, end), chain: chains.subarray(32 * k, 32 * k + 32) }),
+  );
+  return out;
 }
 
 export interface AuditRecordText {
   idx: number;
-  /** The leaf decoded from UTF-8 (U+FFFD for invalid bytes, as TextDecoder does). */
+  /** The leaf text, as stored. */
   leaf: string;
   /** The chain value, lowercase hex. */
   chain: string;
 }
 
-const decoder = new TextDecoder();
-
 /**
- * Records with from ≤ idx < to, in order, as served by GET /v1/audit/records: the database converts
- * the leaves to text and the chains to hex, about twice as fast as fetching bytea (hex on the wire)
- * and converting here. A leaf that is not valid UTF-8 (a damaged or tampered row) makes the
- * conversion fail; then the page is read as bytes and decoded here instead.
+ * Records with from ≤ idx < to, in order, as served by GET /v1/audit/records: leaf text, chain hex.
+ * Whole batches are read (a page of 1,000 records is about four rows) and cut here, the text split
+ * as it came and the chains hex-encoded once per batch.
  */
 export async function readAuditRecordsText(db: Db, from: number, to: number): Promise<AuditRecordText[]> {
-  if (to <= from) return [];
-  try {
-    const rows = await queryRows<{ idx: number | string; leaf: string; chain: string }>(
-      db,
-      sql`select idx, convert_from(leaf, 'UTF8') as leaf, encode(chain, 'hex') as chain from audit_records where idx >= ${from} and idx < ${to} order by idx`,
-    );
-    return rows.map((r) => ({ idx: Number(r.idx), leaf: r.leaf, chain: r.chain }));
-  } catch {
-    const rows = await readAuditRecords(db, from, to);
-    return rows.map((r) => ({ idx: r.idx, leaf: decoder.decode(r.leaf), chain: Buffer.from(r.chain).toString('hex') }));
+  const out: AuditRecordText[] = [];
+  for (const b of await readAuditBatches(db, from, to)) {
+    if (b.chains.length !== 32 * b.n) throw malformed(b, `${b.chains.length} bytes of chain values for ${b.n}`);
+    const leaves = b.leaves.split('\n');
+    if (leaves.length !== b.n) throw malformed(b, `its leaves do not number ${b.n}`);
+    const hex = Buffer.from(b.chains.buffer, b.chains.byteOffset, b.chains.byteLength).toString('hex');
+    const lo = Math.max(from, b.first) - b.first;
+    const hi = Math.min(to, b.first + b.n) - b.first;
+    for (let k = lo; k < hi; k++)
+      out.push({ idx: b.first + k, leaf: leaves[k]!, chain: hex.slice(64 * k, 64 * k + 64) });
   }
+  return out;
 }
 
-/** The chain value of record idx (the seed for idx = -1), or undefined when the row is missing. */
+/** The chain value of record idx (the seed for idx = -1), or undefined when the record is missing. */
 export async function auditChainAt(db: Db, idx: number): Promise<Uint8Array | undefined> {
   if (idx < 0) return AUDIT_CHAIN_SEED;
-  const [row] = await db.select({ chain: auditRecords.chain }).from(auditRecords).where(eq(auditRecords.idx, idx));
-  return row ? toPlainBytes(row.chain) : undefined;
+  const rows = await queryRows<{ first: number | string; n: number; chain: Uint8Array }>(
+    db,
+    sql`select first, n, substring(chains from (${idx}::bigint - first)::int * 32 + 1 for 32) as chain
+        from audit_batches where first <= ${idx}::bigint order by first desc limit 1`,
+  );
+  const row = rows[0];
+  if (!row || Number(row.first) + Number(row.n) <= idx) return undefined;
+  const chain = toPlainBytes(row.chain);
+  return chain.length === 32 ? chain : undefined;
 }
 
 export interface AuditTreeState {
@@ -215,7 +340,7 @@ export async function auditCheckpointAt(db: Db, size: number): Promise<AuditChec
   return row ? { ...row, size: Number(row.size), root: toPlainBytes(row.root) } : undefined;
 }
 
-/** Encrypted policy inputs by digest. */
+/** Policy inputs stored one by one (audit_inputs: releases before 0008), by digest. */
 export async function getAuditInputs(db: Db, digests: readonly string[]): Promise<Map<string, Uint8Array>> {
   const out = new Map<string, Uint8Array>();
   if (digests.length === 0) return out;

@@ -100,18 +100,31 @@ export {
   auditChainAt,
   auditCheckpointAt,
   auditHeadSize,
+  casAppendAuditBatch,
   ensureAuditRows,
   getAuditInputs,
   getAuditNodes,
   getAuditTree,
   latestAuditCheckpoint,
   putAuditCheckpoint,
+  readAuditBatches,
+  readAuditBatchInputs,
+  readAuditHead,
   readAuditRecords,
   readAuditRecordsText,
   tryIntegratorLock,
 } from './audit-repos.js';
-export type { AuditRecordRow, AuditRecordText, AuditTreeState, StoredInput, TreeAdvance } from './audit-repos.js';
-export { auditCheckpoints, auditHead, auditInputs, auditNodes, auditRecords, auditTree } from './schema.js';
+export type {
+  AuditBatchRow,
+  AuditBatchWrite,
+  AuditHead,
+  AuditRecordRow,
+  AuditRecordText,
+  AuditTreeState,
+  StoredInput,
+  TreeAdvance,
+} from './audit-repos.js';
+export { auditBatches, auditCheckpoints, auditHead, auditInputs, auditNodes, auditTree } from './schema.js';
 export type { AuditCheckpointRow } from './schema.js';
 export { CommitScope, writeTransaction } from './commit-scope.js';
 export type { CommitNote, CommitWriter } from './commit-scope.js';

@@ -217,16 +217,27 @@ export const auditHead = pgTable(
 );
 
 /**
- * Audit records: `leaf` is the exact RFC 8785 bytes, never re-serialized; its position is `idx`.
- * `chain` = SHA-256(chain of idx-1 ‖ leaf hash), computed in SQL by the append statement: it lets
- * verification name the first edited row. The Merkle tree and its signed checkpoints are what make
- * the log tamper-evident.
+ * The audit records, one row per committed batch (docs/architecture.md, "The audit log"; the unit of
+ * storage of Certificate Transparency's tiled logs): records [first, first + n). `leaves` is their
+ * exact RFC 8785 texts joined by "\n" (canonical JSON never holds a raw line feed, and UTF-8 never
+ * uses byte 0x0A inside a character, so the join is unambiguous); `chains` their chain values, 32
+ * bytes each, chain_i = SHA-256(chain_{i-1} ‖ leaf hash_i), computed in Node by the append (they let
+ * verification name the first edited record). `inputs` is the batch's policy inputs in one barrier
+ * blob (path `audit/inputs/<first>`), or null. The Merkle tree and its signed checkpoints are what
+ * make the log tamper-evident. (Migration 0008 converted the per-record `audit_records` table of
+ * earlier releases into batches and left a read-only view of that name.)
  */
-export const auditRecords = pgTable('audit_records', {
-  idx: bigint('idx', { mode: 'number' }).primaryKey(),
-  leaf: bytea('leaf').notNull(),
-  chain: bytea('chain').notNull(),
-});
+export const auditBatches = pgTable(
+  'audit_batches',
+  {
+    first: bigint('first', { mode: 'number' }).primaryKey(),
+    n: integer('n').notNull(),
+    leaves: text('leaves').notNull(),
+    chains: bytea('chains').notNull(),
+    inputs: bytea('inputs'),
+  },
+  (t) => [check('audit_batches_n', sql`${t.n} > 0 and ${t.first} >= 0`)],
+);
 
 /**
  * The integrated tree: one row, advanced only by compare-and-set on `size`, so a stale integrator
@@ -263,7 +274,11 @@ export const auditCheckpoints = pgTable('audit_checkpoints', {
   ...createdAt,
 });
 
-/** Policy inputs by their SHA-256 (hex), encrypted under the barrier, for replay and export. */
+/**
+ * Policy inputs by their SHA-256 (hex), each encrypted under the barrier on its own (path
+ * `audit/input/<digest>`): what releases before 0008 wrote, and what a node still running one writes
+ * during an upgrade. Newer nodes keep a batch's inputs in its `audit_batches.inputs` blob.
+ */
 export const auditInputs = pgTable('audit_inputs', {
   digest: text('digest').primaryKey(),
   blob: bytea('blob').notNull(),

@@ -17,6 +17,7 @@ import { issueToken } from '../../engine/auth/tokens.js';
 import { SignatureType, verifierKeyString } from '../../engine/audit/math/index.js';
 import { devBootstrap } from '../../engine/dev.js';
 import { readAuditRecords } from '../../engine/store/index.js';
+import { deleteAuditRecordsFrom, setAuditChain, setAuditLeaf } from '../helpers/audit-store.js';
 import { fails, ok, runCli } from '../helpers/cli.js';
 import { startTestServer } from '../helpers/server.js';
 import type { TestServer } from '../helpers/server.js';
@@ -412,13 +413,7 @@ describe('keyward audit (CLI)', { timeout: 600_000 }, () => {
       const [row] = await readAuditRecords(db(), idx, idx + 1);
       return Buffer.from(row!.leaf).toString('utf8');
     }
-    async function setLeaf(idx: number, leaf: string): Promise<void> {
-      await db().execute(
-        sql.raw(
-          `UPDATE audit_records SET leaf = decode('${Buffer.from(leaf).toString('hex')}', 'hex') WHERE idx = ${idx}`,
-        ),
-      );
-    }
+    const setLeaf = (idx: number, leaf: string) => setAuditLeaf(db(), idx, leaf);
     /** What a careful attacker does after editing row `from`: recompute every chain value from it, and the head's. */
     async function rechain(from: number): Promise<void> {
       const rows = await readAuditRecords(db(), Math.max(0, from - 1), Number.MAX_SAFE_INTEGER);
@@ -426,9 +421,7 @@ describe('keyward audit (CLI)', { timeout: 600_000 }, () => {
       for (const r of rows) {
         const lh = createHash('sha256').update(Buffer.of(0)).update(r.leaf).digest();
         prev = createHash('sha256').update(prev).update(lh).digest();
-        await db().execute(
-          sql.raw(`UPDATE audit_records SET chain = decode('${hex(prev)}', 'hex') WHERE idx = ${r.idx}`),
-        );
+        await setAuditChain(db(), r.idx, prev);
       }
       await db().execute(sql.raw(`UPDATE audit_head SET chain = decode('${hex(prev)}', 'hex')`));
     }
@@ -486,7 +479,7 @@ describe('keyward audit (CLI)', { timeout: 600_000 }, () => {
     it('deleted newest rows are named', async () => {
       await s.hsm.integrator!.stop(); // deterministic: the rows after the checkpoint stay unintegrated
       const size = await signedSize();
-      await db().execute(sql.raw(`DELETE FROM audit_records WHERE idx >= ${size - 3}`));
+      await deleteAuditRecordsFrom(db(), size - 3);
       const r = fails(
         await verify(),
         'AUDIT_LOG_CORRUPT',

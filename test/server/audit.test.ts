@@ -14,6 +14,8 @@ import { parseVerifierKey, verifyNote } from '../../engine/audit/math/note.js';
 import { startTestServer } from '../helpers/server.js';
 import type { TestServer } from '../helpers/server.js';
 import { assertError, b64 } from '../helpers/wire.js';
+import { readAuditRecords } from '../../engine/store/index.js';
+import { setAuditLeaf } from '../helpers/audit-store.js';
 
 const fromB64 = (s: string) => new Uint8Array(Buffer.from(s, 'base64'));
 
@@ -199,11 +201,8 @@ describe('/v1/audit', { timeout: 120_000 }, () => {
     const size = (await s.call('GET', `/v1/audit/records?from=0&limit=1`, { token: auditor })).body.size as number;
     // Edit the newest (not yet integrated) record behind the log's back.
     const db = s.hsm.store.db;
-    await db.execute(
-      sql.raw(
-        `UPDATE audit_records SET leaf = convert_to(replace(convert_from(leaf, 'UTF8'), '"svc"', '"mallory"'), 'UTF8') WHERE idx = ${size - 1}`,
-      ),
-    );
+    const [last] = await readAuditRecords(db, size - 1, size);
+    await setAuditLeaf(db, size - 1, Buffer.from(last!.leaf).toString('utf8').replace('"svc"', '"mallory"'));
     await assert.rejects(
       s.hsm.integrator!.integrate(),
       (err: any) => err.code === 'AUDIT_LOG_CORRUPT' && err.message.includes(`record ${size - 1}`),

@@ -14,11 +14,13 @@ import {
   getAuditNodes,
   getAuditTree,
   getPolicy,
+  readAuditBatchInputs,
   readAuditRecords,
   readAuditRecordsText,
   toPlainBytes,
 } from '../../store/index.js';
 import { buildBundle } from '../math/bundle.js';
+import { batchInputsPath, decodeBatchInputs, singleInputPath } from './inputs.js';
 import type { AttestationBundle } from '../math/bundle.js';
 import { parseCheckpoint, parseNote } from '../math/note.js';
 import { decodeRecord } from '../math/record.js';
@@ -176,10 +178,20 @@ export async function exportBundle(
   let inputs: Record<string, Uint8Array> | undefined;
   if (opts.includeInputs) {
     inputs = {};
-    const digests = [...new Set(records.flatMap((r) => (r.inputDigest ? [r.inputDigest] : [])))];
-    for (let i = 0; i < digests.length; i += 1000) {
-      for (const [d, blob] of await getAuditInputs(db, digests.slice(i, i + 1000)))
-        inputs[d] = await ctx.seal.barrier.decrypt(`audit/input/${d}`, blob);
+    const digests = new Set(records.flatMap((r) => (r.inputDigest ? [r.inputDigest] : [])));
+    // Each batch keeps its records' inputs in one blob (inputs.ts); a record's input is in its own batch.
+    const found = new Map<string, Uint8Array>();
+    for (const [first, blob] of await readAuditBatchInputs(db, from, to))
+      decodeBatchInputs(await ctx.seal.barrier.decrypt(batchInputsPath(first), blob), found);
+    for (const d of digests) {
+      const bytes = found.get(d);
+      if (bytes) inputs[d] = bytes;
+    }
+    // Inputs stored one by one, by releases before migration 0008.
+    const rest = [...digests].filter((d) => !found.has(d));
+    for (let i = 0; i < rest.length; i += 1000) {
+      for (const [d, blob] of await getAuditInputs(db, rest.slice(i, i + 1000)))
+        inputs[d] = await ctx.seal.barrier.decrypt(singleInputPath(d), blob);
     }
   }
   const { origin } = parseCheckpoint(parseNote(checkpoint.note).text);

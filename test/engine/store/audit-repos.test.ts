@@ -5,10 +5,14 @@ import { sql } from 'drizzle-orm';
 import {
   AUDIT_CHAIN_SEED,
   appendAuditLeaves,
+  auditChainAt,
   auditHeadSize,
+  casAppendAuditBatch,
   ensureAuditRows,
   getAuditInputs,
   openStore,
+  queryRows,
+  readAuditHead,
   readAuditRecords,
   readAuditRecordsText,
   withTransaction,
@@ -33,7 +37,7 @@ function expectedChains(leaves: readonly string[]): Uint8Array[] {
 
 for (const driver of availableDrivers()) {
   describe(`audit append on ${driver}`, () => {
-    it('gives contiguous indexes and computes the chain in SQL', async () => {
+    it('gives contiguous indexes and computes the chain in SQL (keyward_audit_append, one batch row)', async () => {
       const store = await openTestStore(driver);
       try {
         await ensureAuditRows(store.db);
@@ -57,30 +61,93 @@ for (const driver of availableDrivers()) {
       }
     });
 
-    it('reads pages as text and hex, also when a damaged leaf is not UTF-8', async () => {
+    it('reads records across batches as text and hex, and names a malformed batch', async () => {
       const store = await openTestStore(driver);
       try {
         await ensureAuditRows(store.db);
-        const leaves = ['{"a":1}', '{"b":"é ☃ 😀"}', '{"c":3}'];
-        await appendAuditLeaves(store.db, leaves);
-        const asText = async () => (await readAuditRecordsText(store.db, 0, 10)).map((r) => [r.idx, r.leaf, r.chain]);
-        const fromBytes = async () =>
-          (await readAuditRecords(store.db, 0, 10)).map((r) => [
+        const leaves = ['{"a":1}', '{"b":"é ☃ 😀"}', '{"c":3}', '{"d":4}', '{"e":5}'];
+        await appendAuditLeaves(store.db, leaves.slice(0, 3));
+        await appendAuditLeaves(store.db, leaves.slice(3));
+        const asText = async (from: number, to: number) =>
+          (await readAuditRecordsText(store.db, from, to)).map((r) => [r.idx, r.leaf, r.chain]);
+        const fromBytes = async (from: number, to: number) =>
+          (await readAuditRecords(store.db, from, to)).map((r) => [
             r.idx,
             new TextDecoder().decode(r.leaf),
             Buffer.from(r.chain).toString('hex'),
           ]);
-        assert.deepEqual(await asText(), await fromBytes());
+        assert.deepEqual(await asText(0, 10), await fromBytes(0, 10));
         assert.deepEqual(
-          (await asText()).map((r) => r[1]),
+          (await asText(0, 10)).map((r) => r[1]),
           leaves,
         );
+        // A range cut out of the middle of two batches.
+        assert.deepEqual(
+          (await asText(2, 4)).map((r) => r[0]),
+          [2, 3],
+        );
+        assert.deepEqual(await fromBytes(1, 2), (await fromBytes(0, 10)).slice(1, 2));
         assert.deepEqual(await readAuditRecordsText(store.db, 5, 2), []);
-        // The database can't convert a leaf that isn't UTF-8: the page is decoded here instead (U+FFFD).
-        await store.db.execute(sql.raw(`UPDATE audit_records SET leaf = '\\x7bff7d'::bytea WHERE idx = 1`));
-        const damaged = await asText();
-        assert.deepEqual(damaged, await fromBytes());
-        assert.equal(damaged[1]![1], '{\ufffd}');
+        const chains = (await readAuditRecords(store.db, 0, 10)).map((r) => Buffer.from(r.chain).toString('hex'));
+        for (const i of [0, 2, 3, 4])
+          assert.equal(Buffer.from((await auditChainAt(store.db, i))!).toString('hex'), chains[i]);
+        assert.equal(await auditChainAt(store.db, 5), undefined);
+        // The old table's name is a read-only view of the same records.
+        const view = await queryRows<{ idx: number | string; leaf: Uint8Array; chain: Uint8Array }>(
+          store.db,
+          sql`select idx, leaf, chain from audit_records order by idx`,
+        );
+        assert.deepEqual(
+          view.map((r) => [Number(r.idx), new TextDecoder().decode(r.leaf), Buffer.from(r.chain).toString('hex')]),
+          await fromBytes(0, 10),
+        );
+        // A batch whose leaves don't number n is AUDIT_LOG_CORRUPT naming its first record.
+        await store.db.execute(sql.raw(`UPDATE audit_batches SET leaves = leaves || E'\\n{}' WHERE first = 3`));
+        await assert.rejects(readAuditRecordsText(store.db, 0, 10), (e: Error & { code?: string }) => {
+          assert.equal(e.code, 'AUDIT_LOG_CORRUPT');
+          assert.match(e.message, /^record 3: the stored batch of records \[3, 5\) is malformed/);
+          return true;
+        });
+        assert.equal((await readAuditRecords(store.db, 0, 3)).length, 3, 'the batches before it still read');
+      } finally {
+        await store.close();
+      }
+    });
+
+    it('appends a batch by compare-and-set on the head, and writes nothing when the head moved', async () => {
+      const store = await openTestStore(driver);
+      try {
+        await ensureAuditRows(store.db);
+        const leaves = ['{"a":1}', '{"b":2}', '{"c":3}'];
+        const want = expectedChains(leaves);
+        const batch = (from: number, to: number) => ({
+          n: to - from,
+          leaves: leaves.slice(from, to).join('\n'),
+          chains: Buffer.concat(want.slice(from, to)),
+          inputs: null,
+        });
+        const head0 = await readAuditHead(store.db);
+        assert.deepEqual(head0, { size: 0, chain: AUDIT_CHAIN_SEED });
+        assert.equal(await casAppendAuditBatch(store.db, head0, batch(0, 2)), true);
+        // The same base again (a stale node): refused, nothing written.
+        assert.equal(await casAppendAuditBatch(store.db, head0, batch(0, 2)), false);
+        // The right size with another chain (a prediction that didn't land): refused too.
+        assert.equal(await casAppendAuditBatch(store.db, { size: 2, chain: want[0]! }, batch(2, 3)), false);
+        const head = await readAuditHead(store.db);
+        assert.equal(head.size, 2);
+        assert.deepEqual(Buffer.from(head.chain), Buffer.from(want[1]!));
+        assert.equal(await casAppendAuditBatch(store.db, head, batch(2, 3)), true);
+        const rows = await readAuditRecords(store.db, 0, 10);
+        assert.deepEqual(
+          rows.map((r) => new TextDecoder().decode(r.leaf)),
+          leaves,
+        );
+        assert.deepEqual(
+          rows.map((r) => Buffer.from(r.chain).toString('hex')),
+          want.map((c) => Buffer.from(c).toString('hex')),
+        );
+        const [row] = await queryRows<{ n: number }>(store.db, sql`select count(*)::int as n from audit_batches`);
+        assert.equal(row?.n, 2, 'one row per batch');
       } finally {
         await store.close();
       }

@@ -31,11 +31,12 @@ import {
 const TABLES = [
   'approval_grants',
   'approvals',
+  'audit_batches',
   'audit_checkpoints',
   'audit_head',
   'audit_inputs',
   'audit_nodes',
-  'audit_records',
+  'audit_records', // a view since migration 0008
   'audit_tree',
   'barrier_entries',
   'key_versions',

@@ -6,8 +6,19 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { sql } from 'drizzle-orm';
 import { AuditLog } from '../../../../engine/audit/log/log.js';
-import { auditHeadSize, readAuditRecords, withTransaction } from '../../../../engine/store/index.js';
-import { openTestStore } from '../../../helpers/store.js';
+import { createHash, randomBytes } from 'node:crypto';
+import { batchInputsPath, decodeBatchInputs } from '../../../../engine/audit/log/inputs.js';
+import { aeadOpen, aeadSeal, label } from '../../../../engine/seal/aead.js';
+import {
+  auditHeadSize,
+  openStore,
+  readAuditBatches,
+  readAuditBatchInputs,
+  readAuditRecords,
+  withTransaction,
+} from '../../../../engine/store/index.js';
+import type { Db, Store } from '../../../../engine/store/index.js';
+import { createTestDatabaseUrl, describePostgres, openTestStore } from '../../../helpers/store.js';
 import { sampleRecord } from '../helpers.js';
 
 describe('AuditLog', () => {
@@ -82,6 +93,119 @@ describe('AuditLog', () => {
     } finally {
       release(); // never leave the holding transaction open: closing the store would wait for it
       await store.close();
+    }
+  });
+});
+
+/** Checks records [0, size): contiguous indexes, and each chain value from the one before (in Node, independently). */
+async function assertChained(db: Db, size: number): Promise<string[]> {
+  const rows = await readAuditRecords(db, 0, size + 10);
+  assert.deepEqual(
+    rows.map((r) => r.idx),
+    Array.from({ length: size }, (_, i) => i),
+  );
+  let prev = Buffer.alloc(32);
+  for (const r of rows) {
+    const lh = createHash('sha256').update(Buffer.of(0)).update(r.leaf).digest();
+    prev = createHash('sha256').update(prev).update(lh).digest();
+    assert.deepEqual(Buffer.from(r.chain), prev, `chain of record ${r.idx}`);
+  }
+  return rows.map((r) => new TextDecoder().decode(r.leaf));
+}
+
+/** Seals as the barrier does: AES-256-GCM under a throwaway key, the path in the AAD. */
+function testSealer(): {
+  encrypt(path: string, p: Uint8Array): Uint8Array;
+  open(path: string, b: Uint8Array): Uint8Array;
+} {
+  const key = new Uint8Array(randomBytes(32));
+  return {
+    encrypt: (path, p) => aeadSeal(key, p, label('test', path)),
+    open: (path, b) => {
+      const plain = aeadOpen(key, b, label('test', path));
+      if (!plain) throw new Error(`the blob does not open at ${path}`);
+      return plain;
+    },
+  };
+}
+
+describe('AuditLog batches', () => {
+  it('writes one row per batch, its inputs sealed once, and interleaves with appends inside transactions', async () => {
+    const store = await openTestStore();
+    try {
+      const sealer = testSealer();
+      const log = await AuditLog.open(store.db, { sealer, flushesInFlight: 2 });
+      const input = (i: number) => ({
+        digest: createHash('sha256').update(`input ${i}`).digest('hex'),
+        bytes: new TextEncoder().encode(`input ${i}`),
+      });
+      // Queued appends, with a state change's append in its own transaction between them.
+      const queued = Array.from({ length: 120 }, (_, i) =>
+        log.append(sampleRecord(i, { requestId: `q${i}` }), input(i)),
+      );
+      const inTx = withTransaction(store.db, (tx) =>
+        log.appendInTransaction(tx, [sampleRecord(999, { requestId: 'tx' })], [input(999)]),
+      );
+      const more = Array.from({ length: 80 }, (_, i) => log.append(sampleRecord(200 + i, { requestId: `m${i}` })));
+      const idx = await Promise.all([...queued, inTx, ...more]);
+      assert.deepEqual(
+        [...idx].sort((a, b) => a - b),
+        Array.from({ length: 201 }, (_, i) => i),
+      );
+      const leaves = await assertChained(store.db, 201);
+      idx.slice(0, 120).forEach((at, i) => assert.match(leaves[at]!, new RegExp(`"requestId":"q${i}"`)));
+      assert.match(leaves[idx[120]!]!, /"requestId":"tx"/);
+      const batches = await readAuditBatches(store.db, 0, 201);
+      assert.ok(batches.length < 20, `expected batches, got ${batches.length} rows for 201 records`);
+      // Each batch's inputs are one blob at its own path, holding exactly its records' inputs.
+      const blobs = await readAuditBatchInputs(store.db, 0, 201);
+      const stored = new Map<string, Uint8Array>();
+      for (const [first, blob] of blobs) {
+        const before = stored.size;
+        decodeBatchInputs(sealer.open(batchInputsPath(first), blob), stored);
+        const b = batches.find((x) => x.first === first)!;
+        const own = b.leaves.split('\n').filter((l) => /"requestId":"(q\d+|tx)"/.test(l)).length;
+        assert.equal(stored.size - before, own, `batch ${first} holds its records' inputs`);
+        assert.throws(() => sealer.open(batchInputsPath(first + 1), blob), /does not open/, 'bound to its batch');
+      }
+      for (const i of [0, 57, 119, 999]) assert.deepEqual(stored.get(input(i).digest), input(i).bytes);
+      await log.close();
+    } finally {
+      await store.close();
+    }
+  });
+});
+
+describePostgres('AuditLog on two nodes (one PostgreSQL)', { timeout: 120_000 }, () => {
+  it('keeps one gap-free chained log when both nodes append at once (compare-and-set misses retry)', async () => {
+    const target = await createTestDatabaseUrl();
+    const stores: Store[] = [];
+    try {
+      for (let i = 0; i < 2; i++) stores.push(await openStore({ databaseUrl: target.url }));
+      const logs = await Promise.all(stores.map((s) => AuditLog.open(s.db, { flushesInFlight: 2 })));
+      const per = 600;
+      const idx = await Promise.all(
+        logs.flatMap((log, n) =>
+          Array.from({ length: per }, async (_, i) => {
+            // Arrivals spread over a few turns, so both nodes flush many small batches.
+            if (i % 50 === 0) await new Promise((r) => setImmediate(r));
+            return log.append(sampleRecord(i, { requestId: `n${n}-${i}`, node: `node-${n}` }));
+          }),
+        ),
+      );
+      assert.deepEqual(
+        [...idx].sort((a, b) => a - b),
+        Array.from({ length: 2 * per }, (_, i) => i),
+      );
+      const leaves = await assertChained(stores[0]!.db, 2 * per);
+      idx.forEach((at, k) => assert.match(leaves[at]!, new RegExp(`"requestId":"n${Math.floor(k / per)}-${k % per}"`)));
+      for (const log of logs) await log.close();
+      const misses = logs[0]!.conflicts + logs[1]!.conflicts;
+      const statements = logs[0]!.statements + logs[1]!.statements;
+      assert.ok(statements < 2 * per, `batched: ${statements} statements, ${misses} compare-and-set misses`);
+    } finally {
+      for (const s of stores) await s.close();
+      await target.drop();
     }
   });
 });
