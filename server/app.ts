@@ -57,6 +57,9 @@ function requestLog(log: Logger, hsm: Hsm, tls: boolean, metrics: ServerMetrics)
   // per request); 16 hex characters as before.
   const prefix = randomBytes(4).toString('hex');
   let counter = 0;
+  // The header of the newest checkpoint, made once per checkpoint (the integrator makes a new object
+  // for each) rather than once per response.
+  let shown: { cp: NonNullable<ReturnType<Hsm['latestCheckpoint']>>; header: string } | undefined;
   return async function logRequest(ctx: Context, next: Next): Promise<void> {
     const start = process.hrtime.bigint();
     counter = (counter + 1) % 0x1_0000_0000;
@@ -71,7 +74,10 @@ function requestLog(log: Logger, hsm: Hsm, tls: boolean, metrics: ServerMetrics)
       // Every response names the newest signed checkpoint this node knows: clients that keep it can
       // later catch a rolled-back or forked log (docs/architecture.md, "The audit log").
       const cp = hsm.latestCheckpoint();
-      if (cp) ctx.set('Keyward-Checkpoint', `${cp.size} ${Buffer.from(cp.root).toString('base64')}`);
+      if (cp) {
+        if (shown?.cp !== cp) shown = { cp, header: `${cp.size} ${Buffer.from(cp.root).toString('base64')}` };
+        ctx.set('Keyward-Checkpoint', shown.header);
+      }
       log.info('request', {
         reqId: ctx.state.reqId,
         method: ctx.method,

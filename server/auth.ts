@@ -11,11 +11,13 @@ import type { Refusals } from './refusals.js';
 import { clientCertAttributes } from './tls.js';
 
 export function bearer(ctx: Context): string | undefined {
-  const h = ctx.get('authorization');
+  const h = ctx.req.headers.authorization;
   if (!h) return undefined;
-  const m = /^Bearer[ ]+(\S+)$/i.exec(h.trim());
+  const m = BEARER.exec(h.trim());
   return m ? m[1] : '';
 }
+
+const BEARER = /^Bearer[ ]+(\S+)$/i;
 
 /**
  * Marks the request as recorded by the HSM (the pipeline or a ceremony step), so that its error
@@ -46,13 +48,16 @@ export function caller(ctx: Context): {
   transport: Record<string, string>;
 } {
   recorded(ctx);
-  const refusals = ctx.state.refusals as Refusals | undefined;
-  return {
-    ...(refusals ? { authGuard: refusals.guard(clientOf(ctx)) } : {}),
+  const state = ctx.state;
+  const refusals = state.refusals as Refusals | undefined;
+  // Built field by field (no spreads): this runs on every request.
+  const out: ReturnType<typeof caller> = {
     transport: clientCertAttributes(ctx.req.socket),
     bearer: bearer(ctx),
-    requestId: typeof ctx.state.reqId === 'string' ? ctx.state.reqId : undefined,
-    origin: () => ({ method: ctx.method, path: ctx.url, body: ctx.state.json ?? {} }),
-    ...(ctx.state.approval ? { approval: ctx.state.approval as { id: string; execute: boolean } } : {}),
+    requestId: typeof state.reqId === 'string' ? state.reqId : undefined,
+    origin: () => ({ method: ctx.method, path: ctx.url, body: state.json ?? {} }),
   };
+  if (refusals) out.authGuard = refusals.guard(clientOf(ctx));
+  if (state.approval) out.approval = state.approval as { id: string; execute: boolean };
+  return out;
 }

@@ -93,6 +93,16 @@ export interface KeyConfigChange {
   requireLowS?: boolean | undefined;
 }
 
+/** `row`, unless it is scheduled for deletion (KEY_PENDING_DELETION). */
+function usableRow(row: KeyRow): KeyRow {
+  if (row.deleteAfter)
+    throw new KeywardError(
+      'KEY_PENDING_DELETION',
+      `key "${row.name}" is scheduled for deletion at ${row.deleteAfter.toISOString()} and refuses operations`,
+    );
+  return row;
+}
+
 export class KeyCatalog {
   readonly #d: KeyDeps;
   readonly #material: KeyMaterial;
@@ -130,21 +140,22 @@ export class KeyCatalog {
    * deletion is seen within the TTL, as the policy bindings and token caches are.
    */
   async usable(name: string): Promise<KeyRow> {
+    const hit = this.cachedUsable(name);
+    if (hit) return hit;
+    const row = await this.row(name);
+    if (this.#rows.size >= KEY_ROW_CACHE_MAX) this.#rows.delete(this.#rows.keys().next().value!);
+    this.#rows.set(name, { row, fetched: performance.now() });
+    return usableRow(row);
+  }
+
+  /**
+   * `usable`'s row when this node read it within the TTL, without I/O (the request path asks this
+   * first, so a hit costs no promise, timer or database call); undefined when it must be read.
+   */
+  cachedUsable(name: string): KeyRow | undefined {
     const hit = this.#rows.get(name);
-    let row: KeyRow;
-    if (hit && performance.now() - hit.fetched < KEY_ROW_CACHE_TTL_MS) {
-      row = hit.row;
-    } else {
-      row = await this.row(name);
-      if (this.#rows.size >= KEY_ROW_CACHE_MAX) this.#rows.delete(this.#rows.keys().next().value!);
-      this.#rows.set(name, { row, fetched: performance.now() });
-    }
-    if (row.deleteAfter)
-      throw new KeywardError(
-        'KEY_PENDING_DELETION',
-        `key "${name}" is scheduled for deletion at ${row.deleteAfter.toISOString()} and refuses operations`,
-      );
-    return row;
+    if (!hit || performance.now() - hit.fetched >= KEY_ROW_CACHE_TTL_MS) return undefined;
+    return usableRow(hit.row);
   }
 
   async info(name: string): Promise<KeyInfo> {

@@ -82,6 +82,11 @@ export class KeyService {
     return this.#catalog.usable(name);
   }
 
+  /** `usable`'s row when cached within the TTL (no I/O), else undefined: the request path's fast path. */
+  cachedUsable(name: string): KeyRow | undefined {
+    return this.#catalog.cachedUsable(name);
+  }
+
   info(name: string): Promise<KeyInfo> {
     return this.#catalog.info(name);
   }

@@ -45,6 +45,15 @@ const OP_BODY_LIMIT = 8 * 1024 * 1024;
 const bytes = (text: string, field: string) => fromBase64(text, field, undefined, 'VALIDATION_FAILED');
 const optBytes = (text: string | undefined, field: string) => (text === undefined ? undefined : bytes(text, field));
 
+/** The body before its form is known (schemas are built once: building one costs more than using it). */
+const ANY = z.unknown();
+const batchSchemas = new WeakMap<z.ZodType, z.ZodType>();
+function batchSchema(item: z.ZodType): z.ZodType {
+  let schema = batchSchemas.get(item);
+  if (!schema) batchSchemas.set(item, (schema = batchBody(item)));
+  return schema;
+}
+
 /**
  * One item or `{batch: [...]}` (server/schemas.ts batchOf), told apart by the `batch` field before
  * validating, so a wrong field is reported against the form the caller meant rather than as zod's
@@ -54,9 +63,9 @@ async function parseOneOrBatch<S extends z.ZodType>(
   ctx: Context,
   item: S,
 ): Promise<{ items: z.output<S>[]; batch: boolean }> {
-  const raw = await parseBody(ctx, z.unknown(), OP_BODY_LIMIT);
+  const raw = await parseBody(ctx, ANY, OP_BODY_LIMIT);
   const isBatch = typeof raw === 'object' && raw !== null && !Array.isArray(raw) && Object.hasOwn(raw, 'batch');
-  const schema = isBatch ? batchBody(item) : item;
+  const schema = isBatch ? batchSchema(item) : item;
   const data = validate(schema, raw);
   return { items: isBatch ? (data as { batch: z.output<S>[] }).batch : [data as z.output<S>], batch: isBatch };
 }
@@ -80,12 +89,11 @@ export function keyRoutes(deps: AppDeps): Router {
       Pick<RequestContext, 'payloadBytes' | 'attributes' | 'precheck' | 'auditDetails'> = {},
   ): RequestContext & { key: KeyTarget } {
     const { anyState, version, ...rest } = opts;
-    return {
-      ...caller(ctx),
-      operation,
-      ...rest,
-      key: { name: ctx.params.name as string, ...(anyState ? { anyState } : {}), ...(version ? { version } : {}) },
-    };
+    // Added to caller()'s object, not spread into a new one: this runs on every keyed request.
+    const key: KeyTarget = { name: ctx.params.name as string };
+    if (anyState) key.anyState = anyState;
+    if (version) key.version = version;
+    return Object.assign(caller(ctx), { operation }, rest, { key });
   }
 
   /** A one-or-batch data operation: one policy decision for the request, per-item results. */

@@ -6,13 +6,16 @@ import assert from 'node:assert/strict';
 import { Buffer } from 'node:buffer';
 import { randomBytes } from 'node:crypto';
 import { describe, test } from 'node:test';
+import fc from 'fast-check';
 import {
   abytes,
   constantTimeEqual,
+  decodeBase64,
   equalBytes,
   fromBase64,
   fromBase64Url,
   fromHex,
+  isCanonicalBase64,
   isObjectRecord,
   isPlainObject,
   toBase64,
@@ -110,5 +113,69 @@ describe('asserts and object checks', () => {
       assert.equal(isPlainObject(v), plain, `isPlainObject, case ${i}`);
       assert.equal(isObjectRecord(v), record, `isObjectRecord, case ${i}`);
     });
+  });
+});
+
+describe('strict base64 decided by decoding (issue 14: the regex only words the error)', () => {
+  // The grammar, and the canonical last group, written out independently of lib/bytes.ts.
+  const GRAMMAR = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+  const ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
+  const strict = (s: string): boolean => {
+    if (!GRAMMAR.test(s)) return false;
+    if (s.endsWith('==')) return (ALPHABET.indexOf(s[s.length - 3]!) & 0x0f) === 0;
+    if (s.endsWith('=')) return (ALPHABET.indexOf(s[s.length - 2]!) & 0x03) === 0;
+    return true;
+  };
+  const accepts = (s: string) => typeof decodeBase64(s) !== 'string';
+
+  test('accepts exactly the strict grammar with unused bits zero (fuzzed, near-base64 text)', () => {
+    // Mostly base64 characters, with what lenient decoders skip or read: padding anywhere,
+    // base64url characters, whitespace, other ASCII, non-ASCII, lone surrogates.
+    const char = fc.oneof(
+      { weight: 20, arbitrary: fc.constantFrom(...ALPHABET) },
+      { weight: 3, arbitrary: fc.constant('=') },
+      { weight: 1, arbitrary: fc.constantFrom('-', '_', ' ', '\n', '\t', '.', '%', '\0', 'é', '\ud800', '＋', 'Ａ') },
+    );
+    fc.assert(
+      fc.property(fc.array(char, { maxLength: 24 }), (chars) => {
+        const s = chars.join('');
+        assert.equal(accepts(s), strict(s), JSON.stringify(s));
+        assert.equal(isCanonicalBase64(s), strict(s), JSON.stringify(s));
+      }),
+      { numRuns: 20_000 },
+    );
+    // Valid encodings with one character changed, dropped or added.
+    fc.assert(
+      fc.property(
+        fc.uint8Array({ maxLength: 40 }),
+        fc.nat(),
+        fc.constantFrom(...ALPHABET, '=', '-', ' '),
+        (b, at, c) => {
+          const text = Buffer.from(b).toString('base64');
+          assert.ok(accepts(text));
+          const i = text.length ? at % text.length : 0;
+          for (const s of [
+            text.slice(0, i) + c + text.slice(i + 1),
+            text.slice(0, i) + text.slice(i + 1),
+            text.slice(0, i) + c + text.slice(i),
+          ])
+            assert.equal(accepts(s), strict(s), JSON.stringify(s));
+        },
+      ),
+      { numRuns: 5_000 },
+    );
+  });
+
+  test('errors say what was wrong, as before', () => {
+    assert.throws(
+      () => fromBase64('%%%', 'x'),
+      /^RangeError: x: expected standard padded base64, got 3 characters that are not$/,
+    );
+    assert.throws(() => fromBase64('QQ', 'x'), /x: expected standard padded base64/); // missing padding
+    assert.throws(() => fromBase64('QQ==\n', 'x'), /x: expected standard padded base64/);
+    assert.throws(() => fromBase64('-_8=', 'x'), /x: expected standard padded base64/); // base64url
+    assert.throws(() => fromBase64('AB==', 'x'), /x: expected canonical base64 \(unused bits zero\)/);
+    assert.throws(() => fromBase64('AAAA', 'x', 4), /x: expected 4 bytes, got 3/);
+    assert.equal(decodeBase64(7), 'expected base64 string, got number 7');
   });
 });

@@ -32,6 +32,8 @@ import type { PolicyInput } from '../sandbox/input.js';
 import { PolicyRegistry } from '../sandbox/registry.js';
 
 export const BINDINGS_TTL_MS = 1000;
+/** Key names whose applicable policies are kept per bindings snapshot (then the memo starts over). */
+const APPLICABLE_MEMO_MAX = 10_000;
 export const DEFAULT_POLICY_NAME = 'keyward-default-rbac';
 const HASH_RE = /^[0-9a-f]{64}$/;
 const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
@@ -55,6 +57,8 @@ export class PolicyService {
   readonly registry: PolicyRegistry;
   readonly #now: () => number;
   #bindings: { at: number; rows: PolicyBindingRow[] } | undefined;
+  /** The applicable policies by key name (undefined: keyless) for the cached bindings `rows`. */
+  #applicableFor: { rows: PolicyBindingRow[]; byKey: Map<string | undefined, LoadedPolicy[]> } | undefined;
 
   constructor(db: Db, opts: { registry?: PolicyRegistry; now?: () => number } = {}) {
     this.#db = db;
@@ -182,11 +186,48 @@ export class PolicyService {
 
   /** The policies that decide a request on `keyName` (or a keyless request): global ones, then the key's. */
   async applicable(keyName: string | undefined): Promise<LoadedPolicy[]> {
+    const now = this.applicableNow(keyName);
+    if (now) return now;
     const rows = (await this.#currentBindings()).filter(
       (b) => b.scope === 'global' || (keyName !== undefined && b.target === keyName),
     );
     const hashes = [...new Set(rows.map((b) => b.sha256))];
     return Promise.all(hashes.map((h) => this.#loaded(h)));
+  }
+
+  /**
+   * `applicable(keyName)` without I/O or a promise, when the bindings are cached (within
+   * BINDINGS_TTL_MS) and every applicable module is loaded; undefined otherwise. The set is kept per
+   * key name for as long as the cached bindings are, so a request does not rebuild it.
+   */
+  applicableNow(keyName: string | undefined): LoadedPolicy[] | undefined {
+    const b = this.#bindings;
+    if (!b || this.#now() - b.at > BINDINGS_TTL_MS) return undefined;
+    let memo = this.#applicableFor;
+    if (memo?.rows !== b.rows) memo = this.#applicableFor = { rows: b.rows, byKey: new Map() };
+    const known = memo.byKey.get(keyName);
+    if (known) return known;
+    const hashes = new Set<string>();
+    for (const r of b.rows)
+      if (r.scope === 'global' || (keyName !== undefined && r.target === keyName)) hashes.add(r.sha256);
+    const set: LoadedPolicy[] = [];
+    for (const h of hashes) {
+      const p = this.registry.get(h);
+      if (!p) return undefined;
+      set.push(p);
+    }
+    if (memo.byKey.size >= APPLICABLE_MEMO_MAX) memo.byKey.clear();
+    memo.byKey.set(keyName, set);
+    return set;
+  }
+
+  /**
+   * `decide(input, undefined, encoded)` when {@link applicableNow} has the policies: the request
+   * path's fast path (the same evaluation and composition, without a promise); undefined otherwise.
+   */
+  decideNow(input: PolicyInput, encoded: Uint8Array): ComposedDecision | undefined {
+    const set = this.applicableNow(input.key?.name);
+    return set && composeDecisions(set.map((p) => p.evaluate(encoded)));
   }
 
   /**

@@ -61,34 +61,25 @@ export function composeDecisions(results: readonly EvaluationResult[]): Composed
   const requirements = results
     .filter((r) => r.decision === 'require_approval')
     .map((r) => ({ sha256: r.hash, approvals: r.approvals, group: r.group, reason: r.reason }));
-  const base = { policies, requirements };
+  // Built without spreads (this runs on every request): one object literal per outcome.
+  const composed = (
+    decision: DecisionName,
+    approvals: number,
+    group: string,
+    reason: string,
+    decidedBy: string | null,
+  ): ComposedDecision => ({ policies, requirements, decision, approvals, group, reason, decidedBy });
 
   const deny = results.find((r) => r.decision === 'deny');
-  if (deny) return { ...base, decision: 'deny', approvals: 0, group: '', reason: deny.reason, decidedBy: deny.hash };
+  if (deny) return composed('deny', 0, '', deny.reason, deny.hash);
 
   let strongest: ApprovalRequirement | undefined;
   for (const r of requirements) if (!strongest || r.approvals > strongest.approvals) strongest = r;
-  if (strongest) {
-    return {
-      ...base,
-      decision: 'require_approval',
-      approvals: strongest.approvals,
-      group: strongest.group,
-      reason: strongest.reason,
-      decidedBy: strongest.sha256,
-    };
-  }
+  if (strongest)
+    return composed('require_approval', strongest.approvals, strongest.group, strongest.reason, strongest.sha256);
 
   const allow = results.find((r) => r.decision === 'allow');
-  if (allow)
-    return { ...base, decision: 'allow', approvals: 0, group: '', reason: allow.reason, decidedBy: allow.hash };
+  if (allow) return composed('allow', 0, '', allow.reason, allow.hash);
 
-  return {
-    ...base,
-    decision: 'deny',
-    approvals: 0,
-    group: '',
-    reason: 'no policy applies to the request',
-    decidedBy: null,
-  };
+  return composed('deny', 0, '', 'no policy applies to the request', null);
 }
