@@ -150,9 +150,17 @@ const RELATIVE_IMPORT = /(?:\bfrom\s*|\bimport\s*\(?\s*)"(\.\.?\/[^"]+\.m?js)"/g
  * caller will run (test files outside tsconfig's include are compiled too).
  */
 export async function buildMirror(extra = []) {
+  const esbuildVersion = JSON.parse(
+    readFileSync(join(ROOT, 'node_modules', 'esbuild', 'package.json'), 'utf8'),
+  ).version;
+  const salt = createHash('sha256')
+    .update(JSON.stringify([OPTIONS, esbuildVersion]))
+    .digest('hex');
   let manifest = {};
   try {
-    manifest = JSON.parse(readFileSync(MANIFEST, 'utf8'));
+    const m = JSON.parse(readFileSync(MANIFEST, 'utf8'));
+    // Made with other options or another esbuild: everything is compiled again.
+    if (m.salt === salt) manifest = m.files;
   } catch {
     // first run, or a torn manifest: everything is compiled again
   }
@@ -180,7 +188,11 @@ export async function buildMirror(extra = []) {
           if (prev?.hash === hash && existsSync(out)) code = readFileSync(out, 'utf8');
           else {
             esbuild ??= await import('esbuild');
-            code = (await esbuild.transform(source, { ...OPTIONS, sourcefile: src })).code;
+            code = await esbuild.transform(source, { ...OPTIONS, sourcefile: src }).then(
+              (r) => r.code,
+              // A file that does not compile fails the tests that import it, not the whole run.
+              (err) => `throw new SyntaxError(${JSON.stringify(`${src}: ${err.message}`)});\n`,
+            );
             realDir(dirname(compiledName(rel)));
             writeAtomic(out, code);
             count++;
@@ -200,7 +212,7 @@ export async function buildMirror(extra = []) {
     }
   }
   link(compiled);
-  writeAtomic(MANIFEST, JSON.stringify(next));
+  writeAtomic(MANIFEST, JSON.stringify({ salt, files: next }));
   return { root: MIRROR, compiled: count, files: compiled.size };
 }
 
@@ -265,7 +277,9 @@ function link(compiled) {
       if (compiled.has(r)) want.add(compiledName(e.name));
     }
     for (const name of readdirSync(dir)) {
-      if (!want.has(name) && !(rel === '' && (name === 'node_modules' || name.startsWith('.mirror')))) {
+      // (.tmp: another run's write in progress.)
+      const keep = name.endsWith('.tmp') || (rel === '' && (name === 'node_modules' || name.startsWith('.mirror')));
+      if (!want.has(name) && !keep) {
         rmSync(join(dir, name), { recursive: true, force: true });
       }
     }
