@@ -1,11 +1,22 @@
 #!/usr/bin/env node
-// Runs every test/**/*.test.ts with node:test, the TypeScript through scripts/register-ts.mjs (Node 20's
-// --test takes no globs).
+// Runs every test/**/*.test.ts with node:test (Node 20's --test takes no globs), two files at a time.
 // Extra arguments are passed to node --test (e.g. --test-name-pattern=unseal); a path argument
-// narrows the run to the files under it.
-import { readdirSync, statSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+// narrows the run to the test files under it (`npm test -- test/server/keys.test.ts`).
+//
+// The TypeScript runs compiled: scripts/test-mirror.mjs brings a compiled copy of the project up to
+// date (node_modules/.cache/keyward-test/; only changed files are compiled) and the test processes
+// run its .js files with no module hook (a hook thread costs each of the hundred-odd processes
+// about 0.4 s of CPU). Stack traces still name the .ts sources (inline source maps).
+// KEYWARD_TEST_HOOK=1 runs the sources through scripts/register-ts.mjs instead, as test:faults,
+// test:fuzz and the benches do.
+//
+// Files start longest first, by their durations in the last run on this driver (kept beside the
+// mirror by scripts/test-timings.mjs; a file not timed yet counts as long): with two at a time, a
+// long file started last would otherwise run alone at the end.
+import { readFileSync, readdirSync, statSync } from 'node:fs';
+import { join, relative, resolve } from 'node:path';
 import { spawnSync } from 'node:child_process';
+import { MIRROR, ROOT, buildMirror, mirrorPath } from './test-mirror.mjs';
 
 const args = process.argv.slice(2);
 const paths = args.filter((a) => !a.startsWith('-'));
@@ -21,41 +32,60 @@ function walk(dir) {
   return out;
 }
 
-function walkTs(dir) {
-  const out = [];
-  for (const name of readdirSync(dir).sort()) {
-    const p = join(dir, name);
-    if (statSync(p).isDirectory()) {
-      if (name !== 'fixtures') out.push(...walkTs(p));
-    } else if (name.endsWith('.ts') && !name.endsWith('.d.ts')) out.push(resolve(p));
-  }
-  return out;
-}
-
 const roots = paths.length ? paths : ['test'];
-const files = roots.flatMap((r) => (statSync(r).isDirectory() ? walk(r) : [r]));
+const files = roots.flatMap((r) => (statSync(r).isDirectory() ? walk(r) : [r])).map((f) => resolve(f));
 if (files.length === 0) {
   console.error('no test files found under ' + roots.join(', '));
   process.exit(1);
 }
-// Every source compiled once here, before the run: otherwise the first test processes, two at a time,
-// each compile the same few hundred files on a fresh machine (about 30 s of a cold run).
-const { precompile } = await import('./ts-hook.mjs');
-for (const dir of ['lib', 'ceremony', 'engine', 'server', 'cli', join('client', 'src'), 'test'])
-  for (const file of walkTs(dir)) precompile(file);
+
+const driver = process.env.KEYWARD_TEST_DRIVER || 'pglite';
+const TIMINGS = join(MIRROR, `.mirror-timings-${driver.replace(/[^\w-]/g, '_')}.json`);
+let timings = {};
+try {
+  timings = JSON.parse(readFileSync(TIMINGS, 'utf8'));
+} catch {
+  // no run timed yet
+}
+const rel = (f) => relative(ROOT, f).split('\\').join('/');
+const ordered = files
+  .map((f, i) => ({ f, i, ms: timings[rel(f)] ?? Infinity }))
+  .sort((a, b) => b.ms - a.ms || a.i - b.i)
+  .map((x) => x.f);
+
+const hook = process.env.KEYWARD_TEST_HOOK === '1';
+if (!hook) await buildMirror(files);
+
+// The reporter node --test would pick (spec on a terminal, else TAP), and the timings beside it,
+// unless the caller chose reporters.
+const reporters = flags.some((f) => f.startsWith('--test-reporter'))
+  ? []
+  : [
+      `--test-reporter=${process.stdout.isTTY ? 'spec' : 'tap'}`,
+      '--test-reporter-destination=stdout',
+      `--test-reporter=${new URL('./test-timings.mjs', import.meta.url).href}`,
+      '--test-reporter-destination=stderr',
+    ];
+// A run of some tests of a file says little about the whole file's time.
+const partial = flags.some((f) => /^--test-(name-pattern|skip-pattern|only)/.test(f));
 
 const res = spawnSync(
   process.execPath,
-  // keyward-source: @keyward/client from its sources (client/src), not its last build.
   [
+    // keyward-source: @keyward/client from its sources (client/src), not its last build.
     '--conditions=keyward-source',
-    '--import',
-    './scripts/register-ts.mjs',
+    ...(hook ? ['--import', './scripts/register-ts.mjs'] : ['--enable-source-maps']),
+    // WebAssembly (PGlite's PostgreSQL, the policies) by V8's baseline compiler only: a test process
+    // is too short for the optimizing tier to pay for itself (it compiles PGlite's hot functions on
+    // background threads: about 0.4 s of CPU per process that opens a store, and store-heavy files
+    // ran no faster with it).
+    '--liftoff-only',
     '--test',
     '--test-concurrency=2',
+    ...reporters,
     ...flags,
-    ...files,
+    ...(hook ? ordered : ordered.map(mirrorPath)),
   ],
-  { stdio: 'inherit' },
+  { stdio: 'inherit', env: { ...process.env, KEYWARD_TEST_TIMINGS: reporters.length && !partial ? TIMINGS : '' } },
 );
 process.exit(res.status ?? 1);

@@ -14,7 +14,7 @@ import { KeywardApiError, KeywardClient, fromBase64, isParked, toBase64 } from '
 import type { Parked } from '@keyward/client';
 import { issueToken } from '../../engine/auth/tokens.js';
 import { devBootstrap } from '../../engine/dev.js';
-import { compilePolicy } from '../../engine/policy/toolchain/compile.js';
+import { compileFixture } from '../engine/policy/helpers.js';
 import { approverTokens, completeApproval } from '../helpers/approvals.js';
 import { startTestServer } from '../helpers/server.js';
 import type { TestServer } from '../helpers/server.js';
@@ -357,7 +357,7 @@ describe('@keyward/client', { timeout: 120_000 }, () => {
     let parker: KeywardClient;
 
     before(async () => {
-      const policy = await compilePolicy(new URL('../fixtures/policies/park-principal.ts', import.meta.url).pathname);
+      const policy = { wasm: await compileFixture('park-principal') };
       const pushed = notParked(
         await root.post('/v1/policies', { body: { name: 'park-principal', wasm: toBase64(policy.wasm) } }),
       );

@@ -11,7 +11,8 @@
  *   server keeps answering — for the end-to-end checks: exit codes as the shell sees them, piped
  *   stdin, a terminal, relative paths from another working directory (`cwd`), `server`. From the build
  *   (dist/cli/main.js) when it is at least as new as every source file, as after `npm ci` or `npm
- *   run build` (about half the start-up of compiling through tsx); else from source through tsx.
+ *   run build`; else, under `npm test`, from its compiled copy of the sources; else from source
+ *   through the TypeScript hooks (scripts/register-ts.mjs).
  *
  * Both return the same `CliResult`; `ok` and `fails` check one.
  */
@@ -27,11 +28,18 @@ import { DIST_MAIN, distIsFresh } from '../../scripts/dist-fresh.mjs';
 const MAIN = fileURLToPath(new URL('../../cli/main.ts', import.meta.url));
 /** The TypeScript hooks by URL, so the CLI also runs from directories outside the project. */
 const TS_HOOK = new URL('../../scripts/register-ts.mjs', import.meta.url).href;
+/** Running compiled (npm test's mirror, scripts/test-mirror.mjs): cli/main.js is beside cli/main.ts. */
+const COMPILED = import.meta.url.endsWith('.js');
 
-/** Node arguments that start the CLI: the build if fresh (plain Node), decided once per test process. */
+/**
+ * Node arguments that start the CLI, decided once per test process: the build if fresh, else the
+ * test mirror's compiled sources (both plain Node), else the sources through the TypeScript hooks.
+ */
 export const CLI_ENTRY: readonly string[] = distIsFresh()
   ? [DIST_MAIN]
-  : ['--conditions=keyward-source', '--import', TS_HOOK, MAIN];
+  : COMPILED
+    ? ['--conditions=keyward-source', MAIN.replace(/\.ts$/, '.js')]
+    : ['--conditions=keyward-source', '--import', TS_HOOK, MAIN];
 
 export interface CliResult {
   code: number;

@@ -2,9 +2,11 @@
  * Test stores on either driver.
  *
  * - `pglite` (always available): an in-memory PGlite, started from a cached image of a freshly
- *   migrated database (about 0.4 s instead of 1.5–3 s for initdb). The image is kept per process and
- *   on disk in the OS temp dir, keyed by the PGlite version and the migration files, so it is never
- *   stale; a bad image is thrown away and rebuilt.
+ *   migrated database (about 0.4 s instead of 1.5–3 s for initdb), checkpointed and with its WAL cut
+ *   down (scripts/store-image.mjs). The image is kept per process and on disk in the checkout's
+ *   node_modules/.cache/ (checkouts with other migrations don't remove each other's), keyed by the
+ *   PGlite version and the migration files, so it is never stale; a bad image is thrown away and
+ *   rebuilt.
  * - `postgres` (when KEYWARD_TEST_DATABASE_URL names a superuser on a throwaway server): every store
  *   gets its own database, created with a random name and dropped (WITH FORCE) on close.
  *
@@ -14,24 +16,18 @@
 import { describe, it } from 'node:test';
 import { createHash, randomBytes } from 'node:crypto';
 import { readFileSync, readdirSync } from 'node:fs';
-import { readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import postgres from 'postgres';
 import { sql } from 'drizzle-orm';
 import type { PGlite } from '@electric-sql/pglite';
 import { drizzle as drizzlePglite } from 'drizzle-orm/pglite';
-import {
-  dumpStoreImage,
-  migrationsFolder,
-  openStore,
-  pgliteClientOf,
-  queryRows,
-  redactDatabaseUrl,
-} from '../../engine/store/index.js';
+import { migrationsFolder, openStore, pgliteClientOf, queryRows, redactDatabaseUrl } from '../../engine/store/index.js';
 import type { Db, Store, StoreDriver } from '../../engine/store/index.js';
 import * as schema from '../../engine/store/schema.js';
+import { ROOT } from '../../scripts/dist-fresh.mjs';
+import { dumpCompactImage } from '../../scripts/store-image.mjs';
 
 export type TestStore = Store & { url?: string };
 
@@ -240,8 +236,9 @@ async function loadOrBuildImage(): Promise<Blob> {
   if (cached !== undefined && cached.length > 0) return new Blob([cached]);
   const store = await openStore({ memory: true });
   try {
-    const blob = await dumpStoreImage(store);
+    const blob = await dumpCompactImage(pgliteClientOf(store)!);
     // Write-then-rename, so parallel test processes never read a half-written image.
+    await mkdir(dirname(file), { recursive: true });
     const tmp = `${file}.${process.pid}.${randomBytes(4).toString('hex')}`;
     await writeFile(tmp, new Uint8Array(await blob.arrayBuffer()));
     await rename(tmp, file).catch(() => rm(tmp, { force: true }));
@@ -268,7 +265,7 @@ let cacheFile: string | undefined;
 /** The image's cache file, named by a hash of the PGlite version and every migration file. */
 function imageCacheFile(): string {
   if (cacheFile !== undefined) return cacheFile;
-  const h = createHash('sha256');
+  const h = createHash('sha256').update('compact-wal 1\0');
   const pgliteDir = dirname(dirname(fileURLToPath(import.meta.resolve('@electric-sql/pglite'))));
   h.update(readFileSync(join(pgliteDir, 'package.json')));
   const folder = migrationsFolder();
@@ -277,7 +274,13 @@ function imageCacheFile(): string {
       .update('\0')
       .update(readFileSync(join(folder, rel)))
       .update('\0');
-  cacheFile = join(tmpdir(), `keyward-test-pglite-${h.digest('hex').slice(0, 16)}.tar`);
+  cacheFile = join(
+    ROOT,
+    'node_modules',
+    '.cache',
+    'keyward-images',
+    `keyward-test-pglite-${h.digest('hex').slice(0, 16)}.tar`,
+  );
   return cacheFile;
 }
 

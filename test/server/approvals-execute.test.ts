@@ -12,7 +12,7 @@ import { decodeRecord } from '../../engine/audit/math/record.js';
 import { issueToken } from '../../engine/auth/tokens.js';
 import { devBootstrap } from '../../engine/dev.js';
 import { approvalBodyPath } from '../../engine/approvals/index.js';
-import { compilePolicy } from '../../engine/policy/toolchain/compile.js';
+import { compileFixture } from '../engine/policy/helpers.js';
 import { getEntry, readAuditRecords } from '../../engine/store/index.js';
 import { startTestServer } from '../helpers/server.js';
 import type { TestServer } from '../helpers/server.js';
@@ -36,9 +36,7 @@ describe('approval execute defaults and pre-parking checks', { timeout: 240_000 
     op1 = await token('op-1', ['operator']);
     op2 = await token('op-2', ['operator']);
     op3 = await token('op-3', ['operator']);
-    const policy = await compilePolicy(
-      new URL('../../policies/examples/critical-decrypt.ts', import.meta.url).pathname,
-    );
+    const policy = { wasm: await compileFixture('policies/examples/critical-decrypt.ts') };
     const pushed = await s.call('POST', '/v1/policies', {
       token: root,
       body: { name: 'critical-decrypt', wasm: Buffer.from(policy.wasm).toString('base64') },

@@ -10,7 +10,7 @@ import { decodeRecord } from '../../engine/audit/math/record.js';
 import { issueToken } from '../../engine/auth/tokens.js';
 import { devBootstrap, devUnseal } from '../../engine/dev.js';
 import { Hsm } from '../../engine/hsm.js';
-import { compilePolicy } from '../../engine/policy/toolchain/compile.js';
+import { compileFixture } from '../engine/policy/helpers.js';
 import { openStore, readAuditRecords } from '../../engine/store/index.js';
 import type { Store } from '../../engine/store/index.js';
 import { statusFor } from '../../server/errors.js';
@@ -51,9 +51,7 @@ describePostgres('approvals with two nodes on one PostgreSQL', { timeout: 180_00
     const dev = await devBootstrap(hsms[0]!);
     root = dev.rootToken;
     // Set-up, not under test: the example policy guarding tier=critical keys, active globally.
-    const policy = await compilePolicy(
-      new URL('../../policies/examples/critical-decrypt.ts', import.meta.url).pathname,
-    );
+    const policy = { wasm: await compileFixture('policies/examples/critical-decrypt.ts') };
     const { sha256 } = await hsms[0]!.policies.push(policy.wasm, 'critical-decrypt', 'test');
     await hsms[0]!.policies.activate(sha256, 'global', undefined, 'test');
     await openNode(1);

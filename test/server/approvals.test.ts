@@ -14,7 +14,7 @@ import type { AuditRecord } from '../../engine/audit/math/record.js';
 import { issueToken } from '../../engine/auth/tokens.js';
 import { devBootstrap } from '../../engine/dev.js';
 import type { Hsm } from '../../engine/hsm.js';
-import { compilePolicy } from '../../engine/policy/toolchain/compile.js';
+import { compileFixture } from '../engine/policy/helpers.js';
 import { readAuditRecords } from '../../engine/store/index.js';
 import { approverTokens, completeApproval } from '../helpers/approvals.js';
 import { startTestServer } from '../helpers/server.js';
@@ -187,9 +187,7 @@ describe('/v1/approvals', { timeout: 240_000 }, () => {
   });
 
   it('checks the body on execute: a different body is refused, the same JSON in another key order is not', async () => {
-    const policy = await compilePolicy(
-      new URL('../../policies/examples/critical-decrypt.ts', import.meta.url).pathname,
-    );
+    const policy = { wasm: await compileFixture('policies/examples/critical-decrypt.ts') };
     const pushed = await s.call('POST', '/v1/policies', {
       token: root,
       body: { name: 'critical-decrypt', wasm: Buffer.from(policy.wasm).toString('base64') },
@@ -343,9 +341,7 @@ describe('/v1/approvals', { timeout: 240_000 }, () => {
   });
 
   it('a custom policy asks for approvals on decrypt with keys labelled tier=critical', async () => {
-    const policy = await compilePolicy(
-      new URL('../../policies/examples/critical-decrypt.ts', import.meta.url).pathname,
-    );
+    const policy = { wasm: await compileFixture('policies/examples/critical-decrypt.ts') };
     const sha256 = (
       await s.call('POST', '/v1/policies', {
         token: root,

@@ -10,7 +10,7 @@ import { after, before, describe, it } from 'node:test';
 import { toPublicKeyFile } from '../../ceremony/index.js';
 import { issueToken } from '../../engine/auth/tokens.js';
 import { devBootstrap } from '../../engine/dev.js';
-import { compilePolicy } from '../../engine/policy/toolchain/compile.js';
+import { compileFixture } from '../engine/policy/helpers.js';
 import { ROUTES } from '../../server/openapi.js';
 import { completeApproval } from '../helpers/approvals.js';
 import { makeHolders } from '../helpers/ceremony.js';
@@ -106,7 +106,7 @@ describe('responses match the OpenAPI document', { timeout: 240_000 }, () => {
     await ok('POST', '/v1/random', { bytes: 16 });
 
     // Policies: push, list, evaluate (one and the set), activate and deactivate (dual control).
-    const policy = await compilePolicy(new URL('../fixtures/policies/park-principal.ts', import.meta.url).pathname);
+    const policy = { wasm: await compileFixture('park-principal') };
     const pushed = await ok(
       'POST',
       '/v1/policies',
@@ -180,7 +180,7 @@ describe('responses match the OpenAPI document', { timeout: 240_000 }, () => {
       const admin = (await devBootstrap(p.hsm)).rootToken;
       const call = (method: string, path: string, body?: unknown, token = admin) =>
         p.call(method, path, { token, ...(body !== undefined ? { body } : {}) });
-      const policy = await compilePolicy(new URL('../fixtures/policies/park-principal.ts', import.meta.url).pathname);
+      const policy = { wasm: await compileFixture('park-principal') };
       const wasm = Buffer.from(policy.wasm).toString('base64');
       const pushed = await call('POST', '/v1/policies', { name: 'park-principal', wasm });
       assert.equal(

@@ -65,11 +65,16 @@ export function sandboxFingerprint(sandboxDir: string, ext: '.ts' | '.js'): stri
   return h.digest('hex');
 }
 
-/** The fingerprint of the sandbox this process runs (source under tsx, or dist/). */
+/**
+ * The fingerprint of the sandbox this process runs: its sources' when they are beside it (from
+ * source, or compiled beside them as in the test mirror, scripts/test-mirror.mjs), else dist/'s.
+ */
 function runningFingerprint(): string | undefined {
   const here = fileURLToPath(import.meta.url);
-  const ext = extname(here) === '.ts' ? '.ts' : '.js';
-  return sandboxFingerprint(join(dirname(here), '..', 'sandbox'), ext);
+  const sandbox = join(dirname(here), '..', 'sandbox');
+  return (
+    sandboxFingerprint(sandbox, '.ts') ?? (extname(here) === '.js' ? sandboxFingerprint(sandbox, '.js') : undefined)
+  );
 }
 
 /**
