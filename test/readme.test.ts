@@ -26,7 +26,7 @@ import type { TestServer } from './helpers/server.js';
 
 const README = fileURLToPath(new URL('../README.md', import.meta.url));
 /** How many ```sh blocks README.md runs; change it with the README. */
-const EXPECTED_RUN = 5;
+const EXPECTED_RUN = 6;
 /** How many ```js blocks (the SDK and node-vault examples) README.md runs, as ES modules from the checkout. */
 const EXPECTED_JS = 2;
 const ROOT = fileURLToPath(new URL('..', import.meta.url));

@@ -10,6 +10,7 @@
  */
 import assert from 'node:assert/strict';
 import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { realpathSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -60,7 +61,8 @@ let oldFolder: string;
 before(async () => {
   // The migrations as they were at 0007: the same files, the journal cut after entry 7.
   oldFolder = await mkdtemp(join(tmpdir(), 'keyward-migrations-0007-'));
-  await cp(migrationsFolder(), oldFolder, { recursive: true });
+  // realpath: the test runner's compiled mirror links the folder (scripts/test-mirror.mjs).
+  await cp(realpathSync(migrationsFolder()), oldFolder, { recursive: true, dereference: true });
   const journalFile = join(oldFolder, 'meta', '_journal.json');
   const journal = JSON.parse(await readFile(journalFile, 'utf8')) as { entries: { idx: number }[] };
   journal.entries = journal.entries.filter((e) => e.idx <= OLD_LAST);
