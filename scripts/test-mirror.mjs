@@ -39,19 +39,11 @@ import {
 } from 'node:fs';
 import { dirname, join, relative, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { OPTIONS } from './ts-hook.mjs';
 
 export const ROOT = fileURLToPath(new URL('..', import.meta.url));
 export const MIRROR = join(ROOT, 'node_modules', '.cache', 'keyward-test');
 const MANIFEST = join(MIRROR, '.mirror.json');
-
-/** esbuild's options for one file: those of ts-hook.mjs, so both ways run the same JavaScript. */
-const OPTIONS = {
-  loader: 'ts',
-  format: 'esm',
-  target: 'node20',
-  sourcemap: 'inline',
-  tsconfigRaw: { compilerOptions: { useDefineForClassFields: true, verbatimModuleSyntax: true } },
-};
 
 const COMPILED_EXT = { '.ts': '.js', '.mts': '.mjs' };
 const compiledExt = (name) =>
