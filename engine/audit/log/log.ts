@@ -50,7 +50,7 @@ export interface AuditLogOptions {
   maxQueue?: number;
   /** Largest batch per statement. */
   batchMax?: number;
-  /** Append statements kept in flight (default 1; 2 pays on PostgreSQL, not on one-connection PGlite). */
+  /** Append statements kept in flight (default 1, which the server uses: with two, the second often misses its compare-and-set). */
   flushesInFlight?: number;
   /** Hears each group commit and each in-transaction append (metrics: engine/metrics.ts). */
   observer?: AuditObserver;
