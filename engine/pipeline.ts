@@ -26,8 +26,7 @@
  * (`{kind: 'parked'}`), not an error: the approval row and the request's record commit together.
  * @module
  */
-import { createHash, randomUUID } from 'node:crypto';
-import * as nodeCrypto from 'node:crypto';
+import { hash, randomUUID } from 'node:crypto';
 import { KeywardError, isKeywardError } from '../lib/errors.js';
 import type { Principal, TokenAuthenticator } from './auth/tokens.js';
 import { encodePolicyInput } from './policy/sandbox/index.js';
@@ -614,13 +613,10 @@ export class Pipeline {
 
   /** The policy input's canonical bytes, keyed by their SHA-256 (the log encrypts them once per batch, for replay). */
   #storedInput(bytes: Uint8Array): StoredInput {
-    const digest = oneShotHash ? oneShotHash('sha256', bytes, 'hex') : createHash('sha256').update(bytes).digest('hex');
-    return { digest, bytes };
+    // node:crypto's one-shot hash: no Hash object per call, unlike createHash.
+    return { digest: hash('sha256', bytes, 'hex'), bytes };
   }
 }
-
-/** node:crypto's one-shot `hash` (Node ≥ 20.12; faster than createHash on small inputs), if present. */
-const oneShotHash = (nodeCrypto as { hash?: typeof nodeCrypto.hash }).hash;
 
 /** A version read from attacker input only counts if the key has it; else policies see the latest. */
 function policyVersion(row: KeyRow, v: number | undefined): number {

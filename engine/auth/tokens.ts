@@ -16,8 +16,7 @@
  * `POST /v1/auth/tokens` gives none, at most MAX_TOKEN_TTL_SECONDS; only the root token never expires.
  * @module
  */
-import { createHash, randomBytes } from 'node:crypto';
-import * as nodeCrypto from 'node:crypto';
+import { createHash, hash, randomBytes } from 'node:crypto';
 import { KeywardError } from '../../lib/errors.js';
 import type { CommitScope, Db } from '../store/index.js';
 import { findTokenByHash, insertToken, revokeToken as revokeTokenRow, writeTransaction } from '../store/index.js';
@@ -160,13 +159,9 @@ export async function revokeToken(db: Db, id: string, now: Date, commit?: Commit
 
 /** The cache's key of a token: its hash (hashToken's), as base64 text; the token itself is never kept. */
 function cacheKey(bearer: string): string {
-  return oneShotHash
-    ? oneShotHash('sha256', TOKEN_HASH_PREFIX + bearer, 'base64')
-    : createHash('sha256').update(TOKEN_HASH_PREFIX).update(bearer).digest('base64');
+  // node:crypto's one-shot hash: measured 2.5× faster than createHash on a token.
+  return hash('sha256', TOKEN_HASH_PREFIX + bearer, 'base64');
 }
-
-/** node:crypto's one-shot `hash` (Node ≥ 20.12; measured 2.5× faster than createHash on a token), if present. */
-const oneShotHash = (nodeCrypto as { hash?: typeof nodeCrypto.hash }).hash;
 
 /** How long a node trusts a token row it read: a revocation on another node takes effect within this. */
 export const TOKEN_CACHE_TTL_MS = 1000;
