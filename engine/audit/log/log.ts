@@ -15,7 +15,8 @@
  * with one node every statement lands at the first try; the alternative, lock-then-write in an
  * explicit transaction, costs four round trips (BEGIN, SELECT … FOR UPDATE, INSERT, COMMIT) per
  * batch with the lock held across them, and the old SQL chain (keyward_audit_append) cost database
- * CPU per record. The policy inputs of a batch are encrypted once, one blob with one IV (inputs.ts).
+ * CPU per record. The policy inputs of a batch are deflated and encrypted once, one blob with one IV
+ * (inputs.ts).
  *
  * `append` resolves only when the record is durable (its statement committed with
  * synchronous_commit on), so the pipeline can hold back output until then. It rejects with
@@ -24,12 +25,18 @@
  * @module
  */
 import { KeywardError } from '../../../lib/errors.js';
-import type { AuditBatchWrite, AuditHead, Db } from '../../store/index.js';
-import { casAppendAuditBatch, ensureAuditRows, readAuditHead, withTransaction } from '../../store/index.js';
+import type { AuditBatchAppender, AuditBatchWrite, AuditHead, Db } from '../../store/index.js';
+import {
+  casAppendAuditBatch,
+  directAuditAppender,
+  ensureAuditRows,
+  readAuditHead,
+  withTransaction,
+} from '../../store/index.js';
 import { encodeRecord } from '../math/record.js';
 import type { AuditRecord } from '../math/record.js';
 import { sha256Fast } from '../verifier/sha256-fast.js';
-import { batchInputsPath, encodeBatchInputs } from './inputs.js';
+import { batchInputsPath, packBatchInputs } from './inputs.js';
 import type { AuditInput } from './inputs.js';
 
 export const AUDIT_BATCH_MAX = 256;
@@ -90,6 +97,8 @@ export class AuditLog {
   readonly #inFlight: number;
   readonly #observer: AuditObserver | undefined;
   readonly #sealer: InputSealer | undefined;
+  /** The group commit's append statement: on the driver's client directly when it can (audit-repos.ts). */
+  readonly #append: AuditBatchAppender;
   #queue: Pending[] = [];
   /** The head after every flush this node sent, if they all land as built (undefined: read it). */
   #tip: AuditHead | undefined;
@@ -115,6 +124,7 @@ export class AuditLog {
     this.#inFlight = Math.max(1, Math.min(opts.flushesInFlight ?? 1, 4));
     this.#observer = opts.observer;
     this.#sealer = opts.sealer;
+    this.#append = directAuditAppender(db) ?? ((base, b) => casAppendAuditBatch(db, base, b));
   }
 
   /** Records waiting for a flush (not yet in a statement). */
@@ -216,7 +226,7 @@ export class AuditLog {
     if (inputs.length > 0) {
       if (!this.#sealer)
         throw new TypeError('this audit log was opened without a sealer: it cannot keep policy inputs');
-      sealed = this.#sealer.encrypt(batchInputsPath(base.size), encodeBatchInputs(inputs));
+      sealed = this.#sealer.encrypt(batchInputsPath(base.size), packBatchInputs(inputs));
     }
     const leaves = n === 1 ? items[0]!.leaf : items.map((it) => it.leaf).join('\n');
     return {
@@ -287,7 +297,7 @@ export class AuditLog {
             return casAppendAuditBatch(tx, base, built.batch);
           });
           if (!landed) throw new Error('the audit head moved while its row was locked');
-        } else landed = await casAppendAuditBatch(this.#db, base, built.batch);
+        } else landed = await this.#append(base, built.batch);
         this.statements++;
         if (landed) {
           this.committed += live.length;
