@@ -37,7 +37,7 @@
  * fsync off nothing is durable and the per-record baseline looks far better than it is.
  *
  * Targets (issue 5), reported as met/missed without failing the run: group commit ≥ 10× one
- * statement per record; encrypt with audit on ≥ 70% of off; verification ≥ 100,000 records/s.
+ * statement per record; encrypt with audit on ≥ 80% of off (issue 14); verification ≥ 100,000 records/s.
  * The run fails (exit 1) when a consistency check fails: an append or a request failed, the two-node
  * log is not gap-free, the audit-on log lacks records of acknowledged requests, or the verification
  * does not reach the tree row's root.
@@ -88,7 +88,7 @@ import type { BenchPostgres } from './helpers/pg.js';
 import { Checks, isSmoke, option, table } from './util.js';
 import type { BenchOptions } from './util.js';
 
-const TARGETS = { groupOverSingle: 10, auditOnOverOff: 0.7, verifyRecordsPerSec: 100_000 } as const;
+const TARGETS = { groupOverSingle: 10, auditOnOverOff: 0.8, verifyRecordsPerSec: 100_000 } as const;
 const PAGE = 10_000;
 const decoder = new TextDecoder();
 
