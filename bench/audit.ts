@@ -319,6 +319,25 @@ interface EncryptFigures {
   /** Every successful audit-on request in the windows has its record (records ≥ successes). */
   recordsCoverRequests?: boolean;
   serverLeafBytesMean?: number;
+  /**
+   * The audit-on server's group commits over the measured slices (its /metrics): statements, records
+   * per statement, and the mean time of one append statement (round trip, execution and the commit's
+   * WAL flush) — what an audited request waits for beyond the unaudited one.
+   */
+  appendsOn?: { statements: number; recordsPerStatement: number; meanStatementMs: number };
+}
+
+/** keyward_audit_append_duration_seconds and keyward_audit_batch_records (sums and counts) from /metrics text. */
+function auditAppendMetrics(text: string): { seconds: number; statements: number; records: number } {
+  const value = (name: string) => {
+    const m = new RegExp(`^${name}(?:\\{[^}]*\\})? ([0-9.e+-]+)$`, 'm').exec(text);
+    return m ? Number(m[1]) : NaN;
+  };
+  return {
+    seconds: value('keyward_audit_append_duration_seconds_sum'),
+    statements: value('keyward_audit_append_duration_seconds_count'),
+    records: value('keyward_audit_batch_records_sum'),
+  };
 }
 
 async function encryptOnOff(
@@ -348,9 +367,11 @@ async function encryptOnOff(
 
   const plaintext = randomBytes(1024).toString('base64');
   const body = Buffer.from(JSON.stringify({ plaintext }));
+  const admins: Client[] = [];
   const setup = async (c: Child) => {
     const admin = new Client(c.addr, 2, c.hello.rootToken as string);
     clients.push(admin);
+    admins.push(admin);
     const { token } = await admin.json('POST', '/v1/auth/tokens', {
       principal: 'bench-app',
       roles: ['app'],
@@ -387,11 +408,17 @@ async function encryptOnOff(
   const sOn: Slice[] = [];
   const sOff: Slice[] = [];
   const sBare: Slice[] = [];
+  const metricsOn = async () => {
+    const r = await admins[0]!.send('GET', '/metrics');
+    return r.status === 200 ? auditAppendMetrics(r.body.toString('utf8')) : undefined;
+  };
+  const m0 = await metricsOn();
   for (const side of order) {
     if (side === 'on') sOn.push(await load(callOn, opts(150)));
     else if (side === 'off') sOff.push(await load(callOff, opts(150)));
     else sBare.push(await load(callBare, opts(150)));
   }
+  const m1 = await metricsOn();
   const onR = summarize(sOn);
   const offR = summarize(sOff);
   const bareR = summarize(sBare);
@@ -403,6 +430,12 @@ async function encryptOnOff(
     onOverBare: round(onR.rps / bareR.rps, 3),
     sliceOrder: order.join(','),
   };
+  if (m0 && m1 && m1.statements > m0.statements)
+    figures.appendsOn = {
+      statements: m1.statements - m0.statements,
+      recordsPerStatement: round((m1.records - m0.records) / (m1.statements - m0.statements), 1),
+      meanStatementMs: round(((m1.seconds - m0.seconds) * 1000) / (m1.statements - m0.statements), 3),
+    };
   if (dbs) {
     const s = await openStore({ databaseUrl: dbs[0]!.url });
     try {
@@ -845,6 +878,10 @@ export async function main({ json, args }: BenchOptions): Promise<void> {
           ? `  (audit-on log: ${part2.recordsCommittedOn} records, encrypt leaves ${part2.serverLeafBytesMean ?? '?'} bytes on average)`
           : ''),
     );
+    if (part2.appendsOn)
+      console.log(
+        `audit on, group commits in the measured slices (/metrics): ${part2.appendsOn.statements} statements, ${part2.appendsOn.recordsPerStatement} records each, ${part2.appendsOn.meanStatementMs} ms per statement`,
+      );
     const v = part3;
     console.log(
       `\naudit verify over ${v.records} records (leaves ${v.leafBytesMean} bytes on average).\nImplementation: ${v.implementation}.`,
