@@ -4,7 +4,7 @@
  * 1. Durable appends/s. (a) Group commit: `concurrency` appenders (64) calling AuditLog.append with
  *    realistic records (an encrypt request's record, one in 20 a policy denial, each with its policy
  *    input), which the log flushes as one statement and one row per batch, the chain computed in Node
- *    and the batch's inputs sealed as one blob (two statements in flight on PostgreSQL, as the server
+ *    and the batch's inputs deflated and sealed as one blob (one statement in flight, as the server
  *    runs it). (b) One statement per record: the same appenders calling appendAuditLeaves (the SQL
  *    append, keyward_audit_append) with one leaf and its separately encrypted input each, every call
  *    its own autocommit transaction. Both encode the record the same way (encodeRecord). Measured in three
@@ -12,6 +12,12 @@
  *    instances on two stores ("nodes", each with its own connection pool) on the same database,
  *    half the appenders on each, after which the log is checked gap-free (rows = head size, indexes
  *    0..n-1, every index handed out once).
+ *    (c) The group commit's statement alone (issue 14, item 1), one at a time on fresh databases
+ *    (in-memory PGlite, and PostgreSQL when there is one): batches of 13 such records (the dev
+ *    server's mean under 16 requests in flight) written as before issue 14 (format-1 inputs, the
+ *    statement built by drizzle's query builder), with the inputs deflated, and as the log writes
+ *    them now (deflated, on the driver's client); µs and this process's CPU µs per statement,
+ *    medians of four alternating slices.
  * 2. End-to-end 1 KiB encrypt (aes256-gcm) over real HTTP on loopback with audit on vs off: two
  *    servers in their own processes (bench/helpers/audit-server.ts; the off one is
  *    `Hsm.open({audit: false})`), each on its own database; an app-role token; 16 requests in
@@ -19,7 +25,8 @@
  *    off) so machine noise falls on both. The ratio on/off is the figure. Beside them, the bare Koa
  *    AES-GCM endpoint of bench/api (bench/helpers/bare-aead-server.ts: no auth, policy, audit or
  *    database), in slices of its own among theirs: full pipeline (audit on) ÷ bare is issue 14's
- *    PostgreSQL figure.
+ *    PostgreSQL figure. The audit-on server's /metrics say how many append statements the slices
+ *    took, with how many records each and how long one took.
  * 3. `audit verify` records/s over the log that part 1 (and a top-up to ≥ 50,000 records) wrote,
  *    after integrating it (AuditIntegrator, with Ed25519 + ML-DSA-44 checkpoint signing), with the
  *    engine's LogVerifier (engine/audit/verifier/verify-log.ts) that `keyward audit verify` runs: each leaf
@@ -68,19 +75,25 @@ import {
   verifyNote,
 } from '../engine/audit/math/note.js';
 import { decodeRecord, encodeRecord } from '../engine/audit/math/record.js';
+import { encodeBatchInputs, packBatchInputs } from '../engine/audit/log/inputs.js';
 import type { AuditInput } from '../engine/audit/log/inputs.js';
+import { encodePolicyInput } from '../engine/policy/sandbox/abi.js';
 import { aeadSeal, label } from '../engine/seal/aead.js';
 import type { AuditRecord } from '../engine/audit/math/record.js';
 import {
   appendAuditLeaves,
   auditHeadSize,
+  casAppendAuditBatch,
+  directAuditAppender,
+  ensureAuditRows,
   getAuditTree,
   latestAuditCheckpoint,
   openStore,
   queryRows,
+  readAuditHead,
   readAuditRecords,
 } from '../engine/store/index.js';
-import type { AuditRecordRow, Db, Store, StoredInput } from '../engine/store/index.js';
+import type { AuditBatchWrite, AuditHead, AuditRecordRow, Db, Store, StoredInput } from '../engine/store/index.js';
 import { Client, http200, load, round, startChild, summarize } from './helpers/http.js';
 import type { Child, LoadResult, Slice } from './helpers/http.js';
 import { benchPostgres } from './helpers/pg.js';
@@ -96,9 +109,9 @@ const status = (met: boolean) => (met ? 'met' : 'missed');
 
 // ---------------------------------------------------------------------------------------------
 // Realistic records: what the pipeline writes for an encrypt request (Hsm.request; the leaf of a
-// real one is ~500 bytes), one in 20 a policy denial, each with its policy input (~130 bytes of
-// plaintext; the log seals a batch's inputs as one AES-256-GCM blob, as the barrier does) under a
-// unique digest. `stored` is the same input as one random 160-byte blob, what the one-statement-
+// real one is ~500 bytes), one in 20 a policy denial, each with its policy input (the ~100 bytes the
+// pipeline encodes, engine/policy/sandbox/abi.ts; the log deflates and seals a batch's inputs as one
+// AES-256-GCM blob, as the barrier does). `stored` is one random 160-byte blob, what the one-statement-
 // per-record baseline stores (no encryption counted on that side).
 
 const POLICY_SHA256 = createHash('sha256').update('keyward/bench/default-policy').digest('hex');
@@ -112,11 +125,23 @@ const benchSealer = (() => {
 function recordFactory(node: string): () => { record: AuditRecord; input: AuditInput; stored: StoredInput } {
   let i = 0;
   const prefix = randomBytes(4).toString('hex');
+  const t0 = Date.now();
   return () => {
     i++;
     const denied = i % 20 === 0;
     const blob = randomBytes(160);
-    const bytes = blob.subarray(0, 130);
+    // The policy input as the pipeline encodes it for an encrypt request (near-identical from one
+    // request to the next: the time differs), so a batch's blob deflates as the server's does.
+    const bytes = encodePolicyInput({
+      operation: 'encrypt',
+      principal: 'bench-app',
+      roles: ['app'],
+      key: { name: 'bench-aes', type: 'aes256-gcm', version: 1, labels: {} },
+      attributes: {},
+      payloadBytes: 1024,
+      time: t0 + i, // 1 ms apart (1,000 requests/s): every input in a batch differs, the worst case for deflating
+      approvals: 0,
+    });
     const digest = createHash('sha256').update(bytes).digest('hex');
     const record: AuditRecord = {
       v: 1,
@@ -454,6 +479,111 @@ async function encryptOnOff(
 }
 
 // ---------------------------------------------------------------------------------------------
+// Part 1b: the append statement alone (issue 14, item 1)
+
+/** One batch as the log builds it (engine/audit/log/log.ts), chains random (only the head is compared). */
+function statementBatch(
+  gen: ReturnType<typeof recordFactory>,
+  n: number,
+  first: number,
+  packed: boolean,
+): AuditBatchWrite {
+  const leaves: string[] = [];
+  const inputs: AuditInput[] = [];
+  for (let i = 0; i < n; i++) {
+    const { record, input } = gen();
+    leaves.push(new TextDecoder().decode(encodeRecord(record)));
+    inputs.push(input);
+  }
+  const plain = packed ? packBatchInputs(inputs) : encodeBatchInputs(inputs);
+  return {
+    n,
+    leaves: leaves.join('\n'),
+    chains: randomBytes(32 * n),
+    inputs: benchSealer.encrypt(`audit/inputs/${first}`, plain),
+  };
+}
+
+interface StatementFigures {
+  driver: string;
+  recordsPerBatch: number;
+  /** Per variant: median over its slices of wall and this process's CPU µs per statement, and the sealed inputs' bytes. */
+  variants: { name: string; wallUs: number; cpuUs: number; sealedInputBytes: number }[];
+}
+
+/**
+ * The group commit's statement alone, one at a time, on a fresh database: a batch of `n` realistic
+ * records (13: the dev server's mean batch under 16 requests in flight) written as before issue 14
+ * (format-1 inputs, the statement built by drizzle's query builder), with the inputs deflated, and
+ * as the log writes it now (deflated, on the driver's client). Alternating slices; medians.
+ */
+async function appendStatement(
+  store: Store,
+  o: { n: number; sliceMs: number },
+  log: (s: string) => void,
+): Promise<StatementFigures> {
+  const db = store.db;
+  await ensureAuditRows(db);
+  const direct = directAuditAppender(db);
+  const variants: { name: string; packed: boolean; append: (h: AuditHead, b: AuditBatchWrite) => Promise<boolean> }[] =
+    [
+      {
+        name: 'format-1 inputs, query builder (before)',
+        packed: false,
+        append: (h, b) => casAppendAuditBatch(db, h, b),
+      },
+      { name: 'deflated inputs, query builder', packed: true, append: (h, b) => casAppendAuditBatch(db, h, b) },
+      ...(direct ? [{ name: 'deflated inputs, driver client (now)', packed: true, append: direct }] : []),
+    ];
+  log(
+    `append statement on ${store.driver}: batches of ${o.n}, ${variants.length} ways, 4 alternating slices of ${o.sliceMs / 1000} s...`,
+  );
+  const gen = recordFactory('bench-statement');
+  let head = await readAuditHead(db);
+  const wall = new Map<string, number[]>();
+  const cpu = new Map<string, number[]>();
+  const sealed = new Map<string, number>();
+  for (let slice = 0; slice < 4; slice++) {
+    for (const v of slice % 2 ? [...variants].reverse() : variants) {
+      // Built ahead (as the log builds while the previous statement runs): only the statement is timed.
+      const batches = Array.from({ length: 64 }, () => statementBatch(gen, o.n, 0, v.packed));
+      sealed.set(v.name, batches[0]!.inputs!.length);
+      let count = 0;
+      let wallMs = 0;
+      let cpuUs = 0;
+      const end = performance.now() + o.sliceMs;
+      while (performance.now() < end || count === 0) {
+        const b = batches[count % batches.length]!;
+        const c0 = process.cpuUsage();
+        const t0 = performance.now();
+        if (!(await v.append(head, b))) throw new Error('append statement: the head moved (nothing else writes here)');
+        wallMs += performance.now() - t0;
+        const c = process.cpuUsage(c0);
+        cpuUs += c.user + c.system;
+        head = { size: head.size + b.n, chain: b.chains.subarray(32 * (b.n - 1)) };
+        count++;
+      }
+      (wall.get(v.name) ?? wall.set(v.name, []).get(v.name)!).push((wallMs * 1000) / count);
+      (cpu.get(v.name) ?? cpu.set(v.name, []).get(v.name)!).push(cpuUs / count);
+    }
+  }
+  const median = (xs: number[]) => {
+    const s = [...xs].sort((a, b) => a - b);
+    return (s[(s.length - 1) >> 1]! + s[s.length >> 1]!) / 2;
+  };
+  return {
+    driver: store.driver,
+    recordsPerBatch: o.n,
+    variants: variants.map((v) => ({
+      name: v.name,
+      wallUs: round(median(wall.get(v.name)!), 0),
+      cpuUs: round(median(cpu.get(v.name)!), 0),
+      sealedInputBytes: sealed.get(v.name)!,
+    })),
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
 // Part 3: verification
 
 /** The checkpoint signer the integrator uses here: the same note format as loadAuditSigner's, fresh keys. */
@@ -749,6 +879,18 @@ export async function main({ json, args }: BenchOptions): Promise<void> {
     );
     for (const c of started) await c.stop();
     await part1.logA.close();
+    // The statement alone, on fresh databases: PGlite in memory, and PostgreSQL when there is one.
+    const statement: StatementFigures[] = [];
+    for (const where of pg ? ['memory', 'postgres'] : ['memory']) {
+      const sdb = where === 'postgres' ? await pg!.createDatabase('statement') : undefined;
+      const s = await openStore(sdb ? { databaseUrl: sdb.url } : { memory: true });
+      try {
+        statement.push(await appendStatement(s, { n: 13, sliceMs: appendSliceMs / 2 }, log));
+      } finally {
+        await s.close();
+        await sdb?.drop();
+      }
+    }
     const part3 = await verification(storeA.db, { minRecords }, log);
 
     const a = part1.figures;
@@ -760,6 +902,7 @@ export async function main({ json, args }: BenchOptions): Promise<void> {
         : { driver: 'pglite', source: 'memory', note: 'no PostgreSQL: not durable, one node only' },
       cores: availableParallelism(),
       appends: { concurrency, sliceMs: appendSliceMs, slices: 3, ...a },
+      appendStatement: statement,
       encrypt1k: { concurrency: httpConcurrency, sliceMs, slicesPerSide: 3, warmupMs, ...part2 },
       verify: part3,
       targets: {
@@ -836,6 +979,21 @@ export async function main({ json, args }: BenchOptions): Promise<void> {
       const c = a.twoNodes.check;
       console.log(
         `two nodes: ${a.twoNodes.perNode[0]} + ${a.twoNodes.perNode[1]} records/s; log ${a.twoNodes.gapFree ? 'gap-free' : 'NOT GAP-FREE'}: ${c.rows} rows, head ${c.head}, indexes ${c.minIdx}..${c.maxIdx}, ${c.indexesHandedOut} handed out in the window, ${c.duplicates} duplicates, ${c.outOfRange} out of range`,
+      );
+    }
+    for (const st of statement) {
+      console.log(
+        `\nthe append statement alone, ${st.recordsPerBatch} records per batch, one at a time, on ${st.driver === 'postgres' ? 'PostgreSQL' : 'in-memory PGlite'} (medians of alternating slices; CPU: this process${st.driver === 'postgres' ? ', not the database server' : ', PGlite included'}):`,
+      );
+      console.log(
+        table(
+          st.variants.map((v) => ({
+            how: v.name,
+            'µs per statement': v.wallUs,
+            'CPU µs per statement': v.cpuUs,
+            'sealed inputs, bytes': v.sealedInputBytes,
+          })),
+        ),
       );
     }
     console.log(
