@@ -113,6 +113,7 @@ export {
   readAuditHead,
   readAuditRecords,
   readAuditRecordsText,
+  statementsRunElsewhere,
   tryIntegratorLock,
 } from './audit-repos.js';
 export type {
