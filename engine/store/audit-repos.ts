@@ -172,12 +172,6 @@ export function directAuditAppender(db: Db): AuditBatchAppender | undefined {
   };
 }
 
-/** Whether `db`'s statements run in a database server process (postgres.js), not on this thread (PGlite). */
-export function statementsRunElsewhere(db: Db): boolean {
-  const client = (db as { $client?: unknown }).$client;
-  return typeof client === 'function' && typeof (client as Partial<PostgresJsClient>).unsafe === 'function';
-}
-
 /** A Buffer view (postgres.js sends a Buffer as bytea; PGlite takes any Uint8Array). */
 const bytes = (u: Uint8Array): Buffer => (Buffer.isBuffer(u) ? u : Buffer.from(u.buffer, u.byteOffset, u.byteLength));
 

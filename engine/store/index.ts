@@ -113,7 +113,6 @@ export {
   readAuditHead,
   readAuditRecords,
   readAuditRecordsText,
-  statementsRunElsewhere,
   tryIntegratorLock,
 } from './audit-repos.js';
 export type {

@@ -35,7 +35,6 @@ import {
   directAuditAppender,
   ensureAuditRows,
   readAuditHead,
-  statementsRunElsewhere,
   withTransaction,
 } from '../../store/index.js';
 import { encodeRecord } from '../math/record.js';
@@ -64,13 +63,6 @@ export interface AuditLogOptions {
   batchMax?: number;
   /** Append statements kept in flight (default 1, which the server uses: with two, the second often misses its compare-and-set). */
   flushesInFlight?: number;
-  /**
-   * Start the next flush as soon as one lands, before that one's records resolve (their requests'
-   * answers are written after the next statement is sent). Default: on when the database runs in
-   * another process (PostgreSQL); off on PGlite, whose statements run on this thread, where a flush
-   * started at once would find few records queued (see #kick).
-   */
-  handoff?: boolean;
   /** Hears each group commit and each in-transaction append (metrics: engine/metrics.ts). */
   observer?: AuditObserver;
   /** Seals each batch's policy inputs (the barrier); without it, appends that carry an input are refused. */
@@ -111,10 +103,6 @@ export class AuditLog {
   readonly #sealer: InputSealer | undefined;
   /** The group commit's append statement: on the driver's client directly when it can (audit-repos.ts). */
   readonly #append: AuditBatchAppender;
-  /** Start the next flush as soon as one lands, before its records resolve (AuditLogOptions.handoff). */
-  readonly #handoff: boolean;
-  /** Flushes counted against `flushesInFlight` (a landed flush still settling its records is not). */
-  #active = 0;
   #queue: Pending[] = [];
   /** The head after every flush this node sent, if they all land as built (undefined: read it). */
   #tip: AuditHead | undefined;
@@ -146,7 +134,6 @@ export class AuditLog {
     this.#observer = opts.observer;
     this.#sealer = opts.sealer;
     this.#append = directAuditAppender(db) ?? ((base, b) => casAppendAuditBatch(db, base, b));
-    this.#handoff = opts.handoff ?? statementsRunElsewhere(db);
   }
 
   /** Records waiting for a flush (not yet in a statement). */
@@ -279,37 +266,24 @@ export class AuditLog {
    */
   #kick(): void {
     if (this.#scheduled) return;
-    if (this.#active >= this.#inFlight || this.#queue.length === 0) return;
+    if (this.#flushes.size >= this.#inFlight || this.#queue.length === 0) return;
     // Start on the next turn of the event loop, not now: the requests whose I/O arrived in this
     // turn queue their records first and share the statement. Without this, on PGlite (whose queries
     // run on this thread) every flush took one record and the dev server managed ~125 req/s.
     this.#scheduled = true;
     setImmediate(() => {
       this.#scheduled = false;
-      this.#startFlushes();
+      while (this.#flushes.size < this.#inFlight && this.#queue.length > 0) {
+        const f: Promise<void> = this.#flush().finally(() => {
+          this.#flushes.delete(f);
+          this.#kick();
+        });
+        this.#flushes.add(f);
+      }
     });
   }
 
-  #startFlushes(): void {
-    while (this.#active < this.#inFlight && this.#queue.length > 0) {
-      this.#active++;
-      let released = false;
-      const release = () => {
-        if (released) return;
-        released = true;
-        this.#active--;
-      };
-      const f: Promise<void> = this.#flush(release).finally(() => {
-        release();
-        this.#flushes.delete(f);
-        this.#kick();
-      });
-      this.#flushes.add(f);
-    }
-  }
-
-  /** One batch: build, append, settle. `release` frees its place among `flushesInFlight` (see handoff). */
-  async #flush(release: () => void): Promise<void> {
+  async #flush(): Promise<void> {
     const batch = this.#queue.splice(0, this.#batchMax);
     let live = batch.filter((p) => !p.settled);
     if (live.length === 0) return;
@@ -344,12 +318,6 @@ export class AuditLog {
         if (landed) {
           this.committed += live.length;
           landedAt = built.after;
-          if (this.#handoff) {
-            // The records that queued while this statement ran go out now, before this batch's
-            // requests are answered, so their statement is on the wire while Node writes the answers.
-            release();
-            this.#startFlushes();
-          }
           const first = base.size;
           live.forEach((p, i) => settle(p, () => p.resolve(first + i)));
           return;

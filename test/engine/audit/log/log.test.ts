@@ -15,7 +15,6 @@ import {
   readAuditBatches,
   readAuditBatchInputs,
   readAuditRecords,
-  statementsRunElsewhere,
   withTransaction,
 } from '../../../../engine/store/index.js';
 import type { Db, Store } from '../../../../engine/store/index.js';
@@ -229,49 +228,6 @@ describe('AuditLog pipelined flushes', () => {
       const stored = decodeBatchInputs(sealer.open(batchInputsPath(1), blobs[1]![1]));
       assert.deepEqual(stored.get(input(5).digest), input(5).bytes);
       await log.close();
-    } finally {
-      await store.close();
-    }
-  });
-
-  it("with handoff, sends the next batch before the landed batch's records resolve", async () => {
-    const store = await openTestStore();
-    try {
-      // The default: on where statements run in a server process.
-      assert.equal(statementsRunElsewhere(store.db), store.driver === 'postgres');
-      const client = (store.db as unknown as { $client: object }).$client;
-      let calls = 0;
-      let firstSent!: () => void;
-      const counting = new Proxy(client, {
-        get(t, k) {
-          const v = Reflect.get(t, k) as unknown;
-          if (typeof v !== 'function') return v;
-          if (k !== 'query' && k !== 'unsafe') return v.bind(t);
-          return async (...args: unknown[]) => {
-            if (calls++ === 0) {
-              firstSent();
-              await new Promise((r) => setTimeout(r, 100));
-            }
-            return v.apply(t, args);
-          };
-        },
-      });
-      const db = new Proxy(store.db, { get: (t, k) => (k === '$client' ? counting : Reflect.get(t, k)) }) as Db;
-      for (const handoff of [true, false]) {
-        calls = 0;
-        const firstIsSent = new Promise<void>((r) => (firstSent = r));
-        const log = await AuditLog.open(db, { handoff });
-        const first = log.append(sampleRecord(0, { requestId: `h${handoff}` })).then((idx) => ({ idx, calls }));
-        await firstIsSent;
-        const rest = Array.from({ length: 3 }, (_, i) => log.append(sampleRecord(i + 1, { requestId: `r${i}` })));
-        const seen = await first;
-        await Promise.all(rest);
-        assert.equal(log.statements, 2, 'two batches');
-        // With handoff the second statement was already sent when the first record resolved.
-        assert.equal(seen.calls, handoff ? 2 : 1, `handoff ${handoff}`);
-        await log.close();
-      }
-      await assertChained(store.db, 8);
     } finally {
       await store.close();
     }
