@@ -50,6 +50,7 @@
  * does not reach the tree row's root.
  *
  * Options: --json, --smoke (seconds per part, a 2,000-record log: the same code paths and checks),
+ * --compare-flushes=N (a second audit-on server with N append statements in flight, in part 2's slices),
  * --concurrency=N (appenders, default 64), --append-slice=SECONDS (each of the 3 slices per append
  * mode, default 1), --http-concurrency=N (default 16), --slice=SECONDS (each of the 3 slices per
  * side, default 3), --warmup=SECONDS (default 1), --min-records=N (default 50000).
@@ -338,6 +339,9 @@ interface EncryptFigures {
   /** The bare Koa AES-GCM endpoint (no database) and the full pipeline (audit on) ÷ it. */
   bare: LoadResult;
   onOverBare: number;
+  /** --compare-flushes=N: a second audit-on server with N append statements in flight, in slices among the others. */
+  compared?: LoadResult & { flushes: number };
+  onOverCompared?: number;
   sliceOrder: string;
   /** Records in the audit-on server's log after the run (≥ its successful requests). */
   recordsCommittedOn?: number;
@@ -367,13 +371,21 @@ function auditAppendMetrics(text: string): { seconds: number; statements: number
 
 async function encryptOnOff(
   pg: BenchPostgres | undefined,
-  o: { concurrency: number; sliceMs: number; warmupMs: number; flushes: number | undefined },
+  o: {
+    concurrency: number;
+    sliceMs: number;
+    warmupMs: number;
+    flushes: number | undefined;
+    compareFlushes: number | undefined;
+  },
   logDir: string,
   started: Child[],
   clients: Client[],
   log: (s: string) => void,
 ): Promise<EncryptFigures> {
-  const dbs = pg ? await Promise.all([pg.createDatabase('on'), pg.createDatabase('off')]) : undefined;
+  const dbs = pg
+    ? await Promise.all([pg.createDatabase('on'), pg.createDatabase('off'), pg.createDatabase('compared')])
+    : undefined;
   const entry = ['--import', './scripts/register-ts.mjs', 'bench/helpers/audit-server.ts'];
   const where = (i: number) => (dbs ? ['--database-url', dbs[i]!.url] : ['--memory']);
   log('encrypt: starting the audit-on and audit-off servers and the bare endpoint...');
@@ -385,10 +397,24 @@ async function encryptOnOff(
     ),
     startChild('audit-off', [...entry, ...where(1), '--audit', 'off'], logDir),
     startChild('bare', ['--import', './scripts/register-ts.mjs', 'bench/helpers/bare-aead-server.ts'], logDir),
+    ...(o.compareFlushes
+      ? [
+          startChild(
+            'audit-on-compared',
+            [...entry, ...where(2), '--audit', 'on', '--flushes', String(o.compareFlushes)],
+            logDir,
+          ),
+        ]
+      : []),
   ]);
   for (const r of both) if (r.status === 'fulfilled') started.push(r.value);
   for (const r of both) if (r.status === 'rejected') throw r.reason;
-  const [on, off, bare] = both.map((r) => (r as PromiseFulfilledResult<Child>).value) as [Child, Child, Child];
+  const [on, off, bare, compared] = both.map((r) => (r as PromiseFulfilledResult<Child>).value) as [
+    Child,
+    Child,
+    Child,
+    Child | undefined,
+  ];
 
   const plaintext = randomBytes(1024).toString('base64');
   const body = Buffer.from(JSON.stringify({ plaintext }));
@@ -413,6 +439,7 @@ async function encryptOnOff(
   };
   const callOn = await setup(on);
   const callOff = await setup(off);
+  const callCompared = compared ? await setup(compared) : undefined;
   // The bare endpoint: no token, the same body; its answer checked like the servers'.
   const bareClient = new Client(bare.addr, o.concurrency);
   clients.push(bareClient);
@@ -423,13 +450,19 @@ async function encryptOnOff(
       throw new Error(`bare encrypt → ${r.status}: ${r.body.toString('utf8').slice(0, 300)}`);
   }
   const opts = (warmupMs: number) => ({ concurrency: o.concurrency, warmupMs, durationMs: o.sliceMs, ok: http200 });
-  const order = ['on', 'off', 'bare', 'bare', 'off', 'on', 'on', 'bare', 'off'] as const;
+  const order = (
+    callCompared
+      ? ['on', 'cmp', 'off', 'bare', 'bare', 'off', 'cmp', 'on', 'on', 'cmp', 'bare', 'off']
+      : ['on', 'off', 'bare', 'bare', 'off', 'on', 'on', 'bare', 'off']
+  ) as readonly ('on' | 'off' | 'bare' | 'cmp')[];
   log(
     `encrypt: ${o.concurrency} in flight, warm-up ${o.warmupMs / 1000} s each, then 3 slices of ${o.sliceMs / 1000} s per side (${order.join(', ')})...`,
   );
   await load(callOn, { ...opts(o.warmupMs), durationMs: 1 });
   await load(callOff, { ...opts(o.warmupMs), durationMs: 1 });
   await load(callBare, { ...opts(o.warmupMs), durationMs: 1 });
+  if (callCompared) await load(callCompared, { ...opts(o.warmupMs), durationMs: 1 });
+  const sCompared: Slice[] = [];
   const sOn: Slice[] = [];
   const sOff: Slice[] = [];
   const sBare: Slice[] = [];
@@ -441,6 +474,7 @@ async function encryptOnOff(
   for (const side of order) {
     if (side === 'on') sOn.push(await load(callOn, opts(150)));
     else if (side === 'off') sOff.push(await load(callOff, opts(150)));
+    else if (side === 'cmp') sCompared.push(await load(callCompared!, opts(150)));
     else sBare.push(await load(callBare, opts(150)));
   }
   const m1 = await metricsOn();
@@ -455,6 +489,10 @@ async function encryptOnOff(
     onOverBare: round(onR.rps / bareR.rps, 3),
     sliceOrder: order.join(','),
   };
+  if (sCompared.length > 0) {
+    figures.compared = { ...summarize(sCompared), flushes: o.compareFlushes! };
+    figures.onOverCompared = round(onR.rps / figures.compared.rps, 3);
+  }
   if (m0 && m1 && m1.statements > m0.statements)
     figures.appendsOn = {
       statements: m1.statements - m0.statements,
@@ -824,6 +862,8 @@ export async function main({ json, args }: BenchOptions): Promise<void> {
   const minRecords = Math.floor(option(args, 'min-records', 50_000, 2_000));
   // The audit-on server's append statements in flight (default: the engine's choice for PostgreSQL).
   const flushes = option(args, 'flushes', 0) || undefined;
+  // A second audit-on server with this many statements in flight, in slices among the others (same-run A/B).
+  const compareFlushes = option(args, 'compare-flushes', 0) || undefined;
   const log = (s: string) => {
     if (!json) console.error(s);
   };
@@ -871,7 +911,7 @@ export async function main({ json, args }: BenchOptions): Promise<void> {
     );
     const part2 = await encryptOnOff(
       pg,
-      { concurrency: httpConcurrency, sliceMs, warmupMs, flushes },
+      { concurrency: httpConcurrency, sliceMs, warmupMs, flushes, compareFlushes },
       logDir,
       started,
       clients,
@@ -1022,8 +1062,21 @@ export async function main({ json, args }: BenchOptions): Promise<void> {
           'p99 ms': part2.bare.p99Ms,
           errors: String(part2.bare.errors),
         },
+        ...(part2.compared
+          ? [
+              {
+                audit: `on, ${part2.compared.flushes} statements in flight (--compare-flushes)`,
+                'req/s': part2.compared.rps,
+                'p50 ms': part2.compared.p50Ms,
+                'p99 ms': part2.compared.p99Ms,
+                errors: String(part2.compared.errors),
+              },
+            ]
+          : []),
       ]),
     );
+    if (part2.onOverCompared !== undefined)
+      console.log(`on / on with ${part2.compared!.flushes} statements in flight: ${part2.onOverCompared}`);
     console.log(`full pipeline (audit on) / bare: ${part2.onOverBare}`);
     for (const [what, r] of [
       ['on', part2.on],
