@@ -4,7 +4,7 @@
  * 1. Durable appends/s. (a) Group commit: `concurrency` appenders (64) calling AuditLog.append with
  *    realistic records (an encrypt request's record, one in 20 a policy denial, each with its policy
  *    input), which the log flushes as one statement and one row per batch, the chain computed in Node
- *    and the batch's inputs sealed as one blob (two statements in flight on PostgreSQL, as the server
+ *    and the batch's inputs deflated and sealed as one blob (one statement in flight, as the server
  *    runs it). (b) One statement per record: the same appenders calling appendAuditLeaves (the SQL
  *    append, keyward_audit_append) with one leaf and its separately encrypted input each, every call
  *    its own autocommit transaction. Both encode the record the same way (encodeRecord). Measured in three
@@ -12,6 +12,12 @@
  *    instances on two stores ("nodes", each with its own connection pool) on the same database,
  *    half the appenders on each, after which the log is checked gap-free (rows = head size, indexes
  *    0..n-1, every index handed out once).
+ *    (c) The group commit's statement alone (issue 14, item 1), one at a time on fresh databases
+ *    (in-memory PGlite, and PostgreSQL when there is one): batches of 13 such records (the dev
+ *    server's mean under 16 requests in flight) written as before issue 14 (format-1 inputs, the
+ *    statement built by drizzle's query builder), with the inputs deflated, and as the log writes
+ *    them now (deflated, on the driver's client); µs and this process's CPU µs per statement,
+ *    medians of four alternating slices.
  * 2. End-to-end 1 KiB encrypt (aes256-gcm) over real HTTP on loopback with audit on vs off: two
  *    servers in their own processes (bench/helpers/audit-server.ts; the off one is
  *    `Hsm.open({audit: false})`), each on its own database; an app-role token; 16 requests in
@@ -19,7 +25,8 @@
  *    off) so machine noise falls on both. The ratio on/off is the figure. Beside them, the bare Koa
  *    AES-GCM endpoint of bench/api (bench/helpers/bare-aead-server.ts: no auth, policy, audit or
  *    database), in slices of its own among theirs: full pipeline (audit on) ÷ bare is issue 14's
- *    PostgreSQL figure.
+ *    PostgreSQL figure. The audit-on server's /metrics say how many append statements the slices
+ *    took, with how many records each and how long one took.
  * 3. `audit verify` records/s over the log that part 1 (and a top-up to ≥ 50,000 records) wrote,
  *    after integrating it (AuditIntegrator, with Ed25519 + ML-DSA-44 checkpoint signing), with the
  *    engine's LogVerifier (engine/audit/verifier/verify-log.ts) that `keyward audit verify` runs: each leaf
@@ -37,12 +44,13 @@
  * fsync off nothing is durable and the per-record baseline looks far better than it is.
  *
  * Targets (issue 5), reported as met/missed without failing the run: group commit ≥ 10× one
- * statement per record; encrypt with audit on ≥ 70% of off; verification ≥ 100,000 records/s.
+ * statement per record; encrypt with audit on ≥ 80% of off (issue 14); verification ≥ 100,000 records/s.
  * The run fails (exit 1) when a consistency check fails: an append or a request failed, the two-node
  * log is not gap-free, the audit-on log lacks records of acknowledged requests, or the verification
  * does not reach the tree row's root.
  *
  * Options: --json, --smoke (seconds per part, a 2,000-record log: the same code paths and checks),
+ * --compare-flushes=N (a second audit-on server with N append statements in flight, in part 2's slices),
  * --concurrency=N (appenders, default 64), --append-slice=SECONDS (each of the 3 slices per append
  * mode, default 1), --http-concurrency=N (default 16), --slice=SECONDS (each of the 3 slices per
  * side, default 3), --warmup=SECONDS (default 1), --min-records=N (default 50000).
@@ -68,19 +76,25 @@ import {
   verifyNote,
 } from '../engine/audit/math/note.js';
 import { decodeRecord, encodeRecord } from '../engine/audit/math/record.js';
+import { encodeBatchInputs, packBatchInputs } from '../engine/audit/log/inputs.js';
 import type { AuditInput } from '../engine/audit/log/inputs.js';
+import { encodePolicyInput } from '../engine/policy/sandbox/abi.js';
 import { aeadSeal, label } from '../engine/seal/aead.js';
 import type { AuditRecord } from '../engine/audit/math/record.js';
 import {
   appendAuditLeaves,
   auditHeadSize,
+  casAppendAuditBatch,
+  directAuditAppender,
+  ensureAuditRows,
   getAuditTree,
   latestAuditCheckpoint,
   openStore,
   queryRows,
+  readAuditHead,
   readAuditRecords,
 } from '../engine/store/index.js';
-import type { AuditRecordRow, Db, Store, StoredInput } from '../engine/store/index.js';
+import type { AuditBatchWrite, AuditHead, AuditRecordRow, Db, Store, StoredInput } from '../engine/store/index.js';
 import { Client, http200, load, round, startChild, summarize } from './helpers/http.js';
 import type { Child, LoadResult, Slice } from './helpers/http.js';
 import { benchPostgres } from './helpers/pg.js';
@@ -88,7 +102,7 @@ import type { BenchPostgres } from './helpers/pg.js';
 import { Checks, isSmoke, option, table } from './util.js';
 import type { BenchOptions } from './util.js';
 
-const TARGETS = { groupOverSingle: 10, auditOnOverOff: 0.7, verifyRecordsPerSec: 100_000 } as const;
+const TARGETS = { groupOverSingle: 10, auditOnOverOff: 0.8, verifyRecordsPerSec: 100_000 } as const;
 const PAGE = 10_000;
 const decoder = new TextDecoder();
 
@@ -96,9 +110,9 @@ const status = (met: boolean) => (met ? 'met' : 'missed');
 
 // ---------------------------------------------------------------------------------------------
 // Realistic records: what the pipeline writes for an encrypt request (Hsm.request; the leaf of a
-// real one is ~500 bytes), one in 20 a policy denial, each with its policy input (~130 bytes of
-// plaintext; the log seals a batch's inputs as one AES-256-GCM blob, as the barrier does) under a
-// unique digest. `stored` is the same input as one random 160-byte blob, what the one-statement-
+// real one is ~500 bytes), one in 20 a policy denial, each with its policy input (the ~100 bytes the
+// pipeline encodes, engine/policy/sandbox/abi.ts; the log deflates and seals a batch's inputs as one
+// AES-256-GCM blob, as the barrier does). `stored` is one random 160-byte blob, what the one-statement-
 // per-record baseline stores (no encryption counted on that side).
 
 const POLICY_SHA256 = createHash('sha256').update('keyward/bench/default-policy').digest('hex');
@@ -112,11 +126,23 @@ const benchSealer = (() => {
 function recordFactory(node: string): () => { record: AuditRecord; input: AuditInput; stored: StoredInput } {
   let i = 0;
   const prefix = randomBytes(4).toString('hex');
+  const t0 = Date.now();
   return () => {
     i++;
     const denied = i % 20 === 0;
     const blob = randomBytes(160);
-    const bytes = blob.subarray(0, 130);
+    // The policy input as the pipeline encodes it for an encrypt request (near-identical from one
+    // request to the next: the time differs), so a batch's blob deflates as the server's does.
+    const bytes = encodePolicyInput({
+      operation: 'encrypt',
+      principal: 'bench-app',
+      roles: ['app'],
+      key: { name: 'bench-aes', type: 'aes256-gcm', version: 1, labels: {} },
+      attributes: {},
+      payloadBytes: 1024,
+      time: t0 + i, // 1 ms apart (1,000 requests/s): every input in a batch differs, the worst case for deflating
+      approvals: 0,
+    });
     const digest = createHash('sha256').update(bytes).digest('hex');
     const record: AuditRecord = {
       v: 1,
@@ -313,23 +339,53 @@ interface EncryptFigures {
   /** The bare Koa AES-GCM endpoint (no database) and the full pipeline (audit on) ÷ it. */
   bare: LoadResult;
   onOverBare: number;
+  /** --compare-flushes=N: a second audit-on server with N append statements in flight, in slices among the others. */
+  compared?: LoadResult & { flushes: number };
+  onOverCompared?: number;
   sliceOrder: string;
   /** Records in the audit-on server's log after the run (≥ its successful requests). */
   recordsCommittedOn?: number;
   /** Every successful audit-on request in the windows has its record (records ≥ successes). */
   recordsCoverRequests?: boolean;
   serverLeafBytesMean?: number;
+  /**
+   * The audit-on server's group commits over the measured slices (its /metrics): statements, records
+   * per statement, and the mean time of one append statement (round trip, execution and the commit's
+   * WAL flush) — what an audited request waits for beyond the unaudited one.
+   */
+  appendsOn?: { statements: number; recordsPerStatement: number; meanStatementMs: number };
+}
+
+/** keyward_audit_append_duration_seconds and keyward_audit_batch_records (sums and counts) from /metrics text. */
+function auditAppendMetrics(text: string): { seconds: number; statements: number; records: number } {
+  const value = (name: string) => {
+    const m = new RegExp(`^${name}(?:\\{[^}]*\\})? ([0-9.e+-]+)$`, 'm').exec(text);
+    return m ? Number(m[1]) : NaN;
+  };
+  return {
+    seconds: value('keyward_audit_append_duration_seconds_sum'),
+    statements: value('keyward_audit_append_duration_seconds_count'),
+    records: value('keyward_audit_batch_records_sum'),
+  };
 }
 
 async function encryptOnOff(
   pg: BenchPostgres | undefined,
-  o: { concurrency: number; sliceMs: number; warmupMs: number; flushes: number | undefined },
+  o: {
+    concurrency: number;
+    sliceMs: number;
+    warmupMs: number;
+    flushes: number | undefined;
+    compareFlushes: number | undefined;
+  },
   logDir: string,
   started: Child[],
   clients: Client[],
   log: (s: string) => void,
 ): Promise<EncryptFigures> {
-  const dbs = pg ? await Promise.all([pg.createDatabase('on'), pg.createDatabase('off')]) : undefined;
+  const dbs = pg
+    ? await Promise.all([pg.createDatabase('on'), pg.createDatabase('off'), pg.createDatabase('compared')])
+    : undefined;
   const entry = ['--import', './scripts/register-ts.mjs', 'bench/helpers/audit-server.ts'];
   const where = (i: number) => (dbs ? ['--database-url', dbs[i]!.url] : ['--memory']);
   log('encrypt: starting the audit-on and audit-off servers and the bare endpoint...');
@@ -341,16 +397,32 @@ async function encryptOnOff(
     ),
     startChild('audit-off', [...entry, ...where(1), '--audit', 'off'], logDir),
     startChild('bare', ['--import', './scripts/register-ts.mjs', 'bench/helpers/bare-aead-server.ts'], logDir),
+    ...(o.compareFlushes
+      ? [
+          startChild(
+            'audit-on-compared',
+            [...entry, ...where(2), '--audit', 'on', '--flushes', String(o.compareFlushes)],
+            logDir,
+          ),
+        ]
+      : []),
   ]);
   for (const r of both) if (r.status === 'fulfilled') started.push(r.value);
   for (const r of both) if (r.status === 'rejected') throw r.reason;
-  const [on, off, bare] = both.map((r) => (r as PromiseFulfilledResult<Child>).value) as [Child, Child, Child];
+  const [on, off, bare, compared] = both.map((r) => (r as PromiseFulfilledResult<Child>).value) as [
+    Child,
+    Child,
+    Child,
+    Child | undefined,
+  ];
 
   const plaintext = randomBytes(1024).toString('base64');
   const body = Buffer.from(JSON.stringify({ plaintext }));
+  const admins: Client[] = [];
   const setup = async (c: Child) => {
     const admin = new Client(c.addr, 2, c.hello.rootToken as string);
     clients.push(admin);
+    admins.push(admin);
     const { token } = await admin.json('POST', '/v1/auth/tokens', {
       principal: 'bench-app',
       roles: ['app'],
@@ -367,6 +439,7 @@ async function encryptOnOff(
   };
   const callOn = await setup(on);
   const callOff = await setup(off);
+  const callCompared = compared ? await setup(compared) : undefined;
   // The bare endpoint: no token, the same body; its answer checked like the servers'.
   const bareClient = new Client(bare.addr, o.concurrency);
   clients.push(bareClient);
@@ -377,21 +450,34 @@ async function encryptOnOff(
       throw new Error(`bare encrypt → ${r.status}: ${r.body.toString('utf8').slice(0, 300)}`);
   }
   const opts = (warmupMs: number) => ({ concurrency: o.concurrency, warmupMs, durationMs: o.sliceMs, ok: http200 });
-  const order = ['on', 'off', 'bare', 'bare', 'off', 'on', 'on', 'bare', 'off'] as const;
+  const order = (
+    callCompared
+      ? ['on', 'cmp', 'off', 'bare', 'bare', 'off', 'cmp', 'on', 'on', 'cmp', 'bare', 'off']
+      : ['on', 'off', 'bare', 'bare', 'off', 'on', 'on', 'bare', 'off']
+  ) as readonly ('on' | 'off' | 'bare' | 'cmp')[];
   log(
     `encrypt: ${o.concurrency} in flight, warm-up ${o.warmupMs / 1000} s each, then 3 slices of ${o.sliceMs / 1000} s per side (${order.join(', ')})...`,
   );
   await load(callOn, { ...opts(o.warmupMs), durationMs: 1 });
   await load(callOff, { ...opts(o.warmupMs), durationMs: 1 });
   await load(callBare, { ...opts(o.warmupMs), durationMs: 1 });
+  if (callCompared) await load(callCompared, { ...opts(o.warmupMs), durationMs: 1 });
+  const sCompared: Slice[] = [];
   const sOn: Slice[] = [];
   const sOff: Slice[] = [];
   const sBare: Slice[] = [];
+  const metricsOn = async () => {
+    const r = await admins[0]!.send('GET', '/metrics');
+    return r.status === 200 ? auditAppendMetrics(r.body.toString('utf8')) : undefined;
+  };
+  const m0 = await metricsOn();
   for (const side of order) {
     if (side === 'on') sOn.push(await load(callOn, opts(150)));
     else if (side === 'off') sOff.push(await load(callOff, opts(150)));
+    else if (side === 'cmp') sCompared.push(await load(callCompared!, opts(150)));
     else sBare.push(await load(callBare, opts(150)));
   }
+  const m1 = await metricsOn();
   const onR = summarize(sOn);
   const offR = summarize(sOff);
   const bareR = summarize(sBare);
@@ -403,6 +489,16 @@ async function encryptOnOff(
     onOverBare: round(onR.rps / bareR.rps, 3),
     sliceOrder: order.join(','),
   };
+  if (sCompared.length > 0) {
+    figures.compared = { ...summarize(sCompared), flushes: o.compareFlushes! };
+    figures.onOverCompared = round(onR.rps / figures.compared.rps, 3);
+  }
+  if (m0 && m1 && m1.statements > m0.statements)
+    figures.appendsOn = {
+      statements: m1.statements - m0.statements,
+      recordsPerStatement: round((m1.records - m0.records) / (m1.statements - m0.statements), 1),
+      meanStatementMs: round(((m1.seconds - m0.seconds) * 1000) / (m1.statements - m0.statements), 3),
+    };
   if (dbs) {
     const s = await openStore({ databaseUrl: dbs[0]!.url });
     try {
@@ -418,6 +514,111 @@ async function encryptOnOff(
     }
   }
   return figures;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Part 1b: the append statement alone (issue 14, item 1)
+
+/** One batch as the log builds it (engine/audit/log/log.ts), chains random (only the head is compared). */
+function statementBatch(
+  gen: ReturnType<typeof recordFactory>,
+  n: number,
+  first: number,
+  packed: boolean,
+): AuditBatchWrite {
+  const leaves: string[] = [];
+  const inputs: AuditInput[] = [];
+  for (let i = 0; i < n; i++) {
+    const { record, input } = gen();
+    leaves.push(new TextDecoder().decode(encodeRecord(record)));
+    inputs.push(input);
+  }
+  const plain = packed ? packBatchInputs(inputs) : encodeBatchInputs(inputs);
+  return {
+    n,
+    leaves: leaves.join('\n'),
+    chains: randomBytes(32 * n),
+    inputs: benchSealer.encrypt(`audit/inputs/${first}`, plain),
+  };
+}
+
+interface StatementFigures {
+  driver: string;
+  recordsPerBatch: number;
+  /** Per variant: median over its slices of wall and this process's CPU µs per statement, and the sealed inputs' bytes. */
+  variants: { name: string; wallUs: number; cpuUs: number; sealedInputBytes: number }[];
+}
+
+/**
+ * The group commit's statement alone, one at a time, on a fresh database: a batch of `n` realistic
+ * records (13: the dev server's mean batch under 16 requests in flight) written as before issue 14
+ * (format-1 inputs, the statement built by drizzle's query builder), with the inputs deflated, and
+ * as the log writes it now (deflated, on the driver's client). Alternating slices; medians.
+ */
+async function appendStatement(
+  store: Store,
+  o: { n: number; sliceMs: number },
+  log: (s: string) => void,
+): Promise<StatementFigures> {
+  const db = store.db;
+  await ensureAuditRows(db);
+  const direct = directAuditAppender(db);
+  const variants: { name: string; packed: boolean; append: (h: AuditHead, b: AuditBatchWrite) => Promise<boolean> }[] =
+    [
+      {
+        name: 'format-1 inputs, query builder (before)',
+        packed: false,
+        append: (h, b) => casAppendAuditBatch(db, h, b),
+      },
+      { name: 'deflated inputs, query builder', packed: true, append: (h, b) => casAppendAuditBatch(db, h, b) },
+      ...(direct ? [{ name: 'deflated inputs, driver client (now)', packed: true, append: direct }] : []),
+    ];
+  log(
+    `append statement on ${store.driver}: batches of ${o.n}, ${variants.length} ways, 4 alternating slices of ${o.sliceMs / 1000} s...`,
+  );
+  const gen = recordFactory('bench-statement');
+  let head = await readAuditHead(db);
+  const wall = new Map<string, number[]>();
+  const cpu = new Map<string, number[]>();
+  const sealed = new Map<string, number>();
+  for (let slice = 0; slice < 4; slice++) {
+    for (const v of slice % 2 ? [...variants].reverse() : variants) {
+      // Built ahead (as the log builds while the previous statement runs): only the statement is timed.
+      const batches = Array.from({ length: 64 }, () => statementBatch(gen, o.n, 0, v.packed));
+      sealed.set(v.name, batches[0]!.inputs!.length);
+      let count = 0;
+      let wallMs = 0;
+      let cpuUs = 0;
+      const end = performance.now() + o.sliceMs;
+      while (performance.now() < end || count === 0) {
+        const b = batches[count % batches.length]!;
+        const c0 = process.cpuUsage();
+        const t0 = performance.now();
+        if (!(await v.append(head, b))) throw new Error('append statement: the head moved (nothing else writes here)');
+        wallMs += performance.now() - t0;
+        const c = process.cpuUsage(c0);
+        cpuUs += c.user + c.system;
+        head = { size: head.size + b.n, chain: b.chains.subarray(32 * (b.n - 1)) };
+        count++;
+      }
+      (wall.get(v.name) ?? wall.set(v.name, []).get(v.name)!).push((wallMs * 1000) / count);
+      (cpu.get(v.name) ?? cpu.set(v.name, []).get(v.name)!).push(cpuUs / count);
+    }
+  }
+  const median = (xs: number[]) => {
+    const s = [...xs].sort((a, b) => a - b);
+    return (s[(s.length - 1) >> 1]! + s[s.length >> 1]!) / 2;
+  };
+  return {
+    driver: store.driver,
+    recordsPerBatch: o.n,
+    variants: variants.map((v) => ({
+      name: v.name,
+      wallUs: round(median(wall.get(v.name)!), 0),
+      cpuUs: round(median(cpu.get(v.name)!), 0),
+      sealedInputBytes: sealed.get(v.name)!,
+    })),
+  };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -661,6 +862,8 @@ export async function main({ json, args }: BenchOptions): Promise<void> {
   const minRecords = Math.floor(option(args, 'min-records', 50_000, 2_000));
   // The audit-on server's append statements in flight (default: the engine's choice for PostgreSQL).
   const flushes = option(args, 'flushes', 0) || undefined;
+  // A second audit-on server with this many statements in flight, in slices among the others (same-run A/B).
+  const compareFlushes = option(args, 'compare-flushes', 0) || undefined;
   const log = (s: string) => {
     if (!json) console.error(s);
   };
@@ -708,7 +911,7 @@ export async function main({ json, args }: BenchOptions): Promise<void> {
     );
     const part2 = await encryptOnOff(
       pg,
-      { concurrency: httpConcurrency, sliceMs, warmupMs, flushes },
+      { concurrency: httpConcurrency, sliceMs, warmupMs, flushes, compareFlushes },
       logDir,
       started,
       clients,
@@ -716,6 +919,18 @@ export async function main({ json, args }: BenchOptions): Promise<void> {
     );
     for (const c of started) await c.stop();
     await part1.logA.close();
+    // The statement alone, on fresh databases: PGlite in memory, and PostgreSQL when there is one.
+    const statement: StatementFigures[] = [];
+    for (const where of pg ? ['memory', 'postgres'] : ['memory']) {
+      const sdb = where === 'postgres' ? await pg!.createDatabase('statement') : undefined;
+      const s = await openStore(sdb ? { databaseUrl: sdb.url } : { memory: true });
+      try {
+        statement.push(await appendStatement(s, { n: 13, sliceMs: appendSliceMs / 2 }, log));
+      } finally {
+        await s.close();
+        await sdb?.drop();
+      }
+    }
     const part3 = await verification(storeA.db, { minRecords }, log);
 
     const a = part1.figures;
@@ -727,6 +942,7 @@ export async function main({ json, args }: BenchOptions): Promise<void> {
         : { driver: 'pglite', source: 'memory', note: 'no PostgreSQL: not durable, one node only' },
       cores: availableParallelism(),
       appends: { concurrency, sliceMs: appendSliceMs, slices: 3, ...a },
+      appendStatement: statement,
       encrypt1k: { concurrency: httpConcurrency, sliceMs, slicesPerSide: 3, warmupMs, ...part2 },
       verify: part3,
       targets: {
@@ -805,6 +1021,21 @@ export async function main({ json, args }: BenchOptions): Promise<void> {
         `two nodes: ${a.twoNodes.perNode[0]} + ${a.twoNodes.perNode[1]} records/s; log ${a.twoNodes.gapFree ? 'gap-free' : 'NOT GAP-FREE'}: ${c.rows} rows, head ${c.head}, indexes ${c.minIdx}..${c.maxIdx}, ${c.indexesHandedOut} handed out in the window, ${c.duplicates} duplicates, ${c.outOfRange} out of range`,
       );
     }
+    for (const st of statement) {
+      console.log(
+        `\nthe append statement alone, ${st.recordsPerBatch} records per batch, one at a time, on ${st.driver === 'postgres' ? 'PostgreSQL' : 'in-memory PGlite'} (medians of alternating slices; CPU: this process${st.driver === 'postgres' ? ', not the database server' : ', PGlite included'}):`,
+      );
+      console.log(
+        table(
+          st.variants.map((v) => ({
+            how: v.name,
+            'µs per statement': v.wallUs,
+            'CPU µs per statement': v.cpuUs,
+            'sealed inputs, bytes': v.sealedInputBytes,
+          })),
+        ),
+      );
+    }
     console.log(
       `\n1 KiB encrypt over HTTP, ${httpConcurrency} in flight (slices ${part2.sliceOrder}, ${sliceMs / 1000} s each):`,
     );
@@ -831,8 +1062,21 @@ export async function main({ json, args }: BenchOptions): Promise<void> {
           'p99 ms': part2.bare.p99Ms,
           errors: String(part2.bare.errors),
         },
+        ...(part2.compared
+          ? [
+              {
+                audit: `on, ${part2.compared.flushes} statements in flight (--compare-flushes)`,
+                'req/s': part2.compared.rps,
+                'p50 ms': part2.compared.p50Ms,
+                'p99 ms': part2.compared.p99Ms,
+                errors: String(part2.compared.errors),
+              },
+            ]
+          : []),
       ]),
     );
+    if (part2.onOverCompared !== undefined)
+      console.log(`on / on with ${part2.compared!.flushes} statements in flight: ${part2.onOverCompared}`);
     console.log(`full pipeline (audit on) / bare: ${part2.onOverBare}`);
     for (const [what, r] of [
       ['on', part2.on],
@@ -845,6 +1089,10 @@ export async function main({ json, args }: BenchOptions): Promise<void> {
           ? `  (audit-on log: ${part2.recordsCommittedOn} records, encrypt leaves ${part2.serverLeafBytesMean ?? '?'} bytes on average)`
           : ''),
     );
+    if (part2.appendsOn)
+      console.log(
+        `audit on, group commits in the measured slices (/metrics): ${part2.appendsOn.statements} statements, ${part2.appendsOn.recordsPerStatement} records each, ${part2.appendsOn.meanStatementMs} ms per statement`,
+      );
     const v = part3;
     console.log(
       `\naudit verify over ${v.records} records (leaves ${v.leafBytesMean} bytes on average).\nImplementation: ${v.implementation}.`,

@@ -5,7 +5,7 @@
  *
  *   node --import ./scripts/register-ts.mjs bench/helpers/audit-server.ts (--database-url URL | --memory) --audit on|off
  *     [--integrate-ms N]   (the integrator's interval, default 1000; for diagnosis)
- *     [--flushes N]        (audit append statements in flight, default 2 on PostgreSQL; for diagnosis)
+ *     [--flushes N]        (audit append statements in flight, default 1; for diagnosis)
  *
  * Prints `{"addr": "http://127.0.0.1:PORT", "rootToken": "...", "audit": true|false}` on stdout
  * when ready; logs requests (as `keyward server` does, at info) on stderr. Stops on SIGTERM/SIGINT.

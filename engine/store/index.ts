@@ -101,6 +101,7 @@ export {
   auditCheckpointAt,
   auditHeadSize,
   casAppendAuditBatch,
+  directAuditAppender,
   ensureAuditRows,
   getAuditInputs,
   getAuditNodes,
@@ -115,6 +116,7 @@ export {
   tryIntegratorLock,
 } from './audit-repos.js';
 export type {
+  AuditBatchAppender,
   AuditBatchRow,
   AuditBatchWrite,
   AuditHead,

@@ -2,15 +2,39 @@
  * The policy inputs of one committed batch, kept for replay and export (docs/architecture.md, "The
  * audit log"): encrypted under the barrier ONCE per batch, one blob with one IV at path
  * `audit/inputs/<first>` (the batch's first index, so a blob moved to another batch does not
- * decrypt), instead of once per record. Plaintext layout, per input, in record order without
- * repeats:
+ * decrypt), instead of once per record. Two plaintext layouts, told apart by bytes 32..35:
+ *
+ * Format 1 (written before issue 14's compression; still read), per input, in record order without repeats:
  *
  *   digest (32 bytes, SHA-256 of the input's canonical bytes) ‖ length (u32 BE) ‖ bytes
+ *
+ * Format 2 (written now), a 36-byte header, then raw DEFLATE (RFC 1951) of the inputs without
+ * their digests (each is the SHA-256 of its bytes, recomputed on reading):
+ *
+ *   "KWAI" ‖ version u8 = 2 ‖ codec u8 = 1 (deflate-raw) ‖ u16 0 ‖ inflated length (u32 BE) ‖
+ *   20 zero bytes ‖ 0xFFFFFFFF ‖ deflate-raw( (length (u32 BE) ‖ bytes) per input )
+ *
+ * A format-1 blob can never have 0xFFFFFFFF at bytes 32..35 (the first input's length: 4 GiB), so
+ * the two cannot be confused. The inputs of one batch are near-identical (same operation, key,
+ * principal; different times): 13 encrypt inputs of 1,690 bytes in format 1 deflate to 140 bytes
+ * at level 1 (~20 µs), which keeps the batch row under PostgreSQL's TOAST threshold (an
+ * out-of-line blob of random bytes cost each append one heap and one index insert per ~2 KB chunk).
+ * The writer keeps format 1 when deflating does not make the blob smaller (a single input) or the
+ * batch is larger than INFLATED_MAX. On reading, the declared inflated length must be at most
+ * INFLATED_MAX and the output is bounded by it, so a damaged or forged blob cannot exhaust memory;
+ * a malformed blob of either format is AUDIT_LOG_CORRUPT naming its batch.
+ *
+ * Compressing before encrypting lets the stored blob's length depend on how alike a batch's inputs
+ * are. A policy input holds nothing secret by its schema (engine/policy/sandbox/schema.ts: never
+ * plaintext, key material or tokens; what an audit record may keep), and the records themselves are
+ * stored in the clear beside it, so the length tells a reader of the database nothing the row does not.
  *
  * Inputs written one by one by releases before migration 0008 stay in audit_inputs at
  * `audit/input/<digest>`; `exportBundle` (read.ts) reads both.
  * @module
  */
+import { hash } from 'node:crypto';
+import { deflateRawSync, inflateRawSync } from 'node:zlib';
 import { KeywardError } from '../../../lib/errors.js';
 
 /** A policy input as the pipeline hands it to the log: its SHA-256 (hex) and canonical bytes. */
@@ -24,42 +48,134 @@ export const batchInputsPath = (first: number): string => `audit/inputs/${first}
 /** The barrier path of an input stored on its own (releases before 0008). */
 export const singleInputPath = (digest: string): string => `audit/input/${digest}`;
 
-const HEX64 = /^[0-9a-f]{64}$/;
+/**
+ * The largest inflated payload a format-2 blob may declare: a full batch (256 records, the log's
+ * AUDIT_BATCH_MAX) of the largest policy inputs (16 KiB, MAX_INPUT_BYTES), each with its length.
+ */
+export const INFLATED_MAX = 256 * (4 + 16 * 1024);
 
-/** The plaintext of a batch's inputs blob (repeated digests kept once). */
-export function encodeBatchInputs(inputs: readonly AuditInput[]): Uint8Array {
+const HEX64 = /^[0-9a-f]{64}$/;
+const HEADER = 36;
+const MAGIC = 0x4b574149; // "KWAI"
+const FORMAT_2 = 2;
+const CODEC_DEFLATE_RAW = 1;
+const FORMAT_MARK = 0xffffffff;
+/** Fast: the inputs of a batch repeat each other, which level 1 already finds; higher levels gain a few bytes for more CPU. */
+const DEFLATE_LEVEL = 1;
+
+/** The distinct inputs of a batch, in record order (repeated digests kept once). */
+function distinct(inputs: readonly AuditInput[]): AuditInput[] {
   const seen = new Set<string>();
-  const parts: Buffer[] = [];
+  const out: AuditInput[] = [];
   for (const i of inputs) {
     if (seen.has(i.digest)) continue;
     if (!HEX64.test(i.digest)) throw new TypeError('"digest" expected 64 lowercase hex digits');
     seen.add(i.digest);
+    out.push(i);
+  }
+  return out;
+}
+
+const view = (b: Uint8Array): Buffer => Buffer.from(b.buffer, b.byteOffset, b.byteLength);
+
+/** The format-1 plaintext of a batch's inputs blob (repeated digests kept once). */
+export function encodeBatchInputs(inputs: readonly AuditInput[]): Uint8Array {
+  const parts: Buffer[] = [];
+  for (const i of distinct(inputs)) {
     const head = Buffer.allocUnsafe(36);
     head.write(i.digest, 0, 'hex');
     head.writeUInt32BE(i.bytes.length, 32);
-    parts.push(head, Buffer.from(i.bytes.buffer, i.bytes.byteOffset, i.bytes.byteLength));
+    parts.push(head, view(i.bytes));
   }
   return Buffer.concat(parts);
 }
 
-/** Reads a decrypted batch inputs blob into digest → bytes (AUDIT_LOG_CORRUPT when it is malformed). */
+/**
+ * The plaintext to seal for a batch's inputs: format 2 (deflated, digests dropped), or format 1
+ * when that is not smaller or the batch is over INFLATED_MAX.
+ */
+export function packBatchInputs(inputs: readonly AuditInput[]): Uint8Array {
+  const list = distinct(inputs);
+  let size = 0;
+  for (const i of list) size += 4 + i.bytes.length;
+  const v1Size = size + 32 * list.length;
+  if (size <= INFLATED_MAX && list.length > 0) {
+    const body = Buffer.allocUnsafe(size);
+    let at = 0;
+    for (const i of list) {
+      body.writeUInt32BE(i.bytes.length, at);
+      body.set(i.bytes, at + 4);
+      at += 4 + i.bytes.length;
+    }
+    const packed = deflateRawSync(body, { level: DEFLATE_LEVEL });
+    if (HEADER + packed.length < v1Size) {
+      const out = Buffer.allocUnsafe(HEADER + packed.length);
+      out.fill(0, 0, HEADER);
+      out.writeUInt32BE(MAGIC, 0);
+      out[4] = FORMAT_2;
+      out[5] = CODEC_DEFLATE_RAW;
+      out.writeUInt32BE(size, 8);
+      out.writeUInt32BE(FORMAT_MARK, 32);
+      out.set(packed, HEADER);
+      return out;
+    }
+  }
+  return encodeBatchInputs(list);
+}
+
+/**
+ * Reads a decrypted batch inputs blob (either format) into digest → bytes. `first` (the batch's
+ * first index) names the batch in the AUDIT_LOG_CORRUPT error of a malformed blob.
+ */
 export function decodeBatchInputs(
   plain: Uint8Array,
   into: Map<string, Uint8Array> = new Map(),
+  first?: number,
 ): Map<string, Uint8Array> {
-  const buf = Buffer.from(plain.buffer, plain.byteOffset, plain.byteLength);
+  const buf = view(plain);
+  if (buf.length >= HEADER && buf.readUInt32BE(32) === FORMAT_MARK) return decodeFormat2(buf, into, first);
   let at = 0;
   while (at < buf.length) {
-    if (at + 36 > buf.length) throw corrupt();
+    if (at + 36 > buf.length) throw corrupt(first, 'truncated');
     const digest = buf.toString('hex', at, at + 32);
     const len = buf.readUInt32BE(at + 32);
-    if (at + 36 + len > buf.length) throw corrupt();
+    if (at + 36 + len > buf.length) throw corrupt(first, 'truncated');
     into.set(digest, new Uint8Array(buf.subarray(at + 36, at + 36 + len)));
     at += 36 + len;
   }
   return into;
 }
 
-function corrupt(): KeywardError {
-  return new KeywardError('AUDIT_LOG_CORRUPT', 'a stored batch of policy inputs is truncated');
+function decodeFormat2(buf: Buffer, into: Map<string, Uint8Array>, first: number | undefined) {
+  if (buf.readUInt32BE(0) !== MAGIC || buf[4] !== FORMAT_2 || buf.readUInt16BE(6) !== 0)
+    throw corrupt(first, 'an unknown format');
+  if (buf[5] !== CODEC_DEFLATE_RAW) throw corrupt(first, `an unknown codec ${buf[5]}`);
+  for (let i = 12; i < 32; i++) if (buf[i] !== 0) throw corrupt(first, 'a damaged header');
+  const size = buf.readUInt32BE(8);
+  if (size > INFLATED_MAX) throw corrupt(first, `an inflated length of ${size} bytes, over ${INFLATED_MAX}`);
+  let body: Buffer;
+  try {
+    // maxOutputLength: a stream that inflates past its declared length stops there (RangeError).
+    body = inflateRawSync(buf.subarray(HEADER), { maxOutputLength: Math.max(size, 1) });
+  } catch {
+    throw corrupt(first, 'damaged compressed data');
+  }
+  if (body.length !== size) throw corrupt(first, `${body.length} inflated bytes where ${size} were declared`);
+  let at = 0;
+  while (at < body.length) {
+    if (at + 4 > body.length) throw corrupt(first, 'truncated');
+    const len = body.readUInt32BE(at);
+    if (at + 4 + len > body.length) throw corrupt(first, 'truncated');
+    const bytes = new Uint8Array(body.subarray(at + 4, at + 4 + len));
+    into.set(hash('sha256', bytes, 'hex'), bytes);
+    at += 4 + len;
+  }
+  return into;
+}
+
+function corrupt(first: number | undefined, what: string): KeywardError {
+  const batch = first === undefined ? 'a stored batch' : `the batch at record ${first}`;
+  return new KeywardError('AUDIT_LOG_CORRUPT', `the policy inputs of ${batch} are malformed (${what})`, {
+    ...(first === undefined ? {} : { details: { index: first } }),
+  });
 }

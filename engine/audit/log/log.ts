@@ -8,14 +8,19 @@
  * node already knows, and the batch is written by compare-and-set on the head row
  * (`casAppendAuditBatch`): one round trip, no lock held while Node computes, no PL/pgSQL. The node
  * knows the head after its own previous flush (it predicts it when it sends one, so a second flush
- * can be in flight behind the first and wait on the head row's lock); when another node or an append
- * inside a transaction moved the head, the statement writes nothing, and the flush waits for its own
- * earlier flush, reads the head and builds again; after MAX_CAS_TRIES such misses it takes the head
+ * can be in flight behind the first and wait on the head row's lock). A statement that finds the head
+ * elsewhere writes nothing. When it was built on the predicted head of this node's previous flush and
+ * that flush then lands exactly there, it had only overtaken it on another connection: it is sent
+ * again unchanged, once (nothing to read or rebuild). Otherwise another node or an append inside a
+ * transaction moved the head: the flush waits for its own earlier flush, reads the head and builds
+ * again. After MAX_CAS_TRIES misses it takes the head
  * row's lock in a transaction, which always succeeds. Measured (bench/audit, PostgreSQL with fsync):
  * with one node every statement lands at the first try; the alternative, lock-then-write in an
  * explicit transaction, costs four round trips (BEGIN, SELECT … FOR UPDATE, INSERT, COMMIT) per
  * batch with the lock held across them, and the old SQL chain (keyward_audit_append) cost database
- * CPU per record. The policy inputs of a batch are encrypted once, one blob with one IV (inputs.ts).
+ * CPU per record. The policy inputs of a batch are deflated and encrypted once, one blob with one IV
+ * (inputs.ts). The group commit's statement runs on the driver's client without drizzle's query
+ * builder (`directAuditAppender`); appends inside a caller's transaction use the builder on `tx`.
  *
  * `append` resolves only when the record is durable (its statement committed with
  * synchronous_commit on), so the pipeline can hold back output until then. It rejects with
@@ -24,12 +29,18 @@
  * @module
  */
 import { KeywardError } from '../../../lib/errors.js';
-import type { AuditBatchWrite, AuditHead, Db } from '../../store/index.js';
-import { casAppendAuditBatch, ensureAuditRows, readAuditHead, withTransaction } from '../../store/index.js';
+import type { AuditBatchAppender, AuditBatchWrite, AuditHead, Db } from '../../store/index.js';
+import {
+  casAppendAuditBatch,
+  directAuditAppender,
+  ensureAuditRows,
+  readAuditHead,
+  withTransaction,
+} from '../../store/index.js';
 import { encodeRecord } from '../math/record.js';
 import type { AuditRecord } from '../math/record.js';
 import { sha256Fast } from '../verifier/sha256-fast.js';
-import { batchInputsPath, encodeBatchInputs } from './inputs.js';
+import { batchInputsPath, packBatchInputs } from './inputs.js';
 import type { AuditInput } from './inputs.js';
 
 export const AUDIT_BATCH_MAX = 256;
@@ -90,12 +101,17 @@ export class AuditLog {
   readonly #inFlight: number;
   readonly #observer: AuditObserver | undefined;
   readonly #sealer: InputSealer | undefined;
+  /** The group commit's append statement: on the driver's client directly when it can (audit-repos.ts). */
+  readonly #append: AuditBatchAppender;
   #queue: Pending[] = [];
   /** The head after every flush this node sent, if they all land as built (undefined: read it). */
   #tip: AuditHead | undefined;
-  /** Flushes sent so far, and the newest one's settling (a flush that missed waits for those before it). */
+  /**
+   * Flushes sent so far, and the newest one's settling: the head after it when it landed, else
+   * undefined (a flush that missed waits for the one before it; see #flush).
+   */
   #seq = 0;
-  #lastFlush: Promise<void> = Promise.resolve();
+  #lastFlush: Promise<AuditHead | undefined> = Promise.resolve(undefined);
   readonly #flushes = new Set<Promise<void>>();
   #scheduled = false;
   #closed = false;
@@ -104,6 +120,8 @@ export class AuditLog {
   statements = 0;
   /** Compare-and-set statements that found the head moved (another node or a transaction appended first). */
   conflicts = 0;
+  /** Statements sent again unchanged after overtaking this node's previous flush (see #flush). */
+  resends = 0;
   /** Policy inputs not kept because the HSM sealed before their batch was written (see #flush). */
   inputsDropped = 0;
 
@@ -115,6 +133,7 @@ export class AuditLog {
     this.#inFlight = Math.max(1, Math.min(opts.flushesInFlight ?? 1, 4));
     this.#observer = opts.observer;
     this.#sealer = opts.sealer;
+    this.#append = directAuditAppender(db) ?? ((base, b) => casAppendAuditBatch(db, base, b));
   }
 
   /** Records waiting for a flush (not yet in a statement). */
@@ -216,13 +235,28 @@ export class AuditLog {
     if (inputs.length > 0) {
       if (!this.#sealer)
         throw new TypeError('this audit log was opened without a sealer: it cannot keep policy inputs');
-      sealed = this.#sealer.encrypt(batchInputsPath(base.size), encodeBatchInputs(inputs));
+      sealed = this.#sealer.encrypt(batchInputsPath(base.size), packBatchInputs(inputs));
     }
     const leaves = n === 1 ? items[0]!.leaf : items.map((it) => it.leaf).join('\n');
     return {
       batch: { n, leaves, chains, inputs: sealed },
       after: { size: base.size + n, chain: chains.subarray(32 * (n - 1)) },
     };
+  }
+
+  /**
+   * #build for the records of a flush. When the inputs cannot be sealed (the HSM sealed after these
+   * requests were decided: a `sys.seal` request's own record is one), the records still commit —
+   * they are what must be durable — without the inputs, which are only kept for replay, and are counted.
+   */
+  #buildLive(base: AuditHead, live: Pending[]): Built {
+    try {
+      return this.#build(base, live, inputsOf(live));
+    } catch {
+      this.inputsDropped += live.filter((p) => p.input).length;
+      for (const p of live) p.input = undefined;
+      return this.#build(base, live, []);
+    }
   }
 
   /**
@@ -257,48 +291,51 @@ export class AuditLog {
     let ok = true;
     const seq = ++this.#seq;
     const before = this.#lastFlush;
-    let settled!: () => void;
-    this.#lastFlush = new Promise<void>((r) => (settled = r));
+    let settled!: (after: AuditHead | undefined) => void;
+    this.#lastFlush = new Promise<AuditHead | undefined>((r) => (settled = r));
+    let landedAt: AuditHead | undefined;
     try {
       let base = this.#tip ?? (await readAuditHead(this.#db));
+      let built = this.#buildLive(base, live);
+      let resent = false;
       for (let attempt = 1; ; attempt++) {
-        let built: Built;
-        try {
-          built = this.#build(base, live, inputsOf(live));
-        } catch {
-          // The inputs could not be sealed: the HSM sealed after these requests were decided (a
-          // `sys.seal` request's own record is one). The records still commit — they are what must
-          // be durable — without the inputs, which are only kept for replay, and are counted.
-          this.inputsDropped += live.filter((p) => p.input).length;
-          for (const p of live) p.input = undefined;
-          built = this.#build(base, live, []);
-        }
         // The next flush builds on this one (it waits on the head row's lock behind it).
         if (seq === this.#seq) this.#tip = built.after;
         let landed: boolean;
         if (attempt > MAX_CAS_TRIES) {
           landed = await withTransaction(this.#db, async (tx) => {
             const locked = await readAuditHead(tx, { lock: true });
-            if (locked.size !== base.size || !Buffer.from(locked.chain).equals(base.chain)) {
+            if (!sameHead(locked, base)) {
               base = locked;
-              built = this.#build(base, live, inputsOf(live));
+              built = this.#buildLive(base, live);
               if (seq === this.#seq) this.#tip = built.after;
             }
             return casAppendAuditBatch(tx, base, built.batch);
           });
           if (!landed) throw new Error('the audit head moved while its row was locked');
-        } else landed = await casAppendAuditBatch(this.#db, base, built.batch);
+        } else landed = await this.#append(base, built.batch);
         this.statements++;
         if (landed) {
           this.committed += live.length;
+          landedAt = built.after;
           const first = base.size;
           live.forEach((p, i) => settle(p, () => p.resolve(first + i)));
           return;
         }
-        // The head moved: after this node's own earlier flush settles, read it and build again.
         this.conflicts++;
-        await before;
+        // The head was not `base`. Built on the predicted head of this node's previous flush, the
+        // statement may only have overtaken that flush (another connection) while it was still in
+        // flight: wait for it, and when it landed exactly on `base`, send the SAME statement again
+        // (once) — nothing to read or rebuild. Otherwise another node or a transaction appended:
+        // read the head and build again.
+        const prev = await before;
+        if (!resent && prev !== undefined && sameHead(prev, base)) {
+          resent = true;
+          this.resends++;
+          continue;
+        }
         base = await readAuditHead(this.#db);
+        built = this.#buildLive(base, live);
       }
     } catch (err) {
       ok = false;
@@ -306,7 +343,7 @@ export class AuditLog {
       const cause = err instanceof Error ? err : new Error(String(err));
       for (const p of live) settle(p, () => p.reject(unavailable(cause)));
     } finally {
-      settled();
+      settled(landedAt);
       this.#observer?.auditBatch(live.length, (performance.now() - start) / 1000, ok);
     }
   }
@@ -319,6 +356,10 @@ export class AuditLog {
       else await new Promise((r) => setImmediate(r));
     }
   }
+}
+
+function sameHead(a: AuditHead, b: AuditHead): boolean {
+  return a.size === b.size && Buffer.from(a.chain.buffer, a.chain.byteOffset, a.chain.byteLength).equals(b.chain);
 }
 
 function inputsOf(live: readonly Pending[]): AuditInput[] {

@@ -182,7 +182,7 @@ export async function exportBundle(
     // Each batch keeps its records' inputs in one blob (inputs.ts); a record's input is in its own batch.
     const found = new Map<string, Uint8Array>();
     for (const [first, blob] of await readAuditBatchInputs(db, from, to))
-      decodeBatchInputs(await ctx.seal.barrier.decrypt(batchInputsPath(first), blob), found);
+      decodeBatchInputs(await ctx.seal.barrier.decrypt(batchInputsPath(first), blob), found, first);
     for (const d of digests) {
       const bytes = found.get(d);
       if (bytes) inputs[d] = bytes;

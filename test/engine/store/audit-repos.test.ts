@@ -8,6 +8,7 @@ import {
   auditChainAt,
   auditHeadSize,
   casAppendAuditBatch,
+  directAuditAppender,
   ensureAuditRows,
   getAuditInputs,
   openStore,
@@ -17,7 +18,7 @@ import {
   readAuditRecordsText,
   withTransaction,
 } from '../../../engine/store/index.js';
-import type { Store } from '../../../engine/store/index.js';
+import type { AuditBatchWrite, AuditHead, Db, Store } from '../../../engine/store/index.js';
 import { availableDrivers, createTestDatabaseUrl, openTestStore } from '../../helpers/store.js';
 
 const sha256 = (...parts: Uint8Array[]) => {
@@ -114,44 +115,70 @@ for (const driver of availableDrivers()) {
       }
     });
 
-    it('appends a batch by compare-and-set on the head, and writes nothing when the head moved', async () => {
-      const store = await openTestStore(driver);
-      try {
-        await ensureAuditRows(store.db);
-        const leaves = ['{"a":1}', '{"b":2}', '{"c":3}'];
-        const want = expectedChains(leaves);
-        const batch = (from: number, to: number) => ({
-          n: to - from,
-          leaves: leaves.slice(from, to).join('\n'),
-          chains: Buffer.concat(want.slice(from, to)),
-          inputs: null,
-        });
-        const head0 = await readAuditHead(store.db);
-        assert.deepEqual(head0, { size: 0, chain: AUDIT_CHAIN_SEED });
-        assert.equal(await casAppendAuditBatch(store.db, head0, batch(0, 2)), true);
-        // The same base again (a stale node): refused, nothing written.
-        assert.equal(await casAppendAuditBatch(store.db, head0, batch(0, 2)), false);
-        // The right size with another chain (a prediction that didn't land): refused too.
-        assert.equal(await casAppendAuditBatch(store.db, { size: 2, chain: want[0]! }, batch(2, 3)), false);
-        const head = await readAuditHead(store.db);
-        assert.equal(head.size, 2);
-        assert.deepEqual(Buffer.from(head.chain), Buffer.from(want[1]!));
-        assert.equal(await casAppendAuditBatch(store.db, head, batch(2, 3)), true);
-        const rows = await readAuditRecords(store.db, 0, 10);
-        assert.deepEqual(
-          rows.map((r) => new TextDecoder().decode(r.leaf)),
-          leaves,
-        );
-        assert.deepEqual(
-          rows.map((r) => Buffer.from(r.chain).toString('hex')),
-          want.map((c) => Buffer.from(c).toString('hex')),
-        );
-        const [row] = await queryRows<{ n: number }>(store.db, sql`select count(*)::int as n from audit_batches`);
-        assert.equal(row?.n, 2, 'one row per batch');
-      } finally {
-        await store.close();
-      }
-    });
+    const appenders: [string, (db: Db) => (base: AuditHead, b: AuditBatchWrite) => Promise<boolean>][] = [
+      ['with the query builder', (db) => (base, b) => casAppendAuditBatch(db, base, b)],
+      ['on the driver client', (db) => directAuditAppender(db)!],
+    ];
+    for (const [how, appenderOf] of appenders)
+      it(`appends a batch by compare-and-set on the head ${how}, and writes nothing when the head moved`, async () => {
+        const store = await openTestStore(driver);
+        try {
+          await ensureAuditRows(store.db);
+          assert.ok(directAuditAppender(store.db), `the ${driver} store offers the direct append`);
+          const append = appenderOf(store.db);
+          const casAppendAuditBatch = (_db: Db, base: AuditHead, b: AuditBatchWrite) => append(base, b);
+          const leaves = ['{"a":1}', '{"b":2}', '{"c":3}'];
+          const want = expectedChains(leaves);
+          const batch = (from: number, to: number) => ({
+            n: to - from,
+            leaves: leaves.slice(from, to).join('\n'),
+            chains: Buffer.concat(want.slice(from, to)),
+            inputs: null,
+          });
+          const head0 = await readAuditHead(store.db);
+          assert.deepEqual(head0, { size: 0, chain: AUDIT_CHAIN_SEED });
+          assert.equal(await casAppendAuditBatch(store.db, head0, batch(0, 2)), true);
+          // The same base again (a stale node): refused, nothing written.
+          assert.equal(await casAppendAuditBatch(store.db, head0, batch(0, 2)), false);
+          // The right size with another chain (a prediction that didn't land): refused too.
+          assert.equal(await casAppendAuditBatch(store.db, { size: 2, chain: want[0]! }, batch(2, 3)), false);
+          const head = await readAuditHead(store.db);
+          assert.equal(head.size, 2);
+          assert.deepEqual(Buffer.from(head.chain), Buffer.from(want[1]!));
+          assert.equal(await casAppendAuditBatch(store.db, head, batch(2, 3)), true);
+          const rows = await readAuditRecords(store.db, 0, 10);
+          assert.deepEqual(
+            rows.map((r) => new TextDecoder().decode(r.leaf)),
+            leaves,
+          );
+          assert.deepEqual(
+            rows.map((r) => Buffer.from(r.chain).toString('hex')),
+            want.map((c) => Buffer.from(c).toString('hex')),
+          );
+          const [row] = await queryRows<{ n: number }>(store.db, sql`select count(*)::int as n from audit_batches`);
+          assert.equal(row?.n, 2, 'one row per batch');
+          // A batch with an inputs blob, and the head's previous chain moved along.
+          const blob = Uint8Array.of(0, 1, 2, 255);
+          const head3 = await readAuditHead(store.db);
+          assert.equal(await casAppendAuditBatch(store.db, head3, { ...batch(0, 1), inputs: blob }), true);
+          const [b3] = await queryRows<{ first: string | number; inputs: Uint8Array }>(
+            store.db,
+            sql`select first, inputs from audit_batches order by first desc limit 1`,
+          );
+          assert.equal(Number(b3!.first), 3);
+          assert.deepEqual(Buffer.from(b3!.inputs), Buffer.from(blob));
+          const [h] = await queryRows<{ size: string | number; prev: Uint8Array }>(
+            store.db,
+            sql`select size, prev_chain as prev from audit_head where id = 1`,
+          );
+          assert.equal(Number(h!.size), 4);
+          assert.deepEqual(Buffer.from(h!.prev), Buffer.from(want[2]!));
+          // A transaction has no client of its own: the direct append is never offered inside one.
+          await withTransaction(store.db, async (tx) => assert.equal(directAuditAppender(tx), undefined));
+        } finally {
+          await store.close();
+        }
+      });
 
     it('stores policy inputs with the batch, once per digest', async () => {
       const store = await openTestStore(driver);

@@ -176,6 +176,64 @@ describe('AuditLog batches', () => {
   });
 });
 
+describe('AuditLog pipelined flushes', () => {
+  it("sends a statement that overtook its node's previous flush again unchanged, without rebuilding", async () => {
+    const store = await openTestStore();
+    try {
+      // The driver's client, with its first append statement held back 150 ms: the second flush
+      // (built on the first's predicted head) reaches the head row first and misses.
+      const client = (store.db as unknown as { $client: object }).$client;
+      let calls = 0;
+      let firstSent!: () => void;
+      const firstIsSent = new Promise<void>((r) => (firstSent = r));
+      const slow = new Proxy(client, {
+        get(t, k) {
+          const v = Reflect.get(t, k) as unknown;
+          if (typeof v !== 'function') return v;
+          if (k !== 'query' && k !== 'unsafe') return v.bind(t);
+          return async (...args: unknown[]) => {
+            if (calls++ === 0) {
+              firstSent();
+              await new Promise((r) => setTimeout(r, 150));
+            }
+            return v.apply(t, args);
+          };
+        },
+      });
+      const db = new Proxy(store.db, { get: (t, k) => (k === '$client' ? slow : Reflect.get(t, k)) }) as Db;
+      const sealer = testSealer();
+      const log = await AuditLog.open(db, { sealer, flushesInFlight: 2 });
+      const input = (i: number) => ({
+        digest: createHash('sha256').update(`input ${i}`).digest('hex'),
+        bytes: new TextEncoder().encode(`input ${i}`),
+      });
+      const first = log.append(sampleRecord(0, { requestId: 'a0' }), input(0));
+      await firstIsSent;
+      const second = Array.from({ length: 5 }, (_, i) =>
+        log.append(sampleRecord(i + 1, { requestId: `b${i}` }), input(i + 1)),
+      );
+      assert.deepEqual(await Promise.all([first, ...second]), [0, 1, 2, 3, 4, 5]);
+      assert.equal(log.conflicts, 1, 'the second flush missed once');
+      assert.equal(log.resends, 1, 'and was sent again unchanged');
+      assert.equal(log.statements, 3);
+      assert.equal(calls, 3, 'no head read or rebuild went through the driver client');
+      const leaves = await assertChained(store.db, 6);
+      assert.match(leaves[0]!, /"requestId":"a0"/);
+      // The resent batch's inputs blob is the one sealed for its place (path audit/inputs/1).
+      const blobs = await readAuditBatchInputs(store.db, 0, 6);
+      assert.deepEqual(
+        blobs.map(([f]) => f),
+        [0, 1],
+      );
+      const stored = decodeBatchInputs(sealer.open(batchInputsPath(1), blobs[1]![1]));
+      assert.deepEqual(stored.get(input(5).digest), input(5).bytes);
+      await log.close();
+    } finally {
+      await store.close();
+    }
+  });
+});
+
 describePostgres('AuditLog on two nodes (one PostgreSQL)', { timeout: 120_000 }, () => {
   it('keeps one gap-free chained log when both nodes append at once (compare-and-set misses retry)', async () => {
     const target = await createTestDatabaseUrl();
