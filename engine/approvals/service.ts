@@ -165,21 +165,34 @@ export class ApprovalService {
     return row;
   }
 
+  /**
+   * The row, when `actor` may see it; for anyone else the same APPROVAL_NOT_FOUND as for an id that
+   * does not exist, before any other check (state, group, requester) can tell the two apart.
+   */
+  async #visible(id: string, actor: Actor): Promise<ApprovalRow> {
+    const row = await this.#row(id);
+    if (!visibleTo(row, actor)) throw new KeywardError('APPROVAL_NOT_FOUND', `no approval ${id}`);
+    return row;
+  }
+
   async #grants(ids: string[]): Promise<Map<string, string[]>> {
     const out = new Map<string, string[]>(ids.map((id) => [id, []]));
     for (const r of await listApprovalGrants(this.#db, ids)) out.get(r.approvalId)!.push(r.principal);
     return out;
   }
 
-  /** Where an approval's request goes (for the execute route's dispatch), or undefined. */
-  async target(id: string): Promise<{ method: string; path: string } | undefined> {
+  /**
+   * Where an approval's request goes (for the execute route's dispatch), told only to its requester
+   * (the one principal who may execute it); undefined for anyone else and for an unknown id alike.
+   */
+  async target(id: string, requester: string): Promise<{ method: string; path: string } | undefined> {
     assertApprovalId(id);
-    return getApprovalTarget(this.#db, id);
+    const row = await getApprovalTarget(this.#db, id);
+    return row && row.requester === requester ? { method: row.method, path: row.path } : undefined;
   }
 
   async get(id: string, actor: Actor): Promise<ApprovalView> {
-    const row = await this.#row(id);
-    if (!visibleTo(row, actor)) throw new KeywardError('APPROVAL_NOT_FOUND', `no approval ${id}`);
+    const row = await this.#visible(id, actor);
     return approvalView(row, (await this.#grants([id])).get(id)!);
   }
 
@@ -210,7 +223,7 @@ export class ApprovalService {
 
   /** Adds `actor`'s approval (once). */
   async approve(id: string, actor: Actor, commit?: CommitScope): Promise<ApprovalView> {
-    const row = await this.#row(id);
+    const row = await this.#visible(id, actor);
     assertApprover(row, actor, 'approve');
     const now = this.#now();
     // Only while still pending and unexpired (a deny or an execution may have just won).
@@ -233,7 +246,7 @@ export class ApprovalService {
 
   /** Ends the request: any one approver's denial is final. */
   async deny(id: string, actor: Actor, reason: string | undefined, commit?: CommitScope): Promise<ApprovalView> {
-    const row = await this.#row(id);
+    const row = await this.#visible(id, actor);
     assertApprover(row, actor, 'deny');
     const now = this.#now();
     const [done] = await writeTransaction(this.#db, commit, async (tx) => {
@@ -289,8 +302,7 @@ export class ApprovalService {
    * the requester, no longer pending); returns when they could.
    */
   async assertExecutable(id: string, actor: Actor): Promise<void> {
-    const row = await this.#row(id);
-    if (!visibleTo(row, actor)) throw new KeywardError('APPROVAL_NOT_FOUND', `no approval ${id}`);
+    const row = await this.#visible(id, actor);
     if (row.requester !== actor.principal)
       throw new KeywardError('APPROVAL_NOT_REQUESTER', `only ${row.requester}, who requested ${id}, may execute it`);
     if (row.state !== 'pending') throw notPending(row);

@@ -18,10 +18,13 @@ export async function getApproval(db: Db, id: string): Promise<ApprovalRow | und
   return row;
 }
 
-/** Where an approval's request goes, without the rest of the row. */
-export async function getApprovalTarget(db: Db, id: string): Promise<{ method: string; path: string } | undefined> {
+/** Where an approval's request goes and who asked, without the rest of the row. */
+export async function getApprovalTarget(
+  db: Db,
+  id: string,
+): Promise<{ method: string; path: string; requester: string } | undefined> {
   const [row] = await db
-    .select({ method: approvals.method, path: approvals.path })
+    .select({ method: approvals.method, path: approvals.path, requester: approvals.requester })
     .from(approvals)
     .where(eq(approvals.id, id));
   return row;

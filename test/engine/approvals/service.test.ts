@@ -94,13 +94,20 @@ describe('ApprovalService: parking and reading', () => {
     assert.equal(svc.digest('{}'), hmac('{}'));
   });
 
-  it('target names the method and path (for dispatch) to anyone; unknown ids are undefined, malformed ones VALIDATION_FAILED', async () => {
+  it('target names the method and path (for dispatch) to the requester only; anyone else and unknown ids get undefined, malformed ones VALIDATION_FAILED', async () => {
     const p = fresh();
     const { approvalId } = await park(svc, clock, p.requester, p.group);
-    assert.deepEqual(await svc.target(approvalId), { method: 'DELETE', path: '/v1/keys/orders?force=true' });
-    assert.equal(await svc.target('apr_' + '0'.repeat(32)), undefined);
-    await assert.rejects(svc.target('apr_XYZ'), code('VALIDATION_FAILED'));
-    await assert.rejects(svc.target('apr_' + '0'.repeat(32) + "' OR 1=1"), code('VALIDATION_FAILED'));
+    assert.deepEqual(await svc.target(approvalId, p.requester.principal), {
+      method: 'DELETE',
+      path: '/v1/keys/orders?force=true',
+    });
+    assert.equal(await svc.target(approvalId, p.requester.principal + '-other'), undefined);
+    assert.equal(await svc.target('apr_' + '0'.repeat(32), p.requester.principal), undefined);
+    await assert.rejects(svc.target('apr_XYZ', p.requester.principal), code('VALIDATION_FAILED'));
+    await assert.rejects(
+      svc.target('apr_' + '0'.repeat(32) + "' OR 1=1", p.requester.principal),
+      code('VALIDATION_FAILED'),
+    );
   });
 
   it('refuses a bad quorum or TTL before writing anything', async () => {
@@ -141,12 +148,15 @@ describe('ApprovalService: approve and deny', () => {
     assert.equal((await svc.get(approvalId, p.requester)).state, 'pending');
   });
 
-  it('approvers must hold the named role: other roles, no roles and admin alone are APPROVAL_GROUP', async () => {
+  it('approvers must hold the named role: admin alone is APPROVAL_GROUP; who may not see it is APPROVAL_NOT_FOUND', async () => {
     const p = fresh();
     const { approvalId } = await park(svc, clock, p.requester, p.group);
-    for (const who of [p.stranger, p.admin, { principal: 'nobody', roles: [] }]) {
-      await assert.rejects(svc.approve(approvalId, who), code('APPROVAL_GROUP'), who.principal);
-      await assert.rejects(svc.deny(approvalId, who, undefined), code('APPROVAL_GROUP'), who.principal);
+    await assert.rejects(svc.approve(approvalId, p.admin), code('APPROVAL_GROUP'));
+    await assert.rejects(svc.deny(approvalId, p.admin, undefined), code('APPROVAL_GROUP'));
+    // Other roles, no roles: they may not see it, so they are told what an unknown id is told.
+    for (const who of [p.stranger, { principal: 'nobody', roles: [] }]) {
+      await assert.rejects(svc.approve(approvalId, who), code('APPROVAL_NOT_FOUND'), who.principal);
+      await assert.rejects(svc.deny(approvalId, who, undefined), code('APPROVAL_NOT_FOUND'), who.principal);
     }
     assert.deepEqual((await svc.get(approvalId, p.admin)).approvedBy, []);
   });
