@@ -130,11 +130,19 @@ export async function denyApproval(
   return row;
 }
 
-/** `pending → executing` if still pending and unexpired at `now`; returns whether this call won. */
-export async function claimApproval(db: Db, id: string, now: Date): Promise<boolean> {
+/**
+ * `pending → executing` if still pending and unexpired at `now`, with the execution's lease (its
+ * deadline, and the audit log's size at the claim); returns whether this call won.
+ */
+export async function claimApproval(
+  db: Db,
+  id: string,
+  now: Date,
+  lease: { deadline: Date; auditFrom: number },
+): Promise<boolean> {
   const won = await db
     .update(approvals)
-    .set({ state: 'executing' })
+    .set({ state: 'executing', executionDeadline: lease.deadline, executionAuditFrom: lease.auditFrom })
     .where(and(eq(approvals.id, id), eq(approvals.state, 'pending'), gt(approvals.expiresAt, now)))
     .returning({ id: approvals.id });
   return won.length > 0;
@@ -150,4 +158,29 @@ export async function settleApproval(
     .update(approvals)
     .set({ state: r.code ? 'failed' : 'executed', finishedAt: r.now, resultStatus: r.status, resultCode: r.code })
     .where(and(eq(approvals.id, id), eq(approvals.state, 'executing')));
+}
+
+/** Executions whose lease ended at or before `now` (their node died or stalled mid-operation). */
+export async function overdueExecutions(db: Db, now: Date): Promise<ApprovalRow[]> {
+  return db
+    .select()
+    .from(approvals)
+    .where(and(eq(approvals.state, 'executing'), lte(approvals.executionDeadline, now)));
+}
+
+/**
+ * Settles an overdue execution (`executing → executed | failed`) with the outcome found for it, only
+ * if it is still executing past its lease; returns whether this call did (of two nodes, one does).
+ */
+export async function settleOverdueExecution(
+  db: Db,
+  id: string,
+  r: { status: number; code: string | null; now: Date },
+): Promise<boolean> {
+  const rows = await db
+    .update(approvals)
+    .set({ state: r.code ? 'failed' : 'executed', finishedAt: r.now, resultStatus: r.status, resultCode: r.code })
+    .where(and(eq(approvals.id, id), eq(approvals.state, 'executing'), lte(approvals.executionDeadline, r.now)))
+    .returning({ id: approvals.id });
+  return rows.length > 0;
 }
