@@ -56,12 +56,12 @@ import {
 } from '../store/index.js';
 import type { ApprovalRow, ApprovalState, CommitScope } from '../store/index.js';
 import {
+  ApprovalIds,
   NOT_APPLIED,
   approvalBodyPath,
   approvalView,
   assertApprovalId,
   assertApprover,
-  newApprovalId,
   notApplied,
   notPending,
   visibleTo,
@@ -87,6 +87,7 @@ export class ApprovalService {
   readonly #now: () => Date;
   readonly #ttlMs: number;
   readonly #leaseMs: number;
+  readonly #ids = new ApprovalIds();
   readonly #digest: (canonicalBody: string) => string;
   readonly #onExpired: ((tx: Db, row: ApprovalRow) => Promise<void>) | undefined;
   readonly #sealBody: ApprovalServiceOptions['sealBody'];
@@ -134,7 +135,7 @@ export class ApprovalService {
       throw new RangeError(`"required" expected a positive integer, got ${p.required}`);
     const now = this.#now();
     const row = {
-      id: newApprovalId(now),
+      id: this.#ids.next(now),
       requester: p.requester,
       operation: p.operation,
       key: p.key,

@@ -64,7 +64,12 @@ export async function listApprovals(
     .select()
     .from(approvals)
     .where(
-      and(q.state ? eq(approvals.state, q.state) : undefined, q.after ? gt(approvals.id, q.after) : undefined, visible),
+      and(
+        q.state ? eq(approvals.state, q.state) : undefined,
+        // The cursor compares in the order the page is sorted in (a database's default collation may not be C).
+        q.after ? sql`${approvals.id} COLLATE "C" > ${q.after}` : undefined,
+        visible,
+      ),
     )
     .orderBy(sql`${approvals.id} COLLATE "C"`)
     .limit(q.limit);

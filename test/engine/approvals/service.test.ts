@@ -681,4 +681,30 @@ describe('ApprovalService: in the pipeline’s CommitScope', () => {
     assert.equal((await svc.get(second.approvalId, p.requester)).state, 'pending');
     assert.ok(await getEntry(u.store.db, approvalBodyPath(second.approvalId)), 'body still kept');
   });
+
+  it('approvals made in the same millisecond list in the order they were made: a cursor past one never skips a later one', async () => {
+    const p = fresh();
+    // With random bits alone, each round's second approval sorts before its first half the time.
+    for (let round = 0; round < 20; round++) {
+      const first = await park(svc, clock, p.requester, p.group);
+      const seen = await svc.list(p.requester, { limit: APPROVAL_PAGE_MAX });
+      const cursor = seen.approvals[seen.approvals.length - 1]!.id;
+      assert.equal(cursor, first.approvalId);
+      clock.ms -= 1; // park ticks: the second is made in the first's millisecond
+      const second = await park(svc, clock, p.requester, p.group);
+      assert.equal(second.approvalId.slice(4, 16), first.approvalId.slice(4, 16), 'the same millisecond');
+      const next = await svc.list(p.requester, { limit: APPROVAL_PAGE_MAX, after: cursor });
+      assert.deepEqual(
+        next.approvals.map((a) => a.id),
+        [second.approvalId],
+        `round ${round}: the approval made after the cursor's is on the next page`,
+      );
+    }
+    // A clock that steps back keeps the order too.
+    const before = await park(svc, clock, p.requester, p.group);
+    clock.ms -= 5_000;
+    const after = await park(svc, clock, p.requester, p.group);
+    clock.ms += 5_000;
+    assert.ok(after.approvalId > before.approvalId);
+  });
 });
