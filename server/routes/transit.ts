@@ -293,6 +293,7 @@ export function transitRoutes(deps: AppDeps): Router {
    * results and whether any failed.
    */
   async function runItems(
+    ctx: Context,
     items: unknown[],
     batch: boolean,
     run: (item: unknown) => Promise<Record<string, unknown>>,
@@ -311,6 +312,9 @@ export function transitRoutes(deps: AppDeps): Router {
         failed++;
         if (!(err instanceof KeywardError && vaultStatus(err.code) !== undefined))
           log.error('unhandled error in a batch item', {
+            // The request's id, as every other line of it carries (the item is answered, the request goes on).
+            reqId: ctx.state.reqId,
+            code: err instanceof KeywardError ? err.code : undefined,
             error:
               err instanceof Error ? `${err.name}: ${err.message.split('\n')[0]!.slice(0, 300)}` : 'non-error thrown',
           });
@@ -653,7 +657,7 @@ export function transitRoutes(deps: AppDeps): Router {
       hsm.request(
         keyed(ctx, 'encrypt', { payloadBytes: payload, attributes: batch ? { batch: String(items.length) } : {} }),
         (a) =>
-          runItems(items, batch, async (item) => {
+          runItems(ctx, items, batch, async (item) => {
             const i = checkItem(item);
             refuseSet(i.context, 'context', NO_DERIVATION);
             refuseSet(i.nonce, 'nonce', NO_CONVERGENT);
@@ -691,7 +695,7 @@ export function transitRoutes(deps: AppDeps): Router {
         payload,
         batch ? { batch: String(items.length) } : {},
         (row) =>
-          runItems(items, batch, async (item) => {
+          runItems(ctx, items, batch, async (item) => {
             const i = checkItem(item);
             refuseSet(i.context, 'context', NO_DERIVATION);
             refuseSet(i.nonce, 'nonce', NO_CONVERGENT);
@@ -725,7 +729,7 @@ export function transitRoutes(deps: AppDeps): Router {
         version: () => policyVersion(first),
       }),
       (a) =>
-        runItems(items, batch, async (item) => {
+        runItems(ctx, items, batch, async (item) => {
           const i = parse(item as Record<string, unknown>, DecryptItem);
           if (i.ciphertext === undefined) throw bad('missing ciphertext to decrypt');
           refuseSet(i.context, 'context', NO_DERIVATION);
@@ -761,7 +765,7 @@ export function transitRoutes(deps: AppDeps): Router {
         version: () => (batch ? undefined : policyVersion((items[0] as { ciphertext?: unknown }).ciphertext)),
       }),
       (a) =>
-        runItems(items, batch, async (item) => {
+        runItems(ctx, items, batch, async (item) => {
           const i = parse(item as Record<string, unknown>, DecryptItem);
           if (i.ciphertext === undefined) throw bad('missing ciphertext to rewrap');
           refuseSet(i.context, 'context', NO_DERIVATION);
@@ -858,7 +862,7 @@ export function transitRoutes(deps: AppDeps): Router {
         const row = a.key;
         latestOnly(row, body.key_version, 'signs');
         const { opts, jws } = signOptions(row.type, body, ctx.params.hash_algorithm as string | undefined);
-        return runItems(items, batch, async (item) => {
+        return runItems(ctx, items, batch, async (item) => {
           const i = parse(item as Record<string, unknown>, SignItem);
           if (i.input === undefined) throw bad('missing input');
           refuseSet(i.context, 'context', NO_DERIVATION);
@@ -902,7 +906,7 @@ export function transitRoutes(deps: AppDeps): Router {
           const algorithm = ctx.params.hash_algorithm ?? body.hash_algorithm ?? body.algorithm ?? 'sha2-256';
           if (algorithm !== 'sha2-256')
             throw unsupported(`algorithm: Keyward hmac keys are HMAC-SHA-256; got ${String(algorithm).slice(0, 20)}`);
-          return runItems(items, batch, async (item) => {
+          return runItems(ctx, items, batch, async (item) => {
             const i = parse(item as Record<string, unknown>, VerifyItem);
             if (i.input === undefined) throw bad('missing input');
             if (i.signature !== undefined) throw bad('give either signature or hmac, not both');
@@ -917,7 +921,7 @@ export function transitRoutes(deps: AppDeps): Router {
           });
         }
         const { opts, jws } = signOptions(row.type, body, ctx.params.hash_algorithm as string | undefined);
-        return runItems(items, batch, async (item) => {
+        return runItems(ctx, items, batch, async (item) => {
           const i = parse(item as Record<string, unknown>, VerifyItem);
           if (i.input === undefined) throw bad('missing input');
           if (i.signature === undefined) throw bad('missing signature (or hmac) to verify');
@@ -949,7 +953,7 @@ export function transitRoutes(deps: AppDeps): Router {
         version: () => body.key_version || undefined,
       }),
       (a) =>
-        runItems(items, batch, async (item) => {
+        runItems(ctx, items, batch, async (item) => {
           const i = parse(item as Record<string, unknown>, HmacItem);
           if (i.input === undefined) throw bad('missing input for HMAC');
           const res = await a.hmac(decodeB64(i.input, 'input'), body.key_version || a.key.latestVersion);
