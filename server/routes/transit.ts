@@ -392,7 +392,7 @@ export function transitRoutes(deps: AppDeps): Router {
     typeName: string,
     payloadBytes: number,
     attributes: Record<string, string>,
-    encrypt: (row: KeyRow) => Promise<T>,
+    encrypt: (a: Actions<KeyRow>) => Promise<T>,
   ): Promise<Outcome<T>> {
     const name = ctx.params.name as string;
     assertKeyName(name);
@@ -405,12 +405,12 @@ export function transitRoutes(deps: AppDeps): Router {
         payloadBytes,
         attributes: { ...ATTR, ...attributes },
       },
-      async () => {
+      async (a) => {
         const { origin: _origin, approval: _approval, ...plain } = who(ctx);
         const created = await createKey(plain, name, typeName, undefined);
         // Unreachable without an origin (the pipeline refuses to park it), kept for the types.
         if (created.kind === 'parked') throw new KeywardError('APPROVAL_REQUIRED', 'key.create needs approvals');
-        return encrypt(await hsm.keys.usable(name));
+        return encrypt(await a.onCreatedKey(name));
       },
     );
   }
@@ -653,22 +653,21 @@ export function transitRoutes(deps: AppDeps): Router {
       decodeB64(i.plaintext, 'plaintext').fill(0);
       if (i.associated_data) decodeB64(i.associated_data, 'associated_data');
     };
-    const run = () =>
-      hsm.request(
-        keyed(ctx, 'encrypt', { payloadBytes: payload, attributes: batch ? { batch: String(items.length) } : {} }),
-        (a) =>
-          runItems(ctx, items, batch, async (item) => {
-            const i = checkItem(item);
-            refuseSet(i.context, 'context', NO_DERIVATION);
-            refuseSet(i.nonce, 'nonce', NO_CONVERGENT);
-            latestOnly(a.key, i.key_version, 'encrypts');
-            const res = await a.encrypt(
-              decodeB64(i.plaintext, 'plaintext'),
-              i.associated_data ? decodeB64(i.associated_data, 'associated_data') : undefined,
-            );
-            return { ciphertext: toVault(res.ciphertext), key_version: res.keyVersion };
-          }),
-      );
+    /** Encrypts every item with the key `a` acts on (the one loaded, or the one the upsert created). */
+    const encryptItems = (a: Actions<KeyRow>) =>
+      runItems(ctx, items, batch, async (item) => {
+        const i = checkItem(item);
+        refuseSet(i.context, 'context', NO_DERIVATION);
+        refuseSet(i.nonce, 'nonce', NO_CONVERGENT);
+        latestOnly(a.key, i.key_version, 'encrypts');
+        const res = await a.encrypt(
+          decodeB64(i.plaintext, 'plaintext'),
+          i.associated_data ? decodeB64(i.associated_data, 'associated_data') : undefined,
+        );
+        return { ciphertext: toVault(res.ciphertext), key_version: res.keyVersion };
+      });
+    const attributes: Record<string, string> = batch ? { batch: String(items.length) } : {};
+    const run = () => hsm.request(keyed(ctx, 'encrypt', { payloadBytes: payload, attributes }), encryptItems);
     let out;
     try {
       out = await run();
@@ -689,25 +688,7 @@ export function transitRoutes(deps: AppDeps): Router {
         })
       )
         throw err;
-      out = await upsert(
-        ctx,
-        body.type ?? 'aes256-gcm96',
-        payload,
-        batch ? { batch: String(items.length) } : {},
-        (row) =>
-          runItems(ctx, items, batch, async (item) => {
-            const i = checkItem(item);
-            refuseSet(i.context, 'context', NO_DERIVATION);
-            refuseSet(i.nonce, 'nonce', NO_CONVERGENT);
-            latestOnly(row, i.key_version, 'encrypts');
-            const res = await hsm.keys.encrypt(
-              row,
-              decodeB64(i.plaintext, 'plaintext'),
-              i.associated_data ? decodeB64(i.associated_data, 'associated_data') : undefined,
-            );
-            return { ciphertext: toVault(res.ciphertext), key_version: res.keyVersion };
-          }),
-      );
+      out = await upsert(ctx, body.type ?? 'aes256-gcm96', payload, attributes, encryptItems);
     }
     done(out, (res) => sendResults(ctx, res, batch, warnings, body.partial_failure_response_code));
   });
