@@ -78,6 +78,13 @@ export class Actions<K extends KeyRow | undefined = KeyRow | undefined> {
   listKeys(opts: { limit: number; after?: string | undefined }) {
     return this.#s.keys.list(opts);
   }
+  /**
+   * These operations on the key named `name`, loaded now: for a request decided on a key that did not
+   * exist yet (`newKey`: transit encrypt's upsert), once its creation (its own request) made it.
+   */
+  async onCreatedKey(name: string): Promise<Actions<KeyRow>> {
+    return new Actions(this.#s, { ...this.#a, key: await this.#s.keys.usable(name) });
+  }
   /** The loaded key's info, or (for `key.create`'s upsert) a named key's. */
   keyInfo(name: string = this.#row.name) {
     return this.#s.keys.info(name);

@@ -278,11 +278,14 @@ export class Hsm {
   }
 
   /**
-   * The method and path an approval was parked for (undefined when there is no such approval). Not
+   * The method and path an approval was parked for, when `bearer` authenticates its requester;
+   * undefined for anyone else and for an unknown id alike (so neither learns whether it exists). Not
    * recorded and not decided: a caller only learns it by executing, whose dispatched request is.
    */
-  approvalTarget(id: string): Promise<{ method: string; path: string } | undefined> {
-    return this.approvals.target(id);
+  async approvalTarget(bearer: string | undefined, id: string): Promise<{ method: string; path: string } | undefined> {
+    if (!this.seal.initialized || this.seal.sealed) return undefined;
+    const p = await this.tokens.authenticate(bearer, this.now()).catch(() => undefined);
+    return p ? this.approvals.target(id, p.principal) : undefined;
   }
 
   /**

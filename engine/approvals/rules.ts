@@ -22,9 +22,45 @@ export function assertApprovalId(id: string): void {
     throw new KeywardError('VALIDATION_FAILED', `expected an approval id like apr_<32 hex>, got "${id.slice(0, 80)}"`);
 }
 
-/** Ids sort by creation time (48-bit milliseconds) and are unguessable (80 random bits). */
-export function newApprovalId(now: Date): string {
-  return 'apr_' + now.getTime().toString(16).padStart(12, '0').slice(-12) + randomBytes(10).toString('hex');
+/**
+ * An approval id: creation time (48-bit milliseconds), a sequence number within that millisecond
+ * (16 bits), and 64 random bits (unguessable). Ids sort as they were made by one {@link ApprovalIds}.
+ */
+export function newApprovalId(now: Date, seq = 0): string {
+  if (!Number.isInteger(seq) || seq < 0 || seq > 0xffff) throw new RangeError(`"seq" expected 0 to 65535, got ${seq}`);
+  return (
+    'apr_' +
+    now.getTime().toString(16).padStart(12, '0').slice(-12) +
+    seq.toString(16).padStart(4, '0') +
+    randomBytes(8).toString('hex')
+  );
+}
+
+/**
+ * A node's approval ids, strictly increasing in the order they are made: two in the same
+ * millisecond differ by their sequence number (not by chance, as with random bits alone, which let
+ * a later approval sort before an earlier one and so fall behind a page cursor already past it), and
+ * a clock that steps back keeps the last millisecond. Across nodes, ids order by the nodes' clocks.
+ */
+export class ApprovalIds {
+  #ms = -1;
+  #seq = 0;
+
+  next(now: Date): string {
+    let ms = now.getTime();
+    if (ms > this.#ms) this.#seq = 0;
+    else {
+      ms = this.#ms;
+      this.#seq++;
+      // 65,536 in one millisecond: borrow the next one.
+      if (this.#seq > 0xffff) {
+        ms++;
+        this.#seq = 0;
+      }
+    }
+    this.#ms = ms;
+    return newApprovalId(new Date(ms), this.#seq);
+  }
 }
 
 /** RFC 8785 canonical JSON of a request body; no body is `{}`. */

@@ -17,6 +17,16 @@
  * Everything lives in the database (no per-node state): approvals survive restarts and work across
  * nodes. Expiry is noticed lazily: every read or action first moves overdue pending approvals to
  * 'expired' (one conditional UPDATE, so each expiry is reported exactly once, by one node).
+ *
+ * An execution holds a lease: the claim stores a deadline and the audit log's size. One still
+ * 'executing' past its deadline (its node died or stalled) is settled from the audit log, lazily
+ * like expiry: the execution's own record (the one that passed the policies, at or after the claim's
+ * size) says how it ended, and the approval becomes 'executed' or 'failed' with its status and
+ * code. With no such record it becomes 'failed' (APPROVAL_EXECUTION_LOST), never 'pending' again: a
+ * record that never committed means nothing escaped (a state change commits with its record, and an
+ * answer is sent only once its record is durable), but a lease cannot tell a dead node from a stalled
+ * one that may still commit, and running a dual-controlled request twice is the one thing that must
+ * not happen. The requester asks again.
  * @module
  */
 import { timingSafeEqual } from 'node:crypto';
@@ -24,6 +34,7 @@ import { KeywardError } from '../../lib/errors.js';
 import type { Db } from '../store/index.js';
 import {
   addApprovalGrant,
+  auditHeadSize,
   claimApproval,
   countApprovalGrants,
   deleteEntry,
@@ -35,24 +46,33 @@ import {
   insertApproval,
   listApprovalGrants,
   listApprovals,
+  overdueExecutions,
   putEntry,
+  readAuditRecordsText,
   settleApproval,
+  settleOverdueExecution,
   withTransaction,
   writeTransaction,
 } from '../store/index.js';
 import type { ApprovalRow, ApprovalState, CommitScope } from '../store/index.js';
 import {
+  ApprovalIds,
   NOT_APPLIED,
   approvalBodyPath,
   approvalView,
   assertApprovalId,
   assertApprover,
-  newApprovalId,
   notApplied,
   notPending,
   visibleTo,
 } from './rules.js';
-import { APPROVAL_PAGE_MAX, APPROVAL_TTL_MS_DEFAULT, MAX_DENY_REASON } from './types.js';
+import {
+  APPROVAL_EXECUTION_LEASE_MS_DEFAULT,
+  APPROVAL_PAGE_MAX,
+  APPROVAL_TTL_MS_DEFAULT,
+  EXECUTION_LOST,
+  MAX_DENY_REASON,
+} from './types.js';
 import type {
   Actor,
   ApprovalServiceOptions,
@@ -66,6 +86,8 @@ export class ApprovalService {
   readonly #db: Db;
   readonly #now: () => Date;
   readonly #ttlMs: number;
+  readonly #leaseMs: number;
+  readonly #ids = new ApprovalIds();
   readonly #digest: (canonicalBody: string) => string;
   readonly #onExpired: ((tx: Db, row: ApprovalRow) => Promise<void>) | undefined;
   readonly #sealBody: ApprovalServiceOptions['sealBody'];
@@ -76,7 +98,13 @@ export class ApprovalService {
       throw new RangeError(`"ttlMs" expected a positive integer, got ${opts.ttlMs}`);
     this.#db = db;
     this.#now = opts.now;
+    if (
+      opts.executionLeaseMs !== undefined &&
+      (!Number.isSafeInteger(opts.executionLeaseMs) || opts.executionLeaseMs < 1)
+    )
+      throw new RangeError(`"executionLeaseMs" expected a positive integer, got ${opts.executionLeaseMs}`);
     this.#ttlMs = opts.ttlMs ?? APPROVAL_TTL_MS_DEFAULT;
+    this.#leaseMs = opts.executionLeaseMs ?? APPROVAL_EXECUTION_LEASE_MS_DEFAULT;
     this.#digest = opts.digest;
     this.#onExpired = opts.onExpired;
     this.#sealBody = opts.sealBody;
@@ -107,7 +135,7 @@ export class ApprovalService {
       throw new RangeError(`"required" expected a positive integer, got ${p.required}`);
     const now = this.#now();
     const row = {
-      id: newApprovalId(now),
+      id: this.#ids.next(now),
       requester: p.requester,
       operation: p.operation,
       key: p.key,
@@ -157,11 +185,62 @@ export class ApprovalService {
     });
   }
 
+  /**
+   * Settles every execution whose lease ended (see the module header) from the audit log; returns
+   * how many this call settled.
+   */
+  async recoverExecutions(): Promise<number> {
+    const now = this.#now();
+    let settled = 0;
+    for (const row of await overdueExecutions(this.#db, now)) {
+      const outcome = (await this.#recordedOutcome(row)) ?? { status: 500, code: EXECUTION_LOST };
+      if (await settleOverdueExecution(this.#db, row.id, { ...outcome, now })) {
+        await deleteEntry(this.#db, approvalBodyPath(row.id));
+        settled++;
+      }
+    }
+    return settled;
+  }
+
+  /**
+   * How an execution ended by its audit record: the record naming the approval, of its operation,
+   * that passed the policies (a later execute is refused before they run), at or after the claim.
+   */
+  async #recordedOutcome(row: ApprovalRow): Promise<{ status: number; code: string | null } | undefined> {
+    const head = await auditHeadSize(this.#db);
+    const needle = `"approvalId":"${row.id}"`;
+    for (let from = row.executionAuditFrom ?? 0; from < head; from += 1000) {
+      for (const r of await readAuditRecordsText(this.#db, from, Math.min(head, from + 1000))) {
+        if (!r.leaf.includes(needle)) continue;
+        const rec = JSON.parse(r.leaf) as { operation?: unknown; decision?: unknown; status?: unknown; code?: unknown };
+        if (rec.operation !== row.operation || rec.decision !== 'allow' || typeof rec.status !== 'number') continue;
+        return { status: rec.status, code: typeof rec.code === 'string' ? rec.code : null };
+      }
+    }
+    return undefined;
+  }
+
+  /** The lazy sweep before every read or action: expiries, then executions past their lease. */
+  async #sweep(): Promise<void> {
+    await this.expireDue();
+    await this.recoverExecutions();
+  }
+
   async #row(id: string): Promise<ApprovalRow> {
     assertApprovalId(id);
-    await this.expireDue();
+    await this.#sweep();
     const row = await getApproval(this.#db, id);
     if (!row) throw new KeywardError('APPROVAL_NOT_FOUND', `no approval ${id}`);
+    return row;
+  }
+
+  /**
+   * The row, when `actor` may see it; for anyone else the same APPROVAL_NOT_FOUND as for an id that
+   * does not exist, before any other check (state, group, requester) can tell the two apart.
+   */
+  async #visible(id: string, actor: Actor): Promise<ApprovalRow> {
+    const row = await this.#row(id);
+    if (!visibleTo(row, actor)) throw new KeywardError('APPROVAL_NOT_FOUND', `no approval ${id}`);
     return row;
   }
 
@@ -171,15 +250,18 @@ export class ApprovalService {
     return out;
   }
 
-  /** Where an approval's request goes (for the execute route's dispatch), or undefined. */
-  async target(id: string): Promise<{ method: string; path: string } | undefined> {
+  /**
+   * Where an approval's request goes (for the execute route's dispatch), told only to its requester
+   * (the one principal who may execute it); undefined for anyone else and for an unknown id alike.
+   */
+  async target(id: string, requester: string): Promise<{ method: string; path: string } | undefined> {
     assertApprovalId(id);
-    return getApprovalTarget(this.#db, id);
+    const row = await getApprovalTarget(this.#db, id);
+    return row && row.requester === requester ? { method: row.method, path: row.path } : undefined;
   }
 
   async get(id: string, actor: Actor): Promise<ApprovalView> {
-    const row = await this.#row(id);
-    if (!visibleTo(row, actor)) throw new KeywardError('APPROVAL_NOT_FOUND', `no approval ${id}`);
+    const row = await this.#visible(id, actor);
     return approvalView(row, (await this.#grants([id])).get(id)!);
   }
 
@@ -191,7 +273,7 @@ export class ApprovalService {
     if (!Number.isSafeInteger(opts.limit) || opts.limit < 1 || opts.limit > APPROVAL_PAGE_MAX)
       throw new RangeError(`"limit" expected 1 to ${APPROVAL_PAGE_MAX}, got ${opts.limit}`);
     if (opts.after !== undefined) assertApprovalId(opts.after);
-    await this.expireDue();
+    await this.#sweep();
     // The same rule as visibleTo (rules.ts), in the query.
     const visibleTo = actor.roles.includes('admin') ? undefined : actor;
     const rows = await listApprovals(this.#db, {
@@ -210,7 +292,7 @@ export class ApprovalService {
 
   /** Adds `actor`'s approval (once). */
   async approve(id: string, actor: Actor, commit?: CommitScope): Promise<ApprovalView> {
-    const row = await this.#row(id);
+    const row = await this.#visible(id, actor);
     assertApprover(row, actor, 'approve');
     const now = this.#now();
     // Only while still pending and unexpired (a deny or an execution may have just won).
@@ -233,7 +315,7 @@ export class ApprovalService {
 
   /** Ends the request: any one approver's denial is final. */
   async deny(id: string, actor: Actor, reason: string | undefined, commit?: CommitScope): Promise<ApprovalView> {
-    const row = await this.#row(id);
+    const row = await this.#visible(id, actor);
     assertApprover(row, actor, 'deny');
     const now = this.#now();
     const [done] = await writeTransaction(this.#db, commit, async (tx) => {
@@ -289,8 +371,7 @@ export class ApprovalService {
    * the requester, no longer pending); returns when they could.
    */
   async assertExecutable(id: string, actor: Actor): Promise<void> {
-    const row = await this.#row(id);
-    if (!visibleTo(row, actor)) throw new KeywardError('APPROVAL_NOT_FOUND', `no approval ${id}`);
+    const row = await this.#visible(id, actor);
     if (row.requester !== actor.principal)
       throw new KeywardError('APPROVAL_NOT_REQUESTER', `only ${row.requester}, who requested ${id}, may execute it`);
     if (row.state !== 'pending') throw notPending(row);
@@ -298,8 +379,11 @@ export class ApprovalService {
 
   /** Claims the one execution (`pending → executing`); the loser of a race gets APPROVAL_NOT_PENDING. */
   async claim(id: string): Promise<void> {
+    // The log's size before the claim: the execution's record, if it commits, comes at or after it.
+    const auditFrom = await auditHeadSize(this.#db);
     const now = this.#now();
-    if (!(await claimApproval(this.#db, id, now))) throw notPending(await this.#row(id));
+    const deadline = new Date(now.getTime() + this.#leaseMs);
+    if (!(await claimApproval(this.#db, id, now, { deadline, auditFrom }))) throw notPending(await this.#row(id));
   }
 
   /** Records how the one execution ended ('executed', or 'failed' with its error code). */

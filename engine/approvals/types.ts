@@ -8,6 +8,14 @@ import type { ApprovalRow, ApprovalState, Db } from '../store/index.js';
 
 /** How long an approval waits for its approvers and execution, by default. */
 export const APPROVAL_TTL_MS_DEFAULT = 24 * 60 * 60 * 1000;
+/**
+ * How long an execution may stay 'executing' before it is settled from the audit log (its node died
+ * or stalled): far beyond any request's storage deadlines (2 s each), so a live execution is never
+ * settled under it.
+ */
+export const APPROVAL_EXECUTION_LEASE_MS_DEFAULT = 10 * 60 * 1000;
+/** The result code of an execution whose lease ended with no record of it in the audit log. */
+export const EXECUTION_LOST = 'APPROVAL_EXECUTION_LOST';
 /** Largest page of `GET /v1/approvals`. */
 export const APPROVAL_PAGE_MAX = 100;
 /** Longest denial reason kept. */
@@ -75,6 +83,8 @@ export interface ExecutionGate {
 export interface ApprovalServiceOptions {
   now: () => Date;
   ttlMs?: number;
+  /** An execution's lease (default {@link APPROVAL_EXECUTION_LEASE_MS_DEFAULT}). */
+  executionLeaseMs?: number;
   /** The keyed digest of a canonical request body (the audit HMAC; needs the HSM unsealed). */
   digest: (canonicalBody: string) => string;
   /** Called once per approval that expired, inside the expiry's transaction (for its audit record). */

@@ -18,10 +18,13 @@ export async function getApproval(db: Db, id: string): Promise<ApprovalRow | und
   return row;
 }
 
-/** Where an approval's request goes, without the rest of the row. */
-export async function getApprovalTarget(db: Db, id: string): Promise<{ method: string; path: string } | undefined> {
+/** Where an approval's request goes and who asked, without the rest of the row. */
+export async function getApprovalTarget(
+  db: Db,
+  id: string,
+): Promise<{ method: string; path: string; requester: string } | undefined> {
   const [row] = await db
-    .select({ method: approvals.method, path: approvals.path })
+    .select({ method: approvals.method, path: approvals.path, requester: approvals.requester })
     .from(approvals)
     .where(eq(approvals.id, id));
   return row;
@@ -61,7 +64,12 @@ export async function listApprovals(
     .select()
     .from(approvals)
     .where(
-      and(q.state ? eq(approvals.state, q.state) : undefined, q.after ? gt(approvals.id, q.after) : undefined, visible),
+      and(
+        q.state ? eq(approvals.state, q.state) : undefined,
+        // The cursor compares in the order the page is sorted in (a database's default collation may not be C).
+        q.after ? sql`${approvals.id} COLLATE "C" > ${q.after}` : undefined,
+        visible,
+      ),
     )
     .orderBy(sql`${approvals.id} COLLATE "C"`)
     .limit(q.limit);
@@ -127,11 +135,19 @@ export async function denyApproval(
   return row;
 }
 
-/** `pending → executing` if still pending and unexpired at `now`; returns whether this call won. */
-export async function claimApproval(db: Db, id: string, now: Date): Promise<boolean> {
+/**
+ * `pending → executing` if still pending and unexpired at `now`, with the execution's lease (its
+ * deadline, and the audit log's size at the claim); returns whether this call won.
+ */
+export async function claimApproval(
+  db: Db,
+  id: string,
+  now: Date,
+  lease: { deadline: Date; auditFrom: number },
+): Promise<boolean> {
   const won = await db
     .update(approvals)
-    .set({ state: 'executing' })
+    .set({ state: 'executing', executionDeadline: lease.deadline, executionAuditFrom: lease.auditFrom })
     .where(and(eq(approvals.id, id), eq(approvals.state, 'pending'), gt(approvals.expiresAt, now)))
     .returning({ id: approvals.id });
   return won.length > 0;
@@ -147,4 +163,29 @@ export async function settleApproval(
     .update(approvals)
     .set({ state: r.code ? 'failed' : 'executed', finishedAt: r.now, resultStatus: r.status, resultCode: r.code })
     .where(and(eq(approvals.id, id), eq(approvals.state, 'executing')));
+}
+
+/** Executions whose lease ended at or before `now` (their node died or stalled mid-operation). */
+export async function overdueExecutions(db: Db, now: Date): Promise<ApprovalRow[]> {
+  return db
+    .select()
+    .from(approvals)
+    .where(and(eq(approvals.state, 'executing'), lte(approvals.executionDeadline, now)));
+}
+
+/**
+ * Settles an overdue execution (`executing → executed | failed`) with the outcome found for it, only
+ * if it is still executing past its lease; returns whether this call did (of two nodes, one does).
+ */
+export async function settleOverdueExecution(
+  db: Db,
+  id: string,
+  r: { status: number; code: string | null; now: Date },
+): Promise<boolean> {
+  const rows = await db
+    .update(approvals)
+    .set({ state: r.code ? 'failed' : 'executed', finishedAt: r.now, resultStatus: r.status, resultCode: r.code })
+    .where(and(eq(approvals.id, id), eq(approvals.state, 'executing'), lte(approvals.executionDeadline, r.now)))
+    .returning({ id: approvals.id });
+  return rows.length > 0;
 }

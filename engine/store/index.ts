@@ -57,6 +57,8 @@ export {
   listApprovalGrants,
   listApprovals,
   settleApproval,
+  overdueExecutions,
+  settleOverdueExecution,
 } from './approval-repos.js';
 export { APPROVAL_STATES } from './schema.js';
 export type { ApprovalRow, ApprovalState, NewApprovalRow } from './schema.js';

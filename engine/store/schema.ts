@@ -323,6 +323,13 @@ export const approvals = pgTable(
     /** The executed operation's status and error code. */
     resultStatus: integer('result_status'),
     resultCode: text('result_code'),
+    /**
+     * While 'executing': the lease's end, after which the execution is settled from the audit log
+     * (engine/approvals/service.ts, `recoverExecutions`), and the audit log's size when it was
+     * claimed (the execution's record, if it committed, is at or after it).
+     */
+    executionDeadline: timestamptz('execution_deadline'),
+    executionAuditFrom: bigint('execution_audit_from', { mode: 'number' }),
   },
   (t) => [
     check('approvals_state', sql`${t.state} IN ('pending', 'denied', 'expired', 'executing', 'executed', 'failed')`),
@@ -331,6 +338,9 @@ export const approvals = pgTable(
       .on(t.expiresAt)
       .where(sql`${t.state} = 'pending'`),
     index('approvals_state_id').on(t.state, t.id),
+    index('approvals_executing_deadline')
+      .on(t.executionDeadline)
+      .where(sql`${t.state} = 'executing'`),
   ],
 );
 

@@ -102,14 +102,31 @@ export function approvalRoutes(deps: AppDeps, targets: readonly Router[]): Route
     const id = ctx.params.id as string;
     assertApprovalId(id);
     let body = await readJson(ctx, Math.max(deps.bodyLimit, EXECUTE_BODY_LIMIT));
+    // Only the requester may execute, so only the requester learns where the request goes (and has
+    // it dispatched, to be checked by the target route). Anyone else is answered by the approval's
+    // own checks, recorded and decided like any request: whoever may not see the approval gets the
+    // same 404 as for an id that does not exist (a stranger's body never reaches a target route,
+    // whose validation would tell). A token lookup: under the bound on failed authentication, as
+    // the pipeline's own.
+    admitAuth(ctx);
+    const target = await hsm.approvalTarget(bearer(ctx), id);
+    if (!target) {
+      // A policy may even park it (then that is the answer).
+      const refused = await hsm.request(
+        { ...caller(ctx), operation: 'approval.execute', approval: { id, execute: false } },
+        async (a) => {
+          await a.assertExecutable(id);
+          throw new KeywardError('APPROVAL_NOT_FOUND', `no approval ${id}`);
+        },
+      );
+      return respond(ctx, refused);
+    }
     if (isEmptyObject(body)) {
       // The parked body, when the caller is the approval's requester (engine/hsm.ts parkedBody).
-      // A token lookup: under the bound on failed authentication, as the pipeline's own.
-      admitAuth(ctx);
       const parked = await hsm.parkedBody(bearer(ctx), id);
       if (parked !== undefined) body = parked;
-      // No parked body for this caller: say why (a stranger, not the requester, no longer pending)
-      // rather than let the target route reject an empty body. Recorded like any refused execute.
+      // No parked body (no longer pending): say why rather than let the target route reject an
+      // empty body. Recorded like any refused execute.
       else {
         const checked = await hsm.request(
           { ...caller(ctx), operation: 'approval.execute', approval: { id, execute: false } },
@@ -117,19 +134,6 @@ export function approvalRoutes(deps: AppDeps, targets: readonly Router[]): Route
         );
         if (checked.kind === 'parked') return respond(ctx, checked);
       }
-    }
-    // The stored method and path are not secret to the requester, but only the pipeline (after
-    // authentication) says who that is: strangers learn nothing beyond "not found".
-    const target = await hsm.approvalTarget(id);
-    if (!target) {
-      // Recorded and decided like any request; a policy may even park it (then that is the answer).
-      const refused = await hsm.request(
-        { ...caller(ctx), operation: 'approval.execute', approval: { id, execute: false } },
-        async () => {
-          throw new KeywardError('APPROVAL_NOT_FOUND', `no approval ${id}`);
-        },
-      );
-      return respond(ctx, refused);
     }
     const saved = {
       method: ctx.method,

@@ -137,9 +137,13 @@ describe('the operations catalog (engine/operations.ts)', () => {
   let emitted: Operation[] = [];
   before(async () => {
     s = await startTestServer();
-    // The spy: record the operation, refuse as a missing key would (the transit encrypt then upserts).
-    (s.hsm as unknown as { request: (ctx: RequestContext) => Promise<never> }).request = async (ctx) => {
+    // The spy: record the operation, refuse as a missing key would (the transit encrypt then upserts:
+    // its encrypt on the key to be runs, so the key.create inside it is seen, and refused likewise).
+    (
+      s.hsm as unknown as { request: (ctx: RequestContext, fn: (a: never) => Promise<unknown>) => Promise<never> }
+    ).request = async (ctx, fn) => {
       emitted.push(ctx.operation);
+      if (ctx.newKey && ctx.operation === 'encrypt') await fn(undefined as never);
       throw new KeywardError('KEY_NOT_FOUND', 'spy');
     };
   });

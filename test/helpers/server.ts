@@ -19,6 +19,8 @@ export interface TestServer {
   close(): Promise<void>;
   /** Ends the refusals' fold interval now: the folded records are written when it resolves. */
   flushRefusals(): Promise<void>;
+  /** The running server's refusals folder (server/refusals.ts), to watch its interval's flushes. */
+  readonly refusals: RunningServer['refusals'];
   /**
    * fetch + JSON, returning status, headers and parsed body. Every response is checked against the
    * OpenAPI document (its route's documented statuses and schemas; test/helpers/openapi.ts): a
@@ -85,6 +87,9 @@ export async function startTestServer(
     },
     async flushRefusals() {
       await running.refusals?.flush();
+    },
+    get refusals() {
+      return running.refusals;
     },
     async call(method, path, o = {}) {
       const headers: Record<string, string> = { ...o.headers };

@@ -122,7 +122,12 @@ describe('/v1/approvals', { timeout: 240_000 }, () => {
     assertError(await s.call('POST', `/v1/approvals/${id}/deny`, { token: op1, body: {} }), 403, 'APPROVAL_SELF');
     // admin is not operator: the decision named the group, and holding another role doesn't count.
     assertError(await s.call('POST', `/v1/approvals/${id}/approve`, { token: root, body: {} }), 403, 'APPROVAL_GROUP');
-    assertError(await s.call('POST', `/v1/approvals/${id}/approve`, { token: app, body: {} }), 403, 'APPROVAL_GROUP');
+    // app may not even see it: the answer is the one for an approval that does not exist.
+    assertError(
+      await s.call('POST', `/v1/approvals/${id}/approve`, { token: app, body: {} }),
+      404,
+      'APPROVAL_NOT_FOUND',
+    );
     const first = await s.call('POST', `/v1/approvals/${id}/approve`, { token: op2, body: {} });
     assert.equal(first.status, 200);
     assert.deepEqual(first.body.approvedBy, ['op-2']);
@@ -144,6 +149,62 @@ describe('/v1/approvals', { timeout: 240_000 }, () => {
     assertError(await s.call('POST', `/v1/approvals/${id}/execute`, { token: op1 }), 409, 'APPROVAL_INSUFFICIENT');
     assert.equal((await s.call('GET', `/v1/approvals/${id}`, { token: op1 })).body.state, 'pending');
     assert.equal((await s.call('GET', '/v1/keys/sod', { token: root })).body.deleteAfter, null);
+  });
+
+  it('who may not see an approval gets the answer an approval that does not exist gets, whatever its state', async () => {
+    const pending = await parkedDeletion('unseen');
+    const done = await parkedDeletion('unseen-done');
+    for (const t of [op2, op3])
+      assert.equal((await s.call('POST', `/v1/approvals/${done}/approve`, { token: t, body: {} })).status, 200);
+    assert.equal((await s.call('POST', `/v1/approvals/${done}/execute`, { token: op1 })).status, 200);
+    const ghost = 'apr_' + '0'.repeat(12) + 'f'.repeat(20);
+    const strangers = [app, await token('aud', ['auditor'])];
+    /** Every approval route's answer to `t` for `id`, with the id itself blanked out. */
+    const answers = async (t: string, id: string) => {
+      const calls: Array<[string, string, unknown]> = [
+        ['GET', `/v1/approvals/${id}`, undefined],
+        ['POST', `/v1/approvals/${id}/approve`, {}],
+        ['POST', `/v1/approvals/${id}/deny`, { reason: 'no' }],
+        ['POST', `/v1/approvals/${id}/execute`, undefined],
+        ['POST', `/v1/approvals/${id}/execute`, {}],
+        // A body the target route would reject (400) had it been dispatched.
+        ['POST', `/v1/approvals/${id}/execute`, { bogus: 1 }],
+      ];
+      const out = [];
+      for (const [method, path, body] of calls) {
+        const r = await s.call(method, path, { token: t, ...(body !== undefined ? { body } : {}) });
+        out.push(`${method} ${path.replace(id, '<id>')}: ${r.status} ${JSON.stringify(r.body).replaceAll(id, '<id>')}`);
+      }
+      return out;
+    };
+    for (const t of strangers) {
+      const none = await answers(t, ghost);
+      assert.ok(
+        none.every((a) => / 404 .*APPROVAL_NOT_FOUND/.test(a)),
+        none.join('\n'),
+      );
+      assert.deepEqual(await answers(t, pending), none);
+      assert.deepEqual(await answers(t, done), none);
+    }
+    // Nothing they did changed it; those who may see it still get their own answers.
+    const shown = await s.call('GET', `/v1/approvals/${pending}`, { token: op2 });
+    assert.equal(shown.body.state, 'pending');
+    assert.equal(shown.body.approvals, 0);
+    assertError(
+      await s.call('POST', `/v1/approvals/${pending}/execute`, { token: op2 }),
+      403,
+      'APPROVAL_NOT_REQUESTER',
+    );
+    assertError(
+      await s.call('POST', `/v1/approvals/${pending}/execute`, { token: op2, body: { bogus: 1 } }),
+      403,
+      'APPROVAL_NOT_REQUESTER',
+    );
+    assertError(
+      await s.call('POST', `/v1/approvals/${done}/approve`, { token: op2, body: {} }),
+      409,
+      'APPROVAL_NOT_PENDING',
+    );
   });
 
   it('executes once, for the requester only, and a second execute is refused', async () => {

@@ -46,6 +46,14 @@ describe('refusals: bad-token floods and requests refused before the pipeline', 
       bodyLimit: 4096,
     });
     root = (await devBootstrap(s.hsm)).rootToken;
+    // The fold interval is the server's own (10 s, on its own timer): the tests count how many
+    // intervals ended while they ran instead of hoping none did (on a loaded machine one often does).
+    const refusals = s.refusals!;
+    const flush = refusals.flush.bind(refusals);
+    refusals.flush = () => {
+      intervalsEnded++;
+      return flush();
+    };
   });
   after(async () => {
     for (const a of agents.values()) a.destroy();
@@ -92,6 +100,9 @@ describe('refusals: bad-token floods and requests refused before the pipeline', 
     });
   }
 
+  /** How many times the fold interval has ended (its timer, or flushRefusals). */
+  let intervalsEnded = 0;
+
   async function headSize(): Promise<number> {
     return (await auditRecordsPage(s.hsm.store.db, 0, 0)).size;
   }
@@ -127,6 +138,7 @@ describe('refusals: bad-token floods and requests refused before the pipeline', 
   it('a bad-token flood: bounded 401s, then 429 + Retry-After; a few records account for all; another client is served', async () => {
     const flooder = '127.0.0.2';
     const before = await headSize();
+    const ended0 = intervalsEnded;
     const N = 300;
     const start = Date.now();
     const bad: Answer[] = [];
@@ -160,17 +172,22 @@ describe('refusals: bad-token floods and requests refused before the pipeline', 
     await new Promise((r) => setTimeout(r, 1000 * Number(blocked.retryAfter)));
     assert.equal((await send(flooder, 'GET', '/v1/keys', { token: root })).status, 200);
 
+    // The intervals the flood spanned: those that ended during it, and the one flushRefusals ends.
+    const intervals = intervalsEnded - ended0 + 1;
     await s.flushRefusals();
     const records = await recordsSince(before);
     const acc = account(bad, records, flooder);
     assert.deepEqual([...acc.keys()].sort(), ['RATE_LIMITED', 'UNAUTHENTICATED']);
     for (const [code, a] of acc) {
       assert.equal(a.logged, a.answers, `${code}: every answer is in the log, once: ${JSON.stringify(a)}`);
-      // One record as it happens and one folded count per fold interval (10 s) spanned.
-      assert.ok(a.records <= 2 * (Math.ceil(elapsed / 10) + 1), `${code}: ${a.records} records`);
+      // One record as it happens and one folded count per fold interval spanned.
+      assert.ok(a.records <= 2 * intervals, `${code}: ${a.records} records in ${intervals} intervals`);
     }
     const flooderRecords = records.filter((r) => r.details?.client === flooder).length;
-    assert.ok(flooderRecords <= 8, `${N} bad-token requests added ${flooderRecords} records`);
+    assert.ok(
+      flooderRecords <= 4 * intervals,
+      `${N} bad-token requests added ${flooderRecords} records in ${intervals} intervals`,
+    );
     // The good client: one record per request, as ever.
     const served = records.filter((r) => r.operation === 'key.list' && r.status === 200 && r.principal === 'root');
     assert.equal(served.length, good.length + 1);
@@ -190,6 +207,7 @@ describe('refusals: bad-token floods and requests refused before the pipeline', 
   it('every refusal before the pipeline is recorded, folded per client and code', async () => {
     const client = '127.0.0.3';
     const before = await headSize();
+    const ended0 = intervalsEnded;
     const K = 6;
     const answers: Answer[] = [];
     const big = Buffer.alloc(8192, 'a');
@@ -222,11 +240,15 @@ describe('refusals: bad-token floods and requests refused before the pipeline', 
       answers.every((a) => a.status >= 400 && a.code),
       JSON.stringify(answers.filter((a) => !a.code)),
     );
-    // Before the interval ends: the first of each code is recorded, the rest only counted.
+    // Before the interval ends: the first of each code is recorded, the rest only counted. Each
+    // interval that ended meanwhile (its timer) may have written one folded record per code and
+    // started a new interval, whose first is recorded again: exact when none ended.
     const early = account(answers, await recordsSince(before), client);
+    const ended = intervalsEnded - ended0;
     for (const [code, a] of early) {
-      assert.equal(a.records, 1, `${code}: one record before the flush: ${JSON.stringify(a)}`);
-      assert.equal(a.folded, 0);
+      const what = `${code}, ${ended} intervals ended: ${JSON.stringify(a)}`;
+      assert.ok(a.records >= 1 && a.records <= 1 + ended, `${what}: one record per interval`);
+      assert.ok(a.folded <= ended, `${what}: no folded record before its interval ends`);
     }
     await s.flushRefusals();
     const records = await recordsSince(before);

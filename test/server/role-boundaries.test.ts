@@ -97,8 +97,9 @@ const MATRIX: Record<string, readonly [Cell, Cell, Cell, Cell]> = {
   // Allowed to all by the policy; the server enforces separation of duties (approval requested by another operator).
   'GET /v1/approvals':                             [ok,     ok,      ok,     ok],
   'GET /v1/approvals/:id':                         [ok,     ok,      hidden, hidden],
-  'POST /v1/approvals/:id/approve':                [deny,   ok,      deny,   deny],
-  'POST /v1/approvals/:id/deny':                   [deny,   ok,      deny,   deny],
+  // admin sees the approval but does not hold its group; app and auditor may not even see it (as GET).
+  'POST /v1/approvals/:id/approve':                [deny,   ok,      hidden, hidden],
+  'POST /v1/approvals/:id/deny':                   [deny,   ok,      hidden, hidden],
   // Executed by the requester (each role parks its own key deletion, approved by two operators; app
   // and auditor may not park one, so they try to execute another's).
   'POST /v1/approvals/:id/execute':                [ok,     ok,      hidden, hidden],

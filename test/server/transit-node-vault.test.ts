@@ -153,4 +153,52 @@ describe('Vault transit through node-vault', { timeout: 120_000 }, () => {
     const made = await admin.encryptData({ name: 'fresh', plaintext: b64('x') });
     assert.match(made.data.ciphertext, /^vault:v1:/);
   });
+
+  it("encrypt's upsert is decided whole: a caller refused the encrypt or the create leaves no key behind", async () => {
+    const op = (await issueToken(s.hsm.store.db, { principal: 'op', roles: ['operator'], now: new Date() })).token;
+    const operator = vaultClient({ endpoint: s.url, token: op, noCustomHTTPVerbs: true });
+    const missing = (name: string) =>
+      assert.rejects(admin.transitReadKey({ name }), (e: any) => e.response.statusCode === 404);
+    // `operator` may create keys but not encrypt: refused, and no key was made on the way.
+    await assert.rejects(
+      operator.encryptData({ name: 'upsert-op', plaintext: b64('x') }),
+      (e: any) => e.response.statusCode === 403 && /denied encrypt/.test(e.message),
+    );
+    await missing('upsert-op');
+    // The same for a batch.
+    await assert.rejects(
+      operator.write('transit/encrypt/upsert-op', { batch_input: [{ plaintext: b64('a') }] }),
+      (e: any) => e.response.statusCode === 403,
+    );
+    await missing('upsert-op');
+    // `app` may encrypt but not create keys: refused, nothing made either.
+    await assert.rejects(
+      vault.encryptData({ name: 'upsert-op', plaintext: b64('x') }),
+      (e: any) => e.response.statusCode === 403 && /denied key\.create/.test(e.message),
+    );
+    await missing('upsert-op');
+    // Allowed both: the key is created and the plaintext encrypted under it (it decrypts).
+    const enc = await admin.encryptData({ name: 'upsert-op', plaintext: b64('made on the way') });
+    assert.match(enc.data.ciphertext, /^vault:v1:/);
+    assert.equal((await admin.transitReadKey({ name: 'upsert-op' })).data.type, 'aes256-gcm96');
+    const dec = await vault.decryptData({ name: 'upsert-op', ciphertext: enc.data.ciphertext });
+    assert.equal(Buffer.from(dec.data.plaintext, 'base64').toString(), 'made on the way');
+    // The audit log (a missing key's 404 names no key): each refusal is the only record naming the
+    // key to be, and only the last upsert creates it.
+    let ops: string[] = [];
+    for (let i = 0; i < 100 && !ops.includes('decrypt:200'); i++) {
+      if (i) await new Promise((res) => setTimeout(res, 100));
+      const r = await s.call('GET', '/v1/audit/records?from=0&limit=1000', { token: root });
+      ops = (r.body.records ?? [])
+        .map((x: any) => (typeof x === 'string' ? JSON.parse(x) : JSON.parse(x.leaf ?? '{}')))
+        .filter((x: any) => x.key === 'upsert-op')
+        .map((x: any) => `${x.operation}:${x.status}`);
+    }
+    assert.deepEqual(ops, [
+      'encrypt:403', // operator
+      'encrypt:403', // operator, batch
+      ...['key.create:403', 'encrypt:403'], // app
+      ...['key.create:200', 'encrypt:200', 'key.read:200', 'decrypt:200'], // admin, then app
+    ]);
+  });
 });

@@ -36,6 +36,8 @@ const row = (over: Partial<ApprovalRow> = {}): ApprovalRow => ({
   denyReason: null,
   resultStatus: null,
   resultCode: null,
+  executionDeadline: null,
+  executionAuditFrom: null,
   ...over,
 });
 const code = (c: string) => (err: unknown) => isKeywardError(err) && err.code === c;

@@ -94,13 +94,20 @@ describe('ApprovalService: parking and reading', () => {
     assert.equal(svc.digest('{}'), hmac('{}'));
   });
 
-  it('target names the method and path (for dispatch) to anyone; unknown ids are undefined, malformed ones VALIDATION_FAILED', async () => {
+  it('target names the method and path (for dispatch) to the requester only; anyone else and unknown ids get undefined, malformed ones VALIDATION_FAILED', async () => {
     const p = fresh();
     const { approvalId } = await park(svc, clock, p.requester, p.group);
-    assert.deepEqual(await svc.target(approvalId), { method: 'DELETE', path: '/v1/keys/orders?force=true' });
-    assert.equal(await svc.target('apr_' + '0'.repeat(32)), undefined);
-    await assert.rejects(svc.target('apr_XYZ'), code('VALIDATION_FAILED'));
-    await assert.rejects(svc.target('apr_' + '0'.repeat(32) + "' OR 1=1"), code('VALIDATION_FAILED'));
+    assert.deepEqual(await svc.target(approvalId, p.requester.principal), {
+      method: 'DELETE',
+      path: '/v1/keys/orders?force=true',
+    });
+    assert.equal(await svc.target(approvalId, p.requester.principal + '-other'), undefined);
+    assert.equal(await svc.target('apr_' + '0'.repeat(32), p.requester.principal), undefined);
+    await assert.rejects(svc.target('apr_XYZ', p.requester.principal), code('VALIDATION_FAILED'));
+    await assert.rejects(
+      svc.target('apr_' + '0'.repeat(32) + "' OR 1=1", p.requester.principal),
+      code('VALIDATION_FAILED'),
+    );
   });
 
   it('refuses a bad quorum or TTL before writing anything', async () => {
@@ -141,12 +148,15 @@ describe('ApprovalService: approve and deny', () => {
     assert.equal((await svc.get(approvalId, p.requester)).state, 'pending');
   });
 
-  it('approvers must hold the named role: other roles, no roles and admin alone are APPROVAL_GROUP', async () => {
+  it('approvers must hold the named role: admin alone is APPROVAL_GROUP; who may not see it is APPROVAL_NOT_FOUND', async () => {
     const p = fresh();
     const { approvalId } = await park(svc, clock, p.requester, p.group);
-    for (const who of [p.stranger, p.admin, { principal: 'nobody', roles: [] }]) {
-      await assert.rejects(svc.approve(approvalId, who), code('APPROVAL_GROUP'), who.principal);
-      await assert.rejects(svc.deny(approvalId, who, undefined), code('APPROVAL_GROUP'), who.principal);
+    await assert.rejects(svc.approve(approvalId, p.admin), code('APPROVAL_GROUP'));
+    await assert.rejects(svc.deny(approvalId, p.admin, undefined), code('APPROVAL_GROUP'));
+    // Other roles, no roles: they may not see it, so they are told what an unknown id is told.
+    for (const who of [p.stranger, { principal: 'nobody', roles: [] }]) {
+      await assert.rejects(svc.approve(approvalId, who), code('APPROVAL_NOT_FOUND'), who.principal);
+      await assert.rejects(svc.deny(approvalId, who, undefined), code('APPROVAL_NOT_FOUND'), who.principal);
     }
     assert.deepEqual((await svc.get(approvalId, p.admin)).approvedBy, []);
   });
@@ -670,5 +680,31 @@ describe('ApprovalService: in the pipeline’s CommitScope', () => {
     await assert.rejects(svc.deny(second.approvalId, p.a1, 'no', failing), /audit append failed/);
     assert.equal((await svc.get(second.approvalId, p.requester)).state, 'pending');
     assert.ok(await getEntry(u.store.db, approvalBodyPath(second.approvalId)), 'body still kept');
+  });
+
+  it('approvals made in the same millisecond list in the order they were made: a cursor past one never skips a later one', async () => {
+    const p = fresh();
+    // With random bits alone, each round's second approval sorts before its first half the time.
+    for (let round = 0; round < 20; round++) {
+      const first = await park(svc, clock, p.requester, p.group);
+      const seen = await svc.list(p.requester, { limit: APPROVAL_PAGE_MAX });
+      const cursor = seen.approvals[seen.approvals.length - 1]!.id;
+      assert.equal(cursor, first.approvalId);
+      clock.ms -= 1; // park ticks: the second is made in the first's millisecond
+      const second = await park(svc, clock, p.requester, p.group);
+      assert.equal(second.approvalId.slice(4, 16), first.approvalId.slice(4, 16), 'the same millisecond');
+      const next = await svc.list(p.requester, { limit: APPROVAL_PAGE_MAX, after: cursor });
+      assert.deepEqual(
+        next.approvals.map((a) => a.id),
+        [second.approvalId],
+        `round ${round}: the approval made after the cursor's is on the next page`,
+      );
+    }
+    // A clock that steps back keeps the order too.
+    const before = await park(svc, clock, p.requester, p.group);
+    clock.ms -= 5_000;
+    const after = await park(svc, clock, p.requester, p.group);
+    clock.ms += 5_000;
+    assert.ok(after.approvalId > before.approvalId);
   });
 });

@@ -24,6 +24,8 @@ import type { TestStore } from '../../helpers/store.js';
 
 const T0 = new Date('2026-03-01T12:00:00.000Z');
 const at = (s: number) => new Date(T0.getTime() + s * 1000);
+/** A claim's lease (what the service stores; these tests only check the state change). */
+const lease = { deadline: at(600), auditFrom: 0 };
 
 function approval(id: string, over: Partial<NewApprovalRow> = {}): NewApprovalRow {
   return {
@@ -64,7 +66,11 @@ for (const driver of availableDrivers()) {
       assert.equal(row?.state, 'pending');
       assert.deepEqual(row?.policies, ['a'.repeat(64)]);
       assert.equal(row?.expiresAt.toISOString(), at(60).toISOString());
-      assert.deepEqual(await getApprovalTarget(store.db, 'apr_1'), { method: 'DELETE', path: '/v1/keys/orders' });
+      assert.deepEqual(await getApprovalTarget(store.db, 'apr_1'), {
+        method: 'DELETE',
+        path: '/v1/keys/orders',
+        requester: 'alice',
+      });
       assert.equal(await getApproval(store.db, 'apr_2'), undefined);
       assert.equal(await getApprovalTarget(store.db, 'apr_2'), undefined);
     });
@@ -95,7 +101,7 @@ for (const driver of availableDrivers()) {
         { approvalId: 'apr_1', principal: 'carol' },
       ]);
       assert.deepEqual(await listApprovalGrants(store.db, []), []);
-      assert.ok(await claimApproval(store.db, 'apr_1', at(3)));
+      assert.ok(await claimApproval(store.db, 'apr_1', at(3), lease));
       assert.equal(await addApprovalGrant(store.db, 'apr_1', 'erin', at(4)), false, 'after the claim');
     });
 
@@ -106,7 +112,7 @@ for (const driver of availableDrivers()) {
       assert.equal(denied?.deniedBy, 'bob');
       assert.equal(denied?.denyReason, 'no');
       assert.equal(await denyApproval(store.db, 'apr_1', { by: 'carol', reason: null, now: at(6) }), undefined);
-      assert.equal(await claimApproval(store.db, 'apr_1', at(6)), false);
+      assert.equal(await claimApproval(store.db, 'apr_1', at(6), lease), false);
       assert.equal(await addApprovalGrant(store.db, 'apr_1', 'carol', at(6)), false);
       await insertApproval(store.db, approval('apr_2', { expiresAt: at(5) }));
       assert.equal(
@@ -119,8 +125,8 @@ for (const driver of availableDrivers()) {
     it('of two racing claims exactly one wins; settle ends only an executing approval', async () => {
       await insertApproval(store.db, approval('apr_1'));
       const wins = await Promise.all([
-        claimApproval(store.db, 'apr_1', at(1)),
-        claimApproval(store.db, 'apr_1', at(1)),
+        claimApproval(store.db, 'apr_1', at(1), lease),
+        claimApproval(store.db, 'apr_1', at(1), lease),
       ]);
       assert.deepEqual(wins.sort(), [false, true]);
       await settleApproval(store.db, 'apr_1', { status: 500, code: 'CRYPTO_FAILED', now: at(2) });
@@ -132,8 +138,8 @@ for (const driver of availableDrivers()) {
       await insertApproval(store.db, approval('apr_2'));
       await settleApproval(store.db, 'apr_2', { status: 200, code: null, now: at(3) });
       assert.equal((await getApproval(store.db, 'apr_2'))?.state, 'pending', 'settle needs a claim first');
-      assert.equal(await claimApproval(store.db, 'apr_2', at(60)), false, 'no claim at the expiry');
-      assert.ok(await claimApproval(store.db, 'apr_2', at(59)));
+      assert.equal(await claimApproval(store.db, 'apr_2', at(60), lease), false, 'no claim at the expiry');
+      assert.ok(await claimApproval(store.db, 'apr_2', at(59), lease));
       await settleApproval(store.db, 'apr_2', { status: 200, code: null, now: at(60) });
       assert.equal((await getApproval(store.db, 'apr_2'))?.state, 'executed');
     });
