@@ -111,6 +111,7 @@ export {
   readAuditBatchInputs,
   readAuditHead,
   readAuditRecords,
+  readAuditRecordsRaw,
   readAuditRecordsText,
   tryIntegratorLock,
 } from './audit-repos.js';
@@ -119,6 +120,7 @@ export type {
   AuditBatchWrite,
   AuditHead,
   AuditRecordRow,
+  AuditRecordsRaw,
   AuditRecordText,
   AuditTreeState,
   StoredInput,

@@ -1,12 +1,13 @@
 import { KeywardApiError } from '@keyward/client';
-import type { KeywardClient, components } from '@keyward/client';
+import type { KeywardClient } from '@keyward/client';
 import { Command, Option } from 'clipanion';
 import { KeywardError, isKeywardError } from '../../../lib/errors.js';
 import { fromBase64 } from '../../../lib/bytes.js';
 import type { VerifiedCheckpoint } from '../../../engine/audit/math/index.js';
-import type { LeafHashes, RootCheck } from '../../../engine/audit/verifier/index.js';
+import type { LeafHashes, RootCheck, VerifyPool } from '../../../engine/audit/verifier/index.js';
 import { RemoteCommand, wholeNumber } from '../../base.js';
 import { done, toCliError } from '../../http.js';
+import { fetchRecordsPage, firstRecords } from './pages.js';
 import { checkRange, liveTrustedKeys, num, prefixed, Progress, readTrustedCheckpoint } from './shared.js';
 
 /** Loaded when used: every command's module is imported when the CLI starts. */
@@ -14,11 +15,6 @@ const logVerifier = () => import('../../../engine/audit/verifier/index.js');
 
 /** Loaded when used: every command's module is imported when the CLI starts. */
 const auditMath = () => import('../../../engine/audit/math/index.js');
-
-/** Records per GET /v1/audit/records (the server's maximum). */
-const PAGE = 1000;
-
-type RecordsPage = components['schemas']['AuditRecords'];
 
 function corrupt(message: string, details?: Record<string, unknown>): KeywardError {
   return new KeywardError('AUDIT_LOG_CORRUPT', message, details ? { details } : undefined);
@@ -64,6 +60,17 @@ export default class AuditVerifyCommand extends RemoteCommand {
   });
 
   async run(): Promise<number> {
+    const { VerifyPool } = await logVerifier();
+    // The worker threads start now, while the keys, the checkpoint and the first page are fetched.
+    const pool = new VerifyPool();
+    try {
+      return await this.#verify(pool);
+    } finally {
+      await pool.close();
+    }
+  }
+
+  async #verify(pool: VerifyPool): Promise<number> {
     const { LogVerifier, RootMismatch } = await logVerifier();
     const { SignatureType, verifyNote } = await auditMath();
     const from = this.from ?? 0;
@@ -108,13 +115,8 @@ export default class AuditVerifyCommand extends RemoteCommand {
       );
     }
 
-    // 2. Walk the records from 0, one page ahead.
-    const page = async (f: number, t?: number): Promise<RecordsPage> =>
-      done(
-        await client.get('/v1/audit/records', {
-          params: { query: { from: f, limit: PAGE, ...(t !== undefined ? { to: Math.min(t, f + PAGE) } : {}) } },
-        }),
-      );
+    // 2. Walk the records from 0, pages ahead (raw pages where the server speaks them: ./pages.ts).
+    const page = (f: number, t?: number) => fetchRecordsPage(client, f, t !== undefined ? { to: t } : {});
     let current = await page(0);
     const head = current.size;
     if (to !== undefined && to > head)
@@ -141,17 +143,15 @@ export default class AuditVerifyCommand extends RemoteCommand {
         what: `the root of the checkpoint you hold (size ${num(prev.size)})`,
       });
     // Per-record checks run in worker threads; this thread fetches, and folds the tree in order.
-    const verifier = new LogVerifier({ rootChecks, keepLeafHashesBelow: treeEnd });
+    const verifier = new LogVerifier({ rootChecks, keepLeafHashesBelow: treeEnd, pool });
     let expected = 0;
     try {
       while (expected < end) {
-        const rows = current.records;
-        const last = rows.length > 0 ? rows[rows.length - 1]!.index : -1;
         // Fetch the next page while this one is checked.
-        const nextFrom = last + 1;
-        const ahead = rows.length > 0 && nextFrom < end ? page(nextFrom, end) : undefined;
+        const nextFrom = current.end;
+        const ahead = current.count > 0 && nextFrom < end ? page(nextFrom, end) : undefined;
         ahead?.catch(() => undefined);
-        if (rows.length === 0) {
+        if (current.count === 0) {
           await verifier.finish(); // an earlier failure is reported first
           throw corrupt(
             `records [${expected}, ${end}) are missing: the stored log ends at ${expected}` +
@@ -164,12 +164,13 @@ export default class AuditVerifyCommand extends RemoteCommand {
             { index: expected },
           );
         }
-        const take = rows.length > end - expected ? rows.slice(0, end - expected) : rows;
-        await verifier.add(take);
-        expected += take.length;
+        const take = firstRecords(current, end - expected);
+        if (take.raw) await verifier.addPage(take.page);
+        else await verifier.add(take.rows);
+        expected += take.count;
         progress.update(expected, end, expected >= end);
         if (expected >= end) break;
-        current = ahead ? await ahead : { size: head, records: [], next: null };
+        current = ahead ? await ahead : { raw: false, size: head, from: expected, count: 0, end: expected, rows: [] };
       }
       await verifier.finish();
     } catch (err) {
