@@ -140,9 +140,11 @@ export interface AuditBatchRow {
  */
 export async function readAuditBatches(db: Db, from: number, to: number): Promise<AuditBatchRow[]> {
   if (to <= from) return [];
-  const rows = await queryRows<{ first: number | string; n: number; leaves: string; chains: Uint8Array }>(
+  // The chain values as hex text, decoded here: PGlite's JavaScript bytea parser took more time than
+  // the rest of the query (150 ms against 17 ms for 50,000 records' chains), Buffer's hex is native.
+  const rows = await queryRows<{ first: number | string; n: number; leaves: string; chains: string }>(
     db,
-    sql`select first, n, leaves, chains from audit_batches
+    sql`select first, n, leaves, encode(chains, 'hex') as chains from audit_batches
         where first >= coalesce((select max(first) from audit_batches where first <= ${from}::bigint), 0) and first < ${to}::bigint
         order by first`,
   );
@@ -150,8 +152,13 @@ export async function readAuditBatches(db: Db, from: number, to: number): Promis
     first: Number(r.first),
     n: Number(r.n),
     leaves: r.leaves,
-    chains: toPlainBytes(r.chains),
+    chains: hexBytes(r.chains),
   }));
+}
+
+/** Hex text as bytes; a character that is not hex (never from encode()) makes the length wrong, which callers check. */
+function hexBytes(hex: string): Uint8Array {
+  return new Uint8Array(Buffer.from(hex, 'hex')); // a copy: small Buffers share a pool
 }
 
 /** The stored policy-input blobs of the batches holding records [from, to): [first, blob]. */
