@@ -276,7 +276,9 @@ async function oneDriver(
     const f = await fetchOnlyRaw(server.addr, auditorToken);
     checks.that(f.records >= o.records, `${driver}: the raw pages held ${f.records} of ≥ ${o.records} records`);
     fetchRuns.push(f);
-    const j = await fetchOnly(auditor);
+    // A fresh connection: one idle through the CLI runs may be closed by the server as it is reused.
+    const pager = new Client(server.addr, 2, auditorToken);
+    const j = await fetchOnly(pager).finally(() => pager.close());
     checks.that(j.records >= o.records, `${driver}: the JSON pages held ${j.records} of ≥ ${o.records} records`);
     jsonRuns.push(j);
   }

@@ -7,7 +7,7 @@ import type { VerifiedCheckpoint } from '../../../engine/audit/math/index.js';
 import type { LeafHashes, RootCheck, VerifyPool } from '../../../engine/audit/verifier/index.js';
 import { RemoteCommand, wholeNumber } from '../../base.js';
 import { done, toCliError } from '../../http.js';
-import { fetchRecordsPage, firstRecords } from './pages.js';
+import { RAW_PAGE, fetchRecordsPage, firstRecords } from './pages.js';
 import { checkRange, liveTrustedKeys, num, prefixed, Progress, readTrustedCheckpoint } from './shared.js';
 
 /** Loaded when used: every command's module is imported when the CLI starts. */
@@ -15,6 +15,9 @@ const logVerifier = () => import('../../../engine/audit/verifier/index.js');
 
 /** Loaded when used: every command's module is imported when the CLI starts. */
 const auditMath = () => import('../../../engine/audit/math/index.js');
+
+/** Records in the first raw page asked for. */
+const FIRST_PAGE = 2000;
 
 function corrupt(message: string, details?: Record<string, unknown>): KeywardError {
   return new KeywardError('AUDIT_LOG_CORRUPT', message, details ? { details } : undefined);
@@ -117,7 +120,14 @@ export default class AuditVerifyCommand extends RemoteCommand {
     }
 
     // 2. Walk the records from 0, pages ahead (raw pages where the server speaks them: ./pages.ts).
-    const page = (f: number, t?: number) => fetchRecordsPage(client, f, t !== undefined ? { to: t } : {});
+    // The first pages are smaller (2,000 records, then twice as many up to RAW_PAGE): the workers start
+    // checking while the server still reads the next, larger one.
+    let limit = FIRST_PAGE;
+    const page = (f: number, t?: number) => {
+      const p = fetchRecordsPage(client, f, { limit, ...(t !== undefined ? { to: t } : {}) });
+      limit = Math.min(RAW_PAGE, 2 * limit);
+      return p;
+    };
     let current = await page(0);
     const head = current.size;
     if (to !== undefined && to > head)
