@@ -10,23 +10,27 @@
  *    record each; then one GET /v1/audit/checkpoint, so the integration is done before the clock runs;
  * 3. alternately (`--runs` each): the CLI, `keyward audit verify --json` with an auditor token, in its
  *    own process (from dist/ when the build is fresh), its own records/s figure taken as printed (and
- *    its wall time, process start included, beside it); and the baseline: GET /v1/audit/records pages
- *    of 1,000 (the server's maximum, what the CLI asks for) from 0 to the head, one page fetched ahead
- *    as the CLI does, nothing verified. CLI ÷ fetch-only says what verification costs on top of the
- *    transport; the medians are the figures.
+ *    its wall time, process start included, beside it); and the baseline: GET /v1/audit/records from
+ *    0 to the head in the pages the CLI reads (the raw format, engine/audit/verifier/records-page.ts,
+ *    10,000 a page), one page fetched ahead as the CLI does, nothing verified; and the same in JSON
+ *    pages of 1,000 (what clients that don't ask for the raw format read, and what the CLI read
+ *    before it). CLI ÷ fetch-only says what verification costs on top of the transport; the medians
+ *    are the figures. With `--baseline-cli=FILE` (another build's dist/cli/main.js, e.g. main's), that
+ *    CLI runs in the same slices against the same server: a same-run A/B.
  *
  * Every CLI run must exit 0 with `ok: true` and have checked at least every record written; every
  * fill request must answer 200: otherwise the run fails (exit 1).
  *
  * Options: --json, --smoke (1,000 records, one run each), --records=N (default 50000),
  * --concurrency=N (fill requests in flight, default 32), --runs=N (default 3),
- * --driver=pglite|postgres|both (default both; postgres only when a server is found), --dist | --tsx.
+ * --driver=pglite|postgres|both (default both; postgres only when a server is found), --dist | --tsx,
+ * --baseline-cli=FILE.
  */
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { Client, keywardEntry, ROOT, round, startChild } from './helpers/http.js';
 import type { Child, LoadResult } from './helpers/http.js';
 import { benchPostgres } from './helpers/pg.js';
@@ -35,7 +39,11 @@ import { Checks, isSmoke, option, table } from './util.js';
 import type { BenchOptions } from './util.js';
 
 const TARGET_RECORDS_PER_SEC = 50_000;
+/** Records per JSON page (the server's maximum for JSON). */
 const PAGE = 1000;
+/** Records per raw page (what the CLI asks for; the server's maximum for the raw format). */
+const RAW_PAGE = 10_000;
+const RAW_TYPE = 'application/vnd.keyward.audit-records';
 
 interface CliRun {
   /** The CLI's own figure (records checked ÷ its seconds from the checkpoint fetch to the end). */
@@ -44,13 +52,31 @@ interface CliRun {
   wallSeconds: number;
 }
 
+interface CliFigures {
+  recordsPerSec: number;
+  wallRecordsPerSec: number;
+  wallSeconds: number;
+  runs: CliRun[];
+}
+
+interface FetchFigures {
+  recordsPerSec: number;
+  seconds: number;
+  runs: number[];
+}
+
 interface DriverFigures {
   records: number;
   database: Record<string, unknown>;
   fill: LoadResult;
   integrateSeconds: number;
-  cli: { recordsPerSec: number; wallRecordsPerSec: number; wallSeconds: number; runs: CliRun[] };
-  fetchOnly: { recordsPerSec: number; seconds: number; runs: number[] };
+  cli: CliFigures;
+  /** The `--baseline-cli` build, in the same slices. */
+  baselineCli?: CliFigures;
+  /** Raw pages, as the CLI reads them. */
+  fetchOnly: FetchFigures;
+  /** JSON pages of 1,000. */
+  fetchOnlyJson: FetchFigures;
   cliOverFetchOnly: number;
 }
 
@@ -88,7 +114,39 @@ function runCli(entry: string[], addr: URL, token: string, logDir: string): Prom
   });
 }
 
-/** GET /v1/audit/records from 0 to the head in pages of PAGE, one page ahead, nothing verified. */
+/**
+ * GET /v1/audit/records from 0 to the head in raw pages of RAW_PAGE, one page ahead, nothing verified
+ * beyond the page's framing (its header line and record count).
+ */
+async function fetchOnlyRaw(addr: URL, token: string): Promise<{ records: number; seconds: number }> {
+  const page = async (from: number) => {
+    const r = await fetch(new URL(`/v1/audit/records?from=${from}&limit=${RAW_PAGE}`, addr), {
+      headers: { authorization: `Bearer ${token}`, accept: RAW_TYPE },
+    });
+    const body = Buffer.from(await r.arrayBuffer());
+    if (r.status !== 200 || r.headers.get('content-type') !== RAW_TYPE)
+      throw new Error(`GET /v1/audit/records?from=${from} (raw) → ${r.status}: ${body.toString('utf8').slice(0, 300)}`);
+    const head = JSON.parse(body.toString('latin1', 0, body.indexOf(0x0a))) as {
+      size: number;
+      from: number;
+      count: number;
+    };
+    return head;
+  };
+  const t = performance.now();
+  let current = await page(0);
+  const head = current.size;
+  let seen = 0;
+  for (;;) {
+    seen += current.count;
+    const next = current.from + current.count;
+    if (current.count === 0 || next >= head) break;
+    current = await page(next);
+  }
+  return { records: seen, seconds: (performance.now() - t) / 1000 };
+}
+
+/** GET /v1/audit/records from 0 to the head in JSON pages of PAGE, one page ahead, nothing verified. */
 async function fetchOnly(c: Client): Promise<{ records: number; seconds: number }> {
   const page = async (from: number) => {
     const r = await c.send('GET', `/v1/audit/records?from=${from}&limit=${PAGE}`);
@@ -113,7 +171,7 @@ async function fetchOnly(c: Client): Promise<{ records: number; seconds: number 
 async function oneDriver(
   driver: 'pglite' | 'postgres',
   pg: BenchPostgres | undefined,
-  o: { records: number; concurrency: number; runs: number; entry: string[] },
+  o: { records: number; concurrency: number; runs: number; entry: string[]; baseline: string[] | undefined },
   logDir: string,
   started: Child[],
   clients: Client[],
@@ -199,44 +257,58 @@ async function oneDriver(
     `${driver}: the checkpoint covers ${cp.size} records, fewer than the ${o.records} written`,
   );
 
-  log(`${driver}: keyward audit verify and the fetch-only baseline, ${o.runs} run(s) each, alternating...`);
+  log(`${driver}: keyward audit verify and the fetch-only baselines, ${o.runs} run(s) each, alternating...`);
   const cliRuns: CliRun[] = [];
+  const baseRuns: CliRun[] = [];
   const fetchRuns: Array<{ records: number; seconds: number }> = [];
+  const jsonRuns: Array<{ records: number; seconds: number }> = [];
+  const cli = async (entry: string[], what: string, into: CliRun[]) => {
+    const r = await runCli(entry, server.addr, auditorToken, logDir);
+    checks.that(r.ok, `${driver}: ${what} answered ok: false`);
+    checks.that(r.checked >= o.records, `${driver}: ${what} checked ${r.checked} of ≥ ${o.records} records`);
+    into.push({ recordsPerSec: r.recordsPerSec, checked: r.checked, wallSeconds: r.wallSeconds });
+  };
   for (let i = 0; i < o.runs; i++) {
-    const r = await runCli(o.entry, server.addr, auditorToken, logDir);
-    checks.that(r.ok, `${driver}: keyward audit verify answered ok: false`);
-    checks.that(
-      r.checked >= o.records,
-      `${driver}: keyward audit verify checked ${r.checked} of ≥ ${o.records} records`,
-    );
-    cliRuns.push({ recordsPerSec: r.recordsPerSec, checked: r.checked, wallSeconds: r.wallSeconds });
-    const f = await fetchOnly(auditor);
-    checks.that(f.records >= o.records, `${driver}: the record pages held ${f.records} of ≥ ${o.records} records`);
+    // The A/B order flips every slice, so neither CLI always runs on a log one run longer.
+    if (o.baseline && i % 2 === 0) await cli(o.baseline, 'the baseline CLI', baseRuns);
+    await cli(o.entry, 'keyward audit verify', cliRuns);
+    if (o.baseline && i % 2 === 1) await cli(o.baseline, 'the baseline CLI', baseRuns);
+    const f = await fetchOnlyRaw(server.addr, auditorToken);
+    checks.that(f.records >= o.records, `${driver}: the raw pages held ${f.records} of ≥ ${o.records} records`);
     fetchRuns.push(f);
+    // A fresh connection: one idle through the CLI runs may be closed by the server as it is reused.
+    const pager = new Client(server.addr, 2, auditorToken);
+    const j = await fetchOnly(pager).finally(() => pager.close());
+    checks.that(j.records >= o.records, `${driver}: the JSON pages held ${j.records} of ≥ ${o.records} records`);
+    jsonRuns.push(j);
   }
   await server.stop();
   await db?.drop();
-  const cliRate = median(cliRuns.map((r) => r.recordsPerSec));
-  const wall = median(cliRuns.map((r) => r.wallSeconds));
-  const fetchRates = fetchRuns.map((f) => round(f.records / f.seconds, 0));
-  const fetchRate = median(fetchRates);
+  const cliFigures = (runs: CliRun[]) => {
+    const wall = median(runs.map((r) => r.wallSeconds));
+    return {
+      recordsPerSec: median(runs.map((r) => r.recordsPerSec)),
+      wallRecordsPerSec: round(median(runs.map((r) => r.checked)) / wall, 0),
+      wallSeconds: wall,
+      runs,
+    };
+  };
+  const fetchFigures = (runs: Array<{ records: number; seconds: number }>) => {
+    const rates = runs.map((f) => round(f.records / f.seconds, 0));
+    return { recordsPerSec: median(rates), seconds: round(median(runs.map((f) => f.seconds)), 3), runs: rates };
+  };
+  const c = cliFigures(cliRuns);
+  const fetchOnlyFigures = fetchFigures(fetchRuns);
   return {
     records: median(cliRuns.map((r) => r.checked)),
     database: pg ? { driver: 'postgres', source: pg.source, ...pg.settings } : { driver: 'pglite', source: 'memory' },
     fill,
     integrateSeconds,
-    cli: {
-      recordsPerSec: cliRate,
-      wallRecordsPerSec: round(median(cliRuns.map((r) => r.checked)) / wall, 0),
-      wallSeconds: wall,
-      runs: cliRuns,
-    },
-    fetchOnly: {
-      recordsPerSec: fetchRate,
-      seconds: round(median(fetchRuns.map((f) => f.seconds)), 3),
-      runs: fetchRates,
-    },
-    cliOverFetchOnly: round(cliRate / fetchRate, 3),
+    cli: c,
+    ...(o.baseline ? { baselineCli: cliFigures(baseRuns) } : {}),
+    fetchOnly: fetchOnlyFigures,
+    fetchOnlyJson: fetchFigures(jsonRuns),
+    cliOverFetchOnly: round(c.recordsPerSec / fetchOnlyFigures.recordsPerSec, 3),
   };
 }
 
@@ -250,6 +322,10 @@ export async function main({ json, args }: BenchOptions): Promise<void> {
     throw new RangeError(`--driver: expected pglite, postgres or both, got "${driverArg}"`);
   const forced = args.includes('--dist') ? 'dist' : args.includes('--tsx') ? 'tsx' : undefined;
   const { mode, args: entry } = keywardEntry(forced);
+  const baselineArg = args.find((a) => a.startsWith('--baseline-cli='))?.slice('--baseline-cli='.length);
+  if (baselineArg !== undefined && !existsSync(baselineArg))
+    throw new RangeError(`--baseline-cli: expected another build's dist/cli/main.js, "${baselineArg}" does not exist`);
+  const baseline = baselineArg === undefined ? undefined : [resolve(baselineArg)];
   const log = (s: string) => {
     if (!json) console.error(s);
   };
@@ -262,7 +338,7 @@ export async function main({ json, args }: BenchOptions): Promise<void> {
   let pg: BenchPostgres | undefined;
   try {
     const drivers: Partial<Record<'pglite' | 'postgres', DriverFigures>> = {};
-    const o = { records, concurrency, runs, entry };
+    const o = { records, concurrency, runs, entry, baseline };
     if (driverArg !== 'postgres')
       drivers.pglite = await oneDriver('pglite', undefined, o, logDir, started, clients, checks, log);
     if (driverArg !== 'pglite') {
@@ -280,7 +356,8 @@ export async function main({ json, args }: BenchOptions): Promise<void> {
       cli: mode,
       cores: availableParallelism(),
       recordsWritten: records,
-      pageRecords: PAGE,
+      pageRecords: { raw: RAW_PAGE, json: PAGE },
+      ...(baselineArg !== undefined ? { baselineCli: baselineArg } : {}),
       drivers,
       targets: Object.fromEntries(
         Object.entries(drivers).map(([d, f]) => [
@@ -297,7 +374,7 @@ export async function main({ json, args }: BenchOptions): Promise<void> {
       return;
     }
     console.log(
-      `\nkeyward audit verify over HTTP (CLI from ${mode}), ${runs} run(s) each, medians; pages of ${PAGE}; ${figures.cores} cores.\n`,
+      `\nkeyward audit verify over HTTP (CLI from ${mode}), ${runs} run(s) each, medians; raw pages of ${RAW_PAGE}, JSON pages of ${PAGE}; ${figures.cores} cores.\n`,
     );
     console.log(
       table(
@@ -306,7 +383,15 @@ export async function main({ json, args }: BenchOptions): Promise<void> {
           records: f.records,
           'verify records/s (CLI)': f.cli.recordsPerSec,
           'CLI wall s': f.cli.wallSeconds,
-          'fetch-only records/s': f.fetchOnly.recordsPerSec,
+          ...(f.baselineCli
+            ? {
+                'baseline CLI records/s': f.baselineCli.recordsPerSec,
+                'baseline wall s': f.baselineCli.wallSeconds,
+                'CLI / baseline': round(f.cli.recordsPerSec / f.baselineCli.recordsPerSec, 3),
+              }
+            : {}),
+          'fetch-only raw records/s': f.fetchOnly.recordsPerSec,
+          'fetch-only JSON records/s': f.fetchOnlyJson.recordsPerSec,
           'CLI / fetch-only': f.cliOverFetchOnly,
           'fill req/s': f.fill.rps,
           'integrate s': f.integrateSeconds,

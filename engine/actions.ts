@@ -17,7 +17,13 @@ import type { SealManager } from './seal/index.js';
 import type { HolderPublicKey } from '../ceremony/index.js';
 import type { AuditIntegrator } from './audit/log/integrator.js';
 import type { AuditSigner } from './audit/log/signing.js';
-import { auditConsistencyProof, auditInclusionProof, auditRecordsPage, exportBundle } from './audit/log/read.js';
+import {
+  auditConsistencyProof,
+  auditInclusionProof,
+  auditRecordsPage,
+  auditRecordsRaw,
+  exportBundle,
+} from './audit/log/read.js';
 import type { ApprovalService, ApprovalState } from './approvals/index.js';
 import type { Db, KeyRow, StoreDriver } from './store/index.js';
 import type { Authorized } from './pipeline.js';
@@ -207,6 +213,10 @@ export class Actions<K extends KeyRow | undefined = KeyRow | undefined> {
   }
   auditPage(from: number, to: number) {
     return auditRecordsPage(this.#s.db, from, to);
+  }
+  /** The same records as stored (the raw page format: engine/audit/verifier/records-page.ts). */
+  auditPageRaw(from: number, to: number) {
+    return auditRecordsRaw(this.#s.db, from, to);
   }
   inclusionProof(index: number, size: number) {
     return auditInclusionProof(this.#s.db, index, size);

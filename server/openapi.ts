@@ -14,6 +14,8 @@
  */
 import { z } from 'zod';
 import { VERSION } from '../engine/version.js';
+import { AUDIT_RAW_PAGE_MAX } from '../engine/audit/log/read.js';
+import { AUDIT_RECORDS_MEDIA_TYPE } from '../engine/audit/verifier/records-page.js';
 import * as res from './responses.js';
 import {
   ApprovalDenyBody,
@@ -97,6 +99,11 @@ export interface RouteDoc {
   response: z.ZodType;
   /** The success body's media type when not JSON (a backup's NDJSON stream, the Prometheus text): documented as a string. */
   mediaType?: string;
+  /**
+   * Other media types the success body comes in, asked for by `Accept` (JSON stays the default):
+   * each documented as a binary string with what it is.
+   */
+  alternates?: Readonly<Record<string, string>>;
   /** Success status (default 200). */
   status?: number;
   /** Other non-error answers and their bodies (health's 501/503, an execute's 201). */
@@ -576,6 +583,9 @@ export const ROUTES: readonly RouteDoc[] = [
     auth: true,
     query: AuditRecordsQuery,
     response: res.AuditRecords,
+    alternates: {
+      [AUDIT_RECORDS_MEDIA_TYPE]: `The records as stored, up to ${AUDIT_RAW_PAGE_MAX} a page: a first line of JSON {size, from, count, next}, then count × 32 bytes of chain values, then each leaf's bytes followed by a line feed`,
+    },
   },
   {
     method: 'get',
@@ -871,6 +881,14 @@ export function buildDocument(routes: readonly RouteDoc[]): object {
           'application/json': {
             schema: { $ref: REF(name) },
           },
+          ...(status === (r.status ?? 200)
+            ? Object.fromEntries(
+                Object.entries(r.alternates ?? {}).map(([type, description]) => [
+                  type,
+                  { schema: { type: 'string', format: 'binary', description } },
+                ]),
+              )
+            : {}),
         },
       };
     }

@@ -3072,6 +3072,7 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["AuditRecords"];
+                    "application/vnd.keyward.audit-records": string;
                 };
             };
             202: components["responses"]["ApprovalPending"];

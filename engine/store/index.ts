@@ -114,6 +114,7 @@ export {
   readAuditBatchInputs,
   readAuditHead,
   readAuditRecords,
+  readAuditRecordsRaw,
   readAuditRecordsText,
   tryIntegratorLock,
 } from './audit-repos.js';
@@ -123,6 +124,7 @@ export type {
   AuditBatchWrite,
   AuditHead,
   AuditRecordRow,
+  AuditRecordsRaw,
   AuditRecordText,
   AuditTreeState,
   StoredInput,

@@ -18,7 +18,8 @@ import {
   ConsistencyProofQuery,
   InclusionProofQuery,
 } from '../schemas.js';
-import { AUDIT_PAGE_MAX } from '../../engine/audit/log/read.js';
+import { AUDIT_PAGE_MAX, AUDIT_RAW_PAGE_MAX } from '../../engine/audit/log/read.js';
+import { AUDIT_RECORDS_MEDIA_TYPE, encodeRecordsPage } from '../../engine/audit/verifier/records-page.js';
 import { respond } from './respond.js';
 
 export function auditRoutes(deps: AppDeps): Router {
@@ -44,18 +45,30 @@ export function auditRoutes(deps: AppDeps): Router {
     respond(ctx, out, 200, (cp) => ({ size: cp.size, root: toBase64(cp.root), note: cp.note }));
   });
 
+  // JSON by default; the records as stored (engine/audit/verifier/records-page.ts) to a client that
+  // asks for them by Accept, in larger pages (what `keyward audit verify` reads).
   r.get('/records', async (ctx: Context) => {
     const q = parseQuery(ctx, AuditRecordsQuery);
+    const raw = ctx.accepts('application/json', AUDIT_RECORDS_MEDIA_TYPE) === AUDIT_RECORDS_MEDIA_TYPE;
     const from = q.from;
-    const limit = Math.min(q.limit, AUDIT_PAGE_MAX);
+    const limit = Math.min(q.limit, raw ? AUDIT_RAW_PAGE_MAX : AUDIT_PAGE_MAX);
     const to = q.to ?? from + limit;
     if (to < from) throw new KeywardError('AUDIT_RANGE_INVALID', `expected from ≤ to, got from=${from} to=${to}`);
-    respond(
-      ctx,
-      await hsm.request({ ...caller(ctx), operation: 'audit.read' }, (a) =>
-        a.auditPage(from, Math.min(to, from + limit)),
-      ),
+    ctx.vary('Accept');
+    if (!raw) {
+      respond(
+        ctx,
+        await hsm.request({ ...caller(ctx), operation: 'audit.read' }, (a) =>
+          a.auditPage(from, Math.min(to, from + limit)),
+        ),
+      );
+      return;
+    }
+    const out = await hsm.request({ ...caller(ctx), operation: 'audit.read' }, (a) =>
+      a.auditPageRaw(from, Math.min(to, from + limit)),
     );
+    respond(ctx, out, 200, (p) => encodeRecordsPage(p, p.chains, p.leaves));
+    if (out.kind !== 'parked') ctx.type = AUDIT_RECORDS_MEDIA_TYPE;
   });
 
   r.get('/proofs/inclusion', async (ctx: Context) => {

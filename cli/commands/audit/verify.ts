@@ -1,12 +1,13 @@
 import { KeywardApiError } from '@keyward/client';
-import type { KeywardClient, components } from '@keyward/client';
+import type { KeywardClient } from '@keyward/client';
 import { Command, Option } from 'clipanion';
 import { KeywardError, isKeywardError } from '../../../lib/errors.js';
 import { fromBase64 } from '../../../lib/bytes.js';
 import type { VerifiedCheckpoint } from '../../../engine/audit/math/index.js';
-import type { LeafHashes, RootCheck } from '../../../engine/audit/verifier/index.js';
+import type { LeafHashes, RootCheck, VerifyPool } from '../../../engine/audit/verifier/index.js';
 import { RemoteCommand, wholeNumber } from '../../base.js';
 import { done, toCliError } from '../../http.js';
+import { RAW_PAGE, fetchRecordsPage, firstRecords } from './pages.js';
 import { checkRange, liveTrustedKeys, num, prefixed, Progress, readTrustedCheckpoint } from './shared.js';
 
 /** Loaded when used: every command's module is imported when the CLI starts. */
@@ -15,10 +16,8 @@ const logVerifier = () => import('../../../engine/audit/verifier/index.js');
 /** Loaded when used: every command's module is imported when the CLI starts. */
 const auditMath = () => import('../../../engine/audit/math/index.js');
 
-/** Records per GET /v1/audit/records (the server's maximum). */
-const PAGE = 1000;
-
-type RecordsPage = components['schemas']['AuditRecords'];
+/** Records in the first raw page asked for. */
+const FIRST_PAGE = 2000;
 
 function corrupt(message: string, details?: Record<string, unknown>): KeywardError {
   return new KeywardError('AUDIT_LOG_CORRUPT', message, details ? { details } : undefined);
@@ -64,6 +63,19 @@ export default class AuditVerifyCommand extends RemoteCommand {
   });
 
   async run(): Promise<number> {
+    const { VerifyPool } = await logVerifier();
+    // The worker threads start now, while the keys, the checkpoint and the first page are fetched;
+    // the records/s figure counts from here, their start-up included.
+    const started = performance.now();
+    const pool = new VerifyPool();
+    try {
+      return await this.#verify(pool, started);
+    } finally {
+      await pool.close();
+    }
+  }
+
+  async #verify(pool: VerifyPool, started: number): Promise<number> {
     const { LogVerifier, RootMismatch } = await logVerifier();
     const { SignatureType, verifyNote } = await auditMath();
     const from = this.from ?? 0;
@@ -72,7 +84,6 @@ export default class AuditVerifyCommand extends RemoteCommand {
     const client = this.client();
     const { keys, pinned } = await liveTrustedKeys(client, this.trustedKey, (t) => this.note(t));
     const prev = this.previous === undefined ? undefined : await readTrustedCheckpoint(this.previous, keys);
-    const started = performance.now();
 
     // 1. The latest checkpoint (the server integrates first), verified against the keys.
     let cp: VerifiedCheckpoint | undefined;
@@ -108,13 +119,15 @@ export default class AuditVerifyCommand extends RemoteCommand {
       );
     }
 
-    // 2. Walk the records from 0, one page ahead.
-    const page = async (f: number, t?: number): Promise<RecordsPage> =>
-      done(
-        await client.get('/v1/audit/records', {
-          params: { query: { from: f, limit: PAGE, ...(t !== undefined ? { to: Math.min(t, f + PAGE) } : {}) } },
-        }),
-      );
+    // 2. Walk the records from 0, pages ahead (raw pages where the server speaks them: ./pages.ts).
+    // The first pages are smaller (2,000 records, then twice as many up to RAW_PAGE): the workers start
+    // checking while the server still reads the next, larger one.
+    let limit = FIRST_PAGE;
+    const page = (f: number, t?: number) => {
+      const p = fetchRecordsPage(client, f, { limit, ...(t !== undefined ? { to: t } : {}) });
+      limit = Math.min(RAW_PAGE, 2 * limit);
+      return p;
+    };
     let current = await page(0);
     const head = current.size;
     if (to !== undefined && to > head)
@@ -141,17 +154,15 @@ export default class AuditVerifyCommand extends RemoteCommand {
         what: `the root of the checkpoint you hold (size ${num(prev.size)})`,
       });
     // Per-record checks run in worker threads; this thread fetches, and folds the tree in order.
-    const verifier = new LogVerifier({ rootChecks, keepLeafHashesBelow: treeEnd });
+    const verifier = new LogVerifier({ rootChecks, keepLeafHashesBelow: treeEnd, pool });
     let expected = 0;
     try {
       while (expected < end) {
-        const rows = current.records;
-        const last = rows.length > 0 ? rows[rows.length - 1]!.index : -1;
         // Fetch the next page while this one is checked.
-        const nextFrom = last + 1;
-        const ahead = rows.length > 0 && nextFrom < end ? page(nextFrom, end) : undefined;
+        const nextFrom = current.end;
+        const ahead = current.count > 0 && nextFrom < end ? page(nextFrom, end) : undefined;
         ahead?.catch(() => undefined);
-        if (rows.length === 0) {
+        if (current.count === 0) {
           await verifier.finish(); // an earlier failure is reported first
           throw corrupt(
             `records [${expected}, ${end}) are missing: the stored log ends at ${expected}` +
@@ -164,12 +175,13 @@ export default class AuditVerifyCommand extends RemoteCommand {
             { index: expected },
           );
         }
-        const take = rows.length > end - expected ? rows.slice(0, end - expected) : rows;
-        await verifier.add(take);
-        expected += take.length;
+        const take = firstRecords(current, end - expected);
+        if (take.raw) await verifier.addPage(take.page);
+        else await verifier.add(take.rows);
+        expected += take.count;
         progress.update(expected, end, expected >= end);
         if (expected >= end) break;
-        current = ahead ? await ahead : { size: head, records: [], next: null };
+        current = ahead ? await ahead : { raw: false, size: head, from: expected, count: 0, end: expected, rows: [] };
       }
       await verifier.finish();
     } catch (err) {

@@ -6,7 +6,7 @@
  */
 import { KeywardError } from '../../../lib/errors.js';
 import { toBase64 } from '../../../lib/bytes.js';
-import type { Db } from '../../store/index.js';
+import type { AuditRecordsRaw, Db } from '../../store/index.js';
 import {
   auditCheckpointAt,
   auditHeadSize,
@@ -16,6 +16,7 @@ import {
   getPolicy,
   readAuditBatchInputs,
   readAuditRecords,
+  readAuditRecordsRaw,
   readAuditRecordsText,
   toPlainBytes,
 } from '../../store/index.js';
@@ -54,6 +55,27 @@ export async function auditRecordsPage(db: Db, from: number, to: number): Promis
     records: rows.map((r) => ({ index: r.idx, leaf: r.leaf, chain: r.chain })),
     next: end < size && rows.length > 0 ? end : null,
   };
+}
+
+/**
+ * Most records per page in the raw format (engine/audit/verifier/records-page.ts), and the bytes of
+ * leaves after which a raw page ends early. Larger than the JSON page's: a raw page costs no
+ * object or string per record, so the per-page costs (the request, its own audit record, two
+ * queries) are what a larger page spreads.
+ */
+export const AUDIT_RAW_PAGE_MAX = 10_000;
+export const AUDIT_RAW_PAGE_BYTES = 8 * 1024 * 1024;
+
+/** Records [from, to) as stored (to capped at the head, and the page at AUDIT_RAW_PAGE_BYTES of leaves). */
+export async function auditRecordsRaw(
+  db: Db,
+  from: number,
+  to: number,
+): Promise<{ size: number; next: number | null } & AuditRecordsRaw> {
+  const size = await auditHeadSize(db);
+  const raw = await readAuditRecordsRaw(db, from, Math.min(to, size), AUDIT_RAW_PAGE_BYTES);
+  const end = raw.from + raw.count;
+  return { size, next: end < size && raw.count > 0 ? end : null, ...raw };
 }
 
 /** A GetNode over the store that fetches a plan's nodes in one query first. */
