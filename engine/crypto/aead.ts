@@ -18,22 +18,23 @@
  * body under another key or another algorithm, or changing the AAD fails the tag check. `aad` is
  * last, so it needs no length prefix; an absent AAD equals an empty one.
  *
- * Nonces: 96-bit random per message. Per SP 800-38D §8.3 random nonces keep the collision
+ * Nonces: 96-bit random per message, drawn from a pooled CSPRNG buffer (nonces.ts). Per SP 800-38D §8.3 random nonces keep the collision
  * probability under 2^-32 for up to 2^32 messages per key version; rotate keys well before that.
  *
  * Decryption has exactly one failure, `DECRYPTION_FAILED` ("decryption failed"), whatever went
  * wrong (wrong key, tag, truncation, swapped version, bad base64, wrong prefix): no oracle.
  * @module
  */
-import { createCipheriv, createDecipheriv, randomBytes, randomFillSync, type CipherGCMTypes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, randomFillSync, type CipherGCMTypes } from 'node:crypto';
 import { abytes, wipe } from '../../lib/bytes.js';
 import { KeywardError } from '../../lib/errors.js';
 import { SYMMETRIC_KEY_LEN } from './algs.js';
 import { assertKeyVersion, formatVersioned, parseVersioned } from './format.js';
+import { NONCE_LEN, fillNonce } from './nonces.js';
 import { assertSupports, keyTypeInfo, type KeyType } from './types.js';
 
 export const AEAD_FORMAT_V1 = 0x01;
-export const NONCE_LEN = 12;
+export { NONCE_LEN };
 export const TAG_LEN = 16;
 export const AEAD_HEADER_LEN = 2;
 /** Smallest valid body: header, nonce, empty ciphertext, tag. */
@@ -173,13 +174,24 @@ export function encrypt(input: EncryptInput): string {
   const aad = input.aad ?? new Uint8Array(0);
   abytes(aad, 'aad');
   const algId = keyTypeInfo(type).algId;
-  const nonce = randomBytes(NONCE_LEN);
-  const sealed = sealRaw(type, key, nonce, plaintext, associatedData(AEAD_FORMAT_V1, algId, version, keyId, aad));
-  const body = new Uint8Array(AEAD_HEADER_LEN + NONCE_LEN + sealed.length);
+  const ad = associatedData(AEAD_FORMAT_V1, algId, version, keyId, aad);
+  abytes(key, 'key', SYMMETRIC_KEY_LEN);
+  // Sealed straight into the body (header ‖ nonce ‖ ciphertext ‖ tag): one output array, the nonce
+  // drawn from the pooled CSPRNG buffer (nonces.ts) into its place.
+  const body = new Uint8Array(AEAD_HEADER_LEN + NONCE_LEN + plaintext.length + TAG_LEN);
   body[0] = AEAD_FORMAT_V1;
   body[1] = algId;
-  body.set(nonce, AEAD_HEADER_LEN);
-  body.set(sealed, AEAD_HEADER_LEN + NONCE_LEN);
+  const nonce = fillNonce(body, AEAD_HEADER_LEN).subarray(AEAD_HEADER_LEN, AEAD_HEADER_LEN + NONCE_LEN);
+  const cipher = createCipheriv(cipherName(type), key, nonce, { authTagLength: TAG_LEN });
+  cipher.setAAD(ad);
+  let o = AEAD_HEADER_LEN + NONCE_LEN;
+  const a = cipher.update(plaintext);
+  body.set(a, o);
+  o += a.length;
+  const b = cipher.final();
+  body.set(b, o);
+  o += b.length;
+  body.set(cipher.getAuthTag(), o);
   return formatVersioned(version, body);
 }
 

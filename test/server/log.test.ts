@@ -4,8 +4,39 @@
  * form for a terminal.
  */
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { describe, it } from 'node:test';
-import { createLogger, prettyLine } from '../../server/log.js';
+import { LOG_FLUSH_MS, createLogger, prettyLine } from '../../server/log.js';
+
+/**
+ * A process that logs through createLogger's own stderr destination (lines gathered before each
+ * write): runs `body` (with `log` in scope), and resolves with its stderr lines and the times
+ * (ms after the first line was logged) at which they arrived.
+ */
+function childLog(body: string): Promise<{ lines: string[]; at: number[] }> {
+  const url = import.meta.resolve('../../server/log.js');
+  const src = `const { createLogger } = await import(${JSON.stringify(url)});\nconst log = createLogger({ level: 'info', pretty: false });\nprocess.stdout.write('go\\n');\n${body}`;
+  return new Promise((resolve, reject) => {
+    const c = spawn(process.execPath, ['--input-type=module', '-e', src], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let start = 0;
+    const lines: string[] = [];
+    const at: number[] = [];
+    let buf = '';
+    c.stdout.on('data', () => (start ||= Date.now()));
+    c.stderr.setEncoding('utf8');
+    c.stderr.on('data', (d: string) => {
+      buf += d;
+      let i;
+      while ((i = buf.indexOf('\n')) >= 0) {
+        lines.push(buf.slice(0, i));
+        at.push(Date.now() - start);
+        buf = buf.slice(i + 1);
+      }
+    });
+    c.on('error', reject);
+    c.on('close', () => resolve({ lines, at }));
+  });
+}
 
 function capture(level?: 'debug' | 'info' | 'warn' | 'error') {
   const lines: string[] = [];
@@ -82,5 +113,21 @@ describe('the server log (pino)', () => {
       /^\d\d:\d\d:\d\d\.\d{3} WARN  the TLS certificate has expired: clients will refuse it validTo=2020-01-01 n=3\n$/,
     );
     assert.equal(prettyLine('not json\n'), 'not json\n');
+  });
+
+  it('on stderr, gathered: a lone line is written within the flush interval, and every line by exit', async () => {
+    // One line, then the process stays up: the periodic flush writes it, not the exit.
+    const lone = await childLog(`log.info('request', { reqId: 'r-1' });\nsetTimeout(() => {}, ${LOG_FLUSH_MS * 8});`);
+    assert.equal(lone.lines.length, 1);
+    assert.equal(JSON.parse(lone.lines[0]!).reqId, 'r-1');
+    assert.ok(lone.at[0]! < LOG_FLUSH_MS * 6, `the line came ${lone.at[0]} ms after it was logged`);
+    // 500 lines (more than one gathered write) and an immediate exit: none is lost.
+    const burst = await childLog(
+      `for (let i = 0; i < 500; i++) log.info('request', { reqId: 'r-' + i });\nprocess.exit(0);`,
+    );
+    assert.deepEqual(
+      burst.lines.map((l) => JSON.parse(l).reqId),
+      Array.from({ length: 500 }, (_, i) => `r-${i}`),
+    );
   });
 });
