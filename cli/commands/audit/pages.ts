@@ -9,11 +9,6 @@
  */
 import type { KeywardClient, components } from '@keyward/client';
 import { KeywardError } from '../../../lib/errors.js';
-import {
-  AUDIT_RECORDS_MEDIA_TYPE,
-  RecordsPageError,
-  decodeRecordsPage,
-} from '../../../engine/audit/verifier/records-page.js';
 import type { RecordsPageBytes } from '../../../engine/audit/verifier/records-page.js';
 import { done } from '../../http.js';
 
@@ -50,6 +45,9 @@ export async function fetchRecordsPage(
   from: number,
   opts: { limit?: number; to?: number } = {},
 ): Promise<RecordsPage> {
+  // Loaded here, not at the top: every command module is imported at start-up (test/cli/startup.test.ts).
+  const { AUDIT_RECORDS_MEDIA_TYPE, RecordsPageError, decodeRecordsPage } =
+    await import('../../../engine/audit/verifier/records-page.js');
   const limit = opts.limit ?? RAW_PAGE;
   const query = { from, limit, ...(opts.to !== undefined ? { to: Math.min(opts.to, from + limit) } : {}) };
   const request = client.api.request as unknown as (method: string, path: string, init: object) => Promise<Settled>;
