@@ -253,3 +253,46 @@ if (availableDrivers().includes('postgres')) {
     });
   });
 }
+
+for (const driver of availableDrivers()) {
+  describe(`audit tree nodes on ${driver}`, () => {
+    it('stores every new node of an advance, one statement per run of consecutive indexes, and keeps what was there', async () => {
+      const { appendLeaves, leafHash } = await import('../../../engine/audit/math/merkle.js');
+      const { advanceAuditTree, getAuditNodes } = await import('../../../engine/store/index.js');
+      const store = await openTestStore(driver);
+      try {
+        await ensureAuditRows(store.db);
+        const leaves = Array.from({ length: 37 }, (_, i) => leafHash(new TextEncoder().encode(`leaf ${i}`)));
+        const a = appendLeaves([], 0, leaves.slice(0, 21));
+        const b = appendLeaves(a.frontier, a.size, leaves.slice(21));
+        const advance = (from: number, next: typeof a, nodes: typeof a.newNodes) =>
+          withTransaction(store.db, (tx) =>
+            advanceAuditTree(tx, {
+              fromSize: from,
+              size: next.size,
+              root: next.root,
+              frontier: next.frontier,
+              nodes,
+              note: `n${next.size}`,
+            }),
+          );
+        assert.equal(await advance(0, a, a.newNodes), true);
+        // Out of order, a gap on level 0 (two runs), and one node already stored: all land, the old one unchanged.
+        const shuffled = [...b.newNodes].reverse();
+        const again = { ...a.newNodes[0]!, hash: new Uint8Array(32) };
+        assert.equal(await advance(21, b, [again, ...shuffled]), true);
+        assert.equal(await advance(21, b, b.newNodes), false, 'the size moved on: compare-and-set fails');
+        const all = [...a.newNodes, ...b.newNodes];
+        const got = await getAuditNodes(
+          store.db,
+          all.map((n) => ({ level: n.level, index: n.index })),
+        );
+        assert.equal(got.size, all.length);
+        for (const n of all)
+          assert.deepEqual(got.get(`${n.level}:${n.index}`), new Uint8Array(n.hash), `${n.level}:${n.index}`);
+      } finally {
+        await store.close();
+      }
+    });
+  });
+}
