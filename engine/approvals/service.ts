@@ -82,6 +82,11 @@ import type {
   RequestOrigin,
 } from './types.js';
 
+/** How far past a lease's end the recovery reads the audit log (clock skew between nodes, queued records). */
+const SCAN_SLACK_MS = 5 * 60_000;
+/** A record's `time` (RFC 8785 text: keys sorted, no spaces). */
+const TIME_FIELD = /"time":"([^"]+)"/;
+
 export class ApprovalService {
   readonly #db: Db;
   readonly #now: () => Date;
@@ -209,13 +214,20 @@ export class ApprovalService {
   async #recordedOutcome(row: ApprovalRow): Promise<{ status: number; code: string | null } | undefined> {
     const head = await auditHeadSize(this.#db);
     const needle = `"approvalId":"${row.id}"`;
+    // Records are written in about the order of their times: past a page whose last record is well
+    // after the lease's end, the execution's record is not coming. Without this bound an approval
+    // found stuck days later would scan every record written since.
+    const until = row.executionDeadline ? row.executionDeadline.getTime() + SCAN_SLACK_MS : Infinity;
     for (let from = row.executionAuditFrom ?? 0; from < head; from += 1000) {
-      for (const r of await readAuditRecordsText(this.#db, from, Math.min(head, from + 1000))) {
+      const page = await readAuditRecordsText(this.#db, from, Math.min(head, from + 1000));
+      for (const r of page) {
         if (!r.leaf.includes(needle)) continue;
         const rec = JSON.parse(r.leaf) as { operation?: unknown; decision?: unknown; status?: unknown; code?: unknown };
         if (rec.operation !== row.operation || rec.decision !== 'allow' || typeof rec.status !== 'number') continue;
         return { status: rec.status, code: typeof rec.code === 'string' ? rec.code : null };
       }
+      const last = page.length > 0 ? TIME_FIELD.exec(page[page.length - 1]!.leaf) : null;
+      if (last && Date.parse(last[1]!) > until) break;
     }
     return undefined;
   }

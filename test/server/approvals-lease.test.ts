@@ -10,6 +10,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { eq, sql } from 'drizzle-orm';
 import { approvals } from '../../engine/store/schema.js';
+import { queryRows } from '../../engine/store/index.js';
 import { devBootstrap } from '../../engine/dev.js';
 import { issueToken } from '../../engine/auth/tokens.js';
 import { approverTokens } from '../helpers/approvals.js';
@@ -95,5 +96,28 @@ describe('approval execution lease', { timeout: 240_000 }, () => {
     await unsettle(id);
     const after = await show(id);
     assert.deepEqual([after.state, after.resultStatus, after.resultCode], ['failed', 409, code]);
+  });
+
+  it('reads the audit log only to a little past the lease: a stuck approval found days later does not scan everything since', async () => {
+    // 1,100 records, then an execution whose record committed after all of them.
+    for (let i = 0; i < 22; i++)
+      await Promise.all(Array.from({ length: 50 }, () => s.call('GET', '/v1/keys', { token: root })));
+    const id = await approvedDeletion('lease-bound');
+    assert.equal((await s.call('POST', `/v1/approvals/${id}/execute`, { token: op })).status, 200);
+    const [row] = await queryRows<{ size: number | string }>(
+      s.hsm.store.db,
+      sql`select size from audit_head where id = 1`,
+    );
+    const size = Number(row!.size);
+    assert.ok(size > 1100);
+    // The claim is back-dated: it read the log at a position 1,100 records earlier and its lease ended an
+    // hour ago, while every record after that position was written just now, long past the lease's end.
+    await s.hsm.store.db.execute(
+      sql`update approvals set state = 'executing', finished_at = null, result_status = null, result_code = null,
+          execution_deadline = now() - interval '1 hour', execution_audit_from = ${size - 1100} where id = ${id}`,
+    );
+    const after = await show(id);
+    // The first page (1,000 records, all after the lease's end plus slack) ends the search: not found there, lost.
+    assert.deepEqual([after.state, after.resultCode], ['failed', 'APPROVAL_EXECUTION_LOST']);
   });
 });
