@@ -39,7 +39,7 @@ import {
 } from '../../store/index.js';
 import { encodeRecord } from '../math/record.js';
 import type { AuditRecord } from '../math/record.js';
-import { sha256Fast } from '../verifier/sha256-fast.js';
+import { leafHashFast, sha256Fast } from '../verifier/sha256-fast.js';
 import { batchInputsPath, packBatchInputs } from './inputs.js';
 import type { AuditInput } from './inputs.js';
 
@@ -222,11 +222,7 @@ export class AuditLog {
     const pair = Buffer.allocUnsafe(64);
     pair.set(base.chain, 0);
     for (let i = 0; i < n; i++) {
-      const bytes = items[i]!.bytes;
-      const leaf = Buffer.allocUnsafe(bytes.length + 1);
-      leaf[0] = 0x00;
-      leaf.set(bytes, 1);
-      pair.set(sha256Fast(leaf), 32);
+      pair.set(leafHashFast(items[i]!.bytes), 32);
       const chain = sha256Fast(pair);
       chains.set(chain, 32 * i);
       pair.set(chain, 0);

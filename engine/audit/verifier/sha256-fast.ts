@@ -7,3 +7,15 @@
 import { hash } from 'node:crypto';
 
 export const sha256Fast = (data: Uint8Array): Buffer => hash('sha256', data, 'buffer');
+
+/**
+ * The RFC 9162 leaf hash, SHA-256(0x00 ‖ leaf), the same value as engine/audit/math/merkle.ts's
+ * `leafHash` (@noble's, which also runs in the console's browser), for the Node-only paths that hash
+ * every record: the audit log's batch build and the integrator.
+ */
+export function leafHashFast(leaf: Uint8Array): Buffer {
+  const prefixed = Buffer.allocUnsafe(leaf.length + 1);
+  prefixed[0] = 0x00;
+  prefixed.set(leaf, 1);
+  return sha256Fast(prefixed);
+}
