@@ -104,18 +104,12 @@ export interface AuditBatchWrite {
  * caller's transaction.
  */
 export async function casAppendAuditBatch(db: Db, base: AuditHead, b: AuditBatchWrite): Promise<boolean> {
-  if (b.n < 1 || b.chains.length !== 32 * b.n) throw new TypeError('"chains" expected 32 bytes per record');
-  const last = b.chains.subarray(32 * (b.n - 1));
-  const rows = await queryRows<{ first: number | string }>(
-    db,
-    sql`with h as (
-      update audit_head set size = size + ${b.n}::bigint, chain = ${Buffer.from(last)}::bytea, prev_chain = chain
-      where id = 1 and size = ${base.size}::bigint and chain = ${Buffer.from(base.chain)}::bytea
-      returning size - ${b.n}::bigint as first)
-    insert into audit_batches (first, n, leaves, chains, inputs)
-    select first, ${b.n}::int, ${b.leaves}::text, ${Buffer.from(b.chains)}::bytea, ${b.inputs === null ? null : Buffer.from(b.inputs)}::bytea from h
-    returning first`,
+  const params = casAppendParams(base, b);
+  // CAS_APPEND_SQL through the query builder, its $n bound to the same parameters (one statement text for both paths).
+  const query = sql.join(
+    CAS_APPEND_PARTS.map((part, i) => (i % 2 === 0 ? sql.raw(part) : sql`${params[Number(part) - 1]}`)),
   );
+  const rows = await queryRows<{ first: number | string }>(db, query);
   return rows.length === 1;
 }
 
@@ -125,6 +119,8 @@ export const CAS_APPEND_SQL =
   ' where id = 1 and size = $3::bigint and chain = $4::bytea returning size - $1::bigint as first)' +
   ' insert into audit_batches (first, n, leaves, chains, inputs)' +
   ' select first, $1::int, $5::text, $6::bytea, $7::bytea from h returning first';
+/** CAS_APPEND_SQL split at its placeholders: text, parameter number, text, … (for the query builder). */
+const CAS_APPEND_PARTS = CAS_APPEND_SQL.split(/\$(\d+)/);
 
 /** Appends a batch built on a head (`casAppendAuditBatch` without its `db`); false when the head moved. */
 export type AuditBatchAppender = (base: AuditHead, b: AuditBatchWrite) => Promise<boolean>;
@@ -157,19 +153,21 @@ export function directAuditAppender(db: Db): AuditBatchAppender | undefined {
     const lite = client as QueryClient;
     run = (params) => lite.query(CAS_APPEND_SQL, params).then((r) => r.rows);
   } else return undefined;
-  return async (base, b) => {
-    if (b.n < 1 || b.chains.length !== 32 * b.n) throw new TypeError('"chains" expected 32 bytes per record');
-    const rows = await run([
-      b.n,
-      bytes(b.chains.subarray(32 * (b.n - 1))),
-      base.size,
-      bytes(base.chain),
-      b.leaves,
-      bytes(b.chains),
-      b.inputs === null ? null : bytes(b.inputs),
-    ]);
-    return rows.length === 1;
-  };
+  return async (base, b) => (await run(casAppendParams(base, b))).length === 1;
+}
+
+/** CAS_APPEND_SQL's seven parameters for a batch built on `base`. */
+function casAppendParams(base: AuditHead, b: AuditBatchWrite): unknown[] {
+  if (b.n < 1 || b.chains.length !== 32 * b.n) throw new TypeError('"chains" expected 32 bytes per record');
+  return [
+    b.n,
+    bytes(b.chains.subarray(32 * (b.n - 1))),
+    base.size,
+    bytes(base.chain),
+    b.leaves,
+    bytes(b.chains),
+    b.inputs === null ? null : bytes(b.inputs),
+  ];
 }
 
 /** A Buffer view (postgres.js sends a Buffer as bytea; PGlite takes any Uint8Array). */
