@@ -1,8 +1,10 @@
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { describe, it } from 'node:test';
 import { isPgliteRawClient, PglitePreparedStatement, PgliteStatementError } from '../../../engine/store/pglite-wire.js';
 import type { PgliteRawClient } from '../../../engine/store/pglite-wire.js';
+import { types as pgliteTypes } from '@electric-sql/pglite';
+import { PGLITE_OPTIONS } from '../../../engine/store/driver.js';
 import { openTestStore } from '../../helpers/store.js';
 
 /** Runs `fn` on the PGlite client of a test store (these tests are PGlite's own whatever the default driver). */
@@ -105,6 +107,35 @@ describe('PglitePreparedStatement', () => {
       }
       assert.equal(await st.run([1]), 1);
       await client.exec('deallocate all');
+    });
+  });
+});
+
+describe("PGlite's bytea conversions (driver.ts)", () => {
+  it("give exactly PGlite's own text and bytes, and a plain Uint8Array", () => {
+    const ours = { serialize: PGLITE_OPTIONS.serializers[17], parse: PGLITE_OPTIONS.parsers[17] };
+    const theirs = { serialize: pgliteTypes.serializers[17]!, parse: pgliteTypes.parsers[17]! };
+    const pooled = Buffer.from('xxxx' + randomBytes(40).toString('hex'), 'utf8').subarray(4, 24); // a view at an offset
+    for (const bytes of [Uint8Array.of(), Uint8Array.of(0, 15, 16, 255), new Uint8Array(randomBytes(1000)), pooled]) {
+      const text = ours.serialize(bytes);
+      assert.equal(text, theirs.serialize(bytes));
+      const back = ours.parse(text);
+      assert.equal(Object.getPrototypeOf(back), Uint8Array.prototype);
+      assert.deepEqual(back, theirs.parse(text));
+      assert.deepEqual(Buffer.from(back), Buffer.from(bytes));
+    }
+    assert.throws(() => ours.serialize('00' as unknown as Uint8Array), /Invalid input for bytea type/);
+  });
+
+  it('are what a PGlite store uses, both ways', async () => {
+    await withClient(async (client) => {
+      const own = client as unknown as { serializers: Record<number, unknown>; parsers: Record<number, unknown> };
+      assert.equal(own.serializers[17], PGLITE_OPTIONS.serializers[17]);
+      assert.equal(own.parsers[17], PGLITE_OPTIONS.parsers[17]);
+      const bytes = new Uint8Array(randomBytes(64));
+      const { rows } = await client.query('select $1::bytea as b, encode($1::bytea, $$hex$$) as h', [bytes]);
+      assert.equal(rows[0]!.h, Buffer.from(bytes).toString('hex'));
+      assert.deepEqual(rows[0]!.b, bytes);
     });
   });
 });
