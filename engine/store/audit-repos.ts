@@ -168,7 +168,7 @@ export function directAuditAppender(db: Db): AuditBatchAppender | undefined {
 }
 
 /** CAS_APPEND_SQL's seven parameters for a batch built on `base`. */
-function casAppendParams(base: AuditHead, b: AuditBatchWrite): unknown[] {
+export function casAppendParams(base: AuditHead, b: AuditBatchWrite): unknown[] {
   if (b.n < 1 || b.chains.length !== 32 * b.n) throw new TypeError('"chains" expected 32 bytes per record');
   return [
     b.n,
