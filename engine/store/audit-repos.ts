@@ -7,6 +7,7 @@
  */
 import { and, desc, eq, inArray, or, sql } from 'drizzle-orm';
 import { KeywardError } from '../../lib/errors.js';
+import { auditAppendConnection } from './driver.js';
 import type { Db } from './driver.js';
 import { queryRows } from './repos.js';
 import { auditCheckpoints, auditHead, auditInputs, auditNodes, auditTree, SINGLETON_ID } from './schema.js';
@@ -136,7 +137,8 @@ interface QueryClient {
  * `casAppendAuditBatch` on the driver's own client (drizzle's `$client` of a database opened by
  * openStore), without drizzle's query builder: the statement is the fixed text CAS_APPEND_SQL with
  * seven positional parameters (prepared once per connection and named by postgres.js; PGlite's
- * `query`). The append runs once per batch on the request path, and building it with the query
+ * `query`). On PostgreSQL it runs on the store's append connection (`auditAppendConnection`), so it
+ * never waits behind the pool's other statements; a client that is not a store's pool runs it itself. The append runs once per batch on the request path, and building it with the query
  * builder cost about 2.5% of the dev server's CPU. Undefined when the client is neither kind (the
  * caller then uses casAppendAuditBatch). Only for the database itself, never for a transaction:
  * the client runs each statement on its own.
@@ -147,7 +149,7 @@ export function directAuditAppender(db: Db): AuditBatchAppender | undefined {
   if (client === null) return undefined;
   let run: (params: unknown[]) => PromiseLike<unknown[]>;
   if (typeof (client as PostgresJsClient).unsafe === 'function') {
-    const pg = client as PostgresJsClient;
+    const pg = (auditAppendConnection(client) ?? client) as PostgresJsClient;
     run = (params) => pg.unsafe(CAS_APPEND_SQL, params, { prepare: true });
   } else if (typeof (client as QueryClient).query === 'function') {
     const lite = client as QueryClient;
