@@ -138,7 +138,8 @@ interface QueryClient {
  * openStore), without drizzle's query builder: the statement is the fixed text CAS_APPEND_SQL with
  * seven positional parameters (prepared once per connection and named by postgres.js; PGlite's
  * `query`). On PostgreSQL it runs on the store's append connection (`auditAppendConnection`), so it
- * never waits behind the pool's other statements; a client that is not a store's pool runs it itself. The append runs once per batch on the request path, and building it with the query
+ * never waits behind the pool's other statements; a client that is not a store's pool runs it
+ * itself. The append runs once per batch on the request path, and building it with the query
  * builder cost about 2.5% of the dev server's CPU. Undefined when the client is neither kind (the
  * caller then uses casAppendAuditBatch). Only for the database itself, never for a transaction:
  * the client runs each statement on its own.
