@@ -53,6 +53,8 @@
  *
  * Options: --json, --smoke (seconds per part, a 2,000-record log: the same code paths and checks),
  * --compare-flushes=N (a second audit-on server with N append statements in flight, in part 2's slices),
+ * --compare-integrate-ms=N (the same with the integrator running every N ms: N = 600000 leaves it
+ * out of the slices, which says what it costs),
  * --concurrency=N (appenders, default 64), --append-slice=SECONDS (each of the 3 slices per append
  * mode, default 1), --http-concurrency=N (default 16), --slice=SECONDS (each of the 3 slices per
  * side, default 3), --warmup=SECONDS (default 1), --min-records=N (default 50000).
@@ -62,6 +64,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { sql } from 'drizzle-orm';
+import postgres from 'postgres';
 import { AuditIntegrator } from '../engine/audit/log/integrator.js';
 import type { CheckpointSigner } from '../engine/audit/log/integrator.js';
 import { AuditLog } from '../engine/audit/log/log.js';
@@ -342,8 +345,11 @@ interface EncryptFigures {
   /** The bare Koa AES-GCM endpoint (no database) and the full pipeline (audit on) ÷ it. */
   bare: LoadResult;
   onOverBare: number;
-  /** --compare-flushes=N: a second audit-on server with N append statements in flight, in slices among the others. */
-  compared?: LoadResult & { flushes: number };
+  /**
+   * --compare-flushes=N / --compare-integrate-ms=N: a second audit-on server with N append statements
+   * in flight or its integrator every N ms, in slices among the others.
+   */
+  compared?: LoadResult & { flushes: number; integrateMs?: number };
   onOverCompared?: number;
   sliceOrder: string;
   /** Records in the audit-on server's log after the run (≥ its successful requests). */
@@ -357,6 +363,36 @@ interface EncryptFigures {
    * WAL flush) — what an audited request waits for beyond the unaudited one.
    */
   appendsOn?: { statements: number; recordsPerStatement: number; meanStatementMs: number };
+  /**
+   * PostgreSQL's WAL over the audit-on slices (pg_stat_wal; the flush time with track_wal_io_timing,
+   * set on the audit-on database): how many WAL flushes (fdatasync) the statements waited for and
+   * how long one took — the part of meanStatementMs that is the disk, the rest being the round trip,
+   * execution and scheduling — and the WAL written per statement (the integrator's writes included).
+   * Also for the compared server's slices.
+   */
+  walOn?: WalFigures;
+  walCompared?: WalFigures;
+}
+
+interface WalFigures {
+  flushes: number;
+  /** Mean ms per WAL flush; undefined when the server would not time them (track_wal_io_timing). */
+  meanFlushMs?: number;
+  walKB: number;
+}
+
+/** pg_stat_wal's counters (PostgreSQL 14+), or undefined (an older server, or no access). */
+async function walCounters(
+  client: postgres.Sql,
+): Promise<{ syncs: number; syncMs: number; bytes: number; timed: boolean } | undefined> {
+  try {
+    const [w] = await client<{ syncs: number; ms: number; bytes: number; timed: string }[]>`
+      select wal_sync::float8 as syncs, wal_sync_time::float8 as ms, wal_bytes::float8 as bytes,
+             current_setting('track_wal_io_timing') as timed from pg_stat_wal`;
+    return w ? { syncs: w.syncs, syncMs: w.ms, bytes: w.bytes, timed: w.timed === 'on' } : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** keyward_audit_append_duration_seconds and keyward_audit_batch_records (sums and counts) from /metrics text. */
@@ -380,6 +416,7 @@ async function encryptOnOff(
     warmupMs: number;
     flushes: number | undefined;
     compareFlushes: number | undefined;
+    compareIntegrateMs: number | undefined;
   },
   logDir: string,
   started: Child[],
@@ -391,6 +428,21 @@ async function encryptOnOff(
     : undefined;
   const entry = ['--import', './scripts/register-ts.mjs', 'bench/helpers/audit-server.ts'];
   const where = (i: number) => (dbs ? ['--database-url', dbs[i]!.url] : ['--memory']);
+  const comparing = o.compareFlushes !== undefined || o.compareIntegrateMs !== undefined;
+  // Time the audit-on servers' WAL flushes (pg_stat_wal): set before they connect (a superuser may);
+  // the client reading the counters connects after, so it reports the databases' setting.
+  if (dbs) {
+    const admin = postgres(dbs[0]!.url, { max: 1, onnotice: () => {} });
+    try {
+      for (const d of [dbs[0]!, dbs[2]!])
+        await admin
+          .unsafe(`alter database "${new URL(d.url).pathname.slice(1)}" set track_wal_io_timing = on`)
+          .catch(() => {});
+    } finally {
+      await admin.end({ timeout: 1 });
+    }
+  }
+  const wal = dbs ? postgres(dbs[0]!.url, { max: 1, onnotice: () => {} }) : undefined;
   log('encrypt: starting the audit-on and audit-off servers and the bare endpoint...');
   const both = await Promise.allSettled([
     startChild(
@@ -400,11 +452,18 @@ async function encryptOnOff(
     ),
     startChild('audit-off', [...entry, ...where(1), '--audit', 'off'], logDir),
     startChild('bare', ['--import', './scripts/register-ts.mjs', 'bench/helpers/bare-aead-server.ts'], logDir),
-    ...(o.compareFlushes
+    ...(comparing
       ? [
           startChild(
             'audit-on-compared',
-            [...entry, ...where(2), '--audit', 'on', '--flushes', String(o.compareFlushes)],
+            [
+              ...entry,
+              ...where(2),
+              '--audit',
+              'on',
+              ...(o.compareFlushes ? ['--flushes', String(o.compareFlushes)] : []),
+              ...(o.compareIntegrateMs ? ['--integrate-ms', String(o.compareIntegrateMs)] : []),
+            ],
             logDir,
           ),
         ]
@@ -473,12 +532,34 @@ async function encryptOnOff(
     const r = await admins[0]!.send('GET', '/metrics');
     return r.status === 200 ? auditAppendMetrics(r.body.toString('utf8')) : undefined;
   };
+  // pg_stat_wal is the cluster's: summed over each audit-on server's own slices (one loaded at a time).
+  const walSum = {
+    on: { syncs: 0, syncMs: 0, bytes: 0, timed: true },
+    cmp: { syncs: 0, syncMs: 0, bytes: 0, timed: true },
+  };
+  let walSeen = wal !== undefined;
   const m0 = await metricsOn();
-  for (const side of order) {
-    if (side === 'on') sOn.push(await load(callOn, opts(150)));
-    else if (side === 'off') sOff.push(await load(callOff, opts(150)));
-    else if (side === 'cmp') sCompared.push(await load(callCompared!, opts(150)));
-    else sBare.push(await load(callBare, opts(150)));
+  try {
+    for (const side of order) {
+      const w0 = wal && (side === 'on' || side === 'cmp') ? await walCounters(wal) : undefined;
+      if (side === 'on') sOn.push(await load(callOn, opts(150)));
+      else if (side === 'off') sOff.push(await load(callOff, opts(150)));
+      else if (side === 'cmp') sCompared.push(await load(callCompared!, opts(150)));
+      else sBare.push(await load(callBare, opts(150)));
+      if (side !== 'on' && side !== 'cmp') continue;
+      const w1 = w0 ? await walCounters(wal!) : undefined;
+      if (!w0 || !w1) {
+        walSeen = false;
+        continue;
+      }
+      const acc = walSum[side];
+      acc.syncs += w1.syncs - w0.syncs;
+      acc.syncMs += w1.syncMs - w0.syncMs;
+      acc.bytes += w1.bytes - w0.bytes;
+      acc.timed &&= w0.timed && w1.timed;
+    }
+  } finally {
+    await wal?.end({ timeout: 1 });
   }
   const m1 = await metricsOn();
   const onR = summarize(sOn);
@@ -493,8 +574,21 @@ async function encryptOnOff(
     sliceOrder: order.join(','),
   };
   if (sCompared.length > 0) {
-    figures.compared = { ...summarize(sCompared), flushes: o.compareFlushes! };
+    figures.compared = {
+      ...summarize(sCompared),
+      flushes: o.compareFlushes ?? 1,
+      ...(o.compareIntegrateMs ? { integrateMs: o.compareIntegrateMs } : {}),
+    };
     figures.onOverCompared = round(onR.rps / figures.compared.rps, 3);
+  }
+  if (walSeen) {
+    const walFigures = (w: typeof walSum.on): WalFigures => ({
+      flushes: w.syncs,
+      ...(w.timed && w.syncs > 0 ? { meanFlushMs: round(w.syncMs / w.syncs, 3) } : {}),
+      walKB: round(w.bytes / 1024, 0),
+    });
+    figures.walOn = walFigures(walSum.on);
+    if (sCompared.length > 0) figures.walCompared = walFigures(walSum.cmp);
   }
   if (m0 && m1 && m1.statements > m0.statements)
     figures.appendsOn = {
@@ -892,6 +986,7 @@ export async function main({ json, args }: BenchOptions): Promise<void> {
   const flushes = option(args, 'flushes', 0) || undefined;
   // A second audit-on server with this many statements in flight, in slices among the others (same-run A/B).
   const compareFlushes = option(args, 'compare-flushes', 0) || undefined;
+  const compareIntegrateMs = option(args, 'compare-integrate-ms', 0) || undefined;
   const log = (s: string) => {
     if (!json) console.error(s);
   };
@@ -939,7 +1034,7 @@ export async function main({ json, args }: BenchOptions): Promise<void> {
     );
     const part2 = await encryptOnOff(
       pg,
-      { concurrency: httpConcurrency, sliceMs, warmupMs, flushes, compareFlushes },
+      { concurrency: httpConcurrency, sliceMs, warmupMs, flushes, compareFlushes, compareIntegrateMs },
       logDir,
       started,
       clients,
@@ -1093,7 +1188,7 @@ export async function main({ json, args }: BenchOptions): Promise<void> {
         ...(part2.compared
           ? [
               {
-                audit: `on, ${part2.compared.flushes} statements in flight (--compare-flushes)`,
+                audit: `on, ${part2.compared.flushes} statements in flight${part2.compared.integrateMs ? `, integrator every ${part2.compared.integrateMs} ms` : ''} (--compare-…)`,
                 'req/s': part2.compared.rps,
                 'p50 ms': part2.compared.p50Ms,
                 'p99 ms': part2.compared.p99Ms,
@@ -1103,8 +1198,7 @@ export async function main({ json, args }: BenchOptions): Promise<void> {
           : []),
       ]),
     );
-    if (part2.onOverCompared !== undefined)
-      console.log(`on / on with ${part2.compared!.flushes} statements in flight: ${part2.onOverCompared}`);
+    if (part2.onOverCompared !== undefined) console.log(`on / on compared (--compare-…): ${part2.onOverCompared}`);
     console.log(`full pipeline (audit on) / bare: ${part2.onOverBare}`);
     for (const [what, r] of [
       ['on', part2.on],
@@ -1121,6 +1215,14 @@ export async function main({ json, args }: BenchOptions): Promise<void> {
       console.log(
         `audit on, group commits in the measured slices (/metrics): ${part2.appendsOn.statements} statements, ${part2.appendsOn.recordsPerStatement} records each, ${part2.appendsOn.meanStatementMs} ms per statement`,
       );
+    for (const [what, w] of [
+      ['audit on', part2.walOn],
+      ['compared', part2.walCompared],
+    ] as const)
+      if (w)
+        console.log(
+          `${what}, PostgreSQL WAL over its slices (pg_stat_wal): ${w.flushes} flushes${w.meanFlushMs !== undefined ? `, ${w.meanFlushMs} ms each` : ' (not timed: track_wal_io_timing off)'}, ${w.walKB} KB written (integrator included)`,
+        );
     const v = part3;
     console.log(
       `\naudit verify over ${v.records} records (leaves ${v.leafBytesMean} bytes on average).\nImplementation: ${v.implementation}.`,

@@ -7,6 +7,7 @@
  */
 import { and, desc, eq, inArray, or, sql } from 'drizzle-orm';
 import { KeywardError } from '../../lib/errors.js';
+import { auditAppendConnection } from './driver.js';
 import type { Db } from './driver.js';
 import { queryRows } from './repos.js';
 import { auditCheckpoints, auditHead, auditInputs, auditNodes, auditTree, SINGLETON_ID } from './schema.js';
@@ -143,10 +144,12 @@ interface QueryClient {
  * prepared once per appender under a name and bound with binary parameters in one call into its
  * WebAssembly (pglite-wire.ts: ~125 µs a statement of 13 records against ~630 µs through PGlite's
  * `query`, which parses and plans it anew and sends bytea as hex text; a PGlite client without
- * those entry points falls back to `query`). The append runs once per batch on the request path,
- * and building it with the query builder cost about 2.5% of the dev server's CPU. Undefined when the client is neither kind (the
- * caller then uses casAppendAuditBatch). Only for the database itself, never for a transaction:
- * the client runs each statement on its own.
+ * those entry points falls back to `query`). On PostgreSQL it runs on the store's append connection
+ * (`auditAppendConnection`), so it never waits behind the pool's other statements; a client that is
+ * not a store's pool runs it itself. The append runs once per batch on the request path, and
+ * building it with the query builder cost about 2.5% of the dev server's CPU. Undefined when the
+ * client is neither kind (the caller then uses casAppendAuditBatch). Only for the database itself,
+ * never for a transaction: the client runs each statement on its own.
  */
 export function directAuditAppender(db: Db): AuditBatchAppender | undefined {
   const client = (db as { $client?: unknown }).$client;
@@ -154,7 +157,7 @@ export function directAuditAppender(db: Db): AuditBatchAppender | undefined {
   if (client === null) return undefined;
   let run: (params: unknown[]) => PromiseLike<unknown[]>;
   if (typeof (client as PostgresJsClient).unsafe === 'function') {
-    const pg = client as PostgresJsClient;
+    const pg = (auditAppendConnection(client) ?? client) as PostgresJsClient;
     run = (params) => pg.unsafe(CAS_APPEND_SQL, params, { prepare: true });
   } else if (isPgliteRawClient(client)) {
     // PGlite: prepared once, bound with binary parameters, one call into its WebAssembly (pglite-wire.ts).

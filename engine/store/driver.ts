@@ -184,6 +184,17 @@ async function openPostgres(url: string, statementTimeoutMs: number): Promise<St
       connection: { ...POOL_OPTIONS.connection, statement_timeout: statementTimeoutMs },
       max: POOL_MAX,
     });
+    // The audit log's append connection: one of its own, with the pool's settings (issue 14). When
+    // every pooled connection is busy the driver pipelines a statement behind a running one, so an
+    // append (what every audited request waits for) would wait for an export page or the
+    // integrator's writes; on its own connection it waits only for the append before it.
+    const appender = postgres(url, {
+      ...options,
+      ...POOL_OPTIONS,
+      connection: { ...POOL_OPTIONS.connection, statement_timeout: statementTimeoutMs },
+      max: 1,
+    });
+    appendConnections.set(client, appender);
     const db = drizzlePostgres(client, { schema });
     const pool = client;
     let closed = false;
@@ -193,7 +204,7 @@ async function openPostgres(url: string, statementTimeoutMs: number): Promise<St
       async close() {
         if (closed) return;
         closed = true;
-        await pool.end({ timeout: 5 });
+        await Promise.all([pool.end({ timeout: 5 }), appender.end({ timeout: 5 })]);
       },
     };
   } catch (err) {
@@ -201,6 +212,18 @@ async function openPostgres(url: string, statementTimeoutMs: number): Promise<St
     await client?.end({ timeout: 0 }).catch(() => {});
     throw unavailable('postgres', `cannot open PostgreSQL at ${where}`, err, password);
   }
+}
+
+/** Each PostgreSQL pool's append connection (see openPostgres), by the pool (drizzle's `$client`). */
+const appendConnections = new WeakMap<object, postgres.Sql>();
+
+/**
+ * The connection the audit log appends on, for a pool `openStore` opened (drizzle's `$client` of
+ * its `db`): a one-connection client of its own, opened on first use, closed with the store.
+ * Undefined for anything else.
+ */
+export function auditAppendConnection(pool: object): postgres.Sql | undefined {
+  return appendConnections.get(pool);
 }
 
 /** The PGlite instance behind each PGlite store, for dumpStoreImage. */

@@ -12,6 +12,7 @@ import {
   ensureAuditRows,
   getAuditInputs,
   openStore,
+  POOL_MAX,
   queryRows,
   readAuditHead,
   readAuditRecords,
@@ -19,7 +20,7 @@ import {
   withTransaction,
 } from '../../../engine/store/index.js';
 import type { AuditBatchWrite, AuditHead, Db, Store } from '../../../engine/store/index.js';
-import { availableDrivers, createTestDatabaseUrl, openTestStore } from '../../helpers/store.js';
+import { availableDrivers, createTestDatabaseUrl, describePostgres, openTestStore } from '../../helpers/store.js';
 
 const sha256 = (...parts: Uint8Array[]) => {
   const h = createHash('sha256');
@@ -296,3 +297,33 @@ for (const driver of availableDrivers()) {
     });
   });
 }
+
+describePostgres('audit append on PostgreSQL: a connection of its own', { timeout: 30_000 }, () => {
+  it('commits an append while every pooled connection is busy (the pool would pipeline it behind them)', async () => {
+    const store = await openTestStore('postgres');
+    try {
+      await ensureAuditRows(store.db);
+      const append = directAuditAppender(store.db)!;
+      // Warm the append connection (connect, prepare), then hold all POOL_MAX pooled connections.
+      const head0 = await readAuditHead(store.db);
+      const chains0 = sha256(head0.chain, sha256(Uint8Array.of(0), new TextEncoder().encode('{"a":1}')));
+      assert.equal(await append(head0, { n: 1, leaves: '{"a":1}', chains: chains0, inputs: null }), true);
+      const holdS = 1.5;
+      const hold = Array.from({ length: POOL_MAX }, () =>
+        queryRows(store.db, sql`select pg_sleep(${holdS}) is null as slept`),
+      );
+      await new Promise((r) => setTimeout(r, 200)); // every pooled connection is now in pg_sleep
+      const head = { size: 1, chain: chains0 };
+      const chains = sha256(chains0, sha256(Uint8Array.of(0), new TextEncoder().encode('{"b":2}')));
+      const t0 = performance.now();
+      assert.equal(await append(head, { n: 1, leaves: '{"b":2}', chains, inputs: null }), true);
+      const ms = performance.now() - t0;
+      // Pipelined behind a pg_sleep it would take the rest of it (≥ 1.3 s); alone, one commit.
+      assert.ok(ms < 1000, `the append took ${Math.round(ms)} ms while the pool was busy`);
+      await Promise.all(hold);
+      assert.equal((await readAuditHead(store.db)).size, 2);
+    } finally {
+      await store.close();
+    }
+  });
+});
