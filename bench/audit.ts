@@ -15,9 +15,11 @@
  *    (c) The group commit's statement alone (issue 14, item 1), one at a time on fresh databases
  *    (in-memory PGlite, and PostgreSQL when there is one): batches of 13 such records (the dev
  *    server's mean under 16 requests in flight) written as before issue 14 (format-1 inputs, the
- *    statement built by drizzle's query builder), with the inputs deflated, and as the log writes
- *    them now (deflated, on the driver's client); µs and this process's CPU µs per statement,
- *    medians of four alternating slices.
+ *    statement built by drizzle's query builder), with the inputs deflated, on PGlite through its
+ *    `query` as the previous release sent it (parsed and planned on every call, bytea as hex text),
+ *    and as the log writes them now (deflated, on the driver's client: on PGlite prepared once and
+ *    bound with binary parameters, engine/store/pglite-wire.ts); µs and this process's CPU µs per
+ *    statement, medians of four alternating slices.
  * 2. End-to-end 1 KiB encrypt (aes256-gcm) over real HTTP on loopback with audit on vs off: two
  *    servers in their own processes (bench/helpers/audit-server.ts; the off one is
  *    `Hsm.open({audit: false})`), each on its own database; an app-role token; 16 requests in
@@ -98,6 +100,7 @@ import {
   readAuditRecords,
 } from '../engine/store/index.js';
 import type { AuditBatchWrite, AuditHead, AuditRecordRow, Db, Store, StoredInput } from '../engine/store/index.js';
+import { CAS_APPEND_SQL, casAppendParams } from '../engine/store/audit-repos.js';
 import { Client, http200, load, round, startChild, summarize } from './helpers/http.js';
 import type { Child, LoadResult, Slice } from './helpers/http.js';
 import { benchPostgres } from './helpers/pg.js';
@@ -657,6 +660,13 @@ async function appendStatement(
   const db = store.db;
   await ensureAuditRows(db);
   const direct = directAuditAppender(db);
+  // On PGlite, the statement as the previous release ran it on the driver client: PGlite's `query`
+  // (parsed and planned on every call, bytea sent as hex text); the log now prepares it once (pglite-wire.ts).
+  const client = (db as { $client?: { query?: unknown } }).$client;
+  const liteQuery =
+    store.driver === 'pglite' && typeof client?.query === 'function'
+      ? (client as { query(q: string, p: unknown[]): Promise<{ rows: unknown[] }> })
+      : undefined;
   const variants: { name: string; packed: boolean; append: (h: AuditHead, b: AuditBatchWrite) => Promise<boolean> }[] =
     [
       {
@@ -665,7 +675,25 @@ async function appendStatement(
         append: (h, b) => casAppendAuditBatch(db, h, b),
       },
       { name: 'deflated inputs, query builder', packed: true, append: (h, b) => casAppendAuditBatch(db, h, b) },
-      ...(direct ? [{ name: 'deflated inputs, driver client (now)', packed: true, append: direct }] : []),
+      ...(liteQuery
+        ? [
+            {
+              name: "deflated inputs, PGlite's query (previous release)",
+              packed: true,
+              append: async (h: AuditHead, b: AuditBatchWrite) =>
+                (await liteQuery.query(CAS_APPEND_SQL, casAppendParams(h, b))).rows.length === 1,
+            },
+          ]
+        : []),
+      ...(direct
+        ? [
+            {
+              name: `deflated inputs, driver client${store.driver === 'pglite' ? ', prepared once' : ''} (now)`,
+              packed: true,
+              append: direct,
+            },
+          ]
+        : []),
     ];
   log(
     `append statement on ${store.driver}: batches of ${o.n}, ${variants.length} ways, 4 alternating slices of ${o.sliceMs / 1000} s...`,

@@ -181,18 +181,25 @@ describe('AuditLog pipelined flushes', () => {
     const store = await openTestStore();
     try {
       // The driver's client, with its first append statement held back 150 ms: the second flush
-      // (built on the first's predicted head) reaches the head row first and misses.
+      // (built on the first's predicted head) reaches the head row first and misses. postgres.js
+      // sends it with `unsafe`; on PGlite it goes out through `execProtocolRaw` inside the client's
+      // mutexes (engine/store/pglite-wire.ts), so it is held back at `_checkReady`, before them.
       const client = (store.db as unknown as { $client: object }).$client;
+      const send = 'unsafe' in client ? 'unsafe' : 'execProtocolRaw';
+      const hold = 'unsafe' in client ? 'unsafe' : '_checkReady';
       let calls = 0;
+      let held = false;
       let firstSent!: () => void;
       const firstIsSent = new Promise<void>((r) => (firstSent = r));
       const slow = new Proxy(client, {
         get(t, k) {
           const v = Reflect.get(t, k) as unknown;
           if (typeof v !== 'function') return v;
-          if (k !== 'query' && k !== 'unsafe') return v.bind(t);
+          if (k !== send && k !== hold) return v.bind(t);
           return async (...args: unknown[]) => {
-            if (calls++ === 0) {
+            if (k === send) calls++;
+            if (k === hold && !held) {
+              held = true;
               firstSent();
               await new Promise((r) => setTimeout(r, 150));
             }
