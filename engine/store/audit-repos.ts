@@ -439,7 +439,7 @@ export async function advanceAuditTree(tx: Db, a: TreeAdvance): Promise<boolean>
   const frontier = Buffer.concat(a.frontier.map((h) => Buffer.from(h)));
   const moved = await queryRows<{ size: number | string }>(
     tx,
-    sql`update audit_tree set size = ${a.size}::bigint, root = ${bytes(a.root)}::bytea, frontier = ${frontier}::bytea, updated_at = now()
+    sql`update audit_tree set size = ${a.size}::bigint, root = decode(${hex(a.root)}, 'hex'), frontier = decode(${hex(frontier)}, 'hex'), updated_at = now()
         where id = 1 and size = ${a.fromSize}::bigint returning size`,
   );
   if (moved.length !== 1) return false;
@@ -458,7 +458,7 @@ async function writeTileRun(tx: Db, run: TileRun): Promise<void> {
     const take = Math.min(data.length, (AUDIT_TILE_WIDTH - offset) * 32);
     const grown = await queryRows<{ level: number }>(
       tx,
-      sql`update audit_tiles set hashes = hashes || ${data.subarray(0, take)}::bytea
+      sql`update audit_tiles set hashes = hashes || decode(${hex(data.subarray(0, take))}, 'hex')
           where level = ${level}::int and idx = ${tile}::bigint and length(hashes) = ${offset * 32}::int returning level`,
     );
     if (grown.length !== 1)
@@ -473,13 +473,19 @@ async function writeTileRun(tx: Db, run: TileRun): Promise<void> {
   const inserted = await queryRows<{ idx: number | string }>(
     tx,
     sql`insert into audit_tiles (level, idx, hashes)
-        select ${level}::int, ${tile}::bigint + g, substring(${data}::bytea from g * ${TILE_BYTES}::int + 1 for ${TILE_BYTES}::int)
-        from generate_series(0, ${count}::int - 1) as g
+        select ${level}::int, ${tile}::bigint + g, substring(h.b from g * ${TILE_BYTES}::int + 1 for ${TILE_BYTES}::int)
+        from (select decode(${hex(data)}, 'hex') as b) as h, generate_series(0, ${count}::int - 1) as g
         on conflict do nothing returning idx`,
   );
   if (inserted.length !== count)
     throw tileCorrupt(`tiles (${level}, ${tile}…${tile + count - 1}) beyond the tree are already stored`);
 }
+
+/**
+ * Bytes as a hex text parameter, for `decode(…, 'hex')`: PGlite serializes a bytea parameter in
+ * JavaScript, about 46 ms for a round's 128 KiB of leaf hashes against 2.5 ms as hex (Buffer's hex is native).
+ */
+const hex = (u: Uint8Array): string => bytes(u).toString('hex');
 
 function tileCorrupt(what: string): KeywardError {
   return new KeywardError('AUDIT_LOG_CORRUPT', `the audit log failed its integrity check: ${what}`);
