@@ -76,12 +76,20 @@ const config = () => ({
   migrationsSchema: MIGRATIONS_SCHEMA,
 });
 
+let oldImage: Blob | File | undefined;
+
 /** A database at migration 0009; `reopen` closes it and opens it as a Keyward store (all migrations). */
 async function oldDatabase(driver: string): Promise<{ db: Db; reopen(): Promise<Store>; drop(): Promise<void> }> {
   if (driver === 'pglite') {
-    const client = await PGlite.create();
+    // One migrated 0009 database per file, loaded from its image by each test (initdb once).
+    if (!oldImage) {
+      const first = await PGlite.create();
+      await migratePglite(drizzlePglite(first, { schema }), config());
+      oldImage = await first.dumpDataDir('none');
+      await first.close();
+    }
+    const client = await PGlite.create({ loadDataDir: oldImage });
     const db = drizzlePglite(client, { schema });
-    await migratePglite(db, config());
     return {
       db: db as unknown as Db,
       async reopen() {
