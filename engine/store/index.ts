@@ -106,7 +106,7 @@ export {
   directAuditAppender,
   ensureAuditRows,
   getAuditInputs,
-  getAuditNodes,
+  getAuditTiles,
   getAuditTree,
   latestAuditCheckpoint,
   putAuditCheckpoint,
@@ -128,9 +128,10 @@ export type {
   AuditRecordText,
   AuditTreeState,
   StoredInput,
+  TileRun,
   TreeAdvance,
 } from './audit-repos.js';
-export { auditBatches, auditCheckpoints, auditHead, auditInputs, auditNodes, auditTree } from './schema.js';
+export { auditBatches, auditCheckpoints, auditHead, auditInputs, auditTiles, auditTree } from './schema.js';
 export type { AuditCheckpointRow } from './schema.js';
 export { CommitScope, writeTransaction } from './commit-scope.js';
 export type { CommitNote, CommitWriter } from './commit-scope.js';

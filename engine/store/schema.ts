@@ -255,13 +255,19 @@ export const auditTree = pgTable(
   (t) => [check('audit_tree_singleton', sql`${t.id} = 1`)],
 );
 
-/** Hashes of the tree's perfect subtrees: node (level, idx) covers leaves [idx·2^level, (idx+1)·2^level). */
-export const auditNodes = pgTable(
-  'audit_nodes',
+/**
+ * The tree's hashes as C2SP tlog-tiles lays them out: tile (level, idx) holds the hashes of tree
+ * level 8·level, nodes [256·idx, 256·idx + width), concatenated (width = length / 32, at most 256).
+ * Level 0 tiles are the leaf hashes. The last tile of a level grows as the tree does (its row is
+ * rewritten with more hashes); the levels between tile levels are folded from a tile when a proof needs
+ * them (engine/audit/math/tiles.ts). Migration 0010 built these from the per-node rows before it.
+ */
+export const auditTiles = pgTable(
+  'audit_tiles',
   {
     level: integer('level').notNull(),
     idx: bigint('idx', { mode: 'number' }).notNull(),
-    hash: bytea('hash').notNull(),
+    hashes: bytea('hashes').notNull(),
   },
   (t) => [primaryKey({ columns: [t.level, t.idx] })],
 );

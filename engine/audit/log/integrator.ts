@@ -13,7 +13,6 @@
  * dies mid-round releases it with its transaction.)
  * @module
  */
-import { createHash } from 'node:crypto';
 import { KeywardError } from '../../../lib/errors.js';
 import type { Db } from '../../store/index.js';
 import {
@@ -27,8 +26,10 @@ import {
   tryIntegratorLock,
   withTransaction,
 } from '../../store/index.js';
-import { appendLeaves, rootFromFrontier } from '../math/merkle.js';
-import { leafHashFast } from '../verifier/sha256-fast.js';
+import type { TileRun } from '../../store/index.js';
+import { TILE_HEIGHT, appendLeaves, rootFromFrontier } from '../math/merkle.js';
+import type { NodeHash } from '../math/merkle.js';
+import { leafHashFast, nodeHashFast, sha256Fast } from '../verifier/sha256-fast.js';
 
 /** The advisory lock key of the integrator ("KWIN"). */
 export const INTEGRATOR_LOCK_KEY = 0x4b57494e;
@@ -197,38 +198,70 @@ export class AuditIntegrator {
       return 'done';
     }
     const to = Math.min(head, tree.size + INTEGRATE_MAX);
+    const n = to - tree.size;
     const rows = await readAuditRecords(tx, tree.size, to);
-    let prev = await auditChainAt(tx, tree.size - 1);
+    const prev = await auditChainAt(tx, tree.size - 1);
     if (!prev) throw corrupt(`record ${tree.size - 1} is missing`);
-    const hashes: Uint8Array[] = [];
-    for (let i = 0; i < to - tree.size; i++) {
+    // The leaf hashes, concatenated: the level 0 tiles as stored. node:crypto's (merkle.ts's are
+    // @noble's, which also run in the browser, ~2.5x slower here).
+    const leafHashes = Buffer.allocUnsafe(32 * n);
+    const hashes: Uint8Array[] = new Array<Uint8Array>(n);
+    const link = Buffer.allocUnsafe(64); // chain(i - 1) ‖ leaf hash(i)
+    link.set(prev, 0);
+    for (let i = 0; i < n; i++) {
       const row = rows[i];
       const idx = tree.size + i;
       if (!row || row.idx !== idx) throw corrupt(`record ${idx} is missing`);
-      // node:crypto's leaf hash: merkle.ts's leafHash is @noble's (it also runs in the browser), ~2.5x slower here.
       const lh = leafHashFast(row.leaf);
-      const chain: Buffer = createHash('sha256').update(prev).update(lh).digest();
-      if (!chain.equals(row.chain))
+      leafHashes.set(lh, 32 * i);
+      hashes[i] = leafHashes.subarray(32 * i, 32 * i + 32);
+      link.set(lh, 32);
+      if (!sha256Fast(link).equals(row.chain))
         throw corrupt(
           `record ${idx}: its chain value does not follow from record ${idx - 1} and its leaf (edited or reordered)`,
         );
-      hashes.push(lh);
-      prev = row.chain;
+      link.set(row.chain, 0);
     }
-    const next = appendLeaves(tree.frontier, tree.size, hashes);
+    const next = appendLeaves(tree.frontier, tree.size, hashes, { hash: nodeHashFast, keepLevel: isTileLevel });
     const note = signer.sign(next.size, next.root, this.#now());
     const moved = await advanceAuditTree(tx, {
       fromSize: tree.size,
       size: next.size,
       root: next.root,
       frontier: next.frontier,
-      nodes: next.newNodes,
+      tiles: tileRuns(tree.size, leafHashes, next.newNodes),
       note,
     });
     // Another integrator moved the tree since we read it (only possible without the lock): nothing written.
     if (!moved) return 'busy';
     return next.size < head ? 'more' : 'done';
   }
+}
+
+/** The tree levels audit_tiles stores above the leaves: 8, 16, … (C2SP tlog-tiles). */
+const isTileLevel = (level: number): boolean => level > 0 && level % TILE_HEIGHT === 0;
+
+/**
+ * The new hashes of each tile level, as advanceAuditTree stores them: the leaf hashes (level 0,
+ * from leaf `size`), then the new nodes of levels 8, 16, … (`appendLeaves` makes each level's in
+ * index order, one contiguous run per level).
+ */
+export function tileRuns(size: number, leafHashes: Uint8Array, upper: readonly NodeHash[]): TileRun[] {
+  const runs: TileRun[] = [{ level: 0, from: size, hashes: leafHashes }];
+  const byLevel = new Map<number, NodeHash[]>();
+  for (const node of upper) {
+    let list = byLevel.get(node.level);
+    if (!list) byLevel.set(node.level, (list = []));
+    list.push(node);
+  }
+  for (const [level, list] of [...byLevel].sort((x, y) => x[0] - y[0])) {
+    list.forEach((node, i) => {
+      if (node.index !== list[0]!.index + i)
+        throw new Error(`internal: the new nodes of level ${level} are not contiguous`);
+    });
+    runs.push({ level: level / TILE_HEIGHT, from: list[0]!.index, hashes: Buffer.concat(list.map((x) => x.hash)) });
+  }
+  return runs;
 }
 
 function corrupt(message: string): KeywardError {

@@ -1,6 +1,6 @@
 /**
  * The audit log's read side over the store: pages of records, inclusion and consistency proofs
- * from the stored perfect-subtree nodes, and the attestation export. Proofs are only served for
+ * from the stored tiles (each perfect node a proof needs folded from one tile), and the attestation export. Proofs are only served for
  * sizes that have a signed checkpoint, so a client can always check them against a signature.
  * @module
  */
@@ -11,7 +11,7 @@ import {
   auditCheckpointAt,
   auditHeadSize,
   getAuditInputs,
-  getAuditNodes,
+  getAuditTiles,
   getAuditTree,
   getPolicy,
   readAuditBatchInputs,
@@ -31,8 +31,11 @@ import {
   inclusionProof,
   inclusionProofNodes,
   leafHash,
+  nodeFromTile,
+  nodeTileSpan,
   rangeProof,
 } from '../math/merkle.js';
+import { nodeHashFast } from '../verifier/sha256-fast.js';
 import type { GetNode, NodeId } from '../math/merkle.js';
 
 /** Most records per page of GET /v1/audit/records. */
@@ -78,9 +81,28 @@ export async function auditRecordsRaw(
   return { size, next: end < size && raw.count > 0 ? end : null, ...raw };
 }
 
+/**
+ * The perfect nodes `ids` from the stored tiles, fetched in one query (every tile any of them needs)
+ * and folded here; nodes the tiles do not hold are absent from the map. Key: `${level}:${index}`.
+ */
+async function readAuditNodes(db: Db, ids: readonly NodeId[]): Promise<Map<string, Uint8Array>> {
+  const spans = ids.map((n) => ({ n, span: nodeTileSpan(n.level, n.index) }));
+  const tiles = await getAuditTiles(
+    db,
+    spans.map(({ span }) => span),
+  );
+  const out = new Map<string, Uint8Array>();
+  for (const { n, span } of spans) {
+    const tile = tiles.get(`${span.level}:${span.index}`);
+    const h = tile && nodeFromTile(tile, span, nodeHashFast);
+    if (h) out.set(`${n.level}:${n.index}`, h);
+  }
+  return out;
+}
+
 /** A GetNode over the store that fetches a plan's nodes in one query first. */
 async function nodeReader(db: Db, plan: readonly NodeId[][]): Promise<GetNode> {
-  const nodes = await getAuditNodes(db, plan.flat());
+  const nodes = await readAuditNodes(db, plan.flat());
   return (level, index) => {
     const h = nodes.get(`${level}:${index}`);
     if (!h)
@@ -144,7 +166,7 @@ export async function auditRangeProof(
     wanted.push({ level, index });
     return new Uint8Array(32);
   });
-  for (const [k, v] of await getAuditNodes(db, wanted)) cache.set(k, v);
+  for (const [k, v] of await readAuditNodes(db, wanted)) cache.set(k, v);
   return rangeProof(from, to, size, (level, index) => {
     const h = cache.get(`${level}:${index}`);
     if (!h)

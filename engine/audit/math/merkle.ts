@@ -23,6 +23,10 @@
  * one node per set bit of `size`, largest first. Its right fold is the root. Appending a leaf is a
  * binary increment: push it, and while the two rightmost nodes have the same level, merge them.
  *
+ * The store keeps only the nodes of levels 0, 8, 16, … in C2SP tlog-tiles' tiles of 256 hashes
+ * (`nodeTileSpan`, `nodeFromTile`): any other perfect node is the MTH of at most 128 hashes of one
+ * tile, folded when a proof asks for it.
+ *
  * Proofs are computed from perfect nodes only (through a `getNode` callback that may be async, so a
  * database can serve it in one batch: every node a proof needs is requested before any is awaited).
  * Verification follows RFC 9162 §2.1.3.2 and §2.1.4.2 and throws `AUDIT_PROOF_INVALID`.
@@ -157,9 +161,9 @@ export function frontierNodes(size: number): NodeId[] {
  * Right fold of perfect node hashes, left to right: H(h1, H(h2, … H(hk-1, hk))). For the perfect
  * decomposition of an RFC 9162 subtree (or of a whole tree, i.e. a frontier) this is its MTH.
  */
-function foldRight(hashes: readonly Uint8Array[]): Uint8Array {
+function foldRight(hashes: readonly Uint8Array[], hashPair: NodeHasher = hashChildren): Uint8Array {
   let h = hashes[hashes.length - 1]!;
-  for (let i = hashes.length - 2; i >= 0; i--) h = hashChildren(hashes[i]!, h);
+  for (let i = hashes.length - 2; i >= 0; i--) h = hashPair(hashes[i]!, h);
   return h;
 }
 
@@ -199,8 +203,24 @@ export interface AppendResult {
   frontier: Uint8Array[];
   size: number;
   root: Uint8Array;
-  /** Every perfect node completed by this append, leaves (level 0) included, in creation order. */
+  /**
+   * Every perfect node completed by this append, leaves (level 0) included, in creation order (only
+   * those on the levels `keepLevel` accepts, when given).
+   */
   newNodes: NodeHash[];
+}
+
+/**
+ * SHA-256(0x01 ‖ left ‖ right) for 32-byte `left` and `right`, computed elsewhere: a caller that is
+ * not in a browser may pass node:crypto's (the same value, faster than @noble's here).
+ */
+export type NodeHasher = (left: Uint8Array, right: Uint8Array) => Uint8Array;
+
+export interface AppendOptions {
+  /** The interior node hash (default @noble's); must compute exactly RFC 9162's. */
+  hash?: NodeHasher;
+  /** Which levels' new nodes to report in `newNodes` (default all). */
+  keepLevel?: (level: number) => boolean;
 }
 
 /**
@@ -215,7 +235,11 @@ export function appendLeaves(
   frontier: readonly Uint8Array[],
   size: number,
   leafHashes: readonly Uint8Array[],
+  opts: AppendOptions = {},
 ): AppendResult {
+  const hashPair = opts.hash ?? hashChildren;
+  const keep = opts.keepLevel ?? (() => true);
+  const keep0 = keep(0);
   assertFrontier(frontier, size);
   if (!Array.isArray(leafHashes))
     throw new TypeError(`"leafHashes" expected an array of Uint8Array, got ${typeof leafHashes}`);
@@ -227,17 +251,17 @@ export function appendLeaves(
     let hash = lh;
     let level = 0;
     let index = size;
-    newNodes.push({ level, index, hash });
+    if (keep0) newNodes.push({ level, index, hash });
     while (isOdd(index)) {
-      hash = hashChildren(f.pop()!, hash);
+      hash = hashPair(f.pop()!, hash);
       index = half(index);
       level++;
-      newNodes.push({ level, index, hash });
+      if (keep(level)) newNodes.push({ level, index, hash });
     }
     f.push(hash);
     size++;
   }
-  return { frontier: f, size, root: f.length === 0 ? EMPTY.slice() : foldRight(f), newNodes };
+  return { frontier: f, size, root: f.length === 0 ? EMPTY.slice() : foldRight(f, hashPair), newNodes };
 }
 
 function assertFrontier(frontier: readonly Uint8Array[], size: number): void {
@@ -274,6 +298,61 @@ export function frontierFromBytes(bytes: Uint8Array, size: number): Uint8Array[]
   const out: Uint8Array[] = [];
   for (let off = 0; off < bytes.length; off += HASH_LEN) out.push(bytes.slice(off, off + HASH_LEN));
   return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Tiles (C2SP tlog-tiles): how the perfect nodes are stored.
+// ---------------------------------------------------------------------------------------------
+
+/** Tree levels per tile: tiles hold the nodes of levels 0, 8, 16, … (C2SP tlog-tiles' height). */
+export const TILE_HEIGHT = 8;
+/** Hashes in a full tile, 2^TILE_HEIGHT. */
+export const TILE_WIDTH = 256;
+
+/** Where a perfect node's hash is folded from: hashes [start, start + count) of tile (level, index). */
+export interface TileSpan {
+  /** The tile level: the tile holds nodes of tree level TILE_HEIGHT · level. */
+  level: number;
+  index: number;
+  start: number;
+  /** 2^(node level − TILE_HEIGHT · level): 1 for a node stored as it is. */
+  count: number;
+}
+
+/**
+ * The tile hashes perfect node (level, index) is the MTH of: the 2^r nodes of tree level
+ * TILE_HEIGHT·⌊level / TILE_HEIGHT⌋ below it (r = level mod TILE_HEIGHT), which lie in one tile.
+ */
+export function nodeTileSpan(level: number, index: number): TileSpan {
+  aindex(level, 'level');
+  aindex(index, 'index');
+  const tileLevel = Math.floor(level / TILE_HEIGHT);
+  const count = 2 ** (level - tileLevel * TILE_HEIGHT);
+  const first = index * count;
+  if (!Number.isSafeInteger(first)) throw new RangeError(`node (${level}, ${index}) is beyond 2^53 leaves`);
+  return { level: tileLevel, index: Math.floor(first / TILE_WIDTH), start: first % TILE_WIDTH, count };
+}
+
+/**
+ * The hash of the perfect node `span` names, folded from its tile's bytes (the tile's hashes
+ * concatenated, as stored): undefined when the tile does not (yet) hold all of them.
+ */
+export function nodeFromTile(
+  tile: Uint8Array,
+  span: TileSpan,
+  hashPair: NodeHasher = hashChildren,
+): Uint8Array | undefined {
+  abytes(tile, 'tile');
+  if (tile.length % HASH_LEN !== 0 || (span.start + span.count) * HASH_LEN > tile.length) return undefined;
+  let level: Uint8Array[] = [];
+  for (let i = span.start; i < span.start + span.count; i++)
+    level.push(tile.subarray(i * HASH_LEN, (i + 1) * HASH_LEN));
+  while (level.length > 1) {
+    const up: Uint8Array[] = [];
+    for (let i = 0; i < level.length; i += 2) up.push(hashPair(level[i]!, level[i + 1]!));
+    level = up;
+  }
+  return new Uint8Array(level[0]!); // a plain copy, whatever the hasher returns
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -19,3 +19,15 @@ export function leafHashFast(leaf: Uint8Array): Buffer {
   prefixed.set(leaf, 1);
   return sha256Fast(prefixed);
 }
+
+/**
+ * The RFC 9162 interior node hash, SHA-256(0x01 ‖ left ‖ right), the same value as merkle.ts's
+ * `nodeHash`: the integrator's tree extension and the proofs' tile folds pass it to merkle.ts.
+ */
+export function nodeHashFast(left: Uint8Array, right: Uint8Array): Buffer {
+  const buf = Buffer.allocUnsafe(65);
+  buf[0] = 0x01;
+  buf.set(left, 1);
+  buf.set(right, 33);
+  return sha256Fast(buf);
+}

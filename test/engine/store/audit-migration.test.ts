@@ -40,7 +40,6 @@ import { Keyring } from '../../../engine/seal/keyring.js';
 import {
   MIGRATIONS_SCHEMA,
   MIGRATIONS_TABLE,
-  advanceAuditTree,
   ensureAuditRows,
   getAuditTree,
   insertPolicy,
@@ -53,6 +52,7 @@ import type { Db, Store, StoredInput } from '../../../engine/store/index.js';
 import * as schema from '../../../engine/store/schema.js';
 import { ORIGIN, POLICY_HASH, POLICY_WASM, logSigners, policyInputOf, sampleRecord } from '../audit/helpers.js';
 import { availableDrivers, createTestDatabaseUrl } from '../../helpers/store.js';
+import { advanceOldTree } from './old-tree.js';
 
 /** The last migration of the per-record log. */
 const OLD_LAST = 7;
@@ -178,7 +178,7 @@ for (const driver of availableDrivers()) {
           0,
           before.slice(0, signedOld).map((r) => leafHash(Buffer.from(r.leaf))),
         );
-        await advanceAuditTree(old.db, {
+        await advanceOldTree(old.db, {
           fromSize: 0,
           size: signedOld,
           root: next.root,

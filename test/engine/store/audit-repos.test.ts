@@ -256,41 +256,88 @@ if (availableDrivers().includes('postgres')) {
 }
 
 for (const driver of availableDrivers()) {
-  describe(`audit tree nodes on ${driver}`, () => {
-    it('stores every new node of an advance, one statement per run of consecutive indexes, and keeps what was there', async () => {
-      const { appendLeaves, leafHash } = await import('../../../engine/audit/math/merkle.js');
-      const { advanceAuditTree, getAuditNodes } = await import('../../../engine/store/index.js');
+  describe(`audit tree tiles on ${driver}`, () => {
+    it('stores an advance as tiles of 256 hashes on levels 0 and 8, growing the partial ones, and refuses a tile that disagrees', async () => {
+      const { appendLeaves, TILE_WIDTH } = await import('../../../engine/audit/math/merkle.js');
+      const { tileRuns } = await import('../../../engine/audit/log/integrator.js');
+      const { advanceAuditTree, getAuditTiles } = await import('../../../engine/store/index.js');
       const store = await openTestStore(driver);
       try {
         await ensureAuditRows(store.db);
-        const leaves = Array.from({ length: 37 }, (_, i) => leafHash(new TextEncoder().encode(`leaf ${i}`)));
-        const a = appendLeaves([], 0, leaves.slice(0, 21));
-        const b = appendLeaves(a.frontier, a.size, leaves.slice(21));
-        const advance = (from: number, next: typeof a, nodes: typeof a.newNodes) =>
-          withTransaction(store.db, (tx) =>
-            advanceAuditTree(tx, {
+        const leaves = Array.from({ length: 800 }, (_, i) =>
+          sha256(Uint8Array.of(0), new TextEncoder().encode(`leaf ${i}`)),
+        );
+        const whole = appendLeaves([], 0, leaves.slice(0, 700));
+        const trees = new Map([[0, appendLeaves([], 0, [])]]);
+        const advance = (from: number, to: number) =>
+          withTransaction(store.db, async (tx) => {
+            const next = appendLeaves(trees.get(from)!.frontier, from, leaves.slice(from, to), {
+              keepLevel: (l) => l > 0 && l % 8 === 0,
+            });
+            const ok = await advanceAuditTree(tx, {
               fromSize: from,
               size: next.size,
               root: next.root,
               frontier: next.frontier,
-              nodes,
+              tiles: tileRuns(from, Buffer.concat(leaves.slice(from, to)), next.newNodes),
               note: `n${next.size}`,
-            }),
-          );
-        assert.equal(await advance(0, a, a.newNodes), true);
-        // Out of order, a gap on level 0 (two runs), and one node already stored: all land, the old one unchanged.
-        const shuffled = [...b.newNodes].reverse();
-        const again = { ...a.newNodes[0]!, hash: new Uint8Array(32) };
-        assert.equal(await advance(21, b, [again, ...shuffled]), true);
-        assert.equal(await advance(21, b, b.newNodes), false, 'the size moved on: compare-and-set fails');
-        const all = [...a.newNodes, ...b.newNodes];
-        const got = await getAuditNodes(
+            });
+            if (ok) trees.set(next.size, next);
+            return ok;
+          });
+        // Rounds that start and end inside tiles, one that fills a tile exactly, one of a single leaf.
+        for (const [from, to] of [
+          [0, 100],
+          [100, 256],
+          [256, 257],
+          [257, 600],
+          [600, 700],
+        ] as const)
+          assert.equal(await advance(from, to), true, `[${from}, ${to})`);
+        assert.equal(await advance(600, 700), false, 'the size moved on: compare-and-set fails');
+        assert.deepEqual(trees.get(700)!.root, whole.root);
+        const expected = new Map<string, Buffer>();
+        for (const n of whole.newNodes.filter((x) => x.level % 8 === 0)) {
+          const key = `${n.level / 8}:${Math.floor(n.index / TILE_WIDTH)}`;
+          expected.set(key, Buffer.concat([expected.get(key) ?? Buffer.alloc(0), n.hash]));
+        }
+        assert.deepEqual([...expected.keys()].sort(), ['0:0', '0:1', '0:2', '1:0']);
+        const got = await getAuditTiles(store.db, [
+          { level: 0, index: 0 },
+          { level: 0, index: 1 },
+          { level: 0, index: 2 },
+          { level: 0, index: 3 },
+          { level: 1, index: 0 },
+        ]);
+        assert.equal(got.size, 4, 'tile (0, 3) does not exist');
+        for (const [k, v] of expected) assert.deepEqual(Buffer.from(got.get(k)!), v, `tile ${k}`);
+        assert.equal(got.get('0:2')!.length, 32 * (700 - 512), 'the partial tile holds the leaves so far');
+        const [{ n: rows } = { n: 0 }] = await queryRows<{ n: number }>(
           store.db,
-          all.map((n) => ({ level: n.level, index: n.index })),
+          sql`select count(*)::int as n from audit_tiles`,
         );
-        assert.equal(got.size, all.length);
-        for (const n of all)
-          assert.deepEqual(got.get(`${n.level}:${n.index}`), new Uint8Array(n.hash), `${n.level}:${n.index}`);
+        assert.equal(rows, 4, 'one row per tile, whatever the number of records');
+
+        // A partial tile that is not as wide as the tree says (edited behind the log's back) stops the advance.
+        await store.db.execute(
+          sql`update audit_tiles set hashes = substring(hashes from 33) where level = 0 and idx = 2`,
+        );
+        await assert.rejects(advance(700, 701), { code: 'AUDIT_LOG_CORRUPT', message: /tile \(0, 2\) is missing/ });
+        assert.equal((await readTree(store.db)).size, 700, 'nothing written');
+        // A tile beyond the tree already stored stops it too.
+        await store.db.execute(
+          sql`update audit_tiles set hashes = ${expected.get('0:2')!}::bytea where level = 0 and idx = 2`,
+        );
+        await store.db.execute(sql`insert into audit_tiles (level, idx, hashes) values (0, 3, '\\x00'::bytea)`);
+        await assert.rejects(advance(700, 800), { code: 'AUDIT_LOG_CORRUPT', message: /already stored/ });
+        await store.db.execute(sql`delete from audit_tiles where level = 0 and idx = 3`);
+        assert.equal(await advance(700, 800), true, 'with the tiles right again, the tree advances');
+        const after = await getAuditTiles(store.db, [
+          { level: 0, index: 2 },
+          { level: 0, index: 3 },
+        ]);
+        assert.deepEqual(Buffer.from(after.get('0:2')!), Buffer.concat(leaves.slice(512, 768)));
+        assert.deepEqual(Buffer.from(after.get('0:3')!), Buffer.concat(leaves.slice(768, 800)));
       } finally {
         await store.close();
       }
@@ -327,3 +374,8 @@ describePostgres('audit append on PostgreSQL: a connection of its own', { timeou
     }
   });
 });
+
+async function readTree(db: Db) {
+  const { getAuditTree } = await import('../../../engine/store/index.js');
+  return getAuditTree(db);
+}

@@ -35,8 +35,8 @@ const TABLES = [
   'audit_checkpoints',
   'audit_head',
   'audit_inputs',
-  'audit_nodes',
   'audit_records', // a view since migration 0008
+  'audit_tiles', // audit_nodes before migration 0010
   'audit_tree',
   'barrier_entries',
   'key_versions',

@@ -438,3 +438,51 @@ describe('range proofs', () => {
     await assert.rejects(rangeProof(3, 2, 9, log.getNode), RangeError);
   });
 });
+
+describe('tiles (C2SP tlog-tiles layout: levels 0, 8, 16 stored, the rest folded)', () => {
+  it('folds every perfect node from its tile, across three tile levels, with node:crypto or @noble', async () => {
+    const { createHash } = await import('node:crypto');
+    const { TILE_HEIGHT, TILE_WIDTH, nodeFromTile, nodeTileSpan } =
+      await import('../../../../engine/audit/math/merkle.js');
+    const { nodeHashFast } = await import('../../../../engine/audit/verifier/sha256-fast.js');
+    const h = (...parts: Uint8Array[]) => {
+      const x = createHash('sha256');
+      for (const p of parts) x.update(p);
+      return new Uint8Array(x.digest());
+    };
+    // node:crypto's node hash against RFC 9162's definition, independently.
+    const a = h(Uint8Array.of(1));
+    const b = h(Uint8Array.of(2));
+    assert.deepEqual(new Uint8Array(nodeHashFast(a, b)), h(Uint8Array.of(1), a, b));
+    assert.deepEqual(new Uint8Array(nodeHashFast(a, b)), nodeHash(a, b));
+
+    const n = 2 * 65536 + 300; // two full level 16 nodes: tiles on levels 0, 8 and 16
+    const leaves = Array.from({ length: n }, (_, i) => h(Uint8Array.of(0), new TextEncoder().encode(`leaf ${i}`)));
+    const all = appendLeaves([], 0, leaves, { hash: nodeHashFast });
+    const kept = appendLeaves([], 0, leaves.slice(0, 3000), { keepLevel: (l) => l % TILE_HEIGHT === 0 });
+    assert.deepEqual(kept.root, appendLeaves([], 0, leaves.slice(0, 3000)).root, '@noble and node:crypto agree');
+    assert.ok(kept.newNodes.every((x) => x.level % TILE_HEIGHT === 0));
+    assert.equal(kept.newNodes.filter((x) => x.level === 8).length, 11);
+    const tiles = new Map<string, Uint8Array[]>();
+    for (const x of all.newNodes.filter((y) => y.level % TILE_HEIGHT === 0)) {
+      const key = `${x.level / TILE_HEIGHT}:${Math.floor(x.index / TILE_WIDTH)}`;
+      tiles.set(key, [...(tiles.get(key) ?? []), x.hash]);
+    }
+    const bytesOf = (key: string) => Buffer.concat(tiles.get(key) ?? []);
+    assert.equal(tiles.get('2:0')!.length, 2, 'the level 16 tile holds the two full level 16 nodes');
+    let checked = 0;
+    for (const [i, x] of all.newNodes.entries()) {
+      if (x.level < 8 && i % 97 !== 0) continue; // low levels sampled: each folds up to 128 hashes
+      const span = nodeTileSpan(x.level, x.index);
+      const got = nodeFromTile(bytesOf(`${span.level}:${span.index}`), span, x.level % 2 ? nodeHashFast : undefined);
+      assert.deepEqual(got, new Uint8Array(x.hash), `node (${x.level}, ${x.index})`);
+      checked++;
+    }
+    assert.ok(checked > 3000, `${checked} nodes checked`);
+    // A tile that does not (yet) hold a node's hashes gives undefined, never a wrong hash.
+    const partial = bytesOf('0:512').subarray(0, 32 * 100);
+    assert.equal(nodeFromTile(partial, nodeTileSpan(7, 1024)), undefined);
+    assert.deepEqual(nodeTileSpan(11, 3), { level: 1, index: 0, start: 24, count: 8 });
+    assert.deepEqual(nodeTileSpan(16, 1), { level: 2, index: 0, start: 1, count: 1 });
+  });
+});
