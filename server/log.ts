@@ -6,14 +6,12 @@
  * whole ceremony's log for them), and a few field names that could only hold a secret are redacted
  * all the same. Every line of a request carries its `reqId` (the X-Request-Id the server assigns).
  *
- * Off the hot path: lines go to an asynchronous pino destination (sonic-boom) that gathers at least
- * {@link LOG_BATCH_BYTES} before it writes, and writes what it holds every {@link LOG_FLUSH_MS} ms
- * whatever the amount, so a line reaches stderr within a tenth of a second. Each write is a trip
- * through libuv's thread pool: written as soon as the previous write finished, the request line cost
- * ~30 µs of process CPU per 1 KiB encrypt (150 against 121 µs with the level at warn, dev server
- * under autocannon -c 16), against ~9% of an encrypt for a synchronous write per line (bench/api);
- * gathered, a write carries ~35 request lines. What is pending is flushed at exit (pino's exit
- * hook); a SIGKILL loses at most the last tenth of a second of lines.
+ * Off the hot path: lines are gathered ({@link gathered}) and written together, synchronously, once
+ * {@link LOG_BATCH_BYTES} are held, every {@link LOG_FLUSH_MS} ms whatever the amount (so a line
+ * reaches stderr within a tenth of a second), and at exit; a SIGKILL loses at most the last tenth
+ * of a second of lines. A write per line cost ~9% of an encrypt (bench/api); a write carries ~40
+ * request lines. A stderr that does not keep up (a full pipe) holds the server on that write, as
+ * pino's default synchronous destination would, rather than queueing lines without bound.
  *
  * A line of flat fields (strings, numbers, booleans, null: the request line and nearly every other)
  * is written by hand ({@link fastLine}), byte for byte what pino writes for it (test/server/log.test.ts
@@ -68,8 +66,39 @@ export function createLogger(opts: LoggerOptions = {}): Logger {
   // A terminal is written to synchronously: it is read by a person, not under load.
   const sink: DestinationStream = write
     ? { write: pretty ? (line) => write(prettyLine(line)) : write }
-    : pino.destination({ dest: 2, sync: false, minLength: LOG_BATCH_BYTES, periodicFlush: LOG_FLUSH_MS });
+    : gathered(pino.destination({ dest: 2, sync: true }));
   return wrap(pino(pinoOptions(opts.level ?? 'info'), sink));
+}
+
+/**
+ * Lines gathered in an array and written joined, synchronously, once {@link LOG_BATCH_BYTES}
+ * characters are held or every {@link LOG_FLUSH_MS} ms, and at exit: one write(2) per ~40 request
+ * lines. sonic-boom's own gathering (`minLength`) appended each line to one growing string and
+ * measured that string's UTF-8 length on every line, which copies it (~4 KiB a line on average, and
+ * as much garbage); and its asynchronous writes raced the synchronous flush at exit (a write still in
+ * the thread pool when the process exits interleaved with the rest or was lost: 1 run in 30 of
+ * test/server/log.test.ts's 500-line burst). `dest` is a synchronous sonic-boom, which retries a
+ * partial write and EAGAIN.
+ */
+function gathered(dest: ReturnType<typeof pino.destination>): DestinationStream {
+  let lines: string[] = [];
+  let size = 0;
+  const flush = () => {
+    if (size === 0) return;
+    const text = lines.join('');
+    lines = [];
+    size = 0;
+    dest.write(text);
+  };
+  setInterval(flush, LOG_FLUSH_MS).unref();
+  process.once('exit', flush);
+  return {
+    write(line: string) {
+      lines.push(line);
+      size += line.length;
+      if (size >= LOG_BATCH_BYTES) flush();
+    },
+  };
 }
 
 /** pino's options for the server log (the hand-written lines of {@link fastLine} match what they give). */
