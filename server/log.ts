@@ -129,6 +129,18 @@ function timeField(): string {
   return isoText;
 }
 
+/** `,"key":` per field name, kept for the first {@link KEY_TEXTS_MAX} names (the code's own literals). */
+const keyTexts = new Map<string, string>();
+const KEY_TEXTS_MAX = 512;
+function keyText(key: string): string {
+  let text = keyTexts.get(key);
+  if (text === undefined) {
+    text = `,${JSON.stringify(key)}:`;
+    if (keyTexts.size < KEY_TEXTS_MAX) keyTexts.set(key, text);
+  }
+  return text;
+}
+
 /**
  * The line pino would write for a message and flat fields — `{"level":…,"time":…` then the
  * logger's bindings (`pid`, `hostname`, a child's), each field with a defined value in order (a
@@ -159,7 +171,7 @@ export function fastLine(
       else if (typeof v === 'boolean') text = v ? 'true' : 'false';
       else if (v === null) text = 'null';
       else return undefined;
-      props += `,${JSON.stringify(key)}:${text}`;
+      props += keyText(key) + text;
     }
   return `{"level":"${label}"${timeField()}${chindings}${props},"msg":${JSON.stringify(msg)}}\n`;
 }
