@@ -90,8 +90,12 @@ function gathered(dest: ReturnType<typeof pino.destination>): DestinationStream 
     size = 0;
     dest.write(text);
   };
-  setInterval(flush, LOG_FLUSH_MS).unref();
-  process.once('exit', flush);
+  flushers.add(flush);
+  if (flushers.size === 1) {
+    // One timer and one exit hook for every gathered destination of the process.
+    setInterval(flushAll, LOG_FLUSH_MS).unref();
+    process.once('exit', flushAll);
+  }
   return {
     write(line: string) {
       lines.push(line);
@@ -99,6 +103,11 @@ function gathered(dest: ReturnType<typeof pino.destination>): DestinationStream 
       if (size >= LOG_BATCH_BYTES) flush();
     },
   };
+}
+
+const flushers = new Set<() => void>();
+function flushAll(): void {
+  for (const flush of flushers) flush();
 }
 
 /** pino's options for the server log (the hand-written lines of {@link fastLine} match what they give). */
