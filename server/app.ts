@@ -11,7 +11,7 @@ import type { Hsm } from '../engine/hsm.js';
 import type { CryptoPool } from '../engine/crypto/index.js';
 import { DEFAULT_BODY_LIMIT } from './body.js';
 import type { AppDeps } from './deps.js';
-import { errorMiddleware, sendError } from './errors.js';
+import { answerThrown, routeNotFound, sendError } from './errors.js';
 import { openApiDocument } from './openapi.js';
 import { createLogger } from './log.js';
 import type { Logger } from './log.js';
@@ -19,6 +19,7 @@ import { ServerMetrics, appMetrics } from './metrics.js';
 import { DEFAULT_CEREMONY_RATE } from './rate-limit.js';
 import type { RateLimitOptions } from './rate-limit.js';
 import { appRefusals } from './refusals.js';
+import type { Refusals } from './refusals.js';
 import { approvalRoutes } from './routes/approvals.js';
 import { auditRoutes } from './routes/audit.js';
 import { authRoutes } from './routes/auth.js';
@@ -52,7 +53,15 @@ export interface AppOptions {
 /** HSTS for one year once TLS is on (docs/operations.md, "TLS"). */
 export const HSTS = 'max-age=31536000';
 
-function requestLog(log: Logger, hsm: Hsm, tls: boolean, metrics: ServerMetrics) {
+/**
+ * The app's outer middleware, as one async function rather than four (each Koa layer is a promise
+ * and a resumption per request): outermost the request log (the id, the fixed headers, the
+ * checkpoint header, the line), then the refusals (server/refusals.ts: sees the final answer, to
+ * record a refusal before the pipeline), then the error handler (server/errors.ts) and, inside it,
+ * the 405 for methods no router implements. The same steps in the same order as the four layers
+ * they were.
+ */
+function front(log: Logger, hsm: Hsm, tls: boolean, metrics: ServerMetrics, refusals: Refusals) {
   // Request ids: a random per-process prefix and a counter (unique across nodes, and no CSPRNG call
   // per request); 16 hex characters as before.
   const prefix = randomBytes(4).toString('hex');
@@ -60,7 +69,7 @@ function requestLog(log: Logger, hsm: Hsm, tls: boolean, metrics: ServerMetrics)
   // The header of the newest checkpoint, made once per checkpoint (the integrator makes a new object
   // for each) rather than once per response.
   let shown: { cp: NonNullable<ReturnType<Hsm['latestCheckpoint']>>; header: string } | undefined;
-  return async function logRequest(ctx: Context, next: Next): Promise<void> {
+  return async function frontMiddleware(ctx: Context, next: Next): Promise<void> {
     const start = process.hrtime.bigint();
     counter = (counter + 1) % 0x1_0000_0000;
     ctx.state.reqId = prefix + counter.toString(16).padStart(8, '0');
@@ -69,7 +78,16 @@ function requestLog(log: Logger, hsm: Hsm, tls: boolean, metrics: ServerMetrics)
     ctx.set('X-Content-Type-Options', 'nosniff');
     if (tls) ctx.set('Strict-Transport-Security', HSTS);
     try {
-      await next();
+      ctx.state.refusals = refusals;
+      try {
+        await next();
+        methodNotAllowed(ctx);
+        routeNotFound(ctx);
+      } catch (thrown) {
+        answerThrown(ctx, thrown, log);
+      }
+      const refused = refusals.after(ctx);
+      if (refused) await refused;
     } finally {
       // Every response names the newest signed checkpoint this node knows: clients that keep it can
       // later catch a rolled-back or forked log (docs/architecture.md, "The audit log").
@@ -89,6 +107,23 @@ function requestLog(log: Logger, hsm: Hsm, tls: boolean, metrics: ServerMetrics)
       metrics.response(ctx.status);
     }
   };
+}
+
+/**
+ * A method the routers do not implement (TRACE) gets the router's 501, set over whatever a catch-all
+ * route (transit's, in Vault's form) answered: a 405, as for a known method (never a 5xx: issue 13).
+ * Health's own 501 (not initialized, as Vault's) answers a GET and stays. A route that answered its
+ * own 405 (the Vault-transit routes, in Vault's error form) keeps it.
+ */
+function methodNotAllowed(ctx: Context): void {
+  const routerMethod = ROUTER_METHODS.has(ctx.method);
+  if (ctx.status === 501 && !routerMethod && ctx.body != null) ctx.status = 405;
+  if ((ctx.status === 405 || (ctx.status === 501 && !routerMethod)) && ctx.body == null)
+    sendError(
+      ctx,
+      'METHOD_NOT_ALLOWED',
+      `${ctx.method.slice(0, 20)} is not allowed on ${ctx.path.slice(0, 200)}; allowed: ${ctx.response.get('Allow')}`,
+    );
 }
 
 /** Every router of the API, in one list (the OpenAPI coverage test walks it too). */
@@ -127,29 +162,11 @@ export function createApp(opts: AppOptions): Koa {
   const app = new Koa({ proxy: false });
   app.silent = true;
   appMetrics.set(app, metrics);
-  app.use(requestLog(deps.log, deps.hsm, opts.secure === true, metrics));
-  // Outside the error handler: it sees the final answer, to record a refusal before the pipeline.
   const refusals = appRefusals(app, deps.hsm, deps.log, {
     ...(opts.authFailureRate ? { authFailureRate: opts.authFailureRate } : {}),
     ...(opts.refusalFoldMs !== undefined ? { foldMs: opts.refusalFoldMs } : {}),
   });
-  app.use(refusals.middleware());
-  app.use(errorMiddleware(deps.log));
-  app.use(async function methodNotAllowed(ctx, next) {
-    await next();
-    // A method the routers do not implement (TRACE) gets the router's 501, set over whatever a
-    // catch-all route (transit's, in Vault's form) answered: a 405, as for a known method (never a
-    // 5xx: issue 13). Health's own 501 (not initialized, as Vault's) answers a GET and stays.
-    const routerMethod = ROUTER_METHODS.has(ctx.method);
-    if (ctx.status === 501 && !routerMethod && ctx.body != null) ctx.status = 405;
-    // A route that answered its own 405 (the Vault-transit routes, in Vault's error form) keeps it.
-    if ((ctx.status === 405 || (ctx.status === 501 && !routerMethod)) && ctx.body == null)
-      sendError(
-        ctx,
-        'METHOD_NOT_ALLOWED',
-        `${ctx.method.slice(0, 20)} is not allowed on ${ctx.path.slice(0, 200)}; allowed: ${ctx.response.get('Allow')}`,
-      );
-  });
+  app.use(front(deps.log, deps.hsm, opts.secure === true, metrics, refusals));
   // The web console's static files at /ui (server/ui.ts); every other path goes on to the API.
   app.use(consoleAssets(opts.uiDir));
   app.use(routeTable(appRouters(deps)));

@@ -175,33 +175,41 @@ export function errorMiddleware(log: Logger) {
   return async function handleErrors(ctx: Context, next: Next): Promise<void> {
     try {
       await next();
-      if (ctx.status === 404 && ctx.body === undefined) {
-        sendError(ctx, 'ROUTE_NOT_FOUND', `no route for ${ctx.method} ${ctx.path}`);
-      }
+      routeNotFound(ctx);
     } catch (thrown) {
-      // A database failure that reached here unclassified is still 503 STORAGE_UNAVAILABLE, never 500.
-      const err = classifyStorageError(thrown);
-      const status = err instanceof KeywardError ? statusFor(err.code) : undefined;
-      if (err instanceof KeywardError && status !== undefined) {
-        if (status === 429 && typeof err.details?.retryAfter === 'number')
-          ctx.set('Retry-After', String(err.details.retryAfter));
-        if (status === 503) ctx.set('Retry-After', '1');
-        writeError(ctx, status, err.code, err.message);
-        ctx.state.errorCode = err.code;
-        return;
-      }
-      // Unexpected: the client learns nothing; the log gets the error (never request bodies).
-      log.error('unhandled error', {
-        reqId: ctx.state.reqId,
-        code: err instanceof KeywardError ? err.code : undefined,
-        // Driver errors quote the failed query's parameters (ciphertexts, hashes): keep the first line.
-        error:
-          err instanceof Error
-            ? `${err.name}: ${err.message.split('\n')[0]!.slice(0, 300)}`
-            : String(err).slice(0, 300),
-      });
-      writeError(ctx, 500, 'INTERNAL', 'internal error');
-      ctx.state.errorCode = 'INTERNAL';
+      answerThrown(ctx, thrown, log);
     }
   };
+}
+
+/** After the routes: a request nothing answered is 404 ROUTE_NOT_FOUND in the error form. */
+export function routeNotFound(ctx: Context): void {
+  if (ctx.status === 404 && ctx.body === undefined) {
+    sendError(ctx, 'ROUTE_NOT_FOUND', `no route for ${ctx.method} ${ctx.path}`);
+  }
+}
+
+/** What {@link errorMiddleware} answers for an error thrown below it. */
+export function answerThrown(ctx: Context, thrown: unknown, log: Logger): void {
+  // A database failure that reached here unclassified is still 503 STORAGE_UNAVAILABLE, never 500.
+  const err = classifyStorageError(thrown);
+  const status = err instanceof KeywardError ? statusFor(err.code) : undefined;
+  if (err instanceof KeywardError && status !== undefined) {
+    if (status === 429 && typeof err.details?.retryAfter === 'number')
+      ctx.set('Retry-After', String(err.details.retryAfter));
+    if (status === 503) ctx.set('Retry-After', '1');
+    writeError(ctx, status, err.code, err.message);
+    ctx.state.errorCode = err.code;
+    return;
+  }
+  // Unexpected: the client learns nothing; the log gets the error (never request bodies).
+  log.error('unhandled error', {
+    reqId: ctx.state.reqId,
+    code: err instanceof KeywardError ? err.code : undefined,
+    // Driver errors quote the failed query's parameters (ciphertexts, hashes): keep the first line.
+    error:
+      err instanceof Error ? `${err.name}: ${err.message.split('\n')[0]!.slice(0, 300)}` : String(err).slice(0, 300),
+  });
+  writeError(ctx, 500, 'INTERNAL', 'internal error');
+  ctx.state.errorCode = 'INTERNAL';
 }

@@ -248,19 +248,29 @@ export class Refusals {
     return async (ctx: Context, next: Next): Promise<void> => {
       ctx.state.refusals = this;
       await next();
-      const code: unknown = ctx.state.errorCode;
-      if (ctx.status < 400 || ctx.state.audited === true) return;
-      if (typeof code !== 'string' || !CODE_RE.test(code) || NOT_REFUSALS.has(code)) return;
-      const length = ctx.get('content-length');
-      await this.refused({
-        client: clientOf(ctx),
-        code,
-        status: ctx.status,
-        requestId: typeof ctx.state.reqId === 'string' ? ctx.state.reqId : undefined,
-        method: ctx.method,
-        bytesIn: /^\d{1,15}$/.test(length) ? Number(length) : 0,
-      });
+      const after = this.after(ctx);
+      if (after) await after;
     };
+  }
+
+  /**
+   * What {@link middleware} does once the request is answered (the app's front middleware calls it
+   * itself): a refusal (a 4xx/5xx whose code is one, not audited by the pipeline) is counted or
+   * recorded; undefined, without a promise, for everything else.
+   */
+  after(ctx: Context): Promise<void> | undefined {
+    const code: unknown = ctx.state.errorCode;
+    if (ctx.status < 400 || ctx.state.audited === true) return undefined;
+    if (typeof code !== 'string' || !CODE_RE.test(code) || NOT_REFUSALS.has(code)) return undefined;
+    const length = ctx.get('content-length');
+    return this.refused({
+      client: clientOf(ctx),
+      code,
+      status: ctx.status,
+      requestId: typeof ctx.state.reqId === 'string' ? ctx.state.reqId : undefined,
+      method: ctx.method,
+      bytesIn: /^\d{1,15}$/.test(length) ? Number(length) : 0,
+    });
   }
 }
 

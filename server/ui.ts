@@ -66,9 +66,14 @@ export function defaultUiDir(): string {
  */
 export function consoleAssets(dir: string = defaultUiDir()) {
   const root = resolve(dir);
-  return async function serveConsole(ctx: Context, next: Next): Promise<void> {
+  // Every other path passes through without an async frame of its own (this runs on every request).
+  return function consoleOrNext(ctx: Context, next: Next): Promise<void> {
     const path = ctx.path;
     if (path !== UI_PREFIX && !path.startsWith(UI_PREFIX + '/')) return next();
+    return serveConsole(ctx, path);
+  };
+
+  async function serveConsole(ctx: Context, path: string): Promise<void> {
     ctx.set('Content-Security-Policy', UI_CSP);
     ctx.set('X-Frame-Options', 'DENY');
     ctx.set('Referrer-Policy', 'no-referrer');
@@ -95,7 +100,7 @@ export function consoleAssets(dir: string = defaultUiDir()) {
     const file = resolve(root, rel);
     if (!file.startsWith(root + sep)) return notFound(ctx);
     return sendFile(ctx, file, type, rel.startsWith('assets/') ? ASSET_CACHE : 'no-cache', false);
-  };
+  }
 }
 
 /**

@@ -6,7 +6,8 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { describe, it } from 'node:test';
-import { LOG_FLUSH_MS, createLogger, prettyLine } from '../../server/log.js';
+import { pino } from 'pino';
+import { LOG_FLUSH_MS, createLogger, fastLine, pinoOptions, prettyLine } from '../../server/log.js';
 
 /**
  * A process that logs through createLogger's own stderr destination (lines gathered before each
@@ -129,5 +130,60 @@ describe('the server log (pino)', () => {
       burst.lines.map((l) => JSON.parse(l).reqId),
       Array.from({ length: 500 }, (_, i) => `r-${i}`),
     );
+  });
+});
+
+describe('the hand-written line (fastLine) against pino', () => {
+  const samples: [string, Record<string, unknown> | undefined][] = [
+    ['request', { reqId: 'abcdef0100000001', method: 'POST', path: '/v1/keys/a/encrypt', status: 200, ms: 0.123456 }],
+    ['request', { reqId: 'r', method: 'GET', path: '/x', status: 404, code: 'NOT_FOUND', ms: 12 }],
+    ['request', { reqId: 'r', code: undefined, status: 200 }],
+    ['quotes "and" \\ back\tslash', { path: '/a"b\\c\n\u0001\u007f é ☃ 𝄞', n: -0, big: 1e21, small: 5e-7 }],
+    ['odd numbers', { nan: NaN, inf: Infinity, ninf: -Infinity, t: true, f: false, nul: null }],
+    ['secrets', { token: 'kwt_x', plaintext: 'aGk=', passphrase: 'p', share: 3, shards: null, tokenId: 'tok_1' }],
+    ['no fields', undefined],
+    ['empty', {}],
+    ['x'.repeat(150), { long: 'y"'.repeat(80) }],
+  ];
+
+  it('writes exactly the line pino writes (time aside), children included', () => {
+    for (const bindings of [undefined, { reqId: 'r-1' }, { reqId: 'r"2', step: 2 }]) {
+      const ref: string[] = [];
+      let root = pino(pinoOptions('debug'), { write: (l: string) => ref.push(l) });
+      if (bindings) root = root.child(bindings);
+      const ours: string[] = [];
+      let log = createLogger({ write: (l) => ours.push(l), level: 'debug' });
+      if (bindings) log = log.child(bindings);
+      const chindings = (root as unknown as Record<symbol, string>)[pino.symbols.chindingsSym]!;
+      for (const [msg, fields] of samples) {
+        if (fields) root.info(fields, msg);
+        else root.info(msg);
+        // The fast path took it (it does for every flat sample) and wrote pino's line.
+        const line = fastLine('info', chindings, msg, fields);
+        assert.ok(line !== undefined, msg);
+        log.info(msg, fields);
+      }
+      const noTime = (l: string) => l.replace(/,"time":"[^"]+"/, ',"time":"T"');
+      assert.deepEqual(ours.map(noTime), ref.map(noTime));
+      for (const l of ours) JSON.parse(l);
+    }
+  });
+
+  it('leaves to pino what it does not write by hand: nested values, pino-formatted messages, pino keys', () => {
+    const ours: string[] = [];
+    const log = createLogger({ write: (l) => ours.push(l) });
+    for (const [msg, fields] of [
+      ['nested', { detail: { token: 'kwt_secret', a: [1, 2] } }],
+      ['an error', { err: new Error('boom') }],
+      ['50% done', { n: 1 }],
+      ['a msg field', { msg: 'other' }],
+      ['a bigint', { n: 10n }],
+    ] as const) {
+      assert.equal(fastLine('info', '', msg, fields as Record<string, unknown>), undefined, msg);
+      log.info(msg, fields as Record<string, unknown>);
+    }
+    assert.equal(ours.length, 5);
+    assert.equal(JSON.parse(ours[0]!).detail.a[1], 2);
+    assert.equal(JSON.parse(ours[1]!).err.message, 'boom');
   });
 });
