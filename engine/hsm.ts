@@ -139,6 +139,7 @@ export class Hsm {
       // Keyed, like every sensitive audit field: a body may hold a low-entropy secret.
       digest: (canonical) => this.auditHash(canonical),
       onExpired: (tx, row) => this.#recordExpiry(tx, row),
+      onRecovered: (tx, row, outcome) => this.#recordRecovery(tx, row, outcome),
       // The parked body, kept under the barrier like every secret at rest, so execute can default to it.
       sealBody: (path, canonical) => seal.barrier.encrypt(path, canonical),
       openBody: (path, blob) => seal.barrier.decrypt(path, blob),
@@ -459,6 +460,21 @@ export class Hsm {
     rec.key = row.key;
     rec.approvalId = row.id;
     rec.details = { operation: row.operation, expiresAt: row.expiresAt.toISOString() };
+    await this.audit?.appendInTransaction(tx, [rec]);
+  }
+
+  /** An execution past its lease settled (engine/approvals recoverExecutions): the state it was given. */
+  async #recordRecovery(tx: Db, row: ApprovalRow, outcome: { status: number; code: string | null }): Promise<void> {
+    const rec = this.#pipeline.baseRecord('approval.recover', this.now(), undefined, 0);
+    rec.key = row.key;
+    rec.approvalId = row.id;
+    rec.details = {
+      operation: row.operation,
+      state: outcome.code ? 'failed' : 'executed',
+      status: outcome.status,
+      code: outcome.code,
+      leaseEnded: row.executionDeadline?.toISOString() ?? null,
+    };
     await this.audit?.appendInTransaction(tx, [rec]);
   }
 

@@ -299,6 +299,7 @@ export const AUDIT_EVENTS = {
   'sys.rekey.submit': 'a rekey submission',
   'key.purge': 'a key purged after its deletion window',
   'approval.expire': 'an approval that expired unused',
+  'approval.recover': 'an execution past its lease settled from the audit log (`details`: the outcome it was given)',
   'request.refused': 'a request refused before the pipeline (body, media type, method, route, rate limit)',
   'request.refused.folded': "one client's further refusals of one code in a fold interval, counted (`details.count`)",
 } as const;

@@ -168,6 +168,8 @@ interface Flight {
   scope: CommitScope | undefined;
   /** Set when authentication failed: the guard that may fold the failure's record. */
   authFailed?: AuthFailureGuard | undefined;
+  /** The target key does not exist: the answer once the policies allowed the request (#keyMissing). */
+  missing?: KeywardError | undefined;
 }
 
 /** The request's attributes with the connection's `tls.` ones in place of any the request itself named. */
@@ -226,10 +228,11 @@ export class Pipeline {
       const k = this.#loadKey(f, ctx);
       const key = k instanceof Promise ? await k : k;
       const input = this.#input(ctx, principal, key, now);
-      const g = this.#openExecution(f, ctx, principal, input);
+      const g = f.missing ? undefined : this.#openExecution(f, ctx, principal, input);
       const gate = g instanceof Promise ? await g : g;
       const d = this.#decide(f, ctx, input);
       const decision = d instanceof Promise ? await d : d;
+      if (f.missing) throw this.#notFound(f, f.missing);
       const checked = ctx.precheck?.(key);
       if (checked) await checked;
       if (decision.decision === 'require_approval') {
@@ -320,7 +323,7 @@ export class Pipeline {
   }
 
   /** Load the target key, only now that the caller is authenticated. */
-  #loadKey(f: Flight, ctx: RequestContext): KeyRow | undefined | Promise<KeyRow> {
+  #loadKey(f: Flight, ctx: RequestContext): KeyRow | undefined | Promise<KeyRow | undefined> {
     if (ctx.newKey) {
       f.rec.key = ctx.newKey.name;
       f.rec.keyVersion = ctx.newKey.version;
@@ -334,7 +337,38 @@ export class Pipeline {
       t.anyState ? this.#d.keys.row(t.name) : this.#d.keys.usable(t.name),
       this.#deadlineMs,
       'the key lookup',
-    ).then((row) => this.#keyLoaded(f, t, row));
+    ).then(
+      (row) => this.#keyLoaded(f, t, row),
+      (err: unknown) => this.#keyMissing(f, t, err),
+    );
+  }
+
+  /**
+   * A missing key is not answered before the policies decide (with no key in their input): a caller
+   * they refuse gets POLICY_DENIED whether the key exists or not, as Vault checks its ACL before a
+   * handler looks anything up and as the approvals answer a stranger (engine/approvals); a caller
+   * they allow then gets KEY_NOT_FOUND. A refusal's record names the key asked for and the decision;
+   * the not-found one is as it was (#notFound). An approval's execution is not opened for a missing key.
+   */
+  #keyMissing(f: Flight, t: KeyTarget, err: unknown): undefined {
+    if (!(err instanceof KeywardError && err.code === 'KEY_NOT_FOUND')) throw err;
+    f.rec.key = t.name;
+    f.missing = err;
+    return undefined;
+  }
+
+  /** The policies allowed a request on a missing key: its record is the not-found one it always was (no key, no decision). */
+  #notFound(f: Flight, err: KeywardError): KeywardError {
+    Object.assign(f.rec, {
+      key: null,
+      keyVersion: null,
+      policies: [],
+      decision: 'none',
+      reason: null,
+      inputDigest: null,
+    });
+    f.stored = undefined;
+    return err;
   }
 
   #keyLoaded(f: Flight, t: KeyTarget, row: KeyRow): KeyRow {

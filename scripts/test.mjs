@@ -6,7 +6,9 @@
 // The TypeScript runs compiled: scripts/test-mirror.mjs brings a compiled copy of the project up to
 // date (node_modules/.cache/keyward-test/; only changed files are compiled) and the test processes
 // run its .js files with no module hook (a hook thread costs each of the hundred-odd processes
-// about 0.4 s of CPU). Stack traces still name the .ts sources (inline source maps).
+// about 0.4 s of CPU). Reports still name the .ts sources: scripts/test-reporter.mjs maps the
+// failures' locations through the mirror's inline source maps, rather than every test process
+// decoding every module's map as it loads it (--enable-source-maps: ~60 ms of CPU per process).
 // KEYWARD_TEST_HOOK=1 runs the sources through scripts/register-ts.mjs instead, as test:faults,
 // test:fuzz and the benches do.
 //
@@ -56,12 +58,12 @@ const ordered = files
 const hook = process.env.KEYWARD_TEST_HOOK === '1';
 if (!hook) await buildMirror(files);
 
-// The reporter node --test would pick (spec on a terminal, else TAP), and the timings beside it,
-// unless the caller chose reporters.
+// The reporter node --test would pick (spec on a terminal, else TAP; with the sources' locations),
+// and the timings beside it, unless the caller chose reporters.
 const reporters = flags.some((f) => f.startsWith('--test-reporter'))
   ? []
   : [
-      `--test-reporter=${process.stdout.isTTY ? 'spec' : 'tap'}`,
+      `--test-reporter=${new URL('./test-reporter.mjs', import.meta.url).href}`,
       '--test-reporter-destination=stdout',
       `--test-reporter=${new URL('./test-timings.mjs', import.meta.url).href}`,
       '--test-reporter-destination=stderr',
@@ -74,7 +76,8 @@ const res = spawnSync(
   [
     // keyward-source: @keyward/client from its sources (client/src), not its last build.
     '--conditions=keyward-source',
-    ...(hook ? ['--import', './scripts/register-ts.mjs'] : ['--enable-source-maps']),
+    // Source maps: read by the reporter when it reports (above); a caller's own reporter gets Node's.
+    ...(hook ? ['--import', './scripts/register-ts.mjs'] : reporters.length ? [] : ['--enable-source-maps']),
     // WebAssembly (PGlite's PostgreSQL, the policies) by V8's baseline compiler only: a test process
     // is too short for the optimizing tier to pay for itself (it compiles PGlite's hot functions on
     // background threads: about 0.4 s of CPU per process that opens a store, and store-heavy files
@@ -86,6 +89,13 @@ const res = spawnSync(
     ...flags,
     ...(hook ? ordered : ordered.map(mirrorPath)),
   ],
-  { stdio: 'inherit', env: { ...process.env, KEYWARD_TEST_TIMINGS: reporters.length && !partial ? TIMINGS : '' } },
+  {
+    stdio: 'inherit',
+    env: {
+      ...process.env,
+      KEYWARD_TEST_TIMINGS: reporters.length && !partial ? TIMINGS : '',
+      KEYWARD_TEST_REPORTER: process.stdout.isTTY ? 'spec' : 'tap',
+    },
+  },
 );
 process.exit(res.status ?? 1);

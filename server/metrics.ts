@@ -261,7 +261,7 @@ export class ServerMetrics {
       collectDefaultMetrics({ register: this.registry });
     }
     try {
-      return await this.registry.metrics();
+      return nanAsSpecified(await this.registry.metrics());
     } finally {
       this.#stored = undefined;
     }
@@ -288,6 +288,17 @@ export class ServerMetrics {
     })();
     return this.#stored;
   }
+}
+
+/**
+ * The text with NaN sample values spelled `NaN`, as the text format specifies (prometheus.io,
+ * "Exposition formats": "NaN, +Inf, and -Inf are valid values"; OpenMetrics spells them so too).
+ * prom-client 15 writes `Nan`, which Go's case-blind ParseFloat happens to read but stricter readers
+ * do not. Only a sample line's value is touched: comment lines (`#`) are left alone, and a label
+ * value cannot end a line (it is quoted inside braces, its newlines escaped).
+ */
+export function nanAsSpecified(text: string): string {
+  return text.includes(' Nan') ? text.replace(/^([^#\n].*) Nan$/gm, '$1 NaN') : text;
 }
 
 /** What prom-client's registry reads from a metric's `get()` to write its text. */

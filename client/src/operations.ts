@@ -57,4 +57,4 @@ export const OPERATIONS = {
 export type PolicyOperation = keyof typeof OPERATIONS;
 
 /** Audit-record operation names no policy decides (ceremony steps, the server's own sweeps). */
-export const AUDIT_EVENTS = ["sys.init","sys.unseal","sys.unseal.reset","sys.rekey.submit","key.purge","approval.expire","request.refused","request.refused.folded"] as const;
+export const AUDIT_EVENTS = ["sys.init","sys.unseal","sys.unseal.reset","sys.rekey.submit","key.purge","approval.expire","approval.recover","request.refused","request.refused.folded"] as const;

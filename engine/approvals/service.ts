@@ -95,6 +95,7 @@ export class ApprovalService {
   readonly #ids = new ApprovalIds();
   readonly #digest: (canonicalBody: string) => string;
   readonly #onExpired: ((tx: Db, row: ApprovalRow) => Promise<void>) | undefined;
+  readonly #onRecovered: ApprovalServiceOptions['onRecovered'];
   readonly #sealBody: ApprovalServiceOptions['sealBody'];
   readonly #openBody: ApprovalServiceOptions['openBody'];
 
@@ -112,6 +113,7 @@ export class ApprovalService {
     this.#leaseMs = opts.executionLeaseMs ?? APPROVAL_EXECUTION_LEASE_MS_DEFAULT;
     this.#digest = opts.digest;
     this.#onExpired = opts.onExpired;
+    this.#onRecovered = opts.onRecovered;
     this.#sealBody = opts.sealBody;
     this.#openBody = opts.openBody;
   }
@@ -192,17 +194,22 @@ export class ApprovalService {
 
   /**
    * Settles every execution whose lease ended (see the module header) from the audit log; returns
-   * how many this call settled.
+   * how many this call settled. Each settlement is a state change of its own, so it commits with its
+   * audit record (onRecovered), as an expiry does: of two nodes racing, the one whose conditional
+   * UPDATE won writes it.
    */
   async recoverExecutions(): Promise<number> {
     const now = this.#now();
     let settled = 0;
     for (const row of await overdueExecutions(this.#db, now)) {
       const outcome = (await this.#recordedOutcome(row)) ?? { status: 500, code: EXECUTION_LOST };
-      if (await settleOverdueExecution(this.#db, row.id, { ...outcome, now })) {
-        await deleteEntry(this.#db, approvalBodyPath(row.id));
-        settled++;
-      }
+      const won = await writeTransaction(this.#db, undefined, async (tx) => {
+        if (!(await settleOverdueExecution(tx, row.id, { ...outcome, now }))) return false;
+        await deleteEntry(tx, approvalBodyPath(row.id));
+        await this.#onRecovered?.(tx, row, outcome);
+        return true;
+      });
+      if (won) settled++;
     }
     return settled;
   }

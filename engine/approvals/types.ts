@@ -90,6 +90,11 @@ export interface ApprovalServiceOptions {
   /** Called once per approval that expired, inside the expiry's transaction (for its audit record). */
   onExpired?: (tx: Db, row: ApprovalRow) => Promise<void>;
   /**
+   * Called once per execution settled past its lease (recoverExecutions), inside the settling
+   * transaction (for its audit record), with the outcome the approval was given.
+   */
+  onRecovered?: (tx: Db, row: ApprovalRow, outcome: { status: number; code: string | null }) => Promise<void>;
+  /**
    * Encrypts / decrypts a parked body for storage at a path (the barrier; needs the HSM unsealed).
    * Without them no body is kept and execute always needs the original body.
    */

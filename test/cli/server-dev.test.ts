@@ -8,7 +8,7 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, it } from 'node:test';
+import { after, before, describe, it } from 'node:test';
 import { CLI_ENTRY, runCli } from '../helpers/cli.js';
 
 /** Starts `keyward server --json ...args`, resolves with the printed JSON once it listens. */
@@ -59,10 +59,28 @@ function startServer(args: string[]): Promise<{ info: any; stderr: () => string;
   });
 }
 
-describe('keyward server --dev --dev-root-token', { timeout: 120_000 }, () => {
-  it('accepts "root", warns on stderr, and Bearer root authenticates', async () => {
-    const srv = await startServer(['--dev', '--dev-root-token', 'root']);
-    try {
+// Each server is a process of its own (node, the CLI, PGlite, the dev ceremony: seconds of CPU), so
+// the flags are checked on two servers rather than one each: each check looks only at its own flag.
+describe(
+  'keyward server --dev --dev-root-token root --metrics-unauthenticated --pq-backend noble',
+  { timeout: 120_000 },
+  () => {
+    let srv: Awaited<ReturnType<typeof startServer>>;
+    before(async () => {
+      srv = await startServer([
+        '--dev',
+        '--dev-root-token',
+        'root',
+        '--metrics-unauthenticated',
+        '--log-level',
+        'info',
+        '--pq-backend',
+        'noble',
+      ]);
+    });
+    after(() => srv?.stop());
+
+    it('accepts "root", warns on stderr, and Bearer root authenticates', async () => {
       assert.equal(srv.info.rootToken, 'root');
       assert.match(srv.stderr(), /warning: .*--dev-root-token.*not a Keyward token/i);
       const who = await fetch(srv.info.addr + '/v1/auth/whoami', { headers: { authorization: 'Bearer root' } });
@@ -74,49 +92,98 @@ describe('keyward server --dev --dev-root-token', { timeout: 120_000 }, () => {
         KEYWARD_TOKEN: 'root',
       });
       assert.equal(cli.code, 0, cli.stderr);
-    } finally {
-      await srv.stop();
-    }
-  });
+    });
 
-  it('a Keyward-format token gets no warning; one that cannot be sent as a bearer token is a usage error', async () => {
+    it('--pq-backend: noble is used when asked for and shown by health; an unknown backend is a usage error', async () => {
+      const health = (await (await fetch(srv.info.addr + '/v1/sys/health')).json()) as { crypto: unknown };
+      assert.deepEqual(health.crypto, { postQuantum: 'noble' });
+      const bad = await runCli(['server', '--dev', '--pq-backend', 'openssl', '--listen', '127.0.0.1:0']);
+      assert.notEqual(bad.code, 0);
+      assert.match(bad.stdout + bad.stderr, /--pq-backend expects auto, pqclean, noble, got "openssl"/);
+    });
+
+    it('--metrics-unauthenticated serves GET /metrics without a token; the log is JSON lines with the request id', async () => {
+      let reqId: string | null;
+      try {
+        const m = await fetch(srv.info.addr + '/metrics');
+        assert.equal(m.status, 200);
+        assert.match(await m.text(), /^keyward_sealed 0$/m);
+        const who = await fetch(srv.info.addr + '/v1/auth/whoami', { headers: { authorization: 'Bearer root' } });
+        assert.equal(who.status, 200);
+        reqId = who.headers.get('x-request-id');
+      } finally {
+        await srv.stop();
+      }
+      // stderr is a pipe: JSON, one object per line, flushed by the time the process exited.
+      const lines = srv
+        .stderr()
+        .split('\n')
+        .filter((l) => l.startsWith('{'))
+        .map((l) => JSON.parse(l));
+      // (The server answered whoami before, for the first test: this one is found by its request id.)
+      const line = lines.find((l) => l.msg === 'request' && l.reqId === reqId);
+      assert.ok(reqId && line, srv.stderr().slice(0, 1000));
+      assert.equal(line.path, '/v1/auth/whoami');
+      assert.equal(line.level, 'info');
+      assert.equal(line.status, 200);
+      assert.match(line.time, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+      assert.ok(lines.some((l) => l.msg === 'shutting down'));
+      assert.ok(!srv.stderr().includes('Bearer'));
+    });
+  },
+);
+
+describe(
+  'keyward server --dev --dev-root-token kwt_... --auth-failure-burst 3 --auth-failure-rate 1',
+  { timeout: 120_000 },
+  () => {
     const token = 'kwt_' + 'A'.repeat(43);
-    const srv = await startServer(['--dev', '--dev-root-token', token]);
-    try {
-      assert.equal(srv.info.rootToken, token);
-      assert.doesNotMatch(srv.stderr(), /warning/i);
-    } finally {
-      await srv.stop();
-    }
-    // Usage errors are found before anything starts: in process.
-    const bad = await runCli(['server', '--dev', '--dev-root-token', 'two words', '--listen', '127.0.0.1:0']);
-    assert.notEqual(bad.code, 0);
-    assert.match(bad.stdout + bad.stderr, /--dev-root-token/);
-  });
-
-  it('refuses a free-form token with persistent storage (a later non-dev server would still accept it)', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'keyward-devtoken-'));
-    try {
-      const r = await runCli([
-        'server',
+    let srv: Awaited<ReturnType<typeof startServer>>;
+    before(async () => {
+      srv = await startServer([
         '--dev',
         '--dev-root-token',
-        'root',
-        '--data-dir',
-        dir,
-        '--listen',
-        '127.0.0.1:0',
+        token,
+        '--auth-failure-burst',
+        '3',
+        '--auth-failure-rate',
+        '1',
       ]);
-      assert.equal(r.code, 1, r.stdout + r.stderr);
-      assert.match(r.stdout + r.stderr, /--dev-root-token takes a free-form token only with in-memory dev storage/);
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
-  });
+    });
+    after(() => srv?.stop());
 
-  it('--auth-failure-burst / --auth-failure-rate bound failed authentication; bad values of the numeric flags are usage errors', async () => {
-    const srv = await startServer(['--dev', '--auth-failure-burst', '3', '--auth-failure-rate', '1']);
-    try {
+    it('a Keyward-format token gets no warning; one that cannot be sent as a bearer token is a usage error', async () => {
+      assert.equal(srv.info.rootToken, token);
+      assert.doesNotMatch(srv.stderr(), /warning/i);
+      const who = await fetch(srv.info.addr + '/v1/auth/whoami', { headers: { authorization: `Bearer ${token}` } });
+      assert.equal(who.status, 200);
+      // Usage errors are found before anything starts: in process.
+      const bad = await runCli(['server', '--dev', '--dev-root-token', 'two words', '--listen', '127.0.0.1:0']);
+      assert.notEqual(bad.code, 0);
+      assert.match(bad.stdout + bad.stderr, /--dev-root-token/);
+    });
+
+    it('refuses a free-form token with persistent storage (a later non-dev server would still accept it)', async () => {
+      const dir = mkdtempSync(join(tmpdir(), 'keyward-devtoken-'));
+      try {
+        const r = await runCli([
+          'server',
+          '--dev',
+          '--dev-root-token',
+          'root',
+          '--data-dir',
+          dir,
+          '--listen',
+          '127.0.0.1:0',
+        ]);
+        assert.equal(r.code, 1, r.stdout + r.stderr);
+        assert.match(r.stdout + r.stderr, /--dev-root-token takes a free-form token only with in-memory dev storage/);
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    });
+
+    it('--auth-failure-burst / --auth-failure-rate bound failed authentication; bad values of the numeric flags are usage errors', async () => {
       const statuses: number[] = [];
       for (let i = 0; i < 5; i++) {
         const r = await fetch(srv.info.addr + '/v1/auth/whoami', { headers: { authorization: 'Bearer nope' } });
@@ -124,70 +191,17 @@ describe('keyward server --dev --dev-root-token', { timeout: 120_000 }, () => {
         if (r.status === 429) assert.ok(Number(r.headers.get('retry-after')) >= 1);
       }
       assert.deepEqual(statuses, [401, 401, 401, 429, 429]);
-    } finally {
-      await srv.stop();
-    }
-    for (const [flag, value] of [
-      ['--auth-failure-burst', '0'],
-      ['--auth-failure-rate', '1.5'],
-      ['--refusal-fold-ms', '10s'],
-      ['--storage-deadline-ms', '1e3'],
-      ['--storage-deadline-ms', '50'],
-    ] as const) {
-      const bad = await runCli(['server', '--dev', flag, value, '--listen', '127.0.0.1:0']);
-      assert.notEqual(bad.code, 0);
-      assert.match(bad.stdout + bad.stderr, new RegExp(`${flag} expects an integer`));
-    }
-  });
-
-  it('--metrics-unauthenticated serves GET /metrics without a token; the log is JSON lines with the request id', async () => {
-    const srv = await startServer([
-      '--dev',
-      '--dev-root-token',
-      'root',
-      '--metrics-unauthenticated',
-      '--log-level',
-      'info',
-    ]);
-    let reqId: string | null;
-    try {
-      const m = await fetch(srv.info.addr + '/metrics');
-      assert.equal(m.status, 200);
-      assert.match(await m.text(), /^keyward_sealed 0$/m);
-      const who = await fetch(srv.info.addr + '/v1/auth/whoami', { headers: { authorization: 'Bearer root' } });
-      assert.equal(who.status, 200);
-      reqId = who.headers.get('x-request-id');
-    } finally {
-      await srv.stop();
-    }
-    // stderr is a pipe: JSON, one object per line, flushed by the time the process exited.
-    const lines = srv
-      .stderr()
-      .split('\n')
-      .filter((l) => l.startsWith('{'))
-      .map((l) => JSON.parse(l));
-    const line = lines.find((l) => l.msg === 'request' && l.path === '/v1/auth/whoami');
-    assert.ok(line, srv.stderr().slice(0, 1000));
-    assert.equal(line.reqId, reqId);
-    assert.equal(line.level, 'info');
-    assert.equal(line.status, 200);
-    assert.match(line.time, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
-    assert.ok(lines.some((l) => l.msg === 'shutting down'));
-    assert.ok(!srv.stderr().includes('Bearer'));
-  });
-});
-
-describe('keyward server --pq-backend', { timeout: 120_000 }, () => {
-  it('noble is used when asked for and shown by health; an unknown backend is a usage error', async () => {
-    const srv = await startServer(['--dev', '--pq-backend', 'noble']);
-    try {
-      const health = (await (await fetch(srv.info.addr + '/v1/sys/health')).json()) as { crypto: unknown };
-      assert.deepEqual(health.crypto, { postQuantum: 'noble' });
-    } finally {
-      await srv.stop();
-    }
-    const bad = await runCli(['server', '--dev', '--pq-backend', 'openssl', '--listen', '127.0.0.1:0']);
-    assert.notEqual(bad.code, 0);
-    assert.match(bad.stdout + bad.stderr, /--pq-backend expects auto, pqclean, noble, got "openssl"/);
-  });
-});
+      for (const [flag, value] of [
+        ['--auth-failure-burst', '0'],
+        ['--auth-failure-rate', '1.5'],
+        ['--refusal-fold-ms', '10s'],
+        ['--storage-deadline-ms', '1e3'],
+        ['--storage-deadline-ms', '50'],
+      ] as const) {
+        const bad = await runCli(['server', '--dev', flag, value, '--listen', '127.0.0.1:0']);
+        assert.notEqual(bad.code, 0);
+        assert.match(bad.stdout + bad.stderr, new RegExp(`${flag} expects an integer`));
+      }
+    });
+  },
+);

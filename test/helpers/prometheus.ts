@@ -24,7 +24,7 @@ const NAME = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/;
 const LABEL = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
 const TYPES = new Set(['counter', 'gauge', 'histogram', 'summary', 'untyped']);
 
-/** A Go float (strconv.ParseFloat, which Prometheus uses: NaN and Inf in any case; prom-client writes "Nan"). */
+/** A Go float (strconv.ParseFloat, which Prometheus uses: NaN and Inf in any case; we write "NaN"). */
 function parseValue(s: string, where: string): number {
   const special = s.toLowerCase();
   if (special === 'nan') return NaN;

@@ -10,7 +10,8 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { eq, sql } from 'drizzle-orm';
 import { approvals } from '../../engine/store/schema.js';
-import { queryRows } from '../../engine/store/index.js';
+import { queryRows, readAuditRecords } from '../../engine/store/index.js';
+import { decodeRecord } from '../../engine/audit/math/record.js';
 import { devBootstrap } from '../../engine/dev.js';
 import { issueToken } from '../../engine/auth/tokens.js';
 import { approverTokens } from '../helpers/approvals.js';
@@ -53,6 +54,23 @@ describe('approval execution lease', { timeout: 240_000 }, () => {
           execution_deadline = now() - interval '1 second' where id = ${id}`,
     );
 
+  /**
+   * The settlement's own audit record (every state change is in the log): exactly one, however many
+   * reads came after, naming the approval, its key and operation, and the outcome it was given.
+   */
+  async function assertRecovery(id: string, key: string, outcome: Record<string, unknown>): Promise<void> {
+    await show(id); // a second read settles nothing more
+    const recs = (await readAuditRecords(s.hsm.store.db, 0, 1_000_000))
+      .map((r) => decodeRecord(r.leaf))
+      .filter((r) => r.operation === 'approval.recover' && r.approvalId === id);
+    assert.equal(recs.length, 1, JSON.stringify(recs));
+    const [rec] = recs;
+    assert.deepEqual([rec!.key, rec!.principal, rec!.status, rec!.code], [key, null, 200, null]);
+    const { leaseEnded, ...details } = rec!.details as Record<string, unknown>;
+    assert.deepEqual(details, { operation: 'key.delete', ...outcome });
+    assert.ok(Date.parse(String(leaseEnded)) < Date.parse(rec!.time), String(leaseEnded));
+  }
+
   it('a claim whose operation never ran: executing until the lease ends, then failed (never pending again)', async () => {
     const id = await approvedDeletion('lease-lost');
     // The node claims the one execution and dies before the operation.
@@ -74,6 +92,7 @@ describe('approval execution lease', { timeout: 240_000 }, () => {
     // It is not run again, and nothing ran: the key is still there, not scheduled for deletion.
     assertError(await s.call('POST', `/v1/approvals/${id}/execute`, { token: op }), 409, 'APPROVAL_NOT_PENDING');
     assert.equal((await s.call('GET', '/v1/keys/lease-lost', { token: root })).body.deleteAfter, null);
+    await assertRecovery(id, 'lease-lost', { state: 'failed', status: 500, code: 'APPROVAL_EXECUTION_LOST' });
   });
 
   it('an execution whose record committed is settled as the record says: executed', async () => {
@@ -84,6 +103,7 @@ describe('approval execution lease', { timeout: 240_000 }, () => {
     await unsettle(id);
     const after = await show(id);
     assert.deepEqual([after.state, after.resultStatus, after.resultCode], ['executed', 200, null]);
+    await assertRecovery(id, 'lease-done', { state: 'executed', status: 200, code: null });
   });
 
   it('an execution whose record says it failed is settled failed, with its code', async () => {
@@ -96,6 +116,7 @@ describe('approval execution lease', { timeout: 240_000 }, () => {
     await unsettle(id);
     const after = await show(id);
     assert.deepEqual([after.state, after.resultStatus, after.resultCode], ['failed', 409, code]);
+    await assertRecovery(id, 'lease-failed', { state: 'failed', status: 409, code });
   });
 
   it('reads the audit log only to a little past the lease: a stuck approval found days later does not scan everything since', async () => {

@@ -462,6 +462,61 @@ describe('/v1/approvals', { timeout: 240_000 }, () => {
     assert.ok(rec.policies.every((p) => p.decision === 'allow'));
   });
 
+  it('an approved Vault transit encrypt to a key that does not exist yet creates it and encrypts, once', async () => {
+    // A policy that parks every encrypt (activated last: the tests above encrypt freely).
+    const wasm = Buffer.from(await compileFixture('park-encrypt')).toString('base64');
+    const { sha256 } = (await s.call('POST', '/v1/policies', { token: root, body: { name: 'park-encrypt', wasm } }))
+      .body;
+    const on = { scope: 'global' };
+    const activated = await completeApproval(
+      s,
+      await s.call('POST', `/v1/policies/${sha256}/activate`, { token: root, body: on }),
+      root,
+      on,
+    );
+    assert.equal(activated.status, 200, JSON.stringify(activated.body));
+
+    // May encrypt (app) and create keys (operator): Vault's upsert makes the key on the first encrypt.
+    const upserter = await token('upserter', ['app', 'operator']);
+    const body = { plaintext: b64('made under the approval') };
+    const parked = await s.call('POST', '/v1/transit/encrypt/upserted', { token: upserter, body });
+    // Parked: Vault's transit answers 403 with the approval beside its `errors`.
+    assert.equal(parked.status, 403, JSON.stringify(parked.body));
+    const id = parked.body.approval.approvalId as string;
+    assert.match(parked.body.errors[0], /encrypt needs 1 approvals from "operator"/);
+    // Parking created nothing.
+    assertError(await s.call('GET', '/v1/keys/upserted', { token: root }), 404, 'KEY_NOT_FOUND');
+    assert.equal((await s.call('POST', `/v1/approvals/${id}/approve`, { token: op2, body: {} })).status, 200);
+    // Executed with the parked body (no body sent): the key is created, then the plaintext encrypted.
+    const out = await s.call('POST', `/v1/approvals/${id}/execute`, { token: upserter });
+    assert.equal(out.status, 200, JSON.stringify(out.body));
+    assert.match(out.body.data.ciphertext, /^vault:v1:/);
+    const key = await s.call('GET', '/v1/keys/upserted', { token: root });
+    assert.deepEqual([key.status, key.body.type, key.body.latestVersion], [200, 'aes256-gcm', 1]);
+    const shown = (await s.call('GET', `/v1/approvals/${id}`, { token: upserter })).body;
+    assert.deepEqual([shown.state, shown.resultStatus], ['executed', 200]);
+    // Once: a second execute is refused and makes nothing more.
+    assertError(await s.call('POST', `/v1/approvals/${id}/execute`, { token: upserter }), 409, 'APPROVAL_NOT_PENDING');
+    // The ciphertext is the created key's (decrypting is not parked).
+    const dec = await s.call('POST', '/v1/transit/decrypt/upserted', {
+      token: upserter,
+      body: { ciphertext: out.body.data.ciphertext },
+    });
+    assert.equal(dec.body.data.plaintext, body.plaintext);
+    // The log: the creation (the upserter's own key.create, decided with the key to be) and the
+    // encrypt under the approval, in that order; no other record names the key.
+    const recs = (await records(s.hsm)).filter((r) => r.key === 'upserted' && r.operation !== 'decrypt');
+    assert.deepEqual(
+      recs.map((r) => [r.operation, r.status, r.approvalId]),
+      [
+        ['encrypt', 202, id],
+        ['key.create', 200, null],
+        ['encrypt', 200, id],
+        ['key.read', 200, null],
+      ],
+    );
+  });
+
   it('documents the routes', async () => {
     const doc = (await s.call('GET', '/openapi.json')).body;
     assert.ok(doc.paths['/v1/approvals/{id}/execute'].post);

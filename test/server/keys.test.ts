@@ -231,6 +231,32 @@ describe('/v1/keys', { timeout: 300_000 }, () => {
     assert.equal((await s.call('GET', '/v1/keys/rot', { token: app })).status, 200);
   });
 
+  it('a caller the policies refuse cannot tell whether a key exists; one they allow learns it is missing', async () => {
+    const auditor = (await issueToken(s.hsm.store.db, { principal: 'aud', roles: ['auditor'], now: new Date() })).token;
+    const calls: Array<[string, string, unknown]> = [
+      ['POST', 'encrypt', { plaintext: b64('a') }],
+      ['GET', '', undefined],
+      ['POST', 'rotate', {}],
+      ['DELETE', '', undefined],
+    ];
+    for (const [method, op, body] of calls) {
+      const at = (name: string) => `/v1/keys/${name}${op ? '/' + op : ''}`;
+      // "rot" exists (made above), "absent" does not: the same refusal, word for word.
+      const existing = await s.call(method, at('rot'), { token: auditor, body });
+      const missing = await s.call(method, at('absent'), { token: auditor, body });
+      assertError(existing, 403, 'POLICY_DENIED');
+      assertError(missing, 403, 'POLICY_DENIED');
+      assert.equal(missing.body.error.message, existing.body.error.message);
+    }
+    // Allowed callers are told: app may encrypt and read, so a missing key is KEY_NOT_FOUND.
+    assertError(
+      await s.call('POST', '/v1/keys/absent/encrypt', { token: app, body: { plaintext: b64('a') } }),
+      404,
+      'KEY_NOT_FOUND',
+    );
+    assertError(await s.call('GET', '/v1/keys/absent', { token: app }), 404, 'KEY_NOT_FOUND');
+  });
+
   it('deletion is scheduled only when allowed; a scheduled key refuses operations', async () => {
     await s.call('POST', '/v1/keys', { token: root, body: { name: 'gone', type: 'hmac-sha256' } });
     // Not allowed: refused at once, never parked for approvers.

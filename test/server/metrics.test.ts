@@ -52,7 +52,12 @@ describe('GET /metrics', () => {
   });
 
   it('before init: not initialized and sealed, without a token on the open listener', async () => {
-    const { families } = await scrapeOpen();
+    const { text, families } = await scrapeOpen();
+    // No checkpoint yet: NaN, spelled as the text format specifies ("NaN, +Inf, and -Inf"); prom-client
+    // on its own writes "Nan". Every sample's value is a plain float or one of those three spellings.
+    assert.match(text, /^keyward_audit_checkpoint_age_seconds NaN$/m);
+    for (const line of text.split('\n').filter((l) => l !== '' && !l.startsWith('#')))
+      assert.match(line, / (NaN|[+-]Inf|-?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?)$/, line);
     assert.equal(valueOf(families, 'keyward_initialized'), 0);
     assert.equal(valueOf(families, 'keyward_sealed'), 1);
     assert.equal(valueOf(families, 'keyward_crypto_pool_workers'), 1);

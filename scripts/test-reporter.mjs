@@ -1,0 +1,85 @@
+// The reporter scripts/test.mjs gives node --test: Node's own `spec` (on a terminal) or `tap`
+// (KEYWARD_TEST_REPORTER), with the test mirror's locations in what it prints turned back into the
+// TypeScript sources' (`node_modules/.cache/keyward-test/engine/x.js:28:1` → `engine/x.ts:53:1`).
+//
+// The test processes run without --enable-source-maps: with it Node decodes the inline source map of
+// every module a process loads, as it loads it (about 60 ms of CPU in each of the hundred-odd
+// processes of a run, an eighth of importing the server). The maps are read here instead, only for
+// the locations that reach the report: failures' stacks and what a test process wrote to stdout or
+// stderr (an uncaught error). A location that cannot be mapped is left as it was.
+import { readFileSync } from 'node:fs';
+import { SourceMap } from 'node:module';
+import { Readable } from 'node:stream';
+import { spec, tap } from 'node:test/reporters';
+import { fileURLToPath } from 'node:url';
+import { MIRROR } from './test-mirror.mjs';
+
+const INLINE_MAP = /\/\/# sourceMappingURL=data:application\/json;base64,([A-Za-z0-9+/=]+)\s*$/;
+const maps = new Map();
+
+/** The source map of a mirror file, or null (no file, no inline map, a bad one). */
+function mapOf(file) {
+  if (!maps.has(file)) {
+    let map = null;
+    try {
+      const m = INLINE_MAP.exec(readFileSync(file, 'utf8'));
+      if (m) map = new SourceMap(JSON.parse(Buffer.from(m[1], 'base64').toString('utf8')));
+    } catch {
+      // left unmapped
+    }
+    maps.set(file, map);
+  }
+  return maps.get(file);
+}
+
+const escaped = MIRROR.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+/** `[file://]<mirror>/path.js:line:column`. */
+const LOCATION = new RegExp(`(?:file://)?(${escaped}/[^\\s():'"]+?\\.m?js):(\\d+):(\\d+)`, 'g');
+
+/** Every mirror location in `text` as the source's. */
+export function sourceLocations(text) {
+  if (typeof text !== 'string' || !text.includes(MIRROR)) return text;
+  return text.replace(LOCATION, (whole, file, line, column) => {
+    const entry = mapOf(file)?.findEntry(Number(line) - 1, Number(column) - 1);
+    if (!entry || entry.originalSource === undefined || entry.originalLine === undefined) return whole;
+    const source = entry.originalSource.startsWith('file:')
+      ? fileURLToPath(entry.originalSource)
+      : entry.originalSource;
+    return `${source}:${entry.originalLine + 1}:${entry.originalColumn + 1}`;
+  });
+}
+
+/** An error as reported (node:test wraps a test's own error as its `cause`), its stacks mapped. */
+function mapError(err, depth = 0) {
+  if (err === null || typeof err !== 'object' || depth > 4) return;
+  for (const field of ['stack', 'message']) {
+    try {
+      if (typeof err[field] === 'string') err[field] = sourceLocations(err[field]);
+    } catch {
+      // a read-only field: left as it was
+    }
+  }
+  mapError(err.cause, depth + 1);
+}
+
+async function* mapped(source) {
+  for await (const event of source) {
+    const data = event.data;
+    if (data?.details?.error) mapError(data.details.error);
+    // A test's own location (its `it(...)` line).
+    if (typeof data?.file === 'string' && data.file.startsWith(MIRROR) && data.line !== undefined) {
+      const [file, line, column] = sourceLocations(`${data.file}:${data.line}:${data.column ?? 1}`).split(
+        /:(\d+):(\d+)$/,
+      );
+      if (file !== data.file) Object.assign(data, { file, line: Number(line), column: Number(column) });
+    }
+    if ((event.type === 'test:stderr' || event.type === 'test:stdout') && typeof data?.message === 'string')
+      data.message = sourceLocations(data.message);
+    yield event;
+  }
+}
+
+export default async function* reporter(source) {
+  if (process.env.KEYWARD_TEST_REPORTER === 'spec') yield* Readable.from(mapped(source)).pipe(new spec());
+  else yield* tap(mapped(source));
+}
