@@ -9,18 +9,8 @@
  * the damaged records.
  */
 import assert from 'node:assert/strict';
-import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { realpathSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
-import { PGlite } from '@electric-sql/pglite';
+import { describe, it } from 'node:test';
 import { sql } from 'drizzle-orm';
-import { drizzle as drizzlePglite } from 'drizzle-orm/pglite';
-import { migrate as migratePglite } from 'drizzle-orm/pglite/migrator';
-import { drizzle as drizzlePostgres } from 'drizzle-orm/postgres-js';
-import { migrate as migratePostgres } from 'drizzle-orm/postgres-js/migrator';
-import postgres from 'postgres';
 import { AuditIntegrator } from '../../../engine/audit/log/integrator.js';
 import type { CheckpointSigner } from '../../../engine/audit/log/integrator.js';
 import { AuditLog } from '../../../engine/audit/log/log.js';
@@ -38,82 +28,22 @@ import { LogVerifier } from '../../../engine/audit/verifier/verify-log.js';
 import { Barrier } from '../../../engine/seal/barrier.js';
 import { Keyring } from '../../../engine/seal/keyring.js';
 import {
-  MIGRATIONS_SCHEMA,
-  MIGRATIONS_TABLE,
   ensureAuditRows,
   getAuditTree,
   insertPolicy,
-  migrationsFolder,
-  openStore,
   queryRows,
   readAuditRecords,
 } from '../../../engine/store/index.js';
-import type { Db, Store, StoredInput } from '../../../engine/store/index.js';
-import * as schema from '../../../engine/store/schema.js';
+import type { Store, StoredInput } from '../../../engine/store/index.js';
 import { ORIGIN, POLICY_HASH, POLICY_WASM, logSigners, policyInputOf, sampleRecord } from '../audit/helpers.js';
-import { availableDrivers, createTestDatabaseUrl } from '../../helpers/store.js';
+import { availableDrivers } from '../../helpers/store.js';
 import { advanceOldTree } from './old-tree.js';
+import { oldDatabasesAt } from './old-database.js';
 
 /** The last migration of the per-record log. */
 const OLD_LAST = 7;
 
-let oldFolder: string;
-before(async () => {
-  // The migrations as they were at 0007: the same files, the journal cut after entry 7.
-  oldFolder = await mkdtemp(join(tmpdir(), 'keyward-migrations-0007-'));
-  // realpath: the test runner's compiled mirror links the folder (scripts/test-mirror.mjs).
-  await cp(realpathSync(migrationsFolder()), oldFolder, { recursive: true, dereference: true });
-  const journalFile = join(oldFolder, 'meta', '_journal.json');
-  const journal = JSON.parse(await readFile(journalFile, 'utf8')) as { entries: { idx: number }[] };
-  journal.entries = journal.entries.filter((e) => e.idx <= OLD_LAST);
-  await writeFile(journalFile, JSON.stringify(journal));
-});
-after(async () => {
-  await rm(oldFolder, { recursive: true, force: true });
-});
-
-const config = () => ({
-  migrationsFolder: oldFolder,
-  migrationsTable: MIGRATIONS_TABLE,
-  migrationsSchema: MIGRATIONS_SCHEMA,
-});
-
-/** A database at migration 0007; `reopen` closes it and opens it as a Keyward store (all migrations). */
-async function oldDatabase(driver: string): Promise<{ db: Db; reopen(): Promise<Store>; drop(): Promise<void> }> {
-  if (driver === 'pglite') {
-    const client = await PGlite.create();
-    const db = drizzlePglite(client, { schema });
-    await migratePglite(db, config());
-    return {
-      db: db as unknown as Db,
-      async reopen() {
-        const image = await client.dumpDataDir('none');
-        await client.close();
-        return openStore({ memory: true, image });
-      },
-      async drop() {
-        if (!client.closed) await client.close();
-      },
-    };
-  }
-  const target = await createTestDatabaseUrl();
-  const client = postgres(target.url, { max: 1, onnotice: () => {} });
-  const db = drizzlePostgres(client, { schema });
-  await migratePostgres(db, config());
-  let ended = false;
-  return {
-    db: db as unknown as Db,
-    async reopen() {
-      ended = true;
-      await client.end();
-      return openStore({ databaseUrl: target.url });
-    },
-    async drop() {
-      if (!ended) await client.end();
-      await target.drop();
-    },
-  };
-}
+const oldDatabase = oldDatabasesAt(OLD_LAST);
 
 function testBarrier(): Barrier {
   const keyring = Keyring.create();

@@ -9,18 +9,8 @@
  * rather than a wrong hash.
  */
 import assert from 'node:assert/strict';
-import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { realpathSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
-import { PGlite } from '@electric-sql/pglite';
+import { describe, it } from 'node:test';
 import { sql } from 'drizzle-orm';
-import { drizzle as drizzlePglite } from 'drizzle-orm/pglite';
-import { migrate as migratePglite } from 'drizzle-orm/pglite/migrator';
-import { drizzle as drizzlePostgres } from 'drizzle-orm/postgres-js';
-import { migrate as migratePostgres } from 'drizzle-orm/postgres-js/migrator';
-import postgres from 'postgres';
 import { AuditIntegrator } from '../../../engine/audit/log/integrator.js';
 import type { CheckpointSigner } from '../../../engine/audit/log/integrator.js';
 import { auditConsistencyProof, auditInclusionProof, auditRangeProof } from '../../../engine/audit/log/read.js';
@@ -36,90 +26,24 @@ import type { AppendResult } from '../../../engine/audit/math/merkle.js';
 import { checkpointBody, signNote, verifyNote } from '../../../engine/audit/math/note.js';
 import { encodeRecord } from '../../../engine/audit/math/record.js';
 import {
-  MIGRATIONS_SCHEMA,
-  MIGRATIONS_TABLE,
   AUDIT_CHAIN_SEED,
   casAppendAuditBatch,
   ensureAuditRows,
-  migrationsFolder,
-  openStore,
   queryRows,
   readAuditHead,
   readAuditRecords,
 } from '../../../engine/store/index.js';
 import type { Db, Store } from '../../../engine/store/index.js';
-import * as schema from '../../../engine/store/schema.js';
 import { ORIGIN, logSigners, sampleRecord } from '../audit/helpers.js';
-import { availableDrivers, createTestDatabaseUrl } from '../../helpers/store.js';
+import { availableDrivers } from '../../helpers/store.js';
 import { advanceOldTree } from './old-tree.js';
+import { oldDatabasesAt } from './old-database.js';
 import { createHash } from 'node:crypto';
 
 /** The last migration of the per-node tree. */
 const OLD_LAST = 9;
 
-let oldFolder: string;
-before(async () => {
-  oldFolder = await mkdtemp(join(tmpdir(), 'keyward-migrations-0009-'));
-  await cp(realpathSync(migrationsFolder()), oldFolder, { recursive: true, dereference: true });
-  const journalFile = join(oldFolder, 'meta', '_journal.json');
-  const journal = JSON.parse(await readFile(journalFile, 'utf8')) as { entries: { idx: number }[] };
-  journal.entries = journal.entries.filter((e) => e.idx <= OLD_LAST);
-  await writeFile(journalFile, JSON.stringify(journal));
-});
-after(async () => {
-  await rm(oldFolder, { recursive: true, force: true });
-});
-
-const config = () => ({
-  migrationsFolder: oldFolder,
-  migrationsTable: MIGRATIONS_TABLE,
-  migrationsSchema: MIGRATIONS_SCHEMA,
-});
-
-let oldImage: Blob | File | undefined;
-
-/** A database at migration 0009; `reopen` closes it and opens it as a Keyward store (all migrations). */
-async function oldDatabase(driver: string): Promise<{ db: Db; reopen(): Promise<Store>; drop(): Promise<void> }> {
-  if (driver === 'pglite') {
-    // One migrated 0009 database per file, loaded from its image by each test (initdb once).
-    if (!oldImage) {
-      const first = await PGlite.create();
-      await migratePglite(drizzlePglite(first, { schema }), config());
-      oldImage = await first.dumpDataDir('none');
-      await first.close();
-    }
-    const client = await PGlite.create({ loadDataDir: oldImage });
-    const db = drizzlePglite(client, { schema });
-    return {
-      db: db as unknown as Db,
-      async reopen() {
-        const image = await client.dumpDataDir('none');
-        await client.close();
-        return openStore({ memory: true, image });
-      },
-      async drop() {
-        if (!client.closed) await client.close();
-      },
-    };
-  }
-  const target = await createTestDatabaseUrl();
-  const client = postgres(target.url, { max: 1, onnotice: () => {} });
-  const db = drizzlePostgres(client, { schema });
-  await migratePostgres(db, config());
-  let ended = false;
-  return {
-    db: db as unknown as Db,
-    async reopen() {
-      ended = true;
-      await client.end();
-      return openStore({ databaseUrl: target.url });
-    },
-    async drop() {
-      if (!ended) await client.end();
-      await target.drop();
-    },
-  };
-}
+const oldDatabase = oldDatabasesAt(OLD_LAST);
 
 function signer(): CheckpointSigner & { verify(note: string): { size: number; root: Uint8Array } } {
   const { ed, pq, trusted } = logSigners();
