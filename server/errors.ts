@@ -189,6 +189,20 @@ export function routeNotFound(ctx: Context): void {
   }
 }
 
+/**
+ * The log line of an error no table answers (the client gets a bare 500 INTERNAL): the request's id,
+ * the code if it has one, and the error's name and first line only, since driver errors quote the
+ * failed query's parameters (ciphertexts, hashes) further down.
+ */
+export function logUnhandled(ctx: Context, err: unknown, log: Logger, msg = 'unhandled error'): void {
+  log.error(msg, {
+    reqId: ctx.state.reqId,
+    code: err instanceof KeywardError ? err.code : undefined,
+    error:
+      err instanceof Error ? `${err.name}: ${err.message.split('\n')[0]!.slice(0, 300)}` : String(err).slice(0, 300),
+  });
+}
+
 /** What {@link errorMiddleware} answers for an error thrown below it. */
 export function answerThrown(ctx: Context, thrown: unknown, log: Logger): void {
   // A database failure that reached here unclassified is still 503 STORAGE_UNAVAILABLE, never 500.
@@ -203,13 +217,7 @@ export function answerThrown(ctx: Context, thrown: unknown, log: Logger): void {
     return;
   }
   // Unexpected: the client learns nothing; the log gets the error (never request bodies).
-  log.error('unhandled error', {
-    reqId: ctx.state.reqId,
-    code: err instanceof KeywardError ? err.code : undefined,
-    // Driver errors quote the failed query's parameters (ciphertexts, hashes): keep the first line.
-    error:
-      err instanceof Error ? `${err.name}: ${err.message.split('\n')[0]!.slice(0, 300)}` : String(err).slice(0, 300),
-  });
+  logUnhandled(ctx, err, log);
   writeError(ctx, 500, 'INTERNAL', 'internal error');
   ctx.state.errorCode = 'INTERNAL';
 }

@@ -25,6 +25,7 @@ import type { Actions, KeyTarget, Outcome, RequestContext } from '../../engine/h
 import type { KeyedOperation, Operation } from '../../engine/operations.js';
 import type { AppDeps } from '../deps.js';
 import { caller } from '../auth.js';
+import { logUnhandled } from '../errors.js';
 import { readJson, validate } from '../body.js';
 import { sendData, sendErrors, sendNoContent, sendParked, sendThrown, vaultStatus } from '../transit/envelope.js';
 import { keywardType, readKeyData, vaultPublicKey, vaultTypeName } from '../transit/types.js';
@@ -311,13 +312,8 @@ export function transitRoutes(deps: AppDeps): Router {
       } catch (err) {
         failed++;
         if (!(err instanceof KeywardError && vaultStatus(err.code) !== undefined))
-          log.error('unhandled error in a batch item', {
-            // The request's id, as every other line of it carries (the item is answered, the request goes on).
-            reqId: ctx.state.reqId,
-            code: err instanceof KeywardError ? err.code : undefined,
-            error:
-              err instanceof Error ? `${err.name}: ${err.message.split('\n')[0]!.slice(0, 300)}` : 'non-error thrown',
-          });
+          // With the request's id, as every other line of it carries (the item is answered, the request goes on).
+          logUnhandled(ctx, err, log, 'unhandled error in a batch item');
         results.push({ ...itemError(err), ...(reference !== undefined ? { reference } : {}) });
       }
     }

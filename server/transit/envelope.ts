@@ -19,7 +19,7 @@
  */
 import type { Context } from 'koa';
 import { KeywardError } from '../../lib/errors.js';
-import { statusFor, type ServerVisibleCode } from '../errors.js';
+import { logUnhandled, statusFor, type ServerVisibleCode } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { PendingApproval } from '../../engine/approvals/index.js';
 import { classifyStorageError } from '../../engine/store/storage-errors.js';
@@ -138,11 +138,6 @@ export function sendThrown(ctx: Context, thrown: unknown, log: Logger): void {
     sendErrors(ctx, status, [prefix + err.message], err.code);
     return;
   }
-  log.error('unhandled error', {
-    reqId: ctx.state.reqId,
-    code: err instanceof KeywardError ? err.code : undefined,
-    error:
-      err instanceof Error ? `${err.name}: ${err.message.split('\n')[0]!.slice(0, 300)}` : String(err).slice(0, 300),
-  });
+  logUnhandled(ctx, err, log);
   sendErrors(ctx, 500, ['internal error'], 'INTERNAL');
 }
