@@ -88,7 +88,13 @@ function gathered(dest: ReturnType<typeof pino.destination>): DestinationStream 
     const text = lines.join('');
     lines = [];
     size = 0;
-    dest.write(text);
+    try {
+      dest.write(text);
+    } catch {
+      // stderr failed (a full disk, a closed descriptor): these lines are lost, and the request whose
+      // line triggered the flush still gets its answer, the timer's flush does not crash the process.
+      droppedWrites++;
+    }
   };
   flushers.add(flush);
   if (flushers.size === 1) {
@@ -106,6 +112,9 @@ function gathered(dest: ReturnType<typeof pino.destination>): DestinationStream 
 }
 
 const flushers = new Set<() => void>();
+/** Gathered writes stderr refused, whose lines were dropped (process-wide). */
+let droppedWrites = 0;
+export const logWritesDropped = (): number => droppedWrites;
 function flushAll(): void {
   for (const flush of flushers) flush();
 }

@@ -32,6 +32,7 @@
 export interface PgliteRawClient {
   execProtocolRaw(message: Uint8Array, options?: { syncToFs?: boolean }): Promise<Uint8Array>;
   _checkReady(): Promise<void>;
+  isInTransaction(): boolean;
   _runExclusiveQuery<T>(fn: () => Promise<T>): Promise<T>;
   _runExclusiveTransaction<T>(fn: () => Promise<T>): Promise<T>;
 }
@@ -43,6 +44,7 @@ export function isPgliteRawClient(client: unknown): client is PgliteRawClient {
   return (
     typeof c.execProtocolRaw === 'function' &&
     typeof c._checkReady === 'function' &&
+    typeof c.isInTransaction === 'function' &&
     typeof c._runExclusiveQuery === 'function' &&
     typeof c._runExclusiveTransaction === 'function'
   );
@@ -106,6 +108,9 @@ export class PglitePreparedStatement {
     await c._checkReady();
     return c._runExclusiveTransaction(() =>
       c._runExclusiveQuery(async () => {
+        // Inside a transaction block someone opened with a bare BEGIN, the statement would commit
+        // with that block, later or never: refuse before sending anything.
+        if (c.isInTransaction()) throw new Error('the statement would run inside an open transaction block');
         for (let retried = false; ; retried = true) {
           const preparing = !this.#prepared;
           const out = await c.execProtocolRaw(preparing ? Buffer.concat([this.#prepare, bind]) : bind);

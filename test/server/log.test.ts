@@ -131,6 +131,30 @@ describe('the server log (pino)', () => {
       Array.from({ length: 500 }, (_, i) => `r-${i}`),
     );
   });
+
+  it('drops what stderr refuses: the caller of log.info and the periodic flush go on', async () => {
+    // fd 2 closed (EBADF on every write): 500 lines force gathered writes from log.info itself, then
+    // one line waits for the timer's flush; the child reports on stdout and exits by itself.
+    const url = import.meta.resolve('../../server/log.js');
+    const src = `const { createLogger, logWritesDropped } = await import(${JSON.stringify(url)});
+const log = createLogger({ level: 'info', pretty: false });
+(await import('node:fs')).closeSync(2);
+let threw = 0;
+for (let i = 0; i < 500; i++) try { log.info('request', { reqId: 'r-' + i }); } catch { threw++; }
+log.info('request', { reqId: 'last' });
+setTimeout(() => process.stdout.write(JSON.stringify({ threw, dropped: logWritesDropped() })), ${LOG_FLUSH_MS * 4});`;
+    const out = await new Promise<{ code: number | null; stdout: string }>((resolve, reject) => {
+      const c = spawn(process.execPath, ['--input-type=module', '-e', src], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let stdout = '';
+      c.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+      c.on('error', reject);
+      c.on('close', (code) => resolve({ code, stdout }));
+    });
+    assert.equal(out.code, 0, `the child exited with ${out.code}: ${out.stdout}`);
+    const r = JSON.parse(out.stdout) as { threw: number; dropped: number };
+    assert.equal(r.threw, 0, 'no log.info call threw');
+    assert.ok(r.dropped >= 2, `${r.dropped} dropped writes (the gathered ones and the timer's)`);
+  });
 });
 
 describe('the hand-written line (fastLine) against pino', () => {

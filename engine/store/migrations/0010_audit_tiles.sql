@@ -18,8 +18,9 @@ ALTER TABLE "audit_tiles" ALTER COLUMN "hashes" SET STORAGE EXTERNAL;
 --> statement-breakpoint
 -- Each tile from its nodes, in index order. A tile is only built from the nodes 0, 1, …, w - 1 of its
 -- range all present with 32 bytes: a missing or malformed node would shift every hash after it, so
--- such a tile is left out, and a proof or the integrator that needs it stops with AUDIT_LOG_CORRUPT
--- (as a missing node did before). Only nodes inside the integrated tree are taken.
+-- such a tile is left out, and a proof that needs it stops with AUDIT_LOG_CORRUPT; when it is the
+-- last, partial tile of its level, so does every integrator round (before, a missing node only failed
+-- the proofs that needed that node). Only nodes inside the integrated tree are taken.
 INSERT INTO "audit_tiles" ("level", "idx", "hashes")
 SELECT n.level / 8, n.idx / 256, string_agg(n.hash, ''::bytea ORDER BY n.idx)
 FROM "audit_nodes" n, "audit_tree" t

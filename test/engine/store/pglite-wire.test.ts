@@ -96,15 +96,21 @@ describe('PglitePreparedStatement', () => {
     });
   });
 
-  it('refuses to count a statement that ran inside an open transaction block as done', async () => {
+  it('refuses to run inside a transaction block opened with a bare BEGIN, before sending anything', async () => {
     await withClient(async (client) => {
-      const st = new PglitePreparedStatement(client, 'kw_test_tx', 'select 1 where $1::int8 = 1', ['int8']);
+      await client.exec('create temporary table kw_wire_tx (n int8)');
+      const st = new PglitePreparedStatement(client, 'kw_test_tx', 'insert into kw_wire_tx values ($1) returning n', [
+        'int8',
+      ]);
       await client.exec('begin');
       try {
         await assert.rejects(st.run([1]), /inside an open transaction block/);
       } finally {
-        await client.exec('rollback');
+        // Committed: had the insert been sent, it would be in the table now.
+        await client.exec('commit');
       }
+      const rows = await client.query('select n from kw_wire_tx');
+      assert.equal(rows.rows.length, 0, 'nothing was executed inside the open block');
       assert.equal(await st.run([1]), 1);
       await client.exec('deallocate all');
     });
