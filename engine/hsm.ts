@@ -32,6 +32,7 @@ import type { Db, KeyRow, Store } from './store/index.js';
 import type { ApprovalRow } from './store/schema.js';
 import { ApprovalService } from './approvals/index.js';
 import { Pipeline } from './pipeline.js';
+export { refusedWithoutKey } from './pipeline.js';
 import type { Authorized, KeyTarget, Outcome, RequestContext } from './pipeline.js';
 import { Actions } from './actions.js';
 import { verifyRestored } from './backup.js';

@@ -140,6 +140,18 @@ export interface Authorized<K extends KeyRow | undefined = KeyRow | undefined> {
 }
 
 /** How a request ended when it did not fail: it ran, or it was parked for approvals. */
+/** POLICY_DENIED answers given on a missing key (`Pipeline#keyMissing`); see {@link refusedWithoutKey}. */
+const refusedWithoutKeys = new WeakSet<KeywardError>();
+
+/**
+ * True for a POLICY_DENIED the policies gave a keyed request whose key does not exist (deciding with
+ * no key in their input). The caller was told only POLICY_DENIED; a route that creates missing keys
+ * (the transit encrypt's upsert) decides again on the key to be.
+ */
+export function refusedWithoutKey(err: unknown): boolean {
+  return err instanceof KeywardError && refusedWithoutKeys.has(err);
+}
+
 export type Outcome<T> = { kind: 'done'; value: T } | { kind: 'parked'; approval: PendingApproval };
 
 /** What the pipeline needs from the HSM it serves. */
@@ -249,6 +261,8 @@ export class Pipeline {
     } catch (thrown) {
       // A database failure is STORAGE_UNAVAILABLE (503, Retry-After) in the record and the answer alike.
       const err = classifyStorageError(thrown);
+      if (f.missing?.code === 'KEY_NOT_FOUND' && err instanceof KeywardError && err.code === 'POLICY_DENIED')
+        refusedWithoutKeys.add(err);
       await this.#failed(f, err);
       throw err;
     }
@@ -331,7 +345,12 @@ export class Pipeline {
     if (!ctx.key) return undefined;
     const t = ctx.key;
     // A usable row this node read within the cache's TTL costs no I/O, so no deadline either.
-    const hit = t.anyState ? undefined : this.#d.keys.cachedUsable(t.name);
+    let hit: KeyRow | undefined;
+    try {
+      hit = t.anyState ? undefined : this.#d.keys.cachedUsable(t.name);
+    } catch (err) {
+      return this.#keyMissing(f, t, err); // a cached row scheduled for deletion
+    }
     if (hit) return this.#keyLoaded(f, t, hit);
     return withDeadline(
       t.anyState ? this.#d.keys.row(t.name) : this.#d.keys.usable(t.name),
@@ -344,14 +363,18 @@ export class Pipeline {
   }
 
   /**
-   * A missing key is not answered before the policies decide (with no key in their input): a caller
-   * they refuse gets POLICY_DENIED whether the key exists or not, as Vault checks its ACL before a
-   * handler looks anything up and as the approvals answer a stranger (engine/approvals); a caller
-   * they allow then gets KEY_NOT_FOUND. A refusal's record names the key asked for and the decision;
-   * the not-found one is as it was (#notFound). An approval's execution is not opened for a missing key.
+   * A missing key (or one scheduled for deletion, whose answer names its deletion time) is not
+   * answered before the policies decide (with no key in their input): a caller they refuse gets
+   * POLICY_DENIED whether the key exists or not, as Vault checks its ACL before a handler looks
+   * anything up and as the approvals answer a stranger (engine/approvals); a caller they allow then
+   * gets KEY_NOT_FOUND (KEY_PENDING_DELETION). A refusal's record names the key asked for and the
+   * decision; the not-found one is as it was (#notFound). An approval's execution is not opened for a
+   * missing key. A refusal of a request on a missing key is marked (`refusedWithoutKey`): a policy
+   * may refuse for want of the key's attributes, and Vault's upsert then decides on the key to be.
    */
   #keyMissing(f: Flight, t: KeyTarget, err: unknown): undefined {
-    if (!(err instanceof KeywardError && err.code === 'KEY_NOT_FOUND')) throw err;
+    if (!(err instanceof KeywardError && (err.code === 'KEY_NOT_FOUND' || err.code === 'KEY_PENDING_DELETION')))
+      throw err;
     f.rec.key = t.name;
     f.missing = err;
     return undefined;

@@ -21,6 +21,7 @@ import { MAX_LIST_LIMIT, assertKeyName } from '../../engine/keys/service.js';
 import { keyTypeInfo } from '../../engine/crypto/index.js';
 import type { KeyType, SignOptions } from '../../engine/crypto/index.js';
 import type { KeyRow } from '../../engine/store/index.js';
+import { refusedWithoutKey } from '../../engine/hsm.js';
 import type { Actions, KeyTarget, Outcome, RequestContext } from '../../engine/hsm.js';
 import type { KeyedOperation, Operation } from '../../engine/operations.js';
 import type { AppDeps } from '../deps.js';
@@ -669,11 +670,21 @@ export function transitRoutes(deps: AppDeps): Router {
       out = await run();
     } catch (err) {
       // Vault's upsert: encrypting to a missing key creates it (if the policies allow key.create).
-      if (!(err instanceof KeywardError && err.code === 'KEY_NOT_FOUND')) throw err;
+      // A refusal on the missing key may be for want of its attributes (a policy on its name or
+      // labels): the upsert decides the encrypt again, on the key to be.
+      if (!(err instanceof KeywardError && (err.code === 'KEY_NOT_FOUND' || refusedWithoutKey(err)))) throw err;
       // Vault checks the input before its upsert: a request with no item to encrypt creates no key
-      // (a single item's own error is the answer).
-      if (!batch) preflight(items[0]);
-      else if (
+      // (a single item's own error is the answer, but not to a caller refused: that would tell them
+      // the key is missing).
+      if (!batch) {
+        if (err.code === 'KEY_NOT_FOUND') preflight(items[0]);
+        else
+          try {
+            preflight(items[0]);
+          } catch {
+            throw err;
+          }
+      } else if (
         !items.some((item) => {
           try {
             preflight(item);

@@ -271,6 +271,17 @@ describe('/v1/keys', { timeout: 300_000 }, () => {
       409,
       'KEY_PENDING_DELETION',
     );
+    // A caller the policies refuse is not told the key exists, nor when it goes: the same refusal as
+    // for a key that never existed (twice: the second from the node's key cache).
+    const auditor = (await issueToken(s.hsm.store.db, { principal: 'aud2', roles: ['auditor'], now: new Date() }))
+      .token;
+    for (let i = 0; i < 2; i++) {
+      const pending = await s.call('POST', '/v1/keys/gone/hmac', { token: auditor, body: { message: b64('m') } });
+      const missing = await s.call('POST', '/v1/keys/never/hmac', { token: auditor, body: { message: b64('m') } });
+      assertError(pending, 403, 'POLICY_DENIED');
+      assertError(missing, 403, 'POLICY_DENIED');
+      assert.equal(pending.body.error.message, missing.body.error.message);
+    }
   });
 
   it('a verify-only key from a public key verifies and refuses to sign', async () => {

@@ -8,7 +8,9 @@ import { after, before, describe, it } from 'node:test';
 import vaultClient from 'node-vault';
 import { issueToken } from '../../engine/auth/tokens.js';
 import { devBootstrap } from '../../engine/dev.js';
+import { completeApproval } from '../helpers/approvals.js';
 import { startTestServer } from '../helpers/server.js';
+import { compileFixture } from '../engine/policy/helpers.js';
 import type { TestServer } from '../helpers/server.js';
 import { b64 } from '../helpers/wire.js';
 
@@ -195,10 +197,37 @@ describe('Vault transit through node-vault', { timeout: 120_000 }, () => {
         .map((x: any) => `${x.operation}:${x.status}`);
     }
     assert.deepEqual(ops, [
-      'encrypt:403', // operator
-      'encrypt:403', // operator, batch
+      // operator: refused on the missing key, then on the key to be (the upsert decides again)
+      ...['encrypt:403', 'encrypt:403'],
+      ...['encrypt:403', 'encrypt:403'], // operator, batch
       ...['key.create:403', 'encrypt:403'], // app
       ...['key.create:200', 'encrypt:200', 'key.read:200', 'decrypt:200'], // admin, then app
     ]);
+  });
+
+  it("encrypt's upsert under a policy that decides on the key's name: refused on the missing key, created as the key to be", async () => {
+    // Activated last: it refuses encrypts to every other key.
+    const wasm = Buffer.from(await compileFixture('encrypt-named')).toString('base64');
+    const { sha256 } = (await s.call('POST', '/v1/policies', { token: root, body: { name: 'encrypt-named', wasm } }))
+      .body;
+    const on = { scope: 'global' };
+    const activated = await completeApproval(
+      s,
+      await s.call('POST', `/v1/policies/${sha256}/activate`, { token: root, body: on }),
+      root,
+      on,
+    );
+    assert.equal(activated.status, 200, JSON.stringify(activated.body));
+    // Another name: refused, and nothing made.
+    await assert.rejects(
+      admin.encryptData({ name: 'other-name', plaintext: b64('x') }),
+      (e: any) => e.response.statusCode === 403 && /encrypt only to named-only/.test(e.message),
+    );
+    await assert.rejects(admin.transitReadKey({ name: 'other-name' }), (e: any) => e.response.statusCode === 404);
+    // The name it allows: the first decision (no key yet) refuses, the upsert's allows, the key is made.
+    const enc = await admin.encryptData({ name: 'named-only', plaintext: b64('by name') });
+    assert.match(enc.data.ciphertext, /^vault:v1:/);
+    const dec = await admin.decryptData({ name: 'named-only', ciphertext: enc.data.ciphertext });
+    assert.equal(Buffer.from(dec.data.plaintext, 'base64').toString(), 'by name');
   });
 });
