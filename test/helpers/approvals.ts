@@ -52,6 +52,33 @@ export async function completeApproval(
   return s.call('POST', `/v1/approvals/${id}/execute`, { token, ...(body !== undefined ? { body } : {}) });
 }
 
+/**
+ * Uploads the wasm of `wasm` (a compiled fixture policy) as `name` and activates it globally, which
+ * the default policy puts under two operators' approval; returns its sha256.
+ */
+export async function activateGlobalPolicy(
+  s: Caller & { hsm: { store: { db: Db } } },
+  root: string,
+  name: string,
+  wasm: Uint8Array,
+): Promise<string> {
+  const up = await s.call('POST', '/v1/policies', {
+    token: root,
+    body: { name, wasm: Buffer.from(wasm).toString('base64') },
+  });
+  assert.equal(up.status, 201, JSON.stringify(up.body));
+  const sha256 = up.body.sha256 as string;
+  const on = { scope: 'global' };
+  const activated = await completeApproval(
+    s,
+    await s.call('POST', `/v1/policies/${sha256}/activate`, { token: root, body: on }),
+    root,
+    on,
+  );
+  assert.equal(activated.status, 200, JSON.stringify(activated.body));
+  return sha256;
+}
+
 /** The approval id of a CLI request that was parked: exit 3, the approval and its execute command on stdout. */
 export function parkedId(r: { code: number; stdout: string; stderr: string }): string {
   assert.equal(

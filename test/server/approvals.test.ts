@@ -16,7 +16,7 @@ import { devBootstrap } from '../../engine/dev.js';
 import type { Hsm } from '../../engine/hsm.js';
 import { compileFixture } from '../engine/policy/helpers.js';
 import { readAuditRecords } from '../../engine/store/index.js';
-import { approverTokens, completeApproval } from '../helpers/approvals.js';
+import { activateGlobalPolicy, approverTokens, completeApproval } from '../helpers/approvals.js';
 import { startTestServer } from '../helpers/server.js';
 import type { TestServer } from '../helpers/server.js';
 import { assertError, b64 } from '../helpers/wire.js';
@@ -464,17 +464,7 @@ describe('/v1/approvals', { timeout: 240_000 }, () => {
 
   it('an approved Vault transit encrypt to a key that does not exist yet creates it and encrypts, once', async () => {
     // A policy that parks every encrypt (activated last: the tests above encrypt freely).
-    const wasm = Buffer.from(await compileFixture('park-encrypt')).toString('base64');
-    const { sha256 } = (await s.call('POST', '/v1/policies', { token: root, body: { name: 'park-encrypt', wasm } }))
-      .body;
-    const on = { scope: 'global' };
-    const activated = await completeApproval(
-      s,
-      await s.call('POST', `/v1/policies/${sha256}/activate`, { token: root, body: on }),
-      root,
-      on,
-    );
-    assert.equal(activated.status, 200, JSON.stringify(activated.body));
+    await activateGlobalPolicy(s, root, 'park-encrypt', await compileFixture('park-encrypt'));
 
     // May encrypt (app) and create keys (operator): Vault's upsert makes the key on the first encrypt.
     const upserter = await token('upserter', ['app', 'operator']);

@@ -8,7 +8,7 @@ import { after, before, describe, it } from 'node:test';
 import vaultClient from 'node-vault';
 import { issueToken } from '../../engine/auth/tokens.js';
 import { devBootstrap } from '../../engine/dev.js';
-import { completeApproval } from '../helpers/approvals.js';
+import { activateGlobalPolicy } from '../helpers/approvals.js';
 import { startTestServer } from '../helpers/server.js';
 import { compileFixture } from '../engine/policy/helpers.js';
 import type { TestServer } from '../helpers/server.js';
@@ -207,17 +207,7 @@ describe('Vault transit through node-vault', { timeout: 120_000 }, () => {
 
   it("encrypt's upsert under a policy that decides on the key's name: refused on the missing key, created as the key to be", async () => {
     // Activated last: it refuses encrypts to every other key.
-    const wasm = Buffer.from(await compileFixture('encrypt-named')).toString('base64');
-    const { sha256 } = (await s.call('POST', '/v1/policies', { token: root, body: { name: 'encrypt-named', wasm } }))
-      .body;
-    const on = { scope: 'global' };
-    const activated = await completeApproval(
-      s,
-      await s.call('POST', `/v1/policies/${sha256}/activate`, { token: root, body: on }),
-      root,
-      on,
-    );
-    assert.equal(activated.status, 200, JSON.stringify(activated.body));
+    await activateGlobalPolicy(s, root, 'encrypt-named', await compileFixture('encrypt-named'));
     // Another name: refused, and nothing made.
     await assert.rejects(
       admin.encryptData({ name: 'other-name', plaintext: b64('x') }),
