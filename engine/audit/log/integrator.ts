@@ -131,8 +131,18 @@ export class AuditIntegrator {
   }
 
   async #verifyTail(verify: (note: string) => { size: number; root: Uint8Array }): Promise<void> {
-    const cp = await latestAuditCheckpoint(this.#db);
-    const tree = await getAuditTree(this.#db);
+    // One snapshot: another node's integrator commits its tree row and its checkpoint together, and
+    // read one after the other outside a snapshot a round committing in between looks like a tree
+    // ahead of its checkpoint (a false AUDIT_LOG_CORRUPT that would halt this node's signing).
+    const { cp, tree, head } = await withTransaction(
+      this.#db,
+      async (tx) => ({
+        cp: await latestAuditCheckpoint(tx),
+        tree: await getAuditTree(tx),
+        head: await auditHeadSize(tx),
+      }),
+      { isolationLevel: 'repeatable read', accessMode: 'read only' },
+    );
     if (!cp) {
       if (tree.size !== 0) throw corrupt(`the tree holds ${tree.size} records but no checkpoint was ever signed`);
       return;
@@ -157,7 +167,6 @@ export class AuditIntegrator {
     }
     if (!folded.equals(Buffer.from(cp.root)) || !folded.equals(Buffer.from(tree.root)))
       throw corrupt(`the stored tree does not hash to the signed root at size ${cp.size}`);
-    const head = await auditHeadSize(this.#db);
     if (head < tree.size)
       throw corrupt(
         `the log head (${head} records) is behind the signed tree (${tree.size}): records were deleted or the database was rolled back`,
