@@ -13,9 +13,11 @@ import {
   mlDsa44CosignerSigner,
   parseVerifierKey,
   signNote,
+  verifyNote,
 } from '../../../engine/audit/math/note.js';
 import type { NoteSigner, VerifierKey } from '../../../engine/audit/math/note.js';
 import { buildBundle } from '../../../engine/audit/math/bundle.js';
+import type { CheckpointSigner } from '../../../engine/audit/log/integrator.js';
 import type { AttestationBundle } from '../../../engine/audit/math/bundle.js';
 
 export const VECTORS = fileURLToPath(new URL('./vectors/', import.meta.url));
@@ -152,6 +154,26 @@ export function logSigners(): { ed: NoteSigner; pq: NoteSigner; trusted: Verifie
   const ed = ed25519Signer(ORIGIN, ED25519_SEED);
   const pq = mlDsa44CosignerSigner(`${ORIGIN}/mldsa`, MLDSA_SEED, { deterministic: true });
   return { ed, pq, trusted: [parseVerifierKey(ed.verifierKey), parseVerifierKey(pq.verifierKey)] };
+}
+
+/**
+ * The integrator's checkpoint signer over `logSigners()` (both keys, the time given to `sign`), with
+ * what tests check its notes with: the trusted keys, their verifier key texts, and `verify`.
+ */
+export function testCheckpointSigner(): CheckpointSigner & {
+  trusted: VerifierKey[];
+  keys: { ed25519: string; mlDsa44: string };
+  verify(note: string): { size: number; root: Uint8Array };
+} {
+  const { ed, pq, trusted } = logSigners();
+  return {
+    origin: ORIGIN,
+    trusted,
+    keys: { ed25519: ed.verifierKey, mlDsa44: pq.verifierKey },
+    sign: (size, root, now) =>
+      signNote(checkpointBody({ origin: ORIGIN, size, root }), [ed, pq], { time: Math.floor(now.getTime() / 1000) }),
+    verify: (note) => verifyNote(note, trusted),
+  };
 }
 
 /** Signs the checkpoint of `log` with both keys at `time` (POSIX seconds). */

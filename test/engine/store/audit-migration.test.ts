@@ -12,7 +12,6 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { sql } from 'drizzle-orm';
 import { AuditIntegrator } from '../../../engine/audit/log/integrator.js';
-import type { CheckpointSigner } from '../../../engine/audit/log/integrator.js';
 import { AuditLog } from '../../../engine/audit/log/log.js';
 import {
   auditConsistencyProof,
@@ -22,7 +21,6 @@ import {
 } from '../../../engine/audit/log/read.js';
 import { verifyBundle } from '../../../engine/audit/math/bundle.js';
 import { appendLeaves, leafHash, verifyConsistency, verifyInclusion } from '../../../engine/audit/math/merkle.js';
-import { checkpointBody, signNote } from '../../../engine/audit/math/note.js';
 import { encodeRecord } from '../../../engine/audit/math/record.js';
 import { LogVerifier } from '../../../engine/audit/verifier/verify-log.js';
 import { Barrier } from '../../../engine/seal/barrier.js';
@@ -35,7 +33,7 @@ import {
   readAuditRecords,
 } from '../../../engine/store/index.js';
 import type { Store, StoredInput } from '../../../engine/store/index.js';
-import { ORIGIN, POLICY_HASH, POLICY_WASM, logSigners, policyInputOf, sampleRecord } from '../audit/helpers.js';
+import { POLICY_HASH, POLICY_WASM, policyInputOf, sampleRecord, testCheckpointSigner } from '../audit/helpers.js';
 import { availableDrivers } from '../../helpers/store.js';
 import { advanceOldTree } from './old-tree.js';
 import { oldDatabasesAt } from './old-database.js';
@@ -50,20 +48,6 @@ function testBarrier(): Barrier {
   return new Barrier({ keyring: () => keyring, reloadKeyring: async () => keyring });
 }
 
-function signerFor(): CheckpointSigner & {
-  trusted: ReturnType<typeof logSigners>['trusted'];
-  keys: { ed25519: string; mlDsa44: string };
-} {
-  const { ed, pq, trusted } = logSigners();
-  return {
-    origin: ORIGIN,
-    trusted,
-    keys: { ed25519: ed.verifierKey, mlDsa44: pq.verifierKey },
-    sign: (size, root, now) =>
-      signNote(checkpointBody({ origin: ORIGIN, size, root }), [ed, pq], { time: Math.floor(now.getTime() / 1000) }),
-  };
-}
-
 const text = (b: Uint8Array) => Buffer.from(b).toString('utf8');
 
 for (const driver of availableDrivers()) {
@@ -73,7 +57,7 @@ for (const driver of availableDrivers()) {
       let store: Store | undefined;
       try {
         const barrier = testBarrier();
-        const signer = signerFor();
+        const signer = testCheckpointSigner();
         // 1. Records through the 0007 code path, in appends of 1 to 300 records (600 in all).
         await ensureAuditRows(old.db);
         const oldCount = 600;

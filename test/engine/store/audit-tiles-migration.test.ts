@@ -12,7 +12,6 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { sql } from 'drizzle-orm';
 import { AuditIntegrator } from '../../../engine/audit/log/integrator.js';
-import type { CheckpointSigner } from '../../../engine/audit/log/integrator.js';
 import { auditConsistencyProof, auditInclusionProof, auditRangeProof } from '../../../engine/audit/log/read.js';
 import {
   TILE_WIDTH,
@@ -23,7 +22,6 @@ import {
   rangeProof,
 } from '../../../engine/audit/math/merkle.js';
 import type { AppendResult } from '../../../engine/audit/math/merkle.js';
-import { checkpointBody, signNote, verifyNote } from '../../../engine/audit/math/note.js';
 import { encodeRecord } from '../../../engine/audit/math/record.js';
 import {
   AUDIT_CHAIN_SEED,
@@ -34,7 +32,7 @@ import {
   readAuditRecords,
 } from '../../../engine/store/index.js';
 import type { Db, Store } from '../../../engine/store/index.js';
-import { ORIGIN, logSigners, sampleRecord } from '../audit/helpers.js';
+import { sampleRecord, testCheckpointSigner } from '../audit/helpers.js';
 import { availableDrivers } from '../../helpers/store.js';
 import { advanceOldTree } from './old-tree.js';
 import { oldDatabasesAt } from './old-database.js';
@@ -44,16 +42,6 @@ import { createHash } from 'node:crypto';
 const OLD_LAST = 9;
 
 const oldDatabase = oldDatabasesAt(OLD_LAST);
-
-function signer(): CheckpointSigner & { verify(note: string): { size: number; root: Uint8Array } } {
-  const { ed, pq, trusted } = logSigners();
-  return {
-    origin: ORIGIN,
-    sign: (size, root, now) =>
-      signNote(checkpointBody({ origin: ORIGIN, size, root }), [ed, pq], { time: Math.floor(now.getTime() / 1000) }),
-    verify: (note) => verifyNote(note, trusted),
-  };
-}
 
 /** Appends records [from, to) as batches of `per` (the batch path of 0008/0009). */
 async function appendRecords(db: Db, from: number, to: number, per = 64): Promise<void> {
@@ -100,7 +88,7 @@ for (const driver of availableDrivers()) {
     it('converts the per-node tree: tiles, the unseal check, proofs byte-identical, and integration goes on', async () => {
       const old = await oldDatabase(driver);
       let store: Store | undefined;
-      const s = signer();
+      const s = testCheckpointSigner();
       try {
         // 1. 700 records, integrated as the 0009 integrator did, signed at 333 and at 700: tiles
         //    (0, 0) and (0, 1) full, (0, 2) partial, and the level 8 tile (1, 0) with two hashes.
@@ -199,7 +187,7 @@ for (const driver of availableDrivers()) {
     it('leaves out a tile one of whose nodes is missing: a proof that needs it is AUDIT_LOG_CORRUPT', async () => {
       const old = await oldDatabase(driver);
       let store: Store | undefined;
-      const s = signer();
+      const s = testCheckpointSigner();
       try {
         await ensureAuditRows(old.db);
         await appendRecords(old.db, 0, 300);

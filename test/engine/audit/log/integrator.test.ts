@@ -8,9 +8,7 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { after, before, it } from 'node:test';
 import { AuditIntegrator } from '../../../../engine/audit/log/integrator.js';
-import type { CheckpointSigner } from '../../../../engine/audit/log/integrator.js';
 import { leafHash } from '../../../../engine/audit/math/merkle.js';
-import { checkpointBody, signNote, verifyNote } from '../../../../engine/audit/math/note.js';
 import { encodeRecord } from '../../../../engine/audit/math/record.js';
 import {
   AUDIT_CHAIN_SEED,
@@ -21,17 +19,7 @@ import {
 } from '../../../../engine/store/index.js';
 import type { Db, Store } from '../../../../engine/store/index.js';
 import { createTestDatabaseUrl, describePostgres } from '../../../helpers/store.js';
-import { ORIGIN, logSigners, sampleRecord } from '../helpers.js';
-
-function signer(): CheckpointSigner & { verify(note: string): { size: number; root: Uint8Array } } {
-  const { ed, pq, trusted } = logSigners();
-  return {
-    origin: ORIGIN,
-    sign: (size, root, now) =>
-      signNote(checkpointBody({ origin: ORIGIN, size, root }), [ed, pq], { time: Math.floor(now.getTime() / 1000) }),
-    verify: (note) => verifyNote(note, trusted),
-  };
-}
+import { sampleRecord, testCheckpointSigner } from '../helpers.js';
 
 /** Appends one record on the head as it is. */
 async function appendOne(db: Db): Promise<void> {
@@ -58,7 +46,7 @@ describePostgres('verifyTail while another node integrates', { timeout: 60_000 }
   });
 
   it('never reports a tree ahead of its checkpoint when a round commits between its reads', async () => {
-    const s = signer();
+    const s = testCheckpointSigner();
     const [a, b] = [stores[0]!.db, stores[1]!.db];
     const integrating = new AuditIntegrator(a, { signer: async () => s });
     let rounds = 0;
