@@ -95,6 +95,47 @@ describe('AuditLog', () => {
       await store.close();
     }
   });
+  it('fails each append at its own deadline (one timer for all) and holds no timer once idle', async () => {
+    const store = await openTestStore();
+    let release: () => void = () => {};
+    const timers = () => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
+    try {
+      const idle = timers();
+      const log = await AuditLog.open(store.db, { deadlineMs: 300 });
+      await log.append(sampleRecord(0, { requestId: 'warm' }));
+      const gate = new Promise<void>((r) => (release = r));
+      let locked!: () => void;
+      const isLocked = new Promise<void>((r) => (locked = r));
+      const holder = withTransaction(store.db, async (tx) => {
+        await tx.execute(sql`select size from audit_head where id = 1 for update`);
+        locked();
+        await gate;
+      });
+      await isLocked;
+      // Failed at, in ms after the append was made.
+      const failedAfter = (p: Promise<number>, t0: number) =>
+        p.then(
+          () => -1,
+          (e) => (assert.equal(e.code, 'AUDIT_UNAVAILABLE'), performance.now() - t0),
+        );
+      const t0 = performance.now();
+      const first = failedAfter(log.append(sampleRecord(1, { requestId: 'd1' })), t0);
+      await new Promise((r) => setTimeout(r, 150));
+      const t1 = performance.now();
+      const second = failedAfter(log.append(sampleRecord(2, { requestId: 'd2' })), t1);
+      const [a, b] = await Promise.all([first, second]);
+      // Never before its own deadline (the later append is not cut short by the earlier one's timer).
+      assert.ok(a >= 299 && a < 1500, `the first failed ${a.toFixed(0)} ms after its append`);
+      assert.ok(b >= 299 && b < 1500, `the second failed ${b.toFixed(0)} ms after its append`);
+      release();
+      await holder;
+      assert.equal(typeof (await log.append(sampleRecord(3, { requestId: 'after' }))), 'number');
+      assert.equal(timers(), idle, 'a log with nothing waiting holds no deadline timer');
+    } finally {
+      release();
+      await store.close();
+    }
+  });
 });
 
 /** Checks records [0, size): contiguous indexes, and each chain value from the one before (in Node, independently). */
