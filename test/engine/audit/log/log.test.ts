@@ -98,9 +98,7 @@ describe('AuditLog', () => {
   it('fails each append at its own deadline (one timer for all) and holds no timer once idle', async () => {
     const store = await openTestStore();
     let release: () => void = () => {};
-    const timers = () => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
     try {
-      const idle = timers();
       const log = await AuditLog.open(store.db, { deadlineMs: 300 });
       await log.append(sampleRecord(0, { requestId: 'warm' }));
       const gate = new Promise<void>((r) => (release = r));
@@ -129,8 +127,28 @@ describe('AuditLog', () => {
       assert.ok(b >= 299 && b < 1500, `the second failed ${b.toFixed(0)} ms after its append`);
       release();
       await holder;
-      assert.equal(typeof (await log.append(sampleRecord(3, { requestId: 'after' }))), 'number');
-      assert.equal(timers(), idle, 'a log with nothing waiting holds no deadline timer');
+      // Everything settled: one append arms the deadline timer (the only one of 300 ms here: the
+      // database driver keeps timers of its own) only until it commits.
+      const armed: unknown[] = [];
+      const cleared = new Set<unknown>();
+      const { setTimeout: set, clearTimeout: clear } = globalThis;
+      globalThis.setTimeout = ((fn: () => void, ms?: number) => {
+        const t = set(fn, ms);
+        if (ms === 300) armed.push(t);
+        return t;
+      }) as typeof setTimeout;
+      globalThis.clearTimeout = ((t: NodeJS.Timeout | undefined) => {
+        cleared.add(t);
+        clear(t);
+      }) as typeof clearTimeout;
+      try {
+        assert.equal(typeof (await log.append(sampleRecord(3, { requestId: 'after' }))), 'number');
+      } finally {
+        globalThis.setTimeout = set;
+        globalThis.clearTimeout = clear;
+      }
+      assert.equal(armed.length, 1, 'one deadline timer for the append');
+      assert.ok(cleared.has(armed[0]), 'a log with nothing waiting holds no deadline timer');
     } finally {
       release();
       await store.close();
