@@ -24,6 +24,10 @@
  * - An external load generator beside ours: autocannon (-c 16) on the same 1 KiB encrypt against the
  *   dev server and the bare endpoint, in alternating slices (keyward, bare, bare, keyward), so the
  *   pipeline ÷ bare ratio does not rest on our own client alone (issue 14, item 2).
+ * - The dev server's side of each 1 KiB encrypt run, from its /metrics before and after (issue 14, the
+ *   group commit's wave): records per group commit (its statements run on the server's one thread on
+ *   PGlite, so the batch size is what each request's share of that work depends on) and the server
+ *   process's CPU per request (all its threads; the bare slices in between add only an idle server's).
  *
  * Targets (issues 4 and 14), reported as met/missed without failing the run: encrypt through the full
  * pipeline ≥ 50% of the bare endpoint (with either load generator); ML-DSA-65 sign ≥ 80% of the
@@ -76,6 +80,44 @@ async function paced(
     }
   }
   return { ...latency(samples), errors };
+}
+
+/** The dev server's counters that the encrypt runs are read against (its /metrics, prom-client's text format). */
+interface ServerCounters {
+  /** Group commits, and the records they wrote. */
+  batches: number;
+  records: number;
+  /** The server process's CPU seconds (user + system, all threads). */
+  cpuS: number;
+}
+
+async function serverCounters(admin: Client): Promise<ServerCounters> {
+  const r = await admin.send('GET', '/metrics');
+  if (r.status !== 200) throw new Error(`GET /metrics → ${r.status}`);
+  const text = r.body.toString('utf8');
+  const value = (name: string) => {
+    const m = new RegExp(`^${name} (\\S+)$`, 'm').exec(text);
+    if (!m) throw new Error(`GET /metrics: no ${name}`);
+    return Number(m[1]);
+  };
+  return {
+    batches: value('keyward_audit_batch_records_count'),
+    records: value('keyward_audit_batch_records_sum'),
+    cpuS: value('process_cpu_seconds_total'),
+  };
+}
+
+/**
+ * Between two reads of the counters: records per group commit, and the server's CPU µs per request
+ * (each encrypt, timed or warm-up, appends one record through the group commit: the records are the
+ * requests it answered).
+ */
+function serverSide(a: ServerCounters, b: ServerCounters): { recordsPerCommit: number; cpuUsPerRequest: number } {
+  const records = Math.max(b.records - a.records, 1);
+  return {
+    recordsPerCommit: round(records / Math.max(b.batches - a.batches, 1), 1),
+    cpuUsPerRequest: round(((b.cpuS - a.cpuS) * 1e6) / records, 0),
+  };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -299,6 +341,7 @@ export async function main({ json, args }: BenchOptions): Promise<void> {
     log(
       `${concurrency} requests in flight, ${durationMs / 1000} s per case in ${iopts.rounds} slices alternating with the in-process ceiling`,
     );
+    const counters0 = await serverCounters(admin);
     const bareEncrypt = (await measure(
       'encrypt1k',
       '1 KiB encrypt, next to the bare Koa endpoint',
@@ -307,6 +350,7 @@ export async function main({ json, args }: BenchOptions): Promise<void> {
       post(bareClient, '/encrypt', encryptBody),
     ))!;
 
+    const counters1 = await serverCounters(admin);
     // The same encrypt under autocannon: keyward, bare, bare, keyward.
     log(`1 KiB encrypt under autocannon -c ${concurrency}, next to the bare endpoint...`);
     const cannonS = durationMs / 2 / 1000;
@@ -322,16 +366,20 @@ export async function main({ json, args }: BenchOptions): Promise<void> {
     await cannon(bareUrl, { ...cannonOpts(), seconds: Math.min(1, warmupMs / 1000) });
     const cK: CannonSlice[] = [];
     const cB: CannonSlice[] = [];
+    const counters2 = await serverCounters(admin);
     for (const side of ['keyward', 'bare', 'bare', 'keyward'] as const) {
       if (side === 'keyward') cK.push(await cannon(keywardUrl, { ...cannonOpts(appToken), seconds: cannonS }));
       else cB.push(await cannon(bareUrl, { ...cannonOpts(), seconds: cannonS }));
     }
+    const counters3 = await serverCounters(admin);
     const cannonKeyward = summarizeCannon(cK);
     const cannonBare = summarizeCannon(cB);
     checks.noErrors('autocannon, full pipeline encrypt', cannonKeyward);
     checks.noErrors('autocannon, bare endpoint encrypt', cannonBare);
     checks.that(cannonKeyward.completed > 0 && cannonBare.completed > 0, 'autocannon: no request completed');
     const cannonRatio = round(cannonKeyward.rps / Math.max(cannonBare.rps, 1e-9), 3);
+    const encryptServer = serverSide(counters0, counters1);
+    const cannonServer = serverSide(counters2, counters3);
 
     bareClient.close();
     await bare.stop();
@@ -443,6 +491,7 @@ export async function main({ json, args }: BenchOptions): Promise<void> {
       ),
       bareEncrypt1k: bareEncrypt,
       encryptPipelineOverBare: encryptVsBare,
+      encryptServerSide: encryptServer,
       autocannon: {
         version: 8,
         connections: concurrency,
@@ -451,6 +500,7 @@ export async function main({ json, args }: BenchOptions): Promise<void> {
         keyward: cannonKeyward,
         bare: cannonBare,
         pipelineOverBare: cannonRatio,
+        serverSide: cannonServer,
       },
       underSlowSigning: {
         slowSigns,
@@ -527,7 +577,10 @@ export async function main({ json, args }: BenchOptions): Promise<void> {
         },
       ]),
     );
-    console.log(`\npipeline / bare: ${encryptVsBare}\n`);
+    console.log(`\npipeline / bare: ${encryptVsBare}`);
+    console.log(
+      `(dev server: ${encryptServer.recordsPerCommit} records per group commit, ${encryptServer.cpuUsPerRequest} µs of its CPU per request)\n`,
+    );
     console.log(
       `The same under autocannon 8 (-c ${concurrency}; slices keyward, bare, bare, keyward of ${cannonS} s):`,
     );
@@ -549,7 +602,10 @@ export async function main({ json, args }: BenchOptions): Promise<void> {
         },
       ]),
     );
-    console.log(`\npipeline / bare (autocannon): ${cannonRatio}\n`);
+    console.log(`\npipeline / bare (autocannon): ${cannonRatio}`);
+    console.log(
+      `(dev server: ${cannonServer.recordsPerCommit} records per group commit, ${cannonServer.cpuUsPerRequest} µs of its CPU per request)\n`,
+    );
     console.log(
       table([
         {

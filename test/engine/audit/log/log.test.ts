@@ -95,6 +95,65 @@ describe('AuditLog', () => {
       await store.close();
     }
   });
+  it('fails each append at its own deadline (one timer for all) and holds no timer once idle', async () => {
+    const store = await openTestStore();
+    let release: () => void = () => {};
+    try {
+      const log = await AuditLog.open(store.db, { deadlineMs: 300 });
+      await log.append(sampleRecord(0, { requestId: 'warm' }));
+      const gate = new Promise<void>((r) => (release = r));
+      let locked!: () => void;
+      const isLocked = new Promise<void>((r) => (locked = r));
+      const holder = withTransaction(store.db, async (tx) => {
+        await tx.execute(sql`select size from audit_head where id = 1 for update`);
+        locked();
+        await gate;
+      });
+      await isLocked;
+      // Failed at, in ms after the append was made.
+      const failedAfter = (p: Promise<number>, t0: number) =>
+        p.then(
+          () => -1,
+          (e) => (assert.equal(e.code, 'AUDIT_UNAVAILABLE'), performance.now() - t0),
+        );
+      const t0 = performance.now();
+      const first = failedAfter(log.append(sampleRecord(1, { requestId: 'd1' })), t0);
+      await new Promise((r) => setTimeout(r, 150));
+      const t1 = performance.now();
+      const second = failedAfter(log.append(sampleRecord(2, { requestId: 'd2' })), t1);
+      const [a, b] = await Promise.all([first, second]);
+      // Never before its own deadline (the later append is not cut short by the earlier one's timer).
+      assert.ok(a >= 299 && a < 1500, `the first failed ${a.toFixed(0)} ms after its append`);
+      assert.ok(b >= 299 && b < 1500, `the second failed ${b.toFixed(0)} ms after its append`);
+      release();
+      await holder;
+      // Everything settled: one append arms the deadline timer (the only one of 300 ms here: the
+      // database driver keeps timers of its own) only until it commits.
+      const armed: unknown[] = [];
+      const cleared = new Set<unknown>();
+      const { setTimeout: set, clearTimeout: clear } = globalThis;
+      globalThis.setTimeout = ((fn: () => void, ms?: number) => {
+        const t = set(fn, ms);
+        if (ms === 300) armed.push(t);
+        return t;
+      }) as typeof setTimeout;
+      globalThis.clearTimeout = ((t: NodeJS.Timeout | undefined) => {
+        cleared.add(t);
+        clear(t);
+      }) as typeof clearTimeout;
+      try {
+        assert.equal(typeof (await log.append(sampleRecord(3, { requestId: 'after' }))), 'number');
+      } finally {
+        globalThis.setTimeout = set;
+        globalThis.clearTimeout = clear;
+      }
+      assert.equal(armed.length, 1, 'one deadline timer for the append');
+      assert.ok(cleared.has(armed[0]), 'a log with nothing waiting holds no deadline timer');
+    } finally {
+      release();
+      await store.close();
+    }
+  });
 });
 
 /** Checks records [0, size): contiguous indexes, and each chain value from the one before (in Node, independently). */
