@@ -23,7 +23,7 @@
  *
  * A format-1 blob can never have 0xFFFFFFFF at bytes 32..35 (the first input's length: 4 GiB), so
  * the two cannot be confused. The inputs of one batch are near-identical (same operation, key,
- * principal; different times): 8 encrypt inputs of 95 bytes (1,048 bytes in format 1) code to 200
+ * principal; different times): 8 encrypt inputs of 95 bytes (1,048 bytes in format 1) code to 162
  * bytes with codec 2, which keeps the batch row under PostgreSQL's TOAST threshold (an out-of-line
  * blob of random bytes cost each append one heap and one index insert per ~2 KB chunk). Codec 2
  * replaced DEFLATE (issue 14): deflateRawSync sets up a zlib stream (hundreds of KB of state) per
