@@ -4,8 +4,8 @@
  * 1. Durable appends/s. (a) Group commit: `concurrency` appenders (64) calling AuditLog.append with
  *    realistic records (an encrypt request's record, one in 20 a policy denial, each with its policy
  *    input), which the log flushes as one statement and one row per batch, the chain computed in Node
- *    and the batch's inputs deflated and sealed as one blob (one statement in flight, as the server
- *    runs it). (b) One statement per record: the same appenders calling appendAuditLeaves (the SQL
+ *    and the batch's inputs packed (each against the one before it) and sealed as one blob (one
+ *    statement in flight, as the server runs it). (b) One statement per record: the same appenders calling appendAuditLeaves (the SQL
  *    append, keyward_audit_append) with one leaf and its separately encrypted input each, every call
  *    its own autocommit transaction. Both encode the record the same way (encodeRecord). Measured in three
  *    alternating slices each; the ratio (a)/(b) is the figure. Then (a) again with two AuditLog
@@ -15,9 +15,9 @@
  *    (c) The group commit's statement alone (issue 14, item 1), one at a time on fresh databases
  *    (in-memory PGlite, and PostgreSQL when there is one): batches of 13 such records (the dev
  *    server's mean under 16 requests in flight) written as before issue 14 (format-1 inputs, the
- *    statement built by drizzle's query builder), with the inputs deflated, on PGlite through its
+ *    statement built by drizzle's query builder), with the inputs packed, on PGlite through its
  *    `query` as the previous release sent it (parsed and planned on every call, bytea as hex text),
- *    and as the log writes them now (deflated, on the driver's client: on PGlite prepared once and
+ *    and as the log writes them now (packed, on the driver's client: on PGlite prepared once and
  *    bound with binary parameters, engine/store/pglite-wire.ts); µs and this process's CPU µs per
  *    statement, medians of four alternating slices.
  * 2. End-to-end 1 KiB encrypt (aes256-gcm) over real HTTP on loopback with audit on vs off: two
@@ -117,7 +117,7 @@ const status = (met: boolean) => (met ? 'met' : 'missed');
 // ---------------------------------------------------------------------------------------------
 // Realistic records: what the pipeline writes for an encrypt request (Hsm.request; the leaf of a
 // real one is ~500 bytes), one in 20 a policy denial, each with its policy input (the ~100 bytes the
-// pipeline encodes, engine/policy/sandbox/abi.ts; the log deflates and seals a batch's inputs as one
+// pipeline encodes, engine/policy/sandbox/abi.ts; the log packs and seals a batch's inputs as one
 // AES-256-GCM blob, as the barrier does). `stored` is one random 160-byte blob, what the one-statement-
 // per-record baseline stores (no encryption counted on that side).
 
@@ -138,7 +138,7 @@ function recordFactory(node: string): () => { record: AuditRecord; input: AuditI
     const denied = i % 20 === 0;
     const blob = randomBytes(160);
     // The policy input as the pipeline encodes it for an encrypt request (near-identical from one
-    // request to the next: the time differs), so a batch's blob deflates as the server's does.
+    // request to the next: the time differs), so a batch's blob packs as the server's does.
     const bytes = encodePolicyInput({
       operation: 'encrypt',
       principal: 'bench-app',
@@ -146,7 +146,7 @@ function recordFactory(node: string): () => { record: AuditRecord; input: AuditI
       key: { name: 'bench-aes', type: 'aes256-gcm', version: 1, labels: {} },
       attributes: {},
       payloadBytes: 1024,
-      time: t0 + i, // 1 ms apart (1,000 requests/s): every input in a batch differs, the worst case for deflating
+      time: t0 + i, // 1 ms apart (1,000 requests/s): every input in a batch differs, the worst case for packing
       approvals: 0,
     });
     const digest = createHash('sha256').update(bytes).digest('hex');
@@ -649,8 +649,8 @@ interface StatementFigures {
 /**
  * The group commit's statement alone, one at a time, on a fresh database: a batch of `n` realistic
  * records (13: the dev server's mean batch under 16 requests in flight) written as before issue 14
- * (format-1 inputs, the statement built by drizzle's query builder), with the inputs deflated, and
- * as the log writes it now (deflated, on the driver's client). Alternating slices; medians.
+ * (format-1 inputs, the statement built by drizzle's query builder), with the inputs packed (inputs.ts), and
+ * as the log writes it now (packed, on the driver's client). Alternating slices; medians.
  */
 async function appendStatement(
   store: Store,
@@ -674,11 +674,11 @@ async function appendStatement(
         packed: false,
         append: (h, b) => casAppendAuditBatch(db, h, b),
       },
-      { name: 'deflated inputs, query builder', packed: true, append: (h, b) => casAppendAuditBatch(db, h, b) },
+      { name: 'packed inputs, query builder', packed: true, append: (h, b) => casAppendAuditBatch(db, h, b) },
       ...(liteQuery
         ? [
             {
-              name: "deflated inputs, PGlite's query (previous release)",
+              name: "packed inputs, PGlite's query (previous release)",
               packed: true,
               append: async (h: AuditHead, b: AuditBatchWrite) =>
                 (await liteQuery.query(CAS_APPEND_SQL, casAppendParams(h, b))).rows.length === 1,
@@ -688,7 +688,7 @@ async function appendStatement(
       ...(direct
         ? [
             {
-              name: `deflated inputs, driver client${store.driver === 'pglite' ? ', prepared once' : ''} (now)`,
+              name: `packed inputs, driver client${store.driver === 'pglite' ? ', prepared once' : ''} (now)`,
               packed: true,
               append: direct,
             },

@@ -8,23 +8,33 @@
  *
  *   digest (32 bytes, SHA-256 of the input's canonical bytes) ‖ length (u32 BE) ‖ bytes
  *
- * Format 2 (written now), a 36-byte header, then raw DEFLATE (RFC 1951) of the inputs without
- * their digests (each is the SHA-256 of its bytes, recomputed on reading):
+ * Format 2, a 36-byte header, then the inputs without their digests (each is the SHA-256 of its
+ * bytes, recomputed on reading), coded by the header's codec:
  *
- *   "KWAI" ‖ version u8 = 2 ‖ codec u8 = 1 (deflate-raw) ‖ u16 0 ‖ inflated length (u32 BE) ‖
- *   20 zero bytes ‖ 0xFFFFFFFF ‖ deflate-raw( (length (u32 BE) ‖ bytes) per input )
+ *   "KWAI" ‖ version u8 = 2 ‖ codec u8 ‖ u16 0 ‖ decoded length (u32 BE) ‖ 20 zero bytes ‖ 0xFFFFFFFF ‖ body
+ *
+ * - codec 1 (written by the previous release; still read): body = raw DEFLATE (RFC 1951) of
+ *   (length (u32 BE) ‖ bytes) per input;
+ * - codec 2 (written now): body = one entry per input, each against the input before it (the first
+ *   against no bytes): prefix ‖ suffix ‖ middle length (unsigned LEB128 varints of at most 4 bytes) ‖
+ *   middle, the input being the previous input's first `prefix` bytes ‖ middle ‖ its last `suffix` bytes.
+ *
+ * The decoded length is that of (length (u32 BE) ‖ bytes) per input for both codecs.
  *
  * A format-1 blob can never have 0xFFFFFFFF at bytes 32..35 (the first input's length: 4 GiB), so
  * the two cannot be confused. The inputs of one batch are near-identical (same operation, key,
- * principal; different times): 13 encrypt inputs of 1,690 bytes in format 1 deflate to 140 bytes
- * at level 1 (~20 µs), which keeps the batch row under PostgreSQL's TOAST threshold (an
- * out-of-line blob of random bytes cost each append one heap and one index insert per ~2 KB chunk).
- * The writer keeps format 1 when deflating does not make the blob smaller (a single input) or the
- * batch is larger than INFLATED_MAX. On reading, the declared inflated length must be at most
- * INFLATED_MAX and the output is bounded by it, so a damaged or forged blob cannot exhaust memory;
- * a malformed blob of either format is AUDIT_LOG_CORRUPT naming its batch.
+ * principal; different times): 8 encrypt inputs of 95 bytes (1,048 bytes in format 1) code to 162
+ * bytes with codec 2, which keeps the batch row under PostgreSQL's TOAST threshold (an out-of-line
+ * blob of random bytes cost each append one heap and one index insert per ~2 KB chunk). Codec 2
+ * replaced DEFLATE (issue 14): deflateRawSync sets up a zlib stream (hundreds of KB of state) per
+ * call, ~10 µs on a quiet machine and 5.6% of a PostgreSQL dev server's CPU under load, where the
+ * prefix/suffix comparison costs ~1 µs a batch. The writer keeps format 1 when coding does not make
+ * the blob smaller (a single input) or the batch is larger than INFLATED_MAX. On reading, the
+ * declared length must be at most INFLATED_MAX and the output is bounded by it, so a damaged or
+ * forged blob cannot exhaust memory; a malformed blob of either format is AUDIT_LOG_CORRUPT naming
+ * its batch.
  *
- * Compressing before encrypting lets the stored blob's length depend on how alike a batch's inputs
+ * Coding before encrypting lets the stored blob's length depend on how alike a batch's inputs
  * are. A policy input holds nothing secret by its schema (engine/policy/sandbox/schema.ts: never
  * plaintext, key material or tokens; what an audit record may keep), and the records themselves are
  * stored in the clear beside it, so the length tells a reader of the database nothing the row does not.
@@ -34,7 +44,7 @@
  * @module
  */
 import { hash } from 'node:crypto';
-import { deflateRawSync, inflateRawSync } from 'node:zlib';
+import { inflateRawSync } from 'node:zlib';
 import { KeywardError } from '../../../lib/errors.js';
 
 /** A policy input as the pipeline hands it to the log: its SHA-256 (hex) and canonical bytes. */
@@ -59,9 +69,8 @@ const HEADER = 36;
 const MAGIC = 0x4b574149; // "KWAI"
 const FORMAT_2 = 2;
 const CODEC_DEFLATE_RAW = 1;
+const CODEC_DELTA = 2;
 const FORMAT_MARK = 0xffffffff;
-/** Fast: the inputs of a batch repeat each other, which level 1 already finds; higher levels gain a few bytes for more CPU. */
-const DEFLATE_LEVEL = 1;
 
 /** The distinct inputs of a batch, in record order (repeated digests kept once). */
 function distinct(inputs: readonly AuditInput[]): AuditInput[] {
@@ -91,36 +100,56 @@ export function encodeBatchInputs(inputs: readonly AuditInput[]): Uint8Array {
 }
 
 /**
- * The plaintext to seal for a batch's inputs: format 2 (deflated, digests dropped), or format 1
- * when that is not smaller or the batch is over INFLATED_MAX.
+ * The plaintext to seal for a batch's inputs: format 2 with codec 2 (each input against the one
+ * before it, digests dropped), or format 1 when that is not smaller or the batch is over INFLATED_MAX.
  */
 export function packBatchInputs(inputs: readonly AuditInput[]): Uint8Array {
   const list = distinct(inputs);
   let size = 0;
-  for (const i of list) size += 4 + i.bytes.length;
-  const v1Size = size + 32 * list.length;
-  if (size <= INFLATED_MAX && list.length > 0) {
-    const body = Buffer.allocUnsafe(size);
-    let at = 0;
-    for (const i of list) {
-      body.writeUInt32BE(i.bytes.length, at);
-      body.set(i.bytes, at + 4);
-      at += 4 + i.bytes.length;
-    }
-    const packed = deflateRawSync(body, { level: DEFLATE_LEVEL });
-    if (HEADER + packed.length < v1Size) {
-      const out = Buffer.allocUnsafe(HEADER + packed.length);
-      out.fill(0, 0, HEADER);
-      out.writeUInt32BE(MAGIC, 0);
-      out[4] = FORMAT_2;
-      out[5] = CODEC_DEFLATE_RAW;
-      out.writeUInt32BE(size, 8);
-      out.writeUInt32BE(FORMAT_MARK, 32);
-      out.set(packed, HEADER);
-      return out;
-    }
+  let worst = 0;
+  for (const i of list) {
+    size += 4 + i.bytes.length;
+    worst += 12 + i.bytes.length;
   }
-  return encodeBatchInputs(list);
+  const v1Size = size + 32 * list.length;
+  if (size > INFLATED_MAX || list.length === 0) return encodeBatchInputs(list);
+  const out = Buffer.allocUnsafe(HEADER + worst);
+  let at = HEADER;
+  let prev: Uint8Array = EMPTY;
+  for (const { bytes: cur } of list) {
+    const max = Math.min(prev.length, cur.length);
+    let prefix = 0;
+    while (prefix < max && prev[prefix] === cur[prefix]) prefix++;
+    let suffix = 0;
+    while (suffix < max - prefix && prev[prev.length - 1 - suffix] === cur[cur.length - 1 - suffix]) suffix++;
+    const middle = cur.length - prefix - suffix;
+    at = putVarint(out, at, prefix);
+    at = putVarint(out, at, suffix);
+    at = putVarint(out, at, middle);
+    out.set(cur.subarray(prefix, prefix + middle), at);
+    at += middle;
+    prev = cur;
+    if (at >= v1Size) return encodeBatchInputs(list);
+  }
+  out.fill(0, 0, HEADER);
+  out.writeUInt32BE(MAGIC, 0);
+  out[4] = FORMAT_2;
+  out[5] = CODEC_DELTA;
+  out.writeUInt32BE(size, 8);
+  out.writeUInt32BE(FORMAT_MARK, 32);
+  return out.subarray(0, at);
+}
+
+const EMPTY = new Uint8Array(0);
+
+/** Writes `n` (< 2^28) as an unsigned LEB128 varint at `at`; returns the offset after it. */
+function putVarint(out: Buffer, at: number, n: number): number {
+  while (n >= 0x80) {
+    out[at++] = (n & 0x7f) | 0x80;
+    n >>>= 7;
+  }
+  out[at++] = n;
+  return at;
 }
 
 /**
@@ -149,10 +178,11 @@ export function decodeBatchInputs(
 function decodeFormat2(buf: Buffer, into: Map<string, Uint8Array>, first: number | undefined) {
   if (buf.readUInt32BE(0) !== MAGIC || buf[4] !== FORMAT_2 || buf.readUInt16BE(6) !== 0)
     throw corrupt(first, 'an unknown format');
-  if (buf[5] !== CODEC_DEFLATE_RAW) throw corrupt(first, `an unknown codec ${buf[5]}`);
+  if (buf[5] !== CODEC_DEFLATE_RAW && buf[5] !== CODEC_DELTA) throw corrupt(first, `an unknown codec ${buf[5]}`);
   for (let i = 12; i < 32; i++) if (buf[i] !== 0) throw corrupt(first, 'a damaged header');
   const size = buf.readUInt32BE(8);
   if (size > INFLATED_MAX) throw corrupt(first, `an inflated length of ${size} bytes, over ${INFLATED_MAX}`);
+  if (buf[5] === CODEC_DELTA) return decodeDelta(buf.subarray(HEADER), size, into, first);
   let body: Buffer;
   try {
     // maxOutputLength: a stream that inflates past its declared length stops there (RangeError).
@@ -170,6 +200,46 @@ function decodeFormat2(buf: Buffer, into: Map<string, Uint8Array>, first: number
     into.set(hash('sha256', bytes, 'hex'), bytes);
     at += 4 + len;
   }
+  return into;
+}
+
+/**
+ * Codec 2's body: each entry rebuilds an input from the one before it. The decoded inputs (4 bytes
+ * of length each included) must add up to exactly the declared `size`, and no input is built that
+ * would pass it, so a forged body cannot make the reader allocate more than the header declared.
+ */
+function decodeDelta(body: Buffer, size: number, into: Map<string, Uint8Array>, first: number | undefined) {
+  let at = 0;
+  let total = 0;
+  let prev: Uint8Array = EMPTY;
+  const varint = (): number => {
+    let n = 0;
+    for (let shift = 0; shift < 28; shift += 7) {
+      if (at >= body.length) throw corrupt(first, 'truncated');
+      const b = body[at++]!;
+      n += (b & 0x7f) * 2 ** shift;
+      if (b < 0x80) return n;
+    }
+    throw corrupt(first, 'a length of more than 4 bytes');
+  };
+  while (at < body.length) {
+    const prefix = varint();
+    const suffix = varint();
+    const middle = varint();
+    if (prefix + suffix > prev.length) throw corrupt(first, 'an entry reusing more bytes than the input before it');
+    if (at + middle > body.length) throw corrupt(first, 'truncated');
+    const len = prefix + middle + suffix;
+    total += 4 + len;
+    if (total > size) throw corrupt(first, `more decoded bytes than the ${size} declared`);
+    const bytes = new Uint8Array(len);
+    bytes.set(prev.subarray(0, prefix), 0);
+    bytes.set(body.subarray(at, at + middle), prefix);
+    bytes.set(prev.subarray(prev.length - suffix), prefix + middle);
+    at += middle;
+    into.set(hash('sha256', bytes, 'hex'), bytes);
+    prev = bytes;
+  }
+  if (total !== size) throw corrupt(first, `${total} decoded bytes where ${size} were declared`);
   return into;
 }
 

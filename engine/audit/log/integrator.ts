@@ -22,14 +22,14 @@ import {
   getAuditTree,
   latestAuditCheckpoint,
   putAuditCheckpoint,
-  readAuditRecords,
+  readAuditBatches,
   tryIntegratorLock,
   withTransaction,
 } from '../../store/index.js';
 import type { TileRun } from '../../store/index.js';
 import { TILE_HEIGHT, appendLeaves, rootFromFrontier } from '../math/merkle.js';
 import type { NodeHash } from '../math/merkle.js';
-import { leafHashFast, nodeHashFast, sha256Fast } from '../verifier/sha256-fast.js';
+import { leafHashesOfJoined, nodeHashFast, sha256Fast } from '../verifier/sha256-fast.js';
 
 /** The advisory lock key of the integrator ("KWIN"). */
 export const INTEGRATOR_LOCK_KEY = 0x4b57494e;
@@ -208,29 +208,42 @@ export class AuditIntegrator {
     }
     const to = Math.min(head, tree.size + INTEGRATE_MAX);
     const n = to - tree.size;
-    const rows = await readAuditRecords(tx, tree.size, to);
+    const batches = await readAuditBatches(tx, tree.size, to);
     const prev = await auditChainAt(tx, tree.size - 1);
     if (!prev) throw corrupt(`record ${tree.size - 1} is missing`);
     // The leaf hashes, concatenated: the level 0 tiles as stored. node:crypto's (merkle.ts's are
-    // @noble's, which also run in the browser, ~2.5x slower here).
+    // @noble's, which also run in the browser, ~2.5x slower here), each batch's leaves encoded once
+    // and hashed in place (leafHashesOfJoined). Every new record must be there, in index order, and
+    // its stored chain value must follow from the one before it and its re-hashed leaf.
     const leafHashes = Buffer.allocUnsafe(32 * n);
-    const hashes: Uint8Array[] = new Array<Uint8Array>(n);
     const link = Buffer.allocUnsafe(64); // chain(i - 1) ‖ leaf hash(i)
     link.set(prev, 0);
-    for (let i = 0; i < n; i++) {
-      const row = rows[i];
-      const idx = tree.size + i;
-      if (!row || row.idx !== idx) throw corrupt(`record ${idx} is missing`);
-      const lh = leafHashFast(row.leaf);
-      leafHashes.set(lh, 32 * i);
-      hashes[i] = leafHashes.subarray(32 * i, 32 * i + 32);
-      link.set(lh, 32);
-      if (!sha256Fast(link).equals(row.chain))
-        throw corrupt(
-          `record ${idx}: its chain value does not follow from record ${idx - 1} and its leaf (edited or reordered)`,
-        );
-      link.set(row.chain, 0);
+    let i = 0; // records checked so far: the next is record tree.size + i
+    for (const b of batches) {
+      if (i >= n) break;
+      const k0 = tree.size + i - b.first; // this batch's first record to check
+      if (k0 < 0) break; // a gap: reported below
+      if (i > 0 && k0 !== 0) throw corrupt(`record ${b.first}: its batch overlaps the one before it`);
+      if (b.chains.length !== 32 * b.n)
+        throw corrupt(`record ${b.first}: its batch holds ${b.chains.length} bytes of chain values for ${b.n} records`);
+      const { hashes, count } = leafHashesOfJoined(b.leaves);
+      if (count !== b.n) throw corrupt(`record ${b.first}: its batch holds ${count} leaves where ${b.n} were written`);
+      for (let k = k0; k < b.n && i < n; k++, i++) {
+        const idx = tree.size + i;
+        const lh = hashes.subarray(32 * k, 32 * k + 32);
+        leafHashes.set(lh, 32 * i);
+        link.set(lh, 32);
+        const chain = b.chains.subarray(32 * k, 32 * k + 32);
+        if (!sha256Fast(link).equals(chain))
+          throw corrupt(
+            `record ${idx}: its chain value does not follow from record ${idx - 1} and its leaf (edited or reordered)`,
+          );
+        link.set(chain, 0);
+      }
     }
+    if (i < n) throw corrupt(`record ${tree.size + i} is missing`);
+    const hashes: Uint8Array[] = new Array<Uint8Array>(n);
+    for (let k = 0; k < n; k++) hashes[k] = leafHashes.subarray(32 * k, 32 * k + 32);
     const next = appendLeaves(tree.frontier, tree.size, hashes, { hash: nodeHashFast, keepLevel: isTileLevel });
     const note = signer.sign(next.size, next.root, this.#now());
     const moved = await advanceAuditTree(tx, {

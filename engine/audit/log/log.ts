@@ -37,9 +37,9 @@ import {
   readAuditHead,
   withTransaction,
 } from '../../store/index.js';
-import { encodeRecord } from '../math/record.js';
+import { encodeRecordText } from '../math/record.js';
 import type { AuditRecord } from '../math/record.js';
-import { leafHashFast, sha256Fast } from '../verifier/sha256-fast.js';
+import { leafHashesOfJoined, sha256Fast } from '../verifier/sha256-fast.js';
 import { batchInputsPath, packBatchInputs } from './inputs.js';
 import type { AuditInput } from './inputs.js';
 
@@ -83,7 +83,6 @@ interface Built {
 
 interface Pending {
   leaf: string;
-  bytes: Uint8Array;
   input: AuditInput | undefined;
   resolve: (idx: number) => void;
   reject: (err: unknown) => void;
@@ -91,8 +90,6 @@ interface Pending {
   deadline: number;
   settled: boolean;
 }
-
-const decoder = new TextDecoder();
 
 export class AuditLog {
   readonly #db: Db;
@@ -165,8 +162,7 @@ export class AuditLog {
       return Promise.reject(new KeywardError('AUDIT_UNAVAILABLE', 'the audit log is closed; nothing can be recorded'));
     if (input && !this.#sealer)
       return Promise.reject(new TypeError('this audit log was opened without a sealer: it cannot keep policy inputs'));
-    const bytes = encodeRecord(record);
-    const leaf = decoder.decode(bytes);
+    const leaf = encodeRecordText(record);
     if (this.#queue.length >= this.#maxQueue) {
       return Promise.reject(
         new KeywardError(
@@ -178,7 +174,7 @@ export class AuditLog {
     }
     return new Promise<number>((resolve, reject) => {
       const deadline = performance.now() + this.#deadlineMs;
-      const p: Pending = { leaf, bytes, input, resolve, reject, deadline, settled: false };
+      const p: Pending = { leaf, input, resolve, reject, deadline, settled: false };
       this.#waiting.push(p);
       this.#timer ??= setTimeout(() => this.#expire(), this.#deadlineMs);
       this.#queue.push(p);
@@ -256,10 +252,7 @@ export class AuditLog {
     inputs: readonly AuditInput[] = [],
   ): Promise<number> {
     if (records.length === 0) throw new TypeError('"records" expected at least one record');
-    const items = records.map((r) => {
-      const bytes = encodeRecord(r);
-      return { leaf: decoder.decode(bytes), bytes };
-    });
+    const items = records.map((r) => ({ leaf: encodeRecordText(r) }));
     const head = await readAuditHead(tx, { lock: true });
     const { batch } = this.#build(head, items, inputs);
     if (!(await casAppendAuditBatch(tx, head, batch)))
@@ -271,15 +264,20 @@ export class AuditLog {
   /**
    * The batch of `items` on `base`: each record's chain value, chain_i = SHA-256(chain_{i-1} ‖
    * SHA-256(0x00 ‖ leaf_i)), the leaves joined by "\n", and the inputs sealed as one blob at the
-   * batch's path. Throws what the sealer throws (SEALED).
+   * batch's path. The leaves are encoded to UTF-8 once for the whole batch and hashed in place
+   * (`leafHashesOfJoined`). Throws what the sealer throws (SEALED).
    */
-  #build(base: AuditHead, items: readonly { leaf: string; bytes: Uint8Array }[], inputs: readonly AuditInput[]): Built {
+  #build(base: AuditHead, items: readonly { leaf: string }[], inputs: readonly AuditInput[]): Built {
     const n = items.length;
+    let leaves = items[0]!.leaf;
+    for (let i = 1; i < n; i++) leaves += '\n' + items[i]!.leaf;
+    const { hashes, count } = leafHashesOfJoined(leaves);
+    if (count !== n) throw new Error(`internal: ${n} audit records joined into ${count} leaves`);
     const chains = Buffer.allocUnsafe(32 * n);
     const pair = Buffer.allocUnsafe(64);
     pair.set(base.chain, 0);
     for (let i = 0; i < n; i++) {
-      pair.set(leafHashFast(items[i]!.bytes), 32);
+      pair.set(hashes.subarray(32 * i, 32 * i + 32), 32);
       const chain = sha256Fast(pair);
       chains.set(chain, 32 * i);
       pair.set(chain, 0);
@@ -290,7 +288,6 @@ export class AuditLog {
         throw new TypeError('this audit log was opened without a sealer: it cannot keep policy inputs');
       sealed = this.#sealer.encrypt(batchInputsPath(base.size), packBatchInputs(inputs));
     }
-    const leaves = n === 1 ? items[0]!.leaf : items.map((it) => it.leaf).join('\n');
     return {
       batch: { n, leaves, chains, inputs: sealed },
       after: { size: base.size + n, chain: chains.subarray(32 * (n - 1)) },

@@ -15,6 +15,9 @@ import { getEntry, insertEntryIfAbsent } from '../../store/index.js';
 import type { CheckpointSigner } from './integrator.js';
 import { checkpointBody, ed25519Signer, mlDsa44CosignerSigner, signNote } from '../math/note.js';
 import type { NoteSigner } from '../math/note.js';
+import { mlDsaSign } from '../../crypto/pq.js';
+
+const NO_CONTEXT = new Uint8Array(0);
 
 export const AUDIT_KEYS_PATH = 'audit/signing-keys/v1';
 
@@ -64,7 +67,10 @@ export async function loadAuditSigner(db: Db, barrier: Barrier): Promise<AuditSi
   const mlSeed = fromBase64(stored.mlDsa44, 'audit ML-DSA-44 seed', 32);
   const signers: NoteSigner[] = [
     ed25519Signer(stored.origin, edSeed),
-    mlDsa44CosignerSigner(`${stored.origin}/ml-dsa-44`, mlSeed),
+    // Signed by the crypto core's ML-DSA (native when the pqclean addon loads; FIPS 204, hedged, empty context).
+    mlDsa44CosignerSigner(`${stored.origin}/ml-dsa-44`, mlSeed, {
+      sign: (message, sk) => mlDsaSign('ml-dsa-44', sk, message, NO_CONTEXT),
+    }),
   ];
   wipe(edSeed, mlSeed);
   const origin = stored.origin;

@@ -20,6 +20,7 @@ export {
   decodeRecord,
   decodeLeafText,
   encodeRecord,
+  encodeRecordText,
   hmacField,
   sha256Hex,
   validateRecord,

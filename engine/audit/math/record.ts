@@ -386,16 +386,28 @@ function recordJson(r: AuditRecord): string {
  *   leaf would exceed {@link MAX_LEAF_BYTES}.
  */
 export function encodeRecord(r: AuditRecord): Uint8Array {
-  const clean = validateRecord(r);
-  const leaf = utf8(recordJson(clean));
-  if (leaf.length > MAX_LEAF_BYTES) {
+  return utf8(encodeRecordText(r));
+}
+
+/**
+ * `encodeRecord` as text: the record's RFC 8785 canonical JSON (the leaf is its UTF-8), after the
+ * same validation and size check. The audit log keeps records as text until a batch is built and
+ * encodes the batch's leaves in one go (engine/audit/log/log.ts), so the request path does not
+ * encode each one to bytes and back (issue 14).
+ * @throws {@link KeywardError} `AUDIT_RECORD_INVALID`, as `encodeRecord`.
+ */
+export function encodeRecordText(r: AuditRecord): string {
+  const text = recordJson(validateRecord(r));
+  // Validated strings are well-formed, so utf8Length is the UTF-8 length (it is -1 only for a lone surrogate).
+  const n = text.length > MAX_LEAF_BYTES / 3 ? utf8Length(text) : text.length;
+  if (n > MAX_LEAF_BYTES) {
     throw auditError(
       'AUDIT_RECORD_INVALID',
-      `audit record: expected at most ${MAX_LEAF_BYTES} bytes once encoded, got ${leaf.length}`,
+      `audit record: expected at most ${MAX_LEAF_BYTES} bytes once encoded, got ${n}`,
       { details: { field: '' } },
     );
   }
-  return leaf;
+  return text;
 }
 
 /**

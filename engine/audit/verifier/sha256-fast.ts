@@ -31,3 +31,29 @@ export function nodeHashFast(left: Uint8Array, right: Uint8Array): Buffer {
   buf.set(right, 33);
   return sha256Fast(buf);
 }
+
+/**
+ * The RFC 9162 leaf hashes of the leaves in `text` (their UTF-8 joined by "\n", none holding a line
+ * feed: the form the audit log stores a batch in), concatenated, 32 bytes each, in order. One
+ * UTF-8 encoding and one buffer for the whole batch instead of one copy per leaf: the text is
+ * encoded after a 0x00 byte and every "\n" is overwritten with 0x00, so each leaf's 0x00 ‖ leaf is
+ * already contiguous and hashed in place (a line feed byte never occurs inside a multi-byte UTF-8
+ * sequence). `count` is the number of leaves: `text` split at "\n" (an empty text is one empty leaf).
+ */
+export function leafHashesOfJoined(text: string): { hashes: Buffer; count: number } {
+  const len = Buffer.byteLength(text, 'utf8');
+  const buf = Buffer.allocUnsafeSlow(len + 1);
+  buf[0] = 0x00;
+  buf.write(text, 1, 'utf8');
+  let count = 1;
+  for (let at = buf.indexOf(0x0a, 1); at >= 0; at = buf.indexOf(0x0a, at + 1)) count++;
+  const hashes = Buffer.allocUnsafe(32 * count);
+  let start = 0; // the 0x00 before the leaf
+  for (let k = 0; k < count; k++) {
+    const nl = k === count - 1 ? buf.length : buf.indexOf(0x0a, start + 1);
+    buf[start] = 0x00;
+    hashes.set(hash('sha256', buf.subarray(start, nl), 'buffer'), 32 * k);
+    start = nl;
+  }
+  return { hashes, count };
+}

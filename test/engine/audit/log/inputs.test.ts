@@ -1,9 +1,10 @@
 /**
- * A batch's policy inputs blob (engine/audit/log/inputs.ts): format 2 (deflated, digests recomputed)
- * round-trips, is read by an independent DEFLATE implementation (pako), and is chosen only when it
- * is smaller; format 1, as releases before it wrote, still decodes; a damaged, truncated or forged
- * blob is AUDIT_LOG_CORRUPT naming its batch, never a crash, and cannot make the reader inflate
- * more than INFLATED_MAX.
+ * A batch's policy inputs blob (engine/audit/log/inputs.ts): format 2 with codec 2 (each input
+ * against the one before it, digests recomputed) round-trips, is read by an independent decoder
+ * written here from the format's description, and is chosen only when it is smaller; format 2 with
+ * codec 1 (DEFLATE, checked against pako) and format 1, as earlier releases wrote them, still
+ * decode; a damaged, truncated or forged blob is AUDIT_LOG_CORRUPT naming its batch, never a crash,
+ * and cannot make the reader build more than it declared or INFLATED_MAX.
  */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
@@ -58,11 +59,13 @@ function assertCorrupt(plain: Uint8Array, first: number, what: RegExp): void {
 }
 
 describe('audit batch inputs blob', () => {
-  it('deflates a batch of near-identical inputs (format 2) and reads it back, digests recomputed', () => {
+  it('codes a batch of near-identical inputs (format 2, codec 2) and reads it back, digests recomputed', () => {
     const inputs = batchOf(13);
     const v1 = encodeBatchInputs(inputs);
     const packed = packBatchInputs([...inputs, inputs[3]!]); // a repeat is kept once
-    assert.equal(Buffer.from(packed).readUInt32BE(32), 0xffffffff, 'format 2');
+    const head = Buffer.from(packed);
+    assert.equal(head.readUInt32BE(32), 0xffffffff, 'format 2');
+    assert.equal(head[5], 2, 'codec 2');
     assert.ok(packed.length * 4 < v1.length, `${packed.length} bytes packed against ${v1.length} in format 1`);
     const back = decodeBatchInputs(packed, new Map(), 0);
     assert.deepEqual(
@@ -70,16 +73,71 @@ describe('audit batch inputs blob', () => {
       inputs.map((i) => i.digest),
     );
     for (const i of inputs) assert.deepEqual(back.get(i.digest), i.bytes);
-    // An independent DEFLATE implementation reads the payload: length ‖ bytes per input.
-    const body = Buffer.from(pako.inflateRaw(packed.subarray(36)));
-    assert.equal(body.length, Buffer.from(packed).readUInt32BE(8));
+    // An independent reading of the body, from the format's description: prefix, suffix and middle
+    // length as LEB128, then the middle; the input is the previous one's prefix ‖ middle ‖ its suffix.
+    const body = head.subarray(36);
+    const decoded: Uint8Array[] = [];
     let at = 0;
-    for (const i of inputs) {
-      const len = body.readUInt32BE(at);
-      assert.deepEqual(new Uint8Array(body.subarray(at + 4, at + 4 + len)), i.bytes);
-      at += 4 + len;
+    const leb = () => {
+      let n = 0;
+      let mul = 1;
+      for (;;) {
+        const b = body[at++]!;
+        n += (b % 128) * mul;
+        mul *= 128;
+        if (b < 128) return n;
+      }
+    };
+    let prev = Buffer.alloc(0);
+    while (at < body.length) {
+      const [p, s, m] = [leb(), leb(), leb()];
+      const cur = Buffer.concat([prev.subarray(0, p), body.subarray(at, at + m), prev.subarray(prev.length - s)]);
+      at += m;
+      decoded.push(new Uint8Array(cur));
+      prev = cur;
     }
-    assert.equal(at, body.length);
+    assert.deepEqual(
+      decoded,
+      inputs.map((i) => i.bytes),
+    );
+    assert.equal(
+      head.readUInt32BE(8),
+      decoded.reduce((n, d) => n + 4 + d.length, 0),
+      'the declared length',
+    );
+    // Inputs of different lengths and with nothing in common round-trip too.
+    const mixed = [
+      input(new TextEncoder().encode('short')),
+      input(new TextEncoder().encode('a longer input that shares nothing')),
+      input(new TextEncoder().encode('a longer input that shares nothing, then more')),
+      input(new TextEncoder().encode('more')),
+      input(new Uint8Array(0)),
+      input(new TextEncoder().encode('short')), // a repeat: kept once
+      input(new TextEncoder().encode('xshortx')),
+    ];
+    const packedMixed = packBatchInputs(mixed);
+    const backMixed = decodeBatchInputs(packedMixed, new Map(), 0);
+    assert.equal(backMixed.size, 6);
+    for (const i of mixed) assert.deepEqual(backMixed.get(i.digest), i.bytes);
+  });
+
+  it('still decodes format 2 with codec 1 (DEFLATE) as the previous release wrote it', () => {
+    const inputs = batchOf(13);
+    const body = Buffer.concat(
+      inputs.flatMap((i) => {
+        const len = Buffer.alloc(4);
+        len.writeUInt32BE(i.bytes.length);
+        return [len, Buffer.from(i.bytes)];
+      }),
+    );
+    const blob = format2(body.length, deflateRawSync(body, { level: 1 }));
+    assert.deepEqual(Buffer.from(pako.inflateRaw(blob.subarray(36))), body, 'pako reads the payload');
+    const back = decodeBatchInputs(blob, new Map(), 0);
+    assert.deepEqual(
+      [...back.keys()],
+      inputs.map((i) => i.digest),
+    );
+    for (const i of inputs) assert.deepEqual(back.get(i.digest), i.bytes);
   });
 
   it('keeps format 1 when deflating does not make the blob smaller', () => {
@@ -107,16 +165,25 @@ describe('audit batch inputs blob', () => {
   });
 
   it('answers AUDIT_LOG_CORRUPT naming the batch for a damaged, truncated or forged blob', () => {
-    const packed = Buffer.from(packBatchInputs(batchOf(13)));
+    const inputs = batchOf(13);
+    const plain = Buffer.concat(
+      inputs.flatMap((i) => {
+        const len = Buffer.alloc(4);
+        len.writeUInt32BE(i.bytes.length);
+        return [len, Buffer.from(i.bytes)];
+      }),
+    );
+    const deflated = format2(plain.length, deflateRawSync(plain));
     // Truncated compressed data.
-    assertCorrupt(packed.subarray(0, packed.length - 9), 256, /damaged compressed data|inflated bytes/);
+    assertCorrupt(deflated.subarray(0, deflated.length - 9), 256, /damaged compressed data|inflated bytes/);
     // Header only.
-    assertCorrupt(packed.subarray(0, 36), 256, /damaged compressed data|inflated bytes/);
+    assertCorrupt(deflated.subarray(0, 36), 256, /damaged compressed data|inflated bytes/);
     // A flipped bit in the stream.
-    const flipped = Buffer.from(packed);
+    const flipped = Buffer.from(deflated);
     flipped[40]! ^= 0x55;
     assert.throws(() => decodeBatchInputs(flipped, new Map(), 7), { code: 'AUDIT_LOG_CORRUPT' });
     // Header damage: magic, version, codec, reserved bytes, declared length.
+    const packed = Buffer.from(packBatchInputs(inputs));
     const at = (i: number, v: number) => {
       const c = Buffer.from(packed);
       c[i] = v;
@@ -124,15 +191,34 @@ describe('audit batch inputs blob', () => {
     };
     assertCorrupt(at(0, 0x4c), 9, /unknown format/);
     assertCorrupt(at(4, 3), 9, /unknown format/);
-    assertCorrupt(at(5, 2), 9, /unknown codec 2/);
+    assertCorrupt(at(5, 3), 9, /unknown codec 3/);
     assertCorrupt(at(20, 1), 9, /damaged header/);
-    const longer = Buffer.from(packed);
+    const longer = Buffer.from(deflated);
     longer.writeUInt32BE(longer.readUInt32BE(8) + 1, 8);
     assertCorrupt(longer, 9, /inflated bytes where/);
     // An entry length past the end of the inflated data.
     const body = Buffer.alloc(8);
     body.writeUInt32BE(100, 0);
     assertCorrupt(format2(8, deflateRawSync(body)), 3, /truncated/);
+    // Codec 2: a declared length off by one either way, a truncated entry, an entry reusing more than
+    // the input before it holds, a varint of five bytes, and a stream of entries past the declared length.
+    const c2 = (size: number, payload: number[] | Buffer) => format2(size, Buffer.from(payload), { codec: 2 });
+    const plus = Buffer.from(packed);
+    plus.writeUInt32BE(plus.readUInt32BE(8) + 1, 8);
+    assertCorrupt(plus, 9, /decoded bytes where/);
+    const minus = Buffer.from(packed);
+    minus.writeUInt32BE(minus.readUInt32BE(8) - 1, 8);
+    assertCorrupt(minus, 9, /more decoded bytes than/);
+    assertCorrupt(packed.subarray(0, packed.length - 1), 4, /truncated/);
+    assertCorrupt(c2(9, [0, 0, 5, 1, 2]), 4, /truncated/);
+    assertCorrupt(c2(5, [0, 0]), 4, /truncated/);
+    assertCorrupt(c2(20, [0, 0, 1, 65, 1, 1, 0]), 5, /reusing more bytes/);
+    assertCorrupt(c2(20, [0x80, 0x80, 0x80, 0x80, 0x01, 0, 0]), 6, /more than 4 bytes/);
+    // Zero-length middles reusing a whole input: each entry costs 3 bytes and builds the whole previous
+    // input again, so a forged body could build far more than it holds; the declared length stops it.
+    const big = [0, 0, 0x80, 0x80, 0x04, ...Buffer.alloc(65536)];
+    for (let i = 0; i < 1000; i++) big.push(0x80, 0x80, 0x04, 0, 0);
+    assertCorrupt(c2(4 + 65536, big), 8, /more decoded bytes than/);
   });
 
   it('never inflates past the declared length or INFLATED_MAX (a forged blob cannot exhaust memory)', () => {

@@ -24,6 +24,7 @@ import {
   verifyNote,
 } from '../../../../engine/audit/math/note.js';
 import { leafHash } from '../../../../engine/audit/math/merkle.js';
+import { mlDsaSign } from '../../../../engine/crypto/pq.js';
 import { ORIGIN, VECTORS, b64, bytesLog, enc, hex, logSigners, signCheckpoint } from '../helpers.js';
 
 const cpInvalid = (re?: RegExp) => (err: unknown) =>
@@ -90,6 +91,16 @@ describe('interoperability', () => {
     // Ours over the same checkpoint verifies under their key, deterministic or hedged.
     const ours = signNote(checkpointBody(cp), [signer], { time: 1_700_000_000 });
     assert.equal(verifyNote(ours, [parseVerifierKey(tw.vkey)]).signatures[0]!.timestamp, 1_700_000_000);
+    // Signed by the crypto core's ML-DSA-44 (native when the pqclean addon loads), as the server's
+    // integrator signs: the same verifier key, and @noble verifies the cosignature under their key.
+    let calls = 0;
+    const core = mlDsa44CosignerSigner(tw.origin, tw.seed, {
+      sign: (m, sk) => (calls++, mlDsaSign('ml-dsa-44', sk, m, new Uint8Array(0))),
+    });
+    assert.equal(core.verifierKey, tw.vkey);
+    const coreNote = signNote(checkpointBody(cp), [core], { time: 1_700_000_001 });
+    assert.equal(calls, 1);
+    assert.equal(verifyNote(coreNote, [parseVerifierKey(tw.vkey)]).signatures[0]!.timestamp, 1_700_000_001);
     // Any change to their note fails: the root, or the timestamp inside the signature.
     assert.throws(
       () => verifyNote(tw.note.replace('\n1\n', '\n2\n'), [parseVerifierKey(tw.vkey)]),

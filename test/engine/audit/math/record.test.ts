@@ -8,6 +8,7 @@ import {
   MAX_LEAF_BYTES,
   decodeRecord,
   encodeRecord,
+  encodeRecordText,
   hmacField,
   sha256Hex,
   validateRecord,
@@ -82,7 +83,7 @@ describe('audit record encoding (RFC 8785)', () => {
     assert.throws(() => encodeRecord({ ...BASE, status: 200.5 }), invalidField('status'));
   });
 
-  it('decodeRecord round-trips, and property: any valid record round-trips byte for byte', () => {
+  it('decodeRecord round-trips, and property: any valid record round-trips byte for byte, and encodeRecordText is its leaf as text', () => {
     assert.deepEqual(decodeRecord(encodeRecord(BASE)), BASE);
     fc.assert(
       fc.property(
@@ -97,6 +98,8 @@ describe('audit record encoding (RFC 8785)', () => {
           const leaf = encodeRecord(r);
           const back = decodeRecord(leaf);
           assert.deepEqual(encodeRecord(back), leaf);
+          // The text the audit log keeps until a batch is built is the leaf, decoded.
+          assert.equal(encodeRecordText(r), new TextDecoder('utf-8', { fatal: true }).decode(leaf));
         },
       ),
     );
