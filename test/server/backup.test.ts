@@ -13,6 +13,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { gunzipSync } from 'node:zlib';
 import { after, before, describe, it } from 'node:test';
 import { toPublicKeyFile } from '../../ceremony/index.js';
 import type { HolderKey, ShardFile } from '../../ceremony/index.js';
@@ -23,7 +24,7 @@ import { Hsm } from '../../engine/hsm.js';
 import { backupTables } from '../../engine/store/backup.js';
 import { openStore, readAuditRecordsText } from '../../engine/store/index.js';
 import type { Store, StoreOptions } from '../../engine/store/index.js';
-import { restoreBackup } from '../../engine/backup.js';
+import { checkBackupFile, restoreBackup } from '../../engine/backup.js';
 import { statusFor } from '../../server/errors.js';
 import { createLogger } from '../../server/log.js';
 import { listen } from '../../server/main.js';
@@ -86,6 +87,8 @@ describe('backup and restore', { timeout: 300_000 }, () => {
   let header: any;
   let trusted: string;
   const f = (name: string) => join(dir, name);
+  /** A backup file's NDJSON: the file is gzipped (docs/backup.md). */
+  const plain = async (file: string) => gunzipSync(await readFile(file)).toString('utf8');
   const env = () => ({ KEYWARD_ADDR: s.url, KEYWARD_TOKEN: root });
 
   async function unseal(r: Restored): Promise<{ status: number; body: any }> {
@@ -186,7 +189,7 @@ describe('backup and restore', { timeout: 300_000 }, () => {
     ok(await runCli(['audit', 'keys', '--out', trusted], env()));
     backup = f('keyward.backup');
     const out = ok(await runCli(['backup', '--out', backup, '--json'], env())).json();
-    header = JSON.parse((await readFile(backup, 'utf8')).split('\n')[0]!);
+    header = JSON.parse((await plain(backup)).split('\n')[0]!);
     assert.equal(out.id, header.id);
   });
 
@@ -275,7 +278,8 @@ describe('backup and restore', { timeout: 300_000 }, () => {
   });
 
   it('refuses a damaged file before writing anything', async () => {
-    const text = await readFile(backup, 'utf8');
+    const text = await plain(backup);
+    const gz = await readFile(backup);
     const cases: Array<[string, string, RegExp]> = [
       ['truncated', text.slice(0, text.length - 10), /truncated|does not match/],
       [
@@ -293,11 +297,40 @@ describe('backup and restore', { timeout: 300_000 }, () => {
       fails(await runCli(['restore', file, '--data-dir', target]), 'BACKUP_INVALID', message);
       await assert.rejects(readFile(join(target, 'PG_VERSION')), 'nothing was written');
     }
+    // The gzip itself damaged: cut short, or a byte flipped in the body's member (in process: the
+    // CLI's check is this function).
+    const flipped = Buffer.from(gz);
+    flipped[gz.length - 200] = flipped[gz.length - 200]! ^ 0x55;
+    for (const [what, bytes] of [
+      ['a gzip cut short', gz.subarray(0, gz.length - 100)],
+      ['a gzip byte flipped', flipped],
+    ] as const) {
+      const file = f(`damaged-${what.replace(/ /g, '-')}`);
+      await writeFile(file, bytes);
+      await assert.rejects(checkBackupFile(file), (err: any) => {
+        assert.equal(err.code, 'BACKUP_INVALID', what);
+        assert.match(err.message, /truncated or damaged|does not match/, what);
+        return true;
+      });
+    }
+  });
+
+  it('restores an uncompressed backup, as releases before gzip wrote them', async () => {
+    const file = f('plain.backup');
+    await writeFile(file, await plain(backup));
+    const store = await openStore({ memory: true, image: await pgliteTestImage() });
+    try {
+      const { head, tables } = await restoreBackup(store.db, file);
+      assert.equal(head.header.id, header.id);
+      assert.deepEqual(tables, header.tables);
+    } finally {
+      await store.close();
+    }
   });
 
   it('an edited body with a rewritten header restores, but the first unseal refuses it: the seal', async () => {
     // The attack the seal is for: an admin token of the attacker's, with the header made to match.
-    const text = await readFile(backup, 'utf8');
+    const text = await plain(backup);
     const [head, seal, ...rest] = text.split('\n');
     const evil = 'kwt_' + 'A'.repeat(43);
     const row = JSON.stringify({
@@ -339,7 +372,7 @@ describe('backup and restore', { timeout: 300_000 }, () => {
   });
 
   it('refuses a backup of another schema version', async () => {
-    const text = await readFile(backup, 'utf8');
+    const text = await plain(backup);
     const nl = text.indexOf('\n');
     const h = JSON.parse(text.slice(0, nl));
     h.schema = { ...h.schema, migrations: h.schema.migrations + 1 };
