@@ -9,7 +9,7 @@
  * stays sealed), and a snapshot of another schema version.
  */
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -28,7 +28,9 @@ import { checkBackupFile, restoreBackup } from '../../engine/backup.js';
 import { statusFor } from '../../server/errors.js';
 import { createLogger } from '../../server/log.js';
 import { listen } from '../../server/main.js';
+import { activateGlobalPolicy, approverTokens, parkedId } from '../helpers/approvals.js';
 import { makeHolders, submissionFor } from '../helpers/ceremony.js';
+import { compileFixture } from '../engine/policy/helpers.js';
 import { fails, ok, runCli } from '../helpers/cli.js';
 import { startTestServer } from '../helpers/server.js';
 import type { TestServer } from '../helpers/server.js';
@@ -237,7 +239,6 @@ describe('backup and restore', { timeout: 300_000 }, () => {
     // An existing file is not overwritten.
     fails(await runCli(['backup', '--out', backup], env()), 'FILE_EXISTS');
     // The file is private.
-    const { stat } = await import('node:fs/promises');
     assert.equal((await stat(backup)).mode & 0o777, 0o600);
   });
 
@@ -383,5 +384,25 @@ describe('backup and restore', { timeout: 300_000 }, () => {
       'BACKUP_SCHEMA_MISMATCH',
       /schema migration/,
     );
+  });
+
+  it('an approved backup is written by `keyward approval execute --out`, never over a file', async () => {
+    await activateGlobalPolicy(s, root, 'park-backup', await compileFixture('park-backup'));
+    const penv = env();
+    const id = parkedId(await runCli(['backup', '--out', f('never.backup.gz')], penv));
+    const [approver] = await approverTokens(s.hsm.store.db, 1);
+    assert.equal((await s.call('POST', `/v1/approvals/${id}/approve`, { token: approver!, body: {} })).status, 200);
+    // Refused before executing: no --out, or an --out that exists.
+    const noOut = await runCli(['approval', 'execute', id], penv);
+    assert.notEqual(noOut.code, 0);
+    assert.match(noOut.stdout + noOut.stderr, /runs a backup.*--out FILE/);
+    fails(await runCli(['approval', 'execute', id, '--out', backup], penv), 'FILE_EXISTS');
+    const out = f('approved.backup.gz');
+    const res = ok(await runCli(['approval', 'execute', id, '--out', out, '--json'], penv)).json();
+    const { header: h } = await checkBackupFile(out);
+    assert.equal(res.id, h.id);
+    assert.notEqual(h.id, header.id);
+    assert.equal((await stat(out)).mode & 0o777, 0o600);
+    assert.equal((await s.call('GET', `/v1/approvals/${id}`, { token: root })).body.state, 'executed');
   });
 });
