@@ -403,12 +403,32 @@ async function* bodyTables(file: string): AsyncGenerator<{ name: string; rows: A
 }
 
 /**
+ * BACKUP_OLDER_THAN_TARGET when `db` already holds this backup's HSM (the same ceremony) with an
+ * audit log ahead of the backup's: restoring it there would roll that log back (docs/backup.md,
+ * "Rollback"). A store of another ceremony, or not ahead, is left to the emptiness check.
+ */
+export async function refuseRollback(db: Db, header: BackupHeader): Promise<void> {
+  const config = await getSealConfig(db);
+  if (!config || config.ceremonyId !== header.ceremony.id) return;
+  const size = await auditHeadSize(db);
+  if (size > header.audit.headSize)
+    throw new KeywardError(
+      'BACKUP_OLDER_THAN_TARGET',
+      `backup ${header.id} (taken ${header.createdAt}) is older than the target, which holds the same HSM (ceremony ` +
+        `${config.ceremonyId}) with ${size} audit records to the backup's ${header.audit.headSize}: restoring it would ` +
+        'roll the log back and fork it; restore only into an empty store, after checking this is the backup you mean',
+    );
+}
+
+/**
  * Restores a checked backup file into an empty store (see the module comment): every table in one
- * transaction, then the pending seal check. Refuses a store with rows (RESTORE_TARGET_NOT_EMPTY)
- * and a snapshot of another schema version (BACKUP_SCHEMA_MISMATCH).
+ * transaction, then the pending seal check. Refuses a store holding the same HSM further on
+ * (BACKUP_OLDER_THAN_TARGET), any other store with rows (RESTORE_TARGET_NOT_EMPTY) and a snapshot
+ * of another schema version (BACKUP_SCHEMA_MISMATCH).
  */
 export async function restoreBackup(db: Db, file: string): Promise<{ head: BackupHead; tables: TableCount[] }> {
   const head = await checkBackupFile(file);
+  await refuseRollback(db, head.header);
   const tables = await loadTables(db, head.header.schema, bodyTables(file), async (tx) => {
     const pending = JSON.stringify({ header: head.headerLine, seal: toBase64(head.seal) });
     await putEntry(tx, RESTORE_PENDING_PATH, Buffer.from(pending, 'utf8'));

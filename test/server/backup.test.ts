@@ -372,6 +372,17 @@ describe('backup and restore', { timeout: 300_000 }, () => {
     }
   });
 
+  it('refuses a backup older than the store it would go into: BACKUP_OLDER_THAN_TARGET', async () => {
+    // The original server's store: the same ceremony, its log ahead of the backup's (nothing written).
+    const ahead = (await readAuditRecordsText(s.hsm.store.db, 0, 1_000_000)).length;
+    assert.ok(ahead > header.audit.headSize);
+    await assert.rejects(restoreBackup(s.hsm.store.db, backup), (err: any) => {
+      assert.equal(err.code, 'BACKUP_OLDER_THAN_TARGET');
+      assert.match(err.message, new RegExp(`${ahead} audit records to the backup's ${header.audit.headSize}`));
+      return true;
+    });
+  });
+
   it('refuses a backup of another schema version', async () => {
     const text = await plain(backup);
     const nl = text.indexOf('\n');
