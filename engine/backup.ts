@@ -13,6 +13,10 @@
  *    `row_to_json` text per line (engine/store/backup.ts). Everything secret in it is already
  *    encrypted under the barrier.
  *
+ * The file is gzipped (RFC 1952), as two members: the header and seal, then the body, which is
+ * spooled compressed once while the snapshot is read. Restore reads a gzipped file and a plain one
+ * (as releases before issue 14 wrote) alike, told apart by the first two bytes.
+ *
  * Restore (offline, into an empty store) checks the body against the header (digest, length, row
  * counts, the ceremony row) before writing anything, loads it in one transaction, and leaves the
  * header and seal at the barrier path {@link RESTORE_PENDING_PATH}. The first unseal of the restored
@@ -23,8 +27,12 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import type { WriteStream } from 'node:fs';
+import { open } from 'node:fs/promises';
 import { once } from 'node:events';
+import { Readable } from 'node:stream';
+import type { Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { createGunzip, createGzip, gzipSync } from 'node:zlib';
 import { z } from 'zod';
 import { KeywardError } from '../lib/errors.js';
 import { equalBytes, fromBase64, toBase64 } from '../lib/bytes.js';
@@ -102,28 +110,40 @@ export interface BackupSource {
   now: () => Date;
 }
 
-async function write(out: WriteStream, chunk: string | Uint8Array): Promise<void> {
+async function write(out: Writable, chunk: string | Uint8Array): Promise<void> {
   if (!out.write(chunk)) await once(out, 'drain');
 }
 
-async function closeStream(out: WriteStream): Promise<void> {
-  await new Promise<void>((resolve, reject) => out.end((err?: Error | null) => (err ? reject(err) : resolve())));
+/** gzip's level for a backup: 6, zlib's default. */
+const GZIP_LEVEL = 6;
+
+/** A backup spooled by {@link writeBackup}: its header, and the file's two parts (gzip members). */
+export interface BackupSpool {
+  header: BackupHeader;
+  /** The header and seal lines, gzipped (the file's first gzip member). */
+  head: Buffer;
+  /** The file holding the body, gzipped (the second member): the file is `head` then these bytes. */
+  body: string;
 }
 
 /**
- * Takes a snapshot of the store into `file` (created, mode 0600): the body is spooled to
- * `file.body` first, then header, seal and body are written to `file`. Needs the HSM unsealed.
+ * Takes a snapshot of the store (needs the HSM unsealed) and spools its body, gzipped, to
+ * `bodyFile` (created, mode 0600): the one copy on disk. The header (which names the body's digest
+ * and length) and the seal are known only once the body is read, so they come back as `head`, the
+ * gzip member the backup file starts with: the file is `head` followed by `bodyFile`'s bytes
+ * ({@link backupStream}), one gzip file of two members (RFC 1952 §2.2) that `gzip -d` reads whole.
  */
-export async function writeBackup(src: BackupSource, file: string): Promise<BackupHeader> {
-  const bodyFile = `${file}.body`;
-  const body = createWriteStream(bodyFile, { mode: 0o600, flags: 'wx' });
+export async function writeBackup(src: BackupSource, bodyFile: string): Promise<BackupSpool> {
+  const file = createWriteStream(bodyFile, { mode: 0o600, flags: 'wx' });
+  const gzip = createGzip({ level: GZIP_LEVEL });
+  const piped = pipeline(gzip, file);
   const hash = createHash('sha256');
   let bytes = 0;
   const emit = async (line: string) => {
     const b = Buffer.from(line + '\n', 'utf8');
     hash.update(b);
     bytes += b.length;
-    await write(body, b);
+    await write(gzip, b);
   };
   let snap;
   try {
@@ -141,9 +161,13 @@ export async function writeBackup(src: BackupSource, file: string): Promise<Back
       table: (name) => emit(`@${name}`),
       row: (json) => emit(json),
     });
-  } finally {
-    await closeStream(body);
+  } catch (err) {
+    gzip.destroy();
+    await piped.catch(() => undefined);
+    throw err;
   }
+  gzip.end();
+  await piped;
   const { config, tree, head, cp } = snap.header;
   const origin = cp ? parseCheckpoint(parseNote(cp.note).text).origin : null;
   const header: BackupHeader = {
@@ -173,21 +197,56 @@ export async function writeBackup(src: BackupSource, file: string): Promise<Back
   };
   const headerLine = JSON.stringify(header);
   const seal = src.barrier.encrypt(sealPath(header.id), sha256(headerLine));
-  const out = createWriteStream(file, { mode: 0o600, flags: 'wx' });
+  const lines = headerLine + '\n' + JSON.stringify({ seal: toBase64(seal) }) + '\n';
+  return { header, head: gzipSync(lines, { level: GZIP_LEVEL }), body: bodyFile };
+}
+
+/** The backup file of a spool: its head member, then the body's bytes as spooled. */
+export function backupStream(spool: BackupSpool): Readable {
+  return Readable.from(
+    (async function* () {
+      yield spool.head;
+      yield* createReadStream(spool.body) as AsyncIterable<Buffer>;
+    })(),
+  );
+}
+
+/** gzip's magic bytes (RFC 1952 §2.3.1): a backup file that starts with them is gzipped. */
+const GZIP_MAGIC = Buffer.from([0x1f, 0x8b]);
+
+/**
+ * A backup file's bytes, decompressed when it is gzipped (what `keyward backup` writes since issue
+ * 14) and as they are when not (NDJSON, as earlier releases wrote it): told by the first two bytes,
+ * which a plain backup's `{` never matches. A damaged or truncated gzip stream is BACKUP_INVALID.
+ */
+async function* readBackupBytes(file: string): AsyncGenerator<Buffer, void> {
+  const fh = await open(file, 'r');
+  let magic: Buffer;
   try {
-    await write(out, headerLine + '\n' + JSON.stringify({ seal: toBase64(seal) }) + '\n');
-    for await (const chunk of createReadStream(bodyFile)) await write(out, chunk as Buffer);
+    const { buffer, bytesRead } = await fh.read(Buffer.alloc(2), 0, 2, 0);
+    magic = buffer.subarray(0, bytesRead);
   } finally {
-    await closeStream(out);
+    await fh.close();
   }
-  return header;
+  if (!magic.equals(GZIP_MAGIC)) {
+    yield* createReadStream(file) as AsyncIterable<Buffer>;
+    return;
+  }
+  const gunzip = createReadStream(file).pipe(createGunzip());
+  try {
+    yield* gunzip as AsyncIterable<Buffer>;
+  } catch (err) {
+    invalid(`the file is not a whole gzip stream (${(err as Error).message}): it was truncated or damaged`);
+  } finally {
+    gunzip.destroy();
+  }
 }
 
 /** The lines of a file as Buffers (without the newline), and whether the last one ended with one. */
 async function* lines(file: string): AsyncGenerator<Buffer, void> {
   let rest: Buffer = Buffer.alloc(0);
   let lineNo = 0;
-  for await (const chunk of createReadStream(file)) {
+  for await (const chunk of readBackupBytes(file)) {
     let buf = rest.length ? Buffer.concat([rest, chunk as Buffer]) : (chunk as Buffer);
     let at: number;
     while ((at = buf.indexOf(0x0a)) >= 0) {
@@ -344,12 +403,32 @@ async function* bodyTables(file: string): AsyncGenerator<{ name: string; rows: A
 }
 
 /**
+ * BACKUP_OLDER_THAN_TARGET when `db` already holds this backup's HSM (the same ceremony) with an
+ * audit log ahead of the backup's: restoring it there would roll that log back (docs/backup.md,
+ * "Rollback"). A store of another ceremony, or not ahead, is left to the emptiness check.
+ */
+export async function refuseRollback(db: Db, header: BackupHeader): Promise<void> {
+  const config = await getSealConfig(db);
+  if (!config || config.ceremonyId !== header.ceremony.id) return;
+  const size = await auditHeadSize(db);
+  if (size > header.audit.headSize)
+    throw new KeywardError(
+      'BACKUP_OLDER_THAN_TARGET',
+      `backup ${header.id} (taken ${header.createdAt}) is older than the target, which holds the same HSM (ceremony ` +
+        `${config.ceremonyId}) with ${size} audit records to the backup's ${header.audit.headSize}: restoring it would ` +
+        'roll the log back and fork it; restore only into an empty store, after checking this is the backup you mean',
+    );
+}
+
+/**
  * Restores a checked backup file into an empty store (see the module comment): every table in one
- * transaction, then the pending seal check. Refuses a store with rows (RESTORE_TARGET_NOT_EMPTY)
- * and a snapshot of another schema version (BACKUP_SCHEMA_MISMATCH).
+ * transaction, then the pending seal check. Refuses a store holding the same HSM further on
+ * (BACKUP_OLDER_THAN_TARGET), any other store with rows (RESTORE_TARGET_NOT_EMPTY) and a snapshot
+ * of another schema version (BACKUP_SCHEMA_MISMATCH).
  */
 export async function restoreBackup(db: Db, file: string): Promise<{ head: BackupHead; tables: TableCount[] }> {
   const head = await checkBackupFile(file);
+  await refuseRollback(db, head.header);
   const tables = await loadTables(db, head.header.schema, bodyTables(file), async (tx) => {
     const pending = JSON.stringify({ header: head.headerLine, seal: toBase64(head.seal) });
     await putEntry(tx, RESTORE_PENDING_PATH, Buffer.from(pending, 'utf8'));

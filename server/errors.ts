@@ -51,6 +51,7 @@ export const INTERNAL_CODES = Object.freeze({
   POLICY_CASES_INVALID: 'offline policy toolchain (keyward policy test)',
   BACKUP_SCHEMA_MISMATCH: 'offline restore only (keyward restore, with the server stopped)',
   RESTORE_TARGET_NOT_EMPTY: 'offline restore only (keyward restore, with the server stopped)',
+  BACKUP_OLDER_THAN_TARGET: 'offline restore only (keyward restore, with the server stopped)',
 } as const satisfies Partial<Record<ServerSideCode, string>>);
 
 export type InternalCode = keyof typeof INTERNAL_CODES;

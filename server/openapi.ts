@@ -199,11 +199,11 @@ export const ROUTES: readonly RouteDoc[] = [
     path: '/v1/sys/backup',
     operationId: 'sysBackup',
     tag: 'sys',
-    summary: 'A consistent snapshot of the whole store (docs/backup.md), streamed as NDJSON',
+    summary: 'A consistent snapshot of the whole store (docs/backup.md), streamed as gzipped NDJSON',
     auth: true,
     body: EmptyBody,
     response: z.string(),
-    mediaType: 'application/x-ndjson',
+    mediaType: 'application/gzip',
   },
   {
     method: 'get',

@@ -1,6 +1,7 @@
 /**
  * `keyward backup --out FILE` (docs/backup.md): asks the running server for a snapshot of the whole
- * store (POST /v1/sys/backup, decided by the policies and audited) and writes it to FILE, mode 0600,
+ * store (POST /v1/sys/backup, decided by the policies and audited) and writes it (gzipped, as the
+ * server sends it) to FILE, mode 0600,
  * through a temporary file renamed into place once complete and checked against its own header, so
  * FILE is never a partial backup.
  * @module
@@ -24,54 +25,70 @@ export default class BackupCommand extends RemoteCommand {
 
       Needs a token allowed \`sys.backup\` (admin under the default policy). Restore with \`keyward restore FILE\` while the server is stopped.
     `,
-    examples: [['Back up to a file', 'keyward backup --out keyward-2026-12-04.backup']],
+    examples: [['Back up to a file', 'keyward backup --out keyward-2026-12-04.backup.gz']],
   });
 
   out = Option.String('--out', { required: true, description: 'Write the backup here (mode 0600)' });
   force = Option.Boolean('--force', false, { description: 'Overwrite --out if it exists' });
 
   async run(): Promise<number> {
-    if (!this.force && existsSync(this.out))
-      throw new KeywardError('FILE_EXISTS', `${this.out} already exists; refusing to overwrite it (use --force)`);
+    refuseExisting(this.out, this.force);
     const { id, body } = done(await this.client().backup());
-    const partial = `${this.out}.partial`;
-    try {
-      await pipeline(
-        Readable.fromWeb(body as import('node:stream/web').ReadableStream<Uint8Array>),
-        createWriteStream(partial, { mode: 0o600 }),
-      );
-      const { checkBackupFile } = await import('../../engine/backup.js');
-      const { header } = await checkBackupFile(partial);
-      await rename(partial, this.out);
-      const summary = {
-        file: this.out,
-        id: header.id || id,
-        createdAt: header.createdAt,
-        ceremonyId: header.ceremony.id,
-        schema: header.schema,
-        audit: {
-          headSize: header.audit.headSize,
-          treeSize: header.audit.treeSize,
-          root: header.audit.root,
-          checkpointSize: header.audit.checkpoint?.size ?? null,
-        },
-        tables: header.tables,
-        bytes: header.body.bytes,
-        sha256: header.body.sha256,
-      };
-      this.print(summary, () =>
-        [
-          `Backup ${summary.id} written to ${summary.file} (${summary.bytes} bytes of data, sha256 ${summary.sha256.slice(0, 16)}…)`,
-          `Ceremony ${summary.ceremonyId}, schema migration ${summary.schema.migrations}`,
-          `Audit log: ${summary.audit.headSize} records, tree size ${summary.audit.treeSize}, newest checkpoint ${summary.audit.checkpointSize ?? 'none'}`,
-          `Rows: ${summary.tables.map((t) => `${t.name} ${t.rows}`).join(', ')}`,
-          `Restore (server stopped): keyward restore ${summary.file} --data-dir DIR | --database-url URL`,
-        ].join('\n'),
-      );
-      return 0;
-    } catch (err) {
-      await rm(partial, { force: true });
-      throw err;
-    }
+    const summary = await saveBackup(body, this.out, id);
+    this.print(summary, () => backupText(summary));
+    return 0;
   }
+}
+
+/** FILE_EXISTS unless `file` is free (or `force`). */
+export function refuseExisting(file: string, force = false): void {
+  if (!force && existsSync(file))
+    throw new KeywardError('FILE_EXISTS', `${file} already exists; refusing to overwrite it (use --force)`);
+}
+
+/**
+ * Writes a backup answer's bytes to `out` (mode 0600) through `out.partial`, checked against its own
+ * header before it is renamed into place; also what `keyward approval execute --out` does with an
+ * approved backup's answer. Returns what the CLI prints.
+ */
+export async function saveBackup(body: ReadableStream<Uint8Array>, out: string, id = '') {
+  const partial = `${out}.partial`;
+  try {
+    await pipeline(
+      Readable.fromWeb(body as import('node:stream/web').ReadableStream<Uint8Array>),
+      createWriteStream(partial, { mode: 0o600 }),
+    );
+    const { checkBackupFile } = await import('../../engine/backup.js');
+    const { header } = await checkBackupFile(partial);
+    await rename(partial, out);
+    return {
+      file: out,
+      id: header.id || id,
+      createdAt: header.createdAt,
+      ceremonyId: header.ceremony.id,
+      schema: header.schema,
+      audit: {
+        headSize: header.audit.headSize,
+        treeSize: header.audit.treeSize,
+        root: header.audit.root,
+        checkpointSize: header.audit.checkpoint?.size ?? null,
+      },
+      tables: header.tables,
+      bytes: header.body.bytes,
+      sha256: header.body.sha256,
+    };
+  } catch (err) {
+    await rm(partial, { force: true });
+    throw err;
+  }
+}
+
+export function backupText(summary: Awaited<ReturnType<typeof saveBackup>>): string {
+  return [
+    `Backup ${summary.id} written to ${summary.file} (${summary.bytes} bytes of data, sha256 ${summary.sha256.slice(0, 16)}…)`,
+    `Ceremony ${summary.ceremonyId}, schema migration ${summary.schema.migrations}`,
+    `Audit log: ${summary.audit.headSize} records, tree size ${summary.audit.treeSize}, newest checkpoint ${summary.audit.checkpointSize ?? 'none'}`,
+    `Rows: ${summary.tables.map((t) => `${t.name} ${t.rows}`).join(', ')}`,
+    `Restore (server stopped): keyward restore ${summary.file} --data-dir DIR | --database-url URL`,
+  ].join('\n');
 }

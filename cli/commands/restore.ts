@@ -18,7 +18,7 @@ export default class RestoreCommand extends OfflineCommand {
     category: 'System',
     description: 'load a backup into an empty data directory or database (server stopped)',
     details: `
-      Checks FILE against its header (length, SHA-256, tables, row counts, ceremony), then loads every table into the store in one transaction. The target must be empty: a new or empty --data-dir, or a --database-url with no Keyward rows (a new database); anything else is refused with RESTORE_TARGET_NOT_EMPTY. A backup of another schema version is refused with BACKUP_SCHEMA_MISMATCH: restore with the Keyward version that made it.
+      Checks FILE against its header (length, SHA-256, tables, row counts, ceremony), then loads every table into the store in one transaction. The target must be empty: a new or empty --data-dir, or a --database-url with no Keyward rows (a new database); anything else is refused with RESTORE_TARGET_NOT_EMPTY, or with BACKUP_OLDER_THAN_TARGET when the database holds the same HSM with an audit log ahead of the backup's (restoring would roll it back). The file may be gzipped (as \`keyward backup\` writes it) or plain. A backup of another schema version is refused with BACKUP_SCHEMA_MISMATCH: restore with the Keyward version that made it.
 
       Start the server on the restored store: it is sealed, and the same shard holders unseal it. The first unseal checks the backup's seal under the restored keyring; if it fails (the file was altered) the server stays sealed with BACKUP_INVALID.
     `,

@@ -9,8 +9,21 @@ import type { Db } from './driver.js';
 import { approvalGrants, approvals } from './schema.js';
 import type { ApprovalRow, ApprovalState, NewApprovalRow } from './schema.js';
 
-export async function insertApproval(db: Db, row: NewApprovalRow): Promise<void> {
-  await db.insert(approvals).values(row);
+/** The transaction-scoped advisory lock that orders approval inserts ("KWAP"). */
+export const APPROVAL_SEQ_LOCK_KEY = 0x4b574150;
+
+/**
+ * Inserts an approval with the next `seq` (its commit order): under a transaction-scoped lock held
+ * to the caller's commit, so of two nodes creating at once the second takes its number only after
+ * the first has committed (or rolled back), and numbers commit in order. A cursor past `seq` n
+ * (listApprovals) therefore never has an approval below n still to commit.
+ */
+export async function insertApproval(db: Db, row: Omit<NewApprovalRow, 'seq'>): Promise<void> {
+  await db.transaction(async (tx) => {
+    await tx.execute(sql`select pg_advisory_xact_lock(${APPROVAL_SEQ_LOCK_KEY})`);
+    // One statement after the lock: under READ COMMITTED it sees the previous holder's commit.
+    await tx.insert(approvals).values({ ...row, seq: sql`(select coalesce(max(seq), 0) + 1 from approvals)` });
+  });
 }
 
 export async function getApproval(db: Db, id: string): Promise<ApprovalRow | undefined> {
@@ -40,9 +53,11 @@ export async function expireApprovals(db: Db, now: Date): Promise<ApprovalRow[]>
 }
 
 /**
- * A page of approvals in id order (COLLATE "C": byte order on both drivers), `limit` rows after the
- * id `after`, in `state` if given; `visibleTo` keeps those it requested or whose approver group is one
- * of its roles (undefined: all, as an admin sees them).
+ * A page of approvals in commit order (`seq`), `limit` rows after the approval `after` (an id: the
+ * cursor the API hands out), in `state` if given; `visibleTo` keeps those it requested or whose
+ * approver group is one of its roles (undefined: all, as an admin sees them). An `after` that names
+ * no approval pages from the earliest committed of those whose id sorts after it (COLLATE "C"), so
+ * nothing a cursor by id would have shown is passed over; none such: an empty page.
  */
 export async function listApprovals(
   db: Db,
@@ -66,12 +81,16 @@ export async function listApprovals(
     .where(
       and(
         q.state ? eq(approvals.state, q.state) : undefined,
-        // The cursor compares in the order the page is sorted in (a database's default collation may not be C).
-        q.after ? sql`${approvals.id} COLLATE "C" > ${q.after}` : undefined,
+        q.after
+          ? sql`${approvals.seq} > coalesce(
+              (select a.seq from approvals a where a.id = ${q.after}),
+              (select min(a.seq) - 1 from approvals a where a.id COLLATE "C" > ${q.after}),
+              (select max(a.seq) from approvals a))`
+          : undefined,
         visible,
       ),
     )
-    .orderBy(sql`${approvals.id} COLLATE "C"`)
+    .orderBy(asc(approvals.seq))
     .limit(q.limit);
 }
 

@@ -10,10 +10,16 @@
  * inverse, so no value is parsed or re-encoded in JavaScript and both drivers agree byte for byte.
  *
  * A snapshot is one REPEATABLE READ, READ ONLY transaction: every table is read at the same
- * instant (PostgreSQL's MVCC snapshot, no lock taken, writers are not blocked). On PGlite the
- * transaction holds the one connection, so other statements wait for the snapshot to finish.
+ * instant (PostgreSQL's MVCC snapshot, no lock taken, writers are not blocked). On PGlite that
+ * transaction holds the one connection, and every request waits until it ends; so there the
+ * transaction reads every table but the append-only ones ({@link APPEND_ONLY}: the audit records,
+ * nearly all of a store's bytes) and the bound of each (the audit head's size); the append-only
+ * table is then read after it, page by page, each page its own statement bounded by that value, so
+ * requests run between the pages. Its rows below the bound are committed, and never change or go,
+ * so what the pages read is what the transaction would have: one snapshot still.
  * @module
  */
+import { PGlite } from '@electric-sql/pglite';
 import { getTableName, is, sql } from 'drizzle-orm';
 import type { SQL } from 'drizzle-orm';
 import { readMigrationFiles } from 'drizzle-orm/migrator';
@@ -23,6 +29,22 @@ import type { Db } from './driver.js';
 import { MIGRATIONS_SCHEMA, MIGRATIONS_TABLE, migrationsFolder } from './driver.js';
 import { queryRows } from './repos.js';
 import * as schema from './schema.js';
+import { auditBatches, auditHead } from './schema.js';
+
+/**
+ * Tables whose rows, once committed, are never updated or deleted, and are committed as a gap-free
+ * prefix of `key` bounded by `bound` (read in the same transaction as the rest): a snapshot may
+ * read them after its transaction, below the bound (see the module comment). No table may reference
+ * one (they are written last). `audit_batches`: records [first, first + n) of the audit log, whose
+ * appends advance `audit_head.size` in the same transaction (engine/store/audit-repos.ts).
+ */
+export const APPEND_ONLY: ReadonlyArray<{ table: string; key: string; bound: SQL }> = [
+  {
+    table: getTableName(auditBatches),
+    key: auditBatches.first.name,
+    bound: sql`select coalesce((select ${sql.identifier(auditHead.size.name)} from ${sql.identifier(getTableName(auditHead))}), 0)::text as b`,
+  },
+];
 
 /** One table of the schema, as the snapshot sees it. */
 export interface BackupTable {
@@ -41,6 +63,11 @@ export interface SchemaVersion {
 
 /** Rows read per statement while taking a snapshot. */
 const PAGE_ROWS = 1000;
+/**
+ * Rows read per statement of an append-only table after the transaction: an audit batch holds up to
+ * a few hundred records, so a page is a few MB at most, and requests wait for one page at most.
+ */
+const LATE_PAGE_ROWS = 50;
 /** Largest batch of JSON rows loaded in one statement, in characters. */
 const LOAD_BATCH_CHARS = 4 * 1024 * 1024;
 
@@ -110,20 +137,42 @@ export interface TableCount {
   rows: number;
 }
 
+/** Where a snapshot's rows go (see {@link snapshotTables}). */
+export interface SnapshotSink<H> {
+  header: (tx: Db, version: SchemaVersion) => Promise<H>;
+  table: (name: string) => Promise<void> | void;
+  row: (json: string) => Promise<void> | void;
+}
+
+/** Whether `db` is a PGlite database (one connection). */
+function onPglite(db: Db): boolean {
+  return (db as { $client?: unknown }).$client instanceof PGlite;
+}
+
 /**
- * Reads every table in one REPEATABLE READ, READ ONLY transaction. `header` runs first inside it (so
- * what it reads is of the same instant), then each table's rows go to `row` in primary-key order,
- * one `row_to_json` text each, after a `table` call naming it.
+ * Reads every table at one instant: one REPEATABLE READ, READ ONLY transaction. `header` runs first
+ * inside it (so what it reads is of the same instant), then each table's rows go to `row` in
+ * primary-key order, one `row_to_json` text each, after a `table` call naming it. On PGlite the
+ * append-only tables are read after the transaction, below the bounds it read, and written last (see
+ * the module comment), unless `oneTransaction` (everything inside it, holding the connection).
  */
 export async function snapshotTables<H>(
   db: Db,
-  sink: {
-    header: (tx: Db, version: SchemaVersion) => Promise<H>;
-    table: (name: string) => Promise<void> | void;
-    row: (json: string) => Promise<void> | void;
-  },
+  sink: SnapshotSink<H>,
+  opts: { oneTransaction?: boolean } = {},
 ): Promise<{ header: H; version: SchemaVersion; tables: TableCount[] }> {
-  return db.transaction(
+  const all = backupTables();
+  const late =
+    opts.oneTransaction || !onPglite(db)
+      ? []
+      : APPEND_ONLY.map((a) => ({ ...a, t: all.find((t) => t.name === a.table)! })).filter((a) => a.t);
+  for (const a of late) {
+    const child = all.find((t) => t.references.includes(a.table));
+    if (child)
+      throw new Error(`schema.ts: ${child.name} references append-only ${a.table}, which a snapshot writes last`);
+  }
+  const skip = new Set(late.map((a) => a.table));
+  const snap = await db.transaction(
     async (tx) => {
       // The pool's statement bound (2 s) is for requests; a page of a big table may need longer.
       await tx.execute(sql`set local statement_timeout = '120s'`);
@@ -131,38 +180,64 @@ export async function snapshotTables<H>(
       await tx.execute(sql`set local bytea_output = 'hex'`);
       const version = await schemaVersion(tx);
       const header = await sink.header(tx, version);
+      const bounds: string[] = [];
+      for (const a of late) bounds.push((await queryRows<{ b: string }>(tx, a.bound))[0]!.b);
       const tables: TableCount[] = [];
-      for (const t of backupTables()) {
-        await sink.table(t.name);
-        let rows = 0;
-        let last: string | undefined;
-        for (;;) {
-          const page = await queryRows<{ j: string }>(tx, pageQuery(t, last));
-          for (const r of page) await sink.row(r.j);
-          rows += page.length;
-          if (page.length < PAGE_ROWS) break;
-          last = page[page.length - 1]!.j;
-        }
-        tables.push({ name: t.name, rows });
-      }
-      return { header, version, tables };
+      for (const t of all) if (!skip.has(t.name)) tables.push(await readTable(tx, t, undefined, sink));
+      return { header, version, tables, bounds };
     },
     { isolationLevel: 'repeatable read', accessMode: 'read only' },
   );
+  // Each page its own statement: the connection is free between them.
+  for (const [i, a] of late.entries())
+    snap.tables.push(await readTable(db, a.t, { key: a.key, below: snap.bounds[i]! }, sink));
+  return { header: snap.header, version: snap.version, tables: snap.tables };
 }
 
-/** One page of `t` after the row whose JSON is `after` (keyset pagination on the primary key). */
-function pageQuery(t: BackupTable, after: string | undefined): SQL {
+async function readTable(
+  db: Db,
+  t: BackupTable,
+  below: { key: string; below: string } | undefined,
+  sink: SnapshotSink<unknown>,
+): Promise<TableCount> {
+  await sink.table(t.name);
+  let rows = 0;
+  let last: string | undefined;
+  const size = below ? LATE_PAGE_ROWS : PAGE_ROWS;
+  for (;;) {
+    // After the transaction: PGlite answers in-process, so a page's promise settles without ever
+    // returning to the event loop; give it a turn so requests (sockets, timers) run between pages.
+    if (below) await new Promise<void>((resolve) => setImmediate(resolve));
+    const page = await queryRows<{ j: string }>(db, pageQuery(t, last, below, size));
+    for (const r of page) await sink.row(r.j);
+    rows += page.length;
+    if (page.length < size) break;
+    last = page[page.length - 1]!.j;
+  }
+  return { name: t.name, rows };
+}
+
+/**
+ * One page of `t` after the row whose JSON is `after` (keyset pagination on the primary key), and
+ * with `below`, only rows whose `key` is less than `below.below` (a bigint, as text).
+ */
+function pageQuery(
+  t: BackupTable,
+  after: string | undefined,
+  below: { key: string; below: string } | undefined,
+  size: number,
+): SQL {
   const table = sql.identifier(t.name);
   const cols = sql.join(
     t.key.map((k) => sql.identifier(k)),
     sql`, `,
   );
-  const where =
-    after === undefined
-      ? sql``
-      : sql`where (${cols}) > (select ${cols} from json_populate_record(null::${table}, ${after}::json))`;
-  return sql`select row_to_json(t)::text as j from (select * from ${table} ${where} order by ${cols} limit ${PAGE_ROWS}) t`;
+  const conds: SQL[] = [];
+  if (after !== undefined)
+    conds.push(sql`(${cols}) > (select ${cols} from json_populate_record(null::${table}, ${after}::json))`);
+  if (below !== undefined) conds.push(sql`${sql.identifier(below.key)} < ${below.below}::bigint`);
+  const where = conds.length ? sql`where ${sql.join(conds, sql` and `)}` : sql``;
+  return sql`select row_to_json(t)::text as j from (select * from ${table} ${where} order by ${cols} limit ${size}) t`;
 }
 
 /** The first table of the schema holding a row, or undefined when every table is empty. */

@@ -8,7 +8,18 @@
  * @module
  */
 import { sql } from 'drizzle-orm';
-import { bigint, boolean, check, index, integer, jsonb, pgTable, primaryKey, text } from 'drizzle-orm/pg-core';
+import {
+  bigint,
+  boolean,
+  check,
+  index,
+  integer,
+  jsonb,
+  pgTable,
+  primaryKey,
+  text,
+  uniqueIndex,
+} from 'drizzle-orm/pg-core';
 import { bytea, createdAt, timestamps, timestamptz, updatedAt } from './columns.js';
 import type { KeyType } from '../crypto/types.js';
 
@@ -336,6 +347,12 @@ export const approvals = pgTable(
      */
     executionDeadline: timestamptz('execution_deadline'),
     executionAuditFrom: bigint('execution_audit_from', { mode: 'number' }),
+    /**
+     * Commit order: 1, 2, … as the approvals committed (insertApproval takes the next under a
+     * transaction-scoped lock held to its commit), which a list cursor pages by. Ids order by each
+     * node's clock and are made before the insert commits, so a cursor by id could pass over one.
+     */
+    seq: bigint('seq', { mode: 'number' }).notNull(),
   },
   (t) => [
     check('approvals_state', sql`${t.state} IN ('pending', 'denied', 'expired', 'executing', 'executed', 'failed')`),
@@ -344,6 +361,8 @@ export const approvals = pgTable(
       .on(t.expiresAt)
       .where(sql`${t.state} = 'pending'`),
     index('approvals_state_id').on(t.state, t.id),
+    uniqueIndex('approvals_seq').on(t.seq),
+    index('approvals_state_seq').on(t.state, t.seq),
     index('approvals_executing_deadline')
       .on(t.executionDeadline)
       .where(sql`${t.state} = 'executing'`),

@@ -1,12 +1,12 @@
 /**
  * POST /v1/sys/backup (docs/backup.md): a consistent snapshot of the whole store, decided by the
  * policies (`sys.backup`: admin under the default policy) and audited like every request. The
- * snapshot is taken inside the request (one REPEATABLE READ transaction, after a fresh checkpoint),
- * spooled to a private temporary file, and streamed as the answer once the request's audit record
- * has committed; the file is removed when the answer ends, however it ends.
+ * snapshot is taken inside the request (engine/store/backup.ts, after a fresh checkpoint), its body
+ * spooled gzipped to a private temporary file (the only copy on disk), and the file streamed as the
+ * answer once the request's audit record has committed: the gzipped header and seal, then the spool
+ * (engine/backup.ts). The spool is removed when the answer ends, however it ends.
  * @module
  */
-import { createReadStream } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -17,9 +17,10 @@ import { caller } from '../auth.js';
 import { parseBody } from '../body.js';
 import { EmptyBody } from '../schemas.js';
 import { respond } from './respond.js';
+import { backupStream } from '../../engine/backup.js';
 
-/** The media type of a backup file: newline-delimited JSON. */
-export const BACKUP_MEDIA_TYPE = 'application/x-ndjson';
+/** The media type of a backup file: gzipped newline-delimited JSON (docs/backup.md). */
+export const BACKUP_MEDIA_TYPE = 'application/gzip';
 
 export function backupRoutes(deps: AppDeps): Router {
   const { hsm } = deps;
@@ -28,7 +29,7 @@ export function backupRoutes(deps: AppDeps): Router {
   r.post('/backup', async (ctx: Context) => {
     await parseBody(ctx, EmptyBody, deps.bodyLimit);
     const dir = await mkdtemp(join(tmpdir(), 'keyward-backup-'));
-    const file = join(dir, 'backup.ndjson');
+    const file = join(dir, 'body.ndjson.gz');
     const cleanup = () => rm(dir, { recursive: true, force: true }).catch(() => undefined);
     let out;
     try {
@@ -46,18 +47,18 @@ export function backupRoutes(deps: AppDeps): Router {
       respond(ctx, out);
       return;
     }
-    const header = out.value;
+    const { header } = out.value;
     deps.log.info('backup', {
       reqId: ctx.state.reqId,
       backupId: header.id,
       bytes: header.body.bytes,
       auditSize: header.audit.headSize,
     });
-    const stream = createReadStream(file);
+    const stream = backupStream(out.value);
     stream.once('close', () => void cleanup());
     ctx.status = 200;
     ctx.type = BACKUP_MEDIA_TYPE;
-    ctx.set('Content-Disposition', `attachment; filename="keyward-${header.id}.ndjson"`);
+    ctx.set('Content-Disposition', `attachment; filename="keyward-${header.id}.backup.gz"`);
     ctx.set('Keyward-Backup-Id', header.id);
     ctx.body = stream;
   });

@@ -9,10 +9,11 @@
  * stays sealed), and a snapshot of another schema version.
  */
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { gunzipSync } from 'node:zlib';
 import { after, before, describe, it } from 'node:test';
 import { toPublicKeyFile } from '../../ceremony/index.js';
 import type { HolderKey, ShardFile } from '../../ceremony/index.js';
@@ -23,11 +24,13 @@ import { Hsm } from '../../engine/hsm.js';
 import { backupTables } from '../../engine/store/backup.js';
 import { openStore, readAuditRecordsText } from '../../engine/store/index.js';
 import type { Store, StoreOptions } from '../../engine/store/index.js';
-import { restoreBackup } from '../../engine/backup.js';
+import { checkBackupFile, restoreBackup } from '../../engine/backup.js';
 import { statusFor } from '../../server/errors.js';
 import { createLogger } from '../../server/log.js';
 import { listen } from '../../server/main.js';
+import { activateGlobalPolicy, approverTokens, parkedId } from '../helpers/approvals.js';
 import { makeHolders, submissionFor } from '../helpers/ceremony.js';
+import { compileFixture } from '../engine/policy/helpers.js';
 import { fails, ok, runCli } from '../helpers/cli.js';
 import { startTestServer } from '../helpers/server.js';
 import type { TestServer } from '../helpers/server.js';
@@ -86,6 +89,8 @@ describe('backup and restore', { timeout: 300_000 }, () => {
   let header: any;
   let trusted: string;
   const f = (name: string) => join(dir, name);
+  /** A backup file's NDJSON: the file is gzipped (docs/backup.md). */
+  const plain = async (file: string) => gunzipSync(await readFile(file)).toString('utf8');
   const env = () => ({ KEYWARD_ADDR: s.url, KEYWARD_TOKEN: root });
 
   async function unseal(r: Restored): Promise<{ status: number; body: any }> {
@@ -186,7 +191,7 @@ describe('backup and restore', { timeout: 300_000 }, () => {
     ok(await runCli(['audit', 'keys', '--out', trusted], env()));
     backup = f('keyward.backup');
     const out = ok(await runCli(['backup', '--out', backup, '--json'], env())).json();
-    header = JSON.parse((await readFile(backup, 'utf8')).split('\n')[0]!);
+    header = JSON.parse((await plain(backup)).split('\n')[0]!);
     assert.equal(out.id, header.id);
   });
 
@@ -234,7 +239,6 @@ describe('backup and restore', { timeout: 300_000 }, () => {
     // An existing file is not overwritten.
     fails(await runCli(['backup', '--out', backup], env()), 'FILE_EXISTS');
     // The file is private.
-    const { stat } = await import('node:fs/promises');
     assert.equal((await stat(backup)).mode & 0o777, 0o600);
   });
 
@@ -275,7 +279,8 @@ describe('backup and restore', { timeout: 300_000 }, () => {
   });
 
   it('refuses a damaged file before writing anything', async () => {
-    const text = await readFile(backup, 'utf8');
+    const text = await plain(backup);
+    const gz = await readFile(backup);
     const cases: Array<[string, string, RegExp]> = [
       ['truncated', text.slice(0, text.length - 10), /truncated|does not match/],
       [
@@ -293,11 +298,40 @@ describe('backup and restore', { timeout: 300_000 }, () => {
       fails(await runCli(['restore', file, '--data-dir', target]), 'BACKUP_INVALID', message);
       await assert.rejects(readFile(join(target, 'PG_VERSION')), 'nothing was written');
     }
+    // The gzip itself damaged: cut short, or a byte flipped in the body's member (in process: the
+    // CLI's check is this function).
+    const flipped = Buffer.from(gz);
+    flipped[gz.length - 200] = flipped[gz.length - 200]! ^ 0x55;
+    for (const [what, bytes] of [
+      ['a gzip cut short', gz.subarray(0, gz.length - 100)],
+      ['a gzip byte flipped', flipped],
+    ] as const) {
+      const file = f(`damaged-${what.replace(/ /g, '-')}`);
+      await writeFile(file, bytes);
+      await assert.rejects(checkBackupFile(file), (err: any) => {
+        assert.equal(err.code, 'BACKUP_INVALID', what);
+        assert.match(err.message, /truncated or damaged|does not match/, what);
+        return true;
+      });
+    }
+  });
+
+  it('restores an uncompressed backup, as releases before gzip wrote them', async () => {
+    const file = f('plain.backup');
+    await writeFile(file, await plain(backup));
+    const store = await openStore({ memory: true, image: await pgliteTestImage() });
+    try {
+      const { head, tables } = await restoreBackup(store.db, file);
+      assert.equal(head.header.id, header.id);
+      assert.deepEqual(tables, header.tables);
+    } finally {
+      await store.close();
+    }
   });
 
   it('an edited body with a rewritten header restores, but the first unseal refuses it: the seal', async () => {
     // The attack the seal is for: an admin token of the attacker's, with the header made to match.
-    const text = await readFile(backup, 'utf8');
+    const text = await plain(backup);
     const [head, seal, ...rest] = text.split('\n');
     const evil = 'kwt_' + 'A'.repeat(43);
     const row = JSON.stringify({
@@ -338,8 +372,19 @@ describe('backup and restore', { timeout: 300_000 }, () => {
     }
   });
 
+  it('refuses a backup older than the store it would go into: BACKUP_OLDER_THAN_TARGET', async () => {
+    // The original server's store: the same ceremony, its log ahead of the backup's (nothing written).
+    const ahead = (await readAuditRecordsText(s.hsm.store.db, 0, 1_000_000)).length;
+    assert.ok(ahead > header.audit.headSize);
+    await assert.rejects(restoreBackup(s.hsm.store.db, backup), (err: any) => {
+      assert.equal(err.code, 'BACKUP_OLDER_THAN_TARGET');
+      assert.match(err.message, new RegExp(`${ahead} audit records to the backup's ${header.audit.headSize}`));
+      return true;
+    });
+  });
+
   it('refuses a backup of another schema version', async () => {
-    const text = await readFile(backup, 'utf8');
+    const text = await plain(backup);
     const nl = text.indexOf('\n');
     const h = JSON.parse(text.slice(0, nl));
     h.schema = { ...h.schema, migrations: h.schema.migrations + 1 };
@@ -350,5 +395,25 @@ describe('backup and restore', { timeout: 300_000 }, () => {
       'BACKUP_SCHEMA_MISMATCH',
       /schema migration/,
     );
+  });
+
+  it('an approved backup is written by `keyward approval execute --out`, never over a file', async () => {
+    await activateGlobalPolicy(s, root, 'park-backup', await compileFixture('park-backup'));
+    const penv = env();
+    const id = parkedId(await runCli(['backup', '--out', f('never.backup.gz')], penv));
+    const [approver] = await approverTokens(s.hsm.store.db, 1);
+    assert.equal((await s.call('POST', `/v1/approvals/${id}/approve`, { token: approver!, body: {} })).status, 200);
+    // Refused before executing: no --out, or an --out that exists.
+    const noOut = await runCli(['approval', 'execute', id], penv);
+    assert.notEqual(noOut.code, 0);
+    assert.match(noOut.stdout + noOut.stderr, /runs a backup.*--out FILE/);
+    fails(await runCli(['approval', 'execute', id, '--out', backup], penv), 'FILE_EXISTS');
+    const out = f('approved.backup.gz');
+    const res = ok(await runCli(['approval', 'execute', id, '--out', out, '--json'], penv)).json();
+    const { header: h } = await checkBackupFile(out);
+    assert.equal(res.id, h.id);
+    assert.notEqual(h.id, header.id);
+    assert.equal((await stat(out)).mode & 0o777, 0o600);
+    assert.equal((await s.call('GET', `/v1/approvals/${id}`, { token: root })).body.state, 'executed');
   });
 });

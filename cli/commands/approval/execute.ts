@@ -1,5 +1,7 @@
 import { Command, Option, UsageError } from 'clipanion';
 import { KeywardError } from '../../../lib/errors.js';
+import type { KeywardCode } from '../../../lib/errors.js';
+import { backupText, refuseExisting, saveBackup } from '../backup.js';
 import { readJsonFile } from '../../files.js';
 import { RemoteCommand } from '../../base.js';
 import { done } from '../../http.js';
@@ -14,6 +16,10 @@ export default class ApprovalExecuteCommand extends RemoteCommand {
       (it keeps it, encrypted, until the approval ends). With one, the server checks it against the
       parked body (by digest). Either way it asks the policies again with the approvals gathered and
       runs the operation exactly once; its answer is printed.
+
+      An approved backup (\`sys.backup\`) answers with the backup file itself: give --out FILE, which
+      is written as \`keyward backup --out\` writes it (checked against its header, mode 0600, never
+      over an existing file). Without --out such an approval is not executed.
     `,
     examples: [
       ['Execute a parked request with its original body', 'keyward approval execute apr_…'],
@@ -22,6 +28,7 @@ export default class ApprovalExecuteCommand extends RemoteCommand {
         'Execute, sending the body again (checked against the parked one)',
         'keyward approval execute apr_… --body request.json',
       ],
+      ['Execute an approved backup into a file', 'keyward approval execute apr_… --out keyward.backup.gz'],
     ],
   });
 
@@ -31,6 +38,10 @@ export default class ApprovalExecuteCommand extends RemoteCommand {
   });
   bodyJson = Option.String('--body-json', {
     description: 'The original JSON request body, inline (default: the parked body)',
+  });
+
+  out = Option.String('--out', {
+    description: "Write the answer's file here (an approved backup; never over an existing file)",
   });
 
   async run(): Promise<number> {
@@ -47,8 +58,41 @@ export default class ApprovalExecuteCommand extends RemoteCommand {
     }
     if (typeof body !== 'object' || body === null || Array.isArray(body))
       throw new KeywardError('VALIDATION_FAILED', 'the request body must be a JSON object');
+    if (this.out !== undefined) refuseExisting(this.out);
+    const client = this.client();
+    // A backup's answer is its file, not JSON: ask what the approval runs before running it (once).
+    const approval = done(await client.get('/v1/approvals/{id}', { params: { path: { id: this.id } } }));
+    if (approval.operation === 'sys.backup') {
+      if (this.out === undefined)
+        throw new UsageError(
+          `approval ${this.id} runs a backup, whose answer is the backup file: give --out FILE (it was not executed)`,
+        );
+      const { data, response } = await client.api.POST('/v1/approvals/{id}/execute', {
+        params: { path: { id: this.id } },
+        body: body as Record<string, unknown>,
+        parseAs: 'stream',
+      });
+      if (!response.ok || !data) {
+        const text = response.bodyUsed ? '' : await response.text().catch(() => '');
+        let err: { code?: string; message?: string } = {};
+        try {
+          err = (JSON.parse(text) as { error?: typeof err }).error ?? {};
+        } catch {
+          /* not JSON: named by the status below */
+        }
+        throw new KeywardError(
+          (err.code ?? 'BAD_RESPONSE') as KeywardCode,
+          err.message ?? `POST /v1/approvals/${this.id}/execute answered ${response.status}`,
+        );
+      }
+      const summary = await saveBackup(data, this.out, response.headers.get('keyward-backup-id') ?? '');
+      this.print(summary, () => backupText(summary));
+      return 0;
+    }
+    if (this.out !== undefined)
+      throw new UsageError(`approval ${this.id} runs ${approval.operation}, whose answer is JSON: drop --out`);
     const out = done(
-      await this.client().post('/v1/approvals/{id}/execute', {
+      await client.post('/v1/approvals/{id}/execute', {
         params: { path: { id: this.id } },
         body: body as Record<string, unknown>,
       }),

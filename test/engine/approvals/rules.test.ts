@@ -18,6 +18,7 @@ import type { ApprovalRow } from '../../../engine/store/index.js';
 const T0 = new Date('2026-03-01T12:00:00.000Z');
 const row = (over: Partial<ApprovalRow> = {}): ApprovalRow => ({
   id: 'apr_' + '0'.repeat(32),
+  seq: 1,
   requester: 'alice',
   operation: 'key.delete',
   key: 'orders',

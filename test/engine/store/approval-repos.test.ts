@@ -1,7 +1,9 @@
 /**
  * The approvals repositories (engine/store/approval-repos.ts): every change out of 'pending' is
  * conditional, so a second deny, claim or grant after the approval moved on changes nothing, and of
- * two racing claims one wins; pages come in byte order of ids, filtered by state and visibility.
+ * two racing claims one wins; pages come in commit order, filtered by state and visibility, and a
+ * cursor never passes over an approval that commits later (PostgreSQL: two nodes creating, a third
+ * paging).
  */
 import assert from 'node:assert/strict';
 import { after, before, beforeEach, describe, it } from 'node:test';
@@ -16,10 +18,12 @@ import {
   insertApproval,
   listApprovalGrants,
   listApprovals,
+  openStore,
   settleApproval,
 } from '../../../engine/store/index.js';
 import type { NewApprovalRow } from '../../../engine/store/index.js';
-import { availableDrivers, openTestStore, resetTestStore } from '../../helpers/store.js';
+import { availableDrivers, describePostgres, openTestStore, resetTestStore } from '../../helpers/store.js';
+import { newApprovalId } from '../../../engine/approvals/rules.js';
 import type { TestStore } from '../../helpers/store.js';
 
 const T0 = new Date('2026-03-01T12:00:00.000Z');
@@ -27,7 +31,7 @@ const at = (s: number) => new Date(T0.getTime() + s * 1000);
 /** A claim's lease (what the service stores; these tests only check the state change). */
 const lease = { deadline: at(600), auditFrom: 0 };
 
-function approval(id: string, over: Partial<NewApprovalRow> = {}): NewApprovalRow {
+function approval(id: string, over: Partial<NewApprovalRow> = {}): Omit<NewApprovalRow, 'seq'> {
   return {
     id,
     requester: 'alice',
@@ -144,8 +148,7 @@ for (const driver of availableDrivers()) {
       assert.equal((await getApproval(store.db, 'apr_2'))?.state, 'executed');
     });
 
-    it('pages in byte order of ids, by state and by visibility', async () => {
-      // 'B' < '_' < 'a' in bytes; a locale collation would put them otherwise.
+    it('pages in commit order, not id order, by state and by visibility', async () => {
       const ids = ['apr_a', 'apr_B', 'apr__', 'apr_b'];
       for (const [i, id] of ids.entries()) {
         await insertApproval(
@@ -156,9 +159,13 @@ for (const driver of availableDrivers()) {
       await denyApproval(store.db, 'apr_b', { by: 'x', reason: null, now: at(1) });
       const page = async (q: Parameters<typeof listApprovals>[1]) =>
         (await listApprovals(store.db, q)).map((r) => r.id);
-      assert.deepEqual(await page({ limit: 10 }), ['apr_B', 'apr__', 'apr_a', 'apr_b']);
-      assert.deepEqual(await page({ limit: 2 }), ['apr_B', 'apr__']);
-      assert.deepEqual(await page({ limit: 10, after: 'apr__' }), ['apr_a', 'apr_b']);
+      assert.deepEqual(await page({ limit: 10 }), ['apr_a', 'apr_B', 'apr__', 'apr_b']);
+      assert.deepEqual(await page({ limit: 2 }), ['apr_a', 'apr_B']);
+      assert.deepEqual(await page({ limit: 10, after: 'apr_B' }), ['apr__', 'apr_b']);
+      // A cursor naming no approval: from the earliest committed of those whose id sorts after it in
+      // bytes ('Z' < '_' < 'a'), nothing passed over.
+      assert.deepEqual(await page({ limit: 10, after: 'apr_Z' }), ['apr_a', 'apr_B', 'apr__', 'apr_b']);
+      assert.deepEqual(await page({ limit: 10, after: 'apr_c' }), []);
       assert.deepEqual(await page({ limit: 10, state: 'denied' }), ['apr_b']);
       // alice requested apr_B and apr_b; 'ops' approves apr__ and apr_b.
       assert.deepEqual(await page({ limit: 10, visibleTo: { principal: 'alice', roles: [] } }), ['apr_B', 'apr_b']);
@@ -175,3 +182,81 @@ for (const driver of availableDrivers()) {
     });
   });
 }
+
+describePostgres('approval list cursor across nodes (postgres)', { timeout: 60_000 }, () => {
+  let stores: TestStore[] = [];
+  before(async () => {
+    const first = await openTestStore('postgres');
+    stores = [first, await openStore({ databaseUrl: first.url! }), await openStore({ databaseUrl: first.url! })];
+  });
+  after(async () => {
+    for (const s of stores.slice(1).reverse()) await s.close();
+    await stores[0]?.close();
+  });
+
+  /** Every approval a pager sees, paging by cursor (limit 3) until `done()` and a page comes back empty. */
+  async function pageAll(db: TestStore['db'], done: () => boolean): Promise<string[]> {
+    const seen: string[] = [];
+    let after: string | undefined;
+    for (;;) {
+      const finished = done();
+      const page = await listApprovals(db, { limit: 3, after });
+      seen.push(...page.map((r) => r.id));
+      if (page.length) after = page[page.length - 1]!.id;
+      else if (finished) return seen;
+      else await new Promise((r) => setTimeout(r, 1));
+    }
+  }
+
+  it('an approval with an older id committing after a newer one is not passed over', async () => {
+    const [a, b, c] = stores as [TestStore, TestStore, TestStore];
+    // Node A's clock is a second behind B's: its id sorts first, but it commits last.
+    const older = newApprovalId(at(0));
+    const newer = newApprovalId(at(1));
+    let release!: () => void;
+    const held = new Promise<void>((r) => (release = r));
+    let inserted!: () => void;
+    const aInserted = new Promise<void>((r) => (inserted = r));
+    const aTx = a.db.transaction(async (tx) => {
+      await insertApproval(tx, approval(older));
+      inserted();
+      await held;
+    });
+    await aInserted;
+    const bDone = insertApproval(b.db, approval(newer));
+    // B commits at once, or waits for A's commit (the order lock); the pager pages meanwhile.
+    await Promise.race([bDone, new Promise((r) => setTimeout(r, 200))]);
+    const early = (await listApprovals(c.db, { limit: 10 })).map((r) => r.id);
+    release();
+    await aTx;
+    await bDone;
+    const cursor = early.at(-1);
+    const rest = (await listApprovals(c.db, { limit: 10, ...(cursor ? { after: cursor } : {}) })).map((r) => r.id);
+    assert.deepEqual([...early, ...rest].sort(), [older, newer].sort(), `pages ${JSON.stringify([early, rest])}`);
+  });
+
+  it('two nodes creating at once with skewed clocks, a third paging: it sees every approval', async () => {
+    const [a, b, c] = stores as [TestStore, TestStore, TestStore];
+    const N = 40;
+    const made: string[] = [];
+    let writing = 2;
+    const writer = async (db: TestStore['db'], skewS: number) => {
+      for (let i = 0; i < N; i++) {
+        const id = newApprovalId(new Date(Date.now() + skewS * 1000));
+        await db.transaction(async (tx) => {
+          await insertApproval(tx, approval(id));
+          // The commit comes a moment after the id was made, as the pipeline's commit does.
+          await new Promise((r) => setTimeout(r, Math.random() * 3));
+        });
+        made.push(id);
+      }
+      writing--;
+    };
+    const [seen] = await Promise.all([pageAll(c.db, () => writing === 0), writer(a.db, -1), writer(b.db, 0)]);
+    assert.equal(new Set(seen).size, seen.length, 'no approval twice');
+    const before = new Set((await listApprovals(c.db, { limit: 1000 })).map((r) => r.id));
+    const missed = made.filter((id) => !seen.includes(id));
+    assert.deepEqual(missed, [], `the pager passed over ${missed.length} of ${made.length}`);
+    assert.ok([...made].every((id) => before.has(id)));
+  });
+});
