@@ -171,8 +171,7 @@ export function createApp(opts: AppOptions): Koa {
   });
   app.use(front(deps.log, deps.hsm, opts.secure === true, metrics, refusals));
   // The web console's static files at /ui (server/ui.ts); every other path goes on to the API.
-  app.use(consoleAssets(opts.uiDir));
-  app.use(routeTable(appRouters(deps)));
+  app.use(consoleAssets(opts.uiDir, routeTable(appRouters(deps)) as (ctx: Context, next: Next) => Promise<void>));
   return app;
 }
 
