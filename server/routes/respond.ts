@@ -27,13 +27,20 @@ const JSON_TYPE = 'application/json; charset=utf-8';
  * Answers `value` as JSON with `status`: the bytes and headers `ctx.body = value` gives (Koa types an
  * object body as {@link JSON_TYPE} and serializes it with JSON.stringify when it responds), with the
  * text made here and the type set directly, once: Koa's object path removes, types and measures
- * through its generic header setter, which allocates per call (issue 14). A value JSON cannot
- * express (undefined) goes Koa's way.
+ * through its generic header setter, which allocates per call (issue 14). Anything but a plain
+ * object or array (a string, a Buffer, a stream, a class instance) goes Koa's way.
  */
 export function sendJson(ctx: Context, value: unknown, status = 200): void {
-  const text = JSON.stringify(value) as string | undefined;
   ctx.status = status;
-  if (text === undefined || ctx.res.headersSent) {
+  // Only a plain object or array: Koa answers a string as text, a Buffer or stream as bytes.
+  const plain =
+    typeof value === 'object' &&
+    value !== null &&
+    (Array.isArray(value) ||
+      Object.getPrototypeOf(value) === Object.prototype ||
+      Object.getPrototypeOf(value) === null);
+  const text = plain && !ctx.res.headersSent ? (JSON.stringify(value) as string | undefined) : undefined;
+  if (text === undefined) {
     ctx.body = value;
     return;
   }
