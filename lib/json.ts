@@ -115,6 +115,8 @@ const mayHoldUnsafeText = (text: string): boolean => /\\u|[\ud800-\udfff]/.test(
  * JSON text parsed strictly: nesting deeper than MAX_JSON_DEPTH is refused before parsing (as
  * `code`, worded `nests … deeper than …`), text that is not JSON likewise, and a string or key with
  * a NUL or a lone surrogate is refused as `textCode` naming its field. `what` starts each message.
+ * `ascii`: the caller knows the text is ASCII (decoded from ASCII bytes), so it holds no surrogate
+ * itself and only a `\u` escape can bring one or a NUL.
  */
 export function parseJsonStrict<C extends KeywardCode, T extends KeywardCode>(
   text: string,
@@ -122,6 +124,7 @@ export function parseJsonStrict<C extends KeywardCode, T extends KeywardCode>(
   textCode: T,
   what: string,
   root = '(root)',
+  ascii = false,
 ): unknown {
   const at = fewBrackets(text) ? -1 : excessDepthAt(text);
   if (at >= 0) {
@@ -136,7 +139,7 @@ export function parseJsonStrict<C extends KeywardCode, T extends KeywardCode>(
   } catch (err) {
     throw new KeywardError(code, `${what} is not valid JSON: ${(err as Error).message.slice(0, 200)}`, { cause: err });
   }
-  const bad = mayHoldUnsafeText(text) ? findUnsafeText(value, root) : undefined;
+  const bad = (ascii ? text.includes('\\u') : mayHoldUnsafeText(text)) ? findUnsafeText(value, root) : undefined;
   if (bad) throw new KeywardError(textCode, `${bad.path}: ${bad.message}`, { details: { fields: [bad.path] } });
   return value;
 }

@@ -62,14 +62,15 @@ export function defaultUiDir(): string {
 
 /**
  * Koa middleware serving the console from `dir` (default {@link defaultUiDir}) under {@link UI_PREFIX};
- * every other path goes on to the API.
+ * every other path goes on to the API: to `api` when given (the app's routes, called from here
+ * rather than as a Koa layer of their own, one dispatch less per request), else to `next`.
  */
-export function consoleAssets(dir: string = defaultUiDir()) {
+export function consoleAssets(dir: string = defaultUiDir(), api?: (ctx: Context, next: Next) => Promise<void>) {
   const root = resolve(dir);
   // Every other path passes through without an async frame of its own (this runs on every request).
   return function consoleOrNext(ctx: Context, next: Next): Promise<void> {
     const path = ctx.path;
-    if (path !== UI_PREFIX && !path.startsWith(UI_PREFIX + '/')) return next();
+    if (path !== UI_PREFIX && !path.startsWith(UI_PREFIX + '/')) return api ? api(ctx, next) : next();
     return serveConsole(ctx, path);
   };
 

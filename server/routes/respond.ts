@@ -2,7 +2,7 @@
  * Shapes a pipeline outcome (engine/pipeline.ts `Outcome`) as the native API's answer: a request that
  * ran is its value (with the route's status); a parked one is `202 Accepted` with the approval and
  * a `Location` to follow it (docs/approvals.md). The Vault transit routes shape it their own way
- * (server/transit/envelope.ts `sendParked`).
+ * (server/transit/envelope.ts `sendParked`). {@link sendJson} answers a value as JSON.
  * @module
  */
 import type { Context } from 'koa';
@@ -17,6 +17,33 @@ export function respond<T>(ctx: Context, out: Outcome<T>, status = 200, shape: (
     ctx.state.errorCode = 'APPROVAL_PENDING';
     return;
   }
-  ctx.body = shape(out.value);
+  sendJson(ctx, shape(out.value), status);
+}
+
+/** The Content-Type Koa gives an object body (mime-types' `application/json` with its charset). */
+const JSON_TYPE = 'application/json; charset=utf-8';
+
+/**
+ * Answers `value` as JSON with `status`: the bytes and headers `ctx.body = value` gives (Koa types an
+ * object body as {@link JSON_TYPE} and serializes it with JSON.stringify when it responds), with the
+ * text made here and the type set directly, once: Koa's object path removes, types and measures
+ * through its generic header setter, which allocates per call (issue 14). Anything but a plain
+ * object or array (a string, a Buffer, a stream, a class instance) goes Koa's way.
+ */
+export function sendJson(ctx: Context, value: unknown, status = 200): void {
   ctx.status = status;
+  // Only a plain object or array: Koa answers a string as text, a Buffer or stream as bytes.
+  const plain =
+    typeof value === 'object' &&
+    value !== null &&
+    (Array.isArray(value) ||
+      Object.getPrototypeOf(value) === Object.prototype ||
+      Object.getPrototypeOf(value) === null);
+  const text = plain && !ctx.res.headersSent ? (JSON.stringify(value) as string | undefined) : undefined;
+  if (text === undefined) {
+    ctx.body = value;
+    return;
+  }
+  ctx.res.setHeader('Content-Type', JSON_TYPE);
+  ctx.body = text;
 }

@@ -56,9 +56,11 @@ const ATTR = { api: 'vault-transit' } as const;
 
 /** The token: Vault's `X-Vault-Token`, else `Authorization: Bearer`. */
 function who(ctx: Context) {
+  // caller()'s object is fresh: set on it rather than copied (this runs on every transit request).
   const c = caller(ctx);
-  const vaultToken = ctx.get('x-vault-token');
-  return { ...c, bearer: vaultToken ? vaultToken : c.bearer };
+  const vaultToken = ctx.req.headers['x-vault-token'];
+  if (vaultToken) c.bearer = vaultToken as string;
+  return c;
 }
 
 /** Who asks, as the pipeline takes it; without `origin` a request the policies would park is refused instead. */
@@ -281,13 +283,11 @@ export function transitRoutes(deps: AppDeps): Router {
     opts: Omit<KeyTarget, 'name'> & Pick<RequestContext, 'payloadBytes' | 'attributes' | 'precheck'> = {},
   ): RequestContext & { key: KeyTarget } {
     const { anyState, version, attributes, ...rest } = opts;
-    return {
-      ...who(ctx),
-      operation,
-      attributes: { ...ATTR, ...(attributes ?? {}) },
-      ...rest,
-      key: { name: ctx.params.name as string, ...(anyState ? { anyState } : {}), ...(version ? { version } : {}) },
-    };
+    const key: KeyTarget = { name: ctx.params.name as string };
+    if (anyState) key.anyState = anyState;
+    if (version) key.version = version;
+    // Added to who()'s fresh object, not spread into a new one: this runs on every keyed request.
+    return Object.assign(who(ctx), { operation, attributes: { ...ATTR, ...attributes } }, rest, { key });
   }
 
   /**

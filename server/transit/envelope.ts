@@ -18,6 +18,7 @@
  * @module
  */
 import type { Context } from 'koa';
+import { sendJson } from '../routes/respond.js';
 import { KeywardError } from '../../lib/errors.js';
 import { logUnhandled, statusFor, type ServerVisibleCode } from '../errors.js';
 import type { Logger } from '../log.js';
@@ -47,9 +48,7 @@ export function sendData(ctx: Context, data: Record<string, unknown>, warnings: 
     warnings: warnings.length ? [...warnings] : null,
     auth: null,
   };
-  ctx.status = 200;
-  ctx.type = 'application/json';
-  ctx.body = body;
+  sendJson(ctx, body);
 }
 
 /** Vault's answer to a write with nothing to return (delete): 204, no body. */

@@ -13,7 +13,7 @@ import { connect } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import Koa from 'koa';
 import Router from '@koa/router';
-import { appRouters, routeTable } from '../../server/app.js';
+import { appRouters, directRoutes, routeTable } from '../../server/app.js';
 import { silentLogger } from '../../server/log.js';
 import type { AppDeps } from '../../server/deps.js';
 
@@ -95,6 +95,17 @@ describe('routeTable', () => {
       '/openapi.json/x',
       '/v1/transit/unknown/x',
       '/v1/sys/HEALTH',
+      // The direct routes (routeTable's map) with encoded, undecodable and oddly placed names.
+      '/v1/keys/a%2Fb/encrypt',
+      '/v1/keys/%E0%A4%A/encrypt',
+      '/v1/keys/%ff/sign',
+      '/v1/keys//encrypt',
+      '/v1/keys/k/encrypt//',
+      '/v1/keys/k/k/encrypt',
+      '/v1/transit/encrypt/%zz',
+      '/v1/transit/encrypt//',
+      '/v1/Keys/k/encrypt',
+      '/v1/keys/k/Encrypt',
     ]);
     for (const r of shadowRouters())
       for (const layer of r.stack) {
@@ -130,6 +141,22 @@ describe('routeTable', () => {
     // The comparison saw every kind of answer: a route, 404, 405 (method not allowed), OPTIONS, 501.
     for (const s of ['200', '404', '405', '501'])
       assert.ok(statuses.has(s), `no ${s} among ${[...statuses].join(',')}`);
+  });
+
+  it('calls the data-plane routes directly (the map is not empty, and holds the hot routes)', () => {
+    const paths = directRoutes(shadowRouters()).paths;
+    for (const p of ['/v1/keys/:name/encrypt', '/v1/keys/:name/sign', '/v1/transit/encrypt/:name'])
+      assert.ok(paths.includes(p), `${p} not among ${paths.join(' ')}`);
+    // A route the router would try an earlier layer for stays with the router.
+    const a = new Router();
+    a.post('/v1/keys/:other/encrypt', () => {});
+    const b = new Router();
+    b.post('/v1/keys/:name/encrypt', () => {});
+    b.post('/v1/keys/:name/sign', () => {});
+    assert.deepEqual(directRoutes([a, b]).paths, ['/v1/keys/:other/encrypt', '/v1/keys/:name/sign']);
+    const c = new Router();
+    c.all('/v1/*rest', () => {});
+    assert.deepEqual(directRoutes([c, b]).paths, []);
   });
 
   it('refuses routers that allow different methods (allowedMethods would answer differently)', () => {
