@@ -27,6 +27,7 @@ import { kwpUnwrap, kwpWrap, kwpWrappedLength } from '../../../engine/crypto/kwp
 import { generateKey, importPrivateKey } from '../../../engine/crypto/material.js';
 import { KEY_TYPES } from '../../../engine/crypto/types.js';
 import { hex, toHex, wycheproof } from './vectors.js';
+import { fixedRsaKeyPair } from '../../helpers/rsa.js';
 
 interface KwpVectors {
   tests: Array<{ tcId: number; comment: string; key: string; msg: string; ct: string; result: 'valid' | 'invalid' }>;
@@ -202,9 +203,7 @@ describe('byok: wrapping constructions', () => {
       () => parseWrappingKey('rsa-oaep-3072-aes-kwp', 'not a key'),
       (e) => bad(e, /RSA-3072 public key as PEM/),
     );
-    const rsa2048 = generateKeyPairSync('rsa', { modulusLength: 2048 })
-      .publicKey.export({ format: 'der', type: 'spki' })
-      .toString('base64');
+    const rsa2048 = fixedRsaKeyPair(2048).publicKey.export({ format: 'der', type: 'spki' }).toString('base64');
     assert.throws(
       () => parseWrappingKey('rsa-oaep-3072-aes-kwp', rsa2048),
       (e) => bad(e, /rsa-oaep-3072-aes-kwp expects/),
