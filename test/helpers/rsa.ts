@@ -20,3 +20,15 @@ export function fixedRsaKeyPair(bits: 2048 | 3072): { privateKey: KeyObject; pub
   }
   return pair;
 }
+
+/**
+ * The fixture RSA key of `bits` as Keyward's key material (engine/crypto/material.ts: PKCS#8 DER
+ * private, SPKI DER public), where a test needs some `rsa-3072` key and not a fresh one.
+ */
+export function fixedRsaMaterial(bits: 2048 | 3072): { private: Uint8Array; public: Uint8Array } {
+  const { privateKey, publicKey } = fixedRsaKeyPair(bits);
+  return {
+    private: new Uint8Array(privateKey.export({ format: 'der', type: 'pkcs8' })),
+    public: new Uint8Array(publicKey.export({ format: 'der', type: 'spki' })),
+  };
+}
