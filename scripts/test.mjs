@@ -105,12 +105,21 @@ for (const u of units) {
       .replace(/^test\/?/, '')
       .replace(/\//g, '-') || 'test';
   u.entry = join(GROUPS, `${folder}-${hash}.test.js`);
-  const body = names
-    .map(
-      (name, i) =>
-        `describe(${JSON.stringify(name)}, () => import(${JSON.stringify(pathToFileURL(mirrorPath(u.files[i])).href)}));`,
-    )
-    .join('\n');
+  // One file at a time: each import starts inside its own describe, once the previous file is loaded.
+  // node:test gives a test to the suite whose call it runs under (async context), and module loads in
+  // flight together are evaluated together: two files loading at once would register their tests in
+  // the first one's suite.
+  const list = names.map((name, i) => [name, pathToFileURL(mirrorPath(u.files[i])).href]);
+  const body = `for (const [name, url] of ${JSON.stringify(list)}) {
+  let loaded;
+  const done = new Promise((resolve) => (loaded = resolve));
+  describe(name, () => {
+    const module = import(url);
+    module.then(loaded, loaded);
+    return module;
+  });
+  await done;
+}`;
   mkdirSync(GROUPS, { recursive: true });
   const tmp = `${u.entry}.${process.pid}.tmp`;
   writeFileSync(
