@@ -25,7 +25,7 @@ for (const driver of ['pglite', 'postgres']) {
   );
 }
 const file = join(ROOT, 'scripts', 'test-durations.json');
-writeFileSync(file, JSON.stringify(out, null, 1) + '\n');
+writeFileSync(file, JSON.stringify(out, null, 2) + '\n');
 console.log(
   `wrote ${file}: ${Object.entries(out)
     .map(([d, t]) => `${d} ${Object.keys(t).length} files`)
