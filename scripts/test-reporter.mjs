@@ -12,8 +12,10 @@ import { SourceMap } from 'node:module';
 import { Readable } from 'node:stream';
 import { spec, tap } from 'node:test/reporters';
 import { fileURLToPath } from 'node:url';
-import { MIRROR } from './test-mirror.mjs';
+import { join } from 'node:path';
+import { MIRROR, ROOT } from './test-mirror.mjs';
 
+const GROUPS = join(MIRROR, '.mirror-groups');
 const INLINE_MAP = /\/\/# sourceMappingURL=data:application\/json;base64,([A-Za-z0-9+/=]+)\s*$/;
 const maps = new Map();
 
@@ -66,6 +68,9 @@ async function* mapped(source) {
   for await (const event of source) {
     const data = event.data;
     if (data?.details?.error) mapError(data.details.error);
+    // A test file run in a group (scripts/test.mjs): the suite named by its path is at its first line.
+    if (typeof data?.file === 'string' && data.file.startsWith(GROUPS) && /\.test\.ts$/.test(data.name ?? ''))
+      Object.assign(data, { file: join(ROOT, data.name), line: 1, column: 1 });
     // A test's own location (its `it(...)` line).
     if (typeof data?.file === 'string' && data.file.startsWith(MIRROR) && data.line !== undefined) {
       const [file, line, column] = sourceLocations(`${data.file}:${data.line}:${data.column ?? 1}`).split(

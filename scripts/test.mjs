@@ -12,11 +12,25 @@
 // KEYWARD_TEST_HOOK=1 runs the sources through scripts/register-ts.mjs instead, as test:faults,
 // test:fuzz and the benches do.
 //
-// Files start longest first, by their durations in the last run on this driver (kept beside the
-// mirror by scripts/test-timings.mjs; a file not timed yet counts as long): with two at a time, a
-// long file started last would otherwise run alone at the end.
-import { readFileSync, readdirSync, statSync } from 'node:fs';
-import { join, relative, resolve } from 'node:path';
+// Test files share processes: starting one costs about 0.1 s of CPU, importing the server 0.5 s and
+// its first PGlite 0.75 s, in each process, a third of a whole run's CPU when every file had its
+// own. So the files of one folder (test/a/b at most deep) run in groups of up to GROUP_SIZE in one
+// process, one after the other: the group is a generated entry file (in the mirror, .mirror-groups/) that imports each
+// file inside a `describe` named by the file's path, so each file's top-level before/after hooks
+// stay its own (they run before and after that file's tests), and the report and the timings still
+// name each file. A file that changes process-global state (environment variables, process.on
+// handlers, the working directory, globals) or needs a fresh module registry runs in a process of
+// its own: it says so with a line `// keyward-test: own-process (why)`. A run of one file runs it
+// directly; KEYWARD_TEST_GROUP=0 runs every file in its own process, as before.
+//
+// Processes start longest first, by their durations in the last run on this driver (kept beside
+// the mirror by scripts/test-timings.mjs; a new group by its files' sum; a fresh clone by
+// scripts/test-durations.json): with two at a time, a long one started last would otherwise run
+// alone at the end.
+import { createHash } from 'node:crypto';
+import { mkdirSync, readFileSync, readdirSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { dirname, join, relative, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { spawnSync } from 'node:child_process';
 import { MIRROR, ROOT, buildMirror, mirrorPath } from './test-mirror.mjs';
 
@@ -50,13 +64,102 @@ try {
   // no run timed yet
 }
 const rel = (f) => relative(ROOT, f).split('\\').join('/');
-const ordered = files
-  .map((f, i) => ({ f, i, ms: timings[rel(f)] ?? Infinity }))
-  .sort((a, b) => b.ms - a.ms || a.i - b.i)
-  .map((x) => x.f);
 
 const hook = process.env.KEYWARD_TEST_HOOK === '1';
 if (!hook) await buildMirror(files);
+
+/** Files of one folder per process, up to this many (see the header). */
+const GROUP_SIZE = 6;
+const OWN_PROCESS = /^\/\/ keyward-test: own-process\b/m;
+const grouping = !hook && files.length > 1 && process.env.KEYWARD_TEST_GROUP !== '0';
+
+/** What each test process runs: `{ entry, files, ms }`, ms its expected duration. */
+const units = [];
+const byFolder = new Map();
+/** A file's folder, down to test/a/b at most: test/engine/audit/math/x.test.ts is in test/engine/audit. */
+const folderOf = (f) => dirname(rel(f)).split('/').slice(0, 3).join('/');
+for (const f of files) {
+  if (!grouping || OWN_PROCESS.test(readFileSync(f, 'utf8'))) units.push({ files: [f] });
+  else byFolder.set(folderOf(f), [...(byFolder.get(folderOf(f)) ?? []), f]);
+}
+for (const folderFiles of byFolder.values()) {
+  // As few groups as GROUP_SIZE allows, of even sizes (13 files: 5, 4, 4).
+  const n = Math.ceil(folderFiles.length / GROUP_SIZE);
+  for (let g = 0, i = 0; g < n; g++) {
+    const size = Math.ceil((folderFiles.length - i) / (n - g));
+    units.push({ files: folderFiles.slice(i, i + size) });
+    i += size;
+  }
+}
+const GROUPS = join(MIRROR, '.mirror-groups');
+for (const u of units) {
+  if (u.files.length === 1) {
+    u.entry = hook ? u.files[0] : mirrorPath(u.files[0]);
+    continue;
+  }
+  // Named by its folder and a hash of its files, so runs of other selections never share one.
+  const names = u.files.map(rel);
+  const hash = createHash('sha256').update(names.join('\0')).digest('hex').slice(0, 10);
+  const folder =
+    folderOf(u.files[0])
+      .replace(/^test\/?/, '')
+      .replace(/\//g, '-') || 'test';
+  u.entry = join(GROUPS, `${folder}-${hash}.test.js`);
+  // One file at a time: each import starts inside its own describe, once the previous file is loaded.
+  // node:test gives a test to the suite whose call it runs under (async context), and module loads in
+  // flight together are evaluated together: two files loading at once would register their tests in
+  // the first one's suite.
+  const list = names.map((name, i) => [name, pathToFileURL(mirrorPath(u.files[i])).href]);
+  const body = `for (const [name, url] of ${JSON.stringify(list)}) {
+  let loaded;
+  const done = new Promise((resolve) => (loaded = resolve));
+  describe(name, () => {
+    const module = import(url);
+    module.then(loaded, loaded);
+    return module;
+  });
+  await done;
+}`;
+  mkdirSync(GROUPS, { recursive: true });
+  const tmp = `${u.entry}.${process.pid}.tmp`;
+  writeFileSync(
+    tmp,
+    `// ${names.length} test files in one process (scripts/test.mjs).\nimport { describe } from 'node:test';\n${body}\n`,
+  );
+  renameSync(tmp, u.entry);
+}
+// Expected durations: this checkout's last run on this driver, else the ones committed in
+// scripts/test-durations.json (`npm run test:durations` refreshes them from the last runs), so a
+// fresh clone (CI) still starts its longest processes first; a file known to neither counts as
+// the median file.
+let committed = {};
+try {
+  committed = JSON.parse(readFileSync(new URL('./test-durations.json', import.meta.url), 'utf8'))[driver] ?? {};
+} catch {
+  // none committed
+}
+const known = Object.values({ ...committed, ...timings }).sort((a, b) => a - b);
+const medianMs = known.length ? known[known.length >> 1] : 1000;
+const fileMs = (f) => timings[rel(f)] ?? committed[rel(f)] ?? medianMs;
+/** What a test process costs before its first test (node, the imports, the first store). */
+const STARTUP_MS = 1000;
+const timingsKey = (entry) => (entry.startsWith(MIRROR) ? relative(MIRROR, entry).replace(/\.js$/, '.ts') : rel(entry));
+for (const u of units) {
+  u.ms =
+    timings[timingsKey(u.entry)] ??
+    (u.files.length === 1 ? fileMs(u.files[0]) : STARTUP_MS + u.files.map(fileMs).reduce((a, b) => a + b, 0));
+}
+const ordered = units
+  .map((u, i) => ({ u, i }))
+  .sort((a, b) => b.u.ms - a.u.ms || a.i - b.i)
+  .map((x) => x.u.entry);
+
+// KEYWARD_TEST_PLAN=1: print the processes, in order, with their expected durations, and run nothing.
+if (process.env.KEYWARD_TEST_PLAN === '1') {
+  for (const u of [...units].sort((a, b) => ordered.indexOf(a.entry) - ordered.indexOf(b.entry)))
+    console.log(`${String(Math.round(u.ms)).padStart(7)} ms  ${u.files.map(rel).join(' ')}`);
+  process.exit(0);
+}
 
 // The reporter node --test would pick (spec on a terminal, else TAP; with the sources' locations),
 // and the timings beside it, unless the caller chose reporters.
@@ -83,11 +186,13 @@ const res = spawnSync(
     // background threads: about 0.4 s of CPU per process that opens a store, and store-heavy files
     // ran no faster with it).
     '--liftoff-only',
+    // KEYWARD_TEST_CPU=<file.jsonl>: each test process's wall and CPU time (scripts/test-cpu.mjs).
+    ...(process.env.KEYWARD_TEST_CPU ? ['--import', new URL('./test-cpu.mjs', import.meta.url).href] : []),
     '--test',
     '--test-concurrency=2',
     ...reporters,
     ...flags,
-    ...(hook ? ordered : ordered.map(mirrorPath)),
+    ...ordered,
   ],
   {
     stdio: 'inherit',

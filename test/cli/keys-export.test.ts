@@ -4,7 +4,6 @@
  * `keyward key import --wrapped`; wrong inputs fail locally or at once, before anything is parked.
  */
 import assert from 'node:assert/strict';
-import { generateKeyPairSync } from 'node:crypto';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,6 +14,7 @@ import { fails, ok, runCli } from '../helpers/cli.js';
 import type { CliResult } from '../helpers/cli.js';
 import { startTestServer } from '../helpers/server.js';
 import type { TestServer } from '../helpers/server.js';
+import { fixedRsaKeyPair } from '../helpers/rsa.js';
 
 describe('keyward key export (CLI)', { timeout: 240_000 }, () => {
   let a: TestServer;
@@ -66,10 +66,7 @@ describe('keyward key export (CLI)', { timeout: 240_000 }, () => {
 
   it('wrong inputs fail with a clear error, and nothing is parked', async () => {
     ok(await runCli(['key', 'create', 'plain', '--type', 'aes256-gcm'], envA));
-    const rsa2048 = generateKeyPairSync('rsa', { modulusLength: 2048 }).publicKey.export({
-      format: 'pem',
-      type: 'spki',
-    }) as string;
+    const rsa2048 = fixedRsaKeyPair(2048).publicKey.export({ format: 'pem', type: 'spki' }) as string;
     await writeFile(join(dir, 'rsa2048.pem'), rsa2048);
     const before = (await a.call('GET', '/v1/approvals?state=pending', { token: envA.KEYWARD_TOKEN })).body.approvals
       .length;

@@ -4,6 +4,7 @@
  * no I/O, and nothing offline reaches the database. Follows every relative import (static, re-export
  * and dynamic) from a folder's index.ts and looks at what the files reached import.
  */
+// keyward-test: own-process (removes globalThis.Buffer for a while)
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';

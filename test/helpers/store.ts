@@ -153,10 +153,12 @@ let image: Promise<Blob> | undefined;
 /**
  * PGlite clients a closed test store left, kept for the next store of this process: a new one costs
  * about 0.6 s of CPU (its image is unpacked and PostgreSQL started), emptying one a few ms. A kept
- * client is closed when no store takes it within IDLE_MS.
+ * client is closed when no store takes it within IDLE_MS. The wait holds no process open (an
+ * in-memory PGlite holds no handle of its own): the files that scripts/test.mjs runs in one process
+ * take each other's clients, and the last file's process still exits at once.
  */
 const idle: Array<{ client: PGlite; timer: NodeJS.Timeout }> = [];
-const IDLE_MS = 200;
+const IDLE_MS = 5_000;
 
 async function openPgliteTestStore(): Promise<TestStore> {
   for (let kept = idle.pop(); kept; kept = idle.pop()) {
@@ -193,6 +195,7 @@ function lease(client: PGlite): TestStore {
         if (i >= 0) idle.splice(i, 1);
         void client.close().catch(() => {});
       }, IDLE_MS);
+      timer.unref();
       idle.push({ client, timer });
     },
   };

@@ -25,6 +25,7 @@ import {
   sign as nodeSign,
   verify as nodeVerify,
 } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { ml_dsa65 } from '@noble/post-quantum/ml-dsa.js';
 import { ml_kem512, ml_kem768 } from '@noble/post-quantum/ml-kem.js';
@@ -38,6 +39,7 @@ import { completeApproval } from '../helpers/approvals.js';
 import { startTestServer } from '../helpers/server.js';
 import type { TestServer } from '../helpers/server.js';
 import { assertError, b64 } from '../helpers/wire.js';
+import { fixedRsaKeyPair } from '../helpers/rsa.js';
 
 const MSG = new TextEncoder().encode('exported under dual control');
 
@@ -61,7 +63,7 @@ interface Receiver {
 }
 
 function receivers(): Receiver[] {
-  const rsa = generateKeyPairSync('rsa', { modulusLength: 3072 });
+  const rsa = fixedRsaKeyPair(3072);
   const kem = ml_kem768.keygen();
   const xw = ml_kem768_x25519.keygen();
   return [
@@ -479,10 +481,7 @@ describe('key export under dual control', { timeout: 300_000 }, () => {
         'exp',
         () => ({
           algorithm: 'rsa-oaep-3072-aes-kwp',
-          wrappingKey: generateKeyPairSync('rsa', { modulusLength: 2048 }).publicKey.export({
-            format: 'pem',
-            type: 'spki',
-          }),
+          wrappingKey: fixedRsaKeyPair(2048).publicKey.export({ format: 'pem', type: 'spki' }),
         }),
         400,
         'WRAPPING_KEY_INVALID',

@@ -33,6 +33,7 @@ import { startTestServer } from '../helpers/server.js';
 import type { TestServer } from '../helpers/server.js';
 import { hex, wycheproof } from '../engine/crypto/vectors.js';
 import { assertError, b64 } from '../helpers/wire.js';
+import { fixedRsaKeyPair } from '../helpers/rsa.js';
 
 const ALGS: WrappingAlgorithm[] = ['rsa-oaep-3072-aes-kwp', 'ml-kem-768', 'x-wing'];
 const MSG = new TextEncoder().encode('imported and working');
@@ -63,7 +64,7 @@ function families(): Family[] {
   const mac = generateKey('hmac-sha256').private;
   const ed = generateKeyPairSync('ed25519');
   const ec = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
-  const rsa = generateKeyPairSync('rsa', { modulusLength: 3072 });
+  const rsa = fixedRsaKeyPair(3072);
   const dsaSeed = generateKey('ml-dsa-65').private;
   const kemSeed = generateKey('ml-kem-768').private;
   return [
@@ -515,7 +516,7 @@ describe('BYOK import and RSA-OAEP decrypt', { timeout: 300_000 }, () => {
           body({
             type: 'rsa-3072',
             algorithm: 'ml-kem-768',
-            wrappedKey: await wrap('ml-kem-768', pkcs8(generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey)),
+            wrappedKey: await wrap('ml-kem-768', pkcs8(fixedRsaKeyPair(2048).privateKey)),
           }),
         400,
         'PRIVATE_KEY_INVALID',

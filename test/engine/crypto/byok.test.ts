@@ -27,6 +27,7 @@ import { kwpUnwrap, kwpWrap, kwpWrappedLength } from '../../../engine/crypto/kwp
 import { generateKey, importPrivateKey } from '../../../engine/crypto/material.js';
 import { KEY_TYPES } from '../../../engine/crypto/types.js';
 import { hex, toHex, wycheproof } from './vectors.js';
+import { fixedRsaKeyPair } from '../../helpers/rsa.js';
 
 interface KwpVectors {
   tests: Array<{ tcId: number; comment: string; key: string; msg: string; ct: string; result: 'valid' | 'invalid' }>;
@@ -99,12 +100,20 @@ describe('byok: wrapping constructions', () => {
     assert.deepEqual(importWrappingKey('ml-kem-768', kem.publicKey), keys['ml-kem-768']!.public);
   });
 
+  // Every key type's material, made once for the three algorithms (RSA-4096 keygen alone costs a second).
+  let materials: Map<(typeof KEY_TYPES)[number], Uint8Array> | undefined;
+  const materialOf = (type: (typeof KEY_TYPES)[number]): Uint8Array => {
+    materials ??= new Map();
+    if (!materials.has(type)) materials.set(type, generateKey(type).private);
+    return materials.get(type)!;
+  };
+
   for (const alg of WRAPPING_ALGORITHMS) {
     it(`${alg}: every key type's canonical material round-trips`, () => {
       const { public: pub, private: priv } = keys[alg]!;
       for (const type of KEY_TYPES) {
         if (type.startsWith('slh-dsa-sha2-') && type.endsWith('s')) continue; // keygen takes seconds; 128f covers the format
-        const m = generateKey(type).private;
+        const m = materialOf(type);
         const back = unwrapKeyMaterial(alg, priv, wrapKeyMaterial(alg, pub!, m));
         assert.deepEqual(back, m, type);
         assert.ok(importPrivateKey(type, back), type);
@@ -202,9 +211,7 @@ describe('byok: wrapping constructions', () => {
       () => parseWrappingKey('rsa-oaep-3072-aes-kwp', 'not a key'),
       (e) => bad(e, /RSA-3072 public key as PEM/),
     );
-    const rsa2048 = generateKeyPairSync('rsa', { modulusLength: 2048 })
-      .publicKey.export({ format: 'der', type: 'spki' })
-      .toString('base64');
+    const rsa2048 = fixedRsaKeyPair(2048).publicKey.export({ format: 'der', type: 'spki' }).toString('base64');
     assert.throws(
       () => parseWrappingKey('rsa-oaep-3072-aes-kwp', rsa2048),
       (e) => bad(e, /rsa-oaep-3072-aes-kwp expects/),

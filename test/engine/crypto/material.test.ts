@@ -2,6 +2,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createPrivateKey, generateKeyPairSync } from 'node:crypto';
 import { isKeywardError, type KeywardCode } from '../../../lib/errors.js';
+import { fixedRsaKeyPair } from '../../helpers/rsa.js';
 import {
   KEY_TYPES,
   KEY_TYPE_INFO,
@@ -74,7 +75,7 @@ describe('material', () => {
     assert.throws(() => importPublicKey('ecdsa-p384', pem), code('PUBLIC_KEY_INVALID'));
     assert.throws(() => importPublicKey('ed25519', pem), code('PUBLIC_KEY_INVALID'));
     assert.throws(() => importPublicKey('rsa-3072', pem), code('PUBLIC_KEY_INVALID'));
-    const rsa2048 = generateKeyPairSync('rsa', { modulusLength: 2048 }).publicKey.export({
+    const rsa2048 = fixedRsaKeyPair(2048).publicKey.export({
       type: 'spki',
       format: 'pem',
     }) as string;

@@ -6,6 +6,7 @@
  * on both, the fallback to noble when the addon cannot load or fails its self-test, and the worker
  * pool following the main thread's choice.
  */
+// keyward-test: own-process (sets KEYWARD_PQ_BACKEND and the process's PQ backend)
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import { ml_dsa44, ml_dsa65, ml_dsa87 } from '@noble/post-quantum/ml-dsa.js';

@@ -16,6 +16,7 @@ import {
 import { isKeywardError } from '../../../lib/errors.js';
 import { SIGNATURE_HASHES, sign, verify } from '../../../engine/crypto/sign.js';
 import { generateKey } from '../../../engine/crypto/material.js';
+import { fixedRsaMaterial } from '../../helpers/rsa.js';
 
 const msg = Buffer.from('keyward signs this, as Vault transit would');
 const der = (k: Uint8Array, type: 'spki' | 'pkcs8') =>
@@ -25,7 +26,7 @@ const der = (k: Uint8Array, type: 'spki' | 'pkcs8') =>
 
 describe('sign options: hash, rsaPadding, pssSaltLength', () => {
   const ec = generateKey('ecdsa-p384');
-  const rsa = generateKey('rsa-3072');
+  const rsa = fixedRsaMaterial(3072); // an RSA-3072 key made by OpenSSL (test/fixtures/rsa)
 
   it("ECDSA signs over every offered digest; prehashed takes that digest's length", () => {
     for (const hash of SIGNATURE_HASHES) {

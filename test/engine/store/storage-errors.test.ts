@@ -4,6 +4,7 @@
  * and other database errors are not; a storage call that does not answer is cut at its deadline;
  * a write transaction still running at its deadline rolls back with its audit record.
  */
+// keyward-test: own-process (watches the process's unhandledRejection events)
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer } from 'node:net';

@@ -1,3 +1,4 @@
+// keyward-test: own-process (changes the working directory)
 import assert from 'node:assert/strict';
 import { cp, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
