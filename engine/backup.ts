@@ -30,7 +30,6 @@ import { createReadStream, createWriteStream } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { once } from 'node:events';
 import { Readable } from 'node:stream';
-import type { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip, createGzip, gzipSync } from 'node:zlib';
 import { z } from 'zod';
@@ -110,8 +109,17 @@ export interface BackupSource {
   now: () => Date;
 }
 
-async function write(out: Writable, chunk: string | Uint8Array): Promise<void> {
-  if (!out.write(chunk)) await once(out, 'drain');
+/**
+ * The server could not write its spool (ENOSPC, EIO, …): an infrastructure failure, so 503 with
+ * Retry-After. The cause's errno code is named; its message (which holds the spool's path) is not.
+ */
+export function spoolFailed(err: unknown): KeywardError {
+  const code = (err as NodeJS.ErrnoException | undefined)?.code;
+  return new KeywardError(
+    'BACKUP_SPOOL_FAILED',
+    `the backup could not be spooled to the server's temporary directory${code ? ` (${code})` : ''}; retry shortly`,
+    { details: { retryAfter: 1 } },
+  );
 }
 
 /** gzip's level for a backup: 6, zlib's default. */
@@ -136,14 +144,21 @@ export interface BackupSpool {
 export async function writeBackup(src: BackupSource, bodyFile: string): Promise<BackupSpool> {
   const file = createWriteStream(bodyFile, { mode: 0o600, flags: 'wx' });
   const gzip = createGzip({ level: GZIP_LEVEL });
-  const piped = pipeline(gzip, file);
+  // The spool can fail while the snapshot waits on the database (a full disk): the failure is held
+  // here at once (never an unhandled rejection, which would stop the server) and ends the snapshot at
+  // its next line, whose write would otherwise wait forever for a 'drain' the destroyed gzip never emits.
+  let spoolError: unknown;
+  const piped = pipeline(gzip, file).catch((err: unknown) => {
+    spoolError ??= err;
+  });
   const hash = createHash('sha256');
   let bytes = 0;
   const emit = async (line: string) => {
+    if (spoolError !== undefined) throw spoolFailed(spoolError);
     const b = Buffer.from(line + '\n', 'utf8');
     hash.update(b);
     bytes += b.length;
-    await write(gzip, b);
+    if (!gzip.write(b)) await Promise.race([once(gzip, 'drain'), piped]);
   };
   let snap;
   try {
@@ -163,11 +178,12 @@ export async function writeBackup(src: BackupSource, bodyFile: string): Promise<
     });
   } catch (err) {
     gzip.destroy();
-    await piped.catch(() => undefined);
-    throw err;
+    await piped;
+    throw spoolError !== undefined ? spoolFailed(spoolError) : err;
   }
   gzip.end();
   await piped;
+  if (spoolError !== undefined) throw spoolFailed(spoolError);
   const { config, tree, head, cp } = snap.header;
   const origin = cp ? parseCheckpoint(parseNote(cp.note).text).origin : null;
   const header: BackupHeader = {

@@ -143,6 +143,8 @@ export const ERROR_STATUS = Object.freeze({
   STORAGE_UNAVAILABLE: 503,
   // a restored store whose backup seal fails at the first unseal (it stays sealed: docs/backup.md)
   BACKUP_INVALID: 409,
+  // the server's spool for a backup failed (a full or failing temporary directory)
+  BACKUP_SPOOL_FAILED: 503,
   // audit log (fail closed: nothing is released without a durable record)
   AUDIT_UNAVAILABLE: 503,
   AUDIT_QUEUE_FULL: 503,

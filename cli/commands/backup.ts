@@ -7,7 +7,7 @@
  * @module
  */
 import { createWriteStream, existsSync } from 'node:fs';
-import { rename, rm } from 'node:fs/promises';
+import { link, rename, rm } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { Command, Option } from 'clipanion';
@@ -34,7 +34,7 @@ export default class BackupCommand extends RemoteCommand {
   async run(): Promise<number> {
     refuseExisting(this.out, this.force);
     const { id, body } = done(await this.client().backup());
-    const summary = await saveBackup(body, this.out, id);
+    const summary = await saveBackup(body, this.out, id, this.force);
     this.print(summary, () => backupText(summary));
     return 0;
   }
@@ -48,10 +48,11 @@ export function refuseExisting(file: string, force = false): void {
 
 /**
  * Writes a backup answer's bytes to `out` (mode 0600) through `out.partial`, checked against its own
- * header before it is renamed into place; also what `keyward approval execute --out` does with an
- * approved backup's answer. Returns what the CLI prints.
+ * header before it is moved into place; also what `keyward approval execute --out` does with an
+ * approved backup's answer. Without `force` it is linked into place, which fails on a file created at
+ * `out` while the backup was on its way (a rename would replace it). Returns what the CLI prints.
  */
-export async function saveBackup(body: ReadableStream<Uint8Array>, out: string, id = '') {
+export async function saveBackup(body: ReadableStream<Uint8Array>, out: string, id = '', force = false) {
   const partial = `${out}.partial`;
   try {
     await pipeline(
@@ -60,7 +61,16 @@ export async function saveBackup(body: ReadableStream<Uint8Array>, out: string, 
     );
     const { checkBackupFile } = await import('../../engine/backup.js');
     const { header } = await checkBackupFile(partial);
-    await rename(partial, out);
+    if (force) await rename(partial, out);
+    else {
+      await link(partial, out).catch((err: NodeJS.ErrnoException) => {
+        if (err.code === 'EEXIST') throw appeared(out);
+        // A file system without hard links: check once more, then rename.
+        if (existsSync(out)) throw appeared(out);
+        return rename(partial, out);
+      });
+      await rm(partial, { force: true });
+    }
     return {
       file: out,
       id: header.id || id,
@@ -82,6 +92,9 @@ export async function saveBackup(body: ReadableStream<Uint8Array>, out: string, 
     throw err;
   }
 }
+
+const appeared = (out: string) =>
+  new KeywardError('FILE_EXISTS', `${out} appeared while the backup was written; refusing to overwrite it`);
 
 export function backupText(summary: Awaited<ReturnType<typeof saveBackup>>): string {
   return [

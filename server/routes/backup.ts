@@ -17,7 +17,7 @@ import { caller } from '../auth.js';
 import { parseBody } from '../body.js';
 import { EmptyBody } from '../schemas.js';
 import { respond } from './respond.js';
-import { backupStream } from '../../engine/backup.js';
+import { backupStream, spoolFailed } from '../../engine/backup.js';
 
 /** The media type of a backup file: gzipped newline-delimited JSON (docs/backup.md). */
 export const BACKUP_MEDIA_TYPE = 'application/gzip';
@@ -28,7 +28,9 @@ export function backupRoutes(deps: AppDeps): Router {
 
   r.post('/backup', async (ctx: Context) => {
     await parseBody(ctx, EmptyBody, deps.bodyLimit);
-    const dir = await mkdtemp(join(tmpdir(), 'keyward-backup-'));
+    const dir = await mkdtemp(join(tmpdir(), 'keyward-backup-')).catch((err: unknown) => {
+      throw spoolFailed(err);
+    });
     const file = join(dir, 'body.ndjson.gz');
     const cleanup = () => rm(dir, { recursive: true, force: true }).catch(() => undefined);
     let out;

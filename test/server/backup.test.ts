@@ -24,7 +24,7 @@ import { Hsm } from '../../engine/hsm.js';
 import { backupTables } from '../../engine/store/backup.js';
 import { openStore, readAuditRecordsText } from '../../engine/store/index.js';
 import type { Store, StoreOptions } from '../../engine/store/index.js';
-import { checkBackupFile, restoreBackup } from '../../engine/backup.js';
+import { checkBackupFile, restoreBackup, writeBackup } from '../../engine/backup.js';
 import { statusFor } from '../../server/errors.js';
 import { createLogger } from '../../server/log.js';
 import { listen } from '../../server/main.js';
@@ -36,6 +36,7 @@ import { startTestServer } from '../helpers/server.js';
 import type { TestServer } from '../helpers/server.js';
 import { adminDatabaseUrl, createTestDatabaseUrl, pgliteTestImage } from '../helpers/store.js';
 import { b64 } from '../helpers/wire.js';
+import { saveBackup } from '../../cli/commands/backup.js';
 
 /** A server over a restored store, driven with plain fetch. */
 interface Restored {
@@ -314,6 +315,59 @@ describe('backup and restore', { timeout: 300_000 }, () => {
         return true;
       });
     }
+  });
+
+  it('a spool the server cannot write is 503 BACKUP_SPOOL_FAILED, and the server stays up', async () => {
+    // The temporary directory is gone: the route's mkdtemp fails.
+    const saved = process.env.TMPDIR;
+    process.env.TMPDIR = f('no-such-tmpdir');
+    let r;
+    try {
+      r = await s.call('POST', '/v1/sys/backup', { token: root, body: {} });
+    } finally {
+      if (saved === undefined) delete process.env.TMPDIR;
+      else process.env.TMPDIR = saved;
+    }
+    assert.equal(r.status, 503, JSON.stringify(r.body));
+    assert.equal(r.body.error.code, 'BACKUP_SPOOL_FAILED');
+    assert.match(r.body.error.message, /\(ENOENT\)/);
+    assert.doesNotMatch(r.body.error.message, /no-such-tmpdir/, 'the path stays out of the answer');
+    assert.equal(r.headers.get('retry-after'), '1');
+    // The spool file itself fails while the snapshot reads the database (before, its stream's error
+    // was an unhandled rejection that stopped the server).
+    const { hsm } = s;
+    const src = {
+      db: hsm.store.db,
+      barrier: hsm.seal.barrier,
+      driver: hsm.store.driver,
+      node: 'test',
+      version: 'test',
+      now: () => new Date(),
+    };
+    await assert.rejects(writeBackup(src, f('no-such-dir/body.gz')), (err: any) => {
+      assert.equal(err.code, 'BACKUP_SPOOL_FAILED');
+      return true;
+    });
+    assert.equal((await s.call('GET', '/v1/auth/whoami', { token: root })).status, 200);
+  });
+
+  it('the CLI never replaces a file that appears at --out while the backup is on its way', async () => {
+    const bytes = await readFile(backup);
+    const out = f('appeared.backup');
+    let pull = 0;
+    const body = new ReadableStream<Uint8Array>({
+      async pull(c) {
+        if (pull++ === 0) c.enqueue(bytes.subarray(0, 100));
+        else {
+          await writeFile(out, "someone else's file");
+          c.enqueue(bytes.subarray(100));
+          c.close();
+        }
+      },
+    });
+    await assert.rejects(saveBackup(body, out), (err: any) => err.code === 'FILE_EXISTS');
+    assert.equal(await readFile(out, 'utf8'), "someone else's file");
+    await assert.rejects(stat(`${out}.partial`), 'the partial file is removed');
   });
 
   it('restores an uncompressed backup, as releases before gzip wrote them', async () => {
