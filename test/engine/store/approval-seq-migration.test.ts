@@ -1,7 +1,8 @@
 /**
  * Migration 0011 (engine/store/migrations/0011_approval_seq.sql) on approvals written before it:
  * each gets its `seq` in id order (COLLATE "C", the order cursors paged in until then), the
- * column ends NOT NULL and unique, and the next insert takes the number after them.
+ * column ends NOT NULL and unique, and the next insert takes the number after them, also one from a
+ * node of the release before (no `seq`: the trigger numbers it).
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
@@ -39,6 +40,15 @@ for (const driver of availableDrivers()) {
         assert.deepEqual(
           (await listApprovals(store.db, { limit: 1, after: 'apr_b' })).map((r) => [r.id, r.seq]),
           [['apr_0', 5]],
+        );
+        // A node still on the release before 0011 inserts without seq (a rolling upgrade): the
+        // trigger numbers it after the others.
+        await store.db.execute(sql`insert into approvals (id, requester, operation, method, path, request_digest,
+          policies, required, approver_group, reason, expires_at)
+          values ('apr_old', 'alice', 'key.delete', 'DELETE', '/v1/keys/k', 'd', '[]'::jsonb, 1, 'ops', 'r', now() + interval '1 hour')`);
+        assert.deepEqual(
+          (await listApprovals(store.db, { limit: 5, after: 'apr_0' })).map((r) => [r.id, r.seq]),
+          [['apr_old', 6]],
         );
       } finally {
         await store.close();
