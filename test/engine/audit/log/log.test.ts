@@ -21,6 +21,21 @@ import type { Db, Store } from '../../../../engine/store/index.js';
 import { createTestDatabaseUrl, describePostgres, openTestStore } from '../../../helpers/store.js';
 import { sampleRecord } from '../helpers.js';
 
+/** Holds the head row (PostgreSQL) / the one connection (PGlite) until `free`: appends can't commit. */
+async function holdHead(db: Db): Promise<{ holder: Promise<void>; free: () => void }> {
+  let free!: () => void;
+  const gate = new Promise<void>((r) => (free = r));
+  let locked!: () => void;
+  const isLocked = new Promise<void>((r) => (locked = r));
+  const holder = withTransaction(db, async (tx) => {
+    await tx.execute(sql`select size from audit_head where id = 1 for update`);
+    locked();
+    await gate;
+  });
+  await isLocked;
+  return { holder, free };
+}
+
 describe('AuditLog', () => {
   it('group-commits concurrent appends into contiguous indexes', async () => {
     const store = await openTestStore();
@@ -50,16 +65,8 @@ describe('AuditLog', () => {
       // The first append warms the fresh database up; under load that alone can take over 300 ms.
       await (await AuditLog.open(store.db)).append(sampleRecord(1, { requestId: 'before' }));
       const log = await AuditLog.open(store.db, { deadlineMs: 300, maxQueue: 3 });
-      const gate = new Promise<void>((r) => (release = r));
-      let locked!: () => void;
-      const isLocked = new Promise<void>((r) => (locked = r));
-      // Hold the head row (PostgreSQL) / the one connection (PGlite): appends can't commit.
-      const holder = withTransaction(store.db, async (tx) => {
-        await tx.execute(sql`select size from audit_head where id = 1 for update`);
-        locked();
-        await gate;
-      });
-      await isLocked;
+      const { holder, free } = await holdHead(store.db);
+      release = free;
       const t0 = performance.now();
       const settle = (p: Promise<number>) =>
         p.then(
@@ -101,15 +108,8 @@ describe('AuditLog', () => {
     try {
       const log = await AuditLog.open(store.db, { deadlineMs: 300 });
       await log.append(sampleRecord(0, { requestId: 'warm' }));
-      const gate = new Promise<void>((r) => (release = r));
-      let locked!: () => void;
-      const isLocked = new Promise<void>((r) => (locked = r));
-      const holder = withTransaction(store.db, async (tx) => {
-        await tx.execute(sql`select size from audit_head where id = 1 for update`);
-        locked();
-        await gate;
-      });
-      await isLocked;
+      const { holder, free } = await holdHead(store.db);
+      release = free;
       // Failed at, in ms after the append was made.
       const failedAfter = (p: Promise<number>, t0: number) =>
         p.then(
