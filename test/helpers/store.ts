@@ -153,12 +153,14 @@ let image: Promise<Blob> | undefined;
 /**
  * PGlite clients a closed test store left, kept for the next store of this process: a new one costs
  * about 0.6 s of CPU (its image is unpacked and PostgreSQL started), emptying one a few ms. A kept
- * client is closed when no store takes it within IDLE_MS. The wait holds no process open (an
- * in-memory PGlite holds no handle of its own): the files that scripts/test.mjs runs in one process
- * take each other's clients, and the last file's process still exits at once.
+ * client is closed when no store takes it within IDLE_MS. The files that scripts/test.mjs runs in one
+ * process are all loaded before the first test runs, so the next file's store comes within
+ * milliseconds of the last one's close. The wait still holds the test process open at its end,
+ * although the timer is unref'd (5 s of it added 5 s to every process that opened a store: about a
+ * minute of a whole run), so it stays short.
  */
 const idle: Array<{ client: PGlite; timer: NodeJS.Timeout }> = [];
-const IDLE_MS = 5_000;
+const IDLE_MS = 200;
 
 async function openPgliteTestStore(): Promise<TestStore> {
   for (let kept = idle.pop(); kept; kept = idle.pop()) {
