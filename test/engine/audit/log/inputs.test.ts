@@ -34,6 +34,17 @@ function batchOf(n: number): AuditInput[] {
   });
 }
 
+/** Inputs as format 2 lists them before coding: u32 BE length ‖ bytes, each in turn. */
+function lengthPrefixed(inputs: AuditInput[]): Buffer {
+  return Buffer.concat(
+    inputs.flatMap((i) => {
+      const len = Buffer.alloc(4);
+      len.writeUInt32BE(i.bytes.length);
+      return [len, Buffer.from(i.bytes)];
+    }),
+  );
+}
+
 /** Format 2's 36-byte header with the given fields, then `payload`. */
 function format2(size: number, payload: Uint8Array, o: { codec?: number; version?: number } = {}): Buffer {
   const h = Buffer.alloc(36);
@@ -123,13 +134,7 @@ describe('audit batch inputs blob', () => {
 
   it('still decodes format 2 with codec 1 (DEFLATE) as the previous release wrote it', () => {
     const inputs = batchOf(13);
-    const body = Buffer.concat(
-      inputs.flatMap((i) => {
-        const len = Buffer.alloc(4);
-        len.writeUInt32BE(i.bytes.length);
-        return [len, Buffer.from(i.bytes)];
-      }),
-    );
+    const body = lengthPrefixed(inputs);
     const blob = format2(body.length, deflateRawSync(body, { level: 1 }));
     assert.deepEqual(Buffer.from(pako.inflateRaw(blob.subarray(36))), body, 'pako reads the payload');
     const back = decodeBatchInputs(blob, new Map(), 0);
@@ -166,13 +171,7 @@ describe('audit batch inputs blob', () => {
 
   it('answers AUDIT_LOG_CORRUPT naming the batch for a damaged, truncated or forged blob', () => {
     const inputs = batchOf(13);
-    const plain = Buffer.concat(
-      inputs.flatMap((i) => {
-        const len = Buffer.alloc(4);
-        len.writeUInt32BE(i.bytes.length);
-        return [len, Buffer.from(i.bytes)];
-      }),
-    );
+    const plain = lengthPrefixed(inputs);
     const deflated = format2(plain.length, deflateRawSync(plain));
     // Truncated compressed data.
     assertCorrupt(deflated.subarray(0, deflated.length - 9), 256, /damaged compressed data|inflated bytes/);
