@@ -338,32 +338,55 @@ export class KeywardClient {
    * The client's timeout covers reading the stream too: give a large `timeoutMs` for a big store.
    */
   async backup(options: CallOptions = {}): Promise<{ id: string; body: ReadableStream<Uint8Array> } | Parked> {
+    const r = await this.#postStream('/v1/sys/backup', {}, options);
+    return 'parked' in r ? r : { id: r.headers.get('keyward-backup-id') ?? '', body: r.body };
+  }
+
+  /**
+   * POST /v1/approvals/{id}/execute for an approval whose answer is a file, not JSON (an approved
+   * `sys.backup`): the answer's headers and its bytes as a stream. `body` is the original request
+   * body ({} for the parked one). As {@link backup}, the timeout covers reading the stream.
+   */
+  async executeApprovalStream(
+    id: string,
+    body: Record<string, unknown> = {},
+    options: CallOptions = {},
+  ): Promise<{ headers: Headers; body: ReadableStream<Uint8Array> } | Parked> {
+    return this.#postStream(`/v1/approvals/${encodeURIComponent(id)}/execute`, body, options);
+  }
+
+  /** A POST whose answer is streamed bytes: error bodies and a 202 (parked) read as JSON. */
+  async #postStream(
+    path: string,
+    body: object,
+    options: CallOptions,
+  ): Promise<{ headers: Headers; body: ReadableStream<Uint8Array> } | Parked> {
     const timeout = this.timeoutMs > 0 ? AbortSignal.timeout(this.timeoutMs) : undefined;
     const signal = timeout && options.signal ? AbortSignal.any([options.signal, timeout]) : (timeout ?? options.signal);
     const request = this.api.request as unknown as (method: string, path: string, init: object) => Promise<Settled>;
     let settled: Settled;
     try {
-      settled = await request('post', '/v1/sys/backup', { body: {}, parseAs: 'stream', ...(signal ? { signal } : {}) });
+      settled = await request('post', path, { body, parseAs: 'stream', ...(signal ? { signal } : {}) });
     } catch (err) {
-      throw this.#transportError('post', '/v1/sys/backup', err, timeout, options.signal);
+      throw this.#transportError('post', path, err, timeout, options.signal);
     }
     const { response } = settled;
     if (!response.ok) throw errorFromResponse(response.status, settled.error);
     if (response.status === 202) {
       const text = await new Response(settled.data as ReadableStream<Uint8Array>).text();
-      const body = JSON.parse(text) as Record<string, unknown>;
+      const parsed = JSON.parse(text) as Record<string, unknown>;
       const parked: ParkedRequest = {
-        approvalId: String(body.approvalId),
-        required: Number(body.required),
-        group: String(body.group),
-        reason: String(body.reason ?? ''),
-        expiresAt: String(body.expiresAt),
+        approvalId: String(parsed.approvalId),
+        required: Number(parsed.required),
+        group: String(parsed.group),
+        reason: String(parsed.reason ?? ''),
+        expiresAt: String(parsed.expiresAt),
       };
       return { parked };
     }
     if (!(settled.data instanceof ReadableStream))
-      throw new KeywardApiError(response.status, 'BAD_RESPONSE', 'POST /v1/sys/backup: expected a body');
-    return { id: response.headers.get('keyward-backup-id') ?? '', body: settled.data as ReadableStream<Uint8Array> };
+      throw new KeywardApiError(response.status, 'BAD_RESPONSE', `POST ${path}: expected a body`);
+    return { headers: response.headers, body: settled.data as ReadableStream<Uint8Array> };
   }
 
   /**

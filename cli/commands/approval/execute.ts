@@ -1,6 +1,5 @@
 import { Command, Option, UsageError } from 'clipanion';
 import { KeywardError } from '../../../lib/errors.js';
-import type { KeywardCode } from '../../../lib/errors.js';
 import { backupText, refuseExisting, saveBackup } from '../backup.js';
 import { readJsonFile } from '../../files.js';
 import { RemoteCommand } from '../../base.js';
@@ -67,25 +66,8 @@ export default class ApprovalExecuteCommand extends RemoteCommand {
         throw new UsageError(
           `approval ${this.id} runs a backup, whose answer is the backup file: give --out FILE (it was not executed)`,
         );
-      const { data, response } = await client.api.POST('/v1/approvals/{id}/execute', {
-        params: { path: { id: this.id } },
-        body: body as Record<string, unknown>,
-        parseAs: 'stream',
-      });
-      if (!response.ok || !data) {
-        const text = response.bodyUsed ? '' : await response.text().catch(() => '');
-        let err: { code?: string; message?: string } = {};
-        try {
-          err = (JSON.parse(text) as { error?: typeof err }).error ?? {};
-        } catch {
-          /* not JSON: named by the status below */
-        }
-        throw new KeywardError(
-          (err.code ?? 'BAD_RESPONSE') as KeywardCode,
-          err.message ?? `POST /v1/approvals/${this.id}/execute answered ${response.status}`,
-        );
-      }
-      const summary = await saveBackup(data, this.out, response.headers.get('keyward-backup-id') ?? '');
+      const answer = done(await client.executeApprovalStream(this.id, body as Record<string, unknown>));
+      const summary = await saveBackup(answer.body, this.out, answer.headers.get('keyward-backup-id') ?? '');
       this.print(summary, () => backupText(summary));
       return 0;
     }
