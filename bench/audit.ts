@@ -28,7 +28,10 @@
  *    AES-GCM endpoint of bench/api (bench/helpers/bare-aead-server.ts: no auth, policy, audit or
  *    database), in slices of its own among theirs: full pipeline (audit on) ÷ bare is issue 14's
  *    PostgreSQL figure. The audit-on server's /metrics say how many append statements the slices
- *    took, with how many records each and how long one took.
+ *    took, with how many records each and how long one took. On Linux, /proc gives each server's
+ *    CPU per request over its slices (on − off: what the audit log adds on the server's side) and,
+ *    when the cluster runs on this machine, the CPU of the audit-on database's backends per append
+ *    statement and per record.
  * 3. `audit verify` records/s over the log that part 1 (and a top-up to ≥ 50,000 records) wrote,
  *    after integrating it (AuditIntegrator, with Ed25519 + ML-DSA-44 checkpoint signing), with the
  *    engine's LogVerifier (engine/audit/verifier/verify-log.ts) that `keyward audit verify` runs: each leaf
