@@ -365,7 +365,17 @@ interface EncryptFigures {
    * per statement, and the mean time of one append statement (round trip, execution and the commit's
    * WAL flush) — what an audited request waits for beyond the unaudited one.
    */
-  appendsOn?: { statements: number; recordsPerStatement: number; meanStatementMs: number };
+  appendsOn?: {
+    statements: number;
+    recordsPerStatement: number;
+    meanStatementMs: number;
+    /**
+     * The share of the audit-on slices' time during which an append statement was in flight (one at
+     * a time): near 1, throughput is bound by the statement's latency (round trip, execution, the
+     * WAL flush) times records per statement; well below 1, by CPU.
+     */
+    busyFraction: number;
+  };
   /**
    * PostgreSQL's WAL over the audit-on slices (pg_stat_wal; the flush time with track_wal_io_timing,
    * set on the audit-on database): how many WAL flushes (fdatasync) the statements waited for and
@@ -704,6 +714,8 @@ async function encryptOnOff(
       statements: m1.statements - m0.statements,
       recordsPerStatement: round((m1.records - m0.records) / (m1.statements - m0.statements), 1),
       meanStatementMs: round(((m1.seconds - m0.seconds) * 1000) / (m1.statements - m0.statements), 3),
+      // The slices' windows plus their 150 ms warm-ups, when the server also appended.
+      busyFraction: round((m1.seconds - m0.seconds) / sOn.reduce((t, x) => t + (x.durationMs + 150) / 1000, 0), 2),
     };
   if (dbs) {
     const s = await openStore({ databaseUrl: dbs[0]!.url });
@@ -1322,7 +1334,7 @@ export async function main({ json, args }: BenchOptions): Promise<void> {
     );
     if (part2.appendsOn)
       console.log(
-        `audit on, group commits in the measured slices (/metrics): ${part2.appendsOn.statements} statements, ${part2.appendsOn.recordsPerStatement} records each, ${part2.appendsOn.meanStatementMs} ms per statement`,
+        `audit on, group commits in the measured slices (/metrics): ${part2.appendsOn.statements} statements, ${part2.appendsOn.recordsPerStatement} records each, ${part2.appendsOn.meanStatementMs} ms per statement, one in flight ${Math.round(part2.appendsOn.busyFraction * 100)}% of the time`,
       );
     if (part2.cpu) {
       const c = part2.cpu;
