@@ -28,7 +28,10 @@
  *    AES-GCM endpoint of bench/api (bench/helpers/bare-aead-server.ts: no auth, policy, audit or
  *    database), in slices of its own among theirs: full pipeline (audit on) ÷ bare is issue 14's
  *    PostgreSQL figure. The audit-on server's /metrics say how many append statements the slices
- *    took, with how many records each and how long one took.
+ *    took, with how many records each and how long one took. On Linux, /proc gives each server's
+ *    CPU per request over its slices (on − off: what the audit log adds on the server's side) and,
+ *    when the cluster runs on this machine, the CPU of the audit-on database's backends per append
+ *    statement and per record.
  * 3. `audit verify` records/s over the log that part 1 (and a top-up to ≥ 50,000 records) wrote,
  *    after integrating it (AuditIntegrator, with Ed25519 + ML-DSA-44 checkpoint signing), with the
  *    engine's LogVerifier (engine/audit/verifier/verify-log.ts) that `keyward audit verify` runs: each leaf
@@ -60,7 +63,7 @@
  * side, default 3), --warmup=SECONDS (default 1), --min-records=N (default 50000).
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { sql } from 'drizzle-orm';
@@ -362,7 +365,17 @@ interface EncryptFigures {
    * per statement, and the mean time of one append statement (round trip, execution and the commit's
    * WAL flush) — what an audited request waits for beyond the unaudited one.
    */
-  appendsOn?: { statements: number; recordsPerStatement: number; meanStatementMs: number };
+  appendsOn?: {
+    statements: number;
+    recordsPerStatement: number;
+    meanStatementMs: number;
+    /**
+     * The share of the audit-on slices' time during which an append statement was in flight (one at
+     * a time): near 1, throughput is bound by the statement's latency (round trip, execution, the
+     * WAL flush) times records per statement; well below 1, by CPU.
+     */
+    busyFraction: number;
+  };
   /**
    * PostgreSQL's WAL over the audit-on slices (pg_stat_wal; the flush time with track_wal_io_timing,
    * set on the audit-on database): how many WAL flushes (fdatasync) the statements waited for and
@@ -372,6 +385,61 @@ interface EncryptFigures {
    */
   walOn?: WalFigures;
   walCompared?: WalFigures;
+  /**
+   * CPU over the measured slices, from /proc/<pid>/stat (Linux; absent elsewhere): each server
+   * process's CPU (all its threads) per successful request, and auditUsPerRequest = on − off, what
+   * the audit log adds on the server's side; and, when the cluster runs on this machine, the CPU of
+   * the audit-on database's PostgreSQL backends (its pool and append connection) per append
+   * statement, per record and per request. On a machine where the server's event loop is the
+   * bottleneck, on ÷ off follows these.
+   */
+  cpu?: CpuFigures;
+}
+
+interface CpuFigures {
+  serverOnUsPerRequest: number;
+  serverOffUsPerRequest: number;
+  auditUsPerRequest: number;
+  postgresOn?: { usPerStatement?: number; usPerRecord?: number; usPerRequest: number; backends: number };
+}
+
+/** A process's CPU seconds (user + system, all threads) from /proc/<pid>/stat, or undefined (not Linux, gone). */
+function procCpuSeconds(pid: number | undefined): number | undefined {
+  if (pid === undefined) return undefined;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the command name (which may hold spaces) in parentheses: utime and stime are the 12th and 13th.
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(f[11]) + Number(f[12])) / CLOCK_TICKS;
+  } catch {
+    return undefined;
+  }
+}
+/** USER_HZ: 100 on every Linux platform Node runs on. */
+const CLOCK_TICKS = 100;
+
+/**
+ * The PostgreSQL backends serving database `url`'s connections from Keyward (application_name
+ * 'keyward'), when they are processes of this machine: each pid is checked to be a postgres
+ * process (a remote server's pids mean nothing here). Empty when none qualifies.
+ */
+async function localBackends(client: postgres.Sql, url: string): Promise<number[]> {
+  try {
+    const name = decodeURIComponent(new URL(url).pathname.slice(1));
+    const rows = await client<{ pid: number }[]>`
+      select pid from pg_stat_activity where datname = ${name} and application_name = 'keyward'`;
+    return rows
+      .map((r) => r.pid)
+      .filter((pid) => {
+        try {
+          return /postgres/.test(readFileSync(`/proc/${pid}/cmdline`, 'utf8'));
+        } catch {
+          return false;
+        }
+      });
+  } catch {
+    return [];
+  }
 }
 
 interface WalFigures {
@@ -538,14 +606,46 @@ async function encryptOnOff(
     cmp: { syncs: 0, syncMs: 0, bytes: 0, timed: true },
   };
   let walSeen = wal !== undefined;
+  // CPU over the on and off slices (see EncryptFigures.cpu): the servers' processes, and the audit-on
+  // database's backends with its statements (/metrics) over the same slices.
+  const cpu = { on: 0, off: 0, onDone: 0, offDone: 0, pg: 0, pgStatements: 0, pgRecords: 0, backends: 0 };
+  let cpuSeen = procCpuSeconds(on.proc.pid) !== undefined && procCpuSeconds(off.proc.pid) !== undefined;
+  let pgSeen = cpuSeen && wal !== undefined;
   const m0 = await metricsOn();
   try {
     for (const side of order) {
       const w0 = wal && (side === 'on' || side === 'cmp') ? await walCounters(wal) : undefined;
-      if (side === 'on') sOn.push(await load(callOn, opts(150)));
-      else if (side === 'off') sOff.push(await load(callOff, opts(150)));
-      else if (side === 'cmp') sCompared.push(await load(callCompared!, opts(150)));
-      else sBare.push(await load(callBare, opts(150)));
+      const server = side === 'on' ? on : side === 'off' ? off : undefined;
+      const backends = side === 'on' && pgSeen ? await localBackends(wal!, dbs![0]!.url) : [];
+      const pm0 = backends.length > 0 ? await metricsOn() : undefined;
+      const b0 = backends.map((pid) => procCpuSeconds(pid));
+      const c0 = procCpuSeconds(server?.proc.pid);
+      let slice: Slice;
+      if (side === 'on') sOn.push((slice = await load(callOn, opts(150))));
+      else if (side === 'off') sOff.push((slice = await load(callOff, opts(150))));
+      else if (side === 'cmp') sCompared.push((slice = await load(callCompared!, opts(150))));
+      else sBare.push((slice = await load(callBare, opts(150))));
+      const c1 = procCpuSeconds(server?.proc.pid);
+      const b1 = backends.map((pid) => procCpuSeconds(pid));
+      if (server && cpuSeen) {
+        // The window's CPU over its successes; the server's CPU during warm-up and tail is included
+        // (150 ms against slices of seconds), the same way on both sides.
+        if (c0 === undefined || c1 === undefined) cpuSeen = false;
+        else if (side === 'on') ((cpu.on += c1 - c0), (cpu.onDone += slice.completed));
+        else ((cpu.off += c1 - c0), (cpu.offDone += slice.completed));
+      }
+      if (side === 'on' && pgSeen) {
+        const pm1 = pm0 ? await metricsOn() : undefined;
+        if (backends.length === 0 || !pm0 || !pm1) pgSeen = false;
+        else {
+          // A backend that exited during the slice (idle timeout: 30 s, longer than a slice) is left out.
+          for (let i = 0; i < backends.length; i++)
+            if (b0[i] !== undefined && b1[i] !== undefined) cpu.pg += b1[i]! - b0[i]!;
+          cpu.pgStatements += pm1.statements - pm0.statements;
+          cpu.pgRecords += pm1.records - pm0.records;
+          cpu.backends = Math.max(cpu.backends, backends.length);
+        }
+      }
       if (side !== 'on' && side !== 'cmp') continue;
       const w1 = w0 ? await walCounters(wal!) : undefined;
       if (!w0 || !w1) {
@@ -590,11 +690,32 @@ async function encryptOnOff(
     figures.walOn = walFigures(walSum.on);
     if (sCompared.length > 0) figures.walCompared = walFigures(walSum.cmp);
   }
+  if (cpuSeen && cpu.onDone > 0 && cpu.offDone > 0) {
+    const onUs = (cpu.on * 1e6) / cpu.onDone;
+    const offUs = (cpu.off * 1e6) / cpu.offDone;
+    figures.cpu = {
+      serverOnUsPerRequest: round(onUs, 1),
+      serverOffUsPerRequest: round(offUs, 1),
+      auditUsPerRequest: round(onUs - offUs, 1),
+      ...(pgSeen && cpu.pgStatements > 0
+        ? {
+            postgresOn: {
+              usPerStatement: round((cpu.pg * 1e6) / cpu.pgStatements, 1),
+              usPerRecord: round((cpu.pg * 1e6) / cpu.pgRecords, 1),
+              usPerRequest: round((cpu.pg * 1e6) / cpu.onDone, 1),
+              backends: cpu.backends,
+            },
+          }
+        : {}),
+    };
+  }
   if (m0 && m1 && m1.statements > m0.statements)
     figures.appendsOn = {
       statements: m1.statements - m0.statements,
       recordsPerStatement: round((m1.records - m0.records) / (m1.statements - m0.statements), 1),
       meanStatementMs: round(((m1.seconds - m0.seconds) * 1000) / (m1.statements - m0.statements), 3),
+      // The slices' windows plus their 150 ms warm-ups, when the server also appended.
+      busyFraction: round((m1.seconds - m0.seconds) / sOn.reduce((t, x) => t + (x.durationMs + 150) / 1000, 0), 2),
     };
   if (dbs) {
     const s = await openStore({ databaseUrl: dbs[0]!.url });
@@ -1213,8 +1334,18 @@ export async function main({ json, args }: BenchOptions): Promise<void> {
     );
     if (part2.appendsOn)
       console.log(
-        `audit on, group commits in the measured slices (/metrics): ${part2.appendsOn.statements} statements, ${part2.appendsOn.recordsPerStatement} records each, ${part2.appendsOn.meanStatementMs} ms per statement`,
+        `audit on, group commits in the measured slices (/metrics): ${part2.appendsOn.statements} statements, ${part2.appendsOn.recordsPerStatement} records each, ${part2.appendsOn.meanStatementMs} ms per statement, one in flight ${Math.round(part2.appendsOn.busyFraction * 100)}% of the time`,
       );
+    if (part2.cpu) {
+      const c = part2.cpu;
+      console.log(
+        `server CPU per request (/proc, all threads): audit on ${c.serverOnUsPerRequest} µs, off ${c.serverOffUsPerRequest} µs: the audit log adds ${c.auditUsPerRequest} µs`,
+      );
+      if (c.postgresOn)
+        console.log(
+          `audit on, PostgreSQL backends' CPU (${c.postgresOn.backends} backends): ${c.postgresOn.usPerStatement} µs per append statement, ${c.postgresOn.usPerRecord} µs per record, ${c.postgresOn.usPerRequest} µs per request (the pool's other statements and the integrator's included)`,
+        );
+    }
     for (const [what, w] of [
       ['audit on', part2.walOn],
       ['compared', part2.walCompared],
