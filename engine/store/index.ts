@@ -110,6 +110,7 @@ export {
   getAuditTree,
   latestAuditCheckpoint,
   putAuditCheckpoint,
+  readAuditBatchChains,
   readAuditBatches,
   readAuditBatchInputs,
   readAuditHead,
@@ -120,6 +121,7 @@ export {
 } from './audit-repos.js';
 export type {
   AuditBatchAppender,
+  AuditBatchChains,
   AuditBatchRow,
   AuditBatchWrite,
   AuditHead,

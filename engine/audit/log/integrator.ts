@@ -22,11 +22,13 @@ import {
   getAuditTree,
   latestAuditCheckpoint,
   putAuditCheckpoint,
+  readAuditBatchChains,
   readAuditBatches,
   tryIntegratorLock,
   withTransaction,
 } from '../../store/index.js';
 import type { TileRun } from '../../store/index.js';
+import type { CommittedBatches } from './committed.js';
 import { TILE_HEIGHT, appendLeaves, rootFromFrontier } from '../math/merkle.js';
 import type { NodeHash } from '../math/merkle.js';
 import { leafHashesOfJoined, nodeHashFast, sha256Fast } from '../verifier/sha256-fast.js';
@@ -57,6 +59,12 @@ export interface IntegratorOptions {
   intervalMs?: number;
   /** Called with errors of background rounds (a corrupt log, a database failure). */
   onError?: (err: unknown) => void;
+  /**
+   * The batches this node's audit log committed, with their leaf hashes (AuditLog's
+   * `committedBatches`): a round whose stored batches all match one (committed.ts says how) reads
+   * their chain values only, not their leaves.
+   */
+  committed?: CommittedBatches;
 }
 
 export class AuditIntegrator {
@@ -208,13 +216,14 @@ export class AuditIntegrator {
     }
     const to = Math.min(head, tree.size + INTEGRATE_MAX);
     const n = to - tree.size;
-    const batches = await readAuditBatches(tx, tree.size, to);
+    const batches = await this.#readBatches(tx, tree.size, to);
     const prev = await auditChainAt(tx, tree.size - 1);
     if (!prev) throw corrupt(`record ${tree.size - 1} is missing`);
     // The leaf hashes, concatenated: the level 0 tiles as stored. node:crypto's (merkle.ts's are
-    // @noble's, which also run in the browser, ~2.5x slower here), each batch's leaves encoded once
-    // and hashed in place (leafHashesOfJoined). Every new record must be there, in index order, and
-    // its stored chain value must follow from the one before it and its re-hashed leaf.
+    // @noble's, which also run in the browser, ~2.5x slower here): those this node kept when it
+    // committed the batch (#readBatches), else each batch's leaves encoded once and hashed in place
+    // (leafHashesOfJoined). Every new record must be there, in index order, and its stored chain
+    // value must follow from the one before it and its leaf hash.
     const leafHashes = Buffer.allocUnsafe(32 * n);
     const link = Buffer.allocUnsafe(64); // chain(i - 1) ‖ leaf hash(i)
     link.set(prev, 0);
@@ -226,7 +235,7 @@ export class AuditIntegrator {
       if (i > 0 && k0 !== 0) throw corrupt(`record ${b.first}: its batch overlaps the one before it`);
       if (b.chains.length !== 32 * b.n)
         throw corrupt(`record ${b.first}: its batch holds ${b.chains.length} bytes of chain values for ${b.n} records`);
-      const { hashes, count } = leafHashesOfJoined(b.leaves);
+      const { hashes, count } = b.hashes ? { hashes: b.hashes, count: b.n } : leafHashesOfJoined(b.leaves);
       if (count !== b.n) throw corrupt(`record ${b.first}: its batch holds ${count} leaves where ${b.n} were written`);
       for (let k = k0; k < b.n && i < n; k++, i++) {
         const idx = tree.size + i;
@@ -256,8 +265,46 @@ export class AuditIntegrator {
     });
     // Another integrator moved the tree since we read it (only possible without the lock): nothing written.
     if (!moved) return 'busy';
+    this.#opts.committed?.forgetBefore(next.size);
     return next.size < head ? 'more' : 'done';
   }
+
+  /**
+   * The stored batches holding records [from, to), each with its leaf hashes (`hashes`) or its
+   * leaves to hash. When every one is a batch this node committed (same first index, record count and
+   * leaf byte length, and byte for byte the same chain values as stored), only the chain values are
+   * read and the kept hashes are used; otherwise the rows are read whole, so a stored batch that
+   * differs from what this node wrote is judged by re-hashing what is stored.
+   */
+  async #readBatches(tx: Db, from: number, to: number): Promise<RoundBatch[]> {
+    const kept = this.#opts.committed;
+    if (kept && kept.records > 0) {
+      const light = await readAuditBatchChains(tx, from, to);
+      const out: RoundBatch[] = [];
+      for (const b of light) {
+        const k = kept.get(b.first);
+        if (
+          !k ||
+          k.n !== b.n ||
+          k.leafBytes !== b.leafBytes ||
+          !Buffer.from(k.chains.buffer, k.chains.byteOffset, k.chains.byteLength).equals(b.chains)
+        )
+          break;
+        out.push({ first: b.first, n: b.n, leaves: '', chains: b.chains, hashes: k.hashes });
+      }
+      if (out.length === light.length) return out;
+    }
+    return readAuditBatches(tx, from, to);
+  }
+}
+
+/** A stored batch as a round reads it: with the leaf hashes its node kept, or with its leaves. */
+interface RoundBatch {
+  first: number;
+  n: number;
+  leaves: string;
+  chains: Uint8Array;
+  hashes?: Uint8Array;
 }
 
 /** The tree levels audit_tiles stores above the leaves: 8, 16, … (C2SP tlog-tiles). */
