@@ -5,8 +5,15 @@
  * Every node runs one; a transaction-scoped advisory lock lets exactly one integrate at a time, and
  * the tree row advances only by compare-and-set on its size, so a stale integrator (one that read
  * the tree before another moved it) writes nothing and cannot fork the log. Before extending the tree
- * the integrator re-hashes the new leaves and checks their chain values and contiguity: an edited or
- * missing row stops integration with AUDIT_LOG_CORRUPT instead of being signed over.
+ * the integrator checks that every new record is stored, in order, and that each stored chain value
+ * follows from the one before it and the record's leaf hash: an edited or missing row stops
+ * integration with AUDIT_LOG_CORRUPT instead of being signed over. The leaf hashes are those this
+ * node's log computed when it committed the batch (`committed`, committed.ts), used only for a
+ * stored batch with the same first index, record count, leaf byte length and chain values byte for
+ * byte; any other batch is read back whole and its leaves re-hashed. So with kept hashes, a leaf
+ * edited in place to the same byte length with its chain values untouched is not seen here: the tree
+ * signs the hash of what was written, and the edit fails every later verification of that record
+ * against it (`keyward audit verify`, inclusion proofs) instead of halting signing.
  *
  * (The first design named a session advisory lock held by one elected node. A transaction-scoped lock per
  * round gives the same one-writer guarantee without a connection pinned per node, and a node that
