@@ -5,7 +5,9 @@
  * independently with @noble's leaf hashes, merkle.ts). What it still checks: the stored chain values
  * are byte for byte the ones written, and each follows from the one before it and the kept leaf hash;
  * a batch it did not commit (another node's), or a stored row that differs from what it wrote (its
- * chain values, or its leaves' length), is read back whole and judged by re-hashing, as before.
+ * chain values, or its leaves' length), is read back whole and judged by re-hashing, as before. A leaf
+ * edited to the same length with its chain values untouched is not seen here: the tree signs what was
+ * written, which the edited row then fails to verify against.
  */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
@@ -156,6 +158,24 @@ describe('the integrator with the leaf hashes its node kept', { timeout: 60_000 
       } finally {
         await log.close();
       }
+    }
+  });
+
+  it('signs what was written when a leaf was edited in place to the same length (left to verification)', async () => {
+    const log = await AuditLog.open(store.db);
+    const integrator = new AuditIntegrator(store.db, { signer: async () => signer, committed: log.committedBatches });
+    try {
+      const leaves = await appendThroughLog(log, 0, 6);
+      // Same byte length, chain values untouched: the kept hashes are used, so the root is that of the
+      // leaves as written, which the stored (edited) leaf no longer hashes into.
+      await queryRows(store.db, sql`update audit_batches set leaves = replace(leaves, 'req-000003', 'req-999999')`);
+      const cp = await integrator.integrate();
+      assert.equal(cp?.size, 6);
+      assert.deepEqual(Buffer.from(cp!.root), rootOfTexts(leaves));
+      const edited = leaves.map((l) => l.replace('req-000003', 'req-999999'));
+      assert.notDeepEqual(Buffer.from(cp!.root), rootOfTexts(edited));
+    } finally {
+      await log.close();
     }
   });
 
