@@ -45,10 +45,24 @@ export class CommittedBatches {
     return this.#records;
   }
 
+  /**
+   * Keeps a copy of `batch`'s hashes and chain values in one buffer of its own: the log's are small
+   * slices of Buffer's shared pool, and kept for seconds each would pin a whole 8 KiB pool slab.
+   */
   add(batch: CommittedBatch): void {
-    if (batch.n < 1 || batch.hashes.length !== 32 * batch.n || batch.chains.length !== 32 * batch.n) return;
+    const { n } = batch;
+    if (n < 1 || batch.hashes.length !== 32 * n || batch.chains.length !== 32 * n) return;
+    const own = Buffer.allocUnsafeSlow(64 * n);
+    own.set(batch.hashes, 0);
+    own.set(batch.chains, 32 * n);
     this.#drop(batch.first);
-    this.#byFirst.set(batch.first, batch);
+    this.#byFirst.set(batch.first, {
+      first: batch.first,
+      n,
+      leafBytes: batch.leafBytes,
+      hashes: own.subarray(0, 32 * n),
+      chains: own.subarray(32 * n),
+    });
     this.#order.push(batch.first);
     this.#records += batch.n;
     while (this.#records > this.#maxRecords && this.#orderFrom < this.#order.length)

@@ -197,8 +197,14 @@ describe('the integrator with the leaf hashes its node kept', { timeout: 60_000 
     kept.forgetBefore(8);
     assert.equal(kept.get(4), undefined);
     assert.equal(kept.records, 4);
+    // A copy is kept, not the caller's buffers (small pool slices).
+    const source = { ...batch(12, 1), hashes: new Uint8Array(32).fill(7), chains: new Uint8Array(32).fill(9) };
+    kept.add(source);
+    source.hashes.fill(0);
+    source.chains.fill(0);
+    assert.deepEqual([kept.get(12)!.hashes[0], kept.get(12)!.chains[31]], [7, 9]);
     // A malformed entry is not kept.
-    kept.add({ ...batch(12, 2), chains: new Uint8Array(3) });
-    assert.equal(kept.get(12), undefined);
+    kept.add({ ...batch(13, 2), chains: new Uint8Array(3) });
+    assert.equal(kept.get(13), undefined);
   });
 });
