@@ -600,3 +600,17 @@ export async function readAuditBatchChains(db: Db, from: number, to: number): Pr
     chains: hexBytes(r.chains),
   }));
 }
+
+/**
+ * Stores tile (level, idx) as `hashes`, replacing what is stored there: for the integrator's repair
+ * of a missing or wrong partial tile (tiles are derived from the records; integrator.ts).
+ */
+export async function putAuditTile(tx: Db, level: number, idx: number, hashes: Uint8Array): Promise<void> {
+  if (hashes.length === 0 || hashes.length % 32 !== 0 || hashes.length > TILE_BYTES)
+    throw new TypeError('"hashes" expected 1 to 256 hashes of 32 bytes');
+  await queryRows(
+    tx,
+    sql`insert into audit_tiles (level, idx, hashes) values (${level}::int, ${idx}::bigint, decode(${hex(hashes)}, 'hex'))
+        on conflict (level, idx) do update set hashes = excluded.hashes`,
+  );
+}

@@ -110,6 +110,7 @@ export {
   getAuditTree,
   latestAuditCheckpoint,
   putAuditCheckpoint,
+  putAuditTile,
   readAuditBatchChains,
   readAuditBatches,
   readAuditBatchInputs,
