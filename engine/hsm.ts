@@ -152,6 +152,7 @@ export class Hsm {
       ? new AuditIntegrator(store.db, {
           signer: () => this.#auditSigner(),
           now,
+          committed: audit.committedBatches,
           ...(opts.audit && opts.audit.integrateIntervalMs ? { intervalMs: opts.audit.integrateIntervalMs } : {}),
           ...(opts.onAuditError ? { onError: opts.onAuditError } : {}),
         })

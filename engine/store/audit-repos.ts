@@ -570,3 +570,47 @@ export async function tryIntegratorLock(tx: Db, key: number): Promise<boolean> {
   const rows = await queryRows<{ ok: boolean }>(tx, sql`select pg_try_advisory_xact_lock(${key}) as ok`);
   return rows[0]?.ok === true;
 }
+
+/** A stored batch without its leaves: records [first, first + n), the leaves' UTF-8 length and the chain values. */
+export interface AuditBatchChains {
+  first: number;
+  n: number;
+  leafBytes: number;
+  chains: Uint8Array;
+}
+
+/**
+ * `readAuditBatches` without the leaves: the same rows, with `octet_length(leaves)` (PostgreSQL
+ * takes it from the stored value's header, without decompressing it) instead of the text. For the
+ * integrator, which holds the leaf hashes of the batches its own node committed (issue 14: reading
+ * the leaves back was most of a round's database and JavaScript time).
+ */
+export async function readAuditBatchChains(db: Db, from: number, to: number): Promise<AuditBatchChains[]> {
+  if (to <= from) return [];
+  const rows = await queryRows<{ first: number | string; n: number; bytes: number | string; chains: string }>(
+    db,
+    sql`select first, n, octet_length(leaves) as bytes, encode(chains, 'hex') as chains from audit_batches
+        where first >= coalesce((select max(first) from audit_batches where first <= ${from}::bigint), 0) and first < ${to}::bigint
+        order by first`,
+  );
+  return rows.map((r) => ({
+    first: Number(r.first),
+    n: Number(r.n),
+    leafBytes: Number(r.bytes),
+    chains: hexBytes(r.chains),
+  }));
+}
+
+/**
+ * Stores tile (level, idx) as `hashes`, replacing what is stored there: for the integrator's repair
+ * of a missing or wrong partial tile (tiles are derived from the records; integrator.ts).
+ */
+export async function putAuditTile(tx: Db, level: number, idx: number, hashes: Uint8Array): Promise<void> {
+  if (hashes.length === 0 || hashes.length % 32 !== 0 || hashes.length > TILE_BYTES)
+    throw new TypeError('"hashes" expected 1 to 256 hashes of 32 bytes');
+  await queryRows(
+    tx,
+    sql`insert into audit_tiles (level, idx, hashes) values (${level}::int, ${idx}::bigint, decode(${hex(hashes)}, 'hex'))
+        on conflict (level, idx) do update set hashes = excluded.hashes`,
+  );
+}

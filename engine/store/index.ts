@@ -110,6 +110,8 @@ export {
   getAuditTree,
   latestAuditCheckpoint,
   putAuditCheckpoint,
+  putAuditTile,
+  readAuditBatchChains,
   readAuditBatches,
   readAuditBatchInputs,
   readAuditHead,
@@ -120,6 +122,7 @@ export {
 } from './audit-repos.js';
 export type {
   AuditBatchAppender,
+  AuditBatchChains,
   AuditBatchRow,
   AuditBatchWrite,
   AuditHead,

@@ -18,7 +18,11 @@
  * What `query` does around the call is done here the same way: the client's transaction and query
  * mutexes are taken (so the statement never runs inside another caller's transaction or between
  * the messages of another query), `_checkReady` first (a closed PGlite says "PGlite is closed"),
- * and `execProtocolRaw` syncs the file system after the call as `query` does. A statement that finds
+ * and `execProtocolRaw` syncs the file system after the call as `query` does, except where that
+ * sync does nothing: PGlite's in-memory and Node file systems (its `EmscriptenBuiltinFilesystem`,
+ * whose `syncToFs` is an empty method: they write through to memory or to the files at once) would
+ * still take PGlite's file-system mutex and three promise turns per statement for it
+ * (`syncToFsIsNoop`; any other file system, IndexedDB's say, is synced as before). A statement that finds
  * the connection inside a transaction block (ReadyForQuery status other than idle) fails: it would
  * not have committed.
  *
@@ -35,6 +39,25 @@ export interface PgliteRawClient {
   isInTransaction(): boolean;
   _runExclusiveQuery<T>(fn: () => Promise<T>): Promise<T>;
   _runExclusiveTransaction<T>(fn: () => Promise<T>): Promise<T>;
+  /** The client's file system (PGlite 0.5: public, set once created). */
+  readonly fs?: unknown;
+}
+
+/**
+ * True when `client`'s file system's `syncToFs` is an empty method, as PGlite 0.5's in-memory and
+ * Node file systems inherit it (they write through): then a sync after a statement does nothing.
+ * False for anything else, or when the method cannot be read: then it is called as PGlite would.
+ */
+export function syncToFsIsNoop(client: PgliteRawClient): boolean {
+  const fs = client.fs;
+  if (typeof fs !== 'object' || fs === null) return false;
+  const sync = (fs as { syncToFs?: unknown }).syncToFs;
+  if (typeof sync !== 'function') return false;
+  try {
+    return /^async\s+syncToFs\s*\([^)]*\)\s*\{\s*\}$/.test(Function.prototype.toString.call(sync));
+  } catch {
+    return false;
+  }
 }
 
 /** True when `client` offers what a PglitePreparedStatement needs. */
@@ -83,6 +106,8 @@ export class PglitePreparedStatement {
   /** Close + Parse of this statement under its name, sent in front of a Bind until one succeeds. */
   readonly #prepare: Buffer;
   #prepared = false;
+  /** Whether execProtocolRaw syncs the file system after the call (see syncToFsIsNoop). */
+  readonly #sync: { syncToFs: boolean };
 
   /**
    * `name` must be unique among the statements prepared on this client (it is sent as a C string),
@@ -99,6 +124,7 @@ export class PglitePreparedStatement {
     types.forEach((t, i) => typeList.writeInt32BE(OID[t], 2 + 4 * i));
     const parse = message(0x50, [this.#name, Buffer.from(sql + '\0', 'utf8'), typeList]);
     this.#prepare = Buffer.concat([close, parse]);
+    this.#sync = { syncToFs: !syncToFsIsNoop(client) };
   }
 
   /** Runs the statement with `values` (one per declared type) as its own transaction; resolves with the rows it returned. */
@@ -113,7 +139,7 @@ export class PglitePreparedStatement {
         if (c.isInTransaction()) throw new Error('the statement would run inside an open transaction block');
         for (let retried = false; ; retried = true) {
           const preparing = !this.#prepared;
-          const out = await c.execProtocolRaw(preparing ? Buffer.concat([this.#prepare, bind]) : bind);
+          const out = await c.execProtocolRaw(preparing ? Buffer.concat([this.#prepare, bind]) : bind, this.#sync);
           const r = readResponse(out);
           if (r.error === undefined) {
             if (r.status !== 0x49) throw new Error('the statement ran inside an open transaction block');

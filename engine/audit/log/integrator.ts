@@ -5,8 +5,15 @@
  * Every node runs one; a transaction-scoped advisory lock lets exactly one integrate at a time, and
  * the tree row advances only by compare-and-set on its size, so a stale integrator (one that read
  * the tree before another moved it) writes nothing and cannot fork the log. Before extending the tree
- * the integrator re-hashes the new leaves and checks their chain values and contiguity: an edited or
- * missing row stops integration with AUDIT_LOG_CORRUPT instead of being signed over.
+ * the integrator checks that every new record is stored, in order, and that each stored chain value
+ * follows from the one before it and the record's leaf hash: an edited or missing row stops
+ * integration with AUDIT_LOG_CORRUPT instead of being signed over. The leaf hashes are those this
+ * node's log computed when it committed the batch (`committed`, committed.ts), used only for a
+ * stored batch with the same first index, record count, leaf byte length and chain values byte for
+ * byte; any other batch is read back whole and its leaves re-hashed. So with kept hashes, a leaf
+ * edited in place to the same byte length with its chain values untouched is not seen here: the tree
+ * signs the hash of what was written, and the edit fails every later verification of that record
+ * against it (`keyward audit verify`, inclusion proofs) instead of halting signing.
  *
  * (The first design named a session advisory lock held by one elected node. A transaction-scoped lock per
  * round gives the same one-writer guarantee without a connection pinned per node, and a node that
@@ -19,15 +26,19 @@ import {
   advanceAuditTree,
   auditChainAt,
   auditHeadSize,
+  getAuditTiles,
   getAuditTree,
   latestAuditCheckpoint,
   putAuditCheckpoint,
+  putAuditTile,
+  readAuditBatchChains,
   readAuditBatches,
   tryIntegratorLock,
   withTransaction,
 } from '../../store/index.js';
 import type { TileRun } from '../../store/index.js';
-import { TILE_HEIGHT, appendLeaves, rootFromFrontier } from '../math/merkle.js';
+import type { CommittedBatches } from './committed.js';
+import { TILE_HEIGHT, TILE_WIDTH, appendLeaves, nodeFromTile, rootFromFrontier } from '../math/merkle.js';
 import type { NodeHash } from '../math/merkle.js';
 import { leafHashesOfJoined, nodeHashFast, sha256Fast } from '../verifier/sha256-fast.js';
 
@@ -57,6 +68,12 @@ export interface IntegratorOptions {
   intervalMs?: number;
   /** Called with errors of background rounds (a corrupt log, a database failure). */
   onError?: (err: unknown) => void;
+  /**
+   * The batches this node's audit log committed, with their leaf hashes (AuditLog's
+   * `committedBatches`): a round whose stored batches all match one (committed.ts says how) reads
+   * their chain values only, not their leaves.
+   */
+  committed?: CommittedBatches;
 }
 
 export class AuditIntegrator {
@@ -179,8 +196,19 @@ export class AuditIntegrator {
     if (this.#halted) throw this.#halted;
     const signer = await this.#opts.signer();
     try {
-      for (let round = 0; signer; round++) {
-        const r = await withTransaction(this.#db, (tx) => this.#round(tx, signer, fresh && round === 0));
+      for (let round = 0, repaired = false; signer; round++) {
+        let r: 'busy' | 'done' | 'more';
+        try {
+          r = await withTransaction(this.#db, (tx) => this.#round(tx, signer, fresh && round === 0));
+        } catch (err) {
+          // A tile the round extends is missing or of the wrong width: tiles are derived data, so
+          // rebuild the tree's partial tiles (from the checked records, and from full tiles below
+          // them) once, and run the round again. What cannot be rebuilt stops integration (below).
+          if (repaired || !isTileFault(err)) throw err;
+          repaired = true;
+          await withTransaction(this.#db, (tx) => this.#repairTiles(tx));
+          continue;
+        }
         if (r === 'busy' || r === 'done') break;
       }
     } catch (err) {
@@ -208,40 +236,10 @@ export class AuditIntegrator {
     }
     const to = Math.min(head, tree.size + INTEGRATE_MAX);
     const n = to - tree.size;
-    const batches = await readAuditBatches(tx, tree.size, to);
+    const batches = await this.#readBatches(tx, tree.size, to);
     const prev = await auditChainAt(tx, tree.size - 1);
     if (!prev) throw corrupt(`record ${tree.size - 1} is missing`);
-    // The leaf hashes, concatenated: the level 0 tiles as stored. node:crypto's (merkle.ts's are
-    // @noble's, which also run in the browser, ~2.5x slower here), each batch's leaves encoded once
-    // and hashed in place (leafHashesOfJoined). Every new record must be there, in index order, and
-    // its stored chain value must follow from the one before it and its re-hashed leaf.
-    const leafHashes = Buffer.allocUnsafe(32 * n);
-    const link = Buffer.allocUnsafe(64); // chain(i - 1) ‖ leaf hash(i)
-    link.set(prev, 0);
-    let i = 0; // records checked so far: the next is record tree.size + i
-    for (const b of batches) {
-      if (i >= n) break;
-      const k0 = tree.size + i - b.first; // this batch's first record to check
-      if (k0 < 0) break; // a gap: reported below
-      if (i > 0 && k0 !== 0) throw corrupt(`record ${b.first}: its batch overlaps the one before it`);
-      if (b.chains.length !== 32 * b.n)
-        throw corrupt(`record ${b.first}: its batch holds ${b.chains.length} bytes of chain values for ${b.n} records`);
-      const { hashes, count } = leafHashesOfJoined(b.leaves);
-      if (count !== b.n) throw corrupt(`record ${b.first}: its batch holds ${count} leaves where ${b.n} were written`);
-      for (let k = k0; k < b.n && i < n; k++, i++) {
-        const idx = tree.size + i;
-        const lh = hashes.subarray(32 * k, 32 * k + 32);
-        leafHashes.set(lh, 32 * i);
-        link.set(lh, 32);
-        const chain = b.chains.subarray(32 * k, 32 * k + 32);
-        if (!sha256Fast(link).equals(chain))
-          throw corrupt(
-            `record ${idx}: its chain value does not follow from record ${idx - 1} and its leaf (edited or reordered)`,
-          );
-        link.set(chain, 0);
-      }
-    }
-    if (i < n) throw corrupt(`record ${tree.size + i} is missing`);
+    const leafHashes = checkedLeafHashes(batches, tree.size, n, prev);
     const hashes: Uint8Array[] = new Array<Uint8Array>(n);
     for (let k = 0; k < n; k++) hashes[k] = leafHashes.subarray(32 * k, 32 * k + 32);
     const next = appendLeaves(tree.frontier, tree.size, hashes, { hash: nodeHashFast, keepLevel: isTileLevel });
@@ -256,8 +254,135 @@ export class AuditIntegrator {
     });
     // Another integrator moved the tree since we read it (only possible without the lock): nothing written.
     if (!moved) return 'busy';
+    this.#opts.committed?.forgetBefore(next.size);
     return next.size < head ? 'more' : 'done';
   }
+
+  /**
+   * Rebuilds the tree's partial tiles (the last tile of each tile level, which the next round
+   * extends) where one is missing or does not hold exactly the hashes the tree size implies: level 0
+   * from the stored records (re-hashed, every chain value checked as in a round), level L from the
+   * full tiles of level L − 1 below it (each hash the MTH of one). A full tile below that is missing
+   * too cannot be rebuilt this way: AUDIT_LOG_CORRUPT says so, and integration stays stopped.
+   */
+  async #repairTiles(tx: Db): Promise<void> {
+    if (!(await tryIntegratorLock(tx, INTEGRATOR_LOCK_KEY))) return;
+    const size = (await getAuditTree(tx)).size;
+    const partial: { level: number; index: number; count: number }[] = [];
+    for (let level = 0, width = 1; width <= size; level++, width *= TILE_WIDTH) {
+      const nodes = Math.floor(size / width); // complete nodes of tree level 8 · level
+      if (nodes % TILE_WIDTH !== 0)
+        partial.push({ level, index: Math.floor(nodes / TILE_WIDTH), count: nodes % TILE_WIDTH });
+    }
+    const stored = await getAuditTiles(tx, partial);
+    for (const { level, index, count } of partial) {
+      if (stored.get(`${level}:${index}`)?.length === 32 * count) continue;
+      const from = index * TILE_WIDTH;
+      let hashes: Uint8Array;
+      if (level === 0) {
+        const prev = await auditChainAt(tx, from - 1);
+        if (!prev) throw corrupt(`record ${from - 1} is missing`);
+        hashes = checkedLeafHashes(await readAuditBatches(tx, from, from + count), from, count, prev);
+      } else {
+        const below = Array.from({ length: count }, (_, k) => ({ level: level - 1, index: from + k }));
+        const tiles = await getAuditTiles(tx, below);
+        const out = Buffer.allocUnsafe(32 * count);
+        for (const t of below) {
+          const tile = tiles.get(`${t.level}:${t.index}`);
+          const node =
+            tile?.length === 32 * TILE_WIDTH
+              ? nodeFromTile(tile, { level: t.level, index: 0, start: 0, count: TILE_WIDTH }, nodeHashFast)
+              : undefined;
+          if (!node)
+            throw corrupt(
+              `tile (${level}, ${index}) is missing or wrong and cannot be rebuilt: tile (${t.level}, ${t.index}) below it ` +
+                `is missing or not full too. Signing stays stopped; restore the database from a backup taken before the loss`,
+            );
+          out.set(node, 32 * (t.index - from));
+        }
+        hashes = out;
+      }
+      await putAuditTile(tx, level, index, hashes);
+    }
+  }
+
+  /**
+   * The stored batches holding records [from, to), each with its leaf hashes (`hashes`) or its
+   * leaves to hash. When every one is a batch this node committed (same first index, record count and
+   * leaf byte length, and byte for byte the same chain values as stored), only the chain values are
+   * read and the kept hashes are used; otherwise the rows are read whole, so a stored batch that
+   * differs from what this node wrote is judged by re-hashing what is stored.
+   */
+  async #readBatches(tx: Db, from: number, to: number): Promise<RoundBatch[]> {
+    const kept = this.#opts.committed;
+    if (kept && kept.records > 0) {
+      const light = await readAuditBatchChains(tx, from, to);
+      const out: RoundBatch[] = [];
+      for (const b of light) {
+        const k = kept.get(b.first);
+        if (
+          !k ||
+          k.n !== b.n ||
+          k.leafBytes !== b.leafBytes ||
+          !Buffer.from(k.chains.buffer, k.chains.byteOffset, k.chains.byteLength).equals(b.chains)
+        )
+          break;
+        out.push({ first: b.first, n: b.n, leaves: '', chains: b.chains, hashes: k.hashes });
+      }
+      if (out.length === light.length) return out;
+    }
+    return readAuditBatches(tx, from, to);
+  }
+}
+
+/**
+ * The leaf hashes (concatenated) of records [from, from + n) in `batches` (as #readBatches gives
+ * them), after checking that every one is there, in index order, and that its stored chain value
+ * follows from the one before it (`prev`: record from − 1's) and its leaf hash.
+ */
+function checkedLeafHashes(batches: readonly RoundBatch[], from: number, n: number, prev: Uint8Array): Buffer {
+  // The leaf hashes, concatenated: the level 0 tiles as stored. node:crypto's (merkle.ts's are
+  // @noble's, which also run in the browser, ~2.5x slower here): those this node kept when it
+  // committed the batch (#readBatches), else each batch's leaves encoded once and hashed in place
+  // (leafHashesOfJoined). Every new record must be there, in index order, and its stored chain
+  // value must follow from the one before it and its leaf hash.
+  const leafHashes = Buffer.allocUnsafe(32 * n);
+  const link = Buffer.allocUnsafe(64); // chain(i - 1) ‖ leaf hash(i)
+  link.set(prev, 0);
+  let i = 0; // records checked so far: the next is record from + i
+  for (const b of batches) {
+    if (i >= n) break;
+    const k0 = from + i - b.first; // this batch's first record to check
+    if (k0 < 0) break; // a gap: reported below
+    if (i > 0 && k0 !== 0) throw corrupt(`record ${b.first}: its batch overlaps the one before it`);
+    if (b.chains.length !== 32 * b.n)
+      throw corrupt(`record ${b.first}: its batch holds ${b.chains.length} bytes of chain values for ${b.n} records`);
+    const { hashes, count } = b.hashes ? { hashes: b.hashes, count: b.n } : leafHashesOfJoined(b.leaves);
+    if (count !== b.n) throw corrupt(`record ${b.first}: its batch holds ${count} leaves where ${b.n} were written`);
+    for (let k = k0; k < b.n && i < n; k++, i++) {
+      const idx = from + i;
+      const lh = hashes.subarray(32 * k, 32 * k + 32);
+      leafHashes.set(lh, 32 * i);
+      link.set(lh, 32);
+      const chain = b.chains.subarray(32 * k, 32 * k + 32);
+      if (!sha256Fast(link).equals(chain))
+        throw corrupt(
+          `record ${idx}: its chain value does not follow from record ${idx - 1} and its leaf (edited or reordered)`,
+        );
+      link.set(chain, 0);
+    }
+  }
+  if (i < n) throw corrupt(`record ${from + i} is missing`);
+  return leafHashes;
+}
+
+/** A stored batch as a round reads it: with the leaf hashes its node kept, or with its leaves. */
+interface RoundBatch {
+  first: number;
+  n: number;
+  leaves: string;
+  chains: Uint8Array;
+  hashes?: Uint8Array;
 }
 
 /** The tree levels audit_tiles stores above the leaves: 8, 16, … (C2SP tlog-tiles). */
@@ -284,6 +409,15 @@ export function tileRuns(size: number, leafHashes: Uint8Array, upper: readonly N
     runs.push({ level: level / TILE_HEIGHT, from: list[0]!.index, hashes: Buffer.concat(list.map((x) => x.hash)) });
   }
   return runs;
+}
+
+/** The failure advanceAuditTree reports for a partial tile that is missing or of the wrong width. */
+function isTileFault(err: unknown): boolean {
+  return (
+    err instanceof KeywardError &&
+    err.code === 'AUDIT_LOG_CORRUPT' &&
+    /: tile \(\d+, \d+\) is missing or does not hold exactly/.test(err.message)
+  );
 }
 
 function corrupt(message: string): KeywardError {

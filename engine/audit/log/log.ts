@@ -40,6 +40,7 @@ import {
 import { encodeRecordText } from '../math/record.js';
 import type { AuditRecord } from '../math/record.js';
 import { leafHashesOfJoined, sha256Fast } from '../verifier/sha256-fast.js';
+import { CommittedBatches } from './committed.js';
 import { batchInputsPath, packBatchInputs } from './inputs.js';
 import type { AuditInput } from './inputs.js';
 
@@ -79,6 +80,8 @@ export interface AuditObserver {
 interface Built {
   batch: AuditBatchWrite;
   after: AuditHead;
+  /** The records' leaf hashes (32 bytes each), kept in `committedBatches` when the batch lands. */
+  hashes: Uint8Array;
 }
 
 interface Pending {
@@ -131,6 +134,8 @@ export class AuditLog {
   resends = 0;
   /** Policy inputs not kept because the HSM sealed before their batch was written (see #flush). */
   inputsDropped = 0;
+  /** The batches this log's group commit landed lately, with their leaf hashes (for the integrator: committed.ts). */
+  readonly committedBatches = new CommittedBatches();
 
   private constructor(db: Db, opts: AuditLogOptions) {
     this.#db = db;
@@ -291,6 +296,7 @@ export class AuditLog {
     return {
       batch: { n, leaves, chains, inputs: sealed },
       after: { size: base.size + n, chain: chains.subarray(32 * (n - 1)) },
+      hashes,
     };
   }
 
@@ -369,6 +375,14 @@ export class AuditLog {
           this.committed += live.length;
           landedAt = built.after;
           const first = base.size;
+          const { batch } = built;
+          this.committedBatches.add({
+            first,
+            n: batch.n,
+            leafBytes: Buffer.byteLength(batch.leaves, 'utf8'),
+            hashes: built.hashes,
+            chains: batch.chains,
+          });
           live.forEach((p, i) => settle(p, () => p.resolve(first + i)));
           this.#release();
           return;

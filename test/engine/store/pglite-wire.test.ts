@@ -1,7 +1,12 @@
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { describe, it } from 'node:test';
-import { isPgliteRawClient, PglitePreparedStatement, PgliteStatementError } from '../../../engine/store/pglite-wire.js';
+import {
+  isPgliteRawClient,
+  PglitePreparedStatement,
+  PgliteStatementError,
+  syncToFsIsNoop,
+} from '../../../engine/store/pglite-wire.js';
 import type { PgliteRawClient } from '../../../engine/store/pglite-wire.js';
 import { types as pgliteTypes } from '@electric-sql/pglite';
 import { PGLITE_OPTIONS } from '../../../engine/store/driver.js';
@@ -142,6 +147,54 @@ describe("PGlite's bytea conversions (driver.ts)", () => {
       const { rows } = await client.query('select $1::bytea as b, encode($1::bytea, $$hex$$) as h', [bytes]);
       assert.equal(rows[0]!.h, Buffer.from(bytes).toString('hex'));
       assert.deepEqual(rows[0]!.b, bytes);
+    });
+  });
+});
+
+describe('syncToFsIsNoop', () => {
+  it("is true for a PGlite store's file system, false for one that syncs or cannot be read", async () => {
+    await withClient(async (client) => {
+      assert.equal(syncToFsIsNoop(client), true);
+      // The statement runs and answers the same without the sync.
+      const st = new PglitePreparedStatement(client, 'kw_test_nosync', 'select 1 where $1::int8 = 1', ['int8']);
+      assert.equal(await st.run([1]), 1);
+      assert.equal(await st.run([2]), 0);
+    });
+    const fake = (fs: unknown) => ({ fs }) as unknown as PgliteRawClient;
+    let synced = 0;
+    assert.equal(
+      syncToFsIsNoop(
+        fake({
+          async syncToFs() {
+            synced++;
+          },
+        }),
+      ),
+      false,
+    );
+    assert.equal(syncToFsIsNoop(fake({ syncToFs: async (_relaxed: boolean) => {} })), false);
+    assert.equal(syncToFsIsNoop(fake(undefined)), false);
+    assert.equal(syncToFsIsNoop(fake({})), false);
+    assert.equal(synced, 0);
+  });
+
+  it('keeps the sync where the file system has one', async () => {
+    await withClient(async (client) => {
+      const c = client as unknown as { fs: { syncToFs(relaxed?: boolean): Promise<void> } };
+      const own = c.fs.syncToFs;
+      let synced = 0;
+      c.fs.syncToFs = async function (this: unknown, relaxed?: boolean) {
+        synced++;
+        return own.call(this, relaxed);
+      };
+      try {
+        assert.equal(syncToFsIsNoop(client), false);
+        const st = new PglitePreparedStatement(client, 'kw_test_sync', 'select 1', []);
+        assert.equal(await st.run([]), 1);
+        assert.equal(synced, 1);
+      } finally {
+        c.fs.syncToFs = own;
+      }
     });
   });
 });

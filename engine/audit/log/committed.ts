@@ -1,0 +1,115 @@
+/**
+ * The batches this node's audit log committed lately, with the leaf hashes it computed while building
+ * them (docs/architecture.md, "The audit log", step 3; issue 14): what lets the integrator extend the
+ * tree without reading the batches' leaves back and hashing them again.
+ *
+ * The integrator may use an entry only for a stored batch with the same first index, record count
+ * and leaf byte length, whose stored chain values are byte for byte the ones kept here; then every
+ * record's chain value is still checked to follow from the one before it and the kept leaf hash, as
+ * for a batch read back. Whatever does not match (a batch of another node or of an append inside a
+ * transaction, a node restarted, a database reset underneath, or a stored row edited since) is read
+ * back whole and re-hashed, which gives the verdict. Bounded: entries at or below the integrated size
+ * are dropped by the integrator, and past `maxRecords` the oldest go first.
+ * @module
+ */
+
+/** One committed batch: records [first, first + n). */
+export interface CommittedBatch {
+  readonly first: number;
+  readonly n: number;
+  /** The leaves' UTF-8 length, joined by "\n" as stored (`octet_length(leaves)`). */
+  readonly leafBytes: number;
+  /** n × 32 bytes: each record's RFC 9162 leaf hash. */
+  readonly hashes: Uint8Array;
+  /** n × 32 bytes: each record's chain value, as written. */
+  readonly chains: Uint8Array;
+}
+
+/** Records kept by default: about 4 MiB of hashes, ten seconds of the dev server at full load. */
+export const COMMITTED_MAX_RECORDS = 65_536;
+
+export class CommittedBatches {
+  readonly #maxRecords: number;
+  readonly #byFirst = new Map<number, CommittedBatch>();
+  /** Firsts in insertion order (commit order on one node), for dropping the oldest. */
+  #order: number[] = [];
+  #orderFrom = 0;
+  #records = 0;
+
+  constructor(maxRecords: number = COMMITTED_MAX_RECORDS) {
+    this.#maxRecords = maxRecords;
+  }
+
+  /** Records held. */
+  get records(): number {
+    return this.#records;
+  }
+
+  /**
+   * Keeps a copy of `batch`'s hashes and chain values in one buffer of its own: the log's are small
+   * slices of Buffer's shared pool, and kept for seconds each would pin a whole 8 KiB pool slab.
+   */
+  add(batch: CommittedBatch): void {
+    const { n } = batch;
+    if (n < 1 || batch.hashes.length !== 32 * n || batch.chains.length !== 32 * n) return;
+    const own = Buffer.allocUnsafeSlow(64 * n);
+    own.set(batch.hashes, 0);
+    own.set(batch.chains, 32 * n);
+    this.#drop(batch.first);
+    this.#byFirst.set(batch.first, {
+      first: batch.first,
+      n,
+      leafBytes: batch.leafBytes,
+      hashes: own.subarray(0, 32 * n),
+      chains: own.subarray(32 * n),
+    });
+    this.#order.push(batch.first);
+    this.#records += batch.n;
+    while (this.#records > this.#maxRecords && this.#orderFrom < this.#order.length)
+      this.#drop(this.#order[this.#orderFrom++]!);
+    this.#compact();
+  }
+
+  /** The batch that starts at `first`, if kept. */
+  get(first: number): CommittedBatch | undefined {
+    return this.#byFirst.get(first);
+  }
+
+  /** Drops every batch that ends at or before `size` (integrated). */
+  forgetBefore(size: number): void {
+    const o = this.#order;
+    while (this.#orderFrom < o.length) {
+      const b = this.#byFirst.get(o[this.#orderFrom]!);
+      if (b && b.first + b.n > size) break;
+      if (b) this.#drop(b.first);
+      this.#orderFrom++;
+    }
+    // Out of order only after a reset underneath: drop the rest that ended below `size` too.
+    for (const b of this.#byFirst.values()) if (b.first + b.n <= size) this.#drop(b.first);
+    this.#compact();
+  }
+
+  clear(): void {
+    this.#byFirst.clear();
+    this.#order = [];
+    this.#orderFrom = 0;
+    this.#records = 0;
+  }
+
+  #drop(first: number): void {
+    const b = this.#byFirst.get(first);
+    if (!b) return;
+    this.#byFirst.delete(first);
+    this.#records -= b.n;
+  }
+
+  #compact(): void {
+    if (this.#byFirst.size === 0) {
+      this.#order = [];
+      this.#orderFrom = 0;
+    } else if (this.#orderFrom > 1024 && this.#orderFrom * 2 > this.#order.length) {
+      this.#order = this.#order.slice(this.#orderFrom);
+      this.#orderFrom = 0;
+    }
+  }
+}

@@ -1,0 +1,215 @@
+/**
+ * The integrator with the leaf hashes its node's audit log kept (engine/audit/log/committed.ts):
+ * a round whose stored batches are all ones this node committed reads their chain values only,
+ * not their leaves, and signs the same root as a round that re-hashes them (here computed
+ * independently with @noble's leaf hashes, merkle.ts). What it still checks: the stored chain values
+ * are byte for byte the ones written, and each follows from the one before it and the kept leaf hash;
+ * a batch it did not commit (another node's), or a stored row that differs from what it wrote (its
+ * chain values, or its leaves' length), is read back whole and judged by re-hashing, as before. A leaf
+ * edited to the same length with its chain values untouched is not seen here: the tree signs what was
+ * written, which the edited row then fails to verify against.
+ */
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { after, before, beforeEach, describe, it } from 'node:test';
+import { sql } from 'drizzle-orm';
+import { CommittedBatches } from '../../../../engine/audit/log/committed.js';
+import { AuditIntegrator } from '../../../../engine/audit/log/integrator.js';
+import { AuditLog } from '../../../../engine/audit/log/log.js';
+import { leafHash, rootOf } from '../../../../engine/audit/math/merkle.js';
+import { encodeRecordText } from '../../../../engine/audit/math/record.js';
+import {
+  casAppendAuditBatch,
+  ensureAuditRows,
+  getAuditTree,
+  queryRows,
+  readAuditHead,
+} from '../../../../engine/store/index.js';
+import type { Db } from '../../../../engine/store/index.js';
+import { openTestStore, resetTestStore } from '../../../helpers/store.js';
+import type { TestStore } from '../../../helpers/store.js';
+import { sampleRecord, testCheckpointSigner } from '../helpers.js';
+
+const rootOfTexts = (leaves: string[]) => Buffer.from(rootOf(leaves.map((l) => leafHash(Buffer.from(l, 'utf8')))));
+
+/** Appends `n` sample records through the log's group commit, as requests do; returns their leaf texts. */
+async function appendThroughLog(log: AuditLog, from: number, n: number): Promise<string[]> {
+  const records = Array.from({ length: n }, (_, k) => sampleRecord(from + k));
+  await Promise.all(records.map((r) => log.append(r)));
+  return records.map((r) => encodeRecordText(r));
+}
+
+/** Appends one batch on the head with chain values computed here (as another node would). */
+async function appendElsewhere(db: Db, leaves: string[]): Promise<void> {
+  const base = await readAuditHead(db);
+  const chains = Buffer.alloc(32 * leaves.length);
+  let prev: Uint8Array = base.chain;
+  leaves.forEach((leaf, k) => {
+    prev = createHash('sha256')
+      .update(prev)
+      .update(leafHash(Buffer.from(leaf, 'utf8')))
+      .digest();
+    chains.set(prev, 32 * k);
+  });
+  assert.equal(
+    await casAppendAuditBatch(db, base, { n: leaves.length, leaves: leaves.join('\n'), chains, inputs: null }),
+    true,
+  );
+}
+
+/**
+ * Counts the statements that read leaves back (readAuditBatches's text), at PGlite's protocol entry
+ * point; undefined on PostgreSQL (the roots are checked there all the same).
+ */
+function countLeafReads(store: TestStore): { reads: number; restore(): void } | undefined {
+  if (store.driver !== 'pglite') return undefined;
+  const db = store.db;
+  type Raw = (message: Uint8Array, ...rest: unknown[]) => Promise<Uint8Array>;
+  const client = (db as unknown as { $client: { execProtocolRaw: Raw } }).$client;
+  const raw = client.execProtocolRaw;
+  const needle = Buffer.from('select first, n, leaves');
+  const counter = {
+    reads: 0,
+    restore: () => {
+      client.execProtocolRaw = raw;
+    },
+  };
+  client.execProtocolRaw = function (this: unknown, message: Uint8Array, ...rest: unknown[]) {
+    if (message[0] === 0x50 && Buffer.from(message.buffer, message.byteOffset, message.byteLength).includes(needle))
+      counter.reads++;
+    return raw.call(this, message, ...rest);
+  };
+  return counter;
+}
+
+describe('the integrator with the leaf hashes its node kept', { timeout: 60_000 }, () => {
+  let store: TestStore;
+  const signer = testCheckpointSigner();
+  before(async () => {
+    store = await openTestStore();
+  });
+  beforeEach(async () => {
+    await resetTestStore(store);
+    await ensureAuditRows(store.db);
+  });
+  after(async () => {
+    await store?.close();
+  });
+
+  it('signs the independently computed root without reading the leaves back', async () => {
+    const log = await AuditLog.open(store.db);
+    const integrator = new AuditIntegrator(store.db, { signer: async () => signer, committed: log.committedBatches });
+    const count = countLeafReads(store);
+    try {
+      let leaves = await appendThroughLog(log, 0, 40);
+      let cp = await integrator.integrate();
+      assert.equal(cp?.size, 40);
+      assert.deepEqual(Buffer.from(cp!.root), rootOfTexts(leaves));
+      leaves = leaves.concat(await appendThroughLog(log, 40, 25));
+      cp = await integrator.integrate();
+      assert.equal(cp?.size, 65);
+      assert.deepEqual(Buffer.from(cp!.root), rootOfTexts(leaves));
+      if (count) assert.equal(count.reads, 0, 'no round read leaves back');
+      // Integrated batches are dropped from what the log keeps.
+      assert.equal(log.committedBatches.records, 0);
+    } finally {
+      count?.restore();
+      await log.close();
+    }
+  });
+
+  it("reads back and re-hashes a round that holds another node's batch", async () => {
+    const log = await AuditLog.open(store.db);
+    const integrator = new AuditIntegrator(store.db, { signer: async () => signer, committed: log.committedBatches });
+    const count = countLeafReads(store);
+    try {
+      const leaves = await appendThroughLog(log, 0, 10);
+      const other = ['{"elsewhere":1}', '{"elsewhere":2}'];
+      await appendElsewhere(store.db, other);
+      leaves.push(...other, ...(await appendThroughLog(log, 12, 5)));
+      const cp = await integrator.integrate();
+      assert.equal(cp?.size, 17);
+      assert.deepEqual(Buffer.from(cp!.root), rootOfTexts(leaves));
+      if (count) assert.equal(count.reads, 1);
+    } finally {
+      count?.restore();
+      await log.close();
+    }
+  });
+
+  it('judges a stored row that differs from what it wrote by re-hashing it: AUDIT_LOG_CORRUPT, nothing signed', async () => {
+    for (const [edit, record] of [
+      // A chain value edited: no longer the one written, so the row is read back, and it does not follow from its leaf.
+      [sql`update audit_batches set chains = overlay(chains placing '\\x00'::bytea from 1 for 1) where first = 0`, 0],
+      // The last leaf edited to another length: read back, and its chain value does not follow from it.
+      [sql`update audit_batches set leaves = leaves || ' ' where first = 0`, 7],
+    ] as const) {
+      await resetTestStore(store);
+      await ensureAuditRows(store.db);
+      const log = await AuditLog.open(store.db);
+      const integrator = new AuditIntegrator(store.db, {
+        signer: async () => signer,
+        committed: log.committedBatches,
+      });
+      try {
+        await appendThroughLog(log, 0, 8);
+        await queryRows(store.db, edit);
+        await assert.rejects(integrator.integrate(), (err: { code?: string; message: string }) => {
+          assert.equal(err.code, 'AUDIT_LOG_CORRUPT');
+          assert.match(err.message, new RegExp(`record ${record}:`));
+          return true;
+        });
+        assert.equal((await getAuditTree(store.db)).size, 0);
+      } finally {
+        await log.close();
+      }
+    }
+  });
+
+  it('signs what was written when a leaf was edited in place to the same length (left to verification)', async () => {
+    const log = await AuditLog.open(store.db);
+    const integrator = new AuditIntegrator(store.db, { signer: async () => signer, committed: log.committedBatches });
+    try {
+      const leaves = await appendThroughLog(log, 0, 6);
+      // Same byte length, chain values untouched: the kept hashes are used, so the root is that of the
+      // leaves as written, which the stored (edited) leaf no longer hashes into.
+      await queryRows(store.db, sql`update audit_batches set leaves = replace(leaves, 'req-000003', 'req-999999')`);
+      const cp = await integrator.integrate();
+      assert.equal(cp?.size, 6);
+      assert.deepEqual(Buffer.from(cp!.root), rootOfTexts(leaves));
+      const edited = leaves.map((l) => l.replace('req-000003', 'req-999999'));
+      assert.notDeepEqual(Buffer.from(cp!.root), rootOfTexts(edited));
+    } finally {
+      await log.close();
+    }
+  });
+
+  it('keeps a bounded number of records, oldest dropped first', () => {
+    const kept = new CommittedBatches(10);
+    const batch = (first: number, n: number) => ({
+      first,
+      n,
+      leafBytes: n,
+      hashes: new Uint8Array(32 * n),
+      chains: new Uint8Array(32 * n),
+    });
+    kept.add(batch(0, 4));
+    kept.add(batch(4, 4));
+    kept.add(batch(8, 4));
+    assert.equal(kept.get(0), undefined);
+    assert.equal(kept.get(4)?.n, 4);
+    assert.equal(kept.records, 8);
+    kept.forgetBefore(8);
+    assert.equal(kept.get(4), undefined);
+    assert.equal(kept.records, 4);
+    // A copy is kept, not the caller's buffers (small pool slices).
+    const source = { ...batch(12, 1), hashes: new Uint8Array(32).fill(7), chains: new Uint8Array(32).fill(9) };
+    kept.add(source);
+    source.hashes.fill(0);
+    source.chains.fill(0);
+    assert.deepEqual([kept.get(12)!.hashes[0], kept.get(12)!.chains[31]], [7, 9]);
+    // A malformed entry is not kept.
+    kept.add({ ...batch(13, 2), chains: new Uint8Array(3) });
+    assert.equal(kept.get(13), undefined);
+  });
+});
