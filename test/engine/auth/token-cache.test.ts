@@ -50,6 +50,27 @@ describe('TokenAuthenticator (per-node token cache)', () => {
     await assert.rejects(auth.authenticate('garbage', now), unauthenticated);
   });
 
+  it('serves only the exact bearer it read: another spelling is looked up, a malformed one refused unread', async () => {
+    const now = new Date();
+    const t = await issueToken(store.db, { principal: 'svc', roles: ['app'], now });
+    const auth = new TokenAuthenticator(store.db, { ttlMs: 60_000 });
+    await auth.authenticate(t.token, now);
+    assert.equal(auth.cached(t.token, now)?.principal, 'svc');
+    for (const near of [t.token.toUpperCase(), t.token.slice(0, -1), t.token + 'A']) {
+      assert.equal(auth.cached(near, now), undefined);
+      await assert.rejects(auth.authenticate(near, now), unauthenticated);
+    }
+    for (const bad of [` ${t.token}`, `${t.token} `, `${t.token}\n`]) {
+      assert.equal(auth.cached(bad, now), undefined);
+      await assert.rejects(
+        auth.authenticate(bad, now),
+        (err: any) => unauthenticated(err) && /malformed/.test(err.message),
+      );
+    }
+    await auth.revoke(t.tokenId, now);
+    assert.equal(auth.cached(t.token, now), undefined);
+  });
+
   it('forgets everything on clear (seal)', async () => {
     const now = new Date();
     const t = await issueToken(store.db, { principal: 'svc', roles: ['app'], now });
