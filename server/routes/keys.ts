@@ -118,21 +118,24 @@ export function keyRoutes(deps: AppDeps): Router {
           attributes: batch ? { batch: String(items.length) } : {},
           version: () => (batch ? undefined : version?.(items[0]!)),
         }),
-        async (a) => {
-          if (!batch) return run(a, items[0]!);
-          const results: unknown[] = [];
-          for (const i of items) {
-            // try/await, not .catch(): `run` may throw before returning a promise (a bad base64 field).
-            try {
-              results.push(await run(a, i));
-            } catch (err) {
-              results.push(itemError(err));
-            }
-          }
-          return { batch: results };
-        },
+        // One item: its operation's own promise (no async frame of its own; a throw before it
+        // returns one is caught by the pipeline as a rejection would be).
+        (a) => (batch ? runBatch(a) : run(a, items[0]!)),
       );
       respond(ctx, out);
+
+      async function runBatch(a: Actions<KeyRow>): Promise<unknown> {
+        const results: unknown[] = [];
+        for (const i of items) {
+          // try/await, not .catch(): `run` may throw before returning a promise (a bad base64 field).
+          try {
+            results.push(await run(a, i));
+          } catch (err) {
+            results.push(itemError(err));
+          }
+        }
+        return { batch: results };
+      }
     };
   }
 
