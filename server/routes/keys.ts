@@ -27,6 +27,7 @@ import {
   EmptyBody,
   EncryptItem,
   encryptItemFast,
+  takeDecodedPlaintext,
   HmacItem,
   KeyConfigBody,
   KeyCreateBody,
@@ -191,7 +192,8 @@ export function keyRoutes(deps: AppDeps): Router {
       'encrypt',
       EncryptItem,
       (i) => Math.floor((i.plaintext.length * 3) / 4),
-      (a, i) => a.encrypt(bytes(i.plaintext, 'plaintext'), optBytes(i.aad, 'aad')),
+      // An item the fast check decoded is not decoded again.
+      (a, i) => a.encrypt(takeDecodedPlaintext(i) ?? bytes(i.plaintext, 'plaintext'), optBytes(i.aad, 'aad')),
       undefined,
       encryptItemFast,
     ),
