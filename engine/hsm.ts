@@ -124,7 +124,9 @@ export class Hsm {
     this.store = store;
     this.seal = seal;
     this.secrets = new SecretStore(store.db, seal.barrier);
-    this.policies = new PolicyService(store.db, { now: () => now().getTime() });
+    // The real clock's milliseconds without a Date per request (the bindings cache asks on every one).
+    const nowMs = opts.now ? () => now().getTime() : Date.now;
+    this.policies = new PolicyService(store.db, { now: nowMs });
     this.keys = new KeyService(store.db, seal, {
       now,
       ...(opts.pool ? { pool: opts.pool } : {}),
