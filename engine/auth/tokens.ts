@@ -170,9 +170,10 @@ export const TOKEN_CACHE_MAX = 10_000;
  *
  * Keyed by the bearer string itself, not its SHA-256 (issue 14: hashing it on every request was ~1%
  * of an encrypt's CPU). The process holds the bearer of each request anyway while it runs; here a
- * valid one is held for at most TOKEN_CACHE_TTL_MS past its last lookup from the database and at most
- * TOKEN_CACHE_MAX of them, never written anywhere (logs, records, errors), and dropped on seal and on
- * this node's revocation as before. The database still stores only the hash.
+ * valid one stays until the first database lookup (of any token) after its TTL, which drops every
+ * stale entry (the map is in lookup order), at most TOKEN_CACHE_MAX of them; never written anywhere
+ * (logs, records, errors), and dropped on seal and on this node's revocation as before. The
+ * database still stores only the hash.
  */
 export class TokenAuthenticator {
   readonly #db: Db;
@@ -192,8 +193,14 @@ export class TokenAuthenticator {
     if (!bearer || !BEARER_RE.test(bearer) || this.#ttlMs <= 0) return authenticateToken(this.#db, bearer, now);
     this.#cache.delete(bearer);
     const principal = await authenticateToken(this.#db, bearer, now);
+    const fetched = performance.now();
+    // Entries are in the order they were read (a refresh deletes and re-adds): the stale ones lead.
+    for (const [k, v] of this.#cache) {
+      if (fetched - v.fetched < this.#ttlMs) break;
+      this.#cache.delete(k);
+    }
     if (this.#cache.size >= this.#max) this.#cache.delete(this.#cache.keys().next().value!);
-    this.#cache.set(bearer, { principal, fetched: performance.now() });
+    this.#cache.set(bearer, { principal, fetched });
     return principal;
   }
 
@@ -221,5 +228,10 @@ export class TokenAuthenticator {
 
   clear(): void {
     this.#cache.clear();
+  }
+
+  /** Tokens held (tests). */
+  get size(): number {
+    return this.#cache.size;
   }
 }

@@ -71,6 +71,18 @@ describe('TokenAuthenticator (per-node token cache)', () => {
     assert.equal(auth.cached(t.token, now), undefined);
   });
 
+  it('drops the tokens past their TTL at the next lookup from the database', async () => {
+    const now = new Date();
+    const a = await issueToken(store.db, { principal: 'a', roles: ['app'], now });
+    const b = await issueToken(store.db, { principal: 'b', roles: ['app'], now });
+    const auth = new TokenAuthenticator(store.db, { ttlMs: 50 });
+    await auth.authenticate(a.token, now);
+    await sleep(80);
+    await auth.authenticate(b.token, now);
+    assert.equal(auth.size, 1);
+    assert.equal(auth.cached(b.token, now)?.principal, 'b');
+  });
+
   it('forgets everything on clear (seal)', async () => {
     const now = new Date();
     const t = await issueToken(store.db, { principal: 'svc', roles: ['app'], now });
