@@ -105,7 +105,6 @@ export class Hsm {
   readonly approvals: ApprovalService;
   /** Requests, policy decisions and audit commits as they happen, for metrics (engine/metrics.ts). */
   readonly events: EngineEvents;
-  readonly #statusOf: (code: string) => number | undefined;
   readonly #pipeline: Pipeline;
   /** Whether the database answers (health), probed at most once a second within the deadline. */
   readonly #storage: StorageProbe;
@@ -122,11 +121,12 @@ export class Hsm {
   ) {
     const now = opts.now ?? (() => new Date());
     this.events = events;
-    this.#statusOf = opts.statusOf ?? (() => undefined);
     this.store = store;
     this.seal = seal;
     this.secrets = new SecretStore(store.db, seal.barrier);
-    this.policies = new PolicyService(store.db, { now: () => now().getTime() });
+    // The real clock's milliseconds without a Date per request (the bindings cache asks on every one).
+    const nowMs = opts.now ? () => now().getTime() : Date.now;
+    this.policies = new PolicyService(store.db, { now: nowMs });
     this.keys = new KeyService(store.db, seal, {
       now,
       ...(opts.pool ? { pool: opts.pool } : {}),
@@ -420,26 +420,8 @@ export class Hsm {
   request<T>(ctx: RequestContext & { key: KeyTarget }, fn: (a: Actions<KeyRow>) => Promise<T>): Promise<Outcome<T>>;
   request<T>(ctx: RequestContext, fn: (a: Actions) => Promise<T>): Promise<Outcome<T>>;
   request<T>(ctx: RequestContext, fn: (a: Actions<never>) => Promise<T>): Promise<Outcome<T>> {
-    const start = this.events.active ? performance.now() : 0;
-    const out = this.#pipeline.request(ctx, (a: Authorized) => fn(new Actions(this.#services, a) as Actions<never>));
-    return this.events.active ? this.#observed(ctx.operation, start, out) : out;
-  }
-
-  /** Tells the observers how a request ended: the status its record carries, and its time. */
-  async #observed<T>(
-    operation: RequestContext['operation'],
-    start: number,
-    out: Promise<Outcome<T>>,
-  ): Promise<Outcome<T>> {
-    try {
-      const o = await out;
-      this.events.request(operation, o.kind === 'parked' ? 202 : 200, (performance.now() - start) / 1000);
-      return o;
-    } catch (err) {
-      const code = isKeywardError(err) ? err.code : 'INTERNAL';
-      this.events.request(operation, this.#statusOf(code) ?? 500, (performance.now() - start) / 1000);
-      throw err;
-    }
+    // The pipeline tells the observers (this.events) how each request ended, and its time.
+    return this.#pipeline.request(ctx, (a: Authorized) => fn(new Actions(this.#services, a) as Actions<never>));
   }
 
   /**

@@ -228,47 +228,63 @@ export class Pipeline {
   ): Promise<Outcome<T>>;
   async request<T>(ctx: RequestContext, fn: (a: Authorized) => Promise<T>): Promise<Outcome<T>>;
   async request<T>(ctx: RequestContext, fn: (a: Authorized<never>) => Promise<T>): Promise<Outcome<T>> {
-    this.assertUnsealed();
-    const now = this.#d.now();
-    const f = this.#begin(ctx, now);
-    let out: Outcome<T>;
+    // The observers hear how it ended: the status its record carries, and its time (from here, the
+    // sealed check included, to the durable record). Timed only when someone listens. One async
+    // frame for the whole request (issue 14: each frame is promises and resumptions).
+    const events = this.#d.events?.active ? this.#d.events : undefined;
+    const start = events ? performance.now() : 0;
     try {
-      // Each step answers at once when it needs no I/O (a cached token, key row and bindings: the
-      // usual request), and is only awaited when it returned a promise.
-      const p = this.#authenticate(f, ctx, now);
-      const principal = p instanceof Promise ? await p : p;
-      const k = this.#loadKey(f, ctx);
-      const key = k instanceof Promise ? await k : k;
-      const input = this.#input(ctx, principal, key, now);
-      const g = f.missing ? undefined : this.#openExecution(f, ctx, principal, input);
-      const gate = g instanceof Promise ? await g : g;
-      const d = this.#decide(f, ctx, input);
-      const decision = d instanceof Promise ? await d : d;
-      if (f.missing) throw this.#notFound(f, f.missing);
-      const checked = ctx.precheck?.(key);
-      if (checked) await checked;
-      if (decision.decision === 'require_approval') {
-        if (gate) throw insufficient(ctx.operation, decision, gate);
-        out = await this.#park(f, ctx, principal, decision);
-      } else {
-        out = {
-          kind: 'done',
-          value: await this.#operate(f, gate, () =>
-            fn({ principal, decision, input, key: key as never, commit: f.scope }),
-          ),
-        };
+      this.assertUnsealed();
+      const now = this.#d.now();
+      const f = this.#begin(ctx, now);
+      let out: Outcome<T>;
+      try {
+        // Each step answers at once when it needs no I/O (a cached token, key row and bindings: the
+        // usual request), and is only awaited when it returned a promise.
+        const p = this.#authenticate(f, ctx, now);
+        const principal = p instanceof Promise ? await p : p;
+        const k = this.#loadKey(f, ctx);
+        const key = k instanceof Promise ? await k : k;
+        const input = this.#input(ctx, principal, key, now);
+        const g = f.missing ? undefined : this.#openExecution(f, ctx, principal, input);
+        const gate = g instanceof Promise ? await g : g;
+        const d = this.#decide(f, ctx, input);
+        const decision = d instanceof Promise ? await d : d;
+        if (f.missing) throw this.#notFound(f, f.missing);
+        const checked = ctx.precheck?.(key);
+        if (checked) await checked;
+        if (decision.decision === 'require_approval') {
+          if (gate) throw insufficient(ctx.operation, decision, gate);
+          out = await this.#park(f, ctx, principal, decision);
+        } else {
+          out = {
+            kind: 'done',
+            value: await this.#operate(f, gate, () =>
+              fn({ principal, decision, input, key: key as never, commit: f.scope }),
+            ),
+          };
+        }
+      } catch (thrown) {
+        // A database failure is STORAGE_UNAVAILABLE (503, Retry-After) in the record and the answer alike.
+        const err = classifyStorageError(thrown);
+        if (f.missing?.code === 'KEY_NOT_FOUND' && err instanceof KeywardError && err.code === 'POLICY_DENIED')
+          refusedWithoutKeys.add(err);
+        await this.#failed(f, err);
+        throw err;
       }
-    } catch (thrown) {
-      // A database failure is STORAGE_UNAVAILABLE (503, Retry-After) in the record and the answer alike.
-      const err = classifyStorageError(thrown);
-      if (f.missing?.code === 'KEY_NOT_FOUND' && err instanceof KeywardError && err.code === 'POLICY_DENIED')
-        refusedWithoutKeys.add(err);
-      await this.#failed(f, err);
+      // Outside the inner try: a record that could not be committed is not recorded again as a
+      // failure. (Nothing to wait for when auditing is off.)
+      const settled = this.#settleRecord(f);
+      if (settled) await settled;
+      events?.request(ctx.operation, out.kind === 'parked' ? 202 : 200, (performance.now() - start) / 1000);
+      return out;
+    } catch (err) {
+      if (events) {
+        const code = isKeywardError(err) ? err.code : 'INTERNAL';
+        events.request(ctx.operation, this.#d.statusOf(code) ?? 500, (performance.now() - start) / 1000);
+      }
       throw err;
     }
-    // Outside the try: a record that could not be committed is not recorded again as a failure.
-    await this.#settleRecord(f);
-    return out;
   }
 
   /** Sealed? Not initialized is NOT_INITIALIZED, sealed is SEALED; nothing is recorded. */
@@ -531,10 +547,17 @@ export class Pipeline {
     return { kind: 'parked', approval };
   }
 
-  /** Operation: runs with a commit scope; an approved request's execution is claimed first and settled after (once only). */
-  async #operate<T>(f: Flight, gate: ExecutionGate | undefined, op: () => Promise<T>): Promise<T> {
+  /**
+   * Operation: runs with a commit scope; an approved request's execution is claimed first and settled
+   * after (once only). Without an approval, the operation's own promise (no frame of its own).
+   */
+  #operate<T>(f: Flight, gate: ExecutionGate | undefined, op: () => Promise<T>): Promise<T> {
     f.scope = this.#scope(f.rec, f.stored);
     if (!gate) return op();
+    return this.#operateApproved(gate, op);
+  }
+
+  async #operateApproved<T>(gate: ExecutionGate, op: () => Promise<T>): Promise<T> {
     const approvals = this.#d.approvals;
     await approvals.claim(gate.id);
     // A failure to record the outcome leaves the row 'executing', which refuses another execution
@@ -553,10 +576,14 @@ export class Pipeline {
     return value;
   }
 
-  /** Audit: a state change committed the record with it; otherwise append it now and wait until durable. */
-  async #settleRecord(f: Flight): Promise<void> {
+  /**
+   * Audit: a state change committed the record with it; otherwise append it now and wait until
+   * durable. Undefined when there is nothing to wait for.
+   */
+  #settleRecord(f: Flight): Promise<unknown> | undefined {
     f.scope?.close();
-    if (!f.scope?.committed) await this.commit(f.rec, f.stored);
+    if (f.scope?.committed || !this.#d.audit) return undefined;
+    return this.#d.audit.append(f.rec, f.stored);
   }
 
   /**
@@ -639,7 +666,7 @@ export class Pipeline {
   ): AuditRecord {
     return {
       v: 1,
-      time: now.toISOString(),
+      time: isoTime(now),
       node: this.#d.node,
       requestId: requestId ?? randomUUID(),
       principal: null,
@@ -664,6 +691,7 @@ export class Pipeline {
     rec.status = this.#d.statusOf(code) ?? 500;
   }
 
+  /** Appends `rec` through the group commit; resolves once durable (at once when auditing is off). */
   async commit(rec: AuditRecord, input?: StoredInput): Promise<void> {
     if (this.#d.audit) await this.#d.audit.append(rec, input);
   }
@@ -673,6 +701,18 @@ export class Pipeline {
     // node:crypto's one-shot hash: no Hash object per call, unlike createHash.
     return { digest: hash('sha256', bytes, 'hex'), bytes };
   }
+}
+
+let isoAt = NaN;
+let isoText = '';
+/** `now.toISOString()`, made once per millisecond (every record of a request carries its start's). */
+function isoTime(now: Date): string {
+  const t = now.getTime();
+  if (t !== isoAt) {
+    isoText = now.toISOString();
+    isoAt = t;
+  }
+  return isoText;
 }
 
 /** A version read from attacker input only counts if the key has it; else policies see the latest. */

@@ -128,6 +128,13 @@ export async function parseBody<S extends z.ZodType>(ctx: Context, schema: S, li
   return validate(schema, raw);
 }
 
+/** The parsed JSON body, unvalidated (`parseBody` with a schema that accepts anything), kept in `ctx.state.json`. */
+export async function readBody(ctx: Context, limit: number): Promise<unknown> {
+  const raw = ctx.state.json !== undefined ? ctx.state.json : await readJson(ctx, limit);
+  ctx.state.json = raw;
+  return raw;
+}
+
 /**
  * Reads the query parameters `schema` names (others are ignored) and validates them; failures are
  * 400 VALIDATION_FAILED naming the parameter. A number field's decimal text becomes a number first;

@@ -16,7 +16,7 @@
  * `POST /v1/auth/tokens` gives none, at most MAX_TOKEN_TTL_SECONDS; only the root token never expires.
  * @module
  */
-import { createHash, hash, randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { KeywardError } from '../../lib/errors.js';
 import type { CommitScope, Db } from '../store/index.js';
 import { findTokenByHash, insertToken, revokeToken as revokeTokenRow, writeTransaction } from '../store/index.js';
@@ -157,22 +157,23 @@ export async function revokeToken(db: Db, id: string, now: Date, commit?: Commit
   );
 }
 
-/** The cache's key of a token: its hash (hashToken's), as base64 text; the token itself is never kept. */
-function cacheKey(bearer: string): string {
-  // node:crypto's one-shot hash: measured 2.5× faster than createHash on a token.
-  return hash('sha256', TOKEN_HASH_PREFIX + bearer, 'base64');
-}
-
 /** How long a node trusts a token row it read: a revocation on another node takes effect within this. */
 export const TOKEN_CACHE_TTL_MS = 1000;
 export const TOKEN_CACHE_MAX = 10_000;
 
 /**
- * `authenticateToken` with a short per-node cache of valid token rows, keyed by the token's hash:
- * without it every request pays a database round trip before anything else (measured by bench/api:
- * about two thirds of an encrypt's engine time on PGlite). Expiry is checked on every use; this
- * node's revocations evict at once; other nodes' take effect within TOKEN_CACHE_TTL_MS, as the
- * policy bindings cache does. Unknown and revoked tokens are never cached. Cleared on seal.
+ * `authenticateToken` with a short per-node cache of valid token rows: without it every request pays
+ * a database round trip before anything else (measured by bench/api: about two thirds of an
+ * encrypt's engine time on PGlite). Expiry is checked on every use; this node's revocations evict at
+ * once; other nodes' take effect within TOKEN_CACHE_TTL_MS, as the policy bindings cache does.
+ * Unknown and revoked tokens are never cached. Cleared on seal.
+ *
+ * Keyed by the bearer string itself, not its SHA-256 (issue 14: hashing it on every request was ~1%
+ * of an encrypt's CPU). The process holds the bearer of each request anyway while it runs; here a
+ * valid one stays until the first database lookup (of any token) after its TTL, which drops every
+ * stale entry (the map is in lookup order), at most TOKEN_CACHE_MAX of them; never written anywhere
+ * (logs, records, errors), and dropped on seal and on this node's revocation as before. The
+ * database still stores only the hash.
  */
 export class TokenAuthenticator {
   readonly #db: Db;
@@ -190,11 +191,16 @@ export class TokenAuthenticator {
     const hit = this.cached(bearer, now);
     if (hit) return hit;
     if (!bearer || !BEARER_RE.test(bearer) || this.#ttlMs <= 0) return authenticateToken(this.#db, bearer, now);
-    const key = cacheKey(bearer);
-    this.#cache.delete(key);
+    this.#cache.delete(bearer);
     const principal = await authenticateToken(this.#db, bearer, now);
+    const fetched = performance.now();
+    // Entries are in the order they were read (a refresh deletes and re-adds): the stale ones lead.
+    for (const [k, v] of this.#cache) {
+      if (fetched - v.fetched < this.#ttlMs) break;
+      this.#cache.delete(k);
+    }
     if (this.#cache.size >= this.#max) this.#cache.delete(this.#cache.keys().next().value!);
-    this.#cache.set(key, { principal, fetched: performance.now() });
+    this.#cache.set(bearer, { principal, fetched });
     return principal;
   }
 
@@ -204,8 +210,10 @@ export class TokenAuthenticator {
    * A cached token that has expired since is UNAUTHENTICATED at once.
    */
   cached(bearer: string | undefined, now: Date): Principal | undefined {
-    if (!bearer || this.#ttlMs <= 0 || this.#cache.size === 0 || !BEARER_RE.test(bearer)) return undefined;
-    const hit = this.#cache.get(cacheKey(bearer));
+    // Only well-formed bearers are ever stored (authenticate), so a lookup needs no form check: a
+    // string that is not one misses.
+    if (!bearer || this.#ttlMs <= 0 || this.#cache.size === 0) return undefined;
+    const hit = this.#cache.get(bearer);
     if (!hit || performance.now() - hit.fetched >= this.#ttlMs) return undefined;
     if (hit.principal.expiresAt && hit.principal.expiresAt.getTime() <= now.getTime())
       throw new KeywardError('UNAUTHENTICATED', 'token expired');
@@ -220,5 +228,10 @@ export class TokenAuthenticator {
 
   clear(): void {
     this.#cache.clear();
+  }
+
+  /** Tokens held (tests). */
+  get size(): number {
+    return this.#cache.size;
   }
 }

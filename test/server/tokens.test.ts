@@ -41,6 +41,27 @@ describe('/v1/auth/tokens', () => {
     assertError(await s.call('GET', '/v1/auth/whoami', { token: r.body.token }), 401, 'UNAUTHENTICATED');
   });
 
+  it('a token revoked while cached is refused at once on the data plane, and no near spelling of it is served', async () => {
+    assert.equal(
+      (await s.call('POST', '/v1/keys', { token: root, body: { name: 'tok-cache', type: 'aes256-gcm' } })).status,
+      201,
+    );
+    const t = await s.call('POST', '/v1/auth/tokens', { token: root, body: { principal: 'cached', roles: ['app'] } });
+    const token: string = t.body.token;
+    const enc = (bearer: string, path = '/v1/keys/tok-cache/encrypt') =>
+      s.call('POST', path, { token: bearer, body: { plaintext: 'AAAA' } });
+    assert.equal((await enc(token)).status, 200);
+    assert.equal((await enc(token, '/v1/transit/encrypt/tok-cache')).status, 200); // now cached
+    // The cache is keyed by the exact bearer: another spelling is looked up (and unknown).
+    for (const near of [token.toUpperCase(), token.slice(0, -1), token + 'A', ` ${token}x`])
+      assertError(await enc(near), 401, 'UNAUTHENTICATED');
+    assert.equal((await s.call('DELETE', `/v1/auth/tokens/${t.body.tokenId}`, { token: root })).status, 200);
+    assertError(await enc(token), 401, 'UNAUTHENTICATED');
+    const vault = await enc(token, '/v1/transit/encrypt/tok-cache');
+    assert.equal(vault.status, 403, JSON.stringify(vault.body)); // Vault's answer to a bad token
+    assert.equal(s.logs.join('').includes(token.slice(4)), false, 'the token is never logged');
+  });
+
   it('only admins manage tokens (default policy)', async () => {
     const op = (await issueToken(s.hsm.store.db, { principal: 'op', roles: ['operator'], now: new Date() })).token;
     assertError(

@@ -50,6 +50,39 @@ describe('TokenAuthenticator (per-node token cache)', () => {
     await assert.rejects(auth.authenticate('garbage', now), unauthenticated);
   });
 
+  it('serves only the exact bearer it read: another spelling is looked up, a malformed one refused unread', async () => {
+    const now = new Date();
+    const t = await issueToken(store.db, { principal: 'svc', roles: ['app'], now });
+    const auth = new TokenAuthenticator(store.db, { ttlMs: 60_000 });
+    await auth.authenticate(t.token, now);
+    assert.equal(auth.cached(t.token, now)?.principal, 'svc');
+    for (const near of [t.token.toUpperCase(), t.token.slice(0, -1), t.token + 'A']) {
+      assert.equal(auth.cached(near, now), undefined);
+      await assert.rejects(auth.authenticate(near, now), unauthenticated);
+    }
+    for (const bad of [` ${t.token}`, `${t.token} `, `${t.token}\n`]) {
+      assert.equal(auth.cached(bad, now), undefined);
+      await assert.rejects(
+        auth.authenticate(bad, now),
+        (err: any) => unauthenticated(err) && /malformed/.test(err.message),
+      );
+    }
+    await auth.revoke(t.tokenId, now);
+    assert.equal(auth.cached(t.token, now), undefined);
+  });
+
+  it('drops the tokens past their TTL at the next lookup from the database', async () => {
+    const now = new Date();
+    const a = await issueToken(store.db, { principal: 'a', roles: ['app'], now });
+    const b = await issueToken(store.db, { principal: 'b', roles: ['app'], now });
+    const auth = new TokenAuthenticator(store.db, { ttlMs: 50 });
+    await auth.authenticate(a.token, now);
+    await sleep(80);
+    await auth.authenticate(b.token, now);
+    assert.equal(auth.size, 1);
+    assert.equal(auth.cached(b.token, now)?.principal, 'b');
+  });
+
   it('forgets everything on clear (seal)', async () => {
     const now = new Date();
     const t = await issueToken(store.db, { principal: 'svc', roles: ['app'], now });
