@@ -152,7 +152,8 @@ export async function main(opts: BenchOptions): Promise<void> {
     // One real backup through the route: the wire size (gzip) and the body's own length.
     const res = await fetch(server.url + '/v1/sys/backup', {
       method: 'POST',
-      headers: { authorization: `Bearer ${root}`, 'content-type': 'application/json' },
+      // As the CLI asks: gzip (without it the server answers the plain file, docs/backup.md).
+      headers: { authorization: `Bearer ${root}`, 'content-type': 'application/json', accept: 'application/gzip' },
       body: '{}',
     });
     const wire = Buffer.from(await res.arrayBuffer());

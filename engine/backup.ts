@@ -14,8 +14,10 @@
  *    encrypted under the barrier.
  *
  * The file is gzipped (RFC 1952), as two members: the header and seal, then the body, which is
- * spooled compressed once while the snapshot is read. Restore reads a gzipped file and a plain one
- * (as releases before issue 14 wrote) alike, told apart by the first two bytes.
+ * spooled compressed once while the snapshot is read. A client that does not ask for gzip (a CLI of
+ * a release before it) gets the same file decompressed, as those releases read it
+ * ({@link backupStream}). Restore reads a gzipped file and a plain one alike, told apart by the
+ * first two bytes.
  *
  * Restore (offline, into an empty store) checks the body against the header (digest, length, row
  * counts, the ceremony row) before writing anything, loads it in one transaction, and leaves the
@@ -130,6 +132,8 @@ export interface BackupSpool {
   header: BackupHeader;
   /** The header and seal lines, gzipped (the file's first gzip member). */
   head: Buffer;
+  /** The header and seal lines as they are (a plain file's start). */
+  headLines: Buffer;
   /** The file holding the body, gzipped (the second member): the file is `head` then these bytes. */
   body: string;
 }
@@ -213,16 +217,30 @@ export async function writeBackup(src: BackupSource, bodyFile: string): Promise<
   };
   const headerLine = JSON.stringify(header);
   const seal = src.barrier.encrypt(sealPath(header.id), sha256(headerLine));
-  const lines = headerLine + '\n' + JSON.stringify({ seal: toBase64(seal) }) + '\n';
-  return { header, head: gzipSync(lines, { level: GZIP_LEVEL }), body: bodyFile };
+  const headLines = Buffer.from(headerLine + '\n' + JSON.stringify({ seal: toBase64(seal) }) + '\n', 'utf8');
+  return { header, head: gzipSync(headLines, { level: GZIP_LEVEL }), headLines, body: bodyFile };
 }
 
-/** The backup file of a spool: its head member, then the body's bytes as spooled. */
-export function backupStream(spool: BackupSpool): Readable {
+/**
+ * The backup file of a spool. Gzipped (`gzip`, what the current CLI and client ask for): its head
+ * member, then the body's bytes as spooled. Plain: the same file decompressed, the head lines then
+ * the spool gunzipped as it is read (NDJSON, what releases before gzip sent and read).
+ */
+export function backupStream(spool: BackupSpool, { gzip = true }: { gzip?: boolean } = {}): Readable {
   return Readable.from(
     (async function* () {
-      yield spool.head;
-      yield* createReadStream(spool.body) as AsyncIterable<Buffer>;
+      if (gzip) {
+        yield spool.head;
+        yield* createReadStream(spool.body) as AsyncIterable<Buffer>;
+        return;
+      }
+      yield spool.headLines;
+      const body = createReadStream(spool.body).pipe(createGunzip());
+      try {
+        yield* body as AsyncIterable<Buffer>;
+      } finally {
+        body.destroy();
+      }
     })(),
   );
 }

@@ -199,11 +199,16 @@ export const ROUTES: readonly RouteDoc[] = [
     path: '/v1/sys/backup',
     operationId: 'sysBackup',
     tag: 'sys',
-    summary: 'A consistent snapshot of the whole store (docs/backup.md), streamed as gzipped NDJSON',
+    summary:
+      'A consistent snapshot of the whole store (docs/backup.md), streamed as NDJSON; gzipped when Accept names application/gzip',
     auth: true,
     body: EmptyBody,
     response: z.string(),
-    mediaType: 'application/gzip',
+    mediaType: 'application/x-ndjson',
+    alternates: {
+      'application/gzip':
+        'The same backup file gzipped (two members: header and seal, then the body), sent only when Accept names application/gzip, as the keyward CLI and @keyward/client do; without it the answer is the plain NDJSON releases before gzip read',
+    },
   },
   {
     method: 'get',
@@ -870,7 +875,15 @@ export function buildDocument(routes: readonly RouteDoc[]): object {
       if (r.mediaType && status === (r.status ?? 200)) {
         responsesDoc[status] = {
           description: 'Success',
-          content: { [r.mediaType]: { schema: { type: 'string', format: 'binary' } } },
+          content: {
+            [r.mediaType]: { schema: { type: 'string', format: 'binary' } },
+            ...Object.fromEntries(
+              Object.entries(r.alternates ?? {}).map(([type, description]) => [
+                type,
+                { schema: { type: 'string', format: 'binary', description } },
+              ]),
+            ),
+          },
         };
         continue;
       }

@@ -112,6 +112,12 @@ const APPROVAL_WAIT_MS_DEFAULT = 5 * 60 * 1000;
 const APPROVAL_FINAL = new Set(['denied', 'expired', 'executing', 'executed', 'failed']);
 
 const NO_ANSWERS: ReadonlySet<number> = new Set();
+
+/**
+ * `Accept` of a streamed answer: a backup gzipped (the server sends the plain file to a client that
+ * does not name gzip, as clients before it), errors and a parked answer as JSON.
+ */
+const STREAM_ACCEPT = 'application/gzip, application/json;q=0.9';
 /** Health's statuses: 200 unsealed, 501 not initialized, 503 sealed; each with the same body. */
 const HEALTH_ANSWERS: ReadonlySet<number> = new Set([501, 503]);
 
@@ -334,7 +340,8 @@ export class KeywardClient {
 
   /**
    * POST /v1/sys/backup: a snapshot of the whole store (the server's docs/backup.md), as the stream
-   * of the backup file's bytes, with its id; {@link Parked} when the policies parked the request.
+   * of the backup file's bytes (gzipped: this client asks for gzip, the server's default is the
+   * plain file), with its id; {@link Parked} when the policies parked the request.
    * The client's timeout covers reading the stream too: give a large `timeoutMs` for a big store.
    */
   async backup(options: CallOptions = {}): Promise<{ id: string; body: ReadableStream<Uint8Array> } | Parked> {
@@ -355,7 +362,10 @@ export class KeywardClient {
     return this.#postStream(`/v1/approvals/${encodeURIComponent(id)}/execute`, body, options);
   }
 
-  /** A POST whose answer is streamed bytes: error bodies and a 202 (parked) read as JSON. */
+  /**
+   * A POST whose answer is streamed bytes (a backup file, gzipped: `Accept` {@link STREAM_ACCEPT}):
+   * error bodies and a 202 (parked) read as JSON.
+   */
   async #postStream(
     path: string,
     body: object,
@@ -366,7 +376,13 @@ export class KeywardClient {
     const request = this.api.request as unknown as (method: string, path: string, init: object) => Promise<Settled>;
     let settled: Settled;
     try {
-      settled = await request('post', path, { body, parseAs: 'stream', ...(signal ? { signal } : {}) });
+      // Accept: the server gzips a backup only for a client that says it reads gzip (its docs/backup.md).
+      settled = await request('post', path, {
+        body,
+        parseAs: 'stream',
+        headers: { accept: STREAM_ACCEPT },
+        ...(signal ? { signal } : {}),
+      });
     } catch (err) {
       throw this.#transportError('post', path, err, timeout, options.signal);
     }

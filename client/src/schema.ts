@@ -134,7 +134,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** A consistent snapshot of the whole store (docs/backup.md), streamed as gzipped NDJSON */
+        /** A consistent snapshot of the whole store (docs/backup.md), streamed as NDJSON; gzipped when Accept names application/gzip */
         post: operations["sysBackup"];
         delete?: never;
         options?: never;
@@ -1885,6 +1885,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    "application/x-ndjson": string;
                     "application/gzip": string;
                 };
             };

@@ -370,15 +370,8 @@ function orderOf(n: bigint, len: number): { n: Uint8Array; half: Uint8Array } {
 function signEcdsa(type: EcdsaType, key: KeyObject, message: Uint8Array, opts: SignOptions): Uint8Array {
   const fieldLen = ECDSA[type].fieldLen;
   const hash = opts.hash ?? ECDSA[type].hash;
-  if (!opts.prehashed && opts.encoding !== 'p1363') {
-    // The common case: OpenSSL's DER as it is when S is already low (about half the time).
-    const der = nodeSign(hash, message, key);
-    const sAt = 4 + der[3]!;
-    if (!derHighS(type, der.subarray(sAt + 2, sAt + 2 + der[sAt + 1]!), fieldLen)) return u8(der);
-    const [r, s] = derParts(der, fieldLen);
-    lowS(type, s);
-    return derSignature(r, s);
-  }
+  // The common case: OpenSSL's DER, with S made low.
+  if (!opts.prehashed && opts.encoding !== 'p1363') return derLowS(type, nodeSign(hash, message, key), fieldLen);
   let compact: Uint8Array;
   if (opts.prehashed) {
     // node:crypto cannot sign a digest; noble signs it (RFC 6979 nonces, low-S).
@@ -408,31 +401,38 @@ function lowS(type: EcdsaType, s: Uint8Array): boolean {
   return false;
 }
 
-/** Whether a DER INTEGER body `s` (positive: a leading 0x00 only before a high bit) is above n/2. */
-function derHighS(type: EcdsaType, s: Uint8Array, fieldLen: number): boolean {
-  if (s.length < fieldLen) return false;
-  if (s.length > fieldLen) return true; // 0x00 then a high bit: s ≥ 2^(8·fieldLen − 1) > n/2 on both curves
-  return greaterThan(s, EC_ORDER[type].half);
-}
-
 /**
- * r and s, each as field-length big-endian bytes, of the DER signature OpenSSL just made (strict DER,
- * short-form lengths: at most 2 × 51 bytes of integers for P-384).
+ * The DER signature OpenSSL just made (strict DER, short-form lengths: at most 2 × 51 bytes of
+ * integers for P-384) with S low: `der` itself when S already is (about half the time), else the
+ * same r with n − s, in one new array. On the bytes and in place: this runs for every signature,
+ * and views, bigints or a re-encoding from parts cost a measurable share of a ~20 µs signature.
  */
-function derParts(der: Uint8Array, fieldLen: number): [Uint8Array, Uint8Array] {
-  const rLen = der[3]!;
-  const sAt = 4 + rLen;
-  return [
-    fixedLength(der.subarray(4, sAt), fieldLen),
-    fixedLength(der.subarray(sAt + 2, sAt + 2 + der[sAt + 1]!), fieldLen),
-  ];
-}
-
-/** A DER INTEGER's body (a positive value: at most one leading 0x00) as `len` big-endian bytes. */
-function fixedLength(body: Uint8Array, len: number): Uint8Array {
-  const out = new Uint8Array(len);
-  const v = body.length > len ? body.subarray(body.length - len) : body;
-  out.set(v, len - v.length);
+function derLowS(type: EcdsaType, der: Buffer, fieldLen: number): Uint8Array {
+  const sAt = 4 + der[3]!; // s's INTEGER tag; r's TLV is der[2, sAt)
+  const sLen = der[sAt + 1]!;
+  const body = sAt + 2;
+  // A body shorter than the field is below n/2; a longer one is 0x00 then a high bit: s ≥ 2^(8·fieldLen − 1) > n/2.
+  if (sLen < fieldLen) return u8(der);
+  if (sLen === fieldLen) {
+    const half = EC_ORDER[type].half;
+    let i = 0;
+    while (i < fieldLen && der[body + i] === half[i]) i++;
+    if (i === fieldLen || der[body + i]! < half[i]!) return u8(der);
+  }
+  // s ← n − s, as field-length big-endian bytes.
+  const s = new Uint8Array(fieldLen);
+  for (let i = sLen > fieldLen ? 1 : 0; i < sLen; i++) s[fieldLen - sLen + i] = der[body + i]!;
+  subtractFrom(EC_ORDER[type].n, s);
+  let z = 0;
+  while (z < fieldLen - 1 && s[z] === 0) z++;
+  const pad = s[z]! & 0x80 ? 1 : 0;
+  const newLen = fieldLen - z + pad;
+  const out = new Uint8Array(body + newLen);
+  for (let i = 0; i < sAt; i++) out[i] = der[i]!;
+  out[1] = sAt + newLen; // the SEQUENCE's content: r's TLV, then s's
+  out[sAt] = 0x02;
+  out[sAt + 1] = newLen;
+  out.set(z === 0 ? s : s.subarray(z), body + pad);
   return out;
 }
 

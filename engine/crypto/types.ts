@@ -144,9 +144,22 @@ export function keyTypeInfo(type: KeyType): KeyTypeInfo {
   return KEY_TYPE_INFO[type];
 }
 
-/** True when `type` supports `op`. */
+/**
+ * Each type's operations and slow calls as sets: `supports` and `isSlow` run on every keyed call,
+ * several times (key service, executor, crypto core), so one Map and one Set lookup each.
+ */
+const OPERATION_SETS: ReadonlyMap<string, ReadonlySet<string>> = new Map(
+  KEY_TYPES.map((t) => [t, new Set<string>(KEY_TYPE_INFO[t].operations)]),
+);
+const SLOW_SETS: ReadonlyMap<string, ReadonlySet<string>> = new Map(
+  KEY_TYPES.map((t) => [t, new Set<string>(KEY_TYPE_INFO[t].slow)]),
+);
+
+/** True when `type` supports `op` (`KEY_TYPE_INVALID` for a name that is not a key type). */
 export function supports(type: KeyType, op: Operation): boolean {
-  return keyTypeInfo(type).operations.includes(op);
+  const ops = OPERATION_SETS.get(type);
+  if (ops === undefined) assertKeyType(type);
+  return ops!.has(op);
 }
 
 /** Throws `OPERATION_UNSUPPORTED` unless `type` supports `op`. */
@@ -161,7 +174,9 @@ export function assertSupports(type: KeyType, op: Operation): void {
 
 /** True when `call` on `type` should run on the worker pool rather than the event loop. */
 export function isSlow(type: KeyType, call: SlowCall): boolean {
-  return keyTypeInfo(type).slow.includes(call);
+  const slow = SLOW_SETS.get(type);
+  if (slow === undefined) assertKeyType(type);
+  return slow!.has(call);
 }
 
 /**

@@ -37,6 +37,11 @@ import { auditBatches, auditHead } from './schema.js';
  * read them after its transaction, below the bound (see the module comment). No table may reference
  * one (they are written last). `audit_batches`: records [first, first + n) of the audit log, whose
  * appends advance `audit_head.size` in the same transaction (engine/store/audit-repos.ts).
+ *
+ * `audit_tiles` (about 32 bytes a record) is not one of them, and is read inside the transaction:
+ * the last tile of each level grows in place (`hashes || …` as the integrator advances the tree), so
+ * a row read later may hold hashes beyond the tree size the transaction read, and would have to be
+ * cut back to it, per level, in SQL (the hashes below the tree size never change).
  */
 export const APPEND_ONLY: ReadonlyArray<{ table: string; key: string; bound: SQL }> = [
   {
@@ -175,69 +180,102 @@ export async function snapshotTables<H>(
   const snap = await db.transaction(
     async (tx) => {
       // The pool's statement bound (2 s) is for requests; a page of a big table may need longer.
-      await tx.execute(sql`set local statement_timeout = '120s'`);
+      await tx.execute(SNAPSHOT_SETTINGS);
       await tx.execute(sql`set local idle_in_transaction_session_timeout = '120s'`);
-      await tx.execute(sql`set local bytea_output = 'hex'`);
       const version = await schemaVersion(tx);
       const header = await sink.header(tx, version);
       const bounds: string[] = [];
       for (const a of late) bounds.push((await queryRows<{ b: string }>(tx, a.bound))[0]!.b);
       const tables: TableCount[] = [];
-      for (const t of all) if (!skip.has(t.name)) tables.push(await readTable(tx, t, undefined, sink));
+      for (const t of all) if (!skip.has(t.name)) tables.push(await readTable(tx, t, sink));
       return { header, version, tables, bounds };
     },
     { isolationLevel: 'repeatable read', accessMode: 'read only' },
   );
-  // Each page its own statement: the connection is free between them.
-  for (const [i, a] of late.entries())
-    snap.tables.push(await readTable(db, a.t, { key: a.key, below: snap.bounds[i]! }, sink));
+  // Each page its own short transaction: the connection is free between them.
+  for (const [i, a] of late.entries()) snap.tables.push(await readLate(db, a.t, a.key, snap.bounds[i]!, sink));
   return { header: snap.header, version: snap.version, tables: snap.tables };
 }
 
-async function readTable(
+/**
+ * The settings every statement of a snapshot runs under, whatever the session's own: `bytea` as
+ * `\x` hex (what restore and the rows read inside the transaction have; a session default of
+ * `escape` would change the file), and the snapshot's 120 s statement bound rather than the pool's
+ * request bound. Local to the transaction it runs in.
+ */
+const SNAPSHOT_SETTINGS = sql`select set_config('statement_timeout', '120s', true), set_config('bytea_output', 'hex', true)`;
+
+/**
+ * An append-only table read after the snapshot's transaction, below `below` on its key column `key`
+ * (its whole primary key), {@link LATE_PAGE_ROWS} rows a page. Each page is one short transaction
+ * under {@link SNAPSHOT_SETTINGS}, and the next page starts after the last key read (the key alone
+ * as the keyset parameter, not the row's JSON).
+ */
+async function readLate(
   db: Db,
   t: BackupTable,
-  below: { key: string; below: string } | undefined,
+  key: string,
+  below: string,
   sink: SnapshotSink<unknown>,
 ): Promise<TableCount> {
+  if (t.key.length !== 1 || t.key[0] !== key)
+    throw new Error(`schema.ts: append-only ${t.name} must have ${key} as its whole primary key`);
+  await sink.table(t.name);
+  const table = sql.identifier(t.name);
+  const k = sql.identifier(key);
+  let rows = 0;
+  let after: string | undefined;
+  for (;;) {
+    // PGlite answers in-process, so a page's promise settles without ever returning to the event
+    // loop; give it a turn so requests (sockets, timers) run between pages.
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    const from = after === undefined ? sql`` : sql`${k} > ${after}::bigint and`;
+    const page = await db.transaction(async (tx) => {
+      await tx.execute(SNAPSHOT_SETTINGS);
+      return queryRows<{ k: string; j: string }>(
+        tx,
+        sql`select t.${k}::text as k, row_to_json(t)::text as j
+              from (select * from ${table} where ${from} ${k} < ${below}::bigint order by ${k} limit ${LATE_PAGE_ROWS}) t`,
+      );
+    });
+    for (const r of page) await sink.row(r.j);
+    rows += page.length;
+    if (page.length < LATE_PAGE_ROWS) break;
+    after = page[page.length - 1]!.k;
+  }
+  return { name: t.name, rows };
+}
+
+/** Every row of `t` inside the snapshot's transaction, {@link PAGE_ROWS} a page in primary-key order. */
+async function readTable(db: Db, t: BackupTable, sink: SnapshotSink<unknown>): Promise<TableCount> {
   await sink.table(t.name);
   let rows = 0;
   let last: string | undefined;
-  const size = below ? LATE_PAGE_ROWS : PAGE_ROWS;
   for (;;) {
-    // After the transaction: PGlite answers in-process, so a page's promise settles without ever
-    // returning to the event loop; give it a turn so requests (sockets, timers) run between pages.
-    if (below) await new Promise<void>((resolve) => setImmediate(resolve));
-    const page = await queryRows<{ j: string }>(db, pageQuery(t, last, below, size));
+    const page = await queryRows<{ j: string }>(db, pageQuery(t, last));
     for (const r of page) await sink.row(r.j);
     rows += page.length;
-    if (page.length < size) break;
+    if (page.length < PAGE_ROWS) break;
     last = page[page.length - 1]!.j;
   }
   return { name: t.name, rows };
 }
 
 /**
- * One page of `t` after the row whose JSON is `after` (keyset pagination on the primary key), and
- * with `below`, only rows whose `key` is less than `below.below` (a bigint, as text).
+ * One page of `t` after the row whose JSON is `after` (keyset pagination on the primary key, which
+ * may have several columns of any type: the row's own JSON gives them back).
  */
-function pageQuery(
-  t: BackupTable,
-  after: string | undefined,
-  below: { key: string; below: string } | undefined,
-  size: number,
-): SQL {
+function pageQuery(t: BackupTable, after: string | undefined): SQL {
   const table = sql.identifier(t.name);
   const cols = sql.join(
     t.key.map((k) => sql.identifier(k)),
     sql`, `,
   );
-  const conds: SQL[] = [];
-  if (after !== undefined)
-    conds.push(sql`(${cols}) > (select ${cols} from json_populate_record(null::${table}, ${after}::json))`);
-  if (below !== undefined) conds.push(sql`${sql.identifier(below.key)} < ${below.below}::bigint`);
-  const where = conds.length ? sql`where ${sql.join(conds, sql` and `)}` : sql``;
-  return sql`select row_to_json(t)::text as j from (select * from ${table} ${where} order by ${cols} limit ${size}) t`;
+  const where =
+    after === undefined
+      ? sql``
+      : sql`where (${cols}) > (select ${cols} from json_populate_record(null::${table}, ${after}::json))`;
+  return sql`select row_to_json(t)::text as j from (select * from ${table} ${where} order by ${cols} limit ${PAGE_ROWS}) t`;
 }
 
 /** The first table of the schema holding a row, or undefined when every table is empty. */

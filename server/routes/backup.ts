@@ -5,6 +5,11 @@
  * spooled gzipped to a private temporary file (the only copy on disk), and the file streamed as the
  * answer once the request's audit record has committed: the gzipped header and seal, then the spool
  * (engine/backup.ts). The spool is removed when the answer ends, however it ends.
+ *
+ * Format negotiation: the answer is gzipped only for a client whose `Accept` names
+ * `application/gzip` (the CLI and @keyward/client since gzip send it); any other request, a CLI of
+ * an earlier release included (it sends `Accept: application/json`), gets the same file
+ * decompressed as `application/x-ndjson`, the format it reads. `Vary: Accept` says so to caches.
  * @module
  */
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -21,6 +26,14 @@ import { backupStream, spoolFailed } from '../../engine/backup.js';
 
 /** The media type of a backup file: gzipped newline-delimited JSON (docs/backup.md). */
 export const BACKUP_MEDIA_TYPE = 'application/gzip';
+/** The media type of a backup answer not asked for gzipped: the file decompressed (releases before gzip). */
+export const BACKUP_PLAIN_MEDIA_TYPE = 'application/x-ndjson';
+
+/** True when the request's `Accept` names `application/gzip` itself (not a wildcard) with q > 0. */
+export function acceptsGzip(ctx: Context): boolean {
+  if (!ctx.get('Accept')) return false;
+  return (ctx.accepts() as string[]).some((t) => t.toLowerCase() === BACKUP_MEDIA_TYPE);
+}
 
 export function backupRoutes(deps: AppDeps): Router {
   const { hsm } = deps;
@@ -56,11 +69,14 @@ export function backupRoutes(deps: AppDeps): Router {
       bytes: header.body.bytes,
       auditSize: header.audit.headSize,
     });
-    const stream = backupStream(out.value);
+    const gzip = acceptsGzip(ctx);
+    const stream = backupStream(out.value, { gzip });
     stream.once('close', () => void cleanup());
     ctx.status = 200;
-    ctx.type = BACKUP_MEDIA_TYPE;
-    ctx.set('Content-Disposition', `attachment; filename="keyward-${header.id}.backup.gz"`);
+    ctx.type = gzip ? BACKUP_MEDIA_TYPE : BACKUP_PLAIN_MEDIA_TYPE;
+    ctx.vary('Accept');
+    const name = gzip ? `keyward-${header.id}.backup.gz` : `keyward-${header.id}.ndjson`;
+    ctx.set('Content-Disposition', `attachment; filename="${name}"`);
     ctx.set('Keyward-Backup-Id', header.id);
     ctx.body = stream;
   });

@@ -451,6 +451,40 @@ describe('backup and restore', { timeout: 300_000 }, () => {
     );
   });
 
+  it('gzips only for a client whose Accept names application/gzip; any other gets the plain file, as CLIs before gzip read it', async () => {
+    const post = (accept: string | undefined) =>
+      fetch(`${s.url}/v1/sys/backup`, {
+        method: 'POST',
+        headers: {
+          authorization: `Bearer ${root}`,
+          'content-type': 'application/json',
+          ...(accept === undefined ? {} : { accept }),
+        },
+        body: '{}',
+      });
+    // A CLI of the release before gzip sends Accept: application/json; curl sends */*.
+    for (const [accept, gzip] of [
+      ['application/json', false],
+      [undefined, false],
+      ['*/*', false],
+      ['application/gzip;q=0, application/json', false],
+      ['application/gzip, application/json;q=0.9', true], // what @keyward/client sends
+    ] as const) {
+      const r = await post(accept);
+      assert.equal(r.status, 200, String(accept));
+      assert.equal(r.headers.get('content-type'), gzip ? 'application/gzip' : 'application/x-ndjson', String(accept));
+      assert.match(r.headers.get('vary') ?? '', /\baccept\b/i);
+      const bytes = Buffer.from(await r.arrayBuffer());
+      assert.deepEqual([...bytes.subarray(0, 2)], gzip ? [0x1f, 0x8b] : [0x7b, 0x22], String(accept)); // gzip magic or {"
+      const file = f(`negotiated-${gzip}.backup`);
+      await writeFile(file, bytes);
+      const { header: h } = await checkBackupFile(file);
+      assert.equal(h.id, r.headers.get('keyward-backup-id'));
+      if (!gzip) assert.equal(h.id, JSON.parse(bytes.subarray(0, bytes.indexOf(0x0a)).toString('utf8')).id);
+      await rm(file);
+    }
+  });
+
   it('an approved backup is written by `keyward approval execute --out`, never over a file', async () => {
     await activateGlobalPolicy(s, root, 'park-backup', await compileFixture('park-backup'));
     const penv = env();
@@ -465,6 +499,7 @@ describe('backup and restore', { timeout: 300_000 }, () => {
     const out = f('approved.backup.gz');
     const res = ok(await runCli(['approval', 'execute', id, '--out', out, '--json'], penv)).json();
     const { header: h } = await checkBackupFile(out);
+    assert.deepEqual([...(await readFile(out)).subarray(0, 2)], [0x1f, 0x8b], 'the client asked for gzip');
     assert.equal(res.id, h.id);
     assert.notEqual(h.id, header.id);
     assert.equal((await stat(out)).mode & 0o777, 0o600);

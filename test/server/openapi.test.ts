@@ -91,8 +91,15 @@ describe('GET /openapi.json', () => {
       for (const status of ok) {
         const content = op.responses[status].content;
         if (!content['application/json']) {
-          // A stream (the backup, docs/backup.md): a binary string under its own media type.
-          assert.deepEqual(Object.values(content), [{ schema: { type: 'string', format: 'binary' } }], path);
+          // A stream (the backup, docs/backup.md): a binary string under its own media type, and
+          // under each alternate one that Accept chooses (described).
+          const [first, ...alternates] = Object.values(content) as Json[];
+          assert.deepEqual(first, { schema: { type: 'string', format: 'binary' } }, path);
+          for (const a of alternates) {
+            const { description, ...schema } = a.schema;
+            assert.deepEqual(schema, { type: 'string', format: 'binary' }, path);
+            assert.match(description, /Accept/, path);
+          }
           continue;
         }
         const ref = content['application/json'].schema.$ref;

@@ -1,8 +1,12 @@
 /**
- * server/transit/values.ts decodeB64 against its definition (Go's base64.StdEncoding after removing
- * CR and LF, as Vault reads a base64 field): the grammar as a regular expression, then the bytes
- * Node's decoder gives for a text it accepts. The decoder checks the form by decoding first, so a
- * random walk over base64's characters, padding, line breaks and strangers compares the two.
+ * server/transit/values.ts decodeB64 against its definition: what Vault's transit engine accepts for
+ * a base64 field, `base64.StdEncoding.DecodeString(item.Plaintext)` (builtin/logical/transit/
+ * path_encrypt.go), that is Go's encoding/base64 with the standard alphabet, padding required and
+ * not strict (non-zero trailing bits are taken), '\r' and '\n' skipped anywhere. The reference
+ * below is written from Go's decoder (decode.go `decodeQuantum`), state for state, and makes the
+ * bytes itself, six bits at a time: it shares nothing with the production code (its regex or Node's
+ * decoder), so a random walk over base64's characters, padding, line breaks and strangers compares
+ * two independent implementations.
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -10,11 +14,55 @@ import { randomBytes } from 'node:crypto';
 import { KeywardError } from '../../lib/errors.js';
 import { decodeB64 } from '../../server/transit/values.js';
 
-const GRAMMAR = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+const ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
 
-function reference(text: string): Buffer | undefined {
-  const clean = text.replace(/[\r\n]/g, '');
-  return GRAMMAR.test(clean) ? Buffer.from(clean, 'base64') : undefined;
+/** Go's base64.StdEncoding.DecodeString: the bytes, or undefined for a CorruptInputError. */
+function goStdDecode(text: string): Buffer | undefined {
+  const src = Buffer.from(text, 'utf8'); // Go strings are bytes
+  const out: number[] = [];
+  const isNewline = (c: number) => c === 0x0a || c === 0x0d;
+  let si = 0;
+  while (si < src.length) {
+    // decodeQuantum
+    const dbuf = [0, 0, 0, 0];
+    let dlen = 4;
+    let done = false;
+    for (let j = 0; j < 4; j++) {
+      if (si === src.length) {
+        if (j === 0) return Buffer.from(out); // clean end between quanta
+        return undefined; // j ≥ 1 with padding required: CorruptInputError
+      }
+      const c = src[si++]!;
+      const v = ALPHABET.indexOf(String.fromCharCode(c));
+      if (c < 0x80 && v >= 0) {
+        dbuf[j] = v;
+        continue;
+      }
+      if (isNewline(c)) {
+        j--;
+        continue;
+      }
+      if (c !== 0x3d) return undefined; // not '=': an illegal byte
+      if (j === 0 || j === 1) return undefined; // incorrect padding
+      if (j === 2) {
+        // "==" expected; the first is consumed. Newlines may come between.
+        while (si < src.length && isNewline(src[si]!)) si++;
+        if (si === src.length) return undefined; // not enough padding
+        if (src[si] !== 0x3d) return undefined; // incorrect padding
+        si++;
+      }
+      while (si < src.length && isNewline(src[si]!)) si++;
+      if (si < src.length) return undefined; // trailing garbage after the padding
+      dlen = j;
+      done = true;
+      break;
+    }
+    const val = (dbuf[0]! << 18) | (dbuf[1]! << 12) | (dbuf[2]! << 6) | dbuf[3]!;
+    const bytes = [(val >> 16) & 0xff, (val >> 8) & 0xff, val & 0xff];
+    out.push(...bytes.slice(0, dlen - 1)); // not strict: the trailing bits are dropped unchecked
+    if (done) break;
+  }
+  return Buffer.from(out);
 }
 
 function actual(text: string): Buffer | undefined {
@@ -28,14 +76,14 @@ function actual(text: string): Buffer | undefined {
 }
 
 describe('transit decodeB64', () => {
-  it('accepts and decodes exactly what Go StdEncoding (after CR/LF removal) does', () => {
+  it('accepts and decodes exactly what Go StdEncoding (Vault transit) does', () => {
     const chars = 'AQgw+/=z9-_ \r\n\u00e9.';
     let accepted = 0;
     for (let t = 0; t < 20_000; t++) {
       const len = t % 13;
       let s = '';
       for (let i = 0; i < len; i++) s += chars[(Math.random() * chars.length) | 0];
-      const want = reference(s);
+      const want = goStdDecode(s);
       const got = actual(s);
       assert.deepEqual(got, want, JSON.stringify(s));
       if (want) accepted++;
@@ -50,5 +98,22 @@ describe('transit decodeB64', () => {
     assert.deepEqual(actual(wrapped), bytes);
     assert.equal(actual('YQ'), undefined);
     assert.deepEqual(actual('YQ=\n='), Buffer.from('a'));
+  });
+
+  it("the reference is Go's decoder: its own edge cases", () => {
+    // From Go's encoding/base64 tests and decode.go's branches.
+    assert.deepEqual(goStdDecode(''), Buffer.alloc(0));
+    assert.deepEqual(goStdDecode('Zm9vYmFy'), Buffer.from('foobar'));
+    assert.deepEqual(goStdDecode('Zm9vYg=='), Buffer.from('foob'));
+    assert.deepEqual(goStdDecode('Zm9vYmE='), Buffer.from('fooba'));
+    assert.deepEqual(goStdDecode('Zm9v\r\nYmE\n='), Buffer.from('fooba'));
+    assert.deepEqual(goStdDecode('adba32=='), Buffer.from([0x69, 0xd6, 0xda, 0xdf]));
+    for (const bad of ['Zm9vYg', 'Zm9vYg=', 'Zm9vYg==Zm9v', '=', 'Z===', 'Zm9v=', 'Zm9vYmE=\nA', 'Zm9v Ym', 'Zm9vYm-_'])
+      assert.equal(goStdDecode(bad), undefined, JSON.stringify(bad));
+    // Against Node's encoder for every length of random bytes: canonical text decodes to its bytes.
+    for (let n = 0; n < 40; n++) {
+      const b = randomBytes(n);
+      assert.deepEqual(goStdDecode(b.toString('base64')), b);
+    }
   });
 });

@@ -153,15 +153,23 @@ function putVarint(out: Buffer, at: number, n: number): number {
 }
 
 /**
- * Reads a decrypted batch inputs blob (either format) into digest → bytes. `first` (the batch's
- * first index) names the batch in the AUDIT_LOG_CORRUPT error of a malformed blob.
+ * Reads a decrypted batch inputs blob (either format) into digest → bytes: into `into` when given,
+ * all or nothing (a malformed blob leaves it as it was, none of the inputs read before the damage
+ * added), else into a new map. `first` (the batch's first index) names the batch in the
+ * AUDIT_LOG_CORRUPT error of a malformed blob.
  */
 export function decodeBatchInputs(
   plain: Uint8Array,
-  into: Map<string, Uint8Array> = new Map(),
+  into?: Map<string, Uint8Array>,
   first?: number,
 ): Map<string, Uint8Array> {
-  const buf = view(plain);
+  const read = decodeInto(view(plain), new Map(), first);
+  if (into === undefined) return read;
+  for (const [digest, bytes] of read) into.set(digest, bytes);
+  return into;
+}
+
+function decodeInto(buf: Buffer, into: Map<string, Uint8Array>, first: number | undefined): Map<string, Uint8Array> {
   if (buf.length >= HEADER && buf.readUInt32BE(32) === FORMAT_MARK) return decodeFormat2(buf, into, first);
   let at = 0;
   while (at < buf.length) {

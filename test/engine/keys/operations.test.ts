@@ -39,6 +39,19 @@ describe('KeyService operations through the executor', () => {
     assert.deepEqual(pool.calls, []);
   });
 
+  it('sign: the cached key (no promise turn) signs as the first, reading call did; a refusal is a rejection', async () => {
+    await keys.create({ name: 'ed-twice', type: 'ed25519', by: 'test' });
+    const row = await keys.usable('ed-twice');
+    const first = await keys.sign(row, bytes('m'), {}); // reads and parses the key
+    const again = await keys.sign(row, bytes('m'), {}); // the cached KeyObject, inline
+    assert.deepEqual(again, first, 'Ed25519 is deterministic');
+    let refused: Promise<unknown> | undefined;
+    assert.doesNotThrow(() => {
+      refused = keys.sign(row, bytes('m'), { context: bytes('ctx') });
+    });
+    await assert.rejects(refused!, code('OPTION_UNSUPPORTED'));
+  });
+
   it('ML-DSA: keygen, expansion (once), sign and verify on the pool', async () => {
     pool.calls.length = 0;
     await keys.create({ name: 'pq', type: 'ml-dsa-44', by: 'test' });

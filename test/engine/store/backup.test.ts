@@ -85,4 +85,28 @@ describe('backup snapshot on PGlite', { timeout: 60_000 }, () => {
     assert.ok(during >= 3, `only ${during} appends committed during a ${took.toFixed(0)} ms snapshot`);
     assert.ok(worst < took / 2, `an append waited ${worst.toFixed(0)} ms of a ${took.toFixed(0)} ms snapshot`);
   });
+
+  it("the late pages read bytea as the transaction does, whatever the session's bytea_output", async () => {
+    const read = async (oneTransaction: boolean) => {
+      const rows: string[] = [];
+      let table = '';
+      await snapshotTables(
+        store.db,
+        { header: async () => undefined, table: (name) => void (table = name), row: (j) => void rows.push(table + j) },
+        { oneTransaction },
+      );
+      return rows;
+    };
+    await store.db.execute(sql`set bytea_output = 'escape'`); // the session's (one connection's) own setting
+    try {
+      const sliced = await read(false);
+      const whole = await read(true); // everything inside the transaction, which sets hex
+      assert.ok(sliced.some((r) => r.startsWith('audit_batches') && r.includes('"chains":"\\\\x00"')));
+      assert.equal(sliced.length, whole.length);
+      // The same rows (the sliced snapshot writes the append-only table last), byte for byte.
+      assert.deepEqual([...sliced].sort(), [...whole].sort());
+    } finally {
+      await store.db.execute(sql`reset bytea_output`);
+    }
+  });
 });

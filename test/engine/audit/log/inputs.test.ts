@@ -220,6 +220,40 @@ describe('audit batch inputs blob', () => {
     assertCorrupt(c2(4 + 65536, big), 8, /more decoded bytes than/);
   });
 
+  it("a refused blob leaves the caller's map as it was: none of the inputs read before the damage", () => {
+    const inputs = batchOf(5);
+    const packed = Buffer.from(packBatchInputs(inputs)); // format 2, codec 2
+    const head = lengthPrefixed(inputs.slice(0, 3));
+    const tail = Buffer.alloc(4);
+    tail.writeUInt32BE(100); // an entry of 100 bytes, with none of them there
+    const deflatedTruncated = format2(head.length + 4, deflateRawSync(Buffer.concat([head, tail])));
+    const format1 = Buffer.concat(
+      inputs.map((i) => {
+        const len = Buffer.alloc(4);
+        len.writeUInt32BE(i.bytes.length);
+        return Buffer.concat([Buffer.from(i.digest, 'hex'), len, Buffer.from(i.bytes)]);
+      }),
+    );
+    const minus = Buffer.from(packed);
+    minus.writeUInt32BE(minus.readUInt32BE(8) - 1, 8);
+    for (const [name, blob] of [
+      ['codec 2, truncated last entry', packed.subarray(0, packed.length - 1)],
+      ['codec 2, a declared length one short', minus],
+      ['codec 1, a truncated entry after three whole ones', deflatedTruncated],
+      ['format 1, a truncated last entry', format1.subarray(0, format1.length - 1)],
+    ] as const) {
+      const before = new Uint8Array([1, 2, 3]);
+      const map = new Map([['kept', before]]);
+      assert.throws(() => decodeBatchInputs(blob, map, 11), { code: 'AUDIT_LOG_CORRUPT' }, name);
+      assert.deepEqual([...map.keys()], ['kept'], name);
+      assert.equal(map.get('kept'), before, name);
+    }
+    // A whole blob is added to what the map held.
+    const map = new Map([['kept', new Uint8Array([1])]]);
+    assert.equal(decodeBatchInputs(packed, map, 11), map);
+    assert.deepEqual([...map.keys()].sort(), ['kept', ...inputs.map((i) => i.digest)].sort());
+  });
+
   it('never inflates past the declared length or INFLATED_MAX (a forged blob cannot exhaust memory)', () => {
     const bomb = deflateRawSync(Buffer.alloc(64 * 1024 * 1024), { level: 9 }); // 64 MiB of zeros, ~64 KiB
     assertCorrupt(format2(INFLATED_MAX + 1, bomb), 1, /over/);

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { createHash, createPublicKey } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 // The oracle: sigstore-js's checkpoint verifier (Ed25519 signed notes), imported from its dist file.
@@ -24,8 +25,15 @@ import {
   verifyNote,
 } from '../../../../engine/audit/math/note.js';
 import { leafHash } from '../../../../engine/audit/math/merkle.js';
-import { mlDsaSign } from '../../../../engine/crypto/pq.js';
+import { mlDsaSign, pqBackend, selectPqBackend } from '../../../../engine/crypto/pq.js';
+import { ml_dsa44 } from '@noble/post-quantum/ml-dsa.js';
 import { ORIGIN, VECTORS, b64, bytesLog, enc, hex, logSigners, signCheckpoint } from '../helpers.js';
+
+/** The pqclean addon's signer, as engine/crypto/pq.ts uses it. */
+interface NativeSign {
+  sign(sk: Buffer, m: Buffer): Buffer;
+  verify(pk: Buffer, m: Buffer, sig: Buffer): boolean;
+}
 
 const cpInvalid = (re?: RegExp) => (err: unknown) =>
   isKeywardError(err, 'AUDIT_CHECKPOINT_INVALID') && (re === undefined || re.test(err.message));
@@ -91,16 +99,7 @@ describe('interoperability', () => {
     // Ours over the same checkpoint verifies under their key, deterministic or hedged.
     const ours = signNote(checkpointBody(cp), [signer], { time: 1_700_000_000 });
     assert.equal(verifyNote(ours, [parseVerifierKey(tw.vkey)]).signatures[0]!.timestamp, 1_700_000_000);
-    // Signed by the crypto core's ML-DSA-44 (native when the pqclean addon loads), as the server's
-    // integrator signs: the same verifier key, and @noble verifies the cosignature under their key.
-    let calls = 0;
-    const core = mlDsa44CosignerSigner(tw.origin, tw.seed, {
-      sign: (m, sk) => (calls++, mlDsaSign('ml-dsa-44', sk, m, new Uint8Array(0))),
-    });
-    assert.equal(core.verifierKey, tw.vkey);
-    const coreNote = signNote(checkpointBody(cp), [core], { time: 1_700_000_001 });
-    assert.equal(calls, 1);
-    assert.equal(verifyNote(coreNote, [parseVerifierKey(tw.vkey)]).signatures[0]!.timestamp, 1_700_000_001);
+    // Any change to their note fails (below); first, ours as the server's integrator signs (next test).
     // Any change to their note fails: the root, or the timestamp inside the signature.
     assert.throws(
       () => verifyNote(tw.note.replace('\n1\n', '\n2\n'), [parseVerifierKey(tw.vkey)]),
@@ -111,6 +110,54 @@ describe('interoperability', () => {
     raw[4 + 7]! ^= 1; // the last byte of the u64 timestamp
     const tampered = tw.note.replace(sigline, `— ${tw.origin} ${Buffer.from(raw).toString('base64')}`);
     assert.throws(() => verifyNote(tampered, [parseVerifierKey(tw.vkey)]), cpInvalid(/does not verify/));
+  });
+
+  it("the integrator's ML-DSA-44 cosignature is signed natively by pqclean (counted), and @noble verifies it", (t) => {
+    // The addon as engine/crypto/pq.ts loads it, each Sign counting its signatures: a cosignature
+    // that the @noble fallback made instead would leave the count at zero.
+    let addon: { Sign: new (name: string) => NativeSign; KEM: unknown };
+    try {
+      const require = createRequire(import.meta.url);
+      const dir = require.resolve('pqclean/package.json').slice(0, -'package.json'.length);
+      addon = require(`${dir}build/Release/node_pqclean.node`);
+    } catch (e) {
+      t.skip(`the pqclean addon is not built here (${(e as Error).message.split('\n')[0]}): nothing native to assert`);
+      return;
+    }
+    let nativeSigns = 0;
+    const counting = {
+      KEM: addon.KEM,
+      Sign: function Sign(name: string): NativeSign {
+        const s = new addon.Sign(name);
+        return { sign: (sk, m) => (nativeSigns++, s.sign(sk, m)), verify: (pk, m, sig) => s.verify(pk, m, sig) };
+      },
+    };
+    const initial = pqBackend();
+    try {
+      assert.equal(selectPqBackend({ choice: 'pqclean', load: () => counting }).name, 'pqclean');
+      assert.equal(pqBackend().name, 'pqclean');
+      const tw = torchwood();
+      const cp = verifyNote(tw.note, [parseVerifierKey(tw.vkey)]);
+      // As engine/audit/log/signing.ts builds the integrator's cosigner: the crypto core's ML-DSA-44.
+      let calls = 0;
+      const core = mlDsa44CosignerSigner(tw.origin, tw.seed, {
+        sign: (m, sk) => (calls++, mlDsaSign('ml-dsa-44', sk, m, new Uint8Array(0))),
+      });
+      assert.equal(core.verifierKey, tw.vkey);
+      const before = nativeSigns; // the self-test signed too
+      const coreNote = signNote(checkpointBody(cp), [core], { time: 1_700_000_001 });
+      assert.equal(calls, 1);
+      assert.equal(nativeSigns - before, 1, 'pqclean made the cosignature');
+      assert.equal(verifyNote(coreNote, [parseVerifierKey(tw.vkey)]).signatures[0]!.timestamp, 1_700_000_001);
+      // And @noble on its own: the signature line over tlog-cosignature's signed message, under their key.
+      const raw = b64(coreNote.trimEnd().split('\n').at(-1)!.split(' ')[2]!);
+      const time = Number(Buffer.from(raw.subarray(4, 12)).readBigUInt64BE());
+      const pub = b64(tw.vkey.slice(tw.vkey.indexOf('+', tw.vkey.indexOf('+') + 1) + 1)).subarray(1); // name+id+base64(0x06 ‖ key)
+      const msg = cosignedMessage(tw.origin, time, cp.origin, cp.size, cp.root);
+      assert.equal(ml_dsa44.verify(raw.subarray(12), msg, pub), true);
+    } finally {
+      selectPqBackend({ choice: initial.name === 'pqclean' ? 'pqclean' : 'noble' });
+    }
   });
 
   it("sigstore's checkpoint verifier accepts our Ed25519 line (and ignores the ML-DSA one)", () => {
