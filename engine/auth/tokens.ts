@@ -180,6 +180,13 @@ export class TokenAuthenticator {
   readonly #ttlMs: number;
   readonly #max: number;
   readonly #cache = new Map<string, { principal: Principal; fetched: number }>();
+  /**
+   * Bumped by clear() and by this node's revocations: a lookup that was in flight across one does not
+   * cache what it read (a seal during the await would otherwise put the bearer back after clearing,
+   * and a lookup that read a row just before its revocation committed would re-cache it after the
+   * eviction).
+   */
+  #generation = 0;
 
   constructor(db: Db, opts: { ttlMs?: number; max?: number } = {}) {
     this.#db = db;
@@ -192,7 +199,9 @@ export class TokenAuthenticator {
     if (hit) return hit;
     if (!bearer || !BEARER_RE.test(bearer) || this.#ttlMs <= 0) return authenticateToken(this.#db, bearer, now);
     this.#cache.delete(bearer);
+    const generation = this.#generation;
     const principal = await authenticateToken(this.#db, bearer, now);
+    if (generation !== this.#generation) return principal;
     const fetched = performance.now();
     // Entries are in the order they were read (a refresh deletes and re-adds): the stale ones lead.
     for (const [k, v] of this.#cache) {
@@ -223,10 +232,12 @@ export class TokenAuthenticator {
   /** Revokes a token and drops it from this node's cache at once. */
   async revoke(id: string, now: Date, commit?: CommitScope): Promise<void> {
     await revokeToken(this.#db, id, now, commit);
+    this.#generation++;
     for (const [k, v] of this.#cache) if (v.principal.tokenId === id) this.#cache.delete(k);
   }
 
   clear(): void {
+    this.#generation++;
     this.#cache.clear();
   }
 

@@ -93,4 +93,16 @@ describe('TokenAuthenticator (per-node token cache)', () => {
     auth.clear();
     await assert.rejects(auth.authenticate(t.token, now), unauthenticated);
   });
+
+  it('does not cache a lookup that was in flight across a seal (clear)', async () => {
+    const now = new Date();
+    const t = await issueToken(store.db, { principal: 'svc', roles: ['app'], now });
+    const auth = new TokenAuthenticator(store.db, { ttlMs: 60_000 });
+    const sealed = auth.authenticate(t.token, now);
+    auth.clear(); // the seal lands while the lookup awaits the database
+    assert.equal((await sealed).principal, 'svc'); // it was valid when read...
+    assert.equal(auth.size, 0); // ...but the bearer is not put back after the seal cleared the cache
+    assert.equal((await auth.authenticate(t.token, now)).principal, 'svc'); // a lookup after it caches
+    assert.equal(auth.size, 1);
+  });
 });
