@@ -235,11 +235,15 @@ export function backupStream(spool: BackupSpool, { gzip = true }: { gzip?: boole
         return;
       }
       yield spool.headLines;
-      const body = createReadStream(spool.body).pipe(createGunzip());
+      // Both streams are destroyed when the reader stops early or the gunzip fails: `.pipe()` would
+      // leave the file open (and its deleted spool's disk space held) after the answer was aborted.
+      const file = createReadStream(spool.body);
+      const body = file.pipe(createGunzip());
       try {
         yield* body as AsyncIterable<Buffer>;
       } finally {
         body.destroy();
+        file.destroy();
       }
     })(),
   );
