@@ -110,13 +110,16 @@ for (const u of units) {
   // flight together are evaluated together: two files loading at once would register their tests in
   // the first one's suite.
   const list = names.map((name, i) => [name, pathToFileURL(mirrorPath(u.files[i])).href]);
+  // KEYWARD_TEST_CPU: each file's CPU too (scripts/test-cpu.mjs's keywardFileCpu): its import, and its
+  // suite from a first hook to a last one (registered once the file is loaded: after the file's own).
+  const cpu = Boolean(process.env.KEYWARD_TEST_CPU);
   const body = `for (const [name, url] of ${JSON.stringify(list)}) {
   let loaded;
   const done = new Promise((resolve) => (loaded = resolve));
-  describe(name, () => {
+  describe(name, () => {${cpu ? '\n    const mark = globalThis.keywardFileCpu?.(name);\n    mark?.load();\n    before(() => mark?.start());' : ''}
     const module = import(url);
     module.then(loaded, loaded);
-    return module;
+    return ${cpu ? 'module.then(() => (mark?.loaded(), after(() => mark?.end())))' : 'module'};
   });
   await done;
 }`;
@@ -124,7 +127,7 @@ for (const u of units) {
   const tmp = `${u.entry}.${process.pid}.tmp`;
   writeFileSync(
     tmp,
-    `// ${names.length} test files in one process (scripts/test.mjs).\nimport { describe } from 'node:test';\n${body}\n`,
+    `// ${names.length} test files in one process (scripts/test.mjs).\nimport { ${cpu ? 'after, before, ' : ''}describe } from 'node:test';\n${body}\n`,
   );
   renameSync(tmp, u.entry);
 }

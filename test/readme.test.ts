@@ -1,8 +1,10 @@
 /**
  * README.md's shell examples, run as a new user would paste them (issue 11): every ```sh block is
  * extracted and run in order with bash (`set -eo pipefail`), `keyward` on PATH through a shim, in a
- * scratch directory, against a fresh dev server; the ceremony block starts its own server, which is
- * stopped with the block's process group. Blocks that can't run here say so: ```sh no-run (the
+ * scratch directory, against a fresh dev server. The shim runs `keyward server` as the build's
+ * binary and sends every other command to this process's CLI (test/helpers/cli-socket.ts: about
+ * 12 s less CPU than ~35 binaries; KEYWARD_README_BINARY=1 runs them all as binaries). The ceremony
+ * block starts its own server, which is stopped with the block's process group. Blocks that can't run here say so: ```sh no-run (the
  * installation, `npm start`, placeholders). The number of blocks run is asserted, so a README whose
  * blocks were all marked no-run, or renamed, fails here instead of passing silently.
  *
@@ -13,7 +15,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -21,6 +23,7 @@ import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import { devBootstrap } from '../engine/dev.js';
 import { DIST_MAIN, distIsFresh } from '../scripts/dist-fresh.mjs';
+import { startCliSocket } from './helpers/cli-socket.js';
 import { startTestServer } from './helpers/server.js';
 import type { TestServer } from './helpers/server.js';
 
@@ -143,18 +146,17 @@ describe('README.md shell blocks', { timeout: 180_000 }, () => {
   it(
     'runs every ```sh block in order against a fresh server, each exiting 0',
     { skip: !distIsFresh() && 'needs a fresh build (npm run build): the shim runs dist/cli/main.js' },
-    async () => {
+    async (t) => {
       const bin = join(dir, '.bin');
       const demo = join(dir, 'keyward-demo');
       for (const d of [bin, demo]) rmSync(d, { recursive: true, force: true });
       mkdirSync(bin);
       writeFileSync(join(dir, 'passphrase'), 'correct horse battery staple, readme\n', { mode: 0o600 });
-      // `keyward` as `npm link` would give it (the README says to get it on PATH), from the build.
-      writeFileSync(join(bin, 'keyward'), `#!/bin/sh\nexec "${process.execPath}" "${DIST_MAIN}" "$@"\n`, {
-        flag: 'w',
-        mode: 0o755,
-      });
-      chmodSync(join(bin, 'keyward'), 0o755);
+      // `keyward` on PATH (the README says to get it there): `keyward server` is the build's binary;
+      // the other commands run in this process's CLI through a socket, which saves each its own start
+      // (test/helpers/cli-socket.ts). KEYWARD_README_BINARY=1 runs every command with the binary.
+      const cli = await startCliSocket(bin, DIST_MAIN, { binary: process.env.KEYWARD_README_BINARY === '1' });
+      t.after(() => cli.close());
       const ceremonyPort = await freePort();
       const env: NodeJS.ProcessEnv = {
         ...process.env,

@@ -8,6 +8,7 @@ import { after, before, describe, it } from 'node:test';
 import { devBootstrap } from '../../engine/dev.js';
 import { fails, ok, runCli } from '../helpers/cli.js';
 import type { CliResult } from '../helpers/cli.js';
+import { importFixedRsaKey } from '../helpers/rsa.js';
 import { startTestServer } from '../helpers/server.js';
 import type { TestServer } from '../helpers/server.js';
 
@@ -92,10 +93,8 @@ describe('keyward key import / wrapping-key (CLI)', { timeout: 240_000 }, () => 
   });
 
   it('decrypt: an RSA-OAEP ciphertext made with the exported public key, with --key-version', async () => {
-    assert.equal(
-      (await s.call('POST', '/v1/keys', { token: env.KEYWARD_TOKEN, body: { name: 'rsa', type: 'rsa-3072' } })).status,
-      201,
-    );
+    // A fixture key imported (test/helpers/rsa.ts): the CLI's decrypt is tested here, not a generation.
+    await importFixedRsaKey(s, env.KEYWARD_TOKEN!, 'rsa');
     const pem = (await s.call('GET', '/v1/keys/rsa/public?format=pem', { token: env.KEYWARD_TOKEN })).body.publicKey;
     const ct = publicEncrypt(
       { key: createPublicKey(pem), padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256' },

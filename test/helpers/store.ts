@@ -21,7 +21,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import postgres from 'postgres';
 import { sql } from 'drizzle-orm';
-import type { PGlite } from '@electric-sql/pglite';
+import { PGlite } from '@electric-sql/pglite';
 import { drizzle as drizzlePglite } from 'drizzle-orm/pglite';
 import { migrationsFolder, openStore, pgliteClientOf, queryRows, redactDatabaseUrl } from '../../engine/store/index.js';
 import type { Db, Store, StoreDriver } from '../../engine/store/index.js';
@@ -221,7 +221,7 @@ async function openImagedPgliteStore(): Promise<Store> {
   } catch {
     // A damaged cached image: forget it and start from initdb (rebuilding the image next time).
     image = undefined;
-    await rm(imageCacheFile(), { force: true });
+    await rm(imageCacheFile(''), { force: true });
     return openStore({ memory: true });
   }
 }
@@ -235,58 +235,94 @@ export function pgliteTestImage(): Promise<Blob> {
   return image;
 }
 
-async function loadOrBuildImage(): Promise<Blob> {
-  const file = imageCacheFile();
-  const cached = await readFile(file).catch(() => undefined);
-  if (cached !== undefined && cached.length > 0) return new Blob([cached]);
-  const store = await openStore({ memory: true });
-  try {
-    const blob = await dumpCompactImage(pgliteClientOf(store)!);
-    // Write-then-rename, so parallel test processes never read a half-written image.
-    await mkdir(dirname(file), { recursive: true });
-    const tmp = `${file}.${process.pid}.${randomBytes(4).toString('hex')}`;
-    await writeFile(tmp, new Uint8Array(await blob.arrayBuffer()));
-    await rename(tmp, file).catch(() => rm(tmp, { force: true }));
-    await removeStaleImages(file);
-    return blob;
-  } finally {
-    await store.close();
-  }
+function loadOrBuildImage(): Promise<Blob> {
+  return cachedPgliteImage('', async () => {
+    const store = await openStore({ memory: true, image: await pgliteInitdbImage() });
+    try {
+      return await dumpCompactImage(pgliteClientOf(store)!);
+    } finally {
+      await store.close();
+    }
+  });
 }
 
-/** Images for other migrations or PGlite versions are of no further use: 40 MB each, so remove them. */
-async function removeStaleImages(current: string): Promise<void> {
+let initdbImage: Promise<Blob> | undefined;
+
+/**
+ * An image of a database straight from initdb, no migration applied (cached as the migrated one is):
+ * what the migrated image and the old databases of the migration tests (test/engine/store/
+ * old-database.ts) start from, instead of paying initdb (about 2 s of CPU) each.
+ */
+export function pgliteInitdbImage(): Promise<Blob> {
+  initdbImage ??= cachedPgliteImage('initdb', async () => {
+    const client = await PGlite.create();
+    try {
+      return await dumpCompactImage(client);
+    } finally {
+      await client.close();
+    }
+  }).catch((err: unknown) => {
+    initdbImage = undefined;
+    throw err;
+  });
+  return initdbImage;
+}
+
+/**
+ * The image named `name` ('' for the migrated database) from the disk cache (see the module
+ * comment), else `build()`'s, which is then cached. Images of other PGlite versions or migration
+ * files under the same name are removed (40 MB each).
+ */
+export async function cachedPgliteImage(name: string, build: () => Promise<Blob>): Promise<Blob> {
+  if (!/^[a-z0-9]*$/.test(name)) throw new Error(`cachedPgliteImage: a name of a-z0-9, got "${name}"`);
+  const file = imageCacheFile(name);
+  const cached = await readFile(file).catch(() => undefined);
+  if (cached !== undefined && cached.length > 0) return new Blob([cached]);
+  const blob = await build();
+  // Write-then-rename, so parallel test processes never read a half-written image.
+  await mkdir(dirname(file), { recursive: true });
+  const tmp = `${file}.${process.pid}.${randomBytes(4).toString('hex')}`;
+  await writeFile(tmp, new Uint8Array(await blob.arrayBuffer()));
+  await rename(tmp, file).catch(() => rm(tmp, { force: true }));
+  await removeStaleImages(file, name);
+  return blob;
+}
+
+/** Images of the same name for other migrations or PGlite versions are of no further use. */
+async function removeStaleImages(current: string, name: string): Promise<void> {
   const names = await readdir(dirname(current)).catch(() => [] as string[]);
-  for (const name of names) {
-    if (IMAGE_FILE_RE.test(name) && join(dirname(current), name) !== current) {
-      await rm(join(dirname(current), name), { force: true }).catch(() => {});
+  for (const file of names) {
+    const m = IMAGE_FILE_RE.exec(file);
+    if (m && (m[1] ?? '') === name && join(dirname(current), file) !== current) {
+      await rm(join(dirname(current), file), { force: true }).catch(() => {});
     }
   }
 }
 
-const IMAGE_FILE_RE = /^keyward-test-pglite-[0-9a-f]{16}\.tar$/;
-let cacheFile: string | undefined;
+const IMAGE_FILE_RE = /^keyward-test-pglite-(?:([a-z0-9]+)-)?[0-9a-f]{16}\.tar$/;
+let imageHash: string | undefined;
 
-/** The image's cache file, named by a hash of the PGlite version and every migration file. */
-function imageCacheFile(): string {
-  if (cacheFile !== undefined) return cacheFile;
-  const h = createHash('sha256').update('compact-wal 1\0');
-  const pgliteDir = dirname(dirname(fileURLToPath(import.meta.resolve('@electric-sql/pglite'))));
-  h.update(readFileSync(join(pgliteDir, 'package.json')));
-  const folder = migrationsFolder();
-  for (const rel of listFiles(folder))
-    h.update(rel)
-      .update('\0')
-      .update(readFileSync(join(folder, rel)))
-      .update('\0');
-  cacheFile = join(
+/** An image's cache file: its name and a hash of the PGlite version and every migration file. */
+function imageCacheFile(name: string): string {
+  if (imageHash === undefined) {
+    const h = createHash('sha256').update('compact-wal 1\0');
+    const pgliteDir = dirname(dirname(fileURLToPath(import.meta.resolve('@electric-sql/pglite'))));
+    h.update(readFileSync(join(pgliteDir, 'package.json')));
+    const folder = migrationsFolder();
+    for (const rel of listFiles(folder))
+      h.update(rel)
+        .update('\0')
+        .update(readFileSync(join(folder, rel)))
+        .update('\0');
+    imageHash = h.digest('hex').slice(0, 16);
+  }
+  return join(
     ROOT,
     'node_modules',
     '.cache',
     'keyward-images',
-    `keyward-test-pglite-${h.digest('hex').slice(0, 16)}.tar`,
+    `keyward-test-pglite-${name ? name + '-' : ''}${imageHash}.tar`,
   );
-  return cacheFile;
 }
 
 function listFiles(dir: string, prefix = ''): string[] {

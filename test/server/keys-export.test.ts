@@ -39,7 +39,7 @@ import { completeApproval } from '../helpers/approvals.js';
 import { startTestServer } from '../helpers/server.js';
 import type { TestServer } from '../helpers/server.js';
 import { assertError, b64 } from '../helpers/wire.js';
-import { fixedRsaKeyPair } from '../helpers/rsa.js';
+import { fixedRsaKeyPair, importFixedRsaKey } from '../helpers/rsa.js';
 
 const MSG = new TextEncoder().encode('exported under dual control');
 
@@ -285,7 +285,8 @@ describe('key export under dual control', { timeout: 300_000 }, () => {
     });
 
     it("rsa-3072 over RSA-OAEP+KWP: OAEP ciphertexts made with A's public key decrypt on B; B's PSS signatures verify on A", async () => {
-      await create('mig-rsa', { type: 'rsa-3072', exportable: true });
+      // A fixture key imported as exportable, not a generation (test/helpers/rsa.ts): the export is tested here.
+      await importFixedRsaKey(a, rootA, 'mig-rsa', { exportable: true });
       const res = await migrate('mig-rsa', 'rsa-oaep-3072-aes-kwp', 'rsa-3072');
       assert.equal(res.keyVersion, 1);
       const pemA = (await a.call('GET', '/v1/keys/mig-rsa/public?format=pem', { token: appA })).body.publicKey;

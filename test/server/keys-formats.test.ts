@@ -11,6 +11,7 @@ import { after, before, describe, it } from 'node:test';
 import { issueToken } from '../../engine/auth/tokens.js';
 import { devBootstrap } from '../../engine/dev.js';
 import { ERROR_STATUS } from '../../server/errors.js';
+import { importFixedRsaKey } from '../helpers/rsa.js';
 import { startTestServer } from '../helpers/server.js';
 import type { TestServer } from '../helpers/server.js';
 import { b64 } from '../helpers/wire.js';
@@ -61,10 +62,11 @@ describe('raw and kw: values on decrypt, rewrap and verify', { timeout: 300_000 
     for (const [name, type] of [
       ['aes', 'aes256-gcm'],
       ['chacha', 'chacha20-poly1305'],
-      ['rsa', 'rsa-3072'],
     ]) {
       assert.equal((await s.call('POST', '/v1/keys', { token: root, body: { name, type } })).status, 201);
     }
+    // Some rsa-3072 key: a fixture key imported, not a generation (test/helpers/rsa.ts).
+    await importFixedRsaKey(s, root, 'rsa');
   });
   after(() => s.close());
 

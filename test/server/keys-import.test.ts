@@ -33,7 +33,7 @@ import { startTestServer } from '../helpers/server.js';
 import type { TestServer } from '../helpers/server.js';
 import { hex, wycheproof } from '../engine/crypto/vectors.js';
 import { assertError, b64 } from '../helpers/wire.js';
-import { fixedRsaKeyPair } from '../helpers/rsa.js';
+import { fixedRsaKeyPair, importFixedRsaKey } from '../helpers/rsa.js';
 
 const ALGS: WrappingAlgorithm[] = ['rsa-oaep-3072-aes-kwp', 'ml-kem-768', 'x-wing'];
 const MSG = new TextEncoder().encode('imported and working');
@@ -266,10 +266,8 @@ describe('BYOK import and RSA-OAEP decrypt', { timeout: 300_000 }, () => {
   describe('RSA-OAEP decrypt', () => {
     let pem: string;
     before(async () => {
-      assert.equal(
-        (await s.call('POST', '/v1/keys', { token: root, body: { name: 'oaep', type: 'rsa-3072' } })).status,
-        201,
-      );
+      // A fixture key imported (test/helpers/rsa.ts): decryption is tested here; rotation generates v2.
+      await importFixedRsaKey(s, root, 'oaep');
       pem = (await s.call('GET', '/v1/keys/oaep/public?format=pem', { token: app })).body.publicKey;
     });
     const enc = (m: string | Uint8Array, label?: string) =>
@@ -315,7 +313,7 @@ describe('BYOK import and RSA-OAEP decrypt', { timeout: 300_000 }, () => {
     });
 
     it('wrong key, garbage, truncation: the same body as a failed AEAD decryption (no padding oracle)', async () => {
-      await s.call('POST', '/v1/keys', { token: root, body: { name: 'oaep-other', type: 'rsa-3072' } });
+      await importFixedRsaKey(s, root, 'oaep-other', { key: '3072-b' });
       await s.call('POST', '/v1/keys', { token: root, body: { name: 'aes', type: 'aes256-gcm' } });
       const aeadFailure = (await decrypt({ ciphertext: 'kw:v1:AAAA' }, 'aes')).body;
       assert.deepEqual(aeadFailure, GENERIC_DECRYPT);

@@ -12,6 +12,7 @@ import { after, before, describe, it } from 'node:test';
 import { p256 } from '@noble/curves/nist.js';
 import { issueToken } from '../../engine/auth/tokens.js';
 import { devBootstrap } from '../../engine/dev.js';
+import { importFixedRsaKey } from '../helpers/rsa.js';
 import { startTestServer } from '../helpers/server.js';
 import type { TestServer } from '../helpers/server.js';
 import { b64 } from '../helpers/wire.js';
@@ -762,6 +763,11 @@ describe('wrong inputs on every key route', { timeout: 600_000 }, () => {
       ['pending', 'aes256-gcm'],
     ];
     for (const [name, type] of keys) {
+      // Some rsa-3072 key: a fixture key imported, not a generation (test/helpers/rsa.ts).
+      if (type === 'rsa-3072') {
+        await importFixedRsaKey(s, root, name);
+        continue;
+      }
       const r = await s.call('POST', '/v1/keys', { token: root, body: { name, type } });
       assert.equal(r.status, 201, JSON.stringify(r.body));
     }

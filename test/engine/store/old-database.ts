@@ -2,7 +2,8 @@
  * A database at an earlier migration, for the tests of a later one (audit-migration.test.ts for
  * 0008, audit-tiles-migration.test.ts for 0010): the migration files as they are, the journal cut
  * after entry `last`; `reopen` closes it and opens it as a Keyward store, which applies the rest.
- * On PGlite the migrated database is made once per file and each test starts from its image.
+ * On PGlite the migrated database's image is cached on disk with the test store image
+ * (test/helpers/store.ts), keyed by the PGlite version and the migration files; each test starts from it.
  */
 import { realpathSync } from 'node:fs';
 import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -18,7 +19,8 @@ import postgres from 'postgres';
 import { MIGRATIONS_SCHEMA, MIGRATIONS_TABLE, migrationsFolder, openStore } from '../../../engine/store/index.js';
 import type { Db, Store } from '../../../engine/store/index.js';
 import * as schema from '../../../engine/store/schema.js';
-import { createTestDatabaseUrl } from '../../helpers/store.js';
+import { cachedPgliteImage, createTestDatabaseUrl, pgliteInitdbImage } from '../../helpers/store.js';
+import { dumpCompactImage } from '../../../scripts/store-image.mjs';
 
 export interface OldDatabase {
   db: Db;
@@ -29,7 +31,7 @@ export interface OldDatabase {
 /** Registers the file's before/after hooks; returns a function opening a database at migration `last` on a driver. */
 export function oldDatabasesAt(last: number): (driver: string) => Promise<OldDatabase> {
   let folder: string | undefined;
-  let image: Blob | File | undefined;
+  let image: Promise<Blob> | undefined;
   before(async () => {
     folder = await mkdtemp(join(tmpdir(), `keyward-migrations-${String(last).padStart(4, '0')}-`));
     // realpath: the test runner's compiled mirror links the folder (scripts/test-mirror.mjs).
@@ -49,13 +51,18 @@ export function oldDatabasesAt(last: number): (driver: string) => Promise<OldDat
 
   return async (driver) => {
     if (driver === 'pglite') {
-      if (!image) {
-        const first = await PGlite.create();
-        await migratePglite(drizzlePglite(first, { schema }), config());
-        image = await first.dumpDataDir('none');
-        await first.close();
-      }
-      const client = await PGlite.create({ loadDataDir: image });
+      // The database at `last` from the test image cache (test/helpers/store.ts), else migrated
+      // from the cached initdb image: once per checkout and migration files, not per file and run.
+      image ??= cachedPgliteImage(`at${last}`, async () => {
+        const first = await PGlite.create({ loadDataDir: await pgliteInitdbImage() });
+        try {
+          await migratePglite(drizzlePglite(first, { schema }), config());
+          return await dumpCompactImage(first);
+        } finally {
+          await first.close();
+        }
+      });
+      const client = await PGlite.create({ loadDataDir: await image });
       return {
         db: drizzlePglite(client, { schema }) as unknown as Db,
         async reopen() {
