@@ -13,7 +13,7 @@
  * `openTestStore()` follows KEYWARD_TEST_DRIVER (default pglite), so whole suites switch drivers.
  * Always close what you open: an open PGlite keeps the test process alive.
  */
-import { describe, it } from 'node:test';
+import { after, before, beforeEach, describe, it } from 'node:test';
 import { createHash, randomBytes } from 'node:crypto';
 import { readFileSync, readdirSync } from 'node:fs';
 import { mkdir, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
@@ -23,7 +23,14 @@ import postgres from 'postgres';
 import { sql } from 'drizzle-orm';
 import { PGlite } from '@electric-sql/pglite';
 import { drizzle as drizzlePglite } from 'drizzle-orm/pglite';
-import { migrationsFolder, openStore, pgliteClientOf, queryRows, redactDatabaseUrl } from '../../engine/store/index.js';
+import {
+  ensureAuditRows,
+  migrationsFolder,
+  openStore,
+  pgliteClientOf,
+  queryRows,
+  redactDatabaseUrl,
+} from '../../engine/store/index.js';
 import type { Db, Store, StoreDriver } from '../../engine/store/index.js';
 import * as schema from '../../engine/store/schema.js';
 import { ROOT } from '../../scripts/dist-fresh.mjs';
@@ -96,6 +103,24 @@ export async function openTestStore(driver: string = defaultTestDriver()): Promi
  * A fresh, empty database on the test server, for tests that open several stores ("nodes") on one
  * database. Nothing is migrated until a store opens it. `drop()` is idempotent.
  */
+/**
+ * For a describe block over the audit tables: one store opened before its tests (handed to `use`),
+ * reset with the audit head rows in place before each test, closed after them.
+ */
+export function auditStoreHooks(use: (store: TestStore) => void): void {
+  let store: TestStore | undefined;
+  before(async () => {
+    use((store = await openTestStore()));
+  });
+  beforeEach(async () => {
+    await resetTestStore(store!);
+    await ensureAuditRows(store!.db);
+  });
+  after(async () => {
+    await store?.close();
+  });
+}
+
 export async function createTestDatabaseUrl(): Promise<{ url: string; drop(): Promise<void> }> {
   const admin = adminDatabaseUrl();
   if (admin === undefined) {

@@ -8,20 +8,19 @@
  */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { after, before, beforeEach, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { sql } from 'drizzle-orm';
 import { AuditIntegrator, INTEGRATE_MAX } from '../../../../engine/audit/log/integrator.js';
 import { leafHash, rootOf } from '../../../../engine/audit/math/merkle.js';
 import {
   casAppendAuditBatch,
-  ensureAuditRows,
   getAuditTree,
   latestAuditCheckpoint,
   queryRows,
   readAuditHead,
 } from '../../../../engine/store/index.js';
 import type { Db } from '../../../../engine/store/index.js';
-import { openTestStore, resetTestStore } from '../../../helpers/store.js';
+import { auditStoreHooks } from '../../../helpers/store.js';
 import type { TestStore } from '../../../helpers/store.js';
 import { testCheckpointSigner } from '../helpers.js';
 
@@ -59,17 +58,8 @@ const expectedRoot = (leaves: string[]) => Buffer.from(rootOf(leaves.map((l) => 
 
 describe('the integrator over stored batches', { timeout: 60_000 }, () => {
   let store: TestStore;
+  auditStoreHooks((s) => (store = s));
   const signer = testCheckpointSigner();
-  before(async () => {
-    store = await openTestStore();
-  });
-  beforeEach(async () => {
-    await resetTestStore(store);
-    await ensureAuditRows(store.db);
-  });
-  after(async () => {
-    await store?.close();
-  });
 
   it('integrates across batch boundaries and from inside a batch, to the independently computed root', async () => {
     const db = store.db;

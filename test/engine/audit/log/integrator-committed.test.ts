@@ -11,7 +11,7 @@
  */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { after, before, beforeEach, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { sql } from 'drizzle-orm';
 import { CommittedBatches } from '../../../../engine/audit/log/committed.js';
 import { AuditIntegrator } from '../../../../engine/audit/log/integrator.js';
@@ -26,7 +26,7 @@ import {
   readAuditHead,
 } from '../../../../engine/store/index.js';
 import type { Db } from '../../../../engine/store/index.js';
-import { openTestStore, resetTestStore } from '../../../helpers/store.js';
+import { auditStoreHooks, resetTestStore } from '../../../helpers/store.js';
 import type { TestStore } from '../../../helpers/store.js';
 import { sampleRecord, testCheckpointSigner } from '../helpers.js';
 
@@ -84,17 +84,8 @@ function countLeafReads(store: TestStore): { reads: number; restore(): void } | 
 
 describe('the integrator with the leaf hashes its node kept', { timeout: 60_000 }, () => {
   let store: TestStore;
+  auditStoreHooks((s) => (store = s));
   const signer = testCheckpointSigner();
-  before(async () => {
-    store = await openTestStore();
-  });
-  beforeEach(async () => {
-    await resetTestStore(store);
-    await ensureAuditRows(store.db);
-  });
-  after(async () => {
-    await store?.close();
-  });
 
   it('signs the independently computed root without reading the leaves back', async () => {
     const log = await AuditLog.open(store.db);

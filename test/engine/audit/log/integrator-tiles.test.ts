@@ -8,19 +8,13 @@
  */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { after, before, beforeEach, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { sql } from 'drizzle-orm';
 import { AuditIntegrator } from '../../../../engine/audit/log/integrator.js';
 import { leafHash, rootOf } from '../../../../engine/audit/math/merkle.js';
-import {
-  casAppendAuditBatch,
-  ensureAuditRows,
-  getAuditTiles,
-  queryRows,
-  readAuditHead,
-} from '../../../../engine/store/index.js';
+import { casAppendAuditBatch, getAuditTiles, queryRows, readAuditHead } from '../../../../engine/store/index.js';
 import type { Db } from '../../../../engine/store/index.js';
-import { openTestStore, resetTestStore } from '../../../helpers/store.js';
+import { auditStoreHooks } from '../../../helpers/store.js';
 import type { TestStore } from '../../../helpers/store.js';
 import { testCheckpointSigner } from '../helpers.js';
 
@@ -52,17 +46,8 @@ const deleteTiles = (db: Db, tiles: [number, number][]) =>
 
 describe('the integrator and a missing partial tile', { timeout: 60_000 }, () => {
   let store: TestStore;
+  auditStoreHooks((s) => (store = s));
   const signer = testCheckpointSigner();
-  before(async () => {
-    store = await openTestStore();
-  });
-  beforeEach(async () => {
-    await resetTestStore(store);
-    await ensureAuditRows(store.db);
-  });
-  after(async () => {
-    await store?.close();
-  });
 
   it('rebuilds them (level 0 from the records, level 1 from the full tile below) and integrates on', async () => {
     const db = store.db;
