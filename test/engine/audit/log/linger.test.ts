@@ -29,6 +29,8 @@ describe('lingerFor', () => {
     // -c 1: one request per statement latency and a bit: under 2 records expected within the wait.
     assert.equal(lingerFor({ ...base, queued: 1, arrivalsPerMs: 0.15 }).waitMs, 0, 'a lone client');
     assert.equal(lingerFor({ ...base, arrivalsPerMs: 0.9 }).waitMs, 0, 'under 2 records expected within the wait');
+    // 16 clients all queued already: the 2-3 records expected would not grow the batch materially.
+    assert.equal(lingerFor({ ...base, queued: 15 }).waitMs, 0, 'the batch holds nearly every client');
     assert.equal(lingerFor({ ...base, queued: 0 }).waitMs, 0, 'idle');
     assert.equal(lingerFor({ ...base, queued: 256 }).waitMs, 0, 'a full batch');
     assert.equal(lingerFor({ ...base, maxWaitMs: 0 }).waitMs, 0, 'off');
@@ -74,16 +76,18 @@ describe('AuditLog linger', () => {
       const slowing = (async () => {
         while (slow) await await slowNextStatement(store.db, 8);
       })();
-      await Promise.all(Array.from({ length: 24 }, (_, c) => client(c)));
+      // Up to three passes: a busy machine may stretch the arrivals of one pass too thin to linger.
+      for (let pass = 0; pass < 3 && log.lingers === 0; pass++)
+        await Promise.all(Array.from({ length: 24 }, (_, c) => client(c)));
       slow = false;
       await slowing;
       assert.ok(log.lingers > 0, 'the log lingered under slow statements with queued arrivals');
       await log.close();
-      assert.equal(log.committed, 4 + 24 * 10);
-      const rows = await readAuditRecords(store.db, 0, 300);
+      assert.equal(log.committed, n);
+      const rows = await readAuditRecords(store.db, 0, 1000);
       assert.deepEqual(
         rows.map((r) => r.idx),
-        Array.from({ length: 4 + 24 * 10 }, (_, i) => i),
+        Array.from({ length: n }, (_, i) => i),
       );
     } finally {
       await store.close();
