@@ -171,7 +171,8 @@ export const TOKEN_CACHE_MAX = 10_000;
  * Keyed by the bearer string itself, not its SHA-256 (issue 14: hashing it on every request was ~1%
  * of an encrypt's CPU). The process holds the bearer of each request anyway while it runs; here a
  * valid one stays until the first database lookup (of any token) after its TTL, which drops every
- * stale entry (the map is in lookup order), at most TOKEN_CACHE_MAX of them; never written anywhere
+ * stale entry (the map is in lookup order), or until an unref'd sweeper drops it about one TTL later
+ * on a node with no lookups; at most TOKEN_CACHE_MAX of them; never written anywhere
  * (logs, records, errors), and dropped on seal and on this node's revocation as before. The
  * database still stores only the hash.
  */
@@ -187,6 +188,8 @@ export class TokenAuthenticator {
    * eviction).
    */
   #generation = 0;
+  /** Drops stale entries once the TTL has passed with no lookup (an idle node holds no bearer for long); unref'd. */
+  #sweeper: NodeJS.Timeout | undefined;
 
   constructor(db: Db, opts: { ttlMs?: number; max?: number } = {}) {
     this.#db = db;
@@ -203,14 +206,26 @@ export class TokenAuthenticator {
     const principal = await authenticateToken(this.#db, bearer, now);
     if (generation !== this.#generation) return principal;
     const fetched = performance.now();
-    // Entries are in the order they were read (a refresh deletes and re-adds): the stale ones lead.
-    for (const [k, v] of this.#cache) {
-      if (fetched - v.fetched < this.#ttlMs) break;
-      this.#cache.delete(k);
-    }
+    this.#sweep(fetched);
     if (this.#cache.size >= this.#max) this.#cache.delete(this.#cache.keys().next().value!);
     this.#cache.set(bearer, { principal, fetched });
+    this.#sweeper ??= setTimeout(() => this.#swept(), this.#ttlMs).unref();
     return principal;
+  }
+
+  /** Drops the entries read a TTL or more before `now`: they lead, as the map is in the order they were read. */
+  #sweep(now: number): void {
+    for (const [k, v] of this.#cache) {
+      if (now - v.fetched < this.#ttlMs) break;
+      this.#cache.delete(k);
+    }
+  }
+
+  /** The sweeper's turn: drop what went stale, and come back while anything is held. */
+  #swept(): void {
+    this.#sweeper = undefined;
+    this.#sweep(performance.now());
+    if (this.#cache.size > 0) this.#sweeper = setTimeout(() => this.#swept(), this.#ttlMs).unref();
   }
 
   /**
@@ -239,6 +254,8 @@ export class TokenAuthenticator {
   clear(): void {
     this.#generation++;
     this.#cache.clear();
+    clearTimeout(this.#sweeper);
+    this.#sweeper = undefined;
   }
 
   /** Tokens held (tests). */

@@ -105,4 +105,14 @@ describe('TokenAuthenticator (per-node token cache)', () => {
     assert.equal((await auth.authenticate(t.token, now)).principal, 'svc'); // a lookup after it caches
     assert.equal(auth.size, 1);
   });
+
+  it('drops a bearer about one TTL after its lookup on a node that looks nothing else up (idle)', async () => {
+    const now = new Date();
+    const t = await issueToken(store.db, { principal: 'svc', roles: ['app'], now });
+    const auth = new TokenAuthenticator(store.db, { ttlMs: 40 });
+    await auth.authenticate(t.token, now);
+    assert.equal(auth.size, 1);
+    await sleep(150); // no lookup meanwhile: only the sweeper can drop it
+    assert.equal(auth.size, 0);
+  });
 });
