@@ -123,6 +123,11 @@ export function lingerFor(s: LingerState): { waitMs: number; target: number } {
   return { waitMs, target: Math.min(s.batchMax, s.queued + Math.ceil(s.arrivalsPerMs * s.statementMs)) };
 }
 
+/** The linger's moving averages (statement latency, arrival rate): the first sample, then 0.3 of each new one. */
+function ewma(avg: number, sample: number): number {
+  return avg === 0 ? sample : avg * 0.7 + sample * 0.3;
+}
+
 /** What the log reports for metrics: each group commit's size and time, and in-transaction appends. */
 export interface AuditObserver {
   auditBatch(records: number, seconds: number, ok: boolean): void;
@@ -133,8 +138,9 @@ export interface AuditObserver {
 interface Built {
   batch: AuditBatchWrite;
   after: AuditHead;
-  /** The records' leaf hashes (32 bytes each), kept in `committedBatches` when the batch lands. */
+  /** The records' leaf hashes (32 bytes each) and the leaves' UTF-8 length, kept in `committedBatches` when the batch lands. */
   hashes: Uint8Array;
+  leafBytes: number;
 }
 
 interface Pending {
@@ -346,7 +352,7 @@ export class AuditLog {
     const n = items.length;
     let leaves = items[0]!.leaf;
     for (let i = 1; i < n; i++) leaves += '\n' + items[i]!.leaf;
-    const { hashes, count } = leafHashesOfJoined(leaves);
+    const { hashes, count, bytes } = leafHashesOfJoined(leaves);
     if (count !== n) throw new Error(`internal: ${n} audit records joined into ${count} leaves`);
     const chains = Buffer.allocUnsafe(32 * n);
     const pair = Buffer.allocUnsafe(64);
@@ -367,6 +373,7 @@ export class AuditLog {
       batch: { n, leaves, chains, inputs: sealed },
       after: { size: base.size + n, chain: chains.subarray(32 * (n - 1)) },
       hashes,
+      leafBytes: bytes,
     };
   }
 
@@ -435,8 +442,7 @@ export class AuditLog {
   #sampleRate(now: number): void {
     const dt = now - this.#rateAt;
     if (this.#rateAt > 0 && dt > 0) {
-      const r = (this.#arrivals - this.#rateArrivals) / dt;
-      this.#arrivalsPerMs = this.#arrivalsPerMs === 0 ? r : this.#arrivalsPerMs * 0.7 + r * 0.3;
+      this.#arrivalsPerMs = ewma(this.#arrivalsPerMs, (this.#arrivals - this.#rateArrivals) / dt);
     }
     this.#rateAt = now;
     this.#rateArrivals = this.#arrivals;
@@ -473,25 +479,18 @@ export class AuditLog {
             return casAppendAuditBatch(tx, base, built.batch);
           });
           if (!landed) throw new Error('the audit head moved while its row was locked');
-        } else if (this.#lingerMaxMs > 0) {
+        } else {
           const t0 = performance.now();
           landed = await this.#append(base, built.batch);
-          const ms = performance.now() - t0;
-          this.#statementMs = this.#statementMs === 0 ? ms : this.#statementMs * 0.7 + ms * 0.3;
-        } else landed = await this.#append(base, built.batch);
+          this.#statementMs = ewma(this.#statementMs, performance.now() - t0);
+        }
         this.statements++;
         if (landed) {
           this.committed += live.length;
           landedAt = built.after;
           const first = base.size;
-          const { batch } = built;
-          this.committedBatches.add({
-            first,
-            n: batch.n,
-            leafBytes: Buffer.byteLength(batch.leaves, 'utf8'),
-            hashes: built.hashes,
-            chains: batch.chains,
-          });
+          const { batch, hashes, leafBytes } = built;
+          this.committedBatches.add({ first, n: batch.n, leafBytes, hashes, chains: batch.chains });
           live.forEach((p, i) => settle(p, () => p.resolve(first + i)));
           this.#release();
           return;

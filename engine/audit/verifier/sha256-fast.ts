@@ -38,9 +38,10 @@ export function nodeHashFast(left: Uint8Array, right: Uint8Array): Buffer {
  * UTF-8 encoding and one buffer for the whole batch instead of one copy per leaf: the text is
  * encoded after a 0x00 byte and every "\n" is overwritten with 0x00, so each leaf's 0x00 ‖ leaf is
  * already contiguous and hashed in place (a line feed byte never occurs inside a multi-byte UTF-8
- * sequence). `count` is the number of leaves: `text` split at "\n" (an empty text is one empty leaf).
+ * sequence). `count` is the number of leaves: `text` split at "\n" (an empty text is one empty leaf);
+ * `bytes` is the text's UTF-8 length (what the database's `octet_length(leaves)` gives).
  */
-export function leafHashesOfJoined(text: string): { hashes: Buffer; count: number } {
+export function leafHashesOfJoined(text: string): { hashes: Buffer; count: number; bytes: number } {
   const len = Buffer.byteLength(text, 'utf8');
   const buf = Buffer.allocUnsafeSlow(len + 1);
   buf[0] = 0x00;
@@ -55,5 +56,5 @@ export function leafHashesOfJoined(text: string): { hashes: Buffer; count: numbe
     hashes.set(hash('sha256', buf.subarray(start, nl), 'buffer'), 32 * k);
     start = nl;
   }
-  return { hashes, count };
+  return { hashes, count, bytes: len };
 }
