@@ -35,8 +35,7 @@ export class CryptoExecutor {
 
   /** Runs `call(...args)` where `offloads` says; a throw inline becomes a rejection, as on the pool. */
   async run<N extends CallName>(call: N, ...args: CallMap[N]['args']): Promise<CallMap[N]['result']> {
-    if (!this.offloads(call, args[0])) return runCall(call, args);
-    return onPool(this.pool!, call, args) as Promise<CallMap[N]['result']>;
+    return this.runNow(call, ...args);
   }
 
   /**

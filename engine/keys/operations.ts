@@ -63,6 +63,11 @@ function operand(
   };
 }
 
+/** A signature's answer: `kw:v<version>:<base64>` and the version that made it. */
+function signedWith(version: number, sig: Uint8Array): { signature: string; keyVersion: number } {
+  return { signature: crypto.formatSignature(version, sig), keyVersion: version };
+}
+
 export class KeyOperations {
   readonly #d: KeyDeps;
   readonly #m: KeyMaterial;
@@ -150,9 +155,8 @@ export class KeyOperations {
       if (priv !== undefined) {
         // The pool copies its arguments and transfers the copies (the worker wipes its key copy).
         const sig = this.#d.exec.runNow('sign', type, priv, message, opts);
-        if (!(sig instanceof Promise))
-          return Promise.resolve({ signature: crypto.formatSignature(version, sig), keyVersion: version });
-        return sig.then((s) => ({ signature: crypto.formatSignature(version, s), keyVersion: version }));
+        if (!(sig instanceof Promise)) return Promise.resolve(signedWith(version, sig));
+        return sig.then((s) => signedWith(version, s));
       }
     } catch (e) {
       return Promise.reject(e as Error);
@@ -167,8 +171,7 @@ export class KeyOperations {
     opts: SignOptions,
   ): Promise<{ signature: string; keyVersion: number }> {
     const priv = await this.#m.working(row, row.latestVersion);
-    const sig = await this.#d.exec.run('sign', row.type, priv, message, opts);
-    return { signature: crypto.formatSignature(row.latestVersion, sig), keyVersion: row.latestVersion };
+    return signedWith(row.latestVersion, await this.#d.exec.run('sign', row.type, priv, message, opts));
   }
 
   /**
