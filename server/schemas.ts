@@ -140,24 +140,35 @@ const decodedPlaintexts = new WeakMap<object, Uint8Array>();
  * plaintext is decoded once rather than twice.
  */
 export function encryptItemFast(raw: unknown): z.output<typeof EncryptItem> | undefined {
-  if (typeof raw !== 'object' || raw === null || Object.getPrototypeOf(raw) !== Object.prototype) return undefined;
-  let fields = 0;
-  for (const k in raw) {
-    if (k !== 'plaintext' && k !== 'aad') return undefined;
-    fields++;
-  }
+  const shape = plainFields(raw, 'plaintext', 'aad');
+  if (shape === undefined) return undefined;
   const { plaintext, aad } = raw as Record<string, unknown>;
-  if (!Object.hasOwn(raw, 'plaintext') || typeof plaintext !== 'string' || plaintext.length > MAX_ITEM_B64)
-    return undefined;
+  if (typeof plaintext !== 'string' || plaintext.length > MAX_ITEM_B64) return undefined;
+  if (shape.optional && !base64Ok(aad, 8192)) return undefined;
   // Canonical (decoded), or base64's characters only (the schema's rule; the route's decode refuses it).
   const decoded = decodeBase64(plaintext);
   if (typeof decoded === 'string' && !BASE64_CHARS.test(plaintext)) return undefined;
-  let item: z.output<typeof EncryptItem> | undefined;
-  if (fields === 1) item = { plaintext };
-  else if (Object.hasOwn(raw, 'aad') && base64Ok(aad, 8192)) item = { plaintext, aad };
-  if (item && typeof decoded !== 'string') decodedPlaintexts.set(item, decoded);
-  else if (typeof decoded !== 'string') decoded.fill(0);
+  const item: z.output<typeof EncryptItem> = shape.optional ? { plaintext, aad: aad as string } : { plaintext };
+  if (typeof decoded !== 'string') decodedPlaintexts.set(item, decoded);
   return item;
+}
+
+/**
+ * The shape the hand-written fast checks accept ({@link encryptItemFast}, transit's
+ * `encryptBodyFast`): an ordinary object (its prototype Object.prototype) whose enumerable keys are
+ * its own `required` and at most `optional` besides. `optional` says whether that one is there;
+ * undefined for any other value, which the zod schema then judges.
+ */
+export function plainFields(raw: unknown, required: string, optional: string): { optional: boolean } | undefined {
+  if (typeof raw !== 'object' || raw === null || Object.getPrototypeOf(raw) !== Object.prototype) return undefined;
+  let fields = 0;
+  for (const k in raw) {
+    if (k !== required && k !== optional) return undefined;
+    fields++;
+  }
+  if (!Object.hasOwn(raw, required)) return undefined;
+  if (fields === 1) return { optional: false };
+  return Object.hasOwn(raw, optional) ? { optional: true } : undefined;
 }
 
 /**

@@ -28,6 +28,7 @@ import type { AppDeps } from '../deps.js';
 import { caller } from '../auth.js';
 import { logUnhandled } from '../errors.js';
 import { readJson, validate } from '../body.js';
+import { plainFields } from '../schemas.js';
 import { sendData, sendErrors, sendNoContent, sendParked, sendThrown, vaultStatus } from '../transit/envelope.js';
 import { keywardType, readKeyData, vaultPublicKey, vaultTypeName } from '../transit/types.js';
 import {
@@ -123,18 +124,12 @@ const EncryptItem = z.object({
 export function encryptBodyFast(
   raw: Record<string, unknown>,
 ): { plaintext: string; associated_data?: string } | undefined {
-  if (Object.getPrototypeOf(raw) !== Object.prototype) return undefined;
-  let fields = 0;
-  for (const k in raw) {
-    if (k !== 'plaintext' && k !== 'associated_data') return undefined;
-    fields++;
-  }
+  const shape = plainFields(raw, 'plaintext', 'associated_data');
+  if (shape === undefined) return undefined;
   const { plaintext, associated_data } = raw;
-  if (!Object.hasOwn(raw, 'plaintext') || typeof plaintext !== 'string' || plaintext.length > MAX_ITEM_B64)
-    return undefined;
-  if (fields === 1) return { plaintext };
-  if (!Object.hasOwn(raw, 'associated_data') || typeof associated_data !== 'string' || associated_data.length > 8192)
-    return undefined;
+  if (typeof plaintext !== 'string' || plaintext.length > MAX_ITEM_B64) return undefined;
+  if (!shape.optional) return { plaintext };
+  if (typeof associated_data !== 'string' || associated_data.length > 8192) return undefined;
   return { plaintext, associated_data };
 }
 
