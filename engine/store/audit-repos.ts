@@ -6,6 +6,7 @@
  * @module
  */
 import { and, desc, eq, inArray, or, sql } from 'drizzle-orm';
+import type { SQL } from 'drizzle-orm';
 import { KeywardError } from '../../lib/errors.js';
 import { auditAppendConnection } from './driver.js';
 import type { Db } from './driver.js';
@@ -212,9 +213,7 @@ export async function readAuditBatches(db: Db, from: number, to: number): Promis
   // the rest of the query (150 ms against 17 ms for 50,000 records' chains), Buffer's hex is native.
   const rows = await queryRows<{ first: number | string; n: number; leaves: string; chains: string }>(
     db,
-    sql`select first, n, leaves, encode(chains, 'hex') as chains from audit_batches
-        where first >= coalesce((select max(first) from audit_batches where first <= ${from}::bigint), 0) and first < ${to}::bigint
-        order by first`,
+    sql`select first, n, leaves, encode(chains, 'hex') as chains from audit_batches ${batchesHolding(from, to)}`,
   );
   return rows.map((r) => ({
     first: Number(r.first),
@@ -222,6 +221,12 @@ export async function readAuditBatches(db: Db, from: number, to: number): Promis
     leaves: r.leaves,
     chains: hexBytes(r.chains),
   }));
+}
+
+/** `where … order by` of the stored batches holding records [from, to): from the one holding `from` on. */
+function batchesHolding(from: number, to: number): SQL {
+  return sql`where first >= coalesce((select max(first) from audit_batches where first <= ${from}::bigint), 0) and first < ${to}::bigint
+        order by first`;
 }
 
 /** Hex text as bytes; a character that is not hex (never from encode()) makes the length wrong, which callers check. */
@@ -590,8 +595,7 @@ export async function readAuditBatchChains(db: Db, from: number, to: number): Pr
   const rows = await queryRows<{ first: number | string; n: number; bytes: number | string; chains: string }>(
     db,
     sql`select first, n, octet_length(leaves) as bytes, encode(chains, 'hex') as chains from audit_batches
-        where first >= coalesce((select max(first) from audit_batches where first <= ${from}::bigint), 0) and first < ${to}::bigint
-        order by first`,
+        ${batchesHolding(from, to)}`,
   );
   return rows.map((r) => ({
     first: Number(r.first),
