@@ -31,8 +31,11 @@ export const COMMITTED_MAX_RECORDS = 65_536;
 export class CommittedBatches {
   readonly #maxRecords: number;
   readonly #byFirst = new Map<number, CommittedBatch>();
-  /** Firsts in insertion order (commit order on one node), for dropping the oldest. */
-  #order: number[] = [];
+  /**
+   * Entries in insertion order (commit order on one node), for dropping the oldest. An entry
+   * replaced at the same first stays here but is skipped: only the map's own entry is dropped.
+   */
+  #order: CommittedBatch[] = [];
   #orderFrom = 0;
   #records = 0;
 
@@ -55,16 +58,18 @@ export class CommittedBatches {
     const own = Buffer.allocUnsafeSlow(64 * n);
     own.set(batch.hashes, 0);
     own.set(batch.chains, 32 * n);
-    this.#drop(batch.first);
-    this.#byFirst.set(batch.first, {
+    const entry: CommittedBatch = {
       first: batch.first,
       n,
       leafBytes: batch.leafBytes,
       hashes: own.subarray(0, 32 * n),
       chains: own.subarray(32 * n),
-    });
-    this.#order.push(batch.first);
-    this.#records += batch.n;
+    };
+    const replaced = this.#byFirst.get(batch.first);
+    if (replaced) this.#drop(replaced);
+    this.#byFirst.set(batch.first, entry);
+    this.#order.push(entry);
+    this.#records += n;
     while (this.#records > this.#maxRecords && this.#orderFrom < this.#order.length)
       this.#drop(this.#order[this.#orderFrom++]!);
     this.#compact();
@@ -79,13 +84,13 @@ export class CommittedBatches {
   forgetBefore(size: number): void {
     const o = this.#order;
     while (this.#orderFrom < o.length) {
-      const b = this.#byFirst.get(o[this.#orderFrom]!);
-      if (b && b.first + b.n > size) break;
-      if (b) this.#drop(b.first);
+      const b = o[this.#orderFrom]!;
+      if (this.#byFirst.get(b.first) === b && b.first + b.n > size) break;
+      this.#drop(b);
       this.#orderFrom++;
     }
     // Out of order only after a reset underneath: drop the rest that ended below `size` too.
-    for (const b of this.#byFirst.values()) if (b.first + b.n <= size) this.#drop(b.first);
+    for (const b of this.#byFirst.values()) if (b.first + b.n <= size) this.#drop(b);
     this.#compact();
   }
 
@@ -96,10 +101,10 @@ export class CommittedBatches {
     this.#records = 0;
   }
 
-  #drop(first: number): void {
-    const b = this.#byFirst.get(first);
-    if (!b) return;
-    this.#byFirst.delete(first);
+  /** Drops `b` if it is still the entry at its first (a replaced one was dropped when replaced). */
+  #drop(b: CommittedBatch): void {
+    if (this.#byFirst.get(b.first) !== b) return;
+    this.#byFirst.delete(b.first);
     this.#records -= b.n;
   }
 

@@ -203,4 +203,23 @@ describe('the integrator with the leaf hashes its node kept', { timeout: 60_000 
     kept.add({ ...batch(13, 2), chains: new Uint8Array(3) });
     assert.equal(kept.get(13), undefined);
   });
+
+  it('evicts a batch added again at the same first by its newer place in the order, not its older one', () => {
+    const kept = new CommittedBatches(3);
+    const batch = (first: number) => ({
+      first,
+      n: 1,
+      leafBytes: 1,
+      hashes: new Uint8Array(32),
+      chains: new Uint8Array(32),
+    });
+    kept.add(batch(0));
+    kept.add(batch(1));
+    kept.add(batch(0)); // again (a reset underneath): now newer than 1
+    kept.add(batch(2));
+    kept.add(batch(3)); // one record too many: the oldest, 1, goes
+    assert.equal(kept.get(1), undefined);
+    assert.notEqual(kept.get(0), undefined);
+    assert.equal(kept.records, 3);
+  });
 });
