@@ -220,12 +220,9 @@ async function readLate(
 ): Promise<TableCount> {
   if (t.key.length !== 1 || t.key[0] !== key)
     throw new Error(`schema.ts: append-only ${t.name} must have ${key} as its whole primary key`);
-  await sink.table(t.name);
   const table = sql.identifier(t.name);
   const k = sql.identifier(key);
-  let rows = 0;
-  let after: string | undefined;
-  for (;;) {
+  return readPaged(t, sink, LATE_PAGE_ROWS, async (after) => {
     // PGlite answers in-process, so a page's promise settles without ever returning to the event
     // loop; give it a turn so requests (sockets, timers) run between pages.
     await new Promise<void>((resolve) => setImmediate(resolve));
@@ -238,25 +235,38 @@ async function readLate(
               from (select * from ${table} where ${from} ${k} < ${below}::bigint order by ${k} limit ${LATE_PAGE_ROWS}) t`,
       );
     });
-    for (const r of page) await sink.row(r.j);
-    rows += page.length;
-    if (page.length < LATE_PAGE_ROWS) break;
-    after = page[page.length - 1]!.k;
-  }
-  return { name: t.name, rows };
+    return { rows: page, next: page.at(-1)?.k };
+  });
 }
 
 /** Every row of `t` inside the snapshot's transaction, {@link PAGE_ROWS} a page in primary-key order. */
-async function readTable(db: Db, t: BackupTable, sink: SnapshotSink<unknown>): Promise<TableCount> {
+function readTable(db: Db, t: BackupTable, sink: SnapshotSink<unknown>): Promise<TableCount> {
+  return readPaged(t, sink, PAGE_ROWS, async (after) => {
+    const page = await queryRows<{ j: string }>(db, pageQuery(t, after));
+    return { rows: page, next: page.at(-1)?.j };
+  });
+}
+
+/**
+ * `t`'s rows (`j`: each row's JSON) to `sink`, page after page: `page(after)` gives up to `size` rows
+ * after the cursor `after` (undefined: from the start) and the cursor of its last row; a short page
+ * is the last.
+ */
+async function readPaged(
+  t: BackupTable,
+  sink: SnapshotSink<unknown>,
+  size: number,
+  page: (after: string | undefined) => Promise<{ rows: { j: string }[]; next: string | undefined }>,
+): Promise<TableCount> {
   await sink.table(t.name);
   let rows = 0;
-  let last: string | undefined;
+  let after: string | undefined;
   for (;;) {
-    const page = await queryRows<{ j: string }>(db, pageQuery(t, last));
-    for (const r of page) await sink.row(r.j);
-    rows += page.length;
-    if (page.length < PAGE_ROWS) break;
-    last = page[page.length - 1]!.j;
+    const p = await page(after);
+    for (const r of p.rows) await sink.row(r.j);
+    rows += p.rows.length;
+    if (p.rows.length < size) break;
+    after = p.next;
   }
   return { name: t.name, rows };
 }
