@@ -108,7 +108,7 @@ import { Client, http200, load, round, startChild, summarize } from './helpers/h
 import type { Child, LoadResult, Slice } from './helpers/http.js';
 import { benchPostgres } from './helpers/pg.js';
 import type { BenchPostgres } from './helpers/pg.js';
-import { Checks, isSmoke, option, table } from './util.js';
+import { Checks, isSmoke, median, option, table } from './util.js';
 import type { BenchOptions } from './util.js';
 
 const TARGETS = { groupOverSingle: 10, auditOnOverOff: 0.8, verifyRecordsPerSec: 100_000 } as const;
@@ -848,10 +848,6 @@ async function appendStatement(
       (cpu.get(v.name) ?? cpu.set(v.name, []).get(v.name)!).push(cpuUs / count);
     }
   }
-  const median = (xs: number[]) => {
-    const s = [...xs].sort((a, b) => a - b);
-    return (s[(s.length - 1) >> 1]! + s[s.length >> 1]!) / 2;
-  };
   return {
     driver: store.driver,
     recordsPerBatch: o.n,

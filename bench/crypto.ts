@@ -26,7 +26,7 @@ import { Hsm } from '../engine/hsm.js';
 import { openStore } from '../engine/store/index.js';
 import * as kw from '../engine/crypto/index.js';
 import type { KeyType } from '../engine/crypto/index.js';
-import { option, table } from './util.js';
+import { median, option, table } from './util.js';
 
 export interface CryptoBenchOptions {
   /** Seconds of measurement per side of each case (default 2; 0.25 with `smoke`). */
@@ -101,10 +101,7 @@ async function paired(
     if (Number.isFinite(r) && r > 0) ratios.push(r); // a slice with no CPU time measured tells nothing
   }
   if (ratios.length === 0) ratios.push((count[0]! / spent[0]!) * (spent[1]! / count[1]!));
-  ratios.sort((x, y) => x - y);
-  const mid = ratios.length >> 1;
-  const median = ratios.length % 2 ? ratios[mid]! : (ratios[mid - 1]! + ratios[mid]!) / 2;
-  return [(count[0]! * 1000) / spent[0]!, (count[1]! * 1000) / spent[1]!, median];
+  return [(count[0]! * 1000) / spent[0]!, (count[1]! * 1000) / spent[1]!, median(ratios)];
 }
 
 /** What `--json` prints: every case with its same-run baseline and whether its target is met. */
