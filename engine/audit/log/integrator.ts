@@ -32,8 +32,8 @@ import {
   latestAuditCheckpoint,
   putAuditCheckpoint,
   putAuditTile,
-  readAuditBatchChains,
   readAuditBatches,
+  readAuditRoundBatches,
   tryIntegratorLock,
   withTransaction,
 } from '../../store/index.js';
@@ -79,8 +79,8 @@ export interface IntegratorOptions {
   onError?: (err: unknown) => void;
   /**
    * The batches this node's audit log committed, with their leaf hashes (AuditLog's
-   * `committedBatches`): a round whose stored batches all match one (committed.ts says how) reads
-   * their chain values only, not their leaves.
+   * `committedBatches`): a round reads the leaves only of the stored batches that match none
+   * (committed.ts says how), and drops what is integrated from them after every round.
    */
   committed?: CommittedBatches;
 }
@@ -229,6 +229,9 @@ export class AuditIntegrator {
     const cp = await latestAuditCheckpoint(this.#db);
     if (cp && (!this.#latest || cp.size >= this.#latest.size))
       this.#latest = { size: cp.size, root: cp.root, note: cp.note };
+    // What another node integrated too: a node that never wins the lock (or is sealed) would
+    // otherwise keep every batch's hashes up to the cap, unused.
+    if (this.#latest) this.#opts.committed?.forgetBefore(this.#latest.size);
     return this.#latest;
   }
 
@@ -352,30 +355,34 @@ export class AuditIntegrator {
 
   /**
    * The stored batches holding records [from, to), each with its leaf hashes (`hashes`) or its
-   * leaves to hash. When every one is a batch this node committed (same first index, record count and
-   * leaf byte length, and byte for byte the same chain values as stored), only the chain values are
-   * read and the kept hashes are used; otherwise the rows are read whole, so a stored batch that
-   * differs from what this node wrote is judged by re-hashing what is stored.
+   * leaves to hash, in one read of the rows. A batch this node committed (same first index, record
+   * count and leaf byte length, and byte for byte the same chain values as stored) comes without its
+   * leaves, and the kept hashes are used; any other comes whole. When a batch read without its
+   * leaves differs from what this node wrote, the rows are read again whole, so it is judged by
+   * re-hashing what is stored. With no kept batch in the range (another node's records), the rows
+   * are read whole at once.
    */
   async #readBatches(tx: Db, from: number, to: number): Promise<RoundBatch[]> {
     const kept = this.#opts.committed;
-    if (kept && kept.records > 0) {
-      const light = await readAuditBatchChains(tx, from, to);
-      const out: RoundBatch[] = [];
-      for (const b of light) {
-        const k = kept.get(b.first);
-        if (
-          !k ||
-          k.n !== b.n ||
-          k.leafBytes !== b.leafBytes ||
-          !Buffer.from(k.chains.buffer, k.chains.byteOffset, k.chains.byteLength).equals(b.chains)
-        )
-          break;
-        out.push({ first: b.first, n: b.n, leaves: '', chains: b.chains, hashes: k.hashes });
+    const firsts = kept?.firstsIn(from, to) ?? [];
+    if (!kept || firsts.length === 0) return readAuditBatches(tx, from, to);
+    const out: RoundBatch[] = [];
+    for (const b of await readAuditRoundBatches(tx, from, to, firsts)) {
+      if (b.leaves !== null) {
+        out.push({ first: b.first, n: b.n, leaves: b.leaves, chains: b.chains });
+        continue;
       }
-      if (out.length === light.length) return out;
+      const k = kept.get(b.first);
+      if (
+        !k ||
+        k.n !== b.n ||
+        k.leafBytes !== b.leafBytes ||
+        !Buffer.from(k.chains.buffer, k.chains.byteOffset, k.chains.byteLength).equals(b.chains)
+      )
+        return readAuditBatches(tx, from, to);
+      out.push({ first: b.first, n: b.n, leaves: '', chains: b.chains, hashes: k.hashes });
     }
-    return readAuditBatches(tx, from, to);
+    return out;
   }
 }
 
