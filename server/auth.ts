@@ -45,7 +45,7 @@ export function caller(ctx: Context): {
   origin: () => RequestOrigin;
   approval?: { id: string; execute: boolean };
   authGuard?: AuthFailureGuard;
-  transport: Record<string, string>;
+  transport: Readonly<Record<string, string>>;
 } {
   recorded(ctx);
   const state = ctx.state;

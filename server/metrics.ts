@@ -196,6 +196,16 @@ export class ServerMetrics {
       'Seconds since the newest checkpoint was signed (NaN before the first)',
       (s) => (s.checkpointAt ? Math.max(0, (Date.now() - s.checkpointAt.getTime()) / 1000) : NaN),
     );
+    // Counted by the log itself (AuditLog.lingers), read when scraped.
+    new Counter({
+      name: 'keyward_audit_lingers_total',
+      help: 'Group commits this node held back a little for more records after a slow append statement (the adaptive linger; PostgreSQL only)',
+      registers,
+      collect() {
+        this.reset();
+        this.inc(hsm.audit?.lingers ?? 0);
+      },
+    });
     gauge(
       'keyward_audit_integrator_halted',
       '1 when the integrator found the log corrupt and stopped signing (until restart)',

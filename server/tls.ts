@@ -104,17 +104,31 @@ export function reloadOnSighup(
 /** Attribute values longer than the policy input allows (1024 bytes) are left out rather than cut. */
 const MAX_ATTRIBUTE_BYTES = 1024;
 
+/** No verified client certificate: shared, like each connection's attributes (read-only). */
+const NO_ATTRIBUTES: Readonly<Record<string, string>> = Object.freeze({});
+
+/**
+ * Each verified TLS connection's attributes, worked out at its first request: a kept-alive connection
+ * carries many requests, and parsing the certificate and hashing its DER again for each cost every
+ * one of them. Keyed by the socket, so a closed connection's entry goes with it.
+ */
+const bySocket = new WeakMap<object, Readonly<Record<string, string>>>();
+
 /**
  * The request attributes of a verified client certificate: `tls.client.subject` (the subject's
  * attributes in certificate order, `CN=alice, O=Example`), `tls.client.cn` (the last CN) and
  * `tls.client.fingerprint` (SHA-256 of the DER, lowercase hex). Empty without TLS or without a
- * verified certificate.
+ * verified certificate. Worked out once per connection and shared (frozen) by its requests; from then
+ * on the connection refuses a renegotiation, which could present another certificate behind them
+ * (TLS 1.2 only: 1.3 has none), and the server closes it.
  */
-export function clientCertAttributes(socket: unknown): Record<string, string> {
+export function clientCertAttributes(socket: unknown): Readonly<Record<string, string>> {
   const tls = socket as Partial<TLSSocket> | undefined;
-  if (!tls || typeof tls.getPeerX509Certificate !== 'function' || tls.authorized !== true) return {};
+  if (!tls || typeof tls.getPeerX509Certificate !== 'function' || tls.authorized !== true) return NO_ATTRIBUTES;
+  const known = bySocket.get(tls);
+  if (known) return known;
   const cert = tls.getPeerX509Certificate();
-  if (!cert) return {};
+  if (!cert) return NO_ATTRIBUTES;
   const lines = cert.subject.split('\n').filter((l) => l !== '');
   const cn = lines
     .filter((l) => l.startsWith('CN='))
@@ -126,5 +140,8 @@ export function clientCertAttributes(socket: unknown): Record<string, string> {
     ...(cn !== undefined ? { 'tls.client.cn': cn } : {}),
   };
   for (const [k, v] of Object.entries(out)) if (Buffer.byteLength(v) > MAX_ATTRIBUTE_BYTES) delete out[k];
-  return out;
+  tls.disableRenegotiation?.();
+  const attrs = Object.freeze(out);
+  bySocket.set(tls, attrs);
+  return attrs;
 }

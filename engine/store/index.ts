@@ -134,6 +134,8 @@ export type {
   TileRun,
   TreeAdvance,
 } from './audit-repos.js';
+export { readAuditRoundBatches } from './audit-round-reads.js';
+export type { AuditRoundBatch } from './audit-round-reads.js';
 export { auditBatches, auditCheckpoints, auditHead, auditInputs, auditTiles, auditTree } from './schema.js';
 export type { AuditCheckpointRow } from './schema.js';
 export { CommitScope, writeTransaction } from './commit-scope.js';

@@ -152,6 +152,9 @@ describe('GET /metrics', () => {
     const batches = histogramSeries(families.get('keyward_audit_batch_records')!)[0]!;
     assert.ok(batches.count >= 1 && batches.sum >= batches.count);
     assert.ok(histogramSeries(families.get('keyward_audit_append_duration_seconds')!)[0]!.count >= 1);
+    // The group commit's lingers, as the log counts them (0 on PGlite, whose statements never linger).
+    assert.equal(families.get('keyward_audit_lingers_total')?.type, 'counter');
+    assert.equal(valueOf(families, 'keyward_audit_lingers_total'), s.hsm.audit!.lingers);
     // State.
     assert.equal(valueOf(families, 'keyward_initialized'), 1);
     assert.equal(valueOf(families, 'keyward_sealed'), 0);

@@ -9,7 +9,9 @@
  * for a batch read back. Whatever does not match (a batch of another node or of an append inside a
  * transaction, a node restarted, a database reset underneath, or a stored row edited since) is read
  * back whole and re-hashed, which gives the verdict. Bounded: entries at or below the integrated size
- * are dropped by the integrator, and past `maxRecords` the oldest go first.
+ * are dropped by the integrator after each of its rounds, whichever node integrated them (so a node
+ * that never wins the integrator lock keeps about a round's worth, not `maxRecords`), and past
+ * `maxRecords` the oldest go first.
  * @module
  */
 
@@ -78,6 +80,13 @@ export class CommittedBatches {
   /** The batch that starts at `first`, if kept. */
   get(first: number): CommittedBatch | undefined {
     return this.#byFirst.get(first);
+  }
+
+  /** The first indexes of the batches kept that start in [from, to), ascending. */
+  firstsIn(from: number, to: number): number[] {
+    const out: number[] = [];
+    for (const first of this.#byFirst.keys()) if (first >= from && first < to) out.push(first);
+    return out.sort((x, y) => x - y);
   }
 
   /** Drops every batch that ends at or before `size` (integrated). */

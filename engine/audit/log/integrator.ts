@@ -20,25 +20,34 @@
  * dies mid-round releases it with its transaction.)
  * @module
  */
-import { KeywardError } from '../../../lib/errors.js';
+import { KeywardError, isKeywardError } from '../../../lib/errors.js';
 import type { Db } from '../../store/index.js';
 import {
   advanceAuditTree,
   auditChainAt,
+  auditCheckpointAt,
   auditHeadSize,
   getAuditTiles,
   getAuditTree,
   latestAuditCheckpoint,
   putAuditCheckpoint,
   putAuditTile,
-  readAuditBatchChains,
   readAuditBatches,
+  readAuditRoundBatches,
   tryIntegratorLock,
   withTransaction,
 } from '../../store/index.js';
 import type { TileRun } from '../../store/index.js';
 import type { CommittedBatches } from './committed.js';
-import { TILE_HEIGHT, TILE_WIDTH, appendLeaves, nodeFromTile, rootFromFrontier } from '../math/merkle.js';
+import {
+  TILE_HEIGHT,
+  TILE_WIDTH,
+  appendLeaves,
+  frontierNodes,
+  nodeFromTile,
+  nodeTileSpan,
+  rootFromFrontier,
+} from '../math/merkle.js';
 import type { NodeHash } from '../math/merkle.js';
 import { leafHashesOfJoined, nodeHashFast, sha256Fast } from '../verifier/sha256-fast.js';
 
@@ -70,8 +79,8 @@ export interface IntegratorOptions {
   onError?: (err: unknown) => void;
   /**
    * The batches this node's audit log committed, with their leaf hashes (AuditLog's
-   * `committedBatches`): a round whose stored batches all match one (committed.ts says how) reads
-   * their chain values only, not their leaves.
+   * `committedBatches`): a round reads the leaves only of the stored batches that match none
+   * (committed.ts says how), and drops what is integrated from them after every round.
    */
   committed?: CommittedBatches;
 }
@@ -201,12 +210,14 @@ export class AuditIntegrator {
         try {
           r = await withTransaction(this.#db, (tx) => this.#round(tx, signer, fresh && round === 0));
         } catch (err) {
-          // A tile the round extends is missing or of the wrong width: tiles are derived data, so
-          // rebuild the tree's partial tiles (from the checked records, and from full tiles below
-          // them) once, and run the round again. What cannot be rebuilt stops integration (below).
-          if (repaired || !isTileFault(err)) throw err;
+          // A tile the round writes disagrees with the stored ones (TileFault): tiles are derived
+          // data, so rebuild the tree's partial tiles that are missing or of the wrong width (from
+          // the checked records, and from full tiles below them) once, and run the round again.
+          // What cannot be rebuilt, or rebuilds to another root than the signed one, stops
+          // integration (below).
+          if (repaired || !(err instanceof TileFault)) throw err;
           repaired = true;
-          await withTransaction(this.#db, (tx) => this.#repairTiles(tx));
+          await withTransaction(this.#db, (tx) => this.#repairTiles(tx, err));
           continue;
         }
         if (r === 'busy' || r === 'done') break;
@@ -218,6 +229,9 @@ export class AuditIntegrator {
     const cp = await latestAuditCheckpoint(this.#db);
     if (cp && (!this.#latest || cp.size >= this.#latest.size))
       this.#latest = { size: cp.size, root: cp.root, note: cp.note };
+    // What another node integrated too: a node that never wins the lock (or is sealed) would
+    // otherwise keep every batch's hashes up to the cap, unused.
+    if (this.#latest) this.#opts.committed?.forgetBefore(this.#latest.size);
     return this.#latest;
   }
 
@@ -244,14 +258,20 @@ export class AuditIntegrator {
     for (let k = 0; k < n; k++) hashes[k] = leafHashes.subarray(32 * k, 32 * k + 32);
     const next = appendLeaves(tree.frontier, tree.size, hashes, { hash: nodeHashFast, keepLevel: isTileLevel });
     const note = signer.sign(next.size, next.root, this.#now());
-    const moved = await advanceAuditTree(tx, {
-      fromSize: tree.size,
-      size: next.size,
-      root: next.root,
-      frontier: next.frontier,
-      tiles: tileRuns(tree.size, leafHashes, next.newNodes),
-      note,
-    });
+    let moved: boolean;
+    try {
+      moved = await advanceAuditTree(tx, {
+        fromSize: tree.size,
+        size: next.size,
+        root: next.root,
+        frontier: next.frontier,
+        tiles: tileRuns(tree.size, leafHashes, next.newNodes),
+        note,
+      });
+    } catch (err) {
+      // Its only integrity failure: a stored tile that disagrees with the tree.
+      throw isKeywardError(err, 'AUDIT_LOG_CORRUPT') ? new TileFault(err) : err;
+    }
     // Another integrator moved the tree since we read it (only possible without the lock): nothing written.
     if (!moved) return 'busy';
     this.#opts.committed?.forgetBefore(next.size);
@@ -263,11 +283,19 @@ export class AuditIntegrator {
    * extends) where one is missing or does not hold exactly the hashes the tree size implies: level 0
    * from the stored records (re-hashed, every chain value checked as in a round), level L from the
    * full tiles of level L − 1 below it (each hash the MTH of one). A full tile below that is missing
-   * too cannot be rebuilt this way: AUDIT_LOG_CORRUPT says so, and integration stays stopped.
+   * too cannot be rebuilt this way: AUDIT_LOG_CORRUPT says so, and integration stays stopped. With
+   * no such tile to rebuild, `fault` was something else (tiles beyond the tree): it stops integration.
+   *
+   * Before anything is written, the partial tiles (rebuilt and stored alike) must reproduce the
+   * tree's signed root at its size: they hold exactly the tree's frontier (the nodes of levels
+   * 8L … 8L + 7 of the frontier lie in the partial tile of level L), so a rebuild from a full tile or
+   * a record that differs from what was signed — a chain of edited records recomputed to match is
+   * one — gives another root, and AUDIT_LOG_CORRUPT says to restore from a backup.
    */
-  async #repairTiles(tx: Db): Promise<void> {
+  async #repairTiles(tx: Db, fault: TileFault): Promise<void> {
     if (!(await tryIntegratorLock(tx, INTEGRATOR_LOCK_KEY))) return;
-    const size = (await getAuditTree(tx)).size;
+    const tree = await getAuditTree(tx);
+    const size = tree.size;
     const partial: { level: number; index: number; count: number }[] = [];
     for (let level = 0, width = 1; width <= size; level++, width *= TILE_WIDTH) {
       const nodes = Math.floor(size / width); // complete nodes of tree level 8 · level
@@ -275,6 +303,7 @@ export class AuditIntegrator {
         partial.push({ level, index: Math.floor(nodes / TILE_WIDTH), count: nodes % TILE_WIDTH });
     }
     const stored = await getAuditTiles(tx, partial);
+    const rebuilt = new Map<string, { level: number; index: number; hashes: Uint8Array }>();
     for (const { level, index, count } of partial) {
       if (stored.get(`${level}:${index}`)?.length === 32 * count) continue;
       const from = index * TILE_WIDTH;
@@ -302,36 +331,58 @@ export class AuditIntegrator {
         }
         hashes = out;
       }
-      await putAuditTile(tx, level, index, hashes);
+      rebuilt.set(`${level}:${index}`, { level, index, hashes });
     }
+    if (rebuilt.size === 0) throw fault;
+    const tiles = new Map(stored);
+    for (const [key, t] of rebuilt) tiles.set(key, t.hashes);
+    const frontier = frontierNodes(size).map(({ level, index }) => {
+      const span = nodeTileSpan(level, index);
+      const tile = tiles.get(`${span.level}:${span.index}`);
+      return tile ? nodeFromTile(tile, span, nodeHashFast) : undefined;
+    });
+    const root = frontier.every((h) => h !== undefined) ? Buffer.from(rootFromFrontier(frontier, size)) : undefined;
+    const cp = await auditCheckpointAt(tx, size);
+    if (!root?.equals(tree.root) || (cp && !root.equals(cp.root)))
+      throw corrupt(
+        `tiles ${[...rebuilt.keys()].map((k) => `(${k.replace(':', ', ')})`).join(', ')} are missing or wrong, and rebuilt ` +
+          `from the records and full tiles below them they do not reproduce the signed root at size ${size}: a full tile or ` +
+          `a record below them differs from what was signed. Nothing was written and signing stays stopped; restore the ` +
+          `database from a backup taken before the damage`,
+      );
+    for (const t of rebuilt.values()) await putAuditTile(tx, t.level, t.index, t.hashes);
   }
 
   /**
    * The stored batches holding records [from, to), each with its leaf hashes (`hashes`) or its
-   * leaves to hash. When every one is a batch this node committed (same first index, record count and
-   * leaf byte length, and byte for byte the same chain values as stored), only the chain values are
-   * read and the kept hashes are used; otherwise the rows are read whole, so a stored batch that
-   * differs from what this node wrote is judged by re-hashing what is stored.
+   * leaves to hash, in one read of the rows. A batch this node committed (same first index, record
+   * count and leaf byte length, and byte for byte the same chain values as stored) comes without its
+   * leaves, and the kept hashes are used; any other comes whole. When a batch read without its
+   * leaves differs from what this node wrote, the rows are read again whole, so it is judged by
+   * re-hashing what is stored. With no kept batch in the range (another node's records), the rows
+   * are read whole at once.
    */
   async #readBatches(tx: Db, from: number, to: number): Promise<RoundBatch[]> {
     const kept = this.#opts.committed;
-    if (kept && kept.records > 0) {
-      const light = await readAuditBatchChains(tx, from, to);
-      const out: RoundBatch[] = [];
-      for (const b of light) {
-        const k = kept.get(b.first);
-        if (
-          !k ||
-          k.n !== b.n ||
-          k.leafBytes !== b.leafBytes ||
-          !Buffer.from(k.chains.buffer, k.chains.byteOffset, k.chains.byteLength).equals(b.chains)
-        )
-          break;
-        out.push({ first: b.first, n: b.n, leaves: '', chains: b.chains, hashes: k.hashes });
+    const firsts = kept?.firstsIn(from, to) ?? [];
+    if (!kept || firsts.length === 0) return readAuditBatches(tx, from, to);
+    const out: RoundBatch[] = [];
+    for (const b of await readAuditRoundBatches(tx, from, to, firsts)) {
+      if (b.leaves !== null) {
+        out.push({ first: b.first, n: b.n, leaves: b.leaves, chains: b.chains });
+        continue;
       }
-      if (out.length === light.length) return out;
+      const k = kept.get(b.first);
+      if (
+        !k ||
+        k.n !== b.n ||
+        k.leafBytes !== b.leafBytes ||
+        !Buffer.from(k.chains.buffer, k.chains.byteOffset, k.chains.byteLength).equals(b.chains)
+      )
+        return readAuditBatches(tx, from, to);
+      out.push({ first: b.first, n: b.n, leaves: '', chains: b.chains, hashes: k.hashes });
     }
-    return readAuditBatches(tx, from, to);
+    return out;
   }
 }
 
@@ -411,13 +462,17 @@ export function tileRuns(size: number, leafHashes: Uint8Array, upper: readonly N
   return runs;
 }
 
-/** The failure advanceAuditTree reports for a partial tile that is missing or of the wrong width. */
-function isTileFault(err: unknown): boolean {
-  return (
-    err instanceof KeywardError &&
-    err.code === 'AUDIT_LOG_CORRUPT' &&
-    /: tile \(\d+, \d+\) is missing or does not hold exactly/.test(err.message)
-  );
+/**
+ * A round's tile write failed its integrity check (advanceAuditTree's AUDIT_LOG_CORRUPT: a stored
+ * tile missing, of the wrong width, or already there): the one failure a repair of the partial tiles
+ * may cure. Marked by type where the round catches it, never recognised by its message, so neither a
+ * reworded message nor another error worded like it changes what is repaired. Unrepaired, it stops
+ * integration as the AUDIT_LOG_CORRUPT it is.
+ */
+export class TileFault extends KeywardError<'AUDIT_LOG_CORRUPT'> {
+  constructor(cause: KeywardError) {
+    super('AUDIT_LOG_CORRUPT', cause.message, { cause, ...(cause.details ? { details: { ...cause.details } } : {}) });
+  }
 }
 
 function corrupt(message: string): KeywardError {

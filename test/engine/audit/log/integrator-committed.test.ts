@@ -14,7 +14,7 @@ import { createHash } from 'node:crypto';
 import { describe, it } from 'node:test';
 import { sql } from 'drizzle-orm';
 import { CommittedBatches } from '../../../../engine/audit/log/committed.js';
-import { AuditIntegrator } from '../../../../engine/audit/log/integrator.js';
+import { AuditIntegrator, INTEGRATE_MAX, INTEGRATOR_LOCK_KEY } from '../../../../engine/audit/log/integrator.js';
 import { AuditLog } from '../../../../engine/audit/log/log.js';
 import { leafHash, rootOf } from '../../../../engine/audit/math/merkle.js';
 import { encodeRecordText } from '../../../../engine/audit/math/record.js';
@@ -24,6 +24,8 @@ import {
   getAuditTree,
   queryRows,
   readAuditHead,
+  tryIntegratorLock,
+  withTransaction,
 } from '../../../../engine/store/index.js';
 import type { Db } from '../../../../engine/store/index.js';
 import { auditStoreHooks, resetTestStore } from '../../../helpers/store.js';
@@ -58,25 +60,30 @@ async function appendElsewhere(db: Db, leaves: string[]): Promise<void> {
 }
 
 /**
- * Counts the statements that read leaves back (readAuditBatches's text), at PGlite's protocol entry
- * point; undefined on PostgreSQL (the roots are checked there all the same).
+ * Counts, at PGlite's protocol entry point, the statements that read leaves back whole
+ * (readAuditBatches's text: `reads`) and those that read a round's batch rows in any form (`rows`:
+ * whole, or with the kept batches' leaves left out); undefined on PostgreSQL (the roots are checked
+ * there all the same).
  */
-function countLeafReads(store: TestStore): { reads: number; restore(): void } | undefined {
+function countLeafReads(store: TestStore): { reads: number; rows: number; restore(): void } | undefined {
   if (store.driver !== 'pglite') return undefined;
   const db = store.db;
   type Raw = (message: Uint8Array, ...rest: unknown[]) => Promise<Uint8Array>;
   const client = (db as unknown as { $client: { execProtocolRaw: Raw } }).$client;
   const raw = client.execProtocolRaw;
   const needle = Buffer.from('select first, n, leaves');
+  const rowsNeedle = Buffer.from('octet_length(leaves)');
   const counter = {
     reads: 0,
+    rows: 0,
     restore: () => {
       client.execProtocolRaw = raw;
     },
   };
   client.execProtocolRaw = function (this: unknown, message: Uint8Array, ...rest: unknown[]) {
-    if (message[0] === 0x50 && Buffer.from(message.buffer, message.byteOffset, message.byteLength).includes(needle))
-      counter.reads++;
+    const text = Buffer.from(message.buffer, message.byteOffset, message.byteLength);
+    if (message[0] === 0x50 && text.includes(needle)) counter.reads++;
+    if (message[0] === 0x50 && (text.includes(needle) || text.includes(rowsNeedle))) counter.rows++;
     return raw.call(this, message, ...rest);
   };
   return counter;
@@ -121,10 +128,95 @@ describe('the integrator with the leaf hashes its node kept', { timeout: 60_000 
       const cp = await integrator.integrate();
       assert.equal(cp?.size, 17);
       assert.deepEqual(Buffer.from(cp!.root), rootOfTexts(leaves));
-      if (count) assert.equal(count.reads, 1);
+      // One read of the round's rows, with the other node's leaves: not its chain values first and
+      // then every row again whole.
+      if (count) assert.equal(count.rows, 1);
     } finally {
       count?.restore();
       await log.close();
+    }
+  });
+
+  it('reads the rows of a round that holds none of its own batches once, whole', async () => {
+    const log = await AuditLog.open(store.db);
+    const integrator = new AuditIntegrator(store.db, { signer: async () => signer, committed: log.committedBatches });
+    try {
+      // A first round's worth of another node's records, then a batch of this node's: the first
+      // round (INTEGRATE_MAX records) holds none of the batches this node keeps, the second only those.
+      const other = Array.from({ length: INTEGRATE_MAX }, (_, i) => `{"elsewhere":${i}}`);
+      await appendElsewhere(store.db, other.slice(0, INTEGRATE_MAX / 2));
+      await appendElsewhere(store.db, other.slice(INTEGRATE_MAX / 2));
+      const leaves = other.concat(await appendThroughLog(log, INTEGRATE_MAX, 4));
+      const count = countLeafReads(store);
+      try {
+        const cp = await integrator.integrate();
+        assert.equal(cp?.size, INTEGRATE_MAX + 4);
+        assert.deepEqual(Buffer.from(cp!.root), rootOfTexts(leaves));
+        // Round one: the rows once, whole; round two: once, without their leaves.
+        if (count) assert.deepEqual({ rows: count.rows, reads: count.reads }, { rows: 2, reads: 1 });
+      } finally {
+        count?.restore();
+      }
+    } finally {
+      await log.close();
+    }
+  });
+
+  it('a node that does not integrate drops the hashes it kept once another node integrated them', async () => {
+    // Two nodes' logs on one database; B's integrator is sealed (signs nothing), A integrates.
+    const a = await AuditLog.open(store.db);
+    const b = await AuditLog.open(store.db);
+    const integratorA = new AuditIntegrator(store.db, { signer: async () => signer, committed: a.committedBatches });
+    const integratorB = new AuditIntegrator(store.db, { signer: async () => undefined, committed: b.committedBatches });
+    try {
+      const leaves = await appendThroughLog(b, 0, 300);
+      leaves.push(...(await appendThroughLog(a, 300, 100)));
+      leaves.push(...(await appendThroughLog(b, 400, 200)));
+      assert.equal(b.committedBatches.records, 500);
+      const cp = await integratorA.integrate();
+      assert.equal(cp?.size, 600);
+      assert.deepEqual(Buffer.from(cp!.root), rootOfTexts(leaves));
+      assert.equal(a.committedBatches.records, 0);
+      // B's round: nothing to sign, but the integrated size is read, and what lies below it goes.
+      await integratorB.integrate();
+      assert.equal(integratorB.latest?.size, 600);
+      assert.equal(b.committedBatches.records, 0);
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  });
+
+  it('a node that finds the integrator lock held drops what the holder integrated (PostgreSQL: two connections)', async (t) => {
+    if (store.driver !== 'postgres') return t.skip('PGlite is one session: its advisory locks are re-entrant');
+    const a = await AuditLog.open(store.db);
+    const b = await AuditLog.open(store.db);
+    const integratorA = new AuditIntegrator(store.db, { signer: async () => signer, committed: a.committedBatches });
+    const integratorB = new AuditIntegrator(store.db, { signer: async () => signer, committed: b.committedBatches });
+    try {
+      await appendThroughLog(b, 0, 200);
+      assert.equal((await integratorA.integrate())?.size, 200);
+      await appendThroughLog(b, 200, 50);
+      // A holds the lock (a round in progress) while B's round runs: B integrates nothing.
+      let release!: () => void;
+      let locked!: () => void;
+      const held = new Promise<void>((r) => (locked = r));
+      const holder = withTransaction(store.db, async (tx) => {
+        assert.equal(await tryIntegratorLock(tx, INTEGRATOR_LOCK_KEY), true);
+        locked();
+        await new Promise<void>((r) => (release = r));
+      });
+      await held;
+      try {
+        assert.equal((await integratorB.integrate())?.size, 200);
+      } finally {
+        release();
+        await holder;
+      }
+      assert.equal(b.committedBatches.records, 50, 'only what is not integrated yet');
+    } finally {
+      await a.close();
+      await b.close();
     }
   });
 
