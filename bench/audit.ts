@@ -57,7 +57,10 @@
  * Options: --json, --smoke (seconds per part, a 2,000-record log: the same code paths and checks),
  * --compare-flushes=N (a second audit-on server with N append statements in flight, in part 2's slices),
  * --compare-integrate-ms=N (the same with the integrator running every N ms: N = 600000 leaves it
- * out of the slices, which says what it costs),
+ * out of the slices, which says what it costs), --compare-async-commit (the same on a database with
+ * synchronous_commit off, for diagnosis only: its commits do not wait for the WAL flush, so nothing
+ * it answers is durable; beside the audit-on server it says what waiting for the flush costs the
+ * server's CPU),
  * --concurrency=N (appenders, default 64), --append-slice=SECONDS (each of the 3 slices per append
  * mode, default 1), --http-concurrency=N (default 16), --slice=SECONDS (each of the 3 slices per
  * side, default 3), --warmup=SECONDS (default 1), --min-records=N (default 50000).
@@ -349,10 +352,11 @@ interface EncryptFigures {
   bare: LoadResult;
   onOverBare: number;
   /**
-   * --compare-flushes=N / --compare-integrate-ms=N: a second audit-on server with N append statements
-   * in flight or its integrator every N ms, in slices among the others.
+   * --compare-flushes=N / --compare-integrate-ms=N / --compare-async-commit: a second audit-on server
+   * with N append statements in flight, its integrator every N ms, or its database's commits not
+   * waiting for the WAL flush (not durable: diagnosis only), in slices among the others.
    */
-  compared?: LoadResult & { flushes: number; integrateMs?: number };
+  compared?: LoadResult & { flushes: number; integrateMs?: number; asyncCommit?: true };
   onOverCompared?: number;
   sliceOrder: string;
   /** Records in the audit-on server's log after the run (≥ its successful requests). */
@@ -400,6 +404,8 @@ interface CpuFigures {
   serverOnUsPerRequest: number;
   serverOffUsPerRequest: number;
   auditUsPerRequest: number;
+  /** The compared server's CPU per request, when there is one (--compare-…). */
+  serverComparedUsPerRequest?: number;
   postgresOn?: { usPerStatement?: number; usPerRecord?: number; usPerRequest: number; backends: number };
 }
 
@@ -485,6 +491,7 @@ async function encryptOnOff(
     flushes: number | undefined;
     compareFlushes: number | undefined;
     compareIntegrateMs: number | undefined;
+    compareAsyncCommit: boolean;
   },
   logDir: string,
   started: Child[],
@@ -496,7 +503,7 @@ async function encryptOnOff(
     : undefined;
   const entry = ['--import', './scripts/register-ts.mjs', 'bench/helpers/audit-server.ts'];
   const where = (i: number) => (dbs ? ['--database-url', dbs[i]!.url] : ['--memory']);
-  const comparing = o.compareFlushes !== undefined || o.compareIntegrateMs !== undefined;
+  const comparing = o.compareFlushes !== undefined || o.compareIntegrateMs !== undefined || o.compareAsyncCommit;
   // Time the audit-on servers' WAL flushes (pg_stat_wal): set before they connect (a superuser may);
   // the client reading the counters connects after, so it reports the databases' setting.
   if (dbs) {
@@ -506,6 +513,9 @@ async function encryptOnOff(
         await admin
           .unsafe(`alter database "${new URL(d.url).pathname.slice(1)}" set track_wal_io_timing = on`)
           .catch(() => {});
+      // The compared database's commits do not wait for the WAL flush (diagnosis only: not durable).
+      if (o.compareAsyncCommit)
+        await admin.unsafe(`alter database "${new URL(dbs[2]!.url).pathname.slice(1)}" set synchronous_commit = off`);
     } finally {
       await admin.end({ timeout: 1 });
     }
@@ -608,14 +618,25 @@ async function encryptOnOff(
   let walSeen = wal !== undefined;
   // CPU over the on and off slices (see EncryptFigures.cpu): the servers' processes, and the audit-on
   // database's backends with its statements (/metrics) over the same slices.
-  const cpu = { on: 0, off: 0, onDone: 0, offDone: 0, pg: 0, pgStatements: 0, pgRecords: 0, backends: 0 };
+  const cpu = {
+    on: 0,
+    off: 0,
+    cmp: 0,
+    onDone: 0,
+    offDone: 0,
+    cmpDone: 0,
+    pg: 0,
+    pgStatements: 0,
+    pgRecords: 0,
+    backends: 0,
+  };
   let cpuSeen = procCpuSeconds(on.proc.pid) !== undefined && procCpuSeconds(off.proc.pid) !== undefined;
   let pgSeen = cpuSeen && wal !== undefined;
   const m0 = await metricsOn();
   try {
     for (const side of order) {
       const w0 = wal && (side === 'on' || side === 'cmp') ? await walCounters(wal) : undefined;
-      const server = side === 'on' ? on : side === 'off' ? off : undefined;
+      const server = side === 'on' ? on : side === 'off' ? off : side === 'cmp' ? compared : undefined;
       const backends = side === 'on' && pgSeen ? await localBackends(wal!, dbs![0]!.url) : [];
       const pm0 = backends.length > 0 ? await metricsOn() : undefined;
       const b0 = backends.map((pid) => procCpuSeconds(pid));
@@ -632,7 +653,8 @@ async function encryptOnOff(
         // (150 ms against slices of seconds), the same way on both sides.
         if (c0 === undefined || c1 === undefined) cpuSeen = false;
         else if (side === 'on') ((cpu.on += c1 - c0), (cpu.onDone += slice.completed));
-        else ((cpu.off += c1 - c0), (cpu.offDone += slice.completed));
+        else if (side === 'off') ((cpu.off += c1 - c0), (cpu.offDone += slice.completed));
+        else ((cpu.cmp += c1 - c0), (cpu.cmpDone += slice.completed));
       }
       if (side === 'on' && pgSeen) {
         const pm1 = pm0 ? await metricsOn() : undefined;
@@ -678,6 +700,7 @@ async function encryptOnOff(
       ...summarize(sCompared),
       flushes: o.compareFlushes ?? 1,
       ...(o.compareIntegrateMs ? { integrateMs: o.compareIntegrateMs } : {}),
+      ...(o.compareAsyncCommit ? { asyncCommit: true as const } : {}),
     };
     figures.onOverCompared = round(onR.rps / figures.compared.rps, 3);
   }
@@ -697,6 +720,7 @@ async function encryptOnOff(
       serverOnUsPerRequest: round(onUs, 1),
       serverOffUsPerRequest: round(offUs, 1),
       auditUsPerRequest: round(onUs - offUs, 1),
+      ...(cpu.cmpDone > 0 ? { serverComparedUsPerRequest: round((cpu.cmp * 1e6) / cpu.cmpDone, 1) } : {}),
       ...(pgSeen && cpu.pgStatements > 0
         ? {
             postgresOn: {
@@ -1104,6 +1128,7 @@ export async function main({ json, args }: BenchOptions): Promise<void> {
   // A second audit-on server with this many statements in flight, in slices among the others (same-run A/B).
   const compareFlushes = option(args, 'compare-flushes', 0) || undefined;
   const compareIntegrateMs = option(args, 'compare-integrate-ms', 0) || undefined;
+  const compareAsyncCommit = args.includes('--compare-async-commit');
   const log = (s: string) => {
     if (!json) console.error(s);
   };
@@ -1151,7 +1176,15 @@ export async function main({ json, args }: BenchOptions): Promise<void> {
     );
     const part2 = await encryptOnOff(
       pg,
-      { concurrency: httpConcurrency, sliceMs, warmupMs, flushes, compareFlushes, compareIntegrateMs },
+      {
+        concurrency: httpConcurrency,
+        sliceMs,
+        warmupMs,
+        flushes,
+        compareFlushes,
+        compareIntegrateMs,
+        compareAsyncCommit,
+      },
       logDir,
       started,
       clients,
@@ -1305,7 +1338,7 @@ export async function main({ json, args }: BenchOptions): Promise<void> {
         ...(part2.compared
           ? [
               {
-                audit: `on, ${part2.compared.flushes} statements in flight${part2.compared.integrateMs ? `, integrator every ${part2.compared.integrateMs} ms` : ''} (--compare-…)`,
+                audit: `on, ${part2.compared.flushes} statements in flight${part2.compared.integrateMs ? `, integrator every ${part2.compared.integrateMs} ms` : ''}${part2.compared.asyncCommit ? ', synchronous_commit off (NOT durable)' : ''} (--compare-…)`,
                 'req/s': part2.compared.rps,
                 'p50 ms': part2.compared.p50Ms,
                 'p99 ms': part2.compared.p99Ms,
@@ -1335,7 +1368,10 @@ export async function main({ json, args }: BenchOptions): Promise<void> {
     if (part2.cpu) {
       const c = part2.cpu;
       console.log(
-        `server CPU per request (/proc, all threads): audit on ${c.serverOnUsPerRequest} µs, off ${c.serverOffUsPerRequest} µs: the audit log adds ${c.auditUsPerRequest} µs`,
+        `server CPU per request (/proc, all threads): audit on ${c.serverOnUsPerRequest} µs, off ${c.serverOffUsPerRequest} µs: the audit log adds ${c.auditUsPerRequest} µs` +
+          (c.serverComparedUsPerRequest !== undefined
+            ? `; audit on compared (--compare-…) ${c.serverComparedUsPerRequest} µs`
+            : ''),
       );
       if (c.postgresOn)
         console.log(
