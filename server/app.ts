@@ -30,6 +30,7 @@ import { policyRoutes } from './routes/policies.js';
 import { sysRoutes } from './routes/sys.js';
 import { transitRoutes } from './routes/transit.js';
 import { consoleAssets } from './ui.js';
+import type { DirectParts } from './direct.js';
 
 export interface AppOptions {
   hsm: Hsm;
@@ -48,6 +49,18 @@ export interface AppOptions {
   metricsUnauthenticated?: boolean;
   /** The crypto worker pool, for its metrics. */
   pool?: CryptoPool;
+  /**
+   * Hot routes skip Koa's context (server/direct.ts; default true). Off only in the tests and
+   * benches that compare the two paths.
+   */
+  directPath?: boolean;
+}
+
+const directParts = new WeakMap<Koa, DirectParts>();
+
+/** What server/direct.ts runs for an app built by {@link createApp}; undefined when its direct path is off. */
+export function directPartsOf(app: Koa): DirectParts | undefined {
+  return directParts.get(app);
 }
 
 /** HSTS for one year once TLS is on (docs/operations.md, "TLS"). */
@@ -59,7 +72,7 @@ export const HSTS = 'max-age=31536000';
  * checkpoint header, the line), then the refusals (server/refusals.ts: sees the final answer, to
  * record a refusal before the pipeline), then the error handler (server/errors.ts) and, inside it,
  * the 405 for methods no router implements. The same steps in the same order as the four layers
- * they were.
+ * they were. The hot routes' direct path (server/direct.ts) runs this same function.
  */
 function front(log: Logger, hsm: Hsm, tls: boolean, metrics: ServerMetrics, refusals: Refusals) {
   // Request ids: a random per-process prefix and a counter (unique across nodes, and no CSPRNG call
@@ -169,9 +182,13 @@ export function createApp(opts: AppOptions): Koa {
     ...(opts.authFailureRate ? { authFailureRate: opts.authFailureRate } : {}),
     ...(opts.refusalFoldMs !== undefined ? { foldMs: opts.refusalFoldMs } : {}),
   });
-  app.use(front(deps.log, deps.hsm, opts.secure === true, metrics, refusals));
+  const frontMiddleware = front(deps.log, deps.hsm, opts.secure === true, metrics, refusals);
+  app.use(frontMiddleware);
+  const routers = appRouters(deps);
   // The web console's static files at /ui (server/ui.ts); every other path goes on to the API.
-  app.use(consoleAssets(opts.uiDir, routeTable(appRouters(deps)) as (ctx: Context, next: Next) => Promise<void>));
+  app.use(consoleAssets(opts.uiDir, routeTable(routers) as (ctx: Context, next: Next) => Promise<void>));
+  // The hot routes' direct path runs the same front middleware and handlers without Koa's context.
+  if (opts.directPath !== false) directParts.set(app, { front: frontMiddleware, routes: directRoutes(routers) });
   return app;
 }
 

@@ -10,7 +10,8 @@ import { createServer as createHttpsServer } from 'node:https';
 import type { Server as HttpsServer } from 'node:https';
 import { isIP } from 'node:net';
 import type { AddressInfo, Socket } from 'node:net';
-import { createApp } from './app.js';
+import { createApp, directPartsOf } from './app.js';
+import { requestListener } from './direct.js';
 import type { AppOptions } from './app.js';
 import { refusalsOf } from './refusals.js';
 import type { Refusals } from './refusals.js';
@@ -101,7 +102,9 @@ export async function listen(opts: ListenOptions): Promise<RunningServer> {
   if (refused) throw new RangeError(refused);
   const tls = opts.tls ? await loadTls(opts.tls) : undefined;
   const app = createApp({ ...opts, secure: tls !== undefined });
-  const server = tls ? createHttpsServer(tls.options, app.callback()) : createServer(app.callback());
+  // Hot routes go the direct way (server/direct.ts), everything else through Koa.
+  const onRequest = requestListener(app, directPartsOf(app));
+  const server = tls ? createHttpsServer(tls.options, onRequest) : createServer(onRequest);
   const log = opts.log ?? createLogger();
   if (tls) {
     log.info('TLS certificate loaded', { ...tls.summary, clientCertificates: opts.tls!.clientCa !== undefined });

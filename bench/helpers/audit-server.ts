@@ -6,6 +6,7 @@
  *   node --import ./scripts/register-ts.mjs bench/helpers/audit-server.ts (--database-url URL | --memory) --audit on|off
  *     [--integrate-ms N]   (the integrator's interval, default 1000; for diagnosis)
  *     [--flushes N]        (audit append statements in flight, default 1; for diagnosis)
+ *     [--direct on|off]    (the hot routes' direct path, server/direct.ts, default on; for A/B)
  *
  * Prints `{"addr": "http://127.0.0.1:PORT", "rootToken": "...", "audit": true|false}` on stdout
  * when ready; logs requests (as `keyward server` does, at info) on stderr. Stops on SIGTERM/SIGINT.
@@ -28,8 +29,9 @@ const databaseUrl = opt('database-url');
 const audit = opt('audit') ?? 'on';
 const integrateMs = opt('integrate-ms') === undefined ? undefined : Number(opt('integrate-ms'));
 const flushes = opt('flushes') === undefined ? undefined : Number(opt('flushes'));
-if (!['on', 'off'].includes(audit) || (!databaseUrl && !args.includes('--memory'))) {
-  console.error('usage: audit-server.ts (--database-url URL | --memory) --audit on|off');
+const direct = opt('direct') ?? 'on';
+if (!['on', 'off'].includes(audit) || !['on', 'off'].includes(direct) || (!databaseUrl && !args.includes('--memory'))) {
+  console.error('usage: audit-server.ts (--database-url URL | --memory) --audit on|off [--direct on|off]');
   process.exit(2);
 }
 
@@ -51,7 +53,12 @@ const hsm = await Hsm.open({
   onAuditError: (err) => console.error(JSON.stringify({ level: 'error', msg: 'audit integrator', error: String(err) })),
 });
 const { rootToken } = await devBootstrap(hsm);
-const server = await listen({ hsm, log: createLogger({ level: 'info' }), listen: '127.0.0.1:0' });
+const server = await listen({
+  hsm,
+  log: createLogger({ level: 'info' }),
+  listen: '127.0.0.1:0',
+  directPath: direct === 'on',
+});
 process.stdout.write(JSON.stringify({ addr: server.url, rootToken, audit: audit === 'on' }) + '\n');
 
 let stopping = false;

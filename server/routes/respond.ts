@@ -21,7 +21,7 @@ export function respond<T>(ctx: Context, out: Outcome<T>, status = 200, shape: (
 }
 
 /** The Content-Type Koa gives an object body (mime-types' `application/json` with its charset). */
-const JSON_TYPE = 'application/json; charset=utf-8';
+export const JSON_TYPE = 'application/json; charset=utf-8';
 
 /**
  * Answers `value` as JSON with `status`: the bytes and headers `ctx.body = value` gives (Koa types an
