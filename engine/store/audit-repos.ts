@@ -577,30 +577,50 @@ export async function tryIntegratorLock(tx: Db, key: number): Promise<boolean> {
 }
 
 /** A stored batch without its leaves: records [first, first + n), the leaves' UTF-8 length and the chain values. */
-export interface AuditBatchChains {
+/** A stored batch as an integrator round reads it: records [first, first + n), with its leaves unless its node kept their hashes. */
+export interface AuditRoundBatch {
   first: number;
   n: number;
+  /** The leaves' UTF-8 length (`octet_length(leaves)`: PostgreSQL takes it from the stored value's header). */
   leafBytes: number;
+  /** The leaves joined by "\n", or null for a batch whose first index is in `kept`. */
+  leaves: string | null;
   chains: Uint8Array;
 }
 
 /**
- * `readAuditBatches` without the leaves: the same rows, with `octet_length(leaves)` (PostgreSQL
- * takes it from the stored value's header, without decompressing it) instead of the text. For the
- * integrator, which holds the leaf hashes of the batches its own node committed (issue 14: reading
- * the leaves back was most of a round's database and JavaScript time).
+ * `readAuditBatches` for the integrator (engine/audit/log/integrator.ts), which holds the leaf hashes
+ * of the batches its own node committed: the same rows, each with its leaves' byte length, and its
+ * leaves only when its first index is not in `kept` (issue 14: reading the leaves back was most of a
+ * round's database and JavaScript time). One statement, so a round on a log several nodes write reads
+ * each row once, whether its node kept its hashes or not.
  */
-export async function readAuditBatchChains(db: Db, from: number, to: number): Promise<AuditBatchChains[]> {
+export async function readAuditRoundBatches(
+  db: Db,
+  from: number,
+  to: number,
+  kept: readonly number[],
+): Promise<AuditRoundBatch[]> {
   if (to <= from) return [];
-  const rows = await queryRows<{ first: number | string; n: number; bytes: number | string; chains: string }>(
+  for (const f of kept) if (!Number.isSafeInteger(f) || f < 0) throw new TypeError('"kept" expected record indexes');
+  const rows = await queryRows<{
+    first: number | string;
+    n: number;
+    bytes: number | string;
+    leaves: string | null;
+    chains: string;
+  }>(
     db,
-    sql`select first, n, octet_length(leaves) as bytes, encode(chains, 'hex') as chains from audit_batches
-        ${batchesHolding(from, to)}`,
+    sql`select first, n, octet_length(leaves) as bytes,
+          case when first = any(${`{${kept.join(',')}}`}::bigint[]) then null else leaves end as leaves,
+          encode(chains, 'hex') as chains
+        from audit_batches ${batchesHolding(from, to)}`,
   );
   return rows.map((r) => ({
     first: Number(r.first),
     n: Number(r.n),
     leafBytes: Number(r.bytes),
+    leaves: r.leaves,
     chains: hexBytes(r.chains),
   }));
 }

@@ -111,8 +111,8 @@ export {
   latestAuditCheckpoint,
   putAuditCheckpoint,
   putAuditTile,
-  readAuditBatchChains,
   readAuditBatches,
+  readAuditRoundBatches,
   readAuditBatchInputs,
   readAuditHead,
   readAuditRecords,
@@ -122,7 +122,7 @@ export {
 } from './audit-repos.js';
 export type {
   AuditBatchAppender,
-  AuditBatchChains,
+  AuditRoundBatch,
   AuditBatchRow,
   AuditBatchWrite,
   AuditHead,
@@ -134,8 +134,6 @@ export type {
   TileRun,
   TreeAdvance,
 } from './audit-repos.js';
-export { readAuditRoundBatches } from './audit-round-reads.js';
-export type { AuditRoundBatch } from './audit-round-reads.js';
 export { auditBatches, auditCheckpoints, auditHead, auditInputs, auditTiles, auditTree } from './schema.js';
 export type { AuditCheckpointRow } from './schema.js';
 export { CommitScope, writeTransaction } from './commit-scope.js';
