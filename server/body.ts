@@ -34,8 +34,8 @@ function readUpTo(ctx: Context, limit: number): Promise<{ chunks: Buffer[]; size
     const done = () => {
       req.off('data', onData);
       req.off('end', onEnd);
-      req.off('error', onError);
-      req.off('close', onClose);
+      req.off('error', onGone);
+      req.off('close', onGone);
     };
     const onData = (chunk: Buffer) => {
       size += chunk.length;
@@ -52,19 +52,19 @@ function readUpTo(ctx: Context, limit: number): Promise<{ chunks: Buffer[]; size
       done();
       resolve({ chunks, size });
     };
-    const onError = (err: Error) => {
+    // A client that goes away mid-body (Node's "aborted" ECONNRESET on the request, or its close):
+    // nobody is left to answer, but the request must not hang, and its log line and metrics must
+    // not call it a storage outage (ECONNRESET is one of a database connection's network errors).
+    const onGone = () => {
       done();
-      reject(err);
-    };
-    // A client that goes away mid-body: nobody is left to answer, but the request must not hang.
-    const onClose = () => {
-      done();
-      reject(new Error('request closed before its body was complete'));
+      reject(
+        new KeywardError('REQUEST_ABORTED', 'the client closed the connection before its request body was complete'),
+      );
     };
     req.on('data', onData);
     req.on('end', onEnd);
-    req.on('error', onError);
-    req.on('close', onClose);
+    req.on('error', onGone);
+    req.on('close', onGone);
   });
 }
 

@@ -64,6 +64,8 @@ export const ERROR_STATUS = Object.freeze({
   INVALID_JSON: 400,
   VALIDATION_FAILED: 400,
   BODY_TOO_LARGE: 413,
+  // the client left mid-body: nobody reads the answer; the log line and metrics say what happened
+  REQUEST_ABORTED: 400,
   UNSUPPORTED_MEDIA_TYPE: 415,
   ROUTE_NOT_FOUND: 404,
   METHOD_NOT_ALLOWED: 405,

@@ -7,6 +7,8 @@
  * query strings. Nothing of a refused request is stored.
  */
 import assert from 'node:assert/strict';
+import { connect } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
 import { issueToken } from '../../engine/auth/tokens.js';
 import { devBootstrap } from '../../engine/dev.js';
@@ -211,5 +213,35 @@ describe('hostile input is refused at the body reader', { timeout: 120_000 }, ()
     }
     const del = await s.call('DELETE', '/v1/auth/tokens/a%00b', { token: root });
     assert.ok(del.status >= 400 && del.status < 500, `${del.status} ${JSON.stringify(del.body)}`);
+  });
+  it('a client that leaves mid-body is logged as 400 REQUEST_ABORTED, not as a storage outage (503), on both request paths', async () => {
+    const { hostname, port } = new URL(s.url);
+    // The direct path's hot route, then one only Koa serves.
+    for (const path of ['/v1/keys/k/encrypt', '/v1/keys']) {
+      const seen = s.logs.length;
+      const sock = connect(Number(port), hostname);
+      await new Promise<void>((resolve, reject) => sock.once('connect', resolve).once('error', reject));
+      sock.write(
+        `POST ${path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${root}\r\nContent-Type: application/json\r\n` +
+          'Content-Length: 500\r\n\r\n{"plaintext":"',
+      );
+      await sleep(50);
+      sock.resetAndDestroy();
+      let line: Record<string, unknown> | undefined;
+      for (let i = 0; i < 200 && !line; i++) {
+        line = s.logs
+          .slice(seen)
+          .map((l) => JSON.parse(l) as Record<string, unknown>)
+          .find(
+            (l) =>
+              l.msg === 'request' && l.path === path && l.method === 'POST' && l.status !== 200 && l.status !== 201,
+          );
+        if (!line) await sleep(25);
+      }
+      assert.ok(line, `no request line for ${path}`);
+      assert.equal(line.code, 'REQUEST_ABORTED', JSON.stringify(line));
+      assert.equal(line.status, 400);
+    }
+    assert.equal((await s.call('GET', '/v1/sys/health')).status, 200);
   });
 });
