@@ -576,7 +576,6 @@ export async function tryIntegratorLock(tx: Db, key: number): Promise<boolean> {
   return rows[0]?.ok === true;
 }
 
-/** A stored batch without its leaves: records [first, first + n), the leaves' UTF-8 length and the chain values. */
 /** A stored batch as an integrator round reads it: records [first, first + n), with its leaves unless its node kept their hashes. */
 export interface AuditRoundBatch {
   first: number;
