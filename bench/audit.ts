@@ -1141,6 +1141,9 @@ export async function main({ json, args }: BenchOptions): Promise<void> {
   let pg: BenchPostgres | undefined;
   try {
     pg = await benchPostgres(log);
+    // Only PostgreSQL has a commit that waits for the WAL flush to compare against.
+    if (!pg && compareAsyncCommit)
+      throw new Error('--compare-async-commit needs PostgreSQL (KEYWARD_BENCH_DATABASE_URL or server binaries)');
     if (!pg) {
       console.error(
         '\n!!! bench/audit: no PostgreSQL (KEYWARD_BENCH_DATABASE_URL unset and no server binaries found).\n' +
