@@ -248,6 +248,37 @@ class DirectContext {
 
 const noNext: Next = () => Promise.resolve();
 
+/** DirectContext's own fields (set per instance, so they shadow anything on its prototype). */
+const OWN_FIELDS = new Set(['req', 'res', 'method', 'url', 'path', 'originalUrl', 'state', 'request', 'params']);
+
+/**
+ * Makes every member of Koa's context that {@link DirectContext} does not provide (`ctx.query`,
+ * `ctx.throw`, `ctx.headers`, …: read from Koa's own context prototype, `koaContext`) throw a
+ * TypeError that names it, instead of reading as undefined. The hot handlers are typed against Koa's
+ * `Context`, so the type checker cannot tell when one starts using such a member; this way it fails
+ * at its first use, in the first test that sends that route through the dispatcher (the server
+ * suite's servers all do), rather than answering differently from Koa. Once per process.
+ */
+function guardUnprovided(koaContext: object): void {
+  const proto = DirectContext.prototype as unknown as Record<string, unknown>;
+  for (const name of Object.getOwnPropertyNames(koaContext)) {
+    if (OWN_FIELDS.has(name) || Object.hasOwn(proto, name) || name === 'inspect' || name === 'toJSON') continue;
+    Object.defineProperty(proto, name, {
+      configurable: true,
+      get() {
+        throw new TypeError(
+          `server/direct.ts: ctx.${name} is not provided on the direct path (add it to DirectContext)`,
+        );
+      },
+      set() {
+        throw new TypeError(
+          `server/direct.ts: ctx.${name} is not provided on the direct path (add it to DirectContext)`,
+        );
+      },
+    });
+  }
+}
+
 /**
  * The server's request listener: a request {@link ordinary} on a hot route goes the direct way,
  * every other one to `app.callback()` unchanged. An error the front middleware lets through (it
@@ -256,6 +287,7 @@ const noNext: Next = () => Promise.resolve();
  */
 export function requestListener(app: Koa, parts: DirectParts | undefined): RequestListener {
   const koa = app.callback();
+  guardUnprovided(Object.getPrototypeOf(app.context) as object);
   const listener = ((req, res) => {
     if (parts === undefined || !ordinary(req)) return void koa(req, res);
     const ctx = new DirectContext(req, res);

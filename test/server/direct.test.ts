@@ -385,6 +385,25 @@ describe('server/direct.ts', { timeout: 120_000 }, () => {
       assert.match(vParked.head, /^HTTP\/1.1 403 Forbidden/);
     });
 
+    it("a member of Koa's context the direct path does not provide throws, naming it, instead of reading as undefined", async () => {
+      const errors: Error[] = [];
+      const onError = (err: Error) => errors.push(err);
+      app.on('error', onError);
+      // A front middleware that reads ctx.query, as a hot handler might one day.
+      const probe = requestListener(app, { ...directPartsOf(app)!, front: async (ctx) => void ctx.query });
+      const server = await listenOn(probe);
+      try {
+        const r = await send(server, post('/v1/keys/aes/encrypt', { plaintext: b64(4) }, app_()));
+        assert.equal(probe.direct, 1);
+        assert.match(r.head, / 500 /);
+        assert.match(String(errors[0]?.message), /ctx\.query is not provided on the direct path/);
+      } finally {
+        app.off('error', onError);
+        server.close();
+        server.closeAllConnections();
+      }
+    });
+
     it('answers a sealed server alike (last: it seals)', async () => {
       const r = await send(koa, post('/v1/sys/seal', {}, { Authorization: `Bearer ${root}` }));
       assert.match(r.head, / 200 /);
