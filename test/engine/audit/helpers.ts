@@ -1,5 +1,6 @@
 // Test-local helpers for the audit math: an in-memory log stored the way the database stores it
 // (perfect nodes only), sample records, fixed signing keys, and a bundle built end to end.
+import { createHash } from 'node:crypto';
 import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -37,6 +38,23 @@ export function transparencyDevCases(
     file: file.slice(root.length + 1),
     json: JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>,
   }));
+}
+
+/**
+ * The chain values of records whose leaves are `leaves`, following the chain value `prev`,
+ * concatenated: SHA-256(prev ‖ leaf hash) per record, computed here with node:crypto and @noble's
+ * leaf hash (as another node, or an edit of the database, would write them).
+ */
+export function chainValues(prev: Uint8Array, leaves: readonly string[]): Buffer {
+  const out = Buffer.alloc(32 * leaves.length);
+  leaves.forEach((leaf, k) => {
+    prev = createHash('sha256')
+      .update(prev)
+      .update(leafHash(Buffer.from(leaf, 'utf8')))
+      .digest();
+    out.set(prev, 32 * k);
+  });
+  return out;
 }
 
 export const b64 = (s: unknown): Uint8Array => new Uint8Array(Buffer.from(String(s), 'base64'));

@@ -10,7 +10,6 @@
  * written, which the edited row then fails to verify against.
  */
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
 import { describe, it } from 'node:test';
 import { sql } from 'drizzle-orm';
 import { CommittedBatches } from '../../../../engine/audit/log/committed.js';
@@ -30,7 +29,7 @@ import {
 import type { Db } from '../../../../engine/store/index.js';
 import { auditStoreHooks, resetTestStore } from '../../../helpers/store.js';
 import type { TestStore } from '../../../helpers/store.js';
-import { sampleRecord, testCheckpointSigner } from '../helpers.js';
+import { chainValues, sampleRecord, testCheckpointSigner } from '../helpers.js';
 
 const rootOfTexts = (leaves: string[]) => Buffer.from(rootOf(leaves.map((l) => leafHash(Buffer.from(l, 'utf8')))));
 
@@ -44,15 +43,7 @@ async function appendThroughLog(log: AuditLog, from: number, n: number): Promise
 /** Appends one batch on the head with chain values computed here (as another node would). */
 async function appendElsewhere(db: Db, leaves: string[]): Promise<void> {
   const base = await readAuditHead(db);
-  const chains = Buffer.alloc(32 * leaves.length);
-  let prev: Uint8Array = base.chain;
-  leaves.forEach((leaf, k) => {
-    prev = createHash('sha256')
-      .update(prev)
-      .update(leafHash(Buffer.from(leaf, 'utf8')))
-      .digest();
-    chains.set(prev, 32 * k);
-  });
+  const chains = chainValues(base.chain, leaves);
   assert.equal(
     await casAppendAuditBatch(db, base, { n: leaves.length, leaves: leaves.join('\n'), chains, inputs: null }),
     true,

@@ -10,7 +10,6 @@
  * write failing leads to a repair, not an error worded like it.
  */
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
 import { describe, it } from 'node:test';
 import { sql } from 'drizzle-orm';
 import { AuditIntegrator } from '../../../../engine/audit/log/integrator.js';
@@ -27,7 +26,7 @@ import type { Db } from '../../../../engine/store/index.js';
 import { auditStoreHooks } from '../../../helpers/store.js';
 import type { TestStore } from '../../../helpers/store.js';
 import { KeywardError } from '../../../../lib/errors.js';
-import { testCheckpointSigner } from '../helpers.js';
+import { chainValues, testCheckpointSigner } from '../helpers.js';
 
 const leafText = (i: number) => `leaf ${i} ü€ ${'x'.repeat(i % 5)}`;
 const hashOf = (i: number) => Buffer.from(leafHash(Buffer.from(leafText(i), 'utf8')));
@@ -39,28 +38,11 @@ async function append(db: Db, from: number, to: number): Promise<void> {
     const idx = range(a, Math.min(to, a + 50));
     const base = await readAuditHead(db);
     assert.equal(base.size, a);
-    const chains = Buffer.alloc(32 * idx.length);
-    let prev: Uint8Array = base.chain;
-    idx.forEach((i, k) => {
-      prev = createHash('sha256').update(prev).update(hashOf(i)).digest();
-      chains.set(prev, 32 * k);
-    });
-    const leaves = idx.map(leafText).join('\n');
+    const texts = idx.map(leafText);
+    const chains = chainValues(base.chain, texts);
+    const leaves = texts.join('\n');
     assert.equal(await casAppendAuditBatch(db, base, { n: idx.length, leaves, chains, inputs: null }), true);
   }
-}
-
-/** The chain values of `texts` following `prev`, concatenated. */
-function chainsOf(prev: Uint8Array, texts: string[]): Buffer {
-  const out = Buffer.alloc(32 * texts.length);
-  texts.forEach((t, k) => {
-    prev = createHash('sha256')
-      .update(prev)
-      .update(leafHash(Buffer.from(t, 'utf8')))
-      .digest();
-    out.set(prev, 32 * k);
-  });
-  return out;
 }
 
 const deleteTiles = (db: Db, tiles: [number, number][]) =>
@@ -135,7 +117,7 @@ describe('the integrator and a missing partial tile', { timeout: 60_000 }, () =>
       db,
       sql`select substring(chains from 49 * 32 + 1 for 32) as chain from audit_batches where first = 200`,
     );
-    const chains = chainsOf(Buffer.from(row!.chain), texts);
+    const chains = chainValues(Buffer.from(row!.chain), texts);
     await queryRows(
       db,
       sql`update audit_batches set leaves = ${texts.join('\n')}, chains = decode(${chains.toString('hex')}, 'hex') where first = 250`,
