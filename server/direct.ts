@@ -263,19 +263,10 @@ function guardUnprovided(koaContext: object): void {
   const proto = DirectContext.prototype as unknown as Record<string, unknown>;
   for (const name of Object.getOwnPropertyNames(koaContext)) {
     if (OWN_FIELDS.has(name) || Object.hasOwn(proto, name) || name === 'inspect' || name === 'toJSON') continue;
-    Object.defineProperty(proto, name, {
-      configurable: true,
-      get() {
-        throw new TypeError(
-          `server/direct.ts: ctx.${name} is not provided on the direct path (add it to DirectContext)`,
-        );
-      },
-      set() {
-        throw new TypeError(
-          `server/direct.ts: ctx.${name} is not provided on the direct path (add it to DirectContext)`,
-        );
-      },
-    });
+    const unprovided = (): never => {
+      throw new TypeError(`server/direct.ts: ctx.${name} is not provided on the direct path (add it to DirectContext)`);
+    };
+    Object.defineProperty(proto, name, { configurable: true, get: unprovided, set: unprovided });
   }
 }
 
@@ -287,16 +278,16 @@ function guardUnprovided(koaContext: object): void {
  */
 export function requestListener(app: Koa, parts: DirectParts | undefined): RequestListener {
   const koa = app.callback();
-  guardUnprovided(Object.getPrototypeOf(app.context) as object);
+  if (parts !== undefined) guardUnprovided(Object.getPrototypeOf(app.context) as object);
   const listener = ((req, res) => {
     if (parts === undefined || !ordinary(req)) return void koa(req, res);
     const ctx = new DirectContext(req, res);
-    const layer = parts.routes.enter(ctx as unknown as Context);
+    const c = ctx as unknown as Context;
+    const layer = parts.routes.enter(c);
     if (layer === undefined || !HOT_PATHS.has(layer.path as string)) return void koa(req, res);
     listener.direct++;
     const front = parts.front;
     const handler = layer.stack[0] as (ctx: Context, next: Next) => Promise<void>;
-    const c = ctx as unknown as Context;
     res.statusCode = 404;
     front(c, () => handler(c, noNext)).then(
       () => {
