@@ -111,7 +111,7 @@ import { Client, http200, load, round, startChild, summarize } from './helpers/h
 import type { Child, LoadResult, Slice } from './helpers/http.js';
 import { benchPostgres } from './helpers/pg.js';
 import type { BenchPostgres } from './helpers/pg.js';
-import { Checks, isSmoke, median, option, table } from './util.js';
+import { Checks, isSmoke, median, option, procCpuSeconds, table } from './util.js';
 import type { BenchOptions } from './util.js';
 
 const TARGETS = { groupOverSingle: 10, auditOnOverOff: 0.8, verifyRecordsPerSec: 100_000 } as const;
@@ -408,21 +408,6 @@ interface CpuFigures {
   serverComparedUsPerRequest?: number;
   postgresOn?: { usPerStatement?: number; usPerRecord?: number; usPerRequest: number; backends: number };
 }
-
-/** A process's CPU seconds (user + system, all threads) from /proc/<pid>/stat, or undefined (not Linux, gone). */
-function procCpuSeconds(pid: number | undefined): number | undefined {
-  if (pid === undefined) return undefined;
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // Fields after the command name (which may hold spaces) in parentheses: utime and stime are the 12th and 13th.
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(f[11]) + Number(f[12])) / CLOCK_TICKS;
-  } catch {
-    return undefined;
-  }
-}
-/** USER_HZ: 100 on every Linux platform Node runs on. */
-const CLOCK_TICKS = 100;
 
 /**
  * The PostgreSQL backends serving database `url`'s connections from Keyward (application_name

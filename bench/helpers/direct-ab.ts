@@ -8,15 +8,17 @@
  *
  *   node --import ./scripts/register-ts.mjs bench/helpers/direct-ab.ts [--one] [--audit on|off] [--slices N] [--seconds S]
  */
-import { spawn } from 'node:child_process';
-import type { ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { createInterface } from 'node:readline';
 import { createServer } from 'node:http';
 import type { RequestListener as NodeRequestListener } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { cannon } from './autocannon.js';
+import { startChild } from './http.js';
+import type { Child } from './http.js';
+import { median, procCpuSeconds } from '../util.js';
 import { CryptoPool } from '../../engine/crypto/index.js';
 import { devBootstrap } from '../../engine/dev.js';
 import { Hsm } from '../../engine/hsm.js';
@@ -34,7 +36,6 @@ const opt = (name: string, d: string) => {
 const audit = opt('audit', 'on');
 const slices = Number(opt('slices', '4'));
 const seconds = Number(opt('seconds', '4'));
-const ticks = 100; // USER_HZ
 
 if (args.includes('--serve')) {
   // The one-process server: as audit-server.ts, with the app listening twice.
@@ -54,39 +55,28 @@ if (args.includes('--serve')) {
   };
   const on = await at(requestListener(app, directPartsOf(app)));
   const off = await at(app.callback());
-  process.stdout.write(JSON.stringify({ on, off, rootToken }) + '\n');
+  process.stdout.write(JSON.stringify({ addr: on, on, off, rootToken }) + '\n');
   process.once('SIGTERM', () => process.exit(0));
   await new Promise(() => {});
 }
 
-function cpuUs(pid: number): number {
-  const f = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const rest = f.slice(f.lastIndexOf(')') + 2).split(' ');
-  return ((Number(rest[11]) + Number(rest[12])) * 1e6) / ticks;
+/** A server's CPU time so far, µs (all its threads). */
+function cpuUs(child: Child): number {
+  const s = procCpuSeconds(child.proc.pid);
+  if (s === undefined) throw new Error('no /proc/<pid>/stat: this measures CPU on Linux only');
+  return s * 1e6;
 }
 
-async function spawnLine(argv: string[]): Promise<{ child: ChildProcess; line: any }> {
-  const child = spawn(process.execPath, ['--import', './scripts/register-ts.mjs', ...argv], {
-    stdio: ['ignore', 'pipe', 'ignore'],
-  });
-  const line = await new Promise<string>((resolve, reject) => {
-    createInterface({ input: child.stdout! }).once('line', resolve);
-    child.once('exit', (c) => reject(new Error(`server exited ${c}`)));
-  });
-  return { child, line: JSON.parse(line) };
-}
-
-type Side = { child: ChildProcess; addr: string; rootToken: string };
+const logDir = mkdtempSync(join(tmpdir(), 'keyward-direct-ab-'));
+const entry = ['--import', './scripts/register-ts.mjs'];
+type Side = { child: Child; addr: string; rootToken: string };
 async function start(direct: string): Promise<Side> {
-  const { child, line } = await spawnLine([
-    'bench/helpers/audit-server.ts',
-    '--memory',
-    '--audit',
-    audit,
-    '--direct',
-    direct,
-  ]);
-  return { child, addr: line.addr, rootToken: line.rootToken };
+  const child = await startChild(
+    `direct-${direct}`,
+    [...entry, 'bench/helpers/audit-server.ts', '--memory', '--audit', audit, '--direct', direct],
+    logDir,
+  );
+  return { child, addr: child.hello.addr as string, rootToken: child.hello.rootToken as string };
 }
 
 async function json(addr: string, token: string, path: string, body: unknown): Promise<any> {
@@ -101,10 +91,15 @@ async function json(addr: string, token: string, path: string, body: unknown): P
 
 let servers: { on: Side; off: Side };
 if (args.includes('--one')) {
-  const { child, line } = await spawnLine(['bench/helpers/direct-ab.ts', '--serve', '--audit', audit]);
+  const child = await startChild(
+    'direct-one',
+    [...entry, 'bench/helpers/direct-ab.ts', '--serve', '--audit', audit],
+    logDir,
+  );
+  const rootToken = child.hello.rootToken as string;
   servers = {
-    on: { child, addr: line.on, rootToken: line.rootToken },
-    off: { child, addr: line.off, rootToken: line.rootToken },
+    on: { child, addr: child.hello.on as string, rootToken },
+    off: { child, addr: child.hello.off as string, rootToken },
   };
 } else servers = { on: await start('on'), off: await start('off') };
 const setup: Record<string, { token: string }> = {};
@@ -124,7 +119,7 @@ for (const [k, s] of Object.entries(servers)) {
 const body = Buffer.from(JSON.stringify({ plaintext: randomBytes(1024).toString('base64') }));
 const run = async (k: 'on' | 'off', secs: number) => {
   const s = servers[k];
-  const before = cpuUs(s.child.pid!);
+  const before = cpuUs(s.child);
   const r = await cannon(`${s.addr}/v1/keys/ab-aes/encrypt`, {
     connections: 16,
     seconds: secs,
@@ -132,7 +127,7 @@ const run = async (k: 'on' | 'off', secs: number) => {
     headers: { authorization: `Bearer ${setup[k]!.token}`, 'content-type': 'application/json' },
     body,
   });
-  const cpu = cpuUs(s.child.pid!) - before;
+  const cpu = cpuUs(s.child) - before;
   if (r.errors) throw new Error(`${k}: ${r.firstError}`);
   return { ok: r.ok, seconds: r.seconds, cpu };
 };
@@ -153,8 +148,6 @@ for (let i = 0; i < slices; i++) {
   }
   ratios.push(pair.on! / pair.off!);
 }
-ratios.sort((a, b) => a - b);
-const median = (ratios[(ratios.length - 1) >> 1]! + ratios[ratios.length >> 1]!) / 2;
 const f = (k: 'on' | 'off') => ({
   cpuUsPerReq: +(tot[k].cpu / tot[k].ok).toFixed(2),
   rps: +(tot[k].ok / tot[k].s).toFixed(0),
@@ -168,9 +161,9 @@ console.log(
     on,
     off,
     totalSaved: +(1 - on.cpuUsPerReq / off.cpuUsPerReq).toFixed(4),
-    medianPairSaved: +(1 - median).toFixed(4),
-    pairRatios: ratios.map((r) => +r.toFixed(3)),
+    medianPairSaved: +(1 - median(ratios)).toFixed(4),
+    pairRatios: [...ratios].sort((a, b) => a - b).map((r) => +r.toFixed(3)),
   }),
 );
-for (const s of Object.values(servers)) s.child.kill('SIGTERM');
+for (const s of new Set(Object.values(servers).map((v) => v.child))) await s.stop();
 process.exit(0);
