@@ -11,7 +11,8 @@
  * back whole and re-hashed, which gives the verdict. Bounded: entries at or below the integrated size
  * are dropped by the integrator after each of its rounds, whichever node integrated them (so a node
  * that never wins the integrator lock keeps about a round's worth, not `maxRecords`), and past
- * `maxRecords` the oldest go first.
+ * `maxRecords` the oldest go first. A node whose integrator halted (AUDIT_LOG_CORRUPT: it integrates
+ * nothing until restarted) keeps none (`stopKeeping`).
  * @module
  */
 
@@ -40,6 +41,7 @@ export class CommittedBatches {
   #order: CommittedBatch[] = [];
   #orderFrom = 0;
   #records = 0;
+  #stopped = false;
 
   constructor(maxRecords: number = COMMITTED_MAX_RECORDS) {
     this.#maxRecords = maxRecords;
@@ -56,7 +58,7 @@ export class CommittedBatches {
    */
   add(batch: CommittedBatch): void {
     const { n } = batch;
-    if (n < 1 || batch.hashes.length !== 32 * n || batch.chains.length !== 32 * n) return;
+    if (this.#stopped || n < 1 || batch.hashes.length !== 32 * n || batch.chains.length !== 32 * n) return;
     const own = Buffer.allocUnsafeSlow(64 * n);
     own.set(batch.hashes, 0);
     own.set(batch.chains, 32 * n);
@@ -101,6 +103,12 @@ export class CommittedBatches {
     // Out of order only after a reset underneath: drop the rest that ended below `size` too.
     for (const b of this.#byFirst.values()) if (b.first + b.n <= size) this.#drop(b);
     this.#compact();
+  }
+
+  /** Drops everything and keeps nothing from now on: no round on this node will use it. */
+  stopKeeping(): void {
+    this.#stopped = true;
+    this.clear();
   }
 
   clear(): void {

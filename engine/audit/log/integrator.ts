@@ -146,9 +146,19 @@ export class AuditIntegrator {
     try {
       await this.#verifyTail(verify);
     } catch (err) {
-      if (err instanceof KeywardError && err.code === 'AUDIT_LOG_CORRUPT') this.#halted = err;
+      if (err instanceof KeywardError && err.code === 'AUDIT_LOG_CORRUPT') this.#halt(err);
       throw err;
     }
+  }
+
+  /**
+   * Stops signing for good (until restart), and the node's log from keeping leaf hashes for rounds
+   * that will not run: the timer's rounds skip a halted integrator, so nothing would drop them and
+   * they would grow to their cap.
+   */
+  #halt(err: KeywardError): void {
+    this.#halted = err;
+    this.#opts.committed?.stopKeeping();
   }
 
   /** The integrity failure that stopped signing, if any. */
@@ -223,7 +233,7 @@ export class AuditIntegrator {
         if (r === 'busy' || r === 'done') break;
       }
     } catch (err) {
-      if (err instanceof KeywardError && err.code === 'AUDIT_LOG_CORRUPT') this.#halted = err;
+      if (err instanceof KeywardError && err.code === 'AUDIT_LOG_CORRUPT') this.#halt(err);
       throw err;
     }
     const cp = await latestAuditCheckpoint(this.#db);

@@ -240,6 +240,23 @@ describe('the integrator with the leaf hashes its node kept', { timeout: 60_000 
     }
   });
 
+  it('a halted integrator (AUDIT_LOG_CORRUPT) leaves its log keeping no leaf hashes', async () => {
+    const log = await AuditLog.open(store.db);
+    const integrator = new AuditIntegrator(store.db, { signer: async () => signer, committed: log.committedBatches });
+    try {
+      await appendThroughLog(log, 0, 8);
+      await queryRows(store.db, sql`update audit_batches set leaves = leaves || ' ' where first = 0`);
+      await assert.rejects(integrator.integrate(), { code: 'AUDIT_LOG_CORRUPT' });
+      assert.equal(integrator.halted?.code, 'AUDIT_LOG_CORRUPT');
+      // No round runs on this node again, so nothing would drop them: none are kept at all.
+      assert.equal(log.committedBatches.records, 0);
+      await appendThroughLog(log, 8, 20);
+      assert.equal(log.committedBatches.records, 0);
+    } finally {
+      await log.close();
+    }
+  });
+
   it('signs what was written when a leaf was edited in place to the same length (left to verification)', async () => {
     const log = await AuditLog.open(store.db);
     const integrator = new AuditIntegrator(store.db, { signer: async () => signer, committed: log.committedBatches });

@@ -6,35 +6,43 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { sql } from 'drizzle-orm';
-import { AuditLog, LINGER_MIN_STATEMENT_MS, lingerFor } from '../../../../engine/audit/log/log.js';
+import { AuditLog, LINGER_FRACTION, LINGER_MIN_STATEMENT_MS, lingerFor } from '../../../../engine/audit/log/log.js';
 import { readAuditRecords, withTransaction } from '../../../../engine/store/index.js';
 import type { Db } from '../../../../engine/store/index.js';
 import { openTestStore } from '../../../helpers/store.js';
 import { sampleRecord } from '../helpers.js';
 
-const base = { queued: 8, statementMs: 6, arrivalsPerMs: 1.2, batchMax: 256, maxWaitMs: 2 };
+// Eight records queued behind a 6 ms statement that just landed with eight others: the halves of 16 clients.
+const base = { queued: 8, returning: 8, sinceLandedMs: 0, statementMs: 6, batchMax: 256, maxWaitMs: 10 };
 
 describe('lingerFor', () => {
-  it('lingers under a slow statement with arrivals expected to grow the batch', () => {
+  it('holds a flush for the clients the last statement answered, up to a fraction of its latency', () => {
     const d = lingerFor(base);
-    assert.equal(d.waitMs, 2, 'capped by the max wait');
-    // What arrives within one statement's latency: 8 queued + ceil(1.2 × 6).
-    assert.equal(d.target, 16);
+    assert.equal(d.waitMs, 6 * LINGER_FRACTION, 'relative to the statement');
+    assert.equal(d.target, 16, 'ends as soon as everyone is back');
     assert.equal(lingerFor({ ...base, batchMax: 12 }).target, 12, 'capped by the largest batch');
-    assert.equal(lingerFor({ ...base, statementMs: 4.5, maxWaitMs: 20 }).waitMs, 4.5, 'never longer than a statement');
+    assert.equal(lingerFor({ ...base, statementMs: 40 }).waitMs, 10, 'capped by the max wait');
+    // 1.5 ms after the landing, the window has 1.5 ms less left.
+    assert.equal(lingerFor({ ...base, sinceLandedMs: 1.5 }).waitMs, 6 * LINGER_FRACTION - 1.5);
+    // Merged halves: the first client back finds the queue empty but for itself and waits for the others.
+    assert.deepEqual(lingerFor({ ...base, queued: 1, returning: 15, sinceLandedMs: 0.5 }), {
+      waitMs: 6 * LINGER_FRACTION - 0.5,
+      target: 16,
+    });
+    // Slow statements on a loaded machine (the case the fixed 2 ms cap never caught): 4 clients, halves of 2.
+    assert.ok(lingerFor({ ...base, queued: 2, returning: 2, statementMs: 12 }).waitMs > 0, '-c 4 at 12 ms');
   });
-  it('does not linger on a fast (CPU-bound) database, when lightly loaded, idle, full, or switched off', () => {
+  it('never holds a lone request, sparse traffic, a fast database, a full batch, or when switched off', () => {
+    // -c 1: the one client's record is the one that arrived since its previous statement landed.
+    assert.equal(lingerFor({ ...base, queued: 1, returning: 0, statementMs: 20 }).waitMs, 0, 'a lone client');
+    assert.equal(lingerFor({ ...base, queued: 1, returning: 0, sinceLandedMs: 1e6 }).waitMs, 0, 'idle');
+    assert.equal(lingerFor({ ...base, sinceLandedMs: 6 * LINGER_FRACTION }).waitMs, 0, 'the window is over');
     assert.equal(lingerFor({ ...base, statementMs: LINGER_MIN_STATEMENT_MS - 0.1 }).waitMs, 0, 'fast statement');
-    assert.equal(lingerFor({ ...base, statementMs: 1, arrivalsPerMs: 6 }).waitMs, 0, 'fast statement, high rate');
-    // -c 1: one request per statement latency and a bit: under 2 records expected within the wait.
-    assert.equal(lingerFor({ ...base, queued: 1, arrivalsPerMs: 0.15 }).waitMs, 0, 'a lone client');
-    assert.equal(lingerFor({ ...base, arrivalsPerMs: 0.9 }).waitMs, 0, 'under 2 records expected within the wait');
-    // 16 clients all queued already: the 2-3 records expected would not grow the batch materially.
-    assert.equal(lingerFor({ ...base, queued: 15 }).waitMs, 0, 'the batch holds nearly every client');
-    assert.equal(lingerFor({ ...base, queued: 0 }).waitMs, 0, 'idle');
+    assert.equal(lingerFor({ ...base, queued: 40, returning: 9 }).waitMs, 0, 'would grow the batch by under a quarter');
+    assert.equal(lingerFor({ ...base, queued: 0 }).waitMs, 0, 'nothing queued');
     assert.equal(lingerFor({ ...base, queued: 256 }).waitMs, 0, 'a full batch');
     assert.equal(lingerFor({ ...base, maxWaitMs: 0 }).waitMs, 0, 'off');
-    assert.equal(lingerFor({ ...base, statementMs: 0, arrivalsPerMs: 0 }).waitMs, 0, 'no history yet');
+    assert.equal(lingerFor({ ...base, statementMs: 0 }).waitMs, 0, 'no history yet');
   });
 });
 
