@@ -705,11 +705,24 @@ export class Pipeline {
 
 let isoAt = NaN;
 let isoText = '';
-/** `now.toISOString()`, made once per millisecond (every record of a request carries its start's). */
+/** The second `isoText` falls in (ms since the epoch, a multiple of 1000) and its text up to the dot. */
+let isoSecond = NaN;
+let isoPrefix = '';
+/**
+ * `now.toISOString()`, made once per millisecond (every record of a request carries its start's),
+ * and within a second from that second's text and the milliseconds (toISOString's calendar
+ * arithmetic cost ~0.3% of the dev server's CPU, once a millisecond at 1.5k req/s).
+ */
 function isoTime(now: Date): string {
   const t = now.getTime();
   if (t !== isoAt) {
-    isoText = now.toISOString();
+    const ms = t % 1000;
+    if (t - ms !== isoSecond || ms < 0) {
+      isoText = now.toISOString();
+      // Years past 9999 are spelled with six digits and a sign: those always take toISOString.
+      isoSecond = ms < 0 || isoText.length !== 24 ? NaN : t - ms;
+      isoPrefix = isoText.slice(0, 20);
+    } else isoText = `${isoPrefix}${ms < 10 ? '00' : ms < 100 ? '0' : ''}${ms}Z`;
     isoAt = t;
   }
   return isoText;

@@ -255,3 +255,30 @@ describe('the request pipeline (engine/pipeline.ts)', () => {
     );
   });
 });
+
+describe("a record's time", () => {
+  it("is the request's start as toISOString spells it, whatever milliseconds and seconds follow each other", async () => {
+    // The pipeline spells a time from its second's text and the milliseconds when the second is the
+    // one it spelled last: milliseconds that need padding, the same second again after another, the
+    // next second, a minute and a day boundary.
+    const base = Math.floor(Date.now() / 86_400_000) * 86_400_000 + 86_399_000; // 23:59:59.000 today
+    const offsets = [0, 5, 50, 999, 1000, 1007, 998, 60_000, 60_042, 3, 1000, 1000, 86_400_123];
+    let at = base;
+    const hsm = await Hsm.open({ store: await openTestStore(), statusOf: statusFor, now: () => new Date(at) });
+    try {
+      const { rootToken } = await devBootstrap(hsm);
+      const before = (await records(hsm)).length;
+      for (const o of offsets) {
+        at = base + o;
+        await hsm.request({ bearer: rootToken, operation: 'random' }, async () => 1);
+      }
+      const times = (await records(hsm)).slice(before).map((r) => r.time);
+      assert.deepEqual(
+        times,
+        offsets.map((o) => new Date(base + o).toISOString()),
+      );
+    } finally {
+      await hsm.close();
+    }
+  });
+});

@@ -93,6 +93,29 @@ function trapName(message: string): string {
 
 const utf16 = new TextDecoder('utf-16le');
 
+/**
+ * UTF-16LE text of a policy's output, remembering the last bytes decoded and their text: a policy
+ * gives the same reason (and group) for most requests, and comparing its bytes costs less than a
+ * TextDecoder call (~0.5% of the dev server's CPU went to decoding the same reason, issue 14).
+ */
+class Utf16Memo {
+  #bytes = new Uint8Array(0);
+  #text = '';
+
+  decode(mem: Uint8Array, from: number, to: number): string {
+    const last = this.#bytes;
+    const n = to - from;
+    if (n === last.length) {
+      let i = 0;
+      while (i < n && mem[from + i] === last[i]) i++;
+      if (i === n) return this.#text;
+    }
+    this.#bytes = mem.slice(from, to);
+    this.#text = utf16.decode(this.#bytes);
+    return this.#text;
+  }
+}
+
 /** A validated, metered, instantiated policy. Create with `loadPolicy`. */
 export class LoadedPolicy {
   /** SHA-256 of the module bytes, hex: the policy's identity. */
@@ -107,6 +130,8 @@ export class LoadedPolicy {
   readonly #outputPtr: number;
   readonly #outputCapacity: number;
   #abortMessage = '';
+  readonly #group = new Utf16Memo();
+  readonly #reason = new Utf16Memo();
 
   private constructor(info: ModuleInfo, instantiate: (abort: (...args: number[]) => never) => MeteredExports) {
     this.info = info;
@@ -274,9 +299,9 @@ export class LoadedPolicy {
     if (decision !== 'require_approval' && groupBytes !== 0)
       return this.#fault('bad_output', `bad output: ${decision} with an approval group`, gas);
     const body = p + OUTPUT_HEADER_BYTES;
-    const group = groupBytes === 0 ? '' : utf16.decode(this.#mem.subarray(body, body + groupBytes));
+    const group = groupBytes === 0 ? '' : this.#group.decode(this.#mem, body, body + groupBytes);
     const reason =
-      reasonBytes === 0 ? '' : utf16.decode(this.#mem.subarray(body + groupBytes, body + groupBytes + reasonBytes));
+      reasonBytes === 0 ? '' : this.#reason.decode(this.#mem, body + groupBytes, body + groupBytes + reasonBytes);
     return { decision, approvals, group, reason, gas, hash: this.sha256, fault: null };
   }
 

@@ -138,6 +138,7 @@ describe('audit record encoding (RFC 8785)', () => {
         ['time', { time: '2026-01-01T00:00:00Z' }],
         ['time', { time: '2026-02-30T00:00:00.000Z' }],
         ['time', { time: 1767225600000 }],
+        ['time', { time: '' }],
         ['node', { node: '' }],
         ['requestId', { requestId: 'x'.repeat(129) }],
         ['principal', { principal: 'é'.repeat(129) }], // 258 UTF-8 bytes
@@ -150,6 +151,9 @@ describe('audit record encoding (RFC 8785)', () => {
         ['policies.0.decision', { policies: [{ sha256: 'a'.repeat(64), decision: 'maybe', gas: 1 }] }],
         ['policies.0.gas', { policies: [{ sha256: 'a'.repeat(64), decision: 'allow', gas: 1.5 }] }],
         ['policies.0.extra', { policies: [{ sha256: 'a'.repeat(64), decision: 'allow', gas: 1, extra: 1 }] }],
+        // A hole is no policy result (it was skipped, and the leaf listed one policy fewer than the array).
+        ['policies.0', { policies: new Array(1) }],
+        ['policies.1.gas', { policies: [BASE.policies[0], { sha256: 'a'.repeat(64), decision: 'allow', gas: -0 }] }],
         ['decision', { decision: 'fault' }],
         ['reason', { reason: 'x'.repeat(1025) }],
         ['approvalId', { approvalId: '' }],
@@ -181,6 +185,16 @@ describe('audit record encoding (RFC 8785)', () => {
     );
     assert.throws(() => validateRecord([]), /expected a plain JSON object, got array/);
     assert.throws(() => validateRecord(new (class X {})()), /plain JSON object/);
+  });
+
+  it('a field inherited from Object.prototype is missing, not taken', () => {
+    const { details: _, ...own } = BASE;
+    Object.defineProperty(Object.prototype, 'details', { value: null, enumerable: true, configurable: true });
+    try {
+      assert.throws(() => encodeRecord(own as AuditRecord), invalidField('details'));
+    } finally {
+      delete (Object.prototype as { details?: unknown }).details;
+    }
   });
 
   it('a toJSON or getter on the input cannot change the leaf', () => {

@@ -130,6 +130,8 @@ describe('isolation', () => {
   it('a policy counting calls in globals and heap memory sees a fresh state every time', async () => {
     const policy = await load('counter');
     for (let i = 0; i < 5; i++) assert.equal(policy.evaluate(SAMPLE_INPUT).reason, 'calls=1 seen=1 longest=alice');
+    // A reason as long as the last one but not the same is decoded afresh (the host remembers the last text).
+    assert.equal(policy.evaluate({ ...SAMPLE_INPUT, principal: 'carol' }).reason, 'calls=1 seen=1 longest=carol');
     assert.equal(
       policy.evaluate({ ...SAMPLE_INPUT, principal: 'a-much-longer-principal' }).reason,
       'calls=1 seen=1 longest=a-much-longer-principal',
