@@ -346,12 +346,23 @@ function policyResults(v: unknown): AuditPolicyResult[] {
     if (!isPlainObject(p)) invalid(f, 'an object {sha256, decision, gas}', got(p));
     exactKeys(f, p, POLICY_FIELDS);
     out.push({
-      sha256: pattern(`${f}.sha256`, p.sha256, HEX64_RE, '64 lowercase hex digits')!,
+      sha256: policyHash(f, p.sha256),
       decision: oneOf<PolicyVerdict>(`${f}.decision`, p.decision, VERDICTS),
       gas: int(`${f}.gas`, p.gas, 0, Number.MAX_SAFE_INTEGER)!,
     });
   }
   return out;
+}
+
+/** Policy hashes found to match HEX64_RE: the same few in every record (bounded: cleared when full). */
+const validPolicyHashes = new Set<string>();
+
+function policyHash(f: string, v: unknown): string {
+  if (typeof v === 'string' && validPolicyHashes.has(v)) return v;
+  const checked = pattern(`${f}.sha256`, v, HEX64_RE, '64 lowercase hex digits')!;
+  if (validPolicyHashes.size >= 256) validPolicyHashes.clear();
+  validPolicyHashes.add(checked);
+  return checked;
 }
 
 function payloadSizes(v: unknown): AuditRecord['sizes'] {
@@ -419,82 +430,6 @@ function recordJson(r: AuditRecord): string {
   );
 }
 
-/**
- * `recordJson(validateRecord(value))` in one pass, for the records the log appends (one per
- * request): the same checks in the same order with the same errors (the same helpers), on values
- * read once each, which go straight into the text instead of into a copy that recordJson then walks
- * again. Reading each value once is what the copy was for: no getter or `toJSON` can make the text
- * differ from what was checked. Policy hashes already found valid are not matched against the
- * pattern again (they are the same few strings in every record).
- */
-function checkedRecordJson(value: unknown): string {
-  if (!isPlainObject(value)) return recordJson(validateRecord(value)); // throws, naming what it got
-  exactKeys('', value, FIELDS);
-  if (value.v !== RECORD_FORMAT) invalid('v', `${RECORD_FORMAT}`, got(value.v));
-  const j = JSON.stringify;
-  const t = time(value.time);
-  const node = str('node', value.node, MAX_BYTES.node, NON_EMPTY);
-  const requestId = str('requestId', value.requestId, MAX_BYTES.requestId, NON_EMPTY);
-  const principal = str('principal', value.principal, MAX_BYTES.principal, NULLABLE_NON_EMPTY);
-  const operation = str('operation', value.operation, MAX_BYTES.operation, NON_EMPTY);
-  const key = str('key', value.key, MAX_BYTES.key, NULLABLE_NON_EMPTY);
-  const keyVersion = int('keyVersion', value.keyVersion, 0, I32_MAX, true);
-  const policies = policyResultsJson(value.policies);
-  const decision = oneOf<RecordDecision>('decision', value.decision, DECISIONS);
-  const reason = str('reason', value.reason, MAX_BYTES.reason, NULLABLE);
-  const approvalId = str('approvalId', value.approvalId, MAX_BYTES.approvalId, NULLABLE_NON_EMPTY);
-  const inputDigest = pattern('inputDigest', value.inputDigest, HEX64_RE, '64 lowercase hex digits', true);
-  const status = int('status', value.status, 100, 599);
-  const code = pattern('code', value.code, CODE_RE, 'an UPPER_SNAKE error code of at most 64 characters', true);
-  const sizes = value.sizes;
-  if (!isPlainObject(sizes)) invalid('sizes', 'an object {in, out}', got(sizes));
-  exactKeys('sizes', sizes, SIZE_FIELDS);
-  const sizeIn = int('sizes.in', sizes.in, 0, Number.MAX_SAFE_INTEGER);
-  const sizeOut = int('sizes.out', sizes.out, 0, Number.MAX_SAFE_INTEGER);
-  const details = detailsOf(value.details);
-  return (
-    `{"approvalId":${j(approvalId)},"code":${j(code)},"decision":${j(decision)},"details":${details === null ? 'null' : canonicalRecordJson(details)},` +
-    `"inputDigest":${j(inputDigest)},"key":${j(key)},"keyVersion":${j(keyVersion)},"node":${j(node)},"operation":${j(operation)},` +
-    `"policies":[${policies}],"principal":${j(principal)},"reason":${j(reason)},"requestId":${j(requestId)},` +
-    `"sizes":{"in":${sizeIn},"out":${sizeOut}},"status":${status},"time":${j(t)},"v":${RECORD_FORMAT}}`
-  );
-}
-
-/** Policy hashes found to match HEX64_RE (bounded: cleared when full). */
-const validPolicyHashes = new Set<string>();
-
-/**
- * policyResults, written as the text between the brackets of `"policies":[…]`. The checks that
- * pass are made inline, without the field names the helpers take (a string built per check); what
- * they do not pass goes to the helper, which throws or returns the value.
- */
-function policyResultsJson(v: unknown): string {
-  if (!Array.isArray(v) || v.length > MAX_RECORD_POLICIES)
-    invalid('policies', `an array of at most ${MAX_RECORD_POLICIES} policy results`, got(v));
-  let out = '';
-  for (let i = 0; i < v.length; i++) {
-    const p: unknown = v[i];
-    if (!isPlainObject(p)) invalid(`policies.${i}`, 'an object {sha256, decision, gas}', got(p));
-    if (!hasKeysInOrder(p, POLICY_FIELDS)) exactKeys(`policies.${i}`, p, POLICY_FIELDS);
-    let sha = p.sha256;
-    if (typeof sha !== 'string' || !validPolicyHashes.has(sha)) {
-      const checked = pattern(`policies.${i}.sha256`, sha, HEX64_RE, '64 lowercase hex digits')!;
-      if (validPolicyHashes.size >= 256) validPolicyHashes.clear();
-      validPolicyHashes.add(checked);
-      sha = checked;
-    }
-    let decision = p.decision;
-    if (typeof decision !== 'string' || !VERDICTS.includes(decision))
-      decision = oneOf<PolicyVerdict>(`policies.${i}.decision`, decision, VERDICTS);
-    let gas = p.gas;
-    if (!(Number.isSafeInteger(gas) && (gas as number) > 0))
-      gas = int(`policies.${i}.gas`, gas, 0, Number.MAX_SAFE_INTEGER);
-    // decision is one of VERDICTS and sha 64 hex digits: JSON.stringify would only add the quotes.
-    out += `${i === 0 ? '' : ','}{"decision":"${decision as string}","gas":${gas as number},"sha256":"${sha as string}"}`;
-  }
-  return out;
-}
-
 function policyJson(p: AuditPolicyResult): string {
   return `{"decision":${JSON.stringify(p.decision)},"gas":${p.gas},"sha256":${JSON.stringify(p.sha256)}}`;
 }
@@ -516,7 +451,7 @@ export function encodeRecord(r: AuditRecord): Uint8Array {
  * @throws {@link KeywardError} `AUDIT_RECORD_INVALID`, as `encodeRecord`.
  */
 export function encodeRecordText(r: AuditRecord): string {
-  const text = checkedRecordJson(r);
+  const text = recordJson(validateRecord(r));
   // Validated strings are well-formed, so utf8Length is the UTF-8 length (it is -1 only for a lone surrogate).
   const n = text.length > MAX_LEAF_BYTES / 3 ? utf8Length(text) : text.length;
   if (n > MAX_LEAF_BYTES) {
