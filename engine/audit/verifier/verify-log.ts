@@ -46,7 +46,9 @@ const CHAIN_SEED = new Uint8Array(32);
 const YOUNG_GENERATION_MB = 48;
 /** Most records per chunk sent to a worker. */
 const CHUNK_MAX = 1024;
-const utf8 = new TextDecoder('utf-8', { fatal: true });
+// ignoreBOM keeps a leading byte order mark in the text (by default TextDecoder drops it, and a leaf
+// made of one and a canonical record passed, though the bytes hashed are not canonical JSON).
+const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 const encoder = new TextEncoder();
 
 /** bytes[begin, end) in a buffer of its own (a Buffer's `slice` is a view, and may share a pooled one). */

@@ -99,6 +99,11 @@ describe('LogVerifier', { timeout: 60_000 }, () => {
             'AUDIT_LEAF_NOT_CANONICAL',
           ],
           [{ ...log.rows[10]!, leaf: Uint8Array.of(0x7b, 0xff, 0x7d) }, 'AUDIT_LEAF_NOT_CANONICAL'],
+          // A byte order mark before a canonical record: the bytes hashed are not canonical JSON.
+          [
+            { ...log.rows[10]!, leaf: Uint8Array.of(0xef, 0xbb, 0xbf, ...log.rows[10]!.leaf) },
+            'AUDIT_LEAF_NOT_CANONICAL',
+          ],
           [{ ...asText(log.rows[10]!), leaf: '{"v":2}' }, 'AUDIT_RECORD_INVALID'],
           [{ ...asText(log.rows[10]!), leaf: 'x'.repeat(70_000) }, 'AUDIT_RECORD_INVALID'],
           [{ ...log.rows[10]!, leaf: new Uint8Array(70_000) }, 'AUDIT_RECORD_INVALID'],
