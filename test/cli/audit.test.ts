@@ -480,10 +480,14 @@ describe('keyward audit (CLI)', { timeout: 600_000 }, () => {
       await s.hsm.integrator!.stop(); // deterministic: the rows after the checkpoint stay unintegrated
       const size = await signedSize();
       await deleteAuditRecordsFrom(db(), size - 3);
+      // The first page is read while the checkpoint is asked for: whether the CLI's own requests are
+      // recorded after the gap by then or not, the first missing record is named.
       const r = fails(
         await verify(),
         'AUDIT_LOG_CORRUPT',
-        new RegExp(`record ${size - 3}: missing, the next stored record is \\d+ \\(deleted rows\\)`),
+        new RegExp(
+          `record ${size - 3}: missing, the next stored record is \\d+ \\(deleted rows\\)|records \\[${size - 3}, \\d+\\) are missing`,
+        ),
       );
       // The server's integrator noticed too, and refuses to sign over the gap.
       assert.match(r.stderr, /refuses to sign/);

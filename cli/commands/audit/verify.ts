@@ -3,11 +3,12 @@ import type { KeywardClient } from '@keyward/client';
 import { Command, Option } from 'clipanion';
 import { KeywardError, isKeywardError } from '../../../lib/errors.js';
 import { fromBase64 } from '../../../lib/bytes.js';
-import type { VerifiedCheckpoint } from '../../../engine/audit/math/index.js';
-import type { LeafHashes, RootCheck, VerifyPool } from '../../../engine/audit/verifier/index.js';
+import type { VerifiedCheckpoint, VerifierKey } from '../../../engine/audit/math/index.js';
+import type { LeafHashes, LogVerifier, RootCheck, VerifyPool } from '../../../engine/audit/verifier/index.js';
 import { RemoteCommand, wholeNumber } from '../../base.js';
 import { done, toCliError } from '../../http.js';
 import { RAW_PAGE, fetchRecordsPage, firstRecords } from './pages.js';
+import type { RecordsPage } from './pages.js';
 import { checkRange, liveTrustedKeys, num, prefixed, Progress, readTrustedCheckpoint } from './shared.js';
 
 /** Loaded when used: every command's module is imported when the CLI starts. */
@@ -76,36 +77,33 @@ export default class AuditVerifyCommand extends RemoteCommand {
   }
 
   async #verify(pool: VerifyPool, started: number): Promise<number> {
-    const { LogVerifier, RootMismatch } = await logVerifier();
-    const { SignatureType, verifyNote } = await auditMath();
+    const { LogVerifier } = await logVerifier();
     const from = this.from ?? 0;
     const to = this.to;
     checkRange(from, to);
     const client = this.client();
+    // 2 (started first). The records are walked from 0 in pages (raw pages where the server speaks them:
+    // ./pages.ts). The first pages are smaller (2,000 records, then twice as many up to RAW_PAGE): the
+    // workers start checking while the server still reads the next, larger one. The first is asked for
+    // now, so the server reads it while the keys and the checkpoint are fetched.
+    let limit = FIRST_PAGE;
+    const page = (f: number, t?: number) => {
+      const p = fetchRecordsPage(client, f, { limit, ...(t !== undefined ? { to: t } : {}) });
+      limit = Math.min(RAW_PAGE, 2 * limit);
+      return p;
+    };
+    const firstPage = page(0);
+    firstPage.catch(() => undefined); // awaited below, after the checkpoint's errors
     const { keys, pinned } = await liveTrustedKeys(client, this.trustedKey, (t) => this.note(t));
     const prev = this.previous === undefined ? undefined : await readTrustedCheckpoint(this.previous, keys);
 
-    // 1. The latest checkpoint (the server integrates first), verified against the keys.
-    let cp: VerifiedCheckpoint | undefined;
+    // 1. The latest checkpoint (the server integrates first). Its signatures are verified below, while
+    // the workers check the first page; nothing in it is used before then but its size, which must
+    // then be the signed one.
+    let cpBody: { size: number; root: string; note: string } | undefined;
     let refused: KeywardError | undefined;
     try {
-      const body = done(await client.get('/v1/audit/checkpoint'));
-      try {
-        cp = verifyNote(body.note, keys);
-      } catch (err) {
-        throw prefixed("the server's checkpoint: ", err);
-      }
-      if (cp.size !== body.size || Buffer.from(cp.root).toString('base64') !== body.root) {
-        throw new KeywardError(
-          'AUDIT_CHECKPOINT_INVALID',
-          `the server's checkpoint says size ${body.size} root ${body.root}, its signed note size ${cp.size}: they disagree`,
-        );
-      }
-      if (prev && prev.origin !== cp.origin)
-        throw new KeywardError(
-          'AUDIT_CHECKPOINT_INVALID',
-          `--previous-checkpoint is of log "${prev.origin}", this server's is "${cp.origin}"`,
-        );
+      cpBody = done(await client.get('/v1/audit/checkpoint'));
     } catch (err) {
       // The integrator refuses to sign over a log it finds corrupt: still walk the records to name the row.
       const e = err instanceof KeywardApiError ? toCliError(err) : err;
@@ -113,23 +111,100 @@ export default class AuditVerifyCommand extends RemoteCommand {
       refused = e;
       this.note(`warning: the server refuses to sign a checkpoint (${e.message}); checking the records anyway`);
     }
+    const first = await firstPage.then(
+      (p) => ({ page: p, error: undefined }),
+      (error: unknown) => ({ page: undefined, error }),
+    );
+    // The page may have been read before the checkpoint was signed: the head is at least its size.
+    const head = Math.max(first.page?.size ?? 0, cpBody?.size ?? 0);
+    const treeEnd = Math.max(cpBody?.size ?? 0, prev?.size ?? 0);
+    const end = Math.max(to ?? head, treeEnd);
+    // Per-record checks run in worker threads; this thread fetches, and folds the tree in order.
+    const verifier = new LogVerifier({ pool, checksLater: true });
+    try {
+      return await this.#walk(verifier, {
+        client,
+        first,
+        cpBody,
+        refused,
+        keys,
+        pinned,
+        prev,
+        page,
+        from,
+        to,
+        head,
+        treeEnd,
+        end,
+        started,
+      });
+    } finally {
+      await verifier.close();
+    }
+  }
+
+  async #walk(
+    verifier: LogVerifier,
+    o: {
+      client: KeywardClient;
+      first: { page: RecordsPage | undefined; error: unknown };
+      cpBody: { size: number; root: string; note: string } | undefined;
+      refused: KeywardError | undefined;
+      keys: VerifierKey[];
+      pinned: boolean;
+      prev: VerifiedCheckpoint | undefined;
+      page: (f: number, t?: number) => Promise<RecordsPage>;
+      from: number;
+      to: number | undefined;
+      head: number;
+      treeEnd: number;
+      end: number;
+      started: number;
+    },
+  ): Promise<number> {
+    const { RootMismatch } = await logVerifier();
+    const { SignatureType, verifyNote } = await auditMath();
+    const { client, cpBody, refused, keys, pinned, prev, page, from, to, head, treeEnd, end, started } = o;
+    // The first page goes to the workers before the signatures are verified (the usual case: a raw
+    // page from record 0; anything else waits for the checks, so a gap is reported in order).
+    let expected = 0;
+    const p0 = o.first.page;
+    let second: Promise<RecordsPage> | undefined;
+    if (p0?.raw && p0.count > 0 && p0.from === 0) {
+      const take = firstRecords(p0, end) as Extract<RecordsPage, { raw: true }>;
+      await verifier.addPage(take.page);
+      expected = take.count;
+      if (expected < end) {
+        second = page(p0.end, end);
+        second.catch(() => undefined);
+      }
+    }
+    let cp: VerifiedCheckpoint | undefined;
+    if (cpBody) {
+      try {
+        cp = verifyNote(cpBody.note, keys);
+      } catch (err) {
+        throw prefixed("the server's checkpoint: ", err);
+      }
+      if (cp.size !== cpBody.size || Buffer.from(cp.root).toString('base64') !== cpBody.root) {
+        throw new KeywardError(
+          'AUDIT_CHECKPOINT_INVALID',
+          `the server's checkpoint says size ${cpBody.size} root ${cpBody.root}, its signed note size ${cp.size}: they disagree`,
+        );
+      }
+      if (prev && prev.origin !== cp.origin)
+        throw new KeywardError(
+          'AUDIT_CHECKPOINT_INVALID',
+          `--previous-checkpoint is of log "${prev.origin}", this server's is "${cp.origin}"`,
+        );
+    }
     if (prev && cp && prev.size > cp.size) {
       throw corrupt(
         `the checkpoint you hold covers ${num(prev.size)} records, the server signs only ${num(cp.size)}: the log was rolled back`,
       );
     }
-
-    // 2. Walk the records from 0, pages ahead (raw pages where the server speaks them: ./pages.ts).
-    // The first pages are smaller (2,000 records, then twice as many up to RAW_PAGE): the workers start
-    // checking while the server still reads the next, larger one.
-    let limit = FIRST_PAGE;
-    const page = (f: number, t?: number) => {
-      const p = fetchRecordsPage(client, f, { limit, ...(t !== undefined ? { to: t } : {}) });
-      limit = Math.min(RAW_PAGE, 2 * limit);
-      return p;
-    };
-    let current = await page(0);
-    const head = current.size;
+    if (!p0) throw o.first.error;
+    let current: RecordsPage = p0;
     if (to !== undefined && to > head)
       throw new KeywardError(
         'AUDIT_RANGE_INVALID',
@@ -140,8 +215,6 @@ export default class AuditVerifyCommand extends RemoteCommand {
         'AUDIT_RANGE_INVALID',
         `--from ${from} is not below the log's head (${num(head)} committed records)`,
       );
-    const treeEnd = Math.max(cp?.size ?? 0, prev?.size ?? 0);
-    const end = Math.max(to ?? head, treeEnd);
     const reportTo = to ?? head;
     const progress = new Progress(this.context.stderr, { enabled: !this.json, label: 'verifying' });
 
@@ -153,10 +226,15 @@ export default class AuditVerifyCommand extends RemoteCommand {
         root: prev.root,
         what: `the root of the checkpoint you hold (size ${num(prev.size)})`,
       });
-    // Per-record checks run in worker threads; this thread fetches, and folds the tree in order.
-    const verifier = new LogVerifier({ rootChecks, keepLeafHashesBelow: treeEnd, pool });
-    let expected = 0;
+    verifier.setChecks({ rootChecks, keepLeafHashesBelow: treeEnd });
     try {
+      if (expected > 0) {
+        progress.update(expected, end, expected >= end);
+        if (expected < end)
+          current = second
+            ? await second
+            : { raw: false, size: head, from: expected, count: 0, end: expected, rows: [] };
+      }
       while (expected < end) {
         // Fetch the next page while this one is checked.
         const nextFrom = current.end;
@@ -197,7 +275,6 @@ export default class AuditVerifyCommand extends RemoteCommand {
       );
     } finally {
       progress.done();
-      await verifier.close();
     }
     if (refused) throw prefixed('the records check out, but the server refuses to sign a checkpoint: ', refused);
     const seconds = (performance.now() - started) / 1000;

@@ -46,7 +46,9 @@ const CHAIN_SEED = new Uint8Array(32);
 const YOUNG_GENERATION_MB = 48;
 /** Most records per chunk sent to a worker. */
 const CHUNK_MAX = 1024;
-const utf8 = new TextDecoder('utf-8', { fatal: true });
+// ignoreBOM keeps a leading byte order mark in the text (by default TextDecoder drops it, and a leaf
+// made of one and a canonical record passed, though the bytes hashed are not canonical JSON).
+const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 const encoder = new TextEncoder();
 
 /** bytes[begin, end) in a buffer of its own (a Buffer's `slice` is a view, and may share a pooled one). */
@@ -180,6 +182,12 @@ export interface LogVerifierOptions {
   depth?: number;
   /** Worker threads to use (kept open by the caller, e.g. warm across runs); overrides `workers`. */
   pool?: VerifyPool;
+  /**
+   * The root checks and `keepLeafHashesBelow` come later, from `setChecks`: records added before it
+   * are checked by the workers but nothing is folded until then (so `keyward audit verify` can send
+   * the first page to the workers while it verifies the checkpoint's signatures).
+   */
+  checksLater?: boolean;
 }
 
 /**
@@ -189,8 +197,10 @@ export interface LogVerifierOptions {
  */
 export class LogVerifier {
   readonly leafHashes = new LeafHashes();
-  readonly #keepBelow: number;
-  readonly #checks: RootCheck[];
+  #keepBelow: number;
+  #checks: RootCheck[];
+  /** Whether the checks are set (folding waits for them). */
+  #checksSet: boolean;
   readonly #pool: VerifyPool | undefined;
   readonly #ownPool: boolean;
   readonly #depth: number;
@@ -213,7 +223,20 @@ export class LogVerifier {
     this.#depth = Math.max(1, opts.depth ?? 3) * Math.max(1, workers);
     this.#keepBelow = opts.keepLeafHashesBelow ?? 0;
     this.#checks = [...(opts.rootChecks ?? [])].sort((a, b) => a.size - b.size);
+    this.#checksSet = opts.checksLater !== true;
     this.#node[0] = 0x01;
+    this.#checkRoots();
+  }
+
+  /**
+   * The checks of a verifier made with `checksLater`, set before anything is folded: the roots to
+   * check when the tree reaches their sizes, and the leaf hashes to keep.
+   */
+  setChecks(opts: { rootChecks?: readonly RootCheck[]; keepLeafHashesBelow?: number }): void {
+    if (this.#checksSet) throw new Error('LogVerifier: the checks are already set');
+    this.#checks = [...(opts.rootChecks ?? [])].sort((a, b) => a.size - b.size);
+    this.#keepBelow = opts.keepLeafHashesBelow ?? 0;
+    this.#checksSet = true;
     this.#checkRoots();
   }
 
@@ -261,7 +284,7 @@ export class LogVerifier {
       this.#next += part.length;
       // Where the next chunk's chain check starts (a malformed value fails that record's check there).
       this.#prevChain = chainBytes(chains[chains.length - 1]!) ?? new Uint8Array(HASH_LEN);
-      while (this.#pending.length > this.#depth) await this.#settleOldest();
+      while (this.#checksSet && this.#pending.length > this.#depth) await this.#settleOldest();
     }
   }
 
@@ -316,12 +339,13 @@ export class LogVerifier {
       result.catch(() => undefined); // chunks after a failure are never awaited; closing rejects them
       this.#pending.push(result);
       this.#next += k;
-      while (this.#pending.length > this.#depth) await this.#settleOldest();
+      while (this.#checksSet && this.#pending.length > this.#depth) await this.#settleOldest();
     }
   }
 
   /** Waits for every chunk in flight; throws the first failure. */
   async finish(): Promise<void> {
+    if (!this.#checksSet) throw new Error('LogVerifier: setChecks before finish, or before a gap in the records');
     while (this.#pending.length > 0) await this.#settleOldest();
   }
 

@@ -99,6 +99,11 @@ describe('LogVerifier', { timeout: 60_000 }, () => {
             'AUDIT_LEAF_NOT_CANONICAL',
           ],
           [{ ...log.rows[10]!, leaf: Uint8Array.of(0x7b, 0xff, 0x7d) }, 'AUDIT_LEAF_NOT_CANONICAL'],
+          // A byte order mark before a canonical record: the bytes hashed are not canonical JSON.
+          [
+            { ...log.rows[10]!, leaf: Uint8Array.of(0xef, 0xbb, 0xbf, ...log.rows[10]!.leaf) },
+            'AUDIT_LEAF_NOT_CANONICAL',
+          ],
           [{ ...asText(log.rows[10]!), leaf: '{"v":2}' }, 'AUDIT_RECORD_INVALID'],
           [{ ...asText(log.rows[10]!), leaf: 'x'.repeat(70_000) }, 'AUDIT_RECORD_INVALID'],
           [{ ...log.rows[10]!, leaf: new Uint8Array(70_000) }, 'AUDIT_RECORD_INVALID'],
@@ -143,6 +148,23 @@ describe('LogVerifier', { timeout: 60_000 }, () => {
       });
     });
   }
+
+  it('checksLater: records added before setChecks are checked, and folded against the checks set', async () => {
+    for (const workers of [0, 2]) {
+      const v = new LogVerifier({ workers, checksLater: true });
+      verifiers.push(v);
+      // More chunks in flight than the verifier's depth: none is folded yet.
+      for (let i = 0; i < 1500; i += 100) await v.add(log.rows.slice(i, i + 100));
+      assert.equal(v.size, 0);
+      await assert.rejects(v.finish(), /setChecks before finish/);
+      const bad = rootOf(log.hashes.slice(0, 1000)).map((b, i) => (i === 0 ? b ^ 1 : b));
+      v.setChecks({ rootChecks: [{ size: 1000, root: bad, what: 'the signed root' }], keepLeafHashesBelow: 1000 });
+      assert.throws(() => v.setChecks({}), /already set/);
+      await assert.rejects(v.finish(), (err: unknown) => err instanceof RootMismatch && err.check.size === 1000);
+      assert.equal(v.leafHashes.length, 1000);
+      await v.close();
+    }
+  });
 
   it('keeps leaf hashes below the asked index only', async () => {
     const v = new LogVerifier({ workers: 0, keepLeafHashesBelow: 100 });
