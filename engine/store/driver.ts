@@ -267,6 +267,39 @@ export const PGLITE_OPTIONS = {
   },
 };
 
+/**
+ * How often a PGlite store checks its WAL, and how much WAL since the last checkpoint makes it
+ * checkpoint (issue 14). PGlite runs PostgreSQL in single-user mode, which has no checkpointer: no
+ * checkpoint ever happens while it runs (`max_wal_size` and `checkpoint_timeout` are read only by
+ * the checkpointer), so every WAL segment written since open is kept: in memory for an in-memory
+ * store (measured: a loaded dev server's memory grew with it), on disk for a data directory, where
+ * crash recovery then replays all of it. So the store checkpoints itself once the WAL passes one
+ * segment (16 MB); PostgreSQL then recycles the segments before the checkpoint (renames them for
+ * reuse) instead of creating new ones, so a few segments are kept (two in memory, below).
+ */
+export const WAL_CHECK_MS = 1000;
+export const WAL_CHECKPOINT_BYTES = 16 * 1024 * 1024;
+
+/**
+ * An in-memory store's extra settings (nothing survives its process, so nothing here can lose data):
+ * - `full_page_writes=off`: full-page images exist so that crash recovery can repair a page torn by
+ *   a crash mid-write; an in-memory store is never recovered after a crash, and its images (a copy
+ *   of its files taken between two statements, `dumpStoreImage`) hold no torn page. They would make
+ *   every page's first change after each checkpoint write all 8 KB of it to the WAL.
+ * - `wal_init_zero=off`: a new segment is made by one write of its last byte rather than 16 MB of
+ *   zeros, which the in-memory file system grew 12.5% at a time, copying it each time (63–144 ms of
+ *   CPU per segment on the event loop, measured). The zeros only reserve disk space early.
+ * - `min_wal_size` and `max_wal_size` 32 MB (two segments, the least allowed): after a checkpoint
+ *   PostgreSQL keeps old segments for reuse, as many as the WAL between recent checkpoints but
+ *   within these bounds (80 MB to 1 GB by default), which here is memory held for nothing (measured:
+ *   six 16 MB segments kept). Without a checkpointer the bounds do nothing else.
+ * A data directory keeps PostgreSQL's defaults: its crash safety relies on full-page images.
+ */
+const MEMORY_START_PARAMS = [
+  ...['-c', 'full_page_writes=off', '-c', 'wal_init_zero=off'],
+  ...['-c', 'min_wal_size=32MB', '-c', 'max_wal_size=32MB'],
+];
+
 async function openPglite(dataDir: string | undefined, image?: StoreImage): Promise<Store> {
   let release: (() => Promise<void>) | undefined;
   let client: PGlite | undefined;
@@ -279,12 +312,14 @@ async function openPglite(dataDir: string | undefined, image?: StoreImage): Prom
       const blob = typeof image === 'function' ? await image() : image;
       if (blob !== undefined && !(await isStoreImage(blob)))
         throw new TypeError('the store image is not an uncompressed tar (dumpStoreImage)');
-      client = await PGlite.create(blob === undefined ? PGLITE_OPTIONS : { ...PGLITE_OPTIONS, loadDataDir: blob });
+      const options = { ...PGLITE_OPTIONS, startParams: [...PGlite.defaultStartParams, ...MEMORY_START_PARAMS] };
+      client = await PGlite.create(blob === undefined ? options : { ...options, loadDataDir: blob });
     }
     const db = drizzlePglite(client, { schema });
     await migratePglite(db, MIGRATION_CONFIG());
     const pg = client;
     const unlock = release;
+    const stopCheckpoints = checkpointEvery(pg);
     let closed = false;
     const store: Store = {
       driver: 'pglite',
@@ -294,6 +329,7 @@ async function openPglite(dataDir: string | undefined, image?: StoreImage): Prom
         closed = true;
         pgliteClients.delete(store);
         try {
+          await stopCheckpoints();
           await pg.close();
         } finally {
           await unlock?.();
@@ -307,6 +343,36 @@ async function openPglite(dataDir: string | undefined, image?: StoreImage): Prom
     await release?.().catch(() => {});
     throw unavailable('pglite', `cannot open ${what}`, err);
   }
+}
+
+/**
+ * Checks `pg`'s WAL every WAL_CHECK_MS and checkpoints past WAL_CHECKPOINT_BYTES (a store written
+ * to no more is not checkpointed again: a CHECKPOINT writes WAL itself). Returns the stop, which
+ * waits for a check under way. A failed check is left for the next one: the store's own statements
+ * report a broken database. Checks run when the event loop turns, as a server's does between
+ * requests; a loop of statements that never yields to it is checkpointed once it does.
+ */
+function checkpointEvery(pg: PGlite): () => Promise<void> {
+  let running: Promise<void> | undefined;
+  const check = async () => {
+    const [res] = await pg.exec(
+      `select pg_wal_lsn_diff(pg_current_wal_insert_lsn(), redo_lsn) >= ${WAL_CHECKPOINT_BYTES} as past
+         from pg_control_checkpoint()`,
+    );
+    if ((res?.rows[0] as { past?: boolean } | undefined)?.past === true) await pg.exec('CHECKPOINT');
+  };
+  const timer = setInterval(() => {
+    // Test suites close a store's client directly (test/helpers/store.ts).
+    if (pg.closed) return clearInterval(timer);
+    running ??= check()
+      .catch(() => {})
+      .finally(() => (running = undefined));
+  }, WAL_CHECK_MS);
+  timer.unref();
+  return async () => {
+    clearInterval(timer);
+    await running;
+  };
 }
 
 /**

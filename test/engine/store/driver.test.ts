@@ -15,10 +15,12 @@ import {
   getEntry,
   migrationsFolder,
   openStore,
+  pgliteClientOf,
   putEntry,
   queryRows,
   redactDatabaseUrl,
 } from '../../../engine/store/index.js';
+import { WAL_CHECK_MS } from '../../../engine/store/driver.js';
 import type { Db, Store, StoreDriver } from '../../../engine/store/index.js';
 import {
   adminDatabaseUrl,
@@ -97,6 +99,81 @@ async function assertUnavailable(p: Promise<unknown>, secret?: string): Promise<
   }
   return err;
 }
+
+/** A PGlite store's WAL: its segment files and where its last checkpoint's redo starts. */
+async function walOf(store: Store): Promise<{ segments: number; redo: string }> {
+  const [res] = await pgliteClientOf(store)!.exec(
+    `select (select count(*)::int from pg_ls_waldir()) as segments, redo_lsn::text as redo from pg_control_checkpoint()`,
+  );
+  return res!.rows[0] as { segments: number; redo: string };
+}
+
+/**
+ * Writes five WAL segments' worth (each switch ends a segment after a row), more than one
+ * checkpoint's bound, then waits (at most 5 s) until `done` holds or the WAL is as it was.
+ */
+async function writeSegments(store: Store, done: (wal: { segments: number; redo: string }) => boolean) {
+  const pg = pgliteClientOf(store)!;
+  await pg.exec('create table wal_probe (n int)');
+  for (let i = 0; i < 5; i++) await pg.exec(`insert into wal_probe values (${i}); select pg_switch_wal()`);
+  const deadline = Date.now() + 5000;
+  let wal = await walOf(store);
+  while (!done(wal) && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 100));
+    wal = await walOf(store);
+  }
+  return wal;
+}
+
+/** The WAL settings of a PGlite store, as one line. */
+async function walSettings(store: Store): Promise<string> {
+  const [res] = await pgliteClientOf(store)!.exec(
+    `select string_agg(name || '=' || setting || coalesce(unit, ''), ' ' order by name) as s from pg_settings
+      where name in ('full_page_writes', 'wal_init_zero', 'min_wal_size', 'max_wal_size')`,
+  );
+  return (res!.rows[0] as { s: string }).s;
+}
+
+describe('store driver (pglite WAL)', () => {
+  it('an in-memory store checkpoints past one segment of WAL and keeps two segments, then rests', async () => {
+    const store = await openStore({ memory: true, image: await pgliteTestImage() });
+    try {
+      assert.equal(
+        await walSettings(store),
+        'full_page_writes=off max_wal_size=32MB min_wal_size=32MB wal_init_zero=off',
+      );
+      // Single-user PostgreSQL never checkpoints by itself: without ours the six segments stay.
+      const before = await walOf(store);
+      const wal = await writeSegments(store, (w) => w.segments <= 2);
+      assert.notEqual(wal.redo, before.redo, 'no checkpoint ran');
+      assert.equal(wal.segments, 2);
+      // Nothing written since: no checkpoint again (each would write WAL of its own).
+      await new Promise((r) => setTimeout(r, WAL_CHECK_MS * 1.5));
+      assert.deepEqual(await walOf(store), wal);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('a data directory keeps full-page writes and zero-filled segments, and is checkpointed too', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'keyward-store-'));
+    const store = await openStore({ dataDir: dir, image: await pgliteTestImage() });
+    try {
+      // Crash recovery of a data directory relies on full-page images (a page torn by a kill).
+      assert.equal(
+        await walSettings(store),
+        'full_page_writes=on max_wal_size=1024MB min_wal_size=80MB wal_init_zero=on',
+      );
+      // Checkpointed, recovery after a crash replays about a segment, not everything since open.
+      const before = await walOf(store);
+      const wal = await writeSegments(store, (w) => w.redo !== before.redo);
+      assert.notEqual(wal.redo, before.redo, 'no checkpoint ran');
+    } finally {
+      await store.close();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
 
 for (const driver of availableDrivers()) {
   describe(`store driver (${driver})`, () => {
