@@ -20,8 +20,9 @@ import { devBootstrap } from '../../engine/dev.js';
 import { Hsm } from '../../engine/hsm.js';
 import { readAuditRecords } from '../../engine/store/index.js';
 import { createApp, directPartsOf } from '../../server/app.js';
-import { DIRECT_BODY_MAX, requestListener } from '../../server/direct.js';
-import type { RequestListener } from '../../server/direct.js';
+import type { Context } from 'koa';
+import { DIRECT_BODY_MAX, hot, requestListener } from '../../server/direct.js';
+import type { HotContext, HotHandler, RequestListener } from '../../server/direct.js';
 import { statusFor } from '../../server/errors.js';
 import { createLogger } from '../../server/log.js';
 import { appMetrics } from '../../server/metrics.js';
@@ -385,12 +386,35 @@ describe('server/direct.ts', { timeout: 120_000 }, () => {
       assert.match(vParked.head, /^HTTP\/1.1 403 Forbidden/);
     });
 
+    it('types what the direct path runs against what it provides (checked by the type check, not run)', () => {
+      // tsconfig.json covers test/: `npm run typecheck` fails if any of these compiles.
+      const misuse = (): HotHandler[] => [
+        async (ctx) => {
+          // @ts-expect-error Koa's query is not on the direct path
+          void ctx.query;
+          // @ts-expect-error nor its throw
+          ctx.throw(400);
+          // @ts-expect-error nor its headers shortcut
+          void ctx.headers;
+        },
+        // @ts-expect-error a handler typed against Koa's whole context is not a hot one
+        hot(async (ctx: Context) => void ctx.query),
+      ];
+      // Koa's own context is a HotContext: the same handlers and helpers serve both paths.
+      const koaSide = (ctx: Context): HotContext => ctx;
+      assert.equal(typeof misuse, 'function');
+      assert.equal(typeof koaSide, 'function');
+    });
+
     it("a member of Koa's context the direct path does not provide throws, naming it, instead of reading as undefined", async () => {
       const errors: Error[] = [];
       const onError = (err: Error) => errors.push(err);
       app.on('error', onError);
-      // A front middleware that reads ctx.query, as a hot handler might one day.
-      const probe = requestListener(app, { ...directPartsOf(app)!, front: async (ctx) => void ctx.query });
+      // A front middleware that reads ctx.query through a cast, which the types cannot see.
+      const probe = requestListener(app, {
+        ...directPartsOf(app)!,
+        front: async (ctx) => void (ctx as unknown as Context).query,
+      });
       const server = await listenOn(probe);
       try {
         const r = await send(server, post('/v1/keys/aes/encrypt', { plaintext: b64(4) }, app_()));
