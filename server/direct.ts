@@ -22,9 +22,9 @@
  * @module
  */
 import assert from 'node:assert';
-import { STATUS_CODES } from 'node:http';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type Koa from 'koa';
+import statuses from 'statuses';
 import type { directRoutes } from './app.js';
 import { JSON_TYPE } from './routes/respond.js';
 
@@ -112,9 +112,6 @@ function ordinary(req: IncomingMessage): boolean {
   );
 }
 
-/** Statuses with no body (the `statuses` package's `empty`, which Koa uses). */
-const EMPTY = new Set([204, 205, 304]);
-
 /**
  * {@link HotRouteContext} with Koa 3's semantics (koa/lib/request.js, response.js): the same header calls
  * in the same order, so the same bytes go out. `path` is the target (see {@link ordinary}); `ip` the
@@ -178,8 +175,10 @@ class DirectContext implements HotRouteContext {
     assert(code >= 100 && code <= 999, `invalid status code: ${code}`);
     this.#explicitStatus = true;
     this.res.statusCode = code;
-    this.res.statusMessage = STATUS_CODES[code]!;
-    if (this.#body && EMPTY.has(code)) this.body = null;
+    // Koa's reason phrase, from the package Koa reads it from (undefined for a code it does not name:
+    // node then writes its own), so the two paths cannot differ whatever their versions.
+    this.res.statusMessage = statuses.message[code] as string;
+    if (this.#body && statuses.empty[code]) this.body = null;
   }
 
   get type(): string {
@@ -206,7 +205,7 @@ class DirectContext implements HotRouteContext {
   set body(val: unknown) {
     this.#body = val;
     if (val == null) {
-      if (!EMPTY.has(this.status)) {
+      if (!statuses.empty[this.status]) {
         if (this.type === 'application/json') {
           this.#body = 'null';
           return;
@@ -247,7 +246,7 @@ class DirectContext implements HotRouteContext {
     }
     let body = this.#body;
     const code = this.status;
-    if (EMPTY.has(code)) {
+    if (statuses.empty[code]) {
       this.body = null;
       res.end();
       return;
@@ -260,7 +259,7 @@ class DirectContext implements HotRouteContext {
         res.end();
         return;
       }
-      body = res.statusMessage || STATUS_CODES[code] || String(code);
+      body = res.statusMessage || statuses.message[code] || String(code);
       if (!res.headersSent) {
         this.set('Content-Type', 'text/plain; charset=utf-8');
         this.#length(Buffer.byteLength(body as string));

@@ -21,6 +21,7 @@ import { Hsm } from '../../engine/hsm.js';
 import { readAuditRecords } from '../../engine/store/index.js';
 import { createApp, directPartsOf } from '../../server/app.js';
 import type { Context } from 'koa';
+import statuses from 'statuses';
 import { DIRECT_BODY_MAX, hot, requestListener } from '../../server/direct.js';
 import type { HotContext, HotHandler, RequestListener } from '../../server/direct.js';
 import { statusFor } from '../../server/errors.js';
@@ -269,6 +270,27 @@ describe('server/direct.ts', { timeout: 120_000 }, () => {
         post('/v1/transit/sign/ed', { batch_input: [{ input: b64(1) }, {}] }, vault()),
         true,
       );
+    });
+
+    it("takes the reason phrase from Koa's own table (the statuses package), so the two cannot drift apart", async () => {
+      // A batch with one failing item answers the caller's partial_failure_response_code. A phrase
+      // Node's table does not have stands for a statuses version whose names differ from Node's.
+      const was = statuses.message[207];
+      statuses.message[207] = 'Partly Done';
+      try {
+        const r = await same(
+          'a phrase of the statuses table',
+          post(
+            '/v1/transit/encrypt/aes',
+            { batch_input: [{ plaintext: b64(2) }, { plaintext: 5 }], partial_failure_response_code: 207 },
+            vault(),
+          ),
+          true,
+        );
+        assert.match(r.head, /^HTTP\/1.1 207 Partly Done\r\n/);
+      } finally {
+        statuses.message[207] = was;
+      }
     });
 
     it('answers refusals and errors alike', async () => {
