@@ -29,6 +29,7 @@ import {
   EncryptItem,
   encryptItemFast,
   takeDecodedPlaintext,
+  tapped,
   HmacItem,
   KeyConfigBody,
   KeyCreateBody,
@@ -113,18 +114,23 @@ export function keyRoutes(deps: AppDeps): Router {
   ) {
     return async (ctx: HotRouteContext): Promise<void> => {
       const { items, batch } = await parseOneOrBatch(ctx, item, fast);
-      const total = items.reduce((n: number, i) => n + payload(i), 0);
-      const out = await hsm.request(
-        keyed(ctx, op, {
-          payloadBytes: total,
-          attributes: batch ? { batch: String(items.length) } : {},
-          version: () => (batch ? undefined : version?.(items[0]!)),
-        }),
-        // One item: its operation's own promise (no async frame of its own; a throw before it
-        // returns one is caught by the pipeline as a rejection would be).
-        (a) => (batch ? runBatch(a) : run(a, items[0]!)),
-      );
-      respond(ctx, out);
+      try {
+        const total = items.reduce((n: number, i) => n + payload(i), 0);
+        const out = await hsm.request(
+          keyed(ctx, op, {
+            payloadBytes: total,
+            attributes: batch ? { batch: String(items.length) } : {},
+            version: () => (batch ? undefined : version?.(items[0]!)),
+          }),
+          // One item: its operation's own promise (no async frame of its own; a throw before it
+          // returns one is caught by the pipeline as a rejection would be).
+          (a) => (batch ? runBatch(a) : run(a, items[0]!)),
+        );
+        respond(ctx, out);
+      } finally {
+        // The plaintext the fast check decoded, if no operation took it (refused, parked, failed first).
+        if (fast !== undefined && !batch) takeDecodedPlaintext(items[0] as object)?.fill(0);
+      }
 
       async function runBatch(a: Actions<KeyRow>): Promise<unknown> {
         const results: unknown[] = [];
@@ -194,8 +200,15 @@ export function keyRoutes(deps: AppDeps): Router {
         'encrypt',
         EncryptItem,
         (i) => Math.floor((i.plaintext.length * 3) / 4),
-        // An item the fast check decoded is not decoded again.
-        (a, i) => a.encrypt(takeDecodedPlaintext(i) ?? bytes(i.plaintext, 'plaintext'), optBytes(i.aad, 'aad')),
+        async (a, i) => {
+          // An item the fast check decoded is not decoded again.
+          const plaintext = takeDecodedPlaintext(i) ?? tapped(bytes(i.plaintext, 'plaintext'));
+          try {
+            return await a.encrypt(plaintext, optBytes(i.aad, 'aad'));
+          } finally {
+            plaintext.fill(0);
+          }
+        },
         undefined,
         encryptItemFast,
       ),
@@ -208,7 +221,14 @@ export function keyRoutes(deps: AppDeps): Router {
         'decrypt',
         DecryptItem,
         (i) => i.ciphertext.length,
-        async (a, i) => ({ plaintext: b64(await a.decrypt(i.ciphertext, optBytes(i.aad, 'aad'), i.keyVersion)) }),
+        async (a, i) => {
+          const plaintext = tapped(await a.decrypt(i.ciphertext, optBytes(i.aad, 'aad'), i.keyVersion));
+          try {
+            return { plaintext: b64(plaintext) };
+          } finally {
+            plaintext.fill(0);
+          }
+        },
         (i) => i.keyVersion ?? KeyService.versionOf(i.ciphertext),
       ),
     ),

@@ -31,7 +31,7 @@ import type { HotContext, HotRouteContext } from '../direct.js';
 import { caller } from '../auth.js';
 import { logUnhandled } from '../errors.js';
 import { readJson, validate } from '../body.js';
-import { plainFields } from '../schemas.js';
+import { plainFields, tapped } from '../schemas.js';
 import { sendData, sendErrors, sendNoContent, sendParked, sendThrown, vaultStatus } from '../transit/envelope.js';
 import { keywardType, readKeyData, vaultPublicKey, vaultTypeName } from '../transit/types.js';
 import {
@@ -682,7 +682,7 @@ export function transitRoutes(deps: AppDeps): Router {
       const i = checkItem(item);
       refuseSet(i.context, 'context', NO_DERIVATION);
       refuseSet(i.nonce, 'nonce', NO_CONVERGENT);
-      decodeB64(i.plaintext, 'plaintext').fill(0);
+      tapped(decodeB64(i.plaintext, 'plaintext')).fill(0);
       if (i.associated_data) decodeB64(i.associated_data, 'associated_data');
     };
     /** Encrypts every item with the key `a` acts on (the one loaded, or the one the upsert created). */
@@ -692,11 +692,16 @@ export function transitRoutes(deps: AppDeps): Router {
         refuseSet(i.context, 'context', NO_DERIVATION);
         refuseSet(i.nonce, 'nonce', NO_CONVERGENT);
         latestOnly(a.key, i.key_version, 'encrypts');
-        const res = await a.encrypt(
-          decodeB64(i.plaintext, 'plaintext'),
-          i.associated_data ? decodeB64(i.associated_data, 'associated_data') : undefined,
-        );
-        return { ciphertext: toVault(res.ciphertext), key_version: res.keyVersion };
+        const plaintext = tapped(decodeB64(i.plaintext, 'plaintext'));
+        try {
+          const res = await a.encrypt(
+            plaintext,
+            i.associated_data ? decodeB64(i.associated_data, 'associated_data') : undefined,
+          );
+          return { ciphertext: toVault(res.ciphertext), key_version: res.keyVersion };
+        } finally {
+          plaintext.fill(0);
+        }
       });
     const attributes: Record<string, string> = batch ? { batch: String(items.length) } : {};
     const run = () => hsm.request(keyed(ctx, 'encrypt', { payloadBytes: payload, attributes }), encryptItems);
@@ -757,9 +762,11 @@ export function transitRoutes(deps: AppDeps): Router {
           if (i.ciphertext === undefined) throw bad('missing ciphertext to decrypt');
           refuseSet(i.context, 'context', NO_DERIVATION);
           refuseSet(i.nonce, 'nonce', NO_CONVERGENT);
-          const plaintext = await a.decrypt(
-            fromVault(i.ciphertext, 'ciphertext'),
-            i.associated_data ? decodeB64(i.associated_data, 'associated_data') : undefined,
+          const plaintext = tapped(
+            await a.decrypt(
+              fromVault(i.ciphertext, 'ciphertext'),
+              i.associated_data ? decodeB64(i.associated_data, 'associated_data') : undefined,
+            ),
           );
           try {
             return { plaintext: Buffer.from(plaintext).toString('base64') };

@@ -28,6 +28,7 @@ import { statusFor } from '../../server/errors.js';
 import { createLogger } from '../../server/log.js';
 import { appMetrics } from '../../server/metrics.js';
 import { refusalsOf } from '../../server/refusals.js';
+import { plaintextTap } from '../../server/schemas.js';
 import { compileFixture } from '../engine/policy/helpers.js';
 import { activateGlobalPolicy } from '../helpers/approvals.js';
 import { openTestStore } from '../helpers/store.js';
@@ -131,6 +132,9 @@ describe('server/direct.ts', { timeout: 120_000 }, () => {
     let direct: Server;
     let koa: Server;
     const logs: string[] = [];
+    /** The plaintexts the hot routes held (server/schemas.ts plaintextTap), and how many each case showed. */
+    const held: Uint8Array[] = [];
+    const plaintextsOf = new Map<string, number>();
     let root: string;
     let appToken: string;
     let opToken: string;
@@ -164,8 +168,10 @@ describe('server/direct.ts', { timeout: 120_000 }, () => {
       kwCipher = (await enc('/v1/keys/aes/encrypt', { plaintext: b64(1024) })).ciphertext;
       kwCipherAad = (await enc('/v1/keys/aes/encrypt', { plaintext: b64(10), aad: b64(5, 1) })).ciphertext;
       vCipher = (await enc('/v1/transit/encrypt/aes', { plaintext: b64(1024) })).data.ciphertext;
+      plaintextTap.seen = (bytes) => held.push(bytes);
     });
     after(async () => {
+      delete plaintextTap.seen;
       direct.close();
       koa.close();
       direct.closeAllConnections();
@@ -175,9 +181,13 @@ describe('server/direct.ts', { timeout: 120_000 }, () => {
       await hsm.close();
     });
 
-    /** Sends `bytes` to both listeners in turn; asserts the same answer, log lines and counters; returns the answer. */
+    /**
+     * Sends `bytes` to both listeners in turn; asserts the same answer, log lines and counters, and
+     * that every plaintext the routes held is wiped once answered, whatever the answer; returns the answer.
+     */
     async function same(what: string, bytes: Buffer, goesDirect: boolean): Promise<Raw> {
       const metrics = appMetrics.get(app)!;
+      held.length = 0;
       const answers: Raw[] = [];
       const lines: unknown[][] = [];
       const moved: Record<string, number>[] = [];
@@ -196,6 +206,12 @@ describe('server/direct.ts', { timeout: 120_000 }, () => {
       assert.ok(lines[0]!.length >= 1, `${what}: a request line`);
       assert.deepEqual(moved[0], moved[1], `${what}: metrics`);
       assert.ok(Object.keys(moved[0]!).length > 0, `${what}: the counters moved`);
+      assert.deepEqual(
+        held.filter((b) => b.some((x) => x !== 0)).map((b) => b.length),
+        [],
+        `${what}: plaintexts left unwiped (their lengths)`,
+      );
+      plaintextsOf.set(what, held.length);
       return answers[0]!;
     }
 
@@ -318,6 +334,17 @@ describe('server/direct.ts', { timeout: 120_000 }, () => {
         ['unknown key, transit decrypt', post('/v1/transit/decrypt/ghost', { ciphertext: vCipher }, vault()), true],
         ['wrong key type', post('/v1/keys/ed/encrypt', pt, app_()), true],
         ['wrong key type, transit', post('/v1/transit/encrypt/ed', pt, vault()), true],
+        ['encrypt, non-canonical aad', post(enc, { ...pt, aad: 'AB==' }, app_()), true],
+        [
+          'encrypt batch, an item with non-canonical aad',
+          post(enc, { batch: [{ plaintext: b64(3) }, { ...pt, aad: 'AB==' }] }, app_()),
+          true,
+        ],
+        [
+          'transit batch, an item with bad associated_data',
+          post(tenc, { batch_input: [{ plaintext: b64(3) }, { ...pt, associated_data: 'A' }] }, vault()),
+          true,
+        ],
         ['policy denial', post(enc, pt, { Authorization: `Bearer ${opToken}` }), true],
         ['policy denial, transit', post(tenc, pt, { 'X-Vault-Token': opToken }), true],
         ['root token', post(enc, pt, { Authorization: `Bearer ${root}` }), true],
@@ -381,6 +408,20 @@ describe('server/direct.ts', { timeout: 120_000 }, () => {
         ],
       ];
       for (const [what, bytes, goesDirect] of cases) await same(what, bytes, goesDirect);
+      // The corpus does reach the plaintexts: refused before the pipeline ran the operation (decoded
+      // by the fast check), and failing in it, in one item or in a batch's.
+      for (const what of [
+        'no token',
+        'unknown token',
+        'unknown key',
+        'policy denial',
+        'wrong key type',
+        'wrong key type, transit',
+        'encrypt, non-canonical aad',
+        'encrypt batch, an item with non-canonical aad',
+        'transit batch, an item with bad associated_data',
+      ])
+        assert.ok(plaintextsOf.get(what)! >= 2, `${what}: a plaintext on each path`);
     });
 
     it('answers a parked request alike', async () => {
