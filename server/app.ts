@@ -30,7 +30,7 @@ import { policyRoutes } from './routes/policies.js';
 import { sysRoutes } from './routes/sys.js';
 import { transitRoutes } from './routes/transit.js';
 import { consoleAssets } from './ui.js';
-import type { DirectParts } from './direct.js';
+import type { DirectParts, HotContext } from './direct.js';
 
 export interface AppOptions {
   hsm: Hsm;
@@ -82,7 +82,7 @@ function front(log: Logger, hsm: Hsm, tls: boolean, metrics: ServerMetrics, refu
   // The header of the newest checkpoint, made once per checkpoint (the integrator makes a new object
   // for each) rather than once per response.
   let shown: { cp: NonNullable<ReturnType<Hsm['latestCheckpoint']>>; header: string } | undefined;
-  return async function frontMiddleware(ctx: Context, next: Next): Promise<void> {
+  return async function frontMiddleware(ctx: HotContext, next: Next): Promise<void> {
     const start = process.hrtime.bigint();
     counter = (counter + 1) % 0x1_0000_0000;
     const reqId = prefix + counter.toString(16).padStart(8, '0');
@@ -131,7 +131,7 @@ function front(log: Logger, hsm: Hsm, tls: boolean, metrics: ServerMetrics, refu
  * Health's own 501 (not initialized, as Vault's) answers a GET and stays. A route that answered its
  * own 405 (the Vault-transit routes, in Vault's error form) keeps it.
  */
-function methodNotAllowed(ctx: Context): void {
+function methodNotAllowed(ctx: HotContext): void {
   const routerMethod = ROUTER_METHODS.has(ctx.method);
   if (ctx.status === 501 && !routerMethod && ctx.body != null) ctx.status = 405;
   if ((ctx.status === 405 || (ctx.status === 501 && !routerMethod)) && ctx.body == null)
@@ -247,6 +247,13 @@ export function routeTable(routers: Router[]): Koa.Middleware {
 
 type Layer = Router['stack'][number];
 
+/** What {@link directRoutes}' `enter` reads and sets: Koa's context, or the direct path's (server/direct.ts). */
+interface Routable {
+  readonly path: string;
+  params?: unknown;
+  readonly request: object;
+}
+
 /** A plain path segment: what our routes' literal segments are made of. */
 const LITERAL = /^[a-z0-9._-]+$/;
 const PARAM = /^:[A-Za-z_][A-Za-z0-9_]*$/;
@@ -315,7 +322,7 @@ function mayOverlap(other: Layer, shape: DirectShape): boolean {
  */
 export function directRoutes(routers: Router[]): {
   paths: string[];
-  enter(ctx: Context): Layer | undefined;
+  enter(ctx: Routable): Layer | undefined;
 } {
   const before: Layer[] = [];
   const byKey = new Map<string, { layer: Layer; name: string }>();
@@ -333,7 +340,7 @@ export function directRoutes(routers: Router[]): {
     }
   return {
     paths: [...byKey.values()].map((v) => v.layer.path as string),
-    enter(ctx: Context): Layer | undefined {
+    enter(ctx: Routable): Layer | undefined {
       const path = ctx.path;
       for (const at of positions) {
         // The parameter's segment: from after the at-th slash to the next one (or the end).
@@ -348,9 +355,9 @@ export function directRoutes(routers: Router[]): {
         const raw = path.slice(start, end);
         const params: Record<string, string> = { ...(ctx.params as Record<string, string> | undefined) };
         params[hit.name] = raw.includes('%') ? safeDecode(raw) : raw;
-        const c = ctx as Context & Record<string, unknown>;
+        const c = ctx as Routable & Record<string, unknown>;
         c.captures = [raw];
-        (c.request as unknown as Record<string, unknown>).params = params;
+        (c.request as Record<string, unknown>).params = params;
         c.params = params;
         c.routerPath = hit.layer.path;
         c._matchedRoute = hit.layer.path;

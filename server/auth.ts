@@ -3,14 +3,14 @@
  * per-client bound on failed authentication (server/refusals.ts).
  * @module
  */
-import type { Context } from 'koa';
 import type { RequestOrigin } from '../engine/approvals/index.js';
 import type { AuthFailureGuard } from '../engine/pipeline.js';
+import type { HotContext } from './direct.js';
 import { clientOf } from './refusals.js';
 import type { Refusals } from './refusals.js';
 import { clientCertAttributes } from './tls.js';
 
-export function bearer(ctx: Context): string | undefined {
+export function bearer(ctx: HotContext): string | undefined {
   const h = ctx.req.headers.authorization;
   if (!h) return undefined;
   const m = BEARER.exec(h.trim());
@@ -23,12 +23,12 @@ const BEARER = /^Bearer[ ]+(\S+)$/i;
  * Marks the request as recorded by the HSM (the pipeline or a ceremony step), so that its error
  * answer is not recorded again as a refusal before the pipeline (server/refusals.ts).
  */
-export function recorded(ctx: Context): void {
+export function recorded(ctx: HotContext): void {
   ctx.state.audited = true;
 }
 
 /** Refuses (RATE_LIMITED) a client that failed authentication too often: for a token lookup outside the pipeline. */
-export function admitAuth(ctx: Context): void {
+export function admitAuth(ctx: HotContext): void {
   (ctx.state.refusals as Refusals | undefined)?.admit(clientOf(ctx));
 }
 
@@ -39,7 +39,7 @@ export function admitAuth(ctx: Context): void {
  * the client's failed authentications, and what the connection proves (a verified TLS client
  * certificate's subject: server/tls.ts). The request is recorded from here on.
  */
-export function caller(ctx: Context): {
+export function caller(ctx: HotContext): {
   bearer: string | undefined;
   requestId: string | undefined;
   origin: () => RequestOrigin;

@@ -14,6 +14,7 @@
  */
 import { isAscii } from 'node:buffer';
 import type { Context } from 'koa';
+import type { HotContext } from './direct.js';
 import { z } from 'zod';
 import { KeywardError } from '../lib/errors.js';
 import { describeIssues as describeIssuesIn, findUnsafeText, parseJsonStrict, unwrap } from '../lib/json.js';
@@ -25,7 +26,7 @@ export const DEFAULT_BODY_LIMIT = 1024 * 1024;
  * it stops reading and fails with BODY_TOO_LARGE, leaving the request paused and the connection
  * marked to close: the client still gets its 413, which destroying the request here would lose.
  */
-function readUpTo(ctx: Context, limit: number): Promise<{ chunks: Buffer[]; size: number }> {
+function readUpTo(ctx: HotContext, limit: number): Promise<{ chunks: Buffer[]; size: number }> {
   const req = ctx.req;
   if (req.readableEnded) return Promise.resolve({ chunks: [], size: 0 });
   return new Promise((resolve, reject) => {
@@ -68,7 +69,7 @@ function readUpTo(ctx: Context, limit: number): Promise<{ chunks: Buffer[]; size
   });
 }
 
-export async function readJson(ctx: Context, limit: number): Promise<unknown> {
+export async function readJson(ctx: HotContext, limit: number): Promise<unknown> {
   // Node's own header table (ctx.get reads the same, with more steps).
   const headers = ctx.req.headers;
   const declared = headers['content-length'];
@@ -122,14 +123,14 @@ export function validate<S extends z.ZodType>(schema: S, raw: unknown): z.output
  * Reads and validates the body. The parsed JSON is kept in `ctx.state.json` (an approval's execute
  * route reads it first, to check it against the parked request, and leaves it there).
  */
-export async function parseBody<S extends z.ZodType>(ctx: Context, schema: S, limit: number): Promise<z.output<S>> {
+export async function parseBody<S extends z.ZodType>(ctx: HotContext, schema: S, limit: number): Promise<z.output<S>> {
   const raw = ctx.state.json !== undefined ? ctx.state.json : await readJson(ctx, limit);
   ctx.state.json = raw;
   return validate(schema, raw);
 }
 
 /** The parsed JSON body, unvalidated (`parseBody` with a schema that accepts anything), kept in `ctx.state.json`. */
-export async function readBody(ctx: Context, limit: number): Promise<unknown> {
+export async function readBody(ctx: HotContext, limit: number): Promise<unknown> {
   const raw = ctx.state.json !== undefined ? ctx.state.json : await readJson(ctx, limit);
   ctx.state.json = raw;
   return raw;

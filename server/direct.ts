@@ -1,7 +1,8 @@
 /**
- * The direct path (issue 14): a POST on a hot route ({@link HOT_PATHS}: the native and the Vault
- * transit encrypt, decrypt, sign and verify) runs the app's own front middleware and the route's own
- * handler (server/app.ts `front`, the handler `routeTable` would call) on a {@link DirectContext}
+ * The direct path (issue 14): a POST on a hot route (a handler registered with {@link hot}: the
+ * native and the Vault transit encrypt, decrypt, sign and verify) runs the app's own front
+ * middleware and the route's own handler (server/app.ts `front`, the handler `routeTable` would
+ * call) on a {@link DirectContext}
  * instead of the context Koa builds, and is answered as Koa's `respond` would answer it. Koa's
  * per-request machinery (three prototype objects, the middleware composition, the on-finished
  * watchers, the getter chains into the request and response, its respond) cost ~9 µs of a ~90–140 µs
@@ -13,36 +14,76 @@
  * path (no query, fragment or unusual character: there `ctx.path` is the target as it is), with a
  * decimal Content-Length of at most {@link DIRECT_BODY_MAX} bytes and no Transfer-Encoding,
  * Content-Encoding, Expect or Upgrade header, with Content-Type `application/json` (optionally
- * `; charset=utf-8`), on one of {@link HOT_PATHS} as the router spells it (`directRoutes`: lower
- * case, no trailing slash, a non-empty name).
+ * `; charset=utf-8`), on a hot route as the router spells it (`directRoutes`: lower case, no
+ * trailing slash, a non-empty name).
+ *
+ * What that code may use of the context is typed ({@link HotContext}, {@link HotRouteContext}: what
+ * DirectContext provides), so a handler that starts using more of Koa's fails the type check.
  * @module
  */
 import assert from 'node:assert';
-import { STATUS_CODES } from 'node:http';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type Koa from 'koa';
-import type { Context, Next } from 'koa';
+import statuses from 'statuses';
 import type { directRoutes } from './app.js';
 import { JSON_TYPE } from './routes/respond.js';
 
-/** The routes taken directly, as the routers name them. */
-const HOT_PATHS: ReadonlySet<string> = new Set([
-  '/v1/keys/:name/encrypt',
-  '/v1/keys/:name/decrypt',
-  '/v1/keys/:name/sign',
-  '/v1/keys/:name/verify',
-  '/v1/transit/encrypt/:name',
-  '/v1/transit/decrypt/:name',
-  '/v1/transit/sign/:name',
-  '/v1/transit/verify/:name',
-]);
+/**
+ * The part of Koa's context that code the direct path runs (the front middleware, server/app.ts
+ * `front`, the hot routes' handlers and what they call) may use: what {@link DirectContext}
+ * provides, so that using anything else (`ctx.query`, `ctx.throw`, `ctx.headers`, …) there fails
+ * the type check. Koa's own context has all of it, so the same functions take either.
+ */
+export interface HotContext {
+  readonly req: IncomingMessage;
+  readonly res: ServerResponse;
+  readonly method: string;
+  readonly url: string;
+  readonly path: string;
+  readonly state: Record<string, unknown>;
+  /** The TCP peer (the app sets `proxy: false`). */
+  readonly ip: string;
+  /** Koa's `ctx.response`, for its `get` (a header of the response). */
+  readonly response: { get(field: string): unknown };
+  /** A request header, as Koa's `ctx.get`. */
+  get(field: string): string;
+  set(field: string, value: string): void;
+  remove(field: string): void;
+  status: number;
+  type: string;
+  body: unknown;
+}
+
+/** What a hot route's handler is given: {@link HotContext} and the router's parameters. */
+export interface HotRouteContext extends HotContext {
+  readonly params: Record<string, string>;
+}
+
+/** A hot route's handler, as its router registers it ({@link hot}). */
+export type HotHandler = (ctx: HotRouteContext) => Promise<void>;
+
+const hotHandlers = new WeakSet<HotHandler>();
+
+/**
+ * Registers a route's handler as one the direct path runs (the routers' hot routes: the native and
+ * the Vault transit encrypt, decrypt, sign and verify), typed against {@link HotRouteContext}. A route of
+ * `directRoutes` whose handler is not one of these goes to Koa.
+ */
+export function hot(handler: HotHandler): HotHandler {
+  hotHandlers.add(handler);
+  return handler;
+}
+
+function isHot(handler: unknown): handler is HotHandler {
+  return hotHandlers.has(handler as HotHandler);
+}
 
 /** The largest declared body taken directly; larger bodies (batches) go to Koa. */
 export const DIRECT_BODY_MAX = 64 * 1024;
 
 /** What the direct path runs, from createApp: the front middleware and the routers' direct routes. */
 export interface DirectParts {
-  front: (ctx: Context, next: Next) => Promise<void>;
+  front: (ctx: HotContext, next: () => Promise<void>) => Promise<void>;
   routes: ReturnType<typeof directRoutes>;
 }
 
@@ -71,22 +112,17 @@ function ordinary(req: IncomingMessage): boolean {
   );
 }
 
-/** Statuses with no body (the `statuses` package's `empty`, which Koa uses). */
-const EMPTY = new Set([204, 205, 304]);
-
 /**
- * The part of Koa's context that the front middleware and the hot routes' handlers use, with Koa
- * 3's semantics (koa/lib/request.js, response.js): the same header calls in the same order, so the
- * same bytes go out. `path` is the target (see {@link ordinary}); `ip` the TCP peer (the app sets
- * `proxy: false`).
+ * {@link HotRouteContext} with Koa 3's semantics (koa/lib/request.js, response.js): the same header calls
+ * in the same order, so the same bytes go out. `path` is the target (see {@link ordinary}); `ip` the
+ * TCP peer (the app sets `proxy: false`).
  */
-class DirectContext {
+class DirectContext implements HotRouteContext {
   readonly req: IncomingMessage;
   readonly res: ServerResponse;
   readonly method: string;
   readonly url: string;
   readonly path: string;
-  readonly originalUrl: string;
   readonly state: Record<string, unknown> = {};
   /** What @koa/router sets on a match (server/app.ts directRoutes `enter`). */
   readonly request: Record<string, unknown> = {};
@@ -102,23 +138,16 @@ class DirectContext {
     this.method = req.method!;
     this.url = req.url!;
     this.path = this.url;
-    this.originalUrl = this.url;
   }
 
   get ip(): string {
     return (this.#ip ??= this.req.socket.remoteAddress || '');
   }
 
-  get headerSent(): boolean {
-    return this.res.headersSent;
-  }
-
-  /** Koa's `ctx.response`, for its `get` (a header of the response). */
   get response(): { get(field: string): unknown } {
     return { get: (field) => this.res.getHeader(field) };
   }
 
-  /** A request header, as Koa's `ctx.get`. */
   get(field: string): string {
     const f = field.toLowerCase();
     const h = this.req.headers;
@@ -146,8 +175,10 @@ class DirectContext {
     assert(code >= 100 && code <= 999, `invalid status code: ${code}`);
     this.#explicitStatus = true;
     this.res.statusCode = code;
-    this.res.statusMessage = STATUS_CODES[code]!;
-    if (this.#body && EMPTY.has(code)) this.body = null;
+    // Koa's reason phrase, from the package Koa reads it from (undefined for a code it does not name:
+    // node then writes its own), so the two paths cannot differ whatever their versions.
+    this.res.statusMessage = statuses.message[code] as string;
+    if (this.#body && statuses.empty[code]) this.body = null;
   }
 
   get type(): string {
@@ -174,7 +205,7 @@ class DirectContext {
   set body(val: unknown) {
     this.#body = val;
     if (val == null) {
-      if (!EMPTY.has(this.status)) {
+      if (!statuses.empty[this.status]) {
         if (this.type === 'application/json') {
           this.#body = 'null';
           return;
@@ -215,7 +246,7 @@ class DirectContext {
     }
     let body = this.#body;
     const code = this.status;
-    if (EMPTY.has(code)) {
+    if (statuses.empty[code]) {
       this.body = null;
       res.end();
       return;
@@ -228,7 +259,7 @@ class DirectContext {
         res.end();
         return;
       }
-      body = res.statusMessage || STATUS_CODES[code] || String(code);
+      body = res.statusMessage || statuses.message[code] || String(code);
       if (!res.headersSent) {
         this.set('Content-Type', 'text/plain; charset=utf-8');
         this.#length(Buffer.byteLength(body as string));
@@ -246,18 +277,17 @@ class DirectContext {
   }
 }
 
-const noNext: Next = () => Promise.resolve();
-
 /** DirectContext's own fields (set per instance, so they shadow anything on its prototype). */
-const OWN_FIELDS = new Set(['req', 'res', 'method', 'url', 'path', 'originalUrl', 'state', 'request', 'params']);
+const OWN_FIELDS = new Set(['req', 'res', 'method', 'url', 'path', 'state', 'request', 'params']);
 
 /**
  * Makes every member of Koa's context that {@link DirectContext} does not provide (`ctx.query`,
  * `ctx.throw`, `ctx.headers`, …: read from Koa's own context prototype, `koaContext`) throw a
- * TypeError that names it, instead of reading as undefined. The hot handlers are typed against Koa's
- * `Context`, so the type checker cannot tell when one starts using such a member; this way it fails
- * at its first use, in the first test that sends that route through the dispatcher (the server
- * suite's servers all do), rather than answering differently from Koa. Once per process.
+ * TypeError that names it, instead of reading as undefined. The types ({@link HotRouteContext}) refuse
+ * such a use where the context is typed; this catches what they cannot see: a use through a cast
+ * or an `any` (`(ctx as Context).query`, a helper whose parameter is untyped), at its first run in
+ * the first test that sends that route through the dispatcher (the server suite's servers all do),
+ * rather than answering differently from Koa. Once per process.
  */
 function guardUnprovided(koaContext: object): void {
   const proto = DirectContext.prototype as unknown as Record<string, unknown>;
@@ -282,23 +312,22 @@ export function requestListener(app: Koa, parts: DirectParts | undefined): Reque
   const listener = ((req, res) => {
     if (parts === undefined || !ordinary(req)) return void koa(req, res);
     const ctx = new DirectContext(req, res);
-    const c = ctx as unknown as Context;
-    const layer = parts.routes.enter(c);
-    if (layer === undefined || !HOT_PATHS.has(layer.path as string)) return void koa(req, res);
+    const handler = parts.routes.enter(ctx)?.stack[0];
+    if (!isHot(handler)) return void koa(req, res);
     listener.direct++;
-    const front = parts.front;
-    const handler = layer.stack[0] as (ctx: Context, next: Next) => Promise<void>;
     res.statusCode = 404;
-    front(c, () => handler(c, noNext)).then(
-      () => {
-        try {
-          ctx.respond();
-        } catch (err) {
-          app.createContext(req, res).onerror(err as Error);
-        }
-      },
-      (err: unknown) => app.createContext(req, res).onerror(err as Error),
-    );
+    parts
+      .front(ctx, () => handler(ctx))
+      .then(
+        () => {
+          try {
+            ctx.respond();
+          } catch (err) {
+            app.createContext(req, res).onerror(err as Error);
+          }
+        },
+        (err: unknown) => app.createContext(req, res).onerror(err as Error),
+      );
   }) as RequestListener;
   listener.direct = 0;
   return listener;

@@ -15,6 +15,7 @@ import type { EngineCode } from '../engine/codes.js';
 import { classifyStorageError } from '../engine/store/storage-errors.js';
 import type { ServerCode } from './codes.js';
 import type { Logger } from './log.js';
+import type { HotContext } from './direct.js';
 
 /** Every code the server can meet: its own, the engine's and the ceremony's. */
 export type ServerSideCode = CeremonyCode | EngineCode | ServerCode;
@@ -164,11 +165,11 @@ export function statusFor(code: string): number | undefined {
 }
 
 /** The error body for `code`, with the table's status. */
-export function sendError(ctx: Context, code: ServerVisibleCode, message: string): void {
+export function sendError(ctx: HotContext, code: ServerVisibleCode, message: string): void {
   writeError(ctx, statusFor(code), code, message);
 }
 
-function writeError(ctx: Context, status: number, code: string, message: string): void {
+function writeError(ctx: HotContext, status: number, code: string, message: string): void {
   ctx.status = status;
   ctx.type = 'application/json';
   ctx.body = { error: { code, message } };
@@ -188,7 +189,7 @@ export function errorMiddleware(log: Logger) {
 }
 
 /** After the routes: a request nothing answered is 404 ROUTE_NOT_FOUND in the error form. */
-export function routeNotFound(ctx: Context): void {
+export function routeNotFound(ctx: HotContext): void {
   if (ctx.status === 404 && ctx.body === undefined) {
     sendError(ctx, 'ROUTE_NOT_FOUND', `no route for ${ctx.method} ${ctx.path}`);
   }
@@ -199,7 +200,7 @@ export function routeNotFound(ctx: Context): void {
  * the code if it has one, and the error's name and first line only, since driver errors quote the
  * failed query's parameters (ciphertexts, hashes) further down.
  */
-export function logUnhandled(ctx: Context, err: unknown, log: Logger, msg = 'unhandled error'): void {
+export function logUnhandled(ctx: HotContext, err: unknown, log: Logger, msg = 'unhandled error'): void {
   log.error(msg, {
     reqId: ctx.state.reqId,
     code: err instanceof KeywardError ? err.code : undefined,
@@ -209,7 +210,7 @@ export function logUnhandled(ctx: Context, err: unknown, log: Logger, msg = 'unh
 }
 
 /** What {@link errorMiddleware} answers for an error thrown below it. */
-export function answerThrown(ctx: Context, thrown: unknown, log: Logger): void {
+export function answerThrown(ctx: HotContext, thrown: unknown, log: Logger): void {
   // A database failure that reached here unclassified is still 503 STORAGE_UNAVAILABLE, never 500.
   const err = classifyStorageError(thrown);
   const status = err instanceof KeywardError ? statusFor(err.code) : undefined;

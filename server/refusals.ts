@@ -29,6 +29,7 @@ import type { AuthFailureGuard } from '../engine/pipeline.js';
 import type { AuditRecord } from '../engine/audit/math/record.js';
 import { KeywardError } from '../lib/errors.js';
 import type { Logger } from './log.js';
+import type { HotContext } from './direct.js';
 import { TokenBuckets } from './rate-limit.js';
 import type { RateLimitOptions } from './rate-limit.js';
 
@@ -258,7 +259,7 @@ export class Refusals {
    * itself): a refusal (a 4xx/5xx whose code is one, not audited by the pipeline) is counted or
    * recorded; undefined, without a promise, for everything else.
    */
-  after(ctx: Context): Promise<void> | undefined {
+  after(ctx: HotContext): Promise<void> | undefined {
     const code: unknown = ctx.state.errorCode;
     if (ctx.status < 400 || ctx.state.audited === true) return undefined;
     if (typeof code !== 'string' || !CODE_RE.test(code) || NOT_REFUSALS.has(code)) return undefined;
@@ -285,7 +286,7 @@ function rateLimited(retryAfter: number): KeywardError {
 }
 
 /** The client's address as the refusals key it (the TCP peer: the app does not trust proxy headers). */
-export function clientOf(ctx: Context): string {
+export function clientOf(ctx: HotContext): string {
   return ctx.ip || 'unknown';
 }
 

@@ -129,6 +129,19 @@ function base64Ok(v: unknown, max: number): v is string {
 const decodedPlaintexts = new WeakMap<object, Uint8Array>();
 
 /**
+ * Test hook: when set, `seen` is shown every plaintext the hot routes hold (the encrypt routes'
+ * decoded items, the decrypt routes' results), each of which they wipe once its request is answered,
+ * whatever the answer (test/server/direct.test.ts checks that through both paths).
+ */
+export const plaintextTap: { seen?: (bytes: Uint8Array) => void } = {};
+
+/** `bytes`, shown to {@link plaintextTap}. */
+export function tapped(bytes: Uint8Array): Uint8Array {
+  plaintextTap.seen?.(bytes);
+  return bytes;
+}
+
+/**
  * {@link EncryptItem} without zod for the body it accepts (issue 14: zod's object walk was ~2% of a
  * 1 KiB encrypt): an ordinary object with `plaintext` and at most `aad` besides, each what
  * {@link base64} accepts, gives what `EncryptItem.parse` gives. Anything else gives undefined, and
@@ -137,7 +150,7 @@ const decodedPlaintexts = new WeakMap<object, Uint8Array>();
  *
  * The plaintext's check is its strict decode (lib/bytes.ts decodeBase64, what the route decodes it
  * with): when that succeeds, the bytes are kept for {@link takeDecodedPlaintext}, so a 1 KiB
- * plaintext is decoded once rather than twice.
+ * plaintext is decoded once rather than twice. The route wipes them whether or not it took them.
  */
 export function encryptItemFast(raw: unknown): z.output<typeof EncryptItem> | undefined {
   const shape = plainFields(raw, 'plaintext', 'aad');
@@ -149,7 +162,7 @@ export function encryptItemFast(raw: unknown): z.output<typeof EncryptItem> | un
   const decoded = decodeBase64(plaintext);
   if (typeof decoded === 'string' && !BASE64_CHARS.test(plaintext)) return undefined;
   const item: z.output<typeof EncryptItem> = shape.optional ? { plaintext, aad: aad as string } : { plaintext };
-  if (typeof decoded !== 'string') decodedPlaintexts.set(item, decoded);
+  if (typeof decoded !== 'string') decodedPlaintexts.set(item, tapped(decoded));
   return item;
 }
 

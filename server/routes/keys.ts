@@ -5,7 +5,6 @@
  * @module
  */
 import Router from '@koa/router';
-import type { Context } from 'koa';
 import { z } from 'zod';
 import { randomBytes } from 'node:crypto';
 import { KeywardError } from '../../lib/errors.js';
@@ -16,6 +15,8 @@ import type { KeyRow } from '../../engine/store/index.js';
 import type { Actions, KeyTarget, RequestContext } from '../../engine/hsm.js';
 import type { KeyedOperation } from '../../engine/operations.js';
 import type { AppDeps } from '../deps.js';
+import { hot } from '../direct.js';
+import type { HotContext, HotRouteContext } from '../direct.js';
 import { caller } from '../auth.js';
 import { parseBody, parseQuery, readBody, validate } from '../body.js';
 import { statusFor } from '../errors.js';
@@ -28,6 +29,7 @@ import {
   EncryptItem,
   encryptItemFast,
   takeDecodedPlaintext,
+  tapped,
   HmacItem,
   KeyConfigBody,
   KeyCreateBody,
@@ -61,7 +63,7 @@ function batchSchema(item: z.ZodType): z.ZodType {
  * "invalid input" for the union.
  */
 async function parseOneOrBatch<S extends z.ZodType>(
-  ctx: Context,
+  ctx: HotContext,
   item: S,
   fast?: (raw: unknown) => z.output<S> | undefined,
 ): Promise<{ items: z.output<S>[]; batch: boolean }> {
@@ -88,7 +90,7 @@ export function keyRoutes(deps: AppDeps): Router {
 
   /** The pipeline context of a request on the key named in the path (loaded by the pipeline). */
   function keyed(
-    ctx: Context,
+    ctx: HotRouteContext,
     operation: KeyedOperation,
     opts: Omit<KeyTarget, 'name'> &
       Pick<RequestContext, 'payloadBytes' | 'attributes' | 'precheck' | 'auditDetails'> = {},
@@ -110,20 +112,25 @@ export function keyRoutes(deps: AppDeps): Router {
     version?: (i: z.output<S>) => number | undefined,
     fast?: (raw: unknown) => z.output<S> | undefined,
   ) {
-    return async (ctx: Context) => {
+    return async (ctx: HotRouteContext): Promise<void> => {
       const { items, batch } = await parseOneOrBatch(ctx, item, fast);
-      const total = items.reduce((n: number, i) => n + payload(i), 0);
-      const out = await hsm.request(
-        keyed(ctx, op, {
-          payloadBytes: total,
-          attributes: batch ? { batch: String(items.length) } : {},
-          version: () => (batch ? undefined : version?.(items[0]!)),
-        }),
-        // One item: its operation's own promise (no async frame of its own; a throw before it
-        // returns one is caught by the pipeline as a rejection would be).
-        (a) => (batch ? runBatch(a) : run(a, items[0]!)),
-      );
-      respond(ctx, out);
+      try {
+        const total = items.reduce((n: number, i) => n + payload(i), 0);
+        const out = await hsm.request(
+          keyed(ctx, op, {
+            payloadBytes: total,
+            attributes: batch ? { batch: String(items.length) } : {},
+            version: () => (batch ? undefined : version?.(items[0]!)),
+          }),
+          // One item: its operation's own promise (no async frame of its own; a throw before it
+          // returns one is caught by the pipeline as a rejection would be).
+          (a) => (batch ? runBatch(a) : run(a, items[0]!)),
+        );
+        respond(ctx, out);
+      } finally {
+        // The plaintext the fast check decoded, if no operation took it (refused, parked, failed first).
+        if (fast !== undefined && !batch) takeDecodedPlaintext(items[0] as object)?.fill(0);
+      }
 
       async function runBatch(a: Actions<KeyRow>): Promise<unknown> {
         const results: unknown[] = [];
@@ -140,7 +147,7 @@ export function keyRoutes(deps: AppDeps): Router {
     };
   }
 
-  r.post('/v1/keys', async (ctx: Context) => {
+  r.post('/v1/keys', async (ctx) => {
     const body = await parseBody(ctx, KeyCreateBody, deps.bodyLimit);
     const out = await hsm.request(
       {
@@ -154,21 +161,21 @@ export function keyRoutes(deps: AppDeps): Router {
     respond(ctx, out, 201);
   });
 
-  r.get('/v1/keys', async (ctx: Context) => {
+  r.get('/v1/keys', async (ctx) => {
     const { limit, after } = parseQuery(ctx, KeyListQuery);
     respond(ctx, await hsm.request({ ...caller(ctx), operation: 'key.list' }, (a) => a.listKeys({ limit, after })));
   });
 
-  r.get('/v1/keys/:name', async (ctx: Context) => {
+  r.get('/v1/keys/:name', async (ctx) => {
     respond(ctx, await hsm.request(keyed(ctx, 'key.read', { anyState: true }), (a) => a.keyInfo()));
   });
 
-  r.post('/v1/keys/:name/rotate', async (ctx: Context) => {
+  r.post('/v1/keys/:name/rotate', async (ctx) => {
     await parseBody(ctx, EmptyBody, deps.bodyLimit);
     respond(ctx, await hsm.request(keyed(ctx, 'key.rotate'), (a) => a.rotateKey()));
   });
 
-  r.post('/v1/keys/:name/config', async (ctx: Context) => {
+  r.post('/v1/keys/:name/config', async (ctx) => {
     const body = await parseBody(ctx, KeyConfigBody, deps.bodyLimit);
     const attributes = Object.fromEntries(Object.entries(body).map(([k, v]) => [k, String(v)]));
     respond(
@@ -177,7 +184,7 @@ export function keyRoutes(deps: AppDeps): Router {
     );
   });
 
-  r.delete('/v1/keys/:name', async (ctx: Context) => {
+  r.delete('/v1/keys/:name', async (ctx) => {
     // A key that doesn't allow deletion is refused at once, not parked for approvers.
     const precheck = (row: KeyRow | undefined) => KeyService.assertDeletionAllowed(row!);
     respond(
@@ -188,27 +195,45 @@ export function keyRoutes(deps: AppDeps): Router {
 
   r.post(
     '/v1/keys/:name/encrypt',
-    operation(
-      'encrypt',
-      EncryptItem,
-      (i) => Math.floor((i.plaintext.length * 3) / 4),
-      // An item the fast check decoded is not decoded again.
-      (a, i) => a.encrypt(takeDecodedPlaintext(i) ?? bytes(i.plaintext, 'plaintext'), optBytes(i.aad, 'aad')),
-      undefined,
-      encryptItemFast,
+    hot(
+      operation(
+        'encrypt',
+        EncryptItem,
+        (i) => Math.floor((i.plaintext.length * 3) / 4),
+        async (a, i) => {
+          // An item the fast check decoded is not decoded again.
+          const plaintext = takeDecodedPlaintext(i) ?? tapped(bytes(i.plaintext, 'plaintext'));
+          try {
+            return await a.encrypt(plaintext, optBytes(i.aad, 'aad'));
+          } finally {
+            plaintext.fill(0);
+          }
+        },
+        undefined,
+        encryptItemFast,
+      ),
     ),
   );
   r.post(
     '/v1/keys/:name/decrypt',
-    operation(
-      'decrypt',
-      DecryptItem,
-      (i) => i.ciphertext.length,
-      async (a, i) => ({ plaintext: b64(await a.decrypt(i.ciphertext, optBytes(i.aad, 'aad'), i.keyVersion)) }),
-      (i) => i.keyVersion ?? KeyService.versionOf(i.ciphertext),
+    hot(
+      operation(
+        'decrypt',
+        DecryptItem,
+        (i) => i.ciphertext.length,
+        async (a, i) => {
+          const plaintext = tapped(await a.decrypt(i.ciphertext, optBytes(i.aad, 'aad'), i.keyVersion));
+          try {
+            return { plaintext: b64(plaintext) };
+          } finally {
+            plaintext.fill(0);
+          }
+        },
+        (i) => i.keyVersion ?? KeyService.versionOf(i.ciphertext),
+      ),
     ),
   );
-  r.post('/v1/keys/:name/rewrap', async (ctx: Context) => {
+  r.post('/v1/keys/:name/rewrap', async (ctx) => {
     const body = await parseBody(ctx, RewrapBody, OP_BODY_LIMIT);
     const version = () => body.keyVersion ?? KeyService.versionOf(body.ciphertext);
     respond(
@@ -218,7 +243,7 @@ export function keyRoutes(deps: AppDeps): Router {
       ),
     );
   });
-  r.post('/v1/keys/:name/datakey', async (ctx: Context) => {
+  r.post('/v1/keys/:name/datakey', async (ctx) => {
     const body = await parseBody(ctx, DatakeyBody, deps.bodyLimit);
     const out = await hsm.request(keyed(ctx, 'datakey', { payloadBytes: body.bytes ?? 32 }), async (a) => {
       const d = await a.datakey(body.bytes, optBytes(body.aad, 'aad'));
@@ -230,33 +255,37 @@ export function keyRoutes(deps: AppDeps): Router {
   });
   r.post(
     '/v1/keys/:name/sign',
-    operation(
-      'sign',
-      SignItem,
-      (i) => Math.floor((i.message.length * 3) / 4),
-      (a, i) =>
-        a.sign(bytes(i.message, 'message'), {
-          encoding: i.encoding,
-          prehashed: i.prehashed,
-          context: optBytes(i.context, 'context'),
-        }),
+    hot(
+      operation(
+        'sign',
+        SignItem,
+        (i) => Math.floor((i.message.length * 3) / 4),
+        (a, i) =>
+          a.sign(bytes(i.message, 'message'), {
+            encoding: i.encoding,
+            prehashed: i.prehashed,
+            context: optBytes(i.context, 'context'),
+          }),
+      ),
     ),
   );
   r.post(
     '/v1/keys/:name/verify',
-    operation(
-      'verify',
-      VerifyItem,
-      (i) => Math.floor((i.message.length * 3) / 4),
-      async (a, i) => ({
-        valid: await a.verify(bytes(i.message, 'message'), i.signature, {
-          encoding: i.encoding,
-          prehashed: i.prehashed,
-          context: optBytes(i.context, 'context'),
-          keyVersion: i.keyVersion,
+    hot(
+      operation(
+        'verify',
+        VerifyItem,
+        (i) => Math.floor((i.message.length * 3) / 4),
+        async (a, i) => ({
+          valid: await a.verify(bytes(i.message, 'message'), i.signature, {
+            encoding: i.encoding,
+            prehashed: i.prehashed,
+            context: optBytes(i.context, 'context'),
+            keyVersion: i.keyVersion,
+          }),
         }),
-      }),
-      (i) => i.keyVersion ?? KeyService.versionOf(i.signature),
+        (i) => i.keyVersion ?? KeyService.versionOf(i.signature),
+      ),
     ),
   );
   r.post(
@@ -268,7 +297,7 @@ export function keyRoutes(deps: AppDeps): Router {
       (a, i) => a.hmac(bytes(i.message, 'message')),
     ),
   );
-  r.post('/v1/keys/:name/encapsulate', async (ctx: Context) => {
+  r.post('/v1/keys/:name/encapsulate', async (ctx) => {
     await parseBody(ctx, EmptyBody, deps.bodyLimit);
     const out = await hsm.request(keyed(ctx, 'encapsulate'), async (a) => {
       const e = await a.encapsulate();
@@ -276,7 +305,7 @@ export function keyRoutes(deps: AppDeps): Router {
     });
     respond(ctx, out);
   });
-  r.post('/v1/keys/:name/decapsulate', async (ctx: Context) => {
+  r.post('/v1/keys/:name/decapsulate', async (ctx) => {
     const body = await parseBody(ctx, DecapsulateBody, deps.bodyLimit);
     const out = await hsm.request(
       keyed(ctx, 'decapsulate', { version: (row) => body.keyVersion ?? row.latestVersion }),
@@ -288,7 +317,7 @@ export function keyRoutes(deps: AppDeps): Router {
     );
     respond(ctx, out);
   });
-  r.get('/v1/keys/:name/public', async (ctx: Context) => {
+  r.get('/v1/keys/:name/public', async (ctx) => {
     // `?format=a&format=b` arrives as an array: refused, not silently read as the default.
     const { format } = parseQuery(ctx, PublicKeyQuery);
     respond(ctx, await hsm.request(keyed(ctx, 'key.public'), (a) => a.publicKey(format)));
@@ -296,7 +325,7 @@ export function keyRoutes(deps: AppDeps): Router {
 
   // BYOK. The wrapping key is server-wide, like Vault transit's `wrapping_key` (not per key as in AWS
   // KMS GetParametersForImport): import creates the key, so there is no key yet to hang one on.
-  r.get('/v1/sys/wrapping-key', async (ctx: Context) => {
+  r.get('/v1/sys/wrapping-key', async (ctx) => {
     const { algorithm } = parseQuery(ctx, WrappingKeyQuery);
     respond(
       ctx,
@@ -306,7 +335,7 @@ export function keyRoutes(deps: AppDeps): Router {
     );
   });
 
-  r.post('/v1/keys/:name/import', async (ctx: Context) => {
+  r.post('/v1/keys/:name/import', async (ctx) => {
     const body = await parseBody(ctx, KeyImportBody, deps.bodyLimit);
     const name = ctx.params.name as string;
     assertKeyName(name);
@@ -348,7 +377,7 @@ export function keyRoutes(deps: AppDeps): Router {
   // version per request, as import takes one: the wrapping key is parsed before anything else, and
   // what no approval could fix (not exportable, verify-only, no such version) is refused before the
   // request is parked. Only the algorithm and the wrapping key's fingerprint reach the audit record.
-  r.post('/v1/keys/:name/export', async (ctx: Context) => {
+  r.post('/v1/keys/:name/export', async (ctx) => {
     const body = await parseBody(ctx, KeyExportBody, deps.bodyLimit);
     const wrappingPublicKey = parseWrappingKey(body.algorithm, body.wrappingKey);
     const fingerprint = wrappingKeyFingerprint(wrappingPublicKey);
@@ -374,7 +403,7 @@ export function keyRoutes(deps: AppDeps): Router {
     respond(ctx, out);
   });
 
-  r.post('/v1/random', async (ctx: Context) => {
+  r.post('/v1/random', async (ctx) => {
     const body = await parseBody(ctx, RandomBody, deps.bodyLimit);
     respond(
       ctx,

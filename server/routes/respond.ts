@@ -5,10 +5,15 @@
  * (server/transit/envelope.ts `sendParked`). {@link sendJson} answers a value as JSON.
  * @module
  */
-import type { Context } from 'koa';
+import type { HotContext } from '../direct.js';
 import type { Outcome } from '../../engine/hsm.js';
 
-export function respond<T>(ctx: Context, out: Outcome<T>, status = 200, shape: (value: T) => unknown = (v) => v): void {
+export function respond<T>(
+  ctx: HotContext,
+  out: Outcome<T>,
+  status = 200,
+  shape: (value: T) => unknown = (v) => v,
+): void {
   if (out.kind === 'parked') {
     ctx.status = 202;
     ctx.body = { ...out.approval };
@@ -30,7 +35,7 @@ export const JSON_TYPE = 'application/json; charset=utf-8';
  * through its generic header setter, which allocates per call (issue 14). Anything but a plain
  * object or array (a string, a Buffer, a stream, a class instance) goes Koa's way.
  */
-export function sendJson(ctx: Context, value: unknown, status = 200): void {
+export function sendJson(ctx: HotContext, value: unknown, status = 200): void {
   ctx.status = status;
   // Only a plain object or array: Koa answers a string as text, a Buffer or stream as bytes.
   const plain =

@@ -14,6 +14,7 @@
  */
 import { createHash, randomBytes, timingSafeEqual, createPrivateKey } from 'node:crypto';
 import Router from '@koa/router';
+import type { RouterContext } from '@koa/router';
 import type { Context } from 'koa';
 import { z } from 'zod';
 import { KeywardError } from '../../lib/errors.js';
@@ -25,10 +26,12 @@ import { refusedWithoutKey } from '../../engine/hsm.js';
 import type { Actions, KeyTarget, Outcome, RequestContext } from '../../engine/hsm.js';
 import type { KeyedOperation, Operation } from '../../engine/operations.js';
 import type { AppDeps } from '../deps.js';
+import { hot } from '../direct.js';
+import type { HotContext, HotRouteContext } from '../direct.js';
 import { caller } from '../auth.js';
 import { logUnhandled } from '../errors.js';
 import { readJson, validate } from '../body.js';
-import { plainFields } from '../schemas.js';
+import { plainFields, tapped } from '../schemas.js';
 import { sendData, sendErrors, sendNoContent, sendParked, sendThrown, vaultStatus } from '../transit/envelope.js';
 import { keywardType, readKeyData, vaultPublicKey, vaultTypeName } from '../transit/types.js';
 import {
@@ -56,7 +59,7 @@ const MAX_RANDOM = 128 * 1024;
 const ATTR = { api: 'vault-transit' } as const;
 
 /** The token: Vault's `X-Vault-Token`, else `Authorization: Bearer`. */
-function who(ctx: Context) {
+function who(ctx: HotContext) {
   // caller()'s object is fresh: set on it rather than copied (this runs on every transit request).
   const c = caller(ctx);
   const vaultToken = ctx.req.headers['x-vault-token'];
@@ -75,7 +78,7 @@ const unsupported = (message: string) => new KeywardError('OPTION_UNSUPPORTED', 
  * `curl --data @payload.json`, i.e. application/x-www-form-urlencoded). Kept in ctx.state.json for
  * parking and approval execution, as parseBody does.
  */
-async function rawBody(ctx: Context): Promise<Record<string, unknown>> {
+async function rawBody(ctx: HotContext): Promise<Record<string, unknown>> {
   let raw = ctx.state.json;
   if (raw === undefined) {
     delete ctx.req.headers['content-type'];
@@ -280,9 +283,18 @@ export function transitRoutes(deps: AppDeps): Router {
     method: 'get' | 'post' | 'delete',
     path: string,
     operation: Operation,
-    fn: (ctx: Context, done: Done) => Promise<void>,
+    fn: (ctx: RouterContext, done: Done) => Promise<void>,
   ): void {
-    r[method](TRANSIT_PREFIX + path, async (ctx: Context) => {
+    r[method](TRANSIT_PREFIX + path, vaultErrors(operation, fn));
+  }
+
+  /** {@link route} for a POST the direct path runs (server/direct.ts): its handler sees only what that path provides. */
+  function hotRoute(path: string, operation: Operation, fn: (ctx: HotRouteContext, done: Done) => Promise<void>): void {
+    r.post(TRANSIT_PREFIX + path, hot(vaultErrors(operation, fn)));
+  }
+
+  function vaultErrors<C extends HotContext>(operation: Operation, fn: (ctx: C, done: Done) => Promise<void>) {
+    return async (ctx: C): Promise<void> => {
       const done: Done = (out, send) =>
         out.kind === 'parked' ? sendParked(ctx, operation, out.approval) : send(out.value);
       try {
@@ -290,7 +302,7 @@ export function transitRoutes(deps: AppDeps): Router {
       } catch (err) {
         sendThrown(ctx, err, log);
       }
-    });
+    };
   }
 
   /**
@@ -299,7 +311,7 @@ export function transitRoutes(deps: AppDeps): Router {
    * `precheck` once the policies have not denied, before parking: approvers are never asked.
    */
   function keyed(
-    ctx: Context,
+    ctx: HotRouteContext,
     operation: KeyedOperation,
     opts: Omit<KeyTarget, 'name'> & Pick<RequestContext, 'payloadBytes' | 'attributes' | 'precheck'> = {},
   ): RequestContext & { key: KeyTarget } {
@@ -316,7 +328,7 @@ export function transitRoutes(deps: AppDeps): Router {
    * results and whether any failed.
    */
   async function runItems(
-    ctx: Context,
+    ctx: HotContext,
     items: unknown[],
     batch: boolean,
     run: (item: unknown) => Promise<Record<string, unknown>>,
@@ -348,7 +360,7 @@ export function transitRoutes(deps: AppDeps): Router {
    * `partial_failure_response_code` when some item succeeded.
    */
   function sendResults(
-    ctx: Context,
+    ctx: HotContext,
     out: { results: Record<string, unknown>[]; failed: number },
     batch: boolean,
     warnings: string[],
@@ -406,7 +418,7 @@ export function transitRoutes(deps: AppDeps): Router {
    * `POST /v1/transit/keys/:name` first. Then the items are encrypted with the created key.
    */
   async function upsert<T>(
-    ctx: Context,
+    ctx: HotRouteContext,
     typeName: string,
     payloadBytes: number,
     attributes: Record<string, string>,
@@ -587,7 +599,7 @@ export function transitRoutes(deps: AppDeps): Router {
     'hmac-key': (t) => keyTypeInfo(t).family === 'mac',
   };
 
-  const exportHandler = async (ctx: Context, done: Done) => {
+  const exportHandler = async (ctx: RouterContext, done: Done) => {
     const kind = ctx.params.key_type as string;
     const versionText = ctx.params.version as string | undefined;
     if (kind !== 'public-key' && !EXPORT_KINDS[kind]) {
@@ -651,7 +663,7 @@ export function transitRoutes(deps: AppDeps): Router {
   // ---------------------------------------------------------------------------------------------
   // Encrypt, decrypt, rewrap, datakey
 
-  route('post', '/encrypt/:name', 'encrypt', async (ctx, done) => {
+  hotRoute('/encrypt/:name', 'encrypt', async (ctx, done) => {
     const warnings: string[] = [];
     const raw = await rawBody(ctx);
     // The usual body (one plaintext) parses without zod to what both schemas give it.
@@ -670,7 +682,7 @@ export function transitRoutes(deps: AppDeps): Router {
       const i = checkItem(item);
       refuseSet(i.context, 'context', NO_DERIVATION);
       refuseSet(i.nonce, 'nonce', NO_CONVERGENT);
-      decodeB64(i.plaintext, 'plaintext').fill(0);
+      tapped(decodeB64(i.plaintext, 'plaintext')).fill(0);
       if (i.associated_data) decodeB64(i.associated_data, 'associated_data');
     };
     /** Encrypts every item with the key `a` acts on (the one loaded, or the one the upsert created). */
@@ -680,11 +692,16 @@ export function transitRoutes(deps: AppDeps): Router {
         refuseSet(i.context, 'context', NO_DERIVATION);
         refuseSet(i.nonce, 'nonce', NO_CONVERGENT);
         latestOnly(a.key, i.key_version, 'encrypts');
-        const res = await a.encrypt(
-          decodeB64(i.plaintext, 'plaintext'),
-          i.associated_data ? decodeB64(i.associated_data, 'associated_data') : undefined,
-        );
-        return { ciphertext: toVault(res.ciphertext), key_version: res.keyVersion };
+        const plaintext = tapped(decodeB64(i.plaintext, 'plaintext'));
+        try {
+          const res = await a.encrypt(
+            plaintext,
+            i.associated_data ? decodeB64(i.associated_data, 'associated_data') : undefined,
+          );
+          return { ciphertext: toVault(res.ciphertext), key_version: res.keyVersion };
+        } finally {
+          plaintext.fill(0);
+        }
       });
     const attributes: Record<string, string> = batch ? { batch: String(items.length) } : {};
     const run = () => hsm.request(keyed(ctx, 'encrypt', { payloadBytes: payload, attributes }), encryptItems);
@@ -723,7 +740,7 @@ export function transitRoutes(deps: AppDeps): Router {
     done(out, (res) => sendResults(ctx, res, batch, warnings, body.partial_failure_response_code));
   });
 
-  route('post', '/decrypt/:name', 'decrypt', async (ctx, done) => {
+  hotRoute('/decrypt/:name', 'decrypt', async (ctx, done) => {
     const warnings: string[] = [];
     const raw = await rawBody(ctx);
     const body = parse(raw, DecryptBody, warnings);
@@ -745,9 +762,11 @@ export function transitRoutes(deps: AppDeps): Router {
           if (i.ciphertext === undefined) throw bad('missing ciphertext to decrypt');
           refuseSet(i.context, 'context', NO_DERIVATION);
           refuseSet(i.nonce, 'nonce', NO_CONVERGENT);
-          const plaintext = await a.decrypt(
-            fromVault(i.ciphertext, 'ciphertext'),
-            i.associated_data ? decodeB64(i.associated_data, 'associated_data') : undefined,
+          const plaintext = tapped(
+            await a.decrypt(
+              fromVault(i.ciphertext, 'ciphertext'),
+              i.associated_data ? decodeB64(i.associated_data, 'associated_data') : undefined,
+            ),
           );
           try {
             return { plaintext: Buffer.from(plaintext).toString('base64') };
@@ -857,9 +876,9 @@ export function transitRoutes(deps: AppDeps): Router {
     return { opts, jws: ecdsa && jws };
   }
 
-  route('post', '/sign/:name', 'sign', signHandler);
+  hotRoute('/sign/:name', 'sign', signHandler);
   route('post', '/sign/:name/:hash_algorithm', 'sign', signHandler);
-  async function signHandler(ctx: Context, done: Done): Promise<void> {
+  async function signHandler(ctx: HotRouteContext, done: Done): Promise<void> {
     const warnings: string[] = [];
     const raw = await rawBody(ctx);
     const body = parse(raw, SignBody, warnings);
@@ -885,9 +904,9 @@ export function transitRoutes(deps: AppDeps): Router {
     done(out, (res) => sendResults(ctx, res, batch, warnings, body.partial_failure_response_code));
   }
 
-  route('post', '/verify/:name', 'verify', verifyHandler);
+  hotRoute('/verify/:name', 'verify', verifyHandler);
   route('post', '/verify/:name/:hash_algorithm', 'verify', verifyHandler);
-  async function verifyHandler(ctx: Context, done: Done): Promise<void> {
+  async function verifyHandler(ctx: HotRouteContext, done: Done): Promise<void> {
     const warnings: string[] = [];
     const raw = await rawBody(ctx);
     const body = parse(raw, VerifyBody, warnings);
@@ -947,7 +966,7 @@ export function transitRoutes(deps: AppDeps): Router {
 
   route('post', '/hmac/:name', 'hmac', hmacHandler);
   route('post', '/hmac/:name/:algorithm', 'hmac', hmacHandler);
-  async function hmacHandler(ctx: Context, done: Done): Promise<void> {
+  async function hmacHandler(ctx: RouterContext, done: Done): Promise<void> {
     const warnings: string[] = [];
     const raw = await rawBody(ctx);
     const body = parse(raw, HmacBody, warnings);
@@ -977,7 +996,7 @@ export function transitRoutes(deps: AppDeps): Router {
   // ---------------------------------------------------------------------------------------------
   // Random and hash (no key)
 
-  const randomHandler = async (ctx: Context, done: Done) => {
+  const randomHandler = async (ctx: RouterContext, done: Done) => {
     const warnings: string[] = [];
     const body = parse(await rawBody(ctx), RandomBody, warnings);
     let source = body.source ?? 'platform';
@@ -1009,7 +1028,7 @@ export function transitRoutes(deps: AppDeps): Router {
   route('post', '/random/:a', 'random', randomHandler);
   route('post', '/random/:source/:bytes', 'random', randomHandler);
 
-  const hashHandler = async (ctx: Context, done: Done) => {
+  const hashHandler = async (ctx: RouterContext, done: Done) => {
     const warnings: string[] = [];
     const body = parse(await rawBody(ctx), HashBody, warnings);
     const algorithm = vaultHash(

@@ -17,7 +17,7 @@
  * execute it.
  * @module
  */
-import type { Context } from 'koa';
+import type { HotContext } from '../direct.js';
 import { sendJson } from '../routes/respond.js';
 import { KeywardError } from '../../lib/errors.js';
 import { logUnhandled, statusFor, type ServerVisibleCode } from '../errors.js';
@@ -37,7 +37,7 @@ export interface VaultEnvelope {
 }
 
 /** The success envelope around `data` (status 200). */
-export function sendData(ctx: Context, data: Record<string, unknown>, warnings: readonly string[] = []): void {
+export function sendData(ctx: HotContext, data: Record<string, unknown>, warnings: readonly string[] = []): void {
   const body: VaultEnvelope = {
     request_id: String(ctx.state.reqId ?? ''),
     lease_id: '',
@@ -52,13 +52,13 @@ export function sendData(ctx: Context, data: Record<string, unknown>, warnings: 
 }
 
 /** Vault's answer to a write with nothing to return (delete): 204, no body. */
-export function sendNoContent(ctx: Context): void {
+export function sendNoContent(ctx: HotContext): void {
   ctx.status = 204;
   ctx.body = null;
 }
 
 export function sendErrors(
-  ctx: Context,
+  ctx: HotContext,
   status: number,
   errors: readonly string[],
   code?: string,
@@ -117,7 +117,7 @@ export function parkedMessage(operation: string, details: Record<string, unknown
  * A parked request (engine/pipeline.ts `Outcome`): Vault has no 202, so it is a 403 whose message
  * names the approval and how to execute it, with the approval itself in `approval` and a `Location`.
  */
-export function sendParked(ctx: Context, operation: string, approval: PendingApproval): void {
+export function sendParked(ctx: HotContext, operation: string, approval: PendingApproval): void {
   ctx.set('Location', `/v1/approvals/${approval.approvalId}`);
   sendErrors(ctx, 403, [parkedMessage(operation, { ...approval })], 'APPROVAL_PENDING', { approval: { ...approval } });
 }
@@ -126,7 +126,7 @@ export function sendParked(ctx: Context, operation: string, approval: PendingApp
  * Turns a thrown error into Vault's error body. Known KeywardErrors keep their message (they never
  * carry secrets); anything else is a 500 "internal error" whose details go to the log only.
  */
-export function sendThrown(ctx: Context, thrown: unknown, log: Logger): void {
+export function sendThrown(ctx: HotContext, thrown: unknown, log: Logger): void {
   const err = classifyStorageError(thrown);
   const status = err instanceof KeywardError ? vaultStatus(err.code) : undefined;
   if (err instanceof KeywardError && status !== undefined) {

@@ -5,8 +5,9 @@
  * status line, every header in order, body — except the values that differ from one request to
  * the next (Date, X-Request-Id, the checkpoint header's value; the random ciphertexts, the Vault
  * `request_id`, approval ids and times, kept at their length). The request's log lines and its
- * /metrics counters must agree too. A second part runs the refusal folding and the auth-failure
- * bound on two apps (direct on, off) with the same sequence, and compares answers and audit records.
+ * /metrics counters must agree too, and every plaintext the routes held must be wiped once answered.
+ * Another part runs the refusal folding and the auth-failure bound on two more apps (direct on,
+ * off) with the same sequence, and compares answers and audit records. All share one HSM.
  */
 import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
@@ -20,16 +21,18 @@ import { devBootstrap } from '../../engine/dev.js';
 import { Hsm } from '../../engine/hsm.js';
 import { readAuditRecords } from '../../engine/store/index.js';
 import { createApp, directPartsOf } from '../../server/app.js';
-import { DIRECT_BODY_MAX, requestListener } from '../../server/direct.js';
-import type { RequestListener } from '../../server/direct.js';
+import type { Context } from 'koa';
+import statuses from 'statuses';
+import { DIRECT_BODY_MAX, hot, requestListener } from '../../server/direct.js';
+import type { HotContext, HotHandler, RequestListener } from '../../server/direct.js';
 import { statusFor } from '../../server/errors.js';
 import { createLogger } from '../../server/log.js';
 import { appMetrics } from '../../server/metrics.js';
 import { refusalsOf } from '../../server/refusals.js';
+import { plaintextTap } from '../../server/schemas.js';
 import { compileFixture } from '../engine/policy/helpers.js';
 import { activateGlobalPolicy } from '../helpers/approvals.js';
 import { openTestStore } from '../helpers/store.js';
-import type { TestStore } from '../helpers/store.js';
 
 interface Raw {
   head: string;
@@ -121,15 +124,95 @@ function listenOn(listener: NodeListener): Promise<Server> {
 const b64 = (n: number, fill = 7) => Buffer.alloc(n, fill).toString('base64');
 
 describe('server/direct.ts', { timeout: 120_000 }, () => {
+  // One HSM for the file (opening one is most of its time); the corpus seals it, so it runs last.
+  let hsm: Hsm;
+  let root: string;
+  before(async () => {
+    hsm = await Hsm.open({ store: await openTestStore(), statusOf: statusFor });
+    root = (await devBootstrap(hsm)).rootToken;
+  });
+  after(() => hsm.close());
+
+  describe('refusal folding and the auth-failure bound, as on the Koa path', () => {
+    const sides: { app: ReturnType<typeof createApp>; server: Server; listener: RequestListener }[] = [];
+
+    before(async () => {
+      // Two apps over the file's HSM, direct path on and off, each with its own refusals.
+      for (const on of [true, false]) {
+        const app = createApp({
+          hsm,
+          log: createLogger({ write: () => {} }),
+          authFailureRate: { burst: 3, perMinute: 1 },
+          refusalFoldMs: 3_600_000,
+          directPath: on,
+        });
+        const listener = requestListener(app, directPartsOf(app));
+        sides.push({ app, listener, server: await listenOn(listener) });
+      }
+    });
+    after(async () => {
+      for (const s of sides) {
+        s.server.close();
+        s.server.closeAllConnections();
+        await refusalsOf(s.app)?.close();
+        appMetrics.get(s.app)?.close();
+      }
+    });
+
+    it('folds and bounds the same way', async () => {
+      const seq: Buffer[] = [];
+      for (let i = 0; i < 3; i++) seq.push(post('/v1/keys/aes/encrypt', '{"plaintext":', {}));
+      for (let i = 0; i < 5; i++)
+        seq.push(post('/v1/keys/aes/encrypt', { plaintext: b64(4) }, { Authorization: 'Bearer kwt_bad' }));
+      seq.push(post('/v1/transit/encrypt/aes', { plaintext: b64(4) }, { 'X-Vault-Token': 'kwt_bad' }));
+      const answers: Raw[][] = [];
+      const recs = [];
+      // One side after the other, so that each one's audit records are a range of the one log.
+      for (const s of sides) {
+        const from = (await readAuditRecords(hsm.store.db, 0, 1_000_000)).length;
+        const mine: Raw[] = [];
+        for (const bytes of seq) mine.push(normalize(await send(s.server, bytes)));
+        answers.push(mine);
+        await refusalsOf(s.app)!.flush();
+        recs.push(
+          (await readAuditRecords(hsm.store.db, from, 1_000_000))
+            .map((r) => decodeRecord(r.leaf))
+            .filter((r) => r.operation.startsWith('request.') || r.operation === 'encrypt')
+            .map((r) => {
+              const d = { ...r.details };
+              delete d.first;
+              delete d.last;
+              return [r.operation, r.status, r.code, r.principal, d, r.sizes];
+            }),
+        );
+      }
+      assert.equal(sides[0]!.listener.direct, seq.length);
+      assert.equal(sides[1]!.listener.direct, 0);
+      // Retry-After counts down from the bucket's emptying: a second apart between the two runs.
+      const seconds = answers.map((a) => a.map((r) => /\r\nRetry-After: (\d+)\r\n/.exec(r.head)?.[1]));
+      for (const [i, s] of seconds[0]!.entries())
+        assert.ok(Math.abs(Number(s ?? 0) - Number(seconds[1]![i] ?? 0)) <= 1, `Retry-After of answer ${i}`);
+      const strip = (r: Raw) => ({ ...r, head: r.head.replace(/(\r\nRetry-After: )\d+/, '$1x') });
+      assert.deepEqual(answers[0]!.map(strip), answers[1]!.map(strip));
+      assert.deepEqual(
+        answers[0]!.map((a) => a.head.split(' ')[1]),
+        ['400', '400', '400', '401', '401', '401', '429', '429', '429'],
+      );
+      assert.match(answers[0]![6]!.head, /\r\nRetry-After: \d+\r\n/);
+      assert.deepEqual(recs[0], recs[1]);
+      assert.ok(recs[0]!.some((r) => r[0] === 'request.refused.folded'));
+    });
+  });
+
   describe('the same answers, log lines and metrics as the Koa path', () => {
-    let store: TestStore;
-    let hsm: Hsm;
     let app: ReturnType<typeof createApp>;
     let listener: RequestListener;
     let direct: Server;
     let koa: Server;
     const logs: string[] = [];
-    let root: string;
+    /** The plaintexts the hot routes held (server/schemas.ts plaintextTap), and how many each case showed. */
+    const held: Uint8Array[] = [];
+    const plaintextsOf = new Map<string, number>();
     let appToken: string;
     let opToken: string;
     let kwCipher: string;
@@ -137,9 +220,6 @@ describe('server/direct.ts', { timeout: 120_000 }, () => {
     let vCipher: string;
 
     before(async () => {
-      store = await openTestStore();
-      hsm = await Hsm.open({ store, statusOf: statusFor });
-      root = (await devBootstrap(hsm)).rootToken;
       app = createApp({
         hsm,
         log: createLogger({ write: (l) => logs.push(l), level: 'info' }),
@@ -162,31 +242,39 @@ describe('server/direct.ts', { timeout: 120_000 }, () => {
       kwCipher = (await enc('/v1/keys/aes/encrypt', { plaintext: b64(1024) })).ciphertext;
       kwCipherAad = (await enc('/v1/keys/aes/encrypt', { plaintext: b64(10), aad: b64(5, 1) })).ciphertext;
       vCipher = (await enc('/v1/transit/encrypt/aes', { plaintext: b64(1024) })).data.ciphertext;
+      plaintextTap.seen = (bytes) => held.push(bytes);
     });
     after(async () => {
+      delete plaintextTap.seen;
       direct.close();
       koa.close();
       direct.closeAllConnections();
       koa.closeAllConnections();
       await refusalsOf(app)?.close();
       appMetrics.get(app)?.close();
-      await hsm.close();
     });
 
-    /** Sends `bytes` to both listeners in turn; asserts the same answer, log lines and counters; returns the answer. */
+    /**
+     * Sends `bytes` to both listeners in turn; asserts the same answer, log lines and counters, and
+     * that every plaintext the routes held is wiped once answered, whatever the answer; returns the answer.
+     */
     async function same(what: string, bytes: Buffer, goesDirect: boolean): Promise<Raw> {
       const metrics = appMetrics.get(app)!;
+      held.length = 0;
       const answers: Raw[] = [];
       const lines: unknown[][] = [];
       const moved: Record<string, number>[] = [];
       const taken = listener.direct;
+      // The counters after one request are those before the next.
+      let before = counters(await metrics.render());
       for (const server of [direct, koa]) {
-        const before = counters(await metrics.render());
         const from = logs.length;
         answers.push(await send(server, bytes));
         // The request line is written as the answer is sent; the socket's close comes after it.
         lines.push(logShape(logs.slice(from)));
-        moved.push(delta(before, counters(await metrics.render())));
+        const now = counters(await metrics.render());
+        moved.push(delta(before, now));
+        before = now;
       }
       assert.equal(listener.direct - taken, goesDirect ? 1 : 0, `${what}: ${goesDirect ? 'direct' : 'Koa'} expected`);
       assert.deepEqual(normalize(answers[0]!), normalize(answers[1]!), what);
@@ -194,6 +282,12 @@ describe('server/direct.ts', { timeout: 120_000 }, () => {
       assert.ok(lines[0]!.length >= 1, `${what}: a request line`);
       assert.deepEqual(moved[0], moved[1], `${what}: metrics`);
       assert.ok(Object.keys(moved[0]!).length > 0, `${what}: the counters moved`);
+      assert.deepEqual(
+        held.filter((b) => b.some((x) => x !== 0)).map((b) => b.length),
+        [],
+        `${what}: plaintexts left unwiped (their lengths)`,
+      );
+      plaintextsOf.set(what, held.length);
       return answers[0]!;
     }
 
@@ -270,6 +364,27 @@ describe('server/direct.ts', { timeout: 120_000 }, () => {
       );
     });
 
+    it("takes the reason phrase from Koa's own table (the statuses package), so the two cannot drift apart", async () => {
+      // A batch with one failing item answers the caller's partial_failure_response_code. A phrase
+      // Node's table does not have stands for a statuses version whose names differ from Node's.
+      const was = statuses.message[207];
+      statuses.message[207] = 'Partly Done';
+      try {
+        const r = await same(
+          'a phrase of the statuses table',
+          post(
+            '/v1/transit/encrypt/aes',
+            { batch_input: [{ plaintext: b64(2) }, { plaintext: 5 }], partial_failure_response_code: 207 },
+            vault(),
+          ),
+          true,
+        );
+        assert.match(r.head, /^HTTP\/1.1 207 Partly Done\r\n/);
+      } finally {
+        statuses.message[207] = was;
+      }
+    });
+
     it('answers refusals and errors alike', async () => {
       const enc = '/v1/keys/aes/encrypt';
       const tenc = '/v1/transit/encrypt/aes';
@@ -295,6 +410,17 @@ describe('server/direct.ts', { timeout: 120_000 }, () => {
         ['unknown key, transit decrypt', post('/v1/transit/decrypt/ghost', { ciphertext: vCipher }, vault()), true],
         ['wrong key type', post('/v1/keys/ed/encrypt', pt, app_()), true],
         ['wrong key type, transit', post('/v1/transit/encrypt/ed', pt, vault()), true],
+        ['encrypt, non-canonical aad', post(enc, { ...pt, aad: 'AB==' }, app_()), true],
+        [
+          'encrypt batch, an item with non-canonical aad',
+          post(enc, { batch: [{ plaintext: b64(3) }, { ...pt, aad: 'AB==' }] }, app_()),
+          true,
+        ],
+        [
+          'transit batch, an item with bad associated_data',
+          post(tenc, { batch_input: [{ plaintext: b64(3) }, { ...pt, associated_data: 'A' }] }, vault()),
+          true,
+        ],
         ['policy denial', post(enc, pt, { Authorization: `Bearer ${opToken}` }), true],
         ['policy denial, transit', post(tenc, pt, { 'X-Vault-Token': opToken }), true],
         ['root token', post(enc, pt, { Authorization: `Bearer ${root}` }), true],
@@ -358,6 +484,20 @@ describe('server/direct.ts', { timeout: 120_000 }, () => {
         ],
       ];
       for (const [what, bytes, goesDirect] of cases) await same(what, bytes, goesDirect);
+      // The corpus does reach the plaintexts: refused before the pipeline ran the operation (decoded
+      // by the fast check), and failing in it, in one item or in a batch's.
+      for (const what of [
+        'no token',
+        'unknown token',
+        'unknown key',
+        'policy denial',
+        'wrong key type',
+        'wrong key type, transit',
+        'encrypt, non-canonical aad',
+        'encrypt batch, an item with non-canonical aad',
+        'transit batch, an item with bad associated_data',
+      ])
+        assert.ok(plaintextsOf.get(what)! >= 2, `${what}: a plaintext on each path`);
     });
 
     it('answers a parked request alike', async () => {
@@ -385,12 +525,35 @@ describe('server/direct.ts', { timeout: 120_000 }, () => {
       assert.match(vParked.head, /^HTTP\/1.1 403 Forbidden/);
     });
 
+    it('types what the direct path runs against what it provides (checked by the type check, not run)', () => {
+      // tsconfig.json covers test/: `npm run typecheck` fails if any of these compiles.
+      const misuse = (): HotHandler[] => [
+        async (ctx) => {
+          // @ts-expect-error Koa's query is not on the direct path
+          void ctx.query;
+          // @ts-expect-error nor its throw
+          ctx.throw(400);
+          // @ts-expect-error nor its headers shortcut
+          void ctx.headers;
+        },
+        // @ts-expect-error a handler typed against Koa's whole context is not a hot one
+        hot(async (ctx: Context) => void ctx.query),
+      ];
+      // Koa's own context is a HotContext: the same handlers and helpers serve both paths.
+      const koaSide = (ctx: Context): HotContext => ctx;
+      assert.equal(typeof misuse, 'function');
+      assert.equal(typeof koaSide, 'function');
+    });
+
     it("a member of Koa's context the direct path does not provide throws, naming it, instead of reading as undefined", async () => {
       const errors: Error[] = [];
       const onError = (err: Error) => errors.push(err);
       app.on('error', onError);
-      // A front middleware that reads ctx.query, as a hot handler might one day.
-      const probe = requestListener(app, { ...directPartsOf(app)!, front: async (ctx) => void ctx.query });
+      // A front middleware that reads ctx.query through a cast, which the types cannot see.
+      const probe = requestListener(app, {
+        ...directPartsOf(app)!,
+        front: async (ctx) => void (ctx as unknown as Context).query,
+      });
       const server = await listenOn(probe);
       try {
         const r = await send(server, post('/v1/keys/aes/encrypt', { plaintext: b64(4) }, app_()));
@@ -411,80 +574,6 @@ describe('server/direct.ts', { timeout: 120_000 }, () => {
       assert.match(sealed.head, /^HTTP\/1.1 503 /);
       assert.match(sealed.head, /\r\nRetry-After: 1\r\n/);
       await same('sealed, transit', post('/v1/transit/decrypt/aes', { ciphertext: vCipher }, vault()), true);
-    });
-  });
-
-  describe('refusal folding and the auth-failure bound, as on the Koa path', () => {
-    const sides: {
-      store: TestStore;
-      hsm: Hsm;
-      app: ReturnType<typeof createApp>;
-      server: Server;
-      listener: RequestListener;
-    }[] = [];
-
-    before(async () => {
-      for (const on of [true, false]) {
-        const store = await openTestStore();
-        const hsm = await Hsm.open({ store, statusOf: statusFor });
-        await devBootstrap(hsm);
-        const app = createApp({
-          hsm,
-          log: createLogger({ write: () => {} }),
-          authFailureRate: { burst: 3, perMinute: 1 },
-          refusalFoldMs: 3_600_000,
-          directPath: on,
-        });
-        const listener = requestListener(app, directPartsOf(app));
-        sides.push({ store, hsm, app, listener, server: await listenOn(listener) });
-      }
-    });
-    after(async () => {
-      for (const s of sides) {
-        s.server.close();
-        s.server.closeAllConnections();
-        await refusalsOf(s.app)?.close();
-        appMetrics.get(s.app)?.close();
-        await s.hsm.close();
-      }
-    });
-
-    it('folds and bounds the same way', async () => {
-      const seq: Buffer[] = [];
-      for (let i = 0; i < 3; i++) seq.push(post('/v1/keys/aes/encrypt', '{"plaintext":', {}));
-      for (let i = 0; i < 5; i++)
-        seq.push(post('/v1/keys/aes/encrypt', { plaintext: b64(4) }, { Authorization: 'Bearer kwt_bad' }));
-      seq.push(post('/v1/transit/encrypt/aes', { plaintext: b64(4) }, { 'X-Vault-Token': 'kwt_bad' }));
-      const answers: Raw[][] = [[], []];
-      for (const bytes of seq)
-        for (const [i, s] of sides.entries()) answers[i]!.push(normalize(await send(s.server, bytes)));
-      assert.equal(sides[0]!.listener.direct, seq.length);
-      assert.equal(sides[1]!.listener.direct, 0);
-      assert.deepEqual(answers[0], answers[1]);
-      assert.deepEqual(
-        answers[0]!.map((a) => a.head.split(' ')[1]),
-        ['400', '400', '400', '401', '401', '401', '429', '429', '429'],
-      );
-      assert.match(answers[0]![6]!.head, /\r\nRetry-After: \d+\r\n/);
-      const recs = [];
-      for (const s of sides) {
-        await refusalsOf(s.app)!.flush();
-        recs.push(
-          (await readAuditRecords(s.hsm.store.db, 0, 1_000_000))
-            .map((r) => decodeRecord(r.leaf))
-            .filter((r) => r.operation.startsWith('request.') || r.operation === 'encrypt')
-            .map((r) => {
-              const d = { ...r.details };
-              delete d.first;
-              delete d.last;
-              // Keyed per HSM: the two differ whatever the path.
-              if (typeof d.token === 'string') d.token = d.token.replace(/[^:]+$/, 'x');
-              return [r.operation, r.status, r.code, r.principal, d, r.sizes];
-            }),
-        );
-      }
-      assert.deepEqual(recs[0], recs[1]);
-      assert.ok(recs[0]!.some((r) => r[0] === 'request.refused.folded'));
     });
   });
 });
