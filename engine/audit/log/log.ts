@@ -413,7 +413,8 @@ export class AuditLog {
   #kick(mayLinger: boolean): void {
     if (this.#scheduled || this.#lingerTimer) return;
     if (this.#flushes.size >= this.#inFlight || this.#queue.length === 0) return;
-    if (mayLinger && this.#lingerMaxMs > 0 && this.#flushes.size === 0) {
+    // Closing: no linger, so close() (which waits for flushes in flight and scheduled) drains the queue.
+    if (mayLinger && !this.#closed && this.#lingerMaxMs > 0 && this.#flushes.size === 0) {
       const { waitMs, target } = lingerFor({
         queued: this.#queue.length,
         returning: Math.max(0, this.#landedRecords - (this.#arrivals - this.#landedArrivals)),

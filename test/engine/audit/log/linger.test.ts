@@ -101,6 +101,38 @@ describe('AuditLog linger', () => {
       await store.close();
     }
   });
+  it('close() drains a record a linger would hold: it does not linger once closing', async (t) => {
+    const store = await openTestStore();
+    // PostgreSQL: the holder below makes the append statement reliably slow (the head row's lock).
+    if (store.driver !== 'postgres') {
+      await store.close();
+      return t.skip('PGlite runs the holder and the append on one session: statements are not reliably slow');
+    }
+    try {
+      const log = await AuditLog.open(store.db, { lingerMaxMs: 20 });
+      // Eight records land behind a slow statement: its latency is now worth lingering for.
+      let holder = await slowNextStatement(store.db, 60);
+      await Promise.all([holder, ...Array.from({ length: 8 }, (_, i) => log.append(sampleRecord(i)))]);
+      // Eight more behind another slow statement. As the first of them is answered (while the flush
+      // that landed them has not yet ended), one more record comes and close() is called: the flush's
+      // end then found the eight answered clients "returning" and lingered for them, and the old
+      // close() returned with that record held by the linger's timer.
+      holder = await slowNextStatement(store.db, 60);
+      let late: Promise<number> | undefined;
+      let closing: Promise<void> | undefined;
+      const second = Array.from({ length: 8 }, (_, i) => log.append(sampleRecord(8 + i)));
+      void second[0]!.then(() => {
+        late = log.append(sampleRecord(16, { requestId: 'late' }));
+        closing = log.close();
+      });
+      await Promise.all([holder, ...second]);
+      await closing;
+      assert.equal(log.committed, 17, 'every record appended before close() is committed when it returns');
+      assert.equal(await late, 16);
+    } finally {
+      await store.close();
+    }
+  });
   it('does not linger when switched off (the default on PGlite)', async () => {
     const store = await openTestStore();
     try {
