@@ -338,9 +338,10 @@ export function validateRecord(value: unknown): AuditRecord {
 function policyResults(v: unknown): AuditPolicyResult[] {
   if (!Array.isArray(v) || v.length > MAX_RECORD_POLICIES)
     invalid('policies', `an array of at most ${MAX_RECORD_POLICIES} policy results`, got(v));
-  // Every index is read (map would skip the holes of a sparse array, and so drop them from the leaf).
+  // Every index is read (map would skip the holes of a sparse array, and so drop them from the leaf);
+  // the length once, as map did (a getter that pushes cannot take the array past the bound checked).
   const out: AuditPolicyResult[] = [];
-  for (let i = 0; i < v.length; i++) {
+  for (let i = 0, n = v.length; i < n; i++) {
     const p: unknown = v[i];
     const f = `policies.${i}`;
     if (!isPlainObject(p)) invalid(f, 'an object {sha256, decision, gas}', got(p));
