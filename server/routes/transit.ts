@@ -18,6 +18,7 @@ import type { RouterContext } from '@koa/router';
 import type { Context } from 'koa';
 import { z } from 'zod';
 import { KeywardError } from '../../lib/errors.js';
+import { toBase64 } from '../../lib/bytes.js';
 import { MAX_LIST_LIMIT, assertKeyName } from '../../engine/keys/service.js';
 import { keyTypeInfo } from '../../engine/crypto/index.js';
 import type { KeyType, SignOptions } from '../../engine/crypto/index.js';
@@ -769,7 +770,7 @@ export function transitRoutes(deps: AppDeps): Router {
             ),
           );
           try {
-            return { plaintext: Buffer.from(plaintext).toString('base64') };
+            return { plaintext: toBase64(plaintext) };
           } finally {
             plaintext.fill(0);
           }
@@ -833,7 +834,7 @@ export function transitRoutes(deps: AppDeps): Router {
           return {
             ciphertext: toVault(d.ciphertext),
             key_version: d.keyVersion,
-            ...(kind === 'plaintext' ? { plaintext: Buffer.from(d.plaintext).toString('base64') } : {}),
+            ...(kind === 'plaintext' ? { plaintext: toBase64(d.plaintext) } : {}),
           };
         } finally {
           d.plaintext.fill(0);
@@ -1090,7 +1091,7 @@ function publicB64(info: { versions: Array<{ version: number; publicKey: string 
  */
 function vaultPrivateKey(type: KeyType, material: Uint8Array): string {
   const family = keyTypeInfo(type).family;
-  if (family === 'aead' || family === 'mac') return Buffer.from(material).toString('base64');
+  if (family === 'aead' || family === 'mac') return toBase64(material);
   if (
     type === 'ed25519' ||
     type === 'ecdsa-p256' ||
@@ -1107,5 +1108,5 @@ function vaultPrivateKey(type: KeyType, material: Uint8Array): string {
     }
     return String(key.export({ format: 'pem', type: type.startsWith('rsa') ? 'pkcs1' : 'sec1' }));
   }
-  return Buffer.from(material).toString('base64');
+  return toBase64(material);
 }
