@@ -216,6 +216,8 @@ export default class AuditVerifyCommand extends RemoteCommand {
         `--from ${from} is not below the log's head (${num(head)} committed records)`,
       );
     const reportTo = to ?? head;
+    // No page to read from `at`: the walk reports the records from there as missing.
+    const noRecords = (at: number): RecordsPage => ({ raw: false, size: head, from: at, count: 0, end: at, rows: [] });
     const progress = new Progress(this.context.stderr, { enabled: !this.json, label: 'verifying' });
 
     const rootChecks: RootCheck[] = [];
@@ -230,10 +232,7 @@ export default class AuditVerifyCommand extends RemoteCommand {
     try {
       if (expected > 0) {
         progress.update(expected, end, expected >= end);
-        if (expected < end)
-          current = second
-            ? await second
-            : { raw: false, size: head, from: expected, count: 0, end: expected, rows: [] };
+        if (expected < end) current = second ? await second : noRecords(expected);
       }
       while (expected < end) {
         // Fetch the next page while this one is checked.
@@ -259,7 +258,7 @@ export default class AuditVerifyCommand extends RemoteCommand {
         expected += take.count;
         progress.update(expected, end, expected >= end);
         if (expected >= end) break;
-        current = ahead ? await ahead : { raw: false, size: head, from: expected, count: 0, end: expected, rows: [] };
+        current = ahead ? await ahead : noRecords(expected);
       }
       await verifier.finish();
     } catch (err) {

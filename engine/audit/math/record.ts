@@ -422,17 +422,15 @@ export function canonicalRecordJson(v: unknown): string {
  */
 function recordJson(r: AuditRecord): string {
   const j = JSON.stringify;
-  const policies = r.policies.map(policyJson).join(',');
+  const policies = r.policies
+    .map((p) => `{"decision":${j(p.decision)},"gas":${p.gas},"sha256":${j(p.sha256)}}`)
+    .join(',');
   return (
     `{"approvalId":${j(r.approvalId)},"code":${j(r.code)},"decision":${j(r.decision)},"details":${r.details === null ? 'null' : canonicalRecordJson(r.details)},` +
     `"inputDigest":${j(r.inputDigest)},"key":${j(r.key)},"keyVersion":${j(r.keyVersion)},"node":${j(r.node)},"operation":${j(r.operation)},` +
     `"policies":[${policies}],"principal":${j(r.principal)},"reason":${j(r.reason)},"requestId":${j(r.requestId)},` +
     `"sizes":{"in":${r.sizes.in},"out":${r.sizes.out}},"status":${r.status},"time":${j(r.time)},"v":${r.v}}`
   );
-}
-
-function policyJson(p: AuditPolicyResult): string {
-  return `{"decision":${JSON.stringify(p.decision)},"gas":${p.gas},"sha256":${JSON.stringify(p.sha256)}}`;
 }
 
 /**
