@@ -2,8 +2,8 @@
  * The direct path (issue 14): a POST on a hot route (a handler registered with {@link hot}: the
  * native and the Vault transit encrypt, decrypt, sign and verify) runs the app's own front
  * middleware and the route's own handler (server/app.ts `front`, the handler `routeTable` would
- * call) on a {@link DirectContext}
- * instead of the context Koa builds, and is answered as Koa's `respond` would answer it. Koa's
+ * call) on a {@link DirectContext} instead of the context Koa builds, and is answered as Koa's
+ * `respond` would answer it. Koa's
  * per-request machinery (three prototype objects, the middleware composition, the on-finished
  * watchers, the getter chains into the request and response, its respond) cost ~9 µs of a ~90–140 µs
  * encrypt (bench/api's profile); the rules (headers, refusals, errors, the log line, metrics, the
