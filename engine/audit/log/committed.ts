@@ -53,22 +53,22 @@ export class CommittedBatches {
   }
 
   /**
-   * Keeps a copy of `batch`'s hashes and chain values in one buffer of its own: the log's are small
-   * slices of Buffer's shared pool, and kept for seconds each would pin a whole 8 KiB pool slab.
+   * Keeps `batch`'s hashes and chain values in one buffer of their own: as they are when they already
+   * are the two halves of one (the log's #build allocates them so), else a copy (small slices of
+   * Buffer's shared pool, kept for seconds each, would pin a whole 8 KiB pool slab).
    */
   add(batch: CommittedBatch): void {
     const { n } = batch;
     if (this.#stopped || n < 1 || batch.hashes.length !== 32 * n || batch.chains.length !== 32 * n) return;
-    const own = Buffer.allocUnsafeSlow(64 * n);
-    own.set(batch.hashes, 0);
-    own.set(batch.chains, 32 * n);
-    const entry: CommittedBatch = {
-      first: batch.first,
-      n,
-      leafBytes: batch.leafBytes,
-      hashes: own.subarray(0, 32 * n),
-      chains: own.subarray(32 * n),
-    };
+    let { hashes, chains } = batch;
+    if (!ownHalves(hashes, chains)) {
+      const own = Buffer.allocUnsafeSlow(64 * n);
+      own.set(hashes, 0);
+      own.set(chains, 32 * n);
+      hashes = own.subarray(0, 32 * n);
+      chains = own.subarray(32 * n);
+    }
+    const entry: CommittedBatch = { first: batch.first, n, leafBytes: batch.leafBytes, hashes, chains };
     const replaced = this.#byFirst.get(batch.first);
     if (replaced) this.#drop(replaced);
     this.#byFirst.set(batch.first, entry);
@@ -134,4 +134,15 @@ export class CommittedBatches {
       this.#orderFrom = 0;
     }
   }
+}
+
+/** Whether `hashes` and `chains` are the first and second half of one ArrayBuffer, nothing else in it. */
+function ownHalves(hashes: Uint8Array, chains: Uint8Array): boolean {
+  const b = hashes.buffer;
+  return (
+    chains.buffer === b &&
+    b.byteLength === hashes.length + chains.length &&
+    hashes.byteOffset === 0 &&
+    chains.byteOffset === hashes.length
+  );
 }

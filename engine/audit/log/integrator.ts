@@ -49,7 +49,7 @@ import {
   rootFromFrontier,
 } from '../math/merkle.js';
 import type { NodeHash } from '../math/merkle.js';
-import { leafHashesOfJoined, nodeHashFast, sha256Fast } from '../verifier/sha256-fast.js';
+import { leafHashesInto, nodeHasher, sha256Is } from './digest.js';
 
 /** The advisory lock key of the integrator ("KWIN"). */
 export const INTEGRATOR_LOCK_KEY = 0x4b57494e;
@@ -266,7 +266,7 @@ export class AuditIntegrator {
     const leafHashes = checkedLeafHashes(batches, tree.size, n, prev);
     const hashes: Uint8Array[] = new Array<Uint8Array>(n);
     for (let k = 0; k < n; k++) hashes[k] = leafHashes.subarray(32 * k, 32 * k + 32);
-    const next = appendLeaves(tree.frontier, tree.size, hashes, { hash: nodeHashFast, keepLevel: isTileLevel });
+    const next = appendLeaves(tree.frontier, tree.size, hashes, { hash: nodeHasher(), keepLevel: isTileLevel });
     const note = signer.sign(next.size, next.root, this.#now());
     let moved: boolean;
     try {
@@ -313,6 +313,7 @@ export class AuditIntegrator {
         partial.push({ level, index: Math.floor(nodes / TILE_WIDTH), count: nodes % TILE_WIDTH });
     }
     const stored = await getAuditTiles(tx, partial);
+    const nodeHash = nodeHasher();
     const rebuilt = new Map<string, { level: number; index: number; hashes: Uint8Array }>();
     for (const { level, index, count } of partial) {
       if (stored.get(`${level}:${index}`)?.length === 32 * count) continue;
@@ -330,7 +331,7 @@ export class AuditIntegrator {
           const tile = tiles.get(`${t.level}:${t.index}`);
           const node =
             tile?.length === 32 * TILE_WIDTH
-              ? nodeFromTile(tile, { level: t.level, index: 0, start: 0, count: TILE_WIDTH }, nodeHashFast)
+              ? nodeFromTile(tile, { level: t.level, index: 0, start: 0, count: TILE_WIDTH }, nodeHash)
               : undefined;
           if (!node)
             throw corrupt(
@@ -349,7 +350,7 @@ export class AuditIntegrator {
     const frontier = frontierNodes(size).map(({ level, index }) => {
       const span = nodeTileSpan(level, index);
       const tile = tiles.get(`${span.level}:${span.index}`);
-      return tile ? nodeFromTile(tile, span, nodeHashFast) : undefined;
+      return tile ? nodeFromTile(tile, span, nodeHash) : undefined;
     });
     const root = frontier.every((h) => h !== undefined) ? Buffer.from(rootFromFrontier(frontier, size)) : undefined;
     const cp = await auditCheckpointAt(tx, size);
@@ -405,7 +406,7 @@ function checkedLeafHashes(batches: readonly RoundBatch[], from: number, n: numb
   // The leaf hashes, concatenated: the level 0 tiles as stored. node:crypto's (merkle.ts's are
   // @noble's, which also run in the browser, ~2.5x slower here): those this node kept when it
   // committed the batch (#readBatches), else each batch's leaves encoded once and hashed in place
-  // (leafHashesOfJoined). Every new record must be there, in index order, and its stored chain
+  // (leafHashesInto). Every new record must be there, in index order, and its stored chain
   // value must follow from the one before it and its leaf hash.
   const leafHashes = Buffer.allocUnsafe(32 * n);
   const link = Buffer.allocUnsafe(64); // chain(i - 1) ‖ leaf hash(i)
@@ -418,7 +419,7 @@ function checkedLeafHashes(batches: readonly RoundBatch[], from: number, n: numb
     if (i > 0 && k0 !== 0) throw corrupt(`record ${b.first}: its batch overlaps the one before it`);
     if (b.chains.length !== 32 * b.n)
       throw corrupt(`record ${b.first}: its batch holds ${b.chains.length} bytes of chain values for ${b.n} records`);
-    const { hashes, count } = b.hashes ? { hashes: b.hashes, count: b.n } : leafHashesOfJoined(b.leaves);
+    const { hashes, count } = b.hashes ? { hashes: b.hashes, count: b.n } : leafHashesInto(b.leaves);
     if (count !== b.n) throw corrupt(`record ${b.first}: its batch holds ${count} leaves where ${b.n} were written`);
     for (let k = k0; k < b.n && i < n; k++, i++) {
       const idx = from + i;
@@ -426,7 +427,7 @@ function checkedLeafHashes(batches: readonly RoundBatch[], from: number, n: numb
       leafHashes.set(lh, 32 * i);
       link.set(lh, 32);
       const chain = b.chains.subarray(32 * k, 32 * k + 32);
-      if (!sha256Fast(link).equals(chain))
+      if (!sha256Is(link, chain))
         throw corrupt(
           `record ${idx}: its chain value does not follow from record ${idx - 1} and its leaf (edited or reordered)`,
         );

@@ -43,8 +43,8 @@ import {
 } from '../../store/index.js';
 import { encodeRecordText } from '../math/record.js';
 import type { AuditRecord } from '../math/record.js';
-import { leafHashesOfJoined, sha256Fast } from '../verifier/sha256-fast.js';
 import { CommittedBatches } from './committed.js';
+import { leafHashesInto, sha256Into } from './digest.js';
 import { batchInputsPath, packBatchInputs } from './inputs.js';
 import type { AuditInput } from './inputs.js';
 
@@ -358,22 +358,24 @@ export class AuditLog {
    * The batch of `items` on `base`: each record's chain value, chain_i = SHA-256(chain_{i-1} ‖
    * SHA-256(0x00 ‖ leaf_i)), the leaves joined by "\n", and the inputs sealed as one blob at the
    * batch's path. The leaves are encoded to UTF-8 once for the whole batch and hashed in place
-   * (`leafHashesOfJoined`). Throws what the sealer throws (SEALED).
+   * (`leafHashesInto`); the leaf hashes and chain values share one buffer of their own, which
+   * `committedBatches` keeps as it is. Throws what the sealer throws (SEALED).
    */
   #build(base: AuditHead, items: readonly { leaf: string }[], inputs: readonly AuditInput[]): Built {
     const n = items.length;
     let leaves = items[0]!.leaf;
     for (let i = 1; i < n; i++) leaves += '\n' + items[i]!.leaf;
-    const { hashes, count, bytes } = leafHashesOfJoined(leaves);
+    const own = Buffer.allocUnsafeSlow(64 * n);
+    const { count, bytes } = leafHashesInto(leaves, own, 0);
     if (count !== n) throw new Error(`internal: ${n} audit records joined into ${count} leaves`);
-    const chains = Buffer.allocUnsafe(32 * n);
-    const pair = Buffer.allocUnsafe(64);
+    const hashes = own.subarray(0, 32 * n);
+    const chains = own.subarray(32 * n);
+    const pair = chainInput;
     pair.set(base.chain, 0);
     for (let i = 0; i < n; i++) {
       pair.set(hashes.subarray(32 * i, 32 * i + 32), 32);
-      const chain = sha256Fast(pair);
-      chains.set(chain, 32 * i);
-      pair.set(chain, 0);
+      sha256Into(pair, chains, 32 * i);
+      pair.set(chains.subarray(32 * i, 32 * i + 32), 0);
     }
     let sealed: Uint8Array | null = null;
     if (inputs.length > 0) {
@@ -539,6 +541,9 @@ export class AuditLog {
     }
   }
 }
+
+/** chain_{i-1} ‖ leaf hash_i, for #build (synchronous, so one buffer serves every batch). */
+const chainInput = Buffer.allocUnsafeSlow(64);
 
 function sameHead(a: AuditHead, b: AuditHead): boolean {
   return a.size === b.size && Buffer.from(a.chain.buffer, a.chain.byteOffset, a.chain.byteLength).equals(b.chain);

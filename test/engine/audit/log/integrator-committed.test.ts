@@ -299,6 +299,11 @@ describe('the integrator with the leaf hashes its node kept', { timeout: 60_000 
     source.hashes.fill(0);
     source.chains.fill(0);
     assert.deepEqual([kept.get(12)!.hashes[0], kept.get(12)!.chains[31]], [7, 9]);
+    // The two halves of one buffer of their own (what the log's #build gives) are kept as they are.
+    const own = Buffer.alloc(64 * 2, 5);
+    kept.add({ first: 20, n: 2, leafBytes: 2, hashes: own.subarray(0, 64), chains: own.subarray(64) });
+    assert.equal(kept.get(20)!.hashes.buffer, own.buffer);
+    assert.equal(kept.get(20)!.chains.byteOffset, 64);
     // A malformed entry is not kept.
     kept.add({ ...batch(13, 2), chains: new Uint8Array(3) });
     assert.equal(kept.get(13), undefined);
