@@ -18,7 +18,7 @@ import type { Worker } from 'node:worker_threads';
 import { KeywardError, isKeywardError, type KeywardCode } from '../../../lib/errors.js';
 import { startWorker } from '../../workers.js';
 import { EMPTY_ROOT, HASH_LEN, rootFromFrontier } from '../math/merkle.js';
-import { MAX_LEAF_BYTES, decodeLeafText } from '../math/record.js';
+import { MAX_LEAF_BYTES, decodeLeafText, isCanonicalRecordLeaf } from '../math/record.js';
 import { sha256Fast } from './sha256-fast.js';
 
 /** A stored record as read from the database (bytes) or served by GET /v1/audit/records (text, hex). */
@@ -50,6 +50,8 @@ const CHUNK_MAX = 1024;
 // made of one and a canonical record passed, though the bytes hashed are not canonical JSON).
 const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 const encoder = new TextEncoder();
+/** String.prototype.isWellFormed (Node ≥ 20; not in the ES2023 typings): no lone surrogate. */
+const isWellFormed = (s: string): boolean => (s as string & { isWellFormed(): boolean }).isWellFormed();
 
 /** bytes[begin, end) in a buffer of its own (a Buffer's `slice` is a view, and may share a pooled one). */
 function copy(bytes: Uint8Array, begin: number, end: number): Uint8Array {
@@ -86,7 +88,7 @@ export function checkChunk(
       failure: { index, code, message: `record ${index}: ${message}` },
     });
     const leaf = leaves[k]!;
-    let text: string;
+    let text: string | undefined;
     let len: number;
     scratch[0] = 0x00; // RFC 9162 leaf prefix
     if (typeof leaf === 'string') {
@@ -99,20 +101,27 @@ export function checkChunk(
       len = leaf.length;
       if (len > MAX_LEAF_BYTES)
         return fail('AUDIT_RECORD_INVALID', `leaf: expected at most ${MAX_LEAF_BYTES} bytes, got ${len}`);
-      try {
-        text = utf8.decode(leaf);
-      } catch {
-        return fail('AUDIT_LEAF_NOT_CANONICAL', 'leaf is not valid UTF-8');
-      }
       scratch.set(leaf, 1);
     }
     if (len > MAX_LEAF_BYTES)
       return fail('AUDIT_RECORD_INVALID', `leaf: expected at most ${MAX_LEAF_BYTES} bytes, got ${len}`);
-    try {
-      decodeLeafText(text);
-    } catch (err) {
-      if (!isKeywardError(err)) throw err;
-      return fail(err.code, err.message);
+    // The scanner reads the bytes hashed; a string's are those only if it is well-formed (encodeInto
+    // writes U+FFFD for a lone surrogate). What it does not accept, decodeLeafText decides and words.
+    const fast = (text === undefined || isWellFormed(text)) && isCanonicalRecordLeaf(scratch, 1, len + 1);
+    if (!fast) {
+      if (text === undefined) {
+        try {
+          text = utf8.decode(leaf as Uint8Array);
+        } catch {
+          return fail('AUDIT_LEAF_NOT_CANONICAL', 'leaf is not valid UTF-8');
+        }
+      }
+      try {
+        decodeLeafText(text);
+      } catch (err) {
+        if (!isKeywardError(err)) throw err;
+        return fail(err.code, err.message);
+      }
     }
     const lh = sha256Fast(scratch.subarray(0, len + 1));
     hashes.set(lh, k * HASH_LEN);
