@@ -2,5 +2,5 @@
 import { Cli } from 'clipanion';
 import { buildCli } from './index.js';
 
-const cli = buildCli();
-await cli.runExit(process.argv.slice(2), Cli.defaultContext);
+const argv = process.argv.slice(2);
+await buildCli({ argv }).runExit(argv, Cli.defaultContext);

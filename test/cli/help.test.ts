@@ -8,6 +8,7 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { describe, it } from 'node:test';
+import { COMMANDS, commandsFor } from '../../cli/index.js';
 import { CLI_ENTRY, runCli } from '../helpers/cli.js';
 
 const ANSI = /\x1b\[/;
@@ -26,6 +27,15 @@ function runOnTty(args: string[], env: Record<string, string | undefined> = {}):
 }
 
 describe('keyward --help (CLI)', { timeout: 120_000 }, () => {
+  it('registers only the commands the first word names (all of them for anything else)', () => {
+    const audit = commandsFor(['audit', 'verify', '--json']);
+    assert.ok(audit.length >= 5 && audit.length < COMMANDS.length);
+    assert.ok(audit.every((c) => c.paths?.some((p) => p[0] === 'audit')));
+    assert.equal(audit.length, COMMANDS.filter((c) => c.paths?.some((p) => p[0] === 'audit')).length);
+    for (const argv of [[], ['--help'], ['--version'], ['audt', 'verify'], ['--addr', 'x', 'status']])
+      assert.equal(commandsFor(argv), COMMANDS, argv.join(' '));
+  });
+
   it('is plain text when piped, lists each command once, and says the shared options once', async () => {
     const r = await runCli(['--help'], { NO_COLOR: undefined });
     assert.equal(r.code, 0, r.stderr);

@@ -5,13 +5,16 @@
  */
 import { readFile } from 'node:fs/promises';
 import { KeywardError, isKeywardError } from '../../../lib/errors.js';
-import type { ReplayFn, VerifiedCheckpoint, VerifierKey } from '../../../engine/audit/math/index.js';
+import type { NoteVerifyOptions, ReplayFn, VerifiedCheckpoint, VerifierKey } from '../../../engine/audit/math/index.js';
 import type { KeywardClient } from '@keyward/client';
 import { readText } from '../../files.js';
 import { done } from '../../http.js';
 
-/** Loaded when used: every command's module is imported when the CLI starts. */
-const auditMath = () => import('../../../engine/audit/math/index.js');
+/**
+ * Loaded when used: every command's module is imported when the CLI starts. The note module alone,
+ * not ../math/index.js, whose bundle verifier loads zod (`audit verify` waits for this import).
+ */
+const notes = () => import('../../../engine/audit/math/note.js');
 
 /** Largest bundle file read (a V8 string holds at most ~512 M characters). */
 export const MAX_BUNDLE_FILE = 512 * 1024 * 1024;
@@ -49,7 +52,7 @@ export async function readBundleFile(path: string): Promise<Uint8Array> {
 
 /** Parses a trusted keys file (one C2SP verifier key per line, `#` comments), naming the file on error. */
 export async function readTrustedKeys(path: string): Promise<VerifierKey[]> {
-  const { parseTrustedKeysFile } = await auditMath();
+  const { parseTrustedKeysFile } = await notes();
   const text = await readText(path, 'trusted keys file');
   try {
     return parseTrustedKeysFile(text);
@@ -88,11 +91,12 @@ export async function readCheckpointNote(path: string): Promise<string> {
 export async function readTrustedCheckpoint(
   path: string,
   trusted: readonly VerifierKey[],
+  opts: NoteVerifyOptions = {},
 ): Promise<VerifiedCheckpoint> {
-  const { verifyNote } = await auditMath();
+  const { verifyNote } = await notes();
   const note = await readCheckpointNote(path);
   try {
-    return verifyNote(note, trusted);
+    return verifyNote(note, trusted, opts);
   } catch (err) {
     throw prefixed(`previous checkpoint ${path}: `, err);
   }
@@ -102,7 +106,7 @@ export async function readTrustedCheckpoint(
 export async function readCheckpointUnverified(
   path: string,
 ): Promise<{ origin: string; size: number; root: Uint8Array }> {
-  const { parseCheckpoint, parseNote } = await auditMath();
+  const { parseCheckpoint, parseNote } = await notes();
   const note = await readCheckpointNote(path);
   try {
     return parseCheckpoint(parseNote(note).text);
@@ -120,7 +124,7 @@ export async function liveTrustedKeys(
   trustedKeyFile: string | undefined,
   warn: (text: string) => void,
 ): Promise<{ keys: VerifierKey[]; pinned: boolean }> {
-  const { parseTrustedKeysFile } = await auditMath();
+  const { parseTrustedKeysFile } = await notes();
   if (trustedKeyFile !== undefined) return { keys: await readTrustedKeys(trustedKeyFile), pinned: true };
   const res = done(await client.get('/v1/audit/keys'));
   warn(
@@ -148,7 +152,7 @@ export interface Replayer {
 export async function policyReplayer(): Promise<Replayer> {
   const { loadPolicy } = await import('../../../engine/policy/sandbox/index.js');
   const { bundledMetering } = await import('../../../engine/policy/bindings/prebuilt.js');
-  const { sha256Hex } = await auditMath();
+  const { sha256Hex } = await import('../../../engine/audit/math/record.js');
   const prebuilt = bundledMetering();
   type Loaded = Awaited<ReturnType<typeof loadPolicy>>;
   const byBytes = new WeakMap<Uint8Array, Promise<Loaded>>();
@@ -181,9 +185,13 @@ export async function policyReplayer(): Promise<Replayer> {
   };
 }
 
-/** `1234567` → `1,234,567`. */
+/** `1234567` → `1,234,567` (rounded). */
 export function num(n: number): string {
-  return Math.round(n).toLocaleString('en-US');
+  const r = Math.round(n);
+  // Not toLocaleString for safe integers: its first call loads ICU's number formatting, 50-160 ms of
+  // CPU that `audit verify` spent before its first records were folded.
+  if (!Number.isSafeInteger(r)) return r.toLocaleString('en-US');
+  return (r < 0 ? '-' : '') + String(Math.abs(r)).replace(/\B(?=(\d{3})+$)/g, ',');
 }
 
 /**

@@ -3,19 +3,23 @@ import type { KeywardClient } from '@keyward/client';
 import { Command, Option } from 'clipanion';
 import { KeywardError, isKeywardError } from '../../../lib/errors.js';
 import { fromBase64 } from '../../../lib/bytes.js';
-import type { VerifiedCheckpoint, VerifierKey } from '../../../engine/audit/math/index.js';
-import type { LeafHashes, LogVerifier, RootCheck, VerifyPool } from '../../../engine/audit/verifier/index.js';
+import type { NoteVerifyOptions, VerifiedCheckpoint, VerifierKey } from '../../../engine/audit/math/note.js';
+import type { LeafHashes, RootCheck, VerifyPool } from '../../../engine/audit/verifier/index.js';
 import { RemoteCommand, wholeNumber } from '../../base.js';
 import { done, toCliError } from '../../http.js';
 import { RAW_PAGE, fetchRecordsPage, firstRecords } from './pages.js';
 import type { RecordsPage } from './pages.js';
+import { noteVerifyOptions } from './note-verify.js';
 import { checkRange, liveTrustedKeys, num, prefixed, Progress, readTrustedCheckpoint } from './shared.js';
 
 /** Loaded when used: every command's module is imported when the CLI starts. */
 const logVerifier = () => import('../../../engine/audit/verifier/index.js');
 
-/** Loaded when used: every command's module is imported when the CLI starts. */
-const auditMath = () => import('../../../engine/audit/math/index.js');
+/**
+ * Loaded when used: every command's module is imported when the CLI starts. The note module alone,
+ * not ../math/index.js, whose bundle verifier loads zod.
+ */
+const notes = () => import('../../../engine/audit/math/note.js');
 
 /** Records in the first raw page asked for. */
 const FIRST_PAGE = 2000;
@@ -77,7 +81,7 @@ export default class AuditVerifyCommand extends RemoteCommand {
   }
 
   async #verify(pool: VerifyPool, started: number): Promise<number> {
-    const { LogVerifier } = await logVerifier();
+    const { LogVerifier, RootMismatch } = await logVerifier();
     const from = this.from ?? 0;
     const to = this.to;
     checkRange(from, to);
@@ -95,10 +99,12 @@ export default class AuditVerifyCommand extends RemoteCommand {
     const firstPage = page(0);
     firstPage.catch(() => undefined); // awaited below, after the checkpoint's errors
     const { keys, pinned } = await liveTrustedKeys(client, this.trustedKey, (t) => this.note(t));
-    const prev = this.previous === undefined ? undefined : await readTrustedCheckpoint(this.previous, keys);
+    // The signature checks (the addon loads and self-tests here), while the first page is read.
+    const fast = noteVerifyOptions();
+    const prev = this.previous === undefined ? undefined : await readTrustedCheckpoint(this.previous, keys, fast);
 
-    // 1. The latest checkpoint (the server integrates first). Its signatures are verified below, while
-    // the workers check the first page; nothing in it is used before then but its size, which must
+    // 1. The latest checkpoint (the server integrates first). Its signatures are verified in the walk,
+    // once the workers have the first page; nothing in it is used before then but its size, which must
     // then be the signed one.
     let cpBody: { size: number; root: string; note: string } | undefined;
     let refused: KeywardError | undefined;
@@ -119,125 +125,52 @@ export default class AuditVerifyCommand extends RemoteCommand {
     const head = Math.max(first.page?.size ?? 0, cpBody?.size ?? 0);
     const treeEnd = Math.max(cpBody?.size ?? 0, prev?.size ?? 0);
     const end = Math.max(to ?? head, treeEnd);
-    // Per-record checks run in worker threads; this thread fetches, and folds the tree in order.
-    const verifier = new LogVerifier({ pool, checksLater: true });
-    try {
-      return await this.#walk(verifier, {
-        client,
-        first,
-        cpBody,
-        refused,
-        keys,
-        pinned,
-        prev,
-        page,
-        from,
-        to,
-        head,
-        treeEnd,
-        end,
-        started,
-      });
-    } finally {
-      await verifier.close();
-    }
-  }
-
-  async #walk(
-    verifier: LogVerifier,
-    o: {
-      client: KeywardClient;
-      first: { page: RecordsPage | undefined; error: unknown };
-      cpBody: { size: number; root: string; note: string } | undefined;
-      refused: KeywardError | undefined;
-      keys: VerifierKey[];
-      pinned: boolean;
-      prev: VerifiedCheckpoint | undefined;
-      page: (f: number, t?: number) => Promise<RecordsPage>;
-      from: number;
-      to: number | undefined;
-      head: number;
-      treeEnd: number;
-      end: number;
-      started: number;
-    },
-  ): Promise<number> {
-    const { RootMismatch } = await logVerifier();
-    const { SignatureType, verifyNote } = await auditMath();
-    const { client, cpBody, refused, keys, pinned, prev, page, from, to, head, treeEnd, end, started } = o;
-    // The first page goes to the workers before the signatures are verified (the usual case: a raw
-    // page from record 0; anything else waits for the checks, so a gap is reported in order).
-    let expected = 0;
-    const p0 = o.first.page;
-    let second: Promise<RecordsPage> | undefined;
-    if (p0?.raw && p0.count > 0 && p0.from === 0) {
-      const take = firstRecords(p0, end) as Extract<RecordsPage, { raw: true }>;
-      await verifier.addPage(take.page);
-      expected = take.count;
-      if (expected < end) {
-        second = page(p0.end, end);
-        second.catch(() => undefined);
-      }
-    }
-    let cp: VerifiedCheckpoint | undefined;
-    if (cpBody) {
-      try {
-        cp = verifyNote(cpBody.note, keys);
-      } catch (err) {
-        throw prefixed("the server's checkpoint: ", err);
-      }
-      if (cp.size !== cpBody.size || Buffer.from(cp.root).toString('base64') !== cpBody.root) {
-        throw new KeywardError(
-          'AUDIT_CHECKPOINT_INVALID',
-          `the server's checkpoint says size ${cpBody.size} root ${cpBody.root}, its signed note size ${cp.size}: they disagree`,
-        );
-      }
-      if (prev && prev.origin !== cp.origin)
-        throw new KeywardError(
-          'AUDIT_CHECKPOINT_INVALID',
-          `--previous-checkpoint is of log "${prev.origin}", this server's is "${cp.origin}"`,
-        );
-    }
-    if (prev && cp && prev.size > cp.size) {
-      throw corrupt(
-        `the checkpoint you hold covers ${num(prev.size)} records, the server signs only ${num(cp.size)}: the log was rolled back`,
-      );
-    }
-    if (!p0) throw o.first.error;
-    let current: RecordsPage = p0;
-    if (to !== undefined && to > head)
-      throw new KeywardError(
-        'AUDIT_RANGE_INVALID',
-        `--to ${to} is beyond the log's head (${num(head)} committed records)`,
-      );
-    if (from >= (to ?? head))
-      throw new KeywardError(
-        'AUDIT_RANGE_INVALID',
-        `--from ${from} is not below the log's head (${num(head)} committed records)`,
-      );
     const reportTo = to ?? head;
     // No page to read from `at`: the walk reports the records from there as missing.
     const noRecords = (at: number): RecordsPage => ({ raw: false, size: head, from: at, count: 0, end: at, rows: [] });
-    const progress = new Progress(this.context.stderr, { enabled: !this.json, label: 'verifying' });
 
-    const rootChecks: RootCheck[] = [];
-    if (cp) rootChecks.push({ size: cp.size, root: cp.root, what: `the root signed at size ${num(cp.size)}` });
-    if (prev)
-      rootChecks.push({
-        size: prev.size,
-        root: prev.root,
-        what: `the root of the checkpoint you hold (size ${num(prev.size)})`,
-      });
-    verifier.setChecks({ rootChecks, keepLeafHashesBelow: treeEnd });
+    // 3. The walk. Per-record checks run in worker threads; this thread fetches (a page ahead), and
+    // folds the tree in order. The first page goes to the workers before the checkpoint's signatures
+    // are verified (the usual case: a raw page from record 0); anything else waits for the checks, so
+    // a gap is reported in order. Nothing is folded before the signed roots are set.
+    const verifier = new LogVerifier({ pool, checksLater: true });
+    const progress = new Progress(this.context.stderr, { enabled: !this.json, label: 'verifying' });
+    let cp: VerifiedCheckpoint | undefined;
+    let checked = false;
+    let expected = 0;
+    let ahead: Promise<RecordsPage> | undefined;
     try {
-      if (expected > 0) {
-        progress.update(expected, end, expected >= end);
-        if (expected < end) current = second ? await second : noRecords(expected);
-      }
-      while (expected < end) {
+      for (;;) {
+        const early = expected === 0 && first.page?.raw && first.page.count > 0 && first.page.from === 0;
+        if (!checked && !early) {
+          // Verified while the next page is fetched (and, usually, the workers check the first).
+          cp = cpBody && (await this.#signed(cpBody, keys, prev, fast));
+          if (!first.page) throw first.error;
+          if (to !== undefined && to > head)
+            throw new KeywardError(
+              'AUDIT_RANGE_INVALID',
+              `--to ${to} is beyond the log's head (${num(head)} committed records)`,
+            );
+          if (from >= reportTo)
+            throw new KeywardError(
+              'AUDIT_RANGE_INVALID',
+              `--from ${from} is not below the log's head (${num(head)} committed records)`,
+            );
+          const rootChecks: RootCheck[] = [];
+          if (cp) rootChecks.push({ size: cp.size, root: cp.root, what: `the root signed at size ${num(cp.size)}` });
+          if (prev)
+            rootChecks.push({
+              size: prev.size,
+              root: prev.root,
+              what: `the root of the checkpoint you hold (size ${num(prev.size)})`,
+            });
+          verifier.setChecks({ rootChecks, keepLeafHashesBelow: treeEnd });
+          checked = true;
+        }
+        if (expected >= end) break;
+        const current = expected === 0 ? first.page! : ahead ? await ahead : noRecords(expected);
         // Fetch the next page while this one is checked.
-        const nextFrom = current.end;
-        const ahead = current.count > 0 && nextFrom < end ? page(nextFrom, end) : undefined;
+        ahead = current.count > 0 && current.end < end ? page(current.end, end) : undefined;
         ahead?.catch(() => undefined);
         if (current.count === 0) {
           await verifier.finish(); // an earlier failure is reported first
@@ -257,25 +190,25 @@ export default class AuditVerifyCommand extends RemoteCommand {
         else await verifier.add(take.rows);
         expected += take.count;
         progress.update(expected, end, expected >= end);
-        if (expected >= end) break;
-        current = ahead ? await ahead : noRecords(expected);
       }
       await verifier.finish();
     } catch (err) {
       if (!(err instanceof RootMismatch)) throw err;
       const c = err.check;
-      const first = await this.#locate(client, verifier.leafHashes, c.size, c.root).catch(() => undefined);
+      const bad = await this.#locate(client, verifier.leafHashes, c.size, c.root).catch(() => undefined);
       throw corrupt(
         `records [0, ${c.size}) do not hash to ${c.what}` +
-          (first !== undefined
-            ? `: record ${first} is the first that differs from the signed tree (edited, with the chain values recomputed to hide it)`
+          (bad !== undefined
+            ? `: record ${bad} is the first that differs from the signed tree (edited, with the chain values recomputed to hide it)`
             : ' (rows edited with their chain values recomputed, or the log rewritten)'),
-        { index: first ?? null, size: c.size },
+        { index: bad ?? null, size: c.size },
       );
     } finally {
       progress.done();
+      await verifier.close();
     }
     if (refused) throw prefixed('the records check out, but the server refuses to sign a checkpoint: ', refused);
+    const { SignatureType } = await notes();
     const seconds = (performance.now() - started) / 1000;
     const rate = expected / Math.max(seconds, 1e-9);
     const newer = cp ? Math.max(0, expected - cp.size) : expected;
@@ -315,6 +248,41 @@ export default class AuditVerifyCommand extends RemoteCommand {
   }
 
   /**
+   * The server's checkpoint, its signatures verified against `keys` (with `fast`'s checks first,
+   * ./note-verify.ts), and consistent with what it says unsigned and with the checkpoint you hold.
+   */
+  async #signed(
+    cpBody: { size: number; root: string; note: string },
+    keys: VerifierKey[],
+    prev: VerifiedCheckpoint | undefined,
+    fast: NoteVerifyOptions,
+  ): Promise<VerifiedCheckpoint> {
+    const { verifyNote } = await notes();
+    let cp: VerifiedCheckpoint;
+    try {
+      cp = verifyNote(cpBody.note, keys, fast);
+    } catch (err) {
+      throw prefixed("the server's checkpoint: ", err);
+    }
+    if (cp.size !== cpBody.size || Buffer.from(cp.root).toString('base64') !== cpBody.root) {
+      throw new KeywardError(
+        'AUDIT_CHECKPOINT_INVALID',
+        `the server's checkpoint says size ${cpBody.size} root ${cpBody.root}, its signed note size ${cp.size}: they disagree`,
+      );
+    }
+    if (prev && prev.origin !== cp.origin)
+      throw new KeywardError(
+        'AUDIT_CHECKPOINT_INVALID',
+        `--previous-checkpoint is of log "${prev.origin}", this server's is "${cp.origin}"`,
+      );
+    if (prev && prev.size > cp.size)
+      throw corrupt(
+        `the checkpoint you hold covers ${num(prev.size)} records, the server signs only ${num(cp.size)}: the log was rolled back`,
+      );
+    return cp;
+  }
+
+  /**
    * Finds the first leaf that differs from the signed tree of `size` with `root`, by inclusion
    * proofs: a proof that verifies with our hash of leaf i authenticates its sibling subtrees, so the
    * leftmost sibling whose hash differs from ours holds the first bad leaf; descend into it. About
@@ -327,7 +295,7 @@ export default class AuditVerifyCommand extends RemoteCommand {
     size: number,
     root: Uint8Array,
   ): Promise<number | undefined> {
-    const { inclusionProofRanges, rootOf, verifyInclusion } = await auditMath();
+    const { inclusionProofRanges, rootOf, verifyInclusion } = await import('../../../engine/audit/math/merkle.js');
     let lo = 0;
     let hi = size;
     for (let step = 0; step < 64; step++) {

@@ -81,6 +81,7 @@ export {
   type Checkpoint,
   type NoteSignature,
   type NoteSigner,
+  type NoteVerifyOptions,
   type VerifiedCheckpoint,
   type VerifiedSignature,
   type VerifierKey,

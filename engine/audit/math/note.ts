@@ -474,6 +474,19 @@ export interface VerifiedSignature {
   timestamp: number | null;
 }
 
+/** How {@link openNote} and {@link verifyNote} check signatures. */
+export interface NoteVerifyOptions {
+  /**
+   * Other implementations of Ed25519 (RFC 8032) and ML-DSA-44 verify (FIPS 204 pure, empty context)
+   * to try before @noble's (`keyward audit verify` passes node:crypto's and PQClean's native one:
+   * @noble's first verify in a process costs tens to hundreds of ms). An accept is final; a reject
+   * is confirmed by @noble, so they can save time but never fail a signature @noble accepts. Each
+   * must accept only what @noble accepts (for Ed25519: with its strict RFC 8032 rules, zip215 off).
+   */
+  ed25519Verify?: (publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array) => boolean;
+  mlDsa44Verify?: (publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array) => boolean;
+}
+
 /**
  * Verifies a signed note against pinned keys and returns its text: every key in `trustedKeys` must
  * have exactly one signature line (same name and key ID) and it must verify. Lines of other keys
@@ -483,6 +496,7 @@ export interface VerifiedSignature {
 export function openNote(
   note: string,
   trustedKeys: readonly VerifierKey[],
+  opts: NoteVerifyOptions = {},
 ): { text: string; signatures: VerifiedSignature[] } {
   if (!Array.isArray(trustedKeys) || trustedKeys.length === 0)
     throw new RangeError('"trustedKeys" expected at least one verifier key');
@@ -506,7 +520,11 @@ export function openNote(
     if (lines.length > 1) fail(`${lines.length} signature lines from trusted key ${id}, expected one`);
     const sig = lines[0]!.signature;
     if (key.type === SignatureType.ed25519) {
-      if (sig.length !== ED25519_SIGNATURE_LEN || !ed25519.verify(sig, message, key.publicKey, { zip215: false })) {
+      if (
+        sig.length !== ED25519_SIGNATURE_LEN ||
+        (!opts.ed25519Verify?.(key.publicKey, message, sig) &&
+          !ed25519.verify(sig, message, key.publicKey, { zip215: false }))
+      ) {
         fail(`the signature of trusted key ${id} does not verify`);
       }
       verified.push({ key: id, type: key.type, timestamp: null });
@@ -519,7 +537,8 @@ export function openNote(
         fail(`the cosignature of trusted key ${id} has a timestamp beyond 2^53 − 1`);
       checkpoint ??= parseCheckpoint(text);
       const msg = cosignedMessage(key.name, Number(ts), checkpoint.origin, checkpoint.size, checkpoint.root);
-      if (!ml_dsa44.verify(sig.subarray(8), msg, key.publicKey))
+      const mlSig = sig.subarray(8);
+      if (!opts.mlDsa44Verify?.(key.publicKey, msg, mlSig) && !ml_dsa44.verify(mlSig, msg, key.publicKey))
         fail(`the cosignature of trusted key ${id} does not verify`);
       verified.push({ key: id, type: key.type, timestamp: Number(ts) });
     } else {
@@ -539,7 +558,11 @@ export interface VerifiedCheckpoint extends Checkpoint {
  * checkpoint it carries.
  * @throws {@link KeywardError} `AUDIT_CHECKPOINT_INVALID` naming the key or line that failed.
  */
-export function verifyNote(note: string, trustedKeys: readonly VerifierKey[]): VerifiedCheckpoint {
-  const { text, signatures } = openNote(note, trustedKeys);
+export function verifyNote(
+  note: string,
+  trustedKeys: readonly VerifierKey[],
+  opts: NoteVerifyOptions = {},
+): VerifiedCheckpoint {
+  const { text, signatures } = openNote(note, trustedKeys, opts);
   return { ...parseCheckpoint(text), signatures };
 }
