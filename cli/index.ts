@@ -164,12 +164,14 @@ export class KeywardCli extends Cli {
 
 /**
  * The commands `argv` can name: those whose path starts with its first word, when some do (else all,
- * for `--help`, `--version` and an unknown word's suggestions). clipanion builds its parser for every
+ * for `--help`, `--version` and an unknown word's suggestions; and all for `completion`). clipanion builds its parser for every
  * command registered on each run: for all of them, 180-210 ms of CPU (here, loaded) before any
  * command ran; for the 5 `audit` commands, under 10 ms.
  */
 export function commandsFor(argv: readonly string[]): CommandClass[] {
   const word = argv[0];
+  // `completion` writes a script for every command: it reads them from the registered definitions.
+  if (word === 'completion') return COMMANDS;
   const named = COMMANDS.filter((c) => c.paths?.some((p) => p[0] === word));
   return named.length > 0 ? named : COMMANDS;
 }

@@ -10,7 +10,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { ok, runCli } from '../helpers/cli.js';
+import { ok, runBinary, runCli } from '../helpers/cli.js';
 
 function bash(script: string): Promise<string> {
   return new Promise((resolve, reject) => {
@@ -27,7 +27,9 @@ describe('keyward completion (CLI)', { timeout: 120_000 }, () => {
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'kw-completion-'));
     file = join(dir, 'keyward.bash');
-    await writeFile(file, ok(await runCli(['completion', 'bash'])).stdout);
+    // The real binary: `keyward` registers only the commands its first word names, and the script
+    // must still cover every command.
+    await writeFile(file, ok(await runBinary(['completion', 'bash'])).stdout);
   });
   after(() => rm(dir, { recursive: true, force: true }));
 
