@@ -240,7 +240,17 @@ describe('keyward audit verify: native ML-DSA-44 verify', () => {
     assert.equal(nativeMlDsa44Verify({ choice: 'auto', load: () => ({ Sign: Yes }) }), undefined);
     assert.throws(
       () => nativeMlDsa44Verify({ choice: 'pqclean', load: () => ({ Sign: Yes }) }),
-      /accepts a signature with a bit flipped/,
+      /accepts a signature, message or key with a bit flipped/,
+    );
+    // Nor one whose answer is merely truthy: only a plain true is an accept.
+    class One extends Yes {
+      override verify(): boolean {
+        return 1 as unknown as boolean;
+      }
+    }
+    assert.throws(
+      () => nativeMlDsa44Verify({ choice: 'pqclean', load: () => ({ Sign: One }) }),
+      /rejects its own signature/,
     );
   });
 
