@@ -55,7 +55,9 @@ export class CommittedBatches {
   /**
    * Keeps `batch`'s hashes and chain values in one buffer of their own: as they are when they already
    * are the two halves of one (the log's #build allocates them so), else a copy (small slices of
-   * Buffer's shared pool, kept for seconds each, would pin a whole 8 KiB pool slab).
+   * Buffer's shared pool, kept for seconds each, would pin a whole 8 KiB pool slab). Kept as they
+   * are means the caller must never write into that buffer again (log.ts's #build makes a new one
+   * per batch).
    */
   add(batch: CommittedBatch): void {
     const { n } = batch;

@@ -14,7 +14,8 @@ import { hash } from 'node:crypto';
 /** Writes SHA-256(data) into `out` at `offset` (32 bytes). */
 export function sha256Into(data: Uint8Array, out: Buffer, offset: number): void {
   // 'binary' is Node's other name for latin1 (the name @types/node allows for a digest).
-  out.write(hash('sha256', data, 'binary'), offset, 32, 'latin1');
+  if (out.write(hash('sha256', data, 'binary'), offset, 32, 'latin1') !== 32)
+    throw new RangeError(`internal: no room for a digest at ${offset} in ${out.length} bytes`);
 }
 
 /**

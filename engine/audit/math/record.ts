@@ -398,6 +398,10 @@ function time(v: unknown): string {
 /**
  * Checks `value` against record format 1 and returns a fresh plain copy of it (so that no getter,
  * prototype or `toJSON` of the input can reach the encoder).
+ *
+ * Any rule added or tightened here (a new field, a cross-field rule, a narrower `details` value) must
+ * be added to `isCanonicalRecordLeaf` too: the verifier accepts what that scanner accepts without
+ * asking this function, so a rule only this one checks is a rule the verifier does not enforce.
  * @throws {@link KeywardError} `AUDIT_RECORD_INVALID` naming the first offending field.
  */
 export function validateRecord(value: unknown): AuditRecord {
