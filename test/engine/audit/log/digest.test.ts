@@ -1,16 +1,17 @@
 /**
  * engine/audit/log/digest.ts, the SHA-256 of the audit log's batch build and integrator round
  * (digests as text, written into buffers the caller holds): the same values as
- * engine/audit/verifier/sha256-fast.ts (leafHashesOfJoined, nodeHashFast) and @noble's merkle.ts,
- * for every leaf of joined batches with multi-byte UTF-8, empty leaves and one larger than the
- * reused scratch buffer; nodes kept from one tree extension stay intact across slabs.
+ * engine/audit/verifier/sha256-fast.ts (nodeHashFast) and @noble's merkle.ts, for every leaf of
+ * joined batches with multi-byte UTF-8, empty leaves and one larger than the reused scratch buffer,
+ * with the leaf count a caller checks against the batch's n; nodes kept from one tree extension stay
+ * intact across slabs.
  */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { describe, it } from 'node:test';
 import { leafHashesInto, nodeHasher, sha256Into, sha256Is } from '../../../../engine/audit/log/digest.js';
 import { leafHash, nodeHash } from '../../../../engine/audit/math/merkle.js';
-import { leafHashesOfJoined, nodeHashFast } from '../../../../engine/audit/verifier/sha256-fast.js';
+import { nodeHashFast } from '../../../../engine/audit/verifier/sha256-fast.js';
 
 const noble = (leaves: string[]) => Buffer.concat(leaves.map((l) => leafHash(new TextEncoder().encode(l))));
 
@@ -32,12 +33,17 @@ describe('audit log digests', () => {
       assert.equal(count, leaves.length);
       assert.equal(bytes, Buffer.byteLength(text));
       assert.deepEqual(hashes, noble(leaves), JSON.stringify(leaves).slice(0, 80));
-      assert.deepEqual(hashes, leafHashesOfJoined(text).hashes);
       const out = Buffer.alloc(32 * (leaves.length + 2), 0xee);
       leafHashesInto(text, out, 32);
       assert.deepEqual(out.subarray(32, 32 * (leaves.length + 1)), hashes);
       assert.ok(out.subarray(0, 32).every((x) => x === 0xee) && out.subarray(-32).every((x) => x === 0xee));
     }
+  });
+
+  it('counts the leaves a text holds, so a caller can check them against its n', () => {
+    assert.equal(leafHashesInto('a\nb\nc').count, 3);
+    assert.equal(leafHashesInto('a\n').count, 2);
+    assert.equal(leafHashesInto('').count, 1);
   });
 
   it('refuses to write more leaf hashes than the buffer holds', () => {

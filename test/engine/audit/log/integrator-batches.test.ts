@@ -1,6 +1,6 @@
 /**
  * The integrator's reading of stored batches (engine/audit/log/integrator.ts): it hashes each batch's
- * leaves in place (leafHashesOfJoined) and checks every record's chain value, in index order, across
+ * leaves in place (leafHashesInto, engine/audit/log/digest.ts) and checks every record's chain value, in index order, across
  * batch boundaries and from a round that starts inside a batch (INTEGRATE_MAX cuts one). The tree it
  * signs must have the root that @noble's leaf hashes give (merkle.ts, computed here independently);
  * an edited leaf, a batch whose leaves do not number its n, a missing batch and a batch that
