@@ -9,25 +9,15 @@
  * `npm run test:fuzz` runs it with a fixed seed; FUZZ_SEED and FUZZ_RUNS choose another seed or a
  * longer run. No database: the driver does not matter.
  */
-import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import fc from 'fast-check';
-import { leaves, referenceAccepts, scannerAccepts } from '../engine/audit/leaf-cases.js';
+import { scannerAgrees } from '../engine/audit/leaf-cases.js';
 
 const RUNS = Number(process.env.FUZZ_RUNS ?? 20_000);
 const SEED = Number(process.env.FUZZ_SEED ?? 20261405);
 
 describe('leaf scanner fuzz', () => {
   it(`gives decodeRecord's answer on ${RUNS} leaves`, () => {
-    let accepted = 0;
-    fc.assert(
-      fc.property(leaves, fc.uint8Array({ maxLength: 8 }), (leaf, junk) => {
-        const ref = referenceAccepts(leaf);
-        if (ref) accepted++;
-        assert.equal(scannerAccepts(leaf, junk), ref, Buffer.from(leaf).toString('latin1'));
-      }),
-      { numRuns: RUNS, seed: SEED },
-    );
+    const accepted = scannerAgrees(RUNS, SEED);
     console.log(`leaf fuzz: ${RUNS} leaves, ${accepted} accepted by both, seed ${SEED}`);
   });
 });

@@ -15,6 +15,7 @@
  */
 import { after, before, beforeEach, describe, it } from 'node:test';
 import { createHash, randomBytes } from 'node:crypto';
+import type { Hash } from 'node:crypto';
 import { readFileSync, readdirSync } from 'node:fs';
 import { mkdir, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
@@ -374,17 +375,21 @@ const IMAGE_FILE_RE = /^keyward-test-pglite-(?:([a-z0-9]+)-)?[0-9a-f]{16}\.tar$/
 let imageHash: string | undefined;
 let migrationsHashValue: string | undefined;
 
+/** `h` updated with every migration file's name and contents. */
+function withMigrationFiles(h: Hash): Hash {
+  const folder = migrationsFolder();
+  for (const rel of listFiles(folder))
+    h.update(rel)
+      .update('\0')
+      .update(readFileSync(join(folder, rel)))
+      .update('\0');
+  return h;
+}
+
 /** A hash of every migration file (names and contents). */
 function migrationsHash(): string {
   if (migrationsHashValue === undefined) {
-    const h = createHash('sha256');
-    const folder = migrationsFolder();
-    for (const rel of listFiles(folder))
-      h.update(rel)
-        .update('\0')
-        .update(readFileSync(join(folder, rel)))
-        .update('\0');
-    migrationsHashValue = h.digest('hex').slice(0, 16);
+    migrationsHashValue = withMigrationFiles(createHash('sha256')).digest('hex').slice(0, 16);
   }
   return migrationsHashValue;
 }
@@ -395,13 +400,7 @@ function imageCacheFile(name: string): string {
     const h = createHash('sha256').update('compact-wal 1\0');
     const pgliteDir = dirname(dirname(fileURLToPath(import.meta.resolve('@electric-sql/pglite'))));
     h.update(readFileSync(join(pgliteDir, 'package.json')));
-    const folder = migrationsFolder();
-    for (const rel of listFiles(folder))
-      h.update(rel)
-        .update('\0')
-        .update(readFileSync(join(folder, rel)))
-        .update('\0');
-    imageHash = h.digest('hex').slice(0, 16);
+    imageHash = withMigrationFiles(h).digest('hex').slice(0, 16);
   }
   return join(
     ROOT,

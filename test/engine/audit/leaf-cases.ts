@@ -2,6 +2,7 @@
 // isCanonicalRecordLeaf) against the reference decoder (decodeRecord): records of every field
 // variant, encoded by the encoder, and mutations of them aimed at what the scanner must refuse.
 // Shared by test/engine/audit/math/record-scan.test.ts (a small count) and test/fuzz/leaf.fuzz.ts.
+import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import canonicalize from 'canonicalize';
 import { isKeywardError } from '../../../lib/errors.js';
@@ -288,4 +289,21 @@ export function scannerAccepts(leaf: Uint8Array, junk: Uint8Array): boolean {
   const inScratch = isCanonicalRecordLeaf(buf, 1, 1 + leaf.length);
   if (own !== inScratch) throw new Error(`scanner: ${own} alone, ${inScratch} in a buffer with junk after it`);
   return own;
+}
+
+/**
+ * The differential property: on `numRuns` generated leaves (seeded), the scanner and the reference
+ * give the same answer. Returns how many both accepted (a caller checks the mix).
+ */
+export function scannerAgrees(numRuns: number, seed: number): number {
+  let accepted = 0;
+  fc.assert(
+    fc.property(leaves, fc.uint8Array({ maxLength: 8 }), (leaf, junk) => {
+      const ref = referenceAccepts(leaf);
+      if (ref) accepted++;
+      assert.equal(scannerAccepts(leaf, junk), ref, Buffer.from(leaf).toString('latin1'));
+    }),
+    { numRuns, seed },
+  );
+  return accepted;
 }
