@@ -199,6 +199,7 @@ describe('BYOK import and RSA-OAEP decrypt', { timeout: 300_000 }, () => {
         [0, 1].map(() => s.call('GET', '/v1/sys/wrapping-key?algorithm=rsa-oaep-3072-aes-kwp', { token: operator })),
       );
       assert.equal(r1!.status, 200, JSON.stringify(r1!.body));
+      assert.equal(r2!.status, 200, JSON.stringify(r2!.body));
       assert.deepEqual(r1!.body, r2!.body, 'concurrent first requests publish the same key');
       assert.equal(r1!.body.algorithm, 'rsa-oaep-3072-aes-kwp');
       assert.equal(r1!.body.format, 'pem');
