@@ -153,8 +153,17 @@ export class PlainGet {
     this.#request = http.request;
   }
 
-  /** GET `path` (no query in it) with `query` and `accept`: the answer of a 200, else undefined. */
-  get(path: string, query: Record<string, number>, accept: string): Promise<PlainAnswer | undefined> {
+  /**
+   * GET `path` (no query in it) with `query` and `accept`: the answer of a 200, else undefined.
+   * `shared`: a body of announced length in a SharedArrayBuffer (the log verifier's workers then
+   * read a raw page where it is, engine/audit/verifier/verify-log.ts addPage).
+   */
+  get(
+    path: string,
+    query: Record<string, number>,
+    accept: string,
+    opts: { shared?: boolean } = {},
+  ): Promise<PlainAnswer | undefined> {
     const search = new URLSearchParams(
       Object.entries(query).map(([k, v]): [string, string] => [k, String(v)]),
     ).toString();
@@ -178,7 +187,11 @@ export class PlainGet {
           const length = Number(res.headers['content-length']);
           const known = Number.isSafeInteger(length) && length >= 0;
           const chunks: Buffer[] = [];
-          const body = known ? Buffer.allocUnsafeSlow(length) : undefined;
+          const body = !known
+            ? undefined
+            : opts.shared
+              ? Buffer.from(new SharedArrayBuffer(length))
+              : Buffer.allocUnsafeSlow(length);
           let got = 0;
           res.on('data', (c: Buffer) => {
             if (body) {

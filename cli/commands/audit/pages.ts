@@ -50,7 +50,9 @@ export async function fetchRecordsPage(
     await import('../../../engine/audit/verifier/records-page.js');
   const limit = opts.limit ?? RAW_PAGE;
   const query = { from, limit, ...(opts.to !== undefined ? { to: Math.min(opts.to, from + limit) } : {}) };
-  const answer = await plain.get('/v1/audit/records', query, `${AUDIT_RECORDS_MEDIA_TYPE}, application/json;q=0.5`);
+  const answer = await plain.get('/v1/audit/records', query, `${AUDIT_RECORDS_MEDIA_TYPE}, application/json;q=0.5`, {
+    shared: true,
+  });
   // Anything but a 200 is worded by the typed client.
   if (!answer) return fromJson(done(await client().get('/v1/audit/records', { params: { query } })));
   const { body, type } = answer;

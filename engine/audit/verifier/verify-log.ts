@@ -307,8 +307,9 @@ export class LogVerifier {
   /**
    * Adds the next `count` records from bytes (a raw page, ./records-page.ts): leaf i is
    * leaves[offsets[i], offsets[i + 1] - 1) (each followed by a line feed), its chain value
-   * chains[32i, 32i + 32). Each chunk goes to a worker as two copied buffers, with no object or
-   * string per record on this thread.
+   * chains[32i, 32i + 32). Each chunk goes to a worker as views of the page when its bytes are in a
+   * SharedArrayBuffer (`keyward audit verify` reads pages into one: the workers read them where they
+   * are), else as two copied buffers; no object or string per record on this thread.
    */
   async addPage(page: {
     from: number;
@@ -332,6 +333,8 @@ export class LogVerifier {
         { details: { index: expected } },
       );
     }
+    const shared = leaves.buffer instanceof SharedArrayBuffer && chains.buffer instanceof SharedArrayBuffer;
+    const part = shared ? (bytes: Uint8Array, begin: number, end: number) => bytes.subarray(begin, end) : copy;
     for (let c = 0; c < count; c += CHUNK_MAX) {
       const k = Math.min(CHUNK_MAX, count - c);
       const base = offsets[c]!;
@@ -339,10 +342,10 @@ export class LogVerifier {
       for (let i = 1; i <= k; i++) offs[i] = offsets[c + i]! - base;
       const chainOffs = new Uint32Array(k + 1);
       for (let i = 1; i <= k; i++) chainOffs[i] = HASH_LEN * i;
-      const lp: Packed = { packed: true, bytes: copy(leaves, base, offsets[c + k]!), offsets: offs, trim: 1 };
+      const lp: Packed = { packed: true, bytes: part(leaves, base, offsets[c + k]!), offsets: offs, trim: 1 };
       const cp: Packed = {
         packed: true,
-        bytes: copy(chains, HASH_LEN * c, HASH_LEN * (c + k)),
+        bytes: part(chains, HASH_LEN * c, HASH_LEN * (c + k)),
         offsets: chainOffs,
       };
       const first = this.#next;
@@ -500,13 +503,16 @@ export class VerifyPool {
     return this.checkPacked(pack(leaves), pack(chains), first, prev);
   }
 
-  /** `check` of values already packed (their buffers are transferred: the caller must not reuse them). */
+  /**
+   * `check` of values already packed (their buffers are transferred: the caller must not reuse them;
+   * a SharedArrayBuffer is shared, not transferred, and must not be written while checked).
+   */
   checkPacked(leaves: Packed, chains: Packed, first: number, prev: Uint8Array): Promise<ChunkResult> {
     const slot = this.#workers[this.#turn++ % this.#workers.length]!;
     const msg = { first, prev, leaves, chains };
-    const transfer = [leaves, chains].flatMap((p) =>
-      p.packed ? [p.bytes.buffer as ArrayBuffer, p.offsets.buffer as ArrayBuffer] : [],
-    );
+    const transfer = [leaves, chains]
+      .flatMap((p) => (p.packed ? [p.bytes.buffer, p.offsets.buffer] : []))
+      .filter((b): b is ArrayBuffer => !(b instanceof SharedArrayBuffer));
     return new Promise<ChunkResult>((resolve, reject) => {
       if (slot.jobs.push({ resolve, reject }) === 1) slot.worker.ref();
       slot.worker.postMessage(msg, transfer);
