@@ -18,7 +18,8 @@ import { Command, Option, UsageError } from 'clipanion';
 import * as t from 'typanion';
 import { KeywardError } from '../lib/errors.js';
 import type { Agent } from 'undici';
-import { CLI_TIMEOUT_S_DEFAULT, DEFAULT_ADDR, caAgent, cliClient, toCliError } from './http.js';
+import { CLI_TIMEOUT_S_DEFAULT, DEFAULT_ADDR, caAgent, cliClient, plainGet, readCaCert, toCliError } from './http.js';
+import type { PlainGet } from './http.js';
 
 /**
  * A whole-number option in [min, max], parsed by clipanion (typanion): anything else, "1.5", "1e3",
@@ -104,19 +105,32 @@ export abstract class RemoteCommand extends OfflineCommand {
 
   #client: KeywardClient | undefined;
   #agent: Agent | undefined;
+  #ca: Buffer | undefined;
+  #plain: Promise<PlainGet> | undefined;
 
   /** The command's one @keyward/client, for --addr, --token, --timeout and --ca-cert. */
   client(): KeywardClient {
-    if (this.caCert !== undefined) this.#agent ??= caAgent(this.caCert);
+    if (this.caCert !== undefined) this.#agent ??= caAgent((this.#ca ??= readCaCert(this.caCert)));
     return (this.#client ??= cliClient(this.addr, this.token, this.timeout, this.#agent));
+  }
+
+  /**
+   * GETs over node:http for the same options (cli/http.ts PlainGet: `audit verify`'s requests, which
+   * ask again through {@link client} for anything but a 200). Checks --ca-cert and --addr as
+   * `client()` does, in the same order, without creating the client (which loads undici).
+   */
+  plainGet(): Promise<PlainGet> {
+    if (this.caCert !== undefined) this.#ca ??= readCaCert(this.caCert);
+    return (this.#plain ??= plainGet(this.addr, this.token, this.timeout, this.#ca));
   }
 
   override async execute(): Promise<number> {
     try {
       return await super.execute();
     } finally {
-      // The --ca-cert pool's keep-alive connections end with the command.
+      // The --ca-cert pool's and PlainGet's keep-alive connections end with the command.
       await this.#agent?.destroy();
+      (await this.#plain?.catch(() => undefined))?.close();
     }
   }
 }

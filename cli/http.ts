@@ -16,13 +16,8 @@ export const DEFAULT_ADDR = 'http://127.0.0.1:8420';
 /** How long the CLI waits for one answer by default: an export of a large audit log takes a while. */
 export const CLI_TIMEOUT_S_DEFAULT = 300;
 
-/**
- * The connection pool that trusts `--ca-cert` (PEM, one or more certificates) instead of the system's
- * CAs: an undici Agent, the dispatcher Node's fetch takes. Loaded only when a CA is given (most
- * commands never pay for undici). Verification stays on: the server's certificate must chain to
- * this CA and name the host of --addr.
- */
-export function caAgent(file: string): Agent {
+/** The PEM of `--ca-cert` (one or more certificates), read and checked to hold a certificate. */
+export function readCaCert(file: string): Buffer {
   let pem: Buffer;
   try {
     pem = readFileSync(file);
@@ -37,8 +32,31 @@ export function caAgent(file: string): Agent {
   } catch {
     throw new KeywardError('FILE_INVALID', `expected a PEM CA certificate in ${file} (--ca-cert / KEYWARD_CACERT)`);
   }
+  return pem;
+}
+
+/**
+ * The connection pool that trusts `pem` ({@link readCaCert}) instead of the system's CAs: an undici
+ * Agent, the dispatcher Node's fetch takes. Loaded only when a CA is given (most commands never pay
+ * for undici). Verification stays on: the server's certificate must chain to this CA and name the
+ * host of --addr.
+ */
+export function caAgent(pem: Buffer): Agent {
   const undici = createRequire(import.meta.url)('undici') as typeof import('undici');
   return new undici.Agent({ connect: { ca: pem } });
+}
+
+/** `--addr` as a URL; ADDR_INVALID names the flag when it isn't an http(s) one. */
+export function checkAddr(addr: string): URL {
+  let u: URL;
+  try {
+    u = new URL(addr);
+  } catch {
+    throw new KeywardError('ADDR_INVALID', `expected --addr as a URL like ${DEFAULT_ADDR}, got "${addr}"`);
+  }
+  if (u.protocol !== 'http:' && u.protocol !== 'https:')
+    throw new KeywardError('ADDR_INVALID', `expected an http(s) URL for --addr, got "${addr}"`);
+  return u;
 }
 
 /**
@@ -51,14 +69,7 @@ export function cliClient(
   timeoutSeconds = CLI_TIMEOUT_S_DEFAULT,
   dispatcher?: Agent,
 ): KeywardClient {
-  let u: URL;
-  try {
-    u = new URL(addr);
-  } catch {
-    throw new KeywardError('ADDR_INVALID', `expected --addr as a URL like ${DEFAULT_ADDR}, got "${addr}"`);
-  }
-  if (u.protocol !== 'http:' && u.protocol !== 'https:')
-    throw new KeywardError('ADDR_INVALID', `expected an http(s) URL for --addr, got "${addr}"`);
+  checkAddr(addr);
   return new KeywardClient({
     baseUrl: addr,
     ...(token ? { token } : {}),
@@ -101,4 +112,155 @@ export function toCliError(err: KeywardApiError): KeywardError {
         ? '; the server certificate is not trusted: give its CA with --ca-cert or KEYWARD_CACERT'
         : '; is the server running? set --addr or KEYWARD_ADDR';
   return new KeywardError(err.code as KeywardCode, err.message + hint, { cause: err }); // a wire string: the server's code or the client's own
+}
+
+/** A complete 200 answer of {@link PlainGet}: its Content-Type and body. */
+export interface PlainAnswer {
+  type: string;
+  body: Buffer;
+}
+
+/**
+ * GETs straight over node:http(s), for `keyward audit verify`'s requests (its keys, checkpoint and
+ * pages of records). Node's fetch loads undici on first use (70–200 ms, inside the records/s
+ * window), and reads a body through web streams into chunks it then copies into one buffer (about a
+ * quarter of the CLI's main thread over 50,000 records). Only a complete 200 is an answer. Anything
+ * else (another status, a refused connection, a certificate that does not verify, a body cut
+ * short) resolves undefined, and the caller asks again through the typed client, which words every
+ * error as for the other commands; only no answer within the timeout is the client's TIMEOUT error
+ * here, so a silent server is waited for once. Keep-alive connections; https verifies the server
+ * against `ca` (--ca-cert) or the system's CAs, as the client does.
+ */
+export class PlainGet {
+  readonly #base: string;
+  readonly #headers: Record<string, string>;
+  readonly #timeoutMs: number;
+  readonly #agent: import('node:http').Agent;
+  readonly #request: typeof import('node:http').request;
+
+  /** Use {@link plainGet}. */
+  constructor(
+    base: URL,
+    token: string | undefined,
+    timeoutMs: number,
+    http: typeof import('node:http') | typeof import('node:https'),
+    ca: Buffer | undefined,
+  ) {
+    this.#base = base.origin + base.pathname.replace(/\/+$/, '');
+    this.#headers = token ? { authorization: `Bearer ${token}` } : {};
+    this.#timeoutMs = timeoutMs;
+    this.#agent = new http.Agent({ keepAlive: true, ...(ca ? { ca } : {}) });
+    this.#request = http.request;
+  }
+
+  /**
+   * GET `path` (no query in it) with `query` and `accept`: the answer of a 200, else undefined.
+   * `shared`: a body of announced length in a SharedArrayBuffer (the log verifier's workers then
+   * read a raw page where it is, engine/audit/verifier/verify-log.ts addPage).
+   */
+  get(
+    path: string,
+    query: Record<string, number>,
+    accept: string,
+    opts: { shared?: boolean } = {},
+  ): Promise<PlainAnswer | undefined> {
+    const search = new URLSearchParams(
+      Object.entries(query).map(([k, v]): [string, string] => [k, String(v)]),
+    ).toString();
+    const url = this.#base + path + (search ? `?${search}` : '');
+    return new Promise((resolve, reject) => {
+      let timer: NodeJS.Timeout | undefined;
+      const settle = (answer: PlainAnswer | undefined) => {
+        clearTimeout(timer);
+        resolve(answer);
+      };
+      let req: import('node:http').ClientRequest;
+      let response: import('node:http').IncomingMessage | undefined;
+      try {
+        req = this.#request(url, { agent: this.#agent, headers: { ...this.#headers, accept } }, (res) => {
+          response = res;
+          if (res.statusCode !== 200) {
+            res.resume();
+            return settle(undefined);
+          }
+          // The body into one buffer of its announced length (no copy of chunks at the end).
+          const length = Number(res.headers['content-length']);
+          const known = Number.isSafeInteger(length) && length >= 0;
+          const chunks: Buffer[] = [];
+          const body = !known
+            ? undefined
+            : opts.shared
+              ? Buffer.from(new SharedArrayBuffer(length))
+              : Buffer.allocUnsafeSlow(length);
+          let got = 0;
+          res.on('data', (c: Buffer) => {
+            if (body) {
+              if (got + c.length > length) return void req.destroy();
+              c.copy(body, got);
+            } else chunks.push(c);
+            got += c.length;
+          });
+          res.on('end', () =>
+            settle(
+              body && got !== length
+                ? undefined
+                : { type: res.headers['content-type'] ?? '', body: body ?? Buffer.concat(chunks) },
+            ),
+          );
+          res.on('error', () => settle(undefined));
+          res.on('aborted', () => settle(undefined));
+        });
+      } catch {
+        return settle(undefined);
+      }
+      req.on('error', () => settle(undefined));
+      // Closed with no answer, or before the body's end (a complete body settles at its 'end').
+      req.on('close', () => {
+        if (!response?.complete) settle(undefined);
+      });
+      if (this.#timeoutMs > 0)
+        timer = setTimeout(() => {
+          req.destroy();
+          reject(
+            new KeywardApiError(0, 'TIMEOUT', `GET ${path}: no answer from ${this.#base} within ${this.#timeoutMs} ms`),
+          );
+        }, this.#timeoutMs);
+      req.end();
+    });
+  }
+
+  /** Closes the kept-alive connections. */
+  close(): void {
+    this.#agent.destroy();
+  }
+}
+
+/**
+ * A {@link PlainGet} for `--addr`, `--token`, `--timeout` and the --ca-cert PEM: ADDR_INVALID as
+ * {@link cliClient} says it. node:http(s) is loaded here, not when the CLI starts.
+ */
+export async function plainGet(
+  addr: string,
+  token: string | undefined,
+  timeoutSeconds = CLI_TIMEOUT_S_DEFAULT,
+  ca?: Buffer,
+): Promise<PlainGet> {
+  const base = checkAddr(addr);
+  const http = base.protocol === 'https:' ? await import('node:https') : await import('node:http');
+  return new PlainGet(base, token, timeoutSeconds * 1000, http, ca);
+}
+
+/**
+ * GET `path` over `plain` as JSON: the value of a 200 whose body is JSON, else undefined (the caller
+ * asks the typed client, which words the error). No check of the value's shape: the typed client
+ * makes none either.
+ */
+export async function plainJson<T>(plain: PlainGet, path: string): Promise<T | undefined> {
+  const answer = await plain.get(path, {}, 'application/json');
+  if (!answer) return undefined;
+  try {
+    return JSON.parse(answer.body.toString('utf8')) as T;
+  } catch {
+    return undefined;
+  }
 }

@@ -1,11 +1,14 @@
 /**
  * The CLI's HTTP client settings (cli/http.ts over @keyward/client): --timeout / KEYWARD_TIMEOUT
- * bound each answer, and a bad value is a usage error before anything is sent.
+ * bound each answer, and a bad value is a usage error before anything is sent; PlainGet, audit
+ * verify's GETs over node:http, answers only a complete 200 and leaves the rest to the client.
  */
 import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
+import type { KeywardApiError } from '@keyward/client';
+import { plainGet } from '../../cli/http.js';
 import { runCli } from '../helpers/cli.js';
 
 describe('keyward --timeout (CLI)', { timeout: 60_000 }, () => {
@@ -34,5 +37,65 @@ describe('keyward --timeout (CLI)', { timeout: 60_000 }, () => {
     const r = await runCli(['status', '--addr', addr, '--timeout', '0.5']);
     assert.equal(r.code, 1);
     assert.match(r.stdout + r.stderr, /Invalid value for --timeout: expected to be an integer \(got 0.5\)/);
+  });
+});
+
+describe('PlainGet (audit verify over node:http)', { timeout: 30_000 }, () => {
+  // One server: /ok answers 200 with what it saw, /fail 500, /short a body cut before its length,
+  // /silent nothing.
+  const server = createServer((req, res) => {
+    if (req.url!.includes('/silent')) return;
+    if (req.url!.includes('/fail')) return void res.writeHead(500).end('{"error":{"code":"INTERNAL"}}');
+    if (req.url!.includes('/short')) {
+      res.writeHead(200, { 'content-length': '100' });
+      res.write('{"cut":');
+      return void res.socket!.destroy();
+    }
+    res.setHeader('content-type', 'application/json');
+    res.end(JSON.stringify({ url: req.url, accept: req.headers.accept, auth: req.headers.authorization }));
+  });
+  let base: string;
+  before(async () => {
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+  after(() => new Promise<void>((resolve) => (server.closeAllConnections(), server.close(() => resolve()))));
+
+  it('answers a 200 (path prefix, query, token, Accept), in shared memory when asked', async () => {
+    const get = await plainGet(`${base}/gw/`, 'kwt_x', 5);
+    try {
+      const a = await get.get('/v1/ok', { from: 3, limit: 2 }, 'application/x', { shared: true });
+      assert.ok(a && a.body.buffer instanceof SharedArrayBuffer);
+      assert.equal(a.type, 'application/json');
+      assert.deepEqual(JSON.parse(a.body.toString('utf8')), {
+        url: '/gw/v1/ok?from=3&limit=2',
+        accept: 'application/x',
+        auth: 'Bearer kwt_x',
+      });
+    } finally {
+      get.close();
+    }
+  });
+
+  it('leaves anything but a complete 200 to the typed client; no answer in time is TIMEOUT', async () => {
+    const get = await plainGet(base, undefined, 1);
+    try {
+      assert.equal(await get.get('/v1/fail', {}, 'application/json'), undefined);
+      assert.equal(await get.get('/v1/short', {}, 'application/json'), undefined);
+      const refused = await plainGet('http://127.0.0.1:1', undefined, 5);
+      assert.equal(await refused.get('/v1/ok', {}, 'application/json'), undefined);
+      refused.close();
+      await assert.rejects(get.get('/v1/silent', {}, 'application/json'), (e: KeywardApiError) => {
+        assert.equal(e.code, 'TIMEOUT');
+        assert.equal(e.message, `GET /v1/silent: no answer from ${base} within 1000 ms`);
+        return true;
+      });
+    } finally {
+      get.close();
+    }
+  });
+
+  it('checks --addr as the client does', async () => {
+    await assert.rejects(plainGet('ftp://x', undefined), /ADDR_INVALID|expected an http\(s\) URL for --addr/);
   });
 });

@@ -1,16 +1,17 @@
 /**
  * `keyward audit verify`'s reader of GET /v1/audit/records (docs/architecture.md, "The audit log"):
- * it asks for the raw page format (engine/audit/verifier/records-page.ts), whose bytes go to the
- * verifier's workers as they came, and takes a JSON page from a server that answers with one (a
- * release before the format, or a proxy that drops the Accept header). Anything but a 200 (an
- * error, a request the policies parked) is asked again through the typed client, whose errors and
- * APPROVAL_PENDING the CLI already words.
+ * it asks for the raw page format (engine/audit/verifier/records-page.ts) over node:http (cli/http.ts
+ * PlainGet), whose bytes go to the verifier's workers as they came, and takes a JSON page from a
+ * server that answers with one (a release before the format, or a proxy that drops the Accept
+ * header). Anything but a 200 (an error, a request the policies parked, a transport failure) is
+ * asked again through the typed client, whose errors and APPROVAL_PENDING the CLI already words.
  * @module
  */
 import type { KeywardClient, components } from '@keyward/client';
 import { KeywardError } from '../../../lib/errors.js';
 import type { RecordsPageBytes } from '../../../engine/audit/verifier/records-page.js';
 import { done } from '../../http.js';
+import type { PlainGet } from '../../http.js';
 
 type JsonPage = components['schemas']['AuditRecords'];
 
@@ -24,8 +25,6 @@ export type RecordsPage =
 
 /** Records per raw page the CLI asks for (the server caps it: 10,000 today, 1,000 for a JSON page). */
 export const RAW_PAGE = 10_000;
-
-type Settled = { data?: unknown; error?: unknown; response: Response };
 
 function fromJson(p: JsonPage): RecordsPage {
   const n = p.records.length;
@@ -41,7 +40,8 @@ function fromJson(p: JsonPage): RecordsPage {
 
 /** GET /v1/audit/records [from, min(to, from + limit)), raw when the server speaks it. */
 export async function fetchRecordsPage(
-  client: KeywardClient,
+  client: () => KeywardClient,
+  plain: PlainGet,
   from: number,
   opts: { limit?: number; to?: number } = {},
 ): Promise<RecordsPage> {
@@ -50,25 +50,15 @@ export async function fetchRecordsPage(
     await import('../../../engine/audit/verifier/records-page.js');
   const limit = opts.limit ?? RAW_PAGE;
   const query = { from, limit, ...(opts.to !== undefined ? { to: Math.min(opts.to, from + limit) } : {}) };
-  const request = client.api.request as unknown as (method: string, path: string, init: object) => Promise<Settled>;
-  let settled: Settled | undefined;
-  try {
-    settled = await request('get', '/v1/audit/records', {
-      params: { query },
-      headers: { accept: `${AUDIT_RECORDS_MEDIA_TYPE}, application/json;q=0.5` },
-      parseAs: 'arrayBuffer',
-      ...(client.timeoutMs > 0 ? { signal: AbortSignal.timeout(client.timeoutMs) } : {}),
-    });
-  } catch {
-    settled = undefined; // worded by the typed client below
-  }
-  if (!settled || settled.response.status !== 200 || !(settled.data instanceof ArrayBuffer))
-    return fromJson(done(await client.get('/v1/audit/records', { params: { query } })));
-  const body = new Uint8Array(settled.data);
-  const type = settled.response.headers.get('content-type') ?? '';
+  const answer = await plain.get('/v1/audit/records', query, `${AUDIT_RECORDS_MEDIA_TYPE}, application/json;q=0.5`, {
+    shared: true,
+  });
+  // Anything but a 200 is worded by the typed client.
+  if (!answer) return fromJson(done(await client().get('/v1/audit/records', { params: { query } })));
+  const { body, type } = answer;
   if (!type.startsWith(AUDIT_RECORDS_MEDIA_TYPE)) {
     try {
-      return fromJson(JSON.parse(Buffer.from(body).toString('utf8')) as JsonPage);
+      return fromJson(JSON.parse(body.toString('utf8')) as JsonPage);
     } catch {
       throw new KeywardError(
         'BAD_RESPONSE',

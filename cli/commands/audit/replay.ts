@@ -51,7 +51,11 @@ export default class AuditReplayCommand extends RemoteCommand {
     const toOpt = this.to;
     checkRange(from, toOpt);
     const client = this.client();
-    const { keys } = await liveTrustedKeys(client, this.trustedKey, (t) => this.note(t));
+    const { keys } = await liveTrustedKeys(
+      () => client,
+      this.trustedKey,
+      (t) => this.note(t),
+    );
     const to = toOpt ?? done(await client.get('/v1/audit/checkpoint')).size;
     if (!(from < to))
       throw new KeywardError(

@@ -8,7 +8,8 @@ import { KeywardError, isKeywardError } from '../../../lib/errors.js';
 import type { NoteVerifyOptions, ReplayFn, VerifiedCheckpoint, VerifierKey } from '../../../engine/audit/math/index.js';
 import type { KeywardClient } from '@keyward/client';
 import { readText } from '../../files.js';
-import { done } from '../../http.js';
+import { done, plainJson } from '../../http.js';
+import type { PlainGet } from '../../http.js';
 
 /**
  * Loaded when used: every command's module is imported when the CLI starts. The note module alone,
@@ -117,16 +118,20 @@ export async function readCheckpointUnverified(
 
 /**
  * The keys to verify a live log's checkpoints with: the pinned file when given, else the keys the
- * server publishes (which proves only that the server signed its own log; `warn` says so).
+ * server publishes (which proves only that the server signed its own log; `warn` says so), asked
+ * over `plain` first when given (cli/http.ts PlainGet), else or after a failure through the client.
  */
 export async function liveTrustedKeys(
-  client: KeywardClient,
+  client: () => KeywardClient,
   trustedKeyFile: string | undefined,
   warn: (text: string) => void,
+  plain?: PlainGet,
 ): Promise<{ keys: VerifierKey[]; pinned: boolean }> {
   const { parseTrustedKeysFile } = await notes();
   if (trustedKeyFile !== undefined) return { keys: await readTrustedKeys(trustedKeyFile), pinned: true };
-  const res = done(await client.get('/v1/audit/keys'));
+  const res =
+    (plain && (await plainJson<{ ed25519: string; mlDsa44: string }>(plain, '/v1/audit/keys'))) ??
+    done(await client().get('/v1/audit/keys'));
   warn(
     'warning: checking signatures against the keys this server publishes; pin them instead (keyward audit keys --out trusted.txt, checked out of band, then --trusted-key trusted.txt)',
   );

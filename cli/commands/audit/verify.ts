@@ -6,7 +6,7 @@ import { fromBase64 } from '../../../lib/bytes.js';
 import type { NoteVerifyOptions, VerifiedCheckpoint, VerifierKey } from '../../../engine/audit/math/note.js';
 import type { LeafHashes, RootCheck, VerifyPool } from '../../../engine/audit/verifier/index.js';
 import { RemoteCommand, wholeNumber } from '../../base.js';
-import { done, toCliError } from '../../http.js';
+import { done, plainJson, toCliError } from '../../http.js';
 import { RAW_PAGE, fetchRecordsPage, firstRecords } from './pages.js';
 import type { RecordsPage } from './pages.js';
 import { noteVerifyOptions } from './note-verify.js';
@@ -85,20 +85,23 @@ export default class AuditVerifyCommand extends RemoteCommand {
     const from = this.from ?? 0;
     const to = this.to;
     checkRange(from, to);
-    const client = this.client();
+    // Every GET goes over node:http first (cli/http.ts PlainGet); the typed client, whose creation
+    // loads undici, is made only to ask again after anything but a 200, and words the error.
+    const plain = await this.plainGet();
+    const client = () => this.client();
     // 2 (started first). The records are walked from 0 in pages (raw pages where the server speaks them:
     // ./pages.ts). The first pages are smaller (2,000 records, then twice as many up to RAW_PAGE): the
     // workers start checking while the server still reads the next, larger one. The first is asked for
     // now, so the server reads it while the keys and the checkpoint are fetched.
     let limit = FIRST_PAGE;
     const page = (f: number, t?: number) => {
-      const p = fetchRecordsPage(client, f, { limit, ...(t !== undefined ? { to: t } : {}) });
+      const p = fetchRecordsPage(client, plain, f, { limit, ...(t !== undefined ? { to: t } : {}) });
       limit = Math.min(RAW_PAGE, 2 * limit);
       return p;
     };
     const firstPage = page(0);
     firstPage.catch(() => undefined); // awaited below, after the checkpoint's errors
-    const { keys, pinned } = await liveTrustedKeys(client, this.trustedKey, (t) => this.note(t));
+    const { keys, pinned } = await liveTrustedKeys(client, this.trustedKey, (t) => this.note(t), plain);
     // The signature checks (the addon loads and self-tests here), while the first page is read.
     const fast = noteVerifyOptions();
     const prev = this.previous === undefined ? undefined : await readTrustedCheckpoint(this.previous, keys, fast);
@@ -109,7 +112,9 @@ export default class AuditVerifyCommand extends RemoteCommand {
     let cpBody: { size: number; root: string; note: string } | undefined;
     let refused: KeywardError | undefined;
     try {
-      cpBody = done(await client.get('/v1/audit/checkpoint'));
+      cpBody =
+        (await plainJson<{ size: number; root: string; note: string }>(plain, '/v1/audit/checkpoint')) ??
+        done(await client().get('/v1/audit/checkpoint'));
     } catch (err) {
       // The integrator refuses to sign over a log it finds corrupt: still walk the records to name the row.
       const e = err instanceof KeywardApiError ? toCliError(err) : err;
@@ -195,7 +200,7 @@ export default class AuditVerifyCommand extends RemoteCommand {
     } catch (err) {
       if (!(err instanceof RootMismatch)) throw err;
       const c = err.check;
-      const bad = await this.#locate(client, verifier.leafHashes, c.size, c.root).catch(() => undefined);
+      const bad = await this.#locate(client(), verifier.leafHashes, c.size, c.root).catch(() => undefined);
       throw corrupt(
         `records [0, ${c.size}) do not hash to ${c.what}` +
           (bad !== undefined

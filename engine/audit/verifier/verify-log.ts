@@ -19,7 +19,7 @@ import { KeywardError, isKeywardError, type KeywardCode } from '../../../lib/err
 import { startWorker } from '../../workers.js';
 import { EMPTY_ROOT, HASH_LEN, rootFromFrontier } from '../math/merkle.js';
 import { MAX_LEAF_BYTES, decodeLeafText, isCanonicalRecordLeaf } from '../math/record.js';
-import { sha256Fast } from './sha256-fast.js';
+import { sha256Into } from './sha256-fast.js';
 
 /** A stored record as read from the database (bytes) or served by GET /v1/audit/records (text, hex). */
 export interface StoredRecord {
@@ -77,9 +77,12 @@ export function checkChunk(
   prevChain: Uint8Array,
 ): ChunkResult {
   const n = leaves.length;
-  const hashes = new Uint8Array(n * HASH_LEN);
+  // Never from Buffer's shared pool: the worker transfers this ArrayBuffer back.
+  const hashes = Buffer.allocUnsafeSlow(n * HASH_LEN);
   const scratch = Buffer.allocUnsafe(MAX_LEAF_BYTES + 1 + 4);
+  // prev chain ‖ leaf hash: the leaf hash is written in place, then copied out to `hashes`.
   const pair = Buffer.allocUnsafe(2 * HASH_LEN);
+  const chain = Buffer.allocUnsafe(HASH_LEN);
   let prev = prevChain;
   for (let k = 0; k < n; k++) {
     const index = firstIndex + k;
@@ -123,12 +126,12 @@ export function checkChunk(
         return fail(err.code, err.message);
       }
     }
-    const lh = sha256Fast(scratch.subarray(0, len + 1));
-    hashes.set(lh, k * HASH_LEN);
+    sha256Into(scratch.subarray(0, len + 1), pair, HASH_LEN);
+    pair.copy(hashes, k * HASH_LEN, HASH_LEN);
     pair.set(prev, 0);
-    pair.set(lh, HASH_LEN);
     const stored = chainBytes(chains[k]!);
-    if (!stored || !sha256Fast(pair).equals(stored))
+    if (stored) sha256Into(pair, chain, 0);
+    if (!stored || !chain.equals(stored))
       return fail('AUDIT_LOG_CORRUPT', 'chain mismatch (edited, reordered or deleted row)');
     prev = stored;
   }
@@ -219,8 +222,10 @@ export class LogVerifier {
   #next = 0;
   /** The stored chain value of record #next − 1. */
   #prevChain: Uint8Array = CHAIN_SEED;
-  // The tree: the frontier (perfect subtree roots, largest first) and its size.
-  #frontier: Uint8Array[] = [];
+  // The tree: the frontier (perfect subtree roots, largest first; #subtrees of them) and its size. Each
+  // depth has its own 32-byte buffer, written in place: folding allocates nothing per record.
+  readonly #frontier: Buffer[] = Array.from({ length: 64 }, () => Buffer.alloc(HASH_LEN));
+  #subtrees = 0;
   #size = 0;
   readonly #node = Buffer.allocUnsafe(1 + 2 * HASH_LEN);
 
@@ -256,7 +261,9 @@ export class LogVerifier {
 
   /** The RFC 9162 root of records [0, size). */
   root(): Uint8Array {
-    return this.#size === 0 ? EMPTY_ROOT.slice() : rootFromFrontier(this.#frontier, this.#size);
+    // A copy: with one subtree the root is the frontier's own buffer, which the next fold overwrites.
+    if (this.#size === 0) return EMPTY_ROOT.slice();
+    return Uint8Array.from(rootFromFrontier(this.#frontier.slice(0, this.#subtrees), this.#size));
   }
 
   /** Adds the next records (indexes must continue from the last ones). */
@@ -300,8 +307,9 @@ export class LogVerifier {
   /**
    * Adds the next `count` records from bytes (a raw page, ./records-page.ts): leaf i is
    * leaves[offsets[i], offsets[i + 1] - 1) (each followed by a line feed), its chain value
-   * chains[32i, 32i + 32). Each chunk goes to a worker as two copied buffers, with no object or
-   * string per record on this thread.
+   * chains[32i, 32i + 32). Each chunk goes to a worker as views of the page when its bytes are in a
+   * SharedArrayBuffer (`keyward audit verify` reads pages into one: the workers read them where they
+   * are), else as two copied buffers; no object or string per record on this thread.
    */
   async addPage(page: {
     from: number;
@@ -325,6 +333,8 @@ export class LogVerifier {
         { details: { index: expected } },
       );
     }
+    const shared = leaves.buffer instanceof SharedArrayBuffer && chains.buffer instanceof SharedArrayBuffer;
+    const part = shared ? (bytes: Uint8Array, begin: number, end: number) => bytes.subarray(begin, end) : copy;
     for (let c = 0; c < count; c += CHUNK_MAX) {
       const k = Math.min(CHUNK_MAX, count - c);
       const base = offsets[c]!;
@@ -332,10 +342,10 @@ export class LogVerifier {
       for (let i = 1; i <= k; i++) offs[i] = offsets[c + i]! - base;
       const chainOffs = new Uint32Array(k + 1);
       for (let i = 1; i <= k; i++) chainOffs[i] = HASH_LEN * i;
-      const lp: Packed = { packed: true, bytes: copy(leaves, base, offsets[c + k]!), offsets: offs, trim: 1 };
+      const lp: Packed = { packed: true, bytes: part(leaves, base, offsets[c + k]!), offsets: offs, trim: 1 };
       const cp: Packed = {
         packed: true,
-        bytes: copy(chains, HASH_LEN * c, HASH_LEN * (c + k)),
+        bytes: part(chains, HASH_LEN * c, HASH_LEN * (c + k)),
         offsets: chainOffs,
       };
       const first = this.#next;
@@ -376,13 +386,18 @@ export class LogVerifier {
 
   #fold(lh: Uint8Array): void {
     if (this.#size < this.#keepBelow) this.leafHashes.push(lh);
-    let hash = lh;
+    // Each set low bit of the size closes a subtree: its root, hashed with the one on the frontier
+    // below it, replaces that one in place.
+    let hash: Uint8Array = lh;
     for (let index = this.#size; index & 1; index = Math.floor(index / 2)) {
-      this.#node.set(this.#frontier.pop()!, 1);
+      const left = this.#frontier[--this.#subtrees]!;
+      this.#node.set(left, 1);
       this.#node.set(hash, 1 + HASH_LEN);
-      hash = sha256Fast(this.#node);
+      sha256Into(this.#node, left, 0);
+      hash = left;
     }
-    this.#frontier.push(hash);
+    if (hash === lh) this.#frontier[this.#subtrees]!.set(lh);
+    this.#subtrees++;
     this.#size++;
     if (this.#checks.length > 0 && this.#checks[0]!.size === this.#size) this.#checkRoots();
   }
@@ -488,13 +503,16 @@ export class VerifyPool {
     return this.checkPacked(pack(leaves), pack(chains), first, prev);
   }
 
-  /** `check` of values already packed (their buffers are transferred: the caller must not reuse them). */
+  /**
+   * `check` of values already packed (their buffers are transferred: the caller must not reuse them;
+   * a SharedArrayBuffer is shared, not transferred, and must not be written while checked).
+   */
   checkPacked(leaves: Packed, chains: Packed, first: number, prev: Uint8Array): Promise<ChunkResult> {
     const slot = this.#workers[this.#turn++ % this.#workers.length]!;
     const msg = { first, prev, leaves, chains };
-    const transfer = [leaves, chains].flatMap((p) =>
-      p.packed ? [p.bytes.buffer as ArrayBuffer, p.offsets.buffer as ArrayBuffer] : [],
-    );
+    const transfer = [leaves, chains]
+      .flatMap((p) => (p.packed ? [p.bytes.buffer, p.offsets.buffer] : []))
+      .filter((b): b is ArrayBuffer => !(b instanceof SharedArrayBuffer));
     return new Promise<ChunkResult>((resolve, reject) => {
       if (slot.jobs.push({ resolve, reject }) === 1) slot.worker.ref();
       slot.worker.postMessage(msg, transfer);

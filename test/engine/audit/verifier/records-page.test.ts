@@ -38,10 +38,17 @@ function pageOf(from: number, to: number, edit?: (leaves: Uint8Array[], chains: 
   return encodeRecordsPage({ size: N, from, count: to - from, next: to < N ? to : null }, Buffer.concat(c), body);
 }
 
-async function verifyPages(bodies: Buffer[], workers: number): Promise<Uint8Array> {
+/** `body` in a SharedArrayBuffer, as `keyward audit verify` reads a page (the workers read it in place). */
+function shared(body: Buffer): Buffer {
+  const out = Buffer.from(new SharedArrayBuffer(body.length));
+  body.copy(out);
+  return out;
+}
+
+async function verifyPages(bodies: Buffer[], workers: number, inShared = false): Promise<Uint8Array> {
   const v = new LogVerifier({ workers, rootChecks: [{ size: N, root: rootOf(hashes), what: 'the root at N' }] });
   try {
-    for (const b of bodies) await v.addPage(decodeRecordsPage(b));
+    for (const b of bodies) await v.addPage(decodeRecordsPage(inShared ? shared(b) : b));
     await v.finish();
     return v.root();
   } finally {
@@ -99,6 +106,19 @@ describe('the raw page of audit records', () => {
       it('folds pages of any size (chunks cut inside them) to the signed root', async () => {
         const root = await verifyPages([pageOf(0, 1), pageOf(1, 1500), pageOf(1500, 1501), pageOf(1501, N)], workers);
         assert.deepEqual(root, rootOf(hashes));
+      });
+
+      it('reads a page in a SharedArrayBuffer in place, with the same verdicts', async () => {
+        const pages = [pageOf(0, 1), pageOf(1, 1500), pageOf(1500, N)];
+        assert.deepEqual(await verifyPages(pages, workers, true), rootOf(hashes));
+        const badChain = pageOf(0, N, (_, c) => (c[2100] = new Uint8Array(32)));
+        await assert.rejects(verifyPages([badChain], workers, true), failure(2100, /record 2100: chain mismatch/));
+        const edited = pageOf(0, N, (l) => (l[7] = Buffer.from(' ' + Buffer.from(l[7]!).toString())));
+        await assert.rejects(verifyPages([edited], workers, true), (err: any) => {
+          assert.equal(err.code, 'AUDIT_LEAF_NOT_CANONICAL', err.message);
+          assert.equal(err.details?.index, 7);
+          return true;
+        });
       });
 
       it('names an edited leaf, a broken chain value and a missing page by their first record', async () => {
