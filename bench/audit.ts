@@ -19,7 +19,10 @@
  *    `query` as the previous release sent it (parsed and planned on every call, bytea as hex text),
  *    and as the log writes them now (packed, on the driver's client: on PGlite prepared once and
  *    bound with binary parameters, engine/store/pglite-wire.ts); µs and this process's CPU µs per
- *    statement, medians of four alternating slices.
+ *    statement, medians of four alternating slices. Then the log's statement at 4 and 16 records (the
+ *    halves of 16 clients, and all of them), its cost fitted as fixed + per record × n: wall, this
+ *    process's CPU, and on a local PostgreSQL its backend's CPU (from /proc: the commit's WAL write
+ *    and flush included), which says what more records per statement would save.
  * 2. End-to-end 1 KiB encrypt (aes256-gcm) over real HTTP on loopback with audit on vs off: two
  *    servers in their own processes (bench/helpers/audit-server.ts; the off one is
  *    `Hsm.open({audit: false})`), each on its own database; an app-role token; 16 requests in
@@ -107,6 +110,7 @@ import {
 } from '../engine/store/index.js';
 import type { AuditBatchWrite, AuditHead, AuditRecordRow, Db, Store, StoredInput } from '../engine/store/index.js';
 import { CAS_APPEND_SQL, casAppendParams } from '../engine/store/audit-repos.js';
+import { auditAppendConnection } from '../engine/store/driver.js';
 import { Client, http200, load, round, startChild, summarize } from './helpers/http.js';
 import type { Child, LoadResult, Slice } from './helpers/http.js';
 import { benchPostgres } from './helpers/pg.js';
@@ -774,6 +778,23 @@ interface StatementFigures {
   recordsPerBatch: number;
   /** Per variant: median over its slices of wall and this process's CPU µs per statement, and the sealed inputs' bytes. */
   variants: { name: string; wallUs: number; cpuUs: number; sealedInputBytes: number }[];
+  /** The log's statement (driver client) at SPLIT_SIZES records: its cost split into a fixed part and a part per record. */
+  split?: StatementSplit;
+}
+
+/** Batch sizes of the split: the dev server's halves of 16 clients and all 16 merged, around them. */
+const SPLIT_SIZES = [4, 16] as const;
+
+/**
+ * The append statement's cost as fixed + perRecord × n, from the medians at SPLIT_SIZES (issue 14:
+ * what more records per statement would save). CPU µs: this process's (the statement, its parameters
+ * and its syscalls; PGlite included on PGlite), and on a local PostgreSQL the append connection's
+ * backend (from /proc; its commit's WAL write and flush included).
+ */
+interface StatementSplit {
+  node: { fixedUs: number; perRecordUs: number };
+  backend?: { fixedUs: number; perRecordUs: number };
+  wall: { fixedUs: number; perRecordUs: number };
 }
 
 /**
@@ -857,9 +878,12 @@ async function appendStatement(
       (cpu.get(v.name) ?? cpu.set(v.name, []).get(v.name)!).push(cpuUs / count);
     }
   }
+  // Longer slices than the variants': /proc counts a backend's CPU in 10 ms ticks.
+  const split = direct ? await statementSplit(store, direct, gen, head, 2 * o.sliceMs) : undefined;
   return {
     driver: store.driver,
     recordsPerBatch: o.n,
+    ...(split ? { split } : {}),
     variants: variants.map((v) => ({
       name: v.name,
       wallUs: round(median(wall.get(v.name)!), 0),
@@ -867,6 +891,68 @@ async function appendStatement(
       sealedInputBytes: sealed.get(v.name)!,
     })),
   };
+}
+
+/**
+ * StatementSplit: the log's statement at each of SPLIT_SIZES records in 6 alternating slices; µs per
+ * statement (medians) fitted as fixed + perRecord × n through the two sizes.
+ */
+async function statementSplit(
+  store: Store,
+  append: (h: AuditHead, b: AuditBatchWrite) => Promise<boolean>,
+  gen: ReturnType<typeof recordFactory>,
+  head: AuditHead,
+  sliceMs: number,
+): Promise<StatementSplit> {
+  const backend = store.driver === 'postgres' ? await appendBackend(store.db) : undefined;
+  const at = new Map<number, { wall: number[]; node: number[]; backend: number[] }>();
+  for (let slice = 0; slice < 6; slice++) {
+    for (const n of slice % 2 ? [...SPLIT_SIZES].reverse() : SPLIT_SIZES) {
+      const batches = Array.from({ length: 32 }, () => statementBatch(gen, n, 0, true));
+      let count = 0;
+      let wallMs = 0;
+      const c0 = process.cpuUsage();
+      const b0 = procCpuSeconds(backend);
+      const end = performance.now() + sliceMs;
+      while (performance.now() < end || count === 0) {
+        const b = batches[count % batches.length]!;
+        const t0 = performance.now();
+        if (!(await append(head, b))) throw new Error('append statement: the head moved (nothing else writes here)');
+        wallMs += performance.now() - t0;
+        head = { size: head.size + b.n, chain: b.chains.subarray(32 * (b.n - 1)) };
+        count++;
+      }
+      const c = process.cpuUsage(c0);
+      const b1 = procCpuSeconds(backend);
+      const m = at.get(n) ?? at.set(n, { wall: [], node: [], backend: [] }).get(n)!;
+      m.wall.push((wallMs * 1000) / count);
+      m.node.push((c.user + c.system) / count);
+      if (b0 !== undefined && b1 !== undefined) m.backend.push(((b1 - b0) * 1e6) / count);
+    }
+  }
+  const [lo, hi] = SPLIT_SIZES;
+  const fit = (pick: (m: { wall: number[]; node: number[]; backend: number[] }) => number[]) => {
+    const a = median(pick(at.get(lo)!));
+    const perRecord = (median(pick(at.get(hi)!)) - a) / (hi - lo);
+    return { fixedUs: round(a - perRecord * lo, 0), perRecordUs: round(perRecord, 1) };
+  };
+  return {
+    wall: fit((m) => m.wall),
+    node: fit((m) => m.node),
+    ...(at.get(lo)!.backend.length > 0 ? { backend: fit((m) => m.backend) } : {}),
+  };
+}
+
+/** The pid of the backend serving the store's append connection, when it is a postgres process of this machine. */
+async function appendBackend(db: Db): Promise<number | undefined> {
+  const conn = auditAppendConnection((db as { $client?: object }).$client ?? {});
+  if (!conn) return undefined;
+  const [row] = await conn<{ pid: number }[]>`select pg_backend_pid() as pid`;
+  try {
+    return row && /postgres/.test(readFileSync(`/proc/${row.pid}/cmdline`, 'utf8')) ? row.pid : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1296,6 +1382,13 @@ export async function main({ json, args }: BenchOptions): Promise<void> {
           })),
         ),
       );
+      if (st.split) {
+        const f = (x: { fixedUs: number; perRecordUs: number }) => `${x.fixedUs} + ${x.perRecordUs} × n`;
+        const sp = st.split;
+        console.log(
+          `the log's statement at ${SPLIT_SIZES.join(' and ')} records, µs as fixed + per record × n: wall ${f(sp.wall)}; CPU of this process ${f(sp.node)}${sp.backend ? `; of its PostgreSQL backend ${f(sp.backend)}` : ''}`,
+        );
+      }
     }
     console.log(
       `\n1 KiB encrypt over HTTP, ${httpConcurrency} in flight (slices ${part2.sliceOrder}, ${sliceMs / 1000} s each):`,
