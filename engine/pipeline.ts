@@ -222,69 +222,80 @@ export class Pipeline {
    * Runs `fn` for an authenticated, authorized request. Sealed ⇒ SEALED; no or bad token ⇒
    * UNAUTHENTICATED; a deny ⇒ POLICY_DENIED with the policy's reason; `require_approval` ⇒ parked.
    */
-  async request<T>(
-    ctx: RequestContext & { key: KeyTarget },
-    fn: (a: Authorized<KeyRow>) => Promise<T>,
-  ): Promise<Outcome<T>>;
-  async request<T>(ctx: RequestContext, fn: (a: Authorized) => Promise<T>): Promise<Outcome<T>>;
-  async request<T>(ctx: RequestContext, fn: (a: Authorized<never>) => Promise<T>): Promise<Outcome<T>> {
+  request<T>(ctx: RequestContext & { key: KeyTarget }, fn: (a: Authorized<KeyRow>) => Promise<T>): Promise<Outcome<T>>;
+  request<T>(ctx: RequestContext, fn: (a: Authorized) => Promise<T>): Promise<Outcome<T>>;
+  request<T>(ctx: RequestContext, fn: (a: Authorized<never>) => Promise<T>): Promise<Outcome<T>> {
     // The observers hear how it ended: the status its record carries, and its time (from here, the
-    // sealed check included, to the durable record). Timed only when someone listens. One async
-    // frame for the whole request (issue 14: each frame is promises and resumptions).
+    // sealed check included, to the durable record). Timed only when someone listens; what they
+    // are told is captured here (the operation, the start), not the request's context.
     const events = this.#d.events?.active ? this.#d.events : undefined;
-    const start = events ? performance.now() : 0;
-    try {
-      this.assertUnsealed();
-      const now = this.#d.now();
-      const f = this.#begin(ctx, now);
-      let out: Outcome<T>;
-      try {
-        // Each step answers at once when it needs no I/O (a cached token, key row and bindings: the
-        // usual request), and is only awaited when it returned a promise.
-        const p = this.#authenticate(f, ctx, now);
-        const principal = p instanceof Promise ? await p : p;
-        const k = this.#loadKey(f, ctx);
-        const key = k instanceof Promise ? await k : k;
-        const input = this.#input(ctx, principal, key, now);
-        const g = f.missing ? undefined : this.#openExecution(f, ctx, principal, input);
-        const gate = g instanceof Promise ? await g : g;
-        const d = this.#decide(f, ctx, input);
-        const decision = d instanceof Promise ? await d : d;
-        if (f.missing) throw this.#notFound(f, f.missing);
-        const checked = ctx.precheck?.(key);
-        if (checked) await checked;
-        if (decision.decision === 'require_approval') {
-          if (gate) throw insufficient(ctx.operation, decision, gate);
-          out = await this.#park(f, ctx, principal, decision);
-        } else {
-          out = {
-            kind: 'done',
-            value: await this.#operate(f, gate, () =>
-              fn({ principal, decision, input, key: key as never, commit: f.scope }),
-            ),
-          };
-        }
-      } catch (thrown) {
-        // A database failure is STORAGE_UNAVAILABLE (503, Retry-After) in the record and the answer alike.
-        const err = classifyStorageError(thrown);
-        if (f.missing?.code === 'KEY_NOT_FOUND' && err instanceof KeywardError && err.code === 'POLICY_DENIED')
-          refusedWithoutKeys.add(err);
-        await this.#failed(f, err);
-        throw err;
-      }
-      // Outside the inner try: a record that could not be committed is not recorded again as a
-      // failure. (Nothing to wait for when auditing is off.)
-      const settled = this.#settleRecord(f);
-      if (settled) await settled;
-      events?.request(ctx.operation, out.kind === 'parked' ? 202 : 200, (performance.now() - start) / 1000);
-      return out;
-    } catch (err) {
-      if (events) {
+    if (!events) return this.#run(ctx, fn);
+    const start = performance.now();
+    const operation = ctx.operation;
+    return this.#run(ctx, fn).then(
+      (out) => {
+        events.request(operation, out.kind === 'parked' ? 202 : 200, (performance.now() - start) / 1000);
+        return out;
+      },
+      (err: unknown) => {
         const code = isKeywardError(err) ? err.code : 'INTERNAL';
-        events.request(ctx.operation, this.#d.statusOf(code) ?? 500, (performance.now() - start) / 1000);
+        events.request(operation, this.#d.statusOf(code) ?? 500, (performance.now() - start) / 1000);
+        throw err;
+      },
+    );
+  }
+
+  /**
+   * The steps of {@link request}, up to the outcome and its record's append. The wait until that
+   * record is durable (group commit: usually the longest part of a request) is not in this frame:
+   * it resolves to the promise of the outcome once durable, so while a request waits it holds only
+   * its outcome, not its context, key, policy input, decision or record (issue 14: the requests
+   * waiting for the statement outlived young collections with all of that, and were copied and
+   * promoted with it). One async frame for the steps (each frame is promises and resumptions).
+   */
+  async #run<T>(ctx: RequestContext, fn: (a: Authorized<never>) => Promise<T>): Promise<Outcome<T>> {
+    this.assertUnsealed();
+    const now = this.#d.now();
+    const f = this.#begin(ctx, now);
+    let out: Outcome<T>;
+    try {
+      // Each step answers at once when it needs no I/O (a cached token, key row and bindings: the
+      // usual request), and is only awaited when it returned a promise.
+      const p = this.#authenticate(f, ctx, now);
+      const principal = p instanceof Promise ? await p : p;
+      const k = this.#loadKey(f, ctx);
+      const key = k instanceof Promise ? await k : k;
+      const input = this.#input(ctx, principal, key, now);
+      const g = f.missing ? undefined : this.#openExecution(f, ctx, principal, input);
+      const gate = g instanceof Promise ? await g : g;
+      const d = this.#decide(f, ctx, input);
+      const decision = d instanceof Promise ? await d : d;
+      if (f.missing) throw this.#notFound(f, f.missing);
+      const checked = ctx.precheck?.(key);
+      if (checked) await checked;
+      if (decision.decision === 'require_approval') {
+        if (gate) throw insufficient(ctx.operation, decision, gate);
+        out = await this.#park(f, ctx, principal, decision);
+      } else {
+        out = {
+          kind: 'done',
+          value: await this.#operate(f, gate, () =>
+            fn({ principal, decision, input, key: key as never, commit: f.scope }),
+          ),
+        };
       }
+    } catch (thrown) {
+      // A database failure is STORAGE_UNAVAILABLE (503, Retry-After) in the record and the answer alike.
+      const err = classifyStorageError(thrown);
+      if (f.missing?.code === 'KEY_NOT_FOUND' && err instanceof KeywardError && err.code === 'POLICY_DENIED')
+        refusedWithoutKeys.add(err);
+      await this.#failed(f, err);
       throw err;
     }
+    // Outside the try: a record that could not be committed is not recorded again as a failure, and
+    // its AUDIT_UNAVAILABLE is the answer. (Nothing to wait for when auditing is off.)
+    const settled = this.#settleRecord(f);
+    return settled ? once(settled, out) : out;
   }
 
   /** Sealed? Not initialized is NOT_INITIALIZED, sealed is SEALED; nothing is recorded. */
@@ -726,6 +737,14 @@ function isoTime(now: Date): string {
     isoAt = t;
   }
   return isoText;
+}
+
+/**
+ * `value` once `settled` resolves (its rejection otherwise). A function of its own, so that the
+ * continuation's closure holds `value` alone, not the variables of the frame that made it.
+ */
+function once<T>(settled: Promise<unknown>, value: T): Promise<T> {
+  return settled.then(() => value);
 }
 
 /** A version read from attacker input only counts if the key has it; else policies see the latest. */

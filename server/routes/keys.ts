@@ -103,48 +103,93 @@ export function keyRoutes(deps: AppDeps): Router {
     return Object.assign(caller(ctx), { operation }, rest, { key });
   }
 
-  /** A one-or-batch data operation: one policy decision for the request, per-item results. */
+  /**
+   * A one-or-batch data operation: one policy decision for the request, per-item results. `run`
+   * is given the plaintext bytes `fast` decoded, if any, and wipes them; the route wipes them when
+   * `run` never got them (refused, parked, failed first).
+   *
+   * Once the operation has its input, the request lets go of the body (its parsed JSON in
+   * `ctx.state.json` and the item): a request then waits for its audit record's group commit
+   * holding its answer, not its input (issue 14: requests waiting for the statement outlived young
+   * collections and were copied and promoted with all they held).
+   */
   function operation<S extends z.ZodType>(
     op: KeyedOperation,
     item: S,
     payload: (i: z.output<S>) => number,
-    run: (a: Actions<KeyRow>, i: z.output<S>) => Promise<unknown>,
+    run: (a: Actions<KeyRow>, i: z.output<S>, decoded?: Uint8Array) => Promise<unknown>,
     version?: (i: z.output<S>) => number | undefined,
     fast?: (raw: unknown) => z.output<S> | undefined,
   ) {
     return async (ctx: HotRouteContext): Promise<void> => {
-      const { items, batch } = await parseOneOrBatch(ctx, item, fast);
+      const parsed: { items: z.output<S>[] | undefined; batch: boolean } = await parseOneOrBatch(ctx, item, fast);
+      // The plaintext the fast check decoded, until `run` takes it.
+      let decoded = fast !== undefined && !parsed.batch ? takeDecodedPlaintext(parsed.items![0] as object) : undefined;
       try {
-        const total = items.reduce((n: number, i) => n + payload(i), 0);
         const out = await hsm.request(
-          keyed(ctx, op, {
-            payloadBytes: total,
-            attributes: batch ? { batch: String(items.length) } : {},
-            version: () => (batch ? undefined : version?.(items[0]!)),
-          }),
-          // One item: its operation's own promise (no async frame of its own; a throw before it
-          // returns one is caught by the pipeline as a rejection would be).
-          (a) => (batch ? runBatch(a) : run(a, items[0]!)),
+          keyed(ctx, op, oneOrBatch(parsed.items!, parsed.batch, payload, version)),
+          (a) => {
+            const given = decoded;
+            decoded = undefined;
+            return operate(ctx, parsed, a, run, given);
+          },
         );
         respond(ctx, out);
       } finally {
-        // The plaintext the fast check decoded, if no operation took it (refused, parked, failed first).
-        if (fast !== undefined && !batch) takeDecodedPlaintext(items[0] as object)?.fill(0);
-      }
-
-      async function runBatch(a: Actions<KeyRow>): Promise<unknown> {
-        const results: unknown[] = [];
-        for (const i of items) {
-          // try/await, not .catch(): `run` may throw before returning a promise (a bad base64 field).
-          try {
-            results.push(await run(a, i));
-          } catch (err) {
-            results.push(itemError(err));
-          }
-        }
-        return { batch: results };
+        decoded?.fill(0);
       }
     };
+  }
+
+  /** What the pipeline is told of a one-or-batch request: its payload size, `batch` attribute and version. */
+  function oneOrBatch<S extends z.ZodType>(
+    items: z.output<S>[],
+    batch: boolean,
+    payload: (i: z.output<S>) => number,
+    version: ((i: z.output<S>) => number | undefined) | undefined,
+  ): Pick<RequestContext, 'payloadBytes' | 'attributes'> & Pick<KeyTarget, 'version'> {
+    const total = items.reduce((n: number, i) => n + payload(i), 0);
+    if (batch) return { payloadBytes: total, attributes: { batch: String(items.length) } };
+    const opts: ReturnType<typeof oneOrBatch> = { payloadBytes: total, attributes: {} };
+    // Read when the pipeline asks (a throw is then recorded), from the one item only.
+    const one = items[0]!;
+    if (version) opts.version = () => version(one);
+    return opts;
+  }
+
+  /**
+   * Runs a one-or-batch operation, having let go of the body (see `operation`): one item, its
+   * operation's own promise (no async frame of its own; a throw before it returns one is caught by
+   * the pipeline as a rejection would be).
+   */
+  function operate<S extends z.ZodType>(
+    ctx: HotContext,
+    parsed: { items: z.output<S>[] | undefined; batch: boolean },
+    a: Actions<KeyRow>,
+    run: (a: Actions<KeyRow>, i: z.output<S>, decoded?: Uint8Array) => Promise<unknown>,
+    decoded: Uint8Array | undefined,
+  ): Promise<unknown> {
+    const items = parsed.items!;
+    parsed.items = undefined;
+    ctx.state.json = undefined;
+    return parsed.batch ? runBatch(a, items, run) : run(a, items[0]!, decoded);
+  }
+
+  async function runBatch<I>(
+    a: Actions<KeyRow>,
+    items: I[],
+    run: (a: Actions<KeyRow>, i: I) => Promise<unknown>,
+  ): Promise<unknown> {
+    const results: unknown[] = [];
+    for (const i of items) {
+      // try/await, not .catch(): `run` may throw before returning a promise (a bad base64 field).
+      try {
+        results.push(await run(a, i));
+      } catch (err) {
+        results.push(itemError(err));
+      }
+    }
+    return { batch: results };
   }
 
   r.post('/v1/keys', async (ctx) => {
@@ -200,9 +245,9 @@ export function keyRoutes(deps: AppDeps): Router {
         'encrypt',
         EncryptItem,
         (i) => Math.floor((i.plaintext.length * 3) / 4),
-        async (a, i) => {
+        async (a, i, decoded) => {
           // An item the fast check decoded is not decoded again.
-          const plaintext = takeDecodedPlaintext(i) ?? tapped(bytes(i.plaintext, 'plaintext'));
+          const plaintext = decoded ?? tapped(bytes(i.plaintext, 'plaintext'));
           try {
             return await a.encrypt(plaintext, optBytes(i.aad, 'aad'));
           } finally {
