@@ -147,6 +147,18 @@ export class KeyMaterial {
   }
 
   /**
+   * `private`'s answer when it is cached, without I/O or a promise (an AEAD encrypt or decrypt asks
+   * this first, as signing asks {@link workingNow}); undefined when `private` must read it, or
+   * answer its error (a verify-only key).
+   */
+  privateNow(row: KeyRow, version: number): Uint8Array | undefined {
+    if (row.verifyOnly) return undefined;
+    const hit = this.#cache.get(materialPath(row.id, version));
+    if (hit) this.stats.material.hits++;
+    return hit;
+  }
+
+  /**
    * `working`'s answer when it is cached, without I/O or a promise (the key service's signing asks
    * this first: a signature takes ~25 µs, and the promise turns of `working` were a few percent of
    * it); undefined when `working` must read or derive it. Verify-only keys have none.

@@ -27,7 +27,7 @@ import { composeDecisions } from '../sandbox/compose.js';
 import type { ComposedDecision } from '../sandbox/compose.js';
 import { defaultPolicyWasm } from './default.js';
 import { bundledMetering } from './prebuilt.js';
-import type { LoadedPolicy } from '../sandbox/host.js';
+import type { EvaluationResult, LoadedPolicy } from '../sandbox/host.js';
 import type { PolicyInput } from '../sandbox/input.js';
 import { PolicyRegistry } from '../sandbox/registry.js';
 
@@ -227,7 +227,10 @@ export class PolicyService {
    */
   decideNow(input: PolicyInput, encoded: Uint8Array): ComposedDecision | undefined {
     const set = this.applicableNow(input.key?.name);
-    return set && composeDecisions(set.map((p) => p.evaluate(encoded)));
+    if (!set) return undefined;
+    const results: EvaluationResult[] = [];
+    for (let i = 0; i < set.length; i++) results.push(set[i]!.evaluate(encoded));
+    return composeDecisions(results);
   }
 
   /**

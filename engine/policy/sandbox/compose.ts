@@ -47,39 +47,54 @@ export interface ComposedDecision {
   requirements: ApprovalRequirement[];
 }
 
-/** Composes per-policy results (each carries its policy's hash) into the request's decision. */
+/**
+ * Composes per-policy results (each carries its policy's hash) into the request's decision. One pass
+ * over the results, without closures or intermediate arrays: this runs on every request.
+ */
 export function composeDecisions(results: readonly EvaluationResult[]): ComposedDecision {
   if (!Array.isArray(results))
     throw new TypeError(`"results" expected an array of evaluation results, got ${typeof results}`);
-  const policies = results.map((r) => ({
-    sha256: r.hash,
-    decision: r.decision,
-    gas: r.gas,
-    reason: r.reason,
-    fault: r.fault,
-  }));
-  const requirements = results
-    .filter((r) => r.decision === 'require_approval')
-    .map((r) => ({ sha256: r.hash, approvals: r.approvals, group: r.group, reason: r.reason }));
-  // Built without spreads (this runs on every request): one object literal per outcome.
-  const composed = (
-    decision: DecisionName,
-    approvals: number,
-    group: string,
-    reason: string,
-    decidedBy: string | null,
-  ): ComposedDecision => ({ policies, requirements, decision, approvals, group, reason, decidedBy });
-
-  const deny = results.find((r) => r.decision === 'deny');
-  if (deny) return composed('deny', 0, '', deny.reason, deny.hash);
-
+  const policies: PolicyDecisionRecord[] = [];
+  const requirements: ApprovalRequirement[] = [];
+  let deny: EvaluationResult | undefined;
+  let allow: EvaluationResult | undefined;
+  // The strongest requirement: the highest count, the first such policy on a tie.
   let strongest: ApprovalRequirement | undefined;
-  for (const r of requirements) if (!strongest || r.approvals > strongest.approvals) strongest = r;
+  for (let i = 0; i < results.length; i++) {
+    const r = results[i]!;
+    policies.push({ sha256: r.hash, decision: r.decision, gas: r.gas, reason: r.reason, fault: r.fault });
+    if (r.decision === 'deny') deny ??= r;
+    else if (r.decision === 'allow') allow ??= r;
+    else if (r.decision === 'require_approval') {
+      const req = { sha256: r.hash, approvals: r.approvals, group: r.group, reason: r.reason };
+      requirements.push(req);
+      if (!strongest || req.approvals > strongest.approvals) strongest = req;
+    }
+  }
+  if (deny) return composed(policies, requirements, 'deny', 0, '', deny.reason, deny.hash);
   if (strongest)
-    return composed('require_approval', strongest.approvals, strongest.group, strongest.reason, strongest.sha256);
+    return composed(
+      policies,
+      requirements,
+      'require_approval',
+      strongest.approvals,
+      strongest.group,
+      strongest.reason,
+      strongest.sha256,
+    );
+  if (allow) return composed(policies, requirements, 'allow', 0, '', allow.reason, allow.hash);
+  return composed(policies, requirements, 'deny', 0, '', 'no policy applies to the request', null);
+}
 
-  const allow = results.find((r) => r.decision === 'allow');
-  if (allow) return composed('allow', 0, '', allow.reason, allow.hash);
-
-  return composed('deny', 0, '', 'no policy applies to the request', null);
+/** One object literal per outcome, its keys in one order. */
+function composed(
+  policies: PolicyDecisionRecord[],
+  requirements: ApprovalRequirement[],
+  decision: DecisionName,
+  approvals: number,
+  group: string,
+  reason: string,
+  decidedBy: string | null,
+): ComposedDecision {
+  return { policies, requirements, decision, approvals, group, reason, decidedBy };
 }

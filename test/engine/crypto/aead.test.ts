@@ -4,6 +4,8 @@ import { createCipheriv, createDecipheriv } from 'node:crypto';
 import fc from 'fast-check';
 import { isKeywardError } from '../../../lib/errors.js';
 import {
+  AEAD_FORMAT_V1,
+  associatedData,
   datakey,
   decrypt,
   encrypt,
@@ -233,3 +235,35 @@ for (const type of TYPES) {
     });
   });
 }
+
+describe('aead associated data kept per key id', () => {
+  it('each message binds its own version and algorithm, however versions and types of one key id interleave', () => {
+    // The AD of a key id without AAD is built once and reused (aead.ts adFor): a reuse across a
+    // version or an algorithm would bind the wrong one, which only an independent opening shows.
+    const keys = {
+      'aes256-gcm': generateKey('aes256-gcm').private,
+      'chacha20-poly1305': generateKey('chacha20-poly1305').private,
+    };
+    const plaintext = new Uint8Array([7, 7, 7]);
+    for (const [type, version] of [
+      ['aes256-gcm', 1],
+      ['aes256-gcm', 2],
+      ['aes256-gcm', 1],
+      ['chacha20-poly1305', 1],
+      ['aes256-gcm', 1],
+    ] as const) {
+      const key = keys[type];
+      const ct = encrypt({ type, key, keyId: 'memo', version, plaintext });
+      const body = parseCiphertext(ct).body;
+      const ad = associatedData(AEAD_FORMAT_V1, body[1]!, version, 'memo', new Uint8Array(0));
+      assert.deepEqual(
+        openRaw(type, key, body.subarray(2, 14), body.subarray(14), ad),
+        plaintext,
+        `${type} v${version}`,
+      );
+      assert.deepEqual(decrypt({ type, keyId: 'memo', ciphertext: ct, key }), plaintext);
+      const other = associatedData(AEAD_FORMAT_V1, body[1]!, version + 1, 'memo', new Uint8Array(0));
+      assert.equal(openRaw(type, key, body.subarray(2, 14), body.subarray(14), other), undefined);
+    }
+  });
+});
