@@ -158,7 +158,7 @@ function fingerprintMatches(ctx: {
 }
 
 export interface EncryptHolderKeyOptions {
-  /** scrypt N, a power of two from 2^12 to 2^20; default 2^17. Lower it only in tests. */
+  /** scrypt N, a power of two from 2^12 to 2^20; default 2^17. Lower it only for tests and trials (`holder-keygen --scrypt-log-n`): it divides what a passphrase guess costs. */
   scryptN?: number;
 }
 

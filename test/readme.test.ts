@@ -11,7 +11,10 @@
  * The README's fixed places are mapped onto this test's: /tmp/keyward-demo is a fresh temporary
  * directory and the ceremony server's 127.0.0.1:8421 a free port. The dev server's address and
  * token come in as KEYWARD_ADDR / KEYWARD_TOKEN, as the README tells the reader to export them, and
- * the passphrase prompts read KEYWARD_PASSPHRASE_FILE, which the README documents.
+ * the passphrase prompts read KEYWARD_PASSPHRASE_FILE, which the README documents. The holder keys are
+ * made the way the README's quick-trial aside allows (`holder-keygen --scrypt-log-n 12`): the block's
+ * 12 uses of a key then cost scrypt at 2^12, not 2^17, about 10 s of CPU less per run
+ * (test/cli/ceremony.test.ts still makes and opens a key at the default cost).
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -33,6 +36,9 @@ const EXPECTED_RUN = 6;
 /** How many ```js blocks (the SDK and node-vault examples) README.md runs, as ES modules from the checkout. */
 const EXPECTED_JS = 2;
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
+/** What the README's ceremony section says a quick trial may add to `holder-keygen`, and this test adds. */
+const QUICK_TRIAL = '--scrypt-log-n 12';
+const KEYGEN = 'keyward ceremony holder-keygen ';
 
 export interface ShellBlock {
   /** 1-based line of the opening fence. */
@@ -165,12 +171,15 @@ describe('README.md shell blocks', { timeout: 180_000 }, () => {
         KEYWARD_TOKEN: root,
         KEYWARD_PASSPHRASE_FILE: join(dir, 'passphrase'),
       };
-      const blocks = shellBlocks(readFileSync(README, 'utf8')).filter((b) => b.info === 'sh');
+      const readme = readFileSync(README, 'utf8');
+      assert.ok(readme.includes(`holder-keygen ${QUICK_TRIAL}`), `README.md offers ${QUICK_TRIAL} for a quick trial`);
+      const blocks = shellBlocks(readme).filter((b) => b.info === 'sh');
       let ran = 0;
       for (const b of blocks) {
         const script = b.body
           .replaceAll('/tmp/keyward-demo', demo)
-          .replaceAll('127.0.0.1:8421', `127.0.0.1:${ceremonyPort}`);
+          .replaceAll('127.0.0.1:8421', `127.0.0.1:${ceremonyPort}`)
+          .replaceAll(KEYGEN, KEYGEN + QUICK_TRIAL + ' ');
         const r = await runBash(script, dir, env, 90_000);
         assert.equal(r.code, 0, `README.md:${b.line}: the block exited ${r.code}:\n${r.out}`);
         // What the README's comments promise, where a block's exit code alone would not show it.
@@ -179,8 +188,13 @@ describe('README.md shell blocks', { timeout: 180_000 }, () => {
         if (b.body.includes('/v1/keys/orders/encrypt')) assert.match(r.out, /"initialized":true,"sealed":false/);
         if (b.body.includes('/v1/keys/orders/encrypt'))
           assert.match(r.out, /\{"ciphertext":"kw:v1:[^"]+","keyVersion":1\}/, 'the curl block encrypts');
-        if (b.body.includes('ceremony rekey submit'))
+        if (b.body.includes('ceremony rekey submit')) {
           assert.match(r.out, /new-shards\/dave\.shard/, "the rekey wrote the new holders' shards");
+          // The option took: every key of the block was made, and opened, at scrypt 2^12.
+          assert.equal(b.body.split(KEYGEN).length - 1, 5, 'the ceremony block makes five holder keys');
+          for (const name of ['alice', 'bob', 'carol', 'dave', 'erin'])
+            assert.equal(JSON.parse(readFileSync(join(demo, 'ceremony', `${name}.key`), 'utf8')).kdf.N, 2 ** 12);
+        }
         ran++;
       }
       assert.equal(ran, EXPECTED_RUN);

@@ -69,6 +69,7 @@ describe('keyward ceremony (CLI, end to end)', { timeout: 240_000 }, () => {
     assert.equal(files.key('bob'), k('bob'));
     const priv = JSON.parse(await readFile(k('alice'), 'utf8'));
     assert.equal(priv.format, 'keyward.holder-private-key/v1');
+    assert.equal(priv.kdf.N, 2 ** 17, 'the default cost (this key is opened below: the only full-cost one)');
     fails(
       await runCli(['ceremony', 'holder-keygen', '--name', 'alice', '--out', k('alice'), ...pass()]),
       'FILE_EXISTS',
@@ -80,6 +81,33 @@ describe('keyward ceremony (CLI, end to end)', { timeout: 240_000 }, () => {
     fails(
       await runCli(['ceremony', 'holder-keygen', '--name', 'z', '--out', join(dir, 'z.key')]),
       'PASSPHRASE_REQUIRED',
+    );
+  });
+
+  it('holder-keygen --scrypt-log-n sets the cost within what a key file may say (2^12..2^20)', async () => {
+    const cheap = join(dir, 'trial.key');
+    ok(
+      await runCli(['ceremony', 'holder-keygen', '--name', 'trial', '--out', cheap, '--scrypt-log-n', '12', ...pass()]),
+    );
+    assert.equal(JSON.parse(await readFile(cheap, 'utf8')).kdf.N, 2 ** 12);
+    for (const bad of ['11', '21', '1.5', '2^12']) {
+      const r = await runCli([
+        'ceremony',
+        'holder-keygen',
+        '--name',
+        'x',
+        '--out',
+        join(dir, 'x.key'),
+        '--scrypt-log-n',
+        bad,
+        ...pass(),
+      ]);
+      assert.equal(r.code, 1, bad);
+      assert.match(r.stdout, /Invalid value for --scrypt-log-n/, bad);
+    }
+    assert.match(
+      ok(await runCli(['ceremony', 'holder-keygen', '--help'])).stdout,
+      /--scrypt-log-n #0\s+scrypt cost N = 2\^this, 12\.\.20 \(default 17\)/,
     );
   });
 

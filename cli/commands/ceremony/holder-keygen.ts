@@ -1,5 +1,5 @@
 import { Command, Option } from 'clipanion';
-import { OfflineCommand } from '../../base.js';
+import { OfflineCommand, wholeNumber } from '../../base.js';
 import { writeFileSafe } from '../../files.js';
 import { readPassphrase } from '../../passphrase.js';
 
@@ -13,6 +13,8 @@ export default class CeremonyHolderKeygenCommand extends OfflineCommand {
     description: 'make a hybrid post-quantum holder key (X-Wing), encrypted under a passphrase',
     details: `
       Writes FILE (the private key, encrypted with scrypt + AES-256-GCM under your passphrase, mode 0600) and FILE.pub (the public key to give the operator running \`keyward ceremony init\`). Runs offline.
+
+      Opening the key (unseal, verify-shard, rekey submit) costs scrypt at N = 2^17 by default: about 128 MiB and a second of CPU, which is also what each guess of the passphrase costs someone who has the file. --scrypt-log-n 12 makes opening it 32 times cheaper and guessing it too: for a quick trial, not for a real key.
     `,
     examples: [
       ['Make a key, prompting for the passphrase', 'keyward ceremony holder-keygen --name alice --out alice.key'],
@@ -33,6 +35,13 @@ export default class CeremonyHolderKeygenCommand extends OfflineCommand {
     env: 'KEYWARD_PASSPHRASE_FILE',
   });
   force = Option.Boolean('--force', false, { description: 'Overwrite existing files' });
+  // The bounds of what a key file may say (ceremony/holder-key.ts SCRYPT_N_MIN/MAX, not imported:
+  // that module loads only when a command runs), so every key written here can be opened.
+  scryptLogN = Option.String('--scrypt-log-n', {
+    description:
+      'scrypt cost N = 2^this, 12..20 (default 17). Each step down halves the work of opening the key, and of guessing its passphrase',
+    validator: wholeNumber(12, 20),
+  });
 
   async run(): Promise<number> {
     const { encryptHolderKey, generateHolderKey, holderFingerprint, toPublicKeyFile } = await custody();
@@ -45,7 +54,11 @@ export default class CeremonyHolderKeygenCommand extends OfflineCommand {
         stdin: this.context.stdin,
         stderr: this.context.stderr,
       });
-      const priv = await encryptHolderKey({ name: this.name, seed, publicKey }, passphrase);
+      const priv = await encryptHolderKey(
+        { name: this.name, seed, publicKey },
+        passphrase,
+        this.scryptLogN === undefined ? {} : { scryptN: 2 ** this.scryptLogN },
+      );
       const pub = toPublicKeyFile({ name: this.name, publicKey });
       await writeFileSafe(this.out, JSON.stringify(priv, null, 2) + '\n', { mode: 0o600, overwrite: this.force });
       await writeFileSafe(this.out + '.pub', JSON.stringify(pub, null, 2) + '\n', { overwrite: this.force });
