@@ -7,7 +7,7 @@
 import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { KeywardApiError, KeywardClient, isParked } from '@keyward/client';
+import { KeywardApiError, KeywardClient, errorFromResponse, isParked } from '@keyward/client';
 import type { Parked } from '@keyward/client';
 import type { Agent } from 'undici';
 import { KeywardError, type KeywardCode } from '../lib/errors.js';
@@ -84,8 +84,12 @@ export function cliClient(
  */
 export function done<T>(r: T | Parked): T {
   if (!isParked(r)) return r;
-  const parked = r.parked;
-  throw new KeywardError(
+  throw parkedError(r.parked);
+}
+
+/** The CLI's error for a request parked for approval. */
+function parkedError(parked: Parked['parked']): KeywardError {
+  return new KeywardError(
     'APPROVAL_PENDING',
     `parked for approval ${parked.approvalId}: needs ${parked.required} approvals from "${parked.group}" before ${parked.expiresAt}; ` +
       `then run \`keyward approval execute ${parked.approvalId}\` (it runs with the parked body)`,
@@ -113,6 +117,11 @@ export function toCliError(err: KeywardApiError): KeywardError {
         : '; is the server running? set --addr or KEYWARD_ADDR';
   return new KeywardError(err.code as KeywardCode, err.message + hint, { cause: err }); // a wire string: the server's code or the client's own
 }
+
+/** The largest body {@link PlainGet} allocates before it arrives (a raw page of 10,000 typical records is ~5 MB). */
+const PLAIN_PREALLOCATE_MAX = 64 * 1024 * 1024;
+/** The largest error body {@link PlainGet} reads itself (the API's error JSON is far smaller). */
+const PLAIN_ERROR_BODY_MAX = 64 * 1024;
 
 /** A complete 200 answer of {@link PlainGet}: its Content-Type and body. */
 export interface PlainAnswer {
@@ -154,7 +163,8 @@ export class PlainGet {
   }
 
   /**
-   * GET `path` (no query in it) with `query` and `accept`: the answer of a 200, else undefined.
+   * GET `path` (no query in it) with `query` and `accept`: the answer of a 200; the typed client's
+   * error for a 4xx, 5xx or parked answer; else undefined (the caller asks the typed client).
    * `shared`: a body of announced length in a SharedArrayBuffer (the log verifier's workers then
    * read a raw page where it is, engine/audit/verifier/verify-log.ts addPage).
    */
@@ -174,41 +184,22 @@ export class PlainGet {
         clearTimeout(timer);
         resolve(answer);
       };
+      const fail = (err: Error) => {
+        clearTimeout(timer);
+        reject(err);
+      };
       let req: import('node:http').ClientRequest;
       let response: import('node:http').IncomingMessage | undefined;
       try {
         req = this.#request(url, { agent: this.#agent, headers: { ...this.#headers, accept } }, (res) => {
           response = res;
-          if (res.statusCode !== 200) {
-            res.resume();
-            return settle(undefined);
+          try {
+            this.#read(res, req, opts.shared === true, settle, fail);
+          } catch {
+            // An allocation refused, say: the typed client asks again.
+            req.destroy();
+            settle(undefined);
           }
-          // The body into one buffer of its announced length (no copy of chunks at the end).
-          const length = Number(res.headers['content-length']);
-          const known = Number.isSafeInteger(length) && length >= 0;
-          const chunks: Buffer[] = [];
-          const body = !known
-            ? undefined
-            : opts.shared
-              ? Buffer.from(new SharedArrayBuffer(length))
-              : Buffer.allocUnsafeSlow(length);
-          let got = 0;
-          res.on('data', (c: Buffer) => {
-            if (body) {
-              if (got + c.length > length) return void req.destroy();
-              c.copy(body, got);
-            } else chunks.push(c);
-            got += c.length;
-          });
-          res.on('end', () =>
-            settle(
-              body && got !== length
-                ? undefined
-                : { type: res.headers['content-type'] ?? '', body: body ?? Buffer.concat(chunks) },
-            ),
-          );
-          res.on('error', () => settle(undefined));
-          res.on('aborted', () => settle(undefined));
         });
       } catch {
         return settle(undefined);
@@ -227,6 +218,77 @@ export class PlainGet {
         }, this.#timeoutMs);
       req.end();
     });
+  }
+
+  /**
+   * Reads the answer `res` for {@link get}: a 200's body into one buffer of its announced length
+   * (no copy of chunks at the end), or the typed client's error for a 4xx or 5xx (errorFromResponse,
+   * as the client words it: asking again would count a refused token twice against the server's
+   * failure limit), or the client's APPROVAL_PENDING for a parked read (asking again would park a
+   * second one). Anything else, and a compressed body, the typed client asks again.
+   */
+  #read(
+    res: import('node:http').IncomingMessage,
+    req: import('node:http').ClientRequest,
+    shared: boolean,
+    settle: (answer: PlainAnswer | undefined) => void,
+    fail: (err: Error) => void,
+  ): void {
+    const status = res.statusCode ?? 0;
+    const encoding = res.headers['content-encoding'];
+    const error = status >= 400 || status === 202;
+    if ((status !== 200 && !error) || (encoding !== undefined && encoding !== 'identity')) {
+      res.resume();
+      return settle(undefined);
+    }
+    // The announced length is the server's word: preallocated up to a bound, else (or when none
+    // is announced) the chunks as they come, compared with it at the end.
+    const length = Number(res.headers['content-length']);
+    const known = Number.isSafeInteger(length) && length >= 0;
+    const limit = error ? PLAIN_ERROR_BODY_MAX : Number.POSITIVE_INFINITY;
+    if (known && length > limit) {
+      res.resume();
+      return settle(undefined);
+    }
+    const chunks: Buffer[] = [];
+    const body =
+      !known || length > PLAIN_PREALLOCATE_MAX
+        ? undefined
+        : shared
+          ? Buffer.from(new SharedArrayBuffer(length))
+          : Buffer.allocUnsafeSlow(length);
+    let got = 0;
+    res.on('data', (c: Buffer) => {
+      if ((known && got + c.length > length) || got + c.length > limit) return void req.destroy();
+      if (body) c.copy(body, got);
+      else chunks.push(c);
+      got += c.length;
+    });
+    res.on('end', () => {
+      if (known && got !== length) return settle(undefined);
+      const whole = body ?? Buffer.concat(chunks);
+      if (!error) return settle({ type: res.headers['content-type'] ?? '', body: whole });
+      let parsed: unknown = whole.toString('utf8');
+      try {
+        parsed = JSON.parse(parsed as string);
+      } catch {
+        // Not JSON (a proxy's page): the client's HTTP_<status>.
+      }
+      if (status >= 400) return fail(errorFromResponse(status, parsed));
+      const p = parsed as Record<string, unknown> | undefined;
+      if (typeof p !== 'object' || p === null || typeof p.approvalId !== 'string') return settle(undefined);
+      fail(
+        parkedError({
+          approvalId: p.approvalId,
+          required: Number(p.required),
+          group: String(p.group),
+          reason: String(p.reason ?? ''),
+          expiresAt: String(p.expiresAt),
+        }),
+      );
+    });
+    res.on('error', () => settle(undefined));
+    res.on('aborted', () => settle(undefined));
   }
 
   /** Closes the kept-alive connections. */

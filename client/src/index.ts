@@ -25,7 +25,7 @@ export type {
   SignOptions,
   WaitOptions,
 } from './client.js';
-export { CLIENT_ERROR_CODES, KeywardApiError } from './errors.js';
+export { CLIENT_ERROR_CODES, KeywardApiError, errorFromResponse } from './errors.js';
 export type { ClientErrorCode } from './errors.js';
 export type { components, operations, paths } from './schema.js';
 export { AUDIT_EVENTS, OPERATIONS } from './operations.js';

@@ -41,18 +41,41 @@ describe('keyward --timeout (CLI)', { timeout: 60_000 }, () => {
 });
 
 describe('PlainGet (audit verify over node:http)', { timeout: 30_000 }, () => {
-  // One server: /ok answers 200 with what it saw, /fail 500, /short a body cut before its length,
-  // /silent nothing.
+  // One server: /ok answers 200 with what it saw, /fail 500, /denied the API's 401, /parked a
+  // parked read, /moved a redirect, /gzip a compressed 200, /huge a 200 announcing 1 PB, /short a
+  // body cut before its length, /silent nothing.
   const server = createServer((req, res) => {
-    if (req.url!.includes('/silent')) return;
-    if (req.url!.includes('/fail')) return void res.writeHead(500).end('{"error":{"code":"INTERNAL"}}');
-    if (req.url!.includes('/short')) {
+    const url = req.url!;
+    if (url.includes('/silent')) return;
+    if (url.includes('/fail')) return void res.writeHead(500).end('<html>proxy error</html>');
+    if (url.includes('/denied'))
+      return void res
+        .writeHead(401, { 'content-type': 'application/json' })
+        .end('{"error":{"code":"UNAUTHENTICATED","message":"expected a valid token"}}');
+    if (url.includes('/parked'))
+      return void res.writeHead(202, { 'content-type': 'application/json' }).end(
+        JSON.stringify({
+          approvalId: 'apr_1',
+          required: 2,
+          group: 'auditors',
+          reason: 'r',
+          expiresAt: '2026-12-06T00:00:00.000Z',
+        }),
+      );
+    if (url.includes('/moved')) return void res.writeHead(302, { location: '/v1/ok' }).end();
+    if (url.includes('/gzip'))
+      return void res.writeHead(200, { 'content-encoding': 'gzip', 'content-length': '3' }).end('abc');
+    if (url.includes('/huge')) {
+      res.writeHead(200, { 'content-length': '999999999999999' });
+      return void res.socket!.destroy();
+    }
+    if (url.includes('/short')) {
       res.writeHead(200, { 'content-length': '100' });
       res.write('{"cut":');
       return void res.socket!.destroy();
     }
     res.setHeader('content-type', 'application/json');
-    res.end(JSON.stringify({ url: req.url, accept: req.headers.accept, auth: req.headers.authorization }));
+    res.end(JSON.stringify({ url, accept: req.headers.accept, auth: req.headers.authorization }));
   });
   let base: string;
   before(async () => {
@@ -62,7 +85,7 @@ describe('PlainGet (audit verify over node:http)', { timeout: 30_000 }, () => {
   after(() => new Promise<void>((resolve) => (server.closeAllConnections(), server.close(() => resolve()))));
 
   it('answers a 200 (path prefix, query, token, Accept), in shared memory when asked', async () => {
-    const get = await plainGet(`${base}/gw/`, 'kwt_x', 5);
+    const get = await plainGet(`${base}/gw/`, 'kwt_x', 30);
     try {
       const a = await get.get('/v1/ok', { from: 3, limit: 2 }, 'application/x', { shared: true });
       assert.ok(a && a.body.buffer instanceof SharedArrayBuffer);
@@ -77,21 +100,46 @@ describe('PlainGet (audit verify over node:http)', { timeout: 30_000 }, () => {
     }
   });
 
-  it('leaves anything but a complete 200 to the typed client; no answer in time is TIMEOUT', async () => {
-    const get = await plainGet(base, undefined, 1);
+  it('words a 4xx, a 5xx and a parked read as the typed client does (asking again would count twice, or park twice)', async () => {
+    const get = await plainGet(base, undefined, 30);
     try {
-      assert.equal(await get.get('/v1/fail', {}, 'application/json'), undefined);
-      assert.equal(await get.get('/v1/short', {}, 'application/json'), undefined);
-      const refused = await plainGet('http://127.0.0.1:1', undefined, 5);
+      await assert.rejects(get.get('/v1/denied', {}, 'application/json'), (e: KeywardApiError) => {
+        assert.deepEqual([e.status, e.code, e.message], [401, 'UNAUTHENTICATED', 'expected a valid token']);
+        return true;
+      });
+      await assert.rejects(get.get('/v1/fail', {}, 'application/json'), (e: KeywardApiError) => {
+        assert.deepEqual([e.status, e.code, e.message], [500, 'HTTP_500', 'server answered 500']);
+        return true;
+      });
+      await assert.rejects(
+        get.get('/v1/parked', {}, 'application/json'),
+        /APPROVAL_PENDING|parked for approval apr_1: needs 2 approvals from "auditors"/,
+      );
+    } finally {
+      get.close();
+    }
+  });
+
+  it('leaves a redirect, a compressed or cut body and a refused connection to the typed client; no answer in time is TIMEOUT', async () => {
+    const get = await plainGet(base, undefined, 30);
+    try {
+      for (const path of ['/v1/moved', '/v1/gzip', '/v1/short', '/v1/huge'])
+        assert.equal(await get.get(path, {}, 'application/json', { shared: true }), undefined, path);
+      const refused = await plainGet('http://127.0.0.1:1', undefined, 30);
       assert.equal(await refused.get('/v1/ok', {}, 'application/json'), undefined);
       refused.close();
-      await assert.rejects(get.get('/v1/silent', {}, 'application/json'), (e: KeywardApiError) => {
+    } finally {
+      get.close();
+    }
+    const quick = await plainGet(base, undefined, 1);
+    try {
+      await assert.rejects(quick.get('/v1/silent', {}, 'application/json'), (e: KeywardApiError) => {
         assert.equal(e.code, 'TIMEOUT');
         assert.equal(e.message, `GET /v1/silent: no answer from ${base} within 1000 ms`);
         return true;
       });
     } finally {
-      get.close();
+      quick.close();
     }
   });
 
