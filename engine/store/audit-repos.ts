@@ -331,8 +331,13 @@ export interface AuditRecordsRaw {
   count: number;
   /** count × 32 bytes. */
   chains: Buffer;
-  /** The leaves' UTF-8, each followed by "\n" (no leaf holds a line feed). */
-  leaves: Buffer;
+  /**
+   * The leaves' UTF-8, each followed by "\n" (no leaf holds a line feed), in parts to be written one
+   * after another: joining them copied every page once more (issue 14).
+   */
+  leaves: Buffer[];
+  /** The bytes of `leaves` together. */
+  leavesBytes: number;
 }
 
 /**
@@ -353,12 +358,28 @@ export async function readAuditRecordsRaw(
   let count = 0;
   let bytes = 0;
   let first = from;
+  // Each batch's text is encoded straight into a shared chunk with its last line feed after it, so
+  // the leaves taken from successive batches lie end to end there: a few parts per page, and no
+  // Buffer per batch to join afterwards.
+  let chunk = Buffer.allocUnsafe(0);
+  let used = 0;
+  let partStart = 0;
   for (const b of await readAuditBatches(db, from, to)) {
     if (b.chains.length !== 32 * b.n) throw malformed(b, `${b.chains.length} bytes of chain values for ${b.n}`);
     // Records are contiguous in a page: a gap between batches (deleted rows) ends it, and the next
     // page starts after the gap, where its reader sees the missing records.
     if (count > 0 && b.first !== first + count) break;
-    const text = Buffer.from(b.leaves, 'utf8');
+    // At most 3 UTF-8 bytes per UTF-16 unit, and the line feed.
+    const room = 3 * b.leaves.length + 1;
+    if (chunk.length - used < room) {
+      if (used > partStart) leaves.push(chunk.subarray(partStart, used));
+      chunk = Buffer.allocUnsafe(Math.max(room, LEAF_CHUNK));
+      used = 0;
+      partStart = 0;
+    }
+    const base = used;
+    const length = chunk.write(b.leaves, base, 'utf8');
+    const text = chunk.subarray(base, base + length);
     const lo = Math.max(from, b.first) - b.first;
     const hi = Math.min(to, b.first + b.n) - b.first;
     // Walk the line feeds up to the last leaf taken (a short batch fails here; a long one at its end).
@@ -377,20 +398,29 @@ export async function readAuditRecordsRaw(
       if (k >= lo) cutTo = start;
       if (k >= hi || (k > lo && bytes >= maxBytes)) break;
     }
-    if (cutFrom < 0 || k <= lo) continue;
+    if (cutFrom < 0 || k <= lo) {
+      used = base; // nothing taken: the next batch's text goes over it
+      continue;
+    }
     const taken = k - lo;
     if (count === 0) first = b.first + lo;
     // The last leaf of a batch has no line feed after it in storage.
-    const slice = text.subarray(cutFrom, Math.min(cutTo, text.length));
-    leaves.push(slice);
-    if (cutTo > text.length) leaves.push(LF);
+    if (cutTo > length) chunk[base + length] = 0x0a;
+    // Leaves not taken at the start of the first batch are left out of the part.
+    if (base + cutFrom !== used) {
+      if (used > partStart) leaves.push(chunk.subarray(partStart, used));
+      partStart = base + cutFrom;
+    }
+    used = base + cutTo;
     chains.push(b.chains.subarray(32 * lo, 32 * (lo + taken)));
     count += taken;
     if (bytes >= maxBytes) break;
   }
-  return { from: first, count, chains: Buffer.concat(chains), leaves: Buffer.concat(leaves) };
+  if (used > partStart) leaves.push(chunk.subarray(partStart, used));
+  return { from: first, count, chains: Buffer.concat(chains), leaves, leavesBytes: bytes };
 }
-const LF = Buffer.from('\n');
+/** The size of the buffers a raw page's leaves are encoded into (a batch larger than this gets its own). */
+const LEAF_CHUNK = 1024 * 1024;
 
 /** The chain value of record idx (the seed for idx = -1), or undefined when the record is missing. */
 export async function auditChainAt(db: Db, idx: number): Promise<Uint8Array | undefined> {

@@ -4,6 +4,7 @@
  * gives `audit.*` to auditors and admins), and is itself audited.
  * @module
  */
+import { Readable } from 'node:stream';
 import Router from '@koa/router';
 import type { Context } from 'koa';
 import { KeywardError } from '../../lib/errors.js';
@@ -21,6 +22,8 @@ import {
 import { AUDIT_PAGE_MAX, AUDIT_RAW_PAGE_MAX } from '../../engine/audit/log/read.js';
 import { AUDIT_RECORDS_MEDIA_TYPE, encodeRecordsPage } from '../../engine/audit/verifier/records-page.js';
 import { respond } from './respond.js';
+
+const EMPTY = new Uint8Array(0);
 
 export function auditRoutes(deps: AppDeps): Router {
   const { hsm } = deps;
@@ -67,8 +70,19 @@ export function auditRoutes(deps: AppDeps): Router {
     const out = await hsm.request({ ...caller(ctx), operation: 'audit.read' }, (a) =>
       a.auditPageRaw(from, Math.min(to, from + limit)),
     );
-    respond(ctx, out, 200, (p) => encodeRecordsPage(p, p.chains, p.leaves));
-    if (out.kind !== 'parked') ctx.type = AUDIT_RECORDS_MEDIA_TYPE;
+    if (out.kind === 'parked') {
+      respond(ctx, out);
+      return;
+    }
+    // The page's parts are written one after another under their total length, the bytes
+    // encodeRecordsPage would join (engine/audit/verifier/records-page.ts): joining them copied
+    // every page (issue 14). The header line is the same JSON line.
+    const p = out.value;
+    const head = encodeRecordsPage(p, p.chains, EMPTY);
+    ctx.status = 200;
+    ctx.body = Readable.from([head, ...p.leaves], { objectMode: false });
+    ctx.type = AUDIT_RECORDS_MEDIA_TYPE;
+    ctx.length = head.length + p.leavesBytes;
   });
 
   r.get('/proofs/inclusion', async (ctx: Context) => {

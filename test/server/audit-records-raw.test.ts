@@ -8,7 +8,12 @@ import { after, before, describe, it } from 'node:test';
 import { issueToken } from '../../engine/auth/tokens.js';
 import { devBootstrap } from '../../engine/dev.js';
 import { AUDIT_RAW_PAGE_MAX, AUDIT_PAGE_MAX } from '../../engine/audit/log/read.js';
-import { AUDIT_RECORDS_MEDIA_TYPE, decodeRecordsPage } from '../../engine/audit/verifier/records-page.js';
+import {
+  AUDIT_RECORDS_MEDIA_TYPE,
+  decodeRecordsPage,
+  encodeRecordsPage,
+} from '../../engine/audit/verifier/records-page.js';
+import { readAuditRecords } from '../../engine/store/index.js';
 import { startTestServer } from '../helpers/server.js';
 import type { TestServer } from '../helpers/server.js';
 import { assertError } from '../helpers/wire.js';
@@ -61,6 +66,22 @@ describe('GET /v1/audit/records, raw', { timeout: 120_000 }, () => {
     // JSON when the client prefers it.
     const pref = await raw('from=0&limit=2', `application/json, ${AUDIT_RECORDS_MEDIA_TYPE};q=0.5`);
     assert.match(pref.res.headers.get('content-type')!, /^application\/json/);
+  });
+
+  it('sends the bytes encodeRecordsPage gives for the stored records, under their Content-Length', async () => {
+    for (const query of ['from=0', 'from=4&to=27', 'from=13&limit=1']) {
+      const { res, body } = await raw(query);
+      const p = decodeRecordsPage(body);
+      const rows = await readAuditRecords(s.hsm.store.db, p.from, p.from + p.count);
+      const want = encodeRecordsPage(
+        p,
+        Buffer.concat(rows.map((r) => r.chain)),
+        Buffer.concat(rows.flatMap((r) => [r.leaf, Buffer.from('\n')])),
+      );
+      assert.ok(Buffer.from(body).equals(want), query);
+      assert.equal(res.headers.get('content-length'), String(want.length));
+      assert.equal(res.headers.get('transfer-encoding'), null);
+    }
   });
 
   it('reads to the head, with `to`, and larger pages than JSON', async () => {

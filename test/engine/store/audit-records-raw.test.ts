@@ -20,6 +20,9 @@ async function expected(db: Parameters<typeof readAuditRecords>[0], from: number
   };
 }
 
+/** The leaves' parts joined, as text. */
+const text = (raw: { leaves: Uint8Array[] }) => Buffer.concat(raw.leaves).toString('utf8');
+
 for (const driver of availableDrivers()) {
   describe(`audit records as stored (the raw page) on ${driver}`, () => {
     it('cuts batches to any range exactly as the per-record reader does, and stops at the byte budget', async () => {
@@ -40,10 +43,11 @@ for (const driver of availableDrivers()) {
             const raw = await readAuditRecordsRaw(store.db, from, to);
             const want = await expected(store.db, from, to);
             assert.deepEqual(
-              { count: raw.count, chains: raw.chains.toString('hex'), leaves: raw.leaves.toString('utf8') },
+              { count: raw.count, chains: raw.chains.toString('hex'), leaves: text(raw) },
               want,
               `[${from}, ${to})`,
             );
+            assert.equal(raw.leavesBytes, Buffer.byteLength(want.leaves));
             assert.equal(raw.from, from);
           }
         // The byte budget: the page ends with the record that reaches it, and holds at least one.
@@ -63,7 +67,7 @@ for (const driver of availableDrivers()) {
         assert.deepEqual([before.from, before.count], [2, 4]);
         const afterGap = await readAuditRecordsRaw(store.db, 6, 23);
         assert.deepEqual([afterGap.from, afterGap.count], [13, 10]);
-        assert.deepEqual(afterGap.leaves.toString('utf8'), (await expected(store.db, 13, 23)).leaves);
+        assert.deepEqual(text(afterGap), (await expected(store.db, 13, 23)).leaves);
         // A batch whose leaves don't number n is AUDIT_LOG_CORRUPT naming its first record.
         await store.db.execute(sql.raw(`UPDATE audit_batches SET leaves = leaves || E'\\n{}' WHERE first = 13`));
         await assert.rejects(readAuditRecordsRaw(store.db, 13, 23), (e: Error & { code?: string }) => {
@@ -71,6 +75,32 @@ for (const driver of availableDrivers()) {
           assert.match(e.message, /^record 13: the stored batch of records \[13, 23\) is malformed/);
           return true;
         });
+      } finally {
+        await store.close();
+      }
+    });
+
+    it('gives the leaves of pages larger than a part in several parts, end to end', async () => {
+      const store = await openTestStore(driver);
+      try {
+        await ensureAuditRows(store.db);
+        // Five batches of ~200 KB: room for each is reserved at 3 bytes a character, so the fourth
+        // starts a new part.
+        for (let b = 0; b < 5; b++)
+          await appendAuditLeaves(
+            store.db,
+            Array.from({ length: 4 }, (_, i) => JSON.stringify({ b, i, s: 'x'.repeat(50_000) })),
+          );
+        for (const [from, to] of [
+          [0, 20],
+          [1, 19],
+          [5, 14],
+        ] as const) {
+          const raw = await readAuditRecordsRaw(store.db, from, to);
+          assert.equal(text(raw), (await expected(store.db, from, to)).leaves, `[${from}, ${to})`);
+          assert.equal(raw.leavesBytes, Buffer.concat(raw.leaves).length);
+        }
+        assert.equal((await readAuditRecordsRaw(store.db, 0, 20)).leaves.length, 2);
       } finally {
         await store.close();
       }
