@@ -104,7 +104,12 @@ export class KeyMaterial {
       material.fill(0);
       return raced;
     }
-    if (!seal.sealed) this.#cache.set(path, material);
+    // Sealed while it was read: the key must not outlive the seal, nor an operation start after it.
+    if (seal.sealed) {
+      material.fill(0);
+      seal.keyring(); // throws SEALED
+    }
+    this.#cache.set(path, material);
     return material;
   }
 

@@ -159,7 +159,9 @@ export class KeyOperations {
     aad?: Uint8Array,
   ): Promise<{ plaintext: Uint8Array; ciphertext: string; keyVersion: number }> {
     crypto.assertSupports(row.type, 'datakey');
-    const key = await this.#m.private(row, row.latestVersion);
+    // A cached key is used at once: resumed after an await, a hit could already have been wiped by
+    // a seal, and the data key wrapped under zeros.
+    const key = this.#m.privateNow(row, row.latestVersion) ?? (await this.#m.private(row, row.latestVersion));
     return {
       ...crypto.datakey({ type: row.type, key, keyId: row.id, version: row.latestVersion, bytes, aad }),
       keyVersion: row.latestVersion,

@@ -10,6 +10,7 @@ import { sign, verify } from '../../../engine/crypto/sign.js';
 import { CryptoExecutor, isExpandedKey } from '../../../engine/crypto/index.js';
 import { KeyCatalog } from '../../../engine/keys/catalog.js';
 import { KeyMaterial } from '../../../engine/keys/material.js';
+import { KeyOperations } from '../../../engine/keys/operations.js';
 import type { KeyDeps } from '../../../engine/keys/rules.js';
 import { KeyService } from '../../../engine/keys/service.js';
 import { bytes, code, openUnsealed, type Unsealed } from './helpers.js';
@@ -92,6 +93,16 @@ describe('key material and caches', () => {
     const again = await material.working(ed, 1);
     assert.notEqual(again, k, 'parsed anew after unseal');
     assert.deepEqual(sign('ed25519', again, bytes('m')), sign('ed25519', k, bytes('m')));
+  });
+
+  it('a cached key makes its data key at once: a seal wiping the cache right after the call cannot leave it wrapped under zeros', async () => {
+    const row = await catalog.usable('aes');
+    const ops = new KeyOperations(deps, material);
+    await material.private(row, 1);
+    const dk = ops.datakey(row, 32);
+    material.wipe(); // as a seal does, before the call's continuation could run
+    const { plaintext, ciphertext } = await dk;
+    assert.deepEqual(await ops.decrypt(row, ciphertext), plaintext, 'wrapped under the key, not under zeros');
   });
 
   it('KeyService: operations fail SEALED after seal even with a row in hand, and work again after unseal', async () => {
