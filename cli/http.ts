@@ -133,11 +133,13 @@ export interface PlainAnswer {
  * GETs straight over node:http(s), for `keyward audit verify`'s requests (its keys, checkpoint and
  * pages of records). Node's fetch loads undici on first use (70–200 ms, inside the records/s
  * window), and reads a body through web streams into chunks it then copies into one buffer (about a
- * quarter of the CLI's main thread over 50,000 records). Only a complete 200 is an answer. Anything
- * else (another status, a refused connection, a certificate that does not verify, a body cut
- * short) resolves undefined, and the caller asks again through the typed client, which words every
- * error as for the other commands; only no answer within the timeout is the client's TIMEOUT error
- * here, so a silent server is waited for once. Keep-alive connections; https verifies the server
+ * quarter of the CLI's main thread over 50,000 records). A complete 200 is an answer; a 4xx, a
+ * 5xx and a parked read are the typed client's errors, worded from the body as it words them (asked
+ * again, a refused token would count twice against the server's failure limit, a parked read would
+ * park twice); no answer within the timeout is the client's TIMEOUT error, so a silent server is
+ * waited for once. Anything else (a redirect, a compressed body, a refused connection, a
+ * certificate that does not verify, a body cut short) resolves undefined, and the caller asks again
+ * through the typed client, which words every error as for the other commands. Keep-alive connections; https verifies the server
  * against `ca` (--ca-cert) or the system's CAs, as the client does.
  */
 export class PlainGet {
