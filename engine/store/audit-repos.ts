@@ -369,8 +369,9 @@ export async function readAuditRecordsRaw(
     // Records are contiguous in a page: a gap between batches (deleted rows) ends it, and the next
     // page starts after the gap, where its reader sees the missing records.
     if (count > 0 && b.first !== first + count) break;
-    // At most 3 UTF-8 bytes per UTF-16 unit, and the line feed.
-    const room = 3 * b.leaves.length + 1;
+    // The text's UTF-8 and the line feed (counted, not reserved at 3 bytes per UTF-16 unit: that held
+    // up to 3.5× the page's bytes alive until it was sent).
+    const room = Buffer.byteLength(b.leaves, 'utf8') + 1;
     if (chunk.length - used < room) {
       if (used > partStart) leaves.push(chunk.subarray(partStart, used));
       chunk = Buffer.allocUnsafe(Math.max(room, LEAF_CHUNK));
@@ -416,7 +417,12 @@ export async function readAuditRecordsRaw(
     count += taken;
     if (bytes >= maxBytes) break;
   }
-  if (used > partStart) leaves.push(chunk.subarray(partStart, used));
+  // A small page's last part is copied out of its mostly empty chunk (polling for a few records held
+  // 1 MiB per answer until it was sent).
+  if (used > partStart) {
+    const last = chunk.subarray(partStart, used);
+    leaves.push(used < chunk.length / 4 ? Buffer.from(last) : last);
+  }
   return { from: first, count, chains: Buffer.concat(chains), leaves, leavesBytes: bytes };
 }
 /** The size of the buffers a raw page's leaves are encoded into (a batch larger than this gets its own). */
