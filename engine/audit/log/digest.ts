@@ -2,21 +2,19 @@
  * SHA-256 for the audit log's write side (the batch build in log.ts, the integrator's round), where
  * every record costs about four hashes: its leaf hash, its chain value, the integrator's check of
  * that chain value and a tree node. node:crypto's one-shot `hash()` gives the digest as latin1 text
- * here (one byte per character) and it is written into a buffer the caller already holds. Asked for
+ * here (one byte per character) and it is written into a buffer the caller already holds
+ * (`sha256Into`, shared with the verifier: engine/audit/verifier/sha256-fast.ts). Asked for
  * a Buffer, `hash()` allocates a new ArrayBuffer for every digest, which costs more than the
  * SHA-256 of a ~500-byte leaf (issue 14, measured on this machine, CPU per call: a leaf 2.7 → 0.9 µs,
  * a 64-byte chain input 1.5–1.7 → 0.63–0.68 µs), and each one is garbage for the collector to sweep.
  * The values are those of engine/audit/verifier/sha256-fast.ts (the tests compare them).
  * @module
  */
-import { hash } from 'node:crypto';
+import { sha256Into } from '../verifier/sha256-fast.js';
 
-/** Writes SHA-256(data) into `out` at `offset` (32 bytes). */
-export function sha256Into(data: Uint8Array, out: Buffer, offset: number): void {
-  // 'binary' is Node's other name for latin1 (the name @types/node allows for a digest).
-  if (out.write(hash('sha256', data, 'binary'), offset, 32, 'latin1') !== 32)
-    throw new RangeError(`internal: no room for a digest at ${offset} in ${out.length} bytes`);
-}
+// The digest into a caller's buffer is the verifier's (one definition; read.ts takes its node hash
+// from there too).
+export { sha256Into };
 
 /**
  * The leaves' UTF-8 with a 0x00 byte in front: reused from batch to batch (the hashing is

@@ -5,8 +5,8 @@
  *
  * The per-record calls write the digest into a buffer the caller holds (`sha256Into`): asked for a
  * Buffer, `hash()` allocates an ArrayBuffer per digest, which costs more than hashing a ~500-byte
- * leaf (issue 14; the audit log's write side does the same in engine/audit/log/digest.ts, which the
- * verifier must not import; engine/audit/math must stay free of Node-only modules).
+ * leaf (issue 14). The audit log's write side (engine/audit/log/digest.ts) takes it from here: the
+ * verifier must not import the log, and engine/audit/math must stay free of Node-only modules.
  * @module
  */
 import { hash } from 'node:crypto';
