@@ -7,7 +7,7 @@
 import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { KeywardApiError, KeywardClient, errorFromResponse, isParked } from '@keyward/client';
+import { KeywardApiError, KeywardClient, errorFromResponse, isParked, parkedRequest } from '@keyward/client';
 import type { Parked } from '@keyward/client';
 import type { Agent } from 'undici';
 import { KeywardError, type KeywardCode } from '../lib/errors.js';
@@ -279,15 +279,7 @@ export class PlainGet {
       if (status >= 400) return fail(errorFromResponse(status, parsed));
       const p = parsed as Record<string, unknown> | undefined;
       if (typeof p !== 'object' || p === null || typeof p.approvalId !== 'string') return settle(undefined);
-      fail(
-        parkedError({
-          approvalId: p.approvalId,
-          required: Number(p.required),
-          group: String(p.group),
-          reason: String(p.reason ?? ''),
-          expiresAt: String(p.expiresAt),
-        }),
-      );
+      fail(parkedError(parkedRequest(p)));
     });
     res.on('error', () => settle(undefined));
     res.on('aborted', () => settle(undefined));

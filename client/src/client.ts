@@ -51,6 +51,17 @@ export interface Parked {
   parked: ParkedRequest;
 }
 
+/** The parked request a 202's JSON body names (the server's fields, as the types say them). */
+export function parkedRequest(body: Record<string, unknown>): ParkedRequest {
+  return {
+    approvalId: String(body.approvalId),
+    required: Number(body.required),
+    group: String(body.group),
+    reason: String(body.reason ?? ''),
+    expiresAt: String(body.expiresAt),
+  };
+}
+
 export function isParked(value: unknown): value is Parked {
   return (
     typeof value === 'object' &&
@@ -390,15 +401,7 @@ export class KeywardClient {
     if (!response.ok) throw errorFromResponse(response.status, settled.error);
     if (response.status === 202) {
       const text = await new Response(settled.data as ReadableStream<Uint8Array>).text();
-      const parsed = JSON.parse(text) as Record<string, unknown>;
-      const parked: ParkedRequest = {
-        approvalId: String(parsed.approvalId),
-        required: Number(parsed.required),
-        group: String(parsed.group),
-        reason: String(parsed.reason ?? ''),
-        expiresAt: String(parsed.expiresAt),
-      };
-      return { parked };
+      return { parked: parkedRequest(JSON.parse(text) as Record<string, unknown>) };
     }
     if (!(settled.data instanceof ReadableStream))
       throw new KeywardApiError(response.status, 'BAD_RESPONSE', `POST ${path}: expected a body`);
@@ -450,14 +453,7 @@ export class KeywardClient {
     }
     const body = data as Record<string, unknown> | undefined;
     if (response.status === 202 && typeof body?.approvalId === 'string') {
-      const parked: ParkedRequest = {
-        approvalId: body.approvalId,
-        required: Number(body.required),
-        group: String(body.group),
-        reason: String(body.reason ?? ''),
-        expiresAt: String(body.expiresAt),
-      };
-      return { parked } satisfies Parked;
+      return { parked: parkedRequest(body) } satisfies Parked;
     }
     return data;
   }

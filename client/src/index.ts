@@ -9,7 +9,7 @@
  * @module
  */
 export { fromBase64, toBase64 } from './bytes.js';
-export { DEFAULT_TIMEOUT_MS, KeywardClient, isParked } from './client.js';
+export { DEFAULT_TIMEOUT_MS, KeywardClient, isParked, parkedRequest } from './client.js';
 export type {
   AuditRecordsOptions,
   CallOptions,
