@@ -148,6 +148,8 @@ export class PlainGet {
   readonly #timeoutMs: number;
   readonly #agent: import('node:http').Agent;
   readonly #request: typeof import('node:http').request;
+  /** Set by {@link close}: the command has ended, so nothing may be asked again through the typed client. */
+  #closed = false;
 
   /** Use {@link plainGet}. */
   constructor(
@@ -167,6 +169,9 @@ export class PlainGet {
   /**
    * GET `path` (no query in it) with `query` and `accept`: the answer of a 200; the typed client's
    * error for a 4xx, 5xx or parked answer; else undefined (the caller asks the typed client).
+   * Once {@link close} has been called, a request that gets no answer rejects with an AbortError
+   * instead: `audit verify` reads a page ahead, and when the command has failed meanwhile, that page
+   * must not be asked for again through the typed client after the command's end.
    * `shared`: a body of announced length in a SharedArrayBuffer (the log verifier's workers then
    * read a raw page where it is, engine/audit/verifier/verify-log.ts addPage).
    */
@@ -184,8 +189,11 @@ export class PlainGet {
       let timer: NodeJS.Timeout | undefined;
       const settle = (answer: PlainAnswer | undefined) => {
         clearTimeout(timer);
-        resolve(answer);
+        if (answer === undefined && this.#closed)
+          reject(new DOMException(`GET ${path}: the command ended before the answer`, 'AbortError'));
+        else resolve(answer);
       };
+      if (this.#closed) return settle(undefined);
       const fail = (err: Error) => {
         clearTimeout(timer);
         reject(err);
@@ -285,8 +293,9 @@ export class PlainGet {
     res.on('aborted', () => settle(undefined));
   }
 
-  /** Closes the kept-alive connections. */
+  /** Closes the kept-alive connections; requests still in flight then reject (see {@link get}). */
   close(): void {
+    this.#closed = true;
     this.#agent.destroy();
   }
 }

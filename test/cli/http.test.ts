@@ -143,6 +143,18 @@ describe('PlainGet (audit verify over node:http)', { timeout: 30_000 }, () => {
     }
   });
 
+  it('rejects a request in flight when closed, and any asked after: nothing goes to the typed client once the command has ended', async () => {
+    const get = await plainGet(base, undefined, 30);
+    const inFlight = get.get('/v1/silent', {}, 'application/json');
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    get.close();
+    await assert.rejects(inFlight, {
+      name: 'AbortError',
+      message: 'GET /v1/silent: the command ended before the answer',
+    });
+    await assert.rejects(get.get('/v1/ok', {}, 'application/json'), { name: 'AbortError' });
+  });
+
   it('checks --addr as the client does', async () => {
     await assert.rejects(plainGet('ftp://x', undefined), /ADDR_INVALID|expected an http\(s\) URL for --addr/);
   });
