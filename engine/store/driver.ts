@@ -30,7 +30,7 @@ import { drizzle as drizzlePostgres } from 'drizzle-orm/postgres-js';
 import { migrate as migratePostgres } from 'drizzle-orm/postgres-js/migrator';
 import postgres from 'postgres';
 import { KeywardError } from '../../lib/errors.js';
-import { postgresTls } from './pg-tls.js';
+import { postgresConnection } from './pg-socket.js';
 import * as schema from './schema.js';
 
 /** Where drizzle keeps its record of applied migrations (the same names as drizzle.config.ts). */
@@ -151,7 +151,7 @@ const MIGRATION_CONFIG = () => ({
 });
 
 async function openPostgres(url: string, statementTimeoutMs: number): Promise<Store> {
-  const where = redactDatabaseUrl(url);
+  let where = redactDatabaseUrl(url);
   const password = passwordOf(url);
   const options = {
     connect_timeout: CONNECT_TIMEOUT_S,
@@ -161,10 +161,15 @@ async function openPostgres(url: string, statementTimeoutMs: number): Promise<St
   let client: postgres.Sql | undefined;
   let lock: postgres.Sql | undefined;
   try {
-    // sslmode and sslrootcert become the driver's `ssl` option (engine/store/pg-tls.ts).
-    const tls = await postgresTls(url);
-    url = tls.url;
-    if (tls.ssl !== undefined) Object.assign(options, { ssl: tls.ssl });
+    // A socket directory becomes the driver's `path` option (engine/store/pg-socket.ts); sslmode and
+    // sslrootcert its `ssl` option (engine/store/pg-tls.ts).
+    const to = await postgresConnection(url);
+    url = to.url;
+    if (to.path !== undefined) {
+      Object.assign(options, { path: to.path });
+      where = `${where} (${to.target})`;
+    }
+    if (to.ssl !== undefined) Object.assign(options, { ssl: to.ssl });
     // A session-level advisory lock belongs to one connection: take it on a connection of its own,
     // migrate on that same connection (no statement_timeout: a migration may take long), then close
     // it, which releases the lock whatever happened. Every node takes the lock before reading which
