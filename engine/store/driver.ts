@@ -131,17 +131,32 @@ export function migrationsFolder(fromUrl: string = import.meta.url): string {
   }
 }
 
-/** `url` with the password (in the userinfo or a `password=` parameter) replaced by `***`. */
+/**
+ * `url` with the password (in the userinfo or a `password` parameter) replaced by `***`, read from
+ * the raw text rather than as a WHATWG URL: socket forms (`user:pw@/db?host=/dir`) are not URLs to
+ * that parser, and a password holding an unencoded `/`, `?`, `#` or `@` is misread by it. The
+ * userinfo's password runs from the first `:` after `scheme://user` to the LAST `@` (an `@` later
+ * in the URL only hides more); a parameter is the password when its decoded name is.
+ */
 export function redactDatabaseUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.password) u.password = '***';
-    if (u.searchParams.has('password')) u.searchParams.set('password', '***');
-    return u.toString();
-  } catch {
-    // Not a WHATWG URL: redact anything that looks like user:password@ or password=.
-    return url.replace(/(\/\/[^:/@]*:)[^@]*@/, '$1***@').replace(/(password=)[^&\s]*/gi, '$1***');
-  }
+  const out = url.replace(/^([a-z][a-z0-9+.-]*:\/\/[^:/?#@]*:).*@/is, '$1***@');
+  const q = out.indexOf('?');
+  if (q < 0) return out;
+  const params = out
+    .slice(q + 1)
+    .split('&')
+    .map((p) => {
+      const eq = p.indexOf('=');
+      const name = eq < 0 ? p : p.slice(0, eq);
+      let decoded = name;
+      try {
+        decoded = decodeURIComponent(name.replaceAll('+', ' '));
+      } catch {
+        // Not percent-encoding: compared as it is.
+      }
+      return decoded.trim().toLowerCase() === 'password' ? `${name}=***` : p;
+    });
+  return `${out.slice(0, q)}?${params.join('&')}`;
 }
 
 const MIGRATION_CONFIG = () => ({

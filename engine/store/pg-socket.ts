@@ -67,15 +67,28 @@ export function postgresTarget(url: string): { url: string; path?: string; targe
   const at = authority.lastIndexOf('@');
   const userinfo = at < 0 ? '' : authority.slice(0, at + 1);
   const hostport = authority.slice(at + 1);
-  // Several hosts (h1:5432,h2:5432): the driver reads them as they are.
-  if (hostport.includes(',')) return { url, target: hostport };
   const params = new URLSearchParams(query ?? '');
   const hp = /^(\[[^\]]*\]|[^:]*)(?::(.*))?$/.exec(hostport)!;
-  // Query values are decoded by URLSearchParams; the URL's own host is decoded here.
+  // Query values are decoded by URLSearchParams; the URL's own host is decoded here. No host at
+  // all is PGHOST's (libpq's and the driver's default), so a socket directory there is one too.
   let host = params.getAll('host').at(-1) ?? decode(hp[1]!, 'host');
-  const port = params.getAll('port').at(-1) ?? (hp[2] || undefined);
+  if (host === '') host = process.env.PGHOST ?? '';
+  // Several hosts: the driver tries them in turn and, when none answers, again, for ever (no error,
+  // ever): refused, like a list of socket directories.
+  if (host.includes(',') || hostport.includes(','))
+    throw new RangeError(
+      'expected one host in the database URL, got a list (several hosts are not supported: name one server, or a proxy in front of them)',
+    );
+  const queryPort = params.getAll('port').at(-1);
+  const port = queryPort ?? (hp[2] || undefined);
   if (port !== undefined && !(/^\d{1,5}$/.test(port) && +port >= 1 && +port <= 65535))
-    throw new RangeError(`expected a port 1-65535 in the database URL, got "${port}"`);
+    // The URL's own port is not quoted: a password holding an unencoded "/", "?" or "#" ends the
+    // host part early, and its first characters would be read (and shown) as the port.
+    throw new RangeError(
+      queryPort !== undefined
+        ? `expected a port 1-65535 in the database URL's port parameter, got "${queryPort}"`
+        : 'expected a port 1-65535 after the host in the database URL (a password holding "/", "?", "#" or "@" must be percent-encoded)',
+    );
   const rest = (query ?? '')
     .split('&')
     .filter((p) => p !== '' && !['host', 'port'].includes(decode(p.split('=')[0]!.replaceAll('+', ' '), 'parameter')));
@@ -87,8 +100,6 @@ export function postgresTarget(url: string): { url: string; path?: string; targe
         "Node.js pads an abstract name to its full length, so it never reaches PostgreSQL's",
     );
   if (host.startsWith('/')) {
-    if (host.includes(','))
-      throw new RangeError(`expected one socket directory in the database URL, got the list "${host}"`);
     // libpq's default port, and the PGPORT it reads, as the driver reads them for TCP.
     const p = port ?? process.env.PGPORT ?? '5432';
     const socket = `${host.replace(/(.)\/+$/, '$1')}/.s.PGSQL.${p}`.replace(/^\/\//, '/');
@@ -99,6 +110,7 @@ export function postgresTarget(url: string): { url: string; path?: string; targe
     return { url: rebuild('localhost'), path: socket, target: `Unix socket ${socket}` };
   }
   if (!params.has('host') && !params.has('port')) return { url, target: tcpTarget(host, port) };
+  if (host === '') host = 'localhost';
   if (host.includes(':') && !host.startsWith('[')) host = `[${host}]`;
   return { url: rebuild(`${host}${port !== undefined ? `:${port}` : ''}`), target: tcpTarget(host, port) };
 }

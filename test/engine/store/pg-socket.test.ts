@@ -22,6 +22,7 @@ import {
   ensureAuditRows,
   openStore,
   postgresConnection,
+  postgresTarget,
   queryRows,
   readAuditHead,
   readAuditRecords,
@@ -78,12 +79,51 @@ describe('database URLs naming a Unix socket, as libpq reads them', () => {
         'postgres://u@/db?host=@pg&port=5432',
         /expected a socket directory \(\/dir\) or a TCP host .* abstract socket "@pg"/,
       ],
-      ['postgres://u@/db?host=/a,/b', /expected one socket directory .* list "\/a,\/b"/],
+      ['postgres://u@/db?host=/a,/b', /expected one host in the database URL, got a list/],
+      // The driver tries a list of hosts in turn, for ever when none answers: refused, not a hang.
+      ['postgres://u@127.0.0.1:1,127.0.0.1:2/db', /expected one host in the database URL, got a list/],
+      ['postgresql://u@%2Ftmp%2Fa,%2Fb:5432/db', /expected one host in the database URL, got a list/],
       ['postgres://u@/db?host=/tmp/pg&port=99999', /expected a port 1-65535 .* "99999"/],
       ['postgres://u@/db?host=/tmp/pg&port=x', /expected a port 1-65535 .* "x"/],
       [`postgres://u@/db?host=/${'d'.repeat(100)}`, /expected a socket path of at most 10[37] bytes/],
     ] as const)
       await assert.rejects(postgresConnection(url), message, url);
+  });
+
+  it('never shows a password the URL grammar misreads (an unencoded "/", "?" or "#" in it) as a bad port', async () => {
+    for (const url of [
+      'postgres://postgres:s3cr3t/x@127.0.0.1:55432/postgres',
+      'postgres://postgres:s3cr3t?x@127.0.0.1:55432/postgres',
+      'postgres://postgres:s3cr3t#x@127.0.0.1:55432/postgres',
+    ])
+      await assert.rejects(postgresConnection(url), (e: Error) => {
+        assert.match(e.message, /expected a port 1-65535 after the host .* must be percent-encoded/);
+        assert.ok(!e.message.includes('s3cr3t'), e.message);
+        return true;
+      });
+  });
+
+  it('takes no host (or an empty ?host=) as PGHOST, else localhost, with ?port= applied', () => {
+    const was = process.env.PGHOST;
+    try {
+      delete process.env.PGHOST;
+      assert.deepEqual(postgresTarget('postgres:///postgres?port=55432'), {
+        url: 'postgres://localhost:55432/postgres',
+        target: 'localhost:55432',
+      });
+      assert.equal(postgresTarget('postgres://u@/db?host=').url, 'postgres://u@localhost/db');
+      process.env.PGHOST = '/tmp/pg';
+      assert.deepEqual(postgresTarget('postgres:///postgres?port=55432'), {
+        url: 'postgres://localhost/postgres',
+        path: '/tmp/pg/.s.PGSQL.55432',
+        target: 'Unix socket /tmp/pg/.s.PGSQL.55432',
+      });
+      // A socket directory in PGHOST is a socket like any other: TLS settings ignored.
+      assert.equal(postgresTarget('postgres:///postgres?sslmode=require').path, '/tmp/pg/.s.PGSQL.5432');
+    } finally {
+      if (was === undefined) delete process.env.PGHOST;
+      else process.env.PGHOST = was;
+    }
   });
 
   it('redacts the password of every form', () => {
@@ -94,7 +134,16 @@ describe('database URLs naming a Unix socket, as libpq reads them', () => {
     );
     assert.equal(
       redactDatabaseUrl('postgres:///db?host=/tmp/pg&password=s3cret'),
-      'postgres:///db?host=%2Ftmp%2Fpg&password=***',
+      'postgres:///db?host=/tmp/pg&password=***',
+    );
+    // The last "@" ends the password; a parameter is the password when its decoded name is.
+    assert.equal(
+      redactDatabaseUrl('postgres://postgres:hun@ter2@/postgres?host=/tmp/pg&pass%77ord=zz9'),
+      'postgres://postgres:***@/postgres?host=/tmp/pg&pass%77ord=***',
+    );
+    assert.equal(
+      redactDatabaseUrl('postgres://postgres:s3cr3t/x@127.0.0.1:55432/postgres'),
+      'postgres://postgres:***@127.0.0.1:55432/postgres',
     );
   });
 });
