@@ -113,7 +113,7 @@ import { CAS_APPEND_SQL, casAppendParams } from '../engine/store/audit-repos.js'
 import { auditAppendConnection } from '../engine/store/driver.js';
 import { Client, http200, load, round, startChild, summarize } from './helpers/http.js';
 import type { Child, LoadResult, Slice } from './helpers/http.js';
-import { benchPostgres } from './helpers/pg.js';
+import { benchPostgres, benchSql } from './helpers/pg.js';
 import type { BenchPostgres } from './helpers/pg.js';
 import { Checks, isSmoke, median, option, procCpuSeconds, table } from './util.js';
 import type { BenchOptions } from './util.js';
@@ -414,13 +414,12 @@ interface CpuFigures {
 }
 
 /**
- * The PostgreSQL backends serving database `url`'s connections from Keyward (application_name
+ * The PostgreSQL backends serving database `name`'s connections from Keyward (application_name
  * 'keyward'), when they are processes of this machine: each pid is checked to be a postgres
  * process (a remote server's pids mean nothing here). Empty when none qualifies.
  */
-async function localBackends(client: postgres.Sql, url: string): Promise<number[]> {
+async function localBackends(client: postgres.Sql, name: string): Promise<number[]> {
   try {
-    const name = decodeURIComponent(new URL(url).pathname.slice(1));
     const rows = await client<{ pid: number }[]>`
       select pid from pg_stat_activity where datname = ${name} and application_name = 'keyward'`;
     return rows
@@ -496,20 +495,17 @@ async function encryptOnOff(
   // Time the audit-on servers' WAL flushes (pg_stat_wal): set before they connect (a superuser may);
   // the client reading the counters connects after, so it reports the databases' setting.
   if (dbs) {
-    const admin = postgres(dbs[0]!.url, { max: 1, onnotice: () => {} });
+    const admin = await benchSql(dbs[0]!.url, { max: 1 });
     try {
       for (const d of [dbs[0]!, dbs[2]!])
-        await admin
-          .unsafe(`alter database "${new URL(d.url).pathname.slice(1)}" set track_wal_io_timing = on`)
-          .catch(() => {});
+        await admin.unsafe(`alter database "${d.name}" set track_wal_io_timing = on`).catch(() => {});
       // The compared database's commits do not wait for the WAL flush (diagnosis only: not durable).
-      if (o.compareAsyncCommit)
-        await admin.unsafe(`alter database "${new URL(dbs[2]!.url).pathname.slice(1)}" set synchronous_commit = off`);
+      if (o.compareAsyncCommit) await admin.unsafe(`alter database "${dbs[2]!.name}" set synchronous_commit = off`);
     } finally {
       await admin.end({ timeout: 1 });
     }
   }
-  const wal = dbs ? postgres(dbs[0]!.url, { max: 1, onnotice: () => {} }) : undefined;
+  const wal = dbs ? await benchSql(dbs[0]!.url, { max: 1 }) : undefined;
   log('encrypt: starting the audit-on and audit-off servers and the bare endpoint...');
   const both = await Promise.allSettled([
     startChild(
@@ -626,7 +622,7 @@ async function encryptOnOff(
     for (const side of order) {
       const w0 = wal && (side === 'on' || side === 'cmp') ? await walCounters(wal) : undefined;
       const server = side === 'on' ? on : side === 'off' ? off : side === 'cmp' ? compared : undefined;
-      const backends = side === 'on' && pgSeen ? await localBackends(wal!, dbs![0]!.url) : [];
+      const backends = side === 'on' && pgSeen ? await localBackends(wal!, dbs![0]!.name) : [];
       const pm0 = backends.length > 0 ? await metricsOn() : undefined;
       const b0 = backends.map((pid) => procCpuSeconds(pid));
       const c0 = procCpuSeconds(server?.proc.pid);

@@ -18,7 +18,7 @@ import { chownSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync }
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import postgres from 'postgres';
-import { redactDatabaseUrl } from '../../engine/store/index.js';
+import { postgresConnection, redactDatabaseUrl } from '../../engine/store/index.js';
 import { atExit, onSignal } from './exit.js';
 
 export interface BenchPostgres {
@@ -35,7 +35,7 @@ export interface BenchPostgres {
     fullPageWrites: string;
   };
   /** A fresh empty database; `drop()` is idempotent (and automatic at close). */
-  createDatabase(label: string): Promise<{ url: string; drop(): Promise<void> }>;
+  createDatabase(label: string): Promise<{ url: string; name: string; drop(): Promise<void> }>;
   /** Drops what is left and stops the cluster (if one was started). */
   close(): Promise<void>;
 }
@@ -55,9 +55,10 @@ async function fromAdminUrl(
   where: string,
   stopCluster: () => Promise<void>,
 ): Promise<BenchPostgres> {
-  const admin = postgres(adminUrl, { max: 1, onnotice: () => {}, connect_timeout: 10 });
+  let admin: postgres.Sql | undefined;
   let settings: BenchPostgres['settings'];
   try {
+    admin = await benchSql(adminUrl, { max: 1, connect_timeout: 10 });
     const rows =
       await admin`select name, setting from pg_settings where name in ('server_version','fsync','synchronous_commit','wal_sync_method','full_page_writes')`;
     const s = Object.fromEntries(rows.map((r) => [r.name as string, r.setting as string]));
@@ -69,21 +70,22 @@ async function fromAdminUrl(
       fullPageWrites: s.full_page_writes ?? '?',
     };
   } catch (err) {
-    await admin.end({ timeout: 1 }).catch(() => {});
+    await admin?.end({ timeout: 1 }).catch(() => {});
     await stopCluster();
     throw new Error(`bench PostgreSQL at ${where}: ${(err as Error).message}`, { cause: err });
   }
+  const sql = admin;
   const live = new Set<string>();
   const drop = async (name: string) => {
     if (!live.delete(name)) return;
-    await admin.unsafe(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
+    await sql.unsafe(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
   };
   const dropAll = async () => {
     for (const name of [...live]) await drop(name).catch(() => {});
   };
   const offSignal = onSignal(async () => {
     if (source === 'url') await dropAll();
-    await admin.end({ timeout: 1 }).catch(() => {});
+    await sql.end({ timeout: 1 }).catch(() => {});
     await stopCluster();
   });
   let closed = false;
@@ -93,11 +95,11 @@ async function fromAdminUrl(
     settings,
     async createDatabase(label: string) {
       const name = `keyward_bench_${label}_${randomBytes(6).toString('hex')}`;
-      await admin.unsafe(`CREATE DATABASE "${name}"`);
+      await sql.unsafe(`CREATE DATABASE "${name}"`);
       live.add(name);
-      const u = new URL(adminUrl);
-      u.pathname = `/${name}`;
-      return { url: u.toString(), drop: () => drop(name) };
+      // The database is the URL's path in every form (a socket's too: postgres://u@/db?host=/dir).
+      const url = adminUrl.replace(/^(postgres(?:ql)?:\/\/[^/?#]*)(\/[^?#]*)?/i, `$1/${name}`);
+      return { url, name, drop: () => drop(name) };
     },
     async close() {
       if (closed) return;
@@ -106,11 +108,25 @@ async function fromAdminUrl(
       try {
         if (source === 'url') await dropAll();
       } finally {
-        await admin.end({ timeout: 5 }).catch(() => {});
+        await sql.end({ timeout: 5 }).catch(() => {});
         await stopCluster();
       }
     },
   };
+}
+
+/**
+ * A postgres client for a database URL in any form Keyward takes (engine/store/pg-socket.ts: a Unix
+ * socket's too, which the driver alone would not reach).
+ */
+export async function benchSql(url: string, opts: postgres.Options<Record<string, never>> = {}): Promise<postgres.Sql> {
+  const c = await postgresConnection(url);
+  return postgres(c.url, {
+    onnotice: () => {},
+    ...opts,
+    ...(c.path !== undefined ? { path: c.path } : {}),
+    ...(c.ssl !== undefined ? { ssl: c.ssl } : {}),
+  });
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -145,7 +145,7 @@ export default class ServerCommand extends OfflineCommand {
       { devBootstrap },
       { Hsm },
       { CryptoPool, PQ_BACKEND_CHOICES, selectPqBackend },
-      { openStore },
+      { openStore, postgresTarget },
       { createLogger },
       { listen },
       { statusFor },
@@ -248,7 +248,7 @@ export default class ServerCommand extends OfflineCommand {
     const where = this.dev
       ? 'in-memory PGlite (everything is lost on exit)'
       : store.driver === 'postgres'
-        ? 'PostgreSQL'
+        ? `PostgreSQL at ${postgresTarget(this.databaseUrl!).target}`
         : `PGlite in ${this.dataDir ?? DEFAULT_DATA_DIR}`;
     const s = hsm.health();
     if (dev) {

@@ -30,7 +30,7 @@ import { drizzle as drizzlePostgres } from 'drizzle-orm/postgres-js';
 import { migrate as migratePostgres } from 'drizzle-orm/postgres-js/migrator';
 import postgres from 'postgres';
 import { KeywardError } from '../../lib/errors.js';
-import { postgresTls } from './pg-tls.js';
+import { postgresConnection } from './pg-socket.js';
 import * as schema from './schema.js';
 
 /** Where drizzle keeps its record of applied migrations (the same names as drizzle.config.ts). */
@@ -131,17 +131,32 @@ export function migrationsFolder(fromUrl: string = import.meta.url): string {
   }
 }
 
-/** `url` with the password (in the userinfo or a `password=` parameter) replaced by `***`. */
+/**
+ * `url` with the password (in the userinfo or a `password` parameter) replaced by `***`, read from
+ * the raw text rather than as a WHATWG URL: socket forms (`user:pw@/db?host=/dir`) are not URLs to
+ * that parser, and a password holding an unencoded `/`, `?`, `#` or `@` is misread by it. The
+ * userinfo's password runs from the first `:` after `scheme://user` to the LAST `@` (an `@` later
+ * in the URL only hides more); a parameter is the password when its decoded name is.
+ */
 export function redactDatabaseUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.password) u.password = '***';
-    if (u.searchParams.has('password')) u.searchParams.set('password', '***');
-    return u.toString();
-  } catch {
-    // Not a WHATWG URL: redact anything that looks like user:password@ or password=.
-    return url.replace(/(\/\/[^:/@]*:)[^@]*@/, '$1***@').replace(/(password=)[^&\s]*/gi, '$1***');
-  }
+  const out = url.replace(/^([a-z][a-z0-9+.-]*:\/\/[^:/?#@]*:).*@/is, '$1***@');
+  const q = out.indexOf('?');
+  if (q < 0) return out;
+  const params = out
+    .slice(q + 1)
+    .split('&')
+    .map((p) => {
+      const eq = p.indexOf('=');
+      const name = eq < 0 ? p : p.slice(0, eq);
+      let decoded = name;
+      try {
+        decoded = decodeURIComponent(name.replaceAll('+', ' '));
+      } catch {
+        // Not percent-encoding: compared as it is.
+      }
+      return decoded.trim().toLowerCase() === 'password' ? `${name}=***` : p;
+    });
+  return `${out.slice(0, q)}?${params.join('&')}`;
 }
 
 const MIGRATION_CONFIG = () => ({
@@ -151,7 +166,7 @@ const MIGRATION_CONFIG = () => ({
 });
 
 async function openPostgres(url: string, statementTimeoutMs: number): Promise<Store> {
-  const where = redactDatabaseUrl(url);
+  let where = redactDatabaseUrl(url);
   const password = passwordOf(url);
   const options = {
     connect_timeout: CONNECT_TIMEOUT_S,
@@ -161,10 +176,15 @@ async function openPostgres(url: string, statementTimeoutMs: number): Promise<St
   let client: postgres.Sql | undefined;
   let lock: postgres.Sql | undefined;
   try {
-    // sslmode and sslrootcert become the driver's `ssl` option (engine/store/pg-tls.ts).
-    const tls = await postgresTls(url);
-    url = tls.url;
-    if (tls.ssl !== undefined) Object.assign(options, { ssl: tls.ssl });
+    // A socket directory becomes the driver's `path` option (engine/store/pg-socket.ts); sslmode and
+    // sslrootcert its `ssl` option (engine/store/pg-tls.ts).
+    const to = await postgresConnection(url);
+    url = to.url;
+    if (to.path !== undefined) {
+      Object.assign(options, { path: to.path });
+      where = `${where} (${to.target})`;
+    }
+    if (to.ssl !== undefined) Object.assign(options, { ssl: to.ssl });
     // A session-level advisory lock belongs to one connection: take it on a connection of its own,
     // migrate on that same connection (no statement_timeout: a migration may take long), then close
     // it, which releases the lock whatever happened. Every node takes the lock before reading which

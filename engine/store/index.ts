@@ -18,6 +18,8 @@ export {
   redactDatabaseUrl,
 } from './driver.js';
 export type { Db, Store, StoreDriver, StoreOptions } from './driver.js';
+export { postgresConnection, postgresTarget } from './pg-socket.js';
+export type { PostgresConnection } from './pg-socket.js';
 export {
   deleteEntry,
   escapeLike,

@@ -8,6 +8,8 @@
  *
  * Stricter than libpq in one place: a `sslrootcert` without `sslmode` is verify-full (libpq would
  * stay at prefer, which verifies nothing). `require` with a CA file is verify-ca, as in libpq.
+ * Over a Unix socket both are ignored, as libpq ignores them (PostgreSQL offers no TLS there, and
+ * the socket file's permissions, not a certificate, say who listens): the mode is still checked.
  * @module
  */
 import { readFile } from 'node:fs/promises';
@@ -21,9 +23,13 @@ export const SSL_MODES = ['disable', 'allow', 'prefer', 'require', 'verify-ca', 
 
 /**
  * The URL without `sslmode`/`sslrootcert`, and the driver's `ssl` option for them (undefined: the
- * URL names neither, the driver's default applies). Throws on an unknown mode or an unreadable CA.
+ * URL names neither, the driver's default applies; `socket`: always off). Throws on an unknown mode
+ * or an unreadable CA.
  */
-export async function postgresTls(url: string): Promise<{ url: string; ssl: PostgresSsl | undefined }> {
+export async function postgresTls(
+  url: string,
+  { socket = false }: { socket?: boolean } = {},
+): Promise<{ url: string; ssl: PostgresSsl | undefined }> {
   let u: URL;
   try {
     u = new URL(url);
@@ -32,13 +38,14 @@ export async function postgresTls(url: string): Promise<{ url: string; ssl: Post
   }
   const mode = u.searchParams.get('sslmode');
   const rootcert = u.searchParams.get('sslrootcert');
-  if (mode === null && rootcert === null) return { url, ssl: undefined };
+  if (mode === null && rootcert === null) return { url, ssl: socket ? false : undefined };
   u.searchParams.delete('sslmode');
   u.searchParams.delete('sslrootcert');
   const stripped = u.toString();
   const m = mode ?? 'verify-full';
   if (!(SSL_MODES as readonly string[]).includes(m))
     throw new RangeError(`expected sslmode ${SSL_MODES.join(', ')} in the database URL, got "${m}"`);
+  if (socket) return { url: stripped, ssl: false };
   let ca: Buffer | undefined;
   if (rootcert !== null && rootcert !== 'system') {
     try {

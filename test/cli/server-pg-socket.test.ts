@@ -1,0 +1,91 @@
+/**
+ * `keyward server --database-url` naming PostgreSQL's Unix socket the way libpq does
+ * (docs/operations.md, "PostgreSQL over a Unix socket"): the real binary starts on the test
+ * server's socket and its start-up line names the socket, never the password; a socket that is not
+ * there stops it at once with STORAGE_UNAVAILABLE naming the socket it expected. PostgreSQL pass
+ * only (the test server listens on a socket beside TCP: .ci/run starts it with -k).
+ */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, it } from 'node:test';
+import postgres from 'postgres';
+import { CLI_ENTRY, fails, runBinary } from '../helpers/cli.js';
+import { adminDatabaseUrl, createTestDatabaseUrl, describePostgres } from '../helpers/store.js';
+
+const ENV = { KEYWARD_ADDR: undefined, KEYWARD_TOKEN: undefined, KEYWARD_DATABASE_URL: undefined };
+
+/** `keyward server ... --database-url url` until its first line on stdout; then stopped. */
+function firstLine(url: string): Promise<{ line: string; stderr: string }> {
+  const child = spawn(
+    process.execPath,
+    [...CLI_ENTRY, 'server', '--listen', '127.0.0.1:0', '--log-level', 'warn', '--database-url', url],
+    { env: { ...process.env, ...ENV }, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  let out = '';
+  let err = '';
+  child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
+    child.stdout.on('data', (d: Buffer) => {
+      out += d.toString();
+      if (out.includes('\n')) child.kill('SIGTERM');
+    });
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      if (out.includes('\n')) resolve({ line: out.slice(0, out.indexOf('\n')), stderr: err });
+      else reject(new Error(`server exited with ${code} before printing: ${err.slice(0, 500)}`));
+    });
+  });
+}
+
+describePostgres('keyward server --database-url over a Unix socket', { timeout: 120_000 }, () => {
+  let dir: string | undefined;
+  let port = '';
+  let db: { url: string; drop(): Promise<void> } | undefined;
+
+  before(async () => {
+    const admin = postgres(adminDatabaseUrl()!, { max: 1, onnotice: () => {} });
+    try {
+      const [row] =
+        await admin`select current_setting('unix_socket_directories') as dirs, current_setting('port') as port`;
+      port = row!.port as string;
+      dir = (row!.dirs as string)
+        .split(',')
+        .map((d) => d.trim())
+        .find((d) => d.startsWith('/') && existsSync(join(d, `.s.PGSQL.${port}`)));
+    } finally {
+      await admin.end({ timeout: 1 });
+    }
+    db = await createTestDatabaseUrl({ migrated: true });
+  });
+  after(() => db?.drop());
+
+  it('starts on the socket of ?host=DIR&port=N and names it in its start-up line', async (t) => {
+    if (dir === undefined) return t.skip('the test server has no Unix socket this process can reach');
+    const u = new URL(db!.url);
+    // A password the server (trust) ignores: it must not be printed.
+    const url = `postgres://${u.username || 'postgres'}:s3cret@/${u.pathname.slice(1)}?host=${dir}&port=${port}`;
+    const { line, stderr } = await firstLine(url);
+    assert.match(line, new RegExp(`storage: PostgreSQL at Unix socket ${dir}/\\.s\\.PGSQL\\.${port};`), line);
+    assert.ok(!(line + stderr).includes('s3cret'));
+  });
+
+  it('stops at once with STORAGE_UNAVAILABLE naming the socket it expected when there is none', async () => {
+    const r = await runBinary(
+      [
+        'server',
+        '--listen',
+        '127.0.0.1:0',
+        '--log-level',
+        'warn',
+        '--database-url',
+        'postgresql://u:s3cret@%2Fnonexistent%2Fpg:5499/db',
+      ],
+      ENV,
+    );
+    fails(r, 'STORAGE_UNAVAILABLE', /\(Unix socket \/nonexistent\/pg\/\.s\.PGSQL\.5499\): connect ENOENT/);
+    assert.ok(!r.stderr.includes('s3cret'), r.stderr);
+  });
+});
