@@ -136,6 +136,20 @@ const SAMPLE_OPERATION: Record<string, string> = {
   [`GET ${T}/export/:key_type/:name/:version`]: 'key.export',
   [`POST ${T}/encrypt/:name`]: 'encrypt',
 };
+/**
+ * Routes whose sample request is costly to make (a parked approval, a deletable key: several
+ * requests each): the callers the table refuses share one, as a refused call changes nothing (a
+ * caller allowed by the table still gets a fresh one). Their samples do not depend on which refused
+ * caller asks.
+ */
+const SHARED_BY_REFUSED = new Set([
+  'DELETE /v1/keys/:name',
+  `DELETE ${T}/keys/:name`,
+  'GET /v1/approvals/:id',
+  'POST /v1/approvals/:id/approve',
+  'POST /v1/approvals/:id/deny',
+  'POST /v1/approvals/:id/execute',
+]);
 /** Routes whose outcome the server decides beyond the policy (separation of duties). */
 const SERVER_ENFORCED = new Set([
   'GET /v1/approvals/:id',
@@ -212,7 +226,8 @@ describe('role boundaries under the default policy: every route × admin, operat
 
   /**
    * The request each route is called with, made fresh for each caller (so an allowed call that
-   * changes state never spoils the next). Fixtures are made with the root (admin) token.
+   * changes state never spoils the next; the refused callers of SHARED_BY_REFUSED's routes share
+   * one). Fixtures are made with the root (admin) token.
    */
   const samples: Record<string, (who: string) => Promise<Req>> = {
     'POST /v1/keys': async () => ({
@@ -601,14 +616,19 @@ describe('role boundaries under the default policy: every route × admin, operat
         // Refusals first (a refused call changes nothing), then the allowed calls.
         const order = [...NO_TOKEN_CALLERS, ...ROLES.filter((_, i) => cells[i] !== ok && cells[i] !== park), ...ROLES];
         const seen = new Set<string>();
+        let refusedReq: Req | undefined;
         for (const who of order) {
           if (seen.has(who)) continue;
           seen.add(who);
-          const req = await samples[route]!(who);
-          const r = await send(route, who, req);
           const cell: Cell | 'unauth' = (NO_TOKEN_CALLERS as readonly string[]).includes(who)
             ? 'unauth'
             : cells[ROLES.indexOf(who as Role)]!;
+          const refused = cell !== 'ok' && cell !== 'park';
+          const shared = refused && SHARED_BY_REFUSED.has(route);
+          const req = (shared ? refusedReq : undefined) ?? (await samples[route]!(who));
+          const r = await send(route, who, req);
+          // Kept for the next refused caller only while the calls with it were refused as they should be.
+          refusedReq = shared && r.status >= 400 && !r.body?.approval ? req : undefined;
           const code: string | null = transit ? r.headers.get('x-keyward-error-code') : (r.body?.error?.code ?? null);
           if (cell === 'ok') {
             if (!(r.status >= 200 && r.status < 300 && r.status !== 202)) problems.push(`expected success: ${r.label}`);
