@@ -245,18 +245,17 @@ export default class ServerCommand extends OfflineCommand {
       metricsUnauthenticated: this.metricsUnauthenticated,
       pool,
     });
-    const where = this.dev
-      ? 'in-memory PGlite (everything is lost on exit)'
-      : store.driver === 'postgres'
-        ? `PostgreSQL at ${postgresTarget(this.databaseUrl!).target}`
-        : `PGlite in ${this.dataDir ?? DEFAULT_DATA_DIR}`;
+    const inMemory = this.dev && !this.dataDir && !this.databaseUrl;
+    const where = storageLine(this, postgresTarget);
     const s = hsm.health();
     if (dev) {
       this.print(
         { addr: server.url, dev: true, rootToken: dev.rootToken, unsealShare: dev.unsealShare },
         [
           `Keyward dev server listening on ${server.url}, storage: ${where}.`,
-          'WARNING: dev mode is unsealed with a 1-of-1 ceremony and keeps nothing; never use it for real keys.',
+          inMemory
+            ? 'WARNING: dev mode is unsealed with a 1-of-1 ceremony and keeps nothing; never use it for real keys.'
+            : 'WARNING: dev mode is unsealed with a 1-of-1 ceremony: the one share below unseals this store; never use it for real keys.',
           '',
           `Unseal share (base64): ${dev.unsealShare}`,
           `Root token:            ${dev.rootToken}`,
@@ -300,6 +299,19 @@ export async function readStoreImage(file = STORE_IMAGE_FILE()): Promise<Blob | 
  * in 1.8 s instead of 3.0 s here. (A new `--data-dir` starts from it too: engine/store/driver.ts.) The
  * migrations still run on it; without an image, or with one PGlite cannot read, it starts from initdb.
  */
+/**
+ * The start-up line's storage: in-memory PGlite only for `--dev` without --data-dir or
+ * --database-url (a dev server on either keeps what it writes, and says where).
+ */
+export function storageLine(
+  o: { dev?: boolean; dataDir?: string; databaseUrl?: string },
+  target: (url: string) => { target: string },
+): string {
+  if (o.databaseUrl) return `PostgreSQL at ${target(o.databaseUrl).target}`;
+  if (o.dataDir || !o.dev) return `PGlite in ${o.dataDir ?? DEFAULT_DATA_DIR}`;
+  return 'in-memory PGlite (everything is lost on exit)';
+}
+
 export async function openDevStore(
   openStore: (opts: StoreOptions) => Promise<Store>,
   file = STORE_IMAGE_FILE(),

@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { sql } from 'drizzle-orm';
-import { openDevStore } from '../../cli/commands/server.js';
+import { openDevStore, storageLine } from '../../cli/commands/server.js';
 import { openStore } from '../../engine/store/index.js';
 import type { Store, StoreOptions } from '../../engine/store/index.js';
 import { pgliteTestImage } from '../helpers/store.js';
@@ -83,5 +83,19 @@ describe('keyward server --dev: the in-memory store image', () => {
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('keyward server: the storage its start-up line names', () => {
+  it('says in-memory only for --dev without --data-dir or --database-url', () => {
+    const target = (url: string) => ({ target: `target of ${url}` });
+    assert.equal(storageLine({ dev: true }, target), 'in-memory PGlite (everything is lost on exit)');
+    assert.equal(storageLine({ dev: true, dataDir: '/var/kw' }, target), 'PGlite in /var/kw');
+    assert.equal(
+      storageLine({ dev: true, databaseUrl: 'postgres://h/d' }, target),
+      'PostgreSQL at target of postgres://h/d',
+    );
+    assert.equal(storageLine({ databaseUrl: 'postgres://h/d' }, target), 'PostgreSQL at target of postgres://h/d');
+    assert.match(storageLine({}, target), /^PGlite in \S/);
   });
 });
