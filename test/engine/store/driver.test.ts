@@ -109,13 +109,13 @@ async function walOf(store: Store): Promise<{ segments: number; redo: string }> 
 }
 
 /**
- * Writes five WAL segments' worth (each switch ends a segment after a row), more than one
- * checkpoint's bound, then waits (at most 5 s) until `done` holds or the WAL is as it was.
+ * Writes `n` WAL segments' worth (each switch ends a segment after a row; two are past one
+ * checkpoint's bound), then waits (at most 5 s) until `done` holds or the WAL is as it was.
  */
-async function writeSegments(store: Store, done: (wal: { segments: number; redo: string }) => boolean) {
+async function writeSegments(store: Store, n: number, done: (wal: { segments: number; redo: string }) => boolean) {
   const pg = pgliteClientOf(store)!;
   await pg.exec('create table wal_probe (n int)');
-  for (let i = 0; i < 5; i++) await pg.exec(`insert into wal_probe values (${i}); select pg_switch_wal()`);
+  for (let i = 0; i < n; i++) await pg.exec(`insert into wal_probe values (${i}); select pg_switch_wal()`);
   const deadline = Date.now() + 5000;
   let wal = await walOf(store);
   while (!done(wal) && Date.now() < deadline) {
@@ -144,7 +144,7 @@ describe('store driver (pglite WAL)', () => {
       );
       // Single-user PostgreSQL never checkpoints by itself: without ours the six segments stay.
       const before = await walOf(store);
-      const wal = await writeSegments(store, (w) => w.segments <= 2);
+      const wal = await writeSegments(store, 5, (w) => w.segments <= 2);
       assert.notEqual(wal.redo, before.redo, 'no checkpoint ran');
       assert.equal(wal.segments, 2);
       // Nothing written since: no checkpoint again (each would write WAL of its own).
@@ -165,8 +165,9 @@ describe('store driver (pglite WAL)', () => {
         'full_page_writes=on max_wal_size=1024MB min_wal_size=80MB wal_init_zero=on',
       );
       // Checkpointed, recovery after a crash replays about a segment, not everything since open.
+      // Two segments (each 16 MB of zeros on disk here) are enough to pass the bound.
       const before = await walOf(store);
-      const wal = await writeSegments(store, (w) => w.redo !== before.redo);
+      const wal = await writeSegments(store, 2, (w) => w.redo !== before.redo);
       assert.notEqual(wal.redo, before.redo, 'no checkpoint ran');
     } finally {
       await store.close();
@@ -267,6 +268,8 @@ if (availableDrivers().includes('postgres')) {
 
 describe('store driver (pglite data directory)', () => {
   // New directories start from the test image (initdb is covered by the damaged image's test).
+  // The lock tests reopen the directory the first test left (a new one is 24 MB written to disk),
+  // or start it if that test did not run.
   let dir: string;
   let image: Blob;
   before(async () => {
@@ -291,7 +294,7 @@ describe('store driver (pglite data directory)', () => {
   });
 
   it('refuses a data directory another store holds, and frees it on close', async () => {
-    const data = join(dir, 'locked');
+    const data = join(dir, 'persist');
     const a = await openStore({ dataDir: data, image });
     try {
       const err = await assertUnavailable(openStore({ dataDir: data, image }));
@@ -305,7 +308,7 @@ describe('store driver (pglite data directory)', () => {
   });
 
   it('takes over a lock left by a process that has exited', async () => {
-    const data = join(dir, 'stale');
+    const data = join(dir, 'persist');
     const a = await openStore({ dataDir: data, image });
     await a.close();
     const dead = spawnSync(process.execPath, ['-e', '']).pid;
