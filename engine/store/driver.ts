@@ -313,10 +313,14 @@ export const WAL_CHECKPOINT_BYTES = 16 * 1024 * 1024;
  *   PostgreSQL keeps old segments for reuse, as many as the WAL between recent checkpoints but
  *   within these bounds (80 MB to 1 GB by default), which here is memory held for nothing (measured:
  *   six 16 MB segments kept). Without a checkpointer the bounds do nothing else.
+ * - `shared_buffers=16MB`: PostgreSQL's 128 MB cache is zeroed in WebAssembly as the store starts
+ *   (about half of each open's CPU, measured for test stores) and would then hold a second copy of
+ *   pages the in-memory files already hold.
  * A data directory keeps PostgreSQL's defaults: its crash safety relies on full-page images.
  */
 const MEMORY_START_PARAMS = [
   ...['-c', 'full_page_writes=off', '-c', 'wal_init_zero=off'],
+  ...['-c', 'shared_buffers=16MB'],
   ...['-c', 'min_wal_size=32MB', '-c', 'max_wal_size=32MB'],
 ];
 

@@ -142,6 +142,11 @@ describe('store driver (pglite WAL)', () => {
         await walSettings(store),
         'full_page_writes=off max_wal_size=32MB min_wal_size=32MB wal_init_zero=off',
       );
+      // A 16 MB cache set by the store itself (the test images set it too, in postgresql.auto.conf).
+      const [cache] = await pgliteClientOf(store)!.exec(
+        `select current_setting('shared_buffers') as size, source from pg_settings where name = 'shared_buffers'`,
+      );
+      assert.deepEqual({ ...cache!.rows[0]! }, { size: '16MB', source: 'command line' });
       // Single-user PostgreSQL never checkpoints by itself: without ours the six segments stay.
       const before = await walOf(store);
       const wal = await writeSegments(store, 5, (w) => w.segments <= 2);
