@@ -295,11 +295,6 @@ export async function readStoreImage(file = STORE_IMAGE_FILE()): Promise<Blob | 
 }
 
 /**
- * Dev mode's in-memory database, started from the empty store image rather than from initdb: ready
- * in 1.8 s instead of 3.0 s here. (A new `--data-dir` starts from it too: engine/store/driver.ts.) The
- * migrations still run on it; without an image, or with one PGlite cannot read, it starts from initdb.
- */
-/**
  * The start-up line's storage: in-memory PGlite only for `--dev` without --data-dir or
  * --database-url (a dev server on either keeps what it writes, and says where).
  */
@@ -312,6 +307,11 @@ export function storageLine(
   return 'in-memory PGlite (everything is lost on exit)';
 }
 
+/**
+ * Dev mode's in-memory database, started from the empty store image rather than from initdb: ready
+ * in 1.8 s instead of 3.0 s here. (A new `--data-dir` starts from it too: engine/store/driver.ts.) The
+ * migrations still run on it; without an image, or with one PGlite cannot read, it starts from initdb.
+ */
 export async function openDevStore(
   openStore: (opts: StoreOptions) => Promise<Store>,
   file = STORE_IMAGE_FILE(),

@@ -133,30 +133,56 @@ export function migrationsFolder(fromUrl: string = import.meta.url): string {
 
 /**
  * `url` with the password (in the userinfo or a `password` parameter) replaced by `***`, read from
- * the raw text rather than as a WHATWG URL: socket forms (`user:pw@/db?host=/dir`) are not URLs to
- * that parser, and a password holding an unencoded `/`, `?`, `#` or `@` is misread by it. The
- * userinfo's password runs from the first `:` after `scheme://user` to the LAST `@` (an `@` later
- * in the URL only hides more); a parameter is the password when its decoded name is.
+ * the raw text rather than as a WHATWG URL, which takes neither the socket forms (`user:pw@/db?host=/dir`)
+ * nor a password holding an unencoded `/`, `?`, `#` or `@`:
+ * - the host part runs to the first `/`, `?` or `#`; when it holds an `@`, the userinfo's password is
+ *   from its first `:` to its last `@`;
+ * - when it holds none but a `:` followed by something that is no port, that is the start of a
+ *   password holding `/`, `?` or `#` (the URL is malformed): hidden up to the next `@`;
+ * - a query parameter is the password when its decoded name is; anything that is no URL (libpq's
+ *   `key=value` form) has its `password=` values hidden.
  */
 export function redactDatabaseUrl(url: string): string {
-  const out = url.replace(/^([a-z][a-z0-9+.-]*:\/\/[^:/?#@]*:).*@/is, '$1***@');
-  const q = out.indexOf('?');
-  if (q < 0) return out;
-  const params = out
-    .slice(q + 1)
-    .split('&')
-    .map((p) => {
-      const eq = p.indexOf('=');
-      const name = eq < 0 ? p : p.slice(0, eq);
-      let decoded = name;
-      try {
-        decoded = decodeURIComponent(name.replaceAll('+', ' '));
-      } catch {
-        // Not percent-encoding: compared as it is.
-      }
-      return decoded.trim().toLowerCase() === 'password' ? `${name}=***` : p;
-    });
-  return `${out.slice(0, q)}?${params.join('&')}`;
+  const m = /^(\s*[a-z][a-z0-9+.-]*:\/\/)(.*)$/is.exec(url);
+  if (!m) return url.replace(/(password\s*=\s*)('[^']*'|\S*)/gi, '$1***');
+  const [, scheme, rest] = m as unknown as [string, string, string];
+  const end = rest.search(/[/?#]/);
+  const host = end < 0 ? rest : rest.slice(0, end);
+  let after = end < 0 ? '' : rest.slice(end);
+  let head = host;
+  const at = host.lastIndexOf('@');
+  const colon = host.indexOf(':');
+  if (at >= 0) {
+    if (colon >= 0 && colon < at) head = `${host.slice(0, colon + 1)}***${host.slice(at)}`;
+  } else if (colon >= 0 && !host.startsWith('[') && !/^\d*$/.test(host.slice(colon + 1))) {
+    const next = rest.indexOf('@', colon);
+    head = `${host.slice(0, colon + 1)}***`;
+    if (next >= 0) {
+      head += '@';
+      after = rest.slice(next + 1);
+    }
+  }
+  return scheme + head + redactPasswordParams(after);
+}
+
+/** `rest` (what follows a URL's host part) with the values of its `password` query parameters hidden. */
+function redactPasswordParams(rest: string): string {
+  const q = rest.indexOf('?');
+  if (q < 0) return rest;
+  const hash = rest.indexOf('#', q);
+  const query = rest.slice(q + 1, hash < 0 ? undefined : hash);
+  const params = query.split('&').map((p) => {
+    const eq = p.indexOf('=');
+    const name = eq < 0 ? p : p.slice(0, eq);
+    let decoded = name;
+    try {
+      decoded = decodeURIComponent(name.replaceAll('+', ' '));
+    } catch {
+      // Not percent-encoding: compared as it is.
+    }
+    return decoded.trim().toLowerCase() === 'password' ? `${name}=***` : p;
+  });
+  return `${rest.slice(0, q)}?${params.join('&')}${hash < 0 ? '' : rest.slice(hash)}`;
 }
 
 const MIGRATION_CONFIG = () => ({

@@ -34,7 +34,7 @@ export async function postgresTls(
   try {
     u = new URL(url);
   } catch {
-    return { url, ssl: undefined }; // not a WHATWG URL (several hosts): the driver reads it as it is
+    return { url, ssl: undefined }; // not a WHATWG URL: the driver reads it as it is, and words its error
   }
   const mode = u.searchParams.get('sslmode');
   const rootcert = u.searchParams.get('sslrootcert');

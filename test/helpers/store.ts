@@ -386,7 +386,7 @@ class ImageBlob extends Blob {
     this.#bytes = bytes;
   }
   override arrayBuffer(): Promise<ArrayBuffer> {
-    return Promise.resolve(this.#bytes.slice().buffer);
+    return Promise.resolve(new Uint8Array(this.#bytes).buffer); // a copy (Buffer#slice is a view)
   }
 }
 

@@ -141,10 +141,31 @@ describe('database URLs naming a Unix socket, as libpq reads them', () => {
       redactDatabaseUrl('postgres://postgres:hun@ter2@/postgres?host=/tmp/pg&pass%77ord=zz9'),
       'postgres://postgres:***@/postgres?host=/tmp/pg&pass%77ord=***',
     );
-    assert.equal(
-      redactDatabaseUrl('postgres://postgres:s3cr3t/x@127.0.0.1:55432/postgres'),
-      'postgres://postgres:***@127.0.0.1:55432/postgres',
-    );
+    for (const [url, redacted] of [
+      // Passwords the URL grammar misreads, and query values holding an "@" (review of the fixes).
+      ['postgres://postgres:s3cr3t/x@127.0.0.1:55432/postgres', 'postgres://postgres:***@127.0.0.1:55432/postgres'],
+      ['postgres://postgres:s3cr3t?x@127.0.0.1:55432/postgres', 'postgres://postgres:***@127.0.0.1:55432/postgres'],
+      [
+        'postgres://127.0.0.1:1/keyward?application_name=kw@eu&password=s3cret',
+        'postgres://127.0.0.1:1/keyward?application_name=kw@eu&password=***',
+      ],
+      [
+        'postgres://u:pw@h/d?application_name=a@b&password=s3cret',
+        'postgres://u:***@h/d?application_name=a@b&password=***',
+      ],
+      [
+        'postgres://[::1]/d?sslrootcert=/etc/ca@2.pem&password=s3cret',
+        'postgres://[::1]/d?sslrootcert=/etc/ca@2.pem&password=***',
+      ],
+      ['postgres://h:5432/d?password=p@ss', 'postgres://h:5432/d?password=***'],
+      [' postgres://keyward:s3cret@127.0.0.1:1/keyward', ' postgres://keyward:***@127.0.0.1:1/keyward'],
+      [
+        'postgres://db.example:5432/keyward?application_name=kw@eu',
+        'postgres://db.example:5432/keyward?application_name=kw@eu',
+      ],
+      ['host=/tmp/pg user=kw password=s3cret', 'host=/tmp/pg user=kw password=***'],
+    ] as const)
+      assert.equal(redactDatabaseUrl(url), redacted, url);
   });
 });
 
