@@ -7,12 +7,9 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
 import { after, before, it } from 'node:test';
-import postgres from 'postgres';
 import { CLI_ENTRY, fails, runBinary } from '../helpers/cli.js';
-import { adminDatabaseUrl, createTestDatabaseUrl, describePostgres } from '../helpers/store.js';
+import { createTestDatabaseUrl, describePostgres, testServerSocket } from '../helpers/store.js';
 
 const ENV = { KEYWARD_ADDR: undefined, KEYWARD_TOKEN: undefined, KEYWARD_DATABASE_URL: undefined };
 
@@ -46,18 +43,7 @@ describePostgres('keyward server --database-url over a Unix socket', { timeout: 
   let db: { url: string; drop(): Promise<void> } | undefined;
 
   before(async () => {
-    const admin = postgres(adminDatabaseUrl()!, { max: 1, onnotice: () => {} });
-    try {
-      const [row] =
-        await admin`select current_setting('unix_socket_directories') as dirs, current_setting('port') as port`;
-      port = row!.port as string;
-      dir = (row!.dirs as string)
-        .split(',')
-        .map((d) => d.trim())
-        .find((d) => d.startsWith('/') && existsSync(join(d, `.s.PGSQL.${port}`)));
-    } finally {
-      await admin.end({ timeout: 1 });
-    }
+    ({ dir, port } = await testServerSocket());
     db = await createTestDatabaseUrl({ migrated: true });
   });
   after(() => db?.drop());

@@ -16,7 +16,7 @@
 import { after, before, beforeEach, describe, it } from 'node:test';
 import { createHash, randomBytes } from 'node:crypto';
 import type { Hash } from 'node:crypto';
-import { readFileSync, readdirSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { mkdir, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -45,6 +45,26 @@ const DRIVERS: readonly StoreDriver[] = ['pglite', 'postgres'];
 export function adminDatabaseUrl(): string | undefined {
   const url = process.env.KEYWARD_TEST_DATABASE_URL;
   return url === undefined || url === '' ? undefined : url;
+}
+
+/**
+ * The test server's Unix socket: its port, and the first of its socket directories holding the
+ * socket (undefined when it listens on none this process can reach).
+ */
+export async function testServerSocket(): Promise<{ dir: string | undefined; port: string }> {
+  const admin = postgres(adminDatabaseUrl()!, { max: 1, onnotice: () => {} });
+  try {
+    const [row] =
+      await admin`select current_setting('unix_socket_directories') as dirs, current_setting('port') as port`;
+    const port = row!.port as string;
+    const dir = (row!.dirs as string)
+      .split(',')
+      .map((d) => d.trim())
+      .find((d) => d.startsWith('/') && existsSync(join(d, `.s.PGSQL.${port}`)));
+    return { dir, port };
+  } finally {
+    await admin.end({ timeout: 1 });
+  }
 }
 
 /**

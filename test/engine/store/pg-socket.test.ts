@@ -15,7 +15,6 @@ import type { Server, Socket } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { sql } from 'drizzle-orm';
-import postgres from 'postgres';
 import {
   CONNECT_TIMEOUT_S,
   directAuditAppender,
@@ -28,7 +27,7 @@ import {
   readAuditRecords,
   redactDatabaseUrl,
 } from '../../../engine/store/index.js';
-import { adminDatabaseUrl, createTestDatabaseUrl, describePostgres } from '../../helpers/store.js';
+import { adminDatabaseUrl, createTestDatabaseUrl, describePostgres, testServerSocket } from '../../helpers/store.js';
 
 describe('database URLs naming a Unix socket, as libpq reads them', () => {
   it('takes the socket directory from ?host= or a percent-encoded host, and the port from ?port= or the URL', async () => {
@@ -177,18 +176,7 @@ describePostgres('PostgreSQL over its Unix socket', { timeout: 60_000 }, () => {
   const tmp = mkdtempSync('/tmp/kw-sock-');
 
   before(async () => {
-    const admin = postgres(adminDatabaseUrl()!, { max: 1, onnotice: () => {} });
-    try {
-      const [row] =
-        await admin`select current_setting('unix_socket_directories') as dirs, current_setting('port') as port`;
-      port = row!.port as string;
-      dir = (row!.dirs as string)
-        .split(',')
-        .map((d) => d.trim())
-        .find((d) => d.startsWith('/') && existsSync(join(d, `.s.PGSQL.${port}`)));
-    } finally {
-      await admin.end({ timeout: 1 });
-    }
+    ({ dir, port } = await testServerSocket());
     db = await createTestDatabaseUrl({ migrated: true });
     name = new URL(db.url).pathname.slice(1);
   });
