@@ -197,18 +197,19 @@ export default class ServerCommand extends OfflineCommand {
       throw new UsageError((err as Error).message);
     }
     log.info('post-quantum backend', { backend: pq.name, ...(pq.reason ? { reason: pq.reason } : {}) });
-    const store =
-      this.dev && !this.dataDir && !this.databaseUrl
-        ? await openDevStore(openStore)
-        : await openStore(
-            this.databaseUrl
-              ? {
-                  databaseUrl: this.databaseUrl,
-                  // The database bounds each statement by the same budget as the requests' deadline.
-                  ...(deadlineMs !== undefined ? { statementTimeoutMs: deadlineMs } : {}),
-                }
-              : { dataDir: this.dataDir ?? DEFAULT_DATA_DIR, image: () => readStoreImage() },
-          );
+    // Dev mode keeps nothing only on its own store: with --data-dir or --database-url it opens that one.
+    const inMemory = this.dev && !this.dataDir && !this.databaseUrl;
+    const store = inMemory
+      ? await openDevStore(openStore)
+      : await openStore(
+          this.databaseUrl
+            ? {
+                databaseUrl: this.databaseUrl,
+                // The database bounds each statement by the same budget as the requests' deadline.
+                ...(deadlineMs !== undefined ? { statementTimeoutMs: deadlineMs } : {}),
+              }
+            : { dataDir: this.dataDir ?? DEFAULT_DATA_DIR, image: () => readStoreImage() },
+        );
     // Slow asymmetric work (ML-DSA/SLH-DSA signing, RSA keygen, KEM) runs here, off the event loop.
     const pool = new CryptoPool();
     const hsm = await Hsm.open({
@@ -245,7 +246,6 @@ export default class ServerCommand extends OfflineCommand {
       metricsUnauthenticated: this.metricsUnauthenticated,
       pool,
     });
-    const inMemory = this.dev && !this.dataDir && !this.databaseUrl;
     const where = storageLine(this, postgresTarget);
     const s = hsm.health();
     if (dev) {
