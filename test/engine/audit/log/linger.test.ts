@@ -1,12 +1,19 @@
 /**
  * The group commit's adaptive linger (engine/audit/log/log.ts, `lingerFor`): a flush is held back
- * only when the append statement is slow and arrivals would grow the batch materially; never for a
- * lone request or an idle log, never on a fast database.
+ * only when the append statement is slow (PostgreSQL) or runs on this thread (PGlite) and arrivals
+ * would grow the batch materially; never for a lone request or an idle log, never on a fast
+ * PostgreSQL.
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { sql } from 'drizzle-orm';
-import { AuditLog, LINGER_FRACTION, LINGER_MIN_STATEMENT_MS, lingerFor } from '../../../../engine/audit/log/log.js';
+import {
+  AuditLog,
+  LINGER_FRACTION,
+  LINGER_MIN_STATEMENT_MS,
+  LINGER_ON_THREAD_MS,
+  lingerFor,
+} from '../../../../engine/audit/log/log.js';
 import { readAuditRecords, withTransaction } from '../../../../engine/store/index.js';
 import type { Db } from '../../../../engine/store/index.js';
 import { openTestStore } from '../../../helpers/store.js';
@@ -43,6 +50,17 @@ describe('lingerFor', () => {
     assert.equal(lingerFor({ ...base, queued: 256 }).waitMs, 0, 'a full batch');
     assert.equal(lingerFor({ ...base, maxWaitMs: 0 }).waitMs, 0, 'off');
     assert.equal(lingerFor({ ...base, statementMs: 0 }).waitMs, 0, 'no history yet');
+  });
+  it('on this thread (PGlite) holds for the returning clients however fast the statement, the same cases excepted', () => {
+    const here = { ...base, statementMs: 0.3, onThread: true, maxWaitMs: LINGER_ON_THREAD_MS };
+    assert.deepEqual(lingerFor(here), { waitMs: LINGER_ON_THREAD_MS, target: 16 }, 'the whole window');
+    assert.equal(lingerFor({ ...here, statementMs: 0 }).waitMs, LINGER_ON_THREAD_MS, 'no history needed');
+    assert.equal(lingerFor({ ...here, sinceLandedMs: 0.5 }).waitMs, LINGER_ON_THREAD_MS - 0.5);
+    assert.equal(lingerFor({ ...here, queued: 1, returning: 0 }).waitMs, 0, 'a lone client');
+    assert.equal(lingerFor({ ...here, sinceLandedMs: LINGER_ON_THREAD_MS }).waitMs, 0, 'the window is over');
+    assert.equal(lingerFor({ ...here, queued: 40, returning: 9 }).waitMs, 0, 'would grow the batch by under a quarter');
+    assert.equal(lingerFor({ ...here, queued: 256 }).waitMs, 0, 'a full batch');
+    assert.equal(lingerFor({ ...here, maxWaitMs: 0 }).waitMs, 0, 'off');
   });
 });
 
@@ -133,7 +151,39 @@ describe('AuditLog linger', () => {
       await store.close();
     }
   });
-  it('does not linger when switched off (the default on PGlite)', async () => {
+  it('by default on PGlite, lingers for clients in a closed loop, never for a lone one, and loses nothing', async (t) => {
+    const store = await openTestStore();
+    if (store.driver !== 'pglite') {
+      await store.close();
+      return t.skip('PGlite only: its statements run on this thread');
+    }
+    try {
+      const log = await AuditLog.open(store.db);
+      for (let i = 0; i < 4; i++) await log.append(sampleRecord(i, { requestId: `lone${i}` }));
+      assert.equal(log.lingers, 0, 'a lone request never waits');
+      // 16 clients in a closed loop, each appending again once its record is durable (after a turn of
+      // the event loop, as a request's answer and the next request take).
+      let n = 4;
+      const client = async (c: number) => {
+        for (let k = 0; k < 8; k++) {
+          await new Promise((r) => setImmediate(r));
+          await log.append(sampleRecord(n++, { requestId: `c${c}-${k}` }));
+        }
+      };
+      await Promise.all(Array.from({ length: 16 }, (_, c) => client(c)));
+      assert.ok(log.lingers > 0, 'the log lingered for the clients it had answered');
+      await log.close();
+      assert.equal(log.committed, n);
+      const rows = await readAuditRecords(store.db, 0, 1000);
+      assert.deepEqual(
+        rows.map((r) => r.idx),
+        Array.from({ length: n }, (_, i) => i),
+      );
+    } finally {
+      await store.close();
+    }
+  });
+  it('does not linger when switched off', async () => {
     const store = await openTestStore();
     try {
       const log = await AuditLog.open(store.db, { lingerMaxMs: 0 });
