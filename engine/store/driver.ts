@@ -137,8 +137,9 @@ export function migrationsFolder(fromUrl: string = import.meta.url): string {
  * nor a password holding an unencoded `/`, `?`, `#` or `@`:
  * - the host part runs to the first `/`, `?` or `#`; when it holds an `@`, the userinfo's password is
  *   from its first `:` to its last `@`;
- * - when it holds none but a `:` followed by something that is no port, that is the start of a
- *   password holding `/`, `?` or `#` (the URL is malformed): hidden up to the next `@`;
+ * - when it holds none but a `:` followed by something that is no port, or by digits and then an
+ *   `@` with no `=` before it, that is the start of a password holding `/`, `?` or `#` (the URL is
+ *   malformed): hidden up to the next `@`;
  * - a query parameter is the password when its decoded name is; anything that is no URL (libpq's
  *   `key=value` form) has its `password=` values hidden.
  */
@@ -154,12 +155,17 @@ export function redactDatabaseUrl(url: string): string {
   const colon = host.indexOf(':');
   if (at >= 0) {
     if (colon >= 0 && colon < at) head = `${host.slice(0, colon + 1)}***${host.slice(at)}`;
-  } else if (colon >= 0 && !host.startsWith('[') && !/^\d*$/.test(host.slice(colon + 1))) {
+  } else if (colon >= 0 && !host.startsWith('[')) {
     const next = rest.indexOf('@', colon);
-    head = `${host.slice(0, colon + 1)}***`;
-    if (next >= 0) {
-      head += '@';
-      after = rest.slice(next + 1);
+    // Digits after the ":" are a port, unless an "@" follows that no query value holds (no "="
+    // before it): then they are the start of the password (`u:123/x@h`).
+    const cut = next >= 0 && !rest.slice(host.length, next).includes('=');
+    if (cut || !/^\d*$/.test(host.slice(colon + 1))) {
+      head = `${host.slice(0, colon + 1)}***`;
+      if (next >= 0) {
+        head += '@';
+        after = rest.slice(next + 1);
+      }
     }
   }
   return scheme + head + redactPasswordParams(after);
@@ -194,23 +200,23 @@ const MIGRATION_CONFIG = () => ({
 async function openPostgres(url: string, statementTimeoutMs: number): Promise<Store> {
   let where = redactDatabaseUrl(url);
   const password = passwordOf(url);
-  const options = {
-    connect_timeout: CONNECT_TIMEOUT_S,
-    onnotice: () => {},
-    connection: { application_name: 'keyward' },
-  };
   let client: postgres.Sql | undefined;
   let lock: postgres.Sql | undefined;
   try {
-    // A socket directory becomes the driver's `path` option (engine/store/pg-socket.ts); sslmode and
-    // sslrootcert its `ssl` option (engine/store/pg-tls.ts).
-    const to = await postgresConnection(url);
-    url = to.url;
-    if (to.path !== undefined) {
-      Object.assign(options, { path: to.path });
-      where = `${where} (${to.target})`;
-    }
-    if (to.ssl !== undefined) Object.assign(options, { ssl: to.ssl });
+    // Where and as whom to connect become the driver's options, which it reads before its URL
+    // (engine/store/pg-socket.ts: host and port, or a socket's path, database, user, password, a
+    // connect_timeout the URL sets); sslmode and sslrootcert its `ssl` option (engine/store/pg-tls.ts).
+    const { url: driverUrl, target, ...connect } = await postgresConnection(url);
+    url = driverUrl;
+    if (connect.path !== undefined) where = `${where} (${target})`;
+    const options = {
+      connect_timeout: CONNECT_TIMEOUT_S,
+      onnotice: () => {},
+      connection: { application_name: 'keyward' },
+      // The driver's typings say a host is a string; its code (parseOptions) takes an array too, as
+      // it is: a string is cut at its first ":", which no IPv6 address survives.
+      ...(connect as unknown as Omit<typeof connect, 'host' | 'port'> & Pick<postgres.Options<never>, 'host' | 'port'>),
+    };
     // A session-level advisory lock belongs to one connection: take it on a connection of its own,
     // migrate on that same connection (no statement_timeout: a migration may take long), then close
     // it, which releases the lock whatever happened. Every node takes the lock before reading which

@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { connect, createServer } from 'node:net';
 import type { Server, Socket } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -60,9 +60,25 @@ describe('database URLs naming a Unix socket, as libpq reads them', () => {
 
   it('moves a TCP ?host= and ?port= into the URL (the driver would send them to the server as settings)', async () => {
     const c = await postgresConnection('postgres://u@localhost/db?host=10.0.0.5&port=5433&sslmode=disable');
-    assert.deepEqual(c, { url: 'postgres://u@10.0.0.5:5433/db', ssl: false, target: '10.0.0.5:5433' });
+    assert.deepEqual(c, {
+      url: 'postgres://u@10.0.0.5:5433/db',
+      host: ['10.0.0.5'],
+      port: [5433],
+      database: 'db',
+      user: 'u',
+      ssl: false,
+      target: '10.0.0.5:5433',
+    });
     const plain = 'postgres://u:p@127.0.0.1:55432/db?application_name=x';
-    assert.deepEqual(await postgresConnection(plain), { url: plain, target: '127.0.0.1:55432' });
+    assert.deepEqual(await postgresConnection(plain), {
+      url: plain,
+      host: ['127.0.0.1'],
+      port: [55432],
+      database: 'db',
+      user: 'u',
+      pass: 'p',
+      target: '127.0.0.1:55432',
+    });
   });
 
   it('ignores TLS over a socket as libpq does, but still refuses an unknown sslmode', async () => {
@@ -89,17 +105,131 @@ describe('database URLs naming a Unix socket, as libpq reads them', () => {
       await assert.rejects(postgresConnection(url), message, url);
   });
 
-  it('never shows a password the URL grammar misreads (an unencoded "/", "?" or "#" in it) as a bad port', async () => {
-    for (const url of [
-      'postgres://postgres:s3cr3t/x@127.0.0.1:55432/postgres',
-      'postgres://postgres:s3cr3t?x@127.0.0.1:55432/postgres',
-      'postgres://postgres:s3cr3t#x@127.0.0.1:55432/postgres',
-    ])
+  it('never shows a password the URL grammar misreads (an unencoded "/", "?" or "#" in it), digits first or not', async () => {
+    for (const [url, secret] of [
+      ['postgres://postgres:s3cr3t/x@127.0.0.1:55432/postgres', 's3cr3t'],
+      ['postgres://postgres:s3cr3t?x@127.0.0.1:55432/postgres', 's3cr3t'],
+      ['postgres://postgres:s3cr3t#x@127.0.0.1:55432/postgres', 's3cr3t'],
+      // Digits first pass as a port: the rest of the password was read as the database name, a
+      // parameter or a fragment, and the digits shown as the port (review of the socket URLs).
+      ['postgres://postgres:4711/s3cr3t@127.0.0.1:55432/postgres', '4711'],
+      ['postgres://postgres:4711?s3cr3t@127.0.0.1:55432/postgres', '4711'],
+      ['postgres://postgres:4711#s3cr3t@127.0.0.1:55432/postgres', '4711'],
+      ['postgres://postgres:47119999/s3cr3t@127.0.0.1:55432/postgres', '4711'],
+    ] as const) {
       await assert.rejects(postgresConnection(url), (e: Error) => {
-        assert.match(e.message, /expected a port 1-65535 after the host .* must be percent-encoded/);
-        assert.ok(!e.message.includes('s3cr3t'), e.message);
+        assert.match(e.message, /must be percent-encoded/, url);
+        assert.ok(!e.message.includes(secret) && !e.message.includes('s3cr3t'), e.message);
         return true;
       });
+      const shown = redactDatabaseUrl(url);
+      assert.equal(shown, 'postgres://postgres:***@127.0.0.1:55432/postgres', url);
+      // What the server's start-up line and an open's error show.
+      await assert.rejects(openStore({ databaseUrl: url }), (e: Error & { code?: string }) => {
+        assert.equal(e.code, 'STORAGE_UNAVAILABLE');
+        assert.ok(!e.message.includes(secret) && !e.message.includes('s3cr3t'), e.message);
+        return true;
+      });
+    }
+  });
+
+  it('connects to an IPv6 host bracketed in the URL, with or without a port, or bare in ?host= or ?hostaddr=', () => {
+    const was = process.env.PGPORT;
+    try {
+      delete process.env.PGPORT;
+      for (const [url, driverUrl, port, target] of [
+        ['postgres://u@[::1]:5433/db', 'postgres://u@[::1]:5433/db', 5433, '[::1]:5433'],
+        ['postgres://u@[::1]/db', 'postgres://u@[::1]/db', 5432, '[::1]:5432'],
+        ['postgres://u@/db?host=::1&port=5433', 'postgres://u@[::1]:5433/db', 5433, '[::1]:5433'],
+        ['postgres://u@localhost/db?host=%3A%3A1', 'postgres://u@[::1]/db', 5432, '[::1]:5432'],
+        ['postgres://u@/db?hostaddr=::1&port=5433', 'postgres://u@[::1]:5433/db', 5433, '[::1]:5433'],
+      ] as const) {
+        // The driver cuts a host string at its first ":" ("[::1]" became "["): an array it takes as it is.
+        assert.deepEqual(
+          postgresTarget(url),
+          { url: driverUrl, host: ['::1'], port: [port], database: 'db', user: 'u', target },
+          url,
+        );
+      }
+      process.env.PGPORT = '6543';
+      assert.equal(postgresTarget('postgres://u@[2001:db8::7]/db').target, '[2001:db8::7]:6543');
+      assert.deepEqual(postgresTarget('postgres://u@[2001:db8::7]/db').port, [6543]);
+    } finally {
+      if (was === undefined) delete process.env.PGPORT;
+      else process.env.PGPORT = was;
+    }
+  });
+
+  it('connects to hostaddr and checks the certificate against host, as libpq does', async () => {
+    const c = await postgresConnection('postgres://u@db.internal/db?hostaddr=10.0.0.5&sslmode=verify-full');
+    assert.deepEqual(c.host, ['10.0.0.5']);
+    assert.equal(c.url, 'postgres://u@db.internal/db');
+    assert.equal(c.target, '10.0.0.5:5432 (db.internal)');
+    assert.deepEqual(c.ssl, { rejectUnauthorized: true, host: 'db.internal', servername: 'db.internal' });
+    await assert.rejects(
+      postgresConnection('postgres://u@/db?hostaddr=db.internal'),
+      /expected a numeric IP address .* hostaddr parameter, got "db.internal"/,
+    );
+    await assert.rejects(postgresConnection('postgres://u@/db?hostaddr=10.0.0.5,10.0.0.6'), /expected one host/);
+  });
+
+  it("reads libpq's connection parameters as connection parameters, never as server settings", () => {
+    const c = postgresTarget(
+      'postgres://u:p@h/url_db?dbname=my%40db&user=kw&password=pa%2Bss%2F&connect_timeout=10&options=-c%20a%3Db' +
+        '&application_name=kw1&statement_timeout=5000&target_session_attrs=any&client_encoding=UTF8&fallback_application_name=x',
+    );
+    assert.deepEqual(c, {
+      // What the driver reads itself, as libpq does: options and application_name in the startup
+      // packet; any other parameter is a server setting, as before.
+      url: 'postgres://u:p@h/url_db?options=-c%20a%3Db&application_name=kw1&statement_timeout=5000',
+      host: ['h'],
+      port: [5432],
+      database: 'my@db',
+      user: 'kw',
+      pass: 'pa+ss/',
+      connect_timeout: 10,
+      target: 'h:5432',
+    });
+    // The path's database name is decoded (the driver takes it as it is); libpq's least timeout is 2 s.
+    assert.equal(postgresTarget('postgres://h/my%20db').database, 'my db');
+    assert.equal(postgresTarget('postgres://h/db?connect_timeout=1').connect_timeout, 2);
+    assert.equal(
+      postgresTarget('postgres://h/db?target_session_attrs=read-write').url,
+      'postgres://h/db?target_session_attrs=read-write',
+    );
+  });
+
+  it("refuses libpq's parameters it does not support by name, and values it cannot honour", () => {
+    for (const name of [
+      'passfile',
+      'sslcert',
+      'sslkey',
+      'service',
+      'keepalives',
+      'channel_binding',
+      'require_auth',
+      'replication',
+    ])
+      assert.throws(
+        () => postgresTarget(`postgres://u:s3cret@h/db?${name}=x&password=s3cret`),
+        (e: Error) => {
+          assert.ok(e instanceof RangeError);
+          assert.match(e.message, new RegExp(`got libpq's "${name}", which is not supported`));
+          assert.match(e.message, /\(host, hostaddr, port, dbname, user, password, connect_timeout/);
+          assert.ok(!e.message.includes('s3cret'));
+          return true;
+        },
+        name,
+      );
+    for (const [url, message] of [
+      // libpq waits for ever on 0: nothing in Keyward does.
+      ['postgres://h/db?connect_timeout=0', /expected connect_timeout in whole seconds, 1 or more, .* got "0"/],
+      ['postgres://h/db?connect_timeout=2s', /expected connect_timeout .* got "2s"/],
+      ['postgres://h/db?client_encoding=LATIN1', /expected client_encoding UTF8 .* got "LATIN1"/],
+      ['postgres://h/db?password', /expected name=value parameters after "\?"/],
+      ['postgres://h/db?password=%zz', /expected a percent-encoded password parameter in the database URL$/],
+    ] as const)
+      assert.throws(() => postgresTarget(url), message, url);
   });
 
   it('takes no host (or an empty ?host=) as PGHOST, else localhost, with ?port= applied', () => {
@@ -108,6 +238,9 @@ describe('database URLs naming a Unix socket, as libpq reads them', () => {
       delete process.env.PGHOST;
       assert.deepEqual(postgresTarget('postgres:///postgres?port=55432'), {
         url: 'postgres://localhost:55432/postgres',
+        host: ['localhost'],
+        port: [55432],
+        database: 'postgres',
         target: 'localhost:55432',
       });
       assert.equal(postgresTarget('postgres://u@/db?host=').url, 'postgres://u@localhost/db');
@@ -115,6 +248,7 @@ describe('database URLs naming a Unix socket, as libpq reads them', () => {
       assert.deepEqual(postgresTarget('postgres:///postgres?port=55432'), {
         url: 'postgres://localhost/postgres',
         path: '/tmp/pg/.s.PGSQL.55432',
+        database: 'postgres',
         target: 'Unix socket /tmp/pg/.s.PGSQL.55432',
       });
       // A socket directory in PGHOST is a socket like any other: TLS settings ignored.
@@ -157,6 +291,10 @@ describe('database URLs naming a Unix socket, as libpq reads them', () => {
         'postgres://[::1]/d?sslrootcert=/etc/ca@2.pem&password=***',
       ],
       ['postgres://h:5432/d?password=p@ss', 'postgres://h:5432/d?password=***'],
+      ['postgres://u:4711/s3/cret@h/d?password=s3cret', 'postgres://u:***@h/d?password=***'],
+      ['postgres://u@[::1]:5432/d?password=s3cret', 'postgres://u@[::1]:5432/d?password=***'],
+      ['postgres://u:s3cret@[::1]/d', 'postgres://u:***@[::1]/d'],
+      ['postgres:///d?host=::1&password=s3cret', 'postgres:///d?host=::1&password=***'],
       [' postgres://keyward:s3cret@127.0.0.1:1/keyward', ' postgres://keyward:***@127.0.0.1:1/keyward'],
       [
         'postgres://db.example:5432/keyward?application_name=kw@eu',
@@ -267,5 +405,107 @@ describePostgres('PostgreSQL over its Unix socket', { timeout: 60_000 }, () => {
       for (const s of held) s.destroy();
       await new Promise<void>((r) => silent.close(() => r()));
     }
+  });
+});
+
+describePostgres('PostgreSQL database URLs in libpq forms, connected for real', { timeout: 60_000 }, () => {
+  let db: { url: string; drop(): Promise<void> } | undefined;
+  let name = '';
+  let server = { host: '', port: 0 };
+  /** Connections made to [::1], forwarded to the test server (it listens on 127.0.0.1 only). */
+  let v6: Server | undefined;
+  const fromV6: string[] = [];
+  const piped = new Set<Socket>();
+
+  before(async () => {
+    db = await createTestDatabaseUrl({ migrated: true });
+    const u = new URL(db.url);
+    name = u.pathname.slice(1);
+    server = { host: u.hostname.replace(/^\[(.*)\]$/, '$1'), port: Number(u.port || 5432) };
+    const proxy = createServer((client) => {
+      fromV6.push(client.remoteAddress ?? '');
+      const upstream = connect(server.port, server.host);
+      for (const s of [client, upstream]) {
+        piped.add(s);
+        s.on('error', () => {});
+        s.on('close', () => piped.delete(s));
+      }
+      client.pipe(upstream).pipe(client);
+    });
+    v6 = await new Promise<Server | undefined>((resolve) => {
+      proxy.once('error', () => resolve(undefined)); // no IPv6 loopback here
+      proxy.listen(0, '::1', () => resolve(proxy));
+    });
+  });
+  after(async () => {
+    for (const s of piped) s.destroy();
+    if (v6) await new Promise<void>((r) => v6!.close(() => r()));
+    await db?.drop();
+  });
+
+  const user = () => decodeURIComponent(new URL(adminDatabaseUrl()!).username) || 'postgres';
+
+  /** Opens a store at `url`, and says what its session is: database, user, a setting, and where from. */
+  async function session(url: string) {
+    const store = await openStore({ databaseUrl: url });
+    try {
+      const [row] = await queryRows<{ db: string; usr: string; lock_timeout: string; app: string }>(
+        store.db,
+        sql`select current_database() as db, current_user as usr, current_setting('lock_timeout') as lock_timeout,
+                   current_setting('application_name') as app`,
+      );
+      return row!;
+    } finally {
+      await store.close();
+    }
+  }
+
+  it('reaches a server on [::1] in every IPv6 form', async (t) => {
+    if (!v6) return t.skip('no IPv6 loopback on this machine');
+    const port = (v6.address() as { port: number }).port;
+    const was = process.env.PGPORT;
+    try {
+      process.env.PGPORT = String(port); // the form without a port takes PGPORT's
+      for (const url of [
+        `postgres://${user()}@[::1]:${port}/${name}`,
+        `postgres://${user()}@[::1]/${name}`,
+        `postgres://${user()}@/${name}?host=::1&port=${port}`,
+        `postgres://${user()}@localhost:1/${name}?hostaddr=::1&port=${port}`,
+      ]) {
+        fromV6.length = 0;
+        assert.equal((await session(url)).db, name, url);
+        // The lock connection, the pool and the append connection all went through [::1].
+        assert.ok(fromV6.length >= 2 && fromV6.every((a) => a === '::1'), `${url}: ${fromV6.join(', ')}`);
+      }
+    } finally {
+      if (was === undefined) delete process.env.PGPORT;
+      else process.env.PGPORT = was;
+    }
+  });
+
+  it('takes dbname, user, password and connect_timeout as connection parameters, and server settings as settings', async () => {
+    const hostport = `${server.host.includes(':') ? `[${server.host}]` : server.host}:${server.port}`;
+    // The test server trusts its clients: the password is not asked for, but it must not be sent
+    // as a setting either (the server refused "password" as an unknown one).
+    const s = await session(
+      `postgres://nobody@${hostport}/postgres?dbname=${name}&user=${encodeURIComponent(user())}&password=unused` +
+        `&connect_timeout=5&options=-c%20lock_timeout%3D1234&application_name=kw-url`,
+    );
+    assert.deepEqual(s, { db: name, usr: user(), lock_timeout: '1234ms', app: 'kw-url' });
+    // A server setting in the URL is still one (the pool's connections take it too).
+    const t = await session(`postgres://${user()}@${hostport}/${name}?lock_timeout=4321`);
+    assert.equal(t.lock_timeout, '4321ms');
+  });
+
+  it('refuses a libpq parameter it does not support as STORAGE_UNAVAILABLE naming it, without connecting', async () => {
+    await assert.rejects(
+      openStore({ databaseUrl: `postgres://${user()}:s3cret@127.0.0.1:1/${name}?passfile=/nonexistent` }),
+      (e: Error & { code?: string }) => {
+        assert.equal(e.code, 'STORAGE_UNAVAILABLE');
+        assert.match(e.message, /got libpq's "passfile", which is not supported/);
+        assert.ok(!e.message.includes('s3cret'), e.message);
+        return true;
+      },
+    );
   });
 });
