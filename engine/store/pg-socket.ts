@@ -19,7 +19,7 @@
  * `path` for a socket; `database`, `user`, `pass`, `connect_timeout`), which take precedence over
  * its URL; the URL handed on keeps a host the driver can parse (`localhost` for a socket). libpq's
  * other parameters are refused by name, never sent as settings. Any other parameter is passed on as
- * before: a server setting (`statement_timeout=5000`) or one of the driver's own options. TLS
+ * before: a server setting (`lock_timeout=5000`) or one of the driver's own options. TLS
  * settings are read in engine/store/pg-tls.ts, and ignored for a socket as libpq ignores them.
  * @module
  */
@@ -176,7 +176,7 @@ export function postgresTarget(url: string): PostgresTarget {
     const name = decode(p.slice(0, eq), 'parameter name', false);
     if (REFUSED.has(name))
       throw new RangeError(
-        `expected connection parameters Keyward reads (${SUPPORTED}) or server settings (e.g. statement_timeout) ` +
+        `expected connection parameters Keyward reads (${SUPPORTED}) or server settings (e.g. lock_timeout=5000) ` +
           `in the database URL, got libpq's "${name}", which is not supported`,
       );
     if (READ_HERE.has(name)) params.set(name, decode(p.slice(eq + 1), `${name} parameter`, name !== 'password'));
