@@ -135,11 +135,12 @@ export function migrationsFolder(fromUrl: string = import.meta.url): string {
  * `url` with the password (in the userinfo or a `password` parameter) replaced by `***`, read from
  * the raw text rather than as a WHATWG URL, which takes neither the socket forms (`user:pw@/db?host=/dir`)
  * nor a password holding an unencoded `/`, `?`, `#` or `@`:
- * - the host part runs to the first `/`, `?` or `#`; when it holds an `@`, the userinfo's password is
- *   from its first `:` to its last `@`;
- * - when it holds none but a `:` followed by something that is no port, or by digits and then an
- *   `@` with no `=` before it, that is the start of a password holding `/`, `?` or `#` (the URL is
- *   malformed): hidden up to the next `@`;
+ * - the userinfo runs to the last `@` before the first `?` (past the host part when the password
+ *   holds a `/` or `#`: `u:8/Kx9@h/db`), and its password from its first `:`;
+ * - with no `@` there but one after the `?` and a `:` in the host part (`u:1234?4=dor@h/db`), the
+ *   password may hold the `?`: all after the `:` is hidden (too much when the `@` was a query
+ *   value's, but such a URL is refused anyway: engine/store/pg-socket.ts takes an `@` only before
+ *   the host);
  * - a query parameter is the password when its decoded name is; anything that is no URL (libpq's
  *   `key=value` form) has its `password=` values hidden.
  */
@@ -147,28 +148,20 @@ export function redactDatabaseUrl(url: string): string {
   const m = /^(\s*[a-z][a-z0-9+.-]*:\/\/)(.*)$/is.exec(url);
   if (!m) return url.replace(/(password\s*=\s*)('[^']*'|\S*)/gi, '$1***');
   const [, scheme, rest] = m as unknown as [string, string, string];
+  const q = rest.indexOf('?');
+  const at = rest.lastIndexOf('@', q < 0 ? undefined : q);
+  if (at >= 0 && (q < 0 || at < q)) {
+    const colon = rest.indexOf(':');
+    const head = colon >= 0 && colon < at ? `${rest.slice(0, colon + 1)}***` : rest.slice(0, at);
+    return scheme + head + redactPasswordParams(rest.slice(at));
+  }
   const end = rest.search(/[/?#]/);
   const host = end < 0 ? rest : rest.slice(0, end);
-  let after = end < 0 ? '' : rest.slice(end);
-  let head = host;
-  const at = host.lastIndexOf('@');
   const colon = host.indexOf(':');
-  if (at >= 0) {
-    if (colon >= 0 && colon < at) head = `${host.slice(0, colon + 1)}***${host.slice(at)}`;
-  } else if (colon >= 0 && !host.startsWith('[')) {
-    const next = rest.indexOf('@', colon);
-    // Digits after the ":" are a port, unless an "@" follows that no query value holds (no "="
-    // before it): then they are the start of the password (`u:123/x@h`).
-    const cut = next >= 0 && !rest.slice(host.length, next).includes('=');
-    if (cut || !/^\d*$/.test(host.slice(colon + 1))) {
-      head = `${host.slice(0, colon + 1)}***`;
-      if (next >= 0) {
-        head += '@';
-        after = rest.slice(next + 1);
-      }
-    }
-  }
-  return scheme + head + redactPasswordParams(after);
+  // What follows the last "@" may be the host part or still a query value (`?password=p@ss`): all hidden.
+  if (q >= 0 && rest.includes('@', q) && colon >= 0 && !host.startsWith('['))
+    return `${scheme}${host.slice(0, colon + 1)}***`;
+  return scheme + host + redactPasswordParams(rest.slice(host.length));
 }
 
 /** `rest` (what follows a URL's host part) with the values of its `password` query parameters hidden. */

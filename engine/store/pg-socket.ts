@@ -17,7 +17,8 @@
  * `host`, `dbname`, `password` and the like (and `user` would replace the login name in the startup
  * packet only). So they are read here and handed to the driver as its options (`host`/`port`, or
  * `path` for a socket; `database`, `user`, `pass`, `connect_timeout`), which take precedence over
- * its URL; the URL handed on keeps a host the driver can parse (`localhost` for a socket). libpq's
+ * its URL; the URL handed on keeps only a host the driver can parse (`localhost` for a socket, an
+ * IPv6 address without its zone id) and the parameters it reads or sends on. libpq's
  * other parameters are refused by name, never sent as settings. Any other parameter is passed on as
  * before: a server setting (`lock_timeout=5000`) or one of the driver's own options. TLS
  * settings are read in engine/store/pg-tls.ts, and ignored for a socket as libpq ignores them.
@@ -32,7 +33,7 @@ import type { PostgresSsl } from './pg-tls.js';
  * postgres driver's option of the same name (they override what the driver reads from `url`).
  */
 export interface PostgresTarget {
-  /** The URL for the driver: without the parameters read here, with a host the driver parses. */
+  /** The URL for the driver: a host it parses and the parameters not read here (no user, password or path). */
   url: string;
   /** The socket's path (no host and port then). */
   path?: string;
@@ -140,8 +141,8 @@ export async function postgresConnection(url: string): Promise<PostgresConnectio
  * Where and as whom `url` connects (`target`, for people: the server's start-up line), and the URL
  * and options the driver is given for it, before TLS. Throws a RangeError naming what was expected
  * on a bad port, hostaddr or connect_timeout, a list of hosts, an abstract socket, a socket path too
- * long, a libpq parameter not supported, or a URL a password with an unencoded `/`, `?` or `#` cut
- * short; never quoting what may be part of a password.
+ * long, a libpq parameter not supported, or an unencoded `#`, or `@` after the host (a password with
+ * an unencoded `/`, `?`, `#` or `@` cut short); never quoting what may be part of a password.
  */
 export function postgresTarget(url: string): PostgresTarget {
   const m = URL_PARTS.exec(url);
@@ -163,9 +164,11 @@ export function postgresTarget(url: string): PostgresTarget {
   const cut = 'a password holding "/", "?", "#" or "@" must be percent-encoded';
   if (fragment !== undefined)
     throw new RangeError(`expected no "#" in the database URL (percent-encode it as %23: ${cut})`);
-  if (at < 0 && hostport.includes(':') && !hostport.startsWith('[') && path.includes('@'))
+  // The password's own "@" then lies past the host part, in the path or a parameter: an "@" after
+  // the host is refused (written %40 in a database name or a parameter), whatever the host part holds.
+  if (`${path}${query ?? ''}`.includes('@'))
     throw new RangeError(
-      `expected an "@" only before the host in the database URL (${cut}; an "@" in a database name as %40)`,
+      `expected an "@" only before the host in the database URL (${cut}; an "@" after the host as %40)`,
     );
   const params = new Map<string, string>();
   const rest: string[] = [];
@@ -179,7 +182,8 @@ export function postgresTarget(url: string): PostgresTarget {
         `expected connection parameters Keyward reads (${SUPPORTED}) or server settings (e.g. lock_timeout=5000) ` +
           `in the database URL, got libpq's "${name}", which is not supported`,
       );
-    if (READ_HERE.has(name)) params.set(name, decode(p.slice(eq + 1), `${name} parameter`, name !== 'password'));
+    // A value is never quoted: it may be part of a password (percent-encoded, say).
+    if (READ_HERE.has(name)) params.set(name, decode(p.slice(eq + 1), `${name} parameter`, false));
     // The driver knows no "any", libpq's default: the same as leaving it out.
     else if (name !== 'target_session_attrs' || decode(p.slice(eq + 1), 'value', false) !== 'any') rest.push(p);
   }
@@ -195,12 +199,13 @@ export function postgresTarget(url: string): PostgresTarget {
       'expected one host in the database URL, got a list (several hosts are not supported: name one server, or a proxy in front of them)',
     );
   const queryPort = params.get('port');
-  const port = queryPort ?? (hp[2] || undefined);
+  // An empty ?port= is the default port, as in libpq (PGPORT's here, as with no port at all).
+  const port = queryPort !== undefined ? queryPort || undefined : hp[2] || undefined;
   if (port !== undefined && !isPort(port))
-    // The URL's own port is not quoted: it may be the start of a password (above).
+    // Neither is quoted but digits: the URL's own port may be the start of a password (above).
     throw new RangeError(
       queryPort !== undefined
-        ? `expected a port 1-65535 in the database URL's port parameter, got "${queryPort}"`
+        ? `expected a port 1-65535 in the database URL's port parameter${digits(queryPort)}`
         : `expected a port 1-65535 after the host in the database URL (${cut})`,
     );
   const p = port ?? process.env.PGPORT ?? '5432';
@@ -211,8 +216,9 @@ export function postgresTarget(url: string): PostgresTarget {
         "Node.js pads an abstract name to its full length, so it never reaches PostgreSQL's",
     );
   const who = connectionParameters(userinfo, path, params);
-  const rebuild = (hostPart: string) =>
-    `${scheme}${userinfo}${hostPart}${path}${rest.length ? `?${rest.join('&')}` : ''}`;
+  // Without the user, password and database, which the driver takes as options: an empty ?user=,
+  // ?password= or ?dbname= then wins over the URL's own as in libpq (the driver's default applies).
+  const rebuild = (hostPart: string) => `${scheme}${hostPart}${rest.length ? `?${rest.join('&')}` : ''}`;
   if (host.startsWith('/') && hostaddr === undefined) {
     const socket = `${host.replace(/(.)\/+$/, '$1')}/.s.PGSQL.${p}`.replace(/^\/\//, '/');
     if (Buffer.byteLength(socket) > MAX_SOCKET_PATH)
@@ -223,13 +229,17 @@ export function postgresTarget(url: string): PostgresTarget {
     return { url: rebuild('localhost'), path: socket, ...who, target: `Unix socket ${socket}` };
   }
   if (hostaddr !== undefined && isIP(hostaddr) === 0)
-    throw new RangeError(`expected a numeric IP address in the database URL's hostaddr parameter, got "${hostaddr}"`);
+    throw new RangeError("expected a numeric IP address in the database URL's hostaddr parameter");
   // libpq connects to hostaddr when there is one, and checks the server's certificate against the
   // host's name (the URL handed on names it, for engine/store/pg-tls.ts), else against hostaddr.
   const name = (host.startsWith('/') ? '' : host.replace(/^\[(.*)\]$/, '$1')) || hostaddr || 'localhost';
   const to = hostaddr ?? name;
+  // An IPv6 zone id (fe80::1%eth0) goes to the driver in `host` only: no URL parser takes one (the
+  // driver's decodes "%eth0" and fails), and a certificate names the address without it.
   return {
-    url: rebuild(`${bracket(name)}${port !== undefined ? `:${port}` : ''}`),
+    url: rebuild(
+      `${bracket(name.includes(':') ? name.replace(/%.*$/, '') : name)}${port !== undefined ? `:${port}` : ''}`,
+    ),
     host: [to],
     port: [Number(p)],
     ...who,
@@ -257,17 +267,22 @@ function connectionParameters(
   const encoding = params.get('client_encoding');
   // The driver reads and writes UTF-8 only: another encoding would corrupt every non-ASCII text.
   if (encoding !== undefined && !/^(utf-?8|unicode)$/i.test(encoding))
-    throw new RangeError(`expected client_encoding UTF8 in the database URL, got "${encoding}"`);
+    throw new RangeError('expected client_encoding UTF8 in the database URL');
   const timeout = params.get('connect_timeout');
   if (timeout === undefined) return who;
   // libpq waits for ever on 0 or less: never taken (nothing in Keyward waits for ever). Its least is 2 s.
   if (!/^\d+$/.test(timeout.trim()) || +timeout < 1)
-    throw new RangeError(`expected connect_timeout in whole seconds, 1 or more, in the database URL, got "${timeout}"`);
+    throw new RangeError(`expected connect_timeout in whole seconds, 1 or more, in the database URL${digits(timeout)}`);
   return { ...who, connect_timeout: Math.max(2, +timeout) };
 }
 
 function isPort(s: string): boolean {
   return /^\d{1,5}$/.test(s) && +s >= 1 && +s <= 65535;
+}
+
+/** `, got "<s>"` for digits only: any other value may be part of a password (a percent-encoded one, say). */
+function digits(s: string): string {
+  return /^-?\d+$/.test(s) ? `, got "${s}"` : '';
 }
 
 /** A host as it goes before ":port": an IPv6 address in brackets. */
