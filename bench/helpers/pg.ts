@@ -97,8 +97,7 @@ async function fromAdminUrl(
       const name = `keyward_bench_${label}_${randomBytes(6).toString('hex')}`;
       await sql.unsafe(`CREATE DATABASE "${name}"`);
       live.add(name);
-      // The database is the URL's path in every form (a socket's too: postgres://u@/db?host=/dir).
-      const url = adminUrl.replace(/^(postgres(?:ql)?:\/\/[^/?#]*)(\/[^?#]*)?/i, `$1/${name}`);
+      const url = withDatabase(adminUrl, name);
       return { url, name, drop: () => drop(name) };
     },
     async close() {
@@ -120,13 +119,25 @@ async function fromAdminUrl(
  * socket's too, which the driver alone would not reach).
  */
 export async function benchSql(url: string, opts: postgres.Options<Record<string, never>> = {}): Promise<postgres.Sql> {
-  const c = await postgresConnection(url);
-  return postgres(c.url, {
+  // Every option but the URL is where and as whom to connect, as engine/store/driver.ts hands them on
+  // (the URL handed on holds no user, password or database); a host is an array, as the driver takes it.
+  const { url: driverUrl, target: _target, ...connect } = await postgresConnection(url);
+  return postgres(driverUrl, {
     onnotice: () => {},
     ...opts,
-    ...(c.path !== undefined ? { path: c.path } : {}),
-    ...(c.ssl !== undefined ? { ssl: c.ssl } : {}),
+    ...(connect as unknown as Omit<typeof connect, 'host' | 'port'> & Pick<postgres.Options<never>, 'host' | 'port'>),
   });
+}
+
+/**
+ * `url` naming database `name`, in the path, in every form (a socket's too: postgres://u@/db?host=/dir);
+ * a `dbname` parameter, which would win over the path, is dropped.
+ */
+export function withDatabase(url: string, name: string): string {
+  const m = /^(postgres(?:ql)?:\/\/[^/?#]*)(?:\/[^?#]*)?(?:\?([^#]*))?$/i.exec(url);
+  if (!m) throw new Error('expected a postgres:// URL in KEYWARD_BENCH_DATABASE_URL');
+  const params = (m[2] ?? '').split('&').filter((p) => p !== '' && decodeURIComponent(p.split('=')[0]!) !== 'dbname');
+  return `${m[1]}/${name}${params.length ? `?${params.join('&')}` : ''}`;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -135,10 +135,12 @@ export function migrationsFolder(fromUrl: string = import.meta.url): string {
  * `url` with the password (in the userinfo or a `password` parameter) replaced by `***`, read from
  * the raw text rather than as a WHATWG URL, which takes neither the socket forms (`user:pw@/db?host=/dir`)
  * nor a password holding an unencoded `/`, `?`, `#` or `@`:
- * - the host part runs to the first `/`, `?` or `#`; when it holds an `@`, the userinfo's password is
- *   from its first `:` to its last `@`;
- * - when it holds none but a `:` followed by something that is no port, that is the start of a
- *   password holding `/`, `?` or `#` (the URL is malformed): hidden up to the next `@`;
+ * - the userinfo runs to the last `@` before the first `?` (past the host part when the password
+ *   holds a `/` or `#`: `u:8/Kx9@h/db`), and its password from its first `:`;
+ * - with no `@` there but one after the `?` and a `:` in the host part (`u:1234?4=dor@h/db`), the
+ *   password may hold the `?`: all after the `:` is hidden (too much when the `@` was a query
+ *   value's, but such a URL is refused anyway: engine/store/pg-socket.ts takes an `@` only before
+ *   the host);
  * - a query parameter is the password when its decoded name is; anything that is no URL (libpq's
  *   `key=value` form) has its `password=` values hidden.
  */
@@ -146,23 +148,20 @@ export function redactDatabaseUrl(url: string): string {
   const m = /^(\s*[a-z][a-z0-9+.-]*:\/\/)(.*)$/is.exec(url);
   if (!m) return url.replace(/(password\s*=\s*)('[^']*'|\S*)/gi, '$1***');
   const [, scheme, rest] = m as unknown as [string, string, string];
+  const q = rest.indexOf('?');
+  const at = rest.lastIndexOf('@', q < 0 ? undefined : q);
+  if (at >= 0 && (q < 0 || at < q)) {
+    const colon = rest.indexOf(':');
+    const head = colon >= 0 && colon < at ? `${rest.slice(0, colon + 1)}***` : rest.slice(0, at);
+    return scheme + head + redactPasswordParams(rest.slice(at));
+  }
   const end = rest.search(/[/?#]/);
   const host = end < 0 ? rest : rest.slice(0, end);
-  let after = end < 0 ? '' : rest.slice(end);
-  let head = host;
-  const at = host.lastIndexOf('@');
   const colon = host.indexOf(':');
-  if (at >= 0) {
-    if (colon >= 0 && colon < at) head = `${host.slice(0, colon + 1)}***${host.slice(at)}`;
-  } else if (colon >= 0 && !host.startsWith('[') && !/^\d*$/.test(host.slice(colon + 1))) {
-    const next = rest.indexOf('@', colon);
-    head = `${host.slice(0, colon + 1)}***`;
-    if (next >= 0) {
-      head += '@';
-      after = rest.slice(next + 1);
-    }
-  }
-  return scheme + head + redactPasswordParams(after);
+  // What follows the last "@" may be the host part or still a query value (`?password=p@ss`): all hidden.
+  if (q >= 0 && rest.includes('@', q) && colon >= 0 && !host.startsWith('['))
+    return `${scheme}${host.slice(0, colon + 1)}***`;
+  return scheme + host + redactPasswordParams(rest.slice(host.length));
 }
 
 /** `rest` (what follows a URL's host part) with the values of its `password` query parameters hidden. */
@@ -194,23 +193,23 @@ const MIGRATION_CONFIG = () => ({
 async function openPostgres(url: string, statementTimeoutMs: number): Promise<Store> {
   let where = redactDatabaseUrl(url);
   const password = passwordOf(url);
-  const options = {
-    connect_timeout: CONNECT_TIMEOUT_S,
-    onnotice: () => {},
-    connection: { application_name: 'keyward' },
-  };
   let client: postgres.Sql | undefined;
   let lock: postgres.Sql | undefined;
   try {
-    // A socket directory becomes the driver's `path` option (engine/store/pg-socket.ts); sslmode and
-    // sslrootcert its `ssl` option (engine/store/pg-tls.ts).
-    const to = await postgresConnection(url);
-    url = to.url;
-    if (to.path !== undefined) {
-      Object.assign(options, { path: to.path });
-      where = `${where} (${to.target})`;
-    }
-    if (to.ssl !== undefined) Object.assign(options, { ssl: to.ssl });
+    // Where and as whom to connect become the driver's options, which it reads before its URL
+    // (engine/store/pg-socket.ts: host and port, or a socket's path, database, user, password, a
+    // connect_timeout the URL sets); sslmode and sslrootcert its `ssl` option (engine/store/pg-tls.ts).
+    const { url: driverUrl, target, ...connect } = await postgresConnection(url);
+    url = driverUrl;
+    if (connect.path !== undefined) where = `${where} (${target})`;
+    const options = {
+      connect_timeout: CONNECT_TIMEOUT_S,
+      onnotice: () => {},
+      connection: { application_name: 'keyward' },
+      // The driver's typings say a host is a string; its code (parseOptions) takes an array too, as
+      // it is: a string is cut at its first ":", which no IPv6 address survives.
+      ...(connect as unknown as Omit<typeof connect, 'host' | 'port'> & Pick<postgres.Options<never>, 'host' | 'port'>),
+    };
     // A session-level advisory lock belongs to one connection: take it on a connection of its own,
     // migrate on that same connection (no statement_timeout: a migration may take long), then close
     // it, which releases the lock whatever happened. Every node takes the lock before reading which

@@ -19,7 +19,7 @@ export {
 } from './driver.js';
 export type { Db, Store, StoreDriver, StoreOptions } from './driver.js';
 export { postgresConnection, postgresTarget } from './pg-socket.js';
-export type { PostgresConnection } from './pg-socket.js';
+export type { PostgresConnection, PostgresTarget } from './pg-socket.js';
 export {
   deleteEntry,
   escapeLike,

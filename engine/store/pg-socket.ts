@@ -1,33 +1,58 @@
 /**
- * Where a database URL connects (docs/operations.md, "PostgreSQL over a Unix socket"), read as libpq
- * reads it: a `host` or `port` query parameter overrides the URL's host or port, and a host starting
- * with `/` is the directory holding the server's socket `.s.PGSQL.<port>`:
+ * Where and as whom a database URL connects (docs/operations.md, "PostgreSQL database URLs"), read
+ * as libpq reads it. A `host` or `port` query parameter overrides the URL's host or port, a host
+ * starting with `/` is the directory holding the server's socket `.s.PGSQL.<port>`, an IPv6 host is
+ * bracketed in the URL (`[::1]:5432`) and bare in `?host=`, and `hostaddr`, `dbname`, `user`,
+ * `password` and `connect_timeout` are connection parameters:
  *
  *   postgres://keyward@/keyward?host=/var/run/postgresql
  *   postgresql://keyward@%2Fvar%2Frun%2Fpostgresql/keyward
- *   postgres://keyward@/keyward?host=/var/run/postgresql&port=5433
+ *   postgres://keyward@[::1]:5432/keyward
+ *   postgres:///keyward?host=::1&user=keyward
  *
- * The postgres driver (3.4.10) reads none of these: its URL parser refuses `user@/db` (no host), it
- * resolves a percent-encoded directory as a DNS name, and it sends `host` and `port` query
- * parameters to the server as run-time settings, which the server refuses. So they are read here:
- * a socket becomes the driver's `path` option, and the URL handed on names `localhost`, which the
- * driver does not connect to when it has a path. TLS settings are validated and then ignored for a
- * socket, as libpq ignores them (engine/store/pg-tls.ts).
+ * The postgres driver (3.4.10) reads none of these: its URL parser refuses `user@/db` (no host),
+ * resolves a percent-encoded directory as a DNS name, cuts a host at its first `:` (so `[::1]`
+ * becomes the host `[`), does not decode the database name, and sends every query parameter it has
+ * no option of its own for to the server as a run-time setting, which the server refuses for
+ * `host`, `dbname`, `password` and the like (and `user` would replace the login name in the startup
+ * packet only). So they are read here and handed to the driver as its options (`host`/`port`, or
+ * `path` for a socket; `database`, `user`, `pass`, `connect_timeout`), which take precedence over
+ * its URL; the URL handed on keeps only a host the driver can parse (`localhost` for a socket, an
+ * IPv6 address without its zone id) and the parameters it reads or sends on. libpq's
+ * other parameters are refused by name, never sent as settings. Any other parameter is passed on as
+ * before: a server setting (`lock_timeout=5000`) or one of the driver's own options. TLS
+ * settings are read in engine/store/pg-tls.ts, and ignored for a socket as libpq ignores them.
  * @module
  */
+import { isIP } from 'node:net';
 import { postgresTls } from './pg-tls.js';
 import type { PostgresSsl } from './pg-tls.js';
 
-/** What the postgres driver is given for a database URL. */
-export interface PostgresConnection {
-  /** The URL for the driver: without sslmode/sslrootcert, host and port parameters. */
+/**
+ * Where and as whom a database URL connects, before TLS. Every field but `url` and `target` is the
+ * postgres driver's option of the same name (they override what the driver reads from `url`).
+ */
+export interface PostgresTarget {
+  /** The URL for the driver: a host it parses and the parameters not read here (no user, password or path). */
   url: string;
-  /** The socket's path, for the driver's `path` option. */
+  /** The socket's path (no host and port then). */
   path?: string;
+  /** The TCP host, one: as an array, which the driver does not cut at a ":" (an IPv6 address). */
+  host?: [string];
+  port?: [number];
+  database?: string;
+  user?: string;
+  pass?: string;
+  /** Seconds, from the URL's `connect_timeout`. */
+  connect_timeout?: number;
+  /** Where it connects, for people: `Unix socket /dir/.s.PGSQL.5432`, `host:port` or `[::1]:port`. */
+  target: string;
+}
+
+/** What the postgres driver is given for a database URL. */
+export interface PostgresConnection extends PostgresTarget {
   /** The driver's `ssl` option, when the URL sets one. */
   ssl?: PostgresSsl;
-  /** Where it connects, for people: `Unix socket /dir/.s.PGSQL.5432` or `host:port`. */
-  target: string;
 }
 
 /**
@@ -38,10 +63,73 @@ const MAX_SOCKET_PATH = process.platform === 'linux' ? 107 : 103;
 
 const URL_PARTS = /^(postgres(?:ql)?:\/\/)([^/?#]*)([^?#]*)(?:\?([^#]*))?(#.*)?$/i;
 
+/** libpq's connection parameters read here (and taken out of the URL handed on). */
+const READ_HERE = new Set([
+  'host',
+  'hostaddr',
+  'port',
+  'dbname',
+  'user',
+  'password',
+  'connect_timeout',
+  'client_encoding',
+  // Used by libpq only when there is no application_name, and Keyward always sets one.
+  'fallback_application_name',
+]);
+
 /**
- * The driver's URL and options for `url`. Throws (a RangeError naming what was expected) on a bad
- * port, a list of socket directories, an abstract socket, a socket path too long, or a bad sslmode
- * or CA file.
+ * libpq's other connection parameters (PostgreSQL 17 and 18's "Parameter Key Words") but those the
+ * driver reads as libpq does: application_name and options (sent in the startup packet, as libpq
+ * sends them), sslmode and sslrootcert (engine/store/pg-tls.ts), sslnegotiation and
+ * target_session_attrs. Sent on, each would be a server setting the server refuses: refused here,
+ * by name.
+ */
+const REFUSED = new Set([
+  'passfile',
+  'service',
+  'require_auth',
+  'channel_binding',
+  'keepalives',
+  'keepalives_idle',
+  'keepalives_interval',
+  'keepalives_count',
+  'tcp_user_timeout',
+  'replication',
+  'gssencmode',
+  'krbsrvname',
+  'gsslib',
+  'gssdelegation',
+  'requiressl',
+  'sslcompression',
+  'sslcert',
+  'sslkey',
+  'sslpassword',
+  'sslcertmode',
+  'sslcrl',
+  'sslcrldir',
+  'sslsni',
+  'sslkeylogfile',
+  'ssl_min_protocol_version',
+  'ssl_max_protocol_version',
+  'min_protocol_version',
+  'max_protocol_version',
+  'requirepeer',
+  'load_balance_hosts',
+  'scram_client_key',
+  'scram_server_key',
+  'oauth_issuer',
+  'oauth_client_id',
+  'oauth_client_secret',
+  'oauth_scope',
+]);
+
+const SUPPORTED =
+  'host, hostaddr, port, dbname, user, password, connect_timeout, application_name, options, sslmode, ' +
+  'sslrootcert, sslnegotiation, target_session_attrs, client_encoding=UTF8';
+
+/**
+ * The driver's URL and options for `url`. Throws (a RangeError naming what was expected) as
+ * postgresTarget does, or on a bad sslmode or CA file.
  */
 export async function postgresConnection(url: string): Promise<PostgresConnection> {
   const to = postgresTarget(url);
@@ -50,10 +138,13 @@ export async function postgresConnection(url: string): Promise<PostgresConnectio
 }
 
 /**
- * Where `url` connects (`target`, for people: the server's start-up line), and the URL and socket
- * path the driver is given for it, before TLS settings. Throws as postgresConnection does.
+ * Where and as whom `url` connects (`target`, for people: the server's start-up line), and the URL
+ * and options the driver is given for it, before TLS. Throws a RangeError naming what was expected
+ * on a bad port, hostaddr or connect_timeout, a list of hosts, an abstract socket, a socket path too
+ * long, a libpq parameter not supported, or an unencoded `#`, or `@` after the host (a password with
+ * an unencoded `/`, `?`, `#` or `@` cut short); never quoting what may be part of a password.
  */
-export function postgresTarget(url: string): { url: string; path?: string; target: string } {
+export function postgresTarget(url: string): PostgresTarget {
   const m = URL_PARTS.exec(url);
   if (!m) return { url, target: 'the URL' };
   const [, scheme, authority, path, query, fragment] = m as unknown as [
@@ -67,65 +158,142 @@ export function postgresTarget(url: string): { url: string; path?: string; targe
   const at = authority.lastIndexOf('@');
   const userinfo = at < 0 ? '' : authority.slice(0, at + 1);
   const hostport = authority.slice(at + 1);
-  const params = new URLSearchParams(query ?? '');
+  // A password holding an unencoded "/", "?" or "#" ends the host part early: what follows its ":"
+  // would be read as a port (digits pass as one), the rest as the database, a parameter or a
+  // fragment. Refused without quoting any of it. (libpq has no fragments.)
+  const cut = 'a password holding "/", "?", "#" or "@" must be percent-encoded';
+  if (fragment !== undefined)
+    throw new RangeError(`expected no "#" in the database URL (percent-encode it as %23: ${cut})`);
+  // The password's own "@" then lies past the host part, in the path or a parameter: an "@" after
+  // the host is refused (written %40 in a database name or a parameter), whatever the host part holds.
+  if (`${path}${query ?? ''}`.includes('@'))
+    throw new RangeError(
+      `expected an "@" only before the host in the database URL (${cut}; an "@" after the host as %40)`,
+    );
+  const params = new Map<string, string>();
+  const rest: string[] = [];
+  for (const p of (query ?? '').split('&')) {
+    if (p === '') continue;
+    const eq = p.indexOf('=');
+    if (eq < 0) throw new RangeError(`expected name=value parameters after "?" in the database URL (${cut})`);
+    const name = decode(p.slice(0, eq), 'parameter name', false);
+    if (REFUSED.has(name))
+      throw new RangeError(
+        `expected connection parameters Keyward reads (${SUPPORTED}) or server settings (e.g. lock_timeout=5000) ` +
+          `in the database URL, got libpq's "${name}", which is not supported`,
+      );
+    // A value is never quoted: it may be part of a password (percent-encoded, say).
+    if (READ_HERE.has(name)) params.set(name, decode(p.slice(eq + 1), `${name} parameter`, false));
+    // The driver knows no "any", libpq's default: the same as leaving it out.
+    else if (name !== 'target_session_attrs' || decode(p.slice(eq + 1), 'value', false) !== 'any') rest.push(p);
+  }
   const hp = /^(\[[^\]]*\]|[^:]*)(?::(.*))?$/.exec(hostport)!;
-  // Query values are decoded by URLSearchParams; the URL's own host is decoded here. No host at
-  // all is PGHOST's (libpq's and the driver's default), so a socket directory there is one too.
-  let host = params.getAll('host').at(-1) ?? decode(hp[1]!, 'host');
+  // No host at all is PGHOST's (libpq's and the driver's default), so a socket directory there is one too.
+  let host = params.get('host') ?? decode(hp[1]!, 'host');
   if (host === '') host = process.env.PGHOST ?? '';
+  const hostaddr = params.get('hostaddr');
   // Several hosts: the driver tries them in turn and, when none answers, again, for ever (no error,
   // ever): refused, like a list of socket directories.
-  if (host.includes(',') || hostport.includes(','))
+  if (host.includes(',') || hostport.includes(',') || hostaddr?.includes(','))
     throw new RangeError(
       'expected one host in the database URL, got a list (several hosts are not supported: name one server, or a proxy in front of them)',
     );
-  const queryPort = params.getAll('port').at(-1);
-  const port = queryPort ?? (hp[2] || undefined);
-  if (port !== undefined && !(/^\d{1,5}$/.test(port) && +port >= 1 && +port <= 65535))
-    // The URL's own port is not quoted: a password holding an unencoded "/", "?" or "#" ends the
-    // host part early, and its first characters would be read (and shown) as the port.
+  const queryPort = params.get('port');
+  // An empty ?port= is the default port, as in libpq (PGPORT's here, as with no port at all).
+  const port = queryPort !== undefined ? queryPort || undefined : hp[2] || undefined;
+  if (port !== undefined && !isPort(port))
+    // Neither is quoted but digits: the URL's own port may be the start of a password (above).
     throw new RangeError(
       queryPort !== undefined
-        ? `expected a port 1-65535 in the database URL's port parameter, got "${queryPort}"`
-        : 'expected a port 1-65535 after the host in the database URL (a password holding "/", "?", "#" or "@" must be percent-encoded)',
+        ? `expected a port 1-65535 in the database URL's port parameter${digits(queryPort)}`
+        : `expected a port 1-65535 after the host in the database URL (${cut})`,
     );
-  const rest = (query ?? '')
-    .split('&')
-    .filter((p) => p !== '' && !['host', 'port'].includes(decode(p.split('=')[0]!.replaceAll('+', ' '), 'parameter')));
-  const rebuild = (hostPart: string) =>
-    `${scheme}${userinfo}${hostPart}${path}${rest.length ? `?${rest.join('&')}` : ''}${fragment ?? ''}`;
-  if (host.startsWith('@'))
+  const p = port ?? process.env.PGPORT ?? '5432';
+  if (!isPort(p)) throw new RangeError(`expected a port 1-65535 in PGPORT, got "${p}"`);
+  if (host.startsWith('@') && hostaddr === undefined)
     throw new RangeError(
       `expected a socket directory (/dir) or a TCP host in the database URL, got the abstract socket "${host}": ` +
         "Node.js pads an abstract name to its full length, so it never reaches PostgreSQL's",
     );
-  if (host.startsWith('/')) {
-    // libpq's default port, and the PGPORT it reads, as the driver reads them for TCP.
-    const p = port ?? process.env.PGPORT ?? '5432';
+  const who = connectionParameters(userinfo, path, params);
+  // Without the user, password and database, which the driver takes as options: an empty ?user=,
+  // ?password= or ?dbname= then wins over the URL's own as in libpq (the driver's default applies).
+  const rebuild = (hostPart: string) => `${scheme}${hostPart}${rest.length ? `?${rest.join('&')}` : ''}`;
+  if (host.startsWith('/') && hostaddr === undefined) {
     const socket = `${host.replace(/(.)\/+$/, '$1')}/.s.PGSQL.${p}`.replace(/^\/\//, '/');
     if (Buffer.byteLength(socket) > MAX_SOCKET_PATH)
       throw new RangeError(
         `expected a socket path of at most ${MAX_SOCKET_PATH} bytes, got ${socket} (${Buffer.byteLength(socket)} bytes)`,
       );
-    return { url: rebuild('localhost'), path: socket, target: `Unix socket ${socket}` };
+    // The driver does not connect to a host when it has a path: `localhost` only keeps its URL parser quiet.
+    return { url: rebuild('localhost'), path: socket, ...who, target: `Unix socket ${socket}` };
   }
-  if (!params.has('host') && !params.has('port')) return { url, target: tcpTarget(host, port) };
-  if (host === '') host = 'localhost';
-  if (host.includes(':') && !host.startsWith('[')) host = `[${host}]`;
-  return { url: rebuild(`${host}${port !== undefined ? `:${port}` : ''}`), target: tcpTarget(host, port) };
+  if (hostaddr !== undefined && isIP(hostaddr) === 0)
+    throw new RangeError("expected a numeric IP address in the database URL's hostaddr parameter");
+  // libpq connects to hostaddr when there is one, and checks the server's certificate against the
+  // host's name (the URL handed on names it, for engine/store/pg-tls.ts), else against hostaddr.
+  const name = (host.startsWith('/') ? '' : host.replace(/^\[(.*)\]$/, '$1')) || hostaddr || 'localhost';
+  const to = hostaddr ?? name;
+  // An IPv6 zone id (fe80::1%eth0) goes to the driver in `host` only: no URL parser takes one (the
+  // driver's decodes "%eth0" and fails), and a certificate names the address without it.
+  return {
+    url: rebuild(
+      `${bracket(name.includes(':') ? name.replace(/%.*$/, '') : name)}${port !== undefined ? `:${port}` : ''}`,
+    ),
+    host: [to],
+    port: [Number(p)],
+    ...who,
+    target: `${bracket(to)}:${p}${to !== name ? ` (${name})` : ''}`,
+  };
 }
 
-/** host:port as the driver fills them in: PGHOST/localhost, PGPORT/5432. */
-function tcpTarget(host: string, port: string | undefined): string {
-  const h = host || process.env.PGHOST || 'localhost';
-  const p = port ?? process.env.PGPORT ?? 5432;
-  return h.startsWith('/') ? `Unix socket ${h}/.s.PGSQL.${p}` : `${h}:${p}`;
+/** The database, user, password and connect timeout: a parameter wins over the URL's own, as in libpq. */
+function connectionParameters(
+  userinfo: string,
+  path: string,
+  params: Map<string, string>,
+): Pick<PostgresTarget, 'database' | 'user' | 'pass' | 'connect_timeout'> {
+  const colon = userinfo.indexOf(':');
+  const user = params.get('user') ?? decode(userinfo.slice(0, colon < 0 ? -1 : colon), 'user name');
+  // Never quoted: it is the password.
+  const pass = params.get('password') ?? (colon < 0 ? '' : decode(userinfo.slice(colon + 1, -1), 'password', false));
+  // The driver takes the path as it is; libpq decodes it (a database name holding "@" is written %40).
+  const database = params.get('dbname') ?? decode(path.slice(1), 'database name');
+  const who: ReturnType<typeof connectionParameters> = {
+    ...(database !== '' ? { database } : {}),
+    ...(user !== '' ? { user } : {}),
+    ...(pass !== '' ? { pass } : {}),
+  };
+  const encoding = params.get('client_encoding');
+  // The driver reads and writes UTF-8 only: another encoding would corrupt every non-ASCII text.
+  if (encoding !== undefined && !/^(utf-?8|unicode)$/i.test(encoding))
+    throw new RangeError('expected client_encoding UTF8 in the database URL');
+  const timeout = params.get('connect_timeout');
+  if (timeout === undefined) return who;
+  // libpq waits for ever on 0 or less: never taken (nothing in Keyward waits for ever). Its least is 2 s.
+  if (!/^\d+$/.test(timeout.trim()) || +timeout < 1)
+    throw new RangeError(`expected connect_timeout in whole seconds, 1 or more, in the database URL${digits(timeout)}`);
+  return { ...who, connect_timeout: Math.max(2, +timeout) };
 }
 
-function decode(s: string, what: string): string {
+function isPort(s: string): boolean {
+  return /^\d{1,5}$/.test(s) && +s >= 1 && +s <= 65535;
+}
+
+/** `, got "<s>"` for digits only: any other value may be part of a password (a percent-encoded one, say). */
+function digits(s: string): string {
+  return /^-?\d+$/.test(s) ? `, got "${s}"` : '';
+}
+
+/** A host as it goes before ":port": an IPv6 address in brackets. */
+function bracket(host: string): string {
+  return host.includes(':') ? `[${host}]` : host;
+}
+
+function decode(s: string, what: string, quote = true): string {
   try {
     return decodeURIComponent(s);
   } catch {
-    throw new RangeError(`expected a percent-encoded ${what} in the database URL, got "${s}"`);
+    throw new RangeError(`expected a percent-encoded ${what} in the database URL${quote ? `, got "${s}"` : ''}`);
   }
 }

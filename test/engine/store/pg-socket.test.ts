@@ -10,11 +10,12 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { connect, createServer } from 'node:net';
 import type { Server, Socket } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { sql } from 'drizzle-orm';
+import postgres from 'postgres';
 import {
   CONNECT_TIMEOUT_S,
   directAuditAppender,
@@ -27,29 +28,26 @@ import {
   readAuditRecords,
   redactDatabaseUrl,
 } from '../../../engine/store/index.js';
+import { storageLine } from '../../../cli/commands/server.js';
 import { adminDatabaseUrl, createTestDatabaseUrl, describePostgres, testServerSocket } from '../../helpers/store.js';
 
 describe('database URLs naming a Unix socket, as libpq reads them', () => {
   it('takes the socket directory from ?host= or a percent-encoded host, and the port from ?port= or the URL', async () => {
     for (const [url, path, rest] of [
-      ['postgres://u@/db?host=/var/run/postgresql', '/var/run/postgresql/.s.PGSQL.5432', 'postgres://u@localhost/db'],
-      ['postgres://u@/db?host=/tmp/pg/&port=5433', '/tmp/pg/.s.PGSQL.5433', 'postgres://u@localhost/db'],
-      [
-        'postgresql://u@%2Fvar%2Frun%2Fpostgresql/db',
-        '/var/run/postgresql/.s.PGSQL.5432',
-        'postgresql://u@localhost/db',
-      ],
+      ['postgres://u@/db?host=/var/run/postgresql', '/var/run/postgresql/.s.PGSQL.5432', 'postgres://localhost'],
+      ['postgres://u@/db?host=/tmp/pg/&port=5433', '/tmp/pg/.s.PGSQL.5433', 'postgres://localhost'],
+      ['postgresql://u@%2Fvar%2Frun%2Fpostgresql/db', '/var/run/postgresql/.s.PGSQL.5432', 'postgresql://localhost'],
       [
         'postgresql://%2Ftmp%2Fpg:6000/db?application_name=x',
         '/tmp/pg/.s.PGSQL.6000',
-        'postgresql://localhost/db?application_name=x',
+        'postgresql://localhost?application_name=x',
       ],
       [
         'postgres:///db?host=%2Ftmp%2Fpg&port=6001&options=-c%20a%3Db',
         '/tmp/pg/.s.PGSQL.6001',
-        'postgres://localhost/db?options=-c%20a%3Db',
+        'postgres://localhost?options=-c%20a%3Db',
       ],
-      ['postgres://u@db.internal:5432/db?host=/tmp/pg', '/tmp/pg/.s.PGSQL.5432', 'postgres://u@localhost/db'],
+      ['postgres://u@db.internal:5432/db?host=/tmp/pg', '/tmp/pg/.s.PGSQL.5432', 'postgres://localhost'],
     ] as const) {
       const c = await postgresConnection(url);
       assert.equal(c.path, path, url);
@@ -60,22 +58,38 @@ describe('database URLs naming a Unix socket, as libpq reads them', () => {
 
   it('moves a TCP ?host= and ?port= into the URL (the driver would send them to the server as settings)', async () => {
     const c = await postgresConnection('postgres://u@localhost/db?host=10.0.0.5&port=5433&sslmode=disable');
-    assert.deepEqual(c, { url: 'postgres://u@10.0.0.5:5433/db', ssl: false, target: '10.0.0.5:5433' });
-    const plain = 'postgres://u:p@127.0.0.1:55432/db?application_name=x';
-    assert.deepEqual(await postgresConnection(plain), { url: plain, target: '127.0.0.1:55432' });
+    assert.deepEqual(c, {
+      url: 'postgres://10.0.0.5:5433',
+      host: ['10.0.0.5'],
+      port: [5433],
+      database: 'db',
+      user: 'u',
+      ssl: false,
+      target: '10.0.0.5:5433',
+    });
+    // The user, password and database go to the driver as options only, never in its URL.
+    assert.deepEqual(await postgresConnection('postgres://u:p@127.0.0.1:55432/db?application_name=x'), {
+      url: 'postgres://127.0.0.1:55432?application_name=x',
+      host: ['127.0.0.1'],
+      port: [55432],
+      database: 'db',
+      user: 'u',
+      pass: 'p',
+      target: '127.0.0.1:55432',
+    });
   });
 
   it('ignores TLS over a socket as libpq does, but still refuses an unknown sslmode', async () => {
     const c = await postgresConnection('postgres://u@/db?host=/tmp/pg&sslmode=verify-full&sslrootcert=/no/such/ca.pem');
     assert.equal(c.ssl, false);
-    assert.equal(c.url, 'postgres://u@localhost/db');
+    assert.equal(c.url, 'postgres://localhost');
     await assert.rejects(postgresConnection('postgres://u@/db?host=/tmp/pg&sslmode=verify-all'), /expected sslmode/);
   });
 
   it('refuses what it cannot reach, saying what it expected', async () => {
     for (const [url, message] of [
       [
-        'postgres://u@/db?host=@pg&port=5432',
+        'postgres://u@/db?host=%40pg&port=5432',
         /expected a socket directory \(\/dir\) or a TCP host .* abstract socket "@pg"/,
       ],
       ['postgres://u@/db?host=/a,/b', /expected one host in the database URL, got a list/],
@@ -83,23 +97,177 @@ describe('database URLs naming a Unix socket, as libpq reads them', () => {
       ['postgres://u@127.0.0.1:1,127.0.0.1:2/db', /expected one host in the database URL, got a list/],
       ['postgresql://u@%2Ftmp%2Fa,%2Fb:5432/db', /expected one host in the database URL, got a list/],
       ['postgres://u@/db?host=/tmp/pg&port=99999', /expected a port 1-65535 .* "99999"/],
-      ['postgres://u@/db?host=/tmp/pg&port=x', /expected a port 1-65535 .* "x"/],
+      ['postgres://u@/db?host=/tmp/pg&port=x', /expected a port 1-65535 in the database URL's port parameter$/],
       [`postgres://u@/db?host=/${'d'.repeat(100)}`, /expected a socket path of at most 10[37] bytes/],
     ] as const)
       await assert.rejects(postgresConnection(url), message, url);
   });
 
-  it('never shows a password the URL grammar misreads (an unencoded "/", "?" or "#" in it) as a bad port', async () => {
-    for (const url of [
-      'postgres://postgres:s3cr3t/x@127.0.0.1:55432/postgres',
-      'postgres://postgres:s3cr3t?x@127.0.0.1:55432/postgres',
-      'postgres://postgres:s3cr3t#x@127.0.0.1:55432/postgres',
-    ])
+  it('never shows a password the URL grammar misreads (an unencoded "/", "?" or "#" in it), digits first or not', async () => {
+    for (const [url, secret] of [
+      ['postgres://postgres:s3cr3t/x@127.0.0.1:55432/postgres', 's3cr3t'],
+      ['postgres://postgres:s3cr3t?x@127.0.0.1:55432/postgres', 's3cr3t'],
+      ['postgres://postgres:s3cr3t#x@127.0.0.1:55432/postgres', 's3cr3t'],
+      // Digits first pass as a port: the rest of the password was read as the database name, a
+      // parameter or a fragment, and the digits shown as the port (review of the socket URLs).
+      ['postgres://postgres:4711/s3cr3t@127.0.0.1:55432/postgres', '4711'],
+      ['postgres://postgres:4711?s3cr3t@127.0.0.1:55432/postgres', '4711'],
+      ['postgres://postgres:4711#s3cr3t@127.0.0.1:55432/postgres', '4711'],
+      ['postgres://postgres:47119999/s3cr3t@127.0.0.1:55432/postgres', '4711'],
+    ] as const) {
       await assert.rejects(postgresConnection(url), (e: Error) => {
-        assert.match(e.message, /expected a port 1-65535 after the host .* must be percent-encoded/);
-        assert.ok(!e.message.includes('s3cr3t'), e.message);
+        assert.match(e.message, /must be percent-encoded/, url);
+        assert.ok(!e.message.includes(secret) && !e.message.includes('s3cr3t'), e.message);
         return true;
       });
+      // A "?" before the "@": the "@" might be a query value's, so all after the ":" is hidden.
+      const shown = redactDatabaseUrl(url);
+      assert.equal(shown, `postgres://postgres:***${url.includes('?') ? '' : '@127.0.0.1:55432/postgres'}`, url);
+      // What the server's start-up line and an open's error show.
+      await assert.rejects(openStore({ databaseUrl: url }), (e: Error & { code?: string }) => {
+        assert.equal(e.code, 'STORAGE_UNAVAILABLE');
+        assert.ok(!e.message.includes(secret) && !e.message.includes('s3cr3t'), e.message);
+        return true;
+      });
+    }
+  });
+
+  it('connects to an IPv6 host bracketed in the URL, with or without a port, or bare in ?host= or ?hostaddr=', () => {
+    const was = process.env.PGPORT;
+    try {
+      delete process.env.PGPORT;
+      for (const [url, driverUrl, port, target] of [
+        ['postgres://u@[::1]:5433/db', 'postgres://[::1]:5433', 5433, '[::1]:5433'],
+        ['postgres://u@[::1]/db', 'postgres://[::1]', 5432, '[::1]:5432'],
+        ['postgres://u@/db?host=::1&port=5433', 'postgres://[::1]:5433', 5433, '[::1]:5433'],
+        ['postgres://u@localhost/db?host=%3A%3A1', 'postgres://[::1]', 5432, '[::1]:5432'],
+        ['postgres://u@/db?hostaddr=::1&port=5433', 'postgres://[::1]:5433', 5433, '[::1]:5433'],
+      ] as const) {
+        // The driver cuts a host string at its first ":" ("[::1]" became "["): an array it takes as it is.
+        assert.deepEqual(
+          postgresTarget(url),
+          { url: driverUrl, host: ['::1'], port: [port], database: 'db', user: 'u', target },
+          url,
+        );
+      }
+      process.env.PGPORT = '6543';
+      assert.equal(postgresTarget('postgres://u@[2001:db8::7]/db').target, '[2001:db8::7]:6543');
+      assert.deepEqual(postgresTarget('postgres://u@[2001:db8::7]/db').port, [6543]);
+    } finally {
+      if (was === undefined) delete process.env.PGPORT;
+      else process.env.PGPORT = was;
+    }
+  });
+
+  it('connects to hostaddr and checks the certificate against host, as libpq does', async () => {
+    const c = await postgresConnection('postgres://u@db.internal/db?hostaddr=10.0.0.5&sslmode=verify-full');
+    assert.deepEqual(c.host, ['10.0.0.5']);
+    assert.equal(c.url, 'postgres://db.internal');
+    assert.equal(c.target, '10.0.0.5:5432 (db.internal)');
+    assert.deepEqual(c.ssl, { rejectUnauthorized: true, host: 'db.internal', servername: 'db.internal' });
+    await assert.rejects(
+      postgresConnection('postgres://u@/db?hostaddr=db.internal'),
+      /expected a numeric IP address in the database URL's hostaddr parameter$/,
+    );
+    await assert.rejects(postgresConnection('postgres://u@/db?hostaddr=10.0.0.5,10.0.0.6'), /expected one host/);
+  });
+
+  it("reads libpq's connection parameters as connection parameters, never as server settings", () => {
+    const c = postgresTarget(
+      'postgres://u:p@h/url_db?dbname=my%40db&user=kw&password=pa%2Bss%2F&connect_timeout=10&options=-c%20a%3Db' +
+        '&application_name=kw1&statement_timeout=5000&target_session_attrs=any&client_encoding=UTF8&fallback_application_name=x',
+    );
+    assert.deepEqual(c, {
+      // What the driver reads itself, as libpq does: options and application_name in the startup
+      // packet; any other parameter is a server setting, as before.
+      url: 'postgres://h?options=-c%20a%3Db&application_name=kw1&statement_timeout=5000',
+      host: ['h'],
+      port: [5432],
+      database: 'my@db',
+      user: 'kw',
+      pass: 'pa+ss/',
+      connect_timeout: 10,
+      target: 'h:5432',
+    });
+    // The path's database name is decoded (the driver takes it as it is); libpq's least timeout is 2 s.
+    assert.equal(postgresTarget('postgres://h/my%20db').database, 'my db');
+    assert.equal(postgresTarget('postgres://h/db?connect_timeout=1').connect_timeout, 2);
+    assert.equal(
+      postgresTarget('postgres://h/db?target_session_attrs=read-write').url,
+      'postgres://h?target_session_attrs=read-write',
+    );
+  });
+
+  it('lets an empty ?user=, ?password=, ?dbname= or ?port= win over the URL, meaning the default, as in libpq', () => {
+    const was = process.env.PGPORT;
+    try {
+      delete process.env.PGPORT;
+      // Nothing of the URL's user, password, database or port reaches the driver: it takes its
+      // defaults (PGUSER, PGPASSWORD, PGDATABASE else the user name; PGPORT else 5432).
+      assert.deepEqual(postgresTarget('postgres://u:p@h:6000/db?user=&password=&dbname=&port='), {
+        url: 'postgres://h',
+        host: ['h'],
+        port: [5432],
+        target: 'h:5432',
+      });
+      process.env.PGPORT = '6543';
+      assert.deepEqual(postgresTarget('postgres://h:6000/db?port=').port, [6543]);
+    } finally {
+      if (was === undefined) delete process.env.PGPORT;
+      else process.env.PGPORT = was;
+    }
+  });
+
+  it('hands the driver an IPv6 zone id in its host only: no URL parser takes one', () => {
+    for (const [url, host, target] of [
+      ['postgres://u@[fe80::1%25eth0]:5432/db', 'fe80::1%eth0', '[fe80::1%eth0]:5432'],
+      ['postgres://u@/db?host=fe80::1%25eth0&port=5432', 'fe80::1%eth0', '[fe80::1%eth0]:5432'],
+      ['postgres://u@db.internal/db?hostaddr=fe80::1%25lo&port=5432', 'fe80::1%lo', '[fe80::1%lo]:5432 (db.internal)'],
+    ] as const) {
+      const c = postgresTarget(url);
+      assert.deepEqual(c.host, [host], url);
+      assert.equal(c.target, target, url);
+      assert.ok(!c.url.includes('%'), c.url);
+      // What the driver makes of it (its URL parser threw "URI malformed" on the decoded "%").
+      const sql = postgres(c.url, { host: c.host as unknown as string, port: c.port as unknown as number });
+      assert.deepEqual(sql.options.host, [host], url);
+    }
+  });
+
+  it("refuses libpq's parameters it does not support by name, and values it cannot honour", () => {
+    for (const name of [
+      'passfile',
+      'sslcert',
+      'sslkey',
+      'service',
+      'keepalives',
+      'channel_binding',
+      'require_auth',
+      'replication',
+    ])
+      assert.throws(
+        () => postgresTarget(`postgres://u:s3cret@h/db?${name}=x&password=s3cret`),
+        (e: Error) => {
+          assert.ok(e instanceof RangeError);
+          assert.match(e.message, new RegExp(`got libpq's "${name}", which is not supported`));
+          assert.match(e.message, /\(host, hostaddr, port, dbname, user, password, connect_timeout/);
+          assert.ok(!e.message.includes('s3cret'));
+          return true;
+        },
+        name,
+      );
+    for (const [url, message] of [
+      // libpq waits for ever on 0: nothing in Keyward does.
+      ['postgres://h/db?connect_timeout=0', /expected connect_timeout in whole seconds, 1 or more, .* got "0"/],
+      [
+        'postgres://h/db?connect_timeout=2s',
+        /expected connect_timeout in whole seconds, 1 or more, in the database URL$/,
+      ],
+      ['postgres://h/db?client_encoding=LATIN1', /expected client_encoding UTF8 in the database URL$/],
+      ['postgres://h/db?password', /expected name=value parameters after "\?"/],
+      ['postgres://h/db?password=%zz', /expected a percent-encoded password parameter in the database URL$/],
+    ] as const)
+      assert.throws(() => postgresTarget(url), message, url);
   });
 
   it('takes no host (or an empty ?host=) as PGHOST, else localhost, with ?port= applied', () => {
@@ -107,14 +275,18 @@ describe('database URLs naming a Unix socket, as libpq reads them', () => {
     try {
       delete process.env.PGHOST;
       assert.deepEqual(postgresTarget('postgres:///postgres?port=55432'), {
-        url: 'postgres://localhost:55432/postgres',
+        url: 'postgres://localhost:55432',
+        host: ['localhost'],
+        port: [55432],
+        database: 'postgres',
         target: 'localhost:55432',
       });
-      assert.equal(postgresTarget('postgres://u@/db?host=').url, 'postgres://u@localhost/db');
+      assert.equal(postgresTarget('postgres://u@/db?host=').url, 'postgres://localhost');
       process.env.PGHOST = '/tmp/pg';
       assert.deepEqual(postgresTarget('postgres:///postgres?port=55432'), {
-        url: 'postgres://localhost/postgres',
+        url: 'postgres://localhost',
         path: '/tmp/pg/.s.PGSQL.55432',
+        database: 'postgres',
         target: 'Unix socket /tmp/pg/.s.PGSQL.55432',
       });
       // A socket directory in PGHOST is a socket like any other: TLS settings ignored.
@@ -122,6 +294,70 @@ describe('database URLs naming a Unix socket, as libpq reads them', () => {
     } finally {
       if (was === undefined) delete process.env.PGHOST;
       else process.env.PGHOST = was;
+    }
+  });
+
+  it('shows no fragment of a password in any report of a hostile URL: redacted, refused, failed or started', async () => {
+    // A port nothing listens on: a URL that is not refused fails at once, with the driver's error.
+    const dead = await new Promise<number>((resolve) => {
+      const s = createServer().listen(0, '127.0.0.1', () => {
+        const { port } = s.address() as { port: number };
+        s.close(() => resolve(port));
+      });
+    });
+    const h = `127.0.0.1:${dead}`;
+    // [URL, the password as written, and decoded when it differs].
+    const cases: [string, ...string[]][] = [
+      [`postgres://u:8/Kx9aQ==@${h}/db`, '8/Kx9aQ=='],
+      [`postgres://u:7351/x=Qv@${h}/db`, '7351/x=Qv'],
+      [`postgres://u:Zq9/wx@Yk8@${h}/db`, 'Zq9/wx@Yk8'],
+      [`postgres://u:Zq9@wx/Yk8@${h}/db`, 'Zq9@wx/Yk8'],
+      [`postgres://u:7351?4=dQr@${h}/db`, '7351?4=dQr'],
+      [`postgres://u:Jq?port=Wz7@${h}/db`, 'Jq?port=Wz7'],
+      [`postgres://u:Jq?port=9Wz&x=/Vm3@${h}/db`, 'Jq?port=9Wz&x=/Vm3'],
+      [`postgres://u:Jq?hostaddr=Wz7@${h}/db`, 'Jq?hostaddr=Wz7'],
+      [`postgres://u:Jq?connect_timeout=Wz7@${h}/db`, 'Jq?connect_timeout=Wz7'],
+      [`postgres://u:Jq?client_encoding=Wz7&x=/1@${h}/db`, 'Jq?client_encoding=Wz7&x=/1'],
+      [`postgres://u:Jq?dbname=%zzWz7&x=/1@${h}/db`, 'Jq?dbname=%zzWz7&x=/1'],
+      [`postgres://u:Jq#Wz7@${h}/db`, 'Jq#Wz7'],
+      [`postgres://u:Hm9/8?x=Wk#Lp@${h}/db`, 'Hm9/8?x=Wk#Lp'],
+      [`postgres://u:Kx+9/aQ=@${h}/db?sslmode=disable`, 'Kx+9/aQ='],
+      [`postgres://u:Jq:Wz7@${h}/db`, 'Jq:Wz7'],
+      [`postgres://u:Vb@Nm8@${h}/db`, 'Vb@Nm8'],
+      [`postgres://u:Kx%2B9%2FaQ%3D%3D@${h}/db`, 'Kx%2B9%2FaQ%3D%3D', 'Kx+9/aQ=='],
+      [`postgres://u:Zq9%40wx%3FYk8%23Lp@${h}/db`, 'Zq9%40wx%3FYk8%23Lp', 'Zq9@wx?Yk8#Lp'],
+      [`postgres://${h}/db?password=Jq%2FWz7%3F`, 'Jq%2FWz7%3F', 'Jq/Wz7?'],
+      [`postgres://${h}/db?password=Jq@Wz7`, 'Jq@Wz7'],
+      [`postgres://${h}/db?user=u&password=Jq/Wz7&sslmode=require`, 'Jq/Wz7'],
+      [`postgres://u:Jq/Wz7@/db?host=/tmp/kw-none&port=5432`, 'Jq/Wz7'],
+      [`postgres://u:Jq?Wz7@[::1]:${dead}/db`, 'Jq?Wz7'],
+    ];
+    const message = (e: unknown) => `${(e as Error).message} ${(e as { cause?: Error }).cause?.message ?? ''}`;
+    for (const [url, ...secrets] of cases) {
+      const reports = [redactDatabaseUrl(url)];
+      try {
+        reports.push(postgresTarget(url).target);
+      } catch (e) {
+        reports.push(message(e));
+      }
+      reports.push(await postgresConnection(url).then((c) => c.target, message));
+      try {
+        reports.push(storageLine({ databaseUrl: url }, postgresTarget));
+      } catch (e) {
+        reports.push(message(e));
+      }
+      await assert.rejects(openStore({ databaseUrl: url }), (e: Error & { code?: string }) => {
+        assert.equal(e.code, 'STORAGE_UNAVAILABLE', url);
+        reports.push(message(e));
+        return true;
+      });
+      for (const secret of secrets)
+        for (let i = 0; i + 3 <= secret.length; i++) {
+          const bit = secret.slice(i, i + 3);
+          // Lower-case words are a message's own too ("host", "port"): every password here mixes cases.
+          if (/^[a-z_]+$/.test(bit)) continue;
+          for (const r of reports) assert.ok(!r.includes(bit), `${url}: "${bit}" shown in: ${r}`);
+        }
     }
   });
 
@@ -143,11 +379,9 @@ describe('database URLs naming a Unix socket, as libpq reads them', () => {
     for (const [url, redacted] of [
       // Passwords the URL grammar misreads, and query values holding an "@" (review of the fixes).
       ['postgres://postgres:s3cr3t/x@127.0.0.1:55432/postgres', 'postgres://postgres:***@127.0.0.1:55432/postgres'],
-      ['postgres://postgres:s3cr3t?x@127.0.0.1:55432/postgres', 'postgres://postgres:***@127.0.0.1:55432/postgres'],
-      [
-        'postgres://127.0.0.1:1/keyward?application_name=kw@eu&password=s3cret',
-        'postgres://127.0.0.1:1/keyward?application_name=kw@eu&password=***',
-      ],
+      ['postgres://postgres:s3cr3t?x@127.0.0.1:55432/postgres', 'postgres://postgres:***'],
+      // An "@" after the "?" with a ":" before it may end a password holding a "?": all hidden.
+      ['postgres://127.0.0.1:1/keyward?application_name=kw@eu&password=s3cret', 'postgres://127.0.0.1:***'],
       [
         'postgres://u:pw@h/d?application_name=a@b&password=s3cret',
         'postgres://u:***@h/d?application_name=a@b&password=***',
@@ -156,12 +390,14 @@ describe('database URLs naming a Unix socket, as libpq reads them', () => {
         'postgres://[::1]/d?sslrootcert=/etc/ca@2.pem&password=s3cret',
         'postgres://[::1]/d?sslrootcert=/etc/ca@2.pem&password=***',
       ],
-      ['postgres://h:5432/d?password=p@ss', 'postgres://h:5432/d?password=***'],
+      ['postgres://h:5432/d?password=p@ss', 'postgres://h:***'],
+      ['postgres://h/d?password=p@ss', 'postgres://h/d?password=***'],
+      ['postgres://u:4711/s3/cret@h/d?password=s3cret', 'postgres://u:***@h/d?password=***'],
+      ['postgres://u@[::1]:5432/d?password=s3cret', 'postgres://u@[::1]:5432/d?password=***'],
+      ['postgres://u:s3cret@[::1]/d', 'postgres://u:***@[::1]/d'],
+      ['postgres:///d?host=::1&password=s3cret', 'postgres:///d?host=::1&password=***'],
       [' postgres://keyward:s3cret@127.0.0.1:1/keyward', ' postgres://keyward:***@127.0.0.1:1/keyward'],
-      [
-        'postgres://db.example:5432/keyward?application_name=kw@eu',
-        'postgres://db.example:5432/keyward?application_name=kw@eu',
-      ],
+      ['postgres://db.example/keyward?application_name=kw@eu', 'postgres://db.example/keyward?application_name=kw@eu'],
       ['host=/tmp/pg user=kw password=s3cret', 'host=/tmp/pg user=kw password=***'],
     ] as const)
       assert.equal(redactDatabaseUrl(url), redacted, url);
@@ -267,5 +503,122 @@ describePostgres('PostgreSQL over its Unix socket', { timeout: 60_000 }, () => {
       for (const s of held) s.destroy();
       await new Promise<void>((r) => silent.close(() => r()));
     }
+  });
+});
+
+describePostgres('PostgreSQL database URLs in libpq forms, connected for real', { timeout: 60_000 }, () => {
+  let db: { url: string; drop(): Promise<void> } | undefined;
+  let name = '';
+  let server = { host: '', port: 0 };
+  /** Connections made to [::1], forwarded to the test server (it listens on 127.0.0.1 only). */
+  let v6: Server | undefined;
+  const fromV6: string[] = [];
+  const piped = new Set<Socket>();
+
+  before(async () => {
+    db = await createTestDatabaseUrl({ migrated: true });
+    const u = new URL(db.url);
+    name = u.pathname.slice(1);
+    server = { host: u.hostname.replace(/^\[(.*)\]$/, '$1'), port: Number(u.port || 5432) };
+    const proxy = createServer((client) => {
+      fromV6.push(client.remoteAddress ?? '');
+      const upstream = connect(server.port, server.host);
+      for (const s of [client, upstream]) {
+        piped.add(s);
+        s.on('error', () => {});
+        s.on('close', () => piped.delete(s));
+      }
+      client.pipe(upstream).pipe(client);
+    });
+    v6 = await new Promise<Server | undefined>((resolve) => {
+      proxy.once('error', () => resolve(undefined)); // no IPv6 loopback here
+      proxy.listen(0, '::1', () => resolve(proxy));
+    });
+  });
+  after(async () => {
+    for (const s of piped) s.destroy();
+    if (v6) await new Promise<void>((r) => v6!.close(() => r()));
+    await db?.drop();
+  });
+
+  const user = () => decodeURIComponent(new URL(adminDatabaseUrl()!).username) || 'postgres';
+
+  /** Opens a store at `url`, and says what its session is: database, user, a setting, and where from. */
+  async function session(url: string) {
+    const store = await openStore({ databaseUrl: url });
+    try {
+      const [row] = await queryRows<{ db: string; usr: string; lock_timeout: string; app: string }>(
+        store.db,
+        sql`select current_database() as db, current_user as usr, current_setting('lock_timeout') as lock_timeout,
+                   current_setting('application_name') as app`,
+      );
+      return row!;
+    } finally {
+      await store.close();
+    }
+  }
+
+  it('reaches a server on [::1] in every IPv6 form', async (t) => {
+    if (!v6) return t.skip('no IPv6 loopback on this machine');
+    const port = (v6.address() as { port: number }).port;
+    const was = process.env.PGPORT;
+    try {
+      process.env.PGPORT = String(port); // the form without a port takes PGPORT's
+      for (const url of [
+        `postgres://${user()}@[::1]:${port}/${name}`,
+        `postgres://${user()}@[::1]/${name}`,
+        `postgres://${user()}@/${name}?host=::1&port=${port}`,
+        `postgres://${user()}@localhost:1/${name}?hostaddr=::1&port=${port}`,
+        // A zone id (the loopback's, here) reaches the driver's connect as it is.
+        `postgres://${user()}@[::1%25lo]:${port}/${name}`,
+        `postgres://${user()}@/${name}?hostaddr=::1%25lo&port=${port}`,
+      ]) {
+        fromV6.length = 0;
+        assert.equal((await session(url)).db, name, url);
+        // The lock connection, the pool and the append connection all went through [::1].
+        assert.ok(fromV6.length >= 2 && fromV6.every((a) => a === '::1'), `${url}: ${fromV6.join(', ')}`);
+      }
+    } finally {
+      if (was === undefined) delete process.env.PGPORT;
+      else process.env.PGPORT = was;
+    }
+  });
+
+  it('takes dbname, user, password and connect_timeout as connection parameters, and server settings as settings', async () => {
+    const hostport = `${server.host.includes(':') ? `[${server.host}]` : server.host}:${server.port}`;
+    // The test server trusts its clients: the password is not asked for, but it must not be sent
+    // as a setting either (the server refused "password" as an unknown one).
+    const s = await session(
+      `postgres://nobody@${hostport}/postgres?dbname=${name}&user=${encodeURIComponent(user())}&password=unused` +
+        `&connect_timeout=5&options=-c%20lock_timeout%3D1234&application_name=kw-url`,
+    );
+    assert.deepEqual(s, { db: name, usr: user(), lock_timeout: '1234ms', app: 'kw-url' });
+    // An empty ?user= or ?dbname= is the default (PGUSER, PGDATABASE here), not the URL's own.
+    const env = { PGUSER: process.env.PGUSER, PGDATABASE: process.env.PGDATABASE };
+    try {
+      process.env.PGUSER = user();
+      process.env.PGDATABASE = name;
+      const e = await session(`postgres://nobody@${hostport}/postgres?user=&dbname=`);
+      assert.deepEqual([e.db, e.usr], [name, user()]);
+    } finally {
+      for (const [k, v] of Object.entries(env))
+        if (v === undefined) delete process.env[k];
+        else process.env[k] = v;
+    }
+    // A server setting in the URL is still one (the pool's connections take it too).
+    const t = await session(`postgres://${user()}@${hostport}/${name}?lock_timeout=4321`);
+    assert.equal(t.lock_timeout, '4321ms');
+  });
+
+  it('refuses a libpq parameter it does not support as STORAGE_UNAVAILABLE naming it, without connecting', async () => {
+    await assert.rejects(
+      openStore({ databaseUrl: `postgres://${user()}:s3cret@127.0.0.1:1/${name}?passfile=/nonexistent` }),
+      (e: Error & { code?: string }) => {
+        assert.equal(e.code, 'STORAGE_UNAVAILABLE');
+        assert.match(e.message, /got libpq's "passfile", which is not supported/);
+        assert.ok(!e.message.includes('s3cret'), e.message);
+        return true;
+      },
+    );
   });
 });
