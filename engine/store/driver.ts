@@ -134,43 +134,47 @@ export function migrationsFolder(fromUrl: string = import.meta.url): string {
 /**
  * `url` with the password (in the userinfo or a `password` parameter) replaced by `***`, read from
  * the raw text rather than as a WHATWG URL, which takes neither the socket forms (`user:pw@/db?host=/dir`)
- * nor a password holding an unencoded `/`, `?`, `#` or `@`:
- * - the userinfo runs to the last `@` before the first `?` (past the host part when the password
- *   holds a `/` or `#`: `u:8/Kx9@h/db`), and its password from its first `:`;
- * - with no `@` there but one after the `?` and a `:` in the host part (`u:1234?4=dor@h/db`), the
- *   password may hold the `?`: all after the `:` is hidden (too much when the `@` was a query
- *   value's, but such a URL is refused anyway: engine/store/pg-socket.ts takes an `@` only before
- *   the host);
- * - a query parameter is the password when its decoded name is; anything that is no URL (libpq's
- *   `key=value` form) has its `password=` values hidden.
+ * nor a password holding an unencoded `/`, `?`, `#` or `@` (engine/store/pg-socket.ts refuses such
+ * a URL, and the refusal shows it as this returns it):
+ * - with every `@` before the first `?`, the userinfo runs to the last `@` (past the host part when
+ *   the password holds a `/`, `#` or `@`: `u:8/Kx9@h/db`), and its password from its first `:`;
+ * - with an `@` after the first `?`, that `@` may be a password's, which may hold the `?` too
+ *   (`u:Xk@9?mPq2@h/db`, `u:1234?4=dor@h/db`, `/db?password=p@ss`): everything from the first `:`
+ *   (with none, from the end of the host part) is hidden;
+ * - from a `password` query parameter on (its decoded name, any case), the rest of the query and any
+ *   fragment are hidden: an unencoded `&` or `#` may be part of the password;
+ * - anything that is no URL (libpq's `key=value` form) has its `password=` values hidden, quoted
+ *   ones with their `\'` escapes, an unterminated quote to the end.
  */
 export function redactDatabaseUrl(url: string): string {
   const m = /^(\s*[a-z][a-z0-9+.-]*:\/\/)(.*)$/is.exec(url);
-  if (!m) return url.replace(/(password\s*=\s*)('[^']*'|\S*)/gi, '$1***');
+  if (!m) return url.replace(/(password\s*=\s*)('(?:[^'\\]|\\.)*(?:'|$)|\S*)/gis, '$1***');
   const [, scheme, rest] = m as unknown as [string, string, string];
   const q = rest.indexOf('?');
-  const at = rest.lastIndexOf('@', q < 0 ? undefined : q);
-  if (at >= 0 && (q < 0 || at < q)) {
-    const colon = rest.indexOf(':');
-    const head = colon >= 0 && colon < at ? `${rest.slice(0, colon + 1)}***` : rest.slice(0, at);
+  const at = rest.lastIndexOf('@');
+  // The first ":" outside an IPv6 address's brackets.
+  const colon = rest.replace(/\[[^\]]*\]/g, (b) => '_'.repeat(b.length)).indexOf(':');
+  if (q >= 0 && at > q) {
+    if (colon >= 0 && colon < at) return `${scheme}${rest.slice(0, colon + 1)}***`;
+    const end = rest.search(/[/?#]/);
+    return `${scheme}${rest.slice(0, end)}/***`;
+  }
+  if (at >= 0) {
+    const userinfo = rest.slice(0, at);
+    const c = userinfo.indexOf(':');
+    const head = c >= 0 ? `${userinfo.slice(0, c + 1)}***` : userinfo;
     return scheme + head + redactPasswordParams(rest.slice(at));
   }
-  const end = rest.search(/[/?#]/);
-  const host = end < 0 ? rest : rest.slice(0, end);
-  const colon = host.indexOf(':');
-  // What follows the last "@" may be the host part or still a query value (`?password=p@ss`): all hidden.
-  if (q >= 0 && rest.includes('@', q) && colon >= 0 && !host.startsWith('['))
-    return `${scheme}${host.slice(0, colon + 1)}***`;
-  return scheme + host + redactPasswordParams(rest.slice(host.length));
+  return scheme + redactPasswordParams(rest);
 }
 
-/** `rest` (what follows a URL's host part) with the values of its `password` query parameters hidden. */
+/** `rest` (a URL's text after its scheme) with everything from its first `password` query parameter's value on hidden. */
 function redactPasswordParams(rest: string): string {
   const q = rest.indexOf('?');
   if (q < 0) return rest;
-  const hash = rest.indexOf('#', q);
-  const query = rest.slice(q + 1, hash < 0 ? undefined : hash);
-  const params = query.split('&').map((p) => {
+  const params = rest.slice(q + 1).split('&');
+  const out: string[] = [];
+  for (const p of params) {
     const eq = p.indexOf('=');
     const name = eq < 0 ? p : p.slice(0, eq);
     let decoded = name;
@@ -179,9 +183,13 @@ function redactPasswordParams(rest: string): string {
     } catch {
       // Not percent-encoding: compared as it is.
     }
-    return decoded.trim().toLowerCase() === 'password' ? `${name}=***` : p;
-  });
-  return `${rest.slice(0, q)}?${params.join('&')}${hash < 0 ? '' : rest.slice(hash)}`;
+    if (decoded.trim().toLowerCase() === 'password') {
+      out.push(`${name}=***`);
+      return `${rest.slice(0, q)}?${out.join('&')}`;
+    }
+    out.push(p);
+  }
+  return rest;
 }
 
 const MIGRATION_CONFIG = () => ({
@@ -192,7 +200,8 @@ const MIGRATION_CONFIG = () => ({
 
 async function openPostgres(url: string, statementTimeoutMs: number): Promise<Store> {
   let where = redactDatabaseUrl(url);
-  const password = passwordOf(url);
+  // What errors are scrubbed of: the password as postgresConnection reads it, once it has.
+  let password: string | undefined;
   let client: postgres.Sql | undefined;
   let lock: postgres.Sql | undefined;
   try {
@@ -201,6 +210,7 @@ async function openPostgres(url: string, statementTimeoutMs: number): Promise<St
     // connect_timeout the URL sets); sslmode and sslrootcert its `ssl` option (engine/store/pg-tls.ts).
     const { url: driverUrl, target, ...connect } = await postgresConnection(url);
     url = driverUrl;
+    if (connect.pass) password = connect.pass;
     if (connect.path !== undefined) where = `${where} (${target})`;
     const options = {
       connect_timeout: CONNECT_TIMEOUT_S,
@@ -507,19 +517,16 @@ function processExists(pid: number): boolean {
   }
 }
 
-function passwordOf(url: string): string | undefined {
-  try {
-    const u = new URL(url);
-    const p = decodeURIComponent(u.password) || u.searchParams.get('password') || '';
-    return p.length > 0 ? p : undefined;
-  } catch {
-    return /\/\/[^:/@]*:([^@]*)@/.exec(url)?.[1] || undefined;
-  }
+/** An error that keeps only the message and name of `err` (nothing else it may carry, as a URL parser's `input`). */
+function safeCopy(err: unknown): Error {
+  const safe = new Error(err instanceof Error ? err.message : String(err));
+  safe.name = err instanceof Error ? err.name : 'Error';
+  return safe;
 }
 
 /**
  * STORAGE_UNAVAILABLE with the cause's message appended. If the password shows up anywhere in the
- * cause (a URL parser echoes its input), the cause is replaced by a redacted copy.
+ * cause, the cause is replaced by a redacted copy.
  */
 function unavailable(
   driver: StoreDriver,
@@ -527,14 +534,15 @@ function unavailable(
   err: unknown,
   password?: string,
 ): KeywardError<'STORAGE_UNAVAILABLE'> {
-  let cause = err;
+  // A URL parser's error keeps the whole URL as its `input` (Node's `Invalid URL`): never passed on.
+  let cause = err !== null && typeof err === 'object' && 'input' in err ? safeCopy(err) : err;
   let reason = err instanceof Error ? err.message : String(err);
   if (password !== undefined) {
     const redact = (s: string) => s.split(password).join('***');
     reason = redact(reason);
     if (inspect(err, { depth: 4 }).includes(password)) {
-      const safe = new Error(reason);
-      safe.name = err instanceof Error ? err.name : 'Error';
+      const safe = safeCopy(err);
+      safe.message = reason;
       cause = safe;
     }
   }

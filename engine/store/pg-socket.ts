@@ -123,6 +123,16 @@ const REFUSED = new Set([
   'oauth_scope',
 ]);
 
+/** libpq's parameters the driver reads itself, or pg-tls.ts does (see REFUSED). */
+const LIBPQ_OTHER = new Set([
+  'application_name',
+  'options',
+  'sslmode',
+  'sslrootcert',
+  'sslnegotiation',
+  'target_session_attrs',
+]);
+
 const SUPPORTED =
   'host, hostaddr, port, dbname, user, password, connect_timeout, application_name, options, sslmode, ' +
   'sslrootcert, sslnegotiation, target_session_attrs, client_encoding=UTF8';
@@ -177,6 +187,11 @@ export function postgresTarget(url: string): PostgresTarget {
     const eq = p.indexOf('=');
     if (eq < 0) throw new RangeError(`expected name=value parameters after "?" in the database URL (${cut})`);
     const name = decode(p.slice(0, eq), 'parameter name', false);
+    // libpq's names are lower case; the server takes its settings' names in any case, so `Password=`
+    // would be sent to it as a setting, the password with it.
+    const lower = name.toLowerCase();
+    if (lower !== name && (READ_HERE.has(lower) || REFUSED.has(lower) || LIBPQ_OTHER.has(lower)))
+      throw new RangeError(`expected libpq's parameter names in lower case in the database URL, got "${name}"`);
     if (REFUSED.has(name))
       throw new RangeError(
         `expected connection parameters Keyward reads (${SUPPORTED}) or server settings (e.g. lock_timeout=5000) ` +

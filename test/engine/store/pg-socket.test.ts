@@ -7,6 +7,7 @@
  * STORAGE_UNAVAILABLE naming the socket, never hangs.
  */
 import assert from 'node:assert/strict';
+import { inspect } from 'node:util';
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
@@ -266,6 +267,10 @@ describe('database URLs naming a Unix socket, as libpq reads them', () => {
       ['postgres://h/db?client_encoding=LATIN1', /expected client_encoding UTF8 in the database URL$/],
       ['postgres://h/db?password', /expected name=value parameters after "\?"/],
       ['postgres://h/db?password=%zz', /expected a percent-encoded password parameter in the database URL$/],
+      // The server takes settings' names in any case: `Password=` would reach it as one, with the password.
+      ['postgres://h/db?Password=s3cret', /expected libpq's parameter names in lower case .*got "Password"$/],
+      ['postgres://h/db?DBNAME=x', /got "DBNAME"$/],
+      ['postgres://h/db?SslMode=disable', /got "SslMode"$/],
     ] as const)
       assert.throws(() => postgresTarget(url), message, url);
   });
@@ -331,6 +336,12 @@ describe('database URLs naming a Unix socket, as libpq reads them', () => {
       [`postgres://${h}/db?user=u&password=Jq/Wz7&sslmode=require`, 'Jq/Wz7'],
       [`postgres://u:Jq/Wz7@/db?host=/tmp/kw-none&port=5432`, 'Jq/Wz7'],
       [`postgres://u:Jq?Wz7@[::1]:${dead}/db`, 'Jq?Wz7'],
+      // Second review: an "@" and then a "?" in the password; "#" and "&" in a password parameter.
+      [`postgres://kw:Xk@9?mPq2@${h}/keyward`, 'Xk@9?mPq2'],
+      [`postgres://${h}/db?password=Hu#2Sec`, 'Hu#2Sec'],
+      [`postgres://${h}/db?password=Hu&2Sec`, 'Hu&2Sec'],
+      // libpq's key=value form, which no URL parser takes (Node's keeps its input on the error).
+      [`host=127.0.0.1 port=${dead} password=Jq9Wz7x`, 'Jq9Wz7x'],
     ];
     const message = (e: unknown) => `${(e as Error).message} ${(e as { cause?: Error }).cause?.message ?? ''}`;
     for (const [url, ...secrets] of cases) {
@@ -348,7 +359,7 @@ describe('database URLs naming a Unix socket, as libpq reads them', () => {
       }
       await assert.rejects(openStore({ databaseUrl: url }), (e: Error & { code?: string }) => {
         assert.equal(e.code, 'STORAGE_UNAVAILABLE', url);
-        reports.push(message(e));
+        reports.push(message(e), inspect(e, { depth: 6 }));
         return true;
       });
       for (const secret of secrets)
@@ -382,23 +393,28 @@ describe('database URLs naming a Unix socket, as libpq reads them', () => {
       ['postgres://postgres:s3cr3t?x@127.0.0.1:55432/postgres', 'postgres://postgres:***'],
       // An "@" after the "?" with a ":" before it may end a password holding a "?": all hidden.
       ['postgres://127.0.0.1:1/keyward?application_name=kw@eu&password=s3cret', 'postgres://127.0.0.1:***'],
-      [
-        'postgres://u:pw@h/d?application_name=a@b&password=s3cret',
-        'postgres://u:***@h/d?application_name=a@b&password=***',
-      ],
-      [
-        'postgres://[::1]/d?sslrootcert=/etc/ca@2.pem&password=s3cret',
-        'postgres://[::1]/d?sslrootcert=/etc/ca@2.pem&password=***',
-      ],
+      ['postgres://u:pw@h/d?application_name=a@b&password=s3cret', 'postgres://u:***'],
+      // With no ":" before it (outside an IPv6 address's brackets), all past the host part.
+      ['postgres://[::1]/d?sslrootcert=/etc/ca@2.pem&password=s3cret', 'postgres://[::1]/***'],
+      ['postgres://kw:Xk@9?mPq2@127.0.0.1:1/keyward', 'postgres://kw:***'],
       ['postgres://h:5432/d?password=p@ss', 'postgres://h:***'],
-      ['postgres://h/d?password=p@ss', 'postgres://h/d?password=***'],
+      ['postgres://h/d?password=p@ss', 'postgres://h/***'],
+      // From a password parameter on, the rest: an unencoded "&" or "#" may be the password's.
+      ['postgres://h/db?password=hunter#2secret', 'postgres://h/db?password=***'],
+      ['postgres://h/db?password=hunter&2secret', 'postgres://h/db?password=***'],
+      [
+        'postgres://h/db?sslmode=require&password=hunter&lock_timeout=9',
+        'postgres://h/db?sslmode=require&password=***',
+      ],
       ['postgres://u:4711/s3/cret@h/d?password=s3cret', 'postgres://u:***@h/d?password=***'],
       ['postgres://u@[::1]:5432/d?password=s3cret', 'postgres://u@[::1]:5432/d?password=***'],
       ['postgres://u:s3cret@[::1]/d', 'postgres://u:***@[::1]/d'],
       ['postgres:///d?host=::1&password=s3cret', 'postgres:///d?host=::1&password=***'],
       [' postgres://keyward:s3cret@127.0.0.1:1/keyward', ' postgres://keyward:***@127.0.0.1:1/keyward'],
-      ['postgres://db.example/keyward?application_name=kw@eu', 'postgres://db.example/keyward?application_name=kw@eu'],
+      ['postgres://db.example/keyward?application_name=kw@eu', 'postgres://db.example/***'],
       ['host=/tmp/pg user=kw password=s3cret', 'host=/tmp/pg user=kw password=***'],
+      ["host=h password='ab\\'cdefg' dbname=x", 'host=h password=*** dbname=x'],
+      ["host=h password='ab cdefg", 'host=h password=***'],
     ] as const)
       assert.equal(redactDatabaseUrl(url), redacted, url);
   });
