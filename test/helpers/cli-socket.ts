@@ -11,7 +11,7 @@ import { chmodSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { runCli } from './cli.js';
+import { CHILD_NODE_FLAGS, runCli } from './cli.js';
 
 const CLIENT = fileURLToPath(new URL('./cli-socket-client.mjs', import.meta.url));
 
@@ -55,7 +55,7 @@ export async function startCliSocket(dir: string, main: string, opts: { binary?:
     server.listen(path, () => resolve());
   });
   const node = JSON.stringify(process.execPath);
-  const real = `exec ${node} ${JSON.stringify(main)} "$@"`;
+  const real = `exec ${node} ${CHILD_NODE_FLAGS.join(' ')} ${JSON.stringify(main)} "$@"`;
   writeFileSync(
     join(dir, 'keyward'),
     opts.binary
