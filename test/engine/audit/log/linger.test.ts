@@ -64,6 +64,17 @@ describe('lingerFor', () => {
   });
 });
 
+/** Closes `log` and checks that it committed `n` records, stored gap-free from index 0. */
+async function closedWithAll(log: AuditLog, db: Db, n: number): Promise<void> {
+  await log.close();
+  assert.equal(log.committed, n);
+  const rows = await readAuditRecords(db, 0, 1000);
+  assert.deepEqual(
+    rows.map((r) => r.idx),
+    Array.from({ length: n }, (_, i) => i),
+  );
+}
+
 /** Holds the head row (PostgreSQL) / the one connection (PGlite) for `ms`: the next statement is slow. */
 async function slowNextStatement(db: Db, ms: number): Promise<Promise<void>> {
   let locked!: () => void;
@@ -108,13 +119,7 @@ describe('AuditLog linger', () => {
       slow = false;
       await slowing;
       assert.ok(log.lingers > 0, 'the log lingered under slow statements with queued arrivals');
-      await log.close();
-      assert.equal(log.committed, n);
-      const rows = await readAuditRecords(store.db, 0, 1000);
-      assert.deepEqual(
-        rows.map((r) => r.idx),
-        Array.from({ length: n }, (_, i) => i),
-      );
+      await closedWithAll(log, store.db, n);
     } finally {
       await store.close();
     }
@@ -172,13 +177,7 @@ describe('AuditLog linger', () => {
       };
       await Promise.all(Array.from({ length: 16 }, (_, c) => client(c)));
       assert.ok(log.lingers > 0, 'the log lingered for the clients it had answered');
-      await log.close();
-      assert.equal(log.committed, n);
-      const rows = await readAuditRecords(store.db, 0, 1000);
-      assert.deepEqual(
-        rows.map((r) => r.idx),
-        Array.from({ length: n }, (_, i) => i),
-      );
+      await closedWithAll(log, store.db, n);
     } finally {
       await store.close();
     }
