@@ -64,10 +64,36 @@ function mapError(err, depth = 0) {
   mapError(err.cause, depth + 1);
 }
 
+/**
+ * `err` with the messages of its causes appended to its own: the TAP report shows a failed test's
+ * error by its message only, and a wrapper's (drizzle's "Failed query: …") hides why it failed.
+ */
+export function withCauses(err) {
+  if (err === null || typeof err !== 'object' || typeof err.message !== 'string') return err;
+  let message = err.message;
+  let cause = err.cause;
+  for (let depth = 0; cause !== null && typeof cause === 'object' && depth < 4; depth++, cause = cause.cause) {
+    const code = typeof cause.code === 'string' ? ` (${cause.code})` : '';
+    if (typeof cause.message === 'string' && cause.message !== '' && !message.includes(cause.message))
+      message += `\ncaused by: ${cause.message}${code}`;
+  }
+  try {
+    err.message = message;
+  } catch {
+    // a read-only field: left as it was
+  }
+  return err;
+}
+
 async function* mapped(source) {
   for await (const event of source) {
     const data = event.data;
-    if (data?.details?.error) mapError(data.details.error);
+    if (data?.details?.error) {
+      mapError(data.details.error);
+      // node:test wraps a test's own error (ERR_TEST_FAILURE, its cause), which the report shows.
+      const own = data.details.error.code === 'ERR_TEST_FAILURE' ? data.details.error.cause : data.details.error;
+      withCauses(own);
+    }
     // A test file run in a group (scripts/test.mjs): the suite named by its path is at its first line.
     if (typeof data?.file === 'string' && data.file.startsWith(GROUPS) && /\.test\.ts$/.test(data.name ?? ''))
       Object.assign(data, { file: join(ROOT, data.name), line: 1, column: 1 });

@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 // @ts-expect-error: a plain .mjs script without types
-import { sourceLocations } from '../../scripts/test-reporter.mjs';
+import { sourceLocations, withCauses } from '../../scripts/test-reporter.mjs';
 import { ROOT } from '../../scripts/dist-fresh.mjs';
 
 const MIRROR = join(ROOT, 'node_modules', '.cache', 'keyward-test');
@@ -34,5 +34,16 @@ describe('test reporter: mirror locations as the sources', () => {
     assert.equal(sourceLocations(other), other);
     const missing = `at h (${join(MIRROR, 'no', 'such.js')}:1:1)`;
     assert.equal(sourceLocations(missing), missing);
+  });
+
+  it("appends its causes' messages to a failed test's error, which the report shows by its message only", () => {
+    const pg = Object.assign(new Error('canceling statement due to statement timeout'), { code: '57014' });
+    const err = new Error('Failed query: insert into "audit_head" …', { cause: pg });
+    assert.equal(
+      withCauses(err).message,
+      'Failed query: insert into "audit_head" …\ncaused by: canceling statement due to statement timeout (57014)',
+    );
+    const plain = new Error('x', { cause: new Error('x') });
+    assert.equal(withCauses(plain).message, 'x', 'a cause that says nothing more adds nothing');
   });
 });
