@@ -120,21 +120,29 @@ for (const u of units) {
   // KEYWARD_TEST_CPU: each file's CPU too (scripts/test-cpu.mjs's keywardFileCpu): its import, and its
   // suite from a first hook to a last one (registered once the file is loaded: after the file's own).
   const cpu = Boolean(process.env.KEYWARD_TEST_CPU);
-  const body = `for (const [name, url] of ${JSON.stringify(list)}) {
+  // node:test starts a file's tests as soon as its suite is registered, while the next files are
+  // still being imported: a test's timers and sockets then wait for those imports (seconds of CPU
+  // for ten files), which once made a PostgreSQL store's 2 s connect timeout fire in CI. So every
+  // file's tests wait (a first `before`) until all the group's files are loaded.
+  const body = `let allLoaded;
+const loadedAll = new Promise((resolve) => (allLoaded = resolve));
+for (const [name, url] of ${JSON.stringify(list)}) {
   let loaded;
   const done = new Promise((resolve) => (loaded = resolve));
-  describe(name, () => {${cpu ? '\n    const mark = globalThis.keywardFileCpu?.(name);\n    mark?.load();\n    before(() => mark?.start());' : ''}
+  describe(name, () => {
+    before(() => loadedAll);${cpu ? '\n    const mark = globalThis.keywardFileCpu?.(name);\n    mark?.load();\n    before(() => mark?.start());' : ''}
     const module = import(url);
     module.then(loaded, loaded);
     return ${cpu ? 'module.then(() => (mark?.loaded(), after(() => mark?.end())))' : 'module'};
   });
   await done;
-}`;
+}
+allLoaded();`;
   mkdirSync(GROUPS, { recursive: true });
   const tmp = `${u.entry}.${process.pid}.tmp`;
   writeFileSync(
     tmp,
-    `// ${names.length} test files in one process (scripts/test.mjs).\nimport { ${cpu ? 'after, before, ' : ''}describe } from 'node:test';\n${body}\n`,
+    `// ${names.length} test files in one process (scripts/test.mjs).\nimport { ${cpu ? 'after, ' : ''}before, describe } from 'node:test';\n${body}\n`,
   );
   renameSync(tmp, u.entry);
 }
