@@ -18,7 +18,7 @@ import { chownSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync }
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import postgres from 'postgres';
-import { postgresConnection, redactDatabaseUrl } from '../../engine/store/index.js';
+import { postgresConnectOptions, postgresConnection, redactDatabaseUrl } from '../../engine/store/index.js';
 import { atExit, onSignal } from './exit.js';
 
 export interface BenchPostgres {
@@ -119,14 +119,10 @@ async function fromAdminUrl(
  * socket's too, which the driver alone would not reach).
  */
 export async function benchSql(url: string, opts: postgres.Options<Record<string, never>> = {}): Promise<postgres.Sql> {
-  // Every option but the URL is where and as whom to connect, as engine/store/driver.ts hands them on
-  // (the URL handed on holds no user, password or database); a host is an array, as the driver takes it.
-  const { url: driverUrl, target: _target, ...connect } = await postgresConnection(url);
-  return postgres(driverUrl, {
-    onnotice: () => {},
-    ...opts,
-    ...(connect as unknown as Omit<typeof connect, 'host' | 'port'> & Pick<postgres.Options<never>, 'host' | 'port'>),
-  });
+  // Where and as whom to connect are options, as engine/store/driver.ts hands them on (the URL
+  // handed on holds no user, password or database).
+  const connection = await postgresConnection(url);
+  return postgres(connection.url, { onnotice: () => {}, ...opts, ...postgresConnectOptions(connection) });
 }
 
 /**

@@ -30,7 +30,7 @@ import { drizzle as drizzlePostgres } from 'drizzle-orm/postgres-js';
 import { migrate as migratePostgres } from 'drizzle-orm/postgres-js/migrator';
 import postgres from 'postgres';
 import { KeywardError } from '../../lib/errors.js';
-import { postgresConnection } from './pg-socket.js';
+import { postgresConnectOptions, postgresConnection } from './pg-socket.js';
 import * as schema from './schema.js';
 
 /** Where drizzle keeps its record of applied migrations (the same names as drizzle.config.ts). */
@@ -173,8 +173,7 @@ function redactPasswordParams(rest: string): string {
   const q = rest.indexOf('?');
   if (q < 0) return rest;
   const params = rest.slice(q + 1).split('&');
-  const out: string[] = [];
-  for (const p of params) {
+  for (const [i, p] of params.entries()) {
     const eq = p.indexOf('=');
     const name = eq < 0 ? p : p.slice(0, eq);
     let decoded = name;
@@ -183,11 +182,8 @@ function redactPasswordParams(rest: string): string {
     } catch {
       // Not percent-encoding: compared as it is.
     }
-    if (decoded.trim().toLowerCase() === 'password') {
-      out.push(`${name}=***`);
-      return `${rest.slice(0, q)}?${out.join('&')}`;
-    }
-    out.push(p);
+    if (decoded.trim().toLowerCase() === 'password')
+      return `${rest.slice(0, q)}?${[...params.slice(0, i), `${name}=***`].join('&')}`;
   }
   return rest;
 }
@@ -208,17 +204,15 @@ async function openPostgres(url: string, statementTimeoutMs: number): Promise<St
     // Where and as whom to connect become the driver's options, which it reads before its URL
     // (engine/store/pg-socket.ts: host and port, or a socket's path, database, user, password, a
     // connect_timeout the URL sets); sslmode and sslrootcert its `ssl` option (engine/store/pg-tls.ts).
-    const { url: driverUrl, target, ...connect } = await postgresConnection(url);
-    url = driverUrl;
-    if (connect.pass) password = connect.pass;
-    if (connect.path !== undefined) where = `${where} (${target})`;
+    const connection = await postgresConnection(url);
+    url = connection.url;
+    if (connection.pass) password = connection.pass;
+    if (connection.path !== undefined) where = `${where} (${connection.target})`;
     const options = {
       connect_timeout: CONNECT_TIMEOUT_S,
       onnotice: () => {},
       connection: { application_name: 'keyward' },
-      // The driver's typings say a host is a string; its code (parseOptions) takes an array too, as
-      // it is: a string is cut at its first ":", which no IPv6 address survives.
-      ...(connect as unknown as Omit<typeof connect, 'host' | 'port'> & Pick<postgres.Options<never>, 'host' | 'port'>),
+      ...postgresConnectOptions(connection),
     };
     // A session-level advisory lock belongs to one connection: take it on a connection of its own,
     // migrate on that same connection (no statement_timeout: a migration may take long), then close

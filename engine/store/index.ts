@@ -18,8 +18,8 @@ export {
   redactDatabaseUrl,
 } from './driver.js';
 export type { Db, Store, StoreDriver, StoreOptions } from './driver.js';
-export { postgresConnection, postgresTarget } from './pg-socket.js';
-export type { PostgresConnection, PostgresTarget } from './pg-socket.js';
+export { postgresConnectOptions, postgresConnection, postgresTarget } from './pg-socket.js';
+export type { PostgresConnectOptions, PostgresConnection, PostgresTarget } from './pg-socket.js';
 export {
   deleteEntry,
   escapeLike,

@@ -25,6 +25,7 @@
  * @module
  */
 import { isIP } from 'node:net';
+import type postgres from 'postgres';
 import { postgresTls } from './pg-tls.js';
 import type { PostgresSsl } from './pg-tls.js';
 
@@ -145,6 +146,20 @@ export async function postgresConnection(url: string): Promise<PostgresConnectio
   const to = postgresTarget(url);
   const tls = await postgresTls(to.url, { socket: to.path !== undefined });
   return { ...to, url: tls.url, ...(tls.ssl !== undefined ? { ssl: tls.ssl } : {}) };
+}
+
+/** The postgres driver's options of a connection: where and as whom (all but `url` and `target`), and `ssl`. */
+export type PostgresConnectOptions = Omit<PostgresConnection, 'url' | 'target' | 'host' | 'port'> &
+  Pick<postgres.Options<Record<string, never>>, 'host' | 'port'>;
+
+/**
+ * `c`'s fields the postgres driver takes as options, which it reads before its URL. The driver's
+ * typings say a host is a string; its code (parseOptions) takes an array too, as it is: a string is
+ * cut at its first ":", which no IPv6 address survives.
+ */
+export function postgresConnectOptions(c: PostgresConnection): PostgresConnectOptions {
+  const { url: _url, target: _target, ...options } = c;
+  return options as unknown as PostgresConnectOptions;
 }
 
 /**
