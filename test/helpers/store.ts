@@ -384,14 +384,14 @@ export async function cachedPgliteImage(name: string, build: () => Promise<Blob>
   const file = imageCacheFile(name);
   const cached = await readFile(file).catch(() => undefined);
   if (cached !== undefined && cached.length > 0) return new ImageBlob(cached);
-  const blob = await build();
+  const bytes = new Uint8Array(await (await build()).arrayBuffer());
   // Write-then-rename, so parallel test processes never read a half-written image.
   await mkdir(dirname(file), { recursive: true });
   const tmp = `${file}.${process.pid}.${randomBytes(4).toString('hex')}`;
-  await writeFile(tmp, new Uint8Array(await blob.arrayBuffer()));
+  await writeFile(tmp, bytes);
   await rename(tmp, file).catch(() => rm(tmp, { force: true }));
   await removeStaleImages(file, name);
-  return new ImageBlob(new Uint8Array(await blob.arrayBuffer()));
+  return new ImageBlob(bytes);
 }
 
 /**

@@ -32,6 +32,16 @@ import {
 import { storageLine } from '../../../cli/commands/server.js';
 import { adminDatabaseUrl, createTestDatabaseUrl, describePostgres, testServerSocket } from '../../helpers/store.js';
 
+/** Environment variables `names` as they are now, and a function that puts them back so. */
+function savedEnv(...names: string[]): () => void {
+  const was = names.map((n) => [n, process.env[n]] as const);
+  return () => {
+    for (const [n, v] of was)
+      if (v === undefined) delete process.env[n];
+      else process.env[n] = v;
+  };
+}
+
 describe('database URLs naming a Unix socket, as libpq reads them', () => {
   it('takes the socket directory from ?host= or a percent-encoded host, and the port from ?port= or the URL', async () => {
     for (const [url, path, rest] of [
@@ -134,7 +144,7 @@ describe('database URLs naming a Unix socket, as libpq reads them', () => {
   });
 
   it('connects to an IPv6 host bracketed in the URL, with or without a port, or bare in ?host= or ?hostaddr=', () => {
-    const was = process.env.PGPORT;
+    const restore = savedEnv('PGPORT');
     try {
       delete process.env.PGPORT;
       for (const [url, driverUrl, port, target] of [
@@ -155,8 +165,7 @@ describe('database URLs naming a Unix socket, as libpq reads them', () => {
       assert.equal(postgresTarget('postgres://u@[2001:db8::7]/db').target, '[2001:db8::7]:6543');
       assert.deepEqual(postgresTarget('postgres://u@[2001:db8::7]/db').port, [6543]);
     } finally {
-      if (was === undefined) delete process.env.PGPORT;
-      else process.env.PGPORT = was;
+      restore();
     }
   });
 
@@ -200,7 +209,7 @@ describe('database URLs naming a Unix socket, as libpq reads them', () => {
   });
 
   it('lets an empty ?user=, ?password=, ?dbname= or ?port= win over the URL, meaning the default, as in libpq', () => {
-    const was = process.env.PGPORT;
+    const restore = savedEnv('PGPORT');
     try {
       delete process.env.PGPORT;
       // Nothing of the URL's user, password, database or port reaches the driver: it takes its
@@ -214,8 +223,7 @@ describe('database URLs naming a Unix socket, as libpq reads them', () => {
       process.env.PGPORT = '6543';
       assert.deepEqual(postgresTarget('postgres://h:6000/db?port=').port, [6543]);
     } finally {
-      if (was === undefined) delete process.env.PGPORT;
-      else process.env.PGPORT = was;
+      restore();
     }
   });
 
@@ -276,7 +284,7 @@ describe('database URLs naming a Unix socket, as libpq reads them', () => {
   });
 
   it('takes no host (or an empty ?host=) as PGHOST, else localhost, with ?port= applied', () => {
-    const was = process.env.PGHOST;
+    const restore = savedEnv('PGHOST');
     try {
       delete process.env.PGHOST;
       assert.deepEqual(postgresTarget('postgres:///postgres?port=55432'), {
@@ -297,8 +305,7 @@ describe('database URLs naming a Unix socket, as libpq reads them', () => {
       // A socket directory in PGHOST is a socket like any other: TLS settings ignored.
       assert.equal(postgresTarget('postgres:///postgres?sslmode=require').path, '/tmp/pg/.s.PGSQL.5432');
     } finally {
-      if (was === undefined) delete process.env.PGHOST;
-      else process.env.PGHOST = was;
+      restore();
     }
   });
 
@@ -577,7 +584,7 @@ describePostgres('PostgreSQL database URLs in libpq forms, connected for real', 
   it('reaches a server on [::1] in every IPv6 form', async (t) => {
     if (!v6) return t.skip('no IPv6 loopback on this machine');
     const port = (v6.address() as { port: number }).port;
-    const was = process.env.PGPORT;
+    const restore = savedEnv('PGPORT');
     try {
       process.env.PGPORT = String(port); // the form without a port takes PGPORT's
       for (const url of [
@@ -595,8 +602,7 @@ describePostgres('PostgreSQL database URLs in libpq forms, connected for real', 
         assert.ok(fromV6.length >= 2 && fromV6.every((a) => a === '::1'), `${url}: ${fromV6.join(', ')}`);
       }
     } finally {
-      if (was === undefined) delete process.env.PGPORT;
-      else process.env.PGPORT = was;
+      restore();
     }
   });
 
@@ -610,16 +616,14 @@ describePostgres('PostgreSQL database URLs in libpq forms, connected for real', 
     );
     assert.deepEqual(s, { db: name, usr: user(), lock_timeout: '1234ms', app: 'kw-url' });
     // An empty ?user= or ?dbname= is the default (PGUSER, PGDATABASE here), not the URL's own.
-    const env = { PGUSER: process.env.PGUSER, PGDATABASE: process.env.PGDATABASE };
+    const restore = savedEnv('PGUSER', 'PGDATABASE');
     try {
       process.env.PGUSER = user();
       process.env.PGDATABASE = name;
       const e = await session(`postgres://nobody@${hostport}/postgres?user=&dbname=`);
       assert.deepEqual([e.db, e.usr], [name, user()]);
     } finally {
-      for (const [k, v] of Object.entries(env))
-        if (v === undefined) delete process.env[k];
-        else process.env[k] = v;
+      restore();
     }
     // A server setting in the URL is still one (the pool's connections take it too).
     const t = await session(`postgres://${user()}@${hostport}/${name}?lock_timeout=4321`);

@@ -16,7 +16,7 @@ import {
 } from '../../../../engine/audit/log/log.js';
 import { readAuditRecords, withTransaction } from '../../../../engine/store/index.js';
 import type { Db } from '../../../../engine/store/index.js';
-import { openTestStore } from '../../../helpers/store.js';
+import { defaultTestDriver, openTestStore } from '../../../helpers/store.js';
 import { sampleRecord } from '../helpers.js';
 
 // Eight records queued behind a 6 ms statement that just landed with eight others: the halves of 16 clients.
@@ -125,12 +125,10 @@ describe('AuditLog linger', () => {
     }
   });
   it('close() drains a record a linger would hold: it does not linger once closing', async (t) => {
-    const store = await openTestStore();
     // PostgreSQL: the holder below makes the append statement reliably slow (the head row's lock).
-    if (store.driver !== 'postgres') {
-      await store.close();
+    if (defaultTestDriver() !== 'postgres')
       return t.skip('PGlite runs the holder and the append on one session: statements are not reliably slow');
-    }
+    const store = await openTestStore();
     try {
       const log = await AuditLog.open(store.db, { lingerMaxMs: 20 });
       // Eight records land behind a slow statement: its latency is now worth lingering for.
@@ -157,11 +155,8 @@ describe('AuditLog linger', () => {
     }
   });
   it('by default on PGlite, lingers for clients in a closed loop, never for a lone one, and loses nothing', async (t) => {
+    if (defaultTestDriver() !== 'pglite') return t.skip('PGlite only: its statements run on this thread');
     const store = await openTestStore();
-    if (store.driver !== 'pglite') {
-      await store.close();
-      return t.skip('PGlite only: its statements run on this thread');
-    }
     try {
       const log = await AuditLog.open(store.db);
       for (let i = 0; i < 4; i++) await log.append(sampleRecord(i, { requestId: `lone${i}` }));
