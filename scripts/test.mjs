@@ -69,14 +69,28 @@ const rel = (f) => relative(ROOT, f).split('\\').join('/');
 const hook = process.env.KEYWARD_TEST_HOOK === '1';
 if (!hook) await buildMirror(files);
 
+// Expected durations: this checkout's last run on this driver, else the ones committed in
+// scripts/test-durations.json (`npm run test:durations` refreshes them from the last runs), so a
+// fresh clone (CI) still starts its longest processes first; a file known to neither counts as
+// the median file.
+let committed = {};
+try {
+  committed = JSON.parse(readFileSync(new URL('./test-durations.json', import.meta.url), 'utf8'))[driver] ?? {};
+} catch {
+  // none committed
+}
+const known = Object.values({ ...committed, ...timings }).sort((a, b) => a - b);
+const medianMs = known.length ? known[known.length >> 1] : 1000;
+const fileMs = (f) => timings[rel(f)] ?? committed[rel(f)] ?? medianMs;
 /**
- * Files of one folder per process, up to this many (see the header). Ten, in folders two deep: 24
- * processes for the whole suite where six in folders three deep made 37, and each process saved
- * is its start, its imports and its first store again (whole suite on PGlite, same-run A/B: 437 s
- * of CPU -> 384 s, with the CLI children's --liftoff-only). The longest process stays well under
- * a third of a run, and starts first.
+ * Files of one folder per process, up to this many (see the header), in folders two deep. Each process
+ * saved is its start, its imports, its first store and its JIT's warm-up again: twenty where ten
+ * made 18 processes of 24 (test/cli alone, one process instead of two, same run: 57-58 s of CPU ->
+ * 49-53 s). A folder's groups are cut by their files' expected durations rather than their numbers
+ * (test/engine's store files are its slowest), so the longest process stays about a third of a run,
+ * and starts first.
  */
-const GROUP_SIZE = 10;
+const GROUP_SIZE = 20;
 const OWN_PROCESS = /^\/\/ keyward-test: own-process\b/m;
 const grouping = !hook && files.length > 1 && process.env.KEYWARD_TEST_GROUP !== '0';
 
@@ -90,13 +104,21 @@ for (const f of files) {
   else byFolder.set(folderOf(f), [...(byFolder.get(folderOf(f)) ?? []), f]);
 }
 for (const folderFiles of byFolder.values()) {
-  // As few groups as GROUP_SIZE allows, of even sizes (23 files: 8, 8, 7).
+  // As few groups as GROUP_SIZE allows, of about even expected durations, each a run of the folder's
+  // files in order: a file goes to the group whose share of the folder's time its middle falls in.
   const n = Math.ceil(folderFiles.length / GROUP_SIZE);
-  for (let g = 0, i = 0; g < n; g++) {
-    const size = Math.ceil((folderFiles.length - i) / (n - g));
-    units.push({ files: folderFiles.slice(i, i + size) });
-    i += size;
-  }
+  const total = folderFiles.map(fileMs).reduce((a, b) => a + b, 0);
+  const groups = Array.from({ length: n }, () => []);
+  let before = 0;
+  let last = 0;
+  folderFiles.forEach((f, i) => {
+    const share = Math.floor(((before + fileMs(f) / 2) / (total || 1)) * n);
+    // In order, skipping no group, and leaving a file for each group still empty.
+    last = Math.max(Math.min(share, last + 1), last, n - (folderFiles.length - i));
+    groups[last].push(f);
+    before += fileMs(f);
+  });
+  for (const g of groups) units.push({ files: g });
 }
 const GROUPS = join(MIRROR, '.mirror-groups');
 for (const u of units) {
@@ -146,19 +168,6 @@ allLoaded();`;
   );
   renameSync(tmp, u.entry);
 }
-// Expected durations: this checkout's last run on this driver, else the ones committed in
-// scripts/test-durations.json (`npm run test:durations` refreshes them from the last runs), so a
-// fresh clone (CI) still starts its longest processes first; a file known to neither counts as
-// the median file.
-let committed = {};
-try {
-  committed = JSON.parse(readFileSync(new URL('./test-durations.json', import.meta.url), 'utf8'))[driver] ?? {};
-} catch {
-  // none committed
-}
-const known = Object.values({ ...committed, ...timings }).sort((a, b) => a - b);
-const medianMs = known.length ? known[known.length >> 1] : 1000;
-const fileMs = (f) => timings[rel(f)] ?? committed[rel(f)] ?? medianMs;
 /** What a test process costs before its first test (node, the imports, the first store). */
 const STARTUP_MS = 1000;
 const timingsKey = (entry) => (entry.startsWith(MIRROR) ? relative(MIRROR, entry).replace(/\.js$/, '.ts') : rel(entry));
