@@ -7,7 +7,7 @@
 // date (node_modules/.cache/keyward-test/; only changed files are compiled) and the test processes
 // run its .js files with no module hook (a hook thread costs each of the hundred-odd processes
 // about 0.4 s of CPU). Reports still name the .ts sources: scripts/test-reporter.mjs maps the
-// failures' locations through the mirror's inline source maps, rather than every test process
+// failures' locations through the mirror's source maps (x.js.map), rather than every test process
 // decoding every module's map as it loads it (--enable-source-maps: ~60 ms of CPU per process).
 // KEYWARD_TEST_HOOK=1 runs the sources through scripts/register-ts.mjs instead, as test:faults,
 // test:fuzz and the benches do.
