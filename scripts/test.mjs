@@ -85,10 +85,10 @@ const fileMs = (f) => timings[rel(f)] ?? committed[rel(f)] ?? medianMs;
 /**
  * Files of one folder per process, up to this many (see the header), in folders two deep. Each process
  * saved is its start, its imports, its first store and its JIT's warm-up again: twenty where ten
- * made 18 processes of 24 (test/cli alone, one process instead of two, same run: 57-58 s of CPU ->
- * 49-53 s). A folder's groups are cut by their files' expected durations rather than their numbers
- * (test/engine's store files are its slowest), so the longest process stays about a third of a run,
- * and starts first.
+ * made 18 processes of 24 (alternating runs of one folder: test/cli in one process instead of two,
+ * 57-58 s of CPU -> 49-53 s; test/server in three instead of five, 118-125 s -> 98-111 s). A
+ * folder's groups are cut by their files' expected durations rather than their numbers (test/engine's
+ * store files are its slowest), so the longest process stays about a third of a run, and starts first.
  */
 const GROUP_SIZE = 20;
 const OWN_PROCESS = /^\/\/ keyward-test: own-process\b/m;
