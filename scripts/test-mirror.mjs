@@ -138,10 +138,6 @@ const RELATIVE_IMPORT = /(?:\bfrom\s*|\bimport\s*\(?\s*)"(\.\.?\/[^"]+\.m?js)"/g
 // Building it
 
 /**
- * Brings the mirror up to date and returns its root. `extra`: repository paths of `.ts` files the
- * caller will run (test files outside tsconfig's include are compiled too).
- */
-/**
  * ts-hook.mjs's options, with each file's source map in a file of its own beside it (`x.js.map`,
  * named by the file's last line) rather than inline: a test process that never reports a location
  * does not read it, where an inline map made every module's text four times as long to load (the
@@ -149,6 +145,10 @@ const RELATIVE_IMPORT = /(?:\bfrom\s*|\bimport\s*\(?\s*)"(\.\.?\/[^"]+\.m?js)"/g
  */
 const MIRROR_OPTIONS = { ...OPTIONS, sourcemap: 'external' };
 
+/**
+ * Brings the mirror up to date and returns its root. `extra`: repository paths of `.ts` files the
+ * caller will run (test files outside tsconfig's include are compiled too).
+ */
 export async function buildMirror(extra = []) {
   const esbuildVersion = JSON.parse(
     readFileSync(join(ROOT, 'node_modules', 'esbuild', 'package.json'), 'utf8'),

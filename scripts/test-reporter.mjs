@@ -16,8 +16,8 @@ import { dirname, join } from 'node:path';
 import { MIRROR, ROOT } from './test-mirror.mjs';
 
 const GROUPS = join(MIRROR, '.mirror-groups');
-/** A map file beside the mirror file (scripts/test-mirror.mjs), or one inline. */
-const MAP_URL = /\/\/# sourceMappingURL=(?:data:application\/json;base64,([A-Za-z0-9+/=]+)|([\w.-]+\.map))\s*$/;
+/** The map file beside a mirror file (scripts/test-mirror.mjs). */
+const MAP_URL = /\/\/# sourceMappingURL=([\w.-]+\.map)\s*$/;
 const maps = new Map();
 
 /** The source map of a mirror file, or null (no file, no map, a bad one). */
@@ -26,10 +26,7 @@ function mapOf(file) {
     let map = null;
     try {
       const m = MAP_URL.exec(readFileSync(file, 'utf8'));
-      const json = m?.[1]
-        ? Buffer.from(m[1], 'base64').toString('utf8')
-        : m && readFileSync(join(dirname(file), m[2]), 'utf8');
-      if (json) map = new SourceMap(JSON.parse(json));
+      if (m) map = new SourceMap(JSON.parse(readFileSync(join(dirname(file), m[1]), 'utf8')));
     } catch {
       // left unmapped
     }

@@ -79,18 +79,26 @@ try {
 } catch {
   // none committed
 }
-const known = Object.values({ ...committed, ...timings }).sort((a, b) => a - b);
-const medianMs = known.length ? known[known.length >> 1] : 1000;
+const median = (ms) => (ms.length ? ms.sort((a, b) => a - b)[ms.length >> 1] : 1000);
+const medianMs = median(Object.values({ ...committed, ...timings }));
 const fileMs = (f) => timings[rel(f)] ?? committed[rel(f)] ?? medianMs;
+// Groups are cut by the committed durations alone, so every checkout and every run groups the same
+// files together (this checkout's last run would regroup them at every run, and a failure caused by
+// two files sharing a process would not come back the next time).
+const committedMedianMs = median(Object.values(committed));
+const groupFileMs = (f) => committed[rel(f)] ?? committedMedianMs;
 /**
  * Files of one folder per process, up to this many (see the header), in folders two deep. Each process
  * saved is its start, its imports, its first store and its JIT's warm-up again: twenty where ten
  * made 18 processes of 24 (alternating runs of one folder: test/cli in one process instead of two,
- * 57-58 s of CPU -> 49-53 s; test/server in three instead of five, 118-125 s -> 98-111 s). A
- * folder's groups are cut by their files' expected durations rather than their numbers (test/engine's
- * store files are its slowest), so the longest process stays about a third of a run, and starts first.
+ * 57-58 s of CPU -> 49-53 s; test/server in three instead of five, 118-125 s -> 98-111 s).
  */
 const GROUP_SIZE = 20;
+/**
+ * A group's expected duration, at most (ms, committed durations): the whole suite is about 550 s of
+ * file time on three processes at once, so no process should take much more than a third of a run.
+ */
+const GROUP_MS = 75_000;
 const OWN_PROCESS = /^\/\/ keyward-test: own-process\b/m;
 const grouping = !hook && files.length > 1 && process.env.KEYWARD_TEST_GROUP !== '0';
 
@@ -104,21 +112,24 @@ for (const f of files) {
   else byFolder.set(folderOf(f), [...(byFolder.get(folderOf(f)) ?? []), f]);
 }
 for (const folderFiles of byFolder.values()) {
-  // As few groups as GROUP_SIZE allows, of about even expected durations, each a run of the folder's
-  // files in order: a file goes to the group whose share of the folder's time its middle falls in.
-  const n = Math.ceil(folderFiles.length / GROUP_SIZE);
-  const total = folderFiles.map(fileMs).reduce((a, b) => a + b, 0);
-  const groups = Array.from({ length: n }, () => []);
-  let before = 0;
-  let last = 0;
-  folderFiles.forEach((f, i) => {
-    const share = Math.floor(((before + fileMs(f) / 2) / (total || 1)) * n);
-    // In order, skipping no group, and leaving a file for each group still empty.
-    last = Math.max(Math.min(share, last + 1), last, n - (folderFiles.length - i));
-    groups[last].push(f);
-    before += fileMs(f);
-  });
-  for (const g of groups) units.push({ files: g });
+  // As few groups as GROUP_SIZE and GROUP_MS allow, of about even expected durations (test/engine's
+  // store files are its slowest), each a run of the folder's files in order: a group ends before a
+  // file whose middle would take it past its even share, or when it holds GROUP_SIZE files.
+  const total = folderFiles.map(groupFileMs).reduce((a, b) => a + b, 0);
+  const share = total / Math.max(Math.ceil(folderFiles.length / GROUP_SIZE), Math.ceil(total / GROUP_MS));
+  let group = [];
+  let groupMs = 0;
+  for (const f of folderFiles) {
+    const ms = groupFileMs(f);
+    if (group.length === GROUP_SIZE || (group.length > 0 && groupMs + ms / 2 > share)) {
+      units.push({ files: group });
+      group = [];
+      groupMs = 0;
+    }
+    group.push(f);
+    groupMs += ms;
+  }
+  if (group.length > 0) units.push({ files: group });
 }
 const GROUPS = join(MIRROR, '.mirror-groups');
 for (const u of units) {

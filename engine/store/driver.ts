@@ -297,7 +297,8 @@ export async function dumpStoreImage(store: Store): Promise<Blob> {
  * A store image (a tarball of bytes already in memory, such as build/pglite/store-image.tar read from
  * disk) as the Blob `openStore` takes. Its arrayBuffer(), which PGlite calls once per store it opens,
  * is a copy of the bytes: Node 20's own reads a Blob back in 64 KB pieces, a microtask each, and joins
- * them (about 0.15 s of CPU for the 24 MB image, at every dev server start).
+ * them (about 0.15 s of CPU for the 24 MB image, at every dev server start). The Blob keeps `bytes`
+ * as they are: they must not change afterwards (its other readers see the copy made here).
  */
 export function storeImageBlob(bytes: Uint8Array): Blob {
   return new BytesBlob(bytes);

@@ -32,8 +32,9 @@ describe('npm start', () => {
   let bin: string;
   before(() => {
     bin = mkdtempSync(join(tmpdir(), 'keyward-npm-start-'));
-    const flags = CHILD_NODE_FLAGS.map((f) => ` '${f}'`).join('');
-    writeFileSync(join(bin, 'node'), `#!/bin/sh\nexec '${process.execPath}'${flags} "$@"\n`);
+    const quoted = (s: string) => `'${s.replaceAll("'", "'\\''")}'`;
+    const flags = CHILD_NODE_FLAGS.map((f) => ` ${quoted(f)}`).join('');
+    writeFileSync(join(bin, 'node'), `#!/bin/sh\nexec ${quoted(process.execPath)}${flags} "$@"\n`);
     chmodSync(join(bin, 'node'), 0o755);
   });
   after(() => rmSync(bin, { recursive: true, force: true }));

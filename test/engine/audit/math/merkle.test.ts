@@ -52,6 +52,8 @@ function assertProofInvalid(fn: () => unknown): void {
     Error.stackTraceLimit = limit;
   }
   assert.ok(threw, 'expected AUDIT_PROOF_INVALID, nothing was thrown');
+  // Something else: again with stack traces, so the report says where it came from.
+  if (!proofInvalid(err)) fn();
   assert.ok(proofInvalid(err), `expected AUDIT_PROOF_INVALID, got ${String(err)}`);
 }
 
