@@ -2,7 +2,7 @@
 // (KEYWARD_TEST_REPORTER), with the test mirror's locations in what it prints turned back into the
 // TypeScript sources' (`node_modules/.cache/keyward-test/engine/x.js:28:1` → `engine/x.ts:53:1`).
 //
-// The test processes run without --enable-source-maps: with it Node decodes the inline source map of
+// The test processes run without --enable-source-maps: with it Node decodes the source map of
 // every module a process loads, as it loads it (about 60 ms of CPU in each of the hundred-odd
 // processes of a run, an eighth of importing the server). The maps are read here instead, only for
 // the locations that reach the report: failures' stacks and what a test process wrote to stdout or
@@ -12,20 +12,21 @@ import { SourceMap } from 'node:module';
 import { Readable } from 'node:stream';
 import { spec, tap } from 'node:test/reporters';
 import { fileURLToPath } from 'node:url';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { MIRROR, ROOT } from './test-mirror.mjs';
 
 const GROUPS = join(MIRROR, '.mirror-groups');
-const INLINE_MAP = /\/\/# sourceMappingURL=data:application\/json;base64,([A-Za-z0-9+/=]+)\s*$/;
+/** The map file beside a mirror file (scripts/test-mirror.mjs). */
+const MAP_URL = /\/\/# sourceMappingURL=([\w.-]+\.map)\s*$/;
 const maps = new Map();
 
-/** The source map of a mirror file, or null (no file, no inline map, a bad one). */
+/** The source map of a mirror file, or null (no file, no map, a bad one). */
 function mapOf(file) {
   if (!maps.has(file)) {
     let map = null;
     try {
-      const m = INLINE_MAP.exec(readFileSync(file, 'utf8'));
-      if (m) map = new SourceMap(JSON.parse(Buffer.from(m[1], 'base64').toString('utf8')));
+      const m = MAP_URL.exec(readFileSync(file, 'utf8'));
+      if (m) map = new SourceMap(JSON.parse(readFileSync(join(dirname(file), m[1]), 'utf8')));
     } catch {
       // left unmapped
     }

@@ -7,7 +7,7 @@
 // date (node_modules/.cache/keyward-test/; only changed files are compiled) and the test processes
 // run its .js files with no module hook (a hook thread costs each of the hundred-odd processes
 // about 0.4 s of CPU). Reports still name the .ts sources: scripts/test-reporter.mjs maps the
-// failures' locations through the mirror's inline source maps, rather than every test process
+// failures' locations through the mirror's source maps (x.js.map), rather than every test process
 // decoding every module's map as it loads it (--enable-source-maps: ~60 ms of CPU per process).
 // KEYWARD_TEST_HOOK=1 runs the sources through scripts/register-ts.mjs instead, as test:faults,
 // test:fuzz and the benches do.
@@ -69,14 +69,36 @@ const rel = (f) => relative(ROOT, f).split('\\').join('/');
 const hook = process.env.KEYWARD_TEST_HOOK === '1';
 if (!hook) await buildMirror(files);
 
+// Expected durations: this checkout's last run on this driver, else the ones committed in
+// scripts/test-durations.json (`npm run test:durations` refreshes them from the last runs), so a
+// fresh clone (CI) still starts its longest processes first; a file known to neither counts as
+// the median file.
+let committed = {};
+try {
+  committed = JSON.parse(readFileSync(new URL('./test-durations.json', import.meta.url), 'utf8'))[driver] ?? {};
+} catch {
+  // none committed
+}
+const median = (ms) => (ms.length ? ms.sort((a, b) => a - b)[ms.length >> 1] : 1000);
+const medianMs = median(Object.values({ ...committed, ...timings }));
+const fileMs = (f) => timings[rel(f)] ?? committed[rel(f)] ?? medianMs;
+// Groups are cut by the committed durations alone, so every checkout and every run groups the same
+// files together (this checkout's last run would regroup them at every run, and a failure caused by
+// two files sharing a process would not come back the next time).
+const committedMedianMs = median(Object.values(committed));
+const groupFileMs = (f) => committed[rel(f)] ?? committedMedianMs;
 /**
- * Files of one folder per process, up to this many (see the header). Ten, in folders two deep: 24
- * processes for the whole suite where six in folders three deep made 37, and each process saved
- * is its start, its imports and its first store again (whole suite on PGlite, same-run A/B: 437 s
- * of CPU -> 384 s, with the CLI children's --liftoff-only). The longest process stays well under
- * a third of a run, and starts first.
+ * Files of one folder per process, up to this many (see the header), in folders two deep. Each process
+ * saved is its start, its imports, its first store and its JIT's warm-up again: twenty where ten
+ * made 18 processes of 24 (alternating runs of one folder: test/cli in one process instead of two,
+ * 57-58 s of CPU -> 49-53 s; test/server in three instead of five, 118-125 s -> 98-111 s).
  */
-const GROUP_SIZE = 10;
+const GROUP_SIZE = 20;
+/**
+ * A group's expected duration, at most (ms, committed durations): the whole suite is about 550 s of
+ * file time on three processes at once, so no process should take much more than a third of a run.
+ */
+const GROUP_MS = 75_000;
 const OWN_PROCESS = /^\/\/ keyward-test: own-process\b/m;
 const grouping = !hook && files.length > 1 && process.env.KEYWARD_TEST_GROUP !== '0';
 
@@ -90,13 +112,24 @@ for (const f of files) {
   else byFolder.set(folderOf(f), [...(byFolder.get(folderOf(f)) ?? []), f]);
 }
 for (const folderFiles of byFolder.values()) {
-  // As few groups as GROUP_SIZE allows, of even sizes (23 files: 8, 8, 7).
-  const n = Math.ceil(folderFiles.length / GROUP_SIZE);
-  for (let g = 0, i = 0; g < n; g++) {
-    const size = Math.ceil((folderFiles.length - i) / (n - g));
-    units.push({ files: folderFiles.slice(i, i + size) });
-    i += size;
+  // As few groups as GROUP_SIZE and GROUP_MS allow, of about even expected durations (test/engine's
+  // store files are its slowest), each a run of the folder's files in order: a group ends before a
+  // file whose middle would take it past its even share, or when it holds GROUP_SIZE files.
+  const total = folderFiles.map(groupFileMs).reduce((a, b) => a + b, 0);
+  const share = total / Math.max(Math.ceil(folderFiles.length / GROUP_SIZE), Math.ceil(total / GROUP_MS));
+  let group = [];
+  let groupMs = 0;
+  for (const f of folderFiles) {
+    const ms = groupFileMs(f);
+    if (group.length === GROUP_SIZE || (group.length > 0 && groupMs + ms / 2 > share)) {
+      units.push({ files: group });
+      group = [];
+      groupMs = 0;
+    }
+    group.push(f);
+    groupMs += ms;
   }
+  if (group.length > 0) units.push({ files: group });
 }
 const GROUPS = join(MIRROR, '.mirror-groups');
 for (const u of units) {
@@ -146,19 +179,6 @@ allLoaded();`;
   );
   renameSync(tmp, u.entry);
 }
-// Expected durations: this checkout's last run on this driver, else the ones committed in
-// scripts/test-durations.json (`npm run test:durations` refreshes them from the last runs), so a
-// fresh clone (CI) still starts its longest processes first; a file known to neither counts as
-// the median file.
-let committed = {};
-try {
-  committed = JSON.parse(readFileSync(new URL('./test-durations.json', import.meta.url), 'utf8'))[driver] ?? {};
-} catch {
-  // none committed
-}
-const known = Object.values({ ...committed, ...timings }).sort((a, b) => a - b);
-const medianMs = known.length ? known[known.length >> 1] : 1000;
-const fileMs = (f) => timings[rel(f)] ?? committed[rel(f)] ?? medianMs;
 /** What a test process costs before its first test (node, the imports, the first store). */
 const STARTUP_MS = 1000;
 const timingsKey = (entry) => (entry.startsWith(MIRROR) ? relative(MIRROR, entry).replace(/\.js$/, '.ts') : rel(entry));

@@ -287,11 +287,10 @@ export const STORE_IMAGE_FILE = (): string => join(packageRoot(), 'build', 'pgli
 
 /** The store image, or undefined without a build. */
 export async function readStoreImage(file = STORE_IMAGE_FILE()): Promise<Blob | undefined> {
-  try {
-    return new Blob([await readFile(file)]);
-  } catch {
-    return undefined;
-  }
+  const bytes = await readFile(file).catch(() => undefined);
+  if (bytes === undefined) return undefined;
+  const { storeImageBlob } = await import('../../engine/store/index.js');
+  return storeImageBlob(bytes);
 }
 
 /**

@@ -16,6 +16,7 @@ export {
   migrationsFolder,
   openStore,
   redactDatabaseUrl,
+  storeImageBlob,
 } from './driver.js';
 export type { Db, Store, StoreDriver, StoreOptions } from './driver.js';
 export { postgresConnectOptions, postgresConnection, postgresTarget } from './pg-socket.js';

@@ -31,6 +31,7 @@ import {
   pgliteClientOf,
   queryRows,
   redactDatabaseUrl,
+  storeImageBlob,
 } from '../../engine/store/index.js';
 import type { Db, Store, StoreDriver } from '../../engine/store/index.js';
 import * as schema from '../../engine/store/schema.js';
@@ -383,7 +384,7 @@ export async function cachedPgliteImage(name: string, build: () => Promise<Blob>
   if (!/^[a-z0-9]*$/.test(name)) throw new Error(`cachedPgliteImage: a name of a-z0-9, got "${name}"`);
   const file = imageCacheFile(name);
   const cached = await readFile(file).catch(() => undefined);
-  if (cached !== undefined && cached.length > 0) return new ImageBlob(cached);
+  if (cached !== undefined && cached.length > 0) return storeImageBlob(cached);
   const bytes = new Uint8Array(await (await build()).arrayBuffer());
   // Write-then-rename, so parallel test processes never read a half-written image.
   await mkdir(dirname(file), { recursive: true });
@@ -391,23 +392,7 @@ export async function cachedPgliteImage(name: string, build: () => Promise<Blob>
   await writeFile(tmp, bytes);
   await rename(tmp, file).catch(() => rm(tmp, { force: true }));
   await removeStaleImages(file, name);
-  return new ImageBlob(bytes);
-}
-
-/**
- * A Blob whose arrayBuffer() is a copy of bytes it keeps: Node 20 reads a Blob's bytes back in 64 KB
- * pieces, one microtask each, then joins them (about 0.17 s of CPU for a 24 MB image, at every
- * PGlite opened from it; the copy takes a few ms).
- */
-class ImageBlob extends Blob {
-  readonly #bytes: Uint8Array;
-  constructor(bytes: Uint8Array) {
-    super([bytes]);
-    this.#bytes = bytes;
-  }
-  override arrayBuffer(): Promise<ArrayBuffer> {
-    return Promise.resolve(new Uint8Array(this.#bytes).buffer); // a copy (Buffer#slice is a view)
-  }
+  return storeImageBlob(bytes);
 }
 
 /** Images of the same name for other migrations or PGlite versions are of no further use. */
