@@ -30,7 +30,13 @@ import {
   redactDatabaseUrl,
 } from '../../../engine/store/index.js';
 import { storageLine } from '../../../cli/commands/server.js';
-import { adminDatabaseUrl, createTestDatabaseUrl, describePostgres, testServerSocket } from '../../helpers/store.js';
+import {
+  adminDatabaseUrl,
+  createTestDatabaseUrl,
+  databaseUrlOn,
+  describePostgres,
+  testServerSocket,
+} from '../../helpers/store.js';
 
 /** Environment variables `names` as they are now, and a function that puts them back so. */
 function savedEnv(...names: string[]): () => void {
@@ -376,6 +382,21 @@ describe('database URLs naming a Unix socket, as libpq reads them', () => {
           if (/^[a-z_]+$/.test(bit)) continue;
           for (const r of reports) assert.ok(!r.includes(bit), `${url}: "${bit}" shown in: ${r}`);
         }
+    }
+  });
+
+  it("points a test's URL at its own database, whatever dbname the admin URL holds", () => {
+    // A dbname parameter wins over the path, as in libpq: the tests' stores opened the admin's database.
+    for (const [admin, url] of [
+      ['postgres://postgres@127.0.0.1:55432/postgres', 'postgres://postgres@127.0.0.1:55432/kw_t'],
+      [
+        'postgres://postgres@127.0.0.1:55432/postgres?dbname=postgres&options=-c%20a%3Db&d%62name=x',
+        'postgres://postgres@127.0.0.1:55432/kw_t?options=-c%20a%3Db',
+      ],
+      ['postgres://postgres@127.0.0.1:55432?dbname=postgres', 'postgres://postgres@127.0.0.1:55432/kw_t'],
+    ] as const) {
+      assert.equal(databaseUrlOn(admin, 'kw_t'), url, admin);
+      assert.equal(postgresTarget(databaseUrlOn(admin, 'kw_t')).database, 'kw_t', admin);
     }
   });
 
