@@ -21,12 +21,15 @@
  * IPv6 address without its zone id) and the parameters it reads or sends on. libpq's
  * other parameters are refused by name, never sent as settings. Any other parameter is passed on as
  * before: a server setting (`lock_timeout=5000`) or one of the driver's own options. TLS
- * settings are read in engine/store/pg-tls.ts, and ignored for a socket as libpq ignores them.
+ * settings are read in engine/store/pg-tls.ts, and ignored for a socket as libpq ignores them. With
+ * `hostaddr` and TLS, the driver is handed a TCP connection to the address named by the host (its
+ * `socket` option): it sends the name it connects to as SNI, and libpq sends the host's.
  * @module
  */
-import { isIP } from 'node:net';
+import { connect, isIP } from 'node:net';
+import type { Socket } from 'node:net';
 import type postgres from 'postgres';
-import { postgresTls } from './pg-tls.js';
+import { postgresTls, serverName } from './pg-tls.js';
 import type { PostgresSsl } from './pg-tls.js';
 
 /**
@@ -54,6 +57,11 @@ export interface PostgresTarget {
 export interface PostgresConnection extends PostgresTarget {
   /** The driver's `ssl` option, when the URL sets one. */
   ssl?: PostgresSsl;
+  /**
+   * Opens the TCP connection to `hostaddr`, named by the host (the driver's `socket` option): the
+   * driver sends the name of the host it connects to as SNI, which would be the address.
+   */
+  socket?: () => Socket;
 }
 
 /**
@@ -140,12 +148,20 @@ const SUPPORTED =
 
 /**
  * The driver's URL and options for `url`. Throws (a RangeError naming what was expected) as
- * postgresTarget does, or on a bad sslmode or CA file.
+ * postgresTarget does, or on a bad sslmode or CA file, or verify-full of a host with a zone id.
  */
 export async function postgresConnection(url: string): Promise<PostgresConnection> {
-  const to = postgresTarget(url);
-  const tls = await postgresTls(to.url, { socket: to.path !== undefined });
-  return { ...to, url: tls.url, ...(tls.ssl !== undefined ? { ssl: tls.ssl } : {}) };
+  const { to, name } = readTarget(url);
+  const tls = await postgresTls(to.url, { socket: to.path !== undefined, host: name });
+  // libpq sends the host's name as SNI when it connects to hostaddr (proxies such as PgBouncer or a
+  // cloud pooler route on it); the driver sends the name it connects to, the address then.
+  const sni = tls.ssl ? serverName(name) : undefined;
+  const [address, port] = [to.host?.[0], to.port?.[0]];
+  const socket =
+    sni !== undefined && address !== undefined && address !== sni && port !== undefined
+      ? () => Object.assign(connect({ host: address, port }), { host: sni, port })
+      : undefined;
+  return { ...to, url: tls.url, ...(tls.ssl !== undefined ? { ssl: tls.ssl } : {}), ...(socket ? { socket } : {}) };
 }
 
 /** The postgres driver's options of a connection: where and as whom (all but `url` and `target`), and `ssl`. */
@@ -165,13 +181,19 @@ export function postgresConnectOptions(c: PostgresConnection): PostgresConnectOp
 /**
  * Where and as whom `url` connects (`target`, for people: the server's start-up line), and the URL
  * and options the driver is given for it, before TLS. Throws a RangeError naming what was expected
- * on a bad port, hostaddr or connect_timeout, a list of hosts, an abstract socket, a socket path too
- * long, a libpq parameter not supported, or an unencoded `#`, or `@` after the host (a password with
- * an unencoded `/`, `?`, `#` or `@` cut short); never quoting what may be part of a password.
+ * on a bad port, hostaddr or connect_timeout, an unclosed IPv6 bracket, a list of hosts, an abstract
+ * socket, a socket path too long, a libpq parameter not supported, or an unencoded `#`, or `@` after
+ * the host (a password with an unencoded `/`, `?`, `#` or `@` cut short); never quoting what may be
+ * part of a password.
  */
 export function postgresTarget(url: string): PostgresTarget {
+  return readTarget(url).to;
+}
+
+/** postgresTarget's answer, and libpq's host: the name TLS checks and sends (an IPv6 zone id kept). */
+function readTarget(url: string): { to: PostgresTarget; name: string } {
   const m = URL_PARTS.exec(url);
-  if (!m) return { url, target: 'the URL' };
+  if (!m) return { to: { url, target: 'the URL' }, name: '' };
   const [, scheme, authority, path, query, fragment] = m as unknown as [
     string,
     string,
@@ -217,6 +239,12 @@ export function postgresTarget(url: string): PostgresTarget {
     // The driver knows no "any", libpq's default: the same as leaving it out.
     else if (name !== 'target_session_attrs' || decode(p.slice(eq + 1), 'value', false) !== 'any') rest.push(p);
   }
+  if (hostport.startsWith('[') && !/^\[[^\]]*\](:|$)/.test(hostport))
+    throw new RangeError(
+      hostport.includes(']')
+        ? 'expected ":port" or nothing after the IPv6 address\'s "]" in the database URL (postgres://user@[::1]:5432/db)'
+        : 'expected a "]" closing the IPv6 address in the database URL (postgres://user@[::1]:5432/db)',
+    );
   const hp = /^(\[[^\]]*\]|[^:]*)(?::(.*))?$/.exec(hostport)!;
   // No host at all is PGHOST's (libpq's and the driver's default), so a socket directory there is one too.
   let host = params.get('host') ?? decode(hp[1]!, 'host');
@@ -256,7 +284,7 @@ export function postgresTarget(url: string): PostgresTarget {
         `expected a socket path of at most ${MAX_SOCKET_PATH} bytes, got ${socket} (${Buffer.byteLength(socket)} bytes)`,
       );
     // The driver does not connect to a host when it has a path: `localhost` only keeps its URL parser quiet.
-    return { url: rebuild('localhost'), path: socket, ...who, target: `Unix socket ${socket}` };
+    return { to: { url: rebuild('localhost'), path: socket, ...who, target: `Unix socket ${socket}` }, name: host };
   }
   if (hostaddr !== undefined && isIP(hostaddr) === 0)
     throw new RangeError("expected a numeric IP address in the database URL's hostaddr parameter");
@@ -265,15 +293,18 @@ export function postgresTarget(url: string): PostgresTarget {
   const name = (host.startsWith('/') ? '' : host.replace(/^\[(.*)\]$/, '$1')) || hostaddr || 'localhost';
   const to = hostaddr ?? name;
   // An IPv6 zone id (fe80::1%eth0) goes to the driver in `host` only: no URL parser takes one (the
-  // driver's decodes "%eth0" and fails), and a certificate names the address without it.
+  // driver's decodes "%eth0" and fails). TLS is given `name`, zone and all, as libpq checks it.
   return {
-    url: rebuild(
-      `${bracket(name.includes(':') ? name.replace(/%.*$/, '') : name)}${port !== undefined ? `:${port}` : ''}`,
-    ),
-    host: [to],
-    port: [Number(p)],
-    ...who,
-    target: `${bracket(to)}:${p}${to !== name ? ` (${name})` : ''}`,
+    to: {
+      url: rebuild(
+        `${bracket(name.includes(':') ? name.replace(/%.*$/, '') : name)}${port !== undefined ? `:${port}` : ''}`,
+      ),
+      host: [to],
+      port: [Number(p)],
+      ...who,
+      target: `${bracket(to)}:${p}${to !== name ? ` (${name})` : ''}`,
+    },
+    name,
   };
 }
 

@@ -115,6 +115,10 @@ describe('database URLs naming a Unix socket, as libpq reads them', () => {
       ['postgresql://u@%2Ftmp%2Fa,%2Fb:5432/db', /expected one host in the database URL, got a list/],
       ['postgres://u@/db?host=/tmp/pg&port=99999', /expected a port 1-65535 .* "99999"/],
       ['postgres://u@/db?host=/tmp/pg&port=x', /expected a port 1-65535 in the database URL's port parameter$/],
+      // An unclosed "[" was read as the host "[" and the port ":1" (review of the IPv6 URLs).
+      ['postgres://u@[::1/db', /^RangeError: expected a "\]" closing the IPv6 address in the database URL \(postgres:/],
+      ['postgres://u@[::1', /expected a "\]" closing the IPv6 address/],
+      ['postgres://u@[::1]5432/db', /expected ":port" or nothing after the IPv6 address's "\]"/],
       [`postgres://u@/db?host=/${'d'.repeat(100)}`, /expected a socket path of at most 10[37] bytes/],
     ] as const)
       await assert.rejects(postgresConnection(url), message, url);
@@ -186,6 +190,63 @@ describe('database URLs naming a Unix socket, as libpq reads them', () => {
       /expected a numeric IP address in the database URL's hostaddr parameter$/,
     );
     await assert.rejects(postgresConnection('postgres://u@/db?hostaddr=10.0.0.5,10.0.0.6'), /expected one host/);
+  });
+
+  it('checks a certificate against a host with an IPv6 zone id as libpq does: never (verify-full refused)', async () => {
+    // libpq compares the host, zone and all, with the certificate's names; its inet_pton takes no
+    // zone id, so no certificate's address matches. Node's check dropped the zone and matched.
+    for (const url of [
+      'postgres://u@[fe80::1%25eth0]:5432/db?sslmode=verify-full',
+      'postgres://u@/db?host=fe80::1%25eth0&sslrootcert=/no/such/ca.pem',
+      'postgres://u@/db?hostaddr=fe80::1%25eth0&sslmode=verify-full',
+    ])
+      await assert.rejects(
+        postgresConnection(url),
+        /^RangeError: expected a host name, or an address without an IPv6 zone id, for sslmode=verify-full .*hostaddr=fe80::1%25eth0/,
+        url,
+      );
+    // The zone on hostaddr, the certificate's name in the host: checked against the name.
+    const c = await postgresConnection('postgres://u@db.internal/db?hostaddr=fe80::1%25eth0&sslmode=verify-full');
+    assert.deepEqual(c.ssl, { rejectUnauthorized: true, host: 'db.internal', servername: 'db.internal' });
+    assert.deepEqual(c.host, ['fe80::1%eth0']);
+    // Modes that check no name take a zone id as they take any address.
+    for (const mode of ['require', 'verify-ca'])
+      assert.equal(
+        typeof (await postgresConnection(`postgres://u@[fe80::1%25eth0]/db?sslmode=${mode}`)).ssl,
+        'object',
+        mode,
+      );
+  });
+
+  it('names a bad sslmode or sslrootcert by its parameter, never quoting its value', async () => {
+    // A value may be a secret pasted in the wrong place.
+    await assert.rejects(postgresConnection('postgres://h/db?sslmode=Hu7Tr9xQ'), (e: Error) => {
+      assert.match(
+        e.message,
+        /^expected sslmode disable, allow, prefer, require, verify-ca or verify-full in the database URL$/,
+      );
+      return true;
+    });
+    await assert.rejects(postgresConnection('postgres://h/db?sslrootcert=/tmp/Hu7Tr9xQ/ca.pem'), (e: Error) => {
+      assert.equal(e.message, "cannot read the CA file the database URL's sslrootcert names: ENOENT");
+      return true;
+    });
+  });
+
+  it('hands the driver a connection to hostaddr named by the host, for SNI, only when TLS may be used', async () => {
+    const named = await postgresConnection('postgres://u@db.example:6432/x?hostaddr=127.0.0.1&sslmode=require');
+    assert.equal(typeof named.socket, 'function');
+    const socket = named.socket!() as unknown as { host: string; port: number; destroy(): void };
+    socket.destroy();
+    assert.deepEqual([socket.host, socket.port], ['db.example', 6432]);
+    for (const url of [
+      'postgres://u@db.example/x?hostaddr=127.0.0.1&sslmode=disable',
+      'postgres://u@db.example/x?hostaddr=127.0.0.1',
+      'postgres://u@db.example/x?sslmode=require',
+      'postgres://u@10.0.0.6/x?hostaddr=127.0.0.1&sslmode=require',
+      'postgres://u@/x?hostaddr=127.0.0.1&sslmode=require',
+    ])
+      assert.equal((await postgresConnection(url)).socket, undefined, url);
   });
 
   it("reads libpq's connection parameters as connection parameters, never as server settings", () => {
