@@ -140,7 +140,8 @@ export function migrationsFolder(fromUrl: string = import.meta.url): string {
  *   the password holds a `/`, `#` or `@`: `u:8/Kx9@h/db`), and its password from its first `:`;
  * - with an `@` after the first `?`, that `@` may be a password's, which may hold the `?` too
  *   (`u:Xk@9?mPq2@h/db`, `u:1234?4=dor@h/db`, `/db?password=p@ss`): everything from the first `:`
- *   (with none, from the end of the host part) is hidden;
+ *   (with none, from the end of the host part) is hidden, but for what follows the last `@` up to
+ *   an `&` or `#` when that `@` can only end a password (see showsHostAfter);
  * - from a `password` query parameter on (its decoded name, any case), the rest of the query and any
  *   fragment are hidden: an unencoded `&` or `#` may be part of the password;
  * - anything that is no URL (libpq's `key=value` form) has its `password=` values hidden, quoted
@@ -155,7 +156,16 @@ export function redactDatabaseUrl(url: string): string {
   // The first ":" outside an IPv6 address's brackets.
   const colon = rest.replace(/\[[^\]]*\]/g, (b) => '_'.repeat(b.length)).indexOf(':');
   if (q >= 0 && at > q) {
-    if (colon >= 0 && colon < at) return `${scheme}${rest.slice(0, colon + 1)}***`;
+    // A ":" after the "?" may be a password parameter's own (`?password=p:w@h`): not the userinfo's.
+    if (colon >= 0 && colon < q) {
+      const head = `${scheme}${rest.slice(0, colon + 1)}***`;
+      if (!showsHostAfter(rest.slice(q + 1, at))) return head;
+      const after = rest.slice(at + 1);
+      const cut = after.search(/[&#]/);
+      const part = cut < 0 ? after : after.slice(0, cut);
+      const shown = redactPasswordParams(part);
+      return `${head}@${shown}${cut < 0 || shown !== part ? '' : `${after[cut]}***`}`;
+    }
     const end = rest.search(/[/?#]/);
     return `${scheme}${rest.slice(0, end)}/***`;
   }
@@ -168,6 +178,32 @@ export function redactDatabaseUrl(url: string): string {
   return scheme + redactPasswordParams(rest);
 }
 
+/**
+ * Whether the host after a URL's last `@` may be shown, `query` being the text from its first `?` to
+ * that `@`. Read as a password's end, the `@` is followed by the host; read as part of the query, it
+ * lies in the value of a parameter that runs to the next `&` (a parameter begins after a `?` too in
+ * some reading), and that value is the password's when that parameter, or one before it, is a
+ * `password` one (its value may hold an unencoded `&`). Shown when no parameter up to the `@` is a
+ * password, and the `@` would lie in a parameter's name (no `=` before it in its parameter), which
+ * no query holds: the host shown is then the host, not a value's tail (`?application_name=kw@eu`
+ * shows no "eu").
+ */
+function showsHostAfter(query: string): boolean {
+  const params = query.split(/[?&]/);
+  return !params.at(-1)!.includes('=') && !params.some((p) => isPasswordName(p.split('=', 1)[0]!));
+}
+
+/** A query parameter's name is `password`: decoded, in any case, trimmed. */
+function isPasswordName(name: string): boolean {
+  let decoded = name;
+  try {
+    decoded = decodeURIComponent(name.replaceAll('+', ' '));
+  } catch {
+    // Not percent-encoding: compared as it is.
+  }
+  return decoded.trim().toLowerCase() === 'password';
+}
+
 /** `rest` (a URL's text after its scheme) with everything from its first `password` query parameter's value on hidden. */
 function redactPasswordParams(rest: string): string {
   const q = rest.indexOf('?');
@@ -176,14 +212,7 @@ function redactPasswordParams(rest: string): string {
   for (const [i, p] of params.entries()) {
     const eq = p.indexOf('=');
     const name = eq < 0 ? p : p.slice(0, eq);
-    let decoded = name;
-    try {
-      decoded = decodeURIComponent(name.replaceAll('+', ' '));
-    } catch {
-      // Not percent-encoding: compared as it is.
-    }
-    if (decoded.trim().toLowerCase() === 'password')
-      return `${rest.slice(0, q)}?${[...params.slice(0, i), `${name}=***`].join('&')}`;
+    if (isPasswordName(name)) return `${rest.slice(0, q)}?${[...params.slice(0, i), `${name}=***`].join('&')}`;
   }
   return rest;
 }

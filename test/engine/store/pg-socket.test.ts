@@ -141,9 +141,9 @@ describe('database URLs naming a Unix socket, as libpq reads them', () => {
         assert.ok(!e.message.includes(secret) && !e.message.includes('s3cr3t'), e.message);
         return true;
       });
-      // A "?" before the "@": the "@" might be a query value's, so all after the ":" is hidden.
-      const shown = redactDatabaseUrl(url);
-      assert.equal(shown, `postgres://postgres:***${url.includes('?') ? '' : '@127.0.0.1:55432/postgres'}`, url);
+      // With a "?" before the "@" too: no parameter's value holds that "@" (none has a "=" before it),
+      // so it ends the password and the host is shown.
+      assert.equal(redactDatabaseUrl(url), 'postgres://postgres:***@127.0.0.1:55432/postgres', url);
       // What the server's start-up line and an open's error show.
       await assert.rejects(openStore({ databaseUrl: url }), (e: Error & { code?: string }) => {
         assert.equal(e.code, 'STORAGE_UNAVAILABLE');
@@ -410,6 +410,15 @@ describe('database URLs naming a Unix socket, as libpq reads them', () => {
       [`postgres://${h}/db?user=u&password=Jq/Wz7&sslmode=require`, 'Jq/Wz7'],
       [`postgres://u:Jq/Wz7@/db?host=/tmp/kw-none&port=5432`, 'Jq/Wz7'],
       [`postgres://u:Jq?Wz7@[::1]:${dead}/db`, 'Jq?Wz7'],
+      // Third review: the host shown after an "@" that ends a password holding a "?"; never when a
+      // password parameter, or a value, could hold that "@" (each reading's password listed, far
+      // enough to take in the host: refused before connecting, these name a host of no digits).
+      [`postgres://kw:Xk@9?mPq2@${h}/db?password=Hu7Tr9&sslmode=require`, 'Xk@9?mPq2', 'Hu7Tr9&ssl'],
+      [`postgres://u:Pw9?x@Zk8?password=Jq@Wz7@Hx4.Example/db`, 'Pw9?x@Zk8?password=Jq@Wz7', 'Jq@Wz7@Hx4.Ex'],
+      [`postgres://u:Pw9@Hx4.Example/db?application_name=Kq@Vx7`, 'Pw9@Hx4.Ex'],
+      [`postgres://u:Pw9@Hx4.Example/db?Pass%77ord=Kq@Vx7`, 'Pw9@Hx4.Ex', 'Kq@Vx7'],
+      // A ":" in a password parameter was taken for the userinfo's, and what came before it shown.
+      [`postgres://Hx4.Example/db?password=Jq9:Wz7@Vb8`, 'Jq9:Wz7@Vb8'],
       // Second review: an "@" and then a "?" in the password; "#" and "&" in a password parameter.
       [`postgres://kw:Xk@9?mPq2@${h}/keyward`, 'Xk@9?mPq2'],
       [`postgres://${h}/db?password=Hu#2Sec`, 'Hu#2Sec'],
@@ -479,13 +488,26 @@ describe('database URLs naming a Unix socket, as libpq reads them', () => {
     for (const [url, redacted] of [
       // Passwords the URL grammar misreads, and query values holding an "@" (review of the fixes).
       ['postgres://postgres:s3cr3t/x@127.0.0.1:55432/postgres', 'postgres://postgres:***@127.0.0.1:55432/postgres'],
-      ['postgres://postgres:s3cr3t?x@127.0.0.1:55432/postgres', 'postgres://postgres:***'],
+      ['postgres://postgres:s3cr3t?x@127.0.0.1:55432/postgres', 'postgres://postgres:***@127.0.0.1:55432/postgres'],
       // An "@" after the "?" with a ":" before it may end a password holding a "?": all hidden.
       ['postgres://127.0.0.1:1/keyward?application_name=kw@eu&password=s3cret', 'postgres://127.0.0.1:***'],
       ['postgres://u:pw@h/d?application_name=a@b&password=s3cret', 'postgres://u:***'],
       // With no ":" before it (outside an IPv6 address's brackets), all past the host part.
       ['postgres://[::1]/d?sslrootcert=/etc/ca@2.pem&password=s3cret', 'postgres://[::1]/***'],
-      ['postgres://kw:Xk@9?mPq2@127.0.0.1:1/keyward', 'postgres://kw:***'],
+      // An "@" that no parameter's value holds (no "=" before it in its parameter) ends a password:
+      // the host after it is shown, up to an "&" or "#", which may begin a parameter of any reading.
+      ['postgres://kw:Xk@9?mPq2@127.0.0.1:1/keyward', 'postgres://kw:***@127.0.0.1:1/keyward'],
+      [
+        'postgres://kw:Xk@9?mPq2@h:1/kw?sslmode=require&password=s3cret',
+        'postgres://kw:***@h:1/kw?sslmode=require&***',
+      ],
+      ['postgres://kw:Xk@9?mPq2@h/kw?password=s3cret&x=1', 'postgres://kw:***@h/kw?password=***'],
+      ['postgres://kw:Xk@9?mPq2@h/kw#x', 'postgres://kw:***@h/kw#***'],
+      // Unless a password parameter comes before it, whose value may hold it.
+      ['postgres://u:x?password@h/db', 'postgres://u:***'],
+      ['postgres://u:Pw9?x@Zk8?password=Jq@h/db', 'postgres://u:***'],
+      ['postgres://u:Pw9?x@Zk8&PASSWORD=Jq@h/db', 'postgres://u:***'],
+      ['postgres://h/db?password=Jq9:Wz7@Vb8', 'postgres://h/***'],
       ['postgres://h:5432/d?password=p@ss', 'postgres://h:***'],
       ['postgres://h/d?password=p@ss', 'postgres://h/***'],
       // From a password parameter on, the rest: an unencoded "&" or "#" may be the password's.
