@@ -26,8 +26,7 @@
  * `socket` option): it sends the name it connects to as SNI, and libpq sends the host's.
  * @module
  */
-import { connect, isIP } from 'node:net';
-import type { Socket } from 'node:net';
+import { Socket, isIP } from 'node:net';
 import type postgres from 'postgres';
 import { postgresTls, serverName } from './pg-tls.js';
 import type { PostgresSsl } from './pg-tls.js';
@@ -153,15 +152,35 @@ const SUPPORTED =
 export async function postgresConnection(url: string): Promise<PostgresConnection> {
   const { to, name } = readTarget(url);
   const tls = await postgresTls(to.url, { socket: to.path !== undefined, host: name });
-  // libpq sends the host's name as SNI when it connects to hostaddr (proxies such as PgBouncer or a
-  // cloud pooler route on it); the driver sends the name it connects to, the address then.
+  // libpq sends the host's name as SNI when it connects to hostaddr (poolers and proxies that route
+  // on SNI, e.g. Neon's, need it); the driver sends the name it connects to, the address then.
   const sni = tls.ssl ? serverName(name) : undefined;
   const [address, port] = [to.host?.[0], to.port?.[0]];
   const socket =
     sni !== undefined && address !== undefined && address !== sni && port !== undefined
-      ? () => Object.assign(connect({ host: address, port }), { host: sni, port })
+      ? () => namedSocket(address, port, sni)
       : undefined;
   return { ...to, url: tls.url, ...(tls.ssl !== undefined ? { ssl: tls.ssl } : {}), ...(socket ? { socket } : {}) };
+}
+
+/**
+ * A TCP socket to `address`:`port` that the driver reads as `host`'s (its SNI, and the name in its
+ * errors). It connects only once the driver listens for its errors: the driver awaits between
+ * calling its `socket` option and adding its listeners, and a connect that fails at once (EINVAL,
+ * ENETUNREACH, EMFILE) would emit an `error` nobody hears, which ends the process. Waiting for the
+ * listener, rather than for a tick or on a patch of the driver's timing, holds whenever the driver
+ * adds it, as the driver's own socket is connected only after it has.
+ */
+function namedSocket(address: string, port: number, host: string): Socket {
+  const socket = Object.assign(new Socket(), { host, port });
+  const onListener = (event: string | symbol) => {
+    if (event !== 'error') return;
+    socket.off('newListener', onListener);
+    // Emitted before the listener is added: the connect's outcome comes on a later tick.
+    socket.connect(port, address);
+  };
+  socket.on('newListener', onListener);
+  return socket;
 }
 
 /** The postgres driver's options of a connection: where and as whom (all but `url` and `target`), and `ssl`. */

@@ -236,7 +236,9 @@ describe('database URLs naming a Unix socket, as libpq reads them', () => {
   it('hands the driver a connection to hostaddr named by the host, for SNI, only when TLS may be used', async () => {
     const named = await postgresConnection('postgres://u@db.example:6432/x?hostaddr=127.0.0.1&sslmode=require');
     assert.equal(typeof named.socket, 'function');
-    const socket = named.socket!() as unknown as { host: string; port: number; destroy(): void };
+    const socket = named.socket!() as unknown as { host: string; port: number; connecting: boolean; destroy(): void };
+    // It connects once the driver listens for its errors: not yet (no connection to that port is tried).
+    assert.equal(socket.connecting, false);
     socket.destroy();
     assert.deepEqual([socket.host, socket.port], ['db.example', 6432]);
     for (const url of [
@@ -247,6 +249,28 @@ describe('database URLs naming a Unix socket, as libpq reads them', () => {
       'postgres://u@/x?hostaddr=127.0.0.1&sslmode=require',
     ])
       assert.equal((await postgresConnection(url)).socket, undefined, url);
+  });
+
+  it('fails as STORAGE_UNAVAILABLE, not a crash, when the connection to hostaddr fails at once', () => {
+    // connect(2) refuses these at once on Linux: an address with no zone id that needs one (EINVAL),
+    // the broadcast address (ENETUNREACH). The socket's error came before the driver listened for
+    // it: "Unhandled 'error' event", and the process ended (so a child process opens the stores).
+    const store = new URL('../../../engine/store/index.js', import.meta.url).href;
+    const script = `
+      const { openStore } = await import(${JSON.stringify(store)});
+      for (const addr of ['fe80::1', '255.255.255.255'])
+        await openStore({ databaseUrl: 'postgres://u@db.example:5432/x?hostaddr=' + addr + '&sslmode=prefer' }).then(
+          () => console.log('opened'),
+          (e) => console.log(e.code, e.message.replace(/^.*: (connect E[A-Z]+) .*$/s, '$1')),
+        );`;
+    const child = spawnSync(process.execPath, [...process.execArgv, '--input-type=module', '-e', script], {
+      encoding: 'utf8',
+      timeout: 10_000,
+    });
+    assert.equal(child.status, 0, child.stderr);
+    const lines = child.stdout.trim().split('\n');
+    assert.equal(lines.length, 2, child.stdout);
+    for (const line of lines) assert.match(line, /^STORAGE_UNAVAILABLE connect E[A-Z]+$/);
   });
 
   it("reads libpq's connection parameters as connection parameters, never as server settings", () => {
