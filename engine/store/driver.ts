@@ -153,8 +153,9 @@ export function redactDatabaseUrl(url: string): string {
   const [, scheme, rest] = m as unknown as [string, string, string];
   const q = rest.indexOf('?');
   const at = rest.lastIndexOf('@');
-  // The first ":" outside an IPv6 address's brackets.
-  const colon = rest.replace(/\[[^\]]*\]/g, (b) => '_'.repeat(b.length)).indexOf(':');
+  // The first ":" outside an IPv6 address's brackets: a "[" that begins a host (at the start or
+  // after an "@"); one in a user name is no address, and a ":" after it begins the password.
+  const colon = rest.replace(/(^|@)\[[^\]]*\]/g, (b) => '_'.repeat(b.length)).indexOf(':');
   if (q >= 0 && at > q) {
     // A ":" after the "?" may be a password parameter's own (`?password=p:w@h`): not the userinfo's.
     if (colon >= 0 && colon < q) {

@@ -443,6 +443,10 @@ describe('database URLs naming a Unix socket, as libpq reads them', () => {
       [`postgres://u:Pw9@Hx4.Example/db?Pass%77ord=Kq@Vx7`, 'Pw9@Hx4.Ex', 'Kq@Vx7'],
       // A ":" in a password parameter was taken for the userinfo's, and what came before it shown.
       [`postgres://Hx4.Example/db?password=Jq9:Wz7@Vb8`, 'Jq9:Wz7@Vb8'],
+      // A "[" in the user name: its brackets were taken for an IPv6 address's, hiding the ":".
+      [`postgres://u[:Sq7rEt]@${h}/db?x@y`, 'Sq7rEt]'],
+      [`postgres://kw[:Sq7]rEt?x@${h}/db`, 'Sq7]rEt?x'],
+      [`postgres://u[x:Sq7rEt]z@${h}/db?k@v`, 'Sq7rEt]z'],
       // Second review: an "@" and then a "?" in the password; "#" and "&" in a password parameter.
       [`postgres://kw:Xk@9?mPq2@${h}/keyward`, 'Xk@9?mPq2'],
       [`postgres://${h}/db?password=Hu#2Sec`, 'Hu#2Sec'],
