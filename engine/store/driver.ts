@@ -22,6 +22,7 @@ import { mkdir, open, readFile, readdir, realpath, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { inspect } from 'node:util';
+import { isIP } from 'node:net';
 import { PGlite } from '@electric-sql/pglite';
 import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core';
 import { drizzle as drizzlePglite } from 'drizzle-orm/pglite';
@@ -31,6 +32,7 @@ import { migrate as migratePostgres } from 'drizzle-orm/postgres-js/migrator';
 import postgres from 'postgres';
 import { KeywardError } from '../../lib/errors.js';
 import { postgresConnectOptions, postgresConnection } from './pg-socket.js';
+import { SSL_MODES } from './pg-tls.js';
 import * as schema from './schema.js';
 
 /** Where drizzle keeps its record of applied migrations (the same names as drizzle.config.ts). */
@@ -144,6 +146,8 @@ export function migrationsFolder(fromUrl: string = import.meta.url): string {
  *   an `&` or `#` when that `@` can only end a password (see showsHostAfter);
  * - from a `password` query parameter on (its decoded name, any case), the rest of the query and any
  *   fragment are hidden: an unencoded `&` or `#` may be part of the password;
+ * - any other parameter's value is hidden but one Keyward reads and takes as it stands (SHOWN):
+ *   `sslmode=require` stays, `sslmode=Hu7Tr9xQ` or `lock_timeout=5000` does not;
  * - anything that is no URL (libpq's `key=value` form) has its `password=` values hidden, quoted
  *   ones with their `\'` escapes, an unterminated quote to the end.
  */
@@ -164,8 +168,8 @@ export function redactDatabaseUrl(url: string): string {
       const after = rest.slice(at + 1);
       const cut = after.search(/[&#]/);
       const part = cut < 0 ? after : after.slice(0, cut);
-      const shown = redactPasswordParams(part);
-      return `${head}@${shown}${cut < 0 || shown !== part ? '' : `${after[cut]}***`}`;
+      const hidesRest = (part.split('?')[1] ?? '').split('&').some((p) => isPasswordName(p.split('=', 1)[0]!));
+      return `${head}@${redactPasswordParams(part)}${cut < 0 || hidesRest ? '' : `${after[cut]}***`}`;
     }
     const end = rest.search(/[/?#]/);
     return `${scheme}${rest.slice(0, end)}/***`;
@@ -196,26 +200,59 @@ function showsHostAfter(query: string): boolean {
 
 /** A query parameter's name is `password`: decoded, in any case, trimmed. */
 function isPasswordName(name: string): boolean {
-  let decoded = name;
-  try {
-    decoded = decodeURIComponent(name.replaceAll('+', ' '));
-  } catch {
-    // Not percent-encoding: compared as it is.
-  }
-  return decoded.trim().toLowerCase() === 'password';
+  return decoded(name.replaceAll('+', ' ')).trim().toLowerCase() === 'password';
 }
 
-/** `rest` (a URL's text after its scheme) with everything from its first `password` query parameter's value on hidden. */
+/**
+ * `rest` (a URL's text after its scheme) with everything from its first `password` query parameter's
+ * value on hidden, and the value of every other parameter but one Keyward reads and would take as it
+ * stands (SHOWN): a value it refuses, or one of a parameter it does not know (a server setting, or a
+ * libpq parameter it refuses), may be a secret pasted in the wrong place.
+ */
 function redactPasswordParams(rest: string): string {
   const q = rest.indexOf('?');
   if (q < 0) return rest;
   const params = rest.slice(q + 1).split('&');
-  for (const [i, p] of params.entries()) {
+  const shown: string[] = [];
+  for (const p of params) {
     const eq = p.indexOf('=');
     const name = eq < 0 ? p : p.slice(0, eq);
-    if (isPasswordName(name)) return `${rest.slice(0, q)}?${[...params.slice(0, i), `${name}=***`].join('&')}`;
+    if (isPasswordName(name)) return `${rest.slice(0, q)}?${[...shown, `${name}=***`].join('&')}`;
+    // Without "=" (refused) it may be all secret.
+    shown.push(eq < 0 ? '***' : SHOWN.get(name)?.(decoded(p.slice(eq + 1))) ? p : `${name}=***`);
   }
-  return rest;
+  return `${rest.slice(0, q)}?${shown.join('&')}`;
+}
+
+/**
+ * The parameters whose values reports show (by their name as written: `Sslmode` is refused), when
+ * the test passes: libpq's that Keyward reads, each value as Keyward takes it (engine/store/pg-socket.ts,
+ * pg-tls.ts).
+ */
+const SHOWN = new Map<string, (value: string) => boolean>([
+  ['host', () => true],
+  ['hostaddr', (v) => isIP(v) !== 0],
+  ['port', (v) => /^\d{0,5}$/.test(v)],
+  ['dbname', () => true],
+  ['user', () => true],
+  ['connect_timeout', (v) => /^\d+$/.test(v.trim())],
+  ['client_encoding', (v) => /^(utf-?8|unicode)$/i.test(v)],
+  ['application_name', () => true],
+  ['fallback_application_name', () => true],
+  ['options', () => true],
+  ['sslmode', (v) => (SSL_MODES as readonly string[]).includes(v)],
+  ['sslrootcert', () => true],
+  ['sslnegotiation', (v) => v === 'postgres' || v === 'direct'],
+  ['target_session_attrs', (v) => /^[a-z-]+$/.test(v)],
+]);
+
+/** `s` percent-decoded, or as it is when it is no percent-encoding. */
+function decoded(s: string): string {
+  try {
+    return decodeURIComponent(s);
+  } catch {
+    return s;
+  }
 }
 
 const MIGRATION_CONFIG = () => ({

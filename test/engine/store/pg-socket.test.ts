@@ -443,6 +443,11 @@ describe('database URLs naming a Unix socket, as libpq reads them', () => {
       [`postgres://u:Pw9@Hx4.Example/db?Pass%77ord=Kq@Vx7`, 'Pw9@Hx4.Ex', 'Kq@Vx7'],
       // A ":" in a password parameter was taken for the userinfo's, and what came before it shown.
       [`postgres://Hx4.Example/db?password=Jq9:Wz7@Vb8`, 'Jq9:Wz7@Vb8'],
+      // A value Keyward refuses, or of a parameter it does not know (a secret in the wrong place).
+      [`postgres://u@${h}/db?sslmode=Hu7Tr9xQ`, 'Hu7Tr9xQ'],
+      [`postgres://u@${h}/db?sslpassword=Hu7Tr9xQ`, 'Hu7Tr9xQ'],
+      [`postgres://u@${h}/db?lock_timeout=Hu7Tr9xQ`, 'Hu7Tr9xQ'],
+      [`postgres://u@${h}/db?connect_timeout=Hu7Tr9xQ`, 'Hu7Tr9xQ'],
       // A "[" in the user name: its brackets were taken for an IPv6 address's, hiding the ":".
       [`postgres://u[:Sq7rEt]@${h}/db?x@y`, 'Sq7rEt]'],
       [`postgres://kw[:Sq7]rEt?x@${h}/db`, 'Sq7]rEt?x'],
