@@ -182,9 +182,18 @@ export function databaseUrlOn(admin: string, name: string): string {
   u.search = u.search
     .slice(1)
     .split('&')
-    .filter((p) => decodeURIComponent(p.split('=', 1)[0]!) !== 'dbname')
+    .filter((p) => !isDbname(p.split('=', 1)[0]!))
     .join('&');
   return u.toString();
+}
+
+/** A parameter's name is `dbname`, percent-encoded or not; one that is no percent-encoding is not. */
+function isDbname(name: string): boolean {
+  try {
+    return decodeURIComponent(name) === 'dbname';
+  } catch {
+    return false; // kept: opening the store refuses it, naming it
+  }
 }
 
 let template: Promise<string> | undefined;

@@ -26,6 +26,7 @@ import {
   adminDatabaseUrl,
   availableDrivers,
   createTestDatabaseUrl,
+  databaseUrlOn,
   openTestStore,
   pgliteTestImage,
 } from '../../helpers/store.js';
@@ -261,8 +262,7 @@ if (availableDrivers().includes('postgres')) {
     });
 
     it('a database that does not exist is STORAGE_UNAVAILABLE', async () => {
-      const u = new URL(adminDatabaseUrl()!);
-      u.pathname = '/keyward_no_such_database';
+      const u = new URL(databaseUrlOn(adminDatabaseUrl()!, 'keyward_no_such_database'));
       u.password = 'pw-no-such-db-9f2c';
       const err = await assertUnavailable(openStore({ databaseUrl: u.toString() }), 'pw-no-such-db-9f2c');
       assert.match(err.message, /^postgres: /);

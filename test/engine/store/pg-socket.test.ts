@@ -501,6 +501,10 @@ describe('database URLs naming a Unix socket, as libpq reads them', () => {
       assert.equal(databaseUrlOn(admin, 'kw_t'), url, admin);
       assert.equal(postgresTarget(databaseUrlOn(admin, 'kw_t')).database, 'kw_t', admin);
     }
+    // A name that is no percent-encoding is no dbname: kept, and refused when the store is opened (it threw).
+    const bad = databaseUrlOn('postgres://postgres@127.0.0.1:55432/postgres?%zz=1', 'kw_t');
+    assert.equal(bad, 'postgres://postgres@127.0.0.1:55432/kw_t?%zz=1');
+    assert.throws(() => postgresTarget(bad), /expected a percent-encoded parameter name/);
   });
 
   it('redacts the password of every form', () => {
