@@ -186,16 +186,16 @@ export function redactDatabaseUrl(url: string): string {
 /**
  * Whether the host after a URL's last `@` may be shown, `query` being the text from its first `?` to
  * that `@`. Read as a password's end, the `@` is followed by the host; read as part of the query, it
- * lies in the value of a parameter that runs to the next `&` (a parameter begins after a `?` too in
- * some reading), and that value is the password's when that parameter, or one before it, is a
- * `password` one (its value may hold an unencoded `&`). Shown when no parameter up to the `@` is a
- * password, and the `@` would lie in a parameter's name (no `=` before it in its parameter), which
- * no query holds: the host shown is then the host, not a value's tail (`?application_name=kw@eu`
- * shows no "eu").
+ * lies in the value of the parameter that runs to the next `&` from the last `&` (or the `?`), and
+ * that value is the password's when that parameter, or one before it, is a `password` one (its value
+ * may hold an unencoded `&`; a parameter is taken to begin after any `?` too, for its name). Shown
+ * when no parameter up to the `@` is a password, and that last parameter has no `=`, so that the
+ * `@` lies in no value (`?application_name=kw@eu` and `?lock_timeout=kw?x@eu` show no "eu").
  */
 function showsHostAfter(query: string): boolean {
-  const params = query.split(/[?&]/);
-  return !params.at(-1)!.includes('=') && !params.some((p) => isPasswordName(p.split('=', 1)[0]!));
+  return (
+    !query.split('&').at(-1)!.includes('=') && !query.split(/[?&]/).some((p) => isPasswordName(p.split('=', 1)[0]!))
+  );
 }
 
 /** A query parameter's name is `password`: decoded, in any case, trimmed. */
@@ -274,7 +274,9 @@ async function openPostgres(url: string, statementTimeoutMs: number): Promise<St
     const connection = await postgresConnection(url);
     url = connection.url;
     if (connection.pass) password = connection.pass;
-    if (connection.path !== undefined) where = `${where} (${connection.target})`;
+    // Said in full for a socket, and for hostaddr over the socket Keyward opens: the driver's own
+    // errors (CONNECT_TIMEOUT) name that socket's host, the name it sends as SNI, not the address.
+    if (connection.path !== undefined || connection.socket) where = `${where} (${connection.target})`;
     const options = {
       connect_timeout: CONNECT_TIMEOUT_S,
       onnotice: () => {},

@@ -209,7 +209,10 @@ export function postgresTarget(url: string): PostgresTarget {
   return readTarget(url).to;
 }
 
-/** postgresTarget's answer, and libpq's host: the name TLS checks and sends (an IPv6 zone id kept). */
+/**
+ * postgresTarget's answer, and libpq's host: the name TLS checks and sends (an IPv6 zone id kept;
+ * "" for hostaddr with no host).
+ */
 function readTarget(url: string): { to: PostgresTarget; name: string } {
   const m = URL_PARTS.exec(url);
   if (!m) return { to: { url, target: 'the URL' }, name: '' };
@@ -308,8 +311,10 @@ function readTarget(url: string): { to: PostgresTarget; name: string } {
   if (hostaddr !== undefined && isIP(hostaddr) === 0)
     throw new RangeError("expected a numeric IP address in the database URL's hostaddr parameter");
   // libpq connects to hostaddr when there is one, and checks the server's certificate against the
-  // host's name (the URL handed on names it, for engine/store/pg-tls.ts), else against hostaddr.
-  const name = (host.startsWith('/') ? '' : host.replace(/^\[(.*)\]$/, '$1')) || hostaddr || 'localhost';
+  // host's name; with hostaddr and no host it has no name to check (verify-full is refused: the
+  // name given to TLS is then ""), and none to send as SNI.
+  const given = host.startsWith('/') ? '' : host.replace(/^\[(.*)\]$/, '$1');
+  const name = given || hostaddr || 'localhost';
   const to = hostaddr ?? name;
   // An IPv6 zone id (fe80::1%eth0) goes to the driver in `host` only: no URL parser takes one (the
   // driver's decodes "%eth0" and fails). TLS is given `name`, zone and all, as libpq checks it.
@@ -323,7 +328,7 @@ function readTarget(url: string): { to: PostgresTarget; name: string } {
       ...who,
       target: `${bracket(to)}:${p}${to !== name ? ` (${name})` : ''}`,
     },
-    name,
+    name: given || (hostaddr !== undefined ? '' : name),
   };
 }
 

@@ -38,7 +38,8 @@ export function serverName(host: string): string | undefined {
  * The URL without `sslmode`/`sslrootcert`, and the driver's `ssl` option for them (undefined: the
  * URL names neither, the driver's default applies; `socket`: always off). `host` is libpq's host,
  * the name verify-full checks the certificate against (an IPv6 zone id kept), by default the URL's.
- * Throws on an unknown mode, an unreadable CA, or verify-full of an address with a zone id.
+ * Throws on an unknown mode, an unreadable CA, or verify-full of an address with a zone id or of
+ * no host (`host` "": hostaddr alone).
  */
 export async function postgresTls(
   url: string,
@@ -72,6 +73,12 @@ export async function postgresTls(
       'expected a host name, or an address without an IPv6 zone id, for sslmode=verify-full in the database URL ' +
         "(a certificate names no zone id): put the address in hostaddr (hostaddr=fe80::1%25eth0) and the certificate's " +
         'name in the host',
+    );
+  // libpq: "host name must be specified for a verified SSL connection" (hostaddr with no host).
+  if (m === 'verify-full' && host === '')
+    throw new RangeError(
+      "expected a host with hostaddr for sslmode=verify-full in the database URL: the certificate is checked against the host's " +
+        'name (postgres://user@db.internal/db?hostaddr=10.0.0.5&sslmode=verify-full)',
     );
   let ca: Buffer | undefined;
   if (rootcert !== null && rootcert !== 'system') {

@@ -198,13 +198,28 @@ describe('database URLs naming a Unix socket, as libpq reads them', () => {
     for (const url of [
       'postgres://u@[fe80::1%25eth0]:5432/db?sslmode=verify-full',
       'postgres://u@/db?host=fe80::1%25eth0&sslrootcert=/no/such/ca.pem',
-      'postgres://u@/db?hostaddr=fe80::1%25eth0&sslmode=verify-full',
     ])
       await assert.rejects(
         postgresConnection(url),
         /^RangeError: expected a host name, or an address without an IPv6 zone id, for sslmode=verify-full .*hostaddr=fe80::1%25eth0/,
         url,
       );
+    // With hostaddr and no host there is no name to check, as in libpq ("host name must be
+    // specified for a verified SSL connection"): it was checked against the address.
+    for (const url of [
+      'postgres://u@/db?hostaddr=fe80::1%25eth0&sslmode=verify-full',
+      'postgres://u@/db?hostaddr=10.0.0.5&sslmode=verify-full',
+      'postgres://u@/db?host=/tmp&hostaddr=10.0.0.5&sslmode=verify-full',
+    ])
+      await assert.rejects(
+        postgresConnection(url),
+        /^RangeError: expected a host with hostaddr for sslmode=verify-full/,
+        url,
+      );
+    assert.equal(
+      (await postgresConnection('postgres://u@/db?hostaddr=10.0.0.5&sslmode=verify-ca')).target,
+      '10.0.0.5:5432',
+    );
     // The zone on hostaddr, the certificate's name in the host: checked against the name.
     const c = await postgresConnection('postgres://u@db.internal/db?hostaddr=fe80::1%25eth0&sslmode=verify-full');
     assert.deepEqual(c.ssl, { rejectUnauthorized: true, host: 'db.internal', servername: 'db.internal' });
@@ -448,6 +463,7 @@ describe('database URLs naming a Unix socket, as libpq reads them', () => {
       [`postgres://u@${h}/db?sslpassword=Hu7Tr9xQ`, 'Hu7Tr9xQ'],
       [`postgres://u@${h}/db?lock_timeout=Hu7Tr9xQ`, 'Hu7Tr9xQ'],
       [`postgres://u@${h}/db?connect_timeout=Hu7Tr9xQ`, 'Hu7Tr9xQ'],
+      [`postgres://u:p@Hx.Example/db?lock_timeout=Sq7?x@Hu7`, 'Sq7?x@Hu7'],
       // A "[" in the user name: its brackets were taken for an IPv6 address's, hiding the ":".
       [`postgres://u[:Sq7rEt]@${h}/db?x@y`, 'Sq7rEt]'],
       [`postgres://kw[:Sq7]rEt?x@${h}/db`, 'Sq7]rEt?x'],
@@ -540,6 +556,8 @@ describe('database URLs naming a Unix socket, as libpq reads them', () => {
       ],
       ['postgres://kw:Xk@9?mPq2@h/kw?password=s3cret&x=1', 'postgres://kw:***@h/kw?password=***'],
       ['postgres://kw:Xk@9?mPq2@h/kw#x', 'postgres://kw:***@h/kw#***'],
+      // Nor when a value holds it in some reading, a "?" before it or not: "Hu7" was shown.
+      ['postgres://u:p@h/db?lock_timeout=Sq7?x@Hu7', 'postgres://u:***'],
       // Unless a password parameter comes before it, whose value may hold it.
       ['postgres://u:x?password@h/db', 'postgres://u:***'],
       ['postgres://u:Pw9?x@Zk8?password=Jq@h/db', 'postgres://u:***'],
