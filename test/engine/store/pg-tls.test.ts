@@ -11,7 +11,7 @@
  */
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { connect, createServer } from 'node:net';
 import type { Server, Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { TLSSocket, createSecureContext } from 'node:tls';
@@ -71,10 +71,43 @@ else
       assert.equal(await encrypted(url('localhost', `sslmode=verify-full&sslrootcert=${ca.cert}`)), true);
       // sslrootcert alone means verify-full.
       assert.equal(await encrypted(url('localhost', `sslrootcert=${ca.cert}`)), true);
-      // hostaddr with TLS opens and uses a store on a real server. These would pass over the driver's
-      // own socket too: the SNI tests below show Keyward's is the one used, and what it sends.
       assert.equal(await encrypted(url('localhost', `hostaddr=127.0.0.1&sslrootcert=${ca.cert}`)), true);
-      assert.equal(await encrypted(url('localhost', 'hostaddr=127.0.0.1&sslmode=prefer')), true);
+    });
+
+    it("connects to hostaddr over Keyward's socket, named by the host (SNI), on every connection", async () => {
+      // A forwarder to the server that notes whether each connection's first bytes (the SSLRequest,
+      // then the TLS ClientHello, the only plaintext holding the SNI) name "localhost". In require
+      // and prefer the driver's own socket sent none: it was named by the address.
+      const seen: boolean[] = [];
+      const forwarder = createServer((client) => {
+        const i = seen.push(false) - 1;
+        let head = Buffer.alloc(0);
+        const upstream = connect(cluster.port, '127.0.0.1');
+        client.on('data', (d: Buffer) => {
+          if (head.length < 4096) seen[i] = (head = Buffer.concat([head, d])).includes('localhost');
+        });
+        client.pipe(upstream).pipe(client);
+        client.on('error', () => upstream.destroy());
+        upstream.on('error', () => client.destroy());
+      });
+      await new Promise<void>((r) => forwarder.listen(0, '127.0.0.1', r));
+      const port = (forwarder.address() as { port: number }).port;
+      try {
+        for (const mode of ['require', 'prefer']) {
+          seen.length = 0;
+          const u = `postgres://postgres@localhost:${port}/postgres?hostaddr=127.0.0.1&sslmode=${mode}`;
+          assert.equal(await encrypted(u), true, mode);
+          // The store's lock and its pool, at least.
+          assert.ok(seen.length >= 2, `${mode}: ${seen.length} connections`);
+          assert.deepEqual(
+            seen,
+            seen.map(() => true),
+            mode,
+          );
+        }
+      } finally {
+        await new Promise<void>((r) => forwarder.close(() => r()));
+      }
     });
 
     it('verify-full fails with a wrong CA, and with a name the certificate lacks', async () => {
