@@ -31,7 +31,7 @@ import { drizzle as drizzlePostgres } from 'drizzle-orm/postgres-js';
 import { migrate as migratePostgres } from 'drizzle-orm/postgres-js/migrator';
 import postgres from 'postgres';
 import { KeywardError } from '../../lib/errors.js';
-import { postgresConnectOptions, postgresConnection } from './pg-socket.js';
+import { postgresConnectOptions, postgresConnection, TARGET_SESSION_ATTRS } from './pg-socket.js';
 import { SSL_MODES } from './pg-tls.js';
 import * as schema from './schema.js';
 
@@ -239,11 +239,10 @@ const SHOWN = new Map<string, (value: string) => boolean>([
   ['client_encoding', (v) => /^(utf-?8|unicode)$/i.test(v)],
   ['application_name', () => true],
   ['fallback_application_name', () => true],
-  ['options', () => true],
   ['sslmode', (v) => (SSL_MODES as readonly string[]).includes(v)],
   ['sslrootcert', () => true],
   ['sslnegotiation', (v) => v === 'postgres' || v === 'direct'],
-  ['target_session_attrs', (v) => /^[a-z-]+$/.test(v)],
+  ['target_session_attrs', (v) => TARGET_SESSION_ATTRS.includes(v)],
 ]);
 
 /** `s` percent-decoded, or as it is when it is no percent-encoding. */

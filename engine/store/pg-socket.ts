@@ -141,6 +141,9 @@ const LIBPQ_OTHER = new Set([
   'target_session_attrs',
 ]);
 
+/** target_session_attrs's values, libpq's: the driver takes all but "any", its default. */
+export const TARGET_SESSION_ATTRS = ['any', 'read-write', 'read-only', 'primary', 'standby', 'prefer-standby'];
+
 const SUPPORTED =
   'host, hostaddr, port, dbname, user, password, connect_timeout, application_name, options, sslmode, ' +
   'sslrootcert, sslnegotiation, target_session_attrs, client_encoding=UTF8';
@@ -258,8 +261,17 @@ function readTarget(url: string): { to: PostgresTarget; name: string } {
       );
     // A value is never quoted: it may be part of a password (percent-encoded, say).
     if (READ_HERE.has(name)) params.set(name, decode(p.slice(eq + 1), `${name} parameter`, false));
-    // The driver knows no "any", libpq's default: the same as leaving it out.
-    else if (name !== 'target_session_attrs' || decode(p.slice(eq + 1), 'value', false) !== 'any') rest.push(p);
+    else if (name === 'target_session_attrs') {
+      const value = decode(p.slice(eq + 1), 'target_session_attrs parameter', false);
+      // Refused here, as the driver would refuse it, but without quoting it.
+      if (!TARGET_SESSION_ATTRS.includes(value))
+        throw new RangeError(
+          `expected target_session_attrs ${TARGET_SESSION_ATTRS.slice(0, -1).join(', ')} or ` +
+            `${TARGET_SESSION_ATTRS.at(-1)} in the database URL`,
+        );
+      // The driver knows no "any", libpq's default: the same as leaving it out.
+      if (value !== 'any') rest.push(p);
+    } else rest.push(p);
   }
   if (hostport.startsWith('[') && !/^\[[^\]]*\](:|$)/.test(hostport))
     throw new RangeError(
