@@ -22,6 +22,7 @@ import { mkdir, open, readFile, readdir, realpath, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { inspect } from 'node:util';
+import { isIP } from 'node:net';
 import { PGlite } from '@electric-sql/pglite';
 import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core';
 import { drizzle as drizzlePglite } from 'drizzle-orm/pglite';
@@ -30,7 +31,8 @@ import { drizzle as drizzlePostgres } from 'drizzle-orm/postgres-js';
 import { migrate as migratePostgres } from 'drizzle-orm/postgres-js/migrator';
 import postgres from 'postgres';
 import { KeywardError } from '../../lib/errors.js';
-import { postgresConnectOptions, postgresConnection } from './pg-socket.js';
+import { postgresConnectOptions, postgresConnection, TARGET_SESSION_ATTRS } from './pg-socket.js';
+import { SSL_MODES } from './pg-tls.js';
 import * as schema from './schema.js';
 
 /** Where drizzle keeps its record of applied migrations (the same names as drizzle.config.ts). */
@@ -140,9 +142,12 @@ export function migrationsFolder(fromUrl: string = import.meta.url): string {
  *   the password holds a `/`, `#` or `@`: `u:8/Kx9@h/db`), and its password from its first `:`;
  * - with an `@` after the first `?`, that `@` may be a password's, which may hold the `?` too
  *   (`u:Xk@9?mPq2@h/db`, `u:1234?4=dor@h/db`, `/db?password=p@ss`): everything from the first `:`
- *   (with none, from the end of the host part) is hidden;
+ *   (with none, from the end of the host part) is hidden, but for what follows the last `@` up to
+ *   an `&` or `#` when that `@` can only end a password (see showsHostAfter);
  * - from a `password` query parameter on (its decoded name, any case), the rest of the query and any
  *   fragment are hidden: an unencoded `&` or `#` may be part of the password;
+ * - any other parameter's value is hidden but one Keyward reads and takes as it stands (SHOWN):
+ *   `sslmode=require` stays, `sslmode=Hu7Tr9xQ` or `lock_timeout=5000` does not;
  * - anything that is no URL (libpq's `key=value` form) has its `password=` values hidden, quoted
  *   ones with their `\'` escapes, an unterminated quote to the end.
  */
@@ -152,10 +157,20 @@ export function redactDatabaseUrl(url: string): string {
   const [, scheme, rest] = m as unknown as [string, string, string];
   const q = rest.indexOf('?');
   const at = rest.lastIndexOf('@');
-  // The first ":" outside an IPv6 address's brackets.
-  const colon = rest.replace(/\[[^\]]*\]/g, (b) => '_'.repeat(b.length)).indexOf(':');
+  // The first ":" outside an IPv6 address's brackets: a "[" that begins a host (at the start or
+  // after an "@"); one in a user name is no address, and a ":" after it begins the password.
+  const colon = rest.replace(/(^|@)\[[^\]]*\]/g, (b) => '_'.repeat(b.length)).indexOf(':');
   if (q >= 0 && at > q) {
-    if (colon >= 0 && colon < at) return `${scheme}${rest.slice(0, colon + 1)}***`;
+    // A ":" after the "?" may be a password parameter's own (`?password=p:w@h`): not the userinfo's.
+    if (colon >= 0 && colon < q) {
+      const head = `${scheme}${rest.slice(0, colon + 1)}***`;
+      if (!showsHostAfter(rest.slice(q + 1, at))) return head;
+      const after = rest.slice(at + 1);
+      const cut = after.search(/[&#]/);
+      const part = cut < 0 ? after : after.slice(0, cut);
+      const hidesRest = (part.split('?')[1] ?? '').split('&').some((p) => isPasswordName(p.split('=', 1)[0]!));
+      return `${head}@${redactPasswordParams(part)}${cut < 0 || hidesRest ? '' : `${after[cut]}***`}`;
+    }
     const end = rest.search(/[/?#]/);
     return `${scheme}${rest.slice(0, end)}/***`;
   }
@@ -168,24 +183,75 @@ export function redactDatabaseUrl(url: string): string {
   return scheme + redactPasswordParams(rest);
 }
 
-/** `rest` (a URL's text after its scheme) with everything from its first `password` query parameter's value on hidden. */
+/**
+ * Whether the host after a URL's last `@` may be shown, `query` being the text from its first `?` to
+ * that `@`. Read as a password's end, the `@` is followed by the host; read as part of the query, it
+ * lies in the value of the parameter that runs to the next `&` from the last `&` (or the `?`), and
+ * that value is the password's when that parameter, or one before it, is a `password` one (its value
+ * may hold an unencoded `&`; a parameter is taken to begin after any `?` too, for its name). Shown
+ * when no parameter up to the `@` is a password, and that last parameter has no `=`, so that the
+ * `@` lies in no value (`?application_name=kw@eu` and `?lock_timeout=kw?x@eu` show no "eu").
+ */
+function showsHostAfter(query: string): boolean {
+  return (
+    !query.split('&').at(-1)!.includes('=') && !query.split(/[?&]/).some((p) => isPasswordName(p.split('=', 1)[0]!))
+  );
+}
+
+/** A query parameter's name is `password`: decoded, in any case, trimmed. */
+function isPasswordName(name: string): boolean {
+  return decoded(name.replaceAll('+', ' ')).trim().toLowerCase() === 'password';
+}
+
+/**
+ * `rest` (a URL's text after its scheme) with everything from its first `password` query parameter's
+ * value on hidden, and the value of every other parameter but one Keyward reads and would take as it
+ * stands (SHOWN): a value it refuses, or one of a parameter it does not know (a server setting, or a
+ * libpq parameter it refuses), may be a secret pasted in the wrong place.
+ */
 function redactPasswordParams(rest: string): string {
   const q = rest.indexOf('?');
   if (q < 0) return rest;
   const params = rest.slice(q + 1).split('&');
-  for (const [i, p] of params.entries()) {
+  const shown: string[] = [];
+  for (const p of params) {
     const eq = p.indexOf('=');
     const name = eq < 0 ? p : p.slice(0, eq);
-    let decoded = name;
-    try {
-      decoded = decodeURIComponent(name.replaceAll('+', ' '));
-    } catch {
-      // Not percent-encoding: compared as it is.
-    }
-    if (decoded.trim().toLowerCase() === 'password')
-      return `${rest.slice(0, q)}?${[...params.slice(0, i), `${name}=***`].join('&')}`;
+    if (isPasswordName(name)) return `${rest.slice(0, q)}?${[...shown, `${name}=***`].join('&')}`;
+    // Without "=" (refused) it may be all secret.
+    shown.push(eq < 0 ? '***' : SHOWN.get(name)?.(decoded(p.slice(eq + 1))) ? p : `${name}=***`);
   }
-  return rest;
+  return `${rest.slice(0, q)}?${shown.join('&')}`;
+}
+
+/**
+ * The parameters whose values reports show (by their name as written: `Sslmode` is refused), when
+ * the test passes: libpq's that Keyward reads, each value as Keyward takes it (engine/store/pg-socket.ts,
+ * pg-tls.ts).
+ */
+const SHOWN = new Map<string, (value: string) => boolean>([
+  ['host', () => true],
+  ['hostaddr', (v) => isIP(v) !== 0],
+  ['port', (v) => /^\d{0,5}$/.test(v)],
+  ['dbname', () => true],
+  ['user', () => true],
+  ['connect_timeout', (v) => /^\d+$/.test(v.trim())],
+  ['client_encoding', (v) => /^(utf-?8|unicode)$/i.test(v)],
+  ['application_name', () => true],
+  ['fallback_application_name', () => true],
+  ['sslmode', (v) => (SSL_MODES as readonly string[]).includes(v)],
+  ['sslrootcert', () => true],
+  ['sslnegotiation', (v) => v === 'postgres' || v === 'direct'],
+  ['target_session_attrs', (v) => TARGET_SESSION_ATTRS.includes(v)],
+]);
+
+/** `s` percent-decoded, or as it is when it is no percent-encoding. */
+function decoded(s: string): string {
+  try {
+    return decodeURIComponent(s);
+  } catch {
+    return s;
+  }
 }
 
 const MIGRATION_CONFIG = () => ({
@@ -207,7 +273,9 @@ async function openPostgres(url: string, statementTimeoutMs: number): Promise<St
     const connection = await postgresConnection(url);
     url = connection.url;
     if (connection.pass) password = connection.pass;
-    if (connection.path !== undefined) where = `${where} (${connection.target})`;
+    // Said in full for a socket, and for hostaddr over the socket Keyward opens: the driver's own
+    // errors (CONNECT_TIMEOUT) name that socket's host, the name it sends as SNI, not the address.
+    if (connection.path !== undefined || connection.socket) where = `${where} (${connection.target})`;
     const options = {
       connect_timeout: CONNECT_TIMEOUT_S,
       onnotice: () => {},

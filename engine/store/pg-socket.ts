@@ -21,12 +21,14 @@
  * IPv6 address without its zone id) and the parameters it reads or sends on. libpq's
  * other parameters are refused by name, never sent as settings. Any other parameter is passed on as
  * before: a server setting (`lock_timeout=5000`) or one of the driver's own options. TLS
- * settings are read in engine/store/pg-tls.ts, and ignored for a socket as libpq ignores them.
+ * settings are read in engine/store/pg-tls.ts, and ignored for a socket as libpq ignores them. With
+ * `hostaddr` and TLS, the driver is handed a TCP connection to the address named by the host (its
+ * `socket` option): it sends the name it connects to as SNI, and libpq sends the host's.
  * @module
  */
-import { isIP } from 'node:net';
+import { Socket, isIP } from 'node:net';
 import type postgres from 'postgres';
-import { postgresTls } from './pg-tls.js';
+import { postgresTls, serverName } from './pg-tls.js';
 import type { PostgresSsl } from './pg-tls.js';
 
 /**
@@ -54,6 +56,11 @@ export interface PostgresTarget {
 export interface PostgresConnection extends PostgresTarget {
   /** The driver's `ssl` option, when the URL sets one. */
   ssl?: PostgresSsl;
+  /**
+   * Opens the TCP connection to `hostaddr`, named by the host (the driver's `socket` option): the
+   * driver sends the name of the host it connects to as SNI, which would be the address.
+   */
+  socket?: () => Socket;
 }
 
 /**
@@ -134,18 +141,49 @@ const LIBPQ_OTHER = new Set([
   'target_session_attrs',
 ]);
 
+/** target_session_attrs's values, libpq's: the driver takes all but "any", its default. */
+export const TARGET_SESSION_ATTRS = ['any', 'read-write', 'read-only', 'primary', 'standby', 'prefer-standby'];
+
 const SUPPORTED =
   'host, hostaddr, port, dbname, user, password, connect_timeout, application_name, options, sslmode, ' +
   'sslrootcert, sslnegotiation, target_session_attrs, client_encoding=UTF8';
 
 /**
  * The driver's URL and options for `url`. Throws (a RangeError naming what was expected) as
- * postgresTarget does, or on a bad sslmode or CA file.
+ * postgresTarget does, or on a bad sslmode or CA file, or verify-full of a host with a zone id.
  */
 export async function postgresConnection(url: string): Promise<PostgresConnection> {
-  const to = postgresTarget(url);
-  const tls = await postgresTls(to.url, { socket: to.path !== undefined });
-  return { ...to, url: tls.url, ...(tls.ssl !== undefined ? { ssl: tls.ssl } : {}) };
+  const { to, name } = readTarget(url);
+  const tls = await postgresTls(to.url, { socket: to.path !== undefined, host: name });
+  // libpq sends the host's name as SNI when it connects to hostaddr (poolers and proxies that route
+  // on SNI, e.g. Neon's, need it); the driver sends the name it connects to, the address then.
+  const sni = tls.ssl ? serverName(name) : undefined;
+  const [address, port] = [to.host?.[0], to.port?.[0]];
+  const socket =
+    sni !== undefined && address !== undefined && address !== sni && port !== undefined
+      ? () => namedSocket(address, port, sni)
+      : undefined;
+  return { ...to, url: tls.url, ...(tls.ssl !== undefined ? { ssl: tls.ssl } : {}), ...(socket ? { socket } : {}) };
+}
+
+/**
+ * A TCP socket to `address`:`port` that the driver reads as `host`'s (its SNI, and the name in its
+ * errors). It connects only once the driver listens for its errors: the driver awaits between
+ * calling its `socket` option and adding its listeners, and a connect that fails at once (EINVAL,
+ * ENETUNREACH, EMFILE) would emit an `error` nobody hears, which ends the process. Waiting for the
+ * listener, rather than for a tick or on a patch of the driver's timing, holds whenever the driver
+ * adds it, as the driver's own socket is connected only after it has.
+ */
+function namedSocket(address: string, port: number, host: string): Socket {
+  const socket = Object.assign(new Socket(), { host, port });
+  const onListener = (event: string | symbol) => {
+    if (event !== 'error') return;
+    socket.off('newListener', onListener);
+    // Emitted before the listener is added: the connect's outcome comes on a later tick.
+    socket.connect(port, address);
+  };
+  socket.on('newListener', onListener);
+  return socket;
 }
 
 /** The postgres driver's options of a connection: where and as whom (all but `url` and `target`), and `ssl`. */
@@ -165,13 +203,22 @@ export function postgresConnectOptions(c: PostgresConnection): PostgresConnectOp
 /**
  * Where and as whom `url` connects (`target`, for people: the server's start-up line), and the URL
  * and options the driver is given for it, before TLS. Throws a RangeError naming what was expected
- * on a bad port, hostaddr or connect_timeout, a list of hosts, an abstract socket, a socket path too
- * long, a libpq parameter not supported, or an unencoded `#`, or `@` after the host (a password with
- * an unencoded `/`, `?`, `#` or `@` cut short); never quoting what may be part of a password.
+ * on a bad port, hostaddr or connect_timeout, an unclosed IPv6 bracket, a list of hosts, an abstract
+ * socket, a socket path too long, a libpq parameter not supported, or an unencoded `#`, or `@` after
+ * the host (a password with an unencoded `/`, `?`, `#` or `@` cut short); never quoting what may be
+ * part of a password.
  */
 export function postgresTarget(url: string): PostgresTarget {
+  return readTarget(url).to;
+}
+
+/**
+ * postgresTarget's answer, and libpq's host: the name TLS checks and sends (an IPv6 zone id kept;
+ * "" for hostaddr with no host).
+ */
+function readTarget(url: string): { to: PostgresTarget; name: string } {
   const m = URL_PARTS.exec(url);
-  if (!m) return { url, target: 'the URL' };
+  if (!m) return { to: { url, target: 'the URL' }, name: '' };
   const [, scheme, authority, path, query, fragment] = m as unknown as [
     string,
     string,
@@ -214,9 +261,24 @@ export function postgresTarget(url: string): PostgresTarget {
       );
     // A value is never quoted: it may be part of a password (percent-encoded, say).
     if (READ_HERE.has(name)) params.set(name, decode(p.slice(eq + 1), `${name} parameter`, false));
-    // The driver knows no "any", libpq's default: the same as leaving it out.
-    else if (name !== 'target_session_attrs' || decode(p.slice(eq + 1), 'value', false) !== 'any') rest.push(p);
+    else if (name === 'target_session_attrs') {
+      const value = decode(p.slice(eq + 1), 'target_session_attrs parameter', false);
+      // Refused here, as the driver would refuse it, but without quoting it.
+      if (!TARGET_SESSION_ATTRS.includes(value))
+        throw new RangeError(
+          `expected target_session_attrs ${TARGET_SESSION_ATTRS.slice(0, -1).join(', ')} or ` +
+            `${TARGET_SESSION_ATTRS.at(-1)} in the database URL`,
+        );
+      // The driver knows no "any", libpq's default: the same as leaving it out.
+      if (value !== 'any') rest.push(p);
+    } else rest.push(p);
   }
+  if (hostport.startsWith('[') && !/^\[[^\]]*\](:|$)/.test(hostport))
+    throw new RangeError(
+      hostport.includes(']')
+        ? 'expected ":port" or nothing after the IPv6 address\'s "]" in the database URL (postgres://user@[::1]:5432/db)'
+        : 'expected a "]" closing the IPv6 address in the database URL (postgres://user@[::1]:5432/db)',
+    );
   const hp = /^(\[[^\]]*\]|[^:]*)(?::(.*))?$/.exec(hostport)!;
   // No host at all is PGHOST's (libpq's and the driver's default), so a socket directory there is one too.
   let host = params.get('host') ?? decode(hp[1]!, 'host');
@@ -256,24 +318,29 @@ export function postgresTarget(url: string): PostgresTarget {
         `expected a socket path of at most ${MAX_SOCKET_PATH} bytes, got ${socket} (${Buffer.byteLength(socket)} bytes)`,
       );
     // The driver does not connect to a host when it has a path: `localhost` only keeps its URL parser quiet.
-    return { url: rebuild('localhost'), path: socket, ...who, target: `Unix socket ${socket}` };
+    return { to: { url: rebuild('localhost'), path: socket, ...who, target: `Unix socket ${socket}` }, name: host };
   }
   if (hostaddr !== undefined && isIP(hostaddr) === 0)
     throw new RangeError("expected a numeric IP address in the database URL's hostaddr parameter");
   // libpq connects to hostaddr when there is one, and checks the server's certificate against the
-  // host's name (the URL handed on names it, for engine/store/pg-tls.ts), else against hostaddr.
-  const name = (host.startsWith('/') ? '' : host.replace(/^\[(.*)\]$/, '$1')) || hostaddr || 'localhost';
+  // host's name; with hostaddr and no host it has no name to check (verify-full is refused: the
+  // name given to TLS is then ""), and none to send as SNI.
+  const given = host.startsWith('/') ? '' : host.replace(/^\[(.*)\]$/, '$1');
+  const name = given || hostaddr || 'localhost';
   const to = hostaddr ?? name;
   // An IPv6 zone id (fe80::1%eth0) goes to the driver in `host` only: no URL parser takes one (the
-  // driver's decodes "%eth0" and fails), and a certificate names the address without it.
+  // driver's decodes "%eth0" and fails). TLS is given `name`, zone and all, as libpq checks it.
   return {
-    url: rebuild(
-      `${bracket(name.includes(':') ? name.replace(/%.*$/, '') : name)}${port !== undefined ? `:${port}` : ''}`,
-    ),
-    host: [to],
-    port: [Number(p)],
-    ...who,
-    target: `${bracket(to)}:${p}${to !== name ? ` (${name})` : ''}`,
+    to: {
+      url: rebuild(
+        `${bracket(name.includes(':') ? name.replace(/%.*$/, '') : name)}${port !== undefined ? `:${port}` : ''}`,
+      ),
+      host: [to],
+      port: [Number(p)],
+      ...who,
+      target: `${bracket(to)}:${p}${to !== name ? ` (${name})` : ''}`,
+    },
+    name: given || (hostaddr !== undefined ? '' : name),
   };
 }
 

@@ -10,6 +10,10 @@
  * stay at prefer, which verifies nothing). `require` with a CA file is verify-ca, as in libpq.
  * Over a Unix socket both are ignored, as libpq ignores them (PostgreSQL offers no TLS there, and
  * the socket file's permissions, not a certificate, say who listens): the mode is still checked.
+ *
+ * The name verify-full checks is libpq's host (the name even when `hostaddr` is the address
+ * connected to), which is also the SNI sent in every mode that may encrypt, unless it is an address,
+ * as libpq sends it (fe-secure-openssl.c; serverName, and engine/store/pg-socket.ts for hostaddr).
  * @module
  */
 import { readFile } from 'node:fs/promises';
@@ -22,13 +26,24 @@ export type PostgresSsl = false | 'prefer' | ConnectionOptions;
 export const SSL_MODES = ['disable', 'allow', 'prefer', 'require', 'verify-ca', 'verify-full'] as const;
 
 /**
+ * What libpq sends as SNI for `host`: the host itself when it is a name, none for an address (RFC
+ * 6066; libpq's test: all digits and dots, or holding a ":", which an IPv6 address, zone id and
+ * all, does).
+ */
+export function serverName(host: string): string | undefined {
+  return host === '' || /^[\d.]*$/.test(host) || host.includes(':') ? undefined : host;
+}
+
+/**
  * The URL without `sslmode`/`sslrootcert`, and the driver's `ssl` option for them (undefined: the
- * URL names neither, the driver's default applies; `socket`: always off). Throws on an unknown mode
- * or an unreadable CA.
+ * URL names neither, the driver's default applies; `socket`: always off). `host` is libpq's host,
+ * the name verify-full checks the certificate against (an IPv6 zone id kept), by default the URL's.
+ * Throws on an unknown mode, an unreadable CA, or verify-full of an address with a zone id or of
+ * no host (`host` "": hostaddr alone).
  */
 export async function postgresTls(
   url: string,
-  { socket = false }: { socket?: boolean } = {},
+  { socket = false, host: name }: { socket?: boolean; host?: string } = {},
 ): Promise<{ url: string; ssl: PostgresSsl | undefined }> {
   let u: URL;
   try {
@@ -43,20 +58,39 @@ export async function postgresTls(
   u.searchParams.delete('sslrootcert');
   const stripped = u.toString();
   const m = mode ?? 'verify-full';
+  // The value is never quoted: it may be a secret pasted in the wrong place.
   if (!(SSL_MODES as readonly string[]).includes(m))
-    throw new RangeError(`expected sslmode ${SSL_MODES.join(', ')} in the database URL, got "${m}"`);
+    throw new RangeError(
+      `expected sslmode ${SSL_MODES.slice(0, -1).join(', ')} or ${SSL_MODES.at(-1)} in the database URL`,
+    );
   if (socket) return { url: stripped, ssl: false };
+  const host = name ?? u.hostname.replace(/^\[(.*)\]$/, '$1');
+  // libpq compares the host, zone id and all, with the certificate's names, and its inet_pton takes
+  // no zone id: no certificate's address matches it (Node's check would drop the zone and match).
+  // Refused before connecting, naming the way that verifies: the zone on hostaddr.
+  if (m === 'verify-full' && isIP(host) === 6 && host.includes('%'))
+    throw new RangeError(
+      'expected a host name, or an address without an IPv6 zone id, for sslmode=verify-full in the database URL ' +
+        "(a certificate names no zone id): put the address in hostaddr (hostaddr=fe80::1%25eth0) and the certificate's " +
+        'name in the host',
+    );
+  // libpq: "host name must be specified for a verified SSL connection" (hostaddr with no host).
+  if (m === 'verify-full' && host === '')
+    throw new RangeError(
+      "expected a host with hostaddr for sslmode=verify-full in the database URL: the certificate is checked against the host's " +
+        'name (postgres://user@db.internal/db?hostaddr=10.0.0.5&sslmode=verify-full)',
+    );
   let ca: Buffer | undefined;
   if (rootcert !== null && rootcert !== 'system') {
     try {
       ca = await readFile(rootcert);
     } catch (err) {
+      // Named by its parameter, not its value (which the redacted URL shows beside it).
       throw new Error(
-        `cannot read sslrootcert ${rootcert} from the database URL: ${(err as NodeJS.ErrnoException).code ?? String(err)}`,
+        `cannot read the CA file the database URL's sslrootcert names: ${(err as NodeJS.ErrnoException).code ?? String(err)}`,
       );
     }
   }
-  const host = u.hostname.replace(/^\[(.*)\]$/, '$1');
   switch (m) {
     case 'disable':
       return { url: stripped, ssl: false };
@@ -67,12 +101,14 @@ export async function postgresTls(
       return { url: stripped, ssl: ca ? verifyCa(ca) : { rejectUnauthorized: false } };
     case 'verify-ca':
       return { url: stripped, ssl: verifyCa(ca) };
-    default:
+    default: {
       // verify-full: the chain and the name; `host` is what the certificate must name (an IP too).
+      const servername = serverName(host);
       return {
         url: stripped,
-        ssl: { rejectUnauthorized: true, host, ...(isIP(host) ? {} : { servername: host }), ...(ca ? { ca } : {}) },
+        ssl: { rejectUnauthorized: true, host, ...(servername ? { servername } : {}), ...(ca ? { ca } : {}) },
       };
+    }
   }
 }
 

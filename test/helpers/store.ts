@@ -161,17 +161,40 @@ export async function createTestDatabaseUrl(
   const name = `keyward_test_${randomBytes(8).toString('hex')}`;
   const template = opts.migrated ? ` TEMPLATE "${await migratedTemplate(admin)}"` : '';
   await withAdmin(admin, (sql) => sql.unsafe(`CREATE DATABASE "${name}"${template}`));
-  const u = new URL(admin);
-  u.pathname = `/${name}`;
   let dropped = false;
   return {
-    url: u.toString(),
+    url: databaseUrlOn(admin, name),
     async drop() {
       if (dropped) return;
       dropped = true;
       await withAdmin(admin, (sql) => sql.unsafe(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`));
     },
   };
+}
+
+/**
+ * The admin URL `admin` naming the database `name` instead: in its path, and without a `dbname`
+ * parameter, which would win over the path (engine/store/pg-socket.ts reads it as libpq does). The
+ * other parameters are kept as written: URLSearchParams would write them again, a space as "+".
+ */
+export function databaseUrlOn(admin: string, name: string): string {
+  const u = new URL(admin);
+  u.pathname = `/${name}`;
+  u.search = u.search
+    .slice(1)
+    .split('&')
+    .filter((p) => !isDbname(p.split('=', 1)[0]!))
+    .join('&');
+  return u.toString();
+}
+
+/** A parameter's name is `dbname`, percent-encoded or not; one that is no percent-encoding is not. */
+function isDbname(name: string): boolean {
+  try {
+    return decodeURIComponent(name) === 'dbname';
+  } catch {
+    return false; // kept: opening the store refuses it, naming it
+  }
 }
 
 let template: Promise<string> | undefined;
@@ -205,9 +228,7 @@ async function makeTemplate(admin: string): Promise<string> {
       if (await ready(sql)) return;
       await sql.unsafe(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
       await sql.unsafe(`CREATE DATABASE "${name}"`);
-      const u = new URL(admin);
-      u.pathname = `/${name}`;
-      const store = await openStore({ databaseUrl: u.toString() });
+      const store = await openStore({ databaseUrl: databaseUrlOn(admin, name) });
       await store.close();
       await sql.unsafe(`ALTER DATABASE "${name}" IS_TEMPLATE true`);
     } finally {

@@ -26,6 +26,7 @@ import {
   adminDatabaseUrl,
   availableDrivers,
   createTestDatabaseUrl,
+  databaseUrlOn,
   openTestStore,
   pgliteTestImage,
 } from '../../helpers/store.js';
@@ -261,8 +262,7 @@ if (availableDrivers().includes('postgres')) {
     });
 
     it('a database that does not exist is STORAGE_UNAVAILABLE', async () => {
-      const u = new URL(adminDatabaseUrl()!);
-      u.pathname = '/keyward_no_such_database';
+      const u = new URL(databaseUrlOn(adminDatabaseUrl()!, 'keyward_no_such_database'));
       u.password = 'pw-no-such-db-9f2c';
       const err = await assertUnavailable(openStore({ databaseUrl: u.toString() }), 'pw-no-such-db-9f2c');
       assert.match(err.message, /^postgres: /);
@@ -394,7 +394,26 @@ describe('store driver (errors and names)', () => {
   it('redacts passwords in database URLs', () => {
     assert.equal(redactDatabaseUrl('postgres://u:p@h:5432/d'), 'postgres://u:***@h:5432/d');
     // From the password parameter on (an unencoded "&" may be the password's).
-    assert.equal(redactDatabaseUrl('postgres://h/d?x=1&password=p&y=2'), 'postgres://h/d?x=1&password=***');
+    assert.equal(
+      redactDatabaseUrl('postgres://h/d?sslmode=require&password=p&y=2'),
+      'postgres://h/d?sslmode=require&password=***',
+    );
+    // The values of parameters Keyward reads as it reads them are shown; a value it refuses, or one of
+    // a parameter it does not know, may be a secret pasted in the wrong place.
+    assert.equal(
+      redactDatabaseUrl(
+        'postgres://h/d?sslmode=verify-full&connect_timeout=5&application_name=kw&hostaddr=10.0.0.5&port=5433',
+      ),
+      'postgres://h/d?sslmode=verify-full&connect_timeout=5&application_name=kw&hostaddr=10.0.0.5&port=5433',
+    );
+    assert.equal(
+      redactDatabaseUrl('postgres://u@h/db?sslmode=Hu7Tr9xQ&connect_timeout=Hu7&hostaddr=Hu7&lock_timeout=5000'),
+      'postgres://u@h/db?sslmode=***&connect_timeout=***&hostaddr=***&lock_timeout=***',
+    );
+    assert.equal(
+      redactDatabaseUrl('postgres://u@h/db?sslpassword=Hu7&Sslmode=require&constructor=Hu7&Hu7Tr9xQ'),
+      'postgres://u@h/db?sslpassword=***&Sslmode=***&constructor=***&***',
+    );
     assert.equal(redactDatabaseUrl('postgres://u@h/d'), 'postgres://u@h/d');
     assert.equal(redactDatabaseUrl('postgres://u:p@[bad/d'), 'postgres://u:***@[bad/d');
   });

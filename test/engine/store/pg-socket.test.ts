@@ -13,7 +13,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
 import type { Server, Socket } from 'node:net';
-import { join } from 'node:path';
+import { extname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { sql } from 'drizzle-orm';
 import postgres from 'postgres';
@@ -30,7 +30,13 @@ import {
   redactDatabaseUrl,
 } from '../../../engine/store/index.js';
 import { storageLine } from '../../../cli/commands/server.js';
-import { adminDatabaseUrl, createTestDatabaseUrl, describePostgres, testServerSocket } from '../../helpers/store.js';
+import {
+  adminDatabaseUrl,
+  createTestDatabaseUrl,
+  databaseUrlOn,
+  describePostgres,
+  testServerSocket,
+} from '../../helpers/store.js';
 
 /** Environment variables `names` as they are now, and a function that puts them back so. */
 function savedEnv(...names: string[]): () => void {
@@ -109,6 +115,10 @@ describe('database URLs naming a Unix socket, as libpq reads them', () => {
       ['postgresql://u@%2Ftmp%2Fa,%2Fb:5432/db', /expected one host in the database URL, got a list/],
       ['postgres://u@/db?host=/tmp/pg&port=99999', /expected a port 1-65535 .* "99999"/],
       ['postgres://u@/db?host=/tmp/pg&port=x', /expected a port 1-65535 in the database URL's port parameter$/],
+      // An unclosed "[" was read as the host "[" and the port ":1" (review of the IPv6 URLs).
+      ['postgres://u@[::1/db', /^RangeError: expected a "\]" closing the IPv6 address in the database URL \(postgres:/],
+      ['postgres://u@[::1', /expected a "\]" closing the IPv6 address/],
+      ['postgres://u@[::1]5432/db', /expected ":port" or nothing after the IPv6 address's "\]"/],
       [`postgres://u@/db?host=/${'d'.repeat(100)}`, /expected a socket path of at most 10[37] bytes/],
     ] as const)
       await assert.rejects(postgresConnection(url), message, url);
@@ -131,9 +141,9 @@ describe('database URLs naming a Unix socket, as libpq reads them', () => {
         assert.ok(!e.message.includes(secret) && !e.message.includes('s3cr3t'), e.message);
         return true;
       });
-      // A "?" before the "@": the "@" might be a query value's, so all after the ":" is hidden.
-      const shown = redactDatabaseUrl(url);
-      assert.equal(shown, `postgres://postgres:***${url.includes('?') ? '' : '@127.0.0.1:55432/postgres'}`, url);
+      // With a "?" before the "@" too: no parameter's value holds that "@" (none has a "=" before it),
+      // so it ends the password and the host is shown.
+      assert.equal(redactDatabaseUrl(url), 'postgres://postgres:***@127.0.0.1:55432/postgres', url);
       // What the server's start-up line and an open's error show.
       await assert.rejects(openStore({ databaseUrl: url }), (e: Error & { code?: string }) => {
         assert.equal(e.code, 'STORAGE_UNAVAILABLE');
@@ -180,6 +190,103 @@ describe('database URLs naming a Unix socket, as libpq reads them', () => {
       /expected a numeric IP address in the database URL's hostaddr parameter$/,
     );
     await assert.rejects(postgresConnection('postgres://u@/db?hostaddr=10.0.0.5,10.0.0.6'), /expected one host/);
+  });
+
+  it('checks a certificate against a host with an IPv6 zone id as libpq does: never (verify-full refused)', async () => {
+    // libpq compares the host, zone and all, with the certificate's names; its inet_pton takes no
+    // zone id, so no certificate's address matches. Node's check dropped the zone and matched.
+    for (const url of [
+      'postgres://u@[fe80::1%25eth0]:5432/db?sslmode=verify-full',
+      'postgres://u@/db?host=fe80::1%25eth0&sslrootcert=/no/such/ca.pem',
+    ])
+      await assert.rejects(
+        postgresConnection(url),
+        /^RangeError: expected a host name, or an address without an IPv6 zone id, for sslmode=verify-full .*hostaddr=fe80::1%25eth0/,
+        url,
+      );
+    // With hostaddr and no host there is no name to check, as in libpq ("host name must be
+    // specified for a verified SSL connection"): it was checked against the address.
+    for (const url of [
+      'postgres://u@/db?hostaddr=fe80::1%25eth0&sslmode=verify-full',
+      'postgres://u@/db?hostaddr=10.0.0.5&sslmode=verify-full',
+      'postgres://u@/db?host=/tmp&hostaddr=10.0.0.5&sslmode=verify-full',
+    ])
+      await assert.rejects(
+        postgresConnection(url),
+        /^RangeError: expected a host with hostaddr for sslmode=verify-full/,
+        url,
+      );
+    assert.equal(
+      (await postgresConnection('postgres://u@/db?hostaddr=10.0.0.5&sslmode=verify-ca')).target,
+      '10.0.0.5:5432',
+    );
+    // The zone on hostaddr, the certificate's name in the host: checked against the name.
+    const c = await postgresConnection('postgres://u@db.internal/db?hostaddr=fe80::1%25eth0&sslmode=verify-full');
+    assert.deepEqual(c.ssl, { rejectUnauthorized: true, host: 'db.internal', servername: 'db.internal' });
+    assert.deepEqual(c.host, ['fe80::1%eth0']);
+    // Modes that check no name take a zone id as they take any address.
+    for (const mode of ['require', 'verify-ca'])
+      assert.equal(
+        typeof (await postgresConnection(`postgres://u@[fe80::1%25eth0]/db?sslmode=${mode}`)).ssl,
+        'object',
+        mode,
+      );
+  });
+
+  it('names a bad sslmode or sslrootcert by its parameter, never quoting its value', async () => {
+    // A value may be a secret pasted in the wrong place.
+    await assert.rejects(postgresConnection('postgres://h/db?sslmode=Hu7Tr9xQ'), (e: Error) => {
+      assert.match(
+        e.message,
+        /^expected sslmode disable, allow, prefer, require, verify-ca or verify-full in the database URL$/,
+      );
+      return true;
+    });
+    await assert.rejects(postgresConnection('postgres://h/db?sslrootcert=/tmp/Hu7Tr9xQ/ca.pem'), (e: Error) => {
+      assert.equal(e.message, "cannot read the CA file the database URL's sslrootcert names: ENOENT");
+      return true;
+    });
+  });
+
+  it('hands the driver a connection to hostaddr named by the host, for SNI, only when TLS may be used', async () => {
+    const named = await postgresConnection('postgres://u@db.example:6432/x?hostaddr=127.0.0.1&sslmode=require');
+    assert.equal(typeof named.socket, 'function');
+    const socket = named.socket!() as unknown as { host: string; port: number; connecting: boolean; destroy(): void };
+    // It connects once the driver listens for its errors: not yet (no connection to that port is tried).
+    assert.equal(socket.connecting, false);
+    socket.destroy();
+    assert.deepEqual([socket.host, socket.port], ['db.example', 6432]);
+    for (const url of [
+      'postgres://u@db.example/x?hostaddr=127.0.0.1&sslmode=disable',
+      'postgres://u@db.example/x?hostaddr=127.0.0.1',
+      'postgres://u@db.example/x?sslmode=require',
+      'postgres://u@10.0.0.6/x?hostaddr=127.0.0.1&sslmode=require',
+      'postgres://u@/x?hostaddr=127.0.0.1&sslmode=require',
+    ])
+      assert.equal((await postgresConnection(url)).socket, undefined, url);
+  });
+
+  it('fails as STORAGE_UNAVAILABLE, not a crash, when the connection to hostaddr fails at once', () => {
+    // connect(2) refuses these at once on Linux: an address with no zone id that needs one (EINVAL),
+    // the broadcast address (ENETUNREACH). The socket's error came before the driver listened for
+    // it: "Unhandled 'error' event", and the process ended (so a child process opens the stores).
+    // index.ts beside the sources (KEYWARD_TEST_HOOK=1), index.js in the compiled mirror.
+    const store = new URL(`../../../engine/store/index${extname(import.meta.url)}`, import.meta.url).href;
+    const script = `
+      const { openStore } = await import(${JSON.stringify(store)});
+      for (const addr of ['fe80::1', '255.255.255.255'])
+        await openStore({ databaseUrl: 'postgres://u@db.example:5432/x?hostaddr=' + addr + '&sslmode=prefer' }).then(
+          () => console.log('opened'),
+          (e) => console.log(e.code, e.message.replace(/^.*: (connect E[A-Z]+) .*$/s, '$1')),
+        );`;
+    const child = spawnSync(process.execPath, [...process.execArgv, '--input-type=module', '-e', script], {
+      encoding: 'utf8',
+      timeout: 10_000,
+    });
+    assert.equal(child.status, 0, child.stderr);
+    const lines = child.stdout.trim().split('\n');
+    assert.equal(lines.length, 2, child.stdout);
+    for (const line of lines) assert.match(line, /^STORAGE_UNAVAILABLE connect E[A-Z]+$/);
   });
 
   it("reads libpq's connection parameters as connection parameters, never as server settings", () => {
@@ -311,12 +418,16 @@ describe('database URLs naming a Unix socket, as libpq reads them', () => {
 
   it('shows no fragment of a password in any report of a hostile URL: redacted, refused, failed or started', async () => {
     // A port nothing listens on: a URL that is not refused fails at once, with the driver's error.
-    const dead = await new Promise<number>((resolve) => {
-      const s = createServer().listen(0, '127.0.0.1', () => {
-        const { port } = s.address() as { port: number };
-        s.close(() => resolve(port));
+    // Not one holding the digits of the passwords "7351…" below, which a report shows as its port.
+    const closedPort = () =>
+      new Promise<number>((resolve) => {
+        const s = createServer().listen(0, '127.0.0.1', () => {
+          const { port } = s.address() as { port: number };
+          s.close(() => resolve(port));
+        });
       });
-    });
+    let dead = await closedPort();
+    while (/735|351/.test(String(dead))) dead = await closedPort();
     const h = `127.0.0.1:${dead}`;
     // [URL, the password as written, and decoded when it differs].
     const cases: [string, ...string[]][] = [
@@ -343,6 +454,29 @@ describe('database URLs naming a Unix socket, as libpq reads them', () => {
       [`postgres://${h}/db?user=u&password=Jq/Wz7&sslmode=require`, 'Jq/Wz7'],
       [`postgres://u:Jq/Wz7@/db?host=/tmp/kw-none&port=5432`, 'Jq/Wz7'],
       [`postgres://u:Jq?Wz7@[::1]:${dead}/db`, 'Jq?Wz7'],
+      // Third review: the host shown after an "@" that ends a password holding a "?"; never when a
+      // password parameter, or a value, could hold that "@" (each reading's password listed, far
+      // enough to take in the host: refused before connecting, these name a host of no digits).
+      [`postgres://kw:Xk@9?mPq2@${h}/db?password=Hu7Tr9&sslmode=require`, 'Xk@9?mPq2', 'Hu7Tr9&ssl'],
+      [`postgres://u:Pw9?x@Zk8?password=Jq@Wz7@Hx4.Example/db`, 'Pw9?x@Zk8?password=Jq@Wz7', 'Jq@Wz7@Hx4.Ex'],
+      [`postgres://u:Pw9@Hx4.Example/db?application_name=Kq@Vx7`, 'Pw9@Hx4.Ex'],
+      [`postgres://u:Pw9@Hx4.Example/db?Pass%77ord=Kq@Vx7`, 'Pw9@Hx4.Ex', 'Kq@Vx7'],
+      // A ":" in a password parameter was taken for the userinfo's, and what came before it shown.
+      [`postgres://Hx4.Example/db?password=Jq9:Wz7@Vb8`, 'Jq9:Wz7@Vb8'],
+      // A value Keyward refuses, or of a parameter it does not know (a secret in the wrong place).
+      [`postgres://u@${h}/db?sslmode=Hu7Tr9xQ`, 'Hu7Tr9xQ'],
+      [`postgres://u@${h}/db?sslpassword=Hu7Tr9xQ`, 'Hu7Tr9xQ'],
+      [`postgres://u@${h}/db?lock_timeout=Hu7Tr9xQ`, 'Hu7Tr9xQ'],
+      [`postgres://u@${h}/db?connect_timeout=Hu7Tr9xQ`, 'Hu7Tr9xQ'],
+      // Third review: a value the driver quoted in its refusal, a lower-case word the check took.
+      [`postgres://u@${h}/db?target_session_attrs=Hu7Tr9xQ`, 'Hu7Tr9xQ'],
+      [`postgres://u@${h}/db?target_session_attrs=hu7trq`, 'hu7trq'],
+      [`postgres://u@${h}/db?options=-c%20app.key%3DHu7Tr9xQ`, 'Hu7Tr9xQ'],
+      [`postgres://u:p@Hx.Example/db?lock_timeout=Sq7?x@Hu7`, 'Sq7?x@Hu7'],
+      // A "[" in the user name: its brackets were taken for an IPv6 address's, hiding the ":".
+      [`postgres://u[:Sq7rEt]@${h}/db?x@y`, 'Sq7rEt]'],
+      [`postgres://kw[:Sq7]rEt?x@${h}/db`, 'Sq7]rEt?x'],
+      [`postgres://u[x:Sq7rEt]z@${h}/db?k@v`, 'Sq7rEt]z'],
       // Second review: an "@" and then a "?" in the password; "#" and "&" in a password parameter.
       [`postgres://kw:Xk@9?mPq2@${h}/keyward`, 'Xk@9?mPq2'],
       [`postgres://${h}/db?password=Hu#2Sec`, 'Hu#2Sec'],
@@ -379,6 +513,25 @@ describe('database URLs naming a Unix socket, as libpq reads them', () => {
     }
   });
 
+  it("points a test's URL at its own database, whatever dbname the admin URL holds", () => {
+    // A dbname parameter wins over the path, as in libpq: the tests' stores opened the admin's database.
+    for (const [admin, url] of [
+      ['postgres://postgres@127.0.0.1:55432/postgres', 'postgres://postgres@127.0.0.1:55432/kw_t'],
+      [
+        'postgres://postgres@127.0.0.1:55432/postgres?dbname=postgres&options=-c%20a%3Db&d%62name=x',
+        'postgres://postgres@127.0.0.1:55432/kw_t?options=-c%20a%3Db',
+      ],
+      ['postgres://postgres@127.0.0.1:55432?dbname=postgres', 'postgres://postgres@127.0.0.1:55432/kw_t'],
+    ] as const) {
+      assert.equal(databaseUrlOn(admin, 'kw_t'), url, admin);
+      assert.equal(postgresTarget(databaseUrlOn(admin, 'kw_t')).database, 'kw_t', admin);
+    }
+    // A name that is no percent-encoding is no dbname: kept, and refused when the store is opened (it threw).
+    const bad = databaseUrlOn('postgres://postgres@127.0.0.1:55432/postgres?%zz=1', 'kw_t');
+    assert.equal(bad, 'postgres://postgres@127.0.0.1:55432/kw_t?%zz=1');
+    assert.throws(() => postgresTarget(bad), /expected a percent-encoded parameter name/);
+  });
+
   it('redacts the password of every form', () => {
     assert.equal(redactDatabaseUrl('postgres://u:s3cret@/db?host=/tmp/pg'), 'postgres://u:***@/db?host=/tmp/pg');
     assert.equal(
@@ -397,13 +550,28 @@ describe('database URLs naming a Unix socket, as libpq reads them', () => {
     for (const [url, redacted] of [
       // Passwords the URL grammar misreads, and query values holding an "@" (review of the fixes).
       ['postgres://postgres:s3cr3t/x@127.0.0.1:55432/postgres', 'postgres://postgres:***@127.0.0.1:55432/postgres'],
-      ['postgres://postgres:s3cr3t?x@127.0.0.1:55432/postgres', 'postgres://postgres:***'],
+      ['postgres://postgres:s3cr3t?x@127.0.0.1:55432/postgres', 'postgres://postgres:***@127.0.0.1:55432/postgres'],
       // An "@" after the "?" with a ":" before it may end a password holding a "?": all hidden.
       ['postgres://127.0.0.1:1/keyward?application_name=kw@eu&password=s3cret', 'postgres://127.0.0.1:***'],
       ['postgres://u:pw@h/d?application_name=a@b&password=s3cret', 'postgres://u:***'],
       // With no ":" before it (outside an IPv6 address's brackets), all past the host part.
       ['postgres://[::1]/d?sslrootcert=/etc/ca@2.pem&password=s3cret', 'postgres://[::1]/***'],
-      ['postgres://kw:Xk@9?mPq2@127.0.0.1:1/keyward', 'postgres://kw:***'],
+      // An "@" that no parameter's value holds (no "=" before it in its parameter) ends a password:
+      // the host after it is shown, up to an "&" or "#", which may begin a parameter of any reading.
+      ['postgres://kw:Xk@9?mPq2@127.0.0.1:1/keyward', 'postgres://kw:***@127.0.0.1:1/keyward'],
+      [
+        'postgres://kw:Xk@9?mPq2@h:1/kw?sslmode=require&password=s3cret',
+        'postgres://kw:***@h:1/kw?sslmode=require&***',
+      ],
+      ['postgres://kw:Xk@9?mPq2@h/kw?password=s3cret&x=1', 'postgres://kw:***@h/kw?password=***'],
+      ['postgres://kw:Xk@9?mPq2@h/kw#x', 'postgres://kw:***@h/kw#***'],
+      // Nor when a value holds it in some reading, a "?" before it or not: "Hu7" was shown.
+      ['postgres://u:p@h/db?lock_timeout=Sq7?x@Hu7', 'postgres://u:***'],
+      // Unless a password parameter comes before it, whose value may hold it.
+      ['postgres://u:x?password@h/db', 'postgres://u:***'],
+      ['postgres://u:Pw9?x@Zk8?password=Jq@h/db', 'postgres://u:***'],
+      ['postgres://u:Pw9?x@Zk8&PASSWORD=Jq@h/db', 'postgres://u:***'],
+      ['postgres://h/db?password=Jq9:Wz7@Vb8', 'postgres://h/***'],
       ['postgres://h:5432/d?password=p@ss', 'postgres://h:***'],
       ['postgres://h/d?password=p@ss', 'postgres://h/***'],
       // From a password parameter on, the rest: an unencoded "&" or "#" may be the password's.
