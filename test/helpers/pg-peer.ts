@@ -1,7 +1,7 @@
 /**
  * Peers that are not (or no longer) PostgreSQL, for the tests of a database that accepts a
  * connection and closes it before the login finishes (docs/operations.md, "When the database
- * fails"): a TCP balancer with no healthy backend, a pooler whose server died, an HTTP endpoint on
+ * goes away"): a TCP balancer with no healthy backend, a pooler whose server died, an HTTP endpoint on
  * the database's port.
  */
 import { connect, createServer } from 'node:net';
