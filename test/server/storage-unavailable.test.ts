@@ -15,12 +15,14 @@ import { KeywardError } from '../../lib/errors.js';
 import { decodeRecord } from '../../engine/audit/math/record.js';
 import { devBootstrap } from '../../engine/dev.js';
 import { Hsm } from '../../engine/hsm.js';
-import { readAuditRecords } from '../../engine/store/index.js';
+import { openStore, readAuditRecords } from '../../engine/store/index.js';
 import { errorMiddleware, statusFor } from '../../server/errors.js';
 import { createLogger } from '../../server/log.js';
+import { listen } from '../../server/main.js';
 import { sendThrown } from '../../server/transit/envelope.js';
+import { failingProxy } from '../helpers/pg-peer.js';
 import { startTestServer } from '../helpers/server.js';
-import { defaultTestDriver, openTestStore } from '../helpers/store.js';
+import { createTestDatabaseUrl, defaultTestDriver, openTestStore } from '../helpers/store.js';
 import type { TestStore } from '../helpers/store.js';
 
 const UNAVAILABLE = new Set(['STORAGE_UNAVAILABLE', 'AUDIT_UNAVAILABLE']);
@@ -164,6 +166,56 @@ describe('storage unavailable', () => {
       await s.close();
     }
   });
+
+  it(
+    'PostgreSQL: a database that turns into a peer closing every connection answers 503 and is not stormed',
+    { skip: defaultTestDriver() === 'postgres' ? false : 'needs KEYWARD_TEST_DRIVER=postgres' },
+    async () => {
+      // A TCP balancer whose backend died: it accepts and closes at once. The driver reconnected at
+      // once, forever, for every query waiting (hundreds to thousands of connections a second);
+      // now each failed connect fails its query and the pool backs off (at most 0.5 s).
+      const db = await createTestDatabaseUrl({ migrated: true });
+      const target = new URL(db.url);
+      const proxy = await failingProxy({ host: target.hostname, port: Number(target.port || 5432) });
+      target.host = `127.0.0.1:${proxy.port}`;
+      const store = await openStore({ databaseUrl: target.toString() });
+      const hsm = await Hsm.open({ store, statusOf: statusFor });
+      const running = await listen({
+        hsm,
+        log: createLogger({ write: () => {}, level: 'error' }),
+        listen: '127.0.0.1:0',
+      });
+      try {
+        await devBootstrap(hsm);
+        const call = () => fetch(running.url + '/v1/keys', { headers: { authorization: `Bearer ${unknownToken()}` } });
+        assert.equal((await call()).status, 401);
+        proxy.fail();
+        proxy.accepted = 0;
+        const t0 = performance.now();
+        while (performance.now() - t0 < 1000) {
+          await Promise.all(
+            Array.from({ length: 10 }, async () => {
+              const sent = performance.now();
+              const r = await call();
+              const body = (await r.json()) as { error: { code: string } };
+              assert.equal(r.status, 503, JSON.stringify(body));
+              assert.ok(UNAVAILABLE.has(body.error.code), body.error.code);
+              assert.equal(r.headers.get('retry-after'), '1');
+              assert.ok(performance.now() - sent < 2500, 'answered within the storage deadline');
+            }),
+          );
+        }
+        const perSecond = proxy.accepted / ((performance.now() - t0) / 1000);
+        // 11 connections (the pool's 10 and the audit append's), each retrying at most every 0.5 s.
+        assert.ok(perSecond < 30, `${proxy.accepted} connections in ${performance.now() - t0} ms`);
+      } finally {
+        await running.close();
+        await store.close();
+        await proxy.close();
+        await db.drop();
+      }
+    },
+  );
 
   it(
     'PostgreSQL: after every pooled connection is killed, 30 concurrent database-bound requests succeed',

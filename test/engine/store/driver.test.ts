@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { readdirSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -30,6 +31,7 @@ import {
   openTestStore,
   pgliteTestImage,
 } from '../../helpers/store.js';
+import { closingPeer } from '../../helpers/pg-peer.js';
 
 const TABLES = [
   'approval_grants',
@@ -377,6 +379,38 @@ describe('store driver (errors and names)', () => {
       /^postgres: cannot open PostgreSQL at postgres:\/\/keyward:\*\*\*@127\.0\.0\.1:1\/keyward: /,
     );
     assert.match(err.message, /ECONNREFUSED/);
+  });
+
+  it('a peer that closes before PostgreSQL is ready, or answers HTTP, is STORAGE_UNAVAILABLE at once', async () => {
+    // The driver reconnected at once, forever, to a peer that closed before the login finished:
+    // openStore never settled and thousands of connections a second were opened.
+    const fds = () => readdirSync('/proc/self/fd').length;
+    for (const [answer, sslmode] of [
+      [undefined, 'disable'],
+      [undefined, 'require'],
+      ['HTTP/1.1 400 Bad Request\r\n\r\n', 'prefer'],
+    ] as const) {
+      const before = fds();
+      const peer = await closingPeer(answer);
+      const t0 = performance.now();
+      const url = `postgres://keyward:pw-Closer-9@127.0.0.1:${peer.port}/keyward?sslmode=${sslmode}`;
+      const err = await assertUnavailable(
+        Promise.race([
+          openStore({ databaseUrl: url }),
+          new Promise((r) => setTimeout(r, 2500, 'still opening after 2.5 s')),
+        ]),
+        'pw-Closer-9',
+      );
+      const ms = performance.now() - t0;
+      assert.ok(ms < 2000, `${sslmode}: failed after ${ms} ms`);
+      assert.match(
+        err.message,
+        new RegExp(`at postgres://keyward:\\*\\*\\*@127\\.0\\.0\\.1:${peer.port}/keyward.*CONNECTION_CLOSED`),
+      );
+      assert.ok(peer.accepted <= 2, `${sslmode}: ${peer.accepted} connections`);
+      await peer.close();
+      assert.equal(fds(), before, `${sslmode}: no socket left open`);
+    }
   });
 
   it('a malformed database URL is STORAGE_UNAVAILABLE without the password', async () => {
