@@ -22,7 +22,6 @@ import { mkdir, open, readFile, readdir, realpath, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { inspect } from 'node:util';
-import { isIP } from 'node:net';
 import { PGlite } from '@electric-sql/pglite';
 import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core';
 import { drizzle as drizzlePglite } from 'drizzle-orm/pglite';
@@ -31,8 +30,7 @@ import { drizzle as drizzlePostgres } from 'drizzle-orm/postgres-js';
 import { migrate as migratePostgres } from 'drizzle-orm/postgres-js/migrator';
 import postgres from 'postgres';
 import { KeywardError } from '../../lib/errors.js';
-import { postgresConnectOptions, postgresConnection, TARGET_SESSION_ATTRS } from './pg-socket.js';
-import { SSL_MODES } from './pg-tls.js';
+import { postgresConnectOptions, postgresConnection, takesParameterValue } from './pg-socket.js';
 import * as schema from './schema.js';
 
 /** Where drizzle keeps its record of applied migrations (the same names as drizzle.config.ts). */
@@ -146,7 +144,8 @@ export function migrationsFolder(fromUrl: string = import.meta.url): string {
  *   an `&` or `#` when that `@` can only end a password (see showsHostAfter);
  * - from a `password` query parameter on (its decoded name, any case), the rest of the query and any
  *   fragment are hidden: an unencoded `&` or `#` may be part of the password;
- * - any other parameter's value is hidden but one Keyward reads and takes as it stands (SHOWN):
+ * - any other parameter's value is hidden but one Keyward reads and takes as it stands
+ *   (takesParameterValue, engine/store/pg-socket.ts):
  *   `sslmode=require` stays, `sslmode=Hu7Tr9xQ` or `lock_timeout=5000` does not;
  * - anything that is no URL (libpq's `key=value` form) has its `password=` values hidden, quoted
  *   ones with their `\'` escapes, an unterminated quote to the end.
@@ -206,7 +205,7 @@ function isPasswordName(name: string): boolean {
 /**
  * `rest` (a URL's text after its scheme) with everything from its first `password` query parameter's
  * value on hidden, and the value of every other parameter but one Keyward reads and would take as it
- * stands (SHOWN): a value it refuses, or one of a parameter it does not know (a server setting, or a
+ * stands (takesParameterValue): a value it refuses, or one of a parameter it does not know (a server setting, or a
  * libpq parameter it refuses), may be a secret pasted in the wrong place.
  */
 function redactPasswordParams(rest: string): string {
@@ -219,31 +218,10 @@ function redactPasswordParams(rest: string): string {
     const name = eq < 0 ? p : p.slice(0, eq);
     if (isPasswordName(name)) return `${rest.slice(0, q)}?${[...shown, `${name}=***`].join('&')}`;
     // Without "=" (refused) it may be all secret.
-    shown.push(eq < 0 ? '***' : SHOWN.get(name)?.(decoded(p.slice(eq + 1))) ? p : `${name}=***`);
+    shown.push(eq < 0 ? '***' : takesParameterValue(name, decoded(p.slice(eq + 1))) ? p : `${name}=***`);
   }
   return `${rest.slice(0, q)}?${shown.join('&')}`;
 }
-
-/**
- * The parameters whose values reports show (by their name as written: `Sslmode` is refused), when
- * the test passes: libpq's that Keyward reads, each value as Keyward takes it (engine/store/pg-socket.ts,
- * pg-tls.ts).
- */
-const SHOWN = new Map<string, (value: string) => boolean>([
-  ['host', () => true],
-  ['hostaddr', (v) => isIP(v) !== 0],
-  ['port', (v) => /^\d{0,5}$/.test(v)],
-  ['dbname', () => true],
-  ['user', () => true],
-  ['connect_timeout', (v) => /^\d+$/.test(v.trim())],
-  ['client_encoding', (v) => /^(utf-?8|unicode)$/i.test(v)],
-  ['application_name', () => true],
-  ['fallback_application_name', () => true],
-  ['sslmode', (v) => (SSL_MODES as readonly string[]).includes(v)],
-  ['sslrootcert', () => true],
-  ['sslnegotiation', (v) => v === 'postgres' || v === 'direct'],
-  ['target_session_attrs', (v) => TARGET_SESSION_ATTRS.includes(v)],
-]);
 
 /** `s` percent-decoded, or as it is when it is no percent-encoding. */
 function decoded(s: string): string {

@@ -28,7 +28,7 @@
  */
 import { Socket, isIP } from 'node:net';
 import type postgres from 'postgres';
-import { postgresTls, serverName } from './pg-tls.js';
+import { SSL_MODES, postgresTls, serverName } from './pg-tls.js';
 import type { PostgresSsl } from './pg-tls.js';
 
 /**
@@ -142,7 +142,37 @@ const LIBPQ_OTHER = new Set([
 ]);
 
 /** target_session_attrs's values, libpq's: the driver takes all but "any", its default. */
-export const TARGET_SESSION_ATTRS = ['any', 'read-write', 'read-only', 'primary', 'standby', 'prefer-standby'];
+const TARGET_SESSION_ATTRS = ['any', 'read-write', 'read-only', 'primary', 'standby', 'prefer-standby'];
+
+/** client_encoding's values the driver can work with: it reads and writes UTF-8 only. */
+const UTF8 = /^(utf-?8|unicode)$/i;
+
+/**
+ * Of libpq's parameters Keyward reads, the values it takes as they stand, by name as written
+ * (`Sslmode` is refused): what reports of a database URL may show (redactDatabaseUrl, in
+ * engine/store/driver.ts). Any other value, one refused or of a parameter Keyward does not know, may
+ * be a secret pasted in the wrong place.
+ */
+const TAKEN = new Map<string, (value: string) => boolean>([
+  ['host', () => true],
+  ['hostaddr', (v) => isIP(v) !== 0],
+  ['port', (v) => /^\d{0,5}$/.test(v)],
+  ['dbname', () => true],
+  ['user', () => true],
+  ['connect_timeout', (v) => /^\d+$/.test(v.trim())],
+  ['client_encoding', (v) => UTF8.test(v)],
+  ['application_name', () => true],
+  ['fallback_application_name', () => true],
+  ['sslmode', (v) => (SSL_MODES as readonly string[]).includes(v)],
+  ['sslrootcert', () => true],
+  ['sslnegotiation', (v) => v === 'postgres' || v === 'direct'],
+  ['target_session_attrs', (v) => TARGET_SESSION_ATTRS.includes(v)],
+]);
+
+/** Whether Keyward reads the URL parameter `name` and takes its (decoded) `value` as it stands. */
+export function takesParameterValue(name: string, value: string): boolean {
+  return TAKEN.get(name)?.(value) ?? false;
+}
 
 const SUPPORTED =
   'host, hostaddr, port, dbname, user, password, connect_timeout, application_name, options, sslmode, ' +
@@ -363,7 +393,7 @@ function connectionParameters(
   };
   const encoding = params.get('client_encoding');
   // The driver reads and writes UTF-8 only: another encoding would corrupt every non-ASCII text.
-  if (encoding !== undefined && !/^(utf-?8|unicode)$/i.test(encoding))
+  if (encoding !== undefined && !UTF8.test(encoding))
     throw new RangeError('expected client_encoding UTF8 in the database URL');
   const timeout = params.get('connect_timeout');
   if (timeout === undefined) return who;
