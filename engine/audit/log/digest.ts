@@ -37,12 +37,20 @@ export function leafHashesInto(
   out?: Buffer,
   offset = 0,
 ): { hashes: Buffer; count: number; bytes: number } {
-  const len = Buffer.byteLength(text, 'utf8');
-  if (scratch.length < len + 1 && len + 1 <= SCRATCH_MAX)
-    scratch = Buffer.allocUnsafeSlow(Math.min(SCRATCH_MAX, Math.max(len + 1, 2 * scratch.length)));
-  const buf = scratch.length > len ? scratch.subarray(0, len + 1) : Buffer.allocUnsafeSlow(len + 1);
+  // Written straight into the scratch buffer when it fits: `write` stops before a character that
+  // does not fit whole, so 4 bytes left over (a character's most) mean the whole text was written,
+  // and the text's UTF-8 length need not be counted first (a second pass over a batch's leaves).
+  let len = scratch.write(text, 1, 'utf8');
+  let buf: Buffer;
+  if (len + 1 <= scratch.length - 4) buf = scratch.subarray(0, len + 1);
+  else {
+    len = Buffer.byteLength(text, 'utf8');
+    if (scratch.length < len + 1 && len + 1 <= SCRATCH_MAX)
+      scratch = Buffer.allocUnsafeSlow(Math.min(SCRATCH_MAX, Math.max(len + 1, 2 * scratch.length)));
+    buf = scratch.length > len ? scratch.subarray(0, len + 1) : Buffer.allocUnsafeSlow(len + 1);
+    buf.write(text, 1, 'utf8');
+  }
   buf[0] = 0x00;
-  buf.write(text, 1, 'utf8');
   let count = 1;
   for (let at = buf.indexOf(0x0a, 1); at >= 0; at = buf.indexOf(0x0a, at + 1)) count++;
   const hashes = out ?? Buffer.allocUnsafe(32 * count);
