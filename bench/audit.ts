@@ -119,22 +119,8 @@ import { Client, http200, load, round, startChild, summarize } from './helpers/h
 import type { Child, LoadResult, Slice } from './helpers/http.js';
 import { benchPostgres, benchSql } from './helpers/pg.js';
 import type { BenchPostgres } from './helpers/pg.js';
-import { Checks, isSmoke, median, option, procCpuSeconds, table } from './util.js';
+import { Checks, isSmoke, median, option, optionList, procCpuSeconds, table } from './util.js';
 import type { BenchOptions } from './util.js';
-
-/**
- * `--name=16,64` (or `--name 16`): positive integers, each once, in the order given; `dflt` when absent.
- */
-function counts(args: string[], name: string, dflt: readonly number[]): number[] {
-  const i = args.findIndex((x) => x === `--${name}` || x.startsWith(`--${name}=`));
-  if (i < 0) return [...dflt];
-  const a = args[i]!;
-  const text = a.includes('=') ? a.slice(name.length + 3) : (args[i + 1] ?? '');
-  const list = text.split(',').map((x) => Number(x.trim()));
-  if (text === '' || list.some((n) => !Number.isSafeInteger(n) || n <= 0) || new Set(list).size !== list.length)
-    throw new RangeError(`--${name}: expected positive integers separated by commas (e.g. 16,64), got "${text}"`);
-  return list;
-}
 
 const TARGETS = { groupOverSingle: 10, auditOnOverOff: 0.8, verifyRecordsPerSec: 100_000 } as const;
 const PAGE = 10_000;
@@ -1294,7 +1280,7 @@ export async function main({ json, args }: BenchOptions): Promise<void> {
   const smoke = isSmoke(args);
   const concurrency = Math.floor(option(args, 'concurrency', 64));
   const appendSliceMs = option(args, 'append-slice', 1, 0.25) * 1000;
-  const httpConcurrencies = counts(args, 'http-concurrency', [16]);
+  const httpConcurrencies = optionList(args, 'http-concurrency', [16]);
   const sliceMs = option(args, 'slice', 3, 0.4) * 1000;
   const warmupMs = option(args, 'warmup', 1, 0.2) * 1000;
   const minRecords = Math.floor(option(args, 'min-records', 50_000, 2_000));
@@ -1649,7 +1635,7 @@ function printEncrypt(part2: EncryptFigures, sliceMs: number): void {
   console.log(
     `on / off: ${part2.onOverOff}` +
       (part2.recordsCommittedOn !== undefined
-        ? `  (audit-on log: ${part2.recordsCommittedOn} records, encrypt leaves ${part2.serverLeafBytesMean ?? '?'} bytes on average)`
+        ? `  (audit-on log, whole run: ${part2.recordsCommittedOn} records, encrypt leaves ${part2.serverLeafBytesMean ?? '?'} bytes on average)`
         : ''),
   );
   if (part2.appendsOn)

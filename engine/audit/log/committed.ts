@@ -58,7 +58,8 @@ export class CommittedBatches {
    * are the two halves of one (the log's #build allocates them so), else a copy (small slices of
    * Buffer's shared pool, kept for seconds each, would pin a whole 8 KiB pool slab). Kept as they
    * are means the caller must never write into that buffer again (log.ts's #build makes a new one
-   * per batch).
+   * per batch). `batch.chains` must be the chain values computed from `batch.hashes` (the
+   * integrator checks only a kept batch's first chain value, against the record before it).
    */
   add(batch: CommittedBatch): void {
     const { n } = batch;

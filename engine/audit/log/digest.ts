@@ -1,7 +1,7 @@
 /**
  * SHA-256 for the audit log's write side (the batch build in log.ts, the integrator's round), where
- * every record costs about four hashes: its leaf hash, its chain value, the integrator's check of
- * that chain value and a tree node. node:crypto's one-shot `hash()` gives the digest as latin1 text
+ * every record costs about three hashes: its leaf hash, its chain value and a tree node (the
+ * integrator checks one chain value per batch this node committed, every one of other batches). node:crypto's one-shot `hash()` gives the digest as latin1 text
  * here (one byte per character) and it is written into a buffer the caller already holds
  * (`sha256Into`, shared with the verifier: engine/audit/verifier/sha256-fast.ts). Asked for
  * a Buffer, `hash()` allocates a new ArrayBuffer for every digest, which costs more than the
