@@ -26,7 +26,8 @@
  * 2. End-to-end 1 KiB encrypt (aes256-gcm) over real HTTP on loopback with audit on vs off: two
  *    servers in their own processes (bench/helpers/audit-server.ts; the off one is
  *    `Hsm.open({audit: false})`), each on its own database; an app-role token; 16 requests in
- *    flight on a keep-alive agent; a warm-up, then slices alternating on/off (on, off, off, on, on,
+ *    flight on a keep-alive agent (or each of the counts --http-concurrency lists, in turn within
+ *    each group of slices); a warm-up, then slices alternating on/off (on, off, off, on, on,
  *    off) so machine noise falls on both. The ratio on/off is the figure. Beside them, the bare Koa
  *    AES-GCM endpoint of bench/api (bench/helpers/bare-aead-server.ts: no auth, policy, audit or
  *    database), in slices of its own among theirs: full pipeline (audit on) ÷ bare is issue 14's
@@ -65,8 +66,11 @@
  * it answers is durable; beside the audit-on server it says what waiting for the flush costs the
  * server's CPU),
  * --concurrency=N (appenders, default 64), --append-slice=SECONDS (each of the 3 slices per append
- * mode, default 1), --http-concurrency=N (default 16), --slice=SECONDS (each of the 3 slices per
- * side, default 3), --warmup=SECONDS (default 1), --min-records=N (default 50000).
+ * mode, default 1), --http-concurrency=N[,N…] (default 16; several, e.g. 16,64: part 2 at each count
+ * on the same servers, the counts' slices interleaved, each figure printed; the targets judge the
+ * figure at 16, issue 14's setting, when it is listed, else the first, and show the others beside
+ * it), --slice=SECONDS (each of the 3 slices per side and count, default 3), --warmup=SECONDS
+ * (default 1), --min-records=N (default 50000).
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -115,7 +119,7 @@ import { Client, http200, load, round, startChild, summarize } from './helpers/h
 import type { Child, LoadResult, Slice } from './helpers/http.js';
 import { benchPostgres, benchSql } from './helpers/pg.js';
 import type { BenchPostgres } from './helpers/pg.js';
-import { Checks, isSmoke, median, option, procCpuSeconds, table } from './util.js';
+import { Checks, isSmoke, median, option, optionList, procCpuSeconds, table } from './util.js';
 import type { BenchOptions } from './util.js';
 
 const TARGETS = { groupOverSingle: 10, auditOnOverOff: 0.8, verifyRecordsPerSec: 100_000 } as const;
@@ -349,6 +353,8 @@ async function appends(
 // Part 2: encrypt over HTTP, audit on vs off
 
 interface EncryptFigures {
+  /** Requests in flight on each side. */
+  concurrency: number;
   on: LoadResult;
   off: LoadResult;
   onOverOff: number;
@@ -363,7 +369,7 @@ interface EncryptFigures {
   compared?: LoadResult & { flushes: number; integrateMs?: number; asyncCommit?: true };
   onOverCompared?: number;
   sliceOrder: string;
-  /** Records in the audit-on server's log after the run (≥ its successful requests). */
+  /** Records in the audit-on server's log after the run (≥ its successful requests at every count). */
   recordsCommittedOn?: number;
   /** Every successful audit-on request in the windows has its record (records ≥ successes). */
   recordsCoverRequests?: boolean;
@@ -473,7 +479,7 @@ function auditAppendMetrics(text: string): { seconds: number; statements: number
 async function encryptOnOff(
   pg: BenchPostgres | undefined,
   o: {
-    concurrency: number;
+    concurrencies: readonly number[];
     sliceMs: number;
     warmupMs: number;
     flushes: number | undefined;
@@ -485,7 +491,7 @@ async function encryptOnOff(
   started: Child[],
   clients: Client[],
   log: (s: string) => void,
-): Promise<EncryptFigures> {
+): Promise<EncryptFigures[]> {
   const dbs = pg
     ? await Promise.all([pg.createDatabase('on'), pg.createDatabase('off'), pg.createDatabase('compared')])
     : undefined;
@@ -544,6 +550,7 @@ async function encryptOnOff(
   const plaintext = randomBytes(1024).toString('base64');
   const body = Buffer.from(JSON.stringify({ plaintext }));
   const admins: Client[] = [];
+  // An app-role token and the key on each server; then one client per count of requests in flight.
   const setup = async (c: Child) => {
     const admin = new Client(c.addr, 2, c.hello.rootToken as string);
     clients.push(admin);
@@ -554,85 +561,108 @@ async function encryptOnOff(
       ttl: '1h',
     });
     await admin.json('POST', '/v1/keys', { name: 'bench-aes', type: 'aes256-gcm' });
-    const app = new Client(c.addr, o.concurrency, token as string);
-    clients.push(app);
-    const r = await app.send('POST', '/v1/keys/bench-aes/encrypt', body);
-    const v = JSON.parse(r.body.toString('utf8'));
-    if (r.status !== 200 || typeof v.ciphertext !== 'string')
-      throw new Error(`encrypt on ${c.addr} → ${r.status}: ${r.body.toString('utf8').slice(0, 300)}`);
-    return () => app.send('POST', '/v1/keys/bench-aes/encrypt', body);
+    return async (n: number) => {
+      const app = new Client(c.addr, n, token as string);
+      clients.push(app);
+      const r = await app.send('POST', '/v1/keys/bench-aes/encrypt', body);
+      const v = JSON.parse(r.body.toString('utf8'));
+      if (r.status !== 200 || typeof v.ciphertext !== 'string')
+        throw new Error(`encrypt on ${c.addr} → ${r.status}: ${r.body.toString('utf8').slice(0, 300)}`);
+      return () => app.send('POST', '/v1/keys/bench-aes/encrypt', body);
+    };
   };
-  const callOn = await setup(on);
-  const callOff = await setup(off);
-  const callCompared = compared ? await setup(compared) : undefined;
+  const onAt = await setup(on);
+  const offAt = await setup(off);
+  const comparedAt = compared ? await setup(compared) : undefined;
   // The bare endpoint: no token, the same body; its answer checked like the servers'.
-  const bareClient = new Client(bare.addr, o.concurrency);
-  clients.push(bareClient);
-  const callBare = () => bareClient.send('POST', '/encrypt', body);
-  {
+  const bareAt = async (n: number) => {
+    const bareClient = new Client(bare.addr, n);
+    clients.push(bareClient);
+    const callBare = () => bareClient.send('POST', '/encrypt', body);
     const r = await callBare();
     if (r.status !== 200 || !String(JSON.parse(r.body.toString('utf8')).ciphertext).startsWith('kw:v1:'))
       throw new Error(`bare encrypt → ${r.status}: ${r.body.toString('utf8').slice(0, 300)}`);
+    return callBare;
+  };
+  // One level per count of requests in flight, all on the same servers: their calls, slices and sums.
+  const levels: Level[] = [];
+  for (const n of o.concurrencies) {
+    levels.push({
+      n,
+      call: {
+        on: await onAt(n),
+        off: await offAt(n),
+        bare: await bareAt(n),
+        ...(comparedAt ? { cmp: await comparedAt(n) } : {}),
+      },
+      slices: { on: [], off: [], bare: [], cmp: [] },
+      cpu: {
+        on: 0,
+        off: 0,
+        cmp: 0,
+        onDone: 0,
+        offDone: 0,
+        cmpDone: 0,
+        pg: 0,
+        pgStatements: 0,
+        pgRecords: 0,
+        backends: 0,
+      },
+      wal: { on: { syncs: 0, syncMs: 0, bytes: 0, timed: true }, cmp: { syncs: 0, syncMs: 0, bytes: 0, timed: true } },
+      appends: { seconds: 0, statements: 0, records: 0 },
+    });
   }
-  const opts = (warmupMs: number) => ({ concurrency: o.concurrency, warmupMs, durationMs: o.sliceMs, ok: http200 });
-  const order = (
-    callCompared
-      ? ['on', 'cmp', 'off', 'bare', 'bare', 'off', 'cmp', 'on', 'on', 'cmp', 'bare', 'off']
-      : ['on', 'off', 'bare', 'bare', 'off', 'on', 'on', 'bare', 'off']
-  ) as readonly ('on' | 'off' | 'bare' | 'cmp')[];
+  const triples = (
+    comparedAt
+      ? [
+          ['on', 'cmp', 'off', 'bare'],
+          ['bare', 'off', 'cmp', 'on'],
+          ['on', 'cmp', 'bare', 'off'],
+        ]
+      : [
+          ['on', 'off', 'bare'],
+          ['bare', 'off', 'on'],
+          ['on', 'bare', 'off'],
+        ]
+  ) as readonly (readonly Side[])[];
+  // Each group of slices runs at every count before the next group: the counts' slices interleave,
+  // so the machine's noise falls on all of them alike.
+  const order: { level: Level; side: Side }[] = [];
+  for (const t of triples) for (const level of levels) for (const side of t) order.push({ level, side });
+  const sliceOrder = triples.map((t) => t.join(',')).join(',');
+  const opts = (n: number, warmupMs: number) => ({ concurrency: n, warmupMs, durationMs: o.sliceMs, ok: http200 });
   log(
-    `encrypt: ${o.concurrency} in flight, warm-up ${o.warmupMs / 1000} s each, then 3 slices of ${o.sliceMs / 1000} s per side (${order.join(', ')})...`,
+    `encrypt: ${o.concurrencies.join(' and ')} in flight, warm-up ${o.warmupMs / 1000} s each, then 3 slices of ${o.sliceMs / 1000} s per side${levels.length > 1 ? ' and count' : ''} (${sliceOrder}${levels.length > 1 ? `, each group at ${o.concurrencies.join(' then ')}` : ''})...`,
   );
-  await load(callOn, { ...opts(o.warmupMs), durationMs: 1 });
-  await load(callOff, { ...opts(o.warmupMs), durationMs: 1 });
-  await load(callBare, { ...opts(o.warmupMs), durationMs: 1 });
-  if (callCompared) await load(callCompared, { ...opts(o.warmupMs), durationMs: 1 });
-  const sCompared: Slice[] = [];
-  const sOn: Slice[] = [];
-  const sOff: Slice[] = [];
-  const sBare: Slice[] = [];
+  for (const level of levels)
+    for (const side of ['on', 'off', 'bare', 'cmp'] as const) {
+      const call = level.call[side];
+      if (call) await load(call, { ...opts(level.n, o.warmupMs), durationMs: 1 });
+    }
   const metricsOn = async () => {
     const r = await admins[0]!.send('GET', '/metrics');
     return r.status === 200 ? auditAppendMetrics(r.body.toString('utf8')) : undefined;
   };
   // pg_stat_wal is the cluster's: summed over each audit-on server's own slices (one loaded at a time).
-  const walSum = {
-    on: { syncs: 0, syncMs: 0, bytes: 0, timed: true },
-    cmp: { syncs: 0, syncMs: 0, bytes: 0, timed: true },
-  };
   let walSeen = wal !== undefined;
+  let metricsSeen = true;
   // CPU over the on and off slices (see EncryptFigures.cpu): the servers' processes, and the audit-on
   // database's backends with its statements (/metrics) over the same slices.
-  const cpu = {
-    on: 0,
-    off: 0,
-    cmp: 0,
-    onDone: 0,
-    offDone: 0,
-    cmpDone: 0,
-    pg: 0,
-    pgStatements: 0,
-    pgRecords: 0,
-    backends: 0,
-  };
   let cpuSeen = procCpuSeconds(on.proc.pid) !== undefined && procCpuSeconds(off.proc.pid) !== undefined;
   let pgSeen = cpuSeen && wal !== undefined;
-  const m0 = await metricsOn();
   try {
-    for (const side of order) {
+    for (const { level, side } of order) {
       const w0 = wal && (side === 'on' || side === 'cmp') ? await walCounters(wal) : undefined;
       const server = side === 'on' ? on : side === 'off' ? off : side === 'cmp' ? compared : undefined;
       const backends = side === 'on' && pgSeen ? await localBackends(wal!, dbs![0]!.name) : [];
-      const pm0 = backends.length > 0 ? await metricsOn() : undefined;
+      const pm0 = side === 'on' ? await metricsOn() : undefined;
       const b0 = backends.map((pid) => procCpuSeconds(pid));
       const c0 = procCpuSeconds(server?.proc.pid);
-      let slice: Slice;
-      if (side === 'on') sOn.push((slice = await load(callOn, opts(150))));
-      else if (side === 'off') sOff.push((slice = await load(callOff, opts(150))));
-      else if (side === 'cmp') sCompared.push((slice = await load(callCompared!, opts(150))));
-      else sBare.push((slice = await load(callBare, opts(150))));
+      const slice = await load(level.call[side]!, opts(level.n, 150));
+      level.slices[side].push(slice);
       const c1 = procCpuSeconds(server?.proc.pid);
       const b1 = backends.map((pid) => procCpuSeconds(pid));
+      const cpu = level.cpu;
       if (server && cpuSeen) {
         // The window's CPU over its successes; the server's CPU during warm-up and tail is included
         // (150 ms against slices of seconds), the same way on both sides.
@@ -641,16 +671,24 @@ async function encryptOnOff(
         else if (side === 'off') ((cpu.off += c1 - c0), (cpu.offDone += slice.completed));
         else ((cpu.cmp += c1 - c0), (cpu.cmpDone += slice.completed));
       }
-      if (side === 'on' && pgSeen) {
-        const pm1 = pm0 ? await metricsOn() : undefined;
-        if (backends.length === 0 || !pm0 || !pm1) pgSeen = false;
+      if (side === 'on') {
+        const pm1 = await metricsOn();
+        if (!pm0 || !pm1) metricsSeen = pgSeen = false;
         else {
-          // A backend that exited during the slice (idle timeout: 30 s, longer than a slice) is left out.
-          for (let i = 0; i < backends.length; i++)
-            if (b0[i] !== undefined && b1[i] !== undefined) cpu.pg += b1[i]! - b0[i]!;
-          cpu.pgStatements += pm1.statements - pm0.statements;
-          cpu.pgRecords += pm1.records - pm0.records;
-          cpu.backends = Math.max(cpu.backends, backends.length);
+          level.appends.seconds += pm1.seconds - pm0.seconds;
+          level.appends.statements += pm1.statements - pm0.statements;
+          level.appends.records += pm1.records - pm0.records;
+        }
+        if (pgSeen) {
+          if (backends.length === 0) pgSeen = false;
+          else {
+            // A backend that exited during the slice (idle timeout: 30 s, longer than a slice) is left out.
+            for (let i = 0; i < backends.length; i++)
+              if (b0[i] !== undefined && b1[i] !== undefined) cpu.pg += b1[i]! - b0[i]!;
+            cpu.pgStatements += pm1!.statements - pm0!.statements;
+            cpu.pgRecords += pm1!.records - pm0!.records;
+            cpu.backends = Math.max(cpu.backends, backends.length);
+          }
         }
       }
       if (side !== 'on' && side !== 'cmp') continue;
@@ -659,7 +697,7 @@ async function encryptOnOff(
         walSeen = false;
         continue;
       }
-      const acc = walSum[side];
+      const acc = level.wal[side];
       acc.syncs += w1.syncs - w0.syncs;
       acc.syncMs += w1.syncMs - w0.syncMs;
       acc.bytes += w1.bytes - w0.bytes;
@@ -668,37 +706,106 @@ async function encryptOnOff(
   } finally {
     await wal?.end({ timeout: 1 });
   }
-  const m1 = await metricsOn();
-  const onR = summarize(sOn);
-  const offR = summarize(sOff);
-  const bareR = summarize(sBare);
+  const all = levels.map((level) =>
+    levelFigures(level, sliceOrder, {
+      walSeen,
+      cpuSeen,
+      pgSeen,
+      metricsSeen,
+      compare: { flushes: o.compareFlushes, integrateMs: o.compareIntegrateMs, asyncCommit: o.compareAsyncCommit },
+    }),
+  );
+  if (dbs) {
+    const s = await openStore({ databaseUrl: dbs[0]!.url });
+    try {
+      // Every acknowledged audit-on request, at every count, has its record.
+      const committed = await auditHeadSize(s.db);
+      const acknowledged = all.reduce((t, f) => t + f.on.completed, 0);
+      const [row] = await queryRows<{ b: string | number | null }>(
+        s.db,
+        sql`select avg(octet_length(leaf))::float8 as b from audit_records where leaf like '%"operation":"encrypt"%'`,
+      );
+      for (const f of all) {
+        f.recordsCommittedOn = committed;
+        f.recordsCoverRequests = committed >= acknowledged;
+        if (row?.b !== null && row?.b !== undefined) f.serverLeafBytesMean = round(Number(row.b), 0);
+      }
+    } finally {
+      await s.close();
+    }
+  }
+  return all;
+}
+
+type Side = 'on' | 'off' | 'bare' | 'cmp';
+
+/** One count of requests in flight in part 2: its calls per side, its slices, and its sums over them. */
+interface Level {
+  n: number;
+  call: Partial<Record<Side, () => Promise<{ status: number; body: Buffer }>>>;
+  slices: Record<Side, Slice[]>;
+  cpu: {
+    on: number;
+    off: number;
+    cmp: number;
+    onDone: number;
+    offDone: number;
+    cmpDone: number;
+    pg: number;
+    pgStatements: number;
+    pgRecords: number;
+    backends: number;
+  };
+  wal: Record<'on' | 'cmp', { syncs: number; syncMs: number; bytes: number; timed: boolean }>;
+  /** The audit-on server's /metrics deltas over this level's audit-on slices. */
+  appends: { seconds: number; statements: number; records: number };
+}
+
+/** A level's figures (EncryptFigures), from its slices and sums. */
+function levelFigures(
+  level: Level,
+  sliceOrder: string,
+  seen: {
+    walSeen: boolean;
+    cpuSeen: boolean;
+    pgSeen: boolean;
+    metricsSeen: boolean;
+    compare: { flushes: number | undefined; integrateMs: number | undefined; asyncCommit: boolean };
+  },
+): EncryptFigures {
+  const onR = summarize(level.slices.on);
+  const offR = summarize(level.slices.off);
+  const bareR = summarize(level.slices.bare);
   const figures: EncryptFigures = {
+    concurrency: level.n,
     on: onR,
     off: offR,
     onOverOff: round(onR.rps / offR.rps, 3),
     bare: bareR,
     onOverBare: round(onR.rps / bareR.rps, 3),
-    sliceOrder: order.join(','),
+    sliceOrder,
   };
+  const sCompared = level.slices.cmp;
   if (sCompared.length > 0) {
     figures.compared = {
       ...summarize(sCompared),
-      flushes: o.compareFlushes ?? 1,
-      ...(o.compareIntegrateMs ? { integrateMs: o.compareIntegrateMs } : {}),
-      ...(o.compareAsyncCommit ? { asyncCommit: true as const } : {}),
+      flushes: seen.compare.flushes ?? 1,
+      ...(seen.compare.integrateMs ? { integrateMs: seen.compare.integrateMs } : {}),
+      ...(seen.compare.asyncCommit ? { asyncCommit: true as const } : {}),
     };
     figures.onOverCompared = round(onR.rps / figures.compared.rps, 3);
   }
-  if (walSeen) {
-    const walFigures = (w: typeof walSum.on): WalFigures => ({
+  if (seen.walSeen) {
+    const walFigures = (w: Level['wal']['on']): WalFigures => ({
       flushes: w.syncs,
       ...(w.timed && w.syncs > 0 ? { meanFlushMs: round(w.syncMs / w.syncs, 3) } : {}),
       walKB: round(w.bytes / 1024, 0),
     });
-    figures.walOn = walFigures(walSum.on);
-    if (sCompared.length > 0) figures.walCompared = walFigures(walSum.cmp);
+    figures.walOn = walFigures(level.wal.on);
+    if (sCompared.length > 0) figures.walCompared = walFigures(level.wal.cmp);
   }
-  if (cpuSeen && cpu.onDone > 0 && cpu.offDone > 0) {
+  const cpu = level.cpu;
+  if (seen.cpuSeen && cpu.onDone > 0 && cpu.offDone > 0) {
     const onUs = (cpu.on * 1e6) / cpu.onDone;
     const offUs = (cpu.off * 1e6) / cpu.offDone;
     figures.cpu = {
@@ -706,7 +813,7 @@ async function encryptOnOff(
       serverOffUsPerRequest: round(offUs, 1),
       auditUsPerRequest: round(onUs - offUs, 1),
       ...(cpu.cmpDone > 0 ? { serverComparedUsPerRequest: round((cpu.cmp * 1e6) / cpu.cmpDone, 1) } : {}),
-      ...(pgSeen && cpu.pgStatements > 0
+      ...(seen.pgSeen && cpu.pgStatements > 0
         ? {
             postgresOn: {
               usPerStatement: round((cpu.pg * 1e6) / cpu.pgStatements, 1),
@@ -718,28 +825,15 @@ async function encryptOnOff(
         : {}),
     };
   }
-  if (m0 && m1 && m1.statements > m0.statements)
+  const a = level.appends;
+  if (seen.metricsSeen && a.statements > 0)
     figures.appendsOn = {
-      statements: m1.statements - m0.statements,
-      recordsPerStatement: round((m1.records - m0.records) / (m1.statements - m0.statements), 1),
-      meanStatementMs: round(((m1.seconds - m0.seconds) * 1000) / (m1.statements - m0.statements), 3),
+      statements: a.statements,
+      recordsPerStatement: round(a.records / a.statements, 1),
+      meanStatementMs: round((a.seconds * 1000) / a.statements, 3),
       // The slices' windows plus their 150 ms warm-ups, when the server also appended.
-      busyFraction: round((m1.seconds - m0.seconds) / sOn.reduce((t, x) => t + (x.durationMs + 150) / 1000, 0), 2),
+      busyFraction: round(a.seconds / level.slices.on.reduce((t, x) => t + (x.durationMs + 150) / 1000, 0), 2),
     };
-  if (dbs) {
-    const s = await openStore({ databaseUrl: dbs[0]!.url });
-    try {
-      figures.recordsCommittedOn = await auditHeadSize(s.db);
-      figures.recordsCoverRequests = figures.recordsCommittedOn >= onR.completed;
-      const [row] = await queryRows<{ b: string | number | null }>(
-        s.db,
-        sql`select avg(octet_length(leaf))::float8 as b from audit_records where leaf like '%"operation":"encrypt"%'`,
-      );
-      if (row?.b !== null && row?.b !== undefined) figures.serverLeafBytesMean = round(Number(row.b), 0);
-    } finally {
-      await s.close();
-    }
-  }
   return figures;
 }
 
@@ -1186,7 +1280,7 @@ export async function main({ json, args }: BenchOptions): Promise<void> {
   const smoke = isSmoke(args);
   const concurrency = Math.floor(option(args, 'concurrency', 64));
   const appendSliceMs = option(args, 'append-slice', 1, 0.25) * 1000;
-  const httpConcurrency = Math.floor(option(args, 'http-concurrency', 16));
+  const httpConcurrencies = optionList(args, 'http-concurrency', [16]);
   const sliceMs = option(args, 'slice', 3, 0.4) * 1000;
   const warmupMs = option(args, 'warmup', 1, 0.2) * 1000;
   const minRecords = Math.floor(option(args, 'min-records', 50_000, 2_000));
@@ -1244,10 +1338,10 @@ export async function main({ json, args }: BenchOptions): Promise<void> {
       { concurrency, sliceMs: appendSliceMs, warmupMs },
       log,
     );
-    const part2 = await encryptOnOff(
+    const part2All = await encryptOnOff(
       pg,
       {
-        concurrency: httpConcurrency,
+        concurrencies: httpConcurrencies,
         sliceMs,
         warmupMs,
         flushes,
@@ -1276,8 +1370,11 @@ export async function main({ json, args }: BenchOptions): Promise<void> {
     }
     const part3 = await verification(storeA.db, { minRecords }, log);
 
+    // Issue 14's figure is at 16 in flight: the headline (targets, encrypt1k) when 16 is among the counts.
+    const part2 = part2All.find((f) => f.concurrency === 16) ?? part2All[0]!;
+    const others = part2All.filter((f) => f !== part2);
     const a = part1.figures;
-    const checks = consistency(part1.figures, part2, part3);
+    const checks = consistency(part1.figures, part2All, part3);
     const figures = {
       smoke,
       database: pg
@@ -1286,7 +1383,10 @@ export async function main({ json, args }: BenchOptions): Promise<void> {
       cores: availableParallelism(),
       appends: { concurrency, sliceMs: appendSliceMs, slices: 3, ...a },
       appendStatement: statement,
-      encrypt1k: { concurrency: httpConcurrency, sliceMs, slicesPerSide: 3, warmupMs, ...part2 },
+      encrypt1k: { sliceMs, slicesPerSide: 3, warmupMs, ...part2 },
+      ...(others.length > 0
+        ? { encrypt1kAtOtherCounts: others.map((f) => ({ sliceMs, slicesPerSide: 3, warmupMs, ...f })) }
+        : {}),
       verify: part3,
       targets: {
         groupCommitOverOneStatementPerRecord: {
@@ -1298,6 +1398,11 @@ export async function main({ json, args }: BenchOptions): Promise<void> {
           value: part2.onOverOff,
           target: `>= ${TARGETS.auditOnOverOff}`,
           status: status(part2.onOverOff >= TARGETS.auditOnOverOff),
+          concurrency: part2.concurrency,
+          // Beside it, the same figure at the other counts in flight (not judged).
+          ...(others.length > 0
+            ? { atOtherCounts: Object.fromEntries(others.map((f) => [String(f.concurrency), f.onOverOff])) }
+            : {}),
         },
         verifyRecordsPerSecInProcess: {
           value: part3.inProcess.recordsPerSec,
@@ -1386,83 +1491,7 @@ export async function main({ json, args }: BenchOptions): Promise<void> {
         );
       }
     }
-    console.log(
-      `\n1 KiB encrypt over HTTP, ${httpConcurrency} in flight (slices ${part2.sliceOrder}, ${sliceMs / 1000} s each):`,
-    );
-    console.log(
-      table([
-        {
-          audit: 'on',
-          'req/s': part2.on.rps,
-          'p50 ms': part2.on.p50Ms,
-          'p99 ms': part2.on.p99Ms,
-          errors: String(part2.on.errors),
-        },
-        {
-          audit: 'off (Hsm.open({audit: false}))',
-          'req/s': part2.off.rps,
-          'p50 ms': part2.off.p50Ms,
-          'p99 ms': part2.off.p99Ms,
-          errors: String(part2.off.errors),
-        },
-        {
-          audit: 'bare Koa AES-GCM endpoint (no auth, policy, audit, database)',
-          'req/s': part2.bare.rps,
-          'p50 ms': part2.bare.p50Ms,
-          'p99 ms': part2.bare.p99Ms,
-          errors: String(part2.bare.errors),
-        },
-        ...(part2.compared
-          ? [
-              {
-                audit: `on, ${part2.compared.flushes} statements in flight${part2.compared.integrateMs ? `, integrator every ${part2.compared.integrateMs} ms` : ''}${part2.compared.asyncCommit ? ', synchronous_commit off (NOT durable)' : ''} (--compare-…)`,
-                'req/s': part2.compared.rps,
-                'p50 ms': part2.compared.p50Ms,
-                'p99 ms': part2.compared.p99Ms,
-                errors: String(part2.compared.errors),
-              },
-            ]
-          : []),
-      ]),
-    );
-    if (part2.onOverCompared !== undefined) console.log(`on / on compared (--compare-…): ${part2.onOverCompared}`);
-    console.log(`full pipeline (audit on) / bare: ${part2.onOverBare}`);
-    for (const [what, r] of [
-      ['on', part2.on],
-      ['off', part2.off],
-    ] as const)
-      if (r.firstError) console.log(`first error (audit ${what}, ${r.errors} in all): ${r.firstError}`);
-    console.log(
-      `on / off: ${part2.onOverOff}` +
-        (part2.recordsCommittedOn !== undefined
-          ? `  (audit-on log: ${part2.recordsCommittedOn} records, encrypt leaves ${part2.serverLeafBytesMean ?? '?'} bytes on average)`
-          : ''),
-    );
-    if (part2.appendsOn)
-      console.log(
-        `audit on, group commits in the measured slices (/metrics): ${part2.appendsOn.statements} statements, ${part2.appendsOn.recordsPerStatement} records each, ${part2.appendsOn.meanStatementMs} ms per statement, one in flight ${Math.round(part2.appendsOn.busyFraction * 100)}% of the time`,
-      );
-    if (part2.cpu) {
-      const c = part2.cpu;
-      console.log(
-        `server CPU per request (/proc, all threads): audit on ${c.serverOnUsPerRequest} µs, off ${c.serverOffUsPerRequest} µs: the audit log adds ${c.auditUsPerRequest} µs` +
-          (c.serverComparedUsPerRequest !== undefined
-            ? `; audit on compared (--compare-…) ${c.serverComparedUsPerRequest} µs`
-            : ''),
-      );
-      if (c.postgresOn)
-        console.log(
-          `audit on, PostgreSQL backends' CPU (${c.postgresOn.backends} backends): ${c.postgresOn.usPerStatement} µs per append statement, ${c.postgresOn.usPerRecord} µs per record, ${c.postgresOn.usPerRequest} µs per request (the pool's other statements and the integrator's included)`,
-        );
-    }
-    for (const [what, w] of [
-      ['audit on', part2.walOn],
-      ['compared', part2.walCompared],
-    ] as const)
-      if (w)
-        console.log(
-          `${what}, PostgreSQL WAL over its slices (pg_stat_wal): ${w.flushes} flushes${w.meanFlushMs !== undefined ? `, ${w.meanFlushMs} ms each` : ' (not timed: track_wal_io_timing off)'}, ${w.walKB} KB written (integrator included)`,
-        );
+    for (const f of part2All) printEncrypt(f, sliceMs);
     const v = part3;
     console.log(
       `\naudit verify over ${v.records} records (leaves ${v.leafBytesMean} bytes on average).\nImplementation: ${v.implementation}.`,
@@ -1530,7 +1559,8 @@ export async function main({ json, args }: BenchOptions): Promise<void> {
       `  group commit / one statement per record   ${a.groupOverSingle}×  (target ≥ ${TARGETS.groupOverSingle}×)  ${t.groupCommitOverOneStatementPerRecord.status}`,
     );
     console.log(
-      `  encrypt, audit on / off                   ${part2.onOverOff.toFixed(3)}  (target ≥ ${TARGETS.auditOnOverOff})  ${t.encryptAuditOnOverOff.status}`,
+      `  ${`encrypt, audit on / off (${part2.concurrency} in flight)`.padEnd(42)}${part2.onOverOff.toFixed(3)}  (target ≥ ${TARGETS.auditOnOverOff})  ${t.encryptAuditOnOverOff.status}` +
+        others.map((f) => `;  at ${f.concurrency} in flight: ${f.onOverOff.toFixed(3)}`).join(''),
     );
     console.log(
       `  verify records/s, in-process              ${v.inProcess.recordsPerSec}  (target ≥ ${TARGETS.verifyRecordsPerSec})  ${t.verifyRecordsPerSecInProcess.status}`,
@@ -1554,10 +1584,91 @@ export async function main({ json, args }: BenchOptions): Promise<void> {
   }
 }
 
+/** Part 2's text at one count of requests in flight. */
+function printEncrypt(part2: EncryptFigures, sliceMs: number): void {
+  console.log(
+    `\n1 KiB encrypt over HTTP, ${part2.concurrency} in flight (slices ${part2.sliceOrder}, ${sliceMs / 1000} s each):`,
+  );
+  console.log(
+    table([
+      {
+        audit: 'on',
+        'req/s': part2.on.rps,
+        'p50 ms': part2.on.p50Ms,
+        'p99 ms': part2.on.p99Ms,
+        errors: String(part2.on.errors),
+      },
+      {
+        audit: 'off (Hsm.open({audit: false}))',
+        'req/s': part2.off.rps,
+        'p50 ms': part2.off.p50Ms,
+        'p99 ms': part2.off.p99Ms,
+        errors: String(part2.off.errors),
+      },
+      {
+        audit: 'bare Koa AES-GCM endpoint (no auth, policy, audit, database)',
+        'req/s': part2.bare.rps,
+        'p50 ms': part2.bare.p50Ms,
+        'p99 ms': part2.bare.p99Ms,
+        errors: String(part2.bare.errors),
+      },
+      ...(part2.compared
+        ? [
+            {
+              audit: `on, ${part2.compared.flushes} statements in flight${part2.compared.integrateMs ? `, integrator every ${part2.compared.integrateMs} ms` : ''}${part2.compared.asyncCommit ? ', synchronous_commit off (NOT durable)' : ''} (--compare-…)`,
+              'req/s': part2.compared.rps,
+              'p50 ms': part2.compared.p50Ms,
+              'p99 ms': part2.compared.p99Ms,
+              errors: String(part2.compared.errors),
+            },
+          ]
+        : []),
+    ]),
+  );
+  if (part2.onOverCompared !== undefined) console.log(`on / on compared (--compare-…): ${part2.onOverCompared}`);
+  console.log(`full pipeline (audit on) / bare: ${part2.onOverBare}`);
+  for (const [what, r] of [
+    ['on', part2.on],
+    ['off', part2.off],
+  ] as const)
+    if (r.firstError) console.log(`first error (audit ${what}, ${r.errors} in all): ${r.firstError}`);
+  console.log(
+    `on / off: ${part2.onOverOff}` +
+      (part2.recordsCommittedOn !== undefined
+        ? `  (audit-on log, whole run: ${part2.recordsCommittedOn} records, encrypt leaves ${part2.serverLeafBytesMean ?? '?'} bytes on average)`
+        : ''),
+  );
+  if (part2.appendsOn)
+    console.log(
+      `audit on, group commits in the measured slices (/metrics): ${part2.appendsOn.statements} statements, ${part2.appendsOn.recordsPerStatement} records each, ${part2.appendsOn.meanStatementMs} ms per statement, one in flight ${Math.round(part2.appendsOn.busyFraction * 100)}% of the time`,
+    );
+  if (part2.cpu) {
+    const c = part2.cpu;
+    console.log(
+      `server CPU per request (/proc, all threads): audit on ${c.serverOnUsPerRequest} µs, off ${c.serverOffUsPerRequest} µs: the audit log adds ${c.auditUsPerRequest} µs` +
+        (c.serverComparedUsPerRequest !== undefined
+          ? `; audit on compared (--compare-…) ${c.serverComparedUsPerRequest} µs`
+          : ''),
+    );
+    if (c.postgresOn)
+      console.log(
+        `audit on, PostgreSQL backends' CPU (${c.postgresOn.backends} backends): ${c.postgresOn.usPerStatement} µs per append statement, ${c.postgresOn.usPerRecord} µs per record, ${c.postgresOn.usPerRequest} µs per request (the pool's other statements and the integrator's included)`,
+      );
+  }
+  for (const [what, w] of [
+    ['audit on', part2.walOn],
+    ['compared', part2.walCompared],
+  ] as const)
+    if (w)
+      console.log(
+        `${what}, PostgreSQL WAL over its slices (pg_stat_wal): ${w.flushes} flushes${w.meanFlushMs !== undefined ? `, ${w.meanFlushMs} ms each` : ' (not timed: track_wal_io_timing off)'}, ${w.walKB} KB written (integrator included)`,
+      );
+}
+
 // ---------------------------------------------------------------------------------------------
 // Consistency checks: a run that fails one exits 1 (`npm run bench:smoke` runs this bench in CI).
 
-function consistency(a: AppendFigures, e: EncryptFigures, v: VerifyFigures): Checks {
+function consistency(a: AppendFigures, all: readonly EncryptFigures[], v: VerifyFigures): Checks {
   const c = new Checks();
   c.noErrors('appends, group commit', a.groupCommit);
   c.noErrors('appends, one statement per record', a.oneStatementPerRecord);
@@ -1565,13 +1676,17 @@ function consistency(a: AppendFigures, e: EncryptFigures, v: VerifyFigures): Che
     c.noErrors('appends, two nodes', a.twoNodes);
     c.that(a.twoNodes.gapFree, `two nodes: the log is not gap-free (${JSON.stringify(a.twoNodes.check)})`);
   }
-  c.noErrors('encrypt, audit on', e.on);
-  c.noErrors('encrypt, audit off', e.off);
-  c.noErrors('encrypt, bare endpoint', e.bare);
+  for (const e of all) {
+    const at = all.length > 1 ? `, ${e.concurrency} in flight` : '';
+    c.noErrors(`encrypt, audit on${at}`, e.on);
+    c.noErrors(`encrypt, audit off${at}`, e.off);
+    c.noErrors(`encrypt, bare endpoint${at}`, e.bare);
+  }
+  const e = all[0]!;
   if (e.recordsCoverRequests !== undefined)
     c.that(
       e.recordsCoverRequests,
-      `the audit-on log has ${e.recordsCommittedOn} records for ${e.on.completed} acknowledged requests`,
+      `the audit-on log has ${e.recordsCommittedOn} records for ${all.reduce((t, f) => t + f.on.completed, 0)} acknowledged requests`,
     );
   c.that(v.rootMatchesTree && v.checkpointVerified, 'verification: the root or the checkpoint did not check out');
   return c;

@@ -93,6 +93,20 @@ export function option(args: string[], name: string, dflt: number, smoke?: numbe
   return v;
 }
 
+/**
+ * `--name=16,64` (or `--name 16`): positive integers, each once, in the order given; `dflt` when absent.
+ */
+export function optionList(args: string[], name: string, dflt: readonly number[]): number[] {
+  const i = args.findIndex((x) => x === `--${name}` || x.startsWith(`--${name}=`));
+  if (i < 0) return [...dflt];
+  const a = args[i]!;
+  const text = a.includes('=') ? a.slice(name.length + 3) : (args[i + 1] ?? '');
+  const list = text.split(',').map((x) => Number(x.trim()));
+  if (text === '' || list.some((n) => !Number.isSafeInteger(n) || n <= 0) || new Set(list).size !== list.length)
+    throw new RangeError(`--${name}: expected positive integers separated by commas (e.g. 16,64), got "${text}"`);
+  return list;
+}
+
 /** A consistency check that failed: the bench's figures cannot be trusted, and the run exits non-zero. */
 export class BenchCheckFailed extends Error {
   constructor(readonly failures: readonly string[]) {

@@ -4,9 +4,10 @@
  * tree without reading the batches' leaves back and hashing them again.
  *
  * The integrator may use an entry only for a stored batch with the same first index, record count
- * and leaf byte length, whose stored chain values are byte for byte the ones kept here; then every
- * record's chain value is still checked to follow from the one before it and the kept leaf hash, as
- * for a batch read back. Whatever does not match (a batch of another node or of an append inside a
+ * and leaf byte length, whose stored chain values are byte for byte the ones kept here. Those were
+ * computed from the kept leaf hashes, each from the one before it, so only the batch's first chain
+ * value in a round is checked against the record before it (one hash per batch, not per record).
+ * Whatever does not match (a batch of another node or of an append inside a
  * transaction, a node restarted, a database reset underneath, or a stored row edited since) is read
  * back whole and re-hashed, which gives the verdict. Bounded: entries at or below the integrated size
  * are dropped by the integrator after each of its rounds, whichever node integrated them (so a node
@@ -57,7 +58,8 @@ export class CommittedBatches {
    * are the two halves of one (the log's #build allocates them so), else a copy (small slices of
    * Buffer's shared pool, kept for seconds each, would pin a whole 8 KiB pool slab). Kept as they
    * are means the caller must never write into that buffer again (log.ts's #build makes a new one
-   * per batch).
+   * per batch). `batch.chains` must be the chain values computed from `batch.hashes` (the
+   * integrator checks only a kept batch's first chain value, against the record before it).
    */
   add(batch: CommittedBatch): void {
     const { n } = batch;

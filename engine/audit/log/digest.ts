@@ -1,7 +1,7 @@
 /**
  * SHA-256 for the audit log's write side (the batch build in log.ts, the integrator's round), where
- * every record costs about four hashes: its leaf hash, its chain value, the integrator's check of
- * that chain value and a tree node. node:crypto's one-shot `hash()` gives the digest as latin1 text
+ * every record costs about three hashes: its leaf hash, its chain value and a tree node (the
+ * integrator checks one chain value per batch this node committed, every one of other batches). node:crypto's one-shot `hash()` gives the digest as latin1 text
  * here (one byte per character) and it is written into a buffer the caller already holds
  * (`sha256Into`, shared with the verifier: engine/audit/verifier/sha256-fast.ts). Asked for
  * a Buffer, `hash()` allocates a new ArrayBuffer for every digest, which costs more than the
@@ -37,12 +37,20 @@ export function leafHashesInto(
   out?: Buffer,
   offset = 0,
 ): { hashes: Buffer; count: number; bytes: number } {
-  const len = Buffer.byteLength(text, 'utf8');
-  if (scratch.length < len + 1 && len + 1 <= SCRATCH_MAX)
-    scratch = Buffer.allocUnsafeSlow(Math.min(SCRATCH_MAX, Math.max(len + 1, 2 * scratch.length)));
-  const buf = scratch.length > len ? scratch.subarray(0, len + 1) : Buffer.allocUnsafeSlow(len + 1);
+  // Written straight into the scratch buffer when it fits: `write` stops before a character that
+  // does not fit whole, so 4 bytes left over (a character's most) mean the whole text was written,
+  // and the text's UTF-8 length need not be counted first (a second pass over a batch's leaves).
+  let len = scratch.write(text, 1, 'utf8');
+  let buf: Buffer;
+  if (len + 1 <= scratch.length - 4) buf = scratch.subarray(0, len + 1);
+  else {
+    len = Buffer.byteLength(text, 'utf8');
+    if (scratch.length < len + 1 && len + 1 <= SCRATCH_MAX)
+      scratch = Buffer.allocUnsafeSlow(Math.min(SCRATCH_MAX, Math.max(len + 1, 2 * scratch.length)));
+    buf = scratch.length > len ? scratch.subarray(0, len + 1) : Buffer.allocUnsafeSlow(len + 1);
+    buf.write(text, 1, 'utf8');
+  }
   buf[0] = 0x00;
-  buf.write(text, 1, 'utf8');
   let count = 1;
   for (let at = buf.indexOf(0x0a, 1); at >= 0; at = buf.indexOf(0x0a, at + 1)) count++;
   const hashes = out ?? Buffer.allocUnsafe(32 * count);

@@ -525,7 +525,12 @@ export class AuditLog {
           const first = base.size;
           const { batch, hashes, leafBytes } = built;
           this.committedBatches.add({ first, n: batch.n, leafBytes, hashes, chains: batch.chains });
-          live.forEach((p, i) => settle(p, () => p.resolve(first + i)));
+          for (let i = 0; i < live.length; i++) {
+            const p = live[i]!;
+            if (p.settled) continue;
+            p.settled = true;
+            p.resolve(first + i);
+          }
           this.#landedAt = performance.now();
           this.#landedRecords = live.length;
           this.#landedArrivals = this.#arrivals;

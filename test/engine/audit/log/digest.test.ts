@@ -6,6 +6,7 @@
  * with the leaf count a caller checks against the batch's n; nodes kept from one tree extension stay
  * intact across slabs.
  */
+// keyward-test: own-process (the scratch buffer's sizes are met in order from its first, 16 KiB)
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { describe, it } from 'node:test';
@@ -37,6 +38,21 @@ describe('audit log digests', () => {
       leafHashesInto(text, out, 32);
       assert.deepEqual(out.subarray(32, 32 * (leaves.length + 1)), hashes);
       assert.ok(out.subarray(0, 32).every((x) => x === 0xee) && out.subarray(-32).every((x) => x === 0xee));
+    }
+  });
+
+  it("hashes a text that ends with a 4-byte character 3 bytes short of the scratch buffer's end, at every size it grows to", () => {
+    // leafHashesInto writes straight into its scratch buffer and trusts the write when 4 bytes are
+    // left over: here 3 are, because the last character did not fit, so it must count and write again.
+    // The buffer starts at 16 KiB and doubles on such a text, so the sizes are met in order (this
+    // file runs in a process of its own, where no other test has grown it first).
+    for (let size = 16 * 1024; size <= 1024 * 1024; size *= 2) {
+      const leaves = ['a', 'x'.repeat(size - 6) + '\u{1F600}'];
+      const text = leaves.join('\n');
+      assert.equal(Buffer.byteLength(text), size);
+      const { hashes, count, bytes } = leafHashesInto(text);
+      assert.deepEqual([count, bytes], [2, size]);
+      assert.deepEqual(hashes, noble(leaves), `scratch ${size}`);
     }
   });
 

@@ -3,7 +3,8 @@
  * a round whose stored batches are all ones this node committed reads their chain values only,
  * not their leaves, and signs the same root as a round that re-hashes them (here computed
  * independently with @noble's leaf hashes, merkle.ts). What it still checks: the stored chain values
- * are byte for byte the ones written, and each follows from the one before it and the kept leaf hash;
+ * are byte for byte the ones written (each followed from the one before it when the log computed
+ * them), and a kept batch's first one follows from the record before it and its kept leaf hash;
  * a batch it did not commit (another node's), or a stored row that differs from what it wrote (its
  * chain values, or its leaves' length), is read back whole and judged by re-hashing, as before. A leaf
  * edited to the same length with its chain values untouched is not seen here: the tree signs what was
@@ -237,6 +238,34 @@ describe('the integrator with the leaf hashes its node kept', { timeout: 60_000 
       } finally {
         await log.close();
       }
+    }
+  });
+
+  it("catches an earlier batch rewritten whole, chain values recomputed, at its join with this node's batch", async () => {
+    // Another node's batch, then this node's: the first is rewritten with one leaf changed and its
+    // chain values recomputed so that it is consistent in itself. Only the check of the kept batch's
+    // first chain value against the record before it sees the break.
+    const base = await readAuditHead(store.db);
+    const other = ['{"elsewhere":1}', '{"elsewhere":2}'];
+    await appendElsewhere(store.db, other);
+    const log = await AuditLog.open(store.db);
+    const integrator = new AuditIntegrator(store.db, { signer: async () => signer, committed: log.committedBatches });
+    try {
+      await appendThroughLog(log, 2, 3);
+      assert.equal(log.committedBatches.records, 3);
+      const forged = ['{"elsewhere":1}', '{"elsewhere":9}'];
+      await queryRows(
+        store.db,
+        sql`update audit_batches set leaves = ${forged.join('\n')}, chains = ${chainValues(base.chain, forged)} where first = 0`,
+      );
+      await assert.rejects(integrator.integrate(), (err: { code?: string; message: string }) => {
+        assert.equal(err.code, 'AUDIT_LOG_CORRUPT');
+        assert.match(err.message, /record 2: its chain value does not follow from record 1/);
+        return true;
+      });
+      assert.equal((await getAuditTree(store.db)).size, 0);
+    } finally {
+      await log.close();
     }
   });
 
