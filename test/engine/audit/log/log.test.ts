@@ -241,10 +241,10 @@ describe('AuditLog pipelined flushes', () => {
     try {
       // The driver's client, with its first append statement held back 150 ms: the second flush
       // (built on the first's predicted head) reaches the head row first and misses. postgres.js
-      // sends it with `unsafe`; on PGlite it goes out through `execProtocolRaw` inside the client's
+      // sends it with `unsafe`; on PGlite it goes out through `execProtocolRawStream` inside the client's
       // mutexes (engine/store/pglite-wire.ts), so it is held back at `_checkReady`, before them.
       const client = (store.db as unknown as { $client: object }).$client;
-      const send = 'unsafe' in client ? 'unsafe' : 'execProtocolRaw';
+      const send = 'unsafe' in client ? 'unsafe' : 'execProtocolRawStream';
       const hold = 'unsafe' in client ? 'unsafe' : '_checkReady';
       let calls = 0;
       let held = false;
