@@ -17,7 +17,7 @@ import { after, before, beforeEach, describe, it } from 'node:test';
 import { createHash, randomBytes } from 'node:crypto';
 import type { Hash } from 'node:crypto';
 import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
-import { mkdir, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import postgres from 'postgres';
@@ -429,16 +429,69 @@ export function pgliteInitdbImage(): Promise<Blob> {
 export async function cachedPgliteImage(name: string, build: () => Promise<Blob>): Promise<Blob> {
   if (!/^[a-z0-9]*$/.test(name)) throw new Error(`cachedPgliteImage: a name of a-z0-9, got "${name}"`);
   const file = imageCacheFile(name);
-  const cached = await readFile(file).catch(() => undefined);
-  if (cached !== undefined && cached.length > 0) return storeImageBlob(cached);
-  const bytes = new Uint8Array(await (await build()).arrayBuffer());
-  // Write-then-rename, so parallel test processes never read a half-written image.
+  const cached = await readCached(file);
+  if (cached) return storeImageBlob(cached);
   await mkdir(dirname(file), { recursive: true });
-  const tmp = `${file}.${process.pid}.${randomBytes(4).toString('hex')}`;
-  await writeFile(tmp, bytes);
-  await rename(tmp, file).catch(() => rm(tmp, { force: true }));
-  await removeStaleImages(file, name);
-  return storeImageBlob(bytes);
+  const lock = `${file}.lock`;
+  // One process builds an image at a time; the others wait for its file. A fresh clone's first test
+  // processes start together and each made every image it needed (seconds of CPU each).
+  while (!(await takeLock(lock))) {
+    const made = await readCached(file);
+    if (made) return storeImageBlob(made);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  try {
+    const made = await readCached(file); // built while this process waited for the lock
+    if (made) return storeImageBlob(made);
+    const bytes = new Uint8Array(await (await build()).arrayBuffer());
+    // Write-then-rename, so parallel test processes never read a half-written image.
+    const tmp = `${file}.${process.pid}.${randomBytes(4).toString('hex')}`;
+    await writeFile(tmp, bytes);
+    await rename(tmp, file).catch(() => rm(tmp, { force: true }));
+    await removeStaleImages(file, name);
+    return storeImageBlob(bytes);
+  } finally {
+    await rm(lock, { force: true });
+  }
+}
+
+async function readCached(file: string): Promise<Uint8Array | undefined> {
+  const bytes = await readFile(file).catch(() => undefined);
+  return bytes !== undefined && bytes.length > 0 ? bytes : undefined;
+}
+
+/**
+ * Creates `lock` holding this process's id; false while a live process holds it. A lock whose process
+ * has exited (killed mid-build) is taken over.
+ */
+async function takeLock(lock: string): Promise<boolean> {
+  try {
+    await writeFile(lock, String(process.pid), { flag: 'wx' });
+    return true;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+  }
+  const [text, since] = await Promise.all([
+    readFile(lock, 'utf8').catch(() => ''),
+    stat(lock).then(
+      (st) => st.mtimeMs,
+      () => 0,
+    ),
+  ]);
+  const holder = Number(text);
+  // An empty lock is being written, unless its writer died between creating and writing it.
+  if (text === '' ? Date.now() - since < 10_000 : isAlive(holder)) return false;
+  await rm(lock, { force: true });
+  return takeLock(lock);
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }
 
 /** Images of the same name for other migrations or PGlite versions are of no further use. */
