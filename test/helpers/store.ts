@@ -101,68 +101,27 @@ export function defaultTestDriver(): StoreDriver {
 export async function openTestStore(driver: string = defaultTestDriver()): Promise<TestStore> {
   if (driver === 'pglite') return openPgliteTestStore();
   if (driver !== 'postgres') throw new Error(`openTestStore expected driver pglite or postgres, got "${driver}"`);
-  for (let kept = idleDatabases.pop(); kept; kept = idleDatabases.pop()) {
-    clearTimeout(kept.timer);
-    try {
-      return await openPostgresTestStore(kept.db, true);
-    } catch {
-      // Broken by its last test (a lock held, a table dropped): not worth saving.
-    }
-  }
-  return openPostgresTestStore(await createTestDatabaseUrl({ migrated: true }), false);
-}
-
-type TestDatabase = Awaited<ReturnType<typeof createTestDatabaseUrl>>;
-
-/**
- * Databases a closed PostgreSQL test store left, kept for the next store of this process, as PGlite
- * clients are (`idle`, below): CREATE DATABASE from the template and DROP DATABASE cost the server
- * about 0.2 s of CPU and the test 0.4-0.7 s of waiting (WAL copied and flushed) per store; emptying
- * one, about 0.05 s and 0.1 s. A kept database is dropped when no store takes it within IDLE_MS; the
- * timer keeps the process alive until then, so none is left on the server.
- */
-const idleDatabases: Array<{ db: TestDatabase; timer: NodeJS.Timeout }> = [];
-
-async function openPostgresTestStore(db: TestDatabase, reused: boolean): Promise<TestStore> {
-  let store: Store | undefined;
+  const db = await createTestDatabaseUrl({ migrated: true });
+  let store: Store;
   try {
-    // A store of a test before may have left connections (DROP DATABASE ... WITH (FORCE) would have
-    // ended them): they end here, before the tables are emptied.
-    if (reused)
-      await withAdmin(
-        adminDatabaseUrl()!,
-        (sql) =>
-          sql`select pg_terminate_backend(pid) from pg_stat_activity
-              where datname = ${new URL(db.url).pathname.slice(1)} and pid <> pg_backend_pid()`,
-      );
     store = await openStore({ databaseUrl: db.url });
-    if (reused) await resetTestStore(store);
   } catch (err) {
-    await store?.close().catch(() => {});
     await db.drop();
     throw err;
   }
-  const opened = store;
   let closed = false;
   return {
-    driver: opened.driver,
-    db: opened.db,
+    driver: store.driver,
+    db: store.db,
     url: db.url,
     async close() {
       if (closed) return;
       closed = true;
       try {
-        await opened.close();
-      } catch (err) {
+        await store.close();
+      } finally {
         await db.drop();
-        throw err;
       }
-      const timer = setTimeout(() => {
-        const i = idleDatabases.findIndex((k) => k.db === db);
-        if (i >= 0) idleDatabases.splice(i, 1);
-        void db.drop().catch(() => {});
-      }, IDLE_MS);
-      idleDatabases.push({ db, timer });
     },
   };
 }
