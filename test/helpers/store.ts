@@ -356,8 +356,15 @@ export function pgliteTestImage(): Promise<Blob> {
 
 function loadOrBuildImage(): Promise<Blob> {
   return cachedPgliteImage('', async () => {
-    const built = await builtStoreImage();
-    const store = await openStore({ memory: true, image: built ?? (await pgliteInitdbImage()) });
+    let built = await builtStoreImage();
+    const fromInitdb = async () => openStore({ memory: true, image: await pgliteInitdbImage() });
+    // A build stopped half-way can leave a truncated image newer than the migrations: initdb's then.
+    const store = built
+      ? await openStore({ memory: true, image: built }).catch(() => {
+          built = undefined;
+          return fromInitdb();
+        })
+      : await fromInitdb();
     try {
       const client = pgliteClientOf(store)!;
       // What the initdb image sets (pgliteInitdbImage), for the stores opened from a data directory.
@@ -434,8 +441,12 @@ export async function cachedPgliteImage(name: string, build: () => Promise<Blob>
   await mkdir(dirname(file), { recursive: true });
   const lock = `${file}.lock`;
   // One process builds an image at a time; the others wait for its file. A fresh clone's first test
-  // processes start together and each made every image it needed (seconds of CPU each).
-  while (!(await takeLock(lock))) {
+  // processes start together and each made every image it needed (seconds of CPU each). The wait is
+  // bounded: a lock held by a process that is stuck, or by a live process that reused a dead
+  // builder's id, must not hang the suite; past the bound this process builds without the lock.
+  const waitUntil = Date.now() + LOCK_WAIT_MS;
+  let locked: boolean;
+  while (!(locked = await takeLock(lock)) && Date.now() < waitUntil) {
     const made = await readCached(file);
     if (made) return storeImageBlob(made);
     await new Promise((r) => setTimeout(r, 100));
@@ -451,9 +462,12 @@ export async function cachedPgliteImage(name: string, build: () => Promise<Blob>
     await removeStaleImages(file, name);
     return storeImageBlob(bytes);
   } finally {
-    await rm(lock, { force: true });
+    if (locked) await rm(lock, { force: true });
   }
 }
+
+/** How long a process waits for another's image build (a loaded machine's slowest is well under a minute). */
+const LOCK_WAIT_MS = 120_000;
 
 async function readCached(file: string): Promise<Uint8Array | undefined> {
   const bytes = await readFile(file).catch(() => undefined);
@@ -486,6 +500,8 @@ async function takeLock(lock: string): Promise<boolean> {
 }
 
 function isAlive(pid: number): boolean {
+  // 0 and negative ids would signal process groups: no builder wrote those.
+  if (!Number.isSafeInteger(pid) || pid <= 0) return false;
   try {
     process.kill(pid, 0);
     return true;
