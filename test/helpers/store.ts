@@ -16,8 +16,8 @@
 import { after, before, beforeEach, describe, it } from 'node:test';
 import { createHash, randomBytes } from 'node:crypto';
 import type { Hash } from 'node:crypto';
-import { existsSync, readFileSync, readdirSync } from 'node:fs';
-import { mkdir, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
+import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import { mkdir, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import postgres from 'postgres';
@@ -356,13 +356,45 @@ export function pgliteTestImage(): Promise<Blob> {
 
 function loadOrBuildImage(): Promise<Blob> {
   return cachedPgliteImage('', async () => {
-    const store = await openStore({ memory: true, image: await pgliteInitdbImage() });
+    let built = await builtStoreImage();
+    const fromInitdb = async () => openStore({ memory: true, image: await pgliteInitdbImage() });
+    // A build stopped half-way can leave a truncated image newer than the migrations: initdb's then.
+    const store = built
+      ? await openStore({ memory: true, image: built }).catch(() => {
+          built = undefined;
+          return fromInitdb();
+        })
+      : await fromInitdb();
     try {
-      return await dumpCompactImage(pgliteClientOf(store)!);
+      const client = pgliteClientOf(store)!;
+      // What the initdb image sets (pgliteInitdbImage), for the stores opened from a data directory.
+      if (built) await client.exec(`alter system set shared_buffers = '${TEST_SHARED_BUFFERS}'`);
+      return await dumpCompactImage(client);
     } finally {
       await store.close();
     }
   });
+}
+
+/**
+ * The empty migrated store `npm run build` writes (build/pglite/store-image.tar), when it is newer
+ * than every migration file and than the installed PGlite, so made by them: the test image then
+ * starts from it (about 2.6 s of CPU) rather than from initdb and every migration (about 7.5 s with
+ * no initdb image cached). A fresh clone (CI) has no image cached, and the first test processes,
+ * which start together, each made one. openStore still runs the migrations, as on any image.
+ */
+async function builtStoreImage(): Promise<Blob | undefined> {
+  const file = join(ROOT, 'build', 'pglite', 'store-image.tar');
+  try {
+    const made = statSync(file).mtimeMs;
+    const pglite = join(dirname(dirname(fileURLToPath(import.meta.resolve('@electric-sql/pglite')))), 'package.json');
+    const folder = migrationsFolder();
+    const inputs = [pglite, folder, ...listFiles(folder).map((f) => join(folder, f))];
+    if (inputs.some((f) => statSync(f).mtimeMs > made)) return undefined;
+    return storeImageBlob(await readFile(file));
+  } catch {
+    return undefined; // no build yet
+  }
 }
 
 let initdbImage: Promise<Blob> | undefined;
@@ -404,16 +436,78 @@ export function pgliteInitdbImage(): Promise<Blob> {
 export async function cachedPgliteImage(name: string, build: () => Promise<Blob>): Promise<Blob> {
   if (!/^[a-z0-9]*$/.test(name)) throw new Error(`cachedPgliteImage: a name of a-z0-9, got "${name}"`);
   const file = imageCacheFile(name);
-  const cached = await readFile(file).catch(() => undefined);
-  if (cached !== undefined && cached.length > 0) return storeImageBlob(cached);
-  const bytes = new Uint8Array(await (await build()).arrayBuffer());
-  // Write-then-rename, so parallel test processes never read a half-written image.
+  const cached = await readCached(file);
+  if (cached) return storeImageBlob(cached);
   await mkdir(dirname(file), { recursive: true });
-  const tmp = `${file}.${process.pid}.${randomBytes(4).toString('hex')}`;
-  await writeFile(tmp, bytes);
-  await rename(tmp, file).catch(() => rm(tmp, { force: true }));
-  await removeStaleImages(file, name);
-  return storeImageBlob(bytes);
+  const lock = `${file}.lock`;
+  // One process builds an image at a time; the others wait for its file. A fresh clone's first test
+  // processes start together and each made every image it needed (seconds of CPU each). The wait is
+  // bounded: a lock held by a process that is stuck, or by a live process that reused a dead
+  // builder's id, must not hang the suite; past the bound this process builds without the lock.
+  const waitUntil = Date.now() + LOCK_WAIT_MS;
+  let locked: boolean;
+  while (!(locked = await takeLock(lock)) && Date.now() < waitUntil) {
+    const made = await readCached(file);
+    if (made) return storeImageBlob(made);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  try {
+    const made = await readCached(file); // built while this process waited for the lock
+    if (made) return storeImageBlob(made);
+    const bytes = new Uint8Array(await (await build()).arrayBuffer());
+    // Write-then-rename, so parallel test processes never read a half-written image.
+    const tmp = `${file}.${process.pid}.${randomBytes(4).toString('hex')}`;
+    await writeFile(tmp, bytes);
+    await rename(tmp, file).catch(() => rm(tmp, { force: true }));
+    await removeStaleImages(file, name);
+    return storeImageBlob(bytes);
+  } finally {
+    if (locked) await rm(lock, { force: true });
+  }
+}
+
+/** How long a process waits for another's image build (a loaded machine's slowest is well under a minute). */
+const LOCK_WAIT_MS = 120_000;
+
+async function readCached(file: string): Promise<Uint8Array | undefined> {
+  const bytes = await readFile(file).catch(() => undefined);
+  return bytes !== undefined && bytes.length > 0 ? bytes : undefined;
+}
+
+/**
+ * Creates `lock` holding this process's id; false while a live process holds it. A lock whose process
+ * has exited (killed mid-build) is taken over.
+ */
+async function takeLock(lock: string): Promise<boolean> {
+  try {
+    await writeFile(lock, String(process.pid), { flag: 'wx' });
+    return true;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+  }
+  const [text, since] = await Promise.all([
+    readFile(lock, 'utf8').catch(() => ''),
+    stat(lock).then(
+      (st) => st.mtimeMs,
+      () => 0,
+    ),
+  ]);
+  const holder = Number(text);
+  // An empty lock is being written, unless its writer died between creating and writing it.
+  if (text === '' ? Date.now() - since < 10_000 : isAlive(holder)) return false;
+  await rm(lock, { force: true });
+  return takeLock(lock);
+}
+
+function isAlive(pid: number): boolean {
+  // 0 and negative ids would signal process groups: no builder wrote those.
+  if (!Number.isSafeInteger(pid) || pid <= 0) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }
 
 /** Images of the same name for other migrations or PGlite versions are of no further use. */
