@@ -3,7 +3,7 @@
  * global and per-key bindings, and the evaluation of every applicable policy for a request.
  *
  * Bindings are cached per node for at most `BINDINGS_TTL_MS` (another node's activation is seen
- * within that time; this node's own changes at once). Loaded modules are cached by hash in the
+ * within that time; this node's own changes at once), and read by one query at a time. Loaded modules are cached by hash in the
  * registry, so a request costs one evaluation per applicable policy and no I/O.
  *
  * Lockout guard: removing the last global binding is refused — with no global policy nothing
@@ -57,6 +57,12 @@ export class PolicyService {
   readonly registry: PolicyRegistry;
   readonly #now: () => number;
   #bindings: { at: number; rows: PolicyBindingRow[] } | undefined;
+  /**
+   * The bindings read in flight: requests that miss the cache meanwhile await it rather than each
+   * sending their own. This node's changes drop it (`#forgetBindings`), so a request after one starts
+   * a new read and the earlier read, no longer this, caches nothing when it lands.
+   */
+  #reading: Promise<PolicyBindingRow[]> | undefined;
   /** The applicable policies by key name (undefined: keyless) for the cached bindings `rows`. */
   #applicableFor: { rows: PolicyBindingRow[]; byKey: Map<string | undefined, LoadedPolicy[]> } | undefined;
 
@@ -110,7 +116,7 @@ export class PolicyService {
       (tx) => bindPolicy(tx, { sha256, scope, target, activatedBy: by }),
       (c) => ({ sha256, scope, created: c }),
     );
-    this.#bindings = undefined;
+    this.#forgetBindings();
     return { created };
   }
 
@@ -139,7 +145,13 @@ export class PolicyService {
       { sha256, scope },
     );
     // After the commit: a reload during the transaction would have cached the old bindings.
+    this.#forgetBindings();
+  }
+
+  /** After this node changed the bindings: neither the cached nor an in-flight read may serve them. */
+  #forgetBindings(): void {
     this.#bindings = undefined;
+    this.#reading = undefined;
   }
 
   async list(): Promise<PolicySummary[]> {
@@ -170,10 +182,29 @@ export class PolicyService {
   }
 
   async #currentBindings(): Promise<PolicyBindingRow[]> {
-    const now = this.#now();
-    if (!this.#bindings || now - this.#bindings.at > BINDINGS_TTL_MS)
-      this.#bindings = { at: now, rows: await listBindings(this.#db) };
-    return this.#bindings.rows;
+    const b = this.#bindings;
+    if (b && this.#now() - b.at <= BINDINGS_TTL_MS) return b.rows;
+    return this.#reading ?? this.#readBindings();
+  }
+
+  /** Reads the bindings as the in-flight read; a failed read is not kept, so the next miss retries. */
+  #readBindings(): Promise<PolicyBindingRow[]> {
+    const at = this.#now();
+    const read: Promise<PolicyBindingRow[]> = listBindings(this.#db).then(
+      (rows) => {
+        if (this.#reading === read) {
+          this.#reading = undefined;
+          this.#bindings = { at, rows };
+        }
+        return rows;
+      },
+      (err: unknown) => {
+        if (this.#reading === read) this.#reading = undefined;
+        throw err;
+      },
+    );
+    this.#reading = read;
+    return read;
   }
 
   async #loaded(sha256: string): Promise<LoadedPolicy> {

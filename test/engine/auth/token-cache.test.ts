@@ -2,6 +2,8 @@ import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
 import { TokenAuthenticator, issueToken } from '../../../engine/auth/tokens.js';
+import { KeywardError } from '../../../lib/errors.js';
+import { countedDb, type CountedDb } from '../../helpers/counted-db.js';
 import { openTestStore } from '../../helpers/store.js';
 import type { TestStore } from '../../helpers/store.js';
 
@@ -114,5 +116,80 @@ describe('TokenAuthenticator (per-node token cache)', () => {
     assert.equal(auth.size, 1);
     await sleep(150); // no lookup meanwhile: only the sweeper can drop it
     assert.equal(auth.size, 0);
+  });
+  describe('one lookup in flight per bearer (single flight)', () => {
+    let counted: CountedDb;
+    const reads = () => counted.reads('tokens');
+    before(() => {
+      counted = countedDb(store.db);
+    });
+
+    it('N concurrent misses send one lookup, and all get its principal', async () => {
+      const now = new Date();
+      const t = await issueToken(store.db, { principal: 'svc', roles: ['app'], now });
+      const auth = new TokenAuthenticator(counted.db, { ttlMs: 60_000 });
+      const before = reads();
+      const got = await Promise.all(Array.from({ length: 20 }, () => auth.authenticate(t.token, now)));
+      assert.equal(reads() - before, 1);
+      assert.ok(got.every((p) => p.principal === 'svc'));
+      assert.equal(auth.size, 1);
+      assert.equal(auth.inFlight, 0, 'no bearer is held once the lookup settled');
+    });
+
+    it("a revocation during a lookup is seen by a later request, and the lookup doesn't re-populate", async () => {
+      const now = new Date();
+      const t = await issueToken(store.db, { principal: 'svc', roles: ['app'], now });
+      const auth = new TokenAuthenticator(counted.db, { ttlMs: 60_000 });
+      const { release, ran } = counted.holdNext();
+      const early = auth.authenticate(t.token, now);
+      await ran; // the lookup has run: the revocation below lands after it
+      await auth.revoke(t.tokenId, now);
+      await assert.rejects(auth.authenticate(t.token, now), unauthenticated); // did not join the early lookup
+      release();
+      assert.equal((await early).principal, 'svc'); // it read the row before the revocation
+      assert.equal(auth.size, 0);
+      assert.equal(auth.inFlight, 0);
+    });
+
+    it('a failed lookup reaches all who joined it, is not kept, and the next request looks up again', async () => {
+      const now = new Date();
+      const unknown = `kwt_${'B'.repeat(43)}`;
+      const auth = new TokenAuthenticator(counted.db, { ttlMs: 60_000 });
+      const before = reads();
+      const bearerFree = (err: any) => unauthenticated(err) && !String(err.message).includes(unknown);
+      await Promise.all(Array.from({ length: 5 }, () => assert.rejects(auth.authenticate(unknown, now), bearerFree)));
+      assert.equal(reads() - before, 1);
+      await assert.rejects(auth.authenticate(unknown, now), unauthenticated);
+      assert.equal(reads() - before, 2);
+
+      const t = await issueToken(store.db, { principal: 'svc', roles: ['app'], now });
+      counted.failNext(new KeywardError('STORAGE_UNAVAILABLE', 'storage down (injected)'));
+      await Promise.all(
+        Array.from({ length: 5 }, () =>
+          assert.rejects(auth.authenticate(t.token, now), (e: any) => e.code === 'STORAGE_UNAVAILABLE'),
+        ),
+      );
+      assert.equal(reads() - before, 3);
+      assert.equal(auth.size, 0);
+      assert.equal((await auth.authenticate(t.token, now)).principal, 'svc');
+      assert.equal(reads() - before, 4);
+      assert.equal(auth.inFlight, 0);
+    });
+
+    it('a lookup landing after seal (clear) caches nothing, and a request after it does not join it', async () => {
+      const now = new Date();
+      const t = await issueToken(store.db, { principal: 'svc', roles: ['app'], now });
+      const auth = new TokenAuthenticator(counted.db, { ttlMs: 60_000 });
+      const { release, ran } = counted.holdNext();
+      const early = auth.authenticate(t.token, now);
+      await ran;
+      auth.clear();
+      const before = reads();
+      const later = auth.authenticate(t.token, now);
+      assert.equal(reads() - before, 1, 'a new lookup');
+      release();
+      await Promise.all([early, later]);
+      assert.equal(auth.size, 1); // only the lookup after the seal cached
+    });
   });
 });

@@ -1,0 +1,71 @@
+/**
+ * PolicyService's bindings cache against a real store (PGlite, or PostgreSQL with
+ * KEYWARD_TEST_DRIVER): one read of the bindings in flight at a time, this node's activations seen at
+ * once by later requests, and a failed read not kept. Reads are counted at the Db it is given.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { KeywardError } from '../../../../lib/errors.js';
+import { PolicyService } from '../../../../engine/policy/bindings/service.js';
+import { countedDb, type CountedDb } from '../../../helpers/counted-db.js';
+import { openTestStore, type TestStore } from '../../../helpers/store.js';
+import { abiModule, fixedEvaluate, wat } from '../helpers.js';
+
+describe('PolicyService bindings: one read in flight (single flight)', () => {
+  let store: TestStore;
+  let counted: CountedDb;
+  let allow: string;
+  let deny: string;
+  const reads = () => counted.reads('policy_bindings');
+  /** A service with an empty cache (policies `allow`, bound globally, and `deny` are stored). */
+  const fresh = () => new PolicyService(counted.db);
+
+  before(async () => {
+    store = await openTestStore();
+    counted = countedDb(store.db);
+    const setup = fresh();
+    allow = (await setup.push(await wat(abiModule({ evaluate: fixedEvaluate(1) })), 'allow', 'test')).sha256;
+    deny = (await setup.push(await wat(abiModule({ evaluate: fixedEvaluate(2) })), 'deny', 'test')).sha256;
+    await setup.activate(allow, 'global', undefined, 'test');
+  });
+  after(() => store.close());
+
+  it('N concurrent misses send one read, and all get its policies', async () => {
+    const svc = fresh();
+    const before = reads();
+    const sets = await Promise.all(Array.from({ length: 20 }, () => svc.applicable(undefined)));
+    assert.equal(reads() - before, 1);
+    assert.ok(sets.every((s) => s.length === 1));
+  });
+
+  it("an activation during a read is seen by a later request, and the stale read doesn't re-populate", async () => {
+    const svc = fresh();
+    const { release, ran } = counted.holdNext();
+    const early = svc.applicable(undefined);
+    await ran; // the read has run: the activation below lands after it
+    await svc.activate(deny, 'global', undefined, 'test');
+    try {
+      assert.equal((await svc.applicable(undefined)).length, 2, 'did not join the read from before');
+      release();
+      assert.equal((await early).length, 1, 'the early request gets what it read');
+      assert.equal(svc.applicableNow(undefined)?.length, 2, 'the stale read cached nothing');
+    } finally {
+      await svc.deactivate(deny, 'global', undefined);
+    }
+  });
+
+  it('a failed read reaches all who joined it, is not kept, and the next request reads again', async () => {
+    const svc = fresh();
+    const before = reads();
+    counted.failNext(new KeywardError('STORAGE_UNAVAILABLE', 'storage down (injected)'));
+    await Promise.all(
+      Array.from({ length: 5 }, () =>
+        assert.rejects(svc.applicable(undefined), (e: any) => e.code === 'STORAGE_UNAVAILABLE'),
+      ),
+    );
+    assert.equal(reads() - before, 1);
+    assert.equal(svc.applicableNow(undefined), undefined);
+    assert.equal((await svc.applicable(undefined)).length, 1);
+    assert.equal(reads() - before, 2);
+  });
+});
