@@ -117,7 +117,8 @@ describe('TokenAuthenticator (per-node token cache)', () => {
     await sleep(150); // no lookup meanwhile: only the sweeper can drop it
     assert.equal(auth.size, 0);
   });
-  describe('one lookup in flight per bearer (single flight)', () => {
+  // A timeout, so a request that wrongly waits on a held lookup fails the test rather than hanging it.
+  describe('one lookup in flight per bearer (single flight)', { timeout: 5000 }, () => {
     let counted: CountedDb;
     const reads = () => counted.reads('tokens');
     before(() => {
@@ -144,8 +145,9 @@ describe('TokenAuthenticator (per-node token cache)', () => {
       const early = auth.authenticate(t.token, now);
       await ran; // the lookup has run: the revocation below lands after it
       await auth.revoke(t.tokenId, now);
-      await assert.rejects(auth.authenticate(t.token, now), unauthenticated); // did not join the early lookup
-      release();
+      const later = auth.authenticate(t.token, now);
+      release(); // had `later` joined the early lookup, it would now get that lookup's principal
+      await assert.rejects(later, unauthenticated); // did not join the early lookup
       assert.equal((await early).principal, 'svc'); // it read the row before the revocation
       assert.equal(auth.size, 0);
       assert.equal(auth.inFlight, 0);
@@ -176,7 +178,21 @@ describe('TokenAuthenticator (per-node token cache)', () => {
       assert.equal(auth.inFlight, 0);
     });
 
-    it('a lookup landing after seal (clear) caches nothing, and a request after it does not join it', async () => {
+    it('a lookup landing after seal (clear) caches nothing', async () => {
+      const now = new Date();
+      const t = await issueToken(store.db, { principal: 'svc', roles: ['app'], now });
+      const auth = new TokenAuthenticator(counted.db, { ttlMs: 60_000 });
+      const { release, ran } = counted.holdNext();
+      const early = auth.authenticate(t.token, now);
+      await ran;
+      auth.clear();
+      release();
+      assert.equal((await early).principal, 'svc', 'the early request gets what it read');
+      assert.equal(auth.size, 0, 'the lookup from before the seal cached nothing');
+      assert.equal(auth.inFlight, 0);
+    });
+
+    it('a request after seal (clear) does not join the lookup from before it', async () => {
       const now = new Date();
       const t = await issueToken(store.db, { principal: 'svc', roles: ['app'], now });
       const auth = new TokenAuthenticator(counted.db, { ttlMs: 60_000 });
@@ -186,10 +202,24 @@ describe('TokenAuthenticator (per-node token cache)', () => {
       auth.clear();
       const before = reads();
       const later = auth.authenticate(t.token, now);
-      assert.equal(reads() - before, 1, 'a new lookup');
       release();
       await Promise.all([early, later]);
+      assert.equal(reads() - before, 1, 'a new lookup');
       assert.equal(auth.size, 1); // only the lookup after the seal cached
+    });
+
+    it("a joiner checks expiry at its own time: a token expired since the lookup's is refused", async () => {
+      const issued = new Date();
+      const t = await issueToken(store.db, { principal: 'svc', roles: ['app'], ttlSeconds: 60, now: issued });
+      const auth = new TokenAuthenticator(counted.db, { ttlMs: 60_000 });
+      const { release } = counted.holdNext();
+      const before = reads();
+      const leader = auth.authenticate(t.token, issued);
+      const joiner = auth.authenticate(t.token, t.expiresAt!); // expired at its own time
+      release();
+      await assert.rejects(joiner, (e: any) => unauthenticated(e) && e.message === 'token expired');
+      assert.equal((await leader).principal, 'svc');
+      assert.equal(reads() - before, 1, 'the joiner shared the lookup');
     });
   });
 });

@@ -230,7 +230,8 @@ describe('KeyService catalog', () => {
   });
 });
 
-describe('KeyService catalog: one row read in flight per key (single flight)', () => {
+// A timeout, so a request that wrongly waits on a held read fails the test rather than hanging it.
+describe('KeyService catalog: one row read in flight per key (single flight)', { timeout: 5000 }, () => {
   let u: Unsealed;
   let counted: CountedDb;
   let keys: KeyCatalog;
@@ -260,8 +261,9 @@ describe('KeyService catalog: one row read in flight per key (single flight)', (
     const early = keys.usable('herd');
     await ran; // the read has run: the change below lands after it
     await keys.configure('herd', { deletionAllowed: true });
-    assert.equal((await keys.usable('herd')).deletionAllowed, true, 'did not join the read from before');
-    release();
+    const later = keys.usable('herd');
+    release(); // had `later` joined the read from before, it would now get that read's row
+    assert.equal((await later).deletionAllowed, true, 'did not join the read from before');
     assert.equal((await early).deletionAllowed, false, 'the early request gets what it read');
     assert.equal(keys.cachedUsable('herd')?.deletionAllowed, true, 'the stale read cached nothing');
   });

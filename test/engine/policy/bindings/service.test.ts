@@ -11,7 +11,8 @@ import { countedDb, type CountedDb } from '../../../helpers/counted-db.js';
 import { openTestStore, type TestStore } from '../../../helpers/store.js';
 import { abiModule, fixedEvaluate, wat } from '../helpers.js';
 
-describe('PolicyService bindings: one read in flight (single flight)', () => {
+// A timeout, so a request that wrongly waits on a held read fails the test rather than hanging it.
+describe('PolicyService bindings: one read in flight (single flight)', { timeout: 5000 }, () => {
   let store: TestStore;
   let counted: CountedDb;
   let allow: string;
@@ -45,13 +46,28 @@ describe('PolicyService bindings: one read in flight (single flight)', () => {
     await ran; // the read has run: the activation below lands after it
     await svc.activate(deny, 'global', undefined, 'test');
     try {
-      assert.equal((await svc.applicable(undefined)).length, 2, 'did not join the read from before');
-      release();
+      const later = svc.applicable(undefined);
+      release(); // had `later` joined the read from before, it would now get that read's policies
+      assert.equal((await later).length, 2, 'did not join the read from before');
       assert.equal((await early).length, 1, 'the early request gets what it read');
       assert.equal(svc.applicableNow(undefined)?.length, 2, 'the stale read cached nothing');
     } finally {
       await svc.deactivate(deny, 'global', undefined);
     }
+  });
+
+  it("a deactivation during a read is seen by a later request, and the stale read doesn't re-populate", async () => {
+    await fresh().activate(deny, 'global', undefined, 'test');
+    const svc = fresh();
+    const { release, ran } = counted.holdNext();
+    const early = svc.applicable(undefined);
+    await ran; // the read has run: the deactivation below lands after it
+    await svc.deactivate(deny, 'global', undefined);
+    const later = svc.applicable(undefined);
+    release();
+    assert.equal((await later).length, 1, 'did not join the read from before');
+    assert.equal((await early).length, 2, 'the early request gets what it read');
+    assert.equal(svc.applicableNow(undefined)?.length, 1, 'the stale read cached nothing');
   });
 
   it('a failed read reaches all who joined it, is not kept, and the next request reads again', async () => {
