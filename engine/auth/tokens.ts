@@ -19,6 +19,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { KeywardError } from '../../lib/errors.js';
 import type { CommitScope, Db } from '../store/index.js';
+import { STORAGE_DEADLINE_MS_DEFAULT, withDeadline } from '../store/deadline.js';
 import { findTokenByHash, insertToken, revokeToken as revokeTokenRow, writeTransaction } from '../store/index.js';
 
 export const TOKEN_PREFIX = 'kwt_';
@@ -180,6 +181,7 @@ export class TokenAuthenticator {
   readonly #db: Db;
   readonly #ttlMs: number;
   readonly #max: number;
+  readonly #deadlineMs: number;
   readonly #cache = new Map<string, { principal: Principal; fetched: number }>();
   /**
    * Bumped by clear() and by this node's revocations: a lookup that was in flight across one does not
@@ -198,10 +200,12 @@ export class TokenAuthenticator {
   /** Drops stale entries once the TTL has passed with no lookup (an idle node holds no bearer for long); unref'd. */
   #sweeper: NodeJS.Timeout | undefined;
 
-  constructor(db: Db, opts: { ttlMs?: number; max?: number } = {}) {
+  /** `deadlineMs`: the budget of a shared lookup (default STORAGE_DEADLINE_MS_DEFAULT, engine/store/deadline.ts). */
+  constructor(db: Db, opts: { ttlMs?: number; max?: number; deadlineMs?: number } = {}) {
     this.#db = db;
     this.#ttlMs = opts.ttlMs ?? TOKEN_CACHE_TTL_MS;
     this.#max = opts.max ?? TOKEN_CACHE_MAX;
+    this.#deadlineMs = opts.deadlineMs ?? STORAGE_DEADLINE_MS_DEFAULT;
   }
 
   async authenticate(bearer: string | undefined, now: Date): Promise<Principal> {
@@ -218,7 +222,10 @@ export class TokenAuthenticator {
     }
     this.#cache.delete(bearer);
     const generation = this.#generation;
-    const read = authenticateToken(this.#db, bearer, now);
+    // Under the storage deadline itself: neither driver bounds a call, and a lookup that never settled
+    // would hold every later request with this bearer. At expiry its joiners get STORAGE_UNAVAILABLE
+    // and the entry goes, so the next miss looks up again.
+    const read = withDeadline(authenticateToken(this.#db, bearer, now), this.#deadlineMs, 'the token lookup');
     // Bounded: only bearers being read are held, at most `max` of them, and each only until it settles.
     if (this.#reads.size < this.#max) this.#reads.set(bearer, read);
     let principal: Principal;

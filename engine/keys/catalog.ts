@@ -24,6 +24,7 @@ import {
   writeTransaction,
 } from '../store/index.js';
 import type { CommitScope, KeyRow } from '../store/index.js';
+import { STORAGE_DEADLINE_MS_DEFAULT, withDeadline } from '../store/deadline.js';
 import type { KeyMaterial } from './material.js';
 import {
   DELETION_RETENTION_DAYS,
@@ -113,7 +114,9 @@ export class KeyCatalog {
    * The row reads in flight, by name: requests that miss the cache meanwhile await the same read
    * instead of each sending their own (at 64 clients every TTL expiry sent dozens). Only what is
    * being read is held; `forget` and seal drop the entry, so a later request starts a new read and
-   * the earlier one, no longer the entry, caches nothing when it lands.
+   * the earlier one, no longer the entry, caches nothing when it lands. Bounded by the requests in
+   * flight: each entry is one some request awaits, and it leaves when its read settles, which the
+   * storage deadline makes sure of.
    */
   readonly #reads = new Map<string, Promise<KeyRow>>();
 
@@ -159,9 +162,15 @@ export class KeyCatalog {
     return usableRow(await (this.#reads.get(name) ?? this.#read(name)));
   }
 
-  /** Reads `name`'s row as the in-flight entry; caches it only if still the entry when it lands. */
+  /**
+   * Reads `name`'s row as the in-flight entry; caches it only if still the entry when it lands. The
+   * read itself is under the storage deadline: neither driver bounds a call, and a read that never
+   * settled would hold every later miss of `name`; at expiry its joiners get STORAGE_UNAVAILABLE and
+   * the entry goes, so the next miss reads again.
+   */
   #read(name: string): Promise<KeyRow> {
-    const read: Promise<KeyRow> = this.row(name).then(
+    const ms = this.#d.storageDeadlineMs ?? STORAGE_DEADLINE_MS_DEFAULT;
+    const read: Promise<KeyRow> = withDeadline(this.row(name), ms, 'the key lookup').then(
       (row) => {
         if (this.#reads.get(name) !== read) return row; // forgotten or sealed meanwhile
         this.#reads.delete(name);

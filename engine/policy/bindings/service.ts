@@ -22,6 +22,7 @@ import {
   writeTransaction,
 } from '../../store/index.js';
 import type { PolicyBindingRow, PolicyMeta } from '../../store/index.js';
+import { STORAGE_DEADLINE_MS_DEFAULT, withDeadline } from '../../store/deadline.js';
 import { encodePolicyInput } from '../sandbox/abi.js';
 import { composeDecisions } from '../sandbox/compose.js';
 import type { ComposedDecision } from '../sandbox/compose.js';
@@ -56,6 +57,7 @@ export class PolicyService {
   readonly #db: Db;
   readonly registry: PolicyRegistry;
   readonly #now: () => number;
+  readonly #deadlineMs: number;
   #bindings: { at: number; rows: PolicyBindingRow[] } | undefined;
   /**
    * The bindings read in flight: requests that miss the cache meanwhile await it rather than each
@@ -66,10 +68,15 @@ export class PolicyService {
   /** The applicable policies by key name (undefined: keyless) for the cached bindings `rows`. */
   #applicableFor: { rows: PolicyBindingRow[]; byKey: Map<string | undefined, LoadedPolicy[]> } | undefined;
 
-  constructor(db: Db, opts: { registry?: PolicyRegistry; now?: () => number } = {}) {
+  /**
+   * `deadlineMs`: the budget of each storage read a decision needs (the shared bindings read, a
+   * policy's module), default STORAGE_DEADLINE_MS_DEFAULT (engine/store/deadline.ts).
+   */
+  constructor(db: Db, opts: { registry?: PolicyRegistry; now?: () => number; deadlineMs?: number } = {}) {
     this.#db = db;
     this.registry = opts.registry ?? new PolicyRegistry({ prebuilt: bundledMetering() });
     this.#now = opts.now ?? Date.now;
+    this.#deadlineMs = opts.deadlineMs ?? STORAGE_DEADLINE_MS_DEFAULT;
   }
 
   /** Validates (POLICY_INVALID names what offends) and stores a policy; idempotent by hash. */
@@ -187,10 +194,19 @@ export class PolicyService {
     return this.#reading ?? this.#readBindings();
   }
 
-  /** Reads the bindings as the in-flight read; a failed read is not kept, so the next miss retries. */
+  /**
+   * Reads the bindings as the in-flight read; a failed read is not kept, so the next miss retries.
+   * The read itself is under the storage deadline: neither driver bounds a call, and a read that never
+   * settled would hold every later decision on this node (the pipeline's decide has no deadline of
+   * its own); at expiry its joiners get STORAGE_UNAVAILABLE and the next miss reads again.
+   */
   #readBindings(): Promise<PolicyBindingRow[]> {
     const at = this.#now();
-    const read: Promise<PolicyBindingRow[]> = listBindings(this.#db).then(
+    const read: Promise<PolicyBindingRow[]> = withDeadline(
+      listBindings(this.#db),
+      this.#deadlineMs,
+      'the policy bindings lookup',
+    ).then(
       (rows) => {
         if (this.#reading === read) {
           this.#reading = undefined;
@@ -210,7 +226,7 @@ export class PolicyService {
   async #loaded(sha256: string): Promise<LoadedPolicy> {
     const cached = this.registry.get(sha256);
     if (cached) return cached;
-    const row = await getPolicy(this.#db, sha256);
+    const row = await withDeadline(getPolicy(this.#db, sha256), this.#deadlineMs, 'the policy lookup');
     if (!row) throw new KeywardError('STORAGE_CORRUPT', `active policy ${sha256} is missing from the policies table`);
     return (await this.registry.load(row.wasm)).policy;
   }

@@ -221,5 +221,24 @@ describe('TokenAuthenticator (per-node token cache)', () => {
       assert.equal((await leader).principal, 'svc');
       assert.equal(reads() - before, 1, 'the joiner shared the lookup');
     });
+
+    it('a lookup that never settles fails its joiners at the storage deadline, and the next request looks up again', async () => {
+      const now = new Date();
+      const t = await issueToken(store.db, { principal: 'svc', roles: ['app'], now });
+      const auth = new TokenAuthenticator(counted.db, { ttlMs: 60_000, deadlineMs: 100 });
+      counted.holdNext(); // never released: a database that stopped answering
+      const before = reads();
+      const start = performance.now();
+      await Promise.all(
+        Array.from({ length: 5 }, () =>
+          assert.rejects(auth.authenticate(t.token, now), (e: any) => e.code === 'STORAGE_UNAVAILABLE'),
+        ),
+      );
+      assert.ok(performance.now() - start < 1000, 'answered at about the deadline');
+      assert.equal(reads() - before, 1, 'they shared the one lookup');
+      assert.equal(auth.inFlight, 0);
+      assert.equal((await auth.authenticate(t.token, now)).principal, 'svc', 'a new lookup, not the stuck one');
+      assert.equal(reads() - before, 2);
+    });
   });
 });

@@ -14,6 +14,7 @@ import { CryptoExecutor } from '../../../engine/crypto/index.js';
 import { KeyCatalog } from '../../../engine/keys/catalog.js';
 import { KeyMaterial } from '../../../engine/keys/material.js';
 import { countedDb, type CountedDb } from '../../helpers/counted-db.js';
+import type { KeyDeps } from '../../../engine/keys/rules.js';
 import { bytes, code, openUnsealed, type Unsealed } from './helpers.js';
 
 const DAY = 86_400_000;
@@ -234,6 +235,7 @@ describe('KeyService catalog', () => {
 describe('KeyService catalog: one row read in flight per key (single flight)', { timeout: 5000 }, () => {
   let u: Unsealed;
   let counted: CountedDb;
+  let deps: KeyDeps;
   let keys: KeyCatalog;
   const reads = () => counted.reads('keys');
   const storageDown = () => new KeywardError('STORAGE_UNAVAILABLE', 'storage down (injected)');
@@ -241,7 +243,7 @@ describe('KeyService catalog: one row read in flight per key (single flight)', {
   before(async () => {
     u = await openUnsealed();
     counted = countedDb(u.store.db);
-    const deps = { db: counted.db, seal: u.seal, exec: new CryptoExecutor(), now: () => new Date() };
+    deps = { db: counted.db, seal: u.seal, exec: new CryptoExecutor(), now: () => new Date() };
     keys = new KeyCatalog(deps, new KeyMaterial(deps));
     await keys.create({ name: 'herd', type: 'aes256-gcm', by: 'test' });
   });
@@ -287,6 +289,20 @@ describe('KeyService catalog: one row read in flight per key (single flight)', {
     assert.equal(keys.cachedUsable('herd'), undefined);
     assert.equal((await keys.usable('herd')).name, 'herd');
     assert.equal(reads() - before, 4);
+  });
+
+  it('a read that never settles fails its joiners at the storage deadline, and the next miss reads again', async () => {
+    const bounded = new KeyCatalog({ ...deps, storageDeadlineMs: 100 }, new KeyMaterial(deps));
+    counted.holdNext(); // never released: a database that stopped answering
+    const before = reads();
+    const start = performance.now();
+    await Promise.all(
+      Array.from({ length: 5 }, () => assert.rejects(bounded.usable('herd'), code('STORAGE_UNAVAILABLE'))),
+    );
+    assert.ok(performance.now() - start < 1000, 'answered at about the deadline');
+    assert.equal(reads() - before, 1, 'they shared the one read');
+    assert.equal((await bounded.usable('herd')).name, 'herd', 'a new read, not the stuck one');
+    assert.equal(reads() - before, 2);
   });
 
   it('a read landing after seal caches nothing', async () => {

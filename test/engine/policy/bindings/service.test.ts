@@ -1,7 +1,8 @@
 /**
  * PolicyService's bindings cache against a real store (PGlite, or PostgreSQL with
  * KEYWARD_TEST_DRIVER): one read of the bindings in flight at a time, this node's activations seen at
- * once by later requests, and a failed read not kept. Reads are counted at the Db it is given.
+ * once by later requests, a failed read not kept, and a read that never answers failed at the
+ * storage deadline. Reads are counted at the Db it is given.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
@@ -68,6 +69,22 @@ describe('PolicyService bindings: one read in flight (single flight)', { timeout
     assert.equal((await later).length, 1, 'did not join the read from before');
     assert.equal((await early).length, 2, 'the early request gets what it read');
     assert.equal(svc.applicableNow(undefined)?.length, 1, 'the stale read cached nothing');
+  });
+
+  it('a read that never settles fails its joiners at the storage deadline, and the next miss reads again', async () => {
+    const svc = new PolicyService(counted.db, { deadlineMs: 100 });
+    counted.holdNext(); // never released: a database that stopped answering
+    const before = reads();
+    const start = performance.now();
+    await Promise.all(
+      Array.from({ length: 5 }, () =>
+        assert.rejects(svc.applicable(undefined), (e: any) => e.code === 'STORAGE_UNAVAILABLE'),
+      ),
+    );
+    assert.ok(performance.now() - start < 1000, 'answered at about the deadline');
+    assert.equal(reads() - before, 1, 'they shared the one read');
+    assert.equal((await svc.applicable(undefined)).length, 1, 'a new read, not the stuck one');
+    assert.equal(reads() - before, 2);
   });
 
   it('a failed read reaches all who joined it, is not kept, and the next request reads again', async () => {
