@@ -195,7 +195,9 @@ export class Hsm {
       node: this.node,
     };
     seal.onSeal(() => {
+      // Nothing read before the seal is cached after it (the key rows drop theirs in KeyCatalog).
       this.tokens.clear();
+      this.policies.forgetBindings();
       this.#hmacKey?.fill(0);
       this.#hmacKey = undefined;
       const signer = this.#signer;

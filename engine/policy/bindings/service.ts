@@ -61,8 +61,8 @@ export class PolicyService {
   #bindings: { at: number; rows: PolicyBindingRow[] } | undefined;
   /**
    * The bindings read in flight: requests that miss the cache meanwhile await it rather than each
-   * sending their own. This node's changes drop it (`#forgetBindings`), so a request after one starts
-   * a new read and the earlier read, no longer this, caches nothing when it lands.
+   * sending their own. This node's changes and seal drop it (`forgetBindings`), so a request after one
+   * starts a new read and the earlier read, no longer this, caches nothing when it lands.
    */
   #reading: Promise<PolicyBindingRow[]> | undefined;
   /** The applicable policies by key name (undefined: keyless) for the cached bindings `rows`. */
@@ -123,7 +123,7 @@ export class PolicyService {
       (tx) => bindPolicy(tx, { sha256, scope, target, activatedBy: by }),
       (c) => ({ sha256, scope, created: c }),
     );
-    this.#forgetBindings();
+    this.forgetBindings();
     return { created };
   }
 
@@ -152,11 +152,14 @@ export class PolicyService {
       { sha256, scope },
     );
     // After the commit: a reload during the transaction would have cached the old bindings.
-    this.#forgetBindings();
+    this.forgetBindings();
   }
 
-  /** After this node changed the bindings: neither the cached nor an in-flight read may serve them. */
-  #forgetBindings(): void {
+  /**
+   * After this node changed the bindings, and on seal: neither the cached nor an in-flight read may
+   * serve a later request.
+   */
+  forgetBindings(): void {
     this.#bindings = undefined;
     this.#reading = undefined;
   }

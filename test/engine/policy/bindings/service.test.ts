@@ -1,13 +1,16 @@
 /**
  * PolicyService's bindings cache against a real store (PGlite, or PostgreSQL with
  * KEYWARD_TEST_DRIVER): one read of the bindings in flight at a time, this node's activations seen at
- * once by later requests, a failed read not kept, and a read that never answers failed at the
- * storage deadline. Reads are counted at the Db it is given.
+ * once by later requests, a failed read not kept, a read that never answers failed at the storage
+ * deadline, and seal dropping the cache (engine/hsm.ts). Reads are counted at the Db it is given.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { KeywardError } from '../../../../lib/errors.js';
 import { PolicyService } from '../../../../engine/policy/bindings/service.js';
+import { devBootstrap } from '../../../../engine/dev.js';
+import { Hsm } from '../../../../engine/hsm.js';
+import { statusFor } from '../../../../server/errors.js';
 import { countedDb, type CountedDb } from '../../../helpers/counted-db.js';
 import { openTestStore, type TestStore } from '../../../helpers/store.js';
 import { abiModule, fixedEvaluate, wat } from '../helpers.js';
@@ -87,6 +90,22 @@ describe('PolicyService bindings: one read in flight (single flight)', { timeout
     assert.equal(reads() - before, 2);
   });
 
+  it('forgetBindings (seal) drops the cache and the read in flight: a later request reads again', async () => {
+    const svc = fresh();
+    await svc.applicable(undefined);
+    svc.forgetBindings();
+    assert.equal(svc.applicableNow(undefined), undefined, 'the cached bindings are gone');
+    const { release, ran } = counted.holdNext();
+    const early = svc.applicable(undefined);
+    await ran;
+    svc.forgetBindings();
+    const before = reads();
+    const later = svc.applicable(undefined);
+    release();
+    await Promise.all([early, later]);
+    assert.equal(reads() - before, 1, 'the later request read again');
+  });
+
   it('a failed read reaches all who joined it, is not kept, and the next request reads again', async () => {
     const svc = fresh();
     const before = reads();
@@ -100,5 +119,21 @@ describe('PolicyService bindings: one read in flight (single flight)', { timeout
     assert.equal(svc.applicableNow(undefined), undefined);
     assert.equal((await svc.applicable(undefined)).length, 1);
     assert.equal(reads() - before, 2);
+  });
+});
+
+describe('the bindings on seal (engine/hsm.ts)', () => {
+  it('seal drops the cached bindings: nothing read before it serves a request after it', async () => {
+    const at = Date.now(); // a fixed clock: the cache would hold for its whole TTL
+    const hsm = await Hsm.open({ store: await openTestStore(), statusOf: statusFor, now: () => new Date(at) });
+    try {
+      await devBootstrap(hsm);
+      await hsm.policies.applicable(undefined);
+      assert.ok(hsm.policies.applicableNow(undefined), 'cached before the seal');
+      await hsm.seal.seal();
+      assert.equal(hsm.policies.applicableNow(undefined), undefined);
+    } finally {
+      await hsm.close();
+    }
   });
 });
