@@ -126,14 +126,19 @@ export class Hsm {
     this.secrets = new SecretStore(store.db, seal.barrier);
     // The real clock's milliseconds without a Date per request (the bindings cache asks on every one).
     const nowMs = opts.now ? () => now().getTime() : Date.now;
-    this.policies = new PolicyService(store.db, { now: nowMs });
+    const deadline = opts.storageDeadlineMs;
+    this.policies = new PolicyService(store.db, {
+      now: nowMs,
+      ...(deadline !== undefined ? { deadlineMs: deadline } : {}),
+    });
     this.keys = new KeyService(store.db, seal, {
       now,
       ...(opts.pool ? { pool: opts.pool } : {}),
       ...(audit ? { recordPurge: (tx: Db, key: { name: string; id: string }) => this.#recordPurge(tx, key) } : {}),
+      ...(deadline !== undefined ? { storageDeadlineMs: deadline } : {}),
     });
     this.now = now;
-    this.tokens = new TokenAuthenticator(store.db);
+    this.tokens = new TokenAuthenticator(store.db, deadline !== undefined ? { deadlineMs: deadline } : {});
     this.approvals = new ApprovalService(store.db, {
       now,
       ...(opts.approvalTtlMs !== undefined ? { ttlMs: opts.approvalTtlMs } : {}),
@@ -190,7 +195,9 @@ export class Hsm {
       node: this.node,
     };
     seal.onSeal(() => {
+      // Nothing read before the seal is cached after it (the key rows drop theirs in KeyCatalog).
       this.tokens.clear();
+      this.policies.forgetBindings();
       this.#hmacKey?.fill(0);
       this.#hmacKey = undefined;
       const signer = this.#signer;

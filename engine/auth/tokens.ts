@@ -19,6 +19,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { KeywardError } from '../../lib/errors.js';
 import type { CommitScope, Db } from '../store/index.js';
+import { STORAGE_DEADLINE_MS_DEFAULT, withDeadline } from '../store/deadline.js';
 import { findTokenByHash, insertToken, revokeToken as revokeTokenRow, writeTransaction } from '../store/index.js';
 
 export const TOKEN_PREFIX = 'kwt_';
@@ -180,6 +181,7 @@ export class TokenAuthenticator {
   readonly #db: Db;
   readonly #ttlMs: number;
   readonly #max: number;
+  readonly #deadlineMs: number;
   readonly #cache = new Map<string, { principal: Principal; fetched: number }>();
   /**
    * Bumped by clear() and by this node's revocations: a lookup that was in flight across one does not
@@ -188,22 +190,50 @@ export class TokenAuthenticator {
    * eviction).
    */
   #generation = 0;
+  /**
+   * The lookups in flight, by bearer: requests that miss the cache meanwhile await the same lookup
+   * instead of each sending their own. Its outcome, a failure included (unknown, revoked, storage
+   * down), reaches those who joined and is kept no longer than the lookup runs. clear() and this
+   * node's revocations empty it, so a request after one never joins a lookup from before it.
+   */
+  readonly #reads = new Map<string, Promise<Principal>>();
   /** Drops stale entries once the TTL has passed with no lookup (an idle node holds no bearer for long); unref'd. */
   #sweeper: NodeJS.Timeout | undefined;
 
-  constructor(db: Db, opts: { ttlMs?: number; max?: number } = {}) {
+  /** `deadlineMs`: the budget of a shared lookup (default STORAGE_DEADLINE_MS_DEFAULT, engine/store/deadline.ts). */
+  constructor(db: Db, opts: { ttlMs?: number; max?: number; deadlineMs?: number } = {}) {
     this.#db = db;
     this.#ttlMs = opts.ttlMs ?? TOKEN_CACHE_TTL_MS;
     this.#max = opts.max ?? TOKEN_CACHE_MAX;
+    this.#deadlineMs = opts.deadlineMs ?? STORAGE_DEADLINE_MS_DEFAULT;
   }
 
   async authenticate(bearer: string | undefined, now: Date): Promise<Principal> {
     const hit = this.cached(bearer, now);
     if (hit) return hit;
     if (!bearer || !BEARER_RE.test(bearer) || this.#ttlMs <= 0) return authenticateToken(this.#db, bearer, now);
+    const joined = this.#reads.get(bearer);
+    if (joined) {
+      const principal = await joined;
+      // The read checked expiry at its own time, which may be before this request's.
+      if (principal.expiresAt && principal.expiresAt.getTime() <= now.getTime())
+        throw new KeywardError('UNAUTHENTICATED', 'token expired');
+      return principal;
+    }
     this.#cache.delete(bearer);
     const generation = this.#generation;
-    const principal = await authenticateToken(this.#db, bearer, now);
+    // Under the storage deadline itself: neither driver bounds a call, and a lookup that never settled
+    // would hold every later request with this bearer. At expiry its joiners get STORAGE_UNAVAILABLE
+    // and the entry goes, so the next miss looks up again.
+    const read = withDeadline(authenticateToken(this.#db, bearer, now), this.#deadlineMs, 'the token lookup');
+    // Bounded: only bearers being read are held, at most `max` of them, and each only until it settles.
+    if (this.#reads.size < this.#max) this.#reads.set(bearer, read);
+    let principal: Principal;
+    try {
+      principal = await read;
+    } finally {
+      if (this.#reads.get(bearer) === read) this.#reads.delete(bearer);
+    }
     if (generation !== this.#generation) return principal;
     const fetched = performance.now();
     this.#sweep(fetched);
@@ -248,12 +278,14 @@ export class TokenAuthenticator {
   async revoke(id: string, now: Date, commit?: CommitScope): Promise<void> {
     await revokeToken(this.#db, id, now, commit);
     this.#generation++;
+    this.#reads.clear(); // which bearer an in-flight lookup will find to be `id` is not known yet
     for (const [k, v] of this.#cache) if (v.principal.tokenId === id) this.#cache.delete(k);
   }
 
   clear(): void {
     this.#generation++;
     this.#cache.clear();
+    this.#reads.clear();
     clearTimeout(this.#sweeper);
     this.#sweeper = undefined;
   }
@@ -261,5 +293,10 @@ export class TokenAuthenticator {
   /** Tokens held (tests). */
   get size(): number {
     return this.#cache.size;
+  }
+
+  /** Lookups in flight (tests). */
+  get inFlight(): number {
+    return this.#reads.size;
   }
 }

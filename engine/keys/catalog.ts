@@ -5,7 +5,8 @@
  * and verification accept. `scheduleDeletion` sets `deleteAfter` (the key refuses operations from
  * then on); purger.ts removes it when the window has passed.
  *
- * Rows for operations (`usable`) are cached per node for KEY_ROW_CACHE_TTL_MS and dropped on seal.
+ * Rows for operations (`usable`) are cached per node for KEY_ROW_CACHE_TTL_MS and dropped on seal;
+ * one read per key name is in flight at a time.
  * @module
  */
 import { KeywardError } from '../../lib/errors.js';
@@ -23,6 +24,7 @@ import {
   writeTransaction,
 } from '../store/index.js';
 import type { CommitScope, KeyRow } from '../store/index.js';
+import { STORAGE_DEADLINE_MS_DEFAULT, withDeadline } from '../store/deadline.js';
 import type { KeyMaterial } from './material.js';
 import {
   DELETION_RETENTION_DAYS,
@@ -108,11 +110,23 @@ export class KeyCatalog {
   readonly #material: KeyMaterial;
   /** Key rows for operations, by name, with when they were read (see `usable`). */
   readonly #rows = new Map<string, { row: KeyRow; fetched: number }>();
+  /**
+   * The row reads in flight, by name: requests that miss the cache meanwhile await the same read
+   * instead of each sending their own (at 64 clients every TTL expiry sent dozens). Only what is
+   * being read is held; `forget` and seal drop the entry, so a later request starts a new read and
+   * the earlier one, no longer the entry, caches nothing when it lands. Bounded by the requests in
+   * flight: each entry is one some request awaits, and it leaves when its read settles, which the
+   * storage deadline makes sure of.
+   */
+  readonly #reads = new Map<string, Promise<KeyRow>>();
 
   constructor(deps: KeyDeps, material: KeyMaterial) {
     this.#d = deps;
     this.#material = material;
-    deps.seal.onSeal(() => this.#rows.clear());
+    deps.seal.onSeal(() => {
+      this.#rows.clear();
+      this.#reads.clear();
+    });
   }
 
   /** Cached rows, for tests. */
@@ -123,6 +137,7 @@ export class KeyCatalog {
   /** Drops a key's cached row after this node changed it. */
   forget(name: string): void {
     this.#rows.delete(name);
+    this.#reads.delete(name);
   }
 
   /** The key row, or KEY_NOT_FOUND. */
@@ -137,15 +152,39 @@ export class KeyCatalog {
    * A row usable for operations: not scheduled for deletion. Rows are cached per node for
    * KEY_ROW_CACHE_TTL_MS (bench/api measured the row read at ~40% of an encrypt's engine time on
    * PGlite): this node's changes drop the entry at once; another node's rotation, configuration or
-   * deletion is seen within the TTL, as the policy bindings and token caches are.
+   * deletion is seen within the TTL, as the policy bindings and token caches are. A miss joins the
+   * read of `name` already in flight, if any; a failed read (KEY_NOT_FOUND, storage down) reaches
+   * those who joined it and is not kept.
    */
   async usable(name: string): Promise<KeyRow> {
     const hit = this.cachedUsable(name);
     if (hit) return hit;
-    const row = await this.row(name);
-    if (this.#rows.size >= KEY_ROW_CACHE_MAX) this.#rows.delete(this.#rows.keys().next().value!);
-    this.#rows.set(name, { row, fetched: performance.now() });
-    return usableRow(row);
+    return usableRow(await (this.#reads.get(name) ?? this.#read(name)));
+  }
+
+  /**
+   * Reads `name`'s row as the in-flight entry; caches it only if still the entry when it lands. The
+   * read itself is under the storage deadline: neither driver bounds a call, and a read that never
+   * settled would hold every later miss of `name`; at expiry its joiners get STORAGE_UNAVAILABLE and
+   * the entry goes, so the next miss reads again.
+   */
+  #read(name: string): Promise<KeyRow> {
+    const ms = this.#d.storageDeadlineMs ?? STORAGE_DEADLINE_MS_DEFAULT;
+    const read: Promise<KeyRow> = withDeadline(this.row(name), ms, 'the key lookup').then(
+      (row) => {
+        if (this.#reads.get(name) !== read) return row; // forgotten or sealed meanwhile
+        this.#reads.delete(name);
+        if (this.#rows.size >= KEY_ROW_CACHE_MAX) this.#rows.delete(this.#rows.keys().next().value!);
+        this.#rows.set(name, { row, fetched: performance.now() });
+        return row;
+      },
+      (err: unknown) => {
+        if (this.#reads.get(name) === read) this.#reads.delete(name);
+        throw err;
+      },
+    );
+    this.#reads.set(name, read);
+    return read;
   }
 
   /**

@@ -52,6 +52,11 @@ export interface KeyDeps {
   /** Decides inline vs worker pool for every slow call (engine/crypto/executor.ts). */
   readonly exec: CryptoExecutor;
   readonly now: () => Date;
+  /**
+   * The budget of a storage read that requests share (the row read in flight), in ms; default
+   * STORAGE_DEADLINE_MS_DEFAULT (engine/store/deadline.ts).
+   */
+  readonly storageDeadlineMs?: number;
 }
 
 /** `requireLowS` is an ECDSA verification rule: refused (when true) for every other type. */

@@ -55,9 +55,15 @@ export class KeyService {
   constructor(
     db: Db,
     seal: SealManager,
-    opts: { pool?: CryptoPool; now?: () => Date; recordPurge?: PurgeRecorder } = {},
+    opts: { pool?: CryptoPool; now?: () => Date; recordPurge?: PurgeRecorder; storageDeadlineMs?: number } = {},
   ) {
-    const deps: KeyDeps = { db, seal, exec: new CryptoExecutor(opts.pool), now: opts.now ?? (() => new Date()) };
+    const deps: KeyDeps = {
+      db,
+      seal,
+      exec: new CryptoExecutor(opts.pool),
+      now: opts.now ?? (() => new Date()),
+      ...(opts.storageDeadlineMs !== undefined ? { storageDeadlineMs: opts.storageDeadlineMs } : {}),
+    };
     this.#material = new KeyMaterial(deps);
     this.#catalog = new KeyCatalog(deps, this.#material);
     this.#import = new KeyImport(deps, this.#catalog);

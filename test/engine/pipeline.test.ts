@@ -3,7 +3,8 @@
  * server: sealed and uninitialized refusals (nothing recorded), unauthenticated (recorded, with the
  * token's HMAC and no key), the key loaded only after authentication, a deny, a parked request as a
  * value (with its record committed beside the approval), no parking without an origin, a state
- * change's record in its transaction, and fail-closed audit: no value without a durable record.
+ * change's record in its transaction, fail-closed audit: no value without a durable record, and a
+ * bindings read that never answers failing its decisions at the storage deadline.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
@@ -15,6 +16,7 @@ import { devBootstrap } from '../../engine/dev.js';
 import { Hsm } from '../../engine/hsm.js';
 import { readAuditRecords } from '../../engine/store/index.js';
 import { statusFor } from '../../server/errors.js';
+import { countedDb } from '../helpers/counted-db.js';
 import { openTestStore } from '../helpers/store.js';
 
 const ORIGIN = () => ({ method: 'DELETE', path: '/v1/keys/k-del', body: {} });
@@ -277,6 +279,37 @@ describe("a record's time", () => {
         times,
         offsets.map((o) => new Date(base + o).toISOString()),
       );
+    } finally {
+      await hsm.close();
+    }
+  });
+});
+
+describe('a bindings read that never answers', { timeout: 5000 }, () => {
+  it('fails the decisions that joined it at the storage deadline (503), and a request after it reads again', async () => {
+    const store = await openTestStore();
+    const counted = countedDb(store.db);
+    const at = Date.now(); // a fixed clock: the bindings go stale only when forgotten
+    const hsm = await Hsm.open({
+      store: { driver: store.driver, db: counted.db, close: () => store.close() },
+      statusOf: statusFor,
+      now: () => new Date(at),
+      storageDeadlineMs: 100,
+      audit: false,
+    });
+    try {
+      const { rootToken } = await devBootstrap(hsm);
+      const random = () => hsm.request({ bearer: rootToken, operation: 'random' }, async () => 1);
+      await random(); // the token is cached: the next SELECT a request sends is the bindings read
+      hsm.policies.forgetBindings();
+      counted.holdNext(); // never released: a database that stopped answering
+      const before = counted.reads('policy_bindings');
+      const start = performance.now();
+      await Promise.all(Array.from({ length: 3 }, () => rejects(random(), 'STORAGE_UNAVAILABLE')));
+      assert.ok(performance.now() - start < 1000, 'answered at about the deadline');
+      assert.equal(counted.reads('policy_bindings') - before, 1, 'they shared the one read');
+      await random();
+      assert.equal(counted.reads('policy_bindings') - before, 2, 'a new read, not the stuck one');
     } finally {
       await hsm.close();
     }

@@ -3,7 +3,7 @@
  * global and per-key bindings, and the evaluation of every applicable policy for a request.
  *
  * Bindings are cached per node for at most `BINDINGS_TTL_MS` (another node's activation is seen
- * within that time; this node's own changes at once). Loaded modules are cached by hash in the
+ * within that time; this node's own changes at once), and read by one query at a time. Loaded modules are cached by hash in the
  * registry, so a request costs one evaluation per applicable policy and no I/O.
  *
  * Lockout guard: removing the last global binding is refused — with no global policy nothing
@@ -22,6 +22,7 @@ import {
   writeTransaction,
 } from '../../store/index.js';
 import type { PolicyBindingRow, PolicyMeta } from '../../store/index.js';
+import { STORAGE_DEADLINE_MS_DEFAULT, withDeadline } from '../../store/deadline.js';
 import { encodePolicyInput } from '../sandbox/abi.js';
 import { composeDecisions } from '../sandbox/compose.js';
 import type { ComposedDecision } from '../sandbox/compose.js';
@@ -56,14 +57,26 @@ export class PolicyService {
   readonly #db: Db;
   readonly registry: PolicyRegistry;
   readonly #now: () => number;
+  readonly #deadlineMs: number;
   #bindings: { at: number; rows: PolicyBindingRow[] } | undefined;
+  /**
+   * The bindings read in flight: requests that miss the cache meanwhile await it rather than each
+   * sending their own. This node's changes and seal drop it (`forgetBindings`), so a request after one
+   * starts a new read and the earlier read, no longer this, caches nothing when it lands.
+   */
+  #reading: Promise<PolicyBindingRow[]> | undefined;
   /** The applicable policies by key name (undefined: keyless) for the cached bindings `rows`. */
   #applicableFor: { rows: PolicyBindingRow[]; byKey: Map<string | undefined, LoadedPolicy[]> } | undefined;
 
-  constructor(db: Db, opts: { registry?: PolicyRegistry; now?: () => number } = {}) {
+  /**
+   * `deadlineMs`: the budget of each storage read a decision needs (the shared bindings read, a
+   * policy's module), default STORAGE_DEADLINE_MS_DEFAULT (engine/store/deadline.ts).
+   */
+  constructor(db: Db, opts: { registry?: PolicyRegistry; now?: () => number; deadlineMs?: number } = {}) {
     this.#db = db;
     this.registry = opts.registry ?? new PolicyRegistry({ prebuilt: bundledMetering() });
     this.#now = opts.now ?? Date.now;
+    this.#deadlineMs = opts.deadlineMs ?? STORAGE_DEADLINE_MS_DEFAULT;
   }
 
   /** Validates (POLICY_INVALID names what offends) and stores a policy; idempotent by hash. */
@@ -110,7 +123,7 @@ export class PolicyService {
       (tx) => bindPolicy(tx, { sha256, scope, target, activatedBy: by }),
       (c) => ({ sha256, scope, created: c }),
     );
-    this.#bindings = undefined;
+    this.forgetBindings();
     return { created };
   }
 
@@ -139,7 +152,16 @@ export class PolicyService {
       { sha256, scope },
     );
     // After the commit: a reload during the transaction would have cached the old bindings.
+    this.forgetBindings();
+  }
+
+  /**
+   * After this node changed the bindings, and on seal: neither the cached nor an in-flight read may
+   * serve a later request.
+   */
+  forgetBindings(): void {
     this.#bindings = undefined;
+    this.#reading = undefined;
   }
 
   async list(): Promise<PolicySummary[]> {
@@ -170,16 +192,44 @@ export class PolicyService {
   }
 
   async #currentBindings(): Promise<PolicyBindingRow[]> {
-    const now = this.#now();
-    if (!this.#bindings || now - this.#bindings.at > BINDINGS_TTL_MS)
-      this.#bindings = { at: now, rows: await listBindings(this.#db) };
-    return this.#bindings.rows;
+    const b = this.#bindings;
+    if (b && this.#now() - b.at <= BINDINGS_TTL_MS) return b.rows;
+    return this.#reading ?? this.#readBindings();
+  }
+
+  /**
+   * Reads the bindings as the in-flight read; a failed read is not kept, so the next miss retries.
+   * The read itself is under the storage deadline: neither driver bounds a call, and a read that never
+   * settled would hold every later decision on this node (the pipeline's decide has no deadline of
+   * its own); at expiry its joiners get STORAGE_UNAVAILABLE and the next miss reads again.
+   */
+  #readBindings(): Promise<PolicyBindingRow[]> {
+    const at = this.#now();
+    const read: Promise<PolicyBindingRow[]> = withDeadline(
+      listBindings(this.#db),
+      this.#deadlineMs,
+      'the policy bindings lookup',
+    ).then(
+      (rows) => {
+        if (this.#reading === read) {
+          this.#reading = undefined;
+          this.#bindings = { at, rows };
+        }
+        return rows;
+      },
+      (err: unknown) => {
+        if (this.#reading === read) this.#reading = undefined;
+        throw err;
+      },
+    );
+    this.#reading = read;
+    return read;
   }
 
   async #loaded(sha256: string): Promise<LoadedPolicy> {
     const cached = this.registry.get(sha256);
     if (cached) return cached;
-    const row = await getPolicy(this.#db, sha256);
+    const row = await withDeadline(getPolicy(this.#db, sha256), this.#deadlineMs, 'the policy lookup');
     if (!row) throw new KeywardError('STORAGE_CORRUPT', `active policy ${sha256} is missing from the policies table`);
     return (await this.registry.load(row.wasm)).policy;
   }

@@ -2,6 +2,8 @@ import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
 import { TokenAuthenticator, issueToken } from '../../../engine/auth/tokens.js';
+import { KeywardError } from '../../../lib/errors.js';
+import { countedDb, type CountedDb } from '../../helpers/counted-db.js';
 import { openTestStore } from '../../helpers/store.js';
 import type { TestStore } from '../../helpers/store.js';
 
@@ -114,5 +116,129 @@ describe('TokenAuthenticator (per-node token cache)', () => {
     assert.equal(auth.size, 1);
     await sleep(150); // no lookup meanwhile: only the sweeper can drop it
     assert.equal(auth.size, 0);
+  });
+  // A timeout, so a request that wrongly waits on a held lookup fails the test rather than hanging it.
+  describe('one lookup in flight per bearer (single flight)', { timeout: 5000 }, () => {
+    let counted: CountedDb;
+    const reads = () => counted.reads('tokens');
+    before(() => {
+      counted = countedDb(store.db);
+    });
+
+    it('N concurrent misses send one lookup, and all get its principal', async () => {
+      const now = new Date();
+      const t = await issueToken(store.db, { principal: 'svc', roles: ['app'], now });
+      const auth = new TokenAuthenticator(counted.db, { ttlMs: 60_000 });
+      const before = reads();
+      const got = await Promise.all(Array.from({ length: 20 }, () => auth.authenticate(t.token, now)));
+      assert.equal(reads() - before, 1);
+      assert.ok(got.every((p) => p.principal === 'svc'));
+      assert.equal(auth.size, 1);
+      assert.equal(auth.inFlight, 0, 'no bearer is held once the lookup settled');
+    });
+
+    it("a revocation during a lookup is seen by a later request, and the lookup doesn't re-populate", async () => {
+      const now = new Date();
+      const t = await issueToken(store.db, { principal: 'svc', roles: ['app'], now });
+      const auth = new TokenAuthenticator(counted.db, { ttlMs: 60_000 });
+      const { release, ran } = counted.holdNext();
+      const early = auth.authenticate(t.token, now);
+      await ran; // the lookup has run: the revocation below lands after it
+      await auth.revoke(t.tokenId, now);
+      const later = auth.authenticate(t.token, now);
+      release(); // had `later` joined the early lookup, it would now get that lookup's principal
+      await assert.rejects(later, unauthenticated); // did not join the early lookup
+      assert.equal((await early).principal, 'svc'); // it read the row before the revocation
+      assert.equal(auth.size, 0);
+      assert.equal(auth.inFlight, 0);
+    });
+
+    it('a failed lookup reaches all who joined it, is not kept, and the next request looks up again', async () => {
+      const now = new Date();
+      const unknown = `kwt_${'B'.repeat(43)}`;
+      const auth = new TokenAuthenticator(counted.db, { ttlMs: 60_000 });
+      const before = reads();
+      const bearerFree = (err: any) => unauthenticated(err) && !String(err.message).includes(unknown);
+      await Promise.all(Array.from({ length: 5 }, () => assert.rejects(auth.authenticate(unknown, now), bearerFree)));
+      assert.equal(reads() - before, 1);
+      await assert.rejects(auth.authenticate(unknown, now), unauthenticated);
+      assert.equal(reads() - before, 2);
+
+      const t = await issueToken(store.db, { principal: 'svc', roles: ['app'], now });
+      counted.failNext(new KeywardError('STORAGE_UNAVAILABLE', 'storage down (injected)'));
+      await Promise.all(
+        Array.from({ length: 5 }, () =>
+          assert.rejects(auth.authenticate(t.token, now), (e: any) => e.code === 'STORAGE_UNAVAILABLE'),
+        ),
+      );
+      assert.equal(reads() - before, 3);
+      assert.equal(auth.size, 0);
+      assert.equal((await auth.authenticate(t.token, now)).principal, 'svc');
+      assert.equal(reads() - before, 4);
+      assert.equal(auth.inFlight, 0);
+    });
+
+    it('a lookup landing after seal (clear) caches nothing', async () => {
+      const now = new Date();
+      const t = await issueToken(store.db, { principal: 'svc', roles: ['app'], now });
+      const auth = new TokenAuthenticator(counted.db, { ttlMs: 60_000 });
+      const { release, ran } = counted.holdNext();
+      const early = auth.authenticate(t.token, now);
+      await ran;
+      auth.clear();
+      release();
+      assert.equal((await early).principal, 'svc', 'the early request gets what it read');
+      assert.equal(auth.size, 0, 'the lookup from before the seal cached nothing');
+      assert.equal(auth.inFlight, 0);
+    });
+
+    it('a request after seal (clear) does not join the lookup from before it', async () => {
+      const now = new Date();
+      const t = await issueToken(store.db, { principal: 'svc', roles: ['app'], now });
+      const auth = new TokenAuthenticator(counted.db, { ttlMs: 60_000 });
+      const { release, ran } = counted.holdNext();
+      const early = auth.authenticate(t.token, now);
+      await ran;
+      auth.clear();
+      const before = reads();
+      const later = auth.authenticate(t.token, now);
+      release();
+      await Promise.all([early, later]);
+      assert.equal(reads() - before, 1, 'a new lookup');
+      assert.equal(auth.size, 1); // only the lookup after the seal cached
+    });
+
+    it("a joiner checks expiry at its own time: a token expired since the lookup's is refused", async () => {
+      const issued = new Date();
+      const t = await issueToken(store.db, { principal: 'svc', roles: ['app'], ttlSeconds: 60, now: issued });
+      const auth = new TokenAuthenticator(counted.db, { ttlMs: 60_000 });
+      const { release } = counted.holdNext();
+      const before = reads();
+      const leader = auth.authenticate(t.token, issued);
+      const joiner = auth.authenticate(t.token, t.expiresAt!); // expired at its own time
+      release();
+      await assert.rejects(joiner, (e: any) => unauthenticated(e) && e.message === 'token expired');
+      assert.equal((await leader).principal, 'svc');
+      assert.equal(reads() - before, 1, 'the joiner shared the lookup');
+    });
+
+    it('a lookup that never settles fails its joiners at the storage deadline, and the next request looks up again', async () => {
+      const now = new Date();
+      const t = await issueToken(store.db, { principal: 'svc', roles: ['app'], now });
+      const auth = new TokenAuthenticator(counted.db, { ttlMs: 60_000, deadlineMs: 100 });
+      counted.holdNext(); // never released: a database that stopped answering
+      const before = reads();
+      const start = performance.now();
+      await Promise.all(
+        Array.from({ length: 5 }, () =>
+          assert.rejects(auth.authenticate(t.token, now), (e: any) => e.code === 'STORAGE_UNAVAILABLE'),
+        ),
+      );
+      assert.ok(performance.now() - start < 1000, 'answered at about the deadline');
+      assert.equal(reads() - before, 1, 'they shared the one lookup');
+      assert.equal(auth.inFlight, 0);
+      assert.equal((await auth.authenticate(t.token, now)).principal, 'svc', 'a new lookup, not the stuck one');
+      assert.equal(reads() - before, 2);
+    });
   });
 });

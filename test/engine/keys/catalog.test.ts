@@ -9,6 +9,12 @@ import { after, before, describe, it } from 'node:test';
 import { fromBase64 } from '../../../lib/bytes.js';
 import { DELETION_RETENTION_DAYS, KEY_ID_RE, KEY_ROW_CACHE_TTL_MS, KeyService } from '../../../engine/keys/service.js';
 import { getEntry, getKey, listEntries } from '../../../engine/store/index.js';
+import { KeywardError } from '../../../lib/errors.js';
+import { CryptoExecutor } from '../../../engine/crypto/index.js';
+import { KeyCatalog } from '../../../engine/keys/catalog.js';
+import { KeyMaterial } from '../../../engine/keys/material.js';
+import { countedDb, type CountedDb } from '../../helpers/counted-db.js';
+import type { KeyDeps } from '../../../engine/keys/rules.js';
 import { bytes, code, openUnsealed, type Unsealed } from './helpers.js';
 
 const DAY = 86_400_000;
@@ -222,5 +228,92 @@ describe('KeyService catalog', () => {
     // This node's own change is seen at once.
     await keys.rotate('cached');
     assert.equal((await keys.usable('cached')).latestVersion, 3);
+  });
+});
+
+// A timeout, so a request that wrongly waits on a held read fails the test rather than hanging it.
+describe('KeyService catalog: one row read in flight per key (single flight)', { timeout: 5000 }, () => {
+  let u: Unsealed;
+  let counted: CountedDb;
+  let deps: KeyDeps;
+  let keys: KeyCatalog;
+  const reads = () => counted.reads('keys');
+  const storageDown = () => new KeywardError('STORAGE_UNAVAILABLE', 'storage down (injected)');
+
+  before(async () => {
+    u = await openUnsealed();
+    counted = countedDb(u.store.db);
+    deps = { db: counted.db, seal: u.seal, exec: new CryptoExecutor(), now: () => new Date() };
+    keys = new KeyCatalog(deps, new KeyMaterial(deps));
+    await keys.create({ name: 'herd', type: 'aes256-gcm', by: 'test' });
+  });
+  after(() => u.close());
+
+  it('N concurrent misses send one read, and all get its row', async () => {
+    keys.forget('herd');
+    const before = reads();
+    const rows = await Promise.all(Array.from({ length: 20 }, () => keys.usable('herd')));
+    assert.equal(reads() - before, 1);
+    assert.ok(rows.every((r) => r === rows[0] && r.name === 'herd'));
+  });
+
+  it("a local change during a read is seen by a later request, and the stale read doesn't re-populate", async () => {
+    keys.forget('herd');
+    const { release, ran } = counted.holdNext();
+    const early = keys.usable('herd');
+    await ran; // the read has run: the change below lands after it
+    await keys.configure('herd', { deletionAllowed: true });
+    const later = keys.usable('herd');
+    release(); // had `later` joined the read from before, it would now get that read's row
+    assert.equal((await later).deletionAllowed, true, 'did not join the read from before');
+    assert.equal((await early).deletionAllowed, false, 'the early request gets what it read');
+    assert.equal(keys.cachedUsable('herd')?.deletionAllowed, true, 'the stale read cached nothing');
+  });
+
+  it('a failed read reaches all who joined it, is not kept, and the next request reads again', async () => {
+    const { release } = counted.holdNext();
+    const before = reads();
+    const missing = Array.from({ length: 5 }, () => assert.rejects(keys.usable('nobody'), code('KEY_NOT_FOUND')));
+    release();
+    await Promise.all(missing);
+    assert.equal(reads() - before, 1);
+    await assert.rejects(keys.usable('nobody'), code('KEY_NOT_FOUND'));
+    assert.equal(reads() - before, 2);
+
+    keys.forget('herd');
+    counted.failNext(storageDown());
+    await Promise.all(
+      Array.from({ length: 5 }, () => assert.rejects(keys.usable('herd'), code('STORAGE_UNAVAILABLE'))),
+    );
+    assert.equal(reads() - before, 3);
+    assert.equal(keys.cachedUsable('herd'), undefined);
+    assert.equal((await keys.usable('herd')).name, 'herd');
+    assert.equal(reads() - before, 4);
+  });
+
+  it('a read that never settles fails its joiners at the storage deadline, and the next miss reads again', async () => {
+    const bounded = new KeyCatalog({ ...deps, storageDeadlineMs: 100 }, new KeyMaterial(deps));
+    counted.holdNext(); // never released: a database that stopped answering
+    const before = reads();
+    const start = performance.now();
+    await Promise.all(
+      Array.from({ length: 5 }, () => assert.rejects(bounded.usable('herd'), code('STORAGE_UNAVAILABLE'))),
+    );
+    assert.ok(performance.now() - start < 1000, 'answered at about the deadline');
+    assert.equal(reads() - before, 1, 'they shared the one read');
+    assert.equal((await bounded.usable('herd')).name, 'herd', 'a new read, not the stuck one');
+    assert.equal(reads() - before, 2);
+  });
+
+  it('a read landing after seal caches nothing', async () => {
+    keys.forget('herd');
+    const { release, ran } = counted.holdNext();
+    const early = keys.usable('herd');
+    await ran;
+    await u.seal.seal();
+    release();
+    await early;
+    assert.equal(keys.cachedRows, 0);
+    await u.unseal();
   });
 });
