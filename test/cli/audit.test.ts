@@ -16,7 +16,7 @@ import { sql } from 'drizzle-orm';
 import { issueToken } from '../../engine/auth/tokens.js';
 import { SignatureType, verifierKeyString } from '../../engine/audit/math/index.js';
 import { devBootstrap } from '../../engine/dev.js';
-import { readAuditRecords } from '../../engine/store/index.js';
+import { readAuditHead, readAuditRecords, withTransaction } from '../../engine/store/index.js';
 import { deleteAuditRecordsFrom, setAuditChain, setAuditLeaf } from '../helpers/audit-store.js';
 import { fails, ok, runCli } from '../helpers/cli.js';
 import { startTestServer } from '../helpers/server.js';
@@ -418,16 +418,25 @@ describe('keyward audit (CLI)', { timeout: 600_000 }, () => {
       return Buffer.from(row!.leaf).toString('utf8');
     }
     const setLeaf = (idx: number, leaf: string) => setAuditLeaf(db(), idx, leaf);
-    /** What a careful attacker does after editing row `from`: recompute every chain value from it, and the head's. */
+    /**
+     * What a careful attacker does after editing row `from`: recompute every chain value from it, and
+     * the head's, with the head row locked. Records still being appended (a failed `verify` returns
+     * while the CLI's other requests are in flight) wait, then find the head moved and build on the
+     * new one; unlocked, one landing between the read and the head's update kept the old chain and
+     * broke the log for real (seen on PostgreSQL in CI).
+     */
     async function rechain(from: number): Promise<void> {
-      const rows = await readAuditRecords(db(), Math.max(0, from - 1), Number.MAX_SAFE_INTEGER);
-      let prev: Buffer = from === 0 ? Buffer.alloc(32) : Buffer.from(rows.shift()!.chain);
-      for (const r of rows) {
-        const lh = createHash('sha256').update(Buffer.of(0)).update(r.leaf).digest();
-        prev = createHash('sha256').update(prev).update(lh).digest();
-        await setAuditChain(db(), r.idx, prev);
-      }
-      await db().execute(sql.raw(`UPDATE audit_head SET chain = decode('${hex(prev)}', 'hex')`));
+      await withTransaction(db(), async (tx) => {
+        await readAuditHead(tx, { lock: true });
+        const rows = await readAuditRecords(tx, Math.max(0, from - 1), Number.MAX_SAFE_INTEGER);
+        let prev: Buffer = from === 0 ? Buffer.alloc(32) : Buffer.from(rows.shift()!.chain);
+        for (const r of rows) {
+          const lh = createHash('sha256').update(Buffer.of(0)).update(r.leaf).digest();
+          prev = createHash('sha256').update(prev).update(lh).digest();
+          await setAuditChain(tx, r.idx, prev);
+        }
+        await tx.execute(sql.raw(`UPDATE audit_head SET chain = decode('${hex(prev)}', 'hex')`));
+      });
     }
     /** An integrated record of an allowed encrypt by svc. */
     async function pickRecord(size: number): Promise<number> {
