@@ -79,14 +79,23 @@ export function table(rows: Array<Record<string, string | number>>): string {
 }
 
 /**
+ * The text of `--name=value` or `--name value` in a bench's arguments: null when the option is absent,
+ * undefined when `--name` is the last argument.
+ */
+function optionText(args: string[], name: string): string | null | undefined {
+  const i = args.findIndex((x) => x === `--${name}` || x.startsWith(`--${name}=`));
+  if (i < 0) return null;
+  const a = args[i]!;
+  return a.includes('=') ? a.slice(name.length + 3) : args[i + 1];
+}
+
+/**
  * A positive number given as `--name=value` (or `--name value`) in a bench's arguments; else, with
  * `--smoke`, `smoke` when given; else `dflt`.
  */
 export function option(args: string[], name: string, dflt: number, smoke?: number): number {
-  const i = args.findIndex((x) => x === `--${name}` || x.startsWith(`--${name}=`));
-  if (i < 0) return smoke !== undefined && isSmoke(args) ? smoke : dflt;
-  const a = args[i]!;
-  const text = a.includes('=') ? a.slice(name.length + 3) : args[i + 1];
+  const text = optionText(args, name);
+  if (text === null) return smoke !== undefined && isSmoke(args) ? smoke : dflt;
   const v = Number(text);
   if (text === undefined || text === '' || !Number.isFinite(v) || v <= 0)
     throw new RangeError(`--${name}: expected a positive number, got "${text ?? ''}"`);
@@ -97,10 +106,9 @@ export function option(args: string[], name: string, dflt: number, smoke?: numbe
  * `--name=16,64` (or `--name 16`): positive integers, each once, in the order given; `dflt` when absent.
  */
 export function optionList(args: string[], name: string, dflt: readonly number[]): number[] {
-  const i = args.findIndex((x) => x === `--${name}` || x.startsWith(`--${name}=`));
-  if (i < 0) return [...dflt];
-  const a = args[i]!;
-  const text = a.includes('=') ? a.slice(name.length + 3) : (args[i + 1] ?? '');
+  const found = optionText(args, name);
+  if (found === null) return [...dflt];
+  const text = found ?? '';
   const list = text.split(',').map((x) => Number(x.trim()));
   if (text === '' || list.some((n) => !Number.isSafeInteger(n) || n <= 0) || new Set(list).size !== list.length)
     throw new RangeError(`--${name}: expected positive integers separated by commas (e.g. 16,64), got "${text}"`);
