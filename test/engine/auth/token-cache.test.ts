@@ -125,7 +125,7 @@ describe('TokenAuthenticator (per-node token cache)', () => {
       counted = countedDb(store.db);
     });
     /** A new token (principal `svc`) and an authenticator over the counted Db with an empty cache. */
-    const fresh = async (opts: { deadlineMs?: number } = {}) => {
+    const fresh = async (opts: { deadlineMs?: number; max?: number } = {}) => {
       const now = new Date();
       const t = await issueToken(store.db, { principal: 'svc', roles: ['app'], now });
       return { now, t, auth: new TokenAuthenticator(counted.db, { ttlMs: 60_000, ...opts }) };
@@ -234,6 +234,36 @@ describe('TokenAuthenticator (per-node token cache)', () => {
       assert.equal(auth.inFlight, 0);
       assert.equal((await auth.authenticate(t.token, now)).principal, 'svc', 'a new lookup, not the stuck one');
       assert.equal(reads() - before, 2);
+    });
+    it('past `max` lookups in flight, a lookup is not shared: it caches when it lands, unless a seal (clear) came first', async () => {
+      const { now, t, auth } = await fresh({ max: 1 });
+      const other = await issueToken(store.db, { principal: 'other', roles: ['app'], now });
+      /** A held lookup of `other` (the one `max` lets others join), then a held one of `t`. */
+      const lookupsHeld = async () => {
+        const first = counted.holdNext();
+        const shared = auth.authenticate(other.token, now);
+        await first.ran;
+        const second = counted.holdNext();
+        const own = auth.authenticate(t.token, now);
+        await second.ran;
+        assert.equal(auth.inFlight, 1, 'the second lookup is not there to join');
+        return { shared, own, first, second };
+      };
+
+      let l = await lookupsHeld();
+      l.first.release();
+      await l.shared;
+      l.second.release();
+      assert.equal((await l.own).principal, 'svc');
+      assert.equal(auth.cached(t.token, now)?.principal, 'svc', 'the lookup no one could join cached');
+
+      auth.clear();
+      l = await lookupsHeld();
+      auth.clear();
+      l.first.release();
+      l.second.release();
+      await Promise.all([l.shared, l.own]);
+      assert.equal(auth.size, 0, 'neither lookup from before the seal cached');
     });
   });
 });
