@@ -19,7 +19,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { KeywardError } from '../../lib/errors.js';
 import type { CommitScope, Db } from '../store/index.js';
-import { STORAGE_DEADLINE_MS_DEFAULT } from '../store/deadline.js';
+import { STORAGE_DEADLINE_MS_DEFAULT, withDeadline } from '../store/deadline.js';
 import { SharedReads } from '../store/shared-reads.js';
 import { findTokenByHash, insertToken, revokeToken as revokeTokenRow, writeTransaction } from '../store/index.js';
 
@@ -198,7 +198,7 @@ export class TokenAuthenticator {
   /** Drops stale entries once the TTL has passed with no lookup (an idle node holds no bearer for long); unref'd. */
   #sweeper: NodeJS.Timeout | undefined;
 
-  /** `deadlineMs`: the budget of a shared lookup (default STORAGE_DEADLINE_MS_DEFAULT, engine/store/deadline.ts). */
+  /** `deadlineMs`: the budget of each database lookup (default STORAGE_DEADLINE_MS_DEFAULT, engine/store/deadline.ts). */
   constructor(db: Db, opts: { ttlMs?: number; max?: number; deadlineMs?: number } = {}) {
     this.#db = db;
     this.#ttlMs = opts.ttlMs ?? TOKEN_CACHE_TTL_MS;
@@ -210,7 +210,10 @@ export class TokenAuthenticator {
   async authenticate(bearer: string | undefined, now: Date): Promise<Principal> {
     const hit = this.cached(bearer, now);
     if (hit) return hit;
-    if (!bearer || !BEARER_RE.test(bearer) || this.#ttlMs <= 0) return authenticateToken(this.#db, bearer, now);
+    if (!bearer || !BEARER_RE.test(bearer)) return authenticateToken(this.#db, bearer, now); // refused unread
+    // Neither cached nor shared, but under the storage deadline all the same: the pipeline adds none.
+    if (this.#ttlMs <= 0)
+      return withDeadline(authenticateToken(this.#db, bearer, now), this.#deadlineMs, 'the token lookup');
     const joined = this.#reads.joined(bearer);
     if (joined) {
       const principal = await joined;

@@ -154,8 +154,9 @@ export class KeyCatalog {
    * KEY_ROW_CACHE_TTL_MS (bench/api measured the row read at ~40% of an encrypt's engine time on
    * PGlite): this node's changes drop the entry at once; another node's rotation, configuration or
    * deletion is seen within the TTL, as the policy bindings and token caches are. A miss joins the
-   * read of `name` already in flight, if any, which runs under the storage deadline; a failed read
-   * (KEY_NOT_FOUND, storage down) reaches those who joined it and is not kept.
+   * read of `name` already in flight, if any, which runs under the storage deadline (the pipeline
+   * relies on it: it adds none of its own); a failed read (KEY_NOT_FOUND, storage down) reaches
+   * those who joined it and is not kept.
    */
   async usable(name: string): Promise<KeyRow> {
     const hit = this.cachedUsable(name);

@@ -125,7 +125,7 @@ describe('TokenAuthenticator (per-node token cache)', () => {
       counted = countedDb(store.db);
     });
     /** A new token (principal `svc`) and an authenticator over the counted Db with an empty cache. */
-    const fresh = async (opts: { deadlineMs?: number; max?: number } = {}) => {
+    const fresh = async (opts: { ttlMs?: number; deadlineMs?: number; max?: number } = {}) => {
       const now = new Date();
       const t = await issueToken(store.db, { principal: 'svc', roles: ['app'], now });
       return { now, t, auth: new TokenAuthenticator(counted.db, { ttlMs: 60_000, ...opts }) };
@@ -235,6 +235,17 @@ describe('TokenAuthenticator (per-node token cache)', () => {
       assert.equal((await auth.authenticate(t.token, now)).principal, 'svc', 'a new lookup, not the stuck one');
       assert.equal(reads() - before, 2);
     });
+
+    it('with no cache (ttlMs 0), a lookup that never settles is still cut at the storage deadline', async () => {
+      const { now, t, auth } = await fresh({ ttlMs: 0, deadlineMs: 100 });
+      counted.holdNext(); // never released
+      const start = performance.now();
+      await assert.rejects(auth.authenticate(t.token, now), (e: any) => e.code === 'STORAGE_UNAVAILABLE');
+      assert.ok(performance.now() - start < 1000, 'answered at about the deadline');
+      assert.equal((await auth.authenticate(t.token, now)).principal, 'svc');
+      assert.equal(auth.size, 0, 'nothing cached');
+    });
+
     it('past `max` lookups in flight, a lookup is not shared: it caches when it lands, unless a seal (clear) came first', async () => {
       const { now, t, auth } = await fresh({ max: 1 });
       const other = await issueToken(store.db, { principal: 'other', roles: ['app'], now });
