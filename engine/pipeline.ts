@@ -339,11 +339,8 @@ export class Pipeline {
   async #lookupToken(f: Flight, ctx: RequestContext, now: Date): Promise<Principal> {
     let principal: Principal;
     try {
-      principal = await withDeadline(
-        this.#d.tokens.authenticate(ctx.bearer, now),
-        this.#deadlineMs,
-        'the token lookup',
-      );
+      // Bounded already: every database lookup of the authenticator runs under the storage deadline.
+      principal = await this.#d.tokens.authenticate(ctx.bearer, now);
     } catch (err) {
       this.#authFailed(f, ctx);
       throw err;
@@ -379,11 +376,12 @@ export class Pipeline {
       return this.#keyMissing(f, t, err); // a cached row scheduled for deletion
     }
     if (hit) return this.#keyLoaded(f, t, hit);
-    return withDeadline(
-      t.anyState ? this.#d.keys.row(t.name) : this.#d.keys.usable(t.name),
-      this.#deadlineMs,
-      'the key lookup',
-    ).then(
+    // A usable row's shared read runs under the storage deadline already (KeyCatalog.usable); the
+    // plain row read of a request on a key in any state has none of its own.
+    const read = t.anyState
+      ? withDeadline(this.#d.keys.row(t.name), this.#deadlineMs, 'the key lookup')
+      : this.#d.keys.usable(t.name);
+    return read.then(
       (row) => this.#keyLoaded(f, t, row),
       (err: unknown) => this.#keyMissing(f, t, err),
     );

@@ -20,6 +20,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { KeywardError } from '../../lib/errors.js';
 import type { CommitScope, Db } from '../store/index.js';
 import { STORAGE_DEADLINE_MS_DEFAULT, withDeadline } from '../store/deadline.js';
+import { SharedReads } from '../store/shared-reads.js';
 import { findTokenByHash, insertToken, revokeToken as revokeTokenRow, writeTransaction } from '../store/index.js';
 
 export const TOKEN_PREFIX = 'kwt_';
@@ -184,35 +185,36 @@ export class TokenAuthenticator {
   readonly #deadlineMs: number;
   readonly #cache = new Map<string, { principal: Principal; fetched: number }>();
   /**
-   * Bumped by clear() and by this node's revocations: a lookup that was in flight across one does not
-   * cache what it read (a seal during the await would otherwise put the bearer back after clearing,
-   * and a lookup that read a row just before its revocation committed would re-cache it after the
-   * eviction).
+   * The lookups in flight, by bearer (engine/store/shared-reads.ts): requests that miss the cache
+   * meanwhile await the same lookup instead of each sending their own. Its outcome, a failure
+   * included (unknown, revoked, storage down), reaches those who joined and is kept no longer than
+   * the lookup runs. clear() and this node's revocations drop them all: a request after one never
+   * joins a lookup from before it, and such a lookup caches nothing (a seal during the await would
+   * otherwise put the bearer back after clearing, and a lookup that read a row just before its
+   * revocation committed would re-cache it after the eviction). At most `max` are shared: a bearer
+   * is anyone's to choose, before they are authenticated.
    */
-  #generation = 0;
-  /**
-   * The lookups in flight, by bearer: requests that miss the cache meanwhile await the same lookup
-   * instead of each sending their own. Its outcome, a failure included (unknown, revoked, storage
-   * down), reaches those who joined and is kept no longer than the lookup runs. clear() and this
-   * node's revocations empty it, so a request after one never joins a lookup from before it.
-   */
-  readonly #reads = new Map<string, Promise<Principal>>();
+  readonly #reads: SharedReads<string, Principal>;
   /** Drops stale entries once the TTL has passed with no lookup (an idle node holds no bearer for long); unref'd. */
   #sweeper: NodeJS.Timeout | undefined;
 
-  /** `deadlineMs`: the budget of a shared lookup (default STORAGE_DEADLINE_MS_DEFAULT, engine/store/deadline.ts). */
+  /** `deadlineMs`: the budget of each database lookup (default STORAGE_DEADLINE_MS_DEFAULT, engine/store/deadline.ts). */
   constructor(db: Db, opts: { ttlMs?: number; max?: number; deadlineMs?: number } = {}) {
     this.#db = db;
     this.#ttlMs = opts.ttlMs ?? TOKEN_CACHE_TTL_MS;
     this.#max = opts.max ?? TOKEN_CACHE_MAX;
     this.#deadlineMs = opts.deadlineMs ?? STORAGE_DEADLINE_MS_DEFAULT;
+    this.#reads = new SharedReads({ what: 'the token lookup', deadlineMs: this.#deadlineMs, max: this.#max });
   }
 
   async authenticate(bearer: string | undefined, now: Date): Promise<Principal> {
     const hit = this.cached(bearer, now);
     if (hit) return hit;
-    if (!bearer || !BEARER_RE.test(bearer) || this.#ttlMs <= 0) return authenticateToken(this.#db, bearer, now);
-    const joined = this.#reads.get(bearer);
+    if (!bearer || !BEARER_RE.test(bearer)) return authenticateToken(this.#db, bearer, now); // refused unread
+    // Neither cached nor shared, but under the storage deadline all the same: the pipeline adds none.
+    if (this.#ttlMs <= 0)
+      return withDeadline(authenticateToken(this.#db, bearer, now), this.#deadlineMs, 'the token lookup');
+    const joined = this.#reads.joined(bearer);
     if (joined) {
       const principal = await joined;
       // The read checked expiry at its own time, which may be before this request's.
@@ -220,27 +222,21 @@ export class TokenAuthenticator {
         throw new KeywardError('UNAUTHENTICATED', 'token expired');
       return principal;
     }
-    this.#cache.delete(bearer);
-    const generation = this.#generation;
-    // Under the storage deadline itself: neither driver bounds a call, and a lookup that never settled
-    // would hold every later request with this bearer. At expiry its joiners get STORAGE_UNAVAILABLE
-    // and the entry goes, so the next miss looks up again.
-    const read = withDeadline(authenticateToken(this.#db, bearer, now), this.#deadlineMs, 'the token lookup');
-    // Bounded: only bearers being read are held, at most `max` of them, and each only until it settles.
-    if (this.#reads.size < this.#max) this.#reads.set(bearer, read);
-    let principal: Principal;
-    try {
-      principal = await read;
-    } finally {
-      if (this.#reads.get(bearer) === read) this.#reads.delete(bearer);
-    }
-    if (generation !== this.#generation) return principal;
+    this.#cache.delete(bearer); // read again, it goes last: the map stays in the order its entries were read
+    return this.#reads.start(
+      bearer,
+      () => authenticateToken(this.#db, bearer, now),
+      (principal) => this.#keep(bearer, principal),
+    );
+  }
+
+  /** Caches a principal its lookup brought, dropping what went stale (and the oldest at `max`). */
+  #keep(bearer: string, principal: Principal): void {
     const fetched = performance.now();
     this.#sweep(fetched);
     if (this.#cache.size >= this.#max) this.#cache.delete(this.#cache.keys().next().value!);
     this.#cache.set(bearer, { principal, fetched });
     this.#sweeper ??= setTimeout(() => this.#swept(), this.#ttlMs).unref();
-    return principal;
   }
 
   /** Drops the entries read a TTL or more before `now`: they lead, as the map is in the order they were read. */
@@ -277,13 +273,11 @@ export class TokenAuthenticator {
   /** Revokes a token and drops it from this node's cache at once. */
   async revoke(id: string, now: Date, commit?: CommitScope): Promise<void> {
     await revokeToken(this.#db, id, now, commit);
-    this.#generation++;
     this.#reads.clear(); // which bearer an in-flight lookup will find to be `id` is not known yet
     for (const [k, v] of this.#cache) if (v.principal.tokenId === id) this.#cache.delete(k);
   }
 
   clear(): void {
-    this.#generation++;
     this.#cache.clear();
     this.#reads.clear();
     clearTimeout(this.#sweeper);

@@ -24,7 +24,8 @@ import {
   writeTransaction,
 } from '../store/index.js';
 import type { CommitScope, KeyRow } from '../store/index.js';
-import { STORAGE_DEADLINE_MS_DEFAULT, withDeadline } from '../store/deadline.js';
+import { STORAGE_DEADLINE_MS_DEFAULT } from '../store/deadline.js';
+import { SharedReads } from '../store/shared-reads.js';
 import type { KeyMaterial } from './material.js';
 import {
   DELETION_RETENTION_DAYS,
@@ -111,18 +112,18 @@ export class KeyCatalog {
   /** Key rows for operations, by name, with when they were read (see `usable`). */
   readonly #rows = new Map<string, { row: KeyRow; fetched: number }>();
   /**
-   * The row reads in flight, by name: requests that miss the cache meanwhile await the same read
-   * instead of each sending their own (at 64 clients every TTL expiry sent dozens). Only what is
-   * being read is held; `forget` and seal drop the entry, so a later request starts a new read and
-   * the earlier one, no longer the entry, caches nothing when it lands. Bounded by the requests in
-   * flight: each entry is one some request awaits, and it leaves when its read settles, which the
-   * storage deadline makes sure of.
+   * The row reads in flight, by name (engine/store/shared-reads.ts): `forget` and seal drop a read,
+   * so a later request starts a new one and the earlier one caches nothing when it lands.
    */
-  readonly #reads = new Map<string, Promise<KeyRow>>();
+  readonly #reads: SharedReads<string, KeyRow>;
 
   constructor(deps: KeyDeps, material: KeyMaterial) {
     this.#d = deps;
     this.#material = material;
+    this.#reads = new SharedReads({
+      what: 'the key lookup',
+      deadlineMs: deps.storageDeadlineMs ?? STORAGE_DEADLINE_MS_DEFAULT,
+    });
     deps.seal.onSeal(() => {
       this.#rows.clear();
       this.#reads.clear();
@@ -137,7 +138,7 @@ export class KeyCatalog {
   /** Drops a key's cached row after this node changed it. */
   forget(name: string): void {
     this.#rows.delete(name);
-    this.#reads.delete(name);
+    this.#reads.drop(name);
   }
 
   /** The key row, or KEY_NOT_FOUND. */
@@ -153,38 +154,26 @@ export class KeyCatalog {
    * KEY_ROW_CACHE_TTL_MS (bench/api measured the row read at ~40% of an encrypt's engine time on
    * PGlite): this node's changes drop the entry at once; another node's rotation, configuration or
    * deletion is seen within the TTL, as the policy bindings and token caches are. A miss joins the
-   * read of `name` already in flight, if any; a failed read (KEY_NOT_FOUND, storage down) reaches
+   * read of `name` already in flight, if any, which runs under the storage deadline (the pipeline
+   * relies on it: it adds none of its own); a failed read (KEY_NOT_FOUND, storage down) reaches
    * those who joined it and is not kept.
    */
   async usable(name: string): Promise<KeyRow> {
     const hit = this.cachedUsable(name);
     if (hit) return hit;
-    return usableRow(await (this.#reads.get(name) ?? this.#read(name)));
+    return usableRow(await (this.#reads.joined(name) ?? this.#read(name)));
   }
 
-  /**
-   * Reads `name`'s row as the in-flight entry; caches it only if still the entry when it lands. The
-   * read itself is under the storage deadline: neither driver bounds a call, and a read that never
-   * settled would hold every later miss of `name`; at expiry its joiners get STORAGE_UNAVAILABLE and
-   * the entry goes, so the next miss reads again.
-   */
+  /** Starts the shared read of `name`'s row; it is cached when it lands unless forgotten or sealed meanwhile. */
   #read(name: string): Promise<KeyRow> {
-    const ms = this.#d.storageDeadlineMs ?? STORAGE_DEADLINE_MS_DEFAULT;
-    const read: Promise<KeyRow> = withDeadline(this.row(name), ms, 'the key lookup').then(
+    return this.#reads.start(
+      name,
+      () => this.row(name),
       (row) => {
-        if (this.#reads.get(name) !== read) return row; // forgotten or sealed meanwhile
-        this.#reads.delete(name);
         if (this.#rows.size >= KEY_ROW_CACHE_MAX) this.#rows.delete(this.#rows.keys().next().value!);
         this.#rows.set(name, { row, fetched: performance.now() });
-        return row;
-      },
-      (err: unknown) => {
-        if (this.#reads.get(name) === read) this.#reads.delete(name);
-        throw err;
       },
     );
-    this.#reads.set(name, read);
-    return read;
   }
 
   /**

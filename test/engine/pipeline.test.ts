@@ -16,7 +16,7 @@ import { devBootstrap } from '../../engine/dev.js';
 import { Hsm } from '../../engine/hsm.js';
 import { readAuditRecords } from '../../engine/store/index.js';
 import { statusFor } from '../../server/errors.js';
-import { countedDb } from '../helpers/counted-db.js';
+import { countedHsm } from '../helpers/counted-db.js';
 import { openTestStore } from '../helpers/store.js';
 
 const ORIGIN = () => ({ method: 'DELETE', path: '/v1/keys/k-del', body: {} });
@@ -287,16 +287,7 @@ describe("a record's time", () => {
 
 describe('a bindings read that never answers', { timeout: 5000 }, () => {
   it('fails the decisions that joined it at the storage deadline (503), and a request after it reads again', async () => {
-    const store = await openTestStore();
-    const counted = countedDb(store.db);
-    const at = Date.now(); // a fixed clock: the bindings go stale only when forgotten
-    const hsm = await Hsm.open({
-      store: { driver: store.driver, db: counted.db, close: () => store.close() },
-      statusOf: statusFor,
-      now: () => new Date(at),
-      storageDeadlineMs: 100,
-      audit: false,
-    });
+    const { hsm, counted } = await countedHsm(100); // a fixed clock: the bindings go stale only when forgotten
     try {
       const { rootToken } = await devBootstrap(hsm);
       const random = () => hsm.request({ bearer: rootToken, operation: 'random' }, async () => 1);

@@ -4,7 +4,10 @@
  * database and to land a read after a local change. Everything else goes to the real Db unchanged.
  */
 import { getTableName, Table } from 'drizzle-orm';
+import { Hsm } from '../../engine/hsm.js';
 import type { Db } from '../../engine/store/index.js';
+import { statusFor } from '../../server/errors.js';
+import { openTestStore } from './store.js';
 
 export interface CountedDb {
   db: Db;
@@ -80,4 +83,29 @@ export function countedDb(real: Db): CountedDb {
       fail = err;
     },
   };
+}
+
+/**
+ * An Hsm over a new test store whose Db is counted, for the pipeline's tests of a read that never
+ * answers: `storageDeadlineMs` as given, no audit log, and a fixed clock, so the policy bindings go
+ * stale only when forgotten and no bindings read takes a hold meant for another. Closing the Hsm
+ * closes the store.
+ */
+export async function countedHsm(storageDeadlineMs: number): Promise<{ hsm: Hsm; counted: CountedDb }> {
+  const store = await openTestStore();
+  const counted = countedDb(store.db);
+  const at = Date.now();
+  try {
+    const hsm = await Hsm.open({
+      store: { driver: store.driver, db: counted.db, close: () => store.close() },
+      statusOf: statusFor,
+      now: () => new Date(at),
+      storageDeadlineMs,
+      audit: false,
+    });
+    return { hsm, counted };
+  } catch (err) {
+    await store.close();
+    throw err;
+  }
 }

@@ -20,6 +20,7 @@ import { errorMiddleware, statusFor } from '../../server/errors.js';
 import { createLogger } from '../../server/log.js';
 import { listen } from '../../server/main.js';
 import { sendThrown } from '../../server/transit/envelope.js';
+import { countedHsm } from '../helpers/counted-db.js';
 import { failingProxy } from '../helpers/pg-peer.js';
 import { startTestServer } from '../helpers/server.js';
 import { createTestDatabaseUrl, defaultTestDriver, openTestStore } from '../helpers/store.js';
@@ -117,6 +118,52 @@ describe('a database failure that reaches the server is 503, not 500', () => {
       const recs = (await readAuditRecords(hsm.store.db, 0, 1_000_000)).map((r) => decodeRecord(r.leaf));
       assert.equal(recs.find((r) => r.requestId === 'req-slow')?.code, 'STORAGE_UNAVAILABLE');
     } finally {
+      await hsm.close();
+    }
+  });
+});
+
+// The pipeline adds no deadline to the token and key lookups: the reads the caches' misses share
+// carry it (engine/store/shared-reads.ts). A timeout, so a request that waits on a held read fails the
+// test rather than hanging it.
+describe('a shared cache read that never answers', { timeout: 5000 }, () => {
+  it('a held token lookup and a held key row read answer 503 with Retry-After at the storage deadline, to all who joined them', async () => {
+    const { hsm, counted } = await countedHsm(100); // its fixed clock keeps the bindings cached
+    const running = await listen({
+      hsm,
+      log: createLogger({ write: () => {}, level: 'error' }),
+      listen: '127.0.0.1:0',
+    });
+    const post = (path: string, token: string, body: unknown) =>
+      fetch(running.url + path, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      });
+    /** Three requests at once while the next SELECT never answers: each is 503 within the bound. */
+    const heldThrice = async (send: () => Promise<Response>, table: string) => {
+      counted.holdNext(); // never released: a database that stopped answering
+      const before = counted.reads(table);
+      const t0 = performance.now();
+      const answers = await Promise.all([send(), send(), send()]);
+      const ms = performance.now() - t0;
+      for (const r of answers) {
+        assert.equal(r.status, 503);
+        assert.equal(r.headers.get('retry-after'), '1');
+        assert.equal(((await r.json()) as { error: { code: string } }).error.code, 'STORAGE_UNAVAILABLE');
+      }
+      assert.ok(ms < 1000, `answered in ${ms} ms, at about the 100 ms deadline`);
+      assert.equal(counted.reads(table) - before, 1, `the held read was the ${table} one, and they shared it`);
+    };
+    try {
+      const { rootToken } = await devBootstrap(hsm);
+      // Creating the key caches the root token and the bindings; its row is read at its first use.
+      assert.equal((await post('/v1/keys', rootToken, { name: 'held', type: 'aes256-gcm' })).status, 201);
+      await heldThrice(() => post('/v1/keys/held/encrypt', rootToken, { plaintext: 'eA==' }), 'keys');
+      const bearer = unknownToken();
+      await heldThrice(() => post('/v1/keys/held/encrypt', bearer, { plaintext: 'eA==' }), 'tokens');
+    } finally {
+      await running.close();
       await hsm.close();
     }
   });

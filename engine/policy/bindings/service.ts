@@ -23,6 +23,7 @@ import {
 } from '../../store/index.js';
 import type { PolicyBindingRow, PolicyMeta } from '../../store/index.js';
 import { STORAGE_DEADLINE_MS_DEFAULT, withDeadline } from '../../store/deadline.js';
+import { SharedReads } from '../../store/shared-reads.js';
 import { encodePolicyInput } from '../sandbox/abi.js';
 import { composeDecisions } from '../sandbox/compose.js';
 import type { ComposedDecision } from '../sandbox/compose.js';
@@ -60,11 +61,12 @@ export class PolicyService {
   readonly #deadlineMs: number;
   #bindings: { at: number; rows: PolicyBindingRow[] } | undefined;
   /**
-   * The bindings read in flight: requests that miss the cache meanwhile await it rather than each
-   * sending their own. This node's changes and seal drop it (`forgetBindings`), so a request after one
-   * starts a new read and the earlier read, no longer this, caches nothing when it lands.
+   * The bindings read in flight, one key for all of them (engine/store/shared-reads.ts): requests that
+   * miss the cache meanwhile await it rather than each sending their own. This node's changes and seal
+   * drop it (`forgetBindings`), so a request after one starts a new read and the earlier read caches
+   * nothing when it lands.
    */
-  #reading: Promise<PolicyBindingRow[]> | undefined;
+  readonly #reads: SharedReads<'bindings', PolicyBindingRow[]>;
   /** The applicable policies by key name (undefined: keyless) for the cached bindings `rows`. */
   #applicableFor: { rows: PolicyBindingRow[]; byKey: Map<string | undefined, LoadedPolicy[]> } | undefined;
 
@@ -77,6 +79,7 @@ export class PolicyService {
     this.registry = opts.registry ?? new PolicyRegistry({ prebuilt: bundledMetering() });
     this.#now = opts.now ?? Date.now;
     this.#deadlineMs = opts.deadlineMs ?? STORAGE_DEADLINE_MS_DEFAULT;
+    this.#reads = new SharedReads({ what: 'the policy bindings lookup', deadlineMs: this.#deadlineMs });
   }
 
   /** Validates (POLICY_INVALID names what offends) and stores a policy; idempotent by hash. */
@@ -161,7 +164,7 @@ export class PolicyService {
    */
   forgetBindings(): void {
     this.#bindings = undefined;
-    this.#reading = undefined;
+    this.#reads.clear();
   }
 
   async list(): Promise<PolicySummary[]> {
@@ -194,36 +197,20 @@ export class PolicyService {
   async #currentBindings(): Promise<PolicyBindingRow[]> {
     const b = this.#bindings;
     if (b && this.#now() - b.at <= BINDINGS_TTL_MS) return b.rows;
-    return this.#reading ?? this.#readBindings();
+    return this.#reads.joined('bindings') ?? this.#readBindings();
   }
 
-  /**
-   * Reads the bindings as the in-flight read; a failed read is not kept, so the next miss retries.
-   * The read itself is under the storage deadline: neither driver bounds a call, and a read that never
-   * settled would hold every later decision on this node (the pipeline's decide has no deadline of
-   * its own); at expiry its joiners get STORAGE_UNAVAILABLE and the next miss reads again.
-   */
+  /** Starts the shared read of the bindings (the pipeline's decide has no deadline of its own: the read's is the one). */
   #readBindings(): Promise<PolicyBindingRow[]> {
+    // Fresh as of the read's start, not its landing: a change committed meanwhile may be missing from it.
     const at = this.#now();
-    const read: Promise<PolicyBindingRow[]> = withDeadline(
-      listBindings(this.#db),
-      this.#deadlineMs,
-      'the policy bindings lookup',
-    ).then(
+    return this.#reads.start(
+      'bindings',
+      () => listBindings(this.#db),
       (rows) => {
-        if (this.#reading === read) {
-          this.#reading = undefined;
-          this.#bindings = { at, rows };
-        }
-        return rows;
-      },
-      (err: unknown) => {
-        if (this.#reading === read) this.#reading = undefined;
-        throw err;
+        this.#bindings = { at, rows };
       },
     );
-    this.#reading = read;
-    return read;
   }
 
   async #loaded(sha256: string): Promise<LoadedPolicy> {

@@ -124,11 +124,23 @@ describe('TokenAuthenticator (per-node token cache)', () => {
     before(() => {
       counted = countedDb(store.db);
     });
-
-    it('N concurrent misses send one lookup, and all get its principal', async () => {
+    /** A new token (principal `svc`) and an authenticator over the counted Db with an empty cache. */
+    const fresh = async (opts: { ttlMs?: number; deadlineMs?: number; max?: number } = {}) => {
       const now = new Date();
       const t = await issueToken(store.db, { principal: 'svc', roles: ['app'], now });
-      const auth = new TokenAuthenticator(counted.db, { ttlMs: 60_000 });
+      return { now, t, auth: new TokenAuthenticator(counted.db, { ttlMs: 60_000, ...opts }) };
+    };
+    /** `fresh()`, and a lookup of its token (`early`) that has run but lands only on `release()`. */
+    const held = async () => {
+      const f = await fresh();
+      const { release, ran } = counted.holdNext();
+      const early = f.auth.authenticate(f.t.token, f.now);
+      await ran; // the lookup has run: what the test does next lands after it
+      return { ...f, early, release };
+    };
+
+    it('N concurrent misses send one lookup, and all get its principal', async () => {
+      const { now, t, auth } = await fresh();
       const before = reads();
       const got = await Promise.all(Array.from({ length: 20 }, () => auth.authenticate(t.token, now)));
       assert.equal(reads() - before, 1);
@@ -138,12 +150,7 @@ describe('TokenAuthenticator (per-node token cache)', () => {
     });
 
     it("a revocation during a lookup is seen by a later request, and the lookup doesn't re-populate", async () => {
-      const now = new Date();
-      const t = await issueToken(store.db, { principal: 'svc', roles: ['app'], now });
-      const auth = new TokenAuthenticator(counted.db, { ttlMs: 60_000 });
-      const { release, ran } = counted.holdNext();
-      const early = auth.authenticate(t.token, now);
-      await ran; // the lookup has run: the revocation below lands after it
+      const { now, t, auth, early, release } = await held();
       await auth.revoke(t.tokenId, now);
       const later = auth.authenticate(t.token, now);
       release(); // had `later` joined the early lookup, it would now get that lookup's principal
@@ -179,12 +186,7 @@ describe('TokenAuthenticator (per-node token cache)', () => {
     });
 
     it('a lookup landing after seal (clear) caches nothing', async () => {
-      const now = new Date();
-      const t = await issueToken(store.db, { principal: 'svc', roles: ['app'], now });
-      const auth = new TokenAuthenticator(counted.db, { ttlMs: 60_000 });
-      const { release, ran } = counted.holdNext();
-      const early = auth.authenticate(t.token, now);
-      await ran;
+      const { auth, early, release } = await held();
       auth.clear();
       release();
       assert.equal((await early).principal, 'svc', 'the early request gets what it read');
@@ -193,12 +195,7 @@ describe('TokenAuthenticator (per-node token cache)', () => {
     });
 
     it('a request after seal (clear) does not join the lookup from before it', async () => {
-      const now = new Date();
-      const t = await issueToken(store.db, { principal: 'svc', roles: ['app'], now });
-      const auth = new TokenAuthenticator(counted.db, { ttlMs: 60_000 });
-      const { release, ran } = counted.holdNext();
-      const early = auth.authenticate(t.token, now);
-      await ran;
+      const { now, t, auth, early, release } = await held();
       auth.clear();
       const before = reads();
       const later = auth.authenticate(t.token, now);
@@ -223,9 +220,7 @@ describe('TokenAuthenticator (per-node token cache)', () => {
     });
 
     it('a lookup that never settles fails its joiners at the storage deadline, and the next request looks up again', async () => {
-      const now = new Date();
-      const t = await issueToken(store.db, { principal: 'svc', roles: ['app'], now });
-      const auth = new TokenAuthenticator(counted.db, { ttlMs: 60_000, deadlineMs: 100 });
+      const { now, t, auth } = await fresh({ deadlineMs: 100 });
       counted.holdNext(); // never released: a database that stopped answering
       const before = reads();
       const start = performance.now();
@@ -239,6 +234,47 @@ describe('TokenAuthenticator (per-node token cache)', () => {
       assert.equal(auth.inFlight, 0);
       assert.equal((await auth.authenticate(t.token, now)).principal, 'svc', 'a new lookup, not the stuck one');
       assert.equal(reads() - before, 2);
+    });
+
+    it('with no cache (ttlMs 0), a lookup that never settles is still cut at the storage deadline', async () => {
+      const { now, t, auth } = await fresh({ ttlMs: 0, deadlineMs: 100 });
+      counted.holdNext(); // never released
+      const start = performance.now();
+      await assert.rejects(auth.authenticate(t.token, now), (e: any) => e.code === 'STORAGE_UNAVAILABLE');
+      assert.ok(performance.now() - start < 1000, 'answered at about the deadline');
+      assert.equal((await auth.authenticate(t.token, now)).principal, 'svc');
+      assert.equal(auth.size, 0, 'nothing cached');
+    });
+
+    it('past `max` lookups in flight, a lookup is not shared: it caches when it lands, unless a seal (clear) came first', async () => {
+      const { now, t, auth } = await fresh({ max: 1 });
+      const other = await issueToken(store.db, { principal: 'other', roles: ['app'], now });
+      /** A held lookup of `other` (the one `max` lets others join), then a held one of `t`. */
+      const lookupsHeld = async () => {
+        const first = counted.holdNext();
+        const shared = auth.authenticate(other.token, now);
+        await first.ran;
+        const second = counted.holdNext();
+        const own = auth.authenticate(t.token, now);
+        await second.ran;
+        assert.equal(auth.inFlight, 1, 'the second lookup is not there to join');
+        return { shared, own, first, second };
+      };
+
+      let l = await lookupsHeld();
+      l.first.release();
+      await l.shared;
+      l.second.release();
+      assert.equal((await l.own).principal, 'svc');
+      assert.equal(auth.cached(t.token, now)?.principal, 'svc', 'the lookup no one could join cached');
+
+      auth.clear();
+      l = await lookupsHeld();
+      auth.clear();
+      l.first.release();
+      l.second.release();
+      await Promise.all([l.shared, l.own]);
+      assert.equal(auth.size, 0, 'neither lookup from before the seal cached');
     });
   });
 });

@@ -264,8 +264,9 @@ describe('KeyService catalog: one row read in flight per key (single flight)', {
     await ran; // the read has run: the change below lands after it
     await keys.configure('herd', { deletionAllowed: true });
     const later = keys.usable('herd');
-    release(); // had `later` joined the read from before, it would now get that read's row
+    // `later` must not wait for the held read: had it joined the read from before, it would hang here.
     assert.equal((await later).deletionAllowed, true, 'did not join the read from before');
+    release(); // the early read lands last: had it still been the entry, it would cache its stale row
     assert.equal((await early).deletionAllowed, false, 'the early request gets what it read');
     assert.equal(keys.cachedUsable('herd')?.deletionAllowed, true, 'the stale read cached nothing');
   });

@@ -145,7 +145,13 @@ describe('deadlines', () => {
       assert.equal(recorded, 0);
       assert.equal(scope.committed, false);
     } finally {
-      await store.close();
+      // A closed PGlite test store goes back to the process's pool, emptied but with its tables
+      // (test/helpers/store.ts): the next store of this process must not find this one there.
+      try {
+        await store.db.execute(sql`drop table if exists deadline_t`);
+      } finally {
+        await store.close();
+      }
     }
   });
 });
