@@ -1,8 +1,8 @@
 /**
  * The group commit's adaptive linger (engine/audit/log/log.ts, `lingerFor`): a flush is held back
- * only when the append statement is slow (PostgreSQL) or runs on this thread (PGlite) and arrivals
- * would grow the batch materially; never for a lone request or an idle log, never on a fast
- * PostgreSQL.
+ * only when the append statement waits on the disk (PostgreSQL) or runs on this thread (PGlite) and arrivals
+ * would grow the batch materially; never for a lone request or an idle log, never on a PostgreSQL
+ * whose commits wait on no disk.
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
@@ -38,6 +38,8 @@ describe('lingerFor', () => {
     });
     // Slow statements on a loaded machine (the case the fixed 2 ms cap never caught): 4 clients, halves of 2.
     assert.ok(lingerFor({ ...base, queued: 2, returning: 2, statementMs: 12 }).waitMs > 0, '-c 4 at 12 ms');
+    // A durable commit on a fast disk (fdatasync ~110 µs): the statement still waits on its WAL flush.
+    assert.equal(lingerFor({ ...base, statementMs: 1.4 }).waitMs, 1.4 * LINGER_FRACTION, '16 clients, fast disk');
   });
   it('never holds a lone request, sparse traffic, a fast database, a full batch, or when switched off', () => {
     // -c 1: the one client's record is the one that arrived since its previous statement landed.
@@ -45,6 +47,8 @@ describe('lingerFor', () => {
     assert.equal(lingerFor({ ...base, queued: 1, returning: 0, sinceLandedMs: 1e6 }).waitMs, 0, 'idle');
     assert.equal(lingerFor({ ...base, sinceLandedMs: 6 * LINGER_FRACTION }).waitMs, 0, 'the window is over');
     assert.equal(lingerFor({ ...base, statementMs: LINGER_MIN_STATEMENT_MS - 0.1 }).waitMs, 0, 'fast statement');
+    // No WAL flush to wait for (synchronous_commit off, or fsync off): nothing worth holding a flush for.
+    assert.equal(lingerFor({ ...base, statementMs: 0.4 }).waitMs, 0, 'a commit that waits on no disk');
     assert.equal(lingerFor({ ...base, queued: 40, returning: 9 }).waitMs, 0, 'would grow the batch by under a quarter');
     assert.equal(lingerFor({ ...base, queued: 0 }).waitMs, 0, 'nothing queued');
     assert.equal(lingerFor({ ...base, queued: 256 }).waitMs, 0, 'a full batch');
