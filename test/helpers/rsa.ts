@@ -11,12 +11,12 @@ import { readFileSync } from 'node:fs';
 import { importWrappingKey, wrapKeyMaterial } from '../../engine/crypto/index.js';
 import type { TestServer } from './server.js';
 
-/** The fixture files: rsa-2048.pem, rsa-3072.pem, and a second 3072-bit key (rsa-3072-b.pem). */
-export type FixedRsaKey = 2048 | 3072 | '3072-b';
+/** The fixture files: rsa-2048.pem, rsa-3072.pem, a second 3072-bit key (rsa-3072-b.pem) and rsa-4096.pem. */
+export type FixedRsaKey = 2048 | 3072 | '3072-b' | 4096;
 
 const pairs = new Map<FixedRsaKey, { privateKey: KeyObject; publicKey: KeyObject }>();
 
-/** The fixture RSA key pair of `bits` (2048 or 3072; '3072-b' another 3072-bit one) as node:crypto KeyObjects. */
+/** The fixture RSA key pair of `bits` (2048, 3072 or 4096; '3072-b' another 3072-bit one) as node:crypto KeyObjects. */
 export function fixedRsaKeyPair(bits: FixedRsaKey): { privateKey: KeyObject; publicKey: KeyObject } {
   let pair = pairs.get(bits);
   if (pair === undefined) {

@@ -4,6 +4,7 @@
 // Shared by test/engine/audit/math/record-scan.test.ts (a small count) and test/fuzz/leaf.fuzz.ts.
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
+import { binaryUnit } from '../../helpers/fast-check.js';
 import canonicalize from 'canonicalize';
 import { isKeywardError } from '../../../lib/errors.js';
 import { decodeRecord, encodeRecord, isCanonicalRecordLeaf } from '../../../engine/audit/math/record.js';
@@ -19,7 +20,7 @@ const tricky = fc.constantFrom(
 const chars = fc.oneof(
   { weight: 3, arbitrary: tricky },
   { weight: 3, arbitrary: fc.string({ unit: 'grapheme-ascii', minLength: 1, maxLength: 1 }) },
-  { weight: 1, arbitrary: fc.string({ unit: 'binary', minLength: 1, maxLength: 1 }) },
+  { weight: 1, arbitrary: fc.string({ unit: binaryUnit, minLength: 1, maxLength: 1 }) },
 );
 /** A string of at most `maxBytes` UTF-8 bytes, lone surrogates removed (a record refuses them; mutations add them). */
 const text = (maxBytes: number, min = 0) =>

@@ -27,7 +27,7 @@ import { kwpUnwrap, kwpWrap, kwpWrappedLength } from '../../../engine/crypto/kwp
 import { generateKey, importPrivateKey } from '../../../engine/crypto/material.js';
 import { KEY_TYPES } from '../../../engine/crypto/types.js';
 import { hex, toHex, wycheproof } from './vectors.js';
-import { fixedRsaKeyPair } from '../../helpers/rsa.js';
+import { fixedRsaKeyPair, fixedRsaMaterial } from '../../helpers/rsa.js';
 
 interface KwpVectors {
   tests: Array<{ tcId: number; comment: string; key: string; msg: string; ct: string; result: 'valid' | 'invalid' }>;
@@ -100,11 +100,19 @@ describe('byok: wrapping constructions', () => {
     assert.deepEqual(importWrappingKey('ml-kem-768', kem.publicKey), keys['ml-kem-768']!.public);
   });
 
-  // Every key type's material, made once for the three algorithms (RSA-4096 keygen alone costs a second).
+  // Every key type's material, made once for the three algorithms; the RSA ones are the fixture keys
+  // (test/helpers/rsa.ts): wrapping is tested here, not RSA generation, which cost this file seconds
+  // of CPU (an RSA-4096 keygen alone costs a second; the rsa-3072 wrapping key above is still made).
   let materials: Map<(typeof KEY_TYPES)[number], Uint8Array> | undefined;
   const materialOf = (type: (typeof KEY_TYPES)[number]): Uint8Array => {
     materials ??= new Map();
-    if (!materials.has(type)) materials.set(type, generateKey(type).private);
+    if (!materials.has(type))
+      materials.set(
+        type,
+        type === 'rsa-3072' || type === 'rsa-4096'
+          ? fixedRsaMaterial(type === 'rsa-3072' ? 3072 : 4096).private
+          : generateKey(type).private,
+      );
     return materials.get(type)!;
   };
 
@@ -124,7 +132,9 @@ describe('byok: wrapping constructions', () => {
       const { public: pub, private: priv } = keys[alg]!;
       const w = wrapKeyMaterial(alg, pub!, new Uint8Array(32).fill(7));
       const head = HEAD[alg];
-      const otherKey = generateWrappingKey(alg).private;
+      // Some other key of the algorithm's type: a fixture for RSA (a second keygen costs up to a second).
+      const otherKey =
+        alg === 'rsa-oaep-3072-aes-kwp' ? fixedRsaMaterial('3072-b').private : generateWrappingKey(alg).private;
       assert.throws(() => unwrapKeyMaterial(alg, otherKey, w), isGeneric);
       for (const at of [0, head - 1, head, w.length - 1]) {
         const bad = w.slice();

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
+import { binaryUnit } from '../../../helpers/fast-check.js';
 import { isKeywardError } from '../../../../lib/errors.js';
 import {
   HMAC_FIELD_RE,
@@ -89,7 +90,7 @@ describe('audit record encoding (RFC 8785)', () => {
       fc.property(
         fc.nat({ max: 10_000 }),
         fc.string({ unit: 'grapheme', maxLength: 40 }),
-        fc.option(fc.string({ unit: 'binary', maxLength: 40 })),
+        fc.option(fc.string({ unit: binaryUnit, maxLength: 40 })),
         (i, principal, reason) => {
           const r = sampleRecord(i, {
             principal: principal === '' ? null : principal,
@@ -242,7 +243,7 @@ describe('fast canonical serializer', () => {
     // Any Unicode, and ASCII alone (quotes, backslashes, control characters and DEL among printable
     // ones), which the serializer writes without JSON.stringify when nothing in it needs escaping.
     const text = fc
-      .oneof(fc.string({ unit: 'binary', maxLength: 40 }), fc.string({ unit: 'binary-ascii', maxLength: 40 }))
+      .oneof(fc.string({ unit: binaryUnit, maxLength: 40 }), fc.string({ unit: 'binary-ascii', maxLength: 40 }))
       .filter((s) => s.length > 0 && (s as unknown as { isWellFormed(): boolean }).isWellFormed());
     const hex64 = fc.string({ unit: fc.constantFrom(...'0123456789abcdef'), minLength: 64, maxLength: 64 });
     const record = fc.record({
@@ -267,7 +268,7 @@ describe('fast canonical serializer', () => {
       decision: fc.constantFrom('allow' as const, 'deny' as const, 'require_approval' as const, 'none' as const),
       reason: fc.option(
         fc
-          .oneof(fc.string({ unit: 'binary', maxLength: 40 }), fc.string({ unit: 'binary-ascii', maxLength: 40 }))
+          .oneof(fc.string({ unit: binaryUnit, maxLength: 40 }), fc.string({ unit: 'binary-ascii', maxLength: 40 }))
           .filter((s) => (s as unknown as { isWellFormed(): boolean }).isWellFormed()),
         { nil: null },
       ),

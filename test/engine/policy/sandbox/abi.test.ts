@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { before, describe, it } from 'node:test';
 import fc from 'fast-check';
+import { binaryUnit } from '../../../helpers/fast-check.js';
 import { compileFixture, ROOT, SAMPLE_INPUT } from '../helpers.js';
 import { generateSdkAbi } from '../../../../engine/policy/toolchain/abi-gen.js';
 import { decodePolicyInput, encodePolicyInput } from '../../../../engine/policy/sandbox/abi.js';
@@ -31,10 +32,14 @@ describe('canonical PolicyInput encoding', () => {
 
   it('sorts by UTF-8 bytes, not by UTF-16 code units', () => {
     fc.assert(
-      fc.property(fc.string({ unit: 'binary', maxLength: 6 }), fc.string({ unit: 'binary', maxLength: 6 }), (x, y) => {
-        const byBytes = Buffer.compare(Buffer.from(x, 'utf8'), Buffer.from(y, 'utf8'));
-        assert.equal(Math.sign(compareUtf8(x, y)), byBytes);
-      }),
+      fc.property(
+        fc.string({ unit: binaryUnit, maxLength: 6 }),
+        fc.string({ unit: binaryUnit, maxLength: 6 }),
+        (x, y) => {
+          const byBytes = Buffer.compare(Buffer.from(x, 'utf8'), Buffer.from(y, 'utf8'));
+          assert.equal(Math.sign(compareUtf8(x, y)), byBytes);
+        },
+      ),
       { numRuns: 500 },
     );
     assert.ok(compareUtf8('\uffff', '\u{1f600}') < 0, 'U+FFFF < U+1F600 although 0xFFFF > 0xD83D');
@@ -218,7 +223,7 @@ function boundedString(maxBytes: number, maxLength = 12) {
     .string({
       unit: fc.oneof(
         fc.constantFrom('a', 'b', 'z', '.', ':', '|', ';', '=', ',', '\u0000', 'é', '😀', '\uffff'),
-        fc.string({ unit: 'binary', minLength: 1, maxLength: 1 }),
+        fc.string({ unit: binaryUnit, minLength: 1, maxLength: 1 }),
       ),
       maxLength,
     })
