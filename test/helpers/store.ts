@@ -21,7 +21,8 @@ import { mkdir, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/p
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import postgres from 'postgres';
-import { sql } from 'drizzle-orm';
+import { getTableName, is, sql } from 'drizzle-orm';
+import { PgTable } from 'drizzle-orm/pg-core';
 import { PGlite } from '@electric-sql/pglite';
 import { drizzle as drizzlePglite } from 'drizzle-orm/pglite';
 import {
@@ -249,19 +250,31 @@ async function withAdmin<T>(url: string, fn: (sql: postgres.Sql) => Promise<T>):
   }
 }
 
+/** The tables of a migrated store: those of the schema (engine/store/schema.ts). */
+const SCHEMA_TABLES: ReadonlySet<string> = new Set(
+  Object.values(schema)
+    .filter((t) => is(t, PgTable))
+    .map((t) => getTableName(t)),
+);
+
 /**
  * Empties every table of a test store (and restarts its sequences), as a fresh store would be: for
  * suites whose tests each want an empty store, one store and this between tests instead of one store
- * per test (opening one costs about half a second of CPU on PGlite, a database on PostgreSQL).
+ * per test (opening one costs about half a second of CPU on PGlite, a database on PostgreSQL). A
+ * table that is not in the schema (one a test made) is dropped, as a fresh store would not have it:
+ * a closed PGlite test store is reset so when the next store of its process takes it.
  */
 export async function resetTestStore(store: Store): Promise<void> {
-  const tables = await queryRows<{ name: string }>(
+  const tables = await queryRows<{ name: string; ident: string }>(
     store.db,
-    sql`select quote_ident(table_name) as name from information_schema.tables
+    sql`select table_name as name, quote_ident(table_name) as ident from information_schema.tables
         where table_schema = 'public' and table_type = 'BASE TABLE' order by table_name`,
   );
-  if (tables.length === 0) throw new Error('resetTestStore: the store has no tables (was it migrated?)');
-  await store.db.execute(sql.raw(`truncate ${tables.map((t) => t.name).join(', ')} restart identity cascade`));
+  const made = tables.filter((t) => !SCHEMA_TABLES.has(t.name)).map((t) => t.ident);
+  const kept = tables.filter((t) => SCHEMA_TABLES.has(t.name)).map((t) => t.ident);
+  if (kept.length === 0) throw new Error('resetTestStore: the store has no tables (was it migrated?)');
+  if (made.length > 0) await store.db.execute(sql.raw(`drop table ${made.join(', ')} cascade`));
+  await store.db.execute(sql.raw(`truncate ${kept.join(', ')} restart identity cascade`));
 }
 
 // ---------------------------------------------------------------------------------------------------

@@ -4,9 +4,9 @@ import { createHash } from 'node:crypto';
 import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { EMPTY_ROOT, appendLeaves, consistencyProof, leafHash, rangeProof } from '../../../engine/audit/math/merkle.js';
+import { EMPTY_ROOT, appendLeaves, consistencyProof, rangeProof } from '../../../engine/audit/math/merkle.js';
 import type { GetNode } from '../../../engine/audit/math/merkle.js';
-import { encodeRecord, sha256Hex } from '../../../engine/audit/math/record.js';
+import { encodeRecord } from '../../../engine/audit/math/record.js';
 import type { AuditRecord, PolicyVerdict } from '../../../engine/audit/math/record.js';
 import {
   checkpointBody,
@@ -40,17 +40,41 @@ export function transparencyDevCases(
   }));
 }
 
+// The hashes a test expects (digests, leaf hashes, roots) are computed here with node:crypto: its
+// native SHA-256 is many times faster than @noble's pure-JS one, and it is independent of the
+// product's hashing (engine/audit/math/merkle.ts), which that code's own tests call directly.
+const LEAF_PREFIX = Uint8Array.of(0x00);
+const NODE_PREFIX = Uint8Array.of(0x01);
+
+/** SHA-256 of `bytes`, in lowercase hex (a policy hash, an input digest). */
+const sha256Hex = (bytes: Uint8Array): string => createHash('sha256').update(bytes).digest('hex');
+
+/** RFC 9162's leaf hash: SHA-256(0x00 ‖ leaf). */
+export function refLeafHash(leaf: Uint8Array): Uint8Array {
+  return new Uint8Array(createHash('sha256').update(LEAF_PREFIX).update(leaf).digest());
+}
+
+/** MTH straight from RFC 9162 §2.1.1's recursive definition, over leaf hashes (the reference root). */
+export function mth(hashes: readonly Uint8Array[]): Uint8Array {
+  if (hashes.length === 0) return new Uint8Array(createHash('sha256').digest());
+  if (hashes.length === 1) return hashes[0]!;
+  let k = 1;
+  while (k * 2 < hashes.length) k *= 2;
+  const [left, right] = [mth(hashes.slice(0, k)), mth(hashes.slice(k))];
+  return new Uint8Array(createHash('sha256').update(NODE_PREFIX).update(left).update(right).digest());
+}
+
 /**
  * The chain values of records whose leaves are `leaves`, following the chain value `prev`,
- * concatenated: SHA-256(prev ‖ leaf hash) per record, computed here with node:crypto and @noble's
- * leaf hash (as another node, or an edit of the database, would write them).
+ * concatenated: SHA-256(prev ‖ leaf hash) per record (as another node, or an edit of the database,
+ * would write them).
  */
 export function chainValues(prev: Uint8Array, leaves: readonly string[]): Buffer {
   const out = Buffer.alloc(32 * leaves.length);
   leaves.forEach((leaf, k) => {
     prev = createHash('sha256')
       .update(prev)
-      .update(leafHash(Buffer.from(leaf, 'utf8')))
+      .update(refLeafHash(Buffer.from(leaf, 'utf8')))
       .digest();
     out.set(prev, 32 * k);
   });
@@ -76,7 +100,7 @@ export class MemoryLog {
   reads = 0;
 
   append(leaves: readonly Uint8Array[]): this {
-    const r = appendLeaves(this.frontier, this.size, leaves.map(leafHash));
+    const r = appendLeaves(this.frontier, this.size, leaves.map(refLeafHash));
     for (const n of r.newNodes) {
       const key = `${n.level}:${n.index}`;
       if (this.nodes.has(key)) throw new Error(`node ${key} produced twice`);

@@ -12,7 +12,7 @@ import { sql } from 'drizzle-orm';
 import { drizzle } from 'drizzle-orm/postgres-js';
 import postgres from 'postgres';
 import { isKeywardError } from '../../../lib/errors.js';
-import { CommitScope, writeTransaction } from '../../../engine/store/index.js';
+import { CommitScope, queryRows, writeTransaction } from '../../../engine/store/index.js';
 import { asStorageUnavailable, storageFailureReason } from '../../../engine/store/storage-errors.js';
 import { withDeadline } from '../../../engine/store/deadline.js';
 import { adminDatabaseUrl, openTestStore } from '../../helpers/store.js';
@@ -145,13 +145,16 @@ describe('deadlines', () => {
       assert.equal(recorded, 0);
       assert.equal(scope.committed, false);
     } finally {
-      // A closed PGlite test store goes back to the process's pool, emptied but with its tables
-      // (test/helpers/store.ts): the next store of this process must not find this one there.
-      try {
-        await store.db.execute(sql`drop table if exists deadline_t`);
-      } finally {
-        await store.close();
-      }
+      await store.close();
+    }
+    // A closed PGlite test store goes back to the process's pool, and the next store of the process
+    // takes it reset (test/helpers/store.ts): without the table this test made, as a new store.
+    const next = await openTestStore();
+    try {
+      const [row] = await queryRows<{ t: string | null }>(next.db, sql`select to_regclass('deadline_t')::text as t`);
+      assert.equal(row?.t, null, 'the next test store has no deadline_t');
+    } finally {
+      await next.close();
     }
   });
 });

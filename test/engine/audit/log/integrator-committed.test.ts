@@ -16,7 +16,6 @@ import { sql } from 'drizzle-orm';
 import { CommittedBatches } from '../../../../engine/audit/log/committed.js';
 import { AuditIntegrator, INTEGRATE_MAX, INTEGRATOR_LOCK_KEY } from '../../../../engine/audit/log/integrator.js';
 import { AuditLog } from '../../../../engine/audit/log/log.js';
-import { leafHash, rootOf } from '../../../../engine/audit/math/merkle.js';
 import { encodeRecordText } from '../../../../engine/audit/math/record.js';
 import {
   casAppendAuditBatch,
@@ -30,9 +29,9 @@ import {
 import type { Db } from '../../../../engine/store/index.js';
 import { auditStoreHooks, resetTestStore } from '../../../helpers/store.js';
 import type { TestStore } from '../../../helpers/store.js';
-import { chainValues, sampleRecord, testCheckpointSigner } from '../helpers.js';
+import { chainValues, mth, refLeafHash, sampleRecord, testCheckpointSigner } from '../helpers.js';
 
-const rootOfTexts = (leaves: string[]) => Buffer.from(rootOf(leaves.map((l) => leafHash(Buffer.from(l, 'utf8')))));
+const rootOfTexts = (leaves: string[]) => Buffer.from(mth(leaves.map((l) => refLeafHash(Buffer.from(l, 'utf8')))));
 
 /** Appends `n` sample records through the log's group commit, as requests do; returns their leaf texts. */
 async function appendThroughLog(log: AuditLog, from: number, n: number): Promise<string[]> {

@@ -29,7 +29,7 @@ import {
   verifyRange,
 } from '../../../../engine/audit/math/merkle.js';
 import type { GetNode } from '../../../../engine/audit/math/merkle.js';
-import { MemoryLog, b64, bytesLog, enc, hex, transparencyDevCases } from '../helpers.js';
+import { MemoryLog, b64, bytesLog, enc, hex, mth, transparencyDevCases } from '../helpers.js';
 
 const proofInvalid = (err: unknown): boolean => isKeywardError(err, 'AUDIT_PROOF_INVALID');
 
@@ -55,15 +55,6 @@ function assertProofInvalid(fn: () => unknown): void {
   // Something else: again with stack traces, so the report says where it came from.
   if (!proofInvalid(err)) fn();
   assert.ok(proofInvalid(err), `expected AUDIT_PROOF_INVALID, got ${String(err)}`);
-}
-
-/** MTH straight from RFC 9162 §2.1.1's recursive definition (the reference for rootOf). */
-function mth(hashes: Uint8Array[]): Uint8Array {
-  if (hashes.length === 0) return EMPTY_ROOT;
-  if (hashes.length === 1) return hashes[0]!;
-  let k = 1;
-  while (k * 2 < hashes.length) k *= 2;
-  return nodeHash(mth(hashes.slice(0, k)), mth(hashes.slice(k)));
 }
 
 function flipBit(b: Uint8Array, bit: number): Uint8Array {

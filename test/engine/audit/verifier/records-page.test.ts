@@ -6,7 +6,6 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { describe, it } from 'node:test';
-import { leafHash, rootOf } from '../../../../engine/audit/math/merkle.js';
 import { encodeRecord } from '../../../../engine/audit/math/record.js';
 import {
   RecordsPageError,
@@ -14,7 +13,7 @@ import {
   encodeRecordsPage,
 } from '../../../../engine/audit/verifier/records-page.js';
 import { LogVerifier } from '../../../../engine/audit/verifier/verify-log.js';
-import { sampleRecord } from '../helpers.js';
+import { mth, refLeafHash, sampleRecord } from '../helpers.js';
 
 const N = 2300;
 let chain: Uint8Array = new Uint8Array(32);
@@ -23,7 +22,7 @@ const chains: Uint8Array[] = [];
 const hashes: Uint8Array[] = [];
 for (let i = 0; i < N; i++) {
   const leaf = encodeRecord(sampleRecord(i));
-  hashes.push(leafHash(leaf));
+  hashes.push(refLeafHash(leaf));
   chain = createHash('sha256').update(chain).update(hashes[i]!).digest();
   leaves.push(leaf);
   chains.push(chain);
@@ -46,7 +45,7 @@ function shared(body: Buffer): Buffer {
 }
 
 async function verifyPages(bodies: Buffer[], workers: number, inShared = false): Promise<Uint8Array> {
-  const v = new LogVerifier({ workers, rootChecks: [{ size: N, root: rootOf(hashes), what: 'the root at N' }] });
+  const v = new LogVerifier({ workers, rootChecks: [{ size: N, root: mth(hashes), what: 'the root at N' }] });
   try {
     for (const b of bodies) await v.addPage(decodeRecordsPage(inShared ? shared(b) : b));
     await v.finish();
@@ -105,12 +104,12 @@ describe('the raw page of audit records', () => {
     describe(`verified from bytes with ${workers} worker threads`, () => {
       it('folds pages of any size (chunks cut inside them) to the signed root', async () => {
         const root = await verifyPages([pageOf(0, 1), pageOf(1, 1500), pageOf(1500, 1501), pageOf(1501, N)], workers);
-        assert.deepEqual(root, rootOf(hashes));
+        assert.deepEqual(root, mth(hashes));
       });
 
       it('reads a page in a SharedArrayBuffer in place, with the same verdicts', async () => {
         const pages = [pageOf(0, 1), pageOf(1, 1500), pageOf(1500, N)];
-        assert.deepEqual(await verifyPages(pages, workers, true), rootOf(hashes));
+        assert.deepEqual(await verifyPages(pages, workers, true), mth(hashes));
         const badChain = pageOf(0, N, (_, c) => (c[2100] = new Uint8Array(32)));
         await assert.rejects(verifyPages([badChain], workers, true), failure(2100, /record 2100: chain mismatch/));
         const edited = pageOf(0, N, (l) => (l[7] = Buffer.from(' ' + Buffer.from(l[7]!).toString())));

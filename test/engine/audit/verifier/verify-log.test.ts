@@ -6,11 +6,10 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { after, describe, it } from 'node:test';
-import { leafHash, rootOf } from '../../../../engine/audit/math/merkle.js';
 import { encodeRecord } from '../../../../engine/audit/math/record.js';
 import { LogVerifier, RootMismatch } from '../../../../engine/audit/verifier/verify-log.js';
 import type { StoredRecord } from '../../../../engine/audit/verifier/verify-log.js';
-import { sampleRecord } from '../helpers.js';
+import { mth, refLeafHash, sampleRecord } from '../helpers.js';
 
 const N = 2500;
 const CHUNK = 300;
@@ -25,7 +24,7 @@ function makeLog(n: number): {
   const hashes = [];
   for (let i = 0; i < n; i++) {
     const leaf = encodeRecord(sampleRecord(i));
-    const lh = leafHash(leaf);
+    const lh = refLeafHash(leaf);
     chain = createHash('sha256').update(chain).update(lh).digest();
     rows.push({ index: i, leaf, chain });
     hashes.push(lh);
@@ -69,10 +68,10 @@ describe('LogVerifier', { timeout: 60_000 }, () => {
   for (const workers of [0, 2]) {
     describe(`with ${workers} worker threads`, () => {
       it('folds an intact log to the RFC 9162 root, from bytes and from text/hex; checks roots at their sizes', async () => {
-        const want = rootOf(log.hashes);
+        const want = mth(log.hashes);
         const rootChecks = [
-          { size: 0, root: rootOf([]), what: 'empty' },
-          { size: 777, root: rootOf(log.hashes.slice(0, 777)), what: 'the root at 777' },
+          { size: 0, root: mth([]), what: 'empty' },
+          { size: 777, root: mth(log.hashes.slice(0, 777)), what: 'the root at 777' },
           { size: N, root: want, what: 'the root at N' },
         ];
         for (const rows of [log.rows, log.rows.map(asText)]) {
@@ -131,7 +130,7 @@ describe('LogVerifier', { timeout: 60_000 }, () => {
 
       it('a consistent rewrite (chain recomputed) fails the signed root at its size, as a RootMismatch', async () => {
         const rewritten = makeLog(N);
-        const signed = rootOf(log.hashes.slice(0, 2000));
+        const signed = mth(log.hashes.slice(0, 2000));
         await assert.rejects(
           run(
             rewritten.rows.map((r, i) => (i === 0 ? { ...r } : r)),
@@ -157,7 +156,7 @@ describe('LogVerifier', { timeout: 60_000 }, () => {
       for (let i = 0; i < 1500; i += 100) await v.add(log.rows.slice(i, i + 100));
       assert.equal(v.size, 0);
       await assert.rejects(v.finish(), /setChecks before finish/);
-      const bad = rootOf(log.hashes.slice(0, 1000)).map((b, i) => (i === 0 ? b ^ 1 : b));
+      const bad = mth(log.hashes.slice(0, 1000)).map((b, i) => (i === 0 ? b ^ 1 : b));
       v.setChecks({ rootChecks: [{ size: 1000, root: bad, what: 'the signed root' }], keepLeafHashesBelow: 1000 });
       assert.throws(() => v.setChecks({}), /already set/);
       await assert.rejects(v.finish(), (err: unknown) => err instanceof RootMismatch && err.check.size === 1000);
