@@ -87,10 +87,36 @@ const SPECS: Spec[] = [
     from: [{ bench: 'audit', path: 'encrypt1k.onOverBare', pick: (j) => j.encrypt1k?.onOverBare, note: pgNote }],
   },
   {
+    id: 'encryptPipelineOverBarePostgres_autocannon',
+    figure: 'the same under autocannon (an external load generator)',
+    min: 0.5,
+    from: [
+      {
+        bench: 'audit',
+        path: 'encrypt1k.autocannon.onOverBare',
+        pick: (j) => j.encrypt1k?.autocannon?.onOverBare,
+        note: pgNote,
+      },
+    ],
+  },
+  {
     id: 'encryptAuditOnOverOffPostgres',
     figure: '1 KiB encrypt, audit on ÷ off, PostgreSQL fsync on',
     min: 0.8,
     from: [{ bench: 'audit', path: 'encrypt1k.onOverOff', pick: (j) => j.encrypt1k?.onOverOff, note: pgNote }],
+  },
+  {
+    id: 'encryptAuditOnOverOffPostgres_autocannon',
+    figure: 'the same under autocannon (an external load generator)',
+    min: 0.8,
+    from: [
+      {
+        bench: 'audit',
+        path: 'encrypt1k.autocannon.onOverOff',
+        pick: (j) => j.encrypt1k?.autocannon?.onOverOff,
+        note: pgNote,
+      },
+    ],
   },
   {
     id: 'ed25519SignInProcessOverNodeCrypto',

@@ -55,7 +55,7 @@ describe("issue 14's table", () => {
   };
   const audit = {
     database: { driver: 'postgres', version: '15', source: 'cluster', fsync: 'on', synchronousCommit: 'on' },
-    encrypt1k: { onOverOff: 0.85, onOverBare: 0.3 },
+    encrypt1k: { onOverOff: 0.85, onOverBare: 0.3, autocannon: { onOverOff: 0.7, onOverBare: 0.55 } },
     verify: { endToEnd: { recordsPerSec: 120_000 } },
   };
   const verify = {
@@ -73,6 +73,9 @@ describe("issue 14's table", () => {
     assert.equal(t.encryptPipelineOverBarePostgres!.status, 'missed');
     assert.match(t.encryptPipelineOverBarePostgres!.note!, /fsync=on/);
     assert.equal(t.encryptAuditOnOverOffPostgres!.status, 'met');
+    assert.equal(t.encryptPipelineOverBarePostgres_autocannon!.status, 'met');
+    assert.equal(t.encryptAuditOnOverOffPostgres_autocannon!.status, 'missed');
+    assert.equal(t.encryptAuditOnOverOffPostgres_autocannon!.value, 0.7);
     assert.equal(t.auditVerifyFetchVerifyRecordsPerSec!.status, 'met');
     assert.equal(t.auditVerifyHttpRecordsPerSecPglite!.status, 'met');
     assert.equal(t.auditVerifyHttpRecordsPerSecPostgres!.status, 'missed');
