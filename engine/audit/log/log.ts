@@ -536,12 +536,7 @@ export class AuditLog {
           const first = base.size;
           const { batch, hashes, leafBytes } = built;
           this.committedBatches.add({ first, n: batch.n, leafBytes, hashes, chains: batch.chains });
-          for (let i = 0; i < live.length; i++) {
-            const p = live[i]!;
-            if (p.settled) continue;
-            p.settled = true;
-            p.resolve(first + i);
-          }
+          for (let i = 0; i < live.length; i++) if (claim(live[i]!)) live[i]!.resolve(first + i);
           this.#landedAt = performance.now();
           this.#landedRecords = live.length;
           this.#landedArrivals = this.#arrivals;
@@ -567,7 +562,7 @@ export class AuditLog {
       ok = false;
       if (seq === this.#seq) this.#tip = undefined;
       const cause = err instanceof Error ? err : new Error(String(err));
-      for (const p of live) settle(p, () => p.reject(unavailable(cause)));
+      for (const p of live) if (claim(p)) p.reject(unavailable(cause));
       this.#release();
     } finally {
       settled(landedAt);
@@ -610,8 +605,13 @@ function unavailable(cause: Error): KeywardError {
   );
 }
 
-function settle(p: Pending, fn: () => void): void {
-  if (p.settled) return;
+/**
+ * Marks an append settled, so that it is answered once; false when it already was (its deadline
+ * came first). No callback: a flush settles every record of its batch, and a closure per record
+ * cost more than the settling.
+ */
+function claim(p: Pending): boolean {
+  if (p.settled) return false;
   p.settled = true;
-  fn();
+  return true;
 }
