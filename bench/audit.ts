@@ -33,9 +33,9 @@
  *    database), in slices of its own among theirs: full pipeline (audit on) ÷ bare is issue 14's
  *    PostgreSQL figure. Then the same three servers under autocannon (an external load generator, as
  *    bench/api has beside its own client; issue 14, item 2), at each count: on, off, bare, bare, off,
- *    on, half a slice each; its ratios are printed and judged beside our client's (our client costs
- *    more CPU per request, and on two cores the load generator shares the machine with the servers
- *    and the database). The audit-on server's /metrics say how many append statements the slices
+ *    on, on, off, bare, a slice each (as many and as long as our client's); its ratios are printed
+ *    and judged beside our client's (the two load the servers differently, see EncryptFigures.autocannon).
+ *    The audit-on server's /metrics say how many append statements the slices
  *    took, with how many records each and how long one took. On Linux, /proc gives each server's
  *    CPU per request over its slices (on − off: what the audit log adds on the server's side) and,
  *    when the cluster runs on this machine, the CPU of the audit-on database's backends per append
@@ -377,10 +377,15 @@ interface EncryptFigures {
   onOverCompared?: number;
   /**
    * The same three servers under autocannon (an external load generator, as bench/api has beside its
-   * own client), at the same count in flight, after the own client's slices: on, off, bare, bare, off,
-   * on, each half a slice long. Our client costs more CPU per request than autocannon, and on two
-   * cores the load generator shares the machine with the servers and the database, so the ratios
-   * differ; both are printed, each judged apart.
+   * own client), at the same count in flight, after the own client's slices: CANNON_ORDER, each a
+   * slice long. On two cores the load generator shares the machine with the servers and the
+   * database, and the two load them differently: against the bare endpoint (16 in flight, four
+   * alternating rounds of 3 s, 2026-12-06) our client spent 55–85 µs of CPU per request and
+   * autocannon 43–54, but autocannon got fewer requests/s from it (8,800–10,500 against
+   * 10,100–14,800), at more of the endpoint's CPU per request (97–120 against 69–89 µs). So the
+   * ratios differ; both are printed, each judged apart. Its slices were half as long and two per
+   * side until the figures were seen to swing between runs more than our client's (on ÷ off at 16:
+   * 0.73–0.91 in five runs).
    */
   autocannon?: { on: CannonResult; off: CannonResult; bare: CannonResult; onOverOff: number; onOverBare: number };
   sliceOrder: string;
@@ -490,6 +495,9 @@ function auditAppendMetrics(text: string): { seconds: number; statements: number
     records: value('keyward_audit_batch_records_sum'),
   };
 }
+
+/** autocannon's slices in part 2, at each count: three per side, as our client has, alternating. */
+const CANNON_ORDER = ['on', 'off', 'bare', 'bare', 'off', 'on', 'on', 'off', 'bare'] as const;
 
 async function encryptOnOff(
   pg: BenchPostgres | undefined,
@@ -738,9 +746,9 @@ async function encryptOnOff(
       body,
     },
   });
-  const cannonS = o.sliceMs / 2 / 1000;
+  const cannonS = o.sliceMs / 1000;
   log(
-    `encrypt: the same under autocannon (on,off,bare,bare,off,on, ${cannonS} s each, at ${o.concurrencies.join(' and ')})...`,
+    `encrypt: the same under autocannon (${CANNON_ORDER.join(',')}, ${cannonS} s each, at ${o.concurrencies.join(' and ')})...`,
   );
   const servers = { on, off, bare } as const;
   for (const level of levels) {
@@ -748,7 +756,7 @@ async function encryptOnOff(
       const { url, opts } = cannonAt(servers[side], level.n);
       await cannon(url, { ...opts, seconds: Math.min(1, o.warmupMs / 1000) });
     }
-    for (const side of ['on', 'off', 'bare', 'bare', 'off', 'on'] as const) {
+    for (const side of CANNON_ORDER) {
       const { url, opts } = cannonAt(servers[side], level.n);
       level.cannon[side].push(await cannon(url, { ...opts, seconds: cannonS }));
     }
@@ -1710,7 +1718,7 @@ function printEncrypt(part2: EncryptFigures, sliceMs: number): void {
   if (part2.autocannon) {
     const c = part2.autocannon;
     console.log(
-      `under autocannon (-c ${part2.concurrency}; on,off,bare,bare,off,on): on ${c.on.rps}, off ${c.off.rps}, bare ${c.bare.rps} req/s (p99 ${c.on.p99Ms} / ${c.off.p99Ms} / ${c.bare.p99Ms} ms): on / off ${c.onOverOff}, on / bare ${c.onOverBare}`,
+      `under autocannon (-c ${part2.concurrency}; ${CANNON_ORDER.join(',')}): on ${c.on.rps}, off ${c.off.rps}, bare ${c.bare.rps} req/s (p99 ${c.on.p99Ms} / ${c.off.p99Ms} / ${c.bare.p99Ms} ms): on / off ${c.onOverOff}, on / bare ${c.onOverBare}`,
     );
   }
   for (const [what, r] of [

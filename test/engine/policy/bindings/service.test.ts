@@ -15,6 +15,20 @@ import { countedDb, type CountedDb } from '../../../helpers/counted-db.js';
 import { openTestStore, type TestStore } from '../../../helpers/store.js';
 import { abiModule, fixedEvaluate, wat } from '../helpers.js';
 
+/**
+ * The number of policies `p` resolves with, or 'still waiting' after a second: a request that joined
+ * a read the test holds would otherwise wait until the describe's timeout.
+ */
+async function settledWithin(p: Promise<readonly unknown[]>): Promise<number | 'still waiting'> {
+  let timer: NodeJS.Timeout | undefined;
+  const waiting = new Promise<'still waiting'>((r) => (timer = setTimeout(() => r('still waiting'), 1000)));
+  try {
+    return await Promise.race([p.then((s) => s.length), waiting]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 // A timeout, so a request that wrongly waits on a held read fails the test rather than hanging it.
 describe('PolicyService bindings: one read in flight (single flight)', { timeout: 5000 }, () => {
   let store: TestStore;
@@ -50,9 +64,10 @@ describe('PolicyService bindings: one read in flight (single flight)', { timeout
     await ran; // the read has run: the activation below lands after it
     await svc.activate(deny, 'global', undefined, 'test');
     try {
-      const later = svc.applicable(undefined);
-      release(); // had `later` joined the read from before, it would now get that read's policies
-      assert.equal((await later).length, 2, 'did not join the read from before');
+      // `later` is answered while the early read is still held, and that read lands last: had it
+      // cached what it read, it would overwrite the later read's bindings (landing first, it would not).
+      assert.equal(await settledWithin(svc.applicable(undefined)), 2, 'did not join the read from before');
+      release();
       assert.equal((await early).length, 1, 'the early request gets what it read');
       assert.equal(svc.applicableNow(undefined)?.length, 2, 'the stale read cached nothing');
     } finally {
@@ -67,9 +82,9 @@ describe('PolicyService bindings: one read in flight (single flight)', { timeout
     const early = svc.applicable(undefined);
     await ran; // the read has run: the deactivation below lands after it
     await svc.deactivate(deny, 'global', undefined);
-    const later = svc.applicable(undefined);
+    // As above: `later` answered first, the stale read landing last.
+    assert.equal(await settledWithin(svc.applicable(undefined)), 1, 'did not join the read from before');
     release();
-    assert.equal((await later).length, 1, 'did not join the read from before');
     assert.equal((await early).length, 2, 'the early request gets what it read');
     assert.equal(svc.applicableNow(undefined)?.length, 1, 'the stale read cached nothing');
   });
