@@ -113,16 +113,20 @@ export async function casAppendAuditBatch(db: Db, base: AuditHead, b: AuditBatch
   const query = sql.join(
     CAS_APPEND_PARTS.map((part, i) => (i % 2 === 0 ? sql.raw(part) : sql`${params[Number(part) - 1]}`)),
   );
-  const rows = await queryRows<{ first: number | string }>(db, query);
-  return rows.length === 1;
+  return (await queryCount(db, query)) === 1;
 }
 
-/** `casAppendAuditBatch`'s statement as fixed text: $1 n, $2 last chain, $3 base size, $4 base chain, $5 leaves, $6 chains, $7 inputs. */
+/**
+ * `casAppendAuditBatch`'s statement as fixed text: $1 n, $2 last chain, $3 base size, $4 base chain,
+ * $5 leaves, $6 chains, $7 inputs. Whether it landed is the row count of its command tag (`INSERT 0
+ * 1`, or `INSERT 0 0` when the head was elsewhere): no `returning`, so no row to describe, send and
+ * parse per batch.
+ */
 export const CAS_APPEND_SQL =
   'with h as (update audit_head set size = size + $1::bigint, chain = $2::bytea, prev_chain = chain' +
   ' where id = 1 and size = $3::bigint and chain = $4::bytea returning size - $1::bigint as first)' +
   ' insert into audit_batches (first, n, leaves, chains, inputs)' +
-  ' select first, $1::int, $5::text, $6::bytea, $7::bytea from h returning first';
+  ' select first, $1::int, $5::text, $6::bytea, $7::bytea from h';
 /** CAS_APPEND_SQL's parameter types, as declared when it is prepared on PGlite. */
 const CAS_APPEND_TYPES: readonly WireType[] = ['int8', 'bytea', 'int8', 'bytea', 'text', 'bytea', 'bytea'];
 /** CAS_APPEND_SQL split at its placeholders: text, parameter number, text, … (for the query builder). */
@@ -132,10 +136,22 @@ const CAS_APPEND_PARTS = CAS_APPEND_SQL.split(/\$(\d+)/);
 export type AuditBatchAppender = (base: AuditHead, b: AuditBatchWrite) => Promise<boolean>;
 
 interface PostgresJsClient {
-  unsafe(query: string, params: unknown[], opts: { prepare: boolean }): PromiseLike<unknown[]>;
+  unsafe(query: string, params: unknown[], opts: { prepare: boolean }): PromiseLike<{ count: number | null }>;
 }
 interface QueryClient {
-  query(query: string, params: unknown[]): Promise<{ rows: unknown[] }>;
+  query(query: string, params: unknown[]): Promise<{ affectedRows?: number }>;
+}
+
+/**
+ * Runs raw SQL and returns its command's row count on either driver (postgres.js's result `count`,
+ * PGlite's `affectedRows`; 0 when the driver gives none).
+ */
+async function queryCount(db: Db, query: SQL): Promise<number> {
+  const result: unknown = await db.execute(query);
+  const count = Array.isArray(result)
+    ? (result as { count?: unknown }).count
+    : (result as { affectedRows?: unknown }).affectedRows;
+  return typeof count === 'number' ? count : 0;
 }
 
 /**
@@ -156,19 +172,20 @@ export function directAuditAppender(db: Db): AuditBatchAppender | undefined {
   const client = (db as { $client?: unknown }).$client;
   if (typeof client !== 'object' && typeof client !== 'function') return undefined;
   if (client === null) return undefined;
-  let run: (params: unknown[]) => PromiseLike<unknown[]>;
+  // Each way resolves with the statement's row count: 1 when it landed, 0 when the head was elsewhere.
+  let run: (params: unknown[]) => PromiseLike<number | null | undefined>;
   if (typeof (client as PostgresJsClient).unsafe === 'function') {
     const pg = (auditAppendConnection(client) ?? client) as PostgresJsClient;
-    run = (params) => pg.unsafe(CAS_APPEND_SQL, params, { prepare: true });
+    run = (params) => pg.unsafe(CAS_APPEND_SQL, params, { prepare: true }).then((r) => r.count);
   } else if (isPgliteRawClient(client)) {
     // PGlite: prepared once, bound with binary parameters, one call into its WebAssembly (pglite-wire.ts).
     const statement = new PglitePreparedStatement(client, 'keyward_audit_cas_append', CAS_APPEND_SQL, CAS_APPEND_TYPES);
-    return async (base, b) => (await statement.run(casAppendParams(base, b) as WireValue[])) === 1;
+    run = (params) => statement.run(params as WireValue[]).then((r) => r.count);
   } else if (typeof (client as QueryClient).query === 'function') {
     const lite = client as QueryClient;
-    run = (params) => lite.query(CAS_APPEND_SQL, params).then((r) => r.rows);
+    run = (params) => lite.query(CAS_APPEND_SQL, params).then((r) => r.affectedRows);
   } else return undefined;
-  return async (base, b) => (await run(casAppendParams(base, b))).length === 1;
+  return async (base, b) => (await run(casAppendParams(base, b))) === 1;
 }
 
 /** CAS_APPEND_SQL's seven parameters for a batch built on `base`. */
