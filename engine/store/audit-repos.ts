@@ -113,7 +113,19 @@ export async function casAppendAuditBatch(db: Db, base: AuditHead, b: AuditBatch
   const query = sql.join(
     CAS_APPEND_PARTS.map((part, i) => (i % 2 === 0 ? sql.raw(part) : sql`${params[Number(part) - 1]}`)),
   );
-  return (await queryCount(db, query)) === 1;
+  return casLanded(await queryCount(db, query));
+}
+
+/**
+ * Whether CAS_APPEND_SQL landed, from its row count: 1 it did, 0 the head was elsewhere. Any other
+ * count (a driver that gave none) throws: the batch may have landed, and reading the head again and
+ * appending the same records a second time would be worse than failing them (their flush answers
+ * 503 and the next one reads the head).
+ */
+export function casLanded(count: unknown): boolean {
+  if (count === 1) return true;
+  if (count === 0) return false;
+  throw new Error(`the audit append's row count was ${String(count)}, not 0 or 1: whether it landed is unknown`);
 }
 
 /**
@@ -144,14 +156,13 @@ interface QueryClient {
 
 /**
  * Runs raw SQL and returns its command's row count on either driver (postgres.js's result `count`,
- * PGlite's `affectedRows`; 0 when the driver gives none).
+ * PGlite's `affectedRows`; undefined when the driver gives none).
  */
-async function queryCount(db: Db, query: SQL): Promise<number> {
+async function queryCount(db: Db, query: SQL): Promise<unknown> {
   const result: unknown = await db.execute(query);
-  const count = Array.isArray(result)
+  return Array.isArray(result)
     ? (result as { count?: unknown }).count
     : (result as { affectedRows?: unknown }).affectedRows;
-  return typeof count === 'number' ? count : 0;
 }
 
 /**
@@ -185,7 +196,7 @@ export function directAuditAppender(db: Db): AuditBatchAppender | undefined {
     const lite = client as QueryClient;
     run = (params) => lite.query(CAS_APPEND_SQL, params).then((r) => r.affectedRows);
   } else return undefined;
-  return async (base, b) => (await run(casAppendParams(base, b))) === 1;
+  return async (base, b) => casLanded(await run(casAppendParams(base, b)));
 }
 
 /** CAS_APPEND_SQL's seven parameters for a batch built on `base`. */

@@ -13,9 +13,10 @@
  * formats §55.7) as ONE message to `execProtocolRawStream`, parameters in binary format: int8 as 8
  * bytes big-endian, bytea as its bytes, text as its UTF-8. The response is read for what the caller
  * needs: the number of rows returned, the row count of the command's tag (CommandComplete: `INSERT
- * 0 1` counts 1), the first ErrorResponse (thrown), and the transaction status of ReadyForQuery. It is taken as PGlite hands it over (`onRawData`): `execProtocolRaw` would also
- * copy it into PGlite's receive buffer and run PGlite's own protocol parser over it, building a
- * message object for each message that nobody reads (measured on the append: ~20 µs per statement).
+ * 0 1` counts 1), the first ErrorResponse (thrown), and the transaction status of ReadyForQuery.
+ * It is taken as PGlite hands it over (`onRawData`): `execProtocolRaw` would also copy it into
+ * PGlite's receive buffer and run PGlite's own protocol parser over it, building a message object
+ * for each message that nobody reads (measured on the append: ~20 µs per statement).
  *
  * What `query` does around the call is done here the same way: the client's transaction and query
  * mutexes are taken (so the statement never runs inside another caller's transaction or between

@@ -86,6 +86,13 @@ describe('postgres driver: a transaction whose connection is terminated', () => 
         `${f} is not patched: run npm ci (postinstall applies patches/)`,
       );
     }
+    // The other half of it: without it, a patched connection.js's Bind would go without its Execute + Sync and hang.
+    for (const f of ['src/bytes.js', 'cjs/src/bytes.js'])
+      assert.match(
+        readFileSync(join(dir, f), 'utf8'),
+        /after: bytes of whole messages/,
+        `${f} is not patched: run npm ci (postinstall applies patches/)`,
+      );
   });
 
   it('rejects the transaction and its next query, and the process survives', { skip, timeout: 30_000 }, async () => {
