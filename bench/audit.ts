@@ -978,7 +978,7 @@ async function appendStatement(
   const client = (db as { $client?: { query?: unknown } }).$client;
   const liteQuery =
     store.driver === 'pglite' && typeof client?.query === 'function'
-      ? (client as { query(q: string, p: unknown[]): Promise<{ rows: unknown[] }> })
+      ? (client as { query(q: string, p: unknown[]): Promise<{ affectedRows?: number }> })
       : undefined;
   const variants: { name: string; packed: boolean; append: (h: AuditHead, b: AuditBatchWrite) => Promise<boolean> }[] =
     [
@@ -994,7 +994,7 @@ async function appendStatement(
               name: "packed inputs, PGlite's query (previous release)",
               packed: true,
               append: async (h: AuditHead, b: AuditBatchWrite) =>
-                (await liteQuery.query(CAS_APPEND_SQL, casAppendParams(h, b))).rows.length === 1,
+                (await liteQuery.query(CAS_APPEND_SQL, casAppendParams(h, b))).affectedRows === 1,
             },
           ]
         : []),

@@ -12,7 +12,7 @@
  * decisions only: never a key name, a principal or a token, so the series stay few.
  * @module
  */
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Metric } from 'prom-client';
 import type { Hsm } from '../engine/hsm.js';
 import type { CryptoPool } from '../engine/crypto/index.js';
@@ -105,25 +105,33 @@ export class ServerMetrics {
       help: 'Policy evaluations that faulted (trap, out of gas, bad output): each denies',
       registers,
     });
-    const batchRecords = new Histogram({
-      name: 'keyward_audit_batch_records',
-      help: 'Records per group commit of the audit queue (one statement each)',
-      buckets: BATCH_BUCKETS,
-      registers,
-    });
-    const appendSeconds = new Histogram({
-      name: 'keyward_audit_append_duration_seconds',
-      help: "Time of one group commit's append statement, by result (ok, error)",
-      labelNames: ['result'] as const,
-      buckets: LATENCY_BUCKETS,
-      registers,
-    });
-    const appended = new Counter({
-      name: 'keyward_audit_records_appended_total',
-      help: "Audit records this node appended: through the queue (group commit), or in a state change's own transaction",
-      labelNames: ['path'] as const,
-      registers,
-    });
+    // The three series every group commit touches are tallies too (issue 14: what a statement costs
+    // is what the audit adds per request, divided by the records it carries).
+    const batchRecords = new TallyHistogram(
+      {
+        name: 'keyward_audit_batch_records',
+        help: 'Records per group commit of the audit queue (one statement each)',
+        buckets: BATCH_BUCKETS,
+      },
+      this.registry,
+    );
+    const appendSeconds = new TallyHistogram(
+      {
+        name: 'keyward_audit_append_duration_seconds',
+        help: "Time of one group commit's append statement, by result (ok, error)",
+        labelName: 'result',
+        buckets: LATENCY_BUCKETS,
+      },
+      this.registry,
+    );
+    const appended = new TallyCounter(
+      {
+        name: 'keyward_audit_records_appended_total',
+        help: "Audit records this node appended: through the queue (group commit), or in a state change's own transaction",
+        labelNames: ['path'],
+      },
+      this.registry,
+    );
     this.#stopObserving = hsm.events.observe({
       request(operation, status, seconds) {
         requests.inc2(operation, status);
@@ -139,13 +147,13 @@ export class ServerMetrics {
         decisionGas.observe(d.decision, gas);
       },
       auditBatch(records, seconds, ok) {
-        appendSeconds.observe({ result: ok ? 'ok' : 'error' }, seconds);
+        appendSeconds.observe(ok ? 'ok' : 'error', seconds);
         if (!ok) return;
-        batchRecords.observe(records);
-        appended.inc({ path: 'queue' }, records);
+        batchRecords.observe('', records);
+        appended.add1('queue', records);
       },
       auditInTransaction(records) {
-        appended.inc({ path: 'transaction' }, records);
+        appended.add1('transaction', records);
       },
     });
 
@@ -353,6 +361,15 @@ export class TallyCounter {
     else this.#series.set(key, { labels: { [this.labelNames[0]!]: a }, value: 1 });
   }
 
+  /** Counts `n` events of the single-label family at once (n ≥ 0). */
+  add1(a: string | number, n: number): void {
+    if (!(n >= 0) || !Number.isFinite(n)) return;
+    const key = typeof a === 'string' ? a : String(a);
+    const s = this.#series.get(key);
+    if (s) s.value += n;
+    else this.#series.set(key, { labels: { [this.labelNames[0]!]: a }, value: n });
+  }
+
   /** Counts one event of the two-label family. */
   inc2(a: string | number, b: string | number): void {
     const key = `${a}\0${b}`;
@@ -377,30 +394,36 @@ export class TallyCounter {
 }
 
 /**
- * A histogram family with one label, observed on the request path as a bucket search and three
- * additions (prom-client's Histogram validates and hashes the labels and turns the bound into a
- * property name on every `observe`). Read by the registry like {@link TallyCounter}, in
+ * A histogram family with one label or none, observed on the request path as a bucket search and
+ * three additions (prom-client's Histogram validates and hashes the labels and turns the bound into
+ * a property name on every `observe`). Read by the registry like {@link TallyCounter}, in
  * prom-client's histogram shape: cumulative `_bucket` series with `le` first, then `+Inf`, `_sum`
- * and `_count`, so the family's text is the same.
+ * and `_count`, so the family's text is the same. Without a label name the family has one series,
+ * written (at zero) from the start, as prom-client writes an unlabelled histogram's.
  */
 export class TallyHistogram {
   readonly type = 'histogram';
   readonly aggregator = 'sum';
   readonly name: string;
   readonly help: string;
-  readonly labelName: string;
+  readonly labelName: string | undefined;
   readonly buckets: readonly number[];
   #series = new Map<string, { label: string | number; counts: Float64Array; sum: number; count: number }>();
 
-  constructor(o: { name: string; help: string; labelName: string; buckets: readonly number[] }, registry: Registry) {
+  constructor(o: { name: string; help: string; labelName?: string; buckets: readonly number[] }, registry: Registry) {
     this.name = o.name;
     this.help = o.help;
     this.labelName = o.labelName;
     this.buckets = [...o.buckets];
+    if (o.labelName === undefined)
+      this.#series.set('', { label: '', counts: new Float64Array(this.buckets.length), sum: 0, count: 0 });
     registry.registerMetric(this as unknown as Metric);
   }
 
-  /** One observation; a value that is not finite is dropped (prom-client would throw on the request path). */
+  /**
+   * One observation, of the series `label` (of a family without a label name: pass ''); a value that
+   * is not finite is dropped (prom-client would throw on the request path).
+   */
   observe(label: string, value: number): void {
     if (!Number.isFinite(value)) return;
     let s = this.#series.get(label);
@@ -418,15 +441,17 @@ export class TallyHistogram {
   get(): Promise<Snapshot> {
     const bucket = `${this.name}_bucket`;
     const values: Snapshot['values'] = [];
+    const name = this.labelName;
     for (const s of this.#series.values()) {
+      const labels = (): Record<string, string | number> => (name === undefined ? {} : { [name]: s.label });
       let acc = 0;
       for (let i = 0; i < this.buckets.length; i++) {
         acc += s.counts[i]!;
-        values.push({ metricName: bucket, labels: { le: this.buckets[i]!, [this.labelName]: s.label }, value: acc });
+        values.push({ metricName: bucket, labels: { le: this.buckets[i]!, ...labels() }, value: acc });
       }
-      values.push({ metricName: bucket, labels: { le: '+Inf', [this.labelName]: s.label }, value: s.count });
-      values.push({ metricName: `${this.name}_sum`, labels: { [this.labelName]: s.label }, value: s.sum });
-      values.push({ metricName: `${this.name}_count`, labels: { [this.labelName]: s.label }, value: s.count });
+      values.push({ metricName: bucket, labels: { le: '+Inf', ...labels() }, value: s.count });
+      values.push({ metricName: `${this.name}_sum`, labels: labels(), value: s.sum });
+      values.push({ metricName: `${this.name}_count`, labels: labels(), value: s.count });
     }
     return Promise.resolve({ name: this.name, help: this.help, type: 'histogram', aggregator: 'sum', values });
   }

@@ -113,16 +113,32 @@ export async function casAppendAuditBatch(db: Db, base: AuditHead, b: AuditBatch
   const query = sql.join(
     CAS_APPEND_PARTS.map((part, i) => (i % 2 === 0 ? sql.raw(part) : sql`${params[Number(part) - 1]}`)),
   );
-  const rows = await queryRows<{ first: number | string }>(db, query);
-  return rows.length === 1;
+  return casLanded(await queryCount(db, query));
 }
 
-/** `casAppendAuditBatch`'s statement as fixed text: $1 n, $2 last chain, $3 base size, $4 base chain, $5 leaves, $6 chains, $7 inputs. */
+/**
+ * Whether CAS_APPEND_SQL landed, from its row count: 1 it did, 0 the head was elsewhere. Any other
+ * count (a driver that gave none) throws: the batch may have landed, and reading the head again and
+ * appending the same records a second time would be worse than failing them (their flush answers
+ * 503 and the next one reads the head).
+ */
+export function casLanded(count: unknown): boolean {
+  if (count === 1) return true;
+  if (count === 0) return false;
+  throw new Error(`the audit append's row count was ${String(count)}, not 0 or 1: whether it landed is unknown`);
+}
+
+/**
+ * `casAppendAuditBatch`'s statement as fixed text: $1 n, $2 last chain, $3 base size, $4 base chain,
+ * $5 leaves, $6 chains, $7 inputs. Whether it landed is the row count of its command tag (`INSERT 0
+ * 1`, or `INSERT 0 0` when the head was elsewhere): no `returning`, so no row to describe, send and
+ * parse per batch.
+ */
 export const CAS_APPEND_SQL =
   'with h as (update audit_head set size = size + $1::bigint, chain = $2::bytea, prev_chain = chain' +
   ' where id = 1 and size = $3::bigint and chain = $4::bytea returning size - $1::bigint as first)' +
   ' insert into audit_batches (first, n, leaves, chains, inputs)' +
-  ' select first, $1::int, $5::text, $6::bytea, $7::bytea from h returning first';
+  ' select first, $1::int, $5::text, $6::bytea, $7::bytea from h';
 /** CAS_APPEND_SQL's parameter types, as declared when it is prepared on PGlite. */
 const CAS_APPEND_TYPES: readonly WireType[] = ['int8', 'bytea', 'int8', 'bytea', 'text', 'bytea', 'bytea'];
 /** CAS_APPEND_SQL split at its placeholders: text, parameter number, text, … (for the query builder). */
@@ -132,10 +148,21 @@ const CAS_APPEND_PARTS = CAS_APPEND_SQL.split(/\$(\d+)/);
 export type AuditBatchAppender = (base: AuditHead, b: AuditBatchWrite) => Promise<boolean>;
 
 interface PostgresJsClient {
-  unsafe(query: string, params: unknown[], opts: { prepare: boolean }): PromiseLike<unknown[]>;
+  unsafe(query: string, params: unknown[], opts: { prepare: boolean }): PromiseLike<{ count: number | null }>;
 }
 interface QueryClient {
-  query(query: string, params: unknown[]): Promise<{ rows: unknown[] }>;
+  query(query: string, params: unknown[]): Promise<{ affectedRows?: number }>;
+}
+
+/**
+ * Runs raw SQL and returns its command's row count on either driver (postgres.js's result `count`,
+ * PGlite's `affectedRows`; undefined when the driver gives none).
+ */
+async function queryCount(db: Db, query: SQL): Promise<unknown> {
+  const result: unknown = await db.execute(query);
+  return Array.isArray(result)
+    ? (result as { count?: unknown }).count
+    : (result as { affectedRows?: unknown }).affectedRows;
 }
 
 /**
@@ -156,19 +183,20 @@ export function directAuditAppender(db: Db): AuditBatchAppender | undefined {
   const client = (db as { $client?: unknown }).$client;
   if (typeof client !== 'object' && typeof client !== 'function') return undefined;
   if (client === null) return undefined;
-  let run: (params: unknown[]) => PromiseLike<unknown[]>;
+  // Each way resolves with the statement's row count: 1 when it landed, 0 when the head was elsewhere.
+  let run: (params: unknown[]) => PromiseLike<number | null | undefined>;
   if (typeof (client as PostgresJsClient).unsafe === 'function') {
     const pg = (auditAppendConnection(client) ?? client) as PostgresJsClient;
-    run = (params) => pg.unsafe(CAS_APPEND_SQL, params, { prepare: true });
+    run = (params) => pg.unsafe(CAS_APPEND_SQL, params, { prepare: true }).then((r) => r.count);
   } else if (isPgliteRawClient(client)) {
     // PGlite: prepared once, bound with binary parameters, one call into its WebAssembly (pglite-wire.ts).
     const statement = new PglitePreparedStatement(client, 'keyward_audit_cas_append', CAS_APPEND_SQL, CAS_APPEND_TYPES);
-    return async (base, b) => (await statement.run(casAppendParams(base, b) as WireValue[])) === 1;
+    run = (params) => statement.run(params as WireValue[]).then((r) => r.count);
   } else if (typeof (client as QueryClient).query === 'function') {
     const lite = client as QueryClient;
-    run = (params) => lite.query(CAS_APPEND_SQL, params).then((r) => r.rows);
+    run = (params) => lite.query(CAS_APPEND_SQL, params).then((r) => r.affectedRows);
   } else return undefined;
-  return async (base, b) => (await run(casAppendParams(base, b))).length === 1;
+  return async (base, b) => casLanded(await run(casAppendParams(base, b)));
 }
 
 /** CAS_APPEND_SQL's seven parameters for a batch built on `base`. */

@@ -12,10 +12,11 @@
  * its name, and each run sends Bind + Execute + Sync (PostgreSQL wire protocol §55.2.3, message
  * formats §55.7) as ONE message to `execProtocolRawStream`, parameters in binary format: int8 as 8
  * bytes big-endian, bytea as its bytes, text as its UTF-8. The response is read for what the caller
- * needs: the number of rows returned, the first ErrorResponse (thrown), and the transaction status
- * of ReadyForQuery. It is taken as PGlite hands it over (`onRawData`): `execProtocolRaw` would also
- * copy it into PGlite's receive buffer and run PGlite's own protocol parser over it, building a
- * message object for each message that nobody reads (measured on the append: ~20 µs per statement).
+ * needs: the number of rows returned, the row count of the command's tag (CommandComplete: `INSERT
+ * 0 1` counts 1), the first ErrorResponse (thrown), and the transaction status of ReadyForQuery.
+ * It is taken as PGlite hands it over (`onRawData`): `execProtocolRaw` would also copy it into
+ * PGlite's receive buffer and run PGlite's own protocol parser over it, building a message object
+ * for each message that nobody reads (measured on the append: ~20 µs per statement).
  *
  * What `query` does around the call is done here the same way: the client's transaction and query
  * mutexes are taken (so the statement never runs inside another caller's transaction or between
@@ -102,6 +103,12 @@ export class PgliteStatementError extends Error {
 
 const SQLSTATE_NO_SUCH_STATEMENT = '26000';
 
+/** What a run of a PglitePreparedStatement returned: DataRow messages, and the row count of its command's tag. */
+export interface PgliteRunResult {
+  rows: number;
+  count: number | null;
+}
+
 /** Execute (unnamed portal, all rows) and Sync, sent after every Bind. */
 const EXECUTE_SYNC = Buffer.from([0x45, 0, 0, 0, 9, 0, 0, 0, 0, 0, 0x53, 0, 0, 0, 4]);
 
@@ -133,8 +140,11 @@ export class PglitePreparedStatement {
     this.#syncToFs = !syncToFsIsNoop(client);
   }
 
-  /** Runs the statement with `values` (one per declared type) as its own transaction; resolves with the rows it returned. */
-  async run(values: readonly WireValue[]): Promise<number> {
+  /**
+   * Runs the statement with `values` (one per declared type) as its own transaction; resolves with
+   * the rows it returned and the row count of its command's tag (null for a tag without one).
+   */
+  async run(values: readonly WireValue[]): Promise<PgliteRunResult> {
     const bind = this.#bind(values);
     const c = this.#client;
     await c._checkReady();
@@ -149,7 +159,7 @@ export class PglitePreparedStatement {
           if (r.error === undefined) {
             if (r.status !== 0x49) throw new Error('the statement ran inside an open transaction block');
             this.#prepared = true;
-            return r.rows;
+            return { rows: r.rows, count: r.count };
           }
           if (preparing) this.#prepared = false;
           else if (r.error.code === SQLSTATE_NO_SUCH_STATEMENT && !retried) {
@@ -232,9 +242,18 @@ function message(type: number, body: readonly Buffer[]): Buffer {
   return Buffer.concat([head, ...body]);
 }
 
-/** The rows (DataRow messages), the first ErrorResponse and ReadyForQuery's transaction status of a response. */
-function readResponse(v: Buffer): { rows: number; error: PgliteStatementError | undefined; status: number } {
+/**
+ * The rows (DataRow messages), the row count of the last CommandComplete's tag, the first
+ * ErrorResponse and ReadyForQuery's transaction status of a response.
+ */
+function readResponse(v: Buffer): {
+  rows: number;
+  count: number | null;
+  error: PgliteStatementError | undefined;
+  status: number;
+} {
   let rows = 0;
+  let count: number | null = null;
   let error: PgliteStatementError | undefined;
   let status = -1;
   let at = 0;
@@ -243,12 +262,30 @@ function readResponse(v: Buffer): { rows: number; error: PgliteStatementError | 
     const end = at + 1 + v.readInt32BE(at + 1);
     if (end > v.length || end < at + 5) throw new Error('PGlite answered a malformed protocol message');
     if (type === 0x44) rows++;
+    else if (type === 0x43) count = tagCount(v, at + 5, end);
     else if (type === 0x45 && error === undefined) error = new PgliteStatementError(errorFields(v, at + 5, end));
     else if (type === 0x5a) status = v[at + 5] ?? -1;
     at = end;
   }
   if (status === -1) throw new Error('PGlite answered no ReadyForQuery');
-  return { rows, error, status };
+  return { rows, count, error, status };
+}
+
+/**
+ * The row count of a CommandComplete's tag (a C string from `at` to `end`): its last word when that
+ * is a decimal number (`INSERT 0 1`, `UPDATE 3`, `SELECT 2`), else null (`BEGIN`).
+ */
+function tagCount(v: Buffer, at: number, end: number): number | null {
+  let i = end - 1;
+  if (v[i] === 0) i--;
+  let n = 0;
+  let scale = 1;
+  const last = i;
+  for (; i >= at && v[i]! >= 0x30 && v[i]! <= 0x39; i--) {
+    n += (v[i]! - 0x30) * scale;
+    scale *= 10;
+  }
+  return i < last && i >= at && v[i] === 0x20 ? n : null;
 }
 
 /** An ErrorResponse's fields: type byte → value, each a C string, ended by a zero byte. */

@@ -74,6 +74,39 @@ describe('tally metrics', () => {
     assert.equal(await ours.metrics(), await theirs.metrics());
   });
 
+  it('write the same text as prom-client for an unlabelled histogram and counts added n at a time, from the start', async () => {
+    const theirs = new Registry();
+    const ours = new Registry();
+    const BATCH = [1, 2, 4, 8, 16, 32, 64, 128, 256];
+    const h = { name: 'b_records', help: 'Records per batch', buckets: BATCH };
+    const c = { name: 'r_total', help: 'Records by path' };
+    const ph = new Histogram({ ...h, registers: [theirs] });
+    const pc = new Counter({ ...c, labelNames: ['path'], registers: [theirs] });
+    const th = new TallyHistogram(h, ours);
+    const tc = new TallyCounter({ ...c, labelNames: ['path'] }, ours);
+    // Before any event: the unlabelled histogram's one series at zero, the counter's none.
+    assert.equal(await ours.metrics(), await theirs.metrics());
+    assert.match(await ours.metrics(), /^b_records_bucket\{le="1"\} 0$/m);
+    const r = rng(20261206);
+    const feed = (n: number) => {
+      for (let i = 0; i < n; i++) {
+        const records = r() < 0.1 ? BATCH[Math.floor(r() * BATCH.length)]! : 1 + Math.floor(r() * r() * 300);
+        const path = r() < 0.9 ? 'queue' : 'transaction';
+        ph.observe(records);
+        th.observe('', records);
+        pc.inc({ path }, records);
+        tc.add1(path, records);
+      }
+    };
+    feed(3000);
+    assert.equal(await ours.metrics(), await theirs.metrics());
+    assert.match(await ours.metrics(), /^b_records_count 3000$/m);
+    theirs.resetMetrics();
+    ours.resetMetrics();
+    feed(40);
+    assert.equal(await ours.metrics(), await theirs.metrics());
+  });
+
   it('an observation that is not finite is dropped rather than thrown on the request path', async () => {
     const reg = new Registry();
     const th = new TallyHistogram({ name: 'z_seconds', help: 'z', labelName: 'operation', buckets: [1] }, reg);

@@ -20,6 +20,7 @@ import {
   withTransaction,
 } from '../../../engine/store/index.js';
 import type { AuditBatchWrite, AuditHead, Db, Store } from '../../../engine/store/index.js';
+import { casLanded } from '../../../engine/store/audit-repos.js';
 import { availableDrivers, createTestDatabaseUrl, describePostgres, openTestStore } from '../../helpers/store.js';
 
 const sha256 = (...parts: Uint8Array[]) => {
@@ -379,3 +380,14 @@ async function readTree(db: Db) {
   const { getAuditTree } = await import('../../../engine/store/index.js');
   return getAuditTree(db);
 }
+
+describe('the audit append reads whether it landed from its row count', () => {
+  it('1 landed, 0 the head was elsewhere, and a missing or other count throws instead of reading as "moved"', () => {
+    assert.equal(casLanded(1), true);
+    assert.equal(casLanded(0), false);
+    // Read as "the head moved", the flush would read the head again, which may hold its own batch,
+    // and append the same records a second time.
+    for (const count of [undefined, null, 2, '1'])
+      assert.throws(() => casLanded(count), /row count was .*not 0 or 1: whether it landed is unknown/);
+  });
+});

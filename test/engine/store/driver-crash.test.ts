@@ -77,12 +77,22 @@ describe('postgres driver: a transaction whose connection is terminated', () => 
       'patches/postgres+3.4.10.patch is for 3.4.10 only: update the patch with the version',
     );
     for (const f of ['src/connection.js', 'cjs/src/connection.js']) {
+      const text = readFileSync(join(dir, f), 'utf8');
+      assert.match(text, /never write to null/, `${f} is not patched: run npm ci (postinstall applies patches/)`);
+      // The Bind + Execute of a prepared statement built in one buffer (issue 14: the audit append's copies).
       assert.match(
-        readFileSync(join(dir, f), 'utf8'),
-        /never write to null/,
+        text,
+        /built in place, not copied/,
         `${f} is not patched: run npm ci (postinstall applies patches/)`,
       );
     }
+    // The other half of it: without it, a patched connection.js's Bind would go without its Execute + Sync and hang.
+    for (const f of ['src/bytes.js', 'cjs/src/bytes.js'])
+      assert.match(
+        readFileSync(join(dir, f), 'utf8'),
+        /after: bytes of whole messages/,
+        `${f} is not patched: run npm ci (postinstall applies patches/)`,
+      );
   });
 
   it('rejects the transaction and its next query, and the process survives', { skip, timeout: 30_000 }, async () => {

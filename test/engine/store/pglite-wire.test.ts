@@ -44,21 +44,29 @@ describe('PglitePreparedStatement', () => {
       const st = new PglitePreparedStatement(client, 'kw_test_check', CHECK_SQL, CHECK_TYPES);
       const hex = Buffer.from(BYTES).toString('hex');
       for (const n of [0, -1, 2 ** 53 - 1, -(2 ** 53 - 1), 4_294_967_297]) {
-        assert.equal(await st.run([n, BYTES, TEXT, String(n), hex, md5(TEXT), null]), 2, `int8 ${n}`);
+        assert.equal((await st.run([n, BYTES, TEXT, String(n), hex, md5(TEXT), null])).rows, 2, `int8 ${n}`);
       }
       assert.equal(
-        await st.run([7, BYTES, new TextEncoder().encode(TEXT), '7', hex, md5(TEXT), null]),
+        (await st.run([7, BYTES, new TextEncoder().encode(TEXT), '7', hex, md5(TEXT), null])).rows,
         2,
         'text as bytes',
       );
       assert.equal(
-        await st.run([7, BYTES, TEXT, '8', hex, md5(TEXT), null]),
+        (await st.run([7, BYTES, TEXT, '8', hex, md5(TEXT), null])).rows,
         0,
         'a different int8 is seen as different',
       );
-      assert.equal(await st.run([7, BYTES.subarray(1), TEXT, '7', hex, md5(TEXT), null]), 0, 'a different bytea');
-      assert.equal(await st.run([7, BYTES, TEXT + ' ', '7', hex, md5(TEXT), null]), 0, 'a different text');
-      assert.equal(await st.run([7, BYTES, TEXT, '7', hex, md5(TEXT), Uint8Array.of()]), 0, 'empty bytes are not null');
+      assert.equal(
+        (await st.run([7, BYTES.subarray(1), TEXT, '7', hex, md5(TEXT), null])).rows,
+        0,
+        'a different bytea',
+      );
+      assert.equal((await st.run([7, BYTES, TEXT + ' ', '7', hex, md5(TEXT), null])).rows, 0, 'a different text');
+      assert.equal(
+        (await st.run([7, BYTES, TEXT, '7', hex, md5(TEXT), Uint8Array.of()])).rows,
+        0,
+        'empty bytes are not null',
+      );
       const [row] = (
         await client.query('select count(*)::int as n from pg_prepared_statements where name = $1', ['kw_test_check'])
       ).rows;
@@ -77,13 +85,13 @@ describe('PglitePreparedStatement', () => {
         st.run([0]),
         (e: unknown) => e instanceof PgliteStatementError && e.code === '22012' && /division by zero/.test(e.message),
       );
-      assert.equal(await st.run([2]), 1, 'the connection is usable (no transaction left aborted)');
+      assert.equal((await st.run([2])).rows, 1, 'the connection is usable (no transaction left aborted)');
       const bad = new PglitePreparedStatement(client, 'kw_test_bad', 'select * from no_such_table where $1::int8 = 1', [
         'int8',
       ]);
       await assert.rejects(bad.run([1]), (e: unknown) => e instanceof PgliteStatementError && e.code === '42P01');
       await assert.rejects(bad.run([1]), (e: unknown) => e instanceof PgliteStatementError && e.code === '42P01');
-      assert.equal(await st.run([5]), 1);
+      assert.equal((await st.run([5])).rows, 1);
       await client.exec('deallocate all');
     });
   });
@@ -91,12 +99,37 @@ describe('PglitePreparedStatement', () => {
   it('prepares again when its statement is gone, and replaces one of the same name', async () => {
     await withClient(async (client) => {
       const a = new PglitePreparedStatement(client, 'kw_test_same', 'select 1 where $1::int8 = 1', ['int8']);
-      assert.equal(await a.run([1]), 1);
+      assert.equal((await a.run([1])).rows, 1);
       await client.exec('deallocate kw_test_same');
-      assert.equal(await a.run([1]), 1, 'SQLSTATE 26000: prepared again, once');
+      assert.equal((await a.run([1])).rows, 1, 'SQLSTATE 26000: prepared again, once');
       // Another statement object under the same name (another appender on this client) takes it over.
       const b = new PglitePreparedStatement(client, 'kw_test_same', 'select 1 where $1::int8 = 2', ['int8']);
-      assert.equal(await b.run([2]), 1);
+      assert.equal((await b.run([2])).rows, 1);
+      await client.exec('deallocate all');
+    });
+  });
+
+  it("reads the row count of the command's tag, with or without rows returned", async () => {
+    await withClient(async (client) => {
+      await client.exec('create temporary table kw_wire_count (n int8)');
+      const insert = new PglitePreparedStatement(
+        client,
+        'kw_test_count_insert',
+        'insert into kw_wire_count select g from generate_series(1, $1::int8) as g',
+        ['int8'],
+      );
+      assert.deepEqual(await insert.run([3]), { rows: 0, count: 3 });
+      assert.deepEqual(await insert.run([0]), { rows: 0, count: 0 });
+      const update = new PglitePreparedStatement(
+        client,
+        'kw_test_count_update',
+        'update kw_wire_count set n = n + 100 where n >= $1::int8 returning n',
+        ['int8'],
+      );
+      assert.deepEqual(await update.run([2]), { rows: 2, count: 2 });
+      assert.deepEqual(await update.run([1000]), { rows: 0, count: 0 });
+      const begin = new PglitePreparedStatement(client, 'kw_test_count_do', 'do $$ begin perform 1; end $$', []);
+      assert.deepEqual(await begin.run([]), { rows: 0, count: null }, 'a tag without a row count');
       await client.exec('deallocate all');
     });
   });
@@ -116,7 +149,7 @@ describe('PglitePreparedStatement', () => {
       }
       const rows = await client.query('select n from kw_wire_tx');
       assert.equal(rows.rows.length, 0, 'nothing was executed inside the open block');
-      assert.equal(await st.run([1]), 1);
+      assert.equal((await st.run([1])).rows, 1);
       await client.exec('deallocate all');
     });
   });
@@ -157,8 +190,8 @@ describe('syncToFsIsNoop', () => {
       assert.equal(syncToFsIsNoop(client), true);
       // The statement runs and answers the same without the sync.
       const st = new PglitePreparedStatement(client, 'kw_test_nosync', 'select 1 where $1::int8 = 1', ['int8']);
-      assert.equal(await st.run([1]), 1);
-      assert.equal(await st.run([2]), 0);
+      assert.equal((await st.run([1])).rows, 1);
+      assert.equal((await st.run([2])).rows, 0);
     });
     const fake = (fs: unknown) => ({ fs }) as unknown as PgliteRawClient;
     let synced = 0;
@@ -190,7 +223,7 @@ describe('syncToFsIsNoop', () => {
       try {
         assert.equal(syncToFsIsNoop(client), false);
         const st = new PglitePreparedStatement(client, 'kw_test_sync', 'select 1', []);
-        assert.equal(await st.run([]), 1);
+        assert.equal((await st.run([])).rows, 1);
         assert.equal(synced, 1);
       } finally {
         c.fs.syncToFs = own;
