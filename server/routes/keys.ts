@@ -20,7 +20,7 @@ import type { HotContext, HotRouteContext } from '../direct.js';
 import { caller } from '../auth.js';
 import { parseBody, parseQuery, readBody, validate } from '../body.js';
 import { statusFor } from '../errors.js';
-import { respond } from './respond.js';
+import { JsonText, respond } from './respond.js';
 import {
   DatakeyBody,
   DecapsulateBody,
@@ -77,6 +77,18 @@ async function parseOneOrBatch<S extends z.ZodType>(
   return { items: isBatch ? (data as { batch: z.output<S>[] }).batch : [data as z.output<S>], batch: isBatch };
 }
 
+/**
+ * Single-item answers of the data plane spelled as JSON by hand (respond.ts JsonText), with their
+ * fields in the order the engine gives them: a ciphertext or signature is `kw:v<N>:` then base64
+ * (engine/crypto/format.ts formatVersioned), a plaintext base64, a version an integer, so nothing
+ * in them is escaped.
+ */
+const ciphertextAnswer = (r: { ciphertext: string; keyVersion: number }) =>
+  new JsonText(`{"ciphertext":"${r.ciphertext}","keyVersion":${r.keyVersion}}`);
+const plaintextAnswer = (r: { plaintext: string }) => new JsonText(`{"plaintext":"${r.plaintext}"}`);
+const signatureAnswer = (r: { signature: string; keyVersion: number }) =>
+  new JsonText(`{"signature":"${r.signature}","keyVersion":${r.keyVersion}}`);
+
 /** A batch item's error, shaped like the top-level one; unexpected errors stay generic. */
 function itemError(err: unknown): { error: { code: string; message: string } } {
   if (err instanceof KeywardError && statusFor(err.code) !== undefined)
@@ -106,21 +118,26 @@ export function keyRoutes(deps: AppDeps): Router {
   /**
    * A one-or-batch data operation: one policy decision for the request, per-item results. `run`
    * is given the plaintext bytes `fast` decoded, if any, and wipes them; the route wipes them when
-   * `run` never got them (refused, parked, failed first).
+   * `run` never got them (refused, parked, failed first). `version` is the key version an item
+   * names, for the policies; `answer` spells a single item's result as JSON (respond.ts JsonText).
    *
    * Once the operation has its input, the request lets go of the body (its parsed JSON in
    * `ctx.state.json` and the item): a request then waits for its audit record's group commit
    * holding its answer, not its input (issue 14: requests waiting for the statement outlived young
    * collections and were copied and promoted with all they held).
    */
-  function operation<S extends z.ZodType>(
+  function operation<S extends z.ZodType, R>(
     op: KeyedOperation,
     item: S,
     payload: (i: z.output<S>) => number,
-    run: (a: Actions<KeyRow>, i: z.output<S>, decoded?: Uint8Array) => Promise<unknown>,
-    version?: (i: z.output<S>) => number | undefined,
-    fast?: (raw: unknown) => z.output<S> | undefined,
+    run: (a: Actions<KeyRow>, i: z.output<S>, decoded?: Uint8Array) => Promise<R>,
+    opts: {
+      version?: (i: z.output<S>) => number | undefined;
+      fast?: (raw: unknown) => z.output<S> | undefined;
+      answer?: (result: R) => JsonText;
+    } = {},
   ) {
+    const { version, fast, answer } = opts;
     return async (ctx: HotRouteContext): Promise<void> => {
       const parsed: { items: z.output<S>[] | undefined; batch: boolean } = await parseOneOrBatch(ctx, item, fast);
       // The plaintext the fast check decoded, until `run` takes it.
@@ -134,7 +151,7 @@ export function keyRoutes(deps: AppDeps): Router {
             return operate(ctx, parsed, a, run, given);
           },
         );
-        respond(ctx, out);
+        respond(ctx, out, 200, parsed.batch ? undefined : (answer as ((v: unknown) => JsonText) | undefined));
       } finally {
         decoded?.fill(0);
       }
@@ -254,8 +271,7 @@ export function keyRoutes(deps: AppDeps): Router {
             plaintext.fill(0);
           }
         },
-        undefined,
-        encryptItemFast,
+        { fast: encryptItemFast, answer: ciphertextAnswer },
       ),
     ),
   );
@@ -274,7 +290,7 @@ export function keyRoutes(deps: AppDeps): Router {
             plaintext.fill(0);
           }
         },
-        (i) => i.keyVersion ?? KeyService.versionOf(i.ciphertext),
+        { version: (i) => i.keyVersion ?? KeyService.versionOf(i.ciphertext), answer: plaintextAnswer },
       ),
     ),
   );
@@ -311,6 +327,7 @@ export function keyRoutes(deps: AppDeps): Router {
             prehashed: i.prehashed,
             context: optBytes(i.context, 'context'),
           }),
+        { answer: signatureAnswer },
       ),
     ),
   );
@@ -329,7 +346,7 @@ export function keyRoutes(deps: AppDeps): Router {
             keyVersion: i.keyVersion,
           }),
         }),
-        (i) => i.keyVersion ?? KeyService.versionOf(i.signature),
+        { version: (i) => i.keyVersion ?? KeyService.versionOf(i.signature) },
       ),
     ),
   );

@@ -195,6 +195,38 @@ describe('/v1/keys', { timeout: 300_000 }, () => {
     );
   });
 
+  it('encrypt, decrypt and sign answer the bytes JSON.stringify gives (their text is spelled by hand)', async () => {
+    const raw = async (path: string, body: unknown) => {
+      const res = await fetch(s.url + path, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${app}`, 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      });
+      const text = await res.text();
+      assert.equal(res.status, 200, text);
+      assert.equal(res.headers.get('content-type'), 'application/json; charset=utf-8');
+      assert.equal(res.headers.get('content-length'), String(Buffer.byteLength(text)));
+      // The key order and spelling of JSON.stringify over the same value.
+      assert.equal(text, JSON.stringify(JSON.parse(text)));
+      return JSON.parse(text) as Record<string, unknown>;
+    };
+    await s.call('POST', '/v1/keys', { token: root, body: { name: 'answers-aes', type: 'aes256-gcm' } });
+    await s.call('POST', '/v1/keys', { token: root, body: { name: 'answers-ed', type: 'ed25519' } });
+    await s.call('POST', '/v1/keys/answers-aes/rotate', { token: root, body: {} });
+    const e = await raw('/v1/keys/answers-aes/encrypt', { plaintext: b64('x'.repeat(1024)) });
+    assert.deepEqual(Object.keys(e), ['ciphertext', 'keyVersion']);
+    assert.equal(e.keyVersion, 2);
+    assert.deepEqual(await raw('/v1/keys/answers-aes/decrypt', { ciphertext: e.ciphertext }), {
+      plaintext: b64('x'.repeat(1024)),
+    });
+    const sg = await raw('/v1/keys/answers-ed/sign', { message: b64('m') });
+    assert.deepEqual(Object.keys(sg), ['signature', 'keyVersion']);
+    assert.match(sg.signature as string, /^kw:v1:/);
+    // A batch's answer is JSON.stringify's own.
+    const batch = await raw('/v1/keys/answers-aes/encrypt', { batch: [{ plaintext: b64('a') }, { plaintext: 'no' }] });
+    assert.equal((batch.batch as unknown[]).length, 2);
+  });
+
   it('batches keep order with per-item errors', async () => {
     const e = await s.call('POST', '/v1/keys/rot/encrypt', {
       token: app,
