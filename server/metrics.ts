@@ -355,10 +355,7 @@ export class TallyCounter {
 
   /** Counts one event of the single-label family. */
   inc1(a: string | number): void {
-    const key = typeof a === 'string' ? a : String(a);
-    const s = this.#series.get(key);
-    if (s) s.value++;
-    else this.#series.set(key, { labels: { [this.labelNames[0]!]: a }, value: 1 });
+    this.add1(a, 1);
   }
 
   /** Counts `n` events of the single-label family at once (n ≥ 0). */
