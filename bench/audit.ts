@@ -733,7 +733,7 @@ async function encryptOnOff(
   } finally {
     await wal?.end({ timeout: 1 });
   }
-  // The same servers under autocannon, at each count: a short warm-up each, then on, off, bare, bare, off, on.
+  // The same servers under autocannon, at each count: a short warm-up each, then CANNON_ORDER.
   const cannonAt = (c: Child, n: number) => ({
     url: new URL(c === bare ? '/encrypt' : '/v1/keys/bench-aes/encrypt', c.addr).toString(),
     opts: {
