@@ -5,7 +5,8 @@
  *   in its own process, so the load generator and the server never share an event loop. It runs
  *   from dist/ when the build is newer than every source file, else from the sources under tsx
  *   (`--dist` / `--tsx` force one).
- * - Load: node:http with a keep-alive Agent, a fixed number of requests in flight (16 by default),
+ * - Load: HTTP/1.1 keep-alive connections (bench/helpers/load-client.ts, which says why not node:http's
+ *   client; `--node-http` uses that one), a fixed number of requests in flight (16 by default),
  *   a warm-up, then a fixed window; requests/s counts responses completed in the window, latency
  *   is per request (p50/p99) for requests started and finished in it. Each fresh server first gets
  *   `--settle` seconds of 1 KiB encrypts outside every window (its start-up work, see below). An app-role token calls.
@@ -38,7 +39,7 @@
  * Options: --json, --smoke (under a minute: short windows, the same cases and checks), --duration=SECONDS
  * (measured window per case, default 3), --warmup=SECONDS (default 1), --settle=SECONDS (load on each
  * fresh server before anything is measured, default 3), --concurrency=N (default 16),
- * --slow-signs=N (default: cores), --dist | --tsx.
+ * --slow-signs=N (default: cores), --dist | --tsx, --node-http (load with node:http's client, see above).
  */
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -48,6 +49,8 @@ import * as kw from '../engine/crypto/index.js';
 import type { KeyType } from '../engine/crypto/index.js';
 import { Client, http200, keywardEntry, latency, load, round, startChild, summarize } from './helpers/http.js';
 import type { Child, Latency, LoadResult, Res, Slice } from './helpers/http.js';
+import { loadClient } from './helpers/load-client.js';
+import type { LoadClient } from './helpers/load-client.js';
 import { cannon, summarizeCannon } from './helpers/autocannon.js';
 import type { CannonSlice } from './helpers/autocannon.js';
 import { Checks, isSmoke, option, table } from './util.js';
@@ -219,7 +222,7 @@ export async function main({ json, args }: BenchOptions): Promise<void> {
   const rootToken = 'kwt_' + randomBytes(32).toString('base64url');
   const { mode, args: entry } = keywardEntry(forced);
   const started: Child[] = [];
-  const clients: Client[] = [];
+  const clients: Array<Client | LoadClient> = [];
   try {
     log(`starting the dev server (${mode}) and the bare Koa endpoint...`);
     const both = await Promise.allSettled([
@@ -270,8 +273,8 @@ export async function main({ json, args }: BenchOptions): Promise<void> {
     const mlkem = kw.generateKey('ml-kem-768');
     const mlkemCt = kw.encapsulate('ml-kem-768', mlkem.public!).ciphertext;
 
-    const app = new Client(keyward.addr, concurrency, appToken);
-    const bareClient = new Client(bare.addr, concurrency);
+    const app = loadClient(args, keyward.addr, concurrency, appToken);
+    const bareClient = loadClient(args, bare.addr, concurrency);
     clients.push(app, bareClient);
     const encryptBody = body({ plaintext: b64(plaintext) });
     const signBody = body({ message: b64(message) });
@@ -304,8 +307,11 @@ export async function main({ json, args }: BenchOptions): Promise<void> {
       (v) =>
         Array.isArray(v.batch) && v.batch.length === 100 && v.batch.every((i: any) => typeof i.ciphertext === 'string'),
     );
-    const decap = await app.json('POST', '/v1/keys/bench-mlkem768/decapsulate', { ciphertext: b64(kemCiphertext) });
-    if (decap.sharedSecret !== b64(kemEncapsulation.sharedSecret))
+    const decap = await app.send('POST', '/v1/keys/bench-mlkem768/decapsulate', decapBody);
+    if (
+      decap.status !== 200 ||
+      JSON.parse(decap.body.toString('utf8')).sharedSecret !== b64(kemEncapsulation.sharedSecret)
+    )
       throw new Error('decapsulate answered a shared secret other than the one encapsulated here');
 
     const iopts = {
@@ -315,7 +321,7 @@ export async function main({ json, args }: BenchOptions): Promise<void> {
       inProcessMs: smoke ? 150 : Math.max(900, Math.round(durationMs * 0.6)),
       rounds: 3,
     };
-    const post = (c: Client, path: string, b: Buffer) => () => c.send('POST', path, b);
+    const post = (c: Client | LoadClient, path: string, b: Buffer) => () => c.send('POST', path, b);
     type CaseId =
       'encrypt1k' | 'ed25519Sign' | 'ecdsaP256Sign' | 'mlDsa65Sign' | 'mlKem768Decapsulate' | 'batch100Encrypt1k';
     const http = {} as Record<CaseId, LoadResult>;

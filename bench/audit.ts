@@ -26,7 +26,8 @@
  * 2. End-to-end 1 KiB encrypt (aes256-gcm) over real HTTP on loopback with audit on vs off: two
  *    servers in their own processes (bench/helpers/audit-server.ts; the off one is
  *    `Hsm.open({audit: false})`), each on its own database; an app-role token; 16 requests in
- *    flight on a keep-alive agent (or each of the counts --http-concurrency lists, in turn within
+ *    flight on keep-alive connections (bench/helpers/load-client.ts, which says why not node:http's
+ *    client; `--node-http` uses that one) (or each of the counts --http-concurrency lists, in turn within
  *    each group of slices); a warm-up, then slices alternating on/off (on, off, off, on, on,
  *    off) so machine noise falls on both. The ratio on/off is the figure. Beside them, the bare Koa
  *    AES-GCM endpoint of bench/api (bench/helpers/bare-aead-server.ts: no auth, policy, audit or
@@ -75,7 +76,7 @@
  * on the same servers, the counts' slices interleaved, each figure printed; the targets judge the
  * figure at 16, issue 14's setting, when it is listed, else the first, and show the others beside
  * it), --slice=SECONDS (each of the 3 slices per side and count, default 3), --warmup=SECONDS
- * (default 1), --min-records=N (default 50000).
+ * (default 1), --min-records=N (default 50000), --node-http (part 2's load with node:http's client).
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -122,6 +123,8 @@ import { CAS_APPEND_SQL, casAppendParams } from '../engine/store/audit-repos.js'
 import { auditAppendConnection } from '../engine/store/driver.js';
 import { Client, http200, load, round, startChild, summarize } from './helpers/http.js';
 import type { Child, LoadResult, Slice } from './helpers/http.js';
+import { loadClient } from './helpers/load-client.js';
+import type { LoadClient } from './helpers/load-client.js';
 import { cannon, summarizeCannon } from './helpers/autocannon.js';
 import type { CannonResult, CannonSlice } from './helpers/autocannon.js';
 import { benchPostgres, benchSql } from './helpers/pg.js';
@@ -379,13 +382,17 @@ interface EncryptFigures {
    * The same three servers under autocannon (an external load generator, as bench/api has beside its
    * own client), at the same count in flight, after the own client's slices: CANNON_ORDER, each a
    * slice long. On two cores the load generator shares the machine with the servers and the
-   * database, and the two load them differently: against the bare endpoint (16 in flight, four
-   * alternating rounds of 3 s, 2026-12-06) our client spent 55–85 µs of CPU per request and
-   * autocannon 43–54, but autocannon got fewer requests/s from it (8,800–10,500 against
-   * 10,100–14,800), at more of the endpoint's CPU per request (97–120 against 69–89 µs). So the
-   * ratios differ; both are printed, each judged apart. Its slices were half as long and two per
-   * side until the figures were seen to swing between runs more than our client's (on ÷ off at 16:
-   * 0.73–0.91 in five runs).
+   * database. Both generators write whole prebuilt requests on plain sockets, so they load the
+   * servers alike; node:http's client (`--node-http`) did not (bench/helpers/load-client.ts). A
+   * lighter client gets fewer requests/s from the bare endpoint, not more: against it (16 in
+   * flight, alternating slices, 2026-12-06) node:http's client spent 55–85 µs of CPU per request
+   * and got 10,100–14,800 req/s at 69–89 µs of the endpoint's CPU per request; autocannon spent
+   * 43–54 µs and got 8,800–10,500 at 97–120; ours 32 µs and 12,172 at 83 (against node:http's
+   * 14,074 at 70 in the same run), probably because requests that arrive further apart are read
+   * fewer per wake-up (not measured).
+   * Both generators' figures are printed, each judged apart. Its slices were half as long and two
+   * per side until the figures were seen to swing between runs (on ÷ off at 16: 0.73–0.91 in five
+   * runs).
    */
   autocannon?: { on: CannonResult; off: CannonResult; bare: CannonResult; onOverOff: number; onOverBare: number };
   sliceOrder: string;
@@ -509,10 +516,12 @@ async function encryptOnOff(
     compareFlushes: number | undefined;
     compareIntegrateMs: number | undefined;
     compareAsyncCommit: boolean;
+    /** The bench's arguments (`--node-http`: {@link loadClient}). */
+    args: readonly string[];
   },
   logDir: string,
   started: Child[],
-  clients: Client[],
+  clients: Array<Client | LoadClient>,
   log: (s: string) => void,
 ): Promise<EncryptFigures[]> {
   const dbs = pg
@@ -588,7 +597,7 @@ async function encryptOnOff(
     await admin.json('POST', '/v1/keys', { name: 'bench-aes', type: 'aes256-gcm' });
     tokens.set(c, token as string);
     return async (n: number) => {
-      const app = new Client(c.addr, n, token as string);
+      const app = loadClient(o.args, c.addr, n, token as string);
       clients.push(app);
       const r = await app.send('POST', '/v1/keys/bench-aes/encrypt', body);
       const v = JSON.parse(r.body.toString('utf8'));
@@ -602,7 +611,7 @@ async function encryptOnOff(
   const comparedAt = compared ? await setup(compared) : undefined;
   // The bare endpoint: no token, the same body; its answer checked like the servers'.
   const bareAt = async (n: number) => {
-    const bareClient = new Client(bare.addr, n);
+    const bareClient = loadClient(o.args, bare.addr, n);
     clients.push(bareClient);
     const callBare = () => bareClient.send('POST', '/encrypt', body);
     const r = await callBare();
@@ -1369,7 +1378,7 @@ export async function main({ json, args }: BenchOptions): Promise<void> {
   const loadBefore = round(loadavg()[0]!, 2);
   const logDir = mkdtempSync(join(tmpdir(), 'keyward-bench-audit-'));
   const started: Child[] = [];
-  const clients: Client[] = [];
+  const clients: Array<Client | LoadClient> = [];
   const stores: Store[] = [];
   let pg: BenchPostgres | undefined;
   try {
@@ -1420,6 +1429,7 @@ export async function main({ json, args }: BenchOptions): Promise<void> {
         compareFlushes,
         compareIntegrateMs,
         compareAsyncCommit,
+        args,
       },
       logDir,
       started,

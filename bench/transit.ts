@@ -1,7 +1,7 @@
 /**
  * bench/transit: what the Vault-transit translation costs. The same operations through
  * `/v1/transit/...` and through the native `/v1/keys/...` routes of one dev server (its own process,
- * keep-alive HTTP, an app-role token), in alternating slices so load from elsewhere falls on both
+ * keep-alive HTTP/1.1 from bench/helpers/load-client.ts, an app-role token), in alternating slices so load from elsewhere falls on both
  * sides of each ratio alike. The native route is the baseline: ratio = transit requests/s ÷ native.
  *
  * Cases: 1 KiB encrypt (aes256-gcm), decrypt of that ciphertext, ECDSA-P256 sign, and a batch of 100
@@ -13,7 +13,7 @@
  * Options: --json, --smoke (short windows, the same cases and checks), --duration=SECONDS (measured
  * window per side and case, split in 3 slices, default 3), --warmup=SECONDS (default 1),
  * --concurrency=N (default 16), --dist | --tsx (the server from dist/ or the sources; default dist/
- * when the build is fresh).
+ * when the build is fresh), --node-http (load with node:http's client instead).
  */
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -21,6 +21,8 @@ import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client, http200, keywardEntry, load, round, startChild, summarize } from './helpers/http.js';
 import type { Child, LoadResult, Slice } from './helpers/http.js';
+import { loadClient } from './helpers/load-client.js';
+import type { LoadClient } from './helpers/load-client.js';
 import { Checks, option, table } from './util.js';
 import type { BenchOptions } from './util.js';
 
@@ -39,7 +41,7 @@ export async function main({ json, args }: BenchOptions): Promise<void> {
   const logDir = mkdtempSync(join(tmpdir(), 'keyward-bench-transit-'));
   const rootToken = 'kwt_' + randomBytes(32).toString('base64url');
   let server: Child | undefined;
-  const clients: Client[] = [];
+  const clients: Array<Client | LoadClient> = [];
   try {
     log('starting the dev server...');
     server = await startChild(
@@ -66,7 +68,8 @@ export async function main({ json, args }: BenchOptions): Promise<void> {
     await admin.json('POST', '/v1/keys', { name: 'aes', type: 'aes256-gcm' });
     await admin.json('POST', '/v1/keys', { name: 'p256', type: 'ecdsa-p256' });
     const c = new Client(server.addr, concurrency, token);
-    clients.push(c);
+    const loader = loadClient(args, server.addr, concurrency, token);
+    clients.push(c, loader);
 
     const kib = randomBytes(1024).toString('base64');
     const native = await c.json('POST', '/v1/keys/aes/encrypt', { plaintext: kib });
@@ -125,7 +128,7 @@ export async function main({ json, args }: BenchOptions): Promise<void> {
         for (const side of i % 2 === 0 ? (['native', 'transit'] as const) : (['transit', 'native'] as const)) {
           const [path, payload] = k[side];
           slices[side].push(
-            await load(() => c.send('POST', path, payload), {
+            await load(() => loader.send('POST', path, payload), {
               concurrency,
               warmupMs: i === 0 ? warmupMs : 0,
               durationMs: durationMs / SLICES,

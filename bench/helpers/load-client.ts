@@ -1,0 +1,226 @@
+/**
+ * The benches' load generator: HTTP/1.1 keep-alive over node:net, one request at a time on each
+ * connection, each request's bytes built once (per method, path, token and body) and written in one
+ * call, each answer read by its Content-Length (or chunked encoding) and handed back as {@link Res}.
+ * It does what autocannon does, and what the benches' node:http client did not.
+ *
+ * Why the benches do not load servers with node:http's client: it costs 55–85 µs of CPU per request
+ * on this machine, and in a closed loop a client's turn-around lies on the server's critical path
+ * whenever the server answers in bursts. An audit-on server answers a whole group commit at once
+ * (8–15 requests at 16 in flight), and its next records then reach the log one client turn-around
+ * apart: with node:http 0.101 ms between arrivals at the median, with autocannon 0.049 ms (issue 14's
+ * trace). So the audit's ratio measured node:http's cost as much as the server's: in one same-run
+ * A/B (6 rounds of 2 s, 16 in flight, PostgreSQL) audit on ÷ off was 0.699 with node:http and 0.816
+ * with this client, against autocannon's 0.882 and 0.825 on the same servers, while the audit-off
+ * server, bound by its own CPU, ran as fast under either client. The node:http client stays
+ * available ({@link Client}, `--client=node` in the benches that load with this one).
+ *
+ * Not a general client: no pipelining, no redirects, no 1xx answers, and an answer must carry a
+ * Content-Length or be chunked (Koa sends one for every JSON body). A connection the server closes
+ * (its keep-alive timeout between slices, or `Connection: close`) is dropped and a new one opened on
+ * the next request; a request in flight on it fails, as with node:http.
+ */
+import { connect } from 'node:net';
+import type { Socket } from 'node:net';
+import { Client } from './http.js';
+import type { Res } from './http.js';
+
+/** The most header bytes an answer may have before the client gives up on it. */
+const MAX_HEAD = 64 * 1024;
+
+/**
+ * One complete answer at the start of `buf`: its status, body and length in bytes, and whether the
+ * server asked to close; `undefined` while more bytes are needed. Throws on what this client does not
+ * read (see the module's comment), with what it expected.
+ */
+export function parseAnswer(buf: Buffer): { status: number; body: Buffer; used: number; close: boolean } | undefined {
+  const headEnd = buf.indexOf('\r\n\r\n');
+  if (headEnd < 0) {
+    if (buf.length > MAX_HEAD) throw new Error(`an answer's head exceeded ${MAX_HEAD} bytes without its blank line`);
+    return undefined;
+  }
+  const head = buf.toString('latin1', 0, headEnd);
+  const line = /^HTTP\/1\.[01] (\d{3})/.exec(head);
+  if (!line) throw new Error(`expected an HTTP/1.x status line, got ${JSON.stringify(head.slice(0, 40))}`);
+  const status = Number(line[1]);
+  if (status < 200) throw new Error(`an informational answer (${status}) is not read by this client`);
+  const close = /\r\nconnection:[ \t]*close[ \t]*(\r|$)/i.test(head);
+  const start = headEnd + 4;
+  if (status === 204 || status === 304) return { status, body: buf.subarray(start, start), used: start, close };
+  const length = /\r\ncontent-length:[ \t]*(\d+)[ \t]*(\r|$)/i.exec(head);
+  if (length) {
+    const end = start + Number(length[1]);
+    return buf.length < end ? undefined : { status, body: buf.subarray(start, end), used: end, close };
+  }
+  if (/\r\ntransfer-encoding:[ \t]*chunked[ \t]*(\r|$)/i.test(head)) {
+    const chunks = dechunk(buf, start);
+    return chunks && { status, body: chunks.body, used: chunks.used, close };
+  }
+  throw new Error(`answer ${status} has neither a Content-Length nor chunked encoding`);
+}
+
+/** A chunked body from `at` (RFC 9112 §7.1) and where it ends; `undefined` while incomplete. */
+function dechunk(buf: Buffer, at: number): { body: Buffer; used: number } | undefined {
+  const parts: Buffer[] = [];
+  for (;;) {
+    const eol = buf.indexOf('\r\n', at);
+    if (eol < 0) return undefined;
+    const size = parseInt(buf.toString('latin1', at, eol).split(';', 1)[0]!.trim(), 16);
+    if (!Number.isSafeInteger(size) || size < 0)
+      throw new Error(`expected a chunk size in hex, got ${JSON.stringify(buf.toString('latin1', at, eol))}`);
+    at = eol + 2;
+    if (size === 0) {
+      // Trailer fields, if any, then the blank line that ends the message.
+      for (;;) {
+        const end = buf.indexOf('\r\n', at);
+        if (end < 0) return undefined;
+        if (end === at) return { body: Buffer.concat(parts), used: end + 2 };
+        at = end + 2;
+      }
+    }
+    if (buf.length < at + size + 2) return undefined;
+    parts.push(buf.subarray(at, at + size));
+    at += size + 2;
+  }
+}
+
+class Connection {
+  readonly socket: Socket;
+  closed = false;
+  /** Bytes received and not yet part of a complete answer. */
+  private pending: Buffer | undefined;
+  private waiting: { resolve(r: Res): void; reject(e: Error): void } | undefined;
+
+  constructor(host: string, port: number, timeoutMs: number, onClose: (c: Connection) => void) {
+    this.socket = connect({ host, port, noDelay: true });
+    // Inactivity: a request waiting that long fails; an idle connection is only closed.
+    this.socket.setTimeout(timeoutMs, () =>
+      this.socket.destroy(this.waiting ? new Error(`no answer within ${timeoutMs} ms`) : undefined),
+    );
+    this.socket.on('data', (chunk: Buffer) => this.data(chunk));
+    this.socket.on('error', (err) => this.fail(err));
+    this.socket.on('close', () => {
+      this.closed = true;
+      this.fail(new Error('the connection closed before its answer came'));
+      onClose(this);
+    });
+  }
+
+  request(bytes: Buffer): Promise<Res> {
+    return new Promise((resolve, reject) => {
+      this.waiting = { resolve, reject };
+      this.socket.write(bytes);
+    });
+  }
+
+  private data(chunk: Buffer): void {
+    const buf = this.pending ? Buffer.concat([this.pending, chunk]) : chunk;
+    let answer;
+    try {
+      answer = parseAnswer(buf);
+    } catch (err) {
+      this.socket.destroy(err as Error);
+      return;
+    }
+    if (!answer) return void (this.pending = buf);
+    this.pending = undefined;
+    if (!this.waiting || answer.used !== buf.length) {
+      this.socket.destroy(new Error('the server sent bytes beyond the answer to the one request in flight'));
+      return;
+    }
+    const waiting = this.waiting;
+    this.waiting = undefined;
+    if (answer.close) {
+      // Not handed out again; the pool drops it when it closes.
+      this.closed = true;
+      this.socket.end();
+    }
+    waiting.resolve({ status: answer.status, body: answer.body });
+  }
+
+  private fail(err: Error): void {
+    const waiting = this.waiting;
+    this.waiting = undefined;
+    waiting?.reject(err);
+  }
+}
+
+/** Up to `sockets` keep-alive connections to `base`; the same `send` as {@link Client}'s. */
+export class LoadClient {
+  private readonly idle: Connection[] = [];
+  private readonly queue: Array<(c: Connection | undefined) => void> = [];
+  private readonly open = new Set<Connection>();
+  /** The last request's bytes: a bench sends the same few requests over and over. */
+  private last:
+    { method: string; path: string; token: string | undefined; body: Buffer | undefined; bytes: Buffer } | undefined;
+
+  constructor(
+    readonly base: URL,
+    private readonly sockets: number,
+    readonly token?: string,
+    private readonly timeoutMs = 60_000,
+  ) {}
+
+  async send(method: string, path: string, body?: Buffer, token = this.token): Promise<Res> {
+    const bytes = this.bytes(method, path, body, token);
+    const conn = await this.acquire();
+    try {
+      return await conn.request(bytes);
+    } finally {
+      this.release(conn);
+    }
+  }
+
+  close(): void {
+    for (const c of this.open) c.socket.destroy();
+    for (const next of this.queue.splice(0)) next(undefined);
+  }
+
+  private bytes(method: string, path: string, body: Buffer | undefined, token: string | undefined): Buffer {
+    const l = this.last;
+    if (l && l.body === body && l.path === path && l.method === method && l.token === token) return l.bytes;
+    let head = `${method} ${path} HTTP/1.1\r\nHost: ${this.base.host}\r\n`;
+    if (token) head += `Authorization: Bearer ${token}\r\n`;
+    if (body) head += `Content-Type: application/json\r\nContent-Length: ${body.length}\r\n`;
+    head += '\r\n';
+    const bytes = body ? Buffer.concat([Buffer.from(head, 'latin1'), body]) : Buffer.from(head, 'latin1');
+    this.last = { method, path, token, body, bytes };
+    return bytes;
+  }
+
+  private acquire(): Promise<Connection> {
+    const idle = this.idle.pop();
+    if (idle) return Promise.resolve(idle);
+    if (this.open.size < this.sockets) return Promise.resolve(this.connect());
+    return new Promise((resolve, reject) =>
+      this.queue.push((c) => (c ? resolve(c) : reject(new Error('the load client was closed')))),
+    );
+  }
+
+  private connect(): Connection {
+    const conn = new Connection(this.base.hostname, Number(this.base.port || 80), this.timeoutMs, (c) => {
+      this.open.delete(c);
+      const i = this.idle.indexOf(c);
+      if (i >= 0) this.idle.splice(i, 1);
+      // A request waiting for a connection gets a new one in its place.
+      if (this.queue.length && this.open.size < this.sockets) this.queue.shift()!(this.connect());
+    });
+    this.open.add(conn);
+    return conn;
+  }
+
+  private release(conn: Connection): void {
+    if (conn.closed) return;
+    const next = this.queue.shift();
+    if (next) next(conn);
+    else this.idle.push(conn);
+  }
+}
+
+/**
+ * The client a bench's load loops use: {@link LoadClient}, or with `--node-http` node:http's
+ * {@link Client} (what the benches loaded servers with until 2026-12-06, for comparison).
+ */
+export function loadClient(args: readonly string[], base: URL, sockets: number, token?: string): LoadClient | Client {
+  return args.includes('--node-http') ? new Client(base, sockets, token) : new LoadClient(base, sockets, token);
+}
