@@ -382,8 +382,9 @@ interface EncryptFigures {
    * The same three servers under autocannon (an external load generator, as bench/api has beside its
    * own client), at the same count in flight, after the own client's slices: CANNON_ORDER, each a
    * slice long. On two cores the load generator shares the machine with the servers and the
-   * database. Both generators write whole prebuilt requests on plain sockets, so they load the
-   * servers alike; node:http's client (`--node-http`) did not (bench/helpers/load-client.ts). A
+   * database. Both generators write whole prebuilt requests on plain sockets and load the servers
+   * similarly (on ÷ off 0.816 with ours and 0.825 with autocannon on the same servers in one run);
+   * node:http's client (`--node-http`) did not (0.699; bench/helpers/load-client.ts). A
    * lighter client gets fewer requests/s from the bare endpoint, not more: against it (16 in
    * flight, alternating slices, 2026-12-06) node:http's client spent 55–85 µs of CPU per request
    * and got 10,100–14,800 req/s at 69–89 µs of the endpoint's CPU per request; autocannon spent

@@ -13,12 +13,12 @@
  * A/B (6 rounds of 2 s, 16 in flight, PostgreSQL) audit on ÷ off was 0.699 with node:http and 0.816
  * with this client, against autocannon's 0.882 and 0.825 on the same servers, while the audit-off
  * server, bound by its own CPU, ran as fast under either client. The node:http client stays
- * available ({@link Client}, `--client=node` in the benches that load with this one).
+ * available ({@link Client}; `--node-http` in the benches that load with this one).
  *
- * Not a general client: no pipelining, no redirects, no 1xx answers, and an answer must carry a
- * Content-Length or be chunked (Koa sends one for every JSON body). A connection the server closes
- * (its keep-alive timeout between slices, or `Connection: close`) is dropped and a new one opened on
- * the next request; a request in flight on it fails, as with node:http.
+ * Not a general client: no pipelining, no redirects, no 1xx answers. A connection the server closes
+ * (`Connection: close`, its keep-alive timeout, an error) is dropped and a new one opened on the next
+ * request; an idle one is not used within a second of the server's Keep-Alive timeout (it is closed
+ * instead, as node:http's Agent does), so a request is not written into the server's close.
  */
 import { connect } from 'node:net';
 import type { Socket } from 'node:net';
@@ -28,12 +28,26 @@ import type { Res } from './http.js';
 /** The most header bytes an answer may have before the client gives up on it. */
 const MAX_HEAD = 64 * 1024;
 
+/** An answer as {@link parseAnswer} reads it. */
+export interface Answer {
+  status: number;
+  body: Buffer;
+  /** Bytes of `buf` the answer took. */
+  used: number;
+  /** The server will close the connection (`Connection: close`, or the body ended with it). */
+  close: boolean;
+  /** The server's `Keep-Alive: timeout=N`, in ms: how long it keeps the connection open when idle. */
+  keepAliveMs?: number;
+}
+
 /**
- * One complete answer at the start of `buf`: its status, body and length in bytes, and whether the
- * server asked to close; `undefined` while more bytes are needed. Throws on what this client does not
- * read (see the module's comment), with what it expected.
+ * One complete answer at the start of `buf`; while more bytes are needed, `{ need }` when it is
+ * known how many (the head is read and says Content-Length), else `undefined`. An answer with neither
+ * Content-Length nor chunked encoding ends when the server closes the connection: it is complete
+ * only with `ended` (the server has closed its side). Throws on what this client does not read
+ * (see the module's comment), with what it expected.
  */
-export function parseAnswer(buf: Buffer): { status: number; body: Buffer; used: number; close: boolean } | undefined {
+export function parseAnswer(buf: Buffer, ended = false): Answer | { need: number } | undefined {
   const headEnd = buf.indexOf('\r\n\r\n');
   if (headEnd < 0) {
     if (buf.length > MAX_HEAD) throw new Error(`an answer's head exceeded ${MAX_HEAD} bytes without its blank line`);
@@ -45,18 +59,23 @@ export function parseAnswer(buf: Buffer): { status: number; body: Buffer; used: 
   const status = Number(line[1]);
   if (status < 200) throw new Error(`an informational answer (${status}) is not read by this client`);
   const close = /\r\nconnection:[ \t]*close[ \t]*(\r|$)/i.test(head);
+  const hint = /\r\nkeep-alive:[ \t]*timeout=(\d+)/i.exec(head);
+  const answer = (body: Buffer, used: number, closing = close): Answer =>
+    hint
+      ? { status, body, used, close: closing, keepAliveMs: Number(hint[1]) * 1000 }
+      : { status, body, used, close: closing };
   const start = headEnd + 4;
-  if (status === 204 || status === 304) return { status, body: buf.subarray(start, start), used: start, close };
+  if (status === 204 || status === 304) return answer(buf.subarray(start, start), start);
   const length = /\r\ncontent-length:[ \t]*(\d+)[ \t]*(\r|$)/i.exec(head);
   if (length) {
     const end = start + Number(length[1]);
-    return buf.length < end ? undefined : { status, body: buf.subarray(start, end), used: end, close };
+    return buf.length < end ? { need: end } : answer(buf.subarray(start, end), end);
   }
   if (/\r\ntransfer-encoding:[ \t]*chunked[ \t]*(\r|$)/i.test(head)) {
     const chunks = dechunk(buf, start);
-    return chunks && { status, body: chunks.body, used: chunks.used, close };
+    return chunks && answer(chunks.body, chunks.used);
   }
-  throw new Error(`answer ${status} has neither a Content-Length nor chunked encoding`);
+  return ended ? answer(buf.subarray(start), buf.length, true) : undefined;
 }
 
 /** A chunked body from `at` (RFC 9112 §7.1) and where it ends; `undefined` while incomplete. */
@@ -86,9 +105,14 @@ function dechunk(buf: Buffer, at: number): { body: Buffer; used: number } | unde
 
 class Connection {
   readonly socket: Socket;
+  /** Not to be handed out again: closed, failed, closing, or the server has closed its side. */
   closed = false;
-  /** Bytes received and not yet part of a complete answer. */
-  private pending: Buffer | undefined;
+  /** Until when the server keeps it open while idle (its Keep-Alive hint less a second, as node:http's Agent). */
+  freshUntil = Infinity;
+  /** Bytes received and not yet part of a complete answer, and how many the answer needs (0: unknown). */
+  private parts: Buffer[] = [];
+  private size = 0;
+  private need = 0;
   private waiting: { resolve(r: Res): void; reject(e: Error): void } | undefined;
 
   constructor(host: string, port: number, timeoutMs: number, onClose: (c: Connection) => void) {
@@ -98,7 +122,15 @@ class Connection {
       this.socket.destroy(this.waiting ? new Error(`no answer within ${timeoutMs} ms`) : undefined),
     );
     this.socket.on('data', (chunk: Buffer) => this.data(chunk));
-    this.socket.on('error', (err) => this.fail(err));
+    // An error comes a tick or more before 'close': the connection must not be reused meanwhile.
+    this.socket.on('error', (err) => {
+      this.closed = true;
+      this.fail(err);
+    });
+    this.socket.on('end', () => {
+      this.closed = true;
+      if (this.waiting && this.size) this.answer(true);
+    });
     this.socket.on('close', () => {
       this.closed = true;
       this.fail(new Error('the connection closed before its answer came'));
@@ -114,27 +146,38 @@ class Connection {
   }
 
   private data(chunk: Buffer): void {
-    const buf = this.pending ? Buffer.concat([this.pending, chunk]) : chunk;
+    this.parts.push(chunk);
+    this.size += chunk.length;
+    if (this.size >= this.need) this.answer(false);
+  }
+
+  /** Reads the answer from what has arrived, if it is complete; `ended`: the server closed its side. */
+  private answer(ended: boolean): void {
+    const buf = this.parts.length === 1 ? this.parts[0]! : Buffer.concat(this.parts, this.size);
+    this.parts = [buf];
     let answer;
     try {
-      answer = parseAnswer(buf);
+      answer = parseAnswer(buf, ended);
     } catch (err) {
       this.socket.destroy(err as Error);
       return;
     }
-    if (!answer) return void (this.pending = buf);
-    this.pending = undefined;
+    if (!answer) return;
+    if (!('status' in answer)) return void (this.need = answer.need);
     if (!this.waiting || answer.used !== buf.length) {
       this.socket.destroy(new Error('the server sent bytes beyond the answer to the one request in flight'));
       return;
     }
-    const waiting = this.waiting;
-    this.waiting = undefined;
+    this.parts = [];
+    this.size = this.need = 0;
+    if (answer.keepAliveMs !== undefined) this.freshUntil = Date.now() + answer.keepAliveMs - 1000;
     if (answer.close) {
       // Not handed out again; the pool drops it when it closes.
       this.closed = true;
       this.socket.end();
     }
+    const waiting = this.waiting;
+    this.waiting = undefined;
     waiting.resolve({ status: answer.status, body: answer.body });
   }
 
@@ -189,8 +232,12 @@ export class LoadClient {
   }
 
   private acquire(): Promise<Connection> {
-    const idle = this.idle.pop();
-    if (idle) return Promise.resolve(idle);
+    for (let idle = this.idle.pop(); idle; idle = this.idle.pop()) {
+      if (idle.freshUntil > Date.now()) return Promise.resolve(idle);
+      // The server may be closing it now: a request written into its close would fail.
+      idle.closed = true;
+      idle.socket.destroy();
+    }
     if (this.open.size < this.sockets) return Promise.resolve(this.connect());
     return new Promise((resolve, reject) =>
       this.queue.push((c) => (c ? resolve(c) : reject(new Error('the load client was closed')))),
