@@ -1,8 +1,10 @@
 /**
  * HTTP load over loopback and server child processes, for benchmarks that measure a server in its
- * own process (so the load generator and the server never share an event loop). The same shape as
- * bench/api's: a keep-alive Agent, a fixed number of requests in flight, a warm-up, then a window;
- * requests/s counts 200s completed in the window, latency is per request started and finished in it.
+ * own process (so the load generator and the server never share an event loop). `load` keeps a fixed
+ * number of requests in flight: a warm-up, then a window; requests/s counts 200s completed in the
+ * window, latency is per request started and finished in it. Its requests go through
+ * bench/helpers/load-client.ts; `Client` here (node:http, a keep-alive Agent) makes the setup calls
+ * and probes, and the load with `--node-http`.
  * Children are killed on exit, error or signal.
  * Not a benchmark itself (bench/run.ts only lists bench/*.ts).
  */
