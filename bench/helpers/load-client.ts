@@ -11,8 +11,12 @@
  * apart: with node:http 0.101 ms between arrivals at the median, with autocannon 0.049 ms (issue 14's
  * trace). So the audit's ratio measured node:http's cost as much as the server's: in one same-run
  * A/B (6 rounds of 2 s, 16 in flight, PostgreSQL) audit on ÷ off was 0.699 with node:http and 0.816
- * with this client, against autocannon's 0.882 and 0.825 on the same servers, while the audit-off
- * server, bound by its own CPU, ran as fast under either client. The node:http client stays
+ * with this client, against autocannon's 0.882 and 0.825 on the same servers. The audit-off server
+ * ran as fast under either client there (8,280 and 8,439 req/s); in whole runs of bench/audit it
+ * got more from node:http's (10,769 req/s at 94 µs of its CPU per request, against 8,248–9,467 at
+ * 112–125 with this client and 8,336–9,320 under autocannon), as the bare endpoint does, probably
+ * because a slow client's requests arrive in clumps, which a CPU-bound server reads more cheaply.
+ * Both effects are the client's, and the two raw generators agree. The node:http client stays
  * available ({@link Client}; `--node-http` in the benches that load with this one).
  *
  * Not a general client: no pipelining, no redirects, no 1xx answers. A connection the server closes
