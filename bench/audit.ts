@@ -27,8 +27,8 @@
  *    servers in their own processes (bench/helpers/audit-server.ts; the off one is
  *    `Hsm.open({audit: false})`), each on its own database; an app-role token; 16 requests in
  *    flight on keep-alive connections (bench/helpers/load-client.ts, which says why not node:http's
- *    client; `--node-http` uses that one) (or each of the counts --http-concurrency lists, in turn within
- *    each group of slices); a warm-up, then slices alternating on/off (on, off, off, on, on,
+ *    client; `--node-http` uses that one), or at each of the counts --http-concurrency lists, in
+ *    turn within each group of slices; a warm-up, then slices alternating on/off (on, off, off, on, on,
  *    off) so machine noise falls on both. The ratio on/off is the figure. Beside them, the bare Koa
  *    AES-GCM endpoint of bench/api (bench/helpers/bare-aead-server.ts: no auth, policy, audit or
  *    database), in slices of its own among theirs: full pipeline (audit on) ÷ bare is issue 14's

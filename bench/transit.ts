@@ -1,8 +1,8 @@
 /**
  * bench/transit: what the Vault-transit translation costs. The same operations through
  * `/v1/transit/...` and through the native `/v1/keys/...` routes of one dev server (its own process,
- * keep-alive HTTP/1.1 from bench/helpers/load-client.ts, an app-role token), in alternating slices so load from elsewhere falls on both
- * sides of each ratio alike. The native route is the baseline: ratio = transit requests/s ÷ native.
+ * keep-alive HTTP/1.1 from bench/helpers/load-client.ts, an app-role token), in alternating slices
+ * so load from elsewhere falls on both sides of each ratio alike. The native route is the baseline: ratio = transit requests/s ÷ native.
  *
  * Cases: 1 KiB encrypt (aes256-gcm), decrypt of that ciphertext, ECDSA-P256 sign, and a batch of 100
  * 1 KiB encrypts.
