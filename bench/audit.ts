@@ -28,11 +28,11 @@
  *    `Hsm.open({audit: false})`), each on its own database; an app-role token; 16 requests in
  *    flight on keep-alive connections (bench/helpers/load-client.ts, which says why not node:http's
  *    client; `--node-http` uses that one), or at each of the counts --http-concurrency lists, in
- *    turn within each group of slices; a warm-up, then slices alternating on/off (on, off, off, on, on,
- *    off) so machine noise falls on both. The ratio on/off is the figure. Beside them, the bare Koa
- *    AES-GCM endpoint of bench/api (bench/helpers/bare-aead-server.ts: no auth, policy, audit or
- *    database), in slices of its own among theirs: full pipeline (audit on) ÷ bare is issue 14's
- *    PostgreSQL figure. Then the same three servers under autocannon (an external load generator, as
+ *    turn within each group of slices; a warm-up, then three slices per side in alternating order
+ *    (on, off, bare, bare, off, on, on, bare, off) so machine noise falls on all sides. The ratio
+ *    on/off is the figure. The bare side is the bare Koa AES-GCM endpoint of bench/api
+ *    (bench/helpers/bare-aead-server.ts: no auth, policy, audit or database): full pipeline (audit
+ *    on) ÷ bare is issue 14's PostgreSQL figure. Then the same three servers under autocannon (an external load generator, as
  *    bench/api has beside its own client; issue 14, item 2), at each count: on, off, bare, bare, off,
  *    on, on, off, bare, a slice each (as many and as long as our client's); its ratios are printed
  *    and judged beside our client's (the two load the servers differently, see EncryptFigures.autocannon).
