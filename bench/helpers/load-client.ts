@@ -14,10 +14,19 @@
  * with this client, against autocannon's 0.882 and 0.825 on the same servers. The audit-off server
  * ran as fast under either client there (8,280 and 8,439 req/s); in whole runs of bench/audit it
  * got more from node:http's (10,769 req/s at 94 µs of its CPU per request, against 8,248–9,467 at
- * 112–125 with this client and 8,336–9,320 under autocannon), as the bare endpoint does, probably
- * because a slow client's requests arrive in clumps, which a CPU-bound server reads more cheaply.
- * Both effects are the client's, and the two raw generators agree. The node:http client stays
- * available ({@link Client}; `--node-http` in the benches that load with this one).
+ * 112–125 with this client and 8,336–9,320 under autocannon), as the bare endpoint does. Not
+ * because a slow client's requests arrive in clumps: under either client the server makes one read
+ * and one writev per request, and fewer epoll waits under this one (0.07 a request against 0.13).
+ * On loopback the server's writev of an answer runs the client's receive path and wakes the client,
+ * and a fast client is asleep in epoll_wait when its answer comes, so nearly every answer costs the
+ * server an inter-processor interrupt (0.95 a request, against 0.34 with node:http's busier client:
+ * `perf stat -e ipi:ipi_send_cpu`): 9 µs more of its CPU a request under sock_def_readable. With a
+ * client that never sleeps (setImmediate spinning) both clients cost the audit-off server about
+ * the same (84 and 85 µs a request, against 102 with node:http's and 114 with this one, in one
+ * same-run A/B; 95 and 100 against 113 and 134 in another), and the bare endpoint too (62–67 µs,
+ * against 69–76 and 89). Over a real network the client's host does that work, not the server's. Both effects are the client's, and the two raw generators agree. The
+ * node:http client stays available ({@link Client}; `--node-http` in the benches that load with
+ * this one).
  *
  * Not a general client: no pipelining, no redirects, no 1xx answers. A connection the server closes
  * (`Connection: close`, its keep-alive timeout, an error) is dropped and a new one opened on the next
