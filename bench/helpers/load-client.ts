@@ -24,9 +24,9 @@
  * client that never sleeps (setImmediate spinning) both clients cost the audit-off server about
  * the same (84 and 85 µs a request, against 102 with node:http's and 114 with this one, in one
  * same-run A/B; 95 and 100 against 113 and 134 in another), and the bare endpoint too (62–67 µs,
- * against 69–76 and 89). Over a real network the client's host does that work, not the server's. Both effects are the client's, and the two raw generators agree. The
- * node:http client stays available ({@link Client}; `--node-http` in the benches that load with
- * this one).
+ * against 69–76 and 89). Over a real network the client's host does that work, not the server's.
+ * Both effects are the client's, and the two raw generators agree. The node:http client stays
+ * available ({@link Client}; `--node-http` in the benches that load with this one).
  *
  * Not a general client: no pipelining, no redirects, no 1xx answers. A connection the server closes
  * (`Connection: close`, its keep-alive timeout, an error) is dropped and a new one opened on the next
