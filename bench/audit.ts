@@ -389,8 +389,8 @@ interface EncryptFigures {
    * flight, alternating slices, 2026-12-06) node:http's client spent 55–85 µs of CPU per request
    * and got 10,100–14,800 req/s at 69–89 µs of the endpoint's CPU per request; autocannon spent
    * 43–54 µs and got 8,800–10,500 at 97–120; ours 32 µs and 12,172 at 83 (against node:http's
-   * 14,074 at 70 in the same run), probably because requests that arrive further apart are read
-   * fewer per wake-up (not measured).
+   * 14,074 at 70 in the same run): on loopback each answer to a client asleep in epoll_wait costs the
+   * server an interrupt to wake it (bench/helpers/load-client.ts has the measurements).
    * Both generators' figures are printed, each judged apart. Its slices were half as long and two
    * per side until the figures were seen to swing between runs (on ÷ off at 16: 0.73–0.91 in five
    * runs).
