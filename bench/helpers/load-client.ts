@@ -25,8 +25,19 @@
  * the same (84 and 85 µs a request, against 102 with node:http's and 114 with this one, in one
  * same-run A/B; 95 and 100 against 113 and 134 in another), and the bare endpoint too (62–67 µs,
  * against 69–76 and 89). Over a real network the client's host does that work, not the server's.
- * Both effects are the client's, and the two raw generators agree. The node:http client stays
- * available ({@link Client}; `--node-http` in the benches that load with this one).
+ *
+ * That interrupt is not paid alike by the two servers of bench/audit, and it favours the audit-on
+ * one under either client: it answers a group commit's requests together, to a client that is still
+ * awake from the first answer. In two same-run A/Bs (4 servers, 6–8 rounds of 2 s, 16 in flight)
+ * the audit-off server took 0.89–0.91 interrupts a request under this client and the audit-on one
+ * 0.29–0.32; under node:http's 0.37–0.43 and 0.22–0.23. At the ~16 µs of main-thread time an
+ * interrupt costs here, the audit-off server's main thread spends ~10 µs a request more than the
+ * audit-on one's on them under this client, ~3 µs under node:http's. So bench/audit's on ÷ off
+ * reads somewhat high under this client (autocannon's interrupts were not counted) and low under
+ * node:http's (its turn-around). Without the interrupts, the main threads' time per request
+ * (busy ÷ req/s, less 16 µs an interrupt) gave on ÷ off 0.84 and 0.92 under this client and 0.85 and 0.78 under
+ * node:http's in those A/Bs. The node:http client stays available ({@link Client}; `--node-http` in
+ * the benches that load with this one).
  *
  * Not a general client: no pipelining, no redirects, no 1xx answers. A connection the server closes
  * (`Connection: close`, its keep-alive timeout, an error) is dropped and a new one opened on the next
